@@ -1,0 +1,287 @@
+/**
+ * Errors of statelog. Every error is a {@link StatelogError} with a stable
+ * `code` from {@link ErrorCode}; specific subclasses carry the data that a
+ * caller needs to react (the offending field, file and line, expected and
+ * actual version…). Type guards check `code`, not `instanceof`, so they
+ * also work when two copies of the package are installed.
+ */
+
+/** Stable error codes. Backends add their own codes in their own folder. */
+export const ErrorCode = {
+  /** A namespace, entity type or entity id is not a valid name. */
+  InvalidName: "STATELOG_INVALID_NAME",
+  /** An entity or event payload is not JSON data that round-trips. */
+  InvalidValue: "STATELOG_INVALID_VALUE",
+  /** A change or event is larger than the configured size limit. */
+  TooLarge: "STATELOG_TOO_LARGE",
+  /** An input failed validation (a missing field, a schema that rejected it). */
+  Validation: "STATELOG_VALIDATION",
+  /** The store (or client) was closed; the call was not carried out. */
+  Closed: "STATELOG_CLOSED",
+  /** Stored data is damaged: a line or record that cannot be read. */
+  Corruption: "STATELOG_CORRUPTION",
+  /** An entity type that has no registration (file store) or repository (apply). */
+  UnknownEntityType: "STATELOG_UNKNOWN_ENTITY_TYPE",
+  /** A repository threw while a change was applied to it. */
+  ApplyFailed: "STATELOG_APPLY_FAILED",
+  /** A union save reached some stores but not all of them. */
+  PartialSave: "STATELOG_PARTIAL_SAVE",
+  /** A backend could not be reached or failed to answer. */
+  Unavailable: "STATELOG_UNAVAILABLE",
+  /** An expected version did not match the actual one. */
+  VersionConflict: "STATELOG_VERSION_CONFLICT",
+  /** A stream, aggregate or other named thing does not exist. */
+  NotFound: "STATELOG_NOT_FOUND",
+  /** A configured limit (streams, events per stream…) would be crossed. */
+  LimitExceeded: "STATELOG_LIMIT_EXCEEDED",
+  /** The operation was aborted through its AbortSignal. */
+  Aborted: "STATELOG_ABORTED",
+  /** The backend, server or configuration cannot do what was asked. */
+  Unsupported: "STATELOG_UNSUPPORTED",
+  /** Options are invalid or incomplete (a builder without a client…). */
+  Configuration: "STATELOG_CONFIGURATION",
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+const STATELOG_ERROR = Symbol.for("statelog.error");
+
+/** Options every statelog error accepts. */
+export interface StatelogErrorOptions {
+  /** The underlying error, kept as `cause`. */
+  cause?: unknown;
+}
+
+/** Base class of every error statelog throws. */
+export class StatelogError extends Error {
+  /** Stable, machine-readable code; see {@link ErrorCode}. */
+  readonly code: string;
+  readonly [STATELOG_ERROR] = true;
+
+  constructor(code: string, message: string, options?: StatelogErrorOptions) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.name = "StatelogError";
+  }
+}
+
+/** True for any statelog error, from this or another copy of the package. */
+export function isStatelogError(error: unknown, code?: string): error is StatelogError {
+  if (typeof error !== "object" || error === null) return false;
+  const e = error as { code?: unknown; [STATELOG_ERROR]?: unknown };
+  if (e[STATELOG_ERROR] !== true && !(typeof e.code === "string" && e.code.startsWith("STATELOG_"))) {
+    return false;
+  }
+  return code === undefined || e.code === code;
+}
+
+/** Which name of a change or event was invalid. */
+export type NameKind = "namespace" | "entityType" | "entityId" | "streamId" | (string & {});
+
+/** A namespace, entity type, entity id or stream id is not valid. */
+export class InvalidNameError extends StatelogError {
+  constructor(
+    readonly kind: NameKind,
+    readonly value: unknown,
+    readonly reason: string,
+  ) {
+    super(ErrorCode.InvalidName, `invalid ${kind} ${describe(value)}: ${reason}`);
+    this.name = "InvalidNameError";
+  }
+}
+
+/** A value is not JSON data that round-trips; `path` points at the offending part. */
+export class InvalidValueError extends StatelogError {
+  constructor(
+    readonly path: string,
+    readonly reason: string,
+    options?: StatelogErrorOptions,
+  ) {
+    super(ErrorCode.InvalidValue, `value at ${path} cannot be stored: ${reason}`, options);
+    this.name = "InvalidValueError";
+  }
+}
+
+/** A change or event is over the size limit. */
+export class TooLargeError extends StatelogError {
+  constructor(
+    readonly size: number,
+    readonly limit: number,
+    readonly what: string,
+  ) {
+    super(
+      ErrorCode.TooLarge,
+      `${what} is ${size} bytes, over the limit of ${limit} bytes (raise maxChangeBytes or store less)`,
+    );
+    this.name = "TooLargeError";
+  }
+}
+
+/** An input failed validation; `field` names what was wrong. */
+export class ValidationError extends StatelogError {
+  constructor(
+    readonly field: string,
+    message: string,
+    options?: StatelogErrorOptions & { issues?: readonly unknown[] },
+  ) {
+    super(ErrorCode.Validation, `${field}: ${message}`, options);
+    this.name = "ValidationError";
+    this.issues = options?.issues ?? [];
+  }
+  /** Issues reported by a schema, when a schema rejected the value. */
+  readonly issues: readonly unknown[];
+}
+
+/** The store was closed before or during the call. */
+export class ClosedError extends StatelogError {
+  constructor(what = "store") {
+    super(ErrorCode.Closed, `${what} is closed`);
+    this.name = "ClosedError";
+  }
+}
+
+/** Stored data is damaged. `file` and `line` (1-based) say where, when known. */
+export class CorruptionError extends StatelogError {
+  constructor(
+    readonly file: string,
+    readonly line: number | undefined,
+    reason: string,
+    options?: StatelogErrorOptions,
+  ) {
+    super(ErrorCode.Corruption, `${file}${line === undefined ? "" : `:${line}`}: ${reason}`, options);
+    this.name = "CorruptionError";
+  }
+}
+
+/** An entity type without a registration or repository. */
+export class UnknownEntityTypeError extends StatelogError {
+  constructor(
+    readonly entityType: string,
+    hint: string,
+  ) {
+    super(ErrorCode.UnknownEntityType, `unknown entity type ${JSON.stringify(entityType)}: ${hint}`);
+    this.name = "UnknownEntityTypeError";
+  }
+}
+
+/** A repository threw while applying a change; `cause` is what it threw. */
+export class ApplyError extends StatelogError {
+  constructor(
+    readonly entityType: string,
+    readonly entityId: string,
+    options: StatelogErrorOptions,
+  ) {
+    super(
+      ErrorCode.ApplyFailed,
+      `applying ${entityType} ${JSON.stringify(entityId)} failed: ${messageOf(options.cause)}`,
+      options,
+    );
+    this.name = "ApplyError";
+  }
+}
+
+/** An expected version did not match. */
+export class VersionConflictError extends StatelogError {
+  constructor(
+    readonly expected: number | string,
+    readonly actual: number | string,
+    what = "version",
+    options?: StatelogErrorOptions,
+  ) {
+    super(
+      ErrorCode.VersionConflict,
+      `${what} conflict: expected ${String(expected)}, actual ${String(actual)}`,
+      options,
+    );
+    this.name = "VersionConflictError";
+  }
+}
+
+/** Something that was asked for does not exist. */
+export class NotFoundError extends StatelogError {
+  constructor(
+    readonly what: string,
+    readonly id: string,
+  ) {
+    super(ErrorCode.NotFound, `${what} ${JSON.stringify(id)} not found`);
+    this.name = "NotFoundError";
+  }
+}
+
+/** A configured limit would be crossed; nothing was written. */
+export class LimitExceededError extends StatelogError {
+  constructor(
+    readonly limit: string,
+    readonly max: number,
+    message: string,
+  ) {
+    super(ErrorCode.LimitExceeded, message);
+    this.name = "LimitExceededError";
+  }
+}
+
+/** The operation was aborted through its AbortSignal. */
+export class AbortError extends StatelogError {
+  constructor(reason?: unknown) {
+    super(ErrorCode.Aborted, "operation aborted", { cause: reason });
+    this.name = "AbortError";
+  }
+}
+
+/** The backend cannot do what was asked (missing capability, too old a server). */
+export class UnsupportedError extends StatelogError {
+  constructor(message: string, options?: StatelogErrorOptions) {
+    super(ErrorCode.Unsupported, message, options);
+    this.name = "UnsupportedError";
+  }
+}
+
+/** Options are invalid or incomplete. */
+export class ConfigurationError extends StatelogError {
+  constructor(message: string, options?: StatelogErrorOptions) {
+    super(ErrorCode.Configuration, message, options);
+    this.name = "ConfigurationError";
+  }
+}
+
+/** A backend failed or could not be reached. */
+export class UnavailableError extends StatelogError {
+  constructor(message: string, options?: StatelogErrorOptions) {
+    super(ErrorCode.Unavailable, message, options);
+    this.name = "UnavailableError";
+  }
+}
+
+/** Type guards for the specific errors, safe across package copies. */
+export const isInvalidNameError = (e: unknown): e is InvalidNameError => isStatelogError(e, ErrorCode.InvalidName);
+export const isInvalidValueError = (e: unknown): e is InvalidValueError => isStatelogError(e, ErrorCode.InvalidValue);
+export const isTooLargeError = (e: unknown): e is TooLargeError => isStatelogError(e, ErrorCode.TooLarge);
+export const isValidationError = (e: unknown): e is ValidationError => isStatelogError(e, ErrorCode.Validation);
+export const isClosedError = (e: unknown): e is ClosedError => isStatelogError(e, ErrorCode.Closed);
+export const isCorruptionError = (e: unknown): e is CorruptionError => isStatelogError(e, ErrorCode.Corruption);
+export const isUnknownEntityTypeError = (e: unknown): e is UnknownEntityTypeError =>
+  isStatelogError(e, ErrorCode.UnknownEntityType);
+export const isApplyError = (e: unknown): e is ApplyError => isStatelogError(e, ErrorCode.ApplyFailed);
+export const isVersionConflictError = (e: unknown): e is VersionConflictError =>
+  isStatelogError(e, ErrorCode.VersionConflict);
+export const isNotFoundError = (e: unknown): e is NotFoundError => isStatelogError(e, ErrorCode.NotFound);
+export const isLimitExceededError = (e: unknown): e is LimitExceededError =>
+  isStatelogError(e, ErrorCode.LimitExceeded);
+export const isAbortError = (e: unknown): e is AbortError => isStatelogError(e, ErrorCode.Aborted);
+export const isUnsupportedError = (e: unknown): e is UnsupportedError => isStatelogError(e, ErrorCode.Unsupported);
+
+/** Throws an {@link AbortError} when the signal is aborted. */
+export function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new AbortError(signal.reason);
+}
+
+/** The message of an unknown thrown value. */
+export function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function describe(value: unknown): string {
+  if (typeof value === "string") {
+    return value.length > 80 ? `${JSON.stringify(value.slice(0, 80))}…` : JSON.stringify(value);
+  }
+  return typeof value;
+}

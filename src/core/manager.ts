@@ -1,0 +1,92 @@
+/**
+ * The Manager (seed 1): restores namespaces from a store into repositories
+ * and persists new changes.
+ */
+import { type ApplyResult, applyChanges, type Repository, type RepositoryRegistration } from "./apply.js";
+import type { ChangeInput, EntityType } from "./change.js";
+import { ConfigurationError, throwIfAborted } from "./errors.js";
+import type { CallOptions, Store } from "./store.js";
+import { validateEntityType } from "./validation.js";
+
+/** What a restore did. */
+export interface RestoreResult extends ApplyResult {
+  readonly namespace: string;
+  /** Changes the store returned (one per key, tombstones included). */
+  readonly loaded: number;
+  /** Wall-clock time of load plus apply, in milliseconds. */
+  readonly durationMs: number;
+}
+
+/** Restores namespaces into repositories and persists changes. Build one with {@link ManagerBuilder}. */
+export class Manager {
+  /** @internal use {@link ManagerBuilder} */
+  constructor(
+    readonly store: Store,
+    private readonly registry: ReadonlyMap<string, RepositoryRegistration>,
+  ) {}
+
+  /**
+   * Loads the current state of `namespace` and applies it to the
+   * repositories (tombstones delete). Checks every entity type first and
+   * applies nothing when one has no repository. Restoring twice gives the
+   * same state.
+   */
+  async restore(namespace: string, options?: CallOptions): Promise<RestoreResult> {
+    const started = performance.now();
+    const changes = await this.store.load(namespace, options);
+    throwIfAborted(options?.signal);
+    const result = await applyChanges(changes, this.registry);
+    return { namespace, loaded: changes.length, ...result, durationMs: performance.now() - started };
+  }
+
+  /** Saves changes to the store (see {@link Store.save}). */
+  persist(changes: readonly ChangeInput[], options?: CallOptions): Promise<void> {
+    return this.store.save(changes, options);
+  }
+
+  /** The registered entity type names. */
+  get entityTypes(): string[] {
+    return [...this.registry.keys()];
+  }
+}
+
+/**
+ * Builds a {@link Manager}.
+ * @example
+ * const manager = new ManagerBuilder()
+ *   .withStore(store)
+ *   .registerRepository(Deployment, deployments)
+ *   .registerRepository("environment", environments)
+ *   .build();
+ */
+export class ManagerBuilder {
+  #store: Store | undefined;
+  readonly #registry = new Map<string, RepositoryRegistration>();
+
+  /** The store to load from and save to. Required. */
+  withStore(store: Store): this {
+    this.#store = store;
+    return this;
+  }
+
+  /**
+   * Registers the repository of an entity type. With an {@link EntityType}
+   * that has a schema, restored entities are validated (and transformed)
+   * by it before anything is applied.
+   */
+  registerRepository<T>(type: EntityType<T> | string, repository: Repository<T>): this {
+    const entityType = typeof type === "string" ? { name: type, schema: undefined } : type;
+    validateEntityType(entityType.name);
+    if (this.#registry.has(entityType.name)) {
+      throw new ConfigurationError(`a repository for entity type ${JSON.stringify(entityType.name)} is already registered`);
+    }
+    this.#registry.set(entityType.name, { type: entityType, repository: repository as Repository });
+    return this;
+  }
+
+  /** @throws ConfigurationError without a store */
+  build(): Manager {
+    if (!this.#store) throw new ConfigurationError("ManagerBuilder.build(): no store; call withStore(store) first");
+    return new Manager(this.#store, new Map(this.#registry));
+  }
+}

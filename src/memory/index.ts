@@ -1,0 +1,111 @@
+/**
+ * `statelog/memory`: a Store in process memory. It compacts immediately
+ * (one change per key) and keeps nothing across restarts: for tests and
+ * for caches in front of a durable store.
+ */
+import type { Change, ChangeInput } from "../core/change.js";
+import { throwIfAborted } from "../core/errors.js";
+import {
+  applyLoadOptions,
+  type BaseStoreOptions,
+  type CallOptions,
+  type LoadOptions,
+  OpenState,
+  prepareChanges,
+  type SaveOptions,
+  type Store,
+  type StoreCapabilities,
+  toChange,
+} from "../core/store.js";
+import { validateNamespace } from "../core/validation.js";
+
+/** Options of {@link MemoryStore}. */
+export interface MemoryStoreOptions extends BaseStoreOptions {}
+
+/** A Store in memory: latest change per key, in write order. */
+export class MemoryStore implements Store {
+  readonly capabilities: StoreCapabilities = { compact: true, listNamespaces: true, durable: false };
+  /** namespace → key → change; a re-set key moves to the end (write order). */
+  readonly #data = new Map<string, Map<string, Change>>();
+  readonly #state = new OpenState("memory store");
+  readonly #options: MemoryStoreOptions;
+
+  constructor(options: MemoryStoreOptions = {}) {
+    this.#options = options;
+  }
+
+  async save(changes: readonly ChangeInput[], options?: SaveOptions): Promise<void> {
+    this.#state.check();
+    throwIfAborted(options?.signal);
+    const prepared = prepareChanges(changes, this.#options);
+    for (const p of prepared) {
+      let ns = this.#data.get(p.namespace);
+      if (!ns) {
+        ns = new Map();
+        this.#data.set(p.namespace, ns);
+      }
+      const key = `${p.entityType}/${p.entityId}`;
+      ns.delete(key);
+      ns.set(key, toChange(p));
+    }
+  }
+
+  async load(namespace: string, options?: LoadOptions): Promise<Change[]> {
+    this.#state.check();
+    validateNamespace(namespace);
+    throwIfAborted(options?.signal);
+    const ns = this.#data.get(namespace);
+    if (!ns) return [];
+    // Hand out copies: callers may mutate what they load.
+    const out: Change[] = [];
+    for (const c of ns.values()) out.push(copy(c));
+    return applyLoadOptions(out, options);
+  }
+
+  /** Nothing to do: a memory store is always compacted. */
+  async compact(namespace: string, options?: CallOptions): Promise<void> {
+    this.#state.check();
+    validateNamespace(namespace);
+    throwIfAborted(options?.signal);
+  }
+
+  async listNamespaces(options?: CallOptions): Promise<string[]> {
+    this.#state.check();
+    throwIfAborted(options?.signal);
+    return [...this.#data.keys()];
+  }
+
+  /** Removes one namespace, or everything. */
+  clear(namespace?: string): void {
+    this.#state.check();
+    if (namespace === undefined) this.#data.clear();
+    else this.#data.delete(namespace);
+  }
+
+  /** How many namespaces hold changes. */
+  get namespaceCount(): number {
+    return this.#data.size;
+  }
+
+  /** How many keys (entities and tombstones) `namespace` holds, or all namespaces together. */
+  entityCount(namespace?: string): number {
+    if (namespace !== undefined) return this.#data.get(namespace)?.size ?? 0;
+    let n = 0;
+    for (const ns of this.#data.values()) n += ns.size;
+    return n;
+  }
+
+  async close(): Promise<void> {
+    this.#state.close();
+    this.#data.clear();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+function copy(c: Change): Change {
+  const timestamp = new Date(c.timestamp.getTime());
+  return c.changeType === "set" ? { ...c, entity: structuredClone(c.entity), timestamp } : { ...c, timestamp };
+}

@@ -1,0 +1,648 @@
+/**
+ * The Store conformance suite: one set of tests that every backend passes
+ * unchanged (SEMANTICS.md). Backend differences are declared capabilities
+ * and show up as visible skips.
+ */
+import fc from "fast-check";
+import { afterEach, describe, expect, it } from "vitest";
+import type { Change, ChangeInput } from "../core/change.js";
+import { ChangesBuilder, liveChanges } from "../core/change.js";
+import { ErrorCode, isStatelogError } from "../core/errors.js";
+import type { Store } from "../core/store.js";
+import { DEFAULT_MAX_CHANGE_BYTES } from "../core/validation.js";
+
+/** Options of {@link describeStoreContract}. */
+export interface StoreContractOptions {
+  /**
+   * Closes `store` and opens a new one on the same data (a process
+   * restart). Given for durable stores; enables the restart tests.
+   */
+  reopen?: (store: Store) => Promise<Store>;
+  /**
+   * Runs after writes and before every load the suite checks: a variant
+   * can compact, reopen or wait for replication here and return the store
+   * to load from. @default returns `store`
+   */
+  beforeLoad?: (store: Store, namespaces: readonly string[]) => Promise<Store>;
+  /** The `maxChangeBytes` the factory configures. @default 1 MiB */
+  maxChangeBytes?: number;
+  /** Runs of the property-based test. @default 60 */
+  propertyRuns?: number;
+  /** Per-test timeout in ms. @default 30000 */
+  timeout?: number;
+}
+
+let counter = 0;
+/** A namespace name no other test (or test run on a shared server) uses. */
+export function uniqueName(prefix = "ns"): string {
+  counter++;
+  return `${prefix}-${process.pid}-${Date.now().toString(36)}-${counter}-${Math.random().toString(36).slice(2, 8)}`;
+}
+
+/** Names that break naive encodings: path tricks, case, wildcards, Unicode, the longest allowed. */
+export const HOSTILE_NAMES: readonly string[] = [
+  "..",
+  ".",
+  "...",
+  "..\\..\\windows",
+  "a b",
+  "Abc",
+  "abc",
+  "ABC",
+  "*",
+  ">",
+  "a.b.c",
+  "a..b",
+  ".hidden",
+  "trailing.",
+  "trailing ",
+  " leading",
+  "%2e%2e",
+  "%2F",
+  "~user",
+  "CON",
+  "nul",
+  "x".repeat(255),
+  "é".repeat(127),
+  "日本語",
+  "emoji-😀",
+  "a:b",
+  "a?b#c",
+  "quote\"'`",
+  "back\\slash",
+  "$dollar",
+  "=eq",
+  "-dash",
+  "_",
+  "ns.jsonl",
+  "z".repeat(200) + "é".repeat(27),
+];
+
+/** Entity ids additionally may contain "/". */
+export const HOSTILE_IDS: readonly string[] = [...HOSTILE_NAMES, "a/b", "/", "//", "../../etc/passwd", "a/../b", "/leading", "trailing/"];
+
+function set(namespace: string, entityType: string, entityId: string, entity: unknown, timestamp?: Date): ChangeInput {
+  return { namespace, changeType: "set", entityType, entityId, entity, ...(timestamp ? { timestamp } : {}) };
+}
+
+function unset(namespace: string, entityType: string, entityId: string, timestamp?: Date): ChangeInput {
+  return { namespace, changeType: "unset", entityType, entityId, ...(timestamp ? { timestamp } : {}) };
+}
+
+/** The load result reduced to comparable data. */
+function summary(changes: readonly Change[]): unknown[] {
+  return changes.map((c) =>
+    c.changeType === "set" ? [c.entityType, c.entityId, "set", c.entity] : [c.entityType, c.entityId, "unset"],
+  );
+}
+
+async function expectCode(promise: Promise<unknown>, code: string): Promise<unknown> {
+  let caught: unknown;
+  try {
+    await promise;
+  } catch (error) {
+    caught = error;
+  }
+  expect(caught, `expected an error with code ${code}`).toBeDefined();
+  expect(isStatelogError(caught, code), `expected ${code}, got ${String(caught)}`).toBe(true);
+  return caught;
+}
+
+/**
+ * Registers the Store conformance tests for one backend.
+ * @param name shown in the test names
+ * @param factory creates a fresh, empty-enough store (tests use unique namespaces)
+ */
+export function describeStoreContract(
+  name: string,
+  factory: () => Store | Promise<Store>,
+  options: StoreContractOptions = {},
+): void {
+  const timeout = options.timeout ?? 30_000;
+  const maxBytes = options.maxChangeBytes ?? DEFAULT_MAX_CHANGE_BYTES;
+  const open: Store[] = [];
+
+  async function fresh(): Promise<Store> {
+    const store = await factory();
+    open.push(store);
+    return store;
+  }
+  async function settle(store: Store, namespaces: readonly string[]): Promise<Store> {
+    if (!options.beforeLoad) return store;
+    const next = await options.beforeLoad(store, namespaces);
+    if (next !== store) open.push(next);
+    return next;
+  }
+  async function loadAfter(store: Store, namespace: string): Promise<{ store: Store; changes: Change[] }> {
+    const s = await settle(store, [namespace]);
+    return { store: s, changes: await s.load(namespace) };
+  }
+
+  describe(`Store contract: ${name}`, { timeout }, () => {
+    afterEach(async () => {
+      const stores = open.splice(0);
+      await Promise.all(stores.map((s) => s.close().catch(() => undefined)));
+    });
+
+    describe("latest wins by log order", () => {
+      it("a later save beats an earlier one", async () => {
+        const store = await fresh();
+        const ns = uniqueName();
+        await store.save([set(ns, "item", "a", { v: 1 })]);
+        await store.save([set(ns, "item", "a", { v: 2 })]);
+        const { changes } = await loadAfter(store, ns);
+        expect(summary(changes)).toEqual([["item", "a", "set", { v: 2 }]]);
+      });
+
+      it("inside one save the later element wins", async () => {
+        const store = await fresh();
+        const ns = uniqueName();
+        await store.save([set(ns, "item", "a", { v: 1 }), set(ns, "item", "b", { v: 1 }), set(ns, "item", "a", { v: 3 })]);
+        const { changes } = await loadAfter(store, ns);
+        expect(summary(changes)).toEqual([
+          ["item", "b", "set", { v: 1 }],
+          ["item", "a", "set", { v: 3 }],
+        ]);
+      });
+
+      it("timestamps never reorder the log", async () => {
+        const store = await fresh();
+        const ns = uniqueName();
+        await store.save([set(ns, "item", "a", { v: "new" }, new Date("2030-01-01T00:00:00Z"))]);
+        await store.save([set(ns, "item", "a", { v: "old" }, new Date("2020-01-01T00:00:00Z"))]);
+        const { changes } = await loadAfter(store, ns);
+        expect(summary(changes)).toEqual([["item", "a", "set", { v: "old" }]]);
+        expect(changes[0]?.timestamp.toISOString()).toBe("2020-01-01T00:00:00.000Z");
+      });
+
+      it("keys are (type, id): the same id under two types are two entities", async () => {
+        const store = await fresh();
+        const ns = uniqueName();
+        await store.save([set(ns, "deployment", "x", { t: "d" }), set(ns, "environment", "x", { t: "e" })]);
+        const { changes } = await loadAfter(store, ns);
+        expect(summary(changes)).toEqual([
+          ["deployment", "x", "set", { t: "d" }],
+          ["environment", "x", "set", { t: "e" }],
+        ]);
+      });
+    });
+
+    describe("tombstones", () => {
+      it("an unset is loaded as the latest change of its key", async () => {
+        const store = await fresh();
+        const ns = uniqueName();
+        await store.save([set(ns, "item", "a", { v: 1 }), set(ns, "item", "b", { v: 1 })]);
+        await store.save([unset(ns, "item", "a")]);
+        const { store: s, changes } = await loadAfter(store, ns);
+        expect(summary(changes)).toEqual([
+          ["item", "b", "set", { v: 1 }],
+          ["item", "a", "unset"],
+        ]);
+        expect(changes[1]?.entity).toBeUndefined();
+        expect(summary(await s.load(ns, { liveOnly: true }))).toEqual([["item", "b", "set", { v: 1 }]]);
+        expect(summary(liveChanges(changes))).toEqual([["item", "b", "set", { v: 1 }]]);
+      });
+
+      it("a set after an unset brings the entity back", async () => {
+        const store = await fresh();
+        const ns = uniqueName();
+        await store.save([set(ns, "item", "a", { v: 1 }), unset(ns, "item", "a")]);
+        await store.save([set(ns, "item", "a", { v: 2 })]);
+        const { changes } = await loadAfter(store, ns);
+        expect(summary(changes)).toEqual([["item", "a", "set", { v: 2 }]]);
+      });
+
+      it("an unset of a key never set is kept as a tombstone", async () => {
+        const store = await fresh();
+        const ns = uniqueName();
+        await store.save([unset(ns, "item", "ghost")]);
+        const { changes } = await loadAfter(store, ns);
+        expect(summary(changes)).toEqual([["item", "ghost", "unset"]]);
+      });
+    });
+
+    describe("empty and missing", () => {
+      it("save([]) succeeds and writes nothing", async () => {
+        const store = await fresh();
+        await store.save([]);
+        const ns = uniqueName();
+        expect(await store.load(ns)).toEqual([]);
+      });
+
+      it("a namespace never written loads as []", async () => {
+        const store = await fresh();
+        const { changes } = await loadAfter(store, uniqueName("missing"));
+        expect(changes).toEqual([]);
+      });
+    });
+
+    it("namespaces are isolated", async () => {
+      const store = await fresh();
+      const a = uniqueName("a");
+      const b = uniqueName("b");
+      await store.save([set(a, "item", "x", { ns: "a" }), set(b, "item", "x", { ns: "b" }), unset(a, "item", "y")]);
+      const s = await settle(store, [a, b]);
+      expect(summary(await s.load(a))).toEqual([
+        ["item", "x", "set", { ns: "a" }],
+        ["item", "y", "unset"],
+      ]);
+      expect(summary(await s.load(b))).toEqual([["item", "x", "set", { ns: "b" }]]);
+      for (const c of await s.load(a)) expect(c.namespace).toBe(a);
+    });
+
+    it("load order is the order the winning changes were written", async () => {
+      const store = await fresh();
+      const ns = uniqueName();
+      const ids = Array.from({ length: 40 }, (_, i) => `e${(i * 7919) % 40}`);
+      await store.save(ids.map((id) => set(ns, "item", id, { id })));
+      // Update every third one, delete every fifth: those move to the end, in this order.
+      const moved = ids.filter((_, i) => i % 3 === 0 || i % 5 === 0);
+      await store.save(
+        moved.map((id, i) => (i % 2 === 0 ? set(ns, "item", id, { id, updated: true }) : unset(ns, "item", id))),
+      );
+      const { store: s, changes } = await loadAfter(store, ns);
+      const expected = [...ids.filter((id) => !moved.includes(id)), ...moved];
+      expect(changes.map((c) => c.entityId)).toEqual(expected);
+      expect((await s.load(ns)).map((c) => c.entityId)).toEqual(expected); // and again: deterministic
+    });
+
+    describe("timestamps", () => {
+      it("a change without a timestamp gets the store's clock", async () => {
+        const store = await fresh();
+        const ns = uniqueName();
+        const before = Date.now();
+        await store.save([set(ns, "item", "a", { v: 1 })]);
+        const after = Date.now();
+        const { changes } = await loadAfter(store, ns);
+        const ts = changes[0]?.timestamp;
+        expect(ts).toBeInstanceOf(Date);
+        expect(ts?.getTime()).toBeGreaterThanOrEqual(before - 1);
+        expect(ts?.getTime()).toBeLessThanOrEqual(after + 1);
+      });
+
+      it("given timestamps are preserved to the millisecond", async () => {
+        const store = await fresh();
+        const ns = uniqueName();
+        const t1 = new Date("2025-10-25T12:00:00.123Z");
+        const t2 = new Date("1999-12-31T23:59:59.999Z");
+        await store.save([set(ns, "item", "a", { v: 1 }, t1), unset(ns, "item", "b", t2)]);
+        const { changes } = await loadAfter(store, ns);
+        expect(changes.map((c) => c.timestamp.toISOString())).toEqual([t1.toISOString(), t2.toISOString()]);
+      });
+    });
+
+    describe("inputs and outputs are not shared", () => {
+      it("save does not mutate its input, nor keep a reference to it", async () => {
+        const store = await fresh();
+        const ns = uniqueName();
+        const entity = { name: "a", tags: ["x"], nested: { n: 1 } };
+        const input = [set(ns, "item", "a", entity)];
+        const snapshot = structuredClone(input);
+        await store.save(input);
+        expect(input).toEqual(snapshot);
+        expect("timestamp" in (input[0] as object)).toBe(false);
+        entity.tags.push("mutated");
+        entity.nested.n = 2;
+        const { changes } = await loadAfter(store, ns);
+        expect(changes[0]?.entity).toEqual({ name: "a", tags: ["x"], nested: { n: 1 } });
+      });
+
+      it("mutating a loaded entity does not change the store", async () => {
+        const store = await fresh();
+        const ns = uniqueName();
+        await store.save([set(ns, "item", "a", { list: [1] })]);
+        const { store: s, changes } = await loadAfter(store, ns);
+        (changes[0]?.entity as { list: number[] }).list.push(2);
+        expect((await s.load(ns))[0]?.entity).toEqual({ list: [1] });
+      });
+
+      it("saves frozen inputs", async () => {
+        const store = await fresh();
+        const ns = uniqueName();
+        const input = Object.freeze([Object.freeze(set(ns, "item", "a", Object.freeze({ v: 1 })))]);
+        await store.save(input);
+        const { changes } = await loadAfter(store, ns);
+        expect(summary(changes)).toEqual([["item", "a", "set", { v: 1 }]]);
+      });
+    });
+
+    describe("values", () => {
+      it("round-trips JSON data: Unicode, nesting, numbers, null, empty containers", async () => {
+        const store = await fresh();
+        const ns = uniqueName();
+        const entity = {
+          s: "héllo 😀 \u2028 \"quoted\" \\ \n\t",
+          n: [0, -1, 1.5, 1e21, -2.5e-7, Number.MAX_SAFE_INTEGER],
+          b: [true, false],
+          z: null,
+          e: { a: {}, b: [] },
+          deep: { a: { b: { c: { d: [1, [2, [3]]] } } } },
+          "key with spaces/and slashes": "ok",
+        };
+        await store.save([set(ns, "item", "a", entity), set(ns, "item", "s", "just a string"), set(ns, "item", "n", 42)]);
+        const { changes } = await loadAfter(store, ns);
+        expect(summary(changes)).toEqual([
+          ["item", "a", "set", entity],
+          ["item", "s", "set", "just a string"],
+          ["item", "n", "set", 42],
+        ]);
+      });
+
+      it("loads an entity larger than 64 KiB (no fixed line or buffer limit)", async () => {
+        const store = await fresh();
+        const ns = uniqueName();
+        const big = { blob: "x".repeat(Math.min(200_000, maxBytes - 100)), id: "big" };
+        await store.save([set(ns, "item", "big", big), set(ns, "item", "small", { v: 1 })]);
+        const { changes } = await loadAfter(store, ns);
+        expect(changes.map((c) => c.entityId)).toEqual(["big", "small"]);
+        expect(changes[0]?.entity).toEqual(big);
+      });
+
+      const bad: [string, () => unknown][] = [
+        ["BigInt", () => ({ n: 10n })],
+        ["a cycle", () => {
+          const o: Record<string, unknown> = {};
+          o.self = o;
+          return o;
+        }],
+        ["a function", () => ({ f: () => 1 })],
+        ["a symbol", () => ({ s: Symbol("x") })],
+        ["undefined", () => ({ u: undefined })],
+        ["NaN", () => ({ n: Number.NaN })],
+        ["Infinity", () => [1, Number.POSITIVE_INFINITY]],
+        ["a Date", () => ({ d: new Date() })],
+        ["a Map", () => ({ m: new Map([[1, 2]]) })],
+        ["a sparse array", () => ({ a: [1, , 3] })],
+        ["undefined as the entity", () => undefined],
+      ];
+      for (const [what, make] of bad) {
+        it(`rejects ${what} before writing anything`, async () => {
+          const store = await fresh();
+          const ns = uniqueName();
+          await store.save([set(ns, "item", "keep", { v: 1 })]);
+          await expectCode(
+            store.save([set(ns, "item", "keep", { v: 2 }), set(ns, "item", "bad", make())]),
+            ErrorCode.InvalidValue,
+          );
+          const { changes } = await loadAfter(store, ns);
+          expect(summary(changes)).toEqual([["item", "keep", "set", { v: 1 }]]);
+        });
+      }
+
+      it("rejects a change over the size limit before writing anything, and accepts one under it", async () => {
+        const store = await fresh();
+        const ns = uniqueName();
+        const tooBig = { blob: "x".repeat(maxBytes) };
+        const error = await expectCode(
+          store.save([set(ns, "item", "ok", { v: 1 }), set(ns, "item", "big", tooBig)]),
+          ErrorCode.TooLarge,
+        );
+        expect((error as { limit?: number }).limit).toBe(maxBytes);
+        const nearLimit = { blob: "y".repeat(Math.floor(maxBytes / 2)) };
+        await store.save([set(ns, "item", "near", nearLimit)]);
+        const { changes } = await loadAfter(store, ns);
+        expect(changes.map((c) => c.entityId)).toEqual(["near"]);
+        expect(changes[0]?.entity).toEqual(nearLimit);
+      });
+    });
+
+    describe("names", () => {
+      it("round-trips hostile namespace names, each isolated from the others", async () => {
+        const store = await fresh();
+        const run = uniqueName("h");
+        // Prefix-free variants keep them unique on shared servers yet hostile; the bare ones go to a fresh store.
+        const names = HOSTILE_NAMES.map((n, i) => (i % 2 === 0 ? n : `${run}${n}`.slice(0, 255)));
+        const unique = [...new Set(names)].filter((n) => Buffer.byteLength(n) <= 255);
+        await store.save(unique.map((n, i) => set(n, "item", "x", { i })));
+        const s = await settle(store, unique);
+        for (let i = 0; i < unique.length; i++) {
+          const changes = await s.load(unique[i] as string);
+          const expected = unique.map((n, j) => (n === unique[i] ? j : -1)).filter((j) => j >= 0);
+          expect(changes.map((c) => (c.entity as { i: number }).i), `namespace ${JSON.stringify(unique[i])}`).toEqual(
+            expected.slice(-1),
+          );
+          expect(changes[0]?.namespace).toBe(unique[i]);
+        }
+        if (s.capabilities.listNamespaces && s.listNamespaces) {
+          const listed = new Set(await s.listNamespaces());
+          for (const n of unique) expect(listed.has(n), `listNamespaces has ${JSON.stringify(n)}`).toBe(true);
+        }
+      });
+
+      it("round-trips hostile entity types and ids", async () => {
+        const store = await fresh();
+        const ns = uniqueName();
+        const changes: ChangeInput[] = [];
+        for (const t of HOSTILE_NAMES) changes.push(set(ns, t, "id", { t }));
+        for (const id of HOSTILE_IDS) changes.push(set(ns, "item", id, { id }));
+        await store.save(changes);
+        const { changes: loaded } = await loadAfter(store, ns);
+        expect(loaded.map((c) => [c.entityType, c.entityId])).toEqual(changes.map((c) => [c.entityType, c.entityId]));
+        expect(loaded.map((c) => c.entity)).toEqual(changes.map((c) => (c as { entity: unknown }).entity));
+      });
+
+      const invalid: [string, () => ChangeInput][] = [
+        ["an empty namespace", () => set("", "item", "a", 1)],
+        ["a namespace with /", () => set("a/b", "item", "a", 1)],
+        ["a namespace with NUL", () => set("a\u0000b", "item", "a", 1)],
+        ["a namespace with a newline", () => set("a\nb", "item", "a", 1)],
+        ["a namespace of 256 bytes", () => set("n".repeat(256), "item", "a", 1)],
+        ["a namespace of 128 two-byte characters", () => set("é".repeat(128), "item", "a", 1)],
+        ["an entity type with /", () => set("ns", "a/b", "a", 1)],
+        ["an empty entity type", () => set("ns", "", "a", 1)],
+        ["an empty entity id", () => set("ns", "item", "", 1)],
+        ["an entity id with a control character", () => set("ns", "item", "a\u0007", 1)],
+        ["an entity id of 256 bytes", () => set("ns", "item", "i".repeat(256), 1)],
+        ["a non-string id", () => set("ns", "item", 42 as unknown as string, 1)],
+        ["a lone surrogate", () => set("ns", "item", "\ud800", 1)],
+      ];
+      for (const [what, make] of invalid) {
+        it(`rejects ${what} with an InvalidNameError and writes nothing`, async () => {
+          const store = await fresh();
+          const ns = uniqueName();
+          const bad = make();
+          const badNs = bad.namespace === "ns" ? ns : bad.namespace;
+          await expectCode(
+            store.save([set(ns, "item", "first", { v: 1 }), { ...bad, namespace: badNs } as ChangeInput]),
+            ErrorCode.InvalidName,
+          );
+          const { changes } = await loadAfter(store, ns);
+          expect(changes).toEqual([]);
+        });
+      }
+
+      it("rejects an invalid namespace on load", async () => {
+        const store = await fresh();
+        await expectCode(store.load("a/b"), ErrorCode.InvalidName);
+        await expectCode(store.load(""), ErrorCode.InvalidName);
+      });
+
+      it("rejects an unknown change type", async () => {
+        const store = await fresh();
+        const ns = uniqueName();
+        await expectCode(
+          store.save([{ namespace: ns, changeType: "upsert", entityType: "item", entityId: "a" } as unknown as ChangeInput]),
+          ErrorCode.Validation,
+        );
+      });
+    });
+
+    describe("cancellation and concurrency", () => {
+      it("an aborted signal rejects the save and writes nothing", async () => {
+        const store = await fresh();
+        const ns = uniqueName();
+        const controller = new AbortController();
+        controller.abort(new Error("stop"));
+        await expectCode(store.save([set(ns, "item", "a", 1)], { signal: controller.signal }), ErrorCode.Aborted);
+        await expectCode(store.load(ns, { signal: controller.signal }), ErrorCode.Aborted);
+        const { changes } = await loadAfter(store, ns);
+        expect(changes).toEqual([]);
+      });
+
+      it("concurrent saves all land, each save's changes in its order", async () => {
+        const store = await fresh();
+        const ns = uniqueName();
+        await Promise.all(
+          Array.from({ length: 20 }, (_, w) =>
+            store.save(Array.from({ length: 10 }, (_, i) => set(ns, "item", `w${w}-${i}`, { w, i }))),
+          ),
+        );
+        const { changes } = await loadAfter(store, ns);
+        expect(changes).toHaveLength(200);
+        for (let w = 0; w < 20; w++) {
+          const mine = changes.filter((c) => c.entityId.startsWith(`w${w}-`)).map((c) => c.entityId);
+          expect(mine).toEqual(Array.from({ length: 10 }, (_, i) => `w${w}-${i}`));
+        }
+      });
+    });
+
+    describe("closed store", () => {
+      it("every call after close fails with a ClosedError; close is idempotent", async () => {
+        const store = await fresh();
+        const ns = uniqueName();
+        await store.close();
+        await store.close();
+        await expectCode(store.save([set(ns, "item", "a", 1)]), ErrorCode.Closed);
+        await expectCode(store.load(ns), ErrorCode.Closed);
+        if (store.listNamespaces) await expectCode(store.listNamespaces(), ErrorCode.Closed);
+        if (store.compact) await expectCode(store.compact(ns), ErrorCode.Closed);
+      });
+
+      it("supports await using", async () => {
+        const store = await fresh();
+        {
+          await using s = store;
+          void s;
+        }
+        await expectCode(store.load(uniqueName()), ErrorCode.Closed);
+      });
+    });
+
+    describe("compact", () => {
+      it("keeps the loaded state exactly, tombstones included", async (ctx) => {
+        const store = await fresh();
+        if (!store.capabilities.compact || !store.compact) {
+          ctx.skip(`${name} does not declare compact`);
+          return;
+        }
+        const ns = uniqueName();
+        for (let round = 0; round < 5; round++) {
+          await store.save(Array.from({ length: 30 }, (_, i) => set(ns, "item", `e${i}`, { round, i })));
+        }
+        await store.save([unset(ns, "item", "e3"), unset(ns, "item", "e7")]);
+        const before = await store.load(ns);
+        await store.compact(ns);
+        const after = await store.load(ns);
+        expect(summary(after)).toEqual(summary(before));
+        expect(after.map((c) => c.timestamp.getTime())).toEqual(before.map((c) => c.timestamp.getTime()));
+        await store.save([set(ns, "item", "e3", { back: true })]);
+        const { changes } = await loadAfter(store, ns);
+        expect(changes.at(-1)?.entity).toEqual({ back: true });
+        expect(changes).toHaveLength(30);
+      });
+
+      it("compacting a missing namespace is not an error", async (ctx) => {
+        const store = await fresh();
+        if (!store.capabilities.compact || !store.compact) {
+          ctx.skip(`${name} does not declare compact`);
+          return;
+        }
+        const ns = uniqueName("missing");
+        await store.compact(ns);
+        expect(await store.load(ns)).toEqual([]);
+      });
+    });
+
+    describe("listNamespaces", () => {
+      it("lists namespaces that were written, not others", async (ctx) => {
+        const store = await fresh();
+        if (!store.capabilities.listNamespaces || !store.listNamespaces) {
+          ctx.skip(`${name} does not declare listNamespaces`);
+          return;
+        }
+        const a = uniqueName("la");
+        const b = uniqueName("lb");
+        const never = uniqueName("lnever");
+        await store.save([set(a, "item", "x", 1)]);
+        await store.save([unset(b, "item", "y")]);
+        const s = await settle(store, [a, b]);
+        const listed = await s.listNamespaces!();
+        expect(listed).toContain(a);
+        expect(listed).toContain(b);
+        expect(listed).not.toContain(never);
+        expect(new Set(listed).size).toBe(listed.length);
+      });
+    });
+
+    describe("restart", () => {
+      it("a reopened store holds every saved change", async (ctx) => {
+        if (!options.reopen) {
+          ctx.skip(`${name} is not durable (no reopen option)`);
+          return;
+        }
+        const store = await fresh();
+        const ns = uniqueName();
+        const b = new ChangesBuilder(ns);
+        for (let i = 0; i < 50; i++) b.set("item", `e${i}`, { i }, { timestamp: new Date(1_700_000_000_000 + i) });
+        await store.save(b.build());
+        await store.save([unset(ns, "item", "e10"), set(ns, "item", "e11", { i: 11, v: 2 })]);
+        const before = await store.load(ns);
+        const reopened = await options.reopen(store);
+        open.push(reopened);
+        const after = await reopened.load(ns);
+        expect(summary(after)).toEqual(summary(before));
+        expect(after.map((c) => c.timestamp.getTime())).toEqual(before.map((c) => c.timestamp.getTime()));
+        await reopened.save([set(ns, "item", "new", { fresh: true })]);
+        expect((await reopened.load(ns)).at(-1)?.entityId).toBe("new");
+      });
+    });
+
+    it("property: any sequence of saves loads to the state the model predicts", async () => {
+      let store = await fresh();
+      const op = fc.record({
+        unset: fc.boolean(),
+        type: fc.constantFrom("a", "b"),
+        id: fc.constantFrom("1", "2", "3", "x/y", "Z"),
+        v: fc.integer(),
+      });
+      await fc.assert(
+        fc.asyncProperty(fc.array(fc.array(op, { maxLength: 6 }), { maxLength: 8 }), async (batches) => {
+          const ns = uniqueName("prop");
+          const model = new Map<string, unknown[]>();
+          for (const batch of batches) {
+            const changes = batch.map((o) => (o.unset ? unset(ns, o.type, o.id) : set(ns, o.type, o.id, { v: o.v })));
+            await store.save(changes);
+            for (const o of batch) {
+              const key = `${o.type}/${o.id}`;
+              model.delete(key);
+              model.set(key, o.unset ? [o.type, o.id, "unset"] : [o.type, o.id, "set", { v: o.v }]);
+            }
+          }
+          store = await settle(store, [ns]);
+          expect(summary(await store.load(ns))).toEqual([...model.values()]);
+        }),
+        { numRuns: options.propertyRuns ?? 60 },
+      );
+    });
+  });
+}

@@ -1,0 +1,12 @@
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  test: {
+    include: ["test/**/*.test.ts"],
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+    // Crash and server tests spawn processes; two cores: keep file parallelism modest.
+    maxWorkers: 2,
+    reporters: ["default"],
+  },
+});
