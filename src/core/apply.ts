@@ -2,7 +2,15 @@
  * Applying changes to in-memory repositories (seed 1's Apply; SEMANTICS.md,
  * "Apply and the Manager").
  */
-import { type Change, ChangeType, type EntityType, type SetChange, type UnsetChange, changeKey, validateWithSchema } from "./change.js";
+import {
+  type Change,
+  ChangeType,
+  changeKey,
+  type EntityType,
+  type SetChange,
+  type UnsetChange,
+  validateWithSchema,
+} from "./change.js";
 import { ApplyError, UnknownEntityTypeError } from "./errors.js";
 
 /** Where the changes of one entity type are applied: the service's in-memory state. */

@@ -78,7 +78,9 @@ export class ManagerBuilder {
     const entityType = typeof type === "string" ? { name: type, schema: undefined } : type;
     validateEntityType(entityType.name);
     if (this.#registry.has(entityType.name)) {
-      throw new ConfigurationError(`a repository for entity type ${JSON.stringify(entityType.name)} is already registered`);
+      throw new ConfigurationError(
+        `a repository for entity type ${JSON.stringify(entityType.name)} is already registered`,
+      );
     }
     this.#registry.set(entityType.name, { type: entityType, repository: repository as Repository });
     return this;

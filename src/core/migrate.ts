@@ -2,7 +2,7 @@
  * Copying namespaces between stores: backups, restores, migrations.
  */
 import type { Change } from "./change.js";
-import { UnsupportedError, throwIfAborted } from "./errors.js";
+import { throwIfAborted, UnsupportedError } from "./errors.js";
 import type { CallOptions, ReadonlyStore, Store } from "./store.js";
 
 /** Progress of a copy. */
@@ -72,7 +72,9 @@ export async function copyNamespace(
  */
 export async function migrate(from: ReadonlyStore, to: Store, options: CopyOptions = {}): Promise<CopyResult> {
   if (!from.capabilities.listNamespaces || !from.listNamespaces) {
-    throw new UnsupportedError("migrate(): the source store cannot list its namespaces; copy them one by one with copyNamespace()");
+    throw new UnsupportedError(
+      "migrate(): the source store cannot list its namespaces; copy them one by one with copyNamespace()",
+    );
   }
   const namespaces = await from.listNamespaces({ signal: options.signal });
   let changes = 0;

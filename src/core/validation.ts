@@ -26,7 +26,8 @@ export function validateName(kind: NameKind, value: unknown, allowSlash: boolean
   if (value.length === 0) throw new InvalidNameError(kind, value, "must not be empty");
   if (CONTROL.test(value)) throw new InvalidNameError(kind, value, "must not contain NUL or other control characters");
   if (!allowSlash && value.includes("/")) throw new InvalidNameError(kind, value, `a ${kind} must not contain "/"`);
-  if (!value.isWellFormed()) throw new InvalidNameError(kind, value, "must be well-formed Unicode (no lone surrogates)");
+  if (!value.isWellFormed())
+    throw new InvalidNameError(kind, value, "must be well-formed Unicode (no lone surrogates)");
   const bytes = Buffer.byteLength(value, "utf8");
   if (bytes > MAX_NAME_BYTES) {
     throw new InvalidNameError(kind, value, `is ${bytes} UTF-8 bytes, over the limit of ${MAX_NAME_BYTES}`);
@@ -113,9 +114,21 @@ function checkJson(value: unknown, path: string, stack: object[]): void {
   if (proto !== Object.prototype && proto !== null) {
     const name = (proto?.constructor as { name?: string } | undefined)?.name ?? "object";
     if (typeof (obj as { toJSON?: unknown }).toJSON === "function") {
-      throw new InvalidValueError(path, `${name} does not round-trip through JSON (store a plain value, e.g. an ISO string)`);
+      throw new InvalidValueError(
+        path,
+        `${name} does not round-trip through JSON (store a plain value, e.g. an ISO string)`,
+      );
     }
-    if (obj instanceof Map || obj instanceof Set || obj instanceof RegExp || ArrayBuffer.isView(obj) || obj instanceof ArrayBuffer || obj instanceof WeakMap || obj instanceof WeakSet || obj instanceof Promise) {
+    if (
+      obj instanceof Map ||
+      obj instanceof Set ||
+      obj instanceof RegExp ||
+      ArrayBuffer.isView(obj) ||
+      obj instanceof ArrayBuffer ||
+      obj instanceof WeakMap ||
+      obj instanceof WeakSet ||
+      obj instanceof Promise
+    ) {
       throw new InvalidValueError(path, `${name} does not round-trip through JSON (store a plain object or array)`);
     }
   }

@@ -1,0 +1,163 @@
+import { describe, expect, it } from "vitest";
+import type { Change, ChangeInput } from "../src/core/change.js";
+import { ErrorCode, isStatelogError, UnavailableError } from "../src/core/errors.js";
+import type { LoadOptions, SaveOptions, Store } from "../src/core/store.js";
+import { MemoryStore } from "../src/memory/index.js";
+import { describeStoreContract } from "../src/testing/index.js";
+import { PartialSaveError, UnionLoadError, UnionStore } from "../src/union/index.js";
+
+/** A store that fails on demand, around a memory store. */
+class FlakyStore implements Store {
+  readonly inner = new MemoryStore();
+  readonly capabilities = this.inner.capabilities;
+  failSave = false;
+  failLoad = false;
+  save(changes: readonly ChangeInput[], options?: SaveOptions): Promise<void> {
+    if (this.failSave) return Promise.reject(new UnavailableError("disk on fire"));
+    return this.inner.save(changes, options);
+  }
+  load(namespace: string, options?: LoadOptions): Promise<Change[]> {
+    if (this.failLoad) return Promise.reject(new UnavailableError("cannot read"));
+    return this.inner.load(namespace, options);
+  }
+  listNamespaces() {
+    return this.inner.listNamespaces();
+  }
+  compact(namespace: string) {
+    return this.inner.compact(namespace);
+  }
+  close() {
+    return this.inner.close();
+  }
+  [Symbol.asyncDispose]() {
+    return this.close();
+  }
+}
+
+const set = (entityId: string, entity: unknown, timestamp?: Date): ChangeInput => ({
+  namespace: "ws",
+  changeType: "set",
+  entityType: "item",
+  entityId,
+  entity,
+  ...(timestamp ? { timestamp } : {}),
+});
+
+describeStoreContract("UnionStore(memory, memory)", () => new UnionStore([new MemoryStore(), new MemoryStore()]));
+describeStoreContract(
+  "UnionStore(memory, memory) read policy any",
+  () => new UnionStore([new MemoryStore(), new MemoryStore()], { readPolicy: "any" }),
+  { propertyRuns: 20 },
+);
+
+describe("UnionStore", () => {
+  it("saves to every store, with the same timestamps", async () => {
+    const a = new MemoryStore();
+    const b = new MemoryStore();
+    const union = new UnionStore([a, b]);
+    await union.save([set("1", { v: 1 })]);
+    const [la, lb] = [await a.load("ws"), await b.load("ws")];
+    expect(la).toHaveLength(1);
+    expect(lb).toEqual(la);
+  });
+
+  it("a failed save names the stores that took the changes and those that did not", async () => {
+    const a = new FlakyStore();
+    const b = new FlakyStore();
+    const c = new FlakyStore();
+    b.failSave = true;
+    const union = new UnionStore([a, b, c]);
+    const error = await union.save([set("1", { v: 1 })]).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(PartialSaveError);
+    expect(isStatelogError(error, ErrorCode.PartialSave)).toBe(true);
+    expect((error as PartialSaveError).saved).toEqual([0, 2]);
+    expect((error as PartialSaveError).failed.map((f) => f.index)).toEqual([1]);
+    expect((error as Error).message).toContain("disk on fire");
+    expect(await a.load("ws")).toHaveLength(1);
+    expect(await b.load("ws")).toHaveLength(0);
+    expect(await c.load("ws")).toHaveLength(1);
+  });
+
+  it("invalid input fails before any store is written", async () => {
+    const a = new MemoryStore();
+    const b = new MemoryStore();
+    const union = new UnionStore([a, b]);
+    const error = await union.save([set("ok", 1), set("bad", { n: 1n })]).catch((e: unknown) => e);
+    expect(isStatelogError(error, ErrorCode.InvalidValue)).toBe(true);
+    expect(await a.load("ws")).toEqual([]);
+    expect(await b.load("ws")).toEqual([]);
+  });
+
+  it("merges per key: the later timestamp wins, on a tie the earlier store", async () => {
+    const a = new MemoryStore();
+    const b = new MemoryStore();
+    const t1 = new Date("2025-01-01T00:00:00Z");
+    const t2 = new Date("2025-01-02T00:00:00Z");
+    await a.save([
+      set("newer-in-b", { from: "a" }, t1),
+      set("tie", { from: "a" }, t1),
+      set("only-a", { from: "a" }, t1),
+    ]);
+    await b.save([
+      set("newer-in-b", { from: "b" }, t2),
+      set("tie", { from: "b" }, t1),
+      { namespace: "ws", changeType: "unset", entityType: "item", entityId: "only-a", timestamp: t2 },
+      set("only-b", { from: "b" }, t1),
+    ]);
+    const merged = await new UnionStore([a, b]).load("ws");
+    expect(merged.map((c) => [c.entityId, c.changeType, c.entity])).toEqual([
+      ["newer-in-b", "set", { from: "b" }],
+      ["tie", "set", { from: "a" }],
+      ["only-a", "unset", undefined],
+      ["only-b", "set", { from: "b" }],
+    ]);
+    const reversed = await new UnionStore([b, a]).load("ws", { liveOnly: true });
+    expect(reversed.map((c) => [c.entityId, c.entity])).toEqual([
+      ["newer-in-b", { from: "b" }],
+      ["tie", { from: "b" }],
+      ["only-b", { from: "b" }],
+    ]);
+  });
+
+  it('read policy "all" fails the load when one store fails', async () => {
+    const a = new FlakyStore();
+    const b = new FlakyStore();
+    const union = new UnionStore([a, b]);
+    await union.save([set("1", 1)]);
+    b.failLoad = true;
+    const error = await union.load("ws").catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UnionLoadError);
+    expect((error as UnionLoadError).failures.map((f) => f.index)).toEqual([1]);
+  });
+
+  it('read policy "any" skips a failed store and reports it; fails when all fail', async () => {
+    const a = new FlakyStore();
+    const b = new FlakyStore();
+    const skipped: number[] = [];
+    const union = new UnionStore([a, b], { readPolicy: "any", onSkippedStore: (r) => skipped.push(r.index) });
+    await union.save([set("1", { v: 1 })]);
+    a.failLoad = true;
+    expect((await union.load("ws")).map((c) => c.entity)).toEqual([{ v: 1 }]);
+    expect(skipped).toEqual([0]);
+    b.failLoad = true;
+    await expect(union.load("ws")).rejects.toBeInstanceOf(UnionLoadError);
+  });
+
+  it("declares capabilities from its stores and rejects bad options", () => {
+    expect(new UnionStore([new MemoryStore()]).capabilities).toEqual({
+      compact: true,
+      listNamespaces: true,
+      durable: false,
+    });
+    expect(() => new UnionStore([])).toThrow(/at least one store/);
+    expect(() => new UnionStore([new MemoryStore()], { readPolicy: "some" as "any" })).toThrow(/readPolicy/);
+  });
+
+  it("close closes every store", async () => {
+    const a = new MemoryStore();
+    const b = new MemoryStore();
+    await new UnionStore([a, b]).close();
+    await expect(a.load("ws")).rejects.toMatchObject({ code: ErrorCode.Closed });
+    await expect(b.load("ws")).rejects.toMatchObject({ code: ErrorCode.Closed });
+  });
+});
