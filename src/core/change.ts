@@ -181,7 +181,7 @@ export class ChangesBuilder {
   }
 
   /** Deletes an entity: records an `unset` tombstone. */
-  unset(type: EntityType | string, entityId: string, options?: ChangeOptions): this {
+  unset<T>(type: EntityType<T> | string, entityId: string, options?: ChangeOptions): this {
     const entityType = typeof type === "string" ? type : type.name;
     validateEntityType(entityType);
     validateEntityId(entityId);
@@ -206,7 +206,7 @@ export class ChangesBuilder {
   }
 
   /** The seed's spelling of {@link unset}. */
-  delete(type: EntityType | string, entityId: string, options?: ChangeOptions): this {
+  delete<T>(type: EntityType<T> | string, entityId: string, options?: ChangeOptions): this {
     return this.unset(type, entityId, options);
   }
 

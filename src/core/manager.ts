@@ -74,7 +74,7 @@ export class ManagerBuilder {
    * that has a schema, restored entities are validated (and transformed)
    * by it before anything is applied.
    */
-  registerRepository<T>(type: EntityType<T> | string, repository: Repository<T>): this {
+  registerRepository<T>(type: EntityType<T> | string, repository: Repository<NoInfer<T>>): this {
     const entityType = typeof type === "string" ? { name: type, schema: undefined } : type;
     validateEntityType(entityType.name);
     if (this.#registry.has(entityType.name)) {

@@ -1,0 +1,158 @@
+import { describe, expect, it } from "vitest";
+import { z } from "zod";
+import {
+  type Change,
+  type ChangeInput,
+  ChangesBuilder,
+  dedupeChanges,
+  defineEntityType,
+  ErrorCode,
+  isApplyError,
+  isStatelogError,
+  ManagerBuilder,
+  MapRepository,
+  type Repository,
+} from "../../src/index.js";
+import { MemoryStore } from "../../src/memory/index.js";
+
+const t = (ms: number) => new Date(Date.UTC(2025, 0, 1) + ms);
+const change = (id: string, v: number | null, at: Date, type = "item"): Change =>
+  v === null
+    ? { namespace: "ws", changeType: "unset", entityType: type, entityId: id, timestamp: at }
+    : { namespace: "ws", changeType: "set", entityType: type, entityId: id, entity: { v }, timestamp: at };
+
+describe("dedupeChanges (Apply's de-duplication)", () => {
+  it("keeps the later timestamp per key; on equal timestamps the later one in the input; input order kept", () => {
+    const input = [
+      change("a", 1, t(5)),
+      change("b", 1, t(1)),
+      change("a", 2, t(3)),
+      change("b", 2, t(1)),
+      change("c", null, t(0)),
+    ];
+    expect(dedupeChanges(input).map((c) => [c.entityId, c.entity])).toEqual([
+      ["a", { v: 1 }],
+      ["b", { v: 2 }],
+      ["c", undefined],
+    ]);
+  });
+
+  it("keeps namespaces apart", () => {
+    const other = { ...change("a", 9, t(9)), namespace: "other" };
+    expect(dedupeChanges([change("a", 1, t(1)), other])).toHaveLength(2);
+  });
+});
+
+describe("Manager", () => {
+  it("restores the latest state, applying deletes, and restoring twice gives the same state", async () => {
+    const store = new MemoryStore();
+    const deployments = new MapRepository<{ id: string; name: string }>();
+    const environments = new MapRepository();
+    const Deployment = defineEntityType<{ id: string; name: string }>("deployment");
+    const manager = new ManagerBuilder()
+      .withStore(store)
+      .registerRepository(Deployment, deployments)
+      .registerRepository("environment", environments)
+      .build();
+    await manager.persist(
+      new ChangesBuilder("workspace-1")
+        .create(Deployment, { id: "d1", name: "API" })
+        .update(Deployment, { id: "d1", name: "API v2" })
+        .create(Deployment, { id: "d2", name: "Worker" })
+        .set("environment", "e1", { id: "e1", name: "Prod" })
+        .build(),
+    );
+    await manager.persist(new ChangesBuilder("workspace-1").delete(Deployment, "d2").build());
+    deployments.entities.set("d2", { id: "d2", name: "stale" }); // state from before: the tombstone must delete it
+    const result = await manager.restore("workspace-1");
+    expect(result).toMatchObject({ namespace: "workspace-1", loaded: 3, applied: 3, set: 2, unset: 1 });
+    expect(result.durationMs).toBeGreaterThanOrEqual(0);
+    expect([...deployments.entities]).toEqual([["d1", { id: "d1", name: "API v2" }]]);
+    expect(environments.get("e1")).toEqual({ id: "e1", name: "Prod" });
+    await manager.restore("workspace-1");
+    expect([...deployments.entities]).toEqual([["d1", { id: "d1", name: "API v2" }]]);
+    expect(environments.size).toBe(1);
+    expect(manager.entityTypes).toEqual(["deployment", "environment"]);
+  });
+
+  it("fails at build time without a store, and on a repository registered twice", () => {
+    expect(() => new ManagerBuilder().build()).toThrow(/no store/);
+    expect(() =>
+      new ManagerBuilder().registerRepository("a", new MapRepository()).registerRepository("a", new MapRepository()),
+    ).toThrow(/already registered/);
+  });
+
+  it("checks every entity type before applying anything", async () => {
+    const store = new MemoryStore();
+    await store.save([
+      { namespace: "ws", changeType: "set", entityType: "known", entityId: "1", entity: 1 },
+      { namespace: "ws", changeType: "set", entityType: "mystery", entityId: "2", entity: 2 },
+    ]);
+    const known = new MapRepository();
+    const manager = new ManagerBuilder().withStore(store).registerRepository("known", known).build();
+    const error = await manager.restore("ws").catch((e: unknown) => e);
+    expect(isStatelogError(error, ErrorCode.UnknownEntityType)).toBe(true);
+    expect((error as Error).message).toContain('"mystery"');
+    expect(known.size).toBe(0);
+  });
+
+  it("validates restored entities with the type's schema before applying anything", async () => {
+    const store = new MemoryStore();
+    const changes: ChangeInput[] = [
+      { namespace: "ws", changeType: "set", entityType: "env", entityId: "1", entity: { id: "1", name: "ok" } },
+      { namespace: "ws", changeType: "set", entityType: "env", entityId: "2", entity: { id: "2", name: 5 } },
+    ];
+    await store.save(changes);
+    const Env = defineEntityType("env", { schema: z.object({ id: z.string(), name: z.string() }) });
+    const repo = new MapRepository();
+    const manager = new ManagerBuilder().withStore(store).registerRepository(Env, repo).build();
+    await expect(manager.restore("ws")).rejects.toMatchObject({ code: ErrorCode.Validation });
+    expect(repo.size).toBe(0);
+  });
+
+  it("a repository that throws stops the apply with the type, id and cause", async () => {
+    const store = new MemoryStore();
+    await store.save(new ChangesBuilder("ws").set("item", "1", 1).set("item", "2", 2).set("item", "3", 3).build());
+    const seen: string[] = [];
+    const boom = new Error("repository full");
+    const repo: Repository<number> = {
+      set(_entity, change) {
+        if (change.entityId === "2") throw boom;
+        seen.push(change.entityId);
+      },
+      unset() {},
+    };
+    const manager = new ManagerBuilder().withStore(store).registerRepository("item", repo).build();
+    const error = await manager.restore("ws").catch((e: unknown) => e);
+    expect(isApplyError(error)).toBe(true);
+    expect(error).toMatchObject({ entityType: "item", entityId: "2" });
+    expect((error as Error).cause).toBe(boom);
+    expect((error as Error).message).toBe('applying item "2" failed: repository full');
+    expect(seen).toEqual(["1"]);
+  });
+
+  it("awaits async repositories in order", async () => {
+    const store = new MemoryStore();
+    await store.save(new ChangesBuilder("ws").set("item", "1", 1).unset("item", "2").set("item", "3", 3).build());
+    const log: string[] = [];
+    const repo: Repository<number> = {
+      async set(entity, change) {
+        await new Promise((r) => setTimeout(r, 3 - entity));
+        log.push(`set ${change.entityId}`);
+      },
+      async unset(id) {
+        log.push(`unset ${id}`);
+      },
+    };
+    await new ManagerBuilder().withStore(store).registerRepository("item", repo).build().restore("ws");
+    expect(log).toEqual(["set 1", "unset 2", "set 3"]);
+  });
+
+  it("restore honours an aborted signal", async () => {
+    const store = new MemoryStore();
+    const manager = new ManagerBuilder().withStore(store).build();
+    await expect(manager.restore("ws", { signal: AbortSignal.abort() })).rejects.toMatchObject({
+      code: ErrorCode.Aborted,
+    });
+  });
+});
