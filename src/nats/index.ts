@@ -1,0 +1,18 @@
+/**
+ * `statelog/nats`: NATS JetStream backends. A KV-backed Store, versioned
+ * repositories with TTL and history, and a JetStream event store. Needs the
+ * optional peer dependencies `@nats-io/transport-node`, `@nats-io/jetstream`
+ * and `@nats-io/kv` (3.x). See docs/nats.md.
+ */
+export { actualLastSequence, isWrongLastSequence, natsError, WRONG_LAST_SEQUENCE } from "./errors.js";
+export { decodeToken, encodeToken, entityKey, parseEntityKey } from "./keys.js";
+export { DEFAULT_STORE_BUCKET, NatsKvStore, type NatsKvStoreOptions } from "./kv-store.js";
+export { type ReadFilteredOptions, ReadMode, readFiltered } from "./reader.js";
+export {
+  NatsFeature,
+  parseServerVersion,
+  requireFeature,
+  type ServerVersion,
+  serverVersion,
+  supports,
+} from "./server.js";

@@ -1,0 +1,262 @@
+/**
+ * `NatsKvStore`: a statelog Store over a NATS JetStream KV bucket.
+ *
+ * Layout (docs/nats.md): one KV key per entity,
+ * `<namespace>.<entityType>.<entityId>` with every name encoded as one
+ * token by {@link encodeToken}, and one marker key per namespace,
+ * `<namespace>` (a single token), so that `listNamespaces` reads only the
+ * markers and `load` reads only its namespace's subjects. A value is a
+ * JSON envelope `{"changeType":"set","timestamp":"…","entity":…}`; an
+ * `unset` is stored as a put of `{"changeType":"unset","timestamp":"…"}`
+ * (not a KV delete marker) so the tombstone keeps its timestamp and is
+ * loaded like any other change. The bucket's stream sequence is the log
+ * order: the latest revision of a key wins and `load` returns the winners
+ * in revision order.
+ */
+import type { JetStreamClient, JetStreamManager, JsMsg, PubAck } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager, StorageType } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { type Change, type ChangeInput, ChangeType } from "../core/change.js";
+import { AbortError, ConfigurationError, CorruptionError, TooLargeError, throwIfAborted } from "../core/errors.js";
+import {
+  applyLoadOptions,
+  type BaseStoreOptions,
+  type CallOptions,
+  type LoadOptions,
+  OpenState,
+  type PreparedChange,
+  prepareChanges,
+  type SaveOptions,
+  type Store,
+  type StoreCapabilities,
+} from "../core/store.js";
+import { validateNamespace } from "../core/validation.js";
+import { natsError } from "./errors.js";
+import { decodeToken, encodeToken, parseEntityKey } from "./keys.js";
+import { readFiltered } from "./reader.js";
+
+/** Options of {@link NatsKvStore.open}. */
+export interface NatsKvStoreOptions extends BaseStoreOptions {
+  /** An open NATS connection. The store never closes it. */
+  client: NatsConnection;
+  /** KV bucket name (`[-_a-zA-Z0-9]`); created if missing, its stream is `KV_<bucket>`. @default "statelog" */
+  bucket?: string;
+  /** Replicas of a bucket this call creates (1 or 3 in a cluster). @default 1 */
+  replicas?: number;
+  /** Storage of a bucket this call creates: "file" survives a server restart, "memory" does not. @default "file" */
+  storage?: "file" | "memory";
+  /** Publishes awaiting their acknowledgement at once during a `save`. @default 1024 */
+  maxInFlight?: number;
+}
+
+/** Default bucket of {@link NatsKvStore}. */
+export const DEFAULT_STORE_BUCKET = "statelog";
+
+const TE = new TextEncoder();
+const TD = new TextDecoder();
+const KV_OPERATION = "KV-Operation";
+
+/** A Store over a NATS KV bucket. Create it with {@link NatsKvStore.open}. */
+export class NatsKvStore implements Store {
+  readonly capabilities: StoreCapabilities;
+  /** The KV bucket. */
+  readonly bucket: string;
+  /** The bucket's JetStream stream (`KV_<bucket>`). */
+  readonly stream: string;
+  readonly #nc: NatsConnection;
+  readonly #js: JetStreamClient;
+  readonly #jsm: JetStreamManager;
+  readonly #options: NatsKvStoreOptions;
+  readonly #prefix: string;
+  readonly #state = new OpenState("NATS KV store");
+  /** Namespaces whose marker this instance has written. */
+  readonly #marked = new Set<string>();
+
+  private constructor(options: NatsKvStoreOptions, jsm: JetStreamManager, durable: boolean) {
+    this.#options = options;
+    this.#nc = options.client;
+    this.#js = jetstream(options.client);
+    this.#jsm = jsm;
+    this.bucket = options.bucket ?? DEFAULT_STORE_BUCKET;
+    this.stream = `KV_${this.bucket}`;
+    this.#prefix = `$KV.${this.bucket}.`;
+    this.capabilities = { compact: false, listNamespaces: true, durable };
+  }
+
+  /**
+   * Opens (and creates if missing) the bucket.
+   * @throws ConfigurationError without a client or with a bad bucket name
+   * @throws UnavailableError when the server cannot be reached or has no JetStream
+   */
+  static async open(options: NatsKvStoreOptions): Promise<NatsKvStore> {
+    if (!options?.client) throw new ConfigurationError("NatsKvStore needs a `client` (an open NATS connection)");
+    const bucket = options.bucket ?? DEFAULT_STORE_BUCKET;
+    if (!/^[-\w]+$/.test(bucket)) {
+      throw new ConfigurationError(`invalid KV bucket name ${JSON.stringify(bucket)}: use only [-_a-zA-Z0-9]`);
+    }
+    const max = options.maxInFlight ?? 1024;
+    if (!Number.isInteger(max) || max < 1)
+      throw new ConfigurationError(`maxInFlight must be an integer >= 1, got ${max}`);
+    try {
+      const jsm = await jetstreamManager(options.client);
+      const kv = await new Kvm(options.client).create(bucket, {
+        history: 1,
+        replicas: options.replicas ?? 1,
+        storage: options.storage === "memory" ? StorageType.Memory : StorageType.File,
+      });
+      const status = await kv.status();
+      return new NatsKvStore(options, jsm, status.storage === StorageType.File);
+    } catch (error) {
+      throw natsError(error, `opening KV bucket ${JSON.stringify(bucket)}`);
+    }
+  }
+
+  async save(changes: readonly ChangeInput[], options?: SaveOptions): Promise<void> {
+    this.#state.check();
+    throwIfAborted(options?.signal);
+    const prepared = prepareChanges(changes, this.#options);
+    if (prepared.length === 0) return;
+    const maxPayload = this.#nc.info?.max_payload ?? Number.POSITIVE_INFINITY;
+    const subjects: string[] = [];
+    const payloads: Uint8Array[] = [];
+    for (const p of prepared) {
+      if (!this.#marked.has(p.namespace)) {
+        subjects.push(this.#prefix + encodeToken(p.namespace));
+        payloads.push(TE.encode(p.namespace));
+      }
+      const data = TE.encode(envelope(p));
+      if (data.length > maxPayload) {
+        throw new TooLargeError(
+          data.length,
+          maxPayload,
+          `${p.entityType} ${JSON.stringify(p.entityId)} as a NATS message`,
+        );
+      }
+      subjects.push(
+        `${this.#prefix}${encodeToken(p.namespace)}.${encodeToken(p.entityType)}.${encodeToken(p.entityId)}`,
+      );
+      payloads.push(data);
+    }
+    await this.#publishAll(subjects, payloads, options?.signal);
+    for (const p of prepared) this.#marked.add(p.namespace);
+  }
+
+  /** Publishes in order with at most `maxInFlight` unacknowledged; resolves when all are acknowledged. */
+  async #publishAll(subjects: string[], payloads: Uint8Array[], signal: AbortSignal | undefined): Promise<void> {
+    const max = this.#options.maxInFlight ?? 1024;
+    const acks: Promise<PubAck>[] = [];
+    let head = 0;
+    try {
+      for (let i = 0; i < subjects.length; i++) {
+        if (signal?.aborted) throw new AbortError(signal.reason);
+        if (acks.length - head >= max) await acks[head++];
+        this.#state.check();
+        const ack = this.#js.publish(subjects[i] as string, payloads[i]);
+        ack.catch(() => undefined);
+        acks.push(ack);
+      }
+      for (; head < acks.length; head++) await acks[head];
+    } catch (error) {
+      throw natsError(error, `save to KV bucket ${JSON.stringify(this.bucket)}`);
+    }
+  }
+
+  async load(namespace: string, options?: LoadOptions): Promise<Change[]> {
+    this.#state.check();
+    validateNamespace(namespace);
+    throwIfAborted(options?.signal);
+    const out: Change[] = [];
+    const filter = `${this.#prefix}${encodeToken(namespace)}.>`;
+    try {
+      await readFiltered(this.#js, this.#jsm, this.stream, filter, (m) => out.push(this.#decode(m, namespace)), {
+        signal: options?.signal,
+      });
+    } catch (error) {
+      throw natsError(error, `load of namespace ${JSON.stringify(namespace)}`);
+    }
+    return applyLoadOptions(out, options);
+  }
+
+  async listNamespaces(options?: CallOptions): Promise<string[]> {
+    this.#state.check();
+    throwIfAborted(options?.signal);
+    const out: string[] = [];
+    try {
+      await readFiltered(
+        this.#js,
+        this.#jsm,
+        this.stream,
+        `${this.#prefix}*`,
+        (m) => {
+          const op = m.headers?.get(KV_OPERATION);
+          if (op === "DEL" || op === "PURGE") return;
+          out.push(decodeToken(m.subject.slice(this.#prefix.length), this.#where(m)));
+        },
+        { headersOnly: true, signal: options?.signal },
+      );
+    } catch (error) {
+      throw natsError(error, "listNamespaces");
+    }
+    return out;
+  }
+
+  /** Deletes the whole bucket and its data. The store is closed afterwards. */
+  async destroy(): Promise<void> {
+    this.#state.check();
+    await this.close();
+    try {
+      await this.#jsm.streams.delete(this.stream);
+    } catch (error) {
+      throw natsError(error, `deleting KV bucket ${JSON.stringify(this.bucket)}`);
+    }
+  }
+
+  /** Closes the store (not the NATS connection). Idempotent. */
+  async close(): Promise<void> {
+    this.#state.close();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  #where(m: JsMsg): string {
+    return `NATS KV ${this.bucket} revision ${m.seq}`;
+  }
+
+  #decode(m: JsMsg, namespace: string): Change {
+    const key = m.subject.slice(this.#prefix.length);
+    const { entityType, entityId } = parseEntityKey(key);
+    const op = m.headers?.get(KV_OPERATION);
+    if (op === "DEL" || op === "PURGE") {
+      // Deleted with another KV client (e.g. `nats kv del`): a tombstone at the server's time.
+      return { namespace, changeType: ChangeType.Unset, entityType, entityId, timestamp: m.time };
+    }
+    let value: { changeType?: unknown; timestamp?: unknown; entity?: unknown };
+    try {
+      value = JSON.parse(TD.decode(m.data));
+    } catch (error) {
+      throw new CorruptionError(this.#where(m), undefined, `key ${key} does not hold JSON`, { cause: error });
+    }
+    const timestamp = typeof value?.timestamp === "string" ? new Date(value.timestamp) : undefined;
+    if (!timestamp || Number.isNaN(timestamp.getTime())) {
+      throw new CorruptionError(this.#where(m), undefined, `key ${key} has no valid timestamp`);
+    }
+    if (value.changeType === ChangeType.Unset) {
+      return { namespace, changeType: ChangeType.Unset, entityType, entityId, timestamp };
+    }
+    if (value.changeType !== ChangeType.Set || !("entity" in value)) {
+      throw new CorruptionError(this.#where(m), undefined, `key ${key} is not a statelog change`);
+    }
+    return { namespace, changeType: ChangeType.Set, entityType, entityId, entity: value.entity, timestamp };
+  }
+}
+
+/** The stored value of a change. */
+function envelope(p: PreparedChange): string {
+  const ts = JSON.stringify(p.timestamp.toISOString());
+  return p.json === undefined
+    ? `{"changeType":"unset","timestamp":${ts}}`
+    : `{"changeType":"set","timestamp":${ts},"entity":${p.json}}`;
+}

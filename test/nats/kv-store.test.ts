@@ -1,0 +1,23 @@
+import type { NatsConnection } from "@nats-io/transport-node";
+import { afterAll, beforeAll } from "vitest";
+import type { Store } from "../../src/core/store.js";
+import { NatsKvStore } from "../../src/nats/index.js";
+import { describeStoreContract } from "../../src/testing/index.js";
+import { connectTest, uniqueBucket } from "./env.js";
+
+let nc: NatsConnection;
+const bucket = uniqueBucket("store");
+beforeAll(async () => {
+  nc = await connectTest("kv-store-test");
+});
+afterAll(async () => {
+  await nc?.close();
+});
+
+describeStoreContract("NatsKvStore", () => NatsKvStore.open({ client: nc, bucket }), {
+  reopen: async (store: Store) => {
+    await store.close();
+    return NatsKvStore.open({ client: nc, bucket });
+  },
+  propertyRuns: 25,
+});

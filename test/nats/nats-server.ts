@@ -1,0 +1,142 @@
+/**
+ * Starts real nats-server processes for the tests: free loopback ports, a
+ * temporary store directory, readiness through the monitoring port's
+ * `/healthz`, stopped by PID. Used by the global setup (one server) and by
+ * the cluster fault test (three servers).
+ */
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+/** One running nats-server. */
+export interface NatsServerProcess {
+  /** Client URL, `nats://127.0.0.1:<port>`. */
+  readonly url: string;
+  readonly port: number;
+  readonly monitorPort: number;
+  readonly clusterPort: number | undefined;
+  readonly pid: number;
+  readonly storeDir: string;
+  readonly name: string;
+  /** Everything the server printed (for failure messages). */
+  output(): string;
+  /** Sends a signal to this server's PID and waits for it to exit. */
+  kill(signal?: NodeJS.Signals): Promise<void>;
+  /** Stops the server (SIGTERM, then SIGKILL) and removes its store directory unless `keepStore`. */
+  stop(options?: { keepStore?: boolean }): Promise<void>;
+}
+
+/** Options of {@link startNatsServer}. */
+export interface StartNatsServerOptions {
+  /** Server name (cluster node name). */
+  name?: string;
+  /** Client port. @default a free port */
+  port?: number;
+  /** Monitoring port. @default a free port */
+  monitorPort?: number;
+  /** Reuse this store directory (a restart). @default a new temp dir */
+  storeDir?: string;
+  /** Cluster settings: this node's cluster port and the routes to the others. */
+  cluster?: { name: string; port: number; routes: readonly number[] };
+  /** Readiness time-out in ms. @default 15000 */
+  readyTimeoutMs?: number;
+}
+
+/** The `nats-server` binary, or an error message saying how to install it. */
+export function findNatsServer(): { bin: string } | { error: string } {
+  const r = spawnSync("sh", ["-c", "command -v nats-server"], { encoding: "utf8" });
+  const bin = r.stdout.trim();
+  if (r.status === 0 && bin) return { bin };
+  return {
+    error:
+      "nats-server is not installed: the NATS tests need a real server. " +
+      "Install it with `apt-get install -y nats-server` (npm test's pretest does this), or set NATS_URL.",
+  };
+}
+
+/** A TCP port that was free a moment ago on 127.0.0.1. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const address = srv.address();
+      const port = typeof address === "object" && address ? address.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Starts nats-server with JetStream and waits until `/healthz` answers ok. */
+export async function startNatsServer(options: StartNatsServerOptions = {}): Promise<NatsServerProcess> {
+  const found = findNatsServer();
+  if ("error" in found) throw new Error(found.error);
+  const port = options.port ?? (await freePort());
+  const monitorPort = options.monitorPort ?? (await freePort());
+  const storeDir = options.storeDir ?? mkdtempSync(join(tmpdir(), "statelog-nats-"));
+  const name = options.name ?? `statelog-test-${port}`;
+  const args = ["-a", "127.0.0.1", "-p", String(port), "-m", String(monitorPort), "-js", "-sd", storeDir, "-n", name];
+  if (options.cluster) {
+    const { cluster } = options;
+    args.push("--cluster_name", cluster.name, "--cluster", `nats://127.0.0.1:${cluster.port}`);
+    args.push("--routes", cluster.routes.map((p) => `nats://127.0.0.1:${p}`).join(","));
+  }
+  const child: ChildProcess = spawn(found.bin, args, { stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  const onData = (d: Buffer) => {
+    out += d.toString();
+    if (out.length > 200_000) out = out.slice(-100_000);
+  };
+  child.stdout?.on("data", onData);
+  child.stderr?.on("data", onData);
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const pid = child.pid;
+  if (pid === undefined) throw new Error(`nats-server did not start: ${out}`);
+
+  const deadline = Date.now() + (options.readyTimeoutMs ?? 15_000);
+  // In a cluster /healthz waits for the meta leader; a single server is ready at once.
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`nats-server exited with ${child.exitCode}:\n${out}`);
+    try {
+      const res = await fetch(`http://127.0.0.1:${monitorPort}/healthz`);
+      if (res.ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      process.kill(pid, "SIGKILL");
+      throw new Error(`nats-server on port ${port} was not healthy in time:\n${out}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+
+  const kill = async (signal: NodeJS.Signals = "SIGTERM") => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    process.kill(pid, signal);
+    await exited;
+  };
+  return {
+    url: `nats://127.0.0.1:${port}`,
+    port,
+    monitorPort,
+    clusterPort: options.cluster?.port,
+    pid,
+    storeDir,
+    name,
+    output: () => out,
+    kill,
+    async stop(stopOptions) {
+      const timer = setTimeout(() => {
+        if (child.exitCode === null && child.signalCode === null) process.kill(pid, "SIGKILL");
+      }, 5_000);
+      await kill("SIGTERM");
+      clearTimeout(timer);
+      if (!stopOptions?.keepStore && options.storeDir === undefined) {
+        rmSync(storeDir, { recursive: true, force: true });
+      }
+    },
+  };
+}
