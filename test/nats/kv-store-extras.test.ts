@@ -1,0 +1,158 @@
+import { Kvm } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/transport-node";
+import fc from "fast-check";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ErrorCode, isStatelogError } from "../../src/core/errors.js";
+import { decodeToken, encodeToken, entityKey, NatsKvStore, parseEntityKey } from "../../src/nats/index.js";
+import { HOSTILE_IDS, uniqueName } from "../../src/testing/index.js";
+import { connectTest, uniqueBucket } from "./env.js";
+
+const LEGAL_KEY = /^[-/_=.a-zA-Z0-9]+$/;
+
+async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
+  try {
+    await p;
+  } catch (error) {
+    return isStatelogError(error) ? error.code : `not a statelog error: ${String(error)}`;
+  }
+  return undefined;
+}
+
+describe("NATS key encoding", () => {
+  it("maps hostile names to single legal tokens and back", () => {
+    for (const name of HOSTILE_IDS) {
+      const token = encodeToken(name);
+      expect(token).toMatch(/^[-_a-zA-Z0-9]+$/);
+      expect(decodeToken(token)).toBe(name);
+    }
+    const key = entityKey("a.b", "*", "x/>/y");
+    expect(key.split(".")).toHaveLength(3);
+    expect(key).toMatch(LEGAL_KEY);
+    expect(parseEntityKey(key)).toEqual({ namespace: "a.b", entityType: "*", entityId: "x/>/y" });
+  });
+
+  it("property: round-trips and never collides", () => {
+    fc.assert(
+      fc.property(fc.string({ unit: "grapheme", minLength: 1, maxLength: 40 }), fc.string({ minLength: 1 }), (a, b) => {
+        expect(decodeToken(encodeToken(a))).toBe(a);
+        expect(encodeToken(a)).toMatch(/^[-_a-zA-Z0-9]+$/);
+        if (a !== b) expect(encodeToken(a)).not.toBe(encodeToken(b));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it("keeps plain names readable", () => {
+    expect(encodeToken("workspace-1")).toBe("workspace-1");
+    expect(encodeToken("a.b")).toBe("a_2eb");
+    expect(encodeToken("_")).toBe("_5f");
+    expect(encodeToken("é")).toBe("_c3_a9");
+  });
+
+  it("rejects tokens no encoder wrote", () => {
+    expect(() => decodeToken("a_zz")).toThrow(/bad escape/);
+    expect(() => decodeToken("a.b")).toThrow();
+  });
+});
+
+describe("NatsKvStore on a real server", () => {
+  let nc: NatsConnection;
+  const bucket = uniqueBucket("extras");
+  beforeAll(async () => {
+    nc = await connectTest("kv-store-extras");
+  });
+  afterAll(async () => {
+    await nc?.close();
+  });
+
+  it("stores the documented layout, readable with the plain KV client", async () => {
+    const store = await NatsKvStore.open({ client: nc, bucket });
+    const ns = uniqueName("layout");
+    const ts = new Date("2025-01-02T03:04:05.006Z");
+    await store.save([
+      { namespace: ns, changeType: "set", entityType: "item", entityId: "a/b", entity: { v: 1 }, timestamp: ts },
+      { namespace: ns, changeType: "unset", entityType: "item", entityId: "gone", timestamp: ts },
+    ]);
+    const kv = await new Kvm(nc).open(bucket);
+    const set = await kv.get(`${encodeToken(ns)}.item.a_2fb`);
+    expect(set?.json()).toEqual({ changeType: "set", timestamp: ts.toISOString(), entity: { v: 1 } });
+    const unset = await kv.get(`${encodeToken(ns)}.item.gone`);
+    expect(unset?.operation).toBe("PUT");
+    expect(unset?.json()).toEqual({ changeType: "unset", timestamp: ts.toISOString() });
+    expect((await kv.get(encodeToken(ns)))?.string()).toBe(ns);
+    await store.close();
+  });
+
+  it("a key deleted with another KV client loads as a tombstone", async () => {
+    const store = await NatsKvStore.open({ client: nc, bucket });
+    const ns = uniqueName("del");
+    await store.save([{ namespace: ns, changeType: "set", entityType: "item", entityId: "a", entity: 1 }]);
+    const kv = await new Kvm(nc).open(bucket);
+    await kv.delete(entityKey(ns, "item", "a"));
+    const loaded = await store.load(ns);
+    expect(loaded.map((c) => [c.entityId, c.changeType])).toEqual([["a", "unset"]]);
+    expect(await store.load(ns, { liveOnly: true })).toEqual([]);
+    await store.close();
+  });
+
+  it("load reads only its namespace: damage in another namespace does not affect it", async () => {
+    const store = await NatsKvStore.open({ client: nc, bucket });
+    const good = uniqueName("good");
+    const bad = uniqueName("bad");
+    await store.save([{ namespace: good, changeType: "set", entityType: "item", entityId: "a", entity: 1 }]);
+    const kv = await new Kvm(nc).open(bucket);
+    await kv.put(entityKey(bad, "item", "x"), "not json");
+    expect((await store.load(good)).map((c) => c.entity)).toEqual([1]);
+    expect(await codeOf(store.load(bad))).toBe(ErrorCode.Corruption);
+    await store.close();
+  });
+
+  it("rejects a change larger than the server's max_payload before writing anything", async () => {
+    const limit = nc.info?.max_payload ?? 1024 * 1024;
+    const store = await NatsKvStore.open({ client: nc, bucket, maxChangeBytes: limit * 2 });
+    const ns = uniqueName("big");
+    const code = await codeOf(
+      store.save([
+        { namespace: ns, changeType: "set", entityType: "item", entityId: "small", entity: 1 },
+        { namespace: ns, changeType: "set", entityType: "item", entityId: "big", entity: "x".repeat(limit) },
+      ]),
+    );
+    expect(code).toBe(ErrorCode.TooLarge);
+    expect(await store.load(ns)).toEqual([]);
+    await store.close();
+  });
+
+  it("opening without a client is a ConfigurationError", async () => {
+    expect(await codeOf(NatsKvStore.open({} as never))).toBe(ErrorCode.Configuration);
+    expect(await codeOf(NatsKvStore.open({ client: nc, bucket: "a.b" }))).toBe(ErrorCode.Configuration);
+  });
+
+  it("a closed connection gives an UnavailableError", async () => {
+    const own = await connectTest("closed-conn");
+    const store = await NatsKvStore.open({ client: own, bucket });
+    await own.close();
+    const ns = uniqueName("closed");
+    expect(await codeOf(store.save([{ namespace: ns, changeType: "unset", entityType: "t", entityId: "a" }]))).toBe(
+      ErrorCode.Unavailable,
+    );
+    expect(await codeOf(store.load(ns))).toBe(ErrorCode.Unavailable);
+  });
+
+  it("saves and loads many entities in order through the in-flight window", async () => {
+    const store = await NatsKvStore.open({ client: nc, bucket, maxInFlight: 16 });
+    const ns = uniqueName("many");
+    const n = 3000;
+    await store.save(
+      Array.from({ length: n }, (_, i) => ({
+        namespace: ns,
+        changeType: "set" as const,
+        entityType: "item",
+        entityId: `e${(i * 7) % n}`,
+        entity: { i },
+      })),
+    );
+    const loaded = await store.load(ns);
+    expect(loaded.map((c) => (c.entity as { i: number }).i)).toEqual(Array.from({ length: n }, (_, i) => i));
+    await store.close();
+  });
+});
