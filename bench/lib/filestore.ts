@@ -1,0 +1,79 @@
+/**
+ * How the benchmarks drive statelog's `FileStore` (`src/file/`), and the
+ * timed runs shared by the write and restore measurements.
+ */
+import type { Change, ChangeInput } from "../../src/core/change.js";
+import { now } from "./measure.js";
+
+// TEMPORARY until src/file lands: the module is loaded by a computed specifier so
+// that `tsc` does not fail on its absence; the interface is the agreed API.
+interface FileStore {
+  save(changes: readonly ChangeInput[]): Promise<void>;
+  load(namespace: string): Promise<Change[]>;
+  compact(namespace: string): Promise<void>;
+  close(): Promise<void>;
+}
+interface FileStoreClass {
+  open(dir: string, options: Record<string, unknown>): Promise<FileStore>;
+}
+const FILE_STORE_MODULE: string = "../../src/file/index.js";
+async function fileStoreClass(): Promise<FileStoreClass> {
+  const mod = (await import(FILE_STORE_MODULE)) as { FileStore?: FileStoreClass };
+  if (!mod.FileStore) throw new Error(`${FILE_STORE_MODULE} exports no FileStore`);
+  return mod.FileStore;
+}
+
+/** Options the benchmarks pass to `FileStore.open`, on top of its defaults. */
+export interface BenchFileStoreOptions {
+  /** Let the store compact on its own (its default), or keep the whole history (`false`). */
+  readonly autoCompact?: boolean;
+}
+
+/** Opens a FileStore the way the benchmarks use it: entity types passed through unregistered. */
+export async function openFileStore(dir: string, options: BenchFileStoreOptions = {}): Promise<FileStore> {
+  return (await fileStoreClass()).open(dir, {
+    unknownEntityTypes: "passthrough",
+    ...(options.autoCompact === undefined ? {} : { autoCompact: options.autoCompact }),
+  });
+}
+
+/**
+ * Saves every batch (one `save` each, awaited in turn) and closes the
+ * store. Returns the milliseconds spent in `save` and `close`, leaving
+ * out `open` and the time the workload generator took.
+ */
+export async function fileStoreWrite(
+  dir: string,
+  batches: Iterable<ChangeInput[]>,
+  options: BenchFileStoreOptions = {},
+): Promise<number> {
+  const store = await openFileStore(dir, options);
+  let spent = 0;
+  try {
+    for (const batch of batches) {
+      const start = now();
+      await store.save(batch);
+      spent += now() - start;
+    }
+  } finally {
+    const start = now();
+    await store.close();
+    spent += now() - start;
+  }
+  return spent;
+}
+
+/** A restore from scratch: open, `load(namespace)`, close. Returns what was loaded and the milliseconds it took. */
+export async function fileStoreRestore(
+  dir: string,
+  namespace: string,
+): Promise<{ readonly ms: number; readonly changes: Change[] }> {
+  const start = now();
+  const store = await openFileStore(dir, { autoCompact: false });
+  try {
+    const changes = await store.load(namespace);
+    return { ms: now() - start, changes };
+  } finally {
+    await store.close();
+  }
+}
