@@ -9,6 +9,12 @@ export { decodeToken, encodeToken, entityKey, parseEntityKey } from "./keys.js";
 export { DEFAULT_STORE_BUCKET, NatsKvStore, type NatsKvStoreOptions } from "./kv-store.js";
 export { type ReadFilteredOptions, ReadMode, readFiltered } from "./reader.js";
 export {
+  NatsKvRepository,
+  NatsKvRepositoryBuilder,
+  type NatsKvRepositoryOptions,
+  NatsSimpleRepository,
+} from "./repository.js";
+export {
   NatsFeature,
   parseServerVersion,
   requireFeature,

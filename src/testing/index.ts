@@ -2,6 +2,13 @@
  * `statelog/testing`: the conformance suites every backend passes, for
  * use with vitest. Run them against your own Store implementation too.
  */
+
+export {
+  type ContractAggregate,
+  describeRepositoryContract,
+  type RepositoryConfig,
+  type RepositoryContractOptions,
+} from "./repository-contract.js";
 export {
   describeStoreContract,
   HOSTILE_IDS,

@@ -1,0 +1,458 @@
+/**
+ * Versioned repositories on a NATS KV bucket (seed 4): `NatsKvRepository`
+ * (builder: client, bucketName, aggregateType, history, ttlSeconds) and
+ * `NatsSimpleRepository`.
+ *
+ * Key `<aggregateType>.<id>` (each encoded by `encodeToken`); value
+ * `{"version":n,"savedAt":"…","aggregate":…}`; a delete is a KV delete
+ * marker (`KV-Operation: DEL`) whose body records the version it took.
+ * Every write is a compare-and-set on the key's last revision
+ * (`Nats-Expected-Last-Subject-Sequence`), so two writers can never both
+ * win, and versions strictly increase per aggregate.
+ */
+import type { JetStreamClient, JetStreamManager, StoredMsg } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager, StorageType } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import { headers, type NatsConnection } from "@nats-io/transport-node";
+import {
+  ClosedError,
+  ConfigurationError,
+  CorruptionError,
+  throwIfAborted,
+  UnavailableError,
+  UnsupportedError,
+  VersionConflictError,
+} from "../core/errors.js";
+import type { CallOptions } from "../core/store.js";
+import { DEFAULT_MAX_CHANGE_BYTES, toJsonWithin, validateEntityId, validateEntityType } from "../core/validation.js";
+import {
+  checkExpectedVersion,
+  checkRepositoryLimits,
+  compareIds,
+  defaultIdOf,
+  type HistoryEntry,
+  type ListOptions,
+  type Page,
+  paginate,
+  type Repository,
+  type RepositoryCapabilities,
+  type RepositoryDeleteOptions,
+  type RepositoryOptions,
+  type RepositorySaveOptions,
+  type SaveResult,
+  type Versioned,
+} from "../repository/types.js";
+import { isWrongLastSequence, natsError } from "./errors.js";
+import { decodeToken, encodeToken } from "./keys.js";
+import { ReadMode, readFiltered } from "./reader.js";
+import { NatsFeature, requireFeature } from "./server.js";
+
+/** Options of {@link NatsKvRepository.create}. */
+export interface NatsKvRepositoryOptions<T> extends RepositoryOptions<T> {
+  /** An open NATS connection; the repository never closes it. */
+  client: NatsConnection;
+  /** KV bucket (`[-_a-zA-Z0-9]`), created with `history` and `ttlSeconds` if missing. */
+  bucketName: string;
+  /** Aggregate type: the first key token, so several types can share a bucket. */
+  aggregateType: string;
+  /** Replicas of a bucket this call creates. @default 1 */
+  replicas?: number;
+  /** Storage of a bucket this call creates. @default "file" */
+  storage?: "file" | "memory";
+  /**
+   * Allow `save(…, { ttlSeconds })` (per-message TTL). Needs nats-server
+   * 2.11+; on an older server `create` fails with an `UnsupportedError`.
+   * @default false
+   */
+  perSaveTtl?: boolean;
+  /** Compare-and-set attempts of a save without `expectedVersion` under contention. @default 100 */
+  maxCasAttempts?: number;
+}
+
+const TD = new TextDecoder();
+const KV_OPERATION = "KV-Operation";
+
+interface Current {
+  /** The key's last stream sequence (0 when there is none). */
+  rev: number;
+  version: number;
+  json: string | undefined;
+  savedAt: Date | undefined;
+}
+
+interface Record {
+  version?: unknown;
+  savedAt?: unknown;
+  aggregate?: unknown;
+}
+
+/** A versioned repository over a NATS KV bucket. */
+export class NatsKvRepository<T> implements Repository<T> {
+  readonly aggregateType: string;
+  readonly capabilities: RepositoryCapabilities;
+  /** The KV bucket. */
+  readonly bucket: string;
+  /** The bucket's stream, `KV_<bucket>`. */
+  readonly stream: string;
+  readonly #js: JetStreamClient;
+  readonly #jsm: JetStreamManager;
+  readonly #prefix: string;
+  readonly #idOf: (aggregate: T) => string;
+  readonly #maxBytes: number;
+  readonly #maxAttempts: number;
+  #closed = false;
+
+  protected constructor(options: NatsKvRepositoryOptions<T>, jsm: JetStreamManager, durable: boolean) {
+    this.aggregateType = options.aggregateType;
+    this.bucket = options.bucketName;
+    this.stream = `KV_${options.bucketName}`;
+    this.#js = jetstream(options.client);
+    this.#jsm = jsm;
+    this.#prefix = `$KV.${options.bucketName}.${encodeToken(options.aggregateType)}.`;
+    this.#idOf = options.idOf ?? defaultIdOf;
+    this.#maxBytes = options.maxAggregateBytes ?? DEFAULT_MAX_CHANGE_BYTES;
+    this.#maxAttempts = options.maxCasAttempts ?? 100;
+    this.capabilities = { ttl: true, perSaveTtl: options.perSaveTtl === true, durable };
+  }
+
+  /** A builder in the seed's style. */
+  static builder<T>(): NatsKvRepositoryBuilder<T> {
+    return new NatsKvRepositoryBuilder<T>();
+  }
+
+  /**
+   * Opens the repository, creating the bucket if missing.
+   * @throws ConfigurationError without a client, with bad names, or when the
+   *   existing bucket's history or TTL differ from the options
+   * @throws UnsupportedError when `perSaveTtl` needs a newer server
+   */
+  static async create<T>(options: NatsKvRepositoryOptions<T>): Promise<NatsKvRepository<T>> {
+    const { jsm, durable } = await openBucket(options);
+    return new NatsKvRepository<T>(options, jsm, durable);
+  }
+
+  async save(aggregate: T, options?: RepositorySaveOptions): Promise<SaveResult> {
+    this.#check(options);
+    checkExpectedVersion(options?.expectedVersion);
+    const id = this.#idOf(aggregate);
+    validateEntityId(id);
+    const json = toJsonWithin(aggregate, this.#maxBytes, `${this.aggregateType} ${JSON.stringify(id)}`, "aggregate");
+    let ttl: string | undefined;
+    if (options?.ttlSeconds !== undefined) {
+      checkRepositoryLimits(1, options.ttlSeconds);
+      if (!this.capabilities.perSaveTtl) {
+        throw new UnsupportedError(
+          `save with ttlSeconds needs a repository created with perSaveTtl: true (per-message TTL, nats-server 2.11+)`,
+        );
+      }
+      ttl = options.ttlSeconds === 0 ? "never" : `${Math.ceil(options.ttlSeconds)}s`;
+    }
+    return this.#write(id, options?.expectedVersion, options?.signal, (version, savedAt) => ({
+      body: `{"version":${version},"savedAt":"${savedAt.toISOString()}","aggregate":${json}}`,
+      ttl,
+    }));
+  }
+
+  async load(id: string, options?: CallOptions): Promise<T | undefined> {
+    return (await this.loadVersioned(id, options))?.aggregate;
+  }
+
+  async loadVersioned(id: string, options?: CallOptions): Promise<Versioned<T> | undefined> {
+    this.#check(options);
+    validateEntityId(id);
+    const cur = await this.#current(id);
+    if (cur.json === undefined || !cur.savedAt) return undefined;
+    return { id, version: cur.version, savedAt: cur.savedAt, aggregate: JSON.parse(cur.json) as T };
+  }
+
+  async exists(id: string, options?: CallOptions): Promise<boolean> {
+    return (await this.loadVersioned(id, options)) !== undefined;
+  }
+
+  async delete(id: string, options?: RepositoryDeleteOptions): Promise<boolean> {
+    this.#check(options);
+    validateEntityId(id);
+    checkExpectedVersion(options?.expectedVersion);
+    let existed = true;
+    await this.#write(id, options?.expectedVersion, options?.signal, (version, savedAt, cur) => {
+      if (cur.json === undefined) {
+        existed = false;
+        return undefined;
+      }
+      return { body: `{"version":${version},"savedAt":"${savedAt.toISOString()}","deleted":true}`, del: true };
+    });
+    return existed;
+  }
+
+  async history(id: string, options?: CallOptions): Promise<HistoryEntry<T>[]> {
+    this.#check(options);
+    validateEntityId(id);
+    const out: HistoryEntry<T>[] = [];
+    try {
+      await readFiltered(
+        this.#js,
+        this.#jsm,
+        this.stream,
+        this.#prefix + encodeToken(id),
+        (m) => {
+          const cur = this.#parse(m.seq, m.data, m.headers?.get(KV_OPERATION) ?? "", m.time, id);
+          out.push({
+            id,
+            version: cur.version,
+            savedAt: cur.savedAt ?? m.time,
+            deleted: cur.json === undefined,
+            aggregate: cur.json === undefined ? undefined : (JSON.parse(cur.json) as T),
+          });
+        },
+        { mode: ReadMode.All, signal: options?.signal },
+      );
+    } catch (error) {
+      throw natsError(error, `history of ${this.aggregateType} ${JSON.stringify(id)}`);
+    }
+    return out;
+  }
+
+  async list(options?: ListOptions): Promise<Page<T>> {
+    this.#check(options);
+    paginate([], options); // validates offset and limit before any I/O
+    const live: [string, string][] = [];
+    try {
+      await readFiltered(
+        this.#js,
+        this.#jsm,
+        this.stream,
+        `${this.#prefix}*`,
+        (m) => {
+          const id = decodeToken(m.subject.slice(this.#prefix.length), this.#where(m.seq));
+          const cur = this.#parse(m.seq, m.data, m.headers?.get(KV_OPERATION) ?? "", m.time, id);
+          if (cur.json !== undefined) live.push([id, cur.json]);
+        },
+        { signal: options?.signal },
+      );
+    } catch (error) {
+      throw natsError(error, `list of ${this.aggregateType}`);
+    }
+    live.sort((a, b) => compareIds(a[0], b[0]));
+    const page = paginate(live, options);
+    return { ...page, items: page.items.map(([, json]) => JSON.parse(json) as T) };
+  }
+
+  /** Closes the repository (not the NATS connection). Idempotent. */
+  async close(): Promise<void> {
+    this.#closed = true;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  /**
+   * The compare-and-set loop: read the key's last revision, build the write
+   * from it, publish it conditional on that revision; on a lost race retry
+   * (no expected version) or report the conflict (expected version given).
+   */
+  async #write(
+    id: string,
+    expected: number | undefined,
+    signal: AbortSignal | undefined,
+    build: (
+      version: number,
+      savedAt: Date,
+      cur: Current,
+    ) => { body: string; ttl?: string | undefined; del?: boolean } | undefined,
+  ): Promise<SaveResult> {
+    const subject = this.#prefix + encodeToken(id);
+    const what = `${this.aggregateType} ${JSON.stringify(id)} version`;
+    for (let attempt = 0; attempt < this.#maxAttempts; attempt++) {
+      throwIfAborted(signal);
+      const cur = await this.#current(id);
+      if (expected !== undefined && expected !== cur.version)
+        throw new VersionConflictError(expected, cur.version, what);
+      const version = cur.version + 1;
+      const savedAt = new Date();
+      const write = build(version, savedAt, cur);
+      if (!write) return { id, version: cur.version, savedAt: cur.savedAt ?? savedAt };
+      const h = headers();
+      if (write.del) h.set(KV_OPERATION, "DEL");
+      try {
+        this.#check(undefined);
+        await this.#js.publish(subject, write.body, {
+          headers: h,
+          expect: { lastSubjectSequence: cur.rev },
+          ...(write.ttl ? { ttl: write.ttl } : {}),
+        });
+        return { id, version, savedAt };
+      } catch (error) {
+        if (!isWrongLastSequence(error)) throw natsError(error, `write of ${this.aggregateType} ${JSON.stringify(id)}`);
+        if (expected !== undefined) {
+          const now = await this.#current(id);
+          if (now.version !== expected) throw new VersionConflictError(expected, now.version, what, { cause: error });
+        }
+        // Lost the race: back off a little (jittered) and try again on the new revision.
+        await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, 2 ** attempt)));
+      }
+    }
+    throw new UnavailableError(`${what}: gave up after ${this.#maxAttempts} compare-and-set attempts under contention`);
+  }
+
+  /** The key's last revision, read from the stream leader (never a stale replica). */
+  async #current(id: string): Promise<Current> {
+    let sm: StoredMsg | null;
+    try {
+      sm = await this.#jsm.streams.getMessage(this.stream, { last_by_subj: this.#prefix + encodeToken(id) });
+    } catch (error) {
+      throw natsError(error, `read of ${this.aggregateType} ${JSON.stringify(id)}`);
+    }
+    if (!sm) return { rev: 0, version: 0, json: undefined, savedAt: undefined };
+    return this.#parse(sm.seq, sm.data, sm.header?.get(KV_OPERATION) ?? "", sm.time, id);
+  }
+
+  #parse(seq: number, data: Uint8Array, op: string, time: Date, id: string): Current {
+    const deleted = op === "DEL" || op === "PURGE";
+    let record: Record | undefined;
+    if (data.length > 0) {
+      try {
+        record = JSON.parse(TD.decode(data)) as Record;
+      } catch (error) {
+        throw new CorruptionError(this.#where(seq), undefined, `${JSON.stringify(id)} does not hold JSON`, {
+          cause: error,
+        });
+      }
+    }
+    if (deleted) {
+      // A delete marker: ours records its version; one written by another client does not.
+      const version = typeof record?.version === "number" ? record.version : 0;
+      return { rev: seq, version, json: undefined, savedAt: time };
+    }
+    if (typeof record?.version !== "number" || typeof record.savedAt !== "string" || !("aggregate" in record)) {
+      throw new CorruptionError(
+        this.#where(seq),
+        undefined,
+        `${JSON.stringify(id)} is not a statelog aggregate record`,
+      );
+    }
+    return {
+      rev: seq,
+      version: record.version,
+      json: JSON.stringify(record.aggregate),
+      savedAt: new Date(record.savedAt),
+    };
+  }
+
+  #where(seq: number): string {
+    return `NATS KV ${this.bucket} revision ${seq}`;
+  }
+
+  #check(options: CallOptions | undefined): void {
+    if (this.#closed) throw new ClosedError(`${this.aggregateType} repository`);
+    throwIfAborted(options?.signal);
+  }
+}
+
+/** The seed's simple repository: `NatsSimpleRepository.create(client, bucket, aggregateType)`. */
+export class NatsSimpleRepository<T> extends NatsKvRepository<T> {
+  /** Opens a repository with history 1 and no expiry (unless `options` say otherwise). */
+  static async open<T>(
+    client: NatsConnection,
+    bucket: string,
+    aggregateType: string,
+    options: Omit<Partial<NatsKvRepositoryOptions<T>>, "client" | "bucketName" | "aggregateType"> = {},
+  ): Promise<NatsSimpleRepository<T>> {
+    const full: NatsKvRepositoryOptions<T> = { ...options, client, bucketName: bucket, aggregateType };
+    const { jsm, durable } = await openBucket(full);
+    return new NatsSimpleRepository<T>(full, jsm, durable);
+  }
+}
+
+/** The seed's builder: `.client(nc).bucketName("b").aggregateType("T").history(20).ttlSeconds(3600).build()`. */
+export class NatsKvRepositoryBuilder<T> {
+  #options: Partial<NatsKvRepositoryOptions<T>> = {};
+  /** The NATS connection (required). */
+  client(client: NatsConnection): this {
+    this.#options.client = client;
+    return this;
+  }
+  /** The KV bucket (required). */
+  bucketName(name: string): this {
+    this.#options.bucketName = name;
+    return this;
+  }
+  /** The aggregate type (required). */
+  aggregateType(name: string): this {
+    this.#options.aggregateType = name;
+    return this;
+  }
+  /** Versions kept per aggregate, 1–64. @default 1 */
+  history(n: number): this {
+    this.#options.history = n;
+    return this;
+  }
+  /** Expiry in seconds; 0 = never. @default 0 */
+  ttlSeconds(seconds: number): this {
+    this.#options.ttlSeconds = seconds;
+    return this;
+  }
+  /** How to get an aggregate's id. @default `aggregate.id` */
+  idOf(fn: (aggregate: T) => string): this {
+    this.#options.idOf = fn;
+    return this;
+  }
+  /** Other options (replicas, storage, perSaveTtl…). */
+  options(options: Partial<NatsKvRepositoryOptions<T>>): this {
+    this.#options = { ...this.#options, ...options };
+    return this;
+  }
+  /** @throws ConfigurationError when client, bucketName or aggregateType is missing */
+  build(): Promise<NatsKvRepository<T>> {
+    const o = this.#options;
+    const missing = (["client", "bucketName", "aggregateType"] as const).filter((k) => !o[k]);
+    if (missing.length > 0) {
+      return Promise.reject(
+        new ConfigurationError(`NatsKvRepositoryBuilder needs ${missing.join(", ")} before build()`),
+      );
+    }
+    return NatsKvRepository.create(o as NatsKvRepositoryOptions<T>);
+  }
+}
+
+async function openBucket<T>(
+  options: NatsKvRepositoryOptions<T>,
+): Promise<{ jsm: JetStreamManager; durable: boolean }> {
+  if (!options?.client) throw new ConfigurationError("a NATS repository needs a `client` (an open NATS connection)");
+  if (typeof options.bucketName !== "string" || !/^[-\w]+$/.test(options.bucketName)) {
+    throw new ConfigurationError(`invalid KV bucket name ${JSON.stringify(options.bucketName)}: use [-_a-zA-Z0-9]`);
+  }
+  validateEntityType(options.aggregateType);
+  const history = options.history ?? 1;
+  const ttlSeconds = options.ttlSeconds ?? 0;
+  try {
+    checkRepositoryLimits(history, ttlSeconds);
+  } catch (error) {
+    throw new ConfigurationError((error as Error).message, { cause: error });
+  }
+  if (options.perSaveTtl) requireFeature(options.client, NatsFeature.PerMessageTtl);
+  const ttlMs = Math.round(ttlSeconds * 1000);
+  try {
+    const jsm = await jetstreamManager(options.client);
+    const kv = await new Kvm(options.client).create(options.bucketName, {
+      history,
+      ttl: ttlMs,
+      replicas: options.replicas ?? 1,
+      storage: options.storage === "memory" ? StorageType.Memory : StorageType.File,
+    });
+    const status = await kv.status();
+    if (status.history !== history || status.ttl !== ttlMs) {
+      throw new ConfigurationError(
+        `KV bucket ${JSON.stringify(options.bucketName)} exists with history ${status.history} and TTL ${status.ttl / 1000}s, ` +
+          `not the requested history ${history} and TTL ${ttlSeconds}s: use another bucket or the same settings`,
+      );
+    }
+    if (options.perSaveTtl && status.streamInfo.config.allow_msg_ttl !== true) {
+      const config = { ...status.streamInfo.config, allow_msg_ttl: true };
+      await jsm.streams.update(config.name, config);
+    }
+    return { jsm, durable: status.storage === StorageType.File };
+  } catch (error) {
+    throw natsError(error, `opening KV bucket ${JSON.stringify(options.bucketName)}`);
+  }
+}

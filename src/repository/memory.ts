@@ -1,0 +1,187 @@
+/**
+ * `MemoryRepository`: the {@link Repository} contract in process memory,
+ * with the same versions, conflicts, history limit, TTL and paging as the
+ * NATS repositories, for users' unit tests.
+ */
+import { ClosedError, throwIfAborted, VersionConflictError } from "../core/errors.js";
+import type { CallOptions } from "../core/store.js";
+import { DEFAULT_MAX_CHANGE_BYTES, toJsonWithin, validateEntityId, validateEntityType } from "../core/validation.js";
+import {
+  checkExpectedVersion,
+  checkRepositoryLimits,
+  compareIds,
+  defaultIdOf,
+  type HistoryEntry,
+  type ListOptions,
+  type Page,
+  paginate,
+  type Repository,
+  type RepositoryCapabilities,
+  type RepositoryDeleteOptions,
+  type RepositoryOptions,
+  type RepositorySaveOptions,
+  type SaveResult,
+  type Versioned,
+} from "./types.js";
+
+/** Options of {@link MemoryRepository}. */
+export interface MemoryRepositoryOptions<T> extends RepositoryOptions<T> {
+  /** The aggregate type name. @default "aggregate" */
+  aggregateType?: string;
+  /** The clock for `savedAt` and expiry. @default () => new Date() */
+  clock?: () => Date;
+}
+
+interface Entry {
+  version: number;
+  savedAt: number;
+  /** When it expires (ms since epoch), or Infinity. */
+  expiresAt: number;
+  /** Aggregate JSON, undefined for a delete. */
+  json: string | undefined;
+}
+
+/** A repository in memory. */
+export class MemoryRepository<T> implements Repository<T> {
+  readonly aggregateType: string;
+  readonly capabilities: RepositoryCapabilities = { ttl: true, perSaveTtl: true, durable: false };
+  readonly #entries = new Map<string, Entry[]>();
+  readonly #idOf: (aggregate: T) => string;
+  readonly #history: number;
+  readonly #ttlMs: number;
+  readonly #maxBytes: number;
+  readonly #clock: () => Date;
+  #closed = false;
+
+  constructor(options: MemoryRepositoryOptions<T> = {}) {
+    this.aggregateType = options.aggregateType ?? "aggregate";
+    validateEntityType(this.aggregateType);
+    this.#history = options.history ?? 1;
+    const ttl = options.ttlSeconds ?? 0;
+    checkRepositoryLimits(this.#history, ttl);
+    this.#ttlMs = ttl === 0 ? Number.POSITIVE_INFINITY : ttl * 1000;
+    this.#idOf = options.idOf ?? defaultIdOf;
+    this.#maxBytes = options.maxAggregateBytes ?? DEFAULT_MAX_CHANGE_BYTES;
+    this.#clock = options.clock ?? (() => new Date());
+  }
+
+  async save(aggregate: T, options?: RepositorySaveOptions): Promise<SaveResult> {
+    this.#check(options);
+    checkExpectedVersion(options?.expectedVersion);
+    const id = this.#idOf(aggregate);
+    validateEntityId(id);
+    const json = toJsonWithin(aggregate, this.#maxBytes, `${this.aggregateType} ${JSON.stringify(id)}`, "aggregate");
+    let ttlMs = this.#ttlMs;
+    if (options?.ttlSeconds !== undefined) {
+      checkRepositoryLimits(1, options.ttlSeconds);
+      ttlMs = options.ttlSeconds === 0 ? Number.POSITIVE_INFINITY : options.ttlSeconds * 1000;
+    }
+    const entries = this.#live(id);
+    const actual = entries.at(-1)?.version ?? 0;
+    if (options?.expectedVersion !== undefined && options.expectedVersion !== actual) {
+      throw new VersionConflictError(
+        options.expectedVersion,
+        actual,
+        `${this.aggregateType} ${JSON.stringify(id)} version`,
+      );
+    }
+    const now = this.#clock().getTime();
+    this.#append(id, entries, { version: actual + 1, savedAt: now, expiresAt: now + ttlMs, json });
+    return { id, version: actual + 1, savedAt: new Date(now) };
+  }
+
+  async load(id: string, options?: CallOptions): Promise<T | undefined> {
+    return (await this.loadVersioned(id, options))?.aggregate;
+  }
+
+  async loadVersioned(id: string, options?: CallOptions): Promise<Versioned<T> | undefined> {
+    this.#check(options);
+    validateEntityId(id);
+    const last = this.#live(id).at(-1);
+    if (!last || last.json === undefined) return undefined;
+    return { id, version: last.version, savedAt: new Date(last.savedAt), aggregate: JSON.parse(last.json) };
+  }
+
+  async exists(id: string, options?: CallOptions): Promise<boolean> {
+    return (await this.loadVersioned(id, options)) !== undefined;
+  }
+
+  async delete(id: string, options?: RepositoryDeleteOptions): Promise<boolean> {
+    this.#check(options);
+    validateEntityId(id);
+    checkExpectedVersion(options?.expectedVersion);
+    const entries = this.#live(id);
+    const last = entries.at(-1);
+    const actual = last?.version ?? 0;
+    if (options?.expectedVersion !== undefined && options.expectedVersion !== actual) {
+      throw new VersionConflictError(
+        options.expectedVersion,
+        actual,
+        `${this.aggregateType} ${JSON.stringify(id)} version`,
+      );
+    }
+    if (!last || last.json === undefined) return false;
+    const now = this.#clock().getTime();
+    this.#append(id, entries, { version: actual + 1, savedAt: now, expiresAt: now + this.#ttlMs, json: undefined });
+    return true;
+  }
+
+  async history(id: string, options?: CallOptions): Promise<HistoryEntry<T>[]> {
+    this.#check(options);
+    validateEntityId(id);
+    return this.#live(id).map((e) => ({
+      id,
+      version: e.version,
+      savedAt: new Date(e.savedAt),
+      deleted: e.json === undefined,
+      aggregate: e.json === undefined ? undefined : JSON.parse(e.json),
+    }));
+  }
+
+  async list(options?: ListOptions): Promise<Page<T>> {
+    this.#check(options);
+    const live: [string, string][] = [];
+    for (const id of this.#entries.keys()) {
+      const last = this.#live(id).at(-1);
+      if (last?.json !== undefined) live.push([id, last.json]);
+    }
+    live.sort((a, b) => compareIds(a[0], b[0]));
+    const page = paginate(live, options);
+    return { ...page, items: page.items.map(([, json]) => JSON.parse(json) as T) };
+  }
+
+  /** Removes everything. */
+  clear(): void {
+    this.#entries.clear();
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#entries.clear();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  #check(options: CallOptions | undefined): void {
+    if (this.#closed) throw new ClosedError(`${this.aggregateType} repository`);
+    throwIfAborted(options?.signal);
+  }
+
+  /** The unexpired entries of `id` (expired ones are dropped). */
+  #live(id: string): Entry[] {
+    const entries = this.#entries.get(id);
+    if (!entries) return [];
+    const now = this.#clock().getTime();
+    const live = entries.filter((e) => e.expiresAt > now);
+    if (live.length === 0) this.#entries.delete(id);
+    else if (live.length !== entries.length) this.#entries.set(id, live);
+    return live;
+  }
+
+  #append(id: string, entries: Entry[], entry: Entry): void {
+    const next = [...entries, entry];
+    this.#entries.set(id, next.length > this.#history ? next.slice(next.length - this.#history) : next);
+  }
+}
