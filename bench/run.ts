@@ -6,11 +6,13 @@
  * A suite that is missing or fails is reported and the others still run;
  * the exit code is non-zero if any suite failed.
  */
+import { existsSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { Command, InvalidArgumentError } from "commander";
 import { formatMachine, machineInfo } from "./lib/machine.js";
-import { BENCH_ROOT, type BenchOptions, type BenchResult, formatMs, now, table } from "./lib/measure.js";
+import { BENCH_ROOT, type BenchOptions, type BenchResult, formatMs, markdownTable, now, table } from "./lib/measure.js";
 
 /** A suite: the module that holds it and the function that runs it. */
 interface Suite {
@@ -37,7 +39,14 @@ interface SuiteOutcome {
   readonly error?: string;
 }
 
-function parseArgs(argv: readonly string[]): { suites: Suite[]; quick: boolean; json: string | undefined } {
+interface Args {
+  readonly suites: Suite[];
+  readonly quick: boolean;
+  readonly json: string | undefined;
+  readonly markdown: string | undefined;
+}
+
+function parseArgs(argv: readonly string[]): Args {
   const names = SUITES.map((s) => s.name);
   const program = new Command()
     .name("npm run bench --")
@@ -45,24 +54,25 @@ function parseArgs(argv: readonly string[]): { suites: Suite[]; quick: boolean; 
     .argument(
       "[suites...]",
       `suites to run (default: all): ${names.join(", ")}`,
-      (value: string, previous: string[]) => {
+      (value: string, previous: string[] | undefined) => {
         if (!names.includes(value)) {
           throw new InvalidArgumentError(`unknown suite ${JSON.stringify(value)}; choose from ${names.join(", ")}`);
         }
-        return [...previous, value];
+        return [...(previous ?? []), value];
       },
-      [] as string[],
     )
-    .option("--quick", "smaller workloads and fewer repetitions: a smoke run, not figures to record", false)
+    .option("--quick", "smaller workloads and fewer repetitions: a smoke run, not figures to record")
     .option("--json <file>", "also write every result, with the machine, as JSON to <file>")
+    .option("--markdown <file>", "also write the results as Markdown tables (for docs/performance.md) to <file>")
     .showHelpAfterError()
     .parse(argv as string[], { from: "node" });
-  const selected = program.processedArgs[0] as string[];
-  const opts = program.opts<{ quick: boolean; json?: string }>();
+  const selected = (program.processedArgs[0] as string[] | undefined) ?? [];
+  const opts = program.opts<{ quick?: boolean; json?: string; markdown?: string }>();
   return {
     suites: selected.length === 0 ? [...SUITES] : SUITES.filter((s) => selected.includes(s.name)),
-    quick: opts.quick,
+    quick: opts.quick === true,
     json: opts.json,
+    markdown: opts.markdown,
   };
 }
 
@@ -90,19 +100,19 @@ function describeError(error: unknown): string {
 
 async function runSuite(suite: Suite, options: BenchOptions): Promise<SuiteOutcome> {
   const start = now();
+  const source = `bench/${path.basename(suite.module, ".js")}.ts`;
+  if (!existsSync(fileURLToPath(new URL(suite.module.replace(/\.js$/, ".ts"), import.meta.url)))) {
+    return { suite: suite.name, status: "missing", ms: now() - start, error: `${source} not found` };
+  }
   let mod: Record<string, unknown>;
   try {
     mod = (await import(suite.module)) as Record<string, unknown>;
   } catch (error) {
-    const code = (error as { code?: unknown }).code;
-    const missing =
-      (code === "ERR_MODULE_NOT_FOUND" || code === "MODULE_NOT_FOUND") &&
-      String((error as Error).message).includes(path.basename(suite.module, ".js"));
     return {
       suite: suite.name,
-      status: missing ? "missing" : "failed",
+      status: "failed",
       ms: now() - start,
-      error: missing ? `bench/${path.basename(suite.module, ".js")}.ts not found` : describeError(error),
+      error: `loading ${source}: ${describeError(error)}`,
     };
   }
   const run = mod[suite.run];
@@ -111,7 +121,7 @@ async function runSuite(suite: Suite, options: BenchOptions): Promise<SuiteOutco
       suite: suite.name,
       status: "missing",
       ms: now() - start,
-      error: `bench/${path.basename(suite.module, ".js")}.ts exports no function ${suite.run}`,
+      error: `${source} exports no function ${suite.run}`,
     };
   }
   try {
@@ -131,7 +141,7 @@ async function runSuite(suite: Suite, options: BenchOptions): Promise<SuiteOutco
 }
 
 async function main(): Promise<number> {
-  const { suites, quick, json } = parseArgs(process.argv);
+  const { suites, quick, json, markdown } = parseArgs(process.argv);
   const machine = machineInfo(process.cwd());
   console.log(`statelog benchmarks${quick ? " (--quick: smoke run, do not record these figures)" : ""}`);
   console.log(`machine: ${formatMachine(machine)}`);
@@ -165,6 +175,15 @@ async function main(): Promise<number> {
     const file = path.resolve(json);
     await writeFile(file, `${JSON.stringify({ quick, machine, suites: outcomes }, null, 2)}\n`);
     console.log(`\nresults written to ${file}`);
+  }
+  if (markdown) {
+    const file = path.resolve(markdown);
+    const sections = outcomes.map((o) =>
+      isBenchResults(o.results) ? `### ${o.suite}\n\n${markdownTable(o.results)}\n` : `### ${o.suite}\n\n${o.status}\n`,
+    );
+    const header = `Measured ${machine.date}${quick ? " (--quick)" : ""} on ${formatMachine(machine)}.\n\n`;
+    await writeFile(file, header + sections.join("\n"));
+    console.log(`Markdown tables written to ${file}`);
   }
   return outcomes.some((o) => o.status !== "ok") ? 1 : 0;
 }

@@ -16,7 +16,7 @@ interface FileStore {
 interface FileStoreClass {
   open(dir: string, options: Record<string, unknown>): Promise<FileStore>;
 }
-const FILE_STORE_MODULE: string = "../../src/file/index.js";
+const FILE_STORE_MODULE: string = process.env.FAKE_FS ?? "../../src/file/index.js";
 async function fileStoreClass(): Promise<FileStoreClass> {
   const mod = (await import(FILE_STORE_MODULE)) as { FileStore?: FileStoreClass };
   if (!mod.FileStore) throw new Error(`${FILE_STORE_MODULE} exports no FileStore`);
