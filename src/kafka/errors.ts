@@ -1,0 +1,105 @@
+/**
+ * Errors of `statelog/kafka`. Codes are stable; the guards check the code,
+ * so they work across duplicate installs of statelog.
+ */
+import { isStatelogError, StatelogError, type StatelogErrorOptions } from "../core/errors.js";
+
+/** Stable error codes of the Kafka backend. */
+export const KafkaErrorCode = {
+  /** `@confluentinc/kafka-javascript` is not installed or its native binding is not built. */
+  ClientMissing: "STATELOG_KAFKA_CLIENT_MISSING",
+  /** The broker did not acknowledge a record (timed out, broker down, rejected). */
+  Delivery: "STATELOG_KAFKA_DELIVERY",
+  /** The topic is missing or configured in a way the changelog cannot use. */
+  Topic: "STATELOG_KAFKA_TOPIC",
+  /** The broker does not offer an admin API that was needed (e.g. the mock cluster's missing CreateTopics). */
+  AdminUnsupported: "STATELOG_KAFKA_ADMIN_UNSUPPORTED",
+  /** Reading the changelog failed (connection, offsets, fetch). */
+  Read: "STATELOG_KAFKA_READ",
+} as const;
+export type KafkaErrorCode = (typeof KafkaErrorCode)[keyof typeof KafkaErrorCode];
+
+/** The Kafka client library cannot be loaded; the message says how to install or build it. */
+export class KafkaClientMissingError extends StatelogError {
+  constructor(options?: StatelogErrorOptions) {
+    super(
+      KafkaErrorCode.ClientMissing,
+      "statelog/kafka needs @confluentinc/kafka-javascript with its native binding: " +
+        "`npm install @confluentinc/kafka-javascript` (offline or without a prebuilt binary: " +
+        "`CKJS_LINKING=dynamic npm rebuild @confluentinc/kafka-javascript --foreground-scripts`, " +
+        "which builds librdkafka from source and needs gcc, g++, make)" +
+        (options?.cause ? ` — loading it failed: ${String((options.cause as Error)?.message ?? options.cause)}` : ""),
+      options,
+    );
+    this.name = "KafkaClientMissingError";
+  }
+}
+
+/**
+ * A record was not acknowledged by the broker. It may or may not have been
+ * written (a time-out after the broker wrote it but before the ack arrived);
+ * a retry of the same key and value is safe, the latest record wins.
+ */
+export class KafkaDeliveryError extends StatelogError {
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+    readonly key: string,
+    /** librdkafka's error code (e.g. -192 for a message time-out), when known. */
+    readonly kafkaCode: number | undefined,
+    message: string,
+    options?: StatelogErrorOptions,
+  ) {
+    super(
+      KafkaErrorCode.Delivery,
+      `record ${JSON.stringify(key)} to ${topic}[${partition}] was not acknowledged: ${message}`,
+      options,
+    );
+    this.name = "KafkaDeliveryError";
+  }
+}
+
+/** The topic is missing or does not fit the changelog (partition count, cleanup policy). */
+export class KafkaTopicError extends StatelogError {
+  constructor(
+    readonly topic: string,
+    message: string,
+    options?: StatelogErrorOptions,
+  ) {
+    super(KafkaErrorCode.Topic, `topic ${JSON.stringify(topic)}: ${message}`, options);
+    this.name = "KafkaTopicError";
+  }
+}
+
+/** The broker lacks an admin API (the librdkafka mock cluster has no CreateTopics). */
+export class KafkaAdminUnsupportedError extends StatelogError {
+  constructor(
+    readonly operation: string,
+    message: string,
+    options?: StatelogErrorOptions,
+  ) {
+    super(KafkaErrorCode.AdminUnsupported, `${operation}: ${message}`, options);
+    this.name = "KafkaAdminUnsupportedError";
+  }
+}
+
+/** Reading the changelog failed. */
+export class KafkaReadError extends StatelogError {
+  constructor(
+    readonly topic: string,
+    message: string,
+    options?: StatelogErrorOptions,
+  ) {
+    super(KafkaErrorCode.Read, `reading ${JSON.stringify(topic)} failed: ${message}`, options);
+    this.name = "KafkaReadError";
+  }
+}
+
+export const isKafkaClientMissingError = (e: unknown): e is KafkaClientMissingError =>
+  isStatelogError(e, KafkaErrorCode.ClientMissing);
+export const isKafkaDeliveryError = (e: unknown): e is KafkaDeliveryError =>
+  isStatelogError(e, KafkaErrorCode.Delivery);
+export const isKafkaTopicError = (e: unknown): e is KafkaTopicError => isStatelogError(e, KafkaErrorCode.Topic);
+export const isKafkaAdminUnsupportedError = (e: unknown): e is KafkaAdminUnsupportedError =>
+  isStatelogError(e, KafkaErrorCode.AdminUnsupported);
+export const isKafkaReadError = (e: unknown): e is KafkaReadError => isStatelogError(e, KafkaErrorCode.Read);

@@ -1,0 +1,50 @@
+/**
+ * `statelog/kafka`: the workspace changelog on a compacted Kafka topic
+ * (seed 3) and a Store over it. Needs the optional peer dependency
+ * `@confluentinc/kafka-javascript`, loaded on first use. See docs/kafka.md.
+ */
+export {
+  type Changeloggable,
+  type ChangelogKeyParts,
+  changeLogKey,
+  keyInWorkspace,
+  parseChangeLogKey,
+} from "./codec.js";
+export {
+  DEFAULT_CONSUMER_CONFIG,
+  DEFAULT_PRODUCER_CONFIG,
+  type KafkaConfig,
+  type KafkaConnectionOptions,
+  KafkaDefaults,
+  resolveConnection,
+  resolveGroupId,
+} from "./config.js";
+export {
+  isKafkaAdminUnsupportedError,
+  isKafkaClientMissingError,
+  isKafkaDeliveryError,
+  isKafkaReadError,
+  isKafkaTopicError,
+  KafkaAdminUnsupportedError,
+  KafkaClientMissingError,
+  KafkaDeliveryError,
+  KafkaErrorCode,
+  KafkaReadError,
+  KafkaTopicError,
+} from "./errors.js";
+export { murmur2, partitionForWorkspace } from "./murmur2.js";
+export {
+  ChangelogEntry,
+  ChangelogReader,
+  type ChangelogReaderOptions,
+  type LoadCallOptions,
+  type LoadProgress,
+} from "./reader.js";
+export { KafkaStore, type KafkaStoreOptions } from "./store.js";
+export {
+  CHANGELOG_TOPIC_CONFIG,
+  type EnsureTopicOptions,
+  type EnsureTopicResult,
+  ensureChangelogTopic,
+} from "./topic.js";
+export { ChangelogWriter, type ChangelogWriterOptions, type Delivery, type WriteOptions } from "./writer.js";

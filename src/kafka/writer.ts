@@ -1,0 +1,150 @@
+/**
+ * `ChangelogWriter`: writes entities and tombstones to the compacted
+ * changelog topic, partitioned by workspace id. Every `set`/`delete`
+ * resolves once the broker acknowledged the record (acks=all) and rejects
+ * with a {@link KafkaDeliveryError} when it did not.
+ */
+import { ClosedError, InvalidValueError, TooLargeError, ValidationError } from "../core/errors.js";
+import { DEFAULT_MAX_CHANGE_BYTES } from "../core/validation.js";
+import { type Changeloggable, keyInWorkspace, recordTimestamp } from "./codec.js";
+import { type KafkaConfig, type KafkaConnectionOptions, resolveConnection } from "./config.js";
+import { partitionForWorkspace } from "./murmur2.js";
+import { ChangelogProducer, type Delivery } from "./producer.js";
+
+/** Options of {@link ChangelogWriter}. */
+export interface ChangelogWriterOptions extends KafkaConnectionOptions {
+  /**
+   * The topic's partition count, used to pick a workspace's partition. Must
+   * match the topic. @default read from the topic's metadata on connect
+   */
+  partitions?: number;
+  /**
+   * librdkafka producer settings, merged over {@link DEFAULT_PRODUCER_CONFIG}
+   * (e.g. `{ "message.timeout.ms": 5000 }`: how long a record may wait for
+   * its acknowledgement, retries included).
+   */
+  producerConfig?: KafkaConfig;
+  /** Largest value, in bytes of UTF-8 JSON. @default 1 MiB */
+  maxValueBytes?: number;
+}
+
+/** Options of one write. */
+export interface WriteOptions {
+  /** The record's timestamp: when the change happened. @default now */
+  timestamp?: Date;
+}
+
+export type { Delivery } from "./producer.js";
+
+/**
+ * Writes a workspace's entities to the changelog.
+ * @example
+ * await using writer = new ChangelogWriter({ brokers: "localhost:9092", topic: "workspace-changelog", partitions: 10 });
+ * await writer.set("ws-123", deployment);            // deployment.changeLogId() === "ws-123/deployment/dep-456"
+ * await writer.delete("ws-123", "ws-123/deployment/dep-456");
+ */
+export class ChangelogWriter implements AsyncDisposable {
+  readonly topic: string;
+  readonly brokers: string;
+  readonly #producer: ChangelogProducer;
+  readonly #maxBytes: number;
+  #partitions: number | undefined;
+  #closed = false;
+
+  constructor(options: ChangelogWriterOptions = {}) {
+    const { brokers, topic } = resolveConnection(options);
+    this.topic = topic;
+    this.brokers = brokers;
+    if (options.partitions !== undefined) partitionForWorkspace("x", options.partitions); // validates
+    this.#partitions = options.partitions;
+    this.#maxBytes = options.maxValueBytes ?? DEFAULT_MAX_CHANGE_BYTES;
+    this.#producer = new ChangelogProducer(brokers, topic, options.producerConfig ?? {}, options.partitions);
+  }
+
+  /** Connects and learns the partition count; `set`/`delete` do this on first use. */
+  async connect(): Promise<void> {
+    this.#check();
+    this.#partitions = await this.#producer.connect();
+  }
+
+  /** The topic's partition count (after connecting, or as configured). */
+  get partitions(): number | undefined {
+    return this.#partitions;
+  }
+
+  /**
+   * Writes `obj` as JSON under its `changeLogId()` in `workspaceId`'s
+   * partition, and resolves once the broker acknowledged it.
+   * @throws ValidationError | InvalidValueError | TooLargeError before writing; KafkaDeliveryError when not acknowledged
+   */
+  async set(workspaceId: string, obj: Changeloggable, options?: WriteOptions): Promise<Delivery> {
+    this.#check();
+    if (typeof obj?.changeLogId !== "function") {
+      throw new ValidationError("obj", "must implement Changeloggable (a changeLogId() method)");
+    }
+    const key = keyInWorkspace(workspaceId, obj.changeLogId());
+    const value = this.#serialize(obj, key);
+    const timestamp = recordTimestamp(options?.timestamp ?? new Date());
+    const partitions = this.#partitions ?? (await this.connect(), this.#partitions!);
+    return this.#producer.sendOne({ partition: partitionForWorkspace(workspaceId, partitions), key, value, timestamp });
+  }
+
+  /**
+   * Deletes `changeLogId` from `workspaceId`: writes a tombstone (a record
+   * with a null value) and resolves once the broker acknowledged it.
+   */
+  async delete(workspaceId: string, changeLogId: string, options?: WriteOptions): Promise<Delivery> {
+    this.#check();
+    const key = keyInWorkspace(workspaceId, changeLogId);
+    const timestamp = recordTimestamp(options?.timestamp ?? new Date());
+    const partitions = this.#partitions ?? (await this.connect(), this.#partitions!);
+    return this.#producer.sendOne({
+      partition: partitionForWorkspace(workspaceId, partitions),
+      key,
+      value: null,
+      timestamp,
+    });
+  }
+
+  /**
+   * Waits until every write so far is acknowledged or failed, at most
+   * `timeoutMs` ms. Resolves `true` when nothing is pending any more.
+   */
+  flush(timeoutMs = 5000): Promise<boolean> {
+    return this.#producer.flush(timeoutMs);
+  }
+
+  /** Writes not yet acknowledged or failed. */
+  get pending(): number {
+    return this.#producer.pending;
+  }
+
+  /** Flushes (at most 10 s), then disconnects. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#producer.close();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  #check(): void {
+    if (this.#closed) throw new ClosedError("Kafka changelog writer");
+  }
+
+  #serialize(obj: Changeloggable, key: string): Buffer {
+    let json: string | undefined;
+    try {
+      json = JSON.stringify(obj);
+    } catch (error) {
+      throw new InvalidValueError(key, (error as Error).message, { cause: error });
+    }
+    if (json === undefined) throw new InvalidValueError(key, "serializes to nothing (undefined)");
+    const value = Buffer.from(json, "utf8");
+    if (value.length > this.#maxBytes)
+      throw new TooLargeError(value.length, this.#maxBytes, `value of ${JSON.stringify(key)}`);
+    return value;
+  }
+}

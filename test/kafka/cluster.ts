@@ -1,0 +1,117 @@
+/**
+ * A Kafka cluster for one test file: librdkafka's mock cluster
+ * (.test-tools/kafka-mock, built by scripts/setup-kafka.mjs) on free
+ * loopback ports, stopped by PID — or the real broker in `$KAFKA_BROKERS`.
+ */
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { createInterface, type Interface } from "node:readline";
+import { ensureChangelogTopic } from "../../src/kafka/index.js";
+
+const root = resolve(import.meta.dirname, "../..");
+export const MOCK_BINARY = join(root, ".test-tools", "kafka-mock");
+
+export interface TestCluster {
+  readonly brokers: string;
+  /** The librdkafka mock (fault injection available), not a real broker. */
+  readonly isMock: boolean;
+  createTopic(name: string, partitions: number): Promise<void>;
+  /** Takes broker `id` (-1 = all) down / up: mock only. */
+  down(id?: number): Promise<void>;
+  up(id?: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startCluster(brokerCount = 1): Promise<TestCluster> {
+  const external = process.env.KAFKA_BROKERS?.trim();
+  if (external) return externalCluster(external);
+  if (!existsSync(MOCK_BINARY)) {
+    const r = spawnSync(process.execPath, [join(root, "scripts", "setup-kafka.mjs")], { stdio: "inherit" });
+    if (r.status !== 0 || !existsSync(MOCK_BINARY)) {
+      throw new Error(`${MOCK_BINARY} is missing and scripts/setup-kafka.mjs could not build it (see its output)`);
+    }
+  }
+  const child = spawn(MOCK_BINARY, [String(brokerCount)], { stdio: ["pipe", "pipe", "pipe"] });
+  let stderr = "";
+  child.stderr!.on("data", (d: Buffer) => {
+    stderr = (stderr + d.toString()).slice(-4000);
+  });
+  const lines = createInterface({ input: child.stdout! });
+  const replies: ((line: string) => void)[] = [];
+  const first = new Promise<string>((resolveFirst, reject) => {
+    replies.push(resolveFirst);
+    child.once("exit", (code) => reject(new Error(`kafka-mock exited (${code}) before starting: ${stderr}`)));
+    child.once("error", reject);
+  });
+  lines.on("line", (line) => replies.shift()?.(line));
+  const brokers = await first;
+  return new MockCluster(child, lines, replies, brokers.trim());
+}
+
+class MockCluster implements TestCluster {
+  readonly isMock = true;
+  #chain: Promise<unknown> = Promise.resolve();
+  constructor(
+    readonly child: ChildProcess,
+    readonly lines: Interface,
+    readonly replies: ((line: string) => void)[],
+    readonly brokers: string,
+  ) {}
+
+  /** Sends one stdin command and waits for its "ok" / "error …" line. */
+  command(cmd: string): Promise<void> {
+    const run = this.#chain.then(
+      () =>
+        new Promise<void>((ok, fail) => {
+          this.replies.push((line) => (line === "ok" ? ok() : fail(new Error(`kafka-mock: ${cmd}: ${line}`))));
+          this.child.stdin!.write(`${cmd}\n`);
+        }),
+    );
+    this.#chain = run.catch(() => undefined);
+    return run;
+  }
+
+  createTopic(name: string, partitions: number): Promise<void> {
+    return this.command(`topic ${name} ${partitions}`);
+  }
+  down(id = -1): Promise<void> {
+    return this.command(`down ${id}`);
+  }
+  up(id = -1): Promise<void> {
+    return this.command(`up ${id}`);
+  }
+  async stop(): Promise<void> {
+    const { child } = this;
+    if (child.exitCode !== null || child.pid === undefined) return;
+    const exited = new Promise((r) => child.once("exit", r));
+    process.kill(child.pid, "SIGTERM");
+    await exited;
+    this.lines.close();
+  }
+}
+
+function externalCluster(brokers: string): TestCluster {
+  const unsupported = () => Promise.reject(new Error("broker down/up needs the mock cluster (unset KAFKA_BROKERS)"));
+  return {
+    brokers,
+    isMock: false,
+    async createTopic(name, partitions) {
+      await ensureChangelogTopic({
+        brokers,
+        topic: name,
+        partitions,
+        replicationFactor: Number(process.env.KAFKA_TEST_REPLICATION_FACTOR ?? 1),
+      });
+    },
+    down: unsupported,
+    up: unsupported,
+    async stop() {},
+  };
+}
+
+let counter = 0;
+/** A topic name no other test run uses (for shared real brokers). */
+export function uniqueTopic(prefix: string): string {
+  return `${prefix}-${process.pid}-${Date.now().toString(36)}-${++counter}`;
+}
