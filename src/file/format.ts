@@ -1,0 +1,311 @@
+/**
+ * The line format (docs/file-store.md, "Format"). One change per line, the
+ * seed's fields in the seed's order, then an optional checksum:
+ *
+ * ```
+ * {"namespace":"ws-1","changeType":"set","entityType":"system","entityID":"s1","entity":{…},"timestamp":"2025-10-25T12:00:00.000Z","crc":"1a2b3c4d"}
+ * {"namespace":"ws-1","changeType":"unset","entityType":"system","entityID":"s0","timestamp":"2025-10-25T12:00:01.000Z","crc":"5e6f7a8b"}
+ * ```
+ *
+ * `crc` is the CRC-32 (`zlib.crc32`) of the line's UTF-8 bytes before
+ * `,"crc":`, as 8 lower-case hex digits. Because statelog writes the
+ * fields in a fixed order, a reader finds a line's key (entity type and
+ * id) from its prefix without `JSON.parse`; lines in any other shape (the
+ * seed's plain format, Go's escapes, extra fields) are parsed in full.
+ */
+import { crc32 } from "node:zlib";
+import { type Change, ChangeType } from "../core/change.js";
+import type { PreparedChange } from "../core/store.js";
+import { validateEntityId, validateEntityType } from "../core/validation.js";
+
+/** Why a line cannot be read (turned into a `CorruptionError` with file and line by the reader). */
+export class LineError extends Error {}
+
+const HEX8 = "00000000";
+
+function hex8(n: number): string {
+  const s = n.toString(16);
+  return s.length === 8 ? s : HEX8.slice(s.length) + s;
+}
+
+/** Caches the JSON text of names (namespaces and entity types repeat on every line). */
+export class NameJsonCache {
+  readonly #cache = new Map<string, string>();
+  get(name: string): string {
+    let json = this.#cache.get(name);
+    if (json === undefined) {
+      json = JSON.stringify(name);
+      if (this.#cache.size > 10_000) this.#cache.clear();
+      this.#cache.set(name, json);
+    }
+    return json;
+  }
+}
+
+/** The JSON-string text of an id; skips `JSON.stringify` when nothing needs escaping. */
+function idJson(id: string): string {
+  return /^[\w .:@~/+=-]*$/.test(id) ? `"${id}"` : JSON.stringify(id);
+}
+
+/**
+ * Encodes changes as lines (each ending in `\n`), in order, as one string.
+ * @param integrity append the `crc` field
+ */
+export function encodeLines(
+  changes: readonly PreparedChange[],
+  names: NameJsonCache,
+  integrity: boolean,
+  from = 0,
+  to = changes.length,
+  only?: string,
+): string {
+  let out = "";
+  for (let i = from; i < to; i++) {
+    const c = changes[i] as PreparedChange;
+    if (only !== undefined && c.namespace !== only) continue;
+    let line =
+      '{"namespace":' +
+      names.get(c.namespace) +
+      (c.json === undefined ? ',"changeType":"unset","entityType":' : ',"changeType":"set","entityType":') +
+      names.get(c.entityType) +
+      ',"entityID":' +
+      idJson(c.entityId) +
+      (c.json === undefined ? "" : ',"entity":' + c.json) +
+      ',"timestamp":"' +
+      c.timestamp.toISOString() +
+      '"';
+    line = integrity ? line + ',"crc":"' + hex8(crc32(line)) + '"}\n' : line + "}\n";
+    out += line;
+  }
+  return out;
+}
+
+/** The constant start of every fast-path line of `namespace`, up to the change type's value. */
+export function linePrefix(namespace: string): string {
+  return `{"namespace":${JSON.stringify(namespace)},"changeType":"`;
+}
+
+const SET_TYPE = 'set","entityType":';
+const UNSET_TYPE = 'unset","entityType":';
+const ID_FIELD = ',"entityID":';
+const ENTITY_FIELD = ',"entity":';
+const TS_FIELD = ',"timestamp":"';
+const CRC_FIELD = ',"crc":"';
+
+/** Index of the closing quote of the JSON string opening at `q`, or -1 before `end`. */
+function stringEnd(text: string, q: number, end: number): number {
+  let i = q + 1;
+  for (;;) {
+    const j = text.indexOf('"', i);
+    if (j < 0 || j >= end) return -1;
+    let k = j - 1;
+    while (text.charCodeAt(k) === 92) k--;
+    if (((j - 1 - k) & 1) === 0) return j;
+    i = j + 1;
+  }
+}
+
+/** Canonical key text from the raw JSON strings of type and id. */
+function canonicalKey(typeRaw: string, idRaw: string): string {
+  return JSON.stringify(JSON.parse(typeRaw)) + ID_FIELD + JSON.stringify(JSON.parse(idRaw));
+}
+
+/** The key of a parsed change, in the form {@link lineKey} returns. */
+export function keyOf(entityType: string, entityId: string): string {
+  return JSON.stringify(entityType) + ID_FIELD + JSON.stringify(entityId);
+}
+
+/**
+ * The key of the line `text[start, end)` read from its prefix, or
+ * `undefined` when the line is not in statelog's own shape (then parse it
+ * with {@link parseLineObject}). Never parses the entity.
+ */
+export function lineKey(text: string, start: number, end: number, prefix: string): string | undefined {
+  if (!text.startsWith(prefix, start)) return undefined;
+  let q = start + prefix.length;
+  if (text.startsWith(SET_TYPE, q)) q += SET_TYPE.length;
+  else if (text.startsWith(UNSET_TYPE, q)) q += UNSET_TYPE.length;
+  else return undefined;
+  if (text.charCodeAt(q) !== 34) return undefined;
+  const typeEnd = stringEnd(text, q, end);
+  if (typeEnd < 0 || !text.startsWith(ID_FIELD, typeEnd + 1)) return undefined;
+  const idStart = typeEnd + 1 + ID_FIELD.length;
+  if (text.charCodeAt(idStart) !== 34) return undefined;
+  const idEnd = stringEnd(text, idStart, end);
+  if (idEnd < 0) return undefined;
+  const key = text.slice(q, idEnd + 1);
+  if (!key.includes("\\")) return key;
+  try {
+    return canonicalKey(text.slice(q, typeEnd + 1), text.slice(idStart, idEnd + 1));
+  } catch {
+    return undefined;
+  }
+}
+
+const TIMESTAMP = /^([+-]\d{6}|\d{4})-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
+
+/**
+ * Parses an RFC 3339 timestamp: statelog's `toISOString()` form, or Go's
+ * (nanoseconds, offsets). Sub-millisecond digits are cut off.
+ * @throws LineError
+ */
+export function parseTimestamp(s: string): Date {
+  let ms: number;
+  if (s.length === 24 && s.charCodeAt(23) === 90 && s.charCodeAt(10) === 84) {
+    ms = Date.parse(s);
+  } else if (TIMESTAMP.test(s)) {
+    ms = Date.parse(s.replace(/^(.{10})[t ]/, "$1T").replace(/z$/, "Z"));
+  } else {
+    ms = Number.NaN;
+  }
+  if (Number.isNaN(ms)) throw new LineError(`invalid timestamp ${JSON.stringify(s.slice(0, 40))}`);
+  return new Date(ms);
+}
+
+/** A decoded line. `entity` is left unparsed (`undefined`) when the caller asked only to verify. */
+export interface DecodedLine {
+  readonly change: Change;
+  /** The line's key, in {@link lineKey}'s form. */
+  readonly key: string;
+}
+
+function checkCrc(text: string, start: number, crcAt: number, hex: string): void {
+  if (!/^[0-9a-f]{8}$/.test(hex) || crc32(text.slice(start, crcAt)) !== Number.parseInt(hex, 16)) {
+    throw new LineError("checksum mismatch (the line was changed or damaged after it was written)");
+  }
+}
+
+/**
+ * Decodes and checks the line `text[start, end)` of `namespace`.
+ * @param parseEntity parse the entity JSON (else only check the line; the entity is `undefined`)
+ * @throws LineError
+ */
+export function decodeLine(
+  text: string,
+  start: number,
+  end: number,
+  namespace: string,
+  prefix: string,
+  parseEntity: boolean,
+): DecodedLine {
+  const fast = decodeFast(text, start, end, namespace, prefix, parseEntity);
+  return fast ?? parseLineObject(text.slice(start, end), namespace);
+}
+
+function decodeFast(
+  text: string,
+  start: number,
+  end: number,
+  namespace: string,
+  prefix: string,
+  parseEntity: boolean,
+): DecodedLine | undefined {
+  if (!text.startsWith(prefix, start)) return undefined;
+  let q = start + prefix.length;
+  let isSet: boolean;
+  if (text.startsWith(SET_TYPE, q)) {
+    q += SET_TYPE.length;
+    isSet = true;
+  } else if (text.startsWith(UNSET_TYPE, q)) {
+    q += UNSET_TYPE.length;
+    isSet = false;
+  } else return undefined;
+  const typeEnd = text.charCodeAt(q) === 34 ? stringEnd(text, q, end) : -1;
+  if (typeEnd < 0 || !text.startsWith(ID_FIELD, typeEnd + 1)) return undefined;
+  const idStart = typeEnd + 1 + ID_FIELD.length;
+  const idEnd = text.charCodeAt(idStart) === 34 ? stringEnd(text, idStart, end) : -1;
+  if (idEnd < 0) return undefined;
+  const tsField = text.lastIndexOf(TS_FIELD, end);
+  if (tsField <= idEnd) return undefined;
+  let entityText: string | undefined;
+  if (isSet) {
+    if (!text.startsWith(ENTITY_FIELD, idEnd + 1)) return undefined;
+    entityText = text.slice(idEnd + 1 + ENTITY_FIELD.length, tsField);
+  } else if (tsField !== idEnd + 1) return undefined;
+  const tsStart = tsField + TS_FIELD.length;
+  const tsEnd = text.indexOf('"', tsStart);
+  if (tsEnd < 0 || tsEnd >= end) return undefined;
+  let hasCrc = false;
+  if (tsEnd + 2 === end && text.charCodeAt(tsEnd + 1) === 125) {
+    // plain line: `…"timestamp":"…"}`
+  } else if (
+    end - tsEnd === 1 + CRC_FIELD.length + 8 + 2 &&
+    text.startsWith(CRC_FIELD, tsEnd + 1) &&
+    text.charCodeAt(end - 1) === 125 &&
+    text.charCodeAt(end - 2) === 34
+  ) {
+    checkCrc(text, start, tsEnd + 1, text.slice(end - 10, end - 2));
+    hasCrc = true;
+  } else return undefined;
+  const typeRaw = text.slice(q, typeEnd + 1);
+  const idRaw = text.slice(idStart, idEnd + 1);
+  const plainNames = !typeRaw.includes("\\") && !idRaw.includes("\\");
+  let entityType: string;
+  let entityId: string;
+  try {
+    entityType = plainNames ? typeRaw.slice(1, -1) : JSON.parse(typeRaw);
+    entityId = plainNames ? idRaw.slice(1, -1) : JSON.parse(idRaw);
+  } catch {
+    throw new LineError("invalid entity type or id");
+  }
+  if (!hasCrc) checkNames(entityType, entityId);
+  const key = plainNames ? text.slice(q, idEnd + 1) : keyOf(entityType, entityId);
+  const timestamp = parseTimestamp(text.slice(tsStart, tsEnd));
+  if (!isSet) {
+    return { key, change: { namespace, changeType: ChangeType.Unset, entityType, entityId, timestamp } };
+  }
+  let entity: unknown;
+  if (parseEntity || !hasCrc) {
+    try {
+      entity = JSON.parse(entityText as string);
+    } catch {
+      throw new LineError("the entity is not valid JSON");
+    }
+  }
+  return { key, change: { namespace, changeType: ChangeType.Set, entityType, entityId, entity, timestamp } };
+}
+
+function checkNames(entityType: unknown, entityId: unknown): void {
+  try {
+    validateEntityType(entityType);
+    validateEntityId(entityId);
+  } catch (error) {
+    throw new LineError((error as Error).message);
+  }
+}
+
+/**
+ * Parses a line in any JSON shape (the seed's plain format, other field
+ * orders, Go's escapes). A `crc` field, if present, must be the last
+ * field and match.
+ * @throws LineError
+ */
+export function parseLineObject(line: string, namespace: string): DecodedLine {
+  let obj: Record<string, unknown>;
+  try {
+    obj = JSON.parse(line);
+  } catch {
+    throw new LineError("not a JSON line");
+  }
+  if (typeof obj !== "object" || obj === null || Array.isArray(obj)) throw new LineError("not a JSON object");
+  if ("crc" in obj) {
+    const at = line.lastIndexOf(CRC_FIELD);
+    checkCrc(line, 0, at < 0 ? 0 : at, typeof obj.crc === "string" ? obj.crc : "");
+  }
+  if (obj.namespace !== namespace) {
+    throw new LineError(`belongs to namespace ${JSON.stringify(obj.namespace)}, not ${JSON.stringify(namespace)}`);
+  }
+  const { changeType, entityType, entityID: entityId, timestamp } = obj;
+  checkNames(entityType, entityId);
+  if (typeof timestamp !== "string") throw new LineError("missing timestamp");
+  const ts = parseTimestamp(timestamp);
+  const type = entityType as string;
+  const id = entityId as string;
+  const key = keyOf(type, id);
+  if (changeType === ChangeType.Unset) {
+    return { key, change: { namespace, changeType, entityType: type, entityId: id, timestamp: ts } };
+  }
+  if (changeType !== ChangeType.Set) throw new LineError(`unknown changeType ${JSON.stringify(changeType)}`);
+  if (!("entity" in obj)) throw new LineError("a set line without an entity");
+  return { key, change: { namespace, changeType, entityType: type, entityId: id, entity: obj.entity, timestamp: ts } };
+}

@@ -1,0 +1,18 @@
+/**
+ * `statelog/file`: the embedded, durable store. One JSONL file per
+ * namespace in a directory, append + group-committed fsync on save,
+ * in-memory compaction on load, atomic background compaction, safe for
+ * several processes on one directory. See docs/file-store.md.
+ */
+export { CompactionStep } from "./compaction.js";
+export { decodeName, encodeName, namespaceFromPath, namespacePath } from "./encoding.js";
+export {
+  type AutoCompactOptions,
+  DEFAULT_AUTO_COMPACT,
+  type FileStoreOptions,
+  OnCorruption,
+  type SkippedLinesReport,
+  SyncPolicy,
+  UnknownEntityTypes,
+} from "./options.js";
+export { FileStore, type RegisteredType } from "./store.js";

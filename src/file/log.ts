@@ -1,0 +1,293 @@
+/**
+ * One namespace's file: the appending writer with group commit, the lock
+ * (in-process mutex + `flock` on `<name>.lock`), the checks a writer makes
+ * after taking the lock, and consistent snapshots for readers.
+ *
+ * Writing a group (under the lock):
+ * 1. if the data file was replaced (compaction in any process renamed a
+ *    new file in: the inode of our descriptor differs from the path's),
+ *    reopen it;
+ * 2. if its size is not what our last write left, look at its end: a
+ *    last line without `\n` is a torn line from a writer that crashed, and
+ *    is cut off (`ftruncate`);
+ * 3. one `write(2)` of every pending save's lines, then one `fdatasync`
+ *    (`sync: "fsync"`), then every save of the group resolves.
+ */
+import {
+  closeSync,
+  constants,
+  fdatasync,
+  fstatSync,
+  fsyncSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  readSync,
+  statSync,
+  write,
+} from "node:fs";
+import path from "node:path";
+import { promisify } from "node:util";
+import { flockAcquire, flockRelease, type LockMode, Mutex } from "./lock.js";
+
+const writeAsync = promisify(write) as (
+  fd: number,
+  buffer: Buffer,
+  offset: number,
+  length: number,
+  position: null,
+) => Promise<{ bytesWritten: number }>;
+const fdatasyncAsync = promisify(fdatasync);
+
+/** How much a namespace file holds, as far as this process knows. */
+export interface LogStats {
+  /** Lines in the file (exact after a scan; estimated for other processes' writes). */
+  lines: number;
+  /** Distinct keys at the last scan (a lower bound of the live keys). */
+  keys: number;
+}
+
+interface Pending {
+  readonly text: string;
+  readonly lines: number;
+  readonly resolve: () => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/** A read-only descriptor on the file as it was at one moment, with its size then. */
+export interface Snapshot {
+  readonly fd: number;
+  readonly size: number;
+  readonly ino: number;
+  readonly dev: number;
+}
+
+/** fsyncs a directory, so that a new or renamed entry in it survives a crash. */
+export function fsyncDir(dir: string): void {
+  const fd = openSync(dir, constants.O_RDONLY);
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Creates `dir` (and its parents below `root`), fsyncing each parent that got a new entry. */
+export function ensureDir(root: string, dir: string): void {
+  if (dir === root || statSync(dir, { throwIfNoEntry: false })?.isDirectory()) return;
+  ensureDir(root, path.dirname(dir));
+  try {
+    mkdirSync(dir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+  }
+  fsyncDir(path.dirname(dir));
+}
+
+/** The file of one namespace and its writer. */
+export class NamespaceLog {
+  readonly mutex = new Mutex();
+  readonly stats: LogStats = { lines: 0, keys: 0 };
+  #lockFd = -1;
+  #fd = -1;
+  #ino = -1;
+  #dev = -1;
+  /** Size our last write (or check) left the file at; -1 when unknown. */
+  #expectedSize = -1;
+  #bytesPerLine = 200;
+  #pending: Pending[] = [];
+  #flushing: Promise<void> | undefined;
+
+  /**
+   * @param root the store directory
+   * @param file the data file's path
+   * @param sync fdatasync after every group write
+   */
+  constructor(
+    readonly namespace: string,
+    readonly root: string,
+    readonly file: string,
+    readonly sync: boolean,
+  ) {}
+
+  /** The lock file: `<name>.lock` next to `<name>.jsonl`. */
+  get lockFile(): string {
+    return this.file.slice(0, -".jsonl".length) + ".lock";
+  }
+
+  /**
+   * Queues `text` (whole lines) to be written with the next group; resolves
+   * once written (and fsynced). Queued synchronously: call order is write order.
+   */
+  append(text: string, lines: number): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.#pending.push({ text, lines, resolve, reject });
+      this.#flushing ??= this.#flushLoop();
+    });
+  }
+
+  /** Resolves when nothing is queued or being written. */
+  async idle(): Promise<void> {
+    while (this.#flushing) await this.#flushing;
+  }
+
+  async #flushLoop(): Promise<void> {
+    // Let saves issued in the same tick join the first group.
+    await null;
+    try {
+      while (this.#pending.length > 0) {
+        await this.withLock("ex", async () => {
+          const group = this.#pending;
+          this.#pending = [];
+          if (group.length === 0) return;
+          try {
+            await this.#writeGroup(group);
+          } catch (error) {
+            for (const p of group) p.reject(error);
+            return;
+          }
+          for (const p of group) p.resolve();
+        }).catch((error: unknown) => {
+          const group = this.#pending;
+          this.#pending = [];
+          for (const p of group) p.reject(error);
+        });
+      }
+    } finally {
+      this.#flushing = undefined;
+    }
+  }
+
+  /** Runs `fn` holding this process's mutex and the OS lock (`ex` for writers, `sh` for readers). */
+  withLock<T>(mode: LockMode, fn: () => Promise<T>): Promise<T> {
+    return this.mutex.run(async () => {
+      if (this.#lockFd < 0) {
+        ensureDir(this.root, path.dirname(this.file));
+        this.#lockFd = openSync(this.lockFile, constants.O_RDWR | constants.O_CREAT, 0o644);
+      }
+      await flockAcquire(this.#lockFd, mode);
+      try {
+        return await fn();
+      } finally {
+        flockRelease(this.#lockFd);
+      }
+    });
+  }
+
+  /**
+   * Under the `ex` lock: makes the data descriptor refer to the current
+   * file (creating it) and cuts off a torn last line. Returns the size.
+   */
+  prepareWrite(): number {
+    const onDisk = statSync(this.file, { throwIfNoEntry: false });
+    if (this.#fd >= 0 && (!onDisk || onDisk.ino !== this.#ino || onDisk.dev !== this.#dev)) this.#closeData();
+    if (this.#fd < 0) {
+      if (!onDisk) ensureDir(this.root, path.dirname(this.file));
+      this.#fd = openSync(this.file, constants.O_RDWR | constants.O_APPEND | constants.O_CREAT, 0o644);
+      if (!onDisk) fsyncDir(path.dirname(this.file));
+      const st = fstatSync(this.#fd);
+      this.#ino = st.ino;
+      this.#dev = st.dev;
+    }
+    const size = fstatSync(this.#fd).size;
+    if (size === this.#expectedSize) return size;
+    const repaired = repairTail(this.#fd, size);
+    if (this.#expectedSize >= 0 && repaired > this.#expectedSize) {
+      this.stats.lines += Math.round((repaired - this.#expectedSize) / this.#bytesPerLine);
+    }
+    this.#expectedSize = repaired;
+    return repaired;
+  }
+
+  async #writeGroup(group: Pending[]): Promise<void> {
+    const before = this.prepareWrite();
+    let text = "";
+    let lines = 0;
+    for (const p of group) {
+      text += p.text;
+      lines += p.lines;
+    }
+    const buf = Buffer.from(text, "utf8");
+    try {
+      let offset = 0;
+      while (offset < buf.length) {
+        const { bytesWritten } = await writeAsync(this.#fd, buf, offset, buf.length - offset, null);
+        offset += bytesWritten;
+      }
+      if (this.sync) await fdatasyncAsync(this.#fd);
+    } catch (error) {
+      // The saves of this group fail: take their lines back out, so that none of them shows up later.
+      try {
+        ftruncateSync(this.#fd, before);
+      } catch {
+        this.#expectedSize = -1;
+      }
+      throw error;
+    }
+    this.#expectedSize = before + buf.length;
+    this.stats.lines += lines;
+    this.#bytesPerLine = Math.max(1, Math.round(buf.length / Math.max(1, lines)));
+  }
+
+  /**
+   * Under a lock: a read-only descriptor on the current file and its size
+   * (which covers whole writes only). `undefined` when there is no file.
+   */
+  openSnapshot(): Snapshot | undefined {
+    let fd: number;
+    try {
+      fd = openSync(this.file, constants.O_RDONLY);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw error;
+    }
+    const st = fstatSync(fd);
+    return { fd, size: st.size, ino: st.ino, dev: st.dev };
+  }
+
+  /** After compaction renamed a new file in (under the `ex` lock): forget the old descriptor. */
+  replaced(size: number, stats: LogStats): void {
+    this.#closeData();
+    this.#expectedSize = -1;
+    this.stats.lines = stats.lines;
+    this.stats.keys = stats.keys;
+    void size;
+  }
+
+  #closeData(): void {
+    if (this.#fd >= 0) closeSync(this.#fd);
+    this.#fd = -1;
+    this.#ino = -1;
+    this.#dev = -1;
+  }
+
+  /** Waits for queued writes, then closes the descriptors. */
+  async close(): Promise<void> {
+    await this.idle();
+    await this.mutex.run(async () => {
+      this.#closeData();
+      if (this.#lockFd >= 0) closeSync(this.#lockFd);
+      this.#lockFd = -1;
+    });
+  }
+}
+
+/** Cuts the file at `fd` (of `size` bytes) back to its last `\n`; returns the new size. */
+export function repairTail(fd: number, size: number): number {
+  if (size === 0) return 0;
+  const block = Buffer.allocUnsafe(64 * 1024);
+  let end = size;
+  while (end > 0) {
+    const start = Math.max(0, end - block.length);
+    const n = readSync(fd, block, 0, end - start, start);
+    const nl = block.lastIndexOf(10, n - 1);
+    if (nl >= 0) {
+      const keep = start + nl + 1;
+      if (keep !== size) ftruncateSync(fd, keep);
+      return keep;
+    }
+    end = start;
+  }
+  ftruncateSync(fd, 0);
+  return 0;
+}

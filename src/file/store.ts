@@ -1,0 +1,295 @@
+/**
+ * `FileStore`: the seed's JSONL store, one file per namespace
+ * (docs/file-store.md).
+ */
+import { closeSync, mkdirSync, statSync } from "node:fs";
+import { readdir, stat } from "node:fs/promises";
+import path from "node:path";
+import { type Change, type ChangeInput, ChangeType, type EntityType, validateWithSchema } from "../core/change.js";
+import { ClosedError, throwIfAborted, UnknownEntityTypeError } from "../core/errors.js";
+import {
+  applyLoadOptions,
+  type CallOptions,
+  type LoadOptions,
+  OpenState,
+  type PreparedChange,
+  prepareChanges,
+  type SaveOptions,
+  type Store,
+  type StoreCapabilities,
+} from "../core/store.js";
+import { validateEntityType, validateNamespace } from "../core/validation.js";
+import { type CompactOutcome, compactLog } from "./compaction.js";
+import { DATA_SUFFIX, DIR_SUFFIX, namespaceFromPath, namespacePath } from "./encoding.js";
+import { encodeLines, linePrefix, NameJsonCache } from "./format.js";
+import { NamespaceLog } from "./log.js";
+import { type FileStoreOptions, type ResolvedOptions, resolveOptions } from "./options.js";
+import { readText, resolve, type ScanContext } from "./reader.js";
+
+/** What the store needs of an {@link EntityType}: its name and, optionally, its schema. */
+export type RegisteredType = Pick<EntityType, "name" | "schema">;
+
+/**
+ * A durable Store in a directory: one JSONL file per namespace, appended
+ * to on `save` (group commit: concurrent saves share one fsync), compacted
+ * in memory on `load`, rewritten atomically by `compact` and automatically
+ * when a file holds much more history than live state. Several processes
+ * may use one directory: writers are serialised by `flock`, and a reader
+ * sees every save that resolved before its `load` began and never part of
+ * a save in progress (see docs/file-store.md, "Several processes").
+ *
+ * @example
+ * await using store = await FileStore.open("./data");
+ * store.registerEntityType(Deployment);
+ * await store.save(new ChangesBuilder("ws-1").set(Deployment, d).build());
+ * const state = await store.load("ws-1", { liveOnly: true });
+ */
+export class FileStore implements Store {
+  readonly capabilities: StoreCapabilities = { compact: true, listNamespaces: true, durable: true };
+  /** The store's directory (absolute). */
+  readonly dir: string;
+  readonly #options: ResolvedOptions;
+  readonly #state = new OpenState("file store");
+  readonly #logs = new Map<string, NamespaceLog>();
+  readonly #types = new Map<string, RegisteredType>();
+  readonly #compactions = new Map<string, Promise<CompactOutcome>>();
+  readonly #names = new NameJsonCache();
+
+  private constructor(dir: string, options: ResolvedOptions) {
+    this.dir = dir;
+    this.#options = options;
+  }
+
+  /**
+   * Opens (and creates, if missing) a store in `dir`.
+   * @throws ConfigurationError for invalid options
+   */
+  static async open(dir: string, options: FileStoreOptions = {}): Promise<FileStore> {
+    const resolved = resolveOptions(options);
+    const abs = path.resolve(dir);
+    mkdirSync(abs, { recursive: true });
+    return new FileStore(abs, resolved);
+  }
+
+  /**
+   * Registers an entity type: its changes may be saved and loaded, and its
+   * schema (if any) validates entities on save (before anything is
+   * written) and on load (the schema's output is returned).
+   */
+  registerEntityType(type: RegisteredType | string): this {
+    const entityType: RegisteredType = typeof type === "string" ? { name: type } : type;
+    validateEntityType(entityType.name);
+    this.#types.set(entityType.name, entityType);
+    return this;
+  }
+
+  /** The data file of `namespace` (it may not exist yet). */
+  fileOf(namespace: string): string {
+    validateNamespace(namespace);
+    return path.join(this.dir, ...namespacePath(namespace));
+  }
+
+  async save(changes: readonly ChangeInput[], options?: SaveOptions): Promise<void> {
+    this.#state.check();
+    throwIfAborted(options?.signal);
+    const prepared = prepareChanges(changes, this.#options.base);
+    if (prepared.length === 0) return;
+    this.#checkTypes(prepared, changes);
+    const first = (prepared[0] as PreparedChange).namespace;
+    const counts = new Map<string, number>();
+    for (const p of prepared) counts.set(p.namespace, (counts.get(p.namespace) ?? 0) + 1);
+    const { integrity } = this.#options;
+    if (counts.size === 1) {
+      await this.#append(first, encodeLines(prepared, this.#names, integrity), prepared.length);
+      return;
+    }
+    // Encoded and queued synchronously, so that call order is write order in every namespace.
+    const writes: Promise<void>[] = [];
+    for (const [ns, n] of counts) {
+      writes.push(this.#append(ns, encodeLines(prepared, this.#names, integrity, 0, prepared.length, ns), n));
+    }
+    await Promise.all(writes);
+  }
+
+  #checkTypes(prepared: readonly PreparedChange[], inputs: readonly ChangeInput[]): void {
+    if (this.#types.size === 0 && this.#options.passthrough) return;
+    for (let i = 0; i < prepared.length; i++) {
+      const p = prepared[i] as PreparedChange;
+      const type = this.#types.get(p.entityType);
+      if (!type) {
+        if (this.#options.passthrough) continue;
+        throw this.#unknownType(p.entityType, "nothing was saved");
+      }
+      if (type.schema && p.json !== undefined) validateWithSchema(type, (inputs[i] as { entity: unknown }).entity);
+    }
+  }
+
+  #unknownType(entityType: string, what: string): UnknownEntityTypeError {
+    const known = [...this.#types.keys()].join(", ") || "none";
+    return new UnknownEntityTypeError(
+      entityType,
+      `register it with store.registerEntityType() (registered: ${known}) or open the store with unknownEntityTypes: "passthrough"; ${what}`,
+    );
+  }
+
+  #append(namespace: string, text: string, lines: number): Promise<void> {
+    const log = this.#log(namespace);
+    return log.append(text, lines).then(() => this.#maybeCompact(log));
+  }
+
+  #log(namespace: string): NamespaceLog {
+    let log = this.#logs.get(namespace);
+    if (!log) {
+      log = new NamespaceLog(namespace, this.dir, this.fileOf(namespace), this.#options.sync);
+      this.#logs.set(namespace, log);
+    }
+    return log;
+  }
+
+  #context(log: NamespaceLog): ScanContext {
+    return { file: log.file, namespace: log.namespace, prefix: linePrefix(log.namespace), skip: this.#options.skip };
+  }
+
+  #reportSkipped(log: NamespaceLog, lines: number[]): void {
+    if (lines.length > 0) this.#options.onSkippedLines?.({ namespace: log.namespace, file: log.file, lines });
+  }
+
+  /**
+   * The latest change per key of `namespace`, tombstones included unless
+   * `liveOnly`, in the order the winning lines were written. A torn last
+   * line is left out; a damaged line elsewhere is a `CorruptionError`
+   * (or skipped, see `onCorruption`).
+   * @throws CorruptionError | UnknownEntityTypeError | ValidationError (schema)
+   */
+  async load(namespace: string, options?: LoadOptions): Promise<Change[]> {
+    this.#state.check();
+    validateNamespace(namespace);
+    throwIfAborted(options?.signal);
+    const log = this.#log(namespace);
+    if (!statSync(log.file, { throwIfNoEntry: false })) return [];
+    let linesAtSnapshot = 0;
+    const snap = await log.withLock("sh", async () => {
+      linesAtSnapshot = log.stats.lines;
+      return log.openSnapshot();
+    });
+    if (!snap) return [];
+    let chunks: string[];
+    try {
+      chunks = (await readText(snap.fd, snap.size)).chunks;
+    } finally {
+      closeSync(snap.fd);
+    }
+    throwIfAborted(options?.signal);
+    const resolved = resolve(chunks, this.#context(log), true);
+    this.#reportSkipped(log, resolved.skipped);
+    log.stats.keys = resolved.decoded.length;
+    log.stats.lines = resolved.scan.lines + (log.stats.lines - linesAtSnapshot);
+    const liveOnly = options?.liveOnly === true;
+    const out: Change[] = [];
+    for (const { change } of resolved.decoded) {
+      if (liveOnly && change.changeType === ChangeType.Unset) continue;
+      out.push(this.#checkLoaded(change));
+    }
+    this.#maybeCompact(log);
+    return applyLoadOptions(out, options);
+  }
+
+  #checkLoaded(change: Change): Change {
+    const type = this.#types.get(change.entityType);
+    if (!type) {
+      if (this.#options.passthrough) return change;
+      throw this.#unknownType(change.entityType, `found in namespace ${JSON.stringify(change.namespace)}`);
+    }
+    if (!type.schema || change.changeType !== ChangeType.Set) return change;
+    const entity = validateWithSchema(type, change.entity);
+    return entity === change.entity ? change : { ...change, entity };
+  }
+
+  /**
+   * Rewrites `namespace`'s file to its latest line per key (dropping
+   * tombstones older than `tombstoneRetentionMs`), atomically; saves made
+   * meanwhile, by this or another process, are kept. A missing namespace
+   * is not an error.
+   */
+  async compact(namespace: string, options?: CallOptions): Promise<void> {
+    this.#state.check();
+    validateNamespace(namespace);
+    throwIfAborted(options?.signal);
+    const log = this.#log(namespace);
+    if (!statSync(log.file, { throwIfNoEntry: false })) return;
+    await this.#compact(log, false);
+  }
+
+  #compact(log: NamespaceLog, auto: boolean): Promise<CompactOutcome> {
+    const auto_ = this.#options.autoCompact;
+    const previous = this.#compactions.get(log.namespace);
+    const run = (previous ?? Promise.resolve("missing" as CompactOutcome))
+      .catch(() => "missing" as const)
+      .then(() =>
+        compactLog(log, {
+          ctx: this.#context(log),
+          tombstoneRetentionMs: this.#options.tombstoneRetentionMs,
+          now: (this.#options.base.clock?.() ?? new Date()).getTime(),
+          worthIt: auto && auto_ ? (lines, keys) => lines > Math.max(auto_.minLines, auto_.ratio * keys) : undefined,
+          onSkipped: (lines) => this.#reportSkipped(log, lines),
+        }),
+      );
+    this.#compactions.set(log.namespace, run);
+    const forget = (): void => {
+      if (this.#compactions.get(log.namespace) === run) this.#compactions.delete(log.namespace);
+    };
+    run.then(forget, forget);
+    return run;
+  }
+
+  #maybeCompact(log: NamespaceLog): void {
+    const auto = this.#options.autoCompact;
+    if (!auto || this.#state.closed || this.#compactions.has(log.namespace)) return;
+    const { lines, keys } = log.stats;
+    if (lines <= Math.max(auto.minLines, auto.ratio * keys)) return;
+    this.#compact(log, true).catch((error: unknown) => {
+      // Do not retry on every save: wait until the file has grown by `ratio` again.
+      log.stats.keys = Math.max(log.stats.keys, Math.ceil(log.stats.lines / auto.ratio));
+      if (!(error instanceof ClosedError)) this.#options.onBackgroundError(error);
+    });
+  }
+
+  /** Every namespace whose file holds data, decoded from the file names (files are not read). */
+  async listNamespaces(options?: CallOptions): Promise<string[]> {
+    this.#state.check();
+    throwIfAborted(options?.signal);
+    const found: string[] = [];
+    await this.#listDir(this.dir, [], found);
+    return found.sort();
+  }
+
+  async #listDir(dir: string, parts: string[], found: string[]): Promise<void> {
+    const entries = await readdir(dir, { withFileTypes: true });
+    await Promise.all(
+      entries.map(async (entry) => {
+        if (entry.isDirectory() && entry.name.endsWith(DIR_SUFFIX)) {
+          await this.#listDir(path.join(dir, entry.name), [...parts, entry.name], found);
+        } else if (entry.isFile() && entry.name.endsWith(DATA_SUFFIX)) {
+          const namespace = namespaceFromPath([...parts, entry.name]);
+          if (namespace === undefined) return;
+          const st = await stat(path.join(dir, entry.name)).catch(() => undefined);
+          if (st && st.size > 0) found.push(namespace);
+        }
+      }),
+    );
+  }
+
+  /** Waits for queued saves and running compactions, then releases every file. Idempotent. */
+  async close(): Promise<void> {
+    if (!this.#state.close()) return;
+    const logs = [...this.#logs.values()];
+    await Promise.all(logs.map((log) => log.idle()));
+    await Promise.allSettled([...this.#compactions.values()]);
+    await Promise.all(logs.map((log) => log.close()));
+    this.#logs.clear();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
