@@ -67,6 +67,11 @@ export class ChangelogWriter implements AsyncDisposable {
     this.#partitions = await this.#producer.connect();
   }
 
+  async #connectedPartitions(): Promise<number> {
+    await this.connect();
+    return this.#partitions!;
+  }
+
   /** The topic's partition count (after connecting, or as configured). */
   get partitions(): number | undefined {
     return this.#partitions;
@@ -85,7 +90,7 @@ export class ChangelogWriter implements AsyncDisposable {
     const key = keyInWorkspace(workspaceId, obj.changeLogId());
     const value = this.#serialize(obj, key);
     const timestamp = recordTimestamp(options?.timestamp ?? new Date());
-    const partitions = this.#partitions ?? (await this.connect(), this.#partitions!);
+    const partitions = this.#partitions ?? (await this.#connectedPartitions());
     return this.#producer.sendOne({ partition: partitionForWorkspace(workspaceId, partitions), key, value, timestamp });
   }
 
@@ -97,7 +102,7 @@ export class ChangelogWriter implements AsyncDisposable {
     this.#check();
     const key = keyInWorkspace(workspaceId, changeLogId);
     const timestamp = recordTimestamp(options?.timestamp ?? new Date());
-    const partitions = this.#partitions ?? (await this.connect(), this.#partitions!);
+    const partitions = this.#partitions ?? (await this.#connectedPartitions());
     return this.#producer.sendOne({
       partition: partitionForWorkspace(workspaceId, partitions),
       key,

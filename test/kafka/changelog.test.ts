@@ -1,0 +1,237 @@
+import fc from "fast-check";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ErrorCode, isStatelogError } from "../../src/core/errors.js";
+import {
+  type Changeloggable,
+  ChangelogReader,
+  ChangelogWriter,
+  ensureChangelogTopic,
+  isKafkaAdminUnsupportedError,
+  isKafkaTopicError,
+  KafkaDefaults,
+  type LoadProgress,
+  murmur2,
+  partitionForWorkspace,
+  resolveConnection,
+  resolveGroupId,
+} from "../../src/kafka/index.js";
+import { startCluster, type TestCluster, uniqueTopic } from "./cluster.js";
+
+class Item implements Changeloggable {
+  constructor(
+    readonly ws: string,
+    readonly id: string,
+    readonly v: number,
+  ) {}
+  changeLogId(): string {
+    return `${this.ws}/item/${this.id}`;
+  }
+}
+
+describe("murmur2 and partitionForWorkspace", () => {
+  it("matches Kafka's Java murmur2 on the known vectors", () => {
+    expect(murmur2("21")).toBe(-973932308);
+    expect(murmur2("foobar")).toBe(-790332482);
+    expect(murmur2("a-little-bit-long-string")).toBe(-985981536);
+    expect(murmur2("a-little-bit-longer-string")).toBe(-1486304829);
+    expect(murmur2("lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8")).toBe(-58897971);
+    expect(murmur2("abc")).toBe(479470107);
+  });
+
+  it("hashes strings as UTF-8 bytes", () => {
+    expect(murmur2("日本語")).toBe(murmur2(Buffer.from("日本語", "utf8")));
+  });
+
+  it("is (murmur2 & 0x7fffffff) % partitions, always in range", () => {
+    expect(partitionForWorkspace("21", 10)).toBe((-973932308 & 0x7fffffff) % 10);
+    fc.assert(
+      fc.property(fc.string(), fc.integer({ min: 1, max: 1000 }), (ws, n) => {
+        const p = partitionForWorkspace(ws, n);
+        return Number.isInteger(p) && p >= 0 && p < n && p === (murmur2(ws) & 0x7fffffff) % n;
+      }),
+    );
+  });
+
+  it("rejects a partition count that is not a positive integer", () => {
+    for (const n of [0, -1, 1.5, Number.NaN]) {
+      expect(() => partitionForWorkspace("ws", n)).toThrow(/positive integer/);
+    }
+  });
+});
+
+describe("configuration", () => {
+  it("explicit options win over the environment, which wins over the seed's defaults", () => {
+    const env = { KAFKA_BROKERS: "env:1", KAFKA_CHANGELOG_TOPIC: "env-topic", KAFKA_CHANGELOG_GROUP_ID: "env-group" };
+    expect(resolveConnection({ env: {} })).toEqual({ brokers: KafkaDefaults.brokers, topic: KafkaDefaults.topic });
+    expect(resolveGroupId(undefined, {})).toBe("workspace-changelog-consumer");
+    expect(resolveConnection({ env })).toEqual({ brokers: "env:1", topic: "env-topic" });
+    expect(resolveGroupId(undefined, env)).toBe("env-group");
+    expect(resolveConnection({ env, brokers: ["a:1", "b:2"], topic: "mine" })).toEqual({
+      brokers: "a:1,b:2",
+      topic: "mine",
+    });
+    expect(resolveGroupId("g", env)).toBe("g");
+    expect(new ChangelogReader({ env, topic: "t" }).topic).toBe("t");
+  });
+});
+
+describe("ChangelogWriter and ChangelogReader", () => {
+  let cluster: TestCluster;
+  const topic = uniqueTopic("statelog-changelog");
+  const partitions = 12;
+  let writer: ChangelogWriter;
+  let reader: ChangelogReader;
+
+  beforeAll(async () => {
+    cluster = await startCluster();
+    await cluster.createTopic(topic, partitions);
+    writer = new ChangelogWriter({ brokers: cluster.brokers, topic, producerConfig: { "linger.ms": 2 } });
+    reader = new ChangelogReader({ brokers: cluster.brokers, topic });
+  });
+  afterAll(async () => {
+    await writer?.close();
+    await reader?.close();
+    await cluster?.stop();
+  });
+
+  it("writes to the workspace's partition and resolves with the broker's offset", async () => {
+    const d = await writer.set("ws-a", new Item("ws-a", "1", 1));
+    expect(writer.partitions).toBe(partitions);
+    expect(d.partition).toBe(partitionForWorkspace("ws-a", partitions));
+    expect(d.offset).toBeGreaterThanOrEqual(0);
+    const seedForm = await writer.set("ws-a", { changeLogId: () => "/item/seed-form", v: 1 });
+    expect(seedForm.partition).toBe(d.partition);
+    const map = await reader.loadForWorkspace("ws-a");
+    expect([...map.keys()]).toEqual(["ws-a/item/1", "ws-a/item/seed-form"]);
+    expect(map.get("ws-a/item/1")?.unmarshal()).toEqual({ ws: "ws-a", id: "1", v: 1 });
+  });
+
+  it("compacts on the read path: duplicates per key, tombstones, many partitions", async () => {
+    const workspaces = Array.from({ length: 40 }, (_, i) => `cw-${i}`);
+    const model = new Map<string, number>();
+    const order: string[] = [];
+    let v = 0;
+    for (let round = 0; round < 4; round++) {
+      const writes: Promise<unknown>[] = [];
+      for (const ws of workspaces) {
+        for (let id = 0; id < 5; id++) {
+          const key = `${ws}/item/${id}`;
+          if ((round + id + ws.length) % 3 === 0 && round > 0) {
+            writes.push(writer.delete(ws, key));
+            model.delete(key);
+          } else {
+            v++;
+            writes.push(writer.set(ws, new Item(ws, String(id), v)));
+            model.set(key, v);
+          }
+          order.push(key);
+        }
+      }
+      await Promise.all(writes);
+    }
+    const all = await reader.loadAllIntoMap();
+    const mine = new Map([...all].filter(([k]) => k.startsWith("cw-")));
+    expect(new Map([...mine].map(([k, e]) => [k, e.unmarshal<{ v: number }>().v]))).toEqual(model);
+    for (const e of mine.values()) expect(e.partition).toBe(partitionForWorkspace(e.workspaceId, partitions));
+    // The workspaces spread over most partitions.
+    expect(new Set([...mine.values()].map((e) => e.partition)).size).toBeGreaterThan(8);
+
+    // loadAll: one call per key, the latest record, tombstones included.
+    const seen = new Map<string, { tombstone: boolean; offset: number }>();
+    await reader.loadAll((e) => {
+      expect(seen.has(e.key)).toBe(false);
+      seen.set(e.key, { tombstone: e.isTombstone, offset: e.offset });
+    });
+    for (const key of new Set(order)) {
+      expect(seen.get(key)?.tombstone, key).toBe(!model.has(key));
+    }
+  });
+
+  it("loadForWorkspace reads only the workspace's partition and reports progress", async () => {
+    const ws = "progress-ws";
+    await Promise.all(Array.from({ length: 30 }, (_, i) => writer.set(ws, new Item(ws, String(i % 10), i))));
+    const progress: LoadProgress[] = [];
+    const map = await reader.loadForWorkspace(ws, { onProgress: (p) => progress.push(p) });
+    expect(map.size).toBe(10);
+    expect(map.get(`${ws}/item/3`)?.unmarshal()).toEqual({ ws, id: "3", v: 23 });
+    const last = progress.at(-1)!;
+    expect(last.partitions).toBe(1);
+    expect(last.partitionsDone).toBe(1);
+    expect(last.read).toBe(last.total); // the mock never compacts: every offset is a record
+    expect(last.read).toBeGreaterThanOrEqual(30);
+    const full: LoadProgress[] = [];
+    await reader.loadAllIntoMap({ onProgress: (p) => full.push(p) });
+    expect(full.at(-1)!.partitions).toBe(partitions);
+    expect(full.at(-1)!.total).toBeGreaterThan(last.total);
+  });
+
+  it("a load ends at the end offsets captured when it began, without idle waits", async () => {
+    const ws = "moving-ws";
+    await writer.set(ws, new Item(ws, "before", 1));
+    let wrote: Promise<unknown> | undefined;
+    const map = await reader.loadForWorkspace(ws, {
+      onProgress: (p) => {
+        // Written while the load runs: after the captured end, so not part of this load.
+        if (p.read > 0 && !wrote) wrote = writer.set(ws, new Item(ws, "during", 2));
+      },
+    });
+    await wrote;
+    expect([...map.keys()]).toEqual([`${ws}/item/before`]);
+    expect([...(await reader.loadForWorkspace(ws)).keys()]).toEqual([`${ws}/item/before`, `${ws}/item/during`]);
+    expect((await reader.loadForWorkspace("never-written")).size).toBe(0);
+  });
+
+  it("rejects bad input with typed errors before writing", async () => {
+    await expect(writer.set("ws-b", new Item("ws-other", "1", 1))).rejects.toSatisfy((e) =>
+      isStatelogError(e, ErrorCode.Validation),
+    );
+    await expect(writer.set("ws-b", { changeLogId: () => "ws-b/no-id", n: 1 })).rejects.toSatisfy((e) =>
+      isStatelogError(e, ErrorCode.Validation),
+    );
+    await expect(writer.set("ws-b", { changeLogId: () => "ws-b/item/1", n: 10n })).rejects.toSatisfy((e) =>
+      isStatelogError(e, ErrorCode.InvalidValue),
+    );
+    await expect(
+      writer.set("ws-b", { changeLogId: () => "ws-b/item/2", blob: "x".repeat(1024 * 1024) }),
+    ).rejects.toSatisfy((e) => isStatelogError(e, ErrorCode.TooLarge));
+    await expect(writer.delete("ws/b", "ws/b/item/1")).rejects.toSatisfy((e) =>
+      isStatelogError(e, ErrorCode.Validation),
+    );
+    await expect(writer.set("ws-b", new Item("ws-b", "1", 1), { timestamp: new Date(0) })).rejects.toSatisfy((e) =>
+      isStatelogError(e, ErrorCode.Validation),
+    );
+    expect((await reader.loadForWorkspace("ws-b")).size).toBe(0);
+  });
+
+  it("ensureChangelogTopic checks an existing topic's partition count, and says when the broker cannot create topics", async () => {
+    const timeoutMs = 10_000;
+    await expect(
+      ensureChangelogTopic({ brokers: cluster.brokers, topic, partitions: partitions + 1, timeoutMs }),
+    ).rejects.toSatisfy(isKafkaTopicError);
+    expect(await ensureChangelogTopic({ brokers: cluster.brokers, topic, partitions, timeoutMs })).toEqual({
+      topic,
+      created: false,
+      partitions,
+    });
+    const fresh = uniqueTopic("statelog-ensure");
+    if (cluster.isMock) {
+      await expect(
+        ensureChangelogTopic({
+          brokers: cluster.brokers,
+          topic: fresh,
+          partitions: 3,
+          replicationFactor: 1,
+          timeoutMs,
+        }),
+      ).rejects.toSatisfy(isKafkaAdminUnsupportedError);
+    } else {
+      const r = await ensureChangelogTopic({
+        brokers: cluster.brokers,
+        topic: fresh,
+        partitions: 3,
+        replicationFactor: 1,
+      });
+      expect(r.created).toBe(true);
+    }
+  });
+});
