@@ -1,0 +1,89 @@
+/**
+ * Broker down and up during writes (the mock's `down`/`up` commands):
+ * acknowledged writes are all readable afterwards; writes that could not
+ * be acknowledged reject with a KafkaDeliveryError; the same writer and
+ * store recover once the broker is back.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ChangelogReader, ChangelogWriter, isKafkaDeliveryError, KafkaStore } from "../../src/kafka/index.js";
+import { startCluster, type TestCluster, uniqueTopic } from "./cluster.js";
+
+const FAST_FAIL = { "message.timeout.ms": 3000, "reconnect.backoff.max.ms": 300, "retry.backoff.max.ms": 300 };
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe("broker down and up during writes", () => {
+  let cluster: TestCluster;
+  const topic = uniqueTopic("statelog-fault");
+
+  beforeAll(async () => {
+    cluster = await startCluster();
+    if (cluster.isMock) await cluster.createTopic(topic, 4);
+  });
+  afterAll(async () => {
+    await cluster?.up().catch(() => undefined);
+    await cluster?.stop();
+  });
+
+  it("acknowledged writes are readable afterwards; unacknowledged ones reject", async (ctx) => {
+    if (!cluster.isMock) {
+      ctx.skip("needs the mock cluster's down/up commands (KAFKA_BROKERS is set)");
+      return;
+    }
+    const writer = new ChangelogWriter({ brokers: cluster.brokers, topic, producerConfig: FAST_FAIL });
+    await writer.connect();
+    const outcomes: { key: string; ws: string; v: number; result: Promise<unknown> }[] = [];
+    let stop = false;
+    const writing = (async () => {
+      for (let i = 0; !stop; i++) {
+        const ws = `fw-${i % 7}`;
+        const key = `${ws}/item/${i}`;
+        const result = writer.set(ws, { changeLogId: () => key, v: i });
+        result.catch(() => undefined);
+        outcomes.push({ key, ws, v: i, result });
+        await sleep(15);
+      }
+    })();
+    await sleep(400);
+    await cluster.down(-1);
+    await sleep(4500); // longer than message.timeout.ms: writes of this window cannot be acknowledged
+    await cluster.up(-1);
+    await sleep(2500);
+    stop = true;
+    await writing;
+    const settled = await Promise.allSettled(outcomes.map((o) => o.result));
+    const acked = outcomes.filter((_, i) => settled[i]!.status === "fulfilled");
+    const failed = settled.filter((s): s is PromiseRejectedResult => s.status === "rejected");
+    expect(acked.length).toBeGreaterThan(20);
+    expect(failed.length).toBeGreaterThan(5);
+    for (const f of failed) expect(isKafkaDeliveryError(f.reason), String(f.reason)).toBe(true);
+    // The writer recovered: the last writes (after `up`) were acknowledged.
+    expect(settled.at(-1)!.status).toBe("fulfilled");
+    await writer.close();
+
+    await using reader = new ChangelogReader({ brokers: cluster.brokers, topic });
+    const all = await reader.loadAllIntoMap();
+    for (const o of acked) expect(all.get(o.key)?.unmarshal(), o.key).toEqual({ v: o.v });
+  });
+
+  it("KafkaStore: a save that cannot be acknowledged rejects; saved data survives; the store recovers", async (ctx) => {
+    if (!cluster.isMock) {
+      ctx.skip("needs the mock cluster's down/up commands (KAFKA_BROKERS is set)");
+      return;
+    }
+    await using store = new KafkaStore({ brokers: cluster.brokers, topic, producerConfig: FAST_FAIL });
+    const ns = "fault-store";
+    await store.save([{ namespace: ns, changeType: "set", entityType: "item", entityId: "kept", entity: { v: 1 } }]);
+    await cluster.down(-1);
+    const failing = store.save([
+      { namespace: ns, changeType: "set", entityType: "item", entityId: "lost", entity: { v: 2 } },
+    ]);
+    await expect(failing).rejects.toSatisfy(isKafkaDeliveryError);
+    await cluster.up(-1);
+    await store.save([{ namespace: ns, changeType: "unset", entityType: "item", entityId: "gone" }]);
+    const loaded = await store.load(ns);
+    expect(loaded.map((c) => [c.entityId, c.changeType])).toEqual([
+      ["kept", "set"],
+      ["gone", "unset"],
+    ]);
+  });
+});
