@@ -13,7 +13,7 @@ import path from "node:path";
 import type { Change, ChangeInput } from "../src/core/change.js";
 import { MemoryStore } from "../src/memory/index.js";
 import { fileStoreRestore, fileStoreWrite, openFileStore } from "./lib/filestore.js";
-import { floorWrite, fsyncPerSave } from "./lib/fsync.js";
+import { floorWrite, fsyncLatency, fsyncPerSave } from "./lib/fsync.js";
 import {
   type BenchOptions,
   type BenchResult,
@@ -360,6 +360,8 @@ async function concurrentSaves(plan: Plan, signal: AbortSignal | undefined): Pro
       return fsyncPerSave(path.join(d, "per-save.jsonl"), changeFor, writers, n);
     });
   log(`concurrent saves: ${writers} writers × ${saves} sequential single-change saves`);
+  const latency = await withTempDir("core-fsync", async (d) => fsyncLatency(path.join(d, "probe")));
+  log(`one 300 B write + fsync on this disk: ${formatMs(latency)} (median of 200)`);
   await fileRun("core-concurrent-warmup", Math.min(5, saves));
   await fsyncRun("core-concurrent-warmup", Math.min(5, saves));
   const file: number[] = [];
@@ -388,6 +390,7 @@ async function concurrentSaves(plan: Plan, signal: AbortSignal | undefined): Pro
       unit: "saves",
       ratioKind: RatioKind.Speedup,
       target: 10,
+      note: `one 300 B write + fsync took ${formatMs(latency)} (median) on this disk during the run`,
     },
     file,
     fsync,

@@ -3,25 +3,8 @@
  * timed runs shared by the write and restore measurements.
  */
 import type { Change, ChangeInput } from "../../src/core/change.js";
+import { FileStore } from "../../src/file/index.js";
 import { now } from "./measure.js";
-
-// TEMPORARY until src/file lands: the module is loaded by a computed specifier so
-// that `tsc` does not fail on its absence; the interface is the agreed API.
-interface FileStore {
-  save(changes: readonly ChangeInput[]): Promise<void>;
-  load(namespace: string): Promise<Change[]>;
-  compact(namespace: string): Promise<void>;
-  close(): Promise<void>;
-}
-interface FileStoreClass {
-  open(dir: string, options: Record<string, unknown>): Promise<FileStore>;
-}
-const FILE_STORE_MODULE: string = process.env.FAKE_FS ?? "../../src/file/index.js";
-async function fileStoreClass(): Promise<FileStoreClass> {
-  const mod = (await import(FILE_STORE_MODULE)) as { FileStore?: FileStoreClass };
-  if (!mod.FileStore) throw new Error(`${FILE_STORE_MODULE} exports no FileStore`);
-  return mod.FileStore;
-}
 
 /** Options the benchmarks pass to `FileStore.open`, on top of its defaults. */
 export interface BenchFileStoreOptions {
@@ -30,8 +13,8 @@ export interface BenchFileStoreOptions {
 }
 
 /** Opens a FileStore the way the benchmarks use it: entity types passed through unregistered. */
-export async function openFileStore(dir: string, options: BenchFileStoreOptions = {}): Promise<FileStore> {
-  return (await fileStoreClass()).open(dir, {
+export function openFileStore(dir: string, options: BenchFileStoreOptions = {}): Promise<FileStore> {
+  return FileStore.open(dir, {
     unknownEntityTypes: "passthrough",
     ...(options.autoCompact === undefined ? {} : { autoCompact: options.autoCompact }),
   });

@@ -62,3 +62,22 @@ export async function fsyncPerSave(
     await handle.close();
   }
 }
+
+/** Median milliseconds of one small (300 B) `write` + `fsync` to `file`, over `n` tries: the disk's durability cost. */
+export function fsyncLatency(file: string, n = 200): number {
+  const fd = openSync(file, "a");
+  const line = `${"x".repeat(299)}\n`;
+  const times: number[] = [];
+  try {
+    for (let i = 0; i < n; i++) {
+      const start = now();
+      writeSync(fd, line);
+      fsyncSync(fd);
+      times.push(now() - start);
+    }
+  } finally {
+    closeSync(fd);
+  }
+  times.sort((a, b) => a - b);
+  return times[times.length >> 1]!;
+}
