@@ -2,9 +2,11 @@ import { describe, expect, it } from "vitest";
 import type { Change, ChangeInput } from "../src/core/change.js";
 import { ErrorCode, isStatelogError, UnavailableError } from "../src/core/errors.js";
 import type { LoadOptions, SaveOptions, Store } from "../src/core/store.js";
+import { FileStore } from "../src/file/index.js";
 import { MemoryStore } from "../src/memory/index.js";
 import { describeStoreContract } from "../src/testing/index.js";
 import { PartialSaveError, UnionLoadError, UnionStore } from "../src/union/index.js";
+import { tempDir } from "./file/helpers.js";
 
 /** A store that fails on demand, around a memory store. */
 class FlakyStore implements Store {
@@ -44,6 +46,14 @@ const set = (entityId: string, entity: unknown, timestamp?: Date): ChangeInput =
 });
 
 describeStoreContract("UnionStore(memory, memory)", () => new UnionStore([new MemoryStore(), new MemoryStore()]));
+describeStoreContract(
+  "UnionStore(file, memory)",
+  async () => {
+    const store = await FileStore.open(tempDir("statelog-union-"), { unknownEntityTypes: "passthrough" });
+    return new UnionStore([store, new MemoryStore()]);
+  },
+  { propertyRuns: 20 },
+);
 describeStoreContract(
   "UnionStore(memory, memory) read policy any",
   () => new UnionStore([new MemoryStore(), new MemoryStore()], { readPolicy: "any" }),
