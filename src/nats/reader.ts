@@ -6,8 +6,15 @@
  * Only the subjects under `filter` are read; other keys of the bucket are
  * never scanned.
  */
-import { AckPolicy, DeliverPolicy, type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
-import { nanos } from "@nats-io/transport-node";
+import {
+  AckPolicy,
+  type ConsumerInfo,
+  DeliverPolicy,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg,
+} from "@nats-io/jetstream";
+import { errors, nanos } from "@nats-io/transport-node";
 import { AbortError, throwIfAborted, UnavailableError } from "../core/errors.js";
 
 /** Which messages of each subject {@link readFiltered} delivers. */
@@ -29,6 +36,8 @@ export interface ReadFilteredOptions {
   startSequence?: number;
   /** Messages per pull request. @default 1000 */
   batch?: number;
+  /** Attempts to create the consumer when the server times out (a cluster election). @default 3 */
+  attempts?: number;
   /** Aborts the read. */
   signal?: AbortSignal | undefined;
 }
@@ -48,7 +57,7 @@ export async function readFiltered(
   throwIfAborted(options.signal);
   const mode = options.mode ?? ReadMode.LastPerSubject;
   const start = options.startSequence;
-  const ci = await jsm.consumers.add(stream, {
+  const config = {
     filter_subject: filter,
     deliver_policy:
       start !== undefined
@@ -62,7 +71,18 @@ export async function readFiltered(
     num_replicas: 1,
     inactive_threshold: nanos(30_000),
     headers_only: options.headersOnly ?? false,
-  });
+  };
+  // Creating a consumer can time out while a cluster elects a leader: retry a few times.
+  let ci: ConsumerInfo | undefined;
+  for (let attempt = 1; ci === undefined; attempt++) {
+    try {
+      ci = await jsm.consumers.add(stream, config);
+    } catch (error) {
+      if (attempt >= (options.attempts ?? 3) || !isRetryable(error)) throw error;
+      throwIfAborted(options.signal);
+      await new Promise((r) => setTimeout(r, 250 * attempt));
+    }
+  }
   const remove = () => {
     jsm.consumers.delete(stream, ci.name).catch(() => undefined);
   };
@@ -94,4 +114,8 @@ export async function readFiltered(
   }
   if (aborted) throw new AbortError(options.signal?.reason);
   if (!caughtUp) throw new UnavailableError(`reading ${filter} from stream ${stream} ended before it caught up`);
+}
+
+function isRetryable(error: unknown): boolean {
+  return error instanceof errors.TimeoutError || /timeout|no responders|leader/i.test(String(error));
 }

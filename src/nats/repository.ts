@@ -10,7 +10,7 @@
  * (`Nats-Expected-Last-Subject-Sequence`), so two writers can never both
  * win, and versions strictly increase per aggregate.
  */
-import type { JetStreamClient, JetStreamManager, StoredMsg } from "@nats-io/jetstream";
+import type { JetStreamClient, JetStreamManager, MsgRequest, NextMsgRequest, StoredMsg } from "@nats-io/jetstream";
 import { jetstream, jetstreamManager, StorageType } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { headers, type NatsConnection } from "@nats-io/transport-node";
@@ -44,7 +44,7 @@ import {
 } from "../repository/types.js";
 import { isWrongLastSequence, natsError } from "./errors.js";
 import { decodeToken, encodeToken } from "./keys.js";
-import { ReadMode, readFiltered } from "./reader.js";
+import { readFiltered } from "./reader.js";
 import { NatsFeature, requireFeature } from "./server.js";
 
 /** Options of {@link NatsKvRepository.create}. */
@@ -188,24 +188,27 @@ export class NatsKvRepository<T> implements Repository<T> {
     this.#check(options);
     validateEntityId(id);
     const out: HistoryEntry<T>[] = [];
+    const subject = this.#prefix + encodeToken(id);
+    // At most `history` (<= 64) messages: walk them with leader-served gets, no consumer needed
+    // (STREAM.MSG.GET accepts next_by_subj since nats-server 2.9; the client's type only lists seq/last_by_subj).
     try {
-      await readFiltered(
-        this.#js,
-        this.#jsm,
-        this.stream,
-        this.#prefix + encodeToken(id),
-        (m) => {
-          const cur = this.#parse(m.seq, m.data, m.headers?.get(KV_OPERATION) ?? "", m.time, id);
-          out.push({
-            id,
-            version: cur.version,
-            savedAt: cur.savedAt ?? m.time,
-            deleted: cur.json === undefined,
-            aggregate: cur.json === undefined ? undefined : (JSON.parse(cur.json) as T),
-          });
-        },
-        { mode: ReadMode.All, signal: options?.signal },
-      );
+      for (let seq = 1; ; ) {
+        throwIfAborted(options?.signal);
+        const sm = await this.#jsm.streams.getMessage(this.stream, {
+          next_by_subj: subject,
+          seq,
+        } as NextMsgRequest as unknown as MsgRequest);
+        if (!sm) break;
+        const cur = this.#parse(sm.seq, sm.data, sm.header?.get(KV_OPERATION) ?? "", sm.time, id);
+        out.push({
+          id,
+          version: cur.version,
+          savedAt: cur.savedAt ?? sm.time,
+          deleted: cur.json === undefined,
+          aggregate: cur.json === undefined ? undefined : (JSON.parse(cur.json) as T),
+        });
+        seq = sm.seq + 1;
+      }
     } catch (error) {
       throw natsError(error, `history of ${this.aggregateType} ${JSON.stringify(id)}`);
     }

@@ -1,0 +1,207 @@
+/**
+ * Fault test: a 3-node NATS cluster on loopback ports with an R3 KV bucket
+ * and an R3 stream. While writers run compare-and-set updates (repository),
+ * store saves and expected-sequence appends, the stream leader is killed
+ * with SIGKILL. Afterwards every acknowledged write is present, versions
+ * and sequences strictly increase, and every write either resolved or
+ * rejected (none hangs or vanishes).
+ */
+import { jetstream, jetstreamManager, RetentionPolicy } from "@nats-io/jetstream";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { afterAll, describe, expect, it } from "vitest";
+import { ErrorCode, isStatelogError } from "../../src/core/errors.js";
+import { NatsKvRepository, NatsKvStore, ReadMode, readFiltered } from "../../src/nats/index.js";
+import type { ContractAggregate } from "../../src/testing/index.js";
+import { freePort, type NatsServerProcess, startNatsServer } from "./nats-server.js";
+
+const servers: NatsServerProcess[] = [];
+const conns: NatsConnection[] = [];
+
+afterAll(async () => {
+  await Promise.all(conns.map((c) => c.close().catch(() => undefined)));
+  await Promise.all(servers.map((s) => s.stop().catch(() => undefined)));
+});
+
+async function startCluster(): Promise<{
+  ports: number[];
+  nodes: NatsServerProcess[];
+  start: (i: number) => Promise<NatsServerProcess>;
+}> {
+  const ports = await Promise.all([0, 1, 2].map(() => freePort()));
+  const monitors = await Promise.all([0, 1, 2].map(() => freePort()));
+  const routes = await Promise.all([0, 1, 2].map(() => freePort()));
+  const dirs: (string | undefined)[] = [undefined, undefined, undefined];
+  const start = async (i: number) => {
+    const node = await startNatsServer({
+      name: `n${i}`,
+      port: ports[i] as number,
+      monitorPort: monitors[i] as number,
+      storeDir: dirs[i],
+      cluster: { name: "statelog-fault", port: routes[i] as number, routes: routes.filter((_, j) => j !== i) },
+      readyTimeoutMs: 30_000,
+    });
+    dirs[i] ??= node.storeDir;
+    servers.push(node);
+    return node;
+  };
+  const nodes = await Promise.all([0, 1, 2].map(start));
+  return { ports, nodes, start };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe("NATS cluster: SIGKILL of the leader during writes", () => {
+  it("loses no acknowledged write; versions and sequences strictly increase", { timeout: 90_000 }, async () => {
+    const { ports, nodes, start } = await startCluster();
+    const urls = ports.map((p) => `nats://127.0.0.1:${p}`);
+    const opts = { servers: urls, reconnectTimeWait: 100, maxReconnectAttempts: -1, timeout: 5_000 };
+    const nc = await connect({ ...opts, name: "fault-writer" });
+    conns.push(nc);
+
+    const repo = await NatsKvRepository.create<ContractAggregate>({
+      client: nc,
+      bucketName: "fault_repo",
+      aggregateType: "acct",
+      history: 64,
+      replicas: 3,
+    });
+    const store = await NatsKvStore.open({ client: nc, bucket: "fault_store", replicas: 3 });
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.add({
+      name: "FAULT_EVENTS",
+      subjects: ["fault.>"],
+      num_replicas: 3,
+      retention: RetentionPolicy.Limits,
+    });
+    const js = jetstream(nc, { timeout: 3_000 });
+
+    let stop = false;
+    const casAcked: { id: string; version: number; n: number }[] = [];
+    const saveAcked: { id: string; n: number }[] = [];
+    const appendAcked: { subject: string; seq: number; n: number }[] = [];
+    let rejected = 0;
+    const classify = (error: unknown) => {
+      // A rejection must be a typed error, never a hang or a silent success.
+      expect(isStatelogError(error) || error instanceof Error, String(error)).toBe(true);
+      rejected++;
+    };
+
+    const casWriter = async (w: number) => {
+      let round = 0;
+      let id = `w${w}-0`;
+      let version = 0;
+      for (let n = 0; !stop; n++) {
+        if (version >= 50) {
+          round++;
+          id = `w${w}-${round}`;
+          version = 0;
+        }
+        try {
+          const r = await repo.save({ id, name: id, n }, { expectedVersion: version });
+          expect(r.version).toBe(version + 1);
+          version = r.version;
+          casAcked.push({ id, version: r.version, n });
+        } catch (error) {
+          if (isStatelogError(error, ErrorCode.VersionConflict)) {
+            // A timed-out save that did land: continue from the actual version.
+            version = Number((error as unknown as { actual: number }).actual);
+          } else {
+            classify(error);
+            const current = await repo.loadVersioned(id).catch(() => undefined);
+            if (current) version = current.version;
+          }
+          await sleep(20);
+        }
+      }
+    };
+    const saveWriter = async () => {
+      for (let n = 0; !stop; n++) {
+        try {
+          await store.save([
+            { namespace: "fault", changeType: "set", entityType: "e", entityId: `e${n}`, entity: { n } },
+          ]);
+          saveAcked.push({ id: `e${n}`, n });
+        } catch (error) {
+          classify(error);
+          await sleep(20);
+        }
+      }
+    };
+    const appender = async (k: number) => {
+      const subject = `fault.s${k}`;
+      let last = 0;
+      for (let n = 0; !stop; n++) {
+        try {
+          const ack = await js.publish(subject, JSON.stringify({ k, n }), { expect: { lastSubjectSequence: last } });
+          expect(ack.seq).toBeGreaterThan(last);
+          last = ack.seq;
+          appendAcked.push({ subject, seq: ack.seq, n });
+        } catch (error) {
+          classify(error);
+          await sleep(20);
+          const m = await jsm.streams.getMessage("FAULT_EVENTS", { last_by_subj: subject }).catch(() => undefined);
+          if (m) last = m.seq;
+        }
+      }
+    };
+
+    const writers = [casWriter(0), casWriter(1), saveWriter(), appender(0), appender(1)];
+    await sleep(2_000);
+    const info = await jsm.streams.info("KV_fault_repo");
+    const leaderName = info.cluster?.leader;
+    const leader = nodes.find((s) => s.name === leaderName);
+    expect(leader, `leader ${leaderName} is one of ours`).toBeDefined();
+    const before = casAcked.length + saveAcked.length + appendAcked.length;
+    await leader?.kill("SIGKILL");
+    await sleep(8_000);
+    stop = true;
+    await Promise.all(writers);
+    const after = casAcked.length + saveAcked.length + appendAcked.length;
+    expect(before).toBeGreaterThan(10);
+    expect(after, "writes resumed after the election").toBeGreaterThan(before + 10);
+
+    // The killed node comes back on its store directory; verify with a fresh connection.
+    await start(nodes.indexOf(leader as NatsServerProcess));
+    const check = await connect({ servers: urls, name: "fault-check" });
+    conns.push(check);
+    const repo2 = await NatsKvRepository.create<ContractAggregate>({
+      client: check,
+      bucketName: "fault_repo",
+      aggregateType: "acct",
+      history: 64,
+      replicas: 3,
+    });
+    const byId = new Map<string, { version: number; n: number }[]>();
+    for (const a of casAcked) byId.set(a.id, [...(byId.get(a.id) ?? []), a]);
+    for (const [id, acks] of byId) {
+      const history = await repo2.history(id);
+      const versions = history.map((h) => h.version);
+      for (let i = 1; i < versions.length; i++) expect(versions[i]).toBeGreaterThan(versions[i - 1] as number);
+      const stored = new Map(history.map((h) => [h.version, h.aggregate?.n]));
+      for (const a of acks) expect(stored.get(a.version), `${id} v${a.version}`).toBe(a.n);
+    }
+    const store2 = await NatsKvStore.open({ client: check, bucket: "fault_store", replicas: 3 });
+    const loaded = new Map((await store2.load("fault")).map((c) => [c.entityId, c.entity]));
+    for (const s of saveAcked) expect(loaded.get(s.id), s.id).toEqual({ n: s.n });
+    const jsm2 = await jetstreamManager(check);
+    const events = new Map<number, { subject: string; n: number }>();
+    await readFiltered(
+      jetstream(check),
+      jsm2,
+      "FAULT_EVENTS",
+      "fault.>",
+      (m) => events.set(m.seq, { subject: m.subject, n: m.json<{ n: number }>().n }),
+      { mode: ReadMode.All },
+    );
+    for (const a of appendAcked)
+      expect(events.get(a.seq), `append seq ${a.seq}`).toEqual({ subject: a.subject, n: a.n });
+    for (const k of [0, 1]) {
+      const seqs = appendAcked.filter((a) => a.subject === `fault.s${k}`).map((a) => a.seq);
+      for (let i = 1; i < seqs.length; i++) expect(seqs[i]).toBeGreaterThan(seqs[i - 1] as number);
+    }
+    console.log(
+      `[fault] acknowledged: ${casAcked.length} CAS updates, ${saveAcked.length} saves, ${appendAcked.length} appends; ` +
+        `${rejected} rejected during the election; leader ${leaderName} killed`,
+    );
+  });
+});
