@@ -11,9 +11,9 @@
  */
 import path from "node:path";
 import type { Change, ChangeInput } from "../src/core/change.js";
-import { MemoryStore } from "../src/memory/index.js";
+import { concurrentSaves } from "./lib/concurrent.js";
 import { fileStoreRestore, fileStoreWrite, openFileStore } from "./lib/filestore.js";
-import { floorWrite, fsyncLatency, fsyncPerSave } from "./lib/fsync.js";
+import { floorWrite } from "./lib/fsync.js";
 import {
   type BenchOptions,
   type BenchResult,
@@ -25,58 +25,10 @@ import {
   table,
   withTempDir,
 } from "./lib/measure.js";
+import { memoryStore } from "./lib/memory.js";
+import { FULL, log, type Plan, QUICK, SUITE } from "./lib/plan.js";
 import { SqliteBaseline } from "./lib/sqlite.js";
-import {
-  batches,
-  entityIdOf,
-  FULL_WORKLOAD,
-  makeEntity,
-  prng,
-  QUICK_WORKLOAD,
-  summarize,
-  type WorkloadOptions,
-} from "./lib/workload.js";
-
-const SUITE = "core";
-
-/** How much each measurement repeats. */
-interface Plan {
-  readonly workload: WorkloadOptions;
-  /** A short workload run once per system before measuring (JIT, page cache, file system). */
-  readonly warmupWorkload: WorkloadOptions;
-  readonly writeRepetitions: number;
-  readonly restoreRepetitions: number;
-  readonly concurrentWriters: number;
-  readonly savesPerWriter: number;
-  readonly concurrentRepetitions: number;
-  readonly memoryRepetitions: number;
-}
-
-const FULL: Plan = {
-  workload: FULL_WORKLOAD,
-  warmupWorkload: { ...FULL_WORKLOAD, changes: 30_000, entities: 10_000 },
-  writeRepetitions: 3,
-  restoreRepetitions: 5,
-  concurrentWriters: 32,
-  savesPerWriter: 50,
-  concurrentRepetitions: 3,
-  memoryRepetitions: 3,
-};
-
-const QUICK: Plan = {
-  workload: QUICK_WORKLOAD,
-  warmupWorkload: { ...QUICK_WORKLOAD, changes: 5_000, entities: 1_000 },
-  writeRepetitions: 2,
-  restoreRepetitions: 3,
-  concurrentWriters: 32,
-  savesPerWriter: 10,
-  concurrentRepetitions: 2,
-  memoryRepetitions: 2,
-};
-
-function log(message: string): void {
-  console.log(`[core] ${message}`);
-}
+import { batches, summarize, type WorkloadOptions } from "./lib/workload.js";
 
 /** Runs every core benchmark; prints progress and a table, returns the rows. */
 export async function runCoreBenchmarks(options: BenchOptions): Promise<BenchResult[]> {
@@ -230,10 +182,10 @@ async function restores(plan: Plan, dir: string, signal: AbortSignal | undefined
   const expected = sqliteRestore().changes;
   checkSameState("SQLite", expected, entities, live);
 
-  const measure = async (label: string): Promise<{ file: number[]; sqlite: number[] }> => {
+  const measure = async (label: string, storeDir = historyDir): Promise<{ file: number[]; sqlite: number[] }> => {
     checkSameState(
       `FileStore (${label})`,
-      (await fileStoreRestore(historyDir, namespace)).changes,
+      (await fileStoreRestore(storeDir, namespace)).changes,
       entities,
       live,
       expected,
@@ -245,7 +197,7 @@ async function restores(plan: Plan, dir: string, signal: AbortSignal | undefined
       // Alternate which goes first; the first of each pair was warmed up by the check above.
       for (const which of rep % 2 === 0 ? ["file", "sqlite"] : ["sqlite", "file"]) {
         await collectGarbage();
-        if (which === "file") file.push((await fileStoreRestore(historyDir, namespace)).ms);
+        if (which === "file") file.push((await fileStoreRestore(storeDir, namespace)).ms);
         else sqlite.push(sqliteRestore().ms);
       }
       log(
@@ -275,6 +227,7 @@ async function restores(plan: Plan, dir: string, signal: AbortSignal | undefined
     `compact of ${summarize(plan.workload).changes.toLocaleString("en")} lines to ${entities.toLocaleString("en")}: ${formatMs(compactMs)}`,
   );
   const compacted = await measure("after compact");
+  const autoCompacted = await measure("as written with autoCompact on", path.join(dir, "file"));
   return [
     compare(
       {
@@ -295,6 +248,17 @@ async function restores(plan: Plan, dir: string, signal: AbortSignal | undefined
       },
       compacted.file,
       compacted.sqlite,
+    ),
+    compare(
+      {
+        ...base,
+        target: undefined,
+        operation: "restore, file as the default store wrote it",
+        subject: "FileStore (open + load)",
+        note: "informational: the file written with autoCompact on (defaults), so it holds some history; warm page cache",
+      },
+      autoCompacted.file,
+      autoCompacted.sqlite,
     ),
   ];
 }
@@ -318,149 +282,4 @@ function checkSameState(who: string, actual: Change[], keys: number, live: numbe
       throw new Error(`${who} restored ${c.entityType}/${c.entityId} differently from SQLite`);
     }
   }
-}
-
-/** Section 2: `writers` async writers, each doing sequential single-change saves. */
-async function concurrentSaves(plan: Plan, signal: AbortSignal | undefined): Promise<BenchResult> {
-  const { concurrentWriters: writers, savesPerWriter: saves } = plan;
-  const at = new Date(Date.UTC(2025, 0, 1));
-  const changes: ChangeInput[][] = Array.from({ length: writers }, (_, wi) =>
-    Array.from({ length: saves }, (_, s) => {
-      const k = wi * saves + s;
-      return {
-        namespace: "concurrent",
-        changeType: "set",
-        entityType: "resource",
-        entityId: entityIdOf(k),
-        entity: makeEntity(prng(k + 1), k, 1, at),
-        timestamp: at,
-      };
-    }),
-  );
-  const changeFor = (wi: number, s: number): ChangeInput => changes[wi]![s]!;
-  const fileRun = (dir: string, n: number) =>
-    withTempDir(dir, async (d) => {
-      const store = await openFileStore(d);
-      try {
-        await collectGarbage();
-        const start = now();
-        await Promise.all(
-          Array.from({ length: writers }, async (_, wi) => {
-            for (let s = 0; s < n; s++) await store.save([changeFor(wi, s)]);
-          }),
-        );
-        return now() - start;
-      } finally {
-        await store.close();
-      }
-    });
-  const fsyncRun = (dir: string, n: number) =>
-    withTempDir(dir, async (d) => {
-      await collectGarbage();
-      return fsyncPerSave(path.join(d, "per-save.jsonl"), changeFor, writers, n);
-    });
-  log(`concurrent saves: ${writers} writers × ${saves} sequential single-change saves`);
-  const latency = await withTempDir("core-fsync", async (d) => fsyncLatency(path.join(d, "probe")));
-  log(`one 300 B write + fsync on this disk: ${formatMs(latency)} (median of 200)`);
-  await fileRun("core-concurrent-warmup", Math.min(5, saves));
-  await fsyncRun("core-concurrent-warmup", Math.min(5, saves));
-  const file: number[] = [];
-  const fsync: number[] = [];
-  for (let rep = 0; rep < plan.concurrentRepetitions; rep++) {
-    signal?.throwIfAborted();
-    if (rep % 2 === 0) {
-      file.push(await fileRun("core-concurrent", saves));
-      fsync.push(await fsyncRun("core-concurrent", saves));
-    } else {
-      fsync.push(await fsyncRun("core-concurrent", saves));
-      file.push(await fileRun("core-concurrent", saves));
-    }
-    log(
-      `concurrent saves ${rep + 1}/${plan.concurrentRepetitions}: FileStore ${formatMs(file.at(-1)!)}, one fsync per save ${formatMs(fsync.at(-1)!)}`,
-    );
-  }
-  return compare(
-    {
-      suite: SUITE,
-      operation: `${writers} concurrent single-change durable saves`,
-      subject: "FileStore (group commit)",
-      baseline: "fsync per save",
-      baselineDetail: "the same writers, each save = its own write + fsync (FileHandle, one shared append-only file)",
-      units: writers * saves,
-      unit: "saves",
-      ratioKind: RatioKind.Speedup,
-      target: 10,
-      note: `one 300 B write + fsync took ${formatMs(latency)} (median) on this disk during the run`,
-    },
-    file,
-    fsync,
-  );
-}
-
-/** Section 4: MemoryStore save of the whole workload + load, vs a Map doing the same sets/deletes + reading back. */
-async function memoryStore(plan: Plan, signal: AbortSignal | undefined): Promise<BenchResult> {
-  const { namespace, changes: units } = summarize(plan.workload);
-  const storeRun = async (workload: WorkloadOptions): Promise<number> => {
-    await collectGarbage();
-    const store = new MemoryStore();
-    let spent = 0;
-    for (const batch of batches(workload)) {
-      const start = now();
-      await store.save(batch);
-      spent += now() - start;
-    }
-    const start = now();
-    const loaded = await store.load(namespace);
-    spent += now() - start;
-    if (loaded.length !== summarize(workload).entities) throw new Error(`MemoryStore loaded ${loaded.length} keys`);
-    await store.close();
-    return spent;
-  };
-  const mapRun = async (workload: WorkloadOptions): Promise<number> => {
-    await collectGarbage();
-    const map = new Map<string, unknown>();
-    let spent = 0;
-    for (const batch of batches(workload)) {
-      const start = now();
-      for (const c of batch) {
-        const key = `${c.entityType}/${c.entityId}`;
-        if (c.changeType === "set") map.set(key, c.entity);
-        else map.delete(key);
-      }
-      spent += now() - start;
-    }
-    const start = now();
-    const loaded = [...map.values()];
-    spent += now() - start;
-    if (loaded.length !== summarize(workload).live) throw new Error(`Map held ${loaded.length} entities`);
-    return spent;
-  };
-  log("MemoryStore vs Map: warm-up");
-  await storeRun(plan.warmupWorkload);
-  await mapRun(plan.warmupWorkload);
-  const store: number[] = [];
-  const map: number[] = [];
-  for (let rep = 0; rep < plan.memoryRepetitions; rep++) {
-    signal?.throwIfAborted();
-    store.push(await storeRun(plan.workload));
-    map.push(await mapRun(plan.workload));
-    log(
-      `MemoryStore vs Map ${rep + 1}/${plan.memoryRepetitions}: MemoryStore ${formatMs(store.at(-1)!)}, Map ${formatMs(map.at(-1)!)}`,
-    );
-  }
-  return compare(
-    {
-      suite: SUITE,
-      operation: "memory: save all batches + load",
-      subject: "MemoryStore",
-      baseline: "Map",
-      baselineDetail: "a plain Map doing the same set/delete per change, then reading back its values",
-      units,
-      unit: "changes",
-      ratioKind: RatioKind.TimeRatio,
-      note: "no target: MemoryStore validates, serializes and copies every entity; a Map keeps references",
-    },
-    store,
-    map,
-  );
 }
