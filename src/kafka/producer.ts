@@ -3,6 +3,9 @@
  * promise settles on its delivery report (acknowledged by the broker, or
  * failed). Polls on librdkafka's background thread; when librdkafka's
  * queue is full, records wait in order in a backlog instead of failing.
+ * Delivery reports are matched to records per partition in produce order
+ * (librdkafka reports a partition's records in the order they were
+ * produced), which spares a native opaque handle per record.
  */
 import { ClosedError, messageOf } from "../core/errors.js";
 import { loadKafkaClient, type RdKafka } from "./client.js";
@@ -35,6 +38,25 @@ interface Waiter {
   fail(error: KafkaDeliveryError): void;
 }
 
+/** A first-in first-out queue that does not copy on every shift. */
+class Fifo<T> {
+  #items: (T | undefined)[] = [];
+  #head = 0;
+  push(item: T): void {
+    this.#items.push(item);
+  }
+  shift(): T | undefined {
+    if (this.#head >= this.#items.length) return undefined;
+    const item = this.#items[this.#head];
+    this.#items[this.#head++] = undefined;
+    if (this.#head > 4096 && this.#head * 2 > this.#items.length) {
+      this.#items = this.#items.slice(this.#head);
+      this.#head = 0;
+    }
+    return item;
+  }
+}
+
 interface Pending {
   record: OutRecord;
   waiter: Waiter;
@@ -45,6 +67,8 @@ export class ChangelogProducer {
   #connecting: Promise<RdKafka.Producer> | undefined;
   #partitions: number | undefined;
   #backlog: Pending[] = [];
+  /** Waiters of records handed to librdkafka, per partition, in produce order. */
+  #waiting: Fifo<Waiter>[] = [];
   #inFlight = 0;
   #idle: (() => void)[] = [];
   #closed = false;
@@ -166,7 +190,13 @@ export class ChangelogProducer {
       return true;
     }
     try {
-      producer.produce(this.topic, record.partition, record.value, record.key, record.timestamp, waiter);
+      producer.produce(this.topic, record.partition, record.value, record.key, record.timestamp);
+      let fifo = this.#waiting[record.partition];
+      if (!fifo) {
+        fifo = new Fifo();
+        this.#waiting[record.partition] = fifo;
+      }
+      fifo.push(waiter);
       this.#inFlight++;
       return true;
     } catch (error) {
@@ -183,7 +213,7 @@ export class ChangelogProducer {
 
   #onReport(err: RdKafka.LibrdKafkaError | null, report: RdKafka.DeliveryReport): void {
     this.#inFlight--;
-    const waiter = report.opaque as Waiter | undefined;
+    const waiter = this.#waiting[report.partition]?.shift();
     if (waiter) {
       if (err) waiter.fail(this.#error({ partition: report.partition, key: waiter.key }, err.code, err.message, err));
       else waiter.ok({ partition: report.partition, offset: report.offset });

@@ -82,15 +82,29 @@ export class ChangelogWriter implements AsyncDisposable {
    * partition, and resolves once the broker acknowledged it.
    * @throws ValidationError | InvalidValueError | TooLargeError before writing; KafkaDeliveryError when not acknowledged
    */
-  async set(workspaceId: string, obj: Changeloggable, options?: WriteOptions): Promise<Delivery> {
-    this.#check();
-    if (typeof obj?.changeLogId !== "function") {
-      throw new ValidationError("obj", "must implement Changeloggable (a changeLogId() method)");
+  set<T extends Changeloggable>(workspaceId: string, obj: T, options?: WriteOptions): Promise<Delivery> {
+    try {
+      this.#check();
+      if (typeof obj?.changeLogId !== "function") {
+        throw new ValidationError("obj", "must implement Changeloggable (a changeLogId() method)");
+      }
+      const key = keyInWorkspace(workspaceId, obj.changeLogId());
+      const value = this.#serialize(obj, key);
+      const timestamp = recordTimestamp(options?.timestamp ?? new Date());
+      return this.#send(workspaceId, key, value, timestamp);
+    } catch (error) {
+      return Promise.reject(error);
     }
-    const key = keyInWorkspace(workspaceId, obj.changeLogId());
-    const value = this.#serialize(obj, key);
-    const timestamp = recordTimestamp(options?.timestamp ?? new Date());
-    const partitions = this.#partitions ?? (await this.#connectedPartitions());
+  }
+
+  /** Produces once connected; no extra promise on the fast path. */
+  #send(workspaceId: string, key: string, value: Buffer | null, timestamp: number): Promise<Delivery> {
+    const partitions = this.#partitions;
+    if (partitions === undefined) {
+      return this.#connectedPartitions().then((n) =>
+        this.#producer.sendOne({ partition: partitionForWorkspace(workspaceId, n), key, value, timestamp }),
+      );
+    }
     return this.#producer.sendOne({ partition: partitionForWorkspace(workspaceId, partitions), key, value, timestamp });
   }
 
@@ -98,17 +112,14 @@ export class ChangelogWriter implements AsyncDisposable {
    * Deletes `changeLogId` from `workspaceId`: writes a tombstone (a record
    * with a null value) and resolves once the broker acknowledged it.
    */
-  async delete(workspaceId: string, changeLogId: string, options?: WriteOptions): Promise<Delivery> {
-    this.#check();
-    const key = keyInWorkspace(workspaceId, changeLogId);
-    const timestamp = recordTimestamp(options?.timestamp ?? new Date());
-    const partitions = this.#partitions ?? (await this.#connectedPartitions());
-    return this.#producer.sendOne({
-      partition: partitionForWorkspace(workspaceId, partitions),
-      key,
-      value: null,
-      timestamp,
-    });
+  delete(workspaceId: string, changeLogId: string, options?: WriteOptions): Promise<Delivery> {
+    try {
+      this.#check();
+      const key = keyInWorkspace(workspaceId, changeLogId);
+      return this.#send(workspaceId, key, null, recordTimestamp(options?.timestamp ?? new Date()));
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   /**

@@ -1,0 +1,197 @@
+/**
+ * Kafka benchmarks on librdkafka's mock cluster (`npx tsx bench/kafka.ts
+ * [--quick]`, or `npm run bench -- kafka`): 1,000,000 changes over 100,000
+ * keys in 12 partitions.
+ *  - write: ChangelogWriter (a promise per record, resolved on the broker's
+ *    ack) vs the raw client producing the same records with delivery reports;
+ *  - restore: ChangelogReader.loadAllIntoMap (read to the captured end
+ *    offsets, latest per key) vs the raw client consuming the same topic.
+ * Targets: >= 0.8x of the raw client each. Figures: docs/performance.md.
+ */
+import { fileURLToPath } from "node:url";
+import type * as RdKafka from "@confluentinc/kafka-javascript";
+import { loadKafkaClient } from "../src/kafka/client.js";
+import {
+  type Changeloggable,
+  ChangelogReader,
+  ChangelogWriter,
+  DEFAULT_CONSUMER_CONFIG,
+  DEFAULT_PRODUCER_CONFIG,
+  partitionForWorkspace,
+} from "../src/kafka/index.js";
+import { startCluster } from "../test/kafka/cluster.js";
+
+const PARTITIONS = 12;
+
+class Entity implements Changeloggable {
+  constructor(
+    readonly workspaceId: string,
+    readonly id: string,
+    readonly version: number,
+    readonly name: string,
+  ) {}
+  changeLogId(): string {
+    return `${this.workspaceId}/deployment/${this.id}`;
+  }
+}
+
+function workload(changes: number, keys: number): Entity[] {
+  const out: Entity[] = new Array(changes);
+  for (let i = 0; i < changes; i++) {
+    const k = (i * 7919) % keys; // every key gets changes / keys versions, interleaved
+    out[i] = new Entity(`ws-${k % 1000}`, `dep-${k}`, i, `deployment ${k} version ${i}`);
+  }
+  return out;
+}
+
+async function rawProduce(brokers: string, topic: string, entities: Entity[]): Promise<number> {
+  const { Producer } = await loadKafkaClient();
+  const producer = new Producer({
+    ...DEFAULT_PRODUCER_CONFIG,
+    "bootstrap.servers": brokers,
+    dr_cb: true,
+  } as RdKafka.ProducerGlobalConfig);
+  let delivered = 0;
+  let failed = 0;
+  let wake: (() => void) | undefined;
+  producer.on("delivery-report", (err) => {
+    if (err) failed++;
+    else delivered++;
+    wake?.();
+  });
+  await new Promise<void>((resolve, reject) => producer.connect({}, (err) => (err ? reject(err) : resolve())));
+  producer.setPollInBackground(true);
+  const started = performance.now();
+  const now = Date.now();
+  for (let i = 0; i < entities.length; ) {
+    const e = entities[i]!;
+    try {
+      producer.produce(
+        topic,
+        partitionForWorkspace(e.workspaceId, PARTITIONS),
+        Buffer.from(JSON.stringify(e)),
+        e.changeLogId(),
+        now,
+      );
+      i++;
+    } catch (error) {
+      if ((error as { code?: number }).code !== -184) throw error; // queue full: wait for reports
+      await new Promise<void>((r) => {
+        wake = r;
+      });
+      wake = undefined;
+    }
+  }
+  while (delivered + failed < entities.length) {
+    await new Promise<void>((r) => {
+      wake = r;
+    });
+  }
+  const ms = performance.now() - started;
+  await new Promise<void>((r) => producer.disconnect(() => r()));
+  if (failed > 0) throw new Error(`raw producer: ${failed} records failed`);
+  return ms;
+}
+
+async function writerProduce(brokers: string, topic: string, entities: Entity[]): Promise<number> {
+  const writer = new ChangelogWriter({ brokers, topic, partitions: PARTITIONS });
+  await writer.connect();
+  const started = performance.now();
+  let left = entities.length;
+  let failed = 0;
+  await new Promise<void>((resolve) => {
+    const ok = () => {
+      if (--left === 0) resolve();
+    };
+    const fail = () => {
+      failed++;
+      ok();
+    };
+    const now = new Date();
+    for (const e of entities) writer.set(e.workspaceId, e, { timestamp: now }).then(ok, fail);
+  });
+  const ms = performance.now() - started;
+  await writer.close();
+  if (failed > 0) throw new Error(`ChangelogWriter: ${failed} records failed`);
+  return ms;
+}
+
+async function rawConsume(brokers: string, topic: string, expected: number): Promise<number> {
+  const { KafkaConsumer } = await loadKafkaClient();
+  const consumer = new KafkaConsumer(
+    {
+      ...DEFAULT_CONSUMER_CONFIG,
+      "bootstrap.servers": brokers,
+      "group.id": "bench-raw",
+    } as RdKafka.ConsumerGlobalConfig,
+    {},
+  );
+  await new Promise<void>((resolve, reject) => consumer.connect({}, (err) => (err ? reject(err) : resolve())));
+  consumer.setDefaultConsumeTimeout(100);
+  const started = performance.now();
+  consumer.assign(Array.from({ length: PARTITIONS }, (_, partition) => ({ topic, partition, offset: 0 })));
+  let read = 0;
+  let bytes = 0;
+  while (read < expected) {
+    const batch = await new Promise<RdKafka.Message[]>((resolve, reject) =>
+      consumer.consume(10_000, (err, m) => (err ? reject(err) : resolve(m))),
+    );
+    for (const m of batch) bytes += m.value?.length ?? 0;
+    read += batch.length;
+  }
+  const ms = performance.now() - started;
+  await new Promise<void>((r) => consumer.disconnect(() => r()));
+  if (bytes === 0) throw new Error("raw consumer read nothing");
+  return ms;
+}
+
+async function readerRestore(brokers: string, topic: string, keys: number): Promise<number> {
+  const reader = new ChangelogReader({ brokers, topic, partitions: PARTITIONS });
+  await reader.partitions();
+  const started = performance.now();
+  const map = await reader.loadAllIntoMap();
+  const ms = performance.now() - started;
+  await reader.close();
+  if (map.size !== keys) throw new Error(`restore found ${map.size} keys, expected ${keys}`);
+  return ms;
+}
+
+const rate = (n: number, ms: number) => `${Math.round(n / (ms / 1000)).toLocaleString("en-US")}/s`;
+
+/** Runs the Kafka benchmarks and prints throughputs and ratios. */
+export async function runKafkaBenchmarks(options: { quick?: boolean } = {}): Promise<void> {
+  const changes = options.quick ? 100_000 : 1_000_000;
+  const keys = options.quick ? 10_000 : 100_000;
+  const cluster = await startCluster();
+  try {
+    const entities = workload(changes, keys);
+    const rows: [string, number, number][] = [];
+    for (const round of [1, 2]) {
+      const rawTopic = `bench-raw-${round}`;
+      const ourTopic = `bench-writer-${round}`;
+      await cluster.createTopic(rawTopic, PARTITIONS);
+      await cluster.createTopic(ourTopic, PARTITIONS);
+      // Alternate the order so neither side always runs on a warmer process.
+      const writeRaw = round === 1 ? await rawProduce(cluster.brokers, rawTopic, entities) : 0;
+      const writeOurs = await writerProduce(cluster.brokers, ourTopic, entities);
+      const writeRaw2 = round === 2 ? await rawProduce(cluster.brokers, rawTopic, entities) : writeRaw;
+      const readRaw = await rawConsume(cluster.brokers, ourTopic, changes);
+      const readOurs = await readerRestore(cluster.brokers, ourTopic, keys);
+      rows.push([`write round ${round}`, writeRaw2, writeOurs], [`restore round ${round}`, readRaw, readOurs]);
+    }
+    console.log(`\nKafka (librdkafka mock cluster, ${PARTITIONS} partitions, ${changes} changes over ${keys} keys)`);
+    console.log("case              raw client              statelog                ratio (>= 0.8 target)");
+    for (const [name, raw, ours] of rows) {
+      const ratio = raw / ours;
+      console.log(
+        `${name.padEnd(18)}${`${Math.round(raw)} ms ${rate(changes, raw)}`.padEnd(24)}${`${Math.round(ours)} ms ${rate(changes, ours)}`.padEnd(24)}${ratio.toFixed(2)}x ${ratio >= 0.8 ? "met" : "NOT met"}`,
+      );
+    }
+  } finally {
+    await cluster.stop();
+  }
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  await runKafkaBenchmarks({ quick: process.argv.includes("--quick") });
+}
