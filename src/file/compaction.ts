@@ -105,10 +105,10 @@ export async function compactLog(log: NamespaceLog, options: CompactLogOptions):
     let kept = 0;
     let out = "";
     for (let i = 0; i < resolved.decoded.length; i++) {
-      const { change } = resolved.decoded[i]!;
+      const change = resolved.decoded[i]!;
       if (change.changeType === ChangeType.Unset && change.timestamp.getTime() < expiredBefore) continue;
-      const { text: chunk, start, end } = lineRange(resolved.scan, resolved.indexes[i]!);
-      out += chunk.slice(start, end) + "\n";
+      const { chunk, start, end } = lineRange(resolved.scan, resolved.indexes[i]!);
+      out += chunk.text.slice(start, end) + "\n";
       kept++;
       if (out.length > 4 * 1024 * 1024) {
         await writeAll(tempFd, out);
@@ -128,7 +128,7 @@ export async function compactLog(log: NamespaceLog, options: CompactLogOptions):
       const size = log.prepareWrite();
       const tail: FileText = await readText(snap.fd, size, text.completeBytes);
       let tailLines = 0;
-      for (const t of tail.chunks) {
+      for (const { text: t } of tail.chunks) {
         for (let i = t.indexOf("\n"); i >= 0; i = t.indexOf("\n", i + 1)) tailLines++;
         await writeAll(tempFd, t);
       }

@@ -21,13 +21,6 @@ import { validateEntityId, validateEntityType } from "../core/validation.js";
 /** Why a line cannot be read (turned into a `CorruptionError` with file and line by the reader). */
 export class LineError extends Error {}
 
-const HEX8 = "00000000";
-
-function hex8(n: number): string {
-  const s = n.toString(16);
-  return s.length === 8 ? s : HEX8.slice(s.length) + s;
-}
-
 /** Caches the JSON text of names (namespaces and entity types repeat on every line). */
 export class NameJsonCache {
   readonly #cache = new Map<string, string>();
@@ -47,23 +40,30 @@ function idJson(id: string): string {
   return /^[\w .:@~/+=-]*$/.test(id) ? `"${id}"` : JSON.stringify(id);
 }
 
+const CRC_SUFFIX = ',"crc":"00000000"}\n';
+/** Bytes from the end of a line's `\n` back to the start of `,"crc":"`. */
+const CRC_BACK = CRC_SUFFIX.length - 1;
+const HEX_DIGITS = Buffer.from("0123456789abcdef", "latin1");
+
 /**
- * Encodes changes as lines (each ending in `\n`), in order, as one string.
- * @param integrity append the `crc` field
+ * Encodes changes as lines (each ending in `\n`), in order, as UTF-8.
+ * With `integrity`, each line gets its `crc`: the lines are built with a
+ * placeholder, converted once, and the checksums written into the buffer
+ * (one native CRC call per line over bytes, no per-line string encoding).
+ * @param only encode only the changes of this namespace
  */
 export function encodeLines(
   changes: readonly PreparedChange[],
   names: NameJsonCache,
   integrity: boolean,
-  from = 0,
-  to = changes.length,
   only?: string,
-): string {
+): Buffer {
   let out = "";
-  for (let i = from; i < to; i++) {
+  const end = integrity ? CRC_SUFFIX : "}\n";
+  for (let i = 0; i < changes.length; i++) {
     const c = changes[i] as PreparedChange;
     if (only !== undefined && c.namespace !== only) continue;
-    let line =
+    out +=
       '{"namespace":' +
       names.get(c.namespace) +
       (c.json === undefined ? ',"changeType":"unset","entityType":' : ',"changeType":"set","entityType":') +
@@ -73,11 +73,22 @@ export function encodeLines(
       (c.json === undefined ? "" : ',"entity":' + c.json) +
       ',"timestamp":"' +
       c.timestamp.toISOString() +
-      '"';
-    line = integrity ? line + ',"crc":"' + hex8(crc32(line)) + '"}\n' : line + "}\n";
-    out += line;
+      '"' +
+      end;
   }
-  return out;
+  const buf = Buffer.from(out, "utf8");
+  if (integrity) {
+    for (let pos = 0; pos < buf.length; ) {
+      const nl = buf.indexOf(10, pos);
+      let crc = crc32(buf.subarray(pos, nl - CRC_BACK));
+      for (let k = nl - 3; k >= nl - 10; k--) {
+        buf[k] = HEX_DIGITS[crc & 15] as number;
+        crc >>>= 4;
+      }
+      pos = nl + 1;
+    }
+  }
+  return buf;
 }
 
 /** The constant start of every fast-path line of `namespace`, up to the change type's value. */
@@ -162,44 +173,78 @@ export function parseTimestamp(s: string): Date {
   return new Date(ms);
 }
 
-/** A decoded line. `entity` is left unparsed (`undefined`) when the caller asked only to verify. */
-export interface DecodedLine {
+/** A decoded line with its key (in {@link lineKey}'s form). */
+export interface KeyedChange {
   readonly change: Change;
-  /** The line's key, in {@link lineKey}'s form. */
   readonly key: string;
 }
 
-function checkCrc(text: string, start: number, crcAt: number, hex: string): void {
-  if (!/^[0-9a-f]{8}$/.test(hex) || crc32(text.slice(start, crcAt)) !== Number.parseInt(hex, 16)) {
+/**
+ * A chunk of a file: its text and, when the chunk is ASCII (so that
+ * character offsets are byte offsets), its bytes, over which checksums
+ * are computed without encoding the text again.
+ */
+export interface Chunk {
+  readonly text: string;
+  readonly bytes: Buffer | undefined;
+}
+
+function hexValue(text: string, at: number): number {
+  let v = 0;
+  for (let k = at; k < at + 8; k++) {
+    const c = text.charCodeAt(k);
+    const d = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : -1;
+    if (d < 0) return -1;
+    v = v * 16 + d;
+  }
+  return v;
+}
+
+function checkCrc(chunk: Chunk, start: number, crcAt: number, hexAt: number): void {
+  const expected = hexValue(chunk.text, hexAt);
+  const actual = chunk.bytes ? crc32(chunk.bytes.subarray(start, crcAt)) : crc32(chunk.text.slice(start, crcAt));
+  if (expected !== actual) {
     throw new LineError("checksum mismatch (the line was changed or damaged after it was written)");
   }
 }
 
+/** True when `text[from, to)` holds a backslash (an escape in a JSON string). */
+function hasEscape(text: string, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (text.charCodeAt(i) === 92) return true;
+  return false;
+}
+
 /**
- * Decodes and checks the line `text[start, end)` of `namespace`.
- * @param parseEntity parse the entity JSON (else only check the line; the entity is `undefined`)
+ * Decodes and checks the line `[start, end)` of a chunk of `namespace`'s file.
+ * @param parseEntity parse the entity JSON (else only check the line; a
+ *   checksummed set line then has `entity: undefined`)
  * @throws LineError
  */
 export function decodeLine(
-  text: string,
+  chunk: Chunk,
   start: number,
   end: number,
   namespace: string,
   prefix: string,
   parseEntity: boolean,
-): DecodedLine {
-  const fast = decodeFast(text, start, end, namespace, prefix, parseEntity);
-  return fast ?? parseLineObject(text.slice(start, end), namespace);
+): Change {
+  return (
+    decodeFast(chunk, start, end, namespace, prefix, parseEntity) ??
+    parseLineObject(chunk.text.slice(start, end), namespace).change
+  );
 }
 
+let lastType = "";
+
 function decodeFast(
-  text: string,
+  chunk: Chunk,
   start: number,
   end: number,
   namespace: string,
   prefix: string,
   parseEntity: boolean,
-): DecodedLine | undefined {
+): Change | undefined {
+  const { text } = chunk;
   if (!text.startsWith(prefix, start)) return undefined;
   let q = start + prefix.length;
   let isSet: boolean;
@@ -217,10 +262,10 @@ function decodeFast(
   if (idEnd < 0) return undefined;
   const tsField = text.lastIndexOf(TS_FIELD, end);
   if (tsField <= idEnd) return undefined;
-  let entityText: string | undefined;
+  let entityStart = -1;
   if (isSet) {
     if (!text.startsWith(ENTITY_FIELD, idEnd + 1)) return undefined;
-    entityText = text.slice(idEnd + 1 + ENTITY_FIELD.length, tsField);
+    entityStart = idEnd + 1 + ENTITY_FIELD.length;
   } else if (tsField !== idEnd + 1) return undefined;
   const tsStart = tsField + TS_FIELD.length;
   const tsEnd = text.indexOf('"', tsStart);
@@ -234,35 +279,36 @@ function decodeFast(
     text.charCodeAt(end - 1) === 125 &&
     text.charCodeAt(end - 2) === 34
   ) {
-    checkCrc(text, start, tsEnd + 1, text.slice(end - 10, end - 2));
+    checkCrc(chunk, start, tsEnd + 1, end - 10);
     hasCrc = true;
   } else return undefined;
-  const typeRaw = text.slice(q, typeEnd + 1);
-  const idRaw = text.slice(idStart, idEnd + 1);
-  const plainNames = !typeRaw.includes("\\") && !idRaw.includes("\\");
   let entityType: string;
   let entityId: string;
-  try {
-    entityType = plainNames ? typeRaw.slice(1, -1) : JSON.parse(typeRaw);
-    entityId = plainNames ? idRaw.slice(1, -1) : JSON.parse(idRaw);
-  } catch {
-    throw new LineError("invalid entity type or id");
+  if (hasEscape(text, q, idEnd)) {
+    try {
+      entityType = JSON.parse(text.slice(q, typeEnd + 1));
+      entityId = JSON.parse(text.slice(idStart, idEnd + 1));
+    } catch {
+      throw new LineError("invalid entity type or id");
+    }
+  } else {
+    // Entity types repeat: reuse the last one's string instead of slicing a new one.
+    if (typeEnd - q - 1 !== lastType.length || !text.startsWith(lastType, q + 1)) lastType = text.slice(q + 1, typeEnd);
+    entityType = lastType;
+    entityId = text.slice(idStart + 1, idEnd);
   }
   if (!hasCrc) checkNames(entityType, entityId);
-  const key = plainNames ? text.slice(q, idEnd + 1) : keyOf(entityType, entityId);
   const timestamp = parseTimestamp(text.slice(tsStart, tsEnd));
-  if (!isSet) {
-    return { key, change: { namespace, changeType: ChangeType.Unset, entityType, entityId, timestamp } };
-  }
+  if (!isSet) return { namespace, changeType: ChangeType.Unset, entityType, entityId, timestamp };
   let entity: unknown;
   if (parseEntity || !hasCrc) {
     try {
-      entity = JSON.parse(entityText as string);
+      entity = JSON.parse(text.slice(entityStart, tsField));
     } catch {
       throw new LineError("the entity is not valid JSON");
     }
   }
-  return { key, change: { namespace, changeType: ChangeType.Set, entityType, entityId, entity, timestamp } };
+  return { namespace, changeType: ChangeType.Set, entityType, entityId, entity, timestamp };
 }
 
 function checkNames(entityType: unknown, entityId: unknown): void {
@@ -280,7 +326,7 @@ function checkNames(entityType: unknown, entityId: unknown): void {
  * field and match.
  * @throws LineError
  */
-export function parseLineObject(line: string, namespace: string): DecodedLine {
+export function parseLineObject(line: string, namespace: string): KeyedChange {
   let obj: Record<string, unknown>;
   try {
     obj = JSON.parse(line);
@@ -290,7 +336,8 @@ export function parseLineObject(line: string, namespace: string): DecodedLine {
   if (typeof obj !== "object" || obj === null || Array.isArray(obj)) throw new LineError("not a JSON object");
   if ("crc" in obj) {
     const at = line.lastIndexOf(CRC_FIELD);
-    checkCrc(line, 0, at < 0 ? 0 : at, typeof obj.crc === "string" ? obj.crc : "");
+    if (at < 0 || typeof obj.crc !== "string" || obj.crc.length !== 8) throw new LineError("malformed crc field");
+    checkCrc({ text: line, bytes: undefined }, 0, at, at + CRC_FIELD.length);
   }
   if (obj.namespace !== namespace) {
     throw new LineError(`belongs to namespace ${JSON.stringify(obj.namespace)}, not ${JSON.stringify(namespace)}`);

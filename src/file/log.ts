@@ -48,7 +48,7 @@ export interface LogStats {
 }
 
 interface Pending {
-  readonly text: string;
+  readonly data: Buffer;
   readonly lines: number;
   readonly resolve: () => void;
   readonly reject: (error: unknown) => void;
@@ -116,12 +116,12 @@ export class NamespaceLog {
   }
 
   /**
-   * Queues `text` (whole lines) to be written with the next group; resolves
+   * Queues `data` (whole lines) to be written with the next group; resolves
    * once written (and fsynced). Queued synchronously: call order is write order.
    */
-  append(text: string, lines: number): Promise<void> {
+  append(data: Buffer, lines: number): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      this.#pending.push({ text, lines, resolve, reject });
+      this.#pending.push({ data, lines, resolve, reject });
       this.#flushing ??= this.#flushLoop();
     });
   }
@@ -201,13 +201,9 @@ export class NamespaceLog {
 
   async #writeGroup(group: Pending[]): Promise<void> {
     const before = this.prepareWrite();
-    let text = "";
     let lines = 0;
-    for (const p of group) {
-      text += p.text;
-      lines += p.lines;
-    }
-    const buf = Buffer.from(text, "utf8");
+    for (const p of group) lines += p.lines;
+    const buf = group.length === 1 ? (group[0] as Pending).data : Buffer.concat(group.map((p) => p.data));
     try {
       let offset = 0;
       while (offset < buf.length) {

@@ -5,8 +5,9 @@
  */
 import { read } from "node:fs";
 import { promisify } from "node:util";
+import type { Change } from "../core/change.js";
 import { CorruptionError } from "../core/errors.js";
-import { type DecodedLine, decodeLine, LineError, lineKey, parseLineObject } from "./format.js";
+import { type Chunk, decodeLine, LineError, lineKey, parseLineObject } from "./format.js";
 
 const readAsync = promisify(read);
 
@@ -15,7 +16,7 @@ const CHUNK_BYTES = 32 * 1024 * 1024;
 
 /** The text of a file, cut into chunks that each end with `\n`. */
 export interface FileText {
-  readonly chunks: string[];
+  readonly chunks: Chunk[];
   /** Byte offset just past the last `\n`: the complete lines. */
   readonly completeBytes: number;
   /** Bytes after the last `\n` (a torn last line), dropped. */
@@ -24,29 +25,35 @@ export interface FileText {
 
 /** Reads `fd` from `from` to `to` (bytes), keeping complete lines only. */
 export async function readText(fd: number, to: number, from = 0): Promise<FileText> {
-  const chunks: string[] = [];
-  let buf = Buffer.allocUnsafe(Math.max(1, Math.min(to - from, CHUNK_BYTES)));
-  let filled = 0;
+  const chunks: Chunk[] = [];
+  let carry = Buffer.alloc(0);
   let pos = from;
   let complete = from;
   while (pos < to) {
-    if (filled === buf.length) {
-      const bigger = Buffer.allocUnsafe(buf.length * 2);
-      buf.copy(bigger, 0, 0, filled);
-      buf = bigger;
+    const buf = Buffer.allocUnsafe(carry.length + Math.min(to - pos, CHUNK_BYTES));
+    carry.copy(buf, 0);
+    let filled = carry.length;
+    while (filled < buf.length) {
+      const { bytesRead } = await readAsync(fd, buf, filled, buf.length - filled, pos);
+      if (bytesRead === 0) break;
+      pos += bytesRead;
+      filled += bytesRead;
     }
-    const { bytesRead } = await readAsync(fd, buf, filled, Math.min(buf.length - filled, to - pos), pos);
-    if (bytesRead === 0) break; // the file shrank (a torn tail was repaired): what we have is all
-    pos += bytesRead;
-    filled += bytesRead;
+    const eof = filled < buf.length; // the file shrank (a torn tail was cut off): what we have is all
     const nl = buf.lastIndexOf(10, filled - 1);
-    if (nl < 0) continue;
-    chunks.push(buf.toString("utf8", 0, nl + 1));
-    complete += nl + 1;
-    buf.copy(buf, 0, nl + 1, filled);
-    filled -= nl + 1;
+    if (nl < 0) {
+      carry = buf.subarray(0, filled);
+    } else {
+      const bytes = buf.subarray(0, nl + 1);
+      const text = bytes.toString("utf8");
+      // Same length: every byte is one character, so offsets in the text are offsets in the bytes.
+      chunks.push({ text, bytes: text.length === bytes.length ? bytes : undefined });
+      complete += nl + 1;
+      carry = buf.subarray(nl + 1, filled);
+    }
+    if (eof) break;
   }
-  return { chunks, completeBytes: complete, tornBytes: filled };
+  return { chunks, completeBytes: complete, tornBytes: carry.length };
 }
 
 /** How damaged lines are handled. */
@@ -68,16 +75,16 @@ export interface Scan {
   readonly starts: number[];
   /** Chunk of each line. */
   readonly chunkOf: Uint32Array;
-  readonly chunks: string[];
+  readonly chunks: Chunk[];
 }
 
-function scanOnce(chunks: string[], ctx: ScanContext, bad: Set<number>): Scan {
+function scanOnce(chunks: Chunk[], ctx: ScanContext, bad: Set<number>): Scan {
   const winner = new Map<string, number>();
   const starts: number[] = [];
   const chunkIds: number[] = [];
   let line = 0;
   for (let c = 0; c < chunks.length; c++) {
-    const text = chunks[c] as string;
+    const text = (chunks[c] as Chunk).text;
     let pos = 0;
     const len = text.length;
     while (pos < len) {
@@ -111,20 +118,21 @@ function scanOnce(chunks: string[], ctx: ScanContext, bad: Set<number>): Scan {
 }
 
 /** The text range of line `index` of a scan. */
-export function lineRange(scan: Scan, index: number): { text: string; start: number; end: number } {
-  const text = scan.chunks[scan.chunkOf[index] as number] as string;
+export function lineRange(scan: Scan, index: number): { chunk: Chunk; start: number; end: number } {
+  const chunk = scan.chunks[scan.chunkOf[index] as number] as Chunk;
+  const { text } = chunk;
   const start = scan.starts[index] as number;
   let end = text.indexOf("\n", start);
   if (end < 0) end = text.length;
   if (text.charCodeAt(end - 1) === 13) end--;
-  return { text, start, end };
+  return { chunk, start, end };
 }
 
 /** What {@link resolve} found. */
 export interface Resolved {
   readonly scan: Scan;
   /** The winning lines, decoded, in file order. */
-  readonly decoded: DecodedLine[];
+  readonly decoded: Change[];
   /** Winning line indexes matching `decoded`. */
   readonly indexes: number[];
   /** 1-based numbers of damaged lines that were skipped (only when `ctx.skip`). */
@@ -137,17 +145,17 @@ export interface Resolved {
  * line (as if the damaged line were not there).
  * @throws CorruptionError (not in skip mode)
  */
-export function resolve(chunks: string[], ctx: ScanContext, parseEntities: boolean): Resolved {
+export function resolve(chunks: Chunk[], ctx: ScanContext, parseEntities: boolean): Resolved {
   const bad = new Set<number>();
   for (;;) {
     const scan = scanOnce(chunks, ctx, bad);
-    const decoded: DecodedLine[] = [];
+    const decoded: Change[] = [];
     const indexes: number[] = [];
     let again = false;
     for (const index of scan.winners) {
-      const { text, start, end } = lineRange(scan, index);
+      const { chunk, start, end } = lineRange(scan, index);
       try {
-        decoded.push(decodeLine(text, start, end, ctx.namespace, ctx.prefix, parseEntities));
+        decoded.push(decodeLine(chunk, start, end, ctx.namespace, ctx.prefix, parseEntities));
         indexes.push(index);
       } catch (error) {
         if (!(error instanceof LineError) || !ctx.skip) throw corruption(ctx, index, error);

@@ -21,7 +21,7 @@ import {
 import { validateEntityType, validateNamespace } from "../core/validation.js";
 import { type CompactOutcome, compactLog } from "./compaction.js";
 import { DATA_SUFFIX, DIR_SUFFIX, namespaceFromPath, namespacePath } from "./encoding.js";
-import { encodeLines, linePrefix, NameJsonCache } from "./format.js";
+import { type Chunk, encodeLines, linePrefix, NameJsonCache } from "./format.js";
 import { NamespaceLog } from "./log.js";
 import { type FileStoreOptions, type ResolvedOptions, resolveOptions } from "./options.js";
 import { readText, resolve, type ScanContext } from "./reader.js";
@@ -106,7 +106,7 @@ export class FileStore implements Store {
     // Encoded and queued synchronously, so that call order is write order in every namespace.
     const writes: Promise<void>[] = [];
     for (const [ns, n] of counts) {
-      writes.push(this.#append(ns, encodeLines(prepared, this.#names, integrity, 0, prepared.length, ns), n));
+      writes.push(this.#append(ns, encodeLines(prepared, this.#names, integrity, ns), n));
     }
     await Promise.all(writes);
   }
@@ -132,7 +132,7 @@ export class FileStore implements Store {
     );
   }
 
-  #append(namespace: string, text: string, lines: number): Promise<void> {
+  #append(namespace: string, text: Buffer, lines: number): Promise<void> {
     const log = this.#log(namespace);
     return log.append(text, lines).then(() => this.#maybeCompact(log));
   }
@@ -173,7 +173,7 @@ export class FileStore implements Store {
       return log.openSnapshot();
     });
     if (!snap) return [];
-    let chunks: string[];
+    let chunks: Chunk[];
     try {
       chunks = (await readText(snap.fd, snap.size)).chunks;
     } finally {
@@ -186,7 +186,7 @@ export class FileStore implements Store {
     log.stats.lines = resolved.scan.lines + (log.stats.lines - linesAtSnapshot);
     const liveOnly = options?.liveOnly === true;
     const out: Change[] = [];
-    for (const { change } of resolved.decoded) {
+    for (const change of resolved.decoded) {
       if (liveOnly && change.changeType === ChangeType.Unset) continue;
       out.push(this.#checkLoaded(change));
     }

@@ -1,0 +1,183 @@
+import { appendFileSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import type { ChangeInput } from "../../src/core/change.js";
+import { CorruptionError, isCorruptionError } from "../../src/core/errors.js";
+import { FileStore, type SkippedLinesReport } from "../../src/file/index.js";
+import { tempDir } from "./helpers.js";
+
+const set = (id: string, entity: unknown): ChangeInput => ({
+  namespace: "ws",
+  changeType: "set",
+  entityType: "item",
+  entityId: id,
+  entity,
+});
+
+async function storeWith(
+  changes: ChangeInput[][],
+  options: Parameters<typeof FileStore.open>[1] = {},
+): Promise<{ store: FileStore; file: string; dir: string }> {
+  const dir = tempDir();
+  const store = await FileStore.open(dir, { unknownEntityTypes: "passthrough", autoCompact: false, ...options });
+  for (const batch of changes) await store.save(batch);
+  return { store, file: store.fileOf("ws"), dir };
+}
+
+function lines(file: string): string[] {
+  return readFileSync(file, "utf8").split("\n");
+}
+
+async function caught(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  throw new Error("expected the promise to reject");
+}
+
+describe("format", () => {
+  it("writes the seed's fields in order, an RFC 3339 UTC timestamp and a crc; jq-friendly JSON per line", async () => {
+    const { store, file } = await storeWith([[set("a", { n: 1 })]]);
+    await store.save([{ namespace: "ws", changeType: "unset", entityType: "item", entityId: "b" }]);
+    const [first, second, rest] = lines(file);
+    expect(rest).toBe("");
+    const a = JSON.parse(first as string);
+    expect(Object.keys(a)).toEqual(["namespace", "changeType", "entityType", "entityID", "entity", "timestamp", "crc"]);
+    expect(a.timestamp).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    expect(a.crc).toMatch(/^[0-9a-f]{8}$/);
+    expect(Object.keys(JSON.parse(second as string))).toEqual([
+      "namespace",
+      "changeType",
+      "entityType",
+      "entityID",
+      "timestamp",
+      "crc",
+    ]);
+    await store.close();
+  });
+
+  it("integrity: false writes the seed's plain lines, which load", async () => {
+    const { store, file } = await storeWith([[set("a", { n: 1 })]], { integrity: false });
+    expect(Object.keys(JSON.parse(lines(file)[0] as string))).not.toContain("crc");
+    expect((await store.load("ws")).map((c) => c.entity)).toEqual([{ n: 1 }]);
+    await store.close();
+  });
+
+  it("loads files in the seed's plain format: Go timestamps, offsets, escapes, other field orders", async () => {
+    const dir = tempDir();
+    const store = await FileStore.open(dir, { unknownEntityTypes: "passthrough" });
+    const seed = [
+      `{"namespace":"ws","changeType":"set","entityType":"system","entityID":"sys-1","entity":{"id":"sys-1","name":"Prod"},"timestamp":"2025-10-25T12:00:00Z"}`,
+      `{"namespace":"ws","changeType":"set","entityType":"resource","entityID":"r\\u003c1\\u003e","entity":{"id":"r<1>"},"timestamp":"2025-10-25T12:01:00.123456789Z"}`,
+      `{"namespace":"ws","changeType":"set","entityType":"system","entityID":"sys-2","entity":{"id":"sys-2"},"timestamp":"2025-10-25T14:02:00.5+02:00"}`,
+      `{"namespace":"ws","changeType":"unset","entityType":"system","entityID":"sys-3","entity":null,"timestamp":"2025-10-25T12:03:00Z"}`,
+      `{ "timestamp": "2025-10-25T12:04:00Z", "entityID": "r<1>", "entityType": "resource", "changeType": "set", "namespace": "ws", "entity": {"v": 2} }`,
+      `{"namespace":"ws","changeType":"set","entityType":"system","entityID":"sys-1","entity":{"id":"sys-1","name":"Prod 2"},"timestamp":"2025-10-25T12:05:00Z"}`,
+      "",
+    ].join("\n");
+    writeFileSync(store.fileOf("ws"), seed);
+    const loaded = await store.load("ws");
+    expect(loaded.map((c) => [c.entityType, c.entityId, c.changeType, c.entity, c.timestamp.toISOString()])).toEqual([
+      ["system", "sys-2", "set", { id: "sys-2" }, "2025-10-25T12:02:00.500Z"],
+      ["system", "sys-3", "unset", undefined, "2025-10-25T12:03:00.000Z"],
+      ["resource", "r<1>", "set", { v: 2 }, "2025-10-25T12:04:00.000Z"],
+      ["system", "sys-1", "set", { id: "sys-1", name: "Prod 2" }, "2025-10-25T12:05:00.000Z"],
+    ]);
+    // New saves append in statelog's format; both kinds load together, and compact together.
+    await store.save([set("new", 1)]);
+    await store.compact("ws");
+    expect((await store.load("ws")).map((c) => c.entityId)).toEqual(["sys-2", "sys-3", "r<1>", "sys-1", "new"]);
+    await store.close();
+  });
+});
+
+describe("corruption", () => {
+  it("damage mid-file is a CorruptionError naming the file and the line", async () => {
+    const { store, file } = await storeWith([[set("a", { n: 1 }), set("b", { n: 2 }), set("c", { n: 3 })]]);
+    const content = lines(file);
+    content[1] = (content[1] as string).replace('"n":2', '"n":7'); // still valid JSON: only the crc can tell
+    writeFileSync(file, content.join("\n"));
+    const error = await caught(store.load("ws"));
+    expect(isCorruptionError(error)).toBe(true);
+    expect(error).toBeInstanceOf(CorruptionError);
+    expect((error as CorruptionError).file).toBe(file);
+    expect((error as CorruptionError).line).toBe(2);
+    expect((error as Error).message).toContain(`${file}:2`);
+    // compact refuses too, and leaves the file as it was
+    const before = readFileSync(file);
+    expect(isCorruptionError(await caught(store.compact("ws")))).toBe(true);
+    expect(readFileSync(file)).toEqual(before);
+    await store.close();
+  });
+
+  it("a line that is not JSON is a CorruptionError with its line number", async () => {
+    const { store, file } = await storeWith([[set("a", 1)], [set("b", 2)], [set("c", 3)]]);
+    const content = lines(file);
+    content[2] = `${(content[2] as string).slice(0, 30)}garbage`;
+    writeFileSync(file, content.join("\n"));
+    const error = (await caught(store.load("ws"))) as CorruptionError;
+    expect(error.line).toBe(3);
+    await store.close();
+  });
+
+  it('onCorruption: "skip" leaves damaged lines out, falls back to the previous version, and reports them', async () => {
+    const reports: SkippedLinesReport[] = [];
+    const { store, file } = await storeWith(
+      [[set("a", { v: 1 }), set("b", { v: 1 })], [set("a", { v: 2 })], [set("c", 1)]],
+      {
+        onCorruption: "skip",
+        onSkippedLines: (r) => reports.push(r),
+      },
+    );
+    const content = lines(file);
+    content[2] = (content[2] as string).replace('"v":2', '"v":9'); // the latest "a": its crc fails
+    content[3] = "{not json";
+    writeFileSync(file, content.join("\n"));
+    const loaded = await store.load("ws");
+    expect(loaded.map((c) => [c.entityId, c.entity])).toEqual([
+      ["a", { v: 1 }],
+      ["b", { v: 1 }],
+    ]);
+    expect(reports).toEqual([{ namespace: "ws", file, lines: [3, 4] }]);
+    await store.close();
+  });
+
+  it("a torn last line is dropped on load and cut off on the next write", async () => {
+    const { store, file } = await storeWith([[set("a", 1)], [set("b", 2)]]);
+    const whole = statSync(file).size;
+    appendFileSync(file, '{"namespace":"ws","changeType":"set","entityType":"item","entityID":"c","entity":{"half');
+    expect((await store.load("ws")).map((c) => c.entityId)).toEqual(["a", "b"]);
+    // Another store (as after a restart) repairs it under the lock before appending.
+    const other = await FileStore.open(store.dir, { unknownEntityTypes: "passthrough" });
+    await other.save([set("d", 4)]);
+    const content = lines(file);
+    expect(content.at(-1)).toBe("");
+    expect(content.slice(0, -1).every((l) => JSON.parse(l).entityID !== "c")).toBe(true);
+    expect(statSync(file).size).toBeGreaterThan(whole);
+    expect((await other.load("ws")).map((c) => c.entityId)).toEqual(["a", "b", "d"]);
+    await other.close();
+    await store.close();
+  });
+
+  it("a file that is only a torn line loads as empty", async () => {
+    const dir = tempDir();
+    const store = await FileStore.open(dir, { unknownEntityTypes: "passthrough" });
+    writeFileSync(store.fileOf("ws"), '{"namespace":"ws","chan');
+    expect(await store.load("ws")).toEqual([]);
+    await store.save([set("a", 1)]);
+    expect((await store.load("ws")).map((c) => c.entityId)).toEqual(["a"]);
+    expect(lines(store.fileOf("ws"))).toHaveLength(2);
+    await store.close();
+  });
+
+  it("a line from another namespace is corruption", async () => {
+    const { store, file } = await storeWith([[set("a", 1)]]);
+    appendFileSync(
+      file,
+      `{"namespace":"other","changeType":"set","entityType":"item","entityID":"x","entity":1,"timestamp":"2025-01-01T00:00:00Z"}\n`,
+    );
+    expect(((await caught(store.load("ws"))) as CorruptionError).line).toBe(2);
+    await store.close();
+  });
+});

@@ -1,0 +1,114 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { MAX_NAME_BYTES, validateNamespace } from "../../src/core/validation.js";
+import { decodeName, encodeName, FileStore, namespaceFromPath, namespacePath } from "../../src/file/index.js";
+import { HOSTILE_NAMES } from "../../src/testing/index.js";
+import { tempDir } from "./helpers.js";
+
+/** Any valid namespace: no control characters, no "/", 1..255 UTF-8 bytes. */
+const validName = fc
+  .oneof(
+    fc.string({ unit: "grapheme", minLength: 1, maxLength: 80 }),
+    fc.string({ unit: "binary", minLength: 1, maxLength: 120 }),
+    fc.string({
+      unit: fc.constantFrom("a", "A", ".", "%", " ", "é", "😀", "-", "_", "~", "\\"),
+      minLength: 1,
+      maxLength: 255,
+    }),
+    fc.constantFrom(...HOSTILE_NAMES),
+  )
+  .map((s) => s.replace(/[\u0000-\u001f\u007f-\u009f/]/g, "x"))
+  .filter((s) => {
+    try {
+      validateNamespace(s);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+
+const WINDOWS_RESERVED = /^(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?$/i;
+
+function checkSafe(parts: string[]): void {
+  for (const [i, part] of parts.entries()) {
+    expect(Buffer.byteLength(part), part).toBeLessThanOrEqual(255);
+    // The longest suffix put on a base is a compaction's ".<pid>.tmp" (pids have at most 7 digits).
+    expect(part.replace(/\.(jsonl|d)$/, "").length + ".4194304.tmp".length).toBeLessThanOrEqual(255);
+    expect(part).toMatch(i === parts.length - 1 ? /^[a-z0-9_%-]+\.jsonl$/ : /^[a-z0-9_%-]+\.d$/);
+    expect(part).not.toMatch(WINDOWS_RESERVED);
+    expect([".", ".."]).not.toContain(part);
+  }
+}
+
+describe("namespace encoding", () => {
+  it("property: every valid name maps to safe path components and decodes back", () => {
+    fc.assert(
+      fc.property(validName, (name) => {
+        const parts = namespacePath(name);
+        checkSafe(parts);
+        expect(namespaceFromPath(parts)).toBe(name);
+        expect(decodeName(encodeName(name))).toBe(name);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it("property: two different names never collide, even when the file system folds case", () => {
+    fc.assert(
+      fc.property(validName, validName, (a, b) => {
+        fc.pre(a !== b);
+        const pa = namespacePath(a).join("/").toLowerCase();
+        const pb = namespacePath(b).join("/").toLowerCase();
+        expect(pa).not.toBe(pb);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it("keeps case-variants, dot names and device names apart", () => {
+    const names = ["Abc", "abc", "ABC", ".", "..", "...", "CON", "con", "nul", "Nul", "com1", "a.b", "a%2eb", "%"];
+    const paths = names.map((n) => namespacePath(n)[0]?.toLowerCase());
+    expect(new Set(paths).size).toBe(names.length);
+    expect(namespacePath("abc")).toEqual(["abc.jsonl"]);
+    expect(namespacePath("Abc")).toEqual(["%41bc.jsonl"]);
+    expect(namespacePath("..")).toEqual(["%2e%2e.jsonl"]);
+    expect(namespacePath("con")).toEqual(["%63on.jsonl"]);
+  });
+
+  it("splits the longest names into directories, each component within NAME_MAX", () => {
+    const longest = "😀".repeat(MAX_NAME_BYTES / 4) + "abc";
+    expect(Buffer.byteLength(longest)).toBeLessThanOrEqual(MAX_NAME_BYTES);
+    const parts = namespacePath(longest);
+    expect(parts.length).toBeGreaterThan(1);
+    checkSafe(parts);
+    expect(namespaceFromPath(parts)).toBe(longest);
+  });
+
+  it("rejects file names it did not make", () => {
+    expect(namespaceFromPath(["ABC.jsonl"])).toBeUndefined();
+    expect(namespaceFromPath(["%61bc.jsonl"])).toBeUndefined(); // non-canonical spelling of "abc"
+    expect(namespaceFromPath(["abc.lock"])).toBeUndefined();
+    expect(namespaceFromPath(["a.d", "b.jsonl"])).toBeUndefined(); // short names are never split
+    expect(namespaceFromPath(["%ff.jsonl"])).toBeUndefined(); // not UTF-8
+    expect(decodeName("")).toBeUndefined();
+  });
+
+  it("stores, lists and reloads long and hostile names inside the directory", async () => {
+    const dir = tempDir();
+    const store = await FileStore.open(dir, { unknownEntityTypes: "passthrough" });
+    const names = ["😀".repeat(63), "É".repeat(127), "x".repeat(255), "Abc", "abc", "..", "CON"];
+    for (const [i, ns] of names.entries()) {
+      await store.save([{ namespace: ns, changeType: "set", entityType: "t", entityId: "1", entity: { i } }]);
+      expect(store.fileOf(ns).startsWith(`${dir}/`)).toBe(true);
+    }
+    expect(await store.listNamespaces()).toEqual([...names].sort());
+    await store.close();
+    const reopened = await FileStore.open(dir, { unknownEntityTypes: "passthrough" });
+    for (const [i, ns] of names.entries()) {
+      expect((await reopened.load(ns)).map((c) => c.entity)).toEqual([{ i }]);
+      await reopened.compact(ns);
+      expect((await reopened.load(ns)).map((c) => c.entity)).toEqual([{ i }]);
+    }
+    await reopened.close();
+  });
+});
