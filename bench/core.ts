@@ -44,7 +44,7 @@ export async function runCoreBenchmarks(options: BenchOptions): Promise<BenchRes
   const signal = options.signal;
   const sections: [string, () => Promise<BenchResult[]>][] = [
     ["durable batched writes and restores", () => writesAndRestores(plan, signal)],
-    ["concurrent saves", async () => [await concurrentSaves(plan, signal)]],
+    ["concurrent saves", () => concurrentSaves(plan, signal)],
     ["MemoryStore vs Map", async () => [await memoryStore(plan, signal)]],
   ];
   for (const [name, section] of sections) {

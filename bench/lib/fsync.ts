@@ -81,3 +81,29 @@ export function fsyncLatency(file: string, n = 200): number {
   times.sort((a, b) => a - b);
   return times[times.length >> 1]!;
 }
+
+/**
+ * The same saves as {@link fsyncPerSave}, one at a time with blocking
+ * calls (`writeSync` + `fsyncSync`), in the order the concurrent writers
+ * would issue them: what one fsync per save costs when nothing overlaps.
+ */
+export function fsyncPerSaveSerialized(
+  file: string,
+  changeFor: (writer: number, save: number) => ChangeInput,
+  writers: number,
+  savesPerWriter: number,
+): number {
+  const fd = openSync(file, "a");
+  try {
+    const start = now();
+    for (let s = 0; s < savesPerWriter; s++) {
+      for (let w = 0; w < writers; w++) {
+        writeSync(fd, `${JSON.stringify(changeFor(w, s))}\n`);
+        fsyncSync(fd);
+      }
+    }
+    return now() - start;
+  } finally {
+    closeSync(fd);
+  }
+}

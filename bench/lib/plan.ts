@@ -29,7 +29,7 @@ export const FULL: Plan = {
   restoreRepetitions: 5,
   concurrentWriters: 32,
   savesPerWriter: 50,
-  concurrentRepetitions: 3,
+  concurrentRepetitions: 5,
   memoryRepetitions: 3,
 };
 
