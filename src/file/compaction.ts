@@ -91,8 +91,7 @@ export async function compactLog(log: NamespaceLog, options: CompactLogOptions):
     const resolved = resolve(text.chunks, options.ctx, false);
     if (resolved.skipped.length > 0) options.onSkipped?.(resolved.skipped);
     const lines = resolved.scan.lines;
-    log.stats.keys = resolved.decoded.length;
-    log.stats.lines = lines + (log.stats.lines - linesAtSnapshot);
+    log.scanned(lines, resolved.decoded.length, log.stats.lines - linesAtSnapshot);
     if (options.worthIt && !options.worthIt(lines, resolved.decoded.length)) return "not-worth-it";
 
     removeStaleTemps(dir, base);

@@ -95,6 +95,8 @@ export class NamespaceLog {
   /** Size our last write (or check) left the file at; -1 when unknown. */
   #expectedSize = -1;
   #bytesPerLine = 200;
+  /** Whether `stats.lines` counts the lines that were in the file before this process wrote. */
+  #statsKnown = false;
   #pending: Pending[] = [];
   #flushing: Promise<void> | undefined;
 
@@ -180,7 +182,13 @@ export class NamespaceLog {
    */
   prepareWrite(): number {
     const onDisk = statSync(this.file, { throwIfNoEntry: false });
-    if (this.#fd >= 0 && (!onDisk || onDisk.ino !== this.#ino || onDisk.dev !== this.#dev)) this.#closeData();
+    if (this.#fd >= 0 && (!onDisk || onDisk.ino !== this.#ino || onDisk.dev !== this.#dev)) {
+      // Another process compacted (or removed) the file: what we knew about it is gone.
+      this.#closeData();
+      this.#expectedSize = -1;
+      this.#statsKnown = false;
+      this.stats.keys = 0;
+    }
     if (this.#fd < 0) {
       if (!onDisk) ensureDir(this.root, path.dirname(this.file));
       this.#fd = openSync(this.file, constants.O_RDWR | constants.O_APPEND | constants.O_CREAT, 0o644);
@@ -221,8 +229,14 @@ export class NamespaceLog {
       throw error;
     }
     this.#expectedSize = before + buf.length;
-    this.stats.lines += lines;
     this.#bytesPerLine = Math.max(1, Math.round(buf.length / Math.max(1, lines)));
+    if (this.#statsKnown) {
+      this.stats.lines += lines;
+    } else {
+      // First write to a file we have not scanned: estimate its lines from its size.
+      this.stats.lines = Math.round(before / this.#bytesPerLine) + lines;
+      this.#statsKnown = true;
+    }
   }
 
   /**
@@ -241,13 +255,18 @@ export class NamespaceLog {
     return { fd, size: st.size, ino: st.ino, dev: st.dev };
   }
 
-  /** After compaction renamed a new file in (under the `ex` lock): forget the old descriptor. */
+  /** After a scan of the whole file: exact counts (plus `linesSince`, written after the scan's snapshot). */
+  scanned(lines: number, keys: number, linesSince: number): void {
+    this.stats.lines = lines + linesSince;
+    this.stats.keys = keys;
+    this.#statsKnown = true;
+  }
+
+  /** After compaction renamed a new file of `size` bytes in (under the `ex` lock): forget the old descriptor. */
   replaced(size: number, stats: LogStats): void {
     this.#closeData();
-    this.#expectedSize = -1;
-    this.stats.lines = stats.lines;
-    this.stats.keys = stats.keys;
-    void size;
+    this.#expectedSize = size;
+    this.scanned(stats.lines, stats.keys, 0);
   }
 
   #closeData(): void {

@@ -182,8 +182,7 @@ export class FileStore implements Store {
     throwIfAborted(options?.signal);
     const resolved = resolve(chunks, this.#context(log), true);
     this.#reportSkipped(log, resolved.skipped);
-    log.stats.keys = resolved.decoded.length;
-    log.stats.lines = resolved.scan.lines + (log.stats.lines - linesAtSnapshot);
+    log.scanned(resolved.scan.lines, resolved.decoded.length, log.stats.lines - linesAtSnapshot);
     const liveOnly = options?.liveOnly === true;
     const out: Change[] = [];
     for (const change of resolved.decoded) {

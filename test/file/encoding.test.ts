@@ -17,6 +17,7 @@ const validName = fc
     }),
     fc.constantFrom(...HOSTILE_NAMES),
   )
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: replaces what a namespace may not hold
   .map((s) => s.replace(/[\u0000-\u001f\u007f-\u009f/]/g, "x"))
   .filter((s) => {
     try {

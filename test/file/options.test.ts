@@ -1,0 +1,239 @@
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { z } from "zod";
+import type { ChangeInput } from "../../src/core/change.js";
+import { defineEntityType } from "../../src/core/change.js";
+import { ErrorCode, isStatelogError } from "../../src/core/errors.js";
+import { FileStore } from "../../src/file/index.js";
+import { tempDir } from "./helpers.js";
+
+const set = (entityType: string, id: string, entity: unknown, namespace = "ws"): ChangeInput => ({
+  namespace,
+  changeType: "set",
+  entityType,
+  entityId: id,
+  entity,
+});
+const unset = (id: string, timestamp?: Date): ChangeInput => ({
+  namespace: "ws",
+  changeType: "unset",
+  entityType: "item",
+  entityId: id,
+  ...(timestamp ? { timestamp } : {}),
+});
+
+async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {
+  try {
+    await promise;
+  } catch (error) {
+    return isStatelogError(error) ? error.code : `not a statelog error: ${String(error)}`;
+  }
+  return undefined;
+}
+
+function lineCount(file: string): number {
+  return readFileSync(file, "utf8").split("\n").length - 1;
+}
+
+const Item = defineEntityType("item", {
+  schema: z.object({ id: z.string(), n: z.number().default(0) }),
+});
+
+describe("entity type registration", () => {
+  it("an unregistered type is an UnknownEntityTypeError on save, before anything is written", async () => {
+    const store = await FileStore.open(tempDir());
+    store.registerEntityType(Item);
+    expect(await codeOf(store.save([set("item", "a", { id: "a" }), set("other", "x", {})]))).toBe(
+      ErrorCode.UnknownEntityType,
+    );
+    expect(existsSync(store.fileOf("ws"))).toBe(false);
+    await store.save([set("item", "a", { id: "a", n: 1 })]);
+    expect((await store.load("ws")).map((c) => c.entity)).toEqual([{ id: "a", n: 1 }]);
+    await store.close();
+  });
+
+  it("an unregistered type found on load is an UnknownEntityTypeError; passthrough loads it as JSON", async () => {
+    const dir = tempDir();
+    const writer = await FileStore.open(dir, { unknownEntityTypes: "passthrough" });
+    await writer.save([set("mystery", "m", { any: ["json"] })]);
+    await writer.close();
+    const strict = await FileStore.open(dir);
+    strict.registerEntityType("item");
+    expect(await codeOf(strict.load("ws"))).toBe(ErrorCode.UnknownEntityType);
+    strict.registerEntityType("mystery");
+    expect((await strict.load("ws")).map((c) => c.entity)).toEqual([{ any: ["json"] }]);
+    await strict.close();
+  });
+
+  it("the schema validates on save (nothing written on failure) and its output is what load returns", async () => {
+    const store = await FileStore.open(tempDir());
+    store.registerEntityType(Item);
+    expect(await codeOf(store.save([set("item", "ok", { id: "ok" }), set("item", "bad", { id: 5 })]))).toBe(
+      ErrorCode.Validation,
+    );
+    expect(existsSync(store.fileOf("ws"))).toBe(false);
+    const input = { id: "a" };
+    await store.save([set("item", "a", input)]);
+    expect(input).toEqual({ id: "a" }); // not mutated by the schema's default
+    // Stored as given, returned through the schema (its default applied).
+    expect(JSON.parse(readFileSync(store.fileOf("ws"), "utf8")).entity).toEqual({ id: "a" });
+    expect((await store.load("ws")).map((c) => c.entity)).toEqual([{ id: "a", n: 0 }]);
+    await store.close();
+  });
+
+  it("the schema also checks what is loaded", async () => {
+    const dir = tempDir();
+    const writer = await FileStore.open(dir, { unknownEntityTypes: "passthrough" });
+    await writer.save([set("item", "a", { id: 1 })]);
+    await writer.close();
+    const store = await FileStore.open(dir);
+    store.registerEntityType(Item);
+    expect(await codeOf(store.load("ws"))).toBe(ErrorCode.Validation);
+    await store.close();
+  });
+});
+
+describe("options", () => {
+  it("rejects invalid options with a ConfigurationError", async () => {
+    const dir = tempDir();
+    for (const bad of [
+      { sync: "sometimes" },
+      { unknownEntityTypes: "maybe" },
+      { onCorruption: "ignore" },
+      { autoCompact: { ratio: 0.5 } },
+      { autoCompact: { minLines: -1 } },
+      { tombstoneRetentionMs: -5 },
+      { maxChangeBytes: 0 },
+    ]) {
+      expect(await codeOf(FileStore.open(dir, bad as never)), JSON.stringify(bad)).toBe(ErrorCode.Configuration);
+    }
+  });
+
+  it('sync: "none" saves, group-commits and reloads', async () => {
+    const dir = tempDir();
+    const store = await FileStore.open(dir, { sync: "none", unknownEntityTypes: "passthrough" });
+    await Promise.all(Array.from({ length: 50 }, (_, i) => store.save([set("item", `e${i}`, { i })])));
+    await store.close();
+    const reopened = await FileStore.open(dir, { unknownEntityTypes: "passthrough" });
+    expect((await reopened.load("ws")).map((c) => c.entityId)).toEqual(Array.from({ length: 50 }, (_, i) => `e${i}`));
+    await reopened.close();
+  });
+
+  it("automatic compaction starts when the file holds more than max(minLines, ratio × keys) lines", async () => {
+    const dir = tempDir();
+    const store = await FileStore.open(dir, {
+      unknownEntityTypes: "passthrough",
+      autoCompact: { minLines: 50, ratio: 2 },
+    });
+    const file = store.fileOf("ws");
+    // 10 keys; below 50 lines nothing happens.
+    for (let round = 0; round < 4; round++) {
+      await store.save(Array.from({ length: 10 }, (_, i) => set("item", `k${i}`, { round })));
+    }
+    await store.close(); // waits for background work
+    expect(lineCount(file)).toBe(40);
+    const store2 = await FileStore.open(dir, {
+      unknownEntityTypes: "passthrough",
+      autoCompact: { minLines: 50, ratio: 2 },
+    });
+    for (let round = 4; round < 8; round++) {
+      await store2.save(Array.from({ length: 10 }, (_, i) => set("item", `k${i}`, { round })));
+    }
+    await store2.close();
+    // 80 lines > max(50, 2 × 10): compacted (to the 10 live keys, plus lines saved while it ran).
+    expect(lineCount(file)).toBeLessThan(50);
+    const check = await FileStore.open(dir, { unknownEntityTypes: "passthrough", autoCompact: false });
+    const loaded = await check.load("ws");
+    expect(loaded.map((c) => c.entity)).toEqual(Array.from({ length: 10 }, () => ({ round: 7 })));
+    await check.close();
+  });
+
+  it("automatic compaction also follows a load that finds a file full of history", async () => {
+    const dir = tempDir();
+    const writer = await FileStore.open(dir, { unknownEntityTypes: "passthrough", autoCompact: false });
+    for (let round = 0; round < 30; round++) await writer.save([set("item", "only", { round })]);
+    await writer.close();
+    const file = writer.fileOf("ws");
+    expect(lineCount(file)).toBe(30);
+    const reader = await FileStore.open(dir, {
+      unknownEntityTypes: "passthrough",
+      autoCompact: { minLines: 10, ratio: 4 },
+    });
+    expect((await reader.load("ws")).map((c) => c.entity)).toEqual([{ round: 29 }]);
+    await reader.close();
+    expect(lineCount(file)).toBe(1);
+  });
+
+  it("autoCompact: false never compacts", async () => {
+    const dir = tempDir();
+    const store = await FileStore.open(dir, { unknownEntityTypes: "passthrough", autoCompact: false });
+    for (let round = 0; round < 30; round++) await store.save([set("item", "only", { round })]);
+    await store.load("ws");
+    await store.close();
+    expect(lineCount(store.fileOf("ws"))).toBe(30);
+  });
+
+  it("tombstoneRetentionMs: compaction drops older tombstones and keeps newer ones and every set", async () => {
+    const now = new Date("2025-06-01T00:00:00Z");
+    const day = 24 * 3600 * 1000;
+    const dir = tempDir();
+    const store = await FileStore.open(dir, {
+      unknownEntityTypes: "passthrough",
+      clock: () => now,
+      tombstoneRetentionMs: 7 * day,
+    });
+    await store.save([
+      set("item", "old-deleted", 1),
+      set("item", "kept", 1),
+      set("item", "recent-deleted", 1),
+      { ...set("item", "old-set", 1), timestamp: new Date(now.getTime() - 30 * day) },
+    ]);
+    await store.save([
+      unset("old-deleted", new Date(now.getTime() - 8 * day)),
+      unset("recent-deleted", new Date(now.getTime() - day)),
+    ]);
+    expect((await store.load("ws")).map((c) => c.entityId)).toEqual([
+      "kept",
+      "old-set",
+      "old-deleted",
+      "recent-deleted",
+    ]);
+    await store.compact("ws");
+    expect((await store.load("ws")).map((c) => [c.entityId, c.changeType])).toEqual([
+      ["kept", "set"],
+      ["old-set", "set"],
+      ["recent-deleted", "unset"],
+    ]);
+    expect(lineCount(store.fileOf("ws"))).toBe(3);
+    await store.close();
+  });
+
+  it("without tombstoneRetentionMs, tombstones stay forever", async () => {
+    const store = await FileStore.open(tempDir(), { unknownEntityTypes: "passthrough" });
+    await store.save([set("item", "a", 1), unset("a", new Date("2000-01-01T00:00:00Z"))]);
+    await store.compact("ws");
+    expect((await store.load("ws")).map((c) => [c.entityId, c.changeType])).toEqual([["a", "unset"]]);
+    await store.close();
+  });
+
+  it("listNamespaces leaves out foreign files, lock files, temp files and empty files", async () => {
+    const dir = tempDir();
+    const store = await FileStore.open(dir, { unknownEntityTypes: "passthrough" });
+    await store.save([set("item", "a", 1, "one"), set("item", "a", 1, "Two")]);
+    writeFileSync(`${dir}/README.txt`, "hello");
+    writeFileSync(`${dir}/NotOurs.jsonl`, "{}\n");
+    writeFileSync(`${dir}/one.123.tmp`, "x");
+    writeFileSync(`${dir}/empty.jsonl`, "");
+    expect(await store.listNamespaces()).toEqual(["Two", "one"]);
+    await store.close();
+  });
+
+  it("saves to several namespaces in one call land in each namespace's file", async () => {
+    const store = await FileStore.open(tempDir(), { unknownEntityTypes: "passthrough" });
+    await store.save([set("item", "a", 1, "n1"), set("item", "b", 2, "n2"), set("item", "c", 3, "n1")]);
+    expect((await store.load("n1")).map((c) => c.entityId)).toEqual(["a", "c"]);
+    expect((await store.load("n2")).map((c) => c.entityId)).toEqual(["b"]);
+    expect(lineCount(store.fileOf("n1"))).toBe(2);
+    await store.close();
+  });
+});
