@@ -3,6 +3,7 @@
  * use with vitest. Run them against your own Store implementation too.
  */
 
+export { describeEventStoreContract, type EventStoreContractOptions } from "./event-store-contract.js";
 export {
   type ContractAggregate,
   describeRepositoryContract,

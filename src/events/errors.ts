@@ -1,0 +1,52 @@
+/** Errors of the event stores, beyond those of `src/core/errors.ts`. */
+import { isStatelogError, StatelogError } from "../core/errors.js";
+
+/** Codes of the event-store errors. */
+export const EventErrorCode = {
+  /** A reader or subscriber asked for events that retention already removed. */
+  BehindRetention: "STATELOG_BEHIND_RETENTION",
+  /** The event store directory is in use by another process. */
+  Locked: "STATELOG_EVENTS_LOCKED",
+} as const;
+export type EventErrorCode = (typeof EventErrorCode)[keyof typeof EventErrorCode];
+
+/**
+ * Events after `position` were removed by retention before they were
+ * delivered: continuing would skip them silently. Restart from
+ * `firstAvailable - 1` (accepting the loss) or from a snapshot of your own.
+ */
+export class BehindRetentionError extends StatelogError {
+  constructor(
+    /** The stream, or `undefined` for a subscription to all streams. */
+    readonly streamId: string | undefined,
+    /** The position that was read up to. */
+    readonly position: number,
+    /** The oldest position still stored. */
+    readonly firstAvailable: number,
+  ) {
+    super(
+      EventErrorCode.BehindRetention,
+      `${streamId === undefined ? "global log" : `stream ${JSON.stringify(streamId)}`}: events after position ${position} were removed by retention (oldest stored: ${firstAvailable}); restart from position ${firstAvailable - 1} to accept the loss`,
+    );
+    this.name = "BehindRetentionError";
+  }
+}
+
+/** Another process holds the event store's directory. */
+export class LockedError extends StatelogError {
+  constructor(
+    readonly directory: string,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      EventErrorCode.Locked,
+      `event store directory ${directory} is in use by another process (close it there first)`,
+      options,
+    );
+    this.name = "LockedError";
+  }
+}
+
+export const isBehindRetentionError = (e: unknown): e is BehindRetentionError =>
+  isStatelogError(e, EventErrorCode.BehindRetention);
+export const isLockedError = (e: unknown): e is LockedError => isStatelogError(e, EventErrorCode.Locked);

@@ -1,0 +1,37 @@
+/**
+ * `statelog/events`: event streams with cursors, replay, live
+ * subscriptions, retention and snapshots — `MemoryEventStore` in memory and
+ * `FileEventStore` durable on disk, behind one contract.
+ */
+export {
+  BehindRetentionError,
+  EventErrorCode,
+  isBehindRetentionError,
+  isLockedError,
+  LockedError,
+} from "./errors.js";
+export { MemoryEventStore, type MemoryEventStoreConfig } from "./memory.js";
+export {
+  type AppendOptions,
+  type AppendResult,
+  type CreateEventOptions,
+  Cursor,
+  createEvent,
+  EVENT_STORE_DEFAULTS,
+  type EventCallOptions,
+  type EventInput,
+  type EventMetadata,
+  type EventStore,
+  type EventStoreCapabilities,
+  type EventStoreConfig,
+  type EventStoreMetrics,
+  type EventStoreStats,
+  type EventSubscription,
+  ExpectedVersion,
+  type From,
+  type ReadResult,
+  type RecordedEvent,
+  type SnapshotInfo,
+  type StreamInfo,
+  type SubscribeOptions,
+} from "./types.js";

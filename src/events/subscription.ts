@@ -1,0 +1,157 @@
+/**
+ * Subscriptions, pull-based: a subscriber copies at most `bufferSize`
+ * events from the index at a time and asks for more when it has delivered
+ * them, so it can never skip an event, receive one twice, or make the store
+ * buffer for it. When nothing is left it waits for the next commit.
+ */
+import { ValidationError } from "../core/errors.js";
+import { isBehindRetentionError } from "./errors.js";
+import type { EventLog } from "./log.js";
+import type { EventSubscription, RecordedEvent } from "./types.js";
+
+/** What a subscription needs from its store. */
+export interface SubscriptionSource {
+  readonly log: EventLog;
+  /** Events after `position`, at most `limit`. @throws BehindRetentionError */
+  fetch(position: number, limit: number): RecordedEvent[];
+  /** Position of an event in this subscription's order (stream or global). */
+  positionOf(event: RecordedEvent): number;
+  /** The stream to wait on, undefined for all. */
+  readonly streamId: string | undefined;
+  /** True once the store is closed. */
+  isClosed(): boolean;
+  /** Called when the subscription ends (for stats). */
+  onEnd(subscription: Subscription): void;
+  /** Counts delivered events. */
+  onDelivered(count: number): void;
+  /** Reports a subscriber ended by retention. */
+  onDropped(position: number, firstAvailable: number): void;
+}
+
+/** Default buffer of a subscriber, in events. */
+export const DEFAULT_SUBSCRIPTION_BUFFER = 256;
+
+export class Subscription implements EventSubscription {
+  readonly caughtUp: Promise<boolean>;
+  #resolveCaughtUp!: (value: boolean) => void;
+  #position: number;
+  #buffer: RecordedEvent[] = [];
+  #index = 0;
+  #ended = false;
+  #live = false;
+  #iterating = false;
+  #wake: (() => void) | undefined;
+  #cancelWait: (() => void) | undefined;
+  #pending: Promise<IteratorResult<RecordedEvent>> = Promise.resolve({ done: true, value: undefined });
+  readonly #source: SubscriptionSource;
+  readonly #bufferSize: number;
+  readonly #signal: AbortSignal | undefined;
+  readonly #onAbort = () => this.close();
+
+  constructor(
+    source: SubscriptionSource,
+    from: number,
+    bufferSize: number | undefined,
+    signal: AbortSignal | undefined,
+  ) {
+    const size = bufferSize ?? DEFAULT_SUBSCRIPTION_BUFFER;
+    if (!Number.isSafeInteger(size) || size < 1) {
+      throw new ValidationError("bufferSize", `must be an integer >= 1, got ${String(bufferSize)}`);
+    }
+    this.#source = source;
+    this.#position = from;
+    this.#bufferSize = size;
+    this.#signal = signal;
+    this.caughtUp = new Promise((resolve) => {
+      this.#resolveCaughtUp = resolve;
+    });
+    if (signal?.aborted) this.#end();
+    else signal?.addEventListener("abort", this.#onAbort, { once: true });
+  }
+
+  get position(): number {
+    return this.#position;
+  }
+
+  get isLive(): boolean {
+    return this.#live && !this.#ended;
+  }
+
+  close(): void {
+    this.#end();
+  }
+
+  #end(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#live = false;
+    this.#buffer = [];
+    this.#index = 0;
+    this.#cancelWait?.();
+    this.#signal?.removeEventListener("abort", this.#onAbort);
+    this.#resolveCaughtUp(false);
+    this.#source.onEnd(this);
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.#end();
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<RecordedEvent> {
+    if (this.#iterating) throw new ValidationError("subscription", "can be iterated only once");
+    this.#iterating = true;
+    return {
+      // Calls are chained so that concurrent next() calls still deliver in order.
+      next: () => {
+        this.#pending = this.#pending.then(
+          () => this.#next(),
+          () => this.#next(),
+        );
+        return this.#pending;
+      },
+      return: async () => {
+        this.#end();
+        return { done: true, value: undefined };
+      },
+    };
+  }
+
+  async #next(): Promise<IteratorResult<RecordedEvent>> {
+    for (;;) {
+      if (this.#ended || this.#source.isClosed()) {
+        this.#end();
+        return { done: true, value: undefined };
+      }
+      if (this.#index < this.#buffer.length) {
+        const event = this.#buffer[this.#index++] as RecordedEvent;
+        this.#position = this.#source.positionOf(event);
+        this.#source.onDelivered(1);
+        return { done: false, value: event };
+      }
+      try {
+        this.#buffer = this.#source.fetch(this.#position, this.#bufferSize);
+      } catch (error) {
+        if (isBehindRetentionError(error)) this.#source.onDropped(error.position, error.firstAvailable);
+        this.#end();
+        throw error;
+      }
+      this.#index = 0;
+      if (this.#buffer.length > 0) {
+        this.#live = false;
+        continue;
+      }
+      this.#live = true;
+      this.#resolveCaughtUp(true);
+      await new Promise<void>((resolve) => {
+        this.#wake = resolve;
+        this.#cancelWait = this.#source.log.onNext(this.#source.streamId, resolve);
+      });
+      this.#wake = undefined;
+      this.#cancelWait?.();
+      this.#cancelWait = undefined;
+    }
+  }
+}

@@ -1,0 +1,112 @@
+/** Validation and copying of events before they are appended (SEMANTICS.md). */
+import { InvalidNameError, ValidationError } from "../core/errors.js";
+import { toJsonWithin, validateName } from "../core/validation.js";
+import type { EventInput, EventMetadata, From } from "./types.js";
+
+/** An event checked and copied: its own deep-frozen data, and its JSON text. */
+export interface PreparedEvent {
+  readonly id: string;
+  readonly type: string;
+  readonly data: unknown;
+  readonly timestamp: Date;
+  readonly metadata: EventMetadata | undefined;
+  /** JSON of `data`. */
+  readonly json: string;
+  /** JSON of `metadata`, or undefined. */
+  readonly metaJson: string | undefined;
+  /** Estimated bytes held in memory by this event. */
+  readonly size: number;
+}
+
+/** Fixed per-event overhead of the index (object, position numbers, Date), in bytes: an estimate. */
+export const EVENT_OVERHEAD_BYTES = 120;
+
+/** Deep-freezes JSON data in place and returns it. */
+export function deepFreeze<T>(value: T): T {
+  if (typeof value === "object" && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const key in value) deepFreeze((value as Record<string, unknown>)[key]);
+  }
+  return value;
+}
+
+/** Checks a stream id: a name of at most 255 UTF-8 bytes without control characters (`/` allowed). */
+export function validateStreamId(streamId: unknown): asserts streamId is string {
+  validateName("streamId", streamId, true);
+}
+
+function checkText(value: unknown, field: string): asserts value is string {
+  try {
+    validateName(field, value, true);
+  } catch (error) {
+    const reason = error instanceof InvalidNameError ? error.reason : String(error);
+    throw new ValidationError(field, value === undefined ? "is required" : reason, { cause: error });
+  }
+}
+
+/**
+ * Validates every event and copies it, or throws on the first bad one (so
+ * nothing of the batch is appended).
+ * @throws ValidationError | InvalidValueError | TooLargeError
+ */
+export function prepareEvents(events: readonly EventInput[], maxBytes: number): PreparedEvent[] {
+  if (!Array.isArray(events)) throw new ValidationError("events", "must be an array of events");
+  const out: PreparedEvent[] = new Array(events.length);
+  for (let i = 0; i < events.length; i++) {
+    const e = events[i] as EventInput | undefined;
+    const at = `events[${i}]`;
+    if (typeof e !== "object" || e === null) throw new ValidationError(at, "must be an event object");
+    checkText(e.id, `${at}.id`);
+    checkText(e.type, `${at}.type`);
+    const ts = e.timestamp as unknown;
+    if (ts === undefined || ts === null) throw new ValidationError(`${at}.timestamp`, "is required (a Date)");
+    if (!(ts instanceof Date) || Number.isNaN(ts.getTime())) {
+      throw new ValidationError(`${at}.timestamp`, "must be a valid Date");
+    }
+    const json = toJsonWithin(e.data, maxBytes, `event ${JSON.stringify(e.id)}`, `${at}.data`);
+    let metadata: EventMetadata | undefined;
+    let metaJson: string | undefined;
+    if (e.metadata !== undefined) {
+      if (typeof e.metadata !== "object" || e.metadata === null || Array.isArray(e.metadata)) {
+        throw new ValidationError(`${at}.metadata`, "must be a plain object");
+      }
+      metaJson = toJsonWithin(e.metadata, maxBytes, `metadata of event ${JSON.stringify(e.id)}`, `${at}.metadata`);
+      metadata = deepFreeze(JSON.parse(metaJson) as EventMetadata);
+    }
+    out[i] = {
+      id: e.id,
+      type: e.type,
+      data: deepFreeze(JSON.parse(json)),
+      timestamp: new Date(ts.getTime()),
+      metadata,
+      json,
+      metaJson,
+      size: EVENT_OVERHEAD_BYTES + 2 * (e.id.length + e.type.length) + json.length * 2 + (metaJson?.length ?? 0) * 2,
+    };
+  }
+  return out;
+}
+
+/** The position in a {@link From}, checked. */
+export function positionOf(from: From | undefined, field = "cursor"): number {
+  const p = from === undefined ? 0 : typeof from === "number" ? from : (from as { position?: unknown })?.position;
+  if (typeof p !== "number" || !Number.isSafeInteger(p) || p < 0) {
+    throw new ValidationError(field, `position must be an integer >= 0, got ${String(p)}`);
+  }
+  return p;
+}
+
+/** Checks a limit argument (a positive integer). */
+export function checkLimit(limit: unknown): number {
+  if (typeof limit !== "number" || !Number.isSafeInteger(limit) || limit < 1) {
+    throw new ValidationError("limit", `must be an integer >= 1, got ${String(limit)}`);
+  }
+  return limit;
+}
+
+/** Checks a Date argument. */
+export function checkDate(value: unknown, field: string): Date {
+  if (!(value instanceof Date) || Number.isNaN(value.getTime()))
+    throw new ValidationError(field, "must be a valid Date");
+  return value;
+}
