@@ -8,12 +8,8 @@ export { actualLastSequence, isWrongLastSequence, natsError, WRONG_LAST_SEQUENCE
 export { decodeToken, encodeToken, entityKey, parseEntityKey } from "./keys.js";
 export { DEFAULT_STORE_BUCKET, NatsKvStore, type NatsKvStoreOptions } from "./kv-store.js";
 export { type ReadFilteredOptions, ReadMode, readFiltered } from "./reader.js";
-export {
-  NatsKvRepository,
-  NatsKvRepositoryBuilder,
-  type NatsKvRepositoryOptions,
-  NatsSimpleRepository,
-} from "./repository.js";
+export { NatsKvRepository, type NatsKvRepositoryOptions, NatsSimpleRepository } from "./repository.js";
+export { NatsKvRepositoryBuilder } from "./repository-builder.js";
 export {
   NatsFeature,
   parseServerVersion,

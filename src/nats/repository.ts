@@ -10,13 +10,18 @@
  * (`Nats-Expected-Last-Subject-Sequence`), so two writers can never both
  * win, and versions strictly increase per aggregate.
  */
-import type { JetStreamClient, JetStreamManager, MsgRequest, NextMsgRequest, StoredMsg } from "@nats-io/jetstream";
-import { jetstream, jetstreamManager, StorageType } from "@nats-io/jetstream";
-import { Kvm } from "@nats-io/kv";
+import type {
+  JetStreamClient,
+  JetStreamManager,
+  LastForMsgRequest,
+  MsgRequest,
+  NextMsgRequest,
+  StoredMsg,
+} from "@nats-io/jetstream";
+import { jetstream } from "@nats-io/jetstream";
 import { headers, type NatsConnection } from "@nats-io/transport-node";
 import {
   ClosedError,
-  ConfigurationError,
   CorruptionError,
   throwIfAborted,
   UnavailableError,
@@ -24,7 +29,7 @@ import {
   VersionConflictError,
 } from "../core/errors.js";
 import type { CallOptions } from "../core/store.js";
-import { DEFAULT_MAX_CHANGE_BYTES, toJsonWithin, validateEntityId, validateEntityType } from "../core/validation.js";
+import { DEFAULT_MAX_CHANGE_BYTES, toJsonWithin, validateEntityId } from "../core/validation.js";
 import {
   checkExpectedVersion,
   checkRepositoryLimits,
@@ -45,7 +50,8 @@ import {
 import { isWrongLastSequence, natsError } from "./errors.js";
 import { decodeToken, encodeToken } from "./keys.js";
 import { readFiltered } from "./reader.js";
-import { NatsFeature, requireFeature } from "./server.js";
+import { type OpenedBucket, openBucket } from "./repository-bucket.js";
+import { NatsKvRepositoryBuilder } from "./repository-builder.js";
 
 /** Options of {@link NatsKvRepository.create}. */
 export interface NatsKvRepositoryOptions<T> extends RepositoryOptions<T> {
@@ -100,9 +106,11 @@ export class NatsKvRepository<T> implements Repository<T> {
   readonly #idOf: (aggregate: T) => string;
   readonly #maxBytes: number;
   readonly #maxAttempts: number;
+  /** Read with direct gets (R1 buckets only: a replica could answer stale). */
+  readonly #direct: boolean;
   #closed = false;
 
-  protected constructor(options: NatsKvRepositoryOptions<T>, jsm: JetStreamManager, durable: boolean) {
+  protected constructor(options: NatsKvRepositoryOptions<T>, jsm: JetStreamManager, bucket: OpenedBucket) {
     this.aggregateType = options.aggregateType;
     this.bucket = options.bucketName;
     this.stream = `KV_${options.bucketName}`;
@@ -112,7 +120,8 @@ export class NatsKvRepository<T> implements Repository<T> {
     this.#idOf = options.idOf ?? defaultIdOf;
     this.#maxBytes = options.maxAggregateBytes ?? DEFAULT_MAX_CHANGE_BYTES;
     this.#maxAttempts = options.maxCasAttempts ?? 100;
-    this.capabilities = { ttl: true, perSaveTtl: options.perSaveTtl === true, durable };
+    this.#direct = bucket.direct;
+    this.capabilities = { ttl: true, perSaveTtl: options.perSaveTtl === true, durable: bucket.durable };
   }
 
   /** A builder in the seed's style. */
@@ -127,8 +136,8 @@ export class NatsKvRepository<T> implements Repository<T> {
    * @throws UnsupportedError when `perSaveTtl` needs a newer server
    */
   static async create<T>(options: NatsKvRepositoryOptions<T>): Promise<NatsKvRepository<T>> {
-    const { jsm, durable } = await openBucket(options);
-    return new NatsKvRepository<T>(options, jsm, durable);
+    const bucket = await openBucket(options);
+    return new NatsKvRepository<T>(options, bucket.jsm, bucket);
   }
 
   async save(aggregate: T, options?: RepositorySaveOptions): Promise<SaveResult> {
@@ -189,15 +198,11 @@ export class NatsKvRepository<T> implements Repository<T> {
     validateEntityId(id);
     const out: HistoryEntry<T>[] = [];
     const subject = this.#prefix + encodeToken(id);
-    // At most `history` (<= 64) messages: walk them with leader-served gets, no consumer needed
-    // (STREAM.MSG.GET accepts next_by_subj since nats-server 2.9; the client's type only lists seq/last_by_subj).
+    // At most `history` (<= 64) messages: walk them with gets, no consumer needed.
     try {
       for (let seq = 1; ; ) {
         throwIfAborted(options?.signal);
-        const sm = await this.#jsm.streams.getMessage(this.stream, {
-          next_by_subj: subject,
-          seq,
-        } as NextMsgRequest as unknown as MsgRequest);
+        const sm = await this.#get({ next_by_subj: subject, seq });
         if (!sm) break;
         const cur = this.#parse(sm.seq, sm.data, sm.header?.get(KV_OPERATION) ?? "", sm.time, id);
         out.push({
@@ -298,11 +303,22 @@ export class NatsKvRepository<T> implements Repository<T> {
     throw new UnavailableError(`${what}: gave up after ${this.#maxAttempts} compare-and-set attempts under contention`);
   }
 
-  /** The key's last revision, read from the stream leader (never a stale replica). */
+  /**
+   * One stored message: a direct get on an R1 bucket (fastest), otherwise
+   * a get from the stream leader (a replica could answer stale).
+   * STREAM.MSG.GET accepts next_by_subj since nats-server 2.9; the client's
+   * type lists only seq and last_by_subj.
+   */
+  #get(query: LastForMsgRequest | NextMsgRequest): Promise<StoredMsg | null> {
+    if (this.#direct) return this.#jsm.direct.getMessage(this.stream, query);
+    return this.#jsm.streams.getMessage(this.stream, query as unknown as MsgRequest);
+  }
+
+  /** The key's last revision (never from a stale replica). */
   async #current(id: string): Promise<Current> {
     let sm: StoredMsg | null;
     try {
-      sm = await this.#jsm.streams.getMessage(this.stream, { last_by_subj: this.#prefix + encodeToken(id) });
+      sm = await this.#get({ last_by_subj: this.#prefix + encodeToken(id) });
     } catch (error) {
       throw natsError(error, `read of ${this.aggregateType} ${JSON.stringify(id)}`);
     }
@@ -362,100 +378,7 @@ export class NatsSimpleRepository<T> extends NatsKvRepository<T> {
     options: Omit<Partial<NatsKvRepositoryOptions<T>>, "client" | "bucketName" | "aggregateType"> = {},
   ): Promise<NatsSimpleRepository<T>> {
     const full: NatsKvRepositoryOptions<T> = { ...options, client, bucketName: bucket, aggregateType };
-    const { jsm, durable } = await openBucket(full);
-    return new NatsSimpleRepository<T>(full, jsm, durable);
-  }
-}
-
-/** The seed's builder: `.client(nc).bucketName("b").aggregateType("T").history(20).ttlSeconds(3600).build()`. */
-export class NatsKvRepositoryBuilder<T> {
-  #options: Partial<NatsKvRepositoryOptions<T>> = {};
-  /** The NATS connection (required). */
-  client(client: NatsConnection): this {
-    this.#options.client = client;
-    return this;
-  }
-  /** The KV bucket (required). */
-  bucketName(name: string): this {
-    this.#options.bucketName = name;
-    return this;
-  }
-  /** The aggregate type (required). */
-  aggregateType(name: string): this {
-    this.#options.aggregateType = name;
-    return this;
-  }
-  /** Versions kept per aggregate, 1–64. @default 1 */
-  history(n: number): this {
-    this.#options.history = n;
-    return this;
-  }
-  /** Expiry in seconds; 0 = never. @default 0 */
-  ttlSeconds(seconds: number): this {
-    this.#options.ttlSeconds = seconds;
-    return this;
-  }
-  /** How to get an aggregate's id. @default `aggregate.id` */
-  idOf(fn: (aggregate: T) => string): this {
-    this.#options.idOf = fn;
-    return this;
-  }
-  /** Other options (replicas, storage, perSaveTtl…). */
-  options(options: Partial<NatsKvRepositoryOptions<T>>): this {
-    this.#options = { ...this.#options, ...options };
-    return this;
-  }
-  /** @throws ConfigurationError when client, bucketName or aggregateType is missing */
-  build(): Promise<NatsKvRepository<T>> {
-    const o = this.#options;
-    const missing = (["client", "bucketName", "aggregateType"] as const).filter((k) => !o[k]);
-    if (missing.length > 0) {
-      return Promise.reject(
-        new ConfigurationError(`NatsKvRepositoryBuilder needs ${missing.join(", ")} before build()`),
-      );
-    }
-    return NatsKvRepository.create(o as NatsKvRepositoryOptions<T>);
-  }
-}
-
-async function openBucket<T>(
-  options: NatsKvRepositoryOptions<T>,
-): Promise<{ jsm: JetStreamManager; durable: boolean }> {
-  if (!options?.client) throw new ConfigurationError("a NATS repository needs a `client` (an open NATS connection)");
-  if (typeof options.bucketName !== "string" || !/^[-\w]+$/.test(options.bucketName)) {
-    throw new ConfigurationError(`invalid KV bucket name ${JSON.stringify(options.bucketName)}: use [-_a-zA-Z0-9]`);
-  }
-  validateEntityType(options.aggregateType);
-  const history = options.history ?? 1;
-  const ttlSeconds = options.ttlSeconds ?? 0;
-  try {
-    checkRepositoryLimits(history, ttlSeconds);
-  } catch (error) {
-    throw new ConfigurationError((error as Error).message, { cause: error });
-  }
-  if (options.perSaveTtl) requireFeature(options.client, NatsFeature.PerMessageTtl);
-  const ttlMs = Math.round(ttlSeconds * 1000);
-  try {
-    const jsm = await jetstreamManager(options.client);
-    const kv = await new Kvm(options.client).create(options.bucketName, {
-      history,
-      ttl: ttlMs,
-      replicas: options.replicas ?? 1,
-      storage: options.storage === "memory" ? StorageType.Memory : StorageType.File,
-    });
-    const status = await kv.status();
-    if (status.history !== history || status.ttl !== ttlMs) {
-      throw new ConfigurationError(
-        `KV bucket ${JSON.stringify(options.bucketName)} exists with history ${status.history} and TTL ${status.ttl / 1000}s, ` +
-          `not the requested history ${history} and TTL ${ttlSeconds}s: use another bucket or the same settings`,
-      );
-    }
-    if (options.perSaveTtl && status.streamInfo.config.allow_msg_ttl !== true) {
-      const config = { ...status.streamInfo.config, allow_msg_ttl: true };
-      await jsm.streams.update(config.name, config);
-    }
-    return { jsm, durable: status.storage === StorageType.File };
-  } catch (error) {
-    throw natsError(error, `opening KV bucket ${JSON.stringify(options.bucketName)}`);
+    const opened = await openBucket(full);
+    return new NatsSimpleRepository<T>(full, opened.jsm, opened);
   }
 }

@@ -1,0 +1,224 @@
+/**
+ * NATS benchmarks (`npx tsx bench/nats.ts [--quick]`, or `npm run bench --
+ * nats`) on a local nats-server (started here; `NATS_URL` uses another):
+ *  - NatsKvStore: save of 100,000 entities (one `save`) vs the raw
+ *    `@nats-io/kv` client putting the same values with the same number of
+ *    puts in flight; load of the namespace vs the raw client's full-bucket
+ *    read (`kv.watch()` of the last values, parsed);
+ *  - NatsKvRepository: save (CAS: read revision + conditional publish) vs
+ *    the raw client's `kv.get` + `kv.update(key, value, revision)`, and
+ *    load vs `kv.get` + parse, 32 callers in parallel.
+ * Target: >= 0.8x the raw client. Figures: docs/performance.md ("NATS").
+ */
+import { fileURLToPath } from "node:url";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { type KV, Kvm } from "@nats-io/kv";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { ChangeInput } from "../src/core/change.js";
+import { entityKey, NatsKvRepository, NatsKvStore } from "../src/nats/index.js";
+import { startNatsServer } from "../test/nats/nats-server.js";
+import { type BenchOptions, type BenchResult, compare, RatioKind, table, time } from "./lib/measure.js";
+
+const NAMESPACE = "bench";
+const IN_FLIGHT = 1024;
+const WORKERS = 32;
+
+interface Entity {
+  id: string;
+  name: string;
+  version: number;
+  tags: string[];
+}
+
+function entities(n: number): Entity[] {
+  return Array.from({ length: n }, (_, i) => ({
+    id: `e${i}`,
+    name: `entity number ${i}`,
+    version: 1,
+    tags: ["bench", `group-${i % 100}`],
+  }));
+}
+
+async function rawPutAll(kv: KV, list: Entity[]): Promise<void> {
+  const acks: Promise<number>[] = [];
+  let head = 0;
+  for (const e of list) {
+    if (acks.length - head >= IN_FLIGHT) await acks[head++];
+    acks.push(kv.put(entityKey(NAMESPACE, "item", e.id), JSON.stringify(e)));
+  }
+  for (; head < acks.length; head++) await acks[head];
+}
+
+async function rawReadAll(kv: KV, expected: number): Promise<number> {
+  const out = new Map<string, unknown>();
+  if (expected === 0) return 0;
+  const iter = await kv.watch();
+  for await (const e of iter) {
+    out.set(e.key, e.json());
+    if (out.size >= expected) break;
+  }
+  iter.stop();
+  return out.size;
+}
+
+async function parallel(n: number, fn: (i: number) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: WORKERS }, async () => {
+      while (next < n) await fn(next++);
+    }),
+  );
+}
+
+async function destroy(nc: NatsConnection, bucket: string): Promise<void> {
+  const jsm = await jetstreamManager(nc);
+  await jsm.streams.delete(`KV_${bucket}`).catch(() => undefined);
+}
+
+async function storeRound(nc: NatsConnection, round: number, n: number) {
+  const list = entities(n);
+  const changes: ChangeInput[] = list.map((e) => ({
+    namespace: NAMESPACE,
+    changeType: "set",
+    entityType: "item",
+    entityId: e.id,
+    entity: e,
+  }));
+  const rawBucket = `bench_raw_${round}`;
+  const ourBucket = `bench_store_${round}`;
+  const kv = await new Kvm(nc).create(rawBucket, { history: 1 });
+  const store = await NatsKvStore.open({ client: nc, bucket: ourBucket, maxInFlight: IN_FLIGHT });
+  // Alternate who goes first so neither side always runs on a warmer server.
+  let rawSave = 0;
+  let ourSave = 0;
+  if (round % 2 === 1) {
+    rawSave = await time(() => rawPutAll(kv, list));
+    ourSave = await time(() => store.save(changes));
+  } else {
+    ourSave = await time(() => store.save(changes));
+    rawSave = await time(() => rawPutAll(kv, list));
+  }
+  let loaded = 0;
+  let read = 0;
+  const ourLoad = await time(async () => {
+    loaded = (await store.load(NAMESPACE)).length;
+  });
+  const rawLoad = await time(async () => {
+    read = await rawReadAll(kv, n);
+  });
+  if (loaded !== n || read !== n) throw new Error(`bench read ${loaded} / ${read} of ${n} entities`);
+  await store.close();
+  await destroy(nc, rawBucket);
+  await destroy(nc, ourBucket);
+  return { rawSave, ourSave, rawLoad, ourLoad };
+}
+
+async function repositoryRound(nc: NatsConnection, round: number, n: number) {
+  const list = entities(n);
+  const rawBucket = `bench_repo_raw_${round}`;
+  const ourBucket = `bench_repo_${round}`;
+  const kv = await new Kvm(nc).create(rawBucket, { history: 1 });
+  const repo = await NatsKvRepository.create<Entity>({ client: nc, bucketName: ourBucket, aggregateType: "item" });
+  const rawSaveOne = async (e: Entity) => {
+    const key = `item.${e.id}`;
+    const current = await kv.get(key);
+    const value = JSON.stringify({ ...e, version: e.version });
+    if (current && current.operation === "PUT") await kv.update(key, value, current.revision);
+    else await kv.create(key, value);
+  };
+  const rawSave = await time(() => parallel(n, (i) => rawSaveOne(list[i] as Entity)));
+  const ourSave = await time(() => parallel(n, (i) => repo.save(list[i] as Entity)));
+  const ourLoad = await time(() => parallel(n, (i) => repo.load(`e${i}`)));
+  const rawLoad = await time(() => parallel(n, async (i) => (await kv.get(`item.e${i}`))?.json()));
+  await repo.close();
+  await destroy(nc, rawBucket);
+  await destroy(nc, ourBucket);
+  return { rawSave, ourSave, rawLoad, ourLoad };
+}
+
+/** Runs the NATS benchmarks, prints a table, and returns the rows. */
+export async function runNatsBenchmarks(options: Partial<BenchOptions> = {}): Promise<BenchResult[]> {
+  const n = options.quick ? 10_000 : 100_000;
+  const repoN = options.quick ? 1_000 : 5_000;
+  const rounds = options.quick ? 1 : 3;
+  const server = process.env.NATS_URL ? undefined : await startNatsServer({ name: "statelog-bench" });
+  const nc = await connect({ servers: process.env.NATS_URL ?? server?.url, name: "statelog-bench" });
+  try {
+    const s = { rawSave: [] as number[], ourSave: [] as number[], rawLoad: [] as number[], ourLoad: [] as number[] };
+    const r = { rawSave: [] as number[], ourSave: [] as number[], rawLoad: [] as number[], ourLoad: [] as number[] };
+    for (let round = 1; round <= rounds; round++) {
+      options.signal?.throwIfAborted();
+      const a = await storeRound(nc, round, n);
+      const b = await repositoryRound(nc, round, repoN);
+      for (const k of ["rawSave", "ourSave", "rawLoad", "ourLoad"] as const) {
+        s[k].push(a[k]);
+        r[k].push(b[k]);
+      }
+    }
+    const row = { suite: "nats", ratioKind: RatioKind.Speedup, target: 0.8 } as const;
+    const results = [
+      compare(
+        {
+          ...row,
+          operation: `save ${n} entities`,
+          subject: "NatsKvStore.save",
+          baseline: "raw kv.put",
+          units: n,
+          unit: "entities",
+          baselineDetail: `@nats-io/kv put of the same JSON, ${IN_FLIGHT} in flight`,
+        },
+        s.ourSave,
+        s.rawSave,
+      ),
+      compare(
+        {
+          ...row,
+          operation: `load ${n} entities`,
+          subject: "NatsKvStore.load",
+          baseline: "raw kv.watch",
+          units: n,
+          unit: "entities",
+          baselineDetail: "@nats-io/kv watch() of the last values, JSON-parsed",
+        },
+        s.ourLoad,
+        s.rawLoad,
+      ),
+      compare(
+        {
+          ...row,
+          operation: `repository save ${repoN} (${WORKERS} parallel)`,
+          subject: "NatsKvRepository.save",
+          baseline: "raw kv.get+update",
+          units: repoN,
+          unit: "saves",
+          baselineDetail: "@nats-io/kv get + update(key, value, revision): the same compare-and-set",
+        },
+        r.ourSave,
+        r.rawSave,
+      ),
+      compare(
+        {
+          ...row,
+          operation: `repository load ${repoN} (${WORKERS} parallel)`,
+          subject: "NatsKvRepository.load",
+          baseline: "raw kv.get",
+          units: repoN,
+          unit: "loads",
+          baselineDetail: "@nats-io/kv get (direct get) + JSON parse",
+        },
+        r.ourLoad,
+        r.rawLoad,
+      ),
+    ];
+    console.log(`\nNATS (nats-server ${nc.info?.version}, R1 file storage, ${rounds} round(s))`);
+    console.log(table(results));
+    return results;
+  } finally {
+    await nc.close();
+    await server?.stop();
+  }
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  await runNatsBenchmarks({ quick: process.argv.includes("--quick") });
+}
