@@ -5,6 +5,7 @@
  * and `@nats-io/kv` (3.x). See docs/nats.md.
  */
 export { actualLastSequence, isWrongLastSequence, natsError, WRONG_LAST_SEQUENCE } from "./errors.js";
+export { NatsEventStore, type NatsEventStoreConfig } from "./event-store.js";
 export { decodeToken, encodeToken, entityKey, parseEntityKey } from "./keys.js";
 export { DEFAULT_STORE_BUCKET, NatsKvStore, type NatsKvStoreOptions } from "./kv-store.js";
 export { type ReadFilteredOptions, ReadMode, readFiltered } from "./reader.js";

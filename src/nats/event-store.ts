@@ -1,0 +1,272 @@
+/**
+ * `NatsEventStore`: the event-store contract (statelog/events) on a
+ * JetStream stream.
+ *
+ * Layout: one JetStream stream per store; an event stream `s` is the
+ * subject `<prefix>.<encodeToken(s)>`; one append is ONE message (so a
+ * batch is atomic) whose body is `{"first":<position of its first
+ * event>,"events":[{id,type,timestamp,data,metadata?}…]}`. Appends are
+ * compare-and-set on the subject's last sequence (`Nats-Expected-Last-
+ * Subject-Sequence`), so positions are gap-free and an expected version is
+ * checked against what the server stored, not against a stale copy.
+ *
+ * Reads and subscriptions are served from an in-memory index (the shared
+ * `EventLog` of statelog/events) fed by an ordered consumer over the whole
+ * stream, in stream order: every process sees the same positions, and the
+ * subscription machinery of the memory store gives the same no-gap /
+ * no-duplicate / caught-up guarantees. An append resolves once the server
+ * acknowledged it AND the index has ingested it.
+ */
+
+import type { ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
+import { DeliverPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType } from "@nats-io/jetstream";
+import { type NatsConnection, nanos } from "@nats-io/transport-node";
+import { ClosedError, ConfigurationError, CorruptionError } from "../core/errors.js";
+import { BaseEventStore } from "../events/base.js";
+import type { AppendRequest, PlannedAppend } from "../events/log.js";
+import type { EventInput, EventStoreCapabilities, EventStoreConfig, SnapshotInfo } from "../events/types.js";
+import { prepareEvents } from "../events/validate.js";
+import { isWrongLastSequence, natsError } from "./errors.js";
+import { decodeToken, encodeToken } from "./keys.js";
+
+/** Configuration of {@link NatsEventStore.open}. */
+export interface NatsEventStoreConfig extends EventStoreConfig {
+  /** An open NATS connection; the store never closes it. */
+  client: NatsConnection;
+  /** JetStream stream name (created if missing). @default "STATELOG_EVENTS" */
+  stream?: string;
+  /** Subject prefix of the stream's subjects (`<prefix>.<stream id>`). @default "statelog.events.<stream>" */
+  subjectPrefix?: string;
+  /** Replicas of a stream this call creates. @default 1 */
+  replicas?: number;
+  /** Storage of a stream this call creates. @default "file" */
+  storage?: "file" | "memory";
+}
+
+const TD = new TextDecoder();
+const UNLIMITED = { maxEventsPerStream: 0, maxStreams: 0 };
+
+interface Waiter {
+  seq: number;
+  resolve: () => void;
+  reject: (error: Error) => void;
+}
+
+/** An event store on a JetStream stream. Create it with {@link NatsEventStore.open}. */
+export class NatsEventStore extends BaseEventStore {
+  readonly capabilities: EventStoreCapabilities;
+  /** The JetStream stream. */
+  readonly stream: string;
+  /** The subject prefix. */
+  readonly prefix: string;
+  readonly #js: JetStreamClient;
+  readonly #jsm: JetStreamManager;
+  /** Last stream sequence the index has ingested. */
+  #ingested = 0;
+  /** Last stream sequence of each event stream's subject. */
+  readonly #lastSeq = new Map<string, number>();
+  #waiters: Waiter[] = [];
+  #messages: ConsumerMessages | undefined;
+  #failure: Error | undefined;
+  /** Appends of this process, one at a time per stream (fewer lost compare-and-sets). */
+  readonly #chains = new Map<string, Promise<unknown>>();
+
+  private constructor(config: NatsEventStoreConfig, jsm: JetStreamManager, stream: string, durable: boolean) {
+    super(config, `nats-event-store:${stream}`);
+    this.stream = stream;
+    this.prefix = config.subjectPrefix ?? `statelog.events.${stream}`;
+    this.#js = jetstream(config.client);
+    this.#jsm = jsm;
+    this.capabilities = {
+      durable,
+      retention: true,
+      applyRetention: true,
+      limits: true,
+      persistentSnapshots: false,
+    };
+  }
+
+  /**
+   * Opens (and creates if missing) the stream and reads it into the index.
+   * `retentionDuration` also becomes the stream's `max_age`.
+   * @throws ConfigurationError | UnavailableError
+   */
+  static async open(config: NatsEventStoreConfig): Promise<NatsEventStore> {
+    if (!config?.client) throw new ConfigurationError("NatsEventStore needs a `client` (an open NATS connection)");
+    const stream = config.stream ?? "STATELOG_EVENTS";
+    if (!/^[-\w]+$/.test(stream)) throw new ConfigurationError(`invalid stream name ${JSON.stringify(stream)}`);
+    let store: NatsEventStore;
+    try {
+      const jsm = await jetstreamManager(config.client);
+      const prefix = config.subjectPrefix ?? `statelog.events.${stream}`;
+      let info = await jsm.streams.info(stream).catch(() => undefined);
+      if (!info) {
+        info = await jsm.streams.add({
+          name: stream,
+          subjects: [`${prefix}.>`],
+          retention: RetentionPolicy.Limits,
+          storage: config.storage === "memory" ? StorageType.Memory : StorageType.File,
+          num_replicas: config.replicas ?? 1,
+          max_age: config.retentionDuration ? nanos(config.retentionDuration) : 0,
+          allow_direct: true,
+        });
+      }
+      store = new NatsEventStore(config, jsm, stream, info.config.storage === StorageType.File);
+      await store.#start(info.state.messages > 0 ? info.state.last_seq : 0);
+    } catch (error) {
+      throw natsError(error, `opening event stream ${JSON.stringify(stream)}`);
+    }
+    store.startTimers(false);
+    return store;
+  }
+
+  async #start(until: number): Promise<void> {
+    // The stream holds only `<prefix>.>` (a filter list needs nats-server 2.10).
+    const consumer = await this.#js.consumers.get(this.stream, { deliver_policy: DeliverPolicy.All });
+    const messages = await consumer.consume();
+    this.#messages = messages;
+    void (async () => {
+      try {
+        for await (const m of messages) this.#ingest(m);
+      } catch (error) {
+        this.#fail(natsError(error, `reading event stream ${this.stream}`));
+      }
+    })();
+    if (until > 0) await this.#waitIngested(until);
+  }
+
+  #ingest(m: JsMsg): void {
+    if (m.seq <= this.#ingested) return;
+    const streamId = decodeToken(m.subject.slice(this.prefix.length + 1), `NATS stream ${this.stream}`);
+    let body: { first?: unknown; events?: unknown };
+    try {
+      body = JSON.parse(TD.decode(m.data));
+    } catch (error) {
+      throw new CorruptionError(`NATS stream ${this.stream}`, m.seq, "message is not JSON", { cause: error });
+    }
+    if (!Array.isArray(body.events) || typeof body.first !== "number") {
+      throw new CorruptionError(`NATS stream ${this.stream}`, m.seq, "message is not a statelog append");
+    }
+    const inputs = (body.events as { timestamp: string }[]).map((e) => ({ ...e, timestamp: new Date(e.timestamp) }));
+    const events = prepareEvents(inputs as unknown as EventInput[], Number.MAX_SAFE_INTEGER);
+    // Positions never restart: a stream whose first events are gone (retention) resumes at `first`.
+    const known = this.log.streams.get(streamId);
+    if ((!known && body.first > 1) || (known && known.last < body.first - 1)) {
+      this.log.restoreStream(streamId, known?.events.length ? known.first : body.first, body.first - 1);
+    }
+    const request = { streamId, events, expectedVersion: undefined };
+    const planned = this.log.plan([request], UNLIMITED)[0] as PlannedAppend;
+    if (planned.ok) this.log.commit(planned.records, planned.sizes);
+    this.#lastSeq.set(streamId, m.seq);
+    this.#ingested = m.seq;
+    if (this.#waiters.length > 0) {
+      const ready = this.#waiters.filter((w) => w.seq <= m.seq);
+      this.#waiters = this.#waiters.filter((w) => w.seq > m.seq);
+      for (const w of ready) w.resolve();
+    }
+  }
+
+  #fail(error: Error): void {
+    this.#failure = error;
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const w of waiters) w.reject(error);
+  }
+
+  #waitIngested(seq: number): Promise<void> {
+    if (this.#ingested >= seq) return Promise.resolve();
+    if (this.#failure) return Promise.reject(this.#failure);
+    return new Promise((resolve, reject) => this.#waiters.push({ seq, resolve, reject }));
+  }
+
+  /** Waits until the index holds everything the server has stored now. */
+  async #catchUp(): Promise<void> {
+    const info = await this.#jsm.streams.info(this.stream);
+    if (info.state.messages > 0) await this.#waitIngested(info.state.last_seq);
+  }
+
+  protected store(request: AppendRequest): Promise<PlannedAppend> {
+    const previous = this.#chains.get(request.streamId) ?? Promise.resolve();
+    const next = previous.then(
+      () => this.#append(request),
+      () => this.#append(request),
+    );
+    this.#chains.set(request.streamId, next);
+    void next
+      .catch(() => undefined)
+      .finally(() => {
+        if (this.#chains.get(request.streamId) === next) this.#chains.delete(request.streamId);
+      });
+    return next;
+  }
+
+  async #append(request: AppendRequest): Promise<PlannedAppend> {
+    const subject = `${this.prefix}.${encodeToken(request.streamId)}`;
+    for (let attempt = 0; ; attempt++) {
+      this.check();
+      if (this.#failure) throw this.#failure;
+      let planned = this.log.plan([request], this.limits)[0] as PlannedAppend;
+      if (!planned.ok || request.events.length === 0) {
+        // A conflict or limit seen on a possibly stale index: confirm on the caught-up one.
+        await this.#catchUp();
+        planned = this.log.plan([request], this.limits)[0] as PlannedAppend;
+        if (!planned.ok || request.events.length === 0) return planned;
+      }
+      const body = `{"first":${planned.records[0]?.position},"events":[${request.events
+        .map(
+          (e) =>
+            `{"id":${JSON.stringify(e.id)},"type":${JSON.stringify(e.type)},"timestamp":"${e.timestamp.toISOString()}","data":${e.json}${e.metaJson === undefined ? "" : `,"metadata":${e.metaJson}`}}`,
+        )
+        .join(",")}]}`;
+      const isNew = !this.log.streams.has(request.streamId);
+      let seq: number;
+      try {
+        const ack = await this.#js.publish(subject, body, {
+          expect: {
+            lastSubjectSequence: this.#lastSeq.get(request.streamId) ?? 0,
+            // A new stream counts against maxStreams: make the whole stream the compare-and-set then.
+            ...(isNew && this.limits.maxStreams > 0 ? { lastSequence: this.#ingested } : {}),
+          },
+        });
+        seq = ack.seq;
+      } catch (error) {
+        if (!isWrongLastSequence(error) || attempt > 1000) throw natsError(error, `append to ${request.streamId}`);
+        await this.#catchUp();
+        continue;
+      }
+      await this.#waitIngested(seq);
+      // The compare-and-set held, so the index gave this message exactly the planned positions.
+      const first = (planned.records[0] as { position: number }).position;
+      const stream = this.log.streams.get(request.streamId);
+      const records = stream ? this.log.streamAfter(stream, first - 1, request.events.length) : [];
+      if (records.length !== request.events.length || records[0]?.position !== first) {
+        throw new ClosedError(`event store ${JSON.stringify(this.name)}`);
+      }
+      return { ok: true, records, sizes: request.events.map((e) => e.size), request };
+    }
+  }
+
+  /** The index is in memory: a snapshot records the point it covers; JetStream holds the data. */
+  protected async takeSnapshot(): Promise<SnapshotInfo> {
+    return { globalPosition: this.log.lastGlobal, events: this.log.global.length, bytes: 0 };
+  }
+
+  protected override async release(): Promise<void> {
+    this.#messages?.stop();
+    this.#fail(new ClosedError(`event store ${JSON.stringify(this.name)}`));
+  }
+
+  /** Waits until every append the server stored so far is readable here (after other processes' appends). */
+  async sync(): Promise<void> {
+    this.check();
+    await this.#catchUp();
+  }
+
+  /** Deletes the JetStream stream and closes the store. */
+  async destroy(): Promise<void> {
+    await this.close();
+    await this.#jsm.streams.delete(this.stream).catch((error: unknown) => {
+      throw natsError(error, `deleting stream ${this.stream}`);
+    });
+  }
+}
