@@ -21,7 +21,7 @@
 import type { ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
 import { DeliverPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType } from "@nats-io/jetstream";
 import { type NatsConnection, nanos } from "@nats-io/transport-node";
-import { ClosedError, ConfigurationError, CorruptionError } from "../core/errors.js";
+import { ClosedError, ConfigurationError, CorruptionError, TooLargeError } from "../core/errors.js";
 import { BaseEventStore } from "../events/base.js";
 import type { AppendRequest, PlannedAppend } from "../events/log.js";
 import type { EventInput, EventStoreCapabilities, EventStoreConfig, SnapshotInfo } from "../events/types.js";
@@ -61,6 +61,8 @@ export class NatsEventStore extends BaseEventStore {
   readonly prefix: string;
   readonly #js: JetStreamClient;
   readonly #jsm: JetStreamManager;
+  /** The server's largest message: one append (the whole batch) must fit. */
+  readonly #maxPayload: number;
   /** Last stream sequence the index has ingested. */
   #ingested = 0;
   /** Last stream sequence of each event stream's subject. */
@@ -77,6 +79,7 @@ export class NatsEventStore extends BaseEventStore {
     this.prefix = config.subjectPrefix ?? `statelog.events.${stream}`;
     this.#js = jetstream(config.client);
     this.#jsm = jsm;
+    this.#maxPayload = config.client.info?.max_payload ?? Number.POSITIVE_INFINITY;
     this.capabilities = {
       durable,
       retention: true,
@@ -218,6 +221,14 @@ export class NatsEventStore extends BaseEventStore {
             `{"id":${JSON.stringify(e.id)},"type":${JSON.stringify(e.type)},"timestamp":"${e.timestamp.toISOString()}","data":${e.json}${e.metaJson === undefined ? "" : `,"metadata":${e.metaJson}`}}`,
         )
         .join(",")}]}`;
+      const size = Buffer.byteLength(body, "utf8");
+      if (size > this.#maxPayload) {
+        throw new TooLargeError(
+          size,
+          this.#maxPayload,
+          `a batch of ${request.events.length} event(s) as one NATS message`,
+        );
+      }
       const isNew = !this.log.streams.has(request.streamId);
       let seq: number;
       try {
