@@ -53,7 +53,6 @@ export interface NatsKvStoreOptions extends BaseStoreOptions {
 /** Default bucket of {@link NatsKvStore}. */
 export const DEFAULT_STORE_BUCKET = "statelog";
 
-const TE = new TextEncoder();
 const TD = new TextDecoder();
 const KV_OPERATION = "KV-Operation";
 
@@ -117,44 +116,49 @@ export class NatsKvStore implements Store {
     throwIfAborted(options?.signal);
     const prepared = prepareChanges(changes, this.#options);
     if (prepared.length === 0) return;
+    // Every message must fit the server's max_payload; checked for all before anything is written
+    // (exactly only near the limit: a UTF-16 unit is at most 3 UTF-8 bytes).
     const maxPayload = this.#nc.info?.max_payload ?? Number.POSITIVE_INFINITY;
-    const subjects: string[] = [];
-    const payloads: Uint8Array[] = [];
     for (const p of prepared) {
-      if (!this.#marked.has(p.namespace)) {
-        subjects.push(this.#prefix + encodeToken(p.namespace));
-        payloads.push(TE.encode(p.namespace));
+      if ((p.json?.length ?? 0) * 3 + 100 <= maxPayload) continue;
+      const size = Buffer.byteLength(envelope(p), "utf8");
+      if (size > maxPayload) {
+        throw new TooLargeError(size, maxPayload, `${p.entityType} ${JSON.stringify(p.entityId)} as a NATS message`);
       }
-      const data = TE.encode(envelope(p));
-      if (data.length > maxPayload) {
-        throw new TooLargeError(
-          data.length,
-          maxPayload,
-          `${p.entityType} ${JSON.stringify(p.entityId)} as a NATS message`,
-        );
-      }
-      subjects.push(
-        `${this.#prefix}${encodeToken(p.namespace)}.${encodeToken(p.entityType)}.${encodeToken(p.entityId)}`,
-      );
-      payloads.push(data);
     }
-    await this.#publishAll(subjects, payloads, options?.signal);
+    await this.#publishAll(prepared, options?.signal);
     for (const p of prepared) this.#marked.add(p.namespace);
   }
 
-  /** Publishes in order with at most `maxInFlight` unacknowledged; resolves when all are acknowledged. */
-  async #publishAll(subjects: string[], payloads: Uint8Array[], signal: AbortSignal | undefined): Promise<void> {
+  /**
+   * Publishes in order (a namespace's marker before its first change) with
+   * at most `maxInFlight` unacknowledged; resolves when all are acknowledged.
+   */
+  async #publishAll(prepared: readonly PreparedChange[], signal: AbortSignal | undefined): Promise<void> {
     const max = this.#options.maxInFlight ?? 1024;
     const acks: Promise<PubAck>[] = [];
+    const tokens = new Map<string, string>();
     let head = 0;
+    const send = (subject: string, payload: string) => {
+      this.#state.check();
+      const ack = this.#js.publish(subject, payload);
+      ack.catch(() => undefined);
+      acks.push(ack);
+    };
     try {
-      for (let i = 0; i < subjects.length; i++) {
+      for (const p of prepared) {
         if (signal?.aborted) throw new AbortError(signal.reason);
+        let ns = tokens.get(p.namespace);
+        if (ns === undefined) {
+          ns = encodeToken(p.namespace);
+          tokens.set(p.namespace, ns);
+          if (!this.#marked.has(p.namespace)) {
+            if (acks.length - head >= max) await acks[head++];
+            send(this.#prefix + ns, p.namespace);
+          }
+        }
         if (acks.length - head >= max) await acks[head++];
-        this.#state.check();
-        const ack = this.#js.publish(subjects[i] as string, payloads[i]);
-        ack.catch(() => undefined);
-        acks.push(ack);
+        send(`${this.#prefix}${ns}.${encodeToken(p.entityType)}.${encodeToken(p.entityId)}`, envelope(p));
       }
       for (; head < acks.length; head++) await acks[head];
     } catch (error) {

@@ -77,6 +77,8 @@ export interface NatsKvRepositoryOptions<T> extends RepositoryOptions<T> {
 
 const TD = new TextDecoder();
 const KV_OPERATION = "KV-Operation";
+/** The start of a record as written here: version and save time. */
+const RECORD_HEAD = /^\{"version":(\d+),"savedAt":"([^"\\]*)"/;
 
 interface Current {
   /** The key's last stream sequence (0 when there is none). */
@@ -328,10 +330,21 @@ export class NatsKvRepository<T> implements Repository<T> {
 
   #parse(seq: number, data: Uint8Array, op: string, time: Date, id: string): Current {
     const deleted = op === "DEL" || op === "PURGE";
+    const text = data.length > 0 ? TD.decode(data) : "";
+    // Fast path: the record as this class writes it, without parsing (and re-serializing) the aggregate.
+    const head = RECORD_HEAD.exec(text);
+    if (head) {
+      const version = Number(head[1]);
+      if (deleted) return { rev: seq, version, json: undefined, savedAt: time };
+      if (text.startsWith(',"aggregate":', head[0].length) && text.endsWith("}")) {
+        const json = text.slice(head[0].length + 13, -1);
+        return { rev: seq, version, json, savedAt: new Date(head[2] as string) };
+      }
+    }
     let record: Record | undefined;
-    if (data.length > 0) {
+    if (text.length > 0) {
       try {
-        record = JSON.parse(TD.decode(data)) as Record;
+        record = JSON.parse(text) as Record;
       } catch (error) {
         throw new CorruptionError(this.#where(seq), undefined, `${JSON.stringify(id)} does not hold JSON`, {
           cause: error,
@@ -339,7 +352,7 @@ export class NatsKvRepository<T> implements Repository<T> {
       }
     }
     if (deleted) {
-      // A delete marker: ours records its version; one written by another client does not.
+      // A delete marker: ours records its version; one written by another client (nats kv del) does not.
       const version = typeof record?.version === "number" ? record.version : 0;
       return { rev: seq, version, json: undefined, savedAt: time };
     }
