@@ -8,6 +8,13 @@ export { actualLastSequence, isWrongLastSequence, natsError, WRONG_LAST_SEQUENCE
 export { NatsEventStore, type NatsEventStoreConfig } from "./event-store.js";
 export { decodeToken, encodeToken, entityKey, parseEntityKey } from "./keys.js";
 export { DEFAULT_STORE_BUCKET, NatsKvStore, type NatsKvStoreOptions } from "./kv-store.js";
+export {
+  NatsReadModelStore,
+  type NatsReadModelStoreOptions,
+  ProjectionStatus,
+  type ProjectionStatusRecord,
+  type ReadModelMetadata,
+} from "./read-model-store.js";
 export { type ReadFilteredOptions, ReadMode, readFiltered } from "./reader.js";
 export { NatsKvRepository, type NatsKvRepositoryOptions, NatsSimpleRepository } from "./repository.js";
 export { NatsKvRepositoryBuilder } from "./repository-builder.js";

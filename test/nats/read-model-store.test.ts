@@ -1,0 +1,76 @@
+import type { NatsConnection } from "@nats-io/transport-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ErrorCode, isStatelogError } from "../../src/core/errors.js";
+import { NatsReadModelStore, ProjectionStatus, type ReadModelMetadata } from "../../src/nats/index.js";
+import { connectTest, uniqueBucket } from "./env.js";
+
+let nc: NatsConnection;
+const bucket = uniqueBucket("rm");
+beforeAll(async () => {
+  nc = await connectTest("read-model-test");
+});
+afterAll(async () => {
+  await nc?.close();
+});
+
+const meta = (modelType: string, id: string, position = 1): ReadModelMetadata => ({
+  id,
+  modelType,
+  schemaVersion: 2,
+  lastUpdated: new Date("2025-03-04T05:06:07.089Z"),
+  lastEventPosition: position,
+  metadata: { source: "test" },
+});
+
+describe("NatsReadModelStore", () => {
+  it("saves and loads a read model with its metadata", async () => {
+    const store = await NatsReadModelStore.open({ client: nc, bucket });
+    const model = { id: "p1", totalProducts: 3, averagePrice: 9.5 };
+    await store.save(model, meta("ProductStats", "p1", 100));
+    const loaded = await store.load<typeof model>("ProductStats", "p1");
+    expect(loaded?.model).toEqual(model);
+    expect(loaded?.metadata).toEqual(meta("ProductStats", "p1", 100));
+    expect(await store.load("ProductStats", "missing")).toBeUndefined();
+    expect(await store.load("OtherType", "p1")).toBeUndefined();
+    await store.save({ ...model, totalProducts: 4 }, meta("ProductStats", "p1", 101));
+    expect((await store.load<typeof model>("ProductStats", "p1"))?.model.totalProducts).toBe(4);
+    expect(await store.delete("ProductStats", "p1")).toBe(true);
+    expect(await store.load("ProductStats", "p1")).toBeUndefined();
+    expect(await store.delete("ProductStats", "p1")).toBe(false);
+  });
+
+  it("stores projection status where no read-model id can collide, and reads it back", async () => {
+    const store = await NatsReadModelStore.open({ client: nc, bucket });
+    const type = "OrderSummary";
+    expect(await store.getProjectionStatus(type)).toBeUndefined();
+    // Ids that look like a status key under the original's layout.
+    for (const id of ["status", "_status", "projection_status", "s", `s.${type}`, ".."]) {
+      await store.save({ id }, meta(type, id));
+    }
+    await store.updateProjectionStatus(type, ProjectionStatus.CatchingUp);
+    await store.updateProjectionStatus(type, ProjectionStatus.UpToDate);
+    const status = await store.getProjectionStatus(type);
+    expect(status?.status).toBe("up_to_date");
+    expect(status?.modelType).toBe(type);
+    expect(status?.updatedAt).toBeInstanceOf(Date);
+    for (const id of ["status", "_status", "projection_status", "s", `s.${type}`, ".."]) {
+      expect((await store.load(type, id))?.model).toEqual({ id });
+    }
+    expect((await store.ids(type)).sort()).toEqual(
+      ["..", "_status", "projection_status", "s", `s.${type}`, "status"].sort(),
+    );
+  });
+
+  it("rejects bad input with typed errors", async () => {
+    const store = await NatsReadModelStore.open({ client: nc, bucket });
+    const bad = await store.updateProjectionStatus("T", "done" as ProjectionStatus).catch((e: unknown) => e);
+    expect(isStatelogError(bad, ErrorCode.Validation)).toBe(true);
+    const value = await store.save({ n: 10n }, meta("T", "x")).catch((e: unknown) => e);
+    expect(isStatelogError(value, ErrorCode.InvalidValue)).toBe(true);
+    const name = await store.load("a/b", "x").catch((e: unknown) => e);
+    expect(isStatelogError(name, ErrorCode.InvalidName)).toBe(true);
+    await store.close();
+    const closed = await store.load("T", "x").catch((e: unknown) => e);
+    expect(isStatelogError(closed, ErrorCode.Closed)).toBe(true);
+  });
+});
