@@ -140,7 +140,7 @@ export class NatsReadModelStore {
     } catch (error) {
       throw natsError(error, `load of read model ${JSON.stringify(id)}`);
     }
-    if (!entry || entry.operation !== "PUT") return undefined;
+    if (entry?.operation !== "PUT") return undefined;
     const value = parse<{ metadata: ReadModelMetadata & { lastUpdated: string }; model: M }>(entry.string(), entry.key);
     return { model: value.model, metadata: { ...value.metadata, lastUpdated: new Date(value.metadata.lastUpdated) } };
   }
@@ -202,7 +202,7 @@ export class NatsReadModelStore {
     } catch (error) {
       throw natsError(error, `read of the projection status of ${modelType}`);
     }
-    if (!entry || entry.operation !== "PUT") return undefined;
+    if (entry?.operation !== "PUT") return undefined;
     const value = parse<{ modelType: string; status: ProjectionStatus; updatedAt: string }>(entry.string(), entry.key);
     return { modelType: value.modelType, status: value.status, updatedAt: new Date(value.updatedAt) };
   }
