@@ -14,6 +14,7 @@ import type { Change, ChangeInput } from "../src/core/change.js";
 import { concurrentSaves } from "./lib/concurrent.js";
 import { fileStoreRestore, fileStoreWrite, openFileStore } from "./lib/filestore.js";
 import { floorWrite } from "./lib/fsync.js";
+import { loadNow } from "./lib/machine.js";
 import {
   type BenchOptions,
   type BenchResult,
@@ -126,7 +127,7 @@ async function writesAndRestores(plan: Plan, signal: AbortSignal | undefined): P
         const writer = WRITERS[(rep + i) % WRITERS.length]!;
         const ms = await write(writer, dir, plan.workload);
         samples[writer].push(ms);
-        log(`durable batched writes ${rep + 1}/${plan.writeRepetitions}: ${writer} ${formatMs(ms)}`);
+        log(`durable batched writes ${rep + 1}/${plan.writeRepetitions}: ${writer} ${formatMs(ms)} (${loadNow()})`);
       }
       if (last) out = await restores(plan, dir, signal);
     });

@@ -11,7 +11,7 @@ import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { Command, InvalidArgumentError } from "commander";
-import { formatMachine, machineInfo } from "./lib/machine.js";
+import { formatMachine, loadNow, machineInfo } from "./lib/machine.js";
 import { BENCH_ROOT, type BenchOptions, type BenchResult, formatMs, markdownTable, now, table } from "./lib/measure.js";
 
 /** A suite: the module that holds it and the function that runs it. */
@@ -154,7 +154,7 @@ async function main(): Promise<number> {
   const outcomes: SuiteOutcome[] = [];
   for (const suite of suites) {
     if (controller.signal.aborted) break;
-    console.log(`=== ${suite.name} ===`);
+    console.log(`=== ${suite.name} === (${loadNow()})`);
     const outcome = await runSuite(suite, { quick, signal: controller.signal });
     outcomes.push(outcome);
     if (outcome.status !== "ok") console.error(`[${suite.name}] ${outcome.status.toUpperCase()}: ${outcome.error}\n`);
@@ -167,6 +167,7 @@ async function main(): Promise<number> {
     const detail = o.status === "ok" ? "" : `: ${o.error?.split("\n")[0]}`;
     console.log(`${o.suite.padEnd(7)} ${o.status.padEnd(8)} ${formatMs(o.ms)}${detail}`);
   }
+  console.log(`finished (${loadNow()}; ${machine.cpus} CPUs)`);
   const notMet = rows.filter((r) => r.met === false);
   if (notMet.length > 0)
     console.log(`\ntargets not met: ${notMet.map((r) => `${r.operation} (${r.subject} vs ${r.baseline})`).join("; ")}`);

@@ -44,3 +44,8 @@ export function formatMachine(m: MachineInfo): string {
     `at ${m.date}`,
   ].join("; ");
 }
+
+/** The 1-minute load average, e.g. "load 1.52": how busy the shared machine was. */
+export function loadNow(): string {
+  return `load ${os.loadavg()[0]!.toFixed(2)}`;
+}
