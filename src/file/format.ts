@@ -60,26 +60,43 @@ export function encodeLines(
 ): Buffer {
   let out = "";
   const end = integrity ? CRC_SUFFIX : "}\n";
+  // Line ends (in characters): byte offsets too when the text turns out to be ASCII.
+  const ends: number[] = [];
+  // Consecutive changes mostly share namespace, type and timestamp: reuse their text.
+  let setHead = "";
+  let unsetHead = "";
+  let headNs: string | undefined;
+  let headType: string | undefined;
+  let tsMs = Number.NaN;
+  let tsTail = "";
   for (let i = 0; i < changes.length; i++) {
     const c = changes[i] as PreparedChange;
     if (only !== undefined && c.namespace !== only) continue;
+    if (c.namespace !== headNs || c.entityType !== headType) {
+      headNs = c.namespace;
+      headType = c.entityType;
+      const ns = names.get(c.namespace);
+      const type = names.get(c.entityType);
+      setHead = `{"namespace":${ns},"changeType":"set","entityType":${type},"entityID":`;
+      unsetHead = `{"namespace":${ns},"changeType":"unset","entityType":${type},"entityID":`;
+    }
+    const ms = c.timestamp.getTime();
+    if (ms !== tsMs) {
+      tsMs = ms;
+      tsTail = `,"timestamp":"${c.timestamp.toISOString()}"${end}`;
+    }
     out +=
-      '{"namespace":' +
-      names.get(c.namespace) +
-      (c.json === undefined ? ',"changeType":"unset","entityType":' : ',"changeType":"set","entityType":') +
-      names.get(c.entityType) +
-      ',"entityID":' +
-      idJson(c.entityId) +
-      (c.json === undefined ? "" : ',"entity":' + c.json) +
-      ',"timestamp":"' +
-      c.timestamp.toISOString() +
-      '"' +
-      end;
+      c.json === undefined
+        ? unsetHead + idJson(c.entityId) + tsTail
+        : setHead + idJson(c.entityId) + ',"entity":' + c.json + tsTail;
+    ends.push(out.length - 1);
   }
   const buf = Buffer.from(out, "utf8");
   if (integrity) {
-    for (let pos = 0; pos < buf.length; ) {
-      const nl = buf.indexOf(10, pos);
+    const ascii = buf.length === out.length;
+    let pos = 0;
+    for (let i = 0; i < ends.length; i++) {
+      const nl = ascii ? (ends[i] as number) : buf.indexOf(10, pos);
       let crc = crc32(buf.subarray(pos, nl - CRC_BACK));
       for (let k = nl - 3; k >= nl - 10; k--) {
         buf[k] = HEX_DIGITS[crc & 15] as number;
@@ -235,6 +252,19 @@ export function decodeLine(
 }
 
 let lastType = "";
+let lastTs = "";
+let lastTsMs = 0;
+
+/**
+ * A copy of `slice` that does not point into the chunk it was cut from. V8
+ * makes substrings that reference their parent: a returned entity id made
+ * by `slice` would keep the whole file's text alive for as long as the
+ * caller keeps the id. Concatenating and slicing again flattens the
+ * string into a new one of its own size.
+ */
+function ownString(slice: string): string {
+  return (" " + slice).slice(1);
+}
 
 function decodeFast(
   chunk: Chunk,
@@ -292,13 +322,20 @@ function decodeFast(
       throw new LineError("invalid entity type or id");
     }
   } else {
-    // Entity types repeat: reuse the last one's string instead of slicing a new one.
-    if (typeEnd - q - 1 !== lastType.length || !text.startsWith(lastType, q + 1)) lastType = text.slice(q + 1, typeEnd);
+    // Entity types repeat: reuse the last one's string instead of copying a new one.
+    if (typeEnd - q - 1 !== lastType.length || !text.startsWith(lastType, q + 1)) {
+      lastType = ownString(text.slice(q + 1, typeEnd));
+    }
     entityType = lastType;
-    entityId = text.slice(idStart + 1, idEnd);
+    entityId = ownString(text.slice(idStart + 1, idEnd));
   }
   if (!hasCrc) checkNames(entityType, entityId);
-  const timestamp = parseTimestamp(text.slice(tsStart, tsEnd));
+  // The lines of one save share a timestamp: parse it once.
+  if (tsEnd - tsStart !== lastTs.length || !text.startsWith(lastTs, tsStart)) {
+    lastTs = ownString(text.slice(tsStart, tsEnd));
+    lastTsMs = parseTimestamp(lastTs).getTime();
+  }
+  const timestamp = new Date(lastTsMs);
   if (!isSet) return { namespace, changeType: ChangeType.Unset, entityType, entityId, timestamp };
   let entity: unknown;
   if (parseEntity || !hasCrc) {

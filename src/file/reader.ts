@@ -73,6 +73,8 @@ export interface Scan {
   readonly winners: Int32Array;
   /** Start offset of each line in its chunk. */
   readonly starts: number[];
+  /** End offset (before `\n` or `\r\n`) of each line in its chunk. */
+  readonly ends: number[];
   /** Chunk of each line. */
   readonly chunkOf: Uint32Array;
   readonly chunks: Chunk[];
@@ -81,7 +83,9 @@ export interface Scan {
 function scanOnce(chunks: Chunk[], ctx: ScanContext, bad: Set<number>): Scan {
   const winner = new Map<string, number>();
   const starts: number[] = [];
+  const ends: number[] = [];
   const chunkIds: number[] = [];
+  const checkBad = bad.size > 0;
   let line = 0;
   for (let c = 0; c < chunks.length; c++) {
     const text = (chunks[c] as Chunk).text;
@@ -91,41 +95,40 @@ function scanOnce(chunks: Chunk[], ctx: ScanContext, bad: Set<number>): Scan {
       let end = text.indexOf("\n", pos);
       if (end < 0) end = len;
       const index = line++;
-      starts.push(pos);
-      chunkIds.push(c);
       let stop = end;
       if (text.charCodeAt(stop - 1) === 13) stop--;
-      if (stop > pos && !bad.has(index)) {
-        let key = lineKey(text, pos, stop, ctx.prefix);
-        if (key === undefined) {
-          const blank = text.slice(pos, stop).trim() === "";
-          if (!blank) {
-            try {
-              key = parseLineObject(text.slice(pos, stop), ctx.namespace).key;
-            } catch (error) {
-              if (!(error instanceof LineError) || !ctx.skip) throw corruption(ctx, index, error);
-              bad.add(index);
-            }
-          }
-        }
-        if (key !== undefined) winner.set(key, index);
-      }
+      starts.push(pos);
+      ends.push(stop);
+      chunkIds.push(c);
       pos = end + 1;
+      if (stop === starts[index]) continue; // empty line
+      if (checkBad && bad.has(index)) continue;
+      let key = lineKey(text, starts[index] as number, stop, ctx.prefix);
+      if (key === undefined) {
+        const raw = text.slice(starts[index], stop);
+        if (raw.trim() === "") continue;
+        try {
+          key = parseLineObject(raw, ctx.namespace).key;
+        } catch (error) {
+          if (!(error instanceof LineError) || !ctx.skip) throw corruption(ctx, index, error);
+          bad.add(index);
+          continue;
+        }
+      }
+      winner.set(key, index);
     }
   }
   const winners = Int32Array.from(winner.values()).sort();
-  return { lines: line, winners, starts, chunkOf: Uint32Array.from(chunkIds), chunks };
+  return { lines: line, winners, starts, ends, chunkOf: Uint32Array.from(chunkIds), chunks };
 }
 
 /** The text range of line `index` of a scan. */
 export function lineRange(scan: Scan, index: number): { chunk: Chunk; start: number; end: number } {
-  const chunk = scan.chunks[scan.chunkOf[index] as number] as Chunk;
-  const { text } = chunk;
-  const start = scan.starts[index] as number;
-  let end = text.indexOf("\n", start);
-  if (end < 0) end = text.length;
-  if (text.charCodeAt(end - 1) === 13) end--;
-  return { chunk, start, end };
+  return {
+    chunk: scan.chunks[scan.chunkOf[index] as number] as Chunk,
+    start: scan.starts[index] as number,
+    end: scan.ends[index] as number,
+  };
 }
 
 /** What {@link resolve} found. */
