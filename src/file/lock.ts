@@ -66,3 +66,36 @@ export class Mutex {
     return result;
   }
 }
+
+/** One lock file's descriptor and mutex, shared by every store of this process that uses it. */
+export interface SharedLock {
+  readonly fd: number;
+  readonly mutex: Mutex;
+  refs: number;
+}
+
+const sharedLocks = new Map<string, SharedLock>();
+
+/**
+ * The process-wide descriptor and mutex of the lock file at `file`
+ * (created if missing): two stores of one process on the same directory
+ * wait for each other on the mutex, never inside `flock`.
+ */
+export function openSharedLock(file: string, open: () => number): SharedLock {
+  let lock = sharedLocks.get(file);
+  if (!lock) {
+    lock = { fd: open(), mutex: new Mutex(), refs: 0 };
+    sharedLocks.set(file, lock);
+  }
+  lock.refs++;
+  return lock;
+}
+
+/** Drops one reference; the last one closes the descriptor (after `close` runs). */
+export function closeSharedLock(file: string, lock: SharedLock, close: (fd: number) => void): void {
+  lock.refs--;
+  if (lock.refs === 0 && sharedLocks.get(file) === lock) {
+    sharedLocks.delete(file);
+    close(lock.fd);
+  }
+}

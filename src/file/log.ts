@@ -28,7 +28,15 @@ import {
 } from "node:fs";
 import path from "node:path";
 import { promisify } from "node:util";
-import { flockAcquire, flockRelease, type LockMode, Mutex } from "./lock.js";
+import {
+  closeSharedLock,
+  flockAcquire,
+  flockRelease,
+  type LockMode,
+  Mutex,
+  openSharedLock,
+  type SharedLock,
+} from "./lock.js";
 
 const writeAsync = promisify(write) as (
   fd: number,
@@ -86,9 +94,10 @@ export function ensureDir(root: string, dir: string): void {
 
 /** The file of one namespace and its writer. */
 export class NamespaceLog {
+  /** This store's own serialisation (close waits on it); the shared lock's mutex serialises the process. */
   readonly mutex = new Mutex();
   readonly stats: LogStats = { lines: 0, keys: 0 };
-  #lockFd = -1;
+  #lock: SharedLock | undefined;
   #fd = -1;
   #ino = -1;
   #dev = -1;
@@ -162,17 +171,22 @@ export class NamespaceLog {
 
   /** Runs `fn` holding this process's mutex and the OS lock (`ex` for writers, `sh` for readers). */
   withLock<T>(mode: LockMode, fn: () => Promise<T>): Promise<T> {
-    return this.mutex.run(async () => {
-      if (this.#lockFd < 0) {
-        ensureDir(this.root, path.dirname(this.file));
-        this.#lockFd = openSync(this.lockFile, constants.O_RDWR | constants.O_CREAT, 0o644);
+    return this.mutex.run(() => {
+      if (!this.#lock) {
+        this.#lock = openSharedLock(this.lockFile, () => {
+          ensureDir(this.root, path.dirname(this.file));
+          return openSync(this.lockFile, constants.O_RDWR | constants.O_CREAT, 0o644);
+        });
       }
-      await flockAcquire(this.#lockFd, mode);
-      try {
-        return await fn();
-      } finally {
-        flockRelease(this.#lockFd);
-      }
+      const lock = this.#lock;
+      return lock.mutex.run(async () => {
+        await flockAcquire(lock.fd, mode);
+        try {
+          return await fn();
+        } finally {
+          flockRelease(lock.fd);
+        }
+      });
     });
   }
 
@@ -281,8 +295,8 @@ export class NamespaceLog {
     await this.idle();
     await this.mutex.run(async () => {
       this.#closeData();
-      if (this.#lockFd >= 0) closeSync(this.#lockFd);
-      this.#lockFd = -1;
+      if (this.#lock) closeSharedLock(this.lockFile, this.#lock, closeSync);
+      this.#lock = undefined;
     });
   }
 }

@@ -2,7 +2,7 @@
  * `FileStore`: the seed's JSONL store, one file per namespace
  * (docs/file-store.md).
  */
-import { closeSync, mkdirSync, statSync } from "node:fs";
+import { closeSync, mkdirSync, realpathSync, statSync } from "node:fs";
 import { readdir, stat } from "node:fs/promises";
 import path from "node:path";
 import { type Change, type ChangeInput, ChangeType, type EntityType, validateWithSchema } from "../core/change.js";
@@ -66,8 +66,9 @@ export class FileStore implements Store {
    */
   static async open(dir: string, options: FileStoreOptions = {}): Promise<FileStore> {
     const resolved = resolveOptions(options);
-    const abs = path.resolve(dir);
-    mkdirSync(abs, { recursive: true });
+    mkdirSync(dir, { recursive: true });
+    // The real path: two stores of one process on one directory share its locks.
+    const abs = realpathSync(path.resolve(dir));
     return new FileStore(abs, resolved);
   }
 
