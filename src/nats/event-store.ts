@@ -68,6 +68,7 @@ export class NatsEventStore extends BaseEventStore {
   /** Last stream sequence of each event stream's subject. */
   readonly #lastSeq = new Map<string, number>();
   #waiters: Waiter[] = [];
+  #filling: Promise<void> | undefined;
   #messages: ConsumerMessages | undefined;
   #failure: Error | undefined;
   /** Appends of this process, one at a time per stream (fewer lost compare-and-sets). */
@@ -126,7 +127,8 @@ export class NatsEventStore extends BaseEventStore {
   async #start(until: number): Promise<void> {
     // The stream holds only `<prefix>.>` (a filter list needs nats-server 2.10).
     const consumer = await this.#js.consumers.get(this.stream, { deliver_policy: DeliverPolicy.All });
-    const messages = await consumer.consume();
+    // Short pulls and heartbeats: after a leader change the ordered consumer notices within seconds.
+    const messages = await consumer.consume({ expires: 2_000, idle_heartbeat: 1_000 });
     this.#messages = messages;
     void (async () => {
       try {
@@ -138,7 +140,7 @@ export class NatsEventStore extends BaseEventStore {
     if (until > 0) await this.#waitIngested(until);
   }
 
-  #ingest(m: JsMsg): void {
+  #ingest(m: Pick<JsMsg, "seq" | "subject" | "data">): void {
     if (m.seq <= this.#ingested) return;
     const streamId = decodeToken(m.subject.slice(this.prefix.length + 1), `NATS stream ${this.stream}`);
     let body: { first?: unknown; events?: unknown };
@@ -161,10 +163,16 @@ export class NatsEventStore extends BaseEventStore {
     const planned = this.log.plan([request], UNLIMITED)[0] as PlannedAppend;
     if (planned.ok) this.log.commit(planned.records, planned.sizes);
     this.#lastSeq.set(streamId, m.seq);
-    this.#ingested = m.seq;
+    this.#advance(m.seq);
+  }
+
+  /** Marks everything up to `seq` as ingested and wakes the appends waiting for it. */
+  #advance(seq: number): void {
+    if (seq <= this.#ingested) return;
+    this.#ingested = seq;
     if (this.#waiters.length > 0) {
-      const ready = this.#waiters.filter((w) => w.seq <= m.seq);
-      this.#waiters = this.#waiters.filter((w) => w.seq > m.seq);
+      const ready = this.#waiters.filter((w) => w.seq <= seq);
+      this.#waiters = this.#waiters.filter((w) => w.seq > seq);
       for (const w of ready) w.resolve();
     }
   }
@@ -179,7 +187,38 @@ export class NatsEventStore extends BaseEventStore {
   #waitIngested(seq: number): Promise<void> {
     if (this.#ingested >= seq) return Promise.resolve();
     if (this.#failure) return Promise.reject(this.#failure);
-    return new Promise((resolve, reject) => this.#waiters.push({ seq, resolve, reject }));
+    const waiting = new Promise<void>((resolve, reject) => this.#waiters.push({ seq, resolve, reject }));
+    // If the consumer stalls (a leader change), read the missing messages directly after a moment.
+    const timer = setTimeout(() => this.#fill(seq), 500);
+    return waiting.finally(() => clearTimeout(timer));
+  }
+
+  /**
+   * Reads messages up to `seq` with leader-served gets and ingests them
+   * (the ordered consumer skips what was ingested meanwhile). One fill at a time.
+   */
+  #fill(seq: number): void {
+    if (this.#filling || this.closed) return;
+    this.#filling = (async () => {
+      try {
+        while (this.#ingested < seq && !this.closed) {
+          const next = this.#ingested + 1;
+          const sm = await this.#jsm.streams.getMessage(this.stream, { seq: next }).catch(() => undefined);
+          if (sm === undefined) break; // the server is not answering: the waiter's own path will retry
+          if (sm === null) {
+            // Removed (retention): nothing to index at this sequence.
+            this.#advance(next);
+            continue;
+          }
+          this.#ingest(sm);
+        }
+      } catch (error) {
+        this.#fail(natsError(error, `reading event stream ${this.stream}`));
+      } finally {
+        this.#filling = undefined;
+        if (this.#ingested < seq && !this.closed) setTimeout(() => this.#fill(seq), 500);
+      }
+    })();
   }
 
   /** Waits until the index holds everything the server has stored now. */

@@ -10,7 +10,8 @@ import { jetstream, jetstreamManager, RetentionPolicy } from "@nats-io/jetstream
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, describe, expect, it } from "vitest";
 import { ErrorCode, isStatelogError } from "../../src/core/errors.js";
-import { NatsKvRepository, NatsKvStore, ReadMode, readFiltered } from "../../src/nats/index.js";
+import { createEvent } from "../../src/events/types.js";
+import { NatsEventStore, NatsKvRepository, NatsKvStore, ReadMode, readFiltered } from "../../src/nats/index.js";
 import type { ContractAggregate } from "../../src/testing/index.js";
 import { freePort, type NatsServerProcess, startNatsServer } from "./nats-server.js";
 
@@ -74,11 +75,13 @@ describe("NATS cluster: SIGKILL of the leader during writes", () => {
       retention: RetentionPolicy.Limits,
     });
     const js = jetstream(nc, { timeout: 3_000 });
+    const eventStore = await NatsEventStore.open({ client: nc, stream: "FAULT_ES", replicas: 3 });
 
     let stop = false;
     const casAcked: { id: string; version: number; n: number }[] = [];
     const saveAcked: { id: string; n: number }[] = [];
     const appendAcked: { subject: string; seq: number; n: number }[] = [];
+    const esAcked: { position: number; id: string }[] = [];
     let rejected = 0;
     const classify = (error: unknown) => {
       // A rejection must be a typed error, never a hang or a silent success.
@@ -145,7 +148,26 @@ describe("NATS cluster: SIGKILL of the leader during writes", () => {
       }
     };
 
-    const writers = [casWriter(0), casWriter(1), saveWriter(), appender(0), appender(1)];
+    const eventAppender = async () => {
+      for (let n = 0; !stop; n++) {
+        try {
+          // A hung append (never resolved nor rejected) fails the test through this time-out.
+          const r = await Promise.race([
+            eventStore.append("orders", [createEvent("placed", { n }, { id: `ev-${n}` })]),
+            sleep(20_000).then(() => Promise.reject(new Error(`append ev-${n} hung`))),
+          ]);
+          if (esAcked.length > 0)
+            expect(r.lastPosition).toBeGreaterThan((esAcked.at(-1) as { position: number }).position);
+          esAcked.push({ position: r.lastPosition, id: `ev-${n}` });
+        } catch (error) {
+          expect(String(error)).not.toMatch(/hung/);
+          classify(error);
+          await sleep(20);
+        }
+      }
+    };
+
+    const writers = [casWriter(0), casWriter(1), saveWriter(), appender(0), appender(1), eventAppender()];
     await sleep(2_000);
     const info = await jsm.streams.info("KV_fault_repo");
     const leaderName = info.cluster?.leader;
@@ -195,12 +217,19 @@ describe("NATS cluster: SIGKILL of the leader during writes", () => {
     );
     for (const a of appendAcked)
       expect(events.get(a.seq), `append seq ${a.seq}`).toEqual({ subject: a.subject, n: a.n });
+    const events2 = await NatsEventStore.open({ client: check, stream: "FAULT_ES", replicas: 3 });
+    const stored = new Map((await events2.readStream("orders")).map((e) => [e.position, e.id]));
+    for (const a of esAcked) expect(stored.get(a.position), `event position ${a.position}`).toBe(a.id);
+    expect([...stored.keys()]).toEqual(Array.from({ length: stored.size }, (_, i) => i + 1));
+    await eventStore.close();
+    await events2.close();
     for (const k of [0, 1]) {
       const seqs = appendAcked.filter((a) => a.subject === `fault.s${k}`).map((a) => a.seq);
       for (let i = 1; i < seqs.length; i++) expect(seqs[i]).toBeGreaterThan(seqs[i - 1] as number);
     }
     console.log(
-      `[fault] acknowledged: ${casAcked.length} CAS updates, ${saveAcked.length} saves, ${appendAcked.length} appends; ` +
+      `[fault] acknowledged: ${casAcked.length} CAS updates, ${saveAcked.length} saves, ${appendAcked.length} appends, ` +
+        `${esAcked.length} event-store appends; ` +
         `${rejected} rejected during the election; leader ${leaderName} killed`,
     );
   });
