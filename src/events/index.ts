@@ -10,6 +10,7 @@ export {
   isLockedError,
   LockedError,
 } from "./errors.js";
+export { FileEventStore, type FileEventStoreConfig } from "./file/store.js";
 export { MemoryEventStore, type MemoryEventStoreConfig } from "./memory.js";
 export {
   type AppendOptions,

@@ -176,6 +176,11 @@ export class EventLog {
     return undefined;
   }
 
+  /** Estimated size of the `i`-th stored event (0 = oldest). */
+  sizeAt(i: number): number {
+    return this.#sizes.at(i) ?? 0;
+  }
+
   /** Stores planned records (in global order) and wakes subscribers. */
   commit(records: readonly RecordedEvent[], sizes: readonly number[]): void {
     if (records.length === 0) return;

@@ -1,0 +1,73 @@
+/**
+ * On-disk formats of the file event store.
+ *
+ * Segments `segment-<first global position, 16 digits>.log` hold one JSON
+ * line per event, in global order, greppable and `jq`-able:
+ * `{"g":7,"s":"orders","p":3,"id":"e7","type":"order.paid","ts":"2024-…Z","data":{…},"meta":{…},"crc":"1a2b3c4d"}`.
+ * `crc` is the CRC-32 of the line up to (excluding) `,"crc"`, so a torn or
+ * damaged line is recognised.
+ */
+import { crc32 } from "node:zlib";
+import type { RecordedEvent } from "../types.js";
+import { deepFreeze, EVENT_OVERHEAD_BYTES } from "../validate.js";
+
+export const SEGMENT_PREFIX = "segment-";
+export const SEGMENT_SUFFIX = ".log";
+export const SNAPSHOT_PREFIX = "snapshot-";
+export const SNAPSHOT_SUFFIX = ".bin";
+
+const pad = (n: number) => String(n).padStart(16, "0");
+export const segmentName = (first: number) => `${SEGMENT_PREFIX}${pad(first)}${SEGMENT_SUFFIX}`;
+export const snapshotName = (global: number) => `${SNAPSHOT_PREFIX}${pad(global)}${SNAPSHOT_SUFFIX}`;
+
+/** The number in a segment or snapshot file name, or undefined when the name is not one. */
+export function numberIn(name: string, prefix: string, suffix: string): number | undefined {
+  if (!name.startsWith(prefix) || !name.endsWith(suffix)) return undefined;
+  const digits = name.slice(prefix.length, name.length - suffix.length);
+  return /^\d{16}$/.test(digits) ? Number(digits) : undefined;
+}
+
+const hex = (n: number) => n.toString(16).padStart(8, "0");
+
+/** One event as its line (with the trailing newline). `json`/`metaJson` are the JSON texts of data and metadata. */
+export function encodeLine(r: RecordedEvent, json: string, metaJson: string | undefined): string {
+  const body =
+    `{"g":${r.globalPosition},"s":${JSON.stringify(r.streamId)},"p":${r.position},"id":${JSON.stringify(r.id)},` +
+    `"type":${JSON.stringify(r.type)},"ts":"${r.timestamp.toISOString()}","data":${json}` +
+    (metaJson === undefined ? "" : `,"meta":${metaJson}`);
+  return `${body},"crc":"${hex(crc32(body))}"}\n`;
+}
+
+const CRC_TAG = ',"crc":"';
+
+/** Parses and checks one line (without newline); undefined when it is damaged. */
+export function decodeLine(line: string): { record: RecordedEvent; size: number } | undefined {
+  const at = line.lastIndexOf(CRC_TAG);
+  if (at < 0 || line.length !== at + CRC_TAG.length + 10 || !line.endsWith('"}')) return undefined;
+  const body = line.slice(0, at);
+  if (hex(crc32(body)) !== line.slice(at + CRC_TAG.length, at + CRC_TAG.length + 8)) return undefined;
+  let o: { g: number; s: string; p: number; id: string; type: string; ts: string; data: unknown; meta?: unknown };
+  try {
+    o = JSON.parse(line);
+  } catch {
+    return undefined;
+  }
+  const record: RecordedEvent = Object.freeze({
+    id: o.id,
+    type: o.type,
+    data: deepFreeze(o.data),
+    timestamp: new Date(o.ts),
+    ...(o.meta === undefined ? {} : { metadata: deepFreeze(o.meta as RecordedEvent["metadata"]) }),
+    streamId: o.s,
+    position: o.p,
+    globalPosition: o.g,
+  });
+  return { record, size: EVENT_OVERHEAD_BYTES + line.length * 2 };
+}
+
+/** The global position at the start of a line, read without parsing the line (NaN when absent). */
+export function globalOf(line: string): number {
+  if (!line.startsWith('{"g":')) return Number.NaN;
+  const end = line.indexOf(",", 5);
+  return end < 0 ? Number.NaN : Number(line.slice(5, end));
+}

@@ -1,0 +1,396 @@
+/**
+ * `FileEventStore`: the event store, durable in a directory. One segmented
+ * append-only log holds every stream's events in global order; appends are
+ * written and fsynced before they resolve, concurrent appends share one
+ * write and one fsync (group commit). Snapshots of the index let a reopen
+ * skip the log they cover. Retention deletes whole segments.
+ */
+
+import type { FileHandle } from "node:fs/promises";
+import { mkdir, open, readdir, readFile, unlink } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { join, resolve } from "node:path";
+import { ConfigurationError, CorruptionError, messageOf } from "../../core/errors.js";
+import { BaseEventStore } from "../base.js";
+import { LockedError } from "../errors.js";
+import type { AppendRequest, PlannedAppend } from "../log.js";
+import type { EventStoreCapabilities, EventStoreConfig, RecordedEvent, SnapshotInfo } from "../types.js";
+import type { PreparedEvent } from "../validate.js";
+import {
+  decodeLine,
+  encodeLine,
+  globalOf,
+  numberIn,
+  SEGMENT_PREFIX,
+  SEGMENT_SUFFIX,
+  SNAPSHOT_PREFIX,
+  SNAPSHOT_SUFFIX,
+  segmentName,
+} from "./format.js";
+import {
+  capture,
+  decodeSnapshot,
+  type SnapshotData,
+  snapshotRecords,
+  syncDirectory,
+  writeSnapshot,
+} from "./snapshot.js";
+
+/** Configuration of {@link FileEventStore}. */
+export interface FileEventStoreConfig extends EventStoreConfig {
+  /** Directory of the store; created when missing. One process at a time may open it (an OS lock). */
+  directory: string;
+  /**
+   * fsync every append before it resolves (concurrent appends share one
+   * fsync). `false` is faster and survives a crash of the process, not of
+   * the machine. @default true
+   */
+  fsync?: boolean;
+  /** Size after which the log rolls to a new segment, in bytes. Retention deletes whole segments. @default 64 MiB */
+  segmentBytes?: number;
+}
+
+interface Segment {
+  readonly name: string;
+  readonly first: number;
+  size: number;
+}
+
+interface Waiting {
+  readonly request: AppendRequest;
+  readonly resolve: (planned: PlannedAppend) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+const require = createRequire(import.meta.url);
+
+function lock(fd: number, directory: string): void {
+  const fsExt = require("fs-ext") as { flockSync(fd: number, flags: string): void };
+  try {
+    fsExt.flockSync(fd, "exnb");
+  } catch (error) {
+    throw new LockedError(directory, { cause: error });
+  }
+}
+
+/** A durable event store in a directory. Open it with {@link FileEventStore.open}. */
+export class FileEventStore extends BaseEventStore {
+  readonly capabilities: EventStoreCapabilities = {
+    durable: true,
+    retention: true,
+    applyRetention: true,
+    limits: true,
+    persistentSnapshots: true,
+  };
+  readonly directory: string;
+  readonly #sync: boolean;
+  readonly #segmentBytes: number;
+  readonly #segments: Segment[] = [];
+  #handle: FileHandle | undefined;
+  #lockHandle: FileHandle | undefined;
+  #queue: Waiting[] = [];
+  #rollWanted = false;
+  #writing: Promise<void> | undefined;
+  #snapshotting: Promise<SnapshotInfo> | undefined;
+  /** Global position covered by the newest snapshot on disk. */
+  #snapshotGlobal = 0;
+
+  private constructor(config: FileEventStoreConfig) {
+    super(config, "file-event-store");
+    if (typeof config.directory !== "string" || config.directory === "") {
+      throw new ConfigurationError("FileEventStore needs a directory");
+    }
+    this.directory = resolve(config.directory);
+    this.#sync = config.fsync ?? true;
+    this.#segmentBytes = config.segmentBytes ?? 64 * 1024 * 1024;
+  }
+
+  /**
+   * Opens (or creates) the store in `config.directory`: loads the newest
+   * valid snapshot, reads the log after it, drops a torn last line left by
+   * a crash, and applies retention.
+   * @throws LockedError | CorruptionError | ConfigurationError
+   */
+  static async open(config: FileEventStoreConfig): Promise<FileEventStore> {
+    const store = new FileEventStore(config);
+    try {
+      await store.#open();
+    } catch (error) {
+      await store.#lockHandle?.close().catch(() => {});
+      await store.#handle?.close().catch(() => {});
+      throw error;
+    }
+    store.startTimers(true);
+    return store;
+  }
+
+  async #open(): Promise<void> {
+    const dir = this.directory;
+    await mkdir(dir, { recursive: true });
+    this.#lockHandle = await open(join(dir, "LOCK"), "a");
+    lock(this.#lockHandle.fd, dir);
+    const names = await readdir(dir);
+    for (const n of names) if (n.endsWith(".tmp")) await unlink(join(dir, n)).catch(() => {});
+    const snapshots = names
+      .map((n) => numberIn(n, SNAPSHOT_PREFIX, SNAPSHOT_SUFFIX))
+      .filter((g): g is number => g !== undefined)
+      .sort((a, b) => b - a);
+    let snap: SnapshotData | undefined;
+    for (const g of snapshots) {
+      const file = join(dir, `${SNAPSHOT_PREFIX}${String(g).padStart(16, "0")}${SNAPSHOT_SUFFIX}`);
+      try {
+        snap = decodeSnapshot(file, await readFile(file));
+        break;
+      } catch {
+        // A damaged snapshot is skipped: an older one, or the log, has the data.
+      }
+    }
+    if (snap) this.#restore(snap);
+    const segs = names
+      .map((n) => ({ name: n, first: numberIn(n, SEGMENT_PREFIX, SEGMENT_SUFFIX) }))
+      .filter((s): s is { name: string; first: number } => s.first !== undefined)
+      .sort((a, b) => a.first - b.first);
+    for (let i = 0; i < segs.length; i++) {
+      const seg = segs[i] as { name: string; first: number };
+      const next = segs[i + 1];
+      const isLast = next === undefined;
+      const segment: Segment = { name: seg.name, first: seg.first, size: 0 };
+      this.#segments.push(segment);
+      if (!isLast && next.first - 1 <= this.log.lastGlobal) {
+        segment.size = (await readFile(join(dir, seg.name))).length; // covered by the snapshot: not parsed
+        continue;
+      }
+      segment.size = await this.#replay(join(dir, seg.name), isLast);
+    }
+    if (this.retentionDuration > 0) this.log.expire(this.clock().getTime() - this.retentionDuration);
+    await this.#openActive();
+  }
+
+  #restore(snap: SnapshotData): void {
+    this.log.globalFirst = snap.globalFirst;
+    for (const [id, first, last] of snap.streams) this.log.restoreStream(id, first, last);
+    const records: RecordedEvent[] = [];
+    const sizes: number[] = [];
+    for (const { record, size } of snapshotRecords(snap)) {
+      records.push(record);
+      sizes.push(size);
+    }
+    this.log.commit(records, sizes);
+    this.log.lastGlobal = snap.lastGlobal;
+    this.log.globalFirst = records.length === 0 ? snap.lastGlobal + 1 : snap.globalFirst;
+    this.#snapshotGlobal = snap.lastGlobal;
+  }
+
+  /** Reads one segment into the index; returns its valid size in bytes (after repairing a torn tail). */
+  async #replay(file: string, isLast: boolean): Promise<number> {
+    const buf = await readFile(file);
+    const records: RecordedEvent[] = [];
+    const sizes: number[] = [];
+    let pos = 0;
+    let line = 0;
+    let good = 0;
+    while (pos < buf.length) {
+      line++;
+      const nl = buf.indexOf(10, pos);
+      const end = nl < 0 ? buf.length : nl;
+      const text = buf.toString("utf8", pos, end);
+      const g = globalOf(text);
+      const torn = () => isLast && (nl < 0 || buf.indexOf(10, end + 1) < 0);
+      if (nl >= 0 && g <= this.log.lastGlobal && records.length === 0) {
+        pos = nl + 1; // covered by the snapshot
+        good = pos;
+        continue;
+      }
+      const decoded = nl < 0 ? undefined : decodeLine(text);
+      if (!decoded) {
+        if (torn()) break; // a crash tore the last line: drop it
+        throw new CorruptionError(
+          file,
+          line,
+          "damaged event line (checksum or JSON); restore from a backup or remove the line",
+        );
+      }
+      const r = decoded.record;
+      const expected = (records.at(-1)?.globalPosition ?? this.log.lastGlobal) + 1;
+      if (r.globalPosition !== expected && !(this.log.lastGlobal === 0 && records.length === 0)) {
+        throw new CorruptionError(file, line, `global position ${r.globalPosition}, expected ${expected}`);
+      }
+      records.push(r);
+      sizes.push(decoded.size);
+      pos = nl + 1;
+      good = pos;
+    }
+    if (records.length > 0) {
+      if (this.log.lastGlobal === 0 && this.log.global.length === 0) {
+        this.log.globalFirst = (records[0] as RecordedEvent).globalPosition;
+      }
+      const last = new Map<string, number>();
+      for (const r of records) {
+        const prev = last.get(r.streamId) ?? this.log.streams.get(r.streamId)?.last;
+        if (prev === undefined) {
+          // First sight of a stream whose older events retention deleted: its positions go on from here.
+          if (r.position > 1) this.log.restoreStream(r.streamId, r.position, r.position - 1);
+        } else if (r.position !== prev + 1) {
+          throw new CorruptionError(
+            file,
+            undefined,
+            `stream ${JSON.stringify(r.streamId)} jumps from ${prev} to ${r.position}`,
+          );
+        }
+        last.set(r.streamId, r.position);
+      }
+      this.log.commit(records, sizes);
+    }
+    if (good < buf.length) {
+      const fh = await open(file, "r+");
+      try {
+        await fh.truncate(good);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+    }
+    return good;
+  }
+
+  async #openActive(): Promise<void> {
+    let active = this.#segments.at(-1);
+    if (!active) {
+      active = { name: segmentName(this.log.lastGlobal + 1), first: this.log.lastGlobal + 1, size: 0 };
+      this.#segments.push(active);
+    }
+    this.#handle = await open(join(this.directory, active.name), "a");
+    if (this.#sync) await syncDirectory(this.directory);
+  }
+
+  async #roll(): Promise<void> {
+    const first = this.log.lastGlobal + 1;
+    const segment: Segment = { name: segmentName(first), first, size: 0 };
+    const handle = await open(join(this.directory, segment.name), "a");
+    if (this.#sync) await syncDirectory(this.directory);
+    await this.#handle?.close();
+    this.#handle = handle;
+    this.#segments.push(segment);
+  }
+
+  protected store(request: AppendRequest): Promise<PlannedAppend> {
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ request, resolve, reject });
+      this.#startWriter();
+    });
+  }
+
+  /** All file I/O on the log runs in this one writer loop, so a roll never races a write. */
+  #startWriter(): Promise<void> {
+    if (!this.#writing) {
+      this.#writing = this.#drain().finally(() => {
+        this.#writing = undefined;
+        // Work queued between the loop's last check and here starts a new loop.
+        if (this.#queue.length > 0 || this.#rollWanted) void this.#startWriter();
+      });
+    }
+    return this.#writing;
+  }
+
+  /** The group-commit loop: everything queued while one write+fsync runs goes into the next one. */
+  async #drain(): Promise<void> {
+    await Promise.resolve(); // let appends made in the same tick join this group
+    while (this.#queue.length > 0 || this.#rollWanted) {
+      if (this.#rollWanted) {
+        this.#rollWanted = false;
+        if ((this.#segments.at(-1) as Segment).size > 0) await this.#roll();
+        continue;
+      }
+      const group = this.#queue.splice(0);
+      const planned = this.log.plan(
+        group.map((w) => w.request),
+        this.limits,
+      );
+      const lines: string[] = [];
+      for (const p of planned) {
+        if (!p.ok) continue;
+        p.records.forEach((r, i) => {
+          const e = p.request.events[i] as PreparedEvent;
+          lines.push(encodeLine(r, e.json, e.metaJson));
+        });
+      }
+      const active = this.#segments.at(-1) as Segment;
+      if (lines.length > 0) {
+        const buf = Buffer.from(lines.join(""), "utf8");
+        try {
+          await (this.#handle as FileHandle).write(buf, 0, buf.length);
+          if (this.#sync) await (this.#handle as FileHandle).datasync();
+          active.size += buf.length;
+        } catch (error) {
+          // Undo a partial write so that the log stays a clean sequence of lines.
+          await (this.#handle as FileHandle).truncate(active.size).catch(() => {});
+          for (const w of group) w.reject(error);
+          continue;
+        }
+      }
+      planned.forEach((p, i) => {
+        if (p.ok) this.log.commit(p.records, p.sizes);
+        group[i]?.resolve(p);
+      });
+      if (active.size >= this.#segmentBytes) {
+        await this.#roll().catch(() => {}); // stays on the current segment; retried after the next write
+      }
+    }
+  }
+
+  protected takeSnapshot(): Promise<SnapshotInfo> {
+    const run = async (): Promise<SnapshotInfo> => {
+      // Committed events are on disk already (a group is committed after its fsync): the capture is covered by the log.
+      const data = capture(this.log);
+      const { bytes } = await writeSnapshot(this.directory, data, this.#sync);
+      const previous = this.#snapshotGlobal;
+      this.#snapshotGlobal = data.lastGlobal;
+      if (previous !== data.lastGlobal) {
+        await unlink(
+          join(this.directory, `${SNAPSHOT_PREFIX}${String(previous).padStart(16, "0")}${SNAPSHOT_SUFFIX}`),
+        ).catch(() => {});
+      }
+      // Start a new segment so that a reopen reads only what comes after the snapshot.
+      const active = this.#segments.at(-1);
+      if (active && active.size > 0) {
+        this.#rollWanted = true;
+        await this.#startWriter();
+      }
+      return { globalPosition: data.lastGlobal, events: data.ids.length, bytes };
+    };
+    const next = (this.#snapshotting ?? Promise.resolve()).catch(() => {}).then(run);
+    this.#snapshotting = next;
+    return next;
+  }
+
+  /** Deletes segments whose events all expired, after a snapshot that remembers the streams' positions. */
+  protected override async afterRetention(): Promise<void> {
+    const dead = this.#segments.filter((s, i) => {
+      const next = this.#segments[i + 1];
+      return next !== undefined && next.first <= this.log.globalFirst;
+    });
+    if (dead.length === 0) return;
+    await this.snapshot();
+    for (const s of dead) {
+      await unlink(join(this.directory, s.name)).catch((error) => {
+        throw new CorruptionError(
+          join(this.directory, s.name),
+          undefined,
+          `cannot delete expired segment: ${messageOf(error)}`,
+        );
+      });
+      this.#segments.splice(this.#segments.indexOf(s), 1);
+    }
+    if (this.#sync) await syncDirectory(this.directory);
+  }
+
+  protected override async release(): Promise<void> {
+    while (this.#writing) await this.#writing;
+    await this.#snapshotting?.catch(() => {});
+    for (const w of this.#queue.splice(0)) w.reject(new Error("closed"));
+    await this.#handle?.close();
+    this.#handle = undefined;
+    await this.#lockHandle?.close();
+    this.#lockHandle = undefined;
+  }
+}

@@ -1,0 +1,149 @@
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { ErrorCode, isStatelogError } from "../../src/core/errors.js";
+import { createEvent, FileEventStore, isLockedError } from "../../src/events/index.js";
+import { describeEventStoreContract } from "../../src/testing/event-store-contract.js";
+
+const base = await mkdtemp(join(tmpdir(), "statelog-events-"));
+let n = 0;
+const dirOf = new WeakMap<object, string>();
+const newDir = () => join(base, `s${++n}`);
+
+afterAll(async () => {
+  await rm(base, { recursive: true, force: true });
+});
+
+async function openAt(directory: string, config: Parameters<typeof FileEventStore.open>[0] | object = {}) {
+  const store = await FileEventStore.open({ ...config, directory });
+  dirOf.set(store, directory);
+  return store;
+}
+
+// The model-based test runs 2,000 schedules (500 with tiny segments) here (each opens a store in a new directory and fsyncs
+// every append); the memory store runs 10,000 of the same schedules (test/events/memory.test.ts).
+describeEventStoreContract("FileEventStore", (config) => openAt(newDir(), config), {
+  modelRuns: 2_000,
+  reopen: async (store) => {
+    await store.close();
+    return openAt(dirOf.get(store) as string);
+  },
+});
+describeEventStoreContract(
+  "FileEventStore (tiny segments, no fsync)",
+  (config) => openAt(newDir(), { ...config, segmentBytes: 300, fsync: false }),
+  {
+    modelRuns: 500,
+    reopen: async (store) => {
+      await store.close();
+      return openAt(dirOf.get(store) as string, { segmentBytes: 300, fsync: false });
+    },
+  },
+);
+
+describe("FileEventStore on disk", () => {
+  const ev = (id: string, t = Date.parse("2024-01-01T00:00:00Z")) =>
+    createEvent("t", { id }, { id, timestamp: new Date(t) });
+  const segments = async (dir: string) => (await readdir(dir)).filter((f) => f.startsWith("segment-")).sort();
+
+  it("drops a torn last line left by a crash and appends after it", async () => {
+    const dir = newDir();
+    const store = await openAt(dir);
+    await store.append("s", [ev("a"), ev("b")]);
+    await store.close();
+    const [seg] = await segments(dir);
+    const file = join(dir, seg as string);
+    await writeFile(file, `${await readFile(file, "utf8")}{"g":3,"s":"s","p":3,"id":"c","ty`);
+    const again = await openAt(dir);
+    expect((await again.readStream("s")).map((e) => e.id)).toEqual(["a", "b"]);
+    await again.append("s", [ev("d")]);
+    await again.close();
+    const third = await openAt(dir);
+    expect((await third.readStream("s")).map((e) => [e.id, e.position])).toEqual([
+      ["a", 1],
+      ["b", 2],
+      ["d", 3],
+    ]);
+    await third.close();
+  });
+
+  it("damage in the middle of the log is a corruption error naming file and line", async () => {
+    const dir = newDir();
+    const store = await openAt(dir);
+    await store.append("s", [ev("a"), ev("b"), ev("c")]);
+    await store.close();
+    const [seg] = await segments(dir);
+    const file = join(dir, seg as string);
+    const lines = (await readFile(file, "utf8")).split("\n");
+    lines[1] = (lines[1] as string).replace('"id":"b"', '"id":"x"');
+    await writeFile(file, lines.join("\n"));
+    let caught: unknown;
+    await openAt(dir).catch((e) => {
+      caught = e;
+    });
+    expect(isStatelogError(caught, ErrorCode.Corruption)).toBe(true);
+    expect(caught).toMatchObject({ file, line: 2 });
+  });
+
+  it("one process at a time: a second open of the directory fails with a lock error", async () => {
+    const dir = newDir();
+    const store = await openAt(dir);
+    let caught: unknown;
+    await openAt(dir).catch((e) => {
+      caught = e;
+    });
+    expect(isLockedError(caught)).toBe(true);
+    await store.close();
+    await (await openAt(dir)).close();
+  });
+
+  it("writes a real snapshot atomically and reopens from it, reading only the log after it", async () => {
+    const dir = newDir();
+    const store = await openAt(dir);
+    for (let i = 0; i < 20; i++) await store.append(`s${i % 3}`, [ev(`e${i}`)]);
+    const info = await store.snapshot();
+    expect(info).toMatchObject({ globalPosition: 20, events: 20 });
+    expect(info.bytes).toBeGreaterThan(0);
+    await store.append("s0", [ev("after")]);
+    await store.close();
+    const files = await readdir(dir);
+    expect(files.filter((f) => f.startsWith("snapshot-"))).toEqual(["snapshot-0000000000000020.bin"]);
+    expect(await segments(dir)).toEqual(["segment-0000000000000001.log", "segment-0000000000000021.log"]);
+    // Damage the covered segment: a reopen from the snapshot never reads it.
+    await writeFile(join(dir, "segment-0000000000000001.log"), "garbage\nmore garbage\n");
+    const again = await openAt(dir);
+    expect((await again.readStream("s0")).map((e) => e.id)).toEqual([
+      "e0",
+      "e3",
+      "e6",
+      "e9",
+      "e12",
+      "e15",
+      "e18",
+      "after",
+    ]);
+    expect(again.stats()).toMatchObject({ totalEvents: 21, totalStreams: 3, globalPosition: 21 });
+    await again.close();
+  });
+
+  it("retention deletes whole expired segments and positions survive a reopen", async () => {
+    const dir = newDir();
+    let now = Date.parse("2024-01-01T00:00:00Z");
+    const config = { retentionDuration: 60_000, clock: () => new Date(now), segmentBytes: 400, fsync: false };
+    const store = await openAt(dir, config);
+    for (let i = 0; i < 10; i++) await store.append("old", [ev(`o${i}`, now)]);
+    now += 120_000;
+    await store.append("new", [ev("n0", now)]);
+    const before = (await segments(dir)).length;
+    expect(await store.applyRetention()).toBe(10);
+    const after = await segments(dir);
+    expect(after.length).toBeLessThan(before);
+    await store.close();
+    const again = await openAt(dir, config);
+    expect(await again.getStreamInfo("old")).toMatchObject({ eventCount: 0, lastPosition: 10, firstPosition: 11 });
+    const r = await again.append("old", [ev("o10", now)], { expectedVersion: 10 });
+    expect(r).toMatchObject({ firstPosition: 11, globalPosition: 12 });
+    await again.close();
+  });
+});
