@@ -5,13 +5,14 @@ import type { EventStore } from "../../src/events/types.js";
 import { createEvent } from "../../src/events/types.js";
 import { NatsEventStore } from "../../src/nats/index.js";
 import { describeEventStoreContract, sampleEvents } from "../../src/testing/event-store-contract.js";
-import { connectTest, uniqueBucket } from "./env.js";
+import { connectTest, deleteTestStreams, uniqueBucket } from "./env.js";
 
 let nc: NatsConnection;
 beforeAll(async () => {
   nc = await connectTest("event-store-test");
 });
 afterAll(async () => {
+  if (nc) await deleteTestStreams(nc);
   await nc?.close();
 });
 

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ErrorCode, isStatelogError } from "../../src/core/errors.js";
 import { decodeToken, encodeToken, entityKey, NatsKvStore, parseEntityKey } from "../../src/nats/index.js";
 import { HOSTILE_IDS, uniqueName } from "../../src/testing/index.js";
-import { connectTest, uniqueBucket } from "./env.js";
+import { connectTest, deleteTestStreams, uniqueBucket } from "./env.js";
 
 const LEGAL_KEY = /^[-/_=.a-zA-Z0-9]+$/;
 
@@ -62,6 +62,7 @@ describe("NatsKvStore on a real server", () => {
     nc = await connectTest("kv-store-extras");
   });
   afterAll(async () => {
+    if (nc) await deleteTestStreams(nc);
     await nc?.close();
   });
 

@@ -3,7 +3,7 @@ import { afterAll, beforeAll } from "vitest";
 import type { Store } from "../../src/core/store.js";
 import { NatsKvStore } from "../../src/nats/index.js";
 import { describeStoreContract } from "../../src/testing/index.js";
-import { connectTest, uniqueBucket } from "./env.js";
+import { connectTest, deleteTestStreams, uniqueBucket } from "./env.js";
 
 let nc: NatsConnection;
 const bucket = uniqueBucket("store");
@@ -11,6 +11,7 @@ beforeAll(async () => {
   nc = await connectTest("kv-store-test");
 });
 afterAll(async () => {
+  if (nc) await deleteTestStreams(nc);
   await nc?.close();
 });
 

@@ -2,7 +2,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ErrorCode, isStatelogError } from "../../src/core/errors.js";
 import { NatsReadModelStore, ProjectionStatus, type ReadModelMetadata } from "../../src/nats/index.js";
-import { connectTest, uniqueBucket } from "./env.js";
+import { connectTest, deleteTestStreams, uniqueBucket } from "./env.js";
 
 let nc: NatsConnection;
 const bucket = uniqueBucket("rm");
@@ -10,6 +10,7 @@ beforeAll(async () => {
   nc = await connectTest("read-model-test");
 });
 afterAll(async () => {
+  if (nc) await deleteTestStreams(nc);
   await nc?.close();
 });
 

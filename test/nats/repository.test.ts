@@ -9,7 +9,7 @@ import {
   supports,
 } from "../../src/nats/index.js";
 import { type ContractAggregate, describeRepositoryContract, type RepositoryConfig } from "../../src/testing/index.js";
-import { connectTest, uniqueBucket } from "./env.js";
+import { connectTest, deleteTestStreams, uniqueBucket } from "./env.js";
 
 let nc: NatsConnection;
 let nc2: NatsConnection;
@@ -22,6 +22,7 @@ beforeAll(async () => {
   nc2 = await connectTest("repository-test-2");
 });
 afterAll(async () => {
+  if (nc) await deleteTestStreams(nc);
   await nc?.close();
   await nc2?.close();
 });
