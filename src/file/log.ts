@@ -266,7 +266,8 @@ export class NamespaceLog {
       throw error;
     }
     const st = fstatSync(fd);
-    return { fd, size: st.size, ino: st.ino, dev: st.dev };
+    // Up to the last `\n` only: a writer may cut a torn tail and write over its bytes after we unlock.
+    return { fd, size: completeLines(fd, st.size), ino: st.ino, dev: st.dev };
   }
 
   /** After a scan of the whole file: exact counts (plus `linesSince`, written after the scan's snapshot). */
@@ -303,20 +304,24 @@ export class NamespaceLog {
 
 /** Cuts the file at `fd` (of `size` bytes) back to its last `\n`; returns the new size. */
 export function repairTail(fd: number, size: number): number {
+  const keep = completeLines(fd, size);
+  if (keep !== size) ftruncateSync(fd, keep);
+  return keep;
+}
+
+/** The size of the file at `fd` (of `size` bytes) up to and including its last `\n`. */
+export function completeLines(fd: number, size: number): number {
   if (size === 0) return 0;
+  const last = Buffer.allocUnsafe(1);
+  if (readSync(fd, last, 0, 1, size - 1) === 1 && last[0] === 10) return size;
   const block = Buffer.allocUnsafe(64 * 1024);
   let end = size;
   while (end > 0) {
     const start = Math.max(0, end - block.length);
     const n = readSync(fd, block, 0, end - start, start);
     const nl = block.lastIndexOf(10, n - 1);
-    if (nl >= 0) {
-      const keep = start + nl + 1;
-      if (keep !== size) ftruncateSync(fd, keep);
-      return keep;
-    }
+    if (nl >= 0) return start + nl + 1;
     end = start;
   }
-  ftruncateSync(fd, 0);
   return 0;
 }
