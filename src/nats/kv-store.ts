@@ -48,6 +48,12 @@ export interface NatsKvStoreOptions extends BaseStoreOptions {
   storage?: "file" | "memory";
   /** Publishes awaiting their acknowledgement at once during a `save`. @default 1024 */
   maxInFlight?: number;
+  /**
+   * Revisions kept per key by a bucket this call creates (1–64). With 1 the
+   * bucket compacts itself on every write; more keeps older revisions
+   * (`nats kv history`) until `compact`. @default 1
+   */
+  history?: number;
 }
 
 /** Default bucket of {@link NatsKvStore}. */
@@ -80,7 +86,7 @@ export class NatsKvStore implements Store {
     this.bucket = options.bucket ?? DEFAULT_STORE_BUCKET;
     this.stream = `KV_${this.bucket}`;
     this.#prefix = `$KV.${this.bucket}.`;
-    this.capabilities = { compact: false, listNamespaces: true, durable };
+    this.capabilities = { compact: true, listNamespaces: true, durable };
   }
 
   /**
@@ -95,12 +101,17 @@ export class NatsKvStore implements Store {
       throw new ConfigurationError(`invalid KV bucket name ${JSON.stringify(bucket)}: use only [-_a-zA-Z0-9]`);
     }
     const max = options.maxInFlight ?? 1024;
-    if (!Number.isInteger(max) || max < 1)
+    if (!Number.isInteger(max) || max < 1) {
       throw new ConfigurationError(`maxInFlight must be an integer >= 1, got ${max}`);
+    }
+    const history = options.history ?? 1;
+    if (!Number.isInteger(history) || history < 1 || history > 64) {
+      throw new ConfigurationError(`history must be an integer from 1 to 64, got ${history}`);
+    }
     try {
       const jsm = await jetstreamManager(options.client);
       const kv = await new Kvm(options.client).create(bucket, {
-        history: 1,
+        history,
         replicas: options.replicas ?? 1,
         storage: options.storage === "memory" ? StorageType.Memory : StorageType.File,
       });
@@ -180,6 +191,40 @@ export class NatsKvStore implements Store {
       throw natsError(error, `load of namespace ${JSON.stringify(namespace)}`);
     }
     return applyLoadOptions(out, options);
+  }
+
+  /**
+   * Drops every revision but the latest of each key of `namespace`. A
+   * bucket with history 1 keeps only the latest anyway: then there is
+   * nothing to drop and no key is touched.
+   */
+  async compact(namespace: string, options?: CallOptions): Promise<void> {
+    this.#state.check();
+    validateNamespace(namespace);
+    throwIfAborted(options?.signal);
+    try {
+      const info = await this.#jsm.streams.info(this.stream);
+      if (info.config.max_msgs_per_subject === 1) return;
+      const subjects: string[] = [];
+      await readFiltered(
+        this.#js,
+        this.#jsm,
+        this.stream,
+        `${this.#prefix}${encodeToken(namespace)}.>`,
+        (m) => subjects.push(m.subject),
+        {
+          headersOnly: true,
+          signal: options?.signal,
+        },
+      );
+      // One exact subject per purge: `keep` then counts that key's revisions only.
+      for (const subject of subjects) {
+        throwIfAborted(options?.signal);
+        await this.#jsm.streams.purge(this.stream, { filter: subject, keep: 1 });
+      }
+    } catch (error) {
+      throw natsError(error, `compact of namespace ${JSON.stringify(namespace)}`);
+    }
   }
 
   async listNamespaces(options?: CallOptions): Promise<string[]> {

@@ -123,6 +123,34 @@ describe("NatsKvStore on a real server", () => {
     await store.close();
   });
 
+  it("compact drops older revisions of a history bucket, only in its namespace", async () => {
+    const hb = uniqueBucket("compact");
+    const store = await NatsKvStore.open({ client: nc, bucket: hb, history: 5 });
+    const ns = uniqueName("c");
+    const other = uniqueName("o");
+    for (let v = 0; v < 4; v++) {
+      await store.save([
+        { namespace: ns, changeType: "set", entityType: "item", entityId: "a", entity: v },
+        { namespace: other, changeType: "set", entityType: "item", entityId: "a", entity: v },
+      ]);
+    }
+    const kv = await new Kvm(nc).open(hb);
+    const revisions = async (key: string) => {
+      const out: number[] = [];
+      const it = await kv.history({ key });
+      for await (const e of it) out.push(e.revision);
+      return out.length;
+    };
+    expect(await revisions(entityKey(ns, "item", "a"))).toBe(4);
+    const before = await store.load(ns);
+    await store.compact(ns);
+    expect(await revisions(entityKey(ns, "item", "a"))).toBe(1);
+    expect(await revisions(entityKey(other, "item", "a"))).toBe(4);
+    expect(await store.load(ns)).toEqual(before);
+    expect(await codeOf(NatsKvStore.open({ client: nc, bucket: hb, history: 65 }))).toBe(ErrorCode.Configuration);
+    await store.close();
+  });
+
   it("opening without a client is a ConfigurationError", async () => {
     expect(await codeOf(NatsKvStore.open({} as never))).toBe(ErrorCode.Configuration);
     expect(await codeOf(NatsKvStore.open({ client: nc, bucket: "a.b" }))).toBe(ErrorCode.Configuration);

@@ -22,3 +22,17 @@ describeStoreContract("NatsKvStore", () => NatsKvStore.open({ client: nc, bucket
   },
   propertyRuns: 25,
 });
+
+// A bucket that keeps 5 revisions per key: compact really purges there.
+const historyBucket = uniqueBucket("store_h5");
+describeStoreContract(
+  "NatsKvStore (history 5)",
+  () => NatsKvStore.open({ client: nc, bucket: historyBucket, history: 5 }),
+  {
+    reopen: async (store: Store) => {
+      await store.close();
+      return NatsKvStore.open({ client: nc, bucket: historyBucket, history: 5 });
+    },
+    propertyRuns: 10,
+  },
+);
