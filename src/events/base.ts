@@ -149,18 +149,19 @@ export abstract class BaseEventStore implements EventStore {
       );
     }
     const prepared = prepareEvents(events, this.maxEventBytes);
-    const started = performance.now();
+    const started = this.metrics.onAppend ? performance.now() : 0;
     const planned = await this.store({ streamId, events: prepared, expectedVersion: ev });
     if (!planned.ok) throw planned.error;
     const { records } = planned;
     this.#eventsAppended += records.length;
     if (records.length > 0) {
-      this.notify("onAppend", {
-        store: this.name,
-        streamId,
-        count: records.length,
-        durationMs: performance.now() - started,
-      });
+      if (this.metrics.onAppend)
+        this.notify("onAppend", {
+          store: this.name,
+          streamId,
+          count: records.length,
+          durationMs: performance.now() - started,
+        });
       const last = records[records.length - 1] as RecordedEvent;
       return {
         streamId,
