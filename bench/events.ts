@@ -230,17 +230,16 @@ export async function runEventBenchmarks(options: EventBenchOptions = {}): Promi
   const base = await mkdtemp(path.join(tmpdir(), "statelog-bench-events-"));
   let n = 0;
   try {
+    const subjects = [
+      async () => emmettSubject(),
+      async () => memorySubject(),
+      () => fileSubject(path.join(base, `f${++n}`), true),
+      () => fileSubject(path.join(base, `f${++n}`), false),
+    ];
+    // A smaller warm-up pass first (JIT), then the measured pass.
+    await measure(subjects, true, []);
     const rows: Row[] = [];
-    await measure(
-      [
-        async () => emmettSubject(),
-        async () => memorySubject(),
-        () => fileSubject(path.join(base, `f${++n}`), true),
-        () => fileSubject(path.join(base, `f${++n}`), false),
-      ],
-      quick,
-      rows,
-    );
+    await measure(subjects, quick, rows);
     console.log(
       `\nEvent store${quick ? " (--quick: smoke run)" : ""}: ${CONCURRENCY} appends in flight, ${STREAMS} streams`,
     );

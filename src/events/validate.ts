@@ -23,11 +23,14 @@ export const EVENT_OVERHEAD_BYTES = 120;
 
 /** Deep-freezes JSON data in place and returns it. */
 export function deepFreeze<T>(value: T): T {
-  if (typeof value === "object" && value !== null && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const key in value) deepFreeze((value as Record<string, unknown>)[key]);
+  if (typeof value !== "object" || value === null) return value;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) deepFreeze(value[i]);
+  } else {
+    const keys = Object.keys(value);
+    for (let i = 0; i < keys.length; i++) deepFreeze((value as Record<string, unknown>)[keys[i] as string]);
   }
-  return value;
+  return Object.freeze(value);
 }
 
 /** Checks a stream id: a name of at most 255 UTF-8 bytes without control characters (`/` allowed). */

@@ -365,7 +365,7 @@ export class FileEventStore extends BaseEventStore {
 
   /** Deletes segments whose events all expired, after a snapshot that remembers the streams' positions. */
   protected override async afterRetention(): Promise<void> {
-    const dead = this.#segments.filter((s, i) => {
+    const dead = this.#segments.filter((_segment, i) => {
       const next = this.#segments[i + 1];
       return next !== undefined && next.first <= this.log.globalFirst;
     });
