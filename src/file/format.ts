@@ -41,8 +41,6 @@ function idJson(id: string): string {
 }
 
 const CRC_SUFFIX = ',"crc":"00000000"}\n';
-/** Bytes from the end of a line's `\n` back to the start of `,"crc":"`. */
-const CRC_BACK = CRC_SUFFIX.length - 1;
 const HEX_DIGITS = Buffer.from("0123456789abcdef", "latin1");
 
 /**
@@ -58,10 +56,15 @@ export function encodeLines(
   integrity: boolean,
   only?: string,
 ): Buffer {
-  let out = "";
   const end = integrity ? CRC_SUFFIX : "}\n";
-  // Line ends (in characters): byte offsets too when the text turns out to be ASCII.
-  const ends: number[] = [];
+  let estimate = 1024;
+  for (let i = 0; i < changes.length; i++) {
+    const c = changes[i] as PreparedChange;
+    estimate += (c.json?.length ?? 0) + c.entityId.length + c.entityType.length + c.namespace.length + 128;
+  }
+  // Each line is written straight into one buffer: no big intermediate string, and its byte range is known.
+  let buf = Buffer.allocUnsafe(Math.ceil(estimate * 1.25));
+  let off = 0;
   // Consecutive changes mostly share namespace, type and timestamp: reuse their text.
   let setHead = "";
   let unsetHead = "";
@@ -85,27 +88,27 @@ export function encodeLines(
       tsMs = ms;
       tsTail = `,"timestamp":"${c.timestamp.toISOString()}"${end}`;
     }
-    out +=
+    const line =
       c.json === undefined
         ? unsetHead + idJson(c.entityId) + tsTail
         : setHead + idJson(c.entityId) + ',"entity":' + c.json + tsTail;
-    ends.push(out.length - 1);
-  }
-  const buf = Buffer.from(out, "utf8");
-  if (integrity) {
-    const ascii = buf.length === out.length;
-    let pos = 0;
-    for (let i = 0; i < ends.length; i++) {
-      const nl = ascii ? (ends[i] as number) : buf.indexOf(10, pos);
-      let crc = crc32(buf.subarray(pos, nl - CRC_BACK));
-      for (let k = nl - 3; k >= nl - 10; k--) {
+    if (off + line.length * 3 > buf.length) {
+      const bigger = Buffer.allocUnsafe(Math.max(buf.length * 2, off + line.length * 3));
+      buf.copy(bigger, 0, 0, off);
+      buf = bigger;
+    }
+    const start = off;
+    off += buf.write(line, off);
+    if (integrity) {
+      // The line ends with `,"crc":"00000000"}\n`: checksum what precedes it, write the digits in place.
+      let crc = crc32(buf.subarray(start, off - CRC_SUFFIX.length));
+      for (let k = off - 4; k >= off - 11; k--) {
         buf[k] = HEX_DIGITS[crc & 15] as number;
         crc >>>= 4;
       }
-      pos = nl + 1;
     }
   }
-  return buf;
+  return buf.subarray(0, off);
 }
 
 /** The constant start of every fast-path line of `namespace`, up to the change type's value. */
