@@ -57,6 +57,20 @@ describe("format", () => {
     await store.close();
   });
 
+  it("round-trips timestamps outside years 0-9999 (extended ISO years)", async () => {
+    const far = [
+      new Date(8.64e15),
+      new Date(-8.64e15),
+      new Date(Date.UTC(-1, 0, 1)),
+      new Date(Date.UTC(10000, 5, 1, 1, 2, 3, 4)),
+    ];
+    const { store } = await storeWith([far.map((timestamp, i) => ({ ...set(`t${i}`, i), timestamp }))]);
+    expect((await store.load("ws")).map((c) => c.timestamp.getTime())).toEqual(far.map((d) => d.getTime()));
+    await store.compact("ws");
+    expect((await store.load("ws")).map((c) => c.timestamp.getTime())).toEqual(far.map((d) => d.getTime()));
+    await store.close();
+  });
+
   it("integrity: false writes the seed's plain lines, which load", async () => {
     const { store, file } = await storeWith([[set("a", { n: 1 })]], { integrity: false });
     expect(Object.keys(JSON.parse(lines(file)[0] as string))).not.toContain("crc");
