@@ -15,4 +15,4 @@ export {
   SyncPolicy,
   UnknownEntityTypes,
 } from "./options.js";
-export { FileStore, type RegisteredType } from "./store.js";
+export { FileStore, type FileStoreStats, type RegisteredType } from "./store.js";

@@ -97,6 +97,8 @@ export class NamespaceLog {
   /** This store's own serialisation (close waits on it); the shared lock's mutex serialises the process. */
   readonly mutex = new Mutex();
   readonly stats: LogStats = { lines: 0, keys: 0 };
+  /** What this log did: saves written, group writes, fsyncs. */
+  readonly counters = { saves: 0, groups: 0, fsyncs: 0 };
   #lock: SharedLock | undefined;
   #fd = -1;
   #ino = -1;
@@ -232,7 +234,10 @@ export class NamespaceLog {
         const { bytesWritten } = await writeAsync(this.#fd, buf, offset, buf.length - offset, null);
         offset += bytesWritten;
       }
-      if (this.sync) await fdatasyncAsync(this.#fd);
+      if (this.sync) {
+        await fdatasyncAsync(this.#fd);
+        this.counters.fsyncs++;
+      }
     } catch (error) {
       // The saves of this group fail: take their lines back out, so that none of them shows up later.
       try {
@@ -243,6 +248,8 @@ export class NamespaceLog {
       throw error;
     }
     this.#expectedSize = before + buf.length;
+    this.counters.saves += group.length;
+    this.counters.groups++;
     this.#bytesPerLine = Math.max(1, Math.round(buf.length / Math.max(1, lines)));
     if (this.#statsKnown) {
       this.stats.lines += lines;

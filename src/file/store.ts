@@ -26,6 +26,18 @@ import { NamespaceLog } from "./log.js";
 import { type FileStoreOptions, type ResolvedOptions, resolveOptions } from "./options.js";
 import { readText, resolve, type ScanContext } from "./reader.js";
 
+/** Counters of {@link FileStore.stats}. */
+export interface FileStoreStats {
+  /** Saves written (a save to several namespaces counts once per namespace). */
+  readonly saves: number;
+  /** Group writes: one `write(2)` each, holding one or more saves. */
+  readonly groups: number;
+  /** fsyncs of data files (0 with `sync: "none"`). */
+  readonly fsyncs: number;
+  /** Compactions that rewrote a file (manual and automatic). */
+  readonly compactions: number;
+}
+
 /** What the store needs of an {@link EntityType}: its name and, optionally, its schema. */
 export type RegisteredType = Pick<EntityType, "name" | "schema">;
 
@@ -54,6 +66,7 @@ export class FileStore implements Store {
   readonly #types = new Map<string, RegisteredType>();
   readonly #compactions = new Map<string, Promise<CompactOutcome>>();
   readonly #names = new NameJsonCache();
+  #compacted = 0;
 
   private constructor(dir: string, options: ResolvedOptions) {
     this.dir = dir;
@@ -235,6 +248,12 @@ export class FileStore implements Store {
         }),
       );
     this.#compactions.set(log.namespace, run);
+    run.then(
+      (outcome) => {
+        if (outcome === "compacted") this.#compacted++;
+      },
+      () => undefined,
+    );
     const forget = (): void => {
       if (this.#compactions.get(log.namespace) === run) this.#compactions.delete(log.namespace);
     };
@@ -252,6 +271,21 @@ export class FileStore implements Store {
       log.stats.keys = Math.max(log.stats.keys, Math.ceil(log.stats.lines / auto.ratio));
       if (!(error instanceof ClosedError)) this.#options.onBackgroundError(error);
     });
+  }
+
+  /**
+   * What this store did since it was opened, over all namespaces:
+   * `saves` (per namespace a save touched), `groups` (group writes: one
+   * `write` each) and `fsyncs`. Concurrent saves share groups and fsyncs.
+   */
+  stats(): FileStoreStats {
+    const out = { saves: 0, groups: 0, fsyncs: 0, compactions: this.#compacted };
+    for (const log of this.#logs.values()) {
+      out.saves += log.counters.saves;
+      out.groups += log.counters.groups;
+      out.fsyncs += log.counters.fsyncs;
+    }
+    return out;
   }
 
   /** Every namespace whose file holds data, decoded from the file names (files are not read). */
@@ -286,7 +320,6 @@ export class FileStore implements Store {
     await Promise.all(logs.map((log) => log.idle()));
     await Promise.allSettled([...this.#compactions.values()]);
     await Promise.all(logs.map((log) => log.close()));
-    this.#logs.clear();
   }
 
   [Symbol.asyncDispose](): Promise<void> {

@@ -109,10 +109,33 @@ describe("options", () => {
     }
   });
 
+  it("group commit: concurrent saves share one write and one fsync; sequential saves get one each", async () => {
+    const store = await FileStore.open(tempDir(), { unknownEntityTypes: "passthrough" });
+    await Promise.all(Array.from({ length: 32 }, (_, i) => store.save([set("item", `c${i}`, { i })])));
+    expect(store.stats()).toMatchObject({ saves: 32, groups: 1, fsyncs: 1 });
+    for (let i = 0; i < 3; i++) await store.save([set("item", `s${i}`, { i })]);
+    expect(store.stats()).toMatchObject({ saves: 35, groups: 4, fsyncs: 4 });
+    // Saves arriving while a group is being written join the next group.
+    const first = store.save([set("item", "x0", 0)]);
+    await new Promise((r) => setImmediate(r));
+    await Promise.all([first, ...Array.from({ length: 10 }, (_, i) => store.save([set("item", `y${i}`, i)]))]);
+    expect(store.stats().groups).toBeLessThanOrEqual(6);
+    expect((await store.load("ws")).map((c) => c.entityId)).toEqual([
+      ...Array.from({ length: 32 }, (_, i) => `c${i}`),
+      "s0",
+      "s1",
+      "s2",
+      "x0",
+      ...Array.from({ length: 10 }, (_, i) => `y${i}`),
+    ]);
+    await store.close();
+  });
+
   it('sync: "none" saves, group-commits and reloads', async () => {
     const dir = tempDir();
     const store = await FileStore.open(dir, { sync: "none", unknownEntityTypes: "passthrough" });
     await Promise.all(Array.from({ length: 50 }, (_, i) => store.save([set("item", `e${i}`, { i })])));
+    expect(store.stats()).toMatchObject({ saves: 50, groups: 1, fsyncs: 0 });
     await store.close();
     const reopened = await FileStore.open(dir, { unknownEntityTypes: "passthrough" });
     expect((await reopened.load("ws")).map((c) => c.entityId)).toEqual(Array.from({ length: 50 }, (_, i) => `e${i}`));
@@ -141,6 +164,7 @@ describe("options", () => {
     }
     await store2.close();
     // 80 lines > max(50, 2 × 10): compacted (to the 10 live keys, plus lines saved while it ran).
+    expect(store2.stats().compactions).toBeGreaterThan(0);
     expect(lineCount(file)).toBeLessThan(50);
     const check = await FileStore.open(dir, { unknownEntityTypes: "passthrough", autoCompact: false });
     const loaded = await check.load("ws");
