@@ -182,7 +182,7 @@ async function main(): Promise<number> {
     const sections = outcomes.map((o) =>
       isBenchResults(o.results) ? `### ${o.suite}\n\n${markdownTable(o.results)}\n` : `### ${o.suite}\n\n${o.status}\n`,
     );
-    const header = `Measured ${machine.date}${quick ? " (--quick)" : ""} on ${formatMachine(machine)}.\n\n`;
+    const header = `Measured${quick ? " (--quick)" : ""} on ${formatMachine(machine)}.\n\n`;
     await writeFile(file, header + sections.join("\n"));
     console.log(`Markdown tables written to ${file}`);
   }
