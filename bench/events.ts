@@ -8,8 +8,7 @@
  *
  * `npx tsx bench/events.ts [--quick]`, or through `npm run bench`.
  */
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { getInMemoryEventStore } from "@event-driven-io/emmett";
@@ -227,7 +226,10 @@ const rate = (r: Row) => `${Math.round((r.units / r.ms) * 1000).toLocaleString("
 /** Runs the event-store benchmarks and prints the figures and the ratios against Emmett. */
 export async function runEventBenchmarks(options: EventBenchOptions = {}): Promise<void> {
   const quick = options.quick ?? process.argv.includes("--quick");
-  const base = await mkdtemp(path.join(tmpdir(), "statelog-bench-events-"));
+  // Under `.bench/` in the work tree: the project's disk, like the other suites (ignored by git, removed afterwards).
+  const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../.bench");
+  await mkdir(root, { recursive: true });
+  const base = await mkdtemp(path.join(root, "events-"));
   let n = 0;
   try {
     const subjects = [

@@ -375,6 +375,7 @@ export abstract class BaseEventStore implements EventStore {
     this.log.wakeAll();
     await Promise.all([...this.#background]);
     await this.release();
+    this.log.clear();
   }
 
   [Symbol.asyncDispose](): Promise<void> {

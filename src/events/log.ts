@@ -28,7 +28,10 @@ export class Deque<T> {
   /** Removes the first `n` items. */
   dropFront(n: number): void {
     this.#head += n;
-    if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
+    if (this.#head === this.#items.length) {
+      this.#items = [];
+      this.#head = 0;
+    } else if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
       this.#items = this.#items.slice(this.#head);
       this.#head = 0;
     }
@@ -174,6 +177,14 @@ export class EventLog {
       );
     }
     return undefined;
+  }
+
+  /** Drops every event and stream (on close: the memory goes back to the process). */
+  clear(): void {
+    this.streams.clear();
+    this.global.dropFront(this.global.length);
+    this.#sizes.dropFront(this.#sizes.length);
+    this.bytes = 0;
   }
 
   /** Estimated size of the `i`-th stored event (0 = oldest). */

@@ -52,16 +52,29 @@ export function decodeLine(line: string): { record: RecordedEvent; size: number 
   } catch {
     return undefined;
   }
-  const record: RecordedEvent = Object.freeze({
-    id: o.id,
-    type: o.type,
-    data: deepFreeze(o.data),
-    timestamp: new Date(o.ts),
-    ...(o.meta === undefined ? {} : { metadata: deepFreeze(o.meta as RecordedEvent["metadata"]) }),
-    streamId: o.s,
-    position: o.p,
-    globalPosition: o.g,
-  });
+  const timestamp = new Date(o.ts);
+  const record: RecordedEvent =
+    o.meta === undefined
+      ? {
+          id: o.id,
+          type: o.type,
+          data: deepFreeze(o.data),
+          timestamp,
+          streamId: o.s,
+          position: o.p,
+          globalPosition: o.g,
+        }
+      : {
+          id: o.id,
+          type: o.type,
+          data: deepFreeze(o.data),
+          timestamp,
+          metadata: deepFreeze(o.meta as RecordedEvent["metadata"]),
+          streamId: o.s,
+          position: o.p,
+          globalPosition: o.g,
+        };
+  Object.freeze(record);
   return { record, size: EVENT_OVERHEAD_BYTES + line.length * 2 };
 }
 

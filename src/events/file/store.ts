@@ -195,7 +195,6 @@ export class FileEventStore extends BaseEventStore {
       const end = nl < 0 ? buf.length : nl;
       const text = buf.toString("utf8", pos, end);
       const g = globalOf(text);
-      const torn = () => isLast && (nl < 0 || buf.indexOf(10, end + 1) < 0);
       if (nl >= 0 && g <= this.log.lastGlobal && records.length === 0) {
         pos = nl + 1; // covered by the snapshot
         good = pos;
@@ -203,7 +202,7 @@ export class FileEventStore extends BaseEventStore {
       }
       const decoded = nl < 0 ? undefined : decodeLine(text);
       if (!decoded) {
-        if (torn()) break; // a crash tore the last line: drop it
+        if (isLast && (nl < 0 || buf.indexOf(10, end + 1) < 0)) break; // a crash tore the last line: drop it
         throw new CorruptionError(
           file,
           line,
