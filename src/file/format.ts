@@ -101,7 +101,7 @@ export function encodeLines(
     off += buf.write(line, off);
     if (integrity) {
       // The line ends with `,"crc":"00000000"}\n`: checksum what precedes it, write the digits in place.
-      let crc = crc32(buf.subarray(start, off - CRC_SUFFIX.length));
+      let crc = crc32(new Uint8Array(buf.buffer, buf.byteOffset + start, off - CRC_SUFFIX.length - start));
       for (let k = off - 4; k >= off - 11; k--) {
         buf[k] = HEX_DIGITS[crc & 15] as number;
         crc >>>= 4;
@@ -122,6 +122,8 @@ const ID_FIELD = ',"entityID":';
 const ENTITY_FIELD = ',"entity":';
 const TS_FIELD = ',"timestamp":"';
 const CRC_FIELD = ',"crc":"';
+/** From a line's end back to `,"timestamp":"` in statelog's own lines (24-character timestamps). */
+const TS_TAIL = 2 + 8 + CRC_FIELD.length + 1 + 24 + TS_FIELD.length;
 
 /** Index of the closing quote of the JSON string opening at `q`, or -1 before `end`. */
 function stringEnd(text: string, q: number, end: number): number {
@@ -222,7 +224,10 @@ function hexValue(text: string, at: number): number {
 
 function checkCrc(chunk: Chunk, start: number, crcAt: number, hexAt: number): void {
   const expected = hexValue(chunk.text, hexAt);
-  const actual = chunk.bytes ? crc32(chunk.bytes.subarray(start, crcAt)) : crc32(chunk.text.slice(start, crcAt));
+  const { bytes } = chunk;
+  const actual = bytes
+    ? crc32(new Uint8Array(bytes.buffer, bytes.byteOffset + start, crcAt - start))
+    : crc32(chunk.text.slice(start, crcAt));
   if (expected !== actual) {
     throw new LineError("checksum mismatch (the line was changed or damaged after it was written)");
   }
@@ -293,7 +298,35 @@ function decodeFast(
   const idStart = typeEnd + 1 + ID_FIELD.length;
   const idEnd = text.charCodeAt(idStart) === 34 ? stringEnd(text, idStart, end) : -1;
   if (idEnd < 0) return undefined;
-  const tsField = text.lastIndexOf(TS_FIELD, end);
+  // Our own lines end in `,"timestamp":"<24 chars>","crc":"<8 hex>"}`: find the timestamp from the end.
+  let tsField = end - TS_TAIL;
+  let tsEnd = end - CRC_FIELD.length - 11;
+  let hasCrc = true;
+  if (
+    !(
+      text.charCodeAt(end - 1) === 125 &&
+      text.charCodeAt(end - 2) === 34 &&
+      text.startsWith(CRC_FIELD, end - CRC_FIELD.length - 10) &&
+      text.charCodeAt(tsEnd) === 34 &&
+      text.startsWith(TS_FIELD, tsField)
+    )
+  ) {
+    tsField = text.lastIndexOf(TS_FIELD, end);
+    tsEnd = tsField < 0 ? -1 : text.indexOf('"', tsField + TS_FIELD.length);
+    if (tsField <= idEnd || tsEnd < 0 || tsEnd >= end) return undefined;
+    if (tsEnd + 2 === end && text.charCodeAt(tsEnd + 1) === 125) {
+      hasCrc = false; // plain line: `…"timestamp":"…"}`
+    } else if (
+      !(
+        end - tsEnd === 1 + CRC_FIELD.length + 8 + 2 &&
+        text.startsWith(CRC_FIELD, tsEnd + 1) &&
+        text.charCodeAt(end - 1) === 125 &&
+        text.charCodeAt(end - 2) === 34
+      )
+    ) {
+      return undefined;
+    }
+  }
   if (tsField <= idEnd) return undefined;
   let entityStart = -1;
   if (isSet) {
@@ -301,20 +334,7 @@ function decodeFast(
     entityStart = idEnd + 1 + ENTITY_FIELD.length;
   } else if (tsField !== idEnd + 1) return undefined;
   const tsStart = tsField + TS_FIELD.length;
-  const tsEnd = text.indexOf('"', tsStart);
-  if (tsEnd < 0 || tsEnd >= end) return undefined;
-  let hasCrc = false;
-  if (tsEnd + 2 === end && text.charCodeAt(tsEnd + 1) === 125) {
-    // plain line: `…"timestamp":"…"}`
-  } else if (
-    end - tsEnd === 1 + CRC_FIELD.length + 8 + 2 &&
-    text.startsWith(CRC_FIELD, tsEnd + 1) &&
-    text.charCodeAt(end - 1) === 125 &&
-    text.charCodeAt(end - 2) === 34
-  ) {
-    checkCrc(chunk, start, tsEnd + 1, end - 10);
-    hasCrc = true;
-  } else return undefined;
+  if (hasCrc) checkCrc(chunk, start, tsEnd + 1, end - 10);
   let entityType: string;
   let entityId: string;
   if (hasEscape(text, q, idEnd)) {
