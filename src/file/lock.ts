@@ -8,6 +8,7 @@
  * up libuv's thread pool, which the holder needs to finish its write).
  */
 import { createRequire } from "node:module";
+import { UnsupportedError } from "../core/errors.js";
 
 interface FsExt {
   flock(fd: number, flags: string, callback: (error: NodeJS.ErrnoException | null) => void): void;
@@ -17,7 +18,16 @@ interface FsExt {
 const require = createRequire(import.meta.url);
 let fsExt: FsExt | undefined;
 function flockModule(): FsExt {
-  fsExt ??= require("fs-ext") as FsExt;
+  if (!fsExt) {
+    try {
+      fsExt = require("fs-ext") as FsExt;
+    } catch (error) {
+      throw new UnsupportedError(
+        "statelog/file locks its files with flock(2) from the fs-ext package, which could not be loaded; install it (npm install fs-ext, which builds a small native module)",
+        { cause: error },
+      );
+    }
+  }
   return fsExt;
 }
 
