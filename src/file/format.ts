@@ -15,101 +15,10 @@
  */
 import { crc32 } from "node:zlib";
 import { type Change, ChangeType } from "../core/change.js";
-import type { PreparedChange } from "../core/store.js";
 import { validateEntityId, validateEntityType } from "../core/validation.js";
 
 /** Why a line cannot be read (turned into a `CorruptionError` with file and line by the reader). */
 export class LineError extends Error {}
-
-/** Caches the JSON text of names (namespaces and entity types repeat on every line). */
-export class NameJsonCache {
-  readonly #cache = new Map<string, string>();
-  get(name: string): string {
-    let json = this.#cache.get(name);
-    if (json === undefined) {
-      json = JSON.stringify(name);
-      if (this.#cache.size > 10_000) this.#cache.clear();
-      this.#cache.set(name, json);
-    }
-    return json;
-  }
-}
-
-/** The JSON-string text of an id; skips `JSON.stringify` when nothing needs escaping. */
-function idJson(id: string): string {
-  return /^[\w .:@~/+=-]*$/.test(id) ? `"${id}"` : JSON.stringify(id);
-}
-
-const CRC_SUFFIX = ',"crc":"00000000"}\n';
-const HEX_DIGITS = Buffer.from("0123456789abcdef", "latin1");
-
-/**
- * Encodes changes as lines (each ending in `\n`), in order, as UTF-8.
- * With `integrity`, each line gets its `crc`: the lines are built with a
- * placeholder, converted once, and the checksums written into the buffer
- * (one native CRC call per line over bytes, no per-line string encoding).
- * @param only encode only the changes of this namespace
- */
-export function encodeLines(
-  changes: readonly PreparedChange[],
-  names: NameJsonCache,
-  integrity: boolean,
-  only?: string,
-): Buffer {
-  const end = integrity ? CRC_SUFFIX : "}\n";
-  let estimate = 1024;
-  for (let i = 0; i < changes.length; i++) {
-    const c = changes[i] as PreparedChange;
-    estimate += (c.json?.length ?? 0) + c.entityId.length + c.entityType.length + c.namespace.length + 128;
-  }
-  // Each line is written straight into one buffer: no big intermediate string, and its byte range is known.
-  let buf = Buffer.allocUnsafe(Math.ceil(estimate * 1.25));
-  let off = 0;
-  // Consecutive changes mostly share namespace, type and timestamp: reuse their text.
-  let setHead = "";
-  let unsetHead = "";
-  let headNs: string | undefined;
-  let headType: string | undefined;
-  let tsMs = Number.NaN;
-  let tsTail = "";
-  for (let i = 0; i < changes.length; i++) {
-    const c = changes[i] as PreparedChange;
-    if (only !== undefined && c.namespace !== only) continue;
-    if (c.namespace !== headNs || c.entityType !== headType) {
-      headNs = c.namespace;
-      headType = c.entityType;
-      const ns = names.get(c.namespace);
-      const type = names.get(c.entityType);
-      setHead = `{"namespace":${ns},"changeType":"set","entityType":${type},"entityID":`;
-      unsetHead = `{"namespace":${ns},"changeType":"unset","entityType":${type},"entityID":`;
-    }
-    const ms = c.timestamp.getTime();
-    if (ms !== tsMs) {
-      tsMs = ms;
-      tsTail = `,"timestamp":"${c.timestamp.toISOString()}"${end}`;
-    }
-    const line =
-      c.json === undefined
-        ? unsetHead + idJson(c.entityId) + tsTail
-        : setHead + idJson(c.entityId) + ',"entity":' + c.json + tsTail;
-    if (off + line.length * 3 > buf.length) {
-      const bigger = Buffer.allocUnsafe(Math.max(buf.length * 2, off + line.length * 3));
-      buf.copy(bigger, 0, 0, off);
-      buf = bigger;
-    }
-    const start = off;
-    off += buf.write(line, off);
-    if (integrity) {
-      // The line ends with `,"crc":"00000000"}\n`: checksum what precedes it, write the digits in place.
-      let crc = crc32(new Uint8Array(buf.buffer, buf.byteOffset + start, off - CRC_SUFFIX.length - start));
-      for (let k = off - 4; k >= off - 11; k--) {
-        buf[k] = HEX_DIGITS[crc & 15] as number;
-        crc >>>= 4;
-      }
-    }
-  }
-  return buf.subarray(0, off);
-}
 
 /** The constant start of every fast-path line of `namespace`, up to the change type's value. */
 export function linePrefix(namespace: string): string {

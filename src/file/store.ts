@@ -20,8 +20,9 @@ import {
 } from "../core/store.js";
 import { validateEntityType, validateNamespace } from "../core/validation.js";
 import { type CompactOutcome, compactLog } from "./compaction.js";
+import { encodeLines, NameJsonCache } from "./encode.js";
 import { DATA_SUFFIX, DIR_SUFFIX, namespaceFromPath, namespacePath } from "./encoding.js";
-import { type Chunk, encodeLines, linePrefix, NameJsonCache } from "./format.js";
+import { type Chunk, linePrefix } from "./format.js";
 import { NamespaceLog } from "./log.js";
 import { type FileStoreOptions, type ResolvedOptions, resolveOptions } from "./options.js";
 import { readText, resolve, type ScanContext } from "./reader.js";
