@@ -51,7 +51,7 @@ const fdatasyncAsync = promisify(fdatasync);
 export interface LogStats {
   /** Lines in the file (exact after a scan; estimated for other processes' writes). */
   lines: number;
-  /** Distinct keys at the last scan (a lower bound of the live keys). */
+  /** Distinct keys (entities and tombstones) at the last scan. */
   keys: number;
 }
 

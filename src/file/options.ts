@@ -40,7 +40,7 @@ export type OnCorruption = (typeof OnCorruption)[keyof typeof OnCorruption];
 export interface AutoCompactOptions {
   /** Never compact a file of at most this many lines. @default 10_000 */
   minLines?: number;
-  /** Compact when the file has more than `ratio` lines per live key. @default 4 */
+  /** Compact when the file has more than `ratio` lines per key (entities and tombstones: what compaction keeps). @default 4 */
   ratio?: number;
 }
 
@@ -65,7 +65,7 @@ export interface FileStoreOptions extends BaseStoreOptions {
   onSkippedLines?: (report: SkippedLinesReport) => void;
   /**
    * Automatic compaction: after a save or load, a namespace whose file has
-   * more than `max(minLines, ratio × live keys)` lines is compacted in the
+   * more than `max(minLines, ratio × keys)` lines (keys: entities and tombstones) is compacted in the
    * background. `false` turns it off, `true` uses the defaults.
    * @default { minLines: 10_000, ratio: 4 }
    */
