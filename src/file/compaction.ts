@@ -88,7 +88,7 @@ export async function compactLog(log: NamespaceLog, options: CompactLogOptions):
   let tempFd = -1;
   try {
     const text = await readText(snap.fd, snap.size);
-    const resolved = resolve(text.chunks, options.ctx, false);
+    const resolved = await resolve(text.chunks, options.ctx, false, () => new Promise((r) => setImmediate(r)));
     if (resolved.skipped.length > 0) options.onSkipped?.(resolved.skipped);
     const lines = resolved.scan.lines;
     log.scanned(lines, resolved.decoded.length, log.stats.lines - linesAtSnapshot);

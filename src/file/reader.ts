@@ -80,7 +80,15 @@ export interface Scan {
   readonly chunks: Chunk[];
 }
 
-function scanOnce(chunks: Chunk[], ctx: ScanContext, bad: Set<number>): Scan {
+/** Lines between two pauses of a yielding scan (see {@link resolve}). */
+const PAUSE_EVERY = 0x3fff;
+
+async function scanOnce(
+  chunks: Chunk[],
+  ctx: ScanContext,
+  bad: Set<number>,
+  pause: (() => Promise<void>) | undefined,
+): Promise<Scan> {
   const winner = new Map<string, number>();
   const starts: number[] = [];
   const ends: number[] = [];
@@ -95,6 +103,7 @@ function scanOnce(chunks: Chunk[], ctx: ScanContext, bad: Set<number>): Scan {
       let end = text.indexOf("\n", pos);
       if (end < 0) end = len;
       const index = line++;
+      if (pause && (index & PAUSE_EVERY) === 0) await pause();
       let stop = end;
       if (text.charCodeAt(stop - 1) === 13) stop--;
       starts.push(pos);
@@ -146,16 +155,25 @@ export interface Resolved {
  * Finds the latest valid line per key and decodes it. With `ctx.skip`, a
  * damaged winner is dropped and the key falls back to its previous valid
  * line (as if the damaged line were not there).
+ * @param pause awaited every few thousand lines: background work (compaction)
+ *   lets the event loop serve saves meanwhile; `load` runs straight through
  * @throws CorruptionError (not in skip mode)
  */
-export function resolve(chunks: Chunk[], ctx: ScanContext, parseEntities: boolean): Resolved {
+export async function resolve(
+  chunks: Chunk[],
+  ctx: ScanContext,
+  parseEntities: boolean,
+  pause?: () => Promise<void>,
+): Promise<Resolved> {
   const bad = new Set<number>();
   for (;;) {
-    const scan = scanOnce(chunks, ctx, bad);
+    const scan = await scanOnce(chunks, ctx, bad, pause);
     const decoded: Change[] = [];
     const indexes: number[] = [];
     let again = false;
-    for (const index of scan.winners) {
+    for (let w = 0; w < scan.winners.length; w++) {
+      if (pause && (w & PAUSE_EVERY) === PAUSE_EVERY) await pause();
+      const index = scan.winners[w] as number;
       const { chunk, start, end } = lineRange(scan, index);
       try {
         decoded.push(decodeLine(chunk, start, end, ctx.namespace, ctx.prefix, parseEntities));

@@ -195,7 +195,7 @@ export class FileStore implements Store {
       closeSync(snap.fd);
     }
     throwIfAborted(options?.signal);
-    const resolved = resolve(chunks, this.#context(log), true);
+    const resolved = await resolve(chunks, this.#context(log), true);
     this.#reportSkipped(log, resolved.skipped);
     log.scanned(resolved.scan.lines, resolved.decoded.length, log.stats.lines - linesAtSnapshot);
     const liveOnly = options?.liveOnly === true;
