@@ -7,6 +7,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { afterAll } from "vitest";
 import { tempDir } from "./helpers.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -14,6 +15,20 @@ const fixture = path.join(here, "fixtures", "child.ts");
 const nodeModules = path.resolve(here, "../../node_modules");
 
 let command: Promise<string[]> | undefined;
+
+/** Children still running: a failed test must not leave a writer behind. */
+const live = new Set<ChildProcess>();
+afterAll(async () => {
+  await Promise.all(
+    [...live].map(
+      (child) =>
+        new Promise<void>((resolve) => {
+          child.once("exit", () => resolve());
+          child.kill("SIGKILL");
+        }),
+    ),
+  );
+});
 
 async function build(): Promise<string[]> {
   try {
@@ -58,6 +73,8 @@ export async function spawnChild(role: string, args: object, env: Record<string,
     env: { ...process.env, NODE_PATH: nodeModules, ...env },
     cwd: path.resolve(here, "../.."),
   });
+  live.add(child);
+  child.once("exit", () => live.delete(child));
   const lines: string[] = [];
   let partial = "";
   let err = "";
