@@ -173,7 +173,9 @@ export class FileStore implements Store {
    * The latest change per key of `namespace`, tombstones included unless
    * `liveOnly`, in the order the winning lines were written. A torn last
    * line is left out; a damaged line elsewhere is a `CorruptionError`
-   * (or skipped, see `onCorruption`).
+   * (or skipped, see `onCorruption`). Other processes: the load sees every
+   * save that resolved before it began (in any process), never a part of a
+   * save in progress, and is not disturbed by a compaction running meanwhile.
    * @throws CorruptionError | UnknownEntityTypeError | ValidationError (schema)
    */
   async load(namespace: string, options?: LoadOptions): Promise<Change[]> {
