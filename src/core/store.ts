@@ -130,8 +130,12 @@ export function prepareChanges(
     }
     let json: string | undefined;
     if (input.changeType === ChangeType.Set) {
-      const what = `${input.entityType} ${JSON.stringify(input.entityId)}`;
-      json = toJsonWithin(input.entity, maxBytes, what, `changes[${i}].entity`);
+      json = toJsonWithin(
+        input.entity,
+        maxBytes,
+        () => `${input.entityType} ${JSON.stringify(input.entityId)}`,
+        () => `changes[${i}].entity`,
+      );
     } else if (input.changeType !== ChangeType.Unset) {
       throw new ValidationError(
         `changes[${i}].changeType`,

@@ -58,11 +58,11 @@ export type JsonValue = string | number | boolean | null | JsonValue[] | { [key:
  * Rejects BigInt, cycles, functions, symbols, `undefined`, non-finite
  * numbers, sparse arrays and objects that JSON would silently change
  * (Date, Map, Set, RegExp, typed arrays, anything with `toJSON`).
- * @param path where the value sits, for the error message
+ * @param path where the value sits, for the error message (a function: built only on error)
  * @throws InvalidValueError
  */
-export function toJson(value: unknown, path = "entity"): string {
-  checkJson(value, path, []);
+export function toJson(value: unknown, path: string | (() => string) = "entity"): string {
+  checkJson(value, new Walk(path));
   return JSON.stringify(value);
 }
 
@@ -71,71 +71,110 @@ export function toJson(value: unknown, path = "entity"): string {
  * against `maxBytes`.
  * @throws InvalidValueError | TooLargeError
  */
-export function toJsonWithin(value: unknown, maxBytes: number, what: string, path = "entity"): string {
+export function toJsonWithin(
+  value: unknown,
+  maxBytes: number,
+  what: string | (() => string),
+  path: string | (() => string) = "entity",
+): string {
   const json = toJson(value, path);
   // A JS string's UTF-8 length is at most 3 bytes per UTF-16 unit; skip the count when it cannot exceed.
   if (json.length * 3 > maxBytes) {
     const size = Buffer.byteLength(json, "utf8");
-    if (size > maxBytes) throw new TooLargeError(size, maxBytes, what);
+    if (size > maxBytes) throw new TooLargeError(size, maxBytes, typeof what === "function" ? what() : what);
   }
   return json;
 }
 
-function checkJson(value: unknown, path: string, stack: object[]): void {
+/**
+ * Where the walk is. The path is only turned into a string when a value
+ * is rejected, so that checking valid data costs no string building.
+ */
+/**
+ * Depth from which the walk tracks the objects on its way. A cycle makes a
+ * walk infinitely deep, so it is always caught past this depth (and named
+ * at its second round).
+ */
+const CYCLE_CHECK_DEPTH = 64;
+
+class Walk {
+  /** Property names and array indexes from the root to the current value. */
+  readonly keys: (string | number)[] = [];
+  /** The objects and arrays on the way, kept only past {@link CYCLE_CHECK_DEPTH} to detect cycles. */
+  readonly stack: object[] = [];
+  constructor(readonly root: string | (() => string)) {}
+  fail(reason: string): never {
+    let path = typeof this.root === "function" ? this.root() : this.root;
+    for (const k of this.keys) path += typeof k === "number" ? `[${k}]` : `.${k}`;
+    throw new InvalidValueError(path, reason);
+  }
+}
+
+function checkJson(value: unknown, walk: Walk): void {
   switch (typeof value) {
     case "string":
     case "boolean":
       return;
     case "number":
-      if (!Number.isFinite(value)) throw new InvalidValueError(path, `${value} is not a finite number`);
+      if (!Number.isFinite(value)) walk.fail(`${value} is not a finite number`);
       return;
     case "bigint":
-      throw new InvalidValueError(path, "BigInt is not JSON (store it as a string)");
+      walk.fail("BigInt is not JSON (store it as a string)");
+      break;
     case "undefined":
-      throw new InvalidValueError(path, "undefined is not JSON (omit the property or use null)");
+      walk.fail("undefined is not JSON (omit the property or use null)");
+      break;
     case "function":
-      throw new InvalidValueError(path, "a function is not JSON");
+      walk.fail("a function is not JSON");
+      break;
     case "symbol":
-      throw new InvalidValueError(path, "a symbol is not JSON");
+      walk.fail("a symbol is not JSON");
   }
   if (value === null) return;
   const obj = value as object;
-  if (stack.includes(obj)) throw new InvalidValueError(path, "circular reference");
+  // Real data is shallow: only deep walks can be cycles, so only they pay for the check.
+  const deep = walk.keys.length >= CYCLE_CHECK_DEPTH;
+  if (deep) {
+    if (walk.stack.includes(obj)) walk.fail("circular reference");
+    walk.stack.push(obj);
+  }
   if (Array.isArray(obj)) {
-    stack.push(obj);
     for (let i = 0; i < obj.length; i++) {
-      if (!(i in obj)) throw new InvalidValueError(`${path}[${i}]`, "sparse array hole is not JSON");
-      checkJson(obj[i], `${path}[${i}]`, stack);
+      walk.keys.push(i);
+      if (!(i in obj)) walk.fail("sparse array hole is not JSON");
+      checkJson(obj[i], walk);
+      walk.keys.pop();
     }
-    stack.pop();
-    return;
-  }
-  const proto = Object.getPrototypeOf(obj);
-  if (proto !== Object.prototype && proto !== null) {
-    const name = (proto?.constructor as { name?: string } | undefined)?.name ?? "object";
-    if (typeof (obj as { toJSON?: unknown }).toJSON === "function") {
-      throw new InvalidValueError(
-        path,
-        `${name} does not round-trip through JSON (store a plain value, e.g. an ISO string)`,
-      );
-    }
-    if (
-      obj instanceof Map ||
-      obj instanceof Set ||
-      obj instanceof RegExp ||
-      ArrayBuffer.isView(obj) ||
-      obj instanceof ArrayBuffer ||
-      obj instanceof WeakMap ||
-      obj instanceof WeakSet ||
-      obj instanceof Promise
-    ) {
-      throw new InvalidValueError(path, `${name} does not round-trip through JSON (store a plain object or array)`);
+  } else {
+    const proto = Object.getPrototypeOf(obj);
+    if (proto !== Object.prototype && proto !== null) checkExotic(obj, proto, walk);
+    const keys = Object.keys(obj);
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i] as string;
+      walk.keys.push(key);
+      checkJson((obj as Record<string, unknown>)[key], walk);
+      walk.keys.pop();
     }
   }
-  stack.push(obj);
-  for (const key in obj) {
-    if (!Object.hasOwn(obj, key)) continue;
-    checkJson((obj as Record<string, unknown>)[key], `${path}.${key}`, stack);
+  if (deep) walk.stack.pop();
+}
+
+/** Rejects objects that JSON would silently change. */
+function checkExotic(obj: object, proto: { constructor?: { name?: string } }, walk: Walk): void {
+  const name = proto.constructor?.name ?? "object";
+  if (typeof (obj as { toJSON?: unknown }).toJSON === "function") {
+    walk.fail(`${name} does not round-trip through JSON (store a plain value, e.g. an ISO string)`);
   }
-  stack.pop();
+  if (
+    obj instanceof Map ||
+    obj instanceof Set ||
+    obj instanceof RegExp ||
+    ArrayBuffer.isView(obj) ||
+    obj instanceof ArrayBuffer ||
+    obj instanceof WeakMap ||
+    obj instanceof WeakSet ||
+    obj instanceof Promise
+  ) {
+    walk.fail(`${name} does not round-trip through JSON (store a plain object or array)`);
+  }
 }
