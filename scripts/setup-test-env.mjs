@@ -22,6 +22,7 @@ const APT_PACKAGES = {
 };
 
 function installed(pkg) {
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a dpkg-query format, not a template
   const r = spawnSync("dpkg-query", ["-W", "-f=${Status}", pkg], { encoding: "utf8" });
   return r.status === 0 && r.stdout.includes("install ok installed");
 }
