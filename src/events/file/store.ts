@@ -7,7 +7,7 @@
  */
 
 import type { FileHandle } from "node:fs/promises";
-import { mkdir, open, readdir, readFile, unlink } from "node:fs/promises";
+import { mkdir, open, readdir, readFile, stat, unlink } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { join, resolve } from "node:path";
 import { ConfigurationError, CorruptionError, messageOf } from "../../core/errors.js";
@@ -157,7 +157,7 @@ export class FileEventStore extends BaseEventStore {
       const segment: Segment = { name: seg.name, first: seg.first, size: 0 };
       this.#segments.push(segment);
       if (!isLast && next.first - 1 <= this.log.lastGlobal) {
-        segment.size = (await readFile(join(dir, seg.name))).length; // covered by the snapshot: not parsed
+        segment.size = (await stat(join(dir, seg.name))).size; // covered by the snapshot: not read
         continue;
       }
       segment.size = await this.#replay(join(dir, seg.name), isLast);
