@@ -1,13 +1,14 @@
 /**
- * Reads partitions of the changelog from their start up to the end offset
- * captured when the read began, then stops: no idle time-outs. Uses
- * explicit partition assignment, so no consumer group is joined and no
- * offsets are committed.
+ * Reads partitions of the changelog from their start (or given offsets) up
+ * to the end offset captured when the read began, then stops: no idle
+ * time-outs. Uses explicit partition assignment, so no consumer group is
+ * ever joined; offsets are committed only by an explicit {@link ChangelogConsumer.commit}
+ * (a "simple" commit for the group id, without membership).
  */
 import { ClosedError, messageOf, throwIfAborted } from "../core/errors.js";
 import { loadKafkaClient, type RdKafka } from "./client.js";
 import { DEFAULT_CONSUMER_CONFIG, type KafkaConfig } from "./config.js";
-import { KafkaReadError, KafkaTopicError } from "./errors.js";
+import { KafkaCommitError, KafkaReadError, KafkaTopicError } from "./errors.js";
 
 /** Progress of a load. */
 export interface LoadProgress {
@@ -27,6 +28,17 @@ export interface ScanOptions {
   signal?: AbortSignal | undefined;
   /** Called after every batch of records, and once at the end. */
   onProgress?: ((progress: LoadProgress) => void) | undefined;
+}
+
+/** Offsets by partition number. */
+export type PartitionOffsets = ReadonlyMap<number, number>;
+
+/** The offsets one read covered, per partition read. */
+export interface ReadRange {
+  /** Where the read began: the given offset, else the partition's first offset. */
+  readonly starts: Map<number, number>;
+  /** The end offset captured when the read began (exclusive: the next offset to read). */
+  readonly ends: Map<number, number>;
 }
 
 /** Called with every record in offset order per partition; `key` is the UTF-8 key. */
@@ -65,6 +77,9 @@ export class ChangelogConsumer {
       "bootstrap.servers": this.brokers,
       // librdkafka's consumer needs a group id; with explicit assignment it never joins the group.
       "group.id": this.groupId,
+      // Offsets are committed only by commit(), never on their own.
+      "enable.auto.commit": false,
+      offset_commit_cb: true,
     } as RdKafka.ConsumerGlobalConfig;
     const consumer = new KafkaConsumer(conf, {});
     consumer.on("event.error", () => undefined); // transient broker errors: the read retries until stallTimeoutMs
@@ -106,27 +121,56 @@ export class ChangelogConsumer {
     return meta.partitions.length;
   }
 
-  /** Reads `partitions` to the end offsets captured now; one read at a time per consumer. */
-  read(partitions: readonly number[], sink: RecordSink, options: ScanOptions = {}): Promise<void> {
-    const run = this.#queue.then(() => this.#read(partitions, sink, options));
+  /** Runs `task` after every earlier read, commit or offset fetch of this consumer. */
+  #serial<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(task);
     this.#queue = run.catch(() => undefined);
     return run;
   }
 
-  async #read(partitions: readonly number[], sink: RecordSink, options: ScanOptions): Promise<void> {
+  /**
+   * Reads `partitions` from `from` (per partition; else from its first
+   * offset) to the end offsets captured now; one read at a time per consumer.
+   */
+  read(
+    partitions: readonly number[],
+    sink: RecordSink,
+    options: ScanOptions = {},
+    from?: PartitionOffsets,
+  ): Promise<ReadRange> {
+    return this.#serial(() => this.#read(partitions, sink, options, from));
+  }
+
+  async #read(
+    partitions: readonly number[],
+    sink: RecordSink,
+    options: ScanOptions,
+    from: PartitionOffsets | undefined,
+  ): Promise<ReadRange> {
     const { signal, onProgress } = options;
     throwIfAborted(signal);
     const consumer = await this.#client();
-    const ends = new Map<number, number>();
+    const range: ReadRange = { starts: new Map(), ends: new Map() };
+    const ends = new Map<number, number>(); // partitions still to read
     const assignment: RdKafka.TopicPartitionOffset[] = [];
     let total = 0;
     const marks = await Promise.all(partitions.map((p) => this.#watermarks(consumer, p)));
     partitions.forEach((partition, i) => {
       const { lowOffset, highOffset } = marks[i]!;
-      if (highOffset > lowOffset) {
+      const given = from?.get(partition);
+      if (given !== undefined && given > highOffset) {
+        throw new KafkaReadError(
+          this.topic,
+          `start offset ${given} of partition ${partition} is past its end offset ${highOffset} (was the topic re-created?)`,
+        );
+      }
+      const start = Math.max(given ?? lowOffset, lowOffset);
+      range.starts.set(partition, start);
+      range.ends.set(partition, highOffset);
+      if (highOffset > start) {
         ends.set(partition, highOffset);
-        assignment.push({ topic: this.topic, partition, offset: lowOffset });
-        total += highOffset - lowOffset;
+        assignment.push({ topic: this.topic, partition, offset: start });
+        total += highOffset - start;
       }
     });
     let read = 0;
@@ -134,7 +178,7 @@ export class ChangelogConsumer {
       onProgress?.({ read, total, partitionsDone: partitions.length - ends.size, partitions: partitions.length });
     if (ends.size === 0) {
       progress();
-      return;
+      return range;
     }
     // End-of-partition events of a batch are emitted before the batch's messages are handed over:
     // note them, and retire the partition after the batch's messages are processed.
@@ -184,6 +228,7 @@ export class ChangelogConsumer {
         }
       }
       progress();
+      return range;
     } catch (error) {
       if ((error as { code?: unknown }).code === "STATELOG_ABORTED" || error instanceof KafkaReadError) throw error;
       throw new KafkaReadError(this.topic, messageOf(error), { cause: error });
@@ -195,6 +240,67 @@ export class ChangelogConsumer {
         // disconnected meanwhile
       }
     }
+  }
+
+  /**
+   * Commits `offsets` (the next offset to read, per partition) for the
+   * group, without joining it. Resolves once the coordinator accepted them.
+   */
+  commit(offsets: PartitionOffsets, signal?: AbortSignal): Promise<void> {
+    return this.#serial(async () => {
+      throwIfAborted(signal);
+      if (offsets.size === 0) return;
+      const consumer = await this.#client();
+      const list = [...offsets].map(([partition, offset]) => ({ topic: this.topic, partition, offset }));
+      let outcome: { error?: unknown } | undefined;
+      try {
+        consumer.once("offset.commit", (err, result) => {
+          const failed = (result as unknown[] | undefined)?.find((r) => r instanceof Error);
+          outcome = err || failed ? { error: err ?? failed } : {};
+        });
+        consumer.commit(list);
+        // librdkafka hands the commit result over while the consumer is polled. The consumer has no
+        // assignment now; polls run one at a time and the last one has returned when this loop ends,
+        // so none is left that could take a record of the next read.
+        const started = Date.now();
+        while (outcome === undefined) {
+          if (Date.now() - started > this.stallTimeoutMs) {
+            throw new Error(`no answer from the group coordinator within ${this.stallTimeoutMs} ms`);
+          }
+          await new Promise<void>((resolve) => consumer.consume(1, () => resolve()));
+        }
+        if (outcome.error !== undefined) throw outcome.error;
+      } catch (error) {
+        throw new KafkaCommitError(this.topic, this.groupId, messageOf(error), { cause: error });
+      } finally {
+        consumer.removeAllListeners("offset.commit");
+      }
+    });
+  }
+
+  /** The group's committed offsets of `partitions`; partitions without a committed offset are left out. */
+  committed(partitions: readonly number[], signal?: AbortSignal): Promise<Map<number, number>> {
+    return this.#serial(async () => {
+      throwIfAborted(signal);
+      const consumer = await this.#client();
+      const list = partitions.map((partition) => ({ topic: this.topic, partition }));
+      const result = await new Promise<RdKafka.TopicPartitionOffsetAndMetadata[]>((resolve, reject) =>
+        consumer.committed(list, 10_000, (err, offsets) => (err ? reject(err) : resolve(offsets))),
+      ).catch((error: unknown) => {
+        throw new KafkaReadError(
+          this.topic,
+          `committed offsets of group ${JSON.stringify(this.groupId)}: ${messageOf(error)}`,
+          {
+            cause: error,
+          },
+        );
+      });
+      const out = new Map<number, number>();
+      for (const r of result) {
+        if (r.topic === this.topic && typeof r.offset === "number" && r.offset >= 0) out.set(r.partition, r.offset);
+      }
+      return out;
+    });
   }
 
   #watermarks(consumer: RdKafka.KafkaConsumer, partition: number): Promise<RdKafka.WatermarkOffsets> {

@@ -16,6 +16,8 @@ export const KafkaErrorCode = {
   AdminUnsupported: "STATELOG_KAFKA_ADMIN_UNSUPPORTED",
   /** Reading the changelog failed (connection, offsets, fetch). */
   Read: "STATELOG_KAFKA_READ",
+  /** Committing offsets for a consumer group failed (coordinator unreachable, group in use by members). */
+  Commit: "STATELOG_KAFKA_COMMIT",
 } as const;
 export type KafkaErrorCode = (typeof KafkaErrorCode)[keyof typeof KafkaErrorCode];
 
@@ -95,6 +97,28 @@ export class KafkaReadError extends StatelogError {
   }
 }
 
+/**
+ * Committing offsets for a consumer group failed. Nothing of the read is
+ * lost: the group keeps its previous offsets. "Unknown member" means the
+ * group is in use by consumers that joined it (subscribed); commits of a
+ * `ChangelogReader` need a group of their own.
+ */
+export class KafkaCommitError extends StatelogError {
+  constructor(
+    readonly topic: string,
+    readonly groupId: string,
+    message: string,
+    options?: StatelogErrorOptions,
+  ) {
+    super(
+      KafkaErrorCode.Commit,
+      `committing offsets of ${JSON.stringify(topic)} for group ${JSON.stringify(groupId)} failed: ${message}`,
+      options,
+    );
+    this.name = "KafkaCommitError";
+  }
+}
+
 export const isKafkaClientMissingError = (e: unknown): e is KafkaClientMissingError =>
   isStatelogError(e, KafkaErrorCode.ClientMissing);
 export const isKafkaDeliveryError = (e: unknown): e is KafkaDeliveryError =>
@@ -103,3 +127,4 @@ export const isKafkaTopicError = (e: unknown): e is KafkaTopicError => isStatelo
 export const isKafkaAdminUnsupportedError = (e: unknown): e is KafkaAdminUnsupportedError =>
   isStatelogError(e, KafkaErrorCode.AdminUnsupported);
 export const isKafkaReadError = (e: unknown): e is KafkaReadError => isStatelogError(e, KafkaErrorCode.Read);
+export const isKafkaCommitError = (e: unknown): e is KafkaCommitError => isStatelogError(e, KafkaErrorCode.Commit);

@@ -22,11 +22,13 @@ export {
 export {
   isKafkaAdminUnsupportedError,
   isKafkaClientMissingError,
+  isKafkaCommitError,
   isKafkaDeliveryError,
   isKafkaReadError,
   isKafkaTopicError,
   KafkaAdminUnsupportedError,
   KafkaClientMissingError,
+  KafkaCommitError,
   KafkaDeliveryError,
   KafkaErrorCode,
   KafkaReadError,
@@ -34,11 +36,14 @@ export {
 } from "./errors.js";
 export { murmur2, partitionForWorkspace } from "./murmur2.js";
 export {
+  type ChangelogChanges,
   ChangelogEntry,
   ChangelogReader,
   type ChangelogReaderOptions,
   type LoadCallOptions,
+  type LoadChangesOptions,
   type LoadProgress,
+  type PartitionOffsets,
 } from "./reader.js";
 export { KafkaStore, type KafkaStoreOptions } from "./store.js";
 export {

@@ -9,20 +9,33 @@ import { ClosedError, messageOf } from "../core/errors.js";
 import type { RdKafka } from "./client.js";
 import { parseChangeLogKey } from "./codec.js";
 import { type KafkaConfig, type KafkaConnectionOptions, resolveConnection, resolveGroupId } from "./config.js";
-import { ChangelogConsumer, type ScanOptions } from "./consumer.js";
+import { ChangelogConsumer, type PartitionOffsets, type ScanOptions } from "./consumer.js";
 import { KafkaReadError } from "./errors.js";
 import { partitionForWorkspace } from "./murmur2.js";
 
-export type { LoadProgress } from "./consumer.js";
+export type { LoadProgress, PartitionOffsets } from "./consumer.js";
 
 /** Options of {@link ChangelogReader}. */
 export interface ChangelogReaderOptions extends KafkaConnectionOptions {
   /**
-   * librdkafka's consumer needs a `group.id`; reads assign partitions
-   * explicitly, so the group is never joined and no offset is committed.
+   * The consumer group whose committed offsets this reader commits
+   * ({@link ChangelogReaderOptions.commitOffsets}) and reads
+   * ({@link ChangelogReader.committedOffsets}, `loadChanges({ from: "committed" })`).
+   * The group is never joined: reads assign partitions explicitly. Without
+   * `commitOffsets`, a plain load never uses it (librdkafka merely requires
+   * a `group.id` to be set).
    * @default `$KAFKA_CHANGELOG_GROUP_ID`, else `"workspace-changelog-consumer"`
    */
   groupId?: string;
+  /**
+   * After every completed load (`loadAll` once its handler calls are done,
+   * `loadAllIntoMap`, `loadForWorkspace`, `loadChanges`), commit for
+   * {@link ChangelogReaderOptions.groupId} the end offsets the load read up
+   * to, for each partition it read. Commits without joining the group, so
+   * the group must not be used by subscribing consumers at the same time.
+   * @default false (nothing is ever committed)
+   */
+  commitOffsets?: boolean;
   /** The topic's partition count. @default read from the topic's metadata */
   partitions?: number;
   /** librdkafka consumer settings, merged over {@link DEFAULT_CONSUMER_CONFIG}. */
@@ -37,6 +50,36 @@ export interface ChangelogReaderOptions extends KafkaConnectionOptions {
 
 /** Options of one load. */
 export interface LoadCallOptions extends ScanOptions {}
+
+/** Options of {@link ChangelogReader.loadChanges}. */
+export interface LoadChangesOptions extends LoadCallOptions {
+  /**
+   * Where to start, per partition: `"committed"` = the group's committed
+   * offsets (partitions without one from their start), `"beginning"` = every
+   * partition from its start, or explicit offsets (e.g. a previous result's
+   * `ends`; partitions left out start at their beginning).
+   * @default "committed"
+   */
+  from?: "committed" | "beginning" | PartitionOffsets;
+  /** Read only this workspace's partition and keys. @default every partition and key */
+  workspaceId?: string;
+}
+
+/** The result of {@link ChangelogReader.loadChanges}. */
+export interface ChangelogChanges {
+  /**
+   * The latest record of every key written in the range read, tombstones
+   * included (`entry.isTombstone`), partition by partition in offset order
+   * of the winners.
+   */
+  readonly entries: ChangelogEntry[];
+  /** Per partition read: the offset the read started at. */
+  readonly starts: ReadonlyMap<number, number>;
+  /** Per partition read: the end offset captured when the read began (the next offset to read; pass as `from` to continue). */
+  readonly ends: ReadonlyMap<number, number>;
+  /** The ends were committed for the group (`commitOffsets`). */
+  readonly committed: boolean;
+}
 
 /** One record of the changelog: the latest of its key. */
 export class ChangelogEntry {
@@ -103,6 +146,8 @@ export class ChangelogReader implements AsyncDisposable {
   readonly topic: string;
   readonly brokers: string;
   readonly groupId: string;
+  /** Completed loads commit their end offsets for {@link groupId}. */
+  readonly commitOffsets: boolean;
   readonly #consumer: ChangelogConsumer;
   #partitions: number | undefined;
   #closed = false;
@@ -112,6 +157,7 @@ export class ChangelogReader implements AsyncDisposable {
     this.topic = topic;
     this.brokers = brokers;
     this.groupId = resolveGroupId(options.groupId, options.env);
+    this.commitOffsets = options.commitOffsets ?? false;
     if (options.partitions !== undefined) partitionForWorkspace("x", options.partitions); // validates
     this.#partitions = options.partitions;
     this.#consumer = new ChangelogConsumer(
@@ -139,19 +185,88 @@ export class ChangelogReader implements AsyncDisposable {
     accept: ((key: string) => boolean) | undefined,
     options?: LoadCallOptions,
   ): Promise<CompactedPartitions> {
+    return (await this.#readRange(partitions, accept, options)).compacted;
+  }
+
+  async #readRange(
+    partitions: readonly number[],
+    accept: ((key: string) => boolean) | undefined,
+    options: LoadCallOptions | undefined,
+    from?: PartitionOffsets,
+  ): Promise<{ compacted: CompactedPartitions; starts: Map<number, number>; ends: Map<number, number> }> {
     this.#check();
-    const out: CompactedPartitions = new Map(partitions.map((p) => [p, new Map()]));
-    await this.#consumer.read(
+    const compacted: CompactedPartitions = new Map(partitions.map((p) => [p, new Map()]));
+    const range = await this.#consumer.read(
       partitions,
       (key, message) => {
         if (accept && !accept(key)) return;
-        const latest = out.get(message.partition)!;
+        const latest = compacted.get(message.partition)!;
         latest.delete(key); // a re-written key moves to the end: order of the winners
         latest.set(key, message);
       },
       options,
+      from,
     );
-    return out;
+    return { compacted, ...range };
+  }
+
+  /** With `commitOffsets`, commits the end offsets a completed load read up to. */
+  async #commitIfAsked(ends: PartitionOffsets, options: LoadCallOptions | undefined): Promise<boolean> {
+    if (!this.commitOffsets) return false;
+    await this.commit(ends, options);
+    return true;
+  }
+
+  /**
+   * Commits `offsets` (per partition: the next offset to read) for
+   * {@link groupId}, without joining the group; what `commitOffsets` does
+   * after each load. Use it to commit a `loadChanges` result only once you
+   * applied it.
+   * @throws KafkaCommitError when the coordinator refuses or does not answer
+   */
+  async commit(offsets: PartitionOffsets, options?: { signal?: AbortSignal | undefined }): Promise<void> {
+    this.#check();
+    await this.#consumer.commit(offsets, options?.signal);
+  }
+
+  /**
+   * The offsets {@link groupId} has committed, per partition (the next
+   * offset to read); partitions without a committed offset are left out, so
+   * an empty map means nothing was ever committed. Joins no group.
+   */
+  async committedOffsets(options?: { signal?: AbortSignal | undefined }): Promise<Map<number, number>> {
+    const n = await this.partitions();
+    return this.#consumer.committed(range(n), options?.signal);
+  }
+
+  /**
+   * Reads what was written after `from` (default: the group's committed
+   * offsets) up to the end offsets captured when the read began: the latest
+   * record per key in that range, tombstones included. With `commitOffsets`
+   * the ends are committed once the read completed — before you apply the
+   * entries; to commit only after applying, leave `commitOffsets` off and
+   * call {@link commit} with `ends`.
+   */
+  async loadChanges(options: LoadChangesOptions = {}): Promise<ChangelogChanges> {
+    const n = await this.partitions();
+    const { workspaceId } = options;
+    const partitions = workspaceId === undefined ? range(n) : [partitionForWorkspace(workspaceId, n)];
+    const prefix = `${workspaceId}/`;
+    const accept = workspaceId === undefined ? undefined : (key: string) => key.startsWith(prefix);
+    const from = options.from ?? "committed";
+    const starts =
+      from === "beginning"
+        ? undefined
+        : from === "committed"
+          ? await this.#consumer.committed(partitions, options.signal)
+          : from;
+    const read = await this.#readRange(partitions, accept, options, starts);
+    const entries: ChangelogEntry[] = [];
+    for (const latest of read.compacted.values()) {
+      for (const [key, message] of latest) entries.push(new ChangelogEntry(key, message));
+    }
+    const committed = await this.#commitIfAsked(read.ends, options);
+    return { entries, starts: read.starts, ends: read.ends, committed };
   }
 
   /**
@@ -161,7 +276,7 @@ export class ChangelogReader implements AsyncDisposable {
    */
   async loadAll(handler: (entry: ChangelogEntry) => void | Promise<void>, options?: LoadCallOptions): Promise<number> {
     const n = await this.partitions();
-    const compacted = await this.readCompacted(range(n), undefined, options);
+    const { compacted, ends } = await this.#readRange(range(n), undefined, options);
     let count = 0;
     for (const latest of compacted.values()) {
       for (const [key, message] of latest) {
@@ -169,21 +284,29 @@ export class ChangelogReader implements AsyncDisposable {
         count++;
       }
     }
+    await this.#commitIfAsked(ends, options);
     return count;
   }
 
   /** Every live entry of the topic, by key (tombstoned keys are left out). */
   async loadAllIntoMap(options?: LoadCallOptions): Promise<Map<string, ChangelogEntry>> {
     const n = await this.partitions();
-    return live(await this.readCompacted(range(n), undefined, options));
+    const { compacted, ends } = await this.#readRange(range(n), undefined, options);
+    await this.#commitIfAsked(ends, options);
+    return live(compacted);
   }
 
-  /** The live entries of one workspace, by key; reads only the workspace's partition. */
+  /**
+   * The live entries of one workspace, by key; reads only the workspace's
+   * partition (and with `commitOffsets` commits only that partition's end).
+   */
   async loadForWorkspace(workspaceId: string, options?: LoadCallOptions): Promise<Map<string, ChangelogEntry>> {
     const n = await this.partitions();
     const prefix = `${workspaceId}/`;
     const partition = partitionForWorkspace(workspaceId, n);
-    return live(await this.readCompacted([partition], (key) => key.startsWith(prefix), options));
+    const { compacted, ends } = await this.#readRange([partition], (key) => key.startsWith(prefix), options);
+    await this.#commitIfAsked(ends, options);
+    return live(compacted);
   }
 
   /** Disconnects. Idempotent. */
