@@ -90,17 +90,23 @@ export abstract class BaseEventStore implements EventStore {
     if (this.retentionDuration > 0) {
       // The seed's cadence: ten times per retention period (at least every second, at most every minute).
       const every = Math.min(60_000, Math.max(1_000, this.retentionDuration / 10));
-      this.#timers.push(setInterval(() => this.runInBackground(() => this.applyRetention()), every).unref());
+      this.#timers.push(
+        setInterval(() => this.runInBackground("retention", () => this.applyRetention()), every).unref(),
+      );
     }
     if (snapshots && this.snapshotInterval > 0) {
-      this.#timers.push(setInterval(() => this.runInBackground(() => this.snapshot()), this.snapshotInterval).unref());
+      this.#timers.push(
+        setInterval(() => this.runInBackground("snapshot", () => this.snapshot()), this.snapshotInterval).unref(),
+      );
     }
   }
 
-  /** Runs background work that `close()` waits for; its errors are not thrown anywhere (the next call will see them). */
-  protected runInBackground(work: () => Promise<unknown>): void {
+  /** Runs background work that `close()` waits for; its errors go to `metrics.onBackgroundError`. */
+  protected runInBackground(task: "retention" | "snapshot", work: () => Promise<unknown>): void {
     if (this.closed) return;
-    const p = work().catch(() => {});
+    const p = work().catch((error: unknown) => {
+      if (!this.closed) this.notify("onBackgroundError", { store: this.name, task, error });
+    });
     this.#background.add(p);
     void p.finally(() => this.#background.delete(p));
   }

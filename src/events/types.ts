@@ -223,6 +223,11 @@ export interface EventStoreMetrics {
   onRetention?(info: { store: string; count: number }): void;
   /** After a snapshot was taken. */
   onSnapshot?(info: { store: string; globalPosition: number; bytes: number; durationMs: number }): void;
+  /**
+   * When background work (timed retention or snapshots) failed. The store
+   * keeps running and tries again at the next tick; report or alert here.
+   */
+  onBackgroundError?(info: { store: string; task: "retention" | "snapshot"; error: unknown }): void;
 }
 
 /** What an event store can do beyond the basics; the conformance suite skips visibly what is missing. */

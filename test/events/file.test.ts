@@ -147,3 +147,27 @@ describe("FileEventStore on disk", () => {
     await again.close();
   });
 });
+
+describe("FileEventStore background work", () => {
+  it("reports a failed timed snapshot to metrics.onBackgroundError and keeps running", async () => {
+    const directory = join(base, `background-${Date.now()}`);
+    const errors: { task: string; error: unknown }[] = [];
+    const store = await FileEventStore.open({
+      directory,
+      snapshotInterval: 30,
+      metrics: { onBackgroundError: ({ task, error }) => errors.push({ task, error }) },
+    });
+    try {
+      await store.append("s", [createEvent("t", { n: 1 })]);
+      // Take the directory away: the next timed snapshot cannot be written.
+      await rm(directory, { recursive: true, force: true });
+      const deadline = Date.now() + 5_000;
+      while (errors.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(errors[0]?.task).toBe("snapshot");
+      expect((errors[0]?.error as NodeJS.ErrnoException).code).toBe("ENOENT");
+      expect((await store.readStream("s", 0)).map((e) => e.data)).toEqual([{ n: 1 }]);
+    } finally {
+      await store.close().catch(() => {});
+    }
+  });
+});
