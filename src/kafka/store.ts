@@ -35,7 +35,7 @@ export interface KafkaStoreOptions extends BaseStoreOptions, KafkaConnectionOpti
   producerConfig?: KafkaConfig;
   /** librdkafka consumer settings over {@link DEFAULT_CONSUMER_CONFIG}. */
   consumerConfig?: KafkaConfig;
-  /** The consumer's `group.id` (never joined). @default `$KAFKA_CHANGELOG_GROUP_ID`, else `"workspace-changelog-consumer"` */
+  /** The consumer's `group.id` (required by librdkafka; never joined, nothing committed). @default `$KAFKA_CHANGELOG_GROUP_ID`, else `"workspace-changelog-consumer"` */
   groupId?: string;
   /** A load fails after this long without progress, in ms. @default 60000 */
   stallTimeoutMs?: number;
