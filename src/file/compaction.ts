@@ -32,7 +32,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { ChangeType } from "../core/change.js";
 import { fsyncDir, type NamespaceLog } from "./log.js";
-import { type FileText, lineRange, readText, resolve, type ScanContext } from "./reader.js";
+import { type FileText, readText, resolve, type ScanContext } from "./reader.js";
 
 const writeAsync = promisify(write) as (
   fd: number,
@@ -102,19 +102,29 @@ export async function compactLog(log: NamespaceLog, options: CompactLogOptions):
     tempFd = openSync(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC, 0o644);
     crashPoint(CompactionStep.BeforeTempWrite);
     let kept = 0;
-    let out = "";
+    // Winning lines are copied byte for byte into one buffer, written out whenever it fills.
+    const { scan } = resolved;
+    let out = Buffer.allocUnsafe(OUT_BYTES);
+    let used = 0;
     for (let i = 0; i < resolved.decoded.length; i++) {
       const change = resolved.decoded[i]!;
       if (change.changeType === ChangeType.Unset && change.timestamp.getTime() < expiredBefore) continue;
-      const { chunk, start, end } = lineRange(resolved.scan, resolved.indexes[i]!);
-      out += chunk.text.slice(start, end) + "\n";
-      kept++;
-      if (out.length > 4 * 1024 * 1024) {
-        await writeAll(tempFd, out);
-        out = "";
+      const w = resolved.positions[i]!;
+      const chunk = scan.chunks[scan.chunkOf[w]!]!;
+      const start = scan.starts[w]!;
+      const end = scan.ends[w]!;
+      const n = end - start + 1;
+      if (used + n > out.length) {
+        await writeAll(tempFd, out.subarray(0, used));
+        used = 0;
+        if (n > out.length) out = Buffer.allocUnsafe(n);
       }
+      chunk.copy(out, used, start, end);
+      out[used + n - 1] = 10;
+      used += n;
+      kept++;
     }
-    await writeAll(tempFd, out);
+    await writeAll(tempFd, out.subarray(0, used));
     await fdatasyncAsync(tempFd);
 
     return await log.withLock("ex", async () => {
@@ -127,8 +137,8 @@ export async function compactLog(log: NamespaceLog, options: CompactLogOptions):
       const size = log.prepareWrite();
       const tail: FileText = await readText(snap.fd, size, text.completeBytes);
       let tailLines = 0;
-      for (const { text: t } of tail.chunks) {
-        for (let i = t.indexOf("\n"); i >= 0; i = t.indexOf("\n", i + 1)) tailLines++;
+      for (const t of tail.chunks) {
+        for (let i = t.indexOf(10); i >= 0; i = t.indexOf(10, i + 1)) tailLines++;
         await writeAll(tempFd, t);
       }
       crashPoint(CompactionStep.AfterTempWrite);
@@ -157,9 +167,10 @@ export async function compactLog(log: NamespaceLog, options: CompactLogOptions):
   }
 }
 
-async function writeAll(fd: number, text: string): Promise<void> {
-  if (text.length === 0) return;
-  const buf = Buffer.from(text, "utf8");
+/** Bytes of winning lines gathered before each write of the temp file. */
+const OUT_BYTES = 4 * 1024 * 1024;
+
+async function writeAll(fd: number, buf: Buffer): Promise<void> {
   let offset = 0;
   while (offset < buf.length) {
     const { bytesWritten } = await writeAsync(fd, buf, offset, buf.length - offset, null);

@@ -20,67 +20,105 @@ import { validateEntityId, validateEntityType } from "../core/validation.js";
 /** Why a line cannot be read (turned into a `CorruptionError` with file and line by the reader). */
 export class LineError extends Error {}
 
-/** The constant start of every fast-path line of `namespace`, up to the change type's value. */
-export function linePrefix(namespace: string): string {
-  return `{"namespace":${JSON.stringify(namespace)},"changeType":"`;
+/** The constant start of every fast-path line of `namespace`, up to the change type's value, as bytes. */
+export function linePrefix(namespace: string): Buffer {
+  return Buffer.from(`{"namespace":${JSON.stringify(namespace)},"changeType":"`, "utf8");
 }
 
-const SET_TYPE = 'set","entityType":';
-const UNSET_TYPE = 'unset","entityType":';
-const ID_FIELD = ',"entityID":';
-const ENTITY_FIELD = ',"entity":';
-const TS_FIELD = ',"timestamp":"';
-const CRC_FIELD = ',"crc":"';
+const bytes = (s: string): Buffer => Buffer.from(s, "latin1");
+const SET_TYPE = bytes('set","entityType":');
+const UNSET_TYPE = bytes('unset","entityType":');
+const ID_FIELD_TEXT = ',"entityID":';
+const ID_FIELD = bytes(ID_FIELD_TEXT);
+const ENTITY_FIELD = bytes(',"entity":');
+const TS_FIELD = bytes(',"timestamp":"');
+const CRC_FIELD_TEXT = ',"crc":"';
+const CRC_FIELD = bytes(CRC_FIELD_TEXT);
 /** From a line's end back to `,"timestamp":"` in statelog's own lines (24-character timestamps). */
 const TS_TAIL = 2 + 8 + CRC_FIELD.length + 1 + 24 + TS_FIELD.length;
 
+/** Whether `buf` holds `pattern` at `at` (patterns hold no `\n`, so a match never crosses a line end). */
+function bytesAt(buf: Buffer, at: number, pattern: Buffer): boolean {
+  const n = pattern.length;
+  if (at < 0 || at + n > buf.length) return false;
+  for (let i = 0; i < n; i++) if (buf[at + i] !== pattern[i]) return false;
+  return true;
+}
+
+/** Set by {@link stringEnd}: whether the string it scanned holds a backslash. */
+let sawEscape = false;
+
 /** Index of the closing quote of the JSON string opening at `q`, or -1 before `end`. */
-function stringEnd(text: string, q: number, end: number): number {
-  let i = q + 1;
-  for (;;) {
-    const j = text.indexOf('"', i);
-    if (j < 0 || j >= end) return -1;
-    let k = j - 1;
-    while (text.charCodeAt(k) === 92) k--;
-    if (((j - 1 - k) & 1) === 0) return j;
-    i = j + 1;
+function stringEnd(buf: Buffer, q: number, end: number): number {
+  for (let i = q + 1; i < end; i++) {
+    const c = buf[i];
+    if (c === 34) return i;
+    if (c === 92) {
+      sawEscape = true;
+      i++;
+    }
   }
-}
-
-/** Canonical key text from the raw JSON strings of type and id. */
-function canonicalKey(typeRaw: string, idRaw: string): string {
-  return JSON.stringify(JSON.parse(typeRaw)) + ID_FIELD + JSON.stringify(JSON.parse(idRaw));
-}
-
-/** The key of a parsed change, in the form {@link lineKey} returns. */
-export function keyOf(entityType: string, entityId: string): string {
-  return JSON.stringify(entityType) + ID_FIELD + JSON.stringify(entityId);
+  return -1;
 }
 
 /**
- * The key of the line `text[start, end)` read from its prefix, or
- * `undefined` when the line is not in statelog's own shape (then parse it
- * with {@link parseLineObject}). Never parses the entity.
+ * The key of a change: `"<type>","entityID":"<id>"` (JSON strings as
+ * `JSON.stringify` writes them), which is what statelog's own lines hold
+ * (as UTF-8 bytes) between `"entityType":` and the id's closing quote.
  */
-export function lineKey(text: string, start: number, end: number, prefix: string): string | undefined {
-  if (!text.startsWith(prefix, start)) return undefined;
+export function keyOf(entityType: string, entityId: string): string {
+  return JSON.stringify(entityType) + ID_FIELD_TEXT + JSON.stringify(entityId);
+}
+
+/** What {@link lineKey} found. */
+export const KeyShape = {
+  /** Not statelog's own shape: parse the line with {@link parseLineObject}. */
+  Other: 0,
+  /** The key is the bytes `[keyRange[0], keyRange[1])` of the line, as they are. */
+  Raw: 1,
+  /** The key has escapes: `canonicalKey` holds its canonical form. */
+  Escaped: 2,
+} as const;
+export type KeyShape = (typeof KeyShape)[keyof typeof KeyShape];
+
+/** Set by {@link lineKey}: the byte range of a {@link KeyShape.Raw} key. */
+export const keyRange = new Int32Array(2);
+/** Set by {@link lineKey}: the key of a {@link KeyShape.Escaped} line, in {@link keyOf}'s form. */
+export let canonicalKey = "";
+
+/**
+ * Finds the key of the line `buf[start, end)` from its prefix, without
+ * decoding anything: the bytes `"<type>","entityID":"<id>"`, which for a
+ * line without escapes are the key in {@link keyOf}'s form. Never parses
+ * the entity.
+ */
+export function lineKey(buf: Buffer, start: number, end: number, prefix: Buffer): KeyShape {
+  if (!bytesAt(buf, start, prefix)) return KeyShape.Other;
   let q = start + prefix.length;
-  if (text.startsWith(SET_TYPE, q)) q += SET_TYPE.length;
-  else if (text.startsWith(UNSET_TYPE, q)) q += UNSET_TYPE.length;
-  else return undefined;
-  if (text.charCodeAt(q) !== 34) return undefined;
-  const typeEnd = stringEnd(text, q, end);
-  if (typeEnd < 0 || !text.startsWith(ID_FIELD, typeEnd + 1)) return undefined;
+  if (bytesAt(buf, q, SET_TYPE)) q += SET_TYPE.length;
+  else if (bytesAt(buf, q, UNSET_TYPE)) q += UNSET_TYPE.length;
+  else return KeyShape.Other;
+  if (buf[q] !== 34) return KeyShape.Other;
+  sawEscape = false;
+  const typeEnd = stringEnd(buf, q, end);
+  if (typeEnd < 0 || !bytesAt(buf, typeEnd + 1, ID_FIELD)) return KeyShape.Other;
   const idStart = typeEnd + 1 + ID_FIELD.length;
-  if (text.charCodeAt(idStart) !== 34) return undefined;
-  const idEnd = stringEnd(text, idStart, end);
-  if (idEnd < 0) return undefined;
-  const key = text.slice(q, idEnd + 1);
-  if (!key.includes("\\")) return key;
+  if (buf[idStart] !== 34) return KeyShape.Other;
+  const idEnd = stringEnd(buf, idStart, end);
+  if (idEnd < 0) return KeyShape.Other;
+  if (!sawEscape) {
+    keyRange[0] = q;
+    keyRange[1] = idEnd + 1;
+    return KeyShape.Raw;
+  }
   try {
-    return canonicalKey(text.slice(q, typeEnd + 1), text.slice(idStart, idEnd + 1));
+    canonicalKey = keyOf(
+      JSON.parse(buf.toString("utf8", q, typeEnd + 1)),
+      JSON.parse(buf.toString("utf8", idStart, idEnd + 1)),
+    );
+    return KeyShape.Escaped;
   } catch {
-    return undefined;
+    return KeyShape.Other;
   }
 }
 
@@ -110,20 +148,13 @@ export interface KeyedChange {
   readonly key: string;
 }
 
-/**
- * A chunk of a file: its text and, when the chunk is ASCII (so that
- * character offsets are byte offsets), its bytes, over which checksums
- * are computed without encoding the text again.
- */
-export interface Chunk {
-  readonly text: string;
-  readonly bytes: Buffer | undefined;
-}
+/** A chunk of a file: whole lines (it ends with `\n`), as bytes. */
+export type Chunk = Buffer;
 
-function hexValue(text: string, at: number): number {
+function hexValue(buf: Buffer, at: number): number {
   let v = 0;
   for (let k = at; k < at + 8; k++) {
-    const c = text.charCodeAt(k);
+    const c = buf[k] as number;
     const d = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : -1;
     if (d < 0) return -1;
     v = v * 16 + d;
@@ -131,20 +162,17 @@ function hexValue(text: string, at: number): number {
   return v;
 }
 
-function checkCrc(chunk: Chunk, start: number, crcAt: number, hexAt: number): void {
-  const expected = hexValue(chunk.text, hexAt);
-  const { bytes } = chunk;
-  const actual = bytes
-    ? crc32(new Uint8Array(bytes.buffer, bytes.byteOffset + start, crcAt - start))
-    : crc32(chunk.text.slice(start, crcAt));
-  if (expected !== actual) {
-    throw new LineError("checksum mismatch (the line was changed or damaged after it was written)");
+const CRC_MISMATCH = "checksum mismatch (the line was changed or damaged after it was written)";
+
+function checkCrc(buf: Buffer, start: number, crcAt: number, hexAt: number): void {
+  if (hexValue(buf, hexAt) !== crc32(new Uint8Array(buf.buffer, buf.byteOffset + start, crcAt - start))) {
+    throw new LineError(CRC_MISMATCH);
   }
 }
 
-/** True when `text[from, to)` holds a backslash (an escape in a JSON string). */
-function hasEscape(text: string, from: number, to: number): boolean {
-  for (let i = from; i < to; i++) if (text.charCodeAt(i) === 92) return true;
+/** True when `buf[from, to)` holds a backslash (an escape in a JSON string). */
+function hasEscape(buf: Buffer, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (buf[i] === 92) return true;
   return false;
 }
 
@@ -159,53 +187,50 @@ export function decodeLine(
   start: number,
   end: number,
   namespace: string,
-  prefix: string,
+  prefix: Buffer,
   parseEntity: boolean,
 ): Change {
   return (
     decodeFast(chunk, start, end, namespace, prefix, parseEntity) ??
-    parseLineObject(chunk.text.slice(start, end), namespace).change
+    parseLineObject(chunk.toString("utf8", start, end), namespace).change
   );
 }
 
+/** Entity types and timestamps repeat from line to line: the last ones, as bytes and decoded. */
+let lastTypeBytes = Buffer.alloc(0);
 let lastType = "";
-let lastTs = "";
+let lastTsBytes = Buffer.alloc(0);
 let lastTsMs = 0;
 
-/**
- * A copy of `slice` that does not point into the chunk it was cut from. V8
- * makes substrings that reference their parent: a returned entity id made
- * by `slice` would keep the whole file's text alive for as long as the
- * caller keeps the id. Concatenating and slicing again flattens the
- * string into a new one of its own size.
- */
-function ownString(slice: string): string {
-  return (" " + slice).slice(1);
+/** Whether `buf[from, to)` equals `known`. */
+function sameBytes(buf: Buffer, from: number, to: number, known: Buffer): boolean {
+  if (to - from !== known.length) return false;
+  for (let i = 0; i < known.length; i++) if (buf[from + i] !== known[i]) return false;
+  return true;
 }
 
 function decodeFast(
-  chunk: Chunk,
+  buf: Buffer,
   start: number,
   end: number,
   namespace: string,
-  prefix: string,
+  prefix: Buffer,
   parseEntity: boolean,
 ): Change | undefined {
-  const { text } = chunk;
-  if (!text.startsWith(prefix, start)) return undefined;
+  if (!bytesAt(buf, start, prefix)) return undefined;
   let q = start + prefix.length;
   let isSet: boolean;
-  if (text.startsWith(SET_TYPE, q)) {
+  if (bytesAt(buf, q, SET_TYPE)) {
     q += SET_TYPE.length;
     isSet = true;
-  } else if (text.startsWith(UNSET_TYPE, q)) {
+  } else if (bytesAt(buf, q, UNSET_TYPE)) {
     q += UNSET_TYPE.length;
     isSet = false;
   } else return undefined;
-  const typeEnd = text.charCodeAt(q) === 34 ? stringEnd(text, q, end) : -1;
-  if (typeEnd < 0 || !text.startsWith(ID_FIELD, typeEnd + 1)) return undefined;
+  const typeEnd = buf[q] === 34 ? stringEnd(buf, q, end) : -1;
+  if (typeEnd < 0 || !bytesAt(buf, typeEnd + 1, ID_FIELD)) return undefined;
   const idStart = typeEnd + 1 + ID_FIELD.length;
-  const idEnd = text.charCodeAt(idStart) === 34 ? stringEnd(text, idStart, end) : -1;
+  const idEnd = buf[idStart] === 34 ? stringEnd(buf, idStart, end) : -1;
   if (idEnd < 0) return undefined;
   // Our own lines end in `,"timestamp":"<24 chars>","crc":"<8 hex>"}`: find the timestamp from the end.
   let tsField = end - TS_TAIL;
@@ -213,24 +238,24 @@ function decodeFast(
   let hasCrc = true;
   if (
     !(
-      text.charCodeAt(end - 1) === 125 &&
-      text.charCodeAt(end - 2) === 34 &&
-      text.startsWith(CRC_FIELD, end - CRC_FIELD.length - 10) &&
-      text.charCodeAt(tsEnd) === 34 &&
-      text.startsWith(TS_FIELD, tsField)
+      buf[end - 1] === 125 &&
+      buf[end - 2] === 34 &&
+      bytesAt(buf, end - CRC_FIELD.length - 10, CRC_FIELD) &&
+      buf[tsEnd] === 34 &&
+      bytesAt(buf, tsField, TS_FIELD)
     )
   ) {
-    tsField = text.lastIndexOf(TS_FIELD, end);
-    tsEnd = tsField < 0 ? -1 : text.indexOf('"', tsField + TS_FIELD.length);
+    tsField = end - TS_FIELD.length < start ? -1 : buf.lastIndexOf(TS_FIELD, end - TS_FIELD.length);
+    tsEnd = tsField < 0 ? -1 : buf.indexOf(34, tsField + TS_FIELD.length);
     if (tsField <= idEnd || tsEnd < 0 || tsEnd >= end) return undefined;
-    if (tsEnd + 2 === end && text.charCodeAt(tsEnd + 1) === 125) {
+    if (tsEnd + 2 === end && buf[tsEnd + 1] === 125) {
       hasCrc = false; // plain line: `…"timestamp":"…"}`
     } else if (
       !(
         end - tsEnd === 1 + CRC_FIELD.length + 8 + 2 &&
-        text.startsWith(CRC_FIELD, tsEnd + 1) &&
-        text.charCodeAt(end - 1) === 125 &&
-        text.charCodeAt(end - 2) === 34
+        bytesAt(buf, tsEnd + 1, CRC_FIELD) &&
+        buf[end - 1] === 125 &&
+        buf[end - 2] === 34
       )
     ) {
       return undefined;
@@ -239,40 +264,41 @@ function decodeFast(
   if (tsField <= idEnd) return undefined;
   let entityStart = -1;
   if (isSet) {
-    if (!text.startsWith(ENTITY_FIELD, idEnd + 1)) return undefined;
+    if (!bytesAt(buf, idEnd + 1, ENTITY_FIELD)) return undefined;
     entityStart = idEnd + 1 + ENTITY_FIELD.length;
   } else if (tsField !== idEnd + 1) return undefined;
   const tsStart = tsField + TS_FIELD.length;
-  if (hasCrc) checkCrc(chunk, start, tsEnd + 1, end - 10);
+  if (hasCrc) checkCrc(buf, start, tsEnd + 1, end - 10);
   let entityType: string;
   let entityId: string;
-  if (hasEscape(text, q, idEnd)) {
+  if (hasEscape(buf, q, idEnd)) {
     try {
-      entityType = JSON.parse(text.slice(q, typeEnd + 1));
-      entityId = JSON.parse(text.slice(idStart, idEnd + 1));
+      entityType = JSON.parse(buf.toString("utf8", q, typeEnd + 1));
+      entityId = JSON.parse(buf.toString("utf8", idStart, idEnd + 1));
     } catch {
       throw new LineError("invalid entity type or id");
     }
   } else {
-    // Entity types repeat: reuse the last one's string instead of copying a new one.
-    if (typeEnd - q - 1 !== lastType.length || !text.startsWith(lastType, q + 1)) {
-      lastType = ownString(text.slice(q + 1, typeEnd));
+    if (!sameBytes(buf, q + 1, typeEnd, lastTypeBytes)) {
+      lastTypeBytes = Buffer.from(buf.subarray(q + 1, typeEnd));
+      lastType = buf.toString("utf8", q + 1, typeEnd);
     }
     entityType = lastType;
-    entityId = ownString(text.slice(idStart + 1, idEnd));
+    entityId = buf.toString("utf8", idStart + 1, idEnd);
   }
   if (!hasCrc) checkNames(entityType, entityId);
   // The lines of one save share a timestamp: parse it once.
-  if (tsEnd - tsStart !== lastTs.length || !text.startsWith(lastTs, tsStart)) {
-    lastTs = ownString(text.slice(tsStart, tsEnd));
-    lastTsMs = parseTimestamp(lastTs).getTime();
+  if (!sameBytes(buf, tsStart, tsEnd, lastTsBytes)) {
+    const ms = parseTimestamp(buf.toString("utf8", tsStart, tsEnd)).getTime();
+    lastTsBytes = Buffer.from(buf.subarray(tsStart, tsEnd));
+    lastTsMs = ms;
   }
   const timestamp = new Date(lastTsMs);
   if (!isSet) return { namespace, changeType: ChangeType.Unset, entityType, entityId, timestamp };
   let entity: unknown;
   if (parseEntity || !hasCrc) {
     try {
-      entity = JSON.parse(text.slice(entityStart, tsField));
+      entity = JSON.parse(buf.toString("utf8", entityStart, tsField));
     } catch {
       throw new LineError("the entity is not valid JSON");
     }
@@ -304,9 +330,12 @@ export function parseLineObject(line: string, namespace: string): KeyedChange {
   }
   if (typeof obj !== "object" || obj === null || Array.isArray(obj)) throw new LineError("not a JSON object");
   if ("crc" in obj) {
-    const at = line.lastIndexOf(CRC_FIELD);
+    const at = line.lastIndexOf(CRC_FIELD_TEXT);
     if (at < 0 || typeof obj.crc !== "string" || obj.crc.length !== 8) throw new LineError("malformed crc field");
-    checkCrc({ text: line, bytes: undefined }, 0, at, at + CRC_FIELD.length);
+    const hex = line.slice(at + CRC_FIELD_TEXT.length, at + CRC_FIELD_TEXT.length + 8);
+    if (!/^[0-9a-f]{8}$/.test(hex) || Number.parseInt(hex, 16) !== crc32(line.slice(0, at))) {
+      throw new LineError(CRC_MISMATCH);
+    }
   }
   if (obj.namespace !== namespace) {
     throw new LineError(`belongs to namespace ${JSON.stringify(obj.namespace)}, not ${JSON.stringify(namespace)}`);

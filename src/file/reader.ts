@@ -7,7 +7,17 @@ import { read } from "node:fs";
 import { promisify } from "node:util";
 import type { Change } from "../core/change.js";
 import { CorruptionError } from "../core/errors.js";
-import { type Chunk, decodeLine, LineError, lineKey, parseLineObject } from "./format.js";
+import {
+  type Chunk,
+  canonicalKey,
+  decodeLine,
+  KeyShape,
+  keyRange,
+  LineError,
+  lineKey,
+  parseLineObject,
+} from "./format.js";
+import { grow, KeyTable } from "./keys.js";
 
 const readAsync = promisify(read);
 
@@ -44,10 +54,7 @@ export async function readText(fd: number, to: number, from = 0): Promise<FileTe
     if (nl < 0) {
       carry = buf.subarray(0, filled);
     } else {
-      const bytes = buf.subarray(0, nl + 1);
-      const text = bytes.toString("utf8");
-      // Same length: every byte is one character, so offsets in the text are offsets in the bytes.
-      chunks.push({ text, bytes: text.length === bytes.length ? bytes : undefined });
+      chunks.push(buf.subarray(0, nl + 1));
       complete += nl + 1;
       carry = buf.subarray(nl + 1, filled);
     }
@@ -60,28 +67,38 @@ export async function readText(fd: number, to: number, from = 0): Promise<FileTe
 export interface ScanContext {
   readonly file: string;
   readonly namespace: string;
-  readonly prefix: string;
+  /** {@link linePrefix} of the namespace. */
+  readonly prefix: Buffer;
   /** Skip damaged lines (recording their 1-based numbers) instead of throwing. */
   readonly skip: boolean;
 }
 
-/** The latest line per key. */
+/** The latest line per key: for each winner (in file order), its line index and where it lies. */
 export interface Scan {
   /** Physical lines seen (1-based numbers run up to this). */
   readonly lines: number;
   /** Winning line indexes, in file order. */
   readonly winners: Int32Array;
-  /** Start offset of each line in its chunk. */
-  readonly starts: number[];
-  /** End offset (before `\n` or `\r\n`) of each line in its chunk. */
-  readonly ends: number[];
-  /** Chunk of each line. */
-  readonly chunkOf: Uint32Array;
+  /** Start offset of each winner in its chunk. */
+  readonly starts: Int32Array;
+  /** End offset (before `\n` or `\r\n`) of each winner in its chunk. */
+  readonly ends: Int32Array;
+  /** Chunk of each winner. */
+  readonly chunkOf: Int32Array;
   readonly chunks: Chunk[];
 }
 
 /** Lines between two pauses of a yielding scan (see {@link resolve}). */
 const PAUSE_EVERY = 0x3fff;
+
+/** Whether `buf[from, to)` is blank: only whitespace, as `String.prototype.trim` sees it. */
+function blank(buf: Buffer, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) {
+    const c = buf[i];
+    if (c !== 32 && c !== 9 && c !== 13 && c !== 11 && c !== 12) return buf.toString("utf8", from, to).trim() === "";
+  }
+  return true;
+}
 
 async function scanOnce(
   chunks: Chunk[],
@@ -89,55 +106,79 @@ async function scanOnce(
   bad: Set<number>,
   pause: (() => Promise<void>) | undefined,
 ): Promise<Scan> {
-  const winner = new Map<string, number>();
-  const starts: number[] = [];
-  const ends: number[] = [];
-  const chunkIds: number[] = [];
+  // Key → slot; per slot, the key's latest line and where it lies.
+  const slotOf = new KeyTable(chunks);
+  let cap = 1024;
+  let lineOf = new Int32Array(cap);
+  let startOf = new Int32Array(cap);
+  let endOf = new Int32Array(cap);
+  let chunkOfSlot = new Int32Array(cap);
   const checkBad = bad.size > 0;
+  const prefix = ctx.prefix;
   let line = 0;
   for (let c = 0; c < chunks.length; c++) {
-    const text = (chunks[c] as Chunk).text;
+    const buf = chunks[c] as Chunk;
     let pos = 0;
-    const len = text.length;
+    const len = buf.length;
     while (pos < len) {
-      let end = text.indexOf("\n", pos);
+      let end = buf.indexOf(10, pos);
       if (end < 0) end = len;
       const index = line++;
       if (pause && (index & PAUSE_EVERY) === 0) await pause();
+      const start = pos;
       let stop = end;
-      if (text.charCodeAt(stop - 1) === 13) stop--;
-      starts.push(pos);
-      ends.push(stop);
-      chunkIds.push(c);
+      if (stop > start && buf[stop - 1] === 13) stop--;
       pos = end + 1;
-      if (stop === starts[index]) continue; // empty line
+      if (stop === start) continue; // empty line
       if (checkBad && bad.has(index)) continue;
-      let key = lineKey(text, starts[index] as number, stop, ctx.prefix);
-      if (key === undefined) {
-        const raw = text.slice(starts[index], stop);
-        if (raw.trim() === "") continue;
+      const shape = lineKey(buf, start, stop, prefix);
+      let slot: number;
+      if (shape === KeyShape.Raw) {
+        slot = slotOf.slot(c, keyRange[0] as number, keyRange[1] as number);
+      } else if (shape === KeyShape.Escaped) {
+        slot = slotOf.slotOfText(canonicalKey);
+      } else {
+        if (blank(buf, start, stop)) continue;
         try {
-          key = parseLineObject(raw, ctx.namespace).key;
+          slot = slotOf.slotOfText(parseLineObject(buf.toString("utf8", start, stop), ctx.namespace).key);
         } catch (error) {
           if (!(error instanceof LineError) || !ctx.skip) throw corruption(ctx, index, error);
           bad.add(index);
           continue;
         }
       }
-      winner.set(key, index);
+      if (slot === cap) {
+        cap *= 2;
+        lineOf = grow(lineOf);
+        startOf = grow(startOf);
+        endOf = grow(endOf);
+        chunkOfSlot = grow(chunkOfSlot);
+      }
+      lineOf[slot] = index;
+      startOf[slot] = start;
+      endOf[slot] = stop;
+      chunkOfSlot[slot] = c;
     }
   }
-  const winners = Int32Array.from(winner.values()).sort();
-  return { lines: line, winners, starts, ends, chunkOf: Uint32Array.from(chunkIds), chunks };
-}
-
-/** The text range of line `index` of a scan. */
-export function lineRange(scan: Scan, index: number): { chunk: Chunk; start: number; end: number } {
-  return {
-    chunk: scan.chunks[scan.chunkOf[index] as number] as Chunk,
-    start: scan.starts[index] as number,
-    end: scan.ends[index] as number,
-  };
+  // Winners in file order: mark each winning line with its slot, then walk the lines.
+  const keys = slotOf.size;
+  const slotAtLine = new Int32Array(line).fill(-1);
+  for (let s = 0; s < keys; s++) slotAtLine[lineOf[s] as number] = s;
+  const winners = new Int32Array(keys);
+  const starts = new Int32Array(keys);
+  const ends = new Int32Array(keys);
+  const chunkOf = new Int32Array(keys);
+  let w = 0;
+  for (let i = 0; i < line; i++) {
+    const s = slotAtLine[i] as number;
+    if (s < 0) continue;
+    winners[w] = i;
+    starts[w] = startOf[s] as number;
+    ends[w] = endOf[s] as number;
+    chunkOf[w] = chunkOfSlot[s] as number;
+    w++;
+  }
+  return { lines: line, winners, starts, ends, chunkOf, chunks };
 }
 
 /** What {@link resolve} found. */
@@ -145,8 +186,8 @@ export interface Resolved {
   readonly scan: Scan;
   /** The winning lines, decoded, in file order. */
   readonly decoded: Change[];
-  /** Winning line indexes matching `decoded`. */
-  readonly indexes: number[];
+  /** For each of `decoded`, its position in `scan.winners` (and `scan.starts`…). */
+  readonly positions: number[];
   /** 1-based numbers of damaged lines that were skipped (only when `ctx.skip`). */
   readonly skipped: number[];
 }
@@ -169,22 +210,24 @@ export async function resolve(
   for (;;) {
     const scan = await scanOnce(chunks, ctx, bad, pause);
     const decoded: Change[] = [];
-    const indexes: number[] = [];
+    const positions: number[] = [];
     let again = false;
     for (let w = 0; w < scan.winners.length; w++) {
       if (pause && (w & PAUSE_EVERY) === PAUSE_EVERY) await pause();
-      const index = scan.winners[w] as number;
-      const { chunk, start, end } = lineRange(scan, index);
+      const chunk = chunks[scan.chunkOf[w] as number] as Chunk;
       try {
-        decoded.push(decodeLine(chunk, start, end, ctx.namespace, ctx.prefix, parseEntities));
-        indexes.push(index);
+        decoded.push(
+          decodeLine(chunk, scan.starts[w] as number, scan.ends[w] as number, ctx.namespace, ctx.prefix, parseEntities),
+        );
+        positions.push(w);
       } catch (error) {
+        const index = scan.winners[w] as number;
         if (!(error instanceof LineError) || !ctx.skip) throw corruption(ctx, index, error);
         bad.add(index);
         again = true;
       }
     }
-    if (!again) return { scan, decoded, indexes, skipped: [...bad].sort((a, b) => a - b).map((i) => i + 1) };
+    if (!again) return { scan, decoded, positions, skipped: [...bad].sort((a, b) => a - b).map((i) => i + 1) };
   }
 }
 

@@ -106,6 +106,35 @@ describe("format", () => {
   });
 });
 
+describe("keys compared as bytes", () => {
+  it("an escaped key, a non-ASCII key and the same key saved by statelog are one key", async () => {
+    const dir = tempDir();
+    const store = await FileStore.open(dir, { unknownEntityTypes: "passthrough", autoCompact: false });
+    writeFileSync(
+      store.fileOf("ws"),
+      [
+        `{"namespace":"ws","changeType":"set","entityType":"item","entityID":"caf\\u00e9 \\"q\\"","entity":{"v":1},"timestamp":"2025-10-25T12:00:00Z"}`,
+        `{"namespace":"ws","changeType":"set","entityType":"item","entityID":"日本","entity":{"v":1},"timestamp":"2025-10-25T12:00:01Z"}`,
+        `{"namespace":"ws","changeType":"set","entityType":"item","entityID":"caf\\u00e8","entity":{"v":1},"timestamp":"2025-10-25T12:00:02Z"}`,
+        "",
+      ].join("\n"),
+    );
+    await store.save([set('café "q"', { v: 2 }), set("日本", { v: 2 })]);
+    const loaded = await store.load("ws");
+    expect(loaded.map((c) => [c.entityId, c.entity])).toEqual([
+      ["cafè", { v: 1 }],
+      ['café "q"', { v: 2 }],
+      ["日本", { v: 2 }],
+    ]);
+    await store.compact("ws");
+    expect((await store.load("ws")).map((c) => [c.entityId, c.entity])).toEqual(
+      loaded.map((c) => [c.entityId, c.entity]),
+    );
+    expect(lines(store.fileOf("ws")).filter((l) => l !== "")).toHaveLength(3);
+    await store.close();
+  });
+});
+
 describe("corruption", () => {
   it("damage mid-file is a CorruptionError naming the file and the line", async () => {
     const { store, file } = await storeWith([[set("a", { n: 1 }), set("b", { n: 2 }), set("c", { n: 3 })]]);
