@@ -12,6 +12,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { FileEventStore } from "../../src/events/index.js";
+import { childCommand } from "../helpers/child-command.js";
 
 const ITERATIONS = Number(process.env.STATELOG_CRASH_ITERATIONS ?? 200);
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -21,32 +22,6 @@ const base = await mkdtemp(path.join(tmpdir(), "statelog-events-crash-"));
 afterAll(async () => {
   await rm(base, { recursive: true, force: true });
 });
-
-/**
- * The child runs the TypeScript fixture. It is bundled once with esbuild
- * (which tsx brings) so that 200 children start as plain `node` (~0.1 s
- * each instead of ~0.4 s with `node --import tsx`); without esbuild it falls
- * back to `node --import tsx`.
- */
-async function childCommand(): Promise<string[]> {
-  try {
-    const esbuild = (await import("esbuild")) as { build(options: Record<string, unknown>): Promise<unknown> };
-    const out = path.join(base, "crash-child.mjs");
-    await esbuild.build({
-      entryPoints: [fixture],
-      bundle: true,
-      platform: "node",
-      format: "esm",
-      target: "node20",
-      outfile: out,
-      external: ["fs-ext"],
-      logLevel: "silent",
-    });
-    return [out];
-  } catch {
-    return ["--import", "tsx", fixture];
-  }
-}
 
 function run(argv: string[], directory: string, id: string) {
   const child: ChildProcess = spawn(process.execPath, [...argv, directory, id], {
@@ -77,7 +52,7 @@ describe("FileEventStore crash safety", () => {
   it(`every acknowledged append survives ${ITERATIONS} SIGKILLs at random moments`, {
     timeout: 60_000 + ITERATIONS * 2_000,
   }, async () => {
-    const argv = await childCommand();
+    const argv = await childCommand(fixture, base);
     const directory = path.join(base, "store");
     /** stream → event id by position (1-based; index 0 unused), from acknowledged appends only. */
     const acked = new Map<string, string[]>();
