@@ -6,11 +6,11 @@
 import type { Change, ChangeInput } from "../core/change.js";
 import { throwIfAborted } from "../core/errors.js";
 import {
-  applyLoadOptions,
   type BaseStoreOptions,
   type CallOptions,
   type LoadOptions,
   OpenState,
+  type PreparedChange,
   prepareChanges,
   type SaveOptions,
   type Store,
@@ -25,8 +25,11 @@ export interface MemoryStoreOptions extends BaseStoreOptions {}
 /** A Store in memory: latest change per key, in write order. */
 export class MemoryStore implements Store {
   readonly capabilities: StoreCapabilities = { compact: true, listNamespaces: true, durable: false };
-  /** namespace → key → change; a re-set key moves to the end (write order). */
-  readonly #data = new Map<string, Map<string, Change>>();
+  /**
+   * namespace → key → prepared change (entity kept as its JSON text, so
+   * nobody can alias stored state); a re-set key moves to the end (write order).
+   */
+  readonly #data = new Map<string, Map<string, PreparedChange>>();
   readonly #state = new OpenState("memory store");
   readonly #options: MemoryStoreOptions;
 
@@ -46,7 +49,7 @@ export class MemoryStore implements Store {
       }
       const key = `${p.entityType}/${p.entityId}`;
       ns.delete(key);
-      ns.set(key, toChange(p));
+      ns.set(key, p);
     }
   }
 
@@ -56,10 +59,13 @@ export class MemoryStore implements Store {
     throwIfAborted(options?.signal);
     const ns = this.#data.get(namespace);
     if (!ns) return [];
-    // Hand out copies: callers may mutate what they load.
+    // Fresh objects from the JSON text: callers may mutate what they load.
     const out: Change[] = [];
-    for (const c of ns.values()) out.push(copy(c));
-    return applyLoadOptions(out, options);
+    for (const p of ns.values()) {
+      if (options?.liveOnly && p.json === undefined) continue;
+      out.push(toChange(p));
+    }
+    return out;
   }
 
   /** Nothing to do: a memory store is always compacted. */
@@ -103,9 +109,4 @@ export class MemoryStore implements Store {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
-}
-
-function copy(c: Change): Change {
-  const timestamp = new Date(c.timestamp.getTime());
-  return c.changeType === "set" ? { ...c, entity: structuredClone(c.entity), timestamp } : { ...c, timestamp };
 }
