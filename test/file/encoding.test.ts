@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { MAX_NAME_BYTES, validateNamespace } from "../../src/core/validation.js";
+import { IsoFormatter } from "../../src/file/encode.js";
 import { decodeName, encodeName, FileStore, namespaceFromPath, namespacePath } from "../../src/file/index.js";
 import { HOSTILE_NAMES } from "../../src/testing/index.js";
 import { tempDir } from "./helpers.js";
@@ -111,5 +112,22 @@ describe("namespace encoding", () => {
       expect((await reopened.load(ns)).map((c) => c.entity)).toEqual([{ i }]);
     }
     await reopened.close();
+  });
+});
+
+describe("timestamp formatting", () => {
+  it("property: IsoFormatter writes what Date.toISOString writes, for any date and in any order", () => {
+    const ms = fc.oneof(
+      fc.integer({ min: -8.64e15, max: 8.64e15 }),
+      fc.integer({ min: Date.UTC(2024, 0, 1), max: Date.UTC(2026, 0, 1) }),
+      fc.integer({ min: -120_000, max: 120_000 }),
+    );
+    fc.assert(
+      fc.property(fc.array(ms, { minLength: 1, maxLength: 20 }), (values) => {
+        const iso = new IsoFormatter();
+        for (const v of values) expect(iso.format(v)).toBe(new Date(v).toISOString());
+      }),
+      { numRuns: 500 },
+    );
   });
 });
