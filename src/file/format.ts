@@ -196,17 +196,49 @@ export function decodeLine(
   );
 }
 
-/** Entity types and timestamps repeat from line to line: the last ones, as bytes and decoded. */
-let lastTypeBytes = Buffer.alloc(0);
+/** Entity types repeat from line to line: the last one, as its bytes (latin1) and decoded. */
+let lastTypeBytes = "";
 let lastType = "";
-let lastTsBytes = Buffer.alloc(0);
-let lastTsMs = 0;
+/** The minute of the last timestamp (`YYYY-MM-DDTHH:MM:`, as bytes) and its time in ms. */
+let lastMinute = "";
+let lastMinuteMs = 0;
 
-/** Whether `buf[from, to)` equals `known`. */
-function sameBytes(buf: Buffer, from: number, to: number, known: Buffer): boolean {
+/** Whether `buf[from, to)` equals the bytes of `known` (one character per byte). */
+function sameBytes(buf: Buffer, from: number, to: number, known: string): boolean {
   if (to - from !== known.length) return false;
-  for (let i = 0; i < known.length; i++) if (buf[from + i] !== known[i]) return false;
+  for (let i = 0; i < known.length; i++) if (buf[from + i] !== known.charCodeAt(i)) return false;
   return true;
+}
+
+/** The two decimal digits at `at`, or -1. */
+function digits2(buf: Buffer, at: number): number {
+  const a = (buf[at] as number) - 48;
+  const b = (buf[at + 1] as number) - 48;
+  return a >= 0 && a <= 9 && b >= 0 && b <= 9 ? a * 10 + b : -1;
+}
+
+/**
+ * The time in ms of the timestamp `buf[from, to)`. statelog's own form
+ * (`YYYY-MM-DDTHH:MM:SS.mmmZ`) within the minute of the previous one is
+ * computed from its digits; anything else goes through {@link parseTimestamp}.
+ * @throws LineError
+ */
+function timestampMs(buf: Buffer, from: number, to: number): number {
+  const own = to - from === 24 && buf[from + 19] === 46 && buf[from + 23] === 90 && buf[from + 16] === 58;
+  const sec = own ? digits2(buf, from + 17) : -1;
+  const ms3 = own ? digits2(buf, from + 20) : -1;
+  const ms1 = own ? (buf[from + 22] as number) - 48 : -1;
+  if (sec < 0 || sec > 59 || ms3 < 0 || ms1 < 0 || ms1 > 9) {
+    return parseTimestamp(buf.toString("latin1", from, to)).getTime();
+  }
+  const within = sec * 1000 + ms3 * 10 + ms1;
+  if (!sameBytes(buf, from, from + 17, lastMinute)) {
+    const ms = parseTimestamp(buf.toString("latin1", from, to)).getTime();
+    lastMinute = buf.toString("latin1", from, from + 17);
+    lastMinuteMs = ms - within;
+    return ms;
+  }
+  return lastMinuteMs + within;
 }
 
 function decodeFast(
@@ -280,20 +312,14 @@ function decodeFast(
     }
   } else {
     if (!sameBytes(buf, q + 1, typeEnd, lastTypeBytes)) {
-      lastTypeBytes = Buffer.from(buf.subarray(q + 1, typeEnd));
+      lastTypeBytes = buf.toString("latin1", q + 1, typeEnd);
       lastType = buf.toString("utf8", q + 1, typeEnd);
     }
     entityType = lastType;
     entityId = buf.toString("utf8", idStart + 1, idEnd);
   }
   if (!hasCrc) checkNames(entityType, entityId);
-  // The lines of one save share a timestamp: parse it once.
-  if (!sameBytes(buf, tsStart, tsEnd, lastTsBytes)) {
-    const ms = parseTimestamp(buf.toString("utf8", tsStart, tsEnd)).getTime();
-    lastTsBytes = Buffer.from(buf.subarray(tsStart, tsEnd));
-    lastTsMs = ms;
-  }
-  const timestamp = new Date(lastTsMs);
+  const timestamp = new Date(timestampMs(buf, tsStart, tsEnd));
   if (!isSet) return { namespace, changeType: ChangeType.Unset, entityType, entityId, timestamp };
   let entity: unknown;
   if (parseEntity || !hasCrc) {

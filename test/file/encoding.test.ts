@@ -131,3 +131,37 @@ describe("timestamp formatting", () => {
     );
   });
 });
+
+describe("timestamps through the file", () => {
+  it("property: saved timestamps load back exactly, in any order and across minutes and years", async () => {
+    const dir = tempDir();
+    const store = await FileStore.open(dir, { unknownEntityTypes: "passthrough", autoCompact: false });
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(
+          fc.oneof(
+            fc.integer({ min: -62_198_755_200_000, max: 253_402_300_799_999 }),
+            fc.integer({ min: Date.UTC(2025, 0, 1) - 120_000, max: Date.UTC(2025, 0, 1) + 120_000 }),
+          ),
+          { minLength: 1, maxLength: 30 },
+        ),
+        async (times) => {
+          const changes = times.map((ms, i) => ({
+            namespace: "ts",
+            changeType: "set" as const,
+            entityType: "t",
+            entityId: `e${i}`,
+            entity: { i },
+            timestamp: new Date(ms),
+          }));
+          await store.save(changes);
+          const loaded = await store.load("ts");
+          const byId = new Map(loaded.map((c) => [c.entityId, c.timestamp.getTime()]));
+          for (let i = 0; i < times.length; i++) expect(byId.get(`e${i}`)).toBe(times[i]);
+        },
+      ),
+      { numRuns: 60 },
+    );
+    await store.close();
+  });
+});
