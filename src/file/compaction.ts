@@ -16,47 +16,41 @@
  * removed by the next compaction); after it, the new one. Both hold the
  * same state (minus expired tombstones in the new one).
  */
-import {
-  closeSync,
-  constants,
-  fdatasync,
-  fstatSync,
-  openSync,
-  readdirSync,
-  renameSync,
-  statSync,
-  unlinkSync,
-  write,
-} from "node:fs";
+import { closeSync, constants, fdatasync, fstatSync, openSync, renameSync, statSync, unlinkSync } from "node:fs";
 import path from "node:path";
 import { promisify } from "node:util";
-import { ChangeType } from "../core/change.js";
+import { Worker } from "node:worker_threads";
+import { CorruptionError } from "../core/errors.js";
+import type { WorkerError } from "./compact-worker.js";
+import { LineError } from "./format.js";
 import { fsyncDir, type NamespaceLog } from "./log.js";
-import { type FileText, readText, resolve, type ScanContext } from "./reader.js";
+import { type FileText, readText, type ScanContext } from "./reader.js";
+import {
+  CompactionStep,
+  crashPoint,
+  type WinnersInput,
+  type WinnersResult,
+  writeAll,
+  writeWinners,
+} from "./winners.js";
 
-const writeAsync = promisify(write) as (
-  fd: number,
-  buffer: Buffer,
-  offset: number,
-  length: number,
-  position: null,
-) => Promise<{ bytesWritten: number }>;
+export { CompactionStep } from "./winners.js";
+
 const fdatasyncAsync = promisify(fdatasync);
 
-/** The steps of a compaction, for the crash tests (`STATELOG_TEST_CRASH_AT=<step>`). */
-export const CompactionStep = {
-  BeforeTempWrite: "before-temp-write",
-  AfterTempWrite: "after-temp-write",
-  AfterTempFsync: "after-temp-fsync",
-  AfterRename: "after-rename",
-  AfterDirFsync: "after-dir-fsync",
-} as const;
-export type CompactionStep = (typeof CompactionStep)[keyof typeof CompactionStep];
+/**
+ * Files at least this large (bytes) are scanned in a worker thread; smaller
+ * ones on the main thread (a worker costs a few tens of ms to start).
+ */
+let workerMinBytes = 16 * 1024 * 1024;
 
-/** Test hook: dies by SIGKILL at `step` when `STATELOG_TEST_CRASH_AT` names it. */
-function crashPoint(step: CompactionStep): void {
-  if (process.env.STATELOG_TEST_CRASH_AT === step) process.kill(process.pid, "SIGKILL");
+/** Test hook: the file size from which compaction scans in a worker thread. */
+export function setCompactionWorkerMinBytes(bytes: number): void {
+  workerMinBytes = bytes;
 }
+
+/** How the last compaction's first step ran (for tests): `"worker"` or `"main"`. */
+export let lastScanThread: "worker" | "main" = "main";
 
 /** Options of {@link compactLog}. */
 export interface CompactLogOptions {
@@ -65,8 +59,8 @@ export interface CompactLogOptions {
   readonly tombstoneRetentionMs?: number | undefined;
   /** Current time in ms (for tombstone retention). */
   readonly now: number;
-  /** Compact only if this says so, given the scanned lines and keys (automatic compaction). */
-  readonly worthIt?: ((lines: number, keys: number) => boolean) | undefined;
+  /** Automatic compaction: only when the file has more than `max(minLines, ratio × keys)` lines. */
+  readonly worth?: { readonly minLines: number; readonly ratio: number } | undefined;
   /** Told about damaged lines skipped (with `ctx.skip`). */
   readonly onSkipped?: ((lines: number[]) => void) | undefined;
 }
@@ -87,45 +81,26 @@ export async function compactLog(log: NamespaceLog, options: CompactLogOptions):
   const temp = path.join(dir, `${base}.${process.pid}.tmp`);
   let tempFd = -1;
   try {
-    const text = await readText(snap.fd, snap.size);
-    const resolved = await resolve(text.chunks, options.ctx, false, () => new Promise((r) => setImmediate(r)));
-    if (resolved.skipped.length > 0) options.onSkipped?.(resolved.skipped);
-    const lines = resolved.scan.lines;
-    log.scanned(lines, resolved.decoded.length, log.stats.lines - linesAtSnapshot);
-    if (options.worthIt && !options.worthIt(lines, resolved.decoded.length)) return "not-worth-it";
-
-    removeStaleTemps(dir, base);
-    const expiredBefore =
-      options.tombstoneRetentionMs === undefined
-        ? Number.NEGATIVE_INFINITY
-        : options.now - options.tombstoneRetentionMs;
-    tempFd = openSync(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC, 0o644);
-    crashPoint(CompactionStep.BeforeTempWrite);
-    let kept = 0;
-    // Winning lines are copied byte for byte into one buffer, written out whenever it fills.
-    const { scan } = resolved;
-    let out = Buffer.allocUnsafe(OUT_BYTES);
-    let used = 0;
-    for (let i = 0; i < resolved.decoded.length; i++) {
-      const change = resolved.decoded[i]!;
-      if (change.changeType === ChangeType.Unset && change.timestamp.getTime() < expiredBefore) continue;
-      const w = resolved.positions[i]!;
-      const chunk = scan.chunks[scan.chunkOf[w]!]!;
-      const start = scan.starts[w]!;
-      const end = scan.ends[w]!;
-      const n = end - start + 1;
-      if (used + n > out.length) {
-        await writeAll(tempFd, out.subarray(0, used));
-        used = 0;
-        if (n > out.length) out = Buffer.allocUnsafe(n);
-      }
-      chunk.copy(out, used, start, end);
-      out[used + n - 1] = 10;
-      used += n;
-      kept++;
-    }
-    await writeAll(tempFd, out.subarray(0, used));
-    await fdatasyncAsync(tempFd);
+    const input: WinnersInput = {
+      fd: snap.fd,
+      size: snap.size,
+      ctx: options.ctx,
+      temp,
+      dir,
+      base,
+      expiredBefore:
+        options.tombstoneRetentionMs === undefined
+          ? Number.NEGATIVE_INFINITY
+          : options.now - options.tombstoneRetentionMs,
+      worth: options.worth,
+      yielding: true,
+    };
+    const found = await findWinners(input);
+    if (found.skipped.length > 0) options.onSkipped?.(found.skipped);
+    log.scanned(found.lines, found.keys, log.stats.lines - linesAtSnapshot);
+    if (found.kept < 0) return "not-worth-it";
+    const kept = found.kept;
+    tempFd = openSync(temp, constants.O_WRONLY | constants.O_APPEND);
 
     return await log.withLock("ex", async () => {
       const current = statSync(log.file, { throwIfNoEntry: false });
@@ -135,7 +110,7 @@ export async function compactLog(log: NamespaceLog, options: CompactLogOptions):
       }
       // Lines appended since the snapshot, after cutting off a torn tail a crashed writer left.
       const size = log.prepareWrite();
-      const tail: FileText = await readText(snap.fd, size, text.completeBytes);
+      const tail: FileText = await readText(snap.fd, size, found.completeBytes);
       let tailLines = 0;
       for (const t of tail.chunks) {
         for (let i = t.indexOf(10); i >= 0; i = t.indexOf(10, i + 1)) tailLines++;
@@ -167,38 +142,70 @@ export async function compactLog(log: NamespaceLog, options: CompactLogOptions):
   }
 }
 
-/** Bytes of winning lines gathered before each write of the temp file. */
-const OUT_BYTES = 4 * 1024 * 1024;
-
-async function writeAll(fd: number, buf: Buffer): Promise<void> {
-  let offset = 0;
-  while (offset < buf.length) {
-    const { bytesWritten } = await writeAsync(fd, buf, offset, buf.length - offset, null);
-    offset += bytesWritten;
-  }
-}
-
-/** Removes `<base>.<pid>.tmp` files of compactions whose process is gone (or is this one). */
-function removeStaleTemps(dir: string, base: string): void {
-  const prefix = `${base}.`;
-  for (const name of readdirSync(dir)) {
-    if (!name.startsWith(prefix) || !name.endsWith(".tmp")) continue;
-    const pid = Number(name.slice(prefix.length, -".tmp".length));
-    if (!Number.isInteger(pid) || pid <= 0) continue;
-    if (pid !== process.pid && processAlive(pid)) continue;
-    try {
-      unlinkSync(path.join(dir, name));
-    } catch {
-      // removed by someone else
+/** Step 1 ({@link writeWinners}): in a worker thread for large files, else here. */
+async function findWinners(input: WinnersInput): Promise<WinnersResult> {
+  if (input.size >= workerMinBytes) {
+    const result = await inWorker({ ...input, yielding: false });
+    if (result) {
+      lastScanThread = "worker";
+      return result;
     }
   }
+  lastScanThread = "main";
+  return writeWinners(input);
 }
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
+/** The worker module next to this one (`.ts` when running from sources, e.g. under tsx or vitest). */
+const workerUrl = new URL(`./compact-worker${import.meta.url.endsWith(".ts") ? ".ts" : ".js"}`, import.meta.url);
+
+/**
+ * A worker running compact-worker. From `.ts` sources (tests, tsx) it
+ * needs a TypeScript loader, and workers do not inherit the process's
+ * loader hooks: the worker registers tsx (a dev dependency) before
+ * importing the module.
+ */
+function startWorker(input: WinnersInput): Worker {
+  if (!workerUrl.pathname.endsWith(".ts")) return new Worker(workerUrl, { workerData: input });
+  const code = `import("tsx/esm/api").then((tsx) => { tsx.register(); return import(${JSON.stringify(workerUrl.href)}); });`;
+  return new Worker(code, { eval: true, workerData: input });
+}
+
+/**
+ * Runs {@link writeWinners} in a worker thread. `undefined` when no worker
+ * could run it (e.g. sources loaded by a bundler or a loader a worker does
+ * not inherit): the caller then does it on this thread.
+ */
+function inWorker(input: WinnersInput): Promise<WinnersResult | undefined> {
+  return new Promise((resolvePromise, reject) => {
+    let worker: Worker;
+    try {
+      worker = startWorker(input);
+    } catch {
+      resolvePromise(undefined);
+      return;
+    }
+    let settled = false;
+    worker.once("message", (message: { result?: WinnersResult; error?: WorkerError }) => {
+      settled = true;
+      if (message.result) resolvePromise(message.result);
+      else reject(rebuildError(message.error));
+    });
+    // Failing to start (module not found, no loader for .ts): do it on the main thread.
+    worker.once("error", () => {
+      if (!settled) resolvePromise(undefined);
+      settled = true;
+    });
+    worker.once("exit", () => {
+      if (!settled) resolvePromise(undefined);
+      settled = true;
+    });
+  });
+}
+
+function rebuildError(error: WorkerError | undefined): Error {
+  const c = error?.corruption;
+  if (!c) return new Error(error?.message ?? "compaction worker failed");
+  const prefix = `${c.file}${c.line === undefined ? "" : `:${c.line}`}: `;
+  const reason = error.message.startsWith(prefix) ? error.message.slice(prefix.length) : error.message;
+  return new CorruptionError(c.file, c.line, reason, { cause: new LineError(c.cause) });
 }

@@ -246,7 +246,7 @@ export class FileStore implements Store {
           ctx: this.#context(log),
           tombstoneRetentionMs: this.#options.tombstoneRetentionMs,
           now: (this.#options.base.clock?.() ?? new Date()).getTime(),
-          worthIt: auto && auto_ ? (lines, keys) => lines > Math.max(auto_.minLines, auto_.ratio * keys) : undefined,
+          worth: auto && auto_ ? { minLines: auto_.minLines, ratio: auto_.ratio } : undefined,
           onSkipped: (lines) => this.#reportSkipped(log, lines),
         }),
       );

@@ -1,0 +1,31 @@
+/**
+ * Worker thread of a compaction's first step ({@link writeWinners}) for
+ * large files: the scan runs on another core while the main thread keeps
+ * serving saves. Posts `{ result }` or `{ error }` (see
+ * {@link serializeError}) and ends.
+ */
+import { parentPort, workerData } from "node:worker_threads";
+import { CorruptionError } from "../core/errors.js";
+import { type WinnersInput, writeWinners } from "./winners.js";
+
+/** An error as it crosses from the worker: enough to rebuild a `CorruptionError`. */
+export interface WorkerError {
+  readonly message: string;
+  readonly corruption?: { readonly file: string; readonly line: number | undefined; readonly cause: string };
+}
+
+function serializeError(error: unknown): WorkerError {
+  if (error instanceof CorruptionError) {
+    const cause = error.cause instanceof Error ? error.cause.message : String(error.cause);
+    return { message: error.message, corruption: { file: error.file, line: error.line, cause } };
+  }
+  return { message: error instanceof Error ? (error.stack ?? error.message) : String(error) };
+}
+
+if (parentPort) {
+  const port = parentPort;
+  writeWinners(workerData as WinnersInput).then(
+    (result) => port.postMessage({ result }),
+    (error: unknown) => port.postMessage({ error: serializeError(error) }),
+  );
+}

@@ -1,0 +1,162 @@
+/**
+ * The first step of a compaction, done without any lock: read the file
+ * up to a snapshot's size, find the latest line per key, and write those
+ * lines, byte for byte and in file order, to a temp file (fdatasynced).
+ * It runs on the main thread or, for large files, in a worker thread
+ * (compact-worker.ts), so that saves keep the main thread meanwhile:
+ * everything it needs and returns is plain data.
+ */
+import { closeSync, constants, fdatasync, openSync, readdirSync, unlinkSync, write } from "node:fs";
+import path from "node:path";
+import { promisify } from "node:util";
+import { ChangeType } from "../core/change.js";
+import { readText, resolve, type ScanContext } from "./reader.js";
+
+const writeAsync = promisify(write) as (
+  fd: number,
+  buffer: Buffer,
+  offset: number,
+  length: number,
+  position: null,
+) => Promise<{ bytesWritten: number }>;
+const fdatasyncAsync = promisify(fdatasync);
+
+/** The steps of a compaction, for the crash tests (`STATELOG_TEST_CRASH_AT=<step>`). */
+export const CompactionStep = {
+  BeforeTempWrite: "before-temp-write",
+  AfterTempWrite: "after-temp-write",
+  AfterTempFsync: "after-temp-fsync",
+  AfterRename: "after-rename",
+  AfterDirFsync: "after-dir-fsync",
+} as const;
+export type CompactionStep = (typeof CompactionStep)[keyof typeof CompactionStep];
+
+/** Test hook: dies by SIGKILL at `step` when `STATELOG_TEST_CRASH_AT` names it. */
+export function crashPoint(step: CompactionStep): void {
+  if (process.env.STATELOG_TEST_CRASH_AT === step) process.kill(process.pid, "SIGKILL");
+}
+
+/** What {@link writeWinners} needs (plain data: it may cross to a worker thread). */
+export interface WinnersInput {
+  /** A read descriptor on the file and the size to read (whole lines). */
+  readonly fd: number;
+  readonly size: number;
+  readonly ctx: ScanContext;
+  /** The temp file to write, `<base>.<pid>.tmp` in `dir`. */
+  readonly temp: string;
+  readonly dir: string;
+  readonly base: string;
+  /** Tombstones older than this (ms) are dropped. */
+  readonly expiredBefore: number;
+  /** Automatic compaction: write only when the file has more than `max(minLines, ratio × keys)` lines. */
+  readonly worth?: { readonly minLines: number; readonly ratio: number } | undefined;
+  /** Yield to the event loop every few thousand lines (on the main thread). */
+  readonly yielding: boolean;
+}
+
+/** What {@link writeWinners} found and did. */
+export interface WinnersResult {
+  /** Lines and keys of the file up to the snapshot. */
+  readonly lines: number;
+  readonly keys: number;
+  /** Lines written to the temp file; -1 when it was not worth it (nothing written). */
+  readonly kept: number;
+  /** 1-based numbers of damaged lines skipped. */
+  readonly skipped: number[];
+  /** Bytes read: the lines appended after them are copied under the lock. */
+  readonly completeBytes: number;
+}
+
+/** Bytes of winning lines gathered before each write of the temp file. */
+const OUT_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Step 1 of a compaction (see compaction.ts). Leaves the temp file
+ * written and fdatasynced, or removes it on failure.
+ * @throws CorruptionError (not in skip mode)
+ */
+export async function writeWinners(input: WinnersInput): Promise<WinnersResult> {
+  const text = await readText(input.fd, input.size);
+  const pause = input.yielding ? () => new Promise<void>((r) => setImmediate(r)) : undefined;
+  const resolved = await resolve(text.chunks, input.ctx, false, pause);
+  const lines = resolved.scan.lines;
+  const keys = resolved.decoded.length;
+  const found = { lines, keys, skipped: resolved.skipped, completeBytes: text.completeBytes };
+  const { worth } = input;
+  if (worth && !(lines > Math.max(worth.minLines, worth.ratio * keys))) return { ...found, kept: -1 };
+
+  removeStaleTemps(input.dir, input.base);
+  const tempFd = openSync(input.temp, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC, 0o644);
+  try {
+    crashPoint(CompactionStep.BeforeTempWrite);
+    let kept = 0;
+    // Winning lines are copied byte for byte into one buffer, written out whenever it fills.
+    const { scan } = resolved;
+    let out = Buffer.allocUnsafe(OUT_BYTES);
+    let used = 0;
+    for (let i = 0; i < resolved.decoded.length; i++) {
+      const change = resolved.decoded[i]!;
+      if (change.changeType === ChangeType.Unset && change.timestamp.getTime() < input.expiredBefore) continue;
+      const w = resolved.positions[i]!;
+      const chunk = scan.chunks[scan.chunkOf[w]!]!;
+      const start = scan.starts[w]!;
+      const end = scan.ends[w]!;
+      const n = end - start + 1;
+      if (used + n > out.length) {
+        await writeAll(tempFd, out.subarray(0, used));
+        used = 0;
+        if (n > out.length) out = Buffer.allocUnsafe(n);
+      }
+      chunk.copy(out, used, start, end);
+      out[used + n - 1] = 10;
+      used += n;
+      kept++;
+    }
+    await writeAll(tempFd, out.subarray(0, used));
+    await fdatasyncAsync(tempFd);
+    return { ...found, kept };
+  } catch (error) {
+    try {
+      unlinkSync(input.temp);
+    } catch {
+      // gone already
+    }
+    throw error;
+  } finally {
+    closeSync(tempFd);
+  }
+}
+
+/** Writes all of `buf` at the descriptor's position. */
+export async function writeAll(fd: number, buf: Buffer): Promise<void> {
+  let offset = 0;
+  while (offset < buf.length) {
+    const { bytesWritten } = await writeAsync(fd, buf, offset, buf.length - offset, null);
+    offset += bytesWritten;
+  }
+}
+
+/** Removes `<base>.<pid>.tmp` files of compactions whose process is gone (or is this one). */
+function removeStaleTemps(dir: string, base: string): void {
+  const prefix = `${base}.`;
+  for (const name of readdirSync(dir)) {
+    if (!name.startsWith(prefix) || !name.endsWith(".tmp")) continue;
+    const pid = Number(name.slice(prefix.length, -".tmp".length));
+    if (!Number.isInteger(pid) || pid <= 0) continue;
+    if (pid !== process.pid && processAlive(pid)) continue;
+    try {
+      unlinkSync(path.join(dir, name));
+    } catch {
+      // removed by someone else
+    }
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}

@@ -1,0 +1,103 @@
+/**
+ * Compaction's first step in a worker thread (large files; the threshold
+ * is lowered here so that small files take that path too).
+ */
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { ChangeInput } from "../../src/core/change.js";
+import { CorruptionError, isCorruptionError } from "../../src/core/errors.js";
+import * as compaction from "../../src/file/compaction.js";
+import { FileStore } from "../../src/file/index.js";
+import { tempDir } from "./helpers.js";
+
+const change = (id: string, n: number | undefined): ChangeInput =>
+  n === undefined
+    ? { namespace: "ws", changeType: "unset", entityType: "item", entityId: id }
+    : { namespace: "ws", changeType: "set", entityType: "item", entityId: id, entity: { n } };
+
+beforeAll(() => compaction.setCompactionWorkerMinBytes(0));
+afterAll(() => compaction.setCompactionWorkerMinBytes(16 * 1024 * 1024));
+
+async function filled(options: Parameters<typeof FileStore.open>[1] = {}): Promise<FileStore> {
+  const store = await FileStore.open(tempDir(), { unknownEntityTypes: "passthrough", autoCompact: false, ...options });
+  for (let round = 0; round < 5; round++) {
+    await store.save([change("a", round), change("b", round), change(`only-${round}`, round)]);
+  }
+  await store.save([change("b", undefined)]);
+  return store;
+}
+
+describe("compaction in a worker thread", () => {
+  it("compacts to the same state, keeping saves made meanwhile", async () => {
+    const store = await filled();
+    const before = await store.load("ws");
+    const compacting = store.compact("ws");
+    const meanwhile = store.save([change("late", 1)]);
+    await Promise.all([compacting, meanwhile]);
+    expect(compaction.lastScanThread).toBe("worker");
+    const after = await store.load("ws");
+    expect(after.map((c) => [c.entityId, c.changeType, c.entity])).toEqual(
+      [...before, { entityId: "late", changeType: "set", entity: { n: 1 } }].map((c) => [
+        c.entityId,
+        c.changeType,
+        c.entity,
+      ]),
+    );
+    const lines = readFileSync(store.fileOf("ws"), "utf8").trim().split("\n");
+    expect(lines).toHaveLength(after.length);
+    expect(readdirSync(store.dir).filter((n) => n.endsWith(".tmp"))).toEqual([]);
+    await store.close();
+  });
+
+  it("a damaged line is a CorruptionError with file and line, and the file stays as it was", async () => {
+    const store = await filled();
+    const file = store.fileOf("ws");
+    const lines = readFileSync(file, "utf8").split("\n");
+    // Line 13 is the last save of "a" (rounds of 3 lines: a, b, only-<round>).
+    lines[12] = (lines[12] as string).replace('"n":4', '"n":9');
+    const damaged = lines.join("\n");
+    writeFileSync(file, damaged);
+    const error = await store.compact("ws").then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(compaction.lastScanThread).toBe("worker");
+    expect(isCorruptionError(error)).toBe(true);
+    expect(error).toBeInstanceOf(CorruptionError);
+    expect((error as CorruptionError).file).toBe(file);
+    expect((error as CorruptionError).line).toBe(13);
+    expect((error as Error).message).toContain("checksum mismatch");
+    expect(readFileSync(file, "utf8")).toBe(damaged);
+    expect(readdirSync(store.dir).filter((n) => n.endsWith(".tmp"))).toEqual([]);
+    await store.close();
+  });
+
+  it("skips damaged lines in skip mode and reports them", async () => {
+    const reported: number[][] = [];
+    const store = await filled({ onCorruption: "skip", onSkippedLines: (r) => reported.push(r.lines) });
+    const file = store.fileOf("ws");
+    const lines = readFileSync(file, "utf8").split("\n");
+    lines[12] = "not json";
+    writeFileSync(file, lines.join("\n"));
+    await store.compact("ws");
+    expect(compaction.lastScanThread).toBe("worker");
+    expect(reported).toEqual([[13]]);
+    expect((await store.load("ws")).find((c) => c.entityId === "a")?.entity).toEqual({ n: 3 });
+    await store.close();
+  });
+
+  it("automatic compaction decides in the worker whether it is worth it", async () => {
+    const store = await FileStore.open(tempDir(), {
+      unknownEntityTypes: "passthrough",
+      autoCompact: { minLines: 10, ratio: 2 },
+    });
+    for (let round = 0; round < 12; round++) await store.save([change("a", round), change("b", round)]);
+    await store.close(); // waits for the background compaction
+    expect(store.stats().compactions).toBeGreaterThan(0);
+    expect(compaction.lastScanThread).toBe("worker");
+    const reopened = await FileStore.open(store.dir, { unknownEntityTypes: "passthrough", autoCompact: false });
+    expect((await reopened.load("ws")).map((c) => c.entity)).toEqual([{ n: 11 }, { n: 11 }]);
+    expect(readFileSync(reopened.fileOf("ws"), "utf8").trim().split("\n").length).toBeLessThan(24);
+    await reopened.close();
+  });
+});
