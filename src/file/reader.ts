@@ -22,7 +22,12 @@ import { grow, KeyTable } from "./keys.js";
 const readAsync = promisify(read);
 
 /** Bytes read at once (a longer line grows the buffer). */
-const CHUNK_BYTES = 32 * 1024 * 1024;
+let chunkBytes = 32 * 1024 * 1024;
+
+/** Test hook: bytes read at once (small values exercise chunk boundaries). */
+export function setReadChunkBytes(bytes: number): void {
+  chunkBytes = bytes;
+}
 
 /** The text of a file, cut into chunks that each end with `\n`. */
 export interface FileText {
@@ -33,34 +38,74 @@ export interface FileText {
   readonly tornBytes: number;
 }
 
-/** Reads `fd` from `from` to `to` (bytes), keeping complete lines only. */
-export async function readText(fd: number, to: number, from = 0): Promise<FileText> {
+/**
+ * Reads `fd` from `from` to `to` (bytes), keeping complete lines only.
+ * @param onChunk called with each chunk while the next one is being read
+ */
+export async function readText(
+  fd: number,
+  to: number,
+  from = 0,
+  onChunk?: (chunk: Chunk) => void | Promise<void>,
+): Promise<FileText> {
   const chunks: Chunk[] = [];
-  let carry = Buffer.alloc(0);
+  let carry: Buffer = Buffer.alloc(0);
   let pos = from;
   let complete = from;
-  while (pos < to) {
-    const buf = Buffer.allocUnsafe(carry.length + Math.min(to - pos, CHUNK_BYTES));
-    carry.copy(buf, 0);
-    let filled = carry.length;
-    while (filled < buf.length) {
-      const { bytesRead } = await readAsync(fd, buf, filled, buf.length - filled, pos);
-      if (bytesRead === 0) break;
-      pos += bytesRead;
-      filled += bytesRead;
+  let pending: Promise<Block> | undefined;
+  try {
+    while (pos < to) {
+      const block = await (pending ?? fill(fd, carry, pos, to));
+      pending = undefined;
+      pos = block.pos;
+      const { buf, filled } = block;
+      const eof = filled < buf.length; // the file shrank (a torn tail was cut off): what we have is all
+      const nl = buf.lastIndexOf(10, filled - 1);
+      let chunk: Chunk | undefined;
+      if (nl < 0) {
+        carry = buf.subarray(0, filled);
+      } else {
+        chunk = buf.subarray(0, nl + 1);
+        chunks.push(chunk);
+        complete += nl + 1;
+        carry = buf.subarray(nl + 1, filled);
+      }
+      if (eof) {
+        if (chunk && onChunk) await onChunk(chunk);
+        break;
+      }
+      if (chunk && onChunk) {
+        if (pos < to) pending = fill(fd, carry, pos, to);
+        await onChunk(chunk);
+      }
     }
-    const eof = filled < buf.length; // the file shrank (a torn tail was cut off): what we have is all
-    const nl = buf.lastIndexOf(10, filled - 1);
-    if (nl < 0) {
-      carry = buf.subarray(0, filled);
-    } else {
-      chunks.push(buf.subarray(0, nl + 1));
-      complete += nl + 1;
-      carry = buf.subarray(nl + 1, filled);
-    }
-    if (eof) break;
+  } catch (error) {
+    // Never leave a read running into a descriptor the caller is about to close.
+    await pending?.catch(() => undefined);
+    throw error;
   }
   return { chunks, completeBytes: complete, tornBytes: carry.length };
+}
+
+interface Block {
+  readonly buf: Buffer;
+  readonly filled: number;
+  /** File position after the block. */
+  readonly pos: number;
+}
+
+/** Reads the next block: `carry` (the unfinished line of the previous one), then up to the chunk size from `pos`. */
+async function fill(fd: number, carry: Buffer, pos: number, to: number): Promise<Block> {
+  const buf = Buffer.allocUnsafe(carry.length + Math.min(to - pos, chunkBytes));
+  carry.copy(buf, 0);
+  let filled = carry.length;
+  while (filled < buf.length) {
+    const { bytesRead } = await readAsync(fd, buf, filled, buf.length - filled, pos);
+    if (bytesRead === 0) break;
+    pos += bytesRead;
+    filled += bytesRead;
+  }
+  return { buf, filled, pos };
 }
 
 /** How damaged lines are handled. */
@@ -100,30 +145,39 @@ function blank(buf: Buffer, from: number, to: number): boolean {
   return true;
 }
 
-async function scanOnce(
-  chunks: Chunk[],
-  ctx: ScanContext,
-  bad: Set<number>,
-  pause: (() => Promise<void>) | undefined,
-): Promise<Scan> {
-  // Key → slot; per slot, the key's latest line and where it lies.
-  const slotOf = new KeyTable(chunks);
-  let cap = 1024;
-  let lineOf = new Int32Array(cap);
-  let startOf = new Int32Array(cap);
-  let endOf = new Int32Array(cap);
-  let chunkOfSlot = new Int32Array(cap);
-  const checkBad = bad.size > 0;
-  const prefix = ctx.prefix;
-  let line = 0;
-  for (let c = 0; c < chunks.length; c++) {
-    const buf = chunks[c] as Chunk;
+/** The first pass over a file's lines, fed chunk by chunk (possibly while the next chunk is read). */
+class Scanner {
+  /** Key → slot; per slot, the key's latest line and where it lies. */
+  readonly #slotOf: KeyTable;
+  #cap = 1024;
+  #lineOf = new Int32Array(this.#cap);
+  #startOf = new Int32Array(this.#cap);
+  #endOf = new Int32Array(this.#cap);
+  #chunkOf = new Int32Array(this.#cap);
+  #line = 0;
+
+  constructor(
+    readonly chunks: Chunk[],
+    readonly ctx: ScanContext,
+    readonly bad: Set<number>,
+    readonly pause: (() => Promise<void>) | undefined,
+  ) {
+    this.#slotOf = new KeyTable(chunks);
+  }
+
+  /** Scans `chunks[c]`; awaits only with `pause`. */
+  async scanChunk(c: number): Promise<void> {
+    const { ctx, bad, pause } = this;
+    const checkBad = bad.size > 0;
+    const prefix = ctx.prefix;
+    const slotOf = this.#slotOf;
+    const buf = this.chunks[c] as Chunk;
     let pos = 0;
     const len = buf.length;
     while (pos < len) {
       let end = buf.indexOf(10, pos);
       if (end < 0) end = len;
-      const index = line++;
+      const index = this.#line++;
       if (pause && (index & PAUSE_EVERY) === 0) await pause();
       const start = pos;
       let stop = end;
@@ -147,38 +201,75 @@ async function scanOnce(
           continue;
         }
       }
-      if (slot === cap) {
-        cap *= 2;
-        lineOf = grow(lineOf);
-        startOf = grow(startOf);
-        endOf = grow(endOf);
-        chunkOfSlot = grow(chunkOfSlot);
+      if (slot === this.#cap) {
+        this.#cap *= 2;
+        this.#lineOf = grow(this.#lineOf);
+        this.#startOf = grow(this.#startOf);
+        this.#endOf = grow(this.#endOf);
+        this.#chunkOf = grow(this.#chunkOf);
       }
-      lineOf[slot] = index;
-      startOf[slot] = start;
-      endOf[slot] = stop;
-      chunkOfSlot[slot] = c;
+      this.#lineOf[slot] = index;
+      this.#startOf[slot] = start;
+      this.#endOf[slot] = stop;
+      this.#chunkOf[slot] = c;
     }
   }
-  // Winners in file order: mark each winning line with its slot, then walk the lines.
-  const keys = slotOf.size;
-  const slotAtLine = new Int32Array(line).fill(-1);
-  for (let s = 0; s < keys; s++) slotAtLine[lineOf[s] as number] = s;
-  const winners = new Int32Array(keys);
-  const starts = new Int32Array(keys);
-  const ends = new Int32Array(keys);
-  const chunkOf = new Int32Array(keys);
-  let w = 0;
-  for (let i = 0; i < line; i++) {
-    const s = slotAtLine[i] as number;
-    if (s < 0) continue;
-    winners[w] = i;
-    starts[w] = startOf[s] as number;
-    ends[w] = endOf[s] as number;
-    chunkOf[w] = chunkOfSlot[s] as number;
-    w++;
+
+  /** The winners in file order. */
+  finish(): Scan {
+    const keys = this.#slotOf.size;
+    const line = this.#line;
+    // Mark each winning line with its slot, then walk the lines.
+    const slotAtLine = new Int32Array(line).fill(-1);
+    for (let s = 0; s < keys; s++) slotAtLine[this.#lineOf[s] as number] = s;
+    const winners = new Int32Array(keys);
+    const starts = new Int32Array(keys);
+    const ends = new Int32Array(keys);
+    const chunkOf = new Int32Array(keys);
+    let w = 0;
+    for (let i = 0; i < line; i++) {
+      const s = slotAtLine[i] as number;
+      if (s < 0) continue;
+      winners[w] = i;
+      starts[w] = this.#startOf[s] as number;
+      ends[w] = this.#endOf[s] as number;
+      chunkOf[w] = this.#chunkOf[s] as number;
+      w++;
+    }
+    return { lines: line, winners, starts, ends, chunkOf, chunks: this.chunks };
   }
-  return { lines: line, winners, starts, ends, chunkOf, chunks };
+}
+
+async function scanOnce(
+  chunks: Chunk[],
+  ctx: ScanContext,
+  bad: Set<number>,
+  pause: (() => Promise<void>) | undefined,
+): Promise<Scan> {
+  const scanner = new Scanner(chunks, ctx, bad, pause);
+  for (let c = 0; c < chunks.length; c++) await scanner.scanChunk(c);
+  return scanner.finish();
+}
+
+/**
+ * Reads `fd` up to `size` and {@link resolve}s it, scanning each chunk
+ * while the next one is being read (for `load`).
+ * @throws CorruptionError (not in skip mode)
+ */
+export async function readAndResolve(
+  fd: number,
+  size: number,
+  ctx: ScanContext,
+  parseEntities: boolean,
+): Promise<Resolved> {
+  const chunks: Chunk[] = [];
+  const bad = new Set<number>();
+  const scanner = new Scanner(chunks, ctx, bad, undefined);
+  await readText(fd, size, 0, (chunk) => {
+    chunks.push(chunk);
+    return scanner.scanChunk(chunks.length - 1);
+  });
+  return resolve(chunks, ctx, parseEntities, undefined, { bad, scan: scanner.finish() });
 }
 
 /** What {@link resolve} found. */
@@ -205,10 +296,13 @@ export async function resolve(
   ctx: ScanContext,
   parseEntities: boolean,
   pause?: () => Promise<void>,
+  first?: { readonly bad: Set<number>; readonly scan: Scan },
 ): Promise<Resolved> {
-  const bad = new Set<number>();
+  const bad = first?.bad ?? new Set<number>();
+  let firstScan = first?.scan;
   for (;;) {
-    const scan = await scanOnce(chunks, ctx, bad, pause);
+    const scan = firstScan ?? (await scanOnce(chunks, ctx, bad, pause));
+    firstScan = undefined;
     const decoded: Change[] = [];
     const positions: number[] = [];
     let again = false;

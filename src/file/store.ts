@@ -22,10 +22,10 @@ import { validateEntityType, validateNamespace } from "../core/validation.js";
 import { type CompactOutcome, compactLog } from "./compaction.js";
 import { encodeLines, NameJsonCache } from "./encode.js";
 import { DATA_SUFFIX, DIR_SUFFIX, namespaceFromPath, namespacePath } from "./encoding.js";
-import { type Chunk, linePrefix } from "./format.js";
+import { linePrefix } from "./format.js";
 import { NamespaceLog } from "./log.js";
 import { type FileStoreOptions, type ResolvedOptions, resolveOptions } from "./options.js";
-import { readText, resolve, type ScanContext } from "./reader.js";
+import { type Resolved, readAndResolve, type ScanContext } from "./reader.js";
 
 /** Counters of {@link FileStore.stats}. */
 export interface FileStoreStats {
@@ -190,14 +190,13 @@ export class FileStore implements Store {
       return log.openSnapshot();
     });
     if (!snap) return [];
-    let chunks: Chunk[];
+    let resolved: Resolved;
     try {
-      chunks = (await readText(snap.fd, snap.size)).chunks;
+      resolved = await readAndResolve(snap.fd, snap.size, this.#context(log), true);
     } finally {
       closeSync(snap.fd);
     }
     throwIfAborted(options?.signal);
-    const resolved = await resolve(chunks, this.#context(log), true);
     this.#reportSkipped(log, resolved.skipped);
     log.scanned(resolved.scan.lines, resolved.decoded.length, log.stats.lines - linesAtSnapshot);
     const liveOnly = options?.liveOnly === true;
