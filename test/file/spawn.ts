@@ -1,13 +1,12 @@
 /**
- * Starting the child fixture (fixtures/child.ts) cheaply: it is bundled
- * once with esbuild (which tsx brings) so that each child starts as plain
- * `node` (~0.1 s) instead of `node --import tsx` (~0.4 s); without esbuild
- * it falls back to tsx.
+ * Starting the child fixture (fixtures/child.ts) cheaply: bundled once
+ * (test/helpers/child-command.ts), so each child starts as plain `node`.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll } from "vitest";
+import { childCommand } from "../helpers/child-command.js";
 import { tempDir } from "./helpers.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -30,28 +29,6 @@ afterAll(async () => {
   );
 });
 
-async function build(): Promise<string[]> {
-  try {
-    const esbuild = (await import("esbuild")) as {
-      build(options: Record<string, unknown>): Promise<unknown>;
-    };
-    const out = path.join(tempDir("statelog-fixture-"), "child.mjs");
-    await esbuild.build({
-      entryPoints: [fixture],
-      bundle: true,
-      platform: "node",
-      format: "esm",
-      target: "node20",
-      outfile: out,
-      external: ["fs-ext"],
-      logLevel: "silent",
-    });
-    return [out];
-  } catch {
-    return ["--import", "tsx", fixture];
-  }
-}
-
 /** A running child with its stdout lines. */
 export interface Child {
   readonly process: ChildProcess;
@@ -66,7 +43,7 @@ export interface Child {
 
 /** Spawns the fixture in `role` with `args` (and extra environment). */
 export async function spawnChild(role: string, args: object, env: Record<string, string> = {}): Promise<Child> {
-  command ??= build();
+  command ??= childCommand(fixture, tempDir("statelog-fixture-"));
   const argv = await command;
   const child = spawn(process.execPath, [...argv, role, JSON.stringify(args)], {
     stdio: ["pipe", "pipe", "pipe"],
