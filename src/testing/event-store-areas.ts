@@ -7,22 +7,13 @@ import { describe, expect, it } from "vitest";
 import { ErrorCode, isStatelogError } from "../core/errors.js";
 import { EventErrorCode } from "../events/errors.js";
 import { Cursor, createEvent, type EventInput, type EventStore, type EventStoreConfig } from "../events/types.js";
+import { expectCode } from "./assert.js";
 import { uniqueName } from "./store-contract.js";
+
+export { expectCode };
 
 /** Closes `store` and opens it again on the same data. */
 export type Reopen = (store: EventStore) => Promise<EventStore>;
-
-export async function expectCode(promise: Promise<unknown> | (() => unknown), code: string): Promise<unknown> {
-  let caught: unknown;
-  try {
-    await (typeof promise === "function" ? promise() : promise);
-  } catch (error) {
-    caught = error;
-  }
-  expect(caught, `expected an error with code ${code}`).toBeDefined();
-  expect(isStatelogError(caught, code), `expected ${code}, got ${String(caught)}`).toBe(true);
-  return caught;
-}
 
 /** `n` events with ids `${prefix}-1`…, timestamps one second apart from `start`. */
 export function sampleEvents(prefix: string, n: number, start = Date.parse("2024-01-01T00:00:00Z")): EventInput[] {

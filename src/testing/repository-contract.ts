@@ -6,6 +6,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { ErrorCode, isStatelogError, type VersionConflictError } from "../core/errors.js";
 import type { Repository } from "../repository/types.js";
+import { expectCode } from "./assert.js";
 import { uniqueName } from "./store-contract.js";
 
 /** The aggregate the suite stores. */
@@ -37,18 +38,6 @@ export interface RepositoryContractOptions {
   ttlSeconds?: number;
   /** Per-test timeout in ms. @default 30000 */
   timeout?: number;
-}
-
-async function expectCode(promise: Promise<unknown>, code: string): Promise<unknown> {
-  let caught: unknown;
-  try {
-    await promise;
-  } catch (error) {
-    caught = error;
-  }
-  expect(caught, `expected an error with code ${code}`).toBeDefined();
-  expect(isStatelogError(caught, code), `expected ${code}, got ${String(caught)}`).toBe(true);
-  return caught;
 }
 
 const agg = (id: string, n: number, name = `agg ${id}`): ContractAggregate => ({ id, name, n });

@@ -7,9 +7,10 @@ import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
 import type { Change, ChangeInput } from "../core/change.js";
 import { ChangesBuilder, liveChanges } from "../core/change.js";
-import { ErrorCode, isStatelogError } from "../core/errors.js";
+import { ErrorCode } from "../core/errors.js";
 import type { Store } from "../core/store.js";
 import { DEFAULT_MAX_CHANGE_BYTES } from "../core/validation.js";
+import { expectCode } from "./assert.js";
 
 /** Options of {@link describeStoreContract}. */
 export interface StoreContractOptions {
@@ -103,18 +104,6 @@ function summary(changes: readonly Change[]): unknown[] {
   return changes.map((c) =>
     c.changeType === "set" ? [c.entityType, c.entityId, "set", c.entity] : [c.entityType, c.entityId, "unset"],
   );
-}
-
-async function expectCode(promise: Promise<unknown>, code: string): Promise<unknown> {
-  let caught: unknown;
-  try {
-    await promise;
-  } catch (error) {
-    caught = error;
-  }
-  expect(caught, `expected an error with code ${code}`).toBeDefined();
-  expect(isStatelogError(caught, code), `expected ${code}, got ${String(caught)}`).toBe(true);
-  return caught;
 }
 
 /**
