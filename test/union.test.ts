@@ -46,14 +46,20 @@ const set = (entityId: string, entity: unknown, timestamp?: Date): ChangeInput =
 });
 
 describeStoreContract("UnionStore(memory, memory)", () => new UnionStore([new MemoryStore(), new MemoryStore()]));
-describeStoreContract(
-  "UnionStore(file, memory)",
-  async () => {
-    const store = await FileStore.open(tempDir("statelog-union-"), { unknownEntityTypes: "passthrough" });
-    return new UnionStore([store, new MemoryStore()]);
+const unionDirs = new WeakMap<Store, string>();
+const fileAndMemory = async (dir = tempDir("statelog-union-")): Promise<Store> => {
+  const union = new UnionStore([await FileStore.open(dir, { unknownEntityTypes: "passthrough" }), new MemoryStore()]);
+  unionDirs.set(union, dir);
+  return union;
+};
+describeStoreContract("UnionStore(file, memory)", () => fileAndMemory(), {
+  propertyRuns: 20,
+  // A restart: the file store reopens on its directory, the memory store starts empty.
+  reopen: async (store) => {
+    await store.close();
+    return fileAndMemory(unionDirs.get(store));
   },
-  { propertyRuns: 20 },
-);
+});
 describeStoreContract(
   "UnionStore(memory, memory) read policy any",
   () => new UnionStore([new MemoryStore(), new MemoryStore()], { readPolicy: "any" }),

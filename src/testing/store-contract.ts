@@ -226,9 +226,15 @@ export function describeStoreContract(
     describe("empty and missing", () => {
       it("save([]) succeeds and writes nothing", async () => {
         const store = await fresh();
-        await store.save([]);
         const ns = uniqueName();
-        expect(await store.load(ns)).toEqual([]);
+        await store.save([{ namespace: ns, changeType: "set", entityType: "item", entityId: "a", entity: 1 }]);
+        const listed = async (s: Store) =>
+          s.capabilities.listNamespaces && s.listNamespaces ? new Set(await s.listNamespaces()) : undefined;
+        const before = await listed(store);
+        await store.save([]);
+        const s = await settle(store, [ns]);
+        expect(await listed(s)).toEqual(before);
+        expect(summary(await s.load(ns))).toEqual([["item", "a", "set", 1]]);
       });
 
       it("a namespace never written loads as []", async () => {
@@ -407,7 +413,8 @@ export function describeStoreContract(
           ErrorCode.TooLarge,
         );
         expect((error as { limit?: number }).limit).toBe(maxBytes);
-        const nearLimit = { blob: "y".repeat(Math.floor(maxBytes / 2)) };
+        // The largest change the limit allows (its JSON is exactly maxBytes long) must be accepted.
+        const nearLimit = { blob: "y".repeat(maxBytes - 11) };
         await store.save([set(ns, "item", "near", nearLimit)]);
         const { changes } = await loadAfter(store, ns);
         expect(changes.map((c) => c.entityId)).toEqual(["near"]);
