@@ -83,10 +83,17 @@ class MockCluster implements TestCluster {
   }
   async stop(): Promise<void> {
     const { child } = this;
-    if (child.exitCode !== null || child.pid === undefined) return;
+    if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
     const exited = new Promise((r) => child.once("exit", r));
     process.kill(child.pid, "SIGTERM");
+    // The mock exits at once on SIGTERM; if it hangs, do not hang the test run with it.
+    const timer = setTimeout(() => {
+      if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
+        process.kill(child.pid, "SIGKILL");
+      }
+    }, 5_000);
     await exited;
+    clearTimeout(timer);
     this.lines.close();
   }
 }

@@ -29,7 +29,7 @@ describe("broker down and up during writes", () => {
       ctx.skip("needs the mock cluster's down/up commands (KAFKA_BROKERS is set)");
       return;
     }
-    const writer = new ChangelogWriter({ brokers: cluster.brokers, topic, producerConfig: FAST_FAIL });
+    await using writer = new ChangelogWriter({ brokers: cluster.brokers, topic, producerConfig: FAST_FAIL });
     await writer.connect();
     const outcomes: { key: string; ws: string; v: number; result: Promise<unknown> }[] = [];
     let stop = false;
@@ -58,7 +58,6 @@ describe("broker down and up during writes", () => {
     for (const f of failed) expect(isKafkaDeliveryError(f.reason), String(f.reason)).toBe(true);
     // The writer recovered: the last writes (after `up`) were acknowledged.
     expect(settled.at(-1)!.status).toBe("fulfilled");
-    await writer.close();
 
     await using reader = new ChangelogReader({ brokers: cluster.brokers, topic });
     const all = await reader.loadAllIntoMap();
