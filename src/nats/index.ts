@@ -7,7 +7,7 @@
 export { actualLastSequence, isWrongLastSequence, natsError, WRONG_LAST_SEQUENCE } from "./errors.js";
 export { NatsEventStore, type NatsEventStoreConfig } from "./event-store.js";
 export { decodeToken, encodeToken, entityKey, parseEntityKey } from "./keys.js";
-export { DEFAULT_STORE_BUCKET, NatsKvStore, type NatsKvStoreOptions } from "./kv-store.js";
+export { DEFAULT_STORE_BUCKET, NatsKvStore, type NatsKvStoreOptions, STORE_ENVELOPE_BYTES } from "./kv-store.js";
 export {
   NatsReadModelStore,
   type NatsReadModelStoreOptions,

@@ -18,7 +18,7 @@ import { jetstream, jetstreamManager, StorageType } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { type Change, type ChangeInput, ChangeType } from "../core/change.js";
-import { AbortError, ConfigurationError, CorruptionError, TooLargeError, throwIfAborted } from "../core/errors.js";
+import { AbortError, ConfigurationError, CorruptionError, throwIfAborted } from "../core/errors.js";
 import {
   applyLoadOptions,
   type BaseStoreOptions,
@@ -31,9 +31,10 @@ import {
   type Store,
   type StoreCapabilities,
 } from "../core/store.js";
-import { validateNamespace } from "../core/validation.js";
+import { DEFAULT_MAX_CHANGE_BYTES, validateNamespace } from "../core/validation.js";
 import { natsError } from "./errors.js";
 import { decodeToken, encodeToken, parseEntityKey } from "./keys.js";
+import { requirePayloadFits } from "./payload.js";
 import { readFiltered } from "./reader.js";
 
 /** Options of {@link NatsKvStore.open}. */
@@ -59,6 +60,13 @@ export interface NatsKvStoreOptions extends BaseStoreOptions {
 /** Default bucket of {@link NatsKvStore}. */
 export const DEFAULT_STORE_BUCKET = "statelog";
 
+/**
+ * The largest envelope around an entity's JSON, in bytes:
+ * `{"changeType":"set","timestamp":"<27 chars at most>","entity":` and `}`.
+ * A KV put carries no headers.
+ */
+export const STORE_ENVELOPE_BYTES = 72;
+
 const TD = new TextDecoder();
 const KV_OPERATION = "KV-Operation";
 
@@ -69,7 +77,12 @@ export class NatsKvStore implements Store {
   readonly bucket: string;
   /** The bucket's JetStream stream (`KV_<bucket>`). */
   readonly stream: string;
-  readonly #nc: NatsConnection;
+  /**
+   * The largest entity a change may hold, in bytes of UTF-8 JSON (the
+   * `maxChangeBytes` option, default 1 MiB). `open` checked that the server's
+   * `max_payload` carries it with its envelope.
+   */
+  readonly maxChangeBytes: number;
   readonly #js: JetStreamClient;
   readonly #jsm: JetStreamManager;
   readonly #options: NatsKvStoreOptions;
@@ -80,7 +93,7 @@ export class NatsKvStore implements Store {
 
   private constructor(options: NatsKvStoreOptions, jsm: JetStreamManager, durable: boolean) {
     this.#options = options;
-    this.#nc = options.client;
+    this.maxChangeBytes = options.maxChangeBytes ?? DEFAULT_MAX_CHANGE_BYTES;
     this.#js = jetstream(options.client);
     this.#jsm = jsm;
     this.bucket = options.bucket ?? DEFAULT_STORE_BUCKET;
@@ -91,7 +104,9 @@ export class NatsKvStore implements Store {
 
   /**
    * Opens (and creates if missing) the bucket.
-   * @throws ConfigurationError without a client or with a bad bucket name
+   * @throws ConfigurationError without a client, with a bad bucket name, or
+   *   when the server's `max_payload` cannot carry a change of `maxChangeBytes`
+   *   plus its envelope ({@link STORE_ENVELOPE_BYTES})
    * @throws UnavailableError when the server cannot be reached or has no JetStream
    */
   static async open(options: NatsKvStoreOptions): Promise<NatsKvStore> {
@@ -108,6 +123,17 @@ export class NatsKvStore implements Store {
     if (!Number.isInteger(history) || history < 1 || history > 64) {
       throw new ConfigurationError(`history must be an integer from 1 to 64, got ${history}`);
     }
+    const maxChangeBytes = options.maxChangeBytes ?? DEFAULT_MAX_CHANGE_BYTES;
+    if (!Number.isSafeInteger(maxChangeBytes) || maxChangeBytes < 1) {
+      throw new ConfigurationError(`maxChangeBytes must be an integer >= 1, got ${maxChangeBytes}`);
+    }
+    requirePayloadFits(
+      options.client,
+      maxChangeBytes,
+      STORE_ENVELOPE_BYTES,
+      "maxChangeBytes",
+      `NatsKvStore bucket ${JSON.stringify(bucket)}`,
+    );
     try {
       const jsm = await jetstreamManager(options.client);
       const kv = await new Kvm(options.client).create(bucket, {
@@ -125,18 +151,10 @@ export class NatsKvStore implements Store {
   async save(changes: readonly ChangeInput[], options?: SaveOptions): Promise<void> {
     this.#state.check();
     throwIfAborted(options?.signal);
-    const prepared = prepareChanges(changes, this.#options);
+    // Validates names, values and size (maxChangeBytes) before anything is written; `open` made sure
+    // every change within maxChangeBytes fits the server's max_payload with its envelope.
+    const prepared = prepareChanges(changes, { maxChangeBytes: this.maxChangeBytes, clock: this.#options.clock });
     if (prepared.length === 0) return;
-    // Every message must fit the server's max_payload; checked for all before anything is written
-    // (exactly only near the limit: a UTF-16 unit is at most 3 UTF-8 bytes).
-    const maxPayload = this.#nc.info?.max_payload ?? Number.POSITIVE_INFINITY;
-    for (const p of prepared) {
-      if ((p.json?.length ?? 0) * 3 + 100 <= maxPayload) continue;
-      const size = Buffer.byteLength(envelope(p), "utf8");
-      if (size > maxPayload) {
-        throw new TooLargeError(size, maxPayload, `${p.entityType} ${JSON.stringify(p.entityId)} as a NATS message`);
-      }
-    }
     await this.#publishAll(prepared, options?.signal);
     for (const p of prepared) this.#marked.add(p.namespace);
   }

@@ -3,7 +3,14 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ErrorCode, isStatelogError } from "../../src/core/errors.js";
-import { decodeToken, encodeToken, entityKey, NatsKvStore, parseEntityKey } from "../../src/nats/index.js";
+import {
+  decodeToken,
+  encodeToken,
+  entityKey,
+  NatsKvStore,
+  parseEntityKey,
+  STORE_ENVELOPE_BYTES,
+} from "../../src/nats/index.js";
 import { HOSTILE_IDS, uniqueName } from "../../src/testing/index.js";
 import { connectTest, deleteTestStreams, uniqueBucket } from "./env.js";
 
@@ -108,18 +115,22 @@ describe("NatsKvStore on a real server", () => {
     await store.close();
   });
 
-  it("rejects a change larger than the server's max_payload before writing anything", async () => {
-    const limit = nc.info?.max_payload ?? 1024 * 1024;
-    const store = await NatsKvStore.open({ client: nc, bucket, maxChangeBytes: limit * 2 });
+  it("rejects a change over maxChangeBytes (which the server can carry) before writing anything", async () => {
+    const store = await NatsKvStore.open({ client: nc, bucket });
+    expect(store.maxChangeBytes).toBe(1024 * 1024);
+    expect(store.maxChangeBytes + STORE_ENVELOPE_BYTES).toBeLessThanOrEqual(nc.info?.max_payload ?? 0);
     const ns = uniqueName("big");
     const code = await codeOf(
       store.save([
         { namespace: ns, changeType: "set", entityType: "item", entityId: "small", entity: 1 },
-        { namespace: ns, changeType: "set", entityType: "item", entityId: "big", entity: "x".repeat(limit) },
+        { namespace: ns, changeType: "set", entityType: "item", entityId: "big", entity: "x".repeat(1024 * 1024) },
       ]),
     );
     expect(code).toBe(ErrorCode.TooLarge);
     expect(await store.load(ns)).toEqual([]);
+    // A maxChangeBytes the server cannot carry is refused at open.
+    const max = nc.info?.max_payload ?? 0;
+    expect(await codeOf(NatsKvStore.open({ client: nc, bucket, maxChangeBytes: max }))).toBe(ErrorCode.Configuration);
     await store.close();
   });
 

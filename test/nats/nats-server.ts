@@ -5,7 +5,7 @@
  * the cluster fault test (three servers).
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -40,9 +40,19 @@ export interface StartNatsServerOptions {
   storeDir?: string;
   /** Cluster settings: this node's cluster port and the routes to the others. */
   cluster?: { name: string; port: number; routes: readonly number[] };
+  /**
+   * The server's `max_payload` in bytes (set through a config file: nats-server
+   * has no flag for it), or `"server-default"` for nats-server's own 1 MiB.
+   * The default carries statelog's default 1 MiB change with its envelope.
+   * @default 2 MiB ({@link TEST_MAX_PAYLOAD})
+   */
+  maxPayload?: number | "server-default";
   /** Readiness time-out in ms. @default 15000 */
   readyTimeoutMs?: number;
 }
+
+/** `max_payload` of the test servers: room for a 1 MiB change (statelog's default limit) and its envelope. */
+export const TEST_MAX_PAYLOAD = 2 * 1024 * 1024;
 
 /** The `nats-server` binary, or an error message saying how to install it. */
 export function findNatsServer(): { bin: string } | { error: string } {
@@ -78,7 +88,14 @@ export async function startNatsServer(options: StartNatsServerOptions = {}): Pro
   const monitorPort = options.monitorPort ?? (await freePort());
   const storeDir = options.storeDir ?? mkdtempSync(join(tmpdir(), "statelog-nats-"));
   const name = options.name ?? `statelog-test-${port}`;
-  const args = ["-a", "127.0.0.1", "-p", String(port), "-m", String(monitorPort), "-js", "-sd", storeDir, "-n", name];
+  const args: string[] = [];
+  const maxPayload = options.maxPayload ?? TEST_MAX_PAYLOAD;
+  if (maxPayload !== "server-default") {
+    const conf = join(storeDir, "nats-server.conf");
+    writeFileSync(conf, `max_payload: ${maxPayload}\n`);
+    args.push("-c", conf);
+  }
+  args.push("-a", "127.0.0.1", "-p", String(port), "-m", String(monitorPort), "-js", "-sd", storeDir, "-n", name);
   if (options.cluster) {
     const { cluster } = options;
     args.push("--cluster_name", cluster.name, "--cluster", `nats://127.0.0.1:${cluster.port}`);
