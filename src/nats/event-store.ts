@@ -24,10 +24,17 @@ import { type NatsConnection, nanos } from "@nats-io/transport-node";
 import { ClosedError, ConfigurationError, CorruptionError, TooLargeError } from "../core/errors.js";
 import { BaseEventStore } from "../events/base.js";
 import type { AppendRequest, PlannedAppend } from "../events/log.js";
-import type { EventInput, EventStoreCapabilities, EventStoreConfig, SnapshotInfo } from "../events/types.js";
+import {
+  EVENT_STORE_DEFAULTS,
+  type EventInput,
+  type EventStoreCapabilities,
+  type EventStoreConfig,
+  type SnapshotInfo,
+} from "../events/types.js";
 import { prepareEvents } from "../events/validate.js";
 import { isWrongLastSequence, natsError } from "./errors.js";
 import { decodeToken, encodeToken } from "./keys.js";
+import { requirePayloadFits, serverMaxPayload } from "./payload.js";
 
 /** Configuration of {@link NatsEventStore.open}. */
 export interface NatsEventStoreConfig extends EventStoreConfig {
@@ -51,6 +58,14 @@ interface Waiter {
   resolve: () => void;
   reject: (error: Error) => void;
 }
+
+/**
+ * Room `open` reserves next to an event of `maxEventBytes` in one append
+ * message, in bytes: `{"first":…,"events":[{"id","type","timestamp","data","metadata"}]}`
+ * with a short id, type and metadata, and the expected-sequence headers.
+ * A batch still over the server's `max_payload` is a `TooLargeError`.
+ */
+export const EVENT_ENVELOPE_BYTES = 4096;
 
 /** An event store on a JetStream stream. Create it with {@link NatsEventStore.open}. */
 export class NatsEventStore extends BaseEventStore {
@@ -80,7 +95,7 @@ export class NatsEventStore extends BaseEventStore {
     this.prefix = config.subjectPrefix ?? `statelog.events.${stream}`;
     this.#js = jetstream(config.client);
     this.#jsm = jsm;
-    this.#maxPayload = config.client.info?.max_payload ?? Number.POSITIVE_INFINITY;
+    this.#maxPayload = serverMaxPayload(config.client);
     this.capabilities = {
       durable,
       retention: true,
@@ -99,6 +114,13 @@ export class NatsEventStore extends BaseEventStore {
     if (!config?.client) throw new ConfigurationError("NatsEventStore needs a `client` (an open NATS connection)");
     const stream = config.stream ?? "STATELOG_EVENTS";
     if (!/^[-\w]+$/.test(stream)) throw new ConfigurationError(`invalid stream name ${JSON.stringify(stream)}`);
+    requirePayloadFits(
+      config.client,
+      config.maxEventBytes ?? EVENT_STORE_DEFAULTS.maxEventBytes,
+      EVENT_ENVELOPE_BYTES,
+      "maxEventBytes",
+      `NatsEventStore stream ${JSON.stringify(stream)}`,
+    );
     let store: NatsEventStore;
     try {
       const jsm = await jetstreamManager(config.client);

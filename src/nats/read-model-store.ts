@@ -11,11 +11,19 @@ import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import { jetstream, jetstreamManager, StorageType } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { ClosedError, ConfigurationError, CorruptionError, throwIfAborted, ValidationError } from "../core/errors.js";
+import {
+  ClosedError,
+  ConfigurationError,
+  CorruptionError,
+  TooLargeError,
+  throwIfAborted,
+  ValidationError,
+} from "../core/errors.js";
 import type { CallOptions } from "../core/store.js";
 import { DEFAULT_MAX_CHANGE_BYTES, toJsonWithin, validateEntityId, validateEntityType } from "../core/validation.js";
 import { natsError } from "./errors.js";
 import { decodeToken, encodeToken } from "./keys.js";
+import { requirePayloadFits, serverMaxPayload } from "./payload.js";
 import { readFiltered } from "./reader.js";
 
 /** Where a projection stands. */
@@ -67,6 +75,13 @@ export interface NatsReadModelStoreOptions {
   maxModelBytes?: number;
 }
 
+/**
+ * Room `open` reserves next to a model of `maxModelBytes` in one message, in
+ * bytes: the value `{"metadata":…,"model":…}` (22) and metadata up to about 4 KiB.
+ * A save whose whole value is still over the server's `max_payload` is a `TooLargeError`.
+ */
+export const READ_MODEL_ENVELOPE_BYTES = 4096;
+
 const STATUSES = new Set<string>(Object.values(ProjectionStatus));
 
 /** Read models and projection statuses in a NATS KV bucket. */
@@ -76,6 +91,7 @@ export class NatsReadModelStore {
   readonly #jsm: JetStreamManager;
   readonly #js: JetStreamClient;
   readonly #maxBytes: number;
+  readonly #maxPayload: number;
   #closed = false;
 
   private constructor(options: NatsReadModelStoreOptions, kv: KV, jsm: JetStreamManager) {
@@ -84,6 +100,7 @@ export class NatsReadModelStore {
     this.#jsm = jsm;
     this.#js = jetstream(options.client);
     this.#maxBytes = options.maxModelBytes ?? DEFAULT_MAX_CHANGE_BYTES;
+    this.#maxPayload = serverMaxPayload(options.client);
   }
 
   /** Opens (and creates if missing) the bucket. @throws ConfigurationError | UnavailableError */
@@ -91,6 +108,13 @@ export class NatsReadModelStore {
     if (!options?.client) throw new ConfigurationError("NatsReadModelStore needs a `client` (an open NATS connection)");
     const bucket = options.bucket ?? "read-models";
     if (!/^[-\w]+$/.test(bucket)) throw new ConfigurationError(`invalid KV bucket name ${JSON.stringify(bucket)}`);
+    requirePayloadFits(
+      options.client,
+      options.maxModelBytes ?? DEFAULT_MAX_CHANGE_BYTES,
+      READ_MODEL_ENVELOPE_BYTES,
+      "maxModelBytes",
+      `NatsReadModelStore bucket ${JSON.stringify(bucket)}`,
+    );
     try {
       const jsm = await jetstreamManager(options.client);
       const kv = await new Kvm(options.client).create(bucket, {
@@ -118,8 +142,13 @@ export class NatsReadModelStore {
       this.#maxBytes,
       "metadata",
     );
+    const value = `{"metadata":${meta},"model":${json}}`;
+    const size = Buffer.byteLength(value, "utf8");
+    if (size > this.#maxPayload) {
+      throw new TooLargeError(size, this.#maxPayload, `read model ${JSON.stringify(metadata.id)} with its metadata`);
+    }
     try {
-      await this.#kv.put(modelKey(metadata.modelType, metadata.id), `{"metadata":${meta},"model":${json}}`);
+      await this.#kv.put(modelKey(metadata.modelType, metadata.id), value);
     } catch (error) {
       throw natsError(error, `save of read model ${JSON.stringify(metadata.id)}`);
     }

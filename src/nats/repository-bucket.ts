@@ -3,11 +3,19 @@ import type { JetStreamManager } from "@nats-io/jetstream";
 import { jetstreamManager, StorageType } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { ConfigurationError } from "../core/errors.js";
-import { validateEntityType } from "../core/validation.js";
+import { DEFAULT_MAX_CHANGE_BYTES, validateEntityType } from "../core/validation.js";
 import { checkRepositoryLimits } from "../repository/types.js";
 import { natsError } from "./errors.js";
+import { requirePayloadFits } from "./payload.js";
 import type { NatsKvRepositoryOptions } from "./repository.js";
 import { NatsFeature, requireFeature } from "./server.js";
+
+/**
+ * An upper bound of what a repository write adds to an aggregate's JSON, in
+ * bytes: the record `{"version":…,"savedAt":"…","aggregate":…}` (81 at most)
+ * and the headers (`Nats-Expected-Last-Subject-Sequence`, `Nats-TTL`: 96 at most).
+ */
+export const REPOSITORY_ENVELOPE_BYTES = 256;
 
 /** What {@link openBucket} found. */
 export interface OpenedBucket {
@@ -34,6 +42,13 @@ export async function openBucket<T>(options: NatsKvRepositoryOptions<T>): Promis
   } catch (error) {
     throw new ConfigurationError((error as Error).message, { cause: error });
   }
+  requirePayloadFits(
+    options.client,
+    options.maxAggregateBytes ?? DEFAULT_MAX_CHANGE_BYTES,
+    REPOSITORY_ENVELOPE_BYTES,
+    "maxAggregateBytes",
+    `NATS repository bucket ${JSON.stringify(options.bucketName)}`,
+  );
   if (options.perSaveTtl) requireFeature(options.client, NatsFeature.PerMessageTtl);
   const ttlMs = Math.round(ttlSeconds * 1000);
   try {

@@ -116,9 +116,17 @@ describe("NatsEventStore across processes (two connections, one stream)", () => 
   it("a batch larger than the server's max_payload is a TooLargeError and appends nothing", async () => {
     const stream = uniqueBucket("EVB");
     const limit = nc.info?.max_payload ?? 1024 * 1024;
-    const store = await NatsEventStore.open({ client: nc, stream, maxEventBytes: limit * 2 });
+    // A maxEventBytes the server cannot carry is refused at open, naming both numbers.
+    const refused = await NatsEventStore.open({ client: nc, stream, maxEventBytes: limit }).catch((e: unknown) => e);
+    expect(isStatelogError(refused, ErrorCode.Configuration), String(refused)).toBe(true);
+    expect(String(refused)).toContain(`max_payload is ${limit} bytes`);
+    // Each event fits the (default) maxEventBytes, the batch as one message does not.
+    const store = await NatsEventStore.open({ client: nc, stream });
     try {
-      const big = [createEvent("t", "x".repeat(limit), { id: "big" })];
+      const part = Math.ceil(limit / 3);
+      const big = [0, 1, 2, 3].map((i) =>
+        createEvent("t", "x".repeat(Math.min(part, 1024 * 1024 - 2)), { id: `big${i}` }),
+      );
       const error = await store.append("s", big).catch((e: unknown) => e);
       expect(isStatelogError(error, ErrorCode.TooLarge), String(error)).toBe(true);
       await expect(store.getStreamInfo("s")).rejects.toThrow(/not found/);
