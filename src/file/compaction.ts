@@ -145,11 +145,9 @@ export async function compactLog(log: NamespaceLog, options: CompactLogOptions):
 /** Step 1 ({@link writeWinners}): in a worker thread for large files, else here. */
 async function findWinners(input: WinnersInput): Promise<WinnersResult> {
   if (input.size >= workerMinBytes) {
+    lastScanThread = "worker"; // also when the worker reports an error
     const result = await inWorker({ ...input, yielding: false });
-    if (result) {
-      lastScanThread = "worker";
-      return result;
-    }
+    if (result) return result;
   }
   lastScanThread = "main";
   return writeWinners(input);

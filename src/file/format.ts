@@ -170,6 +170,29 @@ function checkCrc(buf: Buffer, start: number, crcAt: number, hexAt: number): voi
   }
 }
 
+/** `"` `}`: the end of a checksummed line, after the 8 hex digits. */
+const CRC_TAIL = 8 + 2;
+const CRC_QUOTED = bytes('"crc"');
+
+/**
+ * Verifies the checksum of the line `buf[start, end)` if it carries one
+ * (ends in `,"crc":"<8 hex>"}`), without allocating (a view of the line's
+ * bytes goes to `zlib.crc32`). A line with a `"crc"` field near its end in
+ * any other shape is parsed in full (which checks it). A line without
+ * `crc` is not checked.
+ * @throws LineError
+ */
+export function checkLineCrc(buf: Buffer, start: number, end: number, namespace: string): void {
+  const crcAt = end - CRC_TAIL - CRC_FIELD.length;
+  if (crcAt > start && buf[end - 1] === 125 && buf[end - 2] === 34 && bytesAt(buf, crcAt, CRC_FIELD)) {
+    if (hexValue(buf, end - CRC_TAIL) !== crc32(buf.subarray(start, crcAt))) throw new LineError(CRC_MISMATCH);
+    return;
+  }
+  const from = Math.max(start, end - 64);
+  const at = buf.indexOf(CRC_QUOTED, from);
+  if (at >= 0 && at < end) parseLineObject(buf.toString("utf8", start, end), namespace);
+}
+
 /** True when `buf[from, to)` holds a backslash (an escape in a JSON string). */
 function hasEscape(buf: Buffer, from: number, to: number): boolean {
   for (let i = from; i < to; i++) if (buf[i] === 92) return true;

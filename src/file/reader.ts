@@ -10,6 +10,7 @@ import { CorruptionError } from "../core/errors.js";
 import {
   type Chunk,
   canonicalKey,
+  checkLineCrc,
   decodeLine,
   KeyShape,
   keyRange,
@@ -187,10 +188,19 @@ class Scanner {
       if (checkBad && bad.has(index)) continue;
       const shape = lineKey(buf, start, stop, prefix);
       let slot: number;
-      if (shape === KeyShape.Raw) {
-        slot = slotOf.slot(c, keyRange[0] as number, keyRange[1] as number);
-      } else if (shape === KeyShape.Escaped) {
-        slot = slotOf.slotOfText(canonicalKey);
+      if (shape !== KeyShape.Other) {
+        // Every checksummed line is verified, superseded ones too: damage to a line's key
+        // could otherwise make a later line of another key supersede it unnoticed.
+        const from = keyRange[0] as number;
+        const to = keyRange[1] as number;
+        try {
+          checkLineCrc(buf, start, stop, ctx.namespace);
+        } catch (error) {
+          if (!(error instanceof LineError) || !ctx.skip) throw corruption(ctx, index, error);
+          bad.add(index);
+          continue;
+        }
+        slot = shape === KeyShape.Raw ? slotOf.slot(c, from, to) : slotOf.slotOfText(canonicalKey);
       } else {
         if (blank(buf, start, stop)) continue;
         try {

@@ -28,6 +28,22 @@ async function filled(options: Parameters<typeof FileStore.open>[1] = {}): Promi
 }
 
 describe("compaction in a worker thread", () => {
+  it("bug: a superseded line whose key bytes were damaged fails the worker's scan with its line", async () => {
+    const store = await filled();
+    const file = store.fileOf("ws");
+    const content = readFileSync(file, "utf8").split("\n");
+    // Line 1 is "a" (round 0); as "b" it is superseded by later "b" lines and would go unchecked.
+    content[0] = (content[0] as string).replace('"entityID":"a"', '"entityID":"b"');
+    writeFileSync(file, content.join("\n"));
+    const before = readFileSync(file);
+    const error = await store.compact("ws").catch((e: unknown) => e);
+    expect(compaction.lastScanThread).toBe("worker");
+    expect(error).toBeInstanceOf(CorruptionError);
+    expect((error as CorruptionError).line).toBe(1);
+    expect(readFileSync(file)).toEqual(before);
+    await store.close();
+  });
+
   it("compacts to the same state, keeping saves made meanwhile", async () => {
     const store = await filled();
     const before = await store.load("ws");

@@ -1,4 +1,5 @@
 import { appendFileSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import path from "node:path";
 import { describe, expect, it } from "vitest";
 import type { ChangeInput } from "../../src/core/change.js";
 import { CorruptionError, isCorruptionError } from "../../src/core/errors.js";
@@ -184,6 +185,44 @@ describe("corruption", () => {
     ]);
     expect(reports).toEqual([{ namespace: "ws", file, lines: [3, 4] }]);
     await store.close();
+  });
+
+  it("bug: a superseded line whose key bytes were damaged is a CorruptionError, not a silent fallback", async () => {
+    // Line 2 was "a" = v2; one changed character makes it "b", which line 3 writes again, so line 2
+    // is superseded and "a" would silently fall back to v1 if only winning lines were checked.
+    const { store, file } = await storeWith([[set("a", { v: 1 })], [set("a", { v: 2 })], [set("b", { v: 3 })]]);
+    const content = lines(file);
+    content[1] = (content[1] as string).replace('"entityID":"a"', '"entityID":"b"');
+    expect(() => JSON.parse(content[1] as string)).not.toThrow();
+    writeFileSync(file, content.join("\n"));
+    const error = await caught(store.load("ws"));
+    expect(error).toBeInstanceOf(CorruptionError);
+    expect((error as CorruptionError).file).toBe(file);
+    expect((error as CorruptionError).line).toBe(2);
+    const before = readFileSync(file);
+    expect(((await caught(store.compact("ws"))) as CorruptionError).line).toBe(2);
+    expect(readFileSync(file)).toEqual(before);
+    await store.close();
+
+    // Skip mode: line 2 is left out and reported; "a" falls back to its previous valid line, "b" keeps line 3.
+    const reports: SkippedLinesReport[] = [];
+    const skipping = await FileStore.open(path.dirname(file), {
+      unknownEntityTypes: "passthrough",
+      autoCompact: false,
+      onCorruption: "skip",
+      onSkippedLines: (r) => reports.push(r),
+    });
+    const expected = [
+      ["a", { v: 1 }],
+      ["b", { v: 3 }],
+    ];
+    expect((await skipping.load("ws")).map((c) => [c.entityId, c.entity])).toEqual(expected);
+    expect(reports).toEqual([{ namespace: "ws", file, lines: [2] }]);
+    await skipping.compact("ws");
+    expect(reports.at(-1)).toEqual({ namespace: "ws", file, lines: [2] });
+    expect(lines(file).filter((l) => l !== "")).toHaveLength(2);
+    expect((await skipping.load("ws")).map((c) => [c.entityId, c.entity])).toEqual(expected);
+    await skipping.close();
   });
 
   it("a torn last line is dropped on load and cut off on the next write", async () => {
