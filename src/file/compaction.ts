@@ -5,7 +5,7 @@
  *
  * 1. Under a shared lock, take a read descriptor and the size (whole
  *    writes only). Without any lock: find the winners and write them,
- *    verbatim and in file order, to `<name>.<pid>.tmp`; fdatasync.
+ *    verbatim and in file order, to `<name>.<pid>.<tag>.tmp`; fdatasync.
  * 2. Under the exclusive lock: if the path no longer is the file we read
  *    (another process compacted), give up; otherwise append, verbatim,
  *    the lines written since step 1, fsync the temp file, rename it over
@@ -13,15 +13,27 @@
  *    notice the new inode when they next take the lock.
  *
  * A crash before the rename leaves the old file (and a stale temp file,
- * removed by the next compaction); after it, the new one. Both hold the
+ * removed by a later compaction once its process is gone); after it, the
+ * new one. Both hold the
  * same state (minus expired tombstones in the new one).
  */
-import { closeSync, constants, fdatasync, fstatSync, openSync, renameSync, statSync, unlinkSync } from "node:fs";
+import {
+  closeSync,
+  constants,
+  fdatasync,
+  fstatSync,
+  openSync,
+  readdirSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+} from "node:fs";
 import path from "node:path";
 import { promisify } from "node:util";
 import { Worker } from "node:worker_threads";
 import { CorruptionError } from "../core/errors.js";
 import type { WorkerError } from "./compact-worker.js";
+import { TEMP_SUFFIX } from "./encoding.js";
 import { LineError } from "./format.js";
 import { fsyncDir, type NamespaceLog } from "./log.js";
 import { type FileText, readText, type ScanContext } from "./reader.js";
@@ -78,7 +90,7 @@ export async function compactLog(log: NamespaceLog, options: CompactLogOptions):
   if (!snap) return "missing";
   const dir = path.dirname(log.file);
   const base = path.basename(log.file, ".jsonl");
-  const temp = path.join(dir, `${base}.${process.pid}.tmp`);
+  const temp = claimTemp(dir, base);
   let tempFd = -1;
   try {
     const input: WinnersInput = {
@@ -86,8 +98,6 @@ export async function compactLog(log: NamespaceLog, options: CompactLogOptions):
       size: snap.size,
       ctx: options.ctx,
       temp,
-      dir,
-      base,
       expiredBefore:
         options.tombstoneRetentionMs === undefined
           ? Number.NEGATIVE_INFINITY
@@ -99,6 +109,7 @@ export async function compactLog(log: NamespaceLog, options: CompactLogOptions):
     if (found.skipped.length > 0) options.onSkipped?.(found.skipped);
     log.scanned(found.lines, found.keys, log.stats.lines - linesAtSnapshot);
     if (found.kept < 0) return "not-worth-it";
+    removeStaleTemps(dir, base);
     const kept = found.kept;
     tempFd = openSync(temp, constants.O_WRONLY | constants.O_APPEND);
 
@@ -139,6 +150,64 @@ export async function compactLog(log: NamespaceLog, options: CompactLogOptions):
   } finally {
     if (tempFd >= 0) closeSync(tempFd);
     closeSync(snap.fd);
+    liveTemps.delete(temp);
+  }
+}
+
+/**
+ * Temp files of this process's running compactions. Several stores of one
+ * process may compact one namespace at once: each gets its own temp file,
+ * and none removes another's.
+ */
+const liveTemps = new Set<string>();
+
+/**
+ * A temp file name no running compaction of this process uses:
+ * `<base>.<pid>.<tag>.tmp`, the tag the smallest free number in base 36
+ * (one character unless 36 compactions of one namespace run at once), so
+ * the name stays within NAME_MAX next to a 240-character base. The pid
+ * keeps processes apart, {@link liveTemps} compactions within this one.
+ */
+function claimTemp(dir: string, base: string): string {
+  for (let n = 0; ; n++) {
+    const temp = path.join(dir, `${base}.${process.pid}.${n.toString(36)}.tmp`);
+    if (liveTemps.has(temp)) continue;
+    liveTemps.add(temp);
+    return temp;
+  }
+}
+
+/**
+ * Removes the temp files of `base` left by compactions that are gone: of a
+ * process that is not alive, or of this process but no running compaction
+ * (a failure that could not remove its file). Never a live compaction's
+ * temp file: another process's while it lives, or one in {@link liveTemps}.
+ * Also removes the `<base>.<pid>.tmp` files of earlier versions on the same rule.
+ */
+function removeStaleTemps(dir: string, base: string): void {
+  const prefix = `${base}.`;
+  for (const name of readdirSync(dir)) {
+    if (!name.startsWith(prefix) || !name.endsWith(TEMP_SUFFIX)) continue;
+    const parts = name.slice(prefix.length, -TEMP_SUFFIX.length).split(".");
+    if (parts.length > 2) continue;
+    const pid = Number(parts[0]);
+    if (!Number.isInteger(pid) || pid <= 0) continue;
+    const file = path.join(dir, name);
+    if (pid === process.pid ? liveTemps.has(file) : processAlive(pid)) continue;
+    try {
+      unlinkSync(file);
+    } catch {
+      // removed by someone else
+    }
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
   }
 }
 

@@ -31,7 +31,7 @@ export const DATA_SUFFIX = ".jsonl";
 export const LOCK_SUFFIX = ".lock";
 /** Suffix of a directory that holds the rest of a long encoded name. */
 export const DIR_SUFFIX = ".d";
-/** Suffix of a compaction's temporary file: `<base>.<pid>.tmp`. */
+/** Suffix of a compaction's temporary file: `<base>.<pid>.<tag>.tmp`. */
 export const TEMP_SUFFIX = ".tmp";
 /** Longest encoded name kept in one file name (255 bytes minus the longest suffix we add). */
 export const MAX_SINGLE_BASE = 240;

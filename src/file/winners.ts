@@ -6,8 +6,7 @@
  * (compact-worker.ts), so that saves keep the main thread meanwhile:
  * everything it needs and returns is plain data.
  */
-import { closeSync, constants, fdatasync, openSync, readdirSync, unlinkSync, write } from "node:fs";
-import path from "node:path";
+import { closeSync, constants, fdatasync, openSync, unlinkSync, write } from "node:fs";
 import { promisify } from "node:util";
 import { ChangeType } from "../core/change.js";
 import { readText, resolve, type ScanContext } from "./reader.js";
@@ -42,10 +41,8 @@ export interface WinnersInput {
   readonly fd: number;
   readonly size: number;
   readonly ctx: ScanContext;
-  /** The temp file to write, `<base>.<pid>.tmp` in `dir`. */
+  /** The temp file to write, `<base>.<pid>.<tag>.tmp` next to the data file (see compaction.ts). */
   readonly temp: string;
-  readonly dir: string;
-  readonly base: string;
   /** Tombstones older than this (ms) are dropped. */
   readonly expiredBefore: number;
   /** Automatic compaction: write only when the file has more than `max(minLines, ratio × keys)` lines. */
@@ -85,7 +82,6 @@ export async function writeWinners(input: WinnersInput): Promise<WinnersResult> 
   const { worth } = input;
   if (worth && !(lines > Math.max(worth.minLines, worth.ratio * keys))) return { ...found, kept: -1 };
 
-  removeStaleTemps(input.dir, input.base);
   const tempFd = openSync(input.temp, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC, 0o644);
   try {
     crashPoint(CompactionStep.BeforeTempWrite);
@@ -133,30 +129,5 @@ export async function writeAll(fd: number, buf: Buffer): Promise<void> {
   while (offset < buf.length) {
     const { bytesWritten } = await writeAsync(fd, buf, offset, buf.length - offset, null);
     offset += bytesWritten;
-  }
-}
-
-/** Removes `<base>.<pid>.tmp` files of compactions whose process is gone (or is this one). */
-function removeStaleTemps(dir: string, base: string): void {
-  const prefix = `${base}.`;
-  for (const name of readdirSync(dir)) {
-    if (!name.startsWith(prefix) || !name.endsWith(".tmp")) continue;
-    const pid = Number(name.slice(prefix.length, -".tmp".length));
-    if (!Number.isInteger(pid) || pid <= 0) continue;
-    if (pid !== process.pid && processAlive(pid)) continue;
-    try {
-      unlinkSync(path.join(dir, name));
-    } catch {
-      // removed by someone else
-    }
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
   }
 }

@@ -34,8 +34,8 @@ const WINDOWS_RESERVED = /^(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?$/i;
 function checkSafe(parts: string[]): void {
   for (const [i, part] of parts.entries()) {
     expect(Buffer.byteLength(part), part).toBeLessThanOrEqual(255);
-    // The longest suffix put on a base is a compaction's ".<pid>.tmp" (pids have at most 7 digits).
-    expect(part.replace(/\.(jsonl|d)$/, "").length + ".4194304.tmp".length).toBeLessThanOrEqual(255);
+    // The longest suffix put on a base is a compaction's ".<pid>.<tag>.tmp" (pids have at most 7 digits).
+    expect(part.replace(/\.(jsonl|d)$/, "").length + ".4194304.z.tmp".length).toBeLessThanOrEqual(255);
     expect(part).toMatch(i === parts.length - 1 ? /^[a-z0-9_%-]+\.jsonl$/ : /^[a-z0-9_%-]+\.d$/);
     expect(part).not.toMatch(WINDOWS_RESERVED);
     expect([".", ".."]).not.toContain(part);
