@@ -1,6 +1,7 @@
+import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ErrorCode, isStatelogError } from "../../src/core/errors.js";
+import { ErrorCode } from "../../src/core/errors.js";
 import {
   NatsFeature,
   NatsKvRepository,
@@ -8,6 +9,7 @@ import {
   NatsSimpleRepository,
   supports,
 } from "../../src/nats/index.js";
+import { expectCode } from "../../src/testing/assert.js";
 import { type ContractAggregate, describeRepositoryContract, type RepositoryConfig } from "../../src/testing/index.js";
 import { connectTest, deleteTestStreams, uniqueBucket } from "./env.js";
 
@@ -27,18 +29,30 @@ afterAll(async () => {
   await nc2?.close();
 });
 
-async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await p;
-  } catch (error) {
-    return isStatelogError(error) ? error.code : `not a statelog error: ${String(error)}`;
-  }
-  return undefined;
+/** The bucket stream's `max_age`, in nanoseconds (0 = messages never expire). */
+async function maxAgeOf(repo: { readonly stream: string }): Promise<number> {
+  return (await (await jetstreamManager(nc)).streams.info(repo.stream)).config.max_age;
+}
+
+/**
+ * The backend check of the contract's TTL tests: a repository the suite opens
+ * has a bucket whose `max_age` is its `ttlSeconds` (so "TTL 0 means no
+ * expiry" also proves the bucket has `max_age` 0, not only that an aggregate
+ * outlived a short wait).
+ */
+function checked<R extends NatsKvRepository<ContractAggregate>>(
+  open: (c: RepositoryConfig) => Promise<R>,
+): (c: RepositoryConfig) => Promise<R> {
+  return async (c) => {
+    const repo = await open(c);
+    expect(await maxAgeOf(repo), `max_age of ${repo.stream} (ttlSeconds ${c.ttlSeconds})`).toBe(c.ttlSeconds * 1e9);
+    return repo;
+  };
 }
 
 describeRepositoryContract(
   "NatsKvRepository",
-  (c) =>
+  checked((c) =>
     NatsKvRepository.builder<ContractAggregate>()
       .client(nc)
       .bucketName(bucketFor(c))
@@ -46,6 +60,7 @@ describeRepositoryContract(
       .history(c.history)
       .ttlSeconds(c.ttlSeconds)
       .build(),
+  ),
   {
     // The second writer uses its own connection.
     second: (_first, c) => NatsKvRepository.create<ContractAggregate>({ client: nc2, bucketName: bucketFor(c), ...c }),
@@ -54,48 +69,72 @@ describeRepositoryContract(
 
 describeRepositoryContract(
   "NatsSimpleRepository",
-  (c) => NatsSimpleRepository.open<ContractAggregate>(nc, `${bucketFor(c)}_s`, c.aggregateType, c),
+  checked((c) => NatsSimpleRepository.open<ContractAggregate>(nc, `${bucketFor(c)}_s`, c.aggregateType, c)),
   { second: (_first, c) => NatsSimpleRepository.open<ContractAggregate>(nc2, `${bucketFor(c)}_s`, c.aggregateType, c) },
 );
 
 describe("NATS repositories: configuration and server features", () => {
   it("build without a client (or bucket, or type) is a ConfigurationError", async () => {
-    expect(await codeOf(new NatsKvRepositoryBuilder().bucketName("b").aggregateType("T").build())).toBe(
+    await expectCode(new NatsKvRepositoryBuilder().bucketName("b").aggregateType("T").build(), ErrorCode.Configuration);
+    await expectCode(NatsKvRepository.builder().client(nc).aggregateType("T").build(), ErrorCode.Configuration);
+    await expectCode(
+      NatsKvRepository.builder().client(nc).bucketName("b.c").aggregateType("T").build(),
       ErrorCode.Configuration,
     );
-    expect(await codeOf(NatsKvRepository.builder().client(nc).aggregateType("T").build())).toBe(
+    await expectCode(
+      NatsKvRepository.builder().client(nc).bucketName(`${run}_x`).aggregateType("T").history(65).build(),
       ErrorCode.Configuration,
     );
-    expect(await codeOf(NatsKvRepository.builder().client(nc).bucketName("b.c").aggregateType("T").build())).toBe(
-      ErrorCode.Configuration,
-    );
-    expect(
-      await codeOf(NatsKvRepository.builder().client(nc).bucketName(`${run}_x`).aggregateType("T").history(65).build()),
-    ).toBe(ErrorCode.Configuration);
   });
 
   it("an existing bucket with other settings is a ConfigurationError, not silently reused", async () => {
     const bucket = `${run}_cfg`;
     await NatsKvRepository.builder().client(nc).bucketName(bucket).aggregateType("T").history(3).build();
-    expect(
-      await codeOf(NatsKvRepository.builder().client(nc).bucketName(bucket).aggregateType("T").history(5).build()),
-    ).toBe(ErrorCode.Configuration);
-    expect(
-      await codeOf(
-        NatsKvRepository.builder().client(nc).bucketName(bucket).aggregateType("T").history(3).ttlSeconds(60).build(),
-      ),
-    ).toBe(ErrorCode.Configuration);
+    await expectCode(
+      NatsKvRepository.builder().client(nc).bucketName(bucket).aggregateType("T").history(5).build(),
+      ErrorCode.Configuration,
+    );
+    await expectCode(
+      NatsKvRepository.builder().client(nc).bucketName(bucket).aggregateType("T").history(3).ttlSeconds(60).build(),
+      ErrorCode.Configuration,
+    );
   });
 
-  it("TTL 0 creates a bucket without max_age (no expiry)", async () => {
-    const repo = await NatsKvRepository.builder()
-      .client(nc)
-      .bucketName(`${run}_ttl0`)
-      .aggregateType("T")
-      .ttlSeconds(0)
-      .build();
-    const jsm = await (await import("@nats-io/jetstream")).jetstreamManager(nc);
-    expect((await jsm.streams.info(repo.stream)).config.max_age).toBe(0);
+  it("TTL 0 (or none) creates a bucket without max_age (no expiry); a TTL sets max_age", async () => {
+    const opened: [string, NatsKvRepository<ContractAggregate>][] = [
+      [
+        "builder ttlSeconds(0)",
+        await NatsKvRepository.builder<ContractAggregate>()
+          .client(nc)
+          .bucketName(`${run}_ttl0`)
+          .aggregateType("T")
+          .ttlSeconds(0)
+          .build(),
+      ],
+      [
+        "builder, no TTL",
+        await NatsKvRepository.builder<ContractAggregate>()
+          .client(nc)
+          .bucketName(`${run}_ttl0b`)
+          .aggregateType("T")
+          .build(),
+      ],
+      [
+        "create ttlSeconds 0",
+        await NatsKvRepository.create<ContractAggregate>({
+          client: nc,
+          bucketName: `${run}_ttl0c`,
+          aggregateType: "T",
+          ttlSeconds: 0,
+        }),
+      ],
+      ["simple, no TTL", await NatsSimpleRepository.open<ContractAggregate>(nc, `${run}_ttl0s`, "T")],
+    ];
+    for (const [how, repo] of opened) expect(await maxAgeOf(repo), how).toBe(0);
+    // The probe can see a TTL: the same call on a bucket with one is not 0.
+    const expiring = await NatsSimpleRepository.open<ContractAggregate>(nc, `${run}_ttl90`, "T", { ttlSeconds: 90 });
+    expect(await maxAgeOf(expiring)).toBe(90e9);
+    await Promise.all([...opened.map(([, r]) => r.close()), expiring.close()]);
   });
 
   it("per-save TTL needs nats-server 2.11: refused on older servers, never silently ignored", async () => {
@@ -106,8 +145,7 @@ describe("NATS repositories: configuration and server features", () => {
       .options({ perSaveTtl: true })
       .build();
     if (!supports(nc, NatsFeature.PerMessageTtl)) {
-      const error = await build.catch((e: unknown) => e);
-      expect(isStatelogError(error, ErrorCode.Unsupported)).toBe(true);
+      const error = await expectCode(build, ErrorCode.Unsupported);
       expect(String((error as Error).message)).toMatch(/2\.11/);
       // And a repository without it refuses a per-save TTL instead of storing forever.
       const plain = await NatsKvRepository.create<ContractAggregate>({
@@ -115,7 +153,7 @@ describe("NATS repositories: configuration and server features", () => {
         bucketName: `${run}_plain`,
         aggregateType: "T",
       });
-      expect(await codeOf(plain.save({ id: "a", name: "a", n: 1 }, { ttlSeconds: 1 }))).toBe(ErrorCode.Unsupported);
+      await expectCode(plain.save({ id: "a", name: "a", n: 1 }, { ttlSeconds: 1 }), ErrorCode.Unsupported);
       expect(await plain.exists("a")).toBe(false);
     } else {
       const repo = await build;
