@@ -40,6 +40,7 @@ export {
   isAbortError,
   isApplyError,
   isClosedError,
+  isConfigurationError,
   isCorruptionError,
   isInvalidNameError,
   isInvalidValueError,

@@ -268,6 +268,8 @@ export const isLimitExceededError = (e: unknown): e is LimitExceededError =>
   isStatelogError(e, ErrorCode.LimitExceeded);
 export const isAbortError = (e: unknown): e is AbortError => isStatelogError(e, ErrorCode.Aborted);
 export const isUnsupportedError = (e: unknown): e is UnsupportedError => isStatelogError(e, ErrorCode.Unsupported);
+export const isConfigurationError = (e: unknown): e is ConfigurationError =>
+  isStatelogError(e, ErrorCode.Configuration);
 
 /** Throws an {@link AbortError} when the signal is aborted. */
 export function throwIfAborted(signal: AbortSignal | undefined): void {

@@ -1,12 +1,14 @@
 /**
  * `ensureChangelogTopic`: creates the changelog topic with
  * `cleanup.policy=compact` and the seed's settings through the admin API,
- * or checks that an existing topic has the expected partition count.
+ * or checks that an existing topic has the expected partition count and
+ * `cleanup.policy=compact`.
  */
-import { messageOf } from "../core/errors.js";
+import { ConfigurationError, messageOf } from "../core/errors.js";
 import { loadKafkaClient, type RdKafka } from "./client.js";
 import { type KafkaConnectionOptions, resolveConnection } from "./config.js";
 import { KafkaAdminUnsupportedError, KafkaTopicError } from "./errors.js";
+import { checkCleanupPolicy, describeTopicConfig } from "./topic-config.js";
 
 /** The topic settings the changelog needs (the seed's), by Kafka's names. */
 export const CHANGELOG_TOPIC_CONFIG: Readonly<Record<string, string>> = Object.freeze({
@@ -25,6 +27,28 @@ export interface EnsureTopicOptions extends KafkaConnectionOptions {
   config?: Record<string, string>;
   /** Time-out of each admin request, in ms. @default 30000 */
   timeoutMs?: number;
+  /**
+   * Whether to check an existing topic's `cleanup.policy` (DescribeConfigs,
+   * through the optional peer dependency `@platformatic/kafka`):
+   * - `"require"`: check it; throw `KafkaTopicError` unless it is `compact`, and
+   *   `KafkaAdminUnsupportedError` when it cannot be checked (the broker has
+   *   no DescribeConfigs API, as librdkafka's mock cluster, or
+   *   `@platformatic/kafka` is not installed);
+   * - `"skip"`: do not check it (check it by hand with `kafka-configs`).
+   * @default "require"
+   */
+  checkConfig?: "require" | "skip";
+  /**
+   * librdkafka settings of the admin client over `bootstrap.servers`
+   * (e.g. `security.protocol`, `sasl.mechanisms`, `sasl.username`).
+   */
+  clientConfig?: Readonly<Record<string, string | number | boolean>>;
+  /**
+   * Options of `@platformatic/kafka`'s `Admin` for the DescribeConfigs check
+   * (e.g. `sasl: { mechanism, username, password }`, `tls`), over
+   * `bootstrapBrokers` and the time-outs.
+   */
+  configAdminOptions?: Readonly<Record<string, unknown>>;
 }
 
 /** What {@link ensureChangelogTopic} found or did. */
@@ -33,6 +57,11 @@ export interface EnsureTopicResult {
   /** The topic was created by this call (with `cleanup.policy=compact`). */
   readonly created: boolean;
   readonly partitions: number;
+  /**
+   * The topic's `cleanup.policy`: as created, or as the broker described it;
+   * `undefined` when the check was skipped (`checkConfig: "skip"`).
+   */
+  readonly cleanupPolicy: string | undefined;
 }
 
 const ERR_TOPIC_ALREADY_EXISTS = 36;
@@ -43,16 +72,31 @@ const UNSUPPORTED = new Set([
 
 /**
  * Creates the changelog topic if it does not exist, else checks its
- * partition count.
- * @throws KafkaTopicError when an existing topic has another partition count;
+ * partition count and its `cleanup.policy`.
+ * @throws KafkaTopicError when an existing topic has another partition count
+ *   or a cleanup policy other than `compact`;
  *   KafkaAdminUnsupportedError when the broker has no CreateTopics API (the librdkafka mock cluster)
+ *   or the cleanup policy cannot be checked (see {@link EnsureTopicOptions.checkConfig})
  */
 export async function ensureChangelogTopic(options: EnsureTopicOptions = {}): Promise<EnsureTopicResult> {
   const { brokers, topic } = resolveConnection(options);
   const partitions = options.partitions ?? 10;
   const timeout = options.timeoutMs ?? 30_000;
+  const checkConfig = options.checkConfig ?? "require";
+  if (checkConfig !== "require" && checkConfig !== "skip") {
+    throw new ConfigurationError(`checkConfig must be "require" or "skip", got ${JSON.stringify(checkConfig)}`);
+  }
+  const config = { ...CHANGELOG_TOPIC_CONFIG, ...options.config };
+  if (config["cleanup.policy"] !== "compact") {
+    throw new ConfigurationError(
+      `config["cleanup.policy"] must be "compact" for a changelog topic, got ${JSON.stringify(config["cleanup.policy"])}`,
+    );
+  }
   const { AdminClient } = await loadKafkaClient();
-  const admin = AdminClient.create({ "bootstrap.servers": brokers } as RdKafka.GlobalConfig);
+  const admin = AdminClient.create({
+    ...options.clientConfig,
+    "bootstrap.servers": brokers,
+  } as RdKafka.GlobalConfig);
   try {
     const existing = await describe(admin, topic, timeout);
     if (existing === undefined) {
@@ -62,13 +106,13 @@ export async function ensureChangelogTopic(options: EnsureTopicOptions = {}): Pr
             topic,
             num_partitions: partitions,
             replication_factor: options.replicationFactor ?? 3,
-            config: { ...CHANGELOG_TOPIC_CONFIG, ...options.config },
+            config,
           },
           timeout,
           (err) => resolve(err ?? undefined),
         ),
       );
-      if (!error) return { topic, created: true, partitions };
+      if (!error) return { topic, created: true, partitions, cleanupPolicy: config["cleanup.policy"] };
       if (error.code !== ERR_TOPIC_ALREADY_EXISTS) {
         if (UNSUPPORTED.has(error.code)) {
           throw new KafkaAdminUnsupportedError(
@@ -89,7 +133,13 @@ export async function ensureChangelogTopic(options: EnsureTopicOptions = {}): Pr
           "ones their changes were written to (use the topic's count, or a new topic)",
       );
     }
-    return { topic, created: false, partitions: actual };
+    if (checkConfig === "skip") return { topic, created: false, partitions: actual, cleanupPolicy: undefined };
+    const described = await describeTopicConfig(brokers, topic, ["cleanup.policy"], {
+      timeoutMs: timeout,
+      adminOptions: options.configAdminOptions,
+    });
+    const cleanupPolicy = checkCleanupPolicy(topic, described.get("cleanup.policy"));
+    return { topic, created: false, partitions: actual, cleanupPolicy };
   } finally {
     admin.disconnect();
   }

@@ -5,9 +5,6 @@ import {
   type Changeloggable,
   ChangelogReader,
   ChangelogWriter,
-  ensureChangelogTopic,
-  isKafkaAdminUnsupportedError,
-  isKafkaTopicError,
   KafkaDefaults,
   type LoadProgress,
   murmur2,
@@ -201,37 +198,5 @@ describe("ChangelogWriter and ChangelogReader", () => {
       isStatelogError(e, ErrorCode.Validation),
     );
     expect((await reader.loadForWorkspace("ws-b")).size).toBe(0);
-  });
-
-  it("ensureChangelogTopic checks an existing topic's partition count, and says when the broker cannot create topics", async () => {
-    const timeoutMs = 10_000;
-    await expect(
-      ensureChangelogTopic({ brokers: cluster.brokers, topic, partitions: partitions + 1, timeoutMs }),
-    ).rejects.toSatisfy(isKafkaTopicError);
-    expect(await ensureChangelogTopic({ brokers: cluster.brokers, topic, partitions, timeoutMs })).toEqual({
-      topic,
-      created: false,
-      partitions,
-    });
-    const fresh = uniqueTopic("statelog-ensure");
-    if (cluster.isMock) {
-      await expect(
-        ensureChangelogTopic({
-          brokers: cluster.brokers,
-          topic: fresh,
-          partitions: 3,
-          replicationFactor: 1,
-          timeoutMs,
-        }),
-      ).rejects.toSatisfy(isKafkaAdminUnsupportedError);
-    } else {
-      const r = await ensureChangelogTopic({
-        brokers: cluster.brokers,
-        topic: fresh,
-        partitions: 3,
-        replicationFactor: 1,
-      });
-      expect(r.created).toBe(true);
-    }
   });
 });
