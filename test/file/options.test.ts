@@ -3,8 +3,9 @@ import { describe, expect, it } from "vitest";
 import { z } from "zod";
 import type { ChangeInput } from "../../src/core/change.js";
 import { defineEntityType } from "../../src/core/change.js";
-import { ErrorCode, isStatelogError } from "../../src/core/errors.js";
+import { ErrorCode } from "../../src/core/errors.js";
 import { FileStore } from "../../src/file/index.js";
+import { expectCode } from "../../src/testing/assert.js";
 import { tempDir } from "./helpers.js";
 
 const set = (entityType: string, id: string, entity: unknown, namespace = "ws"): ChangeInput => ({
@@ -22,15 +23,6 @@ const unset = (id: string, timestamp?: Date): ChangeInput => ({
   ...(timestamp ? { timestamp } : {}),
 });
 
-async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await promise;
-  } catch (error) {
-    return isStatelogError(error) ? error.code : `not a statelog error: ${String(error)}`;
-  }
-  return undefined;
-}
-
 function lineCount(file: string): number {
   return readFileSync(file, "utf8").split("\n").length - 1;
 }
@@ -43,9 +35,7 @@ describe("entity type registration", () => {
   it("an unregistered type is an UnknownEntityTypeError on save, before anything is written", async () => {
     const store = await FileStore.open(tempDir());
     store.registerEntityType(Item);
-    expect(await codeOf(store.save([set("item", "a", { id: "a" }), set("other", "x", {})]))).toBe(
-      ErrorCode.UnknownEntityType,
-    );
+    await expectCode(store.save([set("item", "a", { id: "a" }), set("other", "x", {})]), ErrorCode.UnknownEntityType);
     expect(existsSync(store.fileOf("ws"))).toBe(false);
     await store.save([set("item", "a", { id: "a", n: 1 })]);
     expect((await store.load("ws")).map((c) => c.entity)).toEqual([{ id: "a", n: 1 }]);
@@ -59,7 +49,7 @@ describe("entity type registration", () => {
     await writer.close();
     const strict = await FileStore.open(dir);
     strict.registerEntityType("item");
-    expect(await codeOf(strict.load("ws"))).toBe(ErrorCode.UnknownEntityType);
+    await expectCode(strict.load("ws"), ErrorCode.UnknownEntityType);
     strict.registerEntityType("mystery");
     expect((await strict.load("ws")).map((c) => c.entity)).toEqual([{ any: ["json"] }]);
     await strict.close();
@@ -68,7 +58,8 @@ describe("entity type registration", () => {
   it("the schema validates on save (nothing written on failure) and its output is what load returns", async () => {
     const store = await FileStore.open(tempDir());
     store.registerEntityType(Item);
-    expect(await codeOf(store.save([set("item", "ok", { id: "ok" }), set("item", "bad", { id: 5 })]))).toBe(
+    await expectCode(
+      store.save([set("item", "ok", { id: "ok" }), set("item", "bad", { id: 5 })]),
       ErrorCode.Validation,
     );
     expect(existsSync(store.fileOf("ws"))).toBe(false);
@@ -88,25 +79,22 @@ describe("entity type registration", () => {
     await writer.close();
     const store = await FileStore.open(dir);
     store.registerEntityType(Item);
-    expect(await codeOf(store.load("ws"))).toBe(ErrorCode.Validation);
+    await expectCode(store.load("ws"), ErrorCode.Validation);
     await store.close();
   });
 });
 
 describe("options", () => {
-  it("rejects invalid options with a ConfigurationError", async () => {
-    const dir = tempDir();
-    for (const bad of [
-      { sync: "sometimes" },
-      { unknownEntityTypes: "maybe" },
-      { onCorruption: "ignore" },
-      { autoCompact: { ratio: 0.5 } },
-      { autoCompact: { minLines: -1 } },
-      { tombstoneRetentionMs: -5 },
-      { maxChangeBytes: 0 },
-    ]) {
-      expect(await codeOf(FileStore.open(dir, bad as never)), JSON.stringify(bad)).toBe(ErrorCode.Configuration);
-    }
+  it.each([
+    { sync: "sometimes" },
+    { unknownEntityTypes: "maybe" },
+    { onCorruption: "ignore" },
+    { autoCompact: { ratio: 0.5 } },
+    { autoCompact: { minLines: -1 } },
+    { tombstoneRetentionMs: -5 },
+    { maxChangeBytes: 0 },
+  ])("rejects the invalid option %j with a ConfigurationError", async (bad) => {
+    await expectCode(FileStore.open(tempDir(), bad as never), ErrorCode.Configuration);
   });
 
   it("group commit: concurrent saves share one write and one fsync; sequential saves get one each", async () => {

@@ -2,7 +2,7 @@ import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ErrorCode, isStatelogError } from "../../src/core/errors.js";
+import { ErrorCode } from "../../src/core/errors.js";
 import {
   decodeToken,
   encodeToken,
@@ -11,19 +11,11 @@ import {
   parseEntityKey,
   STORE_ENVELOPE_BYTES,
 } from "../../src/nats/index.js";
+import { expectCode } from "../../src/testing/assert.js";
 import { HOSTILE_IDS, uniqueName } from "../../src/testing/index.js";
 import { connectTest, deleteTestStreams, uniqueBucket } from "./env.js";
 
 const LEGAL_KEY = /^[-/_=.a-zA-Z0-9]+$/;
-
-async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await p;
-  } catch (error) {
-    return isStatelogError(error) ? error.code : `not a statelog error: ${String(error)}`;
-  }
-  return undefined;
-}
 
 describe("NATS key encoding", () => {
   it("maps hostile names to single legal tokens and back", () => {
@@ -111,7 +103,7 @@ describe("NatsKvStore on a real server", () => {
     const kv = await new Kvm(nc).open(bucket);
     await kv.put(entityKey(bad, "item", "x"), "not json");
     expect((await store.load(good)).map((c) => c.entity)).toEqual([1]);
-    expect(await codeOf(store.load(bad))).toBe(ErrorCode.Corruption);
+    await expectCode(store.load(bad), ErrorCode.Corruption);
     await store.close();
   });
 
@@ -120,17 +112,17 @@ describe("NatsKvStore on a real server", () => {
     expect(store.maxChangeBytes).toBe(1024 * 1024);
     expect(store.maxChangeBytes + STORE_ENVELOPE_BYTES).toBeLessThanOrEqual(nc.info?.max_payload ?? 0);
     const ns = uniqueName("big");
-    const code = await codeOf(
+    await expectCode(
       store.save([
         { namespace: ns, changeType: "set", entityType: "item", entityId: "small", entity: 1 },
         { namespace: ns, changeType: "set", entityType: "item", entityId: "big", entity: "x".repeat(1024 * 1024) },
       ]),
+      ErrorCode.TooLarge,
     );
-    expect(code).toBe(ErrorCode.TooLarge);
     expect(await store.load(ns)).toEqual([]);
     // A maxChangeBytes the server cannot carry is refused at open.
     const max = nc.info?.max_payload ?? 0;
-    expect(await codeOf(NatsKvStore.open({ client: nc, bucket, maxChangeBytes: max }))).toBe(ErrorCode.Configuration);
+    await expectCode(NatsKvStore.open({ client: nc, bucket, maxChangeBytes: max }), ErrorCode.Configuration);
     await store.close();
   });
 
@@ -158,13 +150,13 @@ describe("NatsKvStore on a real server", () => {
     expect(await revisions(entityKey(ns, "item", "a"))).toBe(1);
     expect(await revisions(entityKey(other, "item", "a"))).toBe(4);
     expect(await store.load(ns)).toEqual(before);
-    expect(await codeOf(NatsKvStore.open({ client: nc, bucket: hb, history: 65 }))).toBe(ErrorCode.Configuration);
+    await expectCode(NatsKvStore.open({ client: nc, bucket: hb, history: 65 }), ErrorCode.Configuration);
     await store.close();
   });
 
   it("opening without a client is a ConfigurationError", async () => {
-    expect(await codeOf(NatsKvStore.open({} as never))).toBe(ErrorCode.Configuration);
-    expect(await codeOf(NatsKvStore.open({ client: nc, bucket: "a.b" }))).toBe(ErrorCode.Configuration);
+    await expectCode(NatsKvStore.open({} as never), ErrorCode.Configuration);
+    await expectCode(NatsKvStore.open({ client: nc, bucket: "a.b" }), ErrorCode.Configuration);
   });
 
   it("a closed connection gives an UnavailableError", async () => {
@@ -172,10 +164,11 @@ describe("NatsKvStore on a real server", () => {
     const store = await NatsKvStore.open({ client: own, bucket });
     await own.close();
     const ns = uniqueName("closed");
-    expect(await codeOf(store.save([{ namespace: ns, changeType: "unset", entityType: "t", entityId: "a" }]))).toBe(
+    await expectCode(
+      store.save([{ namespace: ns, changeType: "unset", entityType: "t", entityId: "a" }]),
       ErrorCode.Unavailable,
     );
-    expect(await codeOf(store.load(ns))).toBe(ErrorCode.Unavailable);
+    await expectCode(store.load(ns), ErrorCode.Unavailable);
   });
 
   it("saves and loads many entities in order through the in-flight window", async () => {
