@@ -50,19 +50,8 @@ export { CompactionStep } from "./winners.js";
 
 const fdatasyncAsync = promisify(fdatasync);
 
-/**
- * Files at least this large (bytes) are scanned in a worker thread; smaller
- * ones on the main thread (a worker costs a few tens of ms to start).
- */
-let workerMinBytes = 16 * 1024 * 1024;
-
-/** Test hook: the file size from which compaction scans in a worker thread. */
-export function setCompactionWorkerMinBytes(bytes: number): void {
-  workerMinBytes = bytes;
-}
-
-/** How the last compaction's first step ran (for tests): `"worker"` or `"main"`. */
-export let lastScanThread: "worker" | "main" = "main";
+/** Where a compaction's scan ran: a worker thread, or the main thread. */
+export type ScanThread = "worker" | "main";
 
 /** Options of {@link compactLog}. */
 export interface CompactLogOptions {
@@ -75,6 +64,10 @@ export interface CompactLogOptions {
   readonly worth?: { readonly minLines: number; readonly ratio: number } | undefined;
   /** Told about damaged lines skipped (with `ctx.skip`). */
   readonly onSkipped?: ((lines: number[]) => void) | undefined;
+  /** Files of at least this many bytes are scanned in a worker thread. */
+  readonly workerMinBytes: number;
+  /** Told where the scan ran (`"worker"` also when the worker reported an error). */
+  readonly onScan?: ((thread: ScanThread) => void) | undefined;
 }
 
 /** What a compaction did. */
@@ -105,7 +98,7 @@ export async function compactLog(log: NamespaceLog, options: CompactLogOptions):
       worth: options.worth,
       yielding: true,
     };
-    const found = await findWinners(input);
+    const found = await findWinners(input, options);
     if (found.skipped.length > 0) options.onSkipped?.(found.skipped);
     log.scanned(found.lines, found.keys, log.stats.lines - linesAtSnapshot);
     if (found.kept < 0) return "not-worth-it";
@@ -212,13 +205,21 @@ function processAlive(pid: number): boolean {
 }
 
 /** Step 1 ({@link writeWinners}): in a worker thread for large files, else here. */
-async function findWinners(input: WinnersInput): Promise<WinnersResult> {
-  if (input.size >= workerMinBytes) {
-    lastScanThread = "worker"; // also when the worker reports an error
-    const result = await inWorker({ ...input, yielding: false });
-    if (result) return result;
+async function findWinners(input: WinnersInput, options: CompactLogOptions): Promise<WinnersResult> {
+  if (input.size >= options.workerMinBytes) {
+    let result: WinnersResult | undefined;
+    try {
+      result = await inWorker({ ...input, yielding: false });
+    } catch (error) {
+      options.onScan?.("worker"); // the worker scanned, and found damage
+      throw error;
+    }
+    if (result) {
+      options.onScan?.("worker");
+      return result;
+    }
   }
-  lastScanThread = "main";
+  options.onScan?.("main");
   return writeWinners(input);
 }
 

@@ -110,6 +110,10 @@ export class NamespaceLog {
   #statsKnown = false;
   #pending: Pending[] = [];
   #flushing: Promise<void> | undefined;
+  /** The data file as {@link release} left it (inode and size), to tell on reopening whether `stats` still hold. */
+  #released: { readonly ino: number; readonly dev: number; readonly size: number } | undefined;
+  /** Operations of the store using this log now (saves, loads, compactions): it is not released meanwhile. */
+  users = 0;
 
   /**
    * @param root the store directory
@@ -205,6 +209,7 @@ export class NamespaceLog {
       this.#statsKnown = false;
       this.stats.keys = 0;
     }
+    let known = this.#expectedSize;
     if (this.#fd < 0) {
       if (!onDisk) ensureDir(this.root, path.dirname(this.file));
       this.#fd = openSync(this.file, constants.O_RDWR | constants.O_APPEND | constants.O_CREAT, 0o644);
@@ -212,12 +217,15 @@ export class NamespaceLog {
       const st = fstatSync(this.#fd);
       this.#ino = st.ino;
       this.#dev = st.dev;
+      const reopened = this.#reopened(st.ino, st.dev, st.size);
+      if (known < 0) known = reopened;
     }
     const size = fstatSync(this.#fd).size;
     if (size === this.#expectedSize) return size;
+    // Always checked after a reopen (expectedSize is -1 then): a torn tail may have appeared while the file was closed.
     const repaired = repairTail(this.#fd, size);
-    if (this.#expectedSize >= 0 && repaired > this.#expectedSize) {
-      this.stats.lines += Math.round((repaired - this.#expectedSize) / this.#bytesPerLine);
+    if (known >= 0 && repaired > known) {
+      this.stats.lines += Math.round((repaired - known) / this.#bytesPerLine);
     }
     this.#expectedSize = repaired;
     return repaired;
@@ -279,6 +287,8 @@ export class NamespaceLog {
 
   /** After a scan of the whole file: exact counts (plus `linesSince`, written after the scan's snapshot). */
   scanned(lines: number, keys: number, linesSince: number): void {
+    // Counted by the scan: not to be counted again from the size at release.
+    this.#released = undefined;
     this.stats.lines = lines + linesSince;
     this.stats.keys = keys;
     this.#statsKnown = true;
@@ -291,6 +301,23 @@ export class NamespaceLog {
     this.scanned(stats.lines, stats.keys, 0);
   }
 
+  /**
+   * After opening the data file anew once {@link release} closed it: the
+   * size the file had then when it still is that file (its lines counted
+   * in `stats`), else -1 and `stats` are forgotten (another process
+   * compacted or removed it meanwhile). A file of the same inode that is
+   * smaller is not the same file either (the inode number was reused).
+   */
+  #reopened(ino: number, dev: number, size: number): number {
+    const released = this.#released;
+    this.#released = undefined;
+    if (!released) return -1;
+    if (released.ino === ino && released.dev === dev && size >= released.size) return released.size;
+    this.#statsKnown = false;
+    this.stats.keys = 0;
+    return -1;
+  }
+
   #closeData(): void {
     if (this.#fd >= 0) closeSync(this.#fd);
     this.#fd = -1;
@@ -298,14 +325,38 @@ export class NamespaceLog {
     this.#dev = -1;
   }
 
+  /** Whether a descriptor of this log (data or lock file) is open. */
+  get isOpen(): boolean {
+    return this.#fd >= 0 || this.#lock !== undefined;
+  }
+
+  /**
+   * Closes the descriptors (which releases any `flock`) once the writes
+   * queued before it are done; the next write or lock opens them again.
+   * What the log knows about the file (line and key counts for automatic
+   * compaction, counters) is kept; on reopening, the file's inode tells
+   * whether that still holds, and a torn tail is checked for as after any
+   * write by another process.
+   */
+  release(): Promise<void> {
+    return this.mutex.run(async () => this.#closeAll(true));
+  }
+
+  #closeAll(remember: boolean): void {
+    if (this.#fd >= 0 && remember && this.#expectedSize >= 0) {
+      this.#released = { ino: this.#ino, dev: this.#dev, size: this.#expectedSize };
+    }
+    this.#closeData();
+    this.#expectedSize = -1;
+    const lock = this.#lock;
+    this.#lock = undefined;
+    if (lock) closeSharedLock(this.lockFile, lock, closeSync);
+  }
+
   /** Waits for queued writes, then closes the descriptors. */
   async close(): Promise<void> {
     await this.idle();
-    await this.mutex.run(async () => {
-      this.#closeData();
-      if (this.#lock) closeSharedLock(this.lockFile, this.#lock, closeSync);
-      this.#lock = undefined;
-    });
+    await this.mutex.run(async () => this.#closeAll(false));
   }
 }
 

@@ -77,9 +77,34 @@ export interface FileStoreOptions extends BaseStoreOptions {
   tombstoneRetentionMs?: number;
   /** Write a CRC-32 per line (`"crc"`) and check it on load. @default true */
   integrity?: boolean;
-  /** Called with errors of background work (automatic compaction). @default ignore them */
+  /** Called with errors of background work (automatic compaction, closing idle namespaces). @default ignore them */
   onBackgroundError?: (error: unknown) => void;
+  /**
+   * How many namespaces keep their files open between operations (each
+   * holds two descriptors: the data file and its lock file). When more
+   * have been used, the least recently used idle ones are closed, and
+   * reopened on their next use. Namespaces in use at the moment (a save
+   * being written, a load, a compaction) are never closed, so the bound
+   * is exceeded while more than this many are in use at once. A positive
+   * integer, or `Infinity` to keep every namespace open until `close()`.
+   * @default 256
+   */
+  maxOpenNamespaces?: number;
+  /**
+   * File size in bytes from which a compaction's scan (finding the latest
+   * line per key) runs in a worker thread rather than on the main thread
+   * (a worker costs a few tens of ms to start). `0`: always in a worker;
+   * `Infinity`: never. {@link FileStore.stats} counts the scans of each kind.
+   * @default 16_777_216 (16 MiB)
+   */
+  compactionWorkerMinBytes?: number;
 }
+
+/** Default of {@link FileStoreOptions.maxOpenNamespaces}. */
+export const DEFAULT_MAX_OPEN_NAMESPACES = 256;
+
+/** Default of {@link FileStoreOptions.compactionWorkerMinBytes}: 16 MiB. */
+export const DEFAULT_COMPACTION_WORKER_MIN_BYTES = 16 * 1024 * 1024;
 
 /** Default thresholds of automatic compaction. */
 export const DEFAULT_AUTO_COMPACT: Required<AutoCompactOptions> = { minLines: 10_000, ratio: 4 };
@@ -95,6 +120,8 @@ export interface ResolvedOptions {
   readonly tombstoneRetentionMs: number | undefined;
   readonly integrity: boolean;
   readonly onBackgroundError: (error: unknown) => void;
+  readonly maxOpenNamespaces: number;
+  readonly compactionWorkerMinBytes: number;
 }
 
 function oneOf<T extends string>(name: string, value: T | undefined, allowed: Record<string, T>, fallback: T): T {
@@ -115,10 +142,25 @@ function nonNegative(name: string, value: number | undefined, min = 0): void {
   }
 }
 
+function atLeast(name: string, value: number | undefined, min: number, integer: boolean): void {
+  if (value === undefined) return;
+  const ok =
+    typeof value === "number" &&
+    value >= min &&
+    (value === Number.POSITIVE_INFINITY || !integer || Number.isInteger(value));
+  if (!ok) {
+    throw new ConfigurationError(
+      `FileStore option ${name} must be ${integer ? "an integer" : "a number"} >= ${min} (or Infinity), got ${String(value)}`,
+    );
+  }
+}
+
 /** Checks options and applies defaults. @throws ConfigurationError */
 export function resolveOptions(options: FileStoreOptions): ResolvedOptions {
   nonNegative("maxChangeBytes", options.maxChangeBytes, 1);
   nonNegative("tombstoneRetentionMs", options.tombstoneRetentionMs);
+  atLeast("maxOpenNamespaces", options.maxOpenNamespaces, 1, true);
+  atLeast("compactionWorkerMinBytes", options.compactionWorkerMinBytes, 0, false);
   let autoCompact: Required<AutoCompactOptions> | undefined;
   if (options.autoCompact !== false) {
     const given = typeof options.autoCompact === "object" ? options.autoCompact : {};
@@ -141,5 +183,7 @@ export function resolveOptions(options: FileStoreOptions): ResolvedOptions {
     tombstoneRetentionMs: options.tombstoneRetentionMs,
     integrity: options.integrity ?? true,
     onBackgroundError: options.onBackgroundError ?? (() => undefined),
+    maxOpenNamespaces: options.maxOpenNamespaces ?? DEFAULT_MAX_OPEN_NAMESPACES,
+    compactionWorkerMinBytes: options.compactionWorkerMinBytes ?? DEFAULT_COMPACTION_WORKER_MIN_BYTES,
   };
 }

@@ -37,6 +37,14 @@ export interface FileStoreStats {
   readonly fsyncs: number;
   /** Compactions that rewrote a file (manual and automatic). */
   readonly compactions: number;
+  /** Compaction scans (manual and automatic, rewriting or not) that ran in a worker thread (see `compactionWorkerMinBytes`). */
+  readonly workerScans: number;
+  /** Compaction scans that ran on the main thread. */
+  readonly mainThreadScans: number;
+  /** Namespaces whose files are open now (see `maxOpenNamespaces`). */
+  readonly openNamespaces: number;
+  /** Times an idle namespace's files were closed to stay within `maxOpenNamespaces`. */
+  readonly namespacesClosed: number;
 }
 
 /** What the store needs of an {@link EntityType}: its name and, optionally, its schema. */
@@ -67,7 +75,11 @@ export class FileStore implements Store {
   readonly #types = new Map<string, RegisteredType>();
   readonly #compactions = new Map<string, Promise<CompactOutcome>>();
   readonly #names = new NameJsonCache();
+  /** Logs that may have descriptors open, least recently used first. */
+  readonly #open = new Map<string, NamespaceLog>();
   #compacted = 0;
+  #scans = { worker: 0, main: 0 };
+  #evicted = 0;
 
   private constructor(dir: string, options: ResolvedOptions) {
     this.dir = dir;
@@ -149,7 +161,42 @@ export class FileStore implements Store {
 
   #append(namespace: string, text: Buffer, lines: number): Promise<void> {
     const log = this.#log(namespace);
-    return log.append(text, lines).then(() => this.#maybeCompact(log));
+    this.#use(log);
+    return log
+      .append(text, lines)
+      .then(() => this.#maybeCompact(log))
+      .finally(() => this.#unuse(log));
+  }
+
+  /** `log` is in use until {@link #unuse}: it counts as open and is not closed meanwhile. */
+  #use(log: NamespaceLog): void {
+    log.users++;
+    this.#open.delete(log.namespace);
+    this.#open.set(log.namespace, log);
+    this.#trim();
+  }
+
+  #unuse(log: NamespaceLog): void {
+    log.users--;
+    this.#trim();
+  }
+
+  /**
+   * Closes the least recently used idle logs while more than
+   * `maxOpenNamespaces` are open. A log in use is skipped; its release
+   * waits (on the log's mutex) for any write still queued, and a use that
+   * starts meanwhile reopens it.
+   */
+  #trim(): void {
+    if (this.#open.size <= this.#options.maxOpenNamespaces || this.#state.closed) return;
+    for (const [namespace, log] of this.#open) {
+      if (this.#open.size <= this.#options.maxOpenNamespaces) break;
+      if (log.users > 0) continue;
+      this.#open.delete(namespace);
+      if (!log.isOpen) continue;
+      this.#evicted++;
+      log.release().catch((error: unknown) => this.#options.onBackgroundError(error));
+    }
   }
 
   #log(namespace: string): NamespaceLog {
@@ -184,6 +231,15 @@ export class FileStore implements Store {
     throwIfAborted(options?.signal);
     const log = this.#log(namespace);
     if (!statSync(log.file, { throwIfNoEntry: false })) return [];
+    this.#use(log);
+    try {
+      return await this.#load(log, options);
+    } finally {
+      this.#unuse(log);
+    }
+  }
+
+  async #load(log: NamespaceLog, options: LoadOptions | undefined): Promise<Change[]> {
     let linesAtSnapshot = 0;
     const snap = await log.withLock("sh", async () => {
       linesAtSnapshot = log.stats.lines;
@@ -237,6 +293,7 @@ export class FileStore implements Store {
 
   #compact(log: NamespaceLog, auto: boolean): Promise<CompactOutcome> {
     const auto_ = this.#options.autoCompact;
+    this.#use(log);
     const previous = this.#compactions.get(log.namespace);
     const run = (previous ?? Promise.resolve("missing" as CompactOutcome))
       .catch(() => "missing" as const)
@@ -247,6 +304,10 @@ export class FileStore implements Store {
           now: (this.#options.base.clock?.() ?? new Date()).getTime(),
           worth: auto && auto_ ? { minLines: auto_.minLines, ratio: auto_.ratio } : undefined,
           onSkipped: (lines) => this.#reportSkipped(log, lines),
+          workerMinBytes: this.#options.compactionWorkerMinBytes,
+          onScan: (thread) => {
+            this.#scans[thread]++;
+          },
         }),
       );
     this.#compactions.set(log.namespace, run);
@@ -258,6 +319,7 @@ export class FileStore implements Store {
     );
     const forget = (): void => {
       if (this.#compactions.get(log.namespace) === run) this.#compactions.delete(log.namespace);
+      this.#unuse(log);
     };
     run.then(forget, forget);
     return run;
@@ -278,10 +340,25 @@ export class FileStore implements Store {
   /**
    * What this store did since it was opened, over all namespaces:
    * `saves` (per namespace a save touched), `groups` (group writes: one
-   * `write` each) and `fsyncs`. Concurrent saves share groups and fsyncs.
+   * `write` each) and `fsyncs`; concurrent saves share groups and fsyncs.
+   * `compactions` that rewrote a file, compaction scans by thread
+   * (`workerScans`, `mainThreadScans`), the namespaces whose files are open
+   * now (`openNamespaces`) and how often an idle one was closed to stay
+   * within `maxOpenNamespaces` (`namespacesClosed`).
    */
   stats(): FileStoreStats {
-    const out = { saves: 0, groups: 0, fsyncs: 0, compactions: this.#compacted };
+    let open = 0;
+    for (const log of this.#logs.values()) if (log.isOpen) open++;
+    const out = {
+      saves: 0,
+      groups: 0,
+      fsyncs: 0,
+      compactions: this.#compacted,
+      workerScans: this.#scans.worker,
+      mainThreadScans: this.#scans.main,
+      openNamespaces: open,
+      namespacesClosed: this.#evicted,
+    };
     for (const log of this.#logs.values()) {
       out.saves += log.counters.saves;
       out.groups += log.counters.groups;

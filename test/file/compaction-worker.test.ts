@@ -1,12 +1,12 @@
 /**
- * Compaction's first step in a worker thread (large files; the threshold
- * is lowered here so that small files take that path too).
+ * Compaction's first step in a worker thread (large files; the threshold,
+ * option `compactionWorkerMinBytes`, is lowered here so that small files
+ * take that path too). `stats()` tells on which thread each scan ran.
  */
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { ChangeInput } from "../../src/core/change.js";
 import { CorruptionError, isCorruptionError } from "../../src/core/errors.js";
-import * as compaction from "../../src/file/compaction.js";
 import { FileStore } from "../../src/file/index.js";
 import { tempDir } from "./helpers.js";
 
@@ -15,11 +15,13 @@ const change = (id: string, n: number | undefined): ChangeInput =>
     ? { namespace: "ws", changeType: "unset", entityType: "item", entityId: id }
     : { namespace: "ws", changeType: "set", entityType: "item", entityId: id, entity: { n } };
 
-beforeAll(() => compaction.setCompactionWorkerMinBytes(0));
-afterAll(() => compaction.setCompactionWorkerMinBytes(16 * 1024 * 1024));
-
 async function filled(options: Parameters<typeof FileStore.open>[1] = {}): Promise<FileStore> {
-  const store = await FileStore.open(tempDir(), { unknownEntityTypes: "passthrough", autoCompact: false, ...options });
+  const store = await FileStore.open(tempDir(), {
+    unknownEntityTypes: "passthrough",
+    autoCompact: false,
+    compactionWorkerMinBytes: 0,
+    ...options,
+  });
   for (let round = 0; round < 5; round++) {
     await store.save([change("a", round), change("b", round), change(`only-${round}`, round)]);
   }
@@ -37,7 +39,7 @@ describe("compaction in a worker thread", () => {
     writeFileSync(file, content.join("\n"));
     const before = readFileSync(file);
     const error = await store.compact("ws").catch((e: unknown) => e);
-    expect(compaction.lastScanThread).toBe("worker");
+    expect(store.stats()).toMatchObject({ workerScans: 1, mainThreadScans: 0 });
     expect(error).toBeInstanceOf(CorruptionError);
     expect((error as CorruptionError).line).toBe(1);
     expect(readFileSync(file)).toEqual(before);
@@ -50,7 +52,7 @@ describe("compaction in a worker thread", () => {
     const compacting = store.compact("ws");
     const meanwhile = store.save([change("late", 1)]);
     await Promise.all([compacting, meanwhile]);
-    expect(compaction.lastScanThread).toBe("worker");
+    expect(store.stats()).toMatchObject({ workerScans: 1, mainThreadScans: 0 });
     const after = await store.load("ws");
     expect(after.map((c) => [c.entityId, c.changeType, c.entity])).toEqual(
       [...before, { entityId: "late", changeType: "set", entity: { n: 1 } }].map((c) => [
@@ -77,7 +79,7 @@ describe("compaction in a worker thread", () => {
       () => undefined,
       (e: unknown) => e,
     );
-    expect(compaction.lastScanThread).toBe("worker");
+    expect(store.stats()).toMatchObject({ workerScans: 1, mainThreadScans: 0 });
     expect(isCorruptionError(error)).toBe(true);
     expect(error).toBeInstanceOf(CorruptionError);
     expect((error as CorruptionError).file).toBe(file);
@@ -96,7 +98,7 @@ describe("compaction in a worker thread", () => {
     lines[12] = "not json";
     writeFileSync(file, lines.join("\n"));
     await store.compact("ws");
-    expect(compaction.lastScanThread).toBe("worker");
+    expect(store.stats()).toMatchObject({ workerScans: 1, mainThreadScans: 0 });
     expect(reported).toEqual([[13]]);
     expect((await store.load("ws")).find((c) => c.entityId === "a")?.entity).toEqual({ n: 3 });
     await store.close();
@@ -106,14 +108,42 @@ describe("compaction in a worker thread", () => {
     const store = await FileStore.open(tempDir(), {
       unknownEntityTypes: "passthrough",
       autoCompact: { minLines: 10, ratio: 2 },
+      compactionWorkerMinBytes: 0,
     });
     for (let round = 0; round < 12; round++) await store.save([change("a", round), change("b", round)]);
     await store.close(); // waits for the background compaction
-    expect(store.stats().compactions).toBeGreaterThan(0);
-    expect(compaction.lastScanThread).toBe("worker");
+    const { compactions, workerScans, mainThreadScans } = store.stats();
+    expect(compactions).toBeGreaterThan(0);
+    expect(workerScans).toBeGreaterThanOrEqual(compactions);
+    expect(mainThreadScans).toBe(0);
     const reopened = await FileStore.open(store.dir, { unknownEntityTypes: "passthrough", autoCompact: false });
     expect((await reopened.load("ws")).map((c) => c.entity)).toEqual([{ n: 11 }, { n: 11 }]);
     expect(readFileSync(reopened.fileOf("ws"), "utf8").trim().split("\n").length).toBeLessThan(24);
     await reopened.close();
+  });
+
+  it("the threshold: files smaller than compactionWorkerMinBytes are scanned on the main thread", async () => {
+    const probe = await filled();
+    const size = readFileSync(probe.fileOf("ws")).length;
+    await probe.close();
+    const results: Record<string, unknown> = {};
+    for (const [name, options] of Object.entries({
+      atSize: { compactionWorkerMinBytes: size },
+      aboveSize: { compactionWorkerMinBytes: size + 1 },
+      never: { compactionWorkerMinBytes: Number.POSITIVE_INFINITY },
+      byDefault: { compactionWorkerMinBytes: undefined }, // 16 MiB
+    })) {
+      const store = await filled(options);
+      await store.compact("ws");
+      const { workerScans, mainThreadScans, compactions } = store.stats();
+      results[name] = { workerScans, mainThreadScans, compactions };
+      await store.close();
+    }
+    expect(results).toEqual({
+      atSize: { workerScans: 1, mainThreadScans: 0, compactions: 1 },
+      aboveSize: { workerScans: 0, mainThreadScans: 1, compactions: 1 },
+      never: { workerScans: 0, mainThreadScans: 1, compactions: 1 },
+      byDefault: { workerScans: 0, mainThreadScans: 1, compactions: 1 },
+    });
   });
 });
