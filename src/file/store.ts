@@ -80,6 +80,8 @@ export class FileStore implements Store {
   #compacted = 0;
   #scans = { worker: 0, main: 0 };
   #evicted = 0;
+  /** Logs of {@link #open} in use now (they cannot be closed). */
+  #inUse = 0;
 
   private constructor(dir: string, options: ResolvedOptions) {
     this.dir = dir;
@@ -170,14 +172,14 @@ export class FileStore implements Store {
 
   /** `log` is in use until {@link #unuse}: it counts as open and is not closed meanwhile. */
   #use(log: NamespaceLog): void {
-    log.users++;
+    if (log.users++ === 0) this.#inUse++;
     this.#open.delete(log.namespace);
     this.#open.set(log.namespace, log);
     this.#trim();
   }
 
   #unuse(log: NamespaceLog): void {
-    log.users--;
+    if (--log.users === 0) this.#inUse--;
     this.#trim();
   }
 
@@ -188,9 +190,10 @@ export class FileStore implements Store {
    * starts meanwhile reopens it.
    */
   #trim(): void {
-    if (this.#open.size <= this.#options.maxOpenNamespaces || this.#state.closed) return;
+    const max = this.#options.maxOpenNamespaces;
+    if (this.#open.size <= max || this.#open.size === this.#inUse || this.#state.closed) return;
     for (const [namespace, log] of this.#open) {
-      if (this.#open.size <= this.#options.maxOpenNamespaces) break;
+      if (this.#open.size <= max) break;
       if (log.users > 0) continue;
       this.#open.delete(namespace);
       if (!log.isOpen) continue;
