@@ -153,3 +153,269 @@ describe("maxOpenNamespaces", () => {
     await reopened.close();
   });
 });
+
+/**
+ * A child process (bundled once, like fixtures/child.ts) that saves to and
+ * loads back `count` namespaces with `maxOpenNamespaces: max`, 4 at a time,
+ * and prints `ok <count> <peak open descriptors>` or `error <code> <message>`.
+ */
+const LOW_FD_CHILD = `
+import { readdirSync } from "node:fs";
+import { FileStore } from ${JSON.stringify(path.join(root, "src/file/index.ts"))};
+
+const [dir, max, count] = JSON.parse(process.argv[2]);
+const fds = () => readdirSync("/proc/self/fd").length;
+let peak = fds();
+const store = await FileStore.open(dir, { unknownEntityTypes: "passthrough", maxOpenNamespaces: max });
+try {
+  for (let i = 0; i < count; i += 4) {
+    const batch = [i, i + 1, i + 2, i + 3].filter((n) => n < count);
+    await Promise.all(batch.map((n) => store.save([{ namespace: "ns-" + n, changeType: "set", entityType: "item", entityId: "k", entity: { n } }])));
+    peak = Math.max(peak, fds());
+  }
+  for (let i = 0; i < count; i++) {
+    const loaded = await store.load("ns-" + i);
+    if (loaded.length !== 1 || loaded[0].entity.n !== i) throw new Error("ns-" + i + " loaded " + JSON.stringify(loaded));
+    peak = Math.max(peak, fds());
+  }
+  await store.close();
+  console.log("ok " + count + " " + peak);
+} catch (error) {
+  console.log("error " + error.code + " " + error.message);
+  process.exit(1);
+}
+`;
+
+let lowFdChild: Promise<string[]> | undefined;
+
+/** Runs {@link LOW_FD_CHILD} under `ulimit -n <limit>`; its stdout and exit code. */
+async function runWithFdLimit(limit: number, args: unknown[]): Promise<{ code: number | null; out: string }> {
+  lowFdChild ??= (async () => {
+    const dir = tempDir("statelog-fdchild-");
+    const fixture = path.join(dir, "low-fd-child.ts");
+    writeFileSync(fixture, LOW_FD_CHILD);
+    return childCommand(fixture, dir);
+  })();
+  const argv = await lowFdChild;
+  const child = spawn(
+    "bash",
+    ["-c", `ulimit -n ${limit} && exec "$0" "$@"`, process.execPath, ...argv, JSON.stringify(args)],
+    {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, NODE_PATH: path.join(root, "node_modules") },
+      cwd: root,
+    },
+  );
+  let out = "";
+  child.stdout.setEncoding("utf8").on("data", (d: string) => {
+    out += d;
+  });
+  child.stderr.setEncoding("utf8").on("data", (d: string) => {
+    out += d;
+  });
+  const code = await new Promise<number | null>((resolve) => child.on("exit", (c) => resolve(c)));
+  return { code, out };
+}
+
+describe("maxOpenNamespaces under a low descriptor limit (ulimit -n 64)", () => {
+  it("a process may write and read back 500 namespaces; without the bound it runs out of descriptors", {
+    timeout: 120_000,
+  }, async () => {
+    const bounded = await runWithFdLimit(64, [tempDir(), 8, 500]);
+    expect(bounded.out).toMatch(/^ok 500 \d+\n$/);
+    expect(bounded.code).toBe(0);
+    expect(Number(bounded.out.trim().split(" ")[2])).toBeLessThanOrEqual(64);
+    // The same child with a bound above the limit fails: the bound is what makes it work.
+    const unbounded = await runWithFdLimit(64, [tempDir(), 10_000, 500]);
+    expect(unbounded.code).toBe(1);
+    expect(unbounded.out).toMatch(/^error EMFILE /);
+  });
+});
+
+/** A small seeded PRNG (mulberry32): the same run every time. */
+function prng(seed: number): () => number {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+describe("maxOpenNamespaces under concurrency", () => {
+  it("saves to 40 namespaces racing with loads and compactions under a bound of 3 keep every change", {
+    timeout: 120_000,
+  }, async () => {
+    const dir = tempDir();
+    const store = await open(dir, { maxOpenNamespaces: 3, autoCompact: { minLines: 20, ratio: 1.5 } });
+    const random = prng(7);
+    const pick = (n: number): number => Math.floor(random() * n);
+    const NAMESPACES = 40;
+    const KEYS = 6;
+    /** Namespace → key → seq of its latest save (call order is write order), negative for an unset. */
+    const model = new Map<string, Map<string, number>>();
+    /** Namespace → key → highest seq whose save resolved. */
+    const resolved = new Map<string, Map<string, number>>();
+    let seq = 0;
+    let loads = 0;
+
+    async function saveSome(): Promise<void> {
+      const s = ++seq;
+      const changes: ChangeInput[] = [];
+      const touched = new Set<string>();
+      for (let n = 1 + pick(3); n > 0; n--) touched.add(`ns-${pick(NAMESPACES)}`);
+      for (const ns of touched) {
+        const key = `k${pick(KEYS)}`;
+        const unset = random() < 0.15;
+        changes.push(
+          unset
+            ? { namespace: ns, changeType: "unset", entityType: "item", entityId: key, timestamp: new Date(s) }
+            : set(ns, key, { s, pad: "x".repeat(pick(300)) }, s),
+        );
+        if (!model.has(ns)) model.set(ns, new Map());
+        model.get(ns)?.set(key, unset ? -s : s);
+      }
+      await store.save(changes);
+      for (const c of changes) {
+        if (!resolved.has(c.namespace)) resolved.set(c.namespace, new Map());
+        const r = resolved.get(c.namespace) as Map<string, number>;
+        r.set(c.entityId, Math.max(r.get(c.entityId) ?? 0, s));
+      }
+    }
+
+    async function loadOne(): Promise<void> {
+      const ns = `ns-${pick(NAMESPACES)}`;
+      const floor = new Map(resolved.get(ns) ?? []);
+      const loaded = await store.load(ns);
+      loads++;
+      const byKey = new Map(loaded.map((c) => [c.entityId, c]));
+      // Every save that resolved before the load began is there (or a later one of the same key).
+      for (const [key, s] of floor) {
+        expect(byKey.get(key)?.timestamp.getTime() ?? 0, `${ns}/${key}`).toBeGreaterThanOrEqual(s);
+      }
+      for (const c of loaded) {
+        if (c.changeType === "set") expect((c.entity as { s: number }).s).toBe(c.timestamp.getTime());
+      }
+    }
+
+    async function worker(ops: number): Promise<void> {
+      for (let i = 0; i < ops; i++) {
+        const r = random();
+        if (r < 0.65) await saveSome();
+        else if (r < 0.92) await loadOne();
+        else await store.compact(`ns-${pick(NAMESPACES)}`);
+      }
+    }
+    await Promise.all(Array.from({ length: 12 }, () => worker(120)));
+
+    const check = async (s: FileStore): Promise<void> => {
+      for (const [ns, keys] of model) {
+        const loaded = await s.load(ns);
+        const got = Object.fromEntries(
+          loaded.map((c) => [c.entityId, c.changeType === "set" ? c.timestamp.getTime() : -c.timestamp.getTime()]),
+        );
+        expect(got, ns).toEqual(Object.fromEntries(keys));
+      }
+    };
+    await check(store);
+    const stats = store.stats();
+    expect(stats.namespacesClosed).toBeGreaterThan(100);
+    expect(stats.openNamespaces).toBeLessThanOrEqual(3);
+    expect(loads).toBeGreaterThan(100);
+    await store.close();
+    expect(store.stats().compactions).toBeGreaterThan(0);
+    const reopened = await open(dir);
+    await check(reopened);
+    await reopened.close();
+  });
+});
+
+/** Checks that every save in `changes` is complete: each (writer, batch) of `item`s has its n items. */
+function checkWholeSaves(changes: Change[]): Map<string, number> {
+  const items = new Map<string, number>();
+  const saveOf = (c: Change): string => {
+    const e = c.entity as { writer: number | string; b: number };
+    return `w${e.writer}-b${e.b}`;
+  };
+  for (const c of changes) if (c.entityType === "item") items.set(saveOf(c), (items.get(saveOf(c)) ?? 0) + 1);
+  for (const c of changes) {
+    if (c.entityType === "item")
+      expect(items.get(saveOf(c)), `${saveOf(c)} partly visible`).toBe((c.entity as { n: number }).n);
+  }
+  return items;
+}
+
+describe("maxOpenNamespaces with several processes", () => {
+  it("a namespace closed and reopened over and over still takes the flock: writers and a compactor in other processes lose nothing", {
+    timeout: 300_000,
+  }, async () => {
+    const WRITERS = 2;
+    const SAVES = 120;
+    const dir = tempDir();
+    const stopFile = path.join(dir, "stop");
+    const compactor = await spawnChild("mp-compactor", { dir, stopFile });
+    await compactor.waitFor((l) => l === "ready");
+    const writers = await Promise.all(
+      Array.from({ length: WRITERS }, (_, writer) => spawnChild("mp-writer", { dir, writer, saves: SAVES })),
+    );
+    // This process writes "ws" too, under a bound of 2 and with two other namespaces: "ws" is closed
+    // between its uses, and reopened (lock file, data file) by the next save, load or compaction.
+    const store = await FileStore.open(dir, { unknownEntityTypes: "passthrough", maxOpenNamespaces: 2 });
+    let running = true;
+    const done = Promise.all(writers.map((w) => w.exited)).then(() => {
+      running = false;
+    });
+    let b = 0;
+    while (running || b < 20) {
+      const n = 1 + (b % 4);
+      await store.save(
+        Array.from({ length: n }, (_, i) => ({
+          namespace: "ws",
+          changeType: "set" as const,
+          entityType: "item",
+          entityId: `wparent-b${b}-i${i}`,
+          entity: { writer: "parent", b, i, n, pad: "q".repeat((b * 37 + i) % 300) },
+        })),
+      );
+      await store.save([set("x1", "k", { b }), set("x2", "k", { b })]);
+      if (b % 7 === 0) await store.compact("ws");
+      else checkWholeSaves(await store.load("ws"));
+      b++;
+    }
+    await done;
+    for (const w of writers) expect((await w.exited).code, w.stderr()).toBe(0);
+    writeFileSync(stopFile, "");
+    await compactor.waitFor((l) => l.startsWith("done"));
+    expect((await compactor.exited).code, compactor.stderr()).toBe(0);
+
+    const final = await store.load("ws");
+    const saves = checkWholeSaves(final);
+    for (const [writer, w] of writers.entries()) {
+      const acks = w.lines.filter((l) => l.startsWith("ack "));
+      expect(acks).toHaveLength(SAVES);
+      for (const ack of acks) {
+        const [, batch, n] = ack.split(" ");
+        expect(saves.get(`w${writer}-b${batch}`), `save w${writer}-b${batch}`).toBe(Number(n));
+      }
+    }
+    for (let i = 0; i < b; i++) expect(saves.get(`wparent-b${i}`), `parent save ${i}`).toBe(1 + (i % 4));
+    // Each save's lines are contiguous, and every line is whole (valid JSON, matching checksum).
+    const order = final.filter((c) => c.entityType === "item").map((c) => c.entityId);
+    for (let i = 0; i < order.length; ) {
+      const m = /^(w\w+-b\d+)-i(\d+)$/.exec(order[i] as string);
+      const save = m?.[1] as string;
+      const n = saves.get(save) as number;
+      expect(order.slice(i, i + n)).toEqual(Array.from({ length: n }, (_, k) => `${save}-i${k}`));
+      i += n;
+    }
+    const lines = readFileSync(store.fileOf("ws"), "utf8").split("\n");
+    expect(lines.pop()).toBe("");
+    for (const line of lines) {
+      const at = line.lastIndexOf(',"crc":"');
+      expect(crc32(line.slice(0, at)).toString(16).padStart(8, "0")).toBe((JSON.parse(line) as { crc: string }).crc);
+    }
+    expect(store.stats().namespacesClosed).toBeGreaterThan(b);
+    await store.close();
+  });
+});
