@@ -24,6 +24,7 @@ import { encodeLines, NameJsonCache } from "./encode.js";
 import { DATA_SUFFIX, DIR_SUFFIX, namespaceFromPath, namespacePath } from "./encoding.js";
 import { linePrefix } from "./format.js";
 import { NamespaceLog } from "./log.js";
+import { OpenLogs } from "./open-logs.js";
 import { type FileStoreOptions, type ResolvedOptions, resolveOptions } from "./options.js";
 import { type Resolved, readAndResolve, type ScanContext } from "./reader.js";
 
@@ -75,17 +76,14 @@ export class FileStore implements Store {
   readonly #types = new Map<string, RegisteredType>();
   readonly #compactions = new Map<string, Promise<CompactOutcome>>();
   readonly #names = new NameJsonCache();
-  /** Logs that may have descriptors open, least recently used first. */
-  readonly #open = new Map<string, NamespaceLog>();
+  readonly #open: OpenLogs;
   #compacted = 0;
-  #scans = { worker: 0, main: 0 };
-  #evicted = 0;
-  /** Logs of {@link #open} in use now (they cannot be closed). */
-  #inUse = 0;
+  readonly #scans = { worker: 0, main: 0 };
 
   private constructor(dir: string, options: ResolvedOptions) {
     this.dir = dir;
     this.#options = options;
+    this.#open = new OpenLogs(options.maxOpenNamespaces, () => this.#state.closed, options.onBackgroundError);
   }
 
   /**
@@ -163,43 +161,11 @@ export class FileStore implements Store {
 
   #append(namespace: string, text: Buffer, lines: number): Promise<void> {
     const log = this.#log(namespace);
-    this.#use(log);
+    this.#open.use(log);
     return log
       .append(text, lines)
       .then(() => this.#maybeCompact(log))
-      .finally(() => this.#unuse(log));
-  }
-
-  /** `log` is in use until {@link #unuse}: it counts as open and is not closed meanwhile. */
-  #use(log: NamespaceLog): void {
-    if (log.users++ === 0) this.#inUse++;
-    this.#open.delete(log.namespace);
-    this.#open.set(log.namespace, log);
-    this.#trim();
-  }
-
-  #unuse(log: NamespaceLog): void {
-    if (--log.users === 0) this.#inUse--;
-    this.#trim();
-  }
-
-  /**
-   * Closes the least recently used idle logs while more than
-   * `maxOpenNamespaces` are open. A log in use is skipped; its release
-   * waits (on the log's mutex) for any write still queued, and a use that
-   * starts meanwhile reopens it.
-   */
-  #trim(): void {
-    const max = this.#options.maxOpenNamespaces;
-    if (this.#open.size <= max || this.#open.size === this.#inUse || this.#state.closed) return;
-    for (const [namespace, log] of this.#open) {
-      if (this.#open.size <= max) break;
-      if (log.users > 0) continue;
-      this.#open.delete(namespace);
-      if (!log.isOpen) continue;
-      this.#evicted++;
-      log.release().catch((error: unknown) => this.#options.onBackgroundError(error));
-    }
+      .finally(() => this.#open.unuse(log));
   }
 
   #log(namespace: string): NamespaceLog {
@@ -234,11 +200,11 @@ export class FileStore implements Store {
     throwIfAborted(options?.signal);
     const log = this.#log(namespace);
     if (!statSync(log.file, { throwIfNoEntry: false })) return [];
-    this.#use(log);
+    this.#open.use(log);
     try {
       return await this.#load(log, options);
     } finally {
-      this.#unuse(log);
+      this.#open.unuse(log);
     }
   }
 
@@ -296,7 +262,7 @@ export class FileStore implements Store {
 
   #compact(log: NamespaceLog, auto: boolean): Promise<CompactOutcome> {
     const auto_ = this.#options.autoCompact;
-    this.#use(log);
+    this.#open.use(log);
     const previous = this.#compactions.get(log.namespace);
     const run = (previous ?? Promise.resolve("missing" as CompactOutcome))
       .catch(() => "missing" as const)
@@ -322,7 +288,7 @@ export class FileStore implements Store {
     );
     const forget = (): void => {
       if (this.#compactions.get(log.namespace) === run) this.#compactions.delete(log.namespace);
-      this.#unuse(log);
+      this.#open.unuse(log);
     };
     run.then(forget, forget);
     return run;
@@ -360,7 +326,7 @@ export class FileStore implements Store {
       workerScans: this.#scans.worker,
       mainThreadScans: this.#scans.main,
       openNamespaces: open,
-      namespacesClosed: this.#evicted,
+      namespacesClosed: this.#open.closed,
     };
     for (const log of this.#logs.values()) {
       out.saves += log.counters.saves;
