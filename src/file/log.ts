@@ -110,7 +110,7 @@ export class NamespaceLog {
   #statsKnown = false;
   #pending: Pending[] = [];
   #flushing: Promise<void> | undefined;
-  /** The data file as {@link release} left it (inode and size), to tell on reopening whether `stats` still hold. */
+  /** The data file as {@link release} left it (inode and size, -1 if unknown), to tell on reopening whether `stats` still hold. */
   #released: { readonly ino: number; readonly dev: number; readonly size: number } | undefined;
   /** Operations of the store using this log now (saves, loads, compactions): it is not released meanwhile. */
   users = 0;
@@ -304,9 +304,11 @@ export class NamespaceLog {
   /**
    * After opening the data file anew once {@link release} closed it: the
    * size the file had then when it still is that file (its lines counted
-   * in `stats`), else -1 and `stats` are forgotten (another process
-   * compacted or removed it meanwhile). A file of the same inode that is
-   * smaller is not the same file either (the inode number was reused).
+   * in `stats`; -1 if it was not known), else -1 and `stats` are
+   * forgotten (another process compacted or removed it meanwhile). A file
+   * of the same inode that is smaller is not the same file either (the
+   * inode number was reused); one that is not smaller may still be, which
+   * only makes the line count (an estimate for automatic compaction) off.
    */
   #reopened(ino: number, dev: number, size: number): number {
     const released = this.#released;
@@ -343,7 +345,7 @@ export class NamespaceLog {
   }
 
   #closeAll(remember: boolean): void {
-    if (this.#fd >= 0 && remember && this.#expectedSize >= 0) {
+    if (this.#fd >= 0 && remember) {
       this.#released = { ino: this.#ino, dev: this.#dev, size: this.#expectedSize };
     }
     this.#closeData();
