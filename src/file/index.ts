@@ -9,6 +9,8 @@ export { decodeName, encodeName, namespaceFromPath, namespacePath } from "./enco
 export {
   type AutoCompactOptions,
   DEFAULT_AUTO_COMPACT,
+  DEFAULT_COMPACTION_WORKER_MIN_BYTES,
+  DEFAULT_MAX_OPEN_NAMESPACES,
   type FileStoreOptions,
   OnCorruption,
   type SkippedLinesReport,
