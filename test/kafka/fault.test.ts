@@ -11,6 +11,15 @@ import { startCluster, type TestCluster, uniqueTopic } from "./cluster.js";
 const FAST_FAIL = { "message.timeout.ms": 3000, "reconnect.backoff.max.ms": 300, "retry.backoff.max.ms": 300 };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Polls `condition` until it holds; fails with `what` after `ms`. */
+async function waitFor(what: string, condition: () => boolean, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() >= deadline) throw new Error(`timed out after ${ms} ms waiting until ${what}`);
+    await sleep(20);
+  }
+}
+
 describe("broker down and up during writes", () => {
   let cluster: TestCluster;
   const topic = uniqueTopic("statelog-fault");
@@ -24,7 +33,7 @@ describe("broker down and up during writes", () => {
     await cluster?.stop();
   });
 
-  it("acknowledged writes are readable afterwards; unacknowledged ones reject", async (ctx) => {
+  it("acknowledged writes are readable afterwards; unacknowledged ones reject", { timeout: 90_000 }, async (ctx) => {
     if (!cluster.isMock) {
       ctx.skip("needs the mock cluster's down/up commands (KAFKA_BROKERS is set)");
       return;
@@ -32,24 +41,39 @@ describe("broker down and up during writes", () => {
     await using writer = new ChangelogWriter({ brokers: cluster.brokers, topic, producerConfig: FAST_FAIL });
     await writer.connect();
     const outcomes: { key: string; ws: string; v: number; result: Promise<unknown> }[] = [];
+    const state = { acked: 0, failed: 0, ackedAfterUp: 0, upAt: Number.POSITIVE_INFINITY };
     let stop = false;
     const writing = (async () => {
       for (let i = 0; !stop; i++) {
         const ws = `fw-${i % 7}`;
         const key = `${ws}/item/${i}`;
         const result = writer.set(ws, { changeLogId: () => key, v: i });
-        result.catch(() => undefined);
+        const afterUp = i >= state.upAt;
+        result.then(
+          () => {
+            state.acked++;
+            if (afterUp) state.ackedAfterUp++;
+          },
+          () => {
+            state.failed++;
+          },
+        );
         outcomes.push({ key, ws, v: i, result });
-        await sleep(15);
+        await sleep(15); // pacing, not a wait for anything
       }
     })();
-    await sleep(400);
-    await cluster.down(-1);
-    await sleep(4500); // longer than message.timeout.ms: writes of this window cannot be acknowledged
-    await cluster.up(-1);
-    await sleep(2500);
-    stop = true;
-    await writing;
+    try {
+      await waitFor("more than 20 writes are acknowledged", () => state.acked > 20, 15_000);
+      await cluster.down(-1);
+      // Writes of this window cannot be acknowledged: they reject after message.timeout.ms.
+      await waitFor("more than 5 writes made while the broker is down reject", () => state.failed > 5, 20_000);
+      await cluster.up(-1);
+      state.upAt = outcomes.length;
+      await waitFor("a write made after `up` is acknowledged", () => state.ackedAfterUp > 0, 20_000);
+    } finally {
+      stop = true;
+      await writing;
+    }
     const settled = await Promise.allSettled(outcomes.map((o) => o.result));
     const acked = outcomes.filter((_, i) => settled[i]!.status === "fulfilled");
     const failed = settled.filter((s): s is PromiseRejectedResult => s.status === "rejected");
