@@ -17,7 +17,7 @@ export {
   READ_MODEL_ENVELOPE_BYTES,
   type ReadModelMetadata,
 } from "./read-model-store.js";
-export { type ReadFilteredOptions, ReadMode, readFiltered } from "./reader.js";
+export { keepLastPerKey, type ReadFilteredOptions, type ReadFilteredResult, ReadMode, readFiltered } from "./reader.js";
 export { NatsKvRepository, type NatsKvRepositoryOptions, NatsSimpleRepository } from "./repository.js";
 export { REPOSITORY_ENVELOPE_BYTES } from "./repository-bucket.js";
 export { NatsKvRepositoryBuilder } from "./repository-builder.js";

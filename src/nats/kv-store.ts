@@ -35,7 +35,7 @@ import { DEFAULT_MAX_CHANGE_BYTES, validateNamespace } from "../core/validation.
 import { natsError } from "./errors.js";
 import { decodeToken, encodeToken, parseEntityKey } from "./keys.js";
 import { requirePayloadFits } from "./payload.js";
-import { readFiltered } from "./reader.js";
+import { keepLastPerKey, readFiltered } from "./reader.js";
 
 /** Options of {@link NatsKvStore.open}. */
 export interface NatsKvStoreOptions extends BaseStoreOptions {
@@ -90,8 +90,10 @@ export class NatsKvStore implements Store {
   readonly #state = new OpenState("NATS KV store");
   /** Namespaces whose marker this instance has written. */
   readonly #marked = new Set<string>();
+  /** The bucket has more than one replica: reads are checked against the stream leader (reader.ts). */
+  readonly #replicated: boolean;
 
-  private constructor(options: NatsKvStoreOptions, jsm: JetStreamManager, durable: boolean) {
+  private constructor(options: NatsKvStoreOptions, jsm: JetStreamManager, durable: boolean, replicated: boolean) {
     this.#options = options;
     this.maxChangeBytes = options.maxChangeBytes ?? DEFAULT_MAX_CHANGE_BYTES;
     this.#js = jetstream(options.client);
@@ -99,6 +101,7 @@ export class NatsKvStore implements Store {
     this.bucket = options.bucket ?? DEFAULT_STORE_BUCKET;
     this.stream = `KV_${this.bucket}`;
     this.#prefix = `$KV.${this.bucket}.`;
+    this.#replicated = replicated;
     this.capabilities = { compact: true, listNamespaces: true, durable };
   }
 
@@ -142,7 +145,8 @@ export class NatsKvStore implements Store {
         storage: options.storage === "memory" ? StorageType.Memory : StorageType.File,
       });
       const status = await kv.status();
-      return new NatsKvStore(options, jsm, status.storage === StorageType.File);
+      const replicas = status.streamInfo.config.num_replicas;
+      return new NatsKvStore(options, jsm, status.storage === StorageType.File, replicas !== 1);
     } catch (error) {
       throw natsError(error, `opening KV bucket ${JSON.stringify(bucket)}`);
     }
@@ -199,12 +203,19 @@ export class NatsKvStore implements Store {
     this.#state.check();
     validateNamespace(namespace);
     throwIfAborted(options?.signal);
-    const out: Change[] = [];
+    let out: Change[] = [];
     const filter = `${this.#prefix}${encodeToken(namespace)}.>`;
     try {
-      await readFiltered(this.#js, this.#jsm, this.stream, filter, (m) => out.push(this.#decode(m, namespace)), {
-        signal: options?.signal,
-      });
+      const read = await readFiltered(
+        this.#js,
+        this.#jsm,
+        this.stream,
+        filter,
+        (m) => out.push(this.#decode(m, namespace)),
+        { signal: options?.signal, replicated: this.#replicated },
+      );
+      // The read went past a lagging replica: a key may come twice, the later one is its newer revision.
+      if (read.lagged) out = keepLastPerKey(out, (c) => `${c.entityType}\u0000${c.entityId}`);
     } catch (error) {
       throw natsError(error, `load of namespace ${JSON.stringify(namespace)}`);
     }
@@ -230,13 +241,10 @@ export class NatsKvStore implements Store {
         this.stream,
         `${this.#prefix}${encodeToken(namespace)}.>`,
         (m) => subjects.push(m.subject),
-        {
-          headersOnly: true,
-          signal: options?.signal,
-        },
+        { headersOnly: true, signal: options?.signal, replicated: this.#replicated },
       );
       // One exact subject per purge: `keep` then counts that key's revisions only.
-      for (const subject of subjects) {
+      for (const subject of new Set(subjects)) {
         throwIfAborted(options?.signal);
         await this.#jsm.streams.purge(this.stream, { filter: subject, keep: 1 });
       }
@@ -248,24 +256,25 @@ export class NatsKvStore implements Store {
   async listNamespaces(options?: CallOptions): Promise<string[]> {
     this.#state.check();
     throwIfAborted(options?.signal);
-    const out: string[] = [];
+    let markers: { name: string; deleted: boolean }[] = [];
     try {
-      await readFiltered(
+      const read = await readFiltered(
         this.#js,
         this.#jsm,
         this.stream,
         `${this.#prefix}*`,
         (m) => {
           const op = m.headers?.get(KV_OPERATION);
-          if (op === "DEL" || op === "PURGE") return;
-          out.push(decodeToken(m.subject.slice(this.#prefix.length), this.#where(m)));
+          const name = decodeToken(m.subject.slice(this.#prefix.length), this.#where(m));
+          markers.push({ name, deleted: op === "DEL" || op === "PURGE" });
         },
-        { headersOnly: true, signal: options?.signal },
+        { headersOnly: true, signal: options?.signal, replicated: this.#replicated },
       );
+      if (read.lagged) markers = keepLastPerKey(markers, (k) => k.name);
     } catch (error) {
       throw natsError(error, "listNamespaces");
     }
-    return out;
+    return markers.filter((k) => !k.deleted).map((k) => k.name);
   }
 
   /** Deletes the whole bucket and its data. The store is closed afterwards. */

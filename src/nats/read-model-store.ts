@@ -24,7 +24,7 @@ import { DEFAULT_MAX_CHANGE_BYTES, toJsonWithin, validateEntityId, validateEntit
 import { natsError } from "./errors.js";
 import { decodeToken, encodeToken } from "./keys.js";
 import { requirePayloadFits, serverMaxPayload } from "./payload.js";
-import { readFiltered } from "./reader.js";
+import { keepLastPerKey, readFiltered } from "./reader.js";
 
 /** Where a projection stands. */
 export const ProjectionStatus = {
@@ -83,6 +83,13 @@ export interface NatsReadModelStoreOptions {
 export const READ_MODEL_ENVELOPE_BYTES = 4096;
 
 const STATUSES = new Set<string>(Object.values(ProjectionStatus));
+const TD = new TextDecoder();
+
+/** A key's latest value: its KV operation ("PUT", "DEL", "PURGE") and text. */
+interface Latest {
+  operation: string;
+  text: string;
+}
 
 /** Read models and projection statuses in a NATS KV bucket. */
 export class NatsReadModelStore {
@@ -92,10 +99,17 @@ export class NatsReadModelStore {
   readonly #js: JetStreamClient;
   readonly #maxBytes: number;
   readonly #maxPayload: number;
+  /**
+   * More than one replica: gets go to the stream leader (the KV client's
+   * direct gets may be answered by a follower that is behind) and `ids` is
+   * checked against it (reader.ts).
+   */
+  readonly #replicated: boolean;
   #closed = false;
 
-  private constructor(options: NatsReadModelStoreOptions, kv: KV, jsm: JetStreamManager) {
+  private constructor(options: NatsReadModelStoreOptions, kv: KV, jsm: JetStreamManager, replicated: boolean) {
     this.bucket = options.bucket ?? "read-models";
+    this.#replicated = replicated;
     this.#kv = kv;
     this.#jsm = jsm;
     this.#js = jetstream(options.client);
@@ -122,7 +136,8 @@ export class NatsReadModelStore {
         replicas: options.replicas ?? 1,
         storage: StorageType.File,
       });
-      return new NatsReadModelStore(options, kv, jsm);
+      const status = await kv.status();
+      return new NatsReadModelStore(options, kv, jsm, status.streamInfo.config.num_replicas !== 1);
     } catch (error) {
       throw natsError(error, `opening KV bucket ${JSON.stringify(bucket)}`);
     }
@@ -163,14 +178,15 @@ export class NatsReadModelStore {
     this.#check(options);
     validateEntityType(modelType);
     validateEntityId(id);
-    let entry: Awaited<ReturnType<KV["get"]>>;
+    const key = modelKey(modelType, id);
+    let entry: Latest | undefined;
     try {
-      entry = await this.#kv.get(modelKey(modelType, id));
+      entry = await this.#get(key);
     } catch (error) {
       throw natsError(error, `load of read model ${JSON.stringify(id)}`);
     }
     if (entry?.operation !== "PUT") return undefined;
-    const value = parse<{ metadata: ReadModelMetadata & { lastUpdated: string }; model: M }>(entry.string(), entry.key);
+    const value = parse<{ metadata: ReadModelMetadata & { lastUpdated: string }; model: M }>(entry.text, key);
     return { model: value.model, metadata: { ...value.metadata, lastUpdated: new Date(value.metadata.lastUpdated) } };
   }
 
@@ -187,23 +203,25 @@ export class NatsReadModelStore {
     this.#check(options);
     validateEntityType(modelType);
     const prefix = `$KV.${this.bucket}.m.${encodeToken(modelType)}.`;
-    const out: string[] = [];
+    let keys: { id: string; deleted: boolean }[] = [];
     try {
-      await readFiltered(
+      const read = await readFiltered(
         this.#js,
         this.#jsm,
         `KV_${this.bucket}`,
         `${prefix}*`,
         (m) => {
           const op = m.headers?.get("KV-Operation");
-          if (op !== "DEL" && op !== "PURGE") out.push(decodeToken(m.subject.slice(prefix.length)));
+          keys.push({ id: decodeToken(m.subject.slice(prefix.length)), deleted: op === "DEL" || op === "PURGE" });
         },
-        { headersOnly: true, signal: options?.signal },
+        { headersOnly: true, signal: options?.signal, replicated: this.#replicated },
       );
+      // Past a lagging replica an id may come twice: the later one is its newer revision.
+      if (read.lagged) keys = keepLastPerKey(keys, (k) => k.id);
     } catch (error) {
       throw natsError(error, `listing read models of ${modelType}`);
     }
-    return out;
+    return keys.filter((k) => !k.deleted).map((k) => k.id);
   }
 
   /** Records where the projection of `modelType` stands. */
@@ -225,14 +243,15 @@ export class NatsReadModelStore {
   async getProjectionStatus(modelType: string, options?: CallOptions): Promise<ProjectionStatusRecord | undefined> {
     this.#check(options);
     validateEntityType(modelType);
-    let entry: Awaited<ReturnType<KV["get"]>>;
+    const key = statusKey(modelType);
+    let entry: Latest | undefined;
     try {
-      entry = await this.#kv.get(statusKey(modelType));
+      entry = await this.#get(key);
     } catch (error) {
       throw natsError(error, `read of the projection status of ${modelType}`);
     }
     if (entry?.operation !== "PUT") return undefined;
-    const value = parse<{ modelType: string; status: ProjectionStatus; updatedAt: string }>(entry.string(), entry.key);
+    const value = parse<{ modelType: string; status: ProjectionStatus; updatedAt: string }>(entry.text, key);
     return { modelType: value.modelType, status: value.status, updatedAt: new Date(value.updatedAt) };
   }
 
@@ -243,6 +262,21 @@ export class NatsReadModelStore {
 
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
+  }
+
+  /**
+   * A key's latest value: a direct get on an R1 bucket (the KV client),
+   * otherwise a get the stream leader answers, so an acknowledged write is
+   * always seen.
+   */
+  async #get(key: string): Promise<Latest | undefined> {
+    if (!this.#replicated) {
+      const entry = await this.#kv.get(key);
+      return entry ? { operation: entry.operation, text: entry.string() } : undefined;
+    }
+    const sm = await this.#jsm.streams.getMessage(`KV_${this.bucket}`, { last_by_subj: `$KV.${this.bucket}.${key}` });
+    if (!sm) return undefined;
+    return { operation: sm.header?.get("KV-Operation") || "PUT", text: TD.decode(sm.data) };
   }
 
   #check(options: CallOptions | undefined): void {

@@ -5,10 +5,21 @@
  * trip and a full one ends exactly when it is caught up (no idle time-out).
  * Only the subjects under `filter` are read; other keys of the bucket are
  * never scanned.
+ *
+ * On a replicated stream the consumer (R1, memory) may be placed on any
+ * peer, including one that restarted and is still catching up, or a
+ * follower that has not applied the latest acknowledged write yet. So the
+ * read first asks the stream leader (a non-direct `STREAM.MSG.GET`, which
+ * only the leader answers) for the last message under `filter`, and is
+ * complete only once it delivered that sequence or a later one. A peer
+ * that is behind gets a moment to catch up (the consumer is live), then
+ * the read moves to a new consumer, which the server may place elsewhere.
  */
 import {
   AckPolicy,
+  type ConsumerConfig,
   type ConsumerInfo,
+  type ConsumerMessages,
   DeliverPolicy,
   type JetStreamClient,
   type JetStreamManager,
@@ -38,13 +49,46 @@ export interface ReadFilteredOptions {
   batch?: number;
   /** Attempts to create the consumer when the server times out (a cluster election). @default 3 */
   attempts?: number;
+  /**
+   * Whether the stream may have more than one replica. Then the read is
+   * checked against the stream leader's last message under the filter (one
+   * more request, sent alongside the consumer's creation) and never ends
+   * before it. Pass `false` only for a stream known to have one replica:
+   * its only peer serves every read. @default true
+   */
+  replicated?: boolean;
+  /**
+   * How long a replicated read waits for lagging peers before it fails
+   * with `UnavailableError`, in ms (time spent on the stale consumers and
+   * between them; a caught-up read never waits). @default 30000
+   */
+  catchUpTimeoutMs?: number;
   /** Aborts the read. */
   signal?: AbortSignal | undefined;
 }
 
+/** What {@link readFiltered} did. */
+export interface ReadFilteredResult {
+  /** The highest stream sequence delivered (0 when nothing was). */
+  lastSequence: number;
+  /**
+   * True when the read went on past a lagging peer's view of the stream. In
+   * mode "last_per_subject" a subject may then have been delivered more than
+   * once: each later delivery is a newer revision and wins.
+   */
+  lagged: boolean;
+  /** Consumers given up because their peer stayed behind (each followed by a new one). */
+  restarts: number;
+}
+
+/** How long a consumer whose peer is behind may take to deliver the leader's last message, in ms. */
+const LAG_GRACE_MS = 500;
+
 /**
- * Calls `onMessage` for each matching message, in stream order, until the
- * consumer reports nothing pending.
+ * Calls `onMessage` for each matching message, in stream order (strictly
+ * increasing sequences, never one twice), until the consumer reports
+ * nothing pending and, on a replicated stream, the stream leader's last
+ * matching message was delivered.
  */
 export async function readFiltered(
   js: JetStreamClient,
@@ -53,67 +97,170 @@ export async function readFiltered(
   filter: string,
   onMessage: (m: JsMsg) => void,
   options: ReadFilteredOptions = {},
-): Promise<void> {
+): Promise<ReadFilteredResult> {
   throwIfAborted(options.signal);
+  const signal = options.signal;
   const mode = options.mode ?? ReadMode.LastPerSubject;
   const start = options.startSequence;
-  const config = {
+  const attempts = options.attempts ?? 3;
+  const result: ReadFilteredResult = { lastSequence: 0, lagged: false, restarts: 0 };
+  const config = (from: number | undefined): Partial<ConsumerConfig> => ({
     filter_subject: filter,
     deliver_policy:
-      start !== undefined
+      from !== undefined
         ? DeliverPolicy.StartSequence
         : mode === ReadMode.All
           ? DeliverPolicy.All
           : DeliverPolicy.LastPerSubject,
-    ...(start !== undefined ? { opt_start_seq: start } : {}),
+    ...(from !== undefined ? { opt_start_seq: from } : {}),
     ack_policy: AckPolicy.None,
     mem_storage: true,
     num_replicas: 1,
     inactive_threshold: nanos(30_000),
     headers_only: options.headersOnly ?? false,
-  };
-  // Creating a consumer can time out while a cluster elects a leader: retry a few times.
-  let ci: ConsumerInfo | undefined;
-  for (let attempt = 1; ci === undefined; attempt++) {
-    try {
-      ci = await jsm.consumers.add(stream, config);
-    } catch (error) {
-      if (attempt >= (options.attempts ?? 3) || !isRetryable(error)) throw error;
-      throwIfAborted(options.signal);
-      await new Promise((r) => setTimeout(r, 250 * attempt));
-    }
+  });
+  const create = (from: number | undefined) =>
+    retrying(attempts, signal, () => jsm.consumers.add(stream, config(from)));
+  if (options.replicated === false) {
+    const ci = await create(start);
+    await consume(js, jsm, stream, ci, 0, result, onMessage, options);
+    return result;
   }
+
+  // The leader's last message under the filter: everything acknowledged before this call is at or before it.
+  const [ci, last] = await Promise.all([
+    create(start),
+    retrying(attempts, signal, () => jsm.streams.getMessage(stream, { last_by_subj: filter })),
+  ]);
+  const target = last && last.seq >= (start ?? 0) ? last.seq : 0;
+  const deadline = Date.now() + (options.catchUpTimeoutMs ?? 30_000);
+  for (let info = ci; ; ) {
+    if (await consume(js, jsm, stream, info, target, result, onMessage, options)) return result;
+    // This consumer's peer stayed behind the leader: try a new consumer (the server places it anew).
+    result.lagged = true;
+    if (Date.now() >= deadline) {
+      throw new UnavailableError(
+        `reading ${filter} from stream ${stream}: no up-to-date replica served it within ` +
+          `${options.catchUpTimeoutMs ?? 30_000} ms (reached sequence ${result.lastSequence}, the leader has ${target})`,
+      );
+    }
+    result.restarts++;
+    await sleep(Math.min(1_000, 50 * 2 ** Math.min(result.restarts, 5)), signal);
+    // "all" resumes after what was delivered; "last_per_subject" reads the last values again.
+    const from = mode === ReadMode.All || start !== undefined ? result.lastSequence + 1 : undefined;
+    info = await create(from !== undefined && start !== undefined ? Math.max(from, start) : from);
+  }
+}
+
+/**
+ * Delivers the consumer's messages newer than `result.lastSequence`. True
+ * once it is caught up and reached `target`; false when its peer stayed
+ * behind `target` for {@link LAG_GRACE_MS} after running dry. Deletes the
+ * consumer either way.
+ */
+async function consume(
+  js: JetStreamClient,
+  jsm: JetStreamManager,
+  stream: string,
+  ci: ConsumerInfo,
+  target: number,
+  result: ReadFilteredResult,
+  onMessage: (m: JsMsg) => void,
+  options: ReadFilteredOptions,
+): Promise<boolean> {
   const remove = () => {
     jsm.consumers.delete(stream, ci.name).catch(() => undefined);
   };
-  if (ci.num_pending === 0) {
+  const reached = () => result.lastSequence >= target;
+  if (ci.num_pending === 0 && reached()) {
     remove();
-    return;
+    return true;
   }
-  const consumer = js.consumers.getConsumerFromInfo(ci);
-  const messages = await consumer.consume({ max_messages: options.batch ?? 1000 });
+  const signal = options.signal;
+  let messages: ConsumerMessages;
+  try {
+    messages = await js.consumers.getConsumerFromInfo(ci).consume({ max_messages: options.batch ?? 1000 });
+  } catch (error) {
+    remove();
+    throw error;
+  }
   let aborted = false;
   let caughtUp = false;
+  let behind = false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  // Nothing pending but the leader has more: the peer may still be applying it; give it a moment.
+  const wait = () => {
+    timer ??= setTimeout(() => {
+      behind = true;
+      messages.stop();
+    }, LAG_GRACE_MS);
+  };
   const onAbort = () => {
     aborted = true;
     messages.stop();
   };
-  options.signal?.addEventListener("abort", onAbort, { once: true });
+  signal?.addEventListener("abort", onAbort, { once: true });
+  if (ci.num_pending === 0) wait();
   try {
     for await (const m of messages) {
-      onMessage(m);
+      if (m.seq > result.lastSequence) {
+        if (timer !== undefined) result.lagged = true;
+        result.lastSequence = m.seq;
+        onMessage(m);
+      }
       if (m.info.pending === 0) {
-        caughtUp = true;
-        break;
+        if (reached()) {
+          caughtUp = true;
+          break;
+        }
+        wait();
       }
     }
   } finally {
-    options.signal?.removeEventListener("abort", onAbort);
+    clearTimeout(timer);
+    signal?.removeEventListener("abort", onAbort);
     messages.stop();
     remove();
   }
-  if (aborted) throw new AbortError(options.signal?.reason);
-  if (!caughtUp) throw new UnavailableError(`reading ${filter} from stream ${stream} ended before it caught up`);
+  if (aborted) throw new AbortError(signal?.reason);
+  if (caughtUp) return true;
+  if (behind) return false;
+  throw new UnavailableError(`reading ${ci.config.filter_subject} from stream ${stream} ended before it caught up`);
+}
+
+/** Runs `fn`, retrying a few times while the server times out (a cluster election). */
+async function retrying<T>(attempts: number, signal: AbortSignal | undefined, fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (error) {
+      if (attempt >= attempts || !isRetryable(error)) throw error;
+      throwIfAborted(signal);
+      await sleep(250 * attempt, signal);
+    }
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  throwIfAborted(signal);
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/**
+ * The items whose key occurs last, in the order of those last occurrences:
+ * what a "last_per_subject" read that {@link ReadFilteredResult.lagged} means.
+ */
+export function keepLastPerKey<T>(items: readonly T[], keyOf: (item: T) => string): T[] {
+  const seen = new Set<string>();
+  const out: T[] = [];
+  for (let i = items.length - 1; i >= 0; i--) {
+    const item = items[i] as T;
+    const key = keyOf(item);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push(item);
+  }
+  return out.reverse();
 }
 
 function isRetryable(error: unknown): boolean {

@@ -21,7 +21,10 @@ export const REPOSITORY_ENVELOPE_BYTES = 256;
 export interface OpenedBucket {
   jsm: JetStreamManager;
   durable: boolean;
+  /** Direct gets may serve reads: an R1 bucket (on a replicated one a follower could answer stale). */
   direct: boolean;
+  /** More than one replica: reads go to the stream leader or are checked against it (reader.ts). */
+  replicated: boolean;
 }
 
 /**
@@ -75,6 +78,7 @@ export async function openBucket<T>(options: NatsKvRepositoryOptions<T>): Promis
       jsm,
       durable: status.storage === StorageType.File,
       direct: config.allow_direct === true && config.num_replicas === 1,
+      replicated: config.num_replicas !== 1,
     };
   } catch (error) {
     throw natsError(error, `opening KV bucket ${JSON.stringify(options.bucketName)}`);

@@ -49,7 +49,7 @@ import {
 } from "../repository/types.js";
 import { isWrongLastSequence, natsError } from "./errors.js";
 import { decodeToken, encodeToken } from "./keys.js";
-import { readFiltered } from "./reader.js";
+import { keepLastPerKey, readFiltered } from "./reader.js";
 import { type OpenedBucket, openBucket } from "./repository-bucket.js";
 import { NatsKvRepositoryBuilder } from "./repository-builder.js";
 
@@ -110,6 +110,8 @@ export class NatsKvRepository<T> implements Repository<T> {
   readonly #maxAttempts: number;
   /** Read with direct gets (R1 buckets only: a replica could answer stale). */
   readonly #direct: boolean;
+  /** More than one replica: `list` is checked against the stream leader (reader.ts). */
+  readonly #replicated: boolean;
   #closed = false;
 
   protected constructor(options: NatsKvRepositoryOptions<T>, jsm: JetStreamManager, bucket: OpenedBucket) {
@@ -123,6 +125,7 @@ export class NatsKvRepository<T> implements Repository<T> {
     this.#maxBytes = options.maxAggregateBytes ?? DEFAULT_MAX_CHANGE_BYTES;
     this.#maxAttempts = options.maxCasAttempts ?? 100;
     this.#direct = bucket.direct;
+    this.#replicated = bucket.replicated;
     this.capabilities = { ttl: true, perSaveTtl: options.perSaveTtl === true, durable: bucket.durable };
   }
 
@@ -225,23 +228,25 @@ export class NatsKvRepository<T> implements Repository<T> {
   async list(options?: ListOptions): Promise<Page<T>> {
     this.#check(options);
     paginate([], options); // validates offset and limit before any I/O
-    const live: [string, string][] = [];
+    let latest: [string, string | undefined][] = [];
     try {
-      await readFiltered(
+      const read = await readFiltered(
         this.#js,
         this.#jsm,
         this.stream,
         `${this.#prefix}*`,
         (m) => {
           const id = decodeToken(m.subject.slice(this.#prefix.length), this.#where(m.seq));
-          const cur = this.#parse(m.seq, m.data, m.headers?.get(KV_OPERATION) ?? "", m.time, id);
-          if (cur.json !== undefined) live.push([id, cur.json]);
+          latest.push([id, this.#parse(m.seq, m.data, m.headers?.get(KV_OPERATION) ?? "", m.time, id).json]);
         },
-        { signal: options?.signal },
+        { signal: options?.signal, replicated: this.#replicated },
       );
+      // Past a lagging replica an id may come twice: the later one is its newer revision.
+      if (read.lagged) latest = keepLastPerKey(latest, ([id]) => id);
     } catch (error) {
       throw natsError(error, `list of ${this.aggregateType}`);
     }
+    const live = latest.filter((e): e is [string, string] => e[1] !== undefined);
     live.sort((a, b) => compareIds(a[0], b[0]));
     const page = paginate(live, options);
     return { ...page, items: page.items.map(([, json]) => JSON.parse(json) as T) };
