@@ -88,7 +88,12 @@ export class ChangelogProducer {
     return this.#inFlight + this.#backlog.length;
   }
 
-  /** Connects (once) and returns the topic's partition count. */
+  /** Connected and usable: records can be produced without {@link connect} first. */
+  get ready(): boolean {
+    return this.#producer !== undefined && this.#fatal === undefined;
+  }
+
+  /** Connects (once, and again after a fatal error) and returns the topic's partition count. */
   async connect(): Promise<number> {
     await this.#client();
     return this.#partitions!;

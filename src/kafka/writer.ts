@@ -36,6 +36,15 @@ export interface WriteOptions {
 
 export type { Delivery } from "./producer.js";
 
+interface QueuedWrite {
+  readonly workspaceId: string;
+  readonly key: string;
+  readonly value: Buffer | null;
+  readonly timestamp: number;
+  readonly ok: (delivery: Delivery) => void;
+  readonly fail: (error: unknown) => void;
+}
+
 /**
  * Writes a workspace's entities to the changelog.
  * @example
@@ -49,6 +58,8 @@ export class ChangelogWriter implements AsyncDisposable {
   readonly #producer: ChangelogProducer;
   readonly #maxBytes: number;
   #partitions: number | undefined;
+  /** Writes waiting for the connection, in call order. */
+  #queued: QueuedWrite[] | undefined;
   #closed = false;
 
   constructor(options: ChangelogWriterOptions = {}) {
@@ -65,11 +76,6 @@ export class ChangelogWriter implements AsyncDisposable {
   async connect(): Promise<void> {
     this.#check();
     this.#partitions = await this.#producer.connect();
-  }
-
-  async #connectedPartitions(): Promise<number> {
-    await this.connect();
-    return this.#partitions!;
   }
 
   /** The topic's partition count (after connecting, or as configured). */
@@ -97,15 +103,52 @@ export class ChangelogWriter implements AsyncDisposable {
     }
   }
 
-  /** Produces once connected; no extra promise on the fast path. */
+  /**
+   * Produces once connected; no extra promise on the fast path. Writes made
+   * while connecting wait in {@link #queued} and are handed over in call
+   * order, before any later write: a key written twice keeps its order.
+   */
   #send(workspaceId: string, key: string, value: Buffer | null, timestamp: number): Promise<Delivery> {
     const partitions = this.#partitions;
-    if (partitions === undefined) {
-      return this.#connectedPartitions().then((n) =>
-        this.#producer.sendOne({ partition: partitionForWorkspace(workspaceId, n), key, value, timestamp }),
-      );
+    if (this.#queued === undefined && partitions !== undefined && this.#producer.ready) {
+      return this.#producer.sendOne({
+        partition: partitionForWorkspace(workspaceId, partitions),
+        key,
+        value,
+        timestamp,
+      });
     }
-    return this.#producer.sendOne({ partition: partitionForWorkspace(workspaceId, partitions), key, value, timestamp });
+    return new Promise<Delivery>((ok, fail) => {
+      const write = { workspaceId, key, value, timestamp, ok, fail };
+      if (this.#queued === undefined) {
+        this.#queued = [write];
+        void this.#sendQueuedWhenConnected();
+      } else {
+        this.#queued.push(write);
+      }
+    });
+  }
+
+  async #sendQueuedWhenConnected(): Promise<void> {
+    let failure: unknown;
+    try {
+      await this.connect();
+    } catch (error) {
+      failure = error;
+    }
+    const queued = this.#queued ?? [];
+    this.#queued = undefined;
+    const partitions = this.#partitions;
+    for (const q of queued) {
+      if (failure !== undefined || partitions === undefined) {
+        q.fail(failure ?? new Error("no partition count after connecting"));
+        continue;
+      }
+      const { workspaceId, key, value, timestamp } = q;
+      this.#producer
+        .sendOne({ partition: partitionForWorkspace(workspaceId, partitions), key, value, timestamp })
+        .then(q.ok, q.fail);
+    }
   }
 
   /**

@@ -178,6 +178,28 @@ describe("ChangelogWriter and ChangelogReader", () => {
     expect((await reader.loadForWorkspace("never-written")).size).toBe(0);
   });
 
+  it("a writer given the partition count writes without connect(), keeping the call order of a burst", async () => {
+    // Regression: with `partitions` given, the first writes used to fail with "producer not connected".
+    await using fresh = new ChangelogWriter({ brokers: cluster.brokers, topic, partitions });
+    const writes: Promise<unknown>[] = [];
+    for (let v = 1; v <= 50; v++) writes.push(fresh.set("ws-burst", new Item("ws-burst", "k", v)));
+    writes.push(fresh.delete("ws-burst", "ws-burst/item/gone"));
+    writes.push(fresh.set("ws-burst", new Item("ws-burst", "gone", 1)));
+    const deliveries = (await Promise.all(writes)) as { offset: number }[];
+    const offsets = deliveries.map((d) => d.offset);
+    expect(offsets).toEqual([...offsets].sort((a, b) => a - b)); // one partition: produced in call order
+    const state = await reader.loadForWorkspace("ws-burst");
+    expect(state.get("ws-burst/item/k")?.unmarshal()).toMatchObject({ v: 50 });
+    expect(state.get("ws-burst/item/gone")?.unmarshal()).toMatchObject({ v: 1 });
+    // A burst while connecting and writes after it stay in order.
+    await using late = new ChangelogWriter({ brokers: cluster.brokers, topic, partitions });
+    const first = late.set("ws-burst", new Item("ws-burst", "k", 51));
+    await Promise.resolve();
+    const second = late.set("ws-burst", new Item("ws-burst", "k", 52));
+    expect((await second).offset).toBeGreaterThan((await first).offset);
+    expect((await reader.loadForWorkspace("ws-burst")).get("ws-burst/item/k")?.unmarshal()).toMatchObject({ v: 52 });
+  });
+
   it("rejects bad input with typed errors before writing", async () => {
     await expect(writer.set("ws-b", new Item("ws-other", "1", 1))).rejects.toSatisfy((e) =>
       isStatelogError(e, ErrorCode.Validation),
