@@ -9,14 +9,20 @@
  *    the raw client's `kv.get` + `kv.update(key, value, revision)`, and
  *    load vs `kv.get` + parse, 32 callers in parallel.
  * Target: >= 0.8x the raw client. Figures: docs/performance.md ("NATS").
+ *
+ * Then, on a 3-node cluster started here (not with `NATS_URL`), an R3
+ * bucket: the cost of checking reads against the stream leader
+ * (src/nats/reader.ts): `readFiltered` of a large and of a small namespace
+ * with the check vs without it (the read path before the check), and a
+ * read model's leader-served get vs the KV client's direct get.
  */
 import { fileURLToPath } from "node:url";
-import { jetstreamManager } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import type { ChangeInput } from "../src/core/change.js";
-import { entityKey, NatsKvRepository, NatsKvStore } from "../src/nats/index.js";
-import { startNatsServer } from "../test/nats/nats-server.js";
+import { entityKey, NatsKvRepository, NatsKvStore, NatsReadModelStore, readFiltered } from "../src/nats/index.js";
+import { freePort, type NatsServerProcess, startNatsServer } from "../test/nats/nats-server.js";
 import { type BenchOptions, type BenchResult, compare, RatioKind, table, time } from "./lib/measure.js";
 
 const NAMESPACE = "bench";
@@ -220,10 +226,169 @@ export async function runNatsBenchmarks(options: Partial<BenchOptions> = {}): Pr
     ];
     console.log(`\nNATS (nats-server ${nc.info?.version}, R1 file storage, ${rounds} round(s))`);
     console.log(table(results));
-    return results;
+    if (process.env.NATS_URL) return results;
+    return [...results, ...(await runNatsClusterBenchmarks(options))];
   } finally {
     await nc.close();
     await server?.stop();
+  }
+}
+
+/** Three nodes on loopback ports, each with a temporary store directory. */
+async function startCluster(): Promise<NatsServerProcess[]> {
+  const ports = await Promise.all([0, 1, 2].map(() => freePort()));
+  const routes = await Promise.all([0, 1, 2].map(() => freePort()));
+  const started = await Promise.allSettled(
+    [0, 1, 2].map((i) =>
+      startNatsServer({
+        name: `bench-n${i}`,
+        port: ports[i] as number,
+        cluster: { name: "statelog-bench", port: routes[i] as number, routes: routes.filter((_, j) => j !== i) },
+        readyTimeoutMs: 30_000,
+      }),
+    ),
+  );
+  const nodes = started.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
+  const failed = started.find((r) => r.status === "rejected");
+  if (failed) {
+    await Promise.all(nodes.map((n) => n.stop()));
+    throw failed.reason;
+  }
+  return nodes;
+}
+
+/**
+ * The cost of checking replicated reads against the stream leader, on a
+ * 3-node cluster and R3 buckets: each pair is measured alternately in the
+ * same run, the unchecked read (`replicated: false`, the read path before
+ * the check) as the baseline.
+ */
+export async function runNatsClusterBenchmarks(options: Partial<BenchOptions> = {}): Promise<BenchResult[]> {
+  const big = options.quick ? 5_000 : 20_000;
+  const small = 20;
+  const reads = options.quick ? 20 : 100;
+  const rounds = options.quick ? 3 : 7;
+  const nodes = await startCluster();
+  const nc = await connect({ servers: nodes.map((n) => n.url), name: "statelog-bench-cluster" });
+  try {
+    const js = jetstream(nc);
+    const jsm = await jetstreamManager(nc);
+    const store = await NatsKvStore.open({ client: nc, bucket: "bench_r3", replicas: 3 });
+    const put = (ns: string, n: number) =>
+      store.save(
+        entities(n).map((e) => ({
+          namespace: ns,
+          changeType: "set" as const,
+          entityType: "item",
+          entityId: e.id,
+          entity: e,
+        })),
+      );
+    await put("big", big);
+    await put("small", small);
+    const read = async (ns: string, replicated: boolean, expected: number) => {
+      let count = 0;
+      await readFiltered(
+        js,
+        jsm,
+        store.stream,
+        `$KV.bench_r3.${ns}.>`,
+        (m) => {
+          m.json();
+          count++;
+        },
+        {
+          replicated,
+        },
+      );
+      if (count !== expected) throw new Error(`bench read ${count} of ${expected} entities`);
+    };
+    const models = await NatsReadModelStore.open({ client: nc, bucket: "bench_r3_models", replicas: 3 });
+    const kv = await new Kvm(nc).open("bench_r3_models");
+    const meta = (id: string) => ({
+      id,
+      modelType: "m",
+      schemaVersion: 1,
+      lastUpdated: new Date(),
+      lastEventPosition: 1,
+      metadata: {},
+    });
+    for (let i = 0; i < small; i++) await models.save({ i }, meta(`r${i}`));
+    const pairs = {
+      big: [[] as number[], [] as number[]],
+      small: [[] as number[], [] as number[]],
+      get: [[] as number[], [] as number[]],
+    };
+    for (let round = 0; round < rounds; round++) {
+      options.signal?.throwIfAborted();
+      for (const checked of round % 2 === 0 ? [true, false] : [false, true]) {
+        const k = checked ? 0 : 1;
+        pairs.big[k]?.push(await time(() => read("big", checked, big)));
+        pairs.small[k]?.push(
+          await time(async () => {
+            for (let i = 0; i < reads; i++) await read("small", checked, small);
+          }),
+        );
+        pairs.get[k]?.push(
+          await time(async () => {
+            for (let i = 0; i < reads; i++) {
+              if (checked) await models.load("m", `r${i % small}`);
+              else (await kv.get(`m.m.r${i % small}`))?.json();
+            }
+          }),
+        );
+      }
+    }
+    const row = { suite: "nats", ratioKind: RatioKind.TimeRatio, target: 1.25 } as const;
+    const results = [
+      compare(
+        {
+          ...row,
+          operation: `R3 read of ${big} entities`,
+          subject: "readFiltered, checked",
+          baseline: "unchecked",
+          units: big,
+          unit: "entities",
+          baselineDetail: "readFiltered with replicated: false (the read before the leader check)",
+        },
+        pairs.big[0] as number[],
+        pairs.big[1] as number[],
+      ),
+      compare(
+        {
+          ...row,
+          operation: `R3 read of ${small} entities, ${reads}x in a row`,
+          subject: "readFiltered, checked",
+          baseline: "unchecked",
+          units: reads,
+          unit: "reads",
+          baselineDetail: "readFiltered with replicated: false",
+        },
+        pairs.small[0] as number[],
+        pairs.small[1] as number[],
+      ),
+      compare(
+        {
+          ...row,
+          operation: `R3 read-model get, ${reads}x in a row`,
+          subject: "NatsReadModelStore.load",
+          baseline: "kv.get",
+          units: reads,
+          unit: "gets",
+          baselineDetail: "@nats-io/kv get: a direct get any replica may answer",
+        },
+        pairs.get[0] as number[],
+        pairs.get[1] as number[],
+      ),
+    ];
+    console.log(`\nNATS cluster (3 nodes, R3 file storage, ${rounds} round(s)): cost of leader-checked reads`);
+    console.log(table(results));
+    await models.close();
+    await store.destroy();
+    return results;
+  } finally {
+    await nc.close();
+    await Promise.all(nodes.map((n) => n.stop()));
   }
 }
 
