@@ -128,10 +128,16 @@ export async function readFiltered(
   }
 
   // The leader's last message under the filter: everything acknowledged before this call is at or before it.
-  const [ci, last] = await Promise.all([
+  const [created, asked] = await Promise.allSettled([
     create(start),
     retrying(attempts, signal, () => jsm.streams.getMessage(stream, { last_by_subj: filter })),
   ]);
+  if (asked.status === "rejected") {
+    if (created.status === "fulfilled") jsm.consumers.delete(stream, created.value.name).catch(() => undefined);
+    throw asked.reason;
+  }
+  if (created.status === "rejected") throw created.reason;
+  const [ci, last] = [created.value, asked.value];
   const target = last && last.seq >= (start ?? 0) ? last.seq : 0;
   const deadline = Date.now() + (options.catchUpTimeoutMs ?? 30_000);
   for (let info = ci; ; ) {
@@ -146,6 +152,7 @@ export async function readFiltered(
     }
     result.restarts++;
     await sleep(Math.min(1_000, 50 * 2 ** Math.min(result.restarts, 5)), signal);
+    throwIfAborted(signal);
     // "all" resumes after what was delivered; "last_per_subject" reads the last values again.
     const from = mode === ReadMode.All || start !== undefined ? result.lastSequence + 1 : undefined;
     info = await create(from !== undefined && start !== undefined ? Math.max(from, start) : from);
