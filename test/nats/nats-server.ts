@@ -68,15 +68,26 @@ export function findNatsServer(): { bin: string } | { error: string } {
 
 /** A TCP port that was free a moment ago on 127.0.0.1. */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+  // Below the kernel's ephemeral range (ip_local_port_range, 32768-60999 here): a port the kernel
+  // handed out for `listen(0)` can be taken by any outgoing connection before nats-server binds it.
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    if (handedOut.has(port)) continue;
+    handedOut.add(port); // before the await: concurrent calls never return the same port
+    if (await canListen(port)) return port;
+  }
+  throw new Error("no free loopback port between 20000 and 32000 after 100 tries");
+}
+
+/** Ports this process handed out: they may be free now and bound by a server later. */
+const handedOut = new Set<number>();
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const srv = createServer();
     srv.unref();
-    srv.on("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const address = srv.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      srv.close(() => resolve(port));
-    });
+    srv.once("error", () => resolve(false));
+    srv.listen(port, "127.0.0.1", () => srv.close(() => resolve(true)));
   });
 }
 
