@@ -72,9 +72,11 @@ export interface ReadFilteredResult {
   /** The highest stream sequence delivered (0 when nothing was). */
   lastSequence: number;
   /**
-   * True when the read went on past a lagging peer's view of the stream. In
-   * mode "last_per_subject" a subject may then have been delivered more than
-   * once: each later delivery is a newer revision and wins.
+   * True when the read delivered more than its consumer's initial set: it
+   * went on past a lagging peer's view of the stream, or writes arrived
+   * while it read. In mode "last_per_subject" a subject may then have been
+   * delivered more than once: each later delivery is a newer revision and
+   * wins ({@link keepLastPerKey}).
    */
   lagged: boolean;
   /** Consumers given up because their peer stayed behind (each followed by a new one). */
@@ -208,10 +210,14 @@ async function consume(
   };
   signal?.addEventListener("abort", onAbort, { once: true });
   if (ci.num_pending === 0) wait();
+  let delivered = 0;
   try {
     for await (const m of messages) {
       if (m.seq > result.lastSequence) {
-        if (timer !== undefined) result.lagged = true;
+        // Past the consumer's initial set (a lagging peer catching up, or writes made during the
+        // read): a subject may come again with a newer revision.
+        delivered++;
+        if (timer !== undefined || delivered > ci.num_pending) result.lagged = true;
         result.lastSequence = m.seq;
         onMessage(m);
       }

@@ -83,6 +83,54 @@ describe("NatsKvStore on a real server", () => {
     await store.close();
   });
 
+  it("a load racing saves to the same keys returns each key once, never older than before the load", async () => {
+    const store = await NatsKvStore.open({ client: nc, bucket });
+    const ns = uniqueName("race");
+    const keys = 3000;
+    const put = (ids: number[], v: number) =>
+      store.save(
+        ids.map((i) => ({ namespace: ns, changeType: "set", entityType: "item", entityId: `k${i}`, entity: { v } })),
+      );
+    await put([...Array(keys).keys()], 0);
+    let version = 0;
+    let acknowledged = 0;
+    let stop = false;
+    const writer = (async () => {
+      while (!stop) {
+        const v = ++version;
+        await put(
+          [...Array(200).keys()].map((j) => (j * 15 + v) % keys),
+          v,
+        );
+        acknowledged = v;
+      }
+    })();
+    let sawRace = false;
+    try {
+      for (let round = 0; round < 8; round++) {
+        const before = acknowledged;
+        const loaded = await store.load(ns);
+        const ids = loaded.map((c) => c.entityId);
+        expect(new Set(ids).size).toBe(ids.length);
+        expect(ids.length).toBe(keys);
+        // Every key written by the last save acknowledged before the load holds that version or a newer one.
+        for (const c of loaded) {
+          const i = Number(c.entityId.slice(1));
+          const v = (c.entity as { v: number }).v;
+          if (before > 0 && [...Array(200).keys()].some((j) => (j * 15 + before) % keys === i)) {
+            expect(v).toBeGreaterThanOrEqual(before);
+          }
+        }
+        if (acknowledged > before) sawRace = true;
+      }
+    } finally {
+      stop = true;
+      await writer;
+      await store.close();
+    }
+    expect(sawRace).toBe(true); // the loads did overlap saves
+  });
+
   it("a key deleted with another KV client loads as a tombstone", async () => {
     const store = await NatsKvStore.open({ client: nc, bucket });
     const ns = uniqueName("del");
