@@ -533,6 +533,39 @@ export function describeStoreContract(
           expect(mine).toEqual(Array.from({ length: 10 }, (_, i) => `w${w}-${i}`));
         }
       });
+
+      it("a load racing saves to the same keys returns each key once, never older than before the load", async () => {
+        const store = await fresh();
+        const ns = uniqueName();
+        const keys = 400;
+        const batch = (v: number) => Array.from({ length: 40 }, (_, j) => (j * 10 + v) % keys);
+        await store.save(Array.from({ length: keys }, (_, i) => set(ns, "item", `k${i}`, { v: 0 })));
+        let acknowledged = 0;
+        let stop = false;
+        const writer = (async () => {
+          for (let v = 1; !stop; v++) {
+            await store.save(batch(v).map((i) => set(ns, "item", `k${i}`, { v })));
+            acknowledged = v;
+            await new Promise((r) => setImmediate(r)); // let loads interleave with a synchronous store
+          }
+        })();
+        try {
+          for (let round = 0; round < 6; round++) {
+            const before = acknowledged;
+            const loaded = await store.load(ns);
+            const ids = loaded.map((c) => c.entityId);
+            expect(new Set(ids).size, "one change per key").toBe(ids.length);
+            expect(ids).toHaveLength(keys);
+            const written = new Set(before > 0 ? batch(before).map((i) => `k${i}`) : []);
+            for (const c of loaded) {
+              if (written.has(c.entityId)) expect((c.entity as { v: number }).v).toBeGreaterThanOrEqual(before);
+            }
+          }
+        } finally {
+          stop = true;
+          await writer;
+        }
+      });
     });
 
     describe("closed store", () => {
