@@ -54,16 +54,17 @@ export function keyInWorkspace(workspaceId: string, changeLogId: string): string
     );
   }
   if (typeof changeLogId !== "string") throw new ValidationError("changeLogId", "must be a string");
-  const key = changeLogId.startsWith("/") ? workspaceId + changeLogId : changeLogId;
-  if (!key.startsWith(`${workspaceId}/`)) {
+  const key = changeLogId.charCodeAt(0) === 47 /* / */ ? workspaceId + changeLogId : changeLogId;
+  const w = workspaceId.length;
+  if (key.charCodeAt(w) !== 47 || !key.startsWith(workspaceId)) {
     throw new ValidationError(
       "changeLogId",
       `${JSON.stringify(changeLogId)} does not belong to workspace ${JSON.stringify(workspaceId)} ` +
         "(expected `{workspaceId}/{entityType}/{entityId}` or `/{entityType}/{entityId}`)",
     );
   }
-  const parts = parseChangeLogKey(key);
-  if (parts.entityType === "" || key.indexOf("/", workspaceId.length + 1) < 0) {
+  const typeEnd = key.indexOf("/", w + 1);
+  if (typeEnd < 0 || typeEnd === w + 1) {
     throw new ValidationError("changeLogId", `${JSON.stringify(changeLogId)} has no \`/{entityType}/{entityId}\` part`);
   }
   return key;

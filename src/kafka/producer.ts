@@ -31,44 +31,101 @@ export interface Delivery {
   readonly offset: number;
 }
 
-/** Receives the delivery of one record. */
-interface Waiter {
-  readonly key: string;
-  ok(delivery: Delivery): void;
-  fail(error: KafkaDeliveryError): void;
-}
+type Ok = (delivery: Delivery) => void;
+type Fail = (error: KafkaDeliveryError) => void;
 
-/** A first-in first-out queue that does not copy on every shift. */
-class Fifo<T> {
-  #items: (T | undefined)[] = [];
-  #head = 0;
-  push(item: T): void {
-    this.#items.push(item);
+/**
+ * Records waiting for their delivery report (per partition, in produce
+ * order) or for room in librdkafka's queue (the backlog): one array per
+ * field and a head index, so a record costs no object of its own.
+ */
+class RecordQueue {
+  readonly partitions: number[] = [];
+  readonly keys: string[] = [];
+  readonly values: (Buffer | null)[] = [];
+  readonly timestamps: number[] = [];
+  readonly oks: Ok[] = [];
+  readonly fails: Fail[] = [];
+  head = 0;
+
+  get length(): number {
+    return this.keys.length - this.head;
   }
-  shift(): T | undefined {
-    if (this.#head >= this.#items.length) return undefined;
-    const item = this.#items[this.#head];
-    this.#items[this.#head++] = undefined;
-    if (this.#head > 4096 && this.#head * 2 > this.#items.length) {
-      this.#items = this.#items.slice(this.#head);
-      this.#head = 0;
+
+  push(partition: number, key: string, value: Buffer | null, timestamp: number, ok: Ok, fail: Fail): void {
+    this.partitions.push(partition);
+    this.keys.push(key);
+    this.values.push(value);
+    this.timestamps.push(timestamp);
+    this.oks.push(ok);
+    this.fails.push(fail);
+  }
+
+  /** Drops the head entry (call after reading its fields at {@link head}). */
+  shift(): void {
+    const h = this.head++;
+    this.values[h] = null; // let the value go now
+    if (this.head === this.keys.length) {
+      this.clear();
+    } else if (this.head > 4096 && this.head * 2 > this.keys.length) {
+      for (const a of [this.partitions, this.keys, this.values, this.timestamps, this.oks, this.fails]) {
+        a.splice(0, this.head);
+      }
+      this.head = 0;
     }
-    return item;
+  }
+
+  clear(): void {
+    for (const a of [this.partitions, this.keys, this.values, this.timestamps, this.oks, this.fails]) a.length = 0;
+    this.head = 0;
   }
 }
 
-interface Pending {
-  record: OutRecord;
-  waiter: Waiter;
+/** Records handed to librdkafka of one partition, in produce order: who learns each one's fate. */
+class WaiterQueue {
+  readonly keys: string[] = [];
+  readonly oks: Ok[] = [];
+  readonly fails: Fail[] = [];
+  head = 0;
+
+  get length(): number {
+    return this.keys.length - this.head;
+  }
+
+  push(key: string, ok: Ok, fail: Fail): void {
+    this.keys.push(key);
+    this.oks.push(ok);
+    this.fails.push(fail);
+  }
+
+  shift(): void {
+    this.head++;
+    if (this.head === this.keys.length) {
+      this.keys.length = this.oks.length = this.fails.length = 0;
+      this.head = 0;
+    } else if (this.head > 4096 && this.head * 2 > this.keys.length) {
+      for (const a of [this.keys, this.oks, this.fails]) a.splice(0, this.head);
+      this.head = 0;
+    }
+  }
+}
+
+/** Captures a new promise's resolving functions without a closure per promise. */
+let capturedOk: Ok | undefined;
+let capturedFail: Fail | undefined;
+function capture(ok: Ok, fail: Fail): void {
+  capturedOk = ok;
+  capturedFail = fail;
 }
 
 export class ChangelogProducer {
   #producer: RdKafka.Producer | undefined;
   #connecting: Promise<RdKafka.Producer> | undefined;
   #partitions: number | undefined;
-  #backlog: Pending[] = [];
-  /** Waiters of records handed to librdkafka, per partition, in produce order. */
-  #waiting: Fifo<Waiter>[] = [];
+  /** Records waiting for room in librdkafka's queue, in call order. */
+  readonly #backlog = new RecordQueue();
+  /** Records handed to librdkafka, per partition, in produce order (their delivery reports come in that order). */
+  #waiting: WaiterQueue[] = [];
   #inFlight = 0;
   #idle: (() => void)[] = [];
   #closed = false;
@@ -149,13 +206,10 @@ export class ChangelogProducer {
     return producer;
   }
 
-  /** Produces one record; the waiter learns its fate. Connect first. */
-  send(record: OutRecord, waiter: Waiter): void {
-    if (this.#backlog.length > 0) {
-      this.#backlog.push({ record, waiter });
-      return;
-    }
-    this.#produce(record, waiter, true);
+  /** Produces one record; `ok` or `fail` learns its fate. Connect first. */
+  send(partition: number, key: string, value: Buffer | null, timestamp: number, ok: Ok, fail: Fail): void {
+    if (this.#backlog.length > 0) this.#backlog.push(partition, key, value, timestamp, ok, fail);
+    else this.#produce(partition, key, value, timestamp, ok, fail, true);
   }
 
   /** Produces records in order and resolves when all are acknowledged, rejects with the first failure. */
@@ -170,58 +224,69 @@ export class ChangelogProducer {
           else resolve();
         }
       };
-      for (const record of records) {
-        this.send(record, {
-          key: record.key,
-          ok: done,
-          fail: (error) => {
-            failure ??= error;
-            done();
-          },
-        });
-      }
+      const failed = (error: KafkaDeliveryError) => {
+        failure ??= error;
+        done();
+      };
+      for (const r of records) this.send(r.partition, r.key, r.value, r.timestamp, done, failed);
     });
   }
 
   /** Produces one record and resolves on its acknowledgement. */
-  sendOne(record: OutRecord): Promise<Delivery> {
-    return new Promise((ok, fail) => this.send(record, { key: record.key, ok, fail }));
+  sendOne(partition: number, key: string, value: Buffer | null, timestamp: number): Promise<Delivery> {
+    const promise = new Promise<Delivery>(capture);
+    this.send(partition, key, value, timestamp, capturedOk!, capturedFail!);
+    return promise;
   }
 
-  #produce(record: OutRecord, waiter: Waiter, mayQueue: boolean): boolean {
+  /** Hands one record to librdkafka; false when its queue is full and `mayQueue` is false. */
+  #produce(
+    partition: number,
+    key: string,
+    value: Buffer | null,
+    timestamp: number,
+    ok: Ok,
+    fail: Fail,
+    mayQueue: boolean,
+  ): boolean {
     const producer = this.#producer;
     if (!producer || this.#fatal) {
-      waiter.fail(this.#error(record, ERR_FATAL, this.#fatal ? messageOf(this.#fatal) : "producer not connected"));
+      fail(this.#error(partition, key, ERR_FATAL, this.#fatal ? messageOf(this.#fatal) : "producer not connected"));
       return true;
     }
     try {
-      producer.produce(this.topic, record.partition, record.value, record.key, record.timestamp);
-      let fifo = this.#waiting[record.partition];
-      if (!fifo) {
-        fifo = new Fifo();
-        this.#waiting[record.partition] = fifo;
+      producer.produce(this.topic, partition, value, key, timestamp);
+      let waiting = this.#waiting[partition];
+      if (!waiting) {
+        waiting = new WaiterQueue();
+        this.#waiting[partition] = waiting;
       }
-      fifo.push(waiter);
+      waiting.push(key, ok, fail);
       this.#inFlight++;
       return true;
     } catch (error) {
       const code = (error as { code?: number }).code;
-      if (code === ERR_QUEUE_FULL && mayQueue) {
-        this.#backlog.push({ record, waiter });
-        return false;
+      if (code === ERR_QUEUE_FULL) {
+        if (!mayQueue) return false; // the caller keeps it (in the backlog)
+        this.#backlog.push(partition, key, value, timestamp, ok, fail);
+        return true;
       }
-      if (code === ERR_QUEUE_FULL) return false;
-      waiter.fail(this.#error(record, code, messageOf(error), error));
+      fail(this.#error(partition, key, code, messageOf(error), error));
       return true;
     }
   }
 
   #onReport(err: RdKafka.LibrdKafkaError | null, report: RdKafka.DeliveryReport): void {
     this.#inFlight--;
-    const waiter = this.#waiting[report.partition]?.shift();
-    if (waiter) {
-      if (err) waiter.fail(this.#error({ partition: report.partition, key: waiter.key }, err.code, err.message, err));
-      else waiter.ok({ partition: report.partition, offset: report.offset });
+    const waiting = this.#waiting[report.partition];
+    if (waiting && waiting.length > 0) {
+      const h = waiting.head;
+      const key = waiting.keys[h]!;
+      const ok = waiting.oks[h]!;
+      const fail = waiting.fails[h]!;
+      waiting.shift();
+      if (err) fail(this.#error(report.partition, key, err.code, err.message, err));
+      else ok({ partition: report.partition, offset: report.offset });
     }
     if (this.#backlog.length > 0) this.#drain();
     if (this.#inFlight === 0 && this.#backlog.length === 0 && this.#idle.length > 0) {
@@ -230,18 +295,25 @@ export class ChangelogProducer {
   }
 
   #drain(): void {
-    const backlog = this.#backlog;
-    let i = 0;
-    while (i < backlog.length) {
-      const p = backlog[i]!;
-      if (!this.#produce(p.record, p.waiter, false)) break;
-      i++;
+    const b = this.#backlog;
+    while (b.length > 0) {
+      const h = b.head;
+      const produced = this.#produce(
+        b.partitions[h]!,
+        b.keys[h]!,
+        b.values[h]!,
+        b.timestamps[h]!,
+        b.oks[h]!,
+        b.fails[h]!,
+        false,
+      );
+      if (!produced) break;
+      b.shift();
     }
-    if (i > 0) backlog.splice(0, i);
   }
 
-  #error(record: Pick<OutRecord, "partition" | "key">, code: number | undefined, message: string, cause?: unknown) {
-    return new KafkaDeliveryError(this.topic, record.partition, record.key, code, message, { cause });
+  #error(partition: number, key: string, code: number | undefined, message: string, cause?: unknown) {
+    return new KafkaDeliveryError(this.topic, partition, key, code, message, { cause });
   }
 
   /**
@@ -270,7 +342,11 @@ export class ChangelogProducer {
     await this.#connecting?.catch(() => undefined);
     await this.flush(timeoutMs);
     this.#closed = true;
-    for (const p of this.#backlog.splice(0)) p.waiter.fail(this.#error(p.record, undefined, "the writer was closed"));
+    const b = this.#backlog;
+    for (let h = b.head; h < b.keys.length; h++) {
+      b.fails[h]!(this.#error(b.partitions[h]!, b.keys[h]!, undefined, "the writer was closed"));
+    }
+    b.clear();
     const producer = this.#producer;
     this.#producer = undefined;
     if (producer) await new Promise<void>((resolve) => producer.disconnect(() => resolve()));

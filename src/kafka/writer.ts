@@ -36,6 +36,9 @@ export interface WriteOptions {
 
 export type { Delivery } from "./producer.js";
 
+/** Workspaces whose partition a writer remembers (then it starts over). */
+const PARTITION_CACHE_SIZE = 65_536;
+
 interface QueuedWrite {
   readonly workspaceId: string;
   readonly key: string;
@@ -58,6 +61,8 @@ export class ChangelogWriter implements AsyncDisposable {
   readonly #producer: ChangelogProducer;
   readonly #maxBytes: number;
   #partitions: number | undefined;
+  /** Partition per workspace id (murmur2 of its UTF-8 bytes is the costliest step of a small write). */
+  readonly #partitionOf = new Map<string, number>();
   /** Writes waiting for the connection, in call order. */
   #queued: QueuedWrite[] | undefined;
   #closed = false;
@@ -111,12 +116,13 @@ export class ChangelogWriter implements AsyncDisposable {
   #send(workspaceId: string, key: string, value: Buffer | null, timestamp: number): Promise<Delivery> {
     const partitions = this.#partitions;
     if (this.#queued === undefined && partitions !== undefined && this.#producer.ready) {
-      return this.#producer.sendOne({
-        partition: partitionForWorkspace(workspaceId, partitions),
-        key,
-        value,
-        timestamp,
-      });
+      let partition = this.#partitionOf.get(workspaceId);
+      if (partition === undefined) {
+        partition = partitionForWorkspace(workspaceId, partitions);
+        if (this.#partitionOf.size >= PARTITION_CACHE_SIZE) this.#partitionOf.clear();
+        this.#partitionOf.set(workspaceId, partition);
+      }
+      return this.#producer.sendOne(partition, key, value, timestamp);
     }
     return new Promise<Delivery>((ok, fail) => {
       const write = { workspaceId, key, value, timestamp, ok, fail };
@@ -145,9 +151,7 @@ export class ChangelogWriter implements AsyncDisposable {
         continue;
       }
       const { workspaceId, key, value, timestamp } = q;
-      this.#producer
-        .sendOne({ partition: partitionForWorkspace(workspaceId, partitions), key, value, timestamp })
-        .then(q.ok, q.fail);
+      this.#producer.sendOne(partitionForWorkspace(workspaceId, partitions), key, value, timestamp).then(q.ok, q.fail);
     }
   }
 
