@@ -19,8 +19,8 @@ const ERR_FATAL = -150;
 export interface OutRecord {
   readonly partition: number;
   readonly key: string;
-  /** `null` is a tombstone. */
-  readonly value: Buffer | null;
+  /** `null` is a tombstone; a string is sent as its UTF-8 bytes (made when the record is handed over). */
+  readonly value: Value;
   /** Record timestamp, ms since the epoch (> 0). */
   readonly timestamp: number;
 }
@@ -30,6 +30,9 @@ export interface Delivery {
   readonly partition: number;
   readonly offset: number;
 }
+
+/** A record value: bytes, text (its UTF-8 bytes are made only when it is handed to librdkafka), or a tombstone. */
+export type Value = Buffer | string | null;
 
 type Ok = (delivery: Delivery) => void;
 type Fail = (error: KafkaDeliveryError) => void;
@@ -42,7 +45,7 @@ type Fail = (error: KafkaDeliveryError) => void;
 class RecordQueue {
   readonly partitions: number[] = [];
   readonly keys: string[] = [];
-  readonly values: (Buffer | null)[] = [];
+  readonly values: Value[] = [];
   readonly timestamps: number[] = [];
   readonly oks: Ok[] = [];
   readonly fails: Fail[] = [];
@@ -52,7 +55,7 @@ class RecordQueue {
     return this.keys.length - this.head;
   }
 
-  push(partition: number, key: string, value: Buffer | null, timestamp: number, ok: Ok, fail: Fail): void {
+  push(partition: number, key: string, value: Value, timestamp: number, ok: Ok, fail: Fail): void {
     this.partitions.push(partition);
     this.keys.push(key);
     this.values.push(value);
@@ -207,7 +210,7 @@ export class ChangelogProducer {
   }
 
   /** Produces one record; `ok` or `fail` learns its fate. Connect first. */
-  send(partition: number, key: string, value: Buffer | null, timestamp: number, ok: Ok, fail: Fail): void {
+  send(partition: number, key: string, value: Value, timestamp: number, ok: Ok, fail: Fail): void {
     if (this.#backlog.length > 0) this.#backlog.push(partition, key, value, timestamp, ok, fail);
     else this.#produce(partition, key, value, timestamp, ok, fail, true);
   }
@@ -233,7 +236,7 @@ export class ChangelogProducer {
   }
 
   /** Produces one record and resolves on its acknowledgement. */
-  sendOne(partition: number, key: string, value: Buffer | null, timestamp: number): Promise<Delivery> {
+  sendOne(partition: number, key: string, value: Value, timestamp: number): Promise<Delivery> {
     const promise = new Promise<Delivery>(capture);
     this.send(partition, key, value, timestamp, capturedOk!, capturedFail!);
     return promise;
@@ -243,7 +246,7 @@ export class ChangelogProducer {
   #produce(
     partition: number,
     key: string,
-    value: Buffer | null,
+    value: Value,
     timestamp: number,
     ok: Ok,
     fail: Fail,
@@ -255,7 +258,13 @@ export class ChangelogProducer {
       return true;
     }
     try {
-      producer.produce(this.topic, partition, value, key, timestamp);
+      producer.produce(
+        this.topic,
+        partition,
+        typeof value === "string" ? Buffer.from(value, "utf8") : value,
+        key,
+        timestamp,
+      );
       let waiting = this.#waiting[partition];
       if (!waiting) {
         waiting = new WaiterQueue();

@@ -9,7 +9,7 @@ import { DEFAULT_MAX_CHANGE_BYTES } from "../core/validation.js";
 import { type Changeloggable, keyInWorkspace, recordTimestamp } from "./codec.js";
 import { type KafkaConfig, type KafkaConnectionOptions, resolveConnection } from "./config.js";
 import { partitionForWorkspace } from "./murmur2.js";
-import { ChangelogProducer, type Delivery } from "./producer.js";
+import { ChangelogProducer, type Delivery, type Value } from "./producer.js";
 
 /** Options of {@link ChangelogWriter}. */
 export interface ChangelogWriterOptions extends KafkaConnectionOptions {
@@ -42,7 +42,7 @@ const PARTITION_CACHE_SIZE = 65_536;
 interface QueuedWrite {
   readonly workspaceId: string;
   readonly key: string;
-  readonly value: Buffer | null;
+  readonly value: Value;
   readonly timestamp: number;
   readonly ok: (delivery: Delivery) => void;
   readonly fail: (error: unknown) => void;
@@ -113,7 +113,7 @@ export class ChangelogWriter implements AsyncDisposable {
    * while connecting wait in {@link #queued} and are handed over in call
    * order, before any later write: a key written twice keeps its order.
    */
-  #send(workspaceId: string, key: string, value: Buffer | null, timestamp: number): Promise<Delivery> {
+  #send(workspaceId: string, key: string, value: Value, timestamp: number): Promise<Delivery> {
     const partitions = this.#partitions;
     if (this.#queued === undefined && partitions !== undefined && this.#producer.ready) {
       let partition = this.#partitionOf.get(workspaceId);
@@ -197,7 +197,8 @@ export class ChangelogWriter implements AsyncDisposable {
     if (this.#closed) throw new ClosedError("Kafka changelog writer");
   }
 
-  #serialize(obj: Changeloggable, key: string): Buffer {
+  /** The value as JSON text, checked for size; its bytes are made when it is handed to librdkafka (a write waiting for room holds only the text). */
+  #serialize(obj: Changeloggable, key: string): string {
     let json: string | undefined;
     try {
       json = JSON.stringify(obj);
@@ -205,9 +206,11 @@ export class ChangelogWriter implements AsyncDisposable {
       throw new InvalidValueError(key, (error as Error).message, { cause: error });
     }
     if (json === undefined) throw new InvalidValueError(key, "serializes to nothing (undefined)");
-    const value = Buffer.from(json, "utf8");
-    if (value.length > this.#maxBytes)
-      throw new TooLargeError(value.length, this.#maxBytes, `value of ${JSON.stringify(key)}`);
-    return value;
+    // UTF-8 takes at most 3 bytes per UTF-16 code unit: only text that could exceed the limit is counted.
+    if (json.length * 3 > this.#maxBytes) {
+      const bytes = Buffer.byteLength(json, "utf8");
+      if (bytes > this.#maxBytes) throw new TooLargeError(bytes, this.#maxBytes, `value of ${JSON.stringify(key)}`);
+    }
+    return json;
   }
 }
