@@ -130,6 +130,8 @@ export class ChangelogProducer {
   /** Records handed to librdkafka, per partition, in produce order (their delivery reports come in that order). */
   #waiting: WaiterQueue[] = [];
   #inFlight = 0;
+  /** After librdkafka's queue was full: the backlog is handed over again once no more than this many are in flight. */
+  #drainBelow = 0;
   #idle: (() => void)[] = [];
   #closed = false;
   #fatal: RdKafka.LibrdKafkaError | undefined;
@@ -276,6 +278,7 @@ export class ChangelogProducer {
     } catch (error) {
       const code = (error as { code?: number }).code;
       if (code === ERR_QUEUE_FULL) {
+        this.#drainBelow = this.#inFlight - Math.max(1, Math.min(1000, Math.floor(this.#inFlight / 10)));
         if (!mayQueue) return false; // the caller keeps it (in the backlog)
         this.#backlog.push(partition, key, value, timestamp, ok, fail);
         return true;
@@ -297,7 +300,9 @@ export class ChangelogProducer {
       if (err) fail(this.#error(report.partition, key, err.code, err.message, err));
       else ok({ partition: report.partition, offset: report.offset });
     }
-    if (this.#backlog.length > 0) this.#drain();
+    // Hand the backlog over in batches: each attempt on a full queue costs librdkafka an error
+    // object (with a stack), so wait until a batch of records has left the queue.
+    if (this.#backlog.length > 0 && (this.#inFlight === 0 || this.#inFlight <= this.#drainBelow)) this.#drain();
     if (this.#inFlight === 0 && this.#backlog.length === 0 && this.#idle.length > 0) {
       for (const f of this.#idle.splice(0)) f();
     }
