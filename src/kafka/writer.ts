@@ -65,6 +65,8 @@ export class ChangelogWriter implements AsyncDisposable {
   readonly #partitionOf = new Map<string, number>();
   /** Writes waiting for the connection, in call order. */
   #queued: QueuedWrite[] | undefined;
+  /** Settles once the queued writes were handed to the producer (or failed). */
+  #handingOver: Promise<void> | undefined;
   #closed = false;
 
   constructor(options: ChangelogWriterOptions = {}) {
@@ -128,7 +130,7 @@ export class ChangelogWriter implements AsyncDisposable {
       const write = { workspaceId, key, value, timestamp, ok, fail };
       if (this.#queued === undefined) {
         this.#queued = [write];
-        void this.#sendQueuedWhenConnected();
+        this.#handingOver = this.#sendQueuedWhenConnected();
       } else {
         this.#queued.push(write);
       }
@@ -138,7 +140,7 @@ export class ChangelogWriter implements AsyncDisposable {
   async #sendQueuedWhenConnected(): Promise<void> {
     let failure: unknown;
     try {
-      await this.connect();
+      this.#partitions = await this.#producer.connect(); // also when close() came meanwhile: queued writes go out
     } catch (error) {
       failure = error;
     }
@@ -173,19 +175,30 @@ export class ChangelogWriter implements AsyncDisposable {
    * Waits until every write so far is acknowledged or failed, at most
    * `timeoutMs` ms. Resolves `true` when nothing is pending any more.
    */
-  flush(timeoutMs = 5000): Promise<boolean> {
-    return this.#producer.flush(timeoutMs);
+  async flush(timeoutMs = 5000): Promise<boolean> {
+    const started = Date.now();
+    if (this.#handingOver) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timedOut = new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(true), timeoutMs);
+      });
+      const late = await Promise.race([this.#handingOver.then(() => false), timedOut]);
+      clearTimeout(timer);
+      if (late) return false;
+    }
+    return this.#producer.flush(Math.max(0, timeoutMs - (Date.now() - started)));
   }
 
   /** Writes not yet acknowledged or failed. */
   get pending(): number {
-    return this.#producer.pending;
+    return this.#producer.pending + (this.#queued?.length ?? 0);
   }
 
   /** Flushes (at most 10 s), then disconnects. Idempotent. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    await this.#handingOver; // writes made while connecting go out first (it never rejects)
     await this.#producer.close();
   }
 

@@ -200,6 +200,56 @@ describe("ChangelogWriter and ChangelogReader", () => {
     expect((await reader.loadForWorkspace("ws-burst")).get("ws-burst/item/k")?.unmarshal()).toMatchObject({ v: 52 });
   });
 
+  it("when librdkafka's queue is full, writes wait in order and all land", async () => {
+    await using small = new ChangelogWriter({
+      brokers: cluster.brokers,
+      topic,
+      partitions,
+      producerConfig: { "queue.buffering.max.messages": 10, "linger.ms": 1 },
+    });
+    await small.connect(); // so that the writes below go to the producer, not to the writer's connect queue
+    const writes: Promise<{ partition: number; offset: number }>[] = [];
+    for (let v = 1; v <= 500; v++) {
+      writes.push(small.set(`ws-full-${v % 3}`, new Item(`ws-full-${v % 3}`, "k", v)));
+      if (v % 7 === 0) writes.push(small.delete(`ws-full-${v % 3}`, `ws-full-${v % 3}/item/k`));
+    }
+    expect(small.pending).toBeGreaterThan(10); // librdkafka's queue takes 10: the rest waits in the backlog
+    const deliveries = await Promise.all(writes);
+    for (let w = 0; w < 3; w++) {
+      const mine = deliveries.filter((d) => d.partition === partitionForWorkspace(`ws-full-${w}`, partitions));
+      const offsets = mine.map((d) => d.offset);
+      expect(offsets).toEqual([...offsets].sort((a, b) => a - b));
+    }
+    expect(small.pending).toBe(0);
+    const last = (w: number) => Math.max(...Array.from({ length: 500 }, (_, i) => i + 1).filter((v) => v % 3 === w));
+    for (let w = 0; w < 3; w++) {
+      const state = await reader.loadForWorkspace(`ws-full-${w}`);
+      const v = last(w);
+      // The last write of each workspace is a set of v, unless v % 7 === 0 (then a delete follows it).
+      if (v % 7 === 0) expect(state.has(`ws-full-${w}/item/k`)).toBe(false);
+      else expect(state.get(`ws-full-${w}/item/k`)?.unmarshal()).toMatchObject({ v });
+    }
+  });
+
+  it("flush and close wait for writes made while connecting", async () => {
+    const early = new ChangelogWriter({ brokers: cluster.brokers, topic, partitions });
+    const writes = [1, 2, 3].map((v) => early.set("ws-early", new Item("ws-early", String(v), v)));
+    expect(early.pending).toBe(3);
+    expect(await early.flush(10_000)).toBe(true);
+    expect(early.pending).toBe(0);
+    await Promise.all(writes);
+    const closing = [4, 5].map((v) => early.set("ws-early", new Item("ws-early", String(v), v)));
+    await early.close(); // right after the writes: they still go out
+    await expect(Promise.all(closing)).resolves.toHaveLength(2);
+    expect([...(await reader.loadForWorkspace("ws-early")).keys()].sort()).toEqual(
+      ["1", "2", "3", "4", "5"].map((id) => `ws-early/item/${id}`),
+    );
+    const late = new ChangelogWriter({ brokers: cluster.brokers, topic, partitions });
+    const queued = late.set("ws-early", new Item("ws-early", "6", 6)); // still connecting
+    await late.close();
+    await expect(queued).resolves.toMatchObject({ partition: partitionForWorkspace("ws-early", partitions) });
+  });
+
   it("rejects bad input with typed errors before writing", async () => {
     await expect(writer.set("ws-b", new Item("ws-other", "1", 1))).rejects.toSatisfy((e) =>
       isStatelogError(e, ErrorCode.Validation),
