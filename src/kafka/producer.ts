@@ -84,33 +84,42 @@ class RecordQueue {
   }
 }
 
-/** Records handed to librdkafka of one partition, in produce order: who learns each one's fate. */
+/**
+ * Records handed to librdkafka of one partition, in produce order: who
+ * learns each one's fate. Keys are not kept (the delivery report has them):
+ * a million writes in flight should not hold a million strings.
+ */
 class WaiterQueue {
-  readonly keys: string[] = [];
   readonly oks: Ok[] = [];
   readonly fails: Fail[] = [];
   head = 0;
 
   get length(): number {
-    return this.keys.length - this.head;
+    return this.oks.length - this.head;
   }
 
-  push(key: string, ok: Ok, fail: Fail): void {
-    this.keys.push(key);
+  push(ok: Ok, fail: Fail): void {
     this.oks.push(ok);
     this.fails.push(fail);
   }
 
   shift(): void {
     this.head++;
-    if (this.head === this.keys.length) {
-      this.keys.length = this.oks.length = this.fails.length = 0;
+    if (this.head === this.oks.length) {
+      this.oks.length = this.fails.length = 0;
       this.head = 0;
-    } else if (this.head > 4096 && this.head * 2 > this.keys.length) {
-      for (const a of [this.keys, this.oks, this.fails]) a.splice(0, this.head);
+    } else if (this.head > 4096 && this.head * 2 > this.oks.length) {
+      this.oks.splice(0, this.head);
+      this.fails.splice(0, this.head);
       this.head = 0;
     }
   }
+}
+
+function keyText(key: unknown): string {
+  if (typeof key === "string") return key;
+  if (Buffer.isBuffer(key)) return key.toString("utf8");
+  return "(unknown key)";
 }
 
 /** Captures a new promise's resolving functions without a closure per promise. */
@@ -272,7 +281,7 @@ export class ChangelogProducer {
         waiting = new WaiterQueue();
         this.#waiting[partition] = waiting;
       }
-      waiting.push(key, ok, fail);
+      waiting.push(ok, fail);
       this.#inFlight++;
       return true;
     } catch (error) {
@@ -293,11 +302,10 @@ export class ChangelogProducer {
     const waiting = this.#waiting[report.partition];
     if (waiting && waiting.length > 0) {
       const h = waiting.head;
-      const key = waiting.keys[h]!;
       const ok = waiting.oks[h]!;
       const fail = waiting.fails[h]!;
       waiting.shift();
-      if (err) fail(this.#error(report.partition, key, err.code, err.message, err));
+      if (err) fail(this.#error(report.partition, keyText(report.key), err.code, err.message, err));
       else ok({ partition: report.partition, offset: report.offset });
     }
     // Hand the backlog over in batches: each attempt on a full queue costs librdkafka an error

@@ -5,7 +5,14 @@
  * store recover once the broker is back.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ChangelogReader, ChangelogWriter, isKafkaDeliveryError, KafkaStore } from "../../src/kafka/index.js";
+import {
+  ChangelogReader,
+  ChangelogWriter,
+  isKafkaDeliveryError,
+  type KafkaDeliveryError,
+  KafkaStore,
+  partitionForWorkspace,
+} from "../../src/kafka/index.js";
 import { startCluster, type TestCluster, uniqueTopic } from "./cluster.js";
 
 const FAST_FAIL = { "message.timeout.ms": 3000, "reconnect.backoff.max.ms": 300, "retry.backoff.max.ms": 300 };
@@ -80,6 +87,14 @@ describe("broker down and up during writes", () => {
     expect(acked.length).toBeGreaterThan(20);
     expect(failed.length).toBeGreaterThan(5);
     for (const f of failed) expect(isKafkaDeliveryError(f.reason), String(f.reason)).toBe(true);
+    // Each rejection names its own record: key and partition (from librdkafka's delivery report).
+    outcomes.forEach((o, i) => {
+      const s = settled[i]!;
+      if (s.status === "rejected") {
+        expect((s.reason as KafkaDeliveryError).key).toBe(o.key);
+        expect((s.reason as KafkaDeliveryError).partition).toBe(partitionForWorkspace(o.ws, writer.partitions!));
+      }
+    });
     // The writer recovered: the last writes (after `up`) were acknowledged.
     expect(settled.at(-1)!.status).toBe("fulfilled");
 
