@@ -4,7 +4,7 @@
  * compare-and-set lost) is recognised by {@link isWrongLastSequence}.
  */
 import { JetStreamApiError } from "@nats-io/jetstream";
-import { isStatelogError, messageOf, type StatelogError, UnavailableError } from "../core/errors.js";
+import { isStatelogError, messageOf, StatelogError, UnavailableError } from "../core/errors.js";
 
 /** JetStream's code for "wrong last sequence" (a lost compare-and-set). */
 export const WRONG_LAST_SEQUENCE = 10071;
@@ -29,4 +29,34 @@ export function actualLastSequence(error: unknown): number | undefined {
 export function natsError(error: unknown, what: string): StatelogError {
   if (isStatelogError(error)) return error as StatelogError;
   return new UnavailableError(`NATS ${what} failed: ${messageOf(error)}`, { cause: error });
+}
+
+/**
+ * A `NatsKvStore.save` that failed part-way (aborted, connection lost, a
+ * publish refused): which of the changes are stored. A save is not atomic
+ * on NATS KV (one message per change). The `code` is the failure's own
+ * (`STATELOG_ABORTED`, `STATELOG_UNAVAILABLE`, …), so the usual guards
+ * still apply; the original error is the `cause`.
+ */
+export class NatsSaveError extends StatelogError {
+  constructor(
+    /** Indexes (into the `changes` passed to `save`) of changes the server acknowledged: stored. */
+    readonly stored: readonly number[],
+    /** Indexes of changes sent without an answer (time-out, connection lost): they may or may not be stored. */
+    readonly uncertain: readonly number[],
+    /** Indexes of changes not stored: never sent, or refused by the server. */
+    readonly notStored: readonly number[],
+    cause: StatelogError,
+  ) {
+    const total = stored.length + uncertain.length + notStored.length;
+    super(
+      cause.code,
+      `${cause.message} — ${stored.length} of ${total} changes are stored` +
+        (uncertain.length > 0 ? `, ${uncertain.length} may be (sent, unanswered)` : "") +
+        `, ${notStored.length} are not (see the error's stored, uncertain and notStored indexes); ` +
+        "saving all of them again is safe: the later save wins",
+      { cause },
+    );
+    this.name = "NatsSaveError";
+  }
 }

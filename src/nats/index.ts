@@ -4,7 +4,13 @@
  * optional peer dependencies `@nats-io/transport-node`, `@nats-io/jetstream`
  * and `@nats-io/kv` (3.x). See docs/nats.md.
  */
-export { actualLastSequence, isWrongLastSequence, natsError, WRONG_LAST_SEQUENCE } from "./errors.js";
+export {
+  actualLastSequence,
+  isWrongLastSequence,
+  NatsSaveError,
+  natsError,
+  WRONG_LAST_SEQUENCE,
+} from "./errors.js";
 export { EVENT_ENVELOPE_BYTES, NatsEventStore, type NatsEventStoreConfig } from "./event-store.js";
 export { decodeToken, encodeToken, entityKey, parseEntityKey } from "./keys.js";
 export { DEFAULT_STORE_BUCKET, NatsKvStore, type NatsKvStoreOptions, STORE_ENVELOPE_BYTES } from "./kv-store.js";

@@ -14,7 +14,7 @@
  * in revision order.
  */
 import type { JetStreamClient, JetStreamManager, JsMsg, PubAck } from "@nats-io/jetstream";
-import { jetstream, jetstreamManager, StorageType } from "@nats-io/jetstream";
+import { JetStreamApiError, jetstream, jetstreamManager, StorageType } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { type Change, type ChangeInput, ChangeType } from "../core/change.js";
@@ -32,7 +32,7 @@ import {
   type StoreCapabilities,
 } from "../core/store.js";
 import { DEFAULT_MAX_CHANGE_BYTES, validateNamespace } from "../core/validation.js";
-import { natsError } from "./errors.js";
+import { NatsSaveError, natsError } from "./errors.js";
 import { decodeToken, encodeToken, parseEntityKey } from "./keys.js";
 import { requirePayloadFits } from "./payload.js";
 import { keepLastPerKey, readFiltered } from "./reader.js";
@@ -170,6 +170,8 @@ export class NatsKvStore implements Store {
   async #publishAll(prepared: readonly PreparedChange[], signal: AbortSignal | undefined): Promise<void> {
     const max = this.#options.maxInFlight ?? 1024;
     const acks: Promise<PubAck>[] = [];
+    /** Per change (by index): its publish's acknowledgement, once sent. */
+    const changeAcks: (Promise<PubAck> | undefined)[] = new Array(prepared.length);
     const tokens = new Map<string, string>();
     let head = 0;
     const send = (subject: string, payload: string) => {
@@ -177,9 +179,11 @@ export class NatsKvStore implements Store {
       const ack = this.#js.publish(subject, payload);
       ack.catch(() => undefined);
       acks.push(ack);
+      return ack;
     };
     try {
-      for (const p of prepared) {
+      for (let i = 0; i < prepared.length; i++) {
+        const p = prepared[i] as PreparedChange;
         if (signal?.aborted) throw new AbortError(signal.reason);
         let ns = tokens.get(p.namespace);
         if (ns === undefined) {
@@ -191,11 +195,27 @@ export class NatsKvStore implements Store {
           }
         }
         if (acks.length - head >= max) await acks[head++];
-        send(`${this.#prefix}${ns}.${encodeToken(p.entityType)}.${encodeToken(p.entityId)}`, envelope(p));
+        changeAcks[i] = send(
+          `${this.#prefix}${ns}.${encodeToken(p.entityType)}.${encodeToken(p.entityId)}`,
+          envelope(p),
+        );
       }
       for (; head < acks.length; head++) await acks[head];
     } catch (error) {
-      throw natsError(error, `save to KV bucket ${JSON.stringify(this.bucket)}`);
+      const failure = natsError(error, `save to KV bucket ${JSON.stringify(this.bucket)}`);
+      // Say which changes are stored: wait for every publish already sent.
+      const outcomes = await Promise.allSettled(
+        Array.from(prepared, (_, i) => changeAcks[i] ?? Promise.reject(NOT_SENT)), // (map would skip the holes)
+      );
+      const stored: number[] = [];
+      const uncertain: number[] = [];
+      const notStored: number[] = [];
+      outcomes.forEach((o, i) => {
+        if (o.status === "fulfilled") stored.push(i);
+        else if (o.reason === NOT_SENT || o.reason instanceof JetStreamApiError) notStored.push(i);
+        else uncertain.push(i);
+      });
+      throw new NatsSaveError(stored, uncertain, notStored, failure);
     }
   }
 
@@ -328,6 +348,9 @@ export class NatsKvStore implements Store {
     return { namespace, changeType: ChangeType.Set, entityType, entityId, entity: value.entity, timestamp };
   }
 }
+
+/** Marks a change that was never sent, in a failed save's outcomes. */
+const NOT_SENT = Symbol("not sent");
 
 /** The stored value of a change. */
 function envelope(p: PreparedChange): string {

@@ -2,12 +2,13 @@ import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ErrorCode } from "../../src/core/errors.js";
+import { ErrorCode, isStatelogError } from "../../src/core/errors.js";
 import {
   decodeToken,
   encodeToken,
   entityKey,
   NatsKvStore,
+  NatsSaveError,
   parseEntityKey,
   STORE_ENVELOPE_BYTES,
 } from "../../src/nats/index.js";
@@ -129,6 +130,40 @@ describe("NatsKvStore on a real server", () => {
       await store.close();
     }
     expect(sawRace).toBe(true); // the loads did overlap saves
+  });
+
+  it("a save aborted part-way says which changes are stored, and the store holds exactly those", async () => {
+    const store = await NatsKvStore.open({ client: nc, bucket, maxInFlight: 16 });
+    const ns = uniqueName("abort");
+    const controller = new AbortController();
+    // Abort once the server has taken 200 of the 3,000 messages (seen on a plain subscription).
+    let seen = 0;
+    const sub = nc.subscribe(`$KV.${bucket}.${encodeToken(ns)}.>`, {
+      callback: () => {
+        if (++seen === 200) controller.abort(new Error("enough"));
+      },
+    });
+    await nc.flush(); // the subscription is registered before the save starts
+    const changes = Array.from({ length: 3000 }, (_, i) => ({
+      namespace: ns,
+      changeType: "set" as const,
+      entityType: "item",
+      entityId: `k${i}`,
+      entity: { i },
+    }));
+    const error = await store.save(changes, { signal: controller.signal }).catch((e: unknown) => e);
+    sub.unsubscribe();
+    expect(error).toBeInstanceOf(NatsSaveError);
+    expect(isStatelogError(error, ErrorCode.Aborted), String(error)).toBe(true);
+    const { stored, uncertain, notStored } = error as NatsSaveError;
+    expect([...stored, ...uncertain, ...notStored].sort((a, b) => a - b)).toEqual(changes.map((_, i) => i));
+    expect(stored.length).toBeGreaterThanOrEqual(150);
+    expect(notStored.length).toBeGreaterThan(0);
+    expect(uncertain).toEqual([]); // a healthy server answers every publish that was sent
+    const loaded = new Set((await store.load(ns)).map((c) => c.entityId));
+    expect(loaded).toEqual(new Set(stored.map((i) => `k${i}`)));
+    expect((error as Error).message).toMatch(new RegExp(`${stored.length} of 3000 changes are stored`));
+    await store.close();
   });
 
   it("a key deleted with another KV client loads as a tombstone", async () => {
