@@ -84,12 +84,9 @@ class RecordQueue {
   }
 }
 
-/**
- * Records handed to librdkafka of one partition, in produce order: who
- * learns each one's fate. Keys are not kept (the delivery report has them):
- * a million writes in flight should not hold a million strings.
- */
+/** Records handed to librdkafka of one partition, in produce order: who learns each one's fate. */
 class WaiterQueue {
+  readonly keys: string[] = [];
   readonly oks: Ok[] = [];
   readonly fails: Fail[] = [];
   head = 0;
@@ -98,7 +95,8 @@ class WaiterQueue {
     return this.oks.length - this.head;
   }
 
-  push(ok: Ok, fail: Fail): void {
+  push(key: string, ok: Ok, fail: Fail): void {
+    this.keys.push(key);
     this.oks.push(ok);
     this.fails.push(fail);
   }
@@ -106,20 +104,17 @@ class WaiterQueue {
   shift(): void {
     this.head++;
     if (this.head === this.oks.length) {
-      this.oks.length = this.fails.length = 0;
-      this.head = 0;
+      this.clear();
     } else if (this.head > 4096 && this.head * 2 > this.oks.length) {
-      this.oks.splice(0, this.head);
-      this.fails.splice(0, this.head);
+      for (const a of [this.keys, this.oks, this.fails]) a.splice(0, this.head);
       this.head = 0;
     }
   }
-}
 
-function keyText(key: unknown): string {
-  if (typeof key === "string") return key;
-  if (Buffer.isBuffer(key)) return key.toString("utf8");
-  return "(unknown key)";
+  clear(): void {
+    this.keys.length = this.oks.length = this.fails.length = 0;
+    this.head = 0;
+  }
 }
 
 /** Captures a new promise's resolving functions without a closure per promise. */
@@ -182,7 +177,16 @@ export class ChangelogProducer {
   async #open(): Promise<RdKafka.Producer> {
     const { Producer } = await loadKafkaClient();
     const old = this.#producer;
-    if (old) old.disconnect(() => undefined);
+    if (old) {
+      // After a fatal error: let the old producer hand over what reports it still has, then fail
+      // whatever it never reported, so that no record waits forever or is matched to a new record's report.
+      await new Promise<void>((resolve) => old.disconnect(() => resolve()));
+      old.removeAllListeners("delivery-report");
+      this.#failWaiting(
+        `the producer was replaced after a fatal error (${messageOf(this.#fatal)}) before the broker answered: ` +
+          "whether the record was written is unknown; writing it again is safe",
+      );
+    }
     const conf = {
       ...DEFAULT_PRODUCER_CONFIG,
       "message.max.bytes": 1_100_000,
@@ -281,11 +285,24 @@ export class ChangelogProducer {
         waiting = new WaiterQueue();
         this.#waiting[partition] = waiting;
       }
-      waiting.push(ok, fail);
+      waiting.push(key, ok, fail);
       this.#inFlight++;
       return true;
     } catch (error) {
       const code = (error as { code?: number }).code;
+      if (code === ERR_QUEUE_FULL && this.#inFlight === 0) {
+        // Full with nothing in it: this record alone is larger than the queue may hold.
+        fail(
+          this.#error(
+            partition,
+            key,
+            code,
+            "librdkafka's queue is full with nothing in flight: the record is larger than queue.buffering.max.kbytes",
+            error,
+          ),
+        );
+        return true;
+      }
       if (code === ERR_QUEUE_FULL) {
         this.#drainBelow = this.#inFlight - Math.max(1, Math.min(1000, Math.floor(this.#inFlight / 10)));
         if (!mayQueue) return false; // the caller keeps it (in the backlog)
@@ -302,10 +319,11 @@ export class ChangelogProducer {
     const waiting = this.#waiting[report.partition];
     if (waiting && waiting.length > 0) {
       const h = waiting.head;
+      const key = waiting.keys[h]!;
       const ok = waiting.oks[h]!;
       const fail = waiting.fails[h]!;
       waiting.shift();
-      if (err) fail(this.#error(report.partition, keyText(report.key), err.code, err.message, err));
+      if (err) fail(this.#error(report.partition, key, err.code, err.message, err));
       else ok({ partition: report.partition, offset: report.offset });
     }
     // Hand the backlog over in batches: each attempt on a full queue costs librdkafka an error
@@ -372,5 +390,18 @@ export class ChangelogProducer {
     const producer = this.#producer;
     this.#producer = undefined;
     if (producer) await new Promise<void>((resolve) => producer.disconnect(() => resolve()));
+    // Records the broker never answered within the flush: their reports will not come any more.
+    this.#failWaiting("the writer was closed before the broker answered: whether the record was written is unknown");
+  }
+
+  /** Fails every record handed to librdkafka that has no report yet (its producer is gone). */
+  #failWaiting(message: string): void {
+    this.#waiting.forEach((w, partition) => {
+      if (!w) return;
+      for (let h = w.head; h < w.oks.length; h++) w.fails[h]!(this.#error(partition, w.keys[h]!, undefined, message));
+      w.clear();
+    });
+    this.#inFlight = 0;
+    if (this.#backlog.length === 0) for (const f of this.#idle.splice(0)) f();
   }
 }

@@ -124,4 +124,41 @@ describe("broker down and up during writes", () => {
       ["gone", "unset"],
     ]);
   });
+
+  it("close() while the broker is down settles every pending write (none waits forever)", {
+    timeout: 60_000,
+  }, async (ctx) => {
+    if (!cluster.isMock) {
+      ctx.skip("needs the mock cluster's down/up commands (KAFKA_BROKERS is set)");
+      return;
+    }
+    // A message time-out far beyond close()'s flush: librdkafka will not report these records before close.
+    const writer = new ChangelogWriter({
+      brokers: cluster.brokers,
+      topic,
+      producerConfig: { "message.timeout.ms": 120_000 },
+    });
+    await writer.connect();
+    await cluster.down(-1);
+    try {
+      const writes = Array.from({ length: 20 }, (_, i) =>
+        writer.set(`fc-${i % 3}`, { changeLogId: () => `fc-${i % 3}/item/${i}`, v: i }),
+      );
+      await writer.close();
+      const settled = await Promise.race([
+        Promise.allSettled(writes),
+        sleep(5_000).then(() => "still pending" as const),
+      ]);
+      expect(settled).not.toBe("still pending");
+      for (const s of settled as PromiseSettledResult<unknown>[]) {
+        expect(s.status).toBe("rejected");
+        const reason = (s as PromiseRejectedResult).reason;
+        expect(isKafkaDeliveryError(reason), String(reason)).toBe(true);
+        expect(String(reason)).toMatch(/closed before the broker answered/);
+      }
+      expect(writer.pending).toBe(0);
+    } finally {
+      await cluster.up(-1);
+    }
+  });
 });
