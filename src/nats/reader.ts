@@ -72,11 +72,11 @@ export interface ReadFilteredResult {
   /** The highest stream sequence delivered (0 when nothing was). */
   lastSequence: number;
   /**
-   * True when the read delivered more than its consumer's initial set: it
-   * went on past a lagging peer's view of the stream, or writes arrived
-   * while it read. In mode "last_per_subject" a subject may then have been
-   * delivered more than once: each later delivery is a newer revision and
-   * wins ({@link keepLastPerKey}).
+   * True when the read went on past a lagging peer's view of the stream, or,
+   * in mode "last_per_subject", delivered a subject more than once (a newer
+   * revision written during the read): each later delivery is a newer
+   * revision and wins ({@link keepLastPerKey}). False guarantees every
+   * subject came once.
    */
   lagged: boolean;
   /** Consumers given up because their peer stayed behind (each followed by a new one). */
@@ -91,6 +91,8 @@ interface Goal {
   verified: boolean;
   /** The sequence of the stream's last message under the filter (0 when none), from the leader. */
   last: () => Promise<number>;
+  /** In mode "last_per_subject": the subjects delivered so far (a second delivery sets `lagged`). */
+  subjects: Set<string> | undefined;
 }
 
 /** How long a consumer whose peer is behind may take to deliver the leader's last message, in ms. */
@@ -138,6 +140,7 @@ export async function readFiltered(
   const goal: Goal = {
     target: 0,
     verified: false,
+    subjects: mode === ReadMode.LastPerSubject ? new Set() : undefined,
     last: async () => {
       const last = await lastUnderFilter();
       return last && last.seq >= (start ?? 0) ? last.seq : 0;
@@ -161,7 +164,12 @@ export async function readFiltered(
   const deadline = Date.now() + (options.catchUpTimeoutMs ?? 30_000);
   for (let info = ci; ; ) {
     if (await consume(js, jsm, stream, info, goal, result, onMessage, options)) return result;
-    // This consumer stayed behind the leader (its peer lags): try a new one (the server places it anew).
+    // This consumer stayed behind the target. If the target message is gone meanwhile (expired by a
+    // TTL, purged, deleted), the leader's last is lower now: what was delivered is complete.
+    const now = await goal.last();
+    if (now <= result.lastSequence) return result;
+    goal.target = now;
+    // Its peer lags: try a new consumer (the server places it anew).
     result.lagged = true;
     if (Date.now() >= deadline) {
       throw new UnavailableError(
@@ -226,15 +234,20 @@ async function consume(
     messages.stop();
   };
   signal?.addEventListener("abort", onAbort, { once: true });
+  if (signal?.aborted) onAbort();
   if (ci.num_pending === 0) wait();
-  let delivered = 0;
+  const subjects = goal.subjects;
   try {
     for await (const m of messages) {
       if (m.seq > result.lastSequence) {
-        // Past the consumer's initial set (a lagging peer catching up, or writes made during the
-        // read): a subject may come again with a newer revision.
-        delivered++;
-        if (timer !== undefined || delivered > ci.num_pending) result.lagged = true;
+        if (timer !== undefined) {
+          // Progress after running dry: the peer is catching up; give it the full grace again.
+          clearTimeout(timer);
+          timer = undefined;
+          result.lagged = true;
+        }
+        // A subject delivered again (a newer revision written during the read, or after a restart).
+        if (subjects !== undefined && subjects.size === subjects.add(m.subject).size) result.lagged = true;
         result.lastSequence = m.seq;
         onMessage(m);
       }
