@@ -131,12 +131,7 @@ function isUnsupported(error: unknown): boolean {
   return someInTree(error, (e) => {
     const code = (e as { code?: unknown }).code;
     const apiId = (e as { apiId?: unknown }).apiId;
-    return (
-      code === "PLT_KFK_UNSUPPORTED_API" ||
-      code === "PLT_KFK_UNSUPPORTED" ||
-      apiId === "UNSUPPORTED_VERSION" ||
-      apiId === "INVALID_REQUEST"
-    );
+    return code === "PLT_KFK_UNSUPPORTED_API" || code === "PLT_KFK_UNSUPPORTED" || apiId === "UNSUPPORTED_VERSION";
   });
 }
 

@@ -46,7 +46,8 @@ export interface EnsureTopicOptions extends KafkaConnectionOptions {
   /**
    * Options of `@platformatic/kafka`'s `Admin` for the DescribeConfigs check
    * (e.g. `sasl: { mechanism, username, password }`, `tls`), over
-   * `bootstrapBrokers` and the time-outs.
+   * `bootstrapBrokers` and the time-outs. `clientConfig` is librdkafka's and
+   * is not translated: a secured cluster needs its settings here too.
    */
   configAdminOptions?: Readonly<Record<string, unknown>>;
 }
