@@ -47,14 +47,23 @@ export class NatsSaveError extends StatelogError {
     /** Indexes of changes not stored: never sent, or refused by the server. */
     readonly notStored: readonly number[],
     cause: StatelogError,
+    /**
+     * Namespaces whose marker key (what `listNamespaces` reads) this save
+     * sent without a confirmation: until a later save of the namespace
+     * succeeds, `listNamespaces` may not list them.
+     */
+    readonly unmarkedNamespaces: readonly string[] = [],
   ) {
     const total = stored.length + uncertain.length + notStored.length;
     super(
       cause.code,
       `${cause.message} — ${stored.length} of ${total} changes are stored` +
         (uncertain.length > 0 ? `, ${uncertain.length} may be (sent, unanswered)` : "") +
-        `, ${notStored.length} are not (see the error's stored, uncertain and notStored indexes); ` +
-        "saving all of them again is safe: the later save wins",
+        `, ${notStored.length} are not (see the error's stored, uncertain and notStored indexes)` +
+        (unmarkedNamespaces.length > 0
+          ? `; the namespace marker of ${unmarkedNamespaces.map((n) => JSON.stringify(n)).join(", ")} is unconfirmed`
+          : "") +
+        "; saving all of them again is safe: the later save wins",
       { cause },
     );
     this.name = "NatsSaveError";

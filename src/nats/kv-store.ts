@@ -173,6 +173,8 @@ export class NatsKvStore implements Store {
     /** Per change (by index): its publish's acknowledgement, once sent. */
     const changeAcks: (Promise<PubAck> | undefined)[] = new Array(prepared.length);
     const tokens = new Map<string, string>();
+    /** Per namespace whose marker this save sends: its acknowledgement. */
+    const markers = new Map<string, Promise<PubAck>>();
     let head = 0;
     const send = (subject: string, payload: string) => {
       this.#state.check();
@@ -191,7 +193,7 @@ export class NatsKvStore implements Store {
           tokens.set(p.namespace, ns);
           if (!this.#marked.has(p.namespace)) {
             if (acks.length - head >= max) await acks[head++];
-            send(this.#prefix + ns, p.namespace);
+            markers.set(p.namespace, send(this.#prefix + ns, p.namespace));
           }
         }
         if (acks.length - head >= max) await acks[head++];
@@ -215,7 +217,11 @@ export class NatsKvStore implements Store {
         else if (o.reason === NOT_SENT || o.reason instanceof JetStreamApiError) notStored.push(i);
         else uncertain.push(i);
       });
-      throw new NatsSaveError(stored, uncertain, notStored, failure);
+      const unmarked: string[] = [];
+      for (const [namespace, ack] of markers) {
+        if ((await Promise.allSettled([ack]))[0]?.status !== "fulfilled") unmarked.push(namespace);
+      }
+      throw new NatsSaveError(stored, uncertain, notStored, failure, unmarked);
     }
   }
 

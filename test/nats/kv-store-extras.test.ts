@@ -160,6 +160,8 @@ describe("NatsKvStore on a real server", () => {
     expect(stored.length).toBeGreaterThanOrEqual(150);
     expect(notStored.length).toBeGreaterThan(0);
     expect(uncertain).toEqual([]); // a healthy server answers every publish that was sent
+    expect((error as NatsSaveError).unmarkedNamespaces).toEqual([]); // the marker went first and was acknowledged
+    expect(await store.listNamespaces()).toContain(ns);
     const loaded = new Set((await store.load(ns)).map((c) => c.entityId));
     expect(loaded).toEqual(new Set(stored.map((i) => `k${i}`)));
     expect((error as Error).message).toMatch(new RegExp(`${stored.length} of 3000 changes are stored`));
