@@ -2,7 +2,11 @@
  * One librdkafka producer with promise-per-record delivery: a record's
  * promise settles on its delivery report (acknowledged by the broker, or
  * failed). Polls on librdkafka's background thread; when librdkafka's
- * queue is full, records wait in order in a backlog instead of failing.
+ * queue is full, records wait in order in a backlog instead of failing
+ * (their values as bytes outside the JavaScript heap). A pending record
+ * keeps only its promise's resolve function, its key and a few numbers
+ * alive: with a million writes in flight, what the garbage collector has
+ * to copy and mark is what limits throughput (docs/performance.md).
  * Delivery reports are matched to records per partition in produce order
  * (librdkafka reports a partition's records in the order they were
  * produced), which spares a native opaque handle per record.
@@ -34,95 +38,206 @@ export interface Delivery {
 /** A record value: bytes, text (its UTF-8 bytes are made only when it is handed to librdkafka), or a tombstone. */
 export type Value = Buffer | string | null;
 
-type Ok = (delivery: Delivery) => void;
-type Fail = (error: KafkaDeliveryError) => void;
+/**
+ * Learns a record's fate: called once, with its {@link Delivery} when the
+ * broker acknowledged it, or with a rejected promise (of a
+ * {@link KafkaDeliveryError}) when it failed. A promise's own resolve
+ * function is one, so a pending write keeps one function alive, not two.
+ */
+export type Settle = (outcome: Delivery | Promise<never>) => void;
+
+/** A promise rejected with `error`, to hand to a {@link Settle}. */
+function rejected(error: KafkaDeliveryError): Promise<never> {
+  return Promise.reject(error);
+}
+
+/** Bytes per chunk of {@link ByteQueue}. */
+const CHUNK_BYTES = 1 << 20;
 
 /**
- * Records waiting for their delivery report (per partition, in produce
- * order) or for room in librdkafka's queue (the backlog): one array per
- * field and a head index, so a record costs no object of its own.
+ * The values of the records waiting in the backlog, as UTF-8 bytes outside
+ * the JavaScript heap, in call order: appended at the tail, released from
+ * the head. A million waiting records would otherwise be a million strings
+ * the garbage collector copies and marks over and over.
+ */
+class ByteQueue {
+  #chunks: Buffer[] = [];
+  /** Number of the chunk at `#chunks[0]`. */
+  #first = 0;
+  /** Bytes used in the last chunk. */
+  #used = 0;
+
+  /** Number of the chunk the last {@link append} wrote to. */
+  chunk = 0;
+  /** Where in that chunk. */
+  offset = 0;
+
+  /** Appends `value` (text as UTF-8); sets {@link chunk}/{@link offset}, returns its length in bytes. */
+  append(value: string | Buffer): number {
+    let last = this.#chunks[this.#chunks.length - 1];
+    let room = last ? last.length - this.#used : 0;
+    // UTF-8 needs at most 3 bytes per UTF-16 code unit: count the bytes only when they might not fit.
+    const text = typeof value === "string";
+    if ((text ? value.length * 3 : value.length) > room) {
+      const bytes = text ? Buffer.byteLength(value, "utf8") : value.length;
+      if (bytes > room) {
+        last = Buffer.allocUnsafeSlow(Math.max(CHUNK_BYTES, bytes));
+        this.#chunks.push(last);
+        this.#used = 0;
+        room = last.length;
+      }
+    }
+    const bytes = text ? last!.write(value, this.#used, room, "utf8") : value.copy(last!, this.#used);
+    this.chunk = this.#first + this.#chunks.length - 1;
+    this.offset = this.#used;
+    this.#used += bytes;
+    return bytes;
+  }
+
+  /** The bytes appended at (`chunk`, `offset`), as a view (valid until that chunk is released). */
+  view(chunk: number, offset: number, length: number): Buffer {
+    return this.#chunks[chunk - this.#first]!.subarray(offset, offset + length);
+  }
+
+  /** Releases every chunk before `chunk` (its records were handed over). */
+  releaseBefore(chunk: number): void {
+    const n = chunk - this.#first;
+    if (n > 0) {
+      this.#chunks.splice(0, n);
+      this.#first = chunk;
+    }
+  }
+
+  /** Releases everything (keeps one chunk to write into). */
+  clear(): void {
+    const last = this.#chunks[this.#chunks.length - 1];
+    this.#first += this.#chunks.length;
+    this.#chunks = [];
+    this.#used = 0;
+    if (last && last.length === CHUNK_BYTES) {
+      this.#chunks.push(last);
+      this.#first--;
+    }
+  }
+}
+
+/** `valueChunks` entry of a tombstone. */
+const NO_VALUE = -1;
+
+/**
+ * Records waiting for room in librdkafka's queue, in call order: one array
+ * per field and a head index (no object per record), values as bytes in a
+ * {@link ByteQueue}.
  */
 class RecordQueue {
   readonly partitions: number[] = [];
   readonly keys: string[] = [];
-  readonly values: Value[] = [];
+  readonly valueChunks: number[] = [];
+  readonly valueOffsets: number[] = [];
+  readonly valueLengths: number[] = [];
   readonly timestamps: number[] = [];
-  readonly oks: Ok[] = [];
-  readonly fails: Fail[] = [];
+  readonly settles: Settle[] = [];
+  readonly bytes = new ByteQueue();
   head = 0;
 
   get length(): number {
     return this.keys.length - this.head;
   }
 
-  push(partition: number, key: string, value: Value, timestamp: number, ok: Ok, fail: Fail): void {
+  push(partition: number, key: string, value: Value, timestamp: number, settle: Settle): void {
     this.partitions.push(partition);
     this.keys.push(key);
-    this.values.push(value);
+    if (value === null) {
+      this.valueChunks.push(NO_VALUE);
+      this.valueOffsets.push(0);
+      this.valueLengths.push(0);
+    } else {
+      const length = this.bytes.append(value);
+      this.valueChunks.push(this.bytes.chunk);
+      this.valueOffsets.push(this.bytes.offset);
+      this.valueLengths.push(length);
+    }
     this.timestamps.push(timestamp);
-    this.oks.push(ok);
-    this.fails.push(fail);
+    this.settles.push(settle);
+  }
+
+  /** The head record's value: a view of its bytes, or null for a tombstone. */
+  headValue(): Buffer | null {
+    const h = this.head;
+    const chunk = this.valueChunks[h]!;
+    return chunk === NO_VALUE ? null : this.bytes.view(chunk, this.valueOffsets[h]!, this.valueLengths[h]!);
   }
 
   /** Drops the head entry (call after reading its fields at {@link head}). */
   shift(): void {
     const h = this.head++;
-    this.values[h] = null; // let the value go now
     if (this.head === this.keys.length) {
       this.clear();
-    } else if (this.head > 4096 && this.head * 2 > this.keys.length) {
-      for (const a of [this.partitions, this.keys, this.values, this.timestamps, this.oks, this.fails]) {
-        a.splice(0, this.head);
-      }
+      return;
+    }
+    const chunk = this.valueChunks[h]!;
+    if (chunk !== NO_VALUE) this.bytes.releaseBefore(chunk);
+    if (this.head > 4096 && this.head * 2 > this.keys.length) {
+      for (const a of this.#arrays()) a.splice(0, this.head);
       this.head = 0;
     }
   }
 
   clear(): void {
-    for (const a of [this.partitions, this.keys, this.values, this.timestamps, this.oks, this.fails]) a.length = 0;
+    for (const a of this.#arrays()) a.length = 0;
+    this.bytes.clear();
     this.head = 0;
+  }
+
+  #arrays(): unknown[][] {
+    return [
+      this.partitions,
+      this.keys,
+      this.valueChunks,
+      this.valueOffsets,
+      this.valueLengths,
+      this.timestamps,
+      this.settles,
+    ];
   }
 }
 
 /** Records handed to librdkafka of one partition, in produce order: who learns each one's fate. */
 class WaiterQueue {
   readonly keys: string[] = [];
-  readonly oks: Ok[] = [];
-  readonly fails: Fail[] = [];
+  readonly settles: Settle[] = [];
   head = 0;
 
   get length(): number {
-    return this.oks.length - this.head;
+    return this.settles.length - this.head;
   }
 
-  push(key: string, ok: Ok, fail: Fail): void {
+  push(key: string, settle: Settle): void {
     this.keys.push(key);
-    this.oks.push(ok);
-    this.fails.push(fail);
+    this.settles.push(settle);
   }
 
   shift(): void {
     this.head++;
-    if (this.head === this.oks.length) {
+    if (this.head === this.settles.length) {
       this.clear();
-    } else if (this.head > 4096 && this.head * 2 > this.oks.length) {
-      for (const a of [this.keys, this.oks, this.fails]) a.splice(0, this.head);
+    } else if (this.head > 4096 && this.head * 2 > this.settles.length) {
+      this.keys.splice(0, this.head);
+      this.settles.splice(0, this.head);
       this.head = 0;
     }
   }
 
   clear(): void {
-    this.keys.length = this.oks.length = this.fails.length = 0;
+    this.keys.length = this.settles.length = 0;
     this.head = 0;
   }
 }
 
-/** Captures a new promise's resolving functions without a closure per promise. */
-let capturedOk: Ok | undefined;
-let capturedFail: Fail | undefined;
-function capture(ok: Ok, fail: Fail): void {
-  capturedOk = ok;
-  capturedFail = fail;
+/** Captures a new promise's resolve function without a closure per promise. */
+let captured: Settle | undefined;
+function capture(resolve: Settle): void {
+  captured = resolve;
 }
 
 export class ChangelogProducer {
@@ -224,36 +339,40 @@ export class ChangelogProducer {
     return producer;
   }
 
-  /** Produces one record; `ok` or `fail` learns its fate. Connect first. */
-  send(partition: number, key: string, value: Value, timestamp: number, ok: Ok, fail: Fail): void {
-    if (this.#backlog.length > 0) this.#backlog.push(partition, key, value, timestamp, ok, fail);
-    else this.#produce(partition, key, value, timestamp, ok, fail, true);
+  /** Produces one record; `settle` learns its fate. Connect first. */
+  send(partition: number, key: string, value: Value, timestamp: number, settle: Settle): void {
+    if (this.#backlog.length > 0) this.#backlog.push(partition, key, value, timestamp, settle);
+    else this.#produce(partition, key, value, timestamp, settle, true);
   }
 
   /** Produces records in order and resolves when all are acknowledged, rejects with the first failure. */
   sendAll(records: readonly OutRecord[]): Promise<void> {
     return new Promise((resolve, reject) => {
       let left = records.length;
-      let failure: KafkaDeliveryError | undefined;
+      let failure: unknown;
       if (left === 0) resolve();
       const done = () => {
         if (--left === 0) {
-          if (failure) reject(failure);
+          if (failure !== undefined) reject(failure);
           else resolve();
         }
       };
-      const failed = (error: KafkaDeliveryError) => {
+      const failed = (error: unknown) => {
         failure ??= error;
         done();
       };
-      for (const r of records) this.send(r.partition, r.key, r.value, r.timestamp, done, failed);
+      const settle: Settle = (outcome) => {
+        if (outcome instanceof Promise) outcome.then(done, failed);
+        else done();
+      };
+      for (const r of records) this.send(r.partition, r.key, r.value, r.timestamp, settle);
     });
   }
 
   /** Produces one record and resolves on its acknowledgement. */
   sendOne(partition: number, key: string, value: Value, timestamp: number): Promise<Delivery> {
-    const promise = new Promise<Delivery>(capture);
-    this.send(partition, key, value, timestamp, capturedOk!, capturedFail!);
+    const promise = new Promise<Delivery>(capture as (resolve: Settle) => void);
+    this.send(partition, key, value, timestamp, captured!);
     return promise;
   }
 
@@ -263,16 +382,20 @@ export class ChangelogProducer {
     key: string,
     value: Value,
     timestamp: number,
-    ok: Ok,
-    fail: Fail,
+    settle: Settle,
     mayQueue: boolean,
   ): boolean {
     const producer = this.#producer;
     if (!producer || this.#fatal) {
-      fail(this.#error(partition, key, ERR_FATAL, this.#fatal ? messageOf(this.#fatal) : "producer not connected"));
+      settle(
+        rejected(
+          this.#error(partition, key, ERR_FATAL, this.#fatal ? messageOf(this.#fatal) : "producer not connected"),
+        ),
+      );
       return true;
     }
     try {
+      // librdkafka copies the bytes (RK_MSG_COPY): the Buffer is garbage once produce returns.
       producer.produce(
         this.topic,
         partition,
@@ -285,20 +408,22 @@ export class ChangelogProducer {
         waiting = new WaiterQueue();
         this.#waiting[partition] = waiting;
       }
-      waiting.push(key, ok, fail);
+      waiting.push(key, settle);
       this.#inFlight++;
       return true;
     } catch (error) {
       const code = (error as { code?: number }).code;
       if (code === ERR_QUEUE_FULL && this.#inFlight === 0) {
         // Full with nothing in it: this record alone is larger than the queue may hold.
-        fail(
-          this.#error(
-            partition,
-            key,
-            code,
-            "librdkafka's queue is full with nothing in flight: the record is larger than queue.buffering.max.kbytes",
-            error,
+        settle(
+          rejected(
+            this.#error(
+              partition,
+              key,
+              code,
+              "librdkafka's queue is full with nothing in flight: the record is larger than queue.buffering.max.kbytes",
+              error,
+            ),
           ),
         );
         return true;
@@ -306,10 +431,10 @@ export class ChangelogProducer {
       if (code === ERR_QUEUE_FULL) {
         this.#drainBelow = this.#inFlight - Math.max(1, Math.min(1000, Math.floor(this.#inFlight / 10)));
         if (!mayQueue) return false; // the caller keeps it (in the backlog)
-        this.#backlog.push(partition, key, value, timestamp, ok, fail);
+        this.#backlog.push(partition, key, value, timestamp, settle);
         return true;
       }
-      fail(this.#error(partition, key, code, messageOf(error), error));
+      settle(rejected(this.#error(partition, key, code, messageOf(error), error)));
       return true;
     }
   }
@@ -320,11 +445,10 @@ export class ChangelogProducer {
     if (waiting && waiting.length > 0) {
       const h = waiting.head;
       const key = waiting.keys[h]!;
-      const ok = waiting.oks[h]!;
-      const fail = waiting.fails[h]!;
+      const settle = waiting.settles[h]!;
       waiting.shift();
-      if (err) fail(this.#error(report.partition, key, err.code, err.message, err));
-      else ok({ partition: report.partition, offset: report.offset });
+      if (err) settle(rejected(this.#error(report.partition, key, err.code, err.message, err)));
+      else settle({ partition: report.partition, offset: report.offset });
     }
     // Hand the backlog over in batches: each attempt on a full queue costs librdkafka an error
     // object (with a stack), so wait until a batch of records has left the queue.
@@ -341,10 +465,9 @@ export class ChangelogProducer {
       const produced = this.#produce(
         b.partitions[h]!,
         b.keys[h]!,
-        b.values[h]!,
+        b.headValue(),
         b.timestamps[h]!,
-        b.oks[h]!,
-        b.fails[h]!,
+        b.settles[h]!,
         false,
       );
       if (!produced) break;
@@ -384,7 +507,7 @@ export class ChangelogProducer {
     this.#closed = true;
     const b = this.#backlog;
     for (let h = b.head; h < b.keys.length; h++) {
-      b.fails[h]!(this.#error(b.partitions[h]!, b.keys[h]!, undefined, "the writer was closed"));
+      b.settles[h]!(rejected(this.#error(b.partitions[h]!, b.keys[h]!, undefined, "the writer was closed")));
     }
     b.clear();
     const producer = this.#producer;
@@ -398,7 +521,9 @@ export class ChangelogProducer {
   #failWaiting(message: string): void {
     this.#waiting.forEach((w, partition) => {
       if (!w) return;
-      for (let h = w.head; h < w.oks.length; h++) w.fails[h]!(this.#error(partition, w.keys[h]!, undefined, message));
+      for (let h = w.head; h < w.settles.length; h++) {
+        w.settles[h]!(rejected(this.#error(partition, w.keys[h]!, undefined, message)));
+      }
       w.clear();
     });
     this.#inFlight = 0;

@@ -90,18 +90,21 @@ export class ChangelogEntry {
   readonly entityId: string;
   /** The raw value; `null` for a tombstone. */
   readonly value: Buffer | null;
+  /** The topic the record was read from. */
+  readonly topic: string;
   readonly partition: number;
   readonly offset: number;
   /** The record timestamp (when the change happened). */
   readonly timestamp: Date;
 
-  constructor(key: string, message: Pick<RdKafka.Message, "value" | "partition" | "offset" | "timestamp">) {
+  constructor(key: string, message: Pick<RdKafka.Message, "topic" | "value" | "partition" | "offset" | "timestamp">) {
     const parts = parseChangeLogKey(key);
     this.key = key;
     this.workspaceId = parts.workspaceId;
     this.entityType = parts.entityType;
     this.entityId = parts.entityId;
     this.value = message.value;
+    this.topic = message.topic;
     this.partition = message.partition;
     this.offset = message.offset;
     this.timestamp = new Date(message.timestamp ?? 0);
@@ -118,13 +121,13 @@ export class ChangelogEntry {
    */
   unmarshal<T = unknown>(): T {
     if (this.value === null)
-      throw new KafkaReadError("", `${JSON.stringify(this.key)} is a tombstone: it has no value`);
+      throw new KafkaReadError(this.topic, `${JSON.stringify(this.key)} is a tombstone: it has no value`);
     try {
       return JSON.parse(this.value.toString("utf8")) as T;
     } catch (error) {
       throw new KafkaReadError(
-        "",
-        `value of ${JSON.stringify(this.key)} at offset ${this.offset} is not JSON: ${messageOf(error)}`,
+        this.topic,
+        `value of ${JSON.stringify(this.key)} in partition ${this.partition} at offset ${this.offset} is not JSON: ${messageOf(error)}`,
         {
           cause: error,
         },

@@ -82,7 +82,7 @@ export class KafkaStore implements Store {
     const records: OutRecord[] = prepared.map((p, i) => ({
       partition: partitionForWorkspace(p.namespace, partitions),
       key: changeLogKey(p.namespace, p.entityType, p.entityId),
-      value: p.json === undefined ? null : Buffer.from(p.json, "utf8"),
+      value: p.json ?? null,
       timestamp: timestamps[i]!,
     }));
     await this.#producer.sendAll(records);

@@ -231,6 +231,34 @@ describe("ChangelogWriter and ChangelogReader", () => {
     }
   });
 
+  it("values waiting in the backlog keep every byte: UTF-8 text, large values across chunk boundaries", async () => {
+    // The backlog keeps values as UTF-8 bytes in 1 MiB chunks; these values straddle chunk ends.
+    await using small = new ChangelogWriter({
+      brokers: cluster.brokers,
+      topic,
+      partitions,
+      producerConfig: { "queue.buffering.max.messages": 2, "linger.ms": 1 },
+    });
+    await small.connect();
+    const texts = ["é", "日本語", "🚀 emoji", "a\u0000b", "\u2028\u2029", "x"];
+    const expected = new Map<string, unknown>();
+    const writes: Promise<unknown>[] = [];
+    for (let i = 0; i < 24; i++) {
+      const big = i % 4 === 0 ? texts[i % texts.length]!.repeat(40_000 + i * 1_000) : texts[i % texts.length]!;
+      const item = { changeLogId: () => `ws-bytes/item/${i % 9}`, i, big };
+      writes.push(small.set("ws-bytes", item));
+      expected.set(`ws-bytes/item/${i % 9}`, { i, big });
+      if (i % 5 === 4) {
+        writes.push(small.delete("ws-bytes", `ws-bytes/item/${(i + 1) % 9}`));
+        expected.delete(`ws-bytes/item/${(i + 1) % 9}`);
+      }
+    }
+    expect(small.pending).toBeGreaterThan(2);
+    await Promise.all(writes);
+    const state = await reader.loadForWorkspace("ws-bytes");
+    expect(new Map([...state].map(([k, m]) => [k, m.unmarshal()]))).toEqual(expected);
+  });
+
   it("flush and close wait for writes made while connecting", async () => {
     const early = new ChangelogWriter({ brokers: cluster.brokers, topic, partitions });
     const writes = [1, 2, 3].map((v) => early.set("ws-early", new Item("ws-early", String(v), v)));

@@ -5,7 +5,7 @@
  */
 import { spawnSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ChangelogReader, ChangelogWriter, partitionForWorkspace } from "../../src/kafka/index.js";
+import { ChangelogReader, ChangelogWriter, KafkaReadError, partitionForWorkspace } from "../../src/kafka/index.js";
 import { startCluster, type TestCluster, uniqueTopic } from "./cluster.js";
 
 interface KcatRecord {
@@ -78,5 +78,23 @@ describe("kcat cross-check", () => {
     expect(found.size).toBe(workspaces.length);
     for (const ws of workspaces) expect(found.get(ws), ws).toBe(partitionForWorkspace(ws, partitions));
     expect(new Set(found.values()).size).toBe(partitions); // the keys spread: the check is not vacuous
+  });
+
+  it("a value another client wrote that is not JSON: unmarshal says which record, the others still read", async () => {
+    const topic = uniqueTopic("statelog-kcat-garbage");
+    await cluster.createTopic(topic, partitions);
+    kcat(
+      ["-P", "-b", cluster.brokers, "-t", topic, "-K", "\t", "-p", String(partitionForWorkspace("ws-g", partitions))],
+      'ws-g/item/ok\t{"v":1}\nws-g/item/bad\tnot json\n',
+    );
+    await using reader = new ChangelogReader({ brokers: cluster.brokers, topic });
+    const state = await reader.loadForWorkspace("ws-g");
+    expect(state.get("ws-g/item/ok")?.unmarshal()).toEqual({ v: 1 });
+    const bad = state.get("ws-g/item/bad")!;
+    expect(bad.topic).toBe(topic);
+    expect(() => bad.unmarshal()).toThrow(KafkaReadError);
+    expect(() => bad.unmarshal()).toThrow(
+      `reading "${topic}" failed: value of "ws-g/item/bad" in partition ${partitionForWorkspace("ws-g", partitions)} at offset 1 is not JSON`,
+    );
   });
 });
