@@ -20,6 +20,7 @@ import {
   partitionForWorkspace,
 } from "../src/kafka/index.js";
 import { startCluster } from "../test/kafka/cluster.js";
+import { collectGarbage } from "./lib/measure.js";
 
 const PARTITIONS = 12;
 
@@ -173,11 +174,16 @@ export async function runKafkaBenchmarks(options: { quick?: boolean } = {}): Pro
       await cluster.createTopic(ourTopic, PARTITIONS);
       // Alternate the order so neither side always runs on a warmer process.
       const rawFirst = round % 2 === 1;
-      const writeRaw = rawFirst ? await rawProduce(cluster.brokers, rawTopic, entities) : 0;
-      const writeOurs = await writerProduce(cluster.brokers, ourTopic, entities);
-      const writeRaw2 = rawFirst ? writeRaw : await rawProduce(cluster.brokers, rawTopic, entities);
-      const readRaw = await rawConsume(cluster.brokers, ourTopic, changes);
-      const readOurs = await readerRestore(cluster.brokers, ourTopic, keys);
+      // A full collection before each measurement: one run's garbage is not collected in the next.
+      const measure = async (run: () => Promise<number>) => {
+        await collectGarbage();
+        return run();
+      };
+      const writeRaw = rawFirst ? await measure(() => rawProduce(cluster.brokers, rawTopic, entities)) : 0;
+      const writeOurs = await measure(() => writerProduce(cluster.brokers, ourTopic, entities));
+      const writeRaw2 = rawFirst ? writeRaw : await measure(() => rawProduce(cluster.brokers, rawTopic, entities));
+      const readRaw = await measure(() => rawConsume(cluster.brokers, ourTopic, changes));
+      const readOurs = await measure(() => readerRestore(cluster.brokers, ourTopic, keys));
       rows.push([`write round ${round}`, writeRaw2, writeOurs], [`restore round ${round}`, readRaw, readOurs]);
     }
     console.log(`\nKafka (librdkafka mock cluster, ${PARTITIONS} partitions, ${changes} changes over ${keys} keys)`);
