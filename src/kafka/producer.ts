@@ -78,9 +78,9 @@ class ByteQueue {
     let room = last ? last.length - this.#used : 0;
     // UTF-8 needs at most 3 bytes per UTF-16 code unit: count the bytes only when they might not fit.
     const text = typeof value === "string";
-    if ((text ? value.length * 3 : value.length) > room) {
+    if (last === undefined || (text ? value.length * 3 : value.length) > room) {
       const bytes = text ? Buffer.byteLength(value, "utf8") : value.length;
-      if (bytes > room) {
+      if (last === undefined || bytes > room) {
         last = Buffer.allocUnsafeSlow(Math.max(CHUNK_BYTES, bytes));
         this.#chunks.push(last);
         this.#used = 0;
