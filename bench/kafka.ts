@@ -105,6 +105,7 @@ async function rawProduce(
     } catch (error) {
       if ((error as { code?: number }).code !== -184) throw error; // queue full: wait for reports
       const inFlight = produced - delivered - failed;
+      if (inFlight === 0) throw error; // full with nothing in flight: no report will come
       await waitForReports(
         resume === "eager" ? inFlight - 1 : inFlight - Math.max(1, Math.min(1000, Math.floor(inFlight / 10))),
       );

@@ -35,7 +35,7 @@ export interface Delivery {
   readonly offset: number;
 }
 
-/** A record value: bytes, text (its UTF-8 bytes are made only when it is handed to librdkafka), or a tombstone. */
+/** A record value: bytes, text (encoded to UTF-8 when it is handed to librdkafka or put in the backlog), or a tombstone. */
 export type Value = Buffer | string | null;
 
 /**
@@ -48,7 +48,11 @@ export type Settle = (outcome: Delivery | Promise<never>) => void;
 
 /** A promise rejected with `error`, to hand to a {@link Settle}. */
 function rejected(error: KafkaDeliveryError): Promise<never> {
-  return Promise.reject(error);
+  const promise = Promise.reject(error);
+  // Handled here too: the caller's promise adopts the rejection all the same, and a settle
+  // called twice by mistake could never turn into an unhandled rejection.
+  promise.catch(() => undefined);
+  return promise;
 }
 
 /** Bytes per chunk of {@link ByteQueue}. */
@@ -336,6 +340,8 @@ export class ChangelogProducer {
     producer.setPollInBackground(true);
     this.#fatal = undefined;
     this.#producer = producer;
+    // Records that waited for room in the replaced producer get no report that would hand them over: do it now.
+    if (this.#backlog.length > 0) this.#drain();
     return producer;
   }
 

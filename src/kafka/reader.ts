@@ -97,14 +97,17 @@ export class ChangelogEntry {
   /** The record timestamp (when the change happened). */
   readonly timestamp: Date;
 
-  constructor(key: string, message: Pick<RdKafka.Message, "topic" | "value" | "partition" | "offset" | "timestamp">) {
+  constructor(
+    key: string,
+    message: Pick<RdKafka.Message, "value" | "partition" | "offset" | "timestamp"> & { topic?: string },
+  ) {
     const parts = parseChangeLogKey(key);
     this.key = key;
     this.workspaceId = parts.workspaceId;
     this.entityType = parts.entityType;
     this.entityId = parts.entityId;
     this.value = message.value;
-    this.topic = message.topic;
+    this.topic = message.topic ?? "";
     this.partition = message.partition;
     this.offset = message.offset;
     this.timestamp = new Date(message.timestamp ?? 0);
