@@ -14,7 +14,8 @@ import { createHash } from "node:crypto";
 import { resolve } from "node:path";
 import { z } from "zod";
 import { FileStore } from "../src/file/index.js";
-import { ChangesBuilder, defineEntityType, type Manager, ManagerBuilder, MapRepository } from "../src/index.js";
+import { ChangesBuilder, defineEntityType, type Manager, ManagerBuilder } from "../src/index.js";
+import { MapEntityRepository } from "../src/memory/index.js";
 
 const DeploymentSchema = z.object({
   id: z.string(),
@@ -43,9 +44,9 @@ const BATCH = 250;
 /** The in-memory state of one workspace: one repository per entity type. */
 function makeEngine(store: FileStore) {
   const repos = {
-    deployments: new MapRepository<Deployment>(),
-    environments: new MapRepository(),
-    resources: new MapRepository(),
+    deployments: new MapEntityRepository<Deployment>(),
+    environments: new MapEntityRepository(),
+    resources: new MapEntityRepository(),
   };
   const manager = new ManagerBuilder()
     .withStore(store)

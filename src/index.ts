@@ -1,16 +1,17 @@
 /**
  * statelog core: the change model, the Store contract, errors, validation,
- * apply, the Manager and migration. Backends live in their own subpaths:
- * `statelog/memory`, `statelog/file`, `statelog/union`, …
+ * apply, the Manager and migration — and the base a backend author builds
+ * a store on (`BaseStore`, `prepareChanges`, `OptionChecker`, …; see
+ * docs/backends.md). Backends live in their own subpaths: `statelog/memory`,
+ * `statelog/file`, `statelog/union`, `statelog/kafka`, `statelog/nats`.
  */
 export {
   type ApplyResult,
   applyChanges,
   dedupeChanges,
-  MapRepository,
-  type Repository,
-  type RepositoryRegistration,
-  type RepositoryRegistry,
+  type EntityRepository,
+  type EntityRepositoryRegistration,
+  type EntityRepositoryRegistry,
 } from "./core/apply.js";
 export {
   type Change,
@@ -46,8 +47,10 @@ export {
   isInvalidValueError,
   isLimitExceededError,
   isNotFoundError,
+  isPartialWriteError,
   isStatelogError,
   isTooLargeError,
+  isUnavailableError,
   isUnknownEntityTypeError,
   isUnsupportedError,
   isValidationError,
@@ -56,6 +59,8 @@ export {
   messageOf,
   type NameKind,
   NotFoundError,
+  PartialWriteError,
+  type PartialWriteReport,
   StatelogError,
   type StatelogErrorOptions,
   TooLargeError,
@@ -65,25 +70,33 @@ export {
   UnsupportedError,
   ValidationError,
   VersionConflictError,
+  type WriteFailure,
 } from "./core/errors.js";
 export { Manager, ManagerBuilder, type RestoreResult } from "./core/manager.js";
 export { type CopyOptions, type CopyProgress, type CopyResult, copyNamespace, migrate } from "./core/migrate.js";
+export { type NumberBounds, OptionChecker } from "./core/options.js";
 export {
   applyLoadOptions,
+  BASE_STORE_OPTION_NAMES,
+  BaseStore,
   type BaseStoreOptions,
   type CallOptions,
+  EntityTypeRegistry,
   type LoadOptions,
   OpenState,
   type PreparedChange,
   prepareChanges,
   type ReadonlyStore,
   type SaveOptions,
+  STORE_DEFAULTS,
   type Store,
   type StoreCapabilities,
+  type StoreEntityType,
   toChange,
+  UnknownEntityTypes,
 } from "./core/store.js";
 export {
-  DEFAULT_MAX_CHANGE_BYTES,
+  DEFAULT_MAX_VALUE_BYTES,
   type JsonValue,
   MAX_NAME_BYTES,
   toJson,

@@ -3,8 +3,8 @@ import { MemoryStore } from "../src/memory/index.js";
 import { describeStoreContract } from "../src/testing/index.js";
 
 describeStoreContract("MemoryStore", () => new MemoryStore());
-describeStoreContract("MemoryStore (small size limit)", () => new MemoryStore({ maxChangeBytes: 4096 }), {
-  maxChangeBytes: 4096,
+describeStoreContract("MemoryStore (small size limit)", () => new MemoryStore({ maxValueBytes: 4096 }), {
+  maxValueBytes: 4096,
   propertyRuns: 10,
 });
 

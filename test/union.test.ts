@@ -1,11 +1,17 @@
 import { describe, expect, it } from "vitest";
 import type { Change, ChangeInput } from "../src/core/change.js";
-import { ErrorCode, isStatelogError, UnavailableError } from "../src/core/errors.js";
+import {
+  ErrorCode,
+  isPartialWriteError,
+  isStatelogError,
+  PartialWriteError,
+  UnavailableError,
+} from "../src/core/errors.js";
 import type { LoadOptions, SaveOptions, Store } from "../src/core/store.js";
 import { FileStore } from "../src/file/index.js";
 import { MemoryStore } from "../src/memory/index.js";
 import { describeStoreContract } from "../src/testing/index.js";
-import { PartialSaveError, UnionLoadError, UnionStore } from "../src/union/index.js";
+import { UnionLoadError, UnionStore } from "../src/union/index.js";
 import { tempDir } from "./file/helpers.js";
 
 /** A store that fails on demand, around a memory store. */
@@ -48,7 +54,7 @@ const set = (entityId: string, entity: unknown, timestamp?: Date): ChangeInput =
 describeStoreContract("UnionStore(memory, memory)", () => new UnionStore([new MemoryStore(), new MemoryStore()]));
 const unionDirs = new WeakMap<Store, string>();
 const fileAndMemory = async (dir = tempDir("statelog-union-")): Promise<Store> => {
-  const union = new UnionStore([await FileStore.open(dir, { unknownEntityTypes: "passthrough" }), new MemoryStore()]);
+  const union = new UnionStore([await FileStore.open(dir, {}), new MemoryStore()]);
   unionDirs.set(union, dir);
   return union;
 };
@@ -84,10 +90,10 @@ describe("UnionStore", () => {
     b.failSave = true;
     const union = new UnionStore([a, b, c]);
     const error = await union.save([set("1", { v: 1 })]).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(PartialSaveError);
-    expect(isStatelogError(error, ErrorCode.PartialSave)).toBe(true);
-    expect((error as PartialSaveError).saved).toEqual([0, 2]);
-    expect((error as PartialSaveError).failed.map((f) => f.index)).toEqual([1]);
+    expect(error).toBeInstanceOf(PartialWriteError);
+    expect(isPartialWriteError(error)).toBe(true);
+    expect((error as PartialWriteError).written).toEqual([0, 2]);
+    expect((error as PartialWriteError).failed.map((f) => f.index)).toEqual([1]);
     expect((error as Error).message).toContain("disk on fire");
     expect(await a.load("ws")).toHaveLength(1);
     expect(await b.load("ws")).toHaveLength(0);

@@ -15,7 +15,6 @@ export interface BenchFileStoreOptions {
 /** Opens a FileStore the way the benchmarks use it: entity types passed through unregistered. */
 export function openFileStore(dir: string, options: BenchFileStoreOptions = {}): Promise<FileStore> {
   return FileStore.open(dir, {
-    unknownEntityTypes: "passthrough",
     ...(options.autoCompact === undefined ? {} : { autoCompact: options.autoCompact }),
   });
 }

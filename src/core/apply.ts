@@ -14,7 +14,7 @@ import {
 import { ApplyError, UnknownEntityTypeError } from "./errors.js";
 
 /** Where the changes of one entity type are applied: the service's in-memory state. */
-export interface Repository<T = unknown> {
+export interface EntityRepository<T = unknown> {
   /** Creates or replaces the entity. */
   set(entity: T, change: SetChange<T>): void | Promise<void>;
   /** Deletes the entity; deleting one that is not there is not an error. */
@@ -22,13 +22,13 @@ export interface Repository<T = unknown> {
 }
 
 /** A repository with the entity type it serves (and the type's schema, if any). */
-export interface RepositoryRegistration {
+export interface EntityRepositoryRegistration {
   readonly type: Pick<EntityType, "name" | "schema">;
-  readonly repository: Repository;
+  readonly repository: EntityRepository;
 }
 
 /** Repositories by entity type name. */
-export type RepositoryRegistry = ReadonlyMap<string, RepositoryRegistration>;
+export type EntityRepositoryRegistry = ReadonlyMap<string, EntityRepositoryRegistration>;
 
 /** What an apply did. */
 export interface ApplyResult {
@@ -68,7 +68,10 @@ export function dedupeChanges<C extends Change>(changes: readonly C[]): C[] {
  * @throws ValidationError when an entity fails its schema (nothing applied)
  * @throws ApplyError naming type and id when a repository throws (`cause` is its error)
  */
-export async function applyChanges(changes: readonly Change[], registry: RepositoryRegistry): Promise<ApplyResult> {
+export async function applyChanges(
+  changes: readonly Change[],
+  registry: EntityRepositoryRegistry,
+): Promise<ApplyResult> {
   const winners = dedupeChanges(changes);
   const entities: unknown[] = new Array(winners.length);
   for (let i = 0; i < winners.length; i++) {
@@ -86,7 +89,7 @@ export async function applyChanges(changes: readonly Change[], registry: Reposit
   let unset = 0;
   for (let i = 0; i < winners.length; i++) {
     const change = winners[i] as Change;
-    const { repository } = registry.get(change.entityType) as RepositoryRegistration;
+    const { repository } = registry.get(change.entityType) as EntityRepositoryRegistration;
     try {
       if (change.changeType === ChangeType.Set) {
         const entity = entities[i];
@@ -101,33 +104,4 @@ export async function applyChanges(changes: readonly Change[], registry: Reposit
     }
   }
   return { applied: set + unset, set, unset };
-}
-
-/**
- * A repository that keeps entities in a `Map` by id: the simplest
- * in-memory state a service can restore into.
- */
-export class MapRepository<T = unknown> implements Repository<T> {
-  /** The entities by id. */
-  readonly entities = new Map<string, T>();
-
-  set(entity: T, change: SetChange<T>): void {
-    this.entities.set(change.entityId, entity);
-  }
-
-  unset(entityId: string): void {
-    this.entities.delete(entityId);
-  }
-
-  get(id: string): T | undefined {
-    return this.entities.get(id);
-  }
-
-  get size(): number {
-    return this.entities.size;
-  }
-
-  values(): IterableIterator<T> {
-    return this.entities.values();
-  }
 }

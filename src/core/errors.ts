@@ -24,8 +24,11 @@ export const ErrorCode = {
   UnknownEntityType: "STATELOG_UNKNOWN_ENTITY_TYPE",
   /** A repository threw while a change was applied to it. */
   ApplyFailed: "STATELOG_APPLY_FAILED",
-  /** A union save reached some stores but not all of them. */
-  PartialSave: "STATELOG_PARTIAL_SAVE",
+  /**
+   * A write reached some of its targets but not all: some stores of a
+   * union, some changes of a save that is not atomic on its backend.
+   */
+  PartialWrite: "STATELOG_PARTIAL_WRITE",
   /** A backend could not be reached or failed to answer. */
   Unavailable: "STATELOG_UNAVAILABLE",
   /** An expected version did not match the actual one. */
@@ -110,7 +113,7 @@ export class TooLargeError extends StatelogError {
   ) {
     super(
       ErrorCode.TooLarge,
-      `${what} is ${size} bytes, over the limit of ${limit} bytes (raise maxChangeBytes or store less)`,
+      `${what} is ${size} bytes, over the limit of ${limit} bytes (raise maxValueBytes or store less)`,
     );
     this.name = "TooLargeError";
   }
@@ -251,6 +254,63 @@ export class UnavailableError extends StatelogError {
   }
 }
 
+/** One target of a write that failed, with its error. */
+export interface WriteFailure {
+  /** Index of the target: into the `changes` of a save, or into a union's stores. */
+  readonly index: number;
+  readonly error: unknown;
+}
+
+/** What a {@link PartialWriteError} reports. */
+export interface PartialWriteReport {
+  /** What was written, for the message: `"union save"`, `"NATS KV save"`, … */
+  readonly operation: string;
+  /** What the indexes count: `"stores"`, `"changes"`, `"records"`. */
+  readonly targets: string;
+  /** Indexes of the targets that took the write. */
+  readonly written: readonly number[];
+  /** Indexes of the targets sent without an answer: they may or may not hold the write. @default [] */
+  readonly uncertain?: readonly number[];
+  /** The targets that did not take the write, each with its error (`error` is the cause of those never tried). */
+  readonly failed: readonly WriteFailure[];
+  /** The error that stopped the write. @default the first failure's error */
+  readonly cause?: unknown;
+}
+
+/**
+ * A write that reached some of its targets but not all. The same shape on
+ * every backend: `written`, `uncertain` and `failed` are indexes (into the
+ * saved changes, or into a union's stores); together they cover every
+ * target once. Saving the same changes again is safe: the later save wins.
+ */
+export class PartialWriteError extends StatelogError {
+  readonly operation: string;
+  readonly targets: string;
+  readonly written: readonly number[];
+  readonly uncertain: readonly number[];
+  readonly failed: readonly WriteFailure[];
+
+  constructor(report: PartialWriteReport, detail = "") {
+    const uncertain = report.uncertain ?? [];
+    const total = report.written.length + uncertain.length + report.failed.length;
+    const reasons = [...new Set(report.failed.map((f) => messageOf(f.error)))].slice(0, 3).join("; ");
+    super(
+      ErrorCode.PartialWrite,
+      `${report.operation}: ${report.written.length} of ${total} ${report.targets} written` +
+        (uncertain.length > 0 ? `, ${uncertain.length} uncertain (sent, unanswered)` : "") +
+        `, ${report.failed.length} not written${reasons ? ` (${reasons})` : ""}${detail}; ` +
+        "see the error's written, uncertain and failed indexes; writing the same changes again is safe",
+      { cause: report.cause ?? report.failed[0]?.error },
+    );
+    this.name = "PartialWriteError";
+    this.operation = report.operation;
+    this.targets = report.targets;
+    this.written = report.written;
+    this.uncertain = uncertain;
+    this.failed = report.failed;
+  }
+}
+
 /** Type guards for the specific errors, safe across package copies. */
 export const isInvalidNameError = (e: unknown): e is InvalidNameError => isStatelogError(e, ErrorCode.InvalidName);
 export const isInvalidValueError = (e: unknown): e is InvalidValueError => isStatelogError(e, ErrorCode.InvalidValue);
@@ -270,6 +330,8 @@ export const isAbortError = (e: unknown): e is AbortError => isStatelogError(e, 
 export const isUnsupportedError = (e: unknown): e is UnsupportedError => isStatelogError(e, ErrorCode.Unsupported);
 export const isConfigurationError = (e: unknown): e is ConfigurationError =>
   isStatelogError(e, ErrorCode.Configuration);
+export const isUnavailableError = (e: unknown): e is UnavailableError => isStatelogError(e, ErrorCode.Unavailable);
+export const isPartialWriteError = (e: unknown): e is PartialWriteError => isStatelogError(e, ErrorCode.PartialWrite);
 
 /** Throws an {@link AbortError} when the signal is aborted. */
 export function throwIfAborted(signal: AbortSignal | undefined): void {

@@ -2,7 +2,7 @@
  * The Manager (seed 1): restores namespaces from a store into repositories
  * and persists new changes.
  */
-import { type ApplyResult, applyChanges, type Repository, type RepositoryRegistration } from "./apply.js";
+import { type ApplyResult, applyChanges, type EntityRepository, type EntityRepositoryRegistration } from "./apply.js";
 import type { ChangeInput, EntityType } from "./change.js";
 import { ConfigurationError, throwIfAborted } from "./errors.js";
 import type { CallOptions, Store } from "./store.js";
@@ -22,7 +22,7 @@ export class Manager {
   /** @internal use {@link ManagerBuilder} */
   constructor(
     readonly store: Store,
-    private readonly registry: ReadonlyMap<string, RepositoryRegistration>,
+    private readonly registry: ReadonlyMap<string, EntityRepositoryRegistration>,
   ) {}
 
   /**
@@ -61,7 +61,7 @@ export class Manager {
  */
 export class ManagerBuilder {
   #store: Store | undefined;
-  readonly #registry = new Map<string, RepositoryRegistration>();
+  readonly #registry = new Map<string, EntityRepositoryRegistration>();
 
   /** The store to load from and save to. Required. */
   withStore(store: Store): this {
@@ -74,7 +74,7 @@ export class ManagerBuilder {
    * that has a schema, restored entities are validated (and transformed)
    * by it before anything is applied.
    */
-  registerRepository<T>(type: EntityType<T> | string, repository: Repository<NoInfer<T>>): this {
+  registerRepository<T>(type: EntityType<T> | string, repository: EntityRepository<NoInfer<T>>): this {
     const entityType = typeof type === "string" ? { name: type, schema: undefined } : type;
     validateEntityType(entityType.name);
     if (this.#registry.has(entityType.name)) {
@@ -82,7 +82,7 @@ export class ManagerBuilder {
         `a repository for entity type ${JSON.stringify(entityType.name)} is already registered`,
       );
     }
-    this.#registry.set(entityType.name, { type: entityType, repository: repository as Repository });
+    this.#registry.set(entityType.name, { type: entityType, repository: repository as EntityRepository });
     return this;
   }
 

@@ -1,17 +1,15 @@
 /**
- * The Store contract every backend keeps (SEMANTICS.md): `save` persists
- * changes, `load` returns the latest change per key of one namespace,
- * tombstones included, in the order the winning changes were written.
+ * The Store contract every backend keeps (docs/concepts.md, "The Store
+ * contract"): `save` persists changes, `load` returns the latest change per
+ * key of one namespace, tombstones included, in the order the winning
+ * changes were written. And {@link BaseStore}, the base a backend author
+ * extends to keep the contract's common rules the same way every built-in
+ * store does.
  */
-import { type Change, type ChangeInput, ChangeType, liveChanges } from "./change.js";
-import { ClosedError, ValidationError } from "./errors.js";
-import {
-  DEFAULT_MAX_CHANGE_BYTES,
-  toJsonWithin,
-  validateEntityId,
-  validateEntityType,
-  validateNamespace,
-} from "./validation.js";
+import { type Change, type ChangeInput, ChangeType, type EntityType, validateWithSchema } from "./change.js";
+import { ClosedError, throwIfAborted, UnknownEntityTypeError, ValidationError } from "./errors.js";
+import { OptionChecker } from "./options.js";
+import { toJsonWithin, validateEntityId, validateEntityType, validateNamespace } from "./validation.js";
 
 /** What a store can do beyond `save`, `load` and `close`. */
 export interface StoreCapabilities {
@@ -67,13 +65,48 @@ export interface Store extends ReadonlyStore {
   compact?(namespace: string, options?: CallOptions): Promise<void>;
 }
 
+/** What a store does with a change of an entity type nobody registered. */
+export const UnknownEntityTypes = {
+  /** Stored and loaded as plain JSON, without a schema check. */
+  Accept: "accept",
+  /** Refused with an `UnknownEntityTypeError`: on save (nothing is written) and on load. */
+  Reject: "reject",
+} as const;
+export type UnknownEntityTypes = (typeof UnknownEntityTypes)[keyof typeof UnknownEntityTypes];
+
+/** An entity type as a store knows it: its name and, optionally, its schema. */
+export type StoreEntityType = Pick<EntityType, "name" | "schema">;
+
 /** Options every store accepts. */
 export interface BaseStoreOptions {
-  /** Largest entity, in bytes of UTF-8 JSON. @default 1 MiB ({@link DEFAULT_MAX_CHANGE_BYTES}) */
-  maxChangeBytes?: number;
+  /** Largest entity, in bytes of UTF-8 JSON. @default 1048576 (1 MiB) */
+  maxValueBytes?: number;
   /** The clock that stamps changes saved without a timestamp. @default () => new Date() */
   clock?: () => Date;
+  /**
+   * Entity types registered from the start, as with `registerEntityType`:
+   * their schemas check entities on save. @default []
+   */
+  entityTypes?: readonly (StoreEntityType | string)[];
+  /** Changes of entity types that were not registered; see {@link UnknownEntityTypes}. @default "accept" */
+  unknownEntityTypes?: UnknownEntityTypes;
 }
+
+/** Defaults of {@link BaseStoreOptions}. */
+export const STORE_DEFAULTS = {
+  /** @default 1048576 (1 MiB) */
+  maxValueBytes: 1024 * 1024,
+  /** @default "accept" */
+  unknownEntityTypes: UnknownEntityTypes.Accept,
+} as const;
+
+/** The option names of {@link BaseStoreOptions}, for a backend's `OptionChecker.known` list. */
+export const BASE_STORE_OPTION_NAMES: readonly string[] = [
+  "maxValueBytes",
+  "clock",
+  "entityTypes",
+  "unknownEntityTypes",
+];
 
 /** A validated change with its timestamp filled in and its entity serialized. */
 export interface PreparedChange {
@@ -110,10 +143,10 @@ export function toChange(prepared: PreparedChange): Change {
  */
 export function prepareChanges(
   changes: readonly ChangeInput[],
-  options: { maxChangeBytes?: number | undefined; clock?: (() => Date) | undefined } = {},
+  options: { maxValueBytes?: number | undefined; clock?: (() => Date) | undefined } = {},
 ): PreparedChange[] {
   if (!Array.isArray(changes)) throw new ValidationError("changes", "must be an array of changes");
-  const maxBytes = options.maxChangeBytes ?? DEFAULT_MAX_CHANGE_BYTES;
+  const maxBytes = options.maxValueBytes ?? STORE_DEFAULTS.maxValueBytes;
   const now = (options.clock ?? (() => new Date()))();
   const out: PreparedChange[] = new Array(changes.length);
   for (let i = 0; i < changes.length; i++) {
@@ -154,13 +187,13 @@ export function prepareChanges(
   return out;
 }
 
-/** Applies {@link LoadOptions.liveOnly} to a loaded list. */
+/** Applies {@link LoadOptions.liveOnly} to a loaded list (for a backend that cannot filter while it reads). */
 export function applyLoadOptions(changes: Change[], options: LoadOptions | undefined): Change[] {
-  return options?.liveOnly ? liveChanges(changes) : changes;
+  return options?.liveOnly ? changes.filter((c) => c.changeType === ChangeType.Set) : changes;
 }
 
 /**
- * Tracks the open/closed state of a store: `check()` throws a
+ * Tracks the open/closed state of a store or client: `check()` throws a
  * `ClosedError` after `close()`.
  */
 export class OpenState {
@@ -178,5 +211,183 @@ export class OpenState {
     if (this.#closed) return false;
     this.#closed = true;
     return true;
+  }
+}
+
+/**
+ * The registered entity types of a store, and the rule for the others.
+ * {@link BaseStore} keeps one; a store that cannot extend `BaseStore`
+ * keeps its own.
+ */
+export class EntityTypeRegistry {
+  readonly #types = new Map<string, StoreEntityType>();
+  readonly #reject: boolean;
+
+  constructor(options: Pick<BaseStoreOptions, "entityTypes" | "unknownEntityTypes"> = {}) {
+    this.#reject = (options.unknownEntityTypes ?? STORE_DEFAULTS.unknownEntityTypes) === UnknownEntityTypes.Reject;
+    for (const type of options.entityTypes ?? []) this.register(type);
+  }
+
+  /** Registers `type` (a name, or an entity type with its schema); registering a name again replaces it. */
+  register(type: StoreEntityType | string): void {
+    const entityType: StoreEntityType = typeof type === "string" ? { name: type } : type;
+    validateEntityType(entityType.name);
+    this.#types.set(entityType.name, entityType);
+  }
+
+  /** The registered type names. */
+  get names(): string[] {
+    return [...this.#types.keys()];
+  }
+
+  /**
+   * Checks changes about to be saved: a registered type's schema validates
+   * each `set` entity, and unknown types are refused under `"reject"`.
+   * @throws ValidationError | UnknownEntityTypeError (nothing may be written then)
+   */
+  checkSave(prepared: readonly PreparedChange[], inputs: readonly ChangeInput[]): void {
+    if (this.#types.size === 0 && !this.#reject) return;
+    for (let i = 0; i < prepared.length; i++) {
+      const p = prepared[i] as PreparedChange;
+      const type = this.#types.get(p.entityType);
+      if (!type) {
+        if (this.#reject) throw this.#unknown(p.entityType, "nothing was saved");
+        continue;
+      }
+      if (type.schema && p.json !== undefined) validateWithSchema(type, (inputs[i] as { entity: unknown }).entity);
+    }
+  }
+
+  /**
+   * Checks a loaded change under `"reject"`: its type must be registered.
+   * (Schemas run on save; the Manager's apply runs them again on restore.)
+   * @throws UnknownEntityTypeError
+   */
+  checkLoaded(change: Change): void {
+    if (this.#reject && !this.#types.has(change.entityType)) {
+      throw this.#unknown(change.entityType, `found in namespace ${JSON.stringify(change.namespace)}`);
+    }
+  }
+
+  #unknown(entityType: string, what: string): UnknownEntityTypeError {
+    return new UnknownEntityTypeError(
+      entityType,
+      `register it with store.registerEntityType() (registered: ${this.names.join(", ") || "none"}) or open the store with unknownEntityTypes: "accept"; ${what}`,
+    );
+  }
+}
+
+/**
+ * The base of a store: what every built-in store does the same way, for a
+ * backend author to extend. It checks the common options, keeps the
+ * open/closed state (every call after `close()` is a `ClosedError`),
+ * registers entity types, and prepares the changes of a `save`:
+ * names, values, sizes, timestamps and schemas checked, **before** the
+ * subclass writes anything.
+ *
+ * A subclass implements `capabilities`, `save` (starting with
+ * `this.prepare(changes, options)`), `load` (starting with
+ * `this.checkOpen(namespace, options)`), optionally `compact` and
+ * `listNamespaces`, and `closeResources()`.
+ *
+ * @example
+ * class MyStore extends BaseStore {
+ *   readonly capabilities = { compact: false, listNamespaces: false, durable: true };
+ *   static async open(options: MyStoreOptions): Promise<MyStore> { … }
+ *   async save(changes: readonly ChangeInput[], options?: SaveOptions) {
+ *     const prepared = this.prepare(changes, options);
+ *     …write prepared…
+ *   }
+ *   async load(namespace: string, options?: LoadOptions) {
+ *     this.checkOpen(namespace, options);
+ *     …read, then this.loaded(change) per change…
+ *   }
+ *   protected async closeResources() { … }
+ * }
+ */
+export abstract class BaseStore implements Store {
+  abstract readonly capabilities: StoreCapabilities;
+  /** Largest entity in bytes of UTF-8 JSON. */
+  protected readonly maxValueBytes: number;
+  /** The clock of changes saved without a timestamp. */
+  protected readonly clock: () => Date;
+  /** The registered entity types. */
+  protected readonly types: EntityTypeRegistry;
+  readonly #state: OpenState;
+
+  /**
+   * @param description what the store is, for `ClosedError` messages: `"file store"`
+   * @param options the store's options; the common ones are checked here
+   * @param owner the class name, for `ConfigurationError` messages
+   * @throws ConfigurationError for an invalid common option
+   */
+  protected constructor(description: string, options: BaseStoreOptions = {}, owner = "store") {
+    const check = new OptionChecker<BaseStoreOptions>(owner, options, STORE_DEFAULTS);
+    this.maxValueBytes = check.integer("maxValueBytes", { min: 1 });
+    this.clock = check.optionalFunction("clock") ?? (() => new Date());
+    check.oneOf("unknownEntityTypes", UnknownEntityTypes);
+    check.custom("entityTypes", (v) => (v === undefined || Array.isArray(v) ? undefined : "an array of entity types"));
+    this.types = new EntityTypeRegistry(options);
+    this.#state = new OpenState(description);
+  }
+
+  /**
+   * Registers an entity type: its schema (if any) checks entities on save,
+   * before anything is written. Under `unknownEntityTypes: "reject"` only
+   * registered types may be saved and loaded.
+   */
+  registerEntityType(type: StoreEntityType | string): this {
+    this.types.register(type);
+    return this;
+  }
+
+  /** True once `close()` was called. */
+  get closed(): boolean {
+    return this.#state.closed;
+  }
+
+  /**
+   * The checks at the start of every call: not closed, not aborted, and a
+   * valid namespace when one is given.
+   * @throws ClosedError | AbortError | InvalidNameError
+   */
+  protected checkOpen(namespace?: string, options?: CallOptions): void {
+    this.#state.check();
+    if (namespace !== undefined) validateNamespace(namespace);
+    throwIfAborted(options?.signal);
+  }
+
+  /**
+   * The start of a `save`: {@link checkOpen}, then every change validated
+   * and prepared (see {@link prepareChanges}) and checked against the
+   * registered types. When it throws, nothing may be written.
+   */
+  protected prepare(changes: readonly ChangeInput[], options?: SaveOptions): PreparedChange[] {
+    this.checkOpen(undefined, options);
+    const prepared = prepareChanges(changes, { maxValueBytes: this.maxValueBytes, clock: this.clock });
+    this.types.checkSave(prepared, changes);
+    return prepared;
+  }
+
+  /** A loaded change, checked against the registered types (see {@link EntityTypeRegistry.checkLoaded}). */
+  protected loaded<C extends Change>(change: C): C {
+    this.types.checkLoaded(change);
+    return change;
+  }
+
+  abstract save(changes: readonly ChangeInput[], options?: SaveOptions): Promise<void>;
+  abstract load(namespace: string, options?: LoadOptions): Promise<Change[]>;
+
+  /** Releases the store's resources; called once, by the first `close()`. */
+  protected abstract closeResources(): Promise<void>;
+
+  /** Releases resources; later calls fail with a `ClosedError`. Idempotent. */
+  async close(): Promise<void> {
+    if (!this.#state.close()) return;
+    await this.closeResources();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 }

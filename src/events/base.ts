@@ -51,7 +51,7 @@ export abstract class BaseEventStore implements EventStore {
   protected readonly limits: Limits;
   protected readonly retentionDuration: number;
   protected readonly snapshotInterval: number;
-  protected readonly maxEventBytes: number;
+  protected readonly maxValueBytes: number;
   protected readonly clock: () => Date;
   protected readonly metrics: EventStoreMetrics;
   protected closed = false;
@@ -80,7 +80,7 @@ export abstract class BaseEventStore implements EventStore {
       config.snapshotInterval ?? EVENT_STORE_DEFAULTS.snapshotInterval,
       "snapshotInterval",
     );
-    this.maxEventBytes = checkCount(config.maxEventBytes ?? EVENT_STORE_DEFAULTS.maxEventBytes, "maxEventBytes");
+    this.maxValueBytes = checkCount(config.maxValueBytes ?? EVENT_STORE_DEFAULTS.maxValueBytes, "maxValueBytes");
     this.clock = config.clock ?? (() => new Date());
     this.metrics = config.metrics ?? {};
   }
@@ -154,7 +154,7 @@ export abstract class BaseEventStore implements EventStore {
         `must be an integer >= 0, "any", "no_stream" or "stream_exists", got ${JSON.stringify(ev)}`,
       );
     }
-    const prepared = prepareEvents(events, this.maxEventBytes);
+    const prepared = prepareEvents(events, this.maxValueBytes);
     const started = this.metrics.onAppend ? performance.now() : 0;
     const planned = await this.store({ streamId, events: prepared, expectedVersion: ev });
     if (!planned.ok) throw planned.error;

@@ -16,7 +16,7 @@ export interface EventInput<D = unknown> {
   readonly id: string;
   /** Event type, e.g. `"user.created"` (same rules as `id`). */
   readonly type: string;
-  /** The payload: JSON data that round-trips, at most `maxEventBytes` as JSON. */
+  /** The payload: JSON data that round-trips, at most `maxValueBytes` as JSON. */
   readonly data: D;
   /** When the event happened. Required; {@link createEvent} fills in the current time. */
   readonly timestamp: Date;
@@ -259,7 +259,7 @@ export interface EventStoreConfig {
   /** Instance name, passed to the metrics. @default "memory-store" (memory), "file-event-store" (file) */
   name?: string;
   /** Largest event payload, in UTF-8 bytes of JSON. @default 1 MiB */
-  maxEventBytes?: number;
+  maxValueBytes?: number;
   /** The clock of retention (and of `createEvent`-less defaults). @default () => new Date() */
   clock?: () => Date;
 }
@@ -270,7 +270,7 @@ export const EVENT_STORE_DEFAULTS = {
   maxStreams: 10_000,
   retentionDuration: 0,
   snapshotInterval: 60 * 60 * 1000,
-  maxEventBytes: 1024 * 1024,
+  maxValueBytes: 1024 * 1024,
 } as const;
 
 /** The event-store contract. */

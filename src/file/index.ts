@@ -15,6 +15,5 @@ export {
   OnCorruption,
   type SkippedLinesReport,
   SyncPolicy,
-  UnknownEntityTypes,
 } from "./options.js";
 export { FileStore, type FileStoreStats, type RegisteredType } from "./store.js";

@@ -2,7 +2,7 @@
  * Options of the file store, with their defaults (docs/file-store.md).
  */
 import { ConfigurationError } from "../core/errors.js";
-import type { BaseStoreOptions } from "../core/store.js";
+import { type BaseStoreOptions, UnknownEntityTypes } from "../core/store.js";
 
 /** When a `save` resolves. */
 export const SyncPolicy = {
@@ -17,15 +17,6 @@ export const SyncPolicy = {
   None: "none",
 } as const;
 export type SyncPolicy = (typeof SyncPolicy)[keyof typeof SyncPolicy];
-
-/** What happens with an entity type that was not registered. */
-export const UnknownEntityTypes = {
-  /** A typed `UnknownEntityTypeError`, on save (before anything is written) and on load. */
-  Error: "error",
-  /** Stored and loaded as plain JSON, without a schema. */
-  Passthrough: "passthrough",
-} as const;
-export type UnknownEntityTypes = (typeof UnknownEntityTypes)[keyof typeof UnknownEntityTypes];
 
 /** What happens with a damaged line in the middle of a file. */
 export const OnCorruption = {
@@ -57,8 +48,6 @@ export interface SkippedLinesReport {
 export interface FileStoreOptions extends BaseStoreOptions {
   /** When `save` resolves; see {@link SyncPolicy}. @default "fsync" */
   sync?: SyncPolicy;
-  /** Entity types without `registerEntityType`; see {@link UnknownEntityTypes}. @default "error" */
-  unknownEntityTypes?: UnknownEntityTypes;
   /** Damaged lines mid-file; see {@link OnCorruption}. A torn last line is always dropped. @default "throw" */
   onCorruption?: OnCorruption;
   /** Called with the damaged lines skipped by a `load` or `compact` (with `onCorruption: "skip"`). */
@@ -157,7 +146,7 @@ function atLeast(name: string, value: number | undefined, min: number, integer: 
 
 /** Checks options and applies defaults. @throws ConfigurationError */
 export function resolveOptions(options: FileStoreOptions): ResolvedOptions {
-  nonNegative("maxChangeBytes", options.maxChangeBytes, 1);
+  nonNegative("maxValueBytes", options.maxValueBytes, 1);
   nonNegative("tombstoneRetentionMs", options.tombstoneRetentionMs);
   atLeast("maxOpenNamespaces", options.maxOpenNamespaces, 1, true);
   atLeast("compactionWorkerMinBytes", options.compactionWorkerMinBytes, 0, false);
@@ -172,11 +161,11 @@ export function resolveOptions(options: FileStoreOptions): ResolvedOptions {
     };
   }
   return {
-    base: { maxChangeBytes: options.maxChangeBytes, clock: options.clock } as BaseStoreOptions,
+    base: { maxValueBytes: options.maxValueBytes, clock: options.clock } as BaseStoreOptions,
     sync: oneOf("sync", options.sync, SyncPolicy, SyncPolicy.Fsync) === SyncPolicy.Fsync,
     passthrough:
-      oneOf("unknownEntityTypes", options.unknownEntityTypes, UnknownEntityTypes, UnknownEntityTypes.Error) ===
-      UnknownEntityTypes.Passthrough,
+      oneOf("unknownEntityTypes", options.unknownEntityTypes, UnknownEntityTypes, UnknownEntityTypes.Accept) ===
+      UnknownEntityTypes.Accept,
     skip: oneOf("onCorruption", options.onCorruption, OnCorruption, OnCorruption.Throw) === OnCorruption.Skip,
     onSkippedLines: options.onSkippedLines,
     autoCompact,

@@ -5,7 +5,7 @@
  * with a {@link KafkaDeliveryError} when it did not.
  */
 import { ClosedError, InvalidValueError, TooLargeError, ValidationError } from "../core/errors.js";
-import { DEFAULT_MAX_CHANGE_BYTES } from "../core/validation.js";
+import { DEFAULT_MAX_VALUE_BYTES } from "../core/validation.js";
 import { type Changeloggable, keyInWorkspace, recordTimestamp } from "./codec.js";
 import { type KafkaConfig, type KafkaConnectionOptions, resolveConnection } from "./config.js";
 import { partitionForWorkspace } from "./murmur2.js";
@@ -75,7 +75,7 @@ export class ChangelogWriter implements AsyncDisposable {
     this.brokers = brokers;
     if (options.partitions !== undefined) partitionForWorkspace("x", options.partitions); // validates
     this.#partitions = options.partitions;
-    this.#maxBytes = options.maxValueBytes ?? DEFAULT_MAX_CHANGE_BYTES;
+    this.#maxBytes = options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES;
     this.#producer = new ChangelogProducer(brokers, topic, options.producerConfig ?? {}, options.partitions);
   }
 

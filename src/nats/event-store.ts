@@ -60,7 +60,7 @@ interface Waiter {
 }
 
 /**
- * Room `open` reserves next to an event of `maxEventBytes` in one append
+ * Room `open` reserves next to an event of `maxValueBytes` in one append
  * message, in bytes: `{"first":…,"events":[{"id","type","timestamp","data","metadata"}]}`
  * with a short id, type and metadata, and the expected-sequence headers.
  * A batch still over the server's `max_payload` is a `TooLargeError`.
@@ -116,9 +116,9 @@ export class NatsEventStore extends BaseEventStore {
     if (!/^[-\w]+$/.test(stream)) throw new ConfigurationError(`invalid stream name ${JSON.stringify(stream)}`);
     requirePayloadFits(
       config.client,
-      config.maxEventBytes ?? EVENT_STORE_DEFAULTS.maxEventBytes,
+      config.maxValueBytes ?? EVENT_STORE_DEFAULTS.maxValueBytes,
       EVENT_ENVELOPE_BYTES,
-      "maxEventBytes",
+      "maxValueBytes",
       `NatsEventStore stream ${JSON.stringify(stream)}`,
     );
     let store: NatsEventStore;

@@ -31,7 +31,7 @@ import {
   type Store,
   type StoreCapabilities,
 } from "../core/store.js";
-import { DEFAULT_MAX_CHANGE_BYTES, validateNamespace } from "../core/validation.js";
+import { DEFAULT_MAX_VALUE_BYTES, validateNamespace } from "../core/validation.js";
 import { NatsSaveError, natsError } from "./errors.js";
 import { decodeToken, encodeToken, parseEntityKey } from "./keys.js";
 import { requirePayloadFits } from "./payload.js";
@@ -79,10 +79,10 @@ export class NatsKvStore implements Store {
   readonly stream: string;
   /**
    * The largest entity a change may hold, in bytes of UTF-8 JSON (the
-   * `maxChangeBytes` option, default 1 MiB). `open` checked that the server's
+   * `maxValueBytes` option, default 1 MiB). `open` checked that the server's
    * `max_payload` carries it with its envelope.
    */
-  readonly maxChangeBytes: number;
+  readonly maxValueBytes: number;
   readonly #js: JetStreamClient;
   readonly #jsm: JetStreamManager;
   readonly #options: NatsKvStoreOptions;
@@ -95,7 +95,7 @@ export class NatsKvStore implements Store {
 
   private constructor(options: NatsKvStoreOptions, jsm: JetStreamManager, durable: boolean, replicated: boolean) {
     this.#options = options;
-    this.maxChangeBytes = options.maxChangeBytes ?? DEFAULT_MAX_CHANGE_BYTES;
+    this.maxValueBytes = options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES;
     this.#js = jetstream(options.client);
     this.#jsm = jsm;
     this.bucket = options.bucket ?? DEFAULT_STORE_BUCKET;
@@ -108,7 +108,7 @@ export class NatsKvStore implements Store {
   /**
    * Opens (and creates if missing) the bucket.
    * @throws ConfigurationError without a client, with a bad bucket name, or
-   *   when the server's `max_payload` cannot carry a change of `maxChangeBytes`
+   *   when the server's `max_payload` cannot carry a change of `maxValueBytes`
    *   plus its envelope ({@link STORE_ENVELOPE_BYTES})
    * @throws UnavailableError when the server cannot be reached or has no JetStream
    */
@@ -126,15 +126,15 @@ export class NatsKvStore implements Store {
     if (!Number.isInteger(history) || history < 1 || history > 64) {
       throw new ConfigurationError(`history must be an integer from 1 to 64, got ${history}`);
     }
-    const maxChangeBytes = options.maxChangeBytes ?? DEFAULT_MAX_CHANGE_BYTES;
-    if (!Number.isSafeInteger(maxChangeBytes) || maxChangeBytes < 1) {
-      throw new ConfigurationError(`maxChangeBytes must be an integer >= 1, got ${maxChangeBytes}`);
+    const maxValueBytes = options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES;
+    if (!Number.isSafeInteger(maxValueBytes) || maxValueBytes < 1) {
+      throw new ConfigurationError(`maxValueBytes must be an integer >= 1, got ${maxValueBytes}`);
     }
     requirePayloadFits(
       options.client,
-      maxChangeBytes,
+      maxValueBytes,
       STORE_ENVELOPE_BYTES,
-      "maxChangeBytes",
+      "maxValueBytes",
       `NatsKvStore bucket ${JSON.stringify(bucket)}`,
     );
     try {
@@ -155,9 +155,9 @@ export class NatsKvStore implements Store {
   async save(changes: readonly ChangeInput[], options?: SaveOptions): Promise<void> {
     this.#state.check();
     throwIfAborted(options?.signal);
-    // Validates names, values and size (maxChangeBytes) before anything is written; `open` made sure
-    // every change within maxChangeBytes fits the server's max_payload with its envelope.
-    const prepared = prepareChanges(changes, { maxChangeBytes: this.maxChangeBytes, clock: this.#options.clock });
+    // Validates names, values and size (maxValueBytes) before anything is written; `open` made sure
+    // every change within maxValueBytes fits the server's max_payload with its envelope.
+    const prepared = prepareChanges(changes, { maxValueBytes: this.maxValueBytes, clock: this.#options.clock });
     if (prepared.length === 0) return;
     await this.#publishAll(prepared, options?.signal);
     for (const p of prepared) this.#marked.add(p.namespace);

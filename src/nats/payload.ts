@@ -19,7 +19,7 @@ export function serverMaxPayload(nc: NatsConnection): number {
  * Throws unless `limit + overhead` bytes fit the server's `max_payload`.
  * @param limit the configured limit (bytes of JSON)
  * @param overhead the largest envelope and header bytes added to a value of `limit` bytes
- * @param option the option's name, for the message (`maxChangeBytes`, …)
+ * @param option the option's name, for the message (`maxValueBytes`, …)
  * @param what the object being opened, for the message
  * @throws ConfigurationError naming both numbers and both fixes
  */

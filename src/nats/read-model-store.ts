@@ -20,7 +20,7 @@ import {
   ValidationError,
 } from "../core/errors.js";
 import type { CallOptions } from "../core/store.js";
-import { DEFAULT_MAX_CHANGE_BYTES, toJsonWithin, validateEntityId, validateEntityType } from "../core/validation.js";
+import { DEFAULT_MAX_VALUE_BYTES, toJsonWithin, validateEntityId, validateEntityType } from "../core/validation.js";
 import { natsError } from "./errors.js";
 import { decodeToken, encodeToken } from "./keys.js";
 import { requirePayloadFits, serverMaxPayload } from "./payload.js";
@@ -72,11 +72,11 @@ export interface NatsReadModelStoreOptions {
   /** Replicas of a bucket this call creates. @default 1 */
   replicas?: number;
   /** Largest read model, in bytes of JSON. @default 1 MiB */
-  maxModelBytes?: number;
+  maxValueBytes?: number;
 }
 
 /**
- * Room `open` reserves next to a model of `maxModelBytes` in one message, in
+ * Room `open` reserves next to a model of `maxValueBytes` in one message, in
  * bytes: the value `{"metadata":…,"model":…}` (22) and metadata up to about 4 KiB.
  * A save whose whole value is still over the server's `max_payload` is a `TooLargeError`.
  */
@@ -113,7 +113,7 @@ export class NatsReadModelStore {
     this.#kv = kv;
     this.#jsm = jsm;
     this.#js = jetstream(options.client);
-    this.#maxBytes = options.maxModelBytes ?? DEFAULT_MAX_CHANGE_BYTES;
+    this.#maxBytes = options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES;
     this.#maxPayload = serverMaxPayload(options.client);
   }
 
@@ -124,9 +124,9 @@ export class NatsReadModelStore {
     if (!/^[-\w]+$/.test(bucket)) throw new ConfigurationError(`invalid KV bucket name ${JSON.stringify(bucket)}`);
     requirePayloadFits(
       options.client,
-      options.maxModelBytes ?? DEFAULT_MAX_CHANGE_BYTES,
+      options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES,
       READ_MODEL_ENVELOPE_BYTES,
-      "maxModelBytes",
+      "maxValueBytes",
       `NatsReadModelStore bucket ${JSON.stringify(bucket)}`,
     );
     try {

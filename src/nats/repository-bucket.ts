@@ -3,7 +3,7 @@ import type { JetStreamManager } from "@nats-io/jetstream";
 import { jetstreamManager, StorageType } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { ConfigurationError } from "../core/errors.js";
-import { DEFAULT_MAX_CHANGE_BYTES, validateEntityType } from "../core/validation.js";
+import { DEFAULT_MAX_VALUE_BYTES, validateEntityType } from "../core/validation.js";
 import { checkRepositoryLimits } from "../repository/types.js";
 import { natsError } from "./errors.js";
 import { requirePayloadFits } from "./payload.js";
@@ -47,9 +47,9 @@ export async function openBucket<T>(options: NatsKvRepositoryOptions<T>): Promis
   }
   requirePayloadFits(
     options.client,
-    options.maxAggregateBytes ?? DEFAULT_MAX_CHANGE_BYTES,
+    options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES,
     REPOSITORY_ENVELOPE_BYTES,
-    "maxAggregateBytes",
+    "maxValueBytes",
     `NATS repository bucket ${JSON.stringify(options.bucketName)}`,
   );
   if (options.perSaveTtl) requireFeature(options.client, NatsFeature.PerMessageTtl);

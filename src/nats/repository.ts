@@ -29,7 +29,7 @@ import {
   VersionConflictError,
 } from "../core/errors.js";
 import type { CallOptions } from "../core/store.js";
-import { DEFAULT_MAX_CHANGE_BYTES, toJsonWithin, validateEntityId } from "../core/validation.js";
+import { DEFAULT_MAX_VALUE_BYTES, toJsonWithin, validateEntityId } from "../core/validation.js";
 import {
   checkExpectedVersion,
   checkRepositoryLimits,
@@ -122,7 +122,7 @@ export class NatsKvRepository<T> implements Repository<T> {
     this.#jsm = jsm;
     this.#prefix = `$KV.${options.bucketName}.${encodeToken(options.aggregateType)}.`;
     this.#idOf = options.idOf ?? defaultIdOf;
-    this.#maxBytes = options.maxAggregateBytes ?? DEFAULT_MAX_CHANGE_BYTES;
+    this.#maxBytes = options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES;
     this.#maxAttempts = options.maxCasAttempts ?? 100;
     this.#direct = bucket.direct;
     this.#replicated = bucket.replicated;

@@ -5,7 +5,7 @@
  */
 import { ClosedError, throwIfAborted, VersionConflictError } from "../core/errors.js";
 import type { CallOptions } from "../core/store.js";
-import { DEFAULT_MAX_CHANGE_BYTES, toJsonWithin, validateEntityId, validateEntityType } from "../core/validation.js";
+import { DEFAULT_MAX_VALUE_BYTES, toJsonWithin, validateEntityId, validateEntityType } from "../core/validation.js";
 import {
   checkExpectedVersion,
   checkRepositoryLimits,
@@ -61,7 +61,7 @@ export class MemoryRepository<T> implements Repository<T> {
     checkRepositoryLimits(this.#history, ttl);
     this.#ttlMs = ttl === 0 ? Number.POSITIVE_INFINITY : ttl * 1000;
     this.#idOf = options.idOf ?? defaultIdOf;
-    this.#maxBytes = options.maxAggregateBytes ?? DEFAULT_MAX_CHANGE_BYTES;
+    this.#maxBytes = options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES;
     this.#clock = options.clock ?? (() => new Date());
   }
 

@@ -134,7 +134,7 @@ export interface RepositoryOptions<T> {
   /** Seconds after which a saved version expires; 0 = never. @default 0 */
   ttlSeconds?: number;
   /** Largest aggregate, in bytes of UTF-8 JSON. @default 1 MiB */
-  maxAggregateBytes?: number;
+  maxValueBytes?: number;
 }
 
 /** Default page size of {@link Repository.list}. */

@@ -9,7 +9,7 @@ import type { Change, ChangeInput } from "../core/change.js";
 import { ChangesBuilder, liveChanges } from "../core/change.js";
 import { ErrorCode } from "../core/errors.js";
 import type { Store } from "../core/store.js";
-import { DEFAULT_MAX_CHANGE_BYTES } from "../core/validation.js";
+import { DEFAULT_MAX_VALUE_BYTES } from "../core/validation.js";
 import { expectCode } from "./assert.js";
 
 /** Options of {@link describeStoreContract}. */
@@ -25,8 +25,8 @@ export interface StoreContractOptions {
    * to load from. @default returns `store`
    */
   beforeLoad?: (store: Store, namespaces: readonly string[]) => Promise<Store>;
-  /** The `maxChangeBytes` the factory configures. @default 1 MiB */
-  maxChangeBytes?: number;
+  /** The `maxValueBytes` the factory configures. @default 1 MiB */
+  maxValueBytes?: number;
   /** Runs of the property-based test. @default 60 */
   propertyRuns?: number;
   /** Per-test timeout in ms. @default 30000 */
@@ -117,7 +117,7 @@ export function describeStoreContract(
   options: StoreContractOptions = {},
 ): void {
   const timeout = options.timeout ?? 30_000;
-  const maxBytes = options.maxChangeBytes ?? DEFAULT_MAX_CHANGE_BYTES;
+  const maxBytes = options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES;
   const open: Store[] = [];
 
   async function fresh(): Promise<Store> {

@@ -3,7 +3,14 @@
  * both, load from either"; SEMANTICS.md, "Union of stores").
  */
 import { type Change, type ChangeInput, changeKey } from "../core/change.js";
-import { ConfigurationError, ErrorCode, messageOf, StatelogError, throwIfAborted } from "../core/errors.js";
+import {
+  ConfigurationError,
+  ErrorCode,
+  messageOf,
+  PartialWriteError,
+  StatelogError,
+  throwIfAborted,
+} from "../core/errors.js";
 import {
   applyLoadOptions,
   type CallOptions,
@@ -33,37 +40,9 @@ export interface UnionStoreOptions {
   /** Called for each store skipped by a load under the `"any"` policy. */
   onSkippedStore?: (report: { index: number; namespace: string; error: unknown }) => void;
   /** Largest entity in bytes of JSON, checked once before any store is written. @default 1 MiB */
-  maxChangeBytes?: number;
+  maxValueBytes?: number;
   /** Clock for changes without a timestamp, so every store gets the same one. @default () => new Date() */
   clock?: () => Date;
-}
-
-/** The outcome of a save on one store of a union. */
-export interface StoreOutcome {
-  readonly index: number;
-  readonly ok: boolean;
-  readonly error?: unknown;
-}
-
-/**
- * A union save reached some stores but not all. `saved` lists the indexes
- * of the stores that took the changes, `failed` those that did not, with
- * their errors.
- */
-export class PartialSaveError extends StatelogError {
-  constructor(
-    readonly saved: readonly number[],
-    readonly failed: readonly { index: number; error: unknown }[],
-  ) {
-    super(
-      ErrorCode.PartialSave,
-      `union save: stores [${saved.join(", ")}] took the changes, stores [${failed
-        .map((f) => f.index)
-        .join(", ")}] did not (${failed.map((f) => `#${f.index}: ${messageOf(f.error)}`).join("; ")})`,
-      { cause: failed[0]?.error },
-    );
-    this.name = "PartialSaveError";
-  }
 }
 
 /** A union load failed: `failures` says which stores failed and why. */
@@ -113,7 +92,7 @@ export class UnionStore implements Store {
 
   /**
    * Saves to every store in order (all are attempted).
-   * @throws PartialSaveError naming the stores that took the changes and those that did not
+   * @throws PartialWriteError (`targets: "stores"`) naming the stores that took the changes and those that did not
    */
   async save(changes: readonly ChangeInput[], options?: SaveOptions): Promise<void> {
     this.#state.check();
@@ -134,7 +113,7 @@ export class UnionStore implements Store {
     if (failed.length > 0) {
       // Bad input fails the same way everywhere: surface that error itself.
       if (saved.length === 0 && failed.length === 1) throw failed[0]?.error;
-      throw new PartialSaveError(saved, failed);
+      throw new PartialWriteError({ operation: "union save", targets: "stores", written: saved, failed });
     }
   }
 

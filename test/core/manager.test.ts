@@ -6,14 +6,13 @@ import {
   ChangesBuilder,
   dedupeChanges,
   defineEntityType,
+  type EntityRepository,
   ErrorCode,
   isApplyError,
   isStatelogError,
   ManagerBuilder,
-  MapRepository,
-  type Repository,
 } from "../../src/index.js";
-import { MemoryStore } from "../../src/memory/index.js";
+import { MapEntityRepository, MemoryStore } from "../../src/memory/index.js";
 
 const t = (ms: number) => new Date(Date.UTC(2025, 0, 1) + ms);
 const change = (id: string, v: number | null, at: Date, type = "item"): Change =>
@@ -46,8 +45,8 @@ describe("dedupeChanges (Apply's de-duplication)", () => {
 describe("Manager", () => {
   it("restores the latest state, applying deletes, and restoring twice gives the same state", async () => {
     const store = new MemoryStore();
-    const deployments = new MapRepository<{ id: string; name: string }>();
-    const environments = new MapRepository();
+    const deployments = new MapEntityRepository<{ id: string; name: string }>();
+    const environments = new MapEntityRepository();
     const Deployment = defineEntityType<{ id: string; name: string }>("deployment");
     const manager = new ManagerBuilder()
       .withStore(store)
@@ -78,7 +77,9 @@ describe("Manager", () => {
   it("fails at build time without a store, and on a repository registered twice", () => {
     expect(() => new ManagerBuilder().build()).toThrow(/no store/);
     expect(() =>
-      new ManagerBuilder().registerRepository("a", new MapRepository()).registerRepository("a", new MapRepository()),
+      new ManagerBuilder()
+        .registerRepository("a", new MapEntityRepository())
+        .registerRepository("a", new MapEntityRepository()),
     ).toThrow(/already registered/);
   });
 
@@ -88,7 +89,7 @@ describe("Manager", () => {
       { namespace: "ws", changeType: "set", entityType: "known", entityId: "1", entity: 1 },
       { namespace: "ws", changeType: "set", entityType: "mystery", entityId: "2", entity: 2 },
     ]);
-    const known = new MapRepository();
+    const known = new MapEntityRepository();
     const manager = new ManagerBuilder().withStore(store).registerRepository("known", known).build();
     const error = await manager.restore("ws").catch((e: unknown) => e);
     expect(isStatelogError(error, ErrorCode.UnknownEntityType)).toBe(true);
@@ -104,7 +105,7 @@ describe("Manager", () => {
     ];
     await store.save(changes);
     const Env = defineEntityType("env", { schema: z.object({ id: z.string(), name: z.string() }) });
-    const repo = new MapRepository();
+    const repo = new MapEntityRepository();
     const manager = new ManagerBuilder().withStore(store).registerRepository(Env, repo).build();
     await expect(manager.restore("ws")).rejects.toMatchObject({ code: ErrorCode.Validation });
     expect(repo.size).toBe(0);
@@ -115,7 +116,7 @@ describe("Manager", () => {
     await store.save(new ChangesBuilder("ws").set("item", "1", 1).set("item", "2", 2).set("item", "3", 3).build());
     const seen: string[] = [];
     const boom = new Error("repository full");
-    const repo: Repository<number> = {
+    const repo: EntityRepository<number> = {
       set(_entity, change) {
         if (change.entityId === "2") throw boom;
         seen.push(change.entityId);
@@ -135,7 +136,7 @@ describe("Manager", () => {
     const store = new MemoryStore();
     await store.save(new ChangesBuilder("ws").set("item", "1", 1).unset("item", "2").set("item", "3", 3).build());
     const log: string[] = [];
-    const repo: Repository<number> = {
+    const repo: EntityRepository<number> = {
       async set(entity, change) {
         await new Promise((r) => setTimeout(r, 3 - entity));
         log.push(`set ${change.entityId}`);

@@ -18,7 +18,7 @@ const set = (id: string, n: number, pad = 0): ChangeInput => ({
 afterEach(() => setReadChunkBytes(32 * 1024 * 1024));
 
 async function filled(): Promise<FileStore> {
-  const store = await FileStore.open(tempDir(), { unknownEntityTypes: "passthrough", autoCompact: false });
+  const store = await FileStore.open(tempDir(), { autoCompact: false });
   for (let round = 0; round < 20; round++) {
     await store.save([set(`k${round % 7}`, round, (round * 37) % 300), set("same", round)]);
   }

@@ -20,7 +20,7 @@ function summary(changes: Change[]): string[] {
 }
 
 async function history(dir: string): Promise<{ old: string[]; compacted: string[]; file: string }> {
-  const store = await FileStore.open(dir, { unknownEntityTypes: "passthrough", autoCompact: false });
+  const store = await FileStore.open(dir, { autoCompact: false });
   for (let round = 0; round < 6; round++) {
     const batch: ChangeInput[] = [];
     for (let i = 0; i < 40; i++) {
@@ -60,7 +60,7 @@ describe("FileStore compaction crash safety", () => {
       const { signal } = await child.exited;
       expect(signal, `the child should die at ${step}; stderr: ${child.stderr()}`).toBe("SIGKILL");
 
-      const store = await FileStore.open(dir, { unknownEntityTypes: "passthrough", autoCompact: false });
+      const store = await FileStore.open(dir, { autoCompact: false });
       const after = summary(await store.load("ws"));
       const renamed = step === CompactionStep.AfterRename || step === CompactionStep.AfterDirFsync;
       // Before the rename the file is untouched; after it, it is the compacted one.
@@ -87,7 +87,7 @@ describe("FileStore compaction crash safety", () => {
     const child = await spawnChild("compact", { dir, namespace: "ws", retentionMs: 7 * DAY, now: NOW });
     await child.waitFor((l) => l === "done");
     expect((await child.exited).code).toBe(0);
-    const store = await FileStore.open(dir, { unknownEntityTypes: "passthrough", autoCompact: false });
+    const store = await FileStore.open(dir, { autoCompact: false });
     expect(summary(await store.load("ws"))).toEqual(compacted);
     await store.close();
   });

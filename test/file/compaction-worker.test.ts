@@ -17,7 +17,6 @@ const change = (id: string, n: number | undefined): ChangeInput =>
 
 async function filled(options: Parameters<typeof FileStore.open>[1] = {}): Promise<FileStore> {
   const store = await FileStore.open(tempDir(), {
-    unknownEntityTypes: "passthrough",
     autoCompact: false,
     compactionWorkerMinBytes: 0,
     ...options,
@@ -106,7 +105,6 @@ describe("compaction in a worker thread", () => {
 
   it("automatic compaction decides in the worker whether it is worth it", async () => {
     const store = await FileStore.open(tempDir(), {
-      unknownEntityTypes: "passthrough",
       autoCompact: { minLines: 10, ratio: 2 },
       compactionWorkerMinBytes: 0,
     });
@@ -116,7 +114,7 @@ describe("compaction in a worker thread", () => {
     expect(compactions).toBeGreaterThan(0);
     expect(workerScans).toBeGreaterThanOrEqual(compactions);
     expect(mainThreadScans).toBe(0);
-    const reopened = await FileStore.open(store.dir, { unknownEntityTypes: "passthrough", autoCompact: false });
+    const reopened = await FileStore.open(store.dir, { autoCompact: false });
     expect((await reopened.load("ws")).map((c) => c.entity)).toEqual([{ n: 11 }, { n: 11 }]);
     expect(readFileSync(reopened.fileOf("ws"), "utf8").trim().split("\n").length).toBeLessThan(24);
     await reopened.close();

@@ -19,7 +19,7 @@ async function storeWith(
   options: Parameters<typeof FileStore.open>[1] = {},
 ): Promise<{ store: FileStore; file: string; dir: string }> {
   const dir = tempDir();
-  const store = await FileStore.open(dir, { unknownEntityTypes: "passthrough", autoCompact: false, ...options });
+  const store = await FileStore.open(dir, { autoCompact: false, ...options });
   for (const batch of changes) await store.save(batch);
   return { store, file: store.fileOf("ws"), dir };
 }
@@ -81,7 +81,7 @@ describe("format", () => {
 
   it("loads files in the seed's plain format: Go timestamps, offsets, escapes, other field orders", async () => {
     const dir = tempDir();
-    const store = await FileStore.open(dir, { unknownEntityTypes: "passthrough" });
+    const store = await FileStore.open(dir, {});
     const seed = [
       `{"namespace":"ws","changeType":"set","entityType":"system","entityID":"sys-1","entity":{"id":"sys-1","name":"Prod"},"timestamp":"2025-10-25T12:00:00Z"}`,
       `{"namespace":"ws","changeType":"set","entityType":"resource","entityID":"r\\u003c1\\u003e","entity":{"id":"r<1>"},"timestamp":"2025-10-25T12:01:00.123456789Z"}`,
@@ -110,7 +110,7 @@ describe("format", () => {
 describe("keys compared as bytes", () => {
   it("an escaped key, a non-ASCII key and the same key saved by statelog are one key", async () => {
     const dir = tempDir();
-    const store = await FileStore.open(dir, { unknownEntityTypes: "passthrough", autoCompact: false });
+    const store = await FileStore.open(dir, { autoCompact: false });
     writeFileSync(
       store.fileOf("ws"),
       [
@@ -207,7 +207,6 @@ describe("corruption", () => {
     // Skip mode: line 2 is left out and reported; "a" falls back to its previous valid line, "b" keeps line 3.
     const reports: SkippedLinesReport[] = [];
     const skipping = await FileStore.open(path.dirname(file), {
-      unknownEntityTypes: "passthrough",
       autoCompact: false,
       onCorruption: "skip",
       onSkippedLines: (r) => reports.push(r),
@@ -231,7 +230,7 @@ describe("corruption", () => {
     appendFileSync(file, '{"namespace":"ws","changeType":"set","entityType":"item","entityID":"c","entity":{"half');
     expect((await store.load("ws")).map((c) => c.entityId)).toEqual(["a", "b"]);
     // Another store (as after a restart) repairs it under the lock before appending.
-    const other = await FileStore.open(store.dir, { unknownEntityTypes: "passthrough" });
+    const other = await FileStore.open(store.dir, {});
     await other.save([set("d", 4)]);
     const content = lines(file);
     expect(content.at(-1)).toBe("");
@@ -244,7 +243,7 @@ describe("corruption", () => {
 
   it("a file that is only a torn line loads as empty", async () => {
     const dir = tempDir();
-    const store = await FileStore.open(dir, { unknownEntityTypes: "passthrough" });
+    const store = await FileStore.open(dir, {});
     writeFileSync(store.fileOf("ws"), '{"namespace":"ws","chan');
     expect(await store.load("ws")).toEqual([]);
     await store.save([set("a", 1)]);

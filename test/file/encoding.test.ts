@@ -97,7 +97,7 @@ describe("namespace encoding", () => {
 
   it("stores, lists and reloads long and hostile names inside the directory", async () => {
     const dir = tempDir();
-    const store = await FileStore.open(dir, { unknownEntityTypes: "passthrough" });
+    const store = await FileStore.open(dir, {});
     const names = ["😀".repeat(63), "É".repeat(127), "x".repeat(255), "Abc", "abc", "..", "CON"];
     for (const [i, ns] of names.entries()) {
       await store.save([{ namespace: ns, changeType: "set", entityType: "t", entityId: "1", entity: { i } }]);
@@ -105,7 +105,7 @@ describe("namespace encoding", () => {
     }
     expect(await store.listNamespaces()).toEqual([...names].sort());
     await store.close();
-    const reopened = await FileStore.open(dir, { unknownEntityTypes: "passthrough" });
+    const reopened = await FileStore.open(dir, {});
     for (const [i, ns] of names.entries()) {
       expect((await reopened.load(ns)).map((c) => c.entity)).toEqual([{ i }]);
       await reopened.compact(ns);
@@ -135,7 +135,7 @@ describe("timestamp formatting", () => {
 describe("timestamps through the file", () => {
   it("property: saved timestamps load back exactly, in any order and across minutes and years", async () => {
     const dir = tempDir();
-    const store = await FileStore.open(dir, { unknownEntityTypes: "passthrough", autoCompact: false });
+    const store = await FileStore.open(dir, { autoCompact: false });
     await fc.assert(
       fc.asyncProperty(
         fc.array(

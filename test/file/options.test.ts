@@ -44,7 +44,7 @@ describe("entity type registration", () => {
 
   it("an unregistered type found on load is an UnknownEntityTypeError; passthrough loads it as JSON", async () => {
     const dir = tempDir();
-    const writer = await FileStore.open(dir, { unknownEntityTypes: "passthrough" });
+    const writer = await FileStore.open(dir, {});
     await writer.save([set("mystery", "m", { any: ["json"] })]);
     await writer.close();
     const strict = await FileStore.open(dir);
@@ -74,7 +74,7 @@ describe("entity type registration", () => {
 
   it("the schema also checks what is loaded", async () => {
     const dir = tempDir();
-    const writer = await FileStore.open(dir, { unknownEntityTypes: "passthrough" });
+    const writer = await FileStore.open(dir, {});
     await writer.save([set("item", "a", { id: 1 })]);
     await writer.close();
     const store = await FileStore.open(dir);
@@ -92,13 +92,13 @@ describe("options", () => {
     { autoCompact: { ratio: 0.5 } },
     { autoCompact: { minLines: -1 } },
     { tombstoneRetentionMs: -5 },
-    { maxChangeBytes: 0 },
+    { maxValueBytes: 0 },
   ])("rejects the invalid option %j with a ConfigurationError", async (bad) => {
     await expectCode(FileStore.open(tempDir(), bad as never), ErrorCode.Configuration);
   });
 
   it("group commit: concurrent saves share one write and one fsync; sequential saves get one each", async () => {
-    const store = await FileStore.open(tempDir(), { unknownEntityTypes: "passthrough" });
+    const store = await FileStore.open(tempDir(), {});
     await Promise.all(Array.from({ length: 32 }, (_, i) => store.save([set("item", `c${i}`, { i })])));
     expect(store.stats()).toMatchObject({ saves: 32, groups: 1, fsyncs: 1 });
     for (let i = 0; i < 3; i++) await store.save([set("item", `s${i}`, { i })]);
@@ -121,11 +121,11 @@ describe("options", () => {
 
   it('sync: "none" saves, group-commits and reloads', async () => {
     const dir = tempDir();
-    const store = await FileStore.open(dir, { sync: "none", unknownEntityTypes: "passthrough" });
+    const store = await FileStore.open(dir, { sync: "none" });
     await Promise.all(Array.from({ length: 50 }, (_, i) => store.save([set("item", `e${i}`, { i })])));
     expect(store.stats()).toMatchObject({ saves: 50, groups: 1, fsyncs: 0 });
     await store.close();
-    const reopened = await FileStore.open(dir, { unknownEntityTypes: "passthrough" });
+    const reopened = await FileStore.open(dir, {});
     expect((await reopened.load("ws")).map((c) => c.entityId)).toEqual(Array.from({ length: 50 }, (_, i) => `e${i}`));
     await reopened.close();
   });
@@ -133,7 +133,6 @@ describe("options", () => {
   it("automatic compaction starts when the file holds more than max(minLines, ratio × keys) lines", async () => {
     const dir = tempDir();
     const store = await FileStore.open(dir, {
-      unknownEntityTypes: "passthrough",
       autoCompact: { minLines: 50, ratio: 2 },
     });
     const file = store.fileOf("ws");
@@ -144,7 +143,6 @@ describe("options", () => {
     await store.close(); // waits for background work
     expect(lineCount(file)).toBe(40);
     const store2 = await FileStore.open(dir, {
-      unknownEntityTypes: "passthrough",
       autoCompact: { minLines: 50, ratio: 2 },
     });
     for (let round = 4; round < 8; round++) {
@@ -154,7 +152,7 @@ describe("options", () => {
     // 80 lines > max(50, 2 × 10): compacted (to the 10 live keys, plus lines saved while it ran).
     expect(store2.stats().compactions).toBeGreaterThan(0);
     expect(lineCount(file)).toBeLessThan(50);
-    const check = await FileStore.open(dir, { unknownEntityTypes: "passthrough", autoCompact: false });
+    const check = await FileStore.open(dir, { autoCompact: false });
     const loaded = await check.load("ws");
     expect(loaded.map((c) => c.entity)).toEqual(Array.from({ length: 10 }, () => ({ round: 7 })));
     await check.close();
@@ -162,13 +160,12 @@ describe("options", () => {
 
   it("automatic compaction also follows a load that finds a file full of history", async () => {
     const dir = tempDir();
-    const writer = await FileStore.open(dir, { unknownEntityTypes: "passthrough", autoCompact: false });
+    const writer = await FileStore.open(dir, { autoCompact: false });
     for (let round = 0; round < 30; round++) await writer.save([set("item", "only", { round })]);
     await writer.close();
     const file = writer.fileOf("ws");
     expect(lineCount(file)).toBe(30);
     const reader = await FileStore.open(dir, {
-      unknownEntityTypes: "passthrough",
       autoCompact: { minLines: 10, ratio: 4 },
     });
     expect((await reader.load("ws")).map((c) => c.entity)).toEqual([{ round: 29 }]);
@@ -178,7 +175,7 @@ describe("options", () => {
 
   it("autoCompact: false never compacts", async () => {
     const dir = tempDir();
-    const store = await FileStore.open(dir, { unknownEntityTypes: "passthrough", autoCompact: false });
+    const store = await FileStore.open(dir, { autoCompact: false });
     for (let round = 0; round < 30; round++) await store.save([set("item", "only", { round })]);
     await store.load("ws");
     await store.close();
@@ -190,7 +187,6 @@ describe("options", () => {
     const day = 24 * 3600 * 1000;
     const dir = tempDir();
     const store = await FileStore.open(dir, {
-      unknownEntityTypes: "passthrough",
       clock: () => now,
       tombstoneRetentionMs: 7 * day,
     });
@@ -221,7 +217,7 @@ describe("options", () => {
   });
 
   it("without tombstoneRetentionMs, tombstones stay forever", async () => {
-    const store = await FileStore.open(tempDir(), { unknownEntityTypes: "passthrough" });
+    const store = await FileStore.open(tempDir(), {});
     await store.save([set("item", "a", 1), unset("a", new Date("2000-01-01T00:00:00Z"))]);
     await store.compact("ws");
     expect((await store.load("ws")).map((c) => [c.entityId, c.changeType])).toEqual([["a", "unset"]]);
@@ -230,7 +226,7 @@ describe("options", () => {
 
   it("listNamespaces leaves out foreign files, lock files, temp files and empty files", async () => {
     const dir = tempDir();
-    const store = await FileStore.open(dir, { unknownEntityTypes: "passthrough" });
+    const store = await FileStore.open(dir, {});
     await store.save([set("item", "a", 1, "one"), set("item", "a", 1, "Two")]);
     writeFileSync(`${dir}/README.txt`, "hello");
     writeFileSync(`${dir}/NotOurs.jsonl`, "{}\n");
@@ -241,7 +237,7 @@ describe("options", () => {
   });
 
   it("saves to several namespaces in one call land in each namespace's file", async () => {
-    const store = await FileStore.open(tempDir(), { unknownEntityTypes: "passthrough" });
+    const store = await FileStore.open(tempDir(), {});
     await store.save([set("item", "a", 1, "n1"), set("item", "b", 2, "n2"), set("item", "c", 3, "n1")]);
     expect((await store.load("n1")).map((c) => c.entityId)).toEqual(["a", "c"]);
     expect((await store.load("n2")).map((c) => c.entityId)).toEqual(["b"]);

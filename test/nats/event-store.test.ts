@@ -116,11 +116,11 @@ describe("NatsEventStore across processes (two connections, one stream)", () => 
   it("a batch larger than the server's max_payload is a TooLargeError and appends nothing", async () => {
     const stream = uniqueBucket("EVB");
     const limit = nc.info?.max_payload ?? 1024 * 1024;
-    // A maxEventBytes the server cannot carry is refused at open, naming both numbers.
-    const refused = await NatsEventStore.open({ client: nc, stream, maxEventBytes: limit }).catch((e: unknown) => e);
+    // A maxValueBytes the server cannot carry is refused at open, naming both numbers.
+    const refused = await NatsEventStore.open({ client: nc, stream, maxValueBytes: limit }).catch((e: unknown) => e);
     expect(isStatelogError(refused, ErrorCode.Configuration), String(refused)).toBe(true);
     expect(String(refused)).toContain(`max_payload is ${limit} bytes`);
-    // Each event fits the (default) maxEventBytes, the batch as one message does not.
+    // Each event fits the (default) maxValueBytes, the batch as one message does not.
     const store = await NatsEventStore.open({ client: nc, stream });
     try {
       const part = Math.ceil(limit / 3);

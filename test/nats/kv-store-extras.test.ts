@@ -192,10 +192,10 @@ describe("NatsKvStore on a real server", () => {
     await store.close();
   });
 
-  it("rejects a change over maxChangeBytes (which the server can carry) before writing anything", async () => {
+  it("rejects a change over maxValueBytes (which the server can carry) before writing anything", async () => {
     const store = await NatsKvStore.open({ client: nc, bucket });
-    expect(store.maxChangeBytes).toBe(1024 * 1024);
-    expect(store.maxChangeBytes + STORE_ENVELOPE_BYTES).toBeLessThanOrEqual(nc.info?.max_payload ?? 0);
+    expect(store.maxValueBytes).toBe(1024 * 1024);
+    expect(store.maxValueBytes + STORE_ENVELOPE_BYTES).toBeLessThanOrEqual(nc.info?.max_payload ?? 0);
     const ns = uniqueName("big");
     await expectCode(
       store.save([
@@ -205,9 +205,9 @@ describe("NatsKvStore on a real server", () => {
       ErrorCode.TooLarge,
     );
     expect(await store.load(ns)).toEqual([]);
-    // A maxChangeBytes the server cannot carry is refused at open.
+    // A maxValueBytes the server cannot carry is refused at open.
     const max = nc.info?.max_payload ?? 0;
-    await expectCode(NatsKvStore.open({ client: nc, bucket, maxChangeBytes: max }), ErrorCode.Configuration);
+    await expectCode(NatsKvStore.open({ client: nc, bucket, maxValueBytes: max }), ErrorCode.Configuration);
     await store.close();
   });
 

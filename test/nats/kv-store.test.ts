@@ -55,17 +55,17 @@ describe("NatsKvStore on a server with the default max_payload (1 MiB)", () => {
     await server?.stop();
   });
 
-  it("refuses to open with the default maxChangeBytes, naming both numbers and the fixes", async () => {
+  it("refuses to open with the default maxValueBytes, naming both numbers and the fixes", async () => {
     expect(small.info?.max_payload).toBe(ONE_MIB);
     const error = await NatsKvStore.open({ client: small, bucket: uniqueBucket("dp") }).catch((e: unknown) => e);
     expect(isStatelogError(error, ErrorCode.Configuration), String(error)).toBe(true);
     const message = (error as Error).message;
-    expect(message).toContain(`maxChangeBytes is ${ONE_MIB} bytes`);
+    expect(message).toContain(`maxValueBytes is ${ONE_MIB} bytes`);
     expect(message).toContain(`max_payload is ${ONE_MIB} bytes`);
     expect(message).toContain("max_payload: 2MB");
     expect(message).toContain(`at most ${ONE_MIB - STORE_ENVELOPE_BYTES}`);
     const over = ONE_MIB - STORE_ENVELOPE_BYTES + 1;
-    const error2 = await NatsKvStore.open({ client: small, maxChangeBytes: over }).catch((e: unknown) => e);
+    const error2 = await NatsKvStore.open({ client: small, maxValueBytes: over }).catch((e: unknown) => e);
     expect(isStatelogError(error2, ErrorCode.Configuration), String(error2)).toBe(true);
     // Nothing was created by the refused opens.
     const jsm = await jetstreamManager(small);
@@ -78,23 +78,23 @@ describe("NatsKvStore on a server with the default max_payload (1 MiB)", () => {
     const store = await NatsKvStore.open({
       client: small,
       bucket: uniqueBucket("dp"),
-      maxChangeBytes: ONE_MIB - STORE_ENVELOPE_BYTES,
+      maxValueBytes: ONE_MIB - STORE_ENVELOPE_BYTES,
     });
-    expect(store.maxChangeBytes).toBe(ONE_MIB - STORE_ENVELOPE_BYTES);
+    expect(store.maxValueBytes).toBe(ONE_MIB - STORE_ENVELOPE_BYTES);
     await store.destroy();
   });
 
   const smallBucket = uniqueBucket("store_dp");
-  const maxChangeBytes = ONE_MIB - STORE_ENVELOPE_BYTES;
+  const maxValueBytes = ONE_MIB - STORE_ENVELOPE_BYTES;
   describeStoreContract(
     "NatsKvStore (server max_payload 1 MiB)",
-    () => NatsKvStore.open({ client: small, bucket: smallBucket, maxChangeBytes }),
+    () => NatsKvStore.open({ client: small, bucket: smallBucket, maxValueBytes }),
     {
       reopen: async (store: Store) => {
         await store.close();
-        return NatsKvStore.open({ client: small, bucket: smallBucket, maxChangeBytes });
+        return NatsKvStore.open({ client: small, bucket: smallBucket, maxValueBytes });
       },
-      maxChangeBytes,
+      maxValueBytes,
       propertyRuns: 5,
     },
   );
