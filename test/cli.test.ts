@@ -1,17 +1,50 @@
 import { execFile } from "node:child_process";
-import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { appendFileSync, readFileSync } from "node:fs";
+import { mkdir, mkdtemp, readdir, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { formatError, toStatelogError, withCorruptionHint } from "../src/cli/errors.js";
+import { packageVersion } from "../src/cli/version.js";
+import {
+  CorruptionError,
+  ErrorCode,
+  isConfigurationError,
+  isNotFoundError,
+  isStatelogError,
+} from "../src/core/errors.js";
 import { FileStore } from "../src/file/index.js";
 
+const root = join(import.meta.dirname, "..");
 const run = promisify(execFile);
 const cli = (...args: string[]) =>
-  run(process.execPath, ["--import", "tsx", "src/cli/index.ts", ...args], { cwd: join(import.meta.dirname, "..") });
+  run(process.execPath, ["--import", "tsx", "src/cli/index.ts", ...args], { cwd: root });
+
+interface Outcome {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+/** Runs the command whatever its exit code. */
+const outcome = (...args: string[]): Promise<Outcome> =>
+  cli(...args).then(
+    ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
+    (e: Outcome) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
+  );
+
+const change = (namespace: string, entityId: string, v: number) => ({
+  namespace,
+  changeType: "set" as const,
+  entityType: "t",
+  entityId,
+  entity: { v },
+});
 
 describe("statelog CLI", () => {
   let dir: string;
+  /** A store whose namespace "bad" has a damaged line (line 2) between two good ones; "good" is healthy. */
+  let damaged: string;
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "statelog-cli-"));
     await using store = await FileStore.open(join(dir, "live"), {});
@@ -21,6 +54,11 @@ describe("statelog CLI", () => {
       { namespace: "ws-1", changeType: "unset", entityType: "deployment", entityId: "d2" },
       { namespace: "ws 2..", changeType: "set", entityType: "env", entityId: "e/1", entity: { ok: true } },
     ]);
+    damaged = join(dir, "damaged");
+    await using d = await FileStore.open(damaged);
+    await d.save([change("good", "a", 1), change("bad", "a", 1)]);
+    appendFileSync(d.fileOf("bad"), "this is not a line\n");
+    await d.save([change("bad", "b", 2)]);
   });
   afterAll(() => rm(dir, { recursive: true, force: true }));
 
@@ -53,18 +91,180 @@ describe("statelog CLI", () => {
     expect((await backup.load("ws-1")).map((c) => c.changeType)).toEqual(["set", "unset"]);
     const compacted = await cli("compact", join(dir, "live"));
     expect(compacted.stdout).toContain("compacted 2 namespace(s)");
+    const one = await cli("compact", join(dir, "live"), "ws-1");
+    expect(one.stdout).toContain("compacted 1 namespace(s)");
   });
 
-  it("fails clearly on a missing store and on bad arguments", async () => {
-    const missing = await cli("dump", join(dir, "nope"), "ws").catch((e: { stderr: string; code: number }) => e);
-    expect(missing).toMatchObject({ code: 1 });
-    expect((missing as { stderr: string }).stderr).toContain("the directory does not exist");
-    expect(await readdir(dir)).not.toContain("nope");
-    const bad = await cli("dump", join(dir, "live"), "a/b").catch((e: { stderr: string }) => e);
-    expect((bad as { stderr: string }).stderr).toContain("[STATELOG_INVALID_NAME]");
-    const badBatch = await cli("copy", join(dir, "live"), join(dir, "x"), "-b", "0").catch(
-      (e: { stderr: string }) => e,
+  it("prints the package's version, found from src/cli and from dist/cli alike", async () => {
+    const { version } = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { version: string };
+    expect((await cli("--version")).stdout.trim()).toBe(version);
+    expect(packageVersion(new URL("../dist/cli/index.js", import.meta.url))).toBe(version);
+    expect(packageVersion(new URL("../src/cli/version.ts", import.meta.url))).toBe(version);
+    expect(() => packageVersion(new URL("file:///nowhere/cli/index.js"))).toThrow(/no package.json of statelog/);
+  });
+
+  it("fails clearly on a missing store and on bad arguments, creating nothing", async () => {
+    const missing = await outcome("dump", join(dir, "nope"), "ws");
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain(
+      `store directory ${JSON.stringify(join(dir, "nope"))} not found [STATELOG_NOT_FOUND]`,
     );
-    expect((badBatch as { stderr: string }).stderr).toContain("must be a positive integer");
+    const listing = await outcome("namespaces", join(dir, "nope", "deeper"));
+    expect(listing.code).toBe(1);
+    expect(listing.stderr).toContain("[STATELOG_NOT_FOUND]");
+    const compacting = await outcome("compact", join(dir, "nope"));
+    expect(compacting.code).toBe(1);
+    expect(await readdir(dir)).not.toContain("nope");
+    const bad = await outcome("dump", join(dir, "live"), "a/b");
+    expect(bad.stderr).toContain("[STATELOG_INVALID_NAME]");
+    const badBatch = await outcome("copy", join(dir, "live"), join(dir, "x"), "-b", "0");
+    expect(badBatch.stderr).toContain("must be a positive integer");
+    expect(await readdir(dir)).not.toContain("x");
+  });
+
+  it("a namespace that does not exist is an error for dump, compact and copy -n", async () => {
+    for (const args of [
+      ["dump", join(dir, "live"), "nosuch"],
+      ["compact", join(dir, "live"), "ws-1", "nosuch"],
+      ["copy", join(dir, "live"), join(dir, "never"), "-n", "nosuch"],
+    ]) {
+      const result = await outcome(...args);
+      expect(result.code, args.join(" ")).toBe(1);
+      expect(result.stderr).toContain('namespace "nosuch" not found [STATELOG_NOT_FOUND]');
+      expect(result.stdout).toBe("");
+    }
+    expect(await readdir(dir)).not.toContain("never");
+  });
+
+  it("namespaces lists the healthy namespaces, reports the damaged ones and exits non-zero", async () => {
+    const result = await outcome("namespaces", damaged, "--json");
+    expect(result.code).toBe(1);
+    expect(JSON.parse(result.stdout)).toEqual([{ namespace: "good", live: 1, deleted: 0 }]);
+    expect(result.stderr).toContain('namespace "bad" is damaged: ');
+    expect(result.stderr).toContain("bad.jsonl:2: not a JSON line");
+    expect(result.stderr).toContain("--skip-damaged");
+    expect(result.stderr).toContain("[STATELOG_CORRUPTION]");
+    expect(result.stderr).not.toContain("onCorruption");
+    const table = await outcome("namespaces", damaged);
+    expect(table.code).toBe(1);
+    expect(table.stdout).toMatch(/^good\s+1\s+0$/m);
+    expect(table.stdout).not.toContain("bad");
+    const skipping = await outcome("namespaces", damaged, "--json", "--skip-damaged");
+    expect(skipping.code).toBe(0);
+    expect(JSON.parse(skipping.stdout)).toEqual([
+      { namespace: "bad", live: 2, deleted: 0 },
+      { namespace: "good", live: 1, deleted: 0 },
+    ]);
+    expect(skipping.stderr).toContain('skipped 1 damaged line(s) of namespace "bad"');
+  });
+
+  it("dump fails on a damaged line, suggesting --skip-damaged, which skips it and reports it on stderr", async () => {
+    const failed = await outcome("dump", damaged, "bad");
+    expect(failed.code).toBe(1);
+    expect(failed.stdout).toBe("");
+    expect(failed.stderr).toMatch(
+      /bad\.jsonl:2: not a JSON line \(run again with --skip-damaged[^)]*\) \[STATELOG_CORRUPTION\]/,
+    );
+    expect(failed.stderr).not.toContain("onCorruption");
+    const skipped = await outcome("dump", damaged, "bad", "--skip-damaged");
+    expect(skipped.code).toBe(0);
+    expect(
+      skipped.stdout
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l).entity),
+    ).toEqual([{ v: 1 }, { v: 2 }]);
+    expect(skipped.stderr).toContain(
+      `skipped 1 damaged line(s) of namespace "bad": ${join(damaged, "bad.jsonl")} line(s) 2`,
+    );
+    const compact = await outcome("compact", damaged, "bad");
+    expect(compact.code).toBe(1);
+    expect(compact.stderr).toContain("statelog copy --skip-damaged");
+    expect(compact.stderr).not.toContain("onCorruption");
+  });
+
+  it("copy with --skip-damaged copies what can be read; a failed copy removes only the directories it created", async () => {
+    const created = join(dir, "fresh", "a", "b");
+    const failed = await outcome("copy", damaged, created);
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toContain("--skip-damaged");
+    expect(failed.stderr).toContain("[STATELOG_CORRUPTION]");
+    expect(await readdir(dir)).not.toContain("fresh");
+
+    const existing = join(dir, "existing");
+    await mkdir(existing);
+    await writeFile(join(existing, "keep.txt"), "mine");
+    const failedInto = await outcome("copy", damaged, existing);
+    expect(failedInto.code).toBe(1);
+    expect(await readdir(dir)).toContain("existing");
+    expect(await readdir(existing)).toContain("keep.txt");
+
+    const copied = await outcome("copy", damaged, created, "--skip-damaged");
+    expect(copied.code).toBe(0);
+    expect(copied.stdout).toContain("copied 3 change(s) in 2 namespace(s)");
+    expect(copied.stderr).toContain('skipped 1 damaged line(s) of namespace "bad"');
+    await using target = await FileStore.open(created);
+    expect((await target.load("bad")).map((c) => c.entityId)).toEqual(["a", "b"]);
+  });
+
+  it("refuses to copy a store onto itself, however the path is spelled", async () => {
+    const live = join(dir, "live");
+    const link = join(dir, "live-link");
+    await symlink(live, link);
+    const before = await readdir(live);
+    for (const to of [live, `${live}/`, join(dir, "live", "..", "live"), link]) {
+      const result = await outcome("copy", live, to);
+      expect(result.code, to).toBe(1);
+      expect(result.stderr).toContain("cannot copy a store onto itself");
+      expect(result.stderr).toContain("[STATELOG_CONFIGURATION]");
+    }
+    expect(await readdir(live)).toEqual(before);
+  });
+
+  it("a file where a directory is expected is a typed error, not a raw system error", async () => {
+    const file = join(dir, "a-file");
+    await writeFile(file, "not a store");
+    for (const args of [
+      ["namespaces", file],
+      ["dump", file, "ws-1"],
+      ["copy", join(dir, "live"), file],
+      ["copy", join(dir, "live"), join(file, "sub")],
+      ["namespaces", join(file, "sub")],
+    ]) {
+      const result = await outcome(...args);
+      expect(result.code, args.join(" ")).toBe(1);
+      expect(result.stderr, args.join(" ")).toMatch(/^statelog: .+ \[STATELOG_CONFIGURATION\]$/m);
+      expect(result.stderr).not.toMatch(/^(Error|.*\bat )/m);
+    }
+    expect(readFileSync(file, "utf8")).toBe("not a store");
+  });
+
+  it("turns raw system errors into typed errors with codes and plain words", () => {
+    const sys = (code: string, message: string) =>
+      Object.assign(new Error(`${code}: ${message}, mkdir '/x/y'`), { code, syscall: "mkdir", path: "/x/y" });
+    const denied = toStatelogError(sys("EACCES", "permission denied"), 'store directory "/x/y"');
+    expect(isConfigurationError(denied)).toBe(true);
+    expect(formatError(denied)).toBe(
+      `cannot use store directory "/x/y": permission denied (EACCES: permission denied, mkdir '/x/y') [STATELOG_CONFIGURATION]`,
+    );
+    expect((denied as Error).cause).toMatchObject({ code: "EACCES" });
+    expect(formatError(sys("EEXIST", "file already exists"))).toContain(
+      '"/x/y" exists and is not a directory (EEXIST: file already exists',
+    );
+    expect(isNotFoundError(toStatelogError(sys("ENOENT", "no such file or directory")))).toBe(true);
+    expect(isStatelogError(toStatelogError(sys("EIO", "i/o error")), ErrorCode.Unavailable)).toBe(true);
+    const plain = new Error("boom");
+    expect(toStatelogError(plain)).toBe(plain);
+    expect(formatError(plain)).toBe("boom");
+  });
+
+  it("replaces the library option in a damaged line's hint, keeping file and line", () => {
+    const original = new CorruptionError("/d/ns.jsonl", 7, 'bad crc (pass onCorruption: "skip" to skip damaged lines)');
+    const hinted = withCorruptionHint(original, "use --skip-damaged") as CorruptionError;
+    expect(hinted).toBeInstanceOf(CorruptionError);
+    expect([hinted.file, hinted.line]).toEqual(["/d/ns.jsonl", 7]);
+    expect(hinted.message).toBe("/d/ns.jsonl:7: bad crc (use --skip-damaged)");
+    const other = new Error("x");
+    expect(withCorruptionHint(other, "h")).toBe(other);
   });
 });

@@ -1,12 +1,12 @@
 #!/usr/bin/env node
 /** The `statelog` command's entry point; see ./program.ts. */
-import { isStatelogError, messageOf } from "../core/errors.js";
+import { formatError } from "./errors.js";
 import { buildProgram } from "./program.js";
 
-buildProgram()
-  .parseAsync(process.argv)
-  .catch((error: unknown) => {
-    const code = isStatelogError(error) ? ` [${error.code}]` : "";
-    console.error(`statelog: ${messageOf(error)}${code}`);
-    process.exitCode = 1;
-  });
+try {
+  await buildProgram().parseAsync(process.argv);
+} catch (error) {
+  // Typed statelog errors (raw system errors are turned into typed ones): `statelog: <message> [<code>]`.
+  console.error(`statelog: ${formatError(error)}`);
+  process.exitCode = 1;
+}

@@ -1,6 +1,9 @@
 /**
- * Locks: an in-process mutex, and `flock(2)` (through `fs-ext`) between
- * processes.
+ * Locks: an in-process mutex, and `flock(2)` between processes, through
+ * the `fs-ext` dependency, which package.json resolves to
+ * `fs-ext-extra-prebuilt`: fs-ext's API with prebuilt binaries for Linux,
+ * macOS and Windows (x64, arm64) inside its package, so installing it needs
+ * no compiler (it builds from source only on a platform without a binary).
  *
  * Within one process every namespace has one lock-file descriptor and one
  * {@link Mutex}; the process takes the mutex before it takes the OS lock,
@@ -23,7 +26,8 @@ function flockModule(): FsExt {
       fsExt = require("fs-ext") as FsExt;
     } catch (error) {
       throw new UnsupportedError(
-        "statelog/file locks its files with flock(2) from the fs-ext package, which could not be loaded; install it (npm install fs-ext, which builds a small native module)",
+        "statelog/file locks its files with flock(2) through the fs-ext dependency (fs-ext-extra-prebuilt), which could not be loaded: " +
+          "reinstall statelog's dependencies (npm install); on a platform without a prebuilt binary its install builds one, which needs a C++ compiler",
         { cause: error },
       );
     }
