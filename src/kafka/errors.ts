@@ -44,7 +44,7 @@ export class KafkaClientMissingError extends StatelogError {
 }
 
 /** librdkafka's code of a record that was not acknowledged within `message.timeout.ms`. */
-export const ERR_MSG_TIMED_OUT = -192;
+const ERR_MSG_TIMED_OUT = -192;
 
 /** Options of a {@link KafkaDeliveryError}. */
 export interface KafkaDeliveryErrorOptions extends StatelogErrorOptions {
