@@ -104,7 +104,7 @@ export interface Connection {
 type Env = Readonly<Record<string, string | undefined>>;
 
 /** The checks the connection options need, of any class's {@link OptionChecker}. */
-type ConnectionChecker = Pick<OptionChecker<KafkaConnectionOptions & { groupId?: string }>, "error" | "string">;
+type ConnectionChecker = Pick<OptionChecker<KafkaConnectionOptions>, "error">;
 
 /**
  * Checks the connection options of `check`'s owner and resolves them:
@@ -121,7 +121,9 @@ export function resolveConnection(check: ConnectionChecker, options: KafkaConnec
     if (!ok) throw check.error("brokers", 'a non-empty "host:port" string (comma-separated) or a list of them');
     brokers = list.map((b) => (b as string).trim()).join(",");
   }
-  if (options.topic !== undefined) check.string("topic");
+  if (options.topic !== undefined && nonEmpty(options.topic) === undefined) {
+    throw check.error("topic", "a non-empty string", options.topic);
+  }
   return {
     brokers: brokers ?? nonEmpty(env.KAFKA_BROKERS) ?? SHARED_DEFAULTS.brokers,
     topic: nonEmpty(options.topic) ?? nonEmpty(env.KAFKA_CHANGELOG_TOPIC) ?? SHARED_DEFAULTS.topic,
@@ -137,7 +139,9 @@ export function resolveGroupId(
   options: KafkaConnectionOptions & { groupId?: string },
 ): string {
   const env = checkEnv(check, options);
-  if (options.groupId !== undefined) check.string("groupId");
+  if (options.groupId !== undefined && nonEmpty(options.groupId) === undefined) {
+    throw check.error("groupId", "a non-empty string", options.groupId);
+  }
   return nonEmpty(options.groupId) ?? nonEmpty(env.KAFKA_CHANGELOG_GROUP_ID) ?? SHARED_DEFAULTS.groupId;
 }
 
@@ -188,6 +192,6 @@ function checkEnv(check: ConnectionChecker, options: KafkaConnectionOptions): En
   return options.env;
 }
 
-function nonEmpty(value: string | undefined): string | undefined {
+function nonEmpty(value: unknown): string | undefined {
   return typeof value === "string" && value.trim() !== "" ? value.trim() : undefined;
 }

@@ -31,6 +31,7 @@ describe("ChangelogWriter.open options", () => {
     [{ brokers: [] }, "brokers"],
     [{ brokers: 9092 }, "brokers"],
     [{ topic: "" }, "topic"],
+    [{ topic: "  " }, "topic"],
     [{ topic: 5 }, "topic"],
     [{ partitions: 0 }, "partitions"],
     [{ partitions: 1.5 }, "partitions"],
