@@ -1,7 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
-import { type ChangeInput, defineEntityType, ErrorCode, type Store } from "../../src/index.js";
-import { KafkaStore, type KafkaStoreOptions } from "../../src/kafka/index.js";
+import {
+  type ChangeInput,
+  defineEntityType,
+  ErrorCode,
+  isPartialWriteError,
+  type PartialWriteError,
+  type Store,
+} from "../../src/index.js";
+import { isKafkaDeliveryError, KafkaStore, type KafkaStoreOptions } from "../../src/kafka/index.js";
 import { expectCode } from "../../src/testing/assert.js";
 import { describeStoreContract } from "../../src/testing/index.js";
 import { startCluster, type TestCluster, uniqueTopic } from "./cluster.js";
@@ -87,5 +94,29 @@ describe("KafkaStore entity types", () => {
     await expectCode(store.load("closed"), ErrorCode.Closed);
     await expectCode(store.save([set("closed", "item", "a", { id: "a" })]), ErrorCode.Closed);
     await expectCode(store.listNamespaces(), ErrorCode.Closed);
+  });
+});
+
+describe("KafkaStore: a record the producer refuses", () => {
+  it("a save of several changes rejects with PartialWriteError: the refused record failed, the others were written", async () => {
+    // librdkafka refuses a record over message.max.bytes at once: it certainly did not reach the broker.
+    await using store = await open({ producerConfig: { "message.max.bytes": 1000 } });
+    const changes = [
+      set("refused", "item", "small", { id: "small" }),
+      set("refused", "item", "big", { id: "x".repeat(5000) }),
+      set("refused", "item", "after", { id: "after" }),
+    ];
+    const error = await store.save(changes).catch((e: unknown) => e);
+    expect(isPartialWriteError(error), String(error)).toBe(true);
+    const partial = error as PartialWriteError;
+    expect(partial.targets).toBe("changes");
+    expect(partial.written).toEqual([0, 2]);
+    expect(partial.uncertain).toEqual([]);
+    expect(partial.failed.map((f) => f.index)).toEqual([1]);
+    expect(isKafkaDeliveryError(partial.failed[0]!.error)).toBe(true);
+    expect((partial.failed[0]!.error as { mayBeWritten: boolean }).mayBeWritten).toBe(false);
+    expect((await store.load("refused")).map((c) => c.entityId)).toEqual(["small", "after"]);
+    // A save of that one change alone rejects with the record's own error.
+    await expect(store.save([changes[1]!])).rejects.toSatisfy(isKafkaDeliveryError);
   });
 });
