@@ -14,12 +14,12 @@ import { fileURLToPath } from "node:url";
 import type * as RdKafka from "@confluentinc/kafka-javascript";
 import { loadKafkaClient } from "../src/kafka/client.js";
 import {
+  CHANGELOG_READER_DEFAULTS,
+  CHANGELOG_WRITER_DEFAULTS,
   type Changeloggable,
   ChangelogReader,
   ChangelogWriter,
-  DEFAULT_CONSUMER_CONFIG,
-  DEFAULT_PRODUCER_CONFIG,
-  partitionForWorkspace,
+  partitionForNamespace,
 } from "../src/kafka/index.js";
 import { startCluster } from "../test/kafka/cluster.js";
 import { collectGarbage } from "./lib/measure.js";
@@ -28,13 +28,13 @@ const PARTITIONS = 12;
 
 class Entity implements Changeloggable {
   constructor(
-    readonly workspaceId: string,
+    readonly namespace: string,
     readonly id: string,
     readonly version: number,
     readonly name: string,
   ) {}
   changeLogId(): string {
-    return `${this.workspaceId}/deployment/${this.id}`;
+    return `${this.namespace}/deployment/${this.id}`;
   }
 }
 
@@ -63,7 +63,7 @@ async function rawProduce(
 ): Promise<number> {
   const { Producer } = await loadKafkaClient();
   const producer = new Producer({
-    ...DEFAULT_PRODUCER_CONFIG,
+    ...CHANGELOG_WRITER_DEFAULTS.producerConfig,
     "bootstrap.servers": brokers,
     dr_cb: true,
   } as RdKafka.ProducerGlobalConfig);
@@ -95,7 +95,7 @@ async function rawProduce(
     try {
       producer.produce(
         topic,
-        partitionForWorkspace(e.workspaceId, PARTITIONS),
+        partitionForNamespace(e.namespace, PARTITIONS),
         Buffer.from(JSON.stringify(e)),
         e.changeLogId(),
         now,
@@ -119,7 +119,7 @@ async function rawProduce(
 }
 
 async function writerProduce(brokers: string, topic: string, entities: Entity[]): Promise<number> {
-  const writer = new ChangelogWriter({ brokers, topic, partitions: PARTITIONS });
+  const writer = await ChangelogWriter.open({ brokers, topic, partitions: PARTITIONS });
   await writer.connect();
   const started = performance.now();
   let left = entities.length;
@@ -133,7 +133,7 @@ async function writerProduce(brokers: string, topic: string, entities: Entity[])
       ok();
     };
     const now = new Date();
-    for (const e of entities) writer.set(e.workspaceId, e, { timestamp: now }).then(ok, fail);
+    for (const e of entities) writer.set(e.namespace, e, { timestamp: now }).then(ok, fail);
   });
   const ms = performance.now() - started;
   await writer.close();
@@ -145,7 +145,7 @@ async function rawConsume(brokers: string, topic: string, expected: number): Pro
   const { KafkaConsumer } = await loadKafkaClient();
   const consumer = new KafkaConsumer(
     {
-      ...DEFAULT_CONSUMER_CONFIG,
+      ...CHANGELOG_READER_DEFAULTS.consumerConfig,
       "bootstrap.servers": brokers,
       "group.id": "bench-raw",
     } as RdKafka.ConsumerGlobalConfig,
@@ -171,7 +171,7 @@ async function rawConsume(brokers: string, topic: string, expected: number): Pro
 }
 
 async function readerRestore(brokers: string, topic: string, keys: number): Promise<number> {
-  const reader = new ChangelogReader({ brokers, topic, partitions: PARTITIONS });
+  const reader = await ChangelogReader.open({ brokers, topic, partitions: PARTITIONS });
   await reader.partitions();
   const started = performance.now();
   const map = await reader.loadAllIntoMap();

@@ -1,70 +1,68 @@
 /**
- * The changelog's record format (SEMANTICS.md, docs/kafka.md):
- *  - key: `{workspaceId}/{entityType}/{entityId}` as UTF-8 (workspace id and
+ * The changelog's record format (docs/kafka.md, "Record format"):
+ *  - key: `{namespace}/{entityType}/{entityId}` as UTF-8 (namespace and
  *    entity type never contain "/", the entity id may);
  *  - value: the entity as UTF-8 JSON; `null` (no value) is a tombstone;
  *  - record timestamp (CreateTime): when the change happened, ms since the epoch.
  */
-import { ValidationError } from "../core/errors.js";
+import { ValidationError } from "../index.js";
 
 /** An object that can be written to the changelog. */
 export interface Changeloggable {
   /**
-   * The object's changelog id: `{workspaceId}/{entityType}/{entityId}`. The
-   * seed's shorter form `/{entityType}/{entityId}` is accepted too: the
-   * writer puts the workspace id in front.
+   * The object's changelog id: `{namespace}/{entityType}/{entityId}`. The
+   * short form `/{entityType}/{entityId}` is accepted too: the writer puts
+   * the namespace in front.
    */
   changeLogId(): string;
 }
 
 /** The parts of a changelog key. */
 export interface ChangelogKeyParts {
-  readonly workspaceId: string;
+  readonly namespace: string;
   readonly entityType: string;
   readonly entityId: string;
 }
 
-/** Builds `{workspaceId}/{entityType}/{entityId}`. */
-export function changeLogKey(workspaceId: string, entityType: string, entityId: string): string {
-  return `${workspaceId}/${entityType}/${entityId}`;
+/** Builds `{namespace}/{entityType}/{entityId}`. */
+export function changeLogKey(namespace: string, entityType: string, entityId: string): string {
+  return `${namespace}/${entityType}/${entityId}`;
 }
 
 /**
  * Splits a changelog key at its first two "/" (the entity id keeps the
- * rest). A key with fewer than two "/" has only a workspace id.
+ * rest). A key with fewer than two "/" has only a namespace.
  */
 export function parseChangeLogKey(key: string): ChangelogKeyParts {
   const a = key.indexOf("/");
-  if (a < 0) return { workspaceId: key, entityType: "", entityId: "" };
+  if (a < 0) return { namespace: key, entityType: "", entityId: "" };
   const b = key.indexOf("/", a + 1);
-  if (b < 0) return { workspaceId: key.slice(0, a), entityType: key.slice(a + 1), entityId: "" };
-  return { workspaceId: key.slice(0, a), entityType: key.slice(a + 1, b), entityId: key.slice(b + 1) };
+  if (b < 0) return { namespace: key.slice(0, a), entityType: key.slice(a + 1), entityId: "" };
+  return { namespace: key.slice(0, a), entityType: key.slice(a + 1, b), entityId: key.slice(b + 1) };
 }
 
 /**
- * The full key of `changeLogId` in `workspaceId`: `/type/id` gets the
- * workspace id in front; `workspaceId/type/id` is kept.
- * @throws ValidationError when the id names another workspace or has no entity type
+ * The full key of `changeLogId` in `namespace`: `/type/id` gets the
+ * namespace in front; `namespace/type/id` is kept.
+ * @throws ValidationError when the namespace is empty or contains "/", or
+ *   the id names another namespace or has no entity type
  */
-export function keyInWorkspace(workspaceId: string, changeLogId: string): string {
-  if (typeof workspaceId !== "string" || workspaceId === "" || workspaceId.includes("/")) {
-    throw new ValidationError(
-      "workspaceId",
-      `must be a non-empty string without "/", got ${JSON.stringify(workspaceId)}`,
-    );
+export function keyInNamespace(namespace: string, changeLogId: string): string {
+  if (typeof namespace !== "string" || namespace === "" || namespace.includes("/")) {
+    throw new ValidationError("namespace", `must be a non-empty string without "/", got ${JSON.stringify(namespace)}`);
   }
   if (typeof changeLogId !== "string") throw new ValidationError("changeLogId", "must be a string");
-  const key = changeLogId.charCodeAt(0) === 47 /* / */ ? workspaceId + changeLogId : changeLogId;
-  const w = workspaceId.length;
-  if (key.charCodeAt(w) !== 47 || !key.startsWith(workspaceId)) {
+  const key = changeLogId.charCodeAt(0) === 47 /* / */ ? namespace + changeLogId : changeLogId;
+  const n = namespace.length;
+  if (key.charCodeAt(n) !== 47 || !key.startsWith(namespace)) {
     throw new ValidationError(
       "changeLogId",
-      `${JSON.stringify(changeLogId)} does not belong to workspace ${JSON.stringify(workspaceId)} ` +
-        "(expected `{workspaceId}/{entityType}/{entityId}` or `/{entityType}/{entityId}`)",
+      `${JSON.stringify(changeLogId)} does not belong to namespace ${JSON.stringify(namespace)} ` +
+        "(expected `{namespace}/{entityType}/{entityId}` or `/{entityType}/{entityId}`)",
     );
   }
-  const typeEnd = key.indexOf("/", w + 1);
-  if (typeEnd < 0 || typeEnd === w + 1) {
+  const typeEnd = key.indexOf("/", n + 1);
+  if (typeEnd < 0 || typeEnd === n + 1) {
     throw new ValidationError("changeLogId", `${JSON.stringify(changeLogId)} has no \`/{entityType}/{entityId}\` part`);
   }
   return key;

@@ -1,65 +1,56 @@
 /**
- * Connection settings: environment variables with the seed's defaults, and
- * the producer and consumer settings the seed lists. Explicit options win
- * over the environment, which wins over the defaults.
+ * What every Kafka class of statelog shares in its options: brokers and
+ * topic (option, then environment variable, then default), the consumer
+ * group id, librdkafka's settings of the changelog's producer and
+ * consumer, and the checks of these options.
  */
-import { ConfigurationError } from "../core/errors.js";
-
-/** The seed's defaults, used when neither an option nor the environment gives a value. */
-export const KafkaDefaults = {
-  /** `KAFKA_BROKERS` */
-  brokers: "localhost:9092",
-  /** `KAFKA_CHANGELOG_TOPIC` */
-  topic: "workspace-changelog",
-  /** `KAFKA_CHANGELOG_GROUP_ID` */
-  groupId: "workspace-changelog-consumer",
-} as const;
-
-/** Options every Kafka client of statelog accepts. */
-export interface KafkaConnectionOptions {
-  /** Bootstrap servers, comma-separated `host:port`. @default `$KAFKA_BROKERS`, else `"localhost:9092"` */
-  brokers?: string | readonly string[];
-  /** The changelog topic. @default `$KAFKA_CHANGELOG_TOPIC`, else `"workspace-changelog"` */
-  topic?: string;
-  /** Environment to read the variables from. @default `process.env` */
-  env?: Readonly<Record<string, string | undefined>>;
-}
-
-/** Resolves brokers and topic: option, then environment, then default. */
-export function resolveConnection(options: KafkaConnectionOptions): { brokers: string; topic: string } {
-  const env = options.env ?? process.env;
-  const brokersOption = Array.isArray(options.brokers)
-    ? options.brokers.join(",")
-    : (options.brokers as string | undefined);
-  const brokers = nonEmpty(brokersOption) ?? nonEmpty(env.KAFKA_BROKERS) ?? KafkaDefaults.brokers;
-  const topic = nonEmpty(options.topic) ?? nonEmpty(env.KAFKA_CHANGELOG_TOPIC) ?? KafkaDefaults.topic;
-  if (options.topic !== undefined && nonEmpty(options.topic) === undefined) {
-    throw new ConfigurationError("topic must be a non-empty string");
-  }
-  return { brokers, topic };
-}
-
-/** Resolves the consumer group id: option, then `$KAFKA_CHANGELOG_GROUP_ID`, then the default. */
-export function resolveGroupId(
-  groupId: string | undefined,
-  env: Readonly<Record<string, string | undefined>> = process.env,
-): string {
-  return nonEmpty(groupId) ?? nonEmpty(env.KAFKA_CHANGELOG_GROUP_ID) ?? KafkaDefaults.groupId;
-}
-
-function nonEmpty(value: string | undefined): string | undefined {
-  return typeof value === "string" && value.trim() !== "" ? value.trim() : undefined;
-}
+import type { OptionChecker } from "../index.js";
 
 /** librdkafka settings, by their librdkafka names. */
 export type KafkaConfig = Record<string, string | number | boolean>;
 
+/** Options every Kafka client of statelog accepts. */
+export interface KafkaConnectionOptions {
+  /**
+   * Bootstrap servers: `"host:port"`, several comma-separated, or a list.
+   * @default `$KAFKA_BROKERS`, else `"localhost:9092"`
+   */
+  brokers?: string | readonly string[];
+  /** The changelog topic. @default `$KAFKA_CHANGELOG_TOPIC`, else `"workspace-changelog"` */
+  topic?: string;
+  /** Environment to read `KAFKA_BROKERS`, `KAFKA_CHANGELOG_TOPIC` and `KAFKA_CHANGELOG_GROUP_ID` from. @default `process.env` */
+  env?: Readonly<Record<string, string | undefined>>;
+}
+
+/** The option names of {@link KafkaConnectionOptions}, for `OptionChecker.known`. */
+export const CONNECTION_OPTION_NAMES: readonly string[] = ["brokers", "topic", "env"];
+
+/** Old or foreign spellings of Kafka options, with their name here: the hint of `OptionChecker.known`. */
+export const RENAMED_OPTIONS: Readonly<Record<string, string>> = {
+  broker: "brokers",
+  bootstrapServers: "brokers",
+  "bootstrap.servers": "brokers",
+  topicName: "topic",
+  partitionCount: "partitions",
+  numPartitions: "partitions",
+  group: "groupId",
+  "group.id": "groupId",
+  maxBytes: "maxValueBytes",
+  maxValueSize: "maxValueBytes",
+  stallTimeout: "stallTimeoutMs",
+  timeout: "timeoutMs",
+  producer: "producerConfig",
+  consumer: "consumerConfig",
+  workspace: "namespace",
+  workspaceId: "namespace",
+};
+
 /**
- * The changelog producer's settings (the seed's): idempotent, acks from all
+ * The changelog producer's librdkafka settings: idempotent, acks from all
  * in-sync replicas, snappy, at most 5 requests in flight (keeps order with
- * idempotence), retries with backoff until `message.timeout.ms`.
+ * idempotence), retries with backoff until `message.timeout.ms` (30 s).
  */
-export const DEFAULT_PRODUCER_CONFIG: Readonly<KafkaConfig> = Object.freeze({
+export const CHANGELOG_PRODUCER_CONFIG: Readonly<KafkaConfig> = Object.freeze({
   "enable.idempotence": true,
   acks: "all",
   "compression.type": "snappy",
@@ -72,12 +63,12 @@ export const DEFAULT_PRODUCER_CONFIG: Readonly<KafkaConfig> = Object.freeze({
 });
 
 /**
- * The changelog consumer's settings (the seed's): read from the earliest
+ * The changelog consumer's librdkafka settings: read from the earliest
  * offset, never commit on its own. Restores assign partitions explicitly,
  * so no group is joined; `partition.assignment.strategy` matters only to
  * callers that subscribe with a group.
  */
-export const DEFAULT_CONSUMER_CONFIG: Readonly<KafkaConfig> = Object.freeze({
+export const CHANGELOG_CONSUMER_CONFIG: Readonly<KafkaConfig> = Object.freeze({
   "auto.offset.reset": "earliest",
   "enable.auto.commit": false,
   "enable.auto.offset.store": false,
@@ -87,3 +78,120 @@ export const DEFAULT_CONSUMER_CONFIG: Readonly<KafkaConfig> = Object.freeze({
   "enable.partition.eof": true,
   "fetch.wait.max.ms": 100,
 });
+
+/**
+ * The defaults the Kafka classes share, used when neither the option nor
+ * its environment variable is set; each class exports them in its own
+ * defaults object (`CHANGELOG_WRITER_DEFAULTS`, …).
+ */
+export const SHARED_DEFAULTS = {
+  /** Used when `$KAFKA_BROKERS` is not set either. @default "localhost:9092" */
+  brokers: "localhost:9092",
+  /** Used when `$KAFKA_CHANGELOG_TOPIC` is not set either. @default "workspace-changelog" */
+  topic: "workspace-changelog",
+  /** Used when `$KAFKA_CHANGELOG_GROUP_ID` is not set either. @default "workspace-changelog-consumer" */
+  groupId: "workspace-changelog-consumer",
+  /** A load fails after this long without progress, in ms. @default 60000 */
+  stallTimeoutMs: 60_000,
+} as const;
+
+/** Brokers and topic as resolved: option, then environment, then default. */
+export interface Connection {
+  readonly brokers: string;
+  readonly topic: string;
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/** The checks the connection options need, of any class's {@link OptionChecker}. */
+type ConnectionChecker = Pick<OptionChecker<KafkaConnectionOptions>, "error">;
+
+/**
+ * Checks the connection options of `check`'s owner and resolves them:
+ * option, then environment variable, then default.
+ * @throws ConfigurationError
+ */
+export function resolveConnection(check: ConnectionChecker, options: KafkaConnectionOptions): Connection {
+  const env = checkEnv(check, options);
+  let brokers: string | undefined;
+  if (options.brokers !== undefined) {
+    const list = typeof options.brokers === "string" ? [options.brokers] : options.brokers;
+    const ok =
+      Array.isArray(list) && list.length > 0 && list.every((b) => typeof b === "string" && nonEmpty(b) !== undefined);
+    if (!ok) throw check.error("brokers", 'a non-empty "host:port" string (comma-separated) or a list of them');
+    brokers = list.map((b) => (b as string).trim()).join(",");
+  }
+  if (options.topic !== undefined && nonEmpty(options.topic) === undefined) {
+    throw check.error("topic", "a non-empty string", options.topic);
+  }
+  return {
+    brokers: brokers ?? nonEmpty(env.KAFKA_BROKERS) ?? SHARED_DEFAULTS.brokers,
+    topic: nonEmpty(options.topic) ?? nonEmpty(env.KAFKA_CHANGELOG_TOPIC) ?? SHARED_DEFAULTS.topic,
+  };
+}
+
+/**
+ * Checks `groupId` and resolves it: option, then `$KAFKA_CHANGELOG_GROUP_ID`, then the default.
+ * @throws ConfigurationError
+ */
+export function resolveGroupId(
+  check: ConnectionChecker,
+  options: KafkaConnectionOptions & { groupId?: string },
+): string {
+  const env = checkEnv(check, options);
+  if (options.groupId !== undefined && nonEmpty(options.groupId) === undefined) {
+    throw check.error("groupId", "a non-empty string", options.groupId);
+  }
+  return nonEmpty(options.groupId) ?? nonEmpty(env.KAFKA_CHANGELOG_GROUP_ID) ?? SHARED_DEFAULTS.groupId;
+}
+
+/**
+ * Checks a librdkafka settings option (an object of strings, numbers and
+ * booleans) and returns it merged over `base`.
+ * @throws ConfigurationError
+ */
+export function checkKafkaConfig<O extends object>(
+  check: OptionChecker<O>,
+  name: keyof O & string,
+  given: unknown,
+  base: Readonly<KafkaConfig>,
+): KafkaConfig {
+  if (given === undefined) return { ...base };
+  if (!isSettings(given, ["string", "number", "boolean"])) {
+    throw check.error(name, "an object of librdkafka settings (string, number or boolean values)", given);
+  }
+  return { ...base, ...given };
+}
+
+/** True for a plain object whose values have one of `types`. */
+export function isSettings(value: unknown, types: readonly string[]): value is Record<string, never> {
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    !Array.isArray(value) &&
+    Object.values(value).every((v) => types.includes(typeof v))
+  );
+}
+
+/**
+ * Checks `partitions` (when given): a positive integer.
+ * @throws ConfigurationError
+ */
+export function checkPartitions<O extends { partitions?: number }>(
+  check: OptionChecker<O>,
+  options: O,
+): number | undefined {
+  return options.partitions === undefined ? undefined : check.integer("partitions" as keyof O & string, { min: 1 });
+}
+
+function checkEnv(check: ConnectionChecker, options: KafkaConnectionOptions): Env {
+  if (options.env === undefined) return process.env;
+  if (!isSettings(options.env, ["string", "undefined"])) {
+    throw check.error("env", "an object of environment variables (string values)", options.env);
+  }
+  return options.env;
+}
+
+function nonEmpty(value: unknown): string | undefined {
+  return typeof value === "string" && value.trim() !== "" ? value.trim() : undefined;
+}

@@ -5,9 +5,9 @@
  * ever joined; offsets are committed only by an explicit {@link ChangelogConsumer.commit}
  * (a "simple" commit for the group id, without membership).
  */
-import { ClosedError, messageOf, throwIfAborted } from "../core/errors.js";
+import { ClosedError, isAbortError, messageOf, throwIfAborted } from "../index.js";
 import { loadKafkaClient, type RdKafka } from "./client.js";
-import { DEFAULT_CONSUMER_CONFIG, type KafkaConfig } from "./config.js";
+import type { KafkaConfig } from "./config.js";
 import { KafkaCommitError, KafkaReadError, KafkaTopicError } from "./errors.js";
 
 /** Progress of a load. */
@@ -44,6 +44,7 @@ export interface ReadRange {
 /** Called with every record in offset order per partition; `key` is the UTF-8 key. */
 export type RecordSink = (key: string, message: RdKafka.Message) => void;
 
+/** The changelog's consumer: reads ranges of partitions, commits and fetches a group's offsets, one call at a time. */
 export class ChangelogConsumer {
   #consumer: RdKafka.KafkaConsumer | undefined;
   #connecting: Promise<RdKafka.KafkaConsumer> | undefined;
@@ -54,6 +55,7 @@ export class ChangelogConsumer {
     readonly brokers: string,
     readonly topic: string,
     readonly groupId: string,
+    /** librdkafka settings (the defaults already merged in). */
     readonly config: KafkaConfig,
     /** Longest wait without any progress (no record, no end of partition) before a read fails. */
     readonly stallTimeoutMs: number,
@@ -72,7 +74,6 @@ export class ChangelogConsumer {
   async #open(): Promise<RdKafka.KafkaConsumer> {
     const { KafkaConsumer } = await loadKafkaClient();
     const conf = {
-      ...DEFAULT_CONSUMER_CONFIG,
       ...this.config,
       "bootstrap.servers": this.brokers,
       // librdkafka's consumer needs a group id; with explicit assignment it never joins the group.
@@ -230,7 +231,7 @@ export class ChangelogConsumer {
       progress();
       return range;
     } catch (error) {
-      if ((error as { code?: unknown }).code === "STATELOG_ABORTED" || error instanceof KafkaReadError) throw error;
+      if (isAbortError(error) || error instanceof KafkaReadError) throw error;
       throw new KafkaReadError(this.topic, messageOf(error), { cause: error });
     } finally {
       consumer.removeListener("partition.eof", onEof);

@@ -1,8 +1,14 @@
 /**
- * Errors of `statelog/kafka`. Codes are stable; the guards check the code,
- * so they work across duplicate installs of statelog.
+ * Errors of `statelog/kafka`: one code table, {@link KafkaErrorCode}, and a
+ * type guard per error class. Codes are stable; the guards check the code,
+ * so they work across duplicate installs of statelog. The Kafka backend
+ * also throws core errors: `ConfigurationError` (options),
+ * `ValidationError`, `InvalidValueError`, `TooLargeError` (input),
+ * `ClosedError`, `AbortError`, `CorruptionError` (a record `KafkaStore`
+ * cannot read) and `PartialWriteError` (a `KafkaStore.save` that reached
+ * some records but not all).
  */
-import { isStatelogError, StatelogError, type StatelogErrorOptions } from "../core/errors.js";
+import { isStatelogError, StatelogError, type StatelogErrorOptions } from "../index.js";
 
 /** Stable error codes of the Kafka backend. */
 export const KafkaErrorCode = {
@@ -37,12 +43,29 @@ export class KafkaClientMissingError extends StatelogError {
   }
 }
 
+/** librdkafka's code of a record that was not acknowledged within `message.timeout.ms`. */
+const ERR_MSG_TIMED_OUT = -192;
+
+/** Options of a {@link KafkaDeliveryError}. */
+export interface KafkaDeliveryErrorOptions extends StatelogErrorOptions {
+  /**
+   * The broker may hold the record: it was handed to librdkafka and no
+   * answer came. @default true for librdkafka's time-out (-192), else false
+   */
+  mayBeWritten?: boolean;
+}
+
 /**
- * A record was not acknowledged by the broker. It may or may not have been
- * written (a time-out after the broker wrote it but before the ack arrived);
- * a retry of the same key and value is safe, the latest record wins.
+ * A record was not acknowledged by the broker. When {@link mayBeWritten},
+ * it may still have been written (a time-out after the broker wrote it but
+ * before the acknowledgement arrived); else the broker did not take it.
+ * Either way, writing the same key and value again is safe: the latest
+ * record wins.
  */
 export class KafkaDeliveryError extends StatelogError {
+  /** The broker may hold the record (sent, unanswered); `false`: it certainly does not. */
+  readonly mayBeWritten: boolean;
+
   constructor(
     readonly topic: string,
     readonly partition: number,
@@ -50,7 +73,7 @@ export class KafkaDeliveryError extends StatelogError {
     /** librdkafka's error code (e.g. -192 for a message time-out), when known. */
     readonly kafkaCode: number | undefined,
     message: string,
-    options?: StatelogErrorOptions,
+    options?: KafkaDeliveryErrorOptions,
   ) {
     super(
       KafkaErrorCode.Delivery,
@@ -58,6 +81,7 @@ export class KafkaDeliveryError extends StatelogError {
       options,
     );
     this.name = "KafkaDeliveryError";
+    this.mayBeWritten = options?.mayBeWritten ?? kafkaCode === ERR_MSG_TIMED_OUT;
   }
 }
 
@@ -119,12 +143,18 @@ export class KafkaCommitError extends StatelogError {
   }
 }
 
+/** True for a {@link KafkaClientMissingError}. */
 export const isKafkaClientMissingError = (e: unknown): e is KafkaClientMissingError =>
   isStatelogError(e, KafkaErrorCode.ClientMissing);
+/** True for a {@link KafkaDeliveryError}. */
 export const isKafkaDeliveryError = (e: unknown): e is KafkaDeliveryError =>
   isStatelogError(e, KafkaErrorCode.Delivery);
+/** True for a {@link KafkaTopicError}. */
 export const isKafkaTopicError = (e: unknown): e is KafkaTopicError => isStatelogError(e, KafkaErrorCode.Topic);
+/** True for a {@link KafkaAdminUnsupportedError}. */
 export const isKafkaAdminUnsupportedError = (e: unknown): e is KafkaAdminUnsupportedError =>
   isStatelogError(e, KafkaErrorCode.AdminUnsupported);
+/** True for a {@link KafkaReadError}. */
 export const isKafkaReadError = (e: unknown): e is KafkaReadError => isStatelogError(e, KafkaErrorCode.Read);
+/** True for a {@link KafkaCommitError}. */
 export const isKafkaCommitError = (e: unknown): e is KafkaCommitError => isStatelogError(e, KafkaErrorCode.Commit);

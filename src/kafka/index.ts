@@ -1,24 +1,17 @@
 /**
- * `statelog/kafka`: the workspace changelog on a compacted Kafka topic
- * (seed 3) and a Store over it. Needs the optional peer dependency
+ * `statelog/kafka`: the changelog of namespaces on a compacted Kafka topic
+ * (`ChangelogWriter`, `ChangelogReader`, `ensureChangelogTopic`) and a
+ * Store over it (`KafkaStore`). Needs the optional peer dependency
  * `@confluentinc/kafka-javascript`, loaded on first use. See docs/kafka.md.
  */
 export {
   type Changeloggable,
   type ChangelogKeyParts,
   changeLogKey,
-  keyInWorkspace,
+  keyInNamespace,
   parseChangeLogKey,
 } from "./codec.js";
-export {
-  DEFAULT_CONSUMER_CONFIG,
-  DEFAULT_PRODUCER_CONFIG,
-  type KafkaConfig,
-  type KafkaConnectionOptions,
-  KafkaDefaults,
-  resolveConnection,
-  resolveGroupId,
-} from "./config.js";
+export type { KafkaConfig, KafkaConnectionOptions } from "./config.js";
 export {
   isKafkaAdminUnsupportedError,
   isKafkaClientMissingError,
@@ -30,12 +23,14 @@ export {
   KafkaClientMissingError,
   KafkaCommitError,
   KafkaDeliveryError,
+  type KafkaDeliveryErrorOptions,
   KafkaErrorCode,
   KafkaReadError,
   KafkaTopicError,
 } from "./errors.js";
-export { murmur2, partitionForWorkspace } from "./murmur2.js";
+export { murmur2, partitionForNamespace, partitionForWorkspace } from "./murmur2.js";
 export {
+  CHANGELOG_READER_DEFAULTS,
   type ChangelogChanges,
   ChangelogEntry,
   ChangelogReader,
@@ -45,11 +40,18 @@ export {
   type LoadProgress,
   type PartitionOffsets,
 } from "./reader.js";
-export { KafkaStore, type KafkaStoreOptions } from "./store.js";
+export { KAFKA_STORE_DEFAULTS, KafkaStore, type KafkaStoreOptions } from "./store.js";
 export {
-  CHANGELOG_TOPIC_CONFIG,
-  type EnsureTopicOptions,
-  type EnsureTopicResult,
+  ENSURE_CHANGELOG_TOPIC_DEFAULTS,
+  type EnsureChangelogTopicOptions,
+  type EnsureChangelogTopicResult,
   ensureChangelogTopic,
+  TopicConfigCheck,
 } from "./topic.js";
-export { ChangelogWriter, type ChangelogWriterOptions, type Delivery, type WriteOptions } from "./writer.js";
+export {
+  CHANGELOG_WRITER_DEFAULTS,
+  ChangelogWriter,
+  type ChangelogWriterOptions,
+  type Delivery,
+  type WriteOptions,
+} from "./writer.js";

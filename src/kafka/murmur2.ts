@@ -2,11 +2,12 @@
  * Kafka's partitioning hash: the Java client's `Utils.murmur2` and
  * `toPositive(murmur2(key)) % partitions`, byte for byte. librdkafka's
  * `murmur2` partitioner computes the same value, so every Kafka client
- * that partitions by workspace id agrees with {@link partitionForWorkspace}.
+ * that partitions by namespace agrees with {@link partitionForNamespace}.
  */
-import { ValidationError } from "../core/errors.js";
+import { ValidationError } from "../index.js";
 
-const SEED = 0x9747b28c;
+/** The initial value of Kafka's murmur2. */
+const INITIAL = 0x9747b28c;
 const M = 0x5bd1e995;
 
 /**
@@ -17,7 +18,7 @@ const M = 0x5bd1e995;
 export function murmur2(data: string | Uint8Array): number {
   const bytes = typeof data === "string" ? Buffer.from(data, "utf8") : data;
   const length = bytes.length;
-  let h = (SEED ^ length) | 0;
+  let h = (INITIAL ^ length) | 0;
   const length4 = length >>> 2;
   for (let i = 0; i < length4; i++) {
     const i4 = i * 4;
@@ -43,15 +44,21 @@ export function murmur2(data: string | Uint8Array): number {
 }
 
 /**
- * The partition that holds `workspaceId`'s changelog: Kafka's default
- * partitioner applied to the workspace id alone,
- * `(murmur2(workspaceId) & 0x7fffffff) % partitions`.
+ * The partition that holds `namespace`'s changelog: Kafka's default
+ * partitioner applied to the namespace alone,
+ * `(murmur2(namespace) & 0x7fffffff) % partitions`.
  * @param partitions the topic's partition count (a positive integer)
  * @throws ValidationError when `partitions` is not a positive integer
  */
-export function partitionForWorkspace(workspaceId: string, partitions: number): number {
+export function partitionForNamespace(namespace: string, partitions: number): number {
   if (!Number.isInteger(partitions) || partitions < 1) {
     throw new ValidationError("partitions", `must be a positive integer, got ${String(partitions)}`);
   }
-  return (murmur2(workspaceId) & 0x7fffffff) % partitions;
+  return (murmur2(namespace) & 0x7fffffff) % partitions;
 }
+
+/**
+ * Alias of {@link partitionForNamespace} (the changelog's original
+ * spelling, where a namespace was called a workspace).
+ */
+export const partitionForWorkspace: (namespace: string, partitions: number) => number = partitionForNamespace;

@@ -11,9 +11,9 @@
  * (librdkafka reports a partition's records in the order they were
  * produced), which spares a native opaque handle per record.
  */
-import { ClosedError, messageOf } from "../core/errors.js";
+import { ClosedError, messageOf } from "../index.js";
 import { loadKafkaClient, type RdKafka } from "./client.js";
-import { DEFAULT_PRODUCER_CONFIG, type KafkaConfig } from "./config.js";
+import type { KafkaConfig } from "./config.js";
 import { KafkaDeliveryError, KafkaTopicError } from "./errors.js";
 
 const ERR_QUEUE_FULL = -184;
@@ -34,6 +34,11 @@ export interface Delivery {
   readonly partition: number;
   readonly offset: number;
 }
+
+/** What became of one record of {@link ChangelogProducer.sendAll}: its delivery, or its error. */
+export type RecordOutcome =
+  | { readonly delivery: Delivery; readonly error?: undefined }
+  | { readonly delivery?: undefined; readonly error: unknown };
 
 /** A record value: bytes, text (encoded to UTF-8 when it is handed to librdkafka or put in the backlog), or a tombstone. */
 export type Value = Buffer | string | null;
@@ -244,6 +249,7 @@ function capture(resolve: Settle): void {
   captured = resolve;
 }
 
+/** The changelog's producer: one librdkafka producer, a promise (or a {@link Settle}) per record. */
 export class ChangelogProducer {
   #producer: RdKafka.Producer | undefined;
   #connecting: Promise<RdKafka.Producer> | undefined;
@@ -307,7 +313,6 @@ export class ChangelogProducer {
       );
     }
     const conf = {
-      ...DEFAULT_PRODUCER_CONFIG,
       "message.max.bytes": 1_100_000,
       ...this.config,
       "bootstrap.servers": this.brokers,
@@ -351,27 +356,25 @@ export class ChangelogProducer {
     else this.#produce(partition, key, value, timestamp, settle, true);
   }
 
-  /** Produces records in order and resolves when all are acknowledged, rejects with the first failure. */
-  sendAll(records: readonly OutRecord[]): Promise<void> {
-    return new Promise((resolve, reject) => {
+  /**
+   * Produces records in order and resolves once every one was acknowledged
+   * or failed, with each record's outcome (by index). Never rejects.
+   */
+  sendAll(records: readonly OutRecord[]): Promise<RecordOutcome[]> {
+    return new Promise((resolve) => {
+      const outcomes: RecordOutcome[] = new Array(records.length);
       let left = records.length;
-      let failure: unknown;
-      if (left === 0) resolve();
-      const done = () => {
-        if (--left === 0) {
-          if (failure !== undefined) reject(failure);
-          else resolve();
-        }
-      };
-      const failed = (error: unknown) => {
-        failure ??= error;
-        done();
-      };
-      const settle: Settle = (outcome) => {
-        if (outcome instanceof Promise) outcome.then(done, failed);
-        else done();
-      };
-      for (const r of records) this.send(r.partition, r.key, r.value, r.timestamp, settle);
+      if (left === 0) resolve(outcomes);
+      records.forEach((r, i) => {
+        const done = (outcome: RecordOutcome) => {
+          outcomes[i] = outcome;
+          if (--left === 0) resolve(outcomes);
+        };
+        this.send(r.partition, r.key, r.value, r.timestamp, (outcome) => {
+          if (outcome instanceof Promise) outcome.then(undefined, (error: unknown) => done({ error }));
+          else done({ delivery: outcome });
+        });
+      });
     });
   }
 
@@ -481,8 +484,19 @@ export class ChangelogProducer {
     }
   }
 
-  #error(partition: number, key: string, code: number | undefined, message: string, cause?: unknown) {
-    return new KafkaDeliveryError(this.topic, partition, key, code, message, { cause });
+  /**
+   * A delivery error. `mayBeWritten` (the record was handed to librdkafka
+   * and no answer came) defaults to librdkafka's time-out code.
+   */
+  #error(
+    partition: number,
+    key: string,
+    code: number | undefined,
+    message: string,
+    cause?: unknown,
+    mayBeWritten?: boolean,
+  ): KafkaDeliveryError {
+    return new KafkaDeliveryError(this.topic, partition, key, code, message, { cause, mayBeWritten });
   }
 
   /**
@@ -528,7 +542,7 @@ export class ChangelogProducer {
     this.#waiting.forEach((w, partition) => {
       if (!w) return;
       for (let h = w.head; h < w.settles.length; h++) {
-        w.settles[h]!(rejected(this.#error(partition, w.keys[h]!, undefined, message)));
+        w.settles[h]!(rejected(this.#error(partition, w.keys[h]!, undefined, message, undefined, true)));
       }
       w.clear();
     });

@@ -5,17 +5,28 @@
  * (by offset) wins and tombstones remove keys, so duplicates the broker has
  * not compacted yet are invisible.
  */
-import { ClosedError, messageOf } from "../core/errors.js";
-import type { RdKafka } from "./client.js";
-import { parseChangeLogKey } from "./codec.js";
-import { type KafkaConfig, type KafkaConnectionOptions, resolveConnection, resolveGroupId } from "./config.js";
+import { ClosedError, OptionChecker } from "../index.js";
+import { loadKafkaClient, type RdKafka } from "./client.js";
+import {
+  CHANGELOG_CONSUMER_CONFIG,
+  CONNECTION_OPTION_NAMES,
+  checkKafkaConfig,
+  checkPartitions,
+  type KafkaConfig,
+  type KafkaConnectionOptions,
+  RENAMED_OPTIONS,
+  resolveConnection,
+  resolveGroupId,
+  SHARED_DEFAULTS,
+} from "./config.js";
 import { ChangelogConsumer, type PartitionOffsets, type ScanOptions } from "./consumer.js";
-import { KafkaReadError } from "./errors.js";
-import { partitionForWorkspace } from "./murmur2.js";
+import { ChangelogEntry } from "./entry.js";
+import { partitionForNamespace } from "./murmur2.js";
 
 export type { LoadProgress, PartitionOffsets } from "./consumer.js";
+export { ChangelogEntry } from "./entry.js";
 
-/** Options of {@link ChangelogReader}. */
+/** Options of {@link ChangelogReader.open}. */
 export interface ChangelogReaderOptions extends KafkaConnectionOptions {
   /**
    * The consumer group whose committed offsets this reader commits
@@ -29,24 +40,59 @@ export interface ChangelogReaderOptions extends KafkaConnectionOptions {
   groupId?: string;
   /**
    * After every completed load (`loadAll` once its handler calls are done,
-   * `loadAllIntoMap`, `loadForWorkspace`, `loadChanges`), commit for
+   * `loadAllIntoMap`, `loadForNamespace`, `loadChanges`), commit for
    * {@link ChangelogReaderOptions.groupId} the end offsets the load read up
    * to, for each partition it read. Commits without joining the group, so
    * the group must not be used by subscribing consumers at the same time.
    * @default false (nothing is ever committed)
    */
   commitOffsets?: boolean;
-  /** The topic's partition count. @default read from the topic's metadata */
+  /** The topic's partition count, a positive integer. @default read from the topic's metadata */
   partitions?: number;
-  /** librdkafka consumer settings, merged over {@link DEFAULT_CONSUMER_CONFIG}. */
+  /**
+   * librdkafka consumer settings, merged over
+   * {@link CHANGELOG_READER_DEFAULTS}`.consumerConfig`.
+   * @default CHANGELOG_READER_DEFAULTS.consumerConfig
+   */
   consumerConfig?: KafkaConfig;
   /**
    * A load fails with a `KafkaReadError` after this long without progress
-   * (brokers unreachable). Not an end-of-data time-out: a load ends at the
-   * captured end offsets. In ms. @default 60000
+   * (brokers unreachable), in ms. Not an end-of-data time-out: a load ends
+   * at the captured end offsets. A positive integer. @default 60000
    */
   stallTimeoutMs?: number;
 }
+
+/** Defaults of {@link ChangelogReaderOptions}. */
+export const CHANGELOG_READER_DEFAULTS = {
+  /** Used when `$KAFKA_BROKERS` is not set either. @default "localhost:9092" */
+  brokers: SHARED_DEFAULTS.brokers,
+  /** Used when `$KAFKA_CHANGELOG_TOPIC` is not set either. @default "workspace-changelog" */
+  topic: SHARED_DEFAULTS.topic,
+  /** Used when `$KAFKA_CHANGELOG_GROUP_ID` is not set either. @default "workspace-changelog-consumer" */
+  groupId: SHARED_DEFAULTS.groupId,
+  /** @default false */
+  commitOffsets: false,
+  /** In ms. @default 60000 */
+  stallTimeoutMs: SHARED_DEFAULTS.stallTimeoutMs,
+  /**
+   * Read from the earliest offset, never commit on its own; restores
+   * assign partitions explicitly, so no group is joined.
+   * @default { "auto.offset.reset": "earliest", "enable.auto.commit": false, … }
+   */
+  consumerConfig: CHANGELOG_CONSUMER_CONFIG,
+} as const;
+
+const READER_OPTION_NAMES: readonly string[] = [
+  ...CONNECTION_OPTION_NAMES,
+  "groupId",
+  "commitOffsets",
+  "partitions",
+  "consumerConfig",
+  "stallTimeoutMs",
+];
+
+const LOAD_CHANGES_OPTION_NAMES: readonly string[] = ["from", "namespace", "signal", "onProgress"];
 
 /** Options of one load. */
 export interface LoadCallOptions extends ScanOptions {}
@@ -61,8 +107,8 @@ export interface LoadChangesOptions extends LoadCallOptions {
    * @default "committed"
    */
   from?: "committed" | "beginning" | PartitionOffsets;
-  /** Read only this workspace's partition and keys. @default every partition and key */
-  workspaceId?: string;
+  /** Read only this namespace's partition and keys. @default every partition and key */
+  namespace?: string;
 }
 
 /** The result of {@link ChangelogReader.loadChanges}. */
@@ -81,72 +127,25 @@ export interface ChangelogChanges {
   readonly committed: boolean;
 }
 
-/** One record of the changelog: the latest of its key. */
-export class ChangelogEntry {
-  /** The full key `{workspaceId}/{entityType}/{entityId}`. */
-  readonly key: string;
-  readonly workspaceId: string;
-  readonly entityType: string;
-  readonly entityId: string;
-  /** The raw value; `null` for a tombstone. */
-  readonly value: Buffer | null;
-  /** The topic the record was read from. */
-  readonly topic: string;
-  readonly partition: number;
-  readonly offset: number;
-  /** The record timestamp (when the change happened). */
-  readonly timestamp: Date;
-
-  constructor(
-    key: string,
-    message: Pick<RdKafka.Message, "value" | "partition" | "offset" | "timestamp"> & { topic?: string },
-  ) {
-    const parts = parseChangeLogKey(key);
-    this.key = key;
-    this.workspaceId = parts.workspaceId;
-    this.entityType = parts.entityType;
-    this.entityId = parts.entityId;
-    this.value = message.value;
-    this.topic = message.topic ?? "";
-    this.partition = message.partition;
-    this.offset = message.offset;
-    this.timestamp = new Date(message.timestamp ?? 0);
-  }
-
-  /** The key was deleted: a record with a null value. */
-  get isTombstone(): boolean {
-    return this.value === null;
-  }
-
-  /**
-   * The value parsed as JSON (the seed's `UnmarshalInto`).
-   * @throws KafkaReadError for a tombstone or a value that is not JSON
-   */
-  unmarshal<T = unknown>(): T {
-    if (this.value === null)
-      throw new KafkaReadError(this.topic, `${JSON.stringify(this.key)} is a tombstone: it has no value`);
-    try {
-      return JSON.parse(this.value.toString("utf8")) as T;
-    } catch (error) {
-      throw new KafkaReadError(
-        this.topic,
-        `value of ${JSON.stringify(this.key)} in partition ${this.partition} at offset ${this.offset} is not JSON: ${messageOf(error)}`,
-        {
-          cause: error,
-        },
-      );
-    }
-  }
-}
-
-/** Latest message per key, per partition, in the order the winners were written. */
+/** Latest message per key, per partition, in the order the winners were written. @internal */
 export type CompactedPartitions = Map<number, Map<string, RdKafka.Message>>;
+
+/** What {@link ChangelogReader.open} checked. */
+interface ReaderSettings {
+  readonly brokers: string;
+  readonly topic: string;
+  readonly groupId: string;
+  readonly commitOffsets: boolean;
+  readonly partitions: number | undefined;
+  readonly consumerConfig: KafkaConfig;
+  readonly stallTimeoutMs: number;
+}
 
 /**
  * Restores the changelog.
  * @example
- * await using reader = new ChangelogReader({ topic: "workspace-changelog" });
- * const entries = await reader.loadForWorkspace("ws-123");   // Map key → entry, live entities only
+ * await using reader = await ChangelogReader.open({ topic: "workspace-changelog" });
+ * const entries = await reader.loadForNamespace("ws-123");   // Map key → entry, live entities only
  */
 export class ChangelogReader implements AsyncDisposable {
   readonly topic: string;
@@ -158,21 +157,44 @@ export class ChangelogReader implements AsyncDisposable {
   #partitions: number | undefined;
   #closed = false;
 
-  constructor(options: ChangelogReaderOptions = {}) {
-    const { brokers, topic } = resolveConnection(options);
-    this.topic = topic;
-    this.brokers = brokers;
-    this.groupId = resolveGroupId(options.groupId, options.env);
-    this.commitOffsets = options.commitOffsets ?? false;
-    if (options.partitions !== undefined) partitionForWorkspace("x", options.partitions); // validates
-    this.#partitions = options.partitions;
+  private constructor(settings: ReaderSettings) {
+    this.topic = settings.topic;
+    this.brokers = settings.brokers;
+    this.groupId = settings.groupId;
+    this.commitOffsets = settings.commitOffsets;
+    this.#partitions = settings.partitions;
     this.#consumer = new ChangelogConsumer(
+      settings.brokers,
+      settings.topic,
+      settings.groupId,
+      settings.consumerConfig,
+      settings.stallTimeoutMs,
+    );
+  }
+
+  /**
+   * A reader of the changelog topic. Checks the options and loads the
+   * Kafka client; it connects on the first read.
+   * @throws ConfigurationError for an invalid option; KafkaClientMissingError
+   *   when `@confluentinc/kafka-javascript` cannot be loaded
+   */
+  static async open(options: ChangelogReaderOptions = {}): Promise<ChangelogReader> {
+    const check = new OptionChecker("ChangelogReader", options, CHANGELOG_READER_DEFAULTS).known(
+      READER_OPTION_NAMES,
+      RENAMED_OPTIONS,
+    );
+    const { brokers, topic } = resolveConnection(check, options);
+    const settings: ReaderSettings = {
       brokers,
       topic,
-      this.groupId,
-      options.consumerConfig ?? {},
-      options.stallTimeoutMs ?? 60_000,
-    );
+      groupId: resolveGroupId(check, options),
+      commitOffsets: check.boolean("commitOffsets"),
+      partitions: checkPartitions(check, options),
+      consumerConfig: checkKafkaConfig(check, "consumerConfig", options.consumerConfig, CHANGELOG_CONSUMER_CONFIG),
+      stallTimeoutMs: check.integer("stallTimeoutMs", { min: 1 }),
+    };
+    await loadKafkaClient();
+    return new ChangelogReader(settings);
   }
 
   /** The topic's partition count (configured, or from the broker's metadata). */
@@ -185,6 +207,7 @@ export class ChangelogReader implements AsyncDisposable {
   /**
    * Reads `partitions` and compacts on the way: latest message per key
    * (tombstones included), per partition. `accept` filters keys.
+   * @internal (for `KafkaStore`)
    */
   async readCompacted(
     partitions: readonly number[],
@@ -257,11 +280,20 @@ export class ChangelogReader implements AsyncDisposable {
    * call {@link commit} with `ends`.
    */
   async loadChanges(options: LoadChangesOptions = {}): Promise<ChangelogChanges> {
+    const check = new OptionChecker("ChangelogReader.loadChanges", options).known(
+      LOAD_CHANGES_OPTION_NAMES,
+      RENAMED_OPTIONS,
+    );
+    check.custom("from", (v) =>
+      v === undefined || v === "committed" || v === "beginning" || v instanceof Map
+        ? undefined
+        : '"committed", "beginning" or a Map of partition → offset',
+    );
+    const namespace = options.namespace === undefined ? undefined : check.string("namespace");
     const n = await this.partitions();
-    const { workspaceId } = options;
-    const partitions = workspaceId === undefined ? range(n) : [partitionForWorkspace(workspaceId, n)];
-    const prefix = `${workspaceId}/`;
-    const accept = workspaceId === undefined ? undefined : (key: string) => key.startsWith(prefix);
+    const partitions = namespace === undefined ? range(n) : [partitionForNamespace(namespace, n)];
+    const prefix = `${namespace}/`;
+    const accept = namespace === undefined ? undefined : (key: string) => key.startsWith(prefix);
     const from = options.from ?? "committed";
     const starts =
       from === "beginning"
@@ -306,16 +338,24 @@ export class ChangelogReader implements AsyncDisposable {
   }
 
   /**
-   * The live entries of one workspace, by key; reads only the workspace's
+   * The live entries of one namespace, by key; reads only the namespace's
    * partition (and with `commitOffsets` commits only that partition's end).
    */
-  async loadForWorkspace(workspaceId: string, options?: LoadCallOptions): Promise<Map<string, ChangelogEntry>> {
+  async loadForNamespace(namespace: string, options?: LoadCallOptions): Promise<Map<string, ChangelogEntry>> {
     const n = await this.partitions();
-    const prefix = `${workspaceId}/`;
-    const partition = partitionForWorkspace(workspaceId, n);
+    const prefix = `${namespace}/`;
+    const partition = partitionForNamespace(namespace, n);
     const { compacted, ends } = await this.#readRange([partition], (key) => key.startsWith(prefix), options);
     await this.#commitIfAsked(ends, options);
     return live(compacted);
+  }
+
+  /**
+   * Alias of {@link loadForNamespace} (the changelog's original spelling,
+   * where a namespace was called a workspace).
+   */
+  loadForWorkspace(namespace: string, options?: LoadCallOptions): Promise<Map<string, ChangelogEntry>> {
+    return this.loadForNamespace(namespace, options);
   }
 
   /** Disconnects. Idempotent. */

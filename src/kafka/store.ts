@@ -1,45 +1,100 @@
 /**
- * `KafkaStore`: a {@link Store} over the changelog topic. A namespace is a
- * workspace: its changes live in one partition (murmur2 of the namespace),
- * keyed `{namespace}/{entityType}/{entityId}`, the entity as JSON, a
- * tombstone (null value) for `unset`, the record timestamp = the change's
- * timestamp. `save` resolves once the broker acknowledged every record.
+ * `KafkaStore`: a Store over the changelog topic. A namespace's changes
+ * live in one partition (murmur2 of the namespace), keyed
+ * `{namespace}/{entityType}/{entityId}`, the entity as JSON, a tombstone
+ * (null value) for `unset`, the record timestamp = the change's timestamp.
+ * `save` resolves once the broker acknowledged every record.
  */
-
-import type { ChangeInput } from "../core/change.js";
-import { type Change, ChangeType } from "../core/change.js";
-import { CorruptionError, messageOf, throwIfAborted } from "../core/errors.js";
 import {
-  applyLoadOptions,
+  BASE_STORE_OPTION_NAMES,
+  BaseStore,
   type BaseStoreOptions,
   type CallOptions,
+  type Change,
+  type ChangeInput,
+  ChangeType,
+  CorruptionError,
   type LoadOptions,
-  OpenState,
-  prepareChanges,
+  messageOf,
+  OptionChecker,
+  PartialWriteError,
   type SaveOptions,
-  type Store,
+  STORE_DEFAULTS,
   type StoreCapabilities,
-} from "../core/store.js";
-import { validateNamespace } from "../core/validation.js";
+  throwIfAborted,
+  type WriteFailure,
+} from "../index.js";
 import { changeLogKey, parseChangeLogKey, recordTimestamp } from "./codec.js";
-import { type KafkaConfig, type KafkaConnectionOptions, resolveConnection } from "./config.js";
-import { partitionForWorkspace } from "./murmur2.js";
-import { ChangelogProducer, type OutRecord } from "./producer.js";
+import {
+  CHANGELOG_CONSUMER_CONFIG,
+  CHANGELOG_PRODUCER_CONFIG,
+  CONNECTION_OPTION_NAMES,
+  checkKafkaConfig,
+  checkPartitions,
+  type KafkaConfig,
+  type KafkaConnectionOptions,
+  RENAMED_OPTIONS,
+  resolveConnection,
+  resolveGroupId,
+  SHARED_DEFAULTS,
+} from "./config.js";
+import { isKafkaDeliveryError } from "./errors.js";
+import { partitionForNamespace } from "./murmur2.js";
+import { ChangelogProducer, type OutRecord, type RecordOutcome } from "./producer.js";
 import { ChangelogReader } from "./reader.js";
 
-/** Options of {@link KafkaStore}. */
+/** Options of {@link KafkaStore.open}: those of every store, the connection's, and these. */
 export interface KafkaStoreOptions extends BaseStoreOptions, KafkaConnectionOptions {
-  /** The topic's partition count. @default read from the topic's metadata */
+  /** The topic's partition count, a positive integer. @default read from the topic's metadata */
   partitions?: number;
-  /** librdkafka producer settings over {@link DEFAULT_PRODUCER_CONFIG}. */
+  /**
+   * librdkafka producer settings, merged over
+   * {@link KAFKA_STORE_DEFAULTS}`.producerConfig`.
+   * @default KAFKA_STORE_DEFAULTS.producerConfig
+   */
   producerConfig?: KafkaConfig;
-  /** librdkafka consumer settings over {@link DEFAULT_CONSUMER_CONFIG}. */
+  /**
+   * librdkafka consumer settings, merged over
+   * {@link KAFKA_STORE_DEFAULTS}`.consumerConfig`.
+   * @default KAFKA_STORE_DEFAULTS.consumerConfig
+   */
   consumerConfig?: KafkaConfig;
-  /** The consumer's `group.id` (required by librdkafka; never joined, nothing committed). @default `$KAFKA_CHANGELOG_GROUP_ID`, else `"workspace-changelog-consumer"` */
+  /**
+   * The consumer's `group.id` (librdkafka requires one; the store never
+   * joins the group and commits nothing).
+   * @default `$KAFKA_CHANGELOG_GROUP_ID`, else `"workspace-changelog-consumer"`
+   */
   groupId?: string;
-  /** A load fails after this long without progress, in ms. @default 60000 */
+  /** A load fails after this long without progress, in ms. A positive integer. @default 60000 */
   stallTimeoutMs?: number;
 }
+
+/** Defaults of {@link KafkaStoreOptions}. */
+export const KAFKA_STORE_DEFAULTS = {
+  ...STORE_DEFAULTS,
+  /** Used when `$KAFKA_BROKERS` is not set either. @default "localhost:9092" */
+  brokers: SHARED_DEFAULTS.brokers,
+  /** Used when `$KAFKA_CHANGELOG_TOPIC` is not set either. @default "workspace-changelog" */
+  topic: SHARED_DEFAULTS.topic,
+  /** Used when `$KAFKA_CHANGELOG_GROUP_ID` is not set either. @default "workspace-changelog-consumer" */
+  groupId: SHARED_DEFAULTS.groupId,
+  /** In ms. @default 60000 */
+  stallTimeoutMs: SHARED_DEFAULTS.stallTimeoutMs,
+  /** The changelog writer's producer settings. @default CHANGELOG_WRITER_DEFAULTS.producerConfig */
+  producerConfig: CHANGELOG_PRODUCER_CONFIG,
+  /** The changelog reader's consumer settings. @default CHANGELOG_READER_DEFAULTS.consumerConfig */
+  consumerConfig: CHANGELOG_CONSUMER_CONFIG,
+} as const;
+
+const STORE_OPTION_NAMES: readonly string[] = [
+  ...BASE_STORE_OPTION_NAMES,
+  ...CONNECTION_OPTION_NAMES,
+  "partitions",
+  "producerConfig",
+  "consumerConfig",
+  "groupId",
+  "stallTimeoutMs",
+];
 
 /**
  * A Store on a compacted Kafka topic.
@@ -47,60 +102,109 @@ export interface KafkaStoreOptions extends BaseStoreOptions, KafkaConnectionOpti
  *   broker; loads compact on the read path, so duplicates are never seen.
  * - `listNamespaces`: offered, but it reads the whole topic (every partition).
  * - durable: a resolved `save` was acknowledged by all in-sync replicas.
- * A `save` is not atomic across records: when the broker fails mid-save,
- * some records may be written and the save rejects; saving again is safe.
+ *
+ * A `save` of several changes is not atomic: when some records are
+ * acknowledged and others are not, it rejects with a `PartialWriteError`
+ * (`targets: "changes"`) whose `written`, `uncertain` and `failed` index the
+ * saved changes; saving them again is safe.
+ * @example
+ * await using store = await KafkaStore.open({ brokers: "kafka-1:9092", topic: "workspace-changelog" });
  */
-export class KafkaStore implements Store {
+export class KafkaStore extends BaseStore {
   readonly capabilities: StoreCapabilities = { compact: false, listNamespaces: true, durable: true };
   readonly topic: string;
-  readonly #options: KafkaStoreOptions;
   readonly #producer: ChangelogProducer;
   readonly #reader: ChangelogReader;
-  readonly #state = new OpenState("Kafka store");
   #partitions: number | undefined;
 
-  constructor(options: KafkaStoreOptions = {}) {
-    const { brokers, topic } = resolveConnection(options);
+  private constructor(
+    options: KafkaStoreOptions,
+    topic: string,
+    partitions: number | undefined,
+    producer: ChangelogProducer,
+    reader: ChangelogReader,
+  ) {
+    super("Kafka store", options, "KafkaStore");
     this.topic = topic;
-    this.#options = options;
-    this.#partitions = options.partitions;
-    this.#producer = new ChangelogProducer(brokers, topic, options.producerConfig ?? {}, options.partitions);
-    this.#reader = new ChangelogReader({ ...options, brokers, topic });
+    this.#partitions = partitions;
+    this.#producer = producer;
+    this.#reader = reader;
   }
 
+  /**
+   * A store on the changelog topic. Checks the options and loads the Kafka
+   * client; it connects on the first call.
+   * @throws ConfigurationError for an invalid option; KafkaClientMissingError
+   *   when `@confluentinc/kafka-javascript` cannot be loaded
+   */
+  static async open(options: KafkaStoreOptions = {}): Promise<KafkaStore> {
+    const check = new OptionChecker("KafkaStore", options, KAFKA_STORE_DEFAULTS).known(
+      STORE_OPTION_NAMES,
+      RENAMED_OPTIONS,
+    );
+    const { brokers, topic } = resolveConnection(check, options);
+    const partitions = checkPartitions(check, options);
+    const producerConfig = checkKafkaConfig(check, "producerConfig", options.producerConfig, CHANGELOG_PRODUCER_CONFIG);
+    const consumerConfig = checkKafkaConfig(check, "consumerConfig", options.consumerConfig, CHANGELOG_CONSUMER_CONFIG);
+    const groupId = resolveGroupId(check, options);
+    const stallTimeoutMs = check.integer("stallTimeoutMs", { min: 1 });
+    const reader = await ChangelogReader.open({
+      brokers,
+      topic,
+      groupId,
+      consumerConfig,
+      stallTimeoutMs,
+      ...(partitions === undefined ? {} : { partitions }),
+    });
+    try {
+      const producer = new ChangelogProducer(brokers, topic, producerConfig, partitions);
+      return new KafkaStore(options, topic, partitions, producer, reader);
+    } catch (error) {
+      await reader.close();
+      throw error;
+    }
+  }
+
+  /**
+   * Writes one record per change to its namespace's partition and resolves
+   * once the broker acknowledged them all.
+   * @throws PartialWriteError (`targets: "changes"`) when a save of several
+   *   changes reached some records but not all; KafkaDeliveryError when the
+   *   only record of a save was not acknowledged
+   */
   async save(changes: readonly ChangeInput[], options?: SaveOptions): Promise<void> {
-    this.#state.check();
-    throwIfAborted(options?.signal);
-    const prepared = prepareChanges(changes, this.#options);
+    const prepared = this.prepare(changes, options);
     if (prepared.length === 0) return;
     const timestamps = prepared.map((p, i) => recordTimestamp(p.timestamp, `changes[${i}].timestamp`));
     const count = await this.#producer.connect();
     this.#partitions ??= count;
-    this.#state.check();
-    throwIfAborted(options?.signal);
+    this.checkOpen(undefined, options);
     const partitions = this.#partitions;
     const records: OutRecord[] = prepared.map((p, i) => ({
-      partition: partitionForWorkspace(p.namespace, partitions),
+      partition: partitionForNamespace(p.namespace, partitions),
       key: changeLogKey(p.namespace, p.entityType, p.entityId),
       value: p.json ?? null,
       timestamp: timestamps[i]!,
     }));
-    await this.#producer.sendAll(records);
+    const outcomes = await this.#producer.sendAll(records);
+    throwIfNotAllWritten(outcomes);
   }
 
   async load(namespace: string, options?: LoadOptions): Promise<Change[]> {
-    this.#state.check();
-    validateNamespace(namespace);
-    throwIfAborted(options?.signal);
+    this.checkOpen(namespace, options);
     const n = await this.#partitionCount();
-    const partition = partitionForWorkspace(namespace, n);
+    const partition = partitionForNamespace(namespace, n);
     const prefix = `${namespace}/`;
     const compacted = await this.#reader.readCompacted([partition], (key) => key.startsWith(prefix), {
       signal: options?.signal,
     });
+    const liveOnly = options?.liveOnly === true;
     const out: Change[] = [];
-    for (const [key, message] of compacted.get(partition)!) out.push(this.#decode(namespace, key, message));
-    return applyLoadOptions(out, options);
+    for (const [key, message] of compacted.get(partition)!) {
+      if (liveOnly && message.value === null) continue;
+      out.push(this.loaded(this.#decode(namespace, key, message)));
+    }
+    return out;
   }
 
   async #partitionCount(): Promise<number> {
@@ -110,17 +214,18 @@ export class KafkaStore implements Store {
 
   /** Every namespace with at least one record in the topic: reads every partition. */
   async listNamespaces(options?: CallOptions): Promise<string[]> {
-    this.#state.check();
-    throwIfAborted(options?.signal);
+    this.checkOpen(undefined, options);
     const n = await this.#partitionCount();
+    throwIfAborted(options?.signal);
     const compacted = await this.#reader.readCompacted(
       Array.from({ length: n }, (_, i) => i),
       undefined,
       { signal: options?.signal },
     );
     const names = new Set<string>();
-    for (const latest of compacted.values())
-      for (const key of latest.keys()) names.add(parseChangeLogKey(key).workspaceId);
+    for (const latest of compacted.values()) {
+      for (const key of latest.keys()) names.add(parseChangeLogKey(key).namespace);
+    }
     return [...names];
   }
 
@@ -151,13 +256,34 @@ export class KafkaStore implements Store {
     return { namespace, changeType: ChangeType.Set, entityType, entityId, entity, timestamp };
   }
 
-  /** Flushes pending writes (at most 10 s) and disconnects. Idempotent. */
-  async close(): Promise<void> {
-    if (!this.#state.close()) return;
+  /** Flushes pending writes (at most 10 s) and disconnects. */
+  protected async closeResources(): Promise<void> {
     await Promise.all([this.#producer.close(), this.#reader.close()]);
   }
+}
 
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
-  }
+/**
+ * Rejects a save whose records were not all acknowledged: the only
+ * record's own error, or a {@link PartialWriteError} over the changes.
+ */
+function throwIfNotAllWritten(outcomes: readonly RecordOutcome[]): void {
+  const written: number[] = [];
+  const uncertain: number[] = [];
+  const failed: WriteFailure[] = [];
+  let cause: unknown;
+  outcomes.forEach((outcome, index) => {
+    if (outcome.error === undefined) {
+      written.push(index);
+      return;
+    }
+    cause ??= outcome.error;
+    if (isKafkaDeliveryError(outcome.error) && outcome.error.mayBeWritten) uncertain.push(index);
+    else failed.push({ index, error: outcome.error });
+  });
+  if (written.length === outcomes.length) return;
+  if (outcomes.length === 1) throw cause;
+  throw new PartialWriteError(
+    { operation: "Kafka store save", targets: "changes", written, uncertain, failed, cause },
+    failed.length === 0 ? ` (${messageOf(cause)})` : "",
+  );
 }

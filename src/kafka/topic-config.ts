@@ -7,7 +7,7 @@
  * pure-JavaScript Kafka client, loaded on first use as a second optional
  * peer dependency. Nothing else of statelog uses it.
  */
-import { messageOf } from "../core/errors.js";
+import { messageOf } from "../index.js";
 import { KafkaAdminUnsupportedError, KafkaTopicError } from "./errors.js";
 
 /** The parts of `@platformatic/kafka` this module uses. */

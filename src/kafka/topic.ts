@@ -1,31 +1,47 @@
 /**
  * `ensureChangelogTopic`: creates the changelog topic with
- * `cleanup.policy=compact` and the seed's settings through the admin API,
- * or checks that an existing topic has the expected partition count and
- * `cleanup.policy=compact`.
+ * `cleanup.policy=compact` and the changelog's settings through the admin
+ * API, or checks that an existing topic has the expected partition count
+ * and `cleanup.policy=compact`.
  */
-import { ConfigurationError, messageOf } from "../core/errors.js";
+import { messageOf, OptionChecker } from "../index.js";
 import { loadKafkaClient, type RdKafka } from "./client.js";
-import { type KafkaConnectionOptions, resolveConnection } from "./config.js";
+import {
+  CONNECTION_OPTION_NAMES,
+  isSettings,
+  type KafkaConnectionOptions,
+  RENAMED_OPTIONS,
+  resolveConnection,
+} from "./config.js";
 import { KafkaAdminUnsupportedError, KafkaTopicError } from "./errors.js";
 import { checkCleanupPolicy, describeTopicConfig } from "./topic-config.js";
 
-/** The topic settings the changelog needs (the seed's), by Kafka's names. */
-export const CHANGELOG_TOPIC_CONFIG: Readonly<Record<string, string>> = Object.freeze({
-  "cleanup.policy": "compact",
-  "compression.type": "snappy",
-  "min.compaction.lag.ms": "60000",
-});
+/** Whether {@link ensureChangelogTopic} checks an existing topic's `cleanup.policy`. */
+export const TopicConfigCheck = {
+  /**
+   * Check it: throw `KafkaTopicError` unless it is `compact`, and
+   * `KafkaAdminUnsupportedError` when it cannot be checked.
+   */
+  Require: "require",
+  /** Do not check it (check it by hand with `kafka-configs`). */
+  Skip: "skip",
+} as const;
+export type TopicConfigCheck = (typeof TopicConfigCheck)[keyof typeof TopicConfigCheck];
 
 /** Options of {@link ensureChangelogTopic}. */
-export interface EnsureTopicOptions extends KafkaConnectionOptions {
-  /** Partitions of a new topic; an existing topic must have exactly this many. @default 10 */
+export interface EnsureChangelogTopicOptions extends KafkaConnectionOptions {
+  /** Partitions of a new topic; an existing topic must have exactly this many. A positive integer. @default 10 */
   partitions?: number;
-  /** Replication factor of a new topic. @default 3 */
+  /** Replication factor of a new topic, a positive integer. @default 3 */
   replicationFactor?: number;
-  /** Topic settings over {@link CHANGELOG_TOPIC_CONFIG} (e.g. `{ "delete.retention.ms": "86400000" }`). */
-  config?: Record<string, string>;
-  /** Time-out of each admin request, in ms. @default 30000 */
+  /**
+   * Topic settings (Kafka's names, string values) over
+   * {@link ENSURE_CHANGELOG_TOPIC_DEFAULTS}`.config`, e.g.
+   * `{ "delete.retention.ms": "86400000" }`. `cleanup.policy` must stay `compact`.
+   * @default ENSURE_CHANGELOG_TOPIC_DEFAULTS.config
+   */
+  config?: Readonly<Record<string, string>>;
+  /** Time-out of each admin request, in ms. A positive integer. @default 30000 */
   timeoutMs?: number;
   /**
    * Whether to check an existing topic's `cleanup.policy` (DescribeConfigs,
@@ -37,10 +53,11 @@ export interface EnsureTopicOptions extends KafkaConnectionOptions {
    * - `"skip"`: do not check it (check it by hand with `kafka-configs`).
    * @default "require"
    */
-  checkConfig?: "require" | "skip";
+  checkConfig?: TopicConfigCheck;
   /**
    * librdkafka settings of the admin client over `bootstrap.servers`
    * (e.g. `security.protocol`, `sasl.mechanisms`, `sasl.username`).
+   * @default {}
    */
   clientConfig?: Readonly<Record<string, string | number | boolean>>;
   /**
@@ -48,12 +65,45 @@ export interface EnsureTopicOptions extends KafkaConnectionOptions {
    * (e.g. `sasl: { mechanism, username, password }`, `tls`), over
    * `bootstrapBrokers` and the time-outs. `clientConfig` is librdkafka's and
    * is not translated: a secured cluster needs its settings here too.
+   * @default {}
    */
   configAdminOptions?: Readonly<Record<string, unknown>>;
 }
 
+/** Defaults of {@link EnsureChangelogTopicOptions}. */
+export const ENSURE_CHANGELOG_TOPIC_DEFAULTS = {
+  /** @default 10 */
+  partitions: 10,
+  /** @default 3 */
+  replicationFactor: 3,
+  /** In ms. @default 30000 */
+  timeoutMs: 30_000,
+  /** @default "require" */
+  checkConfig: TopicConfigCheck.Require,
+  /**
+   * The topic settings the changelog needs, by Kafka's names.
+   * @default { "cleanup.policy": "compact", "compression.type": "snappy", "min.compaction.lag.ms": "60000" }
+   */
+  config: Object.freeze({
+    "cleanup.policy": "compact",
+    "compression.type": "snappy",
+    "min.compaction.lag.ms": "60000",
+  }) as Readonly<Record<string, string>>,
+} as const;
+
+const ENSURE_OPTION_NAMES: readonly string[] = [
+  ...CONNECTION_OPTION_NAMES,
+  "partitions",
+  "replicationFactor",
+  "config",
+  "timeoutMs",
+  "checkConfig",
+  "clientConfig",
+  "configAdminOptions",
+];
+
 /** What {@link ensureChangelogTopic} found or did. */
-export interface EnsureTopicResult {
+export interface EnsureChangelogTopicResult {
   readonly topic: string;
   /** The topic was created by this call (with `cleanup.policy=compact`). */
   readonly created: boolean;
@@ -77,21 +127,34 @@ const UNSUPPORTED = new Set([
  * @throws KafkaTopicError when an existing topic has another partition count
  *   or a cleanup policy other than `compact`;
  *   KafkaAdminUnsupportedError when the broker has no CreateTopics API (the librdkafka mock cluster)
- *   or the cleanup policy cannot be checked (see {@link EnsureTopicOptions.checkConfig})
+ *   or the cleanup policy cannot be checked (see {@link EnsureChangelogTopicOptions.checkConfig});
+ *   ConfigurationError for an invalid option
  */
-export async function ensureChangelogTopic(options: EnsureTopicOptions = {}): Promise<EnsureTopicResult> {
-  const { brokers, topic } = resolveConnection(options);
-  const partitions = options.partitions ?? 10;
-  const timeout = options.timeoutMs ?? 30_000;
-  const checkConfig = options.checkConfig ?? "require";
-  if (checkConfig !== "require" && checkConfig !== "skip") {
-    throw new ConfigurationError(`checkConfig must be "require" or "skip", got ${JSON.stringify(checkConfig)}`);
+export async function ensureChangelogTopic(
+  options: EnsureChangelogTopicOptions = {},
+): Promise<EnsureChangelogTopicResult> {
+  const check = new OptionChecker("ensureChangelogTopic", options, ENSURE_CHANGELOG_TOPIC_DEFAULTS).known(
+    ENSURE_OPTION_NAMES,
+    RENAMED_OPTIONS,
+  );
+  const { brokers, topic } = resolveConnection(check, options);
+  const partitions = check.integer("partitions", { min: 1 });
+  const replicationFactor = check.integer("replicationFactor", { min: 1 });
+  const timeout = check.integer("timeoutMs", { min: 1 });
+  const checkConfig = check.oneOf("checkConfig", TopicConfigCheck);
+  if (options.config !== undefined && !isSettings(options.config, ["string"])) {
+    throw check.error("config", "an object of topic settings (string values)");
   }
-  const config = { ...CHANGELOG_TOPIC_CONFIG, ...options.config };
+  const config = { ...ENSURE_CHANGELOG_TOPIC_DEFAULTS.config, ...options.config };
   if (config["cleanup.policy"] !== "compact") {
-    throw new ConfigurationError(
-      `config["cleanup.policy"] must be "compact" for a changelog topic, got ${JSON.stringify(config["cleanup.policy"])}`,
-    );
+    throw check.error('config["cleanup.policy"]', '"compact" for a changelog topic', config["cleanup.policy"]);
+  }
+  if (options.clientConfig !== undefined && !isSettings(options.clientConfig, ["string", "number", "boolean"])) {
+    throw check.error("clientConfig", "an object of librdkafka settings (string, number or boolean values)");
+  }
+  const adminOptions = options.configAdminOptions;
+  if (adminOptions !== undefined && (typeof adminOptions !== "object" || adminOptions === null)) {
+    throw check.error("configAdminOptions", "an object of @platformatic/kafka Admin options");
   }
   const { AdminClient } = await loadKafkaClient();
   const admin = AdminClient.create({
@@ -106,7 +169,7 @@ export async function ensureChangelogTopic(options: EnsureTopicOptions = {}): Pr
           {
             topic,
             num_partitions: partitions,
-            replication_factor: options.replicationFactor ?? 3,
+            replication_factor: replicationFactor,
             config,
           },
           timeout,
@@ -130,11 +193,12 @@ export async function ensureChangelogTopic(options: EnsureTopicOptions = {}): Pr
     if (actual !== partitions) {
       throw new KafkaTopicError(
         topic,
-        `has ${actual} partitions, expected ${partitions}: workspaces would map to other partitions than the ` +
+        `has ${actual} partitions, expected ${partitions}: namespaces would map to other partitions than the ` +
           "ones their changes were written to (use the topic's count, or a new topic)",
       );
     }
-    if (checkConfig === "skip") return { topic, created: false, partitions: actual, cleanupPolicy: undefined };
+    if (checkConfig === TopicConfigCheck.Skip)
+      return { topic, created: false, partitions: actual, cleanupPolicy: undefined };
     const described = await describeTopicConfig(brokers, topic, ["cleanup.policy"], {
       timeoutMs: timeout,
       adminOptions: options.configAdminOptions,

@@ -1,32 +1,76 @@
 /**
  * `ChangelogWriter`: writes entities and tombstones to the compacted
- * changelog topic, partitioned by workspace id. Every `set`/`delete`
- * resolves once the broker acknowledged the record (acks=all) and rejects
- * with a {@link KafkaDeliveryError} when it did not.
+ * changelog topic, partitioned by namespace. Every `set`/`delete` resolves
+ * once the broker acknowledged the record (acks=all) and rejects with a
+ * {@link KafkaDeliveryError} when it did not.
  */
-import { ClosedError, InvalidValueError, TooLargeError, ValidationError } from "../core/errors.js";
-import { DEFAULT_MAX_VALUE_BYTES } from "../core/validation.js";
-import { type Changeloggable, keyInWorkspace, recordTimestamp } from "./codec.js";
-import { type KafkaConfig, type KafkaConnectionOptions, resolveConnection } from "./config.js";
-import { partitionForWorkspace } from "./murmur2.js";
+import {
+  ClosedError,
+  InvalidValueError,
+  OptionChecker,
+  STORE_DEFAULTS,
+  TooLargeError,
+  ValidationError,
+} from "../index.js";
+import { loadKafkaClient } from "./client.js";
+import { type Changeloggable, keyInNamespace, recordTimestamp } from "./codec.js";
+import {
+  CHANGELOG_PRODUCER_CONFIG,
+  CONNECTION_OPTION_NAMES,
+  checkKafkaConfig,
+  checkPartitions,
+  type KafkaConfig,
+  type KafkaConnectionOptions,
+  RENAMED_OPTIONS,
+  resolveConnection,
+  SHARED_DEFAULTS,
+} from "./config.js";
+import { partitionForNamespace } from "./murmur2.js";
 import { ChangelogProducer, type Delivery, type Value } from "./producer.js";
 
-/** Options of {@link ChangelogWriter}. */
+/** Options of {@link ChangelogWriter.open}. */
 export interface ChangelogWriterOptions extends KafkaConnectionOptions {
   /**
-   * The topic's partition count, used to pick a workspace's partition. Must
-   * match the topic. @default read from the topic's metadata on connect
+   * The topic's partition count, used to pick a namespace's partition. Must
+   * match the topic. A positive integer.
+   * @default read from the topic's metadata on connect
    */
   partitions?: number;
   /**
-   * librdkafka producer settings, merged over {@link DEFAULT_PRODUCER_CONFIG}
-   * (e.g. `{ "message.timeout.ms": 5000 }`: how long a record may wait for
-   * its acknowledgement, retries included).
+   * librdkafka producer settings, merged over
+   * {@link CHANGELOG_WRITER_DEFAULTS}`.producerConfig` (e.g.
+   * `{ "message.timeout.ms": 5000 }`: how long a record may wait for its
+   * acknowledgement, retries included, in ms).
+   * @default CHANGELOG_WRITER_DEFAULTS.producerConfig
    */
   producerConfig?: KafkaConfig;
-  /** Largest value, in bytes of UTF-8 JSON. @default 1 MiB */
+  /** Largest value, in bytes of UTF-8 JSON. A positive integer. @default 1048576 (1 MiB) */
   maxValueBytes?: number;
 }
+
+/** Defaults of {@link ChangelogWriterOptions}. */
+export const CHANGELOG_WRITER_DEFAULTS = {
+  /** Used when `$KAFKA_BROKERS` is not set either. @default "localhost:9092" */
+  brokers: SHARED_DEFAULTS.brokers,
+  /** Used when `$KAFKA_CHANGELOG_TOPIC` is not set either. @default "workspace-changelog" */
+  topic: SHARED_DEFAULTS.topic,
+  /** @default 1048576 (1 MiB) */
+  maxValueBytes: STORE_DEFAULTS.maxValueBytes,
+  /**
+   * Idempotent, acks from all in-sync replicas, snappy, at most 5 requests
+   * in flight (keeps order with idempotence), retries with backoff until
+   * `message.timeout.ms` (30 s).
+   * @default { "enable.idempotence": true, acks: "all", "compression.type": "snappy", … }
+   */
+  producerConfig: CHANGELOG_PRODUCER_CONFIG,
+} as const;
+
+const WRITER_OPTION_NAMES: readonly string[] = [
+  ...CONNECTION_OPTION_NAMES,
+  "partitions",
+  "producerConfig",
+  "maxValueBytes",
+];
 
 /** Options of one write. */
 export interface WriteOptions {
@@ -36,11 +80,11 @@ export interface WriteOptions {
 
 export type { Delivery } from "./producer.js";
 
-/** Workspaces whose partition a writer remembers (then it starts over). */
+/** Namespaces whose partition a writer remembers (then it starts over). */
 const PARTITION_CACHE_SIZE = 65_536;
 
 interface QueuedWrite {
-  readonly workspaceId: string;
+  readonly namespace: string;
   readonly key: string;
   readonly value: Value;
   readonly timestamp: number;
@@ -48,10 +92,19 @@ interface QueuedWrite {
   readonly fail: (error: unknown) => void;
 }
 
+/** What {@link ChangelogWriter.open} checked. */
+interface WriterSettings {
+  readonly brokers: string;
+  readonly topic: string;
+  readonly partitions: number | undefined;
+  readonly producerConfig: KafkaConfig;
+  readonly maxValueBytes: number;
+}
+
 /**
- * Writes a workspace's entities to the changelog.
+ * Writes namespaces' entities to the changelog.
  * @example
- * await using writer = new ChangelogWriter({ brokers: "localhost:9092", topic: "workspace-changelog", partitions: 10 });
+ * await using writer = await ChangelogWriter.open({ brokers: "localhost:9092", topic: "workspace-changelog" });
  * await writer.set("ws-123", deployment);            // deployment.changeLogId() === "ws-123/deployment/dep-456"
  * await writer.delete("ws-123", "ws-123/deployment/dep-456");
  */
@@ -61,7 +114,7 @@ export class ChangelogWriter implements AsyncDisposable {
   readonly #producer: ChangelogProducer;
   readonly #maxBytes: number;
   #partitions: number | undefined;
-  /** Partition per workspace id (murmur2 of its UTF-8 bytes is the costliest step of a small write). */
+  /** Partition per namespace (murmur2 of its UTF-8 bytes is the costliest step of a small write). */
   readonly #partitionOf = new Map<string, number>();
   /** Writes waiting for the connection, in call order. */
   #queued: QueuedWrite[] | undefined;
@@ -69,14 +122,41 @@ export class ChangelogWriter implements AsyncDisposable {
   #handingOver: Promise<void> | undefined;
   #closed = false;
 
-  constructor(options: ChangelogWriterOptions = {}) {
-    const { brokers, topic } = resolveConnection(options);
-    this.topic = topic;
-    this.brokers = brokers;
-    if (options.partitions !== undefined) partitionForWorkspace("x", options.partitions); // validates
-    this.#partitions = options.partitions;
-    this.#maxBytes = options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES;
-    this.#producer = new ChangelogProducer(brokers, topic, options.producerConfig ?? {}, options.partitions);
+  private constructor(settings: WriterSettings) {
+    this.topic = settings.topic;
+    this.brokers = settings.brokers;
+    this.#partitions = settings.partitions;
+    this.#maxBytes = settings.maxValueBytes;
+    this.#producer = new ChangelogProducer(
+      settings.brokers,
+      settings.topic,
+      settings.producerConfig,
+      settings.partitions,
+    );
+  }
+
+  /**
+   * A writer of the changelog topic. Checks the options and loads the
+   * Kafka client; it connects on the first write (or {@link connect}):
+   * writes made meanwhile wait, in call order.
+   * @throws ConfigurationError for an invalid option; KafkaClientMissingError
+   *   when `@confluentinc/kafka-javascript` cannot be loaded
+   */
+  static async open(options: ChangelogWriterOptions = {}): Promise<ChangelogWriter> {
+    const check = new OptionChecker("ChangelogWriter", options, CHANGELOG_WRITER_DEFAULTS).known(
+      WRITER_OPTION_NAMES,
+      RENAMED_OPTIONS,
+    );
+    const { brokers, topic } = resolveConnection(check, options);
+    const settings: WriterSettings = {
+      brokers,
+      topic,
+      partitions: checkPartitions(check, options),
+      producerConfig: checkKafkaConfig(check, "producerConfig", options.producerConfig, CHANGELOG_PRODUCER_CONFIG),
+      maxValueBytes: check.integer("maxValueBytes", { min: 1 }),
+    };
+    await loadKafkaClient();
+    return new ChangelogWriter(settings);
   }
 
   /** Connects and learns the partition count; `set`/`delete` do this on first use. */
@@ -91,20 +171,20 @@ export class ChangelogWriter implements AsyncDisposable {
   }
 
   /**
-   * Writes `obj` as JSON under its `changeLogId()` in `workspaceId`'s
+   * Writes `obj` as JSON under its `changeLogId()` in `namespace`'s
    * partition, and resolves once the broker acknowledged it.
    * @throws ValidationError | InvalidValueError | TooLargeError before writing; KafkaDeliveryError when not acknowledged
    */
-  set<T extends Changeloggable>(workspaceId: string, obj: T, options?: WriteOptions): Promise<Delivery> {
+  set<T extends Changeloggable>(namespace: string, obj: T, options?: WriteOptions): Promise<Delivery> {
     try {
       this.#check();
       if (typeof obj?.changeLogId !== "function") {
         throw new ValidationError("obj", "must implement Changeloggable (a changeLogId() method)");
       }
-      const key = keyInWorkspace(workspaceId, obj.changeLogId());
+      const key = keyInNamespace(namespace, obj.changeLogId());
       const value = this.#serialize(obj, key);
       const timestamp = recordTimestamp(options?.timestamp ?? new Date());
-      return this.#send(workspaceId, key, value, timestamp);
+      return this.#send(namespace, key, value, timestamp);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -115,19 +195,19 @@ export class ChangelogWriter implements AsyncDisposable {
    * while connecting wait in {@link #queued} and are handed over in call
    * order, before any later write: a key written twice keeps its order.
    */
-  #send(workspaceId: string, key: string, value: Value, timestamp: number): Promise<Delivery> {
+  #send(namespace: string, key: string, value: Value, timestamp: number): Promise<Delivery> {
     const partitions = this.#partitions;
     if (this.#queued === undefined && partitions !== undefined && this.#producer.ready) {
-      let partition = this.#partitionOf.get(workspaceId);
+      let partition = this.#partitionOf.get(namespace);
       if (partition === undefined) {
-        partition = partitionForWorkspace(workspaceId, partitions);
+        partition = partitionForNamespace(namespace, partitions);
         if (this.#partitionOf.size >= PARTITION_CACHE_SIZE) this.#partitionOf.clear();
-        this.#partitionOf.set(workspaceId, partition);
+        this.#partitionOf.set(namespace, partition);
       }
       return this.#producer.sendOne(partition, key, value, timestamp);
     }
     return new Promise<Delivery>((ok, fail) => {
-      const write = { workspaceId, key, value, timestamp, ok, fail };
+      const write = { namespace, key, value, timestamp, ok, fail };
       if (this.#queued === undefined) {
         this.#queued = [write];
         this.#handingOver = this.#sendQueuedWhenConnected();
@@ -152,20 +232,21 @@ export class ChangelogWriter implements AsyncDisposable {
         q.fail(failure ?? new Error("no partition count after connecting"));
         continue;
       }
-      const { workspaceId, key, value, timestamp } = q;
-      this.#producer.sendOne(partitionForWorkspace(workspaceId, partitions), key, value, timestamp).then(q.ok, q.fail);
+      const { namespace, key, value, timestamp } = q;
+      this.#producer.sendOne(partitionForNamespace(namespace, partitions), key, value, timestamp).then(q.ok, q.fail);
     }
   }
 
   /**
-   * Deletes `changeLogId` from `workspaceId`: writes a tombstone (a record
+   * Deletes `changeLogId` from `namespace`: writes a tombstone (a record
    * with a null value) and resolves once the broker acknowledged it.
+   * @throws ValidationError before writing; KafkaDeliveryError when not acknowledged
    */
-  delete(workspaceId: string, changeLogId: string, options?: WriteOptions): Promise<Delivery> {
+  delete(namespace: string, changeLogId: string, options?: WriteOptions): Promise<Delivery> {
     try {
       this.#check();
-      const key = keyInWorkspace(workspaceId, changeLogId);
-      return this.#send(workspaceId, key, null, recordTimestamp(options?.timestamp ?? new Date()));
+      const key = keyInNamespace(namespace, changeLogId);
+      return this.#send(namespace, key, null, recordTimestamp(options?.timestamp ?? new Date()));
     } catch (error) {
       return Promise.reject(error);
     }

@@ -1,16 +1,18 @@
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ErrorCode, isStatelogError } from "../../src/core/errors.js";
+import { ErrorCode, isStatelogError } from "../../src/index.js";
 import {
+  CHANGELOG_READER_DEFAULTS,
+  CHANGELOG_WRITER_DEFAULTS,
   type Changeloggable,
   ChangelogReader,
   ChangelogWriter,
-  KafkaDefaults,
+  KAFKA_STORE_DEFAULTS,
+  KafkaStore,
   type LoadProgress,
   murmur2,
+  partitionForNamespace,
   partitionForWorkspace,
-  resolveConnection,
-  resolveGroupId,
 } from "../../src/kafka/index.js";
 import { startCluster, type TestCluster, uniqueTopic } from "./cluster.js";
 
@@ -25,7 +27,7 @@ class Item implements Changeloggable {
   }
 }
 
-describe("murmur2 and partitionForWorkspace", () => {
+describe("murmur2 and partitionForNamespace", () => {
   it("matches Kafka's Java murmur2 on the known vectors", () => {
     expect(murmur2("21")).toBe(-973932308);
     expect(murmur2("foobar")).toBe(-790332482);
@@ -40,10 +42,10 @@ describe("murmur2 and partitionForWorkspace", () => {
   });
 
   it("is (murmur2 & 0x7fffffff) % partitions, always in range", () => {
-    expect(partitionForWorkspace("21", 10)).toBe((-973932308 & 0x7fffffff) % 10);
+    expect(partitionForNamespace("21", 10)).toBe((-973932308 & 0x7fffffff) % 10);
     fc.assert(
       fc.property(fc.string(), fc.integer({ min: 1, max: 1000 }), (ws, n) => {
-        const p = partitionForWorkspace(ws, n);
+        const p = partitionForNamespace(ws, n);
         return Number.isInteger(p) && p >= 0 && p < n && p === (murmur2(ws) & 0x7fffffff) % n;
       }),
     );
@@ -51,24 +53,42 @@ describe("murmur2 and partitionForWorkspace", () => {
 
   it("rejects a partition count that is not a positive integer", () => {
     for (const n of [0, -1, 1.5, Number.NaN]) {
+      expect(() => partitionForNamespace("ws", n)).toThrow(/positive integer/);
       expect(() => partitionForWorkspace("ws", n)).toThrow(/positive integer/);
     }
+  });
+
+  it("partitionForWorkspace is an alias of partitionForNamespace", () => {
+    fc.assert(
+      fc.property(fc.string(), fc.integer({ min: 1, max: 1000 }), (ns, n) => {
+        return partitionForWorkspace(ns, n) === partitionForNamespace(ns, n);
+      }),
+    );
   });
 });
 
 describe("configuration", () => {
-  it("explicit options win over the environment, which wins over the seed's defaults", () => {
+  it("explicit options win over the environment, which wins over the defaults", async () => {
     const env = { KAFKA_BROKERS: "env:1", KAFKA_CHANGELOG_TOPIC: "env-topic", KAFKA_CHANGELOG_GROUP_ID: "env-group" };
-    expect(resolveConnection({ env: {} })).toEqual({ brokers: KafkaDefaults.brokers, topic: KafkaDefaults.topic });
-    expect(resolveGroupId(undefined, {})).toBe("workspace-changelog-consumer");
-    expect(resolveConnection({ env })).toEqual({ brokers: "env:1", topic: "env-topic" });
-    expect(resolveGroupId(undefined, env)).toBe("env-group");
-    expect(resolveConnection({ env, brokers: ["a:1", "b:2"], topic: "mine" })).toEqual({
-      brokers: "a:1,b:2",
-      topic: "mine",
-    });
-    expect(resolveGroupId("g", env)).toBe("g");
-    expect(new ChangelogReader({ env, topic: "t" }).topic).toBe("t");
+    const plain = await ChangelogReader.open({ env: {} });
+    expect([plain.brokers, plain.topic, plain.groupId]).toEqual([
+      CHANGELOG_READER_DEFAULTS.brokers,
+      CHANGELOG_READER_DEFAULTS.topic,
+      "workspace-changelog-consumer",
+    ]);
+    const fromEnv = await ChangelogReader.open({ env });
+    expect([fromEnv.brokers, fromEnv.topic, fromEnv.groupId]).toEqual(["env:1", "env-topic", "env-group"]);
+    const explicit = await ChangelogReader.open({ env, brokers: ["a:1", "b:2"], topic: "mine", groupId: "g" });
+    expect([explicit.brokers, explicit.topic, explicit.groupId]).toEqual(["a:1,b:2", "mine", "g"]);
+    expect((await ChangelogReader.open({ env, topic: "t" })).topic).toBe("t");
+    const writer = await ChangelogWriter.open({ env });
+    expect([writer.brokers, writer.topic]).toEqual(["env:1", "env-topic"]);
+    const defaults = await ChangelogWriter.open({ env: {} });
+    expect([defaults.brokers, defaults.topic]).toEqual([CHANGELOG_WRITER_DEFAULTS.brokers, "workspace-changelog"]);
+    const store = await KafkaStore.open({ env, topic: "store-topic" });
+    expect(store.topic).toBe("store-topic");
+    expect((await KafkaStore.open({ env: {} })).topic).toBe(KAFKA_STORE_DEFAULTS.topic);
+    for (const c of [plain, fromEnv, explicit, writer, defaults, store]) await c.close();
   });
 });
 
@@ -82,8 +102,8 @@ describe("ChangelogWriter and ChangelogReader", () => {
   beforeAll(async () => {
     cluster = await startCluster();
     await cluster.createTopic(topic, partitions);
-    writer = new ChangelogWriter({ brokers: cluster.brokers, topic, producerConfig: { "linger.ms": 2 } });
-    reader = new ChangelogReader({ brokers: cluster.brokers, topic });
+    writer = await ChangelogWriter.open({ brokers: cluster.brokers, topic, producerConfig: { "linger.ms": 2 } });
+    reader = await ChangelogReader.open({ brokers: cluster.brokers, topic });
   });
   afterAll(async () => {
     await writer?.close();
@@ -91,26 +111,38 @@ describe("ChangelogWriter and ChangelogReader", () => {
     await cluster?.stop();
   });
 
-  it("writes to the workspace's partition and resolves with the broker's offset", async () => {
+  it("writes to the namespace's partition and resolves with the broker's offset", async () => {
     const d = await writer.set("ws-a", new Item("ws-a", "1", 1));
     expect(writer.partitions).toBe(partitions);
-    expect(d.partition).toBe(partitionForWorkspace("ws-a", partitions));
+    expect(d.partition).toBe(partitionForNamespace("ws-a", partitions));
     expect(d.offset).toBeGreaterThanOrEqual(0);
-    const seedForm = await writer.set("ws-a", { changeLogId: () => "/item/seed-form", v: 1 });
-    expect(seedForm.partition).toBe(d.partition);
-    const map = await reader.loadForWorkspace("ws-a");
-    expect([...map.keys()]).toEqual(["ws-a/item/1", "ws-a/item/seed-form"]);
+    const shortForm = await writer.set("ws-a", { changeLogId: () => "/item/short-form", v: 1 });
+    expect(shortForm.partition).toBe(d.partition);
+    const map = await reader.loadForNamespace("ws-a");
+    expect([...map.keys()]).toEqual(["ws-a/item/1", "ws-a/item/short-form"]);
     expect(map.get("ws-a/item/1")?.unmarshal()).toEqual({ ws: "ws-a", id: "1", v: 1 });
+    const entry = map.get("ws-a/item/short-form")!;
+    expect([entry.namespace, entry.entityType, entry.entityId]).toEqual(["ws-a", "item", "short-form"]);
+  });
+
+  it("loadForWorkspace is an alias of loadForNamespace", async () => {
+    await writer.set("ws-alias", new Item("ws-alias", "1", 1));
+    await writer.set("ws-alias", new Item("ws-alias", "2", 2));
+    await writer.delete("ws-alias", "ws-alias/item/2");
+    const byNamespace = await reader.loadForNamespace("ws-alias");
+    const byWorkspace = await reader.loadForWorkspace("ws-alias");
+    expect([...byNamespace.keys()]).toEqual(["ws-alias/item/1"]);
+    expect(byWorkspace).toEqual(byNamespace);
   });
 
   it("compacts on the read path: duplicates per key, tombstones, many partitions", async () => {
-    const workspaces = Array.from({ length: 40 }, (_, i) => `cw-${i}`);
+    const namespaces = Array.from({ length: 40 }, (_, i) => `cw-${i}`);
     const model = new Map<string, number>();
     const order: string[] = [];
     let v = 0;
     for (let round = 0; round < 4; round++) {
       const writes: Promise<unknown>[] = [];
-      for (const ws of workspaces) {
+      for (const ws of namespaces) {
         for (let id = 0; id < 5; id++) {
           const key = `${ws}/item/${id}`;
           if ((round + id + ws.length) % 3 === 0 && round > 0) {
@@ -129,8 +161,8 @@ describe("ChangelogWriter and ChangelogReader", () => {
     const all = await reader.loadAllIntoMap();
     const mine = new Map([...all].filter(([k]) => k.startsWith("cw-")));
     expect(new Map([...mine].map(([k, e]) => [k, e.unmarshal<{ v: number }>().v]))).toEqual(model);
-    for (const e of mine.values()) expect(e.partition).toBe(partitionForWorkspace(e.workspaceId, partitions));
-    // The workspaces spread over most partitions.
+    for (const e of mine.values()) expect(e.partition).toBe(partitionForNamespace(e.namespace, partitions));
+    // The namespaces spread over most partitions.
     expect(new Set([...mine.values()].map((e) => e.partition)).size).toBeGreaterThan(8);
 
     // loadAll: one call per key, the latest record, tombstones included.
@@ -144,11 +176,11 @@ describe("ChangelogWriter and ChangelogReader", () => {
     }
   });
 
-  it("loadForWorkspace reads only the workspace's partition and reports progress", async () => {
+  it("loadForNamespace reads only the namespace's partition and reports progress", async () => {
     const ws = "progress-ws";
     await Promise.all(Array.from({ length: 30 }, (_, i) => writer.set(ws, new Item(ws, String(i % 10), i))));
     const progress: LoadProgress[] = [];
-    const map = await reader.loadForWorkspace(ws, { onProgress: (p) => progress.push(p) });
+    const map = await reader.loadForNamespace(ws, { onProgress: (p) => progress.push(p) });
     expect(map.size).toBe(10);
     expect(map.get(`${ws}/item/3`)?.unmarshal()).toEqual({ ws, id: "3", v: 23 });
     const last = progress.at(-1)!;
@@ -166,7 +198,7 @@ describe("ChangelogWriter and ChangelogReader", () => {
     const ws = "moving-ws";
     await writer.set(ws, new Item(ws, "before", 1));
     let wrote: Promise<unknown> | undefined;
-    const map = await reader.loadForWorkspace(ws, {
+    const map = await reader.loadForNamespace(ws, {
       onProgress: (p) => {
         // Written while the load runs: after the captured end, so not part of this load.
         if (p.read > 0 && !wrote) wrote = writer.set(ws, new Item(ws, "during", 2));
@@ -174,13 +206,13 @@ describe("ChangelogWriter and ChangelogReader", () => {
     });
     await wrote;
     expect([...map.keys()]).toEqual([`${ws}/item/before`]);
-    expect([...(await reader.loadForWorkspace(ws)).keys()]).toEqual([`${ws}/item/before`, `${ws}/item/during`]);
-    expect((await reader.loadForWorkspace("never-written")).size).toBe(0);
+    expect([...(await reader.loadForNamespace(ws)).keys()]).toEqual([`${ws}/item/before`, `${ws}/item/during`]);
+    expect((await reader.loadForNamespace("never-written")).size).toBe(0);
   });
 
   it("a writer given the partition count writes without connect(), keeping the call order of a burst", async () => {
     // Regression: with `partitions` given, the first writes used to fail with "producer not connected".
-    await using fresh = new ChangelogWriter({ brokers: cluster.brokers, topic, partitions });
+    await using fresh = await ChangelogWriter.open({ brokers: cluster.brokers, topic, partitions });
     const writes: Promise<unknown>[] = [];
     for (let v = 1; v <= 50; v++) writes.push(fresh.set("ws-burst", new Item("ws-burst", "k", v)));
     writes.push(fresh.delete("ws-burst", "ws-burst/item/gone"));
@@ -188,20 +220,20 @@ describe("ChangelogWriter and ChangelogReader", () => {
     const deliveries = (await Promise.all(writes)) as { offset: number }[];
     const offsets = deliveries.map((d) => d.offset);
     expect(offsets).toEqual([...offsets].sort((a, b) => a - b)); // one partition: produced in call order
-    const state = await reader.loadForWorkspace("ws-burst");
+    const state = await reader.loadForNamespace("ws-burst");
     expect(state.get("ws-burst/item/k")?.unmarshal()).toMatchObject({ v: 50 });
     expect(state.get("ws-burst/item/gone")?.unmarshal()).toMatchObject({ v: 1 });
     // A burst while connecting and writes after it stay in order.
-    await using late = new ChangelogWriter({ brokers: cluster.brokers, topic, partitions });
+    await using late = await ChangelogWriter.open({ brokers: cluster.brokers, topic, partitions });
     const first = late.set("ws-burst", new Item("ws-burst", "k", 51));
     await Promise.resolve();
     const second = late.set("ws-burst", new Item("ws-burst", "k", 52));
     expect((await second).offset).toBeGreaterThan((await first).offset);
-    expect((await reader.loadForWorkspace("ws-burst")).get("ws-burst/item/k")?.unmarshal()).toMatchObject({ v: 52 });
+    expect((await reader.loadForNamespace("ws-burst")).get("ws-burst/item/k")?.unmarshal()).toMatchObject({ v: 52 });
   });
 
   it("when librdkafka's queue is full, writes wait in order and all land", async () => {
-    await using small = new ChangelogWriter({
+    await using small = await ChangelogWriter.open({
       brokers: cluster.brokers,
       topic,
       partitions,
@@ -216,16 +248,16 @@ describe("ChangelogWriter and ChangelogReader", () => {
     expect(small.pending).toBeGreaterThan(10); // librdkafka's queue takes 10: the rest waits in the backlog
     const deliveries = await Promise.all(writes);
     for (let w = 0; w < 3; w++) {
-      const mine = deliveries.filter((d) => d.partition === partitionForWorkspace(`ws-full-${w}`, partitions));
+      const mine = deliveries.filter((d) => d.partition === partitionForNamespace(`ws-full-${w}`, partitions));
       const offsets = mine.map((d) => d.offset);
       expect(offsets).toEqual([...offsets].sort((a, b) => a - b));
     }
     expect(small.pending).toBe(0);
     const last = (w: number) => Math.max(...Array.from({ length: 500 }, (_, i) => i + 1).filter((v) => v % 3 === w));
     for (let w = 0; w < 3; w++) {
-      const state = await reader.loadForWorkspace(`ws-full-${w}`);
+      const state = await reader.loadForNamespace(`ws-full-${w}`);
       const v = last(w);
-      // The last write of each workspace is a set of v, unless v % 7 === 0 (then a delete follows it).
+      // The last write of each namespace is a set of v, unless v % 7 === 0 (then a delete follows it).
       if (v % 7 === 0) expect(state.has(`ws-full-${w}/item/k`)).toBe(false);
       else expect(state.get(`ws-full-${w}/item/k`)?.unmarshal()).toMatchObject({ v });
     }
@@ -233,7 +265,7 @@ describe("ChangelogWriter and ChangelogReader", () => {
 
   it("values waiting in the backlog keep every byte: UTF-8 text, large values across chunk boundaries", async () => {
     // The backlog keeps values as UTF-8 bytes in 1 MiB chunks; these values straddle chunk ends.
-    await using small = new ChangelogWriter({
+    await using small = await ChangelogWriter.open({
       brokers: cluster.brokers,
       topic,
       partitions,
@@ -255,12 +287,12 @@ describe("ChangelogWriter and ChangelogReader", () => {
     }
     expect(small.pending).toBeGreaterThan(2);
     await Promise.all(writes);
-    const state = await reader.loadForWorkspace("ws-bytes");
+    const state = await reader.loadForNamespace("ws-bytes");
     expect(new Map([...state].map(([k, m]) => [k, m.unmarshal()]))).toEqual(expected);
   });
 
   it("flush and close wait for writes made while connecting", async () => {
-    const early = new ChangelogWriter({ brokers: cluster.brokers, topic, partitions });
+    const early = await ChangelogWriter.open({ brokers: cluster.brokers, topic, partitions });
     const writes = [1, 2, 3].map((v) => early.set("ws-early", new Item("ws-early", String(v), v)));
     expect(early.pending).toBe(3);
     expect(await early.flush(10_000)).toBe(true);
@@ -269,13 +301,13 @@ describe("ChangelogWriter and ChangelogReader", () => {
     const closing = [4, 5].map((v) => early.set("ws-early", new Item("ws-early", String(v), v)));
     await early.close(); // right after the writes: they still go out
     await expect(Promise.all(closing)).resolves.toHaveLength(2);
-    expect([...(await reader.loadForWorkspace("ws-early")).keys()].sort()).toEqual(
+    expect([...(await reader.loadForNamespace("ws-early")).keys()].sort()).toEqual(
       ["1", "2", "3", "4", "5"].map((id) => `ws-early/item/${id}`),
     );
-    const late = new ChangelogWriter({ brokers: cluster.brokers, topic, partitions });
+    const late = await ChangelogWriter.open({ brokers: cluster.brokers, topic, partitions });
     const queued = late.set("ws-early", new Item("ws-early", "6", 6)); // still connecting
     await late.close();
-    await expect(queued).resolves.toMatchObject({ partition: partitionForWorkspace("ws-early", partitions) });
+    await expect(queued).resolves.toMatchObject({ partition: partitionForNamespace("ws-early", partitions) });
   });
 
   it("rejects bad input with typed errors before writing", async () => {
@@ -297,6 +329,6 @@ describe("ChangelogWriter and ChangelogReader", () => {
     await expect(writer.set("ws-b", new Item("ws-b", "1", 1), { timestamp: new Date(0) })).rejects.toSatisfy((e) =>
       isStatelogError(e, ErrorCode.Validation),
     );
-    expect((await reader.loadForWorkspace("ws-b")).size).toBe(0);
+    expect((await reader.loadForNamespace("ws-b")).size).toBe(0);
   });
 });

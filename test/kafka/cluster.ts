@@ -27,8 +27,9 @@ export async function startCluster(brokerCount = 1): Promise<TestCluster> {
   const external = process.env.KAFKA_BROKERS?.trim();
   if (external) return externalCluster(external);
   if (!existsSync(MOCK_BINARY)) {
-    const r = spawnSync(process.execPath, [join(root, "scripts", "setup-kafka.mjs")], { stdio: "inherit" });
-    if (r.status !== 0 || !existsSync(MOCK_BINARY)) {
+    spawnSync(process.execPath, [join(root, "scripts", "setup-kafka.mjs")], { stdio: "inherit" });
+    // Two test files may build it at once: one of them loses the final rename, and the binary is there all the same.
+    if (!existsSync(MOCK_BINARY)) {
       throw new Error(`${MOCK_BINARY} is missing and scripts/setup-kafka.mjs could not build it (see its output)`);
     }
   }

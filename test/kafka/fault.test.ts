@@ -11,7 +11,7 @@ import {
   isKafkaDeliveryError,
   type KafkaDeliveryError,
   KafkaStore,
-  partitionForWorkspace,
+  partitionForNamespace,
 } from "../../src/kafka/index.js";
 import { startCluster, type TestCluster, uniqueTopic } from "./cluster.js";
 
@@ -45,7 +45,7 @@ describe("broker down and up during writes", () => {
       ctx.skip("needs the mock cluster's down/up commands (KAFKA_BROKERS is set)");
       return;
     }
-    await using writer = new ChangelogWriter({ brokers: cluster.brokers, topic, producerConfig: FAST_FAIL });
+    await using writer = await ChangelogWriter.open({ brokers: cluster.brokers, topic, producerConfig: FAST_FAIL });
     await writer.connect();
     const outcomes: { key: string; ws: string; v: number; result: Promise<unknown> }[] = [];
     const state = { acked: 0, failed: 0, ackedAfterUp: 0, upAt: Number.POSITIVE_INFINITY };
@@ -92,13 +92,13 @@ describe("broker down and up during writes", () => {
       const s = settled[i]!;
       if (s.status === "rejected") {
         expect((s.reason as KafkaDeliveryError).key).toBe(o.key);
-        expect((s.reason as KafkaDeliveryError).partition).toBe(partitionForWorkspace(o.ws, writer.partitions!));
+        expect((s.reason as KafkaDeliveryError).partition).toBe(partitionForNamespace(o.ws, writer.partitions!));
       }
     });
     // The writer recovered: the last writes (after `up`) were acknowledged.
     expect(settled.at(-1)!.status).toBe("fulfilled");
 
-    await using reader = new ChangelogReader({ brokers: cluster.brokers, topic });
+    await using reader = await ChangelogReader.open({ brokers: cluster.brokers, topic });
     const all = await reader.loadAllIntoMap();
     for (const o of acked) expect(all.get(o.key)?.unmarshal(), o.key).toEqual({ v: o.v });
   });
@@ -108,7 +108,7 @@ describe("broker down and up during writes", () => {
       ctx.skip("needs the mock cluster's down/up commands (KAFKA_BROKERS is set)");
       return;
     }
-    await using store = new KafkaStore({ brokers: cluster.brokers, topic, producerConfig: FAST_FAIL });
+    await using store = await KafkaStore.open({ brokers: cluster.brokers, topic, producerConfig: FAST_FAIL });
     const ns = "fault-store";
     await store.save([{ namespace: ns, changeType: "set", entityType: "item", entityId: "kept", entity: { v: 1 } }]);
     await cluster.down(-1);
@@ -133,7 +133,7 @@ describe("broker down and up during writes", () => {
       return;
     }
     // A message time-out far beyond close()'s flush: librdkafka will not report these records before close.
-    const writer = new ChangelogWriter({
+    const writer = await ChangelogWriter.open({
       brokers: cluster.brokers,
       topic,
       producerConfig: { "message.timeout.ms": 120_000 },

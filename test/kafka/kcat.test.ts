@@ -1,11 +1,11 @@
 /**
  * Cross-check with a client statelog did not write: Debian's kcat (on its
  * own librdkafka) reads what ChangelogWriter produced, and partitions keys
- * with librdkafka's `murmur2` partitioner exactly as partitionForWorkspace.
+ * with librdkafka's `murmur2` partitioner exactly as partitionForNamespace.
  */
 import { spawnSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ChangelogReader, ChangelogWriter, KafkaReadError, partitionForWorkspace } from "../../src/kafka/index.js";
+import { ChangelogReader, ChangelogWriter, KafkaReadError, partitionForNamespace } from "../../src/kafka/index.js";
 import { startCluster, type TestCluster, uniqueTopic } from "./cluster.js";
 
 interface KcatRecord {
@@ -37,7 +37,7 @@ describe("kcat cross-check", () => {
   it("kcat consumes what ChangelogWriter produced: same keys, partitions, values and tombstones", async () => {
     const topic = uniqueTopic("statelog-kcat-read");
     await cluster.createTopic(topic, partitions);
-    await using writer = new ChangelogWriter({ brokers: cluster.brokers, topic });
+    await using writer = await ChangelogWriter.open({ brokers: cluster.brokers, topic });
     const expected: { key: string; partition: number; value: string | null; ts: number }[] = [];
     for (let i = 0; i < 60; i++) {
       const ws = `kw-${i % 9}`;
@@ -47,7 +47,7 @@ describe("kcat cross-check", () => {
         i % 5 === 4
           ? await writer.delete(ws, key, { timestamp: new Date(ts) })
           : await writer.set(ws, { changeLogId: () => key, i, s: "é😀" }, { timestamp: new Date(ts) });
-      expect(d.partition).toBe(partitionForWorkspace(ws, partitions));
+      expect(d.partition).toBe(partitionForNamespace(ws, partitions));
       expected.push({ key, partition: d.partition, value: i % 5 === 4 ? null : JSON.stringify({ i, s: "é😀" }), ts });
     }
     const out = kcat(["-C", "-b", cluster.brokers, "-t", topic, "-o", "beginning", "-e", "-J", "-q"]);
@@ -63,20 +63,20 @@ describe("kcat cross-check", () => {
     expect(seen).toEqual(expected);
   });
 
-  it("a key produced by kcat with the murmur2 partitioner lands where partitionForWorkspace predicts", async () => {
+  it("a key produced by kcat with the murmur2 partitioner lands where partitionForNamespace predicts", async () => {
     const topic = uniqueTopic("statelog-kcat-write");
     await cluster.createTopic(topic, partitions);
-    const workspaces = Array.from({ length: 50 }, (_, i) => `550e8400-e29b-41d4-a716-${String(446655440000 + i)}`);
-    workspaces.push("21", "foobar", "abc", "ws-123", "日本語");
-    const lines = workspaces.map((ws) => `${ws}\t{"ws":${JSON.stringify(ws)}}`).join("\n");
+    const namespaces = Array.from({ length: 50 }, (_, i) => `550e8400-e29b-41d4-a716-${String(446655440000 + i)}`);
+    namespaces.push("21", "foobar", "abc", "ws-123", "日本語");
+    const lines = namespaces.map((ws) => `${ws}\t{"ws":${JSON.stringify(ws)}}`).join("\n");
     kcat(["-P", "-b", cluster.brokers, "-t", topic, "-K", "\t", "-X", "partitioner=murmur2"], `${lines}\n`);
-    await using reader = new ChangelogReader({ brokers: cluster.brokers, topic });
+    await using reader = await ChangelogReader.open({ brokers: cluster.brokers, topic });
     const found = new Map<string, number>();
     await reader.loadAll((e) => {
       found.set(e.key, e.partition);
     });
-    expect(found.size).toBe(workspaces.length);
-    for (const ws of workspaces) expect(found.get(ws), ws).toBe(partitionForWorkspace(ws, partitions));
+    expect(found.size).toBe(namespaces.length);
+    for (const ws of namespaces) expect(found.get(ws), ws).toBe(partitionForNamespace(ws, partitions));
     expect(new Set(found.values()).size).toBe(partitions); // the keys spread: the check is not vacuous
   });
 
@@ -84,17 +84,17 @@ describe("kcat cross-check", () => {
     const topic = uniqueTopic("statelog-kcat-garbage");
     await cluster.createTopic(topic, partitions);
     kcat(
-      ["-P", "-b", cluster.brokers, "-t", topic, "-K", "\t", "-p", String(partitionForWorkspace("ws-g", partitions))],
+      ["-P", "-b", cluster.brokers, "-t", topic, "-K", "\t", "-p", String(partitionForNamespace("ws-g", partitions))],
       'ws-g/item/ok\t{"v":1}\nws-g/item/bad\tnot json\n',
     );
-    await using reader = new ChangelogReader({ brokers: cluster.brokers, topic });
-    const state = await reader.loadForWorkspace("ws-g");
+    await using reader = await ChangelogReader.open({ brokers: cluster.brokers, topic });
+    const state = await reader.loadForNamespace("ws-g");
     expect(state.get("ws-g/item/ok")?.unmarshal()).toEqual({ v: 1 });
     const bad = state.get("ws-g/item/bad")!;
     expect(bad.topic).toBe(topic);
     expect(() => bad.unmarshal()).toThrow(KafkaReadError);
     expect(() => bad.unmarshal()).toThrow(
-      `reading "${topic}" failed: value of "ws-g/item/bad" in partition ${partitionForWorkspace("ws-g", partitions)} at offset 1 is not JSON`,
+      `reading "${topic}" failed: value of "ws-g/item/bad" in partition ${partitionForNamespace("ws-g", partitions)} at offset 1 is not JSON`,
     );
   });
 });

@@ -14,7 +14,7 @@ import {
   ChangelogWriter,
   isKafkaCommitError,
   isKafkaReadError,
-  partitionForWorkspace,
+  partitionForNamespace,
 } from "../../src/kafka/index.js";
 import { startCluster, type TestCluster, uniqueTopic } from "./cluster.js";
 
@@ -29,8 +29,8 @@ describe("committed offsets", () => {
   let groups = 0;
   const group = () => `statelog-offsets-${process.pid}-${++groups}`;
   const open: ChangelogReader[] = [];
-  const reader = (options: ChangelogReaderOptions = {}) => {
-    const r = new ChangelogReader({ brokers: cluster.brokers, topic, stallTimeoutMs: 15_000, ...options });
+  const reader = async (options: ChangelogReaderOptions = {}) => {
+    const r = await ChangelogReader.open({ brokers: cluster.brokers, topic, stallTimeoutMs: 15_000, ...options });
     open.push(r);
     return r;
   };
@@ -47,7 +47,7 @@ describe("committed offsets", () => {
   beforeAll(async () => {
     cluster = await startCluster();
     await cluster.createTopic(topic, PARTITIONS);
-    writer = new ChangelogWriter({ brokers: cluster.brokers, topic, producerConfig: { "linger.ms": 2 } });
+    writer = await ChangelogWriter.open({ brokers: cluster.brokers, topic, producerConfig: { "linger.ms": 2 } });
     for (let i = 0; i < 60; i++) await set(`ow-${i % 12}`, String(i % 20), i);
     await del("ow-3", "3");
   });
@@ -59,9 +59,9 @@ describe("committed offsets", () => {
 
   it("a completed load commits the end offsets it read; another reader of the group sees them", async () => {
     const g = group();
-    const committing = reader({ groupId: g, commitOffsets: true });
+    const committing = await reader({ groupId: g, commitOffsets: true });
     expect(committing.commitOffsets).toBe(true);
-    const other = reader({ groupId: g });
+    const other = await reader({ groupId: g });
     expect(await other.committedOffsets()).toEqual(new Map());
     expect(Math.min(...ends.values())).toBeGreaterThan(0); // every partition has records
 
@@ -70,20 +70,20 @@ describe("committed offsets", () => {
     expect(await other.committedOffsets()).toEqual(ends);
     expect(await committing.committedOffsets()).toEqual(ends);
 
-    // The group id can come from the environment, like the seed's KAFKA_CHANGELOG_GROUP_ID.
-    const fromEnv = reader({ env: { KAFKA_CHANGELOG_GROUP_ID: g } });
+    // The group id can come from the environment, as $KAFKA_CHANGELOG_GROUP_ID.
+    const fromEnv = await reader({ env: { KAFKA_CHANGELOG_GROUP_ID: g } });
     expect(fromEnv.groupId).toBe(g);
     expect(await fromEnv.committedOffsets()).toEqual(ends);
   });
 
-  it("loadForWorkspace commits only the workspace's partition; loadAll commits after its handler, not when it throws", async () => {
+  it("loadForNamespace commits only the namespace's partition; loadAll commits after its handler, not when it throws", async () => {
     const gw = group();
-    await reader({ groupId: gw, commitOffsets: true }).loadForWorkspace("ow-5");
-    const p = partitionForWorkspace("ow-5", PARTITIONS);
-    expect(await reader({ groupId: gw }).committedOffsets()).toEqual(new Map([[p, ends.get(p)!]]));
+    await (await reader({ groupId: gw, commitOffsets: true })).loadForNamespace("ow-5");
+    const p = partitionForNamespace("ow-5", PARTITIONS);
+    expect(await (await reader({ groupId: gw })).committedOffsets()).toEqual(new Map([[p, ends.get(p)!]]));
 
     const ga = group();
-    const failing = reader({ groupId: ga, commitOffsets: true });
+    const failing = await reader({ groupId: ga, commitOffsets: true });
     await expect(
       failing.loadAll(() => {
         throw new Error("handler failed");
@@ -100,15 +100,15 @@ describe("committed offsets", () => {
 
   it("without commitOffsets, no load commits anything", async () => {
     const g = group();
-    const plain = reader({ groupId: g });
+    const plain = await reader({ groupId: g });
     expect(plain.commitOffsets).toBe(false);
     await plain.loadAll(() => undefined);
     await plain.loadAllIntoMap();
-    await plain.loadForWorkspace("ow-1");
+    await plain.loadForNamespace("ow-1");
     const changes = await plain.loadChanges();
     expect(changes.committed).toBe(false);
     expect(changes.ends).toEqual(ends);
-    expect(await reader({ groupId: g }).committedOffsets()).toEqual(new Map());
+    expect(await (await reader({ groupId: g })).committedOffsets()).toEqual(new Map());
   });
 
   it("a load without commitOffsets never joins its group (the mock refuses member-less commits to a joined group)", async (ctx) => {
@@ -132,8 +132,8 @@ describe("committed offsets", () => {
         await new Promise<void>((ok) => member.consume(1, () => ok()));
       }
       expect(member.assignments().length).toBe(PARTITIONS);
-      const refused = reader({ groupId: joined, commitOffsets: true });
-      await expect(refused.loadForWorkspace("ow-1")).rejects.toSatisfy(
+      const refused = await reader({ groupId: joined, commitOffsets: true });
+      await expect(refused.loadForNamespace("ow-1")).rejects.toSatisfy(
         (e) => isKafkaCommitError(e) && /unknown member/i.test((e as Error).message),
       );
       expect(await refused.committedOffsets()).toEqual(new Map());
@@ -143,17 +143,17 @@ describe("committed offsets", () => {
 
     // A reader without commitOffsets loads (and stays open): the group has no member, commits go through.
     const g = group();
-    const plain = reader({ groupId: g });
+    const plain = await reader({ groupId: g });
     await plain.loadAllIntoMap();
-    await plain.loadForWorkspace("ow-2");
-    const committing = reader({ groupId: g, commitOffsets: true });
+    await plain.loadForNamespace("ow-2");
+    const committing = await reader({ groupId: g, commitOffsets: true });
     await committing.loadAllIntoMap();
     expect(await plain.committedOffsets()).toEqual(ends);
   });
 
   it("loadChanges reads exactly the records written after the group's committed offsets", async () => {
     const g = group();
-    const tail = reader({ groupId: g, commitOffsets: true });
+    const tail = await reader({ groupId: g, commitOffsets: true });
     const first = await tail.loadChanges(); // nothing committed yet: everything, from the beginning
     expect(first.committed).toBe(true);
     expect(first.starts).toEqual(new Map([...ends.keys()].map((p) => [p, 0])));
@@ -182,29 +182,29 @@ describe("committed offsets", () => {
         ["ow-2/item/2", "tombstone"],
       ]),
     );
-    expect(await reader({ groupId: g }).committedOffsets()).toEqual(ends);
+    expect(await (await reader({ groupId: g })).committedOffsets()).toEqual(ends);
     expect((await tail.loadChanges()).entries).toEqual([]); // nothing new since
 
-    // One workspace only; explicit offsets with a manual commit after applying.
+    // One namespace only; explicit offsets with a manual commit after applying.
     await set("ow-1", "again", 3);
     await set("ow-4", "other", 3);
-    const manual = reader({ groupId: g });
-    const ws = await manual.loadChanges({ workspaceId: "ow-1" });
+    const manual = await reader({ groupId: g });
+    const ws = await manual.loadChanges({ namespace: "ow-1" });
     expect(ws.committed).toBe(false);
     expect(ws.entries.map((e) => e.key)).toEqual(["ow-1/item/again"]);
-    const p = partitionForWorkspace("ow-1", PARTITIONS);
+    const p = partitionForNamespace("ow-1", PARTITIONS);
     expect([...ws.ends.keys()]).toEqual([p]);
     await manual.commit(ws.ends);
     expect((await manual.committedOffsets()).get(p)).toBe(ends.get(p));
     const rest = await manual.loadChanges({ from: await manual.committedOffsets() });
-    expect(partitionForWorkspace("ow-4", PARTITIONS)).not.toBe(p);
+    expect(partitionForNamespace("ow-4", PARTITIONS)).not.toBe(p);
     expect(rest.entries.map((e) => e.key)).toEqual(["ow-4/item/other"]);
     const all = await manual.loadChanges({ from: "beginning" });
     expect(all.entries.length).toBe(first.entries.length + 4); // the keys new since the first read
   });
 
   it("rejects a start offset past a partition's end", async () => {
-    const r = reader({ groupId: group() });
+    const r = await reader({ groupId: group() });
     await expect(r.loadChanges({ from: new Map([[0, ends.get(0)! + 10]]) })).rejects.toSatisfy(isKafkaReadError);
   });
 });

@@ -6,7 +6,7 @@
  */
 import { createServer } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { isConfigurationError } from "../../src/core/errors.js";
+import { isConfigurationError } from "../../src/index.js";
 import {
   ensureChangelogTopic,
   isKafkaAdminUnsupportedError,
