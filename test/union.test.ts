@@ -51,10 +51,13 @@ const set = (entityId: string, entity: unknown, timestamp?: Date): ChangeInput =
   ...(timestamp ? { timestamp } : {}),
 });
 
-describeStoreContract("UnionStore(memory, memory)", () => new UnionStore([new MemoryStore(), new MemoryStore()]));
+describeStoreContract(
+  "UnionStore(memory, memory)",
+  () => new UnionStore({ stores: [new MemoryStore(), new MemoryStore()] }),
+);
 const unionDirs = new WeakMap<Store, string>();
 const fileAndMemory = async (dir = tempDir("statelog-union-")): Promise<Store> => {
-  const union = new UnionStore([await FileStore.open(dir, {}), new MemoryStore()]);
+  const union = new UnionStore({ stores: [await FileStore.open(dir, {}), new MemoryStore()] });
   unionDirs.set(union, dir);
   return union;
 };
@@ -68,7 +71,7 @@ describeStoreContract("UnionStore(file, memory)", () => fileAndMemory(), {
 });
 describeStoreContract(
   "UnionStore(memory, memory) read policy any",
-  () => new UnionStore([new MemoryStore(), new MemoryStore()], { readPolicy: "any" }),
+  () => new UnionStore({ stores: [new MemoryStore(), new MemoryStore()], readPolicy: "any" }),
   { propertyRuns: 20 },
 );
 
@@ -76,7 +79,7 @@ describe("UnionStore", () => {
   it("saves to every store, with the same timestamps", async () => {
     const a = new MemoryStore();
     const b = new MemoryStore();
-    const union = new UnionStore([a, b]);
+    const union = new UnionStore({ stores: [a, b] });
     await union.save([set("1", { v: 1 })]);
     const [la, lb] = [await a.load("ws"), await b.load("ws")];
     expect(la).toHaveLength(1);
@@ -88,7 +91,7 @@ describe("UnionStore", () => {
     const b = new FlakyStore();
     const c = new FlakyStore();
     b.failSave = true;
-    const union = new UnionStore([a, b, c]);
+    const union = new UnionStore({ stores: [a, b, c] });
     const error = await union.save([set("1", { v: 1 })]).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(PartialWriteError);
     expect(isPartialWriteError(error)).toBe(true);
@@ -103,7 +106,7 @@ describe("UnionStore", () => {
   it("invalid input fails before any store is written", async () => {
     const a = new MemoryStore();
     const b = new MemoryStore();
-    const union = new UnionStore([a, b]);
+    const union = new UnionStore({ stores: [a, b] });
     const error = await union.save([set("ok", 1), set("bad", { n: 1n })]).catch((e: unknown) => e);
     expect(isStatelogError(error, ErrorCode.InvalidValue)).toBe(true);
     expect(await a.load("ws")).toEqual([]);
@@ -126,14 +129,14 @@ describe("UnionStore", () => {
       { namespace: "ws", changeType: "unset", entityType: "item", entityId: "only-a", timestamp: t2 },
       set("only-b", { from: "b" }, t1),
     ]);
-    const merged = await new UnionStore([a, b]).load("ws");
+    const merged = await new UnionStore({ stores: [a, b] }).load("ws");
     expect(merged.map((c) => [c.entityId, c.changeType, c.entity])).toEqual([
       ["newer-in-b", "set", { from: "b" }],
       ["tie", "set", { from: "a" }],
       ["only-a", "unset", undefined],
       ["only-b", "set", { from: "b" }],
     ]);
-    const reversed = await new UnionStore([b, a]).load("ws", { liveOnly: true });
+    const reversed = await new UnionStore({ stores: [b, a] }).load("ws", { liveOnly: true });
     expect(reversed.map((c) => [c.entityId, c.entity])).toEqual([
       ["newer-in-b", { from: "b" }],
       ["tie", { from: "b" }],
@@ -144,7 +147,7 @@ describe("UnionStore", () => {
   it('read policy "all" fails the load when one store fails', async () => {
     const a = new FlakyStore();
     const b = new FlakyStore();
-    const union = new UnionStore([a, b]);
+    const union = new UnionStore({ stores: [a, b] });
     await union.save([set("1", 1)]);
     b.failLoad = true;
     const error = await union.load("ws").catch((e: unknown) => e);
@@ -156,7 +159,7 @@ describe("UnionStore", () => {
     const a = new FlakyStore();
     const b = new FlakyStore();
     const skipped: number[] = [];
-    const union = new UnionStore([a, b], { readPolicy: "any", onSkippedStore: (r) => skipped.push(r.index) });
+    const union = new UnionStore({ stores: [a, b], readPolicy: "any", onSkippedStore: (r) => skipped.push(r.index) });
     await union.save([set("1", { v: 1 })]);
     a.failLoad = true;
     expect((await union.load("ws")).map((c) => c.entity)).toEqual([{ v: 1 }]);
@@ -166,19 +169,19 @@ describe("UnionStore", () => {
   });
 
   it("declares capabilities from its stores and rejects bad options", () => {
-    expect(new UnionStore([new MemoryStore()]).capabilities).toEqual({
+    expect(new UnionStore({ stores: [new MemoryStore()] }).capabilities).toEqual({
       compact: true,
       listNamespaces: true,
       durable: false,
     });
-    expect(() => new UnionStore([])).toThrow(/at least one store/);
-    expect(() => new UnionStore([new MemoryStore()], { readPolicy: "some" as "any" })).toThrow(/readPolicy/);
+    expect(() => new UnionStore({ stores: [] })).toThrow(/at least one store/);
+    expect(() => new UnionStore({ stores: [new MemoryStore()], readPolicy: "some" as "any" })).toThrow(/readPolicy/);
   });
 
   it("close closes every store", async () => {
     const a = new MemoryStore();
     const b = new MemoryStore();
-    await new UnionStore([a, b]).close();
+    await new UnionStore({ stores: [a, b] }).close();
     await expect(a.load("ws")).rejects.toMatchObject({ code: ErrorCode.Closed });
     await expect(b.load("ws")).rejects.toMatchObject({ code: ErrorCode.Closed });
   });
