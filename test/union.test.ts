@@ -11,7 +11,13 @@ import type { LoadOptions, SaveOptions, Store } from "../src/core/store.js";
 import { FileStore } from "../src/file/index.js";
 import { MemoryStore } from "../src/memory/index.js";
 import { describeStoreContract } from "../src/testing/index.js";
-import { UnionLoadError, UnionStore } from "../src/union/index.js";
+import {
+  isUnionLoadError,
+  UNION_STORE_DEFAULTS,
+  UnionErrorCode,
+  UnionLoadError,
+  UnionStore,
+} from "../src/union/index.js";
 import { tempDir } from "./file/helpers.js";
 
 /** A store that fails on demand, around a memory store. */
@@ -153,6 +159,10 @@ describe("UnionStore", () => {
     const error = await union.load("ws").catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UnionLoadError);
     expect((error as UnionLoadError).failures.map((f) => f.index)).toEqual([1]);
+    expect(isUnionLoadError(error)).toBe(true);
+    expect(isStatelogError(error, UnionErrorCode.LoadFailed)).toBe(true);
+    expect((error as Error).cause).toBeInstanceOf(UnavailableError);
+    expect(isUnionLoadError(new UnavailableError("not a union error"))).toBe(false);
   });
 
   it('read policy "any" skips a failed store and reports it; fails when all fail', async () => {
@@ -176,6 +186,68 @@ describe("UnionStore", () => {
     });
     expect(() => new UnionStore({ stores: [] })).toThrow(/at least one store/);
     expect(() => new UnionStore({ stores: [new MemoryStore()], readPolicy: "some" as "any" })).toThrow(/readPolicy/);
+  });
+
+  it("open() takes one options object; UNION_STORE_DEFAULTS holds the defaults", async () => {
+    const a = new FlakyStore();
+    const b = new FlakyStore();
+    await using union = await UnionStore.open({ stores: [a, b] });
+    expect(union).toBeInstanceOf(UnionStore);
+    expect(union.stores).toEqual([a, b]);
+    await union.save([set("1", { v: 1 })]);
+    b.failLoad = true;
+    // The default read policy is "all": one failed store fails the load.
+    expect(UNION_STORE_DEFAULTS.readPolicy).toBe("all");
+    await expect(union.load("ws")).rejects.toBeInstanceOf(UnionLoadError);
+  });
+
+  it("refuses invalid and unknown options with a ConfigurationError naming the option", () => {
+    const m = () => new MemoryStore();
+    const cases: [unknown, RegExp][] = [
+      [[m(), m()], /UnionStore takes one options object: new UnionStore\(\{ stores: \[a, b\] \}\)/],
+      [{}, /UnionStore option stores must be a non-empty array of stores/],
+      [{ stores: [m(), "not a store"] }, /option stores must be a non-empty array of stores/],
+      [{ stores: [m()], readPolicy: "some" }, /UnionStore option readPolicy must be one of "all", "any", got "some"/],
+      [{ stores: [m()], onSkippedStore: 1 }, /option onSkippedStore must be a function/],
+      [{ stores: [m()], maxValueBytes: -1 }, /option maxValueBytes must be an integer >= 1/],
+      [{ stores: [m()], policy: "any" }, /UnionStore has no option policy \(its options: /],
+    ];
+    for (const [options, message] of cases) {
+      let caught: unknown;
+      try {
+        new UnionStore(options as { stores: Store[] });
+      } catch (error) {
+        caught = error;
+      }
+      expect(isStatelogError(caught, ErrorCode.Configuration), String(message)).toBe(true);
+      expect(String(caught)).toMatch(message);
+    }
+  });
+
+  it("checks registered entity types once, before any store is written", async () => {
+    const a = new MemoryStore();
+    const b = new MemoryStore();
+    const union = new UnionStore({ stores: [a, b], unknownEntityTypes: "reject", entityTypes: ["item"] });
+    await union.save([set("1", 1)]);
+    const error = await union
+      .save([set("2", 2), { namespace: "ws", changeType: "set", entityType: "other", entityId: "x", entity: 1 }])
+      .catch((e: unknown) => e);
+    expect(isStatelogError(error, ErrorCode.UnknownEntityType)).toBe(true);
+    expect((await a.load("ws")).map((c) => c.entityId)).toEqual(["1"]);
+    expect((await b.load("ws")).map((c) => c.entityId)).toEqual(["1"]);
+  });
+
+  it("listNamespaces is an UnsupportedError when a store cannot list", async () => {
+    const plain: Store = {
+      capabilities: { compact: false, listNamespaces: false, durable: false },
+      save: async () => undefined,
+      load: async () => [],
+      close: async () => undefined,
+      [Symbol.asyncDispose]: async () => undefined,
+    };
+    const union = new UnionStore({ stores: [new MemoryStore(), plain] });
+    expect(union.capabilities.listNamespaces).toBe(false);
+    await expect(union.listNamespaces()).rejects.toMatchObject({ code: ErrorCode.Unsupported });
   });
 
   it("close closes every store", async () => {
