@@ -59,7 +59,7 @@ function memorySubject(): Subject {
 async function fileSubject(dir: string, fsync: boolean): Promise<Subject> {
   const store = await FileEventStore.open({
     directory: dir,
-    fsync,
+    sync: fsync ? "fsync" : "none",
     maxEventsPerStream: 0,
     maxStreams: 0,
     snapshotIntervalMs: 0,
@@ -192,7 +192,7 @@ async function reopen(
 ): Promise<{ without: number; withSnapshot: number; snapshotMs: number }> {
   const store = await FileEventStore.open({
     directory: dir,
-    fsync: false,
+    sync: "none",
     maxEventsPerStream: 0,
     maxStreams: 0,
     snapshotIntervalMs: 0,

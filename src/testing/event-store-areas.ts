@@ -11,8 +11,6 @@ import { expectCode } from "./assert.js";
 import { uniqueName } from "./fixtures.js";
 import { describe, expect, it } from "./vitest.js";
 
-export { expectCode };
-
 /** Closes `store` and opens it again on the same data. */
 export type Reopen = (store: EventStore) => Promise<EventStore>;
 

@@ -7,13 +7,13 @@
 
 import { ErrorCode } from "../core/errors.js";
 import { Cursor, createEvent, type EventStore, type EventStoreOptions } from "../events/types.js";
+import { expectCode } from "./assert.js";
 import {
   describeLifecycle,
   describeLimitsAndVersions,
   describeRetention,
   describeSubscriptions,
   describeValidation,
-  expectCode,
   sampleEvents,
 } from "./event-store-areas.js";
 import { describeEventStoreModel } from "./event-store-model.js";
