@@ -115,7 +115,8 @@ export abstract class BaseEventStore implements EventStore {
       maxStreams: check.integer("maxStreams", count),
     };
     this.retentionDurationMs = check.number("retentionDurationMs", { min: 0 });
-    this.snapshotIntervalMs = check.number("snapshotIntervalMs", { min: 0 });
+    // setInterval takes at most 2^31 - 1 ms (about 24.8 days); a longer delay would fire at once.
+    this.snapshotIntervalMs = check.number("snapshotIntervalMs", { min: 0, max: 2 ** 31 - 1 });
     this.maxValueBytes = check.integer("maxValueBytes", { min: 1 });
     this.clock = check.optionalFunction("clock") ?? (() => new Date());
     const metrics = check.custom<"metrics", EventStoreMetrics | undefined>("metrics", (v) =>

@@ -270,7 +270,8 @@ export interface EventStoreOptions {
   retentionDurationMs?: number;
   /**
    * Interval between automatic snapshots, in milliseconds (for a store
-   * whose snapshots are persistent). 0 = only on demand.
+   * whose snapshots are persistent), at most 2147483647 (about 24.8 days).
+   * 0 = only on demand.
    * @default 3600000 (1 hour)
    */
   snapshotIntervalMs?: number;

@@ -29,7 +29,8 @@ describe("MemoryEventStore extras", () => {
     expect(isStatelogError(caught, ErrorCode.Configuration)).toBe(true);
     expect(String(caught)).toMatch(/MemoryEventStore option maxEventsPerStream must be an integer >= 0, got 1\.5/);
     const bad: [Record<string, unknown>, RegExp][] = [
-      [{ snapshotIntervalMs: -1 }, /snapshotIntervalMs must be a finite number >= 0, got -1/],
+      [{ snapshotIntervalMs: -1 }, /snapshotIntervalMs must be a finite number >= 0 and <= 2147483647, got -1/],
+      [{ snapshotIntervalMs: 2 ** 31 }, /snapshotIntervalMs must be a finite number >= 0 and <= 2147483647/],
       [{ maxValueBytes: 0 }, /maxValueBytes must be an integer >= 1, got 0/],
       [{ clock: "now" }, /clock must be a function/],
       [{ metrics: 5 }, /metrics must be an object of optional hooks/],
