@@ -11,7 +11,13 @@ import type { LoadOptions, SaveOptions, Store } from "../src/core/store.js";
 import { FileStore } from "../src/file/index.js";
 import { MemoryStore } from "../src/memory/index.js";
 import { describeStoreContract } from "../src/testing/index.js";
-import { UnionLoadError, UnionStore } from "../src/union/index.js";
+import {
+  isUnionLoadError,
+  UNION_STORE_DEFAULTS,
+  UnionErrorCode,
+  UnionLoadError,
+  UnionStore,
+} from "../src/union/index.js";
 import { tempDir } from "./file/helpers.js";
 
 /** A store that fails on demand, around a memory store. */
@@ -51,10 +57,13 @@ const set = (entityId: string, entity: unknown, timestamp?: Date): ChangeInput =
   ...(timestamp ? { timestamp } : {}),
 });
 
-describeStoreContract("UnionStore(memory, memory)", () => new UnionStore([new MemoryStore(), new MemoryStore()]));
+describeStoreContract(
+  "UnionStore(memory, memory)",
+  () => new UnionStore({ stores: [new MemoryStore(), new MemoryStore()] }),
+);
 const unionDirs = new WeakMap<Store, string>();
 const fileAndMemory = async (dir = tempDir("statelog-union-")): Promise<Store> => {
-  const union = new UnionStore([await FileStore.open(dir, {}), new MemoryStore()]);
+  const union = new UnionStore({ stores: [await FileStore.open(dir, {}), new MemoryStore()] });
   unionDirs.set(union, dir);
   return union;
 };
@@ -68,7 +77,7 @@ describeStoreContract("UnionStore(file, memory)", () => fileAndMemory(), {
 });
 describeStoreContract(
   "UnionStore(memory, memory) read policy any",
-  () => new UnionStore([new MemoryStore(), new MemoryStore()], { readPolicy: "any" }),
+  () => new UnionStore({ stores: [new MemoryStore(), new MemoryStore()], readPolicy: "any" }),
   { propertyRuns: 20 },
 );
 
@@ -76,7 +85,7 @@ describe("UnionStore", () => {
   it("saves to every store, with the same timestamps", async () => {
     const a = new MemoryStore();
     const b = new MemoryStore();
-    const union = new UnionStore([a, b]);
+    const union = new UnionStore({ stores: [a, b] });
     await union.save([set("1", { v: 1 })]);
     const [la, lb] = [await a.load("ws"), await b.load("ws")];
     expect(la).toHaveLength(1);
@@ -88,7 +97,7 @@ describe("UnionStore", () => {
     const b = new FlakyStore();
     const c = new FlakyStore();
     b.failSave = true;
-    const union = new UnionStore([a, b, c]);
+    const union = new UnionStore({ stores: [a, b, c] });
     const error = await union.save([set("1", { v: 1 })]).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(PartialWriteError);
     expect(isPartialWriteError(error)).toBe(true);
@@ -103,7 +112,7 @@ describe("UnionStore", () => {
   it("invalid input fails before any store is written", async () => {
     const a = new MemoryStore();
     const b = new MemoryStore();
-    const union = new UnionStore([a, b]);
+    const union = new UnionStore({ stores: [a, b] });
     const error = await union.save([set("ok", 1), set("bad", { n: 1n })]).catch((e: unknown) => e);
     expect(isStatelogError(error, ErrorCode.InvalidValue)).toBe(true);
     expect(await a.load("ws")).toEqual([]);
@@ -126,14 +135,14 @@ describe("UnionStore", () => {
       { namespace: "ws", changeType: "unset", entityType: "item", entityId: "only-a", timestamp: t2 },
       set("only-b", { from: "b" }, t1),
     ]);
-    const merged = await new UnionStore([a, b]).load("ws");
+    const merged = await new UnionStore({ stores: [a, b] }).load("ws");
     expect(merged.map((c) => [c.entityId, c.changeType, c.entity])).toEqual([
       ["newer-in-b", "set", { from: "b" }],
       ["tie", "set", { from: "a" }],
       ["only-a", "unset", undefined],
       ["only-b", "set", { from: "b" }],
     ]);
-    const reversed = await new UnionStore([b, a]).load("ws", { liveOnly: true });
+    const reversed = await new UnionStore({ stores: [b, a] }).load("ws", { liveOnly: true });
     expect(reversed.map((c) => [c.entityId, c.entity])).toEqual([
       ["newer-in-b", { from: "b" }],
       ["tie", { from: "b" }],
@@ -144,19 +153,23 @@ describe("UnionStore", () => {
   it('read policy "all" fails the load when one store fails', async () => {
     const a = new FlakyStore();
     const b = new FlakyStore();
-    const union = new UnionStore([a, b]);
+    const union = new UnionStore({ stores: [a, b] });
     await union.save([set("1", 1)]);
     b.failLoad = true;
     const error = await union.load("ws").catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UnionLoadError);
     expect((error as UnionLoadError).failures.map((f) => f.index)).toEqual([1]);
+    expect(isUnionLoadError(error)).toBe(true);
+    expect(isStatelogError(error, UnionErrorCode.LoadFailed)).toBe(true);
+    expect((error as Error).cause).toBeInstanceOf(UnavailableError);
+    expect(isUnionLoadError(new UnavailableError("not a union error"))).toBe(false);
   });
 
   it('read policy "any" skips a failed store and reports it; fails when all fail', async () => {
     const a = new FlakyStore();
     const b = new FlakyStore();
     const skipped: number[] = [];
-    const union = new UnionStore([a, b], { readPolicy: "any", onSkippedStore: (r) => skipped.push(r.index) });
+    const union = new UnionStore({ stores: [a, b], readPolicy: "any", onSkippedStore: (r) => skipped.push(r.index) });
     await union.save([set("1", { v: 1 })]);
     a.failLoad = true;
     expect((await union.load("ws")).map((c) => c.entity)).toEqual([{ v: 1 }]);
@@ -166,19 +179,81 @@ describe("UnionStore", () => {
   });
 
   it("declares capabilities from its stores and rejects bad options", () => {
-    expect(new UnionStore([new MemoryStore()]).capabilities).toEqual({
+    expect(new UnionStore({ stores: [new MemoryStore()] }).capabilities).toEqual({
       compact: true,
       listNamespaces: true,
       durable: false,
     });
-    expect(() => new UnionStore([])).toThrow(/at least one store/);
-    expect(() => new UnionStore([new MemoryStore()], { readPolicy: "some" as "any" })).toThrow(/readPolicy/);
+    expect(() => new UnionStore({ stores: [] })).toThrow(/at least one store/);
+    expect(() => new UnionStore({ stores: [new MemoryStore()], readPolicy: "some" as "any" })).toThrow(/readPolicy/);
+  });
+
+  it("open() takes one options object; UNION_STORE_DEFAULTS holds the defaults", async () => {
+    const a = new FlakyStore();
+    const b = new FlakyStore();
+    await using union = await UnionStore.open({ stores: [a, b] });
+    expect(union).toBeInstanceOf(UnionStore);
+    expect(union.stores).toEqual([a, b]);
+    await union.save([set("1", { v: 1 })]);
+    b.failLoad = true;
+    // The default read policy is "all": one failed store fails the load.
+    expect(UNION_STORE_DEFAULTS.readPolicy).toBe("all");
+    await expect(union.load("ws")).rejects.toBeInstanceOf(UnionLoadError);
+  });
+
+  it("refuses invalid and unknown options with a ConfigurationError naming the option", () => {
+    const m = () => new MemoryStore();
+    const cases: [unknown, RegExp][] = [
+      [[m(), m()], /UnionStore takes one options object: new UnionStore\(\{ stores: \[a, b\] \}\)/],
+      [{}, /UnionStore option stores must be a non-empty array of stores/],
+      [{ stores: [m(), "not a store"] }, /option stores must be a non-empty array of stores/],
+      [{ stores: [m()], readPolicy: "some" }, /UnionStore option readPolicy must be one of "all", "any", got "some"/],
+      [{ stores: [m()], onSkippedStore: 1 }, /option onSkippedStore must be a function/],
+      [{ stores: [m()], maxValueBytes: -1 }, /option maxValueBytes must be an integer >= 1/],
+      [{ stores: [m()], policy: "any" }, /UnionStore has no option policy \(its options: /],
+    ];
+    for (const [options, message] of cases) {
+      let caught: unknown;
+      try {
+        new UnionStore(options as { stores: Store[] });
+      } catch (error) {
+        caught = error;
+      }
+      expect(isStatelogError(caught, ErrorCode.Configuration), String(message)).toBe(true);
+      expect(String(caught)).toMatch(message);
+    }
+  });
+
+  it("checks registered entity types once, before any store is written", async () => {
+    const a = new MemoryStore();
+    const b = new MemoryStore();
+    const union = new UnionStore({ stores: [a, b], unknownEntityTypes: "reject", entityTypes: ["item"] });
+    await union.save([set("1", 1)]);
+    const error = await union
+      .save([set("2", 2), { namespace: "ws", changeType: "set", entityType: "other", entityId: "x", entity: 1 }])
+      .catch((e: unknown) => e);
+    expect(isStatelogError(error, ErrorCode.UnknownEntityType)).toBe(true);
+    expect((await a.load("ws")).map((c) => c.entityId)).toEqual(["1"]);
+    expect((await b.load("ws")).map((c) => c.entityId)).toEqual(["1"]);
+  });
+
+  it("listNamespaces is an UnsupportedError when a store cannot list", async () => {
+    const plain: Store = {
+      capabilities: { compact: false, listNamespaces: false, durable: false },
+      save: async () => undefined,
+      load: async () => [],
+      close: async () => undefined,
+      [Symbol.asyncDispose]: async () => undefined,
+    };
+    const union = new UnionStore({ stores: [new MemoryStore(), plain] });
+    expect(union.capabilities.listNamespaces).toBe(false);
+    await expect(union.listNamespaces()).rejects.toMatchObject({ code: ErrorCode.Unsupported });
   });
 
   it("close closes every store", async () => {
     const a = new MemoryStore();
     const b = new MemoryStore();
-    await new UnionStore([a, b]).close();
+    await new UnionStore({ stores: [a, b] }).close();
     await expect(a.load("ws")).rejects.toMatchObject({ code: ErrorCode.Closed });
     await expect(b.load("ws")).rejects.toMatchObject({ code: ErrorCode.Closed });
   });

@@ -1,6 +1,6 @@
 /**
- * Applying changes to in-memory repositories (seed 1's Apply; SEMANTICS.md,
- * "Apply and the Manager").
+ * Applying changes to in-memory repositories (docs/concepts.md, "Apply and
+ * the Manager").
  */
 import {
   type Change,

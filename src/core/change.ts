@@ -1,5 +1,5 @@
 /**
- * The change model (SEMANTICS.md, "Changes"): a change sets or unsets one
+ * The change model (docs/concepts.md, "Changes"): a change sets or unsets one
  * entity, keyed by (namespace, entityType, entityId).
  */
 import type { StandardSchemaV1 } from "@standard-schema/spec";
@@ -195,17 +195,17 @@ export class ChangesBuilder {
     return this;
   }
 
-  /** The seed's spelling of {@link set} for a new entity. */
+  /** Alias of {@link set}, for a new entity. */
   create<T>(type: EntityType<T>, entity: T, options?: ChangeOptions): this {
     return this.set(type, entity, options);
   }
 
-  /** The seed's spelling of {@link set} for an existing entity. */
+  /** Alias of {@link set}, for an existing entity. */
   update<T>(type: EntityType<T>, entity: T, options?: ChangeOptions): this {
     return this.set(type, entity, options);
   }
 
-  /** The seed's spelling of {@link unset}. */
+  /** Alias of {@link unset}: a delete (a tombstone). */
   delete<T>(type: EntityType<T> | string, entityId: string, options?: ChangeOptions): this {
     return this.unset(type, entityId, options);
   }

@@ -1,5 +1,5 @@
 /**
- * The Manager (seed 1): restores namespaces from a store into repositories
+ * The Manager: restores namespaces from a store into repositories
  * and persists new changes.
  */
 import { type ApplyResult, applyChanges, type EntityRepository, type EntityRepositoryRegistration } from "./apply.js";

@@ -1,6 +1,6 @@
 /**
- * Validation of names and values, shared by every backend (SEMANTICS.md,
- * "Names and values"). Backends call these before they write anything.
+ * Validation of names and values, shared by every backend (docs/concepts.md,
+ * "Names, values and limits"). Backends call these before they write anything.
  */
 import { InvalidNameError, InvalidValueError, type NameKind, TooLargeError } from "./errors.js";
 

@@ -1,10 +1,12 @@
 /**
- * The machinery every event store shares: validation, reads, time ranges,
- * replay, subscriptions, stats, metrics, retention and snapshot timers,
- * close. A backend supplies how a batch is stored (`store`) and how a
- * snapshot is taken (`takeSnapshot`).
+ * `BaseEventStore`: the machinery every event store shares, public for
+ * backend authors — option checks, validation, reads, time ranges, replay,
+ * subscriptions, stats, metrics, retention and snapshot timers, close. A
+ * backend supplies how a batch is stored (`store`) and how a snapshot is
+ * taken (`takeSnapshot`); everything else works from the in-memory
+ * {@link EventLog} the base keeps in `this.log`. See docs/backends.md.
  */
-import { ClosedError, NotFoundError, throwIfAborted, ValidationError } from "../core/errors.js";
+import { ClosedError, NotFoundError, OptionChecker, throwIfAborted, ValidationError } from "../index.js";
 import { type AppendRequest, EventLog, type Limits, type PlannedAppend, type StreamState } from "./log.js";
 import { Subscription, type SubscriptionSource } from "./subscription.js";
 import {
@@ -12,12 +14,14 @@ import {
   type AppendResult,
   Cursor,
   EVENT_STORE_DEFAULTS,
+  EVENT_STORE_OPTION_NAMES,
+  EVENT_STORE_RENAMED_OPTIONS,
   type EventCallOptions,
   type EventInput,
   type EventStore,
   type EventStoreCapabilities,
-  type EventStoreConfig,
   type EventStoreMetrics,
+  type EventStoreOptions,
   type EventStoreStats,
   type EventSubscription,
   type From,
@@ -29,74 +33,114 @@ import {
 } from "./types.js";
 import { checkDate, checkLimit, positionOf, prepareEvents, validateStreamId } from "./validate.js";
 
-function checkMs(value: unknown, field: string): number {
-  if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
-    throw new ValidationError(field, `must be a number of milliseconds >= 0, got ${String(value)}`);
-  }
-  return value;
-}
-
-function checkCount(value: unknown, field: string): number {
-  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0) {
-    throw new ValidationError(field, `must be an integer >= 0 (0 = unlimited), got ${String(value)}`);
-  }
-  return value;
-}
-
-/** Base class of the memory and file event stores. */
+/**
+ * The base of an event store, for backend authors (the memory, file and
+ * NATS event stores extend it). It keeps committed events in an
+ * {@link EventLog} (`this.log`) and serves every read, time range, replay
+ * and subscription from it; it checks the options of
+ * {@link EventStoreOptions}, validates appends ({@link prepareEvents}) and
+ * keeps stats, metrics, timers and the closed state.
+ *
+ * A subclass implements:
+ * - `capabilities`;
+ * - `store(request)`: persist one validated {@link AppendRequest} and
+ *   commit it to `this.log`, returning the {@link PlannedAppend}. A store
+ *   without I/O returns `this.commitNow(request)`; a durable one plans
+ *   with `this.log.plan([request], this.limits)`, writes the planned
+ *   records, then `this.log.commit(records, sizes)`;
+ * - `takeSnapshot()`: what a snapshot covers (and writes, when persistent);
+ * - optionally `afterRetention(removed)` and `release()`.
+ *
+ * It calls `this.startTimers(persistentSnapshots)` once open.
+ *
+ * @example
+ * class MyEventStore extends BaseEventStore {
+ *   readonly capabilities = { durable: false, retention: true, applyRetention: true, limits: true, persistentSnapshots: false };
+ *   constructor(options: EventStoreOptions = {}) {
+ *     super(options, "my-event-store", "MyEventStore", []);
+ *     this.startTimers(false);
+ *   }
+ *   protected async store(request: AppendRequest) { return this.commitNow(request); }
+ *   protected async takeSnapshot() { return { globalPosition: this.log.lastGlobal, events: this.log.global.length, bytes: 0 }; }
+ * }
+ */
 export abstract class BaseEventStore implements EventStore {
   abstract readonly capabilities: EventStoreCapabilities;
   readonly name: string;
+  /** The index of committed events every read and subscription is served from. */
   protected readonly log = new EventLog();
+  /** `maxEventsPerStream` and `maxStreams`, for `this.log.plan`. */
   protected readonly limits: Limits;
-  protected readonly retentionDuration: number;
-  protected readonly snapshotInterval: number;
+  /** Retention, in milliseconds (0 = keep forever). */
+  protected readonly retentionDurationMs: number;
+  /** Interval of automatic snapshots, in milliseconds (0 = only on demand). */
+  protected readonly snapshotIntervalMs: number;
+  /** Largest event payload, in UTF-8 bytes of JSON. */
   protected readonly maxValueBytes: number;
+  /** The clock of retention. */
   protected readonly clock: () => Date;
   protected readonly metrics: EventStoreMetrics;
+  /** True once `close()` started. */
   protected closed = false;
   #eventsAppended = 0;
   #eventsRead = 0;
   #eventsExpired = 0;
+  /** Snapshots taken since the store was opened (for `stats()`). */
   protected snapshotsCreated = 0;
   readonly #subscriptions = new Set<Subscription>();
   readonly #timers: NodeJS.Timeout[] = [];
   readonly #background = new Set<Promise<unknown>>();
 
-  constructor(config: EventStoreConfig, defaultName: string) {
-    this.name = config.name ?? defaultName;
+  /**
+   * Checks the options of {@link EventStoreOptions}.
+   * @param options the store's options (a backend's options extend {@link EventStoreOptions})
+   * @param defaultName the instance name when `options.name` is not given
+   * @param owner the class name, for `ConfigurationError` messages: `"FileEventStore"`
+   * @param ownOptionNames the backend's own option names; when given, any
+   *   other unknown option is refused (with a hint for old spellings such as
+   *   `retentionDuration`)
+   * @throws ConfigurationError naming the option, what it accepts and what it got
+   */
+  protected constructor(
+    options: EventStoreOptions | undefined,
+    defaultName: string,
+    owner = "EventStore",
+    ownOptionNames?: readonly string[],
+  ) {
+    const check = new OptionChecker<EventStoreOptions>(owner, options, EVENT_STORE_DEFAULTS);
+    if (ownOptionNames) check.known([...EVENT_STORE_OPTION_NAMES, ...ownOptionNames], EVENT_STORE_RENAMED_OPTIONS);
+    const count = { min: 0 };
     this.limits = {
-      maxEventsPerStream: checkCount(
-        config.maxEventsPerStream ?? EVENT_STORE_DEFAULTS.maxEventsPerStream,
-        "maxEventsPerStream",
-      ),
-      maxStreams: checkCount(config.maxStreams ?? EVENT_STORE_DEFAULTS.maxStreams, "maxStreams"),
+      maxEventsPerStream: check.integer("maxEventsPerStream", count),
+      maxStreams: check.integer("maxStreams", count),
     };
-    this.retentionDuration = checkMs(
-      config.retentionDuration ?? EVENT_STORE_DEFAULTS.retentionDuration,
-      "retentionDuration",
+    this.retentionDurationMs = check.number("retentionDurationMs", { min: 0 });
+    // setInterval takes at most 2^31 - 1 ms (about 24.8 days); a longer delay would fire at once.
+    this.snapshotIntervalMs = check.number("snapshotIntervalMs", { min: 0, max: 2 ** 31 - 1 });
+    this.maxValueBytes = check.integer("maxValueBytes", { min: 1 });
+    this.clock = check.optionalFunction("clock") ?? (() => new Date());
+    const metrics = check.custom<"metrics", EventStoreMetrics | undefined>("metrics", (v) =>
+      v === undefined || (typeof v === "object" && v !== null) ? undefined : "an object of optional hooks",
     );
-    this.snapshotInterval = checkMs(
-      config.snapshotInterval ?? EVENT_STORE_DEFAULTS.snapshotInterval,
-      "snapshotInterval",
-    );
-    this.maxValueBytes = checkCount(config.maxValueBytes ?? EVENT_STORE_DEFAULTS.maxValueBytes, "maxValueBytes");
-    this.clock = config.clock ?? (() => new Date());
-    this.metrics = config.metrics ?? {};
+    this.metrics = metrics ?? {};
+    this.name = options?.name === undefined ? defaultName : check.string("name");
   }
 
-  /** Starts the retention and snapshot timers (called by subclasses once open). */
+  /**
+   * Starts the retention timer, and the snapshot timer when `snapshots`
+   * (a store with persistent snapshots). Call it once the store is open.
+   */
   protected startTimers(snapshots: boolean): void {
-    if (this.retentionDuration > 0) {
-      // The seed's cadence: ten times per retention period (at least every second, at most every minute).
-      const every = Math.min(60_000, Math.max(1_000, this.retentionDuration / 10));
+    if (this.retentionDurationMs > 0) {
+      // Ten times per retention period (at least every second, at most every minute).
+      const every = Math.min(60_000, Math.max(1_000, this.retentionDurationMs / 10));
       this.#timers.push(
         setInterval(() => this.runInBackground("retention", () => this.applyRetention()), every).unref(),
       );
     }
-    if (snapshots && this.snapshotInterval > 0) {
+    if (snapshots && this.snapshotIntervalMs > 0) {
       this.#timers.push(
-        setInterval(() => this.runInBackground("snapshot", () => this.snapshot()), this.snapshotInterval).unref(),
+        setInterval(() => this.runInBackground("snapshot", () => this.snapshot()), this.snapshotIntervalMs).unref(),
       );
     }
   }
@@ -111,10 +155,12 @@ export abstract class BaseEventStore implements EventStore {
     void p.finally(() => this.#background.delete(p));
   }
 
+  /** @throws ClosedError once the store is closed (call it first in a backend's own public methods). */
   protected check(): void {
     if (this.closed) throw new ClosedError(`event store ${JSON.stringify(this.name)}`);
   }
 
+  /** Calls a metrics hook; a hook that throws is ignored. */
   protected notify<K extends keyof EventStoreMetrics>(
     hook: K,
     info: Parameters<NonNullable<EventStoreMetrics[K]>>[0],
@@ -180,7 +226,7 @@ export abstract class BaseEventStore implements EventStore {
     return { streamId, firstPosition: last + 1, lastPosition: last, globalPosition: this.log.lastGlobal };
   }
 
-  /** Plans and commits one request synchronously (no durable write). */
+  /** Plans and commits one request synchronously: the whole `store` of a backend without I/O. */
   protected commitNow(request: AppendRequest): PlannedAppend {
     const planned = this.log.plan([request], this.limits)[0] as PlannedAppend;
     if (planned.ok) this.log.commit(planned.records, planned.sizes);
@@ -363,8 +409,8 @@ export abstract class BaseEventStore implements EventStore {
 
   async applyRetention(): Promise<number> {
     this.check();
-    if (this.retentionDuration <= 0) return 0;
-    const removed = this.log.expire(this.clock().getTime() - this.retentionDuration);
+    if (this.retentionDurationMs <= 0) return 0;
+    const removed = this.log.expire(this.clock().getTime() - this.retentionDurationMs);
     if (removed > 0) {
       this.#eventsExpired += removed;
       this.notify("onRetention", { store: this.name, count: removed });

@@ -1,11 +1,18 @@
-/** Errors of the event stores, beyond those of `src/core/errors.ts`. */
-import { isStatelogError, StatelogError } from "../core/errors.js";
+/**
+ * Errors of the event stores, beyond the shared ones of `statelog`
+ * (`ValidationError`, `VersionConflictError`, `LimitExceededError`,
+ * `NotFoundError`, `ClosedError`…), with their codes in {@link EventErrorCode}.
+ */
+import { isStatelogError, StatelogError } from "../index.js";
 
 /** Codes of the event-store errors. */
 export const EventErrorCode = {
   /** A reader or subscriber asked for events that retention already removed. */
   BehindRetention: "STATELOG_BEHIND_RETENTION",
-  /** The event store directory is in use by another process. */
+  /**
+   * The event store directory is in use by another process.
+   * (Belongs to the file backend; kept here until it moves to `statelog/file`.)
+   */
   Locked: "STATELOG_EVENTS_LOCKED",
 } as const;
 export type EventErrorCode = (typeof EventErrorCode)[keyof typeof EventErrorCode];
@@ -32,7 +39,7 @@ export class BehindRetentionError extends StatelogError {
   }
 }
 
-/** Another process holds the event store's directory. */
+/** Another process holds the event store's directory (the file backend's error; it moves to `statelog/file`). */
 export class LockedError extends StatelogError {
   constructor(
     readonly directory: string,
@@ -47,6 +54,8 @@ export class LockedError extends StatelogError {
   }
 }
 
+/** True for a {@link BehindRetentionError} (by its code, so it works across copies of the package). */
 export const isBehindRetentionError = (e: unknown): e is BehindRetentionError =>
   isStatelogError(e, EventErrorCode.BehindRetention);
+/** True for a {@link LockedError}. */
 export const isLockedError = (e: unknown): e is LockedError => isStatelogError(e, EventErrorCode.Locked);

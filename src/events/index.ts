@@ -1,8 +1,15 @@
 /**
- * `statelog/events`: event streams with cursors, replay, live
- * subscriptions, retention and snapshots — `MemoryEventStore` in memory and
- * `FileEventStore` durable on disk, behind one contract.
+ * `statelog/events`: the event-store contract — event streams with
+ * cursors, replay, live subscriptions, retention and snapshots — its
+ * defaults and errors, and the public base a backend author builds an
+ * event store on (`BaseEventStore`, `EventLog`, `prepareEvents`, …; see
+ * docs/backends.md). The implementations live in their backends:
+ * `MemoryEventStore` in `statelog/memory`, `FileEventStore` in
+ * `statelog/file`, `NatsEventStore` in `statelog/nats`.
  */
+
+// The base for backend authors.
+export { BaseEventStore } from "./base.js";
 export {
   BehindRetentionError,
   EventErrorCode,
@@ -10,8 +17,8 @@ export {
   isLockedError,
   LockedError,
 } from "./errors.js";
-export { FileEventStore, type FileEventStoreConfig } from "./file/store.js";
-export { MemoryEventStore, type MemoryEventStoreConfig } from "./memory.js";
+export { type AppendRequest, Deque, EventLog, type Limits, type PlannedAppend, type StreamState } from "./log.js";
+// The contract.
 export {
   type AppendOptions,
   type AppendResult,
@@ -19,13 +26,15 @@ export {
   Cursor,
   createEvent,
   EVENT_STORE_DEFAULTS,
+  EVENT_STORE_OPTION_NAMES,
+  EVENT_STORE_RENAMED_OPTIONS,
   type EventCallOptions,
   type EventInput,
   type EventMetadata,
   type EventStore,
   type EventStoreCapabilities,
-  type EventStoreConfig,
   type EventStoreMetrics,
+  type EventStoreOptions,
   type EventStoreStats,
   type EventSubscription,
   ExpectedVersion,
@@ -36,3 +45,13 @@ export {
   type StreamInfo,
   type SubscribeOptions,
 } from "./types.js";
+export {
+  checkDate,
+  checkLimit,
+  deepFreeze,
+  EVENT_OVERHEAD_BYTES,
+  type PreparedEvent,
+  positionOf,
+  prepareEvents,
+  validateStreamId,
+} from "./validate.js";

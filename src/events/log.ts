@@ -1,15 +1,18 @@
 /**
- * The in-memory index shared by every event store: streams, the global
- * sequence, limits and expected versions, retention and wake-ups of
- * subscribers. It holds committed events only; a durable store persists a
- * batch first and commits it here after.
+ * `EventLog`: the in-memory index shared by every event store, public for
+ * backend authors — streams, the global sequence, limits and expected
+ * versions, retention and wake-ups of subscribers. It holds committed
+ * events only: a durable backend plans a batch here
+ * ({@link EventLog.plan}), persists the planned records, then commits them
+ * ({@link EventLog.commit}); on open it rebuilds the index from storage
+ * with `commit`, `restoreStream`, `globalFirst` and `lastGlobal`.
  */
 import { LimitExceededError, VersionConflictError } from "../core/errors.js";
 import { BehindRetentionError } from "./errors.js";
 import { ExpectedVersion, type RecordedEvent } from "./types.js";
 import type { PreparedEvent } from "./validate.js";
 
-/** An array with cheap removal at the front. */
+/** An array with cheap removal at the front (the events of a {@link StreamState} and of the global sequence). */
 export class Deque<T> {
   #items: T[] = [];
   #head = 0;
@@ -41,7 +44,7 @@ export class Deque<T> {
   }
 }
 
-/** One stream of the index. */
+/** One stream of the index, as `log.streams.get(streamId)` returns it. */
 export interface StreamState {
   readonly id: string;
   readonly events: Deque<RecordedEvent>;
@@ -51,25 +54,35 @@ export interface StreamState {
   last: number;
 }
 
-/** One append request, validated. */
+/**
+ * One append, validated by `BaseEventStore.append` and handed to the
+ * backend's `store(request)`: the stream, the prepared events and the
+ * expected version to check against the stored state.
+ */
 export interface AppendRequest {
   readonly streamId: string;
   readonly events: readonly PreparedEvent[];
   readonly expectedVersion: ExpectedVersion | undefined;
 }
 
-/** A planned append: the records to store, or why not. */
+/**
+ * The outcome of planning one {@link AppendRequest}: the records to store
+ * (with their positions and estimated sizes), or the error that refuses it
+ * (a `VersionConflictError` or `LimitExceededError`). A backend's `store`
+ * returns it after committing the records; `BaseEventStore.append` throws
+ * `error` when `ok` is false.
+ */
 export type PlannedAppend =
   | { readonly ok: true; readonly records: RecordedEvent[]; readonly sizes: number[]; readonly request: AppendRequest }
   | { readonly ok: false; readonly error: Error; readonly request: AppendRequest };
 
-/** Limits checked by {@link EventLog.plan}. */
+/** Limits checked by {@link EventLog.plan} (`BaseEventStore.limits`; 0 = unlimited). */
 export interface Limits {
   readonly maxEventsPerStream: number;
   readonly maxStreams: number;
 }
 
-/** The index of committed events. */
+/** The index of committed events (`BaseEventStore.log`). */
 export class EventLog {
   readonly streams = new Map<string, StreamState>();
   readonly global = new Deque<RecordedEvent>();

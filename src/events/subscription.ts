@@ -28,9 +28,10 @@ export interface SubscriptionSource {
   onDropped(position: number, firstAvailable: number): void;
 }
 
-/** Default buffer of a subscriber, in events. */
-export const DEFAULT_SUBSCRIPTION_BUFFER = 256;
+/** Default buffer of a subscriber, in events (`SubscribeOptions.bufferSize`). */
+const SUBSCRIPTION_BUFFER = 256;
 
+/** A live subscription over a {@link SubscriptionSource}; `BaseEventStore.subscribe` and `subscribeAll` create them. */
 export class Subscription implements EventSubscription {
   readonly caughtUp: Promise<boolean>;
   #resolveCaughtUp!: (value: boolean) => void;
@@ -54,7 +55,7 @@ export class Subscription implements EventSubscription {
     bufferSize: number | undefined,
     signal: AbortSignal | undefined,
   ) {
-    const size = bufferSize ?? DEFAULT_SUBSCRIPTION_BUFFER;
+    const size = bufferSize ?? SUBSCRIPTION_BUFFER;
     if (!Number.isSafeInteger(size) || size < 1) {
       throw new ValidationError("bufferSize", `must be an integer >= 1, got ${String(bufferSize)}`);
     }

@@ -1,11 +1,11 @@
 /**
- * The event-store contract (SEMANTICS.md, "The event store"): events in
- * streams with 1-based positions per stream and one global sequence,
- * cursors, replay, live subscriptions, retention and snapshots. Every
- * event store (memory, file, and later NATS) keeps it, and
- * `describeEventStoreContract` in `statelog/testing` checks it.
+ * The event-store contract (docs/events.md): events in streams with
+ * 1-based positions per stream and one global sequence, cursors, replay,
+ * live subscriptions, retention and snapshots. Every event store (memory,
+ * file, NATS, and yours) keeps it, and `describeEventStoreContract` in
+ * `statelog/testing` checks it.
  */
-import type { JsonValue } from "../core/validation.js";
+import type { JsonValue } from "../index.js";
 
 /** Metadata of an event: JSON data with string keys. */
 export type EventMetadata = { readonly [key: string]: JsonValue };
@@ -53,7 +53,7 @@ export interface CreateEventOptions {
   metadata?: EventMetadata;
 }
 
-/** Creates an event (the seed's `NewBaseEvent`): type and data, with an id and timestamp filled in. */
+/** Creates an event: type and data, with an id (a random UUID) and timestamp (now) filled in unless given. */
 export function createEvent<D>(type: string, data: D, options: CreateEventOptions = {}): EventInput<D> {
   return {
     id: options.id ?? crypto.randomUUID(),
@@ -86,7 +86,7 @@ export class Cursor {
     readonly timestamp: Date = new Date(0),
   ) {}
 
-  /** The seed's format: `stream:user-stream pos:0 time:2024-01-01T00:00:00Z` (RFC 3339, UTC, whole seconds). */
+  /** `stream:user-stream pos:0 time:2024-01-01T00:00:00Z` (RFC 3339, UTC, whole seconds). */
   toString(): string {
     const t = Number.isNaN(this.timestamp.getTime())
       ? "invalid"
@@ -171,7 +171,7 @@ export interface StreamInfo {
   readonly lastEvent: Date | undefined;
 }
 
-/** Counters of a store (the seed's `Stats`). */
+/** Counters of a store. */
 export interface EventStoreStats {
   /** Events stored now (after retention). */
   readonly totalEvents: number;
@@ -204,7 +204,7 @@ export interface SnapshotInfo {
 }
 
 /**
- * Observer of a store's activity (the seed's `MetricsCollector`). Every
+ * Observer of a store's activity. Every
  * method is optional; the default does nothing. Must not throw (errors are
  * ignored).
  */
@@ -234,7 +234,7 @@ export interface EventStoreMetrics {
 export interface EventStoreCapabilities {
   /** An acknowledged append survives a restart of the process. */
   readonly durable: boolean;
-  /** Events older than `retentionDuration` are removed. */
+  /** Events older than `retentionDurationMs` are removed. */
   readonly retention: boolean;
   /** `applyRetention()` runs retention on demand (with the store's clock). */
   readonly applyRetention: boolean;
@@ -244,34 +244,83 @@ export interface EventStoreCapabilities {
   readonly persistentSnapshots: boolean;
 }
 
-/** Configuration of an event store (the seed's table). */
-export interface EventStoreConfig {
-  /** Most events a stream may hold; an append that would cross it fails and appends nothing. 0 = unlimited. @default 100000 */
+/**
+ * Options every event store accepts (a backend's options extend these).
+ * {@link BaseEventStore} checks them: an invalid value is a
+ * `ConfigurationError` naming the store, the option and what it accepts.
+ */
+export interface EventStoreOptions {
+  /**
+   * Most events a stream may hold; an append that would cross it fails
+   * with a `LimitExceededError` and appends nothing. 0 = unlimited.
+   * @default 100000
+   */
   maxEventsPerStream?: number;
-  /** Most streams the store may hold; an append creating one more fails. 0 = unlimited. @default 10000 */
+  /**
+   * Most streams the store may hold; an append creating one more fails
+   * with a `LimitExceededError`. 0 = unlimited.
+   * @default 10000
+   */
   maxStreams?: number;
-  /** Events older than this (by their timestamp), in milliseconds, are removed in the background. 0 = keep forever. @default 0 */
-  retentionDuration?: number;
-  /** Interval between automatic snapshots, in milliseconds. 0 = only on demand. @default 3600000 (1 h) */
-  snapshotInterval?: number;
+  /**
+   * Events older than this (by their timestamp), in milliseconds, are
+   * removed in the background and by `applyRetention()`. 0 = keep forever.
+   * @default 0
+   */
+  retentionDurationMs?: number;
+  /**
+   * Interval between automatic snapshots, in milliseconds (for a store
+   * whose snapshots are persistent), at most 2147483647 (about 24.8 days).
+   * 0 = only on demand.
+   * @default 3600000 (1 hour)
+   */
+  snapshotIntervalMs?: number;
   /** Observer of appends, reads, retention and snapshots. @default no-op */
   metrics?: EventStoreMetrics;
-  /** Instance name, passed to the metrics. @default "memory-store" (memory), "file-event-store" (file) */
+  /** Instance name, passed to the metrics. @default chosen by the backend, e.g. "memory-store" */
   name?: string;
-  /** Largest event payload, in UTF-8 bytes of JSON. @default 1 MiB */
+  /** Largest event payload (and metadata), in UTF-8 bytes of JSON. @default 1048576 (1 MiB) */
   maxValueBytes?: number;
-  /** The clock of retention (and of `createEvent`-less defaults). @default () => new Date() */
+  /** The clock of retention. @default () => new Date() */
   clock?: () => Date;
 }
 
-/** Defaults of {@link EventStoreConfig}. */
+/** Defaults of {@link EventStoreOptions}. */
 export const EVENT_STORE_DEFAULTS = {
+  /** @default 100000 */
   maxEventsPerStream: 100_000,
+  /** @default 10000 */
   maxStreams: 10_000,
-  retentionDuration: 0,
-  snapshotInterval: 60 * 60 * 1000,
+  /** @default 0 (keep forever) */
+  retentionDurationMs: 0,
+  /** @default 3600000 (1 hour) */
+  snapshotIntervalMs: 60 * 60 * 1000,
+  /** @default 1048576 (1 MiB) */
   maxValueBytes: 1024 * 1024,
 } as const;
+
+/**
+ * The option names of {@link EventStoreOptions}: a backend adds its own to
+ * them for `OptionChecker.known` (which {@link BaseEventStore} runs when the
+ * backend passes its own option names).
+ */
+export const EVENT_STORE_OPTION_NAMES: readonly string[] = [
+  "maxEventsPerStream",
+  "maxStreams",
+  "retentionDurationMs",
+  "snapshotIntervalMs",
+  "metrics",
+  "name",
+  "maxValueBytes",
+  "clock",
+];
+
+/** Old spellings of event-store options and their names now, for `OptionChecker.known`'s hints. */
+export const EVENT_STORE_RENAMED_OPTIONS: Readonly<Record<string, string>> = {
+  retentionDuration: "retentionDurationMs",
+  snapshotInterval: "snapshotIntervalMs",
+  maxEventBytes: "maxValueBytes",
+};
 
 /** The event-store contract. */
 export interface EventStore extends AsyncDisposable {
@@ -304,7 +353,7 @@ export interface EventStore extends AsyncDisposable {
   stats(): EventStoreStats;
   /** Takes a snapshot now (a durable store writes it to disk atomically). */
   snapshot(options?: EventCallOptions): Promise<SnapshotInfo>;
-  /** Removes events older than `retentionDuration` now (also runs in the background); returns how many. */
+  /** Removes events older than `retentionDurationMs` now (also runs in the background); returns how many. */
   applyRetention?(): Promise<number>;
   /** Ends subscriptions, waits for background work and pending writes; later calls fail with a `ClosedError`. Idempotent. */
   close(): Promise<void>;

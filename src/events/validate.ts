@@ -1,9 +1,18 @@
-/** Validation and copying of events before they are appended (SEMANTICS.md). */
-import { InvalidNameError, ValidationError } from "../core/errors.js";
-import { toJsonWithin, validateName } from "../core/validation.js";
+/**
+ * Validation and copying of events before they are appended, public for
+ * backend authors: `BaseEventStore.append` runs {@link prepareEvents}
+ * before it calls the backend's `store`, and a backend that decodes stored
+ * events uses {@link deepFreeze} and {@link EVENT_OVERHEAD_BYTES} to build
+ * recorded events the way the base does.
+ */
+import { InvalidNameError, toJsonWithin, ValidationError, validateName } from "../index.js";
 import type { EventInput, EventMetadata, From } from "./types.js";
 
-/** An event checked and copied: its own deep-frozen data, and its JSON text. */
+/**
+ * An event checked and copied by {@link prepareEvents}: its own deep-frozen
+ * data, and its JSON text. A backend writes `json` (and `metaJson`) as the
+ * stored form of the payload, so it never serializes an event twice.
+ */
 export interface PreparedEvent {
   readonly id: string;
   readonly type: string;
@@ -18,10 +27,19 @@ export interface PreparedEvent {
   readonly size: number;
 }
 
-/** Fixed per-event overhead of the index (object, position numbers, Date), in bytes: an estimate. */
+/**
+ * Fixed per-event overhead of the index (object, position numbers, Date),
+ * in bytes: an estimate. A backend that rebuilds events from storage counts
+ * `EVENT_OVERHEAD_BYTES + 2 × (id + type + JSON lengths)` as each event's
+ * size, as {@link prepareEvents} does, so `stats().memoryUsageBytes` agrees.
+ */
 export const EVENT_OVERHEAD_BYTES = 120;
 
-/** Deep-freezes JSON data in place and returns it. */
+/**
+ * Deep-freezes JSON data in place and returns it. Recorded events are
+ * shared between readers: a backend freezes the data (and metadata) it
+ * decodes before it commits events to the log.
+ */
 export function deepFreeze<T>(value: T): T {
   if (typeof value !== "object" || value === null) return value;
   if (Array.isArray(value)) {
@@ -33,7 +51,11 @@ export function deepFreeze<T>(value: T): T {
   return Object.freeze(value);
 }
 
-/** Checks a stream id: a name of at most 255 UTF-8 bytes without control characters (`/` allowed). */
+/**
+ * Checks a stream id: a name of at most 255 UTF-8 bytes without control
+ * characters (`/` allowed).
+ * @throws InvalidNameError
+ */
 export function validateStreamId(streamId: unknown): asserts streamId is string {
   validateName("streamId", streamId, true);
 }
@@ -49,7 +71,10 @@ function checkText(value: unknown, field: string): asserts value is string {
 
 /**
  * Validates every event and copies it, or throws on the first bad one (so
- * nothing of the batch is appended).
+ * nothing of the batch is appended). `BaseEventStore.append` calls it; a
+ * backend calls it itself only to size a batch before `open` finishes (as
+ * the NATS store checks its envelope against the server's payload limit).
+ * @param maxBytes the largest payload (and metadata), in UTF-8 bytes of JSON
  * @throws ValidationError | InvalidValueError | TooLargeError
  */
 export function prepareEvents(events: readonly EventInput[], maxBytes: number): PreparedEvent[] {
@@ -90,7 +115,7 @@ export function prepareEvents(events: readonly EventInput[], maxBytes: number): 
   return out;
 }
 
-/** The position in a {@link From}, checked. */
+/** The position in a {@link From}, checked. @throws ValidationError */
 export function positionOf(from: From | undefined, field = "cursor"): number {
   const p = from === undefined ? 0 : typeof from === "number" ? from : (from as { position?: unknown })?.position;
   if (typeof p !== "number" || !Number.isSafeInteger(p) || p < 0) {
@@ -99,7 +124,7 @@ export function positionOf(from: From | undefined, field = "cursor"): number {
   return p;
 }
 
-/** Checks a limit argument (a positive integer). */
+/** Checks a `limit` argument (an integer >= 1). @throws ValidationError */
 export function checkLimit(limit: unknown): number {
   if (typeof limit !== "number" || !Number.isSafeInteger(limit) || limit < 1) {
     throw new ValidationError("limit", `must be an integer >= 1, got ${String(limit)}`);
@@ -107,7 +132,7 @@ export function checkLimit(limit: unknown): number {
   return limit;
 }
 
-/** Checks a Date argument. */
+/** Checks a Date argument. @throws ValidationError */
 export function checkDate(value: unknown, field: string): Date {
   if (!(value instanceof Date) || Number.isNaN(value.getTime()))
     throw new ValidationError(field, "must be a valid Date");

@@ -6,4 +6,6 @@
  */
 
 export { MapEntityRepository } from "./entity-repository.js";
+export { MemoryEventStore, type MemoryEventStoreOptions } from "./event-store.js";
+export { MEMORY_REPOSITORY_DEFAULTS, MemoryRepository, type MemoryRepositoryOptions } from "./repository.js";
 export { MemoryStore, type MemoryStoreOptions } from "./store.js";

@@ -3,17 +3,18 @@
  * change per key) and keeps nothing across restarts: for tests and for
  * caches in front of a durable store.
  */
-import type { Change, ChangeInput } from "../core/change.js";
 import {
   BaseStore,
   type BaseStoreOptions,
   type CallOptions,
+  type Change,
+  type ChangeInput,
   type LoadOptions,
   type PreparedChange,
   type SaveOptions,
   type StoreCapabilities,
   toChange,
-} from "../core/store.js";
+} from "../index.js";
 
 /** Options of {@link MemoryStore}: those of every store. */
 export interface MemoryStoreOptions extends BaseStoreOptions {}

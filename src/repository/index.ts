@@ -1,19 +1,27 @@
 /**
- * `statelog/repository`: the backend-neutral `Repository<T>` contract and
- * `MemoryRepository`. NATS implementations live in `statelog/nats`.
+ * `statelog/repository`: the backend-neutral `Repository<T>` contract
+ * (versioned aggregates), its defaults, and the checks every repository
+ * backend shares (`checkRepositoryOptions`, `checkExpectedVersion`,
+ * `paginate`, …; see docs/backends.md). Implementations:
+ * `MemoryRepository` in `statelog/memory`, the NATS repositories in
+ * `statelog/nats`.
  */
-export { MemoryRepository, type MemoryRepositoryOptions } from "./memory.js";
 export {
+  type CheckedRepositoryOptions,
   checkExpectedVersion,
   checkRepositoryLimits,
+  checkRepositoryOptions,
+  checkTtlSeconds,
   compareIds,
-  DEFAULT_PAGE_SIZE,
   defaultIdOf,
   type HistoryEntry,
   type ListOptions,
   MAX_HISTORY,
   type Page,
   paginate,
+  REPOSITORY_DEFAULTS,
+  REPOSITORY_OPTION_NAMES,
+  REPOSITORY_RENAMED_OPTIONS,
   type Repository,
   type RepositoryCapabilities,
   type RepositoryDeleteOptions,

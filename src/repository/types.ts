@@ -1,12 +1,13 @@
 /**
- * The `Repository<T>` contract (SEMANTICS.md, "Repositories on NATS"):
- * aggregates saved whole, with a version per aggregate (1 on first save),
- * optimistic concurrency through `expectedVersion`, a bounded history,
- * optional expiry, deletes and paged listing. Backends: `MemoryRepository`
- * (here) and the NATS repositories (`statelog/nats`).
+ * The `Repository<T>` contract: aggregates saved whole, with a version per
+ * aggregate (1 on first save), optimistic concurrency through
+ * `expectedVersion`, a bounded history, optional expiry, deletes and paged
+ * listing — and the checks every repository backend shares. Backends:
+ * `MemoryRepository` (`statelog/memory`) and the NATS repositories
+ * (`statelog/nats`); `describeRepositoryContract` (`statelog/testing`)
+ * checks them.
  */
-import { ValidationError } from "../core/errors.js";
-import type { CallOptions } from "../core/store.js";
+import { type CallOptions, DEFAULT_MAX_VALUE_BYTES, OptionChecker, ValidationError } from "../index.js";
 
 /** What a repository returns after a save. */
 export interface SaveResult {
@@ -63,11 +64,11 @@ export interface RepositoryDeleteOptions extends CallOptions {
 export interface ListOptions extends CallOptions {
   /** How many aggregates to skip (in id order). @default 0 */
   offset?: number | undefined;
-  /** Page size. @default 20 */
+  /** Page size (an integer >= 1). @default 20 */
   limit?: number | undefined;
 }
 
-/** A page of aggregates, in id order (SEMANTICS.md's pagination formula). */
+/** A page of aggregates, in id order. */
 export interface Page<T> {
   readonly items: T[];
   /** Live aggregates in total. */
@@ -125,24 +126,75 @@ export interface Repository<T> extends AsyncDisposable {
   close(): Promise<void>;
 }
 
-/** Options shared by every repository. */
+/** Options shared by every repository (a backend's options extend these). */
 export interface RepositoryOptions<T> {
-  /** Extracts an aggregate's id. @default `aggregate.id` (must be a string) */
+  /** Extracts an aggregate's id. @default the aggregate's string `id` property */
   idOf?: (aggregate: T) => string;
-  /** Versions kept per aggregate (saves and deletes), 1–64. @default 1 */
+  /** Versions kept per aggregate (saves and deletes), an integer from 1 to 64. @default 1 */
   history?: number;
   /** Seconds after which a saved version expires; 0 = never. @default 0 */
   ttlSeconds?: number;
-  /** Largest aggregate, in bytes of UTF-8 JSON. @default 1 MiB */
+  /** Largest aggregate, in UTF-8 bytes of JSON. @default 1048576 (1 MiB) */
   maxValueBytes?: number;
 }
 
-/** Default page size of {@link Repository.list}. */
-export const DEFAULT_PAGE_SIZE = 20;
+/** Defaults of {@link RepositoryOptions} and of {@link ListOptions}. */
+export const REPOSITORY_DEFAULTS = {
+  /** @default 1 */
+  history: 1,
+  /** @default 0 (never expire) */
+  ttlSeconds: 0,
+  /** @default 1048576 (1 MiB) */
+  maxValueBytes: DEFAULT_MAX_VALUE_BYTES,
+  /** Page size of `list`. @default 20 */
+  pageSize: 20,
+} as const;
+
 /** Largest history a repository keeps (NATS KV's limit). */
 export const MAX_HISTORY = 64;
 
-/** The default `idOf`: the aggregate's string `id`. */
+/** The option names of {@link RepositoryOptions}, for a backend's `OptionChecker.known` list. */
+export const REPOSITORY_OPTION_NAMES: readonly string[] = ["idOf", "history", "ttlSeconds", "maxValueBytes"];
+
+/** Old spellings of repository options and their names now, for `OptionChecker.known`'s hints. */
+export const REPOSITORY_RENAMED_OPTIONS: Readonly<Record<string, string>> = {
+  maxAggregateBytes: "maxValueBytes",
+};
+
+/** {@link RepositoryOptions} with their defaults filled in and checked. */
+export interface CheckedRepositoryOptions<T> {
+  readonly idOf: (aggregate: T) => string;
+  readonly history: number;
+  readonly ttlSeconds: number;
+  readonly maxValueBytes: number;
+}
+
+/**
+ * Checks the options every repository shares and fills in their defaults:
+ * what a repository backend calls first in its `open` (or constructor).
+ * @param owner the class name, for messages: `"MemoryRepository"`
+ * @param ownOptionNames the backend's own option names; any other unknown
+ *   option is refused (with a hint for old spellings such as `maxAggregateBytes`)
+ * @throws ConfigurationError naming the option, what it accepts and what it got
+ */
+export function checkRepositoryOptions<T>(
+  owner: string,
+  options: RepositoryOptions<T> | undefined,
+  ownOptionNames: readonly string[],
+): CheckedRepositoryOptions<T> {
+  const check = new OptionChecker<RepositoryOptions<T>>(owner, options, REPOSITORY_DEFAULTS);
+  check.known([...REPOSITORY_OPTION_NAMES, ...ownOptionNames], REPOSITORY_RENAMED_OPTIONS);
+  const history = check.integer("history", { min: 1, max: MAX_HISTORY });
+  const ttlSeconds = check.number("ttlSeconds", { min: 0 });
+  const maxValueBytes = check.integer("maxValueBytes", { min: 1 });
+  const idOf = check.optionalFunction("idOf") ?? defaultIdOf;
+  return { idOf, history, ttlSeconds, maxValueBytes };
+}
+
+/**
+ * The default `idOf`: the aggregate's string `id`.
+ * @throws ValidationError when the aggregate has no string `id`
+ */
 export function defaultIdOf(aggregate: unknown): string {
   const id = (aggregate as { id?: unknown } | null)?.id;
   if (typeof id !== "string") {
@@ -151,7 +203,11 @@ export function defaultIdOf(aggregate: unknown): string {
   return id;
 }
 
-/** Checks an expected version: undefined or an integer >= 0. */
+/**
+ * Checks the `expectedVersion` of a save or delete: undefined or an
+ * integer >= 0. A backend calls it before comparing versions.
+ * @throws ValidationError
+ */
 export function checkExpectedVersion(v: unknown): void {
   if (v === undefined) return;
   if (typeof v !== "number" || !Number.isInteger(v) || v < 0) {
@@ -159,23 +215,43 @@ export function checkExpectedVersion(v: unknown): void {
   }
 }
 
-/** Checks `history` and `ttlSeconds` options. */
-export function checkRepositoryLimits(history: number, ttlSeconds: number): void {
-  if (!Number.isInteger(history) || history < 1 || history > MAX_HISTORY) {
-    throw new ValidationError("history", `must be an integer from 1 to ${MAX_HISTORY}, got ${String(history)}`);
-  }
+/**
+ * Checks `history` and `ttlSeconds` options (for a backend that reads them
+ * without {@link checkRepositoryOptions}).
+ * @throws ConfigurationError
+ */
+export function checkRepositoryLimits(history: number, ttlSeconds: number, owner = "Repository"): void {
+  const check = new OptionChecker<RepositoryOptions<unknown>>(owner, { history, ttlSeconds });
+  check.integer("history", { min: 1, max: MAX_HISTORY });
+  check.number("ttlSeconds", { min: 0 });
+}
+
+/**
+ * Checks the `ttlSeconds` of one save (a call argument, not an option):
+ * a finite number of seconds >= 0, 0 = never expire.
+ * @throws ValidationError
+ */
+export function checkTtlSeconds(ttlSeconds: unknown): number {
   if (typeof ttlSeconds !== "number" || !Number.isFinite(ttlSeconds) || ttlSeconds < 0) {
     throw new ValidationError(
       "ttlSeconds",
       `must be a number of seconds >= 0 (0 = no expiry), got ${String(ttlSeconds)}`,
     );
   }
+  return ttlSeconds;
 }
 
-/** Builds a page from all live items, sorted by id (SEMANTICS.md's formula). */
+/**
+ * Builds a page from all live items, sorted by id: `items` are
+ * `sorted[offset, offset + limit)`, `page = floor(offset / limit) + 1`,
+ * `totalPages = ceil(total / limit)`, `hasMore = offset + items.length < total`.
+ * A backend calls `paginate([], options)` first to check `offset` and
+ * `limit` before any I/O.
+ * @throws ValidationError for a bad `offset` or `limit`
+ */
 export function paginate<T>(sorted: readonly T[], options: ListOptions | undefined): Page<T> {
   const offset = options?.offset ?? 0;
-  const perPage = options?.limit ?? DEFAULT_PAGE_SIZE;
+  const perPage = options?.limit ?? REPOSITORY_DEFAULTS.pageSize;
   if (!Number.isInteger(offset) || offset < 0) {
     throw new ValidationError("offset", `must be an integer >= 0, got ${String(offset)}`);
   }

@@ -1,6 +1,7 @@
 /** Assertions shared by the conformance suites. */
-import { expect } from "vitest";
+
 import { isStatelogError } from "../core/errors.js";
+import { expect } from "./vitest.js";
 
 /**
  * Awaits `promise` (or calls and awaits `fn`) and asserts that it failed

@@ -1,23 +1,24 @@
 /**
- * The event-store conformance suite (SEMANTICS.md, "The event store"): one
+ * The event-store conformance suite (docs/events.md): one
  * set of tests every event store passes unchanged — memory, file, and
  * network backends. What a backend cannot do it declares in its
  * `capabilities` or in the options below; those tests show as skipped.
  */
-import { afterEach, describe, expect, it } from "vitest";
+
 import { ErrorCode } from "../core/errors.js";
-import { Cursor, createEvent, type EventStore, type EventStoreConfig } from "../events/types.js";
+import { Cursor, createEvent, type EventStore, type EventStoreOptions } from "../events/types.js";
+import { expectCode } from "./assert.js";
 import {
   describeLifecycle,
   describeLimitsAndVersions,
   describeRetention,
   describeSubscriptions,
   describeValidation,
-  expectCode,
   sampleEvents,
 } from "./event-store-areas.js";
 import { describeEventStoreModel } from "./event-store-model.js";
-import { uniqueName } from "./store-contract.js";
+import { uniqueName } from "./fixtures.js";
+import { afterEach, describe, expect, it } from "./vitest.js";
 
 export { sampleEvents } from "./event-store-areas.js";
 
@@ -31,7 +32,7 @@ export interface EventStoreContractOptions {
    */
   settle?: (store: EventStore) => Promise<void>;
   /**
-   * Whether the store honours `config.clock` for retention. A backend whose
+   * Whether the store honours the `clock` option for retention. A backend whose
    * retention runs on a server clock (NATS `max_age`) says `"real"`: the
    * retention tests then use a retention of `retentionWaitMs` and wait for
    * it. @default "fake"
@@ -50,7 +51,7 @@ export interface EventStoreContractOptions {
 }
 
 /** Creates a store with a given configuration; the suite passes limits, clocks and retention through it. */
-export type EventStoreFactory = (config: EventStoreConfig) => EventStore | Promise<EventStore>;
+export type EventStoreFactory = (config: EventStoreOptions) => EventStore | Promise<EventStore>;
 
 /**
  * Registers the event-store conformance tests for one backend.
@@ -66,7 +67,7 @@ export function describeEventStoreContract(
   const open: EventStore[] = [];
   const fakeClock = (options.clock ?? "fake") === "fake";
 
-  async function fresh(config: EventStoreConfig = {}): Promise<EventStore> {
+  async function fresh(config: EventStoreOptions = {}): Promise<EventStore> {
     const store = await factory(config);
     open.push(store);
     return store;
@@ -81,7 +82,7 @@ export function describeEventStoreContract(
       await Promise.all(open.splice(0).map((s) => s.close().catch(() => undefined)));
     });
 
-    describe("append and read (the seed's tests)", () => {
+    describe("append and read", () => {
       it("reads appended events back in append order with 1-based positions and a global sequence", async () => {
         const store = await fresh();
         const a = uniqueName("a");
@@ -139,7 +140,7 @@ export function describeEventStoreContract(
         await expectCode(store.getStreamInfo(s), ErrorCode.NotFound);
       });
 
-      it("formats a cursor like the seed", () => {
+      it("formats a cursor as stream:<id> pos:<n> time:<RFC 3339>", () => {
         const c = new Cursor("user-stream", 0, new Date("2024-01-01T00:00:00Z"));
         expect(c.toString()).toBe("stream:user-stream pos:0 time:2024-01-01T00:00:00Z");
         expect(new Cursor("s", 7, new Date("2024-05-06T07:08:09.123Z")).toString()).toBe(

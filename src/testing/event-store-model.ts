@@ -7,13 +7,14 @@
  * must be the one the model put there; an error for a subscriber behind
  * retention must be true.
  */
-import fc from "fast-check";
-import { expect, it } from "vitest";
+import type { Arbitrary } from "fast-check";
 import { ErrorCode, isStatelogError } from "../core/errors.js";
 import { isBehindRetentionError } from "../events/errors.js";
-import type { EventStore, EventStoreConfig, EventSubscription, RecordedEvent } from "../events/types.js";
+import type { EventStore, EventStoreOptions, EventSubscription, RecordedEvent } from "../events/types.js";
 import { createEvent } from "../events/types.js";
-import { uniqueName } from "./store-contract.js";
+import { uniqueName } from "./fixtures.js";
+import { type FastCheck, loadFastCheck } from "./peers.js";
+import { expect, it } from "./vitest.js";
 
 /** Options of {@link describeEventStoreModel}. */
 export interface EventStoreModelOptions {
@@ -21,7 +22,7 @@ export interface EventStoreModelOptions {
   runs: number;
   /** Most operations per schedule. */
   maxOps: number;
-  /** Whether `config.clock` drives retention (else retention steps only let time pass). */
+  /** Whether the `clock` option drives retention (else retention steps only let time pass). */
   fakeClock: boolean;
   /** Test timeout in ms. */
   timeout: number;
@@ -39,44 +40,50 @@ type Op =
 const STREAMS = 3;
 const RETENTION_MS = 100;
 
-const opArb: fc.Arbitrary<Op> = fc.oneof(
-  {
-    weight: 5,
-    arbitrary: fc.record({
-      k: fc.constant("append" as const),
-      s: fc.nat(STREAMS - 1),
-      n: fc.integer({ min: 1, max: 3 }),
-      ev: fc.constantFrom("none", "none", "exact", "stale", "no_stream", "exists"),
-      wait: fc.boolean(),
-    }),
-  },
-  {
-    weight: 2,
-    arbitrary: fc.record({
-      k: fc.constant("read" as const),
-      s: fc.nat(STREAMS - 1),
-      from: fc.nat(6),
-      limit: fc.integer({ min: 1, max: 4 }),
-    }),
-  },
-  // s = STREAMS means subscribeAll.
-  {
-    weight: 2,
-    arbitrary: fc.record({
-      k: fc.constant("sub" as const),
-      s: fc.nat(STREAMS),
-      from: fc.nat(5),
-      buf: fc.integer({ min: 1, max: 3 }),
-    }),
-  },
-  {
-    weight: 4,
-    arbitrary: fc.record({ k: fc.constant("pull" as const), i: fc.nat(3), n: fc.integer({ min: 1, max: 5 }) }),
-  },
-  { weight: 1, arbitrary: fc.record({ k: fc.constant("abort" as const), i: fc.nat(3) }) },
-  { weight: 1, arbitrary: fc.record({ k: fc.constant("retain" as const), advance: fc.integer({ min: 0, max: 150 }) }) },
-  { weight: 1, arbitrary: fc.record({ k: fc.constant("tick" as const) }) },
-);
+/** The random operations of a schedule. */
+function opArb(fc: FastCheck): Arbitrary<Op> {
+  return fc.oneof(
+    {
+      weight: 5,
+      arbitrary: fc.record({
+        k: fc.constant("append" as const),
+        s: fc.nat(STREAMS - 1),
+        n: fc.integer({ min: 1, max: 3 }),
+        ev: fc.constantFrom("none", "none", "exact", "stale", "no_stream", "exists"),
+        wait: fc.boolean(),
+      }),
+    },
+    {
+      weight: 2,
+      arbitrary: fc.record({
+        k: fc.constant("read" as const),
+        s: fc.nat(STREAMS - 1),
+        from: fc.nat(6),
+        limit: fc.integer({ min: 1, max: 4 }),
+      }),
+    },
+    // s = STREAMS means subscribeAll.
+    {
+      weight: 2,
+      arbitrary: fc.record({
+        k: fc.constant("sub" as const),
+        s: fc.nat(STREAMS),
+        from: fc.nat(5),
+        buf: fc.integer({ min: 1, max: 3 }),
+      }),
+    },
+    {
+      weight: 4,
+      arbitrary: fc.record({ k: fc.constant("pull" as const), i: fc.nat(3), n: fc.integer({ min: 1, max: 5 }) }),
+    },
+    { weight: 1, arbitrary: fc.record({ k: fc.constant("abort" as const), i: fc.nat(3) }) },
+    {
+      weight: 1,
+      arbitrary: fc.record({ k: fc.constant("retain" as const), advance: fc.integer({ min: 0, max: 150 }) }),
+    },
+    { weight: 1, arbitrary: fc.record({ k: fc.constant("tick" as const) }) },
+  );
+}
 
 interface Sub {
   sub: EventSubscription;
@@ -104,15 +111,16 @@ interface Totals {
 /** Registers the model-based test. */
 export function describeEventStoreModel(
   name: string,
-  factory: (config: EventStoreConfig) => EventStore | Promise<EventStore>,
+  factory: (config: EventStoreOptions) => EventStore | Promise<EventStore>,
   options: EventStoreModelOptions,
 ): void {
   it(`model: ${options.runs} random schedules of appends, reads, subscribes, aborts and retention — 0 gaps, 0 duplicates (${name})`, {
     timeout: options.timeout,
   }, async () => {
+    const fc = await loadFastCheck();
     const totals: Totals = { schedules: 0, delivered: 0, gaps: 0, duplicates: 0 };
     await fc.assert(
-      fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: options.maxOps }), async (ops) => {
+      fc.asyncProperty(fc.array(opArb(fc), { minLength: 1, maxLength: options.maxOps }), async (ops) => {
         totals.schedules++;
         await runSchedule(factory, ops, options.fakeClock, totals);
       }),
@@ -126,7 +134,7 @@ export function describeEventStoreModel(
 }
 
 async function runSchedule(
-  factory: (config: EventStoreConfig) => EventStore | Promise<EventStore>,
+  factory: (config: EventStoreOptions) => EventStore | Promise<EventStore>,
   ops: readonly Op[],
   fakeClock: boolean,
   totals: Totals,
@@ -134,9 +142,9 @@ async function runSchedule(
   let now = Date.parse("2024-01-01T00:00:00Z");
   let cutoff = Number.NEGATIVE_INFINITY; // events before this may have been removed
   const store = await factory({
-    retentionDuration: fakeClock ? RETENTION_MS : 0,
+    retentionDurationMs: fakeClock ? RETENTION_MS : 0,
     clock: () => new Date(now),
-    snapshotInterval: 0,
+    snapshotIntervalMs: 0,
   });
   const retention = fakeClock && store.capabilities.retention && store.capabilities.applyRetention;
   const streams = Array.from({ length: STREAMS }, (_, i) => uniqueName(`m${i}`));

@@ -1,14 +1,21 @@
 /**
  * `statelog/testing`: the conformance suites every backend passes, for
- * use with vitest. Run them against your own Store implementation too.
+ * use with vitest (a peer dependency, like fast-check for the
+ * property-based tests: a missing one is reported by name). Run them
+ * against your own Store, EventStore or Repository implementation too
+ * (see docs/backends.md).
  */
 
-export { describeEventStoreContract, type EventStoreContractOptions } from "./event-store-contract.js";
+export {
+  describeEventStoreContract,
+  type EventStoreContractOptions,
+  type EventStoreFactory,
+} from "./event-store-contract.js";
 export {
   type ContractAggregate,
   describeRepositoryContract,
-  type RepositoryConfig,
   type RepositoryContractOptions,
+  type RepositoryFactoryOptions,
 } from "./repository-contract.js";
 export {
   describeStoreContract,

@@ -1,13 +1,14 @@
 /**
  * The Repository conformance suite: one set of tests every `Repository<T>`
- * passes unchanged (SEMANTICS.md, "Repositories on NATS"): versions, CAS
+ * passes unchanged: versions, CAS
  * races, history limits, TTL expiry, delete and paging.
  */
-import { afterEach, describe, expect, it } from "vitest";
+
 import { ErrorCode, isStatelogError, type VersionConflictError } from "../core/errors.js";
 import type { Repository } from "../repository/types.js";
 import { expectCode } from "./assert.js";
-import { uniqueName } from "./store-contract.js";
+import { uniqueName } from "./fixtures.js";
+import { afterEach, describe, expect, it } from "./vitest.js";
 
 /** The aggregate the suite stores. */
 export interface ContractAggregate {
@@ -17,8 +18,8 @@ export interface ContractAggregate {
   tags?: string[];
 }
 
-/** What the suite asks the factory for. */
-export interface RepositoryConfig {
+/** The options the suite opens a repository with: what its factory receives. */
+export interface RepositoryFactoryOptions {
   /** A fresh aggregate type (unique per test, so tests never collide on a shared server). */
   aggregateType: string;
   /** Versions to keep. */
@@ -33,7 +34,10 @@ export interface RepositoryContractOptions {
    * Opens a second repository on the same data as `first` (another
    * client/connection), for the two-writer race. @default the same instance
    */
-  second?: (first: Repository<ContractAggregate>, config: RepositoryConfig) => Promise<Repository<ContractAggregate>>;
+  second?: (
+    first: Repository<ContractAggregate>,
+    config: RepositoryFactoryOptions,
+  ) => Promise<Repository<ContractAggregate>>;
   /** The TTL, in seconds, of the expiry test. @default 1 */
   ttlSeconds?: number;
   /** Per-test timeout in ms. @default 30000 */
@@ -49,11 +53,11 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  */
 export function describeRepositoryContract(
   name: string,
-  factory: (config: RepositoryConfig) => Promise<Repository<ContractAggregate>>,
+  factory: (config: RepositoryFactoryOptions) => Promise<Repository<ContractAggregate>>,
   options: RepositoryContractOptions = {},
 ): void {
   const open: Repository<ContractAggregate>[] = [];
-  async function fresh(config: Partial<RepositoryConfig> = {}): Promise<Repository<ContractAggregate>> {
+  async function fresh(config: Partial<RepositoryFactoryOptions> = {}): Promise<Repository<ContractAggregate>> {
     const full = { aggregateType: uniqueName("agg"), history: 1, ttlSeconds: 0, ...config };
     const repo = await factory(full);
     open.push(repo);

@@ -1,28 +1,31 @@
 /**
- * `statelog/union`: several stores as one, for redundancy (seed 2: "save to
- * both, load from either"; SEMANTICS.md, "Union of stores").
+ * `statelog/union`: several stores as one, for redundancy — save to every
+ * store, load from all of them and merge per key.
  */
-import { type Change, type ChangeInput, changeKey } from "../core/change.js";
-import {
-  ConfigurationError,
-  ErrorCode,
-  messageOf,
-  PartialWriteError,
-  StatelogError,
-  throwIfAborted,
-} from "../core/errors.js";
 import {
   applyLoadOptions,
+  BASE_STORE_OPTION_NAMES,
+  BaseStore,
+  type BaseStoreOptions,
   type CallOptions,
+  type Change,
+  type ChangeInput,
+  ConfigurationError,
+  changeKey,
+  isStatelogError,
   type LoadOptions,
-  OpenState,
-  prepareChanges,
+  messageOf,
+  OptionChecker,
+  PartialWriteError,
   type SaveOptions,
+  STORE_DEFAULTS,
+  StatelogError,
   type Store,
   type StoreCapabilities,
+  throwIfAborted,
   toChange,
-} from "../core/store.js";
-import { validateNamespace } from "../core/validation.js";
+  UnsupportedError,
+} from "../index.js";
 
 /** How `load` treats a store that fails. */
 export const ReadPolicy = {
@@ -34,25 +37,40 @@ export const ReadPolicy = {
 export type ReadPolicy = (typeof ReadPolicy)[keyof typeof ReadPolicy];
 
 /** Options of {@link UnionStore}. */
-export interface UnionStoreOptions {
-  /** What a failed store does to a load. @default "all" */
+export interface UnionStoreOptions extends BaseStoreOptions {
+  /** The stores, in order: saves go to each in this order; on a load tie the earlier store wins. At least one. */
+  stores: readonly Store[];
+  /** What a failed store does to a load; see {@link ReadPolicy}. @default "all" */
   readPolicy?: ReadPolicy;
-  /** Called for each store skipped by a load under the `"any"` policy. */
+  /** Called for each store skipped by a load under the `"any"` policy. @default none */
   onSkippedStore?: (report: { index: number; namespace: string; error: unknown }) => void;
-  /** Largest entity in bytes of JSON, checked once before any store is written. @default 1 MiB */
-  maxValueBytes?: number;
-  /** Clock for changes without a timestamp, so every store gets the same one. @default () => new Date() */
-  clock?: () => Date;
 }
 
-/** A union load failed: `failures` says which stores failed and why. */
+/** Defaults of {@link UnionStoreOptions}. */
+export const UNION_STORE_DEFAULTS = {
+  /** @default "all" */
+  readPolicy: ReadPolicy.All,
+  /** Largest entity, checked once before any store is written. @default 1048576 (1 MiB) */
+  maxValueBytes: STORE_DEFAULTS.maxValueBytes,
+  /** @default "accept" */
+  unknownEntityTypes: STORE_DEFAULTS.unknownEntityTypes,
+} as const;
+
+/** Codes of the union's own errors. */
+export const UnionErrorCode = {
+  /** A union load failed: a store failed under `readPolicy: "all"`, or every store failed under `"any"`. */
+  LoadFailed: "STATELOG_UNION_LOAD_FAILED",
+} as const;
+export type UnionErrorCode = (typeof UnionErrorCode)[keyof typeof UnionErrorCode];
+
+/** A union load failed: `failures` says which stores failed and why (the first one is the `cause`). */
 export class UnionLoadError extends StatelogError {
   constructor(
     readonly namespace: string,
     readonly failures: readonly { index: number; error: unknown }[],
   ) {
     super(
-      ErrorCode.Unavailable,
+      UnionErrorCode.LoadFailed,
       `union load of ${JSON.stringify(namespace)}: ${failures.map((f) => `store #${f.index}: ${messageOf(f.error)}`).join("; ")}`,
       { cause: failures[0]?.error },
     );
@@ -60,29 +78,56 @@ export class UnionLoadError extends StatelogError {
   }
 }
 
+/** True for a {@link UnionLoadError} (by its code, so it works across copies of the package). */
+export const isUnionLoadError = (e: unknown): e is UnionLoadError => isStatelogError(e, UnionErrorCode.LoadFailed);
+
+const isStore = (s: unknown): boolean =>
+  typeof s === "object" &&
+  s !== null &&
+  typeof (s as Store).save === "function" &&
+  typeof (s as Store).load === "function" &&
+  typeof (s as Store).close === "function";
+
 /**
  * Writes to every store in order; loads from all of them and merges per
  * key: the later timestamp wins, on a tie the earlier store in the list.
  */
-export class UnionStore implements Store {
+export class UnionStore extends BaseStore {
   readonly capabilities: StoreCapabilities;
   readonly #stores: readonly Store[];
-  readonly #options: UnionStoreOptions;
-  readonly #state = new OpenState("union store");
+  readonly #readPolicy: ReadPolicy;
+  readonly #onSkippedStore: UnionStoreOptions["onSkippedStore"];
 
-  constructor(stores: readonly Store[], options: UnionStoreOptions = {}) {
-    if (stores.length === 0) throw new ConfigurationError("UnionStore needs at least one store");
-    const policy = options.readPolicy ?? ReadPolicy.All;
-    if (policy !== ReadPolicy.All && policy !== ReadPolicy.Any) {
-      throw new ConfigurationError(`UnionStore readPolicy must be "all" or "any", got ${JSON.stringify(policy)}`);
+  /**
+   * A union of `options.stores` (the same as {@link UnionStore.open}). It
+   * owns its stores: `close()` closes them.
+   * @throws ConfigurationError for an invalid or unknown option
+   */
+  constructor(options: UnionStoreOptions) {
+    if (Array.isArray(options)) {
+      throw new ConfigurationError("UnionStore takes one options object: new UnionStore({ stores: [a, b] })");
     }
+    super("union store", options, "UnionStore");
+    const check = new OptionChecker<UnionStoreOptions>("UnionStore", options, UNION_STORE_DEFAULTS);
+    check.known(["stores", "readPolicy", "onSkippedStore", ...BASE_STORE_OPTION_NAMES]);
+    const stores = check.custom<"stores", readonly Store[]>("stores", (v) =>
+      Array.isArray(v) && v.length > 0 && v.every(isStore)
+        ? undefined
+        : "a non-empty array of stores (at least one store)",
+    );
+    this.#readPolicy = check.oneOf("readPolicy", ReadPolicy);
+    this.#onSkippedStore = check.optionalFunction("onSkippedStore");
     this.#stores = [...stores];
-    this.#options = { ...options, readPolicy: policy };
     this.capabilities = {
       compact: stores.some((s) => s.capabilities.compact),
       listNamespaces: stores.every((s) => s.capabilities.listNamespaces),
       durable: stores.some((s) => s.capabilities.durable),
     };
+  }
+
+  /** A union of `options.stores`; nothing to connect to (the stores are open already). */
+  static async open(options: UnionStoreOptions): Promise<UnionStore> {
+    return new UnionStore(options);
   }
 
   /** The stores, in order. */
@@ -91,14 +136,13 @@ export class UnionStore implements Store {
   }
 
   /**
-   * Saves to every store in order (all are attempted).
+   * Validates the changes once (and stamps those without a timestamp with
+   * one clock reading), then saves them to every store in order; every
+   * store is attempted.
    * @throws PartialWriteError (`targets: "stores"`) naming the stores that took the changes and those that did not
    */
   async save(changes: readonly ChangeInput[], options?: SaveOptions): Promise<void> {
-    this.#state.check();
-    throwIfAborted(options?.signal);
-    // Validate once and fix timestamps so every store stores the same change.
-    const prepared = prepareChanges(changes, this.#options).map(toChange);
+    const prepared = this.prepare(changes, options).map(toChange);
     if (prepared.length === 0) return;
     const saved: number[] = [];
     const failed: { index: number; error: unknown }[] = [];
@@ -111,29 +155,31 @@ export class UnionStore implements Store {
       }
     }
     if (failed.length > 0) {
-      // Bad input fails the same way everywhere: surface that error itself.
+      // A union of one store: its error is the whole story.
       if (saved.length === 0 && failed.length === 1) throw failed[0]?.error;
       throw new PartialWriteError({ operation: "union save", targets: "stores", written: saved, failed });
     }
   }
 
+  /**
+   * Loads `namespace` from every store and merges per key: the later
+   * timestamp wins; on a tie, the earlier store. Order: the first store's
+   * write order, then keys only later stores hold, in theirs.
+   * @throws UnionLoadError when stores failed (see {@link ReadPolicy})
+   */
   async load(namespace: string, options?: LoadOptions): Promise<Change[]> {
-    this.#state.check();
-    validateNamespace(namespace);
-    throwIfAborted(options?.signal);
+    this.checkOpen(namespace, options);
     const results = await Promise.allSettled(this.#stores.map((s) => s.load(namespace, { signal: options?.signal })));
     const failures: { index: number; error: unknown }[] = [];
     results.forEach((r, index) => {
       if (r.status === "rejected") failures.push({ index, error: r.reason });
     });
     if (failures.length > 0) {
-      if (this.#options.readPolicy === ReadPolicy.All || failures.length === results.length) {
+      if (this.#readPolicy === ReadPolicy.All || failures.length === results.length) {
         throw new UnionLoadError(namespace, failures);
       }
-      for (const f of failures) this.#options.onSkippedStore?.({ ...f, namespace });
+      for (const f of failures) this.#onSkippedStore?.({ ...f, namespace });
     }
-    // Per key: later timestamp wins; on a tie, the earlier store. Order: the
-    // first store's write order, then keys only later stores hold, in theirs.
     const winners = new Map<string, Change>();
     for (const r of results) {
       if (r.status !== "fulfilled") continue;
@@ -143,25 +189,27 @@ export class UnionStore implements Store {
         if (!prev || change.timestamp.getTime() > prev.timestamp.getTime()) winners.set(key, change);
       }
     }
-    return applyLoadOptions([...winners.values()], options);
+    return applyLoadOptions([...winners.values()], options).map((c) => this.loaded(c));
   }
 
   /** Compacts `namespace` in every store that can. */
   async compact(namespace: string, options?: CallOptions): Promise<void> {
-    this.#state.check();
-    validateNamespace(namespace);
+    this.checkOpen(namespace, options);
     for (const s of this.#stores) {
       throwIfAborted(options?.signal);
       if (s.capabilities.compact && s.compact) await s.compact(namespace, options);
     }
   }
 
-  /** The namespaces of all stores together (when every store can list them). */
+  /**
+   * The namespaces of all stores together.
+   * @throws UnsupportedError when a store cannot list namespaces (`capabilities.listNamespaces` is false)
+   */
   async listNamespaces(options?: CallOptions): Promise<string[]> {
-    this.#state.check();
+    this.checkOpen(undefined, options);
     const lists = await Promise.all(
-      this.#stores.map((s) => {
-        if (!s.listNamespaces) throw new ConfigurationError("a store of this union cannot list namespaces");
+      this.#stores.map((s, index) => {
+        if (!s.listNamespaces) throw new UnsupportedError(`store #${index} of this union cannot list namespaces`);
         return s.listNamespaces(options);
       }),
     );
@@ -169,14 +217,9 @@ export class UnionStore implements Store {
   }
 
   /** Closes every store (all are attempted; the first error is thrown). */
-  async close(): Promise<void> {
-    if (!this.#state.close()) return;
+  protected async closeResources(): Promise<void> {
     const results = await Promise.allSettled(this.#stores.map((s) => s.close()));
     const failed = results.find((r) => r.status === "rejected");
     if (failed) throw (failed as PromiseRejectedResult).reason;
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
   }
 }

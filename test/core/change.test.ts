@@ -8,7 +8,7 @@ interface Deployment {
 }
 
 describe("ChangesBuilder", () => {
-  it("builds set and unset changes in order, with the seed's spellings as aliases", () => {
+  it("builds set and unset changes in order, with create/update/delete as aliases", () => {
     const Deployment = defineEntityType<Deployment>("deployment");
     const at = new Date("2025-10-25T12:00:00Z");
     const changes = new ChangesBuilder("workspace-1")

@@ -10,7 +10,7 @@ import {
 } from "../../src/index.js";
 import { MemoryStore } from "../../src/memory/index.js";
 
-async function seeded(): Promise<MemoryStore> {
+async function filled(): Promise<MemoryStore> {
   const store = new MemoryStore();
   const a = new ChangesBuilder("alpha");
   for (let i = 0; i < 2500; i++) a.set("item", `i${i}`, { i }, { timestamp: new Date(1_700_000_000_000 + i) });
@@ -22,7 +22,7 @@ async function seeded(): Promise<MemoryStore> {
 
 describe("copyNamespace / migrate", () => {
   it("copies the current state, tombstones and timestamps included, in batches with progress", async () => {
-    const from = await seeded();
+    const from = await filled();
     const to = new MemoryStore();
     await to.save(new ChangesBuilder("alpha").set("item", "i7", { stale: true }, { timestamp: new Date(0) }).build());
     const saves: number[] = [];
@@ -47,7 +47,7 @@ describe("copyNamespace / migrate", () => {
   });
 
   it("migrates every namespace", async () => {
-    const from = await seeded();
+    const from = await filled();
     const to = new MemoryStore();
     const seen: string[] = [];
     const result = await migrate(from, to, {
@@ -69,7 +69,7 @@ describe("copyNamespace / migrate", () => {
   });
 
   it("stops when aborted", async () => {
-    const from = await seeded();
+    const from = await filled();
     const controller = new AbortController();
     const to = new MemoryStore();
     const promise = copyNamespace(from, to, "alpha", {

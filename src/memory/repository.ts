@@ -1,16 +1,23 @@
 /**
- * `MemoryRepository`: the {@link Repository} contract in process memory,
+ * `MemoryRepository`: the `Repository<T>` contract in process memory,
  * with the same versions, conflicts, history limit, TTL and paging as the
  * NATS repositories, for users' unit tests.
  */
-import { ClosedError, throwIfAborted, VersionConflictError } from "../core/errors.js";
-import type { CallOptions } from "../core/store.js";
-import { DEFAULT_MAX_VALUE_BYTES, toJsonWithin, validateEntityId, validateEntityType } from "../core/validation.js";
+import {
+  type CallOptions,
+  OpenState,
+  OptionChecker,
+  throwIfAborted,
+  toJsonWithin,
+  VersionConflictError,
+  validateEntityId,
+  validateEntityType,
+} from "../index.js";
 import {
   checkExpectedVersion,
-  checkRepositoryLimits,
+  checkRepositoryOptions,
+  checkTtlSeconds,
   compareIds,
-  defaultIdOf,
   type HistoryEntry,
   type ListOptions,
   type Page,
@@ -22,15 +29,21 @@ import {
   type RepositorySaveOptions,
   type SaveResult,
   type Versioned,
-} from "./types.js";
+} from "../repository/index.js";
 
 /** Options of {@link MemoryRepository}. */
 export interface MemoryRepositoryOptions<T> extends RepositoryOptions<T> {
-  /** The aggregate type name. @default "aggregate" */
+  /** The aggregate type name (a valid entity type name). @default "aggregate" */
   aggregateType?: string;
   /** The clock for `savedAt` and expiry. @default () => new Date() */
   clock?: () => Date;
 }
+
+/** Defaults of {@link MemoryRepositoryOptions} beyond those of every repository (`REPOSITORY_DEFAULTS`). */
+export const MEMORY_REPOSITORY_DEFAULTS = {
+  /** @default "aggregate" */
+  aggregateType: "aggregate",
+} as const;
 
 interface Entry {
   version: number;
@@ -51,18 +64,35 @@ export class MemoryRepository<T> implements Repository<T> {
   readonly #ttlMs: number;
   readonly #maxBytes: number;
   readonly #clock: () => Date;
-  #closed = false;
+  readonly #state: OpenState;
 
+  /** @throws ConfigurationError for an invalid or unknown option */
   constructor(options: MemoryRepositoryOptions<T> = {}) {
-    this.aggregateType = options.aggregateType ?? "aggregate";
-    validateEntityType(this.aggregateType);
-    this.#history = options.history ?? 1;
-    const ttl = options.ttlSeconds ?? 0;
-    checkRepositoryLimits(this.#history, ttl);
-    this.#ttlMs = ttl === 0 ? Number.POSITIVE_INFINITY : ttl * 1000;
-    this.#idOf = options.idOf ?? defaultIdOf;
-    this.#maxBytes = options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES;
-    this.#clock = options.clock ?? (() => new Date());
+    const shared = checkRepositoryOptions("MemoryRepository", options, ["aggregateType", "clock"]);
+    const check = new OptionChecker<MemoryRepositoryOptions<T>>(
+      "MemoryRepository",
+      options,
+      MEMORY_REPOSITORY_DEFAULTS,
+    );
+    this.aggregateType = check.custom("aggregateType", (v) => {
+      try {
+        validateEntityType(v);
+        return undefined;
+      } catch {
+        return "an entity type name (1 to 255 UTF-8 bytes, no '/' or control characters)";
+      }
+    });
+    this.#clock = check.optionalFunction("clock") ?? (() => new Date());
+    this.#history = shared.history;
+    this.#ttlMs = shared.ttlSeconds === 0 ? Number.POSITIVE_INFINITY : shared.ttlSeconds * 1000;
+    this.#idOf = shared.idOf;
+    this.#maxBytes = shared.maxValueBytes;
+    this.#state = new OpenState(`${this.aggregateType} repository`);
+  }
+
+  /** A new, empty repository (the same as `new MemoryRepository(options)`: nothing to connect to). */
+  static async open<T>(options: MemoryRepositoryOptions<T> = {}): Promise<MemoryRepository<T>> {
+    return new MemoryRepository<T>(options);
   }
 
   async save(aggregate: T, options?: RepositorySaveOptions): Promise<SaveResult> {
@@ -73,7 +103,7 @@ export class MemoryRepository<T> implements Repository<T> {
     const json = toJsonWithin(aggregate, this.#maxBytes, `${this.aggregateType} ${JSON.stringify(id)}`, "aggregate");
     let ttlMs = this.#ttlMs;
     if (options?.ttlSeconds !== undefined) {
-      checkRepositoryLimits(1, options.ttlSeconds);
+      checkTtlSeconds(options.ttlSeconds);
       ttlMs = options.ttlSeconds === 0 ? Number.POSITIVE_INFINITY : options.ttlSeconds * 1000;
     }
     const entries = this.#live(id);
@@ -152,12 +182,13 @@ export class MemoryRepository<T> implements Repository<T> {
 
   /** Removes everything. */
   clear(): void {
+    this.#state.check();
     this.#entries.clear();
   }
 
+  /** Drops everything; later calls fail with a `ClosedError`. Idempotent. */
   async close(): Promise<void> {
-    this.#closed = true;
-    this.#entries.clear();
+    if (this.#state.close()) this.#entries.clear();
   }
 
   [Symbol.asyncDispose](): Promise<void> {
@@ -165,7 +196,7 @@ export class MemoryRepository<T> implements Repository<T> {
   }
 
   #check(options: CallOptions | undefined): void {
-    if (this.#closed) throw new ClosedError(`${this.aggregateType} repository`);
+    this.#state.check();
     throwIfAborted(options?.signal);
   }
 
