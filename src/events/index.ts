@@ -3,6 +3,8 @@
  * subscriptions, retention and snapshots — `MemoryEventStore` in memory and
  * `FileEventStore` durable on disk, behind one contract.
  */
+
+export { BaseEventStore } from "./base.js";
 export {
   BehindRetentionError,
   EventErrorCode,
@@ -11,6 +13,7 @@ export {
   LockedError,
 } from "./errors.js";
 export { FileEventStore, type FileEventStoreConfig } from "./file/store.js";
+export { type AppendRequest, EventLog, type PlannedAppend } from "./log.js";
 export { MemoryEventStore, type MemoryEventStoreConfig } from "./memory.js";
 export {
   type AppendOptions,
@@ -36,3 +39,8 @@ export {
   type StreamInfo,
   type SubscribeOptions,
 } from "./types.js";
+export { deepFreeze, EVENT_OVERHEAD_BYTES, type PreparedEvent, prepareEvents } from "./validate.js";
+export type EventStoreOptions = import("./types.js").EventStoreConfig & {
+  retentionDurationMs?: number;
+  snapshotIntervalMs?: number;
+};
