@@ -19,35 +19,86 @@
  */
 
 import type { ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
-import { DeliverPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType } from "@nats-io/jetstream";
-import { type NatsConnection, nanos } from "@nats-io/transport-node";
-import { ClosedError, ConfigurationError, CorruptionError, TooLargeError } from "../core/errors.js";
-import { BaseEventStore } from "../events/base.js";
-import type { AppendRequest, PlannedAppend } from "../events/log.js";
+import type { NatsConnection } from "@nats-io/transport-node";
 import {
+  type AppendRequest,
+  BaseEventStore,
   EVENT_STORE_DEFAULTS,
   type EventInput,
   type EventStoreCapabilities,
-  type EventStoreConfig,
+  type EventStoreOptions,
+  type PlannedAppend,
+  prepareEvents,
   type SnapshotInfo,
-} from "../events/types.js";
-import { prepareEvents } from "../events/validate.js";
+} from "../events/index.js";
+import { ClosedError, CorruptionError, OptionChecker, TooLargeError } from "../index.js";
+import { loadNatsModules } from "./client.js";
 import { isWrongLastSequence, natsError } from "./errors.js";
 import { decodeToken, encodeToken } from "./keys.js";
-import { requirePayloadFits, serverMaxPayload } from "./payload.js";
+import { checkClient, checkStreamName, MAX_REPLICAS, NatsStorage } from "./options.js";
+import { serverMaxPayload, valueLimitFor } from "./payload.js";
 
-/** Configuration of {@link NatsEventStore.open}. */
-export interface NatsEventStoreConfig extends EventStoreConfig {
-  /** An open NATS connection; the store never closes it. */
+/** Options of {@link NatsEventStore.open}: those of every event store, and where the events live. */
+export interface NatsEventStoreOptions extends EventStoreOptions {
+  /** An open NATS connection (required); the store never closes it. */
   client: NatsConnection;
-  /** JetStream stream name (created if missing). @default "STATELOG_EVENTS" */
+  /** JetStream stream name (`[-_a-zA-Z0-9]`), created if missing. @default "STATELOG_EVENTS" */
   stream?: string;
-  /** Subject prefix of the stream's subjects (`<prefix>.<stream id>`). @default "statelog.events.<stream>" */
+  /**
+   * Subject prefix of the stream's subjects (`<prefix>.<stream id>`).
+   * @default "statelog.events.<stream>"
+   */
   subjectPrefix?: string;
-  /** Replicas of a stream this call creates. @default 1 */
+  /** Replicas of a stream this call creates (1 to 5). @default 1 */
   replicas?: number;
   /** Storage of a stream this call creates. @default "file" */
-  storage?: "file" | "memory";
+  storage?: NatsStorage;
+  /**
+   * Largest event payload, in bytes of UTF-8 JSON. Without it, the largest
+   * the server carries: its `max_payload` minus {@link EVENT_ENVELOPE_BYTES},
+   * at most 1 MiB. A limit the server cannot carry is refused by `open`.
+   * @default min(1048576, max_payload - 4096)
+   */
+  maxValueBytes?: number;
+}
+
+/** Defaults of {@link NatsEventStoreOptions} (the others are those of every event store). */
+export const NATS_EVENT_STORE_DEFAULTS = {
+  /** @default "STATELOG_EVENTS" */
+  stream: "STATELOG_EVENTS",
+  /** @default 1 */
+  replicas: 1,
+  /** @default "file" */
+  storage: NatsStorage.File,
+  /** The largest default limit; less when the server's `max_payload` cannot carry it. @default 1048576 (1 MiB) */
+  maxValueBytes: EVENT_STORE_DEFAULTS.maxValueBytes,
+} as const;
+
+/** The options of every event store (`EventStoreOptions`): those with a default, and the others. */
+const BASE_OPTION_NAMES = [
+  ...new Set([
+    ...Object.keys(EVENT_STORE_DEFAULTS),
+    "maxEventsPerStream",
+    "maxStreams",
+    "retentionDurationMs",
+    "snapshotIntervalMs",
+    "metrics",
+    "name",
+    "maxValueBytes",
+    "clock",
+  ]),
+];
+const OPTION_NAMES = [...BASE_OPTION_NAMES, "client", "stream", "subjectPrefix", "replicas", "storage"];
+
+/** The checked options of a store. */
+interface Settings {
+  client: NatsConnection;
+  stream: string;
+  prefix: string;
+  replicas: number;
+  storage: NatsStorage;
+  retentionMs: number;
+  maxValueBytes: number;
 }
 
 const TD = new TextDecoder();
@@ -69,13 +120,20 @@ export const EVENT_ENVELOPE_BYTES = 4096;
 
 /** An event store on a JetStream stream. Create it with {@link NatsEventStore.open}. */
 export class NatsEventStore extends BaseEventStore {
-  readonly capabilities: EventStoreCapabilities;
   /** The JetStream stream. */
   readonly stream: string;
   /** The subject prefix. */
   readonly prefix: string;
-  readonly #js: JetStreamClient;
-  readonly #jsm: JetStreamManager;
+  readonly #settings: Settings;
+  /** The JetStream client and manager, set by `open` once the stream is there. */
+  #handles: { js: JetStreamClient; jsm: JetStreamManager } | undefined;
+  #capabilities: EventStoreCapabilities = {
+    durable: true,
+    retention: true,
+    applyRetention: true,
+    limits: true,
+    persistentSnapshots: false,
+  };
   /** The server's largest message: one append (the whole batch) must fit. */
   readonly #maxPayload: number;
   /** Last stream sequence the index has ingested. */
@@ -89,66 +147,90 @@ export class NatsEventStore extends BaseEventStore {
   /** Appends of this process, one at a time per stream (fewer lost compare-and-sets). */
   readonly #chains = new Map<string, Promise<unknown>>();
 
-  private constructor(config: NatsEventStoreConfig, jsm: JetStreamManager, stream: string, durable: boolean) {
-    super(config, `nats-event-store:${stream}`);
-    this.stream = stream;
-    this.prefix = config.subjectPrefix ?? `statelog.events.${stream}`;
-    this.#js = jetstream(config.client);
-    this.#jsm = jsm;
-    this.#maxPayload = serverMaxPayload(config.client);
-    this.capabilities = {
-      durable,
-      retention: true,
-      applyRetention: true,
-      limits: true,
-      persistentSnapshots: false,
-    };
+  private constructor(options: NatsEventStoreOptions, settings: Settings) {
+    super({ ...options, maxValueBytes: settings.maxValueBytes }, `nats-event-store:${settings.stream}`);
+    this.#settings = settings;
+    this.stream = settings.stream;
+    this.prefix = settings.prefix;
+    this.#maxPayload = serverMaxPayload(settings.client);
+  }
+
+  get #jet(): { js: JetStreamClient; jsm: JetStreamManager } {
+    return this.#handles as { js: JetStreamClient; jsm: JetStreamManager };
+  }
+
+  get capabilities(): EventStoreCapabilities {
+    return this.#capabilities;
   }
 
   /**
    * Opens (and creates if missing) the stream and reads it into the index.
-   * `retentionDuration` also becomes the stream's `max_age`.
-   * @throws ConfigurationError | UnavailableError
+   * Every option is checked before anything is created.
+   * `retentionDurationMs` also becomes the `max_age` of a stream this call creates.
+   * @throws ConfigurationError for an invalid or unknown option, or when the
+   *   server's `max_payload` cannot carry an event of `maxValueBytes` plus
+   *   {@link EVENT_ENVELOPE_BYTES}
+   * @throws NatsClientMissingError when the NATS client packages are not installed
+   * @throws UnavailableError when the server cannot be reached
    */
-  static async open(config: NatsEventStoreConfig): Promise<NatsEventStore> {
-    if (!config?.client) throw new ConfigurationError("NatsEventStore needs a `client` (an open NATS connection)");
-    const stream = config.stream ?? "STATELOG_EVENTS";
-    if (!/^[-\w]+$/.test(stream)) throw new ConfigurationError(`invalid stream name ${JSON.stringify(stream)}`);
-    requirePayloadFits(
-      config.client,
-      config.maxValueBytes ?? EVENT_STORE_DEFAULTS.maxValueBytes,
-      EVENT_ENVELOPE_BYTES,
-      "maxValueBytes",
-      `NatsEventStore stream ${JSON.stringify(stream)}`,
-    );
-    let store: NatsEventStore;
+  static async open(options: NatsEventStoreOptions): Promise<NatsEventStore> {
+    const check = new OptionChecker("NatsEventStore", options, NATS_EVENT_STORE_DEFAULTS).known(OPTION_NAMES, {
+      retentionDuration: "retentionDurationMs",
+      snapshotInterval: "snapshotIntervalMs",
+      bucket: "stream",
+    });
+    const client = checkClient(check);
+    const stream = checkStreamName(check, "stream", "JetStream stream");
+    const settings: Settings = {
+      client,
+      stream,
+      prefix: options.subjectPrefix === undefined ? `statelog.events.${stream}` : check.string("subjectPrefix"),
+      replicas: check.integer("replicas", { min: 1, max: MAX_REPLICAS }),
+      storage: check.oneOf("storage", NatsStorage),
+      retentionMs: options.retentionDurationMs === undefined ? 0 : check.number("retentionDurationMs", { min: 0 }),
+      maxValueBytes: valueLimitFor(
+        client,
+        options.maxValueBytes === undefined ? undefined : check.integer("maxValueBytes", { min: 1 }),
+        NATS_EVENT_STORE_DEFAULTS.maxValueBytes,
+        EVENT_ENVELOPE_BYTES,
+        `NatsEventStore stream ${JSON.stringify(stream)}`,
+      ),
+    };
+    const store = new NatsEventStore(options, settings); // checks the options of every event store
     try {
-      const jsm = await jetstreamManager(config.client);
-      const prefix = config.subjectPrefix ?? `statelog.events.${stream}`;
-      let info = await jsm.streams.info(stream).catch(() => undefined);
-      if (!info) {
-        info = await jsm.streams.add({
-          name: stream,
-          subjects: [`${prefix}.>`],
-          retention: RetentionPolicy.Limits,
-          storage: config.storage === "memory" ? StorageType.Memory : StorageType.File,
-          num_replicas: config.replicas ?? 1,
-          max_age: config.retentionDuration ? nanos(config.retentionDuration) : 0,
-          allow_direct: true,
-        });
-      }
-      store = new NatsEventStore(config, jsm, stream, info.config.storage === StorageType.File);
-      await store.#start(info.state.messages > 0 ? info.state.last_seq : 0);
+      await store.#connect();
     } catch (error) {
+      await store.close().catch(() => undefined);
       throw natsError(error, `opening event stream ${JSON.stringify(stream)}`);
     }
     store.startTimers(false);
     return store;
   }
 
+  async #connect(): Promise<void> {
+    const { client, stream, prefix, replicas, storage, retentionMs } = this.#settings;
+    const nats = await loadNatsModules();
+    const jsm = await nats.jetstream.jetstreamManager(client);
+    let info = await jsm.streams.info(stream).catch(() => undefined);
+    if (!info) {
+      info = await jsm.streams.add({
+        name: stream,
+        subjects: [`${prefix}.>`],
+        retention: "limits",
+        storage,
+        num_replicas: replicas,
+        max_age: retentionMs > 0 ? Math.round(retentionMs * 1_000_000) : 0, // nanoseconds
+        allow_direct: true,
+      });
+    }
+    this.#handles = { js: nats.jetstream.jetstream(client), jsm };
+    this.#capabilities = { ...this.#capabilities, durable: info.config.storage === NatsStorage.File };
+    await this.#start(info.state.messages > 0 ? info.state.last_seq : 0);
+  }
+
   async #start(until: number): Promise<void> {
     // The stream holds only `<prefix>.>` (a filter list needs nats-server 2.10).
-    const consumer = await this.#js.consumers.get(this.stream, { deliver_policy: DeliverPolicy.All });
+    const consumer = await this.#jet.js.consumers.get(this.stream, { deliver_policy: "all" });
     // Short pulls and heartbeats: after a leader change the ordered consumer notices within seconds.
     const messages = await consumer.consume({ expires: 2_000, idle_heartbeat: 1_000 });
     this.#messages = messages;
@@ -225,7 +307,7 @@ export class NatsEventStore extends BaseEventStore {
       try {
         while (this.#ingested < seq && !this.closed) {
           const next = this.#ingested + 1;
-          const sm = await this.#jsm.streams.getMessage(this.stream, { seq: next }).catch(() => undefined);
+          const sm = await this.#jet.jsm.streams.getMessage(this.stream, { seq: next }).catch(() => undefined);
           if (sm === undefined) break; // the server is not answering: the waiter's own path will retry
           if (sm === null) {
             // Removed (retention): nothing to index at this sequence.
@@ -245,7 +327,7 @@ export class NatsEventStore extends BaseEventStore {
 
   /** Waits until the index holds everything the server has stored now. */
   async #catchUp(): Promise<void> {
-    const info = await this.#jsm.streams.info(this.stream);
+    const info = await this.#jet.jsm.streams.info(this.stream);
     if (info.state.messages > 0) await this.#waitIngested(info.state.last_seq);
   }
 
@@ -293,7 +375,7 @@ export class NatsEventStore extends BaseEventStore {
       const isNew = !this.log.streams.has(request.streamId);
       let seq: number;
       try {
-        const ack = await this.#js.publish(subject, body, {
+        const ack = await this.#jet.js.publish(subject, body, {
           expect: {
             lastSubjectSequence: this.#lastSeq.get(request.streamId) ?? 0,
             // A new stream counts against maxStreams: make the whole stream the compare-and-set then.
@@ -337,7 +419,7 @@ export class NatsEventStore extends BaseEventStore {
   /** Deletes the JetStream stream and closes the store. */
   async destroy(): Promise<void> {
     await this.close();
-    await this.#jsm.streams.delete(this.stream).catch((error: unknown) => {
+    await this.#jet.jsm.streams.delete(this.stream).catch((error: unknown) => {
       throw natsError(error, `deleting stream ${this.stream}`);
     });
   }
