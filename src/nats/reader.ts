@@ -306,6 +306,7 @@ export function keepLastPerKey<T>(items: readonly T[], keyOf: (item: T) => strin
 }
 
 function isRetryable(error: unknown): boolean {
-  // The client's TimeoutError says "timeout"; the others come as JetStream API errors.
-  return /timeout|no responders|leader/i.test(`${(error as Error)?.name} ${String(error)}`);
+  // The client's TimeoutError says "timeout"; the others come as JetStream API errors (10008: "JetStream
+  // system temporarily unavailable", while a restarted node rejoins).
+  return /timeout|no responders|leader|temporarily unavailable/i.test(`${(error as Error)?.name} ${String(error)}`);
 }
