@@ -19,87 +19,27 @@
  */
 
 import type { ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
-import type { NatsConnection } from "@nats-io/transport-node";
 import {
   type AppendRequest,
   BaseEventStore,
-  EVENT_STORE_DEFAULTS,
   type EventInput,
   type EventStoreCapabilities,
-  type EventStoreOptions,
   type PlannedAppend,
   prepareEvents,
   type SnapshotInfo,
 } from "../events/index.js";
-import { ClosedError, CorruptionError, OptionChecker, TooLargeError } from "../index.js";
+import { ClosedError, CorruptionError, TooLargeError } from "../index.js";
 import { loadNatsModules } from "./client.js";
 import { isWrongLastSequence, natsError } from "./errors.js";
+import {
+  checkEventStoreOptions,
+  EVENT_ENVELOPE_BYTES,
+  type EventStoreSettings,
+  type NatsEventStoreOptions,
+} from "./event-store-options.js";
 import { decodeToken, encodeToken } from "./keys.js";
-import { checkClient, checkStreamName, MAX_REPLICAS, NatsStorage } from "./options.js";
-import { serverMaxPayload, valueLimitFor } from "./payload.js";
-
-/** Options of {@link NatsEventStore.open}: those of every event store, and where the events live. */
-export interface NatsEventStoreOptions extends EventStoreOptions {
-  /** An open NATS connection (required); the store never closes it. */
-  client: NatsConnection;
-  /** JetStream stream name (`[-_a-zA-Z0-9]`), created if missing. @default "STATELOG_EVENTS" */
-  stream?: string;
-  /**
-   * Subject prefix of the stream's subjects (`<prefix>.<stream id>`).
-   * @default "statelog.events.<stream>"
-   */
-  subjectPrefix?: string;
-  /** Replicas of a stream this call creates (1 to 5). @default 1 */
-  replicas?: number;
-  /** Storage of a stream this call creates. @default "file" */
-  storage?: NatsStorage;
-  /**
-   * Largest event payload, in bytes of UTF-8 JSON. Without it, the largest
-   * the server carries: its `max_payload` minus {@link EVENT_ENVELOPE_BYTES},
-   * at most 1 MiB. A limit the server cannot carry is refused by `open`.
-   * @default min(1048576, max_payload - 4096)
-   */
-  maxValueBytes?: number;
-}
-
-/** Defaults of {@link NatsEventStoreOptions} (the others are those of every event store). */
-export const NATS_EVENT_STORE_DEFAULTS = {
-  /** @default "STATELOG_EVENTS" */
-  stream: "STATELOG_EVENTS",
-  /** @default 1 */
-  replicas: 1,
-  /** @default "file" */
-  storage: NatsStorage.File,
-  /** The largest default limit; less when the server's `max_payload` cannot carry it. @default 1048576 (1 MiB) */
-  maxValueBytes: EVENT_STORE_DEFAULTS.maxValueBytes,
-} as const;
-
-/** The options of every event store (`EventStoreOptions`): those with a default, and the others. */
-const BASE_OPTION_NAMES = [
-  ...new Set([
-    ...Object.keys(EVENT_STORE_DEFAULTS),
-    "maxEventsPerStream",
-    "maxStreams",
-    "retentionDurationMs",
-    "snapshotIntervalMs",
-    "metrics",
-    "name",
-    "maxValueBytes",
-    "clock",
-  ]),
-];
-const OPTION_NAMES = [...BASE_OPTION_NAMES, "client", "stream", "subjectPrefix", "replicas", "storage"];
-
-/** The checked options of a store. */
-interface Settings {
-  client: NatsConnection;
-  stream: string;
-  prefix: string;
-  replicas: number;
-  storage: NatsStorage;
-  retentionMs: number;
-  maxValueBytes: number;
-}
+import { NatsStorage } from "./options.js";
+import { serverMaxPayload } from "./payload.js";
 
 const TD = new TextDecoder();
 const UNLIMITED = { maxEventsPerStream: 0, maxStreams: 0 };
@@ -110,21 +50,13 @@ interface Waiter {
   reject: (error: Error) => void;
 }
 
-/**
- * Room `open` reserves next to an event of `maxValueBytes` in one append
- * message, in bytes: `{"first":…,"events":[{"id","type","timestamp","data","metadata"}]}`
- * with a short id, type and metadata, and the expected-sequence headers.
- * A batch still over the server's `max_payload` is a `TooLargeError`.
- */
-export const EVENT_ENVELOPE_BYTES = 4096;
-
 /** An event store on a JetStream stream. Create it with {@link NatsEventStore.open}. */
 export class NatsEventStore extends BaseEventStore {
   /** The JetStream stream. */
   readonly stream: string;
   /** The subject prefix. */
   readonly prefix: string;
-  readonly #settings: Settings;
+  readonly #settings: EventStoreSettings;
   /** The JetStream client and manager, set by `open` once the stream is there. */
   #handles: { js: JetStreamClient; jsm: JetStreamManager } | undefined;
   #capabilities: EventStoreCapabilities = {
@@ -147,7 +79,7 @@ export class NatsEventStore extends BaseEventStore {
   /** Appends of this process, one at a time per stream (fewer lost compare-and-sets). */
   readonly #chains = new Map<string, Promise<unknown>>();
 
-  private constructor(options: NatsEventStoreOptions, settings: Settings) {
+  private constructor(options: NatsEventStoreOptions, settings: EventStoreSettings) {
     super({ ...options, maxValueBytes: settings.maxValueBytes }, `nats-event-store:${settings.stream}`);
     this.#settings = settings;
     this.stream = settings.stream;
@@ -174,34 +106,13 @@ export class NatsEventStore extends BaseEventStore {
    * @throws UnavailableError when the server cannot be reached
    */
   static async open(options: NatsEventStoreOptions): Promise<NatsEventStore> {
-    const check = new OptionChecker("NatsEventStore", options, NATS_EVENT_STORE_DEFAULTS).known(OPTION_NAMES, {
-      retentionDuration: "retentionDurationMs",
-      snapshotInterval: "snapshotIntervalMs",
-      bucket: "stream",
-    });
-    const client = checkClient(check);
-    const stream = checkStreamName(check, "stream", "JetStream stream");
-    const settings: Settings = {
-      client,
-      stream,
-      prefix: options.subjectPrefix === undefined ? `statelog.events.${stream}` : check.string("subjectPrefix"),
-      replicas: check.integer("replicas", { min: 1, max: MAX_REPLICAS }),
-      storage: check.oneOf("storage", NatsStorage),
-      retentionMs: options.retentionDurationMs === undefined ? 0 : check.number("retentionDurationMs", { min: 0 }),
-      maxValueBytes: valueLimitFor(
-        client,
-        options.maxValueBytes === undefined ? undefined : check.integer("maxValueBytes", { min: 1 }),
-        NATS_EVENT_STORE_DEFAULTS.maxValueBytes,
-        EVENT_ENVELOPE_BYTES,
-        `NatsEventStore stream ${JSON.stringify(stream)}`,
-      ),
-    };
+    const settings = checkEventStoreOptions(options);
     const store = new NatsEventStore(options, settings); // checks the options of every event store
     try {
       await store.#connect();
     } catch (error) {
       await store.close().catch(() => undefined);
-      throw natsError(error, `opening event stream ${JSON.stringify(stream)}`);
+      throw natsError(error, `opening event stream ${JSON.stringify(settings.stream)}`);
     }
     store.startTimers(false);
     return store;

@@ -14,8 +14,10 @@ export {
   NatsSaveError,
   type NatsSaveReport,
 } from "./errors.js";
-export { NATS_EVENT_STORE_DEFAULTS, NatsEventStore, type NatsEventStoreOptions } from "./event-store.js";
-export { NATS_KV_STORE_DEFAULTS, NatsKvStore, type NatsKvStoreOptions } from "./kv-store.js";
+export { NatsEventStore } from "./event-store.js";
+export { NATS_EVENT_STORE_DEFAULTS, type NatsEventStoreOptions } from "./event-store-options.js";
+export { NatsKvStore } from "./kv-store.js";
+export { NATS_KV_STORE_DEFAULTS, type NatsKvStoreOptions } from "./kv-store-options.js";
 export { NatsStorage } from "./options.js";
 export {
   NATS_READ_MODEL_STORE_DEFAULTS,

@@ -14,22 +14,17 @@
  * in revision order.
  */
 import type { JetStreamClient, JetStreamManager, JsMsg, PubAck } from "@nats-io/jetstream";
-import type { NatsConnection } from "@nats-io/transport-node";
 import {
   AbortError,
-  BASE_STORE_OPTION_NAMES,
   BaseStore,
-  type BaseStoreOptions,
   type CallOptions,
   type Change,
   type ChangeInput,
   ChangeType,
   CorruptionError,
   type LoadOptions,
-  OptionChecker,
   type PreparedChange,
   type SaveOptions,
-  STORE_DEFAULTS,
   type StoreCapabilities,
   throwIfAborted,
   UnavailableError,
@@ -37,82 +32,17 @@ import {
 import { loadNatsModules } from "./client.js";
 import { isJetStreamApiError, NatsSaveError, natsError } from "./errors.js";
 import { decodeToken, encodeToken, parseEntityKey } from "./keys.js";
-import { checkClient, checkStreamName, MAX_REPLICAS, NatsStorage } from "./options.js";
-import { valueLimitFor } from "./payload.js";
+import {
+  checkKvStoreOptions,
+  type KvStoreSettings,
+  type NatsKvStoreOptions,
+  STORE_ENVELOPE_BYTES,
+} from "./kv-store-options.js";
+import { NatsStorage } from "./options.js";
 import { keepLastPerKey, readFiltered } from "./reader.js";
-
-/** Options of {@link NatsKvStore.open}. */
-export interface NatsKvStoreOptions extends BaseStoreOptions {
-  /** An open NATS connection (required). The store never closes it. */
-  client: NatsConnection;
-  /**
-   * KV bucket name (`[-_a-zA-Z0-9]`); created if missing, its stream is `KV_<bucket>`.
-   * @default "statelog"
-   */
-  bucket?: string;
-  /** Replicas of a bucket this call creates (1 to 5; 3 in a cluster). @default 1 */
-  replicas?: number;
-  /**
-   * Storage of a bucket this call creates: `"file"` survives a server
-   * restart, `"memory"` does not. @default "file"
-   */
-  storage?: NatsStorage;
-  /** Publishes awaiting their acknowledgement at once during a `save` (an integer >= 1). @default 1024 */
-  maxInFlight?: number;
-  /**
-   * Revisions kept per key by a bucket this call creates (1–64). With 1 the
-   * bucket compacts itself on every write; more keeps older revisions
-   * (`nats kv history`) until `compact`. @default 1
-   */
-  history?: number;
-  /**
-   * Largest entity, in bytes of UTF-8 JSON. Without it, the largest value
-   * the server carries: its `max_payload` minus {@link STORE_ENVELOPE_BYTES},
-   * at most 1 MiB. A limit the server cannot carry is refused by `open`.
-   * @default min(1048576, max_payload - 72)
-   */
-  maxValueBytes?: number;
-}
-
-/** Defaults of {@link NatsKvStoreOptions}. */
-export const NATS_KV_STORE_DEFAULTS = {
-  /** @default "statelog" */
-  bucket: "statelog",
-  /** @default 1 */
-  replicas: 1,
-  /** @default "file" */
-  storage: NatsStorage.File,
-  /** @default 1024 */
-  maxInFlight: 1024,
-  /** @default 1 */
-  history: 1,
-  /** The largest default limit; less when the server's `max_payload` cannot carry it. @default 1048576 (1 MiB) */
-  maxValueBytes: STORE_DEFAULTS.maxValueBytes,
-} as const;
-
-/** The option names {@link NatsKvStore.open} accepts. */
-const OPTION_NAMES = [...BASE_STORE_OPTION_NAMES, "client", "bucket", "replicas", "storage", "maxInFlight", "history"];
-
-/**
- * The largest envelope around an entity's JSON, in bytes:
- * `{"changeType":"set","timestamp":"<27 chars at most>","entity":` and `}`.
- * A KV put carries no headers.
- */
-export const STORE_ENVELOPE_BYTES = 72;
 
 const TD = new TextDecoder();
 const KV_OPERATION = "KV-Operation";
-
-/** The checked options of a store. */
-interface Settings {
-  client: NatsConnection;
-  bucket: string;
-  replicas: number;
-  storage: NatsStorage;
-  maxInFlight: number;
-  history: number;
-  maxValueBytes: number;
-}
 
 /** What opening the bucket found. */
 interface Connected {
@@ -135,7 +65,7 @@ export class NatsKvStore extends BaseStore {
    * its envelope.
    */
   declare readonly maxValueBytes: number;
-  readonly #settings: Settings;
+  readonly #settings: KvStoreSettings;
   readonly #prefix: string;
   /** Set by `open` once the bucket is there. */
   #connected: Connected | undefined;
@@ -143,7 +73,7 @@ export class NatsKvStore extends BaseStore {
   /** Namespaces whose marker this instance has written. */
   readonly #marked = new Set<string>();
 
-  private constructor(options: NatsKvStoreOptions, settings: Settings) {
+  private constructor(options: NatsKvStoreOptions, settings: KvStoreSettings) {
     super("NATS KV store", { ...options, maxValueBytes: settings.maxValueBytes }, "NatsKvStore");
     this.#settings = settings;
     this.bucket = settings.bucket;
@@ -165,27 +95,7 @@ export class NatsKvStore extends BaseStore {
    * @throws UnavailableError when the server cannot be reached or has no JetStream
    */
   static async open(options: NatsKvStoreOptions): Promise<NatsKvStore> {
-    const check = new OptionChecker("NatsKvStore", options, NATS_KV_STORE_DEFAULTS).known(OPTION_NAMES, {
-      bucketName: "bucket",
-    });
-    const client = checkClient(check);
-    const bucket = checkStreamName(check, "bucket", "KV bucket");
-    const maxValueBytes = valueLimitFor(
-      client,
-      options.maxValueBytes === undefined ? undefined : check.integer("maxValueBytes", { min: 1 }),
-      NATS_KV_STORE_DEFAULTS.maxValueBytes,
-      STORE_ENVELOPE_BYTES,
-      `NatsKvStore bucket ${JSON.stringify(bucket)}`,
-    );
-    const store = new NatsKvStore(options, {
-      client,
-      bucket,
-      replicas: check.integer("replicas", { min: 1, max: MAX_REPLICAS }),
-      storage: check.oneOf("storage", NatsStorage),
-      maxInFlight: check.integer("maxInFlight", { min: 1 }),
-      history: check.integer("history", { min: 1, max: 64 }),
-      maxValueBytes,
-    });
+    const store = new NatsKvStore(options, checkKvStoreOptions(options));
     await store.#connect();
     return store;
   }

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ErrorCode, isAbortError, isPartialWriteError, isStatelogError } from "../../src/core/errors.js";
 import { isNatsSaveError, NatsKvStore, NatsSaveError } from "../../src/nats/index.js";
 import { decodeToken, encodeToken, entityKey, parseEntityKey } from "../../src/nats/keys.js";
-import { STORE_ENVELOPE_BYTES } from "../../src/nats/kv-store.js";
+import { STORE_ENVELOPE_BYTES } from "../../src/nats/kv-store-options.js";
 import { expectCode } from "../../src/testing/assert.js";
 import { HOSTILE_IDS, uniqueName } from "../../src/testing/index.js";
 import { connectTest, deleteTestStreams, uniqueBucket } from "./env.js";
