@@ -5,11 +5,18 @@
  */
 import { describe, expect, it, vi } from "vitest";
 
+// None of the three client packages can be loaded: importing statelog/nats must not need any of them.
+vi.mock("@nats-io/transport-node", () => {
+  throw new Error("Cannot find package '@nats-io/transport-node'");
+});
+vi.mock("@nats-io/jetstream", () => {
+  throw new Error("Cannot find package '@nats-io/jetstream'");
+});
 vi.mock("@nats-io/kv", () => {
   throw new Error("Cannot find package '@nats-io/kv'");
 });
 
-describe("statelog/nats without @nats-io/kv", () => {
+describe("statelog/nats without the NATS client packages", () => {
   it("imports, and open throws NatsClientMissingError naming the packages to install", async () => {
     const nats = await import("../../src/nats/index.js");
     // A connection-shaped object: the options are checked first, then the client packages are loaded.
@@ -18,7 +25,12 @@ describe("statelog/nats without @nats-io/kv", () => {
     expect(nats.isNatsClientMissingError(error), String(error)).toBe(true);
     expect((error as { code?: string }).code).toBe(nats.NatsErrorCode.ClientMissing);
     expect((error as Error).message).toContain("npm install @nats-io/transport-node @nats-io/jetstream @nats-io/kv");
-    expect((error as { missing?: string[] }).missing).toEqual(["@nats-io/kv"]);
+    expect((error as { missing?: string[] }).missing).toEqual([
+      "@nats-io/transport-node",
+      "@nats-io/jetstream",
+      "@nats-io/kv",
+    ]);
+    expect((error as Error).message).toContain("could not be loaded"); // and why (the loader's own error)
     // Every object opens through the same loader.
     const repo = await nats.NatsKvRepository.open({ client, bucket: "b", aggregateType: "T" } as never).catch(
       (e: unknown) => e,
