@@ -21,7 +21,9 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import type { ChangeInput } from "../src/core/change.js";
-import { entityKey, NatsKvRepository, NatsKvStore, NatsReadModelStore, readFiltered } from "../src/nats/index.js";
+import { NatsKvRepository, NatsKvStore, NatsReadModelStore } from "../src/nats/index.js";
+import { entityKey } from "../src/nats/keys.js";
+import { readFiltered } from "../src/nats/reader.js";
 import { freePort, type NatsServerProcess, startNatsServer } from "../test/nats/nats-server.js";
 import { type BenchOptions, type BenchResult, compare, RatioKind, table, time } from "./lib/measure.js";
 
@@ -124,7 +126,7 @@ async function repositoryRound(nc: NatsConnection, round: number, n: number) {
   const rawBucket = `bench_repo_raw_${round}`;
   const ourBucket = `bench_repo_${round}`;
   const kv = await new Kvm(nc).create(rawBucket, { history: 1 });
-  const repo = await NatsKvRepository.create<Entity>({ client: nc, bucketName: ourBucket, aggregateType: "item" });
+  const repo = await NatsKvRepository.open<Entity>({ client: nc, bucket: ourBucket, aggregateType: "item" });
   const rawSaveOne = async (e: Entity) => {
     const key = `item.${e.id}`;
     const current = await kv.get(key);

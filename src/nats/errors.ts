@@ -1,24 +1,117 @@
 /**
- * NATS failures as statelog errors. JetStream API errors keep their
- * numeric code; a wrong-last-sequence reply (the per-subject
- * compare-and-set lost) is recognised by {@link isWrongLastSequence}.
+ * Errors of `statelog/nats`: the code table, the errors this backend
+ * defines and their guards, and how NATS client failures become statelog
+ * errors. Guards check the code, so they work across duplicate installs of
+ * statelog.
  */
-import { JetStreamApiError } from "@nats-io/jetstream";
-import { isStatelogError, messageOf, StatelogError, UnavailableError } from "../core/errors.js";
+import {
+  isPartialWriteError,
+  isStatelogError,
+  messageOf,
+  PartialWriteError,
+  type PartialWriteReport,
+  StatelogError,
+  type StatelogErrorOptions,
+  UnavailableError,
+} from "../index.js";
+
+/** Stable error codes of the NATS backend. */
+export const NatsErrorCode = {
+  /** An optional peer dependency of `statelog/nats` (`@nats-io/transport-node`, `@nats-io/jetstream`, `@nats-io/kv`) cannot be loaded. */
+  ClientMissing: "STATELOG_NATS_CLIENT_MISSING",
+} as const;
+export type NatsErrorCode = (typeof NatsErrorCode)[keyof typeof NatsErrorCode];
+
+/** The NATS client packages statelog/nats needs, all optional peer dependencies. */
+export const NATS_PEER_PACKAGES = ["@nats-io/transport-node", "@nats-io/jetstream", "@nats-io/kv"] as const;
+
+/** The NATS client libraries cannot be loaded; the message names the packages to install. */
+export class NatsClientMissingError extends StatelogError {
+  constructor(
+    /** The packages that failed to load. */
+    readonly missing: readonly string[],
+    options?: StatelogErrorOptions,
+  ) {
+    super(
+      NatsErrorCode.ClientMissing,
+      `statelog/nats needs the NATS client packages ${NATS_PEER_PACKAGES.join(", ")} (3.x), ` +
+        `optional peer dependencies of statelog: \`npm install ${NATS_PEER_PACKAGES.join(" ")}\`` +
+        ` — ${missing.join(", ")} could not be loaded` +
+        (options?.cause === undefined ? "" : `: ${messageOf(options.cause)}`),
+      options,
+    );
+    this.name = "NatsClientMissingError";
+  }
+}
+
+/** What a {@link NatsSaveError} reports: the partial write, and the namespaces whose marker is unconfirmed. */
+export interface NatsSaveReport extends PartialWriteReport {
+  /**
+   * Namespaces whose marker key (what `listNamespaces` reads) this save
+   * sent without a confirmation. @default []
+   */
+  readonly unmarkedNamespaces?: readonly string[];
+}
+
+/**
+ * A `NatsKvStore.save` that failed part-way (aborted, connection lost, a
+ * publish refused): a {@link PartialWriteError} (`targets: "changes"`, code
+ * `STATELOG_PARTIAL_WRITE`) whose indexes point into the `changes` passed to
+ * `save`. `written`: acknowledged by the server; `uncertain`: sent without
+ * an answer (time-out, connection lost), they may or may not be stored;
+ * `failed`: never sent or refused by the server, each with its error. The
+ * failure that stopped the save is the `cause`. Saving all the changes
+ * again is safe: the later save wins.
+ */
+export class NatsSaveError extends PartialWriteError {
+  /**
+   * Namespaces whose marker key this save sent without a confirmation:
+   * until a later save of the namespace succeeds, `listNamespaces` may not
+   * list them.
+   */
+  readonly unmarkedNamespaces: readonly string[];
+
+  constructor(report: NatsSaveReport) {
+    const unmarked = report.unmarkedNamespaces ?? [];
+    super(
+      report,
+      unmarked.length > 0
+        ? `; the namespace marker of ${unmarked.map((n) => JSON.stringify(n)).join(", ")} is unconfirmed`
+        : "",
+    );
+    this.name = "NatsSaveError";
+    this.unmarkedNamespaces = unmarked;
+  }
+}
+
+/** True for a {@link NatsClientMissingError}. */
+export const isNatsClientMissingError = (e: unknown): e is NatsClientMissingError =>
+  isStatelogError(e, NatsErrorCode.ClientMissing);
+
+/** True for a {@link NatsSaveError}: a partial write that also reports `unmarkedNamespaces`. */
+export const isNatsSaveError = (e: unknown): e is NatsSaveError =>
+  isPartialWriteError(e) && Array.isArray((e as { unmarkedNamespaces?: unknown }).unmarkedNamespaces);
 
 /** JetStream's code for "wrong last sequence" (a lost compare-and-set). */
 export const WRONG_LAST_SEQUENCE = 10071;
 
-/** True when `error` is JetStream's reply to a failed `Nats-Expected-Last-Subject-Sequence`. */
-export function isWrongLastSequence(error: unknown): boolean {
-  if (error instanceof JetStreamApiError) return error.code === WRONG_LAST_SEQUENCE;
-  return /wrong last sequence/i.test(messageOf(error));
+/**
+ * True for an error JetStream's API replied with (the client's
+ * `JetStreamApiError`, recognised by shape: the client module is loaded
+ * lazily, see client.ts).
+ */
+export function isJetStreamApiError(error: unknown): error is Error & { code: number } {
+  return (
+    error instanceof Error &&
+    typeof (error as { code?: unknown }).code === "number" &&
+    typeof (error as { apiError?: unknown }).apiError === "function"
+  );
 }
 
-/** The actual last sequence a wrong-last-sequence error reports, when it says. */
-export function actualLastSequence(error: unknown): number | undefined {
-  const m = /wrong last sequence: (\d+)/i.exec(messageOf(error));
-  return m ? Number(m[1]) : undefined;
+/** True when `error` is JetStream's reply to a failed `Nats-Expected-Last-Subject-Sequence`. */
+export function isWrongLastSequence(error: unknown): boolean {
+  if (isJetStreamApiError(error)) return error.code === WRONG_LAST_SEQUENCE;
+  return /wrong last sequence/i.test(messageOf(error));
 }
 
 /**
@@ -29,43 +122,4 @@ export function actualLastSequence(error: unknown): number | undefined {
 export function natsError(error: unknown, what: string): StatelogError {
   if (isStatelogError(error)) return error as StatelogError;
   return new UnavailableError(`NATS ${what} failed: ${messageOf(error)}`, { cause: error });
-}
-
-/**
- * A `NatsKvStore.save` that failed part-way (aborted, connection lost, a
- * publish refused): which of the changes are stored. A save is not atomic
- * on NATS KV (one message per change). The `code` is the failure's own
- * (`STATELOG_ABORTED`, `STATELOG_UNAVAILABLE`, …), so the usual guards
- * still apply; the original error is the `cause`.
- */
-export class NatsSaveError extends StatelogError {
-  constructor(
-    /** Indexes (into the `changes` passed to `save`) of changes the server acknowledged: stored. */
-    readonly stored: readonly number[],
-    /** Indexes of changes sent without an answer (time-out, connection lost): they may or may not be stored. */
-    readonly uncertain: readonly number[],
-    /** Indexes of changes not stored: never sent, or refused by the server. */
-    readonly notStored: readonly number[],
-    cause: StatelogError,
-    /**
-     * Namespaces whose marker key (what `listNamespaces` reads) this save
-     * sent without a confirmation: until a later save of the namespace
-     * succeeds, `listNamespaces` may not list them.
-     */
-    readonly unmarkedNamespaces: readonly string[] = [],
-  ) {
-    const total = stored.length + uncertain.length + notStored.length;
-    super(
-      cause.code,
-      `${cause.message} — ${stored.length} of ${total} changes are stored` +
-        (uncertain.length > 0 ? `, ${uncertain.length} may be (sent, unanswered)` : "") +
-        `, ${notStored.length} are not (see the error's stored, uncertain and notStored indexes)` +
-        (unmarkedNamespaces.length > 0
-          ? `; the namespace marker of ${unmarkedNamespaces.map((n) => JSON.stringify(n)).join(", ")} is unconfirmed`
-          : "") +
-        "; saving all of them again is safe: the later save wins",
-      { cause },
-    );
-    this.name = "NatsSaveError";
-  }
 }

@@ -19,36 +19,27 @@
  */
 
 import type { ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
-import { DeliverPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType } from "@nats-io/jetstream";
-import { type NatsConnection, nanos } from "@nats-io/transport-node";
-import { ClosedError, ConfigurationError, CorruptionError, TooLargeError } from "../core/errors.js";
-import { BaseEventStore } from "../events/base.js";
-import type { AppendRequest, PlannedAppend } from "../events/log.js";
 import {
-  EVENT_STORE_DEFAULTS,
+  type AppendRequest,
+  BaseEventStore,
   type EventInput,
   type EventStoreCapabilities,
-  type EventStoreConfig,
+  type PlannedAppend,
+  prepareEvents,
   type SnapshotInfo,
-} from "../events/types.js";
-import { prepareEvents } from "../events/validate.js";
+} from "../events/index.js";
+import { ClosedError, CorruptionError, TooLargeError } from "../index.js";
+import { loadNatsModules } from "./client.js";
 import { isWrongLastSequence, natsError } from "./errors.js";
+import {
+  checkEventStoreOptions,
+  EVENT_ENVELOPE_BYTES,
+  type EventStoreSettings,
+  type NatsEventStoreOptions,
+} from "./event-store-options.js";
 import { decodeToken, encodeToken } from "./keys.js";
-import { requirePayloadFits, serverMaxPayload } from "./payload.js";
-
-/** Configuration of {@link NatsEventStore.open}. */
-export interface NatsEventStoreConfig extends EventStoreConfig {
-  /** An open NATS connection; the store never closes it. */
-  client: NatsConnection;
-  /** JetStream stream name (created if missing). @default "STATELOG_EVENTS" */
-  stream?: string;
-  /** Subject prefix of the stream's subjects (`<prefix>.<stream id>`). @default "statelog.events.<stream>" */
-  subjectPrefix?: string;
-  /** Replicas of a stream this call creates. @default 1 */
-  replicas?: number;
-  /** Storage of a stream this call creates. @default "file" */
-  storage?: "file" | "memory";
-}
+import { NatsStorage } from "./options.js";
+import { serverMaxPayload } from "./payload.js";
 
 const TD = new TextDecoder();
 const UNLIMITED = { maxEventsPerStream: 0, maxStreams: 0 };
@@ -59,23 +50,22 @@ interface Waiter {
   reject: (error: Error) => void;
 }
 
-/**
- * Room `open` reserves next to an event of `maxValueBytes` in one append
- * message, in bytes: `{"first":…,"events":[{"id","type","timestamp","data","metadata"}]}`
- * with a short id, type and metadata, and the expected-sequence headers.
- * A batch still over the server's `max_payload` is a `TooLargeError`.
- */
-export const EVENT_ENVELOPE_BYTES = 4096;
-
 /** An event store on a JetStream stream. Create it with {@link NatsEventStore.open}. */
 export class NatsEventStore extends BaseEventStore {
-  readonly capabilities: EventStoreCapabilities;
   /** The JetStream stream. */
   readonly stream: string;
   /** The subject prefix. */
   readonly prefix: string;
-  readonly #js: JetStreamClient;
-  readonly #jsm: JetStreamManager;
+  readonly #settings: EventStoreSettings;
+  /** The JetStream client and manager, set by `open` once the stream is there. */
+  #handles: { js: JetStreamClient; jsm: JetStreamManager } | undefined;
+  #capabilities: EventStoreCapabilities = {
+    durable: true,
+    retention: true,
+    applyRetention: true,
+    limits: true,
+    persistentSnapshots: false,
+  };
   /** The server's largest message: one append (the whole batch) must fit. */
   readonly #maxPayload: number;
   /** Last stream sequence the index has ingested. */
@@ -89,66 +79,69 @@ export class NatsEventStore extends BaseEventStore {
   /** Appends of this process, one at a time per stream (fewer lost compare-and-sets). */
   readonly #chains = new Map<string, Promise<unknown>>();
 
-  private constructor(config: NatsEventStoreConfig, jsm: JetStreamManager, stream: string, durable: boolean) {
-    super(config, `nats-event-store:${stream}`);
-    this.stream = stream;
-    this.prefix = config.subjectPrefix ?? `statelog.events.${stream}`;
-    this.#js = jetstream(config.client);
-    this.#jsm = jsm;
-    this.#maxPayload = serverMaxPayload(config.client);
-    this.capabilities = {
-      durable,
-      retention: true,
-      applyRetention: true,
-      limits: true,
-      persistentSnapshots: false,
-    };
+  private constructor(options: NatsEventStoreOptions, settings: EventStoreSettings) {
+    super({ ...options, maxValueBytes: settings.maxValueBytes }, `nats-event-store:${settings.stream}`);
+    this.#settings = settings;
+    this.stream = settings.stream;
+    this.prefix = settings.prefix;
+    this.#maxPayload = serverMaxPayload(settings.client);
+  }
+
+  get #jet(): { js: JetStreamClient; jsm: JetStreamManager } {
+    return this.#handles as { js: JetStreamClient; jsm: JetStreamManager };
+  }
+
+  get capabilities(): EventStoreCapabilities {
+    return this.#capabilities;
   }
 
   /**
    * Opens (and creates if missing) the stream and reads it into the index.
-   * `retentionDuration` also becomes the stream's `max_age`.
-   * @throws ConfigurationError | UnavailableError
+   * Every option is checked before anything is created.
+   * `retentionDurationMs` also becomes the `max_age` of a stream this call creates.
+   * @throws ConfigurationError for an invalid or unknown option, or when the
+   *   server's `max_payload` cannot carry an event of `maxValueBytes` plus
+   *   {@link EVENT_ENVELOPE_BYTES}
+   * @throws NatsClientMissingError when the NATS client packages are not installed
+   * @throws UnavailableError when the server cannot be reached
    */
-  static async open(config: NatsEventStoreConfig): Promise<NatsEventStore> {
-    if (!config?.client) throw new ConfigurationError("NatsEventStore needs a `client` (an open NATS connection)");
-    const stream = config.stream ?? "STATELOG_EVENTS";
-    if (!/^[-\w]+$/.test(stream)) throw new ConfigurationError(`invalid stream name ${JSON.stringify(stream)}`);
-    requirePayloadFits(
-      config.client,
-      config.maxValueBytes ?? EVENT_STORE_DEFAULTS.maxValueBytes,
-      EVENT_ENVELOPE_BYTES,
-      "maxValueBytes",
-      `NatsEventStore stream ${JSON.stringify(stream)}`,
-    );
-    let store: NatsEventStore;
+  static async open(options: NatsEventStoreOptions): Promise<NatsEventStore> {
+    const settings = checkEventStoreOptions(options);
+    const store = new NatsEventStore(options, settings); // checks the options of every event store
     try {
-      const jsm = await jetstreamManager(config.client);
-      const prefix = config.subjectPrefix ?? `statelog.events.${stream}`;
-      let info = await jsm.streams.info(stream).catch(() => undefined);
-      if (!info) {
-        info = await jsm.streams.add({
-          name: stream,
-          subjects: [`${prefix}.>`],
-          retention: RetentionPolicy.Limits,
-          storage: config.storage === "memory" ? StorageType.Memory : StorageType.File,
-          num_replicas: config.replicas ?? 1,
-          max_age: config.retentionDuration ? nanos(config.retentionDuration) : 0,
-          allow_direct: true,
-        });
-      }
-      store = new NatsEventStore(config, jsm, stream, info.config.storage === StorageType.File);
-      await store.#start(info.state.messages > 0 ? info.state.last_seq : 0);
+      await store.#connect();
     } catch (error) {
-      throw natsError(error, `opening event stream ${JSON.stringify(stream)}`);
+      await store.close().catch(() => undefined);
+      throw natsError(error, `opening event stream ${JSON.stringify(settings.stream)}`);
     }
     store.startTimers(false);
     return store;
   }
 
+  async #connect(): Promise<void> {
+    const { client, stream, prefix, replicas, storage, retentionMs } = this.#settings;
+    const nats = await loadNatsModules();
+    const jsm = await nats.jetstream.jetstreamManager(client);
+    let info = await jsm.streams.info(stream).catch(() => undefined);
+    if (!info) {
+      info = await jsm.streams.add({
+        name: stream,
+        subjects: [`${prefix}.>`],
+        retention: "limits",
+        storage,
+        num_replicas: replicas,
+        max_age: retentionMs > 0 ? Math.round(retentionMs * 1_000_000) : 0, // nanoseconds
+        allow_direct: true,
+      });
+    }
+    this.#handles = { js: nats.jetstream.jetstream(client), jsm };
+    this.#capabilities = { ...this.#capabilities, durable: info.config.storage === NatsStorage.File };
+    await this.#start(info.state.messages > 0 ? info.state.last_seq : 0);
+  }
+
   async #start(until: number): Promise<void> {
     // The stream holds only `<prefix>.>` (a filter list needs nats-server 2.10).
-    const consumer = await this.#js.consumers.get(this.stream, { deliver_policy: DeliverPolicy.All });
+    const consumer = await this.#jet.js.consumers.get(this.stream, { deliver_policy: "all" });
     // Short pulls and heartbeats: after a leader change the ordered consumer notices within seconds.
     const messages = await consumer.consume({ expires: 2_000, idle_heartbeat: 1_000 });
     this.#messages = messages;
@@ -225,7 +218,7 @@ export class NatsEventStore extends BaseEventStore {
       try {
         while (this.#ingested < seq && !this.closed) {
           const next = this.#ingested + 1;
-          const sm = await this.#jsm.streams.getMessage(this.stream, { seq: next }).catch(() => undefined);
+          const sm = await this.#jet.jsm.streams.getMessage(this.stream, { seq: next }).catch(() => undefined);
           if (sm === undefined) break; // the server is not answering: the waiter's own path will retry
           if (sm === null) {
             // Removed (retention): nothing to index at this sequence.
@@ -245,7 +238,7 @@ export class NatsEventStore extends BaseEventStore {
 
   /** Waits until the index holds everything the server has stored now. */
   async #catchUp(): Promise<void> {
-    const info = await this.#jsm.streams.info(this.stream);
+    const info = await this.#jet.jsm.streams.info(this.stream);
     if (info.state.messages > 0) await this.#waitIngested(info.state.last_seq);
   }
 
@@ -293,7 +286,7 @@ export class NatsEventStore extends BaseEventStore {
       const isNew = !this.log.streams.has(request.streamId);
       let seq: number;
       try {
-        const ack = await this.#js.publish(subject, body, {
+        const ack = await this.#jet.js.publish(subject, body, {
           expect: {
             lastSubjectSequence: this.#lastSeq.get(request.streamId) ?? 0,
             // A new stream counts against maxStreams: make the whole stream the compare-and-set then.
@@ -337,7 +330,7 @@ export class NatsEventStore extends BaseEventStore {
   /** Deletes the JetStream stream and closes the store. */
   async destroy(): Promise<void> {
     await this.close();
-    await this.#jsm.streams.delete(this.stream).catch((error: unknown) => {
+    await this.#jet.jsm.streams.delete(this.stream).catch((error: unknown) => {
       throw natsError(error, `deleting stream ${this.stream}`);
     });
   }

@@ -1,7 +1,7 @@
 /**
  * Key encoding for NATS KV and subjects. A KV key may only hold
  * `[-/_=.a-zA-Z0-9]` and `.` separates subject tokens, while statelog names
- * may hold anything but control characters (SEMANTICS.md). Each name is
+ * may hold anything but control characters. Each name is
  * encoded as ONE token:
  *
  * - `A-Z`, `a-z`, `0-9` and `-` stay as they are;
@@ -12,7 +12,7 @@
  * an empty token, `*`, `>` or a leading/trailing `.`, so keys stay legal and
  * a name can never escape its prefix or act as a wildcard.
  */
-import { CorruptionError } from "../core/errors.js";
+import { CorruptionError } from "../index.js";
 
 const PLAIN = /^[A-Za-z0-9-]+$/;
 const PLAIN_BYTE = new Uint8Array(256);

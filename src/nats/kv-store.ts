@@ -14,150 +14,125 @@
  * in revision order.
  */
 import type { JetStreamClient, JetStreamManager, JsMsg, PubAck } from "@nats-io/jetstream";
-import { JetStreamApiError, jetstream, jetstreamManager, StorageType } from "@nats-io/jetstream";
-import { Kvm } from "@nats-io/kv";
-import type { NatsConnection } from "@nats-io/transport-node";
-import { type Change, type ChangeInput, ChangeType } from "../core/change.js";
-import { AbortError, ConfigurationError, CorruptionError, throwIfAborted } from "../core/errors.js";
 import {
-  applyLoadOptions,
-  type BaseStoreOptions,
+  AbortError,
+  BaseStore,
   type CallOptions,
+  type Change,
+  type ChangeInput,
+  ChangeType,
+  CorruptionError,
   type LoadOptions,
-  OpenState,
   type PreparedChange,
-  prepareChanges,
   type SaveOptions,
-  type Store,
   type StoreCapabilities,
-} from "../core/store.js";
-import { DEFAULT_MAX_VALUE_BYTES, validateNamespace } from "../core/validation.js";
-import { NatsSaveError, natsError } from "./errors.js";
+  throwIfAborted,
+  UnavailableError,
+} from "../index.js";
+import { loadNatsModules } from "./client.js";
+import { isJetStreamApiError, NatsSaveError, natsError } from "./errors.js";
 import { decodeToken, encodeToken, parseEntityKey } from "./keys.js";
-import { requirePayloadFits } from "./payload.js";
+import {
+  checkKvStoreOptions,
+  type KvStoreSettings,
+  type NatsKvStoreOptions,
+  STORE_ENVELOPE_BYTES,
+} from "./kv-store-options.js";
+import { NatsStorage } from "./options.js";
 import { keepLastPerKey, readFiltered } from "./reader.js";
-
-/** Options of {@link NatsKvStore.open}. */
-export interface NatsKvStoreOptions extends BaseStoreOptions {
-  /** An open NATS connection. The store never closes it. */
-  client: NatsConnection;
-  /** KV bucket name (`[-_a-zA-Z0-9]`); created if missing, its stream is `KV_<bucket>`. @default "statelog" */
-  bucket?: string;
-  /** Replicas of a bucket this call creates (1 or 3 in a cluster). @default 1 */
-  replicas?: number;
-  /** Storage of a bucket this call creates: "file" survives a server restart, "memory" does not. @default "file" */
-  storage?: "file" | "memory";
-  /** Publishes awaiting their acknowledgement at once during a `save`. @default 1024 */
-  maxInFlight?: number;
-  /**
-   * Revisions kept per key by a bucket this call creates (1–64). With 1 the
-   * bucket compacts itself on every write; more keeps older revisions
-   * (`nats kv history`) until `compact`. @default 1
-   */
-  history?: number;
-}
-
-/** Default bucket of {@link NatsKvStore}. */
-export const DEFAULT_STORE_BUCKET = "statelog";
-
-/**
- * The largest envelope around an entity's JSON, in bytes:
- * `{"changeType":"set","timestamp":"<27 chars at most>","entity":` and `}`.
- * A KV put carries no headers.
- */
-export const STORE_ENVELOPE_BYTES = 72;
 
 const TD = new TextDecoder();
 const KV_OPERATION = "KV-Operation";
 
+/** What opening the bucket found. */
+interface Connected {
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  /** The bucket has more than one replica: reads are checked against the stream leader (reader.ts). */
+  replicated: boolean;
+}
+
 /** A Store over a NATS KV bucket. Create it with {@link NatsKvStore.open}. */
-export class NatsKvStore implements Store {
-  readonly capabilities: StoreCapabilities;
+export class NatsKvStore extends BaseStore {
   /** The KV bucket. */
   readonly bucket: string;
   /** The bucket's JetStream stream (`KV_<bucket>`). */
   readonly stream: string;
   /**
-   * The largest entity a change may hold, in bytes of UTF-8 JSON (the
-   * `maxValueBytes` option, default 1 MiB). `open` checked that the server's
-   * `max_payload` carries it with its envelope.
+   * The largest entity a change may hold, in bytes of UTF-8 JSON: the
+   * `maxValueBytes` option, or the largest the server carries (at most
+   * 1 MiB). `open` checked that the server's `max_payload` carries it with
+   * its envelope.
    */
-  readonly maxValueBytes: number;
-  readonly #js: JetStreamClient;
-  readonly #jsm: JetStreamManager;
-  readonly #options: NatsKvStoreOptions;
+  declare readonly maxValueBytes: number;
+  readonly #settings: KvStoreSettings;
   readonly #prefix: string;
-  readonly #state = new OpenState("NATS KV store");
+  /** Set by `open` once the bucket is there. */
+  #connected: Connected | undefined;
+  #capabilities: StoreCapabilities = { compact: true, listNamespaces: true, durable: true };
   /** Namespaces whose marker this instance has written. */
   readonly #marked = new Set<string>();
-  /** The bucket has more than one replica: reads are checked against the stream leader (reader.ts). */
-  readonly #replicated: boolean;
 
-  private constructor(options: NatsKvStoreOptions, jsm: JetStreamManager, durable: boolean, replicated: boolean) {
-    this.#options = options;
-    this.maxValueBytes = options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES;
-    this.#js = jetstream(options.client);
-    this.#jsm = jsm;
-    this.bucket = options.bucket ?? DEFAULT_STORE_BUCKET;
-    this.stream = `KV_${this.bucket}`;
-    this.#prefix = `$KV.${this.bucket}.`;
-    this.#replicated = replicated;
-    this.capabilities = { compact: true, listNamespaces: true, durable };
+  private constructor(options: NatsKvStoreOptions, settings: KvStoreSettings) {
+    super("NATS KV store", { ...options, maxValueBytes: settings.maxValueBytes }, "NatsKvStore");
+    this.#settings = settings;
+    this.bucket = settings.bucket;
+    this.stream = `KV_${settings.bucket}`;
+    this.#prefix = `$KV.${settings.bucket}.`;
+  }
+
+  get capabilities(): StoreCapabilities {
+    return this.#capabilities;
   }
 
   /**
-   * Opens (and creates if missing) the bucket.
-   * @throws ConfigurationError without a client, with a bad bucket name, or
-   *   when the server's `max_payload` cannot carry a change of `maxValueBytes`
-   *   plus its envelope ({@link STORE_ENVELOPE_BYTES})
+   * Opens (and creates if missing) the bucket. Every option is checked
+   * before anything is created.
+   * @throws ConfigurationError for an invalid or unknown option, or when the
+   *   server's `max_payload` cannot carry a change of `maxValueBytes` plus
+   *   its envelope ({@link STORE_ENVELOPE_BYTES})
+   * @throws NatsClientMissingError when the NATS client packages are not installed
    * @throws UnavailableError when the server cannot be reached or has no JetStream
    */
   static async open(options: NatsKvStoreOptions): Promise<NatsKvStore> {
-    if (!options?.client) throw new ConfigurationError("NatsKvStore needs a `client` (an open NATS connection)");
-    const bucket = options.bucket ?? DEFAULT_STORE_BUCKET;
-    if (!/^[-\w]+$/.test(bucket)) {
-      throw new ConfigurationError(`invalid KV bucket name ${JSON.stringify(bucket)}: use only [-_a-zA-Z0-9]`);
-    }
-    const max = options.maxInFlight ?? 1024;
-    if (!Number.isInteger(max) || max < 1) {
-      throw new ConfigurationError(`maxInFlight must be an integer >= 1, got ${max}`);
-    }
-    const history = options.history ?? 1;
-    if (!Number.isInteger(history) || history < 1 || history > 64) {
-      throw new ConfigurationError(`history must be an integer from 1 to 64, got ${history}`);
-    }
-    const maxValueBytes = options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES;
-    if (!Number.isSafeInteger(maxValueBytes) || maxValueBytes < 1) {
-      throw new ConfigurationError(`maxValueBytes must be an integer >= 1, got ${maxValueBytes}`);
-    }
-    requirePayloadFits(
-      options.client,
-      maxValueBytes,
-      STORE_ENVELOPE_BYTES,
-      "maxValueBytes",
-      `NatsKvStore bucket ${JSON.stringify(bucket)}`,
-    );
+    const store = new NatsKvStore(options, checkKvStoreOptions(options));
+    await store.#connect();
+    return store;
+  }
+
+  async #connect(): Promise<void> {
+    const { client, bucket, history, replicas, storage } = this.#settings;
+    const nats = await loadNatsModules();
     try {
-      const jsm = await jetstreamManager(options.client);
-      const kv = await new Kvm(options.client).create(bucket, {
-        history,
-        replicas: options.replicas ?? 1,
-        storage: options.storage === "memory" ? StorageType.Memory : StorageType.File,
-      });
+      const jsm = await nats.jetstream.jetstreamManager(client);
+      const kv = await new nats.kv.Kvm(client).create(bucket, { history, replicas, storage });
       const status = await kv.status();
-      const replicas = status.streamInfo.config.num_replicas;
-      return new NatsKvStore(options, jsm, status.storage === StorageType.File, replicas !== 1);
+      this.#connected = {
+        js: nats.jetstream.jetstream(client),
+        jsm,
+        replicated: status.streamInfo.config.num_replicas !== 1,
+      };
+      this.#capabilities = { ...this.#capabilities, durable: status.storage === NatsStorage.File };
     } catch (error) {
       throw natsError(error, `opening KV bucket ${JSON.stringify(bucket)}`);
     }
   }
 
+  /** The connection to the bucket (set once `open` resolved). */
+  get #bucket(): Connected {
+    return this.#connected as Connected;
+  }
+
+  /**
+   * Publishes every change, a namespace's marker before its first change.
+   * Not atomic across keys: a save that fails part-way throws a
+   * {@link NatsSaveError} saying which changes are stored (or the failure
+   * itself when none was sent or stored).
+   */
   async save(changes: readonly ChangeInput[], options?: SaveOptions): Promise<void> {
-    this.#state.check();
-    throwIfAborted(options?.signal);
-    // Validates names, values and size (maxValueBytes) before anything is written; `open` made sure
-    // every change within maxValueBytes fits the server's max_payload with its envelope.
-    const prepared = prepareChanges(changes, { maxValueBytes: this.maxValueBytes, clock: this.#options.clock });
+    // Validates names, values, size (maxValueBytes) and entity types before anything is written;
+    // `open` made sure every change within maxValueBytes fits the server's max_payload with its envelope.
+    const prepared = this.prepare(changes, options);
     if (prepared.length === 0) return;
     await this.#publishAll(prepared, options?.signal);
     for (const p of prepared) this.#marked.add(p.namespace);
@@ -168,7 +143,8 @@ export class NatsKvStore implements Store {
    * at most `maxInFlight` unacknowledged; resolves when all are acknowledged.
    */
   async #publishAll(prepared: readonly PreparedChange[], signal: AbortSignal | undefined): Promise<void> {
-    const max = this.#options.maxInFlight ?? 1024;
+    const max = this.#settings.maxInFlight;
+    const js = this.#bucket.js;
     const acks: Promise<PubAck>[] = [];
     /** Per change (by index): its publish's acknowledgement, once sent. */
     const changeAcks: (Promise<PubAck> | undefined)[] = new Array(prepared.length);
@@ -176,9 +152,12 @@ export class NatsKvStore implements Store {
     /** Per namespace whose marker this save sends: its acknowledgement. */
     const markers = new Map<string, Promise<PubAck>>();
     let head = 0;
+    const client = this.#settings.client;
     const send = (subject: string, payload: string) => {
-      this.#state.check();
-      const ack = this.#js.publish(subject, payload);
+      this.checkOpen();
+      // A closed connection sends nothing: the change is not stored (not "uncertain").
+      if (client.isClosed()) throw new UnavailableError("the NATS connection is closed");
+      const ack = js.publish(subject, payload);
       ack.catch(() => undefined);
       acks.push(ack);
       return ack;
@@ -204,48 +183,61 @@ export class NatsKvStore implements Store {
       }
       for (; head < acks.length; head++) await acks[head];
     } catch (error) {
-      const failure = natsError(error, `save to KV bucket ${JSON.stringify(this.bucket)}`);
+      const what = `save to KV bucket ${JSON.stringify(this.bucket)}`;
+      const failure = natsError(error, what);
       // Say which changes are stored: wait for every publish already sent.
       const outcomes = await Promise.allSettled(
         Array.from(prepared, (_, i) => changeAcks[i] ?? Promise.reject(NOT_SENT)), // (map would skip the holes)
       );
-      const stored: number[] = [];
+      const written: number[] = [];
       const uncertain: number[] = [];
-      const notStored: number[] = [];
+      const failed: { index: number; error: unknown }[] = [];
       outcomes.forEach((o, i) => {
-        if (o.status === "fulfilled") stored.push(i);
-        else if (o.reason === NOT_SENT || o.reason instanceof JetStreamApiError) notStored.push(i);
+        if (o.status === "fulfilled") written.push(i);
+        else if (o.reason === NOT_SENT) failed.push({ index: i, error: failure });
+        else if (isJetStreamApiError(o.reason)) failed.push({ index: i, error: natsError(o.reason, what) });
         else uncertain.push(i);
       });
-      const unmarked: string[] = [];
+      // Nothing stored, nothing in doubt: not a partial write, just the failure.
+      if (written.length === 0 && uncertain.length === 0) throw failure;
+      const unmarkedNamespaces: string[] = [];
       for (const [namespace, ack] of markers) {
-        if ((await Promise.allSettled([ack]))[0]?.status !== "fulfilled") unmarked.push(namespace);
+        if ((await Promise.allSettled([ack]))[0]?.status !== "fulfilled") unmarkedNamespaces.push(namespace);
       }
-      throw new NatsSaveError(stored, uncertain, notStored, failure, unmarked);
+      throw new NatsSaveError({
+        operation: `NATS KV ${what}`,
+        targets: "changes",
+        written,
+        uncertain,
+        failed,
+        cause: failure,
+        unmarkedNamespaces,
+      });
     }
   }
 
   async load(namespace: string, options?: LoadOptions): Promise<Change[]> {
-    this.#state.check();
-    validateNamespace(namespace);
-    throwIfAborted(options?.signal);
-    let out: Change[] = [];
+    this.checkOpen(namespace, options);
+    const { js, jsm, replicated } = this.#bucket;
+    let read: Change[] = [];
     const filter = `${this.#prefix}${encodeToken(namespace)}.>`;
     try {
-      const read = await readFiltered(
-        this.#js,
-        this.#jsm,
-        this.stream,
-        filter,
-        (m) => out.push(this.#decode(m, namespace)),
-        { signal: options?.signal, replicated: this.#replicated },
-      );
+      const result = await readFiltered(js, jsm, this.stream, filter, (m) => read.push(this.#decode(m, namespace)), {
+        signal: options?.signal,
+        replicated,
+      });
       // The read went past a lagging replica: a key may come twice, the later one is its newer revision.
-      if (read.lagged) out = keepLastPerKey(out, (c) => `${c.entityType}\u0000${c.entityId}`);
+      if (result.lagged) read = keepLastPerKey(read, (c) => `${c.entityType}\u0000${c.entityId}`);
     } catch (error) {
       throw natsError(error, `load of namespace ${JSON.stringify(namespace)}`);
     }
-    return applyLoadOptions(out, options);
+    // Tombstones are left out here, once every key holds its latest change.
+    const out: Change[] = [];
+    for (const change of read) {
+      if (options?.liveOnly && change.changeType === ChangeType.Unset) continue;
+      out.push(this.loaded(change));
+    }
+    return out;
   }
 
   /**
@@ -254,25 +246,24 @@ export class NatsKvStore implements Store {
    * nothing to drop and no key is touched.
    */
   async compact(namespace: string, options?: CallOptions): Promise<void> {
-    this.#state.check();
-    validateNamespace(namespace);
-    throwIfAborted(options?.signal);
+    this.checkOpen(namespace, options);
+    const { js, jsm, replicated } = this.#bucket;
     try {
-      const info = await this.#jsm.streams.info(this.stream);
+      const info = await jsm.streams.info(this.stream);
       if (info.config.max_msgs_per_subject === 1) return;
       const subjects: string[] = [];
       await readFiltered(
-        this.#js,
-        this.#jsm,
+        js,
+        jsm,
         this.stream,
         `${this.#prefix}${encodeToken(namespace)}.>`,
         (m) => subjects.push(m.subject),
-        { headersOnly: true, signal: options?.signal, replicated: this.#replicated },
+        { headersOnly: true, signal: options?.signal, replicated },
       );
       // One exact subject per purge: `keep` then counts that key's revisions only.
       for (const subject of new Set(subjects)) {
         throwIfAborted(options?.signal);
-        await this.#jsm.streams.purge(this.stream, { filter: subject, keep: 1 });
+        await jsm.streams.purge(this.stream, { filter: subject, keep: 1 });
       }
     } catch (error) {
       throw natsError(error, `compact of namespace ${JSON.stringify(namespace)}`);
@@ -280,13 +271,13 @@ export class NatsKvStore implements Store {
   }
 
   async listNamespaces(options?: CallOptions): Promise<string[]> {
-    this.#state.check();
-    throwIfAborted(options?.signal);
+    this.checkOpen(undefined, options);
+    const { js, jsm, replicated } = this.#bucket;
     let markers: { name: string; deleted: boolean }[] = [];
     try {
       const read = await readFiltered(
-        this.#js,
-        this.#jsm,
+        js,
+        jsm,
         this.stream,
         `${this.#prefix}*`,
         (m) => {
@@ -294,7 +285,7 @@ export class NatsKvStore implements Store {
           const name = decodeToken(m.subject.slice(this.#prefix.length), this.#where(m));
           markers.push({ name, deleted: op === "DEL" || op === "PURGE" });
         },
-        { headersOnly: true, signal: options?.signal, replicated: this.#replicated },
+        { headersOnly: true, signal: options?.signal, replicated },
       );
       if (read.lagged) markers = keepLastPerKey(markers, (k) => k.name);
     } catch (error) {
@@ -305,23 +296,17 @@ export class NatsKvStore implements Store {
 
   /** Deletes the whole bucket and its data. The store is closed afterwards. */
   async destroy(): Promise<void> {
-    this.#state.check();
+    this.checkOpen();
     await this.close();
     try {
-      await this.#jsm.streams.delete(this.stream);
+      await this.#bucket.jsm.streams.delete(this.stream);
     } catch (error) {
       throw natsError(error, `deleting KV bucket ${JSON.stringify(this.bucket)}`);
     }
   }
 
-  /** Closes the store (not the NATS connection). Idempotent. */
-  async close(): Promise<void> {
-    this.#state.close();
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
-  }
+  /** Nothing to release: the NATS connection is the caller's. */
+  protected async closeResources(): Promise<void> {}
 
   #where(m: JsMsg): string {
     return `NATS KV ${this.bucket} revision ${m.seq}`;

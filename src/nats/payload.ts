@@ -1,13 +1,15 @@
 /**
- * The size limit a NATS backend promises must be one the connected server
- * can always carry: a value of the configured limit plus the largest
- * envelope and headers statelog adds must fit the server's `max_payload`
- * (from the INFO it sent on connect). Checked when a store opens, so an
- * oversized change is always a `TooLargeError` from validation, never a
- * server refusal halfway through a save.
+ * The size limit of a NATS object must be one the connected server can
+ * always carry: a value of the limit plus the largest envelope and headers
+ * statelog adds must fit the server's `max_payload` (from the INFO it sent
+ * on connect). Without an explicit limit, the object takes the largest that
+ * fits (at most statelog's 1 MiB); an explicit limit the server cannot carry
+ * is refused when the object opens, so an oversized value is always a
+ * `TooLargeError` from validation, never a server refusal halfway through
+ * a save.
  */
 import type { NatsConnection } from "@nats-io/transport-node";
-import { ConfigurationError } from "../core/errors.js";
+import { ConfigurationError } from "../index.js";
 
 /** The server's largest message in bytes (payload and headers), or `Infinity` when it did not say. */
 export function serverMaxPayload(nc: NatsConnection): number {
@@ -35,7 +37,34 @@ export function requirePayloadFits(
   throw new ConfigurationError(
     `${what}: ${option} is ${limit} bytes, so a message can be up to ${limit + overhead} bytes ` +
       `(with up to ${overhead} bytes of envelope and headers), but the NATS server's max_payload is ${max} bytes. ` +
-      `Raise max_payload on the server (e.g. \`max_payload: 2MB\` in nats-server.conf) ` +
-      `or lower ${option} to at most ${Math.max(0, max - overhead)}`,
+      `Raise max_payload on the server (e.g. \`max_payload: 2MB\` in nats-server.conf), ` +
+      `lower ${option} to at most ${Math.max(0, max - overhead)}, or leave ${option} out: it then follows the server`,
   );
+}
+
+/**
+ * The size limit in effect: `given` when set (checked against the server),
+ * otherwise the server's `max_payload` minus `overhead`, at most `cap`.
+ * @throws ConfigurationError when `given` does not fit, or when the server's
+ *   `max_payload` leaves no room at all next to the envelope
+ */
+export function valueLimitFor(
+  nc: NatsConnection,
+  given: number | undefined,
+  cap: number,
+  overhead: number,
+  what: string,
+): number {
+  if (given !== undefined) {
+    requirePayloadFits(nc, given, overhead, "maxValueBytes", what);
+    return given;
+  }
+  const room = serverMaxPayload(nc) - overhead;
+  if (room < 1) {
+    throw new ConfigurationError(
+      `${what}: the NATS server's max_payload is ${serverMaxPayload(nc)} bytes, which leaves no room for a value ` +
+        `next to the ${overhead} bytes of envelope and headers: raise max_payload on the server`,
+    );
+  }
+  return Math.min(cap, room);
 }

@@ -1,29 +1,32 @@
 /**
- * `NatsReadModelStore` (seed 4's read-model store): CQRS read models with
- * their metadata, and one projection status per model type, in a KV bucket.
+ * `NatsReadModelStore`: CQRS read models with their metadata, and one
+ * projection status per model type, in a KV bucket.
  *
  * Keys: a read model is `m.<modelType>.<id>`, a projection status is
  * `s.<modelType>` (each name encoded by `encodeToken`). The first token
- * differs, so no read-model id can ever collide with a status
- * (SEMANTICS.md; the original stored both under one prefix).
+ * differs, so no read-model id can ever collide with a status.
  */
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
-import { jetstream, jetstreamManager, StorageType } from "@nats-io/jetstream";
-import { type KV, Kvm } from "@nats-io/kv";
+import type { KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import {
+  type CallOptions,
   ClosedError,
-  ConfigurationError,
   CorruptionError,
+  OptionChecker,
+  STORE_DEFAULTS,
   TooLargeError,
   throwIfAborted,
+  toJsonWithin,
   ValidationError,
-} from "../core/errors.js";
-import type { CallOptions } from "../core/store.js";
-import { DEFAULT_MAX_VALUE_BYTES, toJsonWithin, validateEntityId, validateEntityType } from "../core/validation.js";
+  validateEntityId,
+  validateEntityType,
+} from "../index.js";
+import { loadNatsModules } from "./client.js";
 import { natsError } from "./errors.js";
 import { decodeToken, encodeToken } from "./keys.js";
-import { requirePayloadFits, serverMaxPayload } from "./payload.js";
+import { checkClient, checkStreamName, MAX_REPLICAS, NatsStorage } from "./options.js";
+import { serverMaxPayload, valueLimitFor } from "./payload.js";
 import { keepLastPerKey, readFiltered } from "./reader.js";
 
 /** Where a projection stands. */
@@ -65,15 +68,36 @@ export interface ProjectionStatusRecord {
 
 /** Options of {@link NatsReadModelStore.open}. */
 export interface NatsReadModelStoreOptions {
-  /** An open NATS connection; never closed by the store. */
+  /** An open NATS connection (required); never closed by the store. */
   client: NatsConnection;
-  /** KV bucket. @default "read-models" */
+  /** KV bucket (`[-_a-zA-Z0-9]`), created if missing. @default "read-models" */
   bucket?: string;
-  /** Replicas of a bucket this call creates. @default 1 */
+  /** Replicas of a bucket this call creates (1 to 5). @default 1 */
   replicas?: number;
-  /** Largest read model, in bytes of JSON. @default 1 MiB */
+  /** Storage of a bucket this call creates. @default "file" */
+  storage?: NatsStorage;
+  /**
+   * Largest read model, in bytes of UTF-8 JSON. Without it, the largest the
+   * server carries: its `max_payload` minus {@link READ_MODEL_ENVELOPE_BYTES},
+   * at most 1 MiB. A limit the server cannot carry is refused by `open`.
+   * @default min(1048576, max_payload - 4096)
+   */
   maxValueBytes?: number;
 }
+
+/** Defaults of {@link NatsReadModelStoreOptions}. */
+export const NATS_READ_MODEL_STORE_DEFAULTS = {
+  /** @default "read-models" */
+  bucket: "read-models",
+  /** @default 1 */
+  replicas: 1,
+  /** @default "file" */
+  storage: NatsStorage.File,
+  /** The largest default limit; less when the server's `max_payload` cannot carry it. @default 1048576 (1 MiB) */
+  maxValueBytes: STORE_DEFAULTS.maxValueBytes,
+} as const;
+
+const OPTION_NAMES = ["client", "bucket", "replicas", "storage", "maxValueBytes"];
 
 /**
  * Room `open` reserves next to a model of `maxValueBytes` in one message, in
@@ -91,13 +115,18 @@ interface Latest {
   text: string;
 }
 
-/** Read models and projection statuses in a NATS KV bucket. */
+/** Read models and projection statuses in a NATS KV bucket. Open it with {@link NatsReadModelStore.open}. */
 export class NatsReadModelStore {
+  /** The KV bucket. */
   readonly bucket: string;
+  /**
+   * The largest read model, in bytes of UTF-8 JSON: the `maxValueBytes`
+   * option, or the largest the server carries (at most 1 MiB).
+   */
+  readonly maxValueBytes: number;
   readonly #kv: KV;
   readonly #jsm: JetStreamManager;
   readonly #js: JetStreamClient;
-  readonly #maxBytes: number;
   readonly #maxPayload: number;
   /**
    * More than one replica: gets go to the stream leader (the KV client's
@@ -107,37 +136,55 @@ export class NatsReadModelStore {
   readonly #replicated: boolean;
   #closed = false;
 
-  private constructor(options: NatsReadModelStoreOptions, kv: KV, jsm: JetStreamManager, replicated: boolean) {
-    this.bucket = options.bucket ?? "read-models";
-    this.#replicated = replicated;
-    this.#kv = kv;
-    this.#jsm = jsm;
-    this.#js = jetstream(options.client);
-    this.#maxBytes = options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES;
-    this.#maxPayload = serverMaxPayload(options.client);
+  private constructor(
+    client: NatsConnection,
+    bucket: string,
+    maxValueBytes: number,
+    opened: { kv: KV; js: JetStreamClient; jsm: JetStreamManager; replicated: boolean },
+  ) {
+    this.bucket = bucket;
+    this.maxValueBytes = maxValueBytes;
+    this.#replicated = opened.replicated;
+    this.#kv = opened.kv;
+    this.#jsm = opened.jsm;
+    this.#js = opened.js;
+    this.#maxPayload = serverMaxPayload(client);
   }
 
-  /** Opens (and creates if missing) the bucket. @throws ConfigurationError | UnavailableError */
+  /**
+   * Opens (and creates if missing) the bucket. Every option is checked
+   * before anything is created.
+   * @throws ConfigurationError for an invalid or unknown option, or when the
+   *   server's `max_payload` cannot carry `maxValueBytes` plus {@link READ_MODEL_ENVELOPE_BYTES}
+   * @throws NatsClientMissingError when the NATS client packages are not installed
+   * @throws UnavailableError when the server cannot be reached
+   */
   static async open(options: NatsReadModelStoreOptions): Promise<NatsReadModelStore> {
-    if (!options?.client) throw new ConfigurationError("NatsReadModelStore needs a `client` (an open NATS connection)");
-    const bucket = options.bucket ?? "read-models";
-    if (!/^[-\w]+$/.test(bucket)) throw new ConfigurationError(`invalid KV bucket name ${JSON.stringify(bucket)}`);
-    requirePayloadFits(
-      options.client,
-      options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES,
+    const check = new OptionChecker("NatsReadModelStore", options, NATS_READ_MODEL_STORE_DEFAULTS).known(OPTION_NAMES, {
+      bucketName: "bucket",
+    });
+    const client = checkClient(check);
+    const bucket = checkStreamName(check, "bucket", "KV bucket");
+    const replicas = check.integer("replicas", { min: 1, max: MAX_REPLICAS });
+    const storage = check.oneOf("storage", NatsStorage);
+    const maxValueBytes = valueLimitFor(
+      client,
+      options.maxValueBytes === undefined ? undefined : check.integer("maxValueBytes", { min: 1 }),
+      NATS_READ_MODEL_STORE_DEFAULTS.maxValueBytes,
       READ_MODEL_ENVELOPE_BYTES,
-      "maxValueBytes",
       `NatsReadModelStore bucket ${JSON.stringify(bucket)}`,
     );
+    const nats = await loadNatsModules();
     try {
-      const jsm = await jetstreamManager(options.client);
-      const kv = await new Kvm(options.client).create(bucket, {
-        history: 1,
-        replicas: options.replicas ?? 1,
-        storage: StorageType.File,
-      });
+      const jsm = await nats.jetstream.jetstreamManager(client);
+      const kv = await new nats.kv.Kvm(client).create(bucket, { history: 1, replicas, storage });
       const status = await kv.status();
-      return new NatsReadModelStore(options, kv, jsm, status.streamInfo.config.num_replicas !== 1);
+      return new NatsReadModelStore(client, bucket, maxValueBytes, {
+        kv,
+        jsm,
+        js: nats.jetstream.jetstream(client),
+        replicated: status.streamInfo.config.num_replicas !== 1,
+      });
     } catch (error) {
       throw natsError(error, `opening KV bucket ${JSON.stringify(bucket)}`);
     }
@@ -151,10 +198,10 @@ export class NatsReadModelStore {
     if (!(metadata.lastUpdated instanceof Date) || Number.isNaN(metadata.lastUpdated.getTime())) {
       throw new ValidationError("metadata.lastUpdated", "must be a valid Date");
     }
-    const json = toJsonWithin(model, this.#maxBytes, `read model ${JSON.stringify(metadata.id)}`, "model");
+    const json = toJsonWithin(model, this.maxValueBytes, `read model ${JSON.stringify(metadata.id)}`, "model");
     const meta = toJsonWithin(
       { ...metadata, lastUpdated: metadata.lastUpdated.toISOString() },
-      this.#maxBytes,
+      this.maxValueBytes,
       "metadata",
     );
     const value = `{"metadata":${meta},"model":${json}}`;
@@ -255,7 +302,7 @@ export class NatsReadModelStore {
     return { modelType: value.modelType, status: value.status, updatedAt: new Date(value.updatedAt) };
   }
 
-  /** Closes the store (not the connection). */
+  /** Closes the store (not the connection). Idempotent. */
   async close(): Promise<void> {
     this.#closed = true;
   }

@@ -15,18 +15,15 @@
  * that is behind gets a moment to catch up (the consumer is live), then
  * the read moves to a new consumer, which the server may place elsewhere.
  */
-import {
-  AckPolicy,
-  type ConsumerConfig,
-  type ConsumerInfo,
-  type ConsumerMessages,
-  DeliverPolicy,
-  type JetStreamClient,
-  type JetStreamManager,
-  type JsMsg,
+import type {
+  ConsumerConfig,
+  ConsumerInfo,
+  ConsumerMessages,
+  JetStreamClient,
+  JetStreamManager,
+  JsMsg,
 } from "@nats-io/jetstream";
-import { errors, nanos } from "@nats-io/transport-node";
-import { AbortError, throwIfAborted, UnavailableError } from "../core/errors.js";
+import { AbortError, throwIfAborted, UnavailableError } from "../index.js";
 
 /** Which messages of each subject {@link readFiltered} delivers. */
 export const ReadMode = {
@@ -120,17 +117,12 @@ export async function readFiltered(
   const result: ReadFilteredResult = { lastSequence: 0, lagged: false, restarts: 0 };
   const config = (from: number | undefined): Partial<ConsumerConfig> => ({
     filter_subject: filter,
-    deliver_policy:
-      from !== undefined
-        ? DeliverPolicy.StartSequence
-        : mode === ReadMode.All
-          ? DeliverPolicy.All
-          : DeliverPolicy.LastPerSubject,
+    deliver_policy: from !== undefined ? "by_start_sequence" : mode === ReadMode.All ? "all" : "last_per_subject",
     ...(from !== undefined ? { opt_start_seq: from } : {}),
-    ack_policy: AckPolicy.None,
+    ack_policy: "none",
     mem_storage: true,
     num_replicas: 1,
-    inactive_threshold: nanos(30_000),
+    inactive_threshold: 30_000 * 1_000_000, // nanoseconds
     headers_only: options.headersOnly ?? false,
   });
   const create = (from: number | undefined) =>
@@ -314,5 +306,7 @@ export function keepLastPerKey<T>(items: readonly T[], keyOf: (item: T) => strin
 }
 
 function isRetryable(error: unknown): boolean {
-  return error instanceof errors.TimeoutError || /timeout|no responders|leader/i.test(String(error));
+  // The client's TimeoutError says "timeout"; the others come as JetStream API errors (10008: "JetStream
+  // system temporarily unavailable", while a restarted node rejoins).
+  return /timeout|no responders|leader|temporarily unavailable/i.test(`${(error as Error)?.name} ${String(error)}`);
 }

@@ -1,14 +1,81 @@
-/** Opens (or creates) the KV bucket of a NATS repository and checks its settings. */
-import type { JetStreamManager } from "@nats-io/jetstream";
-import { jetstreamManager, StorageType } from "@nats-io/jetstream";
-import { Kvm } from "@nats-io/kv";
-import { ConfigurationError } from "../core/errors.js";
-import { DEFAULT_MAX_VALUE_BYTES, validateEntityType } from "../core/validation.js";
-import { checkRepositoryLimits } from "../repository/types.js";
+/**
+ * The options of a NATS repository, their checks, and opening (or
+ * creating) its KV bucket with the settings checked against an existing one.
+ */
+import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
+import type { MsgHdrs, NatsConnection } from "@nats-io/transport-node";
+import { ConfigurationError, messageOf, OptionChecker, STORE_DEFAULTS, validateEntityType } from "../index.js";
+import { MAX_HISTORY, type RepositoryOptions } from "../repository/index.js";
+import { loadNatsModules } from "./client.js";
 import { natsError } from "./errors.js";
-import { requirePayloadFits } from "./payload.js";
-import type { NatsKvRepositoryOptions } from "./repository.js";
+import { checkClient, checkStreamName, MAX_REPLICAS, NatsStorage } from "./options.js";
+import { valueLimitFor } from "./payload.js";
 import { NatsFeature, requireFeature } from "./server.js";
+
+/** Options of `NatsKvRepository.open` and `NatsSimpleRepository.open`. */
+export interface NatsKvRepositoryOptions<T> extends RepositoryOptions<T> {
+  /** An open NATS connection (required); the repository never closes it. */
+  client: NatsConnection;
+  /** KV bucket (`[-_a-zA-Z0-9]`, required), created with `history` and `ttlSeconds` if missing. */
+  bucket: string;
+  /** Aggregate type (required): the first key token, so several types can share a bucket. */
+  aggregateType: string;
+  /** Versions kept per aggregate (saves and deletes), 1–64. @default 1 */
+  history?: number;
+  /** Seconds after which a saved version expires (the bucket's `max_age`); 0 = never. @default 0 */
+  ttlSeconds?: number;
+  /**
+   * Largest aggregate, in bytes of UTF-8 JSON. Without it, the largest the
+   * server carries: its `max_payload` minus {@link REPOSITORY_ENVELOPE_BYTES},
+   * at most 1 MiB. A limit the server cannot carry is refused by `open`.
+   * @default min(1048576, max_payload - 256)
+   */
+  maxValueBytes?: number;
+  /** Replicas of a bucket this call creates (1 to 5). @default 1 */
+  replicas?: number;
+  /** Storage of a bucket this call creates. @default "file" */
+  storage?: NatsStorage;
+  /**
+   * Allow `save(…, { ttlSeconds })` (per-message TTL). Needs nats-server
+   * 2.11+; on an older server `open` fails with an `UnsupportedError`.
+   * @default false
+   */
+  perSaveTtl?: boolean;
+  /** Compare-and-set attempts of a save without `expectedVersion` under contention (an integer >= 1). @default 100 */
+  maxCasAttempts?: number;
+}
+
+/** Defaults of {@link NatsKvRepositoryOptions}. */
+export const NATS_KV_REPOSITORY_DEFAULTS = {
+  /** @default 1 */
+  history: 1,
+  /** @default 0 (no expiry) */
+  ttlSeconds: 0,
+  /** The largest default limit; less when the server's `max_payload` cannot carry it. @default 1048576 (1 MiB) */
+  maxValueBytes: STORE_DEFAULTS.maxValueBytes,
+  /** @default 1 */
+  replicas: 1,
+  /** @default "file" */
+  storage: NatsStorage.File,
+  /** @default false */
+  perSaveTtl: false,
+  /** @default 100 */
+  maxCasAttempts: 100,
+} as const;
+
+const OPTION_NAMES = [
+  "client",
+  "bucket",
+  "aggregateType",
+  "idOf",
+  "history",
+  "ttlSeconds",
+  "maxValueBytes",
+  "replicas",
+  "storage",
+  "perSaveTtl",
+  "maxCasAttempts",
+];
 
 /**
  * An upper bound of what a repository write adds to an aggregate's JSON, in
@@ -17,9 +84,71 @@ import { NatsFeature, requireFeature } from "./server.js";
  */
 export const REPOSITORY_ENVELOPE_BYTES = 256;
 
+/** The checked options of a repository. */
+export interface RepositorySettings<T> {
+  readonly client: NatsConnection;
+  readonly bucket: string;
+  readonly aggregateType: string;
+  readonly idOf: ((aggregate: T) => string) | undefined;
+  readonly history: number;
+  readonly ttlSeconds: number;
+  readonly maxValueBytes: number;
+  readonly replicas: number;
+  readonly storage: NatsStorage;
+  readonly perSaveTtl: boolean;
+  readonly maxCasAttempts: number;
+}
+
+/**
+ * Checks a repository's options, without I/O.
+ * @param owner the class name, for messages
+ * @throws ConfigurationError naming the option, what it accepts and what it got
+ * @throws UnsupportedError when `perSaveTtl` needs a newer server
+ */
+export function checkRepositoryOptions<T>(options: NatsKvRepositoryOptions<T>, owner: string): RepositorySettings<T> {
+  const check = new OptionChecker(owner, options, NATS_KV_REPOSITORY_DEFAULTS).known(OPTION_NAMES, {
+    bucketName: "bucket",
+  });
+  const client = checkClient(check);
+  const bucket = checkStreamName(check, "bucket", "KV bucket");
+  const aggregateType = check.custom<"aggregateType", string>("aggregateType", (v) => {
+    try {
+      validateEntityType(v);
+      return undefined;
+    } catch (error) {
+      return `an aggregate type name (${messageOf(error)})`;
+    }
+  });
+  const maxValueBytes = valueLimitFor(
+    client,
+    options.maxValueBytes === undefined ? undefined : check.integer("maxValueBytes", { min: 1 }),
+    NATS_KV_REPOSITORY_DEFAULTS.maxValueBytes,
+    REPOSITORY_ENVELOPE_BYTES,
+    `${owner} bucket ${JSON.stringify(bucket)}`,
+  );
+  const settings: RepositorySettings<T> = {
+    client,
+    bucket,
+    aggregateType,
+    idOf: check.optionalFunction("idOf"),
+    history: check.integer("history", { min: 1, max: MAX_HISTORY }),
+    ttlSeconds: check.number("ttlSeconds", { min: 0 }),
+    maxValueBytes,
+    replicas: check.integer("replicas", { min: 1, max: MAX_REPLICAS }),
+    storage: check.oneOf("storage", NatsStorage),
+    perSaveTtl: check.boolean("perSaveTtl"),
+    maxCasAttempts: check.integer("maxCasAttempts", { min: 1 }),
+  };
+  if (settings.perSaveTtl) requireFeature(client, NatsFeature.PerMessageTtl);
+  return settings;
+}
+
 /** What {@link openBucket} found. */
 export interface OpenedBucket {
+  js: JetStreamClient;
   jsm: JetStreamManager;
+  /** New message headers (the client's `headers()`). */
+  headers: () => MsgHdrs;
   durable: boolean;
   /** Direct gets may serve reads: an R1 bucket (on a replicated one a follower could answer stale). */
   direct: boolean;
@@ -30,57 +159,41 @@ export interface OpenedBucket {
 /**
  * Creates the bucket if missing, or checks that the existing one has the
  * requested history and TTL.
- * @throws ConfigurationError | UnsupportedError | UnavailableError
+ * @throws ConfigurationError | NatsClientMissingError | UnavailableError
  */
-export async function openBucket<T>(options: NatsKvRepositoryOptions<T>): Promise<OpenedBucket> {
-  if (!options?.client) throw new ConfigurationError("a NATS repository needs a `client` (an open NATS connection)");
-  if (typeof options.bucketName !== "string" || !/^[-\w]+$/.test(options.bucketName)) {
-    throw new ConfigurationError(`invalid KV bucket name ${JSON.stringify(options.bucketName)}: use [-_a-zA-Z0-9]`);
-  }
-  validateEntityType(options.aggregateType);
-  const history = options.history ?? 1;
-  const ttlSeconds = options.ttlSeconds ?? 0;
-  try {
-    checkRepositoryLimits(history, ttlSeconds);
-  } catch (error) {
-    throw new ConfigurationError((error as Error).message, { cause: error });
-  }
-  requirePayloadFits(
-    options.client,
-    options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES,
-    REPOSITORY_ENVELOPE_BYTES,
-    "maxValueBytes",
-    `NATS repository bucket ${JSON.stringify(options.bucketName)}`,
-  );
-  if (options.perSaveTtl) requireFeature(options.client, NatsFeature.PerMessageTtl);
+export async function openBucket<T>(settings: RepositorySettings<T>): Promise<OpenedBucket> {
+  const { client, bucket, history, ttlSeconds } = settings;
+  const nats = await loadNatsModules();
   const ttlMs = Math.round(ttlSeconds * 1000);
   try {
-    const jsm = await jetstreamManager(options.client);
-    const kv = await new Kvm(options.client).create(options.bucketName, {
+    const jsm = await nats.jetstream.jetstreamManager(client);
+    const kv = await new nats.kv.Kvm(client).create(bucket, {
       history,
       ttl: ttlMs,
-      replicas: options.replicas ?? 1,
-      storage: options.storage === "memory" ? StorageType.Memory : StorageType.File,
+      replicas: settings.replicas,
+      storage: settings.storage,
     });
     const status = await kv.status();
     if (status.history !== history || status.ttl !== ttlMs) {
       throw new ConfigurationError(
-        `KV bucket ${JSON.stringify(options.bucketName)} exists with history ${status.history} and TTL ${status.ttl / 1000}s, ` +
+        `KV bucket ${JSON.stringify(bucket)} exists with history ${status.history} and TTL ${status.ttl / 1000}s, ` +
           `not the requested history ${history} and TTL ${ttlSeconds}s: use another bucket or the same settings`,
       );
     }
-    if (options.perSaveTtl && status.streamInfo.config.allow_msg_ttl !== true) {
+    if (settings.perSaveTtl && status.streamInfo.config.allow_msg_ttl !== true) {
       const update = { ...status.streamInfo.config, allow_msg_ttl: true };
       await jsm.streams.update(update.name, update);
     }
     const config = status.streamInfo.config;
     return {
+      js: nats.jetstream.jetstream(client),
       jsm,
-      durable: status.storage === StorageType.File,
+      headers: nats.transport.headers,
+      durable: status.storage === NatsStorage.File,
       direct: config.allow_direct === true && config.num_replicas === 1,
       replicated: config.num_replicas !== 1,
     };
   } catch (error) {
-    throw natsError(error, `opening KV bucket ${JSON.stringify(options.bucketName)}`);
+    throw natsError(error, `opening KV bucket ${JSON.stringify(bucket)}`);
   }
 }

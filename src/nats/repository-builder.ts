@@ -1,19 +1,31 @@
-/** The seed's builder for {@link NatsKvRepository}. */
+/**
+ * The builder of a {@link NatsKvRepository}, a chained spelling of
+ * `NatsKvRepository.open(options)`:
+ * `NatsKvRepository.builder().client(nc).bucketName("b").aggregateType("T").history(20).ttlSeconds(3600).build()`.
+ */
 import type { NatsConnection } from "@nats-io/transport-node";
-import { ConfigurationError } from "../core/errors.js";
-import { NatsKvRepository, type NatsKvRepositoryOptions } from "./repository.js";
+import { ConfigurationError } from "../index.js";
+import type { NatsKvRepository } from "./repository.js";
+import type { NatsKvRepositoryOptions } from "./repository-bucket.js";
 
-/** The seed's builder: `.client(nc).bucketName("b").aggregateType("T").history(20).ttlSeconds(3600).build()`. */
+/** Builds a {@link NatsKvRepository}; get one from `NatsKvRepository.builder()`. */
 export class NatsKvRepositoryBuilder<T> {
   #options: Partial<NatsKvRepositoryOptions<T>> = {};
-  /** The NATS connection (required). */
+  readonly #open: (options: NatsKvRepositoryOptions<T>) => Promise<NatsKvRepository<T>>;
+
+  /** @internal `NatsKvRepository.builder()` creates builders. */
+  constructor(open: (options: NatsKvRepositoryOptions<T>) => Promise<NatsKvRepository<T>>) {
+    this.#open = open;
+  }
+
+  /** The NATS connection (required): the `client` option. */
   client(client: NatsConnection): this {
     this.#options.client = client;
     return this;
   }
-  /** The KV bucket (required). */
+  /** The KV bucket (required): the `bucket` option. */
   bucketName(name: string): this {
-    this.#options.bucketName = name;
+    this.#options.bucket = name;
     return this;
   }
   /** The aggregate type (required). */
@@ -36,20 +48,27 @@ export class NatsKvRepositoryBuilder<T> {
     this.#options.idOf = fn;
     return this;
   }
-  /** Other options (replicas, storage, perSaveTtl…). */
+  /** Other options of {@link NatsKvRepositoryOptions} (replicas, storage, perSaveTtl…). */
   options(options: Partial<NatsKvRepositoryOptions<T>>): this {
     this.#options = { ...this.#options, ...options };
     return this;
   }
-  /** @throws ConfigurationError when client, bucketName or aggregateType is missing */
+  /**
+   * Opens the repository: `NatsKvRepository.open` with the options set so far.
+   * @throws ConfigurationError when client, bucketName or aggregateType is missing, or an option is invalid
+   */
   build(): Promise<NatsKvRepository<T>> {
     const o = this.#options;
-    const missing = (["client", "bucketName", "aggregateType"] as const).filter((k) => !o[k]);
+    const missing = [
+      o.client === undefined ? "client" : "",
+      o.bucket === undefined ? "bucketName" : "",
+      o.aggregateType === undefined ? "aggregateType" : "",
+    ].filter(Boolean);
     if (missing.length > 0) {
       return Promise.reject(
         new ConfigurationError(`NatsKvRepositoryBuilder needs ${missing.join(", ")} before build()`),
       );
     }
-    return NatsKvRepository.create(o as NatsKvRepositoryOptions<T>);
+    return this.#open(o as NatsKvRepositoryOptions<T>);
   }
 }

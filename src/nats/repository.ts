@@ -1,7 +1,7 @@
 /**
- * Versioned repositories on a NATS KV bucket (seed 4): `NatsKvRepository`
- * (builder: client, bucketName, aggregateType, history, ttlSeconds) and
- * `NatsSimpleRepository`.
+ * Versioned repositories on a NATS KV bucket: `NatsKvRepository` (also
+ * through its builder: client, bucketName, aggregateType, history,
+ * ttlSeconds) and `NatsSimpleRepository`.
  *
  * Key `<aggregateType>.<id>` (each encoded by `encodeToken`); value
  * `{"version":n,"savedAt":"…","aggregate":…}`; a delete is a KV delete
@@ -10,26 +10,18 @@
  * (`Nats-Expected-Last-Subject-Sequence`), so two writers can never both
  * win, and versions strictly increase per aggregate.
  */
-import type {
-  JetStreamClient,
-  JetStreamManager,
-  LastForMsgRequest,
-  MsgRequest,
-  NextMsgRequest,
-  StoredMsg,
-} from "@nats-io/jetstream";
-import { jetstream } from "@nats-io/jetstream";
-import { headers, type NatsConnection } from "@nats-io/transport-node";
+import type { LastForMsgRequest, MsgRequest, NextMsgRequest, StoredMsg } from "@nats-io/jetstream";
 import {
+  type CallOptions,
   ClosedError,
   CorruptionError,
   throwIfAborted,
+  toJsonWithin,
   UnavailableError,
   UnsupportedError,
   VersionConflictError,
-} from "../core/errors.js";
-import type { CallOptions } from "../core/store.js";
-import { DEFAULT_MAX_VALUE_BYTES, toJsonWithin, validateEntityId } from "../core/validation.js";
+  validateEntityId,
+} from "../index.js";
 import {
   checkExpectedVersion,
   checkRepositoryLimits,
@@ -42,38 +34,21 @@ import {
   type Repository,
   type RepositoryCapabilities,
   type RepositoryDeleteOptions,
-  type RepositoryOptions,
   type RepositorySaveOptions,
   type SaveResult,
   type Versioned,
-} from "../repository/types.js";
+} from "../repository/index.js";
 import { isWrongLastSequence, natsError } from "./errors.js";
 import { decodeToken, encodeToken } from "./keys.js";
 import { keepLastPerKey, readFiltered } from "./reader.js";
-import { type OpenedBucket, openBucket } from "./repository-bucket.js";
+import {
+  checkRepositoryOptions,
+  type NatsKvRepositoryOptions,
+  type OpenedBucket,
+  openBucket,
+  type RepositorySettings,
+} from "./repository-bucket.js";
 import { NatsKvRepositoryBuilder } from "./repository-builder.js";
-
-/** Options of {@link NatsKvRepository.create}. */
-export interface NatsKvRepositoryOptions<T> extends RepositoryOptions<T> {
-  /** An open NATS connection; the repository never closes it. */
-  client: NatsConnection;
-  /** KV bucket (`[-_a-zA-Z0-9]`), created with `history` and `ttlSeconds` if missing. */
-  bucketName: string;
-  /** Aggregate type: the first key token, so several types can share a bucket. */
-  aggregateType: string;
-  /** Replicas of a bucket this call creates. @default 1 */
-  replicas?: number;
-  /** Storage of a bucket this call creates. @default "file" */
-  storage?: "file" | "memory";
-  /**
-   * Allow `save(…, { ttlSeconds })` (per-message TTL). Needs nats-server
-   * 2.11+; on an older server `create` fails with an `UnsupportedError`.
-   * @default false
-   */
-  perSaveTtl?: boolean;
-  /** Compare-and-set attempts of a save without `expectedVersion` under contention. @default 100 */
-  maxCasAttempts?: number;
-}
 
 const TD = new TextDecoder();
 const KV_OPERATION = "KV-Operation";
@@ -94,7 +69,7 @@ interface Record {
   aggregate?: unknown;
 }
 
-/** A versioned repository over a NATS KV bucket. */
+/** A versioned repository over a NATS KV bucket. Open it with {@link NatsKvRepository.open} or its builder. */
 export class NatsKvRepository<T> implements Repository<T> {
   readonly aggregateType: string;
   readonly capabilities: RepositoryCapabilities;
@@ -102,47 +77,51 @@ export class NatsKvRepository<T> implements Repository<T> {
   readonly bucket: string;
   /** The bucket's stream, `KV_<bucket>`. */
   readonly stream: string;
-  readonly #js: JetStreamClient;
-  readonly #jsm: JetStreamManager;
+  /**
+   * The largest aggregate, in bytes of UTF-8 JSON: the `maxValueBytes`
+   * option, or the largest the server carries (at most 1 MiB).
+   */
+  readonly maxValueBytes: number;
+  readonly #bucket: OpenedBucket;
   readonly #prefix: string;
   readonly #idOf: (aggregate: T) => string;
-  readonly #maxBytes: number;
   readonly #maxAttempts: number;
-  /** Read with direct gets (R1 buckets only: a replica could answer stale). */
-  readonly #direct: boolean;
-  /** More than one replica: `list` is checked against the stream leader (reader.ts). */
-  readonly #replicated: boolean;
   #closed = false;
 
-  protected constructor(options: NatsKvRepositoryOptions<T>, jsm: JetStreamManager, bucket: OpenedBucket) {
-    this.aggregateType = options.aggregateType;
-    this.bucket = options.bucketName;
-    this.stream = `KV_${options.bucketName}`;
-    this.#js = jetstream(options.client);
-    this.#jsm = jsm;
-    this.#prefix = `$KV.${options.bucketName}.${encodeToken(options.aggregateType)}.`;
-    this.#idOf = options.idOf ?? defaultIdOf;
-    this.#maxBytes = options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES;
-    this.#maxAttempts = options.maxCasAttempts ?? 100;
-    this.#direct = bucket.direct;
-    this.#replicated = bucket.replicated;
-    this.capabilities = { ttl: true, perSaveTtl: options.perSaveTtl === true, durable: bucket.durable };
-  }
-
-  /** A builder in the seed's style. */
-  static builder<T>(): NatsKvRepositoryBuilder<T> {
-    return new NatsKvRepositoryBuilder<T>();
+  /** @internal Use {@link NatsKvRepository.open}. */
+  protected constructor(settings: RepositorySettings<T>, bucket: OpenedBucket) {
+    this.aggregateType = settings.aggregateType;
+    this.bucket = settings.bucket;
+    this.stream = `KV_${settings.bucket}`;
+    this.#bucket = bucket;
+    this.#prefix = `$KV.${settings.bucket}.${encodeToken(settings.aggregateType)}.`;
+    this.#idOf = settings.idOf ?? defaultIdOf;
+    this.maxValueBytes = settings.maxValueBytes;
+    this.#maxAttempts = settings.maxCasAttempts;
+    this.capabilities = { ttl: true, perSaveTtl: settings.perSaveTtl, durable: bucket.durable };
   }
 
   /**
-   * Opens the repository, creating the bucket if missing.
-   * @throws ConfigurationError without a client, with bad names, or when the
-   *   existing bucket's history or TTL differ from the options
+   * Opens the repository, creating the bucket if missing. Every option is
+   * checked before anything is created.
+   * @throws ConfigurationError for an invalid, missing or unknown option, when
+   *   the server's `max_payload` cannot carry `maxValueBytes` plus the
+   *   envelope, or when the existing bucket's history or TTL differ from the options
    * @throws UnsupportedError when `perSaveTtl` needs a newer server
+   * @throws NatsClientMissingError when the NATS client packages are not installed
+   * @throws UnavailableError when the server cannot be reached
    */
-  static async create<T>(options: NatsKvRepositoryOptions<T>): Promise<NatsKvRepository<T>> {
-    const bucket = await openBucket(options);
-    return new NatsKvRepository<T>(options, bucket.jsm, bucket);
+  static async open<T>(options: NatsKvRepositoryOptions<T>): Promise<NatsKvRepository<T>> {
+    const settings = checkRepositoryOptions(options, "NatsKvRepository");
+    return new NatsKvRepository<T>(settings, await openBucket(settings));
+  }
+
+  /**
+   * A builder: `.client(nc).bucketName("b").aggregateType("T").history(20).ttlSeconds(3600).build()`,
+   * the same as {@link NatsKvRepository.open} with those options.
+   */
+  static builder<T>(): NatsKvRepositoryBuilder<T> {
+    return new NatsKvRepositoryBuilder<T>((options) => NatsKvRepository.open<T>(options));
   }
 
   async save(aggregate: T, options?: RepositorySaveOptions): Promise<SaveResult> {
@@ -150,7 +129,12 @@ export class NatsKvRepository<T> implements Repository<T> {
     checkExpectedVersion(options?.expectedVersion);
     const id = this.#idOf(aggregate);
     validateEntityId(id);
-    const json = toJsonWithin(aggregate, this.#maxBytes, `${this.aggregateType} ${JSON.stringify(id)}`, "aggregate");
+    const json = toJsonWithin(
+      aggregate,
+      this.maxValueBytes,
+      `${this.aggregateType} ${JSON.stringify(id)}`,
+      "aggregate",
+    );
     let ttl: string | undefined;
     if (options?.ttlSeconds !== undefined) {
       checkRepositoryLimits(1, options.ttlSeconds);
@@ -231,15 +215,15 @@ export class NatsKvRepository<T> implements Repository<T> {
     let latest: [string, string | undefined][] = [];
     try {
       const read = await readFiltered(
-        this.#js,
-        this.#jsm,
+        this.#bucket.js,
+        this.#bucket.jsm,
         this.stream,
         `${this.#prefix}*`,
         (m) => {
           const id = decodeToken(m.subject.slice(this.#prefix.length), this.#where(m.seq));
           latest.push([id, this.#parse(m.seq, m.data, m.headers?.get(KV_OPERATION) ?? "", m.time, id).json]);
         },
-        { signal: options?.signal, replicated: this.#replicated },
+        { signal: options?.signal, replicated: this.#bucket.replicated },
       );
       // Past a lagging replica an id may come twice: the later one is its newer revision.
       if (read.lagged) latest = keepLastPerKey(latest, ([id]) => id);
@@ -287,11 +271,11 @@ export class NatsKvRepository<T> implements Repository<T> {
       const savedAt = new Date();
       const write = build(version, savedAt, cur);
       if (!write) return { id, version: cur.version, savedAt: cur.savedAt ?? savedAt };
-      const h = headers();
+      const h = this.#bucket.headers();
       if (write.del) h.set(KV_OPERATION, "DEL");
       try {
         this.#check(undefined);
-        await this.#js.publish(subject, write.body, {
+        await this.#bucket.js.publish(subject, write.body, {
           headers: h,
           expect: { lastSubjectSequence: cur.rev },
           ...(write.ttl ? { ttl: write.ttl } : {}),
@@ -317,8 +301,8 @@ export class NatsKvRepository<T> implements Repository<T> {
    * type lists only seq and last_by_subj.
    */
   #get(query: LastForMsgRequest | NextMsgRequest): Promise<StoredMsg | null> {
-    if (this.#direct) return this.#jsm.direct.getMessage(this.stream, query);
-    return this.#jsm.streams.getMessage(this.stream, query as unknown as MsgRequest);
+    if (this.#bucket.direct) return this.#bucket.jsm.direct.getMessage(this.stream, query);
+    return this.#bucket.jsm.streams.getMessage(this.stream, query as unknown as MsgRequest);
   }
 
   /** The key's last revision (never from a stale replica). */
@@ -386,17 +370,17 @@ export class NatsKvRepository<T> implements Repository<T> {
   }
 }
 
-/** The seed's simple repository: `NatsSimpleRepository.create(client, bucket, aggregateType)`. */
+/**
+ * A {@link NatsKvRepository} whose options default to history 1 and no
+ * expiry: `NatsSimpleRepository.open({ client, bucket, aggregateType })`.
+ */
 export class NatsSimpleRepository<T> extends NatsKvRepository<T> {
-  /** Opens a repository with history 1 and no expiry (unless `options` say otherwise). */
-  static async open<T>(
-    client: NatsConnection,
-    bucket: string,
-    aggregateType: string,
-    options: Omit<Partial<NatsKvRepositoryOptions<T>>, "client" | "bucketName" | "aggregateType"> = {},
-  ): Promise<NatsSimpleRepository<T>> {
-    const full: NatsKvRepositoryOptions<T> = { ...options, client, bucketName: bucket, aggregateType };
-    const opened = await openBucket(full);
-    return new NatsSimpleRepository<T>(full, opened.jsm, opened);
+  /**
+   * Opens a repository (history 1 and no expiry unless the options say otherwise).
+   * @throws the errors of {@link NatsKvRepository.open}
+   */
+  static override async open<T>(options: NatsKvRepositoryOptions<T>): Promise<NatsSimpleRepository<T>> {
+    const settings = checkRepositoryOptions(options, "NatsSimpleRepository");
+    return new NatsSimpleRepository<T>(settings, await openBucket(settings));
   }
 }

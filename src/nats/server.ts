@@ -4,8 +4,8 @@
  * `UnsupportedError` instead of being silently ignored (nats-server 2.9
  * accepts and ignores a per-message TTL header, for example).
  */
-import type { NatsConnection } from "@nats-io/nats-core";
-import { UnsupportedError } from "../core/errors.js";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { UnsupportedError } from "../index.js";
 
 /** A server version as `[major, minor, patch]`. */
 export type ServerVersion = readonly [number, number, number];
@@ -14,14 +14,11 @@ export type ServerVersion = readonly [number, number, number];
 export const NatsFeature = {
   /** Per-message TTL (`Nats-TTL` header, stream `allow_msg_ttl`): nats-server 2.11. */
   PerMessageTtl: "per-message TTL",
-  /** Atomic batch publish: nats-server 2.12. */
-  AtomicBatch: "atomic batch publish",
 } as const;
 export type NatsFeature = (typeof NatsFeature)[keyof typeof NatsFeature];
 
 const MIN_VERSION: Record<NatsFeature, ServerVersion> = {
   [NatsFeature.PerMessageTtl]: [2, 11, 0],
-  [NatsFeature.AtomicBatch]: [2, 12, 0],
 };
 
 /** Parses `"2.9.10"` (a `-beta` suffix is ignored). */

@@ -19,14 +19,8 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, describe, expect, it } from "vitest";
 import { ErrorCode, isStatelogError } from "../../src/core/errors.js";
 import { createEvent } from "../../src/events/types.js";
-import {
-  NatsEventStore,
-  NatsKvRepository,
-  NatsKvStore,
-  NatsReadModelStore,
-  ReadMode,
-  readFiltered,
-} from "../../src/nats/index.js";
+import { NatsEventStore, NatsKvRepository, NatsKvStore, NatsReadModelStore } from "../../src/nats/index.js";
+import { ReadMode, readFiltered } from "../../src/nats/reader.js";
 import type { ContractAggregate } from "../../src/testing/index.js";
 import { freePort, type NatsServerProcess, startNatsServer } from "./nats-server.js";
 
@@ -74,9 +68,9 @@ describe("NATS cluster: SIGKILL of the leader during writes", () => {
     const nc = await connect({ ...opts, name: "fault-writer" });
     conns.push(nc);
 
-    const repo = await NatsKvRepository.create<ContractAggregate>({
+    const repo = await NatsKvRepository.open<ContractAggregate>({
       client: nc,
-      bucketName: "fault_repo",
+      bucket: "fault_repo",
       aggregateType: "acct",
       history: 64,
       replicas: 3,
@@ -206,9 +200,9 @@ describe("NATS cluster: SIGKILL of the leader during writes", () => {
     const store2 = await NatsKvStore.open({ client: check, bucket: "fault_store", replicas: 3 });
     const loaded = new Map((await store2.load("fault")).map((c) => [c.entityId, c.entity]));
     for (const s of saveAcked) expect(loaded.get(s.id), s.id).toEqual({ n: s.n });
-    const repo2 = await NatsKvRepository.create<ContractAggregate>({
+    const repo2 = await NatsKvRepository.open<ContractAggregate>({
       client: check,
-      bucketName: "fault_repo",
+      bucket: "fault_repo",
       aggregateType: "acct",
       history: 64,
       replicas: 3,
@@ -259,9 +253,9 @@ describe("NATS cluster: reads while a restarted node catches up", () => {
     const nc = await connect({ servers: urls, reconnectTimeWait: 100, maxReconnectAttempts: -1, timeout: 5_000 });
     conns.push(nc);
     const store = await NatsKvStore.open({ client: nc, bucket: "lag_store", replicas: 3 });
-    const repo = await NatsKvRepository.create<ContractAggregate>({
+    const repo = await NatsKvRepository.open<ContractAggregate>({
       client: nc,
-      bucketName: "lag_repo",
+      bucket: "lag_repo",
       aggregateType: "acct",
       replicas: 3,
     });

@@ -2,22 +2,17 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ErrorCode } from "../../src/core/errors.js";
-import {
-  NatsFeature,
-  NatsKvRepository,
-  NatsKvRepositoryBuilder,
-  NatsSimpleRepository,
-  supports,
-} from "../../src/nats/index.js";
+import { NatsKvRepository, NatsSimpleRepository } from "../../src/nats/index.js";
+import { NatsFeature, supports } from "../../src/nats/server.js";
 import { expectCode } from "../../src/testing/assert.js";
-import { type ContractAggregate, describeRepositoryContract, type RepositoryConfig } from "../../src/testing/index.js";
+import { type ContractAggregate, describeRepositoryContract, type RepositoryFactoryOptions } from "../../src/testing/index.js";
 import { connectTest, deleteTestStreams, uniqueBucket } from "./env.js";
 
 let nc: NatsConnection;
 let nc2: NatsConnection;
 const run = uniqueBucket("repo");
 // One bucket per (history, ttl): a bucket's settings are fixed; aggregate types keep tests apart.
-const bucketFor = (c: RepositoryConfig) => `${run}_h${c.history}_t${String(c.ttlSeconds).replace(".", "_")}`;
+const bucketFor = (c: RepositoryFactoryOptions) => `${run}_h${c.history}_t${String(c.ttlSeconds).replace(".", "_")}`;
 
 beforeAll(async () => {
   nc = await connectTest("repository-test");
@@ -41,8 +36,8 @@ async function maxAgeOf(repo: { readonly stream: string }): Promise<number> {
  * outlived a short wait).
  */
 function checked<R extends NatsKvRepository<ContractAggregate>>(
-  open: (c: RepositoryConfig) => Promise<R>,
-): (c: RepositoryConfig) => Promise<R> {
+  open: (c: RepositoryFactoryOptions) => Promise<R>,
+): (c: RepositoryFactoryOptions) => Promise<R> {
   return async (c) => {
     const repo = await open(c);
     expect(await maxAgeOf(repo), `max_age of ${repo.stream} (ttlSeconds ${c.ttlSeconds})`).toBe(c.ttlSeconds * 1e9);
@@ -63,19 +58,22 @@ describeRepositoryContract(
   ),
   {
     // The second writer uses its own connection.
-    second: (_first, c) => NatsKvRepository.create<ContractAggregate>({ client: nc2, bucketName: bucketFor(c), ...c }),
+    second: (_first, c) => NatsKvRepository.open<ContractAggregate>({ client: nc2, bucket: bucketFor(c), ...c }),
   },
 );
 
 describeRepositoryContract(
   "NatsSimpleRepository",
-  checked((c) => NatsSimpleRepository.open<ContractAggregate>(nc, `${bucketFor(c)}_s`, c.aggregateType, c)),
-  { second: (_first, c) => NatsSimpleRepository.open<ContractAggregate>(nc2, `${bucketFor(c)}_s`, c.aggregateType, c) },
+  checked((c) => NatsSimpleRepository.open<ContractAggregate>({ ...c, client: nc, bucket: `${bucketFor(c)}_s` })),
+  {
+    second: (_first, c) =>
+      NatsSimpleRepository.open<ContractAggregate>({ ...c, client: nc2, bucket: `${bucketFor(c)}_s` }),
+  },
 );
 
 describe("NATS repositories: configuration and server features", () => {
   it("build without a client (or bucket, or type) is a ConfigurationError", async () => {
-    await expectCode(new NatsKvRepositoryBuilder().bucketName("b").aggregateType("T").build(), ErrorCode.Configuration);
+    await expectCode(NatsKvRepository.builder().bucketName("b").aggregateType("T").build(), ErrorCode.Configuration);
     await expectCode(NatsKvRepository.builder().client(nc).aggregateType("T").build(), ErrorCode.Configuration);
     await expectCode(
       NatsKvRepository.builder().client(nc).bucketName("b.c").aggregateType("T").build(),
@@ -120,19 +118,27 @@ describe("NATS repositories: configuration and server features", () => {
           .build(),
       ],
       [
-        "create ttlSeconds 0",
-        await NatsKvRepository.create<ContractAggregate>({
+        "open ttlSeconds 0",
+        await NatsKvRepository.open<ContractAggregate>({
           client: nc,
-          bucketName: `${run}_ttl0c`,
+          bucket: `${run}_ttl0c`,
           aggregateType: "T",
           ttlSeconds: 0,
         }),
       ],
-      ["simple, no TTL", await NatsSimpleRepository.open<ContractAggregate>(nc, `${run}_ttl0s`, "T")],
+      [
+        "simple, no TTL",
+        await NatsSimpleRepository.open<ContractAggregate>({ client: nc, bucket: `${run}_ttl0s`, aggregateType: "T" }),
+      ],
     ];
     for (const [how, repo] of opened) expect(await maxAgeOf(repo), how).toBe(0);
     // The probe can see a TTL: the same call on a bucket with one is not 0.
-    const expiring = await NatsSimpleRepository.open<ContractAggregate>(nc, `${run}_ttl90`, "T", { ttlSeconds: 90 });
+    const expiring = await NatsSimpleRepository.open<ContractAggregate>({
+      client: nc,
+      bucket: `${run}_ttl90`,
+      aggregateType: "T",
+      ttlSeconds: 90,
+    });
     expect(await maxAgeOf(expiring)).toBe(90e9);
     await Promise.all([...opened.map(([, r]) => r.close()), expiring.close()]);
   });
@@ -148,9 +154,9 @@ describe("NATS repositories: configuration and server features", () => {
       const error = await expectCode(build, ErrorCode.Unsupported);
       expect(String((error as Error).message)).toMatch(/2\.11/);
       // And a repository without it refuses a per-save TTL instead of storing forever.
-      const plain = await NatsKvRepository.create<ContractAggregate>({
+      const plain = await NatsKvRepository.open<ContractAggregate>({
         client: nc,
-        bucketName: `${run}_plain`,
+        bucket: `${run}_plain`,
         aggregateType: "T",
       });
       await expectCode(plain.save({ id: "a", name: "a", n: 1 }, { ttlSeconds: 1 }), ErrorCode.Unsupported);

@@ -1,0 +1,107 @@
+/** The options of `NatsEventStore.open`, their defaults and their checks. */
+import type { NatsConnection } from "@nats-io/transport-node";
+import { EVENT_STORE_DEFAULTS, type EventStoreOptions } from "../events/index.js";
+import { OptionChecker } from "../index.js";
+import { checkClient, checkStreamName, MAX_REPLICAS, NatsStorage } from "./options.js";
+import { valueLimitFor } from "./payload.js";
+
+/** Options of `NatsEventStore.open`: those of every event store, and where the events live. */
+export interface NatsEventStoreOptions extends EventStoreOptions {
+  /** An open NATS connection (required); the store never closes it. */
+  client: NatsConnection;
+  /** JetStream stream name (`[-_a-zA-Z0-9]`), created if missing. @default "STATELOG_EVENTS" */
+  stream?: string;
+  /**
+   * Subject prefix of the stream's subjects (`<prefix>.<stream id>`).
+   * @default "statelog.events.<stream>"
+   */
+  subjectPrefix?: string;
+  /** Replicas of a stream this call creates (1 to 5). @default 1 */
+  replicas?: number;
+  /** Storage of a stream this call creates. @default "file" */
+  storage?: NatsStorage;
+  /**
+   * Largest event payload, in bytes of UTF-8 JSON. Without it, the largest
+   * the server carries: its `max_payload` minus {@link EVENT_ENVELOPE_BYTES},
+   * at most 1 MiB. A limit the server cannot carry is refused by `open`.
+   * @default min(1048576, max_payload - 4096)
+   */
+  maxValueBytes?: number;
+}
+
+/** Defaults of {@link NatsEventStoreOptions} (the others are those of every event store). */
+export const NATS_EVENT_STORE_DEFAULTS = {
+  /** @default "STATELOG_EVENTS" */
+  stream: "STATELOG_EVENTS",
+  /** @default 1 */
+  replicas: 1,
+  /** @default "file" */
+  storage: NatsStorage.File,
+  /** The largest default limit; less when the server's `max_payload` cannot carry it. @default 1048576 (1 MiB) */
+  maxValueBytes: EVENT_STORE_DEFAULTS.maxValueBytes,
+} as const;
+
+/** The options of every event store (`EventStoreOptions`): those with a default, and the others. */
+const BASE_OPTION_NAMES = [
+  ...new Set([
+    ...Object.keys(EVENT_STORE_DEFAULTS),
+    "maxEventsPerStream",
+    "maxStreams",
+    "retentionDurationMs",
+    "snapshotIntervalMs",
+    "metrics",
+    "name",
+    "maxValueBytes",
+    "clock",
+  ]),
+];
+const OPTION_NAMES = [...BASE_OPTION_NAMES, "client", "stream", "subjectPrefix", "replicas", "storage"];
+
+/** The checked options of a `NatsEventStore`. */
+export interface EventStoreSettings {
+  client: NatsConnection;
+  stream: string;
+  prefix: string;
+  replicas: number;
+  storage: NatsStorage;
+  retentionMs: number;
+  maxValueBytes: number;
+}
+
+/**
+ * Room `open` reserves next to an event of `maxValueBytes` in one append
+ * message, in bytes: `{"first":…,"events":[{"id","type","timestamp","data","metadata"}]}`
+ * with a short id, type and metadata, and the expected-sequence headers.
+ * A batch still over the server's `max_payload` is a `TooLargeError`.
+ */
+export const EVENT_ENVELOPE_BYTES = 4096;
+
+/**
+ * Checks the options a NATS event store adds (the common ones are checked
+ * by `BaseEventStore`), and refuses unknown ones; without I/O.
+ * @throws ConfigurationError naming the option, what it accepts and what it got
+ */
+export function checkEventStoreOptions(options: NatsEventStoreOptions): EventStoreSettings {
+  const check = new OptionChecker("NatsEventStore", options, NATS_EVENT_STORE_DEFAULTS).known(OPTION_NAMES, {
+    retentionDuration: "retentionDurationMs",
+    snapshotInterval: "snapshotIntervalMs",
+    bucket: "stream",
+  });
+  const client = checkClient(check);
+  const stream = checkStreamName(check, "stream", "JetStream stream");
+  return {
+    client,
+    stream,
+    prefix: options.subjectPrefix === undefined ? `statelog.events.${stream}` : check.string("subjectPrefix"),
+    replicas: check.integer("replicas", { min: 1, max: MAX_REPLICAS }),
+    storage: check.oneOf("storage", NatsStorage),
+    retentionMs: options.retentionDurationMs === undefined ? 0 : check.number("retentionDurationMs", { min: 0 }),
+    maxValueBytes: valueLimitFor(
+      client,
+      options.maxValueBytes === undefined ? undefined : check.integer("maxValueBytes", { min: 1 }),
+      NATS_EVENT_STORE_DEFAULTS.maxValueBytes,
+      EVENT_ENVELOPE_BYTES,
+      `NatsEventStore stream ${JSON.stringify(stream)}`,
+    ),
+  };
+}

@@ -1,0 +1,218 @@
+/**
+ * Every invalid option of a NATS object is a ConfigurationError that names
+ * the class and the option, refused before anything is created on the
+ * server; old spellings get a hint.
+ */
+import { jetstreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ErrorCode, isStatelogError } from "../../src/core/errors.js";
+import {
+  NATS_EVENT_STORE_DEFAULTS,
+  NATS_KV_REPOSITORY_DEFAULTS,
+  NATS_KV_STORE_DEFAULTS,
+  NATS_READ_MODEL_STORE_DEFAULTS,
+  NatsEventStore,
+  NatsKvRepository,
+  NatsKvStore,
+  NatsReadModelStore,
+  NatsSimpleRepository,
+} from "../../src/nats/index.js";
+import { connectTest, deleteTestStreams, uniqueBucket } from "./env.js";
+
+let nc: NatsConnection;
+beforeAll(async () => {
+  nc = await connectTest("options-test");
+});
+afterAll(async () => {
+  if (nc) await deleteTestStreams(nc);
+  await nc?.close();
+});
+
+/** Resolves to the refusal of `opening`, which must be a ConfigurationError whose message matches every pattern. */
+async function refused(opening: Promise<unknown>, ...patterns: RegExp[]): Promise<void> {
+  const error = await opening.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(isStatelogError(error, ErrorCode.Configuration), `expected a ConfigurationError, got ${String(error)}`).toBe(
+    true,
+  );
+  for (const p of patterns) expect((error as Error).message).toMatch(p);
+}
+
+async function streamNames(): Promise<string[]> {
+  const names: string[] = [];
+  for await (const n of (await jetstreamManager(nc)).streams.names()) names.push(n);
+  return names;
+}
+
+describe("NatsKvStore options", () => {
+  const bucket = uniqueBucket("opt_store");
+  const open = (options: Record<string, unknown>) => NatsKvStore.open({ client: nc, bucket, ...options } as never);
+
+  it("refuses each kind of invalid option, naming the class and the option, and creates nothing", async () => {
+    await refused(NatsKvStore.open(undefined as never), /NatsKvStore option client must be an open NATS connection/);
+    await refused(NatsKvStore.open({} as never), /option client/);
+    await refused(open({ client: { servers: "nats://x" } }), /option client must be an open NATS connection/);
+    await refused(open({ bucketName: "b" }), /NatsKvStore has no option bucketName; it is called bucket/);
+    await refused(open({ bukket: "b" }), /has no option bukket/);
+    await refused(open({ bucket: "a.b" }), /option bucket must be a KV bucket name/);
+    await refused(open({ bucket: "" }), /option bucket/);
+    await refused(open({ replicas: 0 }), /option replicas must be an integer >= 1 and <= 5, got 0/);
+    await refused(open({ storage: "disk" }), /option storage must be one of "file", "memory", got "disk"/);
+    await refused(open({ maxInFlight: 1.5 }), /option maxInFlight must be an integer >= 1/);
+    await refused(open({ history: 65 }), /option history must be an integer >= 1 and <= 64, got 65/);
+    await refused(open({ maxValueBytes: 0 }), /option maxValueBytes must be an integer >= 1, got 0/);
+    await refused(open({ maxValueBytes: nc.info?.max_payload }), /max_payload is \d+ bytes/);
+    await refused(open({ unknownEntityTypes: "drop" }), /option unknownEntityTypes must be one of/);
+    await refused(open({ clock: "now" }), /option clock must be a function/);
+    expect(await streamNames()).not.toContain(`KV_${bucket}`);
+  });
+
+  it("opens with the documented defaults", async () => {
+    expect(NATS_KV_STORE_DEFAULTS).toEqual({
+      bucket: "statelog",
+      replicas: 1,
+      storage: "file",
+      maxInFlight: 1024,
+      history: 1,
+      maxValueBytes: 1024 * 1024,
+    });
+    const store = await open({});
+    expect(store.bucket).toBe(bucket);
+    expect(store.maxValueBytes).toBe(1024 * 1024); // the test server's max_payload (2 MiB) carries 1 MiB
+    expect(store.capabilities).toEqual({ compact: true, listNamespaces: true, durable: true });
+    const info = await (await jetstreamManager(nc)).streams.info(store.stream);
+    expect(info.config.max_msgs_per_subject).toBe(1);
+    expect(info.config.num_replicas).toBe(1);
+    await store.close();
+    await store.close(); // idempotent
+  });
+
+  it("registers entity types: under unknownEntityTypes reject only registered types are saved", async () => {
+    const store = await open({ unknownEntityTypes: "reject", entityTypes: ["order"] });
+    const ns = uniqueBucket("ns");
+    const error = await store
+      .save([{ namespace: ns, changeType: "set", entityType: "invoice", entityId: "a", entity: 1 }])
+      .catch((e: unknown) => e);
+    expect(isStatelogError(error, ErrorCode.UnknownEntityType), String(error)).toBe(true);
+    expect(await store.load(ns)).toEqual([]);
+    store.registerEntityType("invoice");
+    await store.save([{ namespace: ns, changeType: "set", entityType: "invoice", entityId: "a", entity: 1 }]);
+    expect((await store.load(ns)).map((c) => c.entityType)).toEqual(["invoice"]);
+    await store.close();
+  });
+});
+
+describe("NatsKvRepository and NatsSimpleRepository options", () => {
+  const bucket = uniqueBucket("opt_repo");
+  const base = { bucket, aggregateType: "Order" };
+  const open = (options: Record<string, unknown>) =>
+    NatsKvRepository.open({ ...base, client: nc, ...options } as never);
+
+  it("refuses each kind of invalid option, naming the class and the option, and creates nothing", async () => {
+    await refused(open({ client: undefined }), /NatsKvRepository option client must be an open NATS connection/);
+    await refused(open({ bucket: undefined, bucketName: bucket }), /has no option bucketName; it is called bucket/);
+    await refused(open({ bucket: undefined }), /option bucket must be a KV bucket name/);
+    await refused(open({ bucket: "a b" }), /option bucket must be a KV bucket name/);
+    await refused(open({ aggregateType: undefined }), /option aggregateType must be an aggregate type name/);
+    await refused(open({ aggregateType: "a/b" }), /option aggregateType/);
+    await refused(open({ idOf: "id" }), /option idOf must be a function/);
+    await refused(open({ history: 0 }), /option history must be an integer >= 1 and <= 64, got 0/);
+    await refused(open({ ttlSeconds: -1 }), /option ttlSeconds must be a finite number >= 0, got -1/);
+    await refused(open({ maxValueBytes: "1MB" }), /option maxValueBytes must be an integer >= 1, got "1MB"/);
+    await refused(open({ replicas: 6 }), /option replicas must be an integer >= 1 and <= 5, got 6/);
+    await refused(open({ storage: "ssd" }), /option storage must be one of "file", "memory"/);
+    await refused(open({ perSaveTtl: "yes" }), /option perSaveTtl must be true or false/);
+    await refused(open({ maxCasAttempts: 0 }), /option maxCasAttempts must be an integer >= 1, got 0/);
+    await refused(open({ ttl: 60 }), /NatsKvRepository has no option ttl/);
+    await refused(
+      NatsSimpleRepository.open({ ...base, client: nc, history: 100 }),
+      /NatsSimpleRepository option history must be an integer >= 1 and <= 64, got 100/,
+    );
+    expect(await streamNames()).not.toContain(`KV_${bucket}`);
+  });
+
+  it("opens with the documented defaults (history 1, no expiry)", async () => {
+    expect(NATS_KV_REPOSITORY_DEFAULTS).toEqual({
+      history: 1,
+      ttlSeconds: 0,
+      maxValueBytes: 1024 * 1024,
+      replicas: 1,
+      storage: "file",
+      perSaveTtl: false,
+      maxCasAttempts: 100,
+    });
+    const repo = await NatsSimpleRepository.open<{ id: string }>({ ...base, client: nc });
+    expect(repo).toBeInstanceOf(NatsSimpleRepository);
+    expect(repo.maxValueBytes).toBe(1024 * 1024);
+    expect(repo.capabilities).toEqual({ ttl: true, perSaveTtl: false, durable: true });
+    const info = await (await jetstreamManager(nc)).streams.info(repo.stream);
+    expect([info.config.max_msgs_per_subject, info.config.max_age]).toEqual([1, 0]);
+    await repo.close();
+  });
+});
+
+describe("NatsEventStore options", () => {
+  const stream = uniqueBucket("OPT_EV");
+  const open = (options: Record<string, unknown>) => NatsEventStore.open({ client: nc, stream, ...options } as never);
+
+  it("refuses each kind of invalid option, naming the class and the option, and creates nothing", async () => {
+    await refused(open({ client: 1 }), /NatsEventStore option client must be an open NATS connection .*, got 1$/);
+    await refused(open({ stream: "a.b" }), /option stream must be a JetStream stream name/);
+    await refused(open({ bucket: "b" }), /NatsEventStore has no option bucket; it is called stream/);
+    await refused(open({ subjectPrefix: "" }), /option subjectPrefix must be a non-empty string/);
+    await refused(open({ replicas: 2.5 }), /option replicas must be an integer/);
+    await refused(open({ storage: 1 }), /option storage must be one of "file", "memory", got 1/);
+    await refused(open({ maxValueBytes: -5 }), /option maxValueBytes must be an integer >= 1, got -5/);
+    await refused(open({ maxValueBytes: nc.info?.max_payload }), /max_payload is \d+ bytes/);
+    await refused(open({ retentionDurationMs: -1 }), /option retentionDurationMs must be a finite number >= 0/);
+    await refused(open({ strem: "x" }), /NatsEventStore has no option strem/);
+    expect(await streamNames()).not.toContain(stream);
+  });
+
+  it("opens with the documented defaults", async () => {
+    expect(NATS_EVENT_STORE_DEFAULTS).toEqual({
+      stream: "STATELOG_EVENTS",
+      replicas: 1,
+      storage: "file",
+      maxValueBytes: 1024 * 1024,
+    });
+    const store = await open({});
+    expect(store.prefix).toBe(`statelog.events.${stream}`);
+    expect(store.capabilities.durable).toBe(true);
+    await store.close();
+  });
+});
+
+describe("NatsReadModelStore options", () => {
+  const bucket = uniqueBucket("opt_rm");
+  const open = (options: Record<string, unknown>) =>
+    NatsReadModelStore.open({ client: nc, bucket, ...options } as never);
+
+  it("refuses each kind of invalid option, naming the class and the option, and creates nothing", async () => {
+    await refused(open({ client: null }), /NatsReadModelStore option client must be an open NATS connection/);
+    await refused(open({ bucketName: "b" }), /NatsReadModelStore has no option bucketName; it is called bucket/);
+    await refused(open({ bucket: "x>" }), /option bucket must be a KV bucket name/);
+    await refused(open({ replicas: "3" }), /option replicas must be an integer/);
+    await refused(open({ storage: "tape" }), /option storage must be one of/);
+    await refused(open({ maxValueBytes: 1.5 }), /option maxValueBytes must be an integer >= 1, got 1.5/);
+    await refused(open({ maxValueBytes: nc.info?.max_payload }), /max_payload is \d+ bytes/);
+    expect(await streamNames()).not.toContain(`KV_${bucket}`);
+  });
+
+  it("opens with the documented defaults", async () => {
+    expect(NATS_READ_MODEL_STORE_DEFAULTS).toEqual({
+      bucket: "read-models",
+      replicas: 1,
+      storage: "file",
+      maxValueBytes: 1024 * 1024,
+    });
+    const store = await open({});
+    expect(store.bucket).toBe(bucket);
+    expect(store.maxValueBytes).toBe(1024 * 1024);
+    await store.close();
+    await store.close();
+  });
+});
