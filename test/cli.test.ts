@@ -14,7 +14,7 @@ describe("statelog CLI", () => {
   let dir: string;
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "statelog-cli-"));
-    await using store = await FileStore.open(join(dir, "live"), {});
+    await using store = await FileStore.open({ directory: join(dir, "live") });
     await store.save([
       { namespace: "ws-1", changeType: "set", entityType: "deployment", entityId: "d1", entity: { v: 1 } },
       { namespace: "ws-1", changeType: "set", entityType: "deployment", entityId: "d1", entity: { v: 2 } },
@@ -48,7 +48,7 @@ describe("statelog CLI", () => {
   it("copies every namespace to a new store and compacts", async () => {
     const { stdout } = await cli("copy", join(dir, "live"), join(dir, "backup"));
     expect(stdout).toContain("copied 3 change(s) in 2 namespace(s)");
-    await using backup = await FileStore.open(join(dir, "backup"), {});
+    await using backup = await FileStore.open({ directory: join(dir, "backup") });
     expect((await backup.load("ws 2..")).map((c) => c.entity)).toEqual([{ ok: true }]);
     expect((await backup.load("ws-1")).map((c) => c.changeType)).toEqual(["set", "unset"]);
     const compacted = await cli("compact", join(dir, "live"));

@@ -22,7 +22,7 @@ function positiveInt(value: string): number {
 /** Opens a file store; `create: false` refuses a directory that does not exist. */
 function openStore(dir: string, create = false): Promise<FileStore> {
   if (!create && !existsSync(dir)) throw new InvalidArgumentError(`no store at ${dir}: the directory does not exist`);
-  return FileStore.open(dir, { autoCompact: false });
+  return FileStore.open({ directory: dir, autoCompact: false });
 }
 
 /** A progress bar on stderr (drawn only on a terminal). */
