@@ -38,7 +38,7 @@ async function caught(promise: Promise<unknown>): Promise<unknown> {
 }
 
 describe("format", () => {
-  it("writes the seed's fields in order, an RFC 3339 UTC timestamp and a crc; jq-friendly JSON per line", async () => {
+  it("writes the changelog format's fields in order, an RFC 3339 UTC timestamp and a crc; jq-friendly JSON per line", async () => {
     const { store, file } = await storeWith([[set("a", { n: 1 })]]);
     await store.save([{ namespace: "ws", changeType: "unset", entityType: "item", entityId: "b" }]);
     const [first, second, rest] = lines(file);
@@ -72,17 +72,17 @@ describe("format", () => {
     await store.close();
   });
 
-  it("integrity: false writes the seed's plain lines, which load", async () => {
+  it("integrity: false writes plain lines (no crc), which load", async () => {
     const { store, file } = await storeWith([[set("a", { n: 1 })]], { integrity: false });
     expect(Object.keys(JSON.parse(lines(file)[0] as string))).not.toContain("crc");
     expect((await store.load("ws")).map((c) => c.entity)).toEqual([{ n: 1 }]);
     await store.close();
   });
 
-  it("loads files in the seed's plain format: Go timestamps, offsets, escapes, other field orders", async () => {
+  it("loads files in the plain changelog format as Go writes it: Go timestamps, offsets, escapes, other field orders", async () => {
     const dir = tempDir();
     const store = await FileStore.open({ directory: dir });
-    const seed = [
+    const plain = [
       `{"namespace":"ws","changeType":"set","entityType":"system","entityID":"sys-1","entity":{"id":"sys-1","name":"Prod"},"timestamp":"2025-10-25T12:00:00Z"}`,
       `{"namespace":"ws","changeType":"set","entityType":"resource","entityID":"r\\u003c1\\u003e","entity":{"id":"r<1>"},"timestamp":"2025-10-25T12:01:00.123456789Z"}`,
       `{"namespace":"ws","changeType":"set","entityType":"system","entityID":"sys-2","entity":{"id":"sys-2"},"timestamp":"2025-10-25T14:02:00.5+02:00"}`,
@@ -91,7 +91,7 @@ describe("format", () => {
       `{"namespace":"ws","changeType":"set","entityType":"system","entityID":"sys-1","entity":{"id":"sys-1","name":"Prod 2"},"timestamp":"2025-10-25T12:05:00Z"}`,
       "",
     ].join("\n");
-    writeFileSync(store.fileOf("ws"), seed);
+    writeFileSync(store.fileOf("ws"), plain);
     const loaded = await store.load("ws");
     expect(loaded.map((c) => [c.entityType, c.entityId, c.changeType, c.entity, c.timestamp.toISOString()])).toEqual([
       ["system", "sys-2", "set", { id: "sys-2" }, "2025-10-25T12:02:00.500Z"],
