@@ -143,7 +143,7 @@ async function main(): Promise<void> {
 
   // 1. Write: persist every workspace's change stream.
   {
-    await using store = await FileStore.open(dir);
+    await using store = await FileStore.open({ directory: dir });
     for (const type of [Deployment, Environment, Resource]) store.registerEntityType(type);
     const { manager } = makeEngine(store);
     const started = performance.now();
@@ -154,7 +154,7 @@ async function main(): Promise<void> {
   }
 
   // 2. Restore: a fresh store and fresh Managers (one engine per workspace), as after a restart.
-  await using store = await FileStore.open(dir);
+  await using store = await FileStore.open({ directory: dir });
   for (const type of [Deployment, Environment, Resource]) store.registerEntityType(type);
   console.log("\nrestored into fresh Managers:");
   const engines = new Map<string, Repos>();

@@ -47,7 +47,7 @@ describe("statelog CLI", () => {
   let damaged: string;
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "statelog-cli-"));
-    await using store = await FileStore.open(join(dir, "live"), {});
+    await using store = await FileStore.open({ directory: join(dir, "live") });
     await store.save([
       { namespace: "ws-1", changeType: "set", entityType: "deployment", entityId: "d1", entity: { v: 1 } },
       { namespace: "ws-1", changeType: "set", entityType: "deployment", entityId: "d1", entity: { v: 2 } },
@@ -55,7 +55,7 @@ describe("statelog CLI", () => {
       { namespace: "ws 2..", changeType: "set", entityType: "env", entityId: "e/1", entity: { ok: true } },
     ]);
     damaged = join(dir, "damaged");
-    await using d = await FileStore.open(damaged);
+    await using d = await FileStore.open({ directory: damaged });
     await d.save([change("good", "a", 1), change("bad", "a", 1)]);
     appendFileSync(d.fileOf("bad"), "this is not a line\n");
     await d.save([change("bad", "b", 2)]);
@@ -86,7 +86,7 @@ describe("statelog CLI", () => {
   it("copies every namespace to a new store and compacts", async () => {
     const { stdout } = await cli("copy", join(dir, "live"), join(dir, "backup"));
     expect(stdout).toContain("copied 3 change(s) in 2 namespace(s)");
-    await using backup = await FileStore.open(join(dir, "backup"), {});
+    await using backup = await FileStore.open({ directory: join(dir, "backup") });
     expect((await backup.load("ws 2..")).map((c) => c.entity)).toEqual([{ ok: true }]);
     expect((await backup.load("ws-1")).map((c) => c.changeType)).toEqual(["set", "unset"]);
     const compacted = await cli("compact", join(dir, "live"));
@@ -203,7 +203,7 @@ describe("statelog CLI", () => {
     expect(copied.code).toBe(0);
     expect(copied.stdout).toContain("copied 3 change(s) in 2 namespace(s)");
     expect(copied.stderr).toContain('skipped 1 damaged line(s) of namespace "bad"');
-    await using target = await FileStore.open(created);
+    await using target = await FileStore.open({ directory: created });
     expect((await target.load("bad")).map((c) => c.entityId)).toEqual(["a", "b"]);
   });
 

@@ -63,7 +63,7 @@ describeStoreContract(
 );
 const unionDirs = new WeakMap<Store, string>();
 const fileAndMemory = async (dir = tempDir("statelog-union-")): Promise<Store> => {
-  const union = new UnionStore({ stores: [await FileStore.open(dir, {}), new MemoryStore()] });
+  const union = new UnionStore({ stores: [await FileStore.open({ directory: dir }), new MemoryStore()] });
   unionDirs.set(union, dir);
   return union;
 };

@@ -4,6 +4,7 @@
  */
 import type { Change, ChangeInput } from "../../src/core/change.js";
 import { FileStore } from "../../src/file/index.js";
+import { withInternals } from "../../src/file/internal.js";
 import { now } from "./measure.js";
 
 /** Options the benchmarks pass to `FileStore.open`, on top of its defaults. */
@@ -12,11 +13,21 @@ export interface BenchFileStoreOptions {
   readonly autoCompact?: boolean;
 }
 
-/** Opens a FileStore the way the benchmarks use it: entity types passed through unregistered. */
-export function openFileStore(dir: string, options: BenchFileStoreOptions = {}): Promise<FileStore> {
-  return FileStore.open(dir, {
-    ...(options.autoCompact === undefined ? {} : { autoCompact: options.autoCompact }),
-  });
+/**
+ * The compaction worker run from the TypeScript sources (as the built
+ * package runs compact-worker.js), so that large compactions scan in a
+ * worker thread as they do in production.
+ */
+const COMPACTION_WORKER = new URL("./compact-worker.mjs", import.meta.url);
+
+/** Opens a FileStore the way the benchmarks use it: entity types unregistered (accepted by default). */
+export function openFileStore(directory: string, options: BenchFileStoreOptions = {}): Promise<FileStore> {
+  return FileStore.open(
+    withInternals(
+      { directory, ...(options.autoCompact === undefined ? {} : { autoCompact: options.autoCompact }) },
+      { compactionWorkerUrl: COMPACTION_WORKER },
+    ),
+  );
 }
 
 /**

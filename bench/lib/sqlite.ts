@@ -9,7 +9,7 @@
  *   entity id).
  * - A delete is an upsert of a **tombstone row** (`change_type = 'unset'`,
  *   `entity` NULL), not a `DELETE`: statelog's `load` returns tombstones
- *   too (SEMANTICS.md), so both sides keep and return the same state.
+ *   too (the Store contract, docs/concepts.md), so both sides keep and return the same state.
  * - Load: one `SELECT` of the namespace's rows (raw arrays, the fastest
  *   better-sqlite3 read), `JSON.parse` of each entity and a `Date` per
  *   timestamp: the same `Change` objects `FileStore.load` returns. No

@@ -133,7 +133,7 @@ const EPOCH = Date.UTC(2025, 0, 1);
 
 /**
  * Yields the workload's batches, built lazily. Every call starts over from
- * the seed, so each pass yields exactly the same changes.
+ * the same PRNG seed, so each pass yields exactly the same changes.
  */
 export function* batches(options: WorkloadOptions = {}): Generator<ChangeInput[]> {
   const o = summarize(options);

@@ -32,13 +32,16 @@ function positiveInt(value: string): number {
   return n;
 }
 
-/** The one place that opens a file store (it creates `dir` when missing): a change of `FileStore.open`'s signature touches only this line. */
-function openFileStore(dir: string, options: FileStoreOptions): Promise<FileStore> {
-  return FileStore.open(dir, options);
+/** File store options of a command (the directory comes from its argument). */
+type CommandStoreOptions = Omit<FileStoreOptions, "directory">;
+
+/** The one place that opens a file store (it creates `dir` when missing). */
+function openFileStore(dir: string, options: CommandStoreOptions): Promise<FileStore> {
+  return FileStore.open({ ...options, directory: dir });
 }
 
 /** Store options of the command; `skipDamaged` leaves damaged lines out and reports them on stderr. */
-function storeOptions(skipDamaged = false): FileStoreOptions {
+function storeOptions(skipDamaged = false): CommandStoreOptions {
   return {
     autoCompact: false,
     ...(skipDamaged ? { onCorruption: "skip", onSkippedLines: reportSkipped } : {}),
@@ -70,7 +73,7 @@ function requireDirectory(dir: string): void {
 }
 
 /** Opens the store in an existing directory. */
-async function openExisting(dir: string, options: FileStoreOptions): Promise<FileStore> {
+async function openExisting(dir: string, options: CommandStoreOptions): Promise<FileStore> {
   requireDirectory(dir);
   try {
     return await openFileStore(dir, options);

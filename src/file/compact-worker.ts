@@ -5,7 +5,7 @@
  * {@link serializeError}) and ends.
  */
 import { parentPort, workerData } from "node:worker_threads";
-import { CorruptionError } from "../core/errors.js";
+import { CorruptionError } from "../index.js";
 import { type WinnersInput, writeWinners } from "./winners.js";
 
 /** An error as it crosses from the worker: enough to rebuild a `CorruptionError`. */

@@ -31,22 +31,14 @@ import {
 import path from "node:path";
 import { promisify } from "node:util";
 import { Worker } from "node:worker_threads";
-import { CorruptionError } from "../core/errors.js";
+import { CorruptionError } from "../index.js";
 import type { WorkerError } from "./compact-worker.js";
-import { TEMP_SUFFIX } from "./encoding.js";
+import { DATA_SUFFIX, TEMP_SUFFIX } from "./encoding.js";
 import { LineError } from "./format.js";
+import { CompactionStep, crashPoints } from "./internal.js";
 import { fsyncDir, type NamespaceLog } from "./log.js";
 import { type FileText, readText, type ScanContext } from "./reader.js";
-import {
-  CompactionStep,
-  crashPoint,
-  type WinnersInput,
-  type WinnersResult,
-  writeAll,
-  writeWinners,
-} from "./winners.js";
-
-export { CompactionStep } from "./winners.js";
+import { type WinnersInput, type WinnersResult, writeAll, writeWinners } from "./winners.js";
 
 const fdatasyncAsync = promisify(fdatasync);
 
@@ -56,8 +48,8 @@ export type ScanThread = "worker" | "main";
 /** Options of {@link compactLog}. */
 export interface CompactLogOptions {
   readonly ctx: ScanContext;
-  /** Drop tombstones older than this many ms. @default keep them */
-  readonly tombstoneRetentionMs?: number | undefined;
+  /** Drop tombstones older than this many ms (`Infinity`: keep them). */
+  readonly tombstoneRetentionMs: number;
   /** Current time in ms (for tombstone retention). */
   readonly now: number;
   /** Automatic compaction: only when the file has more than `max(minLines, ratio × keys)` lines. */
@@ -68,6 +60,10 @@ export interface CompactLogOptions {
   readonly workerMinBytes: number;
   /** Told where the scan ran (`"worker"` also when the worker reported an error). */
   readonly onScan?: ((thread: ScanThread) => void) | undefined;
+  /** The module the worker thread runs. @default compact-worker.js next to this module */
+  readonly workerUrl?: URL | undefined;
+  /** The step at which to kill the process (crash tests; see internal.ts). */
+  readonly crashAt?: CompactionStep | undefined;
 }
 
 /** What a compaction did. */
@@ -81,8 +77,9 @@ export async function compactLog(log: NamespaceLog, options: CompactLogOptions):
     return log.openSnapshot();
   });
   if (!snap) return "missing";
+  const crashPoint = crashPoints(options.crashAt);
   const dir = path.dirname(log.file);
-  const base = path.basename(log.file, ".jsonl");
+  const base = path.basename(log.file, DATA_SUFFIX);
   const temp = claimTemp(dir, base);
   let tempFd = -1;
   try {
@@ -91,12 +88,10 @@ export async function compactLog(log: NamespaceLog, options: CompactLogOptions):
       size: snap.size,
       ctx: options.ctx,
       temp,
-      expiredBefore:
-        options.tombstoneRetentionMs === undefined
-          ? Number.NEGATIVE_INFINITY
-          : options.now - options.tombstoneRetentionMs,
+      expiredBefore: options.now - options.tombstoneRetentionMs,
       worth: options.worth,
       yielding: true,
+      crashAt: options.crashAt,
     };
     const found = await findWinners(input, options);
     if (found.skipped.length > 0) options.onSkipped?.(found.skipped);
@@ -114,7 +109,7 @@ export async function compactLog(log: NamespaceLog, options: CompactLogOptions):
       }
       // Lines appended since the snapshot, after cutting off a torn tail a crashed writer left.
       const size = log.prepareWrite();
-      const tail: FileText = await readText(snap.fd, size, found.completeBytes);
+      const tail: FileText = await readText(snap.fd, size, options.ctx.chunkBytes, found.completeBytes);
       let tailLines = 0;
       for (const t of tail.chunks) {
         for (let i = t.indexOf(10); i >= 0; i = t.indexOf(10, i + 1)) tailLines++;
@@ -209,7 +204,7 @@ async function findWinners(input: WinnersInput, options: CompactLogOptions): Pro
   if (input.size >= options.workerMinBytes) {
     let result: WinnersResult | undefined;
     try {
-      result = await inWorker({ ...input, yielding: false });
+      result = await inWorker({ ...input, yielding: false }, options.workerUrl ?? WORKER_URL);
     } catch (error) {
       options.onScan?.("worker"); // the worker scanned, and found damage
       throw error;
@@ -223,31 +218,19 @@ async function findWinners(input: WinnersInput, options: CompactLogOptions): Pro
   return writeWinners(input);
 }
 
-/** The worker module next to this one (`.ts` when running from sources, e.g. under tsx or vitest). */
-const workerUrl = new URL(`./compact-worker${import.meta.url.endsWith(".ts") ? ".ts" : ".js"}`, import.meta.url);
-
-/**
- * A worker running compact-worker. From `.ts` sources (tests, tsx) it
- * needs a TypeScript loader, and workers do not inherit the process's
- * loader hooks: the worker registers tsx (a dev dependency) before
- * importing the module.
- */
-function startWorker(input: WinnersInput): Worker {
-  if (!workerUrl.pathname.endsWith(".ts")) return new Worker(workerUrl, { workerData: input });
-  const code = `import("tsx/esm/api").then((tsx) => { tsx.register(); return import(${JSON.stringify(workerUrl.href)}); });`;
-  return new Worker(code, { eval: true, workerData: input });
-}
+/** The worker module next to this one (in the built package). */
+const WORKER_URL = new URL("./compact-worker.js", import.meta.url);
 
 /**
  * Runs {@link writeWinners} in a worker thread. `undefined` when no worker
  * could run it (e.g. sources loaded by a bundler or a loader a worker does
  * not inherit): the caller then does it on this thread.
  */
-function inWorker(input: WinnersInput): Promise<WinnersResult | undefined> {
+function inWorker(input: WinnersInput, url: URL): Promise<WinnersResult | undefined> {
   return new Promise((resolvePromise, reject) => {
     let worker: Worker;
     try {
-      worker = startWorker(input);
+      worker = new Worker(url, { workerData: input });
     } catch {
       resolvePromise(undefined);
       return;
@@ -258,7 +241,7 @@ function inWorker(input: WinnersInput): Promise<WinnersResult | undefined> {
       if (message.result) resolvePromise(message.result);
       else reject(rebuildError(message.error));
     });
-    // Failing to start (module not found, no loader for .ts): do it on the main thread.
+    // Failing to start (module not found, e.g. sources run through a loader): do it on the main thread.
     worker.once("error", () => {
       if (!settled) resolvePromise(undefined);
       settled = true;

@@ -3,7 +3,7 @@
  * docs/file-store.md): the write side's hot path.
  */
 import { crc32 } from "node:zlib";
-import type { PreparedChange } from "../core/store.js";
+import type { PreparedChange } from "../index.js";
 
 /** Caches the JSON text of names (namespaces and entity types repeat on every line). */
 export class NameJsonCache {

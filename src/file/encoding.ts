@@ -34,9 +34,9 @@ export const DIR_SUFFIX = ".d";
 /** Suffix of a compaction's temporary file: `<base>.<pid>.<tag>.tmp`. */
 export const TEMP_SUFFIX = ".tmp";
 /** Longest encoded name kept in one file name (255 bytes minus the longest suffix we add). */
-export const MAX_SINGLE_BASE = 240;
+const MAX_SINGLE_BASE = 240;
 /** Length of each piece when a long encoded name is split into directories. */
-export const CHUNK = 240;
+const CHUNK = 240;
 
 const LITERAL = new Uint8Array(256);
 for (const c of "abcdefghijklmnopqrstuvwxyz0123456789-_") LITERAL[c.charCodeAt(0)] = 1;

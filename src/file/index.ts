@@ -4,16 +4,12 @@
  * in-memory compaction on load, atomic background compaction, safe for
  * several processes on one directory. See docs/file-store.md.
  */
-export { CompactionStep } from "./compaction.js";
-export { decodeName, encodeName, namespaceFromPath, namespacePath } from "./encoding.js";
 export {
   type AutoCompactOptions,
-  DEFAULT_AUTO_COMPACT,
-  DEFAULT_COMPACTION_WORKER_MIN_BYTES,
-  DEFAULT_MAX_OPEN_NAMESPACES,
+  FILE_STORE_DEFAULTS,
   type FileStoreOptions,
   OnCorruption,
   type SkippedLinesReport,
   SyncPolicy,
 } from "./options.js";
-export { FileStore, type FileStoreStats, type RegisteredType } from "./store.js";
+export { FileStore, type FileStoreStats } from "./store.js";

@@ -28,6 +28,7 @@ import {
 } from "node:fs";
 import path from "node:path";
 import { promisify } from "node:util";
+import { DATA_SUFFIX, LOCK_SUFFIX } from "./encoding.js";
 import {
   closeSharedLock,
   flockAcquire,
@@ -129,7 +130,7 @@ export class NamespaceLog {
 
   /** The lock file: `<name>.lock` next to `<name>.jsonl`. */
   get lockFile(): string {
-    return this.file.slice(0, -".jsonl".length) + ".lock";
+    return this.file.slice(0, -DATA_SUFFIX.length) + LOCK_SUFFIX;
   }
 
   /**

@@ -1,8 +1,14 @@
 /**
  * Options of the file store, with their defaults (docs/file-store.md).
  */
-import { ConfigurationError } from "../core/errors.js";
-import { type BaseStoreOptions, UnknownEntityTypes } from "../core/store.js";
+import {
+  BASE_STORE_OPTION_NAMES,
+  type BaseStoreOptions,
+  ConfigurationError,
+  OptionChecker,
+  STORE_DEFAULTS,
+} from "../index.js";
+import { type FileStoreInternals, internalsOf, READ_CHUNK_BYTES } from "./internal.js";
 
 /** When a `save` resolves. */
 export const SyncPolicy = {
@@ -29,7 +35,7 @@ export type OnCorruption = (typeof OnCorruption)[keyof typeof OnCorruption];
 
 /** When a namespace is compacted automatically. */
 export interface AutoCompactOptions {
-  /** Never compact a file of at most this many lines. @default 10_000 */
+  /** Never compact a file of at most this many lines. @default 10000 */
   minLines?: number;
   /** Compact when the file has more than `ratio` lines per key (entities and tombstones: what compaction keeps). @default 4 */
   ratio?: number;
@@ -46,22 +52,25 @@ export interface SkippedLinesReport {
 
 /** Options of {@link FileStore.open}. */
 export interface FileStoreOptions extends BaseStoreOptions {
+  /** The store's directory; created, with its parents, if missing. Required. */
+  directory: string;
   /** When `save` resolves; see {@link SyncPolicy}. @default "fsync" */
   sync?: SyncPolicy;
   /** Damaged lines mid-file; see {@link OnCorruption}. A torn last line is always dropped. @default "throw" */
   onCorruption?: OnCorruption;
-  /** Called with the damaged lines skipped by a `load` or `compact` (with `onCorruption: "skip"`). */
+  /** Called with the damaged lines skipped by a `load` or `compact` (with `onCorruption: "skip"`). @default none */
   onSkippedLines?: (report: SkippedLinesReport) => void;
   /**
    * Automatic compaction: after a save or load, a namespace whose file has
-   * more than `max(minLines, ratio × keys)` lines (keys: entities and tombstones) is compacted in the
-   * background. `false` turns it off, `true` uses the defaults.
-   * @default { minLines: 10_000, ratio: 4 }
+   * more than `max(minLines, ratio × keys)` lines (keys: entities and
+   * tombstones) is compacted in the background. `false` turns it off,
+   * `true` uses the defaults.
+   * @default { minLines: 10000, ratio: 4 }
    */
   autoCompact?: boolean | AutoCompactOptions;
   /**
    * Compaction drops tombstones (`unset` changes) older than this many
-   * milliseconds (by their timestamp). @default undefined: keep them forever
+   * milliseconds (by their timestamp). @default Infinity: tombstones are kept forever
    */
   tombstoneRetentionMs?: number;
   /** Write a CRC-32 per line (`"crc"`) and check it on load. @default true */
@@ -84,95 +93,134 @@ export interface FileStoreOptions extends BaseStoreOptions {
    * line per key) runs in a worker thread rather than on the main thread
    * (a worker costs a few tens of ms to start). `0`: always in a worker;
    * `Infinity`: never. {@link FileStore.stats} counts the scans of each kind.
-   * @default 16_777_216 (16 MiB)
+   * @default 16777216 (16 MiB)
    */
   compactionWorkerMinBytes?: number;
 }
 
-/** Default of {@link FileStoreOptions.maxOpenNamespaces}. */
-export const DEFAULT_MAX_OPEN_NAMESPACES = 256;
+/** Defaults of {@link FileStoreOptions}. */
+export const FILE_STORE_DEFAULTS = {
+  /** @default 1048576 (1 MiB) */
+  maxValueBytes: STORE_DEFAULTS.maxValueBytes,
+  /** @default "accept" */
+  unknownEntityTypes: STORE_DEFAULTS.unknownEntityTypes,
+  /** @default "fsync" */
+  sync: SyncPolicy.Fsync,
+  /** @default "throw" */
+  onCorruption: OnCorruption.Throw,
+  /** @default { minLines: 10000, ratio: 4 } */
+  autoCompact: { minLines: 10_000, ratio: 4 },
+  /** @default Infinity (tombstones are kept forever) */
+  tombstoneRetentionMs: Number.POSITIVE_INFINITY,
+  /** @default true */
+  integrity: true,
+  /** @default 256 */
+  maxOpenNamespaces: 256,
+  /** @default 16777216 (16 MiB) */
+  compactionWorkerMinBytes: 16 * 1024 * 1024,
+} as const;
 
-/** Default of {@link FileStoreOptions.compactionWorkerMinBytes}: 16 MiB. */
-export const DEFAULT_COMPACTION_WORKER_MIN_BYTES = 16 * 1024 * 1024;
+/** The option names of {@link FileStoreOptions}. */
+const OPTION_NAMES: readonly string[] = [
+  ...BASE_STORE_OPTION_NAMES,
+  "directory",
+  "sync",
+  "onCorruption",
+  "onSkippedLines",
+  "autoCompact",
+  "tombstoneRetentionMs",
+  "integrity",
+  "onBackgroundError",
+  "maxOpenNamespaces",
+  "compactionWorkerMinBytes",
+];
 
-/** Default thresholds of automatic compaction. */
-export const DEFAULT_AUTO_COMPACT: Required<AutoCompactOptions> = { minLines: 10_000, ratio: 4 };
+/** Earlier spellings of options, for the error that names the current one. */
+const RENAMED: Readonly<Record<string, string>> = {
+  dir: "directory",
+  fsync: "sync",
+  maxChangeBytes: "maxValueBytes",
+};
 
-/** Options with defaults applied. */
+/** Thresholds of automatic compaction (see {@link AutoCompactOptions}). */
+export interface AutoCompactThresholds {
+  readonly minLines: number;
+  readonly ratio: number;
+}
+
+/** The file store's own options, checked, with defaults applied (the common ones are `BaseStore`'s). */
 export interface ResolvedOptions {
-  readonly base: BaseStoreOptions;
+  readonly directory: string;
+  /** fdatasync after every group write. */
   readonly sync: boolean;
-  readonly passthrough: boolean;
+  /** Skip damaged lines (else throw). */
   readonly skip: boolean;
   readonly onSkippedLines: ((report: SkippedLinesReport) => void) | undefined;
-  readonly autoCompact: Required<AutoCompactOptions> | undefined;
-  readonly tombstoneRetentionMs: number | undefined;
+  /** `undefined`: no automatic compaction. */
+  readonly autoCompact: AutoCompactThresholds | undefined;
+  readonly tombstoneRetentionMs: number;
   readonly integrity: boolean;
   readonly onBackgroundError: (error: unknown) => void;
   readonly maxOpenNamespaces: number;
   readonly compactionWorkerMinBytes: number;
+  /** Internal options (tests), with their defaults. */
+  readonly internals: FileStoreInternals & { readonly readChunkBytes: number };
 }
 
-function oneOf<T extends string>(name: string, value: T | undefined, allowed: Record<string, T>, fallback: T): T {
-  if (value === undefined) return fallback;
-  if (!Object.values(allowed).includes(value)) {
-    throw new ConfigurationError(
-      `FileStore option ${name} must be one of ${Object.values(allowed)
-        .map((v) => JSON.stringify(v))
-        .join(", ")}, got ${JSON.stringify(value)}`,
-    );
-  }
-  return value;
+const ignore = (): void => undefined;
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
-function nonNegative(name: string, value: number | undefined, min = 0): void {
-  if (value !== undefined && !(typeof value === "number" && value >= min && Number.isFinite(value))) {
-    throw new ConfigurationError(`FileStore option ${name} must be a finite number >= ${min}, got ${String(value)}`);
-  }
-}
-
-function atLeast(name: string, value: number | undefined, min: number, integer: boolean): void {
-  if (value === undefined) return;
-  const ok =
-    typeof value === "number" &&
-    value >= min &&
-    (value === Number.POSITIVE_INFINITY || !integer || Number.isInteger(value));
-  if (!ok) {
-    throw new ConfigurationError(
-      `FileStore option ${name} must be ${integer ? "an integer" : "a number"} >= ${min} (or Infinity), got ${String(value)}`,
-    );
-  }
-}
-
-/** Checks options and applies defaults. @throws ConfigurationError */
-export function resolveOptions(options: FileStoreOptions): ResolvedOptions {
-  nonNegative("maxValueBytes", options.maxValueBytes, 1);
-  nonNegative("tombstoneRetentionMs", options.tombstoneRetentionMs);
-  atLeast("maxOpenNamespaces", options.maxOpenNamespaces, 1, true);
-  atLeast("compactionWorkerMinBytes", options.compactionWorkerMinBytes, 0, false);
-  let autoCompact: Required<AutoCompactOptions> | undefined;
-  if (options.autoCompact !== false) {
-    const given = typeof options.autoCompact === "object" ? options.autoCompact : {};
-    nonNegative("autoCompact.minLines", given.minLines);
-    nonNegative("autoCompact.ratio", given.ratio, 1);
-    autoCompact = {
-      minLines: given.minLines ?? DEFAULT_AUTO_COMPACT.minLines,
-      ratio: given.ratio ?? DEFAULT_AUTO_COMPACT.ratio,
-    };
-  }
+function resolveAutoCompact(check: OptionChecker<FileStoreOptions>): AutoCompactThresholds | undefined {
+  const given = check.custom<"autoCompact", boolean | AutoCompactOptions>("autoCompact", (v) =>
+    typeof v === "boolean" || isPlainObject(v) ? undefined : "true, false or { minLines, ratio }",
+  );
+  if (given === false) return undefined;
+  const fields = given === true ? {} : given;
+  new OptionChecker("FileStore autoCompact", fields).known(["minLines", "ratio"]);
+  // Named `autoCompact.<field>` in messages.
+  const defaults = FILE_STORE_DEFAULTS.autoCompact;
+  const nested = new OptionChecker<{ "autoCompact.minLines"?: number; "autoCompact.ratio"?: number }>(
+    "FileStore",
+    { "autoCompact.minLines": fields.minLines, "autoCompact.ratio": fields.ratio },
+    { "autoCompact.minLines": defaults.minLines, "autoCompact.ratio": defaults.ratio },
+  );
   return {
-    base: { maxValueBytes: options.maxValueBytes, clock: options.clock } as BaseStoreOptions,
-    sync: oneOf("sync", options.sync, SyncPolicy, SyncPolicy.Fsync) === SyncPolicy.Fsync,
-    passthrough:
-      oneOf("unknownEntityTypes", options.unknownEntityTypes, UnknownEntityTypes, UnknownEntityTypes.Accept) ===
-      UnknownEntityTypes.Accept,
-    skip: oneOf("onCorruption", options.onCorruption, OnCorruption, OnCorruption.Throw) === OnCorruption.Skip,
-    onSkippedLines: options.onSkippedLines,
-    autoCompact,
-    tombstoneRetentionMs: options.tombstoneRetentionMs,
-    integrity: options.integrity ?? true,
-    onBackgroundError: options.onBackgroundError ?? (() => undefined),
-    maxOpenNamespaces: options.maxOpenNamespaces ?? DEFAULT_MAX_OPEN_NAMESPACES,
-    compactionWorkerMinBytes: options.compactionWorkerMinBytes ?? DEFAULT_COMPACTION_WORKER_MIN_BYTES,
+    minLines: nested.integer("autoCompact.minLines", { min: 0 }),
+    ratio: nested.number("autoCompact.ratio", { min: 1 }),
+  };
+}
+
+function resolveInternals(options: FileStoreOptions): ResolvedOptions["internals"] {
+  const internals = internalsOf(options);
+  const readChunkBytes = internals.readChunkBytes ?? READ_CHUNK_BYTES;
+  if (!Number.isInteger(readChunkBytes) || readChunkBytes < 1) {
+    throw new ConfigurationError(`FileStore internal option readChunkBytes must be a positive integer`);
+  }
+  return { ...internals, readChunkBytes };
+}
+
+/**
+ * Checks the file store's own options and applies their defaults (the
+ * common options are checked by `BaseStore`).
+ * @throws ConfigurationError naming the option, what it accepts and what it got
+ */
+export function resolveOptions(options: FileStoreOptions): ResolvedOptions {
+  const check = new OptionChecker<FileStoreOptions>("FileStore", options, FILE_STORE_DEFAULTS);
+  check.known(OPTION_NAMES, RENAMED);
+  return {
+    directory: check.string("directory"),
+    sync: check.oneOf("sync", SyncPolicy) === SyncPolicy.Fsync,
+    skip: check.oneOf("onCorruption", OnCorruption) === OnCorruption.Skip,
+    onSkippedLines: check.optionalFunction("onSkippedLines"),
+    autoCompact: resolveAutoCompact(check),
+    tombstoneRetentionMs: check.number("tombstoneRetentionMs", { min: 0, infinity: true }),
+    integrity: check.boolean("integrity"),
+    onBackgroundError: check.optionalFunction("onBackgroundError") ?? ignore,
+    maxOpenNamespaces: check.integer("maxOpenNamespaces", { min: 1, infinity: true }),
+    compactionWorkerMinBytes: check.number("compactionWorkerMinBytes", { min: 0, infinity: true }),
+    internals: resolveInternals(options),
   };
 }

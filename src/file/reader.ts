@@ -5,30 +5,12 @@
  */
 import { read } from "node:fs";
 import { promisify } from "node:util";
-import type { Change } from "../core/change.js";
-import { CorruptionError } from "../core/errors.js";
-import {
-  type Chunk,
-  canonicalKey,
-  checkLineCrc,
-  decodeLine,
-  KeyShape,
-  keyRange,
-  LineError,
-  lineKey,
-  parseLineObject,
-} from "./format.js";
+import { type Change, CorruptionError } from "../index.js";
+import { KeyShape, LineDecoder } from "./decoder.js";
+import { type Chunk, checkLineCrc, LineError, parseLineObject } from "./format.js";
 import { grow, KeyTable } from "./keys.js";
 
 const readAsync = promisify(read);
-
-/** Bytes read at once (a longer line grows the buffer). */
-let chunkBytes = 32 * 1024 * 1024;
-
-/** Test hook: bytes read at once (small values exercise chunk boundaries). */
-export function setReadChunkBytes(bytes: number): void {
-  chunkBytes = bytes;
-}
 
 /** The text of a file, cut into chunks that each end with `\n`. */
 export interface FileText {
@@ -41,11 +23,13 @@ export interface FileText {
 
 /**
  * Reads `fd` from `from` to `to` (bytes), keeping complete lines only.
+ * @param chunkBytes bytes read at once (a longer line grows the buffer)
  * @param onChunk called with each chunk while the next one is being read
  */
 export async function readText(
   fd: number,
   to: number,
+  chunkBytes: number,
   from = 0,
   onChunk?: (chunk: Chunk) => void | Promise<void>,
 ): Promise<FileText> {
@@ -56,7 +40,7 @@ export async function readText(
   let pending: Promise<Block> | undefined;
   try {
     while (pos < to) {
-      const block = await (pending ?? fill(fd, carry, pos, to));
+      const block = await (pending ?? fill(fd, carry, pos, to, chunkBytes));
       pending = undefined;
       pos = block.pos;
       const { buf, filled } = block;
@@ -76,7 +60,7 @@ export async function readText(
         break;
       }
       if (chunk && onChunk) {
-        if (pos < to) pending = fill(fd, carry, pos, to);
+        if (pos < to) pending = fill(fd, carry, pos, to, chunkBytes);
         await onChunk(chunk);
       }
     }
@@ -95,8 +79,8 @@ interface Block {
   readonly pos: number;
 }
 
-/** Reads the next block: `carry` (the unfinished line of the previous one), then up to the chunk size from `pos`. */
-async function fill(fd: number, carry: Buffer, pos: number, to: number): Promise<Block> {
+/** Reads the next block: `carry` (the unfinished line of the previous one), then up to `chunkBytes` from `pos`. */
+async function fill(fd: number, carry: Buffer, pos: number, to: number, chunkBytes: number): Promise<Block> {
   const buf = Buffer.allocUnsafe(carry.length + Math.min(to - pos, chunkBytes));
   carry.copy(buf, 0);
   let filled = carry.length;
@@ -109,14 +93,16 @@ async function fill(fd: number, carry: Buffer, pos: number, to: number): Promise
   return { buf, filled, pos };
 }
 
-/** How damaged lines are handled. */
+/** How a namespace's file is read (plain data: it crosses to a compaction worker). */
 export interface ScanContext {
   readonly file: string;
   readonly namespace: string;
   /** {@link linePrefix} of the namespace. */
-  readonly prefix: Buffer;
+  readonly prefix: Uint8Array;
   /** Skip damaged lines (recording their 1-based numbers) instead of throwing. */
   readonly skip: boolean;
+  /** Bytes read at once. */
+  readonly chunkBytes: number;
 }
 
 /** The latest line per key: for each winner (in file order), its line index and where it lies. */
@@ -132,6 +118,12 @@ export interface Scan {
   /** Chunk of each winner. */
   readonly chunkOf: Int32Array;
   readonly chunks: Chunk[];
+  /**
+   * Per winner, its change when the scan already parsed the line in full
+   * (a line not in statelog's own shape, parsed to find its key), so that
+   * it is not parsed again; `undefined` when no line was.
+   */
+  readonly parsed: (Change | undefined)[] | undefined;
 }
 
 /** Lines between two pauses of a yielding scan (see {@link resolve}). */
@@ -146,6 +138,21 @@ function blank(buf: Buffer, from: number, to: number): boolean {
   return true;
 }
 
+/** One read of a file: its chunks, its decoder, the damaged lines found so far. */
+interface FileRead {
+  readonly chunks: Chunk[];
+  readonly ctx: ScanContext;
+  readonly decoder: LineDecoder;
+  /** Indexes of damaged lines (only grows in skip mode). */
+  readonly bad: Set<number>;
+  /** Awaited every few thousand lines (background work), or nothing. */
+  readonly pause: (() => Promise<void>) | undefined;
+}
+
+function fileRead(chunks: Chunk[], ctx: ScanContext, pause: (() => Promise<void>) | undefined): FileRead {
+  return { chunks, ctx, decoder: new LineDecoder(ctx.namespace, ctx.prefix), bad: new Set(), pause };
+}
+
 /** The first pass over a file's lines, fed chunk by chunk (possibly while the next chunk is read). */
 class Scanner {
   /** Key → slot; per slot, the key's latest line and where it lies. */
@@ -155,24 +162,20 @@ class Scanner {
   #startOf = new Int32Array(this.#cap);
   #endOf = new Int32Array(this.#cap);
   #chunkOf = new Int32Array(this.#cap);
+  /** Per slot, the change of its latest line when that line was parsed in full; made on the first such line. */
+  #parsedOf: (Change | undefined)[] | undefined;
   #line = 0;
 
-  constructor(
-    readonly chunks: Chunk[],
-    readonly ctx: ScanContext,
-    readonly bad: Set<number>,
-    readonly pause: (() => Promise<void>) | undefined,
-  ) {
-    this.#slotOf = new KeyTable(chunks);
+  constructor(readonly read: FileRead) {
+    this.#slotOf = new KeyTable(read.chunks);
   }
 
   /** Scans `chunks[c]`; awaits only with `pause`. */
   async scanChunk(c: number): Promise<void> {
-    const { ctx, bad, pause } = this;
+    const { ctx, bad, pause, decoder } = this.read;
     const checkBad = bad.size > 0;
-    const prefix = ctx.prefix;
     const slotOf = this.#slotOf;
-    const buf = this.chunks[c] as Chunk;
+    const buf = this.read.chunks[c] as Chunk;
     let pos = 0;
     const len = buf.length;
     while (pos < len) {
@@ -186,13 +189,12 @@ class Scanner {
       pos = end + 1;
       if (stop === start) continue; // empty line
       if (checkBad && bad.has(index)) continue;
-      const shape = lineKey(buf, start, stop, prefix);
+      const shape = decoder.key(buf, start, stop);
       let slot: number;
+      let parsed: Change | undefined;
       if (shape !== KeyShape.Other) {
         // Every checksummed line is verified, superseded ones too: damage to a line's key
         // could otherwise make a later line of another key supersede it unnoticed.
-        const from = keyRange[0] as number;
-        const to = keyRange[1] as number;
         try {
           checkLineCrc(buf, start, stop, ctx.namespace);
         } catch (error) {
@@ -200,11 +202,16 @@ class Scanner {
           bad.add(index);
           continue;
         }
-        slot = shape === KeyShape.Raw ? slotOf.slot(c, from, to) : slotOf.slotOfText(canonicalKey);
+        slot =
+          shape === KeyShape.Raw
+            ? slotOf.slot(c, decoder.keyStart, decoder.keyEnd)
+            : slotOf.slotOfText(decoder.escapedKey);
       } else {
         if (blank(buf, start, stop)) continue;
         try {
-          slot = slotOf.slotOfText(parseLineObject(buf.toString("utf8", start, stop), ctx.namespace).key);
+          const keyed = parseLineObject(buf.toString("utf8", start, stop), ctx.namespace);
+          slot = slotOf.slotOfText(keyed.key);
+          parsed = keyed.change;
         } catch (error) {
           if (!(error instanceof LineError) || !ctx.skip) throw corruption(ctx, index, error);
           bad.add(index);
@@ -222,6 +229,12 @@ class Scanner {
       this.#startOf[slot] = start;
       this.#endOf[slot] = stop;
       this.#chunkOf[slot] = c;
+      if (parsed !== undefined) {
+        this.#parsedOf ??= [];
+        this.#parsedOf[slot] = parsed;
+      } else if (this.#parsedOf !== undefined) {
+        this.#parsedOf[slot] = undefined;
+      }
     }
   }
 
@@ -236,6 +249,8 @@ class Scanner {
     const starts = new Int32Array(keys);
     const ends = new Int32Array(keys);
     const chunkOf = new Int32Array(keys);
+    const parsedOf = this.#parsedOf;
+    const parsed: (Change | undefined)[] | undefined = parsedOf && new Array(keys);
     let w = 0;
     for (let i = 0; i < line; i++) {
       const s = slotAtLine[i] as number;
@@ -244,26 +259,32 @@ class Scanner {
       starts[w] = this.#startOf[s] as number;
       ends[w] = this.#endOf[s] as number;
       chunkOf[w] = this.#chunkOf[s] as number;
+      if (parsed) parsed[w] = parsedOf?.[s];
       w++;
     }
-    return { lines: line, winners, starts, ends, chunkOf, chunks: this.chunks };
+    return { lines: line, winners, starts, ends, chunkOf, chunks: this.read.chunks, parsed };
   }
 }
 
-async function scanOnce(
-  chunks: Chunk[],
-  ctx: ScanContext,
-  bad: Set<number>,
-  pause: (() => Promise<void>) | undefined,
-): Promise<Scan> {
-  const scanner = new Scanner(chunks, ctx, bad, pause);
-  for (let c = 0; c < chunks.length; c++) await scanner.scanChunk(c);
+async function scanAll(read: FileRead): Promise<Scan> {
+  const scanner = new Scanner(read);
+  for (let c = 0; c < read.chunks.length; c++) await scanner.scanChunk(c);
   return scanner.finish();
 }
 
+/** What {@link resolve} found. */
+export interface Resolved {
+  readonly scan: Scan;
+  /** The winning lines, decoded, in file order: `decoded[i]` is the line `scan.winners[i]`. */
+  readonly decoded: Change[];
+  /** 1-based numbers of damaged lines that were skipped (only when `ctx.skip`). */
+  readonly skipped: number[];
+}
+
 /**
- * Reads `fd` up to `size` and {@link resolve}s it, scanning each chunk
- * while the next one is being read (for `load`).
+ * Reads `fd` up to `size` and finds and decodes its latest valid line per
+ * key (see {@link resolve}), scanning each chunk while the next one is
+ * being read (for `load`).
  * @throws CorruptionError (not in skip mode)
  */
 export async function readAndResolve(
@@ -272,31 +293,19 @@ export async function readAndResolve(
   ctx: ScanContext,
   parseEntities: boolean,
 ): Promise<Resolved> {
-  const chunks: Chunk[] = [];
-  const bad = new Set<number>();
-  const scanner = new Scanner(chunks, ctx, bad, undefined);
-  await readText(fd, size, 0, (chunk) => {
-    chunks.push(chunk);
-    return scanner.scanChunk(chunks.length - 1);
+  const read = fileRead([], ctx, undefined);
+  const scanner = new Scanner(read);
+  await readText(fd, size, ctx.chunkBytes, 0, (chunk) => {
+    read.chunks.push(chunk);
+    return scanner.scanChunk(read.chunks.length - 1);
   });
-  return resolve(chunks, ctx, parseEntities, undefined, { bad, scan: scanner.finish() });
-}
-
-/** What {@link resolve} found. */
-export interface Resolved {
-  readonly scan: Scan;
-  /** The winning lines, decoded, in file order. */
-  readonly decoded: Change[];
-  /** For each of `decoded`, its position in `scan.winners` (and `scan.starts`…). */
-  readonly positions: number[];
-  /** 1-based numbers of damaged lines that were skipped (only when `ctx.skip`). */
-  readonly skipped: number[];
+  return decodeWinners(read, scanner.finish(), parseEntities);
 }
 
 /**
- * Finds the latest valid line per key and decodes it. With `ctx.skip`, a
- * damaged winner is dropped and the key falls back to its previous valid
- * line (as if the damaged line were not there).
+ * Finds the latest valid line per key of `chunks` and decodes it. With
+ * `ctx.skip`, a damaged winner is dropped and the key falls back to its
+ * previous valid line (as if the damaged line were not there).
  * @param pause awaited every few thousand lines: background work (compaction)
  *   lets the event loop serve saves meanwhile; `load` runs straight through
  * @throws CorruptionError (not in skip mode)
@@ -306,24 +315,27 @@ export async function resolve(
   ctx: ScanContext,
   parseEntities: boolean,
   pause?: () => Promise<void>,
-  first?: { readonly bad: Set<number>; readonly scan: Scan },
 ): Promise<Resolved> {
-  const bad = first?.bad ?? new Set<number>();
-  let firstScan = first?.scan;
-  for (;;) {
-    const scan = firstScan ?? (await scanOnce(chunks, ctx, bad, pause));
-    firstScan = undefined;
+  const read = fileRead(chunks, ctx, pause);
+  return decodeWinners(read, await scanAll(read), parseEntities);
+}
+
+/** Decodes the winners of `scan`; a damaged one (in skip mode) is marked bad and the file scanned again. */
+async function decodeWinners(read: FileRead, first: Scan, parseEntities: boolean): Promise<Resolved> {
+  const { ctx, decoder, bad, pause } = read;
+  for (let scan = first; ; scan = await scanAll(read)) {
     const decoded: Change[] = [];
-    const positions: number[] = [];
     let again = false;
     for (let w = 0; w < scan.winners.length; w++) {
       if (pause && (w & PAUSE_EVERY) === PAUSE_EVERY) await pause();
-      const chunk = chunks[scan.chunkOf[w] as number] as Chunk;
+      const parsed = scan.parsed?.[w];
+      if (parsed !== undefined) {
+        decoded.push(parsed);
+        continue;
+      }
+      const chunk = scan.chunks[scan.chunkOf[w] as number] as Chunk;
       try {
-        decoded.push(
-          decodeLine(chunk, scan.starts[w] as number, scan.ends[w] as number, ctx.namespace, ctx.prefix, parseEntities),
-        );
-        positions.push(w);
+        decoded.push(decoder.decode(chunk, scan.starts[w] as number, scan.ends[w] as number, parseEntities));
       } catch (error) {
         const index = scan.winners[w] as number;
         if (!(error instanceof LineError) || !ctx.skip) throw corruption(ctx, index, error);
@@ -331,7 +343,7 @@ export async function resolve(
         again = true;
       }
     }
-    if (!again) return { scan, decoded, positions, skipped: [...bad].sort((a, b) => a - b).map((i) => i + 1) };
+    if (!again) return { scan, decoded, skipped: [...bad].sort((a, b) => a - b).map((i) => i + 1) };
   }
 }
 
@@ -341,8 +353,6 @@ function corruption(ctx: ScanContext, index: number, error: unknown): unknown {
     ctx.file,
     index + 1,
     `${error.message} (pass onCorruption: "skip" to skip damaged lines)`,
-    {
-      cause: error,
-    },
+    { cause: error },
   );
 }

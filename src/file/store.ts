@@ -1,24 +1,24 @@
 /**
- * `FileStore`: the seed's JSONL store, one file per namespace
- * (docs/file-store.md).
+ * `FileStore`: the embedded, durable store: one JSON Lines file per
+ * namespace in a directory (docs/file-store.md).
  */
 import { closeSync, mkdirSync, realpathSync, statSync } from "node:fs";
 import { readdir, stat } from "node:fs/promises";
 import path from "node:path";
-import { type Change, type ChangeInput, ChangeType, type EntityType, validateWithSchema } from "../core/change.js";
-import { ClosedError, throwIfAborted, UnknownEntityTypeError } from "../core/errors.js";
 import {
-  applyLoadOptions,
+  BaseStore,
   type CallOptions,
+  type Change,
+  type ChangeInput,
+  ChangeType,
+  ClosedError,
   type LoadOptions,
-  OpenState,
   type PreparedChange,
-  prepareChanges,
   type SaveOptions,
-  type Store,
   type StoreCapabilities,
-} from "../core/store.js";
-import { validateEntityType, validateNamespace } from "../core/validation.js";
+  throwIfAborted,
+  validateNamespace,
+} from "../index.js";
 import { type CompactOutcome, compactLog } from "./compaction.js";
 import { encodeLines, NameJsonCache } from "./encode.js";
 import { DATA_SUFFIX, DIR_SUFFIX, namespaceFromPath, namespacePath } from "./encoding.js";
@@ -48,9 +48,6 @@ export interface FileStoreStats {
   readonly namespacesClosed: number;
 }
 
-/** What the store needs of an {@link EntityType}: its name and, optionally, its schema. */
-export type RegisteredType = Pick<EntityType, "name" | "schema">;
-
 /**
  * A durable Store in a directory: one JSONL file per namespace, appended
  * to on `save` (group commit: concurrent saves share one fsync), compacted
@@ -60,68 +57,58 @@ export type RegisteredType = Pick<EntityType, "name" | "schema">;
  * sees every save that resolved before its `load` began and never part of
  * a save in progress (see docs/file-store.md, "Several processes").
  *
+ * Entity types need no registration (`unknownEntityTypes: "accept"`, the
+ * default); a registered type's schema checks its entities on save.
+ *
  * @example
- * await using store = await FileStore.open("./data");
+ * await using store = await FileStore.open({ directory: "./data" });
  * store.registerEntityType(Deployment);
  * await store.save(new ChangesBuilder("ws-1").set(Deployment, d).build());
  * const state = await store.load("ws-1", { liveOnly: true });
  */
-export class FileStore implements Store {
+export class FileStore extends BaseStore {
   readonly capabilities: StoreCapabilities = { compact: true, listNamespaces: true, durable: true };
-  /** The store's directory (absolute). */
-  readonly dir: string;
+  /** The store's directory (absolute, symbolic links resolved). */
+  readonly directory: string;
   readonly #options: ResolvedOptions;
-  readonly #state = new OpenState("file store");
   readonly #logs = new Map<string, NamespaceLog>();
-  readonly #types = new Map<string, RegisteredType>();
   readonly #compactions = new Map<string, Promise<CompactOutcome>>();
   readonly #names = new NameJsonCache();
   readonly #open: OpenLogs;
   #compacted = 0;
   readonly #scans = { worker: 0, main: 0 };
 
-  private constructor(dir: string, options: ResolvedOptions) {
-    this.dir = dir;
-    this.#options = options;
-    this.#open = new OpenLogs(options.maxOpenNamespaces, () => this.#state.closed, options.onBackgroundError);
-  }
-
   /**
-   * Opens (and creates, if missing) a store in `dir`.
-   * @throws ConfigurationError for invalid options
+   * Checks the options, then creates the directory if missing.
+   * @throws ConfigurationError for an invalid option
    */
-  static async open(dir: string, options: FileStoreOptions = {}): Promise<FileStore> {
+  private constructor(options: FileStoreOptions) {
+    super("file store", options, "FileStore");
     const resolved = resolveOptions(options);
-    mkdirSync(dir, { recursive: true });
+    mkdirSync(resolved.directory, { recursive: true });
     // The real path: two stores of one process on one directory share its locks.
-    const abs = realpathSync(path.resolve(dir));
-    return new FileStore(abs, resolved);
+    this.directory = realpathSync(path.resolve(resolved.directory));
+    this.#options = resolved;
+    this.#open = new OpenLogs(resolved.maxOpenNamespaces, () => this.closed, resolved.onBackgroundError);
   }
 
   /**
-   * Registers an entity type: its changes may be saved and loaded, and its
-   * schema (if any) validates entities on save (before anything is
-   * written) and on load (the schema's output is returned).
+   * Opens (and creates, if missing) a store in `options.directory`.
+   * @throws ConfigurationError for an invalid option (nothing is created then)
    */
-  registerEntityType(type: RegisteredType | string): this {
-    const entityType: RegisteredType = typeof type === "string" ? { name: type } : type;
-    validateEntityType(entityType.name);
-    this.#types.set(entityType.name, entityType);
-    return this;
+  static async open(options: FileStoreOptions): Promise<FileStore> {
+    return new FileStore(options);
   }
 
   /** The data file of `namespace` (it may not exist yet). */
   fileOf(namespace: string): string {
     validateNamespace(namespace);
-    return path.join(this.dir, ...namespacePath(namespace));
+    return path.join(this.directory, ...namespacePath(namespace));
   }
 
   async save(changes: readonly ChangeInput[], options?: SaveOptions): Promise<void> {
-    this.#state.check();
-    throwIfAborted(options?.signal);
-    const prepared = prepareChanges(changes, this.#options.base);
+    const prepared = this.prepare(changes, options);
     if (prepared.length === 0) return;
-    this.#checkTypes(prepared, changes);
     const first = (prepared[0] as PreparedChange).namespace;
     const counts = new Map<string, number>();
     for (const p of prepared) counts.set(p.namespace, (counts.get(p.namespace) ?? 0) + 1);
@@ -138,27 +125,6 @@ export class FileStore implements Store {
     await Promise.all(writes);
   }
 
-  #checkTypes(prepared: readonly PreparedChange[], inputs: readonly ChangeInput[]): void {
-    if (this.#types.size === 0 && this.#options.passthrough) return;
-    for (let i = 0; i < prepared.length; i++) {
-      const p = prepared[i] as PreparedChange;
-      const type = this.#types.get(p.entityType);
-      if (!type) {
-        if (this.#options.passthrough) continue;
-        throw this.#unknownType(p.entityType, "nothing was saved");
-      }
-      if (type.schema && p.json !== undefined) validateWithSchema(type, (inputs[i] as { entity: unknown }).entity);
-    }
-  }
-
-  #unknownType(entityType: string, what: string): UnknownEntityTypeError {
-    const known = [...this.#types.keys()].join(", ") || "none";
-    return new UnknownEntityTypeError(
-      entityType,
-      `register it with store.registerEntityType() (registered: ${known}) or open the store with unknownEntityTypes: "passthrough"; ${what}`,
-    );
-  }
-
   #append(namespace: string, text: Buffer, lines: number): Promise<void> {
     const log = this.#log(namespace);
     this.#open.use(log);
@@ -171,14 +137,20 @@ export class FileStore implements Store {
   #log(namespace: string): NamespaceLog {
     let log = this.#logs.get(namespace);
     if (!log) {
-      log = new NamespaceLog(namespace, this.dir, this.fileOf(namespace), this.#options.sync);
+      log = new NamespaceLog(namespace, this.directory, this.fileOf(namespace), this.#options.sync);
       this.#logs.set(namespace, log);
     }
     return log;
   }
 
   #context(log: NamespaceLog): ScanContext {
-    return { file: log.file, namespace: log.namespace, prefix: linePrefix(log.namespace), skip: this.#options.skip };
+    return {
+      file: log.file,
+      namespace: log.namespace,
+      prefix: linePrefix(log.namespace),
+      skip: this.#options.skip,
+      chunkBytes: this.#options.internals.readChunkBytes,
+    };
   }
 
   #reportSkipped(log: NamespaceLog, lines: number[]): void {
@@ -192,12 +164,12 @@ export class FileStore implements Store {
    * (or skipped, see `onCorruption`). Other processes: the load sees every
    * save that resolved before it began (in any process), never a part of a
    * save in progress, and is not disturbed by a compaction running meanwhile.
-   * @throws CorruptionError | UnknownEntityTypeError | ValidationError (schema)
+   * Entities are returned as stored: schemas run on save, and again where
+   * the changes are applied (the Manager's restore).
+   * @throws CorruptionError | UnknownEntityTypeError (with `unknownEntityTypes: "reject"`)
    */
   async load(namespace: string, options?: LoadOptions): Promise<Change[]> {
-    this.#state.check();
-    validateNamespace(namespace);
-    throwIfAborted(options?.signal);
+    this.checkOpen(namespace, options);
     const log = this.#log(namespace);
     if (!statSync(log.file, { throwIfNoEntry: false })) return [];
     this.#open.use(log);
@@ -224,25 +196,17 @@ export class FileStore implements Store {
     throwIfAborted(options?.signal);
     this.#reportSkipped(log, resolved.skipped);
     log.scanned(resolved.scan.lines, resolved.decoded.length, log.stats.lines - linesAtSnapshot);
-    const liveOnly = options?.liveOnly === true;
-    const out: Change[] = [];
-    for (const change of resolved.decoded) {
-      if (liveOnly && change.changeType === ChangeType.Unset) continue;
-      out.push(this.#checkLoaded(change));
-    }
     this.#maybeCompact(log);
-    return applyLoadOptions(out, options);
-  }
-
-  #checkLoaded(change: Change): Change {
-    const type = this.#types.get(change.entityType);
-    if (!type) {
-      if (this.#options.passthrough) return change;
-      throw this.#unknownType(change.entityType, `found in namespace ${JSON.stringify(change.namespace)}`);
+    // One pass, in place: the entity type check, and `liveOnly`.
+    const changes = resolved.decoded;
+    const liveOnly = options?.liveOnly === true;
+    let kept = 0;
+    for (const change of changes) {
+      if (liveOnly && change.changeType === ChangeType.Unset) continue;
+      changes[kept++] = this.loaded(change);
     }
-    if (!type.schema || change.changeType !== ChangeType.Set) return change;
-    const entity = validateWithSchema(type, change.entity);
-    return entity === change.entity ? change : { ...change, entity };
+    changes.length = kept;
+    return changes;
   }
 
   /**
@@ -252,16 +216,14 @@ export class FileStore implements Store {
    * is not an error.
    */
   async compact(namespace: string, options?: CallOptions): Promise<void> {
-    this.#state.check();
-    validateNamespace(namespace);
-    throwIfAborted(options?.signal);
+    this.checkOpen(namespace, options);
     const log = this.#log(namespace);
     if (!statSync(log.file, { throwIfNoEntry: false })) return;
     await this.#compact(log, false);
   }
 
   #compact(log: NamespaceLog, auto: boolean): Promise<CompactOutcome> {
-    const auto_ = this.#options.autoCompact;
+    const { autoCompact, internals } = this.#options;
     this.#open.use(log);
     const previous = this.#compactions.get(log.namespace);
     const run = (previous ?? Promise.resolve("missing" as CompactOutcome))
@@ -270,13 +232,15 @@ export class FileStore implements Store {
         compactLog(log, {
           ctx: this.#context(log),
           tombstoneRetentionMs: this.#options.tombstoneRetentionMs,
-          now: (this.#options.base.clock?.() ?? new Date()).getTime(),
-          worth: auto && auto_ ? { minLines: auto_.minLines, ratio: auto_.ratio } : undefined,
+          now: this.clock().getTime(),
+          worth: auto ? autoCompact : undefined,
           onSkipped: (lines) => this.#reportSkipped(log, lines),
           workerMinBytes: this.#options.compactionWorkerMinBytes,
           onScan: (thread) => {
             this.#scans[thread]++;
           },
+          workerUrl: internals.compactionWorkerUrl,
+          crashAt: internals.crashAt,
         }),
       );
     this.#compactions.set(log.namespace, run);
@@ -296,7 +260,7 @@ export class FileStore implements Store {
 
   #maybeCompact(log: NamespaceLog): void {
     const auto = this.#options.autoCompact;
-    if (!auto || this.#state.closed || this.#compactions.has(log.namespace)) return;
+    if (!auto || this.closed || this.#compactions.has(log.namespace)) return;
     const { lines, keys } = log.stats;
     if (lines <= Math.max(auto.minLines, auto.ratio * keys)) return;
     this.#compact(log, true).catch((error: unknown) => {
@@ -338,10 +302,9 @@ export class FileStore implements Store {
 
   /** Every namespace whose file holds data, decoded from the file names (files are not read). */
   async listNamespaces(options?: CallOptions): Promise<string[]> {
-    this.#state.check();
-    throwIfAborted(options?.signal);
+    this.checkOpen(undefined, options);
     const found: string[] = [];
-    await this.#listDir(this.dir, [], found);
+    await this.#listDir(this.directory, [], found);
     return found.sort();
   }
 
@@ -361,16 +324,11 @@ export class FileStore implements Store {
     );
   }
 
-  /** Waits for queued saves and running compactions, then releases every file. Idempotent. */
-  async close(): Promise<void> {
-    if (!this.#state.close()) return;
+  /** Waits for queued saves and running compactions, then releases every file (the first `close()` calls it). */
+  protected async closeResources(): Promise<void> {
     const logs = [...this.#logs.values()];
     await Promise.all(logs.map((log) => log.idle()));
     await Promise.allSettled([...this.#compactions.values()]);
     await Promise.all(logs.map((log) => log.close()));
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
   }
 }

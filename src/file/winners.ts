@@ -8,7 +8,8 @@
  */
 import { closeSync, constants, fdatasync, openSync, unlinkSync, write } from "node:fs";
 import { promisify } from "node:util";
-import { ChangeType } from "../core/change.js";
+import { ChangeType } from "../index.js";
+import { CompactionStep, crashPoints } from "./internal.js";
 import { readText, resolve, type ScanContext } from "./reader.js";
 
 const writeAsync = promisify(write) as (
@@ -19,21 +20,6 @@ const writeAsync = promisify(write) as (
   position: null,
 ) => Promise<{ bytesWritten: number }>;
 const fdatasyncAsync = promisify(fdatasync);
-
-/** The steps of a compaction, for the crash tests (`STATELOG_TEST_CRASH_AT=<step>`). */
-export const CompactionStep = {
-  BeforeTempWrite: "before-temp-write",
-  AfterTempWrite: "after-temp-write",
-  AfterTempFsync: "after-temp-fsync",
-  AfterRename: "after-rename",
-  AfterDirFsync: "after-dir-fsync",
-} as const;
-export type CompactionStep = (typeof CompactionStep)[keyof typeof CompactionStep];
-
-/** Test hook: dies by SIGKILL at `step` when `STATELOG_TEST_CRASH_AT` names it. */
-export function crashPoint(step: CompactionStep): void {
-  if (process.env.STATELOG_TEST_CRASH_AT === step) process.kill(process.pid, "SIGKILL");
-}
 
 /** What {@link writeWinners} needs (plain data: it may cross to a worker thread). */
 export interface WinnersInput {
@@ -49,6 +35,8 @@ export interface WinnersInput {
   readonly worth?: { readonly minLines: number; readonly ratio: number } | undefined;
   /** Yield to the event loop every few thousand lines (on the main thread). */
   readonly yielding: boolean;
+  /** The step at which to kill the process (crash tests; see internal.ts). */
+  readonly crashAt: CompactionStep | undefined;
 }
 
 /** What {@link writeWinners} found and did. */
@@ -73,7 +61,8 @@ const OUT_BYTES = 4 * 1024 * 1024;
  * @throws CorruptionError (not in skip mode)
  */
 export async function writeWinners(input: WinnersInput): Promise<WinnersResult> {
-  const text = await readText(input.fd, input.size);
+  const crashPoint = crashPoints(input.crashAt);
+  const text = await readText(input.fd, input.size, input.ctx.chunkBytes);
   const pause = input.yielding ? () => new Promise<void>((r) => setImmediate(r)) : undefined;
   const resolved = await resolve(text.chunks, input.ctx, false, pause);
   const lines = resolved.scan.lines;
@@ -90,10 +79,9 @@ export async function writeWinners(input: WinnersInput): Promise<WinnersResult> 
     const { scan } = resolved;
     let out = Buffer.allocUnsafe(OUT_BYTES);
     let used = 0;
-    for (let i = 0; i < resolved.decoded.length; i++) {
-      const change = resolved.decoded[i]!;
+    for (let w = 0; w < resolved.decoded.length; w++) {
+      const change = resolved.decoded[w]!;
       if (change.changeType === ChangeType.Unset && change.timestamp.getTime() < input.expiredBefore) continue;
-      const w = resolved.positions[i]!;
       const chunk = scan.chunks[scan.chunkOf[w]!]!;
       const start = scan.starts[w]!;
       const end = scan.ends[w]!;

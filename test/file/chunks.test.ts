@@ -1,10 +1,10 @@
-/** Reading files in small chunks (the hook lowers the 32 MiB chunk size): lines across chunk ends. */
+/** Reading files in small chunks (an internal option lowers the 32 MiB chunk size): lines across chunk ends. */
 import { readFileSync, writeFileSync } from "node:fs";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { ChangeInput } from "../../src/core/change.js";
 import { CorruptionError } from "../../src/core/errors.js";
 import { FileStore } from "../../src/file/index.js";
-import { setReadChunkBytes } from "../../src/file/reader.js";
+import { withInternals } from "../../src/file/internal.js";
 import { tempDir } from "./helpers.js";
 
 const set = (id: string, n: number, pad = 0): ChangeInput => ({
@@ -15,10 +15,12 @@ const set = (id: string, n: number, pad = 0): ChangeInput => ({
   entity: { n, pad: "x".repeat(pad) },
 });
 
-afterEach(() => setReadChunkBytes(32 * 1024 * 1024));
+/** A store on `directory` that reads `readChunkBytes` bytes at once. */
+const openChunked = (directory: string, readChunkBytes: number): Promise<FileStore> =>
+  FileStore.open(withInternals({ directory, autoCompact: false }, { readChunkBytes }));
 
 async function filled(): Promise<FileStore> {
-  const store = await FileStore.open(tempDir(), { autoCompact: false });
+  const store = await FileStore.open({ directory: tempDir(), autoCompact: false });
   for (let round = 0; round < 20; round++) {
     await store.save([set(`k${round % 7}`, round, (round * 37) % 300), set("same", round)]);
   }
@@ -31,12 +33,13 @@ describe("chunked reads", () => {
     const whole = await store.load("ws");
     expect(whole).toHaveLength(8);
     for (const bytes of [1, 7, 64, 333, 4096]) {
-      setReadChunkBytes(bytes);
-      expect(await store.load("ws")).toEqual(whole);
+      const chunked = await openChunked(store.directory, bytes);
+      expect(await chunked.load("ws")).toEqual(whole);
+      await chunked.close();
     }
-    setReadChunkBytes(100);
-    await store.compact("ws");
-    setReadChunkBytes(32 * 1024 * 1024);
+    const compacting = await openChunked(store.directory, 100);
+    await compacting.compact("ws");
+    await compacting.close();
     expect(await store.load("ws")).toEqual(whole);
     await store.close();
   });
@@ -47,13 +50,18 @@ describe("chunked reads", () => {
     const lines = readFileSync(file, "utf8").split("\n");
     lines[30] = "{broken";
     writeFileSync(file, lines.join("\n"));
-    setReadChunkBytes(256);
-    const error = await store.load("ws").then(
+    await store.close();
+    const chunked = await openChunked(store.directory, 256);
+    const error = await chunked.load("ws").then(
       () => undefined,
       (e: unknown) => e,
     );
     expect(error).toBeInstanceOf(CorruptionError);
     expect((error as CorruptionError).line).toBe(31);
-    await store.close();
+    await chunked.close();
+  });
+
+  it("the chunk size is an internal option: FileStore.open refuses a bad one", async () => {
+    await expect(openChunked(tempDir(), 0)).rejects.toThrow(/readChunkBytes/);
   });
 });

@@ -1,6 +1,6 @@
 /**
- * Kills a compacting process at each step of compaction
- * (`STATELOG_TEST_CRASH_AT`): afterwards the namespace holds the old
+ * Kills a compacting process at each step of compaction (the internal
+ * option `crashAt`, see src/file/internal.ts): afterwards the namespace holds the old
  * state or the new one (here they differ only by expired tombstones),
  * never less, and the next compaction works and removes the stale temp file.
  */
@@ -8,7 +8,8 @@ import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import type { Change, ChangeInput } from "../../src/core/change.js";
-import { CompactionStep, FileStore } from "../../src/file/index.js";
+import { FileStore } from "../../src/file/index.js";
+import { CompactionStep } from "../../src/file/internal.js";
 import { tempDir } from "./helpers.js";
 import { spawnChild } from "./spawn.js";
 
@@ -20,7 +21,7 @@ function summary(changes: Change[]): string[] {
 }
 
 async function history(dir: string): Promise<{ old: string[]; compacted: string[]; file: string }> {
-  const store = await FileStore.open(dir, { autoCompact: false });
+  const store = await FileStore.open({ directory: dir, autoCompact: false });
   for (let round = 0; round < 6; round++) {
     const batch: ChangeInput[] = [];
     for (let i = 0; i < 40; i++) {
@@ -52,15 +53,17 @@ describe("FileStore compaction crash safety", () => {
       const dir = tempDir();
       const { old, compacted, file } = await history(dir);
       const bytesBefore = readFileSync(file);
-      const child = await spawnChild(
-        "compact",
-        { dir, namespace: "ws", retentionMs: 7 * DAY, now: NOW },
-        { STATELOG_TEST_CRASH_AT: step },
-      );
+      const child = await spawnChild("compact", {
+        dir,
+        namespace: "ws",
+        retentionMs: 7 * DAY,
+        now: NOW,
+        crashAt: step,
+      });
       const { signal } = await child.exited;
       expect(signal, `the child should die at ${step}; stderr: ${child.stderr()}`).toBe("SIGKILL");
 
-      const store = await FileStore.open(dir, { autoCompact: false });
+      const store = await FileStore.open({ directory: dir, autoCompact: false });
       const after = summary(await store.load("ws"));
       const renamed = step === CompactionStep.AfterRename || step === CompactionStep.AfterDirFsync;
       // Before the rename the file is untouched; after it, it is the compacted one.
@@ -87,7 +90,7 @@ describe("FileStore compaction crash safety", () => {
     const child = await spawnChild("compact", { dir, namespace: "ws", retentionMs: 7 * DAY, now: NOW });
     await child.waitFor((l) => l === "done");
     expect((await child.exited).code).toBe(0);
-    const store = await FileStore.open(dir, { autoCompact: false });
+    const store = await FileStore.open({ directory: dir, autoCompact: false });
     expect(summary(await store.load("ws"))).toEqual(compacted);
     await store.close();
   });

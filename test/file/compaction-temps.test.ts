@@ -18,7 +18,7 @@ const set = (id: string, n: number): ChangeInput => ({
   entity: { n, pad: "x".repeat(200) },
 });
 
-const open = (dir: string) => FileStore.open(dir, { autoCompact: false });
+const open = (dir: string) => FileStore.open({ directory: dir, autoCompact: false });
 
 describe("compaction temp files", () => {
   it("two stores of one process compacting one namespace concurrently while saving: no error, nothing lost", async () => {

@@ -1,26 +1,25 @@
 /**
  * Compaction's first step in a worker thread (large files; the threshold,
  * option `compactionWorkerMinBytes`, is lowered here so that small files
- * take that path too). `stats()` tells on which thread each scan ran.
+ * take that path too). `stats()` tells on which thread each scan ran. The
+ * worker runs from the TypeScript sources (helpers.ts, `withSourceWorker`).
  */
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import type { ChangeInput } from "../../src/core/change.js";
 import { CorruptionError, isCorruptionError } from "../../src/core/errors.js";
-import { FileStore } from "../../src/file/index.js";
-import { tempDir } from "./helpers.js";
+import { FileStore, type FileStoreOptions } from "../../src/file/index.js";
+import { tempDir, withSourceWorker } from "./helpers.js";
 
 const change = (id: string, n: number | undefined): ChangeInput =>
   n === undefined
     ? { namespace: "ws", changeType: "unset", entityType: "item", entityId: id }
     : { namespace: "ws", changeType: "set", entityType: "item", entityId: id, entity: { n } };
 
-async function filled(options: Parameters<typeof FileStore.open>[1] = {}): Promise<FileStore> {
-  const store = await FileStore.open(tempDir(), {
-    autoCompact: false,
-    compactionWorkerMinBytes: 0,
-    ...options,
-  });
+async function filled(options: Partial<FileStoreOptions> = {}): Promise<FileStore> {
+  const store = await FileStore.open(
+    withSourceWorker({ directory: tempDir(), autoCompact: false, compactionWorkerMinBytes: 0, ...options }),
+  );
   for (let round = 0; round < 5; round++) {
     await store.save([change("a", round), change("b", round), change(`only-${round}`, round)]);
   }
@@ -62,7 +61,7 @@ describe("compaction in a worker thread", () => {
     );
     const lines = readFileSync(store.fileOf("ws"), "utf8").trim().split("\n");
     expect(lines).toHaveLength(after.length);
-    expect(readdirSync(store.dir).filter((n) => n.endsWith(".tmp"))).toEqual([]);
+    expect(readdirSync(store.directory).filter((n) => n.endsWith(".tmp"))).toEqual([]);
     await store.close();
   });
 
@@ -85,7 +84,7 @@ describe("compaction in a worker thread", () => {
     expect((error as CorruptionError).line).toBe(13);
     expect((error as Error).message).toContain("checksum mismatch");
     expect(readFileSync(file, "utf8")).toBe(damaged);
-    expect(readdirSync(store.dir).filter((n) => n.endsWith(".tmp"))).toEqual([]);
+    expect(readdirSync(store.directory).filter((n) => n.endsWith(".tmp"))).toEqual([]);
     await store.close();
   });
 
@@ -104,17 +103,16 @@ describe("compaction in a worker thread", () => {
   });
 
   it("automatic compaction decides in the worker whether it is worth it", async () => {
-    const store = await FileStore.open(tempDir(), {
-      autoCompact: { minLines: 10, ratio: 2 },
-      compactionWorkerMinBytes: 0,
-    });
+    const store = await FileStore.open(
+      withSourceWorker({ directory: tempDir(), autoCompact: { minLines: 10, ratio: 2 }, compactionWorkerMinBytes: 0 }),
+    );
     for (let round = 0; round < 12; round++) await store.save([change("a", round), change("b", round)]);
     await store.close(); // waits for the background compaction
     const { compactions, workerScans, mainThreadScans } = store.stats();
     expect(compactions).toBeGreaterThan(0);
     expect(workerScans).toBeGreaterThanOrEqual(compactions);
     expect(mainThreadScans).toBe(0);
-    const reopened = await FileStore.open(store.dir, { autoCompact: false });
+    const reopened = await FileStore.open({ directory: store.directory, autoCompact: false });
     expect((await reopened.load("ws")).map((c) => c.entity)).toEqual([{ n: 11 }, { n: 11 }]);
     expect(readFileSync(reopened.fileOf("ws"), "utf8").trim().split("\n").length).toBeLessThan(24);
     await reopened.close();

@@ -7,7 +7,7 @@ const dirs = new WeakMap<Store, string>();
 
 async function factory(): Promise<Store> {
   const dir = tempDir();
-  const store = await FileStore.open(dir, {});
+  const store = await FileStore.open({ directory: dir });
   dirs.set(store, dir);
   return store;
 }
@@ -16,7 +16,7 @@ async function reopen(store: Store): Promise<Store> {
   const dir = dirs.get(store);
   if (!dir) throw new Error("not a store of this test");
   await store.close();
-  const next = await FileStore.open(dir, {});
+  const next = await FileStore.open({ directory: dir });
   dirs.set(next, dir);
   return next;
 }

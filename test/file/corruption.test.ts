@@ -3,7 +3,7 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import type { ChangeInput } from "../../src/core/change.js";
 import { CorruptionError, isCorruptionError } from "../../src/core/errors.js";
-import { FileStore, type SkippedLinesReport } from "../../src/file/index.js";
+import { FileStore, type FileStoreOptions, type SkippedLinesReport } from "../../src/file/index.js";
 import { tempDir } from "./helpers.js";
 
 const set = (id: string, entity: unknown): ChangeInput => ({
@@ -16,10 +16,10 @@ const set = (id: string, entity: unknown): ChangeInput => ({
 
 async function storeWith(
   changes: ChangeInput[][],
-  options: Parameters<typeof FileStore.open>[1] = {},
+  options: Partial<FileStoreOptions> = {},
 ): Promise<{ store: FileStore; file: string; dir: string }> {
   const dir = tempDir();
-  const store = await FileStore.open(dir, { autoCompact: false, ...options });
+  const store = await FileStore.open({ directory: dir, autoCompact: false, ...options });
   for (const batch of changes) await store.save(batch);
   return { store, file: store.fileOf("ws"), dir };
 }
@@ -38,7 +38,7 @@ async function caught(promise: Promise<unknown>): Promise<unknown> {
 }
 
 describe("format", () => {
-  it("writes the seed's fields in order, an RFC 3339 UTC timestamp and a crc; jq-friendly JSON per line", async () => {
+  it("writes the changelog format's fields in order, an RFC 3339 UTC timestamp and a crc; jq-friendly JSON per line", async () => {
     const { store, file } = await storeWith([[set("a", { n: 1 })]]);
     await store.save([{ namespace: "ws", changeType: "unset", entityType: "item", entityId: "b" }]);
     const [first, second, rest] = lines(file);
@@ -72,17 +72,17 @@ describe("format", () => {
     await store.close();
   });
 
-  it("integrity: false writes the seed's plain lines, which load", async () => {
+  it("integrity: false writes plain lines (no crc), which load", async () => {
     const { store, file } = await storeWith([[set("a", { n: 1 })]], { integrity: false });
     expect(Object.keys(JSON.parse(lines(file)[0] as string))).not.toContain("crc");
     expect((await store.load("ws")).map((c) => c.entity)).toEqual([{ n: 1 }]);
     await store.close();
   });
 
-  it("loads files in the seed's plain format: Go timestamps, offsets, escapes, other field orders", async () => {
+  it("loads files in the plain changelog format as Go writes it: Go timestamps, offsets, escapes, other field orders", async () => {
     const dir = tempDir();
-    const store = await FileStore.open(dir, {});
-    const seed = [
+    const store = await FileStore.open({ directory: dir });
+    const plain = [
       `{"namespace":"ws","changeType":"set","entityType":"system","entityID":"sys-1","entity":{"id":"sys-1","name":"Prod"},"timestamp":"2025-10-25T12:00:00Z"}`,
       `{"namespace":"ws","changeType":"set","entityType":"resource","entityID":"r\\u003c1\\u003e","entity":{"id":"r<1>"},"timestamp":"2025-10-25T12:01:00.123456789Z"}`,
       `{"namespace":"ws","changeType":"set","entityType":"system","entityID":"sys-2","entity":{"id":"sys-2"},"timestamp":"2025-10-25T14:02:00.5+02:00"}`,
@@ -91,7 +91,7 @@ describe("format", () => {
       `{"namespace":"ws","changeType":"set","entityType":"system","entityID":"sys-1","entity":{"id":"sys-1","name":"Prod 2"},"timestamp":"2025-10-25T12:05:00Z"}`,
       "",
     ].join("\n");
-    writeFileSync(store.fileOf("ws"), seed);
+    writeFileSync(store.fileOf("ws"), plain);
     const loaded = await store.load("ws");
     expect(loaded.map((c) => [c.entityType, c.entityId, c.changeType, c.entity, c.timestamp.toISOString()])).toEqual([
       ["system", "sys-2", "set", { id: "sys-2" }, "2025-10-25T12:02:00.500Z"],
@@ -110,7 +110,7 @@ describe("format", () => {
 describe("keys compared as bytes", () => {
   it("an escaped key, a non-ASCII key and the same key saved by statelog are one key", async () => {
     const dir = tempDir();
-    const store = await FileStore.open(dir, { autoCompact: false });
+    const store = await FileStore.open({ directory: dir, autoCompact: false });
     writeFileSync(
       store.fileOf("ws"),
       [
@@ -206,7 +206,8 @@ describe("corruption", () => {
 
     // Skip mode: line 2 is left out and reported; "a" falls back to its previous valid line, "b" keeps line 3.
     const reports: SkippedLinesReport[] = [];
-    const skipping = await FileStore.open(path.dirname(file), {
+    const skipping = await FileStore.open({
+      directory: path.dirname(file),
       autoCompact: false,
       onCorruption: "skip",
       onSkippedLines: (r) => reports.push(r),
@@ -230,7 +231,7 @@ describe("corruption", () => {
     appendFileSync(file, '{"namespace":"ws","changeType":"set","entityType":"item","entityID":"c","entity":{"half');
     expect((await store.load("ws")).map((c) => c.entityId)).toEqual(["a", "b"]);
     // Another store (as after a restart) repairs it under the lock before appending.
-    const other = await FileStore.open(store.dir, {});
+    const other = await FileStore.open({ directory: store.directory });
     await other.save([set("d", 4)]);
     const content = lines(file);
     expect(content.at(-1)).toBe("");
@@ -243,7 +244,7 @@ describe("corruption", () => {
 
   it("a file that is only a torn line loads as empty", async () => {
     const dir = tempDir();
-    const store = await FileStore.open(dir, {});
+    const store = await FileStore.open({ directory: dir });
     writeFileSync(store.fileOf("ws"), '{"namespace":"ws","chan');
     expect(await store.load("ws")).toEqual([]);
     await store.save([set("a", 1)]);

@@ -47,7 +47,7 @@ describe("FileStore crash safety", () => {
       // Seqs only grow: the next child starts past anything this one may have begun writing.
       firstSeq = last + 1;
 
-      const store = await FileStore.open(dir, { autoCompact: false });
+      const store = await FileStore.open({ directory: dir, autoCompact: false });
       const loaded = new Map<string, Change>((await store.load("ws")).map((c) => [c.entityId, c]));
       await store.close();
       for (const [key, { seq, changeType }] of acked) {

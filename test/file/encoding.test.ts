@@ -2,7 +2,8 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { MAX_NAME_BYTES, validateNamespace } from "../../src/core/validation.js";
 import { IsoFormatter } from "../../src/file/encode.js";
-import { decodeName, encodeName, FileStore, namespaceFromPath, namespacePath } from "../../src/file/index.js";
+import { decodeName, encodeName, namespaceFromPath, namespacePath } from "../../src/file/encoding.js";
+import { FileStore } from "../../src/file/index.js";
 import { HOSTILE_NAMES } from "../../src/testing/index.js";
 import { tempDir } from "./helpers.js";
 
@@ -97,7 +98,7 @@ describe("namespace encoding", () => {
 
   it("stores, lists and reloads long and hostile names inside the directory", async () => {
     const dir = tempDir();
-    const store = await FileStore.open(dir, {});
+    const store = await FileStore.open({ directory: dir });
     const names = ["😀".repeat(63), "É".repeat(127), "x".repeat(255), "Abc", "abc", "..", "CON"];
     for (const [i, ns] of names.entries()) {
       await store.save([{ namespace: ns, changeType: "set", entityType: "t", entityId: "1", entity: { i } }]);
@@ -105,7 +106,7 @@ describe("namespace encoding", () => {
     }
     expect(await store.listNamespaces()).toEqual([...names].sort());
     await store.close();
-    const reopened = await FileStore.open(dir, {});
+    const reopened = await FileStore.open({ directory: dir });
     for (const [i, ns] of names.entries()) {
       expect((await reopened.load(ns)).map((c) => c.entity)).toEqual([{ i }]);
       await reopened.compact(ns);
@@ -135,7 +136,7 @@ describe("timestamp formatting", () => {
 describe("timestamps through the file", () => {
   it("property: saved timestamps load back exactly, in any order and across minutes and years", async () => {
     const dir = tempDir();
-    const store = await FileStore.open(dir, { autoCompact: false });
+    const store = await FileStore.open({ directory: dir, autoCompact: false });
     await fc.assert(
       fc.asyncProperty(
         fc.array(

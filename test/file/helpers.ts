@@ -1,8 +1,10 @@
-/** Temp directories for the file store tests, removed after the run. */
+/** Temp directories for the file store tests, removed after the run; the compaction worker as tests run it. */
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll } from "vitest";
+import type { FileStoreOptions } from "../../src/file/index.js";
+import { withInternals } from "../../src/file/internal.js";
 
 const made: string[] = [];
 
@@ -16,3 +18,11 @@ export function tempDir(prefix = "statelog-file-"): string {
 afterAll(() => {
   for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
+
+/** A module that runs the compaction worker from the TypeScript sources (fixtures/compact-worker.mjs). */
+export const SOURCE_COMPACTION_WORKER = new URL("./fixtures/compact-worker.mjs", import.meta.url);
+
+/** `options` with compaction workers that run from the TypeScript sources. */
+export function withSourceWorker(options: FileStoreOptions): FileStoreOptions {
+  return withInternals(options, { compactionWorkerUrl: SOURCE_COMPACTION_WORKER });
+}

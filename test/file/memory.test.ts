@@ -37,7 +37,7 @@ async function collectUntil(done: () => boolean, ms = 10_000): Promise<boolean> 
 
 describe("FileStore memory", () => {
   it("regression: loaded entity ids and types do not keep the file's text alive", async () => {
-    const store = await FileStore.open(tempDir(), { autoCompact: false });
+    const store = await FileStore.open({ directory: tempDir(), autoCompact: false });
     const payload = "p".repeat(5000);
     for (let b = 0; b < 4; b++) {
       const batch: ChangeInput[] = Array.from({ length: 1000 }, (_, i) => ({

@@ -45,7 +45,7 @@ describe("FileStore with several processes", () => {
       Array.from({ length: WRITERS }, (_, writer) => spawnChild("mp-writer", { dir, writer, saves: SAVES })),
     );
     // Read while they write: every load sees whole saves only.
-    const reader = await FileStore.open(dir, { autoCompact: false });
+    const reader = await FileStore.open({ directory: dir, autoCompact: false });
     let reads = 0;
     let running = true;
     const done = Promise.all(writers.map((w) => w.exited)).then(() => {

@@ -34,8 +34,8 @@ const set = (namespace: string, entityId: string, entity: unknown, seq = 0): Cha
   timestamp: new Date(seq),
 });
 
-const open = (dir: string, options: FileStoreOptions = {}): Promise<FileStore> =>
-  FileStore.open(dir, { sync: "none", ...options });
+const open = (dir: string, options: Partial<FileStoreOptions> = {}): Promise<FileStore> =>
+  FileStore.open({ directory: dir, sync: "none", ...options });
 
 const entities = (changes: Change[]): Record<string, unknown> =>
   Object.fromEntries(changes.map((c) => [c.entityId, c.changeType === "set" ? c.entity : null]));
@@ -166,7 +166,7 @@ import { FileStore } from ${JSON.stringify(path.join(root, "src/file/index.ts"))
 const [dir, max, count] = JSON.parse(process.argv[2]);
 const fds = () => readdirSync("/proc/self/fd").length;
 let peak = fds();
-const store = await FileStore.open(dir, { maxOpenNamespaces: max });
+const store = await FileStore.open({ directory: dir, maxOpenNamespaces: max });
 try {
   for (let i = 0; i < count; i += 4) {
     const batch = [i, i + 1, i + 2, i + 3].filter((n) => n < count);
@@ -361,7 +361,7 @@ describe("maxOpenNamespaces with several processes", () => {
     );
     // This process writes "ws" too, under a bound of 2 and with two other namespaces: "ws" is closed
     // between its uses, and reopened (lock file, data file) by the next save, load or compaction.
-    const store = await FileStore.open(dir, { maxOpenNamespaces: 2 });
+    const store = await FileStore.open({ directory: dir, maxOpenNamespaces: 2 });
     let running = true;
     const done = Promise.all(writers.map((w) => w.exited)).then(() => {
       running = false;

@@ -7,7 +7,7 @@ describe("several stores of one process on one directory", () => {
   it("share the namespace locks: concurrent saves on many namespaces all land, each save whole", async () => {
     const dir = tempDir();
     const stores = await Promise.all(
-      Array.from({ length: 3 }, () => FileStore.open(dir, { autoCompact: { minLines: 20, ratio: 1.5 } })),
+      Array.from({ length: 3 }, () => FileStore.open({ directory: dir, autoCompact: { minLines: 20, ratio: 1.5 } })),
     );
     const namespaces = Array.from({ length: 8 }, (_, i) => `ns${i}`);
     const saves: Promise<void>[] = [];

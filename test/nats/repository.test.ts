@@ -5,7 +5,11 @@ import { ErrorCode } from "../../src/core/errors.js";
 import { NatsKvRepository, NatsSimpleRepository } from "../../src/nats/index.js";
 import { NatsFeature, supports } from "../../src/nats/server.js";
 import { expectCode } from "../../src/testing/assert.js";
-import { type ContractAggregate, describeRepositoryContract, type RepositoryFactoryOptions } from "../../src/testing/index.js";
+import {
+  type ContractAggregate,
+  describeRepositoryContract,
+  type RepositoryFactoryOptions,
+} from "../../src/testing/index.js";
 import { connectTest, deleteTestStreams, uniqueBucket } from "./env.js";
 
 let nc: NatsConnection;

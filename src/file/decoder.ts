@@ -1,0 +1,250 @@
+/**
+ * Reading statelog's own lines (format.ts) from their bytes: a line's key
+ * without decoding anything, and a winning line's change without
+ * `JSON.parse` of anything but its entity. One {@link LineDecoder} per
+ * read of a file: it holds what lines repeat (the entity type, the minute
+ * of the timestamps) and the key it found last.
+ */
+import { type Change, ChangeType } from "../index.js";
+import {
+  bytesAt,
+  CRC_FIELD,
+  checkNames,
+  ENTITY_FIELD,
+  ID_FIELD,
+  keyOf,
+  LineError,
+  parseLineObject,
+  parseTimestamp,
+  SET_TYPE,
+  TS_FIELD,
+  UNSET_TYPE,
+} from "./format.js";
+
+/** From a line's end back to `,"timestamp":"` in statelog's own lines (24-character timestamps). */
+const TS_TAIL = 2 + 8 + CRC_FIELD.length + 1 + 24 + TS_FIELD.length;
+
+/** What {@link LineDecoder.key} found. */
+export const KeyShape = {
+  /** Not statelog's own shape: parse the line with {@link parseLineObject}. */
+  Other: 0,
+  /** The key is the bytes `[keyStart, keyEnd)` of the line, as they are. */
+  Raw: 1,
+  /** The key has escapes: `escapedKey` holds it in {@link keyOf}'s form. */
+  Escaped: 2,
+} as const;
+export type KeyShape = (typeof KeyShape)[keyof typeof KeyShape];
+
+/** Whether `buf[from, to)` equals the bytes of `known` (one character per byte). */
+function sameBytes(buf: Buffer, from: number, to: number, known: string): boolean {
+  if (to - from !== known.length) return false;
+  for (let i = 0; i < known.length; i++) if (buf[from + i] !== known.charCodeAt(i)) return false;
+  return true;
+}
+
+/** The two decimal digits at `at`, or -1. */
+function digits2(buf: Buffer, at: number): number {
+  const a = (buf[at] as number) - 48;
+  const b = (buf[at + 1] as number) - 48;
+  return a >= 0 && a <= 9 && b >= 0 && b <= 9 ? a * 10 + b : -1;
+}
+
+/** Reads the lines of one namespace's file; one instance per read (it caches what lines repeat). */
+export class LineDecoder {
+  /** Where the key found by the last {@link key} call that returned {@link KeyShape.Raw} starts, in its buffer. */
+  keyStart = 0;
+  /** Where that key ends (exclusive). */
+  keyEnd = 0;
+  /** The key found by the last {@link key} call that returned {@link KeyShape.Escaped}. */
+  escapedKey = "";
+  /** Whether the strings scanned by {@link #stringEnd} since it was reset hold a backslash. */
+  #escaped = false;
+  /** Entity types repeat from line to line: the last one, as its bytes (latin1) and decoded. */
+  #typeBytes = "";
+  #type = "";
+  /** The minute of the last timestamp (`YYYY-MM-DDTHH:MM:`, as bytes) and its time in ms. */
+  #minute = "";
+  #minuteMs = 0;
+
+  /**
+   * @param namespace the namespace whose file is read
+   * @param prefix its {@link linePrefix}
+   */
+  constructor(
+    readonly namespace: string,
+    readonly prefix: Uint8Array,
+  ) {}
+
+  /** Index of the closing quote of the JSON string opening at `q`, or -1 before `end`; notes backslashes. */
+  #stringEnd(buf: Buffer, q: number, end: number): number {
+    for (let i = q + 1; i < end; i++) {
+      const c = buf[i];
+      if (c === 34) return i;
+      if (c === 92) {
+        this.#escaped = true;
+        i++;
+      }
+    }
+    return -1;
+  }
+
+  /**
+   * Finds the key of the line `buf[start, end)` from its prefix, without
+   * decoding anything: the bytes `"<type>","entityID":"<id>"`, which for a
+   * line without escapes are the key in {@link keyOf}'s form
+   * ({@link keyStart}, {@link keyEnd}). Never parses the entity.
+   */
+  key(buf: Buffer, start: number, end: number): KeyShape {
+    if (!bytesAt(buf, start, this.prefix as Buffer)) return KeyShape.Other;
+    let q = start + this.prefix.length;
+    if (bytesAt(buf, q, SET_TYPE)) q += SET_TYPE.length;
+    else if (bytesAt(buf, q, UNSET_TYPE)) q += UNSET_TYPE.length;
+    else return KeyShape.Other;
+    if (buf[q] !== 34) return KeyShape.Other;
+    this.#escaped = false;
+    const typeEnd = this.#stringEnd(buf, q, end);
+    if (typeEnd < 0 || !bytesAt(buf, typeEnd + 1, ID_FIELD)) return KeyShape.Other;
+    const idStart = typeEnd + 1 + ID_FIELD.length;
+    if (buf[idStart] !== 34) return KeyShape.Other;
+    const idEnd = this.#stringEnd(buf, idStart, end);
+    if (idEnd < 0) return KeyShape.Other;
+    if (!this.#escaped) {
+      this.keyStart = q;
+      this.keyEnd = idEnd + 1;
+      return KeyShape.Raw;
+    }
+    try {
+      this.escapedKey = keyOf(
+        JSON.parse(buf.toString("utf8", q, typeEnd + 1)),
+        JSON.parse(buf.toString("utf8", idStart, idEnd + 1)),
+      );
+      return KeyShape.Escaped;
+    } catch {
+      return KeyShape.Other;
+    }
+  }
+
+  /**
+   * Decodes the line `buf[start, end)`. Its checksum is not checked here:
+   * every line a read decodes was checked while the file was scanned
+   * ({@link checkLineCrc} or {@link parseLineObject}).
+   * @param parseEntity parse the entity JSON (else only check the line; a
+   *   checksummed set line then has `entity: undefined`)
+   * @throws LineError
+   */
+  decode(buf: Buffer, start: number, end: number, parseEntity: boolean): Change {
+    return (
+      this.#decodeOwn(buf, start, end, parseEntity) ??
+      parseLineObject(buf.toString("utf8", start, end), this.namespace).change
+    );
+  }
+
+  /** {@link decode} of a line in statelog's own shape; `undefined` for any other shape. */
+  #decodeOwn(buf: Buffer, start: number, end: number, parseEntity: boolean): Change | undefined {
+    if (!bytesAt(buf, start, this.prefix as Buffer)) return undefined;
+    let q = start + this.prefix.length;
+    let isSet: boolean;
+    if (bytesAt(buf, q, SET_TYPE)) {
+      q += SET_TYPE.length;
+      isSet = true;
+    } else if (bytesAt(buf, q, UNSET_TYPE)) {
+      q += UNSET_TYPE.length;
+      isSet = false;
+    } else return undefined;
+    this.#escaped = false;
+    const typeEnd = buf[q] === 34 ? this.#stringEnd(buf, q, end) : -1;
+    if (typeEnd < 0 || !bytesAt(buf, typeEnd + 1, ID_FIELD)) return undefined;
+    const idStart = typeEnd + 1 + ID_FIELD.length;
+    const idEnd = buf[idStart] === 34 ? this.#stringEnd(buf, idStart, end) : -1;
+    if (idEnd < 0) return undefined;
+    // Our own lines end in `,"timestamp":"<24 chars>","crc":"<8 hex>"}`: find the timestamp from the end.
+    let tsField = end - TS_TAIL;
+    let tsEnd = end - CRC_FIELD.length - 11;
+    let hasCrc = true;
+    if (
+      !(
+        buf[end - 1] === 125 &&
+        buf[end - 2] === 34 &&
+        bytesAt(buf, end - CRC_FIELD.length - 10, CRC_FIELD) &&
+        buf[tsEnd] === 34 &&
+        bytesAt(buf, tsField, TS_FIELD)
+      )
+    ) {
+      tsField = end - TS_FIELD.length < start ? -1 : buf.lastIndexOf(TS_FIELD, end - TS_FIELD.length);
+      tsEnd = tsField < 0 ? -1 : buf.indexOf(34, tsField + TS_FIELD.length);
+      if (tsField <= idEnd || tsEnd < 0 || tsEnd >= end) return undefined;
+      if (tsEnd + 2 === end && buf[tsEnd + 1] === 125) {
+        hasCrc = false; // plain line: `…"timestamp":"…"}`
+      } else if (
+        !(
+          end - tsEnd === 1 + CRC_FIELD.length + 8 + 2 &&
+          bytesAt(buf, tsEnd + 1, CRC_FIELD) &&
+          buf[end - 1] === 125 &&
+          buf[end - 2] === 34
+        )
+      ) {
+        return undefined;
+      }
+    }
+    if (tsField <= idEnd) return undefined;
+    let entityStart = -1;
+    if (isSet) {
+      if (!bytesAt(buf, idEnd + 1, ENTITY_FIELD)) return undefined;
+      entityStart = idEnd + 1 + ENTITY_FIELD.length;
+    } else if (tsField !== idEnd + 1) return undefined;
+    let entityType: string;
+    let entityId: string;
+    if (this.#escaped) {
+      try {
+        entityType = JSON.parse(buf.toString("utf8", q, typeEnd + 1));
+        entityId = JSON.parse(buf.toString("utf8", idStart, idEnd + 1));
+      } catch {
+        throw new LineError("invalid entity type or id");
+      }
+    } else {
+      if (!sameBytes(buf, q + 1, typeEnd, this.#typeBytes)) {
+        this.#typeBytes = buf.toString("latin1", q + 1, typeEnd);
+        this.#type = buf.toString("utf8", q + 1, typeEnd);
+      }
+      entityType = this.#type;
+      entityId = buf.toString("utf8", idStart + 1, idEnd);
+    }
+    if (!hasCrc) checkNames(entityType, entityId);
+    const timestamp = new Date(this.#timestampMs(buf, tsField + TS_FIELD.length, tsEnd));
+    const namespace = this.namespace;
+    if (!isSet) return { namespace, changeType: ChangeType.Unset, entityType, entityId, timestamp };
+    let entity: unknown;
+    if (parseEntity || !hasCrc) {
+      try {
+        entity = JSON.parse(buf.toString("utf8", entityStart, tsField));
+      } catch {
+        throw new LineError("the entity is not valid JSON");
+      }
+    }
+    return { namespace, changeType: ChangeType.Set, entityType, entityId, entity, timestamp };
+  }
+
+  /**
+   * The time in ms of the timestamp `buf[from, to)`. statelog's own form
+   * (`YYYY-MM-DDTHH:MM:SS.mmmZ`) within the minute of the previous one is
+   * computed from its digits; anything else goes through {@link parseTimestamp}.
+   * @throws LineError
+   */
+  #timestampMs(buf: Buffer, from: number, to: number): number {
+    const own = to - from === 24 && buf[from + 19] === 46 && buf[from + 23] === 90 && buf[from + 16] === 58;
+    const sec = own ? digits2(buf, from + 17) : -1;
+    const ms3 = own ? digits2(buf, from + 20) : -1;
+    const ms1 = own ? (buf[from + 22] as number) - 48 : -1;
+    if (sec < 0 || sec > 59 || ms3 < 0 || ms1 < 0 || ms1 > 9) {
+      return parseTimestamp(buf.toString("latin1", from, to)).getTime();
+    }
+    const within = sec * 1000 + ms3 * 10 + ms1;
+    if (!sameBytes(buf, from, from + 17, this.#minute)) {
+      const ms = parseTimestamp(buf.toString("latin1", from, to)).getTime();
+      this.#minute = buf.toString("latin1", from, from + 17);
+      this.#minuteMs = ms - within;
+      return ms;
+    }
+    return this.#minuteMs + within;
+  }
+}

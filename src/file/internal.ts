@@ -1,0 +1,64 @@
+/**
+ * Internal options of the file store, for statelog's own tests and
+ * benchmarks: crash points in compaction, the read chunk size, and the
+ * module a compaction worker runs. They are not part of
+ * {@link FileStoreOptions} and `statelog/file` does not export this
+ * module: a test imports it by path and passes them with
+ * {@link withInternals}.
+ *
+ * @example
+ * const store = await FileStore.open(withInternals({ directory }, { readChunkBytes: 7 }));
+ */
+import type { FileStoreOptions } from "./options.js";
+
+/** The key of the internal options in the options object given to `FileStore.open`. */
+export const INTERNAL: unique symbol = Symbol.for("statelog.internal");
+
+/** The steps of a compaction at which {@link FileStoreInternals.crashAt} can stop the process. */
+export const CompactionStep = {
+  BeforeTempWrite: "before-temp-write",
+  AfterTempWrite: "after-temp-write",
+  AfterTempFsync: "after-temp-fsync",
+  AfterRename: "after-rename",
+  AfterDirFsync: "after-dir-fsync",
+} as const;
+export type CompactionStep = (typeof CompactionStep)[keyof typeof CompactionStep];
+
+/** The internal options. */
+export interface FileStoreInternals {
+  /** Every compaction kills the process (SIGKILL) when it reaches this step (the crash tests). @default never */
+  readonly crashAt?: CompactionStep | undefined;
+  /** Bytes read from a file at once; small values exercise lines across chunk ends. @default 33554432 (32 MiB) */
+  readonly readChunkBytes?: number | undefined;
+  /**
+   * The module a compaction worker thread runs. Tests run the TypeScript
+   * sources, which a worker cannot load by itself: they give a small
+   * JavaScript module that registers a TypeScript loader, then imports
+   * compact-worker.ts. @default compact-worker.js next to compaction.js
+   */
+  readonly compactionWorkerUrl?: URL | undefined;
+}
+
+/** Bytes read from a file at once (see {@link FileStoreInternals.readChunkBytes}). */
+export const READ_CHUNK_BYTES = 32 * 1024 * 1024;
+
+/** `options` with internal options added. */
+export function withInternals(options: FileStoreOptions, internals: FileStoreInternals): FileStoreOptions {
+  return Object.assign({ ...options }, { [INTERNAL]: internals });
+}
+
+/** The internal options given with `options` (none: `{}`). */
+export function internalsOf(options: FileStoreOptions | undefined): FileStoreInternals {
+  const internals = (options as { [INTERNAL]?: FileStoreInternals } | undefined)?.[INTERNAL];
+  return typeof internals === "object" && internals !== null ? internals : {};
+}
+
+const noCrash = (_step: CompactionStep): void => undefined;
+
+/** The crash points of one compaction: a function that kills the process at step `at` (a no-op without `at`). */
+export function crashPoints(at: CompactionStep | undefined): (step: CompactionStep) => void {
+  if (at === undefined) return noCrash;
+  return (step) => {
+    if (step === at) process.kill(process.pid, "SIGKILL");
+  };
+}
