@@ -65,9 +65,11 @@ let blocks: Block[] = [];
 let nats: NatsServerProcess | undefined;
 let kafka: TestCluster | undefined;
 const dirs: string[] = [];
+const runs = join(root, "node_modules", ".cache", "statelog-docs-run");
 
 beforeAll(async () => {
   blocks = (await Promise.all((await docs()).map(blocksOf))).flat();
+  await mkdir(runs, { recursive: true });
   [nats, kafka] = await Promise.all([startNatsServer({ name: "docs", maxPayload: "server-default" }), startCluster()]);
   if (kafka.isMock) await kafka.createTopic("workspace-changelog", 10);
 }, 120_000);
@@ -110,12 +112,15 @@ describe("code blocks of the README and docs/", () => {
     const tsx = join(root, "node_modules", "tsx", "dist", "esm", "index.mjs");
     const failures: string[] = [];
     for (const b of blocks) {
+      // The file inside the checkout (imports of optional peers resolve from its
+      // node_modules); the working directory a fresh temp one (./data …).
       const dir = await mkdtemp(join(tmpdir(), "statelog-doc-"));
-      dirs.push(dir);
+      const home = await mkdtemp(join(runs, "run-"));
+      dirs.push(dir, home);
       const code = pointAtSources(b.code)
         .replaceAll(NATS_PLACEHOLDER, (nats as NatsServerProcess).url)
         .replaceAll(KAFKA_PLACEHOLDER, (kafka as TestCluster).brokers);
-      const file = join(dir, "example.mts");
+      const file = join(home, "example.mts");
       await writeFile(file, code);
       const env = { ...process.env, NATS_URL: nats?.url, KAFKA_BROKERS: kafka?.brokers };
       const adminOnMock = (kafka as TestCluster).isMock && b.code.includes("ensureChangelogTopic(");
