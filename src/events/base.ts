@@ -16,8 +16,8 @@ import {
   type EventInput,
   type EventStore,
   type EventStoreCapabilities,
-  type EventStoreConfig,
   type EventStoreMetrics,
+  type EventStoreOptions,
   type EventStoreStats,
   type EventSubscription,
   type From,
@@ -63,7 +63,7 @@ export abstract class BaseEventStore implements EventStore {
   readonly #timers: NodeJS.Timeout[] = [];
   readonly #background = new Set<Promise<unknown>>();
 
-  constructor(config: EventStoreConfig, defaultName: string) {
+  constructor(config: EventStoreOptions, defaultName: string) {
     this.name = config.name ?? defaultName;
     this.limits = {
       maxEventsPerStream: checkCount(
@@ -73,12 +73,12 @@ export abstract class BaseEventStore implements EventStore {
       maxStreams: checkCount(config.maxStreams ?? EVENT_STORE_DEFAULTS.maxStreams, "maxStreams"),
     };
     this.retentionDuration = checkMs(
-      config.retentionDuration ?? EVENT_STORE_DEFAULTS.retentionDuration,
-      "retentionDuration",
+      config.retentionDurationMs ?? EVENT_STORE_DEFAULTS.retentionDurationMs,
+      "retentionDurationMs",
     );
     this.snapshotInterval = checkMs(
-      config.snapshotInterval ?? EVENT_STORE_DEFAULTS.snapshotInterval,
-      "snapshotInterval",
+      config.snapshotIntervalMs ?? EVENT_STORE_DEFAULTS.snapshotIntervalMs,
+      "snapshotIntervalMs",
     );
     this.maxValueBytes = checkCount(config.maxValueBytes ?? EVENT_STORE_DEFAULTS.maxValueBytes, "maxValueBytes");
     this.clock = config.clock ?? (() => new Date());

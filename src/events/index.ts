@@ -3,6 +3,7 @@
  * subscriptions, retention and snapshots — `MemoryEventStore` in memory and
  * `FileEventStore` durable on disk, behind one contract.
  */
+export { BaseEventStore } from "./base.js";
 export {
   BehindRetentionError,
   EventErrorCode,
@@ -11,7 +12,8 @@ export {
   LockedError,
 } from "./errors.js";
 export { FileEventStore, type FileEventStoreConfig } from "./file/store.js";
-export { MemoryEventStore, type MemoryEventStoreConfig } from "./memory.js";
+export { type AppendRequest, EventLog, type Limits, type PlannedAppend, type StreamState } from "./log.js";
+export { MemoryEventStore, type MemoryEventStoreOptions } from "./memory.js";
 export {
   type AppendOptions,
   type AppendResult,
@@ -24,8 +26,8 @@ export {
   type EventMetadata,
   type EventStore,
   type EventStoreCapabilities,
-  type EventStoreConfig,
   type EventStoreMetrics,
+  type EventStoreOptions,
   type EventStoreStats,
   type EventSubscription,
   ExpectedVersion,
@@ -36,3 +38,4 @@ export {
   type StreamInfo,
   type SubscribeOptions,
 } from "./types.js";
+export { deepFreeze, EVENT_OVERHEAD_BYTES, type PreparedEvent, prepareEvents } from "./validate.js";

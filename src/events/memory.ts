@@ -5,10 +5,10 @@
  */
 import { BaseEventStore } from "./base.js";
 import type { AppendRequest, PlannedAppend } from "./log.js";
-import type { EventStoreCapabilities, EventStoreConfig, SnapshotInfo } from "./types.js";
+import type { EventStoreCapabilities, EventStoreOptions, SnapshotInfo } from "./types.js";
 
 /** Configuration of {@link MemoryEventStore}. */
-export interface MemoryEventStoreConfig extends EventStoreConfig {}
+export interface MemoryEventStoreOptions extends EventStoreOptions {}
 
 /** An event store in process memory. */
 export class MemoryEventStore extends BaseEventStore {
@@ -20,7 +20,7 @@ export class MemoryEventStore extends BaseEventStore {
     persistentSnapshots: false,
   };
 
-  constructor(config: MemoryEventStoreConfig = {}) {
+  constructor(config: MemoryEventStoreOptions = {}) {
     super(config, "memory-store");
     this.startTimers(false);
   }

@@ -234,7 +234,7 @@ export interface EventStoreMetrics {
 export interface EventStoreCapabilities {
   /** An acknowledged append survives a restart of the process. */
   readonly durable: boolean;
-  /** Events older than `retentionDuration` are removed. */
+  /** Events older than `retentionDurationMs` are removed. */
   readonly retention: boolean;
   /** `applyRetention()` runs retention on demand (with the store's clock). */
   readonly applyRetention: boolean;
@@ -245,15 +245,15 @@ export interface EventStoreCapabilities {
 }
 
 /** Configuration of an event store (the seed's table). */
-export interface EventStoreConfig {
+export interface EventStoreOptions {
   /** Most events a stream may hold; an append that would cross it fails and appends nothing. 0 = unlimited. @default 100000 */
   maxEventsPerStream?: number;
   /** Most streams the store may hold; an append creating one more fails. 0 = unlimited. @default 10000 */
   maxStreams?: number;
   /** Events older than this (by their timestamp), in milliseconds, are removed in the background. 0 = keep forever. @default 0 */
-  retentionDuration?: number;
+  retentionDurationMs?: number;
   /** Interval between automatic snapshots, in milliseconds. 0 = only on demand. @default 3600000 (1 h) */
-  snapshotInterval?: number;
+  snapshotIntervalMs?: number;
   /** Observer of appends, reads, retention and snapshots. @default no-op */
   metrics?: EventStoreMetrics;
   /** Instance name, passed to the metrics. @default "memory-store" (memory), "file-event-store" (file) */
@@ -264,12 +264,12 @@ export interface EventStoreConfig {
   clock?: () => Date;
 }
 
-/** Defaults of {@link EventStoreConfig}. */
+/** Defaults of {@link EventStoreOptions}. */
 export const EVENT_STORE_DEFAULTS = {
   maxEventsPerStream: 100_000,
   maxStreams: 10_000,
-  retentionDuration: 0,
-  snapshotInterval: 60 * 60 * 1000,
+  retentionDurationMs: 0,
+  snapshotIntervalMs: 60 * 60 * 1000,
   maxValueBytes: 1024 * 1024,
 } as const;
 
@@ -304,7 +304,7 @@ export interface EventStore extends AsyncDisposable {
   stats(): EventStoreStats;
   /** Takes a snapshot now (a durable store writes it to disk atomically). */
   snapshot(options?: EventCallOptions): Promise<SnapshotInfo>;
-  /** Removes events older than `retentionDuration` now (also runs in the background); returns how many. */
+  /** Removes events older than `retentionDurationMs` now (also runs in the background); returns how many. */
   applyRetention?(): Promise<number>;
   /** Ends subscriptions, waits for background work and pending writes; later calls fail with a `ClosedError`. Idempotent. */
   close(): Promise<void>;

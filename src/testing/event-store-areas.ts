@@ -6,7 +6,7 @@
 import { describe, expect, it } from "vitest";
 import { ErrorCode, isStatelogError } from "../core/errors.js";
 import { EventErrorCode } from "../events/errors.js";
-import { Cursor, createEvent, type EventInput, type EventStore, type EventStoreConfig } from "../events/types.js";
+import { Cursor, createEvent, type EventInput, type EventStore, type EventStoreOptions } from "../events/types.js";
 import { expectCode } from "./assert.js";
 import { uniqueName } from "./store-contract.js";
 
@@ -28,7 +28,7 @@ export function sampleEvents(prefix: string, n: number, start = Date.parse("2024
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export type Fresh = (config?: EventStoreConfig) => Promise<EventStore>;
+export type Fresh = (config?: EventStoreOptions) => Promise<EventStore>;
 export type Settle = (store: EventStore) => Promise<EventStore>;
 
 export function describeValidation(fresh: Fresh, settled: Settle): void {
@@ -264,7 +264,7 @@ export function describeRetention(fresh: Fresh, settled: Settle, fakeClock: bool
     it("removes old events, never restarts positions, and tells a subscriber behind it", async (ctx) => {
       let now = Date.parse("2024-06-01T00:00:00Z");
       const retentionDuration = fakeClock ? 60_000 : waitMs;
-      const store = await fresh({ retentionDuration, clock: () => new Date(now) });
+      const store = await fresh({ retentionDurationMs: retentionDuration, clock: () => new Date(now) });
       if (!store.capabilities.retention) ctx.skip();
       const s = uniqueName("s");
       const at = (t: number, id: string) => createEvent("t", id, { id, timestamp: new Date(t) });
@@ -295,7 +295,7 @@ export function describeRetention(fresh: Fresh, settled: Settle, fakeClock: bool
 
     it("a stream emptied by retention keeps its positions", async (ctx) => {
       let now = Date.parse("2024-06-01T00:00:00Z");
-      const store = await fresh({ retentionDuration: 1000, clock: () => new Date(now) });
+      const store = await fresh({ retentionDurationMs: 1000, clock: () => new Date(now) });
       if (!store.capabilities.retention || !store.capabilities.applyRetention || !fakeClock) ctx.skip();
       const s = uniqueName("s");
       await store.append(s, [createEvent("t", 1, { id: "a", timestamp: new Date(now) })]);

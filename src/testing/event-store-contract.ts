@@ -6,7 +6,7 @@
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { ErrorCode } from "../core/errors.js";
-import { Cursor, createEvent, type EventStore, type EventStoreConfig } from "../events/types.js";
+import { Cursor, createEvent, type EventStore, type EventStoreOptions } from "../events/types.js";
 import {
   describeLifecycle,
   describeLimitsAndVersions,
@@ -50,7 +50,7 @@ export interface EventStoreContractOptions {
 }
 
 /** Creates a store with a given configuration; the suite passes limits, clocks and retention through it. */
-export type EventStoreFactory = (config: EventStoreConfig) => EventStore | Promise<EventStore>;
+export type EventStoreFactory = (config: EventStoreOptions) => EventStore | Promise<EventStore>;
 
 /**
  * Registers the event-store conformance tests for one backend.
@@ -66,7 +66,7 @@ export function describeEventStoreContract(
   const open: EventStore[] = [];
   const fakeClock = (options.clock ?? "fake") === "fake";
 
-  async function fresh(config: EventStoreConfig = {}): Promise<EventStore> {
+  async function fresh(config: EventStoreOptions = {}): Promise<EventStore> {
     const store = await factory(config);
     open.push(store);
     return store;

@@ -11,7 +11,7 @@ import fc from "fast-check";
 import { expect, it } from "vitest";
 import { ErrorCode, isStatelogError } from "../core/errors.js";
 import { isBehindRetentionError } from "../events/errors.js";
-import type { EventStore, EventStoreConfig, EventSubscription, RecordedEvent } from "../events/types.js";
+import type { EventStore, EventStoreOptions, EventSubscription, RecordedEvent } from "../events/types.js";
 import { createEvent } from "../events/types.js";
 import { uniqueName } from "./store-contract.js";
 
@@ -104,7 +104,7 @@ interface Totals {
 /** Registers the model-based test. */
 export function describeEventStoreModel(
   name: string,
-  factory: (config: EventStoreConfig) => EventStore | Promise<EventStore>,
+  factory: (config: EventStoreOptions) => EventStore | Promise<EventStore>,
   options: EventStoreModelOptions,
 ): void {
   it(`model: ${options.runs} random schedules of appends, reads, subscribes, aborts and retention — 0 gaps, 0 duplicates (${name})`, {
@@ -126,7 +126,7 @@ export function describeEventStoreModel(
 }
 
 async function runSchedule(
-  factory: (config: EventStoreConfig) => EventStore | Promise<EventStore>,
+  factory: (config: EventStoreOptions) => EventStore | Promise<EventStore>,
   ops: readonly Op[],
   fakeClock: boolean,
   totals: Totals,
@@ -134,9 +134,9 @@ async function runSchedule(
   let now = Date.parse("2024-01-01T00:00:00Z");
   let cutoff = Number.NEGATIVE_INFINITY; // events before this may have been removed
   const store = await factory({
-    retentionDuration: fakeClock ? RETENTION_MS : 0,
+    retentionDurationMs: fakeClock ? RETENTION_MS : 0,
     clock: () => new Date(now),
-    snapshotInterval: 0,
+    snapshotIntervalMs: 0,
   });
   const retention = fakeClock && store.capabilities.retention && store.capabilities.applyRetention;
   const streams = Array.from({ length: STREAMS }, (_, i) => uniqueName(`m${i}`));

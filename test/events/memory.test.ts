@@ -18,7 +18,7 @@ describe("MemoryEventStore extras", () => {
 
   it("rejects invalid configuration with a validation error naming the option", () => {
     expect(() => new MemoryEventStore({ maxStreams: -1 })).toThrow(/maxStreams/);
-    expect(() => new MemoryEventStore({ retentionDuration: Number.NaN })).toThrow(/retentionDuration/);
+    expect(() => new MemoryEventStore({ retentionDurationMs: Number.NaN })).toThrow(/retentionDurationMs/);
     let caught: unknown;
     try {
       new MemoryEventStore({ maxEventsPerStream: 1.5 });
@@ -32,7 +32,7 @@ describe("MemoryEventStore extras", () => {
     let now = Date.parse("2024-01-01T00:00:00Z");
     const dropped: unknown[] = [];
     await using store = new MemoryEventStore({
-      retentionDuration: 1000,
+      retentionDurationMs: 1000,
       clock: () => new Date(now),
       metrics: { onDropped: (i) => dropped.push(i) },
     });
