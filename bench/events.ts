@@ -12,7 +12,8 @@ import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { getInMemoryEventStore } from "@event-driven-io/emmett";
-import { createEvent, type EventInput, FileEventStore, MemoryEventStore } from "../src/events/index.js";
+import { createEvent, type EventInput, MemoryEventStore } from "../src/events/index.js";
+import { FileEventStore } from "../src/file/index.js";
 
 /** Options of {@link runEventBenchmarks}. */
 export interface EventBenchOptions {
@@ -57,10 +58,10 @@ function memorySubject(): Subject {
 async function fileSubject(dir: string, fsync: boolean): Promise<Subject> {
   const store = await FileEventStore.open({
     directory: dir,
-    fsync,
+    sync: fsync ? "fsync" : "none",
     maxEventsPerStream: 0,
     maxStreams: 0,
-    snapshotInterval: 0,
+    snapshotIntervalMs: 0,
   });
   return ourSubject(fsync ? "FileEventStore (fsync)" : "FileEventStore (no fsync)", store);
 }
@@ -190,10 +191,10 @@ async function reopen(
 ): Promise<{ without: number; withSnapshot: number; snapshotMs: number }> {
   const store = await FileEventStore.open({
     directory: dir,
-    fsync: false,
+    sync: "none",
     maxEventsPerStream: 0,
     maxStreams: 0,
-    snapshotInterval: 0,
+    snapshotIntervalMs: 0,
   });
   for (let i = 0; i < events; i += 1000) {
     await store.append(
@@ -204,7 +205,7 @@ async function reopen(
   await store.close();
   global.gc?.();
   let t0 = performance.now();
-  const a = await FileEventStore.open({ directory: dir, snapshotInterval: 0, maxEventsPerStream: 0, maxStreams: 0 });
+  const a = await FileEventStore.open({ directory: dir, snapshotIntervalMs: 0, maxEventsPerStream: 0, maxStreams: 0 });
   const without = performance.now() - t0;
   if (a.stats().totalEvents !== events) throw new Error(`reopened ${a.stats().totalEvents} events, expected ${events}`);
   t0 = performance.now();
@@ -213,7 +214,7 @@ async function reopen(
   await a.close();
   global.gc?.();
   t0 = performance.now();
-  const b = await FileEventStore.open({ directory: dir, snapshotInterval: 0, maxEventsPerStream: 0, maxStreams: 0 });
+  const b = await FileEventStore.open({ directory: dir, snapshotIntervalMs: 0, maxEventsPerStream: 0, maxStreams: 0 });
   const withSnapshot = performance.now() - t0;
   if (b.stats().totalEvents !== events)
     throw new Error(`reopened ${b.stats().totalEvents} events from the snapshot, expected ${events}`);

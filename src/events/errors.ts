@@ -5,8 +5,6 @@ import { isStatelogError, StatelogError } from "../core/errors.js";
 export const EventErrorCode = {
   /** A reader or subscriber asked for events that retention already removed. */
   BehindRetention: "STATELOG_BEHIND_RETENTION",
-  /** The event store directory is in use by another process. */
-  Locked: "STATELOG_EVENTS_LOCKED",
 } as const;
 export type EventErrorCode = (typeof EventErrorCode)[keyof typeof EventErrorCode];
 
@@ -32,21 +30,5 @@ export class BehindRetentionError extends StatelogError {
   }
 }
 
-/** Another process holds the event store's directory. */
-export class LockedError extends StatelogError {
-  constructor(
-    readonly directory: string,
-    options?: { cause?: unknown },
-  ) {
-    super(
-      EventErrorCode.Locked,
-      `event store directory ${directory} is in use by another process (close it there first)`,
-      options,
-    );
-    this.name = "LockedError";
-  }
-}
-
 export const isBehindRetentionError = (e: unknown): e is BehindRetentionError =>
   isStatelogError(e, EventErrorCode.BehindRetention);
-export const isLockedError = (e: unknown): e is LockedError => isStatelogError(e, EventErrorCode.Locked);

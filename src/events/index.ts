@@ -1,17 +1,10 @@
 /**
  * `statelog/events`: event streams with cursors, replay, live
- * subscriptions, retention and snapshots — `MemoryEventStore` in memory and
- * `FileEventStore` durable on disk, behind one contract.
+ * subscriptions, retention and snapshots — `MemoryEventStore` in memory;
+ * `FileEventStore` (durable on disk) is in `statelog/file`; one contract.
  */
 export { BaseEventStore } from "./base.js";
-export {
-  BehindRetentionError,
-  EventErrorCode,
-  isBehindRetentionError,
-  isLockedError,
-  LockedError,
-} from "./errors.js";
-export { FileEventStore, type FileEventStoreConfig } from "./file/store.js";
+export { BehindRetentionError, EventErrorCode, isBehindRetentionError } from "./errors.js";
 export { type AppendRequest, EventLog, type Limits, type PlannedAppend, type StreamState } from "./log.js";
 export { MemoryEventStore, type MemoryEventStoreOptions } from "./memory.js";
 export {

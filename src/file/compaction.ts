@@ -35,7 +35,8 @@ import { CorruptionError } from "../core/errors.js";
 import type { WorkerError } from "./compact-worker.js";
 import { TEMP_SUFFIX } from "./encoding.js";
 import { LineError } from "./format.js";
-import { fsyncDir, type NamespaceLog } from "./log.js";
+import { fsyncDir } from "./fs.js";
+import type { NamespaceLog } from "./log.js";
 import { type FileText, readText, type ScanContext } from "./reader.js";
 import {
   CompactionStep,

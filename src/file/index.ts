@@ -6,6 +6,9 @@
  */
 export { CompactionStep } from "./compaction.js";
 export { decodeName, encodeName, namespaceFromPath, namespacePath } from "./encoding.js";
+export { FileErrorCode, isLockedError, LockedError } from "./errors.js";
+export { FILE_EVENT_STORE_DEFAULTS, type FileEventStoreOptions } from "./events/options.js";
+export { FileEventStore } from "./events/store.js";
 export {
   type AutoCompactOptions,
   DEFAULT_AUTO_COMPACT,
