@@ -12,8 +12,8 @@ import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { getInMemoryEventStore } from "@event-driven-io/emmett";
-import { FileEventStore } from "../src/events/file/store.js";
 import { createEvent, type EventInput } from "../src/events/index.js";
+import { FileEventStore } from "../src/file/index.js";
 import { MemoryEventStore } from "../src/memory/index.js";
 
 /** Options of {@link runEventBenchmarks}. */

@@ -9,11 +9,6 @@ import { isStatelogError, StatelogError } from "../index.js";
 export const EventErrorCode = {
   /** A reader or subscriber asked for events that retention already removed. */
   BehindRetention: "STATELOG_BEHIND_RETENTION",
-  /**
-   * The event store directory is in use by another process.
-   * (Belongs to the file backend; kept here until it moves to `statelog/file`.)
-   */
-  Locked: "STATELOG_EVENTS_LOCKED",
 } as const;
 export type EventErrorCode = (typeof EventErrorCode)[keyof typeof EventErrorCode];
 
@@ -39,23 +34,6 @@ export class BehindRetentionError extends StatelogError {
   }
 }
 
-/** Another process holds the event store's directory (the file backend's error; it moves to `statelog/file`). */
-export class LockedError extends StatelogError {
-  constructor(
-    readonly directory: string,
-    options?: { cause?: unknown },
-  ) {
-    super(
-      EventErrorCode.Locked,
-      `event store directory ${directory} is in use by another process (close it there first)`,
-      options,
-    );
-    this.name = "LockedError";
-  }
-}
-
 /** True for a {@link BehindRetentionError} (by its code, so it works across copies of the package). */
 export const isBehindRetentionError = (e: unknown): e is BehindRetentionError =>
   isStatelogError(e, EventErrorCode.BehindRetention);
-/** True for a {@link LockedError}. */
-export const isLockedError = (e: unknown): e is LockedError => isStatelogError(e, EventErrorCode.Locked);

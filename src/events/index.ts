@@ -14,8 +14,6 @@ export {
   BehindRetentionError,
   EventErrorCode,
   isBehindRetentionError,
-  isLockedError,
-  LockedError,
 } from "./errors.js";
 export { type AppendRequest, Deque, EventLog, type Limits, type PlannedAppend, type StreamState } from "./log.js";
 // The contract.

@@ -35,8 +35,9 @@ import { CorruptionError } from "../index.js";
 import type { WorkerError } from "./compact-worker.js";
 import { DATA_SUFFIX, TEMP_SUFFIX } from "./encoding.js";
 import { LineError } from "./format.js";
+import { fsyncDir } from "./fs.js";
 import { CompactionStep, crashPoints } from "./internal.js";
-import { fsyncDir, type NamespaceLog } from "./log.js";
+import type { NamespaceLog } from "./log.js";
 import { type FileText, readText, type ScanContext } from "./reader.js";
 import { type WinnersInput, type WinnersResult, writeAll, writeWinners } from "./winners.js";
 

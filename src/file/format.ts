@@ -16,6 +16,7 @@
  */
 import { crc32 } from "node:zlib";
 import { type Change, ChangeType, validateEntityId, validateEntityType } from "../index.js";
+import { lineCrc } from "./lines.js";
 
 /** Why a line cannot be read (turned into a `CorruptionError` with file and line by the reader). */
 export class LineError extends Error {}
@@ -143,7 +144,7 @@ export function parseLineObject(line: string, namespace: string): KeyedChange {
     const at = line.lastIndexOf(CRC_FIELD_TEXT);
     if (at < 0 || typeof obj.crc !== "string" || obj.crc.length !== 8) throw new LineError("malformed crc field");
     const hex = line.slice(at + CRC_FIELD_TEXT.length, at + CRC_FIELD_TEXT.length + 8);
-    if (!/^[0-9a-f]{8}$/.test(hex) || Number.parseInt(hex, 16) !== crc32(line.slice(0, at))) {
+    if (hex !== lineCrc(line.slice(0, at))) {
       throw new LineError(CRC_MISMATCH);
     }
   }

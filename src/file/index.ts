@@ -4,6 +4,9 @@
  * in-memory compaction on load, atomic background compaction, safe for
  * several processes on one directory. See docs/file-store.md.
  */
+export { FileErrorCode, isLockedError, LockedError } from "./errors.js";
+export { FILE_EVENT_STORE_DEFAULTS, type FileEventStoreOptions } from "./events/options.js";
+export { FileEventStore } from "./events/store.js";
 export {
   type AutoCompactOptions,
   FILE_STORE_DEFAULTS,

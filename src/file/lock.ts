@@ -113,3 +113,18 @@ export function closeSharedLock(file: string, lock: SharedLock, close: (fd: numb
     close(lock.fd);
   }
 }
+
+/**
+ * Takes the OS lock on `fd` without waiting: `false` when another open
+ * file description (of this or another process) holds it.
+ */
+export function flockTry(fd: number, mode: LockMode): boolean {
+  try {
+    flockModule().flockSync(fd, `${mode}nb`);
+    return true;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "EAGAIN" || code === "EWOULDBLOCK") return false;
+    throw error;
+  }
+}

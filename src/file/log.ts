@@ -18,7 +18,6 @@ import {
   constants,
   fdatasync,
   fstatSync,
-  fsyncSync,
   ftruncateSync,
   mkdirSync,
   openSync,
@@ -29,6 +28,7 @@ import {
 import path from "node:path";
 import { promisify } from "node:util";
 import { DATA_SUFFIX, LOCK_SUFFIX } from "./encoding.js";
+import { fsyncDir } from "./fs.js";
 import {
   closeSharedLock,
   flockAcquire,
@@ -69,16 +69,6 @@ export interface Snapshot {
   readonly size: number;
   readonly ino: number;
   readonly dev: number;
-}
-
-/** fsyncs a directory, so that a new or renamed entry in it survives a crash. */
-export function fsyncDir(dir: string): void {
-  const fd = openSync(dir, constants.O_RDONLY);
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
 }
 
 /** Creates `dir` (and its parents below `root`), fsyncing each parent that got a new entry. */

@@ -1,21 +1,21 @@
 /**
  * Snapshots of the file event store: the whole index (streams with their
  * positions, every stored event) in one file written atomically (temp file,
- * fsync, rename, fsync of the directory). A reopen loads the newest valid
- * snapshot and reads only the log written after it.
+ * fsync, rename, fsync of the directory: `writeFileAtomic` of `../fs.ts`).
+ * A reopen loads the newest valid snapshot and reads only the log written
+ * after it.
  *
  * File: 8 bytes magic `SLEVSNP2`, 4 bytes CRC-32 of the payload (big
  * endian), then the payload: the JSON text of {@link SnapshotData} (one
  * `JSON.parse` of the whole file is faster than parsing and checking a
  * million log lines, and faster than `v8.deserialize` of as many objects).
  */
-import { open, rename, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { crc32 } from "node:zlib";
-import { CorruptionError } from "../../core/errors.js";
-import type { EventLog } from "../log.js";
-import type { RecordedEvent } from "../types.js";
-import { deepFreeze } from "../validate.js";
+import { deepFreeze, type EventLog, type RecordedEvent } from "../../events/index.js";
+import { CorruptionError } from "../../index.js";
+import { writeFileAtomic } from "../fs.js";
+import type { SyncPolicy } from "../options.js";
 import { snapshotName } from "./format.js";
 
 const MAGIC = Buffer.from("SLEVSNP2", "latin1");
@@ -87,29 +87,15 @@ export function capture(log: EventLog): SnapshotData {
 export async function writeSnapshot(
   directory: string,
   data: SnapshotData,
-  sync: boolean,
+  sync: SyncPolicy,
 ): Promise<{ name: string; bytes: number }> {
   const payload = Buffer.from(JSON.stringify(data), "utf8");
   const header = Buffer.alloc(12);
   MAGIC.copy(header, 0);
   header.writeUInt32BE(crc32(payload), 8);
   const name = snapshotName(data.lastGlobal);
-  const tmp = join(directory, `${name}.${process.pid}.tmp`);
-  const fh = await open(tmp, "w");
-  try {
-    await fh.writev([header, payload]);
-    if (sync) await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  try {
-    await rename(tmp, join(directory, name));
-  } catch (error) {
-    await unlink(tmp).catch(() => {});
-    throw error;
-  }
-  if (sync) await syncDirectory(directory);
-  return { name, bytes: header.length + payload.length };
+  const bytes = await writeFileAtomic(join(directory, name), [header, payload], sync);
+  return { name, bytes };
 }
 
 /** Reads and checks a snapshot. @throws CorruptionError */
@@ -129,7 +115,7 @@ export function decodeSnapshot(file: string, buffer: Buffer): SnapshotData {
   return data;
 }
 
-/** Rebuilds the records of a snapshot, calling `each` in global order. */
+/** The records of a snapshot, in global order, with their sizes in the index. */
 export function* snapshotRecords(data: SnapshotData): Generator<{ record: RecordedEvent; size: number }> {
   const next = data.streams.map(([, first]) => first);
   for (let i = 0; i < data.ids.length; i++) {
@@ -149,15 +135,5 @@ export function* snapshotRecords(data: SnapshotData): Generator<{ record: Record
       globalPosition: data.globalFirst + i,
     });
     yield { record, size: data.sizes[i] as number };
-  }
-}
-
-/** fsyncs a directory so that a rename or unlink in it is durable. */
-export async function syncDirectory(directory: string): Promise<void> {
-  const fh = await open(directory, "r");
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
   }
 }

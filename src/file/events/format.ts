@@ -5,11 +5,11 @@
  * line per event, in global order, greppable and `jq`-able:
  * `{"g":7,"s":"orders","p":3,"id":"e7","type":"order.paid","ts":"2024-…Z","data":{…},"meta":{…},"crc":"1a2b3c4d"}`.
  * `crc` is the CRC-32 of the line up to (excluding) `,"crc"`, so a torn or
- * damaged line is recognised.
+ * damaged line is recognised: the checksummed lines of the FileStore
+ * (`../lines.ts`).
  */
-import { crc32 } from "node:zlib";
-import type { RecordedEvent } from "../types.js";
-import { deepFreeze, EVENT_OVERHEAD_BYTES } from "../validate.js";
+import { deepFreeze, EVENT_OVERHEAD_BYTES, type RecordedEvent } from "../../events/index.js";
+import { appendLineCrc, verifyLineCrc } from "../lines.js";
 
 export const SEGMENT_PREFIX = "segment-";
 export const SEGMENT_SUFFIX = ".log";
@@ -27,25 +27,18 @@ export function numberIn(name: string, prefix: string, suffix: string): number |
   return /^\d{16}$/.test(digits) ? Number(digits) : undefined;
 }
 
-const hex = (n: number) => n.toString(16).padStart(8, "0");
-
 /** One event as its line (with the trailing newline). `json`/`metaJson` are the JSON texts of data and metadata. */
 export function encodeLine(r: RecordedEvent, json: string, metaJson: string | undefined): string {
   const body =
     `{"g":${r.globalPosition},"s":${JSON.stringify(r.streamId)},"p":${r.position},"id":${JSON.stringify(r.id)},` +
     `"type":${JSON.stringify(r.type)},"ts":"${r.timestamp.toISOString()}","data":${json}` +
     (metaJson === undefined ? "" : `,"meta":${metaJson}`);
-  return `${body},"crc":"${hex(crc32(body))}"}\n`;
+  return `${appendLineCrc(body)}\n`;
 }
-
-const CRC_TAG = ',"crc":"';
 
 /** Parses and checks one line (without newline); undefined when it is damaged. */
 export function decodeLine(line: string): { record: RecordedEvent; size: number } | undefined {
-  const at = line.lastIndexOf(CRC_TAG);
-  if (at < 0 || line.length !== at + CRC_TAG.length + 10 || !line.endsWith('"}')) return undefined;
-  const body = line.slice(0, at);
-  if (hex(crc32(body)) !== line.slice(at + CRC_TAG.length, at + CRC_TAG.length + 8)) return undefined;
+  if (!verifyLineCrc(line)) return undefined;
   let o: { g: number; s: string; p: number; id: string; type: string; ts: string; data: unknown; meta?: unknown };
   try {
     o = JSON.parse(line);

@@ -3,7 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { ErrorCode, isStatelogError } from "../../src/core/errors.js";
-import { createEvent, FileEventStore, isLockedError } from "../../src/events/index.js";
+import { createEvent } from "../../src/events/index.js";
+import { FileErrorCode, FileEventStore, isLockedError, LockedError } from "../../src/file/index.js";
 import { describeEventStoreContract } from "../../src/testing/event-store-contract.js";
 
 const base = await mkdtemp(join(tmpdir(), "statelog-events-"));
@@ -31,13 +32,13 @@ describeEventStoreContract("FileEventStore", (config) => openAt(newDir(), config
   },
 });
 describeEventStoreContract(
-  "FileEventStore (tiny segments, no fsync)",
-  (config) => openAt(newDir(), { ...config, segmentBytes: 300, fsync: false }),
+  'FileEventStore (tiny segments, sync: "none")',
+  (config) => openAt(newDir(), { ...config, segmentBytes: 300, sync: "none" }),
   {
     modelRuns: 500,
     reopen: async (store) => {
       await store.close();
-      return openAt(dirOf.get(store) as string, { segmentBytes: 300, fsync: false });
+      return openAt(dirOf.get(store) as string, { segmentBytes: 300, sync: "none" });
     },
   },
 );
@@ -94,6 +95,12 @@ describe("FileEventStore on disk", () => {
       caught = e;
     });
     expect(isLockedError(caught)).toBe(true);
+    expect(caught).toBeInstanceOf(LockedError);
+    expect(caught).toMatchObject({ code: FileErrorCode.Locked, directory: dir });
+    expect((caught as Error).message).toContain(dir);
+    expect(isLockedError(new Error("x"))).toBe(false);
+    // The refused open changed nothing: the first store still appends.
+    await store.append("s", [ev("a")]);
     await store.close();
     await (await openAt(dir)).close();
   });
@@ -130,7 +137,12 @@ describe("FileEventStore on disk", () => {
   it("retention deletes whole expired segments and positions survive a reopen", async () => {
     const dir = newDir();
     let now = Date.parse("2024-01-01T00:00:00Z");
-    const config = { retentionDuration: 60_000, clock: () => new Date(now), segmentBytes: 400, fsync: false };
+    const config = {
+      retentionDurationMs: 60_000,
+      clock: () => new Date(now),
+      segmentBytes: 400,
+      sync: "none" as const,
+    };
     const store = await openAt(dir, config);
     for (let i = 0; i < 10; i++) await store.append("old", [ev(`o${i}`, now)]);
     now += 120_000;
@@ -154,7 +166,7 @@ describe("FileEventStore background work", () => {
     const errors: { task: string; error: unknown }[] = [];
     const store = await FileEventStore.open({
       directory,
-      snapshotInterval: 30,
+      snapshotIntervalMs: 30,
       metrics: { onBackgroundError: ({ task, error }) => errors.push({ task, error }) },
     });
     try {

@@ -11,12 +11,12 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
-import { FileEventStore } from "../../src/events/index.js";
+import { FileEventStore } from "../../src/file/index.js";
 import { childCommand } from "../helpers/child-command.js";
 
 const ITERATIONS = Number(process.env.STATELOG_CRASH_ITERATIONS ?? 200);
 const here = path.dirname(fileURLToPath(import.meta.url));
-const fixture = path.join(here, "fixtures", "crash-child.ts");
+const fixture = path.join(here, "fixtures", "events-crash-child.ts");
 const base = await mkdtemp(path.join(tmpdir(), "statelog-events-crash-"));
 
 afterAll(async () => {
@@ -79,7 +79,12 @@ describe("FileEventStore crash safety", () => {
         acked.set(m[1] as string, list);
       }
       // Reopen after the crash and check every acknowledged event, in order, at its position.
-      const store = await FileEventStore.open({ directory, maxEventsPerStream: 0, maxStreams: 0, snapshotInterval: 0 });
+      const store = await FileEventStore.open({
+        directory,
+        maxEventsPerStream: 0,
+        maxStreams: 0,
+        snapshotIntervalMs: 0,
+      });
       try {
         for (const [stream, ids] of acked) {
           const events = await store.readStream(stream);

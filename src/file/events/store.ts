@@ -8,14 +8,22 @@
 
 import type { FileHandle } from "node:fs/promises";
 import { mkdir, open, readdir, readFile, stat, unlink } from "node:fs/promises";
-import { createRequire } from "node:module";
 import { join, resolve } from "node:path";
-import { ConfigurationError, CorruptionError, messageOf } from "../../core/errors.js";
-import { BaseEventStore } from "../base.js";
+import {
+  type AppendRequest,
+  BaseEventStore,
+  type EventStoreCapabilities,
+  type PlannedAppend,
+  type PreparedEvent,
+  type RecordedEvent,
+  type SnapshotInfo,
+} from "../../events/index.js";
+import { ClosedError, CorruptionError, messageOf } from "../../index.js";
+import { TEMP_SUFFIX } from "../encoding.js";
 import { LockedError } from "../errors.js";
-import type { AppendRequest, PlannedAppend } from "../log.js";
-import type { EventStoreCapabilities, EventStoreConfig, RecordedEvent, SnapshotInfo } from "../types.js";
-import type { PreparedEvent } from "../validate.js";
+import { fsyncDir } from "../fs.js";
+import { flockTry } from "../lock.js";
+import { SyncPolicy } from "../options.js";
 import {
   decodeLine,
   encodeLine,
@@ -26,29 +34,10 @@ import {
   SNAPSHOT_PREFIX,
   SNAPSHOT_SUFFIX,
   segmentName,
+  snapshotName,
 } from "./format.js";
-import {
-  capture,
-  decodeSnapshot,
-  type SnapshotData,
-  snapshotRecords,
-  syncDirectory,
-  writeSnapshot,
-} from "./snapshot.js";
-
-/** Configuration of {@link FileEventStore}. */
-export interface FileEventStoreConfig extends EventStoreConfig {
-  /** Directory of the store; created when missing. One process at a time may open it (an OS lock). */
-  directory: string;
-  /**
-   * fsync every append before it resolves (concurrent appends share one
-   * fsync). `false` is faster and survives a crash of the process, not of
-   * the machine. @default true
-   */
-  fsync?: boolean;
-  /** Size after which the log rolls to a new segment, in bytes. Retention deletes whole segments. @default 64 MiB */
-  segmentBytes?: number;
-}
+import { checkFileEventStoreOptions, FILE_EVENT_STORE_DEFAULTS, type FileEventStoreOptions } from "./options.js";
+import { capture, decodeSnapshot, type SnapshotData, snapshotRecords, writeSnapshot } from "./snapshot.js";
 
 interface Segment {
   readonly name: string;
@@ -62,17 +51,6 @@ interface Waiting {
   readonly reject: (error: unknown) => void;
 }
 
-const require = createRequire(import.meta.url);
-
-function lock(fd: number, directory: string): void {
-  const fsExt = require("fs-ext") as { flockSync(fd: number, flags: string): void };
-  try {
-    fsExt.flockSync(fd, "exnb");
-  } catch (error) {
-    throw new LockedError(directory, { cause: error });
-  }
-}
-
 /** A durable event store in a directory. Open it with {@link FileEventStore.open}. */
 export class FileEventStore extends BaseEventStore {
   readonly capabilities: EventStoreCapabilities = {
@@ -82,8 +60,12 @@ export class FileEventStore extends BaseEventStore {
     limits: true,
     persistentSnapshots: true,
   };
+  /** The store's directory (absolute). */
   readonly directory: string;
-  readonly #sync: boolean;
+  /** When an append resolves. */
+  readonly sync: SyncPolicy;
+  /** `sync === "fsync"`. */
+  readonly #fsync: boolean;
   readonly #segmentBytes: number;
   readonly #segments: Segment[] = [];
   #handle: FileHandle | undefined;
@@ -95,24 +77,23 @@ export class FileEventStore extends BaseEventStore {
   /** Global position covered by the newest snapshot on disk. */
   #snapshotGlobal = 0;
 
-  private constructor(config: FileEventStoreConfig) {
-    super(config, "file-event-store");
-    if (typeof config.directory !== "string" || config.directory === "") {
-      throw new ConfigurationError("FileEventStore needs a directory");
-    }
-    this.directory = resolve(config.directory);
-    this.#sync = config.fsync ?? true;
-    this.#segmentBytes = config.segmentBytes ?? 64 * 1024 * 1024;
+  private constructor(options: FileEventStoreOptions) {
+    const checked = checkFileEventStoreOptions(options);
+    super(options, FILE_EVENT_STORE_DEFAULTS.name, "FileEventStore");
+    this.directory = resolve(checked.directory);
+    this.sync = checked.sync;
+    this.#fsync = checked.sync === SyncPolicy.Fsync;
+    this.#segmentBytes = checked.segmentBytes;
   }
 
   /**
-   * Opens (or creates) the store in `config.directory`: loads the newest
+   * Opens (or creates) the store in `options.directory`: loads the newest
    * valid snapshot, reads the log after it, drops a torn last line left by
    * a crash, and applies retention.
-   * @throws LockedError | CorruptionError | ConfigurationError
+   * @throws ConfigurationError (a bad option; nothing on disk is touched) | LockedError | CorruptionError
    */
-  static async open(config: FileEventStoreConfig): Promise<FileEventStore> {
-    const store = new FileEventStore(config);
+  static async open(options: FileEventStoreOptions): Promise<FileEventStore> {
+    const store = new FileEventStore(options);
     try {
       await store.#open();
     } catch (error) {
@@ -128,16 +109,17 @@ export class FileEventStore extends BaseEventStore {
     const dir = this.directory;
     await mkdir(dir, { recursive: true });
     this.#lockHandle = await open(join(dir, "LOCK"), "a");
-    lock(this.#lockHandle.fd, dir);
+    if (!flockTry(this.#lockHandle.fd, "ex")) throw new LockedError(dir);
     const names = await readdir(dir);
-    for (const n of names) if (n.endsWith(".tmp")) await unlink(join(dir, n)).catch(() => {});
+    // Temp files of snapshots a crash interrupted (this store holds the lock: nobody else writes any).
+    for (const n of names) if (n.endsWith(TEMP_SUFFIX)) await unlink(join(dir, n)).catch(() => {});
     const snapshots = names
       .map((n) => numberIn(n, SNAPSHOT_PREFIX, SNAPSHOT_SUFFIX))
       .filter((g): g is number => g !== undefined)
       .sort((a, b) => b - a);
     let snap: SnapshotData | undefined;
     for (const g of snapshots) {
-      const file = join(dir, `${SNAPSHOT_PREFIX}${String(g).padStart(16, "0")}${SNAPSHOT_SUFFIX}`);
+      const file = join(dir, snapshotName(g));
       try {
         snap = decodeSnapshot(file, await readFile(file));
         break;
@@ -162,7 +144,7 @@ export class FileEventStore extends BaseEventStore {
       }
       segment.size = await this.#replay(join(dir, seg.name), isLast);
     }
-    if (this.retentionDuration > 0) this.log.expire(this.clock().getTime() - this.retentionDuration);
+    if (this.retentionDurationMs > 0) this.log.expire(this.clock().getTime() - this.retentionDurationMs);
     await this.#openActive();
   }
 
@@ -259,14 +241,14 @@ export class FileEventStore extends BaseEventStore {
       this.#segments.push(active);
     }
     this.#handle = await open(join(this.directory, active.name), "a");
-    if (this.#sync) await syncDirectory(this.directory);
+    if (this.#fsync) fsyncDir(this.directory);
   }
 
   async #roll(): Promise<void> {
     const first = this.log.lastGlobal + 1;
     const segment: Segment = { name: segmentName(first), first, size: 0 };
     const handle = await open(join(this.directory, segment.name), "a");
-    if (this.#sync) await syncDirectory(this.directory);
+    if (this.#fsync) fsyncDir(this.directory);
     await this.#handle?.close();
     this.#handle = handle;
     this.#segments.push(segment);
@@ -318,7 +300,7 @@ export class FileEventStore extends BaseEventStore {
         const buf = Buffer.from(lines.join(""), "utf8");
         try {
           await (this.#handle as FileHandle).write(buf, 0, buf.length);
-          if (this.#sync) await (this.#handle as FileHandle).datasync();
+          if (this.#fsync) await (this.#handle as FileHandle).datasync();
           active.size += buf.length;
         } catch (error) {
           // Undo a partial write so that the log stays a clean sequence of lines.
@@ -341,13 +323,11 @@ export class FileEventStore extends BaseEventStore {
     const run = async (): Promise<SnapshotInfo> => {
       // Committed events are on disk already (a group is committed after its fsync): the capture is covered by the log.
       const data = capture(this.log);
-      const { bytes } = await writeSnapshot(this.directory, data, this.#sync);
+      const { bytes } = await writeSnapshot(this.directory, data, this.sync);
       const previous = this.#snapshotGlobal;
       this.#snapshotGlobal = data.lastGlobal;
       if (previous !== data.lastGlobal) {
-        await unlink(
-          join(this.directory, `${SNAPSHOT_PREFIX}${String(previous).padStart(16, "0")}${SNAPSHOT_SUFFIX}`),
-        ).catch(() => {});
+        await unlink(join(this.directory, snapshotName(previous))).catch(() => {});
       }
       // Start a new segment so that a reopen reads only what comes after the snapshot.
       const active = this.#segments.at(-1);
@@ -380,13 +360,13 @@ export class FileEventStore extends BaseEventStore {
       });
       this.#segments.splice(this.#segments.indexOf(s), 1);
     }
-    if (this.#sync) await syncDirectory(this.directory);
+    if (this.#fsync) fsyncDir(this.directory);
   }
 
   protected override async release(): Promise<void> {
     while (this.#writing) await this.#writing;
     await this.#snapshotting?.catch(() => {});
-    for (const w of this.#queue.splice(0)) w.reject(new Error("closed"));
+    for (const w of this.#queue.splice(0)) w.reject(new ClosedError(`event store ${JSON.stringify(this.name)}`));
     await this.#handle?.close();
     this.#handle = undefined;
     await this.#lockHandle?.close();

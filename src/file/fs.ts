@@ -1,0 +1,60 @@
+/**
+ * File-system primitives of the file backend, written once and used by the
+ * FileStore and the FileEventStore: fsync of a directory, and the atomic
+ * replacement of a whole file.
+ */
+import { closeSync, constants, fsyncSync, openSync } from "node:fs";
+import { open, rename, unlink } from "node:fs/promises";
+import path from "node:path";
+import { TEMP_SUFFIX } from "./encoding.js";
+import type { SyncPolicy } from "./options.js";
+
+/** fsyncs a directory, so that a new, renamed or removed entry in it survives a crash. */
+export function fsyncDir(dir: string): void {
+  const fd = openSync(dir, constants.O_RDONLY);
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Replaces `file` with `data` atomically: writes `<file>.<pid>.tmp`,
+ * fsyncs it, renames it over `file` and fsyncs the directory. After a crash
+ * the path holds the old content or the new one, never a mix. On failure
+ * the temp file is removed (a crash may leave it: its owner removes stale
+ * `*.tmp` files when it opens the directory).
+ *
+ * With `sync: "none"` both fsyncs are skipped: still atomic for a crash of
+ * the process, not for one of the machine.
+ * @returns the number of bytes written
+ */
+export async function writeFileAtomic(
+  file: string,
+  data: Uint8Array | readonly Uint8Array[],
+  sync: SyncPolicy,
+): Promise<number> {
+  const parts = data instanceof Uint8Array ? [data] : data;
+  const temp = `${file}.${process.pid}${TEMP_SUFFIX}`;
+  let bytes = 0;
+  try {
+    const handle = await open(temp, "w");
+    try {
+      // writeFile writes all of a part (write(2) may write less), each after the previous one.
+      for (const part of parts) {
+        await handle.writeFile(part);
+        bytes += part.byteLength;
+      }
+      if (sync === "fsync") await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temp, file);
+  } catch (error) {
+    await unlink(temp).catch(() => {});
+    throw error;
+  }
+  if (sync === "fsync") fsyncDir(path.dirname(file));
+  return bytes;
+}
