@@ -12,12 +12,13 @@ import { describe, expect, it } from "vitest";
 
 const src = resolve(import.meta.dirname, "..", "src");
 /** Folders whose index is a public entry point other folders must go through. */
-const CONTRACTS = ["core", "events", "repository"];
+const CONTRACTS = ["core", "events", "repository", "read-models"];
 /** Where each contract's public index is (core's is the package root). */
 const PUBLIC_INDEX: Record<string, string> = {
   core: join(src, "index.ts"),
   events: join(src, "events", "index.ts"),
   repository: join(src, "repository", "index.ts"),
+  "read-models": join(src, "read-models", "index.ts"),
 };
 
 function files(dir: string): string[] {
