@@ -11,7 +11,7 @@ import {
   messageOf,
   NotFoundError,
   UnavailableError,
-} from "../core/errors.js";
+} from "../index.js";
 
 /** A system error as Node reports it (`fs` calls): `code` like `ENOENT`, with `syscall` and `path`. */
 interface SystemError extends Error {

@@ -19,10 +19,8 @@ import { rm } from "node:fs/promises";
 import path from "node:path";
 import { Presets, SingleBar } from "cli-progress";
 import { Command, InvalidArgumentError } from "commander";
-import { ConfigurationError, isCorruptionError, NotFoundError } from "../core/errors.js";
-import { copyNamespace } from "../core/migrate.js";
-import { validateNamespace } from "../core/validation.js";
 import { FileStore, type FileStoreOptions, type SkippedLinesReport } from "../file/index.js";
+import { ConfigurationError, copyNamespace, isCorruptionError, NotFoundError, validateNamespace } from "../index.js";
 import { formatError, toStatelogError, withCorruptionHint } from "./errors.js";
 import { packageVersion } from "./version.js";
 

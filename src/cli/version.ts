@@ -2,7 +2,7 @@
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { ConfigurationError } from "../core/errors.js";
+import { ConfigurationError } from "../index.js";
 
 /**
  * The `version` of the nearest `package.json` named `statelog` above

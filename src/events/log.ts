@@ -7,7 +7,7 @@
  * ({@link EventLog.commit}); on open it rebuilds the index from storage
  * with `commit`, `restoreStream`, `globalFirst` and `lastGlobal`.
  */
-import { LimitExceededError, VersionConflictError } from "../core/errors.js";
+import { LimitExceededError, VersionConflictError } from "../index.js";
 import { BehindRetentionError } from "./errors.js";
 import { ExpectedVersion, type RecordedEvent } from "./types.js";
 import type { PreparedEvent } from "./validate.js";

@@ -4,7 +4,7 @@
  * them, so it can never skip an event, receive one twice, or make the store
  * buffer for it. When nothing is left it waits for the next commit.
  */
-import { ValidationError } from "../core/errors.js";
+import { ValidationError } from "../index.js";
 import { isBehindRetentionError } from "./errors.js";
 import type { EventLog } from "./log.js";
 import type { EventSubscription, RecordedEvent } from "./types.js";

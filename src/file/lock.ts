@@ -11,7 +11,7 @@
  * up libuv's thread pool, which the holder needs to finish its write).
  */
 import { createRequire } from "node:module";
-import { UnsupportedError } from "../core/errors.js";
+import { UnsupportedError } from "../index.js";
 
 interface FsExt {
   flock(fd: number, flags: string, callback: (error: NodeJS.ErrnoException | null) => void): void;
