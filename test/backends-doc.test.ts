@@ -7,19 +7,15 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterAll, expect, it } from "vitest";
-import type { EventStore, EventStoreOptions } from "../src/events/index.js";
 import type { Store } from "../src/index.js";
-import { describeEventStoreContract, describeStoreContract } from "../src/testing/index.js";
 
 const root = path.resolve(import.meta.dirname, "..");
-const blocks = [...readFileSync(path.join(root, "docs/backends.md"), "utf8").matchAll(/```ts\n([\s\S]*?)\n```/g)].map(
-  (m) => m[1] as string,
-);
-const find = (marker: string): string => {
-  const block = blocks.find((b) => b.includes(marker));
-  if (!block) throw new Error(`docs/backends.md has no code block with ${marker}`);
-  return block;
-};
+const doc = readFileSync(path.join(root, "docs/backends.md"), "utf8");
+/** The doc's blocks with the marker line before each (`<!-- file: NAME -->`, `<!-- vitest: … -->`). */
+const blocks = [...doc.matchAll(/^(\x3c!-- [^\n]* -->)\n```ts\n([\s\S]*?)^```$/gm)].map((m) => ({
+  marker: m[1] as string,
+  code: m[2] as string,
+}));
 const pointAtSources = (code: string): string =>
   code.replace(
     /from "statelog(\/[a-z]+)?"/g,
@@ -36,53 +32,33 @@ const temp = (prefix: string): string => {
 afterAll(() => {
   for (const dir of temps) rmSync(dir, { recursive: true, force: true });
 });
+
+// The modules of the guide, under the names its suites import them by…
 const generated = temp("statelog-backends-doc-");
-async function load<T>(name: string, marker: string): Promise<T> {
-  const file = path.join(generated, name);
-  writeFileSync(file, pointAtSources(find(marker)));
-  return (await import(pathToFileURL(file).href)) as T;
+const modules = blocks.filter((b) => b.marker.startsWith("<!-- file: "));
+for (const m of modules) {
+  writeFileSync(
+    path.join(generated, (/\x3c!-- file: ([\w.-]+) -->/.exec(m.marker) as RegExpExecArray)[1] as string),
+    pointAtSources(m.code),
+  );
+}
+// …and the guide's suite blocks, as written: importing one registers its suite here.
+const suites = blocks.filter((b) => b.marker === "<!-- vitest: run by test/backends-doc.test.ts -->");
+for (const [i, suite] of suites.entries()) {
+  const file = path.join(generated, `suite-${i}.ts`);
+  writeFileSync(file, pointAtSources(suite.code));
+  await import(pathToFileURL(file).href);
 }
 
 type Opener<O, S> = { open(options: O): Promise<S> };
-const { DirectoryStore } = await load<{ DirectoryStore: Opener<{ directory: string }, Store> }>(
-  "directory-store.ts",
-  "export class DirectoryStore",
-);
-const { JsonlEventStore } = await load<{
-  JsonlEventStore: Opener<EventStoreOptions & { directory: string }, EventStore>;
-}>("jsonl-event-store.ts", "export class JsonlEventStore");
+const { DirectoryStore } = (await import(pathToFileURL(path.join(generated, "directory-store.ts")).href)) as {
+  DirectoryStore: Opener<{ directory: string }, Store>;
+};
 
-const directories = new WeakMap<object, string>();
-async function openStore(directory = temp("directory-store-")): Promise<Store> {
-  const store = await DirectoryStore.open({ directory });
-  directories.set(store, directory);
-  return store;
-}
-describeStoreContract("DirectoryStore (docs/backends.md)", () => openStore(), {
-  propertyRuns: 20,
-  reopen: async (store) => {
-    await store.close();
-    return openStore(directories.get(store));
-  },
+it("docs/backends.md has its two backends and a suite for each", () => {
+  expect(modules.length).toBe(2);
+  expect(suites.length).toBe(2);
 });
-
-const eventOptions = new WeakMap<object, EventStoreOptions & { directory: string }>();
-async function openEvents(options: EventStoreOptions & { directory: string }): Promise<EventStore> {
-  const store = await JsonlEventStore.open(options);
-  eventOptions.set(store, options);
-  return store;
-}
-describeEventStoreContract(
-  "JsonlEventStore (docs/backends.md)",
-  (options) => openEvents({ ...options, directory: temp("jsonl-events-") }),
-  {
-    modelRuns: 200,
-    reopen: async (store) => {
-      await store.close();
-      return openEvents(eventOptions.get(store) as EventStoreOptions & { directory: string });
-    },
-  },
-);
 
 it("DirectoryStore refuses a missing directory and an old option name with a ConfigurationError", async () => {
   await expect(DirectoryStore.open({} as { directory: string })).rejects.toThrow(

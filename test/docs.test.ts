@@ -34,6 +34,10 @@ interface Block {
   /** 1-based line of the block's opening fence. */
   readonly line: number;
   readonly code: string;
+  /** `<!-- file: NAME -->` before the block: a module the doc's other blocks import as `./NAME.js`. */
+  readonly file?: string | undefined;
+  /** `<!-- vitest: run by test/X.test.ts -->` before the block: a test suite, run by that test file. */
+  readonly runBy?: string | undefined;
 }
 
 async function docs(): Promise<string[]> {
@@ -45,8 +49,12 @@ async function blocksOf(doc: string): Promise<Block[]> {
   const text = await readFile(join(root, doc), "utf8");
   const blocks: Block[] = [];
   for (const m of text.matchAll(/^```(ts|typescript)\n([\s\S]*?)^```$/gm)) {
-    const line = text.slice(0, m.index).split("\n").length;
-    blocks.push({ doc, line, code: m[2] as string });
+    const before = text.slice(0, m.index);
+    const line = before.split("\n").length;
+    const marker = before.trimEnd().split("\n").at(-1) ?? "";
+    const file = /^\x3c!-- file: ([\w.-]+\.ts) -->$/.exec(marker)?.[1];
+    const runBy = /^\x3c!-- vitest: run by (test\/[\w./-]+\.test\.ts) -->$/.exec(marker)?.[1];
+    blocks.push({ doc, line, code: m[2] as string, file, runBy });
   }
   return blocks;
 }
@@ -59,7 +67,9 @@ function pointAtSources(code: string): string {
 }
 
 const label = (b: Block) => `${b.doc}:${b.line}`;
-const slug = (b: Block) => `${b.doc.replace(/[^a-z0-9]+/gi, "_")}_${b.line}`;
+const docSlug = (b: Block) => b.doc.replace(/[^a-z0-9]+/gi, "_");
+/** The block's file, relative to a directory that holds every doc's blocks in a folder of its own. */
+const slug = (b: Block) => join(docSlug(b), b.file ?? `block_${b.line}.ts`);
 
 let blocks: Block[] = [];
 let nats: NatsServerProcess | undefined;
@@ -89,13 +99,16 @@ describe("code blocks of the README and docs/", () => {
     const dir = join(root, "node_modules", ".cache", "statelog-docs");
     await rm(dir, { recursive: true, force: true });
     await mkdir(dir, { recursive: true });
-    for (const b of blocks) await writeFile(join(dir, `${slug(b)}.ts`), `${b.code}\nexport {};\n`);
+    for (const b of blocks) {
+      await mkdir(join(dir, docSlug(b)), { recursive: true });
+      await writeFile(join(dir, slug(b)), `${b.code}\nexport {};\n`);
+    }
     const paths: Record<string, string[]> = { statelog: [join(root, "src", "index.ts")] };
     for (const sub of await readdir(join(root, "src"))) paths[`statelog/${sub}`] = [join(root, "src", sub, "index.ts")];
     const tsconfig = {
       extends: join(root, "tsconfig.json"),
       compilerOptions: { noEmit: true, rootDir: root, paths, noUnusedLocals: false },
-      include: [join(dir, "*.ts")],
+      include: [join(dir, "*", "*.ts")],
     };
     await writeFile(join(dir, "tsconfig.json"), JSON.stringify(tsconfig));
     const tsc = join(root, "node_modules", "typescript", "bin", "tsc");
@@ -104,14 +117,22 @@ describe("code blocks of the README and docs/", () => {
     );
     const errors = "failed" in result ? result.stdout : "";
     // Name the doc and line of each failing block rather than the temp file.
-    const named = blocks.reduce((text, b) => text.replaceAll(`${slug(b)}.ts`, label(b)), errors);
+    const named = blocks.reduce((text, b) => text.replaceAll(slug(b), label(b)), errors);
     expect(named).toBe("");
+  });
+
+  it("every suite block names the test file that runs it, and that file reads its doc", async () => {
+    for (const b of blocks.filter((o) => o.runBy)) {
+      const runner = await readFile(join(root, b.runBy as string), "utf8").catch(() => "");
+      expect(runner, `${label(b)}: ${b.runBy} must run the suites of ${b.doc}`).toContain(b.doc);
+    }
   });
 
   it("every block runs as written", { timeout: 600_000 }, async () => {
     const tsx = join(root, "node_modules", "tsx", "dist", "esm", "index.mjs");
     const failures: string[] = [];
     for (const b of blocks) {
+      if (b.file || b.runBy) continue; // modules run through the blocks that import them; suites by their test file
       // The file inside the checkout (imports of optional peers resolve from its
       // node_modules); the working directory a fresh temp one (./data …).
       const dir = await mkdtemp(join(tmpdir(), "statelog-doc-"));
@@ -122,6 +143,9 @@ describe("code blocks of the README and docs/", () => {
         .replaceAll(KAFKA_PLACEHOLDER, (kafka as TestCluster).brokers);
       const file = join(home, "example.mts");
       await writeFile(file, code);
+      for (const m of blocks.filter((o) => o.doc === b.doc && o.file)) {
+        await writeFile(join(home, m.file as string), pointAtSources(m.code));
+      }
       const env = { ...process.env, NATS_URL: nats?.url, KAFKA_BROKERS: kafka?.brokers };
       const adminOnMock = (kafka as TestCluster).isMock && b.code.includes("ensureChangelogTopic(");
       try {
