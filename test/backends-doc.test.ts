@@ -18,7 +18,7 @@ const blocks = [...doc.matchAll(/^(\x3c!-- [^\n]* -->)\n```ts\n([\s\S]*?)^```$/g
 }));
 const pointAtSources = (code: string): string =>
   code.replace(
-    /from "statelog(\/[a-z]+)?"/g,
+    /from "statelog(\/[a-z-]+)?"/g,
     (_m, sub: string | undefined) =>
       `from ${JSON.stringify(path.join(root, "src", sub ? sub.slice(1) : "", "index.ts"))}`,
   );
