@@ -13,6 +13,7 @@ import {
   ChangeType,
   ClosedError,
   type LoadOptions,
+  PartialWriteError,
   type PreparedChange,
   type SaveOptions,
   type StoreCapabilities,
@@ -106,6 +107,12 @@ export class FileStore extends BaseStore {
     return path.join(this.directory, ...namespacePath(namespace));
   }
 
+  /**
+   * Appends the changes to their namespaces' files (one append per
+   * namespace: all of its changes or none) and resolves once they are
+   * written and, with `sync: "fsync"`, fsynced.
+   * @throws PartialWriteError (`targets: "changes"`) when the changes of some namespaces were written and others not
+   */
   async save(changes: readonly ChangeInput[], options?: SaveOptions): Promise<void> {
     const prepared = this.prepare(changes, options);
     if (prepared.length === 0) return;
@@ -118,11 +125,26 @@ export class FileStore extends BaseStore {
       return;
     }
     // Encoded and queued synchronously, so that call order is write order in every namespace.
-    const writes: Promise<void>[] = [];
-    for (const [ns, n] of counts) {
-      writes.push(this.#append(ns, encodeLines(prepared, this.#names, integrity, ns), n));
-    }
-    await Promise.all(writes);
+    const namespaces = [...counts.keys()];
+    const writes = namespaces.map((ns) =>
+      this.#append(ns, encodeLines(prepared, this.#names, integrity, ns), counts.get(ns) as number),
+    );
+    const results = await Promise.allSettled(writes);
+    const failedIn = new Map<string, unknown>();
+    results.forEach((r, i) => {
+      if (r.status === "rejected") failedIn.set(namespaces[i] as string, r.reason);
+    });
+    if (failedIn.size === 0) return;
+    // Each namespace is one append: all of its changes are written, or none.
+    if (failedIn.size === namespaces.length) throw failedIn.values().next().value;
+    const written: number[] = [];
+    const failed: { index: number; error: unknown }[] = [];
+    prepared.forEach((p, index) => {
+      const error = failedIn.get(p.namespace);
+      if (error === undefined) written.push(index);
+      else failed.push({ index, error });
+    });
+    throw new PartialWriteError({ operation: "file store save", targets: "changes", written, failed });
   }
 
   #append(namespace: string, text: Buffer, lines: number): Promise<void> {

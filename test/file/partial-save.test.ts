@@ -1,0 +1,45 @@
+/**
+ * A save across namespaces is one append per namespace: when some
+ * namespaces' appends fail and others succeed, the caller learns exactly
+ * which changes were written — the package's one partial-write shape.
+ */
+import { mkdirSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { FileStore } from "../../src/file/index.js";
+import { isPartialWriteError, type PartialWriteError } from "../../src/index.js";
+import { tempDir } from "./helpers.js";
+
+const set = (namespace: string, id: string) => ({
+  namespace,
+  changeType: "set" as const,
+  entityType: "item",
+  entityId: id,
+  entity: { id },
+});
+
+describe("FileStore.save across namespaces", () => {
+  it("a namespace whose append fails leaves a PartialWriteError naming the written and the failed changes", async () => {
+    await using store = await FileStore.open({ directory: tempDir() });
+    // A directory where the data file of "blocked" would go: its append cannot open the file.
+    mkdirSync(store.fileOf("blocked"), { recursive: true });
+    const error = await store
+      .save([set("ok", "a"), set("blocked", "b"), set("ok", "c"), set("blocked", "d")])
+      .catch((e: unknown) => e);
+    expect(isPartialWriteError(error)).toBe(true);
+    const partial = error as PartialWriteError;
+    expect(partial.targets).toBe("changes");
+    expect(partial.written).toEqual([0, 2]);
+    expect(partial.failed.map((f) => f.index)).toEqual([1, 3]);
+    expect(partial.uncertain).toEqual([]);
+    expect((await store.load("ok")).map((c) => c.entityId)).toEqual(["a", "c"]);
+  });
+
+  it("when every namespace fails, the failure itself is thrown (nothing was written)", async () => {
+    await using store = await FileStore.open({ directory: tempDir() });
+    mkdirSync(store.fileOf("x"), { recursive: true });
+    mkdirSync(store.fileOf("y"), { recursive: true });
+    const error = await store.save([set("x", "a"), set("y", "b")]).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(Error);
+    expect(isPartialWriteError(error)).toBe(false);
+  });
+});
