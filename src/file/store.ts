@@ -111,7 +111,7 @@ export class FileStore extends BaseStore {
    * Appends the changes to their namespaces' files (one append per
    * namespace: all of its changes or none) and resolves once they are
    * written and, with `sync: "fsync"`, fsynced.
-   * @throws PartialWriteError (`targets: "changes"`) when the changes of some namespaces were written and others not
+   * @throws PartialWriteError (`targets: "changes"`) when the append of some namespace failed (a save of one namespace throws its append's error)
    */
   async save(changes: readonly ChangeInput[], options?: SaveOptions): Promise<void> {
     const prepared = this.prepare(changes, options);
@@ -136,7 +136,6 @@ export class FileStore extends BaseStore {
     });
     if (failedIn.size === 0) return;
     // Each namespace is one append: all of its changes are written, or none.
-    if (failedIn.size === namespaces.length) throw failedIn.values().next().value;
     const written: number[] = [];
     const failed: { index: number; error: unknown }[] = [];
     prepared.forEach((p, index) => {

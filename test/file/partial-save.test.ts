@@ -34,11 +34,20 @@ describe("FileStore.save across namespaces", () => {
     expect((await store.load("ok")).map((c) => c.entityId)).toEqual(["a", "c"]);
   });
 
-  it("when every namespace fails, the failure itself is thrown (nothing was written)", async () => {
+  it("when every namespace fails, the error still says that none of the changes were written", async () => {
     await using store = await FileStore.open({ directory: tempDir() });
     mkdirSync(store.fileOf("x"), { recursive: true });
     mkdirSync(store.fileOf("y"), { recursive: true });
     const error = await store.save([set("x", "a"), set("y", "b")]).catch((e: unknown) => e);
+    expect(isPartialWriteError(error)).toBe(true);
+    expect((error as PartialWriteError).written).toEqual([]);
+    expect((error as PartialWriteError).failed.map((f) => f.index)).toEqual([0, 1]);
+  });
+
+  it("a save of one namespace throws its append's own error", async () => {
+    await using store = await FileStore.open({ directory: tempDir() });
+    mkdirSync(store.fileOf("x"), { recursive: true });
+    const error = await store.save([set("x", "a"), set("x", "b")]).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(Error);
     expect(isPartialWriteError(error)).toBe(false);
   });
