@@ -4,7 +4,7 @@
  * the matching events, with no gap and no duplicate, and its position (the
  * checkpoint to resume from) advances past the events it leaves out.
  */
-import { createEvent, type EventStore, type RecordedEvent } from "../events/types.js";
+import { createEvent, type EventStore, type RecordedEvent } from "../events/index.js";
 import type { Fresh, Settle } from "./event-store-areas.js";
 import { uniqueName } from "./fixtures.js";
 import { describe, expect, it } from "./vitest.js";
