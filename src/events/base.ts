@@ -352,7 +352,7 @@ export abstract class BaseEventStore implements EventStore {
       onDropped: (position, firstAvailable) =>
         this.notify("onDropped", { store: this.name, streamId: part.streamId, position, firstAvailable }),
     };
-    const sub = new Subscription(source, from, options?.bufferSize, options?.signal);
+    const sub = new Subscription(source, from, options);
     if (!options?.signal?.aborted) this.#subscriptions.add(sub);
     return sub;
   }

@@ -7,7 +7,7 @@
 import { ValidationError } from "../index.js";
 import { isBehindRetentionError } from "./errors.js";
 import type { EventLog } from "./log.js";
-import type { EventSubscription, RecordedEvent } from "./types.js";
+import type { EventSubscription, RecordedEvent, SubscribeOptions } from "./types.js";
 
 /** What a subscription needs from its store. */
 export interface SubscriptionSource {
@@ -47,14 +47,15 @@ export class Subscription implements EventSubscription {
   readonly #source: SubscriptionSource;
   readonly #bufferSize: number;
   readonly #signal: AbortSignal | undefined;
+  readonly #accepts: ((event: RecordedEvent) => boolean) | undefined;
+  readonly #onCheckpoint: ((position: number) => void) | undefined;
+  /** The last position delivered or reported to `onCheckpoint`. */
+  #reported: number;
   readonly #onAbort = () => this.close();
 
-  constructor(
-    source: SubscriptionSource,
-    from: number,
-    bufferSize: number | undefined,
-    signal: AbortSignal | undefined,
-  ) {
+  constructor(source: SubscriptionSource, from: number, options: SubscribeOptions | undefined) {
+    const bufferSize = options?.bufferSize;
+    const signal = options?.signal;
     const size = bufferSize ?? SUBSCRIPTION_BUFFER;
     if (!Number.isSafeInteger(size) || size < 1) {
       throw new ValidationError("bufferSize", `must be an integer >= 1, got ${String(bufferSize)}`);
@@ -63,6 +64,9 @@ export class Subscription implements EventSubscription {
     this.#position = from;
     this.#bufferSize = size;
     this.#signal = signal;
+    this.#accepts = eventFilter(options);
+    this.#onCheckpoint = options?.onCheckpoint;
+    this.#reported = from;
     this.caughtUp = new Promise((resolve) => {
       this.#resolveCaughtUp = resolve;
     });
@@ -129,6 +133,8 @@ export class Subscription implements EventSubscription {
       if (this.#index < this.#buffer.length) {
         const event = this.#buffer[this.#index++] as RecordedEvent;
         this.#position = this.#source.positionOf(event);
+        if (this.#accepts && !this.#accepts(event)) continue;
+        this.#reported = this.#position;
         this.#source.onDelivered(1);
         return { done: false, value: event };
       }
@@ -145,6 +151,14 @@ export class Subscription implements EventSubscription {
         continue;
       }
       this.#live = true;
+      if (this.#position > this.#reported) {
+        this.#reported = this.#position;
+        try {
+          this.#onCheckpoint?.(this.#position);
+        } catch {
+          // A checkpoint observer must not break the subscription.
+        }
+      }
       this.#resolveCaughtUp(true);
       await new Promise<void>((resolve) => {
         this.#wake = resolve;
@@ -155,4 +169,28 @@ export class Subscription implements EventSubscription {
       this.#cancelWait = undefined;
     }
   }
+}
+
+/**
+ * The filter of `SubscribeOptions.types` and `streamPrefix`, undefined when
+ * there is none.
+ * @throws ValidationError for a filter that is not a list of strings or a string
+ */
+function eventFilter(options: SubscribeOptions | undefined): ((event: RecordedEvent) => boolean) | undefined {
+  const types = options?.types;
+  const prefix = options?.streamPrefix;
+  if (types !== undefined && (!Array.isArray(types) || types.some((t) => typeof t !== "string" || t === ""))) {
+    throw new ValidationError("types", "must be an array of non-empty event types");
+  }
+  if (prefix !== undefined && typeof prefix !== "string") {
+    throw new ValidationError("streamPrefix", `must be a string, got ${typeof prefix}`);
+  }
+  const onCheckpoint = options?.onCheckpoint;
+  if (onCheckpoint !== undefined && typeof onCheckpoint !== "function") {
+    throw new ValidationError("onCheckpoint", "must be a function");
+  }
+  const typeSet = types === undefined ? undefined : new Set(types);
+  if (typeSet === undefined && !prefix) return undefined;
+  return (event) =>
+    (typeSet === undefined || typeSet.has(event.type)) && (!prefix || event.streamId.startsWith(prefix));
 }

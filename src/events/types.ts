@@ -136,6 +136,19 @@ export interface SubscribeOptions extends EventCallOptions {
    * on from the store where it left off. @default 256
    */
   bufferSize?: number | undefined;
+  /** Only events of these types are delivered (others are skipped, the position still advances). @default every type */
+  types?: readonly string[] | undefined;
+  /** Only events of streams whose id starts with this are delivered (others are skipped, the position still advances). @default every stream */
+  streamPrefix?: string | undefined;
+  /**
+   * Called with the subscription's position when it moved past events the
+   * filter (`types`, `streamPrefix`) left out and no delivered event
+   * carries that position, just before the subscription waits for new
+   * events: the position to resume from, for a checkpoint that advances
+   * even when every event is filtered out. Must not throw (errors are
+   * ignored). @default none
+   */
+  onCheckpoint?: ((position: number) => void) | undefined;
 }
 
 /**
@@ -150,7 +163,10 @@ export interface EventSubscription extends AsyncIterable<RecordedEvent>, AsyncDi
   readonly caughtUp: Promise<boolean>;
   /** True while the subscriber has delivered everything stored and waits for more. */
   readonly isLive: boolean;
-  /** Position (stream position, or global position for `subscribeAll`) of the last event delivered. */
+  /**
+   * Position (stream position, or global position for `subscribeAll`) of
+   * the last event delivered or left out by the filter: where to resume.
+   */
   readonly position: number;
   /** Ends the subscription; a pending `next()` resolves as done. */
   close(): void;

@@ -3,6 +3,19 @@
  * metadata and revisions, queries, and the status of the projections that
  * keep them current.
  */
+
+export {
+  type AtomicCheckpointStore,
+  GENERATION_MODEL_TYPE,
+  type GenerationPointer,
+  hasAtomicCheckpoint,
+  type Projection,
+  RETRY_POLICY_DEFAULTS,
+  type ReadModelWrite,
+  type RetryPolicy,
+} from "./projection.js";
+export { PROJECTOR_DEFAULTS, Projector, type ProjectorOptions, type WaitForCatchUpOptions } from "./projector.js";
+export { ReadModels } from "./read-models.js";
 export {
   FilterOperator,
   ProjectionStatus,

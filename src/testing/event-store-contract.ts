@@ -16,6 +16,7 @@ import {
   describeValidation,
   sampleEvents,
 } from "./event-store-areas.js";
+import { describeFilteredSubscriptions } from "./event-store-filter-area.js";
 import { describeEventStoreModel } from "./event-store-model.js";
 import { uniqueName } from "./fixtures.js";
 import { afterEach, describe, expect, it } from "./vitest.js";
@@ -229,6 +230,7 @@ export function describeEventStoreContract(
     describeValidation(fresh, settled);
     describeLimitsAndVersions(fresh, settled);
     describeSubscriptions(fresh, settled);
+    describeFilteredSubscriptions(fresh, settled);
     describeRetention(fresh, settled, fakeClock, options.retentionWaitMs ?? 1500);
     describeLifecycle(fresh, settled, options.reopen, open);
     describeEventStoreModel(name, factory, {

@@ -1,0 +1,116 @@
+/**
+ * Projections: how events become read models. A projection names the
+ * event types it handles, which model an event belongs to (`id`) and how
+ * the model changes (`evolve`); the {@link Projector} runs it.
+ */
+
+import type { RecordedEvent } from "../events/index.js";
+import type { CallOptions } from "../index.js";
+import type { ProjectionStatusRecord, ReadModelMetadata, ReadModelStore } from "./types.js";
+
+/** A projection: events of some types, from some streams, folded into one read model per id. */
+export interface Projection<M = unknown, D = unknown> {
+  /** Unique name (its status and checkpoint are kept under it). No `~`. */
+  readonly name: string;
+  /** The event types it handles; others are skipped (its checkpoint still advances). */
+  readonly handles: readonly string[];
+  /** The model type it writes, e.g. `"OrderSummary"`. No `~`. */
+  readonly modelType: string;
+  /** The version of the model's schema, stored in each model's metadata. @default 1 */
+  readonly schemaVersion?: number | undefined;
+  /** Only events of this stream. @default every stream */
+  readonly stream?: string | undefined;
+  /** Only events of streams whose id starts with this. @default every stream */
+  readonly streamPrefix?: string | undefined;
+  /** The id of the model `event` changes. */
+  id(event: RecordedEvent<D>): string;
+  /**
+   * The model after `event` (`model` is `undefined` when there is none
+   * yet); `null` deletes it. Must not mutate `model` (return a new one):
+   * a failed call is retried on the same input.
+   */
+  evolve(model: M | undefined, event: RecordedEvent<D>): M | null | Promise<M | null>;
+}
+
+/** How a failing `evolve` (or a failing write) is retried before its projection is `failed`. */
+export interface RetryPolicy {
+  /** Attempts in all, the first included. @default 3 */
+  readonly attempts?: number | undefined;
+  /** Delay before the second attempt, in ms; doubled for each next one. @default 10 */
+  readonly initialDelayMs?: number | undefined;
+  /** Longest delay between attempts, in ms. @default 1000 */
+  readonly maxDelayMs?: number | undefined;
+}
+
+/** Defaults of {@link RetryPolicy}. */
+export const RETRY_POLICY_DEFAULTS = {
+  /** @default 3 */
+  attempts: 3,
+  /** @default 10 */
+  initialDelayMs: 10,
+  /** @default 1000 */
+  maxDelayMs: 1000,
+} as const;
+
+/** One write of {@link AtomicCheckpointStore.saveWithCheckpoint}: a model saved, or deleted (`model: null`). */
+export interface ReadModelWrite {
+  readonly modelType: string;
+  readonly id: string;
+  /** The new model, or `null` to delete it. */
+  readonly model: unknown;
+  /** Its metadata (for a save). */
+  readonly metadata: ReadModelMetadata;
+  /** The revision read before (0: it did not exist). */
+  readonly expectedRevision: number;
+}
+
+/**
+ * A read-model store whose `capabilities.atomicCheckpoint` is true: it
+ * writes models and a projection's status in ONE atomic step.
+ */
+export interface AtomicCheckpointStore extends ReadModelStore {
+  /**
+   * Applies every write and stores `status`, all or nothing; returns the
+   * new revision of each write (0 for a delete).
+   * @throws VersionConflictError when an `expectedRevision` does not match (nothing written)
+   */
+  saveWithCheckpoint(
+    writes: readonly ReadModelWrite[],
+    status: ProjectionStatusRecord,
+    options?: CallOptions,
+  ): Promise<number[]>;
+}
+
+/** True when `store` can write models and a checkpoint atomically. */
+export function hasAtomicCheckpoint(store: ReadModelStore): store is AtomicCheckpointStore {
+  return (
+    store.capabilities.atomicCheckpoint &&
+    typeof (store as Partial<AtomicCheckpointStore>).saveWithCheckpoint === "function"
+  );
+}
+
+/** The model type under which the projector keeps each projection's active generation (id: the projection's name). */
+export const GENERATION_MODEL_TYPE = "statelog.projection";
+
+/** The separator of generations in stored model types and status names: `OrderSummary~2`. */
+export const GENERATION_SEPARATOR = "~";
+
+/** The stored model type of `modelType`'s generation `generation` (generation 0: `modelType` itself). */
+export function generationModelType(modelType: string, generation: number): string {
+  return generation === 0 ? modelType : `${modelType}${GENERATION_SEPARATOR}${generation}`;
+}
+
+/** The status record holding the checkpoint of a projection's generation (generation 0: its name). */
+export function generationStatusName(name: string, generation: number): string {
+  return generation === 0 ? name : `${name}${GENERATION_SEPARATOR}${generation}`;
+}
+
+/** What the projector stores under {@link GENERATION_MODEL_TYPE}: the active generation, and a rebuild's. */
+export interface GenerationPointer {
+  /** The generation queries read. */
+  readonly active: number;
+  /** A rebuild in progress into this generation. */
+  readonly rebuilding?: number | undefined;
+  /** Older generations whose models are still being removed. */
+  readonly retired?: readonly number[] | undefined;
+}

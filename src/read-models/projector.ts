@@ -1,0 +1,332 @@
+/**
+ * The `Projector`: runs projections from an event store's global
+ * subscription into a read-model store, with checkpoints, status, retries,
+ * rebuilds into a shadow generation and a caught-up barrier. Read the
+ * models through {@link ReadModels} (`projector.models`): it follows each
+ * projection's active generation across rebuilds.
+ */
+import type { EventStore } from "../events/index.js";
+import { AbortError, ClosedError, ConfigurationError, NotFoundError, OptionChecker } from "../index.js";
+import {
+  GENERATION_MODEL_TYPE,
+  GENERATION_SEPARATOR,
+  type GenerationPointer,
+  generationModelType,
+  type Projection,
+  RETRY_POLICY_DEFAULTS,
+  type RetryPolicy,
+} from "./projection.js";
+import { ReadModels } from "./read-models.js";
+import { ProjectionRunner, type RunnerHost } from "./runner.js";
+import type { ProjectionStatusRecord, ReadModelStore } from "./types.js";
+
+/** Options of {@link Projector.open}. */
+export interface ProjectorOptions {
+  /** The event store whose global subscription feeds the projections. */
+  eventStore: EventStore;
+  /** Where the models, checkpoints and statuses are written. */
+  readModels: ReadModelStore;
+  /** The projections to run (unique names and model types). */
+  projections: readonly Projection<never, never>[] | readonly Projection[];
+  /** How a failing `evolve` or write is retried before the projection is `failed`. @default {@link RETRY_POLICY_DEFAULTS} */
+  retry?: RetryPolicy;
+  /** Most models changed in memory before they are written with a checkpoint. @default 500 */
+  batchSize?: number;
+}
+
+/** Defaults of {@link ProjectorOptions}. */
+export const PROJECTOR_DEFAULTS = {
+  /** @default 500 */
+  batchSize: 500,
+  /** @default RETRY_POLICY_DEFAULTS */
+  retry: RETRY_POLICY_DEFAULTS,
+} as const;
+
+/** Options of {@link Projector.waitForCatchUp}. */
+export interface WaitForCatchUpOptions {
+  /** Aborts the wait (an `AbortError`). */
+  signal?: AbortSignal | undefined;
+  /** Gives up after this many ms (an `AbortError` whose cause is a `TimeoutError`). @default no limit */
+  timeoutMs?: number | undefined;
+  /** Only these projections. @default all */
+  projections?: readonly string[] | undefined;
+}
+
+interface Slot {
+  readonly projection: Projection;
+  active: ProjectionRunner;
+  shadow: ProjectionRunner | undefined;
+  rebuild: Promise<void> | undefined;
+  pointer: GenerationPointer;
+}
+
+/** Runs projections into a read-model store. Create it with {@link Projector.open}. */
+export class Projector implements AsyncDisposable {
+  /** The models, read through each projection's active generation. */
+  readonly models: ReadModels;
+  readonly #host: RunnerHost;
+  readonly #slots = new Map<string, Slot>();
+  #waiters = new Set<() => void>();
+  #closed = false;
+
+  private constructor(host: Omit<RunnerHost, "progressed">) {
+    this.#host = { ...host, progressed: () => this.#wake() };
+    this.models = new ReadModels(host.store, (modelType) => this.#generationOf(modelType));
+  }
+
+  /**
+   * Checks the options, reads each projection's generation and checkpoint,
+   * and starts them (a projection `failed` before starts again).
+   * @throws ConfigurationError for an invalid or unknown option, or two projections with one name or model type
+   */
+  static async open(options: ProjectorOptions): Promise<Projector> {
+    const check = new OptionChecker<ProjectorOptions>("Projector", options, PROJECTOR_DEFAULTS);
+    check.known(["eventStore", "readModels", "projections", "retry", "batchSize"]);
+    const isObject = (v: unknown) => (typeof v === "object" && v !== null ? undefined : "an object");
+    const eventStore = check.custom<"eventStore", EventStore>(
+      "eventStore",
+      (v) => isObject(v) ?? (typeof (v as EventStore).subscribeAll === "function" ? undefined : "an EventStore"),
+    );
+    const store = check.custom<"readModels", ReadModelStore>(
+      "readModels",
+      (v) => isObject(v) ?? (typeof (v as ReadModelStore).save === "function" ? undefined : "a ReadModelStore"),
+    );
+    const projections = check.custom<"projections", readonly Projection[]>("projections", (v) =>
+      Array.isArray(v) ? undefined : "an array of projections",
+    );
+    const batchSize = check.integer("batchSize", { min: 1 });
+    const retry = { ...RETRY_POLICY_DEFAULTS, ...check.custom<"retry", RetryPolicy>("retry", isObject) };
+    const r = new OptionChecker<Required<RetryPolicy>>("Projector retry", retry);
+    r.known(["attempts", "initialDelayMs", "maxDelayMs"]);
+    r.integer("attempts", { min: 1 });
+    r.number("initialDelayMs", { min: 0 });
+    r.number("maxDelayMs", { min: 0 });
+    checkProjections(projections);
+    const projector = new Projector({ eventStore, store, retry, batchSize });
+    try {
+      for (const p of projections) await projector.#startSlot(p);
+    } catch (error) {
+      await projector.close();
+      throw error;
+    }
+    return projector;
+  }
+
+  async #startSlot(projection: Projection): Promise<void> {
+    const stored = await this.#host.store.load<GenerationPointer>(GENERATION_MODEL_TYPE, projection.name);
+    const pointer: GenerationPointer = stored?.model ?? { active: 0 };
+    const active = new ProjectionRunner(this.#host, projection, pointer.active);
+    active.mirror = pointer.active > 0;
+    const slot: Slot = { projection, active, shadow: undefined, rebuild: undefined, pointer };
+    this.#slots.set(projection.name, slot);
+    await active.start();
+    if (pointer.retired?.length) void this.#retire(slot).catch(() => undefined);
+    if (pointer.rebuilding !== undefined) slot.rebuild = this.#rebuild(slot, pointer.rebuilding);
+  }
+
+  #slot(name: string): Slot {
+    if (this.#closed) throw new ClosedError("projector");
+    const slot = this.#slots.get(name);
+    if (!slot) throw new NotFoundError("projection", name);
+    return slot;
+  }
+
+  #generationOf(modelType: string): number {
+    for (const slot of this.#slots.values()) if (slot.projection.modelType === modelType) return slot.active.generation;
+    return 0;
+  }
+
+  /** The status of each projection, from memory (what is also written to the store). */
+  status(): ProjectionStatusRecord[];
+  status(name: string): ProjectionStatusRecord;
+  status(name?: string): ProjectionStatusRecord | ProjectionStatusRecord[] {
+    if (name !== undefined) return this.#slot(name).active.snapshot();
+    return [...this.#slots.values()].map((s) => s.active.snapshot());
+  }
+
+  /**
+   * Starts a `failed` projection again from its checkpoint (after its
+   * cause is fixed); does nothing to a running one.
+   * @throws NotFoundError for an unknown projection
+   */
+  async resume(name: string): Promise<void> {
+    const slot = this.#slot(name);
+    for (const runner of [slot.active, slot.shadow]) {
+      if (runner?.failed) {
+        await runner.stop();
+        await runner.start();
+      }
+    }
+    if (slot.shadow && !slot.rebuild) slot.rebuild = this.#rebuild(slot, slot.shadow.generation);
+  }
+
+  /**
+   * Rebuilds a projection from the first event into a new generation while
+   * the current one keeps serving reads (and keeps being updated), then
+   * switches reads to it in one step once it has caught up, and removes
+   * the old generation's models. Resolves after the switch; a rebuild
+   * interrupted by a crash or `close()` goes on at the next `open`.
+   */
+  rebuild(name: string): Promise<void> {
+    const slot = this.#slot(name);
+    slot.rebuild ??= this.#rebuild(slot, Math.max(slot.pointer.active, ...(slot.pointer.retired ?? [])) + 1);
+    return slot.rebuild;
+  }
+
+  #rebuild(slot: Slot, generation: number): Promise<void> {
+    slot.active.rebuilding = true;
+    if (slot.shadow) slot.shadow.rebuilding = true;
+    const running = this.#rebuilding(slot, generation);
+    running.catch(() => undefined); // also reported by the status (failed) and by rebuild()'s own promise
+    return running;
+  }
+
+  async #rebuilding(slot: Slot, generation: number): Promise<void> {
+    try {
+      const store = this.#host.store;
+      if (slot.pointer.rebuilding !== generation)
+        await this.#setPointer(slot, { ...slot.pointer, rebuilding: generation });
+      const running = slot.shadow;
+      const shadow = running ?? new ProjectionRunner(this.#host, slot.projection, generation);
+      slot.shadow = shadow;
+      shadow.rebuilding = true;
+      slot.active.rebuilding = true;
+      if (!running) await shadow.start();
+      // Caught up with the active generation: stop it there, let the shadow reach the same point, switch.
+      await this.#until(() => shadow.failed || shadow.checkpoint >= this.#host.eventStore.stats().globalPosition);
+      if (shadow.failed) throw shadow.lastError;
+      const old = slot.active;
+      await old.stop();
+      await this.#until(() => shadow.failed || shadow.checkpoint >= old.checkpoint);
+      if (shadow.failed) throw shadow.lastError;
+      await this.#setPointer(slot, { active: generation, retired: [...(slot.pointer.retired ?? []), old.generation] });
+      slot.active = shadow;
+      slot.shadow = undefined;
+      shadow.rebuilding = false;
+      shadow.mirror = true;
+      await store.updateProjectionStatus({ ...shadow.snapshot(), name: slot.projection.name });
+      void this.#retire(slot).catch(() => undefined);
+    } finally {
+      slot.rebuild = undefined;
+      if (!slot.shadow) slot.active.rebuilding = false;
+    }
+  }
+
+  /** Removes the models of retired generations, then forgets them. */
+  async #retire(slot: Slot): Promise<void> {
+    const store = this.#host.store;
+    for (const generation of slot.pointer.retired ?? []) {
+      const type = generationModelType(slot.projection.modelType, generation);
+      for (const id of await store.list(type)) await store.delete(type, id);
+    }
+    if (!this.#closed)
+      await this.#setPointer(slot, { active: slot.pointer.active, rebuilding: slot.pointer.rebuilding });
+  }
+
+  async #setPointer(slot: Slot, pointer: GenerationPointer): Promise<void> {
+    const clean: GenerationPointer = {
+      active: pointer.active,
+      ...(pointer.rebuilding === undefined ? {} : { rebuilding: pointer.rebuilding }),
+      ...(pointer.retired?.length ? { retired: pointer.retired } : {}),
+    };
+    await this.#host.store.save(clean, {
+      id: slot.projection.name,
+      modelType: GENERATION_MODEL_TYPE,
+      schemaVersion: 1,
+      lastUpdated: new Date(),
+      lastEventPosition: 0,
+      metadata: {},
+    });
+    slot.pointer = clean;
+  }
+
+  /**
+   * Resolves once every projection (or those named) has handled every
+   * event stored when it was called: read-your-writes after an append.
+   * @throws ApplyError (the projection's last error) when one of them is or becomes `failed`
+   * @throws AbortError on `signal` or after `timeoutMs`
+   */
+  async waitForCatchUp(options: WaitForCatchUpOptions = {}): Promise<void> {
+    const names = options.projections ?? [...this.#slots.keys()];
+    const slots = names.map((n) => this.#slot(n));
+    const target = this.#host.eventStore.stats().globalPosition;
+    const signals = [
+      options.signal,
+      options.timeoutMs === undefined ? undefined : AbortSignal.timeout(options.timeoutMs),
+    ];
+    const signal = AbortSignal.any(signals.filter((s): s is AbortSignal => s !== undefined));
+    await this.#until(() => {
+      const failed = slots.find((s) => s.active.failed);
+      if (failed) throw failed.active.lastError;
+      return slots.every((s) => s.active.checkpoint >= target);
+    }, signal);
+  }
+
+  /** Waits until `done()` (re-checked after every checkpoint); rejects with what it throws. */
+  #until(done: () => boolean, signal?: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const check = () => {
+        try {
+          if (this.#closed) throw new ClosedError("projector");
+          if (signal?.aborted) throw new AbortError(signal.reason);
+          if (!done()) return;
+          resolve();
+        } catch (error) {
+          reject(error);
+        }
+        this.#waiters.delete(check);
+        signal?.removeEventListener("abort", check);
+      };
+      this.#waiters.add(check);
+      signal?.addEventListener("abort", check, { once: true });
+      check();
+    });
+  }
+
+  #wake(): void {
+    for (const w of [...this.#waiters]) w();
+  }
+
+  /** Stops every projection after writing the batch in hand. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await Promise.all([...this.#slots.values()].flatMap((s) => [s.active.stop(), s.shadow?.stop()]));
+    await Promise.all([...this.#slots.values()].map((s) => s.rebuild?.catch(() => undefined)));
+    this.#wake();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+function checkProjections(projections: readonly Projection[]): void {
+  const names = new Set<string>();
+  const types = new Set<string>();
+  for (const [i, p] of projections.entries()) {
+    const where = `Projector option projections[${i}]`;
+    if (typeof p !== "object" || p === null) throw new ConfigurationError(`${where} must be a projection object`);
+    for (const key of ["name", "modelType"] as const) {
+      const v = p[key];
+      if (typeof v !== "string" || v === "" || v.includes(GENERATION_SEPARATOR)) {
+        throw new ConfigurationError(
+          `${where}.${key} must be a non-empty string without "${GENERATION_SEPARATOR}", got ${JSON.stringify(v)}`,
+        );
+      }
+    }
+    if (p.modelType === GENERATION_MODEL_TYPE)
+      throw new ConfigurationError(`${where}.modelType ${GENERATION_MODEL_TYPE} is the projector's own`);
+    if (!Array.isArray(p.handles) || p.handles.some((t) => typeof t !== "string" || t === "")) {
+      throw new ConfigurationError(`${where}.handles must be an array of event types`);
+    }
+    if (typeof p.id !== "function" || typeof p.evolve !== "function") {
+      throw new ConfigurationError(`${where} must have the functions id(event) and evolve(model, event)`);
+    }
+    if (names.has(p.name)) throw new ConfigurationError(`${where}.name ${JSON.stringify(p.name)} is used twice`);
+    if (types.has(p.modelType))
+      throw new ConfigurationError(`${where}.modelType ${JSON.stringify(p.modelType)} is written by two projections`);
+    names.add(p.name);
+    types.add(p.modelType);
+  }
+}

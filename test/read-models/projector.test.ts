@@ -1,0 +1,288 @@
+/**
+ * The projector against any ReadModelStore (a parameter: the Map test
+ * doubles here, with and without an atomic checkpoint; the real stores
+ * later): exactly-once folds, status and lag, retry / failed / resume,
+ * rebuilds with an atomic switch, the caught-up barrier.
+ */
+import { describe, expect, it } from "vitest";
+import { createEvent, type RecordedEvent } from "../../src/events/index.js";
+import { isConfigurationError } from "../../src/index.js";
+import { MemoryEventStore } from "../../src/memory/index.js";
+import { type Projection, Projector, type ReadModelStore } from "../../src/read-models/index.js";
+import { MapReadModelStore } from "./test-stores.js";
+
+interface Summary {
+  customer: string;
+  orders: number;
+  total: number;
+  positions: number[];
+}
+
+type Placed = { customer: string; amount: number };
+
+function summaries(overrides: Partial<Projection<Summary, Placed>> = {}): Projection<Summary, Placed> {
+  return {
+    name: "summaries",
+    modelType: "Summary",
+    handles: ["order.placed", "customer.removed"],
+    streamPrefix: "order-",
+    id: (e) => e.data.customer,
+    evolve: (m, e) =>
+      e.type === "customer.removed"
+        ? null
+        : {
+            customer: e.data.customer,
+            orders: (m?.orders ?? 0) + 1,
+            total: (m?.total ?? 0) + e.data.amount,
+            positions: [...(m?.positions ?? []), e.globalPosition],
+          },
+    ...overrides,
+  } as Projection<Summary, Placed>;
+}
+
+const place = (customer: string, amount: number) => createEvent("order.placed", { customer, amount });
+
+/** The fold of the events, by plain code: what every model must equal. */
+function fold(events: readonly RecordedEvent[]): Map<string, Summary> {
+  const out = new Map<string, Summary>();
+  for (const e of events) {
+    if (!e.streamId.startsWith("order-")) continue;
+    const d = e.data as Placed;
+    if (e.type === "customer.removed") out.delete(d.customer);
+    if (e.type !== "order.placed") continue;
+    const m = out.get(d.customer);
+    out.set(d.customer, {
+      customer: d.customer,
+      orders: (m?.orders ?? 0) + 1,
+      total: (m?.total ?? 0) + d.amount,
+      positions: [...(m?.positions ?? []), e.globalPosition],
+    });
+  }
+  return out;
+}
+
+async function all(store: MemoryEventStore): Promise<RecordedEvent[]> {
+  const out: RecordedEvent[] = [];
+  for (const s of await store.getStreams()) out.push(...(await store.readStream(s.streamId)));
+  return out.sort((a, b) => a.globalPosition - b.globalPosition);
+}
+
+async function expectFolded(projector: Projector, events: MemoryEventStore): Promise<void> {
+  const expected = fold(await all(events));
+  expect((await projector.models.list("Summary")).sort()).toEqual([...expected.keys()].sort());
+  for (const [id, m] of expected) expect((await projector.models.load<Summary>("Summary", id))?.model).toEqual(m);
+}
+
+export function describeProjector(name: string, makeStore: () => ReadModelStore): void {
+  describe(`Projector on ${name}`, () => {
+    it("folds history then live events into models, each event once; status up_to_date with no lag", async () => {
+      const events = new MemoryEventStore();
+      const readModels = makeStore();
+      await events.append("order-1", [place("ann", 10), place("bob", 5)]);
+      await events.append("other", [place("ann", 1000)]);
+      await using projector = await Projector.open({
+        eventStore: events,
+        readModels,
+        projections: [summaries()],
+        batchSize: 2,
+      });
+      await projector.waitForCatchUp({ timeoutMs: 5000 });
+      await events.append("order-2", [place("ann", 7), createEvent("customer.removed", { customer: "bob" })]);
+      await events.append("order-3", [place("cid", 1)]);
+      await projector.waitForCatchUp({ timeoutMs: 5000 });
+      await expectFolded(projector, events);
+      const status = projector.status("summaries");
+      expect(status).toMatchObject({ status: "up_to_date", checkpoint: 6, lagEvents: 0, lagMs: 0 });
+      expect(await readModels.getProjectionStatus("summaries")).toMatchObject({ status: "up_to_date", checkpoint: 6 });
+      // The checkpoint advances over events the projection does not handle.
+      await events.append("other", [place("zed", 1), place("zed", 2)]);
+      await projector.waitForCatchUp({ timeoutMs: 5000 });
+      expect(projector.status("summaries").checkpoint).toBe(8);
+      expect((await readModels.getProjectionStatus("summaries"))?.checkpoint).toBe(8);
+    });
+
+    it("restarting resumes from the checkpoint: nothing applied twice, nothing missed", async () => {
+      const events = new MemoryEventStore();
+      const readModels = makeStore();
+      for (let i = 0; i < 20; i++) await events.append(`order-${i % 3}`, [place(`c${i % 4}`, i)]);
+      const first = await Projector.open({ eventStore: events, readModels, projections: [summaries()], batchSize: 3 });
+      await first.waitForCatchUp({ timeoutMs: 5000 });
+      await first.close();
+      await events.append("order-x", [place("c1", 100), createEvent("customer.removed", { customer: "c2" })]);
+      await using second = await Projector.open({
+        eventStore: events,
+        readModels,
+        projections: [summaries()],
+        batchSize: 3,
+      });
+      await second.waitForCatchUp({ timeoutMs: 5000 });
+      await expectFolded(second, events);
+    });
+
+    it("a failing evolve is retried, then only its projection is failed with error and position; resume continues", async () => {
+      const events = new MemoryEventStore();
+      const readModels = makeStore();
+      let broken = true;
+      let calls = 0;
+      const fragile = summaries({
+        name: "fragile",
+        modelType: "Fragile",
+        evolve: (m, e) => {
+          if (e.data.amount === 13) {
+            calls++;
+            if (broken) throw new Error("unlucky amount");
+          }
+          return summaries().evolve(m, e);
+        },
+      });
+      await events.append("order-1", [place("ann", 1), place("ann", 13), place("ann", 2)]);
+      await using projector = await Projector.open({
+        eventStore: events,
+        readModels,
+        projections: [summaries(), fragile],
+        retry: { attempts: 3, initialDelayMs: 1, maxDelayMs: 2 },
+      });
+      await expect(projector.waitForCatchUp({ timeoutMs: 5000 })).rejects.toThrow(/unlucky amount/);
+      await projector.waitForCatchUp({ projections: ["summaries"], timeoutMs: 5000 });
+      expect(calls).toBe(3);
+      const failed = projector.status("fragile");
+      expect(failed).toMatchObject({ status: "failed", failedPosition: 2, checkpoint: 1 });
+      expect(failed.lastError).toContain("unlucky amount");
+      expect(await readModels.getProjectionStatus("fragile")).toMatchObject({ status: "failed", failedPosition: 2 });
+      expect((await readModels.load<Summary>("Fragile", "ann"))?.model.total).toBe(1);
+      expect(projector.status("summaries").status).toBe("up_to_date");
+      broken = false;
+      await projector.resume("fragile");
+      await projector.waitForCatchUp({ timeoutMs: 5000 });
+      expect((await readModels.load<Summary>("Fragile", "ann"))?.model).toMatchObject({ orders: 3, total: 16 });
+      expect(projector.status("fragile")).toMatchObject({ status: "up_to_date", checkpoint: 3 });
+    });
+
+    it("reports catching_up with its lag while behind", async () => {
+      const events = new MemoryEventStore();
+      const readModels = makeStore();
+      await events.append("order-1", [place("ann", 1)], {});
+      let release!: () => void;
+      const gate = new Promise<void>((r) => {
+        release = r;
+      });
+      const slow = summaries({
+        evolve: async (m, e) => {
+          await gate;
+          return summaries().evolve(m, e);
+        },
+      });
+      await using projector = await Projector.open({ eventStore: events, readModels, projections: [slow] });
+      await events.append("order-1", [place("ann", 2), place("ann", 3)]);
+      const s = projector.status("summaries");
+      expect(s.status).toBe("catching_up");
+      expect(s.lagEvents).toBe(3);
+      release();
+      await projector.waitForCatchUp({ timeoutMs: 5000 });
+      expect(projector.status("summaries")).toMatchObject({ status: "up_to_date", lagEvents: 0 });
+    });
+
+    it("waitForCatchUp honours timeoutMs and its signal", async () => {
+      const events = new MemoryEventStore();
+      await events.append("order-1", [place("ann", 1)]);
+      const stuck = summaries({ evolve: () => new Promise<never>(() => {}) });
+      const projector = await Projector.open({ eventStore: events, readModels: makeStore(), projections: [stuck] });
+      await expect(projector.waitForCatchUp({ timeoutMs: 20 })).rejects.toMatchObject({ code: "STATELOG_ABORTED" });
+      const ac = new AbortController();
+      const waiting = projector.waitForCatchUp({ signal: ac.signal });
+      ac.abort();
+      await expect(waiting).rejects.toMatchObject({ code: "STATELOG_ABORTED" });
+    });
+
+    it("a rebuild under load: reads see the old models until the switch, then the new ones, never a mix", async () => {
+      const events = new MemoryEventStore();
+      const readModels = makeStore();
+      for (let i = 0; i < 1000; i++) await events.append(`order-${i % 5}`, [place(`c${i % 10}`, 1)]);
+      let version = 1;
+      const versioned = summaries({
+        // The version of the code that created the model: old models keep 1, the rebuilt ones get 2.
+        evolve: (m, e) =>
+          ({
+            ...(summaries().evolve(m, e) as Summary),
+            version: (m as { version?: number })?.version ?? version,
+          }) as Summary,
+      });
+      await using projector = await Projector.open({
+        eventStore: events,
+        readModels,
+        projections: [versioned],
+        batchSize: 7,
+      });
+      await projector.waitForCatchUp({ timeoutMs: 5000 });
+      version = 2;
+      const seen: number[][] = [];
+      let appending = true;
+      const load = (async () => {
+        for (let i = 0; appending; i++) {
+          await events.append(`order-${i % 5}`, [place(`c${i % 10}`, 1)]);
+          const page = await projector.models.query<Summary & { version: number }>({
+            modelType: "Summary",
+            filters: [],
+            sort: [],
+          });
+          seen.push([...new Set(page.items.map((m) => m.model.version))]);
+          await new Promise((r) => setImmediate(r));
+        }
+      })();
+      while (seen.length < 3) await new Promise((r) => setTimeout(r, 1));
+      const rebuilt = projector.rebuild("summaries");
+      expect(projector.status("summaries").status).toBe("rebuilding");
+      await rebuilt;
+      appending = false;
+      await load;
+      await projector.waitForCatchUp({ timeoutMs: 5000 });
+      expect(seen.every((versions) => versions.length === 1)).toBe(true);
+      const switched = seen.findIndex((v) => v[0] === 2);
+      const firstNew = switched === -1 ? seen.length : switched;
+      expect(firstNew).toBeGreaterThan(2); // reads went on during the rebuild
+      expect(seen.slice(0, firstNew).every((v) => v[0] === 1)).toBe(true);
+      expect(seen.slice(firstNew).every((v) => v[0] === 2)).toBe(true);
+      const page = await projector.models.query<Summary & { version: number }>({
+        modelType: "Summary",
+        filters: [],
+        sort: [],
+      });
+      expect(page.items.every((m) => m.model.version === 2)).toBe(true);
+      expect(page.items.every((m) => m.metadata.modelType === "Summary")).toBe(true);
+      const expected = fold(await all(events));
+      for (const m of page.items) expect(m.model.total).toBe(expected.get(m.metadata.id)?.total);
+      expect(projector.status("summaries").status).toBe("up_to_date");
+      expect(await readModels.getProjectionStatus("summaries")).toMatchObject({ status: "up_to_date" });
+      // The old generation's models are removed.
+      for (let i = 0; i < 100 && (await readModels.list("Summary")).length > 0; i++)
+        await new Promise((r) => setTimeout(r, 10));
+      expect(await readModels.list("Summary")).toEqual([]);
+      // A restart reads the new generation.
+      await projector.close();
+      await using again = await Projector.open({ eventStore: events, readModels, projections: [versioned] });
+      await again.waitForCatchUp({ timeoutMs: 5000 });
+      expect((await again.models.list("Summary")).length).toBe(10);
+    });
+
+    it("refuses bad options with a ConfigurationError", async () => {
+      const eventStore = new MemoryEventStore();
+      const readModels = makeStore();
+      const bad: unknown[] = [
+        { eventStore, readModels, projections: [summaries()], batchSize: 0 },
+        { eventStore, readModels, projections: [summaries(), summaries()] },
+        { eventStore, readModels, projections: [summaries({ name: "a~b" })] },
+        { eventStore, readModels, projections: [summaries({ handles: "x" as unknown as string[] })] },
+        { eventStore, readModels, projections: [summaries()], retry: { attempts: 0 } },
+        { eventStore, readModels, projections: [summaries()], dir: "x" },
+        { readModels, projections: [] },
+      ];
+      for (const options of bad) {
+        const error = await Projector.open(options as never).catch((e: unknown) => e);
+        expect(isConfigurationError(error), String(error)).toBe(true);
+      }
+    });
+  });
+}
+
+describeProjector("a Map store without atomic checkpoint", () => new MapReadModelStore(false));
+describeProjector("a Map store with atomic checkpoint", () => new MapReadModelStore(true));
