@@ -48,6 +48,7 @@ export {
   isLimitExceededError,
   isNotFoundError,
   isPartialWriteError,
+  isPeerMissingError,
   isStatelogError,
   isTooLargeError,
   isUnavailableError,
@@ -61,6 +62,8 @@ export {
   NotFoundError,
   PartialWriteError,
   type PartialWriteReport,
+  PeerMissingError,
+  type PeerMissingErrorOptions,
   StatelogError,
   type StatelogErrorOptions,
   TooLargeError,
@@ -96,7 +99,6 @@ export {
   UnknownEntityTypes,
 } from "./core/store.js";
 export {
-  DEFAULT_MAX_VALUE_BYTES,
   type JsonValue,
   MAX_NAME_BYTES,
   toJson,

@@ -175,7 +175,7 @@ export class ChangelogReader implements AsyncDisposable {
   /**
    * A reader of the changelog topic. Checks the options and loads the
    * Kafka client; it connects on the first read.
-   * @throws ConfigurationError for an invalid option; KafkaClientMissingError
+   * @throws ConfigurationError for an invalid option; PeerMissingError
    *   when `@confluentinc/kafka-javascript` cannot be loaded
    */
   static async open(options: ChangelogReaderOptions = {}): Promise<ChangelogReader> {

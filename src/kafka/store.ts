@@ -134,7 +134,7 @@ export class KafkaStore extends BaseStore {
   /**
    * A store on the changelog topic. Checks the options and loads the Kafka
    * client; it connects on the first call.
-   * @throws ConfigurationError for an invalid option; KafkaClientMissingError
+   * @throws ConfigurationError for an invalid option; PeerMissingError
    *   when `@confluentinc/kafka-javascript` cannot be loaded
    */
   static async open(options: KafkaStoreOptions = {}): Promise<KafkaStore> {

@@ -139,7 +139,7 @@ export class ChangelogWriter implements AsyncDisposable {
    * A writer of the changelog topic. Checks the options and loads the
    * Kafka client; it connects on the first write (or {@link connect}):
    * writes made meanwhile wait, in call order.
-   * @throws ConfigurationError for an invalid option; KafkaClientMissingError
+   * @throws ConfigurationError for an invalid option; PeerMissingError
    *   when `@confluentinc/kafka-javascript` cannot be loaded
    */
   static async open(options: ChangelogWriterOptions = {}): Promise<ChangelogWriter> {

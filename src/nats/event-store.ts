@@ -102,7 +102,7 @@ export class NatsEventStore extends BaseEventStore {
    * @throws ConfigurationError for an invalid or unknown option, or when the
    *   server's `max_payload` cannot carry an event of `maxValueBytes` plus
    *   {@link EVENT_ENVELOPE_BYTES}
-   * @throws NatsClientMissingError when the NATS client packages are not installed
+   * @throws PeerMissingError when the NATS client packages are not installed
    * @throws UnavailableError when the server cannot be reached
    */
   static async open(options: NatsEventStoreOptions): Promise<NatsEventStore> {

@@ -156,7 +156,7 @@ export class NatsReadModelStore {
    * before anything is created.
    * @throws ConfigurationError for an invalid or unknown option, or when the
    *   server's `max_payload` cannot carry `maxValueBytes` plus {@link READ_MODEL_ENVELOPE_BYTES}
-   * @throws NatsClientMissingError when the NATS client packages are not installed
+   * @throws PeerMissingError when the NATS client packages are not installed
    * @throws UnavailableError when the server cannot be reached
    */
   static async open(options: NatsReadModelStoreOptions): Promise<NatsReadModelStore> {

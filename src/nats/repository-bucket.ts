@@ -159,7 +159,7 @@ export interface OpenedBucket {
 /**
  * Creates the bucket if missing, or checks that the existing one has the
  * requested history and TTL.
- * @throws ConfigurationError | NatsClientMissingError | UnavailableError
+ * @throws ConfigurationError | PeerMissingError | UnavailableError
  */
 export async function openBucket<T>(settings: RepositorySettings<T>): Promise<OpenedBucket> {
   const { client, bucket, history, ttlSeconds } = settings;

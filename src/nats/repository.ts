@@ -108,7 +108,7 @@ export class NatsKvRepository<T> implements Repository<T> {
    *   the server's `max_payload` cannot carry `maxValueBytes` plus the
    *   envelope, or when the existing bucket's history or TTL differ from the options
    * @throws UnsupportedError when `perSaveTtl` needs a newer server
-   * @throws NatsClientMissingError when the NATS client packages are not installed
+   * @throws PeerMissingError when the NATS client packages are not installed
    * @throws UnavailableError when the server cannot be reached
    */
   static async open<T>(options: NatsKvRepositoryOptions<T>): Promise<NatsKvRepository<T>> {

@@ -7,7 +7,7 @@
  * (`statelog/nats`); `describeRepositoryContract` (`statelog/testing`)
  * checks them.
  */
-import { type CallOptions, DEFAULT_MAX_VALUE_BYTES, OptionChecker, ValidationError } from "../index.js";
+import { type CallOptions, OptionChecker, STORE_DEFAULTS, ValidationError } from "../index.js";
 
 /** What a repository returns after a save. */
 export interface SaveResult {
@@ -145,7 +145,7 @@ export const REPOSITORY_DEFAULTS = {
   /** @default 0 (never expire) */
   ttlSeconds: 0,
   /** @default 1048576 (1 MiB) */
-  maxValueBytes: DEFAULT_MAX_VALUE_BYTES,
+  maxValueBytes: STORE_DEFAULTS.maxValueBytes,
   /** Page size of `list`. @default 20 */
   pageSize: 20,
 } as const;

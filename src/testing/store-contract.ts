@@ -4,7 +4,7 @@
  * declared capabilities and show up as visible skips. The tests live in
  * one function per area (store-data-areas.ts, store-lifecycle-areas.ts).
  */
-import { type Change, DEFAULT_MAX_VALUE_BYTES, type Store } from "../index.js";
+import { type Change, STORE_DEFAULTS, type Store } from "../index.js";
 import {
   describeBasics,
   describeDeletes,
@@ -66,7 +66,7 @@ export function describeStoreContract(
   options: StoreContractOptions = {},
 ): void {
   const timeout = options.timeout ?? 30_000;
-  const maxBytes = options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES;
+  const maxBytes = options.maxValueBytes ?? STORE_DEFAULTS.maxValueBytes;
   const open: Store[] = [];
 
   async function fresh(): Promise<Store> {
