@@ -17,7 +17,7 @@ import {
   sampleEvents,
 } from "./event-store-areas.js";
 import { describeEventStoreModel } from "./event-store-model.js";
-import { uniqueName } from "./fixtures.js";
+import { checkContractOptions, uniqueName } from "./fixtures.js";
 import { afterEach, describe, expect, it } from "./vitest.js";
 
 export { sampleEvents } from "./event-store-areas.js";
@@ -44,10 +44,10 @@ export interface EventStoreContractOptions {
   modelRuns?: number;
   /** Most operations in one schedule of the model-based test. @default 14 */
   modelMaxOps?: number;
-  /** Per-test timeout in ms. @default 30000 */
-  timeout?: number;
-  /** Timeout of the model-based test in ms. @default 300000 */
-  modelTimeout?: number;
+  /** Per-test timeout, in milliseconds. @default 30000 */
+  timeoutMs?: number;
+  /** Timeout of the model-based test, in milliseconds. @default 300000 */
+  modelTimeoutMs?: number;
 }
 
 /** Creates a store with a given configuration; the suite passes limits, clocks and retention through it. */
@@ -63,7 +63,17 @@ export function describeEventStoreContract(
   factory: EventStoreFactory,
   options: EventStoreContractOptions = {},
 ): void {
-  const timeout = options.timeout ?? 30_000;
+  checkContractOptions("describeEventStoreContract", options, [
+    "reopen",
+    "settle",
+    "clock",
+    "retentionWaitMs",
+    "modelRuns",
+    "modelMaxOps",
+    "timeoutMs",
+    "modelTimeoutMs",
+  ]);
+  const timeout = options.timeoutMs ?? 30_000;
   const open: EventStore[] = [];
   const fakeClock = (options.clock ?? "fake") === "fake";
 
@@ -235,7 +245,7 @@ export function describeEventStoreContract(
       runs: options.modelRuns ?? 10_000,
       maxOps: options.modelMaxOps ?? 14,
       fakeClock,
-      timeout: options.modelTimeout ?? 300_000,
+      timeoutMs: options.modelTimeoutMs ?? 300_000,
     });
   });
 }

@@ -24,8 +24,8 @@ export interface EventStoreModelOptions {
   maxOps: number;
   /** Whether the `clock` option drives retention (else retention steps only let time pass). */
   fakeClock: boolean;
-  /** Test timeout in ms. */
-  timeout: number;
+  /** Test timeout, in milliseconds. */
+  timeoutMs: number;
 }
 
 type Op =
@@ -115,7 +115,7 @@ export function describeEventStoreModel(
   options: EventStoreModelOptions,
 ): void {
   it(`model: ${options.runs} random schedules of appends, reads, subscribes, aborts and retention — 0 gaps, 0 duplicates (${name})`, {
-    timeout: options.timeout,
+    timeout: options.timeoutMs,
   }, async () => {
     const fc = await loadFastCheck();
     const totals: Totals = { schedules: 0, delivered: 0, gaps: 0, duplicates: 0 };

@@ -5,6 +5,7 @@
  * one function per area (store-data-areas.ts, store-lifecycle-areas.ts).
  */
 import { type Change, STORE_DEFAULTS, type Store } from "../index.js";
+import { checkContractOptions } from "./fixtures.js";
 import {
   describeBasics,
   describeDeletes,
@@ -34,8 +35,8 @@ export interface StoreContractOptions {
   maxValueBytes?: number;
   /** Runs of the property-based test. @default 60 */
   propertyRuns?: number;
-  /** Per-test timeout in ms. @default 30000 */
-  timeout?: number;
+  /** Per-test timeout, in milliseconds. @default 30000 */
+  timeoutMs?: number;
 }
 
 /** What an area of the Store suite works with. */
@@ -65,7 +66,14 @@ export function describeStoreContract(
   factory: () => Store | Promise<Store>,
   options: StoreContractOptions = {},
 ): void {
-  const timeout = options.timeout ?? 30_000;
+  checkContractOptions("describeStoreContract", options, [
+    "reopen",
+    "beforeLoad",
+    "maxValueBytes",
+    "propertyRuns",
+    "timeoutMs",
+  ]);
+  const timeout = options.timeoutMs ?? 30_000;
   const maxBytes = options.maxValueBytes ?? STORE_DEFAULTS.maxValueBytes;
   const open: Store[] = [];
 

@@ -102,7 +102,7 @@ describe("importPeer", () => {
     expect(error).toBeInstanceOf(Error);
     expect(isPeerMissingError(error), String(error)).toBe(true);
     expect((error as Error).message).toBe(
-      'statelog/testing needs the package "vitest" to register its conformance suites, an optional peer dependency of statelog, and it is not installed: run `npm install --save-dev vitest` — it could not be loaded: Cannot find package \'vitest\' imported from /x/y.js',
+      "statelog/testing needs the package \"vitest\" to register its conformance suites, an optional peer dependency of statelog, and it is not installed: run `npm install --save-dev vitest` — it could not be loaded: Cannot find package 'vitest' imported from /x/y.js",
     );
     expect(error).toMatchObject({
       code: ErrorCode.PeerMissing,
