@@ -10,7 +10,7 @@ import {
   messageOf,
   PartialWriteError,
   type PartialWriteReport,
-  StatelogError,
+  type StatelogError,
   type StatelogErrorOptions,
   UnavailableError,
 } from "../index.js";

@@ -35,6 +35,7 @@ import {
   checkEventStoreOptions,
   EVENT_ENVELOPE_BYTES,
   type EventStoreSettings,
+  NATS_EVENT_STORE_OWN_OPTION_NAMES,
   type NatsEventStoreOptions,
 } from "./event-store-options.js";
 import { decodeToken, encodeToken } from "./keys.js";
@@ -80,7 +81,12 @@ export class NatsEventStore extends BaseEventStore {
   readonly #chains = new Map<string, Promise<unknown>>();
 
   private constructor(options: NatsEventStoreOptions, settings: EventStoreSettings) {
-    super({ ...options, maxValueBytes: settings.maxValueBytes }, `nats-event-store:${settings.stream}`);
+    super(
+      { ...options, maxValueBytes: settings.maxValueBytes },
+      `nats-event-store:${settings.stream}`,
+      "NatsEventStore",
+      NATS_EVENT_STORE_OWN_OPTION_NAMES,
+    );
     this.#settings = settings;
     this.stream = settings.stream;
     this.prefix = settings.prefix;

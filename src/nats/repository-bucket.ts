@@ -5,7 +5,12 @@
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import type { MsgHdrs, NatsConnection } from "@nats-io/transport-node";
 import { ConfigurationError, messageOf, OptionChecker, STORE_DEFAULTS, validateEntityType } from "../index.js";
-import { MAX_HISTORY, type RepositoryOptions } from "../repository/index.js";
+import {
+  MAX_HISTORY,
+  REPOSITORY_OPTION_NAMES,
+  REPOSITORY_RENAMED_OPTIONS,
+  type RepositoryOptions,
+} from "../repository/index.js";
 import { loadNatsModules } from "./client.js";
 import { natsError } from "./errors.js";
 import { checkClient, checkStreamName, MAX_REPLICAS, NatsStorage } from "./options.js";
@@ -63,19 +68,19 @@ export const NATS_KV_REPOSITORY_DEFAULTS = {
   maxCasAttempts: 100,
 } as const;
 
+/** The options a NATS repository adds to those of every repository (`REPOSITORY_OPTION_NAMES`). */
 const OPTION_NAMES = [
+  ...REPOSITORY_OPTION_NAMES,
   "client",
   "bucket",
   "aggregateType",
-  "idOf",
-  "history",
-  "ttlSeconds",
-  "maxValueBytes",
   "replicas",
   "storage",
   "perSaveTtl",
   "maxCasAttempts",
 ];
+/** Old spellings: those of every repository (`maxAggregateBytes`), and the builder's `bucketName`. */
+const RENAMED_OPTIONS: Readonly<Record<string, string>> = { ...REPOSITORY_RENAMED_OPTIONS, bucketName: "bucket" };
 
 /**
  * An upper bound of what a repository write adds to an aggregate's JSON, in
@@ -106,9 +111,7 @@ export interface RepositorySettings<T> {
  * @throws UnsupportedError when `perSaveTtl` needs a newer server
  */
 export function checkRepositoryOptions<T>(options: NatsKvRepositoryOptions<T>, owner: string): RepositorySettings<T> {
-  const check = new OptionChecker(owner, options, NATS_KV_REPOSITORY_DEFAULTS).known(OPTION_NAMES, {
-    bucketName: "bucket",
-  });
+  const check = new OptionChecker(owner, options, NATS_KV_REPOSITORY_DEFAULTS).known(OPTION_NAMES, RENAMED_OPTIONS);
   const client = checkClient(check);
   const bucket = checkStreamName(check, "bucket", "KV bucket");
   const aggregateType = check.custom<"aggregateType", string>("aggregateType", (v) => {
