@@ -6,6 +6,7 @@
  * `statelog/file`, `statelog/union`, `statelog/kafka`, `statelog/nats`.
  */
 export {
+  type ApplyOptions,
   type ApplyResult,
   applyChanges,
   dedupeChanges,
