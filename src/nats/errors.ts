@@ -11,7 +11,6 @@ import {
   PartialWriteError,
   type PartialWriteReport,
   type StatelogError,
-  type StatelogErrorOptions,
   UnavailableError,
 } from "../index.js";
 

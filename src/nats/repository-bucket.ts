@@ -5,12 +5,7 @@
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import type { MsgHdrs, NatsConnection } from "@nats-io/transport-node";
 import { ConfigurationError, messageOf, OptionChecker, STORE_DEFAULTS, validateEntityType } from "../index.js";
-import {
-  MAX_HISTORY,
-  REPOSITORY_OPTION_NAMES,
-  REPOSITORY_RENAMED_OPTIONS,
-  type RepositoryOptions,
-} from "../repository/index.js";
+import { checkRepositoryOptions, type RepositoryOptions } from "../repository/index.js";
 import { loadNatsModules } from "./client.js";
 import { natsError } from "./errors.js";
 import { checkClient, checkStreamName, MAX_REPLICAS, NatsStorage } from "./options.js";
@@ -69,18 +64,9 @@ export const NATS_KV_REPOSITORY_DEFAULTS = {
 } as const;
 
 /** The options a NATS repository adds to those of every repository (`REPOSITORY_OPTION_NAMES`). */
-const OPTION_NAMES = [
-  ...REPOSITORY_OPTION_NAMES,
-  "client",
-  "bucket",
-  "aggregateType",
-  "replicas",
-  "storage",
-  "perSaveTtl",
-  "maxCasAttempts",
-];
-/** Old spellings: those of every repository (`maxAggregateBytes`), and the builder's `bucketName`. */
-const RENAMED_OPTIONS: Readonly<Record<string, string>> = { ...REPOSITORY_RENAMED_OPTIONS, bucketName: "bucket" };
+const OWN_OPTION_NAMES = ["client", "bucket", "aggregateType", "replicas", "storage", "perSaveTtl", "maxCasAttempts"];
+/** The builder's spelling of `bucket` (the old spellings of every repository are known to `checkRepositoryOptions`). */
+const RENAMED_OPTIONS: Readonly<Record<string, string>> = { bucketName: "bucket" };
 
 /**
  * An upper bound of what a repository write adds to an aggregate's JSON, in
@@ -94,7 +80,7 @@ export interface RepositorySettings<T> {
   readonly client: NatsConnection;
   readonly bucket: string;
   readonly aggregateType: string;
-  readonly idOf: ((aggregate: T) => string) | undefined;
+  readonly idOf: (aggregate: T) => string;
   readonly history: number;
   readonly ttlSeconds: number;
   readonly maxValueBytes: number;
@@ -110,8 +96,13 @@ export interface RepositorySettings<T> {
  * @throws ConfigurationError naming the option, what it accepts and what it got
  * @throws UnsupportedError when `perSaveTtl` needs a newer server
  */
-export function checkRepositoryOptions<T>(options: NatsKvRepositoryOptions<T>, owner: string): RepositorySettings<T> {
-  const check = new OptionChecker(owner, options, NATS_KV_REPOSITORY_DEFAULTS).known(OPTION_NAMES, RENAMED_OPTIONS);
+export function checkNatsRepositoryOptions<T>(
+  options: NatsKvRepositoryOptions<T>,
+  owner: string,
+): RepositorySettings<T> {
+  // The options of every repository (names, idOf, history, ttlSeconds, maxValueBytes), then this backend's.
+  const shared = checkRepositoryOptions(owner, options, OWN_OPTION_NAMES, RENAMED_OPTIONS);
+  const check = new OptionChecker(owner, options, NATS_KV_REPOSITORY_DEFAULTS);
   const client = checkClient(check);
   const bucket = checkStreamName(check, "bucket", "KV bucket");
   const aggregateType = check.custom<"aggregateType", string>("aggregateType", (v) => {
@@ -124,7 +115,7 @@ export function checkRepositoryOptions<T>(options: NatsKvRepositoryOptions<T>, o
   });
   const maxValueBytes = valueLimitFor(
     client,
-    options.maxValueBytes === undefined ? undefined : check.integer("maxValueBytes", { min: 1 }),
+    options.maxValueBytes === undefined ? undefined : shared.maxValueBytes,
     NATS_KV_REPOSITORY_DEFAULTS.maxValueBytes,
     REPOSITORY_ENVELOPE_BYTES,
     `${owner} bucket ${JSON.stringify(bucket)}`,
@@ -133,9 +124,9 @@ export function checkRepositoryOptions<T>(options: NatsKvRepositoryOptions<T>, o
     client,
     bucket,
     aggregateType,
-    idOf: check.optionalFunction("idOf"),
-    history: check.integer("history", { min: 1, max: MAX_HISTORY }),
-    ttlSeconds: check.number("ttlSeconds", { min: 0 }),
+    idOf: shared.idOf,
+    history: shared.history,
+    ttlSeconds: shared.ttlSeconds,
     maxValueBytes,
     replicas: check.integer("replicas", { min: 1, max: MAX_REPLICAS }),
     storage: check.oneOf("storage", NatsStorage),
