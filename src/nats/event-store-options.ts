@@ -7,8 +7,7 @@ import {
   type EventStoreOptions,
 } from "../events/index.js";
 import { OptionChecker } from "../index.js";
-import { checkClient, checkStreamName, MAX_REPLICAS, NatsStorage } from "./options.js";
-import { valueLimitFor } from "./payload.js";
+import { checkPlacement, NatsStorage } from "./options.js";
 
 /** Options of `NatsEventStore.open`: those of every event store, and where the events live. */
 export interface NatsEventStoreOptions extends EventStoreOptions {
@@ -86,21 +85,24 @@ export function checkEventStoreOptions(options: NatsEventStoreOptions): EventSto
     OPTION_NAMES,
     RENAMED_OPTIONS,
   );
-  const client = checkClient(check);
-  const stream = checkStreamName(check, "stream", "JetStream stream");
+  const {
+    client,
+    name: stream,
+    replicas,
+    storage,
+    maxValueBytes,
+  } = checkPlacement(check, options, {
+    option: "stream",
+    what: "JetStream stream",
+    envelopeBytes: EVENT_ENVELOPE_BYTES,
+  });
   return {
     client,
     stream,
     prefix: options.subjectPrefix === undefined ? `statelog.events.${stream}` : check.string("subjectPrefix"),
-    replicas: check.integer("replicas", { min: 1, max: MAX_REPLICAS }),
-    storage: check.oneOf("storage", NatsStorage),
+    replicas,
+    storage,
     retentionMs: options.retentionDurationMs === undefined ? 0 : check.number("retentionDurationMs", { min: 0 }),
-    maxValueBytes: valueLimitFor(
-      client,
-      options.maxValueBytes === undefined ? undefined : check.integer("maxValueBytes", { min: 1 }),
-      NATS_EVENT_STORE_DEFAULTS.maxValueBytes,
-      EVENT_ENVELOPE_BYTES,
-      `NatsEventStore stream ${JSON.stringify(stream)}`,
-    ),
+    maxValueBytes,
   };
 }

@@ -8,8 +8,7 @@ import { ConfigurationError, messageOf, OptionChecker, STORE_DEFAULTS, validateE
 import { checkRepositoryOptions, type RepositoryOptions } from "../repository/index.js";
 import { loadNatsModules } from "./client.js";
 import { natsError } from "./errors.js";
-import { checkClient, checkStreamName, MAX_REPLICAS, NatsStorage } from "./options.js";
-import { valueLimitFor } from "./payload.js";
+import { checkPlacement, NatsStorage } from "./options.js";
 import { NatsFeature, requireFeature } from "./server.js";
 
 /** Options of `NatsKvRepository.open` and `NatsSimpleRepository.open`. */
@@ -103,8 +102,17 @@ export function checkNatsRepositoryOptions<T>(
   // The options of every repository (names, idOf, history, ttlSeconds, maxValueBytes), then this backend's.
   const shared = checkRepositoryOptions(owner, options, OWN_OPTION_NAMES, RENAMED_OPTIONS);
   const check = new OptionChecker(owner, options, NATS_KV_REPOSITORY_DEFAULTS);
-  const client = checkClient(check);
-  const bucket = checkStreamName(check, "bucket", "KV bucket");
+  const {
+    client,
+    name: bucket,
+    replicas,
+    storage,
+    maxValueBytes,
+  } = checkPlacement(check, options, {
+    option: "bucket",
+    what: "KV bucket",
+    envelopeBytes: REPOSITORY_ENVELOPE_BYTES,
+  });
   const aggregateType = check.custom<"aggregateType", string>("aggregateType", (v) => {
     try {
       validateEntityType(v);
@@ -113,13 +121,6 @@ export function checkNatsRepositoryOptions<T>(
       return `an aggregate type name (${messageOf(error)})`;
     }
   });
-  const maxValueBytes = valueLimitFor(
-    client,
-    options.maxValueBytes === undefined ? undefined : shared.maxValueBytes,
-    NATS_KV_REPOSITORY_DEFAULTS.maxValueBytes,
-    REPOSITORY_ENVELOPE_BYTES,
-    `${owner} bucket ${JSON.stringify(bucket)}`,
-  );
   const settings: RepositorySettings<T> = {
     client,
     bucket,
@@ -128,8 +129,8 @@ export function checkNatsRepositoryOptions<T>(
     history: shared.history,
     ttlSeconds: shared.ttlSeconds,
     maxValueBytes,
-    replicas: check.integer("replicas", { min: 1, max: MAX_REPLICAS }),
-    storage: check.oneOf("storage", NatsStorage),
+    replicas,
+    storage,
     perSaveTtl: check.boolean("perSaveTtl"),
     maxCasAttempts: check.integer("maxCasAttempts", { min: 1 }),
   };
