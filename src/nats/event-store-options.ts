@@ -85,24 +85,11 @@ export function checkEventStoreOptions(options: NatsEventStoreOptions): EventSto
     OPTION_NAMES,
     RENAMED_OPTIONS,
   );
-  const {
-    client,
-    name: stream,
-    replicas,
-    storage,
-    maxValueBytes,
-  } = checkPlacement(check, options, {
-    option: "stream",
-    what: "JetStream stream",
-    envelopeBytes: EVENT_ENVELOPE_BYTES,
-  });
+  const { name: stream, ...place } = checkPlacement(check, options, "JetStream stream", EVENT_ENVELOPE_BYTES);
   return {
-    client,
+    ...place,
     stream,
     prefix: options.subjectPrefix === undefined ? `statelog.events.${stream}` : check.string("subjectPrefix"),
-    replicas,
-    storage,
     retentionMs: options.retentionDurationMs === undefined ? 0 : check.number("retentionDurationMs", { min: 0 }),
-    maxValueBytes,
   };
 }

@@ -82,24 +82,11 @@ export function checkKvStoreOptions(options: NatsKvStoreOptions): KvStoreSetting
   const check = new OptionChecker("NatsKvStore", options, NATS_KV_STORE_DEFAULTS).known(OPTION_NAMES, {
     bucketName: "bucket",
   });
-  const {
-    client,
-    name: bucket,
-    replicas,
-    storage,
-    maxValueBytes,
-  } = checkPlacement(check, options, {
-    option: "bucket",
-    what: "KV bucket",
-    envelopeBytes: STORE_ENVELOPE_BYTES,
-  });
+  const { name: bucket, ...place } = checkPlacement(check, options, "KV bucket", STORE_ENVELOPE_BYTES);
   return {
-    client,
+    ...place,
     bucket,
-    replicas,
-    storage,
     maxInFlight: check.integer("maxInFlight", { min: 1 }),
     history: check.integer("history", { min: 1, max: 64 }),
-    maxValueBytes,
   };
 }

@@ -59,24 +59,22 @@ export interface NatsPlacement {
 
 /**
  * Checks what every NATS class checks first, without I/O: `client`, the
- * bucket or stream name option, `replicas`, `storage`, and `maxValueBytes`
+ * `bucket` or `stream` option, `replicas`, `storage`, and `maxValueBytes`
  * against the server's `max_payload` less `envelopeBytes`.
  * @throws ConfigurationError naming `check`'s owner and the option
  */
 export function checkPlacement<O extends NatsPlacementOptions>(
   check: OptionChecker<O>,
   options: O,
-  place: {
-    /** The option that names the bucket or stream. */
-    readonly option: keyof O & string;
-    readonly what: "KV bucket" | "JetStream stream";
-    /** Room for the envelope around a value, in bytes. */
-    readonly envelopeBytes: number;
-  },
+  /** A KV bucket (option `bucket`) or a JetStream stream (option `stream`). */
+  what: "KV bucket" | "JetStream stream",
+  /** Room for the envelope around a value, in bytes. */
+  envelopeBytes: number,
 ): NatsPlacement {
   const c = check as unknown as OptionChecker<NatsPlacementOptions & Record<string, unknown>>;
+  const option = what === "KV bucket" ? "bucket" : "stream";
   const client = checkClient(c);
-  const name = checkStreamName(c, place.option, place.what);
+  const name = checkStreamName(c, option, what);
   // Without the option, the limit follows the server (at most the default).
   const given = options.maxValueBytes === undefined ? undefined : c.integer("maxValueBytes", { min: 1 });
   return {
@@ -88,8 +86,8 @@ export function checkPlacement<O extends NatsPlacementOptions>(
       client,
       given,
       (c.defaults as { maxValueBytes: number }).maxValueBytes,
-      place.envelopeBytes,
-      `${c.owner} ${place.what === "KV bucket" ? "bucket" : "stream"} ${JSON.stringify(name)}`,
+      envelopeBytes,
+      `${c.owner} ${option} ${JSON.stringify(name)}`,
     ),
   };
 }

@@ -163,17 +163,8 @@ export class NatsReadModelStore {
     const check = new OptionChecker("NatsReadModelStore", options, NATS_READ_MODEL_STORE_DEFAULTS).known(OPTION_NAMES, {
       bucketName: "bucket",
     });
-    const {
-      client,
-      name: bucket,
-      replicas,
-      storage,
-      maxValueBytes,
-    } = checkPlacement(check, options, {
-      option: "bucket",
-      what: "KV bucket",
-      envelopeBytes: READ_MODEL_ENVELOPE_BYTES,
-    });
+    const place = checkPlacement(check, options, "KV bucket", READ_MODEL_ENVELOPE_BYTES);
+    const { client, name: bucket, replicas, storage, maxValueBytes } = place;
     const nats = await loadNatsModules();
     try {
       const jsm = await nats.jetstream.jetstreamManager(client);

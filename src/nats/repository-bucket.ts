@@ -102,17 +102,7 @@ export function checkNatsRepositoryOptions<T>(
   // The options of every repository (names, idOf, history, ttlSeconds, maxValueBytes), then this backend's.
   const shared = checkRepositoryOptions(owner, options, OWN_OPTION_NAMES, RENAMED_OPTIONS);
   const check = new OptionChecker(owner, options, NATS_KV_REPOSITORY_DEFAULTS);
-  const {
-    client,
-    name: bucket,
-    replicas,
-    storage,
-    maxValueBytes,
-  } = checkPlacement(check, options, {
-    option: "bucket",
-    what: "KV bucket",
-    envelopeBytes: REPOSITORY_ENVELOPE_BYTES,
-  });
+  const { name: bucket, ...place } = checkPlacement(check, options, "KV bucket", REPOSITORY_ENVELOPE_BYTES);
   const aggregateType = check.custom<"aggregateType", string>("aggregateType", (v) => {
     try {
       validateEntityType(v);
@@ -122,19 +112,16 @@ export function checkNatsRepositoryOptions<T>(
     }
   });
   const settings: RepositorySettings<T> = {
-    client,
+    ...place,
     bucket,
     aggregateType,
     idOf: shared.idOf,
     history: shared.history,
     ttlSeconds: shared.ttlSeconds,
-    maxValueBytes,
-    replicas,
-    storage,
     perSaveTtl: check.boolean("perSaveTtl"),
     maxCasAttempts: check.integer("maxCasAttempts", { min: 1 }),
   };
-  if (settings.perSaveTtl) requireFeature(client, NatsFeature.PerMessageTtl);
+  if (settings.perSaveTtl) requireFeature(place.client, NatsFeature.PerMessageTtl);
   return settings;
 }
 
