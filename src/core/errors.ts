@@ -368,27 +368,44 @@ export class PartialWriteError extends StatelogError {
   }
 }
 
-/** Type guards for the specific errors, safe across package copies. */
+/* Type guards for the specific errors: they check the code, so they work across package copies. */
+/** True for an {@link InvalidNameError} (`ErrorCode.InvalidName`). */
 export const isInvalidNameError = (e: unknown): e is InvalidNameError => isStatelogError(e, ErrorCode.InvalidName);
+/** True for an {@link InvalidValueError} (`ErrorCode.InvalidValue`). */
 export const isInvalidValueError = (e: unknown): e is InvalidValueError => isStatelogError(e, ErrorCode.InvalidValue);
+/** True for a {@link TooLargeError} (`ErrorCode.TooLarge`). */
 export const isTooLargeError = (e: unknown): e is TooLargeError => isStatelogError(e, ErrorCode.TooLarge);
+/** True for a {@link ValidationError} (`ErrorCode.Validation`). */
 export const isValidationError = (e: unknown): e is ValidationError => isStatelogError(e, ErrorCode.Validation);
+/** True for a {@link ClosedError} (`ErrorCode.Closed`). */
 export const isClosedError = (e: unknown): e is ClosedError => isStatelogError(e, ErrorCode.Closed);
+/** True for a {@link CorruptionError} (`ErrorCode.Corruption`). */
 export const isCorruptionError = (e: unknown): e is CorruptionError => isStatelogError(e, ErrorCode.Corruption);
+/** True for an {@link UnknownEntityTypeError} (`ErrorCode.UnknownEntityType`). */
 export const isUnknownEntityTypeError = (e: unknown): e is UnknownEntityTypeError =>
   isStatelogError(e, ErrorCode.UnknownEntityType);
+/** True for an {@link ApplyError} (`ErrorCode.ApplyFailed`). */
 export const isApplyError = (e: unknown): e is ApplyError => isStatelogError(e, ErrorCode.ApplyFailed);
+/** True for a {@link VersionConflictError} (`ErrorCode.VersionConflict`). */
 export const isVersionConflictError = (e: unknown): e is VersionConflictError =>
   isStatelogError(e, ErrorCode.VersionConflict);
+/** True for a {@link NotFoundError} (`ErrorCode.NotFound`). */
 export const isNotFoundError = (e: unknown): e is NotFoundError => isStatelogError(e, ErrorCode.NotFound);
+/** True for a {@link LimitExceededError} (`ErrorCode.LimitExceeded`). */
 export const isLimitExceededError = (e: unknown): e is LimitExceededError =>
   isStatelogError(e, ErrorCode.LimitExceeded);
+/** True for an {@link AbortError} (`ErrorCode.Aborted`). */
 export const isAbortError = (e: unknown): e is AbortError => isStatelogError(e, ErrorCode.Aborted);
+/** True for an {@link UnsupportedError} (`ErrorCode.Unsupported`). */
 export const isUnsupportedError = (e: unknown): e is UnsupportedError => isStatelogError(e, ErrorCode.Unsupported);
+/** True for a {@link ConfigurationError} (`ErrorCode.Configuration`). */
 export const isConfigurationError = (e: unknown): e is ConfigurationError =>
   isStatelogError(e, ErrorCode.Configuration);
+/** True for an {@link UnavailableError} (`ErrorCode.Unavailable`). */
 export const isUnavailableError = (e: unknown): e is UnavailableError => isStatelogError(e, ErrorCode.Unavailable);
+/** True for a {@link PartialWriteError} (`ErrorCode.PartialWrite`). */
 export const isPartialWriteError = (e: unknown): e is PartialWriteError => isStatelogError(e, ErrorCode.PartialWrite);
+/** True for a {@link PeerMissingError} (`ErrorCode.PeerMissing`). */
 export const isPeerMissingError = (e: unknown): e is PeerMissingError => isStatelogError(e, ErrorCode.PeerMissing);
 
 /** Throws an {@link AbortError} when the signal is aborted. */

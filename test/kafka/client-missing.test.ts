@@ -24,7 +24,7 @@ describe("statelog/kafka without @confluentinc/kafka-javascript", () => {
       packages: ["@confluentinc/kafka-javascript"],
     });
     const message = (error as Error).message;
-    expect(message).toContain("statelog/kafka needs the package \"@confluentinc/kafka-javascript\"");
+    expect(message).toContain('statelog/kafka needs the package "@confluentinc/kafka-javascript"');
     expect(message).toContain("`npm install @confluentinc/kafka-javascript`");
     expect(message).toContain("CKJS_LINKING=dynamic npm rebuild @confluentinc/kafka-javascript");
     // Why loading failed: the loader's own error, kept as the cause.
