@@ -5,8 +5,8 @@
  * `capabilities` or in the options below; those tests show as skipped.
  */
 
-import { ErrorCode } from "../core/errors.js";
-import { Cursor, createEvent, type EventStore, type EventStoreOptions } from "../events/types.js";
+import { Cursor, createEvent, type EventStore, type EventStoreOptions } from "../events/index.js";
+import { ErrorCode } from "../index.js";
 import { expectCode } from "./assert.js";
 import {
   describeLifecycle,

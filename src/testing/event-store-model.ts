@@ -8,10 +8,9 @@
  * retention must be true.
  */
 import type { Arbitrary } from "fast-check";
-import { ErrorCode, isStatelogError } from "../core/errors.js";
-import { isBehindRetentionError } from "../events/errors.js";
-import type { EventStore, EventStoreOptions, EventSubscription, RecordedEvent } from "../events/types.js";
-import { createEvent } from "../events/types.js";
+import type { EventStore, EventStoreOptions, EventSubscription, RecordedEvent } from "../events/index.js";
+import { createEvent, isBehindRetentionError } from "../events/index.js";
+import { ErrorCode, isStatelogError } from "../index.js";
 import { uniqueName } from "./fixtures.js";
 import { type FastCheck, loadFastCheck } from "./peers.js";
 import { expect, it } from "./vitest.js";

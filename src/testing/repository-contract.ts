@@ -4,8 +4,8 @@
  * races, history limits, TTL expiry, delete and paging.
  */
 
-import { ErrorCode, isStatelogError, type VersionConflictError } from "../core/errors.js";
-import type { Repository } from "../repository/types.js";
+import { ErrorCode, isStatelogError, type VersionConflictError } from "../index.js";
+import type { Repository } from "../repository/index.js";
 import { expectCode } from "./assert.js";
 import { checkContractOptions, uniqueName } from "./fixtures.js";
 import { afterEach, describe, expect, it } from "./vitest.js";
