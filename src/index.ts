@@ -6,6 +6,7 @@
  * `statelog/file`, `statelog/union`, `statelog/kafka`, `statelog/nats`.
  */
 export {
+  type ApplyOptions,
   type ApplyResult,
   applyChanges,
   dedupeChanges,
@@ -48,6 +49,7 @@ export {
   isLimitExceededError,
   isNotFoundError,
   isPartialWriteError,
+  isPeerMissingError,
   isStatelogError,
   isTooLargeError,
   isUnavailableError,
@@ -61,6 +63,8 @@ export {
   NotFoundError,
   PartialWriteError,
   type PartialWriteReport,
+  PeerMissingError,
+  type PeerMissingErrorOptions,
   StatelogError,
   type StatelogErrorOptions,
   TooLargeError,
@@ -96,7 +100,6 @@ export {
   UnknownEntityTypes,
 } from "./core/store.js";
 export {
-  DEFAULT_MAX_VALUE_BYTES,
   type JsonValue,
   MAX_NAME_BYTES,
   toJson,

@@ -4,12 +4,10 @@
  * read-model store. Needs the optional peer dependencies
  * `@nats-io/transport-node`, `@nats-io/jetstream` and `@nats-io/kv` (3.x),
  * loaded when an object opens: without them, `open` fails with a
- * `NatsClientMissingError` that says what to install. See docs/nats.md.
+ * `PeerMissingError` that says what to install. See docs/nats.md.
  */
 export {
-  isNatsClientMissingError,
   isNatsSaveError,
-  NatsClientMissingError,
   NatsErrorCode,
   NatsSaveError,
   type NatsSaveReport,

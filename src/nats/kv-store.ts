@@ -91,7 +91,7 @@ export class NatsKvStore extends BaseStore {
    * @throws ConfigurationError for an invalid or unknown option, or when the
    *   server's `max_payload` cannot carry a change of `maxValueBytes` plus
    *   its envelope ({@link STORE_ENVELOPE_BYTES})
-   * @throws NatsClientMissingError when the NATS client packages are not installed
+   * @throws PeerMissingError when the NATS client packages are not installed
    * @throws UnavailableError when the server cannot be reached or has no JetStream
    */
   static async open(options: NatsKvStoreOptions): Promise<NatsKvStore> {

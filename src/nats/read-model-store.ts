@@ -25,8 +25,8 @@ import {
 import { loadNatsModules } from "./client.js";
 import { natsError } from "./errors.js";
 import { decodeToken, encodeToken } from "./keys.js";
-import { checkClient, checkStreamName, MAX_REPLICAS, NatsStorage } from "./options.js";
-import { serverMaxPayload, valueLimitFor } from "./payload.js";
+import { checkPlacement, NatsStorage } from "./options.js";
+import { serverMaxPayload } from "./payload.js";
 import { keepLastPerKey, readFiltered } from "./reader.js";
 
 /** Where a projection stands. */
@@ -156,24 +156,15 @@ export class NatsReadModelStore {
    * before anything is created.
    * @throws ConfigurationError for an invalid or unknown option, or when the
    *   server's `max_payload` cannot carry `maxValueBytes` plus {@link READ_MODEL_ENVELOPE_BYTES}
-   * @throws NatsClientMissingError when the NATS client packages are not installed
+   * @throws PeerMissingError when the NATS client packages are not installed
    * @throws UnavailableError when the server cannot be reached
    */
   static async open(options: NatsReadModelStoreOptions): Promise<NatsReadModelStore> {
     const check = new OptionChecker("NatsReadModelStore", options, NATS_READ_MODEL_STORE_DEFAULTS).known(OPTION_NAMES, {
       bucketName: "bucket",
     });
-    const client = checkClient(check);
-    const bucket = checkStreamName(check, "bucket", "KV bucket");
-    const replicas = check.integer("replicas", { min: 1, max: MAX_REPLICAS });
-    const storage = check.oneOf("storage", NatsStorage);
-    const maxValueBytes = valueLimitFor(
-      client,
-      options.maxValueBytes === undefined ? undefined : check.integer("maxValueBytes", { min: 1 }),
-      NATS_READ_MODEL_STORE_DEFAULTS.maxValueBytes,
-      READ_MODEL_ENVELOPE_BYTES,
-      `NatsReadModelStore bucket ${JSON.stringify(bucket)}`,
-    );
+    const place = checkPlacement(check, options, "KV bucket", READ_MODEL_ENVELOPE_BYTES);
+    const { client, name: bucket, replicas, storage, maxValueBytes } = place;
     const nats = await loadNatsModules();
     try {
       const jsm = await nats.jetstream.jetstreamManager(client);

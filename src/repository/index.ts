@@ -2,10 +2,12 @@
  * `statelog/repository`: the backend-neutral `Repository<T>` contract
  * (versioned aggregates), its defaults, and the checks every repository
  * backend shares (`checkRepositoryOptions`, `checkExpectedVersion`,
- * `paginate`, …; see docs/backends.md). Implementations:
+ * `paginate`, …) and `BaseRepository`, the base a repository backend
+ * extends (see docs/backends.md). Implementations:
  * `MemoryRepository` in `statelog/memory`, the NATS repositories in
  * `statelog/nats`.
  */
+export { BaseRepository } from "./base.js";
 export {
   type CheckedRepositoryOptions,
   checkExpectedVersion,
