@@ -198,8 +198,10 @@ export class NatsKvStore extends BaseStore {
         else if (isJetStreamApiError(o.reason)) failed.push({ index: i, error: natsError(o.reason, what) });
         else uncertain.push(i);
       });
-      // Nothing stored, nothing in doubt: not a partial write, just the failure.
-      if (written.length === 0 && uncertain.length === 0) throw failure;
+      // One change, or nothing sent at all: not a partial write, just the failure.
+      if (outcomes.length === 1 || outcomes.every((o) => o.status === "rejected" && o.reason === NOT_SENT)) {
+        throw failure;
+      }
       const unmarkedNamespaces: string[] = [];
       for (const [namespace, ack] of markers) {
         if ((await Promise.allSettled([ack]))[0]?.status !== "fulfilled") unmarkedNamespaces.push(namespace);
