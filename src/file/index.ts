@@ -15,4 +15,5 @@ export {
   type SkippedLinesReport,
   SyncPolicy,
 } from "./options.js";
+export { FILE_SNAPSHOT_STORE_DEFAULTS, FileSnapshotStore, type FileSnapshotStoreOptions } from "./snapshot-store.js";
 export { FileStore, type FileStoreStats } from "./store.js";

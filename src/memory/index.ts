@@ -8,4 +8,5 @@
 export { MapEntityRepository } from "./entity-repository.js";
 export { MemoryEventStore, type MemoryEventStoreOptions } from "./event-store.js";
 export { MEMORY_REPOSITORY_DEFAULTS, MemoryRepository, type MemoryRepositoryOptions } from "./repository.js";
+export { MemorySnapshotStore, type MemorySnapshotStoreOptions } from "./snapshot-store.js";
 export { MemoryStore, type MemoryStoreOptions } from "./store.js";

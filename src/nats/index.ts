@@ -28,3 +28,8 @@ export {
 export { NatsKvRepository, NatsSimpleRepository } from "./repository.js";
 export { NATS_KV_REPOSITORY_DEFAULTS, type NatsKvRepositoryOptions } from "./repository-bucket.js";
 export type { NatsKvRepositoryBuilder } from "./repository-builder.js";
+export {
+  NATS_KV_SNAPSHOT_STORE_DEFAULTS,
+  NatsKvSnapshotStore,
+  type NatsKvSnapshotStoreOptions,
+} from "./snapshot-store.js";

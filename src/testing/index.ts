@@ -6,6 +6,12 @@
  * (see docs/backends.md).
  */
 
+export { type Decider, type DeciderOutcome, deciderSpec } from "./decider-spec.js";
+export {
+  type AggregateBackend,
+  describeEventSourcedRepositoryContract,
+  type EventSourcedRepositoryContractOptions,
+} from "./event-sourced-contract.js";
 export {
   describeEventStoreContract,
   type EventStoreContractOptions,
@@ -17,6 +23,7 @@ export {
   type RepositoryContractOptions,
   type RepositoryFactoryOptions,
 } from "./repository-contract.js";
+export { describeSnapshotStoreContract, type SnapshotStoreContractOptions } from "./snapshot-store-contract.js";
 export {
   describeStoreContract,
   HOSTILE_IDS,
