@@ -79,6 +79,7 @@ export {
 export { Manager, ManagerBuilder, type RestoreResult } from "./core/manager.js";
 export { type CopyOptions, type CopyProgress, type CopyResult, copyNamespace, migrate } from "./core/migrate.js";
 export { type NumberBounds, OptionChecker } from "./core/options.js";
+export { backoffDelayMs, checkRetryPolicy, type RetryPolicy, retrying, sleep } from "./core/retry.js";
 export {
   applyLoadOptions,
   BASE_STORE_OPTION_NAMES,

@@ -10,9 +10,7 @@ export {
   type GenerationPointer,
   hasAtomicCheckpoint,
   type Projection,
-  RETRY_POLICY_DEFAULTS,
   type ReadModelWrite,
-  type RetryPolicy,
 } from "./projection.js";
 export { PROJECTOR_DEFAULTS, Projector, type ProjectorOptions, type WaitForCatchUpOptions } from "./projector.js";
 export { ReadModels } from "./read-models.js";

@@ -32,26 +32,6 @@ export interface Projection<M = unknown, D = unknown> {
   evolve(model: M | undefined, event: RecordedEvent<D>): M | null | Promise<M | null>;
 }
 
-/** How a failing `evolve` (or a failing write) is retried before its projection is `failed`. */
-export interface RetryPolicy {
-  /** Attempts in all, the first included. @default 3 */
-  readonly attempts?: number | undefined;
-  /** Delay before the second attempt, in ms; doubled for each next one. @default 10 */
-  readonly initialDelayMs?: number | undefined;
-  /** Longest delay between attempts, in ms. @default 1000 */
-  readonly maxDelayMs?: number | undefined;
-}
-
-/** Defaults of {@link RetryPolicy}. */
-export const RETRY_POLICY_DEFAULTS = {
-  /** @default 3 */
-  attempts: 3,
-  /** @default 10 */
-  initialDelayMs: 10,
-  /** @default 1000 */
-  maxDelayMs: 1000,
-} as const;
-
 /** One write of {@link AtomicCheckpointStore.saveWithCheckpoint}: a model saved, or deleted (`model: null`). */
 export interface ReadModelWrite {
   readonly modelType: string;

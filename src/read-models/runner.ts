@@ -5,14 +5,13 @@
  * model across crashes (see docs/read-models.md, "Exactly once").
  */
 import type { EventStore, EventSubscription, RecordedEvent } from "../events/index.js";
-import { ApplyError } from "../index.js";
+import { ApplyError, type RetryPolicy, retrying } from "../index.js";
 import {
   generationModelType,
   generationStatusName,
   hasAtomicCheckpoint,
   type Projection,
   type ReadModelWrite,
-  type RetryPolicy,
 } from "./projection.js";
 import { ProjectionStatus, type ProjectionStatusRecord, type ReadModelStore } from "./types.js";
 
@@ -34,20 +33,6 @@ interface Entry {
   /** Position of the last event applied. */
   lastEventPosition: number;
   dirty: boolean;
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Runs `fn` under `policy`: on a throw, waits and tries again, up to `attempts` in all. */
-export async function retrying<T>(policy: Required<RetryPolicy>, fn: () => T | Promise<T>): Promise<T> {
-  for (let attempt = 1, delay = policy.initialDelayMs; ; attempt++, delay = Math.min(policy.maxDelayMs, delay * 2)) {
-    try {
-      return await fn();
-    } catch (error) {
-      if (attempt >= policy.attempts) throw error;
-      await sleep(delay);
-    }
-  }
 }
 
 /** One generation of one projection, running. */

@@ -1,14 +1,15 @@
 /**
  * Types, options and defaults of the event-sourced repository
- * (`EventSourcedRepository`, docs/aggregates.md), and its retry policy.
+ * (`EventSourcedRepository`, docs/aggregates.md).
  */
 import type { EventMetadata, EventStore, ExpectedVersion, RecordedEvent } from "../events/index.js";
 import {
-  AbortError,
   type CallOptions,
   ConfigurationError,
+  checkRetryPolicy,
   isVersionConflictError,
   OptionChecker,
+  type RetryPolicy,
   validateName,
 } from "../index.js";
 import type { SnapshotStore } from "./snapshots.js";
@@ -27,18 +28,6 @@ export interface AggregateEvent<T extends string = string, D = unknown> {
   readonly id?: string | undefined;
   /** @default the time of the save */
   readonly timestamp?: Date | undefined;
-}
-
-/** When a command retries: after which errors, how often, how long it waits. */
-export interface RetryPolicy {
-  /** Most attempts of one command (1 = no retry). @default 10 */
-  maxAttempts?: number;
-  /** Backoff before the 2nd attempt, in ms; doubles per attempt, with full jitter. @default 2 */
-  backoffMs?: number;
-  /** Upper bound of one backoff, in ms. @default 200 */
-  maxBackoffMs?: number;
-  /** Which errors are retried. @default a `VersionConflictError` (another writer was first) */
-  retryOn?: (error: unknown) => boolean;
 }
 
 /** What {@link EventSourcedRepositoryOptions.onSnapshotError} receives. */
@@ -232,26 +221,6 @@ function requiredFunction<O extends object, K extends keyof O & string>(check: O
 }
 
 /**
- * Checks a retry policy over `base` and fills in the rest.
- * @throws ConfigurationError
- */
-export function checkRetryPolicy(
-  policy: RetryPolicy | false | undefined,
-  base: Required<RetryPolicy>,
-  owner = `${OWNER} retry`,
-): Required<RetryPolicy> {
-  if (policy === false) return { ...base, maxAttempts: 1 };
-  const check = new OptionChecker<RetryPolicy>(owner, policy, base);
-  check.known(["maxAttempts", "backoffMs", "maxBackoffMs", "retryOn"]);
-  return {
-    maxAttempts: check.integer("maxAttempts", { min: 1 }),
-    backoffMs: check.number("backoffMs", { min: 0 }),
-    maxBackoffMs: check.number("maxBackoffMs", { min: 0 }),
-    retryOn: requiredFunction(check, "retryOn") as (error: unknown) => boolean,
-  };
-}
-
-/**
  * Checks the options of `EventSourcedRepository.open`.
  * @throws ConfigurationError naming the option, what it accepts and what it got
  */
@@ -294,31 +263,10 @@ export function checkEventSourcedOptions<S, E extends AggregateEvent>(
     snapshotVersion: check.integer("snapshotVersion", { min: 0 }),
     onSnapshotError: check.optionalFunction("onSnapshotError") ?? warn,
     maxEvents: check.integer("maxEvents", { min: 1, infinity: true }),
-    retry: checkRetryPolicy(check.value("retry") as RetryPolicy | undefined, {
-      ...EVENT_SOURCED_REPOSITORY_DEFAULTS.retry,
-      retryOn,
-    }),
+    retry: checkRetryPolicy(
+      check.value("retry") as RetryPolicy | undefined,
+      { ...EVENT_SOURCED_REPOSITORY_DEFAULTS.retry, retryOn },
+      `${OWNER} retry`,
+    ),
   };
-}
-
-/** The backoff before attempt `attempt + 1`: full jitter over `min(maxBackoffMs, backoffMs · 2^(attempt-1))`. */
-export function backoffMs(policy: Required<RetryPolicy>, attempt: number): number {
-  const cap = Math.min(policy.maxBackoffMs, policy.backoffMs * 2 ** (attempt - 1));
-  return Math.random() * cap;
-}
-
-/** Waits `ms`, or rejects with an `AbortError` when `signal` aborts first. */
-export function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  if (signal?.aborted) return Promise.reject(new AbortError(signal.reason));
-  return new Promise((resolve, reject) => {
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(new AbortError(signal?.reason));
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
 }

@@ -11,11 +11,14 @@
  */
 import { BehindRetentionError, type EventInput, type RecordedEvent } from "../events/index.js";
 import {
+  backoffDelayMs,
+  checkRetryPolicy,
   isAbortError,
   isNotFoundError,
   LimitExceededError,
   NotFoundError,
   OpenState,
+  sleep,
   throwIfAborted,
   ValidationError,
   VersionConflictError,
@@ -26,9 +29,7 @@ import {
   type AggregateLoadOptions,
   type AggregateSaveOptions,
   type AggregateSaveResult,
-  backoffMs,
   checkEventSourcedOptions,
-  checkRetryPolicy,
   type DecideContext,
   type Decision,
   type EventSourcedRepositoryOptions,
@@ -36,7 +37,6 @@ import {
   type HandleResult,
   type LoadedAggregate,
   type RepositorySettings,
-  sleep,
 } from "./event-sourced-options.js";
 import type { AggregateSnapshot } from "./snapshots.js";
 
@@ -143,7 +143,9 @@ export class EventSourcedRepository<S, E extends AggregateEvent = AggregateEvent
   ): Promise<HandleResult<S, E>> {
     this.#open.check();
     const policy =
-      options.retry === undefined ? this.#settings.retry : checkRetryPolicy(options.retry, this.#settings.retry);
+      options.retry === undefined
+        ? this.#settings.retry
+        : checkRetryPolicy(options.retry, this.#settings.retry, "EventSourcedRepository.handle retry");
     const streamId = this.streamIdOf(id);
     for (let attempt = 1; ; attempt++) {
       throwIfAborted(options.signal);
@@ -177,7 +179,7 @@ export class EventSourcedRepository<S, E extends AggregateEvent = AggregateEvent
         return { id, streamId, state, version: saved.version, events, attempts: attempt };
       } catch (error) {
         if (attempt >= policy.maxAttempts || isAbortError(error) || !policy.retryOn(error)) throw error;
-        await sleep(backoffMs(policy, attempt), options.signal);
+        await sleep(backoffDelayMs(policy, attempt), options.signal);
       }
     }
   }

@@ -25,7 +25,6 @@ export {
   type HandleOptions,
   type HandleResult,
   type LoadedAggregate,
-  type RetryPolicy,
   type SnapshotErrorInfo,
 } from "./event-sourced-options.js";
 export {
