@@ -7,5 +7,10 @@
 
 export { MapEntityRepository } from "./entity-repository.js";
 export { MemoryEventStore, type MemoryEventStoreOptions } from "./event-store.js";
+export {
+  MEMORY_READ_MODEL_STORE_DEFAULTS,
+  MemoryReadModelStore,
+  type MemoryReadModelStoreOptions,
+} from "./read-model-store.js";
 export { MEMORY_REPOSITORY_DEFAULTS, MemoryRepository, type MemoryRepositoryOptions } from "./repository.js";
 export { MemoryStore, type MemoryStoreOptions } from "./store.js";
