@@ -15,4 +15,9 @@ export {
   type SkippedLinesReport,
   SyncPolicy,
 } from "./options.js";
+export {
+  FILE_READ_MODEL_STORE_DEFAULTS,
+  FileReadModelStore,
+  type FileReadModelStoreOptions,
+} from "./read-models/store.js";
 export { FileStore, type FileStoreStats } from "./store.js";

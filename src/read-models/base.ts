@@ -152,19 +152,26 @@ export abstract class TableReadModelStore implements ReadModelStore {
     return this.close();
   }
 
+  /** Runs `fn` after every write (and every other `exclusive` call) before it, and before those after it. */
+  protected exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = async (): Promise<T> => {
+      this.#state.check();
+      return fn();
+    };
+    const result = this.#tail.then(run, run);
+    this.#tail = result.catch(() => undefined);
+    return result;
+  }
+
   /** Checks, persists and applies one batch, after the batches before it. */
   #commit(writes: readonly PreparedWrite[], status: ProjectionStatusRecord | undefined): Promise<number[]> {
-    const run = async (): Promise<number[]> => {
-      this.#state.check();
+    return this.exclusive(async () => {
       const revisions = this.table.plan(writes);
       const changed = revisions.some((r) => r !== 0);
       if (changed || status) await this.persist(writes, revisions, status);
       this.table.apply(writes, revisions);
       if (status) this.table.setStatus(status);
       return revisions;
-    };
-    const result = this.#tail.then(run, run);
-    this.#tail = result.catch(() => undefined);
-    return result;
+    });
   }
 }
