@@ -12,6 +12,7 @@ import * as core from "../src/index.js";
 import * as kafka from "../src/kafka/index.js";
 import * as memory from "../src/memory/index.js";
 import * as nats from "../src/nats/index.js";
+import * as readModels from "../src/read-models/index.js";
 import * as repository from "../src/repository/index.js";
 import * as testing from "../src/testing/index.js";
 import * as union from "../src/union/index.js";
@@ -27,6 +28,7 @@ const entryPoints: Record<string, Record<string, unknown>> = {
   "statelog/nats": nats,
   "statelog/events": events,
   "statelog/repository": repository,
+  "statelog/read-models": readModels,
 };
 
 const isClass = (v: unknown): v is abstract new (...args: never[]) => unknown =>

@@ -52,7 +52,7 @@ async function blocksOf(doc: string): Promise<Block[]> {
 }
 
 function pointAtSources(code: string): string {
-  return code.replace(/from "statelog(\/[a-z]+)?"/g, (_m, sub: string | undefined) => {
+  return code.replace(/from "statelog(\/[a-z-]+)?"/g, (_m, sub: string | undefined) => {
     const file = sub ? join(root, "src", sub.slice(1), "index.ts") : join(root, "src", "index.ts");
     return `from ${JSON.stringify(file)}`;
   });

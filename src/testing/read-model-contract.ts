@@ -6,7 +6,7 @@
  * against a plain array), close, and durability (when the factory can
  * reopen).
  */
-import { ErrorCode } from "../core/errors.js";
+import { ErrorCode } from "../index.js";
 import {
   type ProjectionStatusRecord,
   QueryBuilder,

@@ -5,8 +5,7 @@
  * walk through pages by cursor must give the same models as one big page.
  */
 import type { Arbitrary } from "fast-check";
-import type { ReadModelMetadata, ReadModelStore } from "../read-models/index.js";
-import type { Query, QueryFilter, QuerySort } from "../read-models/types.js";
+import type { Query, QueryFilter, QuerySort, ReadModelMetadata, ReadModelStore } from "../read-models/index.js";
 import { uniqueName } from "./fixtures.js";
 import { loadFastCheck } from "./peers.js";
 import { expect, it } from "./vitest.js";
