@@ -25,6 +25,7 @@ interface Suite {
 const SUITES: readonly Suite[] = [
   { name: "core", module: "./core.js", run: "runCoreBenchmarks" },
   { name: "events", module: "./events.js", run: "runEventBenchmarks" },
+  { name: "read-models", module: "./read-models.js", run: "runReadModelBenchmarks" },
   { name: "kafka", module: "./kafka.js", run: "runKafkaBenchmarks" },
   { name: "nats", module: "./nats.js", run: "runNatsBenchmarks" },
 ];

@@ -113,6 +113,40 @@ export function matchesFilter(v: unknown, filter: QueryFilter): boolean {
   }
 }
 
+/** The value at the path split in `keys` (a path compiled once per query), or `undefined`. */
+function valueAtKeys(model: unknown, keys: readonly string[]): unknown {
+  let current = model;
+  for (let i = 0; i < keys.length; i++) {
+    if (current === null || typeof current !== "object") return undefined;
+    const key = keys[i] as string;
+    if (!Object.hasOwn(current, key)) return undefined;
+    current = (current as Record<string, unknown>)[key];
+  }
+  return current;
+}
+
+/** A compiled path: a function from a model to the value at `path`. */
+export function pathReader(path: string): (model: unknown) => unknown {
+  if (!path.includes(".")) {
+    return (model) =>
+      model !== null && typeof model === "object" && Object.hasOwn(model, path)
+        ? (model as Record<string, unknown>)[path]
+        : undefined;
+  }
+  const keys = path.split(".");
+  return (model) => valueAtKeys(model, keys);
+}
+
+/** A compiled filter list: a predicate that says whether a model passes every filter. */
+export function compileFilters(filters: readonly QueryFilter[]): (model: unknown) => boolean {
+  const compiled = filters.map((f) => ({ read: pathReader(f.path), filter: f }));
+  if (compiled.length === 0) return () => true;
+  return (model) => {
+    for (const c of compiled) if (!matchesFilter(c.read(model), c.filter)) return false;
+    return true;
+  };
+}
+
 /** Whether `model` passes every filter. */
 export function matchesAll(model: unknown, filters: readonly QueryFilter[]): boolean {
   for (const f of filters) if (!matchesFilter(valueAt(model, f.path), f)) return false;
@@ -121,10 +155,10 @@ export function matchesAll(model: unknown, filters: readonly QueryFilter[]): boo
 
 /** The comparator of the query's order: its sort keys, then the model id. */
 export function entryComparator(sort: readonly QuerySort[]): (a: QueryEntry, b: QueryEntry) => number {
-  const keys = sort.map((s) => ({ path: s.path, descending: s.direction === SortDirection.Descending }));
+  const keys = sort.map((s) => ({ read: pathReader(s.path), descending: s.direction === SortDirection.Descending }));
   return (a, b) => {
     for (const k of keys) {
-      const c = compareSortValues(valueAt(a.value, k.path), valueAt(b.value, k.path), k.descending);
+      const c = compareSortValues(k.read(a.value), k.read(b.value), k.descending);
       if (c !== 0) return c;
     }
     return compareIds(a.id, b.id);
@@ -240,7 +274,12 @@ export class PageCollector<E extends QueryEntry> {
     else this.#more = true;
   }
 
-  /** The page. */
+  /** Whether the page is complete and a match after it was seen: later entries change nothing but `total`. */
+  get full(): boolean {
+    return this.#more;
+  }
+
+  /** The page; `total` counts the entries added. */
   result(): QueryPage<E> {
     const last = this.#items.at(-1);
     const next = this.#more && last !== undefined ? cursorAfter(last, this.#query.sort) : undefined;
@@ -251,7 +290,8 @@ export class PageCollector<E extends QueryEntry> {
 /** Runs `query` over `entries` (all of one model type): filter, sort, page. */
 export function runQuery<E extends QueryEntry>(entries: Iterable<E>, query: Query): QueryPage<E> {
   const matched: E[] = [];
-  for (const e of entries) if (matchesAll(e.value, query.filters)) matched.push(e);
+  const matches = compileFilters(query.filters);
+  for (const e of entries) if (matches(e.value)) matched.push(e);
   matched.sort(entryComparator(query.sort));
   return pageOf(matched, query);
 }

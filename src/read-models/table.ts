@@ -10,17 +10,17 @@
  *   an indexed path narrows the candidates to a range found by binary
  *   search (the narrowest such range is taken); only they are filtered and
  *   sorted;
- * - otherwise, when the first sort key is indexed, the index is walked in
- *   order: every model is filtered (to count `total`), nothing is sorted
- *   but ties.
+ * - otherwise, when the first sort key is indexed, one pass filters every
+ *   model to count `total`, then the index is walked in order until the
+ *   page is complete: nothing is sorted but ties.
  * Writes mark an index stale; the next query brings it up to date (a few
  * changes are moved into place, many trigger one re-sort).
  */
 import { type PreparedWrite, revisionConflict } from "./prepare.js";
 import {
   compareSortValues,
+  compileFilters,
   entryComparator,
-  matchesAll,
   PageCollector,
   type QueryEntry,
   type QueryPage,
@@ -337,11 +337,19 @@ export class ReadModelTable {
     const first = query.sort[0];
     const index = first && t.indexes.get(first.path);
     if (!first || !index) return runQuery(t.models.values(), query);
-    return this.#walk(index.items(t.models), query, first.direction === SortDirection.Descending);
+    return this.#walk(t, index.items(t.models), query, first.direction === SortDirection.Descending);
   }
 
-  /** Walks an index on the first sort key, group of equal keys by group. */
-  #walk(items: readonly IndexItem[], query: Query, descending: boolean): QueryPage<TableEntry> {
+  /**
+   * Walks an index on the first sort key, group of equal keys by group,
+   * until the page is complete; `total` comes from one pass over the
+   * models in storage order (cheaper than the index's order in memory).
+   */
+  #walk(t: TypeTable, items: readonly IndexItem[], query: Query, descending: boolean): QueryPage<TableEntry> {
+    const matches = compileFilters(query.filters);
+    let total = 0;
+    if (query.filters.length === 0) total = t.models.size;
+    else for (const e of t.models.values()) if (matches(e.value)) total++;
     const collector = new PageCollector<TableEntry>(query);
     const cmp = entryComparator(query.sort);
     const group: TableEntry[] = [];
@@ -354,11 +362,15 @@ export class ReadModelTable {
     let groupKey: unknown;
     for (let k = 0; k < n; k++) {
       const item = items[descending ? n - 1 - k : k] as IndexItem;
-      if (k > 0 && compareSortValues(item.key, groupKey, false) !== 0) flush();
+      if (k > 0 && item.key !== groupKey && compareSortValues(item.key, groupKey, false) !== 0) {
+        flush();
+        if (collector.full) break;
+      }
       groupKey = item.key;
-      if (matchesAll(item.entry.value, query.filters)) group.push(item.entry);
+      if (matches(item.entry.value)) group.push(item.entry);
     }
     flush();
-    return collector.result();
+    const page = collector.result();
+    return { items: page.items, total, next: page.next };
   }
 }
