@@ -464,6 +464,16 @@ function describeClose(fresh: Factory): void {
       await expectCode(store.getProjectionStatus("p"), ErrorCode.Closed);
     });
 
+    it("an aborted signal fails a call with an AbortError and writes nothing", async () => {
+      const store = await fresh({ indexes: [] });
+      const type = uniqueName("T");
+      const signal = AbortSignal.abort();
+      await expectCode(store.save({}, readModelMetadata(type, "a"), { signal }), ErrorCode.Aborted);
+      await expectCode(store.load(type, "a", { signal }), ErrorCode.Aborted);
+      await expectCode(store.query({ modelType: type, filters: [], sort: [] }, { signal }), ErrorCode.Aborted);
+      expect(await store.load(type, "a")).toBeUndefined();
+    });
+
     it("closes through await using (Symbol.asyncDispose)", async () => {
       const store = await fresh({ indexes: [] });
       await store[Symbol.asyncDispose]();
