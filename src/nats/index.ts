@@ -21,9 +21,6 @@ export {
   NATS_READ_MODEL_STORE_DEFAULTS,
   NatsReadModelStore,
   type NatsReadModelStoreOptions,
-  ProjectionStatus,
-  type ProjectionStatusRecord,
-  type ReadModelMetadata,
 } from "./read-model-store.js";
 export { NatsKvRepository, NatsSimpleRepository } from "./repository.js";
 export { NATS_KV_REPOSITORY_DEFAULTS, type NatsKvRepositoryOptions } from "./repository-bucket.js";

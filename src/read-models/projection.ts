@@ -32,41 +32,12 @@ export interface Projection<M = unknown, D = unknown> {
   evolve(model: M | undefined, event: RecordedEvent<D>): M | null | Promise<M | null>;
 }
 
-/** One write of {@link AtomicCheckpointStore.saveWithCheckpoint}: a model saved, or deleted (`model: null`). */
-export interface ReadModelWrite {
-  readonly modelType: string;
-  readonly id: string;
-  /** The new model, or `null` to delete it. */
-  readonly model: unknown;
-  /** Its metadata (for a save). */
-  readonly metadata: ReadModelMetadata;
-  /** The revision read before (0: it did not exist). */
-  readonly expectedRevision: number;
-}
-
-/**
- * A read-model store whose `capabilities.atomicCheckpoint` is true: it
- * writes models and a projection's status in ONE atomic step.
- */
-export interface AtomicCheckpointStore extends ReadModelStore {
-  /**
-   * Applies every write and stores `status`, all or nothing; returns the
-   * new revision of each write (0 for a delete).
-   * @throws VersionConflictError when an `expectedRevision` does not match (nothing written)
-   */
-  saveWithCheckpoint(
-    writes: readonly ReadModelWrite[],
-    status: ProjectionStatusRecord,
-    options?: CallOptions,
-  ): Promise<number[]>;
-}
+/** A read-model store that writes models and a projection's status in one atomic step (`capabilities.atomicCheckpoint`). */
+export type AtomicCheckpointStore = ReadModelStore & Required<Pick<ReadModelStore, "saveWithCheckpoint">>;
 
 /** True when `store` can write models and a checkpoint atomically. */
 export function hasAtomicCheckpoint(store: ReadModelStore): store is AtomicCheckpointStore {
-  return (
-    store.capabilities.atomicCheckpoint &&
-    typeof (store as Partial<AtomicCheckpointStore>).saveWithCheckpoint === "function"
-  );
+  return store.capabilities.atomicCheckpoint && typeof store.saveWithCheckpoint === "function";
 }
 
 /** The model type under which the projector keeps each projection's active generation (id: the projection's name). */

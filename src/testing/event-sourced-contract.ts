@@ -16,7 +16,7 @@ export interface EventSourcedRepositoryContractOptions {
   /** Random schedules of the property test. @default 50 */
   propertyRuns?: number;
   /** Per-test timeout in ms. @default 30000 */
-  timeout?: number;
+  timeoutMs?: number;
   /** Timeout of the property test in ms. @default 300000 */
   propertyTimeout?: number;
 }
@@ -37,7 +37,7 @@ export function describeEventSourcedRepositoryContract(
     contexts.push(context);
     return context;
   };
-  describe(`EventSourcedRepository contract: ${name}`, { timeout: options.timeout ?? 30_000 }, () => {
+  describe(`EventSourcedRepository contract: ${name}`, { timeout: options.timeoutMs ?? 30_000 }, () => {
     afterEach(async () => {
       await Promise.all(contexts.splice(0).map((c) => c.close()));
     });

@@ -2,7 +2,7 @@
  * `statelog/testing`: the conformance suites every backend passes, for
  * use with vitest (a peer dependency, like fast-check for the
  * property-based tests: a missing one is reported by name). Run them
- * against your own Store, EventStore or Repository implementation too
+ * against your own Store, EventStore, Repository or ReadModelStore implementation too
  * (see docs/backends.md).
  */
 
@@ -17,6 +17,12 @@ export {
   type EventStoreContractOptions,
   type EventStoreFactory,
 } from "./event-store-contract.js";
+export {
+  describeReadModelStoreContract,
+  type ReadModelStoreContractOptions,
+  type ReadModelStoreFactoryOptions,
+  readModelMetadata,
+} from "./read-model-contract.js";
 export {
   type ContractAggregate,
   describeRepositoryContract,

@@ -353,7 +353,7 @@ describe("NATS cluster: reads while a restarted node catches up", () => {
         expect((await repo.list()).items.map((a) => a.id)).toEqual(Array.from({ length: c + 1 }, (_, i) => `a${i}`));
         expect((await repo.loadVersioned(`a${c}`))?.version).toBe(1);
         expect((await models.load<{ c: number }>("lag", `m${c}`))?.model).toEqual({ c });
-        expect(await models.ids("lag")).toEqual(Array.from({ length: c + 1 }, (_, i) => `m${i}`));
+        expect(await models.list("lag")).toEqual(Array.from({ length: c + 1 }, (_, i) => `m${i}`));
         // The reader itself, in both modes, over the namespace's entities.
         for (const mode of [ReadMode.LastPerSubject, ReadMode.All]) {
           let count = 0;
