@@ -5,8 +5,7 @@
  */
 
 import type { RecordedEvent } from "../events/index.js";
-import type { CallOptions } from "../index.js";
-import type { ProjectionStatusRecord, ReadModelMetadata, ReadModelStore } from "./types.js";
+import type { ReadModelStore } from "./types.js";
 
 /** A projection: events of some types, from some streams, folded into one read model per id. */
 export interface Projection<M = unknown, D = unknown> {
