@@ -26,7 +26,7 @@ export class QueryBuilder {
     this.#modelType = modelType;
   }
 
-  /** Keeps models whose value at `path` equals `value` (the seed's equality filter; same as `eq`). */
+  /** Keeps models whose value at `path` equals `value` (the classic equality filter; the same as `eq`). */
   filter(path: string, value: unknown): this {
     return this.where(path, FilterOperator.Eq, value);
   }
