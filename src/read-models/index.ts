@@ -5,6 +5,12 @@
  */
 
 export {
+  CACHED_READ_MODEL_STORE_DEFAULTS,
+  CachedReadModelStore,
+  type CachedReadModelStoreOptions,
+  type ReadModelCacheStats,
+} from "./cache.js";
+export {
   type AtomicCheckpointStore,
   GENERATION_MODEL_TYPE,
   type GenerationPointer,
