@@ -27,6 +27,7 @@ const SUITES: readonly Suite[] = [
   { name: "events", module: "./events.js", run: "runEventBenchmarks" },
   { name: "kafka", module: "./kafka.js", run: "runKafkaBenchmarks" },
   { name: "nats", module: "./nats.js", run: "runNatsBenchmarks" },
+  { name: "read-models", module: "./read-models.js", run: "runReadModelBenchmarks" },
 ];
 
 /** What one suite did. */
