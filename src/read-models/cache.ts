@@ -5,7 +5,7 @@
  * model, so a load that starts after a write resolved never sees what was
  * there before it. Queries, lists and statuses go to the store.
  */
-import { type CallOptions, OpenState, OptionChecker, UnsupportedError } from "../index.js";
+import { AbortError, type CallOptions, OpenState, OptionChecker, UnsupportedError } from "../index.js";
 import { type AtomicCheckpointStore, hasAtomicCheckpoint, type ReadModelWrite } from "./projection.js";
 import type {
   ProjectionStatusRecord,
@@ -146,7 +146,7 @@ export class CachedReadModelStore implements ReadModelStore {
 
   async load<M>(modelType: string, id: string, options?: CallOptions): Promise<StoredReadModel<M> | undefined> {
     this.#state.check();
-    options?.signal?.throwIfAborted();
+    if (options?.signal?.aborted) throw new AbortError(options.signal.reason);
     const key = keyOf(modelType, id);
     const entry = this.#entries.get(key);
     if (entry) {

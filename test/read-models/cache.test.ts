@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { createEvent, type RecordedEvent } from "../../src/events/index.js";
-import { isClosedError, isConfigurationError, isUnsupportedError } from "../../src/index.js";
+import { isAbortError, isClosedError, isConfigurationError, isUnsupportedError } from "../../src/index.js";
 import { MemoryEventStore } from "../../src/memory/index.js";
 import {
   CACHED_READ_MODEL_STORE_DEFAULTS,
@@ -221,7 +221,7 @@ describe("CachedReadModelStore", () => {
     await plain.close();
   });
 
-  it("close() closes the store behind it, is idempotent, and later calls fail with a ClosedError", async () => {
+  it("close() closes the store behind it, is idempotent, and later calls fail with a ClosedError; an aborted load is an AbortError", async () => {
     const store = new MapReadModelStore();
     const cache = await CachedReadModelStore.open({ store });
     await cache.save({ n: 1 }, meta("a"));
@@ -230,6 +230,10 @@ describe("CachedReadModelStore", () => {
     expect(store.closed).toBe(true);
     expect(cache.stats().entries).toBe(0);
     expect(isClosedError(await cache.load("Doc", "a").catch((e: unknown) => e))).toBe(true);
+    const open = await CachedReadModelStore.open({ store: new MapReadModelStore() });
+    const aborted = await open.load("Doc", "a", { signal: AbortSignal.abort() }).catch((e: unknown) => e);
+    expect(isAbortError(aborted)).toBe(true);
+    await open.close();
     expect(() => cache.list("Doc")).toThrow(/closed/);
   });
 });
