@@ -27,7 +27,7 @@ const SUITES: readonly Suite[] = [
   { name: "events", module: "./events.js", run: "runEventBenchmarks" },
   { name: "kafka", module: "./kafka.js", run: "runKafkaBenchmarks" },
   { name: "nats", module: "./nats.js", run: "runNatsBenchmarks" },
-  { name: "read-models", module: "./read-models.js", run: "runReadModelBenchmarks" },
+  { name: "projections", module: "./projections.js", run: "runProjectionBenchmarks" },
 ];
 
 /** What one suite did. */

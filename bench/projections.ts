@@ -1,5 +1,5 @@
 /**
- * Read-model benchmarks: catch-up of a projection over 1,000,000 events
+ * Projection benchmarks: catch-up of a projection over 1,000,000 events
  * (in a MemoryEventStore) into 100,000 read models, in events per second,
  * against a plain loop folding the same events with the same `evolve` into
  * a `Map`, measured in the same run. Target: at least 0.5× the loop's rate.
@@ -8,7 +8,7 @@
  * given, no copies, an atomic checkpoint): what is measured is the
  * projector, not a store.
  *
- * `npx tsx bench/read-models.ts [--quick]`, or `npm run bench -- read-models`.
+ * `npx tsx bench/projections.ts [--quick]`, or `npm run bench -- projections`.
  */
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -35,7 +35,7 @@ import {
   RatioKind,
 } from "./lib/measure.js";
 
-const SUITE = "read-models";
+const SUITE = "projections";
 
 interface Account {
   readonly orders: number;
@@ -170,8 +170,8 @@ async function plainLoop(events: readonly RecordedEvent<Placed>[], models: numbe
   return ms;
 }
 
-/** Runs the read-model benchmarks; returns their rows. */
-export async function runReadModelBenchmarks(options: Partial<BenchOptions> = {}): Promise<BenchResult[]> {
+/** Runs the projection benchmarks; returns their rows. */
+export async function runProjectionBenchmarks(options: Partial<BenchOptions> = {}): Promise<BenchResult[]> {
   const quick = options.quick ?? process.argv.includes("--quick");
   const events = quick ? 50_000 : 1_000_000;
   const models = quick ? 5_000 : 100_000;
@@ -217,7 +217,7 @@ export async function runReadModelBenchmarks(options: Partial<BenchOptions> = {}
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const rows = await runReadModelBenchmarks();
+  const rows = await runProjectionBenchmarks();
   const { table } = await import("./lib/measure.js");
   console.log(table(rows));
 }
