@@ -25,6 +25,8 @@ interface Suite {
 const SUITES: readonly Suite[] = [
   { name: "core", module: "./core.js", run: "runCoreBenchmarks" },
   { name: "events", module: "./events.js", run: "runEventBenchmarks" },
+  { name: "aggregates", module: "./aggregates.js", run: "runAggregateBenchmarks" },
+  { name: "read-models", module: "./read-models.js", run: "runReadModelBenchmarks" },
   { name: "kafka", module: "./kafka.js", run: "runKafkaBenchmarks" },
   { name: "nats", module: "./nats.js", run: "runNatsBenchmarks" },
   { name: "projections", module: "./projections.js", run: "runProjectionBenchmarks" },

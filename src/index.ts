@@ -6,6 +6,7 @@
  * `statelog/file`, `statelog/union`, `statelog/kafka`, `statelog/nats`.
  */
 export {
+  type ApplyOptions,
   type ApplyResult,
   applyChanges,
   dedupeChanges,
@@ -48,6 +49,7 @@ export {
   isLimitExceededError,
   isNotFoundError,
   isPartialWriteError,
+  isPeerMissingError,
   isStatelogError,
   isTooLargeError,
   isUnavailableError,
@@ -61,6 +63,8 @@ export {
   NotFoundError,
   PartialWriteError,
   type PartialWriteReport,
+  PeerMissingError,
+  type PeerMissingErrorOptions,
   StatelogError,
   type StatelogErrorOptions,
   TooLargeError,
@@ -75,6 +79,7 @@ export {
 export { Manager, ManagerBuilder, type RestoreResult } from "./core/manager.js";
 export { type CopyOptions, type CopyProgress, type CopyResult, copyNamespace, migrate } from "./core/migrate.js";
 export { type NumberBounds, OptionChecker } from "./core/options.js";
+export { backoffDelayMs, checkRetryPolicy, type RetryPolicy, retrying, sleep } from "./core/retry.js";
 export {
   applyLoadOptions,
   BASE_STORE_OPTION_NAMES,
@@ -96,7 +101,6 @@ export {
   UnknownEntityTypes,
 } from "./core/store.js";
 export {
-  DEFAULT_MAX_VALUE_BYTES,
   type JsonValue,
   MAX_NAME_BYTES,
   toJson,

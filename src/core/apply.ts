@@ -40,6 +40,17 @@ export interface ApplyResult {
   readonly unset: number;
 }
 
+/** Options of {@link applyChanges}. */
+export interface ApplyOptions {
+  /**
+   * The caller guarantees one change per key (namespace, entity type,
+   * entity id), as `Store.load` returns: the de-duplication step is
+   * skipped. With duplicates in the input, every one of them is applied
+   * in input order. @default false
+   */
+  unique?: boolean;
+}
+
 /**
  * De-duplicates by key: per key, the change with the later timestamp wins;
  * on equal timestamps the later one in the input wins. The winners keep
@@ -60,8 +71,9 @@ export function dedupeChanges<C extends Change>(changes: readonly C[]): C[] {
 }
 
 /**
- * Applies changes to repositories: de-duplicates ({@link dedupeChanges}),
- * then checks that every entity type has a repository and that every
+ * Applies changes to repositories: de-duplicates ({@link dedupeChanges};
+ * skipped with `options.unique`, for input known to hold one change per
+ * key), then checks that every entity type has a repository and that every
  * entity passes its type's schema, **before applying anything**; then
  * applies in input order.
  * @throws UnknownEntityTypeError naming the first type without a repository (nothing applied)
@@ -71,8 +83,9 @@ export function dedupeChanges<C extends Change>(changes: readonly C[]): C[] {
 export async function applyChanges(
   changes: readonly Change[],
   registry: EntityRepositoryRegistry,
+  options?: ApplyOptions,
 ): Promise<ApplyResult> {
-  const winners = dedupeChanges(changes);
+  const winners = options?.unique === true ? changes : dedupeChanges(changes);
   const entities: unknown[] = new Array(winners.length);
   for (let i = 0; i < winners.length; i++) {
     const change = winners[i] as Change;

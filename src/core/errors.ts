@@ -43,6 +43,12 @@ export const ErrorCode = {
   Unsupported: "STATELOG_UNSUPPORTED",
   /** Options are invalid or incomplete (a builder without a client…). */
   Configuration: "STATELOG_CONFIGURATION",
+  /**
+   * An optional peer package that a module needs (the Kafka or NATS client,
+   * vitest or fast-check for `statelog/testing`) is not installed or cannot
+   * be loaded.
+   */
+  PeerMissing: "STATELOG_PEER_MISSING",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -254,6 +260,54 @@ export class UnavailableError extends StatelogError {
   }
 }
 
+/** Options of a {@link PeerMissingError}. */
+export interface PeerMissingErrorOptions extends StatelogErrorOptions {
+  /** What the packages are needed for, in the message after their names (e.g. `"for its property-based tests"`). */
+  purpose?: string;
+  /** The install line uses `npm install --save-dev` (a package needed by tests only). @default false */
+  saveDev?: boolean;
+  /** An extra hint after the install line (e.g. how to build a native binding offline). */
+  hint?: string;
+}
+
+/**
+ * An optional peer package that a statelog module needs is not installed
+ * (or cannot be loaded: a native binding that is not built). The message
+ * names the module, the packages and the exact `npm install …` line, then
+ * the extra hint, then why loading failed; `cause` is the loader's error.
+ * Every module with optional peers throws this one error
+ * (`statelog/kafka`, `statelog/nats`, `statelog/testing`).
+ */
+export class PeerMissingError extends StatelogError {
+  /** The line that installs the packages, e.g. `npm install @confluentinc/kafka-javascript`. */
+  readonly install: string;
+
+  constructor(
+    /** The module that needs the packages, e.g. `"statelog/kafka"`. */
+    readonly module: string,
+    /** The packages to install. */
+    readonly packages: readonly string[],
+    options?: PeerMissingErrorOptions,
+  ) {
+    const install = `npm install ${options?.saveDev ? "--save-dev " : ""}${packages.join(" ")}`;
+    const one = packages.length === 1;
+    super(
+      ErrorCode.PeerMissing,
+      `${module} needs the package${one ? "" : "s"} ${packages.map((p) => JSON.stringify(p)).join(", ")}` +
+        (options?.purpose ? ` ${options.purpose}` : "") +
+        `, ${one ? "an optional peer dependency" : "optional peer dependencies"} of statelog, and ` +
+        `${one ? "it is" : "they are"} not installed: run \`${install}\`` +
+        (options?.hint ? ` (${options.hint})` : "") +
+        (options?.cause === undefined
+          ? ""
+          : ` — ${one ? "it" : "they"} could not be loaded: ${messageOf(options.cause)}`),
+      options,
+    );
+    this.name = "PeerMissingError";
+    this.install = install;
+  }
+}
+
 /** One target of a write that failed, with its error. */
 export interface WriteFailure {
   /** Index of the target: into the `changes` of a save, or into a union's stores. */
@@ -263,9 +317,12 @@ export interface WriteFailure {
 
 /** What a {@link PartialWriteError} reports. */
 export interface PartialWriteReport {
-  /** What was written, for the message: `"union save"`, `"NATS KV save"`, … */
+  /** What was written, for the message: `"union save"`, `"NATS KV save"`, `"Kafka store save"`, … */
   readonly operation: string;
-  /** What the indexes count: `"stores"`, `"changes"`, `"records"`. */
+  /**
+   * What the indexes count: `"stores"` (a union's stores) or `"changes"`
+   * (the changes passed to one `save`, e.g. on NATS KV or Kafka).
+   */
   readonly targets: string;
   /** Indexes of the targets that took the write. */
   readonly written: readonly number[];
@@ -311,27 +368,45 @@ export class PartialWriteError extends StatelogError {
   }
 }
 
-/** Type guards for the specific errors, safe across package copies. */
+/* Type guards for the specific errors: they check the code, so they work across package copies. */
+/** True for an {@link InvalidNameError} (`ErrorCode.InvalidName`). */
 export const isInvalidNameError = (e: unknown): e is InvalidNameError => isStatelogError(e, ErrorCode.InvalidName);
+/** True for an {@link InvalidValueError} (`ErrorCode.InvalidValue`). */
 export const isInvalidValueError = (e: unknown): e is InvalidValueError => isStatelogError(e, ErrorCode.InvalidValue);
+/** True for a {@link TooLargeError} (`ErrorCode.TooLarge`). */
 export const isTooLargeError = (e: unknown): e is TooLargeError => isStatelogError(e, ErrorCode.TooLarge);
+/** True for a {@link ValidationError} (`ErrorCode.Validation`). */
 export const isValidationError = (e: unknown): e is ValidationError => isStatelogError(e, ErrorCode.Validation);
+/** True for a {@link ClosedError} (`ErrorCode.Closed`). */
 export const isClosedError = (e: unknown): e is ClosedError => isStatelogError(e, ErrorCode.Closed);
+/** True for a {@link CorruptionError} (`ErrorCode.Corruption`). */
 export const isCorruptionError = (e: unknown): e is CorruptionError => isStatelogError(e, ErrorCode.Corruption);
+/** True for an {@link UnknownEntityTypeError} (`ErrorCode.UnknownEntityType`). */
 export const isUnknownEntityTypeError = (e: unknown): e is UnknownEntityTypeError =>
   isStatelogError(e, ErrorCode.UnknownEntityType);
+/** True for an {@link ApplyError} (`ErrorCode.ApplyFailed`). */
 export const isApplyError = (e: unknown): e is ApplyError => isStatelogError(e, ErrorCode.ApplyFailed);
+/** True for a {@link VersionConflictError} (`ErrorCode.VersionConflict`). */
 export const isVersionConflictError = (e: unknown): e is VersionConflictError =>
   isStatelogError(e, ErrorCode.VersionConflict);
+/** True for a {@link NotFoundError} (`ErrorCode.NotFound`). */
 export const isNotFoundError = (e: unknown): e is NotFoundError => isStatelogError(e, ErrorCode.NotFound);
+/** True for a {@link LimitExceededError} (`ErrorCode.LimitExceeded`). */
 export const isLimitExceededError = (e: unknown): e is LimitExceededError =>
   isStatelogError(e, ErrorCode.LimitExceeded);
+/** True for an {@link AbortError} (`ErrorCode.Aborted`). */
 export const isAbortError = (e: unknown): e is AbortError => isStatelogError(e, ErrorCode.Aborted);
+/** True for an {@link UnsupportedError} (`ErrorCode.Unsupported`). */
 export const isUnsupportedError = (e: unknown): e is UnsupportedError => isStatelogError(e, ErrorCode.Unsupported);
+/** True for a {@link ConfigurationError} (`ErrorCode.Configuration`). */
 export const isConfigurationError = (e: unknown): e is ConfigurationError =>
   isStatelogError(e, ErrorCode.Configuration);
+/** True for an {@link UnavailableError} (`ErrorCode.Unavailable`). */
 export const isUnavailableError = (e: unknown): e is UnavailableError => isStatelogError(e, ErrorCode.Unavailable);
+/** True for a {@link PartialWriteError} (`ErrorCode.PartialWrite`). */
 export const isPartialWriteError = (e: unknown): e is PartialWriteError => isStatelogError(e, ErrorCode.PartialWrite);
+/** True for a {@link PeerMissingError} (`ErrorCode.PeerMissing`). */
+export const isPeerMissingError = (e: unknown): e is PeerMissingError => isStatelogError(e, ErrorCode.PeerMissing);
 
 /** Throws an {@link AbortError} when the signal is aborted. */
 export function throwIfAborted(signal: AbortSignal | undefined): void {

@@ -26,8 +26,9 @@ export class Manager {
   ) {}
 
   /**
-   * Loads the current state of `namespace` and applies it to the
-   * repositories (tombstones delete). Checks every entity type first and
+   * Loads the current state of `namespace` (one change per key, as every
+   * `Store.load` returns it) and applies it to the repositories
+   * (tombstones delete). Checks every entity type first and
    * applies nothing when one has no repository. Restoring twice gives the
    * same state.
    */
@@ -35,7 +36,8 @@ export class Manager {
     const started = performance.now();
     const changes = await this.store.load(namespace, options);
     throwIfAborted(options?.signal);
-    const result = await applyChanges(changes, this.registry);
+    // A store's load returns one change per key already: no second de-duplication.
+    const result = await applyChanges(changes, this.registry, { unique: true });
     return { namespace, loaded: changes.length, ...result, durationMs: performance.now() - started };
   }
 

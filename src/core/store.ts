@@ -94,7 +94,12 @@ export interface BaseStoreOptions {
 
 /** Defaults of {@link BaseStoreOptions}. */
 export const STORE_DEFAULTS = {
-  /** @default 1048576 (1 MiB) */
+  /**
+   * Size limit of one value (entity, event payload, aggregate, model): 1 MiB
+   * of JSON, like NATS's payload and Kafka's message size; every backend's
+   * default limit starts from this one.
+   * @default 1048576 (1 MiB)
+   */
   maxValueBytes: 1024 * 1024,
   /** @default "accept" */
   unknownEntityTypes: UnknownEntityTypes.Accept,

@@ -6,8 +6,6 @@ import { InvalidNameError, InvalidValueError, type NameKind, TooLargeError } fro
 
 /** Longest valid name, in UTF-8 bytes. */
 export const MAX_NAME_BYTES = 255;
-/** Default size limit of one change or event: 1 MiB of JSON, like NATS's payload and Kafka's message size. */
-export const DEFAULT_MAX_VALUE_BYTES = 1024 * 1024;
 
 // C0 controls, DEL and C1 controls.
 // biome-ignore lint/suspicious/noControlCharactersInRegex: that is what it looks for

@@ -15,4 +15,10 @@ export {
   type SkippedLinesReport,
   SyncPolicy,
 } from "./options.js";
+export {
+  FILE_READ_MODEL_STORE_DEFAULTS,
+  FileReadModelStore,
+  type FileReadModelStoreOptions,
+} from "./read-models/store.js";
+export { FILE_SNAPSHOT_STORE_DEFAULTS, FileSnapshotStore, type FileSnapshotStoreOptions } from "./snapshot-store.js";
 export { FileStore, type FileStoreStats } from "./store.js";

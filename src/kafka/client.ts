@@ -1,10 +1,26 @@
 /**
  * Loads `@confluentinc/kafka-javascript` (an optional peer dependency) on
  * first use, so that importing `statelog/kafka` never fails: only a call
- * that needs Kafka does, with a {@link KafkaClientMissingError}.
+ * that needs Kafka does, with a `PeerMissingError` that says how to install
+ * (or build) it.
  */
 import type * as RdKafka from "@confluentinc/kafka-javascript";
-import { KafkaClientMissingError } from "./errors.js";
+import { PeerMissingError } from "../index.js";
+
+/** The client package, an optional peer dependency of statelog. */
+const KAFKA_CLIENT_PACKAGE = "@confluentinc/kafka-javascript";
+
+/** The error for a client that cannot be loaded: what to install, and how to build the binding offline. */
+function clientMissing(cause: unknown): PeerMissingError {
+  return new PeerMissingError("statelog/kafka", [KAFKA_CLIENT_PACKAGE], {
+    purpose: "with its native binding",
+    hint:
+      "offline or without a prebuilt binary: " +
+      `\`CKJS_LINKING=dynamic npm rebuild ${KAFKA_CLIENT_PACKAGE} --foreground-scripts\`, ` +
+      "which builds librdkafka from source and needs gcc, g++, make",
+    cause,
+  });
+}
 
 /** The parts of the client module statelog uses. */
 export interface KafkaClientModule {
@@ -18,20 +34,20 @@ let loading: Promise<KafkaClientModule> | undefined;
 
 /**
  * The client module, loaded once.
- * @throws KafkaClientMissingError when it is not installed or its native binding is not built
+ * @throws PeerMissingError when it is not installed or its native binding is not built
  */
 export function loadKafkaClient(): Promise<KafkaClientModule> {
   loading ??= import("@confluentinc/kafka-javascript").then(
     (mod) => {
       const m = ((mod as { default?: unknown }).default ?? mod) as KafkaClientModule;
       if (typeof m.Producer !== "function" || typeof m.KafkaConsumer !== "function") {
-        throw new KafkaClientMissingError({ cause: new Error("the module has no Producer/KafkaConsumer") });
+        throw clientMissing(new Error("the module has no Producer/KafkaConsumer"));
       }
       return m;
     },
     (error: unknown) => {
       loading = undefined;
-      throw new KafkaClientMissingError({ cause: error });
+      throw clientMissing(error);
     },
   );
   return loading;

@@ -4,7 +4,7 @@
  * group id, librdkafka's settings of the changelog's producer and
  * consumer, and the checks of these options.
  */
-import type { OptionChecker } from "../index.js";
+import { OptionChecker } from "../index.js";
 
 /** librdkafka settings, by their librdkafka names. */
 export type KafkaConfig = Record<string, string | number | boolean>;
@@ -23,7 +23,7 @@ export interface KafkaConnectionOptions {
 }
 
 /** The option names of {@link KafkaConnectionOptions}, for `OptionChecker.known`. */
-export const CONNECTION_OPTION_NAMES: readonly string[] = ["brokers", "topic", "env"];
+const CONNECTION_OPTION_NAMES: readonly string[] = ["brokers", "topic", "env"];
 
 /** Old or foreign spellings of Kafka options, with their name here: the hint of `OptionChecker.known`. */
 export const RENAMED_OPTIONS: Readonly<Record<string, string>> = {
@@ -103,6 +103,26 @@ export interface Connection {
 
 type Env = Readonly<Record<string, string | undefined>>;
 
+/**
+ * Starts the option check of every Kafka class: refuses option names that
+ * `owner` does not know (its `ownNames` and the connection's, with the
+ * hints of {@link RENAMED_OPTIONS}), then checks and resolves the
+ * connection. The caller goes on with `check` for its own options.
+ * @throws ConfigurationError
+ */
+export function checkKafkaOptions<O extends KafkaConnectionOptions, D extends Partial<Record<keyof O, unknown>>>(
+  owner: string,
+  options: O,
+  defaults: D,
+  ownNames: readonly string[],
+): { check: OptionChecker<O, D> } & Connection {
+  const check = new OptionChecker<O, D>(owner, options, defaults).known(
+    [...CONNECTION_OPTION_NAMES, ...ownNames],
+    RENAMED_OPTIONS,
+  );
+  return { check, ...resolveConnection(check, options) };
+}
+
 /** The checks the connection options need, of any class's {@link OptionChecker}. */
 type ConnectionChecker = Pick<OptionChecker<KafkaConnectionOptions>, "error">;
 
@@ -111,7 +131,7 @@ type ConnectionChecker = Pick<OptionChecker<KafkaConnectionOptions>, "error">;
  * option, then environment variable, then default.
  * @throws ConfigurationError
  */
-export function resolveConnection(check: ConnectionChecker, options: KafkaConnectionOptions): Connection {
+function resolveConnection(check: ConnectionChecker, options: KafkaConnectionOptions): Connection {
   const env = checkEnv(check, options);
   let brokers: string | undefined;
   if (options.brokers !== undefined) {

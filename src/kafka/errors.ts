@@ -5,15 +5,15 @@
  * also throws core errors: `ConfigurationError` (options),
  * `ValidationError`, `InvalidValueError`, `TooLargeError` (input),
  * `ClosedError`, `AbortError`, `CorruptionError` (a record `KafkaStore`
- * cannot read) and `PartialWriteError` (a `KafkaStore.save` that reached
- * some records but not all).
+ * cannot read), `PartialWriteError` (a `KafkaStore.save` that reached
+ * some records but not all) and `PeerMissingError` (the client package
+ * `@confluentinc/kafka-javascript` is not installed or its native binding
+ * is not built).
  */
 import { isStatelogError, StatelogError, type StatelogErrorOptions } from "../index.js";
 
 /** Stable error codes of the Kafka backend. */
 export const KafkaErrorCode = {
-  /** `@confluentinc/kafka-javascript` is not installed or its native binding is not built. */
-  ClientMissing: "STATELOG_KAFKA_CLIENT_MISSING",
   /** The broker did not acknowledge a record (timed out, broker down, rejected). */
   Delivery: "STATELOG_KAFKA_DELIVERY",
   /** The topic is missing or configured in a way the changelog cannot use. */
@@ -26,22 +26,6 @@ export const KafkaErrorCode = {
   Commit: "STATELOG_KAFKA_COMMIT",
 } as const;
 export type KafkaErrorCode = (typeof KafkaErrorCode)[keyof typeof KafkaErrorCode];
-
-/** The Kafka client library cannot be loaded; the message says how to install or build it. */
-export class KafkaClientMissingError extends StatelogError {
-  constructor(options?: StatelogErrorOptions) {
-    super(
-      KafkaErrorCode.ClientMissing,
-      "statelog/kafka needs @confluentinc/kafka-javascript with its native binding: " +
-        "`npm install @confluentinc/kafka-javascript` (offline or without a prebuilt binary: " +
-        "`CKJS_LINKING=dynamic npm rebuild @confluentinc/kafka-javascript --foreground-scripts`, " +
-        "which builds librdkafka from source and needs gcc, g++, make)" +
-        (options?.cause ? ` — loading it failed: ${String((options.cause as Error)?.message ?? options.cause)}` : ""),
-      options,
-    );
-    this.name = "KafkaClientMissingError";
-  }
-}
 
 /** librdkafka's code of a record that was not acknowledged within `message.timeout.ms`. */
 const ERR_MSG_TIMED_OUT = -192;
@@ -143,9 +127,6 @@ export class KafkaCommitError extends StatelogError {
   }
 }
 
-/** True for a {@link KafkaClientMissingError}. */
-export const isKafkaClientMissingError = (e: unknown): e is KafkaClientMissingError =>
-  isStatelogError(e, KafkaErrorCode.ClientMissing);
 /** True for a {@link KafkaDeliveryError}. */
 export const isKafkaDeliveryError = (e: unknown): e is KafkaDeliveryError =>
   isStatelogError(e, KafkaErrorCode.Delivery);

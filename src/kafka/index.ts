@@ -2,7 +2,8 @@
  * `statelog/kafka`: the changelog of namespaces on a compacted Kafka topic
  * (`ChangelogWriter`, `ChangelogReader`, `ensureChangelogTopic`) and a
  * Store over it (`KafkaStore`). Needs the optional peer dependency
- * `@confluentinc/kafka-javascript`, loaded on first use. See docs/kafka.md.
+ * `@confluentinc/kafka-javascript`, loaded on first use (without it, a
+ * `PeerMissingError` says what to install). See docs/kafka.md.
  */
 export {
   type Changeloggable,
@@ -14,13 +15,11 @@ export {
 export type { KafkaConfig, KafkaConnectionOptions } from "./config.js";
 export {
   isKafkaAdminUnsupportedError,
-  isKafkaClientMissingError,
   isKafkaCommitError,
   isKafkaDeliveryError,
   isKafkaReadError,
   isKafkaTopicError,
   KafkaAdminUnsupportedError,
-  KafkaClientMissingError,
   KafkaCommitError,
   KafkaDeliveryError,
   type KafkaDeliveryErrorOptions,

@@ -9,13 +9,12 @@ import { ClosedError, OptionChecker } from "../index.js";
 import { loadKafkaClient, type RdKafka } from "./client.js";
 import {
   CHANGELOG_CONSUMER_CONFIG,
-  CONNECTION_OPTION_NAMES,
   checkKafkaConfig,
+  checkKafkaOptions,
   checkPartitions,
   type KafkaConfig,
   type KafkaConnectionOptions,
   RENAMED_OPTIONS,
-  resolveConnection,
   resolveGroupId,
   SHARED_DEFAULTS,
 } from "./config.js";
@@ -83,8 +82,8 @@ export const CHANGELOG_READER_DEFAULTS = {
   consumerConfig: CHANGELOG_CONSUMER_CONFIG,
 } as const;
 
+/** The reader's options besides the connection's. */
 const READER_OPTION_NAMES: readonly string[] = [
-  ...CONNECTION_OPTION_NAMES,
   "groupId",
   "commitOffsets",
   "partitions",
@@ -175,15 +174,16 @@ export class ChangelogReader implements AsyncDisposable {
   /**
    * A reader of the changelog topic. Checks the options and loads the
    * Kafka client; it connects on the first read.
-   * @throws ConfigurationError for an invalid option; KafkaClientMissingError
+   * @throws ConfigurationError for an invalid option; PeerMissingError
    *   when `@confluentinc/kafka-javascript` cannot be loaded
    */
   static async open(options: ChangelogReaderOptions = {}): Promise<ChangelogReader> {
-    const check = new OptionChecker("ChangelogReader", options, CHANGELOG_READER_DEFAULTS).known(
+    const { check, brokers, topic } = checkKafkaOptions(
+      "ChangelogReader",
+      options,
+      CHANGELOG_READER_DEFAULTS,
       READER_OPTION_NAMES,
-      RENAMED_OPTIONS,
     );
-    const { brokers, topic } = resolveConnection(check, options);
     const settings: ReaderSettings = {
       brokers,
       topic,

@@ -16,7 +16,6 @@ import {
   CorruptionError,
   type LoadOptions,
   messageOf,
-  OptionChecker,
   PartialWriteError,
   type SaveOptions,
   STORE_DEFAULTS,
@@ -28,13 +27,11 @@ import { changeLogKey, parseChangeLogKey, recordTimestamp } from "./codec.js";
 import {
   CHANGELOG_CONSUMER_CONFIG,
   CHANGELOG_PRODUCER_CONFIG,
-  CONNECTION_OPTION_NAMES,
   checkKafkaConfig,
+  checkKafkaOptions,
   checkPartitions,
   type KafkaConfig,
   type KafkaConnectionOptions,
-  RENAMED_OPTIONS,
-  resolveConnection,
   resolveGroupId,
   SHARED_DEFAULTS,
 } from "./config.js";
@@ -86,9 +83,9 @@ export const KAFKA_STORE_DEFAULTS = {
   consumerConfig: CHANGELOG_CONSUMER_CONFIG,
 } as const;
 
+/** The store's options besides the connection's. */
 const STORE_OPTION_NAMES: readonly string[] = [
   ...BASE_STORE_OPTION_NAMES,
-  ...CONNECTION_OPTION_NAMES,
   "partitions",
   "producerConfig",
   "consumerConfig",
@@ -134,15 +131,16 @@ export class KafkaStore extends BaseStore {
   /**
    * A store on the changelog topic. Checks the options and loads the Kafka
    * client; it connects on the first call.
-   * @throws ConfigurationError for an invalid option; KafkaClientMissingError
+   * @throws ConfigurationError for an invalid option; PeerMissingError
    *   when `@confluentinc/kafka-javascript` cannot be loaded
    */
   static async open(options: KafkaStoreOptions = {}): Promise<KafkaStore> {
-    const check = new OptionChecker("KafkaStore", options, KAFKA_STORE_DEFAULTS).known(
+    const { check, brokers, topic } = checkKafkaOptions(
+      "KafkaStore",
+      options,
+      KAFKA_STORE_DEFAULTS,
       STORE_OPTION_NAMES,
-      RENAMED_OPTIONS,
     );
-    const { brokers, topic } = resolveConnection(check, options);
     const partitions = checkPartitions(check, options);
     const producerConfig = checkKafkaConfig(check, "producerConfig", options.producerConfig, CHANGELOG_PRODUCER_CONFIG);
     const consumerConfig = checkKafkaConfig(check, "consumerConfig", options.consumerConfig, CHANGELOG_CONSUMER_CONFIG);

@@ -4,15 +4,9 @@
  * API, or checks that an existing topic has the expected partition count
  * and `cleanup.policy=compact`.
  */
-import { messageOf, OptionChecker } from "../index.js";
+import { messageOf } from "../index.js";
 import { loadKafkaClient, type RdKafka } from "./client.js";
-import {
-  CONNECTION_OPTION_NAMES,
-  isSettings,
-  type KafkaConnectionOptions,
-  RENAMED_OPTIONS,
-  resolveConnection,
-} from "./config.js";
+import { checkKafkaOptions, isSettings, type KafkaConnectionOptions } from "./config.js";
 import { KafkaAdminUnsupportedError, KafkaTopicError } from "./errors.js";
 import { checkCleanupPolicy, describeTopicConfig } from "./topic-config.js";
 
@@ -91,8 +85,8 @@ export const ENSURE_CHANGELOG_TOPIC_DEFAULTS = {
   }) as Readonly<Record<string, string>>,
 } as const;
 
+/** The options of `ensureChangelogTopic` besides the connection's. */
 const ENSURE_OPTION_NAMES: readonly string[] = [
-  ...CONNECTION_OPTION_NAMES,
   "partitions",
   "replicationFactor",
   "config",
@@ -133,11 +127,12 @@ const UNSUPPORTED = new Set([
 export async function ensureChangelogTopic(
   options: EnsureChangelogTopicOptions = {},
 ): Promise<EnsureChangelogTopicResult> {
-  const check = new OptionChecker("ensureChangelogTopic", options, ENSURE_CHANGELOG_TOPIC_DEFAULTS).known(
+  const { check, brokers, topic } = checkKafkaOptions(
+    "ensureChangelogTopic",
+    options,
+    ENSURE_CHANGELOG_TOPIC_DEFAULTS,
     ENSURE_OPTION_NAMES,
-    RENAMED_OPTIONS,
   );
-  const { brokers, topic } = resolveConnection(check, options);
   const partitions = check.integer("partitions", { min: 1 });
   const replicationFactor = check.integer("replicationFactor", { min: 1 });
   const timeout = check.integer("timeoutMs", { min: 1 });

@@ -4,25 +4,16 @@
  * once the broker acknowledged the record (acks=all) and rejects with a
  * {@link KafkaDeliveryError} when it did not.
  */
-import {
-  ClosedError,
-  InvalidValueError,
-  OptionChecker,
-  STORE_DEFAULTS,
-  TooLargeError,
-  ValidationError,
-} from "../index.js";
+import { ClosedError, InvalidValueError, STORE_DEFAULTS, TooLargeError, ValidationError } from "../index.js";
 import { loadKafkaClient } from "./client.js";
 import { type Changeloggable, keyInNamespace, recordTimestamp } from "./codec.js";
 import {
   CHANGELOG_PRODUCER_CONFIG,
-  CONNECTION_OPTION_NAMES,
   checkKafkaConfig,
+  checkKafkaOptions,
   checkPartitions,
   type KafkaConfig,
   type KafkaConnectionOptions,
-  RENAMED_OPTIONS,
-  resolveConnection,
   SHARED_DEFAULTS,
 } from "./config.js";
 import { partitionForNamespace } from "./murmur2.js";
@@ -65,12 +56,8 @@ export const CHANGELOG_WRITER_DEFAULTS = {
   producerConfig: CHANGELOG_PRODUCER_CONFIG,
 } as const;
 
-const WRITER_OPTION_NAMES: readonly string[] = [
-  ...CONNECTION_OPTION_NAMES,
-  "partitions",
-  "producerConfig",
-  "maxValueBytes",
-];
+/** The writer's options besides the connection's. */
+const WRITER_OPTION_NAMES: readonly string[] = ["partitions", "producerConfig", "maxValueBytes"];
 
 /** Options of one write. */
 export interface WriteOptions {
@@ -139,15 +126,16 @@ export class ChangelogWriter implements AsyncDisposable {
    * A writer of the changelog topic. Checks the options and loads the
    * Kafka client; it connects on the first write (or {@link connect}):
    * writes made meanwhile wait, in call order.
-   * @throws ConfigurationError for an invalid option; KafkaClientMissingError
+   * @throws ConfigurationError for an invalid option; PeerMissingError
    *   when `@confluentinc/kafka-javascript` cannot be loaded
    */
   static async open(options: ChangelogWriterOptions = {}): Promise<ChangelogWriter> {
-    const check = new OptionChecker("ChangelogWriter", options, CHANGELOG_WRITER_DEFAULTS).known(
+    const { check, brokers, topic } = checkKafkaOptions(
+      "ChangelogWriter",
+      options,
+      CHANGELOG_WRITER_DEFAULTS,
       WRITER_OPTION_NAMES,
-      RENAMED_OPTIONS,
     );
-    const { brokers, topic } = resolveConnection(check, options);
     const settings: WriterSettings = {
       brokers,
       topic,

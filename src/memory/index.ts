@@ -7,5 +7,11 @@
 
 export { MapEntityRepository } from "./entity-repository.js";
 export { MemoryEventStore, type MemoryEventStoreOptions } from "./event-store.js";
+export {
+  MEMORY_READ_MODEL_STORE_DEFAULTS,
+  MemoryReadModelStore,
+  type MemoryReadModelStoreOptions,
+} from "./read-model-store.js";
 export { MEMORY_REPOSITORY_DEFAULTS, MemoryRepository, type MemoryRepositoryOptions } from "./repository.js";
+export { MemorySnapshotStore, type MemorySnapshotStoreOptions } from "./snapshot-store.js";
 export { MemoryStore, type MemoryStoreOptions } from "./store.js";

@@ -14,6 +14,7 @@ import {
   validateEntityType,
 } from "../index.js";
 import {
+  BaseRepository,
   checkExpectedVersion,
   checkRepositoryOptions,
   checkTtlSeconds,
@@ -22,7 +23,6 @@ import {
   type ListOptions,
   type Page,
   paginate,
-  type Repository,
   type RepositoryCapabilities,
   type RepositoryDeleteOptions,
   type RepositoryOptions,
@@ -55,7 +55,7 @@ interface Entry {
 }
 
 /** A repository in memory. */
-export class MemoryRepository<T> implements Repository<T> {
+export class MemoryRepository<T> extends BaseRepository<T> {
   readonly aggregateType: string;
   readonly capabilities: RepositoryCapabilities = { ttl: true, perSaveTtl: true, durable: false };
   readonly #entries = new Map<string, Entry[]>();
@@ -68,6 +68,7 @@ export class MemoryRepository<T> implements Repository<T> {
 
   /** @throws ConfigurationError for an invalid or unknown option */
   constructor(options: MemoryRepositoryOptions<T> = {}) {
+    super();
     const shared = checkRepositoryOptions("MemoryRepository", options, ["aggregateType", "clock"]);
     const check = new OptionChecker<MemoryRepositoryOptions<T>>(
       "MemoryRepository",
@@ -120,20 +121,12 @@ export class MemoryRepository<T> implements Repository<T> {
     return { id, version: actual + 1, savedAt: new Date(now) };
   }
 
-  async load(id: string, options?: CallOptions): Promise<T | undefined> {
-    return (await this.loadVersioned(id, options))?.aggregate;
-  }
-
   async loadVersioned(id: string, options?: CallOptions): Promise<Versioned<T> | undefined> {
     this.#check(options);
     validateEntityId(id);
     const last = this.#live(id).at(-1);
     if (!last || last.json === undefined) return undefined;
     return { id, version: last.version, savedAt: new Date(last.savedAt), aggregate: JSON.parse(last.json) };
-  }
-
-  async exists(id: string, options?: CallOptions): Promise<boolean> {
-    return (await this.loadVersioned(id, options)) !== undefined;
   }
 
   async delete(id: string, options?: RepositoryDeleteOptions): Promise<boolean> {
@@ -189,10 +182,6 @@ export class MemoryRepository<T> implements Repository<T> {
   /** Drops everything; later calls fail with a `ClosedError`. Idempotent. */
   async close(): Promise<void> {
     if (this.#state.close()) this.#entries.clear();
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
   }
 
   #check(options: CallOptions | undefined): void {

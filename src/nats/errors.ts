@@ -10,39 +10,18 @@ import {
   messageOf,
   PartialWriteError,
   type PartialWriteReport,
-  StatelogError,
-  type StatelogErrorOptions,
+  type StatelogError,
   UnavailableError,
 } from "../index.js";
 
-/** Stable error codes of the NATS backend. */
-export const NatsErrorCode = {
-  /** An optional peer dependency of `statelog/nats` (`@nats-io/transport-node`, `@nats-io/jetstream`, `@nats-io/kv`) cannot be loaded. */
-  ClientMissing: "STATELOG_NATS_CLIENT_MISSING",
-} as const;
+/**
+ * Stable error codes of the NATS backend. Empty for now: its failures are
+ * core errors (`UnavailableError`, `ConfigurationError`, `PeerMissingError`
+ * for missing client packages…) and {@link NatsSaveError} is a
+ * `PartialWriteError` with core's code.
+ */
+export const NatsErrorCode = {} as const;
 export type NatsErrorCode = (typeof NatsErrorCode)[keyof typeof NatsErrorCode];
-
-/** The NATS client packages statelog/nats needs, all optional peer dependencies. */
-export const NATS_PEER_PACKAGES = ["@nats-io/transport-node", "@nats-io/jetstream", "@nats-io/kv"] as const;
-
-/** The NATS client libraries cannot be loaded; the message names the packages to install. */
-export class NatsClientMissingError extends StatelogError {
-  constructor(
-    /** The packages that failed to load. */
-    readonly missing: readonly string[],
-    options?: StatelogErrorOptions,
-  ) {
-    super(
-      NatsErrorCode.ClientMissing,
-      `statelog/nats needs the NATS client packages ${NATS_PEER_PACKAGES.join(", ")} (3.x), ` +
-        `optional peer dependencies of statelog: \`npm install ${NATS_PEER_PACKAGES.join(" ")}\`` +
-        ` — ${missing.join(", ")} could not be loaded` +
-        (options?.cause === undefined ? "" : `: ${messageOf(options.cause)}`),
-      options,
-    );
-    this.name = "NatsClientMissingError";
-  }
-}
 
 /** What a {@link NatsSaveError} reports: the partial write, and the namespaces whose marker is unconfirmed. */
 export interface NatsSaveReport extends PartialWriteReport {
@@ -83,10 +62,6 @@ export class NatsSaveError extends PartialWriteError {
     this.unmarkedNamespaces = unmarked;
   }
 }
-
-/** True for a {@link NatsClientMissingError}. */
-export const isNatsClientMissingError = (e: unknown): e is NatsClientMissingError =>
-  isStatelogError(e, NatsErrorCode.ClientMissing);
 
 /** True for a {@link NatsSaveError}: a partial write that also reports `unmarkedNamespaces`. */
 export const isNatsSaveError = (e: unknown): e is NatsSaveError =>

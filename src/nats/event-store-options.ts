@@ -1,9 +1,13 @@
 /** The options of `NatsEventStore.open`, their defaults and their checks. */
 import type { NatsConnection } from "@nats-io/transport-node";
-import { EVENT_STORE_DEFAULTS, type EventStoreOptions } from "../events/index.js";
+import {
+  EVENT_STORE_DEFAULTS,
+  EVENT_STORE_OPTION_NAMES,
+  EVENT_STORE_RENAMED_OPTIONS,
+  type EventStoreOptions,
+} from "../events/index.js";
 import { OptionChecker } from "../index.js";
-import { checkClient, checkStreamName, MAX_REPLICAS, NatsStorage } from "./options.js";
-import { valueLimitFor } from "./payload.js";
+import { checkPlacement, NatsStorage } from "./options.js";
 
 /** Options of `NatsEventStore.open`: those of every event store, and where the events live. */
 export interface NatsEventStoreOptions extends EventStoreOptions {
@@ -41,21 +45,16 @@ export const NATS_EVENT_STORE_DEFAULTS = {
   maxValueBytes: EVENT_STORE_DEFAULTS.maxValueBytes,
 } as const;
 
-/** The options of every event store (`EventStoreOptions`): those with a default, and the others. */
-const BASE_OPTION_NAMES = [
-  ...new Set([
-    ...Object.keys(EVENT_STORE_DEFAULTS),
-    "maxEventsPerStream",
-    "maxStreams",
-    "retentionDurationMs",
-    "snapshotIntervalMs",
-    "metrics",
-    "name",
-    "maxValueBytes",
-    "clock",
-  ]),
+/** The options a `NatsEventStore` adds to those of every event store. */
+export const NATS_EVENT_STORE_OWN_OPTION_NAMES: readonly string[] = [
+  "client",
+  "stream",
+  "subjectPrefix",
+  "replicas",
+  "storage",
 ];
-const OPTION_NAMES = [...BASE_OPTION_NAMES, "client", "stream", "subjectPrefix", "replicas", "storage"];
+const OPTION_NAMES = [...EVENT_STORE_OPTION_NAMES, ...NATS_EVENT_STORE_OWN_OPTION_NAMES];
+const RENAMED_OPTIONS: Readonly<Record<string, string>> = { ...EVENT_STORE_RENAMED_OPTIONS, bucket: "stream" };
 
 /** The checked options of a `NatsEventStore`. */
 export interface EventStoreSettings {
@@ -82,26 +81,15 @@ export const EVENT_ENVELOPE_BYTES = 4096;
  * @throws ConfigurationError naming the option, what it accepts and what it got
  */
 export function checkEventStoreOptions(options: NatsEventStoreOptions): EventStoreSettings {
-  const check = new OptionChecker("NatsEventStore", options, NATS_EVENT_STORE_DEFAULTS).known(OPTION_NAMES, {
-    retentionDuration: "retentionDurationMs",
-    snapshotInterval: "snapshotIntervalMs",
-    bucket: "stream",
-  });
-  const client = checkClient(check);
-  const stream = checkStreamName(check, "stream", "JetStream stream");
+  const check = new OptionChecker("NatsEventStore", options, NATS_EVENT_STORE_DEFAULTS).known(
+    OPTION_NAMES,
+    RENAMED_OPTIONS,
+  );
+  const { name: stream, ...place } = checkPlacement(check, options, "JetStream stream", EVENT_ENVELOPE_BYTES);
   return {
-    client,
+    ...place,
     stream,
     prefix: options.subjectPrefix === undefined ? `statelog.events.${stream}` : check.string("subjectPrefix"),
-    replicas: check.integer("replicas", { min: 1, max: MAX_REPLICAS }),
-    storage: check.oneOf("storage", NatsStorage),
     retentionMs: options.retentionDurationMs === undefined ? 0 : check.number("retentionDurationMs", { min: 0 }),
-    maxValueBytes: valueLimitFor(
-      client,
-      options.maxValueBytes === undefined ? undefined : check.integer("maxValueBytes", { min: 1 }),
-      NATS_EVENT_STORE_DEFAULTS.maxValueBytes,
-      EVENT_ENVELOPE_BYTES,
-      `NatsEventStore stream ${JSON.stringify(stream)}`,
-    ),
   };
 }

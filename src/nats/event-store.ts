@@ -35,6 +35,7 @@ import {
   checkEventStoreOptions,
   EVENT_ENVELOPE_BYTES,
   type EventStoreSettings,
+  NATS_EVENT_STORE_OWN_OPTION_NAMES,
   type NatsEventStoreOptions,
 } from "./event-store-options.js";
 import { decodeToken, encodeToken } from "./keys.js";
@@ -80,7 +81,12 @@ export class NatsEventStore extends BaseEventStore {
   readonly #chains = new Map<string, Promise<unknown>>();
 
   private constructor(options: NatsEventStoreOptions, settings: EventStoreSettings) {
-    super({ ...options, maxValueBytes: settings.maxValueBytes }, `nats-event-store:${settings.stream}`);
+    super(
+      { ...options, maxValueBytes: settings.maxValueBytes },
+      `nats-event-store:${settings.stream}`,
+      "NatsEventStore",
+      NATS_EVENT_STORE_OWN_OPTION_NAMES,
+    );
     this.#settings = settings;
     this.stream = settings.stream;
     this.prefix = settings.prefix;
@@ -102,7 +108,7 @@ export class NatsEventStore extends BaseEventStore {
    * @throws ConfigurationError for an invalid or unknown option, or when the
    *   server's `max_payload` cannot carry an event of `maxValueBytes` plus
    *   {@link EVENT_ENVELOPE_BYTES}
-   * @throws NatsClientMissingError when the NATS client packages are not installed
+   * @throws PeerMissingError when the NATS client packages are not installed
    * @throws UnavailableError when the server cannot be reached
    */
   static async open(options: NatsEventStoreOptions): Promise<NatsEventStore> {

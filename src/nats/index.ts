@@ -4,12 +4,10 @@
  * read-model store. Needs the optional peer dependencies
  * `@nats-io/transport-node`, `@nats-io/jetstream` and `@nats-io/kv` (3.x),
  * loaded when an object opens: without them, `open` fails with a
- * `NatsClientMissingError` that says what to install. See docs/nats.md.
+ * `PeerMissingError` that says what to install. See docs/nats.md.
  */
 export {
-  isNatsClientMissingError,
   isNatsSaveError,
-  NatsClientMissingError,
   NatsErrorCode,
   NatsSaveError,
   type NatsSaveReport,
@@ -23,10 +21,12 @@ export {
   NATS_READ_MODEL_STORE_DEFAULTS,
   NatsReadModelStore,
   type NatsReadModelStoreOptions,
-  ProjectionStatus,
-  type ProjectionStatusRecord,
-  type ReadModelMetadata,
 } from "./read-model-store.js";
 export { NatsKvRepository, NatsSimpleRepository } from "./repository.js";
 export { NATS_KV_REPOSITORY_DEFAULTS, type NatsKvRepositoryOptions } from "./repository-bucket.js";
 export type { NatsKvRepositoryBuilder } from "./repository-builder.js";
+export {
+  NATS_KV_SNAPSHOT_STORE_DEFAULTS,
+  NatsKvSnapshotStore,
+  type NatsKvSnapshotStoreOptions,
+} from "./snapshot-store.js";

@@ -1,8 +1,7 @@
 /** The options of `NatsKvStore.open`, their defaults and their checks. */
 import type { NatsConnection } from "@nats-io/transport-node";
 import { BASE_STORE_OPTION_NAMES, type BaseStoreOptions, OptionChecker, STORE_DEFAULTS } from "../index.js";
-import { checkClient, checkStreamName, MAX_REPLICAS, NatsStorage } from "./options.js";
-import { valueLimitFor } from "./payload.js";
+import { checkPlacement, NatsStorage } from "./options.js";
 
 /** Options of `NatsKvStore.open`. */
 export interface NatsKvStoreOptions extends BaseStoreOptions {
@@ -83,21 +82,11 @@ export function checkKvStoreOptions(options: NatsKvStoreOptions): KvStoreSetting
   const check = new OptionChecker("NatsKvStore", options, NATS_KV_STORE_DEFAULTS).known(OPTION_NAMES, {
     bucketName: "bucket",
   });
-  const client = checkClient(check);
-  const bucket = checkStreamName(check, "bucket", "KV bucket");
+  const { name: bucket, ...place } = checkPlacement(check, options, "KV bucket", STORE_ENVELOPE_BYTES);
   return {
-    client,
+    ...place,
     bucket,
-    replicas: check.integer("replicas", { min: 1, max: MAX_REPLICAS }),
-    storage: check.oneOf("storage", NatsStorage),
     maxInFlight: check.integer("maxInFlight", { min: 1 }),
     history: check.integer("history", { min: 1, max: 64 }),
-    maxValueBytes: valueLimitFor(
-      client,
-      options?.maxValueBytes === undefined ? undefined : check.integer("maxValueBytes", { min: 1 }),
-      NATS_KV_STORE_DEFAULTS.maxValueBytes,
-      STORE_ENVELOPE_BYTES,
-      `NatsKvStore bucket ${JSON.stringify(bucket)}`,
-    ),
   };
 }

@@ -91,7 +91,7 @@ export class NatsKvStore extends BaseStore {
    * @throws ConfigurationError for an invalid or unknown option, or when the
    *   server's `max_payload` cannot carry a change of `maxValueBytes` plus
    *   its envelope ({@link STORE_ENVELOPE_BYTES})
-   * @throws NatsClientMissingError when the NATS client packages are not installed
+   * @throws PeerMissingError when the NATS client packages are not installed
    * @throws UnavailableError when the server cannot be reached or has no JetStream
    */
   static async open(options: NatsKvStoreOptions): Promise<NatsKvStore> {
@@ -198,8 +198,10 @@ export class NatsKvStore extends BaseStore {
         else if (isJetStreamApiError(o.reason)) failed.push({ index: i, error: natsError(o.reason, what) });
         else uncertain.push(i);
       });
-      // Nothing stored, nothing in doubt: not a partial write, just the failure.
-      if (written.length === 0 && uncertain.length === 0) throw failure;
+      // One change, or nothing sent at all: not a partial write, just the failure.
+      if (outcomes.length === 1 || outcomes.every((o) => o.status === "rejected" && o.reason === NOT_SENT)) {
+        throw failure;
+      }
       const unmarkedNamespaces: string[] = [];
       for (const [namespace, ack] of markers) {
         if ((await Promise.allSettled([ack]))[0]?.status !== "fulfilled") unmarkedNamespaces.push(namespace);

@@ -1,6 +1,7 @@
-/** Option checks every NATS class shares: the client, bucket and stream names, replicas, storage. */
+/** Option checks every NATS class shares: the client, bucket and stream names, replicas, storage, the value limit. */
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { OptionChecker } from "../index.js";
+import { valueLimitFor } from "./payload.js";
 
 /** Where a bucket or stream this package creates keeps its data. */
 export const NatsStorage = {
@@ -35,4 +36,58 @@ export function checkStreamName<O extends object, K extends keyof O & string>(
   return check.custom<K, string>(name, (v) =>
     typeof v === "string" && /^[-\w]+$/.test(v) ? undefined : `a ${what} name of [-_a-zA-Z0-9] (one or more)`,
   );
+}
+
+/** The options every NATS class has: where its data lives, and its value limit. */
+export interface NatsPlacementOptions {
+  client: NatsConnection;
+  replicas?: number;
+  storage?: NatsStorage;
+  maxValueBytes?: number;
+}
+
+/** The checked {@link NatsPlacementOptions}, with the bucket or stream name. */
+export interface NatsPlacement {
+  readonly client: NatsConnection;
+  /** The bucket or stream. */
+  readonly name: string;
+  readonly replicas: number;
+  readonly storage: NatsStorage;
+  /** The `maxValueBytes` option checked against the server, or the largest the server carries (at most the default). */
+  readonly maxValueBytes: number;
+}
+
+/**
+ * Checks what every NATS class checks first, without I/O: `client`, the
+ * `bucket` or `stream` option, `replicas`, `storage`, and `maxValueBytes`
+ * against the server's `max_payload` less `envelopeBytes`.
+ * @throws ConfigurationError naming `check`'s owner and the option
+ */
+export function checkPlacement<O extends NatsPlacementOptions>(
+  check: OptionChecker<O>,
+  options: O,
+  /** A KV bucket (option `bucket`) or a JetStream stream (option `stream`). */
+  what: "KV bucket" | "JetStream stream",
+  /** Room for the envelope around a value, in bytes. */
+  envelopeBytes: number,
+): NatsPlacement {
+  const c = check as unknown as OptionChecker<NatsPlacementOptions & Record<string, unknown>>;
+  const option = what === "KV bucket" ? "bucket" : "stream";
+  const client = checkClient(c);
+  const name = checkStreamName(c, option, what);
+  // Without the option, the limit follows the server (at most the default).
+  const given = options.maxValueBytes === undefined ? undefined : c.integer("maxValueBytes", { min: 1 });
+  return {
+    client,
+    name,
+    replicas: c.integer("replicas", { min: 1, max: MAX_REPLICAS }),
+    storage: c.oneOf("storage", NatsStorage),
+    maxValueBytes: valueLimitFor(
+      client,
+      given,
+      (c.defaults as { maxValueBytes: number }).maxValueBytes,
+      envelopeBytes,
+      `${c.owner} ${option} ${JSON.stringify(name)}`,
+    ),
+  };
 }

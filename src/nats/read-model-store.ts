@@ -1,70 +1,62 @@
 /**
- * `NatsReadModelStore`: CQRS read models with their metadata, and one
- * projection status per model type, in a KV bucket.
+ * `NatsReadModelStore`: read models with their metadata, and projection
+ * statuses, in a KV bucket — the `ReadModelStore` contract on NATS.
  *
  * Keys: a read model is `m.<modelType>.<id>`, a projection status is
- * `s.<modelType>` (each name encoded by `encodeToken`). The first token
+ * `s.<name>` (each name encoded by `encodeToken`). The first token
  * differs, so no read-model id can ever collide with a status.
+ *
+ * A model's revision is its KV revision (the stream sequence of its last
+ * write); `expectedRevision` is a KV create (0) or update (n), checked by
+ * the server. A query reads the latest value of every key of the model
+ * type (one ordered consumer) and runs the shared query engine on them:
+ * its cost grows with the number of models of the type; there are no
+ * indexes. KV has no transaction over several keys, so there is no atomic
+ * checkpoint (`capabilities.atomicCheckpoint` is false): a projector keeps
+ * exactly-once through each model's `lastEventPosition`.
  */
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import {
   type CallOptions,
-  ClosedError,
   CorruptionError,
+  OpenState,
   OptionChecker,
   STORE_DEFAULTS,
   TooLargeError,
   throwIfAborted,
-  toJsonWithin,
-  ValidationError,
   validateEntityId,
   validateEntityType,
+  validateName,
 } from "../index.js";
+import {
+  checkQuery,
+  copyMetadata,
+  metadataFromJson,
+  type ProjectionStatusRecord,
+  prepareDelete,
+  prepareSave,
+  prepareStatus,
+  type Query,
+  type QueryResult,
+  type ReadModelDeleteOptions,
+  type ReadModelMetadata,
+  type ReadModelSaveOptions,
+  type ReadModelStore,
+  type ReadModelStoreCapabilities,
+  revisionConflict,
+  runQuery,
+  type StoredReadModel,
+  statusFromJson,
+  statusToJson,
+} from "../read-models/index.js";
 import { loadNatsModules } from "./client.js";
-import { natsError } from "./errors.js";
+import { isWrongLastSequence, natsError } from "./errors.js";
 import { decodeToken, encodeToken } from "./keys.js";
-import { checkClient, checkStreamName, MAX_REPLICAS, NatsStorage } from "./options.js";
-import { serverMaxPayload, valueLimitFor } from "./payload.js";
+import { checkPlacement, NatsStorage } from "./options.js";
+import { serverMaxPayload } from "./payload.js";
 import { keepLastPerKey, readFiltered } from "./reader.js";
-
-/** Where a projection stands. */
-export const ProjectionStatus = {
-  /** Every event up to the stream's end is applied. */
-  UpToDate: "up_to_date",
-  /** Applying a backlog of events. */
-  CatchingUp: "catching_up",
-  /** Rebuilding from the start. */
-  Rebuilding: "rebuilding",
-  /** Stopped on an error. */
-  Failed: "failed",
-} as const;
-export type ProjectionStatus = (typeof ProjectionStatus)[keyof typeof ProjectionStatus];
-
-/** Metadata stored with a read model. */
-export interface ReadModelMetadata {
-  /** The read model's id. */
-  readonly id: string;
-  /** Its type, e.g. `"ProductStats"`. */
-  readonly modelType: string;
-  /** Version of the model's schema, for evolving read models. */
-  readonly schemaVersion: number;
-  /** When it was last updated. */
-  readonly lastUpdated: Date;
-  /** Global position of the last event applied to it. */
-  readonly lastEventPosition: number;
-  /** Free-form string metadata. */
-  readonly metadata: Readonly<Record<string, string>>;
-}
-
-/** A stored projection status. */
-export interface ProjectionStatusRecord {
-  readonly modelType: string;
-  readonly status: ProjectionStatus;
-  /** When it was set. */
-  readonly updatedAt: Date;
-}
 
 /** Options of {@link NatsReadModelStore.open}. */
 export interface NatsReadModelStoreOptions {
@@ -106,17 +98,24 @@ const OPTION_NAMES = ["client", "bucket", "replicas", "storage", "maxValueBytes"
  */
 export const READ_MODEL_ENVELOPE_BYTES = 4096;
 
-const STATUSES = new Set<string>(Object.values(ProjectionStatus));
 const TD = new TextDecoder();
 
-/** A key's latest value: its KV operation ("PUT", "DEL", "PURGE") and text. */
+/** A key's latest value: its KV operation ("PUT", "DEL", "PURGE"), revision and text. */
 interface Latest {
   operation: string;
+  revision: number;
   text: string;
 }
 
+/** The stored form of a model: `{"metadata":{…},"model":…}`. */
+interface StoredValue {
+  metadata: unknown;
+  model: unknown;
+}
+
 /** Read models and projection statuses in a NATS KV bucket. Open it with {@link NatsReadModelStore.open}. */
-export class NatsReadModelStore {
+export class NatsReadModelStore implements ReadModelStore {
+  readonly capabilities: ReadModelStoreCapabilities = { atomicCheckpoint: false, indexes: false, durable: true };
   /** The KV bucket. */
   readonly bucket: string;
   /**
@@ -130,12 +129,11 @@ export class NatsReadModelStore {
   readonly #maxPayload: number;
   /**
    * More than one replica: gets go to the stream leader (the KV client's
-   * direct gets may be answered by a follower that is behind) and `ids` is
-   * checked against it (reader.ts).
+   * direct gets may be answered by a follower that is behind) and reads
+   * are checked against it (reader.ts).
    */
   readonly #replicated: boolean;
-  #closed = false;
-
+  readonly #state = new OpenState("read-model store");
   private constructor(
     client: NatsConnection,
     bucket: string,
@@ -156,24 +154,15 @@ export class NatsReadModelStore {
    * before anything is created.
    * @throws ConfigurationError for an invalid or unknown option, or when the
    *   server's `max_payload` cannot carry `maxValueBytes` plus {@link READ_MODEL_ENVELOPE_BYTES}
-   * @throws NatsClientMissingError when the NATS client packages are not installed
+   * @throws PeerMissingError when the NATS client packages are not installed
    * @throws UnavailableError when the server cannot be reached
    */
   static async open(options: NatsReadModelStoreOptions): Promise<NatsReadModelStore> {
     const check = new OptionChecker("NatsReadModelStore", options, NATS_READ_MODEL_STORE_DEFAULTS).known(OPTION_NAMES, {
       bucketName: "bucket",
     });
-    const client = checkClient(check);
-    const bucket = checkStreamName(check, "bucket", "KV bucket");
-    const replicas = check.integer("replicas", { min: 1, max: MAX_REPLICAS });
-    const storage = check.oneOf("storage", NatsStorage);
-    const maxValueBytes = valueLimitFor(
-      client,
-      options.maxValueBytes === undefined ? undefined : check.integer("maxValueBytes", { min: 1 }),
-      NATS_READ_MODEL_STORE_DEFAULTS.maxValueBytes,
-      READ_MODEL_ENVELOPE_BYTES,
-      `NatsReadModelStore bucket ${JSON.stringify(bucket)}`,
-    );
+    const place = checkPlacement(check, options, "KV bucket", READ_MODEL_ENVELOPE_BYTES);
+    const { client, name: bucket, replicas, storage, maxValueBytes } = place;
     const nats = await loadNatsModules();
     try {
       const jsm = await nats.jetstream.jetstreamManager(client);
@@ -190,38 +179,33 @@ export class NatsReadModelStore {
     }
   }
 
-  /** Stores a read model with its metadata (the metadata's `id` and `modelType` say where). */
-  async save<M>(model: M, metadata: ReadModelMetadata, options?: CallOptions): Promise<void> {
+  /**
+   * Stores a read model with its metadata (the metadata's `id` and
+   * `modelType` say where); returns its new revision (the KV revision).
+   * @throws VersionConflictError when `expectedRevision` does not match
+   */
+  async save<M>(model: M, metadata: ReadModelMetadata, options?: ReadModelSaveOptions): Promise<number> {
     this.#check(options);
-    validateEntityType(metadata?.modelType);
-    validateEntityId(metadata.id);
-    if (!(metadata.lastUpdated instanceof Date) || Number.isNaN(metadata.lastUpdated.getTime())) {
-      throw new ValidationError("metadata.lastUpdated", "must be a valid Date");
-    }
-    const json = toJsonWithin(model, this.maxValueBytes, `read model ${JSON.stringify(metadata.id)}`, "model");
-    const meta = toJsonWithin(
-      { ...metadata, lastUpdated: metadata.lastUpdated.toISOString() },
-      this.maxValueBytes,
-      "metadata",
-    );
-    const value = `{"metadata":${meta},"model":${json}}`;
+    const p = prepareSave(model, metadata, this.maxValueBytes, options?.expectedRevision);
+    const what = `read model ${p.modelType}/${p.id}`;
+    const value = `{"metadata":${p.metadataJson},"model":${p.json}}`;
     const size = Buffer.byteLength(value, "utf8");
-    if (size > this.#maxPayload) {
-      throw new TooLargeError(size, this.#maxPayload, `read model ${JSON.stringify(metadata.id)} with its metadata`);
-    }
+    if (size > this.#maxPayload) throw new TooLargeError(size, this.#maxPayload, `${what} with its metadata`);
+    const key = modelKey(p.modelType, p.id);
     try {
-      await this.#kv.put(modelKey(metadata.modelType, metadata.id), value);
+      if (p.expectedRevision === undefined) return await this.#kv.put(key, value);
+      if (p.expectedRevision === 0) return await this.#kv.create(key, value);
+      return await this.#kv.update(key, value, p.expectedRevision);
     } catch (error) {
-      throw natsError(error, `save of read model ${JSON.stringify(metadata.id)}`);
+      if (p.expectedRevision !== undefined && isWrongLastSequence(error)) {
+        throw await this.#conflict(p.modelType, p.id, p.expectedRevision);
+      }
+      throw natsError(error, `save of ${what}`);
     }
   }
 
-  /** A read model and its metadata, or `undefined`. */
-  async load<M>(
-    modelType: string,
-    id: string,
-    options?: CallOptions,
-  ): Promise<{ model: M; metadata: ReadModelMetadata } | undefined> {
+  /** A read model, its metadata and revision, or `undefined`. */
+  async load<M>(modelType: string, id: string, options?: CallOptions): Promise<StoredReadModel<M> | undefined> {
     this.#check(options);
     validateEntityType(modelType);
     validateEntityId(id);
@@ -230,27 +214,109 @@ export class NatsReadModelStore {
     try {
       entry = await this.#get(key);
     } catch (error) {
-      throw natsError(error, `load of read model ${JSON.stringify(id)}`);
+      throw natsError(error, `load of read model ${modelType}/${id}`);
     }
     if (entry?.operation !== "PUT") return undefined;
-    const value = parse<{ metadata: ReadModelMetadata & { lastUpdated: string }; model: M }>(entry.text, key);
-    return { model: value.model, metadata: { ...value.metadata, lastUpdated: new Date(value.metadata.lastUpdated) } };
+    return stored<M>(parse<StoredValue>(entry.text, key), entry.revision);
   }
 
-  /** Deletes a read model; true when it existed. */
-  async delete(modelType: string, id: string, options?: CallOptions): Promise<boolean> {
-    const existed = (await this.load(modelType, id, options)) !== undefined;
-    if (existed)
-      await this.#kv.delete(modelKey(modelType, id)).catch((e: unknown) => Promise.reject(natsError(e, "delete")));
-    return existed;
+  /**
+   * Deletes a read model; true when it existed.
+   * @throws VersionConflictError when `expectedRevision` does not match
+   */
+  async delete(modelType: string, id: string, options?: ReadModelDeleteOptions): Promise<boolean> {
+    this.#check(options);
+    const p = prepareDelete(modelType, id, options?.expectedRevision);
+    const key = modelKey(modelType, id);
+    const current = await this.#revision(key, modelType, id);
+    if (p.expectedRevision !== undefined && p.expectedRevision !== current) {
+      throw revisionConflict(modelType, id, p.expectedRevision, current);
+    }
+    if (current === 0) return false;
+    try {
+      await this.#kv.delete(key, p.expectedRevision === undefined ? undefined : { previousSeq: p.expectedRevision });
+    } catch (error) {
+      if (p.expectedRevision !== undefined && isWrongLastSequence(error)) {
+        throw await this.#conflict(modelType, id, p.expectedRevision);
+      }
+      throw natsError(error, `delete of read model ${modelType}/${id}`);
+    }
+    return true;
   }
 
-  /** The ids of every stored read model of `modelType`, in write order. */
-  async ids(modelType: string, options?: CallOptions): Promise<string[]> {
+  /** The ids of every stored read model of `modelType`, sorted. */
+  async list(modelType: string, options?: CallOptions): Promise<string[]> {
     this.#check(options);
     validateEntityType(modelType);
+    const keys = await this.#read(modelType, true, options);
+    return keys
+      .filter((k) => !k.deleted)
+      .map((k) => k.id)
+      .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  }
+
+  /**
+   * Runs a query: reads the latest value of every model of the type (one
+   * ordered consumer), then filters, sorts and pages them with the shared
+   * query engine.
+   */
+  async query<M>(query: Query, options?: CallOptions): Promise<QueryResult<M>> {
+    this.#check(options);
+    checkQuery(query);
+    const keys = await this.#read(query.modelType, false, options);
+    const entries: { id: string; value: unknown; stored: StoredValue; revision: number }[] = [];
+    for (const k of keys) {
+      if (k.deleted) continue;
+      const value = parse<StoredValue>(k.text, modelKey(query.modelType, k.id));
+      entries.push({ id: k.id, value: value.model, stored: value, revision: k.revision });
+    }
+    const page = runQuery(entries, query);
+    return { items: page.items.map((e) => stored<M>(e.stored, e.revision)), total: page.total, next: page.next };
+  }
+
+  /** Writes a projection's status (under `s.<name>`, apart from every model). */
+  async updateProjectionStatus(record: ProjectionStatusRecord, options?: CallOptions): Promise<void> {
+    this.#check(options);
+    const r = prepareStatus(record);
+    try {
+      await this.#kv.put(statusKey(r.name), statusToJson(r));
+    } catch (error) {
+      throw natsError(error, `update of the status of projection ${r.name}`);
+    }
+  }
+
+  /** A projection's status, or `undefined` when none was written. */
+  async getProjectionStatus(name: string, options?: CallOptions): Promise<ProjectionStatusRecord | undefined> {
+    this.#check(options);
+    validateName("projection", name, true);
+    const key = statusKey(name);
+    let entry: Latest | undefined;
+    try {
+      entry = await this.#get(key);
+    } catch (error) {
+      throw natsError(error, `read of the status of projection ${name}`);
+    }
+    if (entry?.operation !== "PUT") return undefined;
+    return { ...statusFromJson(parse(entry.text, key)) };
+  }
+
+  /** Closes the store (not the connection). Idempotent. */
+  async close(): Promise<void> {
+    this.#state.close();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  /** The keys of the models of `modelType` (latest revision each), with their values unless `headersOnly`. */
+  async #read(
+    modelType: string,
+    headersOnly: boolean,
+    options: CallOptions | undefined,
+  ): Promise<{ id: string; deleted: boolean; revision: number; text: string }[]> {
     const prefix = `$KV.${this.bucket}.m.${encodeToken(modelType)}.`;
-    let keys: { id: string; deleted: boolean }[] = [];
+    let keys: { id: string; deleted: boolean; revision: number; text: string }[] = [];
     try {
       const read = await readFiltered(
         this.#js,
@@ -259,56 +325,35 @@ export class NatsReadModelStore {
         `${prefix}*`,
         (m) => {
           const op = m.headers?.get("KV-Operation");
-          keys.push({ id: decodeToken(m.subject.slice(prefix.length)), deleted: op === "DEL" || op === "PURGE" });
+          keys.push({
+            id: decodeToken(m.subject.slice(prefix.length)),
+            deleted: op === "DEL" || op === "PURGE",
+            revision: m.seq,
+            text: headersOnly ? "" : TD.decode(m.data),
+          });
         },
-        { headersOnly: true, signal: options?.signal, replicated: this.#replicated },
+        { headersOnly, signal: options?.signal, replicated: this.#replicated },
       );
       // Past a lagging replica an id may come twice: the later one is its newer revision.
       if (read.lagged) keys = keepLastPerKey(keys, (k) => k.id);
     } catch (error) {
-      throw natsError(error, `listing read models of ${modelType}`);
+      throw natsError(error, `read of the read models of ${modelType}`);
     }
-    return keys.filter((k) => !k.deleted).map((k) => k.id);
+    return keys;
   }
 
-  /** Records where the projection of `modelType` stands. */
-  async updateProjectionStatus(modelType: string, status: ProjectionStatus, options?: CallOptions): Promise<void> {
-    this.#check(options);
-    validateEntityType(modelType);
-    if (!STATUSES.has(status)) {
-      throw new ValidationError("status", `must be one of ${[...STATUSES].join(", ")}, got ${JSON.stringify(status)}`);
-    }
-    const record = { modelType, status, updatedAt: new Date().toISOString() };
+  /** The current revision of a model (0 when it does not exist). */
+  async #revision(key: string, modelType: string, id: string): Promise<number> {
     try {
-      await this.#kv.put(statusKey(modelType), JSON.stringify(record));
+      const entry = await this.#get(key);
+      return entry?.operation === "PUT" ? entry.revision : 0;
     } catch (error) {
-      throw natsError(error, `update of the projection status of ${modelType}`);
+      throw natsError(error, `read of read model ${modelType}/${id}`);
     }
   }
 
-  /** The projection status of `modelType`, or `undefined` when none was recorded. */
-  async getProjectionStatus(modelType: string, options?: CallOptions): Promise<ProjectionStatusRecord | undefined> {
-    this.#check(options);
-    validateEntityType(modelType);
-    const key = statusKey(modelType);
-    let entry: Latest | undefined;
-    try {
-      entry = await this.#get(key);
-    } catch (error) {
-      throw natsError(error, `read of the projection status of ${modelType}`);
-    }
-    if (entry?.operation !== "PUT") return undefined;
-    const value = parse<{ modelType: string; status: ProjectionStatus; updatedAt: string }>(entry.text, key);
-    return { modelType: value.modelType, status: value.status, updatedAt: new Date(value.updatedAt) };
-  }
-
-  /** Closes the store (not the connection). Idempotent. */
-  async close(): Promise<void> {
-    this.#closed = true;
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
+  async #conflict(modelType: string, id: string, expected: number) {
+    return revisionConflict(modelType, id, expected, await this.#revision(modelKey(modelType, id), modelType, id));
   }
 
   /**
@@ -319,25 +364,29 @@ export class NatsReadModelStore {
   async #get(key: string): Promise<Latest | undefined> {
     if (!this.#replicated) {
       const entry = await this.#kv.get(key);
-      return entry ? { operation: entry.operation, text: entry.string() } : undefined;
+      return entry ? { operation: entry.operation, revision: entry.revision, text: entry.string() } : undefined;
     }
     const sm = await this.#jsm.streams.getMessage(`KV_${this.bucket}`, { last_by_subj: `$KV.${this.bucket}.${key}` });
     if (!sm) return undefined;
-    return { operation: sm.header?.get("KV-Operation") || "PUT", text: TD.decode(sm.data) };
+    return { operation: sm.header?.get("KV-Operation") || "PUT", revision: sm.seq, text: TD.decode(sm.data) };
   }
 
   #check(options: CallOptions | undefined): void {
-    if (this.#closed) throw new ClosedError("read-model store");
+    this.#state.check();
     throwIfAborted(options?.signal);
   }
+}
+
+function stored<M>(value: StoredValue, revision: number): StoredReadModel<M> {
+  return { model: value.model as M, metadata: copyMetadata(metadataFromJson(value.metadata)), revision };
 }
 
 function modelKey(modelType: string, id: string): string {
   return `m.${encodeToken(modelType)}.${encodeToken(id)}`;
 }
 
-function statusKey(modelType: string): string {
-  return `s.${encodeToken(modelType)}`;
+function statusKey(name: string): string {
+  return `s.${encodeToken(name)}`;
 }
 
 function parse<T>(text: string, key: string): T {

@@ -5,11 +5,10 @@
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import type { MsgHdrs, NatsConnection } from "@nats-io/transport-node";
 import { ConfigurationError, messageOf, OptionChecker, STORE_DEFAULTS, validateEntityType } from "../index.js";
-import { MAX_HISTORY, type RepositoryOptions } from "../repository/index.js";
+import { checkRepositoryOptions, type RepositoryOptions } from "../repository/index.js";
 import { loadNatsModules } from "./client.js";
 import { natsError } from "./errors.js";
-import { checkClient, checkStreamName, MAX_REPLICAS, NatsStorage } from "./options.js";
-import { valueLimitFor } from "./payload.js";
+import { checkPlacement, NatsStorage } from "./options.js";
 import { NatsFeature, requireFeature } from "./server.js";
 
 /** Options of `NatsKvRepository.open` and `NatsSimpleRepository.open`. */
@@ -63,19 +62,10 @@ export const NATS_KV_REPOSITORY_DEFAULTS = {
   maxCasAttempts: 100,
 } as const;
 
-const OPTION_NAMES = [
-  "client",
-  "bucket",
-  "aggregateType",
-  "idOf",
-  "history",
-  "ttlSeconds",
-  "maxValueBytes",
-  "replicas",
-  "storage",
-  "perSaveTtl",
-  "maxCasAttempts",
-];
+/** The options a NATS repository adds to those of every repository (`REPOSITORY_OPTION_NAMES`). */
+const OWN_OPTION_NAMES = ["client", "bucket", "aggregateType", "replicas", "storage", "perSaveTtl", "maxCasAttempts"];
+/** The builder's spelling of `bucket` (the old spellings of every repository are known to `checkRepositoryOptions`). */
+const RENAMED_OPTIONS: Readonly<Record<string, string>> = { bucketName: "bucket" };
 
 /**
  * An upper bound of what a repository write adds to an aggregate's JSON, in
@@ -89,7 +79,7 @@ export interface RepositorySettings<T> {
   readonly client: NatsConnection;
   readonly bucket: string;
   readonly aggregateType: string;
-  readonly idOf: ((aggregate: T) => string) | undefined;
+  readonly idOf: (aggregate: T) => string;
   readonly history: number;
   readonly ttlSeconds: number;
   readonly maxValueBytes: number;
@@ -105,12 +95,14 @@ export interface RepositorySettings<T> {
  * @throws ConfigurationError naming the option, what it accepts and what it got
  * @throws UnsupportedError when `perSaveTtl` needs a newer server
  */
-export function checkRepositoryOptions<T>(options: NatsKvRepositoryOptions<T>, owner: string): RepositorySettings<T> {
-  const check = new OptionChecker(owner, options, NATS_KV_REPOSITORY_DEFAULTS).known(OPTION_NAMES, {
-    bucketName: "bucket",
-  });
-  const client = checkClient(check);
-  const bucket = checkStreamName(check, "bucket", "KV bucket");
+export function checkNatsRepositoryOptions<T>(
+  options: NatsKvRepositoryOptions<T>,
+  owner: string,
+): RepositorySettings<T> {
+  // The options of every repository (names, idOf, history, ttlSeconds, maxValueBytes), then this backend's.
+  const shared = checkRepositoryOptions(owner, options, OWN_OPTION_NAMES, RENAMED_OPTIONS);
+  const check = new OptionChecker(owner, options, NATS_KV_REPOSITORY_DEFAULTS);
+  const { name: bucket, ...place } = checkPlacement(check, options, "KV bucket", REPOSITORY_ENVELOPE_BYTES);
   const aggregateType = check.custom<"aggregateType", string>("aggregateType", (v) => {
     try {
       validateEntityType(v);
@@ -119,27 +111,17 @@ export function checkRepositoryOptions<T>(options: NatsKvRepositoryOptions<T>, o
       return `an aggregate type name (${messageOf(error)})`;
     }
   });
-  const maxValueBytes = valueLimitFor(
-    client,
-    options.maxValueBytes === undefined ? undefined : check.integer("maxValueBytes", { min: 1 }),
-    NATS_KV_REPOSITORY_DEFAULTS.maxValueBytes,
-    REPOSITORY_ENVELOPE_BYTES,
-    `${owner} bucket ${JSON.stringify(bucket)}`,
-  );
   const settings: RepositorySettings<T> = {
-    client,
+    ...place,
     bucket,
     aggregateType,
-    idOf: check.optionalFunction("idOf"),
-    history: check.integer("history", { min: 1, max: MAX_HISTORY }),
-    ttlSeconds: check.number("ttlSeconds", { min: 0 }),
-    maxValueBytes,
-    replicas: check.integer("replicas", { min: 1, max: MAX_REPLICAS }),
-    storage: check.oneOf("storage", NatsStorage),
+    idOf: shared.idOf,
+    history: shared.history,
+    ttlSeconds: shared.ttlSeconds,
     perSaveTtl: check.boolean("perSaveTtl"),
     maxCasAttempts: check.integer("maxCasAttempts", { min: 1 }),
   };
-  if (settings.perSaveTtl) requireFeature(client, NatsFeature.PerMessageTtl);
+  if (settings.perSaveTtl) requireFeature(place.client, NatsFeature.PerMessageTtl);
   return settings;
 }
 
@@ -159,7 +141,7 @@ export interface OpenedBucket {
 /**
  * Creates the bucket if missing, or checks that the existing one has the
  * requested history and TTL.
- * @throws ConfigurationError | NatsClientMissingError | UnavailableError
+ * @throws ConfigurationError | PeerMissingError | UnavailableError
  */
 export async function openBucket<T>(settings: RepositorySettings<T>): Promise<OpenedBucket> {
   const { client, bucket, history, ttlSeconds } = settings;

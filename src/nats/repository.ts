@@ -23,15 +23,14 @@ import {
   validateEntityId,
 } from "../index.js";
 import {
+  BaseRepository,
   checkExpectedVersion,
   checkRepositoryLimits,
   compareIds,
-  defaultIdOf,
   type HistoryEntry,
   type ListOptions,
   type Page,
   paginate,
-  type Repository,
   type RepositoryCapabilities,
   type RepositoryDeleteOptions,
   type RepositorySaveOptions,
@@ -42,7 +41,7 @@ import { isWrongLastSequence, natsError } from "./errors.js";
 import { decodeToken, encodeToken } from "./keys.js";
 import { keepLastPerKey, readFiltered } from "./reader.js";
 import {
-  checkRepositoryOptions,
+  checkNatsRepositoryOptions,
   type NatsKvRepositoryOptions,
   type OpenedBucket,
   openBucket,
@@ -70,7 +69,7 @@ interface Record {
 }
 
 /** A versioned repository over a NATS KV bucket. Open it with {@link NatsKvRepository.open} or its builder. */
-export class NatsKvRepository<T> implements Repository<T> {
+export class NatsKvRepository<T> extends BaseRepository<T> {
   readonly aggregateType: string;
   readonly capabilities: RepositoryCapabilities;
   /** The KV bucket. */
@@ -90,12 +89,13 @@ export class NatsKvRepository<T> implements Repository<T> {
 
   /** @internal Use {@link NatsKvRepository.open}. */
   protected constructor(settings: RepositorySettings<T>, bucket: OpenedBucket) {
+    super();
     this.aggregateType = settings.aggregateType;
     this.bucket = settings.bucket;
     this.stream = `KV_${settings.bucket}`;
     this.#bucket = bucket;
     this.#prefix = `$KV.${settings.bucket}.${encodeToken(settings.aggregateType)}.`;
-    this.#idOf = settings.idOf ?? defaultIdOf;
+    this.#idOf = settings.idOf;
     this.maxValueBytes = settings.maxValueBytes;
     this.#maxAttempts = settings.maxCasAttempts;
     this.capabilities = { ttl: true, perSaveTtl: settings.perSaveTtl, durable: bucket.durable };
@@ -108,11 +108,11 @@ export class NatsKvRepository<T> implements Repository<T> {
    *   the server's `max_payload` cannot carry `maxValueBytes` plus the
    *   envelope, or when the existing bucket's history or TTL differ from the options
    * @throws UnsupportedError when `perSaveTtl` needs a newer server
-   * @throws NatsClientMissingError when the NATS client packages are not installed
+   * @throws PeerMissingError when the NATS client packages are not installed
    * @throws UnavailableError when the server cannot be reached
    */
   static async open<T>(options: NatsKvRepositoryOptions<T>): Promise<NatsKvRepository<T>> {
-    const settings = checkRepositoryOptions(options, "NatsKvRepository");
+    const settings = checkNatsRepositoryOptions(options, "NatsKvRepository");
     return new NatsKvRepository<T>(settings, await openBucket(settings));
   }
 
@@ -151,20 +151,12 @@ export class NatsKvRepository<T> implements Repository<T> {
     }));
   }
 
-  async load(id: string, options?: CallOptions): Promise<T | undefined> {
-    return (await this.loadVersioned(id, options))?.aggregate;
-  }
-
   async loadVersioned(id: string, options?: CallOptions): Promise<Versioned<T> | undefined> {
     this.#check(options);
     validateEntityId(id);
     const cur = await this.#current(id);
     if (cur.json === undefined || !cur.savedAt) return undefined;
     return { id, version: cur.version, savedAt: cur.savedAt, aggregate: JSON.parse(cur.json) as T };
-  }
-
-  async exists(id: string, options?: CallOptions): Promise<boolean> {
-    return (await this.loadVersioned(id, options)) !== undefined;
   }
 
   async delete(id: string, options?: RepositoryDeleteOptions): Promise<boolean> {
@@ -239,10 +231,6 @@ export class NatsKvRepository<T> implements Repository<T> {
   /** Closes the repository (not the NATS connection). Idempotent. */
   async close(): Promise<void> {
     this.#closed = true;
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
   }
 
   /**
@@ -380,7 +368,7 @@ export class NatsSimpleRepository<T> extends NatsKvRepository<T> {
    * @throws the errors of {@link NatsKvRepository.open}
    */
   static override async open<T>(options: NatsKvRepositoryOptions<T>): Promise<NatsSimpleRepository<T>> {
-    const settings = checkRepositoryOptions(options, "NatsSimpleRepository");
+    const settings = checkNatsRepositoryOptions(options, "NatsSimpleRepository");
     return new NatsSimpleRepository<T>(settings, await openBucket(settings));
   }
 }

@@ -6,15 +6,17 @@
  * there before it. Queries, lists and statuses go to the store.
  */
 import { AbortError, type CallOptions, OpenState, OptionChecker, UnsupportedError } from "../index.js";
-import { type AtomicCheckpointStore, hasAtomicCheckpoint, type ReadModelWrite } from "./projection.js";
+import { hasAtomicCheckpoint } from "./projection.js";
 import type {
   ProjectionStatusRecord,
   Query,
   QueryResult,
+  ReadModelDeleteOptions,
   ReadModelMetadata,
   ReadModelSaveOptions,
   ReadModelStore,
   ReadModelStoreCapabilities,
+  ReadModelWrite,
   StoredReadModel,
 } from "./types.js";
 
@@ -92,7 +94,10 @@ export class CachedReadModelStore implements ReadModelStore {
     this.#store = store;
     this.maxEntries = maxEntries;
     this.maxBytes = maxBytes;
-    this.capabilities = { ...store.capabilities, atomicCheckpoint: hasAtomicCheckpoint(store) };
+    const atomic = hasAtomicCheckpoint(store);
+    this.capabilities = { ...store.capabilities, atomicCheckpoint: atomic };
+    // The contract: saveWithCheckpoint is present exactly when the capability is.
+    if (!atomic) Object.defineProperty(this, "saveWithCheckpoint", { value: undefined });
   }
 
   /**
@@ -182,7 +187,7 @@ export class CachedReadModelStore implements ReadModelStore {
     return revision;
   }
 
-  async delete(modelType: string, id: string, options?: CallOptions & { expectedRevision?: number }): Promise<boolean> {
+  async delete(modelType: string, id: string, options?: ReadModelDeleteOptions): Promise<boolean> {
     this.#state.check();
     const key = keyOf(modelType, id);
     let existed = false;
@@ -195,8 +200,9 @@ export class CachedReadModelStore implements ReadModelStore {
 
   /**
    * Writes the models and the checkpoint through the store's own
-   * `saveWithCheckpoint`, then caches the written models.
-   * @throws UnsupportedError when the store behind has no atomic checkpoint (`capabilities.atomicCheckpoint` is false)
+   * `saveWithCheckpoint`, then caches what was written. Present only when
+   * the store behind has an atomic checkpoint (`capabilities.atomicCheckpoint`).
+   * @throws UnsupportedError when called anyway on a cache whose store has none
    */
   async saveWithCheckpoint(
     writes: readonly ReadModelWrite[],
@@ -208,20 +214,18 @@ export class CachedReadModelStore implements ReadModelStore {
     if (!hasAtomicCheckpoint(store)) {
       throw new UnsupportedError("saveWithCheckpoint: the store behind this cache has no atomic checkpoint");
     }
-    let revisions: number[] = [];
-    await this.#write(
-      writes.map((w) => keyOf(w.modelType, w.id)),
-      async () => {
-        revisions = await (store as AtomicCheckpointStore).saveWithCheckpoint(writes, status, options);
-        return writes.map((w, i) => ({
-          key: keyOf(w.modelType, w.id),
-          stored:
-            w.model === null
-              ? undefined
-              : { model: w.model, metadata: w.metadata, revision: revisions[i] ?? w.expectedRevision + 1 },
-        }));
-      },
+    const keys = writes.map((w) =>
+      w.type === "save" ? keyOf(w.metadata.modelType, w.metadata.id) : keyOf(w.modelType, w.id),
     );
+    let revisions: number[] = [];
+    await this.#write(keys, async () => {
+      revisions = await store.saveWithCheckpoint(writes, status, options);
+      return writes.map((w, i) => ({
+        key: keys[i] as string,
+        stored:
+          w.type === "save" ? { model: w.model, metadata: w.metadata, revision: revisions[i] as number } : undefined,
+      }));
+    });
     return revisions;
   }
 

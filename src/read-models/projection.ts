@@ -5,8 +5,7 @@
  */
 
 import type { RecordedEvent } from "../events/index.js";
-import type { CallOptions } from "../index.js";
-import type { ProjectionStatusRecord, ReadModelMetadata, ReadModelStore } from "./types.js";
+import type { ReadModelStore } from "./types.js";
 
 /** A projection: events of some types, from some streams, folded into one read model per id. */
 export interface Projection<M = unknown, D = unknown> {
@@ -32,61 +31,12 @@ export interface Projection<M = unknown, D = unknown> {
   evolve(model: M | undefined, event: RecordedEvent<D>): M | null | Promise<M | null>;
 }
 
-/** How a failing `evolve` (or a failing write) is retried before its projection is `failed`. */
-export interface RetryPolicy {
-  /** Attempts in all, the first included. @default 3 */
-  readonly attempts?: number | undefined;
-  /** Delay before the second attempt, in ms; doubled for each next one. @default 10 */
-  readonly initialDelayMs?: number | undefined;
-  /** Longest delay between attempts, in ms. @default 1000 */
-  readonly maxDelayMs?: number | undefined;
-}
-
-/** Defaults of {@link RetryPolicy}. */
-export const RETRY_POLICY_DEFAULTS = {
-  /** @default 3 */
-  attempts: 3,
-  /** @default 10 */
-  initialDelayMs: 10,
-  /** @default 1000 */
-  maxDelayMs: 1000,
-} as const;
-
-/** One write of {@link AtomicCheckpointStore.saveWithCheckpoint}: a model saved, or deleted (`model: null`). */
-export interface ReadModelWrite {
-  readonly modelType: string;
-  readonly id: string;
-  /** The new model, or `null` to delete it. */
-  readonly model: unknown;
-  /** Its metadata (for a save). */
-  readonly metadata: ReadModelMetadata;
-  /** The revision read before (0: it did not exist). */
-  readonly expectedRevision: number;
-}
-
-/**
- * A read-model store whose `capabilities.atomicCheckpoint` is true: it
- * writes models and a projection's status in ONE atomic step.
- */
-export interface AtomicCheckpointStore extends ReadModelStore {
-  /**
-   * Applies every write and stores `status`, all or nothing; returns the
-   * new revision of each write (0 for a delete).
-   * @throws VersionConflictError when an `expectedRevision` does not match (nothing written)
-   */
-  saveWithCheckpoint(
-    writes: readonly ReadModelWrite[],
-    status: ProjectionStatusRecord,
-    options?: CallOptions,
-  ): Promise<number[]>;
-}
+/** A read-model store that writes models and a projection's status in one atomic step (`capabilities.atomicCheckpoint`). */
+export type AtomicCheckpointStore = ReadModelStore & Required<Pick<ReadModelStore, "saveWithCheckpoint">>;
 
 /** True when `store` can write models and a checkpoint atomically. */
 export function hasAtomicCheckpoint(store: ReadModelStore): store is AtomicCheckpointStore {
-  return (
-    store.capabilities.atomicCheckpoint &&
-    typeof (store as Partial<AtomicCheckpointStore>).saveWithCheckpoint === "function"
-  );
+  return store.capabilities.atomicCheckpoint && typeof store.saveWithCheckpoint === "function";
 }
 
 /** The model type under which the projector keeps each projection's active generation (id: the projection's name). */

@@ -6,15 +6,21 @@
  * projection's active generation across rebuilds.
  */
 import type { EventStore } from "../events/index.js";
-import { AbortError, ClosedError, ConfigurationError, NotFoundError, OptionChecker } from "../index.js";
+import {
+  AbortError,
+  ClosedError,
+  ConfigurationError,
+  checkRetryPolicy,
+  NotFoundError,
+  OptionChecker,
+  type RetryPolicy,
+} from "../index.js";
 import {
   GENERATION_MODEL_TYPE,
   GENERATION_SEPARATOR,
   type GenerationPointer,
   generationModelType,
   type Projection,
-  RETRY_POLICY_DEFAULTS,
-  type RetryPolicy,
 } from "./projection.js";
 import { ReadModels } from "./read-models.js";
 import { ProjectionRunner, type RunnerHost } from "./runner.js";
@@ -28,7 +34,11 @@ export interface ProjectorOptions {
   readModels: ReadModelStore;
   /** The projections to run (unique names and model types). */
   projections: readonly Projection<never, never>[] | readonly Projection[];
-  /** How a failing `evolve` or write is retried before the projection is `failed`. @default {@link RETRY_POLICY_DEFAULTS} */
+  /**
+   * How a failing `id`, `evolve` or write is retried before the projection
+   * is `failed`. @default `PROJECTOR_DEFAULTS.retry`: 3 attempts, backoff
+   * from 10 ms up to 1 s, every error retried
+   */
   retry?: RetryPolicy;
   /** Most models changed in memory before they are written with a checkpoint. @default 500 */
   batchSize?: number;
@@ -38,8 +48,17 @@ export interface ProjectorOptions {
 export const PROJECTOR_DEFAULTS = {
   /** @default 500 */
   batchSize: 500,
-  /** @default RETRY_POLICY_DEFAULTS */
-  retry: RETRY_POLICY_DEFAULTS,
+  /** Retries of a failing `id`, `evolve` or write. */
+  retry: {
+    /** @default 3 */
+    maxAttempts: 3,
+    /** @default 10 */
+    backoffMs: 10,
+    /** @default 1000 */
+    maxBackoffMs: 1000,
+    /** @default every error */
+    retryOn: (_error: unknown): boolean => true,
+  },
 } as const;
 
 /** Options of {@link Projector.waitForCatchUp}. */
@@ -95,12 +114,11 @@ export class Projector implements AsyncDisposable {
       Array.isArray(v) ? undefined : "an array of projections",
     );
     const batchSize = check.integer("batchSize", { min: 1 });
-    const retry = { ...RETRY_POLICY_DEFAULTS, ...check.custom<"retry", RetryPolicy>("retry", isObject) };
-    const r = new OptionChecker<Required<RetryPolicy>>("Projector retry", retry);
-    r.known(["attempts", "initialDelayMs", "maxDelayMs"]);
-    r.integer("attempts", { min: 1 });
-    r.number("initialDelayMs", { min: 0 });
-    r.number("maxDelayMs", { min: 0 });
+    const retry = checkRetryPolicy(
+      check.custom<"retry", RetryPolicy | undefined>("retry", (v) => (v === undefined ? undefined : isObject(v))),
+      PROJECTOR_DEFAULTS.retry,
+      "Projector retry",
+    );
     checkProjections(projections);
     const projector = new Projector({ eventStore, store, retry, batchSize });
     try {

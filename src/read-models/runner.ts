@@ -5,16 +5,9 @@
  * model across crashes (see docs/read-models.md, "Exactly once").
  */
 import type { EventStore, EventSubscription, RecordedEvent } from "../events/index.js";
-import { ApplyError } from "../index.js";
-import {
-  generationModelType,
-  generationStatusName,
-  hasAtomicCheckpoint,
-  type Projection,
-  type ReadModelWrite,
-  type RetryPolicy,
-} from "./projection.js";
-import { ProjectionStatus, type ProjectionStatusRecord, type ReadModelStore } from "./types.js";
+import { ApplyError, type RetryPolicy, retrying } from "../index.js";
+import { generationModelType, generationStatusName, hasAtomicCheckpoint, type Projection } from "./projection.js";
+import { ProjectionStatus, type ProjectionStatusRecord, type ReadModelStore, type ReadModelWrite } from "./types.js";
 
 /** What a runner needs from its projector. */
 export interface RunnerHost {
@@ -34,20 +27,6 @@ interface Entry {
   /** Position of the last event applied. */
   lastEventPosition: number;
   dirty: boolean;
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Runs `fn` under `policy`: on a throw, waits and tries again, up to `attempts` in all. */
-export async function retrying<T>(policy: Required<RetryPolicy>, fn: () => T | Promise<T>): Promise<T> {
-  for (let attempt = 1, delay = policy.initialDelayMs; ; attempt++, delay = Math.min(policy.maxDelayMs, delay * 2)) {
-    try {
-      return await fn();
-    } catch (error) {
-      if (attempt >= policy.attempts) throw error;
-      await sleep(delay);
-    }
-  }
 }
 
 /** One generation of one projection, running. */
@@ -219,20 +198,19 @@ export class ProjectionRunner {
     for (const [id, e] of this.#batch) {
       if (!e.dirty) continue;
       if (e.model === undefined && e.revision === 0) continue; // created and deleted within the batch
-      writes.push({
-        modelType: this.modelType,
+      const metadata = {
         id,
-        model: e.model === undefined ? null : e.model,
-        metadata: {
-          id,
-          modelType: this.modelType,
-          schemaVersion: this.projection.schemaVersion ?? 1,
-          lastUpdated: new Date(),
-          lastEventPosition: e.lastEventPosition,
-          metadata: { projection: this.projection.name },
-        },
-        expectedRevision: e.revision,
-      });
+        modelType: this.modelType,
+        schemaVersion: this.projection.schemaVersion ?? 1,
+        lastUpdated: new Date(),
+        lastEventPosition: e.lastEventPosition,
+        metadata: { projection: this.projection.name },
+      };
+      writes.push(
+        e.model === undefined
+          ? { type: "delete", modelType: this.modelType, id, expectedRevision: e.revision }
+          : { type: "save", model: e.model, metadata, expectedRevision: e.revision },
+      );
     }
     const head = this.host.eventStore.stats().globalPosition;
     const base = checkpoint >= head ? ProjectionStatus.UpToDate : ProjectionStatus.CatchingUp;
@@ -244,10 +222,10 @@ export class ProjectionRunner {
         await store.saveWithCheckpoint(writes, record);
         return;
       }
-      for (const w of writes) if (w.model !== null) await this.#saveOnce(w);
+      for (const w of writes) if (w.type === "save") await this.#saveOnce(w);
       await store.updateProjectionStatus(record);
       for (const w of writes)
-        if (w.model === null)
+        if (w.type === "delete")
           await store.delete(w.modelType, w.id, { expectedRevision: w.expectedRevision }).catch(() => false);
     });
     if (this.mirror) await store.updateProjectionStatus({ ...record, name: this.projection.name });
@@ -258,8 +236,8 @@ export class ProjectionRunner {
   }
 
   /** A save that a retry after a lost reply does not repeat. */
-  async #saveOnce(w: ReadModelWrite): Promise<void> {
-    const now = await this.host.store.load(w.modelType, w.id);
+  async #saveOnce(w: Extract<ReadModelWrite, { type: "save" }>): Promise<void> {
+    const now = await this.host.store.load(w.metadata.modelType, w.metadata.id);
     if (now && now.metadata.lastEventPosition >= w.metadata.lastEventPosition) return;
     await this.host.store.save(w.model, w.metadata, { expectedRevision: w.expectedRevision });
   }

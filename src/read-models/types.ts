@@ -38,7 +38,12 @@ export interface ReadModelMetadata {
 export interface StoredReadModel<M = unknown> {
   readonly model: M;
   readonly metadata: ReadModelMetadata;
-  /** Increases with every write of this model (1 on the first); what `expectedRevision` compares with. */
+  /**
+   * A positive integer that increases with every write of this model; what
+   * `expectedRevision` compares with. Built-in stores number revisions from
+   * one store-wide sequence (on NATS: the KV revision), so a model deleted
+   * and created again never reuses a revision a reader may still hold.
+   */
   readonly revision: number;
 }
 
@@ -51,6 +56,34 @@ export interface ReadModelSaveOptions extends CallOptions {
    */
   expectedRevision?: number | undefined;
 }
+
+/** Options of {@link ReadModelStore.delete}. */
+export interface ReadModelDeleteOptions extends CallOptions {
+  /**
+   * The revision the caller read: the delete fails with a
+   * `VersionConflictError` when the stored one differs (`0`: expects none).
+   * @default no check
+   */
+  expectedRevision?: number | undefined;
+}
+
+/**
+ * One write of {@link ReadModelStore.saveWithCheckpoint}: a save (like
+ * {@link ReadModelStore.save}) or a delete (like {@link ReadModelStore.delete}).
+ */
+export type ReadModelWrite =
+  | {
+      readonly type: "save";
+      readonly model: unknown;
+      readonly metadata: ReadModelMetadata;
+      readonly expectedRevision?: number | undefined;
+    }
+  | {
+      readonly type: "delete";
+      readonly modelType: string;
+      readonly id: string;
+      readonly expectedRevision?: number | undefined;
+    };
 
 /** The status of one projection, as the projector keeps it. */
 export interface ProjectionStatusRecord {
@@ -153,8 +186,11 @@ export interface ReadModelStore extends AsyncDisposable {
   save<M>(model: M, metadata: ReadModelMetadata, options?: ReadModelSaveOptions): Promise<number>;
   /** The model, its metadata and revision, or `undefined`. */
   load<M>(modelType: string, id: string, options?: CallOptions): Promise<StoredReadModel<M> | undefined>;
-  /** Deletes the model; returns whether it existed. */
-  delete(modelType: string, id: string, options?: CallOptions & { expectedRevision?: number }): Promise<boolean>;
+  /**
+   * Deletes the model; returns whether it existed.
+   * @throws VersionConflictError when `expectedRevision` does not match
+   */
+  delete(modelType: string, id: string, options?: ReadModelDeleteOptions): Promise<boolean>;
   /** The ids of the models of `modelType`, sorted. */
   list(modelType: string, options?: CallOptions): Promise<string[]>;
   /** Runs a query (see {@link Query}). */
@@ -163,6 +199,22 @@ export interface ReadModelStore extends AsyncDisposable {
   updateProjectionStatus(record: ProjectionStatusRecord, options?: CallOptions): Promise<void>;
   /** A projection's status, or `undefined`. */
   getProjectionStatus(name: string, options?: CallOptions): Promise<ProjectionStatusRecord | undefined>;
+  /**
+   * Present exactly when `capabilities.atomicCheckpoint` is true: applies
+   * `writes` (saves and deletes, in order) and writes `status` (the
+   * projection's new checkpoint) as ONE atomic step: after a crash either
+   * all of it is stored or none of it. Every `expectedRevision` is checked
+   * first (a write sees the revisions of the writes before it in the list);
+   * one mismatch fails the whole call with a `VersionConflictError` and
+   * nothing is written.
+   * @returns per write: the new revision of a save; for a delete, the
+   *   revision of the delete (0 when the model did not exist)
+   */
+  saveWithCheckpoint?(
+    writes: readonly ReadModelWrite[],
+    status: ProjectionStatusRecord,
+    options?: CallOptions,
+  ): Promise<number[]>;
   /** Releases resources; later calls fail with a `ClosedError`. Idempotent. */
   close(): Promise<void>;
 }

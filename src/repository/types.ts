@@ -7,7 +7,7 @@
  * (`statelog/nats`); `describeRepositoryContract` (`statelog/testing`)
  * checks them.
  */
-import { type CallOptions, DEFAULT_MAX_VALUE_BYTES, OptionChecker, ValidationError } from "../index.js";
+import { type CallOptions, OptionChecker, STORE_DEFAULTS, ValidationError } from "../index.js";
 
 /** What a repository returns after a save. */
 export interface SaveResult {
@@ -145,7 +145,7 @@ export const REPOSITORY_DEFAULTS = {
   /** @default 0 (never expire) */
   ttlSeconds: 0,
   /** @default 1048576 (1 MiB) */
-  maxValueBytes: DEFAULT_MAX_VALUE_BYTES,
+  maxValueBytes: STORE_DEFAULTS.maxValueBytes,
   /** Page size of `list`. @default 20 */
   pageSize: 20,
 } as const;
@@ -175,15 +175,18 @@ export interface CheckedRepositoryOptions<T> {
  * @param owner the class name, for messages: `"MemoryRepository"`
  * @param ownOptionNames the backend's own option names; any other unknown
  *   option is refused (with a hint for old spellings such as `maxAggregateBytes`)
+ * @param renamed the backend's own old spellings and their names now, hints
+ *   added to {@link REPOSITORY_RENAMED_OPTIONS} (e.g. `{ bucketName: "bucket" }`)
  * @throws ConfigurationError naming the option, what it accepts and what it got
  */
 export function checkRepositoryOptions<T>(
   owner: string,
   options: RepositoryOptions<T> | undefined,
   ownOptionNames: readonly string[],
+  renamed: Readonly<Record<string, string>> = {},
 ): CheckedRepositoryOptions<T> {
   const check = new OptionChecker<RepositoryOptions<T>>(owner, options, REPOSITORY_DEFAULTS);
-  check.known([...REPOSITORY_OPTION_NAMES, ...ownOptionNames], REPOSITORY_RENAMED_OPTIONS);
+  check.known([...REPOSITORY_OPTION_NAMES, ...ownOptionNames], { ...REPOSITORY_RENAMED_OPTIONS, ...renamed });
   const history = check.integer("history", { min: 1, max: MAX_HISTORY });
   const ttlSeconds = check.number("ttlSeconds", { min: 0 });
   const maxValueBytes = check.integer("maxValueBytes", { min: 1 });

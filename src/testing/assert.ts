@@ -1,6 +1,6 @@
 /** Assertions shared by the conformance suites. */
 
-import { isStatelogError } from "../core/errors.js";
+import { isStatelogError } from "../index.js";
 import { expect } from "./vitest.js";
 
 /**

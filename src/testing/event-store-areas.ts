@@ -4,9 +4,15 @@
  * `describeEventStoreContract`.
  */
 
-import { ErrorCode, isStatelogError } from "../core/errors.js";
-import { EventErrorCode } from "../events/errors.js";
-import { Cursor, createEvent, type EventInput, type EventStore, type EventStoreOptions } from "../events/types.js";
+import {
+  Cursor,
+  createEvent,
+  EventErrorCode,
+  type EventInput,
+  type EventStore,
+  type EventStoreOptions,
+} from "../events/index.js";
+import { ErrorCode, isStatelogError } from "../index.js";
 import { expectCode } from "./assert.js";
 import { uniqueName } from "./fixtures.js";
 import { describe, expect, it } from "./vitest.js";

@@ -5,8 +5,8 @@
  * `capabilities` or in the options below; those tests show as skipped.
  */
 
-import { ErrorCode } from "../core/errors.js";
-import { Cursor, createEvent, type EventStore, type EventStoreOptions } from "../events/types.js";
+import { Cursor, createEvent, type EventStore, type EventStoreOptions } from "../events/index.js";
+import { ErrorCode } from "../index.js";
 import { expectCode } from "./assert.js";
 import {
   describeLifecycle,
@@ -18,7 +18,7 @@ import {
 } from "./event-store-areas.js";
 import { describeFilteredSubscriptions } from "./event-store-filter-area.js";
 import { describeEventStoreModel } from "./event-store-model.js";
-import { uniqueName } from "./fixtures.js";
+import { checkContractOptions, uniqueName } from "./fixtures.js";
 import { afterEach, describe, expect, it } from "./vitest.js";
 
 export { sampleEvents } from "./event-store-areas.js";
@@ -45,10 +45,10 @@ export interface EventStoreContractOptions {
   modelRuns?: number;
   /** Most operations in one schedule of the model-based test. @default 14 */
   modelMaxOps?: number;
-  /** Per-test timeout in ms. @default 30000 */
-  timeout?: number;
-  /** Timeout of the model-based test in ms. @default 300000 */
-  modelTimeout?: number;
+  /** Per-test timeout, in milliseconds. @default 30000 */
+  timeoutMs?: number;
+  /** Timeout of the model-based test, in milliseconds. @default 300000 */
+  modelTimeoutMs?: number;
 }
 
 /** Creates a store with a given configuration; the suite passes limits, clocks and retention through it. */
@@ -64,7 +64,17 @@ export function describeEventStoreContract(
   factory: EventStoreFactory,
   options: EventStoreContractOptions = {},
 ): void {
-  const timeout = options.timeout ?? 30_000;
+  checkContractOptions("describeEventStoreContract", options, [
+    "reopen",
+    "settle",
+    "clock",
+    "retentionWaitMs",
+    "modelRuns",
+    "modelMaxOps",
+    "timeoutMs",
+    "modelTimeoutMs",
+  ]);
+  const timeout = options.timeoutMs ?? 30_000;
   const open: EventStore[] = [];
   const fakeClock = (options.clock ?? "fake") === "fake";
 
@@ -237,7 +247,7 @@ export function describeEventStoreContract(
       runs: options.modelRuns ?? 10_000,
       maxOps: options.modelMaxOps ?? 14,
       fakeClock,
-      timeout: options.modelTimeout ?? 300_000,
+      timeoutMs: options.modelTimeoutMs ?? 300_000,
     });
   });
 }

@@ -8,10 +8,9 @@
  * retention must be true.
  */
 import type { Arbitrary } from "fast-check";
-import { ErrorCode, isStatelogError } from "../core/errors.js";
-import { isBehindRetentionError } from "../events/errors.js";
-import type { EventStore, EventStoreOptions, EventSubscription, RecordedEvent } from "../events/types.js";
-import { createEvent } from "../events/types.js";
+import type { EventStore, EventStoreOptions, EventSubscription, RecordedEvent } from "../events/index.js";
+import { createEvent, isBehindRetentionError } from "../events/index.js";
+import { ErrorCode, isStatelogError } from "../index.js";
 import { uniqueName } from "./fixtures.js";
 import { type FastCheck, loadFastCheck } from "./peers.js";
 import { expect, it } from "./vitest.js";
@@ -24,8 +23,8 @@ export interface EventStoreModelOptions {
   maxOps: number;
   /** Whether the `clock` option drives retention (else retention steps only let time pass). */
   fakeClock: boolean;
-  /** Test timeout in ms. */
-  timeout: number;
+  /** Test timeout, in milliseconds. */
+  timeoutMs: number;
 }
 
 type Op =
@@ -115,7 +114,7 @@ export function describeEventStoreModel(
   options: EventStoreModelOptions,
 ): void {
   it(`model: ${options.runs} random schedules of appends, reads, subscribes, aborts and retention — 0 gaps, 0 duplicates (${name})`, {
-    timeout: options.timeout,
+    timeout: options.timeoutMs,
   }, async () => {
     const fc = await loadFastCheck();
     const totals: Totals = { schedules: 0, delivered: 0, gaps: 0, duplicates: 0 };

@@ -3,7 +3,26 @@
  * namespaces (so tests never collide on a shared server), hostile names,
  * and `set`/`unset` shorthands.
  */
-import type { Change, ChangeInput } from "../index.js";
+import { type Change, type ChangeInput, OptionChecker } from "../index.js";
+
+/** Old spellings of the suites' options, with their names now: the hint of a refused option. */
+const CONTRACT_RENAMED_OPTIONS: Readonly<Record<string, string>> = {
+  timeout: "timeoutMs",
+  modelTimeout: "modelTimeoutMs",
+};
+
+/**
+ * Refuses option names a suite does not know (a typo, or an old spelling
+ * such as `timeout`): a `ConfigurationError` naming the suite, the option
+ * and its name now.
+ */
+export function checkContractOptions<O extends object>(
+  suite: string,
+  options: O,
+  names: readonly (keyof O & string)[],
+): void {
+  new OptionChecker(suite, options).known(names, CONTRACT_RENAMED_OPTIONS);
+}
 
 let counter = 0;
 /** A namespace name no other test (or test run on a shared server) uses. */

@@ -1,10 +1,11 @@
 /**
  * The optional peer dependencies of `statelog/testing`: vitest (to
  * register the suites) and fast-check (for the property-based and
- * model-based tests). Both are loaded here, with an error that says which
- * package to install when one is missing, instead of a bare
+ * model-based tests). Both are loaded here, with a `PeerMissingError` that
+ * says which package to install when one is missing, instead of a bare
  * `ERR_MODULE_NOT_FOUND` from deep inside the package.
  */
+import { PeerMissingError } from "../index.js";
 
 /** The fast-check module (a type only: nothing is loaded until {@link loadFastCheck}). */
 export type FastCheck = typeof import("fast-check");
@@ -19,13 +20,8 @@ export function isModuleNotFound(error: unknown, name: string): boolean {
 }
 
 /** The error `statelog/testing` throws when a peer dependency is not installed. */
-export function missingPeerError(name: string, purpose: string, cause: unknown): Error {
-  const error = new Error(
-    `statelog/testing needs the package "${name}" ${purpose}, and it is not installed: run \`npm install --save-dev ${name}\``,
-    { cause },
-  );
-  error.name = "MissingPeerDependencyError";
-  return error;
+export function missingPeerError(name: string, purpose: string, cause: unknown): PeerMissingError {
+  return new PeerMissingError("statelog/testing", [name], { purpose, saveDev: true, cause });
 }
 
 /**

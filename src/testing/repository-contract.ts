@@ -4,10 +4,10 @@
  * races, history limits, TTL expiry, delete and paging.
  */
 
-import { ErrorCode, isStatelogError, type VersionConflictError } from "../core/errors.js";
-import type { Repository } from "../repository/types.js";
+import { ErrorCode, isStatelogError, type VersionConflictError } from "../index.js";
+import type { Repository } from "../repository/index.js";
 import { expectCode } from "./assert.js";
-import { uniqueName } from "./fixtures.js";
+import { checkContractOptions, uniqueName } from "./fixtures.js";
 import { afterEach, describe, expect, it } from "./vitest.js";
 
 /** The aggregate the suite stores. */
@@ -40,8 +40,8 @@ export interface RepositoryContractOptions {
   ) => Promise<Repository<ContractAggregate>>;
   /** The TTL, in seconds, of the expiry test. @default 1 */
   ttlSeconds?: number;
-  /** Per-test timeout in ms. @default 30000 */
-  timeout?: number;
+  /** Per-test timeout, in milliseconds. @default 30000 */
+  timeoutMs?: number;
 }
 
 const agg = (id: string, n: number, name = `agg ${id}`): ContractAggregate => ({ id, name, n });
@@ -56,6 +56,7 @@ export function describeRepositoryContract(
   factory: (config: RepositoryFactoryOptions) => Promise<Repository<ContractAggregate>>,
   options: RepositoryContractOptions = {},
 ): void {
+  checkContractOptions("describeRepositoryContract", options, ["second", "ttlSeconds", "timeoutMs"]);
   const open: Repository<ContractAggregate>[] = [];
   async function fresh(config: Partial<RepositoryFactoryOptions> = {}): Promise<Repository<ContractAggregate>> {
     const full = { aggregateType: uniqueName("agg"), history: 1, ttlSeconds: 0, ...config };
@@ -64,7 +65,7 @@ export function describeRepositoryContract(
     return repo;
   }
 
-  describe(`Repository contract: ${name}`, { timeout: options.timeout ?? 30_000 }, () => {
+  describe(`Repository contract: ${name}`, { timeout: options.timeoutMs ?? 30_000 }, () => {
     afterEach(async () => {
       await Promise.all(open.splice(0).map((r) => r.close().catch(() => undefined)));
     });

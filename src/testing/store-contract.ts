@@ -4,7 +4,8 @@
  * declared capabilities and show up as visible skips. The tests live in
  * one function per area (store-data-areas.ts, store-lifecycle-areas.ts).
  */
-import { type Change, DEFAULT_MAX_VALUE_BYTES, type Store } from "../index.js";
+import { type Change, STORE_DEFAULTS, type Store } from "../index.js";
+import { checkContractOptions } from "./fixtures.js";
 import {
   describeBasics,
   describeDeletes,
@@ -34,8 +35,8 @@ export interface StoreContractOptions {
   maxValueBytes?: number;
   /** Runs of the property-based test. @default 60 */
   propertyRuns?: number;
-  /** Per-test timeout in ms. @default 30000 */
-  timeout?: number;
+  /** Per-test timeout, in milliseconds. @default 30000 */
+  timeoutMs?: number;
 }
 
 /** What an area of the Store suite works with. */
@@ -65,8 +66,15 @@ export function describeStoreContract(
   factory: () => Store | Promise<Store>,
   options: StoreContractOptions = {},
 ): void {
-  const timeout = options.timeout ?? 30_000;
-  const maxBytes = options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES;
+  checkContractOptions("describeStoreContract", options, [
+    "reopen",
+    "beforeLoad",
+    "maxValueBytes",
+    "propertyRuns",
+    "timeoutMs",
+  ]);
+  const timeout = options.timeoutMs ?? 30_000;
+  const maxBytes = options.maxValueBytes ?? STORE_DEFAULTS.maxValueBytes;
   const open: Store[] = [];
 
   async function fresh(): Promise<Store> {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
 import {
+  applyChanges,
   type Change,
   type ChangeInput,
   ChangesBuilder,
@@ -42,7 +43,47 @@ describe("dedupeChanges (Apply's de-duplication)", () => {
   });
 });
 
+describe("applyChanges", () => {
+  const registry = (repo: MapEntityRepository) =>
+    new Map([["item", { type: { name: "item", schema: undefined }, repository: repo as EntityRepository }]]);
+
+  it("de-duplicates its input by default: per key, only the winner is applied", async () => {
+    const repo = new MapEntityRepository();
+    const result = await applyChanges(
+      [change("a", 1, t(5)), change("a", 2, t(3)), change("b", 1, t(1)), change("b", null, t(2))],
+      registry(repo),
+    );
+    expect(result).toEqual({ applied: 2, set: 1, unset: 1 });
+    expect([...repo.entities]).toEqual([["a", { v: 1 }]]);
+  });
+
+  it("with { unique: true } skips the de-duplication: the caller guarantees one change per key", async () => {
+    const repo = new MapEntityRepository();
+    const unique = [change("a", 1, t(1)), change("b", null, t(1)), change("c", 3, t(1))];
+    expect(await applyChanges(unique, registry(repo), { unique: true })).toEqual({ applied: 3, set: 2, unset: 1 });
+    expect([...repo.entities]).toEqual([
+      ["a", { v: 1 }],
+      ["c", { v: 3 }],
+    ]);
+    // Duplicates despite the promise are applied as given, in input order (no de-duplication step ran).
+    const duplicated = [change("a", 9, t(5)), change("a", 8, t(3))];
+    expect(await applyChanges(duplicated, registry(repo), { unique: true })).toEqual({ applied: 2, set: 2, unset: 0 });
+    expect(repo.get("a")).toEqual({ v: 8 });
+  });
+});
+
 describe("Manager", () => {
+  it("restore applies what the store loaded as it is: one change per key, no second de-duplication", async () => {
+    const items = new MapEntityRepository();
+    // A store that breaks the one-change-per-key promise shows that restore does not de-duplicate again.
+    const loaded = [change("a", 1, t(5)), change("a", 2, t(3)), change("b", null, t(1))];
+    const store = { load: async () => loaded } as never;
+    const manager = new ManagerBuilder().withStore(store).registerRepository("item", items).build();
+    const result = await manager.restore("ws");
+    expect(result).toMatchObject({ namespace: "ws", loaded: 3, applied: 3, set: 2, unset: 1 });
+    expect(items.get("a")).toEqual({ v: 2 });
+  });
+
   it("restores the latest state, applying deletes, and restoring twice gives the same state", async () => {
     const store = new MemoryStore();
     const deployments = new MapEntityRepository<{ id: string; name: string }>();

@@ -2,9 +2,10 @@
  * The file event store's on-disk format stays what earlier versions wrote.
  * `fixtures/events-v1/` was written by the FileEventStore as it was before
  * it moved to `statelog/file` (then `statelog/events`), with exactly the
- * appends of `writeSample` below: two segments and a snapshot.
+ * appends of `writeSample` below: two segments and a snapshot. Its lines
+ * carry no batch length (`"n"`): each reads as an append of one event.
  */
-import { cp, mkdtemp, readdir, readFile, rm, unlink } from "node:fs/promises";
+import { cp, mkdtemp, readdir, readFile, rm, unlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -86,13 +87,39 @@ describe("FileEventStore on-disk format", () => {
     await store.close();
   });
 
-  it("writes byte for byte the files the earlier version wrote", async () => {
+  it("writes the earlier version's files byte for byte, but for the batch length on the first line of a two-event append", async () => {
     const dir = join(base, "fresh");
     await writeSample(dir);
     const names = (await readdir(dir)).filter((f) => f !== "LOCK").sort();
     expect(names).toEqual((await readdir(fixture)).sort());
     for (const name of names) {
-      expect((await readFile(join(dir, name))).equals(await readFile(join(fixture, name))), name).toBe(true);
+      const expected = await readFile(join(fixture, name));
+      if (name !== "segment-0000000000000001.log") {
+        expect((await readFile(join(dir, name))).equals(expected), name).toBe(true);
+        continue;
+      }
+      // The earlier version's first line, plus `"n":2` (the append of e1 and e2 has two lines), with its new checksum.
+      const lines = expected.toString("utf8").split("\n");
+      expect(lines[0]).toBe(
+        '{"g":1,"s":"order-1","p":1,"id":"e1","type":"order.created","ts":"2024-05-01T12:00:00.000Z","data":{"customer":"c-7","total":30},"crc":"d3d892c1"}',
+      );
+      lines[0] =
+        '{"g":1,"n":2,"s":"order-1","p":1,"id":"e1","type":"order.created","ts":"2024-05-01T12:00:00.000Z","data":{"customer":"c-7","total":30},"crc":"132afbb1"}';
+      expect(await readFile(join(dir, name), "utf8")).toBe(lines.join("\n"));
     }
+  });
+
+  it("reads the earlier version's lines as batches of one event: a cut after any whole line keeps every line before it", async () => {
+    const dir = await copyOfFixture();
+    await unlink(join(dir, "snapshot-0000000000000003.bin"));
+    const file = join(dir, "segment-0000000000000001.log");
+    const text = await readFile(file, "utf8");
+    // e1 and e2 were one append, but the earlier version's lines say nothing of it: e1 alone is a whole batch.
+    await unlink(join(dir, "segment-0000000000000004.log"));
+    await writeFile(file, text.slice(0, text.indexOf("\n") + 1));
+    const store = await FileEventStore.open({ directory: dir });
+    expect((await store.readStream("order-1")).map((e) => e.id)).toEqual(["e1"]);
+    expect(store.stats()).toMatchObject({ totalEvents: 1, globalPosition: 1 });
+    await store.close();
   });
 });

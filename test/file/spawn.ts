@@ -1,6 +1,7 @@
 /**
- * Starting the child fixture (fixtures/child.ts) cheaply: bundled once
- * (test/helpers/child-command.ts), so each child starts as plain `node`.
+ * Starting a child fixture (fixtures/child.ts unless told otherwise)
+ * cheaply: bundled once (test/helpers/child-command.ts), so each child
+ * starts as plain `node`.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import path from "node:path";
@@ -10,10 +11,11 @@ import { childCommand } from "../helpers/child-command.js";
 import { tempDir } from "./helpers.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const fixture = path.join(here, "fixtures", "child.ts");
+const childFixture = path.join(here, "fixtures", "child.ts");
 const nodeModules = path.resolve(here, "../../node_modules");
 
-let command: Promise<string[]> | undefined;
+/** The `node` arguments of each fixture, bundled once. */
+const commands = new Map<string, Promise<string[]>>();
 
 /** Children still running: a failed test must not leave a writer behind. */
 const live = new Set<ChildProcess>();
@@ -41,9 +43,18 @@ export interface Child {
   stderr(): string;
 }
 
-/** Spawns the fixture in `role` with `args` (and extra environment). */
-export async function spawnChild(role: string, args: object, env: Record<string, string> = {}): Promise<Child> {
-  command ??= childCommand(fixture, tempDir("statelog-fixture-"));
+/** Spawns `fixture` (by default fixtures/child.ts) in `role` with `args` (and extra environment). */
+export async function spawnChild(
+  role: string,
+  args: object,
+  env: Record<string, string> = {},
+  fixture = childFixture,
+): Promise<Child> {
+  let command = commands.get(fixture);
+  if (!command) {
+    command = childCommand(fixture, tempDir("statelog-fixture-"));
+    commands.set(fixture, command);
+  }
   const argv = await command;
   const child = spawn(process.execPath, [...argv, role, JSON.stringify(args)], {
     stdio: ["pipe", "pipe", "pipe"],

@@ -55,7 +55,34 @@ async function startCluster(): Promise<{
     return node;
   };
   const nodes = await Promise.all([0, 1, 2].map(start));
+  await waitForPlacement(ports.map((p) => `nats://127.0.0.1:${p}`));
   return { ports, nodes, start };
+}
+
+/**
+ * Waits until the cluster places a 3-replica stream: right after start, the
+ * JetStream meta group may still see a peer offline ("no suitable peers for
+ * placement"), more so on a loaded machine.
+ */
+async function waitForPlacement(servers: string[], timeoutMs = 30_000): Promise<void> {
+  const nc = await connect({ servers, timeout: 5_000 });
+  try {
+    const jsm = await jetstreamManager(nc);
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        await jsm.streams.add({ name: "PLACEMENT_PROBE", subjects: ["placement.probe"], num_replicas: 3 });
+        await jsm.streams.delete("PLACEMENT_PROBE");
+        return;
+      } catch (error) {
+        if (Date.now() > deadline)
+          throw new Error(`the cluster did not place a 3-replica stream within ${timeoutMs} ms`, { cause: error });
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
+  } finally {
+    await nc.close();
+  }
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -326,7 +353,7 @@ describe("NATS cluster: reads while a restarted node catches up", () => {
         expect((await repo.list()).items.map((a) => a.id)).toEqual(Array.from({ length: c + 1 }, (_, i) => `a${i}`));
         expect((await repo.loadVersioned(`a${c}`))?.version).toBe(1);
         expect((await models.load<{ c: number }>("lag", `m${c}`))?.model).toEqual({ c });
-        expect(await models.ids("lag")).toEqual(Array.from({ length: c + 1 }, (_, i) => `m${i}`));
+        expect(await models.list("lag")).toEqual(Array.from({ length: c + 1 }, (_, i) => `m${i}`));
         // The reader itself, in both modes, over the namespace's entities.
         for (const mode of [ReadMode.LastPerSubject, ReadMode.All]) {
           let count = 0;

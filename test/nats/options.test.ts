@@ -128,6 +128,10 @@ describe("NatsKvRepository and NatsSimpleRepository options", () => {
     await refused(open({ maxCasAttempts: 0 }), /option maxCasAttempts must be an integer >= 1, got 0/);
     await refused(open({ ttl: 60 }), /NatsKvRepository has no option ttl/);
     await refused(
+      open({ maxAggregateBytes: 1024 }),
+      /NatsKvRepository has no option maxAggregateBytes; it is called maxValueBytes/,
+    );
+    await refused(
       NatsSimpleRepository.open({ ...base, client: nc, history: 100 }),
       /NatsSimpleRepository option history must be an integer >= 1 and <= 64, got 100/,
     );
@@ -169,6 +173,17 @@ describe("NatsEventStore options", () => {
     await refused(open({ maxValueBytes: nc.info?.max_payload }), /max_payload is \d+ bytes/);
     await refused(open({ retentionDurationMs: -1 }), /option retentionDurationMs must be a finite number >= 0/);
     await refused(open({ strem: "x" }), /NatsEventStore has no option strem/);
+    // The options of every event store are reported under the class name too, with their rename hints.
+    await refused(open({ maxStreams: -1 }), /NatsEventStore option maxStreams must be an integer >= 0, got -1/);
+    await refused(open({ metrics: 5 }), /NatsEventStore option metrics must be an object of optional hooks/);
+    await refused(
+      open({ retentionDuration: 1000 }),
+      /NatsEventStore has no option retentionDuration; it is called retentionDurationMs/,
+    );
+    await refused(
+      open({ maxEventBytes: 1000 }),
+      /NatsEventStore has no option maxEventBytes; it is called maxValueBytes/,
+    );
     expect(await streamNames()).not.toContain(stream);
   });
 

@@ -1,7 +1,9 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ErrorCode, isStatelogError } from "../../src/core/errors.js";
-import { NatsReadModelStore, ProjectionStatus, type ReadModelMetadata } from "../../src/nats/index.js";
+import { NatsReadModelStore } from "../../src/nats/index.js";
+import { ProjectionStatus, type ReadModelMetadata, type ReadModelStore } from "../../src/read-models/index.js";
+import { describeReadModelStoreContract } from "../../src/testing/index.js";
 import { connectTest, deleteTestStreams, uniqueBucket } from "./env.js";
 
 let nc: NatsConnection;
@@ -14,6 +16,11 @@ afterAll(async () => {
   await nc?.close();
 });
 
+describeReadModelStoreContract("NatsReadModelStore", () => NatsReadModelStore.open({ client: nc, bucket }), {
+  queryRuns: 16,
+  timeoutMs: 60_000,
+});
+
 const meta = (modelType: string, id: string, position = 1): ReadModelMetadata => ({
   id,
   modelType,
@@ -23,9 +30,18 @@ const meta = (modelType: string, id: string, position = 1): ReadModelMetadata =>
   metadata: { source: "test" },
 });
 
+const status = (name: string, value: ProjectionStatus) => ({
+  name,
+  status: value,
+  checkpoint: 0,
+  updatedAt: new Date(),
+});
+
 describe("NatsReadModelStore", () => {
   it("saves and loads a read model with its metadata", async () => {
     const store = await NatsReadModelStore.open({ client: nc, bucket });
+    expect(store.capabilities).toEqual({ atomicCheckpoint: false, indexes: false, durable: true });
+    expect((store as ReadModelStore).saveWithCheckpoint).toBeUndefined();
     const model = { id: "p1", totalProducts: 3, averagePrice: 9.5 };
     await store.save(model, meta("ProductStats", "p1", 100));
     const loaded = await store.load<typeof model>("ProductStats", "p1");
@@ -40,6 +56,17 @@ describe("NatsReadModelStore", () => {
     expect(await store.delete("ProductStats", "p1")).toBe(false);
   });
 
+  it("a model's revision is its KV revision", async () => {
+    const store = await NatsReadModelStore.open({ client: nc, bucket });
+    const revision = await store.save({ n: 1 }, meta("Rev", "r1"));
+    const { Kvm } = await import("@nats-io/kv");
+    const kv = await new Kvm(nc).open(bucket);
+    const keys: string[] = [];
+    for await (const k of await kv.keys("m.>")) keys.push(k);
+    const key = keys.find((k) => k.endsWith(".r1") && k.includes("Rev")) as string;
+    expect((await kv.get(key))?.revision).toBe(revision);
+  });
+
   it("stores projection status where no read-model id can collide, and reads it back", async () => {
     const store = await NatsReadModelStore.open({ client: nc, bucket });
     const type = "OrderSummary";
@@ -48,23 +75,23 @@ describe("NatsReadModelStore", () => {
     for (const id of ["status", "_status", "projection_status", "s", `s.${type}`, ".."]) {
       await store.save({ id }, meta(type, id));
     }
-    await store.updateProjectionStatus(type, ProjectionStatus.CatchingUp);
-    await store.updateProjectionStatus(type, ProjectionStatus.UpToDate);
-    const status = await store.getProjectionStatus(type);
-    expect(status?.status).toBe("up_to_date");
-    expect(status?.modelType).toBe(type);
-    expect(status?.updatedAt).toBeInstanceOf(Date);
+    await store.updateProjectionStatus(status(type, ProjectionStatus.CatchingUp));
+    await store.updateProjectionStatus(status(type, ProjectionStatus.UpToDate));
+    const got = await store.getProjectionStatus(type);
+    expect(got?.status).toBe("up_to_date");
+    expect(got?.name).toBe(type);
+    expect(got?.updatedAt).toBeInstanceOf(Date);
     for (const id of ["status", "_status", "projection_status", "s", `s.${type}`, ".."]) {
       expect((await store.load(type, id))?.model).toEqual({ id });
     }
-    expect((await store.ids(type)).sort()).toEqual(
+    expect((await store.list(type)).sort()).toEqual(
       ["..", "_status", "projection_status", "s", `s.${type}`, "status"].sort(),
     );
   });
 
   it("rejects bad input with typed errors", async () => {
     const store = await NatsReadModelStore.open({ client: nc, bucket });
-    const bad = await store.updateProjectionStatus("T", "done" as ProjectionStatus).catch((e: unknown) => e);
+    const bad = await store.updateProjectionStatus(status("T", "done" as ProjectionStatus)).catch((e: unknown) => e);
     expect(isStatelogError(bad, ErrorCode.Validation)).toBe(true);
     const value = await store.save({ n: 10n }, meta("T", "x")).catch((e: unknown) => e);
     expect(isStatelogError(value, ErrorCode.InvalidValue)).toBe(true);

@@ -204,19 +204,23 @@ describe("CachedReadModelStore", () => {
     const status = { name: "p", status: "up_to_date" as const, checkpoint: 7, updatedAt: new Date() };
     const revisions = await cache.saveWithCheckpoint(
       [
-        { modelType: "Doc", id: "a", model: { n: 2 }, metadata: meta("a", "Doc", 7), expectedRevision: 0 },
-        { modelType: "Doc", id: "gone", model: null, metadata: meta("gone", "Doc", 7), expectedRevision: 1 },
+        { type: "save", model: { n: 2 }, metadata: meta("a", "Doc", 7), expectedRevision: 0 },
+        { type: "delete", modelType: "Doc", id: "gone", expectedRevision: 1 },
       ],
       status,
     );
-    expect(revisions).toEqual([1, 0]);
+    expect(revisions[0]).toBe(1);
     expect(await cache.load("Doc", "a")).toMatchObject({ model: { n: 2 }, revision: 1 });
     expect(await cache.load("Doc", "gone")).toBeUndefined();
     expect(atomic.statuses.get("p")?.checkpoint).toBe(7);
 
     const plain = await CachedReadModelStore.open({ store: new MapReadModelStore(false) });
     expect(hasAtomicCheckpoint(plain)).toBe(false);
-    const error = await plain.saveWithCheckpoint([], status).catch((e: unknown) => e);
+    expect(plain.capabilities.atomicCheckpoint).toBe(false);
+    expect(plain.saveWithCheckpoint).toBeUndefined(); // present exactly when the capability is
+    const error = await CachedReadModelStore.prototype.saveWithCheckpoint
+      .call(plain, [], status)
+      .catch((e: unknown) => e);
     expect(isUnsupportedError(error)).toBe(true);
     await plain.close();
   });

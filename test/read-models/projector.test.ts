@@ -140,7 +140,7 @@ export function describeProjector(name: string, makeStore: () => ReadModelStore)
         eventStore: events,
         readModels,
         projections: [summaries(), fragile],
-        retry: { attempts: 3, initialDelayMs: 1, maxDelayMs: 2 },
+        retry: { maxAttempts: 3, backoffMs: 1, maxBackoffMs: 2 },
       });
       await expect(projector.waitForCatchUp({ timeoutMs: 5000 })).rejects.toThrow(/unlucky amount/);
       await projector.waitForCatchUp({ projections: ["summaries"], timeoutMs: 5000 });
@@ -272,7 +272,7 @@ export function describeProjector(name: string, makeStore: () => ReadModelStore)
         { eventStore, readModels, projections: [summaries(), summaries()] },
         { eventStore, readModels, projections: [summaries({ name: "a~b" })] },
         { eventStore, readModels, projections: [summaries({ handles: "x" as unknown as string[] })] },
-        { eventStore, readModels, projections: [summaries()], retry: { attempts: 0 } },
+        { eventStore, readModels, projections: [summaries()], retry: { maxAttempts: 0 } },
         { eventStore, readModels, projections: [summaries()], dir: "x" },
         { readModels, projections: [] },
       ];

@@ -128,17 +128,22 @@ export class MapReadModelStore implements ReadModelStore {
 
   async saveWithCheckpoint(writes: readonly ReadModelWrite[], status: ProjectionStatusRecord): Promise<number[]> {
     this.#check();
+    const keyOf = (w: ReadModelWrite) =>
+      w.type === "save" ? this.#key(w.metadata.modelType, w.metadata.id) : this.#key(w.modelType, w.id);
     for (const w of writes) {
-      const now = this.models.get(this.#key(w.modelType, w.id))?.revision ?? 0;
-      if (now !== w.expectedRevision) throw new VersionConflictError(w.expectedRevision, now, "revision");
+      const now = this.models.get(keyOf(w))?.revision ?? 0;
+      if (w.expectedRevision !== undefined && now !== w.expectedRevision) {
+        throw new VersionConflictError(w.expectedRevision, now, "revision");
+      }
     }
     const out = writes.map((w) => {
-      const key = this.#key(w.modelType, w.id);
-      if (w.model === null) {
+      const key = keyOf(w);
+      const now = this.models.get(key)?.revision ?? 0;
+      if (w.type === "delete") {
         this.models.delete(key);
-        return 0;
+        return now;
       }
-      const revision = w.expectedRevision + 1;
+      const revision = now + 1;
       this.models.set(key, { model: structuredClone(w.model), metadata: { ...w.metadata }, revision });
       return revision;
     });

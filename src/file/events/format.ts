@@ -7,6 +7,14 @@
  * `crc` is the CRC-32 of the line up to (excluding) `,"crc"`, so a torn or
  * damaged line is recognised: the checksummed lines of the FileStore
  * (`../lines.ts`).
+ *
+ * Batches: an append is all of its events or none. The first line of an
+ * append of n > 1 events carries the batch length, `"n":n`, right after
+ * `g`: `{"g":7,"n":3,"s":"orders",…}`; the n − 1 lines after it belong to
+ * that append. A line without `n` is a batch of one event (so every line
+ * that earlier versions wrote reads as before). A crash can only interrupt
+ * the log's last batch (appends are written in order, each group in one
+ * segment); a reopen drops a last batch with fewer lines than announced.
  */
 import { deepFreeze, EVENT_OVERHEAD_BYTES, type RecordedEvent } from "../../events/index.js";
 import { appendLineCrc, verifyLineCrc } from "../lines.js";
@@ -27,24 +35,51 @@ export function numberIn(name: string, prefix: string, suffix: string): number |
   return /^\d{16}$/.test(digits) ? Number(digits) : undefined;
 }
 
-/** One event as its line (with the trailing newline). `json`/`metaJson` are the JSON texts of data and metadata. */
-export function encodeLine(r: RecordedEvent, json: string, metaJson: string | undefined): string {
+/**
+ * One event as its line (with the trailing newline). `json`/`metaJson` are
+ * the JSON texts of data and metadata; `batch`, on the first event of an
+ * append of more than one event, is the number of events of that append.
+ */
+export function encodeLine(
+  r: RecordedEvent,
+  json: string,
+  metaJson: string | undefined,
+  batch?: number | undefined,
+): string {
   const body =
-    `{"g":${r.globalPosition},"s":${JSON.stringify(r.streamId)},"p":${r.position},"id":${JSON.stringify(r.id)},` +
+    `{"g":${r.globalPosition},${batch !== undefined && batch > 1 ? `"n":${batch},` : ""}"s":${JSON.stringify(r.streamId)},"p":${r.position},"id":${JSON.stringify(r.id)},` +
     `"type":${JSON.stringify(r.type)},"ts":"${r.timestamp.toISOString()}","data":${json}` +
     (metaJson === undefined ? "" : `,"meta":${metaJson}`);
   return `${appendLineCrc(body)}\n`;
 }
 
+/** One decoded line: the event, its estimated size, and the length of the batch it starts (1: a batch of its own). */
+export interface DecodedLine {
+  readonly record: RecordedEvent;
+  readonly size: number;
+  readonly batch: number;
+}
+
 /** Parses and checks one line (without newline); undefined when it is damaged. */
-export function decodeLine(line: string): { record: RecordedEvent; size: number } | undefined {
+export function decodeLine(line: string): DecodedLine | undefined {
   if (!verifyLineCrc(line)) return undefined;
-  let o: { g: number; s: string; p: number; id: string; type: string; ts: string; data: unknown; meta?: unknown };
+  let o: {
+    g: number;
+    n?: number;
+    s: string;
+    p: number;
+    id: string;
+    type: string;
+    ts: string;
+    data: unknown;
+    meta?: unknown;
+  };
   try {
     o = JSON.parse(line);
   } catch {
     return undefined;
   }
+  if (o.n !== undefined && !(Number.isSafeInteger(o.n) && o.n > 1)) return undefined;
   const timestamp = new Date(o.ts);
   const record: RecordedEvent =
     o.meta === undefined
@@ -68,7 +103,7 @@ export function decodeLine(line: string): { record: RecordedEvent; size: number 
           globalPosition: o.g,
         };
   Object.freeze(record);
-  return { record, size: EVENT_OVERHEAD_BYTES + line.length * 2 };
+  return { record, size: EVENT_OVERHEAD_BYTES + line.length * 2, batch: o.n ?? 1 };
 }
 
 /** The global position at the start of a line, read without parsing the line (NaN when absent). */

@@ -2,8 +2,11 @@
  * `FileEventStore`: the event store, durable in a directory. One segmented
  * append-only log holds every stream's events in global order; appends are
  * written and fsynced before they resolve, concurrent appends share one
- * write and one fsync (group commit). Snapshots of the index let a reopen
- * skip the log they cover. Retention deletes whole segments.
+ * write and one fsync (group commit). An append is all of its events or
+ * none, after a crash too: its first line announces how many lines it has
+ * (`./format.ts`), and a reopen drops a last append whose lines did not all
+ * reach the disk. Snapshots of the index let a reopen skip the log they
+ * cover. Retention deletes whole segments.
  */
 
 import type { FileHandle } from "node:fs/promises";
@@ -18,7 +21,7 @@ import {
   type RecordedEvent,
   type SnapshotInfo,
 } from "../../events/index.js";
-import { ClosedError, CorruptionError, messageOf } from "../../index.js";
+import { ClosedError, CorruptionError, messageOf, UnavailableError } from "../../index.js";
 import { TEMP_SUFFIX } from "../encoding.js";
 import { LockedError } from "../errors.js";
 import { fsyncDir } from "../fs.js";
@@ -74,6 +77,11 @@ export class FileEventStore extends BaseEventStore {
   #rollWanted = false;
   #writing: Promise<void> | undefined;
   #snapshotting: Promise<SnapshotInfo> | undefined;
+  /**
+   * Set when a failed write left lines on disk that could not be cut off:
+   * every later append fails with it (a reopen drops the partial batch).
+   */
+  #damagedTail: Error | undefined;
   /** Global position covered by the newest snapshot on disk. */
   #snapshotGlobal = 0;
 
@@ -88,8 +96,9 @@ export class FileEventStore extends BaseEventStore {
 
   /**
    * Opens (or creates) the store in `options.directory`: loads the newest
-   * valid snapshot, reads the log after it, drops a torn last line left by
-   * a crash, and applies retention.
+   * valid snapshot, reads the log after it, drops (and cuts from the file)
+   * the last append when a crash interrupted its write (a torn line, or
+   * fewer lines than its first line announces), and applies retention.
    * @throws ConfigurationError (a bad option; nothing on disk is touched) | LockedError | CorruptionError
    */
   static async open(options: FileEventStoreOptions): Promise<FileEventStore> {
@@ -163,11 +172,20 @@ export class FileEventStore extends BaseEventStore {
     this.#snapshotGlobal = snap.lastGlobal;
   }
 
-  /** Reads one segment into the index; returns its valid size in bytes (after repairing a torn tail). */
+  /**
+   * Reads one segment into the index; returns its valid size in bytes. The
+   * last segment may end in the batch a crash interrupted (a torn line, or
+   * fewer lines than its first one announces): that batch is dropped and
+   * cut from the file, so that later appends follow a whole batch.
+   */
   async #replay(file: string, isLast: boolean): Promise<number> {
     const buf = await readFile(file);
     const records: RecordedEvent[] = [];
     const sizes: number[] = [];
+    /** Lines still expected in the open batch, which starts at `good` on line `batchLine`. */
+    let missing = 0;
+    let batchLine = 0;
+    let batchLength = 0;
     let pos = 0;
     let line = 0;
     let good = 0;
@@ -178,18 +196,30 @@ export class FileEventStore extends BaseEventStore {
       const text = buf.toString("utf8", pos, end);
       const g = globalOf(text);
       if (nl >= 0 && g <= this.log.lastGlobal && records.length === 0) {
-        pos = nl + 1; // covered by the snapshot
+        pos = nl + 1; // covered by the snapshot (which ends where a batch ends)
         good = pos;
         continue;
       }
       const decoded = nl < 0 ? undefined : decodeLine(text);
       if (!decoded) {
-        if (isLast && (nl < 0 || buf.indexOf(10, end + 1) < 0)) break; // a crash tore the last line: drop it
+        if (isLast && (nl < 0 || buf.indexOf(10, end + 1) < 0)) break; // a crash tore the last line: drop its batch
         throw new CorruptionError(
           file,
           line,
           "damaged event line (checksum or JSON); restore from a backup or remove the line",
         );
+      }
+      if (missing > 0 && decoded.batch > 1) {
+        throw new CorruptionError(
+          file,
+          line,
+          `a batch of ${decoded.batch} events starts inside the batch of ${batchLength} events of line ${batchLine}`,
+        );
+      }
+      if (missing === 0) {
+        missing = decoded.batch;
+        batchLength = decoded.batch;
+        batchLine = line;
       }
       const r = decoded.record;
       const expected = (records.at(-1)?.globalPosition ?? this.log.lastGlobal) + 1;
@@ -199,7 +229,20 @@ export class FileEventStore extends BaseEventStore {
       records.push(r);
       sizes.push(decoded.size);
       pos = nl + 1;
-      good = pos;
+      if (--missing === 0) good = pos;
+    }
+    if (missing > 0) {
+      // The batch that starts at `good` has fewer lines than announced.
+      if (!isLast) {
+        throw new CorruptionError(
+          file,
+          batchLine,
+          `the batch of ${batchLength} events of this line ends after ${batchLength - missing} lines`,
+        );
+      }
+      const whole = records.length - (batchLength - missing);
+      records.length = whole;
+      sizes.length = whole;
     }
     if (records.length > 0) {
       if (this.log.lastGlobal === 0 && this.log.global.length === 0) {
@@ -292,19 +335,36 @@ export class FileEventStore extends BaseEventStore {
         if (!p.ok) continue;
         p.records.forEach((r, i) => {
           const e = p.request.events[i] as PreparedEvent;
-          lines.push(encodeLine(r, e.json, e.metaJson));
+          lines.push(encodeLine(r, e.json, e.metaJson, i === 0 ? p.records.length : undefined));
         });
       }
+      // The whole group goes to the active segment (a roll comes only between groups): no append spans two segments.
       const active = this.#segments.at(-1) as Segment;
       if (lines.length > 0) {
+        if (this.#damagedTail !== undefined) {
+          for (const w of group) w.reject(this.#damagedTail);
+          continue;
+        }
+        const handle = this.#handle as FileHandle;
         const buf = Buffer.from(lines.join(""), "utf8");
         try {
-          await (this.#handle as FileHandle).write(buf, 0, buf.length);
-          if (this.#fsync) await (this.#handle as FileHandle).datasync();
+          for (let done = 0; done < buf.length; ) {
+            const { bytesWritten } = await handle.write(buf, done, buf.length - done);
+            if (bytesWritten === 0) throw new UnavailableError(`cannot write to ${active.name}: no byte written`);
+            done += bytesWritten;
+          }
+          if (this.#fsync) await handle.datasync();
           active.size += buf.length;
         } catch (error) {
-          // Undo a partial write so that the log stays a clean sequence of lines.
-          await (this.#handle as FileHandle).truncate(active.size).catch(() => {});
+          // Undo a partial write so that the log stays a sequence of whole batches.
+          await handle.truncate(active.size).catch((truncateError: unknown) => {
+            // Lines of this group stay on disk: appending after them would bury a half batch inside the log.
+            this.#damagedTail = new UnavailableError(
+              `event store ${JSON.stringify(this.name)}: a failed write left a partial batch in ${active.name} ` +
+                `that could not be removed (${messageOf(truncateError)}); reopen the store to repair the log`,
+              { cause: truncateError },
+            );
+          });
           for (const w of group) w.reject(error);
           continue;
         }

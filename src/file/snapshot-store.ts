@@ -1,0 +1,204 @@
+/**
+ * `FileSnapshotStore`: the snapshot-store contract (statelog/repository) in
+ * a directory. One JSON file per stream, `snapshots-<sha256 of the stream
+ * id>.json`, holding the stream's kept snapshots; every save replaces it
+ * atomically (temp file, fsync, rename, fsync of the directory: the file
+ * backend's `writeFileAtomic`). A damaged file is a `CorruptionError` on
+ * load (the repository then folds from the first event) and is replaced
+ * by the next save.
+ *
+ * Saves of one stream are serialised within the process; several
+ * processes may share the directory (the last rename wins: each file is
+ * always one whole save).
+ */
+import { createHash } from "node:crypto";
+import { mkdir, readFile, unlink } from "node:fs/promises";
+import path from "node:path";
+import { type CallOptions, CorruptionError, OpenState, throwIfAborted } from "../index.js";
+import {
+  type AggregateSnapshot,
+  checkSnapshot,
+  checkSnapshotLoad,
+  checkSnapshotStoreOptions,
+  pickSnapshot,
+  retainSnapshots,
+  SNAPSHOT_STORE_DEFAULTS,
+  type SnapshotLoadOptions,
+  type SnapshotStore,
+  type SnapshotStoreCapabilities,
+  type SnapshotStoreOptions,
+} from "../repository/index.js";
+import { writeFileAtomic } from "./fs.js";
+import { SyncPolicy } from "./options.js";
+
+/** Defaults of {@link FileSnapshotStoreOptions}. */
+export const FILE_SNAPSHOT_STORE_DEFAULTS = {
+  ...SNAPSHOT_STORE_DEFAULTS,
+  /** fsync each snapshot file (and the directory) before a save resolves. @default "fsync" */
+  sync: SyncPolicy.Fsync,
+} as const;
+
+/** Options of {@link FileSnapshotStore.open}. */
+export interface FileSnapshotStoreOptions extends SnapshotStoreOptions {
+  /** Directory of the snapshot files (required); created with its parents when missing. */
+  directory: string;
+  /** `"fsync"`: a resolved save survives a crash of the machine; `"none"`: of the process only (see {@link SyncPolicy}). @default "fsync" */
+  sync?: SyncPolicy;
+}
+
+interface StoredSnapshot {
+  readonly version: number;
+  readonly snapshotVersion: number;
+  readonly createdAt: string;
+  readonly state: unknown;
+}
+
+interface SnapshotFile {
+  readonly streamId: string;
+  readonly snapshots: readonly StoredSnapshot[];
+}
+
+/** Snapshots of aggregates in a directory. Open with {@link FileSnapshotStore.open}. */
+export class FileSnapshotStore implements SnapshotStore {
+  readonly capabilities: SnapshotStoreCapabilities = { durable: true };
+  /** The directory. */
+  readonly directory: string;
+  readonly #sync: SyncPolicy;
+  readonly #max: number;
+  readonly #open = new OpenState("snapshot store");
+  /** The last save of each stream in flight: saves of one stream run one after the other. */
+  readonly #writes = new Map<string, Promise<unknown>>();
+
+  private constructor(directory: string, sync: SyncPolicy, max: number) {
+    this.directory = directory;
+    this.#sync = sync;
+    this.#max = max;
+  }
+
+  /**
+   * Opens (and creates when missing) the directory.
+   * @throws ConfigurationError for an invalid, missing or unknown option (nothing is created)
+   */
+  static async open(options: FileSnapshotStoreOptions): Promise<FileSnapshotStore> {
+    const { check, maxSnapshotsPerStream } = checkSnapshotStoreOptions<FileSnapshotStoreOptions>(
+      "FileSnapshotStore",
+      options,
+      ["directory", "sync"],
+      FILE_SNAPSHOT_STORE_DEFAULTS,
+    );
+    const directory = path.resolve(check.string("directory"));
+    const sync = check.oneOf("sync", SyncPolicy);
+    await mkdir(directory, { recursive: true });
+    return new FileSnapshotStore(directory, sync, maxSnapshotsPerStream);
+  }
+
+  async save(snapshot: AggregateSnapshot, options?: CallOptions): Promise<void> {
+    this.#open.check();
+    throwIfAborted(options?.signal);
+    const s = checkSnapshot(snapshot);
+    // Serialised now: later changes of the caller's state cannot reach the file.
+    const added = { ...s, state: JSON.parse(JSON.stringify(s.state ?? null)) as unknown };
+    await this.#serial(s.streamId, async () => {
+      const existing = await this.#read(s.streamId).catch(() => []);
+      const kept = retainSnapshots(existing, added, this.#max);
+      const file: SnapshotFile = {
+        streamId: s.streamId,
+        snapshots: kept.map((k) => ({
+          version: k.version,
+          snapshotVersion: k.snapshotVersion,
+          createdAt: k.createdAt.toISOString(),
+          state: k.state,
+        })),
+      };
+      await writeFileAtomic(this.#file(s.streamId), Buffer.from(JSON.stringify(file)), this.#sync);
+    });
+  }
+
+  async load(streamId: string, options?: SnapshotLoadOptions): Promise<AggregateSnapshot | undefined> {
+    this.#open.check();
+    throwIfAborted(options?.signal);
+    checkSnapshotLoad(streamId, options);
+    return pickSnapshot(await this.#read(streamId), options);
+  }
+
+  async delete(streamId: string, options?: CallOptions): Promise<boolean> {
+    this.#open.check();
+    throwIfAborted(options?.signal);
+    checkSnapshotLoad(streamId, undefined);
+    return this.#serial(streamId, () =>
+      unlink(this.#file(streamId)).then(
+        () => true,
+        (error: NodeJS.ErrnoException) => {
+          if (error.code === "ENOENT") return false;
+          throw error;
+        },
+      ),
+    );
+  }
+
+  /** Waits for saves in flight; later calls fail with a `ClosedError`. Idempotent. */
+  async close(): Promise<void> {
+    if (!this.#open.close()) return;
+    await Promise.allSettled([...this.#writes.values()]);
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  #file(streamId: string): string {
+    const hash = createHash("sha256").update(streamId, "utf8").digest("hex");
+    return path.join(this.directory, `snapshots-${hash}.json`);
+  }
+
+  #serial<T>(streamId: string, task: () => Promise<T>): Promise<T> {
+    const previous = this.#writes.get(streamId) ?? Promise.resolve();
+    const next = previous.then(task, task);
+    const settled = next.catch(() => undefined);
+    this.#writes.set(streamId, settled);
+    void settled.then(() => {
+      if (this.#writes.get(streamId) === settled) this.#writes.delete(streamId);
+    });
+    return next;
+  }
+
+  /** The snapshots stored for `streamId` (`[]` without a file). @throws CorruptionError for a file that cannot be read */
+  async #read(streamId: string): Promise<AggregateSnapshot[]> {
+    const file = this.#file(streamId);
+    let text: string;
+    try {
+      text = await readFile(file, "utf8");
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
+      throw error;
+    }
+    let parsed: SnapshotFile;
+    try {
+      parsed = JSON.parse(text) as SnapshotFile;
+    } catch (error) {
+      throw new CorruptionError(file, undefined, `snapshot file is not JSON: ${String(error)}`);
+    }
+    if (parsed?.streamId !== streamId || !Array.isArray(parsed.snapshots)) {
+      throw new CorruptionError(
+        file,
+        undefined,
+        `snapshot file does not hold the snapshots of ${JSON.stringify(streamId)}`,
+      );
+    }
+    return parsed.snapshots.map((s) => {
+      const createdAt = new Date(s.createdAt);
+      if (
+        !Number.isSafeInteger(s.version) ||
+        !Number.isSafeInteger(s.snapshotVersion) ||
+        Number.isNaN(createdAt.getTime())
+      ) {
+        throw new CorruptionError(
+          file,
+          undefined,
+          "snapshot entry without a valid version, snapshotVersion or createdAt",
+        );
+      }
+      return { streamId, version: s.version, snapshotVersion: s.snapshotVersion, state: s.state, createdAt };
+    });
+  }
+}

@@ -1,0 +1,216 @@
+/**
+ * `NatsKvSnapshotStore`: the snapshot-store contract (statelog/repository)
+ * on a NATS KV bucket. One key per stream (`encodeToken(streamId)`), whose
+ * value is the newest snapshot; the bucket's history (`maxSnapshotsPerStream`
+ * revisions) holds the older ones, which `load` reads only when the newest
+ * is above `maxVersion` or of another `snapshotVersion`. The kept
+ * snapshots are the newest by write order (which is by version for one
+ * writer per stream).
+ */
+import type { KV } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/transport-node";
+import {
+  type CallOptions,
+  ConfigurationError,
+  CorruptionError,
+  OpenState,
+  TooLargeError,
+  throwIfAborted,
+} from "../index.js";
+import {
+  type AggregateSnapshot,
+  checkSnapshot,
+  checkSnapshotLoad,
+  checkSnapshotStoreOptions,
+  pickSnapshot,
+  SNAPSHOT_STORE_DEFAULTS,
+  type SnapshotLoadOptions,
+  type SnapshotStore,
+  type SnapshotStoreCapabilities,
+  type SnapshotStoreOptions,
+} from "../repository/index.js";
+import { loadNatsModules } from "./client.js";
+import { natsError } from "./errors.js";
+import { encodeToken } from "./keys.js";
+import { checkClient, checkStreamName, MAX_REPLICAS, NatsStorage } from "./options.js";
+import { serverMaxPayload } from "./payload.js";
+
+/** Defaults of {@link NatsKvSnapshotStoreOptions}. */
+export const NATS_KV_SNAPSHOT_STORE_DEFAULTS = {
+  ...SNAPSHOT_STORE_DEFAULTS,
+  /** @default "statelog_snapshots" */
+  bucket: "statelog_snapshots",
+  /** @default 1 */
+  replicas: 1,
+  /** @default "file" */
+  storage: NatsStorage.File,
+} as const;
+
+/** Options of {@link NatsKvSnapshotStore.open}. */
+export interface NatsKvSnapshotStoreOptions extends SnapshotStoreOptions {
+  /** An open NATS connection (required); the store never closes it. */
+  client: NatsConnection;
+  /** KV bucket (`[-_a-zA-Z0-9]`), created when missing with `maxSnapshotsPerStream` as its history. @default "statelog_snapshots" */
+  bucket?: string;
+  /** Replicas of a bucket this call creates (1 to 5). @default 1 */
+  replicas?: number;
+  /** Storage of a bucket this call creates (see {@link NatsStorage}). @default "file" */
+  storage?: NatsStorage;
+}
+
+interface StoredSnapshot {
+  readonly streamId: string;
+  readonly version: number;
+  readonly snapshotVersion: number;
+  readonly createdAt: string;
+  readonly state: unknown;
+}
+
+const TD = new TextDecoder();
+/** Room for the KV put's subject and headers within the server's `max_payload`. */
+const PUT_OVERHEAD_BYTES = 512;
+
+/** Snapshots of aggregates in a NATS KV bucket. Open with {@link NatsKvSnapshotStore.open}. */
+export class NatsKvSnapshotStore implements SnapshotStore {
+  readonly capabilities: SnapshotStoreCapabilities;
+  /** The KV bucket. */
+  readonly bucket: string;
+  readonly #kv: KV;
+  readonly #maxBytes: number;
+  readonly #open = new OpenState("snapshot store");
+
+  private constructor(bucket: string, kv: KV, durable: boolean, maxBytes: number) {
+    this.bucket = bucket;
+    this.#kv = kv;
+    this.#maxBytes = maxBytes;
+    this.capabilities = { durable };
+  }
+
+  /**
+   * Opens the bucket, creating it when missing.
+   * @throws ConfigurationError for an invalid or unknown option, or a bucket whose history is not `maxSnapshotsPerStream`
+   * @throws NatsClientMissingError | UnavailableError
+   */
+  static async open(options: NatsKvSnapshotStoreOptions): Promise<NatsKvSnapshotStore> {
+    const { check, maxSnapshotsPerStream } = checkSnapshotStoreOptions<NatsKvSnapshotStoreOptions>(
+      "NatsKvSnapshotStore",
+      options,
+      ["client", "bucket", "replicas", "storage"],
+      NATS_KV_SNAPSHOT_STORE_DEFAULTS,
+    );
+    const client = checkClient(check);
+    const bucket = checkStreamName(check, "bucket", "KV bucket");
+    const replicas = check.integer("replicas", { min: 1, max: MAX_REPLICAS });
+    const storage = check.oneOf("storage", NatsStorage);
+    const nats = await loadNatsModules();
+    try {
+      const kv = await new nats.kv.Kvm(client).create(bucket, { history: maxSnapshotsPerStream, replicas, storage });
+      const status = await kv.status();
+      if (status.history !== maxSnapshotsPerStream) {
+        throw new ConfigurationError(
+          `KV bucket ${JSON.stringify(bucket)} exists with history ${status.history}, not maxSnapshotsPerStream = ${maxSnapshotsPerStream}: use another bucket or the same setting`,
+        );
+      }
+      const maxBytes = serverMaxPayload(client) - PUT_OVERHEAD_BYTES;
+      return new NatsKvSnapshotStore(bucket, kv, status.storage === NatsStorage.File, maxBytes);
+    } catch (error) {
+      throw natsError(error, `opening KV bucket ${JSON.stringify(bucket)}`);
+    }
+  }
+
+  /** @throws TooLargeError when the snapshot is over the server's `max_payload` (nothing written) */
+  async save(snapshot: AggregateSnapshot, options?: CallOptions): Promise<void> {
+    this.#open.check();
+    throwIfAborted(options?.signal);
+    const s = checkSnapshot(snapshot);
+    const stored: StoredSnapshot = {
+      streamId: s.streamId,
+      version: s.version,
+      snapshotVersion: s.snapshotVersion,
+      createdAt: s.createdAt.toISOString(),
+      state: s.state ?? null,
+    };
+    const bytes = Buffer.from(JSON.stringify(stored));
+    if (bytes.byteLength > this.#maxBytes) {
+      throw new TooLargeError(bytes.byteLength, this.#maxBytes, `snapshot of stream ${JSON.stringify(s.streamId)}`);
+    }
+    try {
+      await this.#kv.put(encodeToken(s.streamId), bytes);
+    } catch (error) {
+      throw natsError(error, `snapshot save to KV bucket ${JSON.stringify(this.bucket)}`);
+    }
+  }
+
+  async load(streamId: string, options?: SnapshotLoadOptions): Promise<AggregateSnapshot | undefined> {
+    this.#open.check();
+    throwIfAborted(options?.signal);
+    checkSnapshotLoad(streamId, options);
+    const key = encodeToken(streamId);
+    try {
+      const newest = await this.#kv.get(key);
+      if (newest === null || newest.operation !== "PUT") return undefined;
+      const first = this.#decode(streamId, newest.value);
+      if (pickSnapshot([first], options) !== undefined) return first;
+      const all: AggregateSnapshot[] = [];
+      const history = await this.#kv.history({ key });
+      for await (const entry of history) {
+        if (entry.operation === "PUT") all.push(this.#decode(streamId, entry.value));
+      }
+      return pickSnapshot(all, options);
+    } catch (error) {
+      throw natsError(error, `snapshot load from KV bucket ${JSON.stringify(this.bucket)}`);
+    }
+  }
+
+  async delete(streamId: string, options?: CallOptions): Promise<boolean> {
+    this.#open.check();
+    throwIfAborted(options?.signal);
+    checkSnapshotLoad(streamId, undefined);
+    const key = encodeToken(streamId);
+    try {
+      const newest = await this.#kv.get(key);
+      if (newest === null || newest.operation !== "PUT") return false;
+      await this.#kv.purge(key);
+      return true;
+    } catch (error) {
+      throw natsError(error, `snapshot delete in KV bucket ${JSON.stringify(this.bucket)}`);
+    }
+  }
+
+  /** Later calls fail with a `ClosedError`; the connection stays open. Idempotent. */
+  async close(): Promise<void> {
+    this.#open.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  #decode(streamId: string, value: Uint8Array): AggregateSnapshot {
+    const where = `KV bucket ${this.bucket}`;
+    let s: StoredSnapshot;
+    try {
+      s = JSON.parse(TD.decode(value)) as StoredSnapshot;
+    } catch (error) {
+      throw new CorruptionError(
+        where,
+        undefined,
+        `snapshot of ${JSON.stringify(streamId)} is not JSON: ${String(error)}`,
+      );
+    }
+    const createdAt = new Date(s?.createdAt);
+    if (
+      s?.streamId !== streamId ||
+      !Number.isSafeInteger(s.version) ||
+      !Number.isSafeInteger(s.snapshotVersion) ||
+      Number.isNaN(createdAt.getTime())
+    ) {
+      throw new CorruptionError(
+        where,
+        undefined,
+        `snapshot of ${JSON.stringify(streamId)} has no valid stream id, versions or createdAt`,
+      );
+    }
+    return { streamId, version: s.version, snapshotVersion: s.snapshotVersion, state: s.state, createdAt };
+  }
+}

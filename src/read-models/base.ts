@@ -1,0 +1,177 @@
+/**
+ * `TableReadModelStore`: a read-model store whose models live in a
+ * {@link ReadModelTable} in memory (the memory store; the file store, which
+ * also appends each write to its log). Public for backend authors: extend
+ * it and implement {@link TableReadModelStore.persist} (and
+ * `closeResources`).
+ */
+import {
+  type CallOptions,
+  OpenState,
+  throwIfAborted,
+  validateEntityId,
+  validateEntityType,
+  validateName,
+} from "../index.js";
+import {
+  copyMetadata,
+  copyStatus,
+  type PreparedWrite,
+  prepareDelete,
+  prepareSave,
+  prepareStatus,
+  prepareWrites,
+} from "./prepare.js";
+import { checkQuery } from "./query.js";
+import type { ReadModelTable, TableEntry } from "./table.js";
+import type {
+  ProjectionStatusRecord,
+  Query,
+  QueryResult,
+  ReadModelDeleteOptions,
+  ReadModelMetadata,
+  ReadModelSaveOptions,
+  ReadModelStore,
+  ReadModelStoreCapabilities,
+  ReadModelWrite,
+  StoredReadModel,
+} from "./types.js";
+
+/** A stored entry as callers receive it: fresh copies they may change. */
+export function toStoredReadModel<M>(entry: TableEntry): StoredReadModel<M> {
+  return { model: JSON.parse(entry.json) as M, metadata: copyMetadata(entry.metadata), revision: entry.revision };
+}
+
+/** A read-model store over a {@link ReadModelTable}: reads from memory, writes through {@link persist}. */
+export abstract class TableReadModelStore implements ReadModelStore {
+  abstract readonly capabilities: ReadModelStoreCapabilities;
+  /** Largest model, in bytes of UTF-8 JSON. */
+  readonly maxValueBytes: number;
+  /** The models, revisions and statuses. */
+  protected readonly table: ReadModelTable;
+  readonly #state: OpenState;
+  /** Writes run one after the other (check, persist, apply). */
+  #tail: Promise<unknown> = Promise.resolve();
+
+  /**
+   * @param description what the store is, for `ClosedError` messages: `"memory read-model store"`
+   */
+  protected constructor(description: string, table: ReadModelTable, maxValueBytes: number) {
+    this.#state = new OpenState(description);
+    this.table = table;
+    this.maxValueBytes = maxValueBytes;
+  }
+
+  /**
+   * Makes `writes` (with the revisions they get) and `status` durable, as
+   * one step when the store declares `atomicCheckpoint`; the table is
+   * updated after it resolves. A rejection leaves the table unchanged.
+   */
+  protected abstract persist(
+    writes: readonly PreparedWrite[],
+    revisions: readonly number[],
+    status: ProjectionStatusRecord | undefined,
+  ): Promise<void>;
+
+  /** Releases what the store holds; called once, by the first `close()`. */
+  protected abstract closeResources(): Promise<void>;
+
+  /** Whether `close()` was called. */
+  get closed(): boolean {
+    return this.#state.closed;
+  }
+
+  /** @throws ClosedError | AbortError */
+  protected checkOpen(options?: CallOptions): void {
+    this.#state.check();
+    throwIfAborted(options?.signal);
+  }
+
+  async save<M>(model: M, metadata: ReadModelMetadata, options?: ReadModelSaveOptions): Promise<number> {
+    this.checkOpen(options);
+    const write = prepareSave(model, metadata, this.maxValueBytes, options?.expectedRevision);
+    return (await this.#commit([write], undefined))[0] as number;
+  }
+
+  async load<M>(modelType: string, id: string, options?: CallOptions): Promise<StoredReadModel<M> | undefined> {
+    this.checkOpen(options);
+    validateEntityType(modelType);
+    validateEntityId(id);
+    const entry = this.table.get(modelType, id);
+    return entry && toStoredReadModel<M>(entry);
+  }
+
+  async delete(modelType: string, id: string, options?: ReadModelDeleteOptions): Promise<boolean> {
+    this.checkOpen(options);
+    const write = prepareDelete(modelType, id, options?.expectedRevision);
+    return (await this.#commit([write], undefined))[0] !== 0;
+  }
+
+  async list(modelType: string, options?: CallOptions): Promise<string[]> {
+    this.checkOpen(options);
+    validateEntityType(modelType);
+    return this.table.list(modelType);
+  }
+
+  async query<M>(query: Query, options?: CallOptions): Promise<QueryResult<M>> {
+    this.checkOpen(options);
+    checkQuery(query);
+    const page = this.table.query(query);
+    return { items: page.items.map((e) => toStoredReadModel<M>(e)), total: page.total, next: page.next };
+  }
+
+  async updateProjectionStatus(record: ProjectionStatusRecord, options?: CallOptions): Promise<void> {
+    this.checkOpen(options);
+    await this.#commit([], prepareStatus(record));
+  }
+
+  async getProjectionStatus(name: string, options?: CallOptions): Promise<ProjectionStatusRecord | undefined> {
+    this.checkOpen(options);
+    validateName("projection", name, true);
+    const record = this.table.getStatus(name);
+    return record && copyStatus(record);
+  }
+
+  async saveWithCheckpoint(
+    writes: readonly ReadModelWrite[],
+    status: ProjectionStatusRecord,
+    options?: CallOptions,
+  ): Promise<number[]> {
+    this.checkOpen(options);
+    const prepared = prepareWrites(writes, this.maxValueBytes);
+    return this.#commit(prepared, prepareStatus(status));
+  }
+
+  async close(): Promise<void> {
+    if (!this.#state.close()) return;
+    await this.#tail.catch(() => undefined);
+    await this.closeResources();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  /** Runs `fn` after every write (and every other `exclusive` call) before it, and before those after it. */
+  protected exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = async (): Promise<T> => {
+      this.#state.check();
+      return fn();
+    };
+    const result = this.#tail.then(run, run);
+    this.#tail = result.catch(() => undefined);
+    return result;
+  }
+
+  /** Checks, persists and applies one batch, after the batches before it. */
+  #commit(writes: readonly PreparedWrite[], status: ProjectionStatusRecord | undefined): Promise<number[]> {
+    return this.exclusive(async () => {
+      const revisions = this.table.plan(writes);
+      const changed = revisions.some((r) => r !== 0);
+      if (changed || status) await this.persist(writes, revisions, status);
+      this.table.apply(writes, revisions);
+      if (status) this.table.setStatus(status);
+      return revisions;
+    });
+  }
+}

@@ -1,0 +1,220 @@
+/**
+ * Checking and encoding what a read-model store is given, written once for
+ * every backend: models with their metadata, writes of a batch, projection
+ * status records, expected revisions.
+ */
+import {
+  type OptionChecker,
+  toJsonWithin,
+  ValidationError,
+  VersionConflictError,
+  validateEntityId,
+  validateEntityType,
+  validateName,
+} from "../index.js";
+import { ProjectionStatus, type ProjectionStatusRecord, type ReadModelMetadata, type ReadModelWrite } from "./types.js";
+
+/** A checked save: the model as JSON text and parsed (a copy nobody else holds), its metadata. */
+export interface PreparedSave {
+  readonly type: "save";
+  readonly modelType: string;
+  readonly id: string;
+  /** The model's JSON text. */
+  readonly json: string;
+  /** The model parsed from {@link json}: what queries read. Never handed out. */
+  readonly value: unknown;
+  /** A frozen copy of the metadata. */
+  readonly metadata: ReadModelMetadata;
+  /** The metadata as JSON text (`lastUpdated` as an ISO string). */
+  readonly metadataJson: string;
+  readonly expectedRevision: number | undefined;
+}
+
+/** A checked delete. */
+export interface PreparedDelete {
+  readonly type: "delete";
+  readonly modelType: string;
+  readonly id: string;
+  readonly expectedRevision: number | undefined;
+}
+
+export type PreparedWrite = PreparedSave | PreparedDelete;
+
+/** Checks an expected revision: `undefined` or an integer >= 0. */
+export function checkExpectedRevision(value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0) {
+    throw new ValidationError("expectedRevision", `must be an integer >= 0, got ${String(value)}`);
+  }
+  return value;
+}
+
+/** The conflict of a model whose stored revision is `actual` (0: none) where `expected` was expected. */
+export function revisionConflict(
+  modelType: string,
+  id: string,
+  expected: number,
+  actual: number,
+): VersionConflictError {
+  return new VersionConflictError(expected, actual, `read model ${modelType}/${id} revision`);
+}
+
+/**
+ * Checks a model and its metadata and encodes them.
+ * @throws InvalidNameError (model type, id) | ValidationError (metadata) | InvalidValueError | TooLargeError
+ */
+export function prepareSave(
+  model: unknown,
+  metadata: ReadModelMetadata,
+  maxValueBytes: number,
+  expectedRevision?: number,
+): PreparedSave {
+  if (metadata === null || typeof metadata !== "object") throw new ValidationError("metadata", "must be an object");
+  validateEntityType(metadata.modelType);
+  validateEntityId(metadata.id);
+  if (!(metadata.lastUpdated instanceof Date) || Number.isNaN(metadata.lastUpdated.getTime())) {
+    throw new ValidationError("metadata.lastUpdated", "must be a valid Date");
+  }
+  const schemaVersion = metadata.schemaVersion ?? 1;
+  if (!Number.isSafeInteger(schemaVersion) || schemaVersion < 0) {
+    throw new ValidationError("metadata.schemaVersion", `must be an integer >= 0, got ${String(schemaVersion)}`);
+  }
+  if (!Number.isSafeInteger(metadata.lastEventPosition) || metadata.lastEventPosition < 0) {
+    throw new ValidationError(
+      "metadata.lastEventPosition",
+      `must be an integer >= 0, got ${String(metadata.lastEventPosition)}`,
+    );
+  }
+  const free = metadata.metadata ?? {};
+  if (typeof free !== "object" || free === null || Object.values(free).some((v) => typeof v !== "string")) {
+    throw new ValidationError("metadata.metadata", "must be an object of strings");
+  }
+  const json = toJsonWithin(model, maxValueBytes, `read model ${metadata.modelType}/${metadata.id}`, "model");
+  const meta: ReadModelMetadata = Object.freeze({
+    id: metadata.id,
+    modelType: metadata.modelType,
+    schemaVersion,
+    lastUpdated: new Date(metadata.lastUpdated.getTime()),
+    lastEventPosition: metadata.lastEventPosition,
+    metadata: Object.freeze({ ...free }),
+  });
+  return {
+    type: "save",
+    modelType: meta.modelType,
+    id: meta.id,
+    json,
+    value: JSON.parse(json),
+    metadata: meta,
+    metadataJson: metadataToJson(meta),
+    expectedRevision: checkExpectedRevision(expectedRevision),
+  };
+}
+
+/** Checks a delete. */
+export function prepareDelete(modelType: string, id: string, expectedRevision?: number): PreparedDelete {
+  validateEntityType(modelType);
+  validateEntityId(id);
+  return { type: "delete", modelType, id, expectedRevision: checkExpectedRevision(expectedRevision) };
+}
+
+/** Checks the writes of a batch. */
+export function prepareWrites(writes: readonly ReadModelWrite[], maxValueBytes: number): PreparedWrite[] {
+  if (!Array.isArray(writes)) throw new ValidationError("writes", "must be an array of read-model writes");
+  return writes.map((w, i) => {
+    if (w?.type === "save") return prepareSave(w.model, w.metadata, maxValueBytes, w.expectedRevision);
+    if (w?.type === "delete") return prepareDelete(w.modelType, w.id, w.expectedRevision);
+    throw new ValidationError(`writes[${i}].type`, `must be "save" or "delete", got ${String(w?.type)}`);
+  });
+}
+
+/** Metadata as JSON text. */
+export function metadataToJson(metadata: ReadModelMetadata): string {
+  return JSON.stringify({ ...metadata, lastUpdated: metadata.lastUpdated.toISOString() });
+}
+
+/** Metadata from its JSON form (a parsed object). */
+export function metadataFromJson(value: unknown): ReadModelMetadata {
+  const m = value as ReadModelMetadata & { lastUpdated: string };
+  return Object.freeze({
+    id: m.id,
+    modelType: m.modelType,
+    schemaVersion: m.schemaVersion,
+    lastUpdated: new Date(m.lastUpdated),
+    lastEventPosition: m.lastEventPosition,
+    metadata: Object.freeze({ ...m.metadata }),
+  });
+}
+
+/** A fresh, unfrozen copy of stored metadata (what callers receive). */
+export function copyMetadata(m: ReadModelMetadata): ReadModelMetadata {
+  return { ...m, lastUpdated: new Date(m.lastUpdated.getTime()), metadata: { ...m.metadata } };
+}
+
+const STATUSES = new Set<string>(Object.values(ProjectionStatus));
+const OPTIONAL_COUNTS = ["lagEvents", "lagMs", "failedPosition"] as const;
+
+/**
+ * Checks a projection status record; returns a frozen copy.
+ * @throws InvalidNameError (name) | ValidationError (any field)
+ */
+export function prepareStatus(record: ProjectionStatusRecord): ProjectionStatusRecord {
+  if (record === null || typeof record !== "object") throw new ValidationError("status", "must be an object");
+  validateName("projection", record.name, true);
+  if (!STATUSES.has(record.status)) {
+    throw new ValidationError(
+      "status.status",
+      `must be one of ${[...STATUSES].join(", ")}, got ${JSON.stringify(record.status)}`,
+    );
+  }
+  if (!Number.isSafeInteger(record.checkpoint) || record.checkpoint < 0) {
+    throw new ValidationError("status.checkpoint", `must be an integer >= 0, got ${String(record.checkpoint)}`);
+  }
+  if (!(record.updatedAt instanceof Date) || Number.isNaN(record.updatedAt.getTime())) {
+    throw new ValidationError("status.updatedAt", "must be a valid Date");
+  }
+  for (const name of OPTIONAL_COUNTS) {
+    const v = record[name];
+    if (v !== undefined && (typeof v !== "number" || !Number.isFinite(v) || v < 0)) {
+      throw new ValidationError(`status.${name}`, `must be a number >= 0, got ${String(v)}`);
+    }
+  }
+  if (record.lastError !== undefined && typeof record.lastError !== "string") {
+    throw new ValidationError("status.lastError", "must be a string");
+  }
+  const out: ProjectionStatusRecord = {
+    name: record.name,
+    status: record.status,
+    checkpoint: record.checkpoint,
+    updatedAt: new Date(record.updatedAt.getTime()),
+    ...(record.lagEvents !== undefined ? { lagEvents: record.lagEvents } : {}),
+    ...(record.lagMs !== undefined ? { lagMs: record.lagMs } : {}),
+    ...(record.lastError !== undefined ? { lastError: record.lastError } : {}),
+    ...(record.failedPosition !== undefined ? { failedPosition: record.failedPosition } : {}),
+  };
+  return Object.freeze(out);
+}
+
+/** A status record as JSON text. */
+export function statusToJson(record: ProjectionStatusRecord): string {
+  return JSON.stringify({ ...record, updatedAt: record.updatedAt.toISOString() });
+}
+
+/** A status record from its JSON form (a parsed object). */
+export function statusFromJson(value: unknown): ProjectionStatusRecord {
+  const r = value as ProjectionStatusRecord & { updatedAt: string };
+  return Object.freeze({ ...r, updatedAt: new Date(r.updatedAt) });
+}
+
+/** A fresh copy of a stored status record (what callers receive). */
+export function copyStatus(r: ProjectionStatusRecord): ProjectionStatusRecord {
+  return { ...r, updatedAt: new Date(r.updatedAt.getTime()) };
+}
+
+/** Checks the `indexes` option of a store (an array of dotted paths). */
+export function checkIndexesOption(check: OptionChecker<{ indexes?: readonly string[] }>): readonly string[] {
+  return check.custom<"indexes", readonly string[]>("indexes", (v) =>
+    Array.isArray(v) && v.every((p) => typeof p === "string" && p.length > 0 && !p.split(".").includes(""))
+      ? undefined
+      : "an array of dotted paths",
+  );
+}

@@ -1,0 +1,394 @@
+/**
+ * `EventSourcedRepository<State, Event>`: aggregates folded from their
+ * events, over any `EventStore` of the package (docs/aggregates.md).
+ *
+ * - `load` = the newest usable snapshot + the events after it, folded with
+ *   `evolve` (after `upcast`); a stream without events is not found.
+ * - `save` appends atomically with an expected version; a snapshot, when
+ *   due, is written after the append, in the background.
+ * - `handle` loads, decides, appends at the loaded version and retries
+ *   after a conflict.
+ */
+import { BehindRetentionError, type EventInput, type RecordedEvent } from "../events/index.js";
+import {
+  backoffDelayMs,
+  checkRetryPolicy,
+  isAbortError,
+  isNotFoundError,
+  LimitExceededError,
+  NotFoundError,
+  OpenState,
+  sleep,
+  throwIfAborted,
+  ValidationError,
+  VersionConflictError,
+  validateName,
+} from "../index.js";
+import {
+  type AggregateEvent,
+  type AggregateLoadOptions,
+  type AggregateSaveOptions,
+  type AggregateSaveResult,
+  checkEventSourcedOptions,
+  type DecideContext,
+  type Decision,
+  type EventSourcedRepositoryOptions,
+  type HandleOptions,
+  type HandleResult,
+  type LoadedAggregate,
+  type RepositorySettings,
+} from "./event-sourced-options.js";
+import type { AggregateSnapshot } from "./snapshots.js";
+
+interface FoldOptions extends AggregateLoadOptions {
+  /** A missing stream is the initial state at version 0 instead of a `NotFoundError`. */
+  allowMissing?: boolean;
+}
+
+/** Aggregates of one type, stored as the events of one stream each. Open with {@link EventSourcedRepository.open}. */
+export class EventSourcedRepository<S, E extends AggregateEvent = AggregateEvent> implements AsyncDisposable {
+  readonly #settings: RepositorySettings<S, E>;
+  readonly #open = new OpenState("event-sourced repository");
+  readonly #pending = new Set<Promise<void>>();
+
+  private constructor(settings: RepositorySettings<S, E>) {
+    this.#settings = settings;
+  }
+
+  /**
+   * A repository over `options.eventStore` (nothing is read or written yet).
+   * @throws ConfigurationError for an invalid, missing or unknown option
+   */
+  static async open<S, E extends AggregateEvent>(
+    options: EventSourcedRepositoryOptions<S, E>,
+  ): Promise<EventSourcedRepository<S, E>> {
+    return new EventSourcedRepository(checkEventSourcedOptions(options));
+  }
+
+  /** The aggregate type. */
+  get aggregateType(): string {
+    return this.#settings.aggregateType;
+  }
+
+  /** The `snapshotVersion` this repository writes and accepts. */
+  get snapshotVersion(): number {
+    return this.#settings.snapshotVersion;
+  }
+
+  /**
+   * The stream of aggregate `id`.
+   * @throws InvalidNameError when it is not a valid stream id
+   */
+  streamIdOf(id: string): string {
+    validateName("id", id, true);
+    const streamId = this.#settings.streamIdOf(id);
+    validateName("streamId", streamId, true);
+    return streamId;
+  }
+
+  /**
+   * The aggregate's state: the newest usable snapshot (at or below
+   * `version`) plus the events after it, folded (up to exactly `version`).
+   * @throws NotFoundError when the aggregate has no event (or no such version)
+   * @throws LimitExceededError (`limit: "maxEvents"`) when the load would fold more than `maxEvents` events; nothing is returned
+   * @throws BehindRetentionError when retention removed events the fold needs
+   * @throws whatever `evolve` or `upcast` throws; ClosedError | AbortError
+   */
+  async load(id: string, options: AggregateLoadOptions = {}): Promise<LoadedAggregate<S>> {
+    return this.#fold(id, options);
+  }
+
+  /** The stored events of aggregate `id` after `fromVersion` (as stored, with their metadata; no upcast). `[]` when none. */
+  async readEvents(id: string, options: { fromVersion?: number; signal?: AbortSignal } = {}): Promise<RecordedEvent[]> {
+    this.#open.check();
+    const streamId = this.streamIdOf(id);
+    try {
+      return await this.#settings.eventStore.readStream(streamId, options.fromVersion ?? 0, options);
+    } catch (error) {
+      if (isNotFoundError(error)) return [];
+      throw error;
+    }
+  }
+
+  /**
+   * Appends `events` to the aggregate's stream atomically (all or none)
+   * and returns its new version. A snapshot, when due, is written after
+   * the append, in the background: its failure goes to `onSnapshotError`,
+   * never to the save.
+   * @throws VersionConflictError { expected, actual } when `expectedVersion` does not match (nothing appended)
+   * @throws TooLargeError | InvalidValueError | ValidationError for bad events (nothing appended); ClosedError | AbortError
+   */
+  async save(id: string, events: readonly E[], options: AggregateSaveOptions = {}): Promise<AggregateSaveResult> {
+    this.#open.check();
+    throwIfAborted(options.signal);
+    const streamId = this.streamIdOf(id);
+    if (!Array.isArray(events)) throw new ValidationError("events", "must be an array of events");
+    if (events.length === 0) return this.#saveNothing(id, streamId, options);
+    return this.#append(id, streamId, events, options, undefined);
+  }
+
+  /**
+   * Runs a command: loads the aggregate (a new one is `initialState()` at
+   * version 0), calls `decide(state)` for zero or more events, folds them,
+   * and appends them at the loaded version. After a conflict (another
+   * writer was first) it reloads and decides again, under the retry policy.
+   * A `decide` or `evolve` that throws appends nothing and its error is
+   * thrown; an abort appends nothing that was not appended already.
+   * @throws the last error when attempts run out, or an error the policy does not retry
+   */
+  async handle(
+    id: string,
+    decide: (state: S, context: DecideContext) => Decision<E> | Promise<Decision<E>>,
+    options: HandleOptions = {},
+  ): Promise<HandleResult<S, E>> {
+    this.#open.check();
+    const policy =
+      options.retry === undefined
+        ? this.#settings.retry
+        : checkRetryPolicy(options.retry, this.#settings.retry, "EventSourcedRepository.handle retry");
+    const streamId = this.streamIdOf(id);
+    for (let attempt = 1; ; attempt++) {
+      throwIfAborted(options.signal);
+      const loaded = await this.#fold(id, {
+        allowMissing: true,
+        signal: options.signal,
+        maxEvents: options.maxEvents,
+      });
+      const decision = await decide(loaded.state, { id, version: loaded.version, attempt });
+      const events: readonly E[] =
+        decision === undefined || decision === null ? [] : Array.isArray(decision) ? decision : [decision as E];
+      if (events.length === 0) {
+        return { id, streamId, state: loaded.state, version: loaded.version, events: [], attempts: attempt };
+      }
+      let state = loaded.state;
+      for (const e of events) state = this.#settings.evolve(state, e);
+      throwIfAborted(options.signal);
+      try {
+        const saved = await this.#append(
+          id,
+          streamId,
+          events,
+          {
+            expectedVersion: loaded.version,
+            createSnapshot: options.createSnapshot,
+            metadata: options.metadata,
+            signal: options.signal,
+          },
+          state,
+        );
+        return { id, streamId, state, version: saved.version, events, attempts: attempt };
+      } catch (error) {
+        if (attempt >= policy.maxAttempts || isAbortError(error) || !policy.retryOn(error)) throw error;
+        await sleep(backoffDelayMs(policy, attempt), options.signal);
+      }
+    }
+  }
+
+  /** Resolves once every snapshot write started so far has finished (succeeded or reported). */
+  async flushSnapshots(): Promise<void> {
+    while (this.#pending.size > 0) await Promise.all([...this.#pending]);
+  }
+
+  /** Waits for pending snapshot writes; later calls fail with a `ClosedError`. Never closes the stores it was given. Idempotent. */
+  async close(): Promise<void> {
+    if (!this.#open.close()) return;
+    await this.flushSnapshots();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  async #saveNothing(id: string, streamId: string, options: AggregateSaveOptions): Promise<AggregateSaveResult> {
+    let version = 0;
+    let exists = true;
+    try {
+      version = (await this.#settings.eventStore.getStreamInfo(streamId)).lastPosition;
+    } catch (error) {
+      if (!isNotFoundError(error)) throw error;
+      exists = false;
+    }
+    const ev = options.expectedVersion ?? "any";
+    const ok = ev === "any" || (ev === "no_stream" ? !exists : ev === "stream_exists" ? exists : ev === version);
+    if (!ok) {
+      throw new VersionConflictError(ev, exists ? version : "no_stream", `stream ${JSON.stringify(streamId)} version`);
+    }
+    return { id, streamId, version, appended: 0 };
+  }
+
+  async #append(
+    id: string,
+    streamId: string,
+    events: readonly E[],
+    options: AggregateSaveOptions,
+    state: S | undefined,
+  ): Promise<AggregateSaveResult> {
+    const now = new Date();
+    const inputs: EventInput[] = events.map((e, i) => {
+      if (typeof e !== "object" || e === null) throw new ValidationError(`events[${i}]`, "must be an event object");
+      const metadata =
+        options.metadata === undefined
+          ? e.metadata
+          : e.metadata === undefined
+            ? options.metadata
+            : { ...options.metadata, ...e.metadata };
+      return {
+        id: e.id ?? crypto.randomUUID(),
+        type: e.type,
+        data: e.data,
+        timestamp: e.timestamp ?? now,
+        ...(metadata === undefined ? {} : { metadata }),
+      };
+    });
+    const result = await this.#settings.eventStore.append(streamId, inputs, {
+      expectedVersion: options.expectedVersion,
+      signal: options.signal,
+    });
+    const version = result.lastPosition;
+    this.#snapshotIfDue(id, streamId, version - inputs.length, version, options.createSnapshot, state);
+    return { id, streamId, version, appended: inputs.length };
+  }
+
+  #snapshotIfDue(
+    id: string,
+    streamId: string,
+    before: number,
+    after: number,
+    createSnapshot: boolean | undefined,
+    state: S | undefined,
+  ): void {
+    const { snapshots, snapshotEvery } = this.#settings;
+    if (snapshots === undefined || createSnapshot === false || after === 0) return;
+    const due =
+      createSnapshot === true ||
+      (snapshotEvery > 0 && Math.floor(after / snapshotEvery) > Math.floor(before / snapshotEvery));
+    if (!due) return;
+    this.#writeSnapshot(id, streamId, after, state);
+  }
+
+  /** Writes a snapshot of `streamId` at `version` in the background; `state` is folded when not given. */
+  #writeSnapshot(id: string, streamId: string, version: number, state: S | undefined): void {
+    const { snapshots, snapshotVersion } = this.#settings;
+    if (snapshots === undefined) return;
+    let copy: S | undefined;
+    try {
+      copy = state === undefined ? undefined : structuredClone(state);
+    } catch (error) {
+      this.#report("save", streamId, version, error);
+      return;
+    }
+    const task = (async () => {
+      const snapshotState = copy ?? (await this.#fold(id, { version, maxEvents: Number.POSITIVE_INFINITY })).state;
+      const snapshot: AggregateSnapshot = {
+        streamId,
+        version,
+        snapshotVersion,
+        state: snapshotState,
+        createdAt: new Date(),
+      };
+      await snapshots.save(snapshot);
+    })().catch((error: unknown) => this.#report("save", streamId, version, error));
+    this.#pending.add(task);
+    void task.finally(() => this.#pending.delete(task));
+  }
+
+  #report(operation: "save" | "load", streamId: string, version: number | undefined, error: unknown): void {
+    try {
+      this.#settings.onSnapshotError({
+        operation,
+        aggregateType: this.#settings.aggregateType,
+        streamId,
+        version,
+        error,
+      });
+    } catch {
+      // An observer that throws must not break a save or a load.
+    }
+  }
+
+  async #snapshotFor(
+    streamId: string,
+    target: number | undefined,
+    options: FoldOptions,
+  ): Promise<AggregateSnapshot | undefined> {
+    const { snapshots, snapshotVersion } = this.#settings;
+    if (snapshots === undefined || options.useSnapshot === false) return undefined;
+    try {
+      return await snapshots.load(streamId, { maxVersion: target, snapshotVersion, signal: options.signal });
+    } catch (error) {
+      if (isAbortError(error)) throw error;
+      this.#report("load", streamId, target, error);
+      return undefined;
+    }
+  }
+
+  async #fold(id: string, options: FoldOptions): Promise<LoadedAggregate<S>> {
+    this.#open.check();
+    throwIfAborted(options.signal);
+    const { eventStore, aggregateType, initialState, evolve, upcast } = this.#settings;
+    const streamId = this.streamIdOf(id);
+    const target = options.version;
+    if (target !== undefined && (!Number.isSafeInteger(target) || target < 1)) {
+      throw new ValidationError("version", `must be an integer >= 1, got ${String(target)}`);
+    }
+    const maxEvents = options.maxEvents ?? this.#settings.maxEvents;
+    if (maxEvents !== Number.POSITIVE_INFINITY && (!Number.isSafeInteger(maxEvents) || maxEvents < 1)) {
+      throw new ValidationError("maxEvents", `must be an integer >= 1 (or Infinity), got ${String(maxEvents)}`);
+    }
+    const snapshot = await this.#snapshotFor(streamId, target, options);
+    const from = snapshot?.version ?? 0;
+    const tooMany = (count: string) =>
+      new LimitExceededError(
+        "maxEvents",
+        maxEvents,
+        `loading ${aggregateType} ${JSON.stringify(id)} would fold ${count} events after ${from === 0 ? "the start" : `the snapshot at version ${from}`}, more than maxEvents = ${maxEvents}: nothing was returned (take snapshots, or raise maxEvents)`,
+      );
+    const missing = () => new NotFoundError(`${aggregateType} aggregate`, id);
+    const initial = (): LoadedAggregate<S> => ({
+      id,
+      streamId,
+      state: initialState(),
+      version: 0,
+      snapshotVersionAt: 0,
+      eventsFolded: 0,
+    });
+    if (target !== undefined && target - from > maxEvents) throw tooMany(String(target - from));
+    let events: readonly RecordedEvent[];
+    try {
+      if (target !== undefined) {
+        events = target === from ? [] : (await eventStore.read(streamId, from, target - from, options)).events;
+      } else if (maxEvents !== Number.POSITIVE_INFINITY) {
+        events = (await eventStore.read(streamId, from, maxEvents + 1, options)).events;
+      } else {
+        events = await eventStore.readStream(streamId, from, options);
+      }
+    } catch (error) {
+      if (!isNotFoundError(error)) throw error;
+      if (options.allowMissing) return initial();
+      throw missing();
+    }
+    if (target === undefined && events.length > maxEvents) throw tooMany(`more than ${maxEvents}`);
+    const first = events[0];
+    if (first !== undefined && first.position !== from + 1) {
+      throw new BehindRetentionError(streamId, from, first.position);
+    }
+    if (first === undefined && from === 0) {
+      const info = await eventStore.getStreamInfo(streamId).catch(() => undefined);
+      if (info !== undefined && info.lastPosition > 0) throw new BehindRetentionError(streamId, 0, info.firstPosition);
+      if (options.allowMissing) return initial();
+      throw missing();
+    }
+    if (target !== undefined && from + events.length < target) {
+      throw new NotFoundError(`version ${target} of ${aggregateType} aggregate`, id);
+    }
+    let state = snapshot === undefined ? initialState() : (snapshot.state as S);
+    for (const e of events) state = evolve(state, upcast === undefined ? (e as unknown as E) : upcast(e));
+    const version = from + events.length;
+    const { snapshotEvery } = this.#settings;
+    if (target === undefined && snapshotEvery > 0 && events.length >= snapshotEvery && !this.#open.closed) {
+      // Many events past the newest usable snapshot (none written, a stale one, a failed write): replace it.
+      this.#writeSnapshot(id, streamId, version, state);
+    }
+    return { id, streamId, state, version, snapshotVersionAt: from, eventsFolded: events.length };
+  }
+}

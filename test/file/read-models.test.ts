@@ -1,0 +1,179 @@
+import { appendFileSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { FILE_READ_MODEL_STORE_DEFAULTS, FileErrorCode, FileReadModelStore } from "../../src/file/index.js";
+import { ErrorCode, isStatelogError } from "../../src/index.js";
+import { QueryBuilder } from "../../src/read-models/index.js";
+import { describeReadModelStoreContract, readModelMetadata } from "../../src/testing/index.js";
+import { tempDir } from "./helpers.js";
+
+const dirs = new WeakMap<object, string>();
+describeReadModelStoreContract(
+  "FileReadModelStore",
+  async (config) => {
+    const directory = tempDir("statelog-rm-");
+    const store = await FileReadModelStore.open({ directory, sync: "none", indexes: config.indexes });
+    dirs.set(store, directory);
+    return store;
+  },
+  {
+    queryRuns: 40,
+    reopen: async (store, config) => {
+      const directory = dirs.get(store) as string;
+      await store.close();
+      return FileReadModelStore.open({ directory, indexes: config.indexes });
+    },
+  },
+);
+
+const LOG = "read-models.jsonl";
+const meta = readModelMetadata;
+
+describe("FileReadModelStore", () => {
+  it("opens with its defaults and declares its capabilities", async () => {
+    const directory = tempDir("statelog-rm-");
+    const store = await FileReadModelStore.open({ directory });
+    expect(store.sync).toBe(FILE_READ_MODEL_STORE_DEFAULTS.sync);
+    expect(store.indexes).toEqual([]);
+    expect(store.maxValueBytes).toBe(FILE_READ_MODEL_STORE_DEFAULTS.maxValueBytes);
+    expect(store.capabilities).toEqual({ atomicCheckpoint: true, indexes: true, durable: true });
+    await store.close();
+  });
+
+  it("refuses invalid and unknown options with a ConfigurationError naming the option, before touching the disk", async () => {
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [{}, /FileReadModelStore option directory must be a non-empty string, got undefined/],
+      [
+        { directory: "x", sync: "always" },
+        /FileReadModelStore option sync must be one of "fsync", "none", got "always"/,
+      ],
+      [{ directory: "x", indexes: [1] }, /option indexes must be an array of dotted paths/],
+      [{ directory: "x", compactionMinDeadRecords: -1 }, /option compactionMinDeadRecords must be an integer >= 0/],
+      [{ directory: "x", dir: "y" }, /FileReadModelStore has no option dir; it is called directory/],
+      [{ directory: "x", fsync: true }, /has no option fsync; it is called sync/],
+    ];
+    for (const [options, message] of cases) {
+      const error = await FileReadModelStore.open(options as never).catch((e: unknown) => e);
+      expect(isStatelogError(error, ErrorCode.Configuration)).toBe(true);
+      expect(String(error)).toMatch(message);
+    }
+  });
+
+  it("one open store per directory: a second open fails with a LockedError", async () => {
+    const directory = tempDir("statelog-rm-");
+    const store = await FileReadModelStore.open({ directory });
+    const error = await FileReadModelStore.open({ directory }).catch((e: unknown) => e);
+    expect(isStatelogError(error, FileErrorCode.Locked)).toBe(true);
+    await store.close();
+    await (await FileReadModelStore.open({ directory })).close();
+  });
+
+  it("a batch and its checkpoint are one line: a torn last line drops both, and is cut off", async () => {
+    const directory = tempDir("statelog-rm-");
+    const store = await FileReadModelStore.open({ directory });
+    await store.saveWithCheckpoint(
+      [
+        { type: "save", model: { v: 1 }, metadata: meta("T", "a", 1) },
+        { type: "save", model: { v: 1 }, metadata: meta("T", "b", 1) },
+      ],
+      { name: "p", status: "up_to_date", checkpoint: 1, updatedAt: new Date() },
+    );
+    const good = statSync(join(directory, LOG)).size;
+    await store.saveWithCheckpoint(
+      [
+        { type: "save", model: { v: 2 }, metadata: meta("T", "a", 2) },
+        { type: "delete", modelType: "T", id: "b" },
+      ],
+      { name: "p", status: "up_to_date", checkpoint: 2, updatedAt: new Date() },
+    );
+    await store.close();
+    const text = readFileSync(join(directory, LOG));
+    expect(text.toString("utf8").split("\n").filter(Boolean)).toHaveLength(2);
+    // A crash in the middle of the second write: part of its line reached the disk.
+    writeFileSync(join(directory, LOG), text.subarray(0, good + 40));
+    const again = await FileReadModelStore.open({ directory });
+    expect((await again.load("T", "a"))?.model).toEqual({ v: 1 });
+    expect((await again.load("T", "b"))?.model).toEqual({ v: 1 });
+    expect((await again.getProjectionStatus("p"))?.checkpoint).toBe(1);
+    expect(statSync(join(directory, LOG)).size).toBe(good);
+    await again.save({ v: 3 }, meta("T", "a"));
+    await again.close();
+    const third = await FileReadModelStore.open({ directory });
+    expect((await third.load("T", "a"))?.model).toEqual({ v: 3 });
+    await third.close();
+  });
+
+  it("a damaged line before the last is a CorruptionError naming the file and line; nothing is changed", async () => {
+    const directory = tempDir("statelog-rm-");
+    const store = await FileReadModelStore.open({ directory });
+    for (const id of ["a", "b", "c"]) await store.save({ id }, meta("T", id));
+    await store.close();
+    const file = join(directory, LOG);
+    const lines = readFileSync(file, "utf8").split("\n");
+    lines[1] = (lines[1] as string).replace('"id":"b"', '"id":"x"');
+    writeFileSync(file, lines.join("\n"));
+    const before = readFileSync(file, "utf8");
+    const error = await FileReadModelStore.open({ directory }).catch((e: unknown) => e);
+    expect(isStatelogError(error, ErrorCode.Corruption)).toBe(true);
+    expect(String(error)).toMatch(/read-models\.jsonl/);
+    expect(readFileSync(file, "utf8")).toBe(before);
+  });
+
+  it("compacts once dead records outnumber live ones, keeping models, deletes, statuses and revisions", async () => {
+    const directory = tempDir("statelog-rm-");
+    const file = join(directory, LOG);
+    const store = await FileReadModelStore.open({
+      directory,
+      sync: "none",
+      compactionMinDeadRecords: 50,
+      indexes: ["n"],
+    });
+    for (let round = 0; round < 20; round++) {
+      for (let i = 0; i < 10; i++) await store.save({ n: round * 10 + i }, meta("T", `m${i}`));
+      await store.updateProjectionStatus({
+        name: "p",
+        status: "catching_up",
+        checkpoint: round,
+        updatedAt: new Date(),
+      });
+    }
+    await store.delete("T", "m9");
+    const last = await store.save({ n: -1 }, meta("T", "m0"));
+    await store.close();
+    const lines = readFileSync(file, "utf8").split("\n").filter(Boolean).length;
+    expect(lines).toBeLessThan(100);
+    const again = await FileReadModelStore.open({ directory, indexes: ["n"] });
+    const page = await again.query<{ n: number }>(new QueryBuilder("T").sortBy("n").build());
+    expect(page.items.map((i) => i.model.n)).toEqual([-1, 191, 192, 193, 194, 195, 196, 197, 198]);
+    expect((await again.load("T", "m0"))?.revision).toBe(last);
+    expect((await again.getProjectionStatus("p"))?.checkpoint).toBe(19);
+    expect(await again.save({ n: 0 }, meta("T", "new"))).toBe(last + 1);
+    await again.close();
+  });
+
+  it("compact() rewrites the log with the live records only", async () => {
+    const directory = tempDir("statelog-rm-");
+    const file = join(directory, LOG);
+    const store = await FileReadModelStore.open({ directory, compactionMinDeadRecords: Number.POSITIVE_INFINITY });
+    for (let i = 0; i < 30; i++) await store.save({ i }, meta("T", "one"));
+    const before = statSync(file).size;
+    await store.compact();
+    expect(statSync(file).size).toBeLessThan(before / 10);
+    await store.save({ i: 30 }, meta("T", "two"));
+    await store.close();
+    const again = await FileReadModelStore.open({ directory });
+    expect(await again.list("T")).toEqual(["one", "two"]);
+    expect((await again.load("T", "one"))?.model).toEqual({ i: 29 });
+    await again.close();
+  });
+
+  it("refuses a torn line that a later line follows (damage, not a crash)", async () => {
+    const directory = tempDir("statelog-rm-");
+    const store = await FileReadModelStore.open({ directory });
+    await store.save({ a: 1 }, meta("T", "a"));
+    await store.close();
+    appendFileSync(join(directory, LOG), '{"seq":9,"w":[\n{"seq":9}\n');
+    const error = await FileReadModelStore.open({ directory }).catch((e: unknown) => e);
+    expect(isStatelogError(error, ErrorCode.Corruption)).toBe(true);
+  });
+});
