@@ -2,8 +2,11 @@
  * Crash test of the Projector: a child process appends events to a
  * FileEventStore while a Projector runs two projections (one with deletes,
  * one over every stream) into a durable read-model store; the child is
- * SIGKILLed at a random moment, STATELOG_CRASH_ITERATIONS times (at least
- * 200), each next child resuming on the same directories.
+ * SIGKILLed at a random moment, each next child resuming on the same
+ * directories: STATELOG_CRASH_ITERATIONS kills in total (at least 200),
+ * shared evenly by the stores of CRASH_STORES (FileReadModelStore, with an
+ * atomic checkpoint, and a JSON-file double without one: both ways the
+ * projector keeps each event once per model).
  *
  * Every model holds the positions of the events applied to it, so a double
  * or a missed application shows. Now and then between kills, each stored
@@ -12,7 +15,7 @@
  * event and every projection is `up_to_date`.
  *
  * The store is a parameter: each entry of CRASH_STORES
- * (fixtures/crash-projections.ts) runs the whole test.
+ * (fixtures/crash-projections.ts) runs the test with its share of the kills.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -27,11 +30,13 @@ import { childCommand } from "../helpers/child-command.js";
 import { CRASH_STORES, type Folded, foldAll, PROJECTIONS } from "./fixtures/crash-projections.js";
 
 const ITERATIONS = Math.max(200, Number(process.env.STATELOG_CRASH_ITERATIONS ?? 0) || 0);
+/** Kills per store: the total shared by the stores. */
+const KILLS = Math.ceil(ITERATIONS / Object.keys(CRASH_STORES).length);
 /** Events each child appends (if it lives long enough). */
 const PER_CHILD = 40;
 /** Every this many kills of a lane, its stored models are checked against the events (without a catch-up). */
 const CHECK_EVERY = 20;
-/** Lanes (directories) killed side by side; the kills add up to ITERATIONS. */
+/** Lanes (directories) killed side by side; their kills add up to KILLS. */
 const LANES = 2;
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -239,13 +244,13 @@ async function finalCheck(
 }
 
 describe.each(Object.keys(CRASH_STORES))("Projector crash safety on %s", (storeName) => {
-  it(`every model is the fold of its events, each applied once, across ${ITERATIONS} SIGKILLs`, {
-    timeout: 120_000 + ITERATIONS * 1_000,
+  it(`every model is the fold of its events, each applied once, across ${KILLS} SIGKILLs`, {
+    timeout: 120_000 + KILLS * 1_000,
   }, async () => {
     const openStore = CRASH_STORES[storeName] as (directory: string) => Promise<ReadModelStore>;
     const argv = await childCommand(fixture, base);
     // LANES independent directories killed side by side: the waits of one overlap the work of the other.
-    const per = Math.ceil(ITERATIONS / LANES);
+    const per = Math.ceil(KILLS / LANES);
     const lanes = await Promise.all(Array.from({ length: LANES }, () => lane(argv, storeName, openStore, per)));
     let killedBusy = 0;
     let checkedModels = 0;
@@ -258,8 +263,8 @@ describe.each(Object.keys(CRASH_STORES))("Projector crash safety on %s", (storeN
       checkedModels += l.checkedModels;
     }
     // The test did what it says: events appended, most kills in the middle of the work, models checked between kills.
-    expect(events).toBeGreaterThan(ITERATIONS);
-    expect(killedBusy).toBeGreaterThan(ITERATIONS / 4);
+    expect(events).toBeGreaterThan(KILLS);
+    expect(killedBusy).toBeGreaterThan(KILLS / 4);
     expect(checkedModels).toBeGreaterThan(0);
     console.log(
       `${storeName}: ${per * LANES} kills (${killedBusy} before the child had appended and caught up), ` +
