@@ -29,6 +29,7 @@ const SUITES: readonly Suite[] = [
   { name: "read-models", module: "./read-models.js", run: "runReadModelBenchmarks" },
   { name: "kafka", module: "./kafka.js", run: "runKafkaBenchmarks" },
   { name: "nats", module: "./nats.js", run: "runNatsBenchmarks" },
+  { name: "projections", module: "./projections.js", run: "runProjectionBenchmarks" },
 ];
 
 /** What one suite did. */

@@ -11,6 +11,12 @@
 export { TableReadModelStore, toStoredReadModel } from "./base.js";
 export { type PageInfo, Pagination, QueryBuilder } from "./builder.js";
 export {
+  CACHED_READ_MODEL_STORE_DEFAULTS,
+  CachedReadModelStore,
+  type CachedReadModelStoreOptions,
+  type ReadModelCacheStats,
+} from "./cache.js";
+export {
   checkExpectedRevision,
   checkIndexesOption,
   copyMetadata,
