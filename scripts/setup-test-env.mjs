@@ -19,6 +19,8 @@ const APT_PACKAGES = {
   gcc: "gcc",
   "g++": "g++",
   make: "make",
+  // mount/umount: the storage fault tests mount a small tmpfs (test/faults/tmpfs.ts).
+  mount: "mount",
 };
 
 function installed(pkg) {

@@ -12,6 +12,8 @@ import { type WinnersInput, writeWinners } from "./winners.js";
 export interface WorkerError {
   readonly message: string;
   readonly corruption?: { readonly file: string; readonly line: number | undefined; readonly cause: string };
+  /** A system error's code (`ENOSPC`, `EIO`…) and call, to rebuild it as one. */
+  readonly system?: { readonly code: string; readonly syscall: string | undefined };
 }
 
 function serializeError(error: unknown): WorkerError {
@@ -19,7 +21,12 @@ function serializeError(error: unknown): WorkerError {
     const cause = error.cause instanceof Error ? error.cause.message : String(error.cause);
     return { message: error.message, corruption: { file: error.file, line: error.line, cause } };
   }
-  return { message: error instanceof Error ? (error.stack ?? error.message) : String(error) };
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  const message = error instanceof Error ? (error.stack ?? error.message) : String(error);
+  if (typeof code === "string") {
+    return { message, system: { code, syscall: (error as NodeJS.ErrnoException).syscall } };
+  }
+  return { message };
 }
 
 if (parentPort) {

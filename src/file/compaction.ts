@@ -34,6 +34,7 @@ import { Worker } from "node:worker_threads";
 import { CorruptionError } from "../index.js";
 import type { WorkerError } from "./compact-worker.js";
 import { DATA_SUFFIX, TEMP_SUFFIX } from "./encoding.js";
+import { type FileOperation, writeFailed } from "./errors.js";
 import { LineError } from "./format.js";
 import { fsyncDir } from "./fs.js";
 import { CompactionStep, crashPoints } from "./internal.js";
@@ -83,6 +84,7 @@ export async function compactLog(log: NamespaceLog, options: CompactLogOptions):
   const base = path.basename(log.file, DATA_SUFFIX);
   const temp = claimTemp(dir, base);
   let tempFd = -1;
+  let renamed = false;
   try {
     const input: WinnersInput = {
       fd: snap.fd,
@@ -121,6 +123,7 @@ export async function compactLog(log: NamespaceLog, options: CompactLogOptions):
       crashPoint(CompactionStep.AfterTempFsync);
       const newSize = fstatSync(tempFd).size;
       renameSync(temp, log.file);
+      renamed = true;
       crashPoint(CompactionStep.AfterRename);
       fsyncDir(dir);
       crashPoint(CompactionStep.AfterDirFsync);
@@ -128,19 +131,37 @@ export async function compactLog(log: NamespaceLog, options: CompactLogOptions):
       return "compacted" as const;
     });
   } catch (error) {
-    if (tempFd >= 0) {
-      try {
-        unlinkSync(temp);
-      } catch {
-        // already renamed or gone
-      }
+    try {
+      unlinkSync(temp);
+    } catch {
+      // already renamed, gone, or never made
     }
-    throw error;
+    // The old file is untouched (the rename is the last step): a system error says which file could not be written.
+    throw (error as NodeJS.ErrnoException | undefined)?.code === undefined
+      ? error
+      : writeFailed(
+          operationOf(error),
+          renamed ? path.dirname(log.file) : temp,
+          error,
+          renamed
+            ? `the compacted file of ${log.file} is in place, its directory entry may not be durable yet`
+            : `the compaction of ${log.file} was abandoned; that file is unchanged`,
+        );
   } finally {
     if (tempFd >= 0) closeSync(tempFd);
     closeSync(snap.fd);
     liveTemps.delete(temp);
   }
+}
+
+/** The file operation a system error of a compaction comes from. */
+function operationOf(error: unknown): FileOperation {
+  const syscall = (error as NodeJS.ErrnoException).syscall ?? "";
+  if (syscall.includes("sync")) return "fsync";
+  if (syscall === "rename") return "rename";
+  if (syscall === "open") return "open";
+  if (syscall.includes("truncate")) return "truncate";
+  return "write";
 }
 
 /**
@@ -256,6 +277,12 @@ function inWorker(input: WinnersInput, url: URL): Promise<WinnersResult | undefi
 
 function rebuildError(error: WorkerError | undefined): Error {
   const c = error?.corruption;
+  if (error?.system) {
+    const rebuilt: NodeJS.ErrnoException = new Error(error.message);
+    rebuilt.code = error.system.code;
+    if (error.system.syscall !== undefined) rebuilt.syscall = error.system.syscall;
+    return rebuilt;
+  }
   if (!c) return new Error(error?.message ?? "compaction worker failed");
   const prefix = `${c.file}${c.line === undefined ? "" : `:${c.line}`}: `;
   const reason = error.message.startsWith(prefix) ? error.message.slice(prefix.length) : error.message;

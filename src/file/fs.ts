@@ -7,6 +7,7 @@ import { closeSync, constants, fsyncSync, openSync } from "node:fs";
 import { open, rename, unlink } from "node:fs/promises";
 import path from "node:path";
 import { TEMP_SUFFIX } from "./encoding.js";
+import { type FileOperation, writeFailed } from "./errors.js";
 import type { SyncPolicy } from "./options.js";
 
 /** fsyncs a directory, so that a new, renamed or removed entry in it survives a crash. */
@@ -24,7 +25,8 @@ export function fsyncDir(dir: string): void {
  * fsyncs it, renames it over `file` and fsyncs the directory. After a crash
  * the path holds the old content or the new one, never a mix. On failure
  * the temp file is removed (a crash may leave it: its owner removes stale
- * `*.tmp` files when it opens the directory).
+ * `*.tmp` files when it opens the directory) and a `WriteFailedError`
+ * says which step failed.
  *
  * With `sync: "none"` both fsyncs are skipped: still atomic for a crash of
  * the process, not for one of the machine.
@@ -38,23 +40,36 @@ export async function writeFileAtomic(
   const parts = data instanceof Uint8Array ? [data] : data;
   const temp = `${file}.${process.pid}${TEMP_SUFFIX}`;
   let bytes = 0;
+  let operation: FileOperation = "open";
   try {
     const handle = await open(temp, "w");
     try {
+      operation = "write";
       // writeFile writes all of a part (write(2) may write less), each after the previous one.
       for (const part of parts) {
         await handle.writeFile(part);
         bytes += part.byteLength;
       }
+      operation = "fsync";
       if (sync === "fsync") await handle.sync();
     } finally {
       await handle.close();
     }
+    operation = "rename";
     await rename(temp, file);
   } catch (error) {
     await unlink(temp).catch(() => {});
-    throw error;
+    throw writeFailed(operation, operation === "rename" ? file : temp, error, `${file} is unchanged`);
   }
-  if (sync === "fsync") fsyncDir(path.dirname(file));
+  try {
+    if (sync === "fsync") fsyncDir(path.dirname(file));
+  } catch (error) {
+    throw writeFailed(
+      "fsync",
+      path.dirname(file),
+      error,
+      `${file} is replaced, its directory entry may not be durable yet`,
+    );
+  }
   return bytes;
 }

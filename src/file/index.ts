@@ -4,7 +4,14 @@
  * in-memory compaction on load, atomic background compaction, safe for
  * several processes on one directory. See docs/file-store.md.
  */
-export { FileErrorCode, isLockedError, LockedError } from "./errors.js";
+export {
+  FileErrorCode,
+  type FileOperation,
+  isLockedError,
+  isWriteFailedError,
+  LockedError,
+  WriteFailedError,
+} from "./errors.js";
 export { FILE_EVENT_STORE_DEFAULTS, type FileEventStoreOptions } from "./events/options.js";
 export { FileEventStore } from "./events/store.js";
 export {

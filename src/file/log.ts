@@ -12,6 +12,14 @@
  *    is cut off (`ftruncate`);
  * 3. one `write(2)` of every pending save's lines, then one `fdatasync`
  *    (`sync: "fsync"`), then every save of the group resolves.
+ *
+ * A failed write or fsync rejects the group with a `WriteFailedError`,
+ * cuts its bytes back off, and closes the descriptor: after a failed
+ * fsync the kernel may have dropped the dirty pages and marked them clean,
+ * so a retried fsync on that descriptor could "succeed" for data that is
+ * gone. The next write opens the file anew and checks it from disk (its
+ * size against what the last good write left, and its tail) before it
+ * writes, as after a write by another process.
  */
 import {
   closeSync,
@@ -28,6 +36,7 @@ import {
 import path from "node:path";
 import { promisify } from "node:util";
 import { DATA_SUFFIX, LOCK_SUFFIX } from "./encoding.js";
+import { writeFailed } from "./errors.js";
 import { fsyncDir } from "./fs.js";
 import {
   closeSharedLock,
@@ -170,10 +179,7 @@ export class NamespaceLog {
   withLock<T>(mode: LockMode, fn: () => Promise<T>): Promise<T> {
     return this.mutex.run(() => {
       if (!this.#lock) {
-        this.#lock = openSharedLock(this.lockFile, () => {
-          ensureDir(this.root, path.dirname(this.file));
-          return openSync(this.lockFile, constants.O_RDWR | constants.O_CREAT, 0o644);
-        });
+        this.#lock = openSharedLock(this.lockFile, () => openLockFile(this.root, this.file, this.lockFile));
       }
       const lock = this.#lock;
       return lock.mutex.run(async () => {
@@ -202,9 +208,14 @@ export class NamespaceLog {
     }
     let known = this.#expectedSize;
     if (this.#fd < 0) {
-      if (!onDisk) ensureDir(this.root, path.dirname(this.file));
-      this.#fd = openSync(this.file, constants.O_RDWR | constants.O_APPEND | constants.O_CREAT, 0o644);
-      if (!onDisk) fsyncDir(path.dirname(this.file));
+      try {
+        if (!onDisk) ensureDir(this.root, path.dirname(this.file));
+        this.#fd = openSync(this.file, constants.O_RDWR | constants.O_APPEND | constants.O_CREAT, 0o644);
+        if (!onDisk) fsyncDir(path.dirname(this.file));
+      } catch (error) {
+        this.#closeData();
+        throw writeFailed("open", this.file, error);
+      }
       const st = fstatSync(this.#fd);
       this.#ino = st.ino;
       this.#dev = st.dev;
@@ -214,7 +225,13 @@ export class NamespaceLog {
     const size = fstatSync(this.#fd).size;
     if (size === this.#expectedSize) return size;
     // Always checked after a reopen (expectedSize is -1 then): a torn tail may have appeared while the file was closed.
-    const repaired = repairTail(this.#fd, size);
+    let repaired: number;
+    try {
+      repaired = repairTail(this.#fd, size);
+    } catch (error) {
+      this.#closeData();
+      throw writeFailed("truncate", this.file, error);
+    }
     if (known >= 0 && repaired > known) {
       this.stats.lines += Math.round((repaired - known) / this.#bytesPerLine);
     }
@@ -227,6 +244,7 @@ export class NamespaceLog {
     let lines = 0;
     for (const p of group) lines += p.lines;
     const buf = group.length === 1 ? (group[0] as Pending).data : Buffer.concat(group.map((p) => p.data));
+    let operation: "write" | "fsync" = "write";
     try {
       let offset = 0;
       while (offset < buf.length) {
@@ -234,17 +252,26 @@ export class NamespaceLog {
         offset += bytesWritten;
       }
       if (this.sync) {
+        operation = "fsync";
         await fdatasyncAsync(this.#fd);
         this.counters.fsyncs++;
       }
     } catch (error) {
       // The saves of this group fail: take their lines back out, so that none of them shows up later.
+      let detail: string | undefined;
       try {
         ftruncateSync(this.#fd, before);
-      } catch {
-        this.#expectedSize = -1;
+      } catch (truncateError) {
+        detail = `its lines could not be cut off (${(truncateError as Error).message}): they may show up on a later load`;
       }
-      throw error;
+      // Never fsync this descriptor again: the next write reopens the file and checks it from disk.
+      this.#expectedSize = -1;
+      try {
+        this.#closeData();
+      } catch {
+        this.#fd = -1;
+      }
+      throw writeFailed(operation, this.file, error, detail);
     }
     this.#expectedSize = before + buf.length;
     this.counters.saves += group.length;
@@ -350,6 +377,32 @@ export class NamespaceLog {
   async close(): Promise<void> {
     await this.idle();
     await this.mutex.run(async () => this.#closeAll(false));
+  }
+}
+
+/**
+ * The descriptor of a namespace's lock file, created if missing. On
+ * read-only storage (`EROFS`, or no write permission) an existing lock
+ * file is opened read-only (`flock` needs no write access), and a missing
+ * one is replaced by the data file's directory: nobody can write there
+ * anyway, and loads still work.
+ */
+function openLockFile(root: string, file: string, lockFile: string): number {
+  try {
+    ensureDir(root, path.dirname(file));
+    return openSync(lockFile, constants.O_RDWR | constants.O_CREAT, 0o644);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== "EROFS" && code !== "EACCES") throw error;
+    try {
+      return openSync(lockFile, constants.O_RDONLY);
+    } catch {
+      try {
+        return openSync(path.dirname(file), constants.O_RDONLY);
+      } catch {
+        throw writeFailed("open", lockFile, error);
+      }
+    }
   }
 }
 

@@ -176,7 +176,7 @@ describe("FileEventStore background work", () => {
       const deadline = Date.now() + 5_000;
       while (errors.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       expect(errors[0]?.task).toBe("snapshot");
-      expect((errors[0]?.error as NodeJS.ErrnoException | undefined)?.code).toBe("ENOENT");
+      expect((errors[0]?.error as { errno?: string } | undefined)?.errno).toBe("ENOENT");
       expect((await store.readStream("s", 0)).map((e) => e.data)).toEqual([{ n: 1 }]);
     } finally {
       await store.close().catch(() => {});

@@ -91,12 +91,12 @@ describe("writeFileAtomic", () => {
     await mkdir(target);
     await writeFile(join(target, "x"), "keeps the directory non-empty");
     await expect(writeFileAtomic(target, Buffer.from("new"), "fsync")).rejects.toMatchObject({
-      code: expect.stringMatching(/^(EISDIR|ENOTEMPTY|EEXIST)$/),
+      errno: expect.stringMatching(/^(EISDIR|ENOTEMPTY|EEXIST)$/),
     });
     expect((await readdir(dir)).sort()).toEqual(["data.bin", "sub"]);
     expect(await readFile(file, "utf8")).toBe("old");
     await expect(writeFileAtomic(join(base, "missing", "f"), Buffer.from("x"), "fsync")).rejects.toMatchObject({
-      code: "ENOENT",
+      errno: "ENOENT",
     });
   });
 });

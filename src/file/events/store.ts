@@ -23,7 +23,7 @@ import {
 } from "../../events/index.js";
 import { ClosedError, CorruptionError, messageOf, UnavailableError } from "../../index.js";
 import { TEMP_SUFFIX } from "../encoding.js";
-import { LockedError } from "../errors.js";
+import { LockedError, writeFailed } from "../errors.js";
 import { fsyncDir } from "../fs.js";
 import { flockTry } from "../lock.js";
 import { SyncPolicy } from "../options.js";
@@ -117,7 +117,7 @@ export class FileEventStore extends BaseEventStore {
   async #open(): Promise<void> {
     const dir = this.directory;
     await mkdir(dir, { recursive: true });
-    this.#lockHandle = await open(join(dir, "LOCK"), "a");
+    this.#lockHandle = await openLock(join(dir, "LOCK"));
     if (!flockTry(this.#lockHandle.fd, "ex")) throw new LockedError(dir);
     const names = await readdir(dir);
     // Temp files of snapshots a crash interrupted (this store holds the lock: nobody else writes any).
@@ -283,8 +283,68 @@ export class FileEventStore extends BaseEventStore {
       active = { name: segmentName(this.log.lastGlobal + 1), first: this.log.lastGlobal + 1, size: 0 };
       this.#segments.push(active);
     }
-    this.#handle = await open(join(this.directory, active.name), "a");
+    try {
+      this.#handle = await open(join(this.directory, active.name), "a");
+    } catch (error) {
+      // Read-only storage: the store opens for reading; each append fails with a WriteFailedError (it retries the open).
+      if ((error as NodeJS.ErrnoException).code === "EROFS") return;
+      throw error;
+    }
     if (this.#fsync) fsyncDir(this.directory);
+  }
+
+  /**
+   * After a failed write or fsync: cut the group's bytes back off (when
+   * that fails too, every later append is refused until the store is
+   * reopened, which drops the partial batch), then close the handle without another fsync on it (the kernel may have
+   * dropped the pages a failed fsync did not write, and marked them clean:
+   * a retried fsync would "succeed"). The next append reopens the segment
+   * and checks it from disk first ({@link #reopenActive}).
+   */
+  async #afterFailedWrite(active: Segment): Promise<void> {
+    const handle = this.#handle;
+    this.#handle = undefined;
+    if (!handle) return;
+    await handle.truncate(active.size).catch((truncateError: unknown) => {
+      // Lines of this group stay on disk: appending after them would bury a half batch inside the log.
+      this.#damagedTail = new UnavailableError(
+        `event store ${JSON.stringify(this.name)}: a failed write left a partial batch in ${active.name} ` +
+          `that could not be removed (${messageOf(truncateError)}); reopen the store to repair the log`,
+        { cause: truncateError },
+      );
+    });
+    await handle.close().catch(() => {});
+  }
+
+  /**
+   * Opens the active segment after a failed write, on a new descriptor,
+   * and re-verifies it from disk: bytes beyond what the last acknowledged
+   * append left (a failed write the truncation could not remove) are cut
+   * off and that cut is fsynced. When even that fails the append fails;
+   * when the file is shorter than what was acknowledged, acknowledged
+   * events are gone and every later append fails until the store is
+   * reopened (which reads what is really there).
+   */
+  async #reopenActive(active: Segment): Promise<FileHandle> {
+    const file = join(this.directory, active.name);
+    const handle = await open(file, "r+");
+    try {
+      const { size } = await handle.stat();
+      if (size < active.size) {
+        this.#damagedTail = new UnavailableError(
+          `event store ${JSON.stringify(this.name)}: ${active.name} holds ${size} bytes, less than the ${active.size} acknowledged; reopen the store to read what is left`,
+        );
+        throw this.#damagedTail;
+      }
+      if (size > active.size) await handle.truncate(active.size);
+      if (this.#fsync) await handle.datasync();
+    } catch (error) {
+      await handle.close().catch(() => {});
+      throw error;
+    }
+    await handle.close();
+    this.#handle = await open(file, "a");
+    return this.#handle;
   }
 
   async #roll(): Promise<void> {
@@ -345,27 +405,24 @@ export class FileEventStore extends BaseEventStore {
           for (const w of group) w.reject(this.#damagedTail);
           continue;
         }
-        const handle = this.#handle as FileHandle;
         const buf = Buffer.from(lines.join(""), "utf8");
+        let operation: "open" | "write" | "fsync" = "open";
         try {
+          // A failed write closed the handle: open the segment anew (see #reopenActive).
+          const handle = this.#handle ?? (await this.#reopenActive(active));
+          operation = "write";
           for (let done = 0; done < buf.length; ) {
             const { bytesWritten } = await handle.write(buf, done, buf.length - done);
             if (bytesWritten === 0) throw new UnavailableError(`cannot write to ${active.name}: no byte written`);
             done += bytesWritten;
           }
+          operation = "fsync";
           if (this.#fsync) await handle.datasync();
           active.size += buf.length;
         } catch (error) {
-          // Undo a partial write so that the log stays a sequence of whole batches.
-          await handle.truncate(active.size).catch((truncateError: unknown) => {
-            // Lines of this group stay on disk: appending after them would bury a half batch inside the log.
-            this.#damagedTail = new UnavailableError(
-              `event store ${JSON.stringify(this.name)}: a failed write left a partial batch in ${active.name} ` +
-                `that could not be removed (${messageOf(truncateError)}); reopen the store to repair the log`,
-              { cause: truncateError },
-            );
-          });
-          for (const w of group) w.reject(error);
+          const failure = writeFailed(operation, join(this.directory, active.name), error);
+          await this.#afterFailedWrite(active);
+          for (const w of group) w.reject(failure);
           continue;
         }
       }
@@ -431,5 +488,15 @@ export class FileEventStore extends BaseEventStore {
     this.#handle = undefined;
     await this.#lockHandle?.close();
     this.#lockHandle = undefined;
+  }
+}
+
+/** The directory's `LOCK` file; on read-only storage opened for reading (`flock` needs no write access). */
+async function openLock(file: string): Promise<FileHandle> {
+  try {
+    return await open(file, "a");
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "EROFS") throw error;
+    return await open(file, "r");
   }
 }

@@ -1,0 +1,135 @@
+/**
+ * Storage faults on the FileEventStore: disk full (a test-mounted tmpfs),
+ * read-only storage (that tmpfs remounted `ro`) and I/O errors (the
+ * LD_PRELOAD shim, in a child). Acknowledged appends lost must be 0.
+ */
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { FileEventStore, isWriteFailedError, type WriteFailedError } from "../../src/file/index.js";
+import { tempDir } from "../file/helpers.js";
+import { figures } from "./figures.js";
+import { runUnderShim } from "./harness.js";
+import { Tmpfs } from "./tmpfs.js";
+
+const record = figures("file-event-store");
+
+const ev = (id: string) => ({ id, type: "n", data: { id, pad: "z".repeat(200) }, timestamp: new Date(0) });
+const open = (dir: string): Promise<FileEventStore> => FileEventStore.open({ directory: dir, sync: "fsync" });
+const ids = async (store: FileEventStore): Promise<string[]> => (await store.readStream("s")).map((e) => e.id);
+
+function expectWriteFailed(error: unknown, errno: string): void {
+  expect(isWriteFailedError(error), String(error)).toBe(true);
+  expect((error as WriteFailedError).errno).toBe(errno);
+  expect(((error as Error).cause as NodeJS.ErrnoException).code).toBe(errno);
+}
+
+describe("FileEventStore under storage faults", () => {
+  it("disk full: the append rejects (WriteFailedError, ENOSPC), acknowledged events stay, appends resume once space returns", async () => {
+    const fs = Tmpfs.mount(256 * 1024);
+    const store = await open(fs.dir);
+    const acked: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      await store.append("s", [ev(`a${i}`)]);
+      acked.push(`a${i}`);
+    }
+    fs.fill();
+    let error: unknown;
+    for (let i = 0; i < 2000 && error === undefined; i++) {
+      await store.append("s", [ev(`b${i}`)]).then(
+        () => acked.push(`b${i}`),
+        (e: unknown) => {
+          error = e;
+        },
+      );
+    }
+    expectWriteFailed(error, "ENOSPC");
+    expect(await ids(store)).toEqual(acked);
+    const freed = Date.now();
+    fs.free();
+    await store.append("s", [ev("after")]);
+    const recoveryMs = Date.now() - freed;
+    acked.push("after");
+    await store.close();
+    const reopened = await open(fs.dir);
+    const loaded = await ids(reopened);
+    expect(loaded).toEqual(acked);
+    await reopened.close();
+    record({
+      backend: "FileEventStore",
+      fault: "disk full (ENOSPC) during appends",
+      injection: "tmpfs of 256 KiB filled by a filler file",
+      injections: 1,
+      acknowledged: acked.length,
+      acknowledgedLost: acked.filter((id) => !loaded.includes(id)).length,
+      rejectedVisible: loaded.length - acked.length,
+      unloadableStores: 0,
+      recoveryMs,
+    });
+  });
+
+  it("read-only storage: the store opens and reads, appends fail with WriteFailedError (EROFS); writable again, a reopened store appends", async () => {
+    const fs = Tmpfs.mount(256 * 1024);
+    const writer = await open(fs.dir);
+    await writer.append("s", [ev("a"), ev("b")]);
+    await writer.close();
+    fs.readOnly();
+    const store = await open(fs.dir);
+    expect(await ids(store)).toEqual(["a", "b"]);
+    expectWriteFailed(await store.append("s", [ev("c")]).catch((e: unknown) => e), "EROFS");
+    expect(await ids(store)).toEqual(["a", "b"]);
+    const back = Date.now();
+    fs.readWrite();
+    await store.append("s", [ev("c")]);
+    const recoveryMs = Date.now() - back;
+    await store.close();
+    const reopened = await open(fs.dir);
+    const loaded = await ids(reopened);
+    expect(loaded).toEqual(["a", "b", "c"]);
+    await reopened.close();
+    record({
+      backend: "FileEventStore",
+      fault: "read-only storage (EROFS)",
+      injection: "tmpfs remounted ro",
+      injections: 1,
+      acknowledged: 3,
+      acknowledgedLost: 3 - loaded.length,
+      rejectedVisible: 0,
+      unloadableStores: 0,
+      recoveryMs,
+    });
+  });
+
+  for (const op of ["write", "fsync"] as const) {
+    it(`I/O error (EIO) on the 3rd ${op} of a segment: that append rejects, the descriptor is never fsynced again, later appends succeed, nothing acknowledged is lost`, async () => {
+      const dir = tempDir("statelog-faults-");
+      const report = path.join(tempDir("statelog-shim-"), "counters.json");
+      const appends = 8;
+      const run = await runUnderShim("event-appends", { dir, appends }, { path: "segment-", op, nth: 3, report });
+      expect(run.counters.injected).toBe(1);
+      expect(run.counters[op]).toBeGreaterThanOrEqual(appends);
+      expect(run.counters.fsyncs_on_failed_fd).toBe(0);
+      expect(run.failed.map((f) => f.index)).toEqual([2]);
+      expect(run.failed[0]).toMatchObject({ code: "STATELOG_WRITE_FAILED", errno: "EIO", operation: op });
+      expect(run.acked).toEqual([0, 1, 3, 4, 5, 6, 7]);
+      const started = Date.now();
+      const store = await open(dir);
+      const loaded = (await store.readStream("s")).map((e) => e.id);
+      await store.append("s", [ev("after")]);
+      const recoveryMs = Date.now() - started;
+      await store.close();
+      const acked = run.acked.map((i) => `e${i}`);
+      expect(loaded).toEqual(acked);
+      record({
+        backend: "FileEventStore",
+        fault: `I/O error (EIO) on ${op}`,
+        injection: `LD_PRELOAD shim fails the 3rd ${op === "write" ? "write/pwrite/writev" : "fsync/fdatasync"} on the segment, child process`,
+        injections: run.counters.injected,
+        acknowledged: acked.length,
+        acknowledgedLost: acked.filter((id) => !loaded.includes(id)).length,
+        rejectedVisible: loaded.includes("e2") ? 1 : 0,
+        unloadableStores: 0,
+        recoveryMs,
+      });
+    });
+  }
+});

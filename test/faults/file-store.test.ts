@@ -1,0 +1,221 @@
+/**
+ * Storage faults on the FileStore (issue: reliability under storage
+ * faults): disk full on a test-mounted tmpfs, read-only storage (the same
+ * tmpfs remounted `ro`), and I/O errors injected by an LD_PRELOAD shim in
+ * a child process. Each test counts acknowledged writes lost (must be 0)
+ * and records its figures (figures.ts).
+ */
+import { readdirSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import type { Change, ChangeInput } from "../../src/core/change.js";
+import { FileStore, isWriteFailedError, type WriteFailedError } from "../../src/file/index.js";
+import { tempDir } from "../file/helpers.js";
+import { figures } from "./figures.js";
+import { runUnderShim } from "./harness.js";
+import { Tmpfs } from "./tmpfs.js";
+
+const record = figures("file-store");
+
+const set = (namespace: string, entityId: string, entity: unknown): ChangeInput => ({
+  namespace,
+  changeType: "set",
+  entityType: "item",
+  entityId,
+  entity,
+  timestamp: new Date(0),
+});
+
+const open = (dir: string): Promise<FileStore> =>
+  FileStore.open({
+    directory: dir,
+    sync: "fsync",
+    autoCompact: false,
+    compactionWorkerMinBytes: Number.POSITIVE_INFINITY,
+  });
+
+const ids = (changes: Change[]): Set<string> => new Set(changes.map((c) => c.entityId));
+
+/** Saves `k<from>`…`k<to-1>`, one save each; returns the ids acknowledged and the first error. */
+async function saveUntilError(store: FileStore, ns: string, from: number, to: number) {
+  const acked: string[] = [];
+  for (let i = from; i < to; i++) {
+    try {
+      await store.save([set(ns, `k${i}`, { i, pad: "x".repeat(200) })]);
+      acked.push(`k${i}`);
+    } catch (error) {
+      return { acked, error };
+    }
+  }
+  return { acked, error: undefined };
+}
+
+const lost = (acked: readonly string[], loaded: Set<string>): number => acked.filter((id) => !loaded.has(id)).length;
+
+function expectWriteFailed(error: unknown, errno: string): void {
+  expect(isWriteFailedError(error), String(error)).toBe(true);
+  const e = error as WriteFailedError;
+  expect(e.code).toBe("STATELOG_WRITE_FAILED");
+  expect(e.errno).toBe(errno);
+  expect((e.cause as NodeJS.ErrnoException).code).toBe(errno);
+  expect(e.path.length).toBeGreaterThan(0);
+}
+
+describe("FileStore under storage faults", () => {
+  it("disk full during saves: the save rejects (WriteFailedError, ENOSPC), acknowledged saves load, saves resume once space returns", async () => {
+    const fs = Tmpfs.mount(256 * 1024);
+    const store = await open(fs.dir);
+    const first = await saveUntilError(store, "orders", 0, 20);
+    expect(first.error).toBeUndefined();
+    fs.fill();
+    const full = await saveUntilError(store, "orders", 20, 2000);
+    expectWriteFailed(full.error, "ENOSPC");
+    const acked = [...first.acked, ...full.acked];
+    // The failed save left nothing: a fresh load shows exactly the acknowledged ones.
+    const during = ids(await store.load("orders"));
+    expect(lost(acked, during)).toBe(0);
+    expect(during.size).toBe(acked.length);
+    const freed = Date.now();
+    fs.free();
+    await store.save([set("orders", "after", { ok: true })]);
+    const recoveryMs = Date.now() - freed;
+    await store.close();
+    const reopened = await open(fs.dir);
+    const loaded = ids(await reopened.load("orders"));
+    expect(lost([...acked, "after"], loaded)).toBe(0);
+    expect(loaded.size).toBe(acked.length + 1);
+    await reopened.close();
+    record({
+      backend: "FileStore",
+      fault: "disk full (ENOSPC) during saves",
+      injection: "tmpfs of 256 KiB filled by a filler file",
+      injections: 1,
+      acknowledged: acked.length + 1,
+      acknowledgedLost: lost([...acked, "after"], loaded),
+      rejectedVisible: loaded.size - acked.length - 1,
+      unloadableStores: 0,
+      recoveryMs,
+    });
+  });
+
+  it("disk full during compaction: the old file stays intact and loadable, no temp file remains, saves work again", async () => {
+    const fs = Tmpfs.mount(512 * 1024);
+    const store = await open(fs.dir);
+    // 20 keys overwritten 40 times: 800 lines, a compaction keeps 20.
+    const acked: string[] = [];
+    for (let round = 0; round < 40; round++) {
+      await store.save(Array.from({ length: 20 }, (_, k) => set("ledger", `k${k}`, { round, pad: "y".repeat(100) })));
+    }
+    for (let k = 0; k < 20; k++) acked.push(`k${k}`);
+    const file = store.fileOf("ledger");
+    const before = readFileSync(file);
+    fs.fill();
+    const error = await store.compact("ledger").catch((e: unknown) => e);
+    expectWriteFailed(error, "ENOSPC");
+    expect(readFileSync(file).equals(before)).toBe(true);
+    expect(readdirSync(path.dirname(file)).filter((n) => n.endsWith(".tmp"))).toEqual([]);
+    const loadedFull = await store.load("ledger");
+    expect(loadedFull.map((c) => (c.entity as { round: number }).round)).toEqual(Array(20).fill(39));
+    const freed = Date.now();
+    fs.free();
+    await store.save([set("ledger", "after", { ok: true })]);
+    const recoveryMs = Date.now() - freed;
+    await store.compact("ledger");
+    expect(readFileSync(file).length).toBeLessThan(before.length / 10);
+    await store.close();
+    const reopened = await open(fs.dir);
+    const loaded = ids(await reopened.load("ledger"));
+    expect(lost([...acked, "after"], loaded)).toBe(0);
+    expect(readdirSync(path.dirname(file)).filter((n) => n.endsWith(".tmp"))).toEqual([]);
+    await reopened.close();
+    record({
+      backend: "FileStore",
+      fault: "disk full (ENOSPC) during compaction",
+      injection: "tmpfs of 512 KiB filled before compact()",
+      injections: 1,
+      acknowledged: 40,
+      acknowledgedLost: lost([...acked, "after"], loaded),
+      rejectedVisible: 0,
+      unloadableStores: 0,
+      recoveryMs,
+    });
+  });
+
+  it("read-only storage: a store opened on it loads, saves and compactions fail with WriteFailedError (EROFS); writable again, saves work", async () => {
+    const fs = Tmpfs.mount(256 * 1024);
+    const writer = await open(fs.dir);
+    await writer.save([set("profiles", "a", { v: 1 }), set("profiles", "b", { v: 2 })]);
+    await writer.close();
+    fs.readOnly();
+    const store = await open(fs.dir);
+    expect(ids(await store.load("profiles"))).toEqual(new Set(["a", "b"]));
+    expectWriteFailed(await store.save([set("profiles", "c", { v: 3 })]).catch((e: unknown) => e), "EROFS");
+    expectWriteFailed(await store.save([set("fresh", "x", {})]).catch((e: unknown) => e), "EROFS");
+    expectWriteFailed(await store.compact("profiles").catch((e: unknown) => e), "EROFS");
+    expect(ids(await store.load("profiles"))).toEqual(new Set(["a", "b"]));
+    const back = Date.now();
+    fs.readWrite();
+    await store.save([set("profiles", "c", { v: 3 })]);
+    const recoveryMs = Date.now() - back;
+    await store.close();
+    const reopened = await open(fs.dir);
+    const loaded = ids(await reopened.load("profiles"));
+    expect(loaded).toEqual(new Set(["a", "b", "c"]));
+    await reopened.close();
+    record({
+      backend: "FileStore",
+      fault: "read-only storage (EROFS)",
+      injection: "tmpfs remounted ro",
+      injections: 3,
+      acknowledged: 3,
+      acknowledgedLost: 3 - loaded.size,
+      rejectedVisible: 0,
+      unloadableStores: 0,
+      recoveryMs,
+    });
+  });
+
+  for (const op of ["write", "fsync"] as const) {
+    it(`I/O error (EIO) on the 3rd ${op} of a namespace file: that save rejects, the descriptor is never fsynced again, later saves succeed, nothing acknowledged is lost`, async () => {
+      const dir = tempDir("statelog-faults-");
+      const probe = await open(dir);
+      const name = path.basename(probe.fileOf("journal"));
+      await probe.close();
+      const report = path.join(tempDir("statelog-shim-"), "counters.json");
+      const saves = 8;
+      const run = await runUnderShim(
+        "store-saves",
+        { dir, namespace: "journal", saves },
+        { path: name, op, nth: 3, report },
+      );
+      // The shim really was in the path: it counted the child's calls and failed one.
+      expect(run.counters.injected).toBe(1);
+      expect(run.counters[op]).toBeGreaterThanOrEqual(saves);
+      expect(run.counters.fsyncs_on_failed_fd).toBe(0);
+      expect(run.failed.map((f) => f.index)).toEqual([2]);
+      expect(run.failed[0]).toMatchObject({ code: "STATELOG_WRITE_FAILED", errno: "EIO", operation: op });
+      expect(run.acked).toEqual([0, 1, 3, 4, 5, 6, 7]);
+      const started = Date.now();
+      const store = await open(dir);
+      const loaded = ids(await store.load("journal"));
+      await store.save([set("journal", "after", {})]);
+      const recoveryMs = Date.now() - started;
+      await store.close();
+      const acked = run.acked.map((i) => `k${i}`);
+      expect(lost(acked, loaded)).toBe(0);
+      // The failed save's line was cut off: it never shows up as data.
+      expect(loaded.has("k2")).toBe(false);
+      record({
+        backend: "FileStore",
+        fault: `I/O error (EIO) on ${op}`,
+        injection: `LD_PRELOAD shim fails the 3rd ${op === "write" ? "write/pwrite/writev" : "fsync/fdatasync"} on the namespace file, child process`,
+        injections: run.counters.injected,
+        acknowledged: acked.length,
+        acknowledgedLost: lost(acked, loaded),
+        rejectedVisible: loaded.has("k2") ? 1 : 0,
+        unloadableStores: 0,
+        recoveryMs,
+      });
+    });
+  }
+});

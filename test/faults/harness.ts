@@ -1,0 +1,38 @@
+/** Running a fault child (fixtures/fault-child.ts) under the I/O error shim and reading what it acknowledged. */
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { spawnChild } from "../file/spawn.js";
+import { type Fault, readCounters, type ShimCounters, shimEnv } from "./shim.js";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const fixture = path.join(here, "fixtures", "fault-child.ts");
+
+export interface Failure {
+  readonly index: number;
+  readonly code: string | undefined;
+  readonly errno: string | undefined;
+  readonly operation: string | undefined;
+  readonly message: string | undefined;
+}
+
+export interface ChildRun {
+  readonly acked: number[];
+  readonly failed: Failure[];
+  readonly counters: ShimCounters;
+}
+
+/** Runs `role` with `args` under `fault`; resolves once the child printed `done` and exited 0. */
+export async function runUnderShim(role: string, args: object, fault: Fault): Promise<ChildRun> {
+  const child = await spawnChild(role, args, shimEnv(fault), fixture);
+  await child.waitFor((l) => l === "done");
+  const { code } = await child.exited;
+  if (code !== 0) throw new Error(`child exited ${code}: ${child.stderr()}`);
+  const acked: number[] = [];
+  const failed: Failure[] = [];
+  for (const line of child.lines) {
+    const [word, index, ...rest] = line.split(" ");
+    if (word === "ack") acked.push(Number(index));
+    if (word === "fail") failed.push({ index: Number(index), ...(JSON.parse(rest.join(" ")) as object) } as Failure);
+  }
+  return { acked, failed, counters: readCounters(fault.report) };
+}
