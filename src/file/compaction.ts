@@ -17,32 +17,19 @@
  * new one. Both hold the
  * same state (minus expired tombstones in the new one).
  */
-import {
-  closeSync,
-  constants,
-  fdatasync,
-  fstatSync,
-  openSync,
-  readdirSync,
-  renameSync,
-  statSync,
-  unlinkSync,
-} from "node:fs";
+import { closeSync, constants, fstatSync, openSync, readdirSync, renameSync, statSync, unlinkSync } from "node:fs";
 import path from "node:path";
-import { promisify } from "node:util";
 import { Worker } from "node:worker_threads";
 import { CorruptionError } from "../index.js";
 import type { WorkerError } from "./compact-worker.js";
 import { DATA_SUFFIX, TEMP_SUFFIX } from "./encoding.js";
 import { type FileOperation, writeFailed } from "./errors.js";
 import { LineError } from "./format.js";
-import { fsyncDir } from "./fs.js";
+import { fdatasyncAsync, fsyncDir, writeAll } from "./fs.js";
 import { CompactionStep, crashPoints } from "./internal.js";
 import type { NamespaceLog } from "./log.js";
 import { type FileText, readText, type ScanContext } from "./reader.js";
-import { type WinnersInput, type WinnersResult, writeAll, writeWinners } from "./winners.js";
-
-const fdatasyncAsync = promisify(fdatasync);
+import { type WinnersInput, type WinnersResult, writeWinners } from "./winners.js";
 
 /** Where a compaction's scan ran: a worker thread, or the main thread. */
 export type ScanThread = "worker" | "main";

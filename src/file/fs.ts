@@ -3,14 +3,35 @@
  * FileStore and the FileEventStore: fsync of a directory, and the atomic
  * replacement of a whole file.
  */
-import { closeSync, constants, fsyncSync, openSync } from "node:fs";
+import { closeSync, constants, fdatasync, fsyncSync, openSync, write } from "node:fs";
 import { open, rename, unlink } from "node:fs/promises";
 import path from "node:path";
+import { promisify } from "node:util";
 import { TEMP_SUFFIX } from "./encoding.js";
 import { type FileOperation, writeFailed } from "./errors.js";
 import type { SyncPolicy } from "./options.js";
 
 /** fsyncs a directory, so that a new, renamed or removed entry in it survives a crash. */
+const writeAsync = promisify(write) as (
+  fd: number,
+  buffer: Buffer,
+  offset: number,
+  length: number,
+  position: null,
+) => Promise<{ bytesWritten: number }>;
+
+/** `fdatasync(2)` in the thread pool. */
+export const fdatasyncAsync: (fd: number) => Promise<void> = promisify(fdatasync);
+
+/** Writes all of `buf` at the descriptor's position (a short write continues where it stopped). */
+export async function writeAll(fd: number, buf: Buffer): Promise<void> {
+  let offset = 0;
+  while (offset < buf.length) {
+    const { bytesWritten } = await writeAsync(fd, buf, offset, buf.length - offset, null);
+    offset += bytesWritten;
+  }
+}
+
 export function fsyncDir(dir: string): void {
   const fd = openSync(dir, constants.O_RDONLY);
   try {

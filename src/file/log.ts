@@ -21,23 +21,11 @@
  * size against what the last good write left, and its tail) before it
  * writes, as after a write by another process.
  */
-import {
-  closeSync,
-  constants,
-  fdatasync,
-  fstatSync,
-  ftruncateSync,
-  mkdirSync,
-  openSync,
-  readSync,
-  statSync,
-  write,
-} from "node:fs";
+import { closeSync, constants, fstatSync, ftruncateSync, mkdirSync, openSync, readSync, statSync } from "node:fs";
 import path from "node:path";
-import { promisify } from "node:util";
 import { DATA_SUFFIX, LOCK_SUFFIX } from "./encoding.js";
 import { writeFailed } from "./errors.js";
-import { fsyncDir } from "./fs.js";
+import { fdatasyncAsync, fsyncDir, writeAll } from "./fs.js";
 import {
   closeSharedLock,
   flockAcquire,
@@ -47,15 +35,6 @@ import {
   openSharedLock,
   type SharedLock,
 } from "./lock.js";
-
-const writeAsync = promisify(write) as (
-  fd: number,
-  buffer: Buffer,
-  offset: number,
-  length: number,
-  position: null,
-) => Promise<{ bytesWritten: number }>;
-const fdatasyncAsync = promisify(fdatasync);
 
 /** How much a namespace file holds, as far as this process knows. */
 export interface LogStats {
@@ -246,11 +225,7 @@ export class NamespaceLog {
     const buf = group.length === 1 ? (group[0] as Pending).data : Buffer.concat(group.map((p) => p.data));
     let operation: "write" | "fsync" = "write";
     try {
-      let offset = 0;
-      while (offset < buf.length) {
-        const { bytesWritten } = await writeAsync(this.#fd, buf, offset, buf.length - offset, null);
-        offset += bytesWritten;
-      }
+      await writeAll(this.#fd, buf);
       if (this.sync) {
         operation = "fsync";
         await fdatasyncAsync(this.#fd);

@@ -6,20 +6,11 @@
  * (compact-worker.ts), so that saves keep the main thread meanwhile:
  * everything it needs and returns is plain data.
  */
-import { closeSync, constants, fdatasync, openSync, unlinkSync, write } from "node:fs";
-import { promisify } from "node:util";
+import { closeSync, constants, openSync, unlinkSync } from "node:fs";
 import { ChangeType } from "../index.js";
+import { fdatasyncAsync, writeAll } from "./fs.js";
 import { CompactionStep, crashPoints } from "./internal.js";
 import { readText, resolve, type ScanContext } from "./reader.js";
-
-const writeAsync = promisify(write) as (
-  fd: number,
-  buffer: Buffer,
-  offset: number,
-  length: number,
-  position: null,
-) => Promise<{ bytesWritten: number }>;
-const fdatasyncAsync = promisify(fdatasync);
 
 /** What {@link writeWinners} needs (plain data: it may cross to a worker thread). */
 export interface WinnersInput {
@@ -108,14 +99,5 @@ export async function writeWinners(input: WinnersInput): Promise<WinnersResult> 
     throw error;
   } finally {
     closeSync(tempFd);
-  }
-}
-
-/** Writes all of `buf` at the descriptor's position. */
-export async function writeAll(fd: number, buf: Buffer): Promise<void> {
-  let offset = 0;
-  while (offset < buf.length) {
-    const { bytesWritten } = await writeAsync(fd, buf, offset, buf.length - offset, null);
-    offset += bytesWritten;
   }
 }
