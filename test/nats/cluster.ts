@@ -3,6 +3,7 @@
  * keeps its store directory across restarts (`start(i)` again), and
  * {@link startCluster} returns once the cluster places a 3-replica stream.
  */
+import { rmSync } from "node:fs";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { freePort, type NatsServerProcess, startNatsServer } from "./nats-server.js";
@@ -56,7 +57,6 @@ export async function startCluster(options: TestNatsClusterOptions): Promise<Tes
     start,
     async stop() {
       await Promise.all(all.map((n) => n.stop().catch(() => undefined)));
-      const { rmSync } = await import("node:fs");
       for (const d of dirs) if (d) rmSync(d, { recursive: true, force: true });
     },
   };
