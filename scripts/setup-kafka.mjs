@@ -5,13 +5,26 @@
  *     its install script (package.json `allowScripts` denies it so that an offline `npm install` succeeds), and
  *     offline its prebuilt binary cannot be downloaded; so it is built from source with CKJS_LINKING=dynamic:
  *     the bundled librdkafka is compiled into build/deps/librdkafka.so (with rdkafka_mock.h), ~2 min on 2 cores.
- *  2. .test-tools/kafka-mock, librdkafka's mock cluster as a program (test/kafka/kafka-mock.c), compiled
+ *  2. .test-tools/kafka-mock-<hash>, librdkafka's mock cluster as a program (test/kafka/kafka-mock.c), compiled
  *     against that same librdkafka (build/deps), so the tests' broker and client speak the same version.
+ *     <hash> is the first 12 hex digits of the source's SHA-256: a changed kafka-mock.c is a new binary name,
+ *     so test/kafka/cluster.ts (which computes the same name) never runs a stale build. .test-tools/kafka-mock
+ *     is a symlink to the latest build, for running it by hand.
  * Idempotent and quick when all is built. Needs gcc, g++, make (Debian: build-essential or `gcc g++ make`).
  * Exits non-zero with what is missing otherwise. See docs/kafka.md.
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import {
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  symlinkSync,
+  unlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -95,14 +108,11 @@ const compileFlags = bundled
 const lib = bundled ? join(deps, "librdkafka.so") : "/usr/include/librdkafka/rdkafka_mock.h";
 const source = join(root, "test", "kafka", "kafka-mock.c");
 const toolsDir = join(root, ".test-tools");
-const binary = join(toolsDir, "kafka-mock");
-const stampFile = join(toolsDir, "kafka-mock.stamp");
-const stamp = JSON.stringify({
-  source: readFileSync(source, "utf8").length,
-  src: mtime(source),
-  lib,
-  libTime: mtime(lib),
-});
+const hash = createHash("sha256").update(readFileSync(source)).digest("hex").slice(0, 12);
+const binary = join(toolsDir, `kafka-mock-${hash}`);
+const stampFile = `${binary}.stamp`;
+// The source is in the name; a rebuilt librdkafka (a new file time) also makes a new build.
+const stamp = JSON.stringify({ lib, libTime: mtime(lib) });
 if (existsSync(binary) && existsSync(stampFile) && readFileSync(stampFile, "utf8") === stamp) {
   log(`mock cluster ready: ${binary}`);
 } else {
@@ -113,6 +123,16 @@ if (existsSync(binary) && existsSync(stampFile) && readFileSync(stampFile, "utf8
   renameSync(tmp, binary);
   writeFileSync(stampFile, stamp);
   log(`compiled the mock cluster: ${binary}`);
+}
+// .test-tools/kafka-mock: the latest build, for running it by hand (replaced atomically).
+const link = join(toolsDir, "kafka-mock");
+const linkTmp = `${link}.${process.pid}.tmp`;
+try {
+  symlinkSync(`kafka-mock-${hash}`, linkTmp);
+  renameSync(linkTmp, link);
+} catch {
+  // another setup run replaced it at the same time: it points to a build as well
+  if (existsSync(linkTmp)) unlinkSync(linkTmp);
 }
 
 function mtime(path) {

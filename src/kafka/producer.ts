@@ -443,6 +443,7 @@ export class ChangelogProducer {
         this.#backlog.push(partition, key, value, timestamp, settle);
         return true;
       }
+      if (code === ERR_FATAL) this.#fatal ??= error as RdKafka.LibrdKafkaError;
       settle(rejected(this.#error(partition, key, code, messageOf(error), error)));
       return true;
     }
@@ -450,6 +451,9 @@ export class ChangelogProducer {
 
   #onReport(err: RdKafka.LibrdKafkaError | null, report: RdKafka.DeliveryReport): void {
     this.#inFlight--;
+    // The binding's `event.error` carries no `isFatal`: a report failed with librdkafka's fatal
+    // code is how a fatal error shows, and the next write then replaces the producer.
+    if (err?.code === ERR_FATAL) this.#fatal ??= err;
     const waiting = this.#waiting[report.partition];
     if (waiting && waiting.length > 0) {
       const h = waiting.head;

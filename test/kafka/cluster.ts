@@ -1,16 +1,43 @@
 /**
  * A Kafka cluster for one test file: librdkafka's mock cluster
- * (.test-tools/kafka-mock, built by scripts/setup-kafka.mjs) on free
+ * (.test-tools/kafka-mock-<hash of kafka-mock.c>, built by
+ * scripts/setup-kafka.mjs, rebuilt when the source changes) on free
  * loopback ports, stopped by PID — or the real broker in `$KAFKA_BROKERS`.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { createInterface, type Interface } from "node:readline";
 import { ensureChangelogTopic } from "../../src/kafka/index.js";
 
 const root = resolve(import.meta.dirname, "../..");
-export const MOCK_BINARY = join(root, ".test-tools", "kafka-mock");
+const MOCK_SOURCE_HASH = createHash("sha256")
+  .update(readFileSync(join(root, "test", "kafka", "kafka-mock.c")))
+  .digest("hex")
+  .slice(0, 12);
+/** The mock built from the current kafka-mock.c (scripts/setup-kafka.mjs uses the same name). */
+export const MOCK_BINARY = join(root, ".test-tools", `kafka-mock-${MOCK_SOURCE_HASH}`);
+
+/** Kafka protocol request types ("API keys") the tests inject errors into. */
+export const ApiKey = { Produce: 0, InitProducerId: 22 } as const;
+
+/** Kafka protocol error codes the tests inject (librdkafka's `rd_kafka_resp_err_t`). */
+export const KafkaProtocolError = {
+  /** Retriable: the client refreshes metadata and retries. */
+  NotLeaderForPartition: 6,
+  /** Retriable: the request timed out on the broker; the record may be written. */
+  RequestTimedOut: 7,
+  /** Retriable: fewer in-sync replicas than `min.insync.replicas`. */
+  NotEnoughReplicas: 19,
+  /**
+   * Idempotent producer: for the oldest request in flight a sequence desynchronization, which
+   * librdkafka raises as a fatal error (for a later request it bumps the producer epoch instead).
+   */
+  OutOfOrderSequenceNumber: 45,
+  /** Not retriable for InitProducerId: librdkafka raises a fatal error on the idempotent producer. */
+  ClusterAuthorizationFailed: 31,
+} as const;
 
 export interface TestCluster {
   readonly brokers: string;
@@ -20,6 +47,12 @@ export interface TestCluster {
   /** Takes broker `id` (-1 = all) down / up: mock only. */
   down(id?: number): Promise<void>;
   up(id?: number): Promise<void>;
+  /**
+   * The next requests of type `apiKey` ({@link ApiKey}) fail with `errors`
+   * ({@link KafkaProtocolError}), one per request in order:
+   * `rd_kafka_mock_push_request_errors`. Mock only.
+   */
+  pushRequestErrors(apiKey: number, errors: readonly number[]): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -82,6 +115,9 @@ class MockCluster implements TestCluster {
   up(id = -1): Promise<void> {
     return this.command(`up ${id}`);
   }
+  pushRequestErrors(apiKey: number, errors: readonly number[]): Promise<void> {
+    return this.command(`errors ${apiKey} ${errors.join(" ")}`);
+  }
   async stop(): Promise<void> {
     const { child } = this;
     if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
@@ -114,6 +150,8 @@ function externalCluster(brokers: string): TestCluster {
     },
     down: unsupported,
     up: unsupported,
+    pushRequestErrors: () =>
+      Promise.reject(new Error("request error injection needs the mock cluster (unset KAFKA_BROKERS)")),
     async stop() {},
   };
 }

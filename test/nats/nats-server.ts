@@ -49,6 +49,13 @@ export interface StartNatsServerOptions {
   maxPayload?: number | "server-default";
   /** Readiness time-out in ms. @default 15000 */
   readyTimeoutMs?: number;
+  /**
+   * JetStream's `sync_interval` (config file `jetstream { sync_interval: … }`):
+   * `"always"` (fsync on every write) or a duration such as `"10s"`. Only
+   * nats-server 2.10 and later know it ({@link natsServerSyncSettings}).
+   * @default unset: the server's own policy
+   */
+  syncInterval?: string;
 }
 
 /** `max_payload` of the test servers: room for a 1 MiB change (statelog's default limit) and its envelope. */
@@ -64,6 +71,36 @@ export function findNatsServer(): { bin: string } | { error: string } {
       "nats-server is not installed: the NATS tests need a real server. " +
       "Install it with `apt-get install -y nats-server` (npm test's pretest does this), or set NATS_URL.",
   };
+}
+
+/** What the installed nats-server offers for fsync (see docs/nats.md, "Durability"). */
+export interface NatsServerSyncSettings {
+  /** `nats-server --version`, e.g. "2.9.10". */
+  readonly version: string;
+  /** The config file's `jetstream { sync_interval: always }` is accepted (nats-server 2.10 and later). */
+  readonly syncInterval: boolean;
+  /** The server's answer to a config with `sync_interval` (`nats-server -t`), for messages. */
+  readonly output: string;
+}
+
+/** Asks the installed nats-server for its version and whether it accepts `sync_interval`. */
+export function natsServerSyncSettings(): NatsServerSyncSettings {
+  const found = findNatsServer();
+  if ("error" in found) throw new Error(found.error);
+  const version = spawnSync(found.bin, ["--version"], { encoding: "utf8" });
+  const dir = mkdtempSync(join(tmpdir(), "statelog-nats-conf-"));
+  try {
+    const conf = join(dir, "sync.conf");
+    writeFileSync(conf, `jetstream { store_dir: ${JSON.stringify(dir)}, sync_interval: always }\n`);
+    const test = spawnSync(found.bin, ["-t", "-c", conf], { encoding: "utf8" });
+    return {
+      version: (version.stdout + version.stderr).replace(/^.*v(\d+\.\d+\.\d+).*$/s, "$1"),
+      syncInterval: test.status === 0,
+      output: (test.stdout + test.stderr).trim(),
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** A TCP port that was free a moment ago on 127.0.0.1. */
@@ -101,10 +138,14 @@ export async function startNatsServer(options: StartNatsServerOptions = {}): Pro
   const name = options.name ?? `statelog-test-${port}`;
   const args: string[] = [];
   const maxPayload = options.maxPayload ?? TEST_MAX_PAYLOAD;
-  if (maxPayload !== "server-default") {
-    const conf = join(storeDir, "nats-server.conf");
-    writeFileSync(conf, `max_payload: ${maxPayload}\n`);
-    args.push("-c", conf);
+  const conf: string[] = [];
+  if (maxPayload !== "server-default") conf.push(`max_payload: ${maxPayload}`);
+  if (options.syncInterval !== undefined)
+    conf.push(`jetstream { sync_interval: ${JSON.stringify(options.syncInterval)} }`);
+  if (conf.length > 0) {
+    const file = join(storeDir, "nats-server.conf");
+    writeFileSync(file, `${conf.join("\n")}\n`);
+    args.push("-c", file);
   }
   args.push("-a", "127.0.0.1", "-p", String(port), "-m", String(monitorPort), "-js", "-sd", storeDir, "-n", name);
   if (options.cluster) {
