@@ -50,6 +50,8 @@ export class EventSourcedRepository<S, E extends AggregateEvent = AggregateEvent
   readonly #settings: RepositorySettings<S, E>;
   readonly #open = new OpenState("event-sourced repository");
   readonly #pending = new Set<Promise<void>>();
+  /** Streams whose snapshot a load is replacing (a write in flight). */
+  readonly #replacing = new Set<string>();
 
   private constructor(settings: RepositorySettings<S, E>) {
     this.#settings = settings;
@@ -266,16 +268,19 @@ export class EventSourcedRepository<S, E extends AggregateEvent = AggregateEvent
     this.#writeSnapshot(id, streamId, after, state);
   }
 
-  /** Writes a snapshot of `streamId` at `version` in the background; `state` is folded when not given. */
-  #writeSnapshot(id: string, streamId: string, version: number, state: S | undefined): void {
+  /**
+   * Writes a snapshot of `streamId` at `version` in the background; `state` is folded when not given.
+   * Returns the background task (settled when the write finished or was reported), or undefined when none started.
+   */
+  #writeSnapshot(id: string, streamId: string, version: number, state: S | undefined): Promise<void> | undefined {
     const { snapshots, snapshotVersion } = this.#settings;
-    if (snapshots === undefined) return;
+    if (snapshots === undefined) return undefined;
     let copy: S | undefined;
     try {
       copy = state === undefined ? undefined : structuredClone(state);
     } catch (error) {
       this.#report("save", streamId, version, error);
-      return;
+      return undefined;
     }
     const task = (async () => {
       const snapshotState = copy ?? (await this.#fold(id, { version, maxEvents: Number.POSITIVE_INFINITY })).state;
@@ -290,6 +295,7 @@ export class EventSourcedRepository<S, E extends AggregateEvent = AggregateEvent
     })().catch((error: unknown) => this.#report("save", streamId, version, error));
     this.#pending.add(task);
     void task.finally(() => this.#pending.delete(task));
+    return task;
   }
 
   #report(operation: "save" | "load", streamId: string, version: number | undefined, error: unknown): void {
@@ -312,7 +318,7 @@ export class EventSourcedRepository<S, E extends AggregateEvent = AggregateEvent
     options: FoldOptions,
   ): Promise<AggregateSnapshot | undefined> {
     const { snapshots, snapshotVersion } = this.#settings;
-    if (snapshots === undefined || options.useSnapshot === false) return undefined;
+    if (snapshots === undefined) return undefined;
     try {
       return await snapshots.load(streamId, { maxVersion: target, snapshotVersion, signal: options.signal });
     } catch (error) {
@@ -325,34 +331,21 @@ export class EventSourcedRepository<S, E extends AggregateEvent = AggregateEvent
   async #fold(id: string, options: FoldOptions): Promise<LoadedAggregate<S>> {
     this.#open.check();
     throwIfAborted(options.signal);
-    const { eventStore, aggregateType, initialState, evolve, upcast } = this.#settings;
+    const settings = this.#settings;
+    const { eventStore, evolve, upcast } = settings;
     const streamId = this.streamIdOf(id);
     const target = options.version;
     if (target !== undefined && (!Number.isSafeInteger(target) || target < 1)) {
       throw new ValidationError("version", `must be an integer >= 1, got ${String(target)}`);
     }
-    const maxEvents = options.maxEvents ?? this.#settings.maxEvents;
+    const maxEvents = options.maxEvents ?? settings.maxEvents;
     if (maxEvents !== Number.POSITIVE_INFINITY && (!Number.isSafeInteger(maxEvents) || maxEvents < 1)) {
       throw new ValidationError("maxEvents", `must be an integer >= 1 (or Infinity), got ${String(maxEvents)}`);
     }
-    const snapshot = await this.#snapshotFor(streamId, target, options);
+    const consulted = settings.snapshots !== undefined && options.useSnapshot !== false;
+    const snapshot = consulted ? await this.#snapshotFor(streamId, target, options) : undefined;
     const from = snapshot?.version ?? 0;
-    const tooMany = (count: string) =>
-      new LimitExceededError(
-        "maxEvents",
-        maxEvents,
-        `loading ${aggregateType} ${JSON.stringify(id)} would fold ${count} events after ${from === 0 ? "the start" : `the snapshot at version ${from}`}, more than maxEvents = ${maxEvents}: nothing was returned (take snapshots, or raise maxEvents)`,
-      );
-    const missing = () => new NotFoundError(`${aggregateType} aggregate`, id);
-    const initial = (): LoadedAggregate<S> => ({
-      id,
-      streamId,
-      state: initialState(),
-      version: 0,
-      snapshotVersionAt: 0,
-      eventsFolded: 0,
-    });
-    if (target !== undefined && target - from > maxEvents) throw tooMany(String(target - from));
+    if (target !== undefined && target - from > maxEvents) throw this.#tooMany(id, from, maxEvents, target - from);
     let events: readonly RecordedEvent[];
     try {
       if (target !== undefined) {
@@ -364,10 +357,11 @@ export class EventSourcedRepository<S, E extends AggregateEvent = AggregateEvent
       }
     } catch (error) {
       if (!isNotFoundError(error)) throw error;
-      if (options.allowMissing) return initial();
-      throw missing();
+      if (options.allowMissing) return this.#initial(id, streamId);
+      throw new NotFoundError(`${settings.aggregateType} aggregate`, id);
     }
-    if (target === undefined && events.length > maxEvents) throw tooMany(`more than ${maxEvents}`);
+    const count = events.length;
+    if (target === undefined && count > maxEvents) throw this.#tooMany(id, from, maxEvents, undefined);
     const first = events[0];
     if (first !== undefined && first.position !== from + 1) {
       throw new BehindRetentionError(streamId, from, first.position);
@@ -375,20 +369,42 @@ export class EventSourcedRepository<S, E extends AggregateEvent = AggregateEvent
     if (first === undefined && from === 0) {
       const info = await eventStore.getStreamInfo(streamId).catch(() => undefined);
       if (info !== undefined && info.lastPosition > 0) throw new BehindRetentionError(streamId, 0, info.firstPosition);
-      if (options.allowMissing) return initial();
-      throw missing();
+      if (options.allowMissing) return this.#initial(id, streamId);
+      throw new NotFoundError(`${settings.aggregateType} aggregate`, id);
     }
-    if (target !== undefined && from + events.length < target) {
-      throw new NotFoundError(`version ${target} of ${aggregateType} aggregate`, id);
+    if (target !== undefined && from + count < target) {
+      throw new NotFoundError(`version ${target} of ${settings.aggregateType} aggregate`, id);
     }
-    let state = snapshot === undefined ? initialState() : (snapshot.state as S);
-    for (const e of events) state = evolve(state, upcast === undefined ? (e as unknown as E) : upcast(e));
-    const version = from + events.length;
-    const { snapshotEvery } = this.#settings;
-    if (target === undefined && snapshotEvery > 0 && events.length >= snapshotEvery && !this.#open.closed) {
-      // Many events past the newest usable snapshot (none written, a stale one, a failed write): replace it.
-      this.#writeSnapshot(id, streamId, version, state);
+    let state = snapshot === undefined ? settings.initialState() : (snapshot.state as S);
+    if (upcast === undefined) {
+      for (let i = 0; i < count; i++) state = evolve(state, events[i] as unknown as E);
+    } else {
+      for (let i = 0; i < count; i++) state = evolve(state, upcast(events[i] as RecordedEvent));
     }
-    return { id, streamId, state, version, snapshotVersionAt: from, eventsFolded: events.length };
+    const version = from + count;
+    const { snapshotEvery } = settings;
+    if (consulted && target === undefined && snapshotEvery > 0 && count >= snapshotEvery && !this.#open.closed) {
+      // Many events past the newest usable snapshot (none written, a stale one, a failed write): replace it,
+      // once (loads while that write is in flight do not start another one).
+      if (!this.#replacing.has(streamId)) {
+        this.#replacing.add(streamId);
+        const task = this.#writeSnapshot(id, streamId, version, state);
+        if (task === undefined) this.#replacing.delete(streamId);
+        else void task.finally(() => this.#replacing.delete(streamId));
+      }
+    }
+    return { id, streamId, state, version, snapshotVersionAt: from, eventsFolded: count };
+  }
+
+  #initial(id: string, streamId: string): LoadedAggregate<S> {
+    return { id, streamId, state: this.#settings.initialState(), version: 0, snapshotVersionAt: 0, eventsFolded: 0 };
+  }
+
+  #tooMany(id: string, from: number, maxEvents: number, count: number | undefined): LimitExceededError {
+    return new LimitExceededError(
+      "maxEvents",
+      maxEvents,
+      `loading ${this.#settings.aggregateType} ${JSON.stringify(id)} would fold ${count === undefined ? `more than ${maxEvents}` : count} events after ${from === 0 ? "the start" : `the snapshot at version ${from}`}, more than maxEvents = ${maxEvents}: nothing was returned (take snapshots, or raise maxEvents)`,
+    );
   }
 }
