@@ -97,7 +97,8 @@ export class EventSourcedRepository<S, E extends AggregateEvent = AggregateEvent
    * @throws whatever `evolve` or `upcast` throws; ClosedError | AbortError
    */
   async load(id: string, options: AggregateLoadOptions = {}): Promise<LoadedAggregate<S>> {
-    return this.#fold(id, options);
+    this.#open.check();
+    return this.#fold(id, this.streamIdOf(id), options);
   }
 
   /** The stored events of aggregate `id` after `fromVersion` (as stored, with their metadata; no upcast). `[]` when none. */
@@ -151,7 +152,7 @@ export class EventSourcedRepository<S, E extends AggregateEvent = AggregateEvent
     const streamId = this.streamIdOf(id);
     for (let attempt = 1; ; attempt++) {
       throwIfAborted(options.signal);
-      const loaded = await this.#fold(id, {
+      const loaded = await this.#fold(id, streamId, {
         allowMissing: true,
         signal: options.signal,
         maxEvents: options.maxEvents,
@@ -226,7 +227,9 @@ export class EventSourcedRepository<S, E extends AggregateEvent = AggregateEvent
     state: S | undefined,
   ): Promise<AggregateSaveResult> {
     const now = new Date();
-    const inputs: EventInput[] = events.map((e, i) => {
+    const inputs: EventInput[] = new Array(events.length);
+    for (let i = 0; i < events.length; i++) {
+      const e = events[i] as E;
       if (typeof e !== "object" || e === null) throw new ValidationError(`events[${i}]`, "must be an event object");
       const metadata =
         options.metadata === undefined
@@ -234,14 +237,13 @@ export class EventSourcedRepository<S, E extends AggregateEvent = AggregateEvent
           : e.metadata === undefined
             ? options.metadata
             : { ...options.metadata, ...e.metadata };
-      return {
-        id: e.id ?? crypto.randomUUID(),
-        type: e.type,
-        data: e.data,
-        timestamp: e.timestamp ?? now,
-        ...(metadata === undefined ? {} : { metadata }),
-      };
-    });
+      const eventId = e.id ?? crypto.randomUUID();
+      const timestamp = e.timestamp ?? now;
+      inputs[i] =
+        metadata === undefined
+          ? { id: eventId, type: e.type, data: e.data, timestamp }
+          : { id: eventId, type: e.type, data: e.data, timestamp, metadata };
+    }
     const result = await this.#settings.eventStore.append(streamId, inputs, {
       expectedVersion: options.expectedVersion,
       signal: options.signal,
@@ -283,7 +285,8 @@ export class EventSourcedRepository<S, E extends AggregateEvent = AggregateEvent
       return undefined;
     }
     const task = (async () => {
-      const snapshotState = copy ?? (await this.#fold(id, { version, maxEvents: Number.POSITIVE_INFINITY })).state;
+      const snapshotState =
+        copy ?? (await this.#fold(id, streamId, { version, maxEvents: Number.POSITIVE_INFINITY })).state;
       const snapshot: AggregateSnapshot = {
         streamId,
         version,
@@ -328,12 +331,12 @@ export class EventSourcedRepository<S, E extends AggregateEvent = AggregateEvent
     }
   }
 
-  async #fold(id: string, options: FoldOptions): Promise<LoadedAggregate<S>> {
+  /** Folds aggregate `id` (of stream `streamId`, already checked). */
+  async #fold(id: string, streamId: string, options: FoldOptions): Promise<LoadedAggregate<S>> {
     this.#open.check();
     throwIfAborted(options.signal);
     const settings = this.#settings;
     const { eventStore, evolve, upcast } = settings;
-    const streamId = this.streamIdOf(id);
     const target = options.version;
     if (target !== undefined && (!Number.isSafeInteger(target) || target < 1)) {
       throw new ValidationError("version", `must be an integer >= 1, got ${String(target)}`);
