@@ -96,9 +96,14 @@ export class EventSourcedRepository<S, E extends AggregateEvent = AggregateEvent
    * @throws BehindRetentionError when retention removed events the fold needs
    * @throws whatever `evolve` or `upcast` throws; ClosedError | AbortError
    */
-  async load(id: string, options: AggregateLoadOptions = {}): Promise<LoadedAggregate<S>> {
-    this.#open.check();
-    return this.#fold(id, this.streamIdOf(id), options);
+  load(id: string, options: AggregateLoadOptions = {}): Promise<LoadedAggregate<S>> {
+    // Not `async`: the fold's promise is returned as is (one promise less per load); errors still reject.
+    try {
+      this.#open.check();
+      return this.#fold(id, this.streamIdOf(id), options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   /** The stored events of aggregate `id` after `fromVersion` (as stored, with their metadata; no upcast). `[]` when none. */
@@ -315,22 +320,6 @@ export class EventSourcedRepository<S, E extends AggregateEvent = AggregateEvent
     }
   }
 
-  async #snapshotFor(
-    streamId: string,
-    target: number | undefined,
-    options: FoldOptions,
-  ): Promise<AggregateSnapshot | undefined> {
-    const { snapshots, snapshotVersion } = this.#settings;
-    if (snapshots === undefined) return undefined;
-    try {
-      return await snapshots.load(streamId, { maxVersion: target, snapshotVersion, signal: options.signal });
-    } catch (error) {
-      if (isAbortError(error)) throw error;
-      this.#report("load", streamId, target, error);
-      return undefined;
-    }
-  }
-
   /** Folds aggregate `id` (of stream `streamId`, already checked). */
   async #fold(id: string, streamId: string, options: FoldOptions): Promise<LoadedAggregate<S>> {
     this.#open.check();
@@ -346,7 +335,19 @@ export class EventSourcedRepository<S, E extends AggregateEvent = AggregateEvent
       throw new ValidationError("maxEvents", `must be an integer >= 1 (or Infinity), got ${String(maxEvents)}`);
     }
     const consulted = settings.snapshots !== undefined && options.useSnapshot !== false;
-    const snapshot = consulted ? await this.#snapshotFor(streamId, target, options) : undefined;
+    let snapshot: AggregateSnapshot | undefined;
+    if (consulted) {
+      try {
+        snapshot = await settings.snapshots?.load(streamId, {
+          maxVersion: target,
+          snapshotVersion: settings.snapshotVersion,
+          signal: options.signal,
+        });
+      } catch (error) {
+        if (isAbortError(error)) throw error;
+        this.#report("load", streamId, target, error);
+      }
+    }
     const from = snapshot?.version ?? 0;
     if (target !== undefined && target - from > maxEvents) throw this.#tooMany(id, from, maxEvents, target - from);
     let events: readonly RecordedEvent[];
