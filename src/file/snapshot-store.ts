@@ -10,6 +10,16 @@
  * Saves of one stream are serialised within the process; several
  * processes may share the directory (the last rename wins: each file is
  * always one whole save).
+ *
+ * Loads are served from memory once a stream's file was read: the store
+ * keeps what it read of the `maxCachedStreams` most recently loaded
+ * streams (each state as JSON text, parsed anew for every load, so a
+ * caller can change what it got). Its own save or delete of a stream
+ * drops that stream's entry, so the next load reads the file again. A
+ * file another process replaced (or damaged) after this store read it is
+ * read again only after such a save, a delete or a reopen: until then a
+ * load may return an older snapshot, which is still the exact state at
+ * its version (a repository folds the events after it).
  */
 import { createHash } from "node:crypto";
 import { mkdir, readFile, unlink } from "node:fs/promises";
@@ -20,7 +30,6 @@ import {
   checkSnapshot,
   checkSnapshotLoad,
   checkSnapshotStoreOptions,
-  pickSnapshot,
   retainSnapshots,
   SNAPSHOT_STORE_DEFAULTS,
   type SnapshotLoadOptions,
@@ -36,6 +45,8 @@ export const FILE_SNAPSHOT_STORE_DEFAULTS = {
   ...SNAPSHOT_STORE_DEFAULTS,
   /** fsync each snapshot file (and the directory) before a save resolves. @default "fsync" */
   sync: SyncPolicy.Fsync,
+  /** Streams whose snapshot file is kept in memory after a load. @default 1024 */
+  maxCachedStreams: 1024,
 } as const;
 
 /** Options of {@link FileSnapshotStore.open}. */
@@ -44,6 +55,21 @@ export interface FileSnapshotStoreOptions extends SnapshotStoreOptions {
   directory: string;
   /** `"fsync"`: a resolved save survives a crash of the machine; `"none"`: of the process only (see {@link SyncPolicy}). @default "fsync" */
   sync?: SyncPolicy;
+  /**
+   * How many streams' snapshot files the store keeps in memory after a
+   * load (the most recently loaded ones), so that the next load of such a
+   * stream reads no file; 0 reads the file on every load. An integer >= 0.
+   * @default 1024
+   */
+  maxCachedStreams?: number;
+}
+
+/** A snapshot as cached: its state as JSON text, parsed for each load. */
+interface CachedSnapshot {
+  readonly version: number;
+  readonly snapshotVersion: number;
+  readonly createdAt: number;
+  readonly stateJson: string;
 }
 
 interface StoredSnapshot {
@@ -68,11 +94,17 @@ export class FileSnapshotStore implements SnapshotStore {
   readonly #open = new OpenState("snapshot store");
   /** The last save of each stream in flight: saves of one stream run one after the other. */
   readonly #writes = new Map<string, Promise<unknown>>();
+  /** What loads read of each stream's file, least recently loaded first. */
+  readonly #cache = new Map<string, readonly CachedSnapshot[]>();
+  readonly #maxCached: number;
+  /** Bumped by each save or delete: a file read during which it changed is not cached. */
+  #generation = 0;
 
-  private constructor(directory: string, sync: SyncPolicy, max: number) {
+  private constructor(directory: string, sync: SyncPolicy, max: number, maxCached: number) {
     this.directory = directory;
     this.#sync = sync;
     this.#max = max;
+    this.#maxCached = maxCached;
   }
 
   /**
@@ -83,13 +115,14 @@ export class FileSnapshotStore implements SnapshotStore {
     const { check, maxSnapshotsPerStream } = checkSnapshotStoreOptions<FileSnapshotStoreOptions>(
       "FileSnapshotStore",
       options,
-      ["directory", "sync"],
+      ["directory", "sync", "maxCachedStreams"],
       FILE_SNAPSHOT_STORE_DEFAULTS,
     );
     const directory = path.resolve(check.string("directory"));
     const sync = check.oneOf("sync", SyncPolicy);
+    const maxCachedStreams = check.integer("maxCachedStreams", { min: 0 });
     await mkdir(directory, { recursive: true });
-    return new FileSnapshotStore(directory, sync, maxSnapshotsPerStream);
+    return new FileSnapshotStore(directory, sync, maxSnapshotsPerStream, maxCachedStreams);
   }
 
   async save(snapshot: AggregateSnapshot, options?: CallOptions): Promise<void> {
@@ -98,6 +131,7 @@ export class FileSnapshotStore implements SnapshotStore {
     const s = checkSnapshot(snapshot);
     // Serialised now: later changes of the caller's state cannot reach the file.
     const added = { ...s, state: JSON.parse(JSON.stringify(s.state ?? null)) as unknown };
+    this.#invalidate(s.streamId);
     await this.#serial(s.streamId, async () => {
       const existing = await this.#read(s.streamId).catch(() => []);
       const kept = retainSnapshots(existing, added, this.#max);
@@ -110,7 +144,11 @@ export class FileSnapshotStore implements SnapshotStore {
           state: k.state,
         })),
       };
-      await writeFileAtomic(this.#file(s.streamId), Buffer.from(JSON.stringify(file)), this.#sync);
+      try {
+        await writeFileAtomic(this.#file(s.streamId), Buffer.from(JSON.stringify(file)), this.#sync);
+      } finally {
+        this.#invalidate(s.streamId);
+      }
     });
   }
 
@@ -118,32 +156,88 @@ export class FileSnapshotStore implements SnapshotStore {
     this.#open.check();
     throwIfAborted(options?.signal);
     checkSnapshotLoad(streamId, options);
-    return pickSnapshot(await this.#read(streamId), options);
+    const cached = this.#cache.get(streamId);
+    if (cached !== undefined) {
+      // Most recently loaded last.
+      this.#cache.delete(streamId);
+      this.#cache.set(streamId, cached);
+      return this.#pick(streamId, cached, options);
+    }
+    const generation = this.#generation;
+    const read = await this.#read(streamId);
+    this.#open.check();
+    const entries = read.map(
+      (r): CachedSnapshot => ({
+        version: r.version,
+        snapshotVersion: r.snapshotVersion,
+        createdAt: r.createdAt.getTime(),
+        stateJson: JSON.stringify(r.state),
+      }),
+    );
+    if (this.#maxCached > 0 && this.#generation === generation && !this.#writes.has(streamId)) {
+      this.#cache.set(streamId, entries);
+      if (this.#cache.size > this.#maxCached) this.#cache.delete(this.#cache.keys().next().value as string);
+    }
+    return this.#pick(streamId, entries, options);
   }
 
   async delete(streamId: string, options?: CallOptions): Promise<boolean> {
     this.#open.check();
     throwIfAborted(options?.signal);
     checkSnapshotLoad(streamId, undefined);
+    this.#invalidate(streamId);
     return this.#serial(streamId, () =>
-      unlink(this.#file(streamId)).then(
-        () => true,
-        (error: NodeJS.ErrnoException) => {
-          if (error.code === "ENOENT") return false;
-          throw error;
-        },
-      ),
+      unlink(this.#file(streamId))
+        .then(
+          () => true,
+          (error: NodeJS.ErrnoException) => {
+            if (error.code === "ENOENT") return false;
+            throw error;
+          },
+        )
+        .finally(() => this.#invalidate(streamId)),
     );
   }
 
   /** Waits for saves in flight; later calls fail with a `ClosedError`. Idempotent. */
   async close(): Promise<void> {
     if (!this.#open.close()) return;
+    this.#cache.clear();
     await Promise.allSettled([...this.#writes.values()]);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
+  }
+
+  /** Forgets what was read of `streamId`'s file, and makes reads already started not cache it. */
+  #invalidate(streamId: string): void {
+    this.#cache.delete(streamId);
+    this.#generation++;
+  }
+
+  /** The snapshot a load returns, with a state of its own. */
+  #pick(
+    streamId: string,
+    entries: readonly CachedSnapshot[],
+    options: SnapshotLoadOptions | undefined,
+  ): AggregateSnapshot | undefined {
+    let best: CachedSnapshot | undefined;
+    const max = options?.maxVersion;
+    const wanted = options?.snapshotVersion;
+    for (const e of entries) {
+      if (max !== undefined && e.version > max) continue;
+      if (wanted !== undefined && e.snapshotVersion !== wanted) continue;
+      if (best === undefined || e.version > best.version) best = e;
+    }
+    if (best === undefined) return undefined;
+    return {
+      streamId,
+      version: best.version,
+      snapshotVersion: best.snapshotVersion,
+      state: JSON.parse(best.stateJson) as unknown,
+      createdAt: new Date(best.createdAt),
+    };
   }
 
   #file(streamId: string): string {

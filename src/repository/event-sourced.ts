@@ -50,6 +50,8 @@ export class EventSourcedRepository<S, E extends AggregateEvent = AggregateEvent
   readonly #settings: RepositorySettings<S, E>;
   readonly #open = new OpenState("event-sourced repository");
   readonly #pending = new Set<Promise<void>>();
+  /** Streams whose snapshot a load is replacing (a write in flight). */
+  readonly #replacing = new Set<string>();
 
   private constructor(settings: RepositorySettings<S, E>) {
     this.#settings = settings;
@@ -94,8 +96,14 @@ export class EventSourcedRepository<S, E extends AggregateEvent = AggregateEvent
    * @throws BehindRetentionError when retention removed events the fold needs
    * @throws whatever `evolve` or `upcast` throws; ClosedError | AbortError
    */
-  async load(id: string, options: AggregateLoadOptions = {}): Promise<LoadedAggregate<S>> {
-    return this.#fold(id, options);
+  load(id: string, options: AggregateLoadOptions = {}): Promise<LoadedAggregate<S>> {
+    // Not `async`: the fold's promise is returned as is (one promise less per load); errors still reject.
+    try {
+      this.#open.check();
+      return this.#fold(id, this.streamIdOf(id), options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   /** The stored events of aggregate `id` after `fromVersion` (as stored, with their metadata; no upcast). `[]` when none. */
@@ -149,7 +157,7 @@ export class EventSourcedRepository<S, E extends AggregateEvent = AggregateEvent
     const streamId = this.streamIdOf(id);
     for (let attempt = 1; ; attempt++) {
       throwIfAborted(options.signal);
-      const loaded = await this.#fold(id, {
+      const loaded = await this.#fold(id, streamId, {
         allowMissing: true,
         signal: options.signal,
         maxEvents: options.maxEvents,
@@ -224,7 +232,9 @@ export class EventSourcedRepository<S, E extends AggregateEvent = AggregateEvent
     state: S | undefined,
   ): Promise<AggregateSaveResult> {
     const now = new Date();
-    const inputs: EventInput[] = events.map((e, i) => {
+    const inputs: EventInput[] = new Array(events.length);
+    for (let i = 0; i < events.length; i++) {
+      const e = events[i] as E;
       if (typeof e !== "object" || e === null) throw new ValidationError(`events[${i}]`, "must be an event object");
       const metadata =
         options.metadata === undefined
@@ -232,14 +242,13 @@ export class EventSourcedRepository<S, E extends AggregateEvent = AggregateEvent
           : e.metadata === undefined
             ? options.metadata
             : { ...options.metadata, ...e.metadata };
-      return {
-        id: e.id ?? crypto.randomUUID(),
-        type: e.type,
-        data: e.data,
-        timestamp: e.timestamp ?? now,
-        ...(metadata === undefined ? {} : { metadata }),
-      };
-    });
+      const eventId = e.id ?? crypto.randomUUID();
+      const timestamp = e.timestamp ?? now;
+      inputs[i] =
+        metadata === undefined
+          ? { id: eventId, type: e.type, data: e.data, timestamp }
+          : { id: eventId, type: e.type, data: e.data, timestamp, metadata };
+    }
     const result = await this.#settings.eventStore.append(streamId, inputs, {
       expectedVersion: options.expectedVersion,
       signal: options.signal,
@@ -266,19 +275,23 @@ export class EventSourcedRepository<S, E extends AggregateEvent = AggregateEvent
     this.#writeSnapshot(id, streamId, after, state);
   }
 
-  /** Writes a snapshot of `streamId` at `version` in the background; `state` is folded when not given. */
-  #writeSnapshot(id: string, streamId: string, version: number, state: S | undefined): void {
+  /**
+   * Writes a snapshot of `streamId` at `version` in the background; `state` is folded when not given.
+   * Returns the background task (settled when the write finished or was reported), or undefined when none started.
+   */
+  #writeSnapshot(id: string, streamId: string, version: number, state: S | undefined): Promise<void> | undefined {
     const { snapshots, snapshotVersion } = this.#settings;
-    if (snapshots === undefined) return;
+    if (snapshots === undefined) return undefined;
     let copy: S | undefined;
     try {
       copy = state === undefined ? undefined : structuredClone(state);
     } catch (error) {
       this.#report("save", streamId, version, error);
-      return;
+      return undefined;
     }
     const task = (async () => {
-      const snapshotState = copy ?? (await this.#fold(id, { version, maxEvents: Number.POSITIVE_INFINITY })).state;
+      const snapshotState =
+        copy ?? (await this.#fold(id, streamId, { version, maxEvents: Number.POSITIVE_INFINITY })).state;
       const snapshot: AggregateSnapshot = {
         streamId,
         version,
@@ -290,6 +303,7 @@ export class EventSourcedRepository<S, E extends AggregateEvent = AggregateEvent
     })().catch((error: unknown) => this.#report("save", streamId, version, error));
     this.#pending.add(task);
     void task.finally(() => this.#pending.delete(task));
+    return task;
   }
 
   #report(operation: "save" | "load", streamId: string, version: number | undefined, error: unknown): void {
@@ -306,53 +320,36 @@ export class EventSourcedRepository<S, E extends AggregateEvent = AggregateEvent
     }
   }
 
-  async #snapshotFor(
-    streamId: string,
-    target: number | undefined,
-    options: FoldOptions,
-  ): Promise<AggregateSnapshot | undefined> {
-    const { snapshots, snapshotVersion } = this.#settings;
-    if (snapshots === undefined || options.useSnapshot === false) return undefined;
-    try {
-      return await snapshots.load(streamId, { maxVersion: target, snapshotVersion, signal: options.signal });
-    } catch (error) {
-      if (isAbortError(error)) throw error;
-      this.#report("load", streamId, target, error);
-      return undefined;
-    }
-  }
-
-  async #fold(id: string, options: FoldOptions): Promise<LoadedAggregate<S>> {
+  /** Folds aggregate `id` (of stream `streamId`, already checked). */
+  async #fold(id: string, streamId: string, options: FoldOptions): Promise<LoadedAggregate<S>> {
     this.#open.check();
     throwIfAborted(options.signal);
-    const { eventStore, aggregateType, initialState, evolve, upcast } = this.#settings;
-    const streamId = this.streamIdOf(id);
+    const settings = this.#settings;
+    const { eventStore, evolve, upcast } = settings;
     const target = options.version;
     if (target !== undefined && (!Number.isSafeInteger(target) || target < 1)) {
       throw new ValidationError("version", `must be an integer >= 1, got ${String(target)}`);
     }
-    const maxEvents = options.maxEvents ?? this.#settings.maxEvents;
+    const maxEvents = options.maxEvents ?? settings.maxEvents;
     if (maxEvents !== Number.POSITIVE_INFINITY && (!Number.isSafeInteger(maxEvents) || maxEvents < 1)) {
       throw new ValidationError("maxEvents", `must be an integer >= 1 (or Infinity), got ${String(maxEvents)}`);
     }
-    const snapshot = await this.#snapshotFor(streamId, target, options);
+    const consulted = settings.snapshots !== undefined && options.useSnapshot !== false;
+    let snapshot: AggregateSnapshot | undefined;
+    if (consulted) {
+      try {
+        snapshot = await settings.snapshots?.load(streamId, {
+          maxVersion: target,
+          snapshotVersion: settings.snapshotVersion,
+          signal: options.signal,
+        });
+      } catch (error) {
+        if (isAbortError(error)) throw error;
+        this.#report("load", streamId, target, error);
+      }
+    }
     const from = snapshot?.version ?? 0;
-    const tooMany = (count: string) =>
-      new LimitExceededError(
-        "maxEvents",
-        maxEvents,
-        `loading ${aggregateType} ${JSON.stringify(id)} would fold ${count} events after ${from === 0 ? "the start" : `the snapshot at version ${from}`}, more than maxEvents = ${maxEvents}: nothing was returned (take snapshots, or raise maxEvents)`,
-      );
-    const missing = () => new NotFoundError(`${aggregateType} aggregate`, id);
-    const initial = (): LoadedAggregate<S> => ({
-      id,
-      streamId,
-      state: initialState(),
-      version: 0,
-      snapshotVersionAt: 0,
-      eventsFolded: 0,
-    });
-    if (target !== undefined && target - from > maxEvents) throw tooMany(String(target - from));
+    if (target !== undefined && target - from > maxEvents) throw this.#tooMany(id, from, maxEvents, target - from);
     let events: readonly RecordedEvent[];
     try {
       if (target !== undefined) {
@@ -364,10 +361,11 @@ export class EventSourcedRepository<S, E extends AggregateEvent = AggregateEvent
       }
     } catch (error) {
       if (!isNotFoundError(error)) throw error;
-      if (options.allowMissing) return initial();
-      throw missing();
+      if (options.allowMissing) return this.#initial(id, streamId);
+      throw new NotFoundError(`${settings.aggregateType} aggregate`, id);
     }
-    if (target === undefined && events.length > maxEvents) throw tooMany(`more than ${maxEvents}`);
+    const count = events.length;
+    if (target === undefined && count > maxEvents) throw this.#tooMany(id, from, maxEvents, undefined);
     const first = events[0];
     if (first !== undefined && first.position !== from + 1) {
       throw new BehindRetentionError(streamId, from, first.position);
@@ -375,20 +373,42 @@ export class EventSourcedRepository<S, E extends AggregateEvent = AggregateEvent
     if (first === undefined && from === 0) {
       const info = await eventStore.getStreamInfo(streamId).catch(() => undefined);
       if (info !== undefined && info.lastPosition > 0) throw new BehindRetentionError(streamId, 0, info.firstPosition);
-      if (options.allowMissing) return initial();
-      throw missing();
+      if (options.allowMissing) return this.#initial(id, streamId);
+      throw new NotFoundError(`${settings.aggregateType} aggregate`, id);
     }
-    if (target !== undefined && from + events.length < target) {
-      throw new NotFoundError(`version ${target} of ${aggregateType} aggregate`, id);
+    if (target !== undefined && from + count < target) {
+      throw new NotFoundError(`version ${target} of ${settings.aggregateType} aggregate`, id);
     }
-    let state = snapshot === undefined ? initialState() : (snapshot.state as S);
-    for (const e of events) state = evolve(state, upcast === undefined ? (e as unknown as E) : upcast(e));
-    const version = from + events.length;
-    const { snapshotEvery } = this.#settings;
-    if (target === undefined && snapshotEvery > 0 && events.length >= snapshotEvery && !this.#open.closed) {
-      // Many events past the newest usable snapshot (none written, a stale one, a failed write): replace it.
-      this.#writeSnapshot(id, streamId, version, state);
+    let state = snapshot === undefined ? settings.initialState() : (snapshot.state as S);
+    if (upcast === undefined) {
+      for (let i = 0; i < count; i++) state = evolve(state, events[i] as unknown as E);
+    } else {
+      for (let i = 0; i < count; i++) state = evolve(state, upcast(events[i] as RecordedEvent));
     }
-    return { id, streamId, state, version, snapshotVersionAt: from, eventsFolded: events.length };
+    const version = from + count;
+    const { snapshotEvery } = settings;
+    if (consulted && target === undefined && snapshotEvery > 0 && count >= snapshotEvery && !this.#open.closed) {
+      // Many events past the newest usable snapshot (none written, a stale one, a failed write): replace it,
+      // once (loads while that write is in flight do not start another one).
+      if (!this.#replacing.has(streamId)) {
+        this.#replacing.add(streamId);
+        const task = this.#writeSnapshot(id, streamId, version, state);
+        if (task === undefined) this.#replacing.delete(streamId);
+        else void task.finally(() => this.#replacing.delete(streamId));
+      }
+    }
+    return { id, streamId, state, version, snapshotVersionAt: from, eventsFolded: count };
+  }
+
+  #initial(id: string, streamId: string): LoadedAggregate<S> {
+    return { id, streamId, state: this.#settings.initialState(), version: 0, snapshotVersionAt: 0, eventsFolded: 0 };
+  }
+
+  #tooMany(id: string, from: number, maxEvents: number, count: number | undefined): LimitExceededError {
+    return new LimitExceededError(
+      "maxEvents",
+      maxEvents,
+      `loading ${this.#settings.aggregateType} ${JSON.stringify(id)} would fold ${count === undefined ? `more than ${maxEvents}` : count} events after ${from === 0 ? "the start" : `the snapshot at version ${from}`}, more than maxEvents = ${maxEvents}: nothing was returned (take snapshots, or raise maxEvents)`,
+    );
   }
 }

@@ -157,11 +157,11 @@ export function checkSnapshotLoad(streamId: string, options: SnapshotLoadOptions
  * Picks from `candidates` the snapshot a load returns: the highest
  * `version` at or below `maxVersion`, of `snapshotVersion` when given.
  */
-export function pickSnapshot<S>(
-  candidates: Iterable<AggregateSnapshot<S>>,
+export function pickSnapshot<T extends AggregateSnapshot<unknown>>(
+  candidates: Iterable<T>,
   options: SnapshotLoadOptions | undefined,
-): AggregateSnapshot<S> | undefined {
-  let best: AggregateSnapshot<S> | undefined;
+): T | undefined {
+  let best: T | undefined;
   for (const s of candidates) {
     if (options?.maxVersion !== undefined && s.version > options.maxVersion) continue;
     if (options?.snapshotVersion !== undefined && s.snapshotVersion !== options.snapshotVersion) continue;
@@ -175,11 +175,11 @@ export function pickSnapshot<S>(
  * those of `added.snapshotVersion` (others are stale), one per version
  * (`added` replaces an equal one), the newest `max` by version.
  */
-export function retainSnapshots<S>(
-  existing: readonly AggregateSnapshot<S>[],
-  added: AggregateSnapshot<S>,
+export function retainSnapshots<T extends AggregateSnapshot<unknown>>(
+  existing: readonly T[],
+  added: T,
   max: number,
-): AggregateSnapshot<S>[] {
+): T[] {
   const kept = existing.filter((s) => s.snapshotVersion === added.snapshotVersion && s.version !== added.version);
   kept.push(added);
   kept.sort((a, b) => a.version - b.version);

@@ -1,0 +1,208 @@
+/**
+ * How snapshots are read and rewritten: the file snapshot store's cache of
+ * what it read, the memory snapshot store's copies, and which loads of the
+ * repository rewrite a snapshot.
+ */
+import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { FILE_SNAPSHOT_STORE_DEFAULTS, FileSnapshotStore } from "../../src/file/index.js";
+import { ErrorCode, isStatelogError } from "../../src/index.js";
+import { MemoryEventStore, MemorySnapshotStore } from "../../src/memory/index.js";
+import { type AggregateSnapshot, EventSourcedRepository, type SnapshotStore } from "../../src/repository/index.js";
+
+const dirs: string[] = [];
+async function tempDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), "statelog-snapshot-reads-"));
+  dirs.push(dir);
+  return dir;
+}
+afterAll(() => Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))));
+
+const snap = (version: number, state: unknown): AggregateSnapshot => ({
+  streamId: "order-1",
+  version,
+  snapshotVersion: 1,
+  state,
+  createdAt: new Date(1_000 + version),
+});
+
+describe("FileSnapshotStore reads", () => {
+  it("refuses a bad maxCachedStreams with a ConfigurationError; the default is 1024", async () => {
+    const parent = await tempDir();
+    for (const value of [-1, 1.5, "10"]) {
+      const caught = await FileSnapshotStore.open({
+        directory: join(parent, "x"),
+        maxCachedStreams: value as never,
+      }).catch((e: unknown) => e);
+      expect(isStatelogError(caught, ErrorCode.Configuration)).toBe(true);
+      expect(String(caught)).toMatch(/FileSnapshotStore option maxCachedStreams must be an integer >= 0/);
+    }
+    expect(await readdir(parent)).toEqual([]);
+    expect(FILE_SNAPSHOT_STORE_DEFAULTS.maxCachedStreams).toBe(1024);
+  });
+
+  it("every load returns a state of its own, also when served from memory", async () => {
+    const store = await FileSnapshotStore.open({ directory: await tempDir() });
+    await store.save(snap(2, { items: [1, 2] }));
+    const first = await store.load("order-1");
+    (first as AggregateSnapshot<{ items: number[] }>).state.items.push(99);
+    const second = await store.load("order-1");
+    expect(second).toEqual(snap(2, { items: [1, 2] }));
+    expect(second?.createdAt).not.toBe(first?.createdAt);
+    await store.close();
+  });
+
+  it("its own save drops what it read: the next load reads the file, with another process's newer snapshot", async () => {
+    const directory = await tempDir();
+    const a = await FileSnapshotStore.open({ directory });
+    const b = await FileSnapshotStore.open({ directory });
+    await a.save(snap(2, { n: 2 }));
+    expect((await a.load("order-1"))?.version).toBe(2);
+    await b.save(snap(5, { n: 5 }));
+    await a.save(snap(3, { n: 3 }));
+    expect((await a.load("order-1"))?.state).toEqual({ n: 5 });
+    expect((await a.load("order-1", { maxVersion: 4 }))?.state).toEqual({ n: 3 });
+    expect(await a.delete("order-1")).toBe(true);
+    expect(await a.load("order-1")).toBeUndefined();
+    await a.close();
+    await b.close();
+  });
+
+  it("maxCachedStreams 0 reads the file on every load: a file damaged after a load is a CorruptionError", async () => {
+    const directory = await tempDir();
+    const store = await FileSnapshotStore.open({ directory, maxCachedStreams: 0 });
+    await store.save(snap(2, { ok: 1 }));
+    expect((await store.load("order-1"))?.version).toBe(2);
+    const [file] = await readdir(directory);
+    await writeFile(join(directory, file as string), "{ not json");
+    const error = await store.load("order-1").catch((e: unknown) => e);
+    expect(isStatelogError(error, ErrorCode.Corruption)).toBe(true);
+    await store.close();
+  });
+
+  it("keeps at most maxCachedStreams streams in memory, and still loads the others from their files", async () => {
+    const store = await FileSnapshotStore.open({ directory: await tempDir(), maxCachedStreams: 2 });
+    for (let i = 0; i < 5; i++) await store.save({ ...snap(i + 1, { i }), streamId: `order-${i}` });
+    for (let round = 0; round < 2; round++) {
+      for (let i = 0; i < 5; i++) expect((await store.load(`order-${i}`))?.state).toEqual({ i });
+    }
+    await store.close();
+  });
+});
+
+describe("MemorySnapshotStore copies", () => {
+  it("copies plain states and other states as structuredClone does, never handing out the stored one", async () => {
+    const store = await MemorySnapshotStore.open();
+    const shared = { n: 1 };
+    const sparseArray: unknown[] = [1];
+    sparseArray[2] = 3;
+    const states: unknown[] = [
+      { items: [1, 2, { deep: [3] }], name: "x", none: null, missing: undefined },
+      { a: shared, b: shared },
+      { at: new Date(5), tags: new Map([["k", new Set([1])]]) },
+      sparseArray,
+    ];
+    for (const [i, state] of states.entries()) {
+      await store.save({ ...snap(i + 1, state), streamId: `s-${i}` });
+      const first = await store.load(`s-${i}`);
+      expect(first?.state).toEqual(structuredClone(state));
+      expect(first?.state).not.toBe(state);
+      const second = await store.load(`s-${i}`);
+      expect(second?.state).not.toBe(first?.state);
+    }
+    const sharedCopy = (await store.load("s-1"))?.state as { a: object; b: object };
+    expect(sharedCopy.a).toBe(sharedCopy.b);
+    const sparse = (await store.load("s-3"))?.state as unknown[];
+    expect(1 in sparse).toBe(false);
+    const plain = (await store.load("s-0"))?.state as { items: unknown[] };
+    plain.items.push(4);
+    expect((await store.load("s-0"))?.state).toMatchObject({ items: [1, 2, { deep: [3] }] });
+    await store.close();
+  });
+});
+
+type Tally = { count: number };
+type Added = { type: "added"; data: { n: number } };
+
+/** A snapshot store that counts saves (and can hold them until released). */
+function countingSnapshots(inner: SnapshotStore) {
+  const saves: number[] = [];
+  let release: (() => void) | undefined;
+  let held: Promise<void> | undefined;
+  const store: SnapshotStore = {
+    capabilities: inner.capabilities,
+    async save(snapshot, options) {
+      saves.push(snapshot.version);
+      if (held) await held;
+      await inner.save(snapshot, options);
+    },
+    load: (streamId, options) => inner.load(streamId, options),
+    delete: (streamId, options) => inner.delete(streamId, options),
+    close: () => inner.close(),
+    [Symbol.asyncDispose]: () => inner.close(),
+  };
+  return {
+    store,
+    saves,
+    hold() {
+      held = new Promise((resolve) => {
+        release = resolve;
+      });
+    },
+    release() {
+      release?.();
+      held = undefined;
+    },
+  };
+}
+
+describe("EventSourcedRepository snapshot rewrites", () => {
+  const open = async (snapshots: SnapshotStore) =>
+    EventSourcedRepository.open<Tally, Added>({
+      eventStore: await MemoryEventStore.open(),
+      snapshots,
+      snapshotEvery: 4,
+      aggregateType: "tally",
+      initialState: () => ({ count: 0 }),
+      evolve: (s, e) => ({ count: s.count + e.data.n }),
+    });
+  const added = (k: number): Added[] => Array.from({ length: k }, () => ({ type: "added", data: { n: 1 } }));
+
+  it("a load with useSnapshot: false writes no snapshot", async () => {
+    const counting = countingSnapshots(new MemorySnapshotStore());
+    const repo = await open(counting.store);
+    await repo.save("1", added(8), { createSnapshot: false });
+    await repo.flushSnapshots();
+    expect((await repo.load("1", { useSnapshot: false })).state).toEqual({ count: 8 });
+    await repo.flushSnapshots();
+    expect(counting.saves).toEqual([]);
+    // A load that looked for a snapshot and found none replaces it.
+    expect((await repo.load("1")).state).toEqual({ count: 8 });
+    await repo.flushSnapshots();
+    expect(counting.saves).toEqual([8]);
+    await repo.close();
+  });
+
+  it("loads while a replacement snapshot is being written start no other write of that stream", async () => {
+    const counting = countingSnapshots(new MemorySnapshotStore());
+    const repo = await open(counting.store);
+    await repo.save("1", added(8), { createSnapshot: false });
+    await repo.save("2", added(8), { createSnapshot: false });
+    counting.hold();
+    const loads = await Promise.all([repo.load("1"), repo.load("1"), repo.load("1"), repo.load("2")]);
+    expect(loads.map((l) => [l.state.count, l.eventsFolded])).toEqual([
+      [8, 8],
+      [8, 8],
+      [8, 8],
+      [8, 8],
+    ]);
+    await repo.load("1");
+    counting.release();
+    await repo.flushSnapshots();
+    expect(counting.saves).toEqual([8, 8]);
+    expect(await repo.load("1")).toMatchObject({ snapshotVersionAt: 8, eventsFolded: 0 });
+    await repo.close();
+  });
+});
