@@ -191,7 +191,7 @@ describe("NATS cluster: SIGKILL of all three nodes at once during writes", () =>
         await Promise.all([0, 1, 2].map((i) => cluster.start(i)));
         // In-flight writes reject (time-outs) or resolve; none may hang. Awaited after the restart: an
         // event append the server acknowledged just before the crash resolves only once the store's
-        // index has read it back, which needs a server (see docs/reliability-distributed.md).
+        // index has read it back, which needs a server (see docs/reliability.md).
         await Promise.all(writers);
         await open.events.close().catch(() => undefined);
         await nc.close();

@@ -1,6 +1,6 @@
 /**
  * The figures of a fault test, for the reliability report
- * (docs/reliability-distributed.md): each test writes its rows to
+ * (docs/reliability.md): each test writes its rows to
  * `test-output/reliability/<file>.json` (gitignored), replacing the file of
  * its previous run.
  */
