@@ -32,10 +32,12 @@ import {
   checkSnapshotStoreOptions,
   retainSnapshots,
   SNAPSHOT_STORE_DEFAULTS,
+  type SnapshotJson,
   type SnapshotLoadOptions,
   type SnapshotStore,
   type SnapshotStoreCapabilities,
   type SnapshotStoreOptions,
+  snapshotFromJson,
 } from "../repository/index.js";
 import { writeFileAtomic } from "./fs.js";
 import { SyncPolicy } from "./options.js";
@@ -72,16 +74,9 @@ interface CachedSnapshot {
   readonly stateJson: string;
 }
 
-interface StoredSnapshot {
-  readonly version: number;
-  readonly snapshotVersion: number;
-  readonly createdAt: string;
-  readonly state: unknown;
-}
-
 interface SnapshotFile {
   readonly streamId: string;
-  readonly snapshots: readonly StoredSnapshot[];
+  readonly snapshots: readonly SnapshotJson[];
 }
 
 /** Snapshots of aggregates in a directory. Open with {@link FileSnapshotStore.open}. */
@@ -279,20 +274,6 @@ export class FileSnapshotStore implements SnapshotStore {
         `snapshot file does not hold the snapshots of ${JSON.stringify(streamId)}`,
       );
     }
-    return parsed.snapshots.map((s) => {
-      const createdAt = new Date(s.createdAt);
-      if (
-        !Number.isSafeInteger(s.version) ||
-        !Number.isSafeInteger(s.snapshotVersion) ||
-        Number.isNaN(createdAt.getTime())
-      ) {
-        throw new CorruptionError(
-          file,
-          undefined,
-          "snapshot entry without a valid version, snapshotVersion or createdAt",
-        );
-      }
-      return { streamId, version: s.version, snapshotVersion: s.snapshotVersion, state: s.state, createdAt };
-    });
+    return parsed.snapshots.map((s) => snapshotFromJson(s, streamId, file));
   }
 }

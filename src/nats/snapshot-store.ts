@@ -24,10 +24,12 @@ import {
   checkSnapshotStoreOptions,
   pickSnapshot,
   SNAPSHOT_STORE_DEFAULTS,
+  type SnapshotJson,
   type SnapshotLoadOptions,
   type SnapshotStore,
   type SnapshotStoreCapabilities,
   type SnapshotStoreOptions,
+  snapshotFromJson,
 } from "../repository/index.js";
 import { loadNatsModules } from "./client.js";
 import { natsError } from "./errors.js";
@@ -58,13 +60,7 @@ export interface NatsKvSnapshotStoreOptions extends SnapshotStoreOptions {
   storage?: NatsStorage;
 }
 
-interface StoredSnapshot {
-  readonly streamId: string;
-  readonly version: number;
-  readonly snapshotVersion: number;
-  readonly createdAt: string;
-  readonly state: unknown;
-}
+type StoredSnapshot = SnapshotJson & { readonly streamId: string };
 
 const TD = new TextDecoder();
 /** Room for the KV put's subject and headers within the server's `max_payload`. */
@@ -198,19 +194,13 @@ export class NatsKvSnapshotStore implements SnapshotStore {
         `snapshot of ${JSON.stringify(streamId)} is not JSON: ${String(error)}`,
       );
     }
-    const createdAt = new Date(s?.createdAt);
-    if (
-      s?.streamId !== streamId ||
-      !Number.isSafeInteger(s.version) ||
-      !Number.isSafeInteger(s.snapshotVersion) ||
-      Number.isNaN(createdAt.getTime())
-    ) {
+    if (s?.streamId !== streamId) {
       throw new CorruptionError(
         where,
         undefined,
-        `snapshot of ${JSON.stringify(streamId)} has no valid stream id, versions or createdAt`,
+        `the key of ${JSON.stringify(streamId)} holds another stream's snapshot`,
       );
     }
-    return { streamId, version: s.version, snapshotVersion: s.snapshotVersion, state: s.state, createdAt };
+    return snapshotFromJson(s, streamId, where);
   }
 }

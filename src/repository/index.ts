@@ -38,10 +38,12 @@ export {
   retainSnapshots,
   SNAPSHOT_STORE_DEFAULTS,
   SNAPSHOT_STORE_OPTION_NAMES,
+  type SnapshotJson,
   type SnapshotLoadOptions,
   type SnapshotStore,
   type SnapshotStoreCapabilities,
   type SnapshotStoreOptions,
+  snapshotFromJson,
 } from "./snapshots.js";
 export {
   type CheckedRepositoryOptions,

@@ -11,7 +11,7 @@
  * damaged file, a bumped `snapshotVersion`) never changes what a load
  * returns, only how many events it folds.
  */
-import { type CallOptions, OptionChecker, ValidationError, validateName } from "../index.js";
+import { type CallOptions, CorruptionError, OptionChecker, ValidationError, validateName } from "../index.js";
 
 /** The state of one aggregate at one version of its stream. */
 export interface AggregateSnapshot<S = unknown> {
@@ -184,4 +184,46 @@ export function retainSnapshots<T extends AggregateSnapshot<unknown>>(
   kept.push(added);
   kept.sort((a, b) => a.version - b.version);
   return kept.slice(Math.max(0, kept.length - max));
+}
+
+/** A snapshot as a durable store writes it: JSON data, `createdAt` as an ISO string. */
+export interface SnapshotJson {
+  /** The stream (stores that keep one stream per record write it; others keep it beside). */
+  readonly streamId?: string;
+  readonly version: number;
+  readonly snapshotVersion: number;
+  readonly createdAt: string;
+  readonly state: unknown;
+}
+
+/**
+ * A stored snapshot read back: checks its fields and that it belongs to
+ * `streamId` (when it names its stream).
+ * @param where the file or bucket it was read from, for the error
+ * @throws CorruptionError naming `where` when a field is missing or wrong
+ */
+export function snapshotFromJson(value: unknown, streamId: string, where: string): AggregateSnapshot {
+  const s = value as Partial<SnapshotJson> | null;
+  const createdAt = new Date(s?.createdAt ?? Number.NaN);
+  if (
+    typeof s !== "object" ||
+    s === null ||
+    (s.streamId !== undefined && s.streamId !== streamId) ||
+    !Number.isSafeInteger(s.version) ||
+    !Number.isSafeInteger(s.snapshotVersion) ||
+    Number.isNaN(createdAt.getTime())
+  ) {
+    throw new CorruptionError(
+      where,
+      undefined,
+      `snapshot of ${JSON.stringify(streamId)} has no valid stream id, version, snapshotVersion or createdAt`,
+    );
+  }
+  return {
+    streamId,
+    version: s.version as number,
+    snapshotVersion: s.snapshotVersion as number,
+    state: s.state,
+    createdAt,
+  };
 }
