@@ -94,6 +94,7 @@ export {
   feedStart,
   type WatchOptions,
 } from "./core/feed.js";
+export { Follower, type FollowOptions, type WaitForOptions } from "./core/follower.js";
 export { Manager, ManagerBuilder, type RestoreResult } from "./core/manager.js";
 export { type CopyOptions, type CopyProgress, type CopyResult, copyNamespace, migrate } from "./core/migrate.js";
 export { type NumberBounds, OptionChecker } from "./core/options.js";

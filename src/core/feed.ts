@@ -153,6 +153,11 @@ export class ChangeFeed implements AsyncIterable<FeedEvent>, AsyncDisposable {
   #head: number | undefined;
   #iterating = false;
   #ended = false;
+  #reads = 0;
+  #reading = false;
+  #refreshRequested = false;
+  #interruptWait: (() => void) | undefined;
+  readonly #readListeners = new Set<(cursor: FeedCursor, reads: number) => void>();
 
   /**
    * @param namespace the namespace watched
@@ -186,6 +191,33 @@ export class ChangeFeed implements AsyncIterable<FeedEvent>, AsyncDisposable {
   /** The backend's latest position as of the feed's last read (`undefined` before it). */
   get head(): number | undefined {
     return this.#head;
+  }
+
+  /** Reads completed and delivered in full (the initial part is the first). */
+  get reads(): number {
+    return this.#reads;
+  }
+
+  /**
+   * Makes the feed read again now instead of waiting for a change, and
+   * returns the read count at which a read that began after this call has
+   * been delivered (see {@link reads}).
+   */
+  refresh(): number {
+    const target = this.#reads + (this.#reading ? 2 : 1);
+    this.#refreshRequested = true;
+    this.#interruptWait?.();
+    return target;
+  }
+
+  /**
+   * Calls `listener` each time the events of a read have all been taken
+   * by the consumer (the feed then stands at the read's end cursor).
+   * Returns the function that removes it.
+   */
+  onRead(listener: (cursor: FeedCursor, reads: number) => void): () => void {
+    this.#readListeners.add(listener);
+    return () => this.#readListeners.delete(listener);
   }
 
   /** True once the feed ended. */
@@ -226,6 +258,20 @@ export class ChangeFeed implements AsyncIterable<FeedEvent>, AsyncDisposable {
     return this.#ended || this.#isClosed();
   }
 
+  /** The source's wait, which {@link refresh} interrupts. */
+  async #wait(cursor: FeedCursor, signal: AbortSignal): Promise<void> {
+    const controller = new AbortController();
+    const onAbort = (): void => controller.abort();
+    signal.addEventListener("abort", onAbort, { once: true });
+    this.#interruptWait = onAbort;
+    try {
+      await this.#source.wait(cursor, controller.signal);
+    } finally {
+      this.#interruptWait = undefined;
+      signal.removeEventListener("abort", onAbort);
+    }
+  }
+
   async *#run(): AsyncGenerator<FeedEvent, void, undefined> {
     const signal = this.#controller.signal;
     let read: FeedStart | FeedCursor | undefined = this.#start;
@@ -234,9 +280,11 @@ export class ChangeFeed implements AsyncIterable<FeedEvent>, AsyncDisposable {
       for (;;) {
         if (this.#stopped()) return;
         if (!first) {
-          await this.#source.wait(read as FeedCursor, signal);
+          if (!this.#refreshRequested) await this.#wait(read as FeedCursor, signal);
+          this.#refreshRequested = false;
           if (this.#stopped()) return;
         }
+        this.#reading = true;
         let batch: FeedBatch;
         try {
           batch = await this.#source.read(read, signal);
@@ -259,6 +307,9 @@ export class ChangeFeed implements AsyncIterable<FeedEvent>, AsyncDisposable {
           this.#resolveCaughtUp(batch.cursor);
           yield barrier;
         }
+        this.#reads++;
+        this.#reading = false;
+        for (const listener of this.#readListeners) listener(batch.cursor, this.#reads);
       }
     } finally {
       this.close();
