@@ -37,6 +37,7 @@ export {
   ConfigurationError,
   CorruptionError,
   ErrorCode,
+  FeedBehindError,
   InvalidNameError,
   InvalidValueError,
   isAbortError,
@@ -44,6 +45,7 @@ export {
   isClosedError,
   isConfigurationError,
   isCorruptionError,
+  isFeedBehindError,
   isInvalidNameError,
   isInvalidValueError,
   isLimitExceededError,
@@ -76,6 +78,23 @@ export {
   VersionConflictError,
   type WriteFailure,
 } from "./core/errors.js";
+export {
+  CHANGE_FEED_DEFAULTS,
+  ChangeFeed,
+  type FeedBatch,
+  type FeedCaughtUp,
+  type FeedChange,
+  type FeedCursor,
+  type FeedEvent,
+  FeedEventType,
+  FeedNotifier,
+  type FeedSource,
+  type FeedStart,
+  feedPollIntervalMs,
+  feedStart,
+  type WatchOptions,
+} from "./core/feed.js";
+export { Follower, type FollowOptions, type WaitForOptions } from "./core/follower.js";
 export { Manager, ManagerBuilder, type RestoreResult } from "./core/manager.js";
 export { type CopyOptions, type CopyProgress, type CopyResult, copyNamespace, migrate } from "./core/migrate.js";
 export { type NumberBounds, OptionChecker } from "./core/options.js";

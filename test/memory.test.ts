@@ -1,8 +1,14 @@
 import { describe, expect, it } from "vitest";
 import { MemoryStore } from "../src/memory/index.js";
-import { describeStoreContract } from "../src/testing/index.js";
+import { describeChangeFeedContract, describeStoreContract } from "../src/testing/index.js";
 
 describeStoreContract("MemoryStore", () => new MemoryStore());
+describeChangeFeedContract("MemoryStore", () => new MemoryStore(), {
+  makeBehind: async (store, namespace, cursor) => {
+    (store as MemoryStore).clear(namespace);
+    return cursor;
+  },
+});
 describeStoreContract("MemoryStore (small size limit)", () => new MemoryStore({ maxValueBytes: 4096 }), {
   maxValueBytes: 4096,
   propertyRuns: 10,

@@ -4,13 +4,14 @@ import {
   ErrorCode,
   isPartialWriteError,
   isStatelogError,
+  isUnsupportedError,
   PartialWriteError,
   UnavailableError,
 } from "../src/core/errors.js";
 import type { LoadOptions, SaveOptions, Store } from "../src/core/store.js";
 import { FileStore } from "../src/file/index.js";
 import { MemoryStore } from "../src/memory/index.js";
-import { describeStoreContract } from "../src/testing/index.js";
+import { describeChangeFeedContract, describeStoreContract } from "../src/testing/index.js";
 import {
   isUnionLoadError,
   UNION_STORE_DEFAULTS,
@@ -75,6 +76,16 @@ describeStoreContract("UnionStore(file, memory)", () => fileAndMemory(), {
     return fileAndMemory(unionDirs.get(store));
   },
 });
+describeChangeFeedContract(
+  "UnionStore(memory, memory)",
+  () => new UnionStore({ stores: [new MemoryStore(), new MemoryStore()] }),
+  {
+    makeBehind: async (store, namespace, cursor) => {
+      ((store as UnionStore).stores[0] as MemoryStore).clear(namespace);
+      return cursor;
+    },
+  },
+);
 describeStoreContract(
   "UnionStore(memory, memory) read policy any",
   () => new UnionStore({ stores: [new MemoryStore(), new MemoryStore()], readPolicy: "any" }),
@@ -82,6 +93,26 @@ describeStoreContract(
 );
 
 describe("UnionStore", () => {
+  it("watches through its first store, and declares no watch when the first store cannot", async () => {
+    const first = new MemoryStore();
+    const union = new UnionStore({ stores: [first, new MemoryStore()] });
+    expect(union.capabilities.watch).toBe(true);
+    await union.save([set("1", { v: 1 })]);
+    const feed = union.watch("ws");
+    const it = feed[Symbol.asyncIterator]();
+    const event = (await it.next()).value;
+    expect(event?.type === "change" && event.change.entityId).toBe("1");
+    expect((await it.next()).value?.type).toBe("caught-up");
+    feed.close();
+    await union.close();
+
+    const flaky = new UnionStore({ stores: [new FlakyStore(), new MemoryStore()] });
+    expect(flaky.capabilities.watch).toBe(false);
+    expect(() => flaky.watch("ws")).toThrow(expect.objectContaining({ code: ErrorCode.Unsupported }));
+    expect(isUnsupportedError(new Error("x"))).toBe(false);
+    await flaky.close();
+  });
+
   it("saves to every store, with the same timestamps", async () => {
     const a = new MemoryStore();
     const b = new MemoryStore();
@@ -183,6 +214,7 @@ describe("UnionStore", () => {
       compact: true,
       listNamespaces: true,
       durable: false,
+      watch: true,
     });
     expect(() => new UnionStore({ stores: [] })).toThrow(/at least one store/);
     expect(() => new UnionStore({ stores: [new MemoryStore()], readPolicy: "some" as "any" })).toThrow(/readPolicy/);

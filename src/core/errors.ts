@@ -49,6 +49,12 @@ export const ErrorCode = {
    * be loaded.
    */
   PeerMissing: "STATELOG_PEER_MISSING",
+  /**
+   * A change feed was asked to continue from a position the backend no
+   * longer holds (compacted, purged, cleared, or renumbered by a file
+   * compaction): continuing would skip changes silently.
+   */
+  FeedBehind: "STATELOG_FEED_BEHIND",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -424,3 +430,30 @@ function describe(value: unknown): string {
   }
   return typeof value;
 }
+
+/**
+ * A change feed cannot continue from `position`: the backend no longer
+ * holds what came after it (see `ErrorCode.FeedBehind`). Start a new feed
+ * without `from` (the current state, then live) and rebuild from it.
+ */
+export class FeedBehindError extends StatelogError {
+  constructor(
+    /** The namespace of the feed. */
+    readonly namespace: string,
+    /** The position the feed was to continue from. */
+    readonly position: number,
+    /** Why the backend no longer holds what follows it. */
+    readonly reason: string,
+    options?: StatelogErrorOptions,
+  ) {
+    super(
+      ErrorCode.FeedBehind,
+      `change feed of namespace ${JSON.stringify(namespace)} cannot continue after position ${position}: ${reason}; watch again without "from" to start from the current state`,
+      options,
+    );
+    this.name = "FeedBehindError";
+  }
+}
+
+/** True for a {@link FeedBehindError} (by its code, so it works across copies of the package). */
+export const isFeedBehindError = (e: unknown): e is FeedBehindError => isStatelogError(e, ErrorCode.FeedBehind);

@@ -5,6 +5,7 @@
 import { type ApplyResult, applyChanges, type EntityRepository, type EntityRepositoryRegistration } from "./apply.js";
 import type { ChangeInput, EntityType } from "./change.js";
 import { ConfigurationError, throwIfAborted } from "./errors.js";
+import { Follower, type FollowOptions } from "./follower.js";
 import type { CallOptions, Store } from "./store.js";
 import { validateEntityType } from "./validation.js";
 
@@ -39,6 +40,16 @@ export class Manager {
     // A store's load returns one change per key already: no second de-duplication.
     const result = await applyChanges(changes, this.registry, { unique: true });
     return { namespace, loaded: changes.length, ...result, durationMs: performance.now() - started };
+  }
+
+  /**
+   * Follows `namespace` through the store's change feed: applies its
+   * current state (resolving then), then keeps the repositories current
+   * with every later change, from this process or any other.
+   * @throws UnsupportedError when the store cannot watch; the errors of the initial part
+   */
+  follow(namespace: string, options?: FollowOptions): Promise<Follower> {
+    return Follower.start(this.store, this.registry, namespace, options);
   }
 
   /** Saves changes to the store (see {@link Store.save}). */

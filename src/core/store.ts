@@ -8,6 +8,7 @@
  */
 import { type Change, type ChangeInput, ChangeType, type EntityType, validateWithSchema } from "./change.js";
 import { ClosedError, throwIfAborted, UnknownEntityTypeError, ValidationError } from "./errors.js";
+import { ChangeFeed, FeedNotifier, type FeedSource, feedPollIntervalMs, feedStart, type WatchOptions } from "./feed.js";
 import { OptionChecker } from "./options.js";
 import { toJsonWithin, validateEntityId, validateEntityType, validateNamespace } from "./validation.js";
 
@@ -19,6 +20,8 @@ export interface StoreCapabilities {
   readonly listNamespaces: boolean;
   /** A resolved `save` survives a restart of the process (and of the store). */
   readonly durable: boolean;
+  /** `watch(namespace)` is available: a live change feed (docs/concepts.md, "Change feeds"). @default false */
+  readonly watch?: boolean;
 }
 
 /** Options of every call: cancellation. */
@@ -46,6 +49,14 @@ export interface ReadonlyStore extends AsyncDisposable {
    * that does not exist loads as `[]`.
    */
   load(namespace: string, options?: LoadOptions): Promise<Change[]>;
+  /**
+   * A live feed of `namespace` (when `capabilities.watch`): its current
+   * state (or the changes after `options.from`), then a caught-up barrier,
+   * then every later change, each with its position. No change is missed
+   * or delivered twice between the initial part and the live part.
+   * @throws ValidationError for invalid options (the feed throws `FeedBehindError` when it cannot continue)
+   */
+  watch?(namespace: string, options?: WatchOptions): ChangeFeed;
   /** Every namespace that holds at least one change (when `capabilities.listNamespaces`). */
   listNamespaces?(options?: CallOptions): Promise<string[]>;
   /** Releases resources; later calls fail with a `ClosedError`. Idempotent. */
@@ -318,7 +329,10 @@ export abstract class BaseStore implements Store {
   protected readonly clock: () => Date;
   /** The registered entity types. */
   protected readonly types: EntityTypeRegistry;
+  /** Wakes this store's feeds: call `feedNotifier.notify(namespace)` after a save. */
+  protected readonly feedNotifier = new FeedNotifier();
   readonly #state: OpenState;
+  readonly #feeds = new Set<ChangeFeed>();
 
   /**
    * @param description what the store is, for `ClosedError` messages: `"file store"`
@@ -383,12 +397,36 @@ export abstract class BaseStore implements Store {
   abstract save(changes: readonly ChangeInput[], options?: SaveOptions): Promise<void>;
   abstract load(namespace: string, options?: LoadOptions): Promise<Change[]>;
 
+  /**
+   * The start of a `watch`: {@link checkOpen}, the options checked, then a
+   * {@link ChangeFeed} over `makeSource`'s source that ends when the store
+   * closes. `makeSource` gets the checked poll interval.
+   * @throws ClosedError | InvalidNameError | ValidationError
+   */
+  protected openFeed(
+    namespace: string,
+    options: WatchOptions | undefined,
+    makeSource: (pollIntervalMs: number) => FeedSource,
+  ): ChangeFeed {
+    this.#state.check();
+    validateNamespace(namespace);
+    feedStart(options);
+    const source = makeSource(feedPollIntervalMs(options));
+    const feed = new ChangeFeed(namespace, source, options, {
+      isClosed: () => this.#state.closed,
+      onEnd: (f) => this.#feeds.delete(f),
+    });
+    if (!feed.ended) this.#feeds.add(feed);
+    return feed;
+  }
+
   /** Releases the store's resources; called once, by the first `close()`. */
   protected abstract closeResources(): Promise<void>;
 
-  /** Releases resources; later calls fail with a `ClosedError`. Idempotent. */
+  /** Releases resources (ending its feeds); later calls fail with a `ClosedError`. Idempotent. */
   async close(): Promise<void> {
     if (!this.#state.close()) return;
+    for (const feed of [...this.#feeds]) feed.close();
     await this.closeResources();
   }
 

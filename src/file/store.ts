@@ -9,6 +9,7 @@ import {
   BaseStore,
   type CallOptions,
   type Change,
+  type ChangeFeed,
   type ChangeInput,
   ChangeType,
   ClosedError,
@@ -19,10 +20,12 @@ import {
   type StoreCapabilities,
   throwIfAborted,
   validateNamespace,
+  type WatchOptions,
 } from "../index.js";
 import { type CompactOutcome, compactLog } from "./compaction.js";
 import { encodeLines, NameJsonCache } from "./encode.js";
 import { DATA_SUFFIX, DIR_SUFFIX, namespaceFromPath, namespacePath } from "./encoding.js";
+import { FileFeedSource } from "./feed.js";
 import { linePrefix } from "./format.js";
 import { NamespaceLog } from "./log.js";
 import { OpenLogs } from "./open-logs.js";
@@ -68,7 +71,7 @@ export interface FileStoreStats {
  * const state = await store.load("ws-1", { liveOnly: true });
  */
 export class FileStore extends BaseStore {
-  readonly capabilities: StoreCapabilities = { compact: true, listNamespaces: true, durable: true };
+  readonly capabilities: StoreCapabilities = { compact: true, listNamespaces: true, durable: true, watch: true };
   /** The store's directory (absolute, symbolic links resolved). */
   readonly directory: string;
   readonly #options: ResolvedOptions;
@@ -151,8 +154,40 @@ export class FileStore extends BaseStore {
     this.#open.use(log);
     return log
       .append(text, lines)
-      .then(() => this.#maybeCompact(log))
+      .then(() => {
+        this.feedNotifier.notify(namespace);
+        this.#maybeCompact(log);
+      })
       .finally(() => this.#open.unuse(log));
+  }
+
+  /**
+   * A live feed of `namespace`, including saves of other processes (seen
+   * within `pollIntervalMs`) and across compactions. A position is the
+   * byte offset just past a change's line; the epoch names the file, and
+   * a compaction replaces it (see docs/concepts.md, "Change feeds").
+   */
+  watch(namespace: string, options?: WatchOptions): ChangeFeed {
+    return this.openFeed(namespace, options, (pollIntervalMs) => {
+      const log = this.#log(namespace);
+      return new FileFeedSource({
+        namespace,
+        file: log.file,
+        chunkBytes: this.#options.internals.readChunkBytes,
+        loaded: (change) => this.loaded(change),
+        notifier: this.feedNotifier,
+        pollIntervalMs,
+        snapshot: async () => {
+          this.checkOpen();
+          this.#open.use(log);
+          try {
+            return await log.withLock("sh", async () => log.openSnapshot());
+          } finally {
+            this.#open.unuse(log);
+          }
+        },
+      });
+    });
   }
 
   #log(namespace: string): NamespaceLog {

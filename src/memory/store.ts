@@ -8,25 +8,43 @@ import {
   type BaseStoreOptions,
   type CallOptions,
   type Change,
+  type ChangeFeed,
   type ChangeInput,
+  type FeedBatch,
+  FeedBehindError,
+  type FeedChange,
+  FeedEventType,
+  type FeedSource,
   type LoadOptions,
   type PreparedChange,
   type SaveOptions,
   type StoreCapabilities,
   toChange,
+  type WatchOptions,
 } from "../index.js";
+
+/** A stored change and its position in the namespace's feed. */
+interface Entry {
+  readonly prepared: PreparedChange;
+  readonly position: number;
+}
 
 /** Options of {@link MemoryStore}: those of every store. */
 export interface MemoryStoreOptions extends BaseStoreOptions {}
 
 /** A Store in memory: latest change per key, in write order. */
 export class MemoryStore extends BaseStore {
-  readonly capabilities: StoreCapabilities = { compact: true, listNamespaces: true, durable: false };
+  readonly capabilities: StoreCapabilities = { compact: true, listNamespaces: true, durable: false, watch: true };
   /**
    * namespace → key → prepared change (entity kept as its JSON text, so
-   * nobody can alias stored state); a re-set key moves to the end (write order).
+   * nobody can alias stored state) and its feed position; a re-set key
+   * moves to the end (write order, which is position order).
    */
-  readonly #data = new Map<string, Map<string, PreparedChange>>();
+  readonly #data = new Map<string, Map<string, Entry>>();
+  /** namespace → the position of its last change (a counter kept across `clear`). */
+  readonly #positions = new Map<string, number>();
+  /** namespace → the position at which it was last cleared: feeds from before it are behind. */
+  readonly #cleared = new Map<string, number>();
 
   constructor(options: MemoryStoreOptions = {}) {
     super("memory store", options, "MemoryStore");
@@ -38,6 +56,7 @@ export class MemoryStore extends BaseStore {
   }
 
   async save(changes: readonly ChangeInput[], options?: SaveOptions): Promise<void> {
+    const touched = new Set<string>();
     for (const p of this.prepare(changes, options)) {
       let ns = this.#data.get(p.namespace);
       if (!ns) {
@@ -45,9 +64,69 @@ export class MemoryStore extends BaseStore {
         this.#data.set(p.namespace, ns);
       }
       const key = `${p.entityType}/${p.entityId}`;
+      const position = (this.#positions.get(p.namespace) ?? 0) + 1;
+      this.#positions.set(p.namespace, position);
       ns.delete(key);
-      ns.set(key, p);
+      ns.set(key, { prepared: p, position });
+      touched.add(p.namespace);
     }
+    for (const namespace of touched) this.feedNotifier.notify(namespace);
+  }
+
+  /**
+   * A live feed of `namespace`: its current state, the caught-up barrier,
+   * then every later change. Positions count the namespace's changes
+   * (1, 2, …); a store keeps one change per key, so a feed `from` a
+   * position gets the latest change of each key changed after it. After
+   * `clear(namespace)`, a feed from before the clear is behind.
+   */
+  watch(namespace: string, options?: WatchOptions): ChangeFeed {
+    return this.openFeed(namespace, options, () => this.#feedSource(namespace));
+  }
+
+  #feedSource(namespace: string): FeedSource {
+    return {
+      read: async (cursor): Promise<FeedBatch> => {
+        this.checkOpen(namespace);
+        const head = this.#positions.get(namespace) ?? 0;
+        const after = cursor?.position ?? 0;
+        if (cursor !== undefined) {
+          if (cursor.epoch !== undefined && cursor.epoch !== "") {
+            throw new FeedBehindError(
+              namespace,
+              after,
+              `position of another numbering (epoch ${JSON.stringify(cursor.epoch)})`,
+            );
+          }
+          if (after > head) throw new FeedBehindError(namespace, after, `this store's last position is ${head}`);
+          if (after < (this.#cleared.get(namespace) ?? 0)) {
+            throw new FeedBehindError(namespace, after, "the namespace was cleared after it");
+          }
+        }
+        const items: FeedChange[] = [];
+        const ns = this.#data.get(namespace);
+        if (ns) {
+          // Entries are in position order: collect the tail after `after`.
+          const entries = [...ns.values()];
+          let i = entries.length;
+          while (i > 0 && (entries[i - 1] as Entry).position > after) i--;
+          for (; i < entries.length; i++) {
+            const e = entries[i] as Entry;
+            items.push({
+              type: FeedEventType.Change,
+              change: this.loaded(toChange(e.prepared)),
+              position: e.position,
+              epoch: "",
+            });
+          }
+        }
+        return { items, cursor: { position: head, epoch: "" }, head };
+      },
+      wait: (cursor, signal) =>
+        (this.#positions.get(namespace) ?? 0) > cursor.position || this.closed
+          ? Promise.resolve()
+          : this.feedNotifier.wait(namespace, signal),
+    };
   }
 
   async load(namespace: string, options?: LoadOptions): Promise<Change[]> {
@@ -56,9 +135,9 @@ export class MemoryStore extends BaseStore {
     if (!ns) return [];
     // Fresh objects from the JSON text: callers may mutate what they load.
     const out: Change[] = [];
-    for (const p of ns.values()) {
-      if (options?.liveOnly && p.json === undefined) continue;
-      out.push(this.loaded(toChange(p)));
+    for (const { prepared } of ns.values()) {
+      if (options?.liveOnly && prepared.json === undefined) continue;
+      out.push(this.loaded(toChange(prepared)));
     }
     return out;
   }
@@ -73,11 +152,18 @@ export class MemoryStore extends BaseStore {
     return [...this.#data.keys()];
   }
 
-  /** Removes one namespace, or everything. */
+  /** Removes one namespace, or everything. Feeds of a cleared namespace that are behind the clear fail with `FeedBehindError`. */
   clear(namespace?: string): void {
     this.checkOpen();
-    if (namespace === undefined) this.#data.clear();
-    else this.#data.delete(namespace);
+    const namespaces = namespace === undefined ? [...this.#data.keys()] : [namespace];
+    for (const ns of namespaces) {
+      this.#data.delete(ns);
+      // A feed positioned before the clear would miss that its entities are gone.
+      const position = (this.#positions.get(ns) ?? 0) + 1;
+      this.#positions.set(ns, position);
+      this.#cleared.set(ns, position);
+      this.feedNotifier.notify(ns);
+    }
   }
 
   /** How many namespaces hold changes. */

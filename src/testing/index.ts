@@ -6,6 +6,7 @@
  * (see docs/backends.md).
  */
 
+export { type ChangeFeedContractOptions, describeChangeFeedContract } from "./change-feed-contract.js";
 export { type Decider, type DeciderOutcome, deciderSpec } from "./decider-spec.js";
 export {
   type AggregateBackend,

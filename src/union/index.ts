@@ -9,6 +9,7 @@ import {
   type BaseStoreOptions,
   type CallOptions,
   type Change,
+  type ChangeFeed,
   type ChangeInput,
   ConfigurationError,
   changeKey,
@@ -25,6 +26,7 @@ import {
   throwIfAborted,
   toChange,
   UnsupportedError,
+  type WatchOptions,
 } from "../index.js";
 
 /** How `load` treats a store that fails. */
@@ -122,6 +124,7 @@ export class UnionStore extends BaseStore {
       compact: stores.some((s) => s.capabilities.compact),
       listNamespaces: stores.every((s) => s.capabilities.listNamespaces),
       durable: stores.some((s) => s.capabilities.durable),
+      watch: stores[0]?.capabilities.watch === true && typeof stores[0].watch === "function",
     };
   }
 
@@ -190,6 +193,20 @@ export class UnionStore extends BaseStore {
       }
     }
     return applyLoadOptions([...winners.values()], options).map((c) => this.loaded(c));
+  }
+
+  /**
+   * The change feed of the first store (every save reaches it first), with
+   * its positions (when `capabilities.watch`: the first store can watch).
+   * @throws UnsupportedError when the first store cannot watch
+   */
+  watch(namespace: string, options?: WatchOptions): ChangeFeed {
+    this.checkOpen(namespace);
+    const first = this.#stores[0] as Store;
+    if (!first.capabilities.watch || !first.watch) {
+      throw new UnsupportedError("the first store of this union cannot watch (capabilities.watch is false)");
+    }
+    return first.watch(namespace, options);
   }
 
   /** Compacts `namespace` in every store that can. */

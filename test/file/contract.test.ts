@@ -1,6 +1,6 @@
 import type { Store } from "../../src/core/store.js";
 import { FileStore } from "../../src/file/index.js";
-import { describeStoreContract } from "../../src/testing/index.js";
+import { describeChangeFeedContract, describeStoreContract } from "../../src/testing/index.js";
 import { tempDir } from "./helpers.js";
 
 const dirs = new WeakMap<Store, string>();
@@ -37,3 +37,25 @@ describeStoreContract("FileStore (reopened before every load)", factory, {
   propertyRuns: 30,
   beforeLoad: (store) => reopen(store),
 });
+
+const feedOptions = {
+  // Another store on the same directory: what another process sees.
+  peer: async (store: Store) => FileStore.open({ directory: dirs.get(store) as string }),
+  // A compaction replaces the file: positions of the old one are gone.
+  makeBehind: async (store: Store, namespace: string, cursor: { position: number; epoch: string }) => {
+    await store.compact?.(namespace);
+    return cursor;
+  },
+};
+describeChangeFeedContract("FileStore", factory, feedOptions);
+
+describeChangeFeedContract(
+  "FileStore (compacting automatically all the time)",
+  async () => {
+    const dir = tempDir();
+    const store = await FileStore.open({ directory: dir, autoCompact: { minLines: 1, ratio: 1 } });
+    dirs.set(store, dir);
+    return store;
+  },
+  { ...feedOptions, propertyRuns: 15 },
+);

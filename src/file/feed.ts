@@ -1,0 +1,214 @@
+/**
+ * The file store's change feed (docs/concepts.md, "Change feeds"). A
+ * position is the byte offset just past a change's line in the namespace
+ * file; the epoch names that file (`<dev>.<inode>`, `""` while there is no
+ * file). The feed reads, under the shared lock, the size covering whole
+ * saves, then the lines after its offset; it notices saves of other
+ * processes by polling the file's size and identity (and this store's own
+ * saves at once).
+ *
+ * A compaction (in any process) replaces the file: offsets are renumbered
+ * and the epoch changes. A running feed reads the new file and delivers
+ * the keys whose winning line differs from the last line it delivered for
+ * them (compaction copies lines verbatim), so it neither misses nor
+ * repeats a change; `from` a cursor of a replaced file is a
+ * `FeedBehindError` (its numbering is gone: start from the current state).
+ */
+import { closeSync, fstatSync, readSync, statSync } from "node:fs";
+import { crc32 } from "node:zlib";
+import {
+  type Change,
+  CorruptionError,
+  type FeedBatch,
+  FeedBehindError,
+  type FeedChange,
+  type FeedCursor,
+  FeedEventType,
+  type FeedNotifier,
+  type FeedSource,
+  type FeedStart,
+} from "../index.js";
+import { LineError, parseLineObject } from "./format.js";
+import type { Snapshot } from "./log.js";
+import { readText } from "./reader.js";
+
+/** What the feed needs from its store. */
+export interface FileFeedContext {
+  readonly namespace: string;
+  readonly file: string;
+  /** Under the shared lock: a descriptor on the current file and its size (whole saves), or `undefined`. */
+  snapshot(): Promise<Snapshot | undefined>;
+  /** Bytes read at once. */
+  readonly chunkBytes: number;
+  /** Checks a change read (the store's entity type rule). */
+  loaded(change: Change): Change;
+  readonly notifier: FeedNotifier;
+  readonly pollIntervalMs: number;
+}
+
+/** A line read: its change, key, fingerprint and end offset. */
+interface Line {
+  readonly change: Change;
+  readonly key: string;
+  readonly print: string;
+  readonly end: number;
+}
+
+/** The file's identity: device, inode and (where the file system keeps it) birth time, since inode numbers are reused. */
+const epochOf = (st: { dev: number; ino: number; birthtimeMs: number } | undefined): string =>
+  st ? `${st.dev}.${st.ino}.${Math.round(st.birthtimeMs)}` : "";
+
+/** The feed source of one namespace of a file store. */
+export class FileFeedSource implements FeedSource {
+  /** key → fingerprint of the last line delivered for it (the state the consumer holds). */
+  #known = new Map<string, string>();
+  #epoch: string | undefined;
+  #offset = 0;
+  /** The last line read: where it starts and its fingerprint (to tell a reused inode from the same file). */
+  #last: { start: number; print: string } | undefined;
+
+  constructor(private readonly ctx: FileFeedContext) {}
+
+  async read(cursor: FeedStart | FeedCursor | undefined, _signal: AbortSignal): Promise<FeedBatch> {
+    const snap = await this.ctx.snapshot();
+    try {
+      const epoch = snap ? epochOf(fstatSync(snap.fd)) : "";
+      const size = snap?.size ?? 0;
+      let items: FeedChange[];
+      if (this.#epoch === undefined) {
+        this.#last = undefined;
+        items = cursor === undefined ? await this.#initial(snap, epoch) : await this.#resume(snap, epoch, cursor);
+      } else if (snap && epoch === this.#epoch && this.#sameFile(snap)) {
+        items = this.#items(await this.#lines(snap, this.#offset, size), epoch);
+      } else {
+        this.#last = undefined;
+        items = await this.#replaced(snap, epoch);
+      }
+      this.#epoch = epoch;
+      this.#offset = size;
+      return { items, cursor: { position: size, epoch }, head: size };
+    } finally {
+      if (snap) closeSync(snap.fd);
+    }
+  }
+
+  async wait(cursor: FeedCursor, signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      const st = statSync(this.ctx.file, { throwIfNoEntry: false });
+      if (epochOf(st) !== cursor.epoch || (st !== undefined && st.size !== cursor.position)) return;
+      await this.ctx.notifier.wait(this.ctx.namespace, signal, this.ctx.pollIntervalMs);
+    }
+  }
+
+  /** Whether `snap` still holds, up to the feed's offset, the lines the feed read (not a reused inode). */
+  #sameFile(snap: Snapshot): boolean {
+    if (snap.size < this.#offset) return false;
+    const last = this.#last;
+    if (!last) return this.#offset === 0;
+    const buf = Buffer.alloc(this.#offset - last.start);
+    if (readSync(snap.fd, buf, 0, buf.length, last.start) !== buf.length) return false;
+    const end = buf.length > 1 && buf[buf.length - 2] === 13 ? buf.length - 2 : buf.length - 1;
+    const bytes = buf.subarray(0, end);
+    return last.print.slice(1) === `${bytes.length}:${crc32(bytes)}`;
+  }
+
+  /** The current state: the latest line per key, in file order. */
+  async #initial(snap: Snapshot | undefined, epoch: string): Promise<FeedChange[]> {
+    if (!snap) return [];
+    return this.#winners(await this.#lines(snap, 0, snap.size), epoch, undefined);
+  }
+
+  /** Continuing after `cursor`: what it held is rebuilt from the lines before it; the lines after it are delivered. */
+  async #resume(snap: Snapshot | undefined, epoch: string, cursor: FeedStart | FeedCursor): Promise<FeedChange[]> {
+    const { position } = cursor;
+    if (cursor.epoch !== undefined && cursor.epoch !== epoch && !(cursor.epoch === "" && position === 0)) {
+      this.#behind(position, "the namespace file was replaced (compacted) since: its positions were renumbered");
+    }
+    const size = snap?.size ?? 0;
+    if (position > size) this.#behind(position, `the namespace file holds ${size} bytes`);
+    if (!snap) return [];
+    const before = await this.#lines(snap, 0, position);
+    if ((before.at(-1)?.end ?? 0) !== position) this.#behind(position, "it is not the end of a line of the file");
+    for (const line of before) this.#known.set(line.key, line.print);
+    return this.#items(await this.#lines(snap, position, size), epoch);
+  }
+
+  /** The file was replaced (compaction), created or removed: deliver what differs from what was delivered. */
+  async #replaced(snap: Snapshot | undefined, epoch: string): Promise<FeedChange[]> {
+    const lines = snap ? await this.#lines(snap, 0, snap.size) : [];
+    const latest = new Map<string, Line>();
+    for (const line of lines) latest.set(line.key, line);
+    for (const [key, print] of this.#known) {
+      // A key gone from the new file must have ended as a tombstone the consumer already has.
+      if (!latest.has(key) && !print.startsWith("u")) {
+        this.#behind(this.#offset, "the namespace file was replaced and a change of an entity it held is gone");
+      }
+    }
+    const previous = this.#known;
+    this.#known = new Map();
+    return this.#winners(lines, epoch, previous);
+  }
+
+  /** The latest line per key, in file order, left out when `skip` already has it. */
+  #winners(lines: readonly Line[], epoch: string, skip: ReadonlyMap<string, string> | undefined): FeedChange[] {
+    const last = new Map<string, number>();
+    lines.forEach((line, i) => {
+      last.set(line.key, i);
+    });
+    const items: FeedChange[] = [];
+    lines.forEach((line, i) => {
+      if (last.get(line.key) !== i) return;
+      this.#known.set(line.key, line.print);
+      if (skip?.get(line.key) === line.print) return;
+      items.push(this.#item(line, epoch));
+    });
+    return items;
+  }
+
+  #items(lines: readonly Line[], epoch: string): FeedChange[] {
+    return lines.map((line) => {
+      this.#known.set(line.key, line.print);
+      return this.#item(line, epoch);
+    });
+  }
+
+  #item(line: Line, epoch: string): FeedChange {
+    return { type: FeedEventType.Change, change: this.ctx.loaded(line.change), position: line.end, epoch };
+  }
+
+  /** The lines of `snap` from byte `from` to `to` (both line boundaries). */
+  async #lines(snap: Snapshot, from: number, to: number): Promise<Line[]> {
+    if (to <= from) return [];
+    const text = await readText(snap.fd, to, this.ctx.chunkBytes, from);
+    const out: Line[] = [];
+    let offset = from;
+    for (const chunk of text.chunks) {
+      let start = 0;
+      for (;;) {
+        const nl = chunk.indexOf(10, start);
+        if (nl < 0) break;
+        const end = nl > start && chunk[nl - 1] === 13 ? nl - 1 : nl;
+        if (end > start) {
+          const bytes = chunk.subarray(start, end);
+          let parsed: { change: Change; key: string };
+          try {
+            parsed = parseLineObject(bytes.toString("utf8"), this.ctx.namespace);
+          } catch (error) {
+            if (!(error instanceof LineError)) throw error;
+            throw new CorruptionError(this.ctx.file, undefined, `byte ${offset + start}: ${error.message}`);
+          }
+          const print = `${parsed.change.changeType === "unset" ? "u" : "s"}${bytes.length}:${crc32(bytes)}`;
+          out.push({ ...parsed, print, end: offset + nl + 1 });
+          this.#last = { start: offset + start, print };
+        }
+        start = nl + 1;
+      }
+      offset += chunk.length;
+    }
+    return out;
+  }
+
+  #behind(position: number, reason: string): never {
+    throw new FeedBehindError(this.ctx.namespace, position, reason);
+  }
+}

@@ -1,0 +1,77 @@
+import { describe, expect, it } from "vitest";
+import { ErrorCode, isFeedBehindError, isUnsupportedError, ManagerBuilder, type Store } from "../../src/index.js";
+import { MapEntityRepository, MemoryStore } from "../../src/memory/index.js";
+
+const item = (entityId: string, entity: unknown) => ({
+  namespace: "ws",
+  changeType: "set" as const,
+  entityType: "item",
+  entityId,
+  entity,
+});
+
+describe("Follower", () => {
+  it("applies the current state, then every later change; reports lag and waits for positions", async () => {
+    const store = new MemoryStore();
+    await store.save([
+      item("a", 1),
+      item("b", 2),
+      { namespace: "ws", changeType: "unset", entityType: "item", entityId: "b" },
+    ]);
+    const items = new MapEntityRepository<number>();
+    const manager = new ManagerBuilder().withStore(store).registerRepository<number>("item", items).build();
+    const follower = await manager.follow("ws");
+    expect([...items.entities]).toEqual([["a", 1]]);
+    expect(follower.position).toEqual({ position: 3, epoch: "" });
+    expect(follower.lag).toBe(0);
+    const reached = follower.waitFor(5);
+    let done = false;
+    reached.then(() => {
+      done = true;
+    });
+    await store.save([item("c", 3)]);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(done).toBe(false);
+    await store.save([item("a", 10)]);
+    await reached;
+    expect([...items.entities].sort()).toEqual([
+      ["a", 10],
+      ["c", 3],
+    ]);
+    // The initial state (a, and b's tombstone), then c and a.
+    expect(follower.applied).toBe(4);
+    await follower.waitFor({ position: 4, epoch: "" });
+    await expect(follower.waitFor(-1)).rejects.toMatchObject({ code: ErrorCode.Validation });
+    const controller = new AbortController();
+    const aborted = follower.waitFor(100, { signal: controller.signal });
+    controller.abort();
+    await expect(aborted).rejects.toMatchObject({ code: ErrorCode.Aborted });
+    await follower.close();
+    expect(follower.running).toBe(false);
+    await expect(follower.waitFor(100)).rejects.toMatchObject({ code: ErrorCode.Closed });
+    await follower.done;
+  });
+
+  it("stops with FeedBehindError when the store dropped what it had not applied", async () => {
+    const store = new MemoryStore();
+    const manager = new ManagerBuilder().withStore(store).registerRepository("item", new MapEntityRepository()).build();
+    const follower = await manager.follow("ws");
+    const pending = follower.waitFor(50);
+    store.clear("ws");
+    await expect(follower.done).rejects.toSatisfy(isFeedBehindError);
+    await expect(pending).rejects.toSatisfy(isFeedBehindError);
+  });
+
+  it("refuses a store that cannot watch with an UnsupportedError", async () => {
+    const inner = new MemoryStore();
+    const plain: Store = {
+      capabilities: { compact: false, listNamespaces: false, durable: false },
+      save: (c) => inner.save(c),
+      load: (ns) => inner.load(ns),
+      close: () => inner.close(),
+      [Symbol.asyncDispose]: () => inner.close(),
+    };
+    const manager = new ManagerBuilder().withStore(plain).build();
+    await expect(manager.follow("ws")).rejects.toSatisfy(isUnsupportedError);
+  });
+});
