@@ -39,6 +39,7 @@ import {
   type SnapshotStoreOptions,
   snapshotFromJson,
 } from "../repository/index.js";
+import { writeFailed } from "./errors.js";
 import { writeFileAtomic } from "./fs.js";
 import { SyncPolicy } from "./options.js";
 
@@ -116,7 +117,9 @@ export class FileSnapshotStore implements SnapshotStore {
     const directory = path.resolve(check.string("directory"));
     const sync = check.oneOf("sync", SyncPolicy);
     const maxCachedStreams = check.integer("maxCachedStreams", { min: 0 });
-    await mkdir(directory, { recursive: true });
+    await mkdir(directory, { recursive: true }).catch((error: unknown) => {
+      throw writeFailed("mkdir", directory, error);
+    });
     return new FileSnapshotStore(directory, sync, maxSnapshotsPerStream, maxCachedStreams);
   }
 
@@ -187,7 +190,7 @@ export class FileSnapshotStore implements SnapshotStore {
           () => true,
           (error: NodeJS.ErrnoException) => {
             if (error.code === "ENOENT") return false;
-            throw error;
+            throw writeFailed("unlink", this.#file(streamId), error);
           },
         )
         .finally(() => this.#invalidate(streamId)),

@@ -25,6 +25,7 @@ import {
 import { type CompactOutcome, compactLog } from "./compaction.js";
 import { encodeLines, NameJsonCache } from "./encode.js";
 import { DATA_SUFFIX, DIR_SUFFIX, namespaceFromPath, namespacePath } from "./encoding.js";
+import { writeFailed } from "./errors.js";
 import { FileFeedSource } from "./feed.js";
 import { linePrefix } from "./format.js";
 import { NamespaceLog } from "./log.js";
@@ -89,7 +90,11 @@ export class FileStore extends BaseStore {
   private constructor(options: FileStoreOptions) {
     super("file store", options, "FileStore");
     const resolved = resolveOptions(options);
-    mkdirSync(resolved.directory, { recursive: true });
+    try {
+      mkdirSync(resolved.directory, { recursive: true });
+    } catch (error) {
+      throw writeFailed("mkdir", resolved.directory, error);
+    }
     // The real path: two stores of one process on one directory share its locks.
     this.directory = realpathSync(path.resolve(resolved.directory));
     this.#options = resolved;

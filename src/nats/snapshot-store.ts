@@ -85,7 +85,7 @@ export class NatsKvSnapshotStore implements SnapshotStore {
   /**
    * Opens the bucket, creating it when missing.
    * @throws ConfigurationError for an invalid or unknown option, or a bucket whose history is not `maxSnapshotsPerStream`
-   * @throws NatsClientMissingError | UnavailableError
+   * @throws PeerMissingError | UnavailableError
    */
   static async open(options: NatsKvSnapshotStoreOptions): Promise<NatsKvSnapshotStore> {
     const { check, maxSnapshotsPerStream } = checkSnapshotStoreOptions<NatsKvSnapshotStoreOptions>(

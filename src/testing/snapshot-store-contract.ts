@@ -15,7 +15,7 @@ export interface SnapshotStoreContractOptions {
   /** `maxSnapshotsPerStream` the factory's stores were opened with. @default 8 */
   maxSnapshotsPerStream?: number;
   /** Per-test timeout in ms. @default 30000 */
-  timeout?: number;
+  timeoutMs?: number;
 }
 
 const snap = (
@@ -48,7 +48,7 @@ export function describeSnapshotStoreContract(
   };
   const max = options.maxSnapshotsPerStream ?? 8;
 
-  describe(`SnapshotStore contract: ${name}`, { timeout: options.timeout ?? 30_000 }, () => {
+  describe(`SnapshotStore contract: ${name}`, { timeout: options.timeoutMs ?? 30_000 }, () => {
     afterEach(async () => {
       await Promise.all(open.splice(0).map((s) => s.close().catch(() => undefined)));
     });

@@ -116,7 +116,9 @@ export class FileEventStore extends BaseEventStore {
 
   async #open(): Promise<void> {
     const dir = this.directory;
-    await mkdir(dir, { recursive: true });
+    await mkdir(dir, { recursive: true }).catch((error: unknown) => {
+      throw writeFailed("mkdir", dir, error);
+    });
     this.#lockHandle = await openLock(join(dir, "LOCK"));
     if (!flockTry(this.#lockHandle.fd, "ex")) throw new LockedError(dir);
     const names = await readdir(dir);
@@ -350,8 +352,18 @@ export class FileEventStore extends BaseEventStore {
   async #roll(): Promise<void> {
     const first = this.log.lastGlobal + 1;
     const segment: Segment = { name: segmentName(first), first, size: 0 };
-    const handle = await open(join(this.directory, segment.name), "a");
-    if (this.#fsync) fsyncDir(this.directory);
+    const file = join(this.directory, segment.name);
+    const handle = await open(file, "a").catch((error: unknown) => {
+      throw writeFailed("open", file, error);
+    });
+    try {
+      if (this.#fsync) fsyncDir(this.directory);
+    } catch (error) {
+      // The new segment is not durable: leave it, keep appending to the current one.
+      await handle.close().catch(() => {});
+      await unlink(file).catch(() => {});
+      throw writeFailed("fsync", this.directory, error);
+    }
     await this.#handle?.close();
     this.#handle = handle;
     this.#segments.push(segment);
@@ -402,7 +414,8 @@ export class FileEventStore extends BaseEventStore {
       const active = this.#segments.at(-1) as Segment;
       if (lines.length > 0) {
         if (this.#damagedTail !== undefined) {
-          for (const w of group) w.reject(this.#damagedTail);
+          const damaged = this.#damagedTail;
+          planned.forEach((p, i) => (p.ok ? group[i]?.reject(damaged) : group[i]?.resolve(p)));
           continue;
         }
         const buf = Buffer.from(lines.join(""), "utf8");
@@ -422,7 +435,8 @@ export class FileEventStore extends BaseEventStore {
         } catch (error) {
           const failure = writeFailed(operation, join(this.directory, active.name), error);
           await this.#afterFailedWrite(active);
-          for (const w of group) w.reject(failure);
+          // Appends refused by their plan (a version conflict, a limit) keep their own answer.
+          planned.forEach((p, i) => (p.ok ? group[i]?.reject(failure) : group[i]?.resolve(p)));
           continue;
         }
       }

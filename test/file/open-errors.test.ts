@@ -1,0 +1,42 @@
+/**
+ * Opening a file backend where its directory cannot be created is a typed
+ * error naming the operation, the path and the system error — never a raw
+ * `ENOTDIR` from deep inside.
+ */
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import {
+  FileEventStore,
+  FileSnapshotStore,
+  FileStore,
+  isWriteFailedError,
+  type WriteFailedError,
+} from "../../src/file/index.js";
+import { tempDir } from "./helpers.js";
+
+describe("opening a file backend under a regular file", () => {
+  const blocked = () => {
+    const file = join(tempDir(), "a-file");
+    writeFileSync(file, "not a directory");
+    return join(file, "store");
+  };
+  const opens: [string, (directory: string) => Promise<{ close(): Promise<void> }>][] = [
+    ["FileStore", (directory) => FileStore.open({ directory })],
+    ["FileEventStore", (directory) => FileEventStore.open({ directory })],
+    ["FileSnapshotStore", (directory) => FileSnapshotStore.open({ directory })],
+  ];
+  for (const [name, open] of opens) {
+    it(`${name}: a WriteFailedError for mkdir with the path and ENOTDIR`, async () => {
+      const directory = blocked();
+      const error = await open(directory).then(
+        (store) => store.close(),
+        (e: unknown) => e,
+      );
+      expect(isWriteFailedError(error), String(error)).toBe(true);
+      expect((error as WriteFailedError).operation).toBe("mkdir");
+      expect((error as WriteFailedError).errno).toBe("ENOTDIR");
+      expect((error as WriteFailedError).path).toBe(directory);
+    });
+  }
+});
