@@ -60,6 +60,62 @@ export function revisionConflict(
 }
 
 /**
+ * A checked save as {@link prepareSave} makes it: the JSON text is the one
+ * copy made of the model; the parsed value and the metadata's JSON text are
+ * made when first read (a store that never queries or never writes text
+ * never pays for them).
+ */
+class CheckedSave implements PreparedSave {
+  readonly type = "save";
+  #value: unknown;
+  #parsed = false;
+  #metadataJson: string | undefined;
+
+  constructor(
+    readonly json: string,
+    readonly metadata: ReadModelMetadata,
+    readonly expectedRevision: number | undefined,
+  ) {}
+
+  get modelType(): string {
+    return this.metadata.modelType;
+  }
+
+  get id(): string {
+    return this.metadata.id;
+  }
+
+  get value(): unknown {
+    if (!this.#parsed) {
+      this.#value = JSON.parse(this.json);
+      this.#parsed = true;
+    }
+    return this.#value;
+  }
+
+  get metadataJson(): string {
+    this.#metadataJson ??= metadataToJson(this.metadata);
+    return this.#metadataJson;
+  }
+}
+
+/** The free-form metadata of a save, checked: a frozen copy (an object of strings). */
+function checkFreeMetadata(free: Readonly<Record<string, string>> | undefined): Readonly<Record<string, string>> {
+  if (free === undefined) return EMPTY_METADATA;
+  if (typeof free !== "object" || free === null)
+    throw new ValidationError("metadata.metadata", "must be an object of strings");
+  const copy: Record<string, string> = {};
+  for (const key of Object.keys(free)) {
+    const v = free[key];
+    if (typeof v !== "string") throw new ValidationError("metadata.metadata", "must be an object of strings");
+    copy[key] = v;
+  }
+  return Object.freeze(copy);
+}
+
+const EMPTY_METADATA: Readonly<Record<string, string>> = Object.freeze({});
+
+/**
  * Checks a model and its metadata and encodes them.
  * @throws InvalidNameError (model type, id) | ValidationError (metadata) | InvalidValueError | TooLargeError
  */
@@ -85,10 +141,7 @@ export function prepareSave(
       `must be an integer >= 0, got ${String(metadata.lastEventPosition)}`,
     );
   }
-  const free = metadata.metadata ?? {};
-  if (typeof free !== "object" || free === null || Object.values(free).some((v) => typeof v !== "string")) {
-    throw new ValidationError("metadata.metadata", "must be an object of strings");
-  }
+  const free = checkFreeMetadata(metadata.metadata);
   const json = toJsonWithin(model, maxValueBytes, `read model ${metadata.modelType}/${metadata.id}`, "model");
   const meta: ReadModelMetadata = Object.freeze({
     id: metadata.id,
@@ -96,18 +149,9 @@ export function prepareSave(
     schemaVersion,
     lastUpdated: new Date(metadata.lastUpdated.getTime()),
     lastEventPosition: metadata.lastEventPosition,
-    metadata: Object.freeze({ ...free }),
+    metadata: free,
   });
-  return {
-    type: "save",
-    modelType: meta.modelType,
-    id: meta.id,
-    json,
-    value: JSON.parse(json),
-    metadata: meta,
-    metadataJson: metadataToJson(meta),
-    expectedRevision: checkExpectedRevision(expectedRevision),
-  };
+  return new CheckedSave(json, meta, checkExpectedRevision(expectedRevision));
 }
 
 /** Checks a delete. */

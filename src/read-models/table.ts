@@ -16,7 +16,7 @@
  * Writes mark an index stale; the next query brings it up to date (a few
  * changes are moved into place, many trigger one re-sort).
  */
-import { type PreparedWrite, revisionConflict } from "./prepare.js";
+import { type PreparedSave, type PreparedWrite, revisionConflict } from "./prepare.js";
 import {
   compareSortValues,
   compileFilters,
@@ -48,6 +48,29 @@ export interface TableEntry extends QueryEntry {
   /** The metadata as JSON text. */
   readonly metadataJson: string;
   readonly revision: number;
+}
+
+/** The entry of a save: its parsed value and metadata JSON come from the save, made when first read. */
+class SavedEntry implements TableEntry {
+  constructor(
+    readonly save: PreparedSave,
+    readonly revision: number,
+  ) {}
+  get id(): string {
+    return this.save.id;
+  }
+  get value(): unknown {
+    return this.save.value;
+  }
+  get json(): string {
+    return this.save.json;
+  }
+  get metadata(): ReadModelMetadata {
+    return this.save.metadata;
+  }
+  get metadataJson(): string {
+    return this.save.metadataJson;
+  }
 }
 
 interface IndexItem {
@@ -249,14 +272,7 @@ export class ReadModelTable {
       const revision = revisions[i] as number;
       if (revision === 0) return;
       if (w.type === "save") {
-        this.put({
-          id: w.id,
-          value: w.value,
-          json: w.json,
-          metadata: w.metadata,
-          metadataJson: w.metadataJson,
-          revision,
-        });
+        this.put(new SavedEntry(w, revision));
       } else {
         this.remove(w.modelType, w.id);
       }
