@@ -99,19 +99,46 @@ class CheckedSave implements PreparedSave {
   }
 }
 
-/** The free-form metadata of a save, checked: a frozen copy (an object of strings). */
+/**
+ * The free-form metadata of a save, checked: a frozen copy (an object of
+ * strings). Saves of a batch usually carry equal ones: the last copy is
+ * reused while it is equal.
+ */
 function checkFreeMetadata(free: Readonly<Record<string, string>> | undefined): Readonly<Record<string, string>> {
   if (free === undefined) return EMPTY_METADATA;
   if (typeof free !== "object" || free === null)
     throw new ValidationError("metadata.metadata", "must be an object of strings");
-  const copy: Record<string, string> = {};
-  for (const key of Object.keys(free)) {
+  const keys = Object.keys(free);
+  const last = lastFree;
+  let same = last !== undefined && keys.length === lastFreeSize;
+  for (const key of keys) {
     const v = free[key];
     if (typeof v !== "string") throw new ValidationError("metadata.metadata", "must be an object of strings");
-    copy[key] = v;
+    if (same && (last as Record<string, string>)[key] !== v) same = false;
   }
-  return Object.freeze(copy);
+  if (same) return last as Readonly<Record<string, string>>;
+  const copy: Record<string, string> = {};
+  for (const key of keys) {
+    const value = free[key] as string;
+    if (key === "__proto__") Object.defineProperty(copy, key, { value, enumerable: true, writable: true });
+    else copy[key] = value;
+  }
+  lastFree = Object.freeze(copy);
+  lastFreeSize = keys.length;
+  return lastFree;
 }
+
+let lastFree: Readonly<Record<string, string>> | undefined;
+let lastFreeSize = 0;
+
+/** The stored copy of `date`: the last copy is reused while it holds the same time (stored dates are never handed out). */
+function storedDate(date: Date): Date {
+  const time = date.getTime();
+  if (lastDate === undefined || lastDate.getTime() !== time) lastDate = new Date(time);
+  return lastDate;
+}
+
+let lastDate: Date | undefined;
 
 const EMPTY_METADATA: Readonly<Record<string, string>> = Object.freeze({});
 
@@ -147,7 +174,7 @@ export function prepareSave(
     id: metadata.id,
     modelType: metadata.modelType,
     schemaVersion,
-    lastUpdated: new Date(metadata.lastUpdated.getTime()),
+    lastUpdated: storedDate(metadata.lastUpdated),
     lastEventPosition: metadata.lastEventPosition,
     metadata: free,
   });

@@ -73,6 +73,8 @@ export class ProjectionRunner {
   #stopping = false;
   readonly #atomic: boolean;
   readonly #handles: Set<string>;
+  /** The free-form metadata of every model written. */
+  readonly #freeMetadata: Readonly<Record<string, string>>;
 
   constructor(
     readonly host: RunnerHost,
@@ -83,6 +85,7 @@ export class ProjectionRunner {
     this.statusName = generationStatusName(projection.name, generation);
     this.#atomic = hasAtomicCheckpoint(host.store);
     this.#handles = new Set(projection.handles);
+    this.#freeMetadata = Object.freeze({ projection: projection.name });
   }
 
   /** Reads the checkpoint and starts the subscription from it. */
@@ -313,7 +316,7 @@ export class ProjectionRunner {
                 schemaVersion,
                 lastUpdated,
                 lastEventPosition: e.lastEventPosition,
-                metadata: { projection: this.projection.name },
+                metadata: this.#freeMetadata,
               },
               expectedRevision: e.revision,
             },
