@@ -23,7 +23,7 @@ export interface PreparedSave {
   readonly json: string;
   /** The model parsed from {@link json}: what queries read. Never handed out. */
   readonly value: unknown;
-  /** A frozen copy of the metadata. */
+  /** A copy of the metadata nobody else holds (its free-form part frozen). */
   readonly metadata: ReadModelMetadata;
   /** The metadata as JSON text (`lastUpdated` as an ISO string). */
   readonly metadataJson: string;
@@ -140,6 +140,9 @@ function storedDate(date: Date): Date {
 
 let lastDate: Date | undefined;
 
+/** The last model type found valid (saves of a batch share theirs). */
+let lastModelType: string | undefined;
+
 const EMPTY_METADATA: Readonly<Record<string, string>> = Object.freeze({});
 
 /**
@@ -153,7 +156,11 @@ export function prepareSave(
   expectedRevision?: number,
 ): PreparedSave {
   if (metadata === null || typeof metadata !== "object") throw new ValidationError("metadata", "must be an object");
-  validateEntityType(metadata.modelType);
+  const modelType = metadata.modelType;
+  if (lastModelType === undefined || modelType !== lastModelType) {
+    validateEntityType(modelType);
+    lastModelType = modelType;
+  }
   validateEntityId(metadata.id);
   if (!(metadata.lastUpdated instanceof Date) || Number.isNaN(metadata.lastUpdated.getTime())) {
     throw new ValidationError("metadata.lastUpdated", "must be a valid Date");
@@ -169,15 +176,16 @@ export function prepareSave(
     );
   }
   const free = checkFreeMetadata(metadata.metadata);
-  const json = toJsonWithin(model, maxValueBytes, `read model ${metadata.modelType}/${metadata.id}`, "model");
-  const meta: ReadModelMetadata = Object.freeze({
+  const json = toJsonWithin(model, maxValueBytes, () => `read model ${modelType}/${metadata.id}`, "model");
+  // Not frozen (freezing each save's metadata costs more than the rest of it): nobody else holds this copy.
+  const meta: ReadModelMetadata = {
     id: metadata.id,
-    modelType: metadata.modelType,
+    modelType,
     schemaVersion,
     lastUpdated: storedDate(metadata.lastUpdated),
     lastEventPosition: metadata.lastEventPosition,
     metadata: free,
-  });
+  };
   return new CheckedSave(json, meta, checkExpectedRevision(expectedRevision));
 }
 
