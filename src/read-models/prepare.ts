@@ -102,10 +102,12 @@ class CheckedSave implements PreparedSave {
 /**
  * The free-form metadata of a save, checked: a frozen copy (an object of
  * strings). Saves of a batch usually carry equal ones: the last copy is
- * reused while it is equal.
+ * reused while it is equal, without even a look when it comes from the
+ * same frozen object (whose string properties cannot change).
  */
 function checkFreeMetadata(free: Readonly<Record<string, string>> | undefined): Readonly<Record<string, string>> {
   if (free === undefined) return EMPTY_METADATA;
+  if (free === lastFreeSource) return lastFree as Readonly<Record<string, string>>;
   if (typeof free !== "object" || free === null)
     throw new ValidationError("metadata.metadata", "must be an object of strings");
   const keys = Object.keys(free);
@@ -116,20 +118,30 @@ function checkFreeMetadata(free: Readonly<Record<string, string>> | undefined): 
     if (typeof v !== "string") throw new ValidationError("metadata.metadata", "must be an object of strings");
     if (same && (last as Record<string, string>)[key] !== v) same = false;
   }
-  if (same) return last as Readonly<Record<string, string>>;
-  const copy: Record<string, string> = {};
-  for (const key of keys) {
-    const value = free[key] as string;
-    if (key === "__proto__") Object.defineProperty(copy, key, { value, enumerable: true, writable: true });
-    else copy[key] = value;
+  if (!same) {
+    const copy: Record<string, string> = {};
+    for (const key of keys) {
+      const value = free[key] as string;
+      if (key === "__proto__") Object.defineProperty(copy, key, { value, enumerable: true, writable: true });
+      else copy[key] = value;
+    }
+    lastFree = Object.freeze(copy);
+    lastFreeSize = keys.length;
   }
-  lastFree = Object.freeze(copy);
-  lastFreeSize = keys.length;
-  return lastFree;
+  lastFreeSource = Object.isFrozen(free) && onlyData(free) ? free : undefined;
+  return lastFree as Readonly<Record<string, string>>;
+}
+
+/** True when every own property of `o` is a data property (no getter whose value could change). */
+function onlyData(o: object): boolean {
+  for (const d of Object.values(Object.getOwnPropertyDescriptors(o))) if (d.get || d.set) return false;
+  return true;
 }
 
 let lastFree: Readonly<Record<string, string>> | undefined;
 let lastFreeSize = 0;
+/** A frozen object of strings whose copy is {@link lastFree}. */
+let lastFreeSource: object | undefined;
 
 /** The stored copy of `date`: the last copy is reused while it holds the same time (stored dates are never handed out). */
 function storedDate(date: Date): Date {

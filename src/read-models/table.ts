@@ -310,7 +310,7 @@ export class ReadModelTable {
       this.#types.set(modelType, t);
     }
     t.models.set(entry.id, entry);
-    for (const index of t.indexes.values()) index.touched(entry.id);
+    if (t.indexes.size > 0) for (const index of t.indexes.values()) index.touched(entry.id);
     if (entry.revision > this.sequence) this.sequence = entry.revision;
   }
 

@@ -115,3 +115,42 @@ describe("Projector maxCachedModels", () => {
     }
   });
 });
+
+describe("MemoryReadModelStore metadata copies", () => {
+  it("keeps the free-form metadata each save was given, whatever the caller does to its objects after", async () => {
+    const store = new MemoryReadModelStore();
+    const meta = (id: string, free: Record<string, string>) => ({
+      id,
+      modelType: "Balance",
+      schemaVersion: 1,
+      lastUpdated: new Date(1000),
+      lastEventPosition: 1,
+      metadata: free,
+    });
+    const shared = Object.freeze({ projection: "p" });
+    const mutable: Record<string, string> = { projection: "p" };
+    await store.save({ n: 1 }, meta("a", shared));
+    await store.save({ n: 2 }, meta("b", mutable));
+    mutable.projection = "changed";
+    await store.save({ n: 3 }, meta("c", mutable));
+    await store.save({ n: 4 }, meta("d", shared));
+    const date = new Date(1000);
+    await store.save({ n: 5 }, { ...meta("e", {}), lastUpdated: date });
+    date.setTime(2000);
+    const free = async (id: string) => (await store.load("Balance", id))?.metadata.metadata;
+    expect(await free("a")).toEqual({ projection: "p" });
+    expect(await free("b")).toEqual({ projection: "p" });
+    expect(await free("c")).toEqual({ projection: "changed" });
+    expect(await free("d")).toEqual({ projection: "p" });
+    expect((await store.load("Balance", "e"))?.metadata.lastUpdated.getTime()).toBe(1000);
+    // What a load returns is the caller's to change.
+    const loaded = await store.load("Balance", "a");
+    (loaded?.metadata.metadata as Record<string, string>).projection = "mine";
+    loaded?.metadata.lastUpdated.setTime(5);
+    expect(await free("a")).toEqual({ projection: "p" });
+    expect((await store.load("Balance", "d"))?.metadata.lastUpdated.getTime()).toBe(1000);
+    await expect(store.save({}, meta("f", { projection: 1 } as never))).rejects.toMatchObject({
+      code: "STATELOG_VALIDATION",
+    });
+  });
+});
