@@ -138,7 +138,7 @@ export async function runProjectionBenchmarks(options: Partial<BenchOptions> = {
         unit: "events",
         ratioKind: RatioKind.Speedup,
         target: 0.5,
-        note: "MemoryEventStore's global subscription into a MemoryReadModelStore (atomic checkpoint per batch), default batchSize",
+        note: "MemoryEventStore's global subscription into a MemoryReadModelStore (atomic checkpoint per batch), default batchSize and maxCachedModels",
       },
       subject,
       baseline,

@@ -23,7 +23,7 @@ export interface PreparedSave {
   readonly json: string;
   /** The model parsed from {@link json}: what queries read. Never handed out. */
   readonly value: unknown;
-  /** A frozen copy of the metadata. */
+  /** A copy of the metadata nobody else holds (its free-form part frozen). */
   readonly metadata: ReadModelMetadata;
   /** The metadata as JSON text (`lastUpdated` as an ISO string). */
   readonly metadataJson: string;
@@ -60,6 +60,104 @@ export function revisionConflict(
 }
 
 /**
+ * A checked save as {@link prepareSave} makes it: the JSON text is the one
+ * copy made of the model; the parsed value and the metadata's JSON text are
+ * made when first read (a store that never queries or never writes text
+ * never pays for them).
+ */
+class CheckedSave implements PreparedSave {
+  readonly type = "save";
+  #value: unknown;
+  #parsed = false;
+  #metadataJson: string | undefined;
+
+  constructor(
+    readonly json: string,
+    readonly metadata: ReadModelMetadata,
+    readonly expectedRevision: number | undefined,
+  ) {}
+
+  get modelType(): string {
+    return this.metadata.modelType;
+  }
+
+  get id(): string {
+    return this.metadata.id;
+  }
+
+  get value(): unknown {
+    if (!this.#parsed) {
+      this.#value = JSON.parse(this.json);
+      this.#parsed = true;
+    }
+    return this.#value;
+  }
+
+  get metadataJson(): string {
+    this.#metadataJson ??= metadataToJson(this.metadata);
+    return this.#metadataJson;
+  }
+}
+
+/**
+ * The free-form metadata of a save, checked: a frozen copy (an object of
+ * strings). Saves of a batch usually carry equal ones: the last copy is
+ * reused while it is equal, without even a look when it comes from the
+ * same frozen object (whose string properties cannot change).
+ */
+function checkFreeMetadata(free: Readonly<Record<string, string>> | undefined): Readonly<Record<string, string>> {
+  if (free === undefined) return EMPTY_METADATA;
+  if (free === lastFreeSource) return lastFree as Readonly<Record<string, string>>;
+  if (typeof free !== "object" || free === null)
+    throw new ValidationError("metadata.metadata", "must be an object of strings");
+  const keys = Object.keys(free);
+  const last = lastFree;
+  let same = last !== undefined && keys.length === lastFreeSize;
+  for (const key of keys) {
+    const v = free[key];
+    if (typeof v !== "string") throw new ValidationError("metadata.metadata", "must be an object of strings");
+    if (same && (last as Record<string, string>)[key] !== v) same = false;
+  }
+  if (!same) {
+    const copy: Record<string, string> = {};
+    for (const key of keys) {
+      const value = free[key] as string;
+      if (key === "__proto__") Object.defineProperty(copy, key, { value, enumerable: true, writable: true });
+      else copy[key] = value;
+    }
+    lastFree = Object.freeze(copy);
+    lastFreeSize = keys.length;
+  }
+  lastFreeSource = Object.isFrozen(free) && onlyData(free) ? free : undefined;
+  return lastFree as Readonly<Record<string, string>>;
+}
+
+/** True when every own property of `o` is a data property (no getter whose value could change). */
+function onlyData(o: object): boolean {
+  for (const d of Object.values(Object.getOwnPropertyDescriptors(o))) if (d.get || d.set) return false;
+  return true;
+}
+
+let lastFree: Readonly<Record<string, string>> | undefined;
+let lastFreeSize = 0;
+/** A frozen object of strings whose copy is {@link lastFree}. */
+let lastFreeSource: object | undefined;
+
+/** The stored copy of `date`: the last copy is reused while it holds the same time (stored dates are never handed out). */
+function storedDate(date: Date): Date {
+  const time = date.getTime();
+  if (lastDate === undefined || lastDate.getTime() !== time) lastDate = new Date(time);
+  return lastDate;
+}
+
+let lastDate: Date | undefined;
+
+/** The last model type found valid (saves of a batch share theirs). */
+let lastModelType: string | undefined;
+
+const EMPTY_METADATA: Readonly<Record<string, string>> = Object.freeze({});
+
+/**
  * Checks a model and its metadata and encodes them.
  * @throws InvalidNameError (model type, id) | ValidationError (metadata) | InvalidValueError | TooLargeError
  */
@@ -70,7 +168,11 @@ export function prepareSave(
   expectedRevision?: number,
 ): PreparedSave {
   if (metadata === null || typeof metadata !== "object") throw new ValidationError("metadata", "must be an object");
-  validateEntityType(metadata.modelType);
+  const modelType = metadata.modelType;
+  if (lastModelType === undefined || modelType !== lastModelType) {
+    validateEntityType(modelType);
+    lastModelType = modelType;
+  }
   validateEntityId(metadata.id);
   if (!(metadata.lastUpdated instanceof Date) || Number.isNaN(metadata.lastUpdated.getTime())) {
     throw new ValidationError("metadata.lastUpdated", "must be a valid Date");
@@ -85,29 +187,18 @@ export function prepareSave(
       `must be an integer >= 0, got ${String(metadata.lastEventPosition)}`,
     );
   }
-  const free = metadata.metadata ?? {};
-  if (typeof free !== "object" || free === null || Object.values(free).some((v) => typeof v !== "string")) {
-    throw new ValidationError("metadata.metadata", "must be an object of strings");
-  }
-  const json = toJsonWithin(model, maxValueBytes, `read model ${metadata.modelType}/${metadata.id}`, "model");
-  const meta: ReadModelMetadata = Object.freeze({
+  const free = checkFreeMetadata(metadata.metadata);
+  const json = toJsonWithin(model, maxValueBytes, () => `read model ${modelType}/${metadata.id}`, "model");
+  // Not frozen (freezing each save's metadata costs more than the rest of it): nobody else holds this copy.
+  const meta: ReadModelMetadata = {
     id: metadata.id,
-    modelType: metadata.modelType,
+    modelType,
     schemaVersion,
-    lastUpdated: new Date(metadata.lastUpdated.getTime()),
+    lastUpdated: storedDate(metadata.lastUpdated),
     lastEventPosition: metadata.lastEventPosition,
-    metadata: Object.freeze({ ...free }),
-  });
-  return {
-    type: "save",
-    modelType: meta.modelType,
-    id: meta.id,
-    json,
-    value: JSON.parse(json),
-    metadata: meta,
-    metadataJson: metadataToJson(meta),
-    expectedRevision: checkExpectedRevision(expectedRevision),
+    metadata: free,
   };
+  return new CheckedSave(json, meta, checkExpectedRevision(expectedRevision));
 }
 
 /** Checks a delete. */

@@ -42,12 +42,22 @@ export interface ProjectorOptions {
   retry?: RetryPolicy;
   /** Most models changed in memory before they are written with a checkpoint. @default 500 */
   batchSize?: number;
+  /**
+   * Most models each running projection keeps in memory across batches,
+   * so that an event for a model handled recently needs no load: the
+   * projector is their only writer, so they stay equal to the stored ones.
+   * 0 keeps none (every batch loads its models), `Infinity` lifts the bound.
+   * @default 100000
+   */
+  maxCachedModels?: number;
 }
 
 /** Defaults of {@link ProjectorOptions}. */
 export const PROJECTOR_DEFAULTS = {
   /** @default 500 */
   batchSize: 500,
+  /** @default 100000 */
+  maxCachedModels: 100_000,
   /** Retries of a failing `id`, `evolve` or write. */
   retry: {
     /** @default 3 */
@@ -100,7 +110,7 @@ export class Projector implements AsyncDisposable {
    */
   static async open(options: ProjectorOptions): Promise<Projector> {
     const check = new OptionChecker<ProjectorOptions>("Projector", options, PROJECTOR_DEFAULTS);
-    check.known(["eventStore", "readModels", "projections", "retry", "batchSize"]);
+    check.known(["eventStore", "readModels", "projections", "retry", "batchSize", "maxCachedModels"]);
     const isObject = (v: unknown) => (typeof v === "object" && v !== null ? undefined : "an object");
     const eventStore = check.custom<"eventStore", EventStore>(
       "eventStore",
@@ -114,13 +124,14 @@ export class Projector implements AsyncDisposable {
       Array.isArray(v) ? undefined : "an array of projections",
     );
     const batchSize = check.integer("batchSize", { min: 1 });
+    const maxCachedModels = check.integer("maxCachedModels", { min: 0, infinity: true });
     const retry = checkRetryPolicy(
       check.custom<"retry", RetryPolicy | undefined>("retry", (v) => (v === undefined ? undefined : isObject(v))),
       PROJECTOR_DEFAULTS.retry,
       "Projector retry",
     );
     checkProjections(projections);
-    const projector = new Projector({ eventStore, store, retry, batchSize });
+    const projector = new Projector({ eventStore, store, retry, batchSize, maxCachedModels });
     try {
       for (const p of projections) await projector.#startSlot(p);
     } catch (error) {

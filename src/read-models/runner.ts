@@ -6,7 +6,13 @@
  */
 import type { EventStore, EventSubscription, RecordedEvent } from "../events/index.js";
 import { ApplyError, type RetryPolicy, retrying } from "../index.js";
-import { generationModelType, generationStatusName, hasAtomicCheckpoint, type Projection } from "./projection.js";
+import {
+  type AtomicCheckpointStore,
+  generationModelType,
+  generationStatusName,
+  hasAtomicCheckpoint,
+  type Projection,
+} from "./projection.js";
 import { ProjectionStatus, type ProjectionStatusRecord, type ReadModelStore, type ReadModelWrite } from "./types.js";
 
 /** What a runner needs from its projector. */
@@ -15,12 +21,15 @@ export interface RunnerHost {
   readonly store: ReadModelStore;
   readonly retry: Required<RetryPolicy>;
   readonly batchSize: number;
+  /** Most models kept in memory across batches (clean ones beyond it are dropped, oldest first). */
+  readonly maxCachedModels: number;
   /** Called after each checkpoint or status change (wakes `waitForCatchUp`). */
   progressed(): void;
 }
 
-/** A model as the batch holds it. */
+/** A model as the runner holds it: in the batch (dirty) or cached from an earlier batch or load. */
 interface Entry {
+  readonly id: string;
   model: unknown;
   /** Revision in the store (0: not stored). */
   revision: number;
@@ -46,12 +55,26 @@ export class ProjectionRunner {
   #sub: EventSubscription | undefined;
   #loop: Promise<void> = Promise.resolve();
   #queue: Promise<void> = Promise.resolve();
-  #batch = new Map<string, Entry>();
+  /** Exclusive work queued or running (0: the runner may handle an event synchronously). */
+  #busy = 0;
+  /**
+   * The models of this generation as the runner last read or wrote them:
+   * the batch (dirty entries) and, across batches, the clean ones (at
+   * most `maxCachedModels`, oldest dropped first). The runner is their
+   * only writer, so they stay equal to what the store holds.
+   */
+  readonly #models = new Map<string, Entry>();
+  /** The dirty entries of {@link #models}: the batch. */
+  #batch: Entry[] = [];
+  /** The event store's head as last read (it only grows): `stats()` is read again only when an event reaches it. */
+  #head = 0;
   #batchPosition = 0;
   #resumedFrom = 0;
   #stopping = false;
   readonly #atomic: boolean;
   readonly #handles: Set<string>;
+  /** The free-form metadata of every model written. */
+  readonly #freeMetadata: Readonly<Record<string, string>>;
 
   constructor(
     readonly host: RunnerHost,
@@ -62,6 +85,7 @@ export class ProjectionRunner {
     this.statusName = generationStatusName(projection.name, generation);
     this.#atomic = hasAtomicCheckpoint(host.store);
     this.#handles = new Set(projection.handles);
+    this.#freeMetadata = Object.freeze({ projection: projection.name });
   }
 
   /** Reads the checkpoint and starts the subscription from it. */
@@ -73,7 +97,8 @@ export class ProjectionRunner {
     this.lastError = undefined;
     this.failedPosition = undefined;
     this.#stopping = false;
-    this.#batch.clear();
+    this.#batch = [];
+    this.#models.clear();
     // Without an atomic write, the event AT the checkpoint is delivered again: a delete is written after its checkpoint.
     this.#resumedFrom = this.#atomic || this.checkpoint === 0 ? 0 : this.checkpoint;
     const p = this.projection;
@@ -103,12 +128,17 @@ export class ProjectionRunner {
 
   /** Runs `work` after every earlier one: events, checkpoints and failures never interleave. */
   #exclusive<T>(work: () => Promise<T>): Promise<T> {
-    const run = this.#queue.then(work);
-    this.#queue = run.then(
-      () => undefined,
-      () => undefined,
-    );
-    return run;
+    return this.#hold(this.#queue.then(work));
+  }
+
+  /** Makes `running` the last exclusive work: what is queued next waits for it. */
+  #hold<T>(running: Promise<T>): Promise<T> {
+    this.#busy++;
+    const done = () => {
+      this.#busy--;
+    };
+    this.#queue = running.then(done, done);
+    return running;
   }
 
   #enqueue(work: () => Promise<void>): void {
@@ -120,73 +150,142 @@ export class ProjectionRunner {
   async #run(sub: EventSubscription): Promise<void> {
     try {
       for await (const event of sub) {
-        const go = await this.#exclusive(async () => {
-          if (this.#stopping || this.failed) return false;
-          if (!(await this.#handle(event))) return false;
-          const head = this.host.eventStore.stats().globalPosition;
-          if (this.#batch.size >= this.host.batchSize || event.globalPosition >= head)
-            await this.#flush(event.globalPosition);
-          return true;
-        });
-        if (!go) break;
+        // Nothing else running: the event is handled right here, synchronously unless it must wait (a load, an
+        // async evolve, a retry, a write); what waits holds the queue so checkpoints never interleave with it.
+        const go = this.#busy === 0 ? this.#step(event) : await this.#exclusive(async () => this.#step(event));
+        if (go === false || (go !== true && !(await this.#hold(go)))) break;
       }
     } catch (error) {
       if (!this.#stopping) await this.#exclusive(() => this.#fail(error, this.#batchPosition + 1, false));
     }
   }
 
-  /** Applies one event to the batch; false when the projection failed on it. */
-  async #handle(event: RecordedEvent): Promise<boolean> {
+  /** Handles one event and writes the batch when it is full or at the head; false to stop. */
+  #step(event: RecordedEvent): boolean | Promise<boolean> {
+    if (this.#stopping || this.failed) return false;
+    const handled = this.#handle(event);
+    if (handled === true) return this.#after(event);
+    if (handled === false) return false;
+    return handled.then((ok) => ok && this.#after(event));
+  }
+
+  #after(event: RecordedEvent): boolean | Promise<boolean> {
+    const position = event.globalPosition;
+    if (position >= this.#head) this.#head = this.host.eventStore.stats().globalPosition;
+    if (this.#batch.length < this.host.batchSize && position < this.#head) return true;
+    return this.#flush(position).then(() => true);
+  }
+
+  /**
+   * Applies one event to the batch; false when the projection failed on it.
+   * `id` and `evolve` are called directly; only a failure enters the
+   * retry policy (the failed call counts as its first attempt).
+   */
+  #handle(event: RecordedEvent): boolean | Promise<boolean> {
     const p = this.projection;
     if (!this.#handles.has(event.type) || (p.stream !== undefined && event.streamId !== p.stream)) {
       this.#batchPosition = event.globalPosition;
       return true;
     }
-    let id = "";
-    let entry: Entry;
+    let id: string;
     try {
-      id = await retrying(this.host.retry, () => p.id(event));
-      entry = this.#batch.get(id) ?? (await this.#load(id));
+      id = p.id(event);
     } catch (error) {
-      await this.#fail(new ApplyError(this.modelType, id, { cause: error }), event.globalPosition, true);
-      return false;
+      return this.#retry(error, () => p.id(event)).then(
+        (retried) => this.#handleWithId(event, retried),
+        (failure: unknown) => this.#failOn(event, "", failure),
+      );
     }
+    return this.#handleWithId(event, id);
+  }
+
+  #handleWithId(event: RecordedEvent, id: string): boolean | Promise<boolean> {
+    const entry = this.#models.get(id);
+    if (entry) return this.#apply(event, entry);
+    return this.#load(id).then(
+      (loaded) => {
+        this.#models.set(id, loaded);
+        return this.#apply(event, loaded);
+      },
+      (error: unknown) => this.#failOn(event, id, error),
+    );
+  }
+
+  #apply(event: RecordedEvent, entry: Entry): boolean | Promise<boolean> {
     const resumedDelete = event.globalPosition === this.#resumedFrom && entry.model === undefined;
     if (entry.lastEventPosition >= event.globalPosition || resumedDelete) {
       this.#batchPosition = event.globalPosition; // applied before a crash: once is enough
       return true;
     }
+    const p = this.projection;
     let next: unknown;
     try {
-      next = await retrying(this.host.retry, () => p.evolve(entry.model, event));
+      next = p.evolve(entry.model as never, event as never);
     } catch (error) {
-      await this.#fail(new ApplyError(this.modelType, id, { cause: error }), event.globalPosition, true);
-      return false;
+      return this.#retry(error, () => p.evolve(entry.model as never, event as never)).then(
+        (retried) => this.#applied(event, entry, retried),
+        (failure: unknown) => this.#failOn(event, entry.id, failure),
+      );
     }
+    if (next instanceof Promise) {
+      return next.then(
+        (value: unknown) => this.#applied(event, entry, value),
+        (error: unknown) =>
+          this.#retry(error, () => p.evolve(entry.model as never, event as never)).then(
+            (retried) => this.#applied(event, entry, retried),
+            (failure: unknown) => this.#failOn(event, entry.id, failure),
+          ),
+      );
+    }
+    return this.#applied(event, entry, next);
+  }
+
+  #applied(event: RecordedEvent, entry: Entry, next: unknown): boolean | Promise<boolean> {
     const deleted = next === null || next === undefined;
-    this.#batch.set(id, {
-      model: deleted ? undefined : next,
-      revision: entry.revision,
-      lastEventPosition: event.globalPosition,
-      dirty: true,
-    });
+    const stored = entry.revision > 0;
+    entry.model = deleted ? undefined : next;
+    entry.lastEventPosition = event.globalPosition;
+    if (!entry.dirty) {
+      entry.dirty = true;
+      this.#batch.push(entry);
+    }
     this.#lastEventTime = event.timestamp.getTime();
     this.#batchPosition = event.globalPosition;
     // Without an atomic write a delete ends its batch: checkpoint first, then the delete (see start()).
-    if (deleted && !this.#atomic && entry.revision > 0) await this.#flush(event.globalPosition);
+    if (deleted && !this.#atomic && stored) return this.#flush(event.globalPosition).then(() => true);
     return true;
+  }
+
+  /** Retries what failed once with `error` under the retry policy (that failure was its first attempt). */
+  #retry<T>(error: unknown, fn: () => T | Promise<T>): Promise<T> {
+    let first: { error: unknown } | undefined = { error };
+    return retrying(this.host.retry, () => {
+      if (first) {
+        const failed = first.error;
+        first = undefined;
+        throw failed;
+      }
+      return fn();
+    });
+  }
+
+  /** Marks the projection failed on `event` (after writing the batch before it); resolves false. */
+  async #failOn(event: RecordedEvent, id: string, error: unknown): Promise<boolean> {
+    await this.#fail(new ApplyError(this.modelType, id, { cause: error }), event.globalPosition, true);
+    return false;
   }
 
   async #load(id: string): Promise<Entry> {
     const stored = await this.host.store.load(this.modelType, id);
     return stored
       ? {
+          id,
           model: stored.model,
           revision: stored.revision,
           lastEventPosition: stored.metadata.lastEventPosition,
           dirty: false,
         }
-      : { model: undefined, revision: 0, lastEventPosition: 0, dirty: false };
+      : { id, model: undefined, revision: 0, lastEventPosition: 0, dirty: false };
   }
 
   /** Writes the batch and the checkpoint `position` (at least the batch's own). */
@@ -194,52 +293,94 @@ export class ProjectionRunner {
     if (this.failed || this.#stopping) return;
     const checkpoint = Math.max(position, this.#batchPosition, this.checkpoint);
     this.#batchPosition = checkpoint;
+    const batch = this.#batch;
     const writes: ReadModelWrite[] = [];
-    for (const [id, e] of this.#batch) {
-      if (!e.dirty) continue;
+    /** The entry of each write. */
+    const written: Entry[] = [];
+    const lastUpdated = new Date();
+    const schemaVersion = this.projection.schemaVersion ?? 1;
+    const modelType = this.modelType;
+    for (const e of batch) {
       if (e.model === undefined && e.revision === 0) continue; // created and deleted within the batch
-      const metadata = {
-        id,
-        modelType: this.modelType,
-        schemaVersion: this.projection.schemaVersion ?? 1,
-        lastUpdated: new Date(),
-        lastEventPosition: e.lastEventPosition,
-        metadata: { projection: this.projection.name },
-      };
+      const id = e.id;
+      written.push(e);
       writes.push(
         e.model === undefined
-          ? { type: "delete", modelType: this.modelType, id, expectedRevision: e.revision }
-          : { type: "save", model: e.model, metadata, expectedRevision: e.revision },
+          ? { type: "delete", modelType, id, expectedRevision: e.revision }
+          : {
+              type: "save",
+              model: e.model,
+              metadata: {
+                id,
+                modelType,
+                schemaVersion,
+                lastUpdated,
+                lastEventPosition: e.lastEventPosition,
+                metadata: this.#freeMetadata,
+              },
+              expectedRevision: e.revision,
+            },
       );
     }
     const head = this.host.eventStore.stats().globalPosition;
+    if (head > this.#head) this.#head = head;
     const base = checkpoint >= head ? ProjectionStatus.UpToDate : ProjectionStatus.CatchingUp;
     const record = this.#record(base, checkpoint, head);
-    if (writes.length === 0 && checkpoint === this.checkpoint && base === this.status && !this.rebuilding) return;
+    if (writes.length === 0 && checkpoint === this.checkpoint && base === this.status && !this.rebuilding) {
+      this.#settle(batch, written, undefined);
+      return;
+    }
     const store = this.host.store;
-    await retrying(this.host.retry, async () => {
-      if (hasAtomicCheckpoint(store)) {
-        await store.saveWithCheckpoint(writes, record);
-        return;
-      }
-      for (const w of writes) if (w.type === "save") await this.#saveOnce(w);
+    const revisions = await retrying(this.host.retry, async (): Promise<(number | undefined)[]> => {
+      if (this.#atomic) return (store as AtomicCheckpointStore).saveWithCheckpoint(writes, record);
+      const saved: (number | undefined)[] = [];
+      for (const w of writes) saved.push(w.type === "save" ? await this.#saveOnce(w) : undefined);
       await store.updateProjectionStatus(record);
       for (const w of writes)
         if (w.type === "delete")
           await store.delete(w.modelType, w.id, { expectedRevision: w.expectedRevision }).catch(() => false);
+      return saved;
     });
     if (this.mirror) await store.updateProjectionStatus({ ...record, name: this.projection.name });
-    this.#batch.clear();
+    this.#settle(batch, written, revisions);
     this.checkpoint = checkpoint;
     this.status = base;
     this.host.progressed();
   }
 
-  /** A save that a retry after a lost reply does not repeat. */
-  async #saveOnce(w: Extract<ReadModelWrite, { type: "save" }>): Promise<void> {
+  /**
+   * After the batch was written: its entries are clean, with the revision
+   * each write got (an entry whose revision is unknown, or whose model was
+   * deleted, leaves the cache); then the oldest clean entries beyond
+   * `maxCachedModels` are dropped.
+   */
+  #settle(batch: Entry[], written: readonly Entry[], revisions: readonly (number | undefined)[] | undefined): void {
+    const models = this.#models;
+    for (let i = 0; i < written.length; i++) {
+      const e = written[i] as Entry;
+      const revision = revisions?.[i];
+      if (e.model === undefined || revision === undefined || revision === 0) models.delete(e.id);
+      else e.revision = revision;
+    }
+    for (const e of batch) {
+      e.dirty = false;
+      if (e.model === undefined) models.delete(e.id);
+    }
+    if (this.#batch === batch) this.#batch = [];
+    let excess = models.size - this.host.maxCachedModels;
+    if (excess > 0) {
+      for (const id of models.keys()) {
+        if (excess-- <= 0) break;
+        models.delete(id);
+      }
+    }
+  }
+
+  /** A save that a retry after a lost reply does not repeat; its revision, undefined when it was not repeated. */
+  async #saveOnce(w: Extract<ReadModelWrite, { type: "save" }>): Promise<number | undefined> {
     const now = await this.host.store.load(w.metadata.modelType, w.metadata.id);
-    if (now && now.metadata.lastEventPosition >= w.metadata.lastEventPosition) return;
-    await this.host.store.save(w.model, w.metadata, { expectedRevision: w.expectedRevision });
+    if (now && now.metadata.lastEventPosition >= w.metadata.lastEventPosition) return undefined;
+    return this.host.store.save(w.model, w.metadata, { expectedRevision: w.expectedRevision });
   }
 
   /** The status record as of now. */
@@ -278,7 +419,7 @@ export class ProjectionRunner {
   async #fail(error: unknown, position: number, flush: boolean): Promise<void> {
     if (this.failed || this.#stopping) return;
     try {
-      if (flush && this.#batch.size > 0) await this.#flush(this.#batchPosition);
+      if (flush && this.#batch.length > 0) await this.#flush(this.#batchPosition);
     } catch {
       // The batch is lost: resuming starts again from the stored checkpoint.
     }

@@ -16,7 +16,7 @@
  * Writes mark an index stale; the next query brings it up to date (a few
  * changes are moved into place, many trigger one re-sort).
  */
-import { type PreparedWrite, revisionConflict } from "./prepare.js";
+import { type PreparedSave, type PreparedWrite, revisionConflict } from "./prepare.js";
 import {
   compareSortValues,
   compileFilters,
@@ -48,6 +48,29 @@ export interface TableEntry extends QueryEntry {
   /** The metadata as JSON text. */
   readonly metadataJson: string;
   readonly revision: number;
+}
+
+/** The entry of a save: its parsed value and metadata JSON come from the save, made when first read. */
+class SavedEntry implements TableEntry {
+  constructor(
+    readonly save: PreparedSave,
+    readonly revision: number,
+  ) {}
+  get id(): string {
+    return this.save.id;
+  }
+  get value(): unknown {
+    return this.save.value;
+  }
+  get json(): string {
+    return this.save.json;
+  }
+  get metadata(): ReadModelMetadata {
+    return this.save.metadata;
+  }
+  get metadataJson(): string {
+    return this.save.metadataJson;
+  }
 }
 
 interface IndexItem {
@@ -228,40 +251,47 @@ export class ReadModelTable {
    * @throws VersionConflictError
    */
   plan(writes: readonly PreparedWrite[]): number[] {
-    const pending = new Map<string, number>();
+    /** Revisions given by earlier writes of the batch, by model type then id. */
+    const pending = new Map<string, Map<string, number>>();
     let seq = this.sequence;
-    return writes.map((w) => {
-      const key = `${w.modelType}\u0000${w.id}`;
-      const actual = pending.get(key) ?? this.get(w.modelType, w.id)?.revision ?? 0;
-      if (w.expectedRevision !== undefined && w.expectedRevision !== actual) {
-        throw revisionConflict(w.modelType, w.id, w.expectedRevision, actual);
+    const revisions = new Array<number>(writes.length);
+    for (let i = 0; i < writes.length; i++) {
+      const w = writes[i] as PreparedWrite;
+      const modelType = w.modelType;
+      const id = w.id;
+      let planned = pending.get(modelType);
+      if (!planned) {
+        planned = new Map();
+        pending.set(modelType, planned);
       }
-      if (w.type === "delete" && actual === 0) return 0;
+      const actual = planned.get(id) ?? this.#types.get(modelType)?.models.get(id)?.revision ?? 0;
+      if (w.expectedRevision !== undefined && w.expectedRevision !== actual) {
+        throw revisionConflict(modelType, id, w.expectedRevision, actual);
+      }
+      if (w.type === "delete" && actual === 0) {
+        revisions[i] = 0;
+        continue;
+      }
       const revision = ++seq;
-      pending.set(key, w.type === "delete" ? 0 : revision);
-      return revision;
-    });
+      planned.set(id, w.type === "delete" ? 0 : revision);
+      revisions[i] = revision;
+    }
+    return revisions;
   }
 
   /** Applies `writes` with the revisions {@link plan} gave them. */
   apply(writes: readonly PreparedWrite[], revisions: readonly number[]): void {
-    writes.forEach((w, i) => {
+    for (let i = 0; i < writes.length; i++) {
+      const w = writes[i] as PreparedWrite;
       const revision = revisions[i] as number;
-      if (revision === 0) return;
+      if (revision === 0) continue;
       if (w.type === "save") {
-        this.put({
-          id: w.id,
-          value: w.value,
-          json: w.json,
-          metadata: w.metadata,
-          metadataJson: w.metadataJson,
-          revision,
-        });
+        this.put(new SavedEntry(w, revision));
       } else {
         this.remove(w.modelType, w.id);
       }
       if (revision > this.sequence) this.sequence = revision;
-    });
+    }
   }
 
   /** {@link plan} then {@link apply}: returns the revisions. */
@@ -280,7 +310,7 @@ export class ReadModelTable {
       this.#types.set(modelType, t);
     }
     t.models.set(entry.id, entry);
-    for (const index of t.indexes.values()) index.touched(entry.id);
+    if (t.indexes.size > 0) for (const index of t.indexes.values()) index.touched(entry.id);
     if (entry.revision > this.sequence) this.sequence = entry.revision;
   }
 
