@@ -177,7 +177,7 @@ async function lane(
       c.child.stdin?.write("go\n");
       await c.waitFor("ready");
       // Mostly soon (opening, appending, catching up), sometimes later (caught up, idle).
-      const delay = Math.random() < 0.85 ? Math.random() * 100 : 100 + Math.random() * 200;
+      const delay = Math.random() < 0.85 ? Math.random() * 50 : 50 + Math.random() * 250;
       await new Promise((r) => setTimeout(r, delay));
       c.child.kill("SIGKILL");
       const { signal } = await c.exited;
