@@ -414,8 +414,7 @@ export class FileEventStore extends BaseEventStore {
       const active = this.#segments.at(-1) as Segment;
       if (lines.length > 0) {
         if (this.#damagedTail !== undefined) {
-          const damaged = this.#damagedTail;
-          planned.forEach((p, i) => (p.ok ? group[i]?.reject(damaged) : group[i]?.resolve(p)));
+          failPlanned(planned, group, this.#damagedTail);
           continue;
         }
         const buf = Buffer.from(lines.join(""), "utf8");
@@ -435,8 +434,7 @@ export class FileEventStore extends BaseEventStore {
         } catch (error) {
           const failure = writeFailed(operation, join(this.directory, active.name), error);
           await this.#afterFailedWrite(active);
-          // Appends refused by their plan (a version conflict, a limit) keep their own answer.
-          planned.forEach((p, i) => (p.ok ? group[i]?.reject(failure) : group[i]?.resolve(p)));
+          failPlanned(planned, group, failure);
           continue;
         }
       }
@@ -512,5 +510,20 @@ async function openLock(file: string): Promise<FileHandle> {
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== "EROFS") throw error;
     return await open(file, "r");
+  }
+}
+
+/**
+ * Fails the appends of a group whose write failed with `failure`; the ones
+ * their plan refused (a version conflict, a limit) keep their own answer.
+ */
+function failPlanned(
+  planned: readonly PlannedAppend[],
+  group: readonly { resolve(p: PlannedAppend): void; reject(error: unknown): void }[],
+  failure: unknown,
+): void {
+  for (const [i, p] of planned.entries()) {
+    if (p.ok) group[i]?.reject(failure);
+    else group[i]?.resolve(p);
   }
 }
