@@ -226,6 +226,24 @@ class WaiterQueue {
     this.settles.push(settle);
   }
 
+  /** The index of the oldest waiter with this key (a report's key), or the head when none has it. */
+  indexOfKey(key: Buffer | string | null | undefined): number {
+    if (key === null || key === undefined) return this.head;
+    const text = typeof key === "string" ? key : key.toString("utf8");
+    const i = this.keys.indexOf(text, this.head);
+    return i === -1 ? this.head : i;
+  }
+
+  /** Removes the waiter at `i` (the head, or one further on: a failure reported out of order). */
+  take(i: number): void {
+    if (i === this.head) {
+      this.shift();
+      return;
+    }
+    this.keys.splice(i, 1);
+    this.settles.splice(i, 1);
+  }
+
   shift(): void {
     this.head++;
     if (this.head === this.settles.length) {
@@ -456,10 +474,13 @@ export class ChangelogProducer {
     if (err?.code === ERR_FATAL) this.#fatal ??= err;
     const waiting = this.#waiting[report.partition];
     if (waiting && waiting.length > 0) {
-      const h = waiting.head;
-      const key = waiting.keys[h]!;
-      const settle = waiting.settles[h]!;
-      waiting.shift();
+      // Reports of a partition come in produce order, except failures: librdkafka fails records
+      // whose message.timeout.ms ran out while they waited in its queue before older records in
+      // flight are answered. A failed report is matched by its key, never to the oldest waiter.
+      const i = err ? waiting.indexOfKey(report.key) : waiting.head;
+      const key = waiting.keys[i]!;
+      const settle = waiting.settles[i]!;
+      waiting.take(i);
       if (err) settle(rejected(this.#error(report.partition, key, err.code, err.message, err)));
       else settle({ partition: report.partition, offset: report.offset });
     }
