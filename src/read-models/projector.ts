@@ -39,7 +39,7 @@ export interface ProjectorOptions {
    * is `failed`. @default `PROJECTOR_DEFAULTS.retry`: 3 attempts, backoff
    * from 10 ms up to 1 s, every error retried
    */
-  retry?: RetryPolicy;
+  retry?: RetryPolicy | false;
   /** Most models changed in memory before they are written with a checkpoint. @default 500 */
   batchSize?: number;
   /**
@@ -97,6 +97,8 @@ export class Projector implements AsyncDisposable {
   readonly #slots = new Map<string, Slot>();
   #waiters = new Set<() => void>();
   #closed = false;
+  /** Background work close() waits for. */
+  readonly #pending = new Set<Promise<void>>();
 
   private constructor(host: Omit<RunnerHost, "progressed">) {
     this.#host = { ...host, progressed: () => this.#wake() };
@@ -126,7 +128,9 @@ export class Projector implements AsyncDisposable {
     const batchSize = check.integer("batchSize", { min: 1 });
     const maxCachedModels = check.integer("maxCachedModels", { min: 0, infinity: true });
     const retry = checkRetryPolicy(
-      check.custom<"retry", RetryPolicy | undefined>("retry", (v) => (v === undefined ? undefined : isObject(v))),
+      check.custom<"retry", RetryPolicy | false | undefined>("retry", (v) =>
+        v === undefined || v === false ? undefined : isObject(v),
+      ),
       PROJECTOR_DEFAULTS.retry,
       "Projector retry",
     );
@@ -149,7 +153,7 @@ export class Projector implements AsyncDisposable {
     const slot: Slot = { projection, active, shadow: undefined, rebuild: undefined, pointer };
     this.#slots.set(projection.name, slot);
     await active.start();
-    if (pointer.retired?.length) void this.#retire(slot).catch(() => undefined);
+    if (pointer.retired?.length) this.#background(this.#retire(slot));
     if (pointer.rebuilding !== undefined) slot.rebuild = this.#rebuild(slot, pointer.rebuilding);
   }
 
@@ -234,19 +238,31 @@ export class Projector implements AsyncDisposable {
       shadow.rebuilding = false;
       shadow.mirror = true;
       await store.updateProjectionStatus({ ...shadow.snapshot(), name: slot.projection.name });
-      void this.#retire(slot).catch(() => undefined);
+      this.#background(this.#retire(slot));
     } finally {
       slot.rebuild = undefined;
       if (!slot.shadow) slot.active.rebuilding = false;
     }
   }
 
-  /** Removes the models of retired generations, then forgets them. */
+  /**
+   * Runs background work (the clean-up of retired generations) that
+   * `close()` waits for; its failure is left for the next open to retry.
+   */
+  #background(work: Promise<void>): void {
+    const tracked = work.catch(() => undefined).finally(() => this.#pending.delete(tracked));
+    this.#pending.add(tracked);
+  }
+
+  /** Removes the models of retired generations, then forgets them; stops early on close (the next open resumes). */
   async #retire(slot: Slot): Promise<void> {
     const store = this.#host.store;
     for (const generation of slot.pointer.retired ?? []) {
       const type = generationModelType(slot.projection.modelType, generation);
-      for (const id of await store.list(type)) await store.delete(type, id);
+      for (const id of await store.list(type)) {
+        if (this.#closed) return;
+        await store.delete(type, id);
+      }
     }
     if (!this.#closed)
       await this.#setPointer(slot, { active: slot.pointer.active, rebuilding: slot.pointer.rebuilding });
@@ -322,6 +338,7 @@ export class Projector implements AsyncDisposable {
     this.#closed = true;
     await Promise.all([...this.#slots.values()].flatMap((s) => [s.active.stop(), s.shadow?.stop()]));
     await Promise.all([...this.#slots.values()].map((s) => s.rebuild?.catch(() => undefined)));
+    await Promise.all([...this.#pending]);
     this.#wake();
   }
 

@@ -158,6 +158,30 @@ export function describeProjector(name: string, makeStore: () => ReadModelStore)
       expect(projector.status("fragile")).toMatchObject({ status: "up_to_date", checkpoint: 3 });
     });
 
+    it("retry: false is one attempt: a failing evolve fails its projection at once", async () => {
+      const events = new MemoryEventStore();
+      const readModels = makeStore();
+      let calls = 0;
+      const fragile = summaries({
+        name: "fragile",
+        modelType: "Fragile",
+        evolve: () => {
+          calls++;
+          throw new Error("always");
+        },
+      });
+      await events.append("order-1", [place("ann", 1)]);
+      await using projector = await Projector.open({
+        eventStore: events,
+        readModels,
+        projections: [fragile],
+        retry: false,
+      });
+      await expect(projector.waitForCatchUp({ timeoutMs: 5000 })).rejects.toThrow(/always/);
+      expect(calls).toBe(1);
+      expect(projector.status("fragile").status).toBe("failed");
+    });
+
     it("reports catching_up with its lag while behind", async () => {
       const events = new MemoryEventStore();
       const readModels = makeStore();
