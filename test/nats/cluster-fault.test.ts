@@ -22,6 +22,7 @@ import { createEvent } from "../../src/events/types.js";
 import { NatsEventStore, NatsKvRepository, NatsKvStore, NatsReadModelStore } from "../../src/nats/index.js";
 import { ReadMode, readFiltered } from "../../src/nats/reader.js";
 import type { ContractAggregate } from "../../src/testing/index.js";
+import { waitForPlacement } from "./cluster.js";
 import { freePort, type NatsServerProcess, startNatsServer } from "./nats-server.js";
 
 const servers: NatsServerProcess[] = [];
@@ -57,32 +58,6 @@ async function startCluster(): Promise<{
   const nodes = await Promise.all([0, 1, 2].map(start));
   await waitForPlacement(ports.map((p) => `nats://127.0.0.1:${p}`));
   return { ports, nodes, start };
-}
-
-/**
- * Waits until the cluster places a 3-replica stream: right after start, the
- * JetStream meta group may still see a peer offline ("no suitable peers for
- * placement"), more so on a loaded machine.
- */
-async function waitForPlacement(servers: string[], timeoutMs = 30_000): Promise<void> {
-  const nc = await connect({ servers, timeout: 5_000 });
-  try {
-    const jsm = await jetstreamManager(nc);
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      try {
-        await jsm.streams.add({ name: "PLACEMENT_PROBE", subjects: ["placement.probe"], num_replicas: 3 });
-        await jsm.streams.delete("PLACEMENT_PROBE");
-        return;
-      } catch (error) {
-        if (Date.now() > deadline)
-          throw new Error(`the cluster did not place a 3-replica stream within ${timeoutMs} ms`, { cause: error });
-        await new Promise((r) => setTimeout(r, 250));
-      }
-    }
-  } finally {
-    await nc.close();
-  }
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
