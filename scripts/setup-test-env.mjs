@@ -2,7 +2,7 @@
 /**
  * Prepares this machine for `npm test` (runs as `pretest`):
  *  - Debian packages the tests need: nats-server (NATS tests), kcat (Kafka
- *    cross-check), librdkafka-dev + pkg-config (the Kafka client built from
+ *    cross-check), chromium (the inspector's browser tests), librdkafka-dev + pkg-config (the Kafka client built from
  *    source, and the librdkafka mock cluster program);
  *  - the Kafka client's native binding and the mock cluster binary
  *    (scripts/setup-kafka.mjs).
@@ -21,6 +21,8 @@ const APT_PACKAGES = {
   make: "make",
   // mount/umount: the storage fault tests mount a small tmpfs (test/faults/tmpfs.ts).
   mount: "mount",
+  // chromium: the web inspector's browser tests drive it with playwright-core.
+  chromium: "chromium",
 };
 
 function installed(pkg) {
