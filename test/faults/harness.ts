@@ -16,15 +16,33 @@ export interface Failure {
 }
 
 export interface ChildRun {
+  /** Every line the child printed. */
+  readonly lines: readonly string[];
   readonly acked: number[];
   readonly failed: Failure[];
   readonly counters: ShimCounters;
 }
 
-/** Runs `role` with `args` under `fault`; resolves once the child printed `done` and exited 0. */
-export async function runUnderShim(role: string, args: object, fault: Fault): Promise<ChildRun> {
+/**
+ * Runs `role` with `args` under `fault`; resolves once the child printed
+ * `done` and exited 0. At each `pause <label>` line of the child,
+ * `onPause(label)` runs, then the child goes on.
+ */
+export async function runUnderShim(
+  role: string,
+  args: object,
+  fault: Fault,
+  onPause?: (label: string) => void | Promise<void>,
+): Promise<ChildRun> {
   const child = await spawnChild(role, args, shimEnv(fault), fixture);
-  await child.waitFor((l) => l === "done");
+  const seen = new Set<string>();
+  for (;;) {
+    const line = await child.waitFor((l) => l === "done" || (l.startsWith("pause ") && !seen.has(l)));
+    if (line === "done") break;
+    seen.add(line);
+    await onPause?.(line.slice("pause ".length));
+    child.process.stdin?.write("\n");
+  }
   const { code } = await child.exited;
   if (code !== 0) throw new Error(`child exited ${code}: ${child.stderr()}`);
   const acked: number[] = [];
@@ -34,5 +52,5 @@ export async function runUnderShim(role: string, args: object, fault: Fault): Pr
     if (word === "ack") acked.push(Number(index));
     if (word === "fail") failed.push({ index: Number(index), ...(JSON.parse(rest.join(" ")) as object) } as Failure);
   }
-  return { acked, failed, counters: readCounters(fault.report) };
+  return { lines: child.lines, acked, failed, counters: readCounters(fault.report) };
 }

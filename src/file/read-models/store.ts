@@ -12,11 +12,23 @@
  * (replaced or deleted models, old statuses) outnumber the live ones and
  * pass `compactionMinDeadRecords`, the log is rewritten atomically
  * (writeFileAtomic) with one line per live model and one for the statuses.
+ *
+ * Storage faults (disk full, I/O error, read-only storage): a write whose
+ * `write(2)` or `fdatasync` fails rejects with a `WriteFailedError` and
+ * changes nothing in memory; its bytes are cut back off and the log's
+ * descriptor is closed, never fsynced again (after a failed fsync the
+ * kernel may have dropped the dirty pages and marked them clean). The
+ * next write opens the log anew and re-verifies it from disk: bytes past
+ * the last acknowledged write are cut off (and that cut fsynced) before
+ * anything is appended. On read-only storage the store opens and serves
+ * reads; every write fails with a `WriteFailedError` until the storage
+ * is writable again.
  */
+import { closeSync, constants, fstatSync, fsyncSync, ftruncateSync, openSync, statSync } from "node:fs";
 import type { FileHandle } from "node:fs/promises";
 import { mkdir, open, readdir, readFile, unlink } from "node:fs/promises";
-import { join, resolve } from "node:path";
-import { CorruptionError, messageOf, OptionChecker, STORE_DEFAULTS, UnavailableError } from "../../index.js";
+import { dirname, join, resolve } from "node:path";
+import { CorruptionError, OptionChecker, STORE_DEFAULTS, UnavailableError } from "../../index.js";
 import {
   checkIndexesOption,
   metadataFromJson,
@@ -30,8 +42,8 @@ import {
   TableReadModelStore,
 } from "../../read-models/index.js";
 import { TEMP_SUFFIX } from "../encoding.js";
-import { LockedError } from "../errors.js";
-import { fsyncDir, writeFileAtomic } from "../fs.js";
+import { isWriteFailedError, LockedError, writeFailed } from "../errors.js";
+import { fdatasyncAsync, fsyncDir, writeAll, writeFileAtomic } from "../fs.js";
 import { appendLineCrc, verifyLineCrc } from "../lines.js";
 import { flockTry } from "../lock.js";
 import { SyncPolicy } from "../options.js";
@@ -115,8 +127,9 @@ export class FileReadModelStore extends TableReadModelStore {
   readonly #minDead: number;
   readonly #file: string;
   #lock: FileHandle | undefined;
-  #log: FileHandle | undefined;
-  /** Bytes of valid lines in the log. */
+  /** The log's descriptor (appending); -1 while closed: after a failed write, during a compaction, on read-only storage. */
+  #fd = -1;
+  /** Bytes of acknowledged lines in the log (what a reopened descriptor must find). */
   #size = 0;
   /** Records (models, deletes, statuses) the log holds. */
   #records = 0;
@@ -150,15 +163,17 @@ export class FileReadModelStore extends TableReadModelStore {
       await store.#open();
     } catch (error) {
       await store.#lock?.close().catch(() => {});
-      await store.#log?.close().catch(() => {});
+      store.#closeLog();
       throw error;
     }
     return store;
   }
 
   async #open(): Promise<void> {
-    await mkdir(this.directory, { recursive: true });
-    this.#lock = await open(join(this.directory, "LOCK"), "a");
+    await mkdir(this.directory, { recursive: true }).catch((error: unknown) => {
+      throw writeFailed("mkdir", this.directory, error);
+    });
+    this.#lock = await openLock(this.directory);
     if (!flockTry(this.#lock.fd, "ex")) throw new LockedError(this.directory);
     for (const name of await readdir(this.directory)) {
       if (name.endsWith(TEMP_SUFFIX)) await unlink(join(this.directory, name)).catch(() => {});
@@ -184,9 +199,14 @@ export class FileReadModelStore extends TableReadModelStore {
       pos = nl + 1;
     }
     this.#size = pos;
-    this.#log = await open(this.#file, "a+");
-    if (pos < buf.length) await this.#log.truncate(pos);
-    if (buf.length === 0 && this.sync === SyncPolicy.Fsync) fsyncDir(this.directory);
+    try {
+      // Creates the log, and cuts a torn last line off.
+      this.#openLog();
+    } catch (error) {
+      // Read-only storage: the store serves reads; each write tries again (and fails with a WriteFailedError).
+      const errno = isWriteFailedError(error) ? error.errno : undefined;
+      if (errno !== "EROFS" && errno !== "EACCES") throw error;
+    }
   }
 
   #replay(line: Line): void {
@@ -251,16 +271,85 @@ export class FileReadModelStore extends TableReadModelStore {
     }
   }
 
+  /**
+   * Appends one line (one commit); resolves once it is written (and
+   * fsynced). A failure leaves nothing acknowledged: see the module's
+   * comment ("Storage faults").
+   */
   async #append(data: Buffer): Promise<void> {
-    const log = this.#log as FileHandle;
+    const fd = this.#openLog();
+    let operation: "write" | "fsync" = "write";
     try {
-      await log.writeFile(data);
-      if (this.sync === SyncPolicy.Fsync) await log.datasync();
-      this.#size += data.length;
+      await writeAll(fd, data);
+      if (this.sync === SyncPolicy.Fsync) {
+        operation = "fsync";
+        await fdatasyncAsync(fd);
+      }
     } catch (error) {
-      // Cut a partly written line off, so that the next line starts clean.
-      await log.truncate(this.#size).catch(() => {});
-      throw new UnavailableError(`write to ${this.#file} failed: ${messageOf(error)}`, { cause: error });
+      // Cut a partly (or wholly) written line off, so that a later load never sees it.
+      let detail = "the log is checked from disk before the next write";
+      try {
+        ftruncateSync(fd, this.#size);
+      } catch (truncateError) {
+        detail = `its line could not be cut off yet (${(truncateError as Error).message}): the next write cuts it off first`;
+      }
+      // Never fsync this descriptor again: the next write reopens the log and re-verifies it.
+      this.#closeLog();
+      throw writeFailed(operation, this.#file, error, detail);
+    }
+    this.#size += data.length;
+  }
+
+  /**
+   * The log's descriptor, opened (and the log created) when closed. A log
+   * opened anew is re-verified first: bytes past the last acknowledged
+   * line (a torn line, or a write that failed and could not be cut off)
+   * are cut off, and the cut fsynced. A log shorter than what was
+   * acknowledged lost data under the store: every write fails until the
+   * store is reopened (which reads what is really there).
+   * @throws WriteFailedError | UnavailableError
+   */
+  #openLog(): number {
+    if (this.#fd >= 0) return this.#fd;
+    const created = statSync(this.#file, { throwIfNoEntry: false }) === undefined;
+    let fd: number;
+    try {
+      fd = openSync(this.#file, constants.O_RDWR | constants.O_APPEND | constants.O_CREAT, 0o644);
+    } catch (error) {
+      throw writeFailed("open", this.#file, error);
+    }
+    let operation: "truncate" | "fsync" = "truncate";
+    try {
+      const size = fstatSync(fd).size;
+      if (size < this.#size) {
+        throw new UnavailableError(
+          `${this.#file} holds ${size} bytes, less than the ${this.#size} acknowledged: reopen the store to read what is left`,
+        );
+      }
+      if (size > this.#size) {
+        ftruncateSync(fd, this.#size);
+        operation = "fsync";
+        if (this.sync === SyncPolicy.Fsync) fsyncSync(fd);
+      }
+      operation = "fsync";
+      if (created && this.sync === SyncPolicy.Fsync) fsyncDir(dirname(this.#file));
+    } catch (error) {
+      closeSync(fd);
+      throw writeFailed(operation, this.#file, error);
+    }
+    this.#fd = fd;
+    return fd;
+  }
+
+  #closeLog(): void {
+    const fd = this.#fd;
+    this.#fd = -1;
+    if (fd >= 0) {
+      try {
+        closeSync(fd);
+      } catch {
+        // Closed either way (close(2) releases the descriptor even when it reports an error).
+      }
     }
   }
 
@@ -275,24 +364,53 @@ export class FileReadModelStore extends TableReadModelStore {
     records += statuses.length;
     lines.push(encodeLine(this.table.sequence, [], statuses));
     const data = lines.map((l) => Buffer.from(l, "utf8"));
-    await this.#log?.close();
-    this.#log = undefined;
+    const before = statSync(this.#file, { throwIfNoEntry: false });
+    this.#closeLog();
+    let bytes = 0;
+    for (const d of data) bytes += d.length;
     try {
-      this.#size = await writeFileAtomic(this.#file, data, this.sync);
-      this.#records = records;
-    } finally {
-      // The new log, or the old one when the rewrite failed (then every record of it is still there).
-      this.#log = await open(this.#file, "a+");
-      this.#size = (await this.#log.stat()).size;
+      await writeFileAtomic(this.#file, data, this.sync);
+    } catch (error) {
+      // Failed before the rename: the old log is intact (its size still #size). After it (the directory's
+      // fsync): the new log is in place.
+      const now = statSync(this.#file, { throwIfNoEntry: false });
+      if (now && before && now.ino !== before.ino) {
+        this.#size = bytes;
+        this.#records = records;
+      }
+      throw error;
     }
+    this.#size = bytes;
+    this.#records = records;
+    // The next write opens the new log.
   }
 
   protected async closeResources(): Promise<void> {
-    await this.#log?.close().catch(() => {});
+    this.#closeLog();
     await this.#lock?.close().catch(() => {});
-    this.#log = undefined;
     this.#lock = undefined;
     this.table.clear();
+  }
+}
+
+/**
+ * The directory's `LOCK` file, created when missing. On read-only storage
+ * an existing one is opened for reading (`flock` needs no write access),
+ * and a missing one is replaced by the directory itself: nobody can write
+ * there anyway, and reads still work.
+ */
+async function openLock(directory: string): Promise<FileHandle> {
+  const file = join(directory, "LOCK");
+  try {
+    return await open(file, "a");
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== "EROFS" && code !== "EACCES") throw writeFailed("open", file, error);
+    return await open(file, "r").catch(() =>
+      open(directory, "r").catch(() => {
+        throw writeFailed("open", file, error);
+      }),
+    );
   }
 }
 
