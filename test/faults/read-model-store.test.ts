@@ -45,7 +45,10 @@ const temps = (dir: string): string[] => readdirSync(dir).filter((n) => n.endsWi
 /** The ids of the stored models of type M, each with its model's `i`. */
 async function models(store: FileReadModelStore): Promise<Map<string, number>> {
   const out = new Map<string, number>();
-  for (const id of await store.list("M")) out.set(id, ((await store.load("M", id))?.model as { i: number }).i);
+  for (const id of await store.list("M")) {
+    const stored = await store.load<{ i: number }>("M", id);
+    out.set(id, stored ? stored.model.i : Number.NaN);
+  }
   return out;
 }
 
