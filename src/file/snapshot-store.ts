@@ -7,6 +7,16 @@
  * load (the repository then folds from the first event) and is replaced
  * by the next save.
  *
+ * Storage faults: a save whose temp file cannot be opened, written or
+ * fsynced, or renamed in place (disk full, I/O error, read-only storage),
+ * rejects with a `WriteFailedError` (operation, path, system error as
+ * `cause`); the stream's file is unchanged and the temp file removed.
+ * Each save writes a new temp file on a new descriptor: no descriptor
+ * whose fsync failed is used again. A file that cannot be read (other
+ * than damaged) fails the save the same way, rather than replacing the
+ * snapshots it keeps. On read-only storage loads work and saves and
+ * deletes fail with `EROFS`.
+ *
  * Saves of one stream are serialised within the process; several
  * processes may share the directory (the last rename wins: each file is
  * always one whole save).
@@ -24,7 +34,7 @@
 import { createHash } from "node:crypto";
 import { mkdir, readFile, unlink } from "node:fs/promises";
 import path from "node:path";
-import { type CallOptions, CorruptionError, OpenState, throwIfAborted } from "../index.js";
+import { type CallOptions, CorruptionError, isCorruptionError, OpenState, throwIfAborted } from "../index.js";
 import {
   type AggregateSnapshot,
   checkSnapshot,
@@ -131,7 +141,12 @@ export class FileSnapshotStore implements SnapshotStore {
     const added = { ...s, state: JSON.parse(JSON.stringify(s.state ?? null)) as unknown };
     this.#invalidate(s.streamId);
     await this.#serial(s.streamId, async () => {
-      const existing = await this.#read(s.streamId).catch(() => []);
+      const existing = await this.#read(s.streamId).catch((error: unknown) => {
+        // A damaged file is replaced; one that cannot be read (EIO, EMFILE…) fails the save: the snapshots it
+        // keeps would be dropped otherwise.
+        if (isCorruptionError(error)) return [];
+        throw writeFailed("open", this.#file(s.streamId), error, "the stream's snapshot file is unchanged");
+      });
       const kept = retainSnapshots(existing, added, this.#max);
       const file: SnapshotFile = {
         streamId: s.streamId,
