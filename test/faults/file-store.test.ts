@@ -5,7 +5,7 @@
  * a child process. Each test counts acknowledged writes lost (must be 0)
  * and records its figures (figures.ts).
  */
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import type { Change, ChangeInput } from "../../src/core/change.js";
@@ -218,4 +218,98 @@ describe("FileStore under storage faults", () => {
       });
     });
   }
+
+  it("I/O error (EIO) on the rename of a compaction: the compaction rejects (WriteFailedError, rename), the old file is intact, its temp file removed, saves and the next compaction work", async () => {
+    const dir = tempDir("statelog-faults-");
+    const probe = await open(dir);
+    const file = probe.fileOf("ledger");
+    await probe.close();
+    const report = path.join(tempDir("statelog-shim-"), "counters.json");
+    let before = Buffer.alloc(0);
+    let after = Buffer.alloc(0);
+    let tempsAfter: string[] = ["not looked at"];
+    const run = await runUnderShim(
+      "store-compact",
+      { dir, namespace: "ledger" },
+      { path: path.basename(file), op: "rename", nth: 1, report },
+      (label) => {
+        if (label === "before") before = readFileSync(file);
+        if (label === "compacted") {
+          after = readFileSync(file);
+          tempsAfter = readdirSync(path.dirname(file)).filter((n) => n.endsWith(".tmp"));
+        }
+      },
+    );
+    expect(run.counters.injected).toBe(1);
+    expect(run.counters.rename).toBe(2);
+    const fail = run.lines.find((l) => l.startsWith("compact-fail "));
+    expect(JSON.parse(fail?.slice("compact-fail ".length) ?? "{}")).toMatchObject({
+      code: "STATELOG_WRITE_FAILED",
+      errno: "EIO",
+      operation: "rename",
+    });
+    expect(before.length).toBeGreaterThan(0);
+    expect(after.equals(before)).toBe(true);
+    expect(tempsAfter).toEqual([]);
+    // Then a save and a compaction succeeded in the same process, without any repair.
+    expect(run.acked).toEqual([0]);
+    expect(run.lines.filter((l) => l === "compact ok")).toHaveLength(1);
+    const started = Date.now();
+    const store = await open(dir);
+    const loaded = await store.load("ledger");
+    await store.save([set("ledger", "later", {})]);
+    const recoveryMs = Date.now() - started;
+    await store.close();
+    expect(statSync(file).size).toBeLessThan(before.length / 5);
+    const rounds = new Map(loaded.map((c) => [c.entityId, (c.entity as { round: number }).round]));
+    expect(rounds).toEqual(new Map([...[...Array(20).keys()].map((k) => [`k${k}`, 29] as const), ["after", 30]]));
+    record({
+      backend: "FileStore",
+      fault: "I/O error (EIO) on the rename of a compaction",
+      injection: "LD_PRELOAD shim fails the 1st rename/renameat onto the namespace file, child process",
+      injections: run.counters.injected,
+      acknowledged: 31,
+      acknowledgedLost: 21 - rounds.size,
+      rejectedVisible: 0,
+      unloadableStores: 0,
+      recoveryMs,
+    });
+  });
+
+  it("I/O error (EIO) on the open of a namespace file: the save rejects (WriteFailedError, open), the next save opens it and succeeds, nothing acknowledged is lost", async () => {
+    const dir = tempDir("statelog-faults-");
+    const probe = await open(dir);
+    const name = path.basename(probe.fileOf("journal"));
+    await probe.close();
+    const report = path.join(tempDir("statelog-shim-"), "counters.json");
+    const run = await runUnderShim(
+      "store-saves",
+      { dir, namespace: "journal", saves: 6 },
+      { path: name, op: "open", nth: 1, report },
+    );
+    expect(run.counters.injected).toBe(1);
+    expect(run.counters.open).toBeGreaterThanOrEqual(2);
+    expect(run.failed.map((f) => f.index)).toEqual([0]);
+    expect(run.failed[0]).toMatchObject({ code: "STATELOG_WRITE_FAILED", errno: "EIO", operation: "open" });
+    expect(run.acked).toEqual([1, 2, 3, 4, 5]);
+    const started = Date.now();
+    const store = await open(dir);
+    const loaded = ids(await store.load("journal"));
+    await store.save([set("journal", "after", {})]);
+    const recoveryMs = Date.now() - started;
+    await store.close();
+    const acked = run.acked.map((i) => `k${i}`);
+    expect(loaded).toEqual(new Set(acked));
+    record({
+      backend: "FileStore",
+      fault: "I/O error (EIO) on open",
+      injection: "LD_PRELOAD shim fails the 1st open/openat of the namespace file, child process",
+      injections: run.counters.injected,
+      acknowledged: acked.length,
+      acknowledgedLost: lost(acked, loaded),
+      rejectedVisible: loaded.has("k0") ? 1 : 0,
+      unloadableStores: 0,
+      recoveryMs,
+    });
+  });
 });
