@@ -23,24 +23,27 @@ export interface ChildRun {
   readonly counters: ShimCounters;
 }
 
+/** A child's run without the shim: its lines and what it acknowledged. */
+export type PlainRun = Omit<ChildRun, "counters">;
+
 /**
- * Runs `role` with `args` under `fault`; resolves once the child printed
+ * Runs `role` with `args` (and `env`); resolves once the child printed
  * `done` and exited 0. At each `pause <label>` line of the child,
- * `onPause(label)` runs, then the child goes on.
+ * `onPause(label, pid)` runs, then the child goes on.
  */
-export async function runUnderShim(
+export async function runChild(
   role: string,
   args: object,
-  fault: Fault,
-  onPause?: (label: string) => void | Promise<void>,
-): Promise<ChildRun> {
-  const child = await spawnChild(role, args, shimEnv(fault), fixture);
+  env: Record<string, string>,
+  onPause?: (label: string, pid: number) => void | Promise<void>,
+): Promise<PlainRun> {
+  const child = await spawnChild(role, args, env, fixture);
   const seen = new Set<string>();
   for (;;) {
     const line = await child.waitFor((l) => l === "done" || (l.startsWith("pause ") && !seen.has(l)));
     if (line === "done") break;
     seen.add(line);
-    await onPause?.(line.slice("pause ".length));
+    await onPause?.(line.slice("pause ".length), child.process.pid as number);
     child.process.stdin?.write("\n");
   }
   const { code } = await child.exited;
@@ -52,5 +55,16 @@ export async function runUnderShim(
     if (word === "ack") acked.push(Number(index));
     if (word === "fail") failed.push({ index: Number(index), ...(JSON.parse(rest.join(" ")) as object) } as Failure);
   }
-  return { lines: child.lines, acked, failed, counters: readCounters(fault.report) };
+  return { lines: child.lines, acked, failed };
+}
+
+/** {@link runChild} under `fault` (the I/O error shim), with the shim's counters. */
+export async function runUnderShim(
+  role: string,
+  args: object,
+  fault: Fault,
+  onPause?: (label: string, pid: number) => void | Promise<void>,
+): Promise<ChildRun> {
+  const run = await runChild(role, args, shimEnv(fault), onPause);
+  return { ...run, counters: readCounters(fault.report) };
 }
