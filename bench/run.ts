@@ -19,6 +19,8 @@ interface Suite {
   readonly name: string;
   readonly module: string;
   readonly run: string;
+  /** Left out when no suite is named (it takes minutes): run it by name. @default true */
+  readonly inDefault?: boolean;
 }
 
 /** Every suite, in the order they run. */
@@ -30,6 +32,8 @@ const SUITES: readonly Suite[] = [
   { name: "kafka", module: "./kafka.js", run: "runKafkaBenchmarks" },
   { name: "nats", module: "./nats.js", run: "runNatsBenchmarks" },
   { name: "projections", module: "./projections.js", run: "runProjectionBenchmarks" },
+  // Minutes long (180 s, --quick 20 s, STATELOG_SOAK_SECONDS): only when named, `npm run bench -- soak`.
+  { name: "soak", module: "./soak.js", run: "runSoakBenchmarks", inDefault: false },
 ];
 
 /** What one suite did. */
@@ -56,7 +60,7 @@ function parseArgs(argv: readonly string[]): Args {
     .description("Runs statelog's benchmarks: ratios against baselines measured in the same run.")
     .argument(
       "[suites...]",
-      `suites to run (default: all): ${names.join(", ")}`,
+      `suites to run (default: all but soak): ${names.join(", ")}`,
       (value: string, previous: string[] | undefined) => {
         if (!names.includes(value)) {
           throw new InvalidArgumentError(`unknown suite ${JSON.stringify(value)}; choose from ${names.join(", ")}`);
@@ -72,7 +76,10 @@ function parseArgs(argv: readonly string[]): Args {
   const selected = (program.processedArgs[0] as string[] | undefined) ?? [];
   const opts = program.opts<{ quick?: boolean; json?: string; markdown?: string }>();
   return {
-    suites: selected.length === 0 ? [...SUITES] : SUITES.filter((s) => selected.includes(s.name)),
+    suites:
+      selected.length === 0
+        ? SUITES.filter((s) => s.inDefault !== false)
+        : SUITES.filter((s) => selected.includes(s.name)),
     quick: opts.quick === true,
     json: opts.json,
     markdown: opts.markdown,
