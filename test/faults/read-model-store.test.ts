@@ -5,7 +5,7 @@
  * storage, and I/O errors on write and fsync injected by the LD_PRELOAD
  * shim in a child. Acknowledged writes lost must be 0.
  */
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { FileReadModelStore, isWriteFailedError, type WriteFailedError } from "../../src/file/index.js";
@@ -233,4 +233,13 @@ describe("FileReadModelStore under storage faults", () => {
       });
     });
   }
+
+  it("a directory that cannot be created: open rejects with a WriteFailedError (mkdir, ENOTDIR) naming it", async () => {
+    const file = path.join(tempDir("statelog-faults-"), "a-file");
+    writeFileSync(file, "not a directory");
+    const directory = path.join(file, "models");
+    const error = expectWriteFailed(await open(directory).catch((e: unknown) => e), "ENOTDIR");
+    expect(error.operation).toBe("mkdir");
+    expect(error.path).toBe(directory);
+  });
 });
