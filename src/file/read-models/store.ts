@@ -155,7 +155,8 @@ export class FileReadModelStore extends TableReadModelStore {
   /**
    * Opens (or creates) the store in `options.directory` and reads its log;
    * a torn last line (a crash during a write) is dropped.
-   * @throws ConfigurationError (nothing on disk is touched) | LockedError | CorruptionError (a damaged line before the last)
+   * On read-only storage it opens for reading (each write fails with a `WriteFailedError`).
+   * @throws ConfigurationError (nothing on disk is touched) | LockedError | CorruptionError (a damaged line before the last) | WriteFailedError (the directory or the log cannot be created or opened)
    */
   static async open(options: FileReadModelStoreOptions): Promise<FileReadModelStore> {
     const store = new FileReadModelStore(options);
