@@ -84,7 +84,7 @@ describe("statelog CLI on file event and read-model stores", { timeout: 120_000 
     const text = readFileSync(join(damaged, segment), "utf8");
     writeFileSync(join(damaged, segment), text.replace('"paid","ts"', '"PAID","ts"'));
     const bytes = readFileSync(join(damaged, snapshot));
-    bytes[bytes.length - 2] ^= 0x20;
+    bytes.writeUInt8((bytes.at(-2) as number) ^ 0x20, bytes.length - 2);
     writeFileSync(join(damaged, snapshot), bytes);
     const bad = await outcome("verify", `file+events:${damaged}`, "--no-progress");
     expect(bad.code).toBe(ExitCode.Damaged);
