@@ -8,7 +8,15 @@ import type { Command } from "commander";
 import type { FileStore } from "../file/index.js";
 import { UnsupportedError } from "../index.js";
 import { loadNatsModules } from "../nats/client.js";
-import { type CommonFlags, namespacesOf, openKind, RUN_WITH_SKIP, withJson } from "./command.js";
+import {
+  type CommonFlags,
+  namespacesOf,
+  openKind,
+  RUN_WITH_SKIP,
+  SKIP_DAMAGED,
+  skipDamaged,
+  withJson,
+} from "./command.js";
 import { printJson, printTable } from "./output.js";
 import { withHint } from "./store-commands.js";
 import { Backend, type OpenedTarget, TargetKind } from "./targets.js";
@@ -59,10 +67,16 @@ export function addStatsCommand(program: Command): void {
     program
       .command("stats")
       .description("sizes of a store (namespaces, live and deleted keys, bytes) or of an event store (streams, events)")
-      .argument("<target>", "a store or event-store URL (or a store directory)"),
+      .argument("<target>", "a store or event-store URL (or a store directory)")
+      .option("--skip-damaged", SKIP_DAMAGED),
   ).action(
-    withHint(RUN_WITH_SKIP, async (url: string, opts: CommonFlags) => {
-      await using target = await openKind(url, [TargetKind.Store, TargetKind.Events, TargetKind.ReadModels], "stats");
+    withHint(RUN_WITH_SKIP, async (url: string, opts: CommonFlags & { skipDamaged?: boolean }) => {
+      await using target = await openKind(
+        url,
+        [TargetKind.Store, TargetKind.Events, TargetKind.ReadModels],
+        "stats",
+        skipDamaged(opts.skipDamaged),
+      );
       if (target.readModels) {
         throw new UnsupportedError(
           `${target.spec.display}: a read-model store keeps no counts to show; use \`statelog status <url> <projection>\``,
