@@ -88,6 +88,15 @@ describe("statelog CLI on file stores", { timeout: 120_000 }, () => {
     expect(events.map((e) => e.type)).toEqual(["change", "change", "caught-up"]);
     expect(events.map((e) => (e.change as { entityID?: string } | undefined)?.entityID)).toEqual(["1", "2", undefined]);
 
+    const resumed = await outcome("tail", data, "a", "--json", "--from", String(events[0]!.position));
+    expect(jsonLines(resumed.stdout).map((e) => [e.type, e.position])).toEqual([
+      ["change", events[1]!.position],
+      ["caught-up", events[2]!.position],
+    ]);
+    const behind = await outcome("tail", data, "a", "--from", "999999");
+    expect(behind.code).toBe(ExitCode.FeedBehind);
+    expect(behind.stderr).toContain("[STATELOG_FEED_BEHIND]");
+
     const follow = start("tail", `file:${data}`, "b", "-f");
     await follow.until((_out, err) => err.includes("caught up at position"));
     expect(follow.stdout).toMatch(/^@\d+ set t 1 \{"w":true\}$/m);
