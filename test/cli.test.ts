@@ -41,7 +41,7 @@ const change = (namespace: string, entityId: string, v: number) => ({
   entity: { v },
 });
 
-describe("statelog CLI", () => {
+describe("statelog CLI", { timeout: 120_000 }, () => {
   let dir: string;
   /** A store whose namespace "bad" has a damaged line (line 2) between two good ones; "good" is healthy. */
   let damaged: string;
