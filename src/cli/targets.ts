@@ -18,6 +18,7 @@ import {
   isStatelogError,
   messageOf,
   NotFoundError,
+  OptionChecker,
   type Store,
   UnavailableError,
 } from "../index.js";
@@ -51,6 +52,39 @@ export interface OpenTargetOptions {
   connectTimeoutMs?: number;
 }
 
+/** Defaults of {@link OpenTargetOptions}. */
+export const OPEN_TARGET_DEFAULTS = {
+  /** @default false */
+  create: false,
+  /** @default "statelog-cli" */
+  natsName: "statelog-cli",
+  /** In ms. @default 5000 */
+  connectTimeoutMs: 5000,
+} as const;
+
+interface CheckedOptions {
+  readonly create: boolean;
+  readonly onSkippedLines: ((report: SkippedLinesReport) => void) | undefined;
+  readonly natsName: string;
+  readonly connectTimeoutMs: number;
+}
+
+/** @throws ConfigurationError naming a bad or unknown option */
+function checkOptions(options: OpenTargetOptions | undefined): CheckedOptions {
+  const check = new OptionChecker("openTarget", options, OPEN_TARGET_DEFAULTS).known([
+    "create",
+    "onSkippedLines",
+    "natsName",
+    "connectTimeoutMs",
+  ]);
+  return {
+    create: check.boolean("create"),
+    onSkippedLines: check.optionalFunction("onSkippedLines") as CheckedOptions["onSkippedLines"],
+    natsName: check.string("natsName"),
+    connectTimeoutMs: check.integer("connectTimeoutMs", { min: 1 }),
+  };
+}
+
 /** What {@link openTarget} opened. Close it (or `await using` it) when done. */
 export interface OpenedTarget extends AsyncDisposable {
   readonly spec: TargetSpec;
@@ -79,15 +113,16 @@ const memoryInstances = new Map<string, Store | EventStore | ReadModelStore>();
  * `options.create`); a missing NATS or Kafka client package a
  * `PeerMissingError`; a server that cannot be reached an `UnavailableError`.
  */
-export async function openTarget(target: string | TargetSpec, options: OpenTargetOptions = {}): Promise<OpenedTarget> {
+export async function openTarget(target: string | TargetSpec, options?: OpenTargetOptions): Promise<OpenedTarget> {
+  const checked = checkOptions(options);
   const spec = typeof target === "string" ? parseTarget(target) : target;
   switch (spec.backend) {
     case Backend.File:
-      return openFile(spec, options);
+      return openFile(spec, checked);
     case Backend.Memory:
       return openMemory(spec);
     case Backend.Nats:
-      return openNats(spec, options);
+      return openNats(spec, checked);
     case Backend.Kafka:
       return openKafka(spec);
   }
@@ -125,10 +160,10 @@ const FILE_WHAT: Record<TargetKind, string> = {
   "read-models": "read-model store directory",
 };
 
-async function openFile(spec: TargetSpec, options: OpenTargetOptions): Promise<OpenedTarget> {
+async function openFile(spec: TargetSpec, options: CheckedOptions): Promise<OpenedTarget> {
   const dir = spec.path as string;
   const what = `${FILE_WHAT[spec.kind]} ${JSON.stringify(dir)}`;
-  requireDirectory(dir, FILE_WHAT[spec.kind], options.create === true);
+  requireDirectory(dir, FILE_WHAT[spec.kind], options.create);
   const sync = spec.params.sync as "fsync" | "none" | undefined;
   const common = sync === undefined ? {} : { sync };
   try {
@@ -201,15 +236,15 @@ function openMemory(spec: TargetSpec): OpenedTarget {
   return opened(spec, what, targetIdentity(spec), release);
 }
 
-async function openNats(spec: TargetSpec, options: OpenTargetOptions): Promise<OpenedTarget> {
+async function openNats(spec: TargetSpec, options: CheckedOptions): Promise<OpenedTarget> {
   const nats = await loadNatsModules();
   const servers = [...(spec.servers ?? [])];
   let client: NatsConnection;
   try {
     client = await nats.transport.connect({
       servers,
-      name: options.natsName ?? "statelog-cli",
-      timeout: options.connectTimeoutMs ?? 5000,
+      name: options.natsName,
+      timeout: options.connectTimeoutMs,
       maxReconnectAttempts: 0,
       ...(spec.user === undefined ? {} : { user: spec.user, pass: spec.password }),
       ...(spec.token === undefined ? {} : { token: spec.token }),
@@ -221,9 +256,14 @@ async function openNats(spec: TargetSpec, options: OpenTargetOptions): Promise<O
   }
   const closeClient = () => client.close().catch(() => undefined);
   try {
-    const { NATS_KV_STORE_DEFAULTS, NATS_EVENT_STORE_DEFAULTS, NATS_READ_MODEL_STORE_DEFAULTS } = await import(
-      "../nats/index.js"
-    );
+    const {
+      NATS_EVENT_STORE_DEFAULTS,
+      NATS_KV_STORE_DEFAULTS,
+      NATS_READ_MODEL_STORE_DEFAULTS,
+      NatsEventStore,
+      NatsKvStore,
+      NatsReadModelStore,
+    } = await import("../nats/index.js");
     const defaults = {
       store: NATS_KV_STORE_DEFAULTS.bucket,
       events: NATS_EVENT_STORE_DEFAULTS.stream,
@@ -231,7 +271,6 @@ async function openNats(spec: TargetSpec, options: OpenTargetOptions): Promise<O
     };
     const name = spec.name ?? defaults[spec.kind];
     if (!options.create) await requireStream(client, spec.kind === "events" ? name : `KV_${name}`, spec.kind, name);
-    const { NatsKvStore, NatsEventStore, NatsReadModelStore } = await import("../nats/index.js");
     const params = spec.params as Record<string, never>;
     let what: Opened;
     let release: () => Promise<void>;

@@ -160,6 +160,15 @@ describe("openTarget", () => {
     expect(ok.store).toBeInstanceOf(FileStore);
   });
 
+  it("checks its own options: an unknown or bad one is a ConfigurationError", async () => {
+    const unknown = await openTarget("memory:", { creat: true } as never).catch((e: unknown) => e);
+    expect(isConfigurationError(unknown)).toBe(true);
+    expect((unknown as Error).message).toContain("creat");
+    const bad = await openTarget("memory:", { connectTimeoutMs: 0 }).catch((e: unknown) => e);
+    expect(isConfigurationError(bad)).toBe(true);
+    expect((bad as Error).message).toContain("openTarget option connectTimeoutMs must be");
+  });
+
   it("opens memory targets: a new instance each time, or one per name in this process", async () => {
     const a = await openTarget("memory:");
     const b = await openTarget("memory:");
