@@ -52,7 +52,7 @@ export function startProgress(label: string, unit: string, options: ProgressOpti
       },
       Presets.shades_classic,
     );
-    bar.start(0, 0, { rate: "0" });
+    bar.start(1, 0, { rate: "0" }); // 0%, until the total is known
     return {
       total: (n) => {
         total = n;
