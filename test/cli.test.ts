@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { formatError, toStatelogError, withCorruptionHint } from "../src/cli/errors.js";
+import { ExitCode, formatError, toStatelogError, withCorruptionHint } from "../src/cli/errors.js";
 import { packageVersion } from "../src/cli/version.js";
 import {
   CorruptionError,
@@ -41,7 +41,7 @@ const change = (namespace: string, entityId: string, v: number) => ({
   entity: { v },
 });
 
-describe("statelog CLI", () => {
+describe("statelog CLI", { timeout: 120_000 }, () => {
   let dir: string;
   /** A store whose namespace "bad" has a damaged line (line 2) between two good ones; "good" is healthy. */
   let damaged: string;
@@ -105,20 +105,22 @@ describe("statelog CLI", () => {
 
   it("fails clearly on a missing store and on bad arguments, creating nothing", async () => {
     const missing = await outcome("dump", join(dir, "nope"), "ws");
-    expect(missing.code).toBe(1);
+    expect(missing.code).toBe(ExitCode.NotFound);
     expect(missing.stderr).toContain(
       `store directory ${JSON.stringify(join(dir, "nope"))} not found [STATELOG_NOT_FOUND]`,
     );
     const listing = await outcome("namespaces", join(dir, "nope", "deeper"));
-    expect(listing.code).toBe(1);
+    expect(listing.code).toBe(ExitCode.NotFound);
     expect(listing.stderr).toContain("[STATELOG_NOT_FOUND]");
     const compacting = await outcome("compact", join(dir, "nope"));
-    expect(compacting.code).toBe(1);
+    expect(compacting.code).toBe(ExitCode.NotFound);
     expect(await readdir(dir)).not.toContain("nope");
     const bad = await outcome("dump", join(dir, "live"), "a/b");
     expect(bad.stderr).toContain("[STATELOG_INVALID_NAME]");
+    expect(bad.code).toBe(ExitCode.Usage);
     const badBatch = await outcome("copy", join(dir, "live"), join(dir, "x"), "-b", "0");
     expect(badBatch.stderr).toContain("must be a positive integer");
+    expect(badBatch.code).toBe(ExitCode.Usage);
     expect(await readdir(dir)).not.toContain("x");
   });
 
@@ -129,7 +131,7 @@ describe("statelog CLI", () => {
       ["copy", join(dir, "live"), join(dir, "never"), "-n", "nosuch"],
     ]) {
       const result = await outcome(...args);
-      expect(result.code, args.join(" ")).toBe(1);
+      expect(result.code, args.join(" ")).toBe(ExitCode.NotFound);
       expect(result.stderr).toContain('namespace "nosuch" not found [STATELOG_NOT_FOUND]');
       expect(result.stdout).toBe("");
     }
@@ -138,7 +140,7 @@ describe("statelog CLI", () => {
 
   it("namespaces lists the healthy namespaces, reports the damaged ones and exits non-zero", async () => {
     const result = await outcome("namespaces", damaged, "--json");
-    expect(result.code).toBe(1);
+    expect(result.code).toBe(ExitCode.Damaged);
     expect(JSON.parse(result.stdout)).toEqual([{ namespace: "good", live: 1, deleted: 0 }]);
     expect(result.stderr).toContain('namespace "bad" is damaged: ');
     expect(result.stderr).toContain("bad.jsonl:2: not a JSON line");
@@ -146,11 +148,11 @@ describe("statelog CLI", () => {
     expect(result.stderr).toContain("[STATELOG_CORRUPTION]");
     expect(result.stderr).not.toContain("onCorruption");
     const table = await outcome("namespaces", damaged);
-    expect(table.code).toBe(1);
+    expect(table.code).toBe(ExitCode.Damaged);
     expect(table.stdout).toMatch(/^good\s+1\s+0$/m);
     expect(table.stdout).not.toContain("bad");
     const skipping = await outcome("namespaces", damaged, "--json", "--skip-damaged");
-    expect(skipping.code).toBe(0);
+    expect(skipping.code).toBe(ExitCode.Ok);
     expect(JSON.parse(skipping.stdout)).toEqual([
       { namespace: "bad", live: 2, deleted: 0 },
       { namespace: "good", live: 1, deleted: 0 },
@@ -160,14 +162,14 @@ describe("statelog CLI", () => {
 
   it("dump fails on a damaged line, suggesting --skip-damaged, which skips it and reports it on stderr", async () => {
     const failed = await outcome("dump", damaged, "bad");
-    expect(failed.code).toBe(1);
+    expect(failed.code).toBe(ExitCode.Damaged);
     expect(failed.stdout).toBe("");
     expect(failed.stderr).toMatch(
       /bad\.jsonl:2: not a JSON line \(run again with --skip-damaged[^)]*\) \[STATELOG_CORRUPTION\]/,
     );
     expect(failed.stderr).not.toContain("onCorruption");
     const skipped = await outcome("dump", damaged, "bad", "--skip-damaged");
-    expect(skipped.code).toBe(0);
+    expect(skipped.code).toBe(ExitCode.Ok);
     expect(
       skipped.stdout
         .trim()
@@ -178,7 +180,7 @@ describe("statelog CLI", () => {
       `skipped 1 damaged line(s) of namespace "bad": ${join(damaged, "bad.jsonl")} line(s) 2`,
     );
     const compact = await outcome("compact", damaged, "bad");
-    expect(compact.code).toBe(1);
+    expect(compact.code).toBe(ExitCode.Damaged);
     expect(compact.stderr).toContain("statelog copy --skip-damaged");
     expect(compact.stderr).not.toContain("onCorruption");
   });
@@ -186,7 +188,7 @@ describe("statelog CLI", () => {
   it("copy with --skip-damaged copies what can be read; a failed copy removes only the directories it created", async () => {
     const created = join(dir, "fresh", "a", "b");
     const failed = await outcome("copy", damaged, created);
-    expect(failed.code).toBe(1);
+    expect(failed.code).toBe(ExitCode.Damaged);
     expect(failed.stderr).toContain("--skip-damaged");
     expect(failed.stderr).toContain("[STATELOG_CORRUPTION]");
     expect(await readdir(dir)).not.toContain("fresh");
@@ -195,12 +197,12 @@ describe("statelog CLI", () => {
     await mkdir(existing);
     await writeFile(join(existing, "keep.txt"), "mine");
     const failedInto = await outcome("copy", damaged, existing);
-    expect(failedInto.code).toBe(1);
+    expect(failedInto.code).toBe(ExitCode.Damaged);
     expect(await readdir(dir)).toContain("existing");
     expect(await readdir(existing)).toContain("keep.txt");
 
     const copied = await outcome("copy", damaged, created, "--skip-damaged");
-    expect(copied.code).toBe(0);
+    expect(copied.code).toBe(ExitCode.Ok);
     expect(copied.stdout).toContain("copied 3 change(s) in 2 namespace(s)");
     expect(copied.stderr).toContain('skipped 1 damaged line(s) of namespace "bad"');
     await using target = await FileStore.open({ directory: created });
@@ -214,7 +216,7 @@ describe("statelog CLI", () => {
     const before = await readdir(live);
     for (const to of [live, `${live}/`, join(dir, "live", "..", "live"), link]) {
       const result = await outcome("copy", live, to);
-      expect(result.code, to).toBe(1);
+      expect(result.code, to).toBe(ExitCode.Usage);
       expect(result.stderr).toContain("cannot copy a store onto itself");
       expect(result.stderr).toContain("[STATELOG_CONFIGURATION]");
     }
@@ -232,7 +234,7 @@ describe("statelog CLI", () => {
       ["namespaces", join(file, "sub")],
     ]) {
       const result = await outcome(...args);
-      expect(result.code, args.join(" ")).toBe(1);
+      expect(result.code, args.join(" ")).toBe(ExitCode.Usage);
       expect(result.stderr, args.join(" ")).toMatch(/^statelog: .+ \[STATELOG_CONFIGURATION\]$/m);
       expect(result.stderr).not.toMatch(/^(Error|.*\bat )/m);
     }

@@ -83,3 +83,71 @@ export function formatError(error: unknown): string {
   const typed = toStatelogError(error);
   return isStatelogError(typed) ? `${typed.message} [${typed.code}]` : messageOf(typed);
 }
+
+/**
+ * The exit codes of the `statelog` command, by outcome (docs/cli.md,
+ * "Exit codes"). An error's code decides its exit code
+ * ({@link exitCodeOf}); `verify` and `namespaces` exit with
+ * {@link ExitCode.Damaged} when they found damaged data.
+ */
+export const ExitCode = {
+  /** Done. */
+  Ok: 0,
+  /** Any other failure (a write that failed, an unexpected error). */
+  Failure: 1,
+  /** Bad usage: an unknown command or option, a bad target URL, an invalid name or option value. */
+  Usage: 2,
+  /** What was named does not exist: a directory, bucket, stream, namespace, projection. */
+  NotFound: 3,
+  /** The backend cannot do what was asked (no history, no live feed, no compaction…). */
+  Unsupported: 4,
+  /** An optional client package (NATS, Kafka) is not installed. */
+  PeerMissing: 5,
+  /** A server could not be reached or failed to answer, or another process holds the store. */
+  Unavailable: 6,
+  /** Stored data is damaged (a checksum, a line, an order that is wrong). */
+  Damaged: 7,
+  /** A live feed cannot continue from the position asked for (compacted or purged since). */
+  FeedBehind: 8,
+  /** Interrupted (Ctrl-C) before the work was done. */
+  Interrupted: 130,
+} as const;
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+
+/** Exit codes of statelog error codes (every other statelog code, and any other error, is {@link ExitCode.Failure}). */
+const EXIT_BY_CODE: Readonly<Record<string, ExitCode>> = {
+  STATELOG_CONFIGURATION: ExitCode.Usage,
+  STATELOG_VALIDATION: ExitCode.Usage,
+  STATELOG_INVALID_NAME: ExitCode.Usage,
+  STATELOG_INVALID_VALUE: ExitCode.Usage,
+  STATELOG_NOT_FOUND: ExitCode.NotFound,
+  STATELOG_KAFKA_TOPIC: ExitCode.NotFound,
+  STATELOG_UNSUPPORTED: ExitCode.Unsupported,
+  STATELOG_KAFKA_ADMIN_UNSUPPORTED: ExitCode.Unsupported,
+  STATELOG_PEER_MISSING: ExitCode.PeerMissing,
+  STATELOG_UNAVAILABLE: ExitCode.Unavailable,
+  STATELOG_KAFKA_READ: ExitCode.Unavailable,
+  STATELOG_LOCKED: ExitCode.Unavailable,
+  STATELOG_CORRUPTION: ExitCode.Damaged,
+  STATELOG_FEED_BEHIND: ExitCode.FeedBehind,
+  STATELOG_BEHIND_RETENTION: ExitCode.FeedBehind,
+  STATELOG_ABORTED: ExitCode.Interrupted,
+};
+
+/** The exit code of a failure (raw system errors are typed first, see {@link toStatelogError}). */
+export function exitCodeOf(error: unknown): ExitCode {
+  const typed = toStatelogError(error);
+  return isStatelogError(typed) ? (EXIT_BY_CODE[typed.code] ?? ExitCode.Failure) : ExitCode.Failure;
+}
+
+/** An error as `--json` prints it on stderr: `{"error":{"code","message","exitCode"}}`. */
+export function errorJson(error: unknown): string {
+  const typed = toStatelogError(error);
+  return JSON.stringify({
+    error: {
+      code: isStatelogError(typed) ? typed.code : undefined,
+      message: isStatelogError(typed) ? typed.message : messageOf(typed),
+      exitCode: exitCodeOf(error),
+    },
+  });
+}

@@ -1,0 +1,370 @@
+/**
+ * The store commands of `statelog`: `namespaces`, `dump`, `tail`,
+ * `copy`/`migrate`, `compact` and `stats`, on any store URL.
+ */
+import { existsSync, realpathSync, statSync } from "node:fs";
+import { rm } from "node:fs/promises";
+import path from "node:path";
+import type { Command } from "commander";
+import type { FileStore } from "../file/index.js";
+import {
+  type Change,
+  ConfigurationError,
+  copyNamespace,
+  type FeedEvent,
+  isCorruptionError,
+  type Store,
+  UnsupportedError,
+  validateNamespace,
+} from "../index.js";
+import {
+  type CommonFlags,
+  changeJson,
+  interruptible,
+  namespacesOf,
+  nonNegativeInt,
+  openStore,
+  positiveInt,
+  RUN_WITH_SKIP,
+  requireNamespaces,
+  SKIP_DAMAGED,
+  skipDamaged,
+  withJson,
+  withProgress,
+} from "./command.js";
+import { ExitCode, formatError, toStatelogError, withCorruptionHint } from "./errors.js";
+import { clip, printJson, printTable, startProgress } from "./output.js";
+import { Backend, type OpenedTarget, parseTarget, type TargetSpec } from "./targets.js";
+
+/** Runs a command's action; a damaged line's error then suggests `hint` rather than a library option. */
+export function withHint<A extends unknown[]>(hint: string, action: (...args: A) => Promise<void>) {
+  return async (...args: A): Promise<void> => {
+    try {
+      await action(...args);
+    } catch (error) {
+      throw withCorruptionHint(error, hint);
+    }
+  };
+}
+
+interface NamespaceCount {
+  namespace: string;
+  live: number;
+  deleted: number;
+}
+
+/** Live and deleted counts of each namespace; damaged namespaces are reported apart. */
+async function countNamespaces(
+  store: Store,
+  namespaces: readonly string[],
+): Promise<{ rows: NamespaceCount[]; damaged: { namespace: string; error: unknown }[] }> {
+  const rows: NamespaceCount[] = [];
+  const damaged: { namespace: string; error: unknown }[] = [];
+  for (const namespace of namespaces) {
+    try {
+      const changes = await store.load(namespace);
+      const live = changes.filter((c) => c.changeType === "set").length;
+      rows.push({ namespace, live, deleted: changes.length - live });
+    } catch (error) {
+      if (!isCorruptionError(error)) throw error;
+      damaged.push({ namespace, error: withCorruptionHint(error, RUN_WITH_SKIP) });
+    }
+  }
+  return { rows, damaged };
+}
+
+function reportDamaged(damaged: readonly { namespace: string; error: unknown }[], total: number): void {
+  for (const { namespace, error } of damaged) {
+    console.error(`statelog: namespace ${JSON.stringify(namespace)} is damaged: ${formatError(error)}`);
+  }
+  if (damaged.length > 0) {
+    console.error(`statelog: ${damaged.length} of ${total} namespace(s) are damaged`);
+    process.exitCode = ExitCode.Damaged;
+  }
+}
+
+export function addStoreCommands(program: Command): void {
+  withJson(
+    program
+      .command("namespaces")
+      .description("list the namespaces of a store with their live and deleted key counts")
+      .argument(
+        "<store>",
+        "the store: a URL (file:./dir, nats://host/bucket, kafka://broker/topic, memory:) or a directory",
+      )
+      .option("--skip-damaged", SKIP_DAMAGED),
+  ).action(async (url: string, opts: CommonFlags & { skipDamaged?: boolean }) => {
+    await using target = await openStore(url, "namespaces", skipDamaged(opts.skipDamaged));
+    const all = await namespacesOf(target.store);
+    const { rows, damaged } = await countNamespaces(target.store, all);
+    if (opts.json) printJson(rows);
+    else
+      printTable(
+        ["namespace", "live", "deleted"],
+        rows.map((r) => [r.namespace, r.live, r.deleted]),
+      );
+    reportDamaged(damaged, all.length);
+  });
+
+  withProgress(
+    withJson(
+      program
+        .command("dump")
+        .description("print the current state of namespaces (all when none is named), one JSON change per line")
+        .argument("<store>", "the store URL or directory")
+        .argument("[namespaces...]", "the namespaces (default: all)")
+        .option("--live", "leave out deleted entities (tombstones)")
+        .option("--format <format>", "jsonl (one change per line, jq-friendly) or table", "jsonl")
+        .option("--skip-damaged", SKIP_DAMAGED),
+    ),
+  ).action(
+    withHint(
+      RUN_WITH_SKIP,
+      async (
+        url: string,
+        named: string[],
+        opts: CommonFlags & { live?: boolean; skipDamaged?: boolean; format: string },
+      ) => {
+        if (opts.format !== "jsonl" && opts.format !== "table") {
+          throw new ConfigurationError(`--format must be "jsonl" or "table", got ${JSON.stringify(opts.format)}`);
+        }
+        const run = interruptible();
+        try {
+          await using target = await openStore(url, "dump", skipDamaged(opts.skipDamaged));
+          await requireNamespaces(target.store, named);
+          const namespaces = named.length > 0 ? named : await namespacesOf(target.store, run.signal);
+          const progress = startProgress("dump", "changes", { quiet: opts.progress === false });
+          const all: Change[] = [];
+          let total = 0;
+          let done = 0;
+          for (const ns of namespaces) {
+            const changes = await target.store.load(ns, { liveOnly: opts.live === true, signal: run.signal });
+            total += changes.length;
+            progress.total(total);
+            if (opts.json || opts.format === "table") all.push(...changes);
+            else {
+              for (let i = 0; i < changes.length; i += 1000) {
+                const slice = changes.slice(i, i + 1000).map((c) => JSON.stringify(changeJson(c)));
+                process.stdout.write(`${slice.join("\n")}\n`);
+                done += slice.length;
+                progress.update(done);
+              }
+            }
+          }
+          if (opts.json) printJson(all.map(changeJson));
+          else if (opts.format === "table") {
+            const several = namespaces.length > 1;
+            printTable(
+              [...(several ? ["namespace"] : []), "entityType", "entityId", "change", "timestamp", "entity"],
+              all.map((c) => [
+                ...(several ? [c.namespace] : []),
+                c.entityType,
+                c.entityId,
+                c.changeType,
+                c.timestamp.toISOString(),
+                c.changeType === "set" ? clip(JSON.stringify(c.entity)) : "",
+              ]),
+            );
+          }
+          progress.update(total);
+          progress.stop();
+        } finally {
+          run.dispose();
+        }
+      },
+    ),
+  );
+
+  withJson(
+    program
+      .command("tail")
+      .description("print a namespace's current state and, with -f, every change after it as it happens")
+      .argument("<store>", "the store URL or directory")
+      .argument("<namespace>", "the namespace")
+      .option("-f, --follow", "keep printing changes as they are saved (until Ctrl-C)")
+      .option("--from <position>", "start after this position instead of the current state", nonNegativeInt),
+  ).action(async (url: string, namespace: string, opts: CommonFlags & { follow?: boolean; from?: number }) => {
+    validateNamespace(namespace);
+    const run = interruptible();
+    try {
+      await using target = await openStore(url, "tail");
+      const { store } = target;
+      if (!store.capabilities.watch || typeof store.watch !== "function") {
+        throw new UnsupportedError(
+          `${target.spec.display}: this ${target.backend} store has no live change feed (watch) in this version of statelog`,
+        );
+      }
+      const feed = store.watch(namespace, {
+        signal: run.signal,
+        ...(opts.from === undefined ? {} : { from: opts.from }),
+      });
+      for await (const event of feed) {
+        printFeedEvent(event, opts.json === true, opts.follow === true);
+        if (event.type === "caught-up" && !opts.follow) break;
+      }
+    } finally {
+      run.dispose();
+    }
+  });
+
+  withProgress(
+    withJson(
+      program
+        .command("copy")
+        .alias("migrate")
+        .description("copy the current state of namespaces from one store to another, of any kind (backup, migration)")
+        .argument("<from>", "the source store URL or directory")
+        .argument(
+          "<to>",
+          "the target store URL or directory (a directory, bucket is created if missing; a directory it created is removed again if the copy fails)",
+        )
+        .option("-n, --namespace <name...>", "namespaces to copy (default: all)")
+        .option("-b, --batch-size <n>", "changes per save on the target", positiveInt, 1000)
+        .option("--skip-damaged", SKIP_DAMAGED),
+    ),
+  ).action(
+    withHint(
+      RUN_WITH_SKIP,
+      async (
+        fromUrl: string,
+        toUrl: string,
+        opts: CommonFlags & { namespace?: string[]; batchSize: number; skipDamaged?: boolean },
+      ) => {
+        const toSpec = parseTarget(toUrl);
+        const run = interruptible();
+        try {
+          await using from = await openStore(fromUrl, "copy", skipDamaged(opts.skipDamaged));
+          refuseSelfCopy(from, toSpec);
+          const created = toSpec.backend === Backend.File ? directoryToCreate(toSpec.path as string) : undefined;
+          if (opts.namespace) await requireNamespaces(from.store, opts.namespace);
+          const namespaces = opts.namespace ?? (await namespacesOf(from.store, run.signal));
+          let to: OpenedTarget | undefined;
+          try {
+            to = await openStore(toUrl, "copy", { create: true });
+            if (to.identity !== undefined && to.identity === from.identity) {
+              throw new ConfigurationError(`cannot copy a store onto itself (${to.spec.display})`);
+            }
+            const perNamespace: Record<string, number> = {};
+            let total = 0;
+            for (const ns of namespaces) {
+              const progress = startProgress(`copy ${ns}`, "changes", { quiet: opts.progress === false });
+              const result = await copyNamespace(from.store, to.store as Store, ns, {
+                batchSize: opts.batchSize,
+                signal: run.signal,
+                onProgress: (p) => {
+                  progress.total(p.total);
+                  progress.update(p.copied);
+                },
+              });
+              progress.total(result.changes);
+              progress.update(result.changes);
+              progress.stop();
+              perNamespace[ns] = result.changes;
+              total += result.changes;
+            }
+            if (opts.json) printJson({ namespaces: namespaces.length, changes: total, perNamespace });
+            else console.log(`copied ${total} change(s) in ${namespaces.length} namespace(s)`);
+          } catch (error) {
+            await to?.close().catch(() => undefined);
+            // Only what this command created: a directory that was there before is never removed.
+            if (created !== undefined) await rm(created, { recursive: true, force: true });
+            throw error;
+          } finally {
+            await to?.close();
+          }
+        } finally {
+          run.dispose();
+        }
+      },
+    ),
+  );
+
+  withJson(
+    program
+      .command("compact")
+      .description("rewrite namespaces to their latest change per key (all namespaces when none is named)")
+      .argument("<store>", "the store URL or directory")
+      .argument("[namespaces...]", "namespaces to compact"),
+  ).action(
+    withHint(
+      "compact does not rewrite a file with damaged lines; `statelog copy --skip-damaged` copies what can be read to another store",
+      async (url: string, namespaces: string[], opts: CommonFlags) => {
+        await using target = await openStore(url, "compact");
+        const { store } = target;
+        if (!store.capabilities.compact || typeof store.compact !== "function") {
+          throw new UnsupportedError(
+            target.backend === Backend.Kafka
+              ? `${target.spec.display}: a Kafka store is compacted by the broker's log cleaner (cleanup.policy=compact), not by statelog`
+              : `${target.spec.display}: this store cannot compact`,
+          );
+        }
+        await requireNamespaces(store, namespaces);
+        const todo = namespaces.length > 0 ? namespaces : await namespacesOf(store);
+        const progress = startProgress("compact", "namespaces", { quiet: opts.json === true });
+        progress.total(todo.length);
+        let done = 0;
+        for (const ns of todo) {
+          await store.compact(ns);
+          progress.update(++done);
+        }
+        progress.stop();
+        if (opts.json) printJson({ compacted: todo });
+        else console.log(`compacted ${todo.length} namespace(s)`);
+      },
+    ),
+  );
+}
+
+/** Prints one feed event: JSON lines with `--json`, else `@<position> <change> <type> <id> <entity>` (the barrier on stderr). */
+function printFeedEvent(event: FeedEvent, json: boolean, follow: boolean): void {
+  if (json) {
+    if (event.type === "change") {
+      printJson({ type: event.type, position: event.position, epoch: event.epoch, change: changeJson(event.change) });
+    } else printJson({ type: event.type, position: event.position, epoch: event.epoch });
+    return;
+  }
+  if (event.type === "caught-up") {
+    console.error(`statelog: caught up at position ${event.position}${follow ? " (following: Ctrl-C to stop)" : ""}`);
+    return;
+  }
+  const c = event.change;
+  const entity = c.changeType === "set" ? ` ${JSON.stringify(c.entity)}` : "";
+  process.stdout.write(`@${event.position} ${c.changeType} ${c.entityType} ${c.entityId}${entity}\n`);
+}
+
+/** A copy onto the source itself is refused before anything is opened or created (file targets: by real path). */
+function refuseSelfCopy(from: OpenedTarget, to: TargetSpec): void {
+  if (from.backend !== Backend.File || to.backend !== Backend.File || from.kind !== to.kind) return;
+  const dir = to.path as string;
+  let real: string | undefined;
+  try {
+    real = realpathSync(dir);
+  } catch {
+    return;
+  }
+  if ((from.store as FileStore).directory === real) {
+    throw new ConfigurationError(`cannot copy a store onto itself (${JSON.stringify(dir)})`);
+  }
+}
+
+/**
+ * What opening `dir` as a copy's target would create: undefined when it
+ * exists (as a directory), else its topmost missing folder.
+ * @throws ConfigurationError when it, or a folder on its path, is a file
+ */
+function directoryToCreate(dir: string): string | undefined {
+  let stats: ReturnType<typeof statSync> | undefined;
+  try {
+    stats = statSync(dir, { throwIfNoEntry: false });
+  } catch (error) {
+    throw toStatelogError(error, `store directory ${JSON.stringify(dir)}`);
+  }
+  if (stats?.isDirectory()) return undefined;
+  if (stats) throw new ConfigurationError(`cannot copy to ${JSON.stringify(dir)}: it is a file, not a directory`);
+  let missing = path.resolve(dir);
+  for (;;) {
+    const parent = path.dirname(missing);
+    if (parent === missing || existsSync(parent)) return missing;
+    missing = parent;
+  }
+}

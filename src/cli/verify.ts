@@ -1,0 +1,387 @@
+/**
+ * `statelog verify`: checks stored data without changing it, and exits
+ * with {@link ExitCode.Damaged} when it found damage.
+ *
+ * - Every store: each namespace loads (every value decodes).
+ * - File stores, first, line by line: each line's checksum and shape,
+ *   that it belongs to its file's namespace, a torn last line, and
+ *   leftover temporary files of an interrupted compaction.
+ * - Every event store: global positions strictly increase, each stream's
+ *   positions follow each other, and the streams' index (`getStreams`)
+ *   agrees with the events.
+ * - File event stores, first: each segment line's checksum, the segment
+ *   names against their first events, the order of global positions
+ *   across segments, and each index snapshot's checksum.
+ * - File read-model stores: each line of the log's checksum.
+ */
+import {
+  closeSync,
+  createReadStream,
+  existsSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  statSync,
+} from "node:fs";
+import path from "node:path";
+import { createInterface } from "node:readline";
+import type { Command } from "commander";
+import type { EventStore } from "../events/index.js";
+import { DATA_SUFFIX, DIR_SUFFIX, namespaceFromPath, TEMP_SUFFIX } from "../file/encoding.js";
+import {
+  decodeLine,
+  numberIn,
+  SEGMENT_PREFIX,
+  SEGMENT_SUFFIX,
+  SNAPSHOT_PREFIX,
+  SNAPSHOT_SUFFIX,
+} from "../file/events/format.js";
+import { decodeSnapshot } from "../file/events/snapshot.js";
+import { LineError, parseLineObject } from "../file/format.js";
+import { verifyLineCrc } from "../file/lines.js";
+import { isCorruptionError, messageOf, type Store } from "../index.js";
+import { type CommonFlags, interruptible, namespacesOf, openKind, withJson, withProgress } from "./command.js";
+import { ExitCode, formatError } from "./errors.js";
+import { type Progress, printJson, startProgress } from "./output.js";
+import { Backend, parseTarget, TargetKind, type TargetSpec } from "./targets.js";
+
+/** One finding. Errors are damage; warnings are worth knowing but lose nothing. */
+export interface Problem {
+  readonly severity: "error" | "warning";
+  /** The file (and line) or namespace or stream concerned. */
+  readonly where: string;
+  readonly message: string;
+}
+
+/** What `verify` checked and found. */
+export interface VerifyReport {
+  readonly target: string;
+  /** Counts of what was checked (`namespaces`, `lines`, `changes`, `events`, `streams`, `snapshots`, `bytes`). */
+  readonly checked: Record<string, number>;
+  readonly problems: Problem[];
+}
+
+class Findings {
+  readonly checked: Record<string, number> = {};
+  readonly problems: Problem[] = [];
+  /** Namespaces whose file the line scan found damaged (not loaded again: one report per damage). */
+  readonly damagedNamespaces = new Set<string>();
+  count(what: string, n = 1): void {
+    this.checked[what] = (this.checked[what] ?? 0) + n;
+  }
+  error(where: string, message: string): void {
+    this.problems.push({ severity: "error", where, message });
+  }
+  warning(where: string, message: string): void {
+    this.problems.push({ severity: "warning", where, message });
+  }
+}
+
+/**
+ * Calls `onLine(line, number)` for each complete line of `file` (a torn
+ * last line, without its newline, is left out); returns whether the last
+ * line is torn. `read.bytes` counts the bytes read, for `progress`.
+ */
+async function eachLine(
+  file: string,
+  progress: Progress,
+  read: { bytes: number },
+  onLine: (line: string, n: number) => void,
+): Promise<boolean> {
+  const size = statSync(file).size;
+  if (size === 0) return false;
+  const last = Buffer.alloc(1);
+  const fd = openSync(file, "r");
+  try {
+    readSync(fd, last, 0, 1, size - 1);
+  } finally {
+    closeSync(fd);
+  }
+  const torn = last[0] !== 10;
+  const lines = createInterface({ input: createReadStream(file), crlfDelay: Number.POSITIVE_INFINITY });
+  let n = 0;
+  let pending: string | undefined;
+  for await (const line of lines) {
+    if (pending !== undefined) onLine(pending, n);
+    pending = line;
+    n++;
+    read.bytes += Buffer.byteLength(line) + 1;
+    if (n % 4096 === 0) progress.update(read.bytes);
+  }
+  if (pending !== undefined && !torn) onLine(pending, n);
+  progress.update(read.bytes);
+  return torn;
+}
+
+/** Bytes of the files under `dir` (recursively). */
+function bytesUnder(dir: string): number {
+  let total = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, entry.name);
+    if (entry.isDirectory()) total += bytesUnder(p);
+    else if (entry.isFile()) total += statSync(p).size;
+  }
+  return total;
+}
+
+/** The line-by-line checks of a file store directory. */
+async function scanFileStore(dir: string, found: Findings, progress: Progress): Promise<void> {
+  progress.total(bytesUnder(dir));
+  const base = { bytes: 0 };
+  const walk = async (folder: string, parts: string[]): Promise<void> => {
+    for (const entry of readdirSync(folder, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      const file = path.join(folder, entry.name);
+      if (entry.isDirectory() && entry.name.endsWith(DIR_SUFFIX)) {
+        await walk(file, [...parts, entry.name]);
+      } else if (entry.isFile() && entry.name.endsWith(TEMP_SUFFIX)) {
+        found.warning(file, "a temporary file left by an interrupted compaction (the namespace's data file is intact)");
+      } else if (entry.isFile() && entry.name.endsWith(DATA_SUFFIX)) {
+        const namespace = namespaceFromPath([...parts, entry.name]);
+        if (namespace === undefined) {
+          found.warning(file, "not the file of a namespace (its name does not decode)");
+          continue;
+        }
+        found.count("namespaces");
+        let unchecked = 0;
+        const torn = await eachLine(file, progress, base, (line, n) => {
+          if (line.trim() === "") return;
+          found.count("lines");
+          try {
+            parseLineObject(line, namespace);
+            if (!line.includes(',"crc":"')) unchecked++;
+          } catch (error) {
+            found.error(`${file}:${n}`, error instanceof LineError ? error.message : messageOf(error));
+            found.damagedNamespaces.add(namespace);
+          }
+        });
+        if (torn)
+          found.warning(
+            file,
+            "its last line is torn (a save interrupted by a crash: it is ignored, and the next save cuts it off)",
+          );
+        if (unchecked > 0)
+          found.warning(
+            file,
+            `${unchecked} line(s) carry no checksum (written with integrity off, or by another tool)`,
+          );
+      }
+    }
+  };
+  await walk(dir, []);
+}
+
+/** Each namespace loads: every value decodes. */
+async function loadEveryNamespace(
+  store: Store,
+  found: Findings,
+  signal: AbortSignal,
+  progress: Progress,
+): Promise<void> {
+  const namespaces = await namespacesOf(store, signal);
+  found.checked.namespaces = namespaces.length;
+  progress.total(namespaces.length);
+  let done = 0;
+  for (const ns of namespaces) {
+    if (found.damagedNamespaces.has(ns)) {
+      progress.update(++done);
+      continue;
+    }
+    try {
+      const changes = await store.load(ns, { signal });
+      found.count("changes", changes.length);
+    } catch (error) {
+      if (!isCorruptionError(error)) throw error;
+      found.error(`namespace ${JSON.stringify(ns)}`, formatError(error));
+    }
+    progress.update(++done);
+  }
+}
+
+/** The line-by-line checks of a file event store: segments in order, checksums, snapshots. */
+async function scanFileEvents(dir: string, found: Findings, progress: Progress): Promise<void> {
+  const names = readdirSync(dir).sort();
+  progress.total(bytesUnder(dir));
+  const base = { bytes: 0 };
+  let last = 0;
+  for (const name of names) {
+    const file = path.join(dir, name);
+    if (name.endsWith(TEMP_SUFFIX)) found.warning(file, "a temporary file left by an interrupted write");
+    const first = numberIn(name, SEGMENT_PREFIX, SEGMENT_SUFFIX);
+    if (first !== undefined) {
+      found.count("segments");
+      let firstSeen: number | undefined;
+      const torn = await eachLine(file, progress, base, (line, n) => {
+        if (line === "") return;
+        found.count("lines");
+        const decoded = decodeLine(line);
+        if (decoded === undefined) {
+          found.error(`${file}:${n}`, "damaged line (checksum mismatch or not an event)");
+          return;
+        }
+        const g = decoded.record.globalPosition;
+        firstSeen ??= g;
+        if (g <= last) found.error(`${file}:${n}`, `global position ${g} comes after ${last}: out of order`);
+        last = Math.max(last, g);
+      });
+      if (firstSeen !== undefined && firstSeen !== first) {
+        found.error(
+          file,
+          `the segment's name says it starts at global position ${first}, its first event is at ${firstSeen}`,
+        );
+      }
+      if (torn) found.warning(file, "its last line is torn (an append interrupted by a crash: the next open drops it)");
+    }
+    const snapshot = numberIn(name, SNAPSHOT_PREFIX, SNAPSHOT_SUFFIX);
+    if (snapshot !== undefined) {
+      found.count("snapshots");
+      try {
+        const data = decodeSnapshot(file, readFileSync(file));
+        if (data.lastGlobal !== snapshot) {
+          found.error(file, `the snapshot's name says global position ${snapshot}, it covers ${data.lastGlobal}`);
+        }
+      } catch (error) {
+        found.error(file, isCorruptionError(error) ? error.message : messageOf(error));
+      }
+    }
+  }
+}
+
+/** Positions in order, each stream's positions consecutive, and `getStreams` agreeing with the events. */
+async function checkEventOrder(
+  store: EventStore,
+  found: Findings,
+  signal: AbortSignal,
+  progress: Progress,
+): Promise<void> {
+  const head = store.stats().globalPosition;
+  progress.total(head);
+  const streams = new Map<string, { first: number; last: number; count: number }>();
+  let last = 0;
+  if (head > 0) {
+    for await (const e of store.subscribeAll(0, { signal })) {
+      found.count("events");
+      if (e.globalPosition <= last) {
+        found.error(`global position ${e.globalPosition}`, `comes after ${last}: out of order`);
+      }
+      last = Math.max(last, e.globalPosition);
+      const s = streams.get(e.streamId);
+      if (s === undefined) streams.set(e.streamId, { first: e.position, last: e.position, count: 1 });
+      else {
+        if (e.position !== s.last + 1) {
+          found.error(
+            `stream ${JSON.stringify(e.streamId)}`,
+            `position ${e.position} follows ${s.last} (expected ${s.last + 1})`,
+          );
+        }
+        s.last = e.position;
+        s.count++;
+      }
+      if (found.checked.events !== undefined && found.checked.events % 1000 === 0) progress.update(e.globalPosition);
+      if (e.globalPosition >= head) break;
+    }
+  }
+  progress.update(head);
+  for (const info of await store.getStreams()) {
+    found.count("streams");
+    const seen = streams.get(info.streamId);
+    const where = `stream ${JSON.stringify(info.streamId)}`;
+    if (seen === undefined) {
+      if (info.eventCount > 0) found.error(where, `the index lists ${info.eventCount} event(s), none were read`);
+      continue;
+    }
+    streams.delete(info.streamId);
+    if (seen.count !== info.eventCount || seen.last !== info.lastPosition) {
+      found.error(
+        where,
+        `the index says ${info.eventCount} event(s) up to position ${info.lastPosition}, the events read are ${seen.count} up to ${seen.last}`,
+      );
+    }
+  }
+  for (const id of streams.keys())
+    found.error(`stream ${JSON.stringify(id)}`, "has events but is missing from the index");
+}
+
+/** Each line of a file read-model store's log. */
+async function scanFileModels(dir: string, found: Findings, progress: Progress): Promise<void> {
+  const file = path.join(dir, "read-models.jsonl");
+  if (!existsSync(file)) return;
+  progress.total(statSync(file).size);
+  const torn = await eachLine(file, progress, { bytes: 0 }, (line, n) => {
+    if (line === "") return;
+    found.count("lines");
+    if (!verifyLineCrc(line)) found.error(`${file}:${n}`, "damaged line (checksum mismatch)");
+  });
+  if (torn) found.warning(file, "its last line is torn (a write interrupted by a crash: the next open drops it)");
+}
+
+/** Verifies what `url` names (see the module's description). */
+export async function verifyTarget(spec: TargetSpec, signal: AbortSignal, quiet: boolean): Promise<VerifyReport> {
+  const found = new Findings();
+  const file = spec.backend === Backend.File;
+  const dir = spec.path as string;
+  if (file) {
+    // First the files themselves, without opening the store (which may refuse damaged data).
+    // A missing directory is reported by openKind below, the same way every command does.
+    if (existsSync(dir)) {
+      const progress = startProgress("verify files", "bytes", { quiet });
+      if (spec.kind === TargetKind.Store) await scanFileStore(dir, found, progress);
+      else if (spec.kind === TargetKind.Events) await scanFileEvents(dir, found, progress);
+      else await scanFileModels(dir, found, progress);
+      progress.stop();
+    }
+    if (found.problems.some((p) => p.severity === "error") && spec.kind !== TargetKind.Store) {
+      return { target: spec.display, checked: found.checked, problems: found.problems };
+    }
+  }
+  if (spec.kind === TargetKind.ReadModels) {
+    if (!file) {
+      // A read-model store has no listing of its models by type; opening it checks the bucket is there.
+      await using _target = await openKind(spec.url, [TargetKind.ReadModels], "verify");
+    }
+    return { target: spec.display, checked: found.checked, problems: found.problems };
+  }
+  await using target = await openKind(spec.url, [TargetKind.Store, TargetKind.Events, TargetKind.ReadModels], "verify");
+  if (target.store) {
+    const progress = startProgress("verify namespaces", "namespaces", { quiet });
+    await loadEveryNamespace(target.store, found, signal, progress);
+    progress.stop();
+  } else if (target.eventStore) {
+    const progress = startProgress("verify events", "events", { quiet });
+    await checkEventOrder(target.eventStore, found, signal, progress);
+    progress.stop();
+  }
+  return { target: spec.display, checked: found.checked, problems: found.problems };
+}
+
+export function addVerifyCommand(program: Command): void {
+  withProgress(
+    withJson(
+      program
+        .command("verify")
+        .description("check stored data (checksums, order, index files) without changing it; exit code 7 when damaged")
+        .argument("<target>", "a store, event-store or read-model store URL (or a store directory)"),
+    ),
+  ).action(async (url: string, opts: CommonFlags) => {
+    const spec = parseTarget(url);
+    const run = interruptible();
+    try {
+      const report = await verifyTarget(spec, run.signal, opts.progress === false);
+      const errors = report.problems.filter((p) => p.severity === "error").length;
+      const warnings = report.problems.length - errors;
+      if (opts.json) printJson({ ...report, ok: errors === 0 });
+      else {
+        for (const p of report.problems) console.log(`${p.severity.padEnd(7)} ${p.where}: ${p.message}`);
+        const checked = Object.entries(report.checked)
+          .map(([k, v]) => `${v} ${k}`)
+          .join(", ");
+        console.log(
+          `${errors === 0 ? "ok" : "DAMAGED"}: ${report.target}: checked ${checked || "nothing"}; ${errors} error(s), ${warnings} warning(s)`,
+        );
+      }
+      if (errors > 0) process.exitCode = ExitCode.Damaged;
+    } finally {
+      run.dispose();
+    }
+  });
+}

@@ -1,0 +1,114 @@
+/** The CLI on file event stores and file read-model stores, run as a child process. */
+import { cpSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ExitCode } from "../../src/cli/errors.js";
+import { createEvent } from "../../src/events/index.js";
+import { FileEventStore, FileReadModelStore } from "../../src/file/index.js";
+import { jsonLines, outcome } from "./run.js";
+
+describe("statelog CLI on file event and read-model stores", { timeout: 120_000 }, () => {
+  let dir: string;
+  let events: string;
+  let models: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "statelog-cli-events-"));
+    events = join(dir, "events");
+    await using store = await FileEventStore.open({ directory: events });
+    await store.append("order-1", [createEvent("placed", { n: 1 }), createEvent("paid", { n: 2 })]);
+    await store.append("order-2", [createEvent("placed", { n: 3 })]);
+    await store.snapshot();
+    await store.append("order-1", [createEvent("shipped", { n: 4 })]);
+    models = join(dir, "models");
+    await using readModels = await FileReadModelStore.open({ directory: models });
+    await readModels.updateProjectionStatus({
+      name: "orders",
+      status: "up_to_date",
+      checkpoint: 4,
+      updatedAt: new Date("2026-01-02T03:04:05.000Z"),
+      lagEvents: 0,
+    });
+  });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+
+  it("streams, read and stats", async () => {
+    const streams = await outcome("streams", `file+events:${events}`, "--json");
+    expect(streams.code).toBe(ExitCode.Ok);
+    expect(JSON.parse(streams.stdout)).toEqual([
+      expect.objectContaining({ streamId: "order-1", eventCount: 3, firstPosition: 1, lastPosition: 3 }),
+      expect.objectContaining({ streamId: "order-2", eventCount: 1, lastPosition: 1 }),
+    ]);
+    const table = await outcome("streams", `file+events:${events}`, "--prefix", "order-2");
+    expect(table.stdout).toMatch(/^order-2\s+1\s+1\s+1\s+\S+Z$/m);
+    expect(table.stdout).not.toContain("order-1");
+
+    const read = await outcome("read", `file+events:${events}`, "order-1");
+    expect(jsonLines(read.stdout).map((e) => [e.position, e.globalPosition, e.type, e.data])).toEqual([
+      [1, 1, "placed", { n: 1 }],
+      [2, 2, "paid", { n: 2 }],
+      [3, 4, "shipped", { n: 4 }],
+    ]);
+    const page = await outcome("read", `file+events:${events}`, "order-1", "--from", "1", "--limit", "1", "--json");
+    expect(JSON.parse(page.stdout).map((e: { type: string }) => e.type)).toEqual(["paid"]);
+    const missing = await outcome("read", `file+events:${events}`, "order-9");
+    expect(missing.code).toBe(ExitCode.NotFound);
+    expect(missing.stderr).toContain("[STATELOG_NOT_FOUND]");
+
+    const stats = await outcome("stats", `file+events:${events}`, "--json");
+    expect(JSON.parse(stats.stdout)).toMatchObject({ backend: "file", streams: 2, events: 4, globalPosition: 4 });
+  });
+
+  it("subscribe --no-follow prints every stream's events in global order, or one stream's, then stops", async () => {
+    const all = await outcome("subscribe", `file+events:${events}`, "--no-follow");
+    expect(all.code).toBe(ExitCode.Ok);
+    expect(jsonLines(all.stdout).map((e) => e.globalPosition)).toEqual([1, 2, 3, 4]);
+    const after = await outcome("subscribe", `file+events:${events}`, "order-1", "--from", "2", "--no-follow");
+    expect(jsonLines(after.stdout).map((e) => e.type)).toEqual(["shipped"]);
+  });
+
+  it("verify checks segment checksums and order and the index snapshot; damage exits 7", async () => {
+    const ok = await outcome("verify", `file+events:${events}`, "--json", "--no-progress");
+    expect(ok.code).toBe(ExitCode.Ok);
+    expect(JSON.parse(ok.stdout)).toMatchObject({
+      ok: true,
+      problems: [],
+      checked: { segments: 2, lines: 4, snapshots: 1, events: 4, streams: 2 },
+    });
+
+    const damaged = join(dir, "damaged-events");
+    cpSync(events, damaged, { recursive: true });
+    const segment = readdirSync(damaged).find((n) => n.startsWith("segment-")) as string;
+    const snapshot = readdirSync(damaged).find((n) => n.startsWith("snapshot-")) as string;
+    const text = readFileSync(join(damaged, segment), "utf8");
+    writeFileSync(join(damaged, segment), text.replace('"paid","ts"', '"PAID","ts"'));
+    const bytes = readFileSync(join(damaged, snapshot));
+    bytes.writeUInt8((bytes.at(-2) as number) ^ 0x20, bytes.length - 2);
+    writeFileSync(join(damaged, snapshot), bytes);
+    const bad = await outcome("verify", `file+events:${damaged}`, "--no-progress");
+    expect(bad.code).toBe(ExitCode.Damaged);
+    expect(bad.stdout).toContain(
+      `error   ${join(damaged, segment)}:2: damaged line (checksum mismatch or not an event)`,
+    );
+    expect(bad.stdout).toContain(`error   ${join(damaged, snapshot)}: `);
+    expect(bad.stdout).toContain("snapshot checksum mismatch");
+    expect(bad.stdout).toMatch(/^DAMAGED: .*; 2 error\(s\)/m);
+  });
+
+  it("status shows projections by name; an unknown one exits 3", async () => {
+    const status = await outcome("status", `file+models:${models}`, "orders", "--json");
+    expect(status.code).toBe(ExitCode.Ok);
+    expect(JSON.parse(status.stdout)).toEqual([
+      { name: "orders", status: "up_to_date", checkpoint: 4, updatedAt: "2026-01-02T03:04:05.000Z", lagEvents: 0 },
+    ]);
+    const table = await outcome("status", `file+models:${models}`, "orders", "nope");
+    expect(table.code).toBe(ExitCode.NotFound);
+    expect(table.stdout).toMatch(/^orders\s+up_to_date\s+4\s+0\s+2026-01-02T03:04:05.000Z$/m);
+    expect(table.stderr).toContain('projection "nope" not found [STATELOG_NOT_FOUND]');
+    const verify = await outcome("verify", `file+models:${models}`, "--json", "--no-progress");
+    expect(JSON.parse(verify.stdout)).toMatchObject({ ok: true, checked: { lines: 1 } });
+    const stats = await outcome("stats", `file+models:${models}`);
+    expect(stats.code).toBe(ExitCode.Unsupported);
+  });
+});
