@@ -55,9 +55,9 @@ export function overview(targets: readonly InspectorTarget[], allowWrites: boole
   };
 }
 
-/** The namespaces of a store, sorted; `undefined` when it cannot list them. */
-export async function namespaces(store: Store, signal: AbortSignal): Promise<string[] | undefined> {
-  if (!store.capabilities.listNamespaces || typeof store.listNamespaces !== "function") return undefined;
+/** The namespaces of a store, sorted; `null` when it cannot list them. */
+export async function namespaces(store: Store, signal: AbortSignal): Promise<string[] | null> {
+  if (!store.capabilities.listNamespaces || typeof store.listNamespaces !== "function") return null;
   return (await store.listNamespaces({ signal })).sort();
 }
 
