@@ -152,7 +152,9 @@ describe("read API", () => {
     const behind = await get<Projections>("/api/projections?target=1");
     expect(behind.projections[0]?.status?.lagEvents).toBe(2);
     await expect
-      .poll(async () => (await get<Projections>("/api/projections?target=0")).projections[0]?.samples.length)
+      .poll(async () => (await get<Projections>("/api/projections?target=0")).projections[0]?.samples.length, {
+        timeout: 10_000,
+      })
       .toBeGreaterThan(3);
   });
 

@@ -12,11 +12,15 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import type { Store } from "../../src/index.js";
 import { Inspector } from "../../src/inspector/index.js";
 import { type Fixture, openFixture } from "./fixtures.js";
 
 const CHROMIUM = "/usr/bin/chromium";
-const UI_TIMEOUT = 10_000;
+/** How long the page may take to show something (the test machine may be busy). */
+const UI_TIMEOUT = 20_000;
+/** `expect.poll` with the page's timeout. */
+const poll = <T>(fn: () => Promise<T> | T) => expect.poll(fn, { timeout: UI_TIMEOUT });
 
 let fx: Fixture;
 let browser: Browser;
@@ -64,7 +68,7 @@ afterAll(async () => {
   await fx?.close();
 });
 
-describe("inspector in chromium", () => {
+describe("inspector in chromium", { timeout: 120_000 }, () => {
   it("requires the access token", async () => {
     const page = await newPage();
     for (const url of [
@@ -73,7 +77,7 @@ describe("inspector in chromium", () => {
     ]) {
       const response = await page.goto(url);
       expect(response?.status()).toBe(401);
-      await expect.poll(() => page.locator("body").textContent()).toContain("needs its access token");
+      await poll(() => page.locator("body").textContent()).toContain("needs its access token");
       expect(await page.getByTestId("entities").count()).toBe(0);
     }
     // With the token the page opens, and the address bar no longer shows it.
@@ -82,7 +86,7 @@ describe("inspector in chromium", () => {
     expect(page.url()).toBe(`http://127.0.0.1:${inspector.port}/`);
     // The cookie now opens the page without the token.
     await page.goto(`http://127.0.0.1:${inspector.port}/`);
-    await expect.poll(() => page.getByTestId("mode").textContent()).toBe("read-only");
+    await poll(() => page.getByTestId("mode").textContent()).toBe("read-only");
   });
 
   it("shows namespaces and their entities, with search; entity values are text", async () => {
@@ -90,8 +94,8 @@ describe("inspector in chromium", () => {
     await expect
       .poll(() => page.getByTestId("namespaces").getByRole("button").allTextContents())
       .toEqual(["acme", "globex"]);
-    await expect.poll(() => page.getByTestId("ns-title").textContent()).toBe("acme");
-    await expect.poll(() => rows(page).count()).toBe(3);
+    await poll(() => page.getByTestId("ns-title").textContent()).toBe("acme");
+    await poll(() => rows(page).count()).toBe(3);
     const cells = await rows(page).locator("td:nth-child(2)").allTextContents();
     expect(cells.sort()).toEqual(["alice", "bob", "o-1"]);
     expect(await page.getByTestId("count").textContent()).toBe("1–3 of 3 entities");
@@ -107,33 +111,33 @@ describe("inspector in chromium", () => {
     expect(await page.evaluate(() => (globalThis as { __pwned?: number }).__pwned)).toBeUndefined();
 
     await page.getByTestId("search").fill("ali");
-    await expect.poll(() => rows(page).locator("td:nth-child(2)").allTextContents()).toEqual(["alice"]);
+    await poll(() => rows(page).locator("td:nth-child(2)").allTextContents()).toEqual(["alice"]);
     await page.getByTestId("search").fill("admin"); // matches inside the value
-    await expect.poll(() => rows(page).locator("td:nth-child(2)").allTextContents()).toEqual(["alice"]);
+    await poll(() => rows(page).locator("td:nth-child(2)").allTextContents()).toEqual(["alice"]);
     await page.getByTestId("search").fill("");
     await page.getByTestId("type-filter").selectOption("order");
-    await expect.poll(() => rows(page).locator("td:nth-child(2)").allTextContents()).toEqual(["o-1"]);
+    await poll(() => rows(page).locator("td:nth-child(2)").allTextContents()).toEqual(["o-1"]);
     await page.getByTestId("type-filter").selectOption("");
     await page.getByTestId("show-deleted").check();
-    await expect.poll(() => rows(page).count()).toBe(4);
+    await poll(() => rows(page).count()).toBe(4);
     expect(await rows(page).filter({ hasText: "carol" }).locator("td.value").textContent()).toBe("(deleted)");
 
     await page.getByTestId("ns-filter").fill("glob");
-    await expect.poll(() => page.getByTestId("namespaces").getByRole("button").allTextContents()).toEqual(["globex"]);
+    await poll(() => page.getByTestId("namespaces").getByRole("button").allTextContents()).toEqual(["globex"]);
     await page.getByTestId("namespaces").getByRole("button", { name: "globex" }).click();
-    await expect.poll(() => rows(page).locator("td:nth-child(2)").allTextContents()).toEqual(["dave"]);
+    await poll(() => rows(page).locator("td:nth-child(2)").allTextContents()).toEqual(["dave"]);
   });
 
   it("shows an entity's history where the store keeps it, and says so where it does not", async () => {
     const page = await openInspector();
     await rows(page).filter({ hasText: "alice" }).click();
-    await expect.poll(() => page.getByTestId("history-note").textContent()).toContain("only the latest change");
+    await poll(() => page.getByTestId("history-note").textContent()).toContain("only the latest change");
     expect(await page.getByTestId("history").locator("li").count()).toBe(1);
 
     await page.getByTestId("target").selectOption({ index: 1 });
-    await expect.poll(() => page.getByTestId("ns-title").textContent()).toBe("shop");
+    await poll(() => page.getByTestId("ns-title").textContent()).toBe("shop");
     await rows(page).filter({ hasText: "inv-7" }).click();
-    await expect.poll(() => page.getByTestId("history").locator("li").count()).toBe(3);
+    await poll(() => page.getByTestId("history").locator("li").count()).toBe(3);
     const history = await page.getByTestId("history").locator("li code").allTextContents();
     expect(history.map((h) => JSON.parse(h).status)).toEqual(["draft", "sent", "paid"]);
     expect(await page.getByTestId("history-note").textContent()).toContain("3 changes held by the store");
@@ -141,26 +145,26 @@ describe("inspector in chromium", () => {
 
   it("shows a live change after a save (memory store and file store)", async () => {
     const page = await openInspector();
-    await expect.poll(() => page.getByTestId("live-state").textContent()).toBe("live");
+    await poll(() => page.getByTestId("live-state").textContent()).toBe("live");
     await fx.memory.save([
       { namespace: "acme", changeType: "set", entityType: "user", entityId: "erin", entity: { name: "Erin <b>" } },
     ]);
     const live = page.getByTestId("live").locator("li");
-    await expect.poll(() => live.first().textContent()).toContain("user/erin");
+    await poll(() => live.first().textContent()).toContain("user/erin");
     expect(await live.first().textContent()).toContain('{"name":"Erin <b>"}');
-    await expect.poll(() => rows(page).filter({ hasText: "erin" }).count()).toBe(1);
+    await poll(() => rows(page).filter({ hasText: "erin" }).count()).toBe(1);
 
     await page.getByTestId("target").selectOption({ index: 1 });
-    await expect.poll(() => page.getByTestId("ns-title").textContent()).toBe("shop");
-    await expect.poll(() => page.getByTestId("live-state").textContent()).toBe("live");
+    await poll(() => page.getByTestId("ns-title").textContent()).toBe("shop");
+    await poll(() => page.getByTestId("live-state").textContent()).toBe("live");
     await fx.file.save([{ namespace: "shop", changeType: "unset", entityType: "customer", entityId: "c-1" }]);
-    await expect.poll(() => live.first().textContent()).toContain("customer/c-1");
+    await poll(() => live.first().textContent()).toContain("customer/c-1");
     expect(await live.first().locator(".op").textContent()).toBe("unset");
-    await expect.poll(() => rows(page).filter({ hasText: "c-1" }).count()).toBe(0);
+    await poll(() => rows(page).filter({ hasText: "c-1" }).count()).toBe(0);
     await fx.file.save([
       { namespace: "shop", changeType: "set", entityType: "customer", entityId: "c-1", entity: { name: "Zoe" } },
     ]);
-    await expect.poll(() => rows(page).filter({ hasText: "c-1" }).count()).toBe(1);
+    await poll(() => rows(page).filter({ hasText: "c-1" }).count()).toBe(1);
   });
 
   it("shows event streams with their events and a timeline", async () => {
@@ -169,7 +173,7 @@ describe("inspector in chromium", () => {
     await expect
       .poll(() => page.getByTestId("streams").getByRole("button").allTextContents())
       .toEqual(["order-1 3", "order-2 1"]);
-    await expect.poll(() => page.getByTestId("events").locator("tbody tr").count()).toBe(3);
+    await poll(() => page.getByTestId("events").locator("tbody tr").count()).toBe(3);
     const types = await page.getByTestId("events").locator("tbody tr td:nth-child(3)").allTextContents();
     expect(types).toEqual(["order.placed", "order.paid", "order.shipped"]);
     expect(await page.getByTestId("events").locator("tbody tr").last().textContent()).toContain("<script>");
@@ -180,11 +184,11 @@ describe("inspector in chromium", () => {
       .getByTestId("streams")
       .getByRole("button", { name: /order-2/ })
       .click();
-    await expect.poll(() => page.getByTestId("events").locator("tbody tr").count()).toBe(1);
+    await poll(() => page.getByTestId("events").locator("tbody tr").count()).toBe(1);
     expect(await page.getByTestId("timeline").locator("circle").count()).toBe(1);
 
     await page.getByTestId("target").selectOption({ index: 1 });
-    await expect.poll(() => page.getByTestId("streams").getByRole("button").allTextContents()).toEqual(["audit 2"]);
+    await poll(() => page.getByTestId("streams").getByRole("button").allTextContents()).toEqual(["audit 2"]);
     await expect
       .poll(() => page.getByTestId("events").locator("tbody tr td:nth-child(3)").allTextContents())
       .toEqual(["login", "logout"]);
@@ -194,9 +198,9 @@ describe("inspector in chromium", () => {
     const page = await openInspector();
     await page.getByTestId("tab-projections").click();
     const card = page.getByTestId("projection-order-summary");
-    await expect.poll(() => card.locator(".badge").textContent()).toBe("catching_up");
+    await poll(() => card.locator(".badge").textContent()).toBe("catching_up");
     expect(await card.getByTestId("lag").textContent()).toBe("2 events");
-    await expect.poll(() => card.locator("polyline").count()).toBe(1);
+    await poll(() => card.locator("polyline").count()).toBe(1);
 
     await fx.memoryModels.updateProjectionStatus({
       name: "order-summary",
@@ -205,7 +209,7 @@ describe("inspector in chromium", () => {
       updatedAt: new Date(),
       lagEvents: 0,
     });
-    await expect.poll(() => card.locator(".badge").textContent(), { timeout: UI_TIMEOUT }).toBe("up_to_date");
+    await poll(() => card.locator(".badge").textContent()).toBe("up_to_date");
     expect(await card.getByTestId("lag").textContent()).toBe("0 events");
     const points = (await card.locator("polyline").getAttribute("points")) ?? "";
     expect(points.split(" ").length).toBeGreaterThan(1);
@@ -228,22 +232,45 @@ describe("inspector in chromium", () => {
       const page = await openInspector(writable.url);
       expect(await page.getByTestId("mode").textContent()).toBe("writes allowed");
       await page.getByTestId("target").selectOption({ index: 1 });
-      await expect.poll(() => page.getByTestId("ns-title").textContent()).toBe("shop");
+      await poll(() => page.getByTestId("ns-title").textContent()).toBe("shop");
       await rows(page).filter({ hasText: "inv-7" }).click();
-      await expect.poll(() => page.getByTestId("history").locator("li").count()).toBeGreaterThan(1);
+      await poll(() => page.getByTestId("history").locator("li").count()).toBeGreaterThan(1);
       await page.getByTestId("compact").click();
-      await expect.poll(() => page.getByTestId("count").textContent()).toContain("of 2 entities");
+      await poll(() => page.getByTestId("count").textContent()).toContain("of 2 entities");
       await rows(page).filter({ hasText: "inv-7" }).click();
-      await expect.poll(() => page.getByTestId("history-note").textContent()).toContain("only the latest change");
+      await poll(() => page.getByTestId("history-note").textContent()).toContain("only the latest change");
       expect(await page.getByTestId("error").textContent()).toBe("");
     } finally {
       await writable.close();
     }
   });
 
+  it("asks for a namespace when the store cannot list them", async () => {
+    const plain: Store = {
+      capabilities: { compact: false, listNamespaces: false, durable: false },
+      load: (namespace, options) => fx.memory.load(namespace, options),
+      save: (changes, options) => fx.memory.save(changes, options),
+      close: async () => undefined,
+      [Symbol.asyncDispose]: async () => undefined,
+    };
+    const other = await Inspector.open({ targets: [{ name: "plain", store: plain }] });
+    try {
+      const page = await newPage();
+      await page.goto(other.url);
+      await page.getByTestId("ns-name").fill("globex");
+      await page.getByTestId("ns-open").getByRole("button", { name: "Open" }).click();
+      await poll(() => rows(page).locator("td:nth-child(2)").allTextContents()).toEqual(["dave"]);
+      expect(await page.getByTestId("live-state").textContent()).toBe("not available");
+      await rows(page).first().click();
+      await poll(() => page.getByTestId("history-note").textContent()).toContain("No history");
+    } finally {
+      await other.close();
+    }
+  });
+
   it("takes the documentation's screenshot (STATELOG_UPDATE_SCREENSHOT=1)", async () => {
     const page = await openInspector();
-    await expect.poll(() => page.getByTestId("live-state").textContent()).toBe("live");
+    await poll(() => page.getByTestId("live-state").textContent()).toBe("live");
     await fx.memory.save([
       {
         namespace: "acme",
@@ -253,11 +280,11 @@ describe("inspector in chromium", () => {
         entity: { name: "Frank", role: "ops" },
       },
     ]);
-    await expect.poll(() => page.getByTestId("live").locator("li").first().textContent()).toContain("user/frank");
+    await poll(() => page.getByTestId("live").locator("li").first().textContent()).toContain("user/frank");
     await page.getByTestId("type-filter").selectOption("user");
-    await expect.poll(() => rows(page).count()).toBe(4);
+    await poll(() => rows(page).count()).toBe(4);
     await rows(page).filter({ hasText: "alice" }).click();
-    await expect.poll(() => page.getByTestId("history").locator("li").count()).toBe(1);
+    await poll(() => page.getByTestId("history").locator("li").count()).toBe(1);
     const png = await page.screenshot({ fullPage: true });
     expect(png.subarray(1, 4).toString("latin1")).toBe("PNG");
     if (process.env.STATELOG_UPDATE_SCREENSHOT === "1") {
