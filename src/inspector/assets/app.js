@@ -224,9 +224,13 @@ async function openNamespace(ns) {
   startLive();
 }
 
+/** Numbers each request of a kind: an answer that arrives after a newer request was made is dropped. */
+const latest = { entities: 0, history: 0, events: 0 };
+
 async function loadEntities() {
   if (state.namespace === undefined) return;
   const t = target();
+  const seq = ++latest.entities;
   const answer = await api("/api/entities", {
     target: t.index,
     namespace: state.namespace,
@@ -235,6 +239,7 @@ async function loadEntities() {
     deleted: $("show-deleted").checked ? 1 : 0,
     offset: state.offset,
   });
+  if (seq !== latest.entities) return;
   state.total = answer.total;
   const typeFilter = $("type-filter");
   const chosen = typeFilter.value;
@@ -274,12 +279,14 @@ async function showEntity(item) {
   $("detail-value").textContent = item.changeType === "unset" ? "(deleted)" : pretty(item.entity);
   $("history").replaceChildren();
   $("history-note").textContent = "Reading…";
+  const seq = ++latest.history;
   const answer = await api("/api/history", {
     target: target().index,
     namespace: state.namespace,
     entityType: item.entityType,
     entityId: item.entityId,
   });
+  if (seq !== latest.history) return;
   if (!answer.available) {
     $("history-note").textContent = `No history: ${answer.reason}.`;
     return;
@@ -405,11 +412,13 @@ async function openStream(streamId) {
 }
 
 async function loadEvents(more) {
+  const seq = ++latest.events;
   const answer = await api("/api/events", {
     target: target().index,
     stream: state.stream,
     after: more ? state.eventsNext : 0,
   });
+  if (seq !== latest.events) return;
   const s = answer.stream;
   $("stream-title").textContent =
     `${s.streamId}: ${s.eventCount} events (positions ${s.firstPosition}–${s.lastPosition})`;
