@@ -1,5 +1,5 @@
 /**
- * The page's static files (HTML, script, style sheet), read from
+ * The page's static files (HTML, script modules, style sheet), read from
  * `./assets/` next to this module: `src/inspector/assets/` in the
  * sources, `dist/inspector/assets/` in the package (the build copies the
  * folder). None of them holds data: the script fetches it from the API.
@@ -16,6 +16,11 @@ export interface Asset {
 const FILES: Readonly<Record<string, readonly [string, string]>> = {
   "/": ["index.html", "text/html; charset=utf-8"],
   "/assets/app.js": ["app.js", "text/javascript; charset=utf-8"],
+  "/assets/dom.js": ["dom.js", "text/javascript; charset=utf-8"],
+  "/assets/state.js": ["state.js", "text/javascript; charset=utf-8"],
+  "/assets/namespaces.js": ["namespaces.js", "text/javascript; charset=utf-8"],
+  "/assets/streams.js": ["streams.js", "text/javascript; charset=utf-8"],
+  "/assets/projections.js": ["projections.js", "text/javascript; charset=utf-8"],
   "/assets/style.css": ["style.css", "text/css; charset=utf-8"],
 };
 

@@ -4,7 +4,7 @@
  * streams with their events and a timeline, projections with their status
  * and lag, and the live feed of a namespace (docs/inspector.md).
  *
- * Built on `node:http` alone; the page is three static files. Every
+ * Built on `node:http` alone; the page is a few static files. Every
  * request passes the guards of `security.ts` first: the `Host` check,
  * then the token; a write also needs a same-origin JSON POST and
  * `allowWrites`.
