@@ -6,9 +6,9 @@
  */
 
 import type { RecordedEvent, StreamInfo } from "../events/index.js";
-import { type Change, ChangeType, isFeedBehindError, messageOf, type Store } from "../index.js";
+import { type Change, ChangeType, isFeedBehindError, isUnsupportedError, messageOf, type Store } from "../index.js";
 import type { ProjectionStatusRecord } from "../read-models/index.js";
-import { INSPECTOR_DEFAULTS, type InspectorTarget } from "./options.js";
+import { INSPECTOR_DEFAULTS, type InspectorHistoryReader, type InspectorTarget } from "./options.js";
 
 /** A change as the page receives it. */
 export interface ChangeView {
@@ -137,6 +137,28 @@ export async function history(store: Store, namespace: string, entityType: strin
     feed.close();
   }
   return { available: true, truncated, changes };
+}
+
+/** The history of one entity as `reader` finds it (see {@link InspectorTarget.history}). */
+export async function historyFrom(
+  reader: InspectorHistoryReader,
+  namespace: string,
+  entityType: string,
+  entityId: string,
+  signal: AbortSignal,
+) {
+  try {
+    const { entries, note } = await reader(namespace, entityType, entityId, signal);
+    return {
+      available: true,
+      truncated: entries.length > MAX_HISTORY,
+      note,
+      changes: entries.slice(-MAX_HISTORY).map((e) => changeView(e.change, e.position)),
+    };
+  } catch (error) {
+    if (!isUnsupportedError(error)) throw error;
+    return { available: false, reason: messageOf(error), changes: [] };
+  }
 }
 
 /** A stream's information for the page. */

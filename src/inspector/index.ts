@@ -4,6 +4,8 @@
  */
 export {
   INSPECTOR_DEFAULTS,
+  type InspectorHistoryEntry,
+  type InspectorHistoryReader,
   type InspectorOptions,
   type InspectorSettings,
   type InspectorTarget,

@@ -5,8 +5,26 @@
  */
 import { isIP } from "node:net";
 import type { EventStore } from "../events/index.js";
-import { ConfigurationError, OptionChecker, type Store } from "../index.js";
+import { type Change, ConfigurationError, OptionChecker, type Store } from "../index.js";
 import type { ReadModelStore } from "../read-models/index.js";
+
+/** One change of an entity's history, and its position where the backend keeps it. */
+export interface InspectorHistoryEntry {
+  readonly position: number;
+  readonly change: Change;
+}
+
+/**
+ * Reads the history of one entity from a store's backend, oldest first
+ * (the CLI passes its reader, which knows where each backend keeps it).
+ * Throws an `UnsupportedError` when the backend keeps none.
+ */
+export type InspectorHistoryReader = (
+  namespace: string,
+  entityType: string,
+  entityId: string,
+  signal: AbortSignal,
+) => Promise<{ readonly entries: readonly InspectorHistoryEntry[]; readonly note?: string | undefined }>;
 
 /** One thing the inspector shows: a store, an event store and/or a read-model store, under a name. */
 export interface InspectorTarget {
@@ -18,6 +36,11 @@ export interface InspectorTarget {
   readonly eventStore?: EventStore | undefined;
   /** A read-model store: the status and lag of projections. */
   readonly readModels?: ReadModelStore | undefined;
+  /**
+   * How to read an entity's history from `store`.
+   * @default the store's change feed from its first position (what the store still holds)
+   */
+  readonly history?: InspectorHistoryReader | undefined;
   /**
    * Projection names to show, for a read-model store that cannot list its
    * statuses (`listProjectionStatuses`); added to those it lists.
@@ -81,13 +104,13 @@ export interface InspectorSettings {
 }
 
 const OPTION_NAMES = ["targets", "host", "port", "allowWrites", "token", "lagSampleIntervalMs"];
-const TARGET_KEYS = ["name", "store", "eventStore", "readModels", "projections"];
+const TARGET_KEYS = ["name", "store", "eventStore", "readModels", "projections", "history"];
 const hasMethods = (v: unknown, names: readonly string[]): boolean =>
   typeof v === "object" && v !== null && names.every((n) => typeof (v as Record<string, unknown>)[n] === "function");
 
 /** What is wrong with `targets`, or `undefined`. */
 function checkTargets(value: unknown): string | undefined {
-  const accepted = "a non-empty array of { name, store?, eventStore?, readModels?, projections? }";
+  const accepted = "a non-empty array of { name, store?, eventStore?, readModels?, projections?, history? }";
   if (!Array.isArray(value) || value.length === 0) return accepted;
   const names = new Set<string>();
   for (const [i, t] of value.entries()) {
@@ -107,6 +130,9 @@ function checkTargets(value: unknown): string | undefined {
     }
     if (t.readModels !== undefined && !hasMethods(t.readModels, ["getProjectionStatus"])) {
       return `${at}.readModels must be a ReadModelStore`;
+    }
+    if (t.history !== undefined && (typeof t.history !== "function" || t.store === undefined)) {
+      return `${at}.history must be a function, with a store`;
     }
     if (
       t.projections !== undefined &&

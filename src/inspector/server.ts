@@ -23,7 +23,7 @@ import {
   validateNamespace,
 } from "../index.js";
 import { type Asset, loadAssets } from "./assets.js";
-import { entities, events, history, namespaces, overview, streams } from "./data.js";
+import { entities, events, history, historyFrom, namespaces, overview, streams } from "./data.js";
 import { LiveFeeds } from "./live.js";
 import { checkInspectorOptions, INSPECTOR_DEFAULTS, type InspectorOptions, type InspectorSettings } from "./options.js";
 import { ProjectionSampler } from "./projections.js";
@@ -206,13 +206,16 @@ export class Inspector implements AsyncDisposable {
         return sendJson(res, 200, await entities(store, namespace, search, signal));
       }
       case "/api/history": {
-        const store = this.#store(q);
+        const target = this.#target(q, "store");
         const namespace = this.#namespace(q);
         const entityType = q.get("entityType");
         const entityId = q.get("entityId");
         validateEntityType(entityType);
         validateEntityId(entityId);
-        return sendJson(res, 200, await history(store, namespace, entityType, entityId));
+        const answer = target.history
+          ? await historyFrom(target.history, namespace, entityType, entityId, signal)
+          : await history(target.store as Store, namespace, entityType, entityId);
+        return sendJson(res, 200, answer);
       }
       case "/api/live": {
         const store = this.#store(q);

@@ -7,7 +7,7 @@
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FileReadModelStore } from "../../src/file/index.js";
-import type { Store } from "../../src/index.js";
+import { type Store, UnsupportedError } from "../../src/index.js";
 import { Inspector } from "../../src/inspector/index.js";
 import { type Fixture, openFixture } from "./fixtures.js";
 
@@ -41,7 +41,35 @@ beforeAll(async () => {
     [Symbol.asyncDispose]: async () => undefined,
   };
   inspector = await Inspector.open({
-    targets: [...fx.targets, { name: "plain", store: plain }],
+    targets: [
+      ...fx.targets,
+      { name: "plain", store: plain },
+      {
+        name: "with a history reader",
+        store: fx.memory,
+        history: async (namespace, entityType, entityId) => ({
+          entries: [1, 2].map((n) => ({
+            position: n * 10,
+            change: {
+              namespace,
+              changeType: "set" as const,
+              entityType,
+              entityId,
+              entity: { version: n },
+              timestamp: new Date(Date.UTC(2026, 0, n)),
+            },
+          })),
+          note: "from the reader",
+        }),
+      },
+      {
+        name: "with a backend without history",
+        store: fx.memory,
+        history: async () => {
+          throw new UnsupportedError("a memory store keeps only the latest change of each key");
+        },
+      },
+    ],
     lagSampleIntervalMs: 20,
   });
 });
@@ -55,7 +83,13 @@ describe("read API", () => {
   it("overview: the targets and what each can show", async () => {
     const o = await get<{ allowWrites: boolean; targets: Record<string, unknown>[] }>("/api/overview");
     expect(o.allowWrites).toBe(false);
-    expect(o.targets.map((t) => t.name)).toEqual(["memory:", `file:${fx.directory}`, "plain"]);
+    expect(o.targets.map((t) => t.name)).toEqual([
+      "memory:",
+      `file:${fx.directory}`,
+      "plain",
+      "with a history reader",
+      "with a backend without history",
+    ]);
     expect(o.targets[0]).toMatchObject({
       store: { listNamespaces: true, watch: true, compact: false, durable: false },
       eventStore: { name: "memory-store" },
@@ -106,6 +140,34 @@ describe("read API", () => {
     expect(memory.changes).toHaveLength(1);
     const none = await get<History>("/api/history?target=0&namespace=acme&entityType=user&entityId=nobody");
     expect(none).toMatchObject({ available: true, changes: [] });
+    const read = await get<History & { note?: string }>(
+      "/api/history?target=3&namespace=acme&entityType=user&entityId=alice",
+    );
+    expect(read).toMatchObject({ available: true, note: "from the reader" });
+    expect(read.changes).toEqual([
+      {
+        entityType: "user",
+        entityId: "alice",
+        changeType: "set",
+        entity: { version: 1 },
+        position: 10,
+        timestamp: "2026-01-01T00:00:00.000Z",
+      },
+      {
+        entityType: "user",
+        entityId: "alice",
+        changeType: "set",
+        entity: { version: 2 },
+        position: 20,
+        timestamp: "2026-01-02T00:00:00.000Z",
+      },
+    ]);
+    const unsupported = await get<History>("/api/history?target=4&namespace=acme&entityType=user&entityId=alice");
+    expect(unsupported).toEqual({
+      available: false,
+      reason: "a memory store keeps only the latest change of each key",
+      changes: [],
+    });
     const plainHistory = await get<History>("/api/history?target=2&namespace=acme&entityType=user&entityId=alice");
     expect(plainHistory.available).toBe(false);
     expect(plainHistory.reason).toMatch(/no change feed/);

@@ -95,6 +95,14 @@ describe("Inspector options", () => {
     );
     await refused({ targets: [{ name: "a", store, projections: ["p"] }] }, /projections needs readModels/);
     await refused({ targets: [{ name: "a", store, dir: "x" }] }, /targets\[0\] has no option dir/);
+    await refused(
+      { targets: [{ name: "a", store, history: "x" }] },
+      /targets\[0\]\.history must be a function, with a store/,
+    );
+    await refused(
+      { targets: [{ name: "a", eventStore: events, history: async () => ({ entries: [] }) }] },
+      /history must be a function, with a store/,
+    );
   });
 
   it("refuses other invalid options", async () => {

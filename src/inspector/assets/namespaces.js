@@ -116,6 +116,7 @@ async function showEntity(item) {
     n <= 1
       ? "The store holds only the latest change of this entity (superseded changes are dropped when a store compacts; a memory store keeps none)."
       : `${n} changes held by the store, oldest first${answer.truncated ? " (the latest ones)" : ""}.`;
+  if (answer.note) $("history-note").textContent += ` ${answer.note}`;
   for (const c of answer.changes) {
     $("history").append(
       el(
