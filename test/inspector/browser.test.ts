@@ -235,7 +235,20 @@ describe("inspector in chromium", { timeout: 120_000 }, () => {
       await poll(() => page.getByTestId("ns-title").textContent()).toBe("shop");
       await rows(page).filter({ hasText: "inv-7" }).click();
       await poll(() => page.getByTestId("history").locator("li").count()).toBeGreaterThan(1);
+      // Asked first: declining leaves the namespace as it was.
+      page.once("dialog", (dialog) => void dialog.dismiss());
       await page.getByTestId("compact").click();
+      await rows(page).filter({ hasText: "inv-7" }).click();
+      await poll(() => page.getByTestId("history-note").textContent()).toContain("changes held by the store");
+      const before = await page.getByTestId("history").locator("li").count();
+      expect(before).toBeGreaterThan(1);
+      let asked = "";
+      page.once("dialog", (dialog) => {
+        asked = dialog.message();
+        void dialog.accept();
+      });
+      await page.getByTestId("compact").click();
+      await poll(() => asked).toContain("Compact namespace shop?");
       await poll(() => page.getByTestId("count").textContent()).toContain("of 2 entities");
       await rows(page).filter({ hasText: "inv-7" }).click();
       await poll(() => page.getByTestId("history-note").textContent()).toContain("only the latest change");

@@ -131,7 +131,10 @@ async function showEntity(item) {
 }
 
 export async function compact() {
-  await post("/api/compact", { target: target().index, namespace: state.namespace });
+  const ns = state.namespace;
+  const question = `Compact namespace ${ns}? The superseded changes of its entities (their history) are removed.`;
+  if (!confirm(question)) return;
+  await post("/api/compact", { target: target().index, namespace: ns });
   await loadEntities();
 }
 
