@@ -37,6 +37,7 @@ export async function openNamespace(ns) {
   state.selected = undefined;
   $("detail").hidden = true;
   $("ns-title").textContent = ns;
+  $("notice").textContent = "";
   $("search").disabled = false;
   $("type-filter").disabled = false;
   $("search").value = "";
@@ -134,8 +135,11 @@ export async function compact() {
   const ns = state.namespace;
   const question = `Compact namespace ${ns}? The superseded changes of its entities (their history) are removed.`;
   if (!confirm(question)) return;
+  $("notice").textContent = `Compacting ${ns}…`;
   await post("/api/compact", { target: target().index, namespace: ns });
+  $("notice").textContent = `Compacted ${ns}.`;
   await loadEntities();
+  if (state.selected) await showEntity(state.selected);
 }
 
 // ---- live feed (Server-Sent Events) ----
