@@ -300,6 +300,37 @@ export class NatsReadModelStore implements ReadModelStore {
     return { ...statusFromJson(parse(entry.text, key)) };
   }
 
+  /** Every projection status in the bucket (the keys `s.*`), sorted by name. */
+  async listProjectionStatuses(options?: CallOptions): Promise<ProjectionStatusRecord[]> {
+    this.#check(options);
+    const prefix = `$KV.${this.bucket}.s.`;
+    let found: { key: string; deleted: boolean; text: string }[] = [];
+    try {
+      const read = await readFiltered(
+        this.#js,
+        this.#jsm,
+        `KV_${this.bucket}`,
+        `${prefix}*`,
+        (m) => {
+          const op = m.headers?.get("KV-Operation");
+          found.push({
+            key: m.subject.slice(prefix.length),
+            deleted: op === "DEL" || op === "PURGE",
+            text: TD.decode(m.data),
+          });
+        },
+        { headersOnly: false, signal: options?.signal, replicated: this.#replicated },
+      );
+      if (read.lagged) found = keepLastPerKey(found, (k) => k.key);
+    } catch (error) {
+      throw natsError(error, "read of the projection statuses");
+    }
+    return found
+      .filter((f) => !f.deleted)
+      .map((f) => ({ ...statusFromJson(parse(f.text, `s.${f.key}`)) }))
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
   /** Closes the store (not the connection). Idempotent. */
   async close(): Promise<void> {
     this.#state.close();

@@ -132,6 +132,11 @@ export abstract class TableReadModelStore implements ReadModelStore {
     return record && copyStatus(record);
   }
 
+  async listProjectionStatuses(options?: CallOptions): Promise<ProjectionStatusRecord[]> {
+    this.checkOpen(options);
+    return [...this.table.statuses()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)).map(copyStatus);
+  }
+
   async saveWithCheckpoint(
     writes: readonly ReadModelWrite[],
     status: ProjectionStatusRecord,

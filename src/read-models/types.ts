@@ -200,6 +200,11 @@ export interface ReadModelStore extends AsyncDisposable {
   /** A projection's status, or `undefined`. */
   getProjectionStatus(name: string, options?: CallOptions): Promise<ProjectionStatusRecord | undefined>;
   /**
+   * Every projection status the store holds, sorted by name (optional: a
+   * tool that lacks it asks for known names with `getProjectionStatus`).
+   */
+  listProjectionStatuses?(options?: CallOptions): Promise<ProjectionStatusRecord[]>;
+  /**
    * Present exactly when `capabilities.atomicCheckpoint` is true: applies
    * `writes` (saves and deletes, in order) and writes `status` (the
    * projection's new checkpoint) as ONE atomic step: after a crash either

@@ -1,0 +1,72 @@
+/**
+ * The live feed of a namespace, streamed to the page with Server-Sent
+ * Events: `store.watch(namespace)` from the current state; the page gets
+ * a `caught-up` event at the barrier (it then reloads the namespace), then
+ * a `change` event per later change, and `feed-error` if the feed fails.
+ */
+import type { ServerResponse } from "node:http";
+import { isStatelogError, messageOf, type Store } from "../index.js";
+import { changeView } from "./data.js";
+import { SECURITY_HEADERS } from "./security.js";
+
+/** A comment line sent this often keeps proxies and the browser from closing an idle stream. */
+const KEEPALIVE_MS = 15_000;
+
+/** The open live feeds of an inspector, ended together on close. */
+export class LiveFeeds {
+  readonly #open = new Set<() => void>();
+
+  constructor(private readonly max: number) {}
+
+  /** How many feeds are open. */
+  get size(): number {
+    return this.#open.size;
+  }
+
+  /** Whether one more feed may open. */
+  get full(): boolean {
+    return this.#open.size >= this.max;
+  }
+
+  /** Streams the feed of `namespace` to `res` until the client leaves, the feed fails or {@link closeAll}. */
+  async stream(store: Store, namespace: string, res: ServerResponse): Promise<void> {
+    const watch = store.watch;
+    if (!store.capabilities.watch || typeof watch !== "function") return;
+    const feed = watch.call(store, namespace);
+    const end = () => feed.close();
+    this.#open.add(end);
+    res.on("close", end);
+    res.writeHead(200, {
+      ...SECURITY_HEADERS,
+      "Content-Type": "text/event-stream; charset=utf-8",
+      Connection: "keep-alive",
+    });
+    res.write(": statelog live feed\n\n");
+    const send = (event: string, data: unknown) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+    const keepalive = setInterval(() => res.write(": keepalive\n\n"), KEEPALIVE_MS);
+    keepalive.unref();
+    let live = false;
+    try {
+      for await (const event of feed) {
+        if (event.type === "caught-up") {
+          live = true;
+          send("caught-up", { position: event.position, epoch: event.epoch });
+        } else if (live) {
+          send("change", changeView(event.change, event.position));
+        }
+      }
+    } catch (error) {
+      send("feed-error", { code: isStatelogError(error) ? error.code : undefined, message: messageOf(error) });
+    } finally {
+      clearInterval(keepalive);
+      this.#open.delete(end);
+      feed.close();
+      res.end();
+    }
+  }
+
+  /** Ends every open feed. */
+  closeAll(): void {
+    for (const end of [...this.#open]) end();
+  }
+}
