@@ -12,6 +12,7 @@
  *   statelog stats <target>                         sizes of a store or an event store
  *   statelog streams|read|subscribe <events> …      event stores
  *   statelog status <models> <projection...>        projections' status
+ *   statelog ui <target...>                         the web inspector on 127.0.0.1 (docs/inspector.md)
  *
  * Every failure is a typed statelog error, printed on stderr as
  * `statelog: <message> [<code>]` (or as JSON with `--json`), with an exit
@@ -23,6 +24,7 @@ import { addEventCommands } from "./event-commands.js";
 import { addHistoryCommand } from "./history.js";
 import { addStatsCommand } from "./stats.js";
 import { addStoreCommands } from "./store-commands.js";
+import { addUiCommand } from "./ui.js";
 import { addVerifyCommand } from "./verify.js";
 import { packageVersion } from "./version.js";
 
@@ -56,5 +58,6 @@ export function buildProgram(): Command {
   addVerifyCommand(program);
   addStatsCommand(program);
   addEventCommands(program);
+  addUiCommand(program);
   return program;
 }
