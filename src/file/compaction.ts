@@ -26,6 +26,7 @@ import { DATA_SUFFIX, TEMP_SUFFIX } from "./encoding.js";
 import { type FileOperation, writeFailed } from "./errors.js";
 import { LineError } from "./format.js";
 import { fdatasyncAsync, fsyncDir, writeAll } from "./fs.js";
+import { removeHint } from "./hint.js";
 import { CompactionStep, crashPoints } from "./internal.js";
 import type { NamespaceLog } from "./log.js";
 import { type FileText, readText, type ScanContext } from "./reader.js";
@@ -111,6 +112,8 @@ export async function compactLog(log: NamespaceLog, options: CompactLogOptions):
       const newSize = fstatSync(tempFd).size;
       renameSync(temp, log.file);
       renamed = true;
+      // The hint named the old file (its inode): it would be refused anyway, so make no one read it.
+      removeHint(log.file);
       crashPoint(CompactionStep.AfterRename);
       fsyncDir(dir);
       crashPoint(CompactionStep.AfterDirFsync);
