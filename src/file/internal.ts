@@ -38,6 +38,12 @@ export interface FileStoreInternals {
    */
   readonly hintMinLines?: number | undefined;
   /**
+   * `close()` abandons a running automatic compaction of a file of at
+   * least this many bytes (before its exclusive step); it waits for one
+   * of a smaller file. Tests lower it. @default 16777216 (16 MiB)
+   */
+  readonly abandonCompactionMinBytes?: number | undefined;
+  /**
    * The module a compaction worker thread runs. Tests run the TypeScript
    * sources, which a worker cannot load by itself: they give a small
    * JavaScript module that registers a TypeScript loader, then imports
@@ -48,6 +54,9 @@ export interface FileStoreInternals {
 
 /** Bytes read from a file at once (see {@link FileStoreInternals.readChunkBytes}). */
 export const READ_CHUNK_BYTES = 32 * 1024 * 1024;
+
+/** See {@link FileStoreInternals.abandonCompactionMinBytes}. */
+export const ABANDON_COMPACTION_MIN_BYTES = 16 * 1024 * 1024;
 
 /** See {@link FileStoreInternals.hintMinLines}. */
 export const HINT_MIN_LINES = 1024;

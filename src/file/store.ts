@@ -89,6 +89,8 @@ export class FileStore extends BaseStore {
   #compacted = 0;
   readonly #scans = { worker: 0, main: 0 };
   readonly #hints = { read: 0, written: 0 };
+  /** The stop flags of running automatic compactions: `close()` sets them (see {@link closeResources}). */
+  readonly #autoStops = new Set<Int32Array>();
 
   /**
    * Checks the options, then creates the directory if missing.
@@ -316,10 +318,14 @@ export class FileStore extends BaseStore {
     const { autoCompact, internals } = this.#options;
     this.#open.use(log);
     const previous = this.#compactions.get(log.namespace);
+    const stop = auto ? new Int32Array(new SharedArrayBuffer(4)) : undefined;
+    if (stop) this.#autoStops.add(stop);
     const run = (previous ?? Promise.resolve("missing" as CompactOutcome))
       .catch(() => "missing" as const)
       .then(() =>
         compactLog(log, {
+          stop,
+          stopMinBytes: internals.abandonCompactionMinBytes,
           ctx: this.#context(log),
           tombstoneRetentionMs: this.#options.tombstoneRetentionMs,
           now: this.clock().getTime(),
@@ -341,6 +347,7 @@ export class FileStore extends BaseStore {
       () => undefined,
     );
     const forget = (): void => {
+      if (stop) this.#autoStops.delete(stop);
       if (this.#compactions.get(log.namespace) === run) this.#compactions.delete(log.namespace);
       this.#open.unuse(log);
     };
@@ -416,10 +423,17 @@ export class FileStore extends BaseStore {
     );
   }
 
-  /** Waits for queued saves and running compactions, then releases every file (the first `close()` calls it). */
+  /**
+   * Waits for queued saves, abandons automatic compactions of files of 16
+   * MiB or more that have not reached their exclusive step (background
+   * work that takes seconds on large files: the file stays as it is, and
+   * a later store compacts it when it is worth it), waits for the other
+   * compactions, then releases every file (the first `close()` calls it).
+   */
   protected async closeResources(): Promise<void> {
     const logs = [...this.#logs.values()];
     await Promise.all(logs.map((log) => log.idle()));
+    for (const stop of this.#autoStops) Atomics.store(stop, 0, 1);
     await Promise.allSettled([...this.#compactions.values()]);
     await Promise.all(logs.map((log) => log.close()));
   }
