@@ -5,10 +5,12 @@
  * 1. durable batched writes: FileStore vs better-sqlite3 and vs the
  *    "stringify + write + fsync per batch" floor;
  * 2. 32 concurrent single-change durable saves vs one fsync per save;
- * 3. restore of the live state, with the history as written and after
- *    `compact`, vs better-sqlite3 loading the same state;
+ * 3. restore of the live state, with the history as written (with and
+ *    without its hint file), after `compact` and as the default store
+ *    wrote it, vs better-sqlite3 loading the same state;
  * 4. MemoryStore save + load vs a plain `Map`.
  */
+import { rmSync } from "node:fs";
 import path from "node:path";
 import type { Change, ChangeInput } from "../src/core/change.js";
 import { concurrentSaves } from "./lib/concurrent.js";
@@ -149,8 +151,8 @@ async function writesAndRestores(plan: Plan, signal: AbortSignal | undefined): P
     baselineDetail: "JSON.stringify of the whole batch as one line + 1 writeSync + 1 fsyncSync per batch",
   };
   return [
-    compare({ ...base, subject: "FileStore (defaults)", ...sqlite, target: 4 }, samples.file, samples.sqlite),
-    compare({ ...base, subject: "FileStore (defaults)", ...floor, target: 0.8 }, samples.file, samples.floor),
+    compare({ ...base, subject: "FileStore (defaults)", ...sqlite, target: 5 }, samples.file, samples.sqlite),
+    compare({ ...base, subject: "FileStore (defaults)", ...floor, target: 0.85 }, samples.file, samples.floor),
     compare(
       { ...base, subject: "FileStore (autoCompact off)", ...sqlite, note: "informational: no compaction cost" },
       samples.fileHistory,
@@ -183,7 +185,15 @@ async function restores(plan: Plan, dir: string, signal: AbortSignal | undefined
   const expected = sqliteRestore().changes;
   checkSameState("SQLite", expected, entities, live);
 
-  const measure = async (label: string, storeDir = historyDir): Promise<{ file: number[]; sqlite: number[] }> => {
+  /** `withoutHint`: the hint file is removed before each timed FileStore restore (which then reads every line and writes it again). */
+  const measure = async (
+    label: string,
+    storeDir = historyDir,
+    withoutHint = false,
+  ): Promise<{ file: number[]; sqlite: number[] }> => {
+    const dropHint = (): void => {
+      if (withoutHint) rmSync(path.join(storeDir, `${namespace}.hint`), { force: true });
+    };
     checkSameState(
       `FileStore (${label})`,
       (await fileStoreRestore(storeDir, namespace)).changes,
@@ -198,6 +208,7 @@ async function restores(plan: Plan, dir: string, signal: AbortSignal | undefined
       // Alternate which goes first; the first of each pair was warmed up by the check above.
       for (const which of rep % 2 === 0 ? ["file", "sqlite"] : ["sqlite", "file"]) {
         await collectGarbage();
+        if (which === "file") dropHint();
         if (which === "file") file.push((await fileStoreRestore(storeDir, namespace)).ms);
         else sqlite.push(sqliteRestore().ms);
       }
@@ -218,6 +229,7 @@ async function restores(plan: Plan, dir: string, signal: AbortSignal | undefined
     baselineDetail:
       "restore = open + SELECT of every row (tombstones included, no ORDER BY) + JSON.parse of each entity into Change objects",
   } as const;
+  const firstLoad = await measure("history as written, no hint", historyDir, true);
   const history = await measure("history as written");
   const store = await openFileStore(historyDir, { autoCompact: false });
   const compactStart = now();
@@ -233,9 +245,10 @@ async function restores(plan: Plan, dir: string, signal: AbortSignal | undefined
     compare(
       {
         ...base,
+        target: 2,
         operation: "restore, history as written",
         subject: "FileStore (open + load)",
-        note: "warm page cache",
+        note: `warm page cache; ${HINTED}`,
       },
       history.file,
       history.sqlite,
@@ -243,6 +256,18 @@ async function restores(plan: Plan, dir: string, signal: AbortSignal | undefined
     compare(
       {
         ...base,
+        target: undefined,
+        operation: "restore, history as written, no hint file",
+        subject: "FileStore (open + load)",
+        note: "informational: the hint file removed before each load, which reads every line (and writes the hint again); warm page cache",
+      },
+      firstLoad.file,
+      firstLoad.sqlite,
+    ),
+    compare(
+      {
+        ...base,
+        target: 0.7,
         operation: "restore, after compact",
         subject: "FileStore (open + load)",
         note: `warm page cache; compact itself took ${formatMs(compactMs)}`,
@@ -253,16 +278,19 @@ async function restores(plan: Plan, dir: string, signal: AbortSignal | undefined
     compare(
       {
         ...base,
-        target: undefined,
         operation: "restore, file as the default store wrote it",
         subject: "FileStore (open + load)",
-        note: "informational: the file written with autoCompact on (defaults), so it holds some history; warm page cache",
+        note: `the file written with autoCompact on (defaults), so it holds some history; warm page cache; ${HINTED}`,
       },
       autoCompacted.file,
       autoCompacted.sqlite,
     ),
   ];
 }
+
+/** How the timed restores of a file with history find its live lines. */
+const HINTED =
+  "the untimed check load before the timed ones wrote the hint file (<name>.hint: where each key's latest line lies), which the timed loads read";
 
 /** Throws unless `actual` holds `keys` keys, `live` of them set, and (if given) the same state as `expected`. */
 function checkSameState(who: string, actual: Change[], keys: number, live: number, expected?: Change[]): void {

@@ -6,17 +6,20 @@
  */
 import { parentPort, workerData } from "node:worker_threads";
 import { CorruptionError } from "../index.js";
-import { type WinnersInput, writeWinners } from "./winners.js";
+import { CompactionAbandoned, type WinnersInput, writeWinners } from "./winners.js";
 
 /** An error as it crosses from the worker: enough to rebuild a `CorruptionError`. */
 export interface WorkerError {
   readonly message: string;
   readonly corruption?: { readonly file: string; readonly line: number | undefined; readonly cause: string };
+  /** The compaction was abandoned (see `WinnersInput.stop`). */
+  readonly abandoned?: true;
   /** A system error's code (`ENOSPC`, `EIO`…) and call, to rebuild it as one. */
   readonly system?: { readonly code: string; readonly syscall: string | undefined };
 }
 
 function serializeError(error: unknown): WorkerError {
+  if (error instanceof CompactionAbandoned) return { message: error.message, abandoned: true };
   if (error instanceof CorruptionError) {
     const cause = error.cause instanceof Error ? error.cause.message : String(error.cause);
     return { message: error.message, corruption: { file: error.file, line: error.line, cause } };

@@ -6,9 +6,14 @@
  * 1. Under a shared lock, take a read descriptor and the size (whole
  *    writes only). Without any lock: find the winners and write them,
  *    verbatim and in file order, to `<name>.<pid>.<tag>.tmp`; fdatasync.
- * 2. Under the exclusive lock: if the path no longer is the file we read
+ * 2. Catch up without the exclusive lock: up to a few times, take the
+ *    size under a shared lock (only whole saves then: none in progress,
+ *    none that a failed write could still cut off) and append, verbatim,
+ *    the lines written since to the temp file; fdatasync. Saves go on
+ *    meanwhile, so the exclusive step has little left to do.
+ * 3. Under the exclusive lock: if the path no longer is the file we read
  *    (another process compacted), give up; otherwise append, verbatim,
- *    the lines written since step 1, fsync the temp file, rename it over
+ *    the lines written since step 2, fsync the temp file, rename it over
  *    the data file and fsync the directory. Writers in other processes
  *    notice the new inode when they next take the lock.
  *
@@ -26,10 +31,11 @@ import { DATA_SUFFIX, TEMP_SUFFIX } from "./encoding.js";
 import { type FileOperation, writeFailed } from "./errors.js";
 import { LineError } from "./format.js";
 import { fdatasyncAsync, fsyncDir, writeAll } from "./fs.js";
+import { removeHint } from "./hint.js";
 import { CompactionStep, crashPoints } from "./internal.js";
-import type { NamespaceLog } from "./log.js";
+import { completeLines, type NamespaceLog } from "./log.js";
 import { type FileText, readText, type ScanContext } from "./reader.js";
-import { type WinnersInput, type WinnersResult, writeWinners } from "./winners.js";
+import { CompactionAbandoned, checkStop, type WinnersInput, type WinnersResult, writeWinners } from "./winners.js";
 
 /** Where a compaction's scan ran: a worker thread, or the main thread. */
 export type ScanThread = "worker" | "main";
@@ -53,10 +59,19 @@ export interface CompactLogOptions {
   readonly workerUrl?: URL | undefined;
   /** The step at which to kill the process (crash tests; see internal.ts). */
   readonly crashAt?: CompactionStep | undefined;
+  /** Set to 1 to abandon the compaction before its exclusive step (shared memory: workers see it). */
+  readonly stop?: Int32Array | undefined;
+  /** `stop` applies to files of at least this many bytes (smaller ones are compacted in moments). */
+  readonly stopMinBytes?: number | undefined;
 }
 
+/** Rounds of copying, without the exclusive lock, the lines appended while the winners were written. */
+const CATCH_UP_ROUNDS = 4;
+/** Fewer new bytes than this are left for the exclusive step. */
+const CATCH_UP_MIN_BYTES = 256 * 1024;
+
 /** What a compaction did. */
-export type CompactOutcome = "compacted" | "missing" | "not-worth-it" | "raced";
+export type CompactOutcome = "compacted" | "missing" | "not-worth-it" | "raced" | "abandoned";
 
 /** Compacts the file of `log` (see the module comment). */
 export async function compactLog(log: NamespaceLog, options: CompactLogOptions): Promise<CompactOutcome> {
@@ -67,6 +82,7 @@ export async function compactLog(log: NamespaceLog, options: CompactLogOptions):
   });
   if (!snap) return "missing";
   const crashPoint = crashPoints(options.crashAt);
+  const stop = snap.size >= (options.stopMinBytes ?? 0) ? options.stop : undefined;
   const dir = path.dirname(log.file);
   const base = path.basename(log.file, DATA_SUFFIX);
   const temp = claimTemp(dir, base);
@@ -82,6 +98,7 @@ export async function compactLog(log: NamespaceLog, options: CompactLogOptions):
       worth: options.worth,
       yielding: true,
       crashAt: options.crashAt,
+      stop,
     };
     const found = await findWinners(input, options);
     if (found.skipped.length > 0) options.onSkipped?.(found.skipped);
@@ -90,6 +107,32 @@ export async function compactLog(log: NamespaceLog, options: CompactLogOptions):
     removeStaleTemps(dir, base);
     const kept = found.kept;
     tempFd = openSync(temp, constants.O_WRONLY | constants.O_APPEND);
+    const fd = tempFd;
+    let tailLines = 0;
+    const copy = async (from: number, to: number): Promise<number> => {
+      const tail: FileText = await readText(snap.fd, to, options.ctx.chunkBytes, from);
+      for (const t of tail.chunks) {
+        for (let i = t.indexOf(10); i >= 0; i = t.indexOf(10, i + 1)) tailLines++;
+        await writeAll(fd, t);
+      }
+      return tail.completeBytes;
+    };
+    // Catch up without the exclusive lock (saves go on meanwhile): copy the lines appended
+    // since the snapshot up to a size taken under the shared lock (whole saves only: none in
+    // progress, none to be cut off again), until little is left for the exclusive step.
+    let copied = found.completeBytes;
+    for (let round = 0; round < CATCH_UP_ROUNDS; round++) {
+      checkStop(stop);
+      const size = await log.withLock("sh", async () => {
+        const current = statSync(log.file, { throwIfNoEntry: false });
+        if (!current || current.ino !== snap.ino || current.dev !== snap.dev) return -1;
+        return completeLines(snap.fd, fstatSync(snap.fd).size);
+      });
+      if (size - copied < CATCH_UP_MIN_BYTES) break;
+      copied = await copy(copied, size);
+    }
+    if (copied > found.completeBytes) await fdatasyncAsync(fd);
+    checkStop(stop);
 
     return await log.withLock("ex", async () => {
       const current = statSync(log.file, { throwIfNoEntry: false });
@@ -97,20 +140,21 @@ export async function compactLog(log: NamespaceLog, options: CompactLogOptions):
         unlinkSync(temp);
         return "raced" as const;
       }
-      // Lines appended since the snapshot, after cutting off a torn tail a crashed writer left.
+      // Lines appended since the catch-up, after cutting off a torn tail a crashed writer left.
       const size = log.prepareWrite();
-      const tail: FileText = await readText(snap.fd, size, options.ctx.chunkBytes, found.completeBytes);
-      let tailLines = 0;
-      for (const t of tail.chunks) {
-        for (let i = t.indexOf(10); i >= 0; i = t.indexOf(10, i + 1)) tailLines++;
-        await writeAll(tempFd, t);
+      if (size < copied) {
+        unlinkSync(temp);
+        return "raced" as const;
       }
+      await copy(copied, size);
       crashPoint(CompactionStep.AfterTempWrite);
       await fdatasyncAsync(tempFd);
       crashPoint(CompactionStep.AfterTempFsync);
       const newSize = fstatSync(tempFd).size;
       renameSync(temp, log.file);
       renamed = true;
+      // The hint named the old file (its inode): it would be refused anyway, so make no one read it.
+      removeHint(log.file);
       crashPoint(CompactionStep.AfterRename);
       fsyncDir(dir);
       crashPoint(CompactionStep.AfterDirFsync);
@@ -123,6 +167,7 @@ export async function compactLog(log: NamespaceLog, options: CompactLogOptions):
     } catch {
       // already renamed, gone, or never made
     }
+    if (error instanceof CompactionAbandoned) return "abandoned";
     // The old file is untouched (the rename is the last step): a system error says which file could not be written.
     throw (error as NodeJS.ErrnoException | undefined)?.code === undefined
       ? error
@@ -264,6 +309,7 @@ function inWorker(input: WinnersInput, url: URL): Promise<WinnersResult | undefi
 
 function rebuildError(error: WorkerError | undefined): Error {
   const c = error?.corruption;
+  if (error?.abandoned) return new CompactionAbandoned();
   if (error?.system) {
     const rebuilt: NodeJS.ErrnoException = new Error(error.message);
     rebuilt.code = error.system.code;

@@ -29,6 +29,8 @@
 export const DATA_SUFFIX = ".jsonl";
 /** Suffix of a namespace's lock file (never deleted; see docs/file-store.md). */
 export const LOCK_SUFFIX = ".lock";
+/** Suffix of a namespace's hint file: derived data, see hint.ts. */
+export const HINT_SUFFIX = ".hint";
 /** Suffix of a directory that holds the rest of a long encoded name. */
 export const DIR_SUFFIX = ".d";
 /** Suffix of a compaction's temporary file: `<base>.<pid>.<tag>.tmp`. */

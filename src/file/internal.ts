@@ -31,6 +31,19 @@ export interface FileStoreInternals {
   /** Bytes read from a file at once; small values exercise lines across chunk ends. @default 33554432 (32 MiB) */
   readonly readChunkBytes?: number | undefined;
   /**
+   * A load writes a hint file when it read at least this many lines in
+   * full and the file holds at least this many superseded lines (and one
+   * per 8 winners). Tests lower it to exercise hints on small files.
+   * @default 1024
+   */
+  readonly hintMinLines?: number | undefined;
+  /**
+   * `close()` abandons a running automatic compaction of a file of at
+   * least this many bytes (before its exclusive step); it waits for one
+   * of a smaller file. Tests lower it. @default 16777216 (16 MiB)
+   */
+  readonly abandonCompactionMinBytes?: number | undefined;
+  /**
    * The module a compaction worker thread runs. Tests run the TypeScript
    * sources, which a worker cannot load by itself: they give a small
    * JavaScript module that registers a TypeScript loader, then imports
@@ -41,6 +54,12 @@ export interface FileStoreInternals {
 
 /** Bytes read from a file at once (see {@link FileStoreInternals.readChunkBytes}). */
 export const READ_CHUNK_BYTES = 32 * 1024 * 1024;
+
+/** See {@link FileStoreInternals.abandonCompactionMinBytes}. */
+export const ABANDON_COMPACTION_MIN_BYTES = 16 * 1024 * 1024;
+
+/** See {@link FileStoreInternals.hintMinLines}. */
+export const HINT_MIN_LINES = 1024;
 
 /** `options` with internal options added. */
 export function withInternals(options: FileStoreOptions, internals: FileStoreInternals): FileStoreOptions {

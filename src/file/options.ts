@@ -8,7 +8,13 @@ import {
   OptionChecker,
   STORE_DEFAULTS,
 } from "../index.js";
-import { type FileStoreInternals, internalsOf, READ_CHUNK_BYTES } from "./internal.js";
+import {
+  ABANDON_COMPACTION_MIN_BYTES,
+  type FileStoreInternals,
+  HINT_MIN_LINES,
+  internalsOf,
+  READ_CHUNK_BYTES,
+} from "./internal.js";
 
 /** When a `save` resolves. */
 export const SyncPolicy = {
@@ -164,7 +170,11 @@ export interface ResolvedOptions {
   readonly maxOpenNamespaces: number;
   readonly compactionWorkerMinBytes: number;
   /** Internal options (tests), with their defaults. */
-  readonly internals: FileStoreInternals & { readonly readChunkBytes: number };
+  readonly internals: FileStoreInternals & {
+    readonly readChunkBytes: number;
+    readonly hintMinLines: number;
+    readonly abandonCompactionMinBytes: number;
+  };
 }
 
 const ignore = (): void => undefined;
@@ -199,7 +209,12 @@ function resolveInternals(options: FileStoreOptions): ResolvedOptions["internals
   if (!Number.isInteger(readChunkBytes) || readChunkBytes < 1) {
     throw new ConfigurationError(`FileStore internal option readChunkBytes must be a positive integer`);
   }
-  return { ...internals, readChunkBytes };
+  const hintMinLines = internals.hintMinLines ?? HINT_MIN_LINES;
+  if (!Number.isInteger(hintMinLines) || hintMinLines < 0) {
+    throw new ConfigurationError(`FileStore internal option hintMinLines must be a non-negative integer`);
+  }
+  const abandonCompactionMinBytes = internals.abandonCompactionMinBytes ?? ABANDON_COMPACTION_MIN_BYTES;
+  return { ...internals, readChunkBytes, hintMinLines, abandonCompactionMinBytes };
 }
 
 /**

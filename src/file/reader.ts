@@ -118,6 +118,8 @@ export interface Scan {
   /** Chunk of each winner. */
   readonly chunkOf: Int32Array;
   readonly chunks: Chunk[];
+  /** File offset of each chunk's first byte. */
+  readonly chunkPos: number[];
   /**
    * Per winner, its change when the scan already parsed the line in full
    * (a line not in statelog's own shape, parsed to find its key), so that
@@ -139,8 +141,10 @@ function blank(buf: Buffer, from: number, to: number): boolean {
 }
 
 /** One read of a file: its chunks, its decoder, the damaged lines found so far. */
-interface FileRead {
+export interface FileRead {
   readonly chunks: Chunk[];
+  /** File offset of each chunk's first byte. */
+  readonly chunkPos: number[];
   readonly ctx: ScanContext;
   readonly decoder: LineDecoder;
   /** Indexes of damaged lines (only grows in skip mode). */
@@ -149,12 +153,28 @@ interface FileRead {
   readonly pause: (() => Promise<void>) | undefined;
 }
 
-function fileRead(chunks: Chunk[], ctx: ScanContext, pause: (() => Promise<void>) | undefined): FileRead {
-  return { chunks, ctx, decoder: new LineDecoder(ctx.namespace, ctx.prefix), bad: new Set(), pause };
+export function fileRead(
+  chunks: Chunk[],
+  ctx: ScanContext,
+  pause: (() => Promise<void>) | undefined,
+  chunkPos: number[] = offsetsOf(chunks),
+): FileRead {
+  return { chunks, chunkPos, ctx, decoder: new LineDecoder(ctx.namespace, ctx.prefix), bad: new Set(), pause };
+}
+
+/** The file offsets of consecutive chunks read from offset 0. */
+function offsetsOf(chunks: readonly Chunk[]): number[] {
+  const out: number[] = [];
+  let at = 0;
+  for (const c of chunks) {
+    out.push(at);
+    at += c.length;
+  }
+  return out;
 }
 
 /** The first pass over a file's lines, fed chunk by chunk (possibly while the next chunk is read). */
-class Scanner {
+export class Scanner {
   /** Key → slot; per slot, the key's latest line and where it lies. */
   readonly #slotOf: KeyTable;
   #cap = 1024;
@@ -172,9 +192,8 @@ class Scanner {
 
   /** Scans `chunks[c]`; awaits only with `pause`. */
   async scanChunk(c: number): Promise<void> {
-    const { ctx, bad, pause, decoder } = this.read;
+    const { bad, pause } = this.read;
     const checkBad = bad.size > 0;
-    const slotOf = this.#slotOf;
     const buf = this.read.chunks[c] as Chunk;
     let pos = 0;
     const len = buf.length;
@@ -189,52 +208,69 @@ class Scanner {
       pos = end + 1;
       if (stop === start) continue; // empty line
       if (checkBad && bad.has(index)) continue;
-      const shape = decoder.key(buf, start, stop);
-      let slot: number;
-      let parsed: Change | undefined;
-      if (shape !== KeyShape.Other) {
-        // Every checksummed line is verified, superseded ones too: damage to a line's key
-        // could otherwise make a later line of another key supersede it unnoticed.
-        try {
-          checkLineCrc(buf, start, stop, ctx.namespace);
-        } catch (error) {
-          if (!(error instanceof LineError) || !ctx.skip) throw corruption(ctx, index, error);
-          bad.add(index);
-          continue;
-        }
-        slot =
-          shape === KeyShape.Raw
-            ? slotOf.slot(c, decoder.keyStart, decoder.keyEnd)
-            : slotOf.slotOfText(decoder.escapedKey);
-      } else {
-        if (blank(buf, start, stop)) continue;
-        try {
-          const keyed = parseLineObject(buf.toString("utf8", start, stop), ctx.namespace);
-          slot = slotOf.slotOfText(keyed.key);
-          parsed = keyed.change;
-        } catch (error) {
-          if (!(error instanceof LineError) || !ctx.skip) throw corruption(ctx, index, error);
-          bad.add(index);
-          continue;
-        }
+      this.#scanLine(buf, c, start, stop, index);
+    }
+  }
+
+  /** Scans the line `chunks[c][start, stop)` (no `\r\n`), line `index` of the file, read from a hint's winners. */
+  scanAt(c: number, start: number, stop: number, index: number): void {
+    if (index >= this.#line) this.#line = index + 1;
+    if (stop > start) this.#scanLine(this.read.chunks[c] as Chunk, c, start, stop, index);
+  }
+
+  /** The next line scanned by {@link scanChunk} is line `index` (after a hint's winners: the hint's line count). */
+  continueAt(index: number): void {
+    this.#line = index;
+  }
+
+  #scanLine(buf: Buffer, c: number, start: number, stop: number, index: number): void {
+    const { ctx, bad, decoder } = this.read;
+    const slotOf = this.#slotOf;
+    const shape = decoder.key(buf, start, stop);
+    let slot: number;
+    let parsed: Change | undefined;
+    if (shape !== KeyShape.Other) {
+      // Every checksummed line is verified, superseded ones too: damage to a line's key
+      // could otherwise make a later line of another key supersede it unnoticed.
+      try {
+        checkLineCrc(buf, start, stop, ctx.namespace);
+      } catch (error) {
+        if (!(error instanceof LineError) || !ctx.skip) throw corruption(ctx, index, error);
+        bad.add(index);
+        return;
       }
-      if (slot === this.#cap) {
-        this.#cap *= 2;
-        this.#lineOf = grow(this.#lineOf);
-        this.#startOf = grow(this.#startOf);
-        this.#endOf = grow(this.#endOf);
-        this.#chunkOf = grow(this.#chunkOf);
+      slot =
+        shape === KeyShape.Raw
+          ? slotOf.slot(c, decoder.keyStart, decoder.keyEnd)
+          : slotOf.slotOfText(decoder.escapedKey);
+    } else {
+      if (blank(buf, start, stop)) return;
+      try {
+        const keyed = parseLineObject(buf.toString("utf8", start, stop), ctx.namespace);
+        slot = slotOf.slotOfText(keyed.key);
+        parsed = keyed.change;
+      } catch (error) {
+        if (!(error instanceof LineError) || !ctx.skip) throw corruption(ctx, index, error);
+        bad.add(index);
+        return;
       }
-      this.#lineOf[slot] = index;
-      this.#startOf[slot] = start;
-      this.#endOf[slot] = stop;
-      this.#chunkOf[slot] = c;
-      if (parsed !== undefined) {
-        this.#parsedOf ??= [];
-        this.#parsedOf[slot] = parsed;
-      } else if (this.#parsedOf !== undefined) {
-        this.#parsedOf[slot] = undefined;
-      }
+    }
+    if (slot === this.#cap) {
+      this.#cap *= 2;
+      this.#lineOf = grow(this.#lineOf);
+      this.#startOf = grow(this.#startOf);
+      this.#endOf = grow(this.#endOf);
+      this.#chunkOf = grow(this.#chunkOf);
+    }
+    this.#lineOf[slot] = index;
+    this.#startOf[slot] = start;
+    this.#endOf[slot] = stop;
+    this.#chunkOf[slot] = c;
+    if (parsed !== undefined) {
+      this.#parsedOf ??= [];
+      this.#parsedOf[slot] = parsed;
+    } else if (this.#parsedOf !== undefined) {
+      this.#parsedOf[slot] = undefined;
     }
   }
 
@@ -262,7 +298,16 @@ class Scanner {
       if (parsed) parsed[w] = parsedOf?.[s];
       w++;
     }
-    return { lines: line, winners, starts, ends, chunkOf, chunks: this.read.chunks, parsed };
+    return {
+      lines: line,
+      winners,
+      starts,
+      ends,
+      chunkOf,
+      chunks: this.read.chunks,
+      chunkPos: this.read.chunkPos,
+      parsed,
+    };
   }
 }
 
@@ -293,10 +338,13 @@ export async function readAndResolve(
   ctx: ScanContext,
   parseEntities: boolean,
 ): Promise<Resolved> {
-  const read = fileRead([], ctx, undefined);
+  const read = fileRead([], ctx, undefined, []);
   const scanner = new Scanner(read);
+  let at = 0;
   await readText(fd, size, ctx.chunkBytes, 0, (chunk) => {
     read.chunks.push(chunk);
+    read.chunkPos.push(at);
+    at += chunk.length;
     return scanner.scanChunk(read.chunks.length - 1);
   });
   return decodeWinners(read, scanner.finish(), parseEntities);
@@ -321,7 +369,7 @@ export async function resolve(
 }
 
 /** Decodes the winners of `scan`; a damaged one (in skip mode) is marked bad and the file scanned again. */
-async function decodeWinners(read: FileRead, first: Scan, parseEntities: boolean): Promise<Resolved> {
+export async function decodeWinners(read: FileRead, first: Scan, parseEntities: boolean): Promise<Resolved> {
   const { ctx, decoder, bad, pause } = read;
   for (let scan = first; ; scan = await scanAll(read)) {
     const decoded: Change[] = [];

@@ -28,7 +28,9 @@ import { DATA_SUFFIX, DIR_SUFFIX, namespaceFromPath, namespacePath } from "./enc
 import { writeFailed } from "./errors.js";
 import { FileFeedSource } from "./feed.js";
 import { linePrefix } from "./format.js";
-import { NamespaceLog } from "./log.js";
+import { readHint, writeHint } from "./hint.js";
+import { hintOf, resolveWithHint } from "./hinted-read.js";
+import { NamespaceLog, type Snapshot } from "./log.js";
 import { OpenLogs } from "./open-logs.js";
 import { type FileStoreOptions, type ResolvedOptions, resolveOptions } from "./options.js";
 import { type Resolved, readAndResolve, type ScanContext } from "./reader.js";
@@ -47,6 +49,10 @@ export interface FileStoreStats {
   readonly workerScans: number;
   /** Compaction scans that ran on the main thread. */
   readonly mainThreadScans: number;
+  /** Loads that read the winning lines a hint file named, instead of the whole file (see docs/file-store.md, "Hint files"). */
+  readonly hintedLoads: number;
+  /** Hint files written by loads. */
+  readonly hintsWritten: number;
   /** Namespaces whose files are open now (see `maxOpenNamespaces`). */
   readonly openNamespaces: number;
   /** Times an idle namespace's files were closed to stay within `maxOpenNamespaces`. */
@@ -82,6 +88,9 @@ export class FileStore extends BaseStore {
   readonly #open: OpenLogs;
   #compacted = 0;
   readonly #scans = { worker: 0, main: 0 };
+  readonly #hints = { read: 0, written: 0 };
+  /** The stop flags of running automatic compactions: `close()` sets them (see {@link closeResources}). */
+  readonly #autoStops = new Set<Int32Array>();
 
   /**
    * Checks the options, then creates the directory if missing.
@@ -250,7 +259,7 @@ export class FileStore extends BaseStore {
     if (!snap) return [];
     let resolved: Resolved;
     try {
-      resolved = await readAndResolve(snap.fd, snap.size, this.#context(log), true);
+      resolved = await this.#read(log, snap);
     } finally {
       closeSync(snap.fd);
     }
@@ -271,6 +280,28 @@ export class FileStore extends BaseStore {
   }
 
   /**
+   * Reads the snapshot: from its hint when one holds (hint.ts), else in
+   * full; then writes a new hint when this read went through many lines
+   * in full and the file holds enough superseded lines for a hint to save
+   * work (never after skipping damaged lines: such a load reports them).
+   */
+  async #read(log: NamespaceLog, snap: Snapshot): Promise<Resolved> {
+    const ctx = this.#context(log);
+    const hint = readHint(log.file, log.namespace, snap.fd, snap);
+    const fromHint = hint && (await resolveWithHint(snap.fd, snap.size, hint, ctx, true));
+    const resolved = fromHint ?? (await readAndResolve(snap.fd, snap.size, ctx, true));
+    const { lines } = resolved.scan;
+    const winners = resolved.decoded.length;
+    if (fromHint) this.#hints.read++;
+    const readInFull = fromHint && hint ? lines - hint.lines : lines;
+    const minLines = this.#options.internals.hintMinLines;
+    if (resolved.skipped.length === 0 && readInFull >= minLines && lines - winners >= Math.max(minLines, winners / 8)) {
+      if (writeHint(log.file, log.namespace, snap.fd, snap, hintOf(resolved, snap.size))) this.#hints.written++;
+    }
+    return resolved;
+  }
+
+  /**
    * Rewrites `namespace`'s file to its latest line per key (dropping
    * tombstones older than `tombstoneRetentionMs`), atomically; saves made
    * meanwhile, by this or another process, are kept. A missing namespace
@@ -287,10 +318,14 @@ export class FileStore extends BaseStore {
     const { autoCompact, internals } = this.#options;
     this.#open.use(log);
     const previous = this.#compactions.get(log.namespace);
+    const stop = auto ? new Int32Array(new SharedArrayBuffer(4)) : undefined;
+    if (stop) this.#autoStops.add(stop);
     const run = (previous ?? Promise.resolve("missing" as CompactOutcome))
       .catch(() => "missing" as const)
       .then(() =>
         compactLog(log, {
+          stop,
+          stopMinBytes: internals.abandonCompactionMinBytes,
           ctx: this.#context(log),
           tombstoneRetentionMs: this.#options.tombstoneRetentionMs,
           now: this.clock().getTime(),
@@ -312,6 +347,7 @@ export class FileStore extends BaseStore {
       () => undefined,
     );
     const forget = (): void => {
+      if (stop) this.#autoStops.delete(stop);
       if (this.#compactions.get(log.namespace) === run) this.#compactions.delete(log.namespace);
       this.#open.unuse(log);
     };
@@ -350,6 +386,8 @@ export class FileStore extends BaseStore {
       compactions: this.#compacted,
       workerScans: this.#scans.worker,
       mainThreadScans: this.#scans.main,
+      hintedLoads: this.#hints.read,
+      hintsWritten: this.#hints.written,
       openNamespaces: open,
       namespacesClosed: this.#open.closed,
     };
@@ -385,10 +423,17 @@ export class FileStore extends BaseStore {
     );
   }
 
-  /** Waits for queued saves and running compactions, then releases every file (the first `close()` calls it). */
+  /**
+   * Waits for queued saves, abandons automatic compactions of files of 16
+   * MiB or more that have not reached their exclusive step (background
+   * work that takes seconds on large files: the file stays as it is, and
+   * a later store compacts it when it is worth it), waits for the other
+   * compactions, then releases every file (the first `close()` calls it).
+   */
   protected async closeResources(): Promise<void> {
     const logs = [...this.#logs.values()];
     await Promise.all(logs.map((log) => log.idle()));
+    for (const stop of this.#autoStops) Atomics.store(stop, 0, 1);
     await Promise.allSettled([...this.#compactions.values()]);
     await Promise.all(logs.map((log) => log.close()));
   }

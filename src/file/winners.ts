@@ -28,6 +28,24 @@ export interface WinnersInput {
   readonly yielding: boolean;
   /** The step at which to kill the process (crash tests; see internal.ts). */
   readonly crashAt: CompactionStep | undefined;
+  /**
+   * Set to 1 (on any thread) to abandon the compaction: the scan stops at
+   * its next pause with a {@link CompactionAbandoned} (shared memory, so
+   * that a worker sees it while it runs).
+   */
+  readonly stop?: Int32Array | undefined;
+}
+
+/** A compaction given up on request (the store is closing): nothing was replaced. */
+export class CompactionAbandoned extends Error {
+  constructor() {
+    super("the compaction was abandoned: the store is closing");
+  }
+}
+
+/** Throws {@link CompactionAbandoned} once `stop` is set. */
+export function checkStop(stop: Int32Array | undefined): void {
+  if (stop !== undefined && Atomics.load(stop, 0) !== 0) throw new CompactionAbandoned();
 }
 
 /** What {@link writeWinners} found and did. */
@@ -53,9 +71,16 @@ const OUT_BYTES = 4 * 1024 * 1024;
  */
 export async function writeWinners(input: WinnersInput): Promise<WinnersResult> {
   const crashPoint = crashPoints(input.crashAt);
-  const text = await readText(input.fd, input.size, input.ctx.chunkBytes);
-  const pause = input.yielding ? () => new Promise<void>((r) => setImmediate(r)) : undefined;
+  const { stop } = input;
+  const text = await readText(input.fd, input.size, input.ctx.chunkBytes, 0, () => checkStop(stop));
+  const pause = input.yielding
+    ? () => {
+        checkStop(stop);
+        return new Promise<void>((r) => setImmediate(r));
+      }
+    : stop && (async () => checkStop(stop));
   const resolved = await resolve(text.chunks, input.ctx, false, pause);
+  checkStop(stop);
   const lines = resolved.scan.lines;
   const keys = resolved.decoded.length;
   const found = { lines, keys, skipped: resolved.skipped, completeBytes: text.completeBytes };

@@ -1,0 +1,249 @@
+/**
+ * Hint files (src/file/hint.ts): derived data only. A load writes one
+ * after reading many superseded lines; the next load reads the winners it
+ * names. Deleting, damaging or outdating a hint costs a full read, never
+ * data, and the hint is rebuilt.
+ */
+import {
+  closeSync,
+  existsSync,
+  fstatSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
+import { describe, expect, it } from "vitest";
+import type { Change, ChangeInput } from "../../src/core/change.js";
+import { hintFileOf, readHint, writeHint } from "../../src/file/hint.js";
+import { FileStore, type FileStoreOptions } from "../../src/file/index.js";
+import { withInternals } from "../../src/file/internal.js";
+import { tempDir } from "./helpers.js";
+
+const NS = "ws";
+
+const set = (id: string, entity: unknown): ChangeInput => ({
+  namespace: NS,
+  changeType: "set",
+  entityType: "item",
+  entityId: id,
+  entity,
+  timestamp: new Date(Date.UTC(2025, 0, 1)),
+});
+
+const open = (directory: string, options: Partial<FileStoreOptions> = {}): Promise<FileStore> =>
+  FileStore.open(withInternals({ directory, autoCompact: false, ...options }, { hintMinLines: 10 }));
+
+/** A store whose namespace holds `keys` keys, each written `versions` times (the last one wins), one deleted. */
+async function history(keys = 20, versions = 5): Promise<{ dir: string; file: string }> {
+  const dir = tempDir();
+  const store = await open(dir);
+  for (let v = 0; v < versions; v++) {
+    await store.save(Array.from({ length: keys }, (_, k) => set(`k${k}`, { k, v, pad: "x".repeat(k * 7) })));
+  }
+  await store.save([{ namespace: NS, changeType: "unset", entityType: "item", entityId: "k3" }]);
+  const file = store.fileOf(NS);
+  await store.close();
+  return { dir, file };
+}
+
+/** Loads in a new store; `stats` tells whether the load read a hint and whether it wrote one. */
+const last = { hinted: 0, written: 0 };
+async function load(dir: string): Promise<Change[]> {
+  const store = await open(dir);
+  try {
+    return await store.load(NS);
+  } finally {
+    last.hinted = store.stats().hintedLoads;
+    last.written = store.stats().hintsWritten;
+    await store.close();
+  }
+}
+
+const shape = (changes: Change[]) =>
+  changes.map((c) => [c.changeType, c.entityId, JSON.stringify(c.entity ?? null), c.timestamp.toISOString()]);
+
+/** `b` with the byte at `at` changed. */
+function flip(b: Buffer, at: number): Buffer {
+  b[at] = (b[at] as number) ^ 0x55;
+  return b;
+}
+
+function hintOfFile(file: string) {
+  const fd = openSync(file, "r");
+  try {
+    const st = fstatSync(fd);
+    return readHint(file, NS, fd, { size: st.size, ino: st.ino, dev: st.dev });
+  } finally {
+    closeSync(fd);
+  }
+}
+
+describe("hint files", () => {
+  it("a load of a long history writes a hint; the next load reads it and returns the same state", async () => {
+    const { dir, file } = await history();
+    const hint = hintFileOf(file);
+    expect(existsSync(hint)).toBe(false);
+    const first = await load(dir);
+    expect(last).toEqual({ hinted: 0, written: 1 });
+    expect(existsSync(hint)).toBe(true);
+    const h = hintOfFile(file);
+    expect(h?.offsets.length).toBe(20);
+    expect(h?.lines).toBe(101);
+    expect(h?.dataBytes).toBe(statSync(file).size);
+    const second = await load(dir);
+    expect(last).toEqual({ hinted: 1, written: 0 });
+    expect(shape(second)).toEqual(shape(first));
+    expect(first.find((c) => c.entityId === "k5")?.entity).toEqual({ k: 5, v: 4, pad: "x".repeat(35) });
+    expect(first.find((c) => c.entityId === "k3")?.changeType).toBe("unset");
+    // The hint's first line is JSON a person (or jq) can read.
+    const header = JSON.parse(readFileSync(hint).subarray(0, readFileSync(hint).indexOf(10)).toString());
+    expect(header).toMatchObject({ format: "statelog-hint", namespace: NS, winners: 20, lines: 101 });
+  });
+
+  it("a superseded line damaged in place after the hint was written is still found (the fingerprint changed)", async () => {
+    const { dir, file } = await history();
+    await load(dir);
+    const h = hintOfFile(file);
+    if (!h) throw new Error("no hint");
+    // Line 1 (k1's first version) is superseded: not named by the hint.
+    expect(Array.from(h.lineNumbers)).not.toContain(1);
+    const text = readFileSync(file);
+    const start = text.indexOf(10) + 1;
+    const fd = openSync(file, "r+");
+    writeSync(fd, "#", start + 60);
+    closeSync(fd);
+    expect(hintOfFile(file)).toBeUndefined();
+    const store = await open(dir);
+    await expect(store.load(NS)).rejects.toMatchObject({ code: "STATELOG_CORRUPTION", line: 2 });
+    await store.close();
+  });
+
+  it("deleting the hint costs a full read, never data, and the hint is written again", async () => {
+    const { dir, file } = await history();
+    const expected = shape(await load(dir));
+    const good = readFileSync(hintFileOf(file));
+    unlinkSync(hintFileOf(file));
+    expect(shape(await load(dir))).toEqual(expected);
+    expect(last).toEqual({ hinted: 0, written: 1 });
+    expect(readFileSync(hintFileOf(file))).toEqual(good);
+  });
+
+  it.each([
+    ["a flipped byte in the table", (b: Buffer) => flip(b, b.length - 3)],
+    ["a cut-off table", (b: Buffer) => b.subarray(0, b.length - 5)],
+    ["a damaged header", (b: Buffer) => flip(b, 2)],
+    ["zeros (a crash before write-back)", (b: Buffer) => Buffer.alloc(b.length)],
+    ["an empty file", () => Buffer.alloc(0)],
+  ])("a hint with %s is detected and rebuilt", async (_, damage) => {
+    const { dir, file } = await history();
+    const expected = shape(await load(dir));
+    const good = readFileSync(hintFileOf(file));
+    writeFileSync(hintFileOf(file), damage(Buffer.from(good)));
+    expect(hintOfFile(file)).toBeUndefined();
+    expect(shape(await load(dir))).toEqual(expected);
+    expect(last).toEqual({ hinted: 0, written: 1 });
+    expect(readFileSync(hintFileOf(file))).toEqual(good);
+  });
+
+  it("a hint that names the wrong lines (valid checksums) is refused and the file read in full", async () => {
+    const { dir, file } = await history();
+    const expected = shape(await load(dir));
+    const h = hintOfFile(file);
+    if (!h) throw new Error("no hint");
+    const fd = openSync(file, "r");
+    const st = fstatSync(fd);
+    // Each winner shifted by one byte: not a line start any more.
+    const offsets = h.offsets.map((o) => o + 1);
+    expect(writeHint(file, NS, fd, st, { ...h, offsets })).toBe(true);
+    closeSync(fd);
+    expect(hintOfFile(file)).toBeDefined();
+    expect(shape(await load(dir))).toEqual(expected);
+    expect(last).toEqual({ hinted: 0, written: 1 });
+    expect(hintOfFile(file)?.offsets).toEqual(h.offsets);
+  });
+
+  it("lines appended after the hint are read too (a save in between, by any store)", async () => {
+    const { dir, file } = await history();
+    await load(dir);
+    const store = await open(dir);
+    await store.save([set("k1", { late: true }), set("new", { n: 1 })]);
+    await store.save([{ namespace: NS, changeType: "unset", entityType: "item", entityId: "k2" }]);
+    await store.close();
+    const changes = await load(dir);
+    expect(last.hinted).toBe(1);
+    expect(changes.find((c) => c.entityId === "k1")?.entity).toEqual({ late: true });
+    expect(changes.find((c) => c.entityId === "new")?.entity).toEqual({ n: 1 });
+    expect(changes.find((c) => c.entityId === "k2")?.changeType).toBe("unset");
+    expect(changes.length).toBe(21);
+    // In the order the winning lines were written, as without a hint.
+    expect(changes.slice(-3).map((c) => c.entityId)).toEqual(["k1", "new", "k2"]);
+    unlinkSync(hintFileOf(file));
+    expect(shape(await load(dir))).toEqual(shape(changes));
+  });
+
+  it("a hint of another file (replaced by hand, or compacted) is refused", async () => {
+    const { dir, file } = await history();
+    await load(dir);
+    const hint = readFileSync(hintFileOf(file));
+    // A person rewrites the file (new inode): keep only k0's last line.
+    const kept = readFileSync(file, "utf8")
+      .split("\n")
+      .filter((l) => l.includes('"entityID":"k0"'))
+      .slice(-1);
+    writeFileSync(`${file}.new`, `${kept.join("\n")}\n`);
+    renameSync(`${file}.new`, file);
+    writeFileSync(hintFileOf(file), hint);
+    const changes = await load(dir);
+    expect(changes.map((c) => c.entityId)).toEqual(["k0"]);
+  });
+
+  it("compaction removes the hint of the file it replaces; loads of the compacted file agree", async () => {
+    const { dir, file } = await history();
+    const expected = shape(await load(dir));
+    expect(existsSync(hintFileOf(file))).toBe(true);
+    const store = await open(dir);
+    await store.compact(NS);
+    await store.close();
+    expect(existsSync(hintFileOf(file))).toBe(false);
+    expect(shape(await load(dir))).toEqual(expected);
+  });
+
+  it("a damaged winner named by the hint is reported as without a hint (line number included)", async () => {
+    const { dir, file } = await history();
+    await load(dir);
+    const h = hintOfFile(file);
+    if (!h) throw new Error("no hint");
+    // Damage the entity of the last winner in place: its checksum no longer matches.
+    const w = h.offsets.length - 1;
+    const fd = openSync(file, "r+");
+    writeSync(fd, "#", (h.offsets[w] as number) + (h.lengths[w] as number) - 40);
+    closeSync(fd);
+    const store = await open(dir);
+    await expect(store.load(NS)).rejects.toMatchObject({
+      code: "STATELOG_CORRUPTION",
+      line: (h.lineNumbers[w] as number) + 1,
+    });
+    await store.close();
+  });
+
+  it("no hint for a short or compacted history, nor after skipping damaged lines", async () => {
+    const few = await history(3, 2);
+    await load(few.dir);
+    expect(existsSync(hintFileOf(few.file))).toBe(false);
+
+    const { dir, file } = await history();
+    const text = readFileSync(file, "utf8").split("\n");
+    text[4] = `${(text[4] as string).slice(0, -3)}##}`;
+    writeFileSync(file, text.join("\n"));
+    const reports: number[][] = [];
+    const store = await open(dir, { onCorruption: "skip", onSkippedLines: (r) => reports.push(r.lines) });
+    expect((await store.load(NS)).length).toBe(20);
+    await store.close();
+    expect(reports).toEqual([[5]]);
+    expect(existsSync(hintFileOf(file))).toBe(false);
+  });
+});
