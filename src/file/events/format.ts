@@ -23,12 +23,16 @@ export const SEGMENT_PREFIX = "segment-";
 export const SEGMENT_SUFFIX = ".log";
 export const SNAPSHOT_PREFIX = "snapshot-";
 export const SNAPSHOT_SUFFIX = ".bin";
+export const INDEX_PREFIX = "index-";
+export const INDEX_SUFFIX = ".idx";
 
 const pad = (n: number) => String(n).padStart(16, "0");
 export const segmentName = (first: number) => `${SEGMENT_PREFIX}${pad(first)}${SEGMENT_SUFFIX}`;
 export const snapshotName = (global: number) => `${SNAPSHOT_PREFIX}${pad(global)}${SNAPSHOT_SUFFIX}`;
+/** The index side file of the segment whose first global position is `first` (`./index-file.ts`). */
+export const indexName = (first: number) => `${INDEX_PREFIX}${pad(first)}${INDEX_SUFFIX}`;
 
-/** The number in a segment or snapshot file name, or undefined when the name is not one. */
+/** The number in a segment, index or snapshot file name, or undefined when the name is not one. */
 export function numberIn(name: string, prefix: string, suffix: string): number | undefined {
   if (!name.startsWith(prefix) || !name.endsWith(suffix)) return undefined;
   const digits = name.slice(prefix.length, name.length - suffix.length);
