@@ -185,7 +185,8 @@ describe("FileEventStore background work", () => {
     try {
       await store.append("s", [createEvent("t", { n: 1 })]);
       // Take the directory away: the next timed snapshot cannot be written.
-      await rm(directory, { recursive: true, force: true });
+      // (Retried: the store may create a file in it while it is being removed.)
+      await rm(directory, { recursive: true, force: true, maxRetries: 10, retryDelay: 5 });
       const deadline = Date.now() + 5_000;
       while (errors.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       expect(errors[0]?.task).toBe("snapshot");

@@ -183,14 +183,8 @@ export class DiskEventLog extends EventLog {
    */
   index(g: number, offset: number, length: number, s: StreamState, position: number, time: number): void {
     if (this.#count === 0) this.#base = g;
+    this.reserve(1);
     const i = this.#count++;
-    if (i >= this.#offsets.length) {
-      this.#offsets = grow(this.#offsets, i + 1);
-      this.#lengths = grow(this.#lengths, i + 1);
-      this.#times = grow(this.#times, i + 1);
-      this.#streamNo = grow(this.#streamNo, i + 1);
-      this.#positions = grow(this.#positions, i + 1);
-    }
     this.#positions[i] = position;
     this.#offsets[i] = offset;
     this.#lengths[i] = length;
@@ -201,11 +195,84 @@ export class DiskEventLog extends EventLog {
     this.bytes += EVENT_OVERHEAD_BYTES + length * 2;
   }
 
-  /** Adds a stored event of stream `s` read from disk at open (see {@link index}). */
-  load(g: number, offset: number, length: number, s: StreamState, position: number, time: number): void {
-    this.index(g, offset, length, s, position, time);
-    (s.events as StreamEvents).pushGlobal(g);
-    s.last = position;
+  /** Makes room in the columns for `n` more events. */
+  reserve(n: number): void {
+    const need = this.#count + n;
+    if (need <= this.#offsets.length) return;
+    this.#offsets = grow(this.#offsets, need);
+    this.#lengths = grow(this.#lengths, need);
+    this.#times = grow(this.#times, need);
+    this.#streamNo = grow(this.#streamNo, need);
+    this.#positions = grow(this.#positions, need);
+  }
+
+  /**
+   * Adds the events of one run of lines read from disk at open (an index
+   * block, or scanned lines): global positions `g, g + 1, …`, lines from
+   * byte `from` on, with these lengths, streams (`table[streamNo[i]]`),
+   * positions and timestamps. Events before `expiredBefore` only move their
+   * stream's positions (retention deleted them). Returns the index of the
+   * first event whose position does not follow its stream's last one
+   * (nothing from it on is added), or -1.
+   */
+  loadRun(
+    g: number,
+    lengths: Uint32Array,
+    table: readonly StreamState[],
+    streamNo: Uint32Array,
+    positions: Float64Array,
+    times: Float64Array,
+    from: number,
+    expiredBefore: number,
+  ): number {
+    const n = lengths.length;
+    this.reserve(n);
+    const numbers = table.map((s) => this.#streamNumbers.get(s.id) as number);
+    const offsets = this.#offsets;
+    const lengthColumn = this.#lengths;
+    const timeColumn = this.#times;
+    const positionColumn = this.#positions;
+    const streamColumn = this.#streamNo;
+    let k = this.#count;
+    let offset = from;
+    let maxTime = this.#maxTime;
+    let bytes = 0;
+    let bad = -1;
+    for (let i = 0; i < n; i++) {
+      const no = streamNo[i] as number;
+      const s = table[no] as StreamState;
+      const position = positions[i] as number;
+      const length = lengths[i] as number;
+      if (s.last === 0) {
+        // First sight of a stream whose older events retention deleted: its positions go on from here.
+        if (position > 1) s.first = position;
+      } else if (position !== s.last + 1) {
+        bad = i;
+        break;
+      }
+      s.last = position;
+      if (g + i < expiredBefore) {
+        s.first = position + 1;
+      } else {
+        if (k === 0) this.#base = g + i;
+        const time = times[i] as number;
+        offsets[k] = offset;
+        lengthColumn[k] = length;
+        timeColumn[k] = time;
+        positionColumn[k] = position;
+        streamColumn[k] = numbers[no] as number;
+        k++;
+        (s.events as StreamEvents).pushGlobal(g + i);
+        bytes += EVENT_OVERHEAD_BYTES + length * 2;
+        if (time < maxTime) this.monotonic = false;
+        else maxTime = time;
+      }
+      offset += length;
+    }
+    this.#count = k;
+    this.#maxTime = maxTime;
+    this.bytes += bytes;
+    return bad;
   }
 
   /**

@@ -51,20 +51,27 @@ export interface IndexBlock {
 /** Encodes one block (with its length and checksum). */
 export function encodeBlock(block: IndexBlock): Buffer {
   const n = block.lengths.length;
-  const header = Buffer.from(
-    JSON.stringify({ from: block.from, to: block.to, g: block.g, n, mtime: block.mtime, streams: block.streams }),
-    "utf8",
-  );
+  const json = JSON.stringify({
+    from: block.from,
+    to: block.to,
+    g: block.g,
+    n,
+    mtime: block.mtime,
+    streams: block.streams,
+  });
+  // Padded with spaces so that the columns start 8-byte aligned (blocks follow the 8-byte magic, each a multiple of 8 long).
+  const jsonBytes = Buffer.byteLength(json, "utf8");
+  const header = Buffer.from(json + " ".repeat((((4 - jsonBytes) % 8) + 8) % 8), "utf8");
   const payloadLength = 4 + header.length + n * 24;
-  const out = Buffer.allocUnsafe(8 + payloadLength);
+  const out = Buffer.alloc(8 + payloadLength);
   out.writeUInt32LE(payloadLength, 0);
   out.writeUInt32LE(header.length, 8);
   header.copy(out, 12);
-  let at = 12 + header.length;
-  for (let i = 0; i < n; i++, at += 4) out.writeUInt32LE(block.lengths[i] as number, at);
-  for (let i = 0; i < n; i++, at += 4) out.writeUInt32LE(block.streamNo[i] as number, at);
-  for (let i = 0; i < n; i++, at += 8) out.writeDoubleLE(block.times[i] as number, at);
-  for (let i = 0; i < n; i++, at += 8) out.writeDoubleLE(block.positions[i] as number, at);
+  const at = 12 + header.length;
+  Buffer.from(block.lengths.buffer, block.lengths.byteOffset, n * 4).copy(out, at);
+  Buffer.from(block.streamNo.buffer, block.streamNo.byteOffset, n * 4).copy(out, at + n * 4);
+  Buffer.from(block.times.buffer, block.times.byteOffset, n * 8).copy(out, at + n * 8);
+  Buffer.from(block.positions.buffer, block.positions.byteOffset, n * 8).copy(out, at + n * 16);
   out.writeUInt32LE(crc32(out.subarray(8)), 4);
   return out;
 }
@@ -108,16 +115,22 @@ function decodePayload(payload: Buffer): IndexBlock | undefined {
   const n = header.n;
   if (!Number.isSafeInteger(n) || n < 1 || 4 + headerLength + n * 24 !== payload.length) return undefined;
   const at = payload.byteOffset + 4 + headerLength;
-  // Copies: the columns must be aligned, and must not keep the file's buffer alive.
-  const lengths = new Uint32Array(n);
-  const streamNo = new Uint32Array(n);
-  const times = new Float64Array(n);
-  const positions = new Float64Array(n);
-  const bytes = new Uint8Array(payload.buffer);
-  new Uint8Array(lengths.buffer).set(bytes.subarray(at, at + n * 4));
-  new Uint8Array(streamNo.buffer).set(bytes.subarray(at + n * 4, at + n * 8));
-  new Uint8Array(times.buffer).set(bytes.subarray(at + n * 8, at + n * 16));
-  new Uint8Array(positions.buffer).set(bytes.subarray(at + n * 16, at + n * 24));
+  // Views on the file's bytes where they are aligned (blocks this version wrote), copies otherwise.
+  const column = <T extends Uint32Array | Float64Array>(
+    type: new (b: ArrayBufferLike, o: number, l: number) => T,
+    from: number,
+    size: number,
+  ): T => {
+    const offset = at + from * n;
+    if (offset % size === 0) return new type(payload.buffer, offset, n);
+    const copy = new type(new ArrayBuffer(n * size), 0, n);
+    new Uint8Array(copy.buffer).set(new Uint8Array(payload.buffer, offset, n * size));
+    return copy;
+  };
+  const lengths = column(Uint32Array, 0, 4);
+  const streamNo = column(Uint32Array, 4, 4);
+  const times = column(Float64Array, 8, 8);
+  const positions = column(Float64Array, 16, 8);
   let sum = 0;
   for (let i = 0; i < n; i++) {
     sum += lengths[i] as number;

@@ -13,7 +13,7 @@ import type { StreamState } from "../../events/index.js";
 import { CorruptionError } from "../../index.js";
 import type { DiskEventLog } from "./disk-log.js";
 import {
-  decodeLine,
+  decodeLineAt,
   INDEX_PREFIX,
   INDEX_SUFFIX,
   indexName,
@@ -25,7 +25,7 @@ import {
   snapshotName,
 } from "./format.js";
 import { decodeIndex, type IndexBlock } from "./index-file.js";
-import { appendBlock, blockFromScan, mtimeOf, mtimeText } from "./index-writer.js";
+import { appendBlock, blockFromScan, mtimeOf } from "./index-writer.js";
 import { type Segment, type Segments, scanLines } from "./segments.js";
 import { decodeSnapshot, type SnapshotData } from "./snapshot.js";
 
@@ -64,6 +64,10 @@ export async function loadDirectory(
     .map((n) => ({ name: n, first: numberIn(n, SEGMENT_PREFIX, SEGMENT_SUFFIX) }))
     .filter((s): s is { name: string; first: number } => s.first !== undefined)
     .sort((a, b) => a.first - b.first);
+  // Room for the events the index files hold (24 bytes each): the columns grow once.
+  let indexBytes = 0;
+  for (const n of indexes) indexBytes += statSync(join(directory, n)).size;
+  log.reserve(Math.ceil(indexBytes / 24));
   const loader = new Loader(directory, log, snapshot?.globalFirst ?? 0);
   for (let i = 0; i < segs.length; i++) {
     const { name, first } = segs[i] as { name: string; first: number };
@@ -97,27 +101,26 @@ class Loader {
     readonly expiredBefore: number,
   ) {}
 
-  #add(g: number, offset: number, length: number, s: StreamState, position: number, time: number): void {
-    if (s.last === 0 && s.events.length === 0) {
-      // First sight of a stream whose older events retention deleted: its positions go on from here.
-      if (position > 1) {
-        s.first = position;
-        s.last = position - 1;
-      }
-    } else if (position !== s.last + 1) {
+  /** Adds a run of events to the index (see `DiskEventLog.loadRun`). @throws CorruptionError when a stream's positions jump */
+  #add(
+    g: number,
+    from: number,
+    lengths: Uint32Array,
+    table: readonly StreamState[],
+    streamNo: Uint32Array,
+    positions: Float64Array,
+    times: Float64Array,
+  ): void {
+    const bad = this.log.loadRun(g, lengths, table, streamNo, positions, times, from, this.expiredBefore);
+    if (bad >= 0) {
+      const s = table[streamNo[bad] as number] as StreamState;
       throw new CorruptionError(
         this.#file,
         undefined,
-        `stream ${JSON.stringify(s.id)} jumps from ${s.last} to ${position}`,
+        `stream ${JSON.stringify(s.id)} jumps from ${s.last} to ${positions[bad] as number}`,
       );
     }
-    if (g < this.expiredBefore) {
-      s.last = position;
-      s.first = position + 1;
-    } else {
-      this.log.load(g, offset, length, s, position, time);
-    }
-    this.next = g + 1;
+    if (lengths.length > 0) this.next = g + lengths.length;
   }
 
   /** The index blocks of `segment` that agree with it (a chain from byte 0, within its size, ending on its line). */
@@ -125,7 +128,7 @@ class Loader {
     segment: Segment,
     segments: Segments,
     decoded: { blocks: IndexBlock[]; ends: number[] },
-    mtime: string,
+    mtimeMs: number,
   ): { blocks: IndexBlock[]; bytes: number } {
     const good: IndexBlock[] = [];
     let from = 0;
@@ -138,16 +141,15 @@ class Loader {
     }
     const last = good.at(-1);
     if (!last) return { blocks: [], bytes: 0 };
-    // Same length but written after its index: edited by hand. Scanned again.
-    if (last.to === segment.size && last.mtime !== mtime) return { blocks: [], bytes: 0 };
+    // Same length but written after its index (a millisecond or more): edited by hand. Scanned again.
+    if (last.to === segment.size && !(Math.abs(Number(last.mtime) - mtimeMs) < 1)) return { blocks: [], bytes: 0 };
     // The last indexed line is where the index says (a segment cut shorter, or rewritten, is scanned again).
     const length = last.lengths[last.lengths.length - 1] as number;
     const at = last.to - length;
-    let decodedLine: ReturnType<typeof decodeLine>;
+    let decodedLine: ReturnType<typeof decodeLineAt>;
     try {
       const buf = segments.readAt(segment, at, length);
-      decodedLine =
-        buf.length === length && buf[length - 1] === 10 ? decodeLine(buf.toString("utf8", 0, length - 1)) : undefined;
+      decodedLine = buf.length === length && buf[length - 1] === 10 ? decodeLineAt(buf, 0, length - 1) : undefined;
     } catch {
       decodedLine = undefined;
     }
@@ -164,7 +166,7 @@ class Loader {
     let blocks: IndexBlock[] = [];
     if (hasIndex) {
       const buf = readFileSync(indexFile);
-      const valid = this.#validBlocks(segment, segments, decodeIndex(buf), mtimeText(st.mtimeMs));
+      const valid = this.#validBlocks(segment, segments, decodeIndex(buf), st.mtimeMs);
       blocks = valid.blocks;
       if (valid.bytes !== buf.length) {
         // Cut what does not agree (the blocks after it are appended again below).
@@ -178,19 +180,7 @@ class Loader {
     }
     for (const b of blocks) {
       const table = b.streams.map((id) => this.log.stream(id));
-      let offset = b.from;
-      for (let i = 0; i < b.lengths.length; i++) {
-        const length = b.lengths[i] as number;
-        this.#add(
-          b.g + i,
-          offset,
-          length,
-          table[b.streamNo[i] as number] as StreamState,
-          b.positions[i] as number,
-          b.times[i] as number,
-        );
-        offset += length;
-      }
+      this.#add(b.g, b.from, b.lengths, table, b.streamNo, b.positions, b.times);
       segment.indexed = b.to;
       segment.indexedEnd = b.g + b.lengths.length;
     }
@@ -198,18 +188,11 @@ class Loader {
     const from = segment.indexed;
     const buf = readRange(file, from, segment.size - from);
     const scan = scanLines(file, buf, from, () => countLines(file, from), this.next, isLast);
-    let offset = from;
-    for (let i = 0; i < scan.lengths.length; i++) {
-      const length = scan.lengths[i] as number;
-      this.#add(
-        scan.g + i,
-        offset,
-        length,
-        this.log.stream(scan.streams[i] as string),
-        scan.positions[i] as number,
-        scan.times[i] as number,
-      );
-      offset += length;
+    // The scanned lines as an index block: added to the index now, appended to the index file below.
+    const scanned = blockFromScan(scan, from, "");
+    if (scanned) {
+      const table = scanned.streams.map((id) => this.log.stream(id));
+      this.#add(scanned.g, from, scanned.lengths, table, scanned.streamNo, scanned.positions, scanned.times);
     }
     if (scan.good < segment.size) {
       // The batch a crash interrupted: cut from the file, so that later appends follow a whole batch.
@@ -222,15 +205,14 @@ class Loader {
       }
       segment.size = scan.good;
     }
-    if (scan.lengths.length === 0) return;
+    if (!scanned) return;
     let mtime: string;
     try {
       mtime = mtimeOf(this.directory, segment);
     } catch {
       return;
     }
-    const block = blockFromScan(scan, from, mtime);
-    if (block) appendBlock(this.directory, segment, block);
+    appendBlock(this.directory, segment, { ...scanned, mtime });
   }
 }
 

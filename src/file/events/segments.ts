@@ -7,8 +7,7 @@ import { closeSync, openSync, readSync } from "node:fs";
 import { join } from "node:path";
 import type { RecordedEvent } from "../../events/index.js";
 import { CorruptionError } from "../../index.js";
-import { verifyLineCrc } from "../lines.js";
-import { decodeLine } from "./format.js";
+import { decodeLineAt, lineCrcMatches } from "./format.js";
 
 /** One segment file: its name, the global position of its first event, and its valid size in bytes. */
 export interface Segment {
@@ -83,7 +82,7 @@ export class Segments {
     let pos = 0;
     for (let i = 0; i < count; i++) {
       const nl = buf.indexOf(10, pos);
-      const decoded = nl < 0 ? undefined : decodeLine(buf.toString("utf8", pos, nl));
+      const decoded = nl < 0 ? undefined : decodeLineAt(buf, pos, nl);
       if (!decoded || decoded.record.globalPosition !== g + i) {
         throw new CorruptionError(
           file,
@@ -154,7 +153,7 @@ export function scanLines(
     line++;
     const nl = buf.indexOf(10, pos);
     const end = nl < 0 ? buf.length : nl;
-    const parsed = nl < 0 ? undefined : parseLine(buf.toString("utf8", pos, end));
+    const parsed = nl < 0 ? undefined : parseLine(buf, pos, end);
     if (!parsed) {
       if (isLast && (nl < 0 || buf.indexOf(10, end + 1) < 0)) break; // a crash tore the last line: drop its batch
       throw new CorruptionError(
@@ -207,11 +206,15 @@ export function scanLines(
 }
 
 /** The index fields of one line, undefined when it is damaged. */
-function parseLine(text: string): { g: number; n: number; s: string; p: number; ts: number } | undefined {
-  if (!verifyLineCrc(text)) return undefined;
+function parseLine(
+  buf: Buffer,
+  start: number,
+  end: number,
+): { g: number; n: number; s: string; p: number; ts: number } | undefined {
+  if (!lineCrcMatches(buf, start, end)) return undefined;
   let o: { g: number; n?: number; s: string; p: number; ts: string };
   try {
-    o = JSON.parse(text);
+    o = JSON.parse(buf.toString("utf8", start, end));
   } catch {
     return undefined;
   }
