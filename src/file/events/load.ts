@@ -64,6 +64,17 @@ export async function loadDirectory(
     .map((n) => ({ name: n, first: numberIn(n, SEGMENT_PREFIX, SEGMENT_SUFFIX) }))
     .filter((s): s is { name: string; first: number } => s.first !== undefined)
     .sort((a, b) => a.first - b.first);
+  const firsts = new Set(segs.map((s) => s.first));
+  for (const n of indexes) {
+    if (firsts.has(numberIn(n, INDEX_PREFIX, INDEX_SUFFIX) as number)) continue;
+    // The index of a segment retention deleted (a crash between the two deletions): derived data of nothing.
+    indexes.delete(n);
+    try {
+      unlinkSync(join(directory, n));
+    } catch {
+      // Read-only storage: it is ignored.
+    }
+  }
   // Room for the events the index files hold (24 bytes each): the columns grow once.
   let indexBytes = 0;
   for (const n of indexes) indexBytes += statSync(join(directory, n)).size;
