@@ -69,8 +69,12 @@ async function expectSample(store: FileEventStore): Promise<void> {
 describe("FileEventStore on-disk format", () => {
   it("opens a store written by the earlier version (snapshot + the segment after it) and appends to it", async () => {
     const dir = await copyOfFixture();
+    const snapshot = join(dir, "snapshot-0000000000000003.bin");
+    expect((await readFile(snapshot)).subarray(0, 8).toString("latin1")).toBe("SLEVSNP2");
     const store = await FileEventStore.open({ directory: dir });
     await expectSample(store);
+    // The earlier version's snapshot (every event) is rewritten as this version's (the streams' positions).
+    expect((await readFile(snapshot)).subarray(0, 8).toString("latin1")).toBe("SLEVSNP3");
     const r = await store.append("order-1", [createEvent("order.closed", {}, { id: "e5" })], { expectedVersion: 3 });
     expect(r).toMatchObject({ firstPosition: 4, globalPosition: 5 });
     await store.close();
