@@ -19,7 +19,7 @@
 
 import { crc32 } from "node:zlib";
 import { deepFreeze, EVENT_OVERHEAD_BYTES, type RecordedEvent } from "../../events/index.js";
-import { appendLineCrc, verifyLineCrc } from "../lines.js";
+import { appendLineCrc } from "../lines.js";
 
 export const SEGMENT_PREFIX = "segment-";
 export const SEGMENT_SUFFIX = ".log";
@@ -66,19 +66,14 @@ export interface DecodedLine {
   readonly batch: number;
 }
 
-/** Parses and checks one line (without newline); undefined when it is damaged. */
-export function decodeLine(line: string): DecodedLine | undefined {
-  return verifyLineCrc(line) ? parseCheckedLine(line) : undefined;
-}
-
 /** What ends every line before its newline: `,"crc":"` + 8 hex digits + `"}`. */
 const CRC_TAIL_BYTES = 18;
 const CRC_FIELD_BYTES = Buffer.from(',"crc":"', "latin1");
 
 /**
  * Whether the line in `buf[start, end)` (without newline) ends in its
- * checksum field and the checksum matches: {@link decodeLine}'s check,
- * on the bytes (no string is built).
+ * checksum field and the checksum matches (the checksum of `../lines.ts`,
+ * computed on the bytes: no string is built).
  */
 export function lineCrcMatches(buf: Buffer, start: number, end: number): boolean {
   const at = end - CRC_TAIL_BYTES;
@@ -94,7 +89,7 @@ export function lineCrcMatches(buf: Buffer, start: number, end: number): boolean
   return crc32(buf.subarray(start, at)) === value;
 }
 
-/** {@link decodeLine} of the line in `buf[start, end)` (without newline). */
+/** Parses and checks the line in `buf[start, end)` (without newline); undefined when it is damaged. */
 export function decodeLineAt(buf: Buffer, start: number, end: number): DecodedLine | undefined {
   return lineCrcMatches(buf, start, end) ? parseCheckedLine(buf.toString("utf8", start, end)) : undefined;
 }
@@ -142,11 +137,4 @@ function parseCheckedLine(line: string): DecodedLine | undefined {
         };
   Object.freeze(record);
   return { record, size: EVENT_OVERHEAD_BYTES + line.length * 2, batch: o.n ?? 1 };
-}
-
-/** The global position at the start of a line, read without parsing the line (NaN when absent). */
-export function globalOf(line: string): number {
-  if (!line.startsWith('{"g":')) return Number.NaN;
-  const end = line.indexOf(",", 5);
-  return end < 0 ? Number.NaN : Number(line.slice(5, end));
 }

@@ -144,6 +144,7 @@ export class FileEventStore extends BaseEventStore {
 
   async #openActive(): Promise<void> {
     let active = this.#segments.at(-1);
+    const created = !active;
     if (!active) {
       const first = this.log.lastGlobal + 1;
       active = { name: segmentName(first), first, size: 0, indexed: 0, indexedEnd: first, indexWritable: true };
@@ -156,7 +157,9 @@ export class FileEventStore extends BaseEventStore {
       if ((error as NodeJS.ErrnoException).code === "EROFS") return;
       throw error;
     }
-    if (this.#fsync) fsyncDir(this.directory);
+    // A new segment's name made durable before anything is appended to it. An existing segment's name is durable
+    // already: #roll and this method fsync the directory before the first append to a segment they create.
+    if (created && this.#fsync) fsyncDir(this.directory);
   }
 
   /**
