@@ -200,7 +200,9 @@ interface ReopenFigures {
   readonly withSnapshot: number;
   readonly snapshotMs: number;
   /** A child process (plain node): open time and resident memory before and after the open. */
-  readonly child: { openMs: number; rssBeforeBytes: number; rssAfterBytes: number; heapUsedBytes: number } | undefined;
+  readonly child:
+    | { openMs: number; openCpuMs: number; rssBeforeBytes: number; rssAfterBytes: number; heapUsedBytes: number }
+    | undefined;
   /** readStream of one stream's events after the open: first read (from the segments), then again (cached). */
   readonly readCold: number;
   readonly readWarm: number;
@@ -428,7 +430,7 @@ export async function runEventBenchmarks(options: EventBenchOptions = {}): Promi
     );
     if (r.child) {
       console.log(
-        `  child process (plain node): open ${sec(r.child.openMs)}, resident memory ${mb(r.child.rssBeforeBytes)} before the open, ` +
+        `  child process (plain node): open ${sec(r.child.openMs)} (CPU time ${sec(r.child.openCpuMs)}), resident memory ${mb(r.child.rssBeforeBytes)} before the open, ` +
           `${mb(r.child.rssAfterBytes)} after it (target <= 150 MB: ${r.child.rssAfterBytes <= 150e6 ? "met" : "NOT met"}; heap ${mb(r.child.heapUsedBytes)})`,
       );
     }
