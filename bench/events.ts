@@ -3,12 +3,16 @@
  * with Emmett's in-memory event store (`getInMemoryEventStore`) on the same
  * workload, figures as ratios against Emmett measured in the same run:
  * append throughput (batch 1 and batch 100), readStream, subscription
- * fan-out (1 and 100 subscribers); then the reopen time of a
- * 1,000,000-event FileEventStore without and with a snapshot.
+ * fan-out (1 and 100 subscribers); then a 1,000,000-event FileEventStore
+ * reopened: from its index side files, without them (every segment
+ * scanned), after a snapshot; its resident memory after the open (a child
+ * process); readStream and catch-up subscriptions after the open, against
+ * a MemoryEventStore holding the same streams (the in-memory reads an open
+ * used to rebuild) and against a plain read of as many lines of the log.
  *
  * `npx tsx bench/events.ts [--quick]`, or through `npm run bench`.
  */
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, open, readdir, readFile, rm } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { getInMemoryEventStore } from "@event-driven-io/emmett";
@@ -186,17 +190,74 @@ async function measure(subjects: (() => Promise<Subject>)[], quick: boolean, row
   }
 }
 
-async function reopen(
-  dir: string,
-  events: number,
-): Promise<{ without: number; withSnapshot: number; snapshotMs: number }> {
-  const store = await FileEventStore.open({
-    directory: dir,
-    sync: "none",
-    maxEventsPerStream: 0,
-    maxStreams: 0,
-    snapshotIntervalMs: 0,
-  });
+/** What {@link reopen} measured on the large store. */
+interface ReopenFigures {
+  /** Open with the index side files (what every open after a clean close does). */
+  readonly withIndex: number;
+  /** Open after deleting the index side files: every segment scanned (today's cost of an open without index). */
+  readonly scan: number;
+  /** Open right after a snapshot. */
+  readonly withSnapshot: number;
+  readonly snapshotMs: number;
+  /** A child process (plain node): open time and resident memory before and after the open. */
+  readonly child:
+    | { openMs: number; openCpuMs: number; rssBeforeBytes: number; rssAfterBytes: number; heapUsedBytes: number }
+    | undefined;
+  /** readStream of one stream's events after the open: first read (from the segments), then again (cached). */
+  readonly readCold: number;
+  readonly readWarm: number;
+  readonly readEvents: number;
+  /** Catch-up of a stream subscription from position 0 over `readEvents` events, after the open. */
+  readonly catchUpStream: number;
+  /** Catch-up of subscribeAll from 0 over `catchUpAllEvents` events, after the open. */
+  readonly catchUpAll: number;
+  readonly catchUpAllEvents: number;
+  /** The floor of reading events from a file: read `readEvents` lines of the same log and JSON.parse each. */
+  readonly plainRead: number;
+  /** The same readStream and catch-ups on a MemoryEventStore holding the same stream (the in-memory reads of today's open). */
+  readonly memoryRead: number;
+  readonly memoryCatchUpStream: number;
+  readonly memoryCatchUpAll: number;
+}
+
+const bigOptions = { maxEventsPerStream: 0, maxStreams: 0, snapshotIntervalMs: 0 } as const;
+
+/** Subscribes from 0 and resolves once `total` events were delivered; the time it took. */
+async function catchUp(sub: AsyncIterable<unknown>, total: number): Promise<number> {
+  const t0 = performance.now();
+  let seen = 0;
+  for await (const _ of sub) if (++seen === total) break;
+  return performance.now() - t0;
+}
+
+/** Opens the store in `dir` in a child process running plain node (the child bundled with esbuild). */
+async function reopenInChild(dir: string): Promise<ReopenFigures["child"]> {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const outfile = path.join(path.dirname(dir), "reopen-child.mjs");
+  try {
+    const { build } = await import("esbuild");
+    await build({
+      entryPoints: [path.join(here, "events-reopen-child.ts")],
+      bundle: true,
+      platform: "node",
+      format: "esm",
+      outfile,
+      logLevel: "silent",
+      external: ["*.node"],
+    });
+  } catch (error) {
+    console.log(`(no child process figures: cannot bundle the child with esbuild: ${(error as Error).message})`);
+    return undefined;
+  }
+  const { execFile } = await import("node:child_process");
+  const stdout = await new Promise<string>((resolve, reject) =>
+    execFile(process.execPath, ["--expose-gc", outfile, dir], (error, out) => (error ? reject(error) : resolve(out))),
+  );
+  return JSON.parse(stdout.trim().split("\n").at(-1) as string);
+}
+
+async function reopen(dir: string, events: number): Promise<ReopenFigures> {
+  const store = await FileEventStore.open({ directory: dir, sync: "none", ...bigOptions });
   for (let i = 0; i < events; i += 1000) {
     await store.append(
       `s-${(i / 1000) % STREAMS}`,
@@ -204,23 +265,102 @@ async function reopen(
     );
   }
   await store.close();
+  const readStreamId = "s-7";
+  const readEvents = Math.floor(events / STREAMS);
+  const catchUpAllEvents = Math.min(events, 100_000);
+
+  // Without the index side files: every segment is scanned (and the side files written again).
+  for (const f of await readdir(dir)) if (f.startsWith("index-")) await rm(path.join(dir, f));
   global.gc?.();
   let t0 = performance.now();
-  const a = await FileEventStore.open({ directory: dir, snapshotIntervalMs: 0, maxEventsPerStream: 0, maxStreams: 0 });
-  const without = performance.now() - t0;
-  if (a.stats().totalEvents !== events) throw new Error(`reopened ${a.stats().totalEvents} events, expected ${events}`);
-  t0 = performance.now();
-  await a.snapshot();
-  const snapshotMs = performance.now() - t0;
-  await a.close();
+  const scanned = await FileEventStore.open({ directory: dir, ...bigOptions });
+  const scan = performance.now() - t0;
+  await scanned.close();
+
   global.gc?.();
   t0 = performance.now();
-  const b = await FileEventStore.open({ directory: dir, snapshotIntervalMs: 0, maxEventsPerStream: 0, maxStreams: 0 });
+  const a = await FileEventStore.open({ directory: dir, ...bigOptions });
+  const withIndex = performance.now() - t0;
+  if (a.stats().totalEvents !== events) throw new Error(`reopened ${a.stats().totalEvents} events, expected ${events}`);
+  t0 = performance.now();
+  const first = await a.readStream(readStreamId);
+  const readCold = performance.now() - t0;
+  t0 = performance.now();
+  await a.readStream(readStreamId);
+  const readWarm = performance.now() - t0;
+  if (first.length !== readEvents) throw new Error(`read ${first.length} events, expected ${readEvents}`);
+  await a.close();
+  // Catch-ups on a fresh open each (nothing cached).
+  const b1 = await FileEventStore.open({ directory: dir, ...bigOptions });
+  const catchUpStream = await catchUp(b1.subscribe("s-8"), readEvents);
+  await b1.close();
+  const b2 = await FileEventStore.open({ directory: dir, ...bigOptions });
+  const catchUpAll = await catchUp(b2.subscribeAll(0), catchUpAllEvents);
+  t0 = performance.now();
+  await b2.snapshot();
+  const snapshotMs = performance.now() - t0;
+  await b2.close();
+  global.gc?.();
+  t0 = performance.now();
+  const c = await FileEventStore.open({ directory: dir, ...bigOptions });
   const withSnapshot = performance.now() - t0;
-  if (b.stats().totalEvents !== events)
-    throw new Error(`reopened ${b.stats().totalEvents} events from the snapshot, expected ${events}`);
-  await b.close();
-  return { without, withSnapshot, snapshotMs };
+  if (c.stats().totalEvents !== events)
+    throw new Error(`reopened ${c.stats().totalEvents} events from the snapshot, expected ${events}`);
+  await c.close();
+  const child = await reopenInChild(dir);
+
+  // The floor: read as many lines of the same log (their bytes, with one read) and JSON.parse each.
+  const segment = path.join(dir, (await readdir(dir)).filter((f) => f.startsWith("segment-")).sort()[0] as string);
+  const prefix = await readFile(segment);
+  let bytes = 0;
+  for (let i = 0; i < readEvents; i++) bytes = prefix.indexOf(10, bytes) + 1;
+  t0 = performance.now();
+  const handle = await open(segment, "r");
+  const { buffer } = await handle.read(Buffer.allocUnsafe(bytes), 0, bytes, 0);
+  await handle.close();
+  for (let at = 0, nl = buffer.indexOf(10); nl >= 0; at = nl + 1, nl = buffer.indexOf(10, at)) {
+    JSON.parse(buffer.toString("utf8", at, nl));
+  }
+  const plainRead = performance.now() - t0;
+
+  // The in-memory reads (what today's open rebuilt): a MemoryEventStore holding streams of the same shape.
+  const memory = new MemoryEventStore(bigOptions);
+  for (let i = 0; i < catchUpAllEvents; i += 1000) {
+    await memory.append(
+      `s-${(i / 1000) % STREAMS}`,
+      Array.from({ length: 1000 }, (_, j) => payload(i + j)),
+    );
+  }
+  for (let i = catchUpAllEvents; i < readEvents * STREAMS; i += 1000 * STREAMS) {
+    for (const s of ["s-7", "s-8"])
+      await memory.append(
+        s,
+        Array.from({ length: 1000 }, (_, j) => payload(i + j)),
+      );
+  }
+  t0 = performance.now();
+  await memory.readStream(readStreamId);
+  const memoryRead = performance.now() - t0;
+  const memoryCatchUpStream = await catchUp(memory.subscribe("s-8"), readEvents);
+  const memoryCatchUpAll = await catchUp(memory.subscribeAll(0), catchUpAllEvents);
+  await memory.close();
+  return {
+    withIndex,
+    scan,
+    withSnapshot,
+    snapshotMs,
+    child,
+    readCold,
+    readWarm,
+    readEvents,
+    catchUpStream,
+    catchUpAll,
+    catchUpAllEvents,
+    plainRead,
+    memoryRead,
+    memoryCatchUpStream,
+    memoryCatchUpAll,
+  };
 }
 
 const rate = (r: Row) => `${Math.round((r.units / r.ms) * 1000).toLocaleString("en-US")} ev/s`;
@@ -277,10 +417,34 @@ export async function runEventBenchmarks(options: EventBenchOptions = {}): Promi
     }
     const big = quick ? 100_000 : 1_000_000;
     const r = await reopen(path.join(base, "reopen"), big);
+    const sec = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+    const msText = (ms: number) => `${ms.toFixed(1)} ms`;
+    const mb = (bytes: number) => `${Math.round(bytes / 1e6)} MB`;
     console.log(
-      `reopen of a ${big.toLocaleString("en-US")}-event FileEventStore: ${(r.without / 1000).toFixed(2)} s from the log, ` +
-        `${(r.withSnapshot / 1000).toFixed(2)} s from a snapshot (${(r.without / r.withSnapshot).toFixed(2)}x faster; ` +
-        `taking the snapshot: ${(r.snapshotMs / 1000).toFixed(2)} s)`,
+      `\nFileEventStore of ${big.toLocaleString("en-US")} events (~300 B each, ${STREAMS} streams), reopened:`,
+    );
+    console.log(
+      `  reopen from the index side files: ${sec(r.withIndex)} (target <= 0.50 s: ${r.withIndex <= 500 ? "met" : "NOT met"}); ` +
+        `without them (every segment scanned, side files rebuilt): ${sec(r.scan)}; right after a snapshot: ${sec(r.withSnapshot)} ` +
+        `(taking the snapshot: ${sec(r.snapshotMs)})`,
+    );
+    if (r.child) {
+      console.log(
+        `  child process (plain node): open ${sec(r.child.openMs)} (CPU time ${sec(r.child.openCpuMs)}), resident memory ${mb(r.child.rssBeforeBytes)} before the open, ` +
+          `${mb(r.child.rssAfterBytes)} after it (target <= 150 MB: ${r.child.rssAfterBytes <= 150e6 ? "met" : "NOT met"}; heap ${mb(r.child.heapUsedBytes)})`,
+      );
+    }
+    console.log(
+      `  readStream of ${r.readEvents.toLocaleString("en-US")} events: ${msText(r.readCold)} first (from the segments), ` +
+        `${msText(r.readWarm)} again (cached); MemoryEventStore (in-memory reads, as before the index): ${msText(r.memoryRead)}; ` +
+        `floor, one read of as many lines of the log (their bytes) + JSON.parse each: ${msText(r.plainRead)} ` +
+        `(first read ${(r.readCold / r.plainRead).toFixed(2)}x the floor)`,
+    );
+    console.log(
+      `  catch-up from 0: subscribe of ${r.readEvents.toLocaleString("en-US")} events ${msText(r.catchUpStream)} ` +
+        `(MemoryEventStore ${msText(r.memoryCatchUpStream)}, ${(r.catchUpStream / r.memoryCatchUpStream).toFixed(2)}x its time); ` +
+        `subscribeAll of ${r.catchUpAllEvents.toLocaleString("en-US")} events ${msText(r.catchUpAll)} ` +
+        `(MemoryEventStore ${msText(r.memoryCatchUpAll)}, ${(r.catchUpAll / r.memoryCatchUpAll).toFixed(2)}x its time)`,
     );
   } finally {
     await rm(base, { recursive: true, force: true });

@@ -13,6 +13,13 @@
  * after each kill the test also cuts what the child wrote after its last
  * acknowledged append at a random place (a line boundary or inside a line):
  * what a kill during that write would have left.
+ *
+ * Kills during index writes: the child's small segments roll every few
+ * appends, and each roll and snapshot writes an index side file. As with
+ * the log, a kill rarely lands inside one of those writes; so after every
+ * other kill the test also cuts one index file at a random byte (what a
+ * kill during its write would have left). The reopen must detect it and
+ * scan the segment instead.
  */
 import { readdir, readFile, stat, truncate } from "node:fs/promises";
 import path from "node:path";
@@ -91,6 +98,7 @@ describe("FileEventStore crash safety", () => {
     const acked = new Map<string, { stream: string; first: number; n: number }>();
     let totalAcked = 0;
     let cutAppends = 0;
+    let cutIndexes = 0;
     const boot = (i: number) =>
       spawnChild("events-writer", { sync: i % 2 === 0 ? SyncPolicy.Fsync : SyncPolicy.None }, {}, fixture);
     // The next children boot while the current one runs: startup stays off the critical path.
@@ -118,6 +126,16 @@ describe("FileEventStore crash safety", () => {
       if (after) {
         const from = after.file === before?.file ? before.size : 0;
         if (await cutUnacknowledgedTail(after.file, from, new Set(acked.keys()))) cutAppends++;
+      }
+
+      if (i % 2 === 1) {
+        const indexes = (await readdir(directory)).filter((f) => f.startsWith("index-"));
+        const victim = indexes[Math.floor(Math.random() * indexes.length)];
+        if (victim) {
+          const file = path.join(directory, victim);
+          await truncate(file, Math.floor(Math.random() * (await stat(file)).size));
+          cutIndexes++;
+        }
       }
 
       // Reopen after the crash: each stream is a sequence of whole appends, holding every acknowledged one.
@@ -157,5 +175,7 @@ describe("FileEventStore crash safety", () => {
     expect(totalAcked).toBeGreaterThan(ITERATIONS);
     // Appends were cut in the middle: the reopens above dropped them.
     expect(cutAppends).toBeGreaterThan(0);
+    // Index files were cut short: the reopens above scanned their segments instead.
+    expect(cutIndexes).toBeGreaterThan(0);
   });
 });

@@ -69,8 +69,12 @@ async function expectSample(store: FileEventStore): Promise<void> {
 describe("FileEventStore on-disk format", () => {
   it("opens a store written by the earlier version (snapshot + the segment after it) and appends to it", async () => {
     const dir = await copyOfFixture();
+    const snapshot = join(dir, "snapshot-0000000000000003.bin");
+    expect((await readFile(snapshot)).subarray(0, 8).toString("latin1")).toBe("SLEVSNP2");
     const store = await FileEventStore.open({ directory: dir });
     await expectSample(store);
+    // The earlier version's snapshot (every event) is rewritten as this version's (the streams' positions).
+    expect((await readFile(snapshot)).subarray(0, 8).toString("latin1")).toBe("SLEVSNP3");
     const r = await store.append("order-1", [createEvent("order.closed", {}, { id: "e5" })], { expectedVersion: 3 });
     expect(r).toMatchObject({ firstPosition: 4, globalPosition: 5 });
     await store.close();
@@ -87,13 +91,23 @@ describe("FileEventStore on-disk format", () => {
     await store.close();
   });
 
-  it("writes the earlier version's files byte for byte, but for the batch length on the first line of a two-event append", async () => {
+  it("writes the earlier version's segments byte for byte, but for the batch length on the first line of a two-event append", async () => {
     const dir = join(base, "fresh");
     await writeSample(dir);
-    const names = (await readdir(dir)).filter((f) => f !== "LOCK").sort();
+    const all = (await readdir(dir)).filter((f) => f !== "LOCK").sort();
+    // Side files of this version: an index per segment, and a snapshot of the streams' positions only.
+    expect(all.filter((f) => f.startsWith("index-"))).toEqual([
+      "index-0000000000000001.idx",
+      "index-0000000000000004.idx",
+    ]);
+    const names = all.filter((f) => !f.startsWith("index-"));
     expect(names).toEqual((await readdir(fixture)).sort());
     for (const name of names) {
       const expected = await readFile(join(fixture, name));
+      if (name.startsWith("snapshot-")) {
+        expect((await readFile(join(dir, name))).subarray(0, 8).toString("latin1")).toBe("SLEVSNP3");
+        continue;
+      }
       if (name !== "segment-0000000000000001.log") {
         expect((await readFile(join(dir, name))).equals(expected), name).toBe(true);
         continue;

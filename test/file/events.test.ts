@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -105,7 +105,7 @@ describe("FileEventStore on disk", () => {
     await (await openAt(dir)).close();
   });
 
-  it("writes a real snapshot atomically and reopens from it, reading only the log after it", async () => {
+  it("writes a real snapshot atomically and reopens from it, reading only the index of the log it covers", async () => {
     const dir = newDir();
     const store = await openAt(dir);
     for (let i = 0; i < 20; i++) await store.append(`s${i % 3}`, [ev(`e${i}`)]);
@@ -117,8 +117,18 @@ describe("FileEventStore on disk", () => {
     const files = await readdir(dir);
     expect(files.filter((f) => f.startsWith("snapshot-"))).toEqual(["snapshot-0000000000000020.bin"]);
     expect(await segments(dir)).toEqual(["segment-0000000000000001.log", "segment-0000000000000021.log"]);
-    // Damage the covered segment: a reopen from the snapshot never reads it.
-    await writeFile(join(dir, "segment-0000000000000001.log"), "garbage\nmore garbage\n");
+    expect(files.filter((f) => f.startsWith("index-")).sort()).toEqual([
+      "index-0000000000000001.idx",
+      "index-0000000000000021.idx",
+    ]);
+    // Damage a line of the covered segment (same length, same modification time): a reopen never reads it,
+    // only the index; reading that event reports the damage.
+    const file = join(dir, "segment-0000000000000001.log");
+    const { mtime } = await stat(file);
+    const lines = (await readFile(file, "utf8")).split("\n");
+    lines[1] = (lines[1] as string).replace('"id":"e1"', '"id":"x1"');
+    await writeFile(file, lines.join("\n"));
+    await utimes(file, mtime, mtime);
     const again = await openAt(dir);
     expect((await again.readStream("s0")).map((e) => e.id)).toEqual([
       "e0",
@@ -131,6 +141,9 @@ describe("FileEventStore on disk", () => {
       "after",
     ]);
     expect(again.stats()).toMatchObject({ totalEvents: 21, totalStreams: 3, globalPosition: 21 });
+    const caught = await again.readStream("s1").catch((e: unknown) => e);
+    expect(isStatelogError(caught, ErrorCode.Corruption)).toBe(true);
+    expect((caught as Error).message).toContain("segment-0000000000000001.log");
     await again.close();
   });
 
@@ -172,7 +185,8 @@ describe("FileEventStore background work", () => {
     try {
       await store.append("s", [createEvent("t", { n: 1 })]);
       // Take the directory away: the next timed snapshot cannot be written.
-      await rm(directory, { recursive: true, force: true });
+      // (Retried: the store may create a file in it while it is being removed.)
+      await rm(directory, { recursive: true, force: true, maxRetries: 10, retryDelay: 5 });
       const deadline = Date.now() + 5_000;
       while (errors.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       expect(errors[0]?.task).toBe("snapshot");

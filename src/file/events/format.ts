@@ -16,19 +16,25 @@
  * the log's last batch (appends are written in order, each group in one
  * segment); a reopen drops a last batch with fewer lines than announced.
  */
+
+import { crc32 } from "node:zlib";
 import { deepFreeze, EVENT_OVERHEAD_BYTES, type RecordedEvent } from "../../events/index.js";
-import { appendLineCrc, verifyLineCrc } from "../lines.js";
+import { appendLineCrc } from "../lines.js";
 
 export const SEGMENT_PREFIX = "segment-";
 export const SEGMENT_SUFFIX = ".log";
 export const SNAPSHOT_PREFIX = "snapshot-";
 export const SNAPSHOT_SUFFIX = ".bin";
+export const INDEX_PREFIX = "index-";
+export const INDEX_SUFFIX = ".idx";
 
 const pad = (n: number) => String(n).padStart(16, "0");
 export const segmentName = (first: number) => `${SEGMENT_PREFIX}${pad(first)}${SEGMENT_SUFFIX}`;
 export const snapshotName = (global: number) => `${SNAPSHOT_PREFIX}${pad(global)}${SNAPSHOT_SUFFIX}`;
+/** The index side file of the segment whose first global position is `first` (`./index-file.ts`). */
+export const indexName = (first: number) => `${INDEX_PREFIX}${pad(first)}${INDEX_SUFFIX}`;
 
-/** The number in a segment or snapshot file name, or undefined when the name is not one. */
+/** The number in a segment, index or snapshot file name, or undefined when the name is not one. */
 export function numberIn(name: string, prefix: string, suffix: string): number | undefined {
   if (!name.startsWith(prefix) || !name.endsWith(suffix)) return undefined;
   const digits = name.slice(prefix.length, name.length - suffix.length);
@@ -60,9 +66,36 @@ export interface DecodedLine {
   readonly batch: number;
 }
 
-/** Parses and checks one line (without newline); undefined when it is damaged. */
-export function decodeLine(line: string): DecodedLine | undefined {
-  if (!verifyLineCrc(line)) return undefined;
+/** What ends every line before its newline: `,"crc":"` + 8 hex digits + `"}`. */
+const CRC_TAIL_BYTES = 18;
+const CRC_FIELD_BYTES = Buffer.from(',"crc":"', "latin1");
+
+/**
+ * Whether the line in `buf[start, end)` (without newline) ends in its
+ * checksum field and the checksum matches (the checksum of `../lines.ts`,
+ * computed on the bytes: no string is built).
+ */
+export function lineCrcMatches(buf: Buffer, start: number, end: number): boolean {
+  const at = end - CRC_TAIL_BYTES;
+  if (at < start || buf[end - 1] !== 0x7d || buf[end - 2] !== 0x22) return false;
+  for (let i = 0; i < CRC_FIELD_BYTES.length; i++) if (buf[at + i] !== CRC_FIELD_BYTES[i]) return false;
+  let value = 0;
+  for (let i = at + CRC_FIELD_BYTES.length, stop = i + 8; i < stop; i++) {
+    const c = buf[i] as number;
+    const digit = c >= 0x30 && c <= 0x39 ? c - 0x30 : c >= 0x61 && c <= 0x66 ? c - 0x57 : -1;
+    if (digit < 0) return false;
+    value = value * 16 + digit;
+  }
+  return crc32(buf.subarray(start, at)) === value;
+}
+
+/** Parses and checks the line in `buf[start, end)` (without newline); undefined when it is damaged. */
+export function decodeLineAt(buf: Buffer, start: number, end: number): DecodedLine | undefined {
+  return lineCrcMatches(buf, start, end) ? parseCheckedLine(buf.toString("utf8", start, end)) : undefined;
+}
+
+/** Parses a line whose checksum was checked; undefined when it is not an event line. */
+function parseCheckedLine(line: string): DecodedLine | undefined {
   let o: {
     g: number;
     n?: number;
@@ -104,11 +137,4 @@ export function decodeLine(line: string): DecodedLine | undefined {
         };
   Object.freeze(record);
   return { record, size: EVENT_OVERHEAD_BYTES + line.length * 2, batch: o.n ?? 1 };
-}
-
-/** The global position at the start of a line, read without parsing the line (NaN when absent). */
-export function globalOf(line: string): number {
-  if (!line.startsWith('{"g":')) return Number.NaN;
-  const end = line.indexOf(",", 5);
-  return end < 0 ? Number.NaN : Number(line.slice(5, end));
 }

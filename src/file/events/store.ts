@@ -5,12 +5,15 @@
  * write and one fsync (group commit). An append is all of its events or
  * none, after a crash too: its first line announces how many lines it has
  * (`./format.ts`), and a reopen drops a last append whose lines did not all
- * reach the disk. Snapshots of the index let a reopen skip the log they
- * cover. Retention deletes whole segments.
+ * reach the disk. Events stay in the segments: memory holds an index
+ * (`./disk-log.ts`: where each event's line is, per stream and in global
+ * order), persisted in side files next to the segments (`./index-file.ts`)
+ * so that a reopen reads the index, not the log; reads fetch lines with
+ * positioned reads. Retention deletes whole segments.
  */
 
 import type { FileHandle } from "node:fs/promises";
-import { mkdir, open, readdir, readFile, stat, unlink } from "node:fs/promises";
+import { mkdir, open, readdir, unlink } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import {
   type AppendRequest,
@@ -18,7 +21,6 @@ import {
   type EventStoreCapabilities,
   type PlannedAppend,
   type PreparedEvent,
-  type RecordedEvent,
   type SnapshotInfo,
 } from "../../events/index.js";
 import { ClosedError, CorruptionError, messageOf, UnavailableError } from "../../index.js";
@@ -27,26 +29,19 @@ import { LockedError, writeFailed } from "../errors.js";
 import { fsyncDir } from "../fs.js";
 import { flockTry } from "../lock.js";
 import { SyncPolicy } from "../options.js";
-import {
-  decodeLine,
-  encodeLine,
-  globalOf,
-  numberIn,
-  SEGMENT_PREFIX,
-  SEGMENT_SUFFIX,
-  SNAPSHOT_PREFIX,
-  SNAPSHOT_SUFFIX,
-  segmentName,
-  snapshotName,
-} from "./format.js";
+import { DiskEventLog } from "./disk-log.js";
+import { encodeLine, indexName, segmentName, snapshotName } from "./format.js";
+import { indexUpTo } from "./index-writer.js";
+import { loadDirectory } from "./load.js";
 import { checkFileEventStoreOptions, FILE_EVENT_STORE_DEFAULTS, type FileEventStoreOptions } from "./options.js";
-import { capture, decodeSnapshot, type SnapshotData, snapshotRecords, writeSnapshot } from "./snapshot.js";
+import { type Segment, Segments } from "./segments.js";
+import { capture, writeSnapshot } from "./snapshot.js";
 
-interface Segment {
-  readonly name: string;
-  readonly first: number;
-  size: number;
-}
+/**
+ * Bytes of the active segment after which the lines not in its index file
+ * get their block: bounds what an open after a crash scans.
+ */
+const INDEX_INTERVAL_BYTES = 1024 * 1024;
 
 interface Waiting {
   readonly request: AppendRequest;
@@ -70,7 +65,9 @@ export class FileEventStore extends BaseEventStore {
   /** `sync === "fsync"`. */
   readonly #fsync: boolean;
   readonly #segmentBytes: number;
-  readonly #segments: Segment[] = [];
+  /** The index every read is served from (the base's `log`). */
+  protected override readonly log: DiskEventLog = new DiskEventLog();
+  readonly #files: Segments;
   #handle: FileHandle | undefined;
   #lockHandle: FileHandle | undefined;
   #queue: Waiting[] = [];
@@ -92,11 +89,20 @@ export class FileEventStore extends BaseEventStore {
     this.sync = checked.sync;
     this.#fsync = checked.sync === SyncPolicy.Fsync;
     this.#segmentBytes = checked.segmentBytes;
+    this.#files = new Segments(this.directory);
+    const files = this.#files;
+    this.log.setReader((g, offset, bytes, count) => files.readLines(g, offset, bytes, count));
+  }
+
+  /** The segments, oldest first. */
+  get #segments(): Segment[] {
+    return this.#files.list;
   }
 
   /**
-   * Opens (or creates) the store in `options.directory`: loads the newest
-   * valid snapshot, reads the log after it, drops (and cuts from the file)
+   * Opens (or creates) the store in `options.directory`: reads the newest
+   * valid snapshot and each segment's index side file, scans what no index
+   * covers (rebuilding those side files), drops (and cuts from the file)
    * the last append when a crash interrupted its write (a torn line, or
    * fewer lines than its first line announces), and applies retention.
    * @throws ConfigurationError (a bad option; nothing on disk is touched) | LockedError | CorruptionError
@@ -106,6 +112,7 @@ export class FileEventStore extends BaseEventStore {
     try {
       await store.#open();
     } catch (error) {
+      store.#files.closeAll();
       await store.#lockHandle?.close().catch(() => {});
       await store.#handle?.close().catch(() => {});
       throw error;
@@ -124,165 +131,23 @@ export class FileEventStore extends BaseEventStore {
     const names = await readdir(dir);
     // Temp files of snapshots a crash interrupted (this store holds the lock: nobody else writes any).
     for (const n of names) if (n.endsWith(TEMP_SUFFIX)) await unlink(join(dir, n)).catch(() => {});
-    const snapshots = names
-      .map((n) => numberIn(n, SNAPSHOT_PREFIX, SNAPSHOT_SUFFIX))
-      .filter((g): g is number => g !== undefined)
-      .sort((a, b) => b - a);
-    let snap: SnapshotData | undefined;
-    for (const g of snapshots) {
-      const file = join(dir, snapshotName(g));
-      try {
-        snap = decodeSnapshot(file, await readFile(file));
-        break;
-      } catch {
-        // A damaged snapshot is skipped: an older one, or the log, has the data.
-      }
-    }
-    if (snap) this.#restore(snap);
-    const segs = names
-      .map((n) => ({ name: n, first: numberIn(n, SEGMENT_PREFIX, SEGMENT_SUFFIX) }))
-      .filter((s): s is { name: string; first: number } => s.first !== undefined)
-      .sort((a, b) => a.first - b.first);
-    for (let i = 0; i < segs.length; i++) {
-      const seg = segs[i] as { name: string; first: number };
-      const next = segs[i + 1];
-      const isLast = next === undefined;
-      const segment: Segment = { name: seg.name, first: seg.first, size: 0 };
-      this.#segments.push(segment);
-      if (!isLast && next.first - 1 <= this.log.lastGlobal) {
-        segment.size = (await stat(join(dir, seg.name))).size; // covered by the snapshot: not read
-        continue;
-      }
-      segment.size = await this.#replay(join(dir, seg.name), isLast);
+    const { snapshot, legacySnapshot } = await loadDirectory(dir, names, this.log, this.#files);
+    this.#snapshotGlobal = snapshot?.lastGlobal ?? 0;
+    if (snapshot && legacySnapshot) {
+      // The earlier version's snapshot held every event: rewritten (atomically, same name) as the streams' positions only.
+      await writeSnapshot(dir, snapshot, this.sync).catch(() => {});
     }
     if (this.retentionDurationMs > 0) this.log.expire(this.clock().getTime() - this.retentionDurationMs);
     await this.#openActive();
-  }
-
-  #restore(snap: SnapshotData): void {
-    this.log.globalFirst = snap.globalFirst;
-    for (const [id, first, last] of snap.streams) this.log.restoreStream(id, first, last);
-    const records: RecordedEvent[] = [];
-    const sizes: number[] = [];
-    for (const { record, size } of snapshotRecords(snap)) {
-      records.push(record);
-      sizes.push(size);
-    }
-    this.log.commit(records, sizes);
-    this.log.lastGlobal = snap.lastGlobal;
-    this.log.globalFirst = records.length === 0 ? snap.lastGlobal + 1 : snap.globalFirst;
-    this.#snapshotGlobal = snap.lastGlobal;
-  }
-
-  /**
-   * Reads one segment into the index; returns its valid size in bytes. The
-   * last segment may end in the batch a crash interrupted (a torn line, or
-   * fewer lines than its first one announces): that batch is dropped and
-   * cut from the file, so that later appends follow a whole batch.
-   */
-  async #replay(file: string, isLast: boolean): Promise<number> {
-    const buf = await readFile(file);
-    const records: RecordedEvent[] = [];
-    const sizes: number[] = [];
-    /** Lines still expected in the open batch, which starts at `good` on line `batchLine`. */
-    let missing = 0;
-    let batchLine = 0;
-    let batchLength = 0;
-    let pos = 0;
-    let line = 0;
-    let good = 0;
-    while (pos < buf.length) {
-      line++;
-      const nl = buf.indexOf(10, pos);
-      const end = nl < 0 ? buf.length : nl;
-      const text = buf.toString("utf8", pos, end);
-      const g = globalOf(text);
-      if (nl >= 0 && g <= this.log.lastGlobal && records.length === 0) {
-        pos = nl + 1; // covered by the snapshot (which ends where a batch ends)
-        good = pos;
-        continue;
-      }
-      const decoded = nl < 0 ? undefined : decodeLine(text);
-      if (!decoded) {
-        if (isLast && (nl < 0 || buf.indexOf(10, end + 1) < 0)) break; // a crash tore the last line: drop its batch
-        throw new CorruptionError(
-          file,
-          line,
-          "damaged event line (checksum or JSON); restore from a backup or remove the line",
-        );
-      }
-      if (missing > 0 && decoded.batch > 1) {
-        throw new CorruptionError(
-          file,
-          line,
-          `a batch of ${decoded.batch} events starts inside the batch of ${batchLength} events of line ${batchLine}`,
-        );
-      }
-      if (missing === 0) {
-        missing = decoded.batch;
-        batchLength = decoded.batch;
-        batchLine = line;
-      }
-      const r = decoded.record;
-      const expected = (records.at(-1)?.globalPosition ?? this.log.lastGlobal) + 1;
-      if (r.globalPosition !== expected && !(this.log.lastGlobal === 0 && records.length === 0)) {
-        throw new CorruptionError(file, line, `global position ${r.globalPosition}, expected ${expected}`);
-      }
-      records.push(r);
-      sizes.push(decoded.size);
-      pos = nl + 1;
-      if (--missing === 0) good = pos;
-    }
-    if (missing > 0) {
-      // The batch that starts at `good` has fewer lines than announced.
-      if (!isLast) {
-        throw new CorruptionError(
-          file,
-          batchLine,
-          `the batch of ${batchLength} events of this line ends after ${batchLength - missing} lines`,
-        );
-      }
-      const whole = records.length - (batchLength - missing);
-      records.length = whole;
-      sizes.length = whole;
-    }
-    if (records.length > 0) {
-      if (this.log.lastGlobal === 0 && this.log.global.length === 0) {
-        this.log.globalFirst = (records[0] as RecordedEvent).globalPosition;
-      }
-      const last = new Map<string, number>();
-      for (const r of records) {
-        const prev = last.get(r.streamId) ?? this.log.streams.get(r.streamId)?.last;
-        if (prev === undefined) {
-          // First sight of a stream whose older events retention deleted: its positions go on from here.
-          if (r.position > 1) this.log.restoreStream(r.streamId, r.position, r.position - 1);
-        } else if (r.position !== prev + 1) {
-          throw new CorruptionError(
-            file,
-            undefined,
-            `stream ${JSON.stringify(r.streamId)} jumps from ${prev} to ${r.position}`,
-          );
-        }
-        last.set(r.streamId, r.position);
-      }
-      this.log.commit(records, sizes);
-    }
-    if (good < buf.length) {
-      const fh = await open(file, "r+");
-      try {
-        await fh.truncate(good);
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-    }
-    return good;
+    this.log.keepFrom = (this.#segments.at(-1) as Segment).indexedEnd;
   }
 
   async #openActive(): Promise<void> {
     let active = this.#segments.at(-1);
+    const created = !active;
     if (!active) {
-      active = { name: segmentName(this.log.lastGlobal + 1), first: this.log.lastGlobal + 1, size: 0 };
+      const first = this.log.lastGlobal + 1;
+      active = { name: segmentName(first), first, size: 0, indexed: 0, indexedEnd: first, indexWritable: true };
       this.#segments.push(active);
     }
     try {
@@ -292,7 +157,9 @@ export class FileEventStore extends BaseEventStore {
       if ((error as NodeJS.ErrnoException).code === "EROFS") return;
       throw error;
     }
-    if (this.#fsync) fsyncDir(this.directory);
+    // A new segment's name made durable before anything is appended to it. An existing segment's name is durable
+    // already: #roll and this method fsync the directory before the first append to a segment they create.
+    if (created && this.#fsync) fsyncDir(this.directory);
   }
 
   /**
@@ -349,9 +216,24 @@ export class FileEventStore extends BaseEventStore {
     return this.#handle;
   }
 
+  /** Writes the index block of the active segment's lines that its index file misses. */
+  #indexActive(): void {
+    const active = this.#segments.at(-1);
+    if (!active) return;
+    indexUpTo(this.directory, this.log, active, this.log.lastGlobal + 1);
+    this.log.keepFrom = active.indexedEnd;
+  }
+
   async #roll(): Promise<void> {
     const first = this.log.lastGlobal + 1;
-    const segment: Segment = { name: segmentName(first), first, size: 0 };
+    const segment: Segment = {
+      name: segmentName(first),
+      first,
+      size: 0,
+      indexed: 0,
+      indexedEnd: first,
+      indexWritable: true,
+    };
     const file = join(this.directory, segment.name);
     const handle = await open(file, "a").catch((error: unknown) => {
       throw writeFailed("open", file, error);
@@ -364,9 +246,12 @@ export class FileEventStore extends BaseEventStore {
       await unlink(file).catch(() => {});
       throw writeFailed("fsync", this.directory, error);
     }
+    // The segment being sealed gets the rest of its index (its lines are all committed: a roll comes between groups).
+    this.#indexActive();
     await this.#handle?.close();
     this.#handle = handle;
     this.#segments.push(segment);
+    this.log.keepFrom = first;
   }
 
   protected store(request: AppendRequest): Promise<PlannedAppend> {
@@ -403,15 +288,22 @@ export class FileEventStore extends BaseEventStore {
         this.limits,
       );
       const lines: string[] = [];
+      // The whole group goes to the active segment (a roll comes only between groups): no append spans two segments.
+      const active = this.#segments.at(-1) as Segment;
+      /** Offset and length of each line in the segment, for the index. */
+      const places: number[] = [];
+      let offset = active.size;
       for (const p of planned) {
         if (!p.ok) continue;
         p.records.forEach((r, i) => {
           const e = p.request.events[i] as PreparedEvent;
-          lines.push(encodeLine(r, e.json, e.metaJson, i === 0 ? p.records.length : undefined));
+          const line = encodeLine(r, e.json, e.metaJson, i === 0 ? p.records.length : undefined);
+          const length = Buffer.byteLength(line, "utf8");
+          lines.push(line);
+          places.push(offset, length);
+          offset += length;
         });
       }
-      // The whole group goes to the active segment (a roll comes only between groups): no append spans two segments.
-      const active = this.#segments.at(-1) as Segment;
       if (lines.length > 0) {
         if (this.#damagedTail !== undefined) {
           failPlanned(planned, group, this.#damagedTail);
@@ -438,10 +330,15 @@ export class FileEventStore extends BaseEventStore {
           continue;
         }
       }
+      let at = 0;
       planned.forEach((p, i) => {
-        if (p.ok) this.log.commit(p.records, p.sizes);
+        if (p.ok) {
+          this.log.commitAt(p.records, places.slice(at, at + 2 * p.records.length));
+          at += 2 * p.records.length;
+        }
         group[i]?.resolve(p);
       });
+      if (active.size - active.indexed >= INDEX_INTERVAL_BYTES && active.size < this.#segmentBytes) this.#indexActive();
       if (active.size >= this.#segmentBytes) {
         await this.#roll().catch(() => {}); // stays on the current segment; retried after the next write
       }
@@ -450,21 +347,24 @@ export class FileEventStore extends BaseEventStore {
 
   protected takeSnapshot(): Promise<SnapshotInfo> {
     const run = async (): Promise<SnapshotInfo> => {
+      // The index side file of the active segment first, so that the next open scans nothing.
+      this.#indexActive();
       // Committed events are on disk already (a group is committed after its fsync): the capture is covered by the log.
       const data = capture(this.log);
+      const events = this.log.storedCount();
       const { bytes } = await writeSnapshot(this.directory, data, this.sync);
       const previous = this.#snapshotGlobal;
       this.#snapshotGlobal = data.lastGlobal;
       if (previous !== data.lastGlobal) {
         await unlink(join(this.directory, snapshotName(previous))).catch(() => {});
       }
-      // Start a new segment so that a reopen reads only what comes after the snapshot.
+      // Start a new segment: the one the snapshot covers is sealed, with its whole index.
       const active = this.#segments.at(-1);
       if (active && active.size > 0) {
         this.#rollWanted = true;
         await this.#startWriter();
       }
-      return { globalPosition: data.lastGlobal, events: data.ids.length, bytes };
+      return { globalPosition: data.lastGlobal, events, bytes };
     };
     const next = (this.#snapshotting ?? Promise.resolve()).catch(() => {}).then(run);
     this.#snapshotting = next;
@@ -480,6 +380,9 @@ export class FileEventStore extends BaseEventStore {
     if (dead.length === 0) return;
     await this.snapshot();
     for (const s of dead) {
+      this.#files.forget(s);
+      // The index side file first: an index without its segment would be ignored, a segment without its index is scanned.
+      await unlink(join(this.directory, indexName(s.first))).catch(() => {});
       await unlink(join(this.directory, s.name)).catch((error) => {
         throw new CorruptionError(
           join(this.directory, s.name),
@@ -496,6 +399,9 @@ export class FileEventStore extends BaseEventStore {
     while (this.#writing) await this.#writing;
     await this.#snapshotting?.catch(() => {});
     for (const w of this.#queue.splice(0)) w.reject(new ClosedError(`event store ${JSON.stringify(this.name)}`));
+    // The rest of the active segment's index: the next open scans nothing.
+    this.#indexActive();
+    this.#files.closeAll();
     await this.#handle?.close();
     this.#handle = undefined;
     await this.#lockHandle?.close();

@@ -1,0 +1,254 @@
+/**
+ * Opening the file event store's directory: the newest valid snapshot
+ * (streams whose events retention deleted), then each segment's index side
+ * file, checked against its segment, and a scan of whatever no index covers
+ * (a deleted or damaged index, the tail of the last segment after a crash).
+ * The last segment's torn tail is cut off; the scanned lines' index blocks
+ * are written, so that the next open reads them instead.
+ */
+import { closeSync, openSync, readFileSync, readSync, statSync, truncateSync, unlinkSync } from "node:fs";
+import { open } from "node:fs/promises";
+import { join } from "node:path";
+import type { StreamState } from "../../events/index.js";
+import { CorruptionError } from "../../index.js";
+import type { DiskEventLog } from "./disk-log.js";
+import {
+  decodeLineAt,
+  INDEX_PREFIX,
+  INDEX_SUFFIX,
+  indexName,
+  numberIn,
+  SEGMENT_PREFIX,
+  SEGMENT_SUFFIX,
+  SNAPSHOT_PREFIX,
+  SNAPSHOT_SUFFIX,
+  snapshotName,
+} from "./format.js";
+import { decodeIndex, type IndexBlock } from "./index-file.js";
+import { appendBlock, blockFromScan, mtimeOf } from "./index-writer.js";
+import { type Segment, type Segments, scanLines } from "./segments.js";
+import { decodeSnapshot, type SnapshotData } from "./snapshot.js";
+
+/** What the open found besides the index. */
+export interface Loaded {
+  /** The snapshot it used, if any. */
+  readonly snapshot: SnapshotData | undefined;
+  /** True when that snapshot is of the earlier version (to rewrite). */
+  readonly legacySnapshot: boolean;
+}
+
+/** Reads `directory` (whose file names are `names`) into `log` and `segments`. @throws CorruptionError */
+export async function loadDirectory(
+  directory: string,
+  names: readonly string[],
+  log: DiskEventLog,
+  segments: Segments,
+): Promise<Loaded> {
+  let snapshot: SnapshotData | undefined;
+  let legacySnapshot = false;
+  const snapshots = names
+    .map((n) => numberIn(n, SNAPSHOT_PREFIX, SNAPSHOT_SUFFIX))
+    .filter((g): g is number => g !== undefined)
+    .sort((a, b) => b - a);
+  for (const g of snapshots) {
+    const file = join(directory, snapshotName(g));
+    try {
+      ({ data: snapshot, legacy: legacySnapshot } = decodeSnapshot(file, readFileSync(file)));
+      break;
+    } catch {
+      // A damaged snapshot is skipped: an older one, or the segments, have the data.
+    }
+  }
+  const indexes = new Set(names.filter((n) => numberIn(n, INDEX_PREFIX, INDEX_SUFFIX) !== undefined));
+  const segs = names
+    .map((n) => ({ name: n, first: numberIn(n, SEGMENT_PREFIX, SEGMENT_SUFFIX) }))
+    .filter((s): s is { name: string; first: number } => s.first !== undefined)
+    .sort((a, b) => a.first - b.first);
+  const firsts = new Set(segs.map((s) => s.first));
+  for (const n of indexes) {
+    if (firsts.has(numberIn(n, INDEX_PREFIX, INDEX_SUFFIX) as number)) continue;
+    // The index of a segment retention deleted (a crash between the two deletions): derived data of nothing.
+    indexes.delete(n);
+    try {
+      unlinkSync(join(directory, n));
+    } catch {
+      // Read-only storage: it is ignored.
+    }
+  }
+  // Room for the events the index files hold (24 bytes each): the columns grow once.
+  let indexBytes = 0;
+  for (const n of indexes) indexBytes += statSync(join(directory, n)).size;
+  log.reserve(Math.ceil(indexBytes / 24));
+  const loader = new Loader(directory, log, snapshot?.globalFirst ?? 0);
+  for (let i = 0; i < segs.length; i++) {
+    const { name, first } = segs[i] as { name: string; first: number };
+    const segment: Segment = { name, first, size: 0, indexed: 0, indexedEnd: first, indexWritable: true };
+    segments.list.push(segment);
+    await loader.segment(segment, segments, indexes.has(indexName(first)), i === segs.length - 1);
+  }
+  const lastSegment = segments.list.at(-1);
+  log.lastGlobal = Math.max(
+    Number.isNaN(loader.next) ? 0 : loader.next - 1,
+    snapshot?.lastGlobal ?? 0,
+    lastSegment ? lastSegment.first - 1 : 0,
+  );
+  log.globalFirst = log.indexedEnd > log.indexedFrom ? log.indexedFrom : log.lastGlobal + 1;
+  for (const [id, first, last] of snapshot?.streams ?? []) {
+    // Streams whose events all expired with their segments: their positions go on from the snapshot's.
+    if (!log.streams.has(id)) log.restoreStream(id, first, last);
+  }
+  return { snapshot, legacySnapshot };
+}
+
+class Loader {
+  /** Global position the next event must have (NaN before the first one). */
+  next = Number.NaN;
+  #file = "";
+
+  constructor(
+    readonly directory: string,
+    readonly log: DiskEventLog,
+    /** Events before this global position expired (retention, as the snapshot recorded it). */
+    readonly expiredBefore: number,
+  ) {}
+
+  /** Adds a run of events to the index (see `DiskEventLog.loadRun`). @throws CorruptionError when a stream's positions jump */
+  #add(
+    g: number,
+    from: number,
+    lengths: Uint32Array,
+    table: readonly StreamState[],
+    streamNo: Uint32Array,
+    positions: Float64Array,
+    times: Float64Array,
+  ): void {
+    const bad = this.log.loadRun(g, lengths, table, streamNo, positions, times, from, this.expiredBefore);
+    if (bad >= 0) {
+      const s = table[streamNo[bad] as number] as StreamState;
+      throw new CorruptionError(
+        this.#file,
+        undefined,
+        `stream ${JSON.stringify(s.id)} jumps from ${s.last} to ${positions[bad] as number}`,
+      );
+    }
+    if (lengths.length > 0) this.next = g + lengths.length;
+  }
+
+  /** The index blocks of `segment` that agree with it (a chain from byte 0, within its size, ending on its line). */
+  #validBlocks(
+    segment: Segment,
+    segments: Segments,
+    decoded: { blocks: IndexBlock[]; ends: number[] },
+    mtimeMs: number,
+  ): { blocks: IndexBlock[]; bytes: number } {
+    const good: IndexBlock[] = [];
+    let from = 0;
+    let g = Number.isNaN(this.next) ? (decoded.blocks[0]?.g ?? 0) : this.next;
+    for (const b of decoded.blocks) {
+      if (b.from !== from || b.g !== g || b.to > segment.size) break;
+      good.push(b);
+      from = b.to;
+      g = b.g + b.lengths.length;
+    }
+    const last = good.at(-1);
+    if (!last) return { blocks: [], bytes: 0 };
+    // Same length but written after its index (a millisecond or more): edited by hand. Scanned again.
+    if (last.to === segment.size && !(Math.abs(Number(last.mtime) - mtimeMs) < 1)) return { blocks: [], bytes: 0 };
+    // The last indexed line is where the index says (a segment cut shorter, or rewritten, is scanned again).
+    const length = last.lengths[last.lengths.length - 1] as number;
+    const at = last.to - length;
+    let decodedLine: ReturnType<typeof decodeLineAt>;
+    try {
+      const buf = segments.readAt(segment, at, length);
+      decodedLine = buf.length === length && buf[length - 1] === 10 ? decodeLineAt(buf, 0, length - 1) : undefined;
+    } catch {
+      decodedLine = undefined;
+    }
+    if (decodedLine?.record.globalPosition !== g - 1) return { blocks: [], bytes: 0 };
+    return { blocks: good, bytes: decoded.ends[good.length - 1] as number };
+  }
+
+  async segment(segment: Segment, segments: Segments, hasIndex: boolean, isLast: boolean): Promise<void> {
+    const file = join(this.directory, segment.name);
+    this.#file = file;
+    const indexFile = join(this.directory, indexName(segment.first));
+    const st = statSync(file);
+    segment.size = st.size;
+    let blocks: IndexBlock[] = [];
+    if (hasIndex) {
+      const buf = readFileSync(indexFile);
+      const valid = this.#validBlocks(segment, segments, decodeIndex(buf), st.mtimeMs);
+      blocks = valid.blocks;
+      if (valid.bytes !== buf.length) {
+        // Cut what does not agree (the blocks after it are appended again below).
+        try {
+          if (valid.bytes === 0) unlinkSync(indexFile);
+          else truncateSync(indexFile, valid.bytes);
+        } catch {
+          segment.indexWritable = false;
+        }
+      }
+    }
+    for (const b of blocks) {
+      const table = b.streams.map((id) => this.log.stream(id));
+      this.#add(b.g, b.from, b.lengths, table, b.streamNo, b.positions, b.times);
+      segment.indexed = b.to;
+      segment.indexedEnd = b.g + b.lengths.length;
+    }
+    if (segment.indexed >= segment.size) return;
+    const from = segment.indexed;
+    const buf = readRange(file, from, segment.size - from);
+    const scan = scanLines(file, buf, from, () => countLines(file, from), this.next, isLast);
+    // The scanned lines as an index block: added to the index now, appended to the index file below.
+    const scanned = blockFromScan(scan, from, "");
+    if (scanned) {
+      const table = scanned.streams.map((id) => this.log.stream(id));
+      this.#add(scanned.g, from, scanned.lengths, table, scanned.streamNo, scanned.positions, scanned.times);
+    }
+    if (scan.good < segment.size) {
+      // The batch a crash interrupted: cut from the file, so that later appends follow a whole batch.
+      const fh = await open(file, "r+");
+      try {
+        await fh.truncate(scan.good);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      segment.size = scan.good;
+    }
+    if (!scanned) return;
+    let mtime: string;
+    try {
+      mtime = mtimeOf(this.directory, segment);
+    } catch {
+      return;
+    }
+    appendBlock(this.directory, segment, { ...scanned, mtime });
+  }
+}
+
+/** `bytes` bytes at `offset` of `file`. */
+function readRange(file: string, offset: number, bytes: number): Buffer {
+  const buf = Buffer.allocUnsafe(bytes);
+  const fd = openSync(file, "r");
+  try {
+    let done = 0;
+    while (done < bytes) {
+      const n = readSync(fd, buf, done, bytes - done, offset + done);
+      if (n === 0) break;
+      done += n;
+    }
+    return buf.subarray(0, done);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The lines in the first `bytes` bytes of `file` (for error messages). */
+function countLines(file: string, bytes: number): number {
+  if (bytes === 0) return 0;
+  const buf = readRange(file, 0, bytes);
+  let n = 0;
+  for (let i = buf.indexOf(10); i >= 0; i = buf.indexOf(10, i + 1)) n++;
+  return n;
+}

@@ -1,0 +1,223 @@
+/**
+ * The segments of the file event store on disk: reading events back from
+ * them (positioned reads on descriptors opened on first use), and scanning
+ * lines into index entries (at open, where no index side file covers them).
+ */
+import { closeSync, openSync, readSync } from "node:fs";
+import { join } from "node:path";
+import type { RecordedEvent } from "../../events/index.js";
+import { CorruptionError } from "../../index.js";
+import { decodeLineAt, lineCrcMatches } from "./format.js";
+
+/** One segment file: its name, the global position of its first event, and its valid size in bytes. */
+export interface Segment {
+  readonly name: string;
+  readonly first: number;
+  size: number;
+  /** Bytes at the start of the segment its index file covers. */
+  indexed: number;
+  /** Global position after the last event its index file covers. */
+  indexedEnd: number;
+  /** False after a failed write to its index file: the next open scans what the file misses. */
+  indexWritable: boolean;
+}
+
+/** The segments in global order, and descriptors to read them. */
+export class Segments {
+  readonly list: Segment[] = [];
+  readonly #fds = new Map<string, number>();
+
+  constructor(readonly directory: string) {}
+
+  /** The segment that holds global position `g` (the last one whose first position is at most `g`). */
+  holding(g: number): Segment | undefined {
+    const list = this.list;
+    let lo = 0;
+    let hi = list.length - 1;
+    let found: Segment | undefined;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const s = list[mid] as Segment;
+      if (s.first <= g) {
+        found = s;
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    return found;
+  }
+
+  #fd(segment: Segment): number {
+    let fd = this.#fds.get(segment.name);
+    if (fd === undefined) {
+      fd = openSync(join(this.directory, segment.name), "r");
+      this.#fds.set(segment.name, fd);
+    }
+    return fd;
+  }
+
+  /** Reads `bytes` at `offset` of `segment`. */
+  readAt(segment: Segment, offset: number, bytes: number): Buffer {
+    const buf = Buffer.allocUnsafe(bytes);
+    const fd = this.#fd(segment);
+    let done = 0;
+    while (done < bytes) {
+      const n = readSync(fd, buf, done, bytes - done, offset + done);
+      if (n === 0) break;
+      done += n;
+    }
+    return done === bytes ? buf : buf.subarray(0, done);
+  }
+
+  /**
+   * `count` consecutive events from their lines (`bytes` at `offset` of the
+   * segment holding global position `g`).
+   * @throws CorruptionError when a line is damaged or is not the event the index expects
+   */
+  readLines(g: number, offset: number, bytes: number, count: number): RecordedEvent[] {
+    const segment = this.holding(g);
+    const file = join(this.directory, segment?.name ?? "?");
+    if (!segment) throw new CorruptionError(file, undefined, `no segment holds global position ${g}`);
+    const buf = this.readAt(segment, offset, bytes);
+    const out = new Array<RecordedEvent>(count);
+    let pos = 0;
+    for (let i = 0; i < count; i++) {
+      const nl = buf.indexOf(10, pos);
+      const decoded = nl < 0 ? undefined : decodeLineAt(buf, pos, nl);
+      if (!decoded || decoded.record.globalPosition !== g + i) {
+        throw new CorruptionError(
+          file,
+          undefined,
+          decoded
+            ? `the line at byte ${offset + pos} holds global position ${decoded.record.globalPosition}, the index says ${g + i} (delete the index-*.idx files: the next open rebuilds them)`
+            : `damaged event line at byte ${offset + pos} (checksum or JSON); restore from a backup or remove the line, then delete the index-*.idx files`,
+        );
+      }
+      out[i] = decoded.record;
+      pos = nl + 1;
+    }
+    return out;
+  }
+
+  /** Closes the descriptor of one segment (before it is deleted). */
+  forget(segment: Segment): void {
+    const fd = this.#fds.get(segment.name);
+    if (fd !== undefined) closeSync(fd);
+    this.#fds.delete(segment.name);
+  }
+
+  closeAll(): void {
+    for (const fd of this.#fds.values()) closeSync(fd);
+    this.#fds.clear();
+  }
+}
+
+/** The index entries of scanned lines, in global order. */
+export interface ScannedLines {
+  /** Global position of the first line (NaN when none). */
+  g: number;
+  readonly lengths: number[];
+  readonly times: number[];
+  readonly streams: string[];
+  readonly positions: number[];
+  /** Absolute byte offset just past the last whole batch. */
+  good: number;
+}
+
+/**
+ * Scans the lines of `buf`, which starts at byte `base` of segment `file`
+ * (`linesBefore()`: how many lines precede it, for error messages),
+ * checking every checksum, that global positions follow `expected` (NaN:
+ * any start), and that batches are whole. The last segment may end in the
+ * batch a crash interrupted (a torn line, or fewer lines than its first one
+ * announces): that batch is left out (`good` ends before it).
+ * @throws CorruptionError naming the file and the line
+ */
+export function scanLines(
+  file: string,
+  buf: Buffer,
+  base: number,
+  linesBefore: () => number,
+  expected: number,
+  isLast: boolean,
+): ScannedLines {
+  const out: ScannedLines = { g: Number.NaN, lengths: [], times: [], streams: [], positions: [], good: base };
+  const lineNo = (k: number) => linesBefore() + k;
+  /** Lines still expected in the open batch, which starts on line `batchLine` (of `buf`). */
+  let missing = 0;
+  let batchLine = 0;
+  let batchLength = 0;
+  let pos = 0;
+  let line = 0;
+  let next = expected;
+  while (pos < buf.length) {
+    line++;
+    const nl = buf.indexOf(10, pos);
+    const end = nl < 0 ? buf.length : nl;
+    const parsed = nl < 0 ? undefined : parseLine(buf, pos, end);
+    if (!parsed) {
+      if (isLast && (nl < 0 || buf.indexOf(10, end + 1) < 0)) break; // a crash tore the last line: drop its batch
+      throw new CorruptionError(
+        file,
+        lineNo(line),
+        "damaged event line (checksum or JSON); restore from a backup or remove the line",
+      );
+    }
+    if (missing > 0 && parsed.n > 1) {
+      throw new CorruptionError(
+        file,
+        lineNo(line),
+        `a batch of ${parsed.n} events starts inside the batch of ${batchLength} events of line ${lineNo(batchLine)}`,
+      );
+    }
+    if (missing === 0) {
+      missing = parsed.n;
+      batchLength = parsed.n;
+      batchLine = line;
+    }
+    if (!Number.isNaN(next) && parsed.g !== next) {
+      throw new CorruptionError(file, lineNo(line), `global position ${parsed.g}, expected ${next}`);
+    }
+    if (Number.isNaN(out.g)) out.g = parsed.g;
+    next = parsed.g + 1;
+    out.lengths.push(nl + 1 - pos);
+    out.times.push(parsed.ts);
+    out.streams.push(parsed.s);
+    out.positions.push(parsed.p);
+    pos = nl + 1;
+    if (--missing === 0) out.good = base + pos;
+  }
+  if (missing > 0) {
+    // The batch that starts at `good` has fewer lines than announced.
+    if (!isLast) {
+      throw new CorruptionError(
+        file,
+        lineNo(batchLine),
+        `the batch of ${batchLength} events of this line ends after ${batchLength - missing} lines`,
+      );
+    }
+    const whole = out.lengths.length - (batchLength - missing);
+    out.lengths.length = whole;
+    out.times.length = whole;
+    out.streams.length = whole;
+    out.positions.length = whole;
+  }
+  if (out.lengths.length === 0) out.g = Number.NaN;
+  return out;
+}
+
+/** The index fields of one line, undefined when it is damaged. */
+function parseLine(
+  buf: Buffer,
+  start: number,
+  end: number,
+): { g: number; n: number; s: string; p: number; ts: number } | undefined {
+  if (!lineCrcMatches(buf, start, end)) return undefined;
+  let o: { g: number; n?: number; s: string; p: number; ts: string };
+  try {
+    o = JSON.parse(buf.toString("utf8", start, end));
+  } catch {
+    return undefined;
+  }
+  if (o.n !== undefined && !(Number.isSafeInteger(o.n) && o.n > 1)) return undefined;
+  return { g: o.g, n: o.n ?? 1, s: o.s, p: o.p, ts: Date.parse(o.ts) };
+}

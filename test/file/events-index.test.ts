@@ -1,0 +1,135 @@
+/**
+ * The file event store's index side files (`index-*.idx`) hold derived data
+ * only: deleting one costs speed, never data; a damaged, torn or stale one is
+ * detected (checksums, a check against its segment) and rebuilt from the
+ * segment at the next open.
+ */
+import { readdir, readFile, stat, truncate, unlink, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { createEvent, type RecordedEvent } from "../../src/events/index.js";
+import { decodeIndex } from "../../src/file/events/index-file.js";
+import { FileEventStore } from "../../src/file/index.js";
+import { tempDir } from "./helpers.js";
+
+const t0 = Date.parse("2024-01-01T00:00:00Z");
+const STREAMS = ["a", "b", "c"];
+const indexFiles = async (dir: string) => (await readdir(dir)).filter((f) => f.startsWith("index-")).sort();
+const segmentFiles = async (dir: string) => (await readdir(dir)).filter((f) => f.startsWith("segment-")).sort();
+
+/** A store of several segments: appends of 1 to 4 events to three streams. */
+async function written(): Promise<string> {
+  const directory = tempDir("statelog-events-index-");
+  const store = await FileEventStore.open({ directory, segmentBytes: 2_000, sync: "none" });
+  for (let i = 0; i < 40; i++) {
+    const n = 1 + (i % 4);
+    await store.append(
+      STREAMS[i % 3] as string,
+      Array.from({ length: n }, (_, k) =>
+        createEvent("t", { i, k, text: "x".repeat(i % 7) }, { id: `e${i}-${k}`, timestamp: new Date(t0 + i) }),
+      ),
+    );
+  }
+  await store.close();
+  return directory;
+}
+
+/** Everything a reader sees: each stream's events and the global order. */
+async function contents(directory: string): Promise<unknown> {
+  const store = await FileEventStore.open({ directory });
+  try {
+    const plain = (e: RecordedEvent) => [e.globalPosition, e.streamId, e.position, e.id, e.data, e.timestamp.getTime()];
+    const streams: Record<string, unknown[]> = {};
+    for (const s of STREAMS) streams[s] = (await store.readStream(s)).map(plain);
+    const all = (await store.readTimeRange(new Date(t0), new Date(t0 + 1_000))).map(plain);
+    return { streams, all, stats: store.stats(), infos: await store.getStreams() };
+  } finally {
+    await store.close();
+  }
+}
+
+/** Each index file decodes whole and covers its segment byte for byte. */
+async function expectWholeIndexes(directory: string): Promise<void> {
+  const segments = await segmentFiles(directory);
+  expect(await indexFiles(directory)).toEqual(
+    segments.map((s) => s.replace("segment-", "index-").replace(".log", ".idx")),
+  );
+  for (const s of segments) {
+    const buf = await readFile(join(directory, s.replace("segment-", "index-").replace(".log", ".idx")));
+    const { blocks, valid } = decodeIndex(buf);
+    expect(valid).toBe(buf.length);
+    expect(blocks.at(-1)?.to).toBe((await stat(join(directory, s))).size);
+  }
+}
+
+describe("FileEventStore index side files", () => {
+  it("a closed store has an index file per segment, covering it whole", async () => {
+    const directory = await written();
+    expect((await segmentFiles(directory)).length).toBeGreaterThan(3);
+    await expectWholeIndexes(directory);
+  });
+
+  it("deleting the index files loses nothing: the next open scans the segments and writes them again", async () => {
+    const directory = await written();
+    const before = await contents(directory);
+    for (const f of await indexFiles(directory)) await unlink(join(directory, f));
+    expect(await contents(directory)).toEqual(before);
+    await expectWholeIndexes(directory);
+  });
+
+  it("a damaged block (checksum) is detected: the segment is scanned from there and the file rewritten", async () => {
+    const directory = await written();
+    const before = await contents(directory);
+    for (const f of await indexFiles(directory)) {
+      const buf = await readFile(join(directory, f));
+      const at = buf.length - 20;
+      buf[at] = (buf[at] as number) ^ 0xff;
+      await writeFile(join(directory, f), buf);
+    }
+    expect(await contents(directory)).toEqual(before);
+    await expectWholeIndexes(directory);
+  });
+
+  it("a torn last block (a crash during its write) is cut off and written again", async () => {
+    const directory = await written();
+    const before = await contents(directory);
+    const [first] = await indexFiles(directory);
+    const file = join(directory, first as string);
+    await truncate(file, (await stat(file)).size - 7);
+    expect(await contents(directory)).toEqual(before);
+    await expectWholeIndexes(directory);
+  });
+
+  it("an index file of garbage, or one that says more than its segment holds, is rebuilt", async () => {
+    const directory = await written();
+    const before = await contents(directory);
+    const [first, second] = await indexFiles(directory);
+    await writeFile(join(directory, first as string), "not an index at all");
+    // The second segment's index given to the third: its blocks do not match that segment.
+    const third = (await indexFiles(directory))[2] as string;
+    await writeFile(join(directory, third), await readFile(join(directory, second as string)));
+    expect(await contents(directory)).toEqual(before);
+    await expectWholeIndexes(directory);
+  });
+
+  it("the last segment's lines after its last block are scanned (what a crash leaves) and indexed", async () => {
+    const directory = await written();
+    const before = await contents(directory);
+    const last = (await indexFiles(directory)).at(-1) as string;
+    const buf = await readFile(join(directory, last));
+    const { ends } = decodeIndex(buf);
+    // Keep all but the last block: as if the process died before writing it.
+    await writeFile(join(directory, last), buf.subarray(0, ends.length > 1 ? (ends.at(-2) as number) : 8));
+    expect(await contents(directory)).toEqual(before);
+    await expectWholeIndexes(directory);
+  });
+
+  it("an index file without its segment is removed at open", async () => {
+    const directory = await written();
+    const orphan = join(directory, "index-0000000000099999.idx");
+    await writeFile(orphan, await readFile(join(directory, (await indexFiles(directory))[0] as string)));
+    const before = await contents(directory);
+    expect(await indexFiles(directory)).not.toContain("index-0000000000099999.idx");
+    expect(await contents(directory)).toEqual(before);
+  });
+});
