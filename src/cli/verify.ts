@@ -12,12 +12,16 @@
  * - File event stores, first: each segment line's checksum, the segment
  *   names against their first events, the order of global positions
  *   across segments, and each index snapshot's checksum.
+ * - File stores and file event stores: their side files (hints, indexes)
+ *   hold for their data; a damaged one is a warning (derived data, rebuilt
+ *   by the next load or open).
  * - File read-model stores: each line of the log's checksum.
  */
 import {
   closeSync,
   createReadStream,
   existsSync,
+  fstatSync,
   openSync,
   readdirSync,
   readFileSync,
@@ -30,15 +34,19 @@ import type { Command } from "commander";
 import type { EventStore } from "../events/index.js";
 import { DATA_SUFFIX, DIR_SUFFIX, namespaceFromPath, TEMP_SUFFIX } from "../file/encoding.js";
 import {
-  decodeLine,
+  decodeLineAt,
+  INDEX_PREFIX,
+  INDEX_SUFFIX,
   numberIn,
   SEGMENT_PREFIX,
   SEGMENT_SUFFIX,
   SNAPSHOT_PREFIX,
   SNAPSHOT_SUFFIX,
 } from "../file/events/format.js";
+import { decodeIndex } from "../file/events/index-file.js";
 import { decodeSnapshot } from "../file/events/snapshot.js";
 import { LineError, parseLineObject } from "../file/format.js";
+import { hintFileOf, readHint } from "../file/hint.js";
 import { verifyLineCrc } from "../file/lines.js";
 import { isCorruptionError, messageOf, type Store } from "../index.js";
 import { type CommonFlags, interruptible, namespacesOf, openKind, withJson, withProgress } from "./command.js";
@@ -160,6 +168,7 @@ async function scanFileStore(dir: string, found: Findings, progress: Progress): 
             file,
             "its last line is torn (a save interrupted by a crash: it is ignored, and the next save cuts it off)",
           );
+        checkHint(file, namespace, found);
         if (unchecked > 0)
           found.warning(
             file,
@@ -169,6 +178,27 @@ async function scanFileStore(dir: string, found: Findings, progress: Progress): 
     }
   };
   await walk(dir, []);
+}
+
+/**
+ * A namespace's hint file, when there is one, must hold for its data file;
+ * one that does not is a warning (derived data: the next load ignores it
+ * and writes it again).
+ */
+function checkHint(dataFile: string, namespace: string, found: Findings): void {
+  if (!existsSync(hintFileOf(dataFile))) return;
+  found.count("hint files");
+  const fd = openSync(dataFile, "r");
+  try {
+    if (readHint(dataFile, namespace, fd, fstatSync(fd)) === undefined) {
+      found.warning(
+        hintFileOf(dataFile),
+        "hint file does not match its data file (derived data: the next load ignores it and writes it again)",
+      );
+    }
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** Each namespace loads: every value decodes. */
@@ -214,7 +244,8 @@ async function scanFileEvents(dir: string, found: Findings, progress: Progress):
       const torn = await eachLine(file, progress, base, (line, n) => {
         if (line === "") return;
         found.count("lines");
-        const decoded = decodeLine(line);
+        const bytes = Buffer.from(line, "utf8");
+        const decoded = decodeLineAt(bytes, 0, bytes.length);
         if (decoded === undefined) {
           found.error(`${file}:${n}`, "damaged line (checksum mismatch or not an event)");
           return;
@@ -232,11 +263,22 @@ async function scanFileEvents(dir: string, found: Findings, progress: Progress):
       }
       if (torn) found.warning(file, "its last line is torn (an append interrupted by a crash: the next open drops it)");
     }
+    if (numberIn(name, INDEX_PREFIX, INDEX_SUFFIX) !== undefined) {
+      found.count("index files");
+      const buffer = readFileSync(file);
+      const { valid } = decodeIndex(buffer);
+      if (valid < buffer.length) {
+        found.warning(
+          file,
+          `index file damaged or cut short after byte ${valid} (derived data: the next open rebuilds it from its segment)`,
+        );
+      }
+    }
     const snapshot = numberIn(name, SNAPSHOT_PREFIX, SNAPSHOT_SUFFIX);
     if (snapshot !== undefined) {
       found.count("snapshots");
       try {
-        const data = decodeSnapshot(file, readFileSync(file));
+        const { data } = decodeSnapshot(file, readFileSync(file));
         if (data.lastGlobal !== snapshot) {
           found.error(file, `the snapshot's name says global position ${snapshot}, it covers ${data.lastGlobal}`);
         }

@@ -96,6 +96,28 @@ describe("statelog CLI on file event and read-model stores", { timeout: 120_000 
     expect(bad.stdout).toMatch(/^DAMAGED: .*; 2 error\(s\)/m);
   });
 
+  it("verify: a damaged index file is a warning (derived data), not damage", async () => {
+    const copy = join(dir, "damaged-index");
+    cpSync(events, copy, { recursive: true });
+    const indexes = readdirSync(copy).filter((n) => n.startsWith("index-"));
+    expect(indexes.length).toBeGreaterThan(0);
+    const index = join(copy, indexes[0] as string);
+    const bytes = readFileSync(index);
+    bytes.writeUInt8((bytes.at(-1) as number) ^ 0xff, bytes.length - 1);
+    writeFileSync(index, bytes);
+    const result = await outcome("verify", `file+events:${copy}`, "--json", "--no-progress");
+    expect(result.code).toBe(ExitCode.Ok);
+    const report = JSON.parse(result.stdout);
+    expect(report.checked["index files"]).toBe(indexes.length);
+    expect(report.problems).toEqual([
+      expect.objectContaining({
+        severity: "warning",
+        where: index,
+        message: expect.stringContaining("index file damaged"),
+      }),
+    ]);
+  });
+
   it("status shows projections by name; an unknown one exits 3", async () => {
     const status = await outcome("status", `file+models:${models}`, "orders", "--json");
     expect(status.code).toBe(ExitCode.Ok);
