@@ -409,13 +409,19 @@ export class FileEventStore extends BaseEventStore {
   }
 }
 
-/** The directory's `LOCK` file; on read-only storage opened for reading (`flock` needs no write access). */
+/**
+ * The directory's `LOCK` file; on read-only storage opened for reading
+ * (`flock` needs no write access).
+ * @throws WriteFailedError (`open`) when it cannot be opened (no descriptors left, permissions…)
+ */
 async function openLock(file: string): Promise<FileHandle> {
   try {
     return await open(file, "a");
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "EROFS") throw error;
-    return await open(file, "r");
+    if ((error as NodeJS.ErrnoException).code !== "EROFS") throw writeFailed("open", file, error);
+    return await open(file, "r").catch((e: unknown) => {
+      throw writeFailed("open", file, e);
+    });
   }
 }
 
