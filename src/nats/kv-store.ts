@@ -19,6 +19,7 @@ import {
   BaseStore,
   type CallOptions,
   type Change,
+  type ChangeFeed,
   type ChangeInput,
   ChangeType,
   CorruptionError,
@@ -28,10 +29,12 @@ import {
   type StoreCapabilities,
   throwIfAborted,
   UnavailableError,
+  type WatchOptions,
 } from "../index.js";
 import { loadNatsModules } from "./client.js";
 import { isJetStreamApiError, NatsSaveError, natsError } from "./errors.js";
 import { decodeToken, encodeToken, parseEntityKey } from "./keys.js";
+import { KvFeedSource } from "./kv-feed.js";
 import {
   checkKvStoreOptions,
   type KvStoreSettings,
@@ -69,7 +72,7 @@ export class NatsKvStore extends BaseStore {
   readonly #prefix: string;
   /** Set by `open` once the bucket is there. */
   #connected: Connected | undefined;
-  #capabilities: StoreCapabilities = { compact: true, listNamespaces: true, durable: true };
+  #capabilities: StoreCapabilities = { compact: true, listNamespaces: true, durable: true, watch: true };
   /** Namespaces whose marker this instance has written. */
   readonly #marked = new Set<string>();
 
@@ -240,6 +243,30 @@ export class NatsKvStore extends BaseStore {
       out.push(this.loaded(change));
     }
     return out;
+  }
+
+  /**
+   * A live feed of `namespace`: its current state, the caught-up barrier
+   * (also for an empty namespace), then every later change, including
+   * those of other clients of the bucket. A position is the bucket
+   * stream's sequence (the KV revision) of the namespace's last change
+   * delivered; the epoch is the stream's creation time. See docs/nats.md,
+   * "Change feeds", for when a position is behind (`FeedBehindError`).
+   */
+  watch(namespace: string, options?: WatchOptions): ChangeFeed {
+    return this.openFeed(namespace, options, () => {
+      const { js, jsm, replicated } = this.#bucket;
+      return new KvFeedSource({
+        namespace,
+        client: this.#settings.client,
+        js,
+        jsm,
+        replicated,
+        stream: this.stream,
+        filter: `${this.#prefix}${encodeToken(namespace)}.>`,
+        decode: (m) => this.loaded(this.#decode(m, namespace)),
+      });
+    });
   }
 
   /**
