@@ -73,8 +73,8 @@ export class KafkaFeedSource implements FeedSource {
     if (cursor !== undefined && (range.starts.get(partition) ?? 0) > cursor.position) {
       this.#behind(cursor.position, `the records from offset ${cursor.position} were removed (retention) meanwhile`);
     }
-    const delivered =
-      cursor === undefined ? [...latest].sort(([, a], [, b]) => a.offset - b.offset) : (records as typeof records);
+    // The initial part: the latest record per key, in offset order; later reads: every record.
+    const delivered = cursor === undefined ? [...latest].sort(([, a], [, b]) => a.offset - b.offset) : records;
     const items: FeedChange[] = delivered.map(([key, message]) => ({
       type: FeedEventType.Change,
       change: ctx.decode(key, message),

@@ -1,5 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type FeedCursor, type FeedEvent, isFeedBehindError, ManagerBuilder, type Store } from "../../src/index.js";
+import {
+  type FeedCursor,
+  type FeedEvent,
+  FeedNotifier,
+  isFeedBehindError,
+  ManagerBuilder,
+  type Store,
+} from "../../src/index.js";
+import type { ChangelogConsumer, ReadRange } from "../../src/kafka/consumer.js";
+import { KafkaFeedSource } from "../../src/kafka/feed.js";
 import { KafkaStore, type KafkaStoreOptions } from "../../src/kafka/index.js";
 import { MapEntityRepository } from "../../src/memory/index.js";
 import { describeChangeFeedContract } from "../../src/testing/index.js";
@@ -107,5 +116,34 @@ describe("KafkaStore change feed", () => {
     await follower.waitFor(await barrierOf(writer, "shared"));
     expect([...items.entities]).toEqual([["b", 2]]);
     await follower.close();
+  });
+
+  it("a position below the partition's first offset (records removed by retention) is behind, also when removed during the read", async () => {
+    // The mock cluster has no DeleteRecords: a consumer whose partition starts at offset 10.
+    let start = 10;
+    const consumer = {
+      watermarks: async () => ({ lowOffset: 10, highOffset: 20 }),
+      read: async (_p: readonly number[], _sink: unknown, _o: unknown, from?: ReadonlyMap<number, number>) =>
+        ({
+          starts: new Map([[0, Math.max(from?.get(0) ?? 0, start)]]),
+          ends: new Map([[0, 20]]),
+        }) satisfies ReadRange,
+      close: async () => undefined,
+    } as unknown as ChangelogConsumer;
+    const source = new KafkaFeedSource({
+      namespace: "ns",
+      consumer,
+      partition: async () => 0,
+      decode: () => {
+        throw new Error("no record is read");
+      },
+      notifier: new FeedNotifier(),
+      pollIntervalMs: 10,
+    });
+    const signal = new AbortController().signal;
+    await expect(source.read({ position: 9, epoch: "" }, signal)).rejects.toSatisfy(isFeedBehindError);
+    expect((await source.read({ position: 10, epoch: "" }, signal)).cursor).toEqual({ position: 20, epoch: "" });
+    start = 12; // retention removed offsets 10 and 11 between the check and the read
+    await expect(source.read({ position: 11, epoch: "" }, signal)).rejects.toSatisfy(isFeedBehindError);
   });
 });
