@@ -304,6 +304,11 @@ export class ChangelogConsumer {
     });
   }
 
+  /** The first offset `partition` still holds (`lowOffset`) and the next offset to be written (`highOffset`). */
+  async watermarks(partition: number): Promise<RdKafka.WatermarkOffsets> {
+    return this.#watermarks(await this.#client(), partition);
+  }
+
   #watermarks(consumer: RdKafka.KafkaConsumer, partition: number): Promise<RdKafka.WatermarkOffsets> {
     return new Promise<RdKafka.WatermarkOffsets>((resolve, reject) =>
       consumer.queryWatermarkOffsets(this.topic, partition, 10_000, (err, offsets) =>

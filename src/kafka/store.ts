@@ -11,6 +11,7 @@ import {
   type BaseStoreOptions,
   type CallOptions,
   type Change,
+  type ChangeFeed,
   type ChangeInput,
   ChangeType,
   CorruptionError,
@@ -21,6 +22,7 @@ import {
   STORE_DEFAULTS,
   type StoreCapabilities,
   throwIfAborted,
+  type WatchOptions,
   type WriteFailure,
 } from "../index.js";
 import { changeLogKey, parseChangeLogKey, recordTimestamp } from "./codec.js";
@@ -35,7 +37,9 @@ import {
   resolveGroupId,
   SHARED_DEFAULTS,
 } from "./config.js";
+import { ChangelogConsumer } from "./consumer.js";
 import { isKafkaDeliveryError } from "./errors.js";
+import { KafkaFeedSource } from "./feed.js";
 import { partitionForNamespace } from "./murmur2.js";
 import { ChangelogProducer, type OutRecord, type RecordOutcome } from "./producer.js";
 import { ChangelogReader } from "./reader.js";
@@ -108,10 +112,12 @@ const STORE_OPTION_NAMES: readonly string[] = [
  * await using store = await KafkaStore.open({ brokers: "kafka-1:9092", topic: "workspace-changelog" });
  */
 export class KafkaStore extends BaseStore {
-  readonly capabilities: StoreCapabilities = { compact: false, listNamespaces: true, durable: true };
+  readonly capabilities: StoreCapabilities = { compact: false, listNamespaces: true, durable: true, watch: true };
   readonly topic: string;
   readonly #producer: ChangelogProducer;
   readonly #reader: ChangelogReader;
+  /** What a feed's own consumer is opened with. */
+  readonly #consumerSettings: FeedConsumerSettings;
   #partitions: number | undefined;
 
   private constructor(
@@ -120,12 +126,14 @@ export class KafkaStore extends BaseStore {
     partitions: number | undefined,
     producer: ChangelogProducer,
     reader: ChangelogReader,
+    consumerSettings: FeedConsumerSettings,
   ) {
     super("Kafka store", options, "KafkaStore");
     this.topic = topic;
     this.#partitions = partitions;
     this.#producer = producer;
     this.#reader = reader;
+    this.#consumerSettings = consumerSettings;
   }
 
   /**
@@ -156,7 +164,12 @@ export class KafkaStore extends BaseStore {
     });
     try {
       const producer = new ChangelogProducer(brokers, topic, producerConfig, partitions);
-      return new KafkaStore(options, topic, partitions, producer, reader);
+      return new KafkaStore(options, topic, partitions, producer, reader, {
+        brokers,
+        groupId,
+        consumerConfig,
+        stallTimeoutMs,
+      });
     } catch (error) {
       await reader.close();
       throw error;
@@ -185,7 +198,31 @@ export class KafkaStore extends BaseStore {
       timestamp: timestamps[i]!,
     }));
     const outcomes = await this.#producer.sendAll(records);
+    for (const namespace of new Set(prepared.map((p) => p.namespace))) this.feedNotifier.notify(namespace);
     throwIfNotAllWritten(outcomes);
+  }
+
+  /**
+   * A live feed of `namespace`: its current state, the caught-up barrier
+   * (also for an empty namespace), then every later change, including
+   * those of other producers. A position is an offset of the namespace's
+   * partition (the one after a change's record); the feed asks for the
+   * partition's end offset every `pollIntervalMs`. Each feed has its own
+   * consumer. See docs/kafka.md, "Change feeds", for when a position is
+   * behind (`FeedBehindError`).
+   */
+  watch(namespace: string, options?: WatchOptions): ChangeFeed {
+    return this.openFeed(namespace, options, (pollIntervalMs) => {
+      const { brokers, groupId, consumerConfig, stallTimeoutMs } = this.#consumerSettings;
+      return new KafkaFeedSource({
+        namespace,
+        consumer: new ChangelogConsumer(brokers, this.topic, groupId, consumerConfig, stallTimeoutMs),
+        partition: async () => partitionForNamespace(namespace, await this.#partitionCount()),
+        decode: (key, message) => this.loaded(this.#decode(namespace, key, message)),
+        notifier: this.feedNotifier,
+        pollIntervalMs,
+      });
+    });
   }
 
   async load(namespace: string, options?: LoadOptions): Promise<Change[]> {
@@ -258,6 +295,14 @@ export class KafkaStore extends BaseStore {
   protected async closeResources(): Promise<void> {
     await Promise.all([this.#producer.close(), this.#reader.close()]);
   }
+}
+
+/** The settings of a feed's consumer. */
+interface FeedConsumerSettings {
+  readonly brokers: string;
+  readonly groupId: string;
+  readonly consumerConfig: KafkaConfig;
+  readonly stallTimeoutMs: number;
 }
 
 /**

@@ -31,6 +31,15 @@ export interface NatsEventStoreOptions extends EventStoreOptions {
    * @default min(1048576, max_payload - 4096)
    */
   maxValueBytes?: number;
+  /**
+   * How long `open`, an `append` and `sync` wait for this store's index to
+   * hold what the server stored (up to the append's acknowledged
+   * sequence) before they fail with `UnavailableError`, in milliseconds:
+   * the bound when the server (or the whole cluster) stops answering after
+   * it acknowledged an append. The append may be stored then. An integer >= 1.
+   * @default 30000
+   */
+  catchUpTimeoutMs?: number;
 }
 
 /** Defaults of {@link NatsEventStoreOptions} (the others are those of every event store). */
@@ -43,6 +52,8 @@ export const NATS_EVENT_STORE_DEFAULTS = {
   storage: NatsStorage.File,
   /** The largest default limit; less when the server's `max_payload` cannot carry it. @default 1048576 (1 MiB) */
   maxValueBytes: EVENT_STORE_DEFAULTS.maxValueBytes,
+  /** In ms. @default 30000 */
+  catchUpTimeoutMs: 30_000,
 } as const;
 
 /** The options a `NatsEventStore` adds to those of every event store. */
@@ -52,6 +63,7 @@ export const NATS_EVENT_STORE_OWN_OPTION_NAMES: readonly string[] = [
   "subjectPrefix",
   "replicas",
   "storage",
+  "catchUpTimeoutMs",
 ];
 const OPTION_NAMES = [...EVENT_STORE_OPTION_NAMES, ...NATS_EVENT_STORE_OWN_OPTION_NAMES];
 const RENAMED_OPTIONS: Readonly<Record<string, string>> = { ...EVENT_STORE_RENAMED_OPTIONS, bucket: "stream" };
@@ -65,6 +77,7 @@ export interface EventStoreSettings {
   storage: NatsStorage;
   retentionMs: number;
   maxValueBytes: number;
+  catchUpTimeoutMs: number;
 }
 
 /**
@@ -91,5 +104,6 @@ export function checkEventStoreOptions(options: NatsEventStoreOptions): EventSto
     stream,
     prefix: options.subjectPrefix === undefined ? `statelog.events.${stream}` : check.string("subjectPrefix"),
     retentionMs: options.retentionDurationMs === undefined ? 0 : check.number("retentionDurationMs", { min: 0 }),
+    catchUpTimeoutMs: check.integer("catchUpTimeoutMs", { min: 1 }),
   };
 }

@@ -28,7 +28,7 @@ import {
   prepareEvents,
   type SnapshotInfo,
 } from "../events/index.js";
-import { ClosedError, CorruptionError, TooLargeError } from "../index.js";
+import { ClosedError, CorruptionError, TooLargeError, UnavailableError } from "../index.js";
 import { loadNatsModules } from "./client.js";
 import { isWrongLastSequence, natsError } from "./errors.js";
 import {
@@ -75,6 +75,8 @@ export class NatsEventStore extends BaseEventStore {
   readonly #lastSeq = new Map<string, number>();
   #waiters: Waiter[] = [];
   #filling: Promise<void> | undefined;
+  /** The next fill, while the server does not answer (cleared on close). */
+  #refill: ReturnType<typeof setTimeout> | undefined;
   #messages: ConsumerMessages | undefined;
   #failure: Error | undefined;
   /** Appends of this process, one at a time per stream (fewer lost compare-and-sets). */
@@ -205,13 +207,34 @@ export class NatsEventStore extends BaseEventStore {
     for (const w of waiters) w.reject(error);
   }
 
+  /**
+   * Resolves once the index holds stream sequence `seq`.
+   * @throws UnavailableError after `catchUpTimeoutMs` (the server stopped answering)
+   */
   #waitIngested(seq: number): Promise<void> {
     if (this.#ingested >= seq) return Promise.resolve();
     if (this.#failure) return Promise.reject(this.#failure);
-    const waiting = new Promise<void>((resolve, reject) => this.#waiters.push({ seq, resolve, reject }));
+    let waiter!: Waiter;
+    const waiting = new Promise<void>((resolve, reject) => {
+      waiter = { seq, resolve, reject };
+      this.#waiters.push(waiter);
+    });
     // If the consumer stalls (a leader change), read the missing messages directly after a moment.
     const timer = setTimeout(() => this.#fill(seq), 500);
-    return waiting.finally(() => clearTimeout(timer));
+    const limit = this.#settings.catchUpTimeoutMs;
+    const deadline = setTimeout(() => {
+      this.#waiters = this.#waiters.filter((w) => w !== waiter);
+      waiter.reject(
+        new UnavailableError(
+          `NATS event stream ${this.stream}: sequence ${seq} was not readable within ${limit} ms (catchUpTimeoutMs); ` +
+            `the server stopped answering (what it acknowledged is stored; this store could not read it)`,
+        ),
+      );
+    }, limit);
+    return waiting.finally(() => {
+      clearTimeout(timer);
+      clearTimeout(deadline);
+    });
   }
 
   /**
@@ -237,7 +260,10 @@ export class NatsEventStore extends BaseEventStore {
         this.#fail(natsError(error, `reading event stream ${this.stream}`));
       } finally {
         this.#filling = undefined;
-        if (this.#ingested < seq && !this.closed) setTimeout(() => this.#fill(seq), 500);
+        if (this.#ingested < seq && !this.closed && this.#waiters.some((w) => w.seq <= seq)) {
+          clearTimeout(this.#refill);
+          this.#refill = setTimeout(() => this.#fill(seq), 500);
+        }
       }
     })();
   }
@@ -323,6 +349,8 @@ export class NatsEventStore extends BaseEventStore {
   }
 
   protected override async release(): Promise<void> {
+    clearTimeout(this.#refill);
+    this.#refill = undefined;
     this.#messages?.stop();
     this.#fail(new ClosedError(`event store ${JSON.stringify(this.name)}`));
   }

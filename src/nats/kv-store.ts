@@ -19,6 +19,7 @@ import {
   BaseStore,
   type CallOptions,
   type Change,
+  type ChangeFeed,
   type ChangeInput,
   ChangeType,
   CorruptionError,
@@ -28,10 +29,12 @@ import {
   type StoreCapabilities,
   throwIfAborted,
   UnavailableError,
+  type WatchOptions,
 } from "../index.js";
 import { loadNatsModules } from "./client.js";
 import { isJetStreamApiError, NatsSaveError, natsError } from "./errors.js";
 import { decodeToken, encodeToken, parseEntityKey } from "./keys.js";
+import { KvFeedSource } from "./kv-feed.js";
 import {
   checkKvStoreOptions,
   type KvStoreSettings,
@@ -69,7 +72,7 @@ export class NatsKvStore extends BaseStore {
   readonly #prefix: string;
   /** Set by `open` once the bucket is there. */
   #connected: Connected | undefined;
-  #capabilities: StoreCapabilities = { compact: true, listNamespaces: true, durable: true };
+  #capabilities: StoreCapabilities = { compact: true, listNamespaces: true, durable: true, watch: true };
   /** Namespaces whose marker this instance has written. */
   readonly #marked = new Set<string>();
 
@@ -224,7 +227,8 @@ export class NatsKvStore extends BaseStore {
     let read: Change[] = [];
     const filter = `${this.#prefix}${encodeToken(namespace)}.>`;
     try {
-      const result = await readFiltered(js, jsm, this.stream, filter, (m) => read.push(this.#decode(m, namespace)), {
+      const decoder = new EntityDecoder(namespace);
+      const result = await readFiltered(js, jsm, this.stream, filter, (m) => read.push(this.#decode(m, decoder)), {
         signal: options?.signal,
         replicated,
       });
@@ -233,13 +237,34 @@ export class NatsKvStore extends BaseStore {
     } catch (error) {
       throw natsError(error, `load of namespace ${JSON.stringify(namespace)}`);
     }
+    for (const change of read) this.loaded(change);
     // Tombstones are left out here, once every key holds its latest change.
-    const out: Change[] = [];
-    for (const change of read) {
-      if (options?.liveOnly && change.changeType === ChangeType.Unset) continue;
-      out.push(this.loaded(change));
-    }
-    return out;
+    return options?.liveOnly ? read.filter((c) => c.changeType !== ChangeType.Unset) : read;
+  }
+
+  /**
+   * A live feed of `namespace`: its current state, the caught-up barrier
+   * (also for an empty namespace), then every later change, including
+   * those of other clients of the bucket. A position is the bucket
+   * stream's sequence (the KV revision) of the namespace's last change
+   * delivered; the epoch is the stream's creation time. See docs/nats.md,
+   * "Change feeds", for when a position is behind (`FeedBehindError`).
+   */
+  watch(namespace: string, options?: WatchOptions): ChangeFeed {
+    return this.openFeed(namespace, options, () => {
+      const { js, jsm, replicated } = this.#bucket;
+      const decoder = new EntityDecoder(namespace);
+      return new KvFeedSource({
+        namespace,
+        client: this.#settings.client,
+        js,
+        jsm,
+        replicated,
+        stream: this.stream,
+        filter: `${this.#prefix}${encodeToken(namespace)}.>`,
+        decode: (m) => this.loaded(this.#decode(m, decoder)),
+      });
+    });
   }
 
   /**
@@ -314,9 +339,10 @@ export class NatsKvStore extends BaseStore {
     return `NATS KV ${this.bucket} revision ${m.seq}`;
   }
 
-  #decode(m: JsMsg, namespace: string): Change {
+  #decode(m: JsMsg, decoder: EntityDecoder): Change {
     const key = m.subject.slice(this.#prefix.length);
-    const { entityType, entityId } = parseEntityKey(key);
+    const { namespace } = decoder;
+    const { entityType, entityId } = decoder.names(key);
     const op = m.headers?.get(KV_OPERATION);
     if (op === "DEL" || op === "PURGE") {
       // Deleted with another KV client (e.g. `nats kv del`): a tombstone at the server's time.
@@ -328,8 +354,8 @@ export class NatsKvStore extends BaseStore {
     } catch (error) {
       throw new CorruptionError(this.#where(m), undefined, `key ${key} does not hold JSON`, { cause: error });
     }
-    const timestamp = typeof value?.timestamp === "string" ? new Date(value.timestamp) : undefined;
-    if (!timestamp || Number.isNaN(timestamp.getTime())) {
+    const timestamp = typeof value?.timestamp === "string" ? decoder.time(value.timestamp) : undefined;
+    if (!timestamp) {
       throw new CorruptionError(this.#where(m), undefined, `key ${key} has no valid timestamp`);
     }
     if (value.changeType === ChangeType.Unset) {
@@ -339,6 +365,44 @@ export class NatsKvStore extends BaseStore {
       throw new CorruptionError(this.#where(m), undefined, `key ${key} is not a statelog change`);
     }
     return { namespace, changeType: ChangeType.Set, entityType, entityId, entity: value.entity, timestamp };
+  }
+}
+
+/**
+ * Decodes the names and timestamps of one namespace's keys, remembering
+ * what repeats across keys: the namespace's own token, entity types (a few
+ * per namespace) and the last timestamp (the changes of one save share it).
+ */
+class EntityDecoder {
+  readonly #types = new Map<string, string>();
+  #lastText = "";
+  #lastMs = 0;
+
+  constructor(readonly namespace: string) {}
+
+  /** The entity type and id of a key `<namespace>.<entityType>.<entityId>` of this namespace. */
+  names(key: string): { entityType: string; entityId: string } {
+    const first = key.indexOf(".");
+    const second = key.indexOf(".", first + 1);
+    if (first < 0 || second < 0 || key.indexOf(".", second + 1) >= 0) return parseEntityKey(key); // throws
+    const typeToken = key.slice(first + 1, second);
+    let entityType = this.#types.get(typeToken);
+    if (entityType === undefined) {
+      entityType = decodeToken(typeToken);
+      this.#types.set(typeToken, entityType);
+    }
+    return { entityType, entityId: decodeToken(key.slice(second + 1)) };
+  }
+
+  /** The Date of an ISO timestamp, or `undefined` when it is not one. */
+  time(text: string): Date | undefined {
+    if (text !== this.#lastText) {
+      const ms = Date.parse(text);
+      if (Number.isNaN(ms)) return undefined;
+      this.#lastText = text;
+      this.#lastMs = ms;
+    }
+    return new Date(this.#lastMs);
   }
 }
 

@@ -60,6 +60,16 @@ export interface ReadFilteredOptions {
    * between them; a caught-up read never waits). @default 30000
    */
   catchUpTimeoutMs?: number;
+  /**
+   * End the read once it delivered the stream's last message under the
+   * filter as of the read's start (asked from the stream leader), without
+   * waiting for the consumer to report nothing pending: nats-server
+   * reports a wrong pending count for some filtered consumers (one
+   * starting at a sequence, on a stream keeping several revisions per
+   * subject, never reaches 0), and a change feed must not depend on it.
+   * @default false
+   */
+  untilLast?: boolean;
   /** Aborts the read. */
   signal?: AbortSignal | undefined;
 }
@@ -139,7 +149,7 @@ export async function readFiltered(
     },
   };
   let ci: ConsumerInfo;
-  if (options.replicated === false) {
+  if (options.replicated === false && !options.untilLast) {
     ci = await create(start); // one peer: it serves every read, and the check below comes at the end
   } else {
     // The leader's last message under the filter: everything acknowledged before this call is at or before it.
@@ -198,7 +208,8 @@ async function consume(
     jsm.consumers.delete(stream, ci.name).catch(() => undefined);
   };
   const reached = () => result.lastSequence >= goal.target;
-  if (ci.num_pending === 0 && reached()) {
+  const untilLast = options.untilLast === true;
+  if ((ci.num_pending === 0 || untilLast) && reached()) {
     remove();
     return true;
   }
@@ -227,7 +238,7 @@ async function consume(
   };
   signal?.addEventListener("abort", onAbort, { once: true });
   if (signal?.aborted) onAbort();
-  if (ci.num_pending === 0) wait();
+  if (ci.num_pending === 0 || untilLast) wait();
   const subjects = goal.subjects;
   try {
     for await (const m of messages) {
@@ -236,12 +247,20 @@ async function consume(
           // Progress after running dry: the peer is catching up; give it the full grace again.
           clearTimeout(timer);
           timer = undefined;
-          result.lagged = true;
+          if (!untilLast) result.lagged = true;
         }
         // A subject delivered again (a newer revision written during the read, or after a restart).
         if (subjects !== undefined && subjects.size === subjects.add(m.subject).size) result.lagged = true;
         result.lastSequence = m.seq;
         onMessage(m);
+        if (untilLast) {
+          if (reached()) {
+            caughtUp = true;
+            break;
+          }
+          wait(); // the target may have been removed meanwhile: then this consumer never delivers it
+          continue;
+        }
       }
       if (m.info.pending === 0) {
         if (reached() && !goal.verified) {

@@ -44,6 +44,8 @@ export interface TestCluster {
   /** The librdkafka mock (fault injection available), not a real broker. */
   readonly isMock: boolean;
   createTopic(name: string, partitions: number): Promise<void>;
+  /** Deletes a topic (its records and offsets): mock only. */
+  deleteTopic(name: string): Promise<void>;
   /** Takes broker `id` (-1 = all) down / up: mock only. */
   down(id?: number): Promise<void>;
   up(id?: number): Promise<void>;
@@ -109,6 +111,9 @@ class MockCluster implements TestCluster {
   createTopic(name: string, partitions: number): Promise<void> {
     return this.command(`topic ${name} ${partitions}`);
   }
+  deleteTopic(name: string): Promise<void> {
+    return this.command(`delete ${name}`);
+  }
   down(id = -1): Promise<void> {
     return this.command(`down ${id}`);
   }
@@ -136,7 +141,8 @@ class MockCluster implements TestCluster {
 }
 
 function externalCluster(brokers: string): TestCluster {
-  const unsupported = () => Promise.reject(new Error("broker down/up needs the mock cluster (unset KAFKA_BROKERS)"));
+  const unsupported = () =>
+    Promise.reject(new Error("broker down/up and topic deletion need the mock cluster (unset KAFKA_BROKERS)"));
   return {
     brokers,
     isMock: false,
@@ -148,6 +154,7 @@ function externalCluster(brokers: string): TestCluster {
         replicationFactor: Number(process.env.KAFKA_TEST_REPLICATION_FACTOR ?? 1),
       });
     },
+    deleteTopic: unsupported,
     down: unsupported,
     up: unsupported,
     pushRequestErrors: () =>

@@ -82,7 +82,7 @@ describe("NatsKvStore options", () => {
     const store = await open({});
     expect(store.bucket).toBe(bucket);
     expect(store.maxValueBytes).toBe(1024 * 1024); // the test server's max_payload (2 MiB) carries 1 MiB
-    expect(store.capabilities).toEqual({ compact: true, listNamespaces: true, durable: true });
+    expect(store.capabilities).toEqual({ compact: true, listNamespaces: true, durable: true, watch: true });
     const info = await (await jetstreamManager(nc)).streams.info(store.stream);
     expect(info.config.max_msgs_per_subject).toBe(1);
     expect(info.config.num_replicas).toBe(1);
@@ -193,6 +193,7 @@ describe("NatsEventStore options", () => {
       replicas: 1,
       storage: "file",
       maxValueBytes: 1024 * 1024,
+      catchUpTimeoutMs: 30_000,
     });
     const store = await open({});
     expect(store.prefix).toBe(`statelog.events.${stream}`);

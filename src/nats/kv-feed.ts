@@ -1,0 +1,169 @@
+/**
+ * The change feed of a `NatsKvStore` namespace (docs/nats.md, "Change
+ * feeds"). A position is the bucket stream's sequence (the KV revision) of
+ * the namespace's last change delivered (0 before any); the epoch is the
+ * stream's creation time, so a bucket deleted and created again (which
+ * numbers from 1 anew) is told apart.
+ *
+ * - The initial part is a "last value per key" read of the namespace's
+ *   subjects (as `load` does), complete once it reached the stream's last
+ *   message under them: the barrier does not depend on the consumer's
+ *   "nothing pending" report, so it comes for an empty namespace too.
+ * - Each later read is a read of every message under the namespace's
+ *   subjects after the cursor, again up to the last one the stream holds
+ *   when the read begins. Reads never overlap and each starts after the
+ *   last sequence delivered: no change is missed or repeated.
+ * - A subscription to the namespace's subjects (taken before the first
+ *   read) wakes the feed when a change is published; a check of the
+ *   stream's last message under them every {@link NATS_FEED_CHECK_MS}
+ *   covers notifications lost while the connection was re-established.
+ * - KV delete and purge markers (e.g. `nats kv del`) are delivered as
+ *   `unset` changes.
+ */
+import type { JetStreamClient, JetStreamManager, JsMsg, StreamInfo } from "@nats-io/jetstream";
+import type { NatsConnection, Subscription } from "@nats-io/transport-node";
+import {
+  type Change,
+  type FeedBatch,
+  FeedBehindError,
+  type FeedChange,
+  type FeedCursor,
+  FeedEventType,
+  type FeedSource,
+  type FeedStart,
+} from "../index.js";
+import { natsError } from "./errors.js";
+import { ReadMode, readFiltered } from "./reader.js";
+
+/** How often a waiting feed checks the stream for a change it was not notified of, in ms. */
+export const NATS_FEED_CHECK_MS = 1_000;
+
+/** What the feed needs from its store. */
+export interface KvFeedContext {
+  readonly namespace: string;
+  readonly client: NatsConnection;
+  readonly js: JetStreamClient;
+  readonly jsm: JetStreamManager;
+  /** The bucket's stream (`KV_<bucket>`). */
+  readonly stream: string;
+  /** The subjects of the namespace's entities (`$KV.<bucket>.<namespace>.>`). */
+  readonly filter: string;
+  readonly replicated: boolean;
+  /** Decodes a message of the namespace (and checks it as `load` does). */
+  decode(m: JsMsg): Change;
+}
+
+/** The feed source of one namespace of a NATS KV store. */
+export class KvFeedSource implements FeedSource {
+  #subscription: Subscription | undefined;
+  /** A message was published under the filter since the last read began. */
+  #dirty = false;
+  #wake: (() => void) | undefined;
+  #epoch: string | undefined;
+
+  constructor(private readonly ctx: KvFeedContext) {}
+
+  async read(cursor: FeedStart | FeedCursor | undefined, signal: AbortSignal): Promise<FeedBatch> {
+    const { ctx } = this;
+    try {
+      if (!this.#subscription) {
+        // Subscribed (and the server told of it) before the first read: no later publish goes unnoticed.
+        this.#subscription = ctx.client.subscribe(ctx.filter, { callback: () => this.#notify() });
+        await ctx.client.flush();
+      }
+      this.#dirty = false;
+      const info = await ctx.jsm.streams.info(ctx.stream);
+      const epoch = info.created;
+      if (cursor !== undefined) this.#check(cursor, info, this.#epoch === undefined);
+      this.#epoch = epoch;
+      const items: FeedChange[] = [];
+      const result = await readFiltered(
+        ctx.js,
+        ctx.jsm,
+        ctx.stream,
+        ctx.filter,
+        (m) => {
+          items.push({ type: FeedEventType.Change, change: ctx.decode(m), position: m.seq, epoch });
+        },
+        cursor === undefined
+          ? { untilLast: true, signal, replicated: ctx.replicated }
+          : {
+              untilLast: true,
+              mode: ReadMode.All,
+              startSequence: cursor.position + 1,
+              signal,
+              replicated: ctx.replicated,
+            },
+      );
+      const position = Math.max(cursor?.position ?? 0, result.lastSequence);
+      return { items, cursor: { position, epoch } };
+    } catch (error) {
+      throw natsError(error, `change feed of namespace ${JSON.stringify(ctx.namespace)}`);
+    }
+  }
+
+  async wait(cursor: FeedCursor, signal: AbortSignal): Promise<void> {
+    while (!signal.aborted && !this.#dirty) {
+      const woken = await new Promise<boolean>((resolve) => {
+        const done = (notified: boolean) => {
+          clearTimeout(timer);
+          signal.removeEventListener("abort", onAbort);
+          this.#wake = undefined;
+          resolve(notified);
+        };
+        const onAbort = () => done(true);
+        const timer = setTimeout(() => done(false), NATS_FEED_CHECK_MS);
+        this.#wake = () => done(true);
+        signal.addEventListener("abort", onAbort, { once: true });
+      });
+      if (woken || (await this.#lastUnderFilter()) > cursor.position) return;
+    }
+  }
+
+  close(): void {
+    this.#subscription?.unsubscribe();
+    this.#wake?.();
+  }
+
+  #notify(): void {
+    this.#dirty = true;
+    this.#wake?.();
+  }
+
+  /** The stream's last sequence under the filter (0 when none, or when the check fails: the next read reports it). */
+  async #lastUnderFilter(): Promise<number> {
+    try {
+      const last = await this.ctx.jsm.streams.getMessage(this.ctx.stream, { last_by_subj: this.ctx.filter });
+      return last?.seq ?? 0;
+    } catch {
+      return Number.POSITIVE_INFINITY;
+    }
+  }
+
+  /**
+   * Whether the bucket still holds what follows `cursor`.
+   * - Another epoch, or a position past the stream's last sequence: the
+   *   bucket was deleted and created again.
+   * - When resuming (`resume`) from a position > 0: the stream's first
+   *   sequence past it means every revision up to it is gone (a purge of
+   *   the stream, an age or size limit), so the state the position stands
+   *   for may have lost entities without a delete marker. NATS cannot tell
+   *   this from revisions all replaced by newer ones (the bucket's
+   *   `history`): that case is reported too, and starting from the current
+   *   state is then always right.
+   */
+  #check(cursor: FeedStart | FeedCursor, info: StreamInfo, resume: boolean): void {
+    const { position, epoch } = cursor;
+    const { first_seq: first, last_seq: last } = info.state;
+    const behind = (reason: string): never => {
+      throw new FeedBehindError(this.ctx.namespace, position, reason);
+    };
+    if (epoch !== undefined && epoch !== info.created && !(epoch === "" && position === 0)) {
+      behind(`the bucket's stream ${this.ctx.stream} was created again since (its sequences are renumbered)`);
+    }
+    if (position > last) behind(`the bucket's stream ends at sequence ${last} (was the bucket created again?)`);
+    if (resume && position > 0 && first > position) {
+      behind(`the bucket's stream no longer holds sequences before ${first} (purged, expired or replaced)`);
+    }
+  }
+}

@@ -1,0 +1,149 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  type FeedCursor,
+  type FeedEvent,
+  FeedNotifier,
+  isFeedBehindError,
+  ManagerBuilder,
+  type Store,
+} from "../../src/index.js";
+import type { ChangelogConsumer, ReadRange } from "../../src/kafka/consumer.js";
+import { KafkaFeedSource } from "../../src/kafka/feed.js";
+import { KafkaStore, type KafkaStoreOptions } from "../../src/kafka/index.js";
+import { MapEntityRepository } from "../../src/memory/index.js";
+import { describeChangeFeedContract } from "../../src/testing/index.js";
+import { startCluster, type TestCluster, uniqueTopic } from "./cluster.js";
+
+let cluster: TestCluster;
+beforeAll(async () => {
+  cluster = await startCluster();
+});
+afterAll(async () => {
+  await cluster?.stop();
+});
+
+const PARTITIONS = 3;
+const open = (options: KafkaStoreOptions = {}): Promise<KafkaStore> =>
+  KafkaStore.open({ brokers: cluster.brokers, producerConfig: { "linger.ms": 1 }, ...options });
+
+/** A store on a topic of its own (a test may delete it). */
+async function fresh(options: KafkaStoreOptions = {}): Promise<KafkaStore> {
+  const topic = uniqueTopic("statelog-feed");
+  await cluster.createTopic(topic, PARTITIONS);
+  return open({ topic, ...options });
+}
+
+describeChangeFeedContract("KafkaStore", () => fresh(), {
+  peer: (store) => open({ topic: (store as KafkaStore).topic }),
+  // The topic deleted and created again: its offsets start at 0 anew, so the cursor is past the partition's end.
+  makeBehind: async (store, _namespace, cursor) => {
+    const { topic } = store as KafkaStore;
+    await cluster.deleteTopic(topic);
+    await cluster.createTopic(topic, PARTITIONS);
+    return cursor;
+  },
+  propertyRuns: 10,
+});
+
+/** The events of a feed up to and including its barrier. */
+async function untilBarrier(iterator: AsyncIterator<FeedEvent>): Promise<FeedEvent[]> {
+  const events: FeedEvent[] = [];
+  for (;;) {
+    const r = await iterator.next();
+    if (r.done) throw new Error("the feed ended before its barrier");
+    events.push(r.value);
+    if (r.value.type === "caught-up") return events;
+  }
+}
+
+/** The barrier of a new feed of `namespace`: where the store stands now. */
+async function barrierOf(store: Store, namespace: string): Promise<FeedCursor> {
+  const feed = (store.watch as NonNullable<Store["watch"]>).call(store, namespace);
+  try {
+    const { position, epoch } = (await untilBarrier(feed[Symbol.asyncIterator]())).at(-1) as FeedEvent;
+    return { position, epoch };
+  } finally {
+    feed.close();
+  }
+}
+
+const item = (namespace: string, entityId: string, entity: unknown) => ({
+  namespace,
+  changeType: "set" as const,
+  entityType: "item",
+  entityId,
+  entity,
+});
+
+describe("KafkaStore change feed", () => {
+  it("positions are offsets of the namespace's partition (the one after each record); tombstones are unsets", async () => {
+    await using store = await fresh({ partitions: 1 });
+    await store.save([item("ns", "a", 1), item("ns", "b", 2), item("ns", "a", 3)]);
+    const feed = store.watch("ns");
+    const it = feed[Symbol.asyncIterator]();
+    const initial = await untilBarrier(it);
+    // b (offset 1), then a's latest (offset 2); the barrier is the partition's end offset.
+    expect(initial.map((e) => [e.type, e.position])).toEqual([
+      ["change", 2],
+      ["change", 3],
+      ["caught-up", 3],
+    ]);
+    await store.save([{ namespace: "ns", changeType: "unset", entityType: "item", entityId: "b" }]);
+    const next = await it.next();
+    expect(next.value).toMatchObject({ type: "change", position: 4, change: { entityId: "b", changeType: "unset" } });
+    feed.close();
+  });
+
+  it("a position past the partition's end is behind", async () => {
+    await using store = await fresh();
+    await store.save([item("ns", "a", 1)]);
+    const feed = store.watch("ns", { from: 1000 });
+    await expect(feed[Symbol.asyncIterator]().next()).rejects.toSatisfy(isFeedBehindError);
+  });
+
+  it("a follower sees another store's saves; waitFor gives read-your-writes", async () => {
+    await using reader = await fresh();
+    await using writer = await open({ topic: reader.topic });
+    await writer.save([item("shared", "a", 1)]);
+    const items = new MapEntityRepository<number>();
+    const manager = new ManagerBuilder().withStore(reader).registerRepository<number>("item", items).build();
+    const follower = await manager.follow("shared", { pollIntervalMs: 20 });
+    expect([...items.entities]).toEqual([["a", 1]]);
+    await writer.save([
+      item("shared", "b", 2),
+      { namespace: "shared", changeType: "unset", entityType: "item", entityId: "a" },
+    ]);
+    await follower.waitFor(await barrierOf(writer, "shared"));
+    expect([...items.entities]).toEqual([["b", 2]]);
+    await follower.close();
+  });
+
+  it("a position below the partition's first offset (records removed by retention) is behind, also when removed during the read", async () => {
+    // The mock cluster has no DeleteRecords: a consumer whose partition starts at offset 10.
+    let start = 10;
+    const consumer = {
+      watermarks: async () => ({ lowOffset: 10, highOffset: 20 }),
+      read: async (_p: readonly number[], _sink: unknown, _o: unknown, from?: ReadonlyMap<number, number>) =>
+        ({
+          starts: new Map([[0, Math.max(from?.get(0) ?? 0, start)]]),
+          ends: new Map([[0, 20]]),
+        }) satisfies ReadRange,
+      close: async () => undefined,
+    } as unknown as ChangelogConsumer;
+    const source = new KafkaFeedSource({
+      namespace: "ns",
+      consumer,
+      partition: async () => 0,
+      decode: () => {
+        throw new Error("no record is read");
+      },
+      notifier: new FeedNotifier(),
+      pollIntervalMs: 10,
+    });
+    const signal = new AbortController().signal;
+    await expect(source.read({ position: 9, epoch: "" }, signal)).rejects.toSatisfy(isFeedBehindError);
+    expect((await source.read({ position: 10, epoch: "" }, signal)).cursor).toEqual({ position: 20, epoch: "" });
+    start = 12; // retention removed offsets 10 and 11 between the check and the read
+    await expect(source.read({ position: 11, epoch: "" }, signal)).rejects.toSatisfy(isFeedBehindError);
+  });
+});

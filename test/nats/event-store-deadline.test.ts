@@ -1,0 +1,57 @@
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createEvent } from "../../src/events/index.js";
+import { ErrorCode, isUnavailableError } from "../../src/index.js";
+import { NatsEventStore } from "../../src/nats/index.js";
+import { startBlackholeProxy } from "./blackhole-proxy.js";
+import { connectTest, deleteTestStreams, natsUrl, uniqueBucket } from "./env.js";
+
+let nc: NatsConnection;
+beforeAll(async () => {
+  nc = await connectTest("event-store-deadline");
+});
+afterAll(async () => {
+  if (nc) await deleteTestStreams(nc);
+  await nc?.close();
+});
+
+const event = (type: string) => createEvent(type, { at: type });
+
+describe("NatsEventStore when the server goes silent after acknowledging an append", () => {
+  it("the append fails with UnavailableError after catchUpTimeoutMs instead of waiting for ever", async () => {
+    const proxy = await startBlackholeProxy(natsUrl());
+    const client = await connect({ servers: proxy.url, name: "deadline", reconnect: false });
+    const stream = uniqueBucket("EVD");
+    const store = await NatsEventStore.open({ client, stream, catchUpTimeoutMs: 1_000 });
+    try {
+      await store.append("s", [event("first")]);
+      proxy.arm(store.prefix, stream);
+      const started = Date.now();
+      const error = await store.append("s", [event("second")]).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(proxy.silent).toBe(true);
+      expect(isUnavailableError(error)).toBe(true);
+      expect((error as Error).message).toContain("catchUpTimeoutMs");
+      expect(Date.now() - started).toBeLessThan(10_000);
+      // The server did store it: another connection reads both.
+      await using reader = await NatsEventStore.open({ client: nc, stream });
+      expect((await reader.readStream("s")).map((e) => e.type)).toEqual(["first", "second"]);
+    } finally {
+      await proxy.close();
+      await store.close();
+      await client.close().catch(() => undefined);
+    }
+  });
+
+  it("refuses an invalid catchUpTimeoutMs with a ConfigurationError before creating anything", async () => {
+    const stream = uniqueBucket("EVD");
+    for (const catchUpTimeoutMs of [0, 1.5, -1]) {
+      await expect(NatsEventStore.open({ client: nc, stream, catchUpTimeoutMs })).rejects.toMatchObject({
+        code: ErrorCode.Configuration,
+        message: expect.stringContaining("catchUpTimeoutMs"),
+      });
+    }
+  });
+});

@@ -1,0 +1,192 @@
+import { jetstreamManager } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  type FeedCursor,
+  type FeedEvent,
+  isFeedBehindError,
+  isUnavailableError,
+  ManagerBuilder,
+  type Store,
+} from "../../src/index.js";
+import { MapEntityRepository } from "../../src/memory/index.js";
+import { NatsKvStore } from "../../src/nats/index.js";
+import { describeChangeFeedContract } from "../../src/testing/index.js";
+import { connectTest, deleteTestStreams, uniqueBucket } from "./env.js";
+
+let nc: NatsConnection;
+/** A second connection: what another process sees and writes. */
+let other: NatsConnection;
+beforeAll(async () => {
+  nc = await connectTest("feed-test");
+  other = await connectTest("feed-test-peer");
+});
+afterAll(async () => {
+  if (nc) await deleteTestStreams(nc);
+  await other?.close();
+  await nc?.close();
+});
+
+/** An administrator's purge of the bucket's stream (`nats stream purge`): the state the cursor stands for is gone. */
+async function purgeStream<C>(store: Store, _namespace: string, cursor: C): Promise<C> {
+  await (await jetstreamManager(nc)).streams.purge((store as NatsKvStore).stream);
+  return cursor;
+}
+
+const fresh = () => NatsKvStore.open({ client: nc, bucket: uniqueBucket("feed") });
+
+describeChangeFeedContract("NatsKvStore", fresh, {
+  peer: (store) => NatsKvStore.open({ client: other, bucket: (store as NatsKvStore).bucket }),
+  makeBehind: purgeStream,
+  propertyRuns: 15,
+});
+
+describeChangeFeedContract(
+  "NatsKvStore (history 5)",
+  () => NatsKvStore.open({ client: nc, bucket: uniqueBucket("feed_h5"), history: 5 }),
+  {
+    peer: (store) => NatsKvStore.open({ client: other, bucket: (store as NatsKvStore).bucket }),
+    makeBehind: purgeStream,
+    propertyRuns: 10,
+  },
+);
+
+/** The events of a feed up to and including its barrier. */
+async function untilBarrier(iterator: AsyncIterator<FeedEvent>): Promise<FeedEvent[]> {
+  const events: FeedEvent[] = [];
+  for (;;) {
+    const r = await iterator.next();
+    if (r.done) throw new Error("the feed ended before its barrier");
+    events.push(r.value);
+    if (r.value.type === "caught-up") return events;
+  }
+}
+
+/** The barrier of a new feed of `namespace`: where the store stands now. */
+async function barrierOf(store: Store, namespace: string): Promise<FeedCursor> {
+  const feed = (store.watch as NonNullable<Store["watch"]>).call(store, namespace);
+  try {
+    const events = await untilBarrier(feed[Symbol.asyncIterator]());
+    const { position, epoch } = events.at(-1) as FeedEvent;
+    return { position, epoch };
+  } finally {
+    feed.close();
+  }
+}
+
+const item = (namespace: string, entityId: string, entity: unknown) => ({
+  namespace,
+  changeType: "set" as const,
+  entityType: "item",
+  entityId,
+  entity,
+});
+
+describe("NatsKvStore change feed", () => {
+  it("the barrier of an empty namespace comes in a bucket full of other namespaces, with position 0", async () => {
+    await using store = await fresh();
+    await store.save([item("busy", "a", 1), item("busy", "b", 2)]);
+    await store.save([{ namespace: "busy", changeType: "unset", entityType: "item", entityId: "a" }]);
+    const feed = store.watch("quiet");
+    const events = await untilBarrier(feed[Symbol.asyncIterator]());
+    expect(events).toEqual([{ type: "caught-up", position: 0, epoch: expect.any(String) }]);
+    feed.close();
+  });
+
+  it("positions are the stream's sequences; deletes of other KV clients come as unsets", async () => {
+    await using store = await fresh();
+    await store.save([item("ns", "a", 1), item("ns", "b", 2)]);
+    const feed = store.watch("ns");
+    const it = feed[Symbol.asyncIterator]();
+    const initial = await untilBarrier(it);
+    // The namespace's marker is sequence 1, then a and b.
+    expect(initial.map((e) => e.position)).toEqual([2, 3, 3]);
+    const kv = await new Kvm(other).open(store.bucket);
+    await kv.delete("ns.item.a");
+    await kv.purge("ns.item.b");
+    const deleted: unknown[] = [];
+    for (let i = 0; i < 2; i++) {
+      const r = await it.next();
+      if (r.done || r.value.type !== "change") throw new Error("expected a change");
+      deleted.push([r.value.change.entityId, r.value.change.changeType, r.value.position]);
+    }
+    expect(deleted).toEqual([
+      ["a", "unset", 4],
+      ["b", "unset", 5],
+    ]);
+    expect((await store.load("ns")).map((c) => [c.entityId, c.changeType])).toEqual([
+      ["a", "unset"],
+      ["b", "unset"],
+    ]);
+    feed.close();
+  });
+
+  it("a cursor of a bucket deleted and created again is behind (another epoch, or a position past its end)", async () => {
+    const bucket = uniqueBucket("feed_again");
+    let store = await NatsKvStore.open({ client: nc, bucket });
+    await store.save([item("ns", "a", 1), item("ns", "b", 2)]);
+    const first = store.watch("ns");
+    const [, , barrier] = await untilBarrier(first[Symbol.asyncIterator]());
+    first.close();
+    await store.destroy();
+    store = await NatsKvStore.open({ client: nc, bucket });
+    try {
+      await store.save([item("ns", "a", 1), item("ns", "b", 2), item("ns", "c", 3)]);
+      const byEpoch = store.watch("ns", { from: barrier as FeedEvent });
+      await expect(byEpoch[Symbol.asyncIterator]().next()).rejects.toSatisfy(isFeedBehindError);
+      const pastEnd = store.watch("ns", { from: 100 });
+      await expect(pastEnd[Symbol.asyncIterator]().next()).rejects.toSatisfy(isFeedBehindError);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("a follower on another connection sees a writer's saves; waitFor gives read-your-writes", async () => {
+    const reader = await fresh();
+    const writer = await NatsKvStore.open({ client: other, bucket: reader.bucket });
+    try {
+      await writer.save([item("shared", "a", 1), item("shared", "gone", 0)]);
+      const items = new MapEntityRepository<number>();
+      const manager = new ManagerBuilder().withStore(reader).registerRepository<number>("item", items).build();
+      const follower = await manager.follow("shared");
+      expect([...items.entities].sort()).toEqual([
+        ["a", 1],
+        ["gone", 0],
+      ]);
+      // The writer saves, then learns its position from its own feed's barrier.
+      await writer.save([
+        item("shared", "b", 2),
+        { namespace: "shared", changeType: "unset", entityType: "item", entityId: "gone" },
+      ]);
+      const position = await barrierOf(writer, "shared");
+      expect(position.position).toBeGreaterThan(0);
+      await follower.waitFor(position);
+      expect([...items.entities].sort()).toEqual([
+        ["a", 1],
+        ["b", 2],
+      ]);
+      expect(follower.position).toEqual(position);
+      expect(follower.lag).toBe(0);
+      // A number (of the same numbering) works too.
+      await writer.save([item("shared", "c", 3)]);
+      await follower.waitFor((await barrierOf(writer, "shared")).position);
+      expect(items.entities.get("c")).toBe(3);
+      await follower.close();
+    } finally {
+      await writer.close();
+      await reader.close();
+    }
+  });
+
+  it("a feed whose connection closes fails with UnavailableError", async () => {
+    const conn = await connectTest("feed-test-closing");
+    await using store = await NatsKvStore.open({ client: conn, bucket: uniqueBucket("feed_closed") });
+    const feed = store.watch("ns");
+    const it = feed[Symbol.asyncIterator]();
+    await untilBarrier(it);
+    const next = it.next();
+    await conn.close();
+    await expect(next).rejects.toSatisfy(isUnavailableError);
+  });
+});
