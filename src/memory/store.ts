@@ -10,6 +10,7 @@ import {
   type Change,
   type ChangeFeed,
   type ChangeInput,
+  ChangeType,
   type FeedBatch,
   FeedBehindError,
   type FeedChange,
@@ -36,9 +37,10 @@ export interface MemoryStoreOptions extends BaseStoreOptions {}
 export class MemoryStore extends BaseStore {
   readonly capabilities: StoreCapabilities = { compact: true, listNamespaces: true, durable: false, watch: true };
   /**
-   * namespace → key → prepared change (entity kept as its JSON text, so
-   * nobody can alias stored state) and its feed position; a re-set key
-   * moves to the end (write order, which is position order).
+   * namespace → key → prepared change (entity kept as the store's own
+   * copy, handed out only as copies, so nobody can alias stored state) and
+   * its feed position; a re-set key moves to the end (write order, which
+   * is position order).
    */
   readonly #data = new Map<string, Map<string, Entry>>();
   /** namespace → the position of its last change (a counter kept across `clear`). */
@@ -57,7 +59,7 @@ export class MemoryStore extends BaseStore {
 
   async save(changes: readonly ChangeInput[], options?: SaveOptions): Promise<void> {
     const touched = new Set<string>();
-    for (const p of this.prepare(changes, options)) {
+    for (const p of this.prepare(changes, options, true)) {
       let ns = this.#data.get(p.namespace);
       if (!ns) {
         ns = new Map();
@@ -136,7 +138,7 @@ export class MemoryStore extends BaseStore {
     // Fresh objects from the JSON text: callers may mutate what they load.
     const out: Change[] = [];
     for (const { prepared } of ns.values()) {
-      if (options?.liveOnly && prepared.json === undefined) continue;
+      if (options?.liveOnly && prepared.changeType === ChangeType.Unset) continue;
       out.push(this.loaded(toChange(prepared)));
     }
     return out;
