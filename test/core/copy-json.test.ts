@@ -46,7 +46,11 @@ describe("copyJsonWithin", () => {
       { a: Number.NaN },
       { d: new Date(0) },
       { m: new Map() },
-      [1, , 3],
+      (() => {
+        const holes = [1, 2, 3];
+        delete holes[1];
+        return holes;
+      })(),
       { f: () => 1 },
     ];
     for (const value of bad) {
