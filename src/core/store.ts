@@ -149,7 +149,10 @@ export interface PreparedChange {
   readonly entity?: unknown;
 }
 
-/** A change prepared with `copy: true`: the entity's copy, its JSON text made when first read. */
+/**
+ * A change prepared with `copy: true`: the entity's copy and the time (a
+ * new `Date` per read of `timestamp`), its JSON text made when first read.
+ */
 class CopiedChange implements PreparedChange {
   #json: string | undefined;
   constructor(
@@ -157,9 +160,13 @@ class CopiedChange implements PreparedChange {
     readonly changeType: ChangeType,
     readonly entityType: string,
     readonly entityId: string,
-    readonly timestamp: Date,
+    /** The timestamp, in ms since the epoch. */
+    readonly time: number,
     readonly entity: unknown,
   ) {}
+  get timestamp(): Date {
+    return new Date(this.time);
+  }
   get json(): string | undefined {
     if (this.#json === undefined && this.changeType === ChangeType.Set) this.#json = JSON.stringify(this.entity);
     return this.#json;
@@ -168,19 +175,20 @@ class CopiedChange implements PreparedChange {
 
 /** A prepared change as a {@link Change} with its own copy of the entity. */
 export function toChange(prepared: PreparedChange): Change {
-  const { namespace, entityType, entityId, timestamp } = prepared;
+  const { namespace, entityType, entityId } = prepared;
   if (prepared instanceof CopiedChange) {
     return prepared.changeType === ChangeType.Unset
-      ? { namespace, changeType: ChangeType.Unset, entityType, entityId, timestamp: new Date(timestamp.getTime()) }
+      ? { namespace, changeType: ChangeType.Unset, entityType, entityId, timestamp: new Date(prepared.time) }
       : {
           namespace,
           changeType: ChangeType.Set,
           entityType,
           entityId,
           entity: copyJsonData(prepared.entity),
-          timestamp: new Date(timestamp.getTime()),
+          timestamp: new Date(prepared.time),
         };
   }
+  const timestamp = prepared.timestamp;
   return prepared.json === undefined
     ? { namespace, changeType: ChangeType.Unset, entityType, entityId, timestamp: new Date(timestamp.getTime()) }
     : {
@@ -228,10 +236,22 @@ export function prepareChanges(
     let json: string | undefined;
     let entity: unknown;
     if (input.changeType === ChangeType.Set) {
-      const what = () => `${input.entityType} ${JSON.stringify(input.entityId)}`;
-      const path = () => `changes[${i}].entity`;
-      if (copy) entity = copyJsonWithin(input.entity, maxBytes, what, path);
-      else json = toJsonWithin(input.entity, maxBytes, what, path);
+      // The messages are built only on error (arrow functions passed inline: nothing is made per change but them).
+      entity = copy
+        ? copyJsonWithin(
+            input.entity,
+            maxBytes,
+            () => `${input.entityType} ${JSON.stringify(input.entityId)}`,
+            () => `changes[${i}].entity`,
+          )
+        : undefined;
+      if (!copy)
+        json = toJsonWithin(
+          input.entity,
+          maxBytes,
+          () => `${input.entityType} ${JSON.stringify(input.entityId)}`,
+          () => `changes[${i}].entity`,
+        );
     } else if (input.changeType !== ChangeType.Unset) {
       throw new ValidationError(
         `changes[${i}].changeType`,
@@ -244,7 +264,7 @@ export function prepareChanges(
         input.changeType,
         input.entityType,
         input.entityId,
-        new Date(timestamp.getTime()),
+        timestamp.getTime(),
         entity,
       );
       continue;

@@ -59,20 +59,28 @@ export class MemoryStore extends BaseStore {
 
   async save(changes: readonly ChangeInput[], options?: SaveOptions): Promise<void> {
     const touched = new Set<string>();
+    // The namespace of the previous change, its map and its last position (written back when it changes).
+    let namespace: string | undefined;
+    let ns: Map<string, Entry> | undefined;
+    let position = 0;
     for (const p of this.prepare(changes, options, true)) {
-      let ns = this.#data.get(p.namespace);
-      if (!ns) {
-        ns = new Map();
-        this.#data.set(p.namespace, ns);
+      if (p.namespace !== namespace || ns === undefined) {
+        if (namespace !== undefined) this.#positions.set(namespace, position);
+        namespace = p.namespace;
+        ns = this.#data.get(namespace);
+        if (!ns) {
+          ns = new Map();
+          this.#data.set(namespace, ns);
+        }
+        position = this.#positions.get(namespace) ?? 0;
+        touched.add(namespace);
       }
       const key = `${p.entityType}/${p.entityId}`;
-      const position = (this.#positions.get(p.namespace) ?? 0) + 1;
-      this.#positions.set(p.namespace, position);
       ns.delete(key);
-      ns.set(key, { prepared: p, position });
-      touched.add(p.namespace);
+      ns.set(key, { prepared: p, position: ++position });
     }
-    for (const namespace of touched) this.feedNotifier.notify(namespace);
+    if (namespace !== undefined) this.#positions.set(namespace, position);
+    for (const n of touched) this.feedNotifier.notify(n);
   }
 
   /**
