@@ -120,6 +120,8 @@ export {
   UnknownEntityTypes,
 } from "./core/store.js";
 export {
+  copyJsonData,
+  copyJsonWithin,
   type JsonValue,
   MAX_NAME_BYTES,
   toJson,

@@ -10,7 +10,14 @@ import { type Change, type ChangeInput, ChangeType, type EntityType, validateWit
 import { ClosedError, throwIfAborted, UnknownEntityTypeError, ValidationError } from "./errors.js";
 import { ChangeFeed, FeedNotifier, type FeedSource, feedPollIntervalMs, feedStart, type WatchOptions } from "./feed.js";
 import { OptionChecker } from "./options.js";
-import { toJsonWithin, validateEntityId, validateEntityType, validateNamespace } from "./validation.js";
+import {
+  copyJsonData,
+  copyJsonWithin,
+  toJsonWithin,
+  validateEntityId,
+  validateEntityType,
+  validateNamespace,
+} from "./validation.js";
 
 /** What a store can do beyond `save`, `load` and `close`. */
 export interface StoreCapabilities {
@@ -134,11 +141,54 @@ export interface PreparedChange {
   readonly timestamp: Date;
   /** The entity's JSON text (`undefined` for `unset`). */
   readonly json: string | undefined;
+  /**
+   * The entity as a copy nobody else holds, when the change was prepared
+   * with `copy: true` (`undefined` otherwise, and for `unset`); its
+   * {@link json} is then made when first read.
+   */
+  readonly entity?: unknown;
+}
+
+/**
+ * A change prepared with `copy: true`: the entity's copy and the time (a
+ * new `Date` per read of `timestamp`), its JSON text made when first read.
+ */
+class CopiedChange implements PreparedChange {
+  #json: string | undefined;
+  constructor(
+    readonly namespace: string,
+    readonly changeType: ChangeType,
+    readonly entityType: string,
+    readonly entityId: string,
+    /** The timestamp, in ms since the epoch. */
+    readonly time: number,
+    readonly entity: unknown,
+  ) {}
+  get timestamp(): Date {
+    return new Date(this.time);
+  }
+  get json(): string | undefined {
+    if (this.#json === undefined && this.changeType === ChangeType.Set) this.#json = JSON.stringify(this.entity);
+    return this.#json;
+  }
 }
 
 /** A prepared change as a {@link Change} with its own copy of the entity. */
 export function toChange(prepared: PreparedChange): Change {
-  const { namespace, entityType, entityId, timestamp } = prepared;
+  const { namespace, entityType, entityId } = prepared;
+  if (prepared instanceof CopiedChange) {
+    return prepared.changeType === ChangeType.Unset
+      ? { namespace, changeType: ChangeType.Unset, entityType, entityId, timestamp: new Date(prepared.time) }
+      : {
+          namespace,
+          changeType: ChangeType.Set,
+          entityType,
+          entityId,
+          entity: copyJsonData(prepared.entity),
+          timestamp: new Date(prepared.time),
+        };
+  }
+  const timestamp = prepared.timestamp;
   return prepared.json === undefined
     ? { namespace, changeType: ChangeType.Unset, entityType, entityId, timestamp: new Date(timestamp.getTime()) }
     : {
@@ -159,8 +209,14 @@ export function toChange(prepared: PreparedChange): Change {
  */
 export function prepareChanges(
   changes: readonly ChangeInput[],
-  options: { maxValueBytes?: number | undefined; clock?: (() => Date) | undefined } = {},
+  options: {
+    maxValueBytes?: number | undefined;
+    clock?: (() => Date) | undefined;
+    /** Keep a copy of each entity (`PreparedChange.entity`) instead of its JSON text, for a store that keeps them in memory. @default false */
+    copy?: boolean | undefined;
+  } = {},
 ): PreparedChange[] {
+  const copy = options.copy === true;
   if (!Array.isArray(changes)) throw new ValidationError("changes", "must be an array of changes");
   const maxBytes = options.maxValueBytes ?? STORE_DEFAULTS.maxValueBytes;
   const now = (options.clock ?? (() => new Date()))();
@@ -178,18 +234,40 @@ export function prepareChanges(
       throw new ValidationError(`changes[${i}].timestamp`, "must be a valid Date");
     }
     let json: string | undefined;
+    let entity: unknown;
     if (input.changeType === ChangeType.Set) {
-      json = toJsonWithin(
-        input.entity,
-        maxBytes,
-        () => `${input.entityType} ${JSON.stringify(input.entityId)}`,
-        () => `changes[${i}].entity`,
-      );
+      // The messages are built only on error (arrow functions passed inline: nothing is made per change but them).
+      entity = copy
+        ? copyJsonWithin(
+            input.entity,
+            maxBytes,
+            () => `${input.entityType} ${JSON.stringify(input.entityId)}`,
+            () => `changes[${i}].entity`,
+          )
+        : undefined;
+      if (!copy)
+        json = toJsonWithin(
+          input.entity,
+          maxBytes,
+          () => `${input.entityType} ${JSON.stringify(input.entityId)}`,
+          () => `changes[${i}].entity`,
+        );
     } else if (input.changeType !== ChangeType.Unset) {
       throw new ValidationError(
         `changes[${i}].changeType`,
         `must be "set" or "unset", got ${JSON.stringify((input as { changeType?: unknown }).changeType)}`,
       );
+    }
+    if (copy) {
+      out[i] = new CopiedChange(
+        input.namespace,
+        input.changeType,
+        input.entityType,
+        input.entityId,
+        timestamp.getTime(),
+        entity,
+      );
+      continue;
     }
     out[i] = {
       namespace: input.namespace,
@@ -270,7 +348,8 @@ export class EntityTypeRegistry {
         if (this.#reject) throw this.#unknown(p.entityType, "nothing was saved");
         continue;
       }
-      if (type.schema && p.json !== undefined) validateWithSchema(type, (inputs[i] as { entity: unknown }).entity);
+      if (type.schema && p.changeType === ChangeType.Set)
+        validateWithSchema(type, (inputs[i] as { entity: unknown }).entity);
     }
   }
 
@@ -379,11 +458,14 @@ export abstract class BaseStore implements Store {
   /**
    * The start of a `save`: {@link checkOpen}, then every change validated
    * and prepared (see {@link prepareChanges}) and checked against the
-   * registered types. When it throws, nothing may be written.
+   * registered types. When it throws, nothing may be written. With
+   * `copy`, each change keeps a copy of its entity instead of its JSON
+   * text (`PreparedChange.entity`; the text is made when first read): for
+   * a store that keeps entities in memory.
    */
-  protected prepare(changes: readonly ChangeInput[], options?: SaveOptions): PreparedChange[] {
+  protected prepare(changes: readonly ChangeInput[], options?: SaveOptions, copy = false): PreparedChange[] {
     this.checkOpen(undefined, options);
-    const prepared = prepareChanges(changes, { maxValueBytes: this.maxValueBytes, clock: this.clock });
+    const prepared = prepareChanges(changes, { maxValueBytes: this.maxValueBytes, clock: this.clock, copy });
     this.types.checkSave(prepared, changes);
     return prepared;
   }

@@ -176,3 +176,112 @@ function checkExotic(obj: object, proto: { constructor?: { name?: string } }, wa
     walk.fail(`${name} does not round-trip through JSON (store a plain object or array)`);
   }
 }
+
+/**
+ * Like {@link toJsonWithin}, but returns a copy of `value` instead of its
+ * JSON text: the value `JSON.parse(toJsonWithin(value, …))` would give,
+ * made without the text for the common case of plain objects, arrays and
+ * primitives (a store that keeps values in memory then holds data nobody
+ * else holds, and pays neither the text nor its parse). The UTF-8 size of
+ * the JSON text is bounded while copying; only a value whose bound exceeds
+ * `maxBytes` has its text measured. Anything else (class instances, deep
+ * values, invalid data) takes the path of {@link toJsonWithin}, with its
+ * errors.
+ * @throws InvalidValueError | TooLargeError
+ */
+export function copyJsonWithin(
+  value: unknown,
+  maxBytes: number,
+  what: string | (() => string),
+  path: string | (() => string) = "entity",
+): unknown {
+  let copy: unknown;
+  copyBound = 0;
+  try {
+    copy = copyPlain(value, 0);
+  } catch (error) {
+    if (error !== NOT_PLAIN) throw error;
+    return JSON.parse(toJsonWithin(value, maxBytes, what, path));
+  }
+  if (copyBound > maxBytes) {
+    const size = Buffer.byteLength(JSON.stringify(copy), "utf8");
+    if (size > maxBytes) throw new TooLargeError(size, maxBytes, typeof what === "function" ? what() : what);
+  }
+  return copy;
+}
+
+/**
+ * A copy of a value that is already JSON data nobody can change (a stored
+ * copy from {@link copyJsonWithin}): what a store hands out on a read.
+ */
+export function copyJsonData<T>(value: T): T {
+  try {
+    return copyPlain(value, 0) as T;
+  } catch (error) {
+    if (error !== NOT_PLAIN) throw error;
+    return JSON.parse(JSON.stringify(value)) as T;
+  }
+}
+
+/** Thrown by {@link copyPlain} for what it leaves to the complete check. */
+const NOT_PLAIN: unique symbol = Symbol("not plain JSON data");
+/** Depth from which {@link copyPlain} leaves a value to the complete check (which detects cycles). */
+const PLAIN_COPY_DEPTH = 64;
+/** Upper bound of the UTF-8 size of the JSON text of what {@link copyPlain} copied (reset per copy). */
+let copyBound = 0;
+
+/**
+ * A copy of plain JSON data (plain or null-prototype objects, dense
+ * arrays, strings, finite numbers, booleans, null), as `JSON.parse` of its
+ * text would build it (-0 becomes 0, an own `__proto__` key stays a key);
+ * adds an upper bound of its UTF-8 JSON size to {@link copyBound} (a
+ * UTF-16 unit takes at most 6 bytes, escaped; a number at most 25).
+ * @throws NOT_PLAIN for anything else
+ */
+function copyPlain(value: unknown, depth: number): unknown {
+  switch (typeof value) {
+    case "string":
+      copyBound += 6 * value.length + 2;
+      return value;
+    case "number":
+      if (!Number.isFinite(value)) throw NOT_PLAIN;
+      copyBound += 25;
+      return value + 0;
+    case "boolean":
+      copyBound += 5;
+      return value;
+    case "object":
+      break;
+    default:
+      throw NOT_PLAIN;
+  }
+  if (value === null) {
+    copyBound += 4;
+    return null;
+  }
+  if (depth >= PLAIN_COPY_DEPTH) throw NOT_PLAIN;
+  if (Array.isArray(value)) {
+    const n = value.length;
+    const out: unknown[] = new Array(n);
+    copyBound += 2 + n;
+    for (let i = 0; i < n; i++) {
+      if (!(i in value)) throw NOT_PLAIN;
+      out[i] = copyPlain(value[i], depth + 1);
+    }
+    return out;
+  }
+  const proto = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) throw NOT_PLAIN;
+  const keys = Object.keys(value);
+  const out: Record<string, unknown> = {};
+  copyBound += 2 + keys.length;
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i] as string;
+    copyBound += 6 * key.length + 3;
+    const v = copyPlain((value as Record<string, unknown>)[key], depth + 1);
+    if (key === "__proto__")
+      Object.defineProperty(out, key, { value: v, enumerable: true, writable: true, configurable: true });
+    else out[key] = v;
+  }
+  return out;
+}

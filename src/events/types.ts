@@ -170,6 +170,15 @@ export interface EventSubscription extends AsyncIterable<RecordedEvent>, AsyncDi
   readonly position: number;
   /** Ends the subscription; a pending `next()` resolves as done. */
   close(): void;
+  /**
+   * Optional: the next events in one call instead of one `await` per event
+   * (every event fetched and not yet delivered, at least one, waiting when
+   * there is none; `[]` once the subscription ended), with the iterator's
+   * guarantees. A subscription is read either with `for await` or with
+   * `nextBatch()`. Every subscription of `BaseEventStore` has it; consumers
+   * fall back to `for await` when it is missing.
+   */
+  nextBatch?(): Promise<readonly RecordedEvent[]>;
 }
 
 /** Information about one stream. */

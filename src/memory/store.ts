@@ -10,6 +10,7 @@ import {
   type Change,
   type ChangeFeed,
   type ChangeInput,
+  ChangeType,
   type FeedBatch,
   FeedBehindError,
   type FeedChange,
@@ -36,9 +37,10 @@ export interface MemoryStoreOptions extends BaseStoreOptions {}
 export class MemoryStore extends BaseStore {
   readonly capabilities: StoreCapabilities = { compact: true, listNamespaces: true, durable: false, watch: true };
   /**
-   * namespace → key → prepared change (entity kept as its JSON text, so
-   * nobody can alias stored state) and its feed position; a re-set key
-   * moves to the end (write order, which is position order).
+   * namespace → key → prepared change (entity kept as the store's own
+   * copy, handed out only as copies, so nobody can alias stored state) and
+   * its feed position; a re-set key moves to the end (write order, which
+   * is position order).
    */
   readonly #data = new Map<string, Map<string, Entry>>();
   /** namespace → the position of its last change (a counter kept across `clear`). */
@@ -57,20 +59,28 @@ export class MemoryStore extends BaseStore {
 
   async save(changes: readonly ChangeInput[], options?: SaveOptions): Promise<void> {
     const touched = new Set<string>();
-    for (const p of this.prepare(changes, options)) {
-      let ns = this.#data.get(p.namespace);
-      if (!ns) {
-        ns = new Map();
-        this.#data.set(p.namespace, ns);
+    // The namespace of the previous change, its map and its last position (written back when it changes).
+    let namespace: string | undefined;
+    let ns: Map<string, Entry> | undefined;
+    let position = 0;
+    for (const p of this.prepare(changes, options, true)) {
+      if (p.namespace !== namespace || ns === undefined) {
+        if (namespace !== undefined) this.#positions.set(namespace, position);
+        namespace = p.namespace;
+        ns = this.#data.get(namespace);
+        if (!ns) {
+          ns = new Map();
+          this.#data.set(namespace, ns);
+        }
+        position = this.#positions.get(namespace) ?? 0;
+        touched.add(namespace);
       }
       const key = `${p.entityType}/${p.entityId}`;
-      const position = (this.#positions.get(p.namespace) ?? 0) + 1;
-      this.#positions.set(p.namespace, position);
       ns.delete(key);
-      ns.set(key, { prepared: p, position });
-      touched.add(p.namespace);
+      ns.set(key, { prepared: p, position: ++position });
     }
-    for (const namespace of touched) this.feedNotifier.notify(namespace);
+    if (namespace !== undefined) this.#positions.set(namespace, position);
+    for (const n of touched) this.feedNotifier.notify(n);
   }
 
   /**
@@ -136,7 +146,7 @@ export class MemoryStore extends BaseStore {
     // Fresh objects from the JSON text: callers may mutate what they load.
     const out: Change[] = [];
     for (const { prepared } of ns.values()) {
-      if (options?.liveOnly && prepared.json === undefined) continue;
+      if (options?.liveOnly && prepared.changeType === ChangeType.Unset) continue;
       out.push(this.loaded(toChange(prepared)));
     }
     return out;

@@ -7,6 +7,7 @@
  */
 import {
   type CallOptions,
+  copyJsonData,
   OpenState,
   throwIfAborted,
   validateEntityId,
@@ -17,7 +18,10 @@ import {
   copyMetadata,
   copyStatus,
   type PreparedWrite,
+  type ProjectedBatch,
+  type ProjectedModel,
   prepareDelete,
+  prepareProjected,
   prepareSave,
   prepareStatus,
   prepareWrites,
@@ -37,9 +41,20 @@ import type {
   StoredReadModel,
 } from "./types.js";
 
+/**
+ * The projector's own way into a {@link TableReadModelStore} (not part of
+ * the package's API): a synchronous load from the table, and the writes of
+ * a batch with its checkpoint prepared from the projector's entries
+ * without a write object per model. Same checks, copies and atomicity as
+ * `load` and `saveWithCheckpoint`.
+ */
+export const projectorLoadNow: unique symbol = Symbol("statelog.readModels.loadNow");
+/** See {@link projectorLoadNow}. */
+export const projectorSaveBatch: unique symbol = Symbol("statelog.readModels.saveBatch");
+
 /** A stored entry as callers receive it: fresh copies they may change. */
 export function toStoredReadModel<M>(entry: TableEntry): StoredReadModel<M> {
-  return { model: JSON.parse(entry.json) as M, metadata: copyMetadata(entry.metadata), revision: entry.revision };
+  return { model: copyJsonData(entry.value as M), metadata: copyMetadata(entry.metadata), revision: entry.revision };
 }
 
 /** A read-model store over a {@link ReadModelTable}: reads from memory, writes through {@link persist}. */
@@ -147,6 +162,34 @@ export abstract class TableReadModelStore implements ReadModelStore {
     return this.#commit(prepared, prepareStatus(status));
   }
 
+  /** `load`, answered synchronously from the table (see {@link projectorLoadNow}). */
+  [projectorLoadNow]<M>(modelType: string, id: string): StoredReadModel<M> | undefined {
+    this.checkOpen();
+    validateEntityType(modelType);
+    validateEntityId(id);
+    const entry = this.table.get(modelType, id);
+    return entry && toStoredReadModel<M>(entry);
+  }
+
+  /**
+   * `saveWithCheckpoint` of the saves and deletes of `models` (see
+   * {@link prepareProjected}), read synchronously before it returns; one
+   * model type, each id once (a projector's batch).
+   */
+  [projectorSaveBatch](
+    batch: ProjectedBatch,
+    models: readonly ProjectedModel[],
+    status: ProjectionStatusRecord,
+  ): Promise<number[]> {
+    try {
+      this.checkOpen();
+      const prepared = prepareProjected(batch, models, this.maxValueBytes);
+      return this.#commit(prepared, prepareStatus(status), true);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
   async close(): Promise<void> {
     if (!this.#state.close()) return;
     await this.#tail.catch(() => undefined);
@@ -168,10 +211,14 @@ export abstract class TableReadModelStore implements ReadModelStore {
     return result;
   }
 
-  /** Checks, persists and applies one batch, after the batches before it. */
-  #commit(writes: readonly PreparedWrite[], status: ProjectionStatusRecord | undefined): Promise<number[]> {
+  /** Checks, persists and applies one batch, after the batches before it (`distinct`: no model written twice in it). */
+  #commit(
+    writes: readonly PreparedWrite[],
+    status: ProjectionStatusRecord | undefined,
+    distinct = false,
+  ): Promise<number[]> {
     return this.exclusive(async () => {
-      const revisions = this.table.plan(writes);
+      const revisions = this.table.plan(writes, distinct);
       const changed = revisions.some((r) => r !== 0);
       if (changed || status) await this.persist(writes, revisions, status);
       this.table.apply(writes, revisions);

@@ -4,8 +4,8 @@
  * status records, expected revisions.
  */
 import {
+  copyJsonWithin,
   type OptionChecker,
-  toJsonWithin,
   ValidationError,
   VersionConflictError,
   validateEntityId,
@@ -14,14 +14,14 @@ import {
 } from "../index.js";
 import { ProjectionStatus, type ProjectionStatusRecord, type ReadModelMetadata, type ReadModelWrite } from "./types.js";
 
-/** A checked save: the model as JSON text and parsed (a copy nobody else holds), its metadata. */
+/** A checked save: the model (a copy nobody else holds) and its JSON text, its metadata. */
 export interface PreparedSave {
   readonly type: "save";
   readonly modelType: string;
   readonly id: string;
   /** The model's JSON text. */
   readonly json: string;
-  /** The model parsed from {@link json}: what queries read. Never handed out. */
+  /** The model as `JSON.parse(json)` gives it: what queries read. Never handed out. */
   readonly value: unknown;
   /** A copy of the metadata nobody else holds (its free-form part frozen). */
   readonly metadata: ReadModelMetadata;
@@ -60,22 +60,40 @@ export function revisionConflict(
 }
 
 /**
- * A checked save as {@link prepareSave} makes it: the JSON text is the one
- * copy made of the model; the parsed value and the metadata's JSON text are
- * made when first read (a store that never queries or never writes text
- * never pays for them).
+ * A save made here: the table stores the object itself as the model's
+ * entry (with the revision it got) instead of a wrapper, the first time it
+ * is applied.
  */
-class CheckedSave implements PreparedSave {
+export abstract class OwnedSave {
+  /** The revision the table gave it (0: not applied yet). */
+  revision = 0;
+
+  /** Takes `revision` when the save was never applied; false otherwise (the table then wraps it). */
+  claim(revision: number): boolean {
+    if (this.revision !== 0) return false;
+    this.revision = revision;
+    return true;
+  }
+}
+
+/**
+ * A checked save as {@link prepareSave} makes it: the parsed value is the
+ * one copy made of the model (the value `JSON.parse` of its text would
+ * give); the JSON texts of the model and of the metadata are made when
+ * first read (a store that keeps models in memory never pays for them).
+ */
+class CheckedSave extends OwnedSave implements PreparedSave {
   readonly type = "save";
-  #value: unknown;
-  #parsed = false;
+  #json: string | undefined;
   #metadataJson: string | undefined;
 
   constructor(
-    readonly json: string,
+    readonly value: unknown,
     readonly metadata: ReadModelMetadata,
     readonly expectedRevision: number | undefined,
-  ) {}
+  ) {
+    super();
+  }
 
   get modelType(): string {
     return this.metadata.modelType;
@@ -85,12 +103,9 @@ class CheckedSave implements PreparedSave {
     return this.metadata.id;
   }
 
-  get value(): unknown {
-    if (!this.#parsed) {
-      this.#value = JSON.parse(this.json);
-      this.#parsed = true;
-    }
-    return this.#value;
+  get json(): string {
+    this.#json ??= JSON.stringify(this.value);
+    return this.#json;
   }
 
   get metadataJson(): string {
@@ -188,7 +203,7 @@ export function prepareSave(
     );
   }
   const free = checkFreeMetadata(metadata.metadata);
-  const json = toJsonWithin(model, maxValueBytes, () => `read model ${modelType}/${metadata.id}`, "model");
+  const value = copyJsonWithin(model, maxValueBytes, () => `read model ${modelType}/${metadata.id}`, "model");
   // Not frozen (freezing each save's metadata costs more than the rest of it): nobody else holds this copy.
   const meta: ReadModelMetadata = {
     id: metadata.id,
@@ -198,7 +213,119 @@ export function prepareSave(
     lastEventPosition: metadata.lastEventPosition,
     metadata: free,
   };
-  return new CheckedSave(json, meta, checkExpectedRevision(expectedRevision));
+  return new CheckedSave(value, meta, checkExpectedRevision(expectedRevision));
+}
+
+/** One model of a projector's batch, as {@link prepareProjected} reads it (synchronously). */
+export interface ProjectedModel {
+  readonly id: string;
+  /** The model; `undefined` deletes it. */
+  readonly model: unknown;
+  /** Position of the last event applied to it. */
+  readonly lastEventPosition: number;
+  /** Its revision in the store (0: not stored): the write's expected revision. */
+  readonly revision: number;
+}
+
+/** What the saves of one projector batch share in their metadata. */
+export interface ProjectedBatch {
+  readonly modelType: string;
+  readonly schemaVersion: number;
+  readonly lastUpdated: Date;
+  /** The free-form metadata of every model. */
+  readonly metadata: Readonly<Record<string, string>>;
+}
+
+/** A save of a projector's batch: its metadata (shared parts from the batch) made when first read. */
+class ProjectedSave extends OwnedSave implements PreparedSave {
+  readonly type = "save";
+  #metadata: ReadModelMetadata | undefined;
+  #json: string | undefined;
+  #metadataJson: string | undefined;
+
+  constructor(
+    readonly id: string,
+    readonly value: unknown,
+    readonly lastEventPosition: number,
+    readonly batch: ProjectedBatch,
+    readonly expectedRevision: number,
+  ) {
+    super();
+  }
+
+  get modelType(): string {
+    return this.batch.modelType;
+  }
+
+  get metadata(): ReadModelMetadata {
+    const b = this.batch;
+    this.#metadata ??= {
+      id: this.id,
+      modelType: b.modelType,
+      schemaVersion: b.schemaVersion,
+      lastUpdated: b.lastUpdated,
+      lastEventPosition: this.lastEventPosition,
+      metadata: b.metadata,
+    };
+    return this.#metadata;
+  }
+
+  get json(): string {
+    this.#json ??= JSON.stringify(this.value);
+    return this.#json;
+  }
+
+  get metadataJson(): string {
+    this.#metadataJson ??= metadataToJson(this.metadata);
+    return this.#metadataJson;
+  }
+}
+
+/**
+ * Checks and prepares the writes of a projector's batch: the same checks
+ * and copies as {@link prepareWrites} of the equivalent saves and deletes
+ * (each with its `revision` as expected revision), with the metadata the
+ * models share checked once.
+ * @throws InvalidNameError | ValidationError | InvalidValueError | TooLargeError
+ */
+export function prepareProjected(
+  batch: ProjectedBatch,
+  models: readonly ProjectedModel[],
+  maxValueBytes: number,
+): PreparedWrite[] {
+  const modelType = batch.modelType;
+  validateEntityType(modelType);
+  if (!(batch.lastUpdated instanceof Date) || Number.isNaN(batch.lastUpdated.getTime())) {
+    throw new ValidationError("metadata.lastUpdated", "must be a valid Date");
+  }
+  const schemaVersion = batch.schemaVersion;
+  if (!Number.isSafeInteger(schemaVersion) || schemaVersion < 0) {
+    throw new ValidationError("metadata.schemaVersion", `must be an integer >= 0, got ${String(schemaVersion)}`);
+  }
+  const shared: ProjectedBatch = {
+    modelType,
+    schemaVersion,
+    lastUpdated: storedDate(batch.lastUpdated),
+    metadata: checkFreeMetadata(batch.metadata),
+  };
+  const out = new Array<PreparedWrite>(models.length);
+  for (let i = 0; i < models.length; i++) {
+    const m = models[i] as ProjectedModel;
+    const id = m.id;
+    validateEntityId(id);
+    const expected = checkExpectedRevision(m.revision) as number;
+    if (m.model === undefined) {
+      out[i] = { type: "delete", modelType, id, expectedRevision: expected };
+      continue;
+    }
+    const position = m.lastEventPosition;
+    if (!Number.isSafeInteger(position) || position < 0) {
+      throw new ValidationError("metadata.lastEventPosition", `must be an integer >= 0, got ${String(position)}`);
+    }
+    const value = copyJsonWithin(m.model, maxValueBytes, () => `read model ${modelType}/${id}`, "model");
+    out[i] = new ProjectedSave(id, value, position, shared, expected);
+  }
+  return out;
 }
 
 /** Checks a delete. */

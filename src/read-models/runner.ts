@@ -6,6 +6,7 @@
  */
 import type { EventStore, EventSubscription, RecordedEvent } from "../events/index.js";
 import { ApplyError, type RetryPolicy, retrying } from "../index.js";
+import { projectorLoadNow, projectorSaveBatch, TableReadModelStore } from "./base.js";
 import {
   type AtomicCheckpointStore,
   generationModelType,
@@ -13,7 +14,13 @@ import {
   hasAtomicCheckpoint,
   type Projection,
 } from "./projection.js";
-import { ProjectionStatus, type ProjectionStatusRecord, type ReadModelStore, type ReadModelWrite } from "./types.js";
+import {
+  ProjectionStatus,
+  type ProjectionStatusRecord,
+  type ReadModelStore,
+  type ReadModelWrite,
+  type StoredReadModel,
+} from "./types.js";
 
 /** What a runner needs from its projector. */
 export interface RunnerHost {
@@ -72,6 +79,8 @@ export class ProjectionRunner {
   #resumedFrom = 0;
   #stopping = false;
   readonly #atomic: boolean;
+  /** The store, when it keeps its models in memory: loads without a promise, batches without write objects. */
+  readonly #table: TableReadModelStore | undefined;
   readonly #handles: Set<string>;
   /** The free-form metadata of every model written. */
   readonly #freeMetadata: Readonly<Record<string, string>>;
@@ -84,6 +93,7 @@ export class ProjectionRunner {
     this.modelType = generationModelType(projection.modelType, generation);
     this.statusName = generationStatusName(projection.name, generation);
     this.#atomic = hasAtomicCheckpoint(host.store);
+    this.#table = host.store instanceof TableReadModelStore ? host.store : undefined;
     this.#handles = new Set(projection.handles);
     this.#freeMetadata = Object.freeze({ projection: projection.name });
   }
@@ -149,15 +159,32 @@ export class ProjectionRunner {
 
   async #run(sub: EventSubscription): Promise<void> {
     try {
-      for await (const event of sub) {
-        // Nothing else running: the event is handled right here, synchronously unless it must wait (a load, an
-        // async evolve, a retry, a write); what waits holds the queue so checkpoints never interleave with it.
-        const go = this.#busy === 0 ? this.#step(event) : await this.#exclusive(async () => this.#step(event));
-        if (go === false || (go !== true && !(await this.#hold(go)))) break;
+      if (sub.nextBatch === undefined) {
+        for await (const event of sub) if (!(await this.#deliver(event))) break;
+        return;
+      }
+      // Events come a batch at a time: each is handled synchronously unless it must wait.
+      for (let events = await sub.nextBatch(); events.length > 0; events = await sub.nextBatch()) {
+        for (const event of events) {
+          const go = this.#busy === 0 ? this.#step(event) : await this.#exclusive(async () => this.#step(event));
+          if (go === false || (go !== true && !(await this.#hold(go)))) return;
+        }
       }
     } catch (error) {
       if (!this.#stopping) await this.#exclusive(() => this.#fail(error, this.#batchPosition + 1, false));
+    } finally {
+      sub.close();
     }
+  }
+
+  /**
+   * Handles one event: right here, synchronously unless it must wait (a
+   * load, an async evolve, a retry, a write), when nothing else runs; what
+   * waits holds the queue so checkpoints never interleave with it. False to stop.
+   */
+  async #deliver(event: RecordedEvent): Promise<boolean> {
+    const go = this.#busy === 0 ? this.#step(event) : await this.#exclusive(async () => this.#step(event));
+    return go === true || (go !== false && (await this.#hold(go)));
   }
 
   /** Handles one event and writes the batch when it is full or at the head; false to stop. */
@@ -202,6 +229,16 @@ export class ProjectionRunner {
   #handleWithId(event: RecordedEvent, id: string): boolean | Promise<boolean> {
     const entry = this.#models.get(id);
     if (entry) return this.#apply(event, entry);
+    if (this.#table) {
+      let loaded: Entry;
+      try {
+        loaded = this.#entry(id, this.#table[projectorLoadNow](this.modelType, id));
+      } catch (error) {
+        return this.#failOn(event, id, error);
+      }
+      this.#models.set(id, loaded);
+      return this.#apply(event, loaded);
+    }
     return this.#load(id).then(
       (loaded) => {
         this.#models.set(id, loaded);
@@ -276,7 +313,10 @@ export class ProjectionRunner {
   }
 
   async #load(id: string): Promise<Entry> {
-    const stored = await this.host.store.load(this.modelType, id);
+    return this.#entry(id, await this.host.store.load(this.modelType, id));
+  }
+
+  #entry(id: string, stored: StoredReadModel | undefined): Entry {
     return stored
       ? {
           id,
@@ -294,44 +334,53 @@ export class ProjectionRunner {
     const checkpoint = Math.max(position, this.#batchPosition, this.checkpoint);
     this.#batchPosition = checkpoint;
     const batch = this.#batch;
-    const writes: ReadModelWrite[] = [];
-    /** The entry of each write. */
+    /** The entries to write (a model created and deleted within the batch is not). */
     const written: Entry[] = [];
-    const lastUpdated = new Date();
-    const schemaVersion = this.projection.schemaVersion ?? 1;
-    const modelType = this.modelType;
-    for (const e of batch) {
-      if (e.model === undefined && e.revision === 0) continue; // created and deleted within the batch
-      const id = e.id;
-      written.push(e);
-      writes.push(
-        e.model === undefined
-          ? { type: "delete", modelType, id, expectedRevision: e.revision }
-          : {
-              type: "save",
-              model: e.model,
-              metadata: {
-                id,
-                modelType,
-                schemaVersion,
-                lastUpdated,
-                lastEventPosition: e.lastEventPosition,
-                metadata: this.#freeMetadata,
-              },
-              expectedRevision: e.revision,
-            },
-      );
-    }
+    for (const e of batch) if (e.model !== undefined || e.revision !== 0) written.push(e);
     const head = this.host.eventStore.stats().globalPosition;
     if (head > this.#head) this.#head = head;
     const base = checkpoint >= head ? ProjectionStatus.UpToDate : ProjectionStatus.CatchingUp;
     const record = this.#record(base, checkpoint, head);
-    if (writes.length === 0 && checkpoint === this.checkpoint && base === this.status && !this.rebuilding) {
+    if (written.length === 0 && checkpoint === this.checkpoint && base === this.status && !this.rebuilding) {
       this.#settle(batch, written, undefined);
       return;
     }
     const store = this.host.store;
+    const table = this.#atomic ? this.#table : undefined;
+    const lastUpdated = new Date();
+    const schemaVersion = this.projection.schemaVersion ?? 1;
+    const modelType = this.modelType;
+    // The entries stay as they are while the batch is written (the runner holds its queue): a retry reads the same.
+    const writes: ReadModelWrite[] = [];
+    if (!table) {
+      for (const e of written) {
+        const id = e.id;
+        writes.push(
+          e.model === undefined
+            ? { type: "delete", modelType, id, expectedRevision: e.revision }
+            : {
+                type: "save",
+                model: e.model,
+                metadata: {
+                  id,
+                  modelType,
+                  schemaVersion,
+                  lastUpdated,
+                  lastEventPosition: e.lastEventPosition,
+                  metadata: this.#freeMetadata,
+                },
+                expectedRevision: e.revision,
+              },
+        );
+      }
+    }
     const revisions = await retrying(this.host.retry, async (): Promise<(number | undefined)[]> => {
+      if (table)
+        return table[projectorSaveBatch](
+          { modelType, schemaVersion, lastUpdated, metadata: this.#freeMetadata },
+          written,
+          record,
+        );
       if (this.#atomic) return (store as AtomicCheckpointStore).saveWithCheckpoint(writes, record);
       const saved: (number | undefined)[] = [];
       for (const w of writes) saved.push(w.type === "save" ? await this.#saveOnce(w) : undefined);

@@ -16,7 +16,7 @@
  * Writes mark an index stale; the next query brings it up to date (a few
  * changes are moved into place, many trigger one re-sort).
  */
-import { type PreparedSave, type PreparedWrite, revisionConflict } from "./prepare.js";
+import { OwnedSave, type PreparedSave, type PreparedWrite, revisionConflict } from "./prepare.js";
 import {
   compareSortValues,
   compileFilters,
@@ -40,7 +40,7 @@ import {
 /** One stored model of a {@link ReadModelTable}. */
 export interface TableEntry extends QueryEntry {
   readonly id: string;
-  /** The parsed model (never handed out: callers get `JSON.parse(json)`). */
+  /** The parsed model, plain JSON data (never handed out: callers get copies). */
   readonly value: unknown;
   /** The model's JSON text. */
   readonly json: string;
@@ -247,36 +247,84 @@ export class ReadModelTable {
   /**
    * Checks every expected revision of `writes` (each write sees those
    * before it) and returns the revision each would get (0 for a delete of a
-   * missing model); changes nothing.
+   * missing model); changes nothing. `distinct`: the caller guarantees
+   * that no model (type and id) is written twice in `writes`, so no write
+   * needs to see another's revision.
    * @throws VersionConflictError
    */
-  plan(writes: readonly PreparedWrite[]): number[] {
-    /** Revisions given by earlier writes of the batch, by model type then id. */
-    const pending = new Map<string, Map<string, number>>();
+  plan(writes: readonly PreparedWrite[], distinct = false): number[] {
+    /**
+     * Revisions given by earlier writes of the batch, by model type then id;
+     * made only once the batch writes a second model type or an id twice.
+     */
+    let pending: Map<string, Map<string, number>> | undefined;
     let seq = this.sequence;
     const revisions = new Array<number>(writes.length);
+    let lastType: string | undefined;
+    let lastTable: TypeTable | undefined;
+    /** Ids written so far in the batch, while every write was of `lastType` and no id came twice. */
+    let ids: Set<string> | undefined = distinct ? undefined : new Set();
     for (let i = 0; i < writes.length; i++) {
       const w = writes[i] as PreparedWrite;
       const modelType = w.modelType;
       const id = w.id;
-      let planned = pending.get(modelType);
-      if (!planned) {
-        planned = new Map();
-        pending.set(modelType, planned);
+      if (modelType !== lastType) {
+        if (lastType !== undefined && ids !== undefined) {
+          pending = this.#pendingOf(writes, revisions, i);
+          ids = undefined;
+        }
+        lastType = modelType;
+        lastTable = this.#types.get(modelType);
       }
-      const actual = planned.get(id) ?? this.#types.get(modelType)?.models.get(id)?.revision ?? 0;
+      let planned: Map<string, number> | undefined;
+      let actual: number | undefined;
+      if (ids !== undefined) {
+        if (ids.has(id)) {
+          pending = this.#pendingOf(writes, revisions, i);
+          ids = undefined;
+        } else ids.add(id);
+      }
+      if (pending !== undefined) {
+        planned = pending.get(modelType);
+        if (!planned) {
+          planned = new Map();
+          pending.set(modelType, planned);
+        }
+        actual = planned.get(id);
+      }
+      actual ??= lastTable?.models.get(id)?.revision ?? 0;
       if (w.expectedRevision !== undefined && w.expectedRevision !== actual) {
         throw revisionConflict(modelType, id, w.expectedRevision, actual);
       }
       if (w.type === "delete" && actual === 0) {
         revisions[i] = 0;
+        planned?.set(id, 0);
         continue;
       }
       const revision = ++seq;
-      planned.set(id, w.type === "delete" ? 0 : revision);
+      planned?.set(id, w.type === "delete" ? 0 : revision);
       revisions[i] = revision;
     }
     return revisions;
+  }
+
+  /** The revisions planned for `writes[0 .. end)`, by model type then id (each id once in them). */
+  #pendingOf(
+    writes: readonly PreparedWrite[],
+    revisions: readonly number[],
+    end: number,
+  ): Map<string, Map<string, number>> {
+    const pending = new Map<string, Map<string, number>>();
+    for (let i = 0; i < end; i++) {
+      const w = writes[i] as PreparedWrite;
+      let planned = pending.get(w.modelType);
+      if (!planned) {
+        planned = new Map();
+        pending.set(w.modelType, planned);
+      }
+      planned.set(w.id, w.type === "delete" ? 0 : (revisions[i] as number));
+    }
+    return pending;
   }
 
   /** Applies `writes` with the revisions {@link plan} gave them. */
@@ -286,7 +334,10 @@ export class ReadModelTable {
       const revision = revisions[i] as number;
       if (revision === 0) continue;
       if (w.type === "save") {
-        this.put(new SavedEntry(w, revision));
+        // A save made by prepare.ts becomes the entry itself (once); others are wrapped.
+        this.put(
+          w instanceof OwnedSave && w.claim(revision) ? (w as PreparedSave & TableEntry) : new SavedEntry(w, revision),
+        );
       } else {
         this.remove(w.modelType, w.id);
       }
@@ -301,9 +352,8 @@ export class ReadModelTable {
     return revisions;
   }
 
-  /** Stores an entry as is (loading a log: its revision is the one recorded). */
-  put(entry: TableEntry): void {
-    const modelType = entry.metadata.modelType;
+  /** Stores an entry as is (loading a log: its revision is the one recorded); `modelType` is its metadata's. */
+  put(entry: TableEntry, modelType: string = entry.metadata.modelType): void {
     let t = this.#types.get(modelType);
     if (!t) {
       t = new TypeTable(this.#indexPaths);

@@ -52,6 +52,9 @@ export class EventSourcedRepository<S, E extends AggregateEvent = AggregateEvent
   readonly #pending = new Set<Promise<void>>();
   /** Streams whose snapshot a load is replacing (a write in flight). */
   readonly #replacing = new Set<string>();
+  /** The last id and stream id found valid by {@link streamIdOf}. */
+  #validId: string | undefined;
+  #validStreamId: string | undefined;
 
   private constructor(settings: RepositorySettings<S, E>) {
     this.#settings = settings;
@@ -82,9 +85,16 @@ export class EventSourcedRepository<S, E extends AggregateEvent = AggregateEvent
    * @throws InvalidNameError when it is not a valid stream id
    */
   streamIdOf(id: string): string {
-    validateName("id", id, true);
+    // The last names found valid are not checked again (a load of the same aggregate, over and over, is common).
+    if (id !== this.#validId) {
+      validateName("id", id, true);
+      this.#validId = id;
+    }
     const streamId = this.#settings.streamIdOf(id);
-    validateName("streamId", streamId, true);
+    if (streamId !== this.#validStreamId) {
+      validateName("streamId", streamId, true);
+      this.#validStreamId = streamId;
+    }
     return streamId;
   }
 

@@ -145,13 +145,19 @@ export function checkSnapshotVersion(v: unknown, field = "snapshotVersion"): num
  * @throws InvalidNameError | ValidationError
  */
 export function checkSnapshotLoad(streamId: string, options: SnapshotLoadOptions | undefined): void {
-  validateName("streamId", streamId, true);
+  if (streamId !== lastValidStreamId) {
+    validateName("streamId", streamId, true);
+    lastValidStreamId = streamId;
+  }
   const max = options?.maxVersion;
   if (max !== undefined && (typeof max !== "number" || !Number.isSafeInteger(max) || max < 0)) {
     throw new ValidationError("maxVersion", `must be an integer >= 0, got ${String(max)}`);
   }
   if (options?.snapshotVersion !== undefined) checkSnapshotVersion(options.snapshotVersion);
 }
+
+/** The last stream id {@link checkSnapshotLoad} found valid (loads of one stream, over and over, are common). */
+let lastValidStreamId: string | undefined;
 
 /**
  * Picks from `candidates` the snapshot a load returns: the highest
