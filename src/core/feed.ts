@@ -22,10 +22,12 @@ export type FeedEventType = (typeof FeedEventType)[keyof typeof FeedEventType];
 /**
  * Where a feed stands in a namespace. `position` grows with every change
  * of the namespace on its backend (memory: a counter; file: the byte
- * offset just past the change's line; NATS KV: the revision; Kafka: the
- * offset). `epoch` names the numbering the position belongs to: it changes
- * only when the backend renumbers (a file compaction replaces the file);
- * `""` on backends that never renumber.
+ * offset just past the change's line; NATS KV: the stream sequence of the
+ * namespace's last change delivered; Kafka: the offset just after the
+ * change's record, the next one to read). `epoch` names the numbering the
+ * position belongs to: it changes only when the backend renumbers (a file
+ * compaction replaces the file; a NATS bucket re-created); `""` on
+ * backends that never renumber.
  */
 export interface FeedCursor {
   readonly position: number;
