@@ -7,7 +7,7 @@ import { ExitCode } from "../../src/cli/errors.js";
 import { FileStore } from "../../src/file/index.js";
 import { KafkaStore } from "../../src/kafka/index.js";
 import { startCluster, type TestCluster, uniqueTopic } from "../kafka/cluster.js";
-import { jsonLines, outcome } from "./run.js";
+import { jsonLines, outcome, start } from "./run.js";
 
 const set = (namespace: string, entityId: string, entity: unknown) => ({
   namespace,
@@ -93,16 +93,25 @@ describe("statelog CLI on Kafka", { timeout: 120_000 }, () => {
     expect(missing.code).toBe(ExitCode.NotFound);
   });
 
-  it("tail follows the topic where the Kafka store has a live feed, and says it is unsupported where not", async () => {
-    await using probe = await KafkaStore.open({ brokers: cluster.brokers, topic });
-    if (probe.capabilities.watch) {
-      const once = await outcome("tail", url, "b", "--json");
-      expect(once.code, once.stderr).toBe(ExitCode.Ok);
-      expect(jsonLines(once.stdout).map((e) => e.type)).toEqual(["change", "caught-up"]);
-    } else {
-      const once = await outcome("tail", url, "b");
-      expect(once.code).toBe(ExitCode.Unsupported);
-      expect(once.stderr).toContain("this kafka store has no live change feed (watch)");
+  it("tail: the current state then the barrier; -f follows live saves until SIGTERM", async () => {
+    const once = await outcome("tail", url, "b", "--json");
+    expect(once.code, once.stderr).toBe(ExitCode.Ok);
+    expect(jsonLines(once.stdout).map((e) => e.type)).toEqual(["change", "caught-up"]);
+
+    const follow = start("tail", url, "b", "-f", "--json");
+    await follow.until((out) => out.includes('"caught-up"'));
+    {
+      await using store = await KafkaStore.open({
+        brokers: cluster.brokers,
+        topic,
+        producerConfig: { "linger.ms": 1 },
+      });
+      await store.save([set("b", "live-kafka", { live: 1 })]);
     }
+    await follow.until((out) => out.includes('"live-kafka"'));
+    const lines = jsonLines(follow.stdout);
+    expect(lines.map((e) => e.type)).toEqual(["change", "caught-up", "change"]);
+    expect(lines[2]).toMatchObject({ change: { entityID: "live-kafka", entity: { live: 1 } } });
+    expect(await follow.stop("SIGTERM")).toBe(ExitCode.Ok);
   });
 });

@@ -109,17 +109,22 @@ describe("statelog CLI on NATS", { timeout: 120_000 }, () => {
     expect(down.stderr).toContain("cannot connect to NATS at 127.0.0.1:1");
   });
 
-  it("tail follows the bucket where the KV store has a live feed, and says it is unsupported where not", async () => {
-    await using probe = await NatsKvStore.open({ client: nc, bucket });
-    if (probe.capabilities.watch) {
-      const once = await outcome("tail", url, "b", "--json");
-      expect(once.code, once.stderr).toBe(ExitCode.Ok);
-      expect(jsonLines(once.stdout).map((e) => e.type)).toEqual(["change", "caught-up"]);
-    } else {
-      const once = await outcome("tail", url, "b");
-      expect(once.code).toBe(ExitCode.Unsupported);
-      expect(once.stderr).toContain("this nats store has no live change feed (watch)");
+  it("tail: the current state then the barrier; -f follows live saves until SIGTERM", async () => {
+    const once = await outcome("tail", url, "b", "--json");
+    expect(once.code, once.stderr).toBe(ExitCode.Ok);
+    expect(jsonLines(once.stdout).map((e) => e.type)).toEqual(["change", "caught-up"]);
+
+    const follow = start("tail", url, "b", "-f", "--json");
+    await follow.until((out) => out.includes('"caught-up"'));
+    {
+      await using store = await NatsKvStore.open({ client: nc, bucket });
+      await store.save([set("b", "live-nats", { live: 1 })]);
     }
+    await follow.until((out) => out.includes('"live-nats"'));
+    const lines = jsonLines(follow.stdout);
+    expect(lines.map((e) => e.type)).toEqual(["change", "caught-up", "change"]);
+    expect(lines[2]).toMatchObject({ change: { entityID: "live-nats", entity: { live: 1 } } });
+    expect(await follow.stop("SIGTERM")).toBe(ExitCode.Ok);
   });
 
   it("event store: streams, read, and subscribe following live appends until SIGTERM", async () => {
