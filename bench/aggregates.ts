@@ -164,7 +164,7 @@ async function coldFileLoadRatio(dir: string, rounds: number, signal: AbortSigna
   const cold = async () => {
     await using snapshots = await FileSnapshotStore.open({ directory: snapshotDir });
     await using repo = await openTallies(eventStore, snapshots);
-    return time(() => repo.load("a"));
+    return await time(() => repo.load("a"));
   };
   const samples = await alternate(rounds, 3, cold, () => time(() => fold.load("a")), signal);
   return compare(
