@@ -481,6 +481,9 @@ async function largeStore(base: string, quick: boolean): Promise<void> {
     );
   }
   console.log(
+    `  reads and catch-ups, each on a fresh open (nothing cached); medians of ${r.rounds} round(s), the MemoryEventStore and floor baselines too:`,
+  );
+  console.log(
     `  readStream of ${r.readEvents.toLocaleString("en-US")} events: ${msText(r.readCold)} first (from the segments), ` +
       `${msText(r.readWarm)} again (cached); MemoryEventStore (in-memory reads, as before the index): ${msText(r.memoryRead)}; ` +
       `floor, one read of as many lines of the log (their bytes) + JSON.parse each: ${msText(r.plainRead)} ` +

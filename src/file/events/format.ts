@@ -226,8 +226,9 @@ export type DecodedRun =
 
 /**
  * Decodes the `count` consecutive lines of `buf` from byte `start`, each
- * checksum checked: one `JSON.parse` of all of them as one JSON array (the
- * newlines turned into commas in a copy), cheaper than one parse per line;
+ * checksum checked: one `JSON.parse` of all of them as one JSON array (in
+ * a copy, the newlines turned into commas and the checksum fields into
+ * spaces), cheaper than one parse per line;
  * when that fails, line by line, to find the line at fault.
  */
 export function decodeLinesAt(buf: Buffer, start: number, count: number): DecodedRun {
@@ -244,8 +245,12 @@ export function decodeLinesAt(buf: Buffer, start: number, count: number): Decode
   const joined = Buffer.allocUnsafe(pos - start + 1);
   joined[0] = 0x5b; // [
   buf.copy(joined, 1, start, pos);
-  for (let i = 0; i < count - 1; i++) joined[(ends[i] as number) - start + 1] = 0x2c; // ,
-  joined[joined.length - 1] = 0x5d; // ]
+  for (let i = 0; i < count; i++) {
+    // The checksum field (checked above) becomes spaces: JSON.parse skips them, no string or property is made for it.
+    const end = (ends[i] as number) - start + 1;
+    for (let k = end - CRC_TAIL_BYTES; k < end - 1; k++) joined[k] = 0x20;
+    joined[end] = i < count - 1 ? 0x2c : 0x5d; // , or ]
+  }
   let objects: LineObject[] | undefined;
   try {
     objects = JSON.parse(joined.toString("utf8"));
