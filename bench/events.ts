@@ -16,6 +16,8 @@
 import { mkdir, mkdtemp, open, readdir, readFile, rm } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { getInMemoryEventStore } from "@event-driven-io/emmett";
 import { createEvent, type EventInput } from "../src/events/index.js";
 import { FileEventStore } from "../src/file/index.js";
@@ -225,6 +227,19 @@ interface ReopenFigures {
   readonly rounds: number;
 }
 
+/**
+ * A full garbage collection before a timed section of the large store, so
+ * that it does not pay for the garbage of the stores opened before it
+ * (each round opens a fresh one): `global.gc` when node runs with
+ * `--expose-gc`, else the same function exposed at run time.
+ */
+const collect: () => void =
+  global.gc ??
+  (() => {
+    setFlagsFromString("--expose-gc");
+    return runInNewContext("gc") as () => void;
+  })();
+
 const bigOptions = { maxEventsPerStream: 0, maxStreams: 0, snapshotIntervalMs: 0 } as const;
 
 /** Subscribes from 0 and resolves once `total` events were delivered; the time it took. */
@@ -286,13 +301,13 @@ async function reopen(dir: string, events: number, rounds: number): Promise<Reop
 
   // Without the index side files: every segment is scanned (and the side files written again).
   for (const f of await readdir(dir)) if (f.startsWith("index-")) await rm(path.join(dir, f));
-  global.gc?.();
+  collect();
   let t0 = performance.now();
   const scanned = await FileEventStore.open({ directory: dir, ...bigOptions });
   const scan = performance.now() - t0;
   await scanned.close();
 
-  global.gc?.();
+  collect();
   t0 = performance.now();
   const a = await FileEventStore.open({ directory: dir, ...bigOptions });
   const withIndex = performance.now() - t0;
@@ -305,6 +320,7 @@ async function reopen(dir: string, events: number, rounds: number): Promise<Reop
   const catchUpAlls: number[] = [];
   for (let round = 0; round < rounds; round++) {
     const r = await FileEventStore.open({ directory: dir, ...bigOptions });
+    collect();
     t0 = performance.now();
     const first = await r.readStream(readStreamId);
     readColds.push(performance.now() - t0);
@@ -314,9 +330,11 @@ async function reopen(dir: string, events: number, rounds: number): Promise<Reop
     if (first.length !== readEvents) throw new Error(`read ${first.length} events, expected ${readEvents}`);
     await r.close();
     const b1 = await FileEventStore.open({ directory: dir, ...bigOptions });
+    collect();
     catchUpStreams.push(await catchUp(b1.subscribe("s-8"), readEvents));
     await b1.close();
     const b2 = await FileEventStore.open({ directory: dir, ...bigOptions });
+    collect();
     catchUpAlls.push(await catchUp(b2.subscribeAll(0), catchUpAllEvents));
     await b2.close();
   }
@@ -325,7 +343,7 @@ async function reopen(dir: string, events: number, rounds: number): Promise<Reop
   await b3.snapshot();
   const snapshotMs = performance.now() - t0;
   await b3.close();
-  global.gc?.();
+  collect();
   t0 = performance.now();
   const c = await FileEventStore.open({ directory: dir, ...bigOptions });
   const withSnapshot = performance.now() - t0;
@@ -341,6 +359,7 @@ async function reopen(dir: string, events: number, rounds: number): Promise<Reop
   for (let i = 0; i < readEvents; i++) bytes = prefix.indexOf(10, bytes) + 1;
   const plainReads: number[] = [];
   for (let round = 0; round < rounds; round++) {
+    collect();
     t0 = performance.now();
     const handle = await open(segment, "r");
     const { buffer } = await handle.read(Buffer.allocUnsafe(bytes), 0, bytes, 0);
@@ -370,10 +389,13 @@ async function reopen(dir: string, events: number, rounds: number): Promise<Reop
   const memoryCatchUpStreams: number[] = [];
   const memoryCatchUpAlls: number[] = [];
   for (let round = 0; round < rounds; round++) {
+    collect();
     t0 = performance.now();
     await memory.readStream(readStreamId);
     memoryReads.push(performance.now() - t0);
+    collect();
     memoryCatchUpStreams.push(await catchUp(memory.subscribe("s-8"), readEvents));
+    collect();
     memoryCatchUpAlls.push(await catchUp(memory.subscribeAll(0), catchUpAllEvents));
   }
   await memory.close();
@@ -481,7 +503,7 @@ async function largeStore(base: string, quick: boolean): Promise<void> {
     );
   }
   console.log(
-    `  reads and catch-ups, each on a fresh open (nothing cached); medians of ${r.rounds} round(s), the MemoryEventStore and floor baselines too:`,
+    `  reads and catch-ups, each on a fresh open (nothing cached) after a full GC; medians of ${r.rounds} round(s), the MemoryEventStore and floor baselines too:`,
   );
   console.log(
     `  readStream of ${r.readEvents.toLocaleString("en-US")} events: ${msText(r.readCold)} first (from the segments), ` +
