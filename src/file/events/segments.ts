@@ -23,7 +23,7 @@ export interface Segment {
 }
 
 /**
- * Bytes read at once once reads go through a segment in order (a catch-up
+ * Bytes read at once when reads go through a segment in order (a catch-up
  * reads the lines after the ones it just read): one positioned read serves
  * the next few thousand lines.
  */
@@ -92,7 +92,7 @@ export class Segments {
     const { buf, start } = this.#bytes(segment, offset, bytes);
     const run = buf.length - start < bytes ? { bad: 0, at: start } : decodeLinesAt(buf, start, count);
     if (run.records === undefined) {
-      // The exact bytes of the run, so that a damaged line is reported from the disk (not from an earlier read).
+      // Forget the bytes read: a later read goes to the disk again (the line may have been repaired by then).
       this.#window = undefined;
       const line = offset + run.at - start;
       throw new CorruptionError(
