@@ -10,11 +10,14 @@
  * a MemoryEventStore holding the same streams (the in-memory reads an open
  * used to rebuild) and against a plain read of as many lines of the log.
  *
- * `npx tsx bench/events.ts [--quick]`, or through `npm run bench`.
+ * `npx tsx bench/events.ts [--quick] [--large-only]`, or through `npm run bench`
+ * (`--large-only`: only the 1,000,000-event store's figures).
  */
 import { mkdir, mkdtemp, open, readdir, readFile, rm } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { getInMemoryEventStore } from "@event-driven-io/emmett";
 import { createEvent, type EventInput } from "../src/events/index.js";
 import { FileEventStore } from "../src/file/index.js";
@@ -24,6 +27,8 @@ import { MemoryEventStore } from "../src/memory/index.js";
 export interface EventBenchOptions {
   /** Smaller workloads: a smoke run, not figures to record. @default false (or `--quick` on the command line) */
   quick?: boolean;
+  /** Only the large store's figures (reopen, memory, reads and catch-ups after the open). @default false (or `--large-only` on the command line) */
+  largeOnly?: boolean;
 }
 
 /** One measured row. */
@@ -218,7 +223,22 @@ interface ReopenFigures {
   readonly memoryRead: number;
   readonly memoryCatchUpStream: number;
   readonly memoryCatchUpAll: number;
+  /** How many times the reads and catch-ups (and their baselines) were measured: the figures are medians. */
+  readonly rounds: number;
 }
+
+/**
+ * A full garbage collection before a timed section of the large store, so
+ * that it does not pay for the garbage of the stores opened before it
+ * (each round opens a fresh one): `global.gc` when node runs with
+ * `--expose-gc`, else the same function exposed at run time.
+ */
+const collect: () => void =
+  global.gc ??
+  (() => {
+    setFlagsFromString("--expose-gc");
+    return runInNewContext("gc") as () => void;
+  })();
 
 const bigOptions = { maxEventsPerStream: 0, maxStreams: 0, snapshotIntervalMs: 0 } as const;
 
@@ -256,7 +276,17 @@ async function reopenInChild(dir: string): Promise<ReopenFigures["child"]> {
   return JSON.parse(stdout.trim().split("\n").at(-1) as string);
 }
 
-async function reopen(dir: string, events: number): Promise<ReopenFigures> {
+/** The median of `values` (the upper one of an even count). */
+function median(values: number[]): number {
+  const sorted = [...values].sort((x, y) => x - y);
+  return sorted[Math.floor(sorted.length / 2)] as number;
+}
+
+/**
+ * Writes `events` events to the store in `dir`, then measures its reopens,
+ * and `rounds` times (the median) its reads and catch-ups after an open.
+ */
+async function reopen(dir: string, events: number, rounds: number): Promise<ReopenFigures> {
   const store = await FileEventStore.open({ directory: dir, sync: "none", ...bigOptions });
   for (let i = 0; i < events; i += 1000) {
     await store.append(
@@ -271,36 +301,49 @@ async function reopen(dir: string, events: number): Promise<ReopenFigures> {
 
   // Without the index side files: every segment is scanned (and the side files written again).
   for (const f of await readdir(dir)) if (f.startsWith("index-")) await rm(path.join(dir, f));
-  global.gc?.();
+  collect();
   let t0 = performance.now();
   const scanned = await FileEventStore.open({ directory: dir, ...bigOptions });
   const scan = performance.now() - t0;
   await scanned.close();
 
-  global.gc?.();
+  collect();
   t0 = performance.now();
   const a = await FileEventStore.open({ directory: dir, ...bigOptions });
   const withIndex = performance.now() - t0;
   if (a.stats().totalEvents !== events) throw new Error(`reopened ${a.stats().totalEvents} events, expected ${events}`);
-  t0 = performance.now();
-  const first = await a.readStream(readStreamId);
-  const readCold = performance.now() - t0;
-  t0 = performance.now();
-  await a.readStream(readStreamId);
-  const readWarm = performance.now() - t0;
-  if (first.length !== readEvents) throw new Error(`read ${first.length} events, expected ${readEvents}`);
   await a.close();
-  // Catch-ups on a fresh open each (nothing cached).
-  const b1 = await FileEventStore.open({ directory: dir, ...bigOptions });
-  const catchUpStream = await catchUp(b1.subscribe("s-8"), readEvents);
-  await b1.close();
-  const b2 = await FileEventStore.open({ directory: dir, ...bigOptions });
-  const catchUpAll = await catchUp(b2.subscribeAll(0), catchUpAllEvents);
+  // Reads and catch-ups, each on a fresh open (nothing cached), `rounds` times: the median.
+  const readColds: number[] = [];
+  const readWarms: number[] = [];
+  const catchUpStreams: number[] = [];
+  const catchUpAlls: number[] = [];
+  for (let round = 0; round < rounds; round++) {
+    const r = await FileEventStore.open({ directory: dir, ...bigOptions });
+    collect();
+    t0 = performance.now();
+    const first = await r.readStream(readStreamId);
+    readColds.push(performance.now() - t0);
+    t0 = performance.now();
+    await r.readStream(readStreamId);
+    readWarms.push(performance.now() - t0);
+    if (first.length !== readEvents) throw new Error(`read ${first.length} events, expected ${readEvents}`);
+    await r.close();
+    const b1 = await FileEventStore.open({ directory: dir, ...bigOptions });
+    collect();
+    catchUpStreams.push(await catchUp(b1.subscribe("s-8"), readEvents));
+    await b1.close();
+    const b2 = await FileEventStore.open({ directory: dir, ...bigOptions });
+    collect();
+    catchUpAlls.push(await catchUp(b2.subscribeAll(0), catchUpAllEvents));
+    await b2.close();
+  }
+  const b3 = await FileEventStore.open({ directory: dir, ...bigOptions });
   t0 = performance.now();
-  await b2.snapshot();
+  await b3.snapshot();
   const snapshotMs = performance.now() - t0;
-  await b2.close();
-  global.gc?.();
+  await b3.close();
+  collect();
   t0 = performance.now();
   const c = await FileEventStore.open({ directory: dir, ...bigOptions });
   const withSnapshot = performance.now() - t0;
@@ -314,14 +357,18 @@ async function reopen(dir: string, events: number): Promise<ReopenFigures> {
   const prefix = await readFile(segment);
   let bytes = 0;
   for (let i = 0; i < readEvents; i++) bytes = prefix.indexOf(10, bytes) + 1;
-  t0 = performance.now();
-  const handle = await open(segment, "r");
-  const { buffer } = await handle.read(Buffer.allocUnsafe(bytes), 0, bytes, 0);
-  await handle.close();
-  for (let at = 0, nl = buffer.indexOf(10); nl >= 0; at = nl + 1, nl = buffer.indexOf(10, at)) {
-    JSON.parse(buffer.toString("utf8", at, nl));
+  const plainReads: number[] = [];
+  for (let round = 0; round < rounds; round++) {
+    collect();
+    t0 = performance.now();
+    const handle = await open(segment, "r");
+    const { buffer } = await handle.read(Buffer.allocUnsafe(bytes), 0, bytes, 0);
+    await handle.close();
+    for (let at = 0, nl = buffer.indexOf(10); nl >= 0; at = nl + 1, nl = buffer.indexOf(10, at)) {
+      JSON.parse(buffer.toString("utf8", at, nl));
+    }
+    plainReads.push(performance.now() - t0);
   }
-  const plainRead = performance.now() - t0;
 
   // The in-memory reads (what today's open rebuilt): a MemoryEventStore holding streams of the same shape.
   const memory = new MemoryEventStore(bigOptions);
@@ -338,11 +385,19 @@ async function reopen(dir: string, events: number): Promise<ReopenFigures> {
         Array.from({ length: 1000 }, (_, j) => payload(i + j)),
       );
   }
-  t0 = performance.now();
-  await memory.readStream(readStreamId);
-  const memoryRead = performance.now() - t0;
-  const memoryCatchUpStream = await catchUp(memory.subscribe("s-8"), readEvents);
-  const memoryCatchUpAll = await catchUp(memory.subscribeAll(0), catchUpAllEvents);
+  const memoryReads: number[] = [];
+  const memoryCatchUpStreams: number[] = [];
+  const memoryCatchUpAlls: number[] = [];
+  for (let round = 0; round < rounds; round++) {
+    collect();
+    t0 = performance.now();
+    await memory.readStream(readStreamId);
+    memoryReads.push(performance.now() - t0);
+    collect();
+    memoryCatchUpStreams.push(await catchUp(memory.subscribe("s-8"), readEvents));
+    collect();
+    memoryCatchUpAlls.push(await catchUp(memory.subscribeAll(0), catchUpAllEvents));
+  }
   await memory.close();
   return {
     withIndex,
@@ -350,16 +405,17 @@ async function reopen(dir: string, events: number): Promise<ReopenFigures> {
     withSnapshot,
     snapshotMs,
     child,
-    readCold,
-    readWarm,
+    readCold: median(readColds),
+    readWarm: median(readWarms),
     readEvents,
-    catchUpStream,
-    catchUpAll,
+    catchUpStream: median(catchUpStreams),
+    catchUpAll: median(catchUpAlls),
     catchUpAllEvents,
-    plainRead,
-    memoryRead,
-    memoryCatchUpStream,
-    memoryCatchUpAll,
+    plainRead: median(plainReads),
+    memoryRead: median(memoryReads),
+    memoryCatchUpStream: median(memoryCatchUpStreams),
+    memoryCatchUpAll: median(memoryCatchUpAlls),
+    rounds,
   };
 }
 
@@ -368,87 +424,99 @@ const rate = (r: Row) => `${Math.round((r.units / r.ms) * 1000).toLocaleString("
 /** Runs the event-store benchmarks and prints the figures and the ratios against Emmett. */
 export async function runEventBenchmarks(options: EventBenchOptions = {}): Promise<void> {
   const quick = options.quick ?? process.argv.includes("--quick");
+  const largeOnly = options.largeOnly ?? process.argv.includes("--large-only");
   // Under `.bench/` in the work tree: the project's disk, like the other suites (ignored by git, removed afterwards).
   const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../.bench");
   await mkdir(root, { recursive: true });
   const base = await mkdtemp(path.join(root, "events-"));
-  let n = 0;
   try {
-    const subjects = [
-      async () => emmettSubject(),
-      async () => memorySubject(),
-      () => fileSubject(path.join(base, `f${++n}`), true),
-      () => fileSubject(path.join(base, `f${++n}`), false),
-    ];
-    // A smaller warm-up pass first (JIT), then ROUNDS measured passes, every store in each round (the machine is
-    // shared and noisy: interleaving spreads the noise), reported as the median time per workload and store.
-    await measure(subjects, true, []);
-    const rounds = quick ? 1 : 3;
-    const all: Row[] = [];
-    for (let i = 0; i < rounds; i++) await measure(subjects, quick, all);
-    const rows: Row[] = [];
-    for (const r of all) {
-      if (rows.some((x) => x.name === r.name && x.store === r.store)) continue;
-      const same = all.filter((x) => x.name === r.name && x.store === r.store).map((x) => x.ms);
-      same.sort((a, b) => a - b);
-      rows.push({ ...r, ms: same[Math.floor(same.length / 2)] as number });
-    }
-    console.log(
-      `\nEvent store${quick ? " (--quick: smoke run)" : ""}: ${CONCURRENCY} appends in flight, ${STREAMS} streams`,
-    );
-    console.log(
-      ["workload".padEnd(34), "store".padEnd(26), "throughput".padStart(16), "vs Emmett".padStart(10)].join(" "),
-    );
-    for (const r of rows) {
-      const emmett = rows.find((e) => e.name === r.name && e.store === "Emmett in-memory") as Row;
-      const ratio = r.units / r.ms / (emmett.units / emmett.ms);
-      console.log(
-        [r.name.padEnd(34), r.store.padEnd(26), rate(r).padStart(16), `${ratio.toFixed(2)}x`.padStart(10)].join(" "),
-      );
-    }
-    for (const batch of [1, 100]) {
-      const name = `append, batch ${batch}`;
-      const ours = rows.find((r) => r.name === name && r.store === "MemoryEventStore") as Row;
-      const emmett = rows.find((r) => r.name === name && r.store === "Emmett in-memory") as Row;
-      const ratio = ours.units / ours.ms / (emmett.units / emmett.ms);
-      console.log(
-        `target MemoryEventStore ${name} >= 2x Emmett: ${ratio.toFixed(2)}x — ${ratio >= 2 ? "met" : "NOT met"}`,
-      );
-    }
-    const big = quick ? 100_000 : 1_000_000;
-    const r = await reopen(path.join(base, "reopen"), big);
-    const sec = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
-    const msText = (ms: number) => `${ms.toFixed(1)} ms`;
-    const mb = (bytes: number) => `${Math.round(bytes / 1e6)} MB`;
-    console.log(
-      `\nFileEventStore of ${big.toLocaleString("en-US")} events (~300 B each, ${STREAMS} streams), reopened:`,
-    );
-    console.log(
-      `  reopen from the index side files: ${sec(r.withIndex)} (target <= 0.50 s: ${r.withIndex <= 500 ? "met" : "NOT met"}); ` +
-        `without them (every segment scanned, side files rebuilt): ${sec(r.scan)}; right after a snapshot: ${sec(r.withSnapshot)} ` +
-        `(taking the snapshot: ${sec(r.snapshotMs)})`,
-    );
-    if (r.child) {
-      console.log(
-        `  child process (plain node): open ${sec(r.child.openMs)} (CPU time ${sec(r.child.openCpuMs)}), resident memory ${mb(r.child.rssBeforeBytes)} before the open, ` +
-          `${mb(r.child.rssAfterBytes)} after it (target <= 150 MB: ${r.child.rssAfterBytes <= 150e6 ? "met" : "NOT met"}; heap ${mb(r.child.heapUsedBytes)})`,
-      );
-    }
-    console.log(
-      `  readStream of ${r.readEvents.toLocaleString("en-US")} events: ${msText(r.readCold)} first (from the segments), ` +
-        `${msText(r.readWarm)} again (cached); MemoryEventStore (in-memory reads, as before the index): ${msText(r.memoryRead)}; ` +
-        `floor, one read of as many lines of the log (their bytes) + JSON.parse each: ${msText(r.plainRead)} ` +
-        `(first read ${(r.readCold / r.plainRead).toFixed(2)}x the floor)`,
-    );
-    console.log(
-      `  catch-up from 0: subscribe of ${r.readEvents.toLocaleString("en-US")} events ${msText(r.catchUpStream)} ` +
-        `(MemoryEventStore ${msText(r.memoryCatchUpStream)}, ${(r.catchUpStream / r.memoryCatchUpStream).toFixed(2)}x its time); ` +
-        `subscribeAll of ${r.catchUpAllEvents.toLocaleString("en-US")} events ${msText(r.catchUpAll)} ` +
-        `(MemoryEventStore ${msText(r.memoryCatchUpAll)}, ${(r.catchUpAll / r.memoryCatchUpAll).toFixed(2)}x its time)`,
-    );
+    if (!largeOnly) await smallWorkloads(base, quick);
+    await largeStore(base, quick);
   } finally {
     await rm(base, { recursive: true, force: true });
   }
+}
+
+/** Append, readStream and fan-out of every store, against Emmett. */
+async function smallWorkloads(base: string, quick: boolean): Promise<void> {
+  let n = 0;
+  const subjects = [
+    async () => emmettSubject(),
+    async () => memorySubject(),
+    () => fileSubject(path.join(base, `f${++n}`), true),
+    () => fileSubject(path.join(base, `f${++n}`), false),
+  ];
+  // A smaller warm-up pass first (JIT), then ROUNDS measured passes, every store in each round (the machine is
+  // shared and noisy: interleaving spreads the noise), reported as the median time per workload and store.
+  await measure(subjects, true, []);
+  const rounds = quick ? 1 : 3;
+  const all: Row[] = [];
+  for (let i = 0; i < rounds; i++) await measure(subjects, quick, all);
+  const rows: Row[] = [];
+  for (const r of all) {
+    if (rows.some((x) => x.name === r.name && x.store === r.store)) continue;
+    const same = all.filter((x) => x.name === r.name && x.store === r.store).map((x) => x.ms);
+    same.sort((a, b) => a - b);
+    rows.push({ ...r, ms: same[Math.floor(same.length / 2)] as number });
+  }
+  console.log(
+    `\nEvent store${quick ? " (--quick: smoke run)" : ""}: ${CONCURRENCY} appends in flight, ${STREAMS} streams`,
+  );
+  console.log(
+    ["workload".padEnd(34), "store".padEnd(26), "throughput".padStart(16), "vs Emmett".padStart(10)].join(" "),
+  );
+  for (const r of rows) {
+    const emmett = rows.find((e) => e.name === r.name && e.store === "Emmett in-memory") as Row;
+    const ratio = r.units / r.ms / (emmett.units / emmett.ms);
+    console.log(
+      [r.name.padEnd(34), r.store.padEnd(26), rate(r).padStart(16), `${ratio.toFixed(2)}x`.padStart(10)].join(" "),
+    );
+  }
+  for (const batch of [1, 100]) {
+    const name = `append, batch ${batch}`;
+    const ours = rows.find((r) => r.name === name && r.store === "MemoryEventStore") as Row;
+    const emmett = rows.find((r) => r.name === name && r.store === "Emmett in-memory") as Row;
+    const ratio = ours.units / ours.ms / (emmett.units / emmett.ms);
+    console.log(
+      `target MemoryEventStore ${name} >= 2x Emmett: ${ratio.toFixed(2)}x — ${ratio >= 2 ? "met" : "NOT met"}`,
+    );
+  }
+}
+
+/** The large FileEventStore: reopen, resident memory, reads and catch-ups after the open. */
+async function largeStore(base: string, quick: boolean): Promise<void> {
+  const big = quick ? 100_000 : 1_000_000;
+  const r = await reopen(path.join(base, "reopen"), big, quick ? 1 : 5);
+  const sec = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+  const msText = (ms: number) => `${ms.toFixed(1)} ms`;
+  const mb = (bytes: number) => `${Math.round(bytes / 1e6)} MB`;
+  console.log(`\nFileEventStore of ${big.toLocaleString("en-US")} events (~300 B each, ${STREAMS} streams), reopened:`);
+  console.log(
+    `  reopen from the index side files: ${sec(r.withIndex)} (target <= 0.50 s: ${r.withIndex <= 500 ? "met" : "NOT met"}); ` +
+      `without them (every segment scanned, side files rebuilt): ${sec(r.scan)}; right after a snapshot: ${sec(r.withSnapshot)} ` +
+      `(taking the snapshot: ${sec(r.snapshotMs)})`,
+  );
+  if (r.child) {
+    console.log(
+      `  child process (plain node): open ${sec(r.child.openMs)} (CPU time ${sec(r.child.openCpuMs)}), resident memory ${mb(r.child.rssBeforeBytes)} before the open, ` +
+        `${mb(r.child.rssAfterBytes)} after it (target <= 150 MB: ${r.child.rssAfterBytes <= 150e6 ? "met" : "NOT met"}; heap ${mb(r.child.heapUsedBytes)})`,
+    );
+  }
+  console.log(
+    `  reads and catch-ups, each on a fresh open (nothing cached) after a full GC; medians of ${r.rounds} round(s), the MemoryEventStore and floor baselines too:`,
+  );
+  console.log(
+    `  readStream of ${r.readEvents.toLocaleString("en-US")} events: ${msText(r.readCold)} first (from the segments), ` +
+      `${msText(r.readWarm)} again (cached); MemoryEventStore (in-memory reads, as before the index): ${msText(r.memoryRead)}; ` +
+      `floor, one read of as many lines of the log (their bytes) + JSON.parse each: ${msText(r.plainRead)} ` +
+      `(first read ${(r.readCold / r.plainRead).toFixed(2)}x the floor)`,
+  );
+  console.log(
+    `  catch-up from 0: subscribe of ${r.readEvents.toLocaleString("en-US")} events ${msText(r.catchUpStream)} ` +
+      `(MemoryEventStore ${msText(r.memoryCatchUpStream)}, ${(r.catchUpStream / r.memoryCatchUpStream).toFixed(2)}x its time); ` +
+      `subscribeAll of ${r.catchUpAllEvents.toLocaleString("en-US")} events ${msText(r.catchUpAll)} ` +
+      `(MemoryEventStore ${msText(r.memoryCatchUpAll)}, ${(r.catchUpAll / r.memoryCatchUpAll).toFixed(2)}x its time)`,
+  );
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

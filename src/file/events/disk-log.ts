@@ -4,9 +4,14 @@
  * holds no event: per event only where its line is (byte offset and length
  * in its segment), its stream and its timestamp, in typed columns indexed by
  * global position; per stream the global positions of its stored events.
- * Events are read from the segments when asked for (`SegmentFiles.readLines`),
- * through a small direct-mapped cache that also holds every event appended
- * since the store opened (live subscribers read those from memory).
+ * Events are read from the segments when asked for (`Segments.readLines`),
+ * through a direct-mapped cache that also holds every event appended since
+ * the store opened (live subscribers read those from memory). Reads in
+ * global order (`subscribeAll`, `readAll`: catch-ups that touch each event
+ * once) keep their events in a smaller cache only, enough for subscribers
+ * catching up side by side: each event kept in the large cache would live
+ * long enough to be moved to the old generation of the heap, the
+ * collector's most expensive work in a long catch-up.
  */
 import { Deque, EVENT_OVERHEAD_BYTES, EventLog, type RecordedEvent, type StreamState } from "../../events/index.js";
 
@@ -15,6 +20,9 @@ export type LineReader = (g: number, offset: number, bytes: number, count: numbe
 
 /** Events kept in the cache (a power of two): about 16 MB of events of 300 bytes. */
 const CACHE_EVENTS = 1 << 15;
+
+/** Events read in global order kept (a power of two): a few subscription buffers. */
+const RECENT_EVENTS = 1 << 11;
 
 /** The stored events of one stream: their global positions; events are read from disk when asked for. */
 class StreamEvents extends Deque<RecordedEvent> {
@@ -69,7 +77,7 @@ class GlobalEvents extends Deque<RecordedEvent> {
   }
   override at(i: number): RecordedEvent | undefined {
     if (i < 0 || i >= this.length) return undefined;
-    return this.log.eventsAt([this.log.globalFirst + i])[0];
+    return this.log.eventsAt([this.log.globalFirst + i], false)[0];
   }
   override push(item: RecordedEvent): void {
     this.log.committed(item);
@@ -79,7 +87,7 @@ class GlobalEvents extends Deque<RecordedEvent> {
     if (end <= from) return [];
     const globals = new Array<number>(end - from);
     for (let i = 0; i < globals.length; i++) globals[i] = this.log.globalFirst + from + i;
-    return this.log.eventsAt(globals);
+    return this.log.eventsAt(globals, false);
   }
   override dropFront(_n: number): void {
     // Retention moves `globalFirst` (DiskEventLog.expire); `clear` resets the columns.
@@ -115,6 +123,8 @@ export class DiskEventLog extends EventLog {
   #streamList: StreamState[] = [];
   readonly #streamNumbers = new Map<string, number>();
   #cache: (RecordedEvent | undefined)[] = new Array(CACHE_EVENTS);
+  /** Events read from disk in global order (see the module's comment). */
+  #recent: (RecordedEvent | undefined)[] = new Array(RECENT_EVENTS);
   #maxTime = Number.NEGATIVE_INFINITY;
   /** Where the lines of the next committed events are: pairs of offset and length, in order. */
   #placing: number[] = [];
@@ -304,16 +314,27 @@ export class DiskEventLog extends EventLog {
     s.last = last;
   }
 
-  /** The events at these global positions (ascending, indexed), from the cache or the segments. */
-  eventsAt(globals: readonly number[]): RecordedEvent[] {
+  /**
+   * The events at these global positions (ascending, indexed), from the
+   * caches or the segments. Events read from the segments go to the large
+   * cache when `keep` (reads of a stream), to the small one otherwise
+   * (reads in global order).
+   */
+  eventsAt(globals: readonly number[], keep = true): RecordedEvent[] {
     const out = new Array<RecordedEvent>(globals.length);
     const cache = this.#cache;
+    const recent = this.#recent;
     let i = 0;
     while (i < globals.length) {
       const g = globals[i] as number;
       const hit = cache[g & (CACHE_EVENTS - 1)];
       if (hit !== undefined && hit.globalPosition === g) {
         out[i++] = hit;
+        continue;
+      }
+      const seen = recent[g & (RECENT_EVENTS - 1)];
+      if (seen !== undefined && seen.globalPosition === g) {
+        out[i++] = seen;
         continue;
       }
       // A run of consecutive lines of one segment (none of them cached): one read.
@@ -327,14 +348,15 @@ export class DiskEventLog extends EventLog {
         if (h !== (globals[j - 1] as number) + 1 || this.#offsets[kh] !== end) break;
         const c = cache[h & (CACHE_EVENTS - 1)];
         if (c !== undefined && c.globalPosition === h) break;
+        const r = recent[h & (RECENT_EVENTS - 1)];
+        if (r !== undefined && r.globalPosition === h) break;
         end += this.#lengths[kh] as number;
         j++;
       }
       const events = this.#read(g, offset, end - offset, j - i);
-      for (const e of events) {
-        cache[e.globalPosition & (CACHE_EVENTS - 1)] = e;
-        out[i++] = e;
-      }
+      if (keep) for (const e of events) cache[e.globalPosition & (CACHE_EVENTS - 1)] = e;
+      else for (const e of events) recent[e.globalPosition & (RECENT_EVENTS - 1)] = e;
+      for (const e of events) out[i++] = e;
     }
     return out;
   }
@@ -397,5 +419,6 @@ export class DiskEventLog extends EventLog {
     this.#streamList = [];
     this.#streamNumbers.clear();
     this.#cache = [];
+    this.#recent = [];
   }
 }

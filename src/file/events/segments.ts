@@ -7,7 +7,7 @@ import { closeSync, openSync, readSync } from "node:fs";
 import { join } from "node:path";
 import type { RecordedEvent } from "../../events/index.js";
 import { CorruptionError } from "../../index.js";
-import { decodeLineAt, lineCrcMatches } from "./format.js";
+import { decodeLinesAt, lineCrcMatches } from "./format.js";
 
 /** One segment file: its name, the global position of its first event, and its valid size in bytes. */
 export interface Segment {
@@ -22,10 +22,22 @@ export interface Segment {
   indexWritable: boolean;
 }
 
+/**
+ * Bytes read at once when reads go through a segment in order (a catch-up
+ * reads the lines after the ones it just read): one positioned read serves
+ * the next few thousand lines.
+ */
+const READ_AHEAD_BYTES = 1 << 20;
+
+/** A read that starts at most this many bytes after the previous one's end counts as in order. */
+const SEQUENTIAL_GAP_BYTES = 64 * 1024;
+
 /** The segments in global order, and descriptors to read them. */
 export class Segments {
   readonly list: Segment[] = [];
   readonly #fds = new Map<string, number>();
+  /** The bytes of the last read from a segment (only committed bytes: never past the segment's size). */
+  #window: { segment: Segment; offset: number; buf: Buffer } | undefined;
 
   constructor(readonly directory: string) {}
 
@@ -77,35 +89,59 @@ export class Segments {
     const segment = this.holding(g);
     const file = join(this.directory, segment?.name ?? "?");
     if (!segment) throw new CorruptionError(file, undefined, `no segment holds global position ${g}`);
-    const buf = this.readAt(segment, offset, bytes);
-    const out = new Array<RecordedEvent>(count);
-    let pos = 0;
+    const { buf, start } = this.#bytes(segment, offset, bytes);
+    const run = buf.length - start < bytes ? { bad: 0, at: start } : decodeLinesAt(buf, start, count);
+    if (run.records === undefined) {
+      // Forget the bytes read: a later read goes to the disk again (the line may have been repaired by then).
+      this.#window = undefined;
+      const line = offset + run.at - start;
+      throw new CorruptionError(
+        file,
+        undefined,
+        `damaged event line at byte ${line} (checksum or JSON); restore from a backup or remove the line, then delete the index-*.idx files`,
+      );
+    }
+    const out = run.records;
     for (let i = 0; i < count; i++) {
-      const nl = buf.indexOf(10, pos);
-      const decoded = nl < 0 ? undefined : decodeLineAt(buf, pos, nl);
-      if (!decoded || decoded.record.globalPosition !== g + i) {
+      const found = (out[i] as RecordedEvent).globalPosition;
+      if (found !== g + i) {
         throw new CorruptionError(
           file,
           undefined,
-          decoded
-            ? `the line at byte ${offset + pos} holds global position ${decoded.record.globalPosition}, the index says ${g + i} (delete the index-*.idx files: the next open rebuilds them)`
-            : `damaged event line at byte ${offset + pos} (checksum or JSON); restore from a backup or remove the line, then delete the index-*.idx files`,
+          `the line of event ${i + 1} of ${count} read from byte ${offset} holds global position ${found}, the index says ${g + i} (delete the index-*.idx files: the next open rebuilds them)`,
         );
       }
-      out[i] = decoded.record;
-      pos = nl + 1;
     }
     return out;
   }
 
+  /**
+   * `bytes` at `offset` of `segment`: `buf` from `start` on (shorter when
+   * the file is). From the last read's bytes when they hold them; a read
+   * that follows the last one in order reads ahead (up to
+   * {@link READ_AHEAD_BYTES}, never past the segment's committed size).
+   */
+  #bytes(segment: Segment, offset: number, bytes: number): { buf: Buffer; start: number } {
+    const w = this.#window;
+    const same = w !== undefined && w.segment === segment && offset >= w.offset;
+    if (same && offset + bytes <= w.offset + w.buf.length) return { buf: w.buf, start: offset - w.offset };
+    const inOrder = same && offset <= w.offset + w.buf.length + SEQUENTIAL_GAP_BYTES;
+    const size = inOrder ? Math.max(bytes, Math.min(READ_AHEAD_BYTES, segment.size - offset)) : bytes;
+    const buf = this.readAt(segment, offset, size);
+    this.#window = { segment, offset, buf };
+    return { buf, start: 0 };
+  }
+
   /** Closes the descriptor of one segment (before it is deleted). */
   forget(segment: Segment): void {
+    if (this.#window?.segment === segment) this.#window = undefined;
     const fd = this.#fds.get(segment.name);
     if (fd !== undefined) closeSync(fd);
     this.#fds.delete(segment.name);
   }
 
   closeAll(): void {
+    this.#window = undefined;
     for (const fd of this.#fds.values()) closeSync(fd);
     this.#fds.clear();
   }

@@ -1,0 +1,181 @@
+/**
+ * Reads of the file event store from its segments: catch-ups read large
+ * ranges at once (read-ahead) and decode many lines with one JSON.parse;
+ * every line's checksum is still checked, a damaged line is a
+ * CorruptionError, and events come back whole, in order and frozen.
+ */
+import { readdir, readFile, stat, utimes, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { ErrorCode, isStatelogError } from "../../src/core/errors.js";
+import { createEvent, type EventInput, type RecordedEvent } from "../../src/events/index.js";
+import { decodeLinesAt, isoTime } from "../../src/file/events/format.js";
+import { FileEventStore } from "../../src/file/index.js";
+import { appendLineCrc } from "../../src/file/lines.js";
+import { tempDir } from "./helpers.js";
+
+const options = { maxEventsPerStream: 0, maxStreams: 0, snapshotIntervalMs: 0, sync: "none" } as const;
+const t0 = Date.parse("2024-02-28T23:59:58.000Z");
+
+/** Event `k`: data of varying size and shape, metadata on every third one, timestamps across a leap day. */
+function event(k: number): EventInput {
+  return createEvent(
+    "t",
+    { k, text: "x".repeat(k % 500), nested: { list: [k, { deep: `é${k}` }] } },
+    { id: `e${k}`, timestamp: new Date(t0 + k * 997), ...(k % 3 === 0 ? { metadata: { user: `u${k % 7}` } } : {}) },
+  );
+}
+
+/** Writes `total` events in appends of 50, round-robin over `streams` streams; the directory. */
+async function written(total: number, streams: number, segmentBytes?: number): Promise<string> {
+  const dir = tempDir("statelog-events-reads-");
+  const store = await FileEventStore.open({ directory: dir, ...options, ...(segmentBytes ? { segmentBytes } : {}) });
+  for (let k = 0; k < total; k += 50) {
+    await store.append(
+      `s${(k / 50) % streams}`,
+      Array.from({ length: Math.min(50, total - k) }, (_, j) => event(k + j)),
+    );
+  }
+  await store.close();
+  return dir;
+}
+
+function expectEvent(e: RecordedEvent, k: number): void {
+  const input = event(k);
+  expect(e.id).toBe(input.id);
+  expect(e.globalPosition).toBe(k + 1);
+  expect(e.data).toEqual(input.data);
+  expect(e.metadata).toEqual(input.metadata);
+  expect(e.timestamp.getTime()).toBe(t0 + k * 997);
+}
+
+function expectFrozen(value: unknown): void {
+  if (typeof value !== "object" || value === null || value instanceof Date) return;
+  expect(Object.isFrozen(value)).toBe(true);
+  for (const v of Object.values(value)) expectFrozen(v);
+}
+
+async function all(sub: AsyncIterable<RecordedEvent>, total: number): Promise<RecordedEvent[]> {
+  const out: RecordedEvent[] = [];
+  for await (const e of sub) {
+    out.push(e);
+    if (out.length === total) break;
+  }
+  return out;
+}
+
+describe("FileEventStore reads from the segments", () => {
+  it("a catch-up of every event after a reopen returns each one whole, in order and frozen, across segments", async () => {
+    const total = 6_000;
+    const dir = await written(total, 7, 256 * 1024);
+    expect((await readdir(dir)).filter((f) => f.startsWith("segment-")).length).toBeGreaterThan(3);
+    const store = await FileEventStore.open({ directory: dir, ...options });
+    // Two subscribers side by side (the second reads what the first just read), one with a small buffer.
+    const [a, b] = await Promise.all([
+      all(store.subscribeAll(0), total),
+      all(store.subscribeAll(0, { bufferSize: 7 }), total),
+    ]);
+    for (const events of [a, b]) {
+      expect(events.length).toBe(total);
+      for (const [k, e] of events.entries()) expectEvent(e, k);
+    }
+    expectFrozen(a[1234]);
+    expectFrozen(a[1236]);
+    // From the middle, and a stream's events (every 7th append).
+    const tail = await all(store.subscribeAll(4_321), total - 4_321);
+    for (const [i, e] of tail.entries()) expectEvent(e, 4_321 + i);
+    const s3 = await store.readStream("s3");
+    const appendsOfS3 = Array.from({ length: total / 50 }, (_, c) => c).filter((c) => c % 7 === 3);
+    expect(s3.map((e) => e.globalPosition)).toEqual(
+      appendsOfS3.flatMap((c) => Array.from({ length: 50 }, (_, j) => c * 50 + j + 1)),
+    );
+    for (const e of s3) expectEvent(e, e.globalPosition - 1);
+    await store.close();
+  });
+
+  it("a damaged line met by a catch-up after an open from the index is a corruption error; the events before it arrive", async () => {
+    const total = 8_000;
+    const dir = await written(total, 3);
+    const [seg] = (await readdir(dir)).filter((f) => f.startsWith("segment-"));
+    const file = join(dir, seg as string);
+    const before = await stat(file);
+    const lines = (await readFile(file, "utf8")).split("\n");
+    const bad = 6_543; // far past the first read-ahead
+    lines[bad] = (lines[bad] as string).replace(`"k":${bad}`, `"k":${bad + 1}`);
+    await writeFile(file, lines.join("\n"));
+    // Same size and time: the open trusts the index side file and scans nothing.
+    await utimes(file, before.atime, before.mtime);
+    const store = await FileEventStore.open({ directory: dir, ...options });
+    const seen: RecordedEvent[] = [];
+    let caught: unknown;
+    try {
+      for await (const e of store.subscribeAll(0)) seen.push(e);
+    } catch (error) {
+      caught = error;
+    }
+    expect(isStatelogError(caught, ErrorCode.Corruption)).toBe(true);
+    expect((caught as Error).message).toContain("damaged event line at byte");
+    expect(caught).toMatchObject({ file });
+    expect(seen.length).toBeLessThanOrEqual(bad);
+    expect(seen.length).toBeGreaterThan(bad - 300);
+    for (const [k, e] of seen.entries()) expectEvent(e, k);
+    // A stream read that needs the line fails the same way; one that does not still reads.
+    const streamOfBad = `s${Math.floor(bad / 50) % 3}`;
+    await expect(store.readStream(streamOfBad)).rejects.toMatchObject({ code: ErrorCode.Corruption, file });
+    const other = `s${(Math.floor(bad / 50) + 1) % 3}`;
+    expect((await store.readStream(other)).length).toBeGreaterThan(0);
+    await store.close();
+  });
+});
+
+describe("decoding event lines", () => {
+  it("many lines decode at once like one by one; a line whose checksum matches but is no event line is found", () => {
+    const line = (g: number, extra = "") =>
+      `${appendLineCrc(`{"g":${g},"s":"s","p":${g},"id":"e${g}","type":"t","ts":"2024-01-01T00:00:0${g}.000Z","data":{"v":${g}}${extra}`)}\n`;
+    const good = Buffer.from(`${line(1)}${line(2, ',"meta":{"m":1}')}${line(3)}`);
+    const run = decodeLinesAt(good, 0, 3);
+    expect(run.records?.map((r) => [r.globalPosition, r.data, r.metadata, r.timestamp.getTime()])).toEqual([
+      [1, { v: 1 }, undefined, Date.parse("2024-01-01T00:00:01Z")],
+      [2, { v: 2 }, { m: 1 }, Date.parse("2024-01-01T00:00:02Z")],
+      [3, { v: 3 }, undefined, Date.parse("2024-01-01T00:00:03Z")],
+    ]);
+    // Checksums match, JSON does not (an unclosed string), and a line whose "n" is no batch length.
+    const notJson = `${appendLineCrc('{"g":2,"s":"s')}\n`;
+    expect(decodeLinesAt(Buffer.from(`${line(1)}${notJson}${line(3)}`), 0, 3)).toMatchObject({
+      bad: 1,
+      at: line(1).length,
+    });
+    const badBatch = `${appendLineCrc('{"g":2,"n":1,"s":"s","p":2,"id":"x","type":"t","ts":"2024-01-01T00:00:00.000Z","data":1')}\n`;
+    expect(decodeLinesAt(Buffer.from(`${line(1)}${badBatch}`), 0, 2)).toMatchObject({ bad: 1 });
+    // A changed byte: the checksum no longer matches; a missing newline: the run ends early.
+    const damaged = Buffer.from(`${line(1)}${line(2)}`);
+    damaged[line(1).length + 30] = 0x39;
+    expect(decodeLinesAt(damaged, 0, 2)).toMatchObject({ bad: 1 });
+    expect(decodeLinesAt(Buffer.from(line(1)), 0, 2)).toMatchObject({ bad: 1 });
+  });
+
+  it("timestamps read digit by digit equal Date.parse, odd ones included", () => {
+    for (let i = 0; i < 20_000; i++) {
+      const t = Math.floor(-58_000_000_000_000 + Math.random() * 311_000_000_000_000);
+      const text = new Date(t).toISOString();
+      expect(isoTime(text)).toBe(Date.parse(text));
+    }
+    for (const text of [
+      "2024-02-29T00:00:00.000Z",
+      "2023-02-29T00:00:00.000Z",
+      "2100-02-29T12:00:00.000Z",
+      "2000-02-29T12:00:00.000Z",
+      "2024-04-31T00:00:00.000Z",
+      "2024-13-01T00:00:00.000Z",
+      "2024-01-01T24:00:00.000Z",
+      "0050-06-01T00:00:00.000Z",
+      "+275760-09-13T00:00:00.000Z",
+      "-000001-01-01T00:00:00.000Z",
+      "2024-01-0xT00:00:00.000Z",
+      "2024-01-01 00:00:00.000Z",
+      "",
+    ]) {
+      expect(Object.is(isoTime(text), Date.parse(text))).toBe(true);
+    }
+  });
+});
