@@ -303,28 +303,7 @@ export class NatsReadModelStore implements ReadModelStore {
   /** Every projection status in the bucket (the keys `s.*`), sorted by name. */
   async listProjectionStatuses(options?: CallOptions): Promise<ProjectionStatusRecord[]> {
     this.#check(options);
-    const prefix = `$KV.${this.bucket}.s.`;
-    let found: { key: string; deleted: boolean; text: string }[] = [];
-    try {
-      const read = await readFiltered(
-        this.#js,
-        this.#jsm,
-        `KV_${this.bucket}`,
-        `${prefix}*`,
-        (m) => {
-          const op = m.headers?.get("KV-Operation");
-          found.push({
-            key: m.subject.slice(prefix.length),
-            deleted: op === "DEL" || op === "PURGE",
-            text: TD.decode(m.data),
-          });
-        },
-        { headersOnly: false, signal: options?.signal, replicated: this.#replicated },
-      );
-      if (read.lagged) found = keepLastPerKey(found, (k) => k.key);
-    } catch (error) {
-      throw natsError(error, "read of the projection statuses");
-    }
+    const found = await this.#readKeys("s.", (token) => token, false, options, "read of the projection statuses");
     return found
       .filter((f) => !f.deleted)
       .map((f) => ({ ...statusFromJson(parse(f.text, `s.${f.key}`)) }))
@@ -346,18 +325,40 @@ export class NatsReadModelStore implements ReadModelStore {
     headersOnly: boolean,
     options: CallOptions | undefined,
   ): Promise<{ id: string; deleted: boolean; revision: number; text: string }[]> {
-    const prefix = `$KV.${this.bucket}.m.${encodeToken(modelType)}.`;
-    let keys: { id: string; deleted: boolean; revision: number; text: string }[] = [];
+    const keys = await this.#readKeys(
+      `m.${encodeToken(modelType)}.`,
+      decodeToken,
+      headersOnly,
+      options,
+      `read of the read models of ${modelType}`,
+    );
+    return keys.map((k) => ({ id: k.key, deleted: k.deleted, revision: k.revision, text: k.text }));
+  }
+
+  /**
+   * The latest revision of every key under `prefix` (a bucket key prefix
+   * ending in `.`), the rest of each key decoded by `decodeKey`, with its
+   * value unless `headersOnly`.
+   */
+  async #readKeys(
+    prefix: string,
+    decodeKey: (token: string) => string,
+    headersOnly: boolean,
+    options: CallOptions | undefined,
+    what: string,
+  ): Promise<{ key: string; deleted: boolean; revision: number; text: string }[]> {
+    const subjectPrefix = `$KV.${this.bucket}.${prefix}`;
+    let keys: { key: string; deleted: boolean; revision: number; text: string }[] = [];
     try {
       const read = await readFiltered(
         this.#js,
         this.#jsm,
         `KV_${this.bucket}`,
-        `${prefix}*`,
+        `${subjectPrefix}*`,
         (m) => {
           const op = m.headers?.get("KV-Operation");
           keys.push({
-            id: decodeToken(m.subject.slice(prefix.length)),
+            key: decodeKey(m.subject.slice(subjectPrefix.length)),
             deleted: op === "DEL" || op === "PURGE",
             revision: m.seq,
             text: headersOnly ? "" : TD.decode(m.data),
@@ -365,10 +366,10 @@ export class NatsReadModelStore implements ReadModelStore {
         },
         { headersOnly, signal: options?.signal, replicated: this.#replicated },
       );
-      // Past a lagging replica an id may come twice: the later one is its newer revision.
-      if (read.lagged) keys = keepLastPerKey(keys, (k) => k.id);
+      // Past a lagging replica a key may come twice: the later one is its newer revision.
+      if (read.lagged) keys = keepLastPerKey(keys, (k) => k.key);
     } catch (error) {
-      throw natsError(error, `read of the read models of ${modelType}`);
+      throw natsError(error, what);
     }
     return keys;
   }
