@@ -230,6 +230,21 @@ function describeStatus(fresh: Factory): void {
       expect((await store.getProjectionStatus(name))?.checkpoint).toBe(7);
     });
 
+    it("listProjectionStatuses (where the store has it): every status, sorted by name, and no model", async (ctx) => {
+      const store = await fresh({ indexes: [] });
+      if (typeof store.listProjectionStatuses !== "function") ctx.skip();
+      const list = () => store.listProjectionStatuses?.() ?? Promise.resolve([]);
+      const prefix = uniqueName("listed");
+      const names = [`${prefix}-b`, `${prefix}-a`, `${prefix}-c`];
+      for (const [i, name] of names.entries()) await store.updateProjectionStatus(status(name, i + 1));
+      await store.save({ id: "m" }, readModelMetadata(`${prefix}-model`, "m"));
+      const listed = await list();
+      const ours = listed.filter((r) => r.name.startsWith(prefix));
+      expect(ours).toEqual([status(`${prefix}-a`, 2), status(`${prefix}-b`, 1), status(`${prefix}-c`, 3)]);
+      const all = listed.map((r) => r.name);
+      expect(all).toEqual([...all].sort());
+    });
+
     it("refuses an invalid record with a ValidationError", async () => {
       const store = await fresh({ indexes: [] });
       const name = uniqueName("proj");
