@@ -42,6 +42,21 @@ describe("statelog ui", { timeout: 120_000 }, () => {
     expect(await running.stop("SIGINT")).toBe(0);
   });
 
+  it("--json prints where it listens as one JSON line, and --allow-writes reaches the page", async () => {
+    const running = start("ui", `file:${join(dir, "data")}`, "--json", "--allow-writes");
+    await running.until((out) => out.includes("\n"));
+    const info = JSON.parse(running.stdout.split("\n")[0] as string) as Record<string, unknown>;
+    expect(info).toMatchObject({ host: "127.0.0.1", allowWrites: true });
+    const url = new URL(info.url as string);
+    expect(url.searchParams.get("token")).toBe(info.token);
+    expect(Number(url.port)).toBe(info.port);
+    const overview = await fetch(new URL("/api/overview", url.origin), {
+      headers: { authorization: `Bearer ${info.token as string}` },
+    });
+    expect(((await overview.json()) as { allowWrites: boolean }).allowWrites).toBe(true);
+    expect(await running.stop("SIGTERM")).toBe(0);
+  });
+
   it("refuses a bad URL with a configuration error and never listens", async () => {
     const result = await outcome("ui", "nosuch://x");
     expect(result.code).toBe(ExitCode.Usage);
