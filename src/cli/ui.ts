@@ -45,6 +45,8 @@ export function addUiCommand(program: Command): void {
     const run = interruptible();
     try {
       for (const url of urls) opened.push(await openTarget(url));
+      // Interrupted while the targets opened: serve nothing, print nothing.
+      if (run.signal.aborted) return;
       const inspector = await Inspector.open({
         targets: opened.map(inspectorTarget),
         host: flags.host,
@@ -63,7 +65,8 @@ export function addUiCommand(program: Command): void {
       await inspector.close();
     } finally {
       run.dispose();
-      for (const target of opened.reverse()) await target.close();
+      // Every target is closed, even after one fails to (the command's own error, if any, is what it reports).
+      for (const target of opened.reverse()) await target.close().catch(() => undefined);
     }
   });
 }

@@ -12,9 +12,12 @@
  * - File event stores, first: each segment line's checksum, the segment
  *   names against their first events, the order of global positions
  *   across segments, and each index snapshot's checksum.
- * - File stores and file event stores: their side files (hints, indexes)
- *   hold for their data; a damaged one is a warning (derived data, rebuilt
- *   by the next load or open).
+ * - File stores and file event stores: their side files. A hint must hold
+ *   for its data file (the same checks as a load); an index file's blocks
+ *   must pass their checksums and its segment must exist. Whether an intact
+ *   index still matches a segment edited by hand is what the next open
+ *   checks (and then rebuilds it). Problems there are warnings: derived
+ *   data, rebuilt by the next load or open.
  * - File read-model stores: each line of the log's checksum.
  */
 import {
@@ -42,6 +45,7 @@ import {
   SEGMENT_SUFFIX,
   SNAPSHOT_PREFIX,
   SNAPSHOT_SUFFIX,
+  segmentName,
 } from "../file/events/format.js";
 import { decodeIndex } from "../file/events/index-file.js";
 import { decodeSnapshot } from "../file/events/snapshot.js";
@@ -263,8 +267,12 @@ async function scanFileEvents(dir: string, found: Findings, progress: Progress):
       }
       if (torn) found.warning(file, "its last line is torn (an append interrupted by a crash: the next open drops it)");
     }
-    if (numberIn(name, INDEX_PREFIX, INDEX_SUFFIX) !== undefined) {
+    const indexOf = numberIn(name, INDEX_PREFIX, INDEX_SUFFIX);
+    if (indexOf !== undefined) {
       found.count("index files");
+      if (!names.includes(segmentName(indexOf))) {
+        found.warning(file, "index file without its segment (derived data: the next open removes it)");
+      }
       const buffer = readFileSync(file);
       const { valid } = decodeIndex(buffer);
       if (valid < buffer.length) {

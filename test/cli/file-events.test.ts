@@ -96,7 +96,7 @@ describe("statelog CLI on file event and read-model stores", { timeout: 120_000 
     expect(bad.stdout).toMatch(/^DAMAGED: .*; 2 error\(s\)/m);
   });
 
-  it("verify: a damaged index file is a warning (derived data), not damage", async () => {
+  it("verify: a damaged index file, or one without its segment, is a warning (derived data), not damage", async () => {
     const copy = join(dir, "damaged-index");
     cpSync(events, copy, { recursive: true });
     const indexes = readdirSync(copy).filter((n) => n.startsWith("index-"));
@@ -105,15 +105,22 @@ describe("statelog CLI on file event and read-model stores", { timeout: 120_000 
     const bytes = readFileSync(index);
     bytes.writeUInt8((bytes.at(-1) as number) ^ 0xff, bytes.length - 1);
     writeFileSync(index, bytes);
+    const orphan = join(copy, "index-0000000000099999.idx");
+    cpSync(join(events, indexes[0] as string), orphan);
     const result = await outcome("verify", `file+events:${copy}`, "--json", "--no-progress");
     expect(result.code).toBe(ExitCode.Ok);
     const report = JSON.parse(result.stdout);
-    expect(report.checked["index files"]).toBe(indexes.length);
+    expect(report.checked["index files"]).toBe(indexes.length + 1);
     expect(report.problems).toEqual([
       expect.objectContaining({
         severity: "warning",
         where: index,
         message: expect.stringContaining("index file damaged"),
+      }),
+      expect.objectContaining({
+        severity: "warning",
+        where: orphan,
+        message: expect.stringContaining("index file without its segment"),
       }),
     ]);
   });

@@ -105,7 +105,8 @@ export class FileEventStore extends BaseEventStore {
    * covers (rebuilding those side files), drops (and cuts from the file)
    * the last append when a crash interrupted its write (a torn line, or
    * fewer lines than its first line announces), and applies retention.
-   * @throws ConfigurationError (a bad option; nothing on disk is touched) | LockedError | CorruptionError
+   * @throws ConfigurationError (a bad option; nothing on disk is touched) | LockedError | CorruptionError |
+   *   WriteFailedError (its directory or `LOCK` file cannot be made or opened)
    */
   static async open(options: FileEventStoreOptions): Promise<FileEventStore> {
     const store = new FileEventStore(options);
