@@ -77,16 +77,34 @@ export abstract class OwnedSave {
 }
 
 /**
+ * A save whose JSON texts (of the model and of its metadata) are made when
+ * first read: a store that keeps models in memory never pays for them.
+ */
+abstract class LazyTextSave extends OwnedSave {
+  readonly type = "save";
+  abstract readonly value: unknown;
+  abstract readonly metadata: ReadModelMetadata;
+  #json: string | undefined;
+  #metadataJson: string | undefined;
+
+  get json(): string {
+    this.#json ??= JSON.stringify(this.value);
+    return this.#json;
+  }
+
+  get metadataJson(): string {
+    this.#metadataJson ??= metadataToJson(this.metadata);
+    return this.#metadataJson;
+  }
+}
+
+/**
  * A checked save as {@link prepareSave} makes it: the parsed value is the
  * one copy made of the model (the value `JSON.parse` of its text would
  * give); the JSON texts of the model and of the metadata are made when
  * first read (a store that keeps models in memory never pays for them).
  */
-class CheckedSave extends OwnedSave implements PreparedSave {
-  readonly type = "save";
-  #json: string | undefined;
-  #metadataJson: string | undefined;
-
+class CheckedSave extends LazyTextSave implements PreparedSave {
   constructor(
     readonly value: unknown,
     readonly metadata: ReadModelMetadata,
@@ -101,16 +119,6 @@ class CheckedSave extends OwnedSave implements PreparedSave {
 
   get id(): string {
     return this.metadata.id;
-  }
-
-  get json(): string {
-    this.#json ??= JSON.stringify(this.value);
-    return this.#json;
-  }
-
-  get metadataJson(): string {
-    this.#metadataJson ??= metadataToJson(this.metadata);
-    return this.#metadataJson;
   }
 }
 
@@ -237,12 +245,8 @@ export interface ProjectedBatch {
 }
 
 /** A save of a projector's batch: its metadata (shared parts from the batch) made when first read. */
-class ProjectedSave extends OwnedSave implements PreparedSave {
-  readonly type = "save";
+class ProjectedSave extends LazyTextSave implements PreparedSave {
   #metadata: ReadModelMetadata | undefined;
-  #json: string | undefined;
-  #metadataJson: string | undefined;
-
   constructor(
     readonly id: string,
     readonly value: unknown,
@@ -268,16 +272,6 @@ class ProjectedSave extends OwnedSave implements PreparedSave {
       metadata: b.metadata,
     };
     return this.#metadata;
-  }
-
-  get json(): string {
-    this.#json ??= JSON.stringify(this.value);
-    return this.#json;
-  }
-
-  get metadataJson(): string {
-    this.#metadataJson ??= metadataToJson(this.metadata);
-    return this.#metadataJson;
   }
 }
 
