@@ -3,7 +3,7 @@
  * `read`, `subscribe` (event-store URLs) and `status` (read-model URLs).
  */
 import type { Command } from "commander";
-import type { RecordedEvent, StreamInfo } from "../events/index.js";
+import type { RecordedEvent } from "../events/index.js";
 import { isNotFoundError, NotFoundError } from "../index.js";
 import type { ProjectionStatusRecord } from "../read-models/index.js";
 import {
@@ -29,17 +29,6 @@ export function eventJson(e: RecordedEvent): Record<string, unknown> {
     timestamp: e.timestamp.toISOString(),
     data: e.data,
     ...(e.metadata === undefined ? {} : { metadata: e.metadata }),
-  };
-}
-
-function streamJson(s: StreamInfo): Record<string, unknown> {
-  return {
-    streamId: s.streamId,
-    eventCount: s.eventCount,
-    firstPosition: s.firstPosition,
-    lastPosition: s.lastPosition,
-    firstEvent: s.firstEvent?.toISOString(),
-    lastEvent: s.lastEvent?.toISOString(),
   };
 }
 
@@ -85,7 +74,8 @@ export function addEventCommands(program: Command): void {
     const streams = (await target.eventStore.getStreams())
       .filter((s) => opts.prefix === undefined || s.streamId.startsWith(opts.prefix))
       .sort((a, b) => (a.streamId < b.streamId ? -1 : a.streamId > b.streamId ? 1 : 0));
-    if (opts.json) printJson(streams.map(streamJson));
+    // Stream infos are plain data: JSON carries their dates as ISO strings.
+    if (opts.json) printJson(streams);
     else
       printTable(
         ["stream", "events", "first", "last", "lastEvent"],

@@ -5,7 +5,6 @@
  * from a store is user data: the page shows it as text, never as markup.
  */
 
-import type { RecordedEvent, StreamInfo } from "../events/index.js";
 import { type Change, ChangeType, isFeedBehindError, isUnsupportedError, messageOf, type Store } from "../index.js";
 import type { ProjectionStatusRecord } from "../read-models/index.js";
 import { INSPECTOR_DEFAULTS, type InspectorHistoryReader, type InspectorTarget } from "./options.js";
@@ -161,18 +160,6 @@ export async function historyFrom(
   }
 }
 
-/** A stream's information for the page. */
-function streamView(s: StreamInfo) {
-  return {
-    streamId: s.streamId,
-    eventCount: s.eventCount,
-    firstPosition: s.firstPosition,
-    lastPosition: s.lastPosition,
-    firstEvent: s.firstEvent?.toISOString(),
-    lastEvent: s.lastEvent?.toISOString(),
-  };
-}
-
 /** The streams of an event store, with its counters. */
 export async function streams(target: InspectorTarget) {
   const store = target.eventStore;
@@ -183,20 +170,8 @@ export async function streams(target: InspectorTarget) {
     name: store.name,
     totalEvents: stats.totalEvents,
     globalPosition: stats.globalPosition,
-    streams: list.map(streamView),
-  };
-}
-
-/** An event for the page. */
-function eventView(e: RecordedEvent) {
-  return {
-    id: e.id,
-    type: e.type,
-    position: e.position,
-    globalPosition: e.globalPosition,
-    timestamp: e.timestamp.toISOString(),
-    data: e.data,
-    ...(e.metadata === undefined ? {} : { metadata: e.metadata }),
+    // Stream infos and events are plain data: JSON carries their dates as ISO strings.
+    streams: list,
   };
 }
 
@@ -207,8 +182,8 @@ export async function events(target: InspectorTarget, streamId: string, after: n
   const info = await store.getStreamInfo(streamId);
   const read = await store.read(streamId, after, Math.min(limit, INSPECTOR_DEFAULTS.eventPageSize));
   return {
-    stream: streamView(info),
-    events: read.events.map(eventView),
+    stream: info,
+    events: read.events,
     next: read.cursor.position < info.lastPosition ? read.cursor.position : undefined,
   };
 }
