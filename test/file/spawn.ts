@@ -56,11 +56,20 @@ export async function spawnChild(
     commands.set(fixture, command);
   }
   const argv = await command;
-  const child = spawn(process.execPath, [...argv, role, JSON.stringify(args)], {
-    stdio: ["pipe", "pipe", "pipe"],
-    env: { ...process.env, NODE_PATH: nodeModules, ...env },
-    cwd: path.resolve(here, "../.."),
-  });
+  return track(
+    spawn(process.execPath, [...argv, role, JSON.stringify(args)], {
+      stdio: ["pipe", "pipe", "pipe"],
+      env: { ...process.env, NODE_PATH: nodeModules, ...env },
+      cwd: path.resolve(here, "../.."),
+    }),
+  );
+}
+
+/**
+ * Tracks a child started with piped stdio (killed after the test file if
+ * still running) and collects its stdout lines.
+ */
+export function track(child: ChildProcess): Child {
   live.add(child);
   child.once("exit", () => live.delete(child));
   const lines: string[] = [];
