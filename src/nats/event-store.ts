@@ -26,6 +26,7 @@ import {
   type EventStoreCapabilities,
   type PlannedAppend,
   prepareEvents,
+  type RecordedEvent,
   type SnapshotInfo,
 } from "../events/index.js";
 import { ClosedError, CorruptionError, TooLargeError, UnavailableError } from "../index.js";
@@ -51,6 +52,9 @@ interface Waiter {
   reject: (error: Error) => void;
 }
 
+/** How many ingested messages' events an append can still take back after retention expired them. */
+const RECENT_MESSAGES = 1024;
+
 /** An event store on a JetStream stream. Create it with {@link NatsEventStore.open}. */
 export class NatsEventStore extends BaseEventStore {
   /** The JetStream stream. */
@@ -73,6 +77,12 @@ export class NatsEventStore extends BaseEventStore {
   #ingested = 0;
   /** Last stream sequence of each event stream's subject. */
   readonly #lastSeq = new Map<string, number>();
+  /**
+   * The events of the last {@link RECENT_MESSAGES} messages ingested, by
+   * stream sequence: an append takes its own from here, since retention may
+   * already have expired them from the index when the append resumes.
+   */
+  readonly #recent = new Map<number, RecordedEvent[]>();
   #waiters: Waiter[] = [];
   #filling: Promise<void> | undefined;
   /** The next fill, while the server does not answer (cleared on close). */
@@ -184,7 +194,11 @@ export class NatsEventStore extends BaseEventStore {
     }
     const request = { streamId, events, expectedVersion: undefined };
     const planned = this.log.plan([request], UNLIMITED)[0] as PlannedAppend;
-    if (planned.ok) this.log.commit(planned.records, planned.sizes);
+    if (planned.ok) {
+      this.log.commit(planned.records, planned.sizes);
+      this.#recent.set(m.seq, planned.records);
+      if (this.#recent.size > RECENT_MESSAGES) this.#recent.delete(this.#recent.keys().next().value as number);
+    }
     this.#lastSeq.set(streamId, m.seq);
     this.#advance(m.seq);
   }
@@ -335,7 +349,8 @@ export class NatsEventStore extends BaseEventStore {
       // The compare-and-set held, so the index gave this message exactly the planned positions.
       const first = (planned.records[0] as { position: number }).position;
       const stream = this.log.streams.get(request.streamId);
-      const records = stream ? this.log.streamAfter(stream, first - 1, request.events.length) : [];
+      const records =
+        this.#recent.get(seq) ?? (stream ? this.log.streamAfter(stream, first - 1, request.events.length) : []);
       if (records.length !== request.events.length || records[0]?.position !== first) {
         throw new ClosedError(`event store ${JSON.stringify(this.name)}`);
       }
