@@ -26,6 +26,35 @@ describe("KafkaStore: a save that reached some records but not all", () => {
     await cluster?.stop();
   });
 
+  /**
+   * Waits until a probe save (its own producer, other namespaces on every
+   * partition) sees broker 2 down: the mock's `down` returns before every
+   * client notices, and a save racing it could be acknowledged whole.
+   */
+  async function untilDown(namespaces: readonly string[]): Promise<void> {
+    await using probe = await KafkaStore.open({
+      brokers: cluster.brokers,
+      topic,
+      producerConfig: { ...FAST_FAIL, "message.timeout.ms": 1500 },
+    });
+    const probes: ChangeInput[] = namespaces.map((ns) => ({
+      namespace: `probe-${ns}`,
+      changeType: "unset",
+      entityType: "probe",
+      entityId: "p",
+    }));
+    expect(new Set(probes.map((c) => partitionForNamespace(c.namespace, PARTITIONS))).size).toBe(PARTITIONS);
+    for (let attempt = 1; ; attempt++) {
+      const outcome = await probe.save(probes).then(
+        () => "acknowledged whole",
+        (e: unknown) => e,
+      );
+      if (isPartialWriteError(outcome)) return;
+      if (attempt === 5) throw new Error(`broker 2 still takes writes after down: probe ${String(outcome)}`);
+      await cluster.down(2);
+    }
+  }
+
   it("rejects with PartialWriteError (targets: changes) naming what was written; the written changes load", {
     timeout: 60_000,
   }, async (ctx) => {
@@ -43,6 +72,7 @@ describe("KafkaStore: a save that reached some records but not all", () => {
     ]);
     await store.save([changes[0]!]); // connected, with the metadata of every partition
     await cluster.down(2);
+    await untilDown(namespaces);
     let error: unknown;
     try {
       await store.save(changes);
