@@ -15,6 +15,7 @@ import {
   type CallOptions,
   ClosedError,
   CorruptionError,
+  sleep,
   throwIfAborted,
   toJsonWithin,
   UnavailableError,
@@ -276,7 +277,7 @@ export class NatsKvRepository<T> extends BaseRepository<T> {
           if (now.version !== expected) throw new VersionConflictError(expected, now.version, what, { cause: error });
         }
         // Lost the race: back off a little (jittered) and try again on the new revision.
-        await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, 2 ** attempt)));
+        await sleep(Math.random() * Math.min(50, 2 ** attempt), signal);
       }
     }
     throw new UnavailableError(`${what}: gave up after ${this.#maxAttempts} compare-and-set attempts under contention`);
