@@ -112,6 +112,38 @@ describe("Kafka: request errors injected into the mock cluster", () => {
     if (rows.length > 0) writeReliabilityFigures("kafka-request-errors", rows);
   });
 
+  /**
+   * The end of every case: the rejected writes carry a KafkaDeliveryError,
+   * every acknowledged write reads back, no record is in the topic twice;
+   * then the case's row of figures.
+   */
+  async function checkAndReport(
+    topic: string,
+    acked: readonly Outcome[],
+    rejected: Tally["rejected"],
+    row: Pick<ReliabilityRow, "fault" | "injection" | "count" | "recoveryMs">,
+  ): Promise<void> {
+    for (const r of rejected) expect(isKafkaDeliveryError(r.reason), String(r.reason)).toBe(true);
+    const back = await readBack(cluster.brokers, topic, acked);
+    expect(
+      back.lost.map((o) => o.key),
+      "acknowledged writes missing",
+    ).toEqual([]);
+    expect(back.duplicates, "records written twice (the producer is idempotent)").toBe(0);
+    rows.push({
+      ...row,
+      acknowledgedWrites: acked.length,
+      acknowledgedWritesLost: back.lost.length,
+      storesNotLoading: 0,
+      details: {
+        rejectedWithTypedError: rejected.length,
+        reasons: reasons(rejected),
+        recordsInTopic: back.records,
+        duplicates: back.duplicates,
+      },
+    });
+  }
+
   it("a burst of Produce errors: writes are retried or rejected, nothing acknowledged is lost or doubled", {
     timeout: 60_000,
   }, async () => {
@@ -141,29 +173,12 @@ describe("Kafka: request errors injected into the mock cluster", () => {
 
     expect(t.hung, "every write settles").toBe(0);
     expect(after.acked, "writes after the burst are acknowledged").toHaveLength(20);
-    for (const r of t.rejected) expect(isKafkaDeliveryError(r.reason), String(r.reason)).toBe(true);
     expect(t.acked.length, "most writes of the burst are retried to success").toBeGreaterThan(100);
-    const acked = [...before.acked, ...t.acked, ...after.acked];
-    const back = await readBack(cluster.brokers, topic, acked);
-    expect(
-      back.lost.map((o) => o.key),
-      "acknowledged writes missing",
-    ).toEqual([]);
-    expect(back.duplicates, "records written twice (the producer is idempotent)").toBe(0);
-    rows.push({
+    await checkAndReport(topic, [...before.acked, ...t.acked, ...after.acked], t.rejected, {
       fault: "Produce request errors (retriable: not leader, timed out, not enough replicas)",
       injection: `rd_kafka_mock_push_request_errors(Produce, ${burst.length}): codes ${burst.join(", ")}`,
       count: burst.length,
-      acknowledgedWrites: acked.length,
-      acknowledgedWritesLost: back.lost.length,
-      storesNotLoading: 0,
       recoveryMs,
-      details: {
-        rejected: t.rejected.length,
-        reasons: reasons(t.rejected),
-        recordsInTopic: back.records,
-        duplicates: back.duplicates,
-      },
     });
   });
 
@@ -191,7 +206,6 @@ describe("Kafka: request errors injected into the mock cluster", () => {
     expect(first.hung + t.hung, "every write settles").toBe(0);
     expect(recoveryMs, "a write lands after the fatal error").toBeGreaterThanOrEqual(0);
     expect(fatal.length, "the fatal error failed writes (else nothing was injected)").toBeGreaterThan(0);
-    for (const r of fatal) expect(isKafkaDeliveryError(r.reason), String(r.reason)).toBe(true);
     // librdkafka purges what waited in its queue (never sent) and fails the rest with its fatal code.
     expect(
       fatal.some((r) => /fatal/i.test(String(r.reason))),
@@ -200,27 +214,11 @@ describe("Kafka: request errors injected into the mock cluster", () => {
     // Once a replacement producer acknowledged a write, every later write is acknowledged.
     const last = await tally(await writeMany(writer, "ip", 1000, 20, 0));
     expect(last.acked).toHaveLength(20);
-    const acked = [...first.acked, ...t.acked, ...last.acked];
-    const back = await readBack(cluster.brokers, topic, acked);
-    expect(
-      back.lost.map((o) => o.key),
-      "acknowledged writes missing",
-    ).toEqual([]);
-    expect(back.duplicates, "records written twice").toBe(0);
-    rows.push({
+    await checkAndReport(topic, [...first.acked, ...t.acked, ...last.acked], fatal, {
       fault: "InitProducerId fails fatally when the producer starts",
       injection: `rd_kafka_mock_push_request_errors(InitProducerId, 1): code ${KafkaProtocolError.ClusterAuthorizationFailed}`,
       count: 1,
-      acknowledgedWrites: acked.length,
-      acknowledgedWritesLost: back.lost.length,
-      storesNotLoading: 0,
       recoveryMs,
-      details: {
-        rejectedWithTypedError: fatal.length,
-        reasons: reasons(fatal),
-        recordsInTopic: back.records,
-        duplicates: back.duplicates,
-      },
     });
   });
 
@@ -245,33 +243,16 @@ describe("Kafka: request errors injected into the mock cluster", () => {
     expect(t.hung + after.hung, "every write settles").toBe(0);
     expect(t.rejected.length, "the fatal error failed the writes in flight").toBeGreaterThan(0);
     expect(t.acked.length, "writes after the replacement are acknowledged").toBeGreaterThan(0);
-    for (const r of t.rejected) expect(isKafkaDeliveryError(r.reason), String(r.reason)).toBe(true);
     expect(
       t.rejected.some((r) => /fatal|authorization|replaced/i.test(String(r.reason))),
       "a rejection names the fatal error or the replacement",
     ).toBe(true);
     expect(after.acked, "the replacement producer acknowledges every later write").toHaveLength(20);
-    const acked = [...before.acked, ...t.acked, ...after.acked];
-    const back = await readBack(cluster.brokers, topic, acked);
-    expect(
-      back.lost.map((o) => o.key),
-      "acknowledged writes missing",
-    ).toEqual([]);
-    expect(back.duplicates, "records written twice").toBe(0);
-    rows.push({
+    await checkAndReport(topic, [...before.acked, ...t.acked, ...after.acked], t.rejected, {
       fault: "Produce answered with an out-of-order sequence: fatal, producer replaced",
       injection: `rd_kafka_mock_push_request_errors(Produce, 1): code ${KafkaProtocolError.OutOfOrderSequenceNumber}`,
       count: 1,
-      acknowledgedWrites: acked.length,
-      acknowledgedWritesLost: back.lost.length,
-      storesNotLoading: 0,
       recoveryMs,
-      details: {
-        rejectedWithTypedError: t.rejected.length,
-        reasons: reasons(t.rejected),
-        recordsInTopic: back.records,
-        duplicates: back.duplicates,
-      },
     });
   });
 });
