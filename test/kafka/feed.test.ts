@@ -1,17 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  type FeedCursor,
-  type FeedEvent,
-  FeedNotifier,
-  isFeedBehindError,
-  ManagerBuilder,
-  type Store,
-} from "../../src/index.js";
+import { FeedNotifier, isFeedBehindError, ManagerBuilder } from "../../src/index.js";
 import type { ChangelogConsumer, ReadRange } from "../../src/kafka/consumer.js";
 import { KafkaFeedSource } from "../../src/kafka/feed.js";
 import { KafkaStore, type KafkaStoreOptions } from "../../src/kafka/index.js";
 import { MapEntityRepository } from "../../src/memory/index.js";
 import { describeChangeFeedContract } from "../../src/testing/index.js";
+import { barrierOf, item, untilBarrier } from "../helpers/feed.js";
 import { startCluster, type TestCluster, uniqueTopic } from "./cluster.js";
 
 let cluster: TestCluster;
@@ -43,36 +37,6 @@ describeChangeFeedContract("KafkaStore", () => fresh(), {
     return cursor;
   },
   propertyRuns: 10,
-});
-
-/** The events of a feed up to and including its barrier. */
-async function untilBarrier(iterator: AsyncIterator<FeedEvent>): Promise<FeedEvent[]> {
-  const events: FeedEvent[] = [];
-  for (;;) {
-    const r = await iterator.next();
-    if (r.done) throw new Error("the feed ended before its barrier");
-    events.push(r.value);
-    if (r.value.type === "caught-up") return events;
-  }
-}
-
-/** The barrier of a new feed of `namespace`: where the store stands now. */
-async function barrierOf(store: Store, namespace: string): Promise<FeedCursor> {
-  const feed = (store.watch as NonNullable<Store["watch"]>).call(store, namespace);
-  try {
-    const { position, epoch } = (await untilBarrier(feed[Symbol.asyncIterator]())).at(-1) as FeedEvent;
-    return { position, epoch };
-  } finally {
-    feed.close();
-  }
-}
-
-const item = (namespace: string, entityId: string, entity: unknown) => ({
-  namespace,
-  changeType: "set" as const,
-  entityType: "item",
-  entityId,
-  entity,
 });
 
 describe("KafkaStore change feed", () => {

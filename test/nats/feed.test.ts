@@ -2,17 +2,11 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  type FeedCursor,
-  type FeedEvent,
-  isFeedBehindError,
-  isUnavailableError,
-  ManagerBuilder,
-  type Store,
-} from "../../src/index.js";
+import { type FeedEvent, isFeedBehindError, isUnavailableError, ManagerBuilder, type Store } from "../../src/index.js";
 import { MapEntityRepository } from "../../src/memory/index.js";
 import { NatsKvStore } from "../../src/nats/index.js";
 import { describeChangeFeedContract } from "../../src/testing/index.js";
+import { barrierOf, item, untilBarrier } from "../helpers/feed.js";
 import { connectTest, deleteTestStreams, uniqueBucket } from "./env.js";
 
 let nc: NatsConnection;
@@ -51,37 +45,6 @@ describeChangeFeedContract(
     propertyRuns: 10,
   },
 );
-
-/** The events of a feed up to and including its barrier. */
-async function untilBarrier(iterator: AsyncIterator<FeedEvent>): Promise<FeedEvent[]> {
-  const events: FeedEvent[] = [];
-  for (;;) {
-    const r = await iterator.next();
-    if (r.done) throw new Error("the feed ended before its barrier");
-    events.push(r.value);
-    if (r.value.type === "caught-up") return events;
-  }
-}
-
-/** The barrier of a new feed of `namespace`: where the store stands now. */
-async function barrierOf(store: Store, namespace: string): Promise<FeedCursor> {
-  const feed = (store.watch as NonNullable<Store["watch"]>).call(store, namespace);
-  try {
-    const events = await untilBarrier(feed[Symbol.asyncIterator]());
-    const { position, epoch } = events.at(-1) as FeedEvent;
-    return { position, epoch };
-  } finally {
-    feed.close();
-  }
-}
-
-const item = (namespace: string, entityId: string, entity: unknown) => ({
-  namespace,
-  changeType: "set" as const,
-  entityType: "item",
-  entityId,
-  entity,
-});
 
 describe("NatsKvStore change feed", () => {
   it("the barrier of an empty namespace comes in a bucket full of other namespaces, with position 0", async () => {
