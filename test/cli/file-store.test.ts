@@ -7,14 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ExitCode } from "../../src/cli/errors.js";
 import { FileStore } from "../../src/file/index.js";
 import { jsonLines, outcome, start } from "./run.js";
-
-const set = (namespace: string, entityId: string, entity: unknown, entityType = "t") => ({
-  namespace,
-  changeType: "set" as const,
-  entityType,
-  entityId,
-  entity,
-});
+import { set } from "./sample.js";
 
 describe("statelog CLI on file stores", { timeout: 120_000 }, () => {
   let dir: string;

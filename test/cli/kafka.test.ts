@@ -7,15 +7,8 @@ import { ExitCode } from "../../src/cli/errors.js";
 import { FileStore } from "../../src/file/index.js";
 import { KafkaStore } from "../../src/kafka/index.js";
 import { startCluster, type TestCluster, uniqueTopic } from "../kafka/cluster.js";
-import { jsonLines, outcome, start } from "./run.js";
-
-const set = (namespace: string, entityId: string, entity: unknown) => ({
-  namespace,
-  changeType: "set" as const,
-  entityType: "t",
-  entityId,
-  entity,
-});
+import { jsonLines, outcome } from "./run.js";
+import { expectSampleNamespaces, expectTailFollows, saveSample } from "./sample.js";
 
 describe("statelog CLI on Kafka", { timeout: 120_000 }, () => {
   let cluster: TestCluster;
@@ -29,9 +22,7 @@ describe("statelog CLI on Kafka", { timeout: 120_000 }, () => {
     await cluster.createTopic(topic, 3);
     url = `kafka://${cluster.brokers}/${topic}`;
     await using store = await KafkaStore.open({ brokers: cluster.brokers, topic, producerConfig: { "linger.ms": 1 } });
-    await store.save([set("a", "1", { v: 1 }), set("a", "2", { v: 1 }), set("b", "1", { w: 1 })]);
-    await store.save([set("a", "1", { v: 2 })]);
-    await store.save([{ namespace: "a", changeType: "unset", entityType: "t", entityId: "2" }]);
+    await saveSample(store);
   });
   afterAll(async () => {
     await cluster?.stop();
@@ -39,12 +30,7 @@ describe("statelog CLI on Kafka", { timeout: 120_000 }, () => {
   });
 
   it("namespaces, dump, stats and verify of a topic", async () => {
-    const ns = await outcome("namespaces", url, "--json");
-    expect(ns.code, ns.stderr).toBe(ExitCode.Ok);
-    expect(JSON.parse(ns.stdout)).toEqual([
-      { namespace: "a", live: 1, deleted: 1 },
-      { namespace: "b", live: 1, deleted: 0 },
-    ]);
+    await expectSampleNamespaces(url);
     const dump = await outcome("dump", url, "a", "--live", "--no-progress");
     expect(jsonLines(dump.stdout).map((c) => [c.entityID, c.entity])).toEqual([["1", { v: 2 }]]);
     const stats = await outcome("stats", url, "--json");
@@ -94,24 +80,13 @@ describe("statelog CLI on Kafka", { timeout: 120_000 }, () => {
   });
 
   it("tail: the current state then the barrier; -f follows live saves until SIGTERM", async () => {
-    const once = await outcome("tail", url, "b", "--json");
-    expect(once.code, once.stderr).toBe(ExitCode.Ok);
-    expect(jsonLines(once.stdout).map((e) => e.type)).toEqual(["change", "caught-up"]);
-
-    const follow = start("tail", url, "b", "-f", "--json");
-    await follow.until((out) => out.includes('"caught-up"'));
-    {
+    await expectTailFollows(url, "live-kafka", async (change) => {
       await using store = await KafkaStore.open({
         brokers: cluster.brokers,
         topic,
         producerConfig: { "linger.ms": 1 },
       });
-      await store.save([set("b", "live-kafka", { live: 1 })]);
-    }
-    await follow.until((out) => out.includes('"live-kafka"'));
-    const lines = jsonLines(follow.stdout);
-    expect(lines.map((e) => e.type)).toEqual(["change", "caught-up", "change"]);
-    expect(lines[2]).toMatchObject({ change: { entityID: "live-kafka", entity: { live: 1 } } });
-    expect(await follow.stop("SIGTERM")).toBe(ExitCode.Ok);
+      await store.save([change]);
+    });
   });
 });

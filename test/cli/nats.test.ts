@@ -11,14 +11,7 @@ import { FileStore } from "../../src/file/index.js";
 import { NatsEventStore, NatsKvStore, NatsReadModelStore } from "../../src/nats/index.js";
 import { connectTest, deleteTestStreams, natsUrl, uniqueBucket } from "../nats/env.js";
 import { jsonLines, outcome, start } from "./run.js";
-
-const set = (namespace: string, entityId: string, entity: unknown) => ({
-  namespace,
-  changeType: "set" as const,
-  entityType: "t",
-  entityId,
-  entity,
-});
+import { expectSampleNamespaces, expectTailFollows, saveSample } from "./sample.js";
 
 describe("statelog CLI on NATS", { timeout: 120_000 }, () => {
   let nc: NatsConnection;
@@ -31,9 +24,7 @@ describe("statelog CLI on NATS", { timeout: 120_000 }, () => {
     bucket = uniqueBucket("cli");
     url = `${natsUrl()}/${bucket}?history=5`;
     await using store = await NatsKvStore.open({ client: nc, bucket, history: 5 });
-    await store.save([set("a", "1", { v: 1 }), set("a", "2", { v: 1 }), set("b", "1", { w: 1 })]);
-    await store.save([set("a", "1", { v: 2 })]);
-    await store.save([{ namespace: "a", changeType: "unset", entityType: "t", entityId: "2" }]);
+    await saveSample(store);
   });
   afterAll(async () => {
     await deleteTestStreams(nc);
@@ -42,12 +33,7 @@ describe("statelog CLI on NATS", { timeout: 120_000 }, () => {
   });
 
   it("namespaces, dump and stats of a KV bucket", async () => {
-    const ns = await outcome("namespaces", url, "--json");
-    expect(ns.code, ns.stderr).toBe(ExitCode.Ok);
-    expect(JSON.parse(ns.stdout)).toEqual([
-      { namespace: "a", live: 1, deleted: 1 },
-      { namespace: "b", live: 1, deleted: 0 },
-    ]);
+    await expectSampleNamespaces(url);
     const dump = await outcome("dump", url, "a", "--no-progress");
     expect(jsonLines(dump.stdout).map((c) => [c.entityID, c.changeType, c.entity])).toEqual([
       ["1", "set", { v: 2 }],
@@ -110,21 +96,10 @@ describe("statelog CLI on NATS", { timeout: 120_000 }, () => {
   });
 
   it("tail: the current state then the barrier; -f follows live saves until SIGTERM", async () => {
-    const once = await outcome("tail", url, "b", "--json");
-    expect(once.code, once.stderr).toBe(ExitCode.Ok);
-    expect(jsonLines(once.stdout).map((e) => e.type)).toEqual(["change", "caught-up"]);
-
-    const follow = start("tail", url, "b", "-f", "--json");
-    await follow.until((out) => out.includes('"caught-up"'));
-    {
+    await expectTailFollows(url, "live-nats", async (change) => {
       await using store = await NatsKvStore.open({ client: nc, bucket });
-      await store.save([set("b", "live-nats", { live: 1 })]);
-    }
-    await follow.until((out) => out.includes('"live-nats"'));
-    const lines = jsonLines(follow.stdout);
-    expect(lines.map((e) => e.type)).toEqual(["change", "caught-up", "change"]);
-    expect(lines[2]).toMatchObject({ change: { entityID: "live-nats", entity: { live: 1 } } });
-    expect(await follow.stop("SIGTERM")).toBe(ExitCode.Ok);
+      await store.save([change]);
+    });
   });
 
   it("event store: streams, read, and subscribe following live appends until SIGTERM", async () => {
