@@ -1,6 +1,7 @@
 /** Running a fault child (fixtures/fault-child.ts) under the I/O error shim and reading what it acknowledged. */
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { expect } from "vitest";
 import { spawnChild } from "../file/spawn.js";
 import { type Fault, readCounters, type ShimCounters, shimEnv } from "./shim.js";
 
@@ -67,4 +68,24 @@ export async function runUnderShim(
 ): Promise<ChildRun> {
   const run = await runChild(role, args, shimEnv(fault), onPause);
   return { ...run, counters: readCounters(fault.report) };
+}
+
+/**
+ * Checks a run in which the shim failed one `op` during `calls` writes: the shim was in the path (it counted the child's calls
+ * and failed one), the failed descriptor was never fsynced again, exactly
+ * call `failedIndex` rejected with WriteFailedError naming the errno and
+ * operation, and every other call was acknowledged.
+ */
+export function expectOneFailedCall(
+  run: ChildRun,
+  op: "write" | "fsync" | "rename" | "open",
+  calls: number,
+  failedIndex: number,
+): void {
+  expect(run.counters.injected).toBe(1);
+  expect(run.counters[op]).toBeGreaterThanOrEqual(calls);
+  expect(run.counters.fsyncs_on_failed_fd).toBe(0);
+  expect(run.failed.map((f) => f.index)).toEqual([failedIndex]);
+  expect(run.failed[0]).toMatchObject({ code: "STATELOG_WRITE_FAILED", errno: "EIO", operation: op });
+  expect(run.acked).toEqual([...Array(calls).keys()].filter((i) => i !== failedIndex));
 }
