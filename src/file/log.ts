@@ -206,6 +206,8 @@ export class NamespaceLog {
       this.stats.keys = 0;
     }
     let known = this.#expectedSize;
+    // The path's size is our descriptor's while both name the same inode (checked above): no fstat then.
+    let size = onDisk?.size ?? 0;
     if (this.#fd < 0) {
       try {
         if (!onDisk) ensureDir(this.root, path.dirname(this.file));
@@ -220,8 +222,8 @@ export class NamespaceLog {
       this.#dev = st.dev;
       const reopened = this.#reopened(st.ino, st.dev, st.size);
       if (known < 0) known = reopened;
+      size = st.size;
     }
-    const size = fstatSync(this.#fd).size;
     if (size === this.#expectedSize) return size;
     // Always checked after a reopen (expectedSize is -1 then): a torn tail may have appeared while the file was closed.
     let repaired: number;
