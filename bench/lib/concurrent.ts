@@ -18,6 +18,9 @@ import { type BenchResult, collectGarbage, compare, formatMs, median, now, Ratio
 import { log, type Plan, SUITE } from "./plan.js";
 import { entityIdOf, makeEntity, prng } from "./workload.js";
 
+/** Untimed full runs of each system before the measured ones. */
+const WARMUP_RUNS = 3;
+
 /** Section 2: `writers` async writers, each doing sequential single-change saves. */
 export async function concurrentSaves(plan: Plan, signal: AbortSignal | undefined): Promise<BenchResult[]> {
   const { concurrentWriters: writers, savesPerWriter: saves } = plan;
@@ -86,7 +89,15 @@ export async function concurrentSaves(plan: Plan, signal: AbortSignal | undefine
   log(`concurrent saves: ${writers} writers × ${saves} sequential single-change saves`);
   const latency = await withTempDir("core-fsync", async (d) => fsyncLatency(path.join(d, "probe")));
   log(`one 300 B write + fsync on this disk: ${formatMs(latency)} (median of 200)`);
-  for (const system of systems) await runs[system]("core-concurrent-warmup", Math.min(5, saves));
+  // Warm-up: full runs of every system, untimed, until the JIT has compiled the hot paths (a FileStore
+  // save runs far more JavaScript than a baseline's `JSON.stringify` + write; its first runs of 1,600 saves
+  // take 3–5× the CPU of the later ones).
+  for (let i = 0; i < WARMUP_RUNS; i++) {
+    for (const system of systems) {
+      signal?.throwIfAborted();
+      await runs[system]("core-concurrent-warmup", saves);
+    }
+  }
   fileGroups.length = 0;
   const samples: Record<System, number[]> = { file: [], fsync: [], serial: [], floor: [] };
   for (let rep = 0; rep < plan.concurrentRepetitions; rep++) {
