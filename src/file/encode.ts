@@ -45,6 +45,9 @@ export class IsoFormatter {
   }
 }
 
+/** The formatter of {@link encodeLines} when the caller passes none: its minute text then outlives one call (a save of one change formats one timestamp). */
+const SHARED_ISO = new IsoFormatter();
+
 const CRC_SUFFIX = ',"crc":"00000000"}\n';
 const HEX_DIGITS = Buffer.from("0123456789abcdef", "latin1");
 
@@ -60,7 +63,7 @@ export function encodeLines(
   names: NameJsonCache,
   integrity: boolean,
   only?: string,
-  iso: IsoFormatter = new IsoFormatter(),
+  iso: IsoFormatter = SHARED_ISO,
 ): Buffer {
   const end = integrity ? CRC_SUFFIX : "}\n";
   let estimate = 1024;

@@ -137,11 +137,21 @@ export class NamespaceLog {
     while (this.#flushing) await this.#flushing;
   }
 
+  /**
+   * Writes groups while saves are queued. Before it takes a group it waits
+   * until the microtask queue has drained ({@link settled}): the writers
+   * that the previous group's resolution woke up, and the callers of saves
+   * made in the same tick, queue their next saves from promise
+   * continuations, however many `await`s deep; they join this group
+   * instead of splitting the round into a small group and a late one (two
+   * fsyncs where one does). Saves that arrive while a group is written and
+   * fsynced wait and form the next group together.
+   */
   async #flushLoop(): Promise<void> {
-    // Let saves issued in the same tick join the first group.
-    await null;
     try {
-      while (this.#pending.length > 0) {
+      for (;;) {
+        await settled();
+        if (this.#pending.length === 0) break;
         await this.withLock("ex", async () => {
           const group = this.#pending;
           this.#pending = [];
@@ -196,6 +206,8 @@ export class NamespaceLog {
       this.stats.keys = 0;
     }
     let known = this.#expectedSize;
+    // The path's size is our descriptor's while both name the same inode (checked above): no fstat then.
+    let size = onDisk?.size ?? 0;
     if (this.#fd < 0) {
       try {
         if (!onDisk) ensureDir(this.root, path.dirname(this.file));
@@ -210,8 +222,8 @@ export class NamespaceLog {
       this.#dev = st.dev;
       const reopened = this.#reopened(st.ino, st.dev, st.size);
       if (known < 0) known = reopened;
+      size = st.size;
     }
-    const size = fstatSync(this.#fd).size;
     if (size === this.#expectedSize) return size;
     // Always checked after a reopen (expectedSize is -1 then): a torn tail may have appeared while the file was closed.
     let repaired: number;
@@ -390,6 +402,16 @@ function openLockFile(root: string, file: string, lockFile: string): number {
       }
     }
   }
+}
+
+/**
+ * Resolves once the microtask queue has drained: a microtask that queues a
+ * `process.nextTick`, which Node runs only after every microtask queued
+ * meanwhile (including those queued by microtasks) has run. No event-loop
+ * turn, no timer (fake timers do not hold it up).
+ */
+function settled(): Promise<void> {
+  return new Promise((resolve) => queueMicrotask(() => process.nextTick(resolve)));
 }
 
 /** Writes all of `buf` at the descriptor's position, synchronously (a short write continues where it stopped). */
