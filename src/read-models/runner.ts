@@ -22,6 +22,8 @@ import {
   type StoredReadModel,
 } from "./types.js";
 
+/** Events the subscription fetches at a time (each `nextBatch()` during catch-up). */
+const SUBSCRIPTION_BUFFER = 4096;
 /** How many events a catch-up batch takes between two readings of the clock. */
 const CLOCK_EVERY = 256;
 /** During catch-up, the time between two checkpoints is at least this many times the last one's writing time. */
@@ -129,9 +131,11 @@ export class ProjectionRunner {
     // Without an atomic write, the event AT the checkpoint is delivered again: a delete is written after its checkpoint.
     this.#resumedFrom = this.#atomic || this.checkpoint === 0 ? 0 : this.checkpoint;
     const p = this.projection;
+    const prefix = p.stream ?? p.streamPrefix;
+    // Without a stream filter, the types are checked here (#handle): cheaper than a filtered copy of each batch.
     const sub = this.host.eventStore.subscribeAll(this.#resumedFrom ? this.checkpoint - 1 : this.checkpoint, {
-      types: p.handles,
-      streamPrefix: p.stream ?? p.streamPrefix,
+      ...(prefix === undefined ? {} : { types: p.handles, streamPrefix: prefix }),
+      bufferSize: SUBSCRIPTION_BUFFER,
       onCheckpoint: (position) => this.#enqueue(() => this.#flush(position)),
     });
     this.#sub = sub;

@@ -225,6 +225,47 @@ describe("Projector checkpoints during catch-up", () => {
   });
 });
 
+describe("Projector event filters", () => {
+  it("skips the types a projection does not handle, with or without a stream filter, and its checkpoint still reaches the head", async () => {
+    const events = new MemoryEventStore();
+    const all = new Map<string, Balance>();
+    const inS1 = new Map<string, Balance>();
+    for (let i = 0; i < 120; i++) {
+      const stream = `s${i % 3}`;
+      const id = `a${i % 4}`;
+      const handled = i % 5 !== 0;
+      await events.append(stream, [createEvent(handled ? "changed" : "other", { id, amount: i })]);
+      if (!handled) continue;
+      for (const map of stream === "s1" ? [all, inS1] : [all]) {
+        const m = map.get(id);
+        map.set(id, { total: (m?.total ?? 0) + i, events: (m?.events ?? 0) + 1 });
+      }
+    }
+    await events.append("s2", [createEvent("other", { id: "a0", amount: 0 })]);
+    const readModels = new MemoryReadModelStore();
+    const s1: Projection<Balance, Change> = { ...balances, name: "s1", modelType: "S1Balance", stream: "s1" };
+    await using projector = await Projector.open({
+      eventStore: events,
+      readModels,
+      projections: [balances, s1],
+      batchSize: 2,
+      checkpointIntervalMs: 0,
+    });
+    await projector.waitForCatchUp({ timeoutMs: 10_000 });
+    for (const [type, expected] of [
+      ["Balance", all],
+      ["S1Balance", inS1],
+    ] as const) {
+      expect((await readModels.list(type)).sort()).toEqual([...expected.keys()].sort());
+      for (const [id, m] of expected) expect((await readModels.load<Balance>(type, id))?.model).toEqual(m);
+    }
+    for (const name of ["balances", "s1"]) {
+      expect(projector.status(name)).toMatchObject({ status: "up_to_date", checkpoint: 121, lagEvents: 0 });
+      expect((await readModels.getProjectionStatus(name))?.checkpoint).toBe(121);
+    }
+  });
+});
+
 describe("Projector models in memory", () => {
   /** `noop` events leave the model as it is: evolve returns the object it got. */
   type Event = { id: string; amount: number };
