@@ -4,8 +4,9 @@
  * against a plain loop folding the same events with the same `evolve` into
  * a `Map`, measured in the same run. Target: at least 0.5× the loop's rate.
  *
- * The read models go to a MemoryReadModelStore (an atomic checkpoint per
- * batch), so the figure is the projector's and the memory store's together.
+ * The read models go to a MemoryReadModelStore (atomic checkpoints: at the
+ * head, and during a catch-up longer than `checkpointIntervalMs` about once
+ * a second), so the figure is the projector's and the memory store's together.
  *
  * `npx tsx bench/projections.ts [--quick]`, or `npm run bench -- projections`.
  */
@@ -138,7 +139,7 @@ export async function runProjectionBenchmarks(options: Partial<BenchOptions> = {
         unit: "events",
         ratioKind: RatioKind.Speedup,
         target: 0.5,
-        note: "MemoryEventStore's global subscription into a MemoryReadModelStore (atomic checkpoint per batch), default batchSize and maxCachedModels",
+        note: "MemoryEventStore's global subscription into a MemoryReadModelStore (atomic checkpoints at the head and about once a second during catch-up), default batchSize, maxCachedModels and checkpointIntervalMs",
       },
       subject,
       baseline,
