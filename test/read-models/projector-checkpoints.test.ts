@@ -6,8 +6,12 @@
  * `maxCachedModels` models; at the head it is written at once. And the
  * models it folds in memory are never the objects the store holds or hands out.
  */
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { createEvent } from "../../src/events/index.js";
+import { FileReadModelStore } from "../../src/file/index.js";
 import { isConfigurationError } from "../../src/index.js";
 import { MemoryEventStore, MemoryReadModelStore } from "../../src/memory/index.js";
 import {
@@ -15,6 +19,7 @@ import {
   type Projection,
   type ProjectionStatusRecord,
   Projector,
+  type ReadModelWrite,
 } from "../../src/read-models/index.js";
 
 type Change = { id: string; amount: number };
@@ -320,5 +325,41 @@ describe("Projector models in memory", () => {
     for (const [id, m] of expected) expect((await readModels.load<Balance>("Balance", id))?.model).toEqual(m);
     const stored = await readModels.load<Balance>("Balance", "a0");
     expect(seen.has(stored?.model)).toBe(false);
+  });
+});
+
+describe("FileReadModelStore large checkpoints", () => {
+  it("writes 150,000 models with their checkpoint in one step, and reads them back after a reopen", async () => {
+    const directory = await mkdtemp(path.join(os.tmpdir(), "statelog-large-checkpoint-"));
+    try {
+      const store = await FileReadModelStore.open({ directory, sync: "none" });
+      const lastUpdated = new Date();
+      const writes: ReadModelWrite[] = Array.from({ length: 150_000 }, (_, i) => ({
+        type: "save",
+        model: { n: i },
+        metadata: {
+          id: `m${i}`,
+          modelType: "Big",
+          schemaVersion: 1,
+          lastUpdated,
+          lastEventPosition: i + 1,
+          metadata: {},
+        },
+      }));
+      const revisions = await store.saveWithCheckpoint(writes, {
+        name: "big",
+        status: "up_to_date",
+        checkpoint: 150_000,
+        updatedAt: lastUpdated,
+      });
+      expect(revisions).toHaveLength(150_000);
+      await store.close();
+      await using reopened = await FileReadModelStore.open({ directory, sync: "none" });
+      expect((await reopened.getProjectionStatus("big"))?.checkpoint).toBe(150_000);
+      expect((await reopened.list("Big")).length).toBe(150_000);
+      expect((await reopened.load<{ n: number }>("Big", "m149999"))?.model).toEqual({ n: 149_999 });
+    } finally {
+      await rm(directory, { recursive: true, force: true });
+    }
   });
 });
