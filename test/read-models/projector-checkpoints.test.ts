@@ -361,5 +361,6 @@ describe("FileReadModelStore large checkpoints", () => {
     } finally {
       await rm(directory, { recursive: true, force: true });
     }
-  });
+    // About 2 s alone; the crash test's children, run beside it, can make it many times slower.
+  }, 180_000);
 });
