@@ -4,16 +4,23 @@
  * against a plain loop folding the same events with the same `evolve` into
  * a `Map`, measured in the same run. Target: at least 0.5× the loop's rate.
  *
- * The read models go to a MemoryReadModelStore (an atomic checkpoint per
- * batch), so the figure is the projector's and the memory store's together.
+ * The read models go to a MemoryReadModelStore (atomic checkpoints: at the
+ * head, and during a catch-up longer than `checkpointIntervalMs` about once
+ * a second), so the figure is the projector's and the memory store's together.
+ *
+ * A second row, reported without a target: the same catch-up into a
+ * FileReadModelStore (fsync), against the same plain loop.
  *
  * `npx tsx bench/projections.ts [--quick]`, or `npm run bench -- projections`.
  */
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { createEvent, type RecordedEvent } from "../src/events/index.js";
+import { FileReadModelStore } from "../src/file/index.js";
 import { MemoryEventStore, MemoryReadModelStore } from "../src/memory/index.js";
-import { type Projection, Projector } from "../src/read-models/index.js";
+import { type Projection, Projector, type ReadModelStore } from "../src/read-models/index.js";
 import {
   type BenchOptions,
   type BenchResult,
@@ -70,9 +77,13 @@ async function everyEvent(store: MemoryEventStore): Promise<RecordedEvent<Placed
   return out.sort((a, b) => a.globalPosition - b.globalPosition);
 }
 
-/** One catch-up of a fresh projector from the first event; returns ms and checks the result. */
-async function catchUp(eventStore: MemoryEventStore, models: number): Promise<number> {
-  const readModels = await MemoryReadModelStore.open();
+/** One catch-up of a fresh projector from the first event into a fresh store; returns ms and checks the result. */
+async function catchUp(
+  eventStore: MemoryEventStore,
+  models: number,
+  open: () => Promise<ReadModelStore> = () => MemoryReadModelStore.open(),
+): Promise<number> {
+  const readModels = await open();
   await collectGarbage();
   const start = now();
   const projector = await Projector.open({ eventStore, readModels, projections: [accounts] });
@@ -124,24 +135,61 @@ export async function runProjectionBenchmarks(options: Partial<BenchOptions> = {
       `catch-up ${i + 1}/${repetitions}: projector ${formatMs(t)}, plain loop ${formatMs(baseline.at(-1) as number)}`,
     );
   }
+  // The same catch-up into a FileReadModelStore (fsync), reported only: each run in a fresh directory.
+  const fileSubject: number[] = [];
+  const fileBaseline: number[] = [];
+  const base = await mkdtemp(path.join(os.tmpdir(), "statelog-bench-projections-"));
+  try {
+    let run = 0;
+    const openFile = () => FileReadModelStore.open({ directory: path.join(base, `run-${run++}`) });
+    await catchUp(store, models, openFile);
+    for (let i = 0; i < repetitions; i++) {
+      options.signal?.throwIfAborted();
+      t = await catchUp(store, models, openFile);
+      fileSubject.push(t);
+      fileBaseline.push(await plainLoop(all, models));
+      console.log(
+        `catch-up into files ${i + 1}/${repetitions}: projector ${formatMs(t)}, plain loop ${formatMs(fileBaseline.at(-1) as number)}`,
+      );
+    }
+  } finally {
+    await rm(base, { recursive: true, force: true });
+  }
   await store.close();
+  const operation = `projection catch-up, ${events.toLocaleString("en-US")} events into ${models.toLocaleString("en-US")} models`;
+  const baselineDetail =
+    "the same events, already in an array, folded with the same evolve into a Map (no checkpoint, no status)";
   return [
     compare(
       {
         suite: SUITE,
-        operation: `projection catch-up, ${events.toLocaleString("en-US")} events into ${models.toLocaleString("en-US")} models`,
+        operation,
         subject: "Projector (MemoryReadModelStore)",
         baseline: "plain loop into a Map",
-        baselineDetail:
-          "the same events, already in an array, folded with the same evolve into a Map (no checkpoint, no status)",
+        baselineDetail,
         units: events,
         unit: "events",
         ratioKind: RatioKind.Speedup,
         target: 0.5,
-        note: "MemoryEventStore's global subscription into a MemoryReadModelStore (atomic checkpoint per batch), default batchSize and maxCachedModels",
+        note: "MemoryEventStore's global subscription into a MemoryReadModelStore (atomic checkpoints at the head and about once a second during catch-up), default batchSize, maxCachedModels and checkpointIntervalMs",
       },
       subject,
       baseline,
+    ),
+    compare(
+      {
+        suite: SUITE,
+        operation,
+        subject: "Projector (FileReadModelStore)",
+        baseline: "plain loop into a Map",
+        baselineDetail,
+        units: events,
+        unit: "events",
+        ratioKind: RatioKind.Speedup,
+        note: "the same catch-up into a FileReadModelStore (sync fsync, a fresh directory per run): reported, no target",
+      },
+      fileSubject,
+      fileBaseline,
     ),
   ];
 }

@@ -303,9 +303,13 @@ export function prepareProjected(
     metadata: checkFreeMetadata(batch.metadata),
   };
   const out = new Array<PreparedWrite>(models.length);
+  /** The id of the model being copied (one description function for the whole batch). */
+  let current = "";
+  const what = () => `read model ${modelType}/${current}`;
   for (let i = 0; i < models.length; i++) {
     const m = models[i] as ProjectedModel;
     const id = m.id;
+    current = id;
     validateEntityId(id);
     const expected = checkExpectedRevision(m.revision) as number;
     if (m.model === undefined) {
@@ -316,7 +320,7 @@ export function prepareProjected(
     if (!Number.isSafeInteger(position) || position < 0) {
       throw new ValidationError("metadata.lastEventPosition", `must be an integer >= 0, got ${String(position)}`);
     }
-    const value = copyJsonWithin(m.model, maxValueBytes, () => `read model ${modelType}/${id}`, "model");
+    const value = copyJsonWithin(m.model, maxValueBytes, what, "model");
     out[i] = new ProjectedSave(id, value, position, shared, expected);
   }
   return out;

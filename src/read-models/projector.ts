@@ -50,6 +50,17 @@ export interface ProjectorOptions {
    * @default 100000
    */
   maxCachedModels?: number;
+  /**
+   * During catch-up (events behind the store's head), least time between
+   * two checkpoints: a batch that holds `batchSize` models keeps growing
+   * until this much time passed since the last checkpoint (or until it
+   * holds more than `maxCachedModels` models), so that a model changed by many
+   * events is written once per checkpoint, not once per `batchSize`
+   * models. A batch that reaches the head is written at once. 0 writes
+   * every `batchSize` models. In milliseconds.
+   * @default 1000
+   */
+  checkpointIntervalMs?: number;
 }
 
 /** Defaults of {@link ProjectorOptions}. */
@@ -58,6 +69,8 @@ export const PROJECTOR_DEFAULTS = {
   batchSize: 500,
   /** @default 100000 */
   maxCachedModels: 100_000,
+  /** @default 1000 */
+  checkpointIntervalMs: 1000,
   /** Retries of a failing `id`, `evolve` or write. */
   retry: {
     /** @default 3 */
@@ -112,7 +125,15 @@ export class Projector implements AsyncDisposable {
    */
   static async open(options: ProjectorOptions): Promise<Projector> {
     const check = new OptionChecker<ProjectorOptions>("Projector", options, PROJECTOR_DEFAULTS);
-    check.known(["eventStore", "readModels", "projections", "retry", "batchSize", "maxCachedModels"]);
+    check.known([
+      "eventStore",
+      "readModels",
+      "projections",
+      "retry",
+      "batchSize",
+      "maxCachedModels",
+      "checkpointIntervalMs",
+    ]);
     const isObject = (v: unknown) => (typeof v === "object" && v !== null ? undefined : "an object");
     const eventStore = check.custom<"eventStore", EventStore>(
       "eventStore",
@@ -127,6 +148,7 @@ export class Projector implements AsyncDisposable {
     );
     const batchSize = check.integer("batchSize", { min: 1 });
     const maxCachedModels = check.integer("maxCachedModels", { min: 0, infinity: true });
+    const checkpointIntervalMs = check.integer("checkpointIntervalMs", { min: 0 });
     const retry = checkRetryPolicy(
       check.custom<"retry", RetryPolicy | false | undefined>("retry", (v) =>
         v === undefined || v === false ? undefined : isObject(v),
@@ -135,7 +157,14 @@ export class Projector implements AsyncDisposable {
       "Projector retry",
     );
     checkProjections(projections);
-    const projector = new Projector({ eventStore, store, retry, batchSize, maxCachedModels });
+    const projector = new Projector({
+      eventStore,
+      store,
+      retry,
+      batchSize,
+      maxCachedModels,
+      checkpointIntervalMs,
+    });
     try {
       for (const p of projections) await projector.#startSlot(p);
     } catch (error) {

@@ -22,6 +22,13 @@ import {
   type StoredReadModel,
 } from "./types.js";
 
+/** Events the subscription fetches at a time (each `nextBatch()` during catch-up). */
+const SUBSCRIPTION_BUFFER = 4096;
+/** How many events a catch-up batch takes between two readings of the clock. */
+const CLOCK_EVERY = 256;
+/** During catch-up, the time between two checkpoints is at least this many times the last one's writing time. */
+const CHECKPOINT_SHARE = 10;
+
 /** What a runner needs from its projector. */
 export interface RunnerHost {
   readonly eventStore: EventStore;
@@ -30,6 +37,8 @@ export interface RunnerHost {
   readonly batchSize: number;
   /** Most models kept in memory across batches (clean ones beyond it are dropped, oldest first). */
   readonly maxCachedModels: number;
+  /** During catch-up, least time between two checkpoints once the batch holds `batchSize` models (0: none). */
+  readonly checkpointIntervalMs: number;
   /** Called after each checkpoint or status change (wakes `waitForCatchUp`). */
   progressed(): void;
 }
@@ -58,7 +67,8 @@ export class ProjectionRunner {
   rebuilding = false;
   /** Also write the status under the projection's own name (an active generation > 0). */
   mirror = false;
-  #lastEventTime: number | undefined;
+  /** The last event applied (its timestamp gives `lagMs`). */
+  #lastEvent: RecordedEvent | undefined;
   #sub: EventSubscription | undefined;
   #loop: Promise<void> = Promise.resolve();
   #queue: Promise<void> = Promise.resolve();
@@ -77,6 +87,12 @@ export class ProjectionRunner {
   #head = 0;
   #batchPosition = 0;
   #resumedFrom = 0;
+  /** When the last checkpoint was written (or the runner started), from `performance.now()`. */
+  #checkpointedAt = 0;
+  /** How long the last checkpoint took to write, in ms. */
+  #checkpointCostMs = 0;
+  /** Events handled since the clock was last read for {@link #due}. */
+  #sinceClock = 0;
   #stopping = false;
   readonly #atomic: boolean;
   /** The store, when it keeps its models in memory: loads without a promise, batches without write objects. */
@@ -109,12 +125,17 @@ export class ProjectionRunner {
     this.#stopping = false;
     this.#batch = [];
     this.#models.clear();
+    this.#checkpointedAt = performance.now();
+    this.#checkpointCostMs = 0;
+    this.#sinceClock = 0;
     // Without an atomic write, the event AT the checkpoint is delivered again: a delete is written after its checkpoint.
     this.#resumedFrom = this.#atomic || this.checkpoint === 0 ? 0 : this.checkpoint;
     const p = this.projection;
+    const prefix = p.stream ?? p.streamPrefix;
+    // Without a stream filter, the types are checked here (#handle): cheaper than a filtered copy of each batch.
     const sub = this.host.eventStore.subscribeAll(this.#resumedFrom ? this.checkpoint - 1 : this.checkpoint, {
-      types: p.handles,
-      streamPrefix: p.stream ?? p.streamPrefix,
+      ...(prefix === undefined ? {} : { types: p.handles, streamPrefix: prefix }),
+      bufferSize: SUBSCRIPTION_BUFFER,
       onCheckpoint: (position) => this.#enqueue(() => this.#flush(position)),
     });
     this.#sub = sub;
@@ -196,11 +217,34 @@ export class ProjectionRunner {
     return handled.then((ok) => ok && this.#after(event));
   }
 
+  /**
+   * Writes the batch when it reaches the head; during catch-up, when it
+   * holds `batchSize` models and `checkpointIntervalMs` passed since the
+   * last checkpoint, or when it holds more than `maxCachedModels` models.
+   */
   #after(event: RecordedEvent): boolean | Promise<boolean> {
     const position = event.globalPosition;
     if (position >= this.#head) this.#head = this.host.eventStore.stats().globalPosition;
-    if (this.#batch.length < this.host.batchSize && position < this.#head) return true;
+    if (position < this.#head) {
+      const size = this.#batch.length;
+      if (size < this.host.batchSize || (size <= this.host.maxCachedModels && !this.#due())) return true;
+    }
     return this.#flush(position).then(() => true);
+  }
+
+  /**
+   * Whether a catch-up checkpoint is due: `checkpointIntervalMs` passed
+   * since the last one, and at least {@link CHECKPOINT_SHARE} times as long
+   * as it took to write (so that writing checkpoints takes a bounded share
+   * of a catch-up, however slow the store). The clock is read once per
+   * {@link CLOCK_EVERY} calls.
+   */
+  #due(): boolean {
+    const interval = this.host.checkpointIntervalMs;
+    if (interval === 0) return true;
+    if (++this.#sinceClock < CLOCK_EVERY) return false;
+    this.#sinceClock = 0;
+    return performance.now() - this.#checkpointedAt >= Math.max(interval, CHECKPOINT_SHARE * this.#checkpointCostMs);
   }
 
   /**
@@ -286,7 +330,7 @@ export class ProjectionRunner {
       entry.dirty = true;
       this.#batch.push(entry);
     }
-    this.#lastEventTime = event.timestamp.getTime();
+    this.#lastEvent = event;
     this.#batchPosition = event.globalPosition;
     // Without an atomic write a delete ends its batch: checkpoint first, then the delete (see start()).
     if (deleted && !this.#atomic && stored) return this.#flush(event.globalPosition).then(() => true);
@@ -331,6 +375,7 @@ export class ProjectionRunner {
   /** Writes the batch and the checkpoint `position` (at least the batch's own). */
   async #flush(position: number): Promise<void> {
     if (this.failed || this.#stopping) return;
+    const started = performance.now();
     const checkpoint = Math.max(position, this.#batchPosition, this.checkpoint);
     this.#batchPosition = checkpoint;
     const batch = this.#batch;
@@ -392,6 +437,8 @@ export class ProjectionRunner {
     });
     if (this.mirror) await store.updateProjectionStatus({ ...record, name: this.projection.name });
     this.#settle(batch, written, revisions);
+    this.#checkpointedAt = performance.now();
+    this.#checkpointCostMs = this.#checkpointedAt - started;
     this.checkpoint = checkpoint;
     this.status = base;
     this.host.progressed();
@@ -445,9 +492,9 @@ export class ProjectionRunner {
       lagMs:
         status === ProjectionStatus.UpToDate
           ? 0
-          : this.#lastEventTime === undefined
+          : this.#lastEvent === undefined
             ? undefined
-            : Math.max(0, Date.now() - this.#lastEventTime),
+            : Math.max(0, Date.now() - this.#lastEvent.timestamp.getTime()),
       ...(error === undefined ? {} : { lastError: error instanceof Error ? error.message : String(error) }),
       ...(this.failedPosition === undefined ? {} : { failedPosition: this.failedPosition }),
     };

@@ -162,7 +162,9 @@ async function lane(
       store: storeName,
       first: 1 + spawned * PER_CHILD,
       count: PER_CHILD,
-      batchSize: 1 + (spawned++ % 7),
+      batchSize: 1 + (spawned % 7),
+      // Checkpoints every batchSize models, or batches that grow for a few ms or for the whole catch-up.
+      checkpointIntervalMs: [0, 3, 1000][spawned++ % 3],
     });
   // The next children boot while the current one runs (each waits for "go" before touching the directories).
   const booting = [next(), next()];

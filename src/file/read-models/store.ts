@@ -261,7 +261,9 @@ export class FileReadModelStore extends TableReadModelStore {
           : `{"t":"d","r":${r},"y":${JSON.stringify(w.modelType)},"i":${JSON.stringify(w.id)}}`,
       );
     });
-    const seq = Math.max(this.table.sequence, ...revisions);
+    // A loop, not Math.max(...revisions): a batch may hold more revisions than a call takes arguments.
+    let seq = this.table.sequence;
+    for (const r of revisions) if (r > seq) seq = r;
     const line = encodeLine(seq, parts, status ? [statusToJson(status)] : []);
     await this.#append(Buffer.from(line, "utf8"));
     this.#records += parts.length + (status ? 1 : 0);
