@@ -9,6 +9,9 @@
  *    without its hint file), after `compact` and as the default store
  *    wrote it, vs better-sqlite3 loading the same state;
  * 4. MemoryStore save + load vs a plain `Map`.
+ *
+ * `STATELOG_BENCH_CORE=writes` runs section 1 only (to iterate on the
+ * write path; the baselines are the same).
  */
 import { rmSync } from "node:fs";
 import path from "node:path";
@@ -45,12 +48,14 @@ export async function runCoreBenchmarks(options: BenchOptions): Promise<BenchRes
   const results: BenchResult[] = [];
   const failures: Error[] = [];
   const signal = options.signal;
+  const writesOnly = process.env.STATELOG_BENCH_CORE === "writes";
   const sections: [string, () => Promise<BenchResult[]>][] = [
-    ["durable batched writes and restores", () => writesAndRestores(plan, signal)],
+    ["durable batched writes and restores", () => writesAndRestores(plan, signal, !writesOnly)],
     ["concurrent saves", () => concurrentSaves(plan, signal)],
     ["MemoryStore vs Map", async () => [await memoryStore(plan, signal)]],
   ];
-  for (const [name, section] of sections) {
+  if (writesOnly) log("STATELOG_BENCH_CORE=writes: only the durable batched writes (no restores, no other section)");
+  for (const [name, section] of writesOnly ? sections.slice(0, 1) : sections) {
     signal?.throwIfAborted();
     try {
       results.push(...(await section()));
@@ -111,8 +116,12 @@ async function write(writer: Writer, dir: string, workload: WorkloadOptions): Pr
   }
 }
 
-/** Sections 1 and 3: the writes, then restores of what the last repetition wrote. */
-async function writesAndRestores(plan: Plan, signal: AbortSignal | undefined): Promise<BenchResult[]> {
+/** Sections 1 and 3: the writes, then (unless `withRestores` is false) restores of what the last repetition wrote. */
+async function writesAndRestores(
+  plan: Plan,
+  signal: AbortSignal | undefined,
+  withRestores: boolean,
+): Promise<BenchResult[]> {
   const samples: Record<Writer, number[]> = { floor: [], sqlite: [], file: [], fileHistory: [] };
   log("durable batched writes: warm-up");
   await withTempDir("core-warmup", async (dir) => {
@@ -131,7 +140,7 @@ async function writesAndRestores(plan: Plan, signal: AbortSignal | undefined): P
         samples[writer].push(ms);
         log(`durable batched writes ${rep + 1}/${plan.writeRepetitions}: ${writer} ${formatMs(ms)} (${loadNow()})`);
       }
-      if (last) out = await restores(plan, dir, signal);
+      if (last && withRestores) out = await restores(plan, dir, signal);
     });
   }
   const base = {

@@ -1,12 +1,14 @@
 /**
  * Worker thread of a compaction's first step ({@link writeWinners}) for
  * large files: the scan runs on another core while the main thread keeps
- * serving saves. Posts `{ result }` or `{ error }` (see
- * {@link serializeError}) and ends.
+ * serving saves. For each catch-up round it posts `{ sizeRequest: true }`
+ * and waits for `{ size }` (the main thread takes it under the shared
+ * lock). Posts `{ result }` or `{ error }` (see {@link serializeError})
+ * and ends.
  */
 import { parentPort, workerData } from "node:worker_threads";
 import { CorruptionError } from "../index.js";
-import { CompactionAbandoned, type WinnersInput, writeWinners } from "./winners.js";
+import { CompactionAbandoned, type NextSize, type WinnersInput, writeWinners } from "./winners.js";
 
 /** An error as it crosses from the worker: enough to rebuild a `CorruptionError`. */
 export interface WorkerError {
@@ -34,7 +36,12 @@ function serializeError(error: unknown): WorkerError {
 
 if (parentPort) {
   const port = parentPort;
-  writeWinners(workerData as WinnersInput).then(
+  const nextSize: NextSize = () =>
+    new Promise((resolve) => {
+      port.once("message", (message: { size: number }) => resolve(message.size));
+      port.postMessage({ sizeRequest: true });
+    });
+  writeWinners(workerData as WinnersInput, nextSize).then(
     (result) => port.postMessage({ result }),
     (error: unknown) => port.postMessage({ error: serializeError(error) }),
   );

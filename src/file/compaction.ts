@@ -4,18 +4,25 @@
  * another process.
  *
  * 1. Under a shared lock, take a read descriptor and the size (whole
- *    writes only). Without any lock: find the winners and write them,
+ *    writes only). Without any lock: find the winners; then, a few
+ *    rounds, take the size again under a shared lock (only whole saves
+ *    then: none in progress, none that a failed write could still cut
+ *    off) and scan the lines saved since, so that the lines they
+ *    supersede stay out of the new file too; write the winners,
  *    verbatim and in file order, to `<name>.<pid>.<tag>.tmp`; fdatasync.
  * 2. Catch up without the exclusive lock: up to a few times, take the
- *    size under a shared lock (only whole saves then: none in progress,
- *    none that a failed write could still cut off) and append, verbatim,
- *    the lines written since to the temp file; fdatasync. Saves go on
- *    meanwhile, so the exclusive step has little left to do.
+ *    size under a shared lock and append, verbatim, the lines written
+ *    since to the temp file; fdatasync. Saves go on meanwhile, so the
+ *    exclusive step has little left to do.
  * 3. Under the exclusive lock: if the path no longer is the file we read
  *    (another process compacted), give up; otherwise append, verbatim,
  *    the lines written since step 2, fsync the temp file, rename it over
  *    the data file and fsync the directory. Writers in other processes
  *    notice the new inode when they next take the lock.
+ * 4. Without any lock: write the new file's hint (hint.ts: where each
+ *    winner lies; files of `hintMinLines` winners or more), so that the
+ *    next load reads only those lines and the ones appended after them. A hint is derived data: a crash before it
+ *    is written costs that load a full read, nothing else.
  *
  * A crash before the rename leaves the old file (and a stale temp file,
  * removed by a later compaction once its process is gone); after it, the
@@ -31,11 +38,18 @@ import { DATA_SUFFIX, TEMP_SUFFIX } from "./encoding.js";
 import { type FileOperation, writeFailed } from "./errors.js";
 import { LineError } from "./format.js";
 import { fdatasyncAsync, fsyncDir, writeAll } from "./fs.js";
-import { removeHint } from "./hint.js";
+import { type Hint, removeHint, writeHint } from "./hint.js";
 import { CompactionStep, crashPoints } from "./internal.js";
 import { completeLines, type NamespaceLog } from "./log.js";
 import { type FileText, readText, type ScanContext } from "./reader.js";
-import { CompactionAbandoned, checkStop, type WinnersInput, type WinnersResult, writeWinners } from "./winners.js";
+import {
+  CompactionAbandoned,
+  checkStop,
+  type NextSize,
+  type WinnersInput,
+  type WinnersResult,
+  writeWinners,
+} from "./winners.js";
 
 /** Where a compaction's scan ran: a worker thread, or the main thread. */
 export type ScanThread = "worker" | "main";
@@ -43,6 +57,10 @@ export type ScanThread = "worker" | "main";
 /** Options of {@link compactLog}. */
 export interface CompactLogOptions {
   readonly ctx: ScanContext;
+  /** A hint of the new file is written when it has at least this many winners. */
+  readonly hintMinLines: number;
+  /** Called under the shared lock when the snapshot the scan reads is taken. */
+  readonly onSnapshot?: (() => void) | undefined;
   /** Drop tombstones older than this many ms (`Infinity`: keep them). */
   readonly tombstoneRetentionMs: number;
   /** Current time in ms (for tombstone retention). */
@@ -65,6 +83,8 @@ export interface CompactLogOptions {
   readonly stopMinBytes?: number | undefined;
 }
 
+/** Rounds of scanning the lines saved while the winners were found (step 1). */
+const CATCH_UP_SCAN_ROUNDS = 3;
 /** Rounds of copying, without the exclusive lock, the lines appended while the winners were written. */
 const CATCH_UP_ROUNDS = 4;
 /** Fewer new bytes than this are left for the exclusive step. */
@@ -78,6 +98,7 @@ export async function compactLog(log: NamespaceLog, options: CompactLogOptions):
   let linesAtSnapshot = 0;
   const snap = await log.withLock("sh", async () => {
     linesAtSnapshot = log.stats.lines;
+    options.onSnapshot?.();
     return log.openSnapshot();
   });
   if (!snap) return "missing";
@@ -88,6 +109,7 @@ export async function compactLog(log: NamespaceLog, options: CompactLogOptions):
   const temp = claimTemp(dir, base);
   let tempFd = -1;
   let renamed = false;
+  let newFile: { readonly ino: number; readonly dev: number } | undefined;
   try {
     const input: WinnersInput = {
       fd: snap.fd,
@@ -98,15 +120,29 @@ export async function compactLog(log: NamespaceLog, options: CompactLogOptions):
       worth: options.worth,
       yielding: true,
       crashAt: options.crashAt,
+      catchUpRounds: CATCH_UP_SCAN_ROUNDS,
       stop,
     };
-    const found = await findWinners(input, options);
+    // The size for a catch-up round of the scan, under the shared lock; -1 once the file was replaced.
+    const linesAtSize = new Map<number, number>();
+    const nextSize: NextSize = () =>
+      log.withLock("sh", async () => {
+        const current = statSync(log.file, { throwIfNoEntry: false });
+        if (!current || current.ino !== snap.ino || current.dev !== snap.dev) return -1;
+        const size = completeLines(snap.fd, fstatSync(snap.fd).size);
+        linesAtSize.set(size, log.stats.lines);
+        return size;
+      });
+    const found = await findWinners(input, nextSize, options);
+    // The lines the store counted when the scan's last size was taken.
+    linesAtSnapshot = linesAtSize.get(found.completeBytes) ?? linesAtSnapshot;
     if (found.skipped.length > 0) options.onSkipped?.(found.skipped);
     log.scanned(found.lines, found.keys, log.stats.lines - linesAtSnapshot);
     if (found.kept < 0) return "not-worth-it";
     removeStaleTemps(dir, base);
     const kept = found.kept;
-    tempFd = openSync(temp, constants.O_WRONLY | constants.O_APPEND);
+    // Read-write: the hint of the new file (step 4) reads samples of it.
+    tempFd = openSync(temp, constants.O_RDWR | constants.O_APPEND);
     const fd = tempFd;
     let tailLines = 0;
     const copy = async (from: number, to: number): Promise<number> => {
@@ -134,7 +170,7 @@ export async function compactLog(log: NamespaceLog, options: CompactLogOptions):
     if (copied > found.completeBytes) await fdatasyncAsync(fd);
     checkStop(stop);
 
-    return await log.withLock("ex", async () => {
+    const outcome = await log.withLock("ex", async () => {
       const current = statSync(log.file, { throwIfNoEntry: false });
       if (!current || current.ino !== snap.ino || current.dev !== snap.dev) {
         unlinkSync(temp);
@@ -159,8 +195,14 @@ export async function compactLog(log: NamespaceLog, options: CompactLogOptions):
       fsyncDir(dir);
       crashPoint(CompactionStep.AfterDirFsync);
       log.replaced(newSize, { lines: kept + tailLines, keys: kept });
+      const st = fstatSync(tempFd);
+      newFile = { ino: st.ino, dev: st.dev };
       return "compacted" as const;
     });
+    if (newFile && found.keptLengths && found.kept > 0 && found.kept >= options.hintMinLines) {
+      writeHint(log.file, log.namespace, tempFd, newFile, hintOfWinners(found.keptLengths));
+    }
+    return outcome;
   } catch (error) {
     try {
       unlinkSync(temp);
@@ -253,12 +295,33 @@ function processAlive(pid: number): boolean {
   }
 }
 
+/**
+ * The hint of a compacted file whose first lines are the winners of
+ * `lengths` (each without its `\n`), one after the other.
+ */
+export function hintOfWinners(lengths: Uint32Array): Hint {
+  const n = lengths.length;
+  const offsets = new Float64Array(n);
+  const lineNumbers = new Uint32Array(n);
+  let at = 0;
+  for (let w = 0; w < n; w++) {
+    offsets[w] = at;
+    lineNumbers[w] = w;
+    at += (lengths[w] as number) + 1;
+  }
+  return { dataBytes: at, lines: n, offsets, lengths, lineNumbers };
+}
+
 /** Step 1 ({@link writeWinners}): in a worker thread for large files, else here. */
-async function findWinners(input: WinnersInput, options: CompactLogOptions): Promise<WinnersResult> {
+async function findWinners(
+  input: WinnersInput,
+  nextSize: NextSize,
+  options: CompactLogOptions,
+): Promise<WinnersResult> {
   if (input.size >= options.workerMinBytes) {
     let result: WinnersResult | undefined;
     try {
-      result = await inWorker({ ...input, yielding: false }, options.workerUrl ?? WORKER_URL);
+      result = await inWorker({ ...input, yielding: false }, nextSize, options.workerUrl ?? WORKER_URL);
     } catch (error) {
       options.onScan?.("worker"); // the worker scanned, and found damage
       throw error;
@@ -269,7 +332,7 @@ async function findWinners(input: WinnersInput, options: CompactLogOptions): Pro
     }
   }
   options.onScan?.("main");
-  return writeWinners(input);
+  return writeWinners(input, nextSize);
 }
 
 /** The worker module next to this one (in the built package). */
@@ -280,7 +343,7 @@ const WORKER_URL = new URL("./compact-worker.js", import.meta.url);
  * could run it (e.g. sources loaded by a bundler or a loader a worker does
  * not inherit): the caller then does it on this thread.
  */
-function inWorker(input: WinnersInput, url: URL): Promise<WinnersResult | undefined> {
+function inWorker(input: WinnersInput, nextSize: NextSize, url: URL): Promise<WinnersResult | undefined> {
   return new Promise((resolvePromise, reject) => {
     let worker: Worker;
     try {
@@ -290,11 +353,21 @@ function inWorker(input: WinnersInput, url: URL): Promise<WinnersResult | undefi
       return;
     }
     let settled = false;
-    worker.once("message", (message: { result?: WinnersResult; error?: WorkerError }) => {
+    const onMessage = (message: { result?: WinnersResult; error?: WorkerError; sizeRequest?: true }): void => {
+      if (message.sizeRequest) {
+        // A catch-up round: the size under the shared lock (-1, which ends the rounds, if that fails).
+        nextSize().then(
+          (size) => worker.postMessage({ size }),
+          () => worker.postMessage({ size: -1 }),
+        );
+        return;
+      }
       settled = true;
+      worker.off("message", onMessage);
       if (message.result) resolvePromise(message.result);
       else reject(rebuildError(message.error));
-    });
+    };
+    worker.on("message", onMessage);
     // Failing to start (module not found, e.g. sources run through a loader): do it on the main thread.
     worker.once("error", () => {
       if (!settled) resolvePromise(undefined);

@@ -30,10 +30,24 @@ import { FileFeedSource } from "./feed.js";
 import { linePrefix } from "./format.js";
 import { readHint, writeHint } from "./hint.js";
 import { hintOf, resolveWithHint } from "./hinted-read.js";
+import { KeySketch } from "./key-sketch.js";
 import { NamespaceLog, type Snapshot } from "./log.js";
 import { OpenLogs } from "./open-logs.js";
 import { type FileStoreOptions, type ResolvedOptions, resolveOptions } from "./options.js";
 import { type Resolved, readAndResolve, type ScanContext } from "./reader.js";
+
+/**
+ * The key estimate of a sketch (key-sketch.ts) is counted this much high
+ * (three standard errors), so that the scan it starts seldom finds the
+ * file not worth compacting…
+ */
+const SKETCH_MARGIN = 1.1;
+/**
+ * …and is used only when it exceeds the keys the last scan counted by
+ * this much (six standard errors): a file whose keys a scan counted is
+ * compacted at exactly `ratio` lines per key.
+ */
+const SKETCH_USE_ABOVE = 1.2;
 
 /** Counters of {@link FileStore.stats}. */
 export interface FileStoreStats {
@@ -89,6 +103,8 @@ export class FileStore extends BaseStore {
   #compacted = 0;
   readonly #scans = { worker: 0, main: 0 };
   readonly #hints = { read: 0, written: 0 };
+  /** Per namespace, the keys saved since its last scan (automatic compaction only; see key-sketch.ts). */
+  readonly #sketches = new Map<string, KeySketch>();
   /** The stop flags of running automatic compactions: `close()` sets them (see {@link closeResources}). */
   readonly #autoStops = new Set<Int32Array>();
 
@@ -136,6 +152,7 @@ export class FileStore extends BaseStore {
     const first = (prepared[0] as PreparedChange).namespace;
     const counts = new Map<string, number>();
     for (const p of prepared) counts.set(p.namespace, (counts.get(p.namespace) ?? 0) + 1);
+    if (this.#options.autoCompact) this.#sketch(prepared, first, counts.size === 1);
     const { integrity } = this.#options;
     if (counts.size === 1) {
       await this.#append(first, encodeLines(prepared, this.#names, integrity), prepared.length);
@@ -161,6 +178,24 @@ export class FileStore extends BaseStore {
       else failed.push({ index, error });
     });
     throw new PartialWriteError({ operation: "file store save", targets: "changes", written, failed });
+  }
+
+  /** Adds the keys of `prepared` to their namespaces' sketches. */
+  #sketch(prepared: readonly PreparedChange[], first: string, oneNamespace: boolean): void {
+    let sketch = this.#sketchOf(first);
+    for (const p of prepared) {
+      if (!oneNamespace) sketch = this.#sketchOf(p.namespace);
+      sketch.add(p.entityType, p.entityId);
+    }
+  }
+
+  #sketchOf(namespace: string): KeySketch {
+    let sketch = this.#sketches.get(namespace);
+    if (!sketch) {
+      sketch = new KeySketch();
+      this.#sketches.set(namespace, sketch);
+    }
+    return sketch;
   }
 
   #append(namespace: string, text: Buffer, lines: number): Promise<void> {
@@ -254,6 +289,8 @@ export class FileStore extends BaseStore {
     let linesAtSnapshot = 0;
     const snap = await log.withLock("sh", async () => {
       linesAtSnapshot = log.stats.lines;
+      // The scan counts the keys saved so far.
+      this.#sketches.get(log.namespace)?.clear();
       return log.openSnapshot();
     });
     if (!snap) return [];
@@ -324,6 +361,8 @@ export class FileStore extends BaseStore {
       .catch(() => "missing" as const)
       .then(() =>
         compactLog(log, {
+          onSnapshot: () => this.#sketches.get(log.namespace)?.clear(),
+          hintMinLines: internals.hintMinLines,
           stop,
           stopMinBytes: internals.abandonCompactionMinBytes,
           ctx: this.#context(log),
@@ -358,7 +397,10 @@ export class FileStore extends BaseStore {
   #maybeCompact(log: NamespaceLog): void {
     const auto = this.#options.autoCompact;
     if (!auto || this.closed || this.#compactions.has(log.namespace)) return;
-    const { lines, keys } = log.stats;
+    const { lines } = log.stats;
+    // The keys saved since the last scan, estimated (see key-sketch.ts), when clearly more than it counted.
+    const estimate = this.#sketches.get(log.namespace)?.estimate() ?? 0;
+    const keys = estimate > log.stats.keys * SKETCH_USE_ABOVE ? Math.ceil(estimate * SKETCH_MARGIN) : log.stats.keys;
     if (lines <= Math.max(auto.minLines, auto.ratio * keys)) return;
     this.#compact(log, true).catch((error: unknown) => {
       // Do not retry on every save: wait until the file has grown by `ratio` again.

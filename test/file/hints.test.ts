@@ -201,14 +201,18 @@ describe("hint files", () => {
     expect(changes.map((c) => c.entityId)).toEqual(["k0"]);
   });
 
-  it("compaction removes the hint of the file it replaces; loads of the compacted file agree", async () => {
+  it("compaction replaces the hint of the file it replaces by the new file's; loads of the compacted file agree", async () => {
     const { dir, file } = await history();
     const expected = shape(await load(dir));
     expect(existsSync(hintFileOf(file))).toBe(true);
+    const oldIno = statSync(file).ino;
     const store = await open(dir);
     await store.compact(NS);
     await store.close();
-    expect(existsSync(hintFileOf(file))).toBe(false);
+    // The old file's hint is gone: the one there now names the compacted file.
+    const header = JSON.parse(readFileSync(hintFileOf(file), "utf8").split("\n")[0] as string) as { ino: number };
+    expect(header.ino).not.toBe(oldIno);
+    expect(header.ino).toBe(statSync(file).ino);
     expect(shape(await load(dir))).toEqual(expected);
   });
 
