@@ -6,10 +6,11 @@
  */
 import { readdir, readFile, stat, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { crc32 } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { ErrorCode, isStatelogError } from "../../src/core/errors.js";
-import { createEvent, type EventInput, type RecordedEvent } from "../../src/events/index.js";
-import { decodeLinesAt, isoTime } from "../../src/file/events/format.js";
+import { createEvent, type EventInput, type EventSubscription, type RecordedEvent } from "../../src/events/index.js";
+import { crc32Of, decodeLinesAt, isoTime } from "../../src/file/events/format.js";
 import { FileEventStore } from "../../src/file/index.js";
 import { appendLineCrc } from "../../src/file/lines.js";
 import { tempDir } from "./helpers.js";
@@ -93,6 +94,38 @@ describe("FileEventStore reads from the segments", () => {
     await store.close();
   });
 
+  it("reads elsewhere between the batches of a catch-up (the read buffer is reused) leave every event whole", async () => {
+    const total = 8_000;
+    const dir = await written(total, 5);
+    const store = await FileEventStore.open({ directory: dir, ...options });
+    const sub = store.subscribeAll(0, { bufferSize: 300 });
+    // A second catch-up further on, with larger batches: each of its reads lands where the first one's bytes were.
+    const later = store.subscribeAll(4_000, { bufferSize: 1_000 });
+    const next = (s: EventSubscription) => (s.nextBatch as () => Promise<readonly RecordedEvent[]>).call(s);
+    const seen: RecordedEvent[] = [];
+    const seenLater: RecordedEvent[] = [];
+    let round = 0;
+    while (seen.length < total) {
+      seen.push(...(await next(sub)));
+      if (seenLater.length < total - 4_000) seenLater.push(...(await next(later)));
+      // Reads of a few events far from the catch-up's position: near the end of the log, then near its start.
+      for (const after of [1_500 - round, round * 3]) {
+        const { events } = await store.read(`s${(round + after) % 5}`, after, 5);
+        expect(events.length).toBe(5);
+        for (const e of events) expectEvent(e, e.globalPosition - 1);
+      }
+      round++;
+    }
+    sub.close();
+    later.close();
+    expect(round).toBeGreaterThan(10);
+    expect(seen.length).toBe(total);
+    for (const [k, e] of seen.entries()) expectEvent(e, k);
+    expect(seenLater.length).toBe(total - 4_000);
+    for (const [k, e] of seenLater.entries()) expectEvent(e, 4_000 + k);
+    await store.close();
+  });
+
   it("a damaged line met by a catch-up after an open from the index is a corruption error; the events before it arrive", async () => {
     const total = 8_000;
     const dir = await written(total, 3);
@@ -152,6 +185,30 @@ describe("decoding event lines", () => {
     damaged[line(1).length + 30] = 0x39;
     expect(decodeLinesAt(damaged, 0, 2)).toMatchObject({ bad: 1 });
     expect(decodeLinesAt(Buffer.from(line(1)), 0, 2)).toMatchObject({ bad: 1 });
+  });
+
+  it("lines sharing a timestamp and lines that change it decode to their own times", () => {
+    const line = (g: number, ts: string) =>
+      `${appendLineCrc(`{"g":${g},"s":"s","p":${g},"id":"e${g}","type":"t","ts":"${ts}","data":${g}`)}\n`;
+    const a = "2024-02-29T23:59:59.999Z";
+    const b = "2024-03-01T00:00:00.000Z";
+    const texts = [a, a, b, b, a, "2024-03-01T00:00:00.001Z"];
+    const buf = Buffer.from(texts.map((ts, i) => line(i + 1, ts)).join(""));
+    const run = decodeLinesAt(buf, 0, texts.length);
+    expect(run.records?.map((r) => r.timestamp.getTime())).toEqual(texts.map((t) => Date.parse(t)));
+    // Each event has a Date of its own.
+    expect(run.records?.[0]?.timestamp).not.toBe(run.records?.[1]?.timestamp);
+  });
+
+  it("the line checksum equals zlib's CRC-32 at any offset and length", () => {
+    const bytes = Buffer.alloc(4096);
+    for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(Math.random() * 256);
+    for (let n = 0; n < 2_000; n++) {
+      const start = Math.floor(Math.random() * 1024);
+      const length = n < 64 ? n : Math.floor(Math.random() * 3000);
+      expect(crc32Of(bytes, start, start + length)).toBe(crc32(bytes.subarray(start, start + length)));
+    }
+    expect(crc32Of(Buffer.from("123456789"), 0, 9)).toBe(0xcbf43926);
   });
 
   it("timestamps read digit by digit equal Date.parse, odd ones included", () => {

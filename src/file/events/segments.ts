@@ -38,6 +38,14 @@ export class Segments {
   readonly #fds = new Map<string, number>();
   /** The bytes of the last read from a segment (only committed bytes: never past the segment's size). */
   #window: { segment: Segment; offset: number; buf: Buffer } | undefined;
+  /**
+   * The memory of every window of at most {@link READ_AHEAD_BYTES}, reused
+   * from read to read: a fresh buffer of that size per read costs more
+   * (the system maps and clears new pages) than copying the bytes into it.
+   * Decoding copies what it keeps, so nothing refers to a window's bytes
+   * after the next read.
+   */
+  #scratch: Buffer | undefined;
 
   constructor(readonly directory: string) {}
 
@@ -67,9 +75,8 @@ export class Segments {
     return fd;
   }
 
-  /** Reads `bytes` at `offset` of `segment`. */
-  readAt(segment: Segment, offset: number, bytes: number): Buffer {
-    const buf = Buffer.allocUnsafe(bytes);
+  /** Reads `bytes` at `offset` of `segment` (into `buf` when given: at least `bytes` long). */
+  readAt(segment: Segment, offset: number, bytes: number, buf: Buffer = Buffer.allocUnsafe(bytes)): Buffer {
     const fd = this.#fd(segment);
     let done = 0;
     while (done < bytes) {
@@ -77,7 +84,7 @@ export class Segments {
       if (n === 0) break;
       done += n;
     }
-    return done === bytes ? buf : buf.subarray(0, done);
+    return done === buf.length ? buf : buf.subarray(0, done);
   }
 
   /**
@@ -127,7 +134,12 @@ export class Segments {
     if (same && offset + bytes <= w.offset + w.buf.length) return { buf: w.buf, start: offset - w.offset };
     const inOrder = same && offset <= w.offset + w.buf.length + SEQUENTIAL_GAP_BYTES;
     const size = inOrder ? Math.max(bytes, Math.min(READ_AHEAD_BYTES, segment.size - offset)) : bytes;
-    const buf = this.readAt(segment, offset, size);
+    let into: Buffer | undefined;
+    if (size <= READ_AHEAD_BYTES) {
+      this.#scratch ??= Buffer.allocUnsafe(READ_AHEAD_BYTES);
+      into = this.#scratch.subarray(0, size);
+    }
+    const buf = this.readAt(segment, offset, size, into);
     this.#window = { segment, offset, buf };
     return { buf, start: 0 };
   }
@@ -142,6 +154,7 @@ export class Segments {
 
   closeAll(): void {
     this.#window = undefined;
+    this.#scratch = undefined;
     for (const fd of this.#fds.values()) closeSync(fd);
     this.#fds.clear();
   }
