@@ -126,6 +126,36 @@ describe("FileEventStore reads from the segments", () => {
     await store.close();
   });
 
+  it("a read of thousands of consecutive lines (decoded a few hundred at a time) returns them all; a damaged line in it is named by its byte", async () => {
+    const total = 3_000;
+    const dir = await written(total, 1);
+    let store = await FileEventStore.open({ directory: dir, ...options });
+    const events = await store.readStream("s0");
+    expect(events.length).toBe(total);
+    for (const [k, e] of events.entries()) expectEvent(e, k);
+    await store.close();
+    const [seg] = (await readdir(dir)).filter((f) => f.startsWith("segment-"));
+    const file = join(dir, seg as string);
+    const before = await stat(file);
+    const lines = (await readFile(file, "utf8")).split("\n");
+    const bad = 700; // in the third run of lines decoded together
+    lines[bad] = (lines[bad] as string).replace(`"k":${bad}`, `"k":${bad + 1}`);
+    await writeFile(file, lines.join("\n"));
+    await utimes(file, before.atime, before.mtime);
+    const byte = Buffer.byteLength(`${lines.slice(0, bad).join("\n")}\n`);
+    store = await FileEventStore.open({ directory: dir, ...options });
+    await expect(store.readStream("s0")).rejects.toMatchObject({
+      code: ErrorCode.Corruption,
+      file,
+      message: expect.stringContaining(`damaged event line at byte ${byte} `),
+    });
+    // The lines before it still read.
+    const head = await store.read("s0", 0, bad);
+    expect(head.events.length).toBe(bad);
+    for (const [k, e] of head.events.entries()) expectEvent(e, k);
+    await store.close();
+  });
+
   it("a damaged line met by a catch-up after an open from the index is a corruption error; the events before it arrive", async () => {
     const total = 8_000;
     const dir = await written(total, 3);

@@ -280,7 +280,12 @@ function daysIn(year: number, month: number): number {
 
 /** What {@link decodeLinesAt} found: the events, or the first line it could not decode. */
 export type DecodedRun =
-  | { readonly records: RecordedEvent[]; readonly bad?: undefined }
+  | {
+      readonly records: RecordedEvent[];
+      readonly bad?: undefined;
+      /** Byte offset in the buffer just past the last line's newline. */
+      readonly end: number;
+    }
   | {
       readonly records?: undefined;
       /** Index (from 0) of the first line that is damaged or missing. */
@@ -323,7 +328,7 @@ export function decodeLinesAt(buf: Buffer, start: number, count: number): Decode
     pos = nl + 1;
   }
   const records = new Array<RecordedEvent>(count);
-  if (count === 0) return { records };
+  if (count === 0) return { records, end: pos };
   const joined = joinBuffer(pos - start + 1);
   joined[0] = 0x5b; // [
   buf.copy(joined, 1, start, pos);
@@ -346,7 +351,7 @@ export function decodeLinesAt(buf: Buffer, start: number, count: number): Decode
       if (record === undefined) break;
       records[i] = record;
     }
-    if (i === count) return { records };
+    if (i === count) return { records, end: pos };
   }
   // Some line is not an event line (its checksum matches): find it.
   pos = start;
@@ -357,5 +362,5 @@ export function decodeLinesAt(buf: Buffer, start: number, count: number): Decode
     records[i] = decoded.record;
     pos = end + 1;
   }
-  return { records };
+  return { records, end: pos };
 }

@@ -29,6 +29,14 @@ export interface Segment {
  */
 const READ_AHEAD_BYTES = 1 << 20;
 
+/**
+ * Lines decoded per `JSON.parse` (a read of more lines is decoded in runs
+ * of this many): one parse of a few hundred lines costs less than one per
+ * line, but the arrays of thousands of events one parse of a long run
+ * builds outlive the collector's young generation and cost more.
+ */
+const DECODE_RUN_LINES = 256;
+
 /** A read that starts at most this many bytes after the previous one's end counts as in order. */
 const SEQUENTIAL_GAP_BYTES = 64 * 1024;
 
@@ -97,29 +105,40 @@ export class Segments {
     const file = join(this.directory, segment?.name ?? "?");
     if (!segment) throw new CorruptionError(file, undefined, `no segment holds global position ${g}`);
     const { buf, start } = this.#bytes(segment, offset, bytes);
-    const run = buf.length - start < bytes ? { bad: 0, at: start } : decodeLinesAt(buf, start, count);
-    if (run.records === undefined) {
-      // Forget the bytes read: a later read goes to the disk again (the line may have been repaired by then).
-      this.#window = undefined;
-      const line = offset + run.at - start;
-      throw new CorruptionError(
-        file,
-        undefined,
-        `damaged event line at byte ${line} (checksum or JSON); restore from a backup or remove the line, then delete the index-*.idx files`,
-      );
-    }
-    const out = run.records;
-    for (let i = 0; i < count; i++) {
-      const found = (out[i] as RecordedEvent).globalPosition;
-      if (found !== g + i) {
+    // Runs of at most DECODE_RUN_LINES lines per JSON.parse (see there).
+    let out: RecordedEvent[] | undefined;
+    let at = start;
+    for (let i = 0; i < count; ) {
+      const n = Math.min(DECODE_RUN_LINES, count - i);
+      const run = buf.length - start < bytes ? { bad: 0, at } : decodeLinesAt(buf, at, n);
+      if (run.records === undefined) {
+        // Forget the bytes read: a later read goes to the disk again (the line may have been repaired by then).
+        this.#window = undefined;
+        const line = offset + run.at - start;
         throw new CorruptionError(
           file,
           undefined,
-          `the line of event ${i + 1} of ${count} read from byte ${offset} holds global position ${found}, the index says ${g + i} (delete the index-*.idx files: the next open rebuilds them)`,
+          `damaged event line at byte ${line} (checksum or JSON); restore from a backup or remove the line, then delete the index-*.idx files`,
         );
       }
+      const records = run.records;
+      for (let k = 0; k < n; k++) {
+        const found = (records[k] as RecordedEvent).globalPosition;
+        if (found !== g + i + k) {
+          throw new CorruptionError(
+            file,
+            undefined,
+            `the line of event ${i + k + 1} of ${count} read from byte ${offset} holds global position ${found}, the index says ${g + i + k} (delete the index-*.idx files: the next open rebuilds them)`,
+          );
+        }
+      }
+      if (n === count) return records;
+      out ??= [];
+      for (let k = 0; k < n; k++) out.push(records[k] as RecordedEvent);
+      i += n;
+      at = run.end;
     }
-    return out;
+    return out ?? [];
   }
 
   /**
