@@ -10,6 +10,7 @@ import { crc32 } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { ErrorCode, isStatelogError } from "../../src/core/errors.js";
 import { createEvent, type EventInput, type EventSubscription, type RecordedEvent } from "../../src/events/index.js";
+import type { DiskEventLog } from "../../src/file/events/disk-log.js";
 import { crc32Of, decodeLinesAt, isoTime } from "../../src/file/events/format.js";
 import { FileEventStore } from "../../src/file/index.js";
 import { appendLineCrc } from "../../src/file/lines.js";
@@ -187,6 +188,57 @@ describe("FileEventStore reads from the segments", () => {
     await expect(store.readStream(streamOfBad)).rejects.toMatchObject({ code: ErrorCode.Corruption, file });
     const other = `s${(Math.floor(bad / 50) + 1) % 3}`;
     expect((await store.readStream(other)).length).toBeGreaterThan(0);
+    await store.close();
+  });
+});
+
+describe("FileEventStore's cache of decoded events", () => {
+  /** The estimated size of the decoded events `store` keeps (its index's caches). */
+  const cached = (store: FileEventStore) => (store as unknown as { log: DiskEventLog }).log.cachedBytes();
+  /** An event whose line is about 1 KB. */
+  const big = (k: number) => createEvent("t", { k, text: "y".repeat(1000) }, { id: `b${k}` });
+
+  it("holds at most cacheBytes of events, appended or read; every event still reads whole", async () => {
+    const dir = tempDir("statelog-events-cache-");
+    const cacheBytes = 100_000;
+    let store = await FileEventStore.open({ directory: dir, ...options, cacheBytes });
+    const live = all(store.subscribe("s"), 1_000);
+    for (let k = 0; k < 1_000; k += 100) {
+      await store.append(
+        "s",
+        Array.from({ length: 100 }, (_, j) => big(k + j)),
+      );
+      expect(cached(store)).toBeLessThanOrEqual(cacheBytes);
+    }
+    expect(cached(store)).toBeGreaterThan(cacheBytes / 2);
+    expect((await live).map((e) => e.id)).toEqual(Array.from({ length: 1_000 }, (_, k) => `b${k}`));
+    await store.close();
+    store = await FileEventStore.open({ directory: dir, ...options, cacheBytes });
+    expect(cached(store)).toBe(0);
+    const events = await store.readStream("s");
+    expect(events.map((e) => e.data)).toEqual(Array.from({ length: 1_000 }, (_, k) => big(k).data));
+    expect(cached(store)).toBeLessThanOrEqual(cacheBytes);
+    expect(cached(store)).toBeGreaterThan(cacheBytes / 2);
+    const again = await all(store.subscribeAll(0), 1_000);
+    expect(again.map((e) => e.id)).toEqual(events.map((e) => e.id));
+    expect(cached(store)).toBeLessThanOrEqual(cacheBytes);
+    await store.close();
+  });
+
+  it("cacheBytes 0 keeps nothing: live subscribers and reads decode from the segments", async () => {
+    const dir = tempDir("statelog-events-cache-");
+    const store = await FileEventStore.open({ directory: dir, ...options, cacheBytes: 0 });
+    const live = all(store.subscribe("s"), 300);
+    for (let k = 0; k < 300; k += 50)
+      await store.append(
+        "s",
+        Array.from({ length: 50 }, (_, j) => big(k + j)),
+      );
+    expect((await live).map((e) => e.data)).toEqual(Array.from({ length: 300 }, (_, k) => big(k).data));
+    expect((await store.readStream("s", 100)).map((e) => e.position)).toEqual(
+      Array.from({ length: 200 }, (_, i) => 101 + i),
+    );
+    expect(cached(store)).toBe(0);
     await store.close();
   });
 });

@@ -18,11 +18,59 @@ import { Deque, EVENT_OVERHEAD_BYTES, EventLog, type RecordedEvent, type StreamS
 /** How the index reads events: `count` consecutive lines of one segment, starting with global position `g`. */
 export type LineReader = (g: number, offset: number, bytes: number, count: number) => RecordedEvent[];
 
-/** Events kept in the cache (a power of two): about 16 MB of events of 300 bytes. */
+/** Slots of the cache (a power of two). */
 const CACHE_EVENTS = 1 << 15;
 
-/** Events read in global order kept (a power of two): a few subscription buffers. */
+/** Slots of the cache of events read in global order (a power of two): a few subscription buffers. */
 const RECENT_EVENTS = 1 << 11;
+
+/** The share of the cache's bytes (`cacheBytes`) the cache of events read in global order may hold: 1/16. */
+const RECENT_SHARE = 16;
+
+/**
+ * A direct-mapped cache of events by global position, bounded by the
+ * estimated size of what it holds (the estimate of `stats().memoryUsageBytes`:
+ * `EVENT_OVERHEAD_BYTES` plus two bytes per byte of the event's line): an
+ * event that does not fit is not kept. Each slot holds at most one event,
+ * so it never holds more than its slot count either.
+ */
+class EventCache {
+  readonly #slots: (RecordedEvent | undefined)[];
+  readonly #sizes: Float64Array;
+  readonly #mask: number;
+  #bytes = 0;
+  constructor(
+    slots: number,
+    readonly maxBytes: number,
+  ) {
+    this.#slots = new Array(slots);
+    this.#sizes = new Float64Array(slots);
+    this.#mask = slots - 1;
+  }
+  /** The event at global position `g`, when kept. */
+  get(g: number): RecordedEvent | undefined {
+    const hit = this.#slots[g & this.#mask];
+    return hit !== undefined && hit.globalPosition === g ? hit : undefined;
+  }
+  /** Keeps `e` (of estimated `size` bytes) in its slot, in place of the event there; not when it does not fit. */
+  put(e: RecordedEvent, size: number): void {
+    const slot = e.globalPosition & this.#mask;
+    let bytes = this.#bytes - (this.#sizes[slot] as number);
+    if (bytes + size > this.maxBytes) {
+      this.#slots[slot] = undefined;
+      this.#sizes[slot] = 0;
+    } else {
+      this.#slots[slot] = e;
+      this.#sizes[slot] = size;
+      bytes += size;
+    }
+    this.#bytes = bytes;
+  }
+  /** Estimated size of the events kept. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+}
 
 /** The stored events of one stream: their global positions; events are read from disk when asked for. */
 class StreamEvents extends Deque<RecordedEvent> {
@@ -122,13 +170,30 @@ export class DiskEventLog extends EventLog {
   #positions = new Float64Array(1024);
   #streamList: StreamState[] = [];
   readonly #streamNumbers = new Map<string, number>();
-  #cache: (RecordedEvent | undefined)[] = new Array(CACHE_EVENTS);
+  #cache: EventCache;
   /** Events read from disk in global order (see the module's comment). */
-  #recent: (RecordedEvent | undefined)[] = new Array(RECENT_EVENTS);
+  #recent: EventCache;
   #maxTime = Number.NEGATIVE_INFINITY;
   /** Where the lines of the next committed events are: pairs of offset and length, in order. */
   #placing: number[] = [];
   #placed = 0;
+
+  /** @param cacheBytes the estimated size of the decoded events the caches may hold (`FileEventStoreOptions.cacheBytes`) */
+  constructor(readonly cacheBytes: number) {
+    super();
+    this.#recent = new EventCache(RECENT_EVENTS, Math.floor(cacheBytes / RECENT_SHARE));
+    this.#cache = new EventCache(CACHE_EVENTS, cacheBytes - this.#recent.maxBytes);
+  }
+
+  /** Estimated size of the decoded events the caches hold (at most `cacheBytes`). */
+  cachedBytes(): number {
+    return this.#cache.bytes + this.#recent.bytes;
+  }
+
+  /** Estimated size in memory of the event at global position `g` (an indexed one): as `stats().memoryUsageBytes` counts it. */
+  #sizeOf(g: number): number {
+    return EVENT_OVERHEAD_BYTES + (this.#lengths[g - this.#base] as number) * 2;
+  }
 
   /** Sets how events are read from the segments. */
   setReader(read: LineReader): void {
@@ -305,7 +370,7 @@ export class DiskEventLog extends EventLog {
     const length = this.#placing[this.#placed++] as number;
     const s = this.streams.get(r.streamId) as StreamState;
     this.index(r.globalPosition, offset, length, s, r.position, r.timestamp.getTime());
-    this.#cache[r.globalPosition & (CACHE_EVENTS - 1)] = r;
+    this.#cache.put(r, EVENT_OVERHEAD_BYTES + length * 2);
   }
 
   override restoreStream(id: string, first: number, last: number): void {
@@ -327,14 +392,9 @@ export class DiskEventLog extends EventLog {
     let i = 0;
     while (i < globals.length) {
       const g = globals[i] as number;
-      const hit = cache[g & (CACHE_EVENTS - 1)];
-      if (hit !== undefined && hit.globalPosition === g) {
+      const hit = cache.get(g) ?? recent.get(g);
+      if (hit !== undefined) {
         out[i++] = hit;
-        continue;
-      }
-      const seen = recent[g & (RECENT_EVENTS - 1)];
-      if (seen !== undefined && seen.globalPosition === g) {
-        out[i++] = seen;
         continue;
       }
       // A run of consecutive lines of one segment (none of them cached): one read.
@@ -346,16 +406,13 @@ export class DiskEventLog extends EventLog {
         const h = globals[j] as number;
         const kh = h - this.#base;
         if (h !== (globals[j - 1] as number) + 1 || this.#offsets[kh] !== end) break;
-        const c = cache[h & (CACHE_EVENTS - 1)];
-        if (c !== undefined && c.globalPosition === h) break;
-        const r = recent[h & (RECENT_EVENTS - 1)];
-        if (r !== undefined && r.globalPosition === h) break;
+        if (cache.get(h) !== undefined || recent.get(h) !== undefined) break;
         end += this.#lengths[kh] as number;
         j++;
       }
       const events = this.#read(g, offset, end - offset, j - i);
-      if (keep) for (const e of events) cache[e.globalPosition & (CACHE_EVENTS - 1)] = e;
-      else for (const e of events) recent[e.globalPosition & (RECENT_EVENTS - 1)] = e;
+      const into = keep ? cache : recent;
+      for (const e of events) into.put(e, this.#sizeOf(e.globalPosition));
       for (const e of events) out[i++] = e;
     }
     return out;
@@ -418,7 +475,7 @@ export class DiskEventLog extends EventLog {
     this.#positions = new Float64Array(0);
     this.#streamList = [];
     this.#streamNumbers.clear();
-    this.#cache = [];
-    this.#recent = [];
+    this.#cache = new EventCache(CACHE_EVENTS, this.#cache.maxBytes);
+    this.#recent = new EventCache(RECENT_EVENTS, this.#recent.maxBytes);
   }
 }
