@@ -5,8 +5,9 @@
  * in its segment), its stream and its timestamp, in typed columns indexed by
  * global position; per stream the global positions of its stored events.
  * Events are read from the segments when asked for (`Segments.readLines`),
- * through a direct-mapped cache that also holds every event appended since
- * the store opened (live subscribers read those from memory). Reads in
+ * through a direct-mapped cache that also holds the events appended since
+ * the store opened (live subscribers read those from memory), bounded by
+ * the estimated size of its events (`cacheBytes`) and by its slots. Reads in
  * global order (`subscribeAll`, `readAll`: catch-ups that touch each event
  * once) keep their events in a smaller cache only, enough for subscribers
  * catching up side by side: each event kept in the large cache would live
