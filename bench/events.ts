@@ -225,6 +225,15 @@ interface ReopenFigures {
   readonly memoryCatchUpAll: number;
   /** How many times the reads and catch-ups (and their baselines) were measured: the figures are medians. */
   readonly rounds: number;
+  /** The CPU time (ms, medians) of the same reads, catch-ups and baselines. */
+  readonly cpu: {
+    readonly readCold: number;
+    readonly plainRead: number;
+    readonly catchUpStream: number;
+    readonly catchUpAll: number;
+    readonly memoryCatchUpStream: number;
+    readonly memoryCatchUpAll: number;
+  };
 }
 
 /**
@@ -242,12 +251,26 @@ const collect: () => void =
 
 const bigOptions = { maxEventsPerStream: 0, maxStreams: 0, snapshotIntervalMs: 0 } as const;
 
-/** Subscribes from 0 and resolves once `total` events were delivered; the time it took. */
-async function catchUp(sub: AsyncIterable<unknown>, total: number): Promise<number> {
+/**
+ * CPU time of this process so far (user + system, all its threads: the
+ * garbage collector's too), in ms. On a machine shared with other work the
+ * wall-clock time of a section depends on what else runs; its CPU time
+ * much less: the large store's figures give both.
+ */
+function cpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
+/** Subscribes from 0 and resolves once `total` events were delivered; the time it took (its CPU time pushed to `cpu`). */
+async function catchUp(sub: AsyncIterable<unknown>, total: number, cpu: number[]): Promise<number> {
+  const c0 = cpuMs();
   const t0 = performance.now();
   let seen = 0;
   for await (const _ of sub) if (++seen === total) break;
-  return performance.now() - t0;
+  const wall = performance.now() - t0;
+  cpu.push(cpuMs() - c0);
+  return wall;
 }
 
 /** Opens the store in `dir` in a child process running plain node (the child bundled with esbuild). */
@@ -318,12 +341,22 @@ async function reopen(dir: string, events: number, rounds: number): Promise<Reop
   const readWarms: number[] = [];
   const catchUpStreams: number[] = [];
   const catchUpAlls: number[] = [];
+  const cpu = {
+    readCold: [] as number[],
+    plainRead: [] as number[],
+    catchUpStream: [] as number[],
+    catchUpAll: [] as number[],
+    memoryCatchUpStream: [] as number[],
+    memoryCatchUpAll: [] as number[],
+  };
   for (let round = 0; round < rounds; round++) {
     const r = await FileEventStore.open({ directory: dir, ...bigOptions });
     collect();
+    const c0 = cpuMs();
     t0 = performance.now();
     const first = await r.readStream(readStreamId);
     readColds.push(performance.now() - t0);
+    cpu.readCold.push(cpuMs() - c0);
     t0 = performance.now();
     await r.readStream(readStreamId);
     readWarms.push(performance.now() - t0);
@@ -331,11 +364,11 @@ async function reopen(dir: string, events: number, rounds: number): Promise<Reop
     await r.close();
     const b1 = await FileEventStore.open({ directory: dir, ...bigOptions });
     collect();
-    catchUpStreams.push(await catchUp(b1.subscribe("s-8"), readEvents));
+    catchUpStreams.push(await catchUp(b1.subscribe("s-8"), readEvents, cpu.catchUpStream));
     await b1.close();
     const b2 = await FileEventStore.open({ directory: dir, ...bigOptions });
     collect();
-    catchUpAlls.push(await catchUp(b2.subscribeAll(0), catchUpAllEvents));
+    catchUpAlls.push(await catchUp(b2.subscribeAll(0), catchUpAllEvents, cpu.catchUpAll));
     await b2.close();
   }
   const b3 = await FileEventStore.open({ directory: dir, ...bigOptions });
@@ -360,6 +393,7 @@ async function reopen(dir: string, events: number, rounds: number): Promise<Reop
   const plainReads: number[] = [];
   for (let round = 0; round < rounds; round++) {
     collect();
+    const c0 = cpuMs();
     t0 = performance.now();
     const handle = await open(segment, "r");
     const { buffer } = await handle.read(Buffer.allocUnsafe(bytes), 0, bytes, 0);
@@ -368,6 +402,7 @@ async function reopen(dir: string, events: number, rounds: number): Promise<Reop
       JSON.parse(buffer.toString("utf8", at, nl));
     }
     plainReads.push(performance.now() - t0);
+    cpu.plainRead.push(cpuMs() - c0);
   }
 
   // The in-memory reads (what today's open rebuilt): a MemoryEventStore holding streams of the same shape.
@@ -394,9 +429,9 @@ async function reopen(dir: string, events: number, rounds: number): Promise<Reop
     await memory.readStream(readStreamId);
     memoryReads.push(performance.now() - t0);
     collect();
-    memoryCatchUpStreams.push(await catchUp(memory.subscribe("s-8"), readEvents));
+    memoryCatchUpStreams.push(await catchUp(memory.subscribe("s-8"), readEvents, cpu.memoryCatchUpStream));
     collect();
-    memoryCatchUpAlls.push(await catchUp(memory.subscribeAll(0), catchUpAllEvents));
+    memoryCatchUpAlls.push(await catchUp(memory.subscribeAll(0), catchUpAllEvents, cpu.memoryCatchUpAll));
   }
   await memory.close();
   return {
@@ -416,6 +451,14 @@ async function reopen(dir: string, events: number, rounds: number): Promise<Reop
     memoryCatchUpStream: median(memoryCatchUpStreams),
     memoryCatchUpAll: median(memoryCatchUpAlls),
     rounds,
+    cpu: {
+      readCold: median(cpu.readCold),
+      plainRead: median(cpu.plainRead),
+      catchUpStream: median(cpu.catchUpStream),
+      catchUpAll: median(cpu.catchUpAll),
+      memoryCatchUpStream: median(cpu.memoryCatchUpStream),
+      memoryCatchUpAll: median(cpu.memoryCatchUpAll),
+    },
   };
 }
 
@@ -516,6 +559,13 @@ async function largeStore(base: string, quick: boolean): Promise<void> {
       `(MemoryEventStore ${msText(r.memoryCatchUpStream)}, ${(r.catchUpStream / r.memoryCatchUpStream).toFixed(2)}x its time); ` +
       `subscribeAll of ${r.catchUpAllEvents.toLocaleString("en-US")} events ${msText(r.catchUpAll)} ` +
       `(MemoryEventStore ${msText(r.memoryCatchUpAll)}, ${(r.catchUpAll / r.memoryCatchUpAll).toFixed(2)}x its time)`,
+  );
+  const c = r.cpu;
+  console.log(
+    `  the same in CPU time (less sensitive to other work on the machine): readStream ${msText(c.readCold)}, ` +
+      `floor ${msText(c.plainRead)} (${(c.readCold / c.plainRead).toFixed(2)}x the floor); ` +
+      `subscribe ${msText(c.catchUpStream)}, MemoryEventStore ${msText(c.memoryCatchUpStream)} (${(c.catchUpStream / c.memoryCatchUpStream).toFixed(2)}x); ` +
+      `subscribeAll ${msText(c.catchUpAll)}, MemoryEventStore ${msText(c.memoryCatchUpAll)} (${(c.catchUpAll / c.memoryCatchUpAll).toFixed(2)}x)`,
   );
 }
 

@@ -37,6 +37,7 @@ describe("FileEventStore options", () => {
     expect(FILE_EVENT_STORE_DEFAULTS).toMatchObject({
       sync: SyncPolicy.Fsync,
       segmentBytes: 64 * 1024 * 1024,
+      cacheBytes: 32 * 1024 * 1024,
       name: "file-event-store",
       maxEventsPerStream: 100_000,
       maxStreams: 10_000,
@@ -72,6 +73,15 @@ describe("FileEventStore options", () => {
       const error = await refusal({ directory: join(base, "segments"), segmentBytes });
       expect(error.message).toMatch(/FileEventStore option segmentBytes must be an integer >= 1/);
     }
+  });
+
+  it("cacheBytes: an integer >= 0", async () => {
+    for (const cacheBytes of [-1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, "32MiB", null]) {
+      const error = await refusal({ directory: join(base, "cache"), cacheBytes });
+      expect(error.message).toMatch(/FileEventStore option cacheBytes must be an integer >= 0/);
+    }
+    const store = await FileEventStore.open({ directory: join(base, "cache"), sync: "none", cacheBytes: 0 });
+    await store.close();
   });
 
   it("an unknown option is refused; old spellings get their new name", async () => {

@@ -6,10 +6,12 @@
  */
 import { readdir, readFile, stat, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { crc32 } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { ErrorCode, isStatelogError } from "../../src/core/errors.js";
-import { createEvent, type EventInput, type RecordedEvent } from "../../src/events/index.js";
-import { decodeLinesAt, isoTime } from "../../src/file/events/format.js";
+import { createEvent, type EventInput, type EventSubscription, type RecordedEvent } from "../../src/events/index.js";
+import type { DiskEventLog } from "../../src/file/events/disk-log.js";
+import { crc32Of, decodeLinesAt, isoTime } from "../../src/file/events/format.js";
 import { FileEventStore } from "../../src/file/index.js";
 import { appendLineCrc } from "../../src/file/lines.js";
 import { tempDir } from "./helpers.js";
@@ -93,6 +95,68 @@ describe("FileEventStore reads from the segments", () => {
     await store.close();
   });
 
+  it("reads elsewhere between the batches of a catch-up (the read buffer is reused) leave every event whole", async () => {
+    const total = 8_000;
+    const dir = await written(total, 5);
+    const store = await FileEventStore.open({ directory: dir, ...options });
+    const sub = store.subscribeAll(0, { bufferSize: 300 });
+    // A second catch-up further on, with larger batches: each of its reads lands where the first one's bytes were.
+    const later = store.subscribeAll(4_000, { bufferSize: 1_000 });
+    const next = (s: EventSubscription) => (s.nextBatch as () => Promise<readonly RecordedEvent[]>).call(s);
+    const seen: RecordedEvent[] = [];
+    const seenLater: RecordedEvent[] = [];
+    let round = 0;
+    while (seen.length < total) {
+      seen.push(...(await next(sub)));
+      if (seenLater.length < total - 4_000) seenLater.push(...(await next(later)));
+      // Reads of a few events far from the catch-up's position: near the end of the log, then near its start.
+      for (const after of [1_500 - round, round * 3]) {
+        const { events } = await store.read(`s${(round + after) % 5}`, after, 5);
+        expect(events.length).toBe(5);
+        for (const e of events) expectEvent(e, e.globalPosition - 1);
+      }
+      round++;
+    }
+    sub.close();
+    later.close();
+    expect(round).toBeGreaterThan(10);
+    expect(seen.length).toBe(total);
+    for (const [k, e] of seen.entries()) expectEvent(e, k);
+    expect(seenLater.length).toBe(total - 4_000);
+    for (const [k, e] of seenLater.entries()) expectEvent(e, 4_000 + k);
+    await store.close();
+  });
+
+  it("a read of thousands of consecutive lines (decoded a few hundred at a time) returns them all; a damaged line in it is named by its byte", async () => {
+    const total = 3_000;
+    const dir = await written(total, 1);
+    let store = await FileEventStore.open({ directory: dir, ...options });
+    const events = await store.readStream("s0");
+    expect(events.length).toBe(total);
+    for (const [k, e] of events.entries()) expectEvent(e, k);
+    await store.close();
+    const [seg] = (await readdir(dir)).filter((f) => f.startsWith("segment-"));
+    const file = join(dir, seg as string);
+    const before = await stat(file);
+    const lines = (await readFile(file, "utf8")).split("\n");
+    const bad = 700; // in the third run of lines decoded together
+    lines[bad] = (lines[bad] as string).replace(`"k":${bad}`, `"k":${bad + 1}`);
+    await writeFile(file, lines.join("\n"));
+    await utimes(file, before.atime, before.mtime);
+    const byte = Buffer.byteLength(`${lines.slice(0, bad).join("\n")}\n`);
+    store = await FileEventStore.open({ directory: dir, ...options });
+    await expect(store.readStream("s0")).rejects.toMatchObject({
+      code: ErrorCode.Corruption,
+      file,
+      message: expect.stringContaining(`damaged event line at byte ${byte} `),
+    });
+    // The lines before it still read.
+    const head = await store.read("s0", 0, bad);
+    expect(head.events.length).toBe(bad);
+    for (const [k, e] of head.events.entries()) expectEvent(e, k);
+    await store.close();
+  });
+
   it("a damaged line met by a catch-up after an open from the index is a corruption error; the events before it arrive", async () => {
     const total = 8_000;
     const dir = await written(total, 3);
@@ -128,6 +192,57 @@ describe("FileEventStore reads from the segments", () => {
   });
 });
 
+describe("FileEventStore's cache of decoded events", () => {
+  /** The estimated size of the decoded events `store` keeps (its index's caches). */
+  const cached = (store: FileEventStore) => (store as unknown as { log: DiskEventLog }).log.cachedBytes();
+  /** An event whose line is about 1 KB. */
+  const big = (k: number) => createEvent("t", { k, text: "y".repeat(1000) }, { id: `b${k}` });
+
+  it("holds at most cacheBytes of events, appended or read; every event still reads whole", async () => {
+    const dir = tempDir("statelog-events-cache-");
+    const cacheBytes = 100_000;
+    let store = await FileEventStore.open({ directory: dir, ...options, cacheBytes });
+    const live = all(store.subscribe("s"), 1_000);
+    for (let k = 0; k < 1_000; k += 100) {
+      await store.append(
+        "s",
+        Array.from({ length: 100 }, (_, j) => big(k + j)),
+      );
+      expect(cached(store)).toBeLessThanOrEqual(cacheBytes);
+    }
+    expect(cached(store)).toBeGreaterThan(cacheBytes / 2);
+    expect((await live).map((e) => e.id)).toEqual(Array.from({ length: 1_000 }, (_, k) => `b${k}`));
+    await store.close();
+    store = await FileEventStore.open({ directory: dir, ...options, cacheBytes });
+    expect(cached(store)).toBe(0);
+    const events = await store.readStream("s");
+    expect(events.map((e) => e.data)).toEqual(Array.from({ length: 1_000 }, (_, k) => big(k).data));
+    expect(cached(store)).toBeLessThanOrEqual(cacheBytes);
+    expect(cached(store)).toBeGreaterThan(cacheBytes / 2);
+    const again = await all(store.subscribeAll(0), 1_000);
+    expect(again.map((e) => e.id)).toEqual(events.map((e) => e.id));
+    expect(cached(store)).toBeLessThanOrEqual(cacheBytes);
+    await store.close();
+  });
+
+  it("cacheBytes 0 keeps nothing: live subscribers and reads decode from the segments", async () => {
+    const dir = tempDir("statelog-events-cache-");
+    const store = await FileEventStore.open({ directory: dir, ...options, cacheBytes: 0 });
+    const live = all(store.subscribe("s"), 300);
+    for (let k = 0; k < 300; k += 50)
+      await store.append(
+        "s",
+        Array.from({ length: 50 }, (_, j) => big(k + j)),
+      );
+    expect((await live).map((e) => e.data)).toEqual(Array.from({ length: 300 }, (_, k) => big(k).data));
+    expect((await store.readStream("s", 100)).map((e) => e.position)).toEqual(
+      Array.from({ length: 200 }, (_, i) => 101 + i),
+    );
+    expect(cached(store)).toBe(0);
+    await store.close();
+  });
+});
+
 describe("decoding event lines", () => {
   it("many lines decode at once like one by one; a line whose checksum matches but is no event line is found", () => {
     const line = (g: number, extra = "") =>
@@ -152,6 +267,30 @@ describe("decoding event lines", () => {
     damaged[line(1).length + 30] = 0x39;
     expect(decodeLinesAt(damaged, 0, 2)).toMatchObject({ bad: 1 });
     expect(decodeLinesAt(Buffer.from(line(1)), 0, 2)).toMatchObject({ bad: 1 });
+  });
+
+  it("lines sharing a timestamp and lines that change it decode to their own times", () => {
+    const line = (g: number, ts: string) =>
+      `${appendLineCrc(`{"g":${g},"s":"s","p":${g},"id":"e${g}","type":"t","ts":"${ts}","data":${g}`)}\n`;
+    const a = "2024-02-29T23:59:59.999Z";
+    const b = "2024-03-01T00:00:00.000Z";
+    const texts = [a, a, b, b, a, "2024-03-01T00:00:00.001Z"];
+    const buf = Buffer.from(texts.map((ts, i) => line(i + 1, ts)).join(""));
+    const run = decodeLinesAt(buf, 0, texts.length);
+    expect(run.records?.map((r) => r.timestamp.getTime())).toEqual(texts.map((t) => Date.parse(t)));
+    // Each event has a Date of its own.
+    expect(run.records?.[0]?.timestamp).not.toBe(run.records?.[1]?.timestamp);
+  });
+
+  it("the line checksum equals zlib's CRC-32 at any offset and length", () => {
+    const bytes = Buffer.alloc(4096);
+    for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(Math.random() * 256);
+    for (let n = 0; n < 2_000; n++) {
+      const start = Math.floor(Math.random() * 1024);
+      const length = n < 64 ? n : Math.floor(Math.random() * 3000);
+      expect(crc32Of(bytes, start, start + length)).toBe(crc32(bytes.subarray(start, start + length)));
+    }
+    expect(crc32Of(Buffer.from("123456789"), 0, 9)).toBe(0xcbf43926);
   });
 
   it("timestamps read digit by digit equal Date.parse, odd ones included", () => {

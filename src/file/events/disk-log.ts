@@ -5,8 +5,9 @@
  * in its segment), its stream and its timestamp, in typed columns indexed by
  * global position; per stream the global positions of its stored events.
  * Events are read from the segments when asked for (`Segments.readLines`),
- * through a direct-mapped cache that also holds every event appended since
- * the store opened (live subscribers read those from memory). Reads in
+ * through a direct-mapped cache that also holds the events appended since
+ * the store opened (live subscribers read those from memory), bounded by
+ * the estimated size of its events (`cacheBytes`) and by its slots. Reads in
  * global order (`subscribeAll`, `readAll`: catch-ups that touch each event
  * once) keep their events in a smaller cache only, enough for subscribers
  * catching up side by side: each event kept in the large cache would live
@@ -14,15 +15,19 @@
  * collector's most expensive work in a long catch-up.
  */
 import { Deque, EVENT_OVERHEAD_BYTES, EventLog, type RecordedEvent, type StreamState } from "../../events/index.js";
+import { EventCache } from "./cache.js";
 
 /** How the index reads events: `count` consecutive lines of one segment, starting with global position `g`. */
 export type LineReader = (g: number, offset: number, bytes: number, count: number) => RecordedEvent[];
 
-/** Events kept in the cache (a power of two): about 16 MB of events of 300 bytes. */
+/** Slots of the cache (a power of two). */
 const CACHE_EVENTS = 1 << 15;
 
-/** Events read in global order kept (a power of two): a few subscription buffers. */
+/** Slots of the cache of events read in global order (a power of two): a few subscription buffers. */
 const RECENT_EVENTS = 1 << 11;
+
+/** The share of the cache's bytes (`cacheBytes`) the cache of events read in global order may hold: 1/16. */
+const RECENT_SHARE = 16;
 
 /** The stored events of one stream: their global positions; events are read from disk when asked for. */
 class StreamEvents extends Deque<RecordedEvent> {
@@ -122,13 +127,30 @@ export class DiskEventLog extends EventLog {
   #positions = new Float64Array(1024);
   #streamList: StreamState[] = [];
   readonly #streamNumbers = new Map<string, number>();
-  #cache: (RecordedEvent | undefined)[] = new Array(CACHE_EVENTS);
+  #cache: EventCache;
   /** Events read from disk in global order (see the module's comment). */
-  #recent: (RecordedEvent | undefined)[] = new Array(RECENT_EVENTS);
+  #recent: EventCache;
   #maxTime = Number.NEGATIVE_INFINITY;
   /** Where the lines of the next committed events are: pairs of offset and length, in order. */
   #placing: number[] = [];
   #placed = 0;
+
+  /** @param cacheBytes the estimated size of the decoded events the caches may hold (`FileEventStoreOptions.cacheBytes`) */
+  constructor(readonly cacheBytes: number) {
+    super();
+    this.#recent = new EventCache(RECENT_EVENTS, Math.floor(cacheBytes / RECENT_SHARE));
+    this.#cache = new EventCache(CACHE_EVENTS, cacheBytes - this.#recent.maxBytes);
+  }
+
+  /** Estimated size of the decoded events the caches hold (at most `cacheBytes`). */
+  cachedBytes(): number {
+    return this.#cache.bytes + this.#recent.bytes;
+  }
+
+  /** Estimated size in memory of the event at global position `g` (an indexed one): as `stats().memoryUsageBytes` counts it. */
+  #sizeOf(g: number): number {
+    return EVENT_OVERHEAD_BYTES + (this.#lengths[g - this.#base] as number) * 2;
+  }
 
   /** Sets how events are read from the segments. */
   setReader(read: LineReader): void {
@@ -305,7 +327,7 @@ export class DiskEventLog extends EventLog {
     const length = this.#placing[this.#placed++] as number;
     const s = this.streams.get(r.streamId) as StreamState;
     this.index(r.globalPosition, offset, length, s, r.position, r.timestamp.getTime());
-    this.#cache[r.globalPosition & (CACHE_EVENTS - 1)] = r;
+    this.#cache.put(r, EVENT_OVERHEAD_BYTES + length * 2);
   }
 
   override restoreStream(id: string, first: number, last: number): void {
@@ -327,14 +349,9 @@ export class DiskEventLog extends EventLog {
     let i = 0;
     while (i < globals.length) {
       const g = globals[i] as number;
-      const hit = cache[g & (CACHE_EVENTS - 1)];
-      if (hit !== undefined && hit.globalPosition === g) {
+      const hit = cache.get(g) ?? recent.get(g);
+      if (hit !== undefined) {
         out[i++] = hit;
-        continue;
-      }
-      const seen = recent[g & (RECENT_EVENTS - 1)];
-      if (seen !== undefined && seen.globalPosition === g) {
-        out[i++] = seen;
         continue;
       }
       // A run of consecutive lines of one segment (none of them cached): one read.
@@ -346,16 +363,13 @@ export class DiskEventLog extends EventLog {
         const h = globals[j] as number;
         const kh = h - this.#base;
         if (h !== (globals[j - 1] as number) + 1 || this.#offsets[kh] !== end) break;
-        const c = cache[h & (CACHE_EVENTS - 1)];
-        if (c !== undefined && c.globalPosition === h) break;
-        const r = recent[h & (RECENT_EVENTS - 1)];
-        if (r !== undefined && r.globalPosition === h) break;
+        if (cache.get(h) !== undefined || recent.get(h) !== undefined) break;
         end += this.#lengths[kh] as number;
         j++;
       }
       const events = this.#read(g, offset, end - offset, j - i);
-      if (keep) for (const e of events) cache[e.globalPosition & (CACHE_EVENTS - 1)] = e;
-      else for (const e of events) recent[e.globalPosition & (RECENT_EVENTS - 1)] = e;
+      const into = keep ? cache : recent;
+      for (const e of events) into.put(e, this.#sizeOf(e.globalPosition));
       for (const e of events) out[i++] = e;
     }
     return out;
@@ -418,7 +432,7 @@ export class DiskEventLog extends EventLog {
     this.#positions = new Float64Array(0);
     this.#streamList = [];
     this.#streamNumbers.clear();
-    this.#cache = [];
-    this.#recent = [];
+    this.#cache = new EventCache(CACHE_EVENTS, this.#cache.maxBytes);
+    this.#recent = new EventCache(RECENT_EVENTS, this.#recent.maxBytes);
   }
 }

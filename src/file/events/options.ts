@@ -24,6 +24,11 @@ export const FILE_EVENT_STORE_DEFAULTS = {
    */
   segmentBytes: 64 * 1024 * 1024,
   /**
+   * Estimated size of the decoded events kept in memory: 32 MiB.
+   * @default 33554432
+   */
+  cacheBytes: 32 * 1024 * 1024,
+  /**
    * Instance name passed to the metrics.
    * @default "file-event-store"
    */
@@ -53,6 +58,18 @@ export interface FileEventStoreOptions extends EventStoreOptions {
    * @default 67108864 (64 MiB)
    */
   segmentBytes?: number;
+  /**
+   * Estimated size, in bytes, of the decoded events kept in memory (the
+   * estimate of `stats().memoryUsageBytes`: about 120 bytes per event plus
+   * two per byte of its line). The events are on disk; this cache keeps the
+   * events appended since the open and those read lately, so live
+   * subscribers and repeated reads do not go to the disk (a sixteenth of
+   * it for events read in global order, as by `subscribeAll`). It holds at
+   * most 32,768 events (and 2,048 read in global order) whatever their
+   * size. `0`: no cache, every read decodes its events from the segments.
+   * @default 33554432 (32 MiB)
+   */
+  cacheBytes?: number;
 }
 
 /** The file event store's own options, checked. */
@@ -60,6 +77,7 @@ export interface CheckedFileEventStoreOptions {
   readonly directory: string;
   readonly sync: SyncPolicy;
   readonly segmentBytes: number;
+  readonly cacheBytes: number;
 }
 
 /**
@@ -68,12 +86,13 @@ export interface CheckedFileEventStoreOptions {
  */
 export function checkFileEventStoreOptions(options: FileEventStoreOptions): CheckedFileEventStoreOptions {
   const check = new OptionChecker("FileEventStore", options, FILE_EVENT_STORE_DEFAULTS).known(
-    [...EVENT_STORE_OPTION_NAMES, "directory", "sync", "segmentBytes"],
+    [...EVENT_STORE_OPTION_NAMES, "directory", "sync", "segmentBytes", "cacheBytes"],
     { ...EVENT_STORE_RENAMED_OPTIONS, dir: "directory", fsync: "sync" },
   );
   return {
     directory: check.string("directory"),
     sync: check.oneOf("sync", SyncPolicy),
     segmentBytes: check.integer("segmentBytes", { min: 1 }),
+    cacheBytes: check.integer("cacheBytes", { min: 0 }),
   };
 }

@@ -29,6 +29,14 @@ export interface Segment {
  */
 const READ_AHEAD_BYTES = 1 << 20;
 
+/**
+ * Lines decoded per `JSON.parse` (a read of more lines is decoded in runs
+ * of this many): one parse of a few hundred lines costs less than one per
+ * line, but the arrays of thousands of events one parse of a long run
+ * builds outlive the collector's young generation and cost more.
+ */
+const DECODE_RUN_LINES = 256;
+
 /** A read that starts at most this many bytes after the previous one's end counts as in order. */
 const SEQUENTIAL_GAP_BYTES = 64 * 1024;
 
@@ -38,6 +46,14 @@ export class Segments {
   readonly #fds = new Map<string, number>();
   /** The bytes of the last read from a segment (only committed bytes: never past the segment's size). */
   #window: { segment: Segment; offset: number; buf: Buffer } | undefined;
+  /**
+   * The memory of every window of at most {@link READ_AHEAD_BYTES}, reused
+   * from read to read: a fresh buffer of that size per read costs more
+   * (the system maps and clears new pages) than copying the bytes into it.
+   * Decoding copies what it keeps, so nothing refers to a window's bytes
+   * after the next read.
+   */
+  #scratch: Buffer | undefined;
 
   constructor(readonly directory: string) {}
 
@@ -67,9 +83,8 @@ export class Segments {
     return fd;
   }
 
-  /** Reads `bytes` at `offset` of `segment`. */
-  readAt(segment: Segment, offset: number, bytes: number): Buffer {
-    const buf = Buffer.allocUnsafe(bytes);
+  /** Reads `bytes` at `offset` of `segment` (into `buf` when given: at least `bytes` long). */
+  readAt(segment: Segment, offset: number, bytes: number, buf: Buffer = Buffer.allocUnsafe(bytes)): Buffer {
     const fd = this.#fd(segment);
     let done = 0;
     while (done < bytes) {
@@ -77,7 +92,7 @@ export class Segments {
       if (n === 0) break;
       done += n;
     }
-    return done === bytes ? buf : buf.subarray(0, done);
+    return done === buf.length ? buf : buf.subarray(0, done);
   }
 
   /**
@@ -90,29 +105,40 @@ export class Segments {
     const file = join(this.directory, segment?.name ?? "?");
     if (!segment) throw new CorruptionError(file, undefined, `no segment holds global position ${g}`);
     const { buf, start } = this.#bytes(segment, offset, bytes);
-    const run = buf.length - start < bytes ? { bad: 0, at: start } : decodeLinesAt(buf, start, count);
-    if (run.records === undefined) {
-      // Forget the bytes read: a later read goes to the disk again (the line may have been repaired by then).
-      this.#window = undefined;
-      const line = offset + run.at - start;
-      throw new CorruptionError(
-        file,
-        undefined,
-        `damaged event line at byte ${line} (checksum or JSON); restore from a backup or remove the line, then delete the index-*.idx files`,
-      );
-    }
-    const out = run.records;
-    for (let i = 0; i < count; i++) {
-      const found = (out[i] as RecordedEvent).globalPosition;
-      if (found !== g + i) {
+    // Runs of at most DECODE_RUN_LINES lines per JSON.parse (see there).
+    let out: RecordedEvent[] | undefined;
+    let at = start;
+    for (let i = 0; i < count; ) {
+      const n = Math.min(DECODE_RUN_LINES, count - i);
+      const run = buf.length - start < bytes ? { bad: 0, at } : decodeLinesAt(buf, at, n);
+      if (run.records === undefined) {
+        // Forget the bytes read: a later read goes to the disk again (the line may have been repaired by then).
+        this.#window = undefined;
+        const line = offset + run.at - start;
         throw new CorruptionError(
           file,
           undefined,
-          `the line of event ${i + 1} of ${count} read from byte ${offset} holds global position ${found}, the index says ${g + i} (delete the index-*.idx files: the next open rebuilds them)`,
+          `damaged event line at byte ${line} (checksum or JSON); restore from a backup or remove the line, then delete the index-*.idx files`,
         );
       }
+      const records = run.records;
+      for (let k = 0; k < n; k++) {
+        const found = (records[k] as RecordedEvent).globalPosition;
+        if (found !== g + i + k) {
+          throw new CorruptionError(
+            file,
+            undefined,
+            `the line of event ${i + k + 1} of ${count} read from byte ${offset} holds global position ${found}, the index says ${g + i + k} (delete the index-*.idx files: the next open rebuilds them)`,
+          );
+        }
+      }
+      if (n === count) return records;
+      out ??= [];
+      for (let k = 0; k < n; k++) out.push(records[k] as RecordedEvent);
+      i += n;
+      at = run.end;
     }
-    return out;
+    return out ?? [];
   }
 
   /**
@@ -127,7 +153,12 @@ export class Segments {
     if (same && offset + bytes <= w.offset + w.buf.length) return { buf: w.buf, start: offset - w.offset };
     const inOrder = same && offset <= w.offset + w.buf.length + SEQUENTIAL_GAP_BYTES;
     const size = inOrder ? Math.max(bytes, Math.min(READ_AHEAD_BYTES, segment.size - offset)) : bytes;
-    const buf = this.readAt(segment, offset, size);
+    let into: Buffer | undefined;
+    if (size <= READ_AHEAD_BYTES) {
+      this.#scratch ??= Buffer.allocUnsafe(READ_AHEAD_BYTES);
+      into = this.#scratch.subarray(0, size);
+    }
+    const buf = this.readAt(segment, offset, size, into);
     this.#window = { segment, offset, buf };
     return { buf, start: 0 };
   }
@@ -142,6 +173,7 @@ export class Segments {
 
   closeAll(): void {
     this.#window = undefined;
+    this.#scratch = undefined;
     for (const fd of this.#fds.values()) closeSync(fd);
     this.#fds.clear();
   }

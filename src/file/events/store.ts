@@ -66,7 +66,7 @@ export class FileEventStore extends BaseEventStore {
   readonly #fsync: boolean;
   readonly #segmentBytes: number;
   /** The index every read is served from (the base's `log`). */
-  protected override readonly log: DiskEventLog = new DiskEventLog();
+  protected override readonly log: DiskEventLog;
   readonly #files: Segments;
   #handle: FileHandle | undefined;
   #lockHandle: FileHandle | undefined;
@@ -85,6 +85,7 @@ export class FileEventStore extends BaseEventStore {
   private constructor(options: FileEventStoreOptions) {
     const checked = checkFileEventStoreOptions(options);
     super(options, FILE_EVENT_STORE_DEFAULTS.name, "FileEventStore");
+    this.log = new DiskEventLog(checked.cacheBytes);
     this.directory = resolve(checked.directory);
     this.sync = checked.sync;
     this.#fsync = checked.sync === SyncPolicy.Fsync;
