@@ -14,10 +14,10 @@
  *   across segments, and each index snapshot's checksum.
  * - File stores and file event stores: their side files. A hint must hold
  *   for its data file (the same checks as a load); an index file's blocks
- *   must pass their checksums and its segment must exist. Whether an intact
- *   index still matches a segment edited by hand is what the next open
- *   checks (and then rebuilds it). Problems there are warnings: derived
- *   data, rebuilt by the next load or open.
+ *   must pass their checksums, its segment must exist, and an intact index
+ *   must still match its segment (the same check as an open: a segment
+ *   edited by hand after it was indexed does not). Problems there are
+ *   warnings: derived data, rebuilt by the next load or open.
  * - File read-model stores: each line of the log's checksum.
  */
 import {
@@ -47,7 +47,7 @@ import {
   SNAPSHOT_SUFFIX,
   segmentName,
 } from "../file/events/format.js";
-import { decodeIndex } from "../file/events/index-file.js";
+import { agreeingBlocks, decodeIndex } from "../file/events/index-file.js";
 import { decodeSnapshot } from "../file/events/snapshot.js";
 import { LineError, parseLineObject } from "../file/format.js";
 import { hintFileOf, readHint } from "../file/hint.js";
@@ -274,12 +274,21 @@ async function scanFileEvents(dir: string, found: Findings, progress: Progress):
         found.warning(file, "index file without its segment (derived data: the next open removes it)");
       }
       const buffer = readFileSync(file);
-      const { valid } = decodeIndex(buffer);
-      if (valid < buffer.length) {
+      const decoded = decodeIndex(buffer);
+      const segmentFile = path.join(dir, segmentName(indexOf));
+      if (decoded.valid < buffer.length) {
         found.warning(
           file,
-          `index file damaged or cut short after byte ${valid} (derived data: the next open rebuilds it from its segment)`,
+          `index file damaged or cut short after byte ${decoded.valid} (derived data: the next open rebuilds it from its segment)`,
         );
+      } else if (existsSync(segmentFile)) {
+        const agreeing = indexAgreeingBytes(decoded, segmentFile, indexOf);
+        if (agreeing < decoded.valid) {
+          found.warning(
+            file,
+            `index file does not match its segment after byte ${agreeing} (the segment was modified after it was indexed, or copied without its times; derived data: the next open rebuilds it from its segment)`,
+          );
+        }
       }
     }
     const snapshot = numberIn(name, SNAPSHOT_PREFIX, SNAPSHOT_SUFFIX);
@@ -294,6 +303,21 @@ async function scanFileEvents(dir: string, found: Findings, progress: Progress):
         found.error(file, isCorruptionError(error) ? error.message : messageOf(error));
       }
     }
+  }
+}
+
+/** How much of an intact index file agrees with its segment (see `agreeingBlocks`). */
+function indexAgreeingBytes(decoded: ReturnType<typeof decodeIndex>, segmentFile: string, first: number): number {
+  const fd = openSync(segmentFile, "r");
+  try {
+    const { size, mtimeMs } = fstatSync(fd);
+    const readAt = (offset: number, bytes: number): Buffer => {
+      const buf = Buffer.alloc(bytes);
+      return buf.subarray(0, readSync(fd, buf, 0, bytes, offset));
+    };
+    return agreeingBlocks(decoded, { size, mtimeMs }, readAt, first).bytes;
+  } finally {
+    closeSync(fd);
   }
 }
 

@@ -98,7 +98,8 @@ describe("statelog CLI on file event and read-model stores", { timeout: 120_000 
 
   it("verify: a damaged index file, or one without its segment, is a warning (derived data), not damage", async () => {
     const copy = join(dir, "damaged-index");
-    cpSync(events, copy, { recursive: true });
+    // With the files' times: a segment modified after its index was written is a mismatch of its own (next test).
+    cpSync(events, copy, { recursive: true, preserveTimestamps: true });
     const indexes = readdirSync(copy).filter((n) => n.startsWith("index-"));
     expect(indexes.length).toBeGreaterThan(0);
     const index = join(copy, indexes[0] as string);
@@ -121,6 +122,35 @@ describe("statelog CLI on file event and read-model stores", { timeout: 120_000 
         severity: "warning",
         where: orphan,
         message: expect.stringContaining("index file without its segment"),
+      }),
+    ]);
+  });
+
+  it("verify: an intact index file that no longer matches its segment (cut by hand) is a warning", async () => {
+    const copy = join(dir, "edited-segment");
+    cpSync(events, copy, { recursive: true, preserveTimestamps: true });
+    const segments = readdirSync(copy).filter((n) => n.startsWith("segment-"));
+    const last = join(copy, segments.at(-1) as string);
+    const index = join(copy, (segments.at(-1) as string).replace("segment-", "index-").replace(/\.log$/, ".idx"));
+    expect(readdirSync(copy)).toContain(index.slice(copy.length + 1));
+    // Drop the segment's last event: every line left is whole and checksummed, the index still lists the dropped one.
+    const lines = readFileSync(last, "utf8")
+      .split("\n")
+      .filter((l) => l !== "");
+    writeFileSync(
+      last,
+      lines
+        .slice(0, -1)
+        .map((l) => `${l}\n`)
+        .join(""),
+    );
+    const result = await outcome("verify", `file+events:${copy}`, "--json", "--no-progress");
+    expect(result.code, result.stderr).toBe(ExitCode.Ok);
+    expect(JSON.parse(result.stdout).problems).toEqual([
+      expect.objectContaining({
+        severity: "warning",
+        where: index,
+        message: expect.stringContaining("index file does not match its segment after byte 0"),
       }),
     ]);
   });

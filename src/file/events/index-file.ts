@@ -19,6 +19,7 @@
  * from there and writes the blocks again.
  */
 import { crc32 } from "node:zlib";
+import { decodeLineAt } from "./format.js";
 
 export const INDEX_MAGIC = Buffer.from("SLEVIDX1", "latin1");
 
@@ -150,4 +151,45 @@ function decodePayload(payload: Buffer): IndexBlock | undefined {
     positions,
     mtime: header.mtime,
   };
+}
+
+/**
+ * The blocks of an index file that agree with their segment: a chain from
+ * byte 0 and from global position `firstG` (the first block's own when
+ * undefined), within the segment's size, whose last indexed line is where
+ * the index says and holds the position it says. A segment as long as its
+ * index but modified after it (edited by hand) agrees with none.
+ * `bytes`: the length of the index file's part that holds them.
+ */
+export function agreeingBlocks(
+  decoded: { readonly blocks: readonly IndexBlock[]; readonly ends: readonly number[] },
+  segment: { readonly size: number; readonly mtimeMs: number },
+  readAt: (offset: number, bytes: number) => Buffer,
+  firstG: number | undefined,
+): { blocks: IndexBlock[]; bytes: number } {
+  const good: IndexBlock[] = [];
+  let from = 0;
+  let g = firstG ?? decoded.blocks[0]?.g ?? 0;
+  for (const b of decoded.blocks) {
+    if (b.from !== from || b.g !== g || b.to > segment.size) break;
+    good.push(b);
+    from = b.to;
+    g = b.g + b.lengths.length;
+  }
+  const last = good.at(-1);
+  if (!last) return { blocks: [], bytes: 0 };
+  // Same length but written after its index (a millisecond or more): edited by hand.
+  if (last.to === segment.size && !(Math.abs(Number(last.mtime) - segment.mtimeMs) < 1))
+    return { blocks: [], bytes: 0 };
+  // The last indexed line is where the index says (a segment cut shorter, or rewritten, is not).
+  const length = last.lengths[last.lengths.length - 1] as number;
+  let decodedLine: ReturnType<typeof decodeLineAt>;
+  try {
+    const buf = readAt(last.to - length, length);
+    decodedLine = buf.length === length && buf[length - 1] === 10 ? decodeLineAt(buf, 0, length - 1) : undefined;
+  } catch {
+    decodedLine = undefined;
+  }
+  if (decodedLine?.record.globalPosition !== g - 1) return { blocks: [], bytes: 0 };
+  return { blocks: good, bytes: decoded.ends[good.length - 1] as number };
 }

@@ -13,7 +13,6 @@ import type { StreamState } from "../../events/index.js";
 import { CorruptionError } from "../../index.js";
 import type { DiskEventLog } from "./disk-log.js";
 import {
-  decodeLineAt,
   INDEX_PREFIX,
   INDEX_SUFFIX,
   indexName,
@@ -24,7 +23,7 @@ import {
   SNAPSHOT_SUFFIX,
   snapshotName,
 } from "./format.js";
-import { decodeIndex, type IndexBlock } from "./index-file.js";
+import { agreeingBlocks, decodeIndex, type IndexBlock } from "./index-file.js";
 import { appendBlock, blockFromScan, mtimeOf } from "./index-writer.js";
 import { type Segment, type Segments, scanLines } from "./segments.js";
 import { decodeSnapshot, type SnapshotData } from "./snapshot.js";
@@ -134,40 +133,6 @@ class Loader {
     if (lengths.length > 0) this.next = g + lengths.length;
   }
 
-  /** The index blocks of `segment` that agree with it (a chain from byte 0, within its size, ending on its line). */
-  #validBlocks(
-    segment: Segment,
-    segments: Segments,
-    decoded: { blocks: IndexBlock[]; ends: number[] },
-    mtimeMs: number,
-  ): { blocks: IndexBlock[]; bytes: number } {
-    const good: IndexBlock[] = [];
-    let from = 0;
-    let g = Number.isNaN(this.next) ? (decoded.blocks[0]?.g ?? 0) : this.next;
-    for (const b of decoded.blocks) {
-      if (b.from !== from || b.g !== g || b.to > segment.size) break;
-      good.push(b);
-      from = b.to;
-      g = b.g + b.lengths.length;
-    }
-    const last = good.at(-1);
-    if (!last) return { blocks: [], bytes: 0 };
-    // Same length but written after its index (a millisecond or more): edited by hand. Scanned again.
-    if (last.to === segment.size && !(Math.abs(Number(last.mtime) - mtimeMs) < 1)) return { blocks: [], bytes: 0 };
-    // The last indexed line is where the index says (a segment cut shorter, or rewritten, is scanned again).
-    const length = last.lengths[last.lengths.length - 1] as number;
-    const at = last.to - length;
-    let decodedLine: ReturnType<typeof decodeLineAt>;
-    try {
-      const buf = segments.readAt(segment, at, length);
-      decodedLine = buf.length === length && buf[length - 1] === 10 ? decodeLineAt(buf, 0, length - 1) : undefined;
-    } catch {
-      decodedLine = undefined;
-    }
-    if (decodedLine?.record.globalPosition !== g - 1) return { blocks: [], bytes: 0 };
-    return { blocks: good, bytes: decoded.ends[good.length - 1] as number };
-  }
-
   async segment(segment: Segment, segments: Segments, hasIndex: boolean, isLast: boolean): Promise<void> {
     const file = join(this.directory, segment.name);
     this.#file = file;
@@ -177,7 +142,12 @@ class Loader {
     let blocks: IndexBlock[] = [];
     if (hasIndex) {
       const buf = readFileSync(indexFile);
-      const valid = this.#validBlocks(segment, segments, decodeIndex(buf), st.mtimeMs);
+      const valid = agreeingBlocks(
+        decodeIndex(buf),
+        { size: segment.size, mtimeMs: st.mtimeMs },
+        (offset, bytes) => segments.readAt(segment, offset, bytes),
+        Number.isNaN(this.next) ? undefined : this.next,
+      );
       blocks = valid.blocks;
       if (valid.bytes !== buf.length) {
         // Cut what does not agree (the blocks after it are appended again below).
