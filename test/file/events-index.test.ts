@@ -4,12 +4,13 @@
  * detected (checksums, a check against its segment) and rebuilt from the
  * segment at the next open.
  */
-import { readdir, readFile, stat, truncate, unlink, writeFile } from "node:fs/promises";
+import { readdir, readFile, stat, truncate, unlink, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { createEvent, type RecordedEvent } from "../../src/events/index.js";
 import { decodeIndex } from "../../src/file/events/index-file.js";
 import { FileEventStore } from "../../src/file/index.js";
+import { isCorruptionError } from "../../src/index.js";
 import { tempDir } from "./helpers.js";
 
 const t0 = Date.parse("2024-01-01T00:00:00Z");
@@ -122,6 +123,23 @@ describe("FileEventStore index side files", () => {
     await writeFile(join(directory, last), buf.subarray(0, ends.length > 1 ? (ends.at(-2) as number) : 8));
     expect(await contents(directory)).toEqual(before);
     await expectWholeIndexes(directory);
+  });
+
+  it("a segment as long as its index but modified after it (edited by hand) is scanned again; a copy with its times is not", async () => {
+    const directory = await written();
+    const first = (await segmentFiles(directory))[0] as string;
+    const file = join(directory, first);
+    const { atime, mtime } = await stat(file);
+    // A same-length edit that breaks a line's checksum: only a scan of the segment sees it.
+    const text = await readFile(file, "utf8");
+    await writeFile(file, text.replace('"text":"', '"text":"'.toUpperCase()));
+    // Within the index's rounding (1 ms, as a copy that keeps times may give): the index is trusted.
+    await utimes(file, atime, new Date(mtime.getTime() + 1));
+    const trusted = await FileEventStore.open({ directory });
+    await trusted.close();
+    // Seconds later, as an edit by hand: the open scans the segment and finds the damaged line.
+    await utimes(file, atime, new Date(mtime.getTime() + 5_000));
+    await expect(FileEventStore.open({ directory })).rejects.toSatisfy(isCorruptionError);
   });
 
   it("an index file without its segment is removed at open", async () => {
