@@ -32,7 +32,9 @@ const openProjector = (events: FileEventStore, models: FileReadModelStore) =>
     eventStore: events,
     readModels: models,
     projections: [counting],
+    // A checkpoint every 3 models, in catch-up too: many checkpoint writes for the faults to meet.
     batchSize: 3,
+    checkpointIntervalMs: 0,
     retry: { maxAttempts: 3, backoffMs: 5 },
   });
 
