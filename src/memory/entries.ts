@@ -1,0 +1,202 @@
+/**
+ * What a {@link MemoryStore} holds per namespace: the latest change of each
+ * key, found by entity type and id, and linked in position order (the
+ * order `load` returns and a feed delivers). A change to a key updates its
+ * entry in place and moves it to the end of the list: no allocation and a
+ * single map lookup per change.
+ */
+import {
+  type Change,
+  type ChangeInput,
+  ChangeType,
+  copyJsonData,
+  copyJsonWithin,
+  STORE_DEFAULTS,
+  ValidationError,
+  validateEntityId,
+  validateEntityType,
+  validateNamespace,
+} from "../index.js";
+
+/** The latest change of one key. */
+export class Entry {
+  /** The entry changed just before this one (`undefined` for the first). */
+  prev: Entry | undefined = undefined;
+  /** The entry changed just after this one (`undefined` for the last). */
+  next: Entry | undefined = undefined;
+  constructor(
+    readonly entityType: string,
+    readonly entityId: string,
+    public changeType: ChangeType,
+    /** The timestamp, in ms since the epoch. */
+    public time: number,
+    /** The store's own copy of the entity (`undefined` for `unset`): handed out only as copies. */
+    public entity: unknown,
+    /** The position of the change in its namespace. */
+    public position: number,
+  ) {}
+
+  /** The change as a caller gets it: its own copy of the entity and of the timestamp. */
+  toChange(namespace: string): Change {
+    const { entityType, entityId } = this;
+    return this.changeType === ChangeType.Unset
+      ? { namespace, changeType: ChangeType.Unset, entityType, entityId, timestamp: new Date(this.time) }
+      : {
+          namespace,
+          changeType: ChangeType.Set,
+          entityType,
+          entityId,
+          entity: copyJsonData(this.entity),
+          timestamp: new Date(this.time),
+        };
+  }
+}
+
+/** The entries of one namespace. */
+export class Entries {
+  /** entity type → entity id → entry (two lookups of the given strings: no key string is built). */
+  readonly #byType = new Map<string, Map<string, Entry>>();
+  /** The earliest entry (lowest position). */
+  first: Entry | undefined = undefined;
+  /** The latest entry (highest position). */
+  last: Entry | undefined = undefined;
+  /** How many keys (entities and tombstones). */
+  size = 0;
+
+  /** @param position the position of the namespace's last change (numbering continues after a clear) */
+  constructor(
+    readonly namespace: string,
+    public position: number,
+  ) {}
+
+  /** Records a change of a key: it gets the next position and becomes the last entry. */
+  put(entityType: string, entityId: string, changeType: ChangeType, time: number, entity: unknown): void {
+    const position = ++this.position;
+    let ids = this.#byType.get(entityType);
+    if (ids === undefined) {
+      ids = new Map();
+      this.#byType.set(entityType, ids);
+    }
+    let entry = ids.get(entityId);
+    if (entry === undefined) {
+      entry = new Entry(entityType, entityId, changeType, time, entity, position);
+      ids.set(entityId, entry);
+      this.size++;
+    } else {
+      entry.changeType = changeType;
+      entry.time = time;
+      entry.entity = reuse(entry.entity, entity);
+      entry.position = position;
+      if (entry === this.last) return;
+      // Unlink (it is not the last, so it has a next).
+      const next = entry.next as Entry;
+      next.prev = entry.prev;
+      if (entry.prev === undefined) this.first = next;
+      else entry.prev.next = next;
+      entry.next = undefined;
+    }
+    entry.prev = this.last;
+    if (this.last === undefined) this.first = entry;
+    else this.last.next = entry;
+    this.last = entry;
+  }
+
+  /** The first entry whose position is after `position` (`undefined` if none): walks back from the end. */
+  after(position: number): Entry | undefined {
+    let e = this.last;
+    if (e === undefined || e.position <= position) return undefined;
+    while (e.prev !== undefined && e.prev.position > position) e = e.prev;
+    return e;
+  }
+}
+
+/** The validated entity copies and timestamps of a `save`'s changes, by index. */
+export interface PreparedCopies {
+  /** Each change's timestamp in ms since the epoch (the store's clock when it had none). */
+  readonly times: number[];
+  /** Each `set` change's entity, copied (`undefined` for `unset`). */
+  readonly entities: unknown[];
+}
+
+/**
+ * Checks the changes of a `save` as `BaseStore.prepare` does (same checks,
+ * same order, same errors) and copies their entities, without building a
+ * prepared change per change: a memory store stores the copies in its
+ * entries directly. Throws on the first invalid change: nothing is written.
+ * @throws InvalidNameError | InvalidValueError | TooLargeError | ValidationError
+ */
+export function prepareCopies(
+  changes: readonly ChangeInput[],
+  maxValueBytes: number | undefined,
+  clock: () => Date,
+): PreparedCopies {
+  if (!Array.isArray(changes)) throw new ValidationError("changes", "must be an array of changes");
+  const maxBytes = maxValueBytes ?? STORE_DEFAULTS.maxValueBytes;
+  const now = clock();
+  const n = changes.length;
+  const times: number[] = new Array(n);
+  const entities: unknown[] = new Array(n);
+  // The messages of a size or value error name the change being copied: built only on error.
+  let current = 0;
+  const what = (): string => {
+    const input = changes[current] as ChangeInput;
+    return `${input.entityType} ${JSON.stringify(input.entityId)}`;
+  };
+  const path = (): string => `changes[${current}].entity`;
+  for (let i = 0; i < n; i++) {
+    const input = changes[i] as ChangeInput | undefined;
+    if (typeof input !== "object" || input === null) {
+      throw new ValidationError(`changes[${i}]`, "must be a change object");
+    }
+    validateNamespace(input.namespace);
+    validateEntityType(input.entityType);
+    validateEntityId(input.entityId);
+    const timestamp = input.timestamp === undefined ? now : input.timestamp;
+    const time = timestamp instanceof Date ? timestamp.getTime() : Number.NaN;
+    if (Number.isNaN(time)) throw new ValidationError(`changes[${i}].timestamp`, "must be a valid Date");
+    times[i] = time;
+    if (input.changeType === ChangeType.Set) {
+      current = i;
+      entities[i] = copyJsonWithin(input.entity, maxBytes, what, path);
+    } else if (input.changeType !== ChangeType.Unset) {
+      throw new ValidationError(
+        `changes[${i}].changeType`,
+        `must be "set" or "unset", got ${JSON.stringify((input as { changeType?: unknown }).changeType)}`,
+      );
+    }
+  }
+  return { times, entities };
+}
+
+/**
+ * The new stored value of a key: `fresh` (the store's own copy of the new
+ * entity), or `old` (the key's previous stored value, which nobody else
+ * holds) overwritten with `fresh`'s data when both are objects with the same
+ * keys in the same order, or arrays of the same length. Overwriting keeps the
+ * stored objects the same from save to save, so that a new copy dies young
+ * instead of being kept (and promoted by the garbage collector) in its place.
+ * Both are plain JSON data: nothing here can throw.
+ */
+function reuse(old: unknown, fresh: unknown): unknown {
+  if (typeof old !== "object" || old === null || typeof fresh !== "object" || fresh === null) return fresh;
+  if (Array.isArray(fresh)) {
+    if (!Array.isArray(old) || old.length !== fresh.length) return fresh;
+    for (let i = 0; i < fresh.length; i++) old[i] = reuse(old[i], fresh[i]);
+    return old;
+  }
+  if (Array.isArray(old) || Object.getPrototypeOf(old) !== Object.getPrototypeOf(fresh)) return fresh;
+  const keys = Object.keys(fresh);
+  const oldKeys = Object.keys(old);
+  if (keys.length !== oldKeys.length) return fresh;
+  for (let i = 0; i < keys.length; i++) {
+    // An own `__proto__` key cannot be assigned: keep the fresh copy.
+    if (keys[i] !== oldKeys[i] || keys[i] === "__proto__") return fresh;
+  }
+  const from = fresh as Record<string, unknown>;
+  const to = old as Record<string, unknown>;
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i] as string;
+    to[key] = reuse(to[key], from[key]);
+  }
+  return old;
+}
