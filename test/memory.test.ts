@@ -39,7 +39,7 @@ describe("MemoryStore extras", () => {
   });
 });
 
-describe("MemoryStore updates of a key (its stored copy is overwritten in place when the shape is the same)", () => {
+describe("MemoryStore updates of a key", () => {
   const ns = "n";
   const set = (entityId: string, entity: unknown) =>
     ({ namespace: ns, changeType: "set", entityType: "t", entityId, entity }) as const;
