@@ -141,3 +141,24 @@ describe("MemoryStore updates of a key", () => {
     ]);
   });
 });
+
+describe("MemoryStore reads each change once", () => {
+  it("stores the names it checked, even when an input's getters change their answer", async () => {
+    const store = new MemoryStore();
+    let reads = 0;
+    const change = {
+      get namespace() {
+        reads++;
+        return reads === 1 ? "a" : "not/valid";
+      },
+      changeType: "set" as const,
+      entityType: "t",
+      entityId: "1",
+      entity: { v: 1 },
+    };
+    await store.save([change]);
+    expect(reads).toBe(1);
+    expect(await store.listNamespaces()).toEqual(["a"]);
+    expect((await store.load("a")).map((c) => [c.namespace, c.entityId, c.entity])).toEqual([["a", "1", { v: 1 }]]);
+  });
+});

@@ -112,8 +112,15 @@ export class Entries {
   }
 }
 
-/** The validated entity copies and timestamps of a `save`'s changes, by index. */
+/**
+ * The changes of a `save`, checked, by index: the values read once from
+ * each input (what is stored is exactly what was checked).
+ */
 export interface PreparedCopies {
+  readonly namespaces: string[];
+  readonly entityTypes: string[];
+  readonly entityIds: string[];
+  readonly changeTypes: ChangeType[];
   /** Each change's timestamp in ms since the epoch (the store's clock when it had none). */
   readonly times: number[];
   /** Each `set` change's entity, copied (`undefined` for `unset`). */
@@ -136,6 +143,10 @@ export function prepareCopies(
   const maxBytes = maxValueBytes ?? STORE_DEFAULTS.maxValueBytes;
   const now = clock();
   const n = changes.length;
+  const namespaces: string[] = new Array(n);
+  const entityTypes: string[] = new Array(n);
+  const entityIds: string[] = new Array(n);
+  const changeTypes: ChangeType[] = new Array(n);
   const times: number[] = new Array(n);
   const entities: unknown[] = new Array(n);
   // The messages of a size or value error name the change being copied: built only on error.
@@ -150,22 +161,27 @@ export function prepareCopies(
     if (typeof input !== "object" || input === null) {
       throw new ValidationError(`changes[${i}]`, "must be a change object");
     }
-    validateNamespace(input.namespace);
-    validateEntityType(input.entityType);
-    validateEntityId(input.entityId);
+    const { namespace, entityType, entityId, changeType } = input;
+    validateNamespace(namespace);
+    validateEntityType(entityType);
+    validateEntityId(entityId);
     const timestamp = input.timestamp === undefined ? now : input.timestamp;
     const time = timestamp instanceof Date ? timestamp.getTime() : Number.NaN;
     if (Number.isNaN(time)) throw new ValidationError(`changes[${i}].timestamp`, "must be a valid Date");
-    times[i] = time;
-    if (input.changeType === ChangeType.Set) {
+    if (changeType === ChangeType.Set) {
       current = i;
       entities[i] = copyJsonWithin(input.entity, maxBytes, what, path);
-    } else if (input.changeType !== ChangeType.Unset) {
+    } else if (changeType !== ChangeType.Unset) {
       throw new ValidationError(
         `changes[${i}].changeType`,
-        `must be "set" or "unset", got ${JSON.stringify((input as { changeType?: unknown }).changeType)}`,
+        `must be "set" or "unset", got ${JSON.stringify(changeType as unknown)}`,
       );
     }
+    namespaces[i] = namespace;
+    entityTypes[i] = entityType;
+    entityIds[i] = entityId;
+    changeTypes[i] = changeType;
+    times[i] = time;
   }
-  return { times, entities };
+  return { namespaces, entityTypes, entityIds, changeTypes, times, entities };
 }

@@ -49,23 +49,34 @@ export class MemoryStore extends BaseStore {
   async save(changes: readonly ChangeInput[], options?: SaveOptions): Promise<void> {
     this.checkOpen(undefined, options);
     // Every change is checked (and its entity copied) before anything is written.
-    const { times, entities } = prepareCopies(changes, this.maxValueBytes, this.clock);
+    const { namespaces, entityTypes, entityIds, changeTypes, times, entities } = prepareCopies(
+      changes,
+      this.maxValueBytes,
+      this.clock,
+    );
+    // The registry reads each change's entityType and changeType (and the inputs' entities for schemas).
     this.types.checkSave(changes as readonly ChangeInput[] as readonly PreparedChange[], changes);
     const touched = new Set<string>();
     // The namespace of the previous change and its entries.
     let entries: Entries | undefined;
-    for (let i = 0; i < changes.length; i++) {
-      const c = changes[i] as ChangeInput;
-      if (entries === undefined || entries.namespace !== c.namespace) {
+    for (let i = 0; i < namespaces.length; i++) {
+      const namespace = namespaces[i] as string;
+      if (entries === undefined || entries.namespace !== namespace) {
         if (entries !== undefined) this.#positions.set(entries.namespace, entries.position);
-        entries = this.#data.get(c.namespace);
+        entries = this.#data.get(namespace);
         if (entries === undefined) {
-          entries = new Entries(c.namespace, this.#positions.get(c.namespace) ?? 0);
-          this.#data.set(c.namespace, entries);
+          entries = new Entries(namespace, this.#positions.get(namespace) ?? 0);
+          this.#data.set(namespace, entries);
         }
-        touched.add(c.namespace);
+        touched.add(namespace);
       }
-      entries.put(c.entityType, c.entityId, c.changeType, times[i] as number, entities[i]);
+      entries.put(
+        entityTypes[i] as string,
+        entityIds[i] as string,
+        changeTypes[i] as ChangeType,
+        times[i] as number,
+        entities[i],
+      );
     }
     if (entries !== undefined) this.#positions.set(entries.namespace, entries.position);
     for (const n of touched) this.feedNotifier.notify(n);
