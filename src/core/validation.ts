@@ -223,6 +223,7 @@ export function copyJsonData<T>(value: T): T {
   }
 }
 
+const hasOwn = Object.prototype.hasOwnProperty;
 /** Thrown by {@link copyPlain} for what it leaves to the complete check. */
 const NOT_PLAIN: unique symbol = Symbol("not plain JSON data");
 /** Depth from which {@link copyPlain} leaves a value to the complete check (which detects cycles). */
@@ -272,12 +273,13 @@ function copyPlain(value: unknown, depth: number): unknown {
   }
   const proto = Object.getPrototypeOf(value);
   if (proto !== Object.prototype && proto !== null) throw NOT_PLAIN;
-  const keys = Object.keys(value);
   const out: Record<string, unknown> = {};
-  copyBound += 2 + keys.length;
-  for (let i = 0; i < keys.length; i++) {
-    const key = keys[i] as string;
-    copyBound += 6 * key.length + 3;
+  copyBound += 2;
+  // `for…in` visits the own enumerable keys in the order of `Object.keys`, without building their array;
+  // an inherited enumerable key (a changed Object.prototype) is left to the complete check.
+  for (const key in value) {
+    if (!hasOwn.call(value, key)) throw NOT_PLAIN;
+    copyBound += 6 * key.length + 4;
     const v = copyPlain((value as Record<string, unknown>)[key], depth + 1);
     if (key === "__proto__")
       Object.defineProperty(out, key, { value: v, enumerable: true, writable: true, configurable: true });

@@ -20,15 +20,9 @@ import {
   type PreparedChange,
   type SaveOptions,
   type StoreCapabilities,
-  toChange,
   type WatchOptions,
 } from "../index.js";
-
-/** A stored change and its position in the namespace's feed. */
-interface Entry {
-  readonly prepared: PreparedChange;
-  readonly position: number;
-}
+import { Entries, prepareCopies } from "./entries.js";
 
 /** Options of {@link MemoryStore}: those of every store. */
 export interface MemoryStoreOptions extends BaseStoreOptions {}
@@ -36,13 +30,8 @@ export interface MemoryStoreOptions extends BaseStoreOptions {}
 /** A Store in memory: latest change per key, in write order. */
 export class MemoryStore extends BaseStore {
   readonly capabilities: StoreCapabilities = { compact: true, listNamespaces: true, durable: false, watch: true };
-  /**
-   * namespace → key → prepared change (entity kept as the store's own
-   * copy, handed out only as copies, so nobody can alias stored state) and
-   * its feed position; a re-set key moves to the end (write order, which
-   * is position order).
-   */
-  readonly #data = new Map<string, Map<string, Entry>>();
+  /** namespace → its entries (the latest change of each key, in position order). */
+  readonly #data = new Map<string, Entries>();
   /** namespace → the position of its last change (a counter kept across `clear`). */
   readonly #positions = new Map<string, number>();
   /** namespace → the position at which it was last cleared: feeds from before it are behind. */
@@ -58,28 +47,38 @@ export class MemoryStore extends BaseStore {
   }
 
   async save(changes: readonly ChangeInput[], options?: SaveOptions): Promise<void> {
+    this.checkOpen(undefined, options);
+    // Every change is checked (and its entity copied) before anything is written.
+    const { namespaces, entityTypes, entityIds, changeTypes, times, entities } = prepareCopies(
+      changes,
+      this.maxValueBytes,
+      this.clock,
+    );
+    // The registry reads each change's entityType and changeType (and the inputs' entities for schemas).
+    this.types.checkSave(changes as readonly ChangeInput[] as readonly PreparedChange[], changes);
     const touched = new Set<string>();
-    // The namespace of the previous change, its map and its last position (written back when it changes).
-    let namespace: string | undefined;
-    let ns: Map<string, Entry> | undefined;
-    let position = 0;
-    for (const p of this.prepare(changes, options, true)) {
-      if (p.namespace !== namespace || ns === undefined) {
-        if (namespace !== undefined) this.#positions.set(namespace, position);
-        namespace = p.namespace;
-        ns = this.#data.get(namespace);
-        if (!ns) {
-          ns = new Map();
-          this.#data.set(namespace, ns);
+    // The namespace of the previous change and its entries.
+    let entries: Entries | undefined;
+    for (let i = 0; i < namespaces.length; i++) {
+      const namespace = namespaces[i] as string;
+      if (entries === undefined || entries.namespace !== namespace) {
+        if (entries !== undefined) this.#positions.set(entries.namespace, entries.position);
+        entries = this.#data.get(namespace);
+        if (entries === undefined) {
+          entries = new Entries(namespace, this.#positions.get(namespace) ?? 0);
+          this.#data.set(namespace, entries);
         }
-        position = this.#positions.get(namespace) ?? 0;
         touched.add(namespace);
       }
-      const key = `${p.entityType}/${p.entityId}`;
-      ns.delete(key);
-      ns.set(key, { prepared: p, position: ++position });
+      entries.put(
+        entityTypes[i] as string,
+        entityIds[i] as string,
+        changeTypes[i] as ChangeType,
+        times[i] as number,
+        entities[i],
+      );
     }
-    if (namespace !== undefined) this.#positions.set(namespace, position);
+    if (entries !== undefined) this.#positions.set(entries.namespace, entries.position);
     for (const n of touched) this.feedNotifier.notify(n);
   }
 
@@ -114,17 +113,13 @@ export class MemoryStore extends BaseStore {
           }
         }
         const items: FeedChange[] = [];
-        const ns = this.#data.get(namespace);
-        if (ns) {
-          // Entries are in position order: collect the tail after `after`.
-          const entries = [...ns.values()];
-          let i = entries.length;
-          while (i > 0 && (entries[i - 1] as Entry).position > after) i--;
-          for (; i < entries.length; i++) {
-            const e = entries[i] as Entry;
+        const entries = this.#data.get(namespace);
+        if (entries) {
+          // Entries are in position order: the tail after `after`.
+          for (let e = entries.after(after); e !== undefined; e = e.next) {
             items.push({
               type: FeedEventType.Change,
-              change: this.loaded(toChange(e.prepared)),
+              change: this.loaded(e.toChange(namespace)),
               position: e.position,
               epoch: "",
             });
@@ -141,13 +136,15 @@ export class MemoryStore extends BaseStore {
 
   async load(namespace: string, options?: LoadOptions): Promise<Change[]> {
     this.checkOpen(namespace, options);
-    const ns = this.#data.get(namespace);
-    if (!ns) return [];
-    // Fresh objects from the JSON text: callers may mutate what they load.
-    const out: Change[] = [];
-    for (const { prepared } of ns.values()) {
-      if (options?.liveOnly && prepared.changeType === ChangeType.Unset) continue;
-      out.push(this.loaded(toChange(prepared)));
+    const entries = this.#data.get(namespace);
+    if (!entries) return [];
+    // Fresh copies: callers may mutate what they load.
+    const liveOnly = options?.liveOnly === true;
+    const out: Change[] = new Array(liveOnly ? 0 : entries.size);
+    let n = 0;
+    for (let e = entries.first; e !== undefined; e = e.next) {
+      if (liveOnly && e.changeType === ChangeType.Unset) continue;
+      out[n++] = this.loaded(e.toChange(namespace));
     }
     return out;
   }

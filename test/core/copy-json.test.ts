@@ -39,6 +39,25 @@ describe("copyJsonWithin", () => {
     expect((data as { nested: unknown[] }).nested[0]).not.toBe((copy as { nested: unknown[] }).nested[0]);
   });
 
+  it("copies own keys only, in Object.keys order, even when Object.prototype has an enumerable key", () => {
+    const input = { b: 1, 2: "two", a: { c: [1] }, 1: "one" };
+    const proto = Object.prototype as Record<string, unknown>;
+    proto.inheritedForTest = "not data";
+    let copy: unknown;
+    let data: unknown;
+    try {
+      copy = copyJsonWithin(input, 1 << 20, "value");
+      data = copyJsonData(copy);
+    } finally {
+      delete proto.inheritedForTest;
+    }
+    for (const c of [copy, data]) {
+      expect(Object.keys(c as object)).toEqual(["1", "2", "b", "a"]);
+      expect(Object.hasOwn(c as object, "inheritedForTest")).toBe(false);
+      expect(JSON.stringify(c)).toBe(JSON.stringify(input));
+    }
+  });
+
   it("refuses what toJsonWithin refuses, with the same error", () => {
     const bad: unknown[] = [
       { a: undefined },
