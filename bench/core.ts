@@ -10,8 +10,9 @@
  *    wrote it, vs better-sqlite3 loading the same state;
  * 4. MemoryStore save + load vs a plain `Map`.
  *
- * `STATELOG_BENCH_CORE=writes` runs section 1 only (to iterate on the
- * write path; the baselines are the same).
+ * `STATELOG_BENCH_CORE=<sections>` (comma-separated: `writes`, `restores`,
+ * `concurrent`, `memory`) runs only those, with the same baselines, to
+ * iterate on one path; `restores` includes the writes they restore.
  */
 import { rmSync } from "node:fs";
 import path from "node:path";
@@ -48,14 +49,20 @@ export async function runCoreBenchmarks(options: BenchOptions): Promise<BenchRes
   const results: BenchResult[] = [];
   const failures: Error[] = [];
   const signal = options.signal;
-  const writesOnly = process.env.STATELOG_BENCH_CORE === "writes";
-  const sections: [string, () => Promise<BenchResult[]>][] = [
-    ["durable batched writes and restores", () => writesAndRestores(plan, signal, !writesOnly)],
-    ["concurrent saves", () => concurrentSaves(plan, signal)],
-    ["MemoryStore vs Map", async () => [await memoryStore(plan, signal)]],
+  const only = process.env.STATELOG_BENCH_CORE?.split(",").map((s) => s.trim());
+  const wanted = (key: string) => only === undefined || only.includes(key);
+  const sections: [string, boolean, () => Promise<BenchResult[]>][] = [
+    [
+      "durable batched writes and restores",
+      wanted("writes") || wanted("restores"),
+      () => writesAndRestores(plan, signal, wanted("restores")),
+    ],
+    ["concurrent saves", wanted("concurrent"), () => concurrentSaves(plan, signal)],
+    ["MemoryStore vs Map", wanted("memory"), async () => [await memoryStore(plan, signal)]],
   ];
-  if (writesOnly) log("STATELOG_BENCH_CORE=writes: only the durable batched writes (no restores, no other section)");
-  for (const [name, section] of writesOnly ? sections.slice(0, 1) : sections) {
+  if (only) log(`STATELOG_BENCH_CORE=${only.join(",")}: only these sections`);
+  for (const [name, run, section] of sections) {
+    if (!run) continue;
     signal?.throwIfAborted();
     try {
       results.push(...(await section()));

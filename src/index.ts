@@ -105,6 +105,8 @@ export {
   BaseStore,
   type BaseStoreOptions,
   type CallOptions,
+  checkChangeFields,
+  checkChangeObject,
   EntityTypeRegistry,
   type LoadOptions,
   OpenState,

@@ -10,14 +10,7 @@ import { type Change, type ChangeInput, ChangeType, type EntityType, validateWit
 import { ClosedError, throwIfAborted, UnknownEntityTypeError, ValidationError } from "./errors.js";
 import { ChangeFeed, FeedNotifier, type FeedSource, feedPollIntervalMs, feedStart, type WatchOptions } from "./feed.js";
 import { OptionChecker } from "./options.js";
-import {
-  copyJsonData,
-  copyJsonWithin,
-  toJsonWithin,
-  validateEntityId,
-  validateEntityType,
-  validateNamespace,
-} from "./validation.js";
+import { toJsonWithin, validateEntityId, validateEntityType, validateNamespace } from "./validation.js";
 
 /** What a store can do beyond `save`, `load` and `close`. */
 export interface StoreCapabilities {
@@ -141,53 +134,11 @@ export interface PreparedChange {
   readonly timestamp: Date;
   /** The entity's JSON text (`undefined` for `unset`). */
   readonly json: string | undefined;
-  /**
-   * The entity as a copy nobody else holds, when the change was prepared
-   * with `copy: true` (`undefined` otherwise, and for `unset`); its
-   * {@link json} is then made when first read.
-   */
-  readonly entity?: unknown;
-}
-
-/**
- * A change prepared with `copy: true`: the entity's copy and the time (a
- * new `Date` per read of `timestamp`), its JSON text made when first read.
- */
-class CopiedChange implements PreparedChange {
-  #json: string | undefined;
-  constructor(
-    readonly namespace: string,
-    readonly changeType: ChangeType,
-    readonly entityType: string,
-    readonly entityId: string,
-    /** The timestamp, in ms since the epoch. */
-    readonly time: number,
-    readonly entity: unknown,
-  ) {}
-  get timestamp(): Date {
-    return new Date(this.time);
-  }
-  get json(): string | undefined {
-    if (this.#json === undefined && this.changeType === ChangeType.Set) this.#json = JSON.stringify(this.entity);
-    return this.#json;
-  }
 }
 
 /** A prepared change as a {@link Change} with its own copy of the entity. */
 export function toChange(prepared: PreparedChange): Change {
   const { namespace, entityType, entityId } = prepared;
-  if (prepared instanceof CopiedChange) {
-    return prepared.changeType === ChangeType.Unset
-      ? { namespace, changeType: ChangeType.Unset, entityType, entityId, timestamp: new Date(prepared.time) }
-      : {
-          namespace,
-          changeType: ChangeType.Set,
-          entityType,
-          entityId,
-          entity: copyJsonData(prepared.entity),
-          timestamp: new Date(prepared.time),
-        };
-  }
   const timestamp = prepared.timestamp;
   return prepared.json === undefined
     ? { namespace, changeType: ChangeType.Unset, entityType, entityId, timestamp: new Date(timestamp.getTime()) }
@@ -202,80 +153,82 @@ export function toChange(prepared: PreparedChange): Change {
 }
 
 /**
- * Validates and copies changes before a save: names, values, size,
- * timestamps. Throws on the first invalid change, so a backend that calls
- * this first writes nothing when any change is bad.
+ * Checks one change of a `save`, all but its entity, from its fields as
+ * the caller read them (once: what is checked is what gets stored): its
+ * namespace, entity type and id, its timestamp (`now` when it has none),
+ * its change type. Returns the timestamp in ms since the epoch. For a
+ * backend that prepares changes its own way (as `MemoryStore` does), with
+ * the same errors as {@link prepareChanges}; check that the change is an
+ * object first (`changes[i]` "must be a change object").
+ * @throws InvalidNameError | ValidationError
+ */
+export function checkChangeFields(
+  index: number,
+  namespace: string,
+  entityType: string,
+  entityId: string,
+  changeType: ChangeType,
+  timestamp: Date | undefined,
+  now: Date,
+): number {
+  validateNamespace(namespace);
+  validateEntityType(entityType);
+  validateEntityId(entityId);
+  const at = timestamp === undefined ? now : timestamp;
+  const time = at instanceof Date ? at.getTime() : Number.NaN;
+  if (Number.isNaN(time)) throw new ValidationError(`changes[${index}].timestamp`, "must be a valid Date");
+  if (changeType !== ChangeType.Set && changeType !== ChangeType.Unset) {
+    throw new ValidationError(
+      `changes[${index}].changeType`,
+      `must be "set" or "unset", got ${JSON.stringify(changeType as unknown)}`,
+    );
+  }
+  return time;
+}
+
+/** Throws unless `input` (change number `index` of a save) is an object. */
+export function checkChangeObject(input: unknown, index: number): asserts input is ChangeInput {
+  if (typeof input !== "object" || input === null) {
+    throw new ValidationError(`changes[${index}]`, "must be a change object");
+  }
+}
+
+/**
+ * Validates changes before a save and makes each entity's JSON text:
+ * names, values, size, timestamps. Throws on the first invalid change, so
+ * a backend that calls this first writes nothing when any change is bad.
  * @throws InvalidNameError | InvalidValueError | TooLargeError | ValidationError
  */
 export function prepareChanges(
   changes: readonly ChangeInput[],
-  options: {
-    maxValueBytes?: number | undefined;
-    clock?: (() => Date) | undefined;
-    /** Keep a copy of each entity (`PreparedChange.entity`) instead of its JSON text, for a store that keeps them in memory. @default false */
-    copy?: boolean | undefined;
-  } = {},
+  options: { maxValueBytes?: number | undefined; clock?: (() => Date) | undefined } = {},
 ): PreparedChange[] {
-  const copy = options.copy === true;
   if (!Array.isArray(changes)) throw new ValidationError("changes", "must be an array of changes");
   const maxBytes = options.maxValueBytes ?? STORE_DEFAULTS.maxValueBytes;
   const now = (options.clock ?? (() => new Date()))();
   const out: PreparedChange[] = new Array(changes.length);
   for (let i = 0; i < changes.length; i++) {
-    const input = changes[i] as ChangeInput | undefined;
-    if (typeof input !== "object" || input === null) {
-      throw new ValidationError(`changes[${i}]`, "must be a change object");
-    }
-    validateNamespace(input.namespace);
-    validateEntityType(input.entityType);
-    validateEntityId(input.entityId);
-    const timestamp = input.timestamp === undefined ? now : input.timestamp;
-    if (!(timestamp instanceof Date) || Number.isNaN(timestamp.getTime())) {
-      throw new ValidationError(`changes[${i}].timestamp`, "must be a valid Date");
-    }
-    let json: string | undefined;
-    let entity: unknown;
-    if (input.changeType === ChangeType.Set) {
-      // The messages are built only on error (arrow functions passed inline: nothing is made per change but them).
-      entity = copy
-        ? copyJsonWithin(
-            input.entity,
-            maxBytes,
-            () => `${input.entityType} ${JSON.stringify(input.entityId)}`,
-            () => `changes[${i}].entity`,
-          )
-        : undefined;
-      if (!copy)
-        json = toJsonWithin(
-          input.entity,
-          maxBytes,
-          () => `${input.entityType} ${JSON.stringify(input.entityId)}`,
-          () => `changes[${i}].entity`,
-        );
-    } else if (input.changeType !== ChangeType.Unset) {
-      throw new ValidationError(
-        `changes[${i}].changeType`,
-        `must be "set" or "unset", got ${JSON.stringify((input as { changeType?: unknown }).changeType)}`,
-      );
-    }
-    if (copy) {
-      out[i] = new CopiedChange(
-        input.namespace,
-        input.changeType,
-        input.entityType,
-        input.entityId,
-        timestamp.getTime(),
-        entity,
-      );
-      continue;
-    }
+    const input: unknown = changes[i];
+    checkChangeObject(input, i);
+    // Each field read once: what is checked is what is stored.
+    const { namespace, entityType, entityId, changeType } = input;
+    const time = checkChangeFields(i, namespace, entityType, entityId, changeType, input.timestamp, now);
     out[i] = {
-      namespace: input.namespace,
-      changeType: input.changeType,
-      entityType: input.entityType,
-      entityId: input.entityId,
-      timestamp: new Date(timestamp.getTime()),
-      json,
+      namespace,
+      changeType,
+      entityType,
+      entityId,
+      timestamp: new Date(time),
+      // The messages are built only on error (arrow functions passed inline: nothing is made per change but them).
+      json:
+        changeType === ChangeType.Set
+          ? toJsonWithin(
+              input.entity,
+              maxBytes,
+              () => `${entityType} ${JSON.stringify(entityId)}`,
+              () => `changes[${i}].entity`,
+            )
+          : undefined,
     };
   }
   return out;
@@ -458,14 +411,11 @@ export abstract class BaseStore implements Store {
   /**
    * The start of a `save`: {@link checkOpen}, then every change validated
    * and prepared (see {@link prepareChanges}) and checked against the
-   * registered types. When it throws, nothing may be written. With
-   * `copy`, each change keeps a copy of its entity instead of its JSON
-   * text (`PreparedChange.entity`; the text is made when first read): for
-   * a store that keeps entities in memory.
+   * registered types. When it throws, nothing may be written.
    */
-  protected prepare(changes: readonly ChangeInput[], options?: SaveOptions, copy = false): PreparedChange[] {
+  protected prepare(changes: readonly ChangeInput[], options?: SaveOptions): PreparedChange[] {
     this.checkOpen(undefined, options);
-    const prepared = prepareChanges(changes, { maxValueBytes: this.maxValueBytes, clock: this.clock, copy });
+    const prepared = prepareChanges(changes, { maxValueBytes: this.maxValueBytes, clock: this.clock });
     this.types.checkSave(prepared, changes);
     return prepared;
   }

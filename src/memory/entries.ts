@@ -11,13 +11,12 @@ import {
   type Change,
   type ChangeInput,
   ChangeType,
+  checkChangeFields,
+  checkChangeObject,
   copyJsonData,
   copyJsonWithin,
   STORE_DEFAULTS,
   ValidationError,
-  validateEntityId,
-  validateEntityType,
-  validateNamespace,
 } from "../index.js";
 
 /** The latest change of one key. */
@@ -128,10 +127,11 @@ export interface PreparedCopies {
 }
 
 /**
- * Checks the changes of a `save` as `BaseStore.prepare` does (same checks,
- * same order, same errors) and copies their entities, without building a
- * prepared change per change: a memory store stores the copies in its
- * entries directly. Throws on the first invalid change: nothing is written.
+ * Checks the changes of a `save` as `BaseStore.prepare` does (with
+ * `checkChangeFields`: the same checks and errors) and copies their
+ * entities, without building a prepared change per change: a memory store
+ * stores the copies in its entries directly. Throws on the first invalid
+ * change: nothing is written.
  * @throws InvalidNameError | InvalidValueError | TooLargeError | ValidationError
  */
 export function prepareCopies(
@@ -157,31 +157,18 @@ export function prepareCopies(
   };
   const path = (): string => `changes[${current}].entity`;
   for (let i = 0; i < n; i++) {
-    const input = changes[i] as ChangeInput | undefined;
-    if (typeof input !== "object" || input === null) {
-      throw new ValidationError(`changes[${i}]`, "must be a change object");
-    }
+    const input: unknown = changes[i];
+    checkChangeObject(input, i);
     const { namespace, entityType, entityId, changeType } = input;
-    validateNamespace(namespace);
-    validateEntityType(entityType);
-    validateEntityId(entityId);
-    const timestamp = input.timestamp === undefined ? now : input.timestamp;
-    const time = timestamp instanceof Date ? timestamp.getTime() : Number.NaN;
-    if (Number.isNaN(time)) throw new ValidationError(`changes[${i}].timestamp`, "must be a valid Date");
+    times[i] = checkChangeFields(i, namespace, entityType, entityId, changeType, input.timestamp, now);
     if (changeType === ChangeType.Set) {
       current = i;
       entities[i] = copyJsonWithin(input.entity, maxBytes, what, path);
-    } else if (changeType !== ChangeType.Unset) {
-      throw new ValidationError(
-        `changes[${i}].changeType`,
-        `must be "set" or "unset", got ${JSON.stringify(changeType as unknown)}`,
-      );
     }
     namespaces[i] = namespace;
     entityTypes[i] = entityType;
     entityIds[i] = entityId;
     changeTypes[i] = changeType;
-    times[i] = time;
   }
   return { namespaces, entityTypes, entityIds, changeTypes, times, entities };
 }
