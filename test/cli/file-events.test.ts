@@ -9,6 +9,19 @@ import { createEvent } from "../../src/events/index.js";
 import { FileEventStore, FileReadModelStore } from "../../src/file/index.js";
 import { jsonLines, outcome } from "./run.js";
 
+/**
+ * The sample event store: two segments (a snapshot between them), four
+ * events. Tests that damage a store write their own (a copy would not keep
+ * the segments' modification times exactly, which the index files check).
+ */
+async function writeEvents(directory: string): Promise<void> {
+  await using store = await FileEventStore.open({ directory });
+  await store.append("order-1", [createEvent("placed", { n: 1 }), createEvent("paid", { n: 2 })]);
+  await store.append("order-2", [createEvent("placed", { n: 3 })]);
+  await store.snapshot();
+  await store.append("order-1", [createEvent("shipped", { n: 4 })]);
+}
+
 describe("statelog CLI on file event and read-model stores", { timeout: 120_000 }, () => {
   let dir: string;
   let events: string;
@@ -16,11 +29,7 @@ describe("statelog CLI on file event and read-model stores", { timeout: 120_000 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "statelog-cli-events-"));
     events = join(dir, "events");
-    await using store = await FileEventStore.open({ directory: events });
-    await store.append("order-1", [createEvent("placed", { n: 1 }), createEvent("paid", { n: 2 })]);
-    await store.append("order-2", [createEvent("placed", { n: 3 })]);
-    await store.snapshot();
-    await store.append("order-1", [createEvent("shipped", { n: 4 })]);
+    await writeEvents(events);
     models = join(dir, "models");
     await using readModels = await FileReadModelStore.open({ directory: models });
     await readModels.updateProjectionStatus({
@@ -78,7 +87,7 @@ describe("statelog CLI on file event and read-model stores", { timeout: 120_000 
     });
 
     const damaged = join(dir, "damaged-events");
-    cpSync(events, damaged, { recursive: true });
+    await writeEvents(damaged);
     const segment = readdirSync(damaged).find((n) => n.startsWith("segment-")) as string;
     const snapshot = readdirSync(damaged).find((n) => n.startsWith("snapshot-")) as string;
     const text = readFileSync(join(damaged, segment), "utf8");
@@ -98,8 +107,7 @@ describe("statelog CLI on file event and read-model stores", { timeout: 120_000 
 
   it("verify: a damaged index file, or one without its segment, is a warning (derived data), not damage", async () => {
     const copy = join(dir, "damaged-index");
-    // With the files' times: a segment modified after its index was written is a mismatch of its own (next test).
-    cpSync(events, copy, { recursive: true, preserveTimestamps: true });
+    await writeEvents(copy);
     const indexes = readdirSync(copy).filter((n) => n.startsWith("index-"));
     expect(indexes.length).toBeGreaterThan(0);
     const index = join(copy, indexes[0] as string);
@@ -128,7 +136,7 @@ describe("statelog CLI on file event and read-model stores", { timeout: 120_000 
 
   it("verify: an intact index file that no longer matches its segment (cut by hand) is a warning", async () => {
     const copy = join(dir, "edited-segment");
-    cpSync(events, copy, { recursive: true, preserveTimestamps: true });
+    await writeEvents(copy);
     const segments = readdirSync(copy).filter((n) => n.startsWith("segment-"));
     const last = join(copy, segments.at(-1) as string);
     const index = join(copy, (segments.at(-1) as string).replace("segment-", "index-").replace(/\.log$/, ".idx"));

@@ -178,9 +178,8 @@ export function agreeingBlocks(
   }
   const last = good.at(-1);
   if (!last) return { blocks: [], bytes: 0 };
-  // Same length but modified after its index was written: edited by hand. The index keeps whole milliseconds, and a
-  // copy that keeps modification times may round them by one more (Node's cpSync does).
-  if (last.to === segment.size && !(Math.abs(Number(last.mtime) - segment.mtimeMs) < 2))
+  // Same length but modified after its index was written (a millisecond or more): edited by hand.
+  if (last.to === segment.size && !(Math.abs(Number(last.mtime) - segment.mtimeMs) < 1))
     return { blocks: [], bytes: 0 };
   // The last indexed line is where the index says (a segment cut shorter, or rewritten, is not).
   const length = last.lengths[last.lengths.length - 1] as number;
