@@ -19,6 +19,8 @@ import {
   type Projection,
   type ProjectionStatusRecord,
   Projector,
+  type ProjectorOptions,
+  type ReadModelStore,
   type ReadModelWrite,
 } from "../../src/read-models/index.js";
 
@@ -87,6 +89,19 @@ function fold(count: number, ids: number): Map<string, Balance> {
   return out;
 }
 
+/** A projector of `projections` from `events` into `readModels`, once it caught up (within `timeoutMs`). */
+async function caughtUp(
+  events: MemoryEventStore,
+  readModels: ReadModelStore,
+  projections: ProjectorOptions["projections"],
+  options: Partial<ProjectorOptions>,
+  timeoutMs: number,
+): Promise<Projector> {
+  const projector = await Projector.open({ eventStore: events, readModels, projections, ...options });
+  await projector.waitForCatchUp({ timeoutMs });
+  return projector;
+}
+
 async function expectFolded(readModels: MemoryReadModelStore, count: number, ids: number): Promise<void> {
   const expected = fold(count, ids);
   expect((await readModels.list("Balance")).sort()).toEqual([...expected.keys()].sort());
@@ -98,14 +113,13 @@ describe("Projector checkpoints during catch-up", () => {
     const events = new MemoryEventStore();
     await history(events, 2000, 20);
     const readModels = new RecordingStore();
-    await using projector = await Projector.open({
-      eventStore: events,
+    await using projector = await caughtUp(
+      events,
       readModels,
-      projections: [balances],
-      batchSize: 2,
-      checkpointIntervalMs: 60_000,
-    });
-    await projector.waitForCatchUp({ timeoutMs: 10_000 });
+      [balances],
+      { batchSize: 2, checkpointIntervalMs: 60_000 },
+      10_000,
+    );
     expect(readModels.modelWrites()).toEqual([expect.objectContaining({ models: 20, checkpoint: 2000 })]);
     await expectFolded(readModels, 2000, 20);
     expect(projector.status("balances")).toMatchObject({ status: "up_to_date", checkpoint: 2000, lagEvents: 0 });
@@ -115,14 +129,13 @@ describe("Projector checkpoints during catch-up", () => {
     const events = new MemoryEventStore();
     await history(events, 200, 20);
     const readModels = new RecordingStore();
-    await using projector = await Projector.open({
-      eventStore: events,
+    await using _projector = await caughtUp(
+      events,
       readModels,
-      projections: [balances],
-      batchSize: 4,
-      checkpointIntervalMs: 0,
-    });
-    await projector.waitForCatchUp({ timeoutMs: 10_000 });
+      [balances],
+      { batchSize: 4, checkpointIntervalMs: 0 },
+      10_000,
+    );
     const writes = readModels.modelWrites();
     expect(writes).toHaveLength(50);
     for (const w of writes) expect(w.models).toBe(4);
@@ -134,15 +147,13 @@ describe("Projector checkpoints during catch-up", () => {
     const events = new MemoryEventStore();
     await history(events, 300, 30);
     const readModels = new RecordingStore();
-    await using projector = await Projector.open({
-      eventStore: events,
+    await using _projector = await caughtUp(
+      events,
       readModels,
-      projections: [balances],
-      batchSize: 1,
-      maxCachedModels: 5,
-      checkpointIntervalMs: 60_000,
-    });
-    await projector.waitForCatchUp({ timeoutMs: 10_000 });
+      [balances],
+      { batchSize: 1, maxCachedModels: 5, checkpointIntervalMs: 60_000 },
+      10_000,
+    );
     const writes = readModels.modelWrites();
     for (const w of writes) expect(w.models).toBeLessThanOrEqual(6);
     expect(writes.length).toBeGreaterThanOrEqual(50);
@@ -163,14 +174,13 @@ describe("Projector checkpoints during catch-up", () => {
         return balances.evolve(m, e) as Balance;
       },
     };
-    await using projector = await Projector.open({
-      eventStore: events,
+    await using _projector = await caughtUp(
+      events,
       readModels,
-      projections: [slow],
-      batchSize: 1,
-      checkpointIntervalMs: 1,
-    });
-    await projector.waitForCatchUp({ timeoutMs: 30_000 });
+      [slow],
+      { batchSize: 1, checkpointIntervalMs: 1 },
+      30_000,
+    );
     const writes = readModels.modelWrites();
     // The last write comes at the head, as soon as it is reached; before it, the time after each
     // write is at least ten times its own.
@@ -215,19 +225,24 @@ describe("Projector checkpoints during catch-up", () => {
     }
   });
 
-  it("refuses a checkpointIntervalMs that is not an integer >= 0", async () => {
-    const eventStore = new MemoryEventStore();
-    for (const checkpointIntervalMs of [-1, 1.5, "10", Number.NaN, Number.POSITIVE_INFINITY]) {
-      const error = await Projector.open({
-        eventStore,
-        readModels: new MemoryReadModelStore(),
-        projections: [balances],
-        checkpointIntervalMs: checkpointIntervalMs as number,
-      }).catch((e: unknown) => e);
-      expect(isConfigurationError(error), String(error)).toBe(true);
-      expect(String(error)).toContain("checkpointIntervalMs");
-    }
-  });
+  for (const [option, refused] of [
+    ["checkpointIntervalMs", [-1, 1.5, "10", Number.NaN, Number.POSITIVE_INFINITY]],
+    ["maxCachedModels", [-1, 1.5, "10", Number.NaN]],
+  ] as const) {
+    it(`refuses a ${option} that is not an integer >= 0`, async () => {
+      const eventStore = new MemoryEventStore();
+      for (const value of refused) {
+        const error = await Projector.open({
+          eventStore,
+          readModels: new MemoryReadModelStore(),
+          projections: [balances],
+          [option]: value as number,
+        }).catch((e: unknown) => e);
+        expect(isConfigurationError(error), String(error)).toBe(true);
+        expect(String(error)).toContain(option);
+      }
+    });
+  }
 });
 
 describe("Projector event filters", () => {
@@ -249,14 +264,13 @@ describe("Projector event filters", () => {
     await events.append("s2", [createEvent("other", { id: "a0", amount: 0 })]);
     const readModels = new MemoryReadModelStore();
     const s1: Projection<Balance, Change> = { ...balances, name: "s1", modelType: "S1Balance", stream: "s1" };
-    await using projector = await Projector.open({
-      eventStore: events,
+    await using projector = await caughtUp(
+      events,
       readModels,
-      projections: [balances, s1],
-      batchSize: 2,
-      checkpointIntervalMs: 0,
-    });
-    await projector.waitForCatchUp({ timeoutMs: 10_000 });
+      [balances, s1],
+      { batchSize: 2, checkpointIntervalMs: 0 },
+      10_000,
+    );
     for (const [type, expected] of [
       ["Balance", all],
       ["S1Balance", inS1],

@@ -5,7 +5,6 @@
  */
 import { describe, expect, it } from "vitest";
 import { createEvent } from "../../src/events/index.js";
-import { isConfigurationError } from "../../src/index.js";
 import { MemoryEventStore, MemoryReadModelStore } from "../../src/memory/index.js";
 import { type Projection, Projector } from "../../src/read-models/index.js";
 import { MapReadModelStore } from "./test-stores.js";
@@ -99,20 +98,6 @@ describe("Projector maxCachedModels", () => {
     // The projection's generation pointer, then each model once (not once per batch of 2 events).
     expect(readModels.calls.loads).toBe(3);
     expect((await readModels.load<Balance>("Balance", "a0"))?.model).toEqual({ total: 20, events: 20 });
-  });
-
-  it("refuses a maxCachedModels that is not an integer >= 0", async () => {
-    const eventStore = new MemoryEventStore();
-    for (const maxCachedModels of [-1, 1.5, "10", Number.NaN]) {
-      const error = await Projector.open({
-        eventStore,
-        readModels: new MemoryReadModelStore(),
-        projections: [balances],
-        maxCachedModels: maxCachedModels as number,
-      }).catch((e: unknown) => e);
-      expect(isConfigurationError(error), String(error)).toBe(true);
-      expect(String(error)).toContain("maxCachedModels");
-    }
   });
 });
 
