@@ -14,9 +14,8 @@
  * other shape (the plain format without `crc`, Go's escapes, extra fields)
  * are parsed in full by {@link parseLineObject}.
  */
-import { crc32 } from "node:zlib";
 import { type Change, ChangeType, validateEntityId, validateEntityType } from "../index.js";
-import { lineCrc } from "./lines.js";
+import { crc32Of, lineCrc } from "./lines.js";
 
 /** Why a line cannot be read (turned into a `CorruptionError` with file and line by the reader). */
 export class LineError extends Error {}
@@ -93,8 +92,8 @@ function hexValue(buf: Buffer, at: number): number {
 
 /**
  * Verifies the checksum of the line `buf[start, end)` if it carries one
- * (ends in `,"crc":"<8 hex>"}`), without allocating (a view of the line's
- * bytes goes to `zlib.crc32`). A line with a `"crc"` field near its end in
+ * (ends in `,"crc":"<8 hex>"}`), without allocating (`crc32Of` reads the
+ * line's bytes where they are). A line with a `"crc"` field near its end in
  * any other shape is parsed in full (which checks it). A line without
  * `crc` is not checked.
  * @throws LineError
@@ -102,7 +101,7 @@ function hexValue(buf: Buffer, at: number): number {
 export function checkLineCrc(buf: Buffer, start: number, end: number, namespace: string): void {
   const crcAt = end - CRC_TAIL - CRC_FIELD.length;
   if (crcAt > start && buf[end - 1] === 125 && buf[end - 2] === 34 && bytesAt(buf, crcAt, CRC_FIELD)) {
-    if (hexValue(buf, end - CRC_TAIL) !== crc32(buf.subarray(start, crcAt))) throw new LineError(CRC_MISMATCH);
+    if (hexValue(buf, end - CRC_TAIL) !== crc32Of(buf, start, crcAt)) throw new LineError(CRC_MISMATCH);
     return;
   }
   const from = Math.max(start, end - 64);

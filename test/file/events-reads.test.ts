@@ -11,9 +11,9 @@ import { describe, expect, it } from "vitest";
 import { ErrorCode, isStatelogError } from "../../src/core/errors.js";
 import { createEvent, type EventInput, type EventSubscription, type RecordedEvent } from "../../src/events/index.js";
 import type { DiskEventLog } from "../../src/file/events/disk-log.js";
-import { crc32Of, decodeLinesAt, isoTime } from "../../src/file/events/format.js";
+import { decodeLinesAt, isoTime } from "../../src/file/events/format.js";
 import { FileEventStore } from "../../src/file/index.js";
-import { appendLineCrc } from "../../src/file/lines.js";
+import { appendLineCrc, crc32Of } from "../../src/file/lines.js";
 import { tempDir } from "./helpers.js";
 
 const options = { maxEventsPerStream: 0, maxStreams: 0, snapshotIntervalMs: 0, sync: "none" } as const;

@@ -18,7 +18,7 @@
  */
 
 import { deepFreeze, EVENT_OVERHEAD_BYTES, type RecordedEvent } from "../../events/index.js";
-import { appendLineCrc } from "../lines.js";
+import { appendLineCrc, crc32Of } from "../lines.js";
 
 export const SEGMENT_PREFIX = "segment-";
 export const SEGMENT_SUFFIX = ".log";
@@ -86,57 +86,6 @@ export function lineCrcMatches(buf: Buffer, start: number, end: number): boolean
     value = value * 16 + digit;
   }
   return crc32Of(buf, start, at) === value;
-}
-
-/**
- * CRC-32 tables for {@link crc32Of}: `CRC_TABLES[t * 256 + b]` is the CRC of
- * byte `b` followed by `t` zero bytes (slicing by 8).
- */
-const CRC_TABLES = (() => {
-  const t = new Int32Array(8 * 256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c;
-  }
-  for (let n = 0; n < 256; n++) {
-    for (let k = 1; k < 8; k++) {
-      const prev = t[(k - 1) * 256 + n] as number;
-      t[k * 256 + n] = (prev >>> 8) ^ (t[prev & 0xff] as number);
-    }
-  }
-  return t;
-})();
-
-/**
- * The CRC-32 of `buf[start, end)`, the value `zlib.crc32` gives for those
- * bytes. Computed here, eight bytes per step: for one line (a few hundred
- * bytes) this is about twice as fast as `zlib.crc32`, whose cost per call
- * (a view on the line, the call into native code) exceeds the cost of
- * the bytes.
- */
-export function crc32Of(buf: Uint8Array, start: number, end: number): number {
-  const t = CRC_TABLES;
-  let c = -1;
-  let i = start;
-  for (const stop = end - 8; i <= stop; i += 8) {
-    c ^=
-      (buf[i] as number) |
-      ((buf[i + 1] as number) << 8) |
-      ((buf[i + 2] as number) << 16) |
-      ((buf[i + 3] as number) << 24);
-    c =
-      (t[1792 + (c & 0xff)] as number) ^
-      (t[1536 + ((c >>> 8) & 0xff)] as number) ^
-      (t[1280 + ((c >>> 16) & 0xff)] as number) ^
-      (t[1024 + (c >>> 24)] as number) ^
-      (t[768 + (buf[i + 4] as number)] as number) ^
-      (t[512 + (buf[i + 5] as number)] as number) ^
-      (t[256 + (buf[i + 6] as number)] as number) ^
-      (t[buf[i + 7] as number] as number);
-  }
-  for (; i < end; i++) c = (t[(c ^ (buf[i] as number)) & 0xff] as number) ^ (c >>> 8);
-  return (c ^ -1) >>> 0;
 }
 
 /** Parses and checks the line in `buf[start, end)` (without newline); undefined when it is damaged. */
