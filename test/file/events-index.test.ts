@@ -129,17 +129,20 @@ describe("FileEventStore index side files", () => {
     const directory = await written();
     const first = (await segmentFiles(directory))[0] as string;
     const file = join(directory, first);
-    const { atime, mtime } = await stat(file);
+    const { atime, mtimeMs } = await stat(file);
     // A same-length edit that breaks a line's checksum: only a scan of the segment sees it.
     const text = await readFile(file, "utf8");
     await writeFile(file, text.replace('"text":"', '"text":"'.toUpperCase()));
     // The modification time it had (as a copy that keeps times gives it): the index is trusted.
-    await utimes(file, atime, mtime);
+    await utimes(file, atime, mtimeMs / 1000); // seconds as a number: the time as it was, below the millisecond
     const trusted = await FileEventStore.open({ directory });
     await trusted.close();
-    // Seconds later, as an edit by hand: the open scans the segment and finds the damaged line.
-    await utimes(file, atime, new Date(mtime.getTime() + 5_000));
-    await expect(FileEventStore.open({ directory })).rejects.toSatisfy(isCorruptionError);
+    // A millisecond later (an edit right after a close) or seconds later (by hand): the open scans the segment and
+    // finds the damaged line.
+    for (const laterMs of [1, 5_000]) {
+      await utimes(file, atime, (mtimeMs + laterMs) / 1000);
+      await expect(FileEventStore.open({ directory })).rejects.toSatisfy(isCorruptionError);
+    }
   });
 
   it("an index file without its segment is removed at open", async () => {

@@ -142,7 +142,7 @@ describe("FileEventStore reads from the segments", () => {
     const bad = 700; // in the third run of lines decoded together
     lines[bad] = (lines[bad] as string).replace(`"k":${bad}`, `"k":${bad + 1}`);
     await writeFile(file, lines.join("\n"));
-    await utimes(file, before.atime, before.mtime);
+    await utimes(file, before.atime, before.mtimeMs / 1000);
     const byte = Buffer.byteLength(`${lines.slice(0, bad).join("\n")}\n`);
     store = await FileEventStore.open({ directory: dir, ...options });
     await expect(store.readStream("s0")).rejects.toMatchObject({
@@ -168,7 +168,7 @@ describe("FileEventStore reads from the segments", () => {
     lines[bad] = (lines[bad] as string).replace(`"k":${bad}`, `"k":${bad + 1}`);
     await writeFile(file, lines.join("\n"));
     // Same size and time: the open trusts the index side file and scans nothing.
-    await utimes(file, before.atime, before.mtime);
+    await utimes(file, before.atime, before.mtimeMs / 1000);
     const store = await FileEventStore.open({ directory: dir, ...options });
     const seen: RecordedEvent[] = [];
     let caught: unknown;

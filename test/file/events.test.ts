@@ -124,11 +124,11 @@ describe("FileEventStore on disk", () => {
     // Damage a line of the covered segment (same length, same modification time): a reopen never reads it,
     // only the index; reading that event reports the damage.
     const file = join(dir, "segment-0000000000000001.log");
-    const { mtime } = await stat(file);
+    const { atime, mtimeMs } = await stat(file);
     const lines = (await readFile(file, "utf8")).split("\n");
     lines[1] = (lines[1] as string).replace('"id":"e1"', '"id":"x1"');
     await writeFile(file, lines.join("\n"));
-    await utimes(file, mtime, mtime);
+    await utimes(file, atime, mtimeMs / 1000); // seconds as a number: the time as it was, below the millisecond
     const again = await openAt(dir);
     expect((await again.readStream("s0")).map((e) => e.id)).toEqual([
       "e0",

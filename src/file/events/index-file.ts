@@ -42,9 +42,9 @@ export interface IndexBlock {
   /** Per event: its position in its stream. */
   readonly positions: Float64Array;
   /**
-   * The segment's modification time (whole ms, decimal) when the block was
-   * written: a segment as long as its index but modified later was edited
-   * by hand, and is scanned again.
+   * The segment's modification time (ms, decimal, with their fraction) when
+   * the block was written: a segment as long as its index but with another
+   * modification time was edited by hand, and is scanned again.
    */
   readonly mtime: string;
 }
@@ -153,6 +153,9 @@ function decodePayload(payload: Buffer): IndexBlock | undefined {
   };
 }
 
+/** How far a segment's modification time may be from the one its index recorded (the rounding of a double). */
+const MTIME_TOLERANCE_MS = 0.001;
+
 /**
  * The blocks of an index file that agree with their segment: a chain from
  * byte 0 and from global position `firstG` (the first block's own when
@@ -178,8 +181,9 @@ export function agreeingBlocks(
   }
   const last = good.at(-1);
   if (!last) return { blocks: [], bytes: 0 };
-  // Same length but modified after its index was written (a millisecond or more): edited by hand.
-  if (last.to === segment.size && !(Math.abs(Number(last.mtime) - segment.mtimeMs) < 1))
+  // Same length but another modification time than when its index was written: edited by hand. (Blocks of
+  // earlier versions kept whole milliseconds: their segment is scanned once, and indexed again.)
+  if (last.to === segment.size && !(Math.abs(Number(last.mtime) - segment.mtimeMs) < MTIME_TOLERANCE_MS))
     return { blocks: [], bytes: 0 };
   // The last indexed line is where the index says (a segment cut shorter, or rewritten, is not).
   const length = last.lengths[last.lengths.length - 1] as number;

@@ -12,14 +12,18 @@ import { indexName } from "./format.js";
 import { encodeBlock, INDEX_MAGIC, type IndexBlock } from "./index-file.js";
 import type { ScannedLines, Segment } from "./segments.js";
 
-/** The segment's modification time in whole milliseconds, as the blocks record it. */
+/** The segment's modification time, as the blocks record it. */
 export function mtimeOf(directory: string, segment: Segment): string {
   return mtimeText(statSync(join(directory, segment.name)).mtimeMs);
 }
 
-/** A modification time as the blocks record it: whole milliseconds, decimal. */
+/**
+ * A modification time as the blocks record it: milliseconds, decimal, with
+ * their fraction (what `stat` gives, to a fraction of a microsecond), so
+ * that a write to the segment a moment after the block is told apart.
+ */
 export function mtimeText(mtimeMs: number): string {
-  return String(Math.floor(mtimeMs));
+  return String(mtimeMs);
 }
 
 /** A block of the events `segment.indexedEnd … end - 1`, from the in-memory index. */
