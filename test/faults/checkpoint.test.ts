@@ -9,10 +9,17 @@
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { FileEventStore, FileReadModelStore } from "../../src/file/index.js";
-import { ProjectionStatus, Projector } from "../../src/read-models/index.js";
+import { ProjectionStatus } from "../../src/read-models/index.js";
 import { tempDir } from "../file/helpers.js";
 import { figures } from "./figures.js";
-import { allEvents, appendCountingEvents, type Counted, counting, expectedCounts } from "./fixtures/projection.js";
+import {
+  allEvents,
+  appendCountingEvents,
+  type Counted,
+  counting,
+  expectedCounts,
+  openCountingProjector,
+} from "./fixtures/projection.js";
 import { runUnderShim } from "./harness.js";
 import { Tmpfs } from "./tmpfs.js";
 
@@ -27,16 +34,6 @@ async function storedModels(store: FileReadModelStore): Promise<Map<string, Coun
 }
 
 const openModels = (dir: string) => FileReadModelStore.open({ directory: dir, sync: "fsync" });
-const openProjector = (events: FileEventStore, models: FileReadModelStore) =>
-  Projector.open({
-    eventStore: events,
-    readModels: models,
-    projections: [counting],
-    // A checkpoint every 3 models, in catch-up too: many checkpoint writes for the faults to meet.
-    batchSize: 3,
-    checkpointIntervalMs: 0,
-    retry: { maxAttempts: 3, backoffMs: 5 },
-  });
 
 async function until(done: () => boolean, timeoutMs = 20_000): Promise<void> {
   const end = Date.now() + timeoutMs;
@@ -59,7 +56,7 @@ describe("projector checkpoint under storage faults", () => {
     const fs = Tmpfs.mount(256 * 1024);
     const events = await FileEventStore.open({ directory: tempDir("statelog-faults-events-"), sync: "none" });
     let models = await openModels(fs.dir);
-    let projector = await openProjector(events, models);
+    let projector = await openCountingProjector(events, models);
     await appendCountingEvents(events, 0, 60);
     await projector.waitForCatchUp({ timeoutMs: 20_000 });
     expect((await models.getProjectionStatus(counting.name))?.checkpoint).toBe(60);
@@ -82,7 +79,7 @@ describe("projector checkpoint under storage faults", () => {
     expect(differences(await storedModels(models), expectedCounts(all, before))).toBe(0);
     const freed = Date.now();
     fs.free();
-    projector = await openProjector(events, models);
+    projector = await openCountingProjector(events, models);
     await projector.waitForCatchUp({ timeoutMs: 20_000 });
     const recoveryMs = Date.now() - freed;
     await projector.close();
@@ -137,7 +134,7 @@ describe("projector checkpoint under storage faults", () => {
     // What the child's store held as acknowledged is exactly what is on disk.
     expect((await models.getProjectionStatus(counting.name))?.checkpoint).toBe(stored);
     expect(differences(await storedModels(models), expectedCounts(all, stored))).toBe(0);
-    const projector = await openProjector(events, models);
+    const projector = await openCountingProjector(events, models);
     await projector.waitForCatchUp({ timeoutMs: 20_000 });
     const recoveryMs = Date.now() - started;
     await projector.close();
