@@ -21,31 +21,25 @@ let compactionWorker: Promise<URL> | undefined;
 
 /**
  * The compaction worker as the published package runs it: compiled
- * JavaScript (src/file/compact-worker.ts bundled once with esbuild), so
- * that large compactions scan in a worker thread as they do in
- * production. A worker does not inherit the process's TypeScript loader:
- * without esbuild, compact-worker.mjs registers tsx in each worker, which
- * adds about 0.4 s of CPU to every compaction the benchmark measures.
+ * JavaScript (src/file/compact-worker.ts bundled once with esbuild, a dev
+ * dependency), so that large compactions scan in a worker thread as they
+ * do in production. (A worker does not inherit the process's TypeScript
+ * loader: run from the sources, each worker would load tsx first.)
  */
 function compactionWorkerUrl(): Promise<URL> {
   compactionWorker ??= (async () => {
-    const source = fileURLToPath(new URL("../../src/file/compact-worker.ts", import.meta.url));
     const out = path.join(mkdtempSync(path.join(os.tmpdir(), "statelog-bench-worker-")), "compact-worker.mjs");
-    try {
-      const esbuild = await import("esbuild");
-      await esbuild.build({
-        entryPoints: [source],
-        bundle: true,
-        platform: "node",
-        format: "esm",
-        target: "node20",
-        outfile: out,
-        logLevel: "silent",
-      });
-      return pathToFileURL(out);
-    } catch {
-      return new URL("./compact-worker.mjs", import.meta.url);
-    }
+    const esbuild = await import("esbuild");
+    await esbuild.build({
+      entryPoints: [fileURLToPath(new URL("../../src/file/compact-worker.ts", import.meta.url))],
+      bundle: true,
+      platform: "node",
+      format: "esm",
+      target: "node20",
+      outfile: out,
+      logLevel: "silent",
+    });
+    return pathToFileURL(out);
   })();
   return compactionWorker;
 }
