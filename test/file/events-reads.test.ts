@@ -269,6 +269,27 @@ describe("decoding event lines", () => {
     expect(decodeLinesAt(Buffer.from(line(1)), 0, 2)).toMatchObject({ bad: 1 });
   });
 
+  it("lines decoded to pass (reads in global order) are the same frozen events as lines decoded to be kept", () => {
+    const line = (g: number, extra = "") =>
+      `${appendLineCrc(`{"g":${g},"s":"s${g % 2}","p":${g},"id":"e${g}","type":"t","ts":"2024-01-01T00:00:0${g}.000Z","data":{"v":[${g}]}${extra}`)}\n`;
+    const buf = Buffer.from(`${line(1)}${line(2, ',"meta":{"m":{"k":2}}')}${line(3)}`);
+    const kept = decodeLinesAt(buf, 0, 3, true);
+    const passing = decodeLinesAt(buf, 0, 3, false);
+    expect(passing.records).toHaveLength(3);
+    expect(passing.records).toEqual(kept.records);
+    for (const e of passing.records ?? []) {
+      expect(Object.isFrozen(e)).toBe(true);
+      expect(Object.isFrozen(e.data)).toBe(true);
+      expect(Object.isFrozen((e.data as { v: number[] }).v)).toBe(true);
+    }
+    expect(Object.isFrozen(passing.records?.[1]?.metadata?.m)).toBe(true);
+    expect(passing.records?.map((e) => [e.streamId, e.position, e.globalPosition, e.metadata])).toEqual([
+      ["s1", 1, 1, undefined],
+      ["s0", 2, 2, { m: { k: 2 } }],
+      ["s1", 3, 3, undefined],
+    ]);
+  });
+
   it("lines sharing a timestamp and lines that change it decode to their own times", () => {
     const line = (g: number, ts: string) =>
       `${appendLineCrc(`{"g":${g},"s":"s","p":${g},"id":"e${g}","type":"t","ts":"${ts}","data":${g}`)}\n`;

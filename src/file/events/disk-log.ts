@@ -17,8 +17,12 @@
 import { Deque, EVENT_OVERHEAD_BYTES, EventLog, type RecordedEvent, type StreamState } from "../../events/index.js";
 import { EventCache } from "./cache.js";
 
-/** How the index reads events: `count` consecutive lines of one segment, starting with global position `g`. */
-export type LineReader = (g: number, offset: number, bytes: number, count: number) => RecordedEvent[];
+/**
+ * How the index reads events: `count` consecutive lines of one segment,
+ * starting with global position `g`; `kept`: false for reads in global
+ * order, whose events die young (`Segments.readLines`).
+ */
+export type LineReader = (g: number, offset: number, bytes: number, count: number, kept: boolean) => RecordedEvent[];
 
 /** Slots of the cache (a power of two). */
 const CACHE_EVENTS = 1 << 15;
@@ -367,7 +371,7 @@ export class DiskEventLog extends EventLog {
         end += this.#lengths[kh] as number;
         j++;
       }
-      const events = this.#read(g, offset, end - offset, j - i);
+      const events = this.#read(g, offset, end - offset, j - i, keep);
       const into = keep ? cache : recent;
       for (const e of events) into.put(e, this.#sizeOf(e.globalPosition));
       for (const e of events) out[i++] = e;

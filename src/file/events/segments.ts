@@ -97,10 +97,11 @@ export class Segments {
 
   /**
    * `count` consecutive events from their lines (`bytes` at `offset` of the
-   * segment holding global position `g`).
+   * segment holding global position `g`); `kept`: whether they are read to
+   * be kept or, in global order, to pass (`decodeLinesAt`).
    * @throws CorruptionError when a line is damaged or is not the event the index expects
    */
-  readLines(g: number, offset: number, bytes: number, count: number): RecordedEvent[] {
+  readLines(g: number, offset: number, bytes: number, count: number, kept = true): RecordedEvent[] {
     const segment = this.holding(g);
     const file = join(this.directory, segment?.name ?? "?");
     if (!segment) throw new CorruptionError(file, undefined, `no segment holds global position ${g}`);
@@ -110,7 +111,7 @@ export class Segments {
     let at = start;
     for (let i = 0; i < count; ) {
       const n = Math.min(DECODE_RUN_LINES, count - i);
-      const run = buf.length - start < bytes ? { bad: 0, at } : decodeLinesAt(buf, at, n);
+      const run = buf.length - start < bytes ? { bad: 0, at } : decodeLinesAt(buf, at, n, kept);
       if (run.records === undefined) {
         // Forget the bytes read: a later read goes to the disk again (the line may have been repaired by then).
         this.#window = undefined;

@@ -92,7 +92,7 @@ export class FileEventStore extends BaseEventStore {
     this.#segmentBytes = checked.segmentBytes;
     this.#files = new Segments(this.directory);
     const files = this.#files;
-    this.log.setReader((g, offset, bytes, count) => files.readLines(g, offset, bytes, count));
+    this.log.setReader((g, offset, bytes, count, kept) => files.readLines(g, offset, bytes, count, kept));
   }
 
   /** The segments, oldest first. */
