@@ -23,9 +23,12 @@ export interface Segment {
 }
 
 /**
- * Bytes read at once when reads go through a segment in order (a catch-up
- * reads the lines after the ones it just read): one positioned read serves
- * the next few thousand lines.
+ * Most bytes read at once when reads go through a segment in order (a
+ * catch-up reads the lines after the ones it just read): one positioned
+ * read serves the next few thousand lines. Each read in order reads twice
+ * as much as the one before, up to this: a catch-up of one stream, whose
+ * lines come in runs between other streams' lines, reads little past the
+ * end of each run.
  */
 const READ_AHEAD_BYTES = 1 << 20;
 
@@ -145,15 +148,18 @@ export class Segments {
   /**
    * `bytes` at `offset` of `segment`: `buf` from `start` on (shorter when
    * the file is). From the last read's bytes when they hold them; a read
-   * that follows the last one in order reads ahead (up to
-   * {@link READ_AHEAD_BYTES}, never past the segment's committed size).
+   * that follows the last one in order reads ahead: twice the last read's
+   * bytes, up to {@link READ_AHEAD_BYTES}, never past the segment's
+   * committed size.
    */
   #bytes(segment: Segment, offset: number, bytes: number): { buf: Buffer; start: number } {
     const w = this.#window;
     const same = w !== undefined && w.segment === segment && offset >= w.offset;
     if (same && offset + bytes <= w.offset + w.buf.length) return { buf: w.buf, start: offset - w.offset };
     const inOrder = same && offset <= w.offset + w.buf.length + SEQUENTIAL_GAP_BYTES;
-    const size = inOrder ? Math.max(bytes, Math.min(READ_AHEAD_BYTES, segment.size - offset)) : bytes;
+    const size = inOrder
+      ? Math.max(bytes, Math.min(READ_AHEAD_BYTES, 2 * w.buf.length, segment.size - offset))
+      : bytes;
     let into: Buffer | undefined;
     if (size <= READ_AHEAD_BYTES) {
       this.#scratch ??= Buffer.allocUnsafe(READ_AHEAD_BYTES);
