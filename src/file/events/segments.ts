@@ -157,9 +157,7 @@ export class Segments {
     const same = w !== undefined && w.segment === segment && offset >= w.offset;
     if (same && offset + bytes <= w.offset + w.buf.length) return { buf: w.buf, start: offset - w.offset };
     const inOrder = same && offset <= w.offset + w.buf.length + SEQUENTIAL_GAP_BYTES;
-    const size = inOrder
-      ? Math.max(bytes, Math.min(READ_AHEAD_BYTES, 2 * w.buf.length, segment.size - offset))
-      : bytes;
+    const size = inOrder ? Math.max(bytes, Math.min(READ_AHEAD_BYTES, 2 * w.buf.length, segment.size - offset)) : bytes;
     let into: Buffer | undefined;
     if (size <= READ_AHEAD_BYTES) {
       this.#scratch ??= Buffer.allocUnsafe(READ_AHEAD_BYTES);
