@@ -219,6 +219,9 @@ interface ReopenFigures {
   readonly catchUpAllEvents: number;
   /** The floor of reading events from a file: read `readEvents` lines of the same log and JSON.parse each. */
   readonly plainRead: number;
+  /** The same floor for the lines a subscribeAll catch-up decodes: `plainReadAllEvents` lines (the first segment's). */
+  readonly plainReadAll: number;
+  readonly plainReadAllEvents: number;
   /** The same readStream and catch-ups on a MemoryEventStore holding the same stream (the in-memory reads of today's open). */
   readonly memoryRead: number;
   readonly memoryCatchUpStream: number;
@@ -229,6 +232,7 @@ interface ReopenFigures {
   readonly cpu: {
     readonly readCold: number;
     readonly plainRead: number;
+    readonly plainReadAll: number;
     readonly catchUpStream: number;
     readonly catchUpAll: number;
     readonly memoryCatchUpStream: number;
@@ -344,6 +348,7 @@ async function reopen(dir: string, events: number, rounds: number): Promise<Reop
   const cpu = {
     readCold: [] as number[],
     plainRead: [] as number[],
+    plainReadAll: [] as number[],
     catchUpStream: [] as number[],
     catchUpAll: [] as number[],
     memoryCatchUpStream: [] as number[],
@@ -385,24 +390,38 @@ async function reopen(dir: string, events: number, rounds: number): Promise<Reop
   await c.close();
   const child = await reopenInChild(dir);
 
-  // The floor: read as many lines of the same log (their bytes, with one read) and JSON.parse each.
+  // The floor: read as many lines of the same log (their bytes, with one read) and JSON.parse each; the same for
+  // the lines of the subscribeAll catch-up (those of the first segment, up to `catchUpAllEvents`).
   const segment = path.join(dir, (await readdir(dir)).filter((f) => f.startsWith("segment-")).sort()[0] as string);
   const prefix = await readFile(segment);
-  let bytes = 0;
-  for (let i = 0; i < readEvents; i++) bytes = prefix.indexOf(10, bytes) + 1;
-  const plainReads: number[] = [];
-  for (let round = 0; round < rounds; round++) {
+  const bytesOf = (lines: number) => {
+    let bytes = 0;
+    for (let i = 0; i < lines && bytes < prefix.length; i++) bytes = prefix.indexOf(10, bytes) + 1;
+    return bytes;
+  };
+  let plainReadAllEvents = 0;
+  for (let nl = prefix.indexOf(10); nl >= 0 && plainReadAllEvents < catchUpAllEvents; nl = prefix.indexOf(10, nl + 1)) {
+    plainReadAllEvents++;
+  }
+  const plainFloor = async (bytes: number, cpuTimes: number[]): Promise<number> => {
     collect();
     const c0 = cpuMs();
-    t0 = performance.now();
+    const t = performance.now();
     const handle = await open(segment, "r");
     const { buffer } = await handle.read(Buffer.allocUnsafe(bytes), 0, bytes, 0);
     await handle.close();
     for (let at = 0, nl = buffer.indexOf(10); nl >= 0; at = nl + 1, nl = buffer.indexOf(10, at)) {
       JSON.parse(buffer.toString("utf8", at, nl));
     }
-    plainReads.push(performance.now() - t0);
-    cpu.plainRead.push(cpuMs() - c0);
+    const wall = performance.now() - t;
+    cpuTimes.push(cpuMs() - c0);
+    return wall;
+  };
+  const plainReads: number[] = [];
+  const plainReadAlls: number[] = [];
+  for (let round = 0; round < rounds; round++) {
+    plainReads.push(await plainFloor(bytesOf(readEvents), cpu.plainRead));
+    plainReadAlls.push(await plainFloor(bytesOf(plainReadAllEvents), cpu.plainReadAll));
   }
 
   // The in-memory reads (what today's open rebuilt): a MemoryEventStore holding streams of the same shape.
@@ -447,6 +466,8 @@ async function reopen(dir: string, events: number, rounds: number): Promise<Reop
     catchUpAll: median(catchUpAlls),
     catchUpAllEvents,
     plainRead: median(plainReads),
+    plainReadAll: median(plainReadAlls),
+    plainReadAllEvents,
     memoryRead: median(memoryReads),
     memoryCatchUpStream: median(memoryCatchUpStreams),
     memoryCatchUpAll: median(memoryCatchUpAlls),
@@ -454,6 +475,7 @@ async function reopen(dir: string, events: number, rounds: number): Promise<Reop
     cpu: {
       readCold: median(cpu.readCold),
       plainRead: median(cpu.plainRead),
+      plainReadAll: median(cpu.plainReadAll),
       catchUpStream: median(cpu.catchUpStream),
       catchUpAll: median(cpu.catchUpAll),
       memoryCatchUpStream: median(cpu.memoryCatchUpStream),
@@ -559,6 +581,14 @@ async function largeStore(base: string, quick: boolean): Promise<void> {
       `(MemoryEventStore ${msText(r.memoryCatchUpStream)}, ${(r.catchUpStream / r.memoryCatchUpStream).toFixed(2)}x its time); ` +
       `subscribeAll of ${r.catchUpAllEvents.toLocaleString("en-US")} events ${msText(r.catchUpAll)} ` +
       `(MemoryEventStore ${msText(r.memoryCatchUpAll)}, ${(r.catchUpAll / r.memoryCatchUpAll).toFixed(2)}x its time)`,
+  );
+  // What a catch-up from the segments cannot go below: the MemoryEventStore's delivery plus decoding every line.
+  const allFloor = (memory: number, plain: number) => memory + (plain * r.catchUpAllEvents) / r.plainReadAllEvents;
+  console.log(
+    `  floor of the subscribeAll catch-up: MemoryEventStore's delivery + one read of ${r.plainReadAllEvents.toLocaleString("en-US")} lines of the log ` +
+      `+ JSON.parse each (${msText(r.plainReadAll)}, scaled to ${r.catchUpAllEvents.toLocaleString("en-US")} lines): ` +
+      `${msText(allFloor(r.memoryCatchUpAll, r.plainReadAll))}, the catch-up ${(r.catchUpAll / allFloor(r.memoryCatchUpAll, r.plainReadAll)).toFixed(2)}x it; ` +
+      `in CPU time ${msText(allFloor(r.cpu.memoryCatchUpAll, r.cpu.plainReadAll))}, ${(r.cpu.catchUpAll / allFloor(r.cpu.memoryCatchUpAll, r.cpu.plainReadAll)).toFixed(2)}x`,
   );
   const c = r.cpu;
   console.log(
