@@ -19,6 +19,7 @@ import {
   copyStatus,
   type PreparedWrite,
   type ProjectedBatch,
+  ProjectedEntry,
   type ProjectedModel,
   prepareDelete,
   prepareProjected,
@@ -162,28 +163,40 @@ export abstract class TableReadModelStore implements ReadModelStore {
     return this.#commit(prepared, prepareStatus(status));
   }
 
-  /** `load`, answered synchronously from the table (see {@link projectorLoadNow}). */
-  [projectorLoadNow]<M>(modelType: string, id: string): StoredReadModel<M> | undefined {
+  /**
+   * `load`, answered synchronously from the table as a new entry for the
+   * projector: a copy of the model, its revision and its last event's
+   * position (see {@link projectorLoadNow}).
+   */
+  [projectorLoadNow](modelType: string, id: string): ProjectedEntry | undefined {
     this.checkOpen();
-    validateEntityType(modelType);
-    validateEntityId(id);
     const entry = this.table.get(modelType, id);
-    return entry && toStoredReadModel<M>(entry);
+    if (entry === undefined) {
+      // What the table holds was checked when written.
+      validateEntityType(modelType);
+      validateEntityId(id);
+      return undefined;
+    }
+    const position = entry instanceof ProjectedEntry ? entry.lastEventPosition : entry.metadata.lastEventPosition;
+    return new ProjectedEntry(id, copyJsonData(entry.value), entry.revision, position);
   }
 
   /**
    * `saveWithCheckpoint` of the saves and deletes of `models` (see
    * {@link prepareProjected}), read synchronously before it returns; one
-   * model type, each id once (a projector's batch).
+   * model type, each id once (a projector's batch). `handOver`: the
+   * caller gives up the {@link ProjectedEntry} models it passes once the
+   * batch is applied (the table keeps them, and their models, as they are).
    */
   [projectorSaveBatch](
     batch: ProjectedBatch,
     models: readonly ProjectedModel[],
     status: ProjectionStatusRecord,
+    handOver = false,
   ): Promise<number[]> {
     try {
       this.checkOpen();
-      const prepared = prepareProjected(batch, models, this.maxValueBytes);
+      const prepared = prepareProjected(batch, models, this.maxValueBytes, handOver);
       return this.#commit(prepared, prepareStatus(status), true);
     } catch (error) {
       return Promise.reject(error);

@@ -7,6 +7,7 @@
 import type { EventStore, EventSubscription, RecordedEvent } from "../events/index.js";
 import { ApplyError, type RetryPolicy, retrying } from "../index.js";
 import { projectorLoadNow, projectorSaveBatch, TableReadModelStore } from "./base.js";
+import { ProjectedEntry } from "./prepare.js";
 import {
   type AtomicCheckpointStore,
   generationModelType,
@@ -44,15 +45,7 @@ export interface RunnerHost {
 }
 
 /** A model as the runner holds it: in the batch (dirty) or cached from an earlier batch or load. */
-interface Entry {
-  readonly id: string;
-  model: unknown;
-  /** Revision in the store (0: not stored). */
-  revision: number;
-  /** Position of the last event applied. */
-  lastEventPosition: number;
-  dirty: boolean;
-}
+type Entry = ProjectedEntry;
 
 /** One generation of one projection, running. */
 export class ProjectionRunner {
@@ -78,7 +71,10 @@ export class ProjectionRunner {
    * The models of this generation as the runner last read or wrote them:
    * the batch (dirty entries) and, across batches, the clean ones (at
    * most `maxCachedModels`, oldest dropped first). The runner is their
-   * only writer, so they stay equal to what the store holds.
+   * only writer, so they stay equal to what the store holds. A store that
+   * keeps its models in memory (a {@link TableReadModelStore}) keeps the
+   * entries of each batch written, as they are: the runner forgets them
+   * and loads a copy when it needs the model again.
    */
   readonly #models = new Map<string, Entry>();
   /** The dirty entries of {@link #models}: the batch. */
@@ -276,7 +272,7 @@ export class ProjectionRunner {
     if (this.#table) {
       let loaded: Entry;
       try {
-        loaded = this.#entry(id, this.#table[projectorLoadNow](this.modelType, id));
+        loaded = this.#table[projectorLoadNow](this.modelType, id) ?? new ProjectedEntry(id, undefined, 0, 0);
       } catch (error) {
         return this.#failOn(event, id, error);
       }
@@ -293,7 +289,7 @@ export class ProjectionRunner {
   }
 
   #apply(event: RecordedEvent, entry: Entry): boolean | Promise<boolean> {
-    const resumedDelete = event.globalPosition === this.#resumedFrom && entry.model === undefined;
+    const resumedDelete = event.globalPosition === this.#resumedFrom && entry.value === undefined;
     if (entry.lastEventPosition >= event.globalPosition || resumedDelete) {
       this.#batchPosition = event.globalPosition; // applied before a crash: once is enough
       return true;
@@ -301,9 +297,9 @@ export class ProjectionRunner {
     const p = this.projection;
     let next: unknown;
     try {
-      next = p.evolve(entry.model as never, event as never);
+      next = p.evolve(entry.value as never, event as never);
     } catch (error) {
-      return this.#retry(error, () => p.evolve(entry.model as never, event as never)).then(
+      return this.#retry(error, () => p.evolve(entry.value as never, event as never)).then(
         (retried) => this.#applied(event, entry, retried),
         (failure: unknown) => this.#failOn(event, entry.id, failure),
       );
@@ -312,7 +308,7 @@ export class ProjectionRunner {
       return next.then(
         (value: unknown) => this.#applied(event, entry, value),
         (error: unknown) =>
-          this.#retry(error, () => p.evolve(entry.model as never, event as never)).then(
+          this.#retry(error, () => p.evolve(entry.value as never, event as never)).then(
             (retried) => this.#applied(event, entry, retried),
             (failure: unknown) => this.#failOn(event, entry.id, failure),
           ),
@@ -324,7 +320,7 @@ export class ProjectionRunner {
   #applied(event: RecordedEvent, entry: Entry, next: unknown): boolean | Promise<boolean> {
     const deleted = next === null || next === undefined;
     const stored = entry.revision > 0;
-    entry.model = deleted ? undefined : next;
+    entry.value = deleted ? undefined : next;
     entry.lastEventPosition = event.globalPosition;
     if (!entry.dirty) {
       entry.dirty = true;
@@ -362,14 +358,8 @@ export class ProjectionRunner {
 
   #entry(id: string, stored: StoredReadModel | undefined): Entry {
     return stored
-      ? {
-          id,
-          model: stored.model,
-          revision: stored.revision,
-          lastEventPosition: stored.metadata.lastEventPosition,
-          dirty: false,
-        }
-      : { id, model: undefined, revision: 0, lastEventPosition: 0, dirty: false };
+      ? new ProjectedEntry(id, stored.model, stored.revision, stored.metadata.lastEventPosition)
+      : new ProjectedEntry(id, undefined, 0, 0);
   }
 
   /** Writes the batch and the checkpoint `position` (at least the batch's own). */
@@ -381,13 +371,13 @@ export class ProjectionRunner {
     const batch = this.#batch;
     /** The entries to write (a model created and deleted within the batch is not). */
     const written: Entry[] = [];
-    for (const e of batch) if (e.model !== undefined || e.revision !== 0) written.push(e);
+    for (const e of batch) if (e.value !== undefined || e.revision !== 0) written.push(e);
     const head = this.host.eventStore.stats().globalPosition;
     if (head > this.#head) this.#head = head;
     const base = checkpoint >= head ? ProjectionStatus.UpToDate : ProjectionStatus.CatchingUp;
     const record = this.#record(base, checkpoint, head);
     if (written.length === 0 && checkpoint === this.checkpoint && base === this.status && !this.rebuilding) {
-      this.#settle(batch, written, undefined);
+      this.#settle(batch, written, undefined, false);
       return;
     }
     const store = this.host.store;
@@ -401,11 +391,11 @@ export class ProjectionRunner {
       for (const e of written) {
         const id = e.id;
         writes.push(
-          e.model === undefined
+          e.value === undefined
             ? { type: "delete", modelType, id, expectedRevision: e.revision }
             : {
                 type: "save",
-                model: e.model,
+                model: e.value,
                 metadata: {
                   id,
                   modelType,
@@ -420,11 +410,13 @@ export class ProjectionRunner {
       }
     }
     const revisions = await retrying(this.host.retry, async (): Promise<(number | undefined)[]> => {
+      // The table keeps the entries written (the runner forgets them in #settle).
       if (table)
         return table[projectorSaveBatch](
           { modelType, schemaVersion, lastUpdated, metadata: this.#freeMetadata },
           written,
           record,
+          true,
         );
       if (this.#atomic) return (store as AtomicCheckpointStore).saveWithCheckpoint(writes, record);
       const saved: (number | undefined)[] = [];
@@ -436,7 +428,7 @@ export class ProjectionRunner {
       return saved;
     });
     if (this.mirror) await store.updateProjectionStatus({ ...record, name: this.projection.name });
-    this.#settle(batch, written, revisions);
+    this.#settle(batch, written, revisions, table !== undefined);
     this.#checkpointedAt = performance.now();
     this.#checkpointCostMs = this.#checkpointedAt - started;
     this.checkpoint = checkpoint;
@@ -448,19 +440,30 @@ export class ProjectionRunner {
    * After the batch was written: its entries are clean, with the revision
    * each write got (an entry whose revision is unknown, or whose model was
    * deleted, leaves the cache); then the oldest clean entries beyond
-   * `maxCachedModels` are dropped.
+   * `maxCachedModels` are dropped. `handedOver`: the store keeps the
+   * entries written (with their revisions), and the cache forgets them.
    */
-  #settle(batch: Entry[], written: readonly Entry[], revisions: readonly (number | undefined)[] | undefined): void {
+  #settle(
+    batch: Entry[],
+    written: readonly Entry[],
+    revisions: readonly (number | undefined)[] | undefined,
+    handedOver: boolean,
+  ): void {
     const models = this.#models;
-    for (let i = 0; i < written.length; i++) {
-      const e = written[i] as Entry;
-      const revision = revisions?.[i];
-      if (e.model === undefined || revision === undefined || revision === 0) models.delete(e.id);
-      else e.revision = revision;
-    }
-    for (const e of batch) {
-      e.dirty = false;
-      if (e.model === undefined) models.delete(e.id);
+    if (handedOver) {
+      if (batch.length === models.size) models.clear();
+      else for (const e of batch) models.delete(e.id);
+    } else {
+      for (let i = 0; i < written.length; i++) {
+        const e = written[i] as Entry;
+        const revision = revisions?.[i];
+        if (e.value === undefined || revision === undefined || revision === 0) models.delete(e.id);
+        else e.revision = revision;
+      }
+      for (const e of batch) {
+        e.dirty = false;
+        if (e.value === undefined) models.delete(e.id);
+      }
     }
     if (this.#batch === batch) this.#batch = [];
     let excess = models.size - this.host.maxCachedModels;

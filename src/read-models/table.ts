@@ -16,7 +16,7 @@
  * Writes mark an index stale; the next query brings it up to date (a few
  * changes are moved into place, many trigger one re-sort).
  */
-import { OwnedSave, type PreparedSave, type PreparedWrite, revisionConflict } from "./prepare.js";
+import { OwnedSave, type PreparedSave, type PreparedWrite, ProjectedEntry, revisionConflict } from "./prepare.js";
 import {
   compareSortValues,
   compileFilters,
@@ -333,7 +333,11 @@ export class ReadModelTable {
       const w = writes[i] as PreparedWrite;
       const revision = revisions[i] as number;
       if (revision === 0) continue;
-      if (w.type === "save") {
+      if (w instanceof ProjectedEntry) {
+        // A projector's entry becomes the table's, with its new revision (its holder gave it up).
+        w.revision = revision;
+        this.put(w, w.modelType);
+      } else if (w.type === "save") {
         // A save made by prepare.ts becomes the entry itself (once); others are wrapped.
         this.put(
           w instanceof OwnedSave && w.claim(revision) ? (w as PreparedSave & TableEntry) : new SavedEntry(w, revision),
