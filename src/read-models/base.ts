@@ -166,16 +166,18 @@ export abstract class TableReadModelStore implements ReadModelStore {
   /**
    * `load`, answered synchronously from the table as a new entry for the
    * projector: a copy of the model, its revision and its last event's
-   * position (see {@link projectorLoadNow}).
+   * position; for a model not stored, an entry without one (`value`
+   * undefined, revision 0). See {@link projectorLoadNow}.
+   * @throws InvalidNameError for an invalid model type or id
    */
-  [projectorLoadNow](modelType: string, id: string): ProjectedEntry | undefined {
+  [projectorLoadNow](modelType: string, id: string): ProjectedEntry {
     this.checkOpen();
     const entry = this.table.get(modelType, id);
     if (entry === undefined) {
       // What the table holds was checked when written.
       validateEntityType(modelType);
       validateEntityId(id);
-      return undefined;
+      return new ProjectedEntry(id, undefined, 0, 0);
     }
     const position = entry instanceof ProjectedEntry ? entry.lastEventPosition : entry.metadata.lastEventPosition;
     return new ProjectedEntry(id, copyJsonData(entry.value), entry.revision, position);
@@ -185,8 +187,10 @@ export abstract class TableReadModelStore implements ReadModelStore {
    * `saveWithCheckpoint` of the saves and deletes of `models` (see
    * {@link prepareProjected}), read synchronously before it returns; one
    * model type, each id once (a projector's batch). `handOver`: the
-   * caller gives up the {@link ProjectedEntry} models it passes once the
-   * batch is applied (the table keeps them, and their models, as they are).
+   * {@link ProjectedEntry} models passed are entries {@link projectorLoadNow}
+   * gave for this model type (their ids are checked), which the caller
+   * gives up once the batch is applied (the table keeps them, and their
+   * models, as they are).
    */
   [projectorSaveBatch](
     batch: ProjectedBatch,

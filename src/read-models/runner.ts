@@ -272,7 +272,7 @@ export class ProjectionRunner {
     if (this.#table) {
       let loaded: Entry;
       try {
-        loaded = this.#table[projectorLoadNow](this.modelType, id) ?? new ProjectedEntry(id, undefined, 0, 0);
+        loaded = this.#table[projectorLoadNow](this.modelType, id);
       } catch (error) {
         return this.#failOn(event, id, error);
       }

@@ -329,6 +329,9 @@ export class ReadModelTable {
 
   /** Applies `writes` with the revisions {@link plan} gave them. */
   apply(writes: readonly PreparedWrite[], revisions: readonly number[]): void {
+    /** The table of the last projector's entry put, and its model type (a projector's batch is of one). */
+    let projected: TypeTable | undefined;
+    let projectedType: string | undefined;
     for (let i = 0; i < writes.length; i++) {
       const w = writes[i] as PreparedWrite;
       const revision = revisions[i] as number;
@@ -336,7 +339,15 @@ export class ReadModelTable {
       if (w instanceof ProjectedEntry) {
         // A projector's entry becomes the table's, with its new revision (its holder gave it up).
         w.revision = revision;
-        this.put(w, w.modelType);
+        const modelType = w.modelType;
+        if (projected === undefined || modelType !== projectedType) {
+          this.put(w, modelType);
+          projected = this.#types.get(modelType);
+          projectedType = modelType;
+        } else {
+          projected.models.set(w.id, w);
+          if (projected.indexes.size > 0) for (const index of projected.indexes.values()) index.touched(w.id);
+        }
       } else if (w.type === "save") {
         // A save made by prepare.ts becomes the entry itself (once); others are wrapped.
         this.put(
@@ -344,6 +355,7 @@ export class ReadModelTable {
         );
       } else {
         this.remove(w.modelType, w.id);
+        projected = undefined; // the last model of a type removed takes its table with it
       }
       if (revision > this.sequence) this.sequence = revision;
     }
