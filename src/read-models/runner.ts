@@ -182,8 +182,10 @@ export class ProjectionRunner {
       }
       // Events come a batch at a time: each is handled synchronously unless it must wait.
       for (let events = await sub.nextBatch(); events.length > 0; events = await sub.nextBatch()) {
-        for (const event of events) {
-          const go = this.#busy === 0 ? this.#step(event) : await this.#exclusive(async () => this.#step(event));
+        // An index, not for…of: in an async function, for…of allocates an iterator result per event.
+        for (let i = 0; i < events.length; i++) {
+          const event = events[i] as RecordedEvent;
+          const go = this.#busy === 0 ? this.#step(event) : await this.#stepQueued(event);
           if (go === false || (go !== true && !(await this.#hold(go)))) return;
         }
       }
@@ -200,8 +202,17 @@ export class ProjectionRunner {
    * waits holds the queue so checkpoints never interleave with it. False to stop.
    */
   async #deliver(event: RecordedEvent): Promise<boolean> {
-    const go = this.#busy === 0 ? this.#step(event) : await this.#exclusive(async () => this.#step(event));
+    const go = this.#busy === 0 ? this.#step(event) : await this.#stepQueued(event);
     return go === true || (go !== false && (await this.#hold(go)));
+  }
+
+  /**
+   * {@link #step} after the work queued before it. A method of its own: a
+   * closure over `event` in the caller would make every event allocate
+   * its context, even those handled at once.
+   */
+  #stepQueued(event: RecordedEvent): Promise<boolean | Promise<boolean>> {
+    return this.#exclusive(async () => this.#step(event));
   }
 
   /** Handles one event and writes the batch when it is full or at the head; false to stop. */
