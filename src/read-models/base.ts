@@ -190,18 +190,21 @@ export abstract class TableReadModelStore implements ReadModelStore {
    * {@link ProjectedEntry} models passed are entries {@link projectorLoadNow}
    * gave for this model type (their ids are checked), which the caller
    * gives up once the batch is applied (the table keeps them, and their
-   * models, as they are).
+   * models, as they are). `byId`, with `handOver`: a map of exactly those
+   * entries by id, given up too (the table may take it as its map of the
+   * model type: see {@link ReadModelTable.apply}).
    */
   [projectorSaveBatch](
     batch: ProjectedBatch,
     models: readonly ProjectedModel[],
     status: ProjectionStatusRecord,
     handOver = false,
+    byId?: Map<string, ProjectedEntry>,
   ): Promise<number[]> {
     try {
       this.checkOpen();
       const prepared = prepareProjected(batch, models, this.maxValueBytes, handOver);
-      return this.#commit(prepared, prepareStatus(status), true);
+      return this.#commit(prepared, prepareStatus(status), true, handOver ? byId : undefined);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -228,17 +231,21 @@ export abstract class TableReadModelStore implements ReadModelStore {
     return result;
   }
 
-  /** Checks, persists and applies one batch, after the batches before it (`distinct`: no model written twice in it). */
+  /**
+   * Checks, persists and applies one batch, after the batches before it
+   * (`distinct`: no model written twice in it; `byId`: see {@link ReadModelTable.apply}).
+   */
   #commit(
     writes: readonly PreparedWrite[],
     status: ProjectionStatusRecord | undefined,
     distinct = false,
+    byId?: Map<string, ProjectedEntry>,
   ): Promise<number[]> {
     return this.exclusive(async () => {
       const revisions = this.table.plan(writes, distinct);
       const changed = revisions.some((r) => r !== 0);
       if (changed || status) await this.persist(writes, revisions, status);
-      this.table.apply(writes, revisions);
+      this.table.apply(writes, revisions, byId);
       if (status) this.table.setStatus(status);
       return revisions;
     });

@@ -76,7 +76,7 @@ export class ProjectionRunner {
    * entries of each batch written, as they are: the runner forgets them
    * and loads a copy when it needs the model again.
    */
-  readonly #models = new Map<string, Entry>();
+  #models = new Map<string, Entry>();
   /** The dirty entries of {@link #models}: the batch. */
   #batch: Entry[] = [];
   /** The event store's head as last read (it only grows): `stats()` is read again only when an event reaches it. */
@@ -120,7 +120,7 @@ export class ProjectionRunner {
     this.failedPosition = undefined;
     this.#stopping = false;
     this.#batch = [];
-    this.#models.clear();
+    this.#models = new Map();
     this.#checkpointedAt = performance.now();
     this.#checkpointCostMs = 0;
     this.#sinceClock = 0;
@@ -393,6 +393,9 @@ export class ProjectionRunner {
     }
     const store = this.host.store;
     const table = this.#atomic ? this.#table : undefined;
+    // The map itself when it holds just the entries written (a catch-up's last batch): the table may take it.
+    const whole =
+      table && written.length === batch.length && batch.length === this.#models.size ? this.#models : undefined;
     const lastUpdated = new Date();
     const schemaVersion = this.projection.schemaVersion ?? 1;
     const modelType = this.modelType;
@@ -428,6 +431,7 @@ export class ProjectionRunner {
           written,
           record,
           true,
+          whole,
         );
       if (this.#atomic) return (store as AtomicCheckpointStore).saveWithCheckpoint(writes, record);
       const saved: (number | undefined)[] = [];
@@ -438,6 +442,7 @@ export class ProjectionRunner {
           await store.delete(w.modelType, w.id, { expectedRevision: w.expectedRevision }).catch(() => false);
       return saved;
     });
+    if (whole) this.#models = new Map(); // given up with the entries: the table may hold it now
     if (this.mirror) await store.updateProjectionStatus({ ...record, name: this.projection.name });
     this.#settle(batch, written, revisions, table !== undefined);
     this.#checkpointedAt = performance.now();
@@ -463,7 +468,7 @@ export class ProjectionRunner {
     const models = this.#models;
     if (handedOver) {
       if (batch.length === models.size) models.clear();
-      else for (const e of batch) models.delete(e.id);
+      else if (models.size > 0) for (const e of batch) models.delete(e.id);
     } else {
       for (let i = 0; i < written.length; i++) {
         const e = written[i] as Entry;

@@ -189,9 +189,11 @@ function rangesFor(items: readonly IndexItem[], f: QueryFilter): [number, number
 }
 
 class TypeTable {
-  readonly models = new Map<string, TableEntry>();
   readonly indexes = new Map<string, SortedIndex>();
-  constructor(paths: readonly string[]) {
+  constructor(
+    paths: readonly string[],
+    readonly models: Map<string, TableEntry> = new Map(),
+  ) {
     for (const p of paths) this.indexes.set(p, new SortedIndex(p));
   }
 }
@@ -327,8 +329,15 @@ export class ReadModelTable {
     return pending;
   }
 
-  /** Applies `writes` with the revisions {@link plan} gave them. */
-  apply(writes: readonly PreparedWrite[], revisions: readonly number[]): void {
+  /**
+   * Applies `writes` with the revisions {@link plan} gave them.
+   * `byId`: a map of exactly the saves of `writes` by id, when they are
+   * the entries of one projector's batch given up by their holder (see
+   * {@link ProjectedEntry}); when the table holds no model of their type,
+   * it takes that map as its own (nobody else may use it afterwards).
+   */
+  apply(writes: readonly PreparedWrite[], revisions: readonly number[], byId?: Map<string, ProjectedEntry>): void {
+    if (byId !== undefined && this.#adopt(writes, revisions, byId)) return;
     /** The table of the last projector's entry put, and its model type (a projector's batch is of one). */
     let projected: TypeTable | undefined;
     let projectedType: string | undefined;
@@ -359,6 +368,29 @@ export class ReadModelTable {
       }
       if (revision > this.sequence) this.sequence = revision;
     }
+  }
+
+  /**
+   * Applies a projector's batch of saves only, of a type the table holds
+   * none of, by taking `byId` (the same entries by id) as the type's map;
+   * false (nothing done) when the batch is not such a one.
+   */
+  #adopt(writes: readonly PreparedWrite[], revisions: readonly number[], byId: Map<string, ProjectedEntry>): boolean {
+    const first = writes[0];
+    if (!(first instanceof ProjectedEntry) || byId.size !== writes.length) return false;
+    const modelType = first.modelType;
+    if (this.#types.has(modelType)) return false;
+    for (let i = 0; i < writes.length; i++) {
+      const w = writes[i];
+      if (!(w instanceof ProjectedEntry) || w.batch !== first.batch || revisions[i] === 0) return false;
+    }
+    for (let i = 0; i < writes.length; i++) {
+      const revision = revisions[i] as number;
+      (writes[i] as ProjectedEntry).revision = revision;
+      if (revision > this.sequence) this.sequence = revision;
+    }
+    this.#types.set(modelType, new TypeTable(this.#indexPaths, byId));
+    return true;
   }
 
   /** {@link plan} then {@link apply}: returns the revisions. */

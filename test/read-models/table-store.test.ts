@@ -8,7 +8,7 @@ import { ErrorCode, isStatelogError } from "../../src/index.js";
 import { MemoryReadModelStore } from "../../src/memory/index.js";
 import { projectorLoadNow, projectorSaveBatch } from "../../src/read-models/base.js";
 import { ProjectionStatus, type ProjectionStatusRecord, type ReadModelMetadata } from "../../src/read-models/index.js";
-import { plainWithin } from "../../src/read-models/prepare.js";
+import { type ProjectedEntry, plainWithin } from "../../src/read-models/prepare.js";
 
 const meta = (modelType: string, id: string, lastEventPosition = 1): ReadModelMetadata => ({
   id,
@@ -201,5 +201,42 @@ describe("TableReadModelStore batches", () => {
     ];
     for (const [what, value] of cases) expect(plainWithin(value, 1000), what).toBe(false);
     expect(plainWithin({ s: "x".repeat(200) }, 100)).toBe(false);
+  });
+
+  it("takes a projector's map of a batch's entries as the type's own when it holds none of that type", async () => {
+    const store = new MemoryReadModelStore({ indexes: ["n"] });
+    const byId = new Map<string, ProjectedEntry>();
+    for (const [id, n] of [
+      ["a", 3],
+      ["b", 1],
+      ["c", 2],
+    ] as const) {
+      const e = store[projectorLoadNow]("M", id);
+      e.value = { n };
+      e.lastEventPosition = n;
+      byId.set(id, e);
+    }
+    const first = [...byId.values()];
+    expect(await store[projectorSaveBatch](batch, first, status(3), true, byId)).toEqual([1, 2, 3]);
+    expect(first.map((e) => e.revision)).toEqual([1, 2, 3]);
+    expect(await store.list("M")).toEqual(["a", "b", "c"]);
+    const sorted = await store.query({ modelType: "M", filters: [], sort: [{ path: "n", direction: "asc" }] });
+    expect(sorted.items.map((i) => i.metadata.id)).toEqual(["b", "c", "a"]);
+    // The next batch changes one model and deletes another: written into the table as usual.
+    const a = store[projectorLoadNow]("M", "a");
+    a.value = { n: 0 };
+    a.lastEventPosition = 4;
+    const next = new Map([["a", a]]);
+    const gone = { id: "c", value: undefined, lastEventPosition: 5, revision: 3 };
+    expect(await store[projectorSaveBatch](batch, [a, gone], status(5), true, next)).toEqual([4, 5]);
+    expect(await store.list("M")).toEqual(["a", "b"]);
+    expect((await store.load("M", "a"))?.revision).toBe(4);
+    const again = await store.query({ modelType: "M", filters: [], sort: [{ path: "n", direction: "asc" }] });
+    expect(again.items.map((i) => [i.metadata.id, i.model])).toEqual([
+      ["a", { n: 0 }],
+      ["b", { n: 1 }],
+    ]);
+    expect(await store.save({ n: 9 }, meta("M", "d"))).toBe(6);
+    expect(await store.list("M")).toEqual(["a", "b", "d"]);
   });
 });
