@@ -219,7 +219,11 @@ export class ProjectionRunner {
   #step(event: RecordedEvent): boolean | Promise<boolean> {
     if (this.#stopping || this.failed) return false;
     const handled = this.#handle(event);
-    if (handled === true) return this.#after(event);
+    if (handled === true) {
+      // #after's common case: behind the head, the batch still small.
+      if (event.globalPosition < this.#head && this.#batch.length < this.host.batchSize) return true;
+      return this.#after(event);
+    }
     if (handled === false) return false;
     return handled.then((ok) => ok && this.#after(event));
   }
@@ -279,7 +283,11 @@ export class ProjectionRunner {
 
   #handleWithId(event: RecordedEvent, id: string): boolean | Promise<boolean> {
     const entry = this.#models.get(id);
-    if (entry) return this.#apply(event, entry);
+    return entry === undefined ? this.#handleMissing(event, id) : this.#apply(event, entry);
+  }
+
+  /** Applies `event` to model `id`, which the runner does not hold: loaded first. */
+  #handleMissing(event: RecordedEvent, id: string): boolean | Promise<boolean> {
     if (this.#table) {
       let loaded: Entry;
       try {
