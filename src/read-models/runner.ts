@@ -94,6 +94,8 @@ export class ProjectionRunner {
   /** The store, when it keeps its models in memory: loads without a promise, batches without write objects. */
   readonly #table: TableReadModelStore | undefined;
   readonly #handles: Set<string>;
+  /** The one event type the projection handles, when it handles one (compared without a lookup). */
+  readonly #onlyType: string | undefined;
   /** The free-form metadata of every model written. */
   readonly #freeMetadata: Readonly<Record<string, string>>;
 
@@ -107,6 +109,7 @@ export class ProjectionRunner {
     this.#atomic = hasAtomicCheckpoint(host.store);
     this.#table = host.store instanceof TableReadModelStore ? host.store : undefined;
     this.#handles = new Set(projection.handles);
+    this.#onlyType = this.#handles.size === 1 ? projection.handles[0] : undefined;
     this.#freeMetadata = Object.freeze({ projection: projection.name });
   }
 
@@ -265,7 +268,9 @@ export class ProjectionRunner {
    */
   #handle(event: RecordedEvent): boolean | Promise<boolean> {
     const p = this.projection;
-    if (!this.#handles.has(event.type) || (p.stream !== undefined && event.streamId !== p.stream)) {
+    const only = this.#onlyType;
+    const handled = only === undefined ? this.#handles.has(event.type) : event.type === only;
+    if (!handled || (p.stream !== undefined && event.streamId !== p.stream)) {
       this.#batchPosition = event.globalPosition;
       return true;
     }
