@@ -19,6 +19,7 @@ import {
   copyStatus,
   type PreparedWrite,
   type ProjectedBatch,
+  ProjectedEntry,
   type ProjectedModel,
   prepareDelete,
   prepareProjected,
@@ -162,29 +163,48 @@ export abstract class TableReadModelStore implements ReadModelStore {
     return this.#commit(prepared, prepareStatus(status));
   }
 
-  /** `load`, answered synchronously from the table (see {@link projectorLoadNow}). */
-  [projectorLoadNow]<M>(modelType: string, id: string): StoredReadModel<M> | undefined {
+  /**
+   * `load`, answered synchronously from the table as a new entry for the
+   * projector: a copy of the model, its revision and its last event's
+   * position; for a model not stored, an entry without one (`value`
+   * undefined, revision 0). See {@link projectorLoadNow}.
+   * @throws InvalidNameError for an invalid model type or id
+   */
+  [projectorLoadNow](modelType: string, id: string): ProjectedEntry {
     this.checkOpen();
-    validateEntityType(modelType);
-    validateEntityId(id);
     const entry = this.table.get(modelType, id);
-    return entry && toStoredReadModel<M>(entry);
+    if (entry === undefined) {
+      // What the table holds was checked when written.
+      validateEntityType(modelType);
+      validateEntityId(id);
+      return new ProjectedEntry(id, undefined, 0, 0);
+    }
+    const position = entry instanceof ProjectedEntry ? entry.lastEventPosition : entry.metadata.lastEventPosition;
+    return new ProjectedEntry(id, copyJsonData(entry.value), entry.revision, position);
   }
 
   /**
    * `saveWithCheckpoint` of the saves and deletes of `models` (see
    * {@link prepareProjected}), read synchronously before it returns; one
-   * model type, each id once (a projector's batch).
+   * model type, each id once (a projector's batch). `handOver`: the
+   * {@link ProjectedEntry} models passed are entries {@link projectorLoadNow}
+   * gave for this model type (their ids are checked), which the caller
+   * gives up once the batch is applied (the table keeps them, and their
+   * models, as they are). `byId`, with `handOver`: a map of exactly those
+   * entries by id, given up too (the table may take it as its map of the
+   * model type: see {@link ReadModelTable.apply}).
    */
   [projectorSaveBatch](
     batch: ProjectedBatch,
     models: readonly ProjectedModel[],
     status: ProjectionStatusRecord,
+    handOver = false,
+    byId?: Map<string, ProjectedEntry>,
   ): Promise<number[]> {
     try {
       this.checkOpen();
-      const prepared = prepareProjected(batch, models, this.maxValueBytes);
-      return this.#commit(prepared, prepareStatus(status), true);
+      const prepared = prepareProjected(batch, models, this.maxValueBytes, handOver);
+      return this.#commit(prepared, prepareStatus(status), true, handOver ? byId : undefined);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -211,17 +231,21 @@ export abstract class TableReadModelStore implements ReadModelStore {
     return result;
   }
 
-  /** Checks, persists and applies one batch, after the batches before it (`distinct`: no model written twice in it). */
+  /**
+   * Checks, persists and applies one batch, after the batches before it
+   * (`distinct`: no model written twice in it; `byId`: see {@link ReadModelTable.apply}).
+   */
   #commit(
     writes: readonly PreparedWrite[],
     status: ProjectionStatusRecord | undefined,
     distinct = false,
+    byId?: Map<string, ProjectedEntry>,
   ): Promise<number[]> {
     return this.exclusive(async () => {
       const revisions = this.table.plan(writes, distinct);
       const changed = revisions.some((r) => r !== 0);
       if (changed || status) await this.persist(writes, revisions, status);
-      this.table.apply(writes, revisions);
+      this.table.apply(writes, revisions, byId);
       if (status) this.table.setStatus(status);
       return revisions;
     });

@@ -224,17 +224,6 @@ export function prepareSave(
   return new CheckedSave(value, meta, checkExpectedRevision(expectedRevision));
 }
 
-/** One model of a projector's batch, as {@link prepareProjected} reads it (synchronously). */
-export interface ProjectedModel {
-  readonly id: string;
-  /** The model; `undefined` deletes it. */
-  readonly model: unknown;
-  /** Position of the last event applied to it. */
-  readonly lastEventPosition: number;
-  /** Its revision in the store (0: not stored): the write's expected revision. */
-  readonly revision: number;
-}
-
 /** What the saves of one projector batch share in their metadata. */
 export interface ProjectedBatch {
   readonly modelType: string;
@@ -244,26 +233,64 @@ export interface ProjectedBatch {
   readonly metadata: Readonly<Record<string, string>>;
 }
 
-/** A save of a projector's batch: its metadata (shared parts from the batch) made when first read. */
-class ProjectedSave extends LazyTextSave implements PreparedSave {
-  #metadata: ReadModelMetadata | undefined;
-  constructor(
-    readonly id: string,
-    readonly value: unknown,
-    readonly lastEventPosition: number,
-    readonly batch: ProjectedBatch,
-    readonly expectedRevision: number,
-  ) {
-    super();
+/** One model of a projector's batch, as {@link prepareProjected} reads it (synchronously). */
+export interface ProjectedModel {
+  readonly id: string;
+  /** The model; `undefined` deletes it. */
+  readonly value: unknown;
+  /** Position of the last event applied to it. */
+  readonly lastEventPosition: number;
+  /** Its revision in the store (0: not stored): the write's expected revision. */
+  readonly revision: number;
+}
+
+/**
+ * One model as a projector holds it, and the save of it that
+ * {@link prepareProjected} makes: a table keeps the object itself as the
+ * model's entry (with the revision the save got), its metadata made from
+ * the batch's shared parts when read. Once a save of it was applied, its
+ * holder never changes it again (the projector forgets it; see
+ * `projectorSaveBatch`).
+ */
+export class ProjectedEntry implements PreparedSave, ProjectedModel {
+  // Declared in the order a projector reads them for each event (the first ones share a cache line).
+  /** The model; `undefined` when there is none (never stored, or deleted in the batch). */
+  value: unknown;
+  /** Position of the last event applied to it. */
+  lastEventPosition: number;
+  /** In the projector's batch: changed since it was loaded or written. */
+  dirty = false;
+  /** Its revision in the store (0: not stored); the one its save got once applied. */
+  revision: number;
+  readonly id: string;
+  /** The batch of its last save (set by {@link prepareProjected}). */
+  batch: ProjectedBatch | undefined = undefined;
+  /** The revision its save expects (set by {@link prepareProjected}). */
+  expectedRevision = 0;
+
+  constructor(id: string, value: unknown, revision: number, lastEventPosition: number) {
+    this.value = value;
+    this.lastEventPosition = lastEventPosition;
+    this.revision = revision;
+    this.id = id;
+  }
+
+  get type(): "save" {
+    return "save";
   }
 
   get modelType(): string {
-    return this.batch.modelType;
+    return (this.batch as ProjectedBatch).modelType;
+  }
+
+  /** The model's JSON text (made when read: a store that keeps models in memory never needs it). */
+  get json(): string {
+    return JSON.stringify(this.value);
   }
 
   get metadata(): ReadModelMetadata {
-    const b = this.batch;
-    this.#metadata ??= {
+    const b = this.batch as ProjectedBatch;
+    return {
       id: this.id,
       modelType: b.modelType,
       schemaVersion: b.schemaVersion,
@@ -271,21 +298,90 @@ class ProjectedSave extends LazyTextSave implements PreparedSave {
       lastEventPosition: this.lastEventPosition,
       metadata: b.metadata,
     };
-    return this.#metadata;
   }
+
+  get metadataJson(): string {
+    return metadataToJson(this.metadata);
+  }
+}
+
+/** Depth from which {@link plainWithin} leaves a value to a copy (the copy's complete check detects cycles). */
+const PLAIN_DEPTH = 64;
+/** Upper bound of the UTF-8 size of the JSON text of what {@link plainWithin} walked (reset per walk). */
+let plainBound = 0;
+
+/**
+ * True when `value` is already what a copy by `copyJsonWithin` would be
+ * (objects with `Object.prototype` and no `__proto__` key, dense arrays,
+ * strings, finite numbers other than -0, booleans, null, less than
+ * {@link PLAIN_DEPTH} deep) and the upper bound of its UTF-8 JSON size is
+ * within `maxBytes`: it can be stored as it is. False for anything else
+ * (then a copy checks it completely, with its errors).
+ */
+export function plainWithin(value: unknown, maxBytes: number): boolean {
+  plainBound = 0;
+  return isPlain(value, 0) && plainBound <= maxBytes;
+}
+
+const hasOwn = Object.prototype.hasOwnProperty;
+
+function isPlain(value: unknown, depth: number): boolean {
+  switch (typeof value) {
+    case "string":
+      plainBound += 6 * value.length + 2;
+      return true;
+    case "number":
+      plainBound += 25;
+      return Number.isFinite(value) && !Object.is(value, -0);
+    case "boolean":
+      plainBound += 5;
+      return true;
+    case "object":
+      break;
+    default:
+      return false;
+  }
+  if (value === null) {
+    plainBound += 4;
+    return true;
+  }
+  if (depth >= PLAIN_DEPTH) return false;
+  if (Array.isArray(value)) {
+    const n = value.length;
+    plainBound += 2 + n;
+    for (let i = 0; i < n; i++) if (!(i in value) || !isPlain(value[i], depth + 1)) return false;
+    return true;
+  }
+  if (Object.getPrototypeOf(value) !== Object.prototype) return false;
+  plainBound += 2;
+  for (const key in value) {
+    if (!hasOwn.call(value, key) || key === "__proto__") return false;
+    plainBound += 6 * key.length + 4;
+    if (!isPlain((value as Record<string, unknown>)[key], depth + 1)) return false;
+  }
+  return true;
 }
 
 /**
  * Checks and prepares the writes of a projector's batch: the same checks
  * and copies as {@link prepareWrites} of the equivalent saves and deletes
- * (each with its `revision` as expected revision), with the metadata the
- * models share checked once.
+ * (each with its `revision` as expected revision; a model `undefined` is
+ * a delete), with the metadata the models share checked once.
+ *
+ * `handOver`: the saves of {@link ProjectedEntry} models are the entries
+ * themselves, each model stored as it is when it is plain JSON data
+ * ({@link plainWithin}; otherwise its copy replaces it in the entry), for
+ * a caller that gives the entries up (it never reads or changes them, nor
+ * their models, again once the batch is applied); their ids are not
+ * checked again (such entries come from the store's own load, which
+ * checks them). Otherwise each save is a new entry holding a copy.
  * @throws InvalidNameError | ValidationError | InvalidValueError | TooLargeError
  */
 export function prepareProjected(
   batch: ProjectedBatch,
   models: readonly ProjectedModel[],
   maxValueBytes: number,
+  handOver = false,
 ): PreparedWrite[] {
   const modelType = batch.modelType;
   validateEntityType(modelType);
@@ -310,9 +406,10 @@ export function prepareProjected(
     const m = models[i] as ProjectedModel;
     const id = m.id;
     current = id;
-    validateEntityId(id);
+    const owned = handOver && m instanceof ProjectedEntry;
+    if (!owned) validateEntityId(id);
     const expected = checkExpectedRevision(m.revision) as number;
-    if (m.model === undefined) {
+    if (m.value === undefined) {
       out[i] = { type: "delete", modelType, id, expectedRevision: expected };
       continue;
     }
@@ -320,8 +417,12 @@ export function prepareProjected(
     if (!Number.isSafeInteger(position) || position < 0) {
       throw new ValidationError("metadata.lastEventPosition", `must be an integer >= 0, got ${String(position)}`);
     }
-    const value = copyJsonWithin(m.model, maxValueBytes, what, "model");
-    out[i] = new ProjectedSave(id, value, position, shared, expected);
+    const save = owned ? m : new ProjectedEntry(id, undefined, expected, position);
+    if (!owned || !plainWithin(m.value, maxValueBytes))
+      save.value = copyJsonWithin(m.value, maxValueBytes, what, "model");
+    save.batch = shared;
+    save.expectedRevision = expected;
+    out[i] = save;
   }
   return out;
 }

@@ -26,7 +26,9 @@ export interface Projection<M = unknown, D = unknown> {
   /**
    * The model after `event` (`model` is `undefined` when there is none
    * yet); `null` deletes it. Must not mutate `model` (return a new one):
-   * a failed call is retried on the same input.
+   * a failed call is retried on the same input. What it returns must not
+   * change after it returns: a store that keeps its models in memory may
+   * keep that object as the stored model.
    */
   evolve(model: M | undefined, event: RecordedEvent<D>): M | null | Promise<M | null>;
 }

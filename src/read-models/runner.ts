@@ -7,6 +7,7 @@
 import type { EventStore, EventSubscription, RecordedEvent } from "../events/index.js";
 import { ApplyError, type RetryPolicy, retrying } from "../index.js";
 import { projectorLoadNow, projectorSaveBatch, TableReadModelStore } from "./base.js";
+import { ProjectedEntry } from "./prepare.js";
 import {
   type AtomicCheckpointStore,
   generationModelType,
@@ -44,15 +45,7 @@ export interface RunnerHost {
 }
 
 /** A model as the runner holds it: in the batch (dirty) or cached from an earlier batch or load. */
-interface Entry {
-  readonly id: string;
-  model: unknown;
-  /** Revision in the store (0: not stored). */
-  revision: number;
-  /** Position of the last event applied. */
-  lastEventPosition: number;
-  dirty: boolean;
-}
+type Entry = ProjectedEntry;
 
 /** One generation of one projection, running. */
 export class ProjectionRunner {
@@ -78,9 +71,12 @@ export class ProjectionRunner {
    * The models of this generation as the runner last read or wrote them:
    * the batch (dirty entries) and, across batches, the clean ones (at
    * most `maxCachedModels`, oldest dropped first). The runner is their
-   * only writer, so they stay equal to what the store holds.
+   * only writer, so they stay equal to what the store holds. A store that
+   * keeps its models in memory (a {@link TableReadModelStore}) keeps the
+   * entries of each batch written, as they are: the runner forgets them
+   * and loads a copy when it needs the model again.
    */
-  readonly #models = new Map<string, Entry>();
+  #models = new Map<string, Entry>();
   /** The dirty entries of {@link #models}: the batch. */
   #batch: Entry[] = [];
   /** The event store's head as last read (it only grows): `stats()` is read again only when an event reaches it. */
@@ -98,6 +94,8 @@ export class ProjectionRunner {
   /** The store, when it keeps its models in memory: loads without a promise, batches without write objects. */
   readonly #table: TableReadModelStore | undefined;
   readonly #handles: Set<string>;
+  /** The one event type the projection handles, when it handles one (compared without a lookup). */
+  readonly #onlyType: string | undefined;
   /** The free-form metadata of every model written. */
   readonly #freeMetadata: Readonly<Record<string, string>>;
 
@@ -111,6 +109,7 @@ export class ProjectionRunner {
     this.#atomic = hasAtomicCheckpoint(host.store);
     this.#table = host.store instanceof TableReadModelStore ? host.store : undefined;
     this.#handles = new Set(projection.handles);
+    this.#onlyType = this.#handles.size === 1 ? projection.handles[0] : undefined;
     this.#freeMetadata = Object.freeze({ projection: projection.name });
   }
 
@@ -124,7 +123,7 @@ export class ProjectionRunner {
     this.failedPosition = undefined;
     this.#stopping = false;
     this.#batch = [];
-    this.#models.clear();
+    this.#models = new Map();
     this.#checkpointedAt = performance.now();
     this.#checkpointCostMs = 0;
     this.#sinceClock = 0;
@@ -186,8 +185,10 @@ export class ProjectionRunner {
       }
       // Events come a batch at a time: each is handled synchronously unless it must wait.
       for (let events = await sub.nextBatch(); events.length > 0; events = await sub.nextBatch()) {
-        for (const event of events) {
-          const go = this.#busy === 0 ? this.#step(event) : await this.#exclusive(async () => this.#step(event));
+        // An index, not for…of: in an async function, for…of allocates an iterator result per event.
+        for (let i = 0; i < events.length; i++) {
+          const event = events[i] as RecordedEvent;
+          const go = this.#busy === 0 ? this.#step(event) : await this.#stepQueued(event);
           if (go === false || (go !== true && !(await this.#hold(go)))) return;
         }
       }
@@ -204,15 +205,28 @@ export class ProjectionRunner {
    * waits holds the queue so checkpoints never interleave with it. False to stop.
    */
   async #deliver(event: RecordedEvent): Promise<boolean> {
-    const go = this.#busy === 0 ? this.#step(event) : await this.#exclusive(async () => this.#step(event));
+    const go = this.#busy === 0 ? this.#step(event) : await this.#stepQueued(event);
     return go === true || (go !== false && (await this.#hold(go)));
+  }
+
+  /**
+   * {@link #step} after the work queued before it. A method of its own: a
+   * closure over `event` in the caller would make every event allocate
+   * its context, even those handled at once.
+   */
+  #stepQueued(event: RecordedEvent): Promise<boolean | Promise<boolean>> {
+    return this.#exclusive(async () => this.#step(event));
   }
 
   /** Handles one event and writes the batch when it is full or at the head; false to stop. */
   #step(event: RecordedEvent): boolean | Promise<boolean> {
     if (this.#stopping || this.failed) return false;
     const handled = this.#handle(event);
-    if (handled === true) return this.#after(event);
+    if (handled === true) {
+      // #after's common case: behind the head, the batch still small.
+      if (event.globalPosition < this.#head && this.#batch.length < this.host.batchSize) return true;
+      return this.#after(event);
+    }
     if (handled === false) return false;
     return handled.then((ok) => ok && this.#after(event));
   }
@@ -254,7 +268,9 @@ export class ProjectionRunner {
    */
   #handle(event: RecordedEvent): boolean | Promise<boolean> {
     const p = this.projection;
-    if (!this.#handles.has(event.type) || (p.stream !== undefined && event.streamId !== p.stream)) {
+    const only = this.#onlyType;
+    const handled = only === undefined ? this.#handles.has(event.type) : event.type === only;
+    if (!handled || (p.stream !== undefined && event.streamId !== p.stream)) {
       this.#batchPosition = event.globalPosition;
       return true;
     }
@@ -272,11 +288,15 @@ export class ProjectionRunner {
 
   #handleWithId(event: RecordedEvent, id: string): boolean | Promise<boolean> {
     const entry = this.#models.get(id);
-    if (entry) return this.#apply(event, entry);
+    return entry === undefined ? this.#handleMissing(event, id) : this.#apply(event, entry);
+  }
+
+  /** Applies `event` to model `id`, which the runner does not hold: loaded first. */
+  #handleMissing(event: RecordedEvent, id: string): boolean | Promise<boolean> {
     if (this.#table) {
       let loaded: Entry;
       try {
-        loaded = this.#entry(id, this.#table[projectorLoadNow](this.modelType, id));
+        loaded = this.#table[projectorLoadNow](this.modelType, id);
       } catch (error) {
         return this.#failOn(event, id, error);
       }
@@ -293,7 +313,7 @@ export class ProjectionRunner {
   }
 
   #apply(event: RecordedEvent, entry: Entry): boolean | Promise<boolean> {
-    const resumedDelete = event.globalPosition === this.#resumedFrom && entry.model === undefined;
+    const resumedDelete = event.globalPosition === this.#resumedFrom && entry.value === undefined;
     if (entry.lastEventPosition >= event.globalPosition || resumedDelete) {
       this.#batchPosition = event.globalPosition; // applied before a crash: once is enough
       return true;
@@ -301,9 +321,9 @@ export class ProjectionRunner {
     const p = this.projection;
     let next: unknown;
     try {
-      next = p.evolve(entry.model as never, event as never);
+      next = p.evolve(entry.value as never, event as never);
     } catch (error) {
-      return this.#retry(error, () => p.evolve(entry.model as never, event as never)).then(
+      return this.#retry(error, () => p.evolve(entry.value as never, event as never)).then(
         (retried) => this.#applied(event, entry, retried),
         (failure: unknown) => this.#failOn(event, entry.id, failure),
       );
@@ -312,7 +332,7 @@ export class ProjectionRunner {
       return next.then(
         (value: unknown) => this.#applied(event, entry, value),
         (error: unknown) =>
-          this.#retry(error, () => p.evolve(entry.model as never, event as never)).then(
+          this.#retry(error, () => p.evolve(entry.value as never, event as never)).then(
             (retried) => this.#applied(event, entry, retried),
             (failure: unknown) => this.#failOn(event, entry.id, failure),
           ),
@@ -324,7 +344,7 @@ export class ProjectionRunner {
   #applied(event: RecordedEvent, entry: Entry, next: unknown): boolean | Promise<boolean> {
     const deleted = next === null || next === undefined;
     const stored = entry.revision > 0;
-    entry.model = deleted ? undefined : next;
+    entry.value = deleted ? undefined : next;
     entry.lastEventPosition = event.globalPosition;
     if (!entry.dirty) {
       entry.dirty = true;
@@ -362,14 +382,8 @@ export class ProjectionRunner {
 
   #entry(id: string, stored: StoredReadModel | undefined): Entry {
     return stored
-      ? {
-          id,
-          model: stored.model,
-          revision: stored.revision,
-          lastEventPosition: stored.metadata.lastEventPosition,
-          dirty: false,
-        }
-      : { id, model: undefined, revision: 0, lastEventPosition: 0, dirty: false };
+      ? new ProjectedEntry(id, stored.model, stored.revision, stored.metadata.lastEventPosition)
+      : new ProjectedEntry(id, undefined, 0, 0);
   }
 
   /** Writes the batch and the checkpoint `position` (at least the batch's own). */
@@ -381,17 +395,20 @@ export class ProjectionRunner {
     const batch = this.#batch;
     /** The entries to write (a model created and deleted within the batch is not). */
     const written: Entry[] = [];
-    for (const e of batch) if (e.model !== undefined || e.revision !== 0) written.push(e);
+    for (const e of batch) if (e.value !== undefined || e.revision !== 0) written.push(e);
     const head = this.host.eventStore.stats().globalPosition;
     if (head > this.#head) this.#head = head;
     const base = checkpoint >= head ? ProjectionStatus.UpToDate : ProjectionStatus.CatchingUp;
     const record = this.#record(base, checkpoint, head);
     if (written.length === 0 && checkpoint === this.checkpoint && base === this.status && !this.rebuilding) {
-      this.#settle(batch, written, undefined);
+      this.#settle(batch, written, undefined, false);
       return;
     }
     const store = this.host.store;
     const table = this.#atomic ? this.#table : undefined;
+    // The map itself when it holds just the entries written (a catch-up's last batch): the table may take it.
+    const whole =
+      table && written.length === batch.length && batch.length === this.#models.size ? this.#models : undefined;
     const lastUpdated = new Date();
     const schemaVersion = this.projection.schemaVersion ?? 1;
     const modelType = this.modelType;
@@ -401,11 +418,11 @@ export class ProjectionRunner {
       for (const e of written) {
         const id = e.id;
         writes.push(
-          e.model === undefined
+          e.value === undefined
             ? { type: "delete", modelType, id, expectedRevision: e.revision }
             : {
                 type: "save",
-                model: e.model,
+                model: e.value,
                 metadata: {
                   id,
                   modelType,
@@ -420,11 +437,14 @@ export class ProjectionRunner {
       }
     }
     const revisions = await retrying(this.host.retry, async (): Promise<(number | undefined)[]> => {
+      // The table keeps the entries written (the runner forgets them in #settle).
       if (table)
         return table[projectorSaveBatch](
           { modelType, schemaVersion, lastUpdated, metadata: this.#freeMetadata },
           written,
           record,
+          true,
+          whole,
         );
       if (this.#atomic) return (store as AtomicCheckpointStore).saveWithCheckpoint(writes, record);
       const saved: (number | undefined)[] = [];
@@ -435,8 +455,9 @@ export class ProjectionRunner {
           await store.delete(w.modelType, w.id, { expectedRevision: w.expectedRevision }).catch(() => false);
       return saved;
     });
+    if (whole) this.#models = new Map(); // given up with the entries: the table may hold it now
     if (this.mirror) await store.updateProjectionStatus({ ...record, name: this.projection.name });
-    this.#settle(batch, written, revisions);
+    this.#settle(batch, written, revisions, table !== undefined);
     this.#checkpointedAt = performance.now();
     this.#checkpointCostMs = this.#checkpointedAt - started;
     this.checkpoint = checkpoint;
@@ -448,19 +469,30 @@ export class ProjectionRunner {
    * After the batch was written: its entries are clean, with the revision
    * each write got (an entry whose revision is unknown, or whose model was
    * deleted, leaves the cache); then the oldest clean entries beyond
-   * `maxCachedModels` are dropped.
+   * `maxCachedModels` are dropped. `handedOver`: the store keeps the
+   * entries written (with their revisions), and the cache forgets them.
    */
-  #settle(batch: Entry[], written: readonly Entry[], revisions: readonly (number | undefined)[] | undefined): void {
+  #settle(
+    batch: Entry[],
+    written: readonly Entry[],
+    revisions: readonly (number | undefined)[] | undefined,
+    handedOver: boolean,
+  ): void {
     const models = this.#models;
-    for (let i = 0; i < written.length; i++) {
-      const e = written[i] as Entry;
-      const revision = revisions?.[i];
-      if (e.model === undefined || revision === undefined || revision === 0) models.delete(e.id);
-      else e.revision = revision;
-    }
-    for (const e of batch) {
-      e.dirty = false;
-      if (e.model === undefined) models.delete(e.id);
+    if (handedOver) {
+      if (batch.length === models.size) models.clear();
+      else if (models.size > 0) for (const e of batch) models.delete(e.id);
+    } else {
+      for (let i = 0; i < written.length; i++) {
+        const e = written[i] as Entry;
+        const revision = revisions?.[i];
+        if (e.value === undefined || revision === undefined || revision === 0) models.delete(e.id);
+        else e.revision = revision;
+      }
+      for (const e of batch) {
+        e.dirty = false;
+        if (e.value === undefined) models.delete(e.id);
+      }
     }
     if (this.#batch === batch) this.#batch = [];
     let excess = models.size - this.host.maxCachedModels;

@@ -16,7 +16,7 @@
  * Writes mark an index stale; the next query brings it up to date (a few
  * changes are moved into place, many trigger one re-sort).
  */
-import { OwnedSave, type PreparedSave, type PreparedWrite, revisionConflict } from "./prepare.js";
+import { OwnedSave, type PreparedSave, type PreparedWrite, ProjectedEntry, revisionConflict } from "./prepare.js";
 import {
   compareSortValues,
   compileFilters,
@@ -189,9 +189,11 @@ function rangesFor(items: readonly IndexItem[], f: QueryFilter): [number, number
 }
 
 class TypeTable {
-  readonly models = new Map<string, TableEntry>();
   readonly indexes = new Map<string, SortedIndex>();
-  constructor(paths: readonly string[]) {
+  constructor(
+    paths: readonly string[],
+    readonly models: Map<string, TableEntry> = new Map(),
+  ) {
     for (const p of paths) this.indexes.set(p, new SortedIndex(p));
   }
 }
@@ -327,22 +329,68 @@ export class ReadModelTable {
     return pending;
   }
 
-  /** Applies `writes` with the revisions {@link plan} gave them. */
-  apply(writes: readonly PreparedWrite[], revisions: readonly number[]): void {
+  /**
+   * Applies `writes` with the revisions {@link plan} gave them.
+   * `byId`: a map of exactly the saves of `writes` by id, when they are
+   * the entries of one projector's batch given up by their holder (see
+   * {@link ProjectedEntry}); when the table holds no model of their type,
+   * it takes that map as its own (nobody else may use it afterwards).
+   */
+  apply(writes: readonly PreparedWrite[], revisions: readonly number[], byId?: Map<string, ProjectedEntry>): void {
+    if (byId !== undefined && this.#adopt(writes, revisions, byId)) return;
+    /** The table of the last projector's entry put, and its model type (a projector's batch is of one). */
+    let projected: TypeTable | undefined;
+    let projectedType: string | undefined;
     for (let i = 0; i < writes.length; i++) {
       const w = writes[i] as PreparedWrite;
       const revision = revisions[i] as number;
       if (revision === 0) continue;
-      if (w.type === "save") {
+      if (w instanceof ProjectedEntry) {
+        // A projector's entry becomes the table's, with its new revision (its holder gave it up).
+        w.revision = revision;
+        const modelType = w.modelType;
+        if (projected === undefined || modelType !== projectedType) {
+          this.put(w, modelType);
+          projected = this.#types.get(modelType);
+          projectedType = modelType;
+        } else {
+          projected.models.set(w.id, w);
+          if (projected.indexes.size > 0) for (const index of projected.indexes.values()) index.touched(w.id);
+        }
+      } else if (w.type === "save") {
         // A save made by prepare.ts becomes the entry itself (once); others are wrapped.
         this.put(
           w instanceof OwnedSave && w.claim(revision) ? (w as PreparedSave & TableEntry) : new SavedEntry(w, revision),
         );
       } else {
         this.remove(w.modelType, w.id);
+        projected = undefined; // the last model of a type removed takes its table with it
       }
       if (revision > this.sequence) this.sequence = revision;
     }
+  }
+
+  /**
+   * Applies a projector's batch of saves only, of a type the table holds
+   * none of, by taking `byId` (the same entries by id) as the type's map;
+   * false (nothing done) when the batch is not such a one.
+   */
+  #adopt(writes: readonly PreparedWrite[], revisions: readonly number[], byId: Map<string, ProjectedEntry>): boolean {
+    const first = writes[0];
+    if (!(first instanceof ProjectedEntry) || byId.size !== writes.length) return false;
+    const modelType = first.modelType;
+    if (this.#types.has(modelType)) return false;
+    for (let i = 0; i < writes.length; i++) {
+      const w = writes[i];
+      if (!(w instanceof ProjectedEntry) || w.batch !== first.batch || revisions[i] === 0) return false;
+    }
+    for (let i = 0; i < writes.length; i++) {
+      const revision = revisions[i] as number;
+      (writes[i] as ProjectedEntry).revision = revision;
+      if (revision > this.sequence) this.sequence = revision;
+    }
+    this.#types.set(modelType, new TypeTable(this.#indexPaths, byId));
+    return true;
   }
 
   /** {@link plan} then {@link apply}: returns the revisions. */

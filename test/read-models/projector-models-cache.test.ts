@@ -101,6 +101,42 @@ describe("Projector maxCachedModels", () => {
   });
 });
 
+describe("Projector over a store that keeps models in memory", () => {
+  it("hands evolve a copy of a written model, never the object the store keeps", async () => {
+    const events = new MemoryEventStore();
+    const readModels = new MemoryReadModelStore();
+    const returned: object[] = [];
+    const given: (object | undefined)[] = [];
+    const counting: Projection<{ n: number; tags: string[] }, { id: string }> = {
+      name: "counting",
+      modelType: "Counting",
+      handles: ["changed"],
+      id: (e) => e.data.id,
+      evolve: (m, _e) => {
+        given.push(m);
+        const next = { n: (m?.n ?? 0) + 1, tags: [...(m?.tags ?? []), "t"] };
+        returned.push(next);
+        return next;
+      },
+    };
+    await using projector = await Projector.open({ eventStore: events, readModels, projections: [counting] });
+    await events.append("s", [createEvent("changed", { id: "a" })]);
+    await projector.waitForCatchUp({ timeoutMs: 5000 });
+    await events.append("s", [createEvent("changed", { id: "a" })]);
+    await projector.waitForCatchUp({ timeoutMs: 5000 });
+    // The second call got an equal model, but not the object the first returned (the store kept that one).
+    expect(given[1]).toEqual(returned[0]);
+    expect(given[1]).not.toBe(returned[0]);
+    // What a reader loads is a copy too: changing it changes neither the store nor the next fold.
+    const loaded = await projector.models.load<{ n: number; tags: string[] }>("Counting", "a");
+    expect(loaded?.model).toEqual({ n: 2, tags: ["t", "t"] });
+    loaded?.model.tags.push("changed by a reader");
+    await events.append("s", [createEvent("changed", { id: "a" })]);
+    await projector.waitForCatchUp({ timeoutMs: 5000 });
+    expect((await projector.models.load("Counting", "a"))?.model).toEqual({ n: 3, tags: ["t", "t", "t"] });
+  });
+});
+
 describe("MemoryReadModelStore metadata copies", () => {
   it("keeps the free-form metadata each save was given, whatever the caller does to its objects after", async () => {
     const store = new MemoryReadModelStore();
