@@ -76,39 +76,45 @@ export interface GroupEvents {
  * after the write and fsync, or rejected with the group's error.
  */
 class Group {
-  readonly sink = takeSink();
+  readonly sink = new ByteSink();
   lines = 0;
   saves = 0;
-  readonly done: Promise<void>;
-  resolve!: () => void;
-  reject!: (error: unknown) => void;
-  constructor() {
+  done: Promise<void> = Promise.resolve();
+  resolve: () => void = () => undefined;
+  reject: (error: unknown) => void = () => undefined;
+
+  /** Makes this group empty, with a new promise. */
+  reset(): this {
+    this.sink.length = 0;
+    this.lines = 0;
+    this.saves = 0;
     this.done = new Promise<void>((resolve, reject) => {
       this.resolve = resolve;
       this.reject = reject;
     });
+    return this;
   }
 }
 
 /**
- * Sinks of settled groups, for the next groups of any namespace: a group
- * write copies its bytes to the page cache, after which its buffer is
- * free. At most {@link SPARE_SINKS} are kept, of at most
- * {@link SPARE_SINK_BYTES} each (a large batch's buffer is let go).
+ * Settled groups, reused by the next groups of any namespace with their
+ * buffers (a group write copies its bytes to the page cache, after which
+ * its buffer is free). At most {@link SPARE_GROUPS} are kept, with a
+ * buffer of at most {@link SPARE_GROUP_BYTES} each (a large batch's is
+ * let go). Keeping some alive also keeps the JIT's code for them valid: the
+ * shape of an object that no live object has any more is dropped by a full
+ * garbage collection, and the optimised code that relied on it with it.
  */
-const spareSinks: ByteSink[] = [];
-const SPARE_SINKS = 8;
-const SPARE_SINK_BYTES = 256 * 1024;
+const spareGroups: Group[] = [new Group()];
+const SPARE_GROUPS = 8;
+const SPARE_GROUP_BYTES = 256 * 1024;
 
-function takeSink(): ByteSink {
-  const sink = spareSinks.pop();
-  if (!sink) return new ByteSink();
-  sink.length = 0;
-  return sink;
+function takeGroup(): Group {
+  return (spareGroups.pop() ?? new Group()).reset();
 }
 
-function giveBackSink(sink: ByteSink): void {
-  if (spareSinks.length < SPARE_SINKS && sink.buffer.length <= SPARE_SINK_BYTES) spareSinks.push(sink);
+function giveBackGroup(group: Group): void {
+  if (spareGroups.length < SPARE_GROUPS && group.sink.buffer.length <= SPARE_GROUP_BYTES) spareGroups.push(group);
 }
 
 /** A read-only descriptor on the file as it was at one moment, with its size then. */
@@ -184,7 +190,7 @@ export class NamespaceLog {
   append(encode: (sink: ByteSink) => number): Promise<void> {
     let group = this.#pending;
     if (!group) {
-      group = new Group();
+      group = takeGroup();
       this.#pending = group;
       this.events?.started(this);
       this.#flushing ??= this.#flushLoop();
@@ -319,9 +325,9 @@ export class NamespaceLog {
 
   /** Resolves every save of `group` (or rejects each with `failure.error`), then tells {@link GroupEvents.settled}. */
   #settle(group: Group, failure?: { readonly error: unknown }): void {
-    giveBackSink(group.sink);
     if (failure) group.reject(failure.error);
     else group.resolve();
+    giveBackGroup(group);
     this.events?.settled(this);
   }
 
