@@ -71,9 +71,9 @@ export interface GroupEvents {
 
 /**
  * The saves queued for the next group write: their lines in call order,
- * encoded into one {@link ByteSink}, and ONE promise that every one of
- * them returns (a round of 32 saves makes one promise, not 32), resolved
- * after the write and fsync, or rejected with the group's error.
+ * encoded into one {@link ByteSink}, and ONE promise that settles them all
+ * (a round of 32 saves makes one resolver, not 32), resolved after the
+ * write and fsync, or rejected with the group's error.
  */
 class Group {
   readonly sink = new ByteSink();
@@ -183,9 +183,11 @@ export class NamespaceLog {
   /**
    * Queues lines to be written with the next group: `encode` appends them
    * (whole lines) to the group's bytes and returns how many it appended.
-   * Resolves once they are written (and fsynced); the promise is the
-   * group's, the same for each of its saves. Queued synchronously: call
-   * order is write order. When `encode` throws, nothing of it is queued.
+   * Resolves once they are written (and fsynced), or rejects with the
+   * group's error: each save gets a promise of its own, derived from the
+   * group's (so that a failed save nobody awaits is still reported as an
+   * unhandled rejection). Queued synchronously: call order is write
+   * order. When `encode` throws, nothing of it is queued.
    */
   append(encode: (sink: ByteSink) => number): Promise<void> {
     let group = this.#pending;
@@ -204,7 +206,7 @@ export class NamespaceLog {
       throw error;
     }
     group.saves++;
-    return group.done;
+    return group.done.then();
   }
 
   /** Resolves when nothing is queued or being written. */

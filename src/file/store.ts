@@ -157,7 +157,7 @@ export class FileStore extends BaseStore {
       }
       if (this.#options.autoCompact) this.#sketch(prepared, first, oneNamespace);
       if (!oneNamespace) return this.#saveAcross(prepared);
-      // The group's promise, which every save of the group returns (see NamespaceLog.append).
+      // Settled with its group (see NamespaceLog.append).
       const { integrity } = this.#options;
       return this.#log(first).append((sink) => encodeLinesInto(sink, prepared, this.#names, integrity));
     } catch (error) {

@@ -95,7 +95,10 @@ describe("FileStore group commit", () => {
     await using store = await FileStore.open({ directory: tempDir() });
     // A directory where the data file goes: the group cannot open it.
     mkdirSync(store.fileOf("ws"));
-    const outcomes = await Promise.allSettled(Array.from({ length: 12 }, (_, i) => store.save([set(`k${i}`, i)])));
+    const saves = Array.from({ length: 12 }, (_, i) => store.save([set(`k${i}`, i)]));
+    // A promise per save (not the group's, shared): a failed save that nobody awaits is still an unhandled rejection.
+    expect(new Set(saves).size).toBe(12);
+    const outcomes = await Promise.allSettled(saves);
     const reasons = outcomes.map((o) => (o.status === "rejected" ? o.reason : undefined));
     expect(reasons.every((r) => isWriteFailedError(r))).toBe(true);
     expect(new Set(reasons).size).toBe(1);
