@@ -12,6 +12,7 @@ import { closeSync, constants, fdatasync, openSync, writeSync } from "node:fs";
 import path from "node:path";
 import { promisify } from "node:util";
 import type { ChangeInput } from "../../src/core/change.js";
+import type { FileStore } from "../../src/file/index.js";
 import { openFileStore } from "./filestore.js";
 import { fsyncLatency, fsyncPerSave, fsyncPerSaveSerialized } from "./fsync.js";
 import { type BenchResult, collectGarbage, compare, formatMs, median, now, RatioKind, withTempDir } from "./measure.js";
@@ -23,6 +24,15 @@ const WARMUP_RUNS = 3;
 
 /** Section 2: `writers` async writers, each doing sequential single-change saves. */
 export async function concurrentSaves(plan: Plan, signal: AbortSignal | undefined): Promise<BenchResult[]> {
+  return withTempDir("core-concurrent-store", (storeDir) => concurrentSavesIn(storeDir, plan, signal));
+}
+
+/** {@link concurrentSaves}, the FileStore's files in `storeDir`. */
+async function concurrentSavesIn(
+  storeDir: string,
+  plan: Plan,
+  signal: AbortSignal | undefined,
+): Promise<BenchResult[]> {
   const { concurrentWriters: writers, savesPerWriter: saves } = plan;
   const at = new Date(Date.UTC(2025, 0, 1));
   const changes: ChangeInput[][] = Array.from({ length: writers }, (_, wi) =>
@@ -41,33 +51,37 @@ export async function concurrentSaves(plan: Plan, signal: AbortSignal | undefine
   const changeFor = (wi: number, s: number): ChangeInput => changes[wi]![s]!;
   /** What each timed FileStore run did: its group writes and fsyncs (from `stats()`). */
   const fileGroups: { groups: number; fsyncs: number; saves: number; ms: number }[] = [];
-  const fileRun = (dir: string, n: number) =>
-    withTempDir(dir, async (d) => {
-      const store = await openFileStore(d);
-      try {
-        // The namespace's file (and lock file) exist before the clock starts, as the baselines' file does.
-        await store.save([{ ...changeFor(0, 0), entityId: "before-the-clock" }]);
-        const before = store.stats();
-        await collectGarbage();
-        const start = now();
-        await Promise.all(
-          Array.from({ length: writers }, async (_, wi) => {
-            for (let s = 0; s < n; s++) await store.save([changeFor(wi, s)]);
-          }),
-        );
-        const ms = now() - start;
-        const after = store.stats();
-        fileGroups.push({
-          groups: after.groups - before.groups,
-          fsyncs: after.fsyncs - before.fsyncs,
-          saves: after.saves - before.saves,
-          ms,
-        });
-        return ms;
-      } finally {
-        await store.close();
-      }
+  // One store for the whole section, as an application keeps its store open: each run saves to a
+  // namespace of its own (a new file, as each baseline run writes a new file). A store opened per run
+  // would die between runs, and the full garbage collections before the baselines' runs would drop the
+  // shapes of its objects and the JIT's code with them: every run would start deoptimised, which no
+  // application that keeps its store open pays.
+  let store: FileStore | undefined;
+  let runsOfStore = 0;
+  const fileRun = async (_dir: string, n: number) => {
+    store ??= await openFileStore(storeDir);
+    const namespace = `concurrent-${++runsOfStore}`;
+    const mine = changes.map((writes) => writes.map((c) => ({ ...c, namespace })));
+    // The namespace's file (and lock file) exist before the clock starts, as the baselines' file does.
+    await store.save([{ ...changeFor(0, 0), namespace, entityId: "before-the-clock" }]);
+    const before = store.stats();
+    await collectGarbage();
+    const start = now();
+    await Promise.all(
+      Array.from({ length: writers }, async (_, wi) => {
+        for (let s = 0; s < n; s++) await store!.save([mine[wi]![s]!]);
+      }),
+    );
+    const ms = now() - start;
+    const after = store.stats();
+    fileGroups.push({
+      groups: after.groups - before.groups,
+      fsyncs: after.fsyncs - before.fsyncs,
+      saves: after.saves - before.saves,
+      ms,
     });
+    return ms;
+  };
   const fsyncRun = (dir: string, n: number) =>
     withTempDir(dir, async (d) => {
       await collectGarbage();
@@ -86,71 +100,75 @@ export async function concurrentSaves(plan: Plan, signal: AbortSignal | undefine
   const runs = { file: fileRun, fsync: fsyncRun, serial: serialRun, floor: floorRun } as const;
   type System = keyof typeof runs;
   const systems = Object.keys(runs) as System[];
-  log(`concurrent saves: ${writers} writers × ${saves} sequential single-change saves`);
-  const latency = await withTempDir("core-fsync", async (d) => fsyncLatency(path.join(d, "probe")));
-  log(`one 300 B write + fsync on this disk: ${formatMs(latency)} (median of 200)`);
-  // Warm-up: full runs of every system, untimed, until the JIT has compiled the hot paths (a FileStore
-  // save runs far more JavaScript than a baseline's `JSON.stringify` + write; its first runs of 1,600 saves
-  // take 3–5× the CPU of the later ones).
-  for (let i = 0; i < WARMUP_RUNS; i++) {
-    for (const system of systems) {
-      signal?.throwIfAborted();
-      await runs[system]("core-concurrent-warmup", saves);
+  try {
+    log(`concurrent saves: ${writers} writers × ${saves} sequential single-change saves`);
+    const latency = await withTempDir("core-fsync", async (d) => fsyncLatency(path.join(d, "probe")));
+    log(`one 300 B write + fsync on this disk: ${formatMs(latency)} (median of 200)`);
+    // Warm-up: full runs of every system, untimed, until the JIT has compiled the hot paths (a FileStore
+    // save runs far more JavaScript than a baseline's `JSON.stringify` + write; its first runs of 1,600 saves
+    // take 3–5× the CPU of the later ones).
+    for (let i = 0; i < WARMUP_RUNS; i++) {
+      for (const system of systems) {
+        signal?.throwIfAborted();
+        await runs[system]("core-concurrent-warmup", saves);
+      }
     }
-  }
-  fileGroups.length = 0;
-  const samples: Record<System, number[]> = { file: [], fsync: [], serial: [], floor: [] };
-  for (let rep = 0; rep < plan.concurrentRepetitions; rep++) {
-    // Rotate the order so that no system always runs first.
-    for (let i = 0; i < systems.length; i++) {
-      signal?.throwIfAborted();
-      const system = systems[(rep + i) % systems.length]!;
-      samples[system].push(await runs[system]("core-concurrent", saves));
+    fileGroups.length = 0;
+    const samples: Record<System, number[]> = { file: [], fsync: [], serial: [], floor: [] };
+    for (let rep = 0; rep < plan.concurrentRepetitions; rep++) {
+      // Rotate the order so that no system always runs first.
+      for (let i = 0; i < systems.length; i++) {
+        signal?.throwIfAborted();
+        const system = systems[(rep + i) % systems.length]!;
+        samples[system].push(await runs[system]("core-concurrent", saves));
+      }
+      const g = fileGroups.at(-1)!;
+      log(
+        `concurrent saves ${rep + 1}/${plan.concurrentRepetitions}: FileStore ${formatMs(samples.file.at(-1)!)} ` +
+          `(${describeGroups(g)}), fsync per save ${formatMs(samples.fsync.at(-1)!)}, serialized ${formatMs(samples.serial.at(-1)!)}, ` +
+          `group-commit floor ${formatMs(samples.floor.at(-1)!)}`,
+      );
     }
-    const g = fileGroups.at(-1)!;
-    log(
-      `concurrent saves ${rep + 1}/${plan.concurrentRepetitions}: FileStore ${formatMs(samples.file.at(-1)!)} ` +
-        `(${describeGroups(g)}), fsync per save ${formatMs(samples.fsync.at(-1)!)}, serialized ${formatMs(samples.serial.at(-1)!)}, ` +
-        `group-commit floor ${formatMs(samples.floor.at(-1)!)}`,
-    );
+    const base = {
+      suite: SUITE,
+      operation: `${writers} concurrent single-change durable saves`,
+      subject: "FileStore (group commit)",
+      units: writers * saves,
+      unit: "saves",
+      ratioKind: RatioKind.Speedup,
+    } as const;
+    return [
+      compare(
+        {
+          ...base,
+          baseline: "fsync per save",
+          baselineDetail:
+            "the same async writers, each save = its own write + fsync (FileHandle, one shared append-only file); libuv runs up to 4 fsyncs at once and the kernel merges overlapping fsyncs of one file",
+          target: 4,
+          note:
+            `one 300 B write + fsync took ${formatMs(latency)} (median) on this disk during the run; ` +
+            `FileStore's median run: ${describeGroups(medianRun(fileGroups))} (at best one group per round of ${writers} saves: ${saves} groups); ` +
+            `group-commit floor (one write + fdatasync per round, no store) ${formatMs(median(samples.floor))}: ` +
+            `at most ${(median(samples.fsync) / median(samples.floor)).toFixed(2)}× on this disk then`,
+        },
+        samples.file,
+        samples.fsync,
+      ),
+      compare(
+        {
+          ...base,
+          baseline: "fsync per save, serialized",
+          baselineDetail: "the same saves one after another: writeSync + fsyncSync each, nothing overlaps",
+          target: 10,
+          note: "what one fsync per save costs when the saves cannot overlap",
+        },
+        samples.file,
+        samples.serial,
+      ),
+    ];
+  } finally {
+    await store?.close();
   }
-  const base = {
-    suite: SUITE,
-    operation: `${writers} concurrent single-change durable saves`,
-    subject: "FileStore (group commit)",
-    units: writers * saves,
-    unit: "saves",
-    ratioKind: RatioKind.Speedup,
-  } as const;
-  return [
-    compare(
-      {
-        ...base,
-        baseline: "fsync per save",
-        baselineDetail:
-          "the same async writers, each save = its own write + fsync (FileHandle, one shared append-only file); libuv runs up to 4 fsyncs at once and the kernel merges overlapping fsyncs of one file",
-        target: 4,
-        note:
-          `one 300 B write + fsync took ${formatMs(latency)} (median) on this disk during the run; ` +
-          `FileStore's median run: ${describeGroups(medianRun(fileGroups))} (at best one group per round of ${writers} saves: ${saves} groups); ` +
-          `group-commit floor (one write + fdatasync per round, no store) ${formatMs(median(samples.floor))}: ` +
-          `at most ${(median(samples.fsync) / median(samples.floor)).toFixed(2)}× on this disk then`,
-      },
-      samples.file,
-      samples.fsync,
-    ),
-    compare(
-      {
-        ...base,
-        baseline: "fsync per save, serialized",
-        baselineDetail: "the same saves one after another: writeSync + fsyncSync each, nothing overlaps",
-        target: 10,
-        note: "what one fsync per save costs when the saves cannot overlap",
-      },
-      samples.file,
-      samples.serial,
-    ),
-  ];
 }
 
 /** "50 groups, 50 fsyncs, 32.0 saves per group, 2.20 ms per group". */

@@ -108,6 +108,17 @@ class Walk {
   }
 }
 
+/**
+ * Internal (not exported by the package), never used: while one `Walk` is
+ * alive, its shape is too. Otherwise a full garbage collection that finds
+ * no walk under way drops the shape, and with it the optimised code of
+ * `toJson`, `checkJson` and of every caller that inlined them (each
+ * store's `save`), which then runs slower until it is optimised again.
+ * Exported so that it lives as long as the module (an unexported constant
+ * nothing reads is not kept).
+ */
+export const KEEP_WALK_SHAPE: unknown = new Walk("entity");
+
 function checkJson(value: unknown, walk: Walk): void {
   switch (typeof value) {
     case "string":

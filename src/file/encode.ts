@@ -52,10 +52,34 @@ const CRC_SUFFIX = ',"crc":"00000000"}\n';
 const HEX_DIGITS = Buffer.from("0123456789abcdef", "latin1");
 
 /**
+ * A growable byte buffer that lines are encoded into. A namespace's log
+ * keeps one per pending group write and reuses it group after group (a
+ * write copies the bytes to the page cache), so saving a change allocates
+ * no buffer of its own.
+ */
+export class ByteSink {
+  /** The bytes: `buffer[0, length)` are written, the rest is room. */
+  buffer: Buffer;
+  length = 0;
+  constructor(capacity = 16 * 1024) {
+    this.buffer = Buffer.allocUnsafe(capacity);
+  }
+  /** Makes room for `bytes` more bytes (without moving `length`). */
+  reserve(bytes: number): void {
+    if (this.length + bytes <= this.buffer.length) return;
+    const bigger = Buffer.allocUnsafe(Math.max(this.buffer.length * 2, this.length + bytes));
+    this.buffer.copy(bigger, 0, 0, this.length);
+    this.buffer = bigger;
+  }
+  /** The written bytes (a view: valid until the sink is written to again). */
+  bytes(): Buffer {
+    return this.buffer.subarray(0, this.length);
+  }
+}
+
+/**
  * Encodes changes as lines (each ending in `\n`), in order, as UTF-8.
- * With `integrity`, each line gets its `crc`: the lines are built with a
- * placeholder, converted once, and the checksums written into the buffer
- * (one native CRC call per line over bytes, no per-line string encoding).
+ * With `integrity`, each line gets its `crc`.
  * @param only encode only the changes of this namespace
  */
 export function encodeLines(
@@ -65,15 +89,38 @@ export function encodeLines(
   only?: string,
   iso: IsoFormatter = SHARED_ISO,
 ): Buffer {
+  const sink = new ByteSink(1024);
+  encodeLinesInto(sink, changes, names, integrity, only, iso);
+  return sink.bytes();
+}
+
+/**
+ * Appends the lines of `changes` to `sink` (see {@link encodeLines}):
+ * each line is built as one string and written straight into the sink's
+ * buffer; with `integrity` the lines are written with a placeholder and
+ * the checksums written into the buffer (one native CRC call per line
+ * over bytes, no per-line string encoding).
+ * @returns the number of lines appended
+ */
+export function encodeLinesInto(
+  sink: ByteSink,
+  changes: readonly PreparedChange[],
+  names: NameJsonCache,
+  integrity: boolean,
+  only?: string,
+  iso: IsoFormatter = SHARED_ISO,
+): number {
   const end = integrity ? CRC_SUFFIX : "}\n";
-  let estimate = 1024;
+  let estimate = 0;
   for (let i = 0; i < changes.length; i++) {
     const c = changes[i] as PreparedChange;
     estimate += (c.json?.length ?? 0) + c.entityId.length + c.entityType.length + c.namespace.length + 128;
   }
   // Each line is written straight into one buffer: no big intermediate string, and its byte range is known.
-  let buf = Buffer.allocUnsafe(Math.ceil(estimate * 1.25));
-  let off = 0;
+  sink.reserve(Math.ceil(estimate * 1.25));
+  let buf = sink.buffer;
+  let off = sink.length;
+  let lines = 0;
   // Consecutive changes mostly share namespace, type and timestamp: reuse their text.
   let setHead = "";
   let unsetHead = "";
@@ -102,12 +149,13 @@ export function encodeLines(
         ? unsetHead + idJson(c.entityId) + tsTail
         : setHead + idJson(c.entityId) + ',"entity":' + c.json + tsTail;
     if (off + line.length * 3 > buf.length) {
-      const bigger = Buffer.allocUnsafe(Math.max(buf.length * 2, off + line.length * 3));
-      buf.copy(bigger, 0, 0, off);
-      buf = bigger;
+      sink.length = off;
+      sink.reserve(line.length * 3);
+      buf = sink.buffer;
     }
     const start = off;
     off += buf.write(line, off);
+    lines++;
     if (integrity) {
       // The line ends with `,"crc":"00000000"}\n`: checksum what precedes it, write the digits in place.
       let crc = crc32(new Uint8Array(buf.buffer, buf.byteOffset + start, off - CRC_SUFFIX.length - start));
@@ -117,5 +165,6 @@ export function encodeLines(
       }
     }
   }
-  return buf.subarray(0, off);
+  sink.length = off;
+  return lines;
 }

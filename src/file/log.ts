@@ -33,6 +33,7 @@ import {
   writeSync,
 } from "node:fs";
 import path from "node:path";
+import { ByteSink } from "./encode.js";
 import { DATA_SUFFIX, LOCK_SUFFIX } from "./encoding.js";
 import { writeFailed } from "./errors.js";
 import { fdatasyncAsync, fsyncDir } from "./fs.js";
@@ -54,11 +55,66 @@ export interface LogStats {
   keys: number;
 }
 
-interface Pending {
-  readonly data: Buffer;
-  readonly lines: number;
-  readonly resolve: () => void;
-  readonly reject: (error: unknown) => void;
+/**
+ * What the owner of a log learns about its groups, synchronously: each
+ * call happens before the group's saves resolve (or reject), so that
+ * whatever it starts is in place when the callers continue.
+ */
+export interface GroupEvents {
+  /** A save made a new group (the first of the next write): the log is in use until {@link settled}. */
+  started(log: NamespaceLog): void;
+  /** The group's lines are written (and fsynced): its saves resolve next. */
+  written(log: NamespaceLog): void;
+  /** The group resolved or failed: the log is no longer in use for it. */
+  settled(log: NamespaceLog): void;
+}
+
+/**
+ * The saves queued for the next group write: their lines in call order,
+ * encoded into one {@link ByteSink}, and ONE promise that settles them all
+ * (a round of 32 saves makes one resolver, not 32), resolved after the
+ * write and fsync, or rejected with the group's error.
+ */
+class Group {
+  readonly sink = new ByteSink();
+  lines = 0;
+  saves = 0;
+  done: Promise<void> = Promise.resolve();
+  resolve: () => void = () => undefined;
+  reject: (error: unknown) => void = () => undefined;
+
+  /** Makes this group empty, with a new promise. */
+  reset(): this {
+    this.sink.length = 0;
+    this.lines = 0;
+    this.saves = 0;
+    this.done = new Promise<void>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+    return this;
+  }
+}
+
+/**
+ * Settled groups, reused by the next groups of any namespace with their
+ * buffers (a group write copies its bytes to the page cache, after which
+ * its buffer is free). At most {@link SPARE_GROUPS} are kept, with a
+ * buffer of at most {@link SPARE_GROUP_BYTES} each (a large batch's is
+ * let go). Keeping some alive also keeps the JIT's code for them valid: the
+ * shape of an object that no live object has any more is dropped by a full
+ * garbage collection, and the optimised code that relied on it with it.
+ */
+const spareGroups: Group[] = [new Group()];
+const SPARE_GROUPS = 8;
+const SPARE_GROUP_BYTES = 256 * 1024;
+
+function takeGroup(): Group {
+  return (spareGroups.pop() ?? new Group()).reset();
+}
+
+function giveBackGroup(group: Group): void {
+  if (spareGroups.length < SPARE_GROUPS && group.sink.buffer.length <= SPARE_GROUP_BYTES) spareGroups.push(group);
 }
 
 /** A read-only descriptor on the file as it was at one moment, with its size then. */
@@ -97,7 +153,8 @@ export class NamespaceLog {
   #bytesPerLine = 200;
   /** Whether `stats.lines` counts the lines that were in the file before this process wrote. */
   #statsKnown = false;
-  #pending: Pending[] = [];
+  /** The group the next saves join; `undefined` until a save makes one. */
+  #pending: Group | undefined;
   #flushing: Promise<void> | undefined;
   /** The data file as {@link release} left it (inode and size, -1 if unknown), to tell on reopening whether `stats` still hold. */
   #released: { readonly ino: number; readonly dev: number; readonly size: number } | undefined;
@@ -108,12 +165,14 @@ export class NamespaceLog {
    * @param root the store directory
    * @param file the data file's path
    * @param sync fdatasync after every group write
+   * @param events told when a group starts, is written, and settles
    */
   constructor(
     readonly namespace: string,
     readonly root: string,
     readonly file: string,
     readonly sync: boolean,
+    readonly events?: GroupEvents,
   ) {}
 
   /** The lock file: `<name>.lock` next to `<name>.jsonl`. */
@@ -122,14 +181,32 @@ export class NamespaceLog {
   }
 
   /**
-   * Queues `data` (whole lines) to be written with the next group; resolves
-   * once written (and fsynced). Queued synchronously: call order is write order.
+   * Queues lines to be written with the next group: `encode` appends them
+   * (whole lines) to the group's bytes and returns how many it appended.
+   * Resolves once they are written (and fsynced), or rejects with the
+   * group's error: each save gets a promise of its own, derived from the
+   * group's (so that a failed save nobody awaits is still reported as an
+   * unhandled rejection). Queued synchronously: call order is write
+   * order. When `encode` throws, nothing of it is queued.
    */
-  append(data: Buffer, lines: number): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      this.#pending.push({ data, lines, resolve, reject });
+  append(encode: (sink: ByteSink) => number): Promise<void> {
+    let group = this.#pending;
+    if (!group) {
+      group = takeGroup();
+      this.#pending = group;
+      this.events?.started(this);
       this.#flushing ??= this.#flushLoop();
-    });
+    }
+    const { sink } = group;
+    const start = sink.length;
+    try {
+      group.lines += encode(sink);
+    } catch (error) {
+      sink.length = start;
+      throw error;
+    }
+    group.saves++;
+    return group.done.then();
   }
 
   /** Resolves when nothing is queued or being written. */
@@ -151,22 +228,30 @@ export class NamespaceLog {
     try {
       for (;;) {
         await settled();
-        if (this.#pending.length === 0) break;
+        if (!this.#pending) break;
         await this.withLock("ex", async () => {
+          // Taken under the lock: saves made while it was awaited join this group.
           const group = this.#pending;
-          this.#pending = [];
-          if (group.length === 0) return;
+          this.#pending = undefined;
+          if (!group) return;
+          if (group.saves === 0) {
+            // Its only save failed to encode (and threw to its caller): nothing to write.
+            this.#settle(group);
+            return;
+          }
           try {
             await this.#writeGroup(group);
           } catch (error) {
-            for (const p of group) p.reject(error);
+            this.#settle(group, { error });
             return;
           }
-          for (const p of group) p.resolve();
+          this.events?.written(this);
+          this.#settle(group);
         }).catch((error: unknown) => {
+          // The lock could not be taken: the queued saves fail with its error.
           const group = this.#pending;
-          this.#pending = [];
-          for (const p of group) p.reject(error);
+          this.#pending = undefined;
+          if (group) this.#settle(group, { error });
         });
       }
     } finally {
@@ -240,11 +325,18 @@ export class NamespaceLog {
     return repaired;
   }
 
-  async #writeGroup(group: Pending[]): Promise<void> {
+  /** Resolves every save of `group` (or rejects each with `failure.error`), then tells {@link GroupEvents.settled}. */
+  #settle(group: Group, failure?: { readonly error: unknown }): void {
+    if (failure) group.reject(failure.error);
+    else group.resolve();
+    giveBackGroup(group);
+    this.events?.settled(this);
+  }
+
+  async #writeGroup(group: Group): Promise<void> {
     const before = this.prepareWrite();
-    let lines = 0;
-    for (const p of group) lines += p.lines;
-    const buf = group.length === 1 ? (group[0] as Pending).data : Buffer.concat(group.map((p) => p.data));
+    const { lines } = group;
+    const buf = group.sink.bytes();
     let operation: "write" | "fsync" = "write";
     try {
       // A write to the page cache takes microseconds: done here, it saves a thread-pool round trip per group.
@@ -272,7 +364,7 @@ export class NamespaceLog {
       throw writeFailed(operation, this.file, error, detail);
     }
     this.#expectedSize = before + buf.length;
-    this.counters.saves += group.length;
+    this.counters.saves += group.saves;
     this.counters.groups++;
     this.#bytesPerLine = Math.max(1, Math.round(buf.length / Math.max(1, lines)));
     if (this.#statsKnown) {

@@ -23,7 +23,7 @@ import {
   type WatchOptions,
 } from "../index.js";
 import { type CompactOutcome, compactLog } from "./compaction.js";
-import { encodeLines, NameJsonCache } from "./encode.js";
+import { encodeLinesInto, NameJsonCache } from "./encode.js";
 import { DATA_SUFFIX, DIR_SUFFIX, namespaceFromPath, namespacePath } from "./encoding.js";
 import { writeFailed } from "./errors.js";
 import { FileFeedSource } from "./feed.js";
@@ -31,7 +31,7 @@ import { linePrefix } from "./format.js";
 import { readHint, writeHint } from "./hint.js";
 import { hintOf, resolveWithHint } from "./hinted-read.js";
 import { KeySketch } from "./key-sketch.js";
-import { NamespaceLog, type Snapshot } from "./log.js";
+import { type GroupEvents, NamespaceLog, type Snapshot } from "./log.js";
 import { OpenLogs } from "./open-logs.js";
 import { type FileStoreOptions, type ResolvedOptions, resolveOptions } from "./options.js";
 import { type Resolved, readAndResolve, type ScanContext } from "./reader.js";
@@ -146,22 +146,32 @@ export class FileStore extends BaseStore {
    * written and, with `sync: "fsync"`, fsynced.
    * @throws PartialWriteError (`targets: "changes"`) when the append of some namespace failed (a save of one namespace throws its append's error)
    */
-  async save(changes: readonly ChangeInput[], options?: SaveOptions): Promise<void> {
-    const prepared = this.prepare(changes, options);
-    if (prepared.length === 0) return;
-    const first = (prepared[0] as PreparedChange).namespace;
-    const counts = new Map<string, number>();
-    for (const p of prepared) counts.set(p.namespace, (counts.get(p.namespace) ?? 0) + 1);
-    if (this.#options.autoCompact) this.#sketch(prepared, first, counts.size === 1);
-    const { integrity } = this.#options;
-    if (counts.size === 1) {
-      await this.#append(first, encodeLines(prepared, this.#names, integrity), prepared.length);
-      return;
+  save(changes: readonly ChangeInput[], options?: SaveOptions): Promise<void> {
+    try {
+      const prepared = this.prepare(changes, options);
+      if (prepared.length === 0) return Promise.resolve();
+      const first = (prepared[0] as PreparedChange).namespace;
+      let oneNamespace = true;
+      for (let i = 1; i < prepared.length && oneNamespace; i++) {
+        oneNamespace = (prepared[i] as PreparedChange).namespace === first;
+      }
+      if (this.#options.autoCompact) this.#sketch(prepared, first, oneNamespace);
+      if (!oneNamespace) return this.#saveAcross(prepared);
+      // Settled with its group (see NamespaceLog.append).
+      const { integrity } = this.#options;
+      return this.#log(first).append((sink) => encodeLinesInto(sink, prepared, this.#names, integrity));
+    } catch (error) {
+      return Promise.reject(error);
     }
+  }
+
+  /** A save of changes to several namespaces: one append per namespace, queued in call order. */
+  async #saveAcross(prepared: readonly PreparedChange[]): Promise<void> {
+    const namespaces = [...new Set(prepared.map((p) => p.namespace))];
+    const { integrity } = this.#options;
     // Encoded and queued synchronously, so that call order is write order in every namespace.
-    const namespaces = [...counts.keys()];
     const writes = namespaces.map((ns) =>
-      this.#append(ns, encodeLines(prepared, this.#names, integrity, ns), counts.get(ns) as number),
+      this.#log(ns).append((sink) => encodeLinesInto(sink, prepared, this.#names, integrity, ns)),
     );
     const results = await Promise.allSettled(writes);
     const failedIn = new Map<string, unknown>();
@@ -198,17 +208,24 @@ export class FileStore extends BaseStore {
     return sketch;
   }
 
-  #append(namespace: string, text: Buffer, lines: number): Promise<void> {
-    const log = this.#log(namespace);
-    this.#open.use(log);
-    return log
-      .append(text, lines)
-      .then(() => {
-        this.feedNotifier.notify(namespace);
+  /**
+   * What the store does per group write of a namespace (not per save): the
+   * log is in use from the group's first save until it settles; once its
+   * lines are written, feeds wake and automatic compaction is considered.
+   * These run before the group's saves resolve, and never throw.
+   */
+  readonly #groupEvents: GroupEvents = {
+    started: (log) => this.#open.use(log),
+    written: (log) => {
+      try {
+        this.feedNotifier.notify(log.namespace);
         this.#maybeCompact(log);
-      })
-      .finally(() => this.#open.unuse(log));
-  }
+      } catch (error) {
+        this.#options.onBackgroundError(error);
+      }
+    },
+    settled: (log) => this.#open.unuse(log),
+  };
 
   /**
    * A live feed of `namespace`, including saves of other processes (seen
@@ -242,7 +259,7 @@ export class FileStore extends BaseStore {
   #log(namespace: string): NamespaceLog {
     let log = this.#logs.get(namespace);
     if (!log) {
-      log = new NamespaceLog(namespace, this.directory, this.fileOf(namespace), this.#options.sync);
+      log = new NamespaceLog(namespace, this.directory, this.fileOf(namespace), this.#options.sync, this.#groupEvents);
       this.#logs.set(namespace, log);
     }
     return log;
@@ -398,6 +415,8 @@ export class FileStore extends BaseStore {
     const auto = this.#options.autoCompact;
     if (!auto || this.closed || this.#compactions.has(log.namespace)) return;
     const { lines } = log.stats;
+    // Checked first: the sketch's estimate below reads all of its registers after each new key.
+    if (lines <= auto.minLines) return;
     // The keys saved since the last scan, estimated (see key-sketch.ts), when clearly more than it counted.
     const estimate = this.#sketches.get(log.namespace)?.estimate() ?? 0;
     const keys = estimate > log.stats.keys * SKETCH_USE_ABOVE ? Math.ceil(estimate * SKETCH_MARGIN) : log.stats.keys;

@@ -3,9 +3,10 @@
  * for its save before making the next one, share one write and one fsync
  * per round, however long the chain of awaits between a writer's saves.
  */
+import { mkdirSync, rmdirSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import type { ChangeInput } from "../../src/core/change.js";
-import { FileStore } from "../../src/file/index.js";
+import { FileStore, isWriteFailedError } from "../../src/file/index.js";
 import { tempDir } from "./helpers.js";
 
 const set = (id: string, entity: unknown): ChangeInput => ({
@@ -88,5 +89,37 @@ describe("FileStore group commit", () => {
     } finally {
       await store.close();
     }
+  });
+
+  it("a failed group write rejects every save of the group with the group's error; the next group writes", async () => {
+    await using store = await FileStore.open({ directory: tempDir() });
+    // A directory where the data file goes: the group cannot open it.
+    mkdirSync(store.fileOf("ws"));
+    const saves = Array.from({ length: 12 }, (_, i) => store.save([set(`k${i}`, i)]));
+    // A promise per save (not the group's, shared): a failed save that nobody awaits is still an unhandled rejection.
+    expect(new Set(saves).size).toBe(12);
+    const outcomes = await Promise.allSettled(saves);
+    const reasons = outcomes.map((o) => (o.status === "rejected" ? o.reason : undefined));
+    expect(reasons.every((r) => isWriteFailedError(r))).toBe(true);
+    expect(new Set(reasons).size).toBe(1);
+    expect(store.stats()).toMatchObject({ saves: 0, groups: 0, fsyncs: 0 });
+    rmdirSync(store.fileOf("ws"));
+    await Promise.all(Array.from({ length: 5 }, (_, i) => store.save([set(`n${i}`, i)])));
+    expect(store.stats()).toMatchObject({ saves: 5, groups: 1, fsyncs: 1 });
+    expect((await store.load("ws")).map((c) => c.entityId)).toEqual(["n0", "n1", "n2", "n3", "n4"]);
+  });
+
+  it("saves queued while a group is written form the next group, in call order", async () => {
+    await using store = await FileStore.open({ directory: tempDir() });
+    const first = Array.from({ length: 6 }, (_, i) => store.save([set(`a${i}`, i)]));
+    // Made after the first group was taken (its write is under way), before it resolved.
+    await new Promise((resolve) => setImmediate(resolve));
+    const second = Array.from({ length: 6 }, (_, i) => store.save([set(`b${i}`, i)]));
+    await Promise.all([...first, ...second]);
+    expect(store.stats()).toMatchObject({ saves: 12, groups: 2, fsyncs: 2 });
+    expect((await store.load("ws")).map((c) => c.entityId)).toEqual([
+      ...Array.from({ length: 6 }, (_, i) => `a${i}`),
+      ...Array.from({ length: 6 }, (_, i) => `b${i}`),
+    ]);
   });
 });
