@@ -227,7 +227,7 @@ export class Scanner {
     if (parseEntity === undefined || slot < 0) return;
     if (this.#parsedOf?.[slot] !== undefined) return; // a line in another shape: parsed to find its key
     this.#parsedOf ??= [];
-    this.#parsedOf[slot] = this.read.decoder.decode(this.read.chunks[c] as Chunk, start, stop, parseEntity);
+    this.#parsedOf[slot] = this.read.decoder.decodeScanned(this.read.chunks[c] as Chunk, start, stop, parseEntity);
   }
 
   /** The next line scanned by {@link scanChunk} is line `index` (after a hint's winners: the hint's line count). */

@@ -5,6 +5,7 @@
  * data, and the hint is rebuilt.
  */
 import {
+  appendFileSync,
   closeSync,
   existsSync,
   fstatSync,
@@ -310,5 +311,30 @@ describe("hint files", () => {
     expect(last.hinted).toBe(0);
     expect(changes.find((c) => c.entityId === "k7")?.entity).toEqual({ late: true });
     expect(changes.length).toBe(20);
+  });
+
+  it("a hinted load decodes escaped keys, lines without a checksum and lines in other shapes as a full read does", async () => {
+    const dir = tempDir();
+    const store = await open(dir);
+    const ids = ['q"uote', "back\\slash", "caf\u00e9", "line\u2028sep", "plain"];
+    for (let v = 0; v < 4; v++) await store.save(ids.map((id, k) => set(id, { k, v, text: `é ${id}` })));
+    const file = store.fileOf(NS);
+    await store.close();
+    // Lines an earlier version (or another writer) may have left: no checksum, other field orders.
+    const ts = "2025-01-01T00:00:00.000Z";
+    appendFileSync(
+      file,
+      `{"namespace":"ws","changeType":"set","entityType":"item","entityID":"old","entity":{"v":1},"timestamp":"${ts}"}\n` +
+        `{"entityID":"other","namespace":"ws","entityType":"item","changeType":"set","timestamp":"${ts}","entity":{"o":true}}\n` +
+        `{"namespace":"ws","changeType":"set","entityType":"item","entityID":"old","entity":{"v":2},"timestamp":"${ts}"}\n`,
+    );
+    const full = shape(await load(dir));
+    expect(last).toEqual({ hinted: 0, written: 1 });
+    expect(full.map((c) => c[1])).toEqual([...ids, "other", "old"]);
+    const hinted = await load(dir);
+    expect(last).toEqual({ hinted: 1, written: 0 });
+    expect(shape(hinted)).toEqual(full);
+    expect(hinted.find((c) => c.entityId === 'q"uote')?.entity).toEqual({ k: 0, v: 3, text: 'é q"uote' });
+    expect(hinted.find((c) => c.entityId === "old")?.entity).toEqual({ v: 2 });
   });
 });
