@@ -24,6 +24,9 @@ import {
 /** From a line's end back to `,"timestamp":"` in statelog's own lines (24-character timestamps). */
 const TS_TAIL = 2 + 8 + CRC_FIELD.length + 1 + 24 + TS_FIELD.length;
 
+/** Entity types a {@link LineDecoder} keeps the string of (lines of a few types mixed share them). */
+const TYPES_KEPT = 16;
+
 /** What {@link LineDecoder.key} found. */
 export const KeyShape = {
   /** Not statelog's own shape: parse the line with {@link parseLineObject}. */
@@ -73,9 +76,11 @@ export class LineDecoder {
   #typeEnd = 0;
   #idEnd = 0;
   #keyEscaped = false;
-  /** Entity types repeat from line to line: the last one, as its bytes (latin1) and decoded. */
-  #typeBytes = "";
-  #type = "";
+  /** The entity types seen (up to {@link TYPES_KEPT}), as their bytes (latin1) and decoded. */
+  #typeBytes: string[] = [];
+  #types: string[] = [];
+  /** Index in {@link #types} of the last type found. */
+  #lastType = 0;
   /** The minute of the last timestamp (`YYYY-MM-DDTHH:MM:`, as bytes) and its time in ms. */
   #minute = "";
   #minuteMs = 0;
@@ -249,11 +254,7 @@ export class LineDecoder {
         throw new LineError("invalid entity type or id");
       }
     } else {
-      if (!sameBytes(buf, q + 1, typeEnd, this.#typeBytes)) {
-        this.#typeBytes = buf.toString("latin1", q + 1, typeEnd);
-        this.#type = buf.toString("utf8", q + 1, typeEnd);
-      }
-      entityType = this.#type;
+      entityType = this.#typeAt(buf, q + 1, typeEnd);
       entityId = buf.toString("utf8", idStart + 1, idEnd);
     }
     if (!hasCrc) checkNames(entityType, entityId);
@@ -269,6 +270,31 @@ export class LineDecoder {
       }
     }
     return { namespace, changeType: ChangeType.Set, entityType, entityId, entity, timestamp };
+  }
+
+  /**
+   * The entity type `buf[from, to)` (no escapes): one string per type for
+   * the whole read, so that lines of a few types mixed make no string per
+   * line and their changes share the type's string.
+   */
+  #typeAt(buf: Buffer, from: number, to: number): string {
+    const known = this.#typeBytes;
+    const last = this.#lastType;
+    if (last < known.length && sameBytes(buf, from, to, known[last] as string)) return this.#types[last] as string;
+    for (let i = 0; i < known.length; i++) {
+      if (i !== last && sameBytes(buf, from, to, known[i] as string)) {
+        this.#lastType = i;
+        return this.#types[i] as string;
+      }
+    }
+    const type = buf.toString("utf8", from, to);
+    // A file of many types keeps the first few: the others are made per line, as they come.
+    if (known.length < TYPES_KEPT) {
+      known.push(buf.toString("latin1", from, to));
+      this.#types.push(type);
+      this.#lastType = known.length - 1;
+    }
+    return type;
   }
 
   /**
