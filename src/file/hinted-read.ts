@@ -42,9 +42,9 @@ export async function resolveWithHint(
 ): Promise<Resolved | undefined> {
   // Strict: the first damaged line ends the hinted read (the full read decides what to do with it).
   const read = fileRead([], { ...ctx, skip: false }, undefined, []);
-  const scanner = new Scanner(read);
   const { offsets, lengths, lineNumbers, dataBytes } = hint;
   const n = offsets.length;
+  const scanner = new Scanner(read, n);
   let span: Buffer | undefined;
   try {
     for (let w = 0; w < n; ) {

@@ -177,17 +177,29 @@ function offsetsOf(chunks: readonly Chunk[]): number[] {
 export class Scanner {
   /** Key → slot; per slot, the key's latest line and where it lies. */
   readonly #slotOf: KeyTable;
-  #cap = 1024;
-  #lineOf = new Int32Array(this.#cap);
-  #startOf = new Int32Array(this.#cap);
-  #endOf = new Int32Array(this.#cap);
-  #chunkOf = new Int32Array(this.#cap);
+  #cap: number;
+  #lineOf: Int32Array<ArrayBuffer>;
+  #startOf: Int32Array<ArrayBuffer>;
+  #endOf: Int32Array<ArrayBuffer>;
+  #chunkOf: Int32Array<ArrayBuffer>;
   /** Per slot, the change of its latest line when that line was parsed in full; made on the first such line. */
   #parsedOf: (Change | undefined)[] | undefined;
   #line = 0;
 
-  constructor(readonly read: FileRead) {
-    this.#slotOf = new KeyTable(read.chunks);
+  /**
+   * @param read the file read whose chunks are scanned
+   * @param expectedKeys keys expected (when known, as from a hint): room for them is made at once
+   */
+  constructor(
+    readonly read: FileRead,
+    expectedKeys = 0,
+  ) {
+    this.#slotOf = new KeyTable(read.chunks, expectedKeys);
+    this.#cap = Math.max(1024, expectedKeys);
+    this.#lineOf = new Int32Array(this.#cap);
+    this.#startOf = new Int32Array(this.#cap);
+    this.#endOf = new Int32Array(this.#cap);
+    this.#chunkOf = new Int32Array(this.#cap);
   }
 
   /** Scans `chunks[c]`; awaits only with `pause`. */
