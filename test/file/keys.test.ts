@@ -13,10 +13,10 @@ describe("KeyTable", () => {
       ranges.push([at, end]);
       at = end + 1;
     }
-    ranges.forEach(([from, to], k) => expect(table.slot(0, from, to)).toBe(k));
+    expect(ranges.map(([from, to]) => table.slot(0, from, to))).toEqual(keys.map((_, k) => k));
     // Seen again (as text or as bytes): the same slots.
-    ranges.forEach(([from, to], k) => expect(table.slot(0, from, to)).toBe(k));
-    keys.forEach((key, k) => expect(table.slotOfText(key)).toBe(k));
+    expect(ranges.map(([from, to]) => table.slot(0, from, to))).toEqual(keys.map((_, k) => k));
+    expect(keys.map((key) => table.slotOfText(key))).toEqual(keys.map((_, k) => k));
     expect(table.size).toBe(keys.length);
     expect(table.slotOfText("new")).toBe(keys.length);
   });
