@@ -24,6 +24,9 @@ import {
 /** From a line's end back to `,"timestamp":"` in statelog's own lines (24-character timestamps). */
 const TS_TAIL = 2 + 8 + CRC_FIELD.length + 1 + 24 + TS_FIELD.length;
 
+/** Entity types a {@link LineDecoder} keeps the string of (lines of a few types mixed share them). */
+const TYPES_KEPT = 16;
+
 /** What {@link LineDecoder.key} found. */
 export const KeyShape = {
   /** Not statelog's own shape: parse the line with {@link parseLineObject}. */
@@ -59,9 +62,25 @@ export class LineDecoder {
   escapedKey = "";
   /** Whether the strings scanned by {@link #stringEnd} since it was reset hold a backslash. */
   #escaped = false;
-  /** Entity types repeat from line to line: the last one, as its bytes (latin1) and decoded. */
-  #typeBytes = "";
-  #type = "";
+  /**
+   * The line the last {@link #prefix} call read in full (its buffer and
+   * bounds), or `undefined`; and what it found: set or unset, where the
+   * type starts (its quote) and ends (closing quote), where the id ends,
+   * whether either holds escapes.
+   */
+  #line: Buffer | undefined;
+  #start = 0;
+  #end = 0;
+  #isSet = false;
+  #q = 0;
+  #typeEnd = 0;
+  #idEnd = 0;
+  #keyEscaped = false;
+  /** The entity types seen (up to {@link TYPES_KEPT}), as their bytes (latin1) and decoded. */
+  #typeBytes: string[] = [];
+  #types: string[] = [];
+  /** Index in {@link #types} of the last type found. */
+  #lastType = 0;
   /** The minute of the last timestamp (`YYYY-MM-DDTHH:MM:`, as bytes) and its time in ms. */
   #minute = "";
   #minuteMs = 0;
@@ -89,26 +108,53 @@ export class LineDecoder {
   }
 
   /**
+   * Reads the prefix of the line `buf[start, end)` up to the end of its id
+   * (see {@link key}); `false` when it is not statelog's own. What it found
+   * is kept for {@link decodeScanned}.
+   */
+  #prefix(buf: Buffer, start: number, end: number): boolean {
+    this.#line = undefined;
+    if (!bytesAt(buf, start, this.prefix as Buffer)) return false;
+    let q = start + this.prefix.length;
+    let isSet: boolean;
+    if (bytesAt(buf, q, SET_TYPE)) {
+      q += SET_TYPE.length;
+      isSet = true;
+    } else if (bytesAt(buf, q, UNSET_TYPE)) {
+      q += UNSET_TYPE.length;
+      isSet = false;
+    } else return false;
+    if (buf[q] !== 34) return false;
+    this.#escaped = false;
+    const typeEnd = this.#stringEnd(buf, q, end);
+    if (typeEnd < 0 || !bytesAt(buf, typeEnd + 1, ID_FIELD)) return false;
+    const idStart = typeEnd + 1 + ID_FIELD.length;
+    if (buf[idStart] !== 34) return false;
+    const idEnd = this.#stringEnd(buf, idStart, end);
+    if (idEnd < 0) return false;
+    this.#line = buf;
+    this.#start = start;
+    this.#end = end;
+    this.#isSet = isSet;
+    this.#q = q;
+    this.#typeEnd = typeEnd;
+    this.#idEnd = idEnd;
+    this.#keyEscaped = this.#escaped;
+    return true;
+  }
+
+  /**
    * Finds the key of the line `buf[start, end)` from its prefix, without
    * decoding anything: the bytes `"<type>","entityID":"<id>"`, which for a
    * line without escapes are the key in {@link keyOf}'s form
    * ({@link keyStart}, {@link keyEnd}). Never parses the entity.
    */
   key(buf: Buffer, start: number, end: number): KeyShape {
-    if (!bytesAt(buf, start, this.prefix as Buffer)) return KeyShape.Other;
-    let q = start + this.prefix.length;
-    if (bytesAt(buf, q, SET_TYPE)) q += SET_TYPE.length;
-    else if (bytesAt(buf, q, UNSET_TYPE)) q += UNSET_TYPE.length;
-    else return KeyShape.Other;
-    if (buf[q] !== 34) return KeyShape.Other;
-    this.#escaped = false;
-    const typeEnd = this.#stringEnd(buf, q, end);
-    if (typeEnd < 0 || !bytesAt(buf, typeEnd + 1, ID_FIELD)) return KeyShape.Other;
-    const idStart = typeEnd + 1 + ID_FIELD.length;
-    if (buf[idStart] !== 34) return KeyShape.Other;
-    const idEnd = this.#stringEnd(buf, idStart, end);
-    if (idEnd < 0) return KeyShape.Other;
-    if (!this.#escaped) {
+    if (!this.#prefix(buf, start, end)) return KeyShape.Other;
+    const q = this.#q;
+    const typeEnd = this.#typeEnd;
+    const idEnd = this.#idEnd;
+    if (!this.#keyEscaped) {
       this.keyStart = q;
       this.keyEnd = idEnd + 1;
       return KeyShape.Raw;
@@ -116,10 +162,11 @@ export class LineDecoder {
     try {
       this.escapedKey = keyOf(
         JSON.parse(buf.toString("utf8", q, typeEnd + 1)),
-        JSON.parse(buf.toString("utf8", idStart, idEnd + 1)),
+        JSON.parse(buf.toString("utf8", typeEnd + 1 + ID_FIELD.length, idEnd + 1)),
       );
       return KeyShape.Escaped;
     } catch {
+      this.#line = undefined;
       return KeyShape.Other;
     }
   }
@@ -134,29 +181,34 @@ export class LineDecoder {
    */
   decode(buf: Buffer, start: number, end: number, parseEntity: boolean): Change {
     return (
-      this.#decodeOwn(buf, start, end, parseEntity) ??
+      (this.#prefix(buf, start, end) ? this.#decodeRest(buf, end, parseEntity) : undefined) ??
       parseLineObject(buf.toString("utf8", start, end), this.namespace).change
     );
   }
 
-  /** {@link decode} of a line in statelog's own shape; `undefined` for any other shape. */
-  #decodeOwn(buf: Buffer, start: number, end: number, parseEntity: boolean): Change | undefined {
-    if (!bytesAt(buf, start, this.prefix as Buffer)) return undefined;
-    let q = start + this.prefix.length;
-    let isSet: boolean;
-    if (bytesAt(buf, q, SET_TYPE)) {
-      q += SET_TYPE.length;
-      isSet = true;
-    } else if (bytesAt(buf, q, UNSET_TYPE)) {
-      q += UNSET_TYPE.length;
-      isSet = false;
-    } else return undefined;
-    this.#escaped = false;
-    const typeEnd = buf[q] === 34 ? this.#stringEnd(buf, q, end) : -1;
-    if (typeEnd < 0 || !bytesAt(buf, typeEnd + 1, ID_FIELD)) return undefined;
+  /**
+   * {@link decode} of the line the last {@link key} call was given (and
+   * found statelog's own shape in), without reading its prefix again:
+   * the caller has not changed the bytes since.
+   * @throws LineError
+   */
+  decodeScanned(buf: Buffer, start: number, end: number, parseEntity: boolean): Change {
+    if (this.#line !== buf || this.#start !== start || this.#end !== end)
+      return this.decode(buf, start, end, parseEntity);
+    return (
+      this.#decodeRest(buf, end, parseEntity) ??
+      parseLineObject(buf.toString("utf8", start, end), this.namespace).change
+    );
+  }
+
+  /** {@link decode} of a line in statelog's own shape after {@link #prefix}; `undefined` for any other shape. */
+  #decodeRest(buf: Buffer, end: number, parseEntity: boolean): Change | undefined {
+    const start = this.#start;
+    const isSet = this.#isSet;
+    const q = this.#q;
+    const typeEnd = this.#typeEnd;
     const idStart = typeEnd + 1 + ID_FIELD.length;
-    const idEnd = buf[idStart] === 34 ? this.#stringEnd(buf, idStart, end) : -1;
-    if (idEnd < 0) return undefined;
+    const idEnd = this.#idEnd;
     // Our own lines end in `,"timestamp":"<24 chars>","crc":"<8 hex>"}`: find the timestamp from the end.
     let tsField = end - TS_TAIL;
     let tsEnd = end - CRC_FIELD.length - 11;
@@ -194,7 +246,7 @@ export class LineDecoder {
     } else if (tsField !== idEnd + 1) return undefined;
     let entityType: string;
     let entityId: string;
-    if (this.#escaped) {
+    if (this.#keyEscaped) {
       try {
         entityType = JSON.parse(buf.toString("utf8", q, typeEnd + 1));
         entityId = JSON.parse(buf.toString("utf8", idStart, idEnd + 1));
@@ -202,11 +254,7 @@ export class LineDecoder {
         throw new LineError("invalid entity type or id");
       }
     } else {
-      if (!sameBytes(buf, q + 1, typeEnd, this.#typeBytes)) {
-        this.#typeBytes = buf.toString("latin1", q + 1, typeEnd);
-        this.#type = buf.toString("utf8", q + 1, typeEnd);
-      }
-      entityType = this.#type;
+      entityType = this.#typeAt(buf, q + 1, typeEnd);
       entityId = buf.toString("utf8", idStart + 1, idEnd);
     }
     if (!hasCrc) checkNames(entityType, entityId);
@@ -222,6 +270,31 @@ export class LineDecoder {
       }
     }
     return { namespace, changeType: ChangeType.Set, entityType, entityId, entity, timestamp };
+  }
+
+  /**
+   * The entity type `buf[from, to)` (no escapes): one string per type for
+   * the whole read, so that lines of a few types mixed make no string per
+   * line and their changes share the type's string.
+   */
+  #typeAt(buf: Buffer, from: number, to: number): string {
+    const known = this.#typeBytes;
+    const last = this.#lastType;
+    if (last < known.length && sameBytes(buf, from, to, known[last] as string)) return this.#types[last] as string;
+    for (let i = 0; i < known.length; i++) {
+      if (i !== last && sameBytes(buf, from, to, known[i] as string)) {
+        this.#lastType = i;
+        return this.#types[i] as string;
+      }
+    }
+    const type = buf.toString("utf8", from, to);
+    // A file of many types keeps the first few: the others are made per line, as they come.
+    if (known.length < TYPES_KEPT) {
+      known.push(buf.toString("latin1", from, to));
+      this.#types.push(type);
+      this.#lastType = known.length - 1;
+    }
+    return type;
   }
 
   /**

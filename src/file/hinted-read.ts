@@ -5,23 +5,32 @@
  */
 import { readSync } from "node:fs";
 import { CorruptionError } from "../index.js";
+import { LineError } from "./format.js";
 import type { Hint } from "./hint.js";
 import { decodeWinners, fileRead, type Resolved, readText, type ScanContext, Scanner } from "./reader.js";
 
 /** Winning lines closer than this are read together (with the bytes between them). */
 const GAP_BYTES = 4096;
-/** Largest read of several winning lines at once. */
-const SPAN_BYTES = 8 * 1024 * 1024;
+/**
+ * Largest read of several winning lines at once, into one buffer reused
+ * from read to read (each line is decoded as soon as it is read): the
+ * bytes stay in the processor's cache, and a load holds this much of the
+ * file in memory, not all of it.
+ */
+const SPAN_BYTES = 1024 * 1024;
+/** What a hinted read leaves in place of a span's bytes once its lines are decoded. */
+const RELEASED: Buffer = Buffer.alloc(0);
 
 /** A line of a hint that is not where the hint says (stale or damaged hint). */
 class HintMismatch extends Error {}
 
 /**
  * Resolves the file at `fd` (`size` bytes of whole lines) from `hint`:
- * its winners, then the lines after `hint.dataBytes`. `undefined` when
- * the file does not match the hint (a winner is not a whole line, fails
- * its checksum or cannot be read) or holds a damaged line: the caller
- * then reads the whole file, which reports (or skips) damage as usual.
+ * its winners, each decoded as soon as it is read, then the lines after
+ * `hint.dataBytes`. `undefined` when the file does not match the hint (a
+ * winner is not a whole line, fails its checksum, cannot be decoded or
+ * cannot be read) or holds a damaged line: the caller then reads the
+ * whole file, which reports (or skips) damage as usual.
  * @throws system errors of reading the file
  */
 export async function resolveWithHint(
@@ -33,9 +42,10 @@ export async function resolveWithHint(
 ): Promise<Resolved | undefined> {
   // Strict: the first damaged line ends the hinted read (the full read decides what to do with it).
   const read = fileRead([], { ...ctx, skip: false }, undefined, []);
-  const scanner = new Scanner(read);
   const { offsets, lengths, lineNumbers, dataBytes } = hint;
   const n = offsets.length;
+  const scanner = new Scanner(read, n);
+  let span: Buffer | undefined;
   try {
     for (let w = 0; w < n; ) {
       // One read from the byte before the first line to the byte after the last one (`\n` both).
@@ -51,9 +61,11 @@ export async function resolveWithHint(
       }
       const from = first > 0 ? first - 1 : 0;
       if (end > dataBytes) throw new HintMismatch();
-      const buf = Buffer.allocUnsafe(end - from);
-      for (let got = 0; got < buf.length; ) {
-        const r = readSync(fd, buf, got, buf.length - got, from + got);
+      const bytes = end - from;
+      if (span === undefined || span.length < bytes) span = Buffer.allocUnsafe(Math.max(bytes, SPAN_BYTES));
+      const buf = span;
+      for (let got = 0; got < bytes; ) {
+        const r = readSync(fd, buf, got, bytes - got, from + got);
         if (r === 0) throw new HintMismatch();
         got += r;
       }
@@ -66,8 +78,10 @@ export async function resolveWithHint(
         if (start > 0 && buf[start - 1] !== 10) throw new HintMismatch();
         const after = buf[stop];
         if (after !== 10 && !(after === 13 && buf[stop + 1] === 10)) throw new HintMismatch();
-        scanner.scanAt(c, start, stop, lineNumbers[w] as number);
+        scanner.scanAt(c, start, stop, lineNumbers[w] as number, parseEntities);
       }
+      // Every line of the span is decoded: its bytes are not read again (the next span reuses the buffer).
+      read.chunks[c] = RELEASED;
     }
     scanner.continueAt(hint.lines);
     let at = dataBytes;
@@ -79,7 +93,9 @@ export async function resolveWithHint(
     });
     return await decodeWinners(read, scanner.finish(), parseEntities);
   } catch (error) {
-    if (error instanceof HintMismatch || error instanceof CorruptionError) return undefined;
+    if (error instanceof HintMismatch || error instanceof CorruptionError || error instanceof LineError) {
+      return undefined;
+    }
     throw error;
   }
 }

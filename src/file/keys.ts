@@ -10,19 +10,30 @@ export class KeyTable {
   /** The buffers whose ranges {@link slot} is given. */
   readonly #buffers: readonly Buffer[];
   /** A copy of every key's bytes, one after the other (compact: lookups compare against it). */
-  #arena = Buffer.allocUnsafe(64 * 1024);
+  #arena: Buffer;
   #arenaUsed = 0;
   /** Per bucket: slot + 1, or 0 when empty. */
-  #table = new Int32Array(1 << 12);
-  #hash = new Int32Array(1024);
-  #start = new Int32Array(1024);
-  #len = new Int32Array(1024);
+  #table: Int32Array<ArrayBuffer>;
+  #hash: Int32Array<ArrayBuffer>;
+  #start: Int32Array<ArrayBuffer>;
+  #len: Int32Array<ArrayBuffer>;
   /** Number of keys (slots run from 0 to `size - 1`). */
   size = 0;
 
-  /** @param buffers the buffers whose ranges {@link slot} is given */
-  constructor(buffers: readonly Buffer[]) {
+  /**
+   * @param buffers the buffers whose ranges {@link slot} is given
+   * @param expectedKeys keys expected (when known): room for them is made at once
+   */
+  constructor(buffers: readonly Buffer[], expectedKeys = 0) {
     this.#buffers = buffers;
+    const keys = Math.max(1024, expectedKeys);
+    let buckets = 1 << 12;
+    while (buckets < keys * 2 + 2) buckets *= 2;
+    this.#table = new Int32Array(buckets);
+    this.#hash = new Int32Array(keys);
+    this.#start = new Int32Array(keys);
+    this.#len = new Int32Array(keys);
+    this.#arena = Buffer.allocUnsafe(Math.max(64 * 1024, keys * 32));
   }
 
   /** The slot of the key `buffers[b][from, to)`, adding it when new. */
@@ -74,7 +85,10 @@ export class KeyTable {
       this.#arena.copy(bigger, 0, 0, this.#arenaUsed);
       this.#arena = bigger;
     }
-    buf.copy(this.#arena, this.#arenaUsed, from, from + len);
+    // Keys are short: a loop costs less than `buf.copy`'s call.
+    const arena = this.#arena;
+    const at = this.#arenaUsed;
+    for (let i = 0; i < len; i++) arena[at + i] = buf[from + i] as number;
     this.#hash[s] = h;
     this.#start[s] = this.#arenaUsed;
     this.#len[s] = len;

@@ -177,17 +177,29 @@ function offsetsOf(chunks: readonly Chunk[]): number[] {
 export class Scanner {
   /** Key → slot; per slot, the key's latest line and where it lies. */
   readonly #slotOf: KeyTable;
-  #cap = 1024;
-  #lineOf = new Int32Array(this.#cap);
-  #startOf = new Int32Array(this.#cap);
-  #endOf = new Int32Array(this.#cap);
-  #chunkOf = new Int32Array(this.#cap);
+  #cap: number;
+  #lineOf: Int32Array<ArrayBuffer>;
+  #startOf: Int32Array<ArrayBuffer>;
+  #endOf: Int32Array<ArrayBuffer>;
+  #chunkOf: Int32Array<ArrayBuffer>;
   /** Per slot, the change of its latest line when that line was parsed in full; made on the first such line. */
   #parsedOf: (Change | undefined)[] | undefined;
   #line = 0;
 
-  constructor(readonly read: FileRead) {
-    this.#slotOf = new KeyTable(read.chunks);
+  /**
+   * @param read the file read whose chunks are scanned
+   * @param expectedKeys keys expected (when known, as from a hint): room for them is made at once
+   */
+  constructor(
+    readonly read: FileRead,
+    expectedKeys = 0,
+  ) {
+    this.#slotOf = new KeyTable(read.chunks, expectedKeys);
+    this.#cap = Math.max(1024, expectedKeys);
+    this.#lineOf = new Int32Array(this.#cap);
+    this.#startOf = new Int32Array(this.#cap);
+    this.#endOf = new Int32Array(this.#cap);
+    this.#chunkOf = new Int32Array(this.#cap);
   }
 
   /** Scans `chunks[c]`; awaits only with `pause`. */
@@ -212,10 +224,22 @@ export class Scanner {
     }
   }
 
-  /** Scans the line `chunks[c][start, stop)` (no `\r\n`), line `index` of the file, read from a hint's winners. */
-  scanAt(c: number, start: number, stop: number, index: number): void {
+  /**
+   * Scans the line `chunks[c][start, stop)` (no `\r\n`), line `index` of
+   * the file, read from a hint's winners. With `parseEntity` given, also
+   * decodes it at once (parsing its entity when `true`), so that
+   * {@link decodeWinners} does not read `chunks[c]` for it again (the
+   * caller may reuse that buffer).
+   * @throws CorruptionError | LineError (a line that cannot be decoded)
+   */
+  scanAt(c: number, start: number, stop: number, index: number, parseEntity?: boolean): void {
     if (index >= this.#line) this.#line = index + 1;
-    if (stop > start) this.#scanLine(this.read.chunks[c] as Chunk, c, start, stop, index);
+    if (stop <= start) return;
+    const slot = this.#scanLine(this.read.chunks[c] as Chunk, c, start, stop, index);
+    if (parseEntity === undefined || slot < 0) return;
+    if (this.#parsedOf?.[slot] !== undefined) return; // a line in another shape: parsed to find its key
+    this.#parsedOf ??= [];
+    this.#parsedOf[slot] = this.read.decoder.decodeScanned(this.read.chunks[c] as Chunk, start, stop, parseEntity);
   }
 
   /** The next line scanned by {@link scanChunk} is line `index` (after a hint's winners: the hint's line count). */
@@ -223,7 +247,8 @@ export class Scanner {
     this.#line = index;
   }
 
-  #scanLine(buf: Buffer, c: number, start: number, stop: number, index: number): void {
+  /** Scans one line; returns its key's slot, or -1 when the line is blank or damaged (and skipped). */
+  #scanLine(buf: Buffer, c: number, start: number, stop: number, index: number): number {
     const { ctx, bad, decoder } = this.read;
     const slotOf = this.#slotOf;
     const shape = decoder.key(buf, start, stop);
@@ -237,14 +262,14 @@ export class Scanner {
       } catch (error) {
         if (!(error instanceof LineError) || !ctx.skip) throw corruption(ctx, index, error);
         bad.add(index);
-        return;
+        return -1;
       }
       slot =
         shape === KeyShape.Raw
           ? slotOf.slot(c, decoder.keyStart, decoder.keyEnd)
           : slotOf.slotOfText(decoder.escapedKey);
     } else {
-      if (blank(buf, start, stop)) return;
+      if (blank(buf, start, stop)) return -1;
       try {
         const keyed = parseLineObject(buf.toString("utf8", start, stop), ctx.namespace);
         slot = slotOf.slotOfText(keyed.key);
@@ -252,7 +277,7 @@ export class Scanner {
       } catch (error) {
         if (!(error instanceof LineError) || !ctx.skip) throw corruption(ctx, index, error);
         bad.add(index);
-        return;
+        return -1;
       }
     }
     if (slot === this.#cap) {
@@ -272,6 +297,7 @@ export class Scanner {
     } else if (this.#parsedOf !== undefined) {
       this.#parsedOf[slot] = undefined;
     }
+    return slot;
   }
 
   /** The winners in file order. */

@@ -5,6 +5,7 @@
  * data, and the hint is rebuilt.
  */
 import {
+  appendFileSync,
   closeSync,
   existsSync,
   fstatSync,
@@ -21,6 +22,7 @@ import type { Change, ChangeInput } from "../../src/core/change.js";
 import { hintFileOf, readHint, writeHint } from "../../src/file/hint.js";
 import { FileStore, type FileStoreOptions } from "../../src/file/index.js";
 import { withInternals } from "../../src/file/internal.js";
+import { appendLineCrc } from "../../src/file/lines.js";
 import { tempDir } from "./helpers.js";
 
 const NS = "ws";
@@ -249,5 +251,90 @@ describe("hint files", () => {
     await store.close();
     expect(reports).toEqual([[5]]);
     expect(existsSync(hintFileOf(file))).toBe(false);
+  });
+
+  it("winners spread over several reads of the hinted load (each into the same buffer) load as in a full read", async () => {
+    const dir = tempDir();
+    const store = await open(dir);
+    // 24 keys of ~120 KB each, twice: the winners span ~3 MB, read a part at a time.
+    for (let v = 0; v < 2; v++) {
+      await store.save(
+        Array.from({ length: 24 }, (_, k) => set(`k${k}`, { k, v, pad: String(k % 10).repeat(120_000) })),
+      );
+    }
+    await store.save(Array.from({ length: 12 }, (_, k) => set(`s${k}`, { k })));
+    const file = store.fileOf(NS);
+    await store.close();
+    const full = shape(await load(dir));
+    expect(last).toEqual({ hinted: 0, written: 1 });
+    const hinted = await load(dir);
+    expect(last).toEqual({ hinted: 1, written: 0 });
+    expect(shape(hinted)).toEqual(full);
+    expect(hinted.find((c) => c.entityId === "k23")?.entity).toEqual({ k: 23, v: 1, pad: "3".repeat(120_000) });
+    expect(hintOfFile(file)?.offsets.length).toBe(36);
+  });
+
+  it("a winner named by the hint that cannot be decoded (its checksum holds) makes the load read in full", async () => {
+    const { dir, file } = await history();
+    const expected = await load(dir);
+    const h = hintOfFile(file);
+    if (!h) throw new Error("no hint");
+    // k7's winner becomes a line with a valid checksum but no valid timestamp, of the same length.
+    const w = expected.findIndex((c) => c.entityId === "k7");
+    const at = h.offsets[w] as number;
+    const length = h.lengths[w] as number;
+    const text = readFileSync(file);
+    const line = text.toString("utf8", at, at + length);
+    const ts = line.indexOf('"timestamp":"') + 13;
+    const bad = appendLineCrc(
+      `${line.slice(0, ts)}${"?".repeat(24)}${line.slice(ts + 24, line.lastIndexOf(',"crc":"'))}`,
+    );
+    expect(bad.length).toBe(length);
+    const fd = openSync(file, "r+");
+    writeSync(fd, bad, at);
+    // The hint written again for the file as it is now (the fingerprint covers the changed bytes).
+    expect(writeHint(file, NS, fd, fstatSync(fd), h)).toBe(true);
+    closeSync(fd);
+    expect(hintOfFile(file)).toBeDefined();
+    // Without a later line for k7, the full read reports the line.
+    const strict = await open(dir);
+    await expect(strict.load(NS)).rejects.toMatchObject({
+      code: "STATELOG_CORRUPTION",
+      line: (h.lineNumbers[w] as number) + 1,
+    });
+    await strict.close();
+    // A later line supersedes it: the full read returns that one (a superseded line is only checksummed).
+    const store = await open(dir);
+    await store.save([set("k7", { late: true })]);
+    await store.close();
+    const changes = await load(dir);
+    expect(last.hinted).toBe(0);
+    expect(changes.find((c) => c.entityId === "k7")?.entity).toEqual({ late: true });
+    expect(changes.length).toBe(20);
+  });
+
+  it("a hinted load decodes escaped keys, lines without a checksum and lines in other shapes as a full read does", async () => {
+    const dir = tempDir();
+    const store = await open(dir);
+    const ids = ['q"uote', "back\\slash", "caf\u00e9", "line\u2028sep", "plain"];
+    for (let v = 0; v < 4; v++) await store.save(ids.map((id, k) => set(id, { k, v, text: `é ${id}` })));
+    const file = store.fileOf(NS);
+    await store.close();
+    // Lines an earlier version (or another writer) may have left: no checksum, other field orders.
+    const ts = "2025-01-01T00:00:00.000Z";
+    appendFileSync(
+      file,
+      `{"namespace":"ws","changeType":"set","entityType":"item","entityID":"old","entity":{"v":1},"timestamp":"${ts}"}\n` +
+        `{"entityID":"other","namespace":"ws","entityType":"item","changeType":"set","timestamp":"${ts}","entity":{"o":true}}\n` +
+        `{"namespace":"ws","changeType":"set","entityType":"item","entityID":"old","entity":{"v":2},"timestamp":"${ts}"}\n`,
+    );
+    const full = shape(await load(dir));
+    expect(last).toEqual({ hinted: 0, written: 1 });
+    expect(full.map((c) => c[1])).toEqual([...ids, "other", "old"]);
+    const hinted = await load(dir);
+    expect(last).toEqual({ hinted: 1, written: 0 });
+    expect(shape(hinted)).toEqual(full);
+    expect(hinted.find((c) => c.entityId === 'q"uote')?.entity).toEqual({ k: 0, v: 3, text: 'é q"uote' });
+    expect(hinted.find((c) => c.entityId === "old")?.entity).toEqual({ v: 2 });
   });
 });
