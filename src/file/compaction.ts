@@ -41,7 +41,8 @@ import { LineError } from "./format.js";
 import { fdatasyncAsync, writeAll } from "./fs.js";
 import { type Hint, removeHint, writeHint } from "./hint.js";
 import { CompactionStep, crashPoints } from "./internal.js";
-import { completeLines, type NamespaceLog } from "./log.js";
+import { completeLines, type LogStats, type NamespaceLog } from "./log.js";
+import type { AutoCompactThresholds } from "./options.js";
 import { type FileText, readText, type ScanContext } from "./reader.js";
 import {
   CompactionAbandoned,
@@ -100,6 +101,19 @@ const CATCH_UP_MIN_BYTES = 256 * 1024;
  * the caller asked for (`compact()`) runs at normal priority.
  */
 export const AUTO_COMPACTION_NICE = 10;
+
+/**
+ * Whether an automatic compaction of a file with `stats` and an estimated
+ * `keys` keys is due: when it holds more than `max(minLines, ratio ×
+ * keys)` lines, not counting those the last compaction copied as they
+ * were (they were counted when saved). So the next compaction waits for
+ * `ratio − 1` new lines per key after the last one's live lines and
+ * copied tail, however long that tail: the bytes compactions read and
+ * write stay a bounded multiple of the bytes saved (docs/file-store.md).
+ */
+export function autoCompactionDue(stats: LogStats, keys: number, auto: AutoCompactThresholds): boolean {
+  return stats.lines - stats.carried > Math.max(auto.minLines, auto.ratio * keys);
+}
 
 /** What a compaction did. */
 export type CompactOutcome = "compacted" | "missing" | "not-worth-it" | "raced" | "abandoned";
@@ -205,7 +219,7 @@ export async function compactLog(log: NamespaceLog, options: CompactLogOptions):
       crashPoint(CompactionStep.AfterRename);
       await fsyncDirAsync(dir);
       crashPoint(CompactionStep.AfterDirFsync);
-      log.replaced(newSize, { lines: kept + tailLines, keys: kept });
+      log.replaced(newSize, { lines: kept + tailLines, keys: kept, carried: tailLines });
       const st = fstatSync(tempFd);
       newFile = { ino: st.ino, dev: st.dev };
       return "compacted" as const;
