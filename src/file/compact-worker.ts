@@ -6,6 +6,9 @@
  * lock). Posts `{ result }` or `{ error }` (see {@link serializeError})
  * and ends.
  */
+import { readlinkSync } from "node:fs";
+import { setPriority } from "node:os";
+import path from "node:path";
 import { parentPort, workerData } from "node:worker_threads";
 import { CorruptionError } from "../index.js";
 import { CompactionAbandoned, type NextSize, type WinnersInput, writeWinners } from "./winners.js";
@@ -34,14 +37,41 @@ function serializeError(error: unknown): WorkerError {
   return { message };
 }
 
+/** What the worker is given: the scan's input and the nice value to run at. */
+export interface WorkerInput extends WinnersInput {
+  /** The nice value this thread takes (see {@link lowerPriority}); 0: the process's. */
+  readonly nice: number;
+}
+
+/**
+ * Lowers this thread's CPU priority to the nice value `nice` (background
+ * work: the CPU scheduler then gives the thread that serves saves, and
+ * other processes, precedence over the scan whenever they compete for a
+ * core; on an idle core the scan runs at full speed all the same). On
+ * Linux a thread has its own nice value, set through its thread id (read
+ * from `/proc/thread-self`); elsewhere (no such file), or when not
+ * allowed, the thread keeps the process's priority.
+ */
+function lowerPriority(nice: number): void {
+  if (nice <= 0) return;
+  try {
+    const tid = Number(path.basename(readlinkSync("/proc/thread-self")));
+    if (Number.isInteger(tid) && tid > 0) setPriority(tid, nice);
+  } catch {
+    // not Linux, or not allowed: the scan runs at the process's priority
+  }
+}
+
 if (parentPort) {
   const port = parentPort;
+  const input = workerData as WorkerInput;
+  lowerPriority(input.nice);
   const nextSize: NextSize = () =>
     new Promise((resolve) => {
       port.once("message", (message: { size: number }) => resolve(message.size));
       port.postMessage({ sizeRequest: true });
     });
-  writeWinners(workerData as WinnersInput, nextSize).then(
+  writeWinners(input, nextSize).then(
     (result) => port.postMessage({ result }),
     (error: unknown) => port.postMessage({ error: serializeError(error) }),
   );

@@ -30,17 +30,19 @@
  * same state (minus expired tombstones in the new one).
  */
 import { closeSync, constants, fstatSync, openSync, readdirSync, renameSync, statSync, unlinkSync } from "node:fs";
+import { open } from "node:fs/promises";
 import path from "node:path";
 import { Worker } from "node:worker_threads";
 import { CorruptionError } from "../index.js";
-import type { WorkerError } from "./compact-worker.js";
+import type { WorkerError, WorkerInput } from "./compact-worker.js";
 import { DATA_SUFFIX, TEMP_SUFFIX } from "./encoding.js";
 import { type FileOperation, writeFailed } from "./errors.js";
 import { LineError } from "./format.js";
-import { fdatasyncAsync, fsyncDir, writeAll } from "./fs.js";
+import { fdatasyncAsync, writeAll } from "./fs.js";
 import { type Hint, removeHint, writeHint } from "./hint.js";
 import { CompactionStep, crashPoints } from "./internal.js";
-import { completeLines, type NamespaceLog } from "./log.js";
+import { completeLines, type LogStats, type NamespaceLog } from "./log.js";
+import type { AutoCompactThresholds } from "./options.js";
 import { type FileText, readText, type ScanContext } from "./reader.js";
 import {
   CompactionAbandoned,
@@ -89,6 +91,29 @@ const CATCH_UP_SCAN_ROUNDS = 3;
 const CATCH_UP_ROUNDS = 4;
 /** Fewer new bytes than this are left for the exclusive step. */
 const CATCH_UP_MIN_BYTES = 256 * 1024;
+
+/**
+ * The nice value of the worker thread that scans for an automatic
+ * compaction (Linux; see compact-worker.ts): background work yields the
+ * CPU to the thread serving saves (and to other processes) when they
+ * compete for a core. Weighted by the scheduler at about a tenth of a
+ * thread of nice 0, it still progresses on a busy machine; a compaction
+ * the caller asked for (`compact()`) runs at normal priority.
+ */
+export const AUTO_COMPACTION_NICE = 10;
+
+/**
+ * Whether an automatic compaction of a file with `stats` and an estimated
+ * `keys` keys is due: when it holds more than `max(minLines, ratio ×
+ * keys)` lines, not counting those the last compaction copied as they
+ * were (they were counted when saved). So the next compaction waits for
+ * `ratio − 1` new lines per key after the last one's live lines and
+ * copied tail, however long that tail: the bytes compactions read and
+ * write stay a bounded multiple of the bytes saved (docs/file-store.md).
+ */
+export function autoCompactionDue(stats: LogStats, keys: number, auto: AutoCompactThresholds): boolean {
+  return stats.lines - stats.carried > Math.max(auto.minLines, auto.ratio * keys);
+}
 
 /** What a compaction did. */
 export type CompactOutcome = "compacted" | "missing" | "not-worth-it" | "raced" | "abandoned";
@@ -192,9 +217,9 @@ export async function compactLog(log: NamespaceLog, options: CompactLogOptions):
       // The hint named the old file (its inode): it would be refused anyway, so make no one read it.
       removeHint(log.file);
       crashPoint(CompactionStep.AfterRename);
-      fsyncDir(dir);
+      await fsyncDirAsync(dir);
       crashPoint(CompactionStep.AfterDirFsync);
-      log.replaced(newSize, { lines: kept + tailLines, keys: kept });
+      log.replaced(newSize, { lines: kept + tailLines, keys: kept, carried: tailLines });
       const st = fstatSync(tempFd);
       newFile = { ino: st.ino, dev: st.dev };
       return "compacted" as const;
@@ -225,6 +250,19 @@ export async function compactLog(log: NamespaceLog, options: CompactLogOptions):
     if (tempFd >= 0) closeSync(tempFd);
     closeSync(snap.fd);
     liveTemps.delete(temp);
+  }
+}
+
+/**
+ * fsyncs `dir` (after the rename: the new file's entry survives a crash) in
+ * the thread pool, so that the event loop serves other namespaces meanwhile.
+ */
+async function fsyncDirAsync(dir: string): Promise<void> {
+  const handle = await open(dir, "r");
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
   }
 }
 
@@ -321,7 +359,8 @@ async function findWinners(
   if (input.size >= options.workerMinBytes) {
     let result: WinnersResult | undefined;
     try {
-      result = await inWorker({ ...input, yielding: false }, nextSize, options.workerUrl ?? WORKER_URL);
+      const nice = options.worth ? AUTO_COMPACTION_NICE : 0;
+      result = await inWorker({ ...input, yielding: false, nice }, nextSize, options.workerUrl ?? WORKER_URL);
     } catch (error) {
       options.onScan?.("worker"); // the worker scanned, and found damage
       throw error;
@@ -343,7 +382,7 @@ const WORKER_URL = new URL("./compact-worker.js", import.meta.url);
  * could run it (e.g. sources loaded by a bundler or a loader a worker does
  * not inherit): the caller then does it on this thread.
  */
-function inWorker(input: WinnersInput, nextSize: NextSize, url: URL): Promise<WinnersResult | undefined> {
+function inWorker(input: WorkerInput, nextSize: NextSize, url: URL): Promise<WinnersResult | undefined> {
   return new Promise((resolvePromise, reject) => {
     let worker: Worker;
     try {

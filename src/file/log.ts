@@ -53,6 +53,12 @@ export interface LogStats {
   lines: number;
   /** Distinct keys (entities and tombstones) at the last scan. */
   keys: number;
+  /**
+   * Lines of `lines` that this process's last compaction of the file
+   * copied as they were (saved while it ran): automatic compaction counts
+   * them once, when they were saved, not again towards the next one.
+   */
+  carried: number;
 }
 
 /**
@@ -141,7 +147,7 @@ export function ensureDir(root: string, dir: string): void {
 export class NamespaceLog {
   /** This store's own serialisation (close waits on it); the shared lock's mutex serialises the process. */
   readonly mutex = new Mutex();
-  readonly stats: LogStats = { lines: 0, keys: 0 };
+  readonly stats: LogStats = { lines: 0, keys: 0, carried: 0 };
   /** What this log did: saves written, group writes, fsyncs. */
   readonly counters = { saves: 0, groups: 0, fsyncs: 0 };
   #lock: SharedLock | undefined;
@@ -289,6 +295,7 @@ export class NamespaceLog {
       this.#expectedSize = -1;
       this.#statsKnown = false;
       this.stats.keys = 0;
+      this.stats.carried = 0;
     }
     let known = this.#expectedSize;
     // The path's size is our descriptor's while both name the same inode (checked above): no fstat then.
@@ -407,6 +414,7 @@ export class NamespaceLog {
     this.#closeData();
     this.#expectedSize = size;
     this.scanned(stats.lines, stats.keys, 0);
+    this.stats.carried = stats.carried;
   }
 
   /**
@@ -425,6 +433,7 @@ export class NamespaceLog {
     if (released.ino === ino && released.dev === dev && size >= released.size) return released.size;
     this.#statsKnown = false;
     this.stats.keys = 0;
+    this.stats.carried = 0;
     return -1;
   }
 

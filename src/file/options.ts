@@ -70,11 +70,12 @@ export interface FileStoreOptions extends BaseStoreOptions {
    * Automatic compaction: after a save or load, a namespace whose file has
    * more than `max(minLines, ratio × keys)` lines (keys: entities and
    * tombstones, as the last scan counted them, or as estimated from the
-   * keys saved since when clearly more) is compacted in the background:
-   * the file stays within about `ratio` lines per key, and compactions
-   * read about `ratio / (ratio − 1)` times the bytes saved (see
-   * docs/file-store.md, "Compaction"). `false` turns it off, `true` uses
-   * the defaults.
+   * keys saved since when clearly more; lines: not counting those the
+   * last compaction copied as they were, saved while it ran) is compacted
+   * in the background: the file stays within about `ratio` lines per key
+   * (plus those copied lines), and compactions read about
+   * `ratio / (ratio − 1)` times the bytes saved (see docs/file-store.md,
+   * "Compaction"). `false` turns it off, `true` uses the defaults.
    * @default { minLines: 10000, ratio: 4 }
    */
   autoCompact?: boolean | AutoCompactOptions;

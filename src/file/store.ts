@@ -22,7 +22,7 @@ import {
   validateNamespace,
   type WatchOptions,
 } from "../index.js";
-import { type CompactOutcome, compactLog } from "./compaction.js";
+import { autoCompactionDue, type CompactOutcome, compactLog } from "./compaction.js";
 import { encodeLinesInto, NameJsonCache } from "./encode.js";
 import { DATA_SUFFIX, DIR_SUFFIX, namespaceFromPath, namespacePath } from "./encoding.js";
 import { writeFailed } from "./errors.js";
@@ -414,13 +414,12 @@ export class FileStore extends BaseStore {
   #maybeCompact(log: NamespaceLog): void {
     const auto = this.#options.autoCompact;
     if (!auto || this.closed || this.#compactions.has(log.namespace)) return;
-    const { lines } = log.stats;
     // Checked first: the sketch's estimate below reads all of its registers after each new key.
-    if (lines <= auto.minLines) return;
+    if (log.stats.lines - log.stats.carried <= auto.minLines) return;
     // The keys saved since the last scan, estimated (see key-sketch.ts), when clearly more than it counted.
     const estimate = this.#sketches.get(log.namespace)?.estimate() ?? 0;
     const keys = estimate > log.stats.keys * SKETCH_USE_ABOVE ? Math.ceil(estimate * SKETCH_MARGIN) : log.stats.keys;
-    if (lines <= Math.max(auto.minLines, auto.ratio * keys)) return;
+    if (!autoCompactionDue(log.stats, keys, auto)) return;
     this.#compact(log, true).catch((error: unknown) => {
       // Do not retry on every save: wait until the file has grown by `ratio` again.
       log.stats.keys = Math.max(log.stats.keys, Math.ceil(log.stats.lines / auto.ratio));

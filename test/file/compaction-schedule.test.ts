@@ -6,15 +6,17 @@
  * a file written from empty is not scanned again and again only to find
  * it not worth compacting).
  */
-import { closeSync, existsSync, openSync, readFileSync, statSync } from "node:fs";
+import { closeSync, copyFileSync, existsSync, openSync, readFileSync, renameSync, statSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import type { ChangeInput } from "../../src/core/change.js";
-import { hintOfWinners } from "../../src/file/compaction.js";
+import { autoCompactionDue, compactLog, hintOfWinners } from "../../src/file/compaction.js";
+import type { ByteSink } from "../../src/file/encode.js";
 import { linePrefix } from "../../src/file/format.js";
 import { hintFileOf } from "../../src/file/hint.js";
 import { FileStore } from "../../src/file/index.js";
 import { withInternals } from "../../src/file/internal.js";
 import { KeySketch } from "../../src/file/key-sketch.js";
+import { NamespaceLog } from "../../src/file/log.js";
 import { CATCH_UP_SCAN_MIN_BYTES, writeWinners } from "../../src/file/winners.js";
 import { tempDir } from "./helpers.js";
 
@@ -199,5 +201,61 @@ describe("the automatic compaction's trigger", () => {
     // Without the key estimate, scans at 100, 400 and 1,600 lines would each find it not worth it.
     expect(stats.compactions).toBe(1);
     expect(stats.mainThreadScans).toBe(1);
+  });
+});
+
+/** An encoder for `NamespaceLog.append` that writes lines already encoded. */
+function raw(bytes: Buffer, lines: number): (sink: ByteSink) => number {
+  return (sink) => {
+    sink.reserve(bytes.length);
+    sink.length += bytes.copy(sink.buffer, sink.length);
+    return lines;
+  };
+}
+
+describe("the lines a compaction copies as they are", () => {
+  it("count once: the next automatic compaction waits for ratio − 1 new lines per key after them", async () => {
+    const directory = tempDir();
+    const store = await FileStore.open({ directory, autoCompact: false });
+    await saveMany(store, 0, 2_000, 100);
+    const file = store.fileOf("ws");
+    await store.close();
+    // 50 lines saved while the compaction runs (valid lines of the file, as a writer would append them).
+    const text = readFileSync(file, "utf8");
+    const late = Buffer.from(`${text.trimEnd().split("\n").slice(-50).join("\n")}\n`);
+    const log = new NamespaceLog("ws", directory, file, false);
+    let saving: Promise<void> | undefined;
+    const outcome = await compactLog(log, {
+      ctx: { file, namespace: "ws", prefix: linePrefix("ws"), skip: false, chunkBytes: 1 << 20 },
+      hintMinLines: 1024,
+      tombstoneRetentionMs: Number.POSITIVE_INFINITY,
+      now: Date.now(),
+      workerMinBytes: Number.POSITIVE_INFINITY,
+      // Queued under the snapshot's lock: written once it is released, while the winners are found.
+      onSnapshot: () => {
+        saving = log.append(raw(late, 50));
+      },
+    });
+    await saving;
+    expect(outcome).toBe("compacted");
+    // Too few bytes for a catch-up scan: the 50 lines were copied after the 100 winners as they are.
+    expect(readFileSync(file, "utf8").trimEnd().split("\n")).toHaveLength(150);
+    expect(log.stats).toEqual({ lines: 150, keys: 100, carried: 50 });
+    const auto = { minLines: 0, ratio: 2 };
+    // 90 new lines: 240 in the file, 190 not copied: not yet more than 2 per key (the copied 50 not counted again)…
+    expect(autoCompactionDue({ ...log.stats, lines: 240 }, 100, auto)).toBe(false);
+    // …101 new lines: due.
+    expect(autoCompactionDue({ ...log.stats, lines: 251 }, 100, auto)).toBe(true);
+    expect(autoCompactionDue({ lines: 251, keys: 100, carried: 0 }, 100, { minLines: 300, ratio: 2 })).toBe(false);
+
+    // Another process replaces the file: what this one knew of it, the copied lines too, is forgotten.
+    const one = late.subarray(0, late.indexOf(10) + 1);
+    await log.append(raw(one, 1));
+    expect(log.stats).toEqual({ lines: 151, keys: 100, carried: 50 });
+    copyFileSync(file, `${file}.other`);
+    renameSync(`${file}.other`, file);
+    await log.append(raw(one, 1));
+    expect(log.stats.carried).toBe(0);
+    await log.close();
   });
 });

@@ -4,10 +4,11 @@
  * take that path too). `stats()` tells on which thread each scan ran. The
  * worker runs from the TypeScript sources (helpers.ts, `withSourceWorker`).
  */
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import type { ChangeInput } from "../../src/core/change.js";
 import { CorruptionError, isCorruptionError } from "../../src/core/errors.js";
+import { AUTO_COMPACTION_NICE } from "../../src/file/compaction.js";
 import { FileStore, type FileStoreOptions } from "../../src/file/index.js";
 import { tempDir, withSourceWorker } from "./helpers.js";
 
@@ -142,4 +143,66 @@ describe("compaction in a worker thread", () => {
       byDefault: { workerScans: 0, mainThreadScans: 1, compactions: 1 },
     });
   });
+
+  /** The highest nice value among this process's threads seen (Linux: field 19 of `/proc/self/task/<tid>/stat`) while `work` runs. */
+  async function highestNiceDuring(work: () => Promise<void>): Promise<number> {
+    let highest = 0;
+    const look = (): void => {
+      for (const tid of readdirSync("/proc/self/task")) {
+        try {
+          const stat = readFileSync(`/proc/self/task/${tid}/stat`, "utf8");
+          // After the command name in parentheses: field 3 onwards; nice is field 19.
+          const nice = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[16]);
+          highest = Math.max(highest, nice);
+        } catch {
+          // the thread ended meanwhile
+        }
+      }
+    };
+    const timer = setInterval(look, 1);
+    try {
+      await work();
+    } finally {
+      clearInterval(timer);
+    }
+    look();
+    return highest;
+  }
+
+  // Thread nice values are Linux's (read and set through /proc): elsewhere the worker keeps the process's priority.
+  it.runIf(existsSync("/proc/thread-self"))(
+    "an automatic compaction's worker thread runs at a lower CPU priority; one the caller asked for does not",
+    async () => {
+      expect(AUTO_COMPACTION_NICE).toBeGreaterThan(0);
+      // First the compaction the caller asked for (no worker thread of an earlier one still ending).
+      const manual = await filled();
+      const manualNice = await highestNiceDuring(() => manual.compact("ws"));
+      expect(manual.stats()).toMatchObject({ workerScans: 1, compactions: 1 });
+      expect(manualNice).toBe(0);
+      await manual.close();
+
+      // Files of a few MiB: each scan lasts long enough to be seen.
+      const big = (round: number): ChangeInput[] =>
+        Array.from({ length: 500 }, (_, i) => ({
+          namespace: "ws",
+          changeType: "set",
+          entityType: "item",
+          entityId: `k${i}`,
+          entity: { n: round, pad: "x".repeat(1000) },
+        }));
+      const auto = await FileStore.open(
+        withSourceWorker({
+          directory: tempDir(),
+          autoCompact: { minLines: 10, ratio: 2 },
+          compactionWorkerMinBytes: 0,
+        }),
+      );
+      const autoNice = await highestNiceDuring(async () => {
+        for (let round = 0; round < 40; round++) await auto.save(big(round));
+        await auto.close(); // waits for the background compaction (files below 16 MiB: never abandoned)
+      });
+      expect(auto.stats().workerScans).toBeGreaterThan(0);
+      expect(autoNice).toBe(AUTO_COMPACTION_NICE);
+    },
+  );
 });
