@@ -23,7 +23,7 @@ import type {
   JetStreamManager,
   JsMsg,
 } from "@nats-io/jetstream";
-import { AbortError, throwIfAborted, UnavailableError } from "../index.js";
+import { AbortError, type RetryPolicy, retrying, sleep, throwIfAborted, UnavailableError } from "../index.js";
 
 /** Which messages of each subject {@link readFiltered} delivers. */
 export const ReadMode = {
@@ -44,7 +44,14 @@ export interface ReadFilteredOptions {
   startSequence?: number;
   /** Messages per pull request. @default 1000 */
   batch?: number;
-  /** Attempts to create the consumer when the server times out (a cluster election). @default 3 */
+  /**
+   * Attempts to create the consumer (and to ask for the leader's last
+   * message) while the cluster cannot answer: time-outs, no responders, no
+   * leader, "JetStream system temporarily unavailable" while a restarted
+   * node rejoins. The waits between them are random, up to 250 ms and
+   * doubling to at most 1 s: the default rides out about 5 s of an
+   * election on average. @default 12
+   */
   attempts?: number;
   /**
    * Whether the stream may have more than one replica. Then the read is
@@ -123,7 +130,7 @@ export async function readFiltered(
   const signal = options.signal;
   const mode = options.mode ?? ReadMode.LastPerSubject;
   const start = options.startSequence;
-  const attempts = options.attempts ?? 3;
+  const retry = readRetryPolicy(options.attempts ?? READ_ATTEMPTS);
   const result: ReadFilteredResult = { lastSequence: 0, lagged: false, restarts: 0 };
   const config = (from: number | undefined): Partial<ConsumerConfig> => ({
     filter_subject: filter,
@@ -136,9 +143,9 @@ export async function readFiltered(
     headers_only: options.headersOnly ?? false,
   });
   const create = (from: number | undefined) =>
-    retrying(attempts, signal, () => jsm.consumers.add(stream, config(from)));
+    retrying(retry, () => jsm.consumers.add(stream, config(from)), { signal });
   const lastUnderFilter = () =>
-    retrying(attempts, signal, () => jsm.streams.getMessage(stream, { last_by_subj: filter }));
+    retrying(retry, () => jsm.streams.getMessage(stream, { last_by_subj: filter }), { signal });
   const goal: Goal = {
     target: 0,
     verified: false,
@@ -289,22 +296,16 @@ async function consume(
   throw new UnavailableError(`reading ${ci.config.filter_subject} from stream ${stream} ended before it caught up`);
 }
 
-/** Runs `fn`, retrying a few times while the server times out (a cluster election). */
-async function retrying<T>(attempts: number, signal: AbortSignal | undefined, fn: () => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await fn();
-    } catch (error) {
-      if (attempt >= attempts || !isRetryable(error)) throw error;
-      throwIfAborted(signal);
-      await sleep(250 * attempt, signal);
-    }
-  }
-}
+/** The default of {@link ReadFilteredOptions.attempts}. */
+const READ_ATTEMPTS = 12;
 
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  throwIfAborted(signal);
-  return new Promise((r) => setTimeout(r, ms));
+/**
+ * The retry policy of a read's requests: `attempts` in all, while the
+ * cluster cannot answer ({@link isRetryable}), waiting a random time up to
+ * 250 ms, doubling to at most 1 s. Internal (exported for its tests).
+ */
+export function readRetryPolicy(attempts: number): Required<RetryPolicy> {
+  return { maxAttempts: attempts, backoffMs: 250, maxBackoffMs: 1_000, retryOn: isRetryable };
 }
 
 /**

@@ -1,0 +1,67 @@
+/**
+ * The retries of a NATS read's requests while the cluster cannot answer
+ * (an election, a restarted node rejoining): which errors, how many times,
+ * how long between them.
+ */
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { retrying } from "../../src/index.js";
+import { readRetryPolicy } from "../../src/nats/reader.js";
+
+/** A JetStream API error as the client raises it while a restarted node rejoins. */
+const unavailable = () =>
+  Object.assign(new Error("JetStream system temporarily unavailable"), { name: "JetStreamApiError", code: 10008 });
+
+/** A request that fails with `error()` on its first `failures` calls; records when each call was made. */
+function failing(failures: number, error: () => Error) {
+  const calls: number[] = [];
+  const fn = async () => {
+    calls.push(Date.now());
+    if (calls.length <= failures) throw error();
+    return calls.length;
+  };
+  return { fn, calls };
+}
+
+describe("a NATS read's retries", () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+    vi.restoreAllMocks();
+  });
+
+  it("retry what the cluster's state explains, nothing else", () => {
+    const { retryOn } = readRetryPolicy(12);
+    expect(retryOn(unavailable())).toBe(true);
+    expect(retryOn(Object.assign(new Error("TIMEOUT"), { name: "TimeoutError" }))).toBe(true);
+    expect(retryOn(new Error("503 no responders available"))).toBe(true);
+    expect(retryOn(new Error("no suitable peers for placement, leader not known"))).toBe(true);
+    expect(retryOn(new Error("stream not found"))).toBe(false);
+    expect(retryOn(new Error("consumer name already in use"))).toBe(false);
+  });
+
+  it("ride out 'temporarily unavailable' up to the last attempt, each wait at most 250 ms doubling to 1 s", async () => {
+    vi.spyOn(Math, "random").mockReturnValue(1); // the longest wait each time
+    const { fn, calls } = failing(11, unavailable);
+    const result = retrying(readRetryPolicy(12), fn);
+    await vi.runAllTimersAsync();
+    await expect(result).resolves.toBe(12);
+    const waits = calls.slice(1).map((t, i) => t - (calls[i] as number));
+    expect(waits).toEqual([250, 500, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000]);
+  });
+
+  it("give up after the attempts with the last error", async () => {
+    const { fn, calls } = failing(20, unavailable);
+    const settled = expect(retrying(readRetryPolicy(3), fn)).rejects.toThrow(/temporarily unavailable/);
+    await vi.runAllTimersAsync();
+    await settled;
+    expect(calls).toHaveLength(3);
+  });
+
+  it("do not retry an error the cluster's state does not explain", async () => {
+    const { fn, calls } = failing(1, () => new Error("stream not found"));
+    await expect(retrying(readRetryPolicy(12), fn)).rejects.toThrow("stream not found");
+    expect(calls).toHaveLength(1);
+  });
+});
