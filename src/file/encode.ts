@@ -52,10 +52,10 @@ const CRC_SUFFIX = ',"crc":"00000000"}\n';
 const HEX_DIGITS = Buffer.from("0123456789abcdef", "latin1");
 
 /**
- * A growable byte buffer that lines are encoded into. A namespace's log
- * keeps one per pending group write and reuses it group after group (a
- * write copies the bytes to the page cache), so saving a change allocates
- * no buffer of its own.
+ * A growable byte buffer that lines are encoded into. Each group write
+ * has one, taken with its group from a small pool shared by every log and
+ * reused group after group (a write copies the bytes to the page cache),
+ * so saving a change allocates no buffer of its own.
  */
 export class ByteSink {
   /** The bytes: `buffer[0, length)` are written, the rest is room. */

@@ -200,8 +200,8 @@ export class NamespaceLog {
     if (!group) {
       group = takeGroup();
       this.#pending = group;
-      this.events?.started(this);
       this.#flushing ??= this.#flushLoop();
+      this.events?.started(this);
     }
     const { sink } = group;
     const start = sink.length;
@@ -254,7 +254,7 @@ export class NamespaceLog {
           this.events?.written(this);
           this.#settle(group);
         }).catch((error: unknown) => {
-          // The lock could not be taken: the queued saves fail with its error.
+          // The lock could not be taken (or released after the previous group): the queued saves fail with its error.
           const group = this.#pending;
           this.#pending = undefined;
           if (group) this.#settle(group, { error });
@@ -332,9 +332,14 @@ export class NamespaceLog {
     return repaired;
   }
 
-  /** Resolves every save of `group` (or rejects each with `failure.error`), then tells {@link GroupEvents.settled}. */
+  /**
+   * Resolves every save of `group` (or rejects each with `failure.error`),
+   * then tells {@link GroupEvents.settled}. A group without saves (its only
+   * save failed to encode) is resolved: no caller holds its promise, and a
+   * rejection nobody handles would end the process.
+   */
   #settle(group: Group, failure?: { readonly error: unknown }): void {
-    if (failure) group.reject(failure.error);
+    if (failure && group.saves > 0) group.reject(failure.error);
     else group.resolve();
     giveBackGroup(group);
     this.events?.settled(this);

@@ -170,9 +170,14 @@ export class FileStore extends BaseStore {
     const namespaces = [...new Set(prepared.map((p) => p.namespace))];
     const { integrity } = this.#options;
     // Encoded and queued synchronously, so that call order is write order in every namespace.
-    const writes = namespaces.map((ns) =>
-      this.#log(ns).append((sink) => encodeLinesInto(sink, prepared, this.#names, integrity, ns)),
-    );
+    // A namespace whose lines fail to encode is not written; it is reported with the others below.
+    const writes = namespaces.map((ns) => {
+      try {
+        return this.#log(ns).append((sink) => encodeLinesInto(sink, prepared, this.#names, integrity, ns));
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    });
     const results = await Promise.allSettled(writes);
     const failedIn = new Map<string, unknown>();
     results.forEach((r, i) => {

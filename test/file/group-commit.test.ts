@@ -4,9 +4,11 @@
  * per round, however long the chain of awaits between a writer's saves.
  */
 import { mkdirSync, rmdirSync } from "node:fs";
-import { describe, expect, it } from "vitest";
+import path from "node:path";
+import { describe, expect, it, vi } from "vitest";
 import type { ChangeInput } from "../../src/core/change.js";
 import { FileStore, isWriteFailedError } from "../../src/file/index.js";
+import { NamespaceLog } from "../../src/file/log.js";
 import { tempDir } from "./helpers.js";
 
 const set = (id: string, entity: unknown): ChangeInput => ({
@@ -121,5 +123,28 @@ describe("FileStore group commit", () => {
       ...Array.from({ length: 6 }, (_, i) => `a${i}`),
       ...Array.from({ length: 6 }, (_, i) => `b${i}`),
     ]);
+  });
+
+  it("a group whose only save failed to encode settles quietly when the lock cannot be taken", async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on("unhandledRejection", onUnhandled);
+    try {
+      const directory = tempDir();
+      const log = new NamespaceLog("ws", directory, path.join(directory, "ws.jsonl"), false);
+      vi.spyOn(log, "withLock").mockRejectedValue(new Error("lock failed"));
+      expect(() =>
+        log.append(() => {
+          throw new Error("encoder failed");
+        }),
+      ).toThrow("encoder failed");
+      await log.idle();
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(unhandled).toEqual([]);
+      // A save that did encode fails with the lock's error.
+      await expect(log.append(() => 0)).rejects.toThrow("lock failed");
+    } finally {
+      process.off("unhandledRejection", onUnhandled);
+    }
   });
 });

@@ -4,8 +4,9 @@
  * which changes were written — the package's one partial-write shape.
  */
 import { mkdirSync } from "node:fs";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { FileStore } from "../../src/file/index.js";
+import { NamespaceLog } from "../../src/file/log.js";
 import { isPartialWriteError, type PartialWriteError } from "../../src/index.js";
 import { tempDir } from "./helpers.js";
 
@@ -50,5 +51,24 @@ describe("FileStore.save across namespaces", () => {
     const error = await store.save([set("x", "a"), set("x", "b")]).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(Error);
     expect(isPartialWriteError(error)).toBe(false);
+  });
+
+  it("a namespace whose lines fail to encode is reported as failed; the namespaces queued before it are written", async () => {
+    await using store = await FileStore.open({ directory: tempDir() });
+    const append = NamespaceLog.prototype.append;
+    vi.spyOn(NamespaceLog.prototype, "append").mockImplementation(function (this: NamespaceLog, encode) {
+      if (this.namespace === "bad") throw new Error("cannot encode");
+      return append.call(this, encode);
+    });
+    try {
+      const error = await store.save([set("ok", "a"), set("bad", "b"), set("ok", "c")]).catch((e: unknown) => e);
+      expect(isPartialWriteError(error)).toBe(true);
+      const partial = error as PartialWriteError;
+      expect(partial.written).toEqual([0, 2]);
+      expect(partial.failed.map((f) => [f.index, (f.error as Error).message])).toEqual([[1, "cannot encode"]]);
+    } finally {
+      vi.restoreAllMocks();
+    }
+    expect((await store.load("ok")).map((c) => c.entityId)).toEqual(["a", "c"]);
   });
 });
