@@ -18,15 +18,7 @@ import { withInternals } from "../../src/file/internal.js";
 import { KeySketch } from "../../src/file/key-sketch.js";
 import { NamespaceLog } from "../../src/file/log.js";
 import { CATCH_UP_SCAN_MIN_BYTES, writeWinners } from "../../src/file/winners.js";
-import { tempDir } from "./helpers.js";
-
-const set = (id: string, n: number): ChangeInput => ({
-  namespace: "ws",
-  changeType: "set",
-  entityType: "item",
-  entityId: id,
-  entity: { n, pad: "x".repeat(200) },
-});
+import { paddedItemSet as set, tempDir } from "./helpers.js";
 
 /** `count` changes over `keys` keys, in batches of 100, starting at change number `from`. */
 async function saveMany(store: FileStore, from: number, count: number, keys: number): Promise<void> {

@@ -6,17 +6,8 @@
 import { readdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import type { ChangeInput } from "../../src/core/change.js";
 import { FileStore } from "../../src/file/index.js";
-import { tempDir } from "./helpers.js";
-
-const set = (id: string, n: number): ChangeInput => ({
-  namespace: "ws",
-  changeType: "set",
-  entityType: "item",
-  entityId: id,
-  entity: { n, pad: "x".repeat(200) },
-});
+import { paddedItemSet as set, tempDir } from "./helpers.js";
 
 const open = (dir: string) => FileStore.open({ directory: dir, autoCompact: false });
 

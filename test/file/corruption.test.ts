@@ -4,15 +4,7 @@ import { describe, expect, it } from "vitest";
 import type { ChangeInput } from "../../src/core/change.js";
 import { CorruptionError, isCorruptionError } from "../../src/core/errors.js";
 import { FileStore, type FileStoreOptions, type SkippedLinesReport } from "../../src/file/index.js";
-import { tempDir } from "./helpers.js";
-
-const set = (id: string, entity: unknown): ChangeInput => ({
-  namespace: "ws",
-  changeType: "set",
-  entityType: "item",
-  entityId: id,
-  entity,
-});
+import { itemSet as set, tempDir } from "./helpers.js";
 
 async function storeWith(
   changes: ChangeInput[][],

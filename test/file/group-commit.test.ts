@@ -6,18 +6,9 @@
 import { mkdirSync, rmdirSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it, vi } from "vitest";
-import type { ChangeInput } from "../../src/core/change.js";
 import { FileStore, isWriteFailedError } from "../../src/file/index.js";
 import { NamespaceLog } from "../../src/file/log.js";
-import { tempDir } from "./helpers.js";
-
-const set = (id: string, entity: unknown): ChangeInput => ({
-  namespace: "ws",
-  changeType: "set",
-  entityType: "item",
-  entityId: id,
-  entity,
-});
+import { itemSet as set, tempDir } from "./helpers.js";
 
 /** `depth` promise hops, as a caller's own layers of `async` functions would add. */
 async function hops(depth: number): Promise<void> {

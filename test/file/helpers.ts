@@ -1,8 +1,9 @@
-/** Temp directories for the file store tests, removed after the run; the compaction worker as tests run it. */
+/** Temp directories for the file store tests, removed after the run; the compaction worker as tests run it; changes they save. */
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll } from "vitest";
+import type { ChangeInput } from "../../src/core/change.js";
 import type { FileStoreOptions } from "../../src/file/index.js";
 import { withInternals } from "../../src/file/internal.js";
 
@@ -25,4 +26,14 @@ export const SOURCE_COMPACTION_WORKER = new URL("./fixtures/compact-worker.mjs",
 /** `options` with compaction workers that run from the TypeScript sources. */
 export function withSourceWorker(options: FileStoreOptions): FileStoreOptions {
   return withInternals(options, { compactionWorkerUrl: SOURCE_COMPACTION_WORKER });
+}
+
+/** A set of the `item` `id` to `entity` in namespace "ws". */
+export function itemSet(id: string, entity: unknown): ChangeInput {
+  return { namespace: "ws", changeType: "set", entityType: "item", entityId: id, entity };
+}
+
+/** {@link itemSet} of `{ n, pad }`, the pad 200 bytes: lines of about 270 bytes. */
+export function paddedItemSet(id: string, n: number): ChangeInput {
+  return itemSet(id, { n, pad: "x".repeat(200) });
 }
