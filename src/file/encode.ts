@@ -45,7 +45,7 @@ export class IsoFormatter {
   }
 }
 
-/** The formatter of {@link encodeLines} when the caller passes none: its minute text then outlives one call (a save of one change formats one timestamp). */
+/** The formatter of {@link encodeLinesInto}, shared by every call: its minute text outlives one call (a save of one change formats one timestamp). */
 const SHARED_ISO = new IsoFormatter();
 
 const CRC_SUFFIX = ',"crc":"00000000"}\n';
@@ -78,28 +78,13 @@ export class ByteSink {
 }
 
 /**
- * Encodes changes as lines (each ending in `\n`), in order, as UTF-8.
- * With `integrity`, each line gets its `crc`.
+ * Appends the lines of `changes` to `sink`, in order, as UTF-8, each
+ * ending in `\n`. Each line is built as one string and written straight
+ * into the sink's buffer; with `integrity` each gets its `crc`: the lines
+ * are written with a placeholder and the checksums written into the
+ * buffer (one native CRC call per line over bytes, no per-line string
+ * encoding).
  * @param only encode only the changes of this namespace
- */
-export function encodeLines(
-  changes: readonly PreparedChange[],
-  names: NameJsonCache,
-  integrity: boolean,
-  only?: string,
-  iso: IsoFormatter = SHARED_ISO,
-): Buffer {
-  const sink = new ByteSink(1024);
-  encodeLinesInto(sink, changes, names, integrity, only, iso);
-  return sink.bytes();
-}
-
-/**
- * Appends the lines of `changes` to `sink` (see {@link encodeLines}):
- * each line is built as one string and written straight into the sink's
- * buffer; with `integrity` the lines are written with a placeholder and
- * the checksums written into the buffer (one native CRC call per line
- * over bytes, no per-line string encoding).
  * @returns the number of lines appended
  */
 export function encodeLinesInto(
@@ -108,7 +93,6 @@ export function encodeLinesInto(
   names: NameJsonCache,
   integrity: boolean,
   only?: string,
-  iso: IsoFormatter = SHARED_ISO,
 ): number {
   const end = integrity ? CRC_SUFFIX : "}\n";
   let estimate = 0;
@@ -142,7 +126,7 @@ export function encodeLinesInto(
     const ms = c.timestamp.getTime();
     if (ms !== tsMs) {
       tsMs = ms;
-      tsTail = `,"timestamp":"${iso.format(ms)}"${end}`;
+      tsTail = `,"timestamp":"${SHARED_ISO.format(ms)}"${end}`;
     }
     const line =
       c.json === undefined

@@ -4,9 +4,10 @@
  */
 import { describe, expect, it } from "vitest";
 import { KeyShape, LineDecoder } from "../../src/file/decoder.js";
-import { encodeLines, NameJsonCache } from "../../src/file/encode.js";
+import { NameJsonCache } from "../../src/file/encode.js";
 import { keyOf, linePrefix } from "../../src/file/format.js";
 import { type Change, ChangeType } from "../../src/index.js";
+import { encodeLines } from "./helpers.js";
 
 const NS = "ws-1";
 

@@ -6,11 +6,12 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promis
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { encodeLines, NameJsonCache } from "../../src/file/encode.js";
+import { NameJsonCache } from "../../src/file/encode.js";
 import { checkLineCrc } from "../../src/file/format.js";
 import { fsyncDir, writeFileAtomic } from "../../src/file/fs.js";
 import { appendLineCrc, lineCrc, verifyLineCrc } from "../../src/file/lines.js";
 import { ChangeType } from "../../src/index.js";
+import { encodeLines } from "./helpers.js";
 
 const base = await mkdtemp(join(tmpdir(), "statelog-fs-"));
 afterAll(async () => {

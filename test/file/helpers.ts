@@ -4,6 +4,8 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll } from "vitest";
 import type { ChangeInput } from "../../src/core/change.js";
+import type { PreparedChange } from "../../src/core/store.js";
+import { ByteSink, encodeLinesInto, type NameJsonCache } from "../../src/file/encode.js";
 import type { FileStoreOptions } from "../../src/file/index.js";
 import { withInternals } from "../../src/file/internal.js";
 
@@ -36,4 +38,11 @@ export function itemSet(id: string, entity: unknown): ChangeInput {
 /** {@link itemSet} of `{ n, pad }`, the pad 200 bytes: lines of about 270 bytes. */
 export function paddedItemSet(id: string, n: number): ChangeInput {
   return itemSet(id, { n, pad: "x".repeat(200) });
+}
+
+/** The lines a FileStore writes for `changes` (see `encodeLinesInto`). */
+export function encodeLines(changes: readonly PreparedChange[], names: NameJsonCache, integrity: boolean): Buffer {
+  const sink = new ByteSink(1024);
+  encodeLinesInto(sink, changes, names, integrity);
+  return sink.bytes();
 }
