@@ -50,6 +50,12 @@ export interface FileStoreInternals {
    * compact-worker.ts. @default compact-worker.js next to compaction.js
    */
   readonly compactionWorkerUrl?: URL | undefined;
+  /**
+   * A hinted load whose hint covers at least this many bytes checks its
+   * winners' checksums in a worker thread (the module above) while it
+   * decodes them. Tests lower it. @default 8388608 (8 MiB)
+   */
+  readonly hintCheckWorkerMinBytes?: number | undefined;
 }
 
 /** Bytes read from a file at once (see {@link FileStoreInternals.readChunkBytes}). */
@@ -57,6 +63,9 @@ export const READ_CHUNK_BYTES = 32 * 1024 * 1024;
 
 /** See {@link FileStoreInternals.abandonCompactionMinBytes}. */
 export const ABANDON_COMPACTION_MIN_BYTES = 16 * 1024 * 1024;
+
+/** See {@link FileStoreInternals.hintCheckWorkerMinBytes}. */
+export const HINT_CHECK_WORKER_MIN_BYTES = 8 * 1024 * 1024;
 
 /** See {@link FileStoreInternals.hintMinLines}. */
 export const HINT_MIN_LINES = 1024;
