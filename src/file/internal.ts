@@ -53,7 +53,7 @@ export interface FileStoreInternals {
   /**
    * A hinted load whose hint covers at least this many bytes checks its
    * winners' checksums in a worker thread (the module above) while it
-   * decodes them. Tests lower it. @default 8388608 (8 MiB)
+   * decodes them. Tests lower it. @default 33554432 (32 MiB)
    */
   readonly hintCheckWorkerMinBytes?: number | undefined;
 }
@@ -65,7 +65,7 @@ export const READ_CHUNK_BYTES = 32 * 1024 * 1024;
 export const ABANDON_COMPACTION_MIN_BYTES = 16 * 1024 * 1024;
 
 /** See {@link FileStoreInternals.hintCheckWorkerMinBytes}. */
-export const HINT_CHECK_WORKER_MIN_BYTES = 8 * 1024 * 1024;
+export const HINT_CHECK_WORKER_MIN_BYTES = 32 * 1024 * 1024;
 
 /** See {@link FileStoreInternals.hintMinLines}. */
 export const HINT_MIN_LINES = 1024;
