@@ -43,7 +43,8 @@ export interface WinnerKeys {
  * key cannot be found, or is an earlier line's, makes the hint unusable
  * too. Returns the index of the first line that makes the hint unusable
  * (including one that cannot be read whole), or -1.
- * @param progress `[0]` is set to the number of lines checked, read after read
+ * @param progress `[0]` is set to the number of lines checked, read after
+ *   read (to all of them as soon as the answer is known)
  * @throws system errors of reading the file
  */
 export function firstUnusableWinner(
@@ -54,6 +55,11 @@ export function firstUnusableWinner(
   progress?: Int32Array,
 ): number {
   const n = offsets.length;
+  const found = (w: number): number => {
+    // The answer is final: say so at once (a caller waits for an answer once it is half way).
+    if (progress) Atomics.store(progress, 0, n);
+    return w;
+  };
   const seen = keys && new Set<string>();
   const decoder = keys && new LineDecoder(keys.ctx.namespace, keys.ctx.prefix);
   let span: Buffer | undefined;
@@ -72,17 +78,17 @@ export function firstUnusableWinner(
     if (span === undefined || span.length < bytes) span = Buffer.allocUnsafe(Math.max(bytes, SPAN_BYTES));
     for (let got = 0; got < bytes; ) {
       const r = readSync(fd, span, got, bytes - got, first + got);
-      if (r === 0) return w;
+      if (r === 0) return found(w);
       got += r;
     }
     for (; w < k; w++) {
       const start = (offsets[w] as number) - first;
       const stop = start + (lengths[w] as number);
       const crcAt = ownCrcAt(span, start, stop);
-      if (crcAt >= 0 && !ownCrcHolds(span, start, stop, crcAt)) return w;
+      if (crcAt >= 0 && !ownCrcHolds(span, start, stop, crcAt)) return found(w);
       if (seen && decoder) {
         const key = keyOfLine(decoder, span, start, stop, keys.ctx.namespace);
-        if (key === undefined || seen.has(key)) return w;
+        if (key === undefined || seen.has(key)) return found(w);
         seen.add(key);
       }
     }
@@ -108,6 +114,16 @@ function keyOfLine(
     if (error instanceof LineError) return undefined;
     throw error;
   }
+}
+
+/** Worker modules found missing in this process (see {@link WinnerCheck}). */
+const missingWorkers = new Set<string>();
+
+/** The bytes of the lines a hint names (what a hinted load decodes). */
+export function winnerBytes(lengths: Uint32Array): number {
+  let sum = 0;
+  for (let i = 0; i < lengths.length; i++) sum += lengths[i] as number;
+  return sum;
 }
 
 /**
@@ -136,7 +152,9 @@ export class WinnerCheck {
     this.#check = { fd, offsets, lengths, keys, progress };
     let worker: Worker | undefined;
     try {
-      worker = new Worker(url, { workerData: { check: this.#check } satisfies CrcCheckTask });
+      if (!missingWorkers.has(url.href)) {
+        worker = new Worker(url, { workerData: { check: this.#check } satisfies CrcCheckTask });
+      }
     } catch {
       worker = undefined;
     }
@@ -149,7 +167,12 @@ export class WinnerCheck {
           resolve();
         });
         // A worker that cannot run (a module it cannot load, a thread that cannot start) or fails.
-        worker.once("error", () => resolve());
+        worker.once("error", (error: NodeJS.ErrnoException) => {
+          // A module that is not there (a bundle without it) stays missing: no more threads for it.
+          if (error?.code === "MODULE_NOT_FOUND" || error?.code === "ERR_MODULE_NOT_FOUND")
+            missingWorkers.add(url.href);
+          resolve();
+        });
         worker.once("exit", () => resolve());
       });
   }
@@ -172,9 +195,10 @@ export class WinnerCheck {
 
   /**
    * Stops the worker, without waiting for it to end (a thread still
-   * starting takes long to stop). It may still be in a read of the
-   * descriptor: reads change nothing in the file, and once the caller has
-   * closed the descriptor a read fails in the worker, which ends it.
+   * starting takes long to stop). It may still be in a read: reads change
+   * nothing, and what it finds is no longer listened to (once the caller
+   * has closed the descriptor, the worker's reads fail, or read another
+   * file that got the same descriptor number).
    */
   stop(): void {
     this.#worker?.terminate().catch(() => undefined);

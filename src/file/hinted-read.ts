@@ -137,6 +137,7 @@ function directScan(hint: Hint): Scan {
 export function hintOf(resolved: Resolved, dataBytes: number): Hint {
   const { scan } = resolved;
   const n = scan.winners.length;
+  if (scan.starts.length !== n) throw new Error("a scan without its lines' places cannot be hinted");
   const offsets = new Float64Array(n);
   const lengths = new Uint32Array(n);
   const lineNumbers = new Uint32Array(n);

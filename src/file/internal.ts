@@ -44,15 +44,16 @@ export interface FileStoreInternals {
    */
   readonly abandonCompactionMinBytes?: number | undefined;
   /**
-   * The module a compaction worker thread runs. Tests run the TypeScript
+   * The module the file store's worker threads run (a large compaction's
+   * scan, a large hinted load's checksums). Tests run the TypeScript
    * sources, which a worker cannot load by itself: they give a small
    * JavaScript module that registers a TypeScript loader, then imports
    * compact-worker.ts. @default compact-worker.js next to compaction.js
    */
   readonly compactionWorkerUrl?: URL | undefined;
   /**
-   * A hinted load whose hint covers at least this many bytes checks its
-   * winners' checksums in a worker thread (the module above) while it
+   * A hinted load whose hint names at least this many bytes of lines
+   * checks their checksums in a worker thread (the module above) while it
    * decodes them. Tests lower it. @default 33554432 (32 MiB)
    */
   readonly hintCheckWorkerMinBytes?: number | undefined;

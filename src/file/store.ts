@@ -29,6 +29,7 @@ import { writeFailed } from "./errors.js";
 import { FileFeedSource } from "./feed.js";
 import { linePrefix } from "./format.js";
 import { readHint, writeHint } from "./hint.js";
+import { winnerBytes } from "./hinted-check.js";
 import { hintOf, resolveWithHint } from "./hinted-read.js";
 import { KeySketch } from "./key-sketch.js";
 import { type GroupEvents, NamespaceLog, type Snapshot } from "./log.js";
@@ -349,7 +350,7 @@ export class FileStore extends BaseStore {
     const hint = readHint(log.file, log.namespace, snap.fd, snap);
     const { internals } = this.#options;
     const checkWorker =
-      hint && hint.dataBytes >= internals.hintCheckWorkerMinBytes
+      hint && winnerBytes(hint.lengths) >= internals.hintCheckWorkerMinBytes
         ? (internals.compactionWorkerUrl ?? WORKER_URL)
         : undefined;
     const fromHint = hint && (await resolveWithHint(snap.fd, snap.size, hint, ctx, true, checkWorker));

@@ -387,6 +387,10 @@ describe.each(CHECKS)("hint files (%s)", (_, internals) => {
 });
 
 describe("a hinted load's checksums in a worker thread", () => {
+  beforeAll(() => {
+    checks = {};
+  });
+
   it("the worker's answer decides once it has got half way; before that the lines are checked on the loading thread", async () => {
     const { dir, file } = await history();
     await load(dir);
@@ -404,14 +408,47 @@ describe("a hinted load's checksums in a worker thread", () => {
       // A worker module that cannot be loaded: the same.
       const missing = new WinnerCheck(fixture("no-such-worker.mjs"), fd, h.offsets, h.lengths, undefined);
       expect(await missing.result()).toBe(-1);
-      // The real worker.
+      // The real worker, on the intact lines.
       const real = new WinnerCheck(SOURCE_COMPACTION_WORKER, fd, h.offsets, h.lengths, undefined);
       await vi.waitFor(() => expect(real.checked).toBe(h.offsets.length), { timeout: 30_000 });
       expect(await real.result()).toBe(-1);
     } finally {
       closeSync(fd);
     }
-  });
+  }, 60_000);
+
+  it("the real worker finds a damaged line, and two lines of one key, and answers at once", async () => {
+    const { dir, file } = await history();
+    await load(dir);
+    const h = hintOfFile(file);
+    if (!h) throw new Error("no hint");
+    const ctx = { file, namespace: NS, prefix: linePrefix(NS), skip: false, chunkBytes: 1 << 20 };
+    const answer = async (offsets: Float64Array, lengths: Uint32Array, keys?: { ctx: typeof ctx }) => {
+      const fd = openSync(file, "r");
+      try {
+        const check = new WinnerCheck(SOURCE_COMPACTION_WORKER, fd, offsets, lengths, keys);
+        // Every line counts as checked once the answer is known, however early it was found.
+        await vi.waitFor(() => expect(check.checked).toBe(offsets.length), { timeout: 30_000 });
+        return await check.result();
+      } finally {
+        closeSync(fd);
+      }
+    };
+    // Winner 3 named twice (its key twice): only the check of keys sees it.
+    const rows = [...Array.from(h.offsets.keys()), 3].sort((a, b) => a - b);
+    const offsets = Float64Array.from(rows, (i) => h.offsets[i] as number);
+    const lengths = Uint32Array.from(rows, (i) => h.lengths[i] as number);
+    expect(await answer(offsets, lengths)).toBe(-1);
+    expect(await answer(offsets, lengths, { ctx })).toBe(4);
+    // Winner 2 damaged in place (a change that still decodes).
+    const at = h.offsets[2] as number;
+    const line = readFileSync(file).toString("utf8", at, at + (h.lengths[2] as number));
+    const fd = openSync(file, "r+");
+    writeSync(fd, "7", at + line.indexOf('"v":4') + 4);
+    closeSync(fd);
+    expect(await answer(h.offsets, h.lengths)).toBe(2);
+    expect(await answer(h.offsets, h.lengths, { ctx })).toBe(2);
+  }, 120_000);
 
   it("a load does not wait for a worker that does not check (stalled, or its module missing)", async () => {
     for (const module of ["check-worker-stalls.mjs", "no-such-worker.mjs"]) {
