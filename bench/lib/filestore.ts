@@ -26,7 +26,7 @@ let compactionWorker: Promise<URL> | undefined;
  * do in production. (A worker does not inherit the process's TypeScript
  * loader: run from the sources, each worker would load tsx first.)
  */
-export function compactionWorkerUrl(): Promise<URL> {
+function compactionWorkerUrl(): Promise<URL> {
   compactionWorker ??= (async () => {
     const out = path.join(mkdtempSync(path.join(os.tmpdir(), "statelog-bench-worker-")), "compact-worker.mjs");
     const esbuild = await import("esbuild");

@@ -1,20 +1,16 @@
 /**
- * The file store's worker thread, for two tasks on large files:
- * - a compaction's first step ({@link writeWinners}): the scan runs on
- *   another core while the main thread keeps serving saves. For each
- *   catch-up round it posts `{ sizeRequest: true }` and waits for
- *   `{ size }` (the main thread takes it under the shared lock). Posts
- *   `{ result }` or `{ error }` (see {@link serializeError}) and ends;
- * - given a {@link CrcCheckTask}: the checksums of a large hinted load's
- *   lines (hinted-check.ts), while the main thread decodes them. Posts
- *   `{ firstBad }` and ends.
+ * Worker thread of a compaction's first step ({@link writeWinners}) for
+ * large files: the scan runs on another core while the main thread keeps
+ * serving saves. For each catch-up round it posts `{ sizeRequest: true }`
+ * and waits for `{ size }` (the main thread takes it under the shared
+ * lock). Posts `{ result }` or `{ error }` (see {@link serializeError})
+ * and ends.
  */
 import { readlinkSync } from "node:fs";
 import { setPriority } from "node:os";
 import path from "node:path";
 import { parentPort, workerData } from "node:worker_threads";
 import { CorruptionError } from "../index.js";
-import { type CrcCheckTask, firstUnusableWinner } from "./hinted-check.js";
 import { CompactionAbandoned, type NextSize, type WinnersInput, writeWinners } from "./winners.js";
 
 /** An error as it crosses from the worker: enough to rebuild a `CorruptionError`. */
@@ -66,11 +62,7 @@ function lowerPriority(nice: number): void {
   }
 }
 
-if (parentPort && (workerData as Partial<CrcCheckTask>).check) {
-  // A large hinted load's checksums (hinted-check.ts): checked, the answer posted, done.
-  const { fd, offsets, lengths, keys, progress } = (workerData as CrcCheckTask).check;
-  parentPort.postMessage({ firstBad: firstUnusableWinner(fd, offsets, lengths, keys, progress) });
-} else if (parentPort) {
+if (parentPort) {
   const port = parentPort;
   const input = workerData as WorkerInput;
   lowerPriority(input.nice);

@@ -374,8 +374,8 @@ async function findWinners(
   return writeWinners(input, nextSize);
 }
 
-/** The worker module next to this one (in the built package): compactions' scans, large hinted loads' checksums. */
-export const WORKER_URL = new URL("./compact-worker.js", import.meta.url);
+/** The worker module next to this one (in the built package). */
+const WORKER_URL = new URL("./compact-worker.js", import.meta.url);
 
 /**
  * Runs {@link writeWinners} in a worker thread. `undefined` when no worker

@@ -91,20 +91,6 @@ function hexValue(buf: Buffer, at: number): number {
 }
 
 /**
- * Where the `,"crc":"` field of the line `buf[start, end)` starts when the
- * line ends in statelog's own checksum (`,"crc":"<8 hex>"}`), else -1.
- */
-export function ownCrcAt(buf: Buffer, start: number, end: number): number {
-  const crcAt = end - CRC_TAIL - CRC_FIELD.length;
-  return crcAt > start && buf[end - 1] === 125 && buf[end - 2] === 34 && bytesAt(buf, crcAt, CRC_FIELD) ? crcAt : -1;
-}
-
-/** Whether the own checksum of the line `buf[start, end)`, its field at `crcAt` ({@link ownCrcAt}), matches its bytes. */
-export function ownCrcHolds(buf: Buffer, start: number, end: number, crcAt: number): boolean {
-  return hexValue(buf, end - CRC_TAIL) === crc32Of(buf, start, crcAt);
-}
-
-/**
  * Verifies the checksum of the line `buf[start, end)` if it carries one
  * (ends in `,"crc":"<8 hex>"}`), without allocating (`crc32Of` reads the
  * line's bytes where they are). A line with a `"crc"` field near its end in
@@ -113,9 +99,9 @@ export function ownCrcHolds(buf: Buffer, start: number, end: number, crcAt: numb
  * @throws LineError
  */
 export function checkLineCrc(buf: Buffer, start: number, end: number, namespace: string): void {
-  const crcAt = ownCrcAt(buf, start, end);
-  if (crcAt >= 0) {
-    if (!ownCrcHolds(buf, start, end, crcAt)) throw new LineError(CRC_MISMATCH);
+  const crcAt = end - CRC_TAIL - CRC_FIELD.length;
+  if (crcAt > start && buf[end - 1] === 125 && buf[end - 2] === 34 && bytesAt(buf, crcAt, CRC_FIELD)) {
+    if (hexValue(buf, end - CRC_TAIL) !== crc32Of(buf, start, crcAt)) throw new LineError(CRC_MISMATCH);
     return;
   }
   const from = Math.max(start, end - 64);

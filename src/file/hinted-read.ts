@@ -4,12 +4,20 @@
  * as a full read would. And the hint of a finished read.
  */
 import { readSync } from "node:fs";
-import { type Change, CorruptionError } from "../index.js";
+import { CorruptionError } from "../index.js";
 import { LineError } from "./format.js";
 import type { Hint } from "./hint.js";
-import { GAP_BYTES, SPAN_BYTES, WinnerCheck } from "./hinted-check.js";
-import { decodeWinners, fileRead, type Resolved, readText, type Scan, type ScanContext, Scanner } from "./reader.js";
+import { decodeWinners, fileRead, type Resolved, readText, type ScanContext, Scanner } from "./reader.js";
 
+/** Winning lines closer than this are read together (with the bytes between them). */
+const GAP_BYTES = 4096;
+/**
+ * Largest read of several winning lines at once, into one buffer reused
+ * from read to read (each line is decoded as soon as it is read): the
+ * bytes stay in the processor's cache, and a load holds this much of the
+ * file in memory, not all of it.
+ */
+const SPAN_BYTES = 1024 * 1024;
 /** What a hinted read leaves in place of a span's bytes once its lines are decoded. */
 const RELEASED: Buffer = Buffer.alloc(0);
 
@@ -23,9 +31,6 @@ class HintMismatch extends Error {}
  * winner is not a whole line, fails its checksum, cannot be decoded or
  * cannot be read) or holds a damaged line: the caller then reads the
  * whole file, which reports (or skips) damage as usual.
- * @param checkWorker the worker module that checks the winners'
- *   checksums on another core while this thread decodes them
- *   (hinted-check.ts); without it, this thread checks them
  * @throws system errors of reading the file
  */
 export async function resolveWithHint(
@@ -34,24 +39,14 @@ export async function resolveWithHint(
   hint: Hint,
   ctx: ScanContext,
   parseEntities: boolean,
-  checkWorker?: URL,
 ): Promise<Resolved | undefined> {
   // Strict: the first damaged line ends the hinted read (the full read decides what to do with it).
   const read = fileRead([], { ...ctx, skip: false }, undefined, []);
   const { offsets, lengths, lineNumbers, dataBytes } = hint;
   const n = offsets.length;
+  const scanner = new Scanner(read, n);
   let span: Buffer | undefined;
-  let check: WinnerCheck | undefined;
-  // With a worker and no lines after the hint's, the winners are the result: the worker also checks
-  // that no two of them share a key, and this thread only decodes them (no key table, no scanner).
-  const direct = checkWorker !== undefined && n > 0 && size === dataBytes;
-  const decoded: Change[] = [];
-  const scanner = direct ? undefined : new Scanner(read, n);
   try {
-    if (checkWorker && n > 0) {
-      check = new WinnerCheck(checkWorker, fd, offsets, lengths, direct ? { ctx } : undefined);
-      if (scanner) scanner.ownCrcCheckedElsewhere = true;
-    }
     for (let w = 0; w < n; ) {
       // One read from the byte before the first line to the byte after the last one (`\n` both).
       const first = offsets[w] as number;
@@ -83,19 +78,11 @@ export async function resolveWithHint(
         if (start > 0 && buf[start - 1] !== 10) throw new HintMismatch();
         const after = buf[stop];
         if (after !== 10 && !(after === 13 && buf[stop + 1] === 10)) throw new HintMismatch();
-        if (scanner) scanner.scanAt(c, start, stop, lineNumbers[w] as number, parseEntities);
-        else decoded.push(read.decoder.decode(buf, start, stop, parseEntities));
+        scanner.scanAt(c, start, stop, lineNumbers[w] as number, parseEntities);
       }
       // Every line of the span is decoded: its bytes are not read again (the next span reuses the buffer).
       read.chunks[c] = RELEASED;
     }
-    if (check) {
-      const firstBad = await check.result();
-      check = undefined;
-      if (firstBad >= 0) throw new HintMismatch();
-    }
-    if (!scanner) return { scan: directScan(hint), decoded, skipped: [] };
-    scanner.ownCrcCheckedElsewhere = false;
     scanner.continueAt(hint.lines);
     let at = dataBytes;
     await readText(fd, size, ctx.chunkBytes, dataBytes, (chunk) => {
@@ -106,7 +93,6 @@ export async function resolveWithHint(
     });
     return await decodeWinners(read, scanner.finish(), parseEntities);
   } catch (error) {
-    check?.stop();
     if (error instanceof HintMismatch || error instanceof CorruptionError || error instanceof LineError) {
       return undefined;
     }
@@ -114,30 +100,10 @@ export async function resolveWithHint(
   }
 }
 
-/**
- * The scan of a hinted read whose winners are the hint's: its line count
- * and winners, no bytes (the lines are decoded, their buffers reused).
- * Nothing of it is to be hinted again: the hint holds.
- */
-function directScan(hint: Hint): Scan {
-  const none = new Int32Array(0);
-  return {
-    lines: hint.lines,
-    winners: Int32Array.from(hint.lineNumbers),
-    starts: none,
-    ends: none,
-    chunkOf: none,
-    chunks: [],
-    chunkPos: [],
-    parsed: undefined,
-  };
-}
-
 /** The hint of a read of the first `dataBytes` bytes of a file that found `resolved`. */
 export function hintOf(resolved: Resolved, dataBytes: number): Hint {
   const { scan } = resolved;
   const n = scan.winners.length;
-  if (scan.starts.length !== n) throw new Error("a scan without its lines' places cannot be hinted");
   const offsets = new Float64Array(n);
   const lengths = new Uint32Array(n);
   const lineNumbers = new Uint32Array(n);

@@ -44,19 +44,12 @@ export interface FileStoreInternals {
    */
   readonly abandonCompactionMinBytes?: number | undefined;
   /**
-   * The module the file store's worker threads run (a large compaction's
-   * scan, a large hinted load's checksums). Tests run the TypeScript
+   * The module a compaction worker thread runs. Tests run the TypeScript
    * sources, which a worker cannot load by itself: they give a small
    * JavaScript module that registers a TypeScript loader, then imports
    * compact-worker.ts. @default compact-worker.js next to compaction.js
    */
   readonly compactionWorkerUrl?: URL | undefined;
-  /**
-   * A hinted load whose hint names at least this many bytes of lines
-   * checks their checksums in a worker thread (the module above) while it
-   * decodes them. Tests lower it. @default 33554432 (32 MiB)
-   */
-  readonly hintCheckWorkerMinBytes?: number | undefined;
 }
 
 /** Bytes read from a file at once (see {@link FileStoreInternals.readChunkBytes}). */
@@ -64,9 +57,6 @@ export const READ_CHUNK_BYTES = 32 * 1024 * 1024;
 
 /** See {@link FileStoreInternals.abandonCompactionMinBytes}. */
 export const ABANDON_COMPACTION_MIN_BYTES = 16 * 1024 * 1024;
-
-/** See {@link FileStoreInternals.hintCheckWorkerMinBytes}. */
-export const HINT_CHECK_WORKER_MIN_BYTES = 32 * 1024 * 1024;
 
 /** See {@link FileStoreInternals.hintMinLines}. */
 export const HINT_MIN_LINES = 1024;

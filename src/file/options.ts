@@ -11,7 +11,6 @@ import {
 import {
   ABANDON_COMPACTION_MIN_BYTES,
   type FileStoreInternals,
-  HINT_CHECK_WORKER_MIN_BYTES,
   HINT_MIN_LINES,
   internalsOf,
   READ_CHUNK_BYTES,
@@ -180,7 +179,6 @@ export interface ResolvedOptions {
     readonly readChunkBytes: number;
     readonly hintMinLines: number;
     readonly abandonCompactionMinBytes: number;
-    readonly hintCheckWorkerMinBytes: number;
   };
 }
 
@@ -221,17 +219,7 @@ function resolveInternals(options: FileStoreOptions): ResolvedOptions["internals
     throw new ConfigurationError(`FileStore internal option hintMinLines must be a non-negative integer`);
   }
   const abandonCompactionMinBytes = internals.abandonCompactionMinBytes ?? ABANDON_COMPACTION_MIN_BYTES;
-  const hintCheckWorkerMinBytes = internals.hintCheckWorkerMinBytes ?? HINT_CHECK_WORKER_MIN_BYTES;
-  if (
-    typeof hintCheckWorkerMinBytes !== "number" ||
-    Number.isNaN(hintCheckWorkerMinBytes) ||
-    hintCheckWorkerMinBytes < 0
-  ) {
-    throw new ConfigurationError(
-      `FileStore internal option hintCheckWorkerMinBytes must be a number of bytes (>= 0, or Infinity)`,
-    );
-  }
-  return { ...internals, readChunkBytes, hintMinLines, abandonCompactionMinBytes, hintCheckWorkerMinBytes };
+  return { ...internals, readChunkBytes, hintMinLines, abandonCompactionMinBytes };
 }
 
 /**

@@ -7,7 +7,7 @@ import { read } from "node:fs";
 import { promisify } from "node:util";
 import { type Change, CorruptionError } from "../index.js";
 import { KeyShape, LineDecoder } from "./decoder.js";
-import { type Chunk, checkLineCrc, LineError, ownCrcAt, parseLineObject } from "./format.js";
+import { type Chunk, checkLineCrc, LineError, parseLineObject } from "./format.js";
 import { grow, KeyTable } from "./keys.js";
 
 const readAsync = promisify(read);
@@ -185,14 +185,6 @@ export class Scanner {
   /** Per slot, the change of its latest line when that line was parsed in full; made on the first such line. */
   #parsedOf: (Change | undefined)[] | undefined;
   #line = 0;
-  /**
-   * Leave the checksum of lines in statelog's own shape (`,"crc":"…"}` at
-   * the end) to someone else: a large hinted load checks its winners'
-   * checksums in a worker thread (hinted-check.ts) and uses what it
-   * scanned only once they all hold. Lines in other shapes are checked
-   * here all the same.
-   */
-  ownCrcCheckedElsewhere = false;
 
   /**
    * @param read the file read whose chunks are scanned
@@ -266,8 +258,7 @@ export class Scanner {
       // Every checksummed line is verified, superseded ones too: damage to a line's key
       // could otherwise make a later line of another key supersede it unnoticed.
       try {
-        if (!this.ownCrcCheckedElsewhere || ownCrcAt(buf, start, stop) < 0)
-          checkLineCrc(buf, start, stop, ctx.namespace);
+        checkLineCrc(buf, start, stop, ctx.namespace);
       } catch (error) {
         if (!(error instanceof LineError) || !ctx.skip) throw corruption(ctx, index, error);
         bad.add(index);

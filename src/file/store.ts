@@ -22,14 +22,13 @@ import {
   validateNamespace,
   type WatchOptions,
 } from "../index.js";
-import { autoCompactionDue, type CompactOutcome, compactLog, WORKER_URL } from "./compaction.js";
+import { autoCompactionDue, type CompactOutcome, compactLog } from "./compaction.js";
 import { encodeLinesInto, NameJsonCache } from "./encode.js";
 import { DATA_SUFFIX, DIR_SUFFIX, namespaceFromPath, namespacePath } from "./encoding.js";
 import { writeFailed } from "./errors.js";
 import { FileFeedSource } from "./feed.js";
 import { linePrefix } from "./format.js";
 import { readHint, writeHint } from "./hint.js";
-import { winnerBytes } from "./hinted-check.js";
 import { hintOf, resolveWithHint } from "./hinted-read.js";
 import { KeySketch } from "./key-sketch.js";
 import { type GroupEvents, NamespaceLog, type Snapshot } from "./log.js";
@@ -348,24 +347,14 @@ export class FileStore extends BaseStore {
   async #read(log: NamespaceLog, snap: Snapshot): Promise<Resolved> {
     const ctx = this.#context(log);
     const hint = readHint(log.file, log.namespace, snap.fd, snap);
-    const { internals } = this.#options;
-    const checkWorker =
-      hint && winnerBytes(hint.lengths) >= internals.hintCheckWorkerMinBytes
-        ? (internals.compactionWorkerUrl ?? WORKER_URL)
-        : undefined;
-    const fromHint = hint && (await resolveWithHint(snap.fd, snap.size, hint, ctx, true, checkWorker));
+    const fromHint = hint && (await resolveWithHint(snap.fd, snap.size, hint, ctx, true));
     const resolved = fromHint ?? (await readAndResolve(snap.fd, snap.size, ctx, true));
     const { lines } = resolved.scan;
     const winners = resolved.decoded.length;
     if (fromHint) this.#hints.read++;
     const readInFull = fromHint && hint ? lines - hint.lines : lines;
-    const minLines = internals.hintMinLines;
-    if (
-      resolved.skipped.length === 0 &&
-      readInFull > 0 &&
-      readInFull >= minLines &&
-      lines - winners >= Math.max(minLines, winners / 8)
-    ) {
+    const minLines = this.#options.internals.hintMinLines;
+    if (resolved.skipped.length === 0 && readInFull >= minLines && lines - winners >= Math.max(minLines, winners / 8)) {
       if (writeHint(log.file, log.namespace, snap.fd, snap, hintOf(resolved, snap.size))) this.#hints.written++;
     }
     return resolved;

@@ -17,15 +17,13 @@ import {
   writeFileSync,
   writeSync,
 } from "node:fs";
-import { beforeAll, describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { Change, ChangeInput } from "../../src/core/change.js";
-import { linePrefix } from "../../src/file/format.js";
 import { hintFileOf, readHint, writeHint } from "../../src/file/hint.js";
-import { firstUnusableWinner, WinnerCheck } from "../../src/file/hinted-check.js";
 import { FileStore, type FileStoreOptions } from "../../src/file/index.js";
-import { type FileStoreInternals, withInternals } from "../../src/file/internal.js";
+import { withInternals } from "../../src/file/internal.js";
 import { appendLineCrc } from "../../src/file/lines.js";
-import { SOURCE_COMPACTION_WORKER, tempDir } from "./helpers.js";
+import { tempDir } from "./helpers.js";
 
 const NS = "ws";
 
@@ -38,26 +36,8 @@ const set = (id: string, entity: unknown): ChangeInput => ({
   timestamp: new Date(Date.UTC(2025, 0, 1)),
 });
 
-/**
- * How the hinted loads of the tests check their winners' checksums: on the
- * loading thread, or in a worker thread while the loading thread decodes
- * (every test runs both ways).
- */
-const CHECKS: [string, FileStoreInternals][] = [
-  ["checksums on the loading thread", {}],
-  ["checksums in a worker thread", { hintCheckWorkerMinBytes: 0, compactionWorkerUrl: SOURCE_COMPACTION_WORKER }],
-];
-let checks: FileStoreInternals = {};
-
-/** A worker module of fixtures/. */
-const fixture = (name: string): URL => new URL(`./fixtures/${name}`, import.meta.url);
-
-const open = (
-  directory: string,
-  options: Partial<FileStoreOptions> = {},
-  internals: FileStoreInternals = checks,
-): Promise<FileStore> =>
-  FileStore.open(withInternals({ directory, autoCompact: false, ...options }, { hintMinLines: 10, ...internals }));
+const open = (directory: string, options: Partial<FileStoreOptions> = {}): Promise<FileStore> =>
+  FileStore.open(withInternals({ directory, autoCompact: false, ...options }, { hintMinLines: 10 }));
 
 /** A store whose namespace holds `keys` keys, each written `versions` times (the last one wins), one deleted. */
 async function history(keys = 20, versions = 5): Promise<{ dir: string; file: string }> {
@@ -104,11 +84,7 @@ function hintOfFile(file: string) {
   }
 }
 
-describe.each(CHECKS)("hint files (%s)", (_, internals) => {
-  beforeAll(() => {
-    checks = internals;
-  });
-
+describe("hint files", () => {
   it("a load of a long history writes a hint; the next load reads it and returns the same state", async () => {
     const { dir, file } = await history();
     const hint = hintFileOf(file);
@@ -383,195 +359,5 @@ describe.each(CHECKS)("hint files (%s)", (_, internals) => {
     expect(shape(hinted)).toEqual(full);
     expect(hinted.find((c) => c.entityId === 'q"uote')?.entity).toEqual({ k: 0, v: 3, text: 'é q"uote' });
     expect(hinted.find((c) => c.entityId === "old")?.entity).toEqual({ v: 2 });
-  });
-});
-
-describe("a hinted load's checksums in a worker thread", () => {
-  beforeAll(() => {
-    checks = {};
-  });
-
-  it("the worker's answer decides once it has got half way; before that the lines are checked on the loading thread", async () => {
-    const { dir, file } = await history();
-    await load(dir);
-    const h = hintOfFile(file);
-    if (!h) throw new Error("no hint");
-    const fd = openSync(file, "r");
-    try {
-      // A worker that says "line 0 is damaged" after claiming to have checked every line: its answer is taken.
-      const says = new WinnerCheck(fixture("check-worker-finds-damage.mjs"), fd, h.offsets, h.lengths, undefined);
-      await vi.waitFor(() => expect(says.checked).toBe(h.offsets.length), { timeout: 30_000 });
-      expect(await says.result()).toBe(0);
-      // A worker that never gets anywhere is stopped, and the lines checked here (they are intact).
-      const stalls = new WinnerCheck(fixture("check-worker-stalls.mjs"), fd, h.offsets, h.lengths, undefined);
-      expect(await stalls.result()).toBe(-1);
-      // A worker module that cannot be loaded: the same.
-      const missing = new WinnerCheck(fixture("no-such-worker.mjs"), fd, h.offsets, h.lengths, undefined);
-      expect(await missing.result()).toBe(-1);
-      // The real worker, on the intact lines.
-      const real = new WinnerCheck(SOURCE_COMPACTION_WORKER, fd, h.offsets, h.lengths, undefined);
-      await vi.waitFor(() => expect(real.checked).toBe(h.offsets.length), { timeout: 30_000 });
-      expect(await real.result()).toBe(-1);
-    } finally {
-      closeSync(fd);
-    }
-  }, 60_000);
-
-  it("the real worker finds a damaged line, and two lines of one key, and answers at once", async () => {
-    const { dir, file } = await history();
-    await load(dir);
-    const h = hintOfFile(file);
-    if (!h) throw new Error("no hint");
-    const ctx = { file, namespace: NS, prefix: linePrefix(NS), skip: false, chunkBytes: 1 << 20 };
-    const answer = async (offsets: Float64Array, lengths: Uint32Array, keys?: { ctx: typeof ctx }) => {
-      const fd = openSync(file, "r");
-      try {
-        const check = new WinnerCheck(SOURCE_COMPACTION_WORKER, fd, offsets, lengths, keys);
-        // Every line counts as checked once the answer is known, however early it was found.
-        await vi.waitFor(() => expect(check.checked).toBe(offsets.length), { timeout: 30_000 });
-        return await check.result();
-      } finally {
-        closeSync(fd);
-      }
-    };
-    // Winner 3 named twice (its key twice): only the check of keys sees it.
-    const rows = [...Array.from(h.offsets.keys()), 3].sort((a, b) => a - b);
-    const offsets = Float64Array.from(rows, (i) => h.offsets[i] as number);
-    const lengths = Uint32Array.from(rows, (i) => h.lengths[i] as number);
-    expect(await answer(offsets, lengths)).toBe(-1);
-    expect(await answer(offsets, lengths, { ctx })).toBe(4);
-    // Winner 2 damaged in place (a change that still decodes).
-    const at = h.offsets[2] as number;
-    const line = readFileSync(file).toString("utf8", at, at + (h.lengths[2] as number));
-    const fd = openSync(file, "r+");
-    writeSync(fd, "7", at + line.indexOf('"v":4') + 4);
-    closeSync(fd);
-    expect(await answer(h.offsets, h.lengths)).toBe(2);
-    expect(await answer(h.offsets, h.lengths, { ctx })).toBe(2);
-  }, 120_000);
-
-  it("a load does not wait for a worker that does not check (stalled, or its module missing)", async () => {
-    for (const module of ["check-worker-stalls.mjs", "no-such-worker.mjs"]) {
-      const { dir, file } = await history();
-      const expected = shape(await load(dir));
-      const stalled = { hintCheckWorkerMinBytes: 0, compactionWorkerUrl: fixture(module) };
-      const store = await open(dir, {}, stalled);
-      try {
-        expect(shape(await store.load(NS))).toEqual(expected);
-        expect(store.stats().hintedLoads).toBe(1);
-      } finally {
-        await store.close();
-      }
-      const h = hintOfFile(file);
-      if (!h) throw new Error("no hint");
-      // A winner changed in place that still decodes, the hint written again: its checksum is checked here.
-      const w = 5;
-      const at = h.offsets[w] as number;
-      const line = readFileSync(file).toString("utf8", at, at + (h.lengths[w] as number));
-      const fd = openSync(file, "r+");
-      writeSync(fd, "7", at + line.indexOf('"v":4') + 4);
-      expect(writeHint(file, NS, fd, fstatSync(fd), h)).toBe(true);
-      closeSync(fd);
-      const damaged = await open(dir, {}, stalled);
-      try {
-        await expect(damaged.load(NS)).rejects.toMatchObject({
-          code: "STATELOG_CORRUPTION",
-          line: (h.lineNumbers[w] as number) + 1,
-        });
-      } finally {
-        await damaged.close();
-      }
-    }
-  });
-
-  it("a hint naming two lines of one key (checksums valid) makes a load without later lines read in full", async () => {
-    const { dir, file } = await history();
-    const expected = shape(await load(dir));
-    const h = hintOfFile(file);
-    if (!h) throw new Error("no hint");
-    // k1's first line (line 1, superseded) named in place of k5's winner.
-    const text = readFileSync(file);
-    const lineStart = text.indexOf(10) + 1;
-    const lineEnd = text.indexOf(10, lineStart);
-    expect(text.toString("utf8", lineStart, lineEnd)).toContain('"entityID":"k1"');
-    const drop = expected.findIndex((c) => c[1] === "k5");
-    const rows = Array.from(h.offsets, (o, i) => [o, h.lengths[i] as number, h.lineNumbers[i] as number] as const)
-      .filter((_, i) => i !== drop)
-      .concat([[lineStart, lineEnd - lineStart, 1]])
-      .sort((a, b) => a[0] - b[0]);
-    const twice = {
-      ...h,
-      offsets: Float64Array.from(rows, (r) => r[0]),
-      lengths: Uint32Array.from(rows, (r) => r[1]),
-      lineNumbers: Uint32Array.from(rows, (r) => r[2]),
-    };
-    const fd = openSync(file, "r");
-    expect(writeHint(file, NS, fd, fstatSync(fd), twice)).toBe(true);
-    closeSync(fd);
-    const store = await open(dir, {}, CHECKS[1]![1]);
-    try {
-      expect(shape(await store.load(NS))).toEqual(expected);
-      expect(store.stats().hintedLoads).toBe(0);
-    } finally {
-      await store.close();
-    }
-    const fd2 = openSync(file, "r");
-    try {
-      const ctx = { file, namespace: NS, prefix: linePrefix(NS), skip: false, chunkBytes: 1 << 20 };
-      const k1 = rows.findIndex((r) => r[2] === 1);
-      const again = rows.findIndex(
-        (r, i) => i > k1 && text.toString("utf8", r[0], r[0] + r[1]).includes('"entityID":"k1"'),
-      );
-      expect(firstUnusableWinner(fd2, twice.offsets, twice.lengths)).toBe(-1);
-      expect(firstUnusableWinner(fd2, twice.offsets, twice.lengths, { ctx })).toBe(again);
-      expect(firstUnusableWinner(fd2, h.offsets, h.lengths, { ctx })).toBe(-1);
-    } finally {
-      closeSync(fd2);
-    }
-  });
-
-  it("the size from which a worker checks is an internal option: FileStore.open refuses a bad one", async () => {
-    for (const bad of [-1, Number.NaN, "8" as unknown as number]) {
-      await expect(open(tempDir(), {}, { hintCheckWorkerMinBytes: bad })).rejects.toMatchObject({
-        code: "STATELOG_CONFIGURATION",
-        message: expect.stringMatching(/hintCheckWorkerMinBytes/),
-      });
-    }
-  });
-
-  it("firstUnusableWinner names the first line whose own checksum fails; lines in other shapes are left to their reader", async () => {
-    const { dir, file } = await history();
-    await load(dir);
-    const h = hintOfFile(file);
-    if (!h) throw new Error("no hint");
-    const check = () => {
-      const fd = openSync(file, "r");
-      try {
-        return firstUnusableWinner(fd, h.offsets, h.lengths);
-      } finally {
-        closeSync(fd);
-      }
-    };
-    expect(check()).toBe(-1);
-    const text = readFileSync(file);
-    // Winner 2 loses its checksum field (a line in another shape, padded to the same length): not checked here.
-    const at2 = h.offsets[2] as number;
-    const line2 = text.toString("utf8", at2, at2 + (h.lengths[2] as number));
-    const plain = line2.slice(0, line2.lastIndexOf(',"crc":"')) + "}";
-    const fd = openSync(file, "r+");
-    writeSync(fd, plain.slice(0, -1) + " ".repeat(line2.length - plain.length) + "}", at2);
-    expect(check()).toBe(-1);
-    // Winners 7 and 12 damaged in place: the first is named.
-    for (const w of [12, 7]) writeSync(fd, "#", (h.offsets[w] as number) + (h.lengths[w] as number) - 40);
-    closeSync(fd);
-    expect(check()).toBe(7);
-    // A line past the end of the file cannot be read whole.
-    const beyond = Float64Array.from([statSync(file).size + 10]);
-    const fd2 = openSync(file, "r");
-    try {
-      expect(firstUnusableWinner(fd2, beyond, Uint32Array.from([20]))).toBe(0);
-    } finally {
-      closeSync(fd2);
-    }
   });
 });
