@@ -248,6 +248,7 @@ async function consume(
       verifying = true;
       goal.last().then(
         (last) => {
+          if (end !== undefined) return; // the read ended meanwhile (aborted, failed): leave the goal as it is
           verifying = false;
           goal.target = Math.max(goal.target, last);
           if (reached()) finish({ outcome: "caughtUp" });
@@ -318,10 +319,9 @@ async function consume(
     case "behind":
       return false;
     default:
-      throw new UnavailableError(
-        `reading ${ci.config.filter_subject} from stream ${stream} ended before it caught up`,
-        closed instanceof Error ? { cause: closed } : undefined,
-      );
+      // The consumer stopped by itself: with the client's reason (e.g. the consumer was deleted), or without.
+      if (closed !== undefined) throw closed;
+      throw new UnavailableError(`reading ${ci.config.filter_subject} from stream ${stream} ended before it caught up`);
   }
 }
 
