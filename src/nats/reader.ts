@@ -58,7 +58,9 @@ export interface ReadFilteredOptions {
    * checked against the stream leader's last message under the filter (one
    * more request, sent alongside the consumer's creation) and never ends
    * before it. Pass `false` only for a stream known to have one replica:
-   * its only peer serves every read. @default true
+   * its only peer serves every read (a last-value read then asks for the
+   * last message under the filter before it creates its consumer, instead
+   * of remembering every subject it delivered). @default true
    */
   replicated?: boolean;
   /**
@@ -88,9 +90,10 @@ export interface ReadFilteredResult {
   /**
    * True when the read went on past a lagging peer's view of the stream, or,
    * in mode "last_per_subject", delivered a subject more than once (a newer
-   * revision written during the read): each later delivery is a newer
-   * revision and wins ({@link keepLastPerKey}). False guarantees every
-   * subject came once.
+   * revision written during the read) or, on a one-replica stream
+   * (`replicated: false`), may have (it delivered a message written after
+   * the read began): each later delivery is a newer revision and wins
+   * ({@link keepLastPerKey}). False guarantees every subject came once.
    */
   lagged: boolean;
   /** Consumers given up because their peer stayed behind (each followed by a new one). */
@@ -107,6 +110,16 @@ interface Goal {
   last: () => Promise<number>;
   /** In mode "last_per_subject": the subjects delivered so far (a second delivery sets `lagged`). */
   subjects: Set<string> | undefined;
+  /**
+   * Instead of {@link subjects}, on a one-replica stream: the last sequence
+   * under the filter, asked before the consumer was created. The consumer's
+   * first pass (the last message of each subject as of its creation) holds
+   * only sequences up to the stream's end then, which is at or after this
+   * one: a subject can come again only at a later sequence, so a message
+   * after this one sets `lagged` (it may be a new subject: `lagged` then
+   * only costs the caller a pass of {@link keepLastPerKey}).
+   */
+  fresh: number;
 }
 
 /** How long a consumer whose peer is behind may take to deliver the leader's last message, in ms. */
@@ -150,6 +163,7 @@ export async function readFiltered(
     target: 0,
     verified: false,
     subjects: mode === ReadMode.LastPerSubject ? new Set() : undefined,
+    fresh: Number.POSITIVE_INFINITY,
     last: async () => {
       const last = await lastUnderFilter();
       return last && last.seq >= (start ?? 0) ? last.seq : 0;
@@ -157,7 +171,14 @@ export async function readFiltered(
   };
   let ci: ConsumerInfo;
   if (options.replicated === false && !options.untilLast) {
-    ci = await create(start); // one peer: it serves every read, and the check below comes at the end
+    // One peer: it serves every read, and the check below comes at the end.
+    if (goal.subjects !== undefined && start === undefined) {
+      // Remembering every subject costs about a microsecond each; one request before the consumer
+      // is created bounds where a subject can come twice instead (see Goal.fresh).
+      goal.fresh = await goal.last();
+      goal.subjects = undefined;
+    }
+    ci = await create(start);
   } else {
     // The leader's last message under the filter: everything acknowledged before this call is at or before it.
     const [created, asked] = await Promise.allSettled([create(start), lastUnderFilter()]);
@@ -261,7 +282,7 @@ async function consume(
     if (reached()) finish({ outcome: "caughtUp" });
     else wait();
   };
-  const subjects = goal.subjects;
+  const { subjects, fresh } = goal;
   const delivery: Delivery = { seq: 0, pending: 0 };
   const onMessageOf = (m: JsMsg) => {
     if (end !== undefined) return;
@@ -275,7 +296,11 @@ async function consume(
           if (!untilLast) result.lagged = true;
         }
         // A subject delivered again (a newer revision written during the read, or after a restart).
-        if (subjects !== undefined && subjects.size === subjects.add(m.subject).size) result.lagged = true;
+        if (subjects !== undefined) {
+          if (subjects.size === subjects.add(m.subject).size) result.lagged = true;
+        } else if (delivery.seq > fresh) {
+          result.lagged = true;
+        }
         result.lastSequence = delivery.seq;
         onMessage(m, delivery.seq);
         if (untilLast) {

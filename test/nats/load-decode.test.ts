@@ -4,7 +4,7 @@
  * and its checks; the reader's delivery info and its callback-driven
  * consumer (errors, aborts, the consumer deleted afterwards).
  */
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { type JsMsg, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -217,25 +217,61 @@ describe("readFiltered on a real server", () => {
     return (await jsm.streams.info(stream)).state.consumer_count;
   }
 
-  it("passes each message with its stream sequence, in order, as the message's own info says", async () => {
-    const ns = uniqueName("seq");
-    const store = await filled(ns, 2_500); // more than one pull of 1,000
-    const js = jetstream(nc);
-    const jsm = await jetstreamManager(nc);
-    const seen: number[] = [];
-    const result = await readFiltered(js, jsm, store.stream, `$KV.${bucket}.${ns}.>`, (m, seq) => {
-      const d: Delivery = { seq: 0, pending: 0 };
-      readDelivery(m, d);
-      expect(d).toEqual({ seq: m.info.streamSequence, pending: m.info.pending });
-      expect(seq).toBe(m.seq);
-      seen.push(seq);
+  for (const replicated of [true, false]) {
+    it(`passes each message with its stream sequence, in order, as the message's own info says (replicated: ${replicated})`, async () => {
+      const ns = uniqueName("seq");
+      const store = await filled(ns, 2_500); // more than one pull of 1,000
+      const js = jetstream(nc);
+      const jsm = await jetstreamManager(nc);
+      const seen: number[] = [];
+      const onMessage = (m: JsMsg, seq: number) => {
+        const d: Delivery = { seq: 0, pending: 0 };
+        readDelivery(m, d);
+        expect(d).toEqual({ seq: m.info.streamSequence, pending: m.info.pending });
+        expect(seq).toBe(m.seq);
+        seen.push(seq);
+      };
+      const result = await readFiltered(js, jsm, store.stream, `$KV.${bucket}.${ns}.>`, onMessage, { replicated });
+      expect(seen).toHaveLength(2_500);
+      for (let i = 1; i < seen.length; i++) expect(seen[i]).toBeGreaterThan(seen[i - 1] as number);
+      expect(result).toEqual({ lastSequence: seen.at(-1), lagged: false, restarts: 0 });
+      expect(await consumerCount(store.stream)).toBe(0);
+      await store.close();
     });
-    expect(seen).toHaveLength(2_500);
-    for (let i = 1; i < seen.length; i++) expect(seen[i]).toBeGreaterThan(seen[i - 1] as number);
-    expect(result).toEqual({ lastSequence: seen.at(-1), lagged: false, restarts: 0 });
-    expect(await consumerCount(store.stream)).toBe(0);
-    await store.close();
-  });
+
+    it(`a key written again during a last-value read comes twice and the read says so (replicated: ${replicated})`, async () => {
+      const ns = uniqueName("again");
+      const store = await filled(ns, 5_000);
+      const js = jetstream(nc);
+      const jsm = await jetstreamManager(nc);
+      const subjects: string[] = [];
+      let written: Promise<void> | undefined;
+      const result = await readFiltered(
+        js,
+        jsm,
+        store.stream,
+        `$KV.${bucket}.${ns}.>`,
+        (m) => {
+          subjects.push(m.subject);
+          // The first key again, while the read is under way: its new revision comes at the end.
+          written ??= store.save([
+            { namespace: ns, changeType: "set", entityType: "item", entityId: "e0", entity: "again" },
+          ]);
+        },
+        { replicated },
+      );
+      await written;
+      const first = `$KV.${bucket}.${ns}.item.e0`;
+      expect(subjects[0]).toBe(first);
+      expect(subjects.at(-1)).toBe(first);
+      expect(subjects).toHaveLength(5_001);
+      expect(result.lagged).toBe(true);
+      const loaded = await store.load(ns);
+      expect(loaded).toHaveLength(5_000);
+      expect(loaded.at(-1)?.entity).toBe("again");
+      await store.close();
+    });
+  }
 
   it("stops at the first error of the callback, throws it as is and deletes its consumer", async () => {
     const ns = uniqueName("err");
