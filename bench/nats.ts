@@ -108,12 +108,24 @@ async function storeRound(nc: NatsConnection, round: number, n: number) {
   }
   let loaded = 0;
   let read = 0;
-  const ourLoad = await time(async () => {
-    loaded = (await store.load(NAMESPACE)).length;
-  });
-  const rawLoad = await time(async () => {
-    read = await rawReadAll(kv, n);
-  });
+  const loadOurs = () =>
+    time(async () => {
+      loaded = (await store.load(NAMESPACE)).length;
+    });
+  const loadRaw = () =>
+    time(async () => {
+      read = await rawReadAll(kv, n);
+    });
+  // The loads alternate who goes first too.
+  let rawLoad = 0;
+  let ourLoad = 0;
+  if (round % 2 === 1) {
+    rawLoad = await loadRaw();
+    ourLoad = await loadOurs();
+  } else {
+    ourLoad = await loadOurs();
+    rawLoad = await loadRaw();
+  }
   if (loaded !== n || read !== n) throw new Error(`bench read ${loaded} / ${read} of ${n} entities`);
   await store.close();
   await destroy(nc, rawBucket);

@@ -228,10 +228,16 @@ export class NatsKvStore extends BaseStore {
     const filter = `${this.#prefix}${encodeToken(namespace)}.>`;
     try {
       const decoder = new EntityDecoder(namespace);
-      const result = await readFiltered(js, jsm, this.stream, filter, (m) => read.push(this.#decode(m, decoder)), {
-        signal: options?.signal,
-        replicated,
-      });
+      const result = await readFiltered(
+        js,
+        jsm,
+        this.stream,
+        filter,
+        (m, seq) => {
+          read.push(this.#decode(m, decoder, seq));
+        },
+        { signal: options?.signal, replicated },
+      );
       // The read went past a lagging replica: a key may come twice, the later one is its newer revision.
       if (result.lagged) read = keepLastPerKey(read, (c) => `${c.entityType}\u0000${c.entityId}`);
     } catch (error) {
@@ -309,7 +315,7 @@ export class NatsKvStore extends BaseStore {
         `${this.#prefix}*`,
         (m) => {
           const op = m.headers?.get(KV_OPERATION);
-          const name = decodeToken(m.subject.slice(this.#prefix.length), this.#where(m));
+          const name = decodeToken(m.subject.slice(this.#prefix.length), this.#where(m.seq));
           markers.push({ name, deleted: op === "DEL" || op === "PURGE" });
         },
         { headersOnly: true, signal: options?.signal, replicated },
@@ -335,11 +341,12 @@ export class NatsKvStore extends BaseStore {
   /** Nothing to release: the NATS connection is the caller's. */
   protected async closeResources(): Promise<void> {}
 
-  #where(m: JsMsg): string {
-    return `NATS KV ${this.bucket} revision ${m.seq}`;
+  #where(seq: number): string {
+    return `NATS KV ${this.bucket} revision ${seq}`;
   }
 
-  #decode(m: JsMsg, decoder: EntityDecoder): Change {
+  /** The change a message of this store holds (`seq`: its stream sequence, for error messages). */
+  #decode(m: JsMsg, decoder: EntityDecoder, seq = m.seq): Change {
     const key = m.subject.slice(this.#prefix.length);
     const { namespace } = decoder;
     const { entityType, entityId } = decoder.names(key);
@@ -348,21 +355,27 @@ export class NatsKvStore extends BaseStore {
       // Deleted with another KV client (e.g. `nats kv del`): a tombstone at the server's time.
       return { namespace, changeType: ChangeType.Unset, entityType, entityId, timestamp: m.time };
     }
+    const text = TD.decode(m.data);
+    // The envelope as `save` writes it: parse only the entity, not the envelope around it.
+    if (decoder.set(text)) {
+      const { entity, timestamp } = decoder;
+      return { namespace, changeType: ChangeType.Set, entityType, entityId, entity, timestamp };
+    }
     let value: { changeType?: unknown; timestamp?: unknown; entity?: unknown };
     try {
-      value = JSON.parse(TD.decode(m.data));
+      value = JSON.parse(text);
     } catch (error) {
-      throw new CorruptionError(this.#where(m), undefined, `key ${key} does not hold JSON`, { cause: error });
+      throw new CorruptionError(this.#where(seq), undefined, `key ${key} does not hold JSON`, { cause: error });
     }
     const timestamp = typeof value?.timestamp === "string" ? decoder.time(value.timestamp) : undefined;
     if (!timestamp) {
-      throw new CorruptionError(this.#where(m), undefined, `key ${key} has no valid timestamp`);
+      throw new CorruptionError(this.#where(seq), undefined, `key ${key} has no valid timestamp`);
     }
     if (value.changeType === ChangeType.Unset) {
       return { namespace, changeType: ChangeType.Unset, entityType, entityId, timestamp };
     }
     if (value.changeType !== ChangeType.Set || !("entity" in value)) {
-      throw new CorruptionError(this.#where(m), undefined, `key ${key} is not a statelog change`);
+      throw new CorruptionError(this.#where(seq), undefined, `key ${key} is not a statelog change`);
     }
     return { namespace, changeType: ChangeType.Set, entityType, entityId, entity: value.entity, timestamp };
   }
@@ -375,7 +388,12 @@ export class NatsKvStore extends BaseStore {
  */
 class EntityDecoder {
   readonly #types = new Map<string, string>();
-  #lastText = "";
+  /** The entity of the last value {@link set} accepted. */
+  entity: unknown;
+  /** The time of the last value {@link set} accepted. */
+  timestamp: Date = new Date(0);
+  /** The text of the last timestamp parsed (none at first: an empty text is no time). */
+  #lastText: string | undefined;
   #lastMs = 0;
 
   constructor(readonly namespace: string) {}
@@ -394,6 +412,33 @@ class EntityDecoder {
     return { entityType, entityId: decodeToken(key.slice(second + 1)) };
   }
 
+  /**
+   * The entity and time of a stored value written exactly as `save` writes
+   * a set (`{"changeType":"set","timestamp":"<ISO time>","entity":<JSON>}`),
+   * parsing only the entity: then true, with {@link entity} and
+   * {@link timestamp} set. False for anything else (an unset, other
+   * spacing, another key order, an entity that is not one JSON value…),
+   * which then goes through the full parse and its checks.
+   */
+  set(text: string): boolean {
+    if (!text.startsWith(SET_HEAD) || text.charCodeAt(text.length - 1) !== 125 /* } */) return false;
+    const close = text.indexOf('"', SET_HEAD.length);
+    if (close < 0 || !text.startsWith(ENTITY_HEAD, close)) return false;
+    const iso = text.slice(SET_HEAD.length, close);
+    // A backslash would be an escape: the full parse decodes it.
+    if (iso.includes("\\")) return false;
+    const timestamp = this.time(iso);
+    if (timestamp === undefined) return false;
+    try {
+      // Valid alone, it is exactly the envelope's "entity" (and the envelope has no other key).
+      this.entity = JSON.parse(text.slice(close + ENTITY_HEAD.length, -1));
+    } catch {
+      return false; // e.g. `1,"entity":2`: valid JSON as a whole, not alone
+    }
+    this.timestamp = timestamp;
+    return true;
+  }
+
   /** The Date of an ISO timestamp, or `undefined` when it is not one. */
   time(text: string): Date | undefined {
     if (text !== this.#lastText) {
@@ -405,6 +450,11 @@ class EntityDecoder {
     return new Date(this.#lastMs);
   }
 }
+
+/** How every set `save` writes starts, up to its timestamp's text. */
+const SET_HEAD = '{"changeType":"set","timestamp":"';
+/** What follows the timestamp's text in a set `save` writes, up to the entity. */
+const ENTITY_HEAD = '","entity":';
 
 /** Marks a change that was never sent, in a failed save's outcomes. */
 const NOT_SENT = Symbol("not sent");

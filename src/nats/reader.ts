@@ -58,7 +58,9 @@ export interface ReadFilteredOptions {
    * checked against the stream leader's last message under the filter (one
    * more request, sent alongside the consumer's creation) and never ends
    * before it. Pass `false` only for a stream known to have one replica:
-   * its only peer serves every read. @default true
+   * its only peer serves every read (a last-value read then asks for the
+   * last message under the filter before it creates its consumer, instead
+   * of remembering every subject it delivered). @default true
    */
   replicated?: boolean;
   /**
@@ -88,9 +90,10 @@ export interface ReadFilteredResult {
   /**
    * True when the read went on past a lagging peer's view of the stream, or,
    * in mode "last_per_subject", delivered a subject more than once (a newer
-   * revision written during the read): each later delivery is a newer
-   * revision and wins ({@link keepLastPerKey}). False guarantees every
-   * subject came once.
+   * revision written during the read) or, on a one-replica stream
+   * (`replicated: false`), may have (it delivered a message written after
+   * the read began): each later delivery is a newer revision and wins
+   * ({@link keepLastPerKey}). False guarantees every subject came once.
    */
   lagged: boolean;
   /** Consumers given up because their peer stayed behind (each followed by a new one). */
@@ -107,6 +110,16 @@ interface Goal {
   last: () => Promise<number>;
   /** In mode "last_per_subject": the subjects delivered so far (a second delivery sets `lagged`). */
   subjects: Set<string> | undefined;
+  /**
+   * Instead of {@link subjects}, on a one-replica stream: the last sequence
+   * under the filter, asked before the consumer was created. The consumer's
+   * first pass (the last message of each subject as of its creation) holds
+   * only sequences up to the stream's end then, which is at or after this
+   * one: a subject can come again only at a later sequence, so a message
+   * after this one sets `lagged` (it may be a new subject: `lagged` then
+   * only costs the caller a pass of {@link keepLastPerKey}).
+   */
+  fresh: number;
 }
 
 /** How long a consumer whose peer is behind may take to deliver the leader's last message, in ms. */
@@ -123,7 +136,7 @@ export async function readFiltered(
   jsm: JetStreamManager,
   stream: string,
   filter: string,
-  onMessage: (m: JsMsg) => void,
+  onMessage: OnMessage,
   options: ReadFilteredOptions = {},
 ): Promise<ReadFilteredResult> {
   throwIfAborted(options.signal);
@@ -150,6 +163,7 @@ export async function readFiltered(
     target: 0,
     verified: false,
     subjects: mode === ReadMode.LastPerSubject ? new Set() : undefined,
+    fresh: Number.POSITIVE_INFINITY,
     last: async () => {
       const last = await lastUnderFilter();
       return last && last.seq >= (start ?? 0) ? last.seq : 0;
@@ -157,7 +171,14 @@ export async function readFiltered(
   };
   let ci: ConsumerInfo;
   if (options.replicated === false && !options.untilLast) {
-    ci = await create(start); // one peer: it serves every read, and the check below comes at the end
+    // One peer: it serves every read, and the check below comes at the end.
+    if (goal.subjects !== undefined && start === undefined) {
+      // Remembering every subject costs about a microsecond each; one request before the consumer
+      // is created bounds where a subject can come twice instead (see Goal.fresh).
+      goal.fresh = await goal.last();
+      goal.subjects = undefined;
+    }
+    ci = await create(start);
   } else {
     // The leader's last message under the filter: everything acknowledged before this call is at or before it.
     const [created, asked] = await Promise.allSettled([create(start), lastUnderFilter()]);
@@ -200,6 +221,10 @@ export async function readFiltered(
  * once it is caught up and reached `goal.target`; false when its peer stayed
  * behind it for {@link LAG_GRACE_MS} after running dry. Deletes the
  * consumer either way.
+ *
+ * The messages come to a callback, straight from the connection's parser
+ * (no async iterator step per message); they are handled one at a time, in
+ * the order the consumer delivers them.
  */
 async function consume(
   js: JetStreamClient,
@@ -208,7 +233,7 @@ async function consume(
   ci: ConsumerInfo,
   goal: Goal,
   result: ReadFilteredResult,
-  onMessage: (m: JsMsg) => void,
+  onMessage: OnMessage,
   options: ReadFilteredOptions,
 ): Promise<boolean> {
   const remove = () => {
@@ -221,35 +246,49 @@ async function consume(
     return true;
   }
   const signal = options.signal;
-  let messages: ConsumerMessages;
-  try {
-    messages = await js.consumers.getConsumerFromInfo(ci).consume({ max_messages: options.batch ?? 1000 });
-  } catch (error) {
-    remove();
-    throw error;
-  }
-  let aborted = false;
-  let caughtUp = false;
-  let behind = false;
+  /** How the read of this consumer ended: set once, by whatever ends it first. */
+  let end: { outcome: "caughtUp" | "behind" | "aborted" } | { outcome: "failed"; error: unknown } | undefined;
+  let messages: ConsumerMessages | undefined;
+  const finish = (how: NonNullable<typeof end>) => {
+    end ??= how;
+    messages?.stop();
+  };
   let timer: ReturnType<typeof setTimeout> | undefined;
   // Nothing pending but the leader has more: the peer may still be applying it; give it a moment.
   const wait = () => {
-    timer ??= setTimeout(() => {
-      behind = true;
-      messages.stop();
-    }, LAG_GRACE_MS);
+    timer ??= setTimeout(() => finish({ outcome: "behind" }), LAG_GRACE_MS);
   };
-  const onAbort = () => {
-    aborted = true;
-    messages.stop();
+  /** Asking the leader for its last message (once, see below): until it answers, the read does not end. */
+  let verifying = false;
+  const ranDry = () => {
+    if (reached() && !goal.verified) {
+      // nats-server (2.9) can report nothing pending on a last-per-subject consumer while a key
+      // it was to deliver was replaced by a newer revision during the read: the old one is skipped,
+      // the new one comes later. Once, read on to the last message under the filter now.
+      goal.verified = true;
+      verifying = true;
+      goal.last().then(
+        (last) => {
+          if (end !== undefined) return; // the read ended meanwhile (aborted, failed): leave the goal as it is
+          verifying = false;
+          goal.target = Math.max(goal.target, last);
+          if (reached()) finish({ outcome: "caughtUp" });
+          else wait();
+        },
+        (error: unknown) => finish({ outcome: "failed", error }),
+      );
+      return;
+    }
+    if (reached()) finish({ outcome: "caughtUp" });
+    else wait();
   };
-  signal?.addEventListener("abort", onAbort, { once: true });
-  if (signal?.aborted) onAbort();
-  if (ci.num_pending === 0 || untilLast) wait();
-  const subjects = goal.subjects;
-  try {
-    for await (const m of messages) {
-      if (m.seq > result.lastSequence) {
+  const { subjects, fresh } = goal;
+  const delivery: Delivery = { seq: 0, pending: 0 };
+  const onMessageOf = (m: JsMsg) => {
+    if (end !== undefined) return;
+    try {
+      readDelivery(m, delivery);
+      if (delivery.seq > result.lastSequence) {
         if (timer !== undefined) {
           // Progress after running dry: the peer is catching up; give it the full grace again.
           clearTimeout(timer);
@@ -257,43 +296,118 @@ async function consume(
           if (!untilLast) result.lagged = true;
         }
         // A subject delivered again (a newer revision written during the read, or after a restart).
-        if (subjects !== undefined && subjects.size === subjects.add(m.subject).size) result.lagged = true;
-        result.lastSequence = m.seq;
-        onMessage(m);
+        if (subjects !== undefined) {
+          if (subjects.size === subjects.add(m.subject).size) result.lagged = true;
+        } else if (delivery.seq > fresh) {
+          result.lagged = true;
+        }
+        result.lastSequence = delivery.seq;
+        onMessage(m, delivery.seq);
         if (untilLast) {
-          if (reached()) {
-            caughtUp = true;
-            break;
-          }
-          wait(); // the target may have been removed meanwhile: then this consumer never delivers it
-          continue;
+          if (reached()) finish({ outcome: "caughtUp" });
+          else wait(); // the target may have been removed meanwhile: then this consumer never delivers it
+          return;
         }
       }
-      if (m.info.pending === 0) {
-        if (reached() && !goal.verified) {
-          // nats-server (2.9) can report nothing pending on a last-per-subject consumer while a key
-          // it was to deliver was replaced by a newer revision during the read: the old one is skipped,
-          // the new one comes later. Once, read on to the last message under the filter now.
-          goal.verified = true;
-          goal.target = Math.max(goal.target, await goal.last());
-        }
-        if (reached()) {
-          caughtUp = true;
-          break;
-        }
-        wait();
-      }
+      if (delivery.pending === 0 && !verifying) ranDry();
+    } catch (error) {
+      finish({ outcome: "failed", error });
     }
+  };
+  const onAbort = () => finish({ outcome: "aborted" });
+  signal?.addEventListener("abort", onAbort, { once: true });
+  let closed: Error | undefined;
+  try {
+    if (signal?.aborted) onAbort();
+    if (ci.num_pending === 0 || untilLast) wait();
+    messages = await js.consumers.getConsumerFromInfo(ci).consume({
+      max_messages: options.batch ?? 1000,
+      callback: onMessageOf,
+    });
+    if (end !== undefined) messages.stop();
+    closed = (await messages.closed()) ?? undefined;
+  } catch (error) {
+    end ??= { outcome: "failed", error };
   } finally {
     clearTimeout(timer);
     signal?.removeEventListener("abort", onAbort);
-    messages.stop();
+    messages?.stop();
     remove();
   }
-  if (aborted) throw new AbortError(signal?.reason);
-  if (caughtUp) return true;
-  if (behind) return false;
-  throw new UnavailableError(`reading ${ci.config.filter_subject} from stream ${stream} ended before it caught up`);
+  switch (end?.outcome) {
+    case "failed":
+      throw end.error;
+    case "aborted":
+      throw new AbortError(signal?.reason);
+    case "caughtUp":
+      return true;
+    case "behind":
+      return false;
+    default:
+      // The consumer stopped by itself: with the client's reason (e.g. the consumer was deleted), or without.
+      if (closed !== undefined) throw closed;
+      throw new UnavailableError(`reading ${ci.config.filter_subject} from stream ${stream} ended before it caught up`);
+  }
+}
+
+/** What {@link readFiltered} passes on per message: the message and its stream sequence. */
+export type OnMessage = (m: JsMsg, seq: number) => void;
+
+/** The stream sequence of a delivered message and how many the consumer still has pending. */
+export interface Delivery {
+  seq: number;
+  pending: number;
+}
+
+/** The dots of a reply subject (scratch space of {@link readDelivery}). */
+const DOTS = new Int32Array(12);
+
+/**
+ * Fills `out` from the reply subject of a JetStream message: what
+ * `JsMsg.info` parses, without splitting the subject into strings and
+ * building the whole delivery info (the hot path of a large read). Reply
+ * subjects are `$JS.ACK.<stream>.<consumer>.<delivered>.<streamSeq>.<consumerSeq>.<timestamp>.<pending>`,
+ * or, from newer servers, with a domain and an account hash after `$JS.ACK`
+ * (and maybe more tokens at the end). Anything else goes through
+ * `JsMsg.info` (which throws for a message that is not from JetStream).
+ * The result equals `info.streamSequence` and `info.pending`.
+ * Internal (exported for its tests).
+ */
+export function readDelivery(m: Pick<JsMsg, "info"> & { readonly reply?: string }, out: Delivery): void {
+  // nats.js's JsMsg implementation exposes the reply subject (not in its interface): without it, `info`.
+  const reply = typeof m.reply === "string" ? m.reply : "";
+  let dots = 0;
+  for (let i = reply.indexOf("."); i >= 0; i = reply.indexOf(".", i + 1)) {
+    if (dots < DOTS.length) DOTS[dots] = i;
+    dots++;
+  }
+  // Tokens: dots + 1. Nine: the format without domain; eleven or more: with domain and account hash.
+  const shifted = dots >= 10 ? 2 : 0;
+  const known = (dots === 8 || dots >= 10) && reply.startsWith("$JS.ACK.");
+  const seq = known ? tokenNumber(reply, 5 + shifted, dots) : Number.NaN;
+  const pending = Number.isNaN(seq) ? Number.NaN : tokenNumber(reply, 8 + shifted, dots);
+  if (Number.isNaN(pending)) {
+    const info = m.info;
+    out.seq = info.streamSequence;
+    out.pending = info.pending;
+    return;
+  }
+  out.seq = seq;
+  out.pending = pending;
+}
+
+/** Token `index` of a subject whose dots are in {@link DOTS} as a decimal number, or NaN. */
+function tokenNumber(subject: string, index: number, dots: number): number {
+  const from = (DOTS[index - 1] as number) + 1;
+  const to = index < dots ? (DOTS[index] as number) : subject.length;
+  if (from >= to || to - from > 15) return Number.NaN;
+  let value = 0;
+  for (let i = from; i < to; i++) {
+    const digit = subject.charCodeAt(i) - 48;
+    if (digit < 0 || digit > 9) return Number.NaN;
+    value = value * 10 + digit;
+  }
+  return value;
 }
 
 /** The default of {@link ReadFilteredOptions.attempts}. */
