@@ -319,12 +319,14 @@ async function consume(
   let closed: Error | undefined;
   try {
     if (signal?.aborted) onAbort();
-    if (ci.num_pending === 0 || untilLast) wait();
     messages = await js.consumers.getConsumerFromInfo(ci).consume({
       max_messages: options.batch ?? 1000,
       callback: onMessageOf,
     });
     if (end !== undefined) messages.stop();
+    // The lag grace starts once the consumer is pulling: setting it up can take longer than the grace
+    // (a busy cluster), which must not count as its peer staying behind.
+    else if (ci.num_pending === 0 || untilLast) wait();
     closed = (await messages.closed()) ?? undefined;
   } catch (error) {
     end ??= { outcome: "failed", error };
