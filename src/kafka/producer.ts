@@ -8,11 +8,8 @@
  * alive: with a million writes in flight, what the garbage collector has
  * to copy and mark is what limits throughput (docs/performance.md).
  * Delivery reports are matched to records per partition in produce order
- * (librdkafka acknowledges a partition's records in the order they were
- * produced), which spares a native opaque handle per record. Only a record
- * produced while another record of its key is pending in its partition
- * carries an opaque: a failure may be reported ahead of older records, and
- * the two must not swap fates (see `#onReport`).
+ * (librdkafka reports a partition's records in the order they were
+ * produced), which spares a native opaque handle per record.
  */
 import { ClosedError, messageOf } from "../index.js";
 import { loadKafkaClient, type RdKafka } from "./client.js";
@@ -214,63 +211,19 @@ class RecordQueue {
   }
 }
 
-/**
- * Records handed to librdkafka of one partition, in produce order: who
- * learns each one's fate. A record answered out of order (a failure) leaves
- * a hole (its `settles` entry undefined) until the head passes it. Each
- * record has a sequence number, `#base` + its index, never reused while the
- * queue lives. A record produced while a record of its key may be pending
- * here carries its sequence number as librdkafka's opaque (see
- * {@link ChangelogProducer}).
- */
+/** Records handed to librdkafka of one partition, in produce order: who learns each one's fate. */
 class WaiterQueue {
-  readonly keys: (string | undefined)[] = [];
-  readonly settles: (Settle | undefined)[] = [];
+  readonly keys: string[] = [];
+  readonly settles: Settle[] = [];
   head = 0;
-  /** Records not answered yet. */
-  length = 0;
-  /** Sequence number of the record at index 0. */
-  #base = 0;
-  /**
-   * The sequence number of the latest record of each key produced here.
-   * Entries older than the head (answered) are pruned now and then: once
-   * the map is twice its size after the last pruning.
-   */
-  readonly #latest = new Map<string, number>();
-  #pruneAt = 1024;
 
-  /**
-   * The opaque to produce the next record of `key` with: its sequence
-   * number when a record of that key may still be pending here (its latest
-   * one is not older than the head), else `undefined` (every record of that
-   * key was answered; nearly always so).
-   */
-  opaqueFor(key: string): number | undefined {
-    const latest = this.#latest.get(key);
-    return latest !== undefined && latest >= this.#base + this.head ? this.#base + this.settles.length : undefined;
+  get length(): number {
+    return this.settles.length - this.head;
   }
 
-  /** Adds a record of `key`, produced (its sequence number is the one {@link opaqueFor} gave). */
   push(key: string, settle: Settle): void {
-    this.#latest.set(key, this.#base + this.settles.length);
     this.keys.push(key);
     this.settles.push(settle);
-    this.length++;
-    if (this.#latest.size > this.#pruneAt) this.#prune();
-  }
-
-  /** Forgets the keys whose latest record is older than the head (answered): amortised O(1) per record. */
-  #prune(): void {
-    const head = this.#base + this.head;
-    for (const [key, sequence] of this.#latest) if (sequence < head) this.#latest.delete(key);
-    this.#pruneAt = Math.max(1024, 2 * this.#latest.size);
-  }
-
-  /** The index of the record with this sequence number (a report's opaque), or -1 when it is not waiting. */
-  indexOfSequence(sequence: unknown): number {
-    if (typeof sequence !== "number") return -1;
-    const i = sequence - this.#base;
-    return i >= this.head && i < this.settles.length && this.settles[i] !== undefined ? i : -1;
   }
 
   /** The index of the oldest waiter with this key (a report's key), or the head when none has it. */
@@ -281,37 +234,30 @@ class WaiterQueue {
     return i === -1 ? this.head : i;
   }
 
-  /**
-   * Removes the waiter at `i` (read its key and settle first): the head, or
-   * one further on (answered out of order: a hole until the head passes it).
-   */
+  /** Removes the waiter at `i` (the head, or one further on: a failure reported out of order). */
   take(i: number): void {
-    if (--this.length === 0) {
+    if (i === this.head) {
+      this.shift();
+      return;
+    }
+    this.keys.splice(i, 1);
+    this.settles.splice(i, 1);
+  }
+
+  shift(): void {
+    this.head++;
+    if (this.head === this.settles.length) {
       this.clear();
-    } else if (i !== this.head) {
-      this.keys[i] = undefined;
-      this.settles[i] = undefined;
-    } else {
-      let h = i + 1;
-      while (this.settles[h] === undefined) h++; // a waiter is left: the loop ends on it
-      this.head = h;
-      if (h > 4096 && h * 2 > this.settles.length) {
-        this.keys.splice(0, h);
-        this.settles.splice(0, h);
-        this.#base += h;
-        this.head = 0;
-      }
+    } else if (this.head > 4096 && this.head * 2 > this.settles.length) {
+      this.keys.splice(0, this.head);
+      this.settles.splice(0, this.head);
+      this.head = 0;
     }
   }
 
-  /** Forgets every waiter (answered, or failed by the caller); sequence numbers go on from where they were. */
   clear(): void {
-    this.#base += this.settles.length;
     this.keys.length = this.settles.length = 0;
     this.head = 0;
-    this.length = 0;
-    this.#latest.clear();
-    this.#pruneAt = 1024;
   }
 }
 
@@ -377,8 +323,6 @@ export class ChangelogProducer {
     if (old) {
       // After a fatal error: let the old producer hand over what reports it still has, then fail
       // whatever it never reported, so that no record waits forever or is matched to a new record's report.
-      // Its later reports go nowhere (its listener is removed), and sequence numbers are never reused,
-      // so not even an opaque of the old producer could name a new record.
       await new Promise<void>((resolve) => old.disconnect(() => resolve()));
       old.removeAllListeners("delivery-report");
       this.#failWaiting(
@@ -477,14 +421,6 @@ export class ChangelogProducer {
       );
       return true;
     }
-    let waiting = this.#waiting[partition];
-    if (!waiting) {
-      waiting = new WaiterQueue();
-      this.#waiting[partition] = waiting;
-    }
-    // Only a record whose key may have another record pending in this partition carries an opaque
-    // (its sequence number, see #onReport); the others, nearly all, cost no native handle.
-    const opaque = waiting.opaqueFor(key);
     try {
       // librdkafka copies the bytes (RK_MSG_COPY): the Buffer is garbage once produce returns.
       producer.produce(
@@ -493,8 +429,12 @@ export class ChangelogProducer {
         typeof value === "string" ? Buffer.from(value, "utf8") : value,
         key,
         timestamp,
-        opaque,
       );
+      let waiting = this.#waiting[partition];
+      if (!waiting) {
+        waiting = new WaiterQueue();
+        this.#waiting[partition] = waiting;
+      }
       waiting.push(key, settle);
       this.#inFlight++;
       return true;
@@ -536,30 +476,13 @@ export class ChangelogProducer {
     if (waiting && waiting.length > 0) {
       // Reports of a partition come in produce order, except failures: librdkafka fails records
       // whose message.timeout.ms ran out while they waited in its queue before older records in
-      // flight are answered. So:
-      // - A report with an opaque is matched by it (the record's sequence number: O(1), and right
-      //   whatever the order).
-      // - A failed report without one is matched by its key, to the oldest waiter of that key.
-      //   That is its record: a record produced without an opaque had no other record of its key
-      //   pending in its partition (the latest one was older than the head, and every record
-      //   older than the head was answered), so every waiter of its key still here was produced
-      //   after it (and carries an opaque). Matching by key alone could swap two records of one
-      //   key: the newer one's failure given to the older one, whose acknowledgement then went to
-      //   the newer one, told it was written when it was not.
-      // - An acknowledgement without one goes to the head. Every record older than the one
-      //   acknowledged was answered before it (the idempotent producer acknowledges in produce
-      //   order; failures come earlier still) and each answer was matched to its own record (the
-      //   two rules above), so the head, the oldest record not answered, is this one.
-      const opaque = report.opaque as unknown;
-      const i =
-        opaque !== undefined ? waiting.indexOfSequence(opaque) : err ? waiting.indexOfKey(report.key) : waiting.head;
-      if (i !== -1) {
-        const key = waiting.keys[i]!;
-        const settle = waiting.settles[i]!;
-        waiting.take(i);
-        if (err) settle(rejected(this.#error(report.partition, key, err.code, err.message, err)));
-        else settle({ partition: report.partition, offset: report.offset });
-      }
+      // flight are answered. A failed report is matched by its key, never to the oldest waiter.
+      const i = err ? waiting.indexOfKey(report.key) : waiting.head;
+      const key = waiting.keys[i]!;
+      const settle = waiting.settles[i]!;
+      waiting.take(i);
+      if (err) settle(rejected(this.#error(report.partition, key, err.code, err.message, err)));
+      else settle({ partition: report.partition, offset: report.offset });
     }
     // Hand the backlog over in batches: each attempt on a full queue costs librdkafka an error
     // object (with a stack), so wait until a batch of records has left the queue.
@@ -644,8 +567,7 @@ export class ChangelogProducer {
     this.#waiting.forEach((w, partition) => {
       if (!w) return;
       for (let h = w.head; h < w.settles.length; h++) {
-        const settle = w.settles[h];
-        if (settle) settle(rejected(this.#error(partition, w.keys[h]!, undefined, message, undefined, true)));
+        w.settles[h]!(rejected(this.#error(partition, w.keys[h]!, undefined, message, undefined, true)));
       }
       w.clear();
     });
