@@ -65,6 +65,16 @@ async function load(dir: string): Promise<Change[]> {
   }
 }
 
+/** A load in a new store rejects with a CorruptionError naming 1-based line `line`. */
+async function expectCorruptLine(dir: string, line: number): Promise<void> {
+  const store = await open(dir);
+  try {
+    await expect(store.load(NS)).rejects.toMatchObject({ code: "STATELOG_CORRUPTION", line });
+  } finally {
+    await store.close();
+  }
+}
+
 const shape = (changes: Change[]) =>
   changes.map((c) => [c.changeType, c.entityId, JSON.stringify(c.entity ?? null), c.timestamp.toISOString()]);
 
@@ -119,9 +129,7 @@ describe("hint files", () => {
     writeSync(fd, "#", start + 60);
     closeSync(fd);
     expect(hintOfFile(file)).toBeUndefined();
-    const store = await open(dir);
-    await expect(store.load(NS)).rejects.toMatchObject({ code: "STATELOG_CORRUPTION", line: 2 });
-    await store.close();
+    await expectCorruptLine(dir, 2);
   });
 
   it("deleting the hint costs a full read, never data, and the hint is written again", async () => {
@@ -228,12 +236,7 @@ describe("hint files", () => {
     const fd = openSync(file, "r+");
     writeSync(fd, "#", (h.offsets[w] as number) + (h.lengths[w] as number) - 40);
     closeSync(fd);
-    const store = await open(dir);
-    await expect(store.load(NS)).rejects.toMatchObject({
-      code: "STATELOG_CORRUPTION",
-      line: (h.lineNumbers[w] as number) + 1,
-    });
-    await store.close();
+    await expectCorruptLine(dir, (h.lineNumbers[w] as number) + 1);
   });
 
   it("a winner changed in place that still decodes (a digit of its entity) is reported by its checksum", async () => {
@@ -251,12 +254,7 @@ describe("hint files", () => {
     // The hint written again for the file as it is now (its fingerprint covers the changed byte).
     expect(writeHint(file, NS, fd, fstatSync(fd), h)).toBe(true);
     closeSync(fd);
-    const store = await open(dir);
-    await expect(store.load(NS)).rejects.toMatchObject({
-      code: "STATELOG_CORRUPTION",
-      line: (h.lineNumbers[w] as number) + 1,
-    });
-    await store.close();
+    await expectCorruptLine(dir, (h.lineNumbers[w] as number) + 1);
   });
 
   it("no hint for a short or compacted history, nor after skipping damaged lines", async () => {
@@ -320,12 +318,7 @@ describe("hint files", () => {
     closeSync(fd);
     expect(hintOfFile(file)).toBeDefined();
     // Without a later line for k7, the full read reports the line.
-    const strict = await open(dir);
-    await expect(strict.load(NS)).rejects.toMatchObject({
-      code: "STATELOG_CORRUPTION",
-      line: (h.lineNumbers[w] as number) + 1,
-    });
-    await strict.close();
+    await expectCorruptLine(dir, (h.lineNumbers[w] as number) + 1);
     // A later line supersedes it: the full read returns that one (a superseded line is only checksummed).
     const store = await open(dir);
     await store.save([set("k7", { late: true })]);
