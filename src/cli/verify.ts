@@ -50,7 +50,7 @@ import {
 import { agreeingBlocks, decodeIndex } from "../file/events/index-file.js";
 import { decodeSnapshot } from "../file/events/snapshot.js";
 import { LineError, parseLineObject } from "../file/format.js";
-import { hintFileOf, readHint } from "../file/hint.js";
+import { type HintSpans, hintFileOf, hintSpans, readHint } from "../file/hint.js";
 import { verifyLineCrc } from "../file/lines.js";
 import { isCorruptionError, messageOf, type Store } from "../index.js";
 import { type CommonFlags, interruptible, namespacesOf, openKind, withJson, withProgress } from "./command.js";
@@ -172,7 +172,7 @@ async function scanFileStore(dir: string, found: Findings, progress: Progress): 
             file,
             "its last line is torn (a save interrupted by a crash: it is ignored, and the next save cuts it off)",
           );
-        checkHint(file, namespace, found);
+        await checkHint(file, namespace, found);
         if (unchecked > 0)
           found.warning(
             file,
@@ -189,12 +189,15 @@ async function scanFileStore(dir: string, found: Findings, progress: Progress): 
  * one that does not is a warning (derived data: the next load ignores it
  * and writes it again).
  */
-function checkHint(dataFile: string, namespace: string, found: Findings): void {
+async function checkHint(dataFile: string, namespace: string, found: Findings): Promise<void> {
   if (!existsSync(hintFileOf(dataFile))) return;
   found.count("hint files");
   const fd = openSync(dataFile, "r");
   try {
-    if (readHint(dataFile, namespace, fd, fstatSync(fd)) === undefined) {
+    const hint = readHint(dataFile, namespace, fd, fstatSync(fd));
+    // Its span checksums must be those of the spans as they are now, with every winner intact.
+    const now = hint?.spans && (await hintSpans(fd, namespace, { ...hint, spans: undefined }));
+    if (hint === undefined || (hint.spans && !sameSpans(hint.spans, now))) {
       found.warning(
         hintFileOf(dataFile),
         "hint file does not match its data file (derived data: the next load ignores it and writes it again)",
@@ -203,6 +206,14 @@ function checkHint(dataFile: string, namespace: string, found: Findings): void {
   } finally {
     closeSync(fd);
   }
+}
+
+function sameSpans(a: HintSpans, b: HintSpans | undefined): boolean {
+  return (
+    b !== undefined &&
+    a.first.length === b.first.length &&
+    a.first.every((f, i) => f === b.first[i] && a.crc[i] === b.crc[i])
+  );
 }
 
 /** Each namespace loads: every value decodes. */

@@ -225,7 +225,7 @@ export async function compactLog(log: NamespaceLog, options: CompactLogOptions):
       return "compacted" as const;
     });
     if (newFile && found.keptLengths && found.kept > 0 && found.kept >= options.hintMinLines) {
-      writeHint(log.file, log.namespace, tempFd, newFile, hintOfWinners(found.keptLengths));
+      await writeHint(log.file, log.namespace, tempFd, newFile, hintOfWinners(found.keptLengths));
     }
     return outcome;
   } catch (error) {

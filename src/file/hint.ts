@@ -8,25 +8,35 @@
  * Layout: one JSON header line, then the table, little-endian:
  *
  * ```
- * {"format":"statelog-hint","version":1,"namespace":"ws-1","dataBytes":…,"lines":…,"winners":…,"ino":…,"dev":…,"fingerprint":"…","tableCrc":"…"}\n
+ * {"format":"statelog-hint","version":2,"namespace":"ws-1","dataBytes":…,"lines":…,"winners":…,"spans":…,"ino":…,"dev":…,"fingerprint":"…","tableCrc":"…"}\n
  * winners × float64: byte offset of each winning line, in file order
  * winners × uint32: its length in bytes (without the `\n`)
  * winners × uint32: its 0-based line number
+ * spans × uint32: the first winner of each span (version 2)
+ * spans × uint32: the CRC-32 of the span's bytes (version 2)
  * ```
+ *
+ * A span is a run of winners a load reads at once ({@link spanEnd}): from
+ * the `\n` before its first line to the `\n` after its last one, with
+ * whatever superseded lines lie between them.
  *
  * A hint is used only when everything about it holds: its header and
  * table checksum, the namespace, the data file's inode and a size of at
  * least `dataBytes`, and the fingerprint (CRC-32 of 17 samples of 4 KiB
- * spread over the first `dataBytes` bytes). Then every winning line it
- * names must start after a `\n`, end with one, and pass its own checksum.
- * Anything else (a missing, damaged, stale or foreign hint) makes `load`
- * read the whole file, as without a hint, and write a new one. Deleting a
- * hint costs one full read; it never changes what a load returns.
+ * spread over the first `dataBytes` bytes). Then every span a load reads
+ * must match its CRC-32 (a version-1 hint has none: each winning line
+ * must pass its own checksum instead), and every winning line must start
+ * after a `\n` and end with one. Anything else (a missing, damaged, stale
+ * or foreign hint) makes `load` read the whole file, as without a hint,
+ * and write a new one. Deleting a hint costs one full read; it never
+ * changes what a load returns.
  */
 import { closeSync, constants, fstatSync, openSync, readSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import path from "node:path";
+import { setImmediate } from "node:timers/promises";
 import { crc32 } from "node:zlib";
 import { DATA_SUFFIX, HINT_SUFFIX, TEMP_SUFFIX } from "./encoding.js";
+import { checkLineCrc, LineError } from "./format.js";
 
 /** Where the winning lines of a file's first `dataBytes` bytes lie. */
 export interface Hint {
@@ -38,10 +48,21 @@ export interface Hint {
   readonly offsets: Float64Array;
   readonly lengths: Uint32Array;
   readonly lineNumbers: Uint32Array;
+  /**
+   * Per span ({@link spanEnd}), in file order: its first winner and the
+   * CRC-32 of its bytes ({@link spanBytes}). Made by {@link writeHint};
+   * absent in a hint of version 1.
+   */
+  readonly spans?: HintSpans;
 }
 
 const FORMAT = "statelog-hint";
-const VERSION = 1;
+/** The version written; version 1 (without span checksums) is still read. */
+const VERSION = 2;
+/** Winning lines closer than this are read together (with the bytes between them). */
+const GAP_BYTES = 4096;
+/** Largest span of several winning lines (a span of one line may be longer). */
+export const SPAN_BYTES = 1024 * 1024;
 /** Bytes per sample of the fingerprint, and samples (evenly spread, first and last included). */
 const SAMPLE_BYTES = 4096;
 const SAMPLES = 17;
@@ -74,6 +95,110 @@ function fingerprint(fd: number, bytes: number): string {
   return crc.toString(16).padStart(8, "0");
 }
 
+/**
+ * The end (exclusive) of the span of winners that starts at winner `w`:
+ * the following winners whose lines start at most {@link GAP_BYTES} after
+ * the previous one ends, while the span stays within {@link SPAN_BYTES}.
+ */
+export function spanEnd(offsets: Float64Array, lengths: Uint32Array, w: number): number {
+  const n = offsets.length;
+  const first = offsets[w] as number;
+  let end = first + (lengths[w] as number) + 1;
+  let k = w + 1;
+  while (k < n) {
+    const next = offsets[k] as number;
+    const nextEnd = next + (lengths[k] as number) + 1;
+    if (next - end > GAP_BYTES || nextEnd - first > SPAN_BYTES) break;
+    end = nextEnd;
+    k++;
+  }
+  return k;
+}
+
+/**
+ * The bytes `[from, end)` of the span of winners `[w, k)`: from the byte
+ * before its first line (its `\n`; 0 for a line at the file's start) to
+ * the byte after its last line (its `\n`).
+ */
+export function spanBytes(offsets: Float64Array, lengths: Uint32Array, w: number, k: number): [number, number] {
+  const first = offsets[w] as number;
+  return [first > 0 ? first - 1 : 0, (offsets[k - 1] as number) + (lengths[k - 1] as number) + 1];
+}
+
+/** Per span of a hint's winners, in file order: its first winner and the CRC-32 of its bytes. */
+export interface HintSpans {
+  readonly first: Uint32Array;
+  readonly crc: Uint32Array;
+}
+
+/**
+ * The spans of `hint`'s winners in the file at `fd`, with the CRC-32 of
+ * each one's bytes, once every winner is checked there as a load checks
+ * it without span checksums: a whole line, passing its own checksum. A
+ * span checksum so certifies only bytes whose winners were found intact.
+ * `undefined` when a winner is not (the hint is then not written).
+ * Yields to the event loop after each span: the checksums of a large
+ * file's winners take a while (about 1 ms per 1,000 lines here), and
+ * saves and reads go on meanwhile.
+ * @throws system errors of reading the file
+ */
+export async function hintSpans(fd: number, namespace: string, hint: Hint): Promise<HintSpans | undefined> {
+  const { offsets, lengths, dataBytes } = hint;
+  const first: number[] = [];
+  const crc: number[] = [];
+  let buf = Buffer.allocUnsafe(0);
+  for (let w = 0; w < offsets.length; ) {
+    const k = spanEnd(offsets, lengths, w);
+    const [from, end] = spanBytes(offsets, lengths, w, k);
+    if (end > dataBytes || end <= from) return undefined;
+    const bytes = end - from;
+    const readBytes = Math.min(bytes + 1, dataBytes - from);
+    if (buf.length < readBytes) buf = Buffer.allocUnsafe(Math.max(readBytes, SPAN_BYTES));
+    try {
+      readFully(fd, buf, readBytes, from);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === undefined) return undefined;
+      throw error;
+    }
+    for (let i = w; i < k; i++) {
+      const start = (offsets[i] as number) - from;
+      const stop = start + (lengths[i] as number);
+      if (!wholeLine(buf, start, stop, readBytes)) return undefined;
+      try {
+        checkLineCrc(buf, start, stop, namespace);
+      } catch (error) {
+        if (error instanceof LineError) return undefined;
+        throw error;
+      }
+    }
+    first.push(w);
+    crc.push(crc32(buf.subarray(0, bytes)));
+    w = k;
+    if (w < offsets.length) await setImmediate();
+  }
+  return { first: Uint32Array.from(first), crc: Uint32Array.from(crc) };
+}
+
+/**
+ * Whether `buf[start, stop)` (of the `size` bytes read) is a whole line: a
+ * `\n` (or the file's start, `start` 0 of a span read from offset 0)
+ * before it, and `\n` or `\r\n` after it.
+ */
+export function wholeLine(buf: Buffer, start: number, stop: number, size: number): boolean {
+  if (start > 0 && buf[start - 1] !== 10) return false;
+  const after = buf[stop];
+  return after === 10 || (after === 13 && stop + 1 < size && buf[stop + 1] === 10);
+}
+
+/** Reads `bytes` bytes at `position` into `buf` (which must hold them). @throws when the file ends before */
+export function readFully(fd: number, buf: Uint8Array, bytes: number, position: number): void {
+  for (let got = 0; got < bytes; ) {
+    const r = readSync(fd, buf, got, bytes - got, position + got);
+    if (r === 0) throw new Error("the file ended early");
+    got += r;
+  }
+}
+
 interface Header {
   readonly format: string;
   readonly version: number;
@@ -81,6 +206,8 @@ interface Header {
   readonly dataBytes: number;
   readonly lines: number;
   readonly winners: number;
+  /** Version 2. */
+  readonly spans?: number;
   readonly ino: number;
   readonly dev: number;
   readonly fingerprint: string;
@@ -113,7 +240,7 @@ export function readHint(
     const h = JSON.parse(head.toString("utf8", 0, nl)) as Header;
     if (
       h.format !== FORMAT ||
-      h.version !== VERSION ||
+      (h.version !== 1 && h.version !== VERSION) ||
       h.namespace !== namespace ||
       h.ino !== file.ino ||
       h.dev !== file.dev ||
@@ -127,7 +254,10 @@ export function readHint(
     ) {
       return undefined;
     }
-    const tableBytes = h.winners * 16;
+    const spans = h.version === 1 ? 0 : h.spans;
+    if (!Number.isSafeInteger(spans) || (spans as number) < 0 || (spans as number) > h.winners) return undefined;
+    if (h.version !== 1 && (spans === 0) !== (h.winners === 0)) return undefined;
+    const tableBytes = h.winners * 16 + (spans as number) * 8;
     if (total !== nl + 1 + tableBytes) return undefined;
     // The table goes into one aligned buffer: offsets first (8-byte aligned), then the two uint32 columns.
     const table = new ArrayBuffer(tableBytes);
@@ -140,13 +270,20 @@ export function readHint(
     }
     if (crc32(bytes).toString(16).padStart(8, "0") !== h.tableCrc) return undefined;
     if (fingerprint(fd, h.dataBytes) !== h.fingerprint) return undefined;
-    return {
+    const hint: Hint = {
       dataBytes: h.dataBytes,
       lines: h.lines,
       offsets: new Float64Array(table, 0, h.winners),
       lengths: new Uint32Array(table, h.winners * 8, h.winners),
       lineNumbers: new Uint32Array(table, h.winners * 12, h.winners),
     };
+    if (h.version === 1) return hint;
+    const first = new Uint32Array(table, h.winners * 16, spans);
+    // Consecutive runs of winners, the first one starting at winner 0.
+    if (spans && first[0] !== 0) return undefined;
+    for (let s = 1; s < (spans as number); s++) if ((first[s] as number) <= (first[s - 1] as number)) return undefined;
+    if (spans && (first[(spans as number) - 1] as number) >= h.winners) return undefined;
+    return { ...hint, spans: { first, crc: new Uint32Array(table, h.winners * 16 + (spans as number) * 4, spans) } };
   } catch {
     return undefined;
   } finally {
@@ -155,26 +292,23 @@ export function readHint(
 }
 
 /**
- * Writes the hint of the data file open at `fd` (inode `ino` on `dev`):
- * to `<name>.<pid>.-.tmp` (a compaction's temp files have a base-36 tag
- * there; a crash's leftover is removed as theirs are), then renamed over
- * `<name>.hint`. Not
- * fsynced: a hint damaged by a crash fails its checks and is rewritten.
- * Never throws (a hint that cannot be written is no hint); returns
- * whether it was written.
+ * Writes the hint of the data file open at `fd` (inode `ino` on `dev`),
+ * with its span checksums ({@link hintSpans}; taken as they are when
+ * `hint` has them): to `<name>.<pid>.-.tmp` (a compaction's temp files
+ * have a base-36 tag there; a crash's leftover is removed as theirs are),
+ * then renamed over `<name>.hint`. Not fsynced: a hint damaged by a crash
+ * fails its checks and is rewritten. Never throws (a hint that cannot be
+ * written is no hint); resolves to whether it was written: not when a
+ * winner is not intact.
  */
-export function writeHint(
+export async function writeHint(
   dataFile: string,
   namespace: string,
   fd: number,
   file: { readonly ino: number; readonly dev: number },
   hint: Hint,
-): boolean {
+): Promise<boolean> {
   const winners = hint.offsets.length;
-  const table = Buffer.allocUnsafe(winners * 16);
-  Buffer.from(hint.offsets.buffer, hint.offsets.byteOffset, winners * 8).copy(table, 0);
-  Buffer.from(hint.lengths.buffer, hint.lengths.byteOffset, winners * 4).copy(table, winners * 8);
-  Buffer.from(hint.lineNumbers.buffer, hint.lineNumbers.byteOffset, winners * 4).copy(table, winners * 12);
   const target = hintFileOf(dataFile);
   const temp = path.join(
     path.dirname(dataFile),
@@ -182,6 +316,17 @@ export function writeHint(
   );
   let tfd = -1;
   try {
+    const spans = hint.spans ?? (await hintSpans(fd, namespace, hint));
+    if (!spans) return false;
+    const s = spans.first.length;
+    const table = Buffer.allocUnsafe(winners * 16 + s * 8);
+    const column = (a: Float64Array | Uint32Array, at: number) =>
+      Buffer.from(a.buffer, a.byteOffset, a.byteLength).copy(table, at);
+    column(hint.offsets, 0);
+    column(hint.lengths, winners * 8);
+    column(hint.lineNumbers, winners * 12);
+    column(spans.first, winners * 16);
+    column(spans.crc, winners * 16 + s * 4);
     const header: Header = {
       format: FORMAT,
       version: VERSION,
@@ -189,6 +334,7 @@ export function writeHint(
       dataBytes: hint.dataBytes,
       lines: hint.lines,
       winners,
+      spans: s,
       ino: file.ino,
       dev: file.dev,
       fingerprint: fingerprint(fd, hint.dataBytes),

@@ -185,16 +185,23 @@ export class Scanner {
   /** Per slot, the change of its latest line when that line was parsed in full; made on the first such line. */
   #parsedOf: (Change | undefined)[] | undefined;
   #line = 0;
+  /** With `distinctKeys`: no key table, each line scanned gets the next slot; the slots given so far. */
+  readonly #distinct: boolean;
+  #slots = 0;
 
   /**
    * @param read the file read whose chunks are scanned
    * @param expectedKeys keys expected (when known, as from a hint): room for them is made at once
+   * @param distinctKeys the caller knows that no two lines it scans share a key (the winners of a
+   *   hint whose bytes are verified, with no line after them): keys are not looked up
    */
   constructor(
     readonly read: FileRead,
     expectedKeys = 0,
+    distinctKeys = false,
   ) {
-    this.#slotOf = new KeyTable(read.chunks, expectedKeys);
+    this.#distinct = distinctKeys;
+    this.#slotOf = new KeyTable(read.chunks, distinctKeys ? 0 : expectedKeys);
     this.#cap = Math.max(1024, expectedKeys);
     this.#lineOf = new Int32Array(this.#cap);
     this.#startOf = new Int32Array(this.#cap);
@@ -220,7 +227,7 @@ export class Scanner {
       pos = end + 1;
       if (stop === start) continue; // empty line
       if (checkBad && bad.has(index)) continue;
-      this.#scanLine(buf, c, start, stop, index);
+      this.#scanLine(buf, c, start, stop, index, false);
     }
   }
 
@@ -229,13 +236,15 @@ export class Scanner {
    * the file, read from a hint's winners. With `parseEntity` given, also
    * decodes it at once (parsing its entity when `true`), so that
    * {@link decodeWinners} does not read `chunks[c]` for it again (the
-   * caller may reuse that buffer).
+   * caller may reuse that buffer). With `verified`, the line's own
+   * checksum is not computed: the caller checked a checksum over bytes
+   * that hold it.
    * @throws CorruptionError | LineError (a line that cannot be decoded)
    */
-  scanAt(c: number, start: number, stop: number, index: number, parseEntity?: boolean): void {
+  scanAt(c: number, start: number, stop: number, index: number, parseEntity?: boolean, verified = false): void {
     if (index >= this.#line) this.#line = index + 1;
     if (stop <= start) return;
-    const slot = this.#scanLine(this.read.chunks[c] as Chunk, c, start, stop, index);
+    const slot = this.#scanLine(this.read.chunks[c] as Chunk, c, start, stop, index, verified);
     if (parseEntity === undefined || slot < 0) return;
     if (this.#parsedOf?.[slot] !== undefined) return; // a line in another shape: parsed to find its key
     this.#parsedOf ??= [];
@@ -248,7 +257,7 @@ export class Scanner {
   }
 
   /** Scans one line; returns its key's slot, or -1 when the line is blank or damaged (and skipped). */
-  #scanLine(buf: Buffer, c: number, start: number, stop: number, index: number): number {
+  #scanLine(buf: Buffer, c: number, start: number, stop: number, index: number, verified: boolean): number {
     const { ctx, bad, decoder } = this.read;
     const slotOf = this.#slotOf;
     const shape = decoder.key(buf, start, stop);
@@ -257,22 +266,25 @@ export class Scanner {
     if (shape !== KeyShape.Other) {
       // Every checksummed line is verified, superseded ones too: damage to a line's key
       // could otherwise make a later line of another key supersede it unnoticed.
-      try {
-        checkLineCrc(buf, start, stop, ctx.namespace);
-      } catch (error) {
-        if (!(error instanceof LineError) || !ctx.skip) throw corruption(ctx, index, error);
-        bad.add(index);
-        return -1;
+      if (!verified) {
+        try {
+          checkLineCrc(buf, start, stop, ctx.namespace);
+        } catch (error) {
+          if (!(error instanceof LineError) || !ctx.skip) throw corruption(ctx, index, error);
+          bad.add(index);
+          return -1;
+        }
       }
-      slot =
-        shape === KeyShape.Raw
+      slot = this.#distinct
+        ? this.#slots++
+        : shape === KeyShape.Raw
           ? slotOf.slot(c, decoder.keyStart, decoder.keyEnd)
           : slotOf.slotOfText(decoder.escapedKey);
     } else {
       if (blank(buf, start, stop)) return -1;
       try {
         const keyed = parseLineObject(buf.toString("utf8", start, stop), ctx.namespace);
-        slot = slotOf.slotOfText(keyed.key);
+        slot = this.#distinct ? this.#slots++ : slotOf.slotOfText(keyed.key);
         parsed = keyed.change;
       } catch (error) {
         if (!(error instanceof LineError) || !ctx.skip) throw corruption(ctx, index, error);
@@ -302,7 +314,7 @@ export class Scanner {
 
   /** The winners in file order. */
   finish(): Scan {
-    const keys = this.#slotOf.size;
+    const keys = this.#distinct ? this.#slots : this.#slotOf.size;
     const line = this.#line;
     // Mark each winning line with its slot, then walk the lines.
     const slotAtLine = new Int32Array(line).fill(-1);

@@ -355,7 +355,7 @@ export class FileStore extends BaseStore {
     const readInFull = fromHint && hint ? lines - hint.lines : lines;
     const minLines = this.#options.internals.hintMinLines;
     if (resolved.skipped.length === 0 && readInFull >= minLines && lines - winners >= Math.max(minLines, winners / 8)) {
-      if (writeHint(log.file, log.namespace, snap.fd, snap, hintOf(resolved, snap.size))) this.#hints.written++;
+      if (await writeHint(log.file, log.namespace, snap.fd, snap, hintOf(resolved, snap.size))) this.#hints.written++;
     }
     return resolved;
   }

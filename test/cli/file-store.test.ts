@@ -1,11 +1,13 @@
 /** The CLI on file and memory stores, run as a child process: every store command, its --json, its exit codes. */
-import { appendFileSync, readFileSync, writeFileSync } from "node:fs";
+import { appendFileSync, closeSync, fstatSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ExitCode } from "../../src/cli/errors.js";
+import { readHint } from "../../src/file/hint.js";
 import { FileStore } from "../../src/file/index.js";
+import { appendLineCrc } from "../../src/file/lines.js";
 import { jsonLines, outcome, start } from "./run.js";
 import { set } from "./sample.js";
 
@@ -157,6 +159,46 @@ describe("statelog CLI on file stores", { timeout: 120_000 }, () => {
     expect(JSON.parse(warned.stdout).problems).toEqual([
       expect.objectContaining({ severity: "warning", message: expect.stringContaining("last line is torn") }),
     ]);
+  });
+
+  it("verify: a hint that no longer matches the bytes of its data file is a warning; the store still loads the file", async () => {
+    const edited = join(dir, "edited");
+    const keys = Array.from({ length: 1200 }, (_, k) => String(k));
+    {
+      await using store = await FileStore.open({ directory: edited, autoCompact: false });
+      // Every key twice, the odd ones a third time: superseded lines lie between the winners.
+      for (let v = 1; v <= 2; v++) await store.save(keys.map((k) => set("h", k, { v })));
+      await store.save(keys.filter((k) => Number(k) % 2 === 1).map((k) => set("h", k, { v: 3 })));
+      await store.load("h"); // reads the long history, and leaves a hint
+      expect(store.stats().hintsWritten).toBe(1);
+    }
+    const ok = await outcome("verify", edited, "--json", "--no-progress");
+    expect(JSON.parse(ok.stdout)).toMatchObject({ ok: true, problems: [], checked: { "hint files": 1 } });
+    // A superseded line in the middle, edited by hand with its checksum recomputed (as docs/file-store.md allows).
+    const file = join(edited, "h.jsonl");
+    const lines = readFileSync(file, "utf8").split("\n");
+    const at = 1200 + 601; // key 601's second line, between the winners of keys 600 and 602
+    expect(JSON.parse(lines[at]!)).toMatchObject({ entityID: "601", entity: { v: 2 } });
+    const body = lines[at]!.slice(0, lines[at]!.lastIndexOf(',"crc":"')).replace('{"v":2}', '{"v":7}');
+    lines[at] = appendLineCrc(body);
+    writeFileSync(file, lines.join("\n"));
+    // Not where the hint's fingerprint samples the file: only the span checksum tells.
+    const fd = openSync(file, "r");
+    expect(readHint(file, "h", fd, fstatSync(fd))?.spans).toBeDefined();
+    closeSync(fd);
+    const warned = await outcome("verify", edited, "--json", "--no-progress");
+    expect(warned.code).toBe(ExitCode.Ok);
+    expect(JSON.parse(warned.stdout).problems).toEqual([
+      expect.objectContaining({ severity: "warning", message: expect.stringContaining("hint file does not match") }),
+    ]);
+    // verify's own load read the file in full and wrote the hint again: it holds now.
+    const again = await outcome("verify", edited, "--json", "--no-progress");
+    expect(JSON.parse(again.stdout)).toMatchObject({ ok: true, problems: [] });
+    await using store = await FileStore.open({ directory: edited, autoCompact: false });
+    const loaded = await store.load("h");
+    expect(loaded.find((c) => c.entityId === "601")?.entity).toEqual({ v: 3 });
+    expect(loaded.find((c) => c.entityId === "600")?.entity).toEqual({ v: 2 });
+    expect(store.stats()).toMatchObject({ hintedLoads: 1, hintsWritten: 0 });
   });
 
   it("compact rewrites the log: history then holds the latest change only", async () => {

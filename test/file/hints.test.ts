@@ -17,9 +17,10 @@ import {
   writeFileSync,
   writeSync,
 } from "node:fs";
+import { crc32 } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import type { Change, ChangeInput } from "../../src/core/change.js";
-import { hintFileOf, readHint, writeHint } from "../../src/file/hint.js";
+import { type Hint, type HintSpans, hintFileOf, readHint, spanBytes, spanEnd, writeHint } from "../../src/file/hint.js";
 import { FileStore, type FileStoreOptions } from "../../src/file/index.js";
 import { withInternals } from "../../src/file/internal.js";
 import { appendLineCrc } from "../../src/file/lines.js";
@@ -82,6 +83,39 @@ const shape = (changes: Change[]) =>
 function flip(b: Buffer, at: number): Buffer {
   b[at] = (b[at] as number) ^ 0x55;
   return b;
+}
+
+/** The 0-based number of the line holding byte `at` of `text`. */
+function lineAt(text: Buffer, at: number): number {
+  let n = 0;
+  for (let i = text.indexOf(10); i >= 0 && i < at; i = text.indexOf(10, i + 1)) n++;
+  return n;
+}
+
+/** The spans a load reads of `hint`'s winners, with the CRC-32 of the bytes of each in `file` as it is (nothing checked). */
+function spansOver(file: string, hint: Hint): HintSpans {
+  const text = readFileSync(file);
+  const first: number[] = [];
+  const crc: number[] = [];
+  for (let w = 0; w < hint.offsets.length; ) {
+    const k = spanEnd(hint.offsets, hint.lengths, w);
+    const [from, end] = spanBytes(hint.offsets, hint.lengths, w, k);
+    first.push(w);
+    crc.push(crc32(text.subarray(from, end)));
+    w = k;
+  }
+  return { first: Uint32Array.from(first), crc: Uint32Array.from(crc) };
+}
+
+/** Rewrites the hint file `hintFile` as version 1 wrote it: no span columns, no `spans` in the header. */
+function toVersion1(hintFile: string): void {
+  const bytes = readFileSync(hintFile);
+  const nl = bytes.indexOf(10);
+  const { spans, ...header } = JSON.parse(bytes.toString("utf8", 0, nl));
+  const table = bytes.subarray(nl + 1, nl + 1 + header.winners * 16);
+  expect(bytes.length).toBe(nl + 1 + header.winners * 16 + spans * 8);
+  const v1 = { ...header, version: 1, tableCrc: crc32(table).toString(16).padStart(8, "0") };
+  writeFileSync(hintFile, Buffer.concat([Buffer.from(`${JSON.stringify(v1)}\n`), table]));
 }
 
 function hintOfFile(file: string) {
@@ -168,7 +202,10 @@ describe("hint files", () => {
     const st = fstatSync(fd);
     // Each winner shifted by one byte: not a line start any more.
     const offsets = h.offsets.map((o) => o + 1);
-    expect(writeHint(file, NS, fd, st, { ...h, offsets })).toBe(true);
+    // A store never writes such a hint: each winner is checked first.
+    expect(await writeHint(file, NS, fd, st, { ...h, offsets, spans: undefined })).toBe(false);
+    // Written anyway, with span checksums that hold for the bytes it names.
+    expect(await writeHint(file, NS, fd, st, { ...h, offsets, spans: spansOver(file, { ...h, offsets }) })).toBe(true);
     closeSync(fd);
     expect(hintOfFile(file)).toBeDefined();
     expect(shape(await load(dir))).toEqual(expected);
@@ -249,12 +286,74 @@ describe("hint files", () => {
     const line = readFileSync(file).toString("utf8", at, at + (h.lengths[w] as number));
     const digit = line.indexOf('"v":4') + 4;
     expect(digit).toBeGreaterThan(4);
+    const before = spansOver(file, h);
     const fd = openSync(file, "r+");
     writeSync(fd, "7", at + digit);
-    // The hint written again for the file as it is now (its fingerprint covers the changed byte).
-    expect(writeHint(file, NS, fd, fstatSync(fd), h)).toBe(true);
-    closeSync(fd);
+    // A hint is not written over a winner that fails its checksum; the old one's fingerprint no longer holds.
+    expect(await writeHint(file, NS, fd, fstatSync(fd), { ...h, spans: undefined })).toBe(false);
+    expect(hintOfFile(file)).toBeUndefined();
     await expectCorruptLine(dir, (h.lineNumbers[w] as number) + 1);
+    // A hint that holds for the file as it is now but whose span checksums are from before: its span is refused.
+    expect(await writeHint(file, NS, fd, fstatSync(fd), { ...h, spans: before })).toBe(true);
+    expect(hintOfFile(file)?.spans).toBeDefined();
+    await expectCorruptLine(dir, (h.lineNumbers[w] as number) + 1);
+    // A hint of version 1 (no span checksums): the winner's own checksum reports it.
+    toVersion1(hintFileOf(file));
+    expect(hintOfFile(file)?.spans).toBeUndefined();
+    expect(hintOfFile(file)?.offsets).toEqual(h.offsets);
+    await expectCorruptLine(dir, (h.lineNumbers[w] as number) + 1);
+    closeSync(fd);
+  });
+
+  it("a superseded line inside a span, damaged where the fingerprint does not look, is found by the span's checksum", async () => {
+    const dir = tempDir();
+    const store = await open(dir);
+    // Every key twice, the odd ones a third time: the even keys' winners lie between superseded lines of odd keys.
+    const keys = Array.from({ length: 400 }, (_, k) => k);
+    for (let v = 0; v < 2; v++) await store.save(keys.map((k) => set(`k${k}`, { k, v, pad: "x".repeat(k * 7) })));
+    await store.save(keys.filter((k) => k % 2 === 1).map((k) => set(`k${k}`, { k, v: 2 })));
+    const file = store.fileOf(NS);
+    await store.close();
+    const expected = shape(await load(dir));
+    const h = hintOfFile(file);
+    if (!h?.spans) throw new Error("no hint with span checksums");
+    const size = statSync(file).size;
+    const samples = Array.from({ length: 17 }, (_, k) => Math.floor(((size - 4096) * k) / 16));
+    const unsampled = (at: number) => samples.every((s) => at < s || at >= s + 4096);
+    // The middle of a gap between two winners of one span, where no fingerprint sample lies.
+    const spanOf = (w: number) => h.spans!.first.findLastIndex((f) => f <= w);
+    let at = -1;
+    for (let w = 0; w + 1 < h.offsets.length && at < 0; w++) {
+      const gapStart = (h.offsets[w] as number) + (h.lengths[w] as number) + 1;
+      const mid = Math.floor((gapStart + (h.offsets[w + 1] as number)) / 2);
+      if (gapStart < (h.offsets[w + 1] as number) && spanOf(w) === spanOf(w + 1) && unsampled(mid)) at = mid;
+    }
+    expect(at).toBeGreaterThan(0);
+    const text = readFileSync(file);
+    expect(Array.from(h.lineNumbers)).not.toContain(lineAt(text, at));
+    const fd = openSync(file, "r+");
+    writeSync(fd, "#", at);
+    closeSync(fd);
+    expect(hintOfFile(file)).toBeDefined();
+    await expectCorruptLine(dir, lineAt(text, at) + 1);
+    // With a hint of version 1 the same damage goes unnoticed by a hinted load (only its winners are checked).
+    toVersion1(hintFileOf(file));
+    expect(shape(await load(dir))).toEqual(expected);
+    expect(last.hinted).toBe(1);
+  });
+
+  it("a hint of version 1 (without span checksums) is still read, winners checked one by one, and kept", async () => {
+    const { dir, file } = await history();
+    const expected = shape(await load(dir));
+    toVersion1(hintFileOf(file));
+    expect(shape(await load(dir))).toEqual(expected);
+    expect(last).toEqual({ hinted: 1, written: 0 });
+    const store = await open(dir);
+    await store.save([set("k1", { late: true })]);
+    await store.close();
+    const changes = await load(dir);
+    expect(last.hinted).toBe(1);
+    expect(changes.find((c) => c.entityId === "k1")?.entity).toEqual({ late: true });
   });
 
   it("no hint for a short or compacted history, nor after skipping damaged lines", async () => {
@@ -314,7 +413,7 @@ describe("hint files", () => {
     const fd = openSync(file, "r+");
     writeSync(fd, bad, at);
     // The hint written again for the file as it is now (the fingerprint covers the changed bytes).
-    expect(writeHint(file, NS, fd, fstatSync(fd), h)).toBe(true);
+    expect(await writeHint(file, NS, fd, fstatSync(fd), h)).toBe(true);
     closeSync(fd);
     expect(hintOfFile(file)).toBeDefined();
     // Without a later line for k7, the full read reports the line.
