@@ -6,7 +6,7 @@
 import { crc32 } from "node:zlib";
 import { CorruptionError } from "../index.js";
 import { LineError } from "./format.js";
-import { type Hint, readFully, SPAN_BYTES, spanBytes, spanEnd, wholeLine } from "./hint.js";
+import { type Hint, type HintSpans, readFully, SPAN_BYTES, spanBytes, spanEnd, wholeLine } from "./hint.js";
 import { decodeWinners, fileRead, type Resolved, readText, type ScanContext, Scanner } from "./reader.js";
 
 /** What a hinted read leaves in place of a span's bytes once its lines are decoded. */
@@ -96,7 +96,13 @@ export async function resolveWithHint(
   }
 }
 
-/** The hint of a read of the first `dataBytes` bytes of a file that found `resolved`. */
+/**
+ * The hint of a read of the first `dataBytes` bytes of a file that found
+ * `resolved`. When that read still holds every byte it checked (a full
+ * read), the span checksums are computed from them; otherwise (a hinted
+ * read let go of its spans' bytes) `writeHint` reads the winners back and
+ * checks them first.
+ */
 export function hintOf(resolved: Resolved, dataBytes: number): Hint {
   const { scan } = resolved;
   const n = scan.winners.length;
@@ -109,5 +115,41 @@ export function hintOf(resolved: Resolved, dataBytes: number): Hint {
     lengths[w] = (scan.ends[w] as number) - start;
     lineNumbers[w] = scan.winners[w] as number;
   }
-  return { dataBytes, lines: scan.lines, offsets, lengths, lineNumbers };
+  const hint = { dataBytes, lines: scan.lines, offsets, lengths, lineNumbers };
+  const spans = spansInMemory(hint, scan.chunks, scan.chunkPos);
+  return spans ? { ...hint, spans } : hint;
+}
+
+/**
+ * The spans of `hint` with the CRC-32 of each one's bytes, taken from
+ * `chunks` (consecutive, at file offsets `chunkPos`, every line of them
+ * checked by the read that holds them); `undefined` when a span's bytes
+ * are not all there.
+ */
+function spansInMemory(hint: Hint, chunks: readonly Buffer[], chunkPos: readonly number[]): HintSpans | undefined {
+  const { offsets, lengths } = hint;
+  for (let c = 1; c < chunks.length; c++) {
+    if ((chunkPos[c - 1] as number) + (chunks[c - 1] as Buffer).length !== chunkPos[c]) return undefined;
+  }
+  const first: number[] = [];
+  const crc: number[] = [];
+  let c = 0;
+  for (let w = 0; w < offsets.length; ) {
+    const k = spanEnd(offsets, lengths, w);
+    const [from, end] = spanBytes(offsets, lengths, w, k);
+    while (c < chunks.length && (chunkPos[c] as number) + (chunks[c] as Buffer).length <= from) c++;
+    let value = 0;
+    for (let at = from, i = c; at < end; i++) {
+      const chunk = chunks[i];
+      if (chunk === undefined || (chunkPos[i] as number) > at) return undefined;
+      const base = chunkPos[i] as number;
+      const stop = Math.min(end, base + chunk.length);
+      value = crc32(chunk.subarray(at - base, stop - base), value);
+      at = stop;
+    }
+    first.push(w);
+    crc.push(value);
+    w = k;
+  }
+  return { first: Uint32Array.from(first), crc: Uint32Array.from(crc) };
 }

@@ -20,10 +20,22 @@ import {
 import { crc32 } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import type { Change, ChangeInput } from "../../src/core/change.js";
-import { type Hint, type HintSpans, hintFileOf, readHint, spanBytes, spanEnd, writeHint } from "../../src/file/hint.js";
+import { linePrefix } from "../../src/file/format.js";
+import {
+  type Hint,
+  type HintSpans,
+  hintFileOf,
+  hintSpans,
+  readHint,
+  spanBytes,
+  spanEnd,
+  writeHint,
+} from "../../src/file/hint.js";
+import { hintOf } from "../../src/file/hinted-read.js";
 import { FileStore, type FileStoreOptions } from "../../src/file/index.js";
 import { withInternals } from "../../src/file/internal.js";
 import { appendLineCrc } from "../../src/file/lines.js";
+import { readAndResolve } from "../../src/file/reader.js";
 import { tempDir } from "./helpers.js";
 
 const NS = "ws";
@@ -148,6 +160,36 @@ describe("hint files", () => {
     // The hint's first line is JSON a person (or jq) can read.
     const header = JSON.parse(readFileSync(hint).subarray(0, readFileSync(hint).indexOf(10)).toString());
     expect(header).toMatchObject({ format: "statelog-hint", namespace: NS, winners: 20, lines: 101 });
+  });
+
+  it("the span checksums a full read computes from the bytes it holds equal those of the winners read back", async () => {
+    for (const readChunkBytes of [256, 4096, 1 << 20]) {
+      const { dir, file } = await history(60, 4);
+      // Small chunks: spans run over several of them.
+      const store = await FileStore.open(
+        withInternals({ directory: dir, autoCompact: false }, { hintMinLines: 10, readChunkBytes }),
+      );
+      await store.load(NS);
+      expect(store.stats().hintsWritten).toBe(1);
+      await store.close();
+      const h = hintOfFile(file);
+      if (!h?.spans) throw new Error("no hint with span checksums");
+      const fd = openSync(file, "r");
+      try {
+        // What a full read makes of the file: its hint has span checksums before any is read back.
+        const ctx = { file, namespace: NS, prefix: linePrefix(NS), skip: false, chunkBytes: readChunkBytes };
+        const size = fstatSync(fd).size;
+        const inMemory = hintOf(await readAndResolve(fd, size, ctx, true), size).spans;
+        expect(inMemory).toBeDefined();
+        expect(Array.from(inMemory?.crc ?? [])).toEqual(Array.from(h.spans.crc));
+        const readBack = await hintSpans(fd, NS, { ...h, spans: undefined });
+        expect(readBack).toBeDefined();
+        expect(Array.from(h.spans.first)).toEqual(Array.from(readBack?.first ?? []));
+        expect(Array.from(h.spans.crc)).toEqual(Array.from(readBack?.crc ?? []));
+      } finally {
+        closeSync(fd);
+      }
+    }
   });
 
   it("a superseded line damaged in place after the hint was written is still found (the fingerprint changed)", async () => {
