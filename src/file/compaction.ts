@@ -39,7 +39,7 @@ import { DATA_SUFFIX, TEMP_SUFFIX } from "./encoding.js";
 import { type FileOperation, writeFailed } from "./errors.js";
 import { LineError } from "./format.js";
 import { fdatasyncAsync, writeAll } from "./fs.js";
-import { type Hint, removeHint, writeHint } from "./hint.js";
+import { type Hint, type HintSpans, removeHint, writeHint } from "./hint.js";
 import { CompactionStep, crashPoints } from "./internal.js";
 import { completeLines, type LogStats, type NamespaceLog } from "./log.js";
 import type { AutoCompactThresholds } from "./options.js";
@@ -225,7 +225,7 @@ export async function compactLog(log: NamespaceLog, options: CompactLogOptions):
       return "compacted" as const;
     });
     if (newFile && found.keptLengths && found.kept > 0 && found.kept >= options.hintMinLines) {
-      await writeHint(log.file, log.namespace, tempFd, newFile, hintOfWinners(found.keptLengths));
+      await writeHint(log.file, log.namespace, tempFd, newFile, hintOfWinners(found.keptLengths, found.keptSpans));
     }
     return outcome;
   } catch (error) {
@@ -335,9 +335,11 @@ function processAlive(pid: number): boolean {
 
 /**
  * The hint of a compacted file whose first lines are the winners of
- * `lengths` (each without its `\n`), one after the other.
+ * `lengths` (each without its `\n`), one after the other, with the span
+ * checksums computed as they were written (else `writeHint` reads them
+ * back).
  */
-export function hintOfWinners(lengths: Uint32Array): Hint {
+export function hintOfWinners(lengths: Uint32Array, spans?: HintSpans): Hint {
   const n = lengths.length;
   const offsets = new Float64Array(n);
   const lineNumbers = new Uint32Array(n);
@@ -347,7 +349,7 @@ export function hintOfWinners(lengths: Uint32Array): Hint {
     lineNumbers[w] = w;
     at += (lengths[w] as number) + 1;
   }
-  return { dataBytes: at, lines: n, offsets, lengths, lineNumbers };
+  return { dataBytes: at, lines: n, offsets, lengths, lineNumbers, ...(spans ? { spans } : {}) };
 }
 
 /** Step 1 ({@link writeWinners}): in a worker thread for large files, else here. */

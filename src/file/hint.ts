@@ -131,6 +131,46 @@ export interface HintSpans {
   readonly crc: Uint32Array;
 }
 
+/** The `\n` a span after the first one starts with (the end of the line before it). */
+const NEWLINE = Buffer.from("\n");
+
+/**
+ * The spans ({@link spanEnd}) and their checksums of lines written one
+ * after another from the start of a file (a compaction's new file), as
+ * they are written: each line with its `\n` goes to {@link add}, whose
+ * bytes need not be kept.
+ */
+export class SpanChecksums {
+  readonly #first: number[] = [];
+  readonly #crc: number[] = [];
+  /** Lines added, bytes added, and the current span's first byte offset and checksum so far. */
+  #lines = 0;
+  #bytes = 0;
+  #spanStart = 0;
+  #value = 0;
+
+  /** Adds the next line: `buf[start, end)`, its `\n` last. */
+  add(buf: Buffer, start: number, end: number): void {
+    const at = this.#bytes;
+    // spanEnd's rule for lines without gaps: a line joins the span while the span stays within SPAN_BYTES.
+    if (this.#lines === 0 || at + (end - start) - this.#spanStart > SPAN_BYTES) {
+      if (this.#lines > 0) this.#crc.push(this.#value);
+      this.#first.push(this.#lines);
+      this.#spanStart = at;
+      this.#value = at > 0 ? crc32(NEWLINE) : 0;
+    }
+    this.#value = crc32(buf.subarray(start, end), this.#value);
+    this.#bytes += end - start;
+    this.#lines++;
+  }
+
+  /** The spans of the lines added. */
+  finish(): HintSpans {
+    const crc = this.#lines > 0 ? [...this.#crc, this.#value] : [];
+    return { first: Uint32Array.from(this.#first), crc: Uint32Array.from(crc) };
+  }
+}
+
 /**
  * The spans of `hint`'s winners in the file at `fd`, with the CRC-32 of
  * each one's bytes, once every winner is checked there as a load checks

@@ -14,6 +14,7 @@
 import { closeSync, constants, openSync, unlinkSync } from "node:fs";
 import { ChangeType } from "../index.js";
 import { fdatasyncAsync, writeAll } from "./fs.js";
+import { type HintSpans, SpanChecksums } from "./hint.js";
 import { CompactionStep, crashPoints } from "./internal.js";
 import { decodeWinners, fileRead, readText, type ScanContext, Scanner } from "./reader.js";
 
@@ -76,6 +77,8 @@ export interface WinnersResult {
   readonly keptBytes: number;
   /** Per line written, its length without the `\n` (its offset is the sum of the lengths before it, plus one per line): the new file's hint. */
   readonly keptLengths: Uint32Array | undefined;
+  /** The spans of the lines written and their checksums, for that hint. */
+  readonly keptSpans: HintSpans | undefined;
   /** 1-based numbers of damaged lines skipped. */
   readonly skipped: number[];
   /** Bytes read: the lines appended after them are copied under the lock. */
@@ -141,7 +144,7 @@ export async function writeWinners(input: WinnersInput, nextSize?: NextSize): Pr
   const lines = resolved.scan.lines;
   const keys = resolved.decoded.length;
   const found = { lines, keys, skipped: resolved.skipped, completeBytes };
-  if (!worthIt(lines, keys)) return { ...found, kept: -1, keptBytes: 0, keptLengths: undefined };
+  if (!worthIt(lines, keys)) return { ...found, kept: -1, keptBytes: 0, keptLengths: undefined, keptSpans: undefined };
 
   const tempFd = openSync(input.temp, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC, 0o644);
   try {
@@ -149,6 +152,8 @@ export async function writeWinners(input: WinnersInput, nextSize?: NextSize): Pr
     let kept = 0;
     let keptBytes = 0;
     const keptLengths = new Uint32Array(resolved.decoded.length);
+    // Every line copied was checked by the scan: the hint's span checksums are computed from these bytes.
+    const spans = new SpanChecksums();
     // Winning lines are copied byte for byte into one buffer, written out whenever it fills.
     const { scan } = resolved;
     let out = Buffer.allocUnsafe(OUT_BYTES);
@@ -167,13 +172,14 @@ export async function writeWinners(input: WinnersInput, nextSize?: NextSize): Pr
       }
       chunk.copy(out, used, start, end);
       out[used + n - 1] = 10;
+      spans.add(out, used, used + n);
       used += n;
       keptBytes += n;
       keptLengths[kept++] = n - 1;
     }
     await writeAll(tempFd, out.subarray(0, used));
     await fdatasyncAsync(tempFd);
-    return { ...found, kept, keptBytes, keptLengths: keptLengths.subarray(0, kept) };
+    return { ...found, kept, keptBytes, keptLengths: keptLengths.subarray(0, kept), keptSpans: spans.finish() };
   } catch (error) {
     try {
       unlinkSync(input.temp);

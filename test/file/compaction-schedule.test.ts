@@ -12,7 +12,7 @@ import type { ChangeInput } from "../../src/core/change.js";
 import { autoCompactionDue, compactLog, hintOfWinners } from "../../src/file/compaction.js";
 import type { ByteSink } from "../../src/file/encode.js";
 import { linePrefix } from "../../src/file/format.js";
-import { hintFileOf } from "../../src/file/hint.js";
+import { hintFileOf, hintSpans } from "../../src/file/hint.js";
 import { FileStore } from "../../src/file/index.js";
 import { withInternals } from "../../src/file/internal.js";
 import { KeySketch } from "../../src/file/key-sketch.js";
@@ -97,6 +97,16 @@ describe("the compaction's catch-up scan", () => {
       expect(lines).toHaveLength(150);
       expect(result.keptBytes).toBe(statSync(temp).size);
       expect(Array.from(result.keptLengths ?? [])).toEqual(lines.map((l) => Buffer.byteLength(l)));
+      // The new file's hint: its span checksums, made as the lines were written, hold for the temp file.
+      const hint = hintOfWinners(result.keptLengths ?? new Uint32Array(), result.keptSpans);
+      expect(hint.spans?.first.length).toBeGreaterThan(0);
+      const tempFd = openSync(temp, "r");
+      try {
+        const readBack = await hintSpans(tempFd, "ws", { ...hint, spans: undefined });
+        expect(Array.from(hint.spans?.crc ?? [])).toEqual(Array.from(readBack?.crc ?? [0]));
+      } finally {
+        closeSync(tempFd);
+      }
       const winners = lines.map((l) => JSON.parse(l) as { entityID: string; entity: { n: number } });
       expect(winners.map((w) => [w.entityID, w.entity.n])).toEqual(
         expected.map((c) => [c.entityId, (c.entity as { n: number }).n]),

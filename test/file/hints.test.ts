@@ -27,6 +27,7 @@ import {
   hintFileOf,
   hintSpans,
   readHint,
+  SpanChecksums,
   spanBytes,
   spanEnd,
   writeHint,
@@ -303,6 +304,66 @@ describe("hint files", () => {
     expect(header.ino).not.toBe(oldIno);
     expect(header.ino).toBe(statSync(file).ino);
     expect(shape(await load(dir))).toEqual(expected);
+  });
+
+  it("compaction computes the new hint's span checksums as it writes: they equal those of its winners read back", async () => {
+    const dir = tempDir();
+    const store = await open(dir);
+    // ~3 MB of winners: several spans.
+    for (let v = 0; v < 2; v++) {
+      await store.save(Array.from({ length: 300 }, (_, k) => set(`k${k}`, { k, v, pad: "y".repeat(10_000 + k) })));
+    }
+    await store.compact(NS);
+    const file = store.fileOf(NS);
+    await store.close();
+    const h = hintOfFile(file);
+    if (!h?.spans) throw new Error("no hint with span checksums");
+    expect(h.spans.first.length).toBeGreaterThan(2);
+    const fd = openSync(file, "r");
+    try {
+      const readBack = await hintSpans(fd, NS, { ...h, spans: undefined });
+      expect(Array.from(h.spans.first)).toEqual(Array.from(readBack?.first ?? []));
+      expect(Array.from(h.spans.crc)).toEqual(Array.from(readBack?.crc ?? []));
+    } finally {
+      closeSync(fd);
+    }
+    expect((await load(dir)).length).toBe(300);
+    expect(last.hinted).toBe(1);
+  });
+
+  it("SpanChecksums makes of lines written one after another the spans spanEnd makes, with their checksums", () => {
+    let seed = 7;
+    const next = () => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return seed / 2 ** 32;
+    };
+    for (const maxLine of [40, 9_000, 300_000, 1_500_000]) {
+      const lines = Array.from({ length: 120 }, () => Buffer.alloc(1 + Math.floor(next() * maxLine), 97));
+      const text = Buffer.concat(lines.flatMap((l) => [l, Buffer.from("\n")]));
+      const sums = new SpanChecksums();
+      const offsets = new Float64Array(lines.length);
+      const lengths = new Uint32Array(lines.length);
+      let at = 0;
+      lines.forEach((l, i) => {
+        offsets[i] = at;
+        lengths[i] = l.length;
+        sums.add(text, at, at + l.length + 1);
+        at += l.length + 1;
+      });
+      const got = sums.finish();
+      const first: number[] = [];
+      const crc: number[] = [];
+      for (let w = 0; w < lines.length; ) {
+        const k = spanEnd(offsets, lengths, w);
+        const [from, end] = spanBytes(offsets, lengths, w, k);
+        first.push(w);
+        crc.push(crc32(text.subarray(from, end)));
+        w = k;
+      }
+      expect(Array.from(got.first)).toEqual(first);
+      expect(Array.from(got.crc)).toEqual(crc);
+    }
+    expect(new SpanChecksums().finish().first.length).toBe(0);
   });
 
   it("a damaged winner named by the hint is reported as without a hint (line number included)", async () => {
