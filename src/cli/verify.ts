@@ -50,7 +50,8 @@ import {
 import { agreeingBlocks, decodeIndex } from "../file/events/index-file.js";
 import { decodeSnapshot } from "../file/events/snapshot.js";
 import { LineError, parseLineObject } from "../file/format.js";
-import { type HintSpans, hintFileOf, hintSpans, readHint } from "../file/hint.js";
+import { hintFileOf, readHint } from "../file/hint.js";
+import { type HintSpans, hintSpans } from "../file/hint-spans.js";
 import { verifyLineCrc } from "../file/lines.js";
 import { isCorruptionError, messageOf, type Store } from "../index.js";
 import { type CommonFlags, interruptible, namespacesOf, openKind, withJson, withProgress } from "./command.js";

@@ -6,7 +6,8 @@
 import { crc32 } from "node:zlib";
 import { CorruptionError } from "../index.js";
 import { LineError } from "./format.js";
-import { type Hint, type HintSpans, readFully, SPAN_BYTES, spanBytes, spanEnd, wholeLine } from "./hint.js";
+import type { Hint } from "./hint.js";
+import { type HintSpans, readFully, SPAN_BYTES, spanBytes, spanEnd, wholeLine } from "./hint-spans.js";
 import { decodeWinners, fileRead, type Resolved, readText, type ScanContext, Scanner } from "./reader.js";
 
 /** What a hinted read leaves in place of a span's bytes once its lines are decoded. */

@@ -14,7 +14,7 @@
 import { closeSync, constants, openSync, unlinkSync } from "node:fs";
 import { ChangeType } from "../index.js";
 import { fdatasyncAsync, writeAll } from "./fs.js";
-import { type HintSpans, SpanChecksums } from "./hint.js";
+import { type HintSpans, SpanChecksums } from "./hint-spans.js";
 import { CompactionStep, crashPoints } from "./internal.js";
 import { decodeWinners, fileRead, readText, type ScanContext, Scanner } from "./reader.js";
 

@@ -21,17 +21,8 @@ import { crc32 } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import type { Change, ChangeInput } from "../../src/core/change.js";
 import { linePrefix } from "../../src/file/format.js";
-import {
-  type Hint,
-  type HintSpans,
-  hintFileOf,
-  hintSpans,
-  readHint,
-  SpanChecksums,
-  spanBytes,
-  spanEnd,
-  writeHint,
-} from "../../src/file/hint.js";
+import { type Hint, hintFileOf, readHint, writeHint } from "../../src/file/hint.js";
+import { type HintSpans, hintSpans, SpanChecksums, spanBytes, spanEnd } from "../../src/file/hint-spans.js";
 import { hintOf } from "../../src/file/hinted-read.js";
 import { FileStore, type FileStoreOptions } from "../../src/file/index.js";
 import { withInternals } from "../../src/file/internal.js";
