@@ -10,8 +10,9 @@ import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManage
 import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isStatelogError } from "../../src/core/errors.js";
-import { NatsKvStore } from "../../src/nats/index.js";
+import { NatsEventStore, NatsKvStore } from "../../src/nats/index.js";
 import { ReadMode, readFiltered } from "../../src/nats/reader.js";
+import { sampleEvents } from "../../src/testing/event-store-contract.js";
 import { connectTest, deleteTestStreams, uniqueBucket } from "./env.js";
 
 /** Messages in the test stream: a read of them with small pulls runs long enough to be cut. */
@@ -164,5 +165,48 @@ describe("a NatsKvStore load whose consumer is deleted mid-read", () => {
     expect(loaded.map((c) => c.entityId).sort()).toEqual(changes.map((c) => c.entityId).sort());
     // The store still works: another load sees everything.
     expect(await store.load(ns)).toHaveLength(ENTITIES);
+  }, 30_000);
+});
+
+describe("a NatsEventStore whose ordered consumer is deleted on the server", () => {
+  it("still sees another writer's appends, in order, and gets a new consumer within seconds", async () => {
+    const eventStream = uniqueBucket("CDEL_EV");
+    const other = await connectTest("read-consumer-deleted-other");
+    try {
+      await using reader = await NatsEventStore.open({ client: nc, stream: eventStream });
+      await using writer = await NatsEventStore.open({ client: other, stream: eventStream });
+      await writer.append("s", sampleEvents("before", 2));
+      await reader.sync();
+      // Delete every consumer of the stream: the reader's (and the writer's) ordered consumers.
+      const names: string[] = [];
+      for await (const ci of await jsm.consumers.list(eventStream)) names.push(ci.name);
+      expect(names.length).toBeGreaterThan(0);
+      for (const name of names) expect(await jsm.consumers.delete(eventStream, name)).toBe(true);
+      await writer.append("s", sampleEvents("after", 3));
+      const started = Date.now();
+      await reader.sync();
+      expect(Date.now() - started).toBeLessThan(10_000);
+      const events = await reader.readStream("s");
+      expect(events.map((e) => [e.id, e.position])).toEqual([
+        ["before-1", 1],
+        ["before-2", 2],
+        ["after-1", 3],
+        ["after-2", 4],
+        ["after-3", 5],
+      ]);
+      // The ordered consumers come back (nats.js recreates them after missed heartbeats): live reads go on.
+      let consumers = 0;
+      for (let tries = 0; consumers < 2 && tries < 100; tries++) {
+        await new Promise((r) => setTimeout(r, 100));
+        consumers = 0;
+        for await (const ci of await jsm.consumers.list(eventStream)) if (!names.includes(ci.name)) consumers++;
+      }
+      expect(consumers).toBe(2);
+      await writer.append("s", sampleEvents("later", 1));
+      await reader.sync();
+      expect((await reader.readStream("s")).map((e) => e.id).at(-1)).toBe("later-1");
+    } finally {
+      await other.close();
+    }
   }, 30_000);
 });
