@@ -14,6 +14,12 @@
  * complete only once it delivered that sequence or a later one. A peer
  * that is behind gets a moment to catch up (the consumer is live), then
  * the read moves to a new consumer, which the server may place elsewhere.
+ *
+ * A consumer deleted on the server during the read (`nats consumer rm`, a
+ * restart dropping the memory-stored consumer) is noticed by its missing
+ * heartbeats (nats-server 2.9 tells a pull request being served nothing)
+ * or a "consumer deleted" status; the read then goes on with a new
+ * consumer after the last sequence it delivered, like after a lagging peer.
  */
 import type {
   ConsumerConfig,
@@ -126,6 +132,14 @@ interface Goal {
 const LAG_GRACE_MS = 500;
 
 /**
+ * The idle heartbeat a read's pull requests ask for, in ms: with two
+ * missed, the client checks that the consumer still exists, so a deleted
+ * one is noticed within about three of these. The server sends them only
+ * while a request waits with nothing to deliver (nothing on a busy read).
+ */
+const HEARTBEAT_MS = 1_000;
+
+/**
  * Calls `onMessage` for each matching message, in stream order (strictly
  * increasing sequences, never one twice), until the consumer reports
  * nothing pending and, on a replicated stream, the stream leader's last
@@ -143,8 +157,11 @@ export async function readFiltered(
   const signal = options.signal;
   const mode = options.mode ?? ReadMode.LastPerSubject;
   const start = options.startSequence;
-  const retry = readRetryPolicy(options.attempts ?? READ_ATTEMPTS);
+  const attempts = options.attempts ?? READ_ATTEMPTS;
+  const retry = readRetryPolicy(attempts);
   const result: ReadFilteredResult = { lastSequence: 0, lagged: false, restarts: 0 };
+  /** Consumers that disappeared from the server during the read (deleted, dropped by a restart). */
+  let lost = 0;
   const config = (from: number | undefined): Partial<ConsumerConfig> => ({
     filter_subject: filter,
     deliver_policy: from !== undefined ? "by_start_sequence" : mode === ReadMode.All ? "all" : "last_per_subject",
@@ -193,23 +210,36 @@ export async function readFiltered(
   }
   const deadline = Date.now() + (options.catchUpTimeoutMs ?? 30_000);
   for (let info = ci; ; ) {
-    if (await consume(js, jsm, stream, info, goal, result, onMessage, options)) return result;
-    // This consumer stayed behind the target. If the target message is gone meanwhile (expired by a
-    // TTL, purged, deleted), the leader's last is lower now: what was delivered is complete.
-    const now = await goal.last();
-    if (now <= result.lastSequence) return result;
-    goal.target = now;
-    // Its peer lags: try a new consumer (the server places it anew).
-    result.lagged = true;
-    if (Date.now() >= deadline) {
-      throw new UnavailableError(
-        `reading ${filter} from stream ${stream}: no up-to-date replica served it within ` +
-          `${options.catchUpTimeoutMs ?? 30_000} ms (reached sequence ${result.lastSequence}, the leader has ${goal.target})`,
-      );
+    const outcome = await consume(js, jsm, stream, info, goal, result, onMessage, options);
+    if (outcome === "caughtUp") return result;
+    if (outcome === "lost") {
+      // The consumer was deleted on the server: go on with a new one (below), a bounded number of times.
+      lost++;
+      if (lost > attempts) {
+        throw new UnavailableError(
+          `reading ${filter} from stream ${stream}: its consumer was deleted on the server ${lost} times ` +
+            `during the read (reached sequence ${result.lastSequence})`,
+        );
+      }
+      throwIfAborted(signal);
+    } else {
+      // This consumer stayed behind the target. If the target message is gone meanwhile (expired by a
+      // TTL, purged, deleted), the leader's last is lower now: what was delivered is complete.
+      const now = await goal.last();
+      if (now <= result.lastSequence) return result;
+      goal.target = now;
+      // Its peer lags: try a new consumer (the server places it anew).
+      result.lagged = true;
+      if (Date.now() >= deadline) {
+        throw new UnavailableError(
+          `reading ${filter} from stream ${stream}: no up-to-date replica served it within ` +
+            `${options.catchUpTimeoutMs ?? 30_000} ms (reached sequence ${result.lastSequence}, the leader has ${goal.target})`,
+        );
+      }
+      result.restarts++;
+      await sleep(Math.min(1_000, 50 * 2 ** Math.min(result.restarts, 5)), signal);
+      throwIfAborted(signal);
     }
-    result.restarts++;
-    await sleep(Math.min(1_000, 50 * 2 ** Math.min(result.restarts, 5)), signal);
-    throwIfAborted(signal);
     // "all" resumes after what was delivered; "last_per_subject" reads the last values again.
     const from = mode === ReadMode.All || start !== undefined ? result.lastSequence + 1 : undefined;
     info = await create(from !== undefined && start !== undefined ? Math.max(from, start) : from);
@@ -217,10 +247,11 @@ export async function readFiltered(
 }
 
 /**
- * Delivers the consumer's messages newer than `result.lastSequence`. True
- * once it is caught up and reached `goal.target`; false when its peer stayed
- * behind it for {@link LAG_GRACE_MS} after running dry. Deletes the
- * consumer either way.
+ * Delivers the consumer's messages newer than `result.lastSequence`:
+ * "caughtUp" once it is caught up and reached `goal.target`; "behind" when
+ * its peer stayed behind it for {@link LAG_GRACE_MS} after running dry;
+ * "lost" when the consumer disappeared from the server. Deletes the
+ * consumer in every case.
  *
  * The messages come to a callback, straight from the connection's parser
  * (no async iterator step per message); they are handled one at a time, in
@@ -235,7 +266,7 @@ async function consume(
   result: ReadFilteredResult,
   onMessage: OnMessage,
   options: ReadFilteredOptions,
-): Promise<boolean> {
+): Promise<"caughtUp" | "behind" | "lost"> {
   const remove = () => {
     jsm.consumers.delete(stream, ci.name).catch(() => undefined);
   };
@@ -243,7 +274,7 @@ async function consume(
   const untilLast = options.untilLast === true;
   if ((ci.num_pending === 0 || untilLast) && reached()) {
     remove();
-    return true;
+    return "caughtUp";
   }
   const signal = options.signal;
   /** How the read of this consumer ended: set once, by whatever ends it first. */
@@ -322,6 +353,10 @@ async function consume(
     messages = await js.consumers.getConsumerFromInfo(ci).consume({
       max_messages: options.batch ?? 1000,
       callback: onMessageOf,
+      // Without these, a deleted consumer leaves the read waiting forever: the client notices it only
+      // after two missed heartbeats (15 s each by default), then retries its consumer info endlessly.
+      idle_heartbeat: HEARTBEAT_MS,
+      abort_on_missing_resource: true,
     });
     if (end !== undefined) messages.stop();
     // The lag grace starts once the consumer is pulling: setting it up can take longer than the grace
@@ -342,11 +377,11 @@ async function consume(
     case "aborted":
       throw new AbortError(signal?.reason);
     case "caughtUp":
-      return true;
     case "behind":
-      return false;
+      return end.outcome;
     default:
-      // The consumer stopped by itself: with the client's reason (e.g. the consumer was deleted), or without.
+      // The consumer stopped by itself: it was deleted (the client's reason says so), or something else ended it.
+      if (isConsumerGone(closed)) return "lost";
       if (closed !== undefined) throw closed;
       throw new UnavailableError(`reading ${ci.config.filter_subject} from stream ${stream} ended before it caught up`);
   }
@@ -440,6 +475,21 @@ export function keepLastPerKey<T>(items: readonly T[], keyOf: (item: T) => strin
   }
   return out.reverse();
 }
+
+/**
+ * Whether the client stopped a consume because its consumer is gone from
+ * the server: a "409 Consumer Deleted" status to a waiting pull request,
+ * or "consumer not found" (JetStream API error 10014) when it checked after
+ * missed heartbeats or a reconnect.
+ */
+function isConsumerGone(error: unknown): boolean {
+  const { name, code, message } = (error ?? {}) as { name?: unknown; code?: unknown; message?: unknown };
+  if (name === "ConsumerNotFoundError" || code === CONSUMER_NOT_FOUND) return true;
+  return code === 409 && typeof message === "string" && /consumer deleted/i.test(message);
+}
+
+/** JetStream's API error code for "consumer not found". */
+const CONSUMER_NOT_FOUND = 10014;
 
 function isRetryable(error: unknown): boolean {
   // The client's TimeoutError says "timeout"; the others come as JetStream API errors (10008: "JetStream
