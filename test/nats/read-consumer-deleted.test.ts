@@ -47,7 +47,6 @@ async function readDeletingAt(at: number, mode: ReadMode) {
   const seqs: number[] = [];
   const consumers = new Set<string>();
   const deletions: Promise<boolean>[] = [];
-  const started = Date.now();
   const result = await readFiltered(
     js,
     jsm,
@@ -61,25 +60,23 @@ async function readDeletingAt(at: number, mode: ReadMode) {
     },
     { mode, batch: 10 },
   );
-  return { result, seqs, consumers, deleted: await Promise.all(deletions), ms: Date.now() - started };
+  return { result, seqs, consumers, deleted: await Promise.all(deletions) };
 }
 
 describe("a NATS read whose consumer is deleted on the server mid-read", () => {
   for (const mode of [ReadMode.All, ReadMode.LastPerSubject]) {
     it(`resumes with a new consumer after the last sequence it delivered (mode ${mode})`, async () => {
-      const { result, seqs, consumers, deleted, ms } = await readDeletingAt(100, mode);
+      const { result, seqs, consumers, deleted } = await readDeletingAt(100, mode);
       expect(deleted).toEqual([true]);
       // The deletion cut the read: a second consumer delivered the rest.
       expect(consumers.size).toBe(2);
       // Every message exactly once, in stream order.
       expect(seqs).toEqual(Array.from({ length: COUNT }, (_, i) => i + 1));
       expect(result.lastSequence).toBe(COUNT);
-      expect(ms).toBeLessThan(10_000);
     }, 20_000);
   }
 
   it("fails with UnavailableError naming the stream once every consumer it makes is deleted", async () => {
-    const started = Date.now();
     const read = readFiltered(
       js,
       jsm,
@@ -97,7 +94,6 @@ describe("a NATS read whose consumer is deleted on the server mid-read", () => {
     expect(isStatelogError(error, "STATELOG_UNAVAILABLE")).toBe(true);
     expect(String(error)).toContain(stream);
     expect(String(error)).toMatch(/deleted/);
-    expect(Date.now() - started).toBeLessThan(15_000);
   }, 25_000);
 
   it("an aborted read ends while it waits to notice its deleted consumer", async () => {
@@ -155,13 +151,11 @@ describe("a NatsKvStore load whose consumer is deleted mid-read", () => {
         await new Promise((r) => setTimeout(r, 2));
       }
     })();
-    const started = Date.now();
     const loaded = await store.load(ns).finally(() => {
       stop = true;
     });
     await deleter;
     expect(deleted).toBe(true);
-    expect(Date.now() - started).toBeLessThan(10_000);
     expect(loaded.map((c) => c.entityId).sort()).toEqual(changes.map((c) => c.entityId).sort());
     // The store still works: another load sees everything.
     expect(await store.load(ns)).toHaveLength(ENTITIES);
@@ -183,9 +177,7 @@ describe("a NatsEventStore whose ordered consumer is deleted on the server", () 
       expect(names.length).toBeGreaterThan(0);
       for (const name of names) expect(await jsm.consumers.delete(eventStream, name)).toBe(true);
       await writer.append("s", sampleEvents("after", 3));
-      const started = Date.now();
       await reader.sync();
-      expect(Date.now() - started).toBeLessThan(10_000);
       const events = await reader.readStream("s");
       expect(events.map((e) => [e.id, e.position])).toEqual([
         ["before-1", 1],
