@@ -19,7 +19,7 @@ class HintMismatch extends Error {}
 /**
  * Resolves the file at `fd` (`size` bytes of whole lines) from `hint`:
  * its winners, each decoded as soon as it is read, then the lines after
- * `hint.dataBytes`. The winners are read span by span (hint.ts), each
+ * `hint.dataBytes`. The winners are read span by span (hint-spans.ts), each
  * into one buffer reused from span to span: a load holds about a span of
  * the file in memory, not all of it. A span whose CRC-32 matches the
  * hint's is the bytes that were verified when the hint was written: its
