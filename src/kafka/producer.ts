@@ -575,3 +575,30 @@ export class ChangelogProducer {
     if (this.#backlog.length === 0) for (const f of this.#idle.splice(0)) f();
   }
 }
+
+/**
+ * Internal (not exported by the package), never used: a producer, a
+ * backlog that held a record (its arrays in the element kinds a record
+ * gives them, its byte queue past a chunk) and a waiter queue, alive as
+ * long as the module. Their shapes, with the field types and element kinds
+ * records give them, live as long as one instance does. Otherwise a full
+ * garbage collection between two writers drops them; the next writer
+ * builds them again while its first records are queued, which deoptimises
+ * the write path (`set`, `send`, the backlog's `push`) in the middle of a
+ * burst of writes, and V8 may not optimise it again before the burst ends
+ * (seen with --trace-deopt: "code dependencies", "weak objects").
+ */
+export const KEEP_PRODUCER_SHAPES: unknown = keepShapes();
+
+function keepShapes(): unknown[] {
+  const backlog = new RecordQueue();
+  const settle: Settle = () => undefined;
+  backlog.push(0, "", "", Date.now(), settle);
+  backlog.push(0, "", null, Date.now(), settle);
+  backlog.bytes.releaseBefore(backlog.bytes.chunk + 1); // keeps no 1 MiB chunk
+  backlog.clear();
+  const waiting = new WaiterQueue();
+  waiting.push("", settle);
+  waiting.shift();
+  return [backlog, waiting, new ChangelogProducer("", "", {}, undefined)];
+}
