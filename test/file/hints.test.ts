@@ -184,6 +184,18 @@ describe("hint files", () => {
     }
   });
 
+  it("a file whose lines end in \\r\\n loads through its hint as in a full read", async () => {
+    const { dir, file } = await history(40, 5);
+    const expected = shape(await load(dir));
+    unlinkSync(hintFileOf(file));
+    writeFileSync(file, readFileSync(file, "utf8").replaceAll("\n", "\r\n"));
+    expect(shape(await load(dir))).toEqual(expected);
+    expect(last).toEqual({ hinted: 0, written: 1 });
+    // Every span's last line ends in `\r\n`: the load reads the `\n` after the span's bytes to see a whole line.
+    expect(shape(await load(dir))).toEqual(expected);
+    expect(last).toEqual({ hinted: 1, written: 0 });
+  });
+
   it("a superseded line damaged in place after the hint was written is still found (the fingerprint changed)", async () => {
     const { dir, file } = await history();
     await load(dir);
