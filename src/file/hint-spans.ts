@@ -117,12 +117,7 @@ export async function hintSpans(fd: number, namespace: string, hint: Hint): Prom
     const bytes = end - from;
     const readBytes = Math.min(bytes + 1, dataBytes - from);
     if (buf.length < readBytes) buf = Buffer.allocUnsafe(Math.max(readBytes, SPAN_BYTES));
-    try {
-      readFully(fd, buf, readBytes, from);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === undefined) return undefined;
-      throw error;
-    }
+    if (!readFully(fd, buf, readBytes, from)) return undefined;
     for (let i = w; i < k; i++) {
       const start = (offsets[i] as number) - from;
       const stop = start + (lengths[i] as number);
@@ -153,11 +148,16 @@ export function wholeLine(buf: Buffer, start: number, stop: number, size: number
   return after === 10 || (after === 13 && stop + 1 < size && buf[stop + 1] === 10);
 }
 
-/** Reads `bytes` bytes at `position` into `buf` (which must hold them). @throws when the file ends before */
-export function readFully(fd: number, buf: Uint8Array, bytes: number, position: number): void {
+/**
+ * Reads `bytes` bytes at `position` into `buf` (which must hold them);
+ * false when the file ends before.
+ * @throws system errors of reading the file
+ */
+export function readFully(fd: number, buf: Uint8Array, bytes: number, position: number): boolean {
   for (let got = 0; got < bytes; ) {
     const r = readSync(fd, buf, got, bytes - got, position + got);
-    if (r === 0) throw new Error("the file ended early");
+    if (r === 0) return false;
     got += r;
   }
+  return true;
 }

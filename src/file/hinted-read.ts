@@ -59,12 +59,7 @@ export async function resolveWithHint(
       const readBytes = Math.min(bytes + 1, dataBytes - from);
       if (span === undefined || span.length < readBytes) span = Buffer.allocUnsafe(Math.max(readBytes, SPAN_BYTES));
       const buf = span;
-      try {
-        readFully(fd, buf, readBytes, from);
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === undefined) throw new HintMismatch();
-        throw error;
-      }
+      if (!readFully(fd, buf, readBytes, from)) throw new HintMismatch();
       // Native CRC-32 of the whole span: many times faster than each line's own checksum in JavaScript.
       const verified = spans !== undefined && crc32(buf.subarray(0, bytes)) === spans.crc[s];
       if (spans && !verified) throw new HintMismatch();
