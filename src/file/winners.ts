@@ -12,11 +12,12 @@
  * everything it needs and returns is plain data.
  */
 import { closeSync, constants, openSync, unlinkSync } from "node:fs";
-import { ChangeType } from "../index.js";
+import { ChangeType, CorruptionError } from "../index.js";
+import { checkLineCrc, LineError } from "./format.js";
 import { fdatasyncAsync, writeAll } from "./fs.js";
-import { type HintSpans, SpanChecksums } from "./hint-spans.js";
+import { type HintSpans, readFully, SpanChecksums } from "./hint-spans.js";
 import { CompactionStep, crashPoints } from "./internal.js";
-import { decodeWinners, fileRead, readText, type ScanContext, Scanner } from "./reader.js";
+import { corruption, type FileRead, fileRead, readText, type Scan, type ScanContext, Scanner } from "./reader.js";
 
 /** What {@link writeWinners} needs (plain data: it may cross to a worker thread). */
 export interface WinnersInput {
@@ -90,12 +91,30 @@ export const CATCH_UP_SCAN_MIN_BYTES = 1024 * 1024;
 /** …or fewer than this share of the bytes already scanned. */
 const CATCH_UP_SCAN_SHARE = 1 / 16;
 
+/**
+ * Bytes each of the compaction's two passes reads at once (at most: a
+ * smaller `chunkBytes` wins), into buffers it reuses: small enough that a
+ * chunk is still in the CPU's cache when it is scanned, and that the
+ * buffers cost few page faults.
+ */
+const PASS_BYTES = 1024 * 1024;
+
 /** Bytes of winning lines gathered before each write of the temp file. */
 const OUT_BYTES = 4 * 1024 * 1024;
 
 /**
  * Step 1 of a compaction (see compaction.ts). Leaves the temp file
  * written and fdatasynced, or removes it on failure.
+ *
+ * Two passes over the file, each through reused buffers, so that the
+ * compaction holds a few megabytes whatever the file's size: the scan
+ * finds each key's latest line (its offset and length), then the copy
+ * reads the winners again, in file order, checks each one's checksum and
+ * decodes it (to drop expired tombstones), and writes it out. The file
+ * below the scanned size does not change while a compaction runs (saves
+ * only append), so the second read finds the lines the first one
+ * checked; the copy checks them again anyway, as the hint's span
+ * checksums vouch for every byte copied.
  * @throws CorruptionError (not in skip mode)
  */
 export async function writeWinners(input: WinnersInput, nextSize?: NextSize): Promise<WinnersResult> {
@@ -107,87 +126,173 @@ export async function writeWinners(input: WinnersInput, nextSize?: NextSize): Pr
         return new Promise<void>((r) => setImmediate(r));
       }
     : stop && (async () => checkStop(stop));
-  const read = fileRead([], ctx, pause, []);
-  const scanner = new Scanner(read);
+  let read = fileRead([], ctx, pause, []);
+  let scanner = new Scanner(read);
   let completeBytes = 0;
-  /** Reads and scans `[completeBytes, to)`, each chunk while the next one is read. */
-  const scanTo = async (to: number): Promise<void> => {
-    let at = completeBytes;
-    const text = await readText(input.fd, to, ctx.chunkBytes, completeBytes, (chunk) => {
-      checkStop(stop);
-      read.chunks.push(chunk);
-      read.chunkPos.push(at);
-      at += chunk.length;
-      return scanner.scanChunk(read.chunks.length - 1);
-    });
-    completeBytes = text.completeBytes;
+  /** Reads and scans `[from, to)`, each chunk while the next one is read (into the same two buffers). */
+  const scanTo = async (from: number, to: number): Promise<number> => {
+    let at = from;
+    const text = await readText(
+      input.fd,
+      to,
+      Math.min(ctx.chunkBytes, PASS_BYTES),
+      from,
+      (chunk) => {
+        checkStop(stop);
+        read.chunks.push(chunk);
+        read.chunkPos.push(at);
+        at += chunk.length;
+        return scanner.scanChunk(read.chunks.length - 1);
+      },
+      true,
+    );
+    return text.completeBytes;
   };
-  await scanTo(input.size);
+  completeBytes = await scanTo(0, input.size);
   checkStop(stop);
   const { worth } = input;
   const worthIt = (lines: number, keys: number): boolean =>
     !worth || lines > Math.max(worth.minLines, worth.ratio * keys);
-  let first = scanner.finish();
-  if (worthIt(first.lines, first.winners.length)) {
+  let scan = scanner.finish();
+  if (worthIt(scan.lines, scan.winners.length)) {
     // Scan the lines saved meanwhile, so that their superseded lines stay out of the new file.
     for (let round = 0; nextSize && round < input.catchUpRounds; round++) {
       const size = await nextSize();
       checkStop(stop);
       const fresh = size - completeBytes;
       if (size < 0 || fresh < Math.max(CATCH_UP_SCAN_MIN_BYTES, completeBytes * CATCH_UP_SCAN_SHARE)) break;
-      await scanTo(size);
+      completeBytes = await scanTo(completeBytes, size);
     }
-    first = scanner.finish();
+    scan = scanner.finish();
   }
-  const resolved = await decodeWinners(read, first, false);
-  checkStop(stop);
-  const lines = resolved.scan.lines;
-  const keys = resolved.decoded.length;
-  const found = { lines, keys, skipped: resolved.skipped, completeBytes };
-  if (!worthIt(lines, keys)) return { ...found, kept: -1, keptBytes: 0, keptLengths: undefined, keptSpans: undefined };
+  for (;;) {
+    const found = { lines: scan.lines, keys: scan.winners.length, completeBytes };
+    if (!worthIt(found.lines, found.keys)) {
+      return {
+        ...found,
+        skipped: skippedOf(read),
+        kept: -1,
+        keptBytes: 0,
+        keptLengths: undefined,
+        keptSpans: undefined,
+      };
+    }
+    const copied = await copyWinners(input, read, scan, completeBytes, pause, crashPoint);
+    if (copied !== undefined) return { ...found, ...copied, skipped: skippedOf(read) };
+    // A winner was damaged (skip mode; now in `read.bad`): its key falls back to its previous valid line.
+    const bad = read.bad;
+    read = fileRead([], ctx, pause, []);
+    for (const index of bad) read.bad.add(index);
+    scanner = new Scanner(read);
+    await scanTo(0, completeBytes);
+    checkStop(stop);
+    scan = scanner.finish();
+  }
+}
 
+/** 1-based numbers of the damaged lines skipped so far. */
+function skippedOf(read: FileRead): number[] {
+  return [...read.bad].sort((a, b) => a - b).map((i) => i + 1);
+}
+
+/** Winners copied between two pauses. */
+const PAUSE_WINNERS = 0x3fff;
+
+/**
+ * The second pass of {@link writeWinners}: reads the winners of `scan`
+ * again (in file order, through one reused window), checks and decodes
+ * each, and writes those to keep to the temp file, fdatasynced. Returns
+ * `undefined`, with the temp file removed, when a winner is damaged in
+ * skip mode (it is added to `read.bad`). `size`: the bytes scanned.
+ * @throws CorruptionError (not in skip mode)
+ */
+async function copyWinners(
+  input: WinnersInput,
+  read: FileRead,
+  scan: Scan,
+  size: number,
+  pause: (() => Promise<void>) | undefined,
+  crashPoint: (step: CompactionStep) => void,
+): Promise<Pick<WinnersResult, "kept" | "keptBytes" | "keptLengths" | "keptSpans"> | undefined> {
+  const { ctx, decoder, bad } = read;
+  const count = scan.winners.length;
   const tempFd = openSync(input.temp, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC, 0o644);
+  let done = false;
   try {
     crashPoint(CompactionStep.BeforeTempWrite);
     let kept = 0;
     let keptBytes = 0;
-    const keptLengths = new Uint32Array(resolved.decoded.length);
-    // Every line copied was checked by the scan: the hint's span checksums are computed from these bytes.
+    const keptLengths = new Uint32Array(count);
+    // Every line copied is checked first: the hint's span checksums are computed from these bytes.
     const spans = new SpanChecksums();
-    // Winning lines are copied byte for byte into one buffer, written out whenever it fills.
-    const { scan } = resolved;
+    let window = Buffer.allocUnsafe(Math.min(ctx.chunkBytes, PASS_BYTES));
+    /** File offsets of `window`'s bytes: `[windowAt, windowEnd)`. */
+    let windowAt = 0;
+    let windowEnd = 0;
     let out = Buffer.allocUnsafe(OUT_BYTES);
     let used = 0;
-    for (let w = 0; w < resolved.decoded.length; w++) {
-      const change = resolved.decoded[w]!;
+    let damaged = false;
+    for (let w = 0; w < count; w++) {
+      if (pause && (w & PAUSE_WINNERS) === PAUSE_WINNERS) await pause();
+      const at = (scan.chunkPos[scan.chunkOf[w] as number] as number) + (scan.starts[w] as number);
+      const length = (scan.ends[w] as number) - (scan.starts[w] as number);
+      if (at + length > windowEnd) {
+        if (length > window.length) window = Buffer.allocUnsafe(length);
+        const bytes = Math.min(window.length, size - at);
+        if (bytes < length || !readFully(input.fd, window, bytes, at)) {
+          const line = (scan.winners[w] as number) + 1;
+          throw new CorruptionError(
+            ctx.file,
+            line,
+            "the file ended before this line, which the compaction's scan had read",
+          );
+        }
+        windowAt = at;
+        windowEnd = at + bytes;
+      }
+      const start = at - windowAt;
+      const end = start + length;
+      let change = scan.parsed?.[w];
+      if (change === undefined) {
+        try {
+          checkLineCrc(window, start, end, ctx.namespace);
+          change = decoder.decode(window, start, end, false);
+        } catch (error) {
+          const index = scan.winners[w] as number;
+          if (!(error instanceof LineError) || !ctx.skip) throw corruption(ctx, index, error);
+          bad.add(index);
+          damaged = true;
+          continue;
+        }
+      }
+      if (damaged) continue; // the scan starts again: only the checks matter now
       if (change.changeType === ChangeType.Unset && change.timestamp.getTime() < input.expiredBefore) continue;
-      const chunk = scan.chunks[scan.chunkOf[w]!]!;
-      const start = scan.starts[w]!;
-      const end = scan.ends[w]!;
-      const n = end - start + 1;
+      const n = length + 1;
       if (used + n > out.length) {
         await writeAll(tempFd, out.subarray(0, used));
         used = 0;
         if (n > out.length) out = Buffer.allocUnsafe(n);
       }
-      chunk.copy(out, used, start, end);
+      window.copy(out, used, start, end);
       out[used + n - 1] = 10;
       spans.add(out, used, used + n);
       used += n;
       keptBytes += n;
-      keptLengths[kept++] = n - 1;
+      keptLengths[kept++] = length;
     }
+    if (damaged) return undefined;
     await writeAll(tempFd, out.subarray(0, used));
     await fdatasyncAsync(tempFd);
-    return { ...found, kept, keptBytes, keptLengths: keptLengths.subarray(0, kept), keptSpans: spans.finish() };
-  } catch (error) {
-    try {
-      unlinkSync(input.temp);
-    } catch {
-      // gone already
-    }
-    throw error;
+    done = true;
+    return { kept, keptBytes, keptLengths: keptLengths.subarray(0, kept), keptSpans: spans.finish() };
   } finally {
     closeSync(tempFd);
+    if (!done) {
+      try {
+        unlinkSync(input.temp);
+      } catch {
+        // gone already
+      }
+    }
   }
 }
