@@ -7,8 +7,17 @@ import { crc32 } from "node:zlib";
 import { CorruptionError } from "../index.js";
 import { LineError } from "./format.js";
 import type { Hint } from "./hint.js";
-import { type HintSpans, readFully, SPAN_BYTES, spanBytes, spanEnd, wholeLine } from "./hint-spans.js";
-import { decodeWinners, fileRead, type Resolved, readText, type ScanContext, Scanner } from "./reader.js";
+import { readFully, SPAN_BYTES, spanBytes, spanEnd, wholeLine } from "./hint-spans.js";
+import {
+  decodeWinners,
+  fileRead,
+  PASS_BYTES,
+  type Resolved,
+  readText,
+  type Scan,
+  type ScanContext,
+  Scanner,
+} from "./reader.js";
 
 /** What a hinted read leaves in place of a span's bytes once its lines are decoded. */
 const RELEASED: Buffer = Buffer.alloc(0);
@@ -30,6 +39,9 @@ class HintMismatch extends Error {}
  * differs, a winner is not a whole line, fails its checksum, cannot be
  * decoded or cannot be read) or holds a damaged line: the caller then
  * reads the whole file, which reports (or skips) damage as usual.
+ * With `withSpans`, a hint without span checksums, and no line after its
+ * bytes, the result holds the spans' checksums, each computed once every
+ * winner of its span passed its own checksum (as `hintSpans` does).
  * @throws system errors of reading the file
  */
 export async function resolveWithHint(
@@ -38,6 +50,7 @@ export async function resolveWithHint(
   hint: Hint,
   ctx: ScanContext,
   parseEntities: boolean,
+  withSpans = false,
 ): Promise<Resolved | undefined> {
   // Strict: the first damaged line ends the hinted read (the full read decides what to do with it).
   const read = fileRead([], { ...ctx, skip: false }, undefined, []);
@@ -45,6 +58,8 @@ export async function resolveWithHint(
   const n = offsets.length;
   const scanner = new Scanner(read, n, spans !== undefined && size === dataBytes);
   let span: Buffer | undefined;
+  const made =
+    withSpans && spans === undefined && size === dataBytes ? { first: [] as number[], crc: [] as number[] } : undefined;
   try {
     for (let w = 0, s = 0; w < n; s++) {
       const k = spans
@@ -54,6 +69,7 @@ export async function resolveWithHint(
         : spanEnd(offsets, lengths, w);
       const [from, end] = spanBytes(offsets, lengths, w, k);
       if (end > dataBytes || end <= from) throw new HintMismatch();
+      made?.first.push(w);
       const bytes = end - from;
       // One byte more when there is one: the `\n` of a last line that ends in `\r\n` (its length ends before the `\r`).
       const readBytes = Math.min(bytes + 1, dataBytes - from);
@@ -72,6 +88,8 @@ export async function resolveWithHint(
         if (!wholeLine(buf, start, stop, readBytes)) throw new HintMismatch();
         scanner.scanAt(c, start, stop, lineNumbers[w] as number, parseEntities, verified);
       }
+      // Every winner of the span passed its own checksum (scanAt): the span's checksum may vouch for it.
+      made?.crc.push(crc32(buf.subarray(0, bytes)));
       // Every line of the span is decoded: its bytes are not read again (the next span reuses the buffer).
       read.chunks[c] = RELEASED;
     }
@@ -83,7 +101,10 @@ export async function resolveWithHint(
       at += chunk.length;
       return scanner.scanChunk(read.chunks.length - 1);
     });
-    return await decodeWinners(read, scanner.finish(), parseEntities);
+    const resolved = await decodeWinners(read, scanner.finish(), parseEntities);
+    return made
+      ? { ...resolved, spans: { first: Uint32Array.from(made.first), crc: Uint32Array.from(made.crc) } }
+      : resolved;
   } catch (error) {
     if (error instanceof HintMismatch || error instanceof CorruptionError || error instanceof LineError) {
       return undefined;
@@ -93,11 +114,69 @@ export async function resolveWithHint(
 }
 
 /**
+ * Resolves the file at `fd` (`size` bytes of whole lines) in two passes,
+ * each through buffers it reuses, so that the read holds about a megabyte
+ * of the file, not all of it: a scan finds each key's latest line (every
+ * line's checksum checked, superseded ones too), then
+ * {@link resolveWithHint} reads and decodes those lines as if a hint had
+ * named them, checking each one's checksum again. `undefined` when a line
+ * is damaged or the second pass finds the file changed: the caller then
+ * reads the whole file at once, which reports (or skips) damage as usual.
+ * @throws system errors of reading the file
+ */
+export async function resolveInTwoPasses(
+  fd: number,
+  size: number,
+  ctx: ScanContext,
+  parseEntities: boolean,
+): Promise<Resolved | undefined> {
+  const read = fileRead([], { ...ctx, skip: false }, undefined, []);
+  const scanner = new Scanner(read);
+  let at = 0;
+  let scan: Scan;
+  try {
+    const text = await readText(
+      fd,
+      size,
+      Math.min(ctx.chunkBytes, PASS_BYTES),
+      0,
+      (chunk) => {
+        read.chunks.push(chunk);
+        read.chunkPos.push(at);
+        at += chunk.length;
+        return scanner.scanChunk(read.chunks.length - 1);
+      },
+      true,
+    );
+    if (text.completeBytes !== size) return undefined;
+    scan = scanner.finish();
+  } catch (error) {
+    if (error instanceof CorruptionError || error instanceof LineError) return undefined;
+    throw error;
+  }
+  const n = scan.winners.length;
+  const offsets = new Float64Array(n);
+  const lengths = new Uint32Array(n);
+  for (let w = 0; w < n; w++) {
+    const start = scan.starts[w] as number;
+    offsets[w] = (scan.chunkPos[scan.chunkOf[w] as number] as number) + start;
+    lengths[w] = (scan.ends[w] as number) - start;
+  }
+  const hint: Hint = {
+    dataBytes: size,
+    lines: scan.lines,
+    offsets,
+    lengths,
+    lineNumbers: Uint32Array.from(scan.winners),
+  };
+  return resolveWithHint(fd, size, hint, ctx, parseEntities, true);
+}
+
+/**
  * The hint of a read of the first `dataBytes` bytes of a file that found
- * `resolved`. When that read still holds every byte it checked (a full
- * read), the span checksums are computed from them; otherwise (a hinted
- * read let go of its spans' bytes) `writeHint` reads the winners back and
- * checks them first.
+ * `resolved`, with the span checksums the read computed (a read in two
+ * passes); without them (a hinted read), `writeHint` reads the winners
+ * back and checks them first.
  */
 export function hintOf(resolved: Resolved, dataBytes: number): Hint {
   const { scan } = resolved;
@@ -112,40 +191,6 @@ export function hintOf(resolved: Resolved, dataBytes: number): Hint {
     lineNumbers[w] = scan.winners[w] as number;
   }
   const hint = { dataBytes, lines: scan.lines, offsets, lengths, lineNumbers };
-  const spans = spansInMemory(hint, scan.chunks, scan.chunkPos);
+  const { spans } = resolved;
   return spans ? { ...hint, spans } : hint;
-}
-
-/**
- * The spans of `hint` with the CRC-32 of each one's bytes, taken from
- * `chunks` (consecutive, at file offsets `chunkPos`, every line of them
- * checked by the read that holds them); `undefined` when a span's bytes
- * are not all there.
- */
-function spansInMemory(hint: Hint, chunks: readonly Buffer[], chunkPos: readonly number[]): HintSpans | undefined {
-  const { offsets, lengths } = hint;
-  for (let c = 1; c < chunks.length; c++) {
-    if ((chunkPos[c - 1] as number) + (chunks[c - 1] as Buffer).length !== chunkPos[c]) return undefined;
-  }
-  const first: number[] = [];
-  const crc: number[] = [];
-  let c = 0;
-  for (let w = 0; w < offsets.length; ) {
-    const k = spanEnd(offsets, lengths, w);
-    const [from, end] = spanBytes(offsets, lengths, w, k);
-    while (c < chunks.length && (chunkPos[c] as number) + (chunks[c] as Buffer).length <= from) c++;
-    let value = 0;
-    for (let at = from, i = c; at < end; i++) {
-      const chunk = chunks[i];
-      if (chunk === undefined || (chunkPos[i] as number) > at) return undefined;
-      const base = chunkPos[i] as number;
-      const stop = Math.min(end, base + chunk.length);
-      value = crc32(chunk.subarray(at - base, stop - base), value);
-      at = stop;
-    }
-    first.push(w);
-    crc.push(value);
-    w = k;
-  }
-  return { first: Uint32Array.from(first), crc: Uint32Array.from(crc) };
 }

@@ -8,9 +8,18 @@ import { promisify } from "node:util";
 import { type Change, CorruptionError } from "../index.js";
 import { KeyShape, LineDecoder } from "./decoder.js";
 import { type Chunk, checkLineCrc, LineError, parseLineObject } from "./format.js";
+import type { HintSpans } from "./hint-spans.js";
 import { grow, KeyTable } from "./keys.js";
 
 const readAsync = promisify(read);
+
+/**
+ * Bytes a pass over a file that keeps nothing of its chunks reads at once
+ * (at most: a smaller `chunkBytes` wins), into buffers it reuses: small
+ * enough that a chunk is still in the CPU's cache when it is scanned, and
+ * that the buffers cost few page faults.
+ */
+export const PASS_BYTES = 1024 * 1024;
 
 /** The text of a file, cut into chunks that each end with `\n`. */
 export interface FileText {
@@ -406,6 +415,8 @@ export interface Resolved {
   readonly decoded: Change[];
   /** 1-based numbers of damaged lines that were skipped (only when `ctx.skip`). */
   readonly skipped: number[];
+  /** The winners' spans and their checksums, when the read checked every winner and computed them (for a hint). */
+  readonly spans?: HintSpans | undefined;
 }
 
 /**

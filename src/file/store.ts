@@ -29,7 +29,7 @@ import { writeFailed } from "./errors.js";
 import { FileFeedSource } from "./feed.js";
 import { linePrefix } from "./format.js";
 import { readHint, writeHint } from "./hint.js";
-import { hintOf, resolveWithHint } from "./hinted-read.js";
+import { hintOf, resolveInTwoPasses, resolveWithHint } from "./hinted-read.js";
 import { KeySketch } from "./key-sketch.js";
 import { type GroupEvents, NamespaceLog, type Snapshot } from "./log.js";
 import { OpenLogs } from "./open-logs.js";
@@ -348,7 +348,10 @@ export class FileStore extends BaseStore {
     const ctx = this.#context(log);
     const hint = readHint(log.file, log.namespace, snap.fd, snap);
     const fromHint = hint && (await resolveWithHint(snap.fd, snap.size, hint, ctx, true));
-    const resolved = fromHint ?? (await readAndResolve(snap.fd, snap.size, ctx, true));
+    const resolved =
+      fromHint ??
+      (await resolveInTwoPasses(snap.fd, snap.size, ctx, true)) ??
+      (await readAndResolve(snap.fd, snap.size, ctx, true));
     const { lines } = resolved.scan;
     const winners = resolved.decoded.length;
     if (fromHint) this.#hints.read++;

@@ -17,7 +17,16 @@ import { checkLineCrc, LineError } from "./format.js";
 import { fdatasyncAsync, writeAll } from "./fs.js";
 import { type HintSpans, readFully, SpanChecksums } from "./hint-spans.js";
 import { CompactionStep, crashPoints } from "./internal.js";
-import { corruption, type FileRead, fileRead, readText, type Scan, type ScanContext, Scanner } from "./reader.js";
+import {
+  corruption,
+  type FileRead,
+  fileRead,
+  PASS_BYTES,
+  readText,
+  type Scan,
+  type ScanContext,
+  Scanner,
+} from "./reader.js";
 
 /** What {@link writeWinners} needs (plain data: it may cross to a worker thread). */
 export interface WinnersInput {
@@ -90,14 +99,6 @@ export interface WinnersResult {
 export const CATCH_UP_SCAN_MIN_BYTES = 1024 * 1024;
 /** …or fewer than this share of the bytes already scanned. */
 const CATCH_UP_SCAN_SHARE = 1 / 16;
-
-/**
- * Bytes each of the compaction's two passes reads at once (at most: a
- * smaller `chunkBytes` wins), into buffers it reuses: small enough that a
- * chunk is still in the CPU's cache when it is scanned, and that the
- * buffers cost few page faults.
- */
-const PASS_BYTES = 1024 * 1024;
 
 /** Bytes of winning lines gathered before each write of the temp file. */
 const OUT_BYTES = 4 * 1024 * 1024;

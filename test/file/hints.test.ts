@@ -23,7 +23,7 @@ import type { Change, ChangeInput } from "../../src/core/change.js";
 import { linePrefix } from "../../src/file/format.js";
 import { type Hint, hintFileOf, readHint, writeHint } from "../../src/file/hint.js";
 import { type HintSpans, hintSpans, SpanChecksums, spanBytes, spanEnd } from "../../src/file/hint-spans.js";
-import { hintOf } from "../../src/file/hinted-read.js";
+import { hintOf, resolveInTwoPasses } from "../../src/file/hinted-read.js";
 import { FileStore, type FileStoreOptions } from "../../src/file/index.js";
 import { withInternals } from "../../src/file/internal.js";
 import { appendLineCrc } from "../../src/file/lines.js";
@@ -154,10 +154,10 @@ describe("hint files", () => {
     expect(header).toMatchObject({ format: "statelog-hint", namespace: NS, winners: 20, lines: 101 });
   });
 
-  it("the span checksums a full read computes from the bytes it holds equal those of the winners read back", async () => {
-    for (const readChunkBytes of [256, 4096, 1 << 20]) {
+  it("a full read, in two passes, computes span checksums equal to those of the winners read back, and the state of a read at once", async () => {
+    for (const readChunkBytes of [7, 256, 4096, 1 << 20]) {
       const { dir, file } = await history(60, 4);
-      // Small chunks: spans run over several of them.
+      // Small chunks: lines and spans run over several of them.
       const store = await FileStore.open(
         withInternals({ directory: dir, autoCompact: false }, { hintMinLines: 10, readChunkBytes }),
       );
@@ -168,19 +168,50 @@ describe("hint files", () => {
       if (!h?.spans) throw new Error("no hint with span checksums");
       const fd = openSync(file, "r");
       try {
-        // What a full read makes of the file: its hint has span checksums before any is read back.
+        // What the read makes of the file: its hint has span checksums before any is read back.
         const ctx = { file, namespace: NS, prefix: linePrefix(NS), skip: false, chunkBytes: readChunkBytes };
         const size = fstatSync(fd).size;
-        const inMemory = hintOf(await readAndResolve(fd, size, ctx, true), size).spans;
-        expect(inMemory).toBeDefined();
-        expect(Array.from(inMemory?.crc ?? [])).toEqual(Array.from(h.spans.crc));
+        const twoPasses = await resolveInTwoPasses(fd, size, ctx, true);
+        if (!twoPasses) throw new Error("the read in two passes gave up");
+        expect(twoPasses.spans).toBeDefined();
+        expect(hintOf(twoPasses, size).spans).toEqual(twoPasses.spans);
+        expect(Array.from(twoPasses.spans?.crc ?? [])).toEqual(Array.from(h.spans.crc));
         const readBack = await hintSpans(fd, NS, { ...h, spans: undefined });
         expect(readBack).toBeDefined();
         expect(Array.from(h.spans.first)).toEqual(Array.from(readBack?.first ?? []));
         expect(Array.from(h.spans.crc)).toEqual(Array.from(readBack?.crc ?? []));
+        // The same state as a read of the whole file at once (which holds every chunk).
+        const atOnce = await readAndResolve(fd, size, ctx, true);
+        expect(shape(twoPasses.decoded)).toEqual(shape(atOnce.decoded));
+        expect(twoPasses.scan.lines).toBe(atOnce.scan.lines);
+        expect(Array.from(twoPasses.scan.winners)).toEqual(Array.from(atOnce.scan.winners));
       } finally {
         closeSync(fd);
       }
+    }
+  });
+
+  it("a full read gives up its two passes on a damaged line: the read at once reports it, or skips it", async () => {
+    const { dir, file } = await history(60, 4);
+    const lines = readFileSync(file, "utf8").split("\n");
+    lines[70] = (lines[70] as string).replace('"v":1', '"v":7'); // a superseded line: its checksum no longer holds
+    writeFileSync(file, lines.join("\n"));
+    const fd = openSync(file, "r");
+    try {
+      const ctx = { file, namespace: NS, prefix: linePrefix(NS), skip: true, chunkBytes: 1 << 20 };
+      expect(await resolveInTwoPasses(fd, fstatSync(fd).size, ctx, true)).toBeUndefined();
+    } finally {
+      closeSync(fd);
+    }
+    await expectCorruptLine(dir, 71);
+    const reported: number[][] = [];
+    const skipping = await open(dir, { onCorruption: "skip", onSkippedLines: (r) => reported.push(r.lines) });
+    try {
+      expect(await skipping.load(NS)).toHaveLength(60);
+      expect(reported).toEqual([[71]]);
+      expect(skipping.stats().hintsWritten).toBe(0);
+    } finally {
+      await skipping.close();
     }
   });
 
