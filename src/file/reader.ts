@@ -61,7 +61,7 @@ export async function readText(
     if (!reuse) return fill(fd, carry, pos, to, chunkBytes);
     const t = turn;
     turn ^= 1;
-    return fill(fd, carry, pos, to, chunkBytes, true, spare[t]).then((block) => {
+    return fill(fd, carry, pos, to, chunkBytes, spare[t]).then((block) => {
       spare[t] = block.backing;
       return block;
     });
@@ -112,10 +112,9 @@ interface Block {
 
 /**
  * Reads the next block: `carry` (the unfinished line of the previous one),
- * then up to `chunkBytes` from `pos`. With `reuse`, into `into` when it
- * has room for `carry` and half a chunk (reading only what fits), else
- * into a new buffer of at least `chunkBytes` for the next reuse.
- * `carry` is copied before the first `await`.
+ * then up to `chunkBytes` from `pos`; into `into` when it has room for
+ * `carry` and half a chunk (reading only what fits), else into a new
+ * buffer. `carry` is copied before the first `await`.
  */
 async function fill(
   fd: number,
@@ -123,7 +122,6 @@ async function fill(
   pos: number,
   to: number,
   chunkBytes: number,
-  reuse = false,
   into?: Buffer,
 ): Promise<Block> {
   let want = carry.length + Math.min(to - pos, chunkBytes);
@@ -132,7 +130,7 @@ async function fill(
     backing = into;
     want = Math.min(want, into.length);
   } else {
-    backing = Buffer.allocUnsafe(reuse ? Math.max(want, chunkBytes) : want);
+    backing = Buffer.allocUnsafe(want);
   }
   const buf = backing.subarray(0, want);
   carry.copy(buf, 0);
