@@ -2,10 +2,12 @@
  * The spans of a hint (hint.ts): runs of winning lines a hinted load
  * reads at once, and the CRC-32 of each one's bytes, so that the load
  * checks a span with one native checksum instead of each of its lines'
- * own. A span checksum is only ever computed from bytes whose lines were
- * checked: by a full read or a compaction's scan (from the bytes they
- * hold: {@link SpanChecksums}, hinted-read.ts), or by reading the winners
- * back and checking each ({@link hintSpans}).
+ * own. A span checksum is only ever computed over a span whose winners
+ * were just checked (each a whole line passing its own checksum): by the
+ * second pass of a load that read every line (`resolveWithHint` with
+ * `withSpans`, hinted-read.ts), by a compaction's copy of the winners
+ * ({@link SpanChecksums}, winners.ts), or by reading the winners back and
+ * checking each ({@link hintSpans}).
  */
 import { readSync } from "node:fs";
 import { setImmediate } from "node:timers/promises";

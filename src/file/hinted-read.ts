@@ -12,15 +12,13 @@ import {
   decodeWinners,
   fileRead,
   PASS_BYTES,
+  RELEASED,
   type Resolved,
   readText,
   type Scan,
   type ScanContext,
   Scanner,
 } from "./reader.js";
-
-/** What a hinted read leaves in place of a span's bytes once its lines are decoded. */
-const RELEASED: Buffer = Buffer.alloc(0);
 
 /** A line of a hint that is not where the hint says (stale or damaged hint). */
 class HintMismatch extends Error {}
@@ -130,6 +128,16 @@ export async function resolveInTwoPasses(
   ctx: ScanContext,
   parseEntities: boolean,
 ): Promise<Resolved | undefined> {
+  const hint = await latestLines(fd, size, ctx);
+  return hint && resolveWithHint(fd, size, hint, ctx, parseEntities, true);
+}
+
+/**
+ * The first pass of {@link resolveInTwoPasses}: where each key's latest
+ * line lies, as a hint without span checksums (nothing else of the scan
+ * is kept); `undefined` when a line is damaged.
+ */
+async function latestLines(fd: number, size: number, ctx: ScanContext): Promise<Hint | undefined> {
   const read = fileRead([], { ...ctx, skip: false }, undefined, []);
   const scanner = new Scanner(read);
   let at = 0;
@@ -140,11 +148,13 @@ export async function resolveInTwoPasses(
       size,
       Math.min(ctx.chunkBytes, PASS_BYTES),
       0,
-      (chunk) => {
+      async (chunk) => {
+        const c = read.chunks.length;
         read.chunks.push(chunk);
         read.chunkPos.push(at);
         at += chunk.length;
-        return scanner.scanChunk(read.chunks.length - 1);
+        await scanner.scanChunk(c);
+        read.chunks[c] = RELEASED; // its buffer is read into again
       },
       true,
     );
@@ -162,14 +172,7 @@ export async function resolveInTwoPasses(
     offsets[w] = (scan.chunkPos[scan.chunkOf[w] as number] as number) + start;
     lengths[w] = (scan.ends[w] as number) - start;
   }
-  const hint: Hint = {
-    dataBytes: size,
-    lines: scan.lines,
-    offsets,
-    lengths,
-    lineNumbers: Uint32Array.from(scan.winners),
-  };
-  return resolveWithHint(fd, size, hint, ctx, parseEntities, true);
+  return { dataBytes: size, lines: scan.lines, offsets, lengths, lineNumbers: Uint32Array.from(scan.winners) };
 }
 
 /**

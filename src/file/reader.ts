@@ -21,6 +21,9 @@ const readAsync = promisify(read);
  */
 export const PASS_BYTES = 1024 * 1024;
 
+/** What a read leaves in place of a chunk whose bytes it let go of (its buffer reused). */
+export const RELEASED: Buffer = Buffer.alloc(0);
+
 /** The text of a file, cut into chunks that each end with `\n`. */
 export interface FileText {
   readonly chunks: Chunk[];
@@ -89,7 +92,11 @@ export async function readText(
       }
       if (chunk && onChunk) {
         // The next read copies `carry` out of this chunk's buffer before it awaits anything.
-        if (pos < to) pending = next();
+        if (pos < to) {
+          pending = next();
+          // Awaited below (or in the catch): not an unhandled rejection if it fails while `onChunk` runs.
+          pending.catch(() => undefined);
+        }
         await onChunk(chunk);
       }
     }
@@ -126,7 +133,8 @@ async function fill(
 ): Promise<Block> {
   let want = carry.length + Math.min(to - pos, chunkBytes);
   let backing: Buffer;
-  if (into !== undefined && into.length - carry.length >= Math.min(to - pos, chunkBytes >>> 1)) {
+  // At least one byte of room: a buffer full of `carry` alone would read nothing, forever.
+  if (into !== undefined && into.length - carry.length >= Math.min(to - pos, Math.max(1, chunkBytes >>> 1))) {
     backing = into;
     want = Math.min(want, into.length);
   } else {

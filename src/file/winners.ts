@@ -12,7 +12,7 @@
  * everything it needs and returns is plain data.
  */
 import { closeSync, constants, openSync, unlinkSync } from "node:fs";
-import { ChangeType, CorruptionError } from "../index.js";
+import { type Change, ChangeType, CorruptionError } from "../index.js";
 import { checkLineCrc, LineError } from "./format.js";
 import { fdatasyncAsync, writeAll } from "./fs.js";
 import { type HintSpans, readFully, SpanChecksums } from "./hint-spans.js";
@@ -22,6 +22,7 @@ import {
   type FileRead,
   fileRead,
   PASS_BYTES,
+  RELEASED,
   readText,
   type Scan,
   type ScanContext,
@@ -138,12 +139,15 @@ export async function writeWinners(input: WinnersInput, nextSize?: NextSize): Pr
       to,
       Math.min(ctx.chunkBytes, PASS_BYTES),
       from,
-      (chunk) => {
+      async (chunk) => {
         checkStop(stop);
+        const c = read.chunks.length;
         read.chunks.push(chunk);
         read.chunkPos.push(at);
         at += chunk.length;
-        return scanner.scanChunk(read.chunks.length - 1);
+        await scanner.scanChunk(c);
+        // Its bytes are overwritten by a later read: let nothing read them (nor keep a grown buffer alive).
+        read.chunks[c] = RELEASED;
       },
       true,
     );
@@ -241,30 +245,29 @@ async function copyWinners(
         if (length > window.length) window = Buffer.allocUnsafe(length);
         const bytes = Math.min(window.length, size - at);
         if (bytes < length || !readFully(input.fd, window, bytes, at)) {
-          const line = (scan.winners[w] as number) + 1;
-          throw new CorruptionError(
-            ctx.file,
-            line,
-            "the file ended before this line, which the compaction's scan had read",
-          );
+          const reason = "the file ended before this line, which the compaction's scan had read";
+          throw new CorruptionError(ctx.file, (scan.winners[w] as number) + 1, reason, {
+            cause: new LineError(reason),
+          });
         }
         windowAt = at;
         windowEnd = at + bytes;
+        // On the main thread, the event loop runs between windows too (sparse winners: a window per few lines).
+        if (input.yielding && pause) await pause();
       }
       const start = at - windowAt;
       const end = start + length;
-      let change = scan.parsed?.[w];
-      if (change === undefined) {
-        try {
-          checkLineCrc(window, start, end, ctx.namespace);
-          change = decoder.decode(window, start, end, false);
-        } catch (error) {
-          const index = scan.winners[w] as number;
-          if (!(error instanceof LineError) || !ctx.skip) throw corruption(ctx, index, error);
-          bad.add(index);
-          damaged = true;
-          continue;
-        }
+      // From the bytes read now, whatever the scan made of them (a line in another shape was parsed then).
+      let change: Change;
+      try {
+        checkLineCrc(window, start, end, ctx.namespace);
+        change = decoder.decode(window, start, end, false);
+      } catch (error) {
+        const index = scan.winners[w] as number;
+        if (!(error instanceof LineError) || !ctx.skip) throw corruption(ctx, index, error);
+        bad.add(index);
+        damaged = true;
+        continue;
       }
       if (damaged) continue; // the scan starts again: only the checks matter now
       if (change.changeType === ChangeType.Unset && change.timestamp.getTime() < input.expiredBefore) continue;

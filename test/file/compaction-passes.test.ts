@@ -6,6 +6,7 @@
  * decode) is refused, or skipped in skip mode with the key falling back to
  * its previous line, as a scan would have done.
  */
+import { spawnSync } from "node:child_process";
 import { closeSync, existsSync, openSync, readFileSync, writeFileSync, writeSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import type { ChangeInput } from "../../src/core/change.js";
@@ -106,6 +107,26 @@ describe("readText with reused buffers", () => {
     expect(fresh.seen).toBe(content);
     expect(fresh.text.chunks).toHaveLength(fresh.chunks);
     expect(fresh.places).toBe(fresh.chunks);
+  });
+
+  it("bug: a chunk of 1 byte after a blank first line reads on (both buffers were full of the carried line)", () => {
+    // In a child process: the bug was a loop of resolved promises that no test timeout can stop.
+    const file = `${tempDir()}/blank-first.txt`;
+    writeFileSync(file, "\nxx\n\nyyy\n");
+    const script = `
+      import { openSync } from "node:fs";
+      import { readText } from "./src/file/reader.ts";
+      const seen = [];
+      const text = await readText(openSync(${JSON.stringify(file)}, "r"), 9, 1, 0, (c) => { seen.push(c.toString()); }, true);
+      console.log(JSON.stringify({ seen: seen.join(""), completeBytes: text.completeBytes }));
+    `;
+    const child = spawnSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
+      cwd: new URL("../..", import.meta.url),
+      encoding: "utf8",
+      timeout: 30_000,
+    });
+    expect(child.signal).toBeNull();
+    expect(JSON.parse(child.stdout)).toEqual({ seen: "\nxx\n\nyyy\n", completeBytes: 9 });
   });
 
   it("a line longer than a chunk grows the buffer it is read into", async () => {
