@@ -164,15 +164,7 @@ async function latestLines(fd: number, size: number, ctx: ScanContext): Promise<
     if (error instanceof CorruptionError || error instanceof LineError) return undefined;
     throw error;
   }
-  const n = scan.winners.length;
-  const offsets = new Float64Array(n);
-  const lengths = new Uint32Array(n);
-  for (let w = 0; w < n; w++) {
-    const start = scan.starts[w] as number;
-    offsets[w] = (scan.chunkPos[scan.chunkOf[w] as number] as number) + start;
-    lengths[w] = (scan.ends[w] as number) - start;
-  }
-  return { dataBytes: size, lines: scan.lines, offsets, lengths, lineNumbers: Uint32Array.from(scan.winners) };
+  return winnersOf(scan, size);
 }
 
 /**
@@ -182,18 +174,20 @@ async function latestLines(fd: number, size: number, ctx: ScanContext): Promise<
  * back and checks them first.
  */
 export function hintOf(resolved: Resolved, dataBytes: number): Hint {
-  const { scan } = resolved;
+  const hint = winnersOf(resolved.scan, dataBytes);
+  const { spans } = resolved;
+  return spans ? { ...hint, spans } : hint;
+}
+
+/** Where the winners of `scan` lie in the first `dataBytes` bytes of its file: a hint without span checksums. */
+function winnersOf(scan: Scan, dataBytes: number): Hint {
   const n = scan.winners.length;
   const offsets = new Float64Array(n);
   const lengths = new Uint32Array(n);
-  const lineNumbers = new Uint32Array(n);
   for (let w = 0; w < n; w++) {
     const start = scan.starts[w] as number;
     offsets[w] = (scan.chunkPos[scan.chunkOf[w] as number] as number) + start;
     lengths[w] = (scan.ends[w] as number) - start;
-    lineNumbers[w] = scan.winners[w] as number;
   }
-  const hint = { dataBytes, lines: scan.lines, offsets, lengths, lineNumbers };
-  const { spans } = resolved;
-  return spans ? { ...hint, spans } : hint;
+  return { dataBytes, lines: scan.lines, offsets, lengths, lineNumbers: Uint32Array.from(scan.winners) };
 }

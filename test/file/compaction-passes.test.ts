@@ -142,46 +142,45 @@ describe("readText with reused buffers", () => {
 });
 
 describe("the compaction's copy pass", () => {
-  it("refuses a winner edited after the scan read it, and writes nothing", async () => {
+  /**
+   * `writeWinners` over a fresh history whose winner of k7 (line 48) is edited in place between the scan and
+   * the copy (in the size callback of a catch-up round); its result or error, and the temp file's path.
+   */
+  async function editedBetweenPasses(skip: boolean) {
     const { directory, file } = await history();
     const fd = openSync(file, "r");
+    const args = input(directory, file, fd, skip);
     try {
-      const edited = input(directory, file, fd, false);
-      // Called between the scan and the copy (for a catch-up round): the winner of k7 (line 48) changes.
-      const error = await writeWinners(edited, async () => {
+      const outcome = await writeWinners(args, async () => {
         editInPlace(file, 47, 207);
         return -1;
       }).catch((e: unknown) => e);
-      expect(error).toBeInstanceOf(CorruptionError);
-      expect((error as CorruptionError).line).toBe(48);
-      expect(existsSync(edited.temp)).toBe(false);
+      return { outcome, temp: args.temp };
     } finally {
       closeSync(fd);
     }
+  }
+
+  it("refuses a winner edited after the scan read it, and writes nothing", async () => {
+    const { outcome, temp } = await editedBetweenPasses(false);
+    expect(outcome).toBeInstanceOf(CorruptionError);
+    expect((outcome as CorruptionError).line).toBe(48);
+    expect(existsSync(temp)).toBe(false);
   });
 
   it("in skip mode, skips it: its key falls back to its previous line", async () => {
-    const { directory, file } = await history();
-    const fd = openSync(file, "r");
-    try {
-      const skipping = input(directory, file, fd, true);
-      const result = await writeWinners(skipping, async () => {
-        editInPlace(file, 47, 207);
-        return -1;
-      });
-      expect(result.skipped).toEqual([48]);
-      expect(result.kept).toBe(20);
-      const written = readFileSync(skipping.temp, "utf8")
-        .trimEnd()
-        .split("\n")
-        .map((l) => JSON.parse(l) as { entityID: string; entity: { n: number } });
-      expect(written.find((c) => c.entityID === "k7")?.entity.n).toBe(107);
-      expect(written.filter((c) => c.entityID !== "k7").map((c) => c.entity.n)).toEqual(
-        Array.from({ length: 20 }, (_, k) => 200 + k).filter((n) => n !== 207),
-      );
-    } finally {
-      closeSync(fd);
-    }
+    const { outcome, temp } = await editedBetweenPasses(true);
+    const result = outcome as Awaited<ReturnType<typeof writeWinners>>;
+    expect(result.skipped).toEqual([48]);
+    expect(result.kept).toBe(20);
+    const written = readFileSync(temp, "utf8")
+      .trimEnd()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { entityID: string; entity: { n: number } });
+    expect(written.find((c) => c.entityID === "k7")?.entity.n).toBe(107);
+    expect(written.filter((c) => c.entityID !== "k7").map((c) => c.entity.n)).toEqual(
+      Array.from({ length: 20 }, (_, k) => 200 + k).filter((n) => n !== 207),
+    );
   });
 
   for (const thread of ["main thread", "worker thread"] as const) {
