@@ -1,15 +1,14 @@
 /**
- * Internal options of the file store, for statelog's own tests and
- * benchmarks: crash points in compaction, the read chunk size, and the
- * module a compaction worker runs. They are not part of
- * {@link FileStoreOptions} and `statelog/file` does not export this
- * module: a test imports it by path and passes them with
- * {@link withInternals}.
+ * Internal options of the file store and the file event store, for
+ * statelog's own tests and benchmarks: crash points in compaction, the
+ * read chunk sizes, and the module a compaction worker runs. They are not
+ * part of `FileStoreOptions` (nor of the event store's options) and
+ * `statelog/file` does not export this module: a test imports it by path
+ * and passes them with {@link withInternals}.
  *
  * @example
  * const store = await FileStore.open(withInternals({ directory }, { readChunkBytes: 7 }));
  */
-import type { FileStoreOptions } from "./options.js";
 
 /** The key of the internal options in the options object given to `FileStore.open`. */
 export const INTERNAL: unique symbol = Symbol.for("statelog.internal");
@@ -61,13 +60,26 @@ export const ABANDON_COMPACTION_MIN_BYTES = 16 * 1024 * 1024;
 /** See {@link FileStoreInternals.hintMinLines}. */
 export const HINT_MIN_LINES = 1024;
 
-/** `options` with internal options added. */
-export function withInternals(options: FileStoreOptions, internals: FileStoreInternals): FileStoreOptions {
+/** The internal options of a `FileEventStore`. */
+export interface FileEventStoreInternals {
+  /**
+   * Bytes of a segment that no index file covers read at once when the
+   * store opens; small values exercise batches across reads.
+   * @default 1048576 (1 MiB)
+   */
+  readonly rebuildReadBytes?: number | undefined;
+}
+
+/** `options` (of a `FileStore` or a `FileEventStore`) with internal options added. */
+export function withInternals<T extends object>(
+  options: T,
+  internals: FileStoreInternals & FileEventStoreInternals,
+): T {
   return Object.assign({ ...options }, { [INTERNAL]: internals });
 }
 
 /** The internal options given with `options` (none: `{}`). */
-export function internalsOf(options: FileStoreOptions | undefined): FileStoreInternals {
+export function internalsOf(options: object | undefined): FileStoreInternals & FileEventStoreInternals {
   const internals = (options as { [INTERNAL]?: FileStoreInternals } | undefined)?.[INTERNAL];
   return typeof internals === "object" && internals !== null ? internals : {};
 }

@@ -10,6 +10,7 @@ import { describe, expect, it } from "vitest";
 import { createEvent, type RecordedEvent } from "../../src/events/index.js";
 import { decodeIndex } from "../../src/file/events/index-file.js";
 import { FileEventStore } from "../../src/file/index.js";
+import { withInternals } from "../../src/file/internal.js";
 import { isCorruptionError } from "../../src/index.js";
 import { tempDir } from "./helpers.js";
 
@@ -152,5 +153,63 @@ describe("FileEventStore index side files", () => {
     const before = await contents(directory);
     expect(await indexFiles(directory)).not.toContain("index-0000000000099999.idx");
     expect(await contents(directory)).toEqual(before);
+  });
+});
+
+describe("FileEventStore index rebuilt in small reads (internal option rebuildReadBytes)", () => {
+  const openWith = (directory: string, rebuildReadBytes: number) =>
+    FileEventStore.open(withInternals({ directory }, { rebuildReadBytes }));
+  const dropIndexes = async (directory: string) => {
+    for (const f of await indexFiles(directory)) await unlink(join(directory, f));
+  };
+
+  it("batches across reads: the same events and whole index files, whatever the read size", async () => {
+    const directory = await written();
+    const before = await contents(directory);
+    for (const bytes of [1, 50, 333, 4096]) {
+      await dropIndexes(directory);
+      await (await openWith(directory, bytes)).close();
+      await expectWholeIndexes(directory);
+      expect(await contents(directory)).toEqual(before);
+    }
+  });
+
+  it("a torn last batch is dropped and cut off when its lines lie across reads", async () => {
+    const directory = await written();
+    const before = await contents(directory);
+    const last = join(directory, (await segmentFiles(directory)).at(-1) as string);
+    const size = (await stat(last)).size;
+    // One more append of three events into the last segment, then its last two lines lost (a crash mid-write).
+    const store = await FileEventStore.open({ directory, segmentBytes: 1_000_000, sync: "none" });
+    await store.append(
+      "a",
+      Array.from({ length: 3 }, (_, k) => createEvent("t", { k, text: "y".repeat(150) }, { timestamp: new Date(t0) })),
+    );
+    await store.close();
+    const text = await readFile(last, "utf8");
+    const lines = text.slice(size).trimEnd().split("\n");
+    expect(lines).toHaveLength(3);
+    await writeFile(last, `${text.slice(0, size)}${lines[0]}\n`);
+    await dropIndexes(directory);
+    await (await openWith(directory, 64)).close();
+    expect((await stat(last)).size).toBe(size);
+    expect(await contents(directory)).toEqual(before);
+  });
+
+  it("a damaged line is reported with its own line number when it lies in a later read", async () => {
+    const directory = await written();
+    const first = join(directory, (await segmentFiles(directory))[0] as string);
+    const lines = (await readFile(first, "utf8")).split("\n");
+    expect(lines.length).toBeGreaterThan(8);
+    lines[6] = (lines[6] as string).replace('"i":', '"j":');
+    await writeFile(first, lines.join("\n"));
+    await dropIndexes(directory);
+    const error = await openWith(directory, 100).catch((e: unknown) => e);
+    expect(isCorruptionError(error)).toBe(true);
+    expect(error).toMatchObject({ line: 7 });
+  });
+
+  it("the read size is an internal option: FileEventStore.open refuses a bad one", async () => {
+    await expect(openWith(tempDir(), 0)).rejects.toThrow(/rebuildReadBytes/);
   });
 });

@@ -28,6 +28,9 @@ import { appendBlock, blockFromScan, mtimeOf } from "./index-writer.js";
 import { type Segment, type Segments, scanLines } from "./segments.js";
 import { decodeSnapshot, type SnapshotData } from "./snapshot.js";
 
+/** Bytes of a segment that no index covers read at once (see `Loader.#scanRest`). */
+export const REBUILD_READ_BYTES = 1024 * 1024;
+
 /** What the open found besides the index. */
 export interface Loaded {
   /** The snapshot it used, if any. */
@@ -42,6 +45,7 @@ export async function loadDirectory(
   names: readonly string[],
   log: DiskEventLog,
   segments: Segments,
+  readBytes = REBUILD_READ_BYTES,
 ): Promise<Loaded> {
   let snapshot: SnapshotData | undefined;
   let legacySnapshot = false;
@@ -78,7 +82,7 @@ export async function loadDirectory(
   let indexBytes = 0;
   for (const n of indexes) indexBytes += statSync(join(directory, n)).size;
   log.reserve(Math.ceil(indexBytes / 24));
-  const loader = new Loader(directory, log, snapshot?.globalFirst ?? 0);
+  const loader = new Loader(directory, log, snapshot?.globalFirst ?? 0, readBytes);
   for (let i = 0; i < segs.length; i++) {
     const { name, first } = segs[i] as { name: string; first: number };
     const segment: Segment = { name, first, size: 0, indexed: 0, indexedEnd: first, indexWritable: true };
@@ -109,6 +113,8 @@ class Loader {
     readonly log: DiskEventLog,
     /** Events before this global position expired (retention, as the snapshot recorded it). */
     readonly expiredBefore: number,
+    /** Bytes of a segment that no index covers read at once. */
+    readonly readBytes: number,
   ) {}
 
   /** Adds a run of events to the index (see `DiskEventLog.loadRun`). @throws CorruptionError when a stream's positions jump */
@@ -166,35 +172,83 @@ class Loader {
       segment.indexedEnd = b.g + b.lengths.length;
     }
     if (segment.indexed >= segment.size) return;
-    const from = segment.indexed;
-    const buf = readRange(file, from, segment.size - from);
-    const scan = scanLines(file, buf, from, () => countLines(file, from), this.next, isLast);
-    // The scanned lines as an index block: added to the index now, appended to the index file below.
-    const scanned = blockFromScan(scan, from, "");
-    if (scanned) {
-      const table = scanned.streams.map((id) => this.log.stream(id));
-      this.#add(scanned.g, from, scanned.lengths, table, scanned.streamNo, scanned.positions, scanned.times);
-    }
-    if (scan.good < segment.size) {
+    const { good, blocks: scanned } = this.#scanRest(file, segment, isLast);
+    if (good < segment.size) {
       // The batch a crash interrupted: cut from the file, so that later appends follow a whole batch.
       const fh = await open(file, "r+");
       try {
-        await fh.truncate(scan.good);
+        await fh.truncate(good);
         await fh.sync();
       } finally {
         await fh.close();
       }
-      segment.size = scan.good;
+      segment.size = good;
     }
-    if (!scanned) return;
+    if (scanned.length === 0) return;
     let mtime: string;
     try {
       mtime = mtimeOf(this.directory, segment);
     } catch {
       return;
     }
-    appendBlock(this.directory, segment, { ...scanned, mtime });
+    for (const block of scanned) appendBlock(this.directory, segment, { ...block, mtime });
   }
+
+  /**
+   * Scans the part of `segment` no index covers, `readBytes` at a time
+   * into one reused buffer (a new buffer per segment would cost a page
+   * fault per 4 KiB), and adds its events to the index; each read's lines
+   * become an index block, returned for the caller to append to the index
+   * file. A read ends at its last whole batch: the lines after it are read
+   * again with the next one (a read that holds no whole batch grows).
+   * `good`: the offset just past the last whole batch. @throws CorruptionError
+   */
+  #scanRest(file: string, segment: Segment, isLast: boolean): { good: number; blocks: IndexBlock[] } {
+    const blocks: IndexBlock[] = [];
+    let from = segment.indexed;
+    let buf = Buffer.allocUnsafe(Math.min(this.readBytes, segment.size - from));
+    const fd = openSync(file, "r");
+    try {
+      for (;;) {
+        const bytes = Math.min(buf.length, segment.size - from);
+        const got = readInto(fd, buf, bytes, from);
+        // The segment's end: its own rule (a torn last batch is dropped from the last segment only).
+        // Before it, a read that cuts a batch (or a line) leaves it for the next read, as a torn tail.
+        const end = got < bytes || from + got >= segment.size;
+        const at = from;
+        const scan = scanLines(
+          file,
+          buf.subarray(0, got),
+          at,
+          () => countLines(file, at),
+          this.next,
+          end ? isLast : true,
+        );
+        const block = blockFromScan(scan, at, "");
+        if (block) {
+          const table = block.streams.map((id) => this.log.stream(id));
+          this.#add(block.g, at, block.lengths, table, block.streamNo, block.positions, block.times);
+          blocks.push(block);
+        }
+        if (end) return { good: scan.good, blocks };
+        if (scan.good === at) buf = Buffer.allocUnsafe(buf.length * 2);
+        from = scan.good;
+      }
+    } finally {
+      closeSync(fd);
+    }
+  }
+}
+
+/** Reads up to `bytes` bytes at `position` into `buf`; returns how many (fewer at the file's end). */
+function readInto(fd: number, buf: Buffer, bytes: number, position: number): number {
+  let done = 0;
+  while (done < bytes) {
+    const n = readSync(fd, buf, done, bytes - done, position + done);
+    if (n === 0) break;
+    done += n;
+  }
+  return done;
 }
 
 /** `bytes` bytes at `offset` of `file`. */

@@ -23,16 +23,17 @@ import {
   type PreparedEvent,
   type SnapshotInfo,
 } from "../../events/index.js";
-import { ClosedError, CorruptionError, messageOf, UnavailableError } from "../../index.js";
+import { ClosedError, ConfigurationError, CorruptionError, messageOf, UnavailableError } from "../../index.js";
 import { TEMP_SUFFIX } from "../encoding.js";
 import { LockedError, writeFailed } from "../errors.js";
 import { fsyncDir } from "../fs.js";
+import { internalsOf } from "../internal.js";
 import { flockTry } from "../lock.js";
 import { SyncPolicy } from "../options.js";
 import { DiskEventLog } from "./disk-log.js";
 import { encodeLine, indexName, segmentName, snapshotName } from "./format.js";
 import { indexUpTo } from "./index-writer.js";
-import { loadDirectory } from "./load.js";
+import { loadDirectory, REBUILD_READ_BYTES } from "./load.js";
 import { checkFileEventStoreOptions, FILE_EVENT_STORE_DEFAULTS, type FileEventStoreOptions } from "./options.js";
 import { type Segment, Segments } from "./segments.js";
 import { capture, writeSnapshot } from "./snapshot.js";
@@ -81,6 +82,8 @@ export class FileEventStore extends BaseEventStore {
   #damagedTail: Error | undefined;
   /** Global position covered by the newest snapshot on disk. */
   #snapshotGlobal = 0;
+  /** Bytes of a segment that no index covers read at once by the open (internal option). */
+  readonly #rebuildReadBytes: number;
 
   private constructor(options: FileEventStoreOptions) {
     const checked = checkFileEventStoreOptions(options);
@@ -90,6 +93,11 @@ export class FileEventStore extends BaseEventStore {
     this.sync = checked.sync;
     this.#fsync = checked.sync === SyncPolicy.Fsync;
     this.#segmentBytes = checked.segmentBytes;
+    const { rebuildReadBytes = REBUILD_READ_BYTES } = internalsOf(options);
+    if (!Number.isInteger(rebuildReadBytes) || rebuildReadBytes < 1) {
+      throw new ConfigurationError("FileEventStore internal option rebuildReadBytes must be a positive integer");
+    }
+    this.#rebuildReadBytes = rebuildReadBytes;
     this.#files = new Segments(this.directory);
     const files = this.#files;
     this.log.setReader((g, offset, bytes, count, kept) => files.readLines(g, offset, bytes, count, kept));
@@ -133,7 +141,7 @@ export class FileEventStore extends BaseEventStore {
     const names = await readdir(dir);
     // Temp files of snapshots a crash interrupted (this store holds the lock: nobody else writes any).
     for (const n of names) if (n.endsWith(TEMP_SUFFIX)) await unlink(join(dir, n)).catch(() => {});
-    const { snapshot, legacySnapshot } = await loadDirectory(dir, names, this.log, this.#files);
+    const { snapshot, legacySnapshot } = await loadDirectory(dir, names, this.log, this.#files, this.#rebuildReadBytes);
     this.#snapshotGlobal = snapshot?.lastGlobal ?? 0;
     if (snapshot && legacySnapshot) {
       // The earlier version's snapshot held every event: rewritten (atomically, same name) as the streams' positions only.
