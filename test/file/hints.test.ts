@@ -70,6 +70,14 @@ async function load(dir: string): Promise<Change[]> {
   }
 }
 
+/** Saves `change` in a store of its own, then loads in a new one (see {@link load}). */
+async function saveThenLoad(dir: string, change: ChangeInput): Promise<Change[]> {
+  const store = await open(dir);
+  await store.save([change]);
+  await store.close();
+  return load(dir);
+}
+
 /** A load in a new store rejects with a CorruptionError naming 1-based line `line`. */
 async function expectCorruptLine(dir: string, line: number): Promise<void> {
   const store = await open(dir);
@@ -485,10 +493,7 @@ describe("hint files", () => {
     toVersion1(hintFileOf(file));
     expect(shape(await load(dir))).toEqual(expected);
     expect(last).toEqual({ hinted: 1, written: 0 });
-    const store = await open(dir);
-    await store.save([set("k1", { late: true })]);
-    await store.close();
-    const changes = await load(dir);
+    const changes = await saveThenLoad(dir, set("k1", { late: true }));
     expect(last.hinted).toBe(1);
     expect(changes.find((c) => c.entityId === "k1")?.entity).toEqual({ late: true });
   });
@@ -556,10 +561,7 @@ describe("hint files", () => {
     // Without a later line for k7, the full read reports the line.
     await expectCorruptLine(dir, (h.lineNumbers[w] as number) + 1);
     // A later line supersedes it: the full read returns that one (a superseded line is only checksummed).
-    const store = await open(dir);
-    await store.save([set("k7", { late: true })]);
-    await store.close();
-    const changes = await load(dir);
+    const changes = await saveThenLoad(dir, set("k7", { late: true }));
     expect(last.hinted).toBe(0);
     expect(changes.find((c) => c.entityId === "k7")?.entity).toEqual({ late: true });
     expect(changes.length).toBe(20);
