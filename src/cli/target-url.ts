@@ -55,9 +55,9 @@ const str: ParameterSpec = { type: "string" };
 
 /** The query parameters each backend and kind accepts, by `<backend>:<kind>`. */
 export const TARGET_PARAMETERS: Readonly<Record<string, Readonly<Record<string, ParameterSpec>>>> = {
-  "file:store": { sync: str },
-  "file:events": { sync: str, segmentBytes: num },
-  "file:read-models": { sync: str },
+  "file:store": { sync: str, fsyncOn: str },
+  "file:events": { sync: str, fsyncOn: str, segmentBytes: num },
+  "file:read-models": { sync: str, fsyncOn: str },
   "nats:store": { replicas: num, history: num, storage: str, maxInFlight: num },
   "nats:events": { replicas: num, storage: str, subjectPrefix: str },
   "nats:read-models": { replicas: num, storage: str },

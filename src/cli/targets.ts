@@ -12,7 +12,14 @@ import { statSync } from "node:fs";
 import path from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { EventStore } from "../events/index.js";
-import { FileEventStore, FileReadModelStore, FileStore, type SkippedLinesReport } from "../file/index.js";
+import {
+  FileEventStore,
+  FileReadModelStore,
+  FileStore,
+  type FsyncOn,
+  type SkippedLinesReport,
+  type SyncPolicy,
+} from "../file/index.js";
 import {
   ConfigurationError,
   isStatelogError,
@@ -164,8 +171,9 @@ async function openFile(spec: TargetSpec, options: CheckedOptions): Promise<Open
   const dir = spec.path as string;
   const what = `${FILE_WHAT[spec.kind]} ${JSON.stringify(dir)}`;
   requireDirectory(dir, FILE_WHAT[spec.kind], options.create);
-  const sync = spec.params.sync as "fsync" | "none" | undefined;
-  const common = sync === undefined ? {} : { sync };
+  const sync = spec.params.sync as SyncPolicy | undefined;
+  const fsyncOn = spec.params.fsyncOn as FsyncOn | undefined;
+  const common = { ...(sync === undefined ? {} : { sync }), ...(fsyncOn === undefined ? {} : { fsyncOn }) };
   try {
     if (spec.kind === "store") {
       const store = await FileStore.open({

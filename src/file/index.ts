@@ -18,6 +18,7 @@ export {
   type AutoCompactOptions,
   FILE_STORE_DEFAULTS,
   type FileStoreOptions,
+  FsyncOn,
   OnCorruption,
   type SkippedLinesReport,
   SyncPolicy,

@@ -11,7 +11,8 @@
  *    last line without `\n` is a torn line from a writer that crashed, and
  *    is cut off (`ftruncate`);
  * 3. one `write(2)` of every pending save's lines, then one `fdatasync`
- *    (`sync: "fsync"`), then every save of the group resolves.
+ *    (`sync: "fsync"`; in the thread pool, or on the event loop's thread
+ *    with `fsyncOn: "event-loop"`), then every save of the group resolves.
  *
  * A failed write or fsync rejects the group with a `WriteFailedError`,
  * cuts its bytes back off, and closes the descriptor: after a failed
@@ -21,22 +22,12 @@
  * size against what the last good write left, and its tail) before it
  * writes, as after a write by another process.
  */
-import {
-  closeSync,
-  constants,
-  fstatSync,
-  ftruncateSync,
-  mkdirSync,
-  openSync,
-  readSync,
-  statSync,
-  writeSync,
-} from "node:fs";
+import { closeSync, constants, fstatSync, ftruncateSync, mkdirSync, openSync, readSync, statSync } from "node:fs";
 import path from "node:path";
 import { ByteSink } from "./encode.js";
 import { DATA_SUFFIX, LOCK_SUFFIX } from "./encoding.js";
 import { writeFailed } from "./errors.js";
-import { fdatasyncAsync, fsyncDir } from "./fs.js";
+import { fdatasyncOf, fsyncDir, writeAllSync } from "./fs.js";
 import {
   closeSharedLock,
   flockAcquire,
@@ -171,6 +162,7 @@ export class NamespaceLog {
    * @param root the store directory
    * @param file the data file's path
    * @param sync fdatasync after every group write
+   * @param fsyncOnEventLoop that fdatasync runs on the event loop's thread (else in the thread pool)
    * @param events told when a group starts, is written, and settles
    */
   constructor(
@@ -178,6 +170,7 @@ export class NamespaceLog {
     readonly root: string,
     readonly file: string,
     readonly sync: boolean,
+    readonly fsyncOnEventLoop: boolean,
     readonly events?: GroupEvents,
   ) {}
 
@@ -355,7 +348,8 @@ export class NamespaceLog {
       writeAllSync(this.#fd, buf);
       if (this.sync) {
         operation = "fsync";
-        await fdatasyncAsync(this.#fd);
+        const syncing = fdatasyncOf(this.#fd, this.fsyncOnEventLoop);
+        if (syncing) await syncing;
         this.counters.fsyncs++;
       }
     } catch (error) {
@@ -518,11 +512,6 @@ function openLockFile(root: string, file: string, lockFile: string): number {
  */
 function settled(): Promise<void> {
   return new Promise((resolve) => queueMicrotask(() => process.nextTick(resolve)));
-}
-
-/** Writes all of `buf` at the descriptor's position, synchronously (a short write continues where it stopped). */
-function writeAllSync(fd: number, buf: Buffer): void {
-  for (let offset = 0; offset < buf.length; ) offset += writeSync(fd, buf, offset, buf.length - offset);
 }
 
 /** Cuts the file at `fd` (of `size` bytes) back to its last `\n`; returns the new size. */

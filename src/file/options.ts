@@ -30,6 +30,30 @@ export const SyncPolicy = {
 } as const;
 export type SyncPolicy = (typeof SyncPolicy)[keyof typeof SyncPolicy];
 
+/**
+ * Where the `fdatasync` after each write runs (with `sync: "fsync"`). The
+ * data is as durable either way: a write resolves after its fsync.
+ */
+export const FsyncOn = {
+  /**
+   * In libuv's thread pool: the event loop serves other work while the disk
+   * syncs. Each fsync pays a hand-off to a pool thread and back (about
+   * 0.1–0.2 ms on the machine of docs/performance.md).
+   */
+  ThreadPool: "thread-pool",
+  /**
+   * On the event loop's own thread, synchronously: no hand-off, so durable
+   * writes go faster, but the event loop does nothing else while the disk
+   * syncs, for as long as each fsync takes (a fraction of a millisecond
+   * on a local SSD, milliseconds on spinning or network disks, far longer
+   * while the kernel flushes much other data). For processes whose event
+   * loop serves nothing that must answer quickly while they write:
+   * importers, queue consumers, batch jobs.
+   */
+  EventLoop: "event-loop",
+} as const;
+export type FsyncOn = (typeof FsyncOn)[keyof typeof FsyncOn];
+
 /** What happens with a damaged line in the middle of a file. */
 export const OnCorruption = {
   /** `load` and `compact` fail with a `CorruptionError` naming the file and the 1-based line. */
@@ -62,6 +86,12 @@ export interface FileStoreOptions extends BaseStoreOptions {
   directory: string;
   /** When `save` resolves; see {@link SyncPolicy}. @default "fsync" */
   sync?: SyncPolicy;
+  /**
+   * Where the fsync of each group write runs (with `sync: "fsync"`); see
+   * {@link FsyncOn}. Compactions always fsync in the thread pool.
+   * @default "thread-pool"
+   */
+  fsyncOn?: FsyncOn;
   /** Damaged lines mid-file; see {@link OnCorruption}. A torn last line is always dropped. @default "throw" */
   onCorruption?: OnCorruption;
   /** Called with the damaged lines skipped by a `load` or `compact` (with `onCorruption: "skip"`). @default none */
@@ -117,6 +147,8 @@ export const FILE_STORE_DEFAULTS = {
   unknownEntityTypes: STORE_DEFAULTS.unknownEntityTypes,
   /** @default "fsync" */
   sync: SyncPolicy.Fsync,
+  /** @default "thread-pool" */
+  fsyncOn: FsyncOn.ThreadPool,
   /** @default "throw" */
   onCorruption: OnCorruption.Throw,
   /** @default { minLines: 10000, ratio: 4 } */
@@ -136,6 +168,7 @@ const OPTION_NAMES: readonly string[] = [
   ...BASE_STORE_OPTION_NAMES,
   "directory",
   "sync",
+  "fsyncOn",
   "onCorruption",
   "onSkippedLines",
   "autoCompact",
@@ -164,6 +197,8 @@ export interface ResolvedOptions {
   readonly directory: string;
   /** fdatasync after every group write. */
   readonly sync: boolean;
+  /** That fdatasync runs on the event loop's thread (else in the thread pool). */
+  readonly fsyncOnEventLoop: boolean;
   /** Skip damaged lines (else throw). */
   readonly skip: boolean;
   readonly onSkippedLines: ((report: SkippedLinesReport) => void) | undefined;
@@ -233,6 +268,7 @@ export function resolveOptions(options: FileStoreOptions): ResolvedOptions {
   return {
     directory: check.string("directory"),
     sync: check.oneOf("sync", SyncPolicy) === SyncPolicy.Fsync,
+    fsyncOnEventLoop: check.oneOf("fsyncOn", FsyncOn) === FsyncOn.EventLoop,
     skip: check.oneOf("onCorruption", OnCorruption) === OnCorruption.Skip,
     onSkippedLines: check.optionalFunction("onSkippedLines"),
     autoCompact: resolveAutoCompact(check),

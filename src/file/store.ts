@@ -264,7 +264,14 @@ export class FileStore extends BaseStore {
   #log(namespace: string): NamespaceLog {
     let log = this.#logs.get(namespace);
     if (!log) {
-      log = new NamespaceLog(namespace, this.directory, this.fileOf(namespace), this.#options.sync, this.#groupEvents);
+      log = new NamespaceLog(
+        namespace,
+        this.directory,
+        this.fileOf(namespace),
+        this.#options.sync,
+        this.#options.fsyncOnEventLoop,
+        this.#groupEvents,
+      );
       this.#logs.set(namespace, log);
     }
     return log;

@@ -158,6 +158,18 @@ describe("openTarget", () => {
     expect((error as Error).message).toMatch(/sync/);
     await using ok = await openTarget(`file:${join(dir, "q2")}?sync=none`, { create: true });
     expect(ok.store).toBeInstanceOf(FileStore);
+    // fsyncOn reaches each kind of file target: a bad value is the backend's own error, a good one is kept.
+    for (const kind of ["file", "file+events", "file+models"]) {
+      const bad = await openTarget(`${kind}:${join(dir, `${kind}-bad`)}?fsyncOn=sometimes`, { create: true }).catch(
+        (e: unknown) => e,
+      );
+      expect(isConfigurationError(bad), kind).toBe(true);
+      expect((bad as Error).message).toContain("fsyncOn");
+    }
+    await using events = await openTarget(`file+events:${join(dir, "e")}?fsyncOn=event-loop`, { create: true });
+    expect((events.eventStore as FileEventStore | undefined)?.fsyncOn).toBe("event-loop");
+    await using models = await openTarget(`file+models:${join(dir, "m")}?fsyncOn=event-loop`, { create: true });
+    expect((models.readModels as FileReadModelStore | undefined)?.fsyncOn).toBe("event-loop");
   });
 
   it("checks its own options: an unknown or bad one is a ConfigurationError", async () => {

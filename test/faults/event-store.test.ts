@@ -99,12 +99,21 @@ describe("FileEventStore under storage faults", () => {
     });
   });
 
-  for (const op of ["write", "fsync"] as const) {
-    it(`I/O error (EIO) on the 3rd ${op} of a segment: that append rejects, the descriptor is never fsynced again, later appends succeed, nothing acknowledged is lost`, async () => {
+  // The fsync's failure in the thread pool (a rejected callback) and on the event loop (a thrown error) alike.
+  for (const [op, fsyncOn] of [
+    ["write", "thread-pool"],
+    ["fsync", "thread-pool"],
+    ["fsync", "event-loop"],
+  ] as const) {
+    it(`I/O error (EIO) on the 3rd ${op} (fsyncOn: ${fsyncOn}) of a segment: that append rejects, the descriptor is never fsynced again, later appends succeed, nothing acknowledged is lost`, async () => {
       const dir = tempDir("statelog-faults-");
       const report = path.join(tempDir("statelog-shim-"), "counters.json");
       const appends = 8;
-      const run = await runUnderShim("event-appends", { dir, appends }, { path: "segment-", op, nth: 3, report });
+      const run = await runUnderShim(
+        "event-appends",
+        { dir, appends, fsyncOn },
+        { path: "segment-", op, nth: 3, report },
+      );
       expectOneFailedCall(run, op, appends, 2);
       const started = Date.now();
       const store = await open(dir);
@@ -116,7 +125,7 @@ describe("FileEventStore under storage faults", () => {
       expect(loaded).toEqual(acked);
       record({
         backend: "FileEventStore",
-        fault: `I/O error (EIO) on ${op}`,
+        fault: `I/O error (EIO) on ${op}${fsyncOn === "event-loop" ? " (fsync on the event loop)" : ""}`,
         injection: `LD_PRELOAD shim fails the 3rd ${op === "write" ? "write/pwrite/writev" : "fsync/fdatasync"} on the segment, child process`,
         injections: run.counters.injected,
         acknowledged: acked.length,

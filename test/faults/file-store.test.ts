@@ -175,8 +175,13 @@ describe("FileStore under storage faults", () => {
     });
   });
 
-  for (const op of ["write", "fsync"] as const) {
-    it(`I/O error (EIO) on the 3rd ${op} of a namespace file: that save rejects, the descriptor is never fsynced again, later saves succeed, nothing acknowledged is lost`, async () => {
+  // The fsync's failure in the thread pool (a rejected callback) and on the event loop (a thrown error) alike.
+  for (const [op, fsyncOn] of [
+    ["write", "thread-pool"],
+    ["fsync", "thread-pool"],
+    ["fsync", "event-loop"],
+  ] as const) {
+    it(`I/O error (EIO) on the 3rd ${op} (fsyncOn: ${fsyncOn}) of a namespace file: that save rejects, the descriptor is never fsynced again, later saves succeed, nothing acknowledged is lost`, async () => {
       const dir = tempDir("statelog-faults-");
       const probe = await open(dir);
       const name = path.basename(probe.fileOf("journal"));
@@ -185,7 +190,7 @@ describe("FileStore under storage faults", () => {
       const saves = 8;
       const run = await runUnderShim(
         "store-saves",
-        { dir, namespace: "journal", saves },
+        { dir, namespace: "journal", saves, fsyncOn },
         { path: name, op, nth: 3, report },
       );
       expectOneFailedCall(run, op, saves, 2);
@@ -201,7 +206,7 @@ describe("FileStore under storage faults", () => {
       expect(loaded.has("k2")).toBe(false);
       record({
         backend: "FileStore",
-        fault: `I/O error (EIO) on ${op}`,
+        fault: `I/O error (EIO) on ${op}${fsyncOn === "event-loop" ? " (fsync on the event loop)" : ""}`,
         injection: `LD_PRELOAD shim fails the 3rd ${op === "write" ? "write/pwrite/writev" : "fsync/fdatasync"} on the namespace file, child process`,
         injections: run.counters.injected,
         acknowledged: acked.length,

@@ -197,12 +197,17 @@ describe("FileReadModelStore under storage faults", () => {
     });
   });
 
-  for (const op of ["write", "fsync"] as const) {
-    it(`I/O error (EIO) on the 3rd ${op} of the log: that write (model + checkpoint) rejects, the descriptor is never fsynced again, later writes succeed, nothing acknowledged is lost`, async () => {
+  // The fsync's failure in the thread pool (a rejected callback) and on the event loop (a thrown error) alike.
+  for (const [op, fsyncOn] of [
+    ["write", "thread-pool"],
+    ["fsync", "thread-pool"],
+    ["fsync", "event-loop"],
+  ] as const) {
+    it(`I/O error (EIO) on the 3rd ${op} (fsyncOn: ${fsyncOn}) of the log: that write (model + checkpoint) rejects, the descriptor is never fsynced again, later writes succeed, nothing acknowledged is lost`, async () => {
       const dir = tempDir("statelog-faults-");
       const report = path.join(tempDir("statelog-shim-"), "counters.json");
       const saves = 8;
-      const run = await runUnderShim("read-model-saves", { dir, saves }, { path: LOG, op, nth: 3, report });
+      const run = await runUnderShim("read-model-saves", { dir, saves, fsyncOn }, { path: LOG, op, nth: 3, report });
       expectOneFailedCall(run, op, saves, 2);
       const started = Date.now();
       const store = await open(dir);
@@ -216,7 +221,7 @@ describe("FileReadModelStore under storage faults", () => {
       expect(checkpoint).toBe(8);
       record({
         backend: "FileReadModelStore",
-        fault: `I/O error (EIO) on ${op}`,
+        fault: `I/O error (EIO) on ${op}${fsyncOn === "event-loop" ? " (fsync on the event loop)" : ""}`,
         injection: `LD_PRELOAD shim fails the 3rd ${op === "write" ? "write/pwrite/writev" : "fsync/fdatasync"} on read-models.jsonl, child process`,
         injections: run.counters.injected,
         acknowledged: acked.length,

@@ -226,7 +226,7 @@ describe("the lines a compaction copies as they are", () => {
     // 50 lines saved while the compaction runs (valid lines of the file, as a writer would append them).
     const text = readFileSync(file, "utf8");
     const late = Buffer.from(`${text.trimEnd().split("\n").slice(-50).join("\n")}\n`);
-    const log = new NamespaceLog("ws", directory, file, false);
+    const log = new NamespaceLog("ws", directory, file, false, false);
     let saving: Promise<void> | undefined;
     const outcome = await compactLog(log, {
       ctx: { file, namespace: "ws", prefix: linePrefix("ws"), skip: false, chunkBytes: 1 << 20 },

@@ -4,7 +4,9 @@
  * reopen drops (and cuts from the file) a last append whose lines did not
  * all reach the disk — whole lines with valid checksums included.
  */
+import fs from "node:fs";
 import { open as openFile, readdir, readFile, stat, truncate, writeFile } from "node:fs/promises";
+import { syncBuiltinESMExports } from "node:module";
 import { join } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { ErrorCode, isStatelogError } from "../../src/core/errors.js";
@@ -181,27 +183,28 @@ describe("FileEventStore batches on disk", () => {
     const dir = tempDir();
     const store = await FileEventStore.open({ directory: dir });
     await store.append("s", [ev("a1")]);
-    // The handle class of node:fs/promises, reached through a handle (it is not exported).
+    // The handle class of node:fs/promises, reached through a handle (it is not exported): its truncate fails.
     const probe = await openFile(join(dir, "LOCK"), "r");
-    const proto = Object.getPrototypeOf(probe) as {
-      write(...args: unknown[]): Promise<{ bytesWritten: number }>;
-      truncate(len?: number): Promise<void>;
-    };
+    const proto = Object.getPrototypeOf(probe) as { truncate(len?: number): Promise<void> };
     await probe.close();
-    const realWrite = proto.write;
+    // The store writes a group with fs.writeSync: the first write stores only the first line of the group,
+    // the next one fails (disk full); so does the truncate.
+    const realWrite = fs.writeSync;
     let calls = 0;
-    // The first write stores only the first line of the group, the next one fails (disk full); so does the truncate.
-    vi.spyOn(proto, "write").mockImplementation(async function (this: unknown, ...args: unknown[]) {
+    vi.spyOn(fs, "writeSync").mockImplementation(((fd: number, buf: Buffer, offset: number) => {
       calls++;
-      if (calls === 1) {
-        const [buf, offset] = args as [Buffer, number];
-        return realWrite.call(this, buf, offset, buf.indexOf(10, offset) + 1 - offset);
-      }
+      if (calls === 1) return realWrite(fd, buf, offset, buf.indexOf(10, offset) + 1 - offset);
       throw Object.assign(new Error("ENOSPC: no space left on device"), { code: "ENOSPC" });
-    });
+    }) as typeof fs.writeSync);
+    syncBuiltinESMExports();
     vi.spyOn(proto, "truncate").mockRejectedValue(Object.assign(new Error("EIO: i/o error"), { code: "EIO" }));
-    await expect(store.append("s", evs("b", 3))).rejects.toThrow("ENOSPC");
-    vi.restoreAllMocks();
+    try {
+      await expect(store.append("s", evs("b", 3))).rejects.toThrow("ENOSPC");
+    } finally {
+      vi.restoreAllMocks();
+      syncBuiltinESMExports();
+    }
+    expect(calls).toBe(2);
     let refused: unknown;
     await store.append("s", [ev("c1")]).catch((e) => {
       refused = e;

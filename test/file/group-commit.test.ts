@@ -122,7 +122,7 @@ describe("FileStore group commit", () => {
     process.on("unhandledRejection", onUnhandled);
     try {
       const directory = tempDir();
-      const log = new NamespaceLog("ws", directory, path.join(directory, "ws.jsonl"), false);
+      const log = new NamespaceLog("ws", directory, path.join(directory, "ws.jsonl"), false, false);
       vi.spyOn(log, "withLock").mockRejectedValue(new Error("lock failed"));
       expect(() =>
         log.append(() => {

@@ -8,7 +8,7 @@ import {
   type EventStoreOptions,
 } from "../../events/index.js";
 import { OptionChecker } from "../../index.js";
-import { SyncPolicy } from "../options.js";
+import { FsyncOn, SyncPolicy } from "../options.js";
 
 /** Defaults of {@link FileEventStoreOptions} (with those of every event store). */
 export const FILE_EVENT_STORE_DEFAULTS = {
@@ -18,6 +18,11 @@ export const FILE_EVENT_STORE_DEFAULTS = {
    * @default "fsync"
    */
   sync: SyncPolicy.Fsync,
+  /**
+   * Where the fsync of each group write runs.
+   * @default "thread-pool"
+   */
+  fsyncOn: FsyncOn.ThreadPool,
   /**
    * Size after which the log rolls to a new segment: 64 MiB.
    * @default 67108864
@@ -53,6 +58,14 @@ export interface FileEventStoreOptions extends EventStoreOptions {
    */
   sync?: SyncPolicy;
   /**
+   * Where the fsync of each group write runs (with `sync: "fsync"`): in
+   * the thread pool, or on the event loop's thread, which is faster but
+   * blocks the event loop while the disk syncs. The same table as the
+   * FileStore's, see {@link FsyncOn}.
+   * @default "thread-pool"
+   */
+  fsyncOn?: FsyncOn;
+  /**
    * Size of the active segment, in bytes, after which the log rolls to a
    * new one. Retention deletes whole segments.
    * @default 67108864 (64 MiB)
@@ -76,6 +89,7 @@ export interface FileEventStoreOptions extends EventStoreOptions {
 export interface CheckedFileEventStoreOptions {
   readonly directory: string;
   readonly sync: SyncPolicy;
+  readonly fsyncOn: FsyncOn;
   readonly segmentBytes: number;
   readonly cacheBytes: number;
 }
@@ -86,12 +100,13 @@ export interface CheckedFileEventStoreOptions {
  */
 export function checkFileEventStoreOptions(options: FileEventStoreOptions): CheckedFileEventStoreOptions {
   const check = new OptionChecker("FileEventStore", options, FILE_EVENT_STORE_DEFAULTS).known(
-    [...EVENT_STORE_OPTION_NAMES, "directory", "sync", "segmentBytes", "cacheBytes"],
+    [...EVENT_STORE_OPTION_NAMES, "directory", "sync", "fsyncOn", "segmentBytes", "cacheBytes"],
     { ...EVENT_STORE_RENAMED_OPTIONS, dir: "directory", fsync: "sync" },
   );
   return {
     directory: check.string("directory"),
     sync: check.oneOf("sync", SyncPolicy),
+    fsyncOn: check.oneOf("fsyncOn", FsyncOn),
     segmentBytes: check.integer("segmentBytes", { min: 1 }),
     cacheBytes: check.integer("cacheBytes", { min: 0 }),
   };

@@ -26,10 +26,10 @@ import {
 import { ClosedError, ConfigurationError, CorruptionError, messageOf, UnavailableError } from "../../index.js";
 import { TEMP_SUFFIX } from "../encoding.js";
 import { LockedError, writeFailed } from "../errors.js";
-import { fsyncDir } from "../fs.js";
+import { fdatasyncOf, fsyncDir, writeAllSync } from "../fs.js";
 import { internalsOf } from "../internal.js";
 import { flockTry } from "../lock.js";
-import { SyncPolicy } from "../options.js";
+import { FsyncOn, SyncPolicy } from "../options.js";
 import { DiskEventLog } from "./disk-log.js";
 import { encodeLine, indexName, segmentName, snapshotName } from "./format.js";
 import { indexUpTo } from "./index-writer.js";
@@ -63,8 +63,12 @@ export class FileEventStore extends BaseEventStore {
   readonly directory: string;
   /** When an append resolves. */
   readonly sync: SyncPolicy;
+  /** Where each group write's fsync runs. */
+  readonly fsyncOn: FsyncOn;
   /** `sync === "fsync"`. */
   readonly #fsync: boolean;
+  /** `fsyncOn === "event-loop"`. */
+  readonly #fsyncOnEventLoop: boolean;
   readonly #segmentBytes: number;
   /** The index every read is served from (the base's `log`). */
   protected override readonly log: DiskEventLog;
@@ -92,6 +96,8 @@ export class FileEventStore extends BaseEventStore {
     this.directory = resolve(checked.directory);
     this.sync = checked.sync;
     this.#fsync = checked.sync === SyncPolicy.Fsync;
+    this.fsyncOn = checked.fsyncOn;
+    this.#fsyncOnEventLoop = checked.fsyncOn === FsyncOn.EventLoop;
     this.#segmentBytes = checked.segmentBytes;
     const { rebuildReadBytes = REBUILD_READ_BYTES } = internalsOf(options);
     if (!Number.isInteger(rebuildReadBytes) || rebuildReadBytes < 1) {
@@ -325,13 +331,12 @@ export class FileEventStore extends BaseEventStore {
           // A failed write closed the handle: open the segment anew (see #reopenActive).
           const handle = this.#handle ?? (await this.#reopenActive(active));
           operation = "write";
-          for (let done = 0; done < buf.length; ) {
-            const { bytesWritten } = await handle.write(buf, done, buf.length - done);
-            if (bytesWritten === 0) throw new UnavailableError(`cannot write to ${active.name}: no byte written`);
-            done += bytesWritten;
-          }
+          writeAllSync(handle.fd, buf);
           operation = "fsync";
-          if (this.#fsync) await handle.datasync();
+          if (this.#fsync) {
+            const syncing = fdatasyncOf(handle.fd, this.#fsyncOnEventLoop);
+            if (syncing) await syncing;
+          }
           active.size += buf.length;
         } catch (error) {
           const failure = writeFailed(operation, join(this.directory, active.name), error);

@@ -43,10 +43,10 @@ import {
 } from "../../read-models/index.js";
 import { TEMP_SUFFIX } from "../encoding.js";
 import { isWriteFailedError, LockedError, writeFailed } from "../errors.js";
-import { fdatasyncAsync, fsyncDir, writeAll, writeFileAtomic } from "../fs.js";
+import { fdatasyncOf, fsyncDir, writeAllSync, writeFileAtomic } from "../fs.js";
 import { appendLineCrc, verifyLineCrc } from "../lines.js";
 import { flockTry } from "../lock.js";
-import { SyncPolicy } from "../options.js";
+import { FsyncOn, SyncPolicy } from "../options.js";
 
 /** Options of {@link FileReadModelStore.open}. */
 export interface FileReadModelStoreOptions {
@@ -63,6 +63,13 @@ export interface FileReadModelStoreOptions {
    * @default "fsync"
    */
   sync?: SyncPolicy;
+  /**
+   * Where the fsync of each write runs (with `sync: "fsync"`): in the
+   * thread pool, or on the event loop's thread, which is faster but blocks
+   * the event loop while the disk syncs. See {@link FsyncOn}.
+   * @default "thread-pool"
+   */
+  fsyncOn?: FsyncOn;
   /**
    * Dotted paths into the models to keep a sorted index on, for every
    * model type (in memory, rebuilt on open).
@@ -84,6 +91,8 @@ export interface FileReadModelStoreOptions {
 export const FILE_READ_MODEL_STORE_DEFAULTS = {
   /** @default "fsync" */
   sync: SyncPolicy.Fsync,
+  /** @default "thread-pool" */
+  fsyncOn: FsyncOn.ThreadPool,
   /** @default [] */
   indexes: [] as readonly string[],
   /** @default 1048576 (1 MiB) */
@@ -92,7 +101,7 @@ export const FILE_READ_MODEL_STORE_DEFAULTS = {
   compactionMinDeadRecords: 10_000,
 } as const;
 
-const OPTION_NAMES = ["directory", "sync", "indexes", "maxValueBytes", "compactionMinDeadRecords"];
+const OPTION_NAMES = ["directory", "sync", "fsyncOn", "indexes", "maxValueBytes", "compactionMinDeadRecords"];
 /** The log's file name in the directory. */
 const LOG = "read-models.jsonl";
 const NL = 0x0a;
@@ -122,6 +131,8 @@ export class FileReadModelStore extends TableReadModelStore {
   readonly directory: string;
   /** When a write resolves. */
   readonly sync: SyncPolicy;
+  /** Where each write's fsync runs. */
+  readonly fsyncOn: FsyncOn;
   /** The declared index paths. */
   readonly indexes: readonly string[];
   readonly #minDead: number;
@@ -141,12 +152,14 @@ export class FileReadModelStore extends TableReadModelStore {
     });
     const directory = resolve(check.string("directory"));
     const sync = check.oneOf("sync", SyncPolicy);
+    const fsyncOn = check.oneOf("fsyncOn", FsyncOn);
     const indexes = checkIndexesOption(check);
     const maxValueBytes = check.integer("maxValueBytes", { min: 1 });
     const minDead = check.integer("compactionMinDeadRecords", { min: 0, infinity: true });
     super("file read-model store", new ReadModelTable(indexes), maxValueBytes);
     this.directory = directory;
     this.sync = sync;
+    this.fsyncOn = fsyncOn;
     this.indexes = this.table.indexes;
     this.#minDead = minDead;
     this.#file = join(directory, LOG);
@@ -283,10 +296,11 @@ export class FileReadModelStore extends TableReadModelStore {
     const fd = this.#openLog();
     let operation: "write" | "fsync" = "write";
     try {
-      await writeAll(fd, data);
+      writeAllSync(fd, data);
       if (this.sync === SyncPolicy.Fsync) {
         operation = "fsync";
-        await fdatasyncAsync(fd);
+        const syncing = fdatasyncOf(fd, this.fsyncOn === FsyncOn.EventLoop);
+        if (syncing) await syncing;
       }
     } catch (error) {
       // Cut a partly (or wholly) written line off, so that a later load never sees it.
