@@ -7,7 +7,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import type { Change, ChangeInput } from "../../src/core/change.js";
-import { FileStore } from "../../src/file/index.js";
+import { FileStore, type FsyncOn } from "../../src/file/index.js";
 import { withInternals } from "../../src/file/internal.js";
 import { now } from "./measure.js";
 
@@ -15,6 +15,8 @@ import { now } from "./measure.js";
 export interface BenchFileStoreOptions {
   /** Let the store compact on its own (its default), or keep the whole history (`false`). */
   readonly autoCompact?: boolean;
+  /** Where each group write's fsync runs (the store's default: the thread pool). */
+  readonly fsyncOn?: FsyncOn;
 }
 
 let compactionWorker: Promise<URL> | undefined;
@@ -48,7 +50,11 @@ function compactionWorkerUrl(): Promise<URL> {
 export async function openFileStore(directory: string, options: BenchFileStoreOptions = {}): Promise<FileStore> {
   return FileStore.open(
     withInternals(
-      { directory, ...(options.autoCompact === undefined ? {} : { autoCompact: options.autoCompact }) },
+      {
+        directory,
+        ...(options.autoCompact === undefined ? {} : { autoCompact: options.autoCompact }),
+        ...(options.fsyncOn === undefined ? {} : { fsyncOn: options.fsyncOn }),
+      },
       { compactionWorkerUrl: await compactionWorkerUrl() },
     ),
   );
