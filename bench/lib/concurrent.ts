@@ -182,7 +182,7 @@ async function concurrentSavesIn(
             ...base,
             baseline: "fsync per save",
             baselineDetail:
-              "the same async writers, each save = its own write + fsync (FileHandle, one shared append-only file); libuv runs up to 4 fsyncs at once and the kernel merges overlapping fsyncs of one file",
+              "the same async writers, each save = its own write + fsync (FileHandle, one shared append-only file); libuv runs up to 4 fsyncs at once and the kernel merges overlapping fsyncs of one file; the same baseline for both fsync placements of the FileStore (its fsyncs always in the thread pool)",
             target: 4,
             note:
               `${where}; one 300 B write + fsync took ${formatMs(latency)} (median) on this disk during the run; ` +

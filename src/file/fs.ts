@@ -23,14 +23,19 @@ const writeAsync = promisify(write) as (
 export const fdatasyncAsync: (fd: number) => Promise<void> = promisify(fdatasync);
 
 /**
- * `fdatasync(2)` of a write, where the store's `fsyncOn` option says: on
- * the event loop's thread (`onEventLoop`, synchronously: it has returned
- * when this returns) or in the thread pool.
+ * What a writer does after its synchronous `write(2)` of a group, before
+ * the group's writes resolve: with `fsync`, the `fdatasync(2)` where the
+ * store's `fsyncOn` option says (in the thread pool; or, `onEventLoop`,
+ * synchronously before this returns, its error thrown). Unless the
+ * fdatasync ran in the thread pool, the promise resolves on the event
+ * loop's next turn: timers and I/O run between two group writes, so
+ * writers that keep writing block the event loop one write (and fsync)
+ * at a time, never for the whole run of their writes.
  */
-export function fdatasyncOf(fd: number, onEventLoop: boolean): Promise<void> | undefined {
-  if (!onEventLoop) return fdatasyncAsync(fd);
-  fdatasyncSync(fd);
-  return undefined;
+export function afterGroupWrite(fd: number, fsync: boolean, onEventLoop: boolean): Promise<void> {
+  if (fsync && !onEventLoop) return fdatasyncAsync(fd);
+  if (fsync) fdatasyncSync(fd);
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 /** Writes all of `buf` at the descriptor's position (a short write continues where it stopped). */
@@ -48,7 +53,12 @@ export async function writeAll(fd: number, buf: Buffer): Promise<void> {
  * microseconds: done on the event loop, it saves a thread-pool round trip.
  */
 export function writeAllSync(fd: number, buf: Uint8Array): void {
-  for (let offset = 0; offset < buf.length; ) offset += writeSync(fd, buf, offset, buf.length - offset);
+  for (let offset = 0; offset < buf.length; ) {
+    const written = writeSync(fd, buf, offset, buf.length - offset);
+    // A file system that takes no byte and reports no error would make this loop spin forever.
+    if (written === 0) throw new Error(`write(2) took none of ${buf.length - offset} bytes`);
+    offset += written;
+  }
 }
 
 /** fsyncs a directory, so that a new, renamed or removed entry in it survives a crash. */

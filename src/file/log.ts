@@ -27,7 +27,7 @@ import path from "node:path";
 import { ByteSink } from "./encode.js";
 import { DATA_SUFFIX, LOCK_SUFFIX } from "./encoding.js";
 import { writeFailed } from "./errors.js";
-import { fdatasyncOf, fsyncDir, writeAllSync } from "./fs.js";
+import { afterGroupWrite, fsyncDir, writeAllSync } from "./fs.js";
 import {
   closeSharedLock,
   flockAcquire,
@@ -346,12 +346,9 @@ export class NamespaceLog {
     try {
       // A write to the page cache takes microseconds: done here, it saves a thread-pool round trip per group.
       writeAllSync(this.#fd, buf);
-      if (this.sync) {
-        operation = "fsync";
-        const syncing = fdatasyncOf(this.#fd, this.fsyncOnEventLoop);
-        if (syncing) await syncing;
-        this.counters.fsyncs++;
-      }
+      operation = "fsync";
+      await afterGroupWrite(this.#fd, this.sync, this.fsyncOnEventLoop);
+      if (this.sync) this.counters.fsyncs++;
     } catch (error) {
       // The saves of this group fail: take their lines back out, so that none of them shows up later.
       let detail: string | undefined;

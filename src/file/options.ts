@@ -46,7 +46,8 @@ export const FsyncOn = {
    * writes go faster, but the event loop does nothing else while the disk
    * syncs, for as long as each fsync takes (a fraction of a millisecond
    * on a local SSD, milliseconds on spinning or network disks, far longer
-   * while the kernel flushes much other data). For processes whose event
+   * while the kernel flushes much other data); the event loop takes a turn
+   * after each fsync, before the writes resolve. For processes whose event
    * loop serves nothing that must answer quickly while they write:
    * importers, queue consumers, batch jobs.
    */

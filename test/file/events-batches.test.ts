@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { ErrorCode, isStatelogError } from "../../src/core/errors.js";
 import { createEvent } from "../../src/events/index.js";
-import { FileEventStore } from "../../src/file/index.js";
+import { FileEventStore, isWriteFailedError, type WriteFailedError } from "../../src/file/index.js";
 import { tempDir } from "./helpers.js";
 
 const ev = (id: string) => createEvent("t", { id }, { id, timestamp: new Date(Date.parse("2024-01-01T00:00:00Z")) });
@@ -225,5 +225,37 @@ describe("FileEventStore batches on disk", () => {
       ["c1", 2],
     ]);
     await third.close();
+  });
+
+  it("a write(2) that takes no byte and reports no error fails the append (WriteFailedError) instead of retrying forever", async () => {
+    const dir = tempDir();
+    const store = await FileEventStore.open({ directory: dir });
+    await store.append("s", [ev("a1")]);
+    let calls = 0;
+    vi.spyOn(fs, "writeSync").mockImplementation((() => {
+      calls++;
+      // Called again after taking nothing: the loop would spin; fail the append instead of hanging the test.
+      if (calls > 3) throw new Error("writeSync called again after it took no byte");
+      return 0;
+    }) as typeof fs.writeSync);
+    syncBuiltinESMExports();
+    let failed: unknown;
+    try {
+      await store.append("s", evs("b", 2)).catch((e: unknown) => {
+        failed = e;
+      });
+    } finally {
+      vi.restoreAllMocks();
+      syncBuiltinESMExports();
+    }
+    expect(calls).toBe(1);
+    expect(isWriteFailedError(failed), String(failed)).toBe(true);
+    expect((failed as WriteFailedError).operation).toBe("write");
+    expect(((failed as Error).cause as Error).message).toContain("took none of");
+    await store.append("s", [ev("c1")]);
+    await store.close();
+    const again = await FileEventStore.open({ directory: dir });
+    expect(await ids(again, "s")).toEqual(["a1", "c1"]);
+    await again.close();
   });
 });

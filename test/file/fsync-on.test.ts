@@ -3,11 +3,15 @@
  * FileEventStore, FileReadModelStore): with `"event-loop"` a durable write
  * never waits for a thread-pool thread; with the default `"thread-pool"`
  * its fsync queues behind whatever occupies the pool. Shown by occupying
- * every pool thread with an `open` of a FIFO that no writer has opened yet.
+ * every pool thread with an `open` of a FIFO that no writer has opened yet
+ * (libuv's pool is per process: this relies on vitest running each test
+ * file in a process of its own, `pool: "forks"` in vitest.config.ts).
+ * Also: the event loop turns between the group writes of writers that keep
+ * writing, when no fsync runs in the pool.
  */
 import { execFileSync } from "node:child_process";
 import { closeSync, constants, openSync } from "node:fs";
-import { type FileHandle, open } from "node:fs/promises";
+import { type FileHandle, open, stat } from "node:fs/promises";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, describe, expect, it } from "vitest";
@@ -23,8 +27,11 @@ import {
 } from "../../src/file/index.js";
 import { itemSet, tempDir } from "./helpers.js";
 
-/** libuv's thread pool size in this process. */
-const POOL_THREADS = Number(process.env.UV_THREADPOOL_SIZE ?? 4);
+/** libuv's thread pool size in this process: `UV_THREADPOOL_SIZE` read as libuv reads it (default 4, at least 1, at most 1024). */
+const POOL_THREADS = ((): number => {
+  const size = Number.parseInt(process.env.UV_THREADPOOL_SIZE ?? "", 10);
+  return Number.isNaN(size) ? 4 : Math.min(1024, Math.max(1, size));
+})();
 
 /**
  * Occupies every thread of the pool: each runs an `open` of a FIFO for
@@ -78,21 +85,33 @@ async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boo
   return winner !== timeout;
 }
 
-/** One durable write of each writer, its store opened with `fsyncOn` (and written once before, so its files exist). */
+/** How a test opens a writer's store. */
+interface WriterOptions {
+  readonly fsyncOn?: FsyncOn;
+  readonly sync?: "fsync" | "none";
+}
+
+/** A store of each writer: `write(i)` makes write `i` (`k<i>`); `read()` what a reopened store holds. */
+interface OpenWriter {
+  write(i: number): Promise<unknown>;
+  close(): Promise<void>;
+  read(): Promise<string[]>;
+}
+
 interface Writer {
   readonly name: string;
-  /** Opens the store in `dir`; `write(i)` makes durable write `i`; `read()` what a reopened store holds. */
-  open(
-    dir: string,
-    fsyncOn?: FsyncOn,
-  ): Promise<{ write(i: number): Promise<unknown>; close(): Promise<void>; read(): Promise<string[]> }>;
+  /** Opens the store in `dir` (`sync: "fsync"` unless `options` say otherwise). */
+  open(dir: string, options?: WriterOptions): Promise<OpenWriter>;
 }
+
+/** The options of `open` for `options`. */
+const optionsOf = ({ fsyncOn, sync = "fsync" }: WriterOptions = {}) => ({ sync, ...(fsyncOn ? { fsyncOn } : {}) });
 
 const writers: Writer[] = [
   {
     name: "FileStore",
-    async open(directory, fsyncOn) {
-      const store = await FileStore.open({ directory, sync: "fsync", ...(fsyncOn ? { fsyncOn } : {}) });
+    async open(directory, options) {
+      const store = await FileStore.open({ directory, ...optionsOf(options) });
       return {
         write: (i) => store.save([itemSet(`k${i}`, { i })]),
         close: () => store.close(),
@@ -109,8 +128,8 @@ const writers: Writer[] = [
   },
   {
     name: "FileEventStore",
-    async open(directory, fsyncOn) {
-      const store = await FileEventStore.open({ directory, sync: "fsync", ...(fsyncOn ? { fsyncOn } : {}) });
+    async open(directory, options) {
+      const store = await FileEventStore.open({ directory, ...optionsOf(options) });
       return {
         write: (i) => store.append("s", [{ id: `k${i}`, type: "n", data: { i }, timestamp: new Date(0) }]),
         close: () => store.close(),
@@ -127,8 +146,8 @@ const writers: Writer[] = [
   },
   {
     name: "FileReadModelStore",
-    async open(directory, fsyncOn) {
-      const store = await FileReadModelStore.open({ directory, sync: "fsync", ...(fsyncOn ? { fsyncOn } : {}) });
+    async open(directory, options) {
+      const store = await FileReadModelStore.open({ directory, ...optionsOf(options) });
       const meta = (id: string) => ({
         id,
         modelType: "M",
@@ -153,29 +172,75 @@ const writers: Writer[] = [
   },
 ];
 
+/** Runs `test` on `writer`'s store opened in a new directory with `options`, closing it whatever happens. */
+async function withWriter(
+  writer: Writer,
+  options: WriterOptions,
+  test: (store: OpenWriter) => Promise<void>,
+): Promise<OpenWriter> {
+  const store = await writer.open(tempDir(), options);
+  try {
+    await test(store);
+  } finally {
+    await pool?.release();
+    await store.close();
+  }
+  return store;
+}
+
 describe.each(writers)("$name fsyncOn", (writer) => {
   it('"event-loop": a durable write resolves while every thread-pool thread is busy, and a reopened store holds it', async () => {
-    const dir = tempDir();
-    const store = await writer.open(dir, FsyncOn.EventLoop);
-    await store.write(0);
-    pool = new BlockedPool();
-    expect(await settlesWithin(store.write(1), 5_000)).toBe(true);
-    await pool.release();
-    await store.close();
+    const store = await withWriter(writer, { fsyncOn: FsyncOn.EventLoop }, async (store) => {
+      await store.write(0);
+      pool = new BlockedPool();
+      // Queued behind the blocked opens: it settles only once the pool is free again.
+      const canary = stat(tempDir());
+      expect(await settlesWithin(store.write(1), 5_000)).toBe(true);
+      // The pool really was blocked while the write went through.
+      expect(await settlesWithin(canary, 0)).toBe(false);
+    });
     expect(await store.read()).toEqual(["k0", "k1"]);
   });
 
   it('"thread-pool" (the default): the write waits for a pool thread, and resolves once one is free', async () => {
-    const dir = tempDir();
-    const store = await writer.open(dir);
-    await store.write(0);
-    pool = new BlockedPool();
-    const write = store.write(1);
-    expect(await settlesWithin(write, 300)).toBe(false);
-    await pool.release();
-    await write;
-    await store.close();
+    // What waits may be the fsync or any other step in the pool; the test above shows that with "event-loop" none does.
+    const store = await withWriter(writer, {}, async (store) => {
+      await store.write(0);
+      pool = new BlockedPool();
+      const write = store.write(1);
+      expect(await settlesWithin(write, 300)).toBe(false);
+      await pool.release();
+      await write;
+    });
     expect(await store.read()).toEqual(["k0", "k1"]);
+  });
+
+  it.each([
+    ['fsyncOn: "event-loop"', { fsyncOn: FsyncOn.EventLoop }],
+    ['sync: "none"', { sync: "none" }],
+  ] as const)("%s: the event loop turns between the group writes of writers that keep writing", async (_, options) => {
+    const store = await withWriter(writer, options, async (store) => {
+      await store.write(0);
+      // Counts the event loop's turns (a setImmediate that schedules itself) while 4 writers make 10 writes each in turn.
+      let turns = 0;
+      let ticking = true;
+      const tick = (): void => {
+        if (!ticking) return;
+        turns++;
+        setImmediate(tick);
+      };
+      setImmediate(tick);
+      await Promise.all(
+        Array.from({ length: 4 }, async (_, w) => {
+          for (let i = 1; i <= 10; i++) await store.write(w * 100 + i);
+        }),
+      );
+      ticking = false;
+      // Each writer's 10 writes are 10 group writes at least, one after another. Without a turn after each, the
+      // burst would run as one chain of promise continuations, and the ticker would not run until it ended.
+      expect(turns).toBeGreaterThanOrEqual(10);
+    });
+    expect(await store.read()).toHaveLength(41);
   });
 });
 

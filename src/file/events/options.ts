@@ -59,9 +59,9 @@ export interface FileEventStoreOptions extends EventStoreOptions {
   sync?: SyncPolicy;
   /**
    * Where the fsync of each group write runs (with `sync: "fsync"`): in
-   * the thread pool, or on the event loop's thread, which is faster but
-   * blocks the event loop while the disk syncs. The same table as the
-   * FileStore's, see {@link FsyncOn}.
+   * the thread pool, or on the event loop's thread, which saves the
+   * hand-off to a pool thread but blocks the event loop while the disk
+   * syncs. The same table as the FileStore's, see {@link FsyncOn}.
    * @default "thread-pool"
    */
   fsyncOn?: FsyncOn;

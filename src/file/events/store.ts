@@ -26,7 +26,7 @@ import {
 import { ClosedError, ConfigurationError, CorruptionError, messageOf, UnavailableError } from "../../index.js";
 import { TEMP_SUFFIX } from "../encoding.js";
 import { LockedError, writeFailed } from "../errors.js";
-import { fdatasyncOf, fsyncDir, writeAllSync } from "../fs.js";
+import { afterGroupWrite, fsyncDir, writeAllSync } from "../fs.js";
 import { internalsOf } from "../internal.js";
 import { flockTry } from "../lock.js";
 import { FsyncOn, SyncPolicy } from "../options.js";
@@ -333,10 +333,7 @@ export class FileEventStore extends BaseEventStore {
           operation = "write";
           writeAllSync(handle.fd, buf);
           operation = "fsync";
-          if (this.#fsync) {
-            const syncing = fdatasyncOf(handle.fd, this.#fsyncOnEventLoop);
-            if (syncing) await syncing;
-          }
+          await afterGroupWrite(handle.fd, this.#fsync, this.#fsyncOnEventLoop);
           active.size += buf.length;
         } catch (error) {
           const failure = writeFailed(operation, join(this.directory, active.name), error);

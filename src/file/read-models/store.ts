@@ -43,7 +43,7 @@ import {
 } from "../../read-models/index.js";
 import { TEMP_SUFFIX } from "../encoding.js";
 import { isWriteFailedError, LockedError, writeFailed } from "../errors.js";
-import { fdatasyncOf, fsyncDir, writeAllSync, writeFileAtomic } from "../fs.js";
+import { afterGroupWrite, fsyncDir, writeAllSync, writeFileAtomic } from "../fs.js";
 import { appendLineCrc, verifyLineCrc } from "../lines.js";
 import { flockTry } from "../lock.js";
 import { FsyncOn, SyncPolicy } from "../options.js";
@@ -65,8 +65,9 @@ export interface FileReadModelStoreOptions {
   sync?: SyncPolicy;
   /**
    * Where the fsync of each write runs (with `sync: "fsync"`): in the
-   * thread pool, or on the event loop's thread, which is faster but blocks
-   * the event loop while the disk syncs. See {@link FsyncOn}.
+   * thread pool, or on the event loop's thread, which saves the hand-off
+   * to a pool thread but blocks the event loop while the disk syncs. See
+   * {@link FsyncOn}.
    * @default "thread-pool"
    */
   fsyncOn?: FsyncOn;
@@ -297,11 +298,8 @@ export class FileReadModelStore extends TableReadModelStore {
     let operation: "write" | "fsync" = "write";
     try {
       writeAllSync(fd, data);
-      if (this.sync === SyncPolicy.Fsync) {
-        operation = "fsync";
-        const syncing = fdatasyncOf(fd, this.fsyncOn === FsyncOn.EventLoop);
-        if (syncing) await syncing;
-      }
+      operation = "fsync";
+      await afterGroupWrite(fd, this.sync === SyncPolicy.Fsync, this.fsyncOn === FsyncOn.EventLoop);
     } catch (error) {
       // Cut a partly (or wholly) written line off, so that a later load never sees it.
       let detail = "the log is checked from disk before the next write";
