@@ -104,6 +104,19 @@ interface Writer {
   open(dir: string, options?: WriterOptions): Promise<OpenWriter>;
 }
 
+/** What a store opened by `open` holds by `read`; the store is closed afterwards. */
+async function readReopened<S extends { close(): Promise<void> }>(
+  open: () => Promise<S>,
+  read: (store: S) => Promise<string[]>,
+): Promise<string[]> {
+  const store = await open();
+  try {
+    return await read(store);
+  } finally {
+    await store.close();
+  }
+}
+
 /** The options of `open` for `options`. */
 const optionsOf = ({ fsyncOn, sync = "fsync" }: WriterOptions = {}) => ({ sync, ...(fsyncOn ? { fsyncOn } : {}) });
 
@@ -115,14 +128,11 @@ const writers: Writer[] = [
       return {
         write: (i) => store.save([itemSet(`k${i}`, { i })]),
         close: () => store.close(),
-        async read() {
-          const reopened = await FileStore.open({ directory });
-          try {
-            return (await reopened.load("ws")).map((c) => c.entityId);
-          } finally {
-            await reopened.close();
-          }
-        },
+        read: () =>
+          readReopened(
+            () => FileStore.open({ directory }),
+            async (reopened) => (await reopened.load("ws")).map((c) => c.entityId),
+          ),
       };
     },
   },
@@ -133,14 +143,11 @@ const writers: Writer[] = [
       return {
         write: (i) => store.append("s", [{ id: `k${i}`, type: "n", data: { i }, timestamp: new Date(0) }]),
         close: () => store.close(),
-        async read() {
-          const reopened = await FileEventStore.open({ directory });
-          try {
-            return (await reopened.readStream("s")).map((e) => e.id);
-          } finally {
-            await reopened.close();
-          }
-        },
+        read: () =>
+          readReopened(
+            () => FileEventStore.open({ directory }),
+            async (reopened) => (await reopened.readStream("s")).map((e) => e.id),
+          ),
       };
     },
   },
@@ -159,14 +166,11 @@ const writers: Writer[] = [
       return {
         write: (i) => store.save({ i }, meta(`k${i}`)),
         close: () => store.close(),
-        async read() {
-          const reopened = await FileReadModelStore.open({ directory });
-          try {
-            return [...(await reopened.list("M"))].sort();
-          } finally {
-            await reopened.close();
-          }
-        },
+        read: () =>
+          readReopened(
+            () => FileReadModelStore.open({ directory }),
+            async (reopened) => [...(await reopened.list("M"))].sort(),
+          ),
       };
     },
   },
