@@ -12,7 +12,9 @@
  *    is cut off (`ftruncate`);
  * 3. one `write(2)` of every pending save's lines, then one `fdatasync`
  *    (`sync: "fsync"`; in the thread pool, or on the event loop's thread
- *    with `fsyncOn: "event-loop"`), then every save of the group resolves.
+ *    with `fsyncOn: "event-loop"`), then every save of the group resolves
+ *    (when no fsync ran in the thread pool, after a turn of the event loop:
+ *    see `afterGroupWrite`).
  *
  * A failed write or fsync rejects the group with a `WriteFailedError`,
  * cuts its bytes back off, and closes the descriptor: after a failed
