@@ -48,6 +48,8 @@ export interface TestCluster {
   deleteTopic(name: string): Promise<void>;
   /** Takes broker `id` (-1 = all) down / up: mock only. */
   down(id?: number): Promise<void>;
+  /** Makes broker `brokerId` the leader of `partition` of `topic` (the mock picks leaders at random): mock only. */
+  setLeader(topic: string, partition: number, brokerId: number): Promise<void>;
   up(id?: number): Promise<void>;
   /**
    * The next requests of type `apiKey` ({@link ApiKey}) fail with `errors`
@@ -117,6 +119,9 @@ class MockCluster implements TestCluster {
   down(id = -1): Promise<void> {
     return this.command(`down ${id}`);
   }
+  setLeader(topic: string, partition: number, brokerId: number): Promise<void> {
+    return this.command(`leader ${topic} ${partition} ${brokerId}`);
+  }
   up(id = -1): Promise<void> {
     return this.command(`up ${id}`);
   }
@@ -142,7 +147,9 @@ class MockCluster implements TestCluster {
 
 function externalCluster(brokers: string): TestCluster {
   const unsupported = () =>
-    Promise.reject(new Error("broker down/up and topic deletion need the mock cluster (unset KAFKA_BROKERS)"));
+    Promise.reject(
+      new Error("broker down/up, partition leaders and topic deletion need the mock cluster (unset KAFKA_BROKERS)"),
+    );
   return {
     brokers,
     isMock: false,
@@ -157,6 +164,7 @@ function externalCluster(brokers: string): TestCluster {
     deleteTopic: unsupported,
     down: unsupported,
     up: unsupported,
+    setLeader: unsupported,
     pushRequestErrors: () =>
       Promise.reject(new Error("request error injection needs the mock cluster (unset KAFKA_BROKERS)")),
     async stop() {},
