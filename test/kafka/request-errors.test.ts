@@ -149,7 +149,16 @@ describe("Kafka: request errors injected into the mock cluster", () => {
   }, async () => {
     const topic = uniqueTopic("statelog-produce-errors");
     await cluster.createTopic(topic, 3);
-    await using writer = await ChangelogWriter.open({ brokers: cluster.brokers, topic, producerConfig: PRODUCER });
+    // One request in flight: the mock checks the sequence numbers of transactional producers only, so with more, a
+    // later batch can be stored ahead of an earlier one that is being retried, which a real broker refuses (out of
+    // order sequence). Reports of a partition could then come out of produce order, which the writer's matching
+    // relies on and librdkafka's idempotent producer guarantees with a real broker. The likely cause (not proven)
+    // of one run on a loaded machine that saw two acknowledged writes missing after the burst.
+    await using writer = await ChangelogWriter.open({
+      brokers: cluster.brokers,
+      topic,
+      producerConfig: { ...PRODUCER, "max.in.flight.requests.per.connection": 1 },
+    });
     await writer.connect();
     const before = await tally(await writeMany(writer, "pe", 0, 30, 0));
     expect(before.acked).toHaveLength(30);
@@ -176,7 +185,7 @@ describe("Kafka: request errors injected into the mock cluster", () => {
     expect(t.acked.length, "most writes of the burst are retried to success").toBeGreaterThan(100);
     await checkAndReport(topic, [...before.acked, ...t.acked, ...after.acked], t.rejected, {
       fault: "Produce request errors (retriable: not leader, timed out, not enough replicas)",
-      injection: `rd_kafka_mock_push_request_errors(Produce, ${burst.length}): codes ${burst.join(", ")}`,
+      injection: `rd_kafka_mock_push_request_errors(Produce, ${burst.length}): codes ${burst.join(", ")}; one request in flight`,
       count: burst.length,
       recoveryMs,
     });
