@@ -103,17 +103,32 @@ export function natsServerSyncSettings(): NatsServerSyncSettings {
   }
 }
 
-/** A TCP port that was free a moment ago on 127.0.0.1. */
+/**
+ * The ports this process picks from: 3,000 of 20000–32000, below the
+ * kernel's ephemeral range (ip_local_port_range, 32768–60999 here: a port
+ * the kernel handed out for `listen(0)` can be taken by any outgoing
+ * connection before nats-server binds it). Each vitest worker
+ * (`VITEST_POOL_ID`, 1 to `maxWorkers`) and the main process (global
+ * setup) have a range of their own: a node killed and restarted on its
+ * ports leaves them free meanwhile, and a server another test file starts
+ * in another process must not take them (seen once: "bind: address already
+ * in use" on a restart).
+ */
+const PORT_RANGE = ((): { readonly first: number; readonly count: number } => {
+  const slot = Number.parseInt(process.env.VITEST_POOL_ID ?? "0", 10) || 0;
+  return { first: 20_000 + (slot % 4) * 3_000, count: 3_000 };
+})();
+
+/** A TCP port that was free a moment ago on 127.0.0.1, from this process's {@link PORT_RANGE}. */
 export async function freePort(): Promise<number> {
-  // Below the kernel's ephemeral range (ip_local_port_range, 32768-60999 here): a port the kernel
-  // handed out for `listen(0)` can be taken by any outgoing connection before nats-server binds it.
+  const { first, count } = PORT_RANGE;
   for (let attempt = 0; attempt < 100; attempt++) {
-    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const port = first + Math.floor(Math.random() * count);
     if (handedOut.has(port)) continue;
     handedOut.add(port); // before the await: concurrent calls never return the same port
     if (await canListen(port)) return port;
   }
-  throw new Error("no free loopback port between 20000 and 32000 after 100 tries");
+  throw new Error(`no free loopback port between ${first} and ${first + count} after 100 tries`);
 }
 
 /** Ports this process handed out: they may be free now and bound by a server later. */
