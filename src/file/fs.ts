@@ -1,9 +1,20 @@
 /**
- * File-system primitives of the file backend, written once and used by the
- * FileStore and the FileEventStore: fsync of a directory, and the atomic
+ * File-system primitives of the file backend, written once and used by its
+ * stores: whole reads and writes at a descriptor, the fdatasync after a
+ * group write (where `fsyncOn` says), fsync of a directory, and the atomic
  * replacement of a whole file.
  */
-import { closeSync, constants, fdatasync, fdatasyncSync, fsyncSync, openSync, write, writeSync } from "node:fs";
+import {
+  closeSync,
+  constants,
+  fdatasync,
+  fdatasyncSync,
+  fsyncSync,
+  openSync,
+  readSync,
+  write,
+  writeSync,
+} from "node:fs";
 import { open, rename, unlink } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -59,6 +70,22 @@ export function writeAllSync(fd: number, buf: Uint8Array): void {
     if (written === 0) throw new Error(`write(2) took none of ${buf.length - offset} bytes`);
     offset += written;
   }
+}
+
+/**
+ * Reads up to `bytes` bytes at `position` into `buf` (which must hold
+ * them), synchronously, continuing after short reads; returns how many it
+ * read: fewer only where the file ends.
+ * @throws system errors of reading the file
+ */
+export function readUpTo(fd: number, buf: Uint8Array, bytes: number, position: number): number {
+  let got = 0;
+  while (got < bytes) {
+    const n = readSync(fd, buf, got, bytes - got, position + got);
+    if (n === 0) break;
+    got += n;
+  }
+  return got;
 }
 
 /** fsyncs a directory, so that a new, renamed or removed entry in it survives a crash. */

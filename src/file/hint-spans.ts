@@ -9,10 +9,10 @@
  * ({@link SpanChecksums}, winners.ts), or by reading the winners back and
  * checking each ({@link hintSpans}).
  */
-import { readSync } from "node:fs";
 import { setImmediate } from "node:timers/promises";
 import { crc32 } from "node:zlib";
 import { checkLineCrc, LineError } from "./format.js";
+import { readUpTo } from "./fs.js";
 import type { Hint } from "./hint.js";
 
 /** Winning lines closer than this are read together (with the bytes between them). */
@@ -156,10 +156,5 @@ export function wholeLine(buf: Buffer, start: number, stop: number, size: number
  * @throws system errors of reading the file
  */
 export function readFully(fd: number, buf: Uint8Array, bytes: number, position: number): boolean {
-  for (let got = 0; got < bytes; ) {
-    const r = readSync(fd, buf, got, bytes - got, position + got);
-    if (r === 0) return false;
-    got += r;
-  }
-  return true;
+  return readUpTo(fd, buf, bytes, position) === bytes;
 }

@@ -35,6 +35,7 @@ import { closeSync, constants, fstatSync, openSync, readSync, renameSync, unlink
 import path from "node:path";
 import { crc32 } from "node:zlib";
 import { DATA_SUFFIX, HINT_SUFFIX, TEMP_SUFFIX } from "./encoding.js";
+import { readUpTo } from "./fs.js";
 import { type HintSpans, hintSpans } from "./hint-spans.js";
 
 /** Where the winning lines of a file's first `dataBytes` bytes lie. */
@@ -79,13 +80,7 @@ function fingerprint(fd: number, bytes: number): string {
   const last = bytes - n;
   for (let k = 0; k < SAMPLES; k++) {
     const at = Math.floor((last * k) / (SAMPLES - 1));
-    let got = 0;
-    while (got < n) {
-      const r = readSync(fd, buf, got, n - got, at + got);
-      if (r === 0) break;
-      got += r;
-    }
-    crc = crc32(buf.subarray(0, got), crc);
+    crc = crc32(buf.subarray(0, readUpTo(fd, buf, n, at)), crc);
   }
   return crc.toString(16).padStart(8, "0");
 }

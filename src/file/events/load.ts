@@ -6,11 +6,12 @@
  * The last segment's torn tail is cut off; the scanned lines' index blocks
  * are written, so that the next open reads them instead.
  */
-import { closeSync, openSync, readFileSync, readSync, statSync, truncateSync, unlinkSync } from "node:fs";
+import { closeSync, openSync, readFileSync, statSync, truncateSync, unlinkSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { join } from "node:path";
 import type { StreamState } from "../../events/index.js";
 import { CorruptionError } from "../../index.js";
+import { readUpTo } from "../fs.js";
 import type { DiskEventLog } from "./disk-log.js";
 import {
   INDEX_PREFIX,
@@ -211,7 +212,7 @@ class Loader {
     try {
       for (;;) {
         const bytes = Math.min(buf.length, segment.size - from);
-        const got = readInto(fd, buf, bytes, from);
+        const got = readUpTo(fd, buf, bytes, from);
         // The segment's end: its own rule (a torn last batch is dropped from the last segment only).
         // Before it, a read that cuts a batch (or a line) leaves it for the next read, as a torn tail.
         const end = got < bytes || from + got >= segment.size;
@@ -240,29 +241,12 @@ class Loader {
   }
 }
 
-/** Reads up to `bytes` bytes at `position` into `buf`; returns how many (fewer at the file's end). */
-function readInto(fd: number, buf: Buffer, bytes: number, position: number): number {
-  let done = 0;
-  while (done < bytes) {
-    const n = readSync(fd, buf, done, bytes - done, position + done);
-    if (n === 0) break;
-    done += n;
-  }
-  return done;
-}
-
 /** `bytes` bytes at `offset` of `file`. */
 function readRange(file: string, offset: number, bytes: number): Buffer {
   const buf = Buffer.allocUnsafe(bytes);
   const fd = openSync(file, "r");
   try {
-    let done = 0;
-    while (done < bytes) {
-      const n = readSync(fd, buf, done, bytes - done, offset + done);
-      if (n === 0) break;
-      done += n;
-    }
-    return buf.subarray(0, done);
+    return buf.subarray(0, readUpTo(fd, buf, bytes, offset));
   } finally {
     closeSync(fd);
   }

@@ -3,10 +3,11 @@
  * them (positioned reads on descriptors opened on first use), and scanning
  * lines into index entries (at open, where no index side file covers them).
  */
-import { closeSync, openSync, readSync } from "node:fs";
+import { closeSync, openSync } from "node:fs";
 import { join } from "node:path";
 import type { RecordedEvent } from "../../events/index.js";
 import { CorruptionError } from "../../index.js";
+import { readUpTo } from "../fs.js";
 import { decodeLinesAt, lineCrcMatches } from "./format.js";
 
 /** One segment file: its name, the global position of its first event, and its valid size in bytes. */
@@ -88,13 +89,7 @@ export class Segments {
 
   /** Reads `bytes` at `offset` of `segment` (into `buf` when given: at least `bytes` long). */
   readAt(segment: Segment, offset: number, bytes: number, buf: Buffer = Buffer.allocUnsafe(bytes)): Buffer {
-    const fd = this.#fd(segment);
-    let done = 0;
-    while (done < bytes) {
-      const n = readSync(fd, buf, done, bytes - done, offset + done);
-      if (n === 0) break;
-      done += n;
-    }
+    const done = readUpTo(this.#fd(segment), buf, bytes, offset);
     return done === buf.length ? buf : buf.subarray(0, done);
   }
 
