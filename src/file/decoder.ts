@@ -27,6 +27,31 @@ const TS_TAIL = 2 + 8 + CRC_FIELD.length + 1 + 24 + TS_FIELD.length;
 /** Entity types a {@link LineDecoder} keeps the string of (lines of a few types mixed share them). */
 const TYPES_KEPT = 16;
 
+/**
+ * Entities a {@link LineDecoder} with `batchEntities` parses with one
+ * `JSON.parse` ({@link LineDecoder.flushEntities}): at most this many, and
+ * about this many bytes of their text. A load of 100,000 entities of ~300 B
+ * took 7–10% less time with batches of this size than with a parse per
+ * line; batches of 100 KB or more were slower (V8 allocates what
+ * `JSON.parse` builds from such a text in the old generation at once).
+ */
+const BATCH_ENTITIES = 256;
+const BATCH_BYTES = 64 * 1024;
+
+/** A set change whose entity a batch fills in. */
+type PendingChange = { -readonly [K in keyof Change]: Change[K] } & { entity?: unknown };
+
+/**
+ * A {@link LineError} of entities parsed in a batch: `lines` holds the
+ * line numbers (as given to {@link LineDecoder.decode}, ascending) of
+ * every entity of the batch that is not valid JSON on its own.
+ */
+export class EntityBatchError extends LineError {
+  constructor(readonly lines: readonly number[]) {
+    super("the entity is not valid JSON");
+  }
+}
+
 /** What {@link LineDecoder.key} found. */
 export const KeyShape = {
   /** Not statelog's own shape: parse the line with {@link parseLineObject}. */
@@ -84,15 +109,101 @@ export class LineDecoder {
   /** The minute of the last timestamp (`YYYY-MM-DDTHH:MM:`, as bytes) and its time in ms. */
   #minute = "";
   #minuteMs = 0;
+  /** Entity texts waiting for {@link flushEntities}, as `[e1\n,e2\n,…` (the `[` at 0), and their changes and lines. */
+  #batch: Buffer | undefined;
+  #batchUsed = 0;
+  #batchStarts: number[] = [];
+  #batchChanges: PendingChange[] = [];
+  #batchLines: number[] = [];
 
   /**
    * @param namespace the namespace whose file is read
    * @param prefix its {@link linePrefix}
+   * @param batchEntities parse the entities of checksummed lines in
+   *   batches: {@link decode} returns such a change before its entity is
+   *   parsed, and the caller must call {@link flushEntities} before it
+   *   hands out what it decoded (whenever {@link entitiesDue}, and at the
+   *   end)
    */
   constructor(
     readonly namespace: string,
     readonly prefix: Uint8Array,
+    readonly batchEntities = false,
   ) {}
+
+  /** Whether enough entities wait for {@link flushEntities} to make a batch. */
+  entitiesDue(): boolean {
+    return this.#batchChanges.length >= BATCH_ENTITIES || this.#batchUsed >= BATCH_BYTES;
+  }
+
+  /**
+   * Parses the entities waiting since the last call and sets each one on
+   * its change. The texts are joined into one JSON array and parsed at
+   * once; when that fails (or yields another number of values than
+   * texts), each text is parsed alone. Only object entities (`{…}`) of
+   * lines whose checksum held are batched, and each text is followed by a
+   * `\n`, which no JSON string may hold: a string left open by a damaged
+   * text cannot run into the next one. What is left, damaged texts whose
+   * brackets complement each other, takes lines edited by hand with their
+   * checksums recomputed.
+   * @throws EntityBatchError naming every line whose entity is not valid JSON
+   */
+  flushEntities(): void {
+    const changes = this.#batchChanges;
+    const n = changes.length;
+    if (n === 0) return;
+    const text = this.#batch as Buffer;
+    const starts = this.#batchStarts;
+    const lines = this.#batchLines;
+    const used = this.#batchUsed;
+    this.#batchChanges = [];
+    this.#batchStarts = [];
+    this.#batchLines = [];
+    this.#batchUsed = 0;
+    text[used - 1] = 93; // the last `,` becomes `]`
+    let values: unknown;
+    try {
+      values = JSON.parse(text.toString("utf8", 0, used));
+    } catch {
+      values = undefined;
+    }
+    if (Array.isArray(values) && values.length === n) {
+      for (let i = 0; i < n; i++) (changes[i] as PendingChange).entity = values[i];
+      return;
+    }
+    const bad: number[] = [];
+    for (let i = 0; i < n; i++) {
+      try {
+        (changes[i] as PendingChange).entity = JSON.parse(
+          text.toString("utf8", starts[i] as number, (i + 1 < n ? (starts[i + 1] as number) : used) - 2),
+        );
+      } catch {
+        bad.push(lines[i] as number);
+      }
+    }
+    if (bad.length > 0) throw new EntityBatchError(bad);
+  }
+
+  /** Adds the entity text `buf[from, to)` of `change` (line `line`) to the batch. */
+  #defer(buf: Buffer, from: number, to: number, change: PendingChange, line: number): void {
+    const bytes = to - from;
+    let text = this.#batch;
+    const at = this.#batchChanges.length === 0 ? 1 : this.#batchUsed;
+    if (text === undefined || at + bytes + 2 > text.length) {
+      const grown = Buffer.allocUnsafe(Math.max(BATCH_BYTES + 64 * 1024, 2 * (at + bytes + 2)));
+      if (text !== undefined) text.copy(grown, 0, 0, at);
+      text = grown;
+      this.#batch = text;
+    }
+    text[0] = 91; // `[`
+    buf.copy(text, at, from, to);
+    text[at + bytes] = 10; // `\n`
+    text[at + bytes + 1] = 44; // `,`
+    this.#batchUsed = at + bytes + 2;
+    this.#batchStarts.push(at);
+    this.#batchChanges.push(change);
+    this.#batchLines.push(line);
+  }
 
   /** Index of the closing quote of the JSON string opening at `q`, or -1 before `end`; notes backslashes. */
   #stringEnd(buf: Buffer, q: number, end: number): number {
@@ -176,12 +287,15 @@ export class LineDecoder {
    * every line a read decodes was checked while the file was scanned
    * ({@link checkLineCrc} or {@link parseLineObject}).
    * @param parseEntity parse the entity JSON (else only check the line; a
-   *   checksummed set line then has `entity: undefined`)
+   *   checksummed set line then has `entity: undefined`). With
+   *   `batchEntities`, the entity of a checksummed line may be left for
+   *   {@link flushEntities}, which names `line` if it is damaged.
+   * @param line the line's number, for {@link EntityBatchError}
    * @throws LineError
    */
-  decode(buf: Buffer, start: number, end: number, parseEntity: boolean): Change {
+  decode(buf: Buffer, start: number, end: number, parseEntity: boolean, line = -1): Change {
     return (
-      (this.#prefix(buf, start, end) ? this.#decodeRest(buf, end, parseEntity) : undefined) ??
+      (this.#prefix(buf, start, end) ? this.#decodeRest(buf, end, parseEntity, line) : undefined) ??
       parseLineObject(buf.toString("utf8", start, end), this.namespace).change
     );
   }
@@ -192,17 +306,17 @@ export class LineDecoder {
    * the caller has not changed the bytes since.
    * @throws LineError
    */
-  decodeScanned(buf: Buffer, start: number, end: number, parseEntity: boolean): Change {
+  decodeScanned(buf: Buffer, start: number, end: number, parseEntity: boolean, line = -1): Change {
     if (this.#line !== buf || this.#start !== start || this.#end !== end)
-      return this.decode(buf, start, end, parseEntity);
+      return this.decode(buf, start, end, parseEntity, line);
     return (
-      this.#decodeRest(buf, end, parseEntity) ??
+      this.#decodeRest(buf, end, parseEntity, line) ??
       parseLineObject(buf.toString("utf8", start, end), this.namespace).change
     );
   }
 
   /** {@link decode} of a line in statelog's own shape after {@link #prefix}; `undefined` for any other shape. */
-  #decodeRest(buf: Buffer, end: number, parseEntity: boolean): Change | undefined {
+  #decodeRest(buf: Buffer, end: number, parseEntity: boolean, line: number): Change | undefined {
     const start = this.#start;
     const isSet = this.#isSet;
     const q = this.#q;
@@ -261,6 +375,18 @@ export class LineDecoder {
     const timestamp = new Date(this.#timestampMs(buf, tsField + TS_FIELD.length, tsEnd));
     const namespace = this.namespace;
     if (!isSet) return { namespace, changeType: ChangeType.Unset, entityType, entityId, timestamp };
+    if (parseEntity && hasCrc && this.batchEntities && buf[entityStart] === 123 && buf[tsField - 1] === 125) {
+      const change: PendingChange = {
+        namespace,
+        changeType: ChangeType.Set,
+        entityType,
+        entityId,
+        entity: undefined,
+        timestamp,
+      };
+      this.#defer(buf, entityStart, tsField, change, line);
+      return change as Change;
+    }
     let entity: unknown;
     if (parseEntity || !hasCrc) {
       try {

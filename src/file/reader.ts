@@ -6,7 +6,7 @@
 import { read } from "node:fs";
 import { promisify } from "node:util";
 import { type Change, CorruptionError } from "../index.js";
-import { KeyShape, LineDecoder } from "./decoder.js";
+import { EntityBatchError, KeyShape, LineDecoder } from "./decoder.js";
 import { type Chunk, checkLineCrc, LineError, parseLineObject } from "./format.js";
 import type { HintSpans } from "./hint-spans.js";
 import { grow, KeyTable } from "./keys.js";
@@ -218,7 +218,7 @@ export function fileRead(
   pause: (() => Promise<void>) | undefined,
   chunkPos: number[] = offsetsOf(chunks),
 ): FileRead {
-  return { chunks, chunkPos, ctx, decoder: new LineDecoder(ctx.namespace, ctx.prefix), bad: new Set(), pause };
+  return { chunks, chunkPos, ctx, decoder: new LineDecoder(ctx.namespace, ctx.prefix, true), bad: new Set(), pause };
 }
 
 /** The file offsets of consecutive chunks read from offset 0. */
@@ -307,7 +307,9 @@ export class Scanner {
     if (parseEntity === undefined || slot < 0) return;
     if (this.#parsedOf?.[slot] !== undefined) return; // a line in another shape: parsed to find its key
     this.#parsedOf ??= [];
-    this.#parsedOf[slot] = this.read.decoder.decodeScanned(this.read.chunks[c] as Chunk, start, stop, parseEntity);
+    const { decoder } = this.read;
+    this.#parsedOf[slot] = decoder.decodeScanned(this.read.chunks[c] as Chunk, start, stop, parseEntity, index);
+    if (decoder.entitiesDue()) decoder.flushEntities();
   }
 
   /** The next line scanned by {@link scanChunk} is line `index` (after a hint's winners: the hint's line count). */
@@ -473,6 +475,19 @@ export async function decodeWinners(read: FileRead, first: Scan, parseEntities: 
   for (let scan = first; ; scan = await scanAll(read)) {
     const decoded: Change[] = [];
     let again = false;
+    /** Marks the damaged line(s) of `error`, a damage of line `index` unless it names its own; throws unless skipping. */
+    const damaged = (error: unknown, index: number): void => {
+      const lines = error instanceof EntityBatchError ? error.lines : [index];
+      if (!(error instanceof LineError) || !ctx.skip) throw corruption(ctx, lines[0] as number, error);
+      for (const line of lines) bad.add(line);
+      again = true;
+    };
+    // Entities a scan with a hint left waiting (scanAt) are parsed first.
+    try {
+      decoder.flushEntities();
+    } catch (error) {
+      damaged(error, -1);
+    }
     for (let w = 0; w < scan.winners.length; w++) {
       if (pause && (w & PAUSE_EVERY) === PAUSE_EVERY) await pause();
       const parsed = scan.parsed?.[w];
@@ -481,14 +496,18 @@ export async function decodeWinners(read: FileRead, first: Scan, parseEntities: 
         continue;
       }
       const chunk = scan.chunks[scan.chunkOf[w] as number] as Chunk;
+      const index = scan.winners[w] as number;
       try {
-        decoded.push(decoder.decode(chunk, scan.starts[w] as number, scan.ends[w] as number, parseEntities));
+        decoded.push(decoder.decode(chunk, scan.starts[w] as number, scan.ends[w] as number, parseEntities, index));
+        if (decoder.entitiesDue()) decoder.flushEntities();
       } catch (error) {
-        const index = scan.winners[w] as number;
-        if (!(error instanceof LineError) || !ctx.skip) throw corruption(ctx, index, error);
-        bad.add(index);
-        again = true;
+        damaged(error, index);
       }
+    }
+    try {
+      decoder.flushEntities();
+    } catch (error) {
+      damaged(error, -1);
     }
     if (!again) return { scan, decoded, skipped: [...bad].sort((a, b) => a - b).map((i) => i + 1) };
   }

@@ -1,9 +1,11 @@
-import { appendFileSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import { crc32 } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import type { ChangeInput } from "../../src/core/change.js";
 import { CorruptionError, isCorruptionError } from "../../src/core/errors.js";
 import { FileStore, type FileStoreOptions, type SkippedLinesReport } from "../../src/file/index.js";
+import { withInternals } from "../../src/file/internal.js";
 import { itemSet as set, tempDir } from "./helpers.js";
 
 async function storeWith(
@@ -18,6 +20,13 @@ async function storeWith(
 
 function lines(file: string): string[] {
   return readFileSync(file, "utf8").split("\n");
+}
+
+/** `line` (statelog's own, with `crc`) with its entity text replaced by `text` and its checksum recomputed. */
+function withEntityText(line: string, text: string): string {
+  const from = line.indexOf(',"entity":') + ',"entity":'.length;
+  const body = `${line.slice(0, from)}${text}${line.slice(line.lastIndexOf(',"timestamp":"'), line.lastIndexOf(',"crc":"'))}`;
+  return `${body},"crc":"${crc32(Buffer.from(body)).toString(16).padStart(8, "0")}"}`;
 }
 
 async function caught(promise: Promise<unknown>): Promise<unknown> {
@@ -176,6 +185,61 @@ describe("corruption", () => {
       ["b", { v: 1 }],
     ]);
     expect(reports).toEqual([{ namespace: "ws", file, lines: [3, 4] }]);
+    await store.close();
+  });
+
+  it("an entity that is not JSON under a checksum recomputed by hand: named among many lines, skipped to the previous version", async () => {
+    // Entities are parsed in batches of many lines: the damaged ones are still named one by one.
+    const first = Array.from({ length: 600 }, (_, i) => set(`k${i}`, { v: 1, i }));
+    const second = Array.from({ length: 600 }, (_, i) => set(`k${i}`, { v: 2, i }));
+    const reports: SkippedLinesReport[] = [];
+    const { store, file, dir } = await storeWith([first, second], {
+      onSkippedLines: (r) => reports.push(r),
+    });
+    const content = lines(file);
+    const damage = (n: number, text: string): void => {
+      content[n] = withEntityText(content[n] as string, text);
+    };
+    damage(700, '{"v":2,"i":100'); // k100's latest
+    damage(1000, '{"v":"}'); // k400's latest: a string left open…
+    damage(1001, '{","b":{}}'); // …that k401's closes
+    writeFileSync(file, content.join("\n"));
+    const error = (await caught(store.load("ws"))) as CorruptionError;
+    expect(error).toBeInstanceOf(CorruptionError);
+    expect(error.line).toBe(701);
+    expect(error.message).toContain("the entity is not valid JSON");
+    await store.close();
+    const skipping = await FileStore.open({
+      directory: dir,
+      autoCompact: false,
+      onCorruption: "skip",
+      onSkippedLines: (r) => reports.push(r),
+    });
+    const loaded = await skipping.load("ws");
+    expect(reports).toEqual([{ namespace: "ws", file, lines: [701, 1001, 1002] }]);
+    const byId = new Map(loaded.map((c) => [c.entityId, c.changeType === "set" ? c.entity : undefined]));
+    expect(byId.size).toBe(600);
+    for (let i = 0; i < 600; i++) {
+      expect(byId.get(`k${i}`)).toEqual({ v: i === 100 || i === 400 || i === 401 ? 1 : 2, i });
+    }
+    await skipping.close();
+  });
+
+  it("an entity that is not JSON, copied by a compaction (which parses no entity) under its hint: the load names it", async () => {
+    const dir = tempDir();
+    const store = await FileStore.open(withInternals({ directory: dir, autoCompact: false }, { hintMinLines: 10 }));
+    await store.save(Array.from({ length: 600 }, (_, i) => set(`k${i}`, { v: 1, i })));
+    await store.save(Array.from({ length: 600 }, (_, i) => set(`k${i}`, { v: 2, i })));
+    const file = store.fileOf("ws");
+    const content = lines(file);
+    content[700] = withEntityText(content[700] as string, '{"v":2');
+    writeFileSync(file, content.join("\n"));
+    await store.compact("ws");
+    expect(existsSync(`${file.slice(0, -".jsonl".length)}.hint`)).toBe(true);
+    const error = (await caught(store.load("ws"))) as CorruptionError;
+    expect(error).toBeInstanceOf(CorruptionError);
+    expect(error.line).toBe(101); // k100's line, now the 101st
+    expect(lines(file)[100]).toBe(content[700]);
     await store.close();
   });
 

@@ -2,10 +2,11 @@
  * LineDecoder (src/file/decoder.ts): a line's key from its prefix, and a
  * line's change, for statelog's own lines and lines of other shapes.
  */
+import { crc32 } from "node:zlib";
 import { describe, expect, it } from "vitest";
-import { KeyShape, LineDecoder } from "../../src/file/decoder.js";
+import { EntityBatchError, KeyShape, LineDecoder } from "../../src/file/decoder.js";
 import { NameJsonCache } from "../../src/file/encode.js";
-import { keyOf, linePrefix } from "../../src/file/format.js";
+import { checkLineCrc, keyOf, linePrefix } from "../../src/file/format.js";
 import { type Change, ChangeType } from "../../src/index.js";
 import { encodeLines } from "./helpers.js";
 
@@ -104,5 +105,106 @@ describe("LineDecoder", () => {
     };
     expect(decoder.decodeScanned(line, 0, line.length, true)).toEqual(expected);
     expect(decoder.decode(line, 0, line.length, true)).toEqual(expected);
+  });
+});
+
+/** Decodes every line of `bounds` with a batching decoder as a read does, flushing when due and at the end. */
+function decodeBatched(buf: Buffer, bounds: [number, number][]): { decoded: Change[]; deferred: number } {
+  const decoder = new LineDecoder(NS, linePrefix(NS), true);
+  const decoded: Change[] = [];
+  let deferred = 0;
+  bounds.forEach(([start, end], line) => {
+    const c = decoder.decode(buf, start, end, true, line);
+    if (c.changeType === ChangeType.Set && c.entity === undefined) deferred++;
+    decoded.push(c);
+    if (decoder.entitiesDue()) decoder.flushEntities();
+  });
+  decoder.flushEntities();
+  return { decoded, deferred };
+}
+
+/** `line` (statelog's own, with `crc`) with its entity text replaced by `text` and its checksum recomputed. */
+function withEntityText(line: string, text: string): string {
+  const from = line.indexOf(',"entity":') + ',"entity":'.length;
+  const to = line.lastIndexOf(',"timestamp":"');
+  const body = `${line.slice(0, from)}${text}${line.slice(to, line.lastIndexOf(',"crc":"'))}`;
+  return `${body},"crc":"${crc32(Buffer.from(body)).toString(16).padStart(8, "0")}"}`;
+}
+
+describe("LineDecoder with batchEntities", () => {
+  it("parses the entities of checksummed lines in batches and returns what a parse per line returns", () => {
+    const big = { blob: "x".repeat(100 * 1024), nested: { list: [1, 2, { deep: "é\u2028" }] } };
+    const entities: unknown[] = [big, [1, 2], "text", 42, null, true, {}, { 'q"uote': "\\", u: "\u{1f600}" }];
+    const changes: Change[] = Array.from({ length: 1500 }, (_, k) => {
+      const c = change(`t${k % 3}`, `e${k}`, k);
+      return c.changeType === ChangeType.Set && k % 97 < entities.length ? { ...c, entity: entities[k % 97] } : c;
+    });
+    const { buf, bounds } = linesOf(changes);
+    const { decoded, deferred } = decodeBatched(buf, bounds);
+    expect(decoded).toEqual(changes);
+    // Object entities were batched; the others (arrays, strings, numbers…) parsed at once.
+    const objects = changes.filter(
+      (c) =>
+        c.changeType === ChangeType.Set &&
+        c.entity !== null &&
+        typeof c.entity === "object" &&
+        !Array.isArray(c.entity),
+    ).length;
+    expect(deferred).toBe(objects);
+    // Lines without checksums are not batched.
+    const plain = linesOf(changes.slice(0, 50))
+      .buf.toString()
+      .replace(/,"crc":"[0-9a-f]{8}"/g, "");
+    const plainBuf = Buffer.from(plain);
+    const plainBounds: [number, number][] = [];
+    for (let at = 0; at < plainBuf.length; ) {
+      const nl = plainBuf.indexOf(10, at);
+      plainBounds.push([at, nl]);
+      at = nl + 1;
+    }
+    const fromPlain = decodeBatched(plainBuf, plainBounds);
+    expect(fromPlain.decoded).toEqual(changes.slice(0, 50));
+    expect(fromPlain.deferred).toBe(0);
+  });
+
+  /** Decodes 20 set lines with the entity texts of `damaged` (line → text, checksums recomputed) in one batch. */
+  function flushDamaged(damaged: Record<number, string>): { error: unknown; decoded: Change[]; changes: Change[] } {
+    const changes = Array.from({ length: 20 }, (_, k) => change("t", `e${k}`, k * 7 + 1)); // all set changes
+    const lines = linesOf(changes).buf.toString().split("\n").slice(0, -1);
+    for (const [i, text] of Object.entries(damaged))
+      lines[Number(i)] = withEntityText(lines[Number(i)] as string, text);
+    const buf = Buffer.from(`${lines.join("\n")}\n`);
+    const bounds: [number, number][] = [];
+    for (let at = 0; at < buf.length; ) {
+      const nl = buf.indexOf(10, at);
+      bounds.push([at, nl]);
+      at = nl + 1;
+    }
+    for (const [start, end] of bounds) checkLineCrc(buf, start, end, NS); // the checksums hold
+    const decoder = new LineDecoder(NS, linePrefix(NS), true);
+    const decoded = bounds.map(([start, end], line) => decoder.decode(buf, start, end, true, line));
+    try {
+      decoder.flushEntities();
+      return { error: undefined, decoded, changes };
+    } catch (error) {
+      return { error, decoded, changes };
+    }
+  }
+
+  it("names every line whose entity is not valid JSON alone: a string left open cannot run into the next text", () => {
+    // Joined by commas alone, the first two would parse as one object and the third as two: 20 values.
+    const { error, decoded, changes } = flushDamaged({ 3: '{"a":"}', 4: '{","b":{}}', 12: '{"c":1},{"d":2}' });
+    expect(error).toBeInstanceOf(EntityBatchError);
+    expect((error as EntityBatchError).lines).toEqual([3, 4, 12]);
+    // The other lines of the batch got their entities.
+    for (const i of [0, 2, 5, 11, 13, 19]) expect(decoded[i]).toEqual(changes[i]);
+  });
+
+  it("names every line whose entity is not valid JSON alone: texts whose brackets complement each other", () => {
+    // One value for two texts: the batch parses, to 19 values for 20 texts.
+    const { error, decoded, changes } = flushDamaged({ 10: '{"a":[{}', 11: '{"x":1}]}' });
+    expect(error).toBeInstanceOf(EntityBatchError);
+    expect((error as EntityBatchError).lines).toEqual([10, 11]);
+    for (const i of [0, 9, 12, 19]) expect(decoded[i]).toEqual(changes[i]);
   });
 });
