@@ -183,6 +183,38 @@ export function checkKafkaConfig<O extends object>(
   return { ...base, ...given };
 }
 
+/**
+ * {@link checkKafkaConfig} of a changelog producer's settings, over
+ * {@link CHANGELOG_PRODUCER_CONFIG}, refusing settings that would let
+ * Kafka store two writes of a partition in another order than they were
+ * made: without idempotence, a retried request lands after a later one
+ * when more than one is in flight, and the older value of a key would
+ * then win.
+ * @throws ConfigurationError
+ */
+export function checkProducerConfig<O extends object>(
+  check: OptionChecker<O>,
+  name: keyof O & string,
+  given: unknown,
+): KafkaConfig {
+  const config = checkKafkaConfig(check, name, given, CHANGELOG_PRODUCER_CONFIG);
+  const idempotence = config["enable.idempotence"];
+  if (idempotence === false || idempotence === "false") {
+    for (const setting of ["max.in.flight.requests.per.connection", "max.in.flight"]) {
+      const inFlight = config[setting];
+      if (inFlight !== undefined && Number(inFlight) !== 1) {
+        throw check.error(
+          name,
+          `idempotent ("enable.idempotence": true), or with one request in flight ("${setting}": 1): ` +
+            "a retry must not store a write after a later one",
+          given,
+        );
+      }
+    }
+  }
+  return config;
+}
+
 /** True for a plain object whose values have one of `types`. */
 export function isSettings(value: unknown, types: readonly string[]): value is Record<string, never> {
   return (

@@ -9,7 +9,9 @@
  * to copy and mark is what limits throughput (docs/performance.md).
  * Delivery reports are matched to records per partition in produce order
  * (librdkafka reports a partition's records in the order they were
- * produced), which spares a native opaque handle per record.
+ * produced), which spares a native opaque handle per record; a report
+ * whose key is not the oldest record's is matched to the oldest record
+ * with its key.
  */
 import { ClosedError, messageOf } from "../index.js";
 import { loadKafkaClient, type RdKafka } from "./client.js";
@@ -224,6 +226,24 @@ class WaiterQueue {
   push(key: string, settle: Settle): void {
     this.keys.push(key);
     this.settles.push(settle);
+  }
+
+  /**
+   * Whether the head waiter's key is `key` (a report's key: the bytes of
+   * a key given as a string; a report without a key matches any head).
+   * Compares ASCII bytes in place, without decoding them.
+   */
+  headHas(key: Buffer | string | null | undefined): boolean {
+    if (key === null || key === undefined) return true;
+    const text = this.keys[this.head]!;
+    if (typeof key === "string") return key === text;
+    const n = key.length;
+    if (n !== text.length) return n > text.length && key.toString("utf8") === text;
+    for (let i = 0; i < n; i++) {
+      const c = key[i]!;
+      if (c !== text.charCodeAt(i) || c > 127) return key.toString("utf8") === text;
+    }
+    return true;
   }
 
   /** The index of the oldest waiter with this key (a report's key), or the head when none has it. */
@@ -476,8 +496,11 @@ export class ChangelogProducer {
     if (waiting && waiting.length > 0) {
       // Reports of a partition come in produce order, except failures: librdkafka fails records
       // whose message.timeout.ms ran out while they waited in its queue before older records in
-      // flight are answered. A failed report is matched by its key, never to the oldest waiter.
-      const i = err ? waiting.indexOfKey(report.key) : waiting.head;
+      // flight are answered. A failed report is matched by its key, never to the oldest waiter;
+      // so is a success whose key is not the oldest waiter's (a broker that stored a retried
+      // request after a later one, which an idempotent producer's broker refuses to do, but
+      // librdkafka's mock cluster does not), so that no write is told another one's outcome.
+      const i = err || !waiting.headHas(report.key) ? waiting.indexOfKey(report.key) : waiting.head;
       const key = waiting.keys[i]!;
       const settle = waiting.settles[i]!;
       waiting.take(i);

@@ -32,6 +32,7 @@ import {
   checkKafkaConfig,
   checkKafkaOptions,
   checkPartitions,
+  checkProducerConfig,
   type KafkaConfig,
   type KafkaConnectionOptions,
   resolveGroupId,
@@ -150,7 +151,7 @@ export class KafkaStore extends BaseStore {
       STORE_OPTION_NAMES,
     );
     const partitions = checkPartitions(check, options);
-    const producerConfig = checkKafkaConfig(check, "producerConfig", options.producerConfig, CHANGELOG_PRODUCER_CONFIG);
+    const producerConfig = checkProducerConfig(check, "producerConfig", options.producerConfig);
     const consumerConfig = checkKafkaConfig(check, "consumerConfig", options.consumerConfig, CHANGELOG_CONSUMER_CONFIG);
     const groupId = resolveGroupId(check, options);
     const stallTimeoutMs = check.integer("stallTimeoutMs", { min: 1 });

@@ -9,9 +9,9 @@ import { loadKafkaClient } from "./client.js";
 import { type Changeloggable, keyInNamespace, recordTimestamp } from "./codec.js";
 import {
   CHANGELOG_PRODUCER_CONFIG,
-  checkKafkaConfig,
   checkKafkaOptions,
   checkPartitions,
+  checkProducerConfig,
   type KafkaConfig,
   type KafkaConnectionOptions,
   SHARED_DEFAULTS,
@@ -140,7 +140,7 @@ export class ChangelogWriter implements AsyncDisposable {
       brokers,
       topic,
       partitions: checkPartitions(check, options),
-      producerConfig: checkKafkaConfig(check, "producerConfig", options.producerConfig, CHANGELOG_PRODUCER_CONFIG),
+      producerConfig: checkProducerConfig(check, "producerConfig", options.producerConfig),
       maxValueBytes: check.integer("maxValueBytes", { min: 1 }),
     };
     await loadKafkaClient();

@@ -39,6 +39,8 @@ describe("ChangelogWriter.open options", () => {
     [{ maxValueBytes: "1MB" }, "maxValueBytes"],
     [{ producerConfig: "acks=all" }, "producerConfig"],
     [{ producerConfig: { acks: { all: true } } }, "producerConfig"],
+    [{ producerConfig: { "enable.idempotence": false } }, "producerConfig"],
+    [{ producerConfig: { "enable.idempotence": "false", "max.in.flight": 2 } }, "producerConfig"],
     [{ env: "prod" }, "env"],
   ])("refuses %j", async (options, name) => {
     await refused(() => ChangelogWriter.open({ env, ...(options as object) }), "ChangelogWriter", `option ${name}`);
@@ -61,6 +63,20 @@ describe("ChangelogWriter.open options", () => {
     expect(CHANGELOG_WRITER_DEFAULTS.maxValueBytes).toBe(1024 * 1024);
     // maxValueBytes is applied: a value over 10 bytes is refused before writing.
     await expectCode(writer.set("ns", { changeLogId: () => "ns/item/1", text: "more than ten" }), ErrorCode.TooLarge);
+  });
+
+  it("refuses a producer that could store a retried write after a later one; takes one without idempotence and one request in flight", async () => {
+    await refused(
+      () => ChangelogWriter.open({ env, producerConfig: { "enable.idempotence": false } }),
+      'option producerConfig must be idempotent ("enable.idempotence": true), or with one request in flight ("max.in.flight.requests.per.connection": 1)',
+    );
+    await refused(
+      () => KafkaStore.open({ env, producerConfig: { "enable.idempotence": false } }),
+      "KafkaStore option producerConfig must be idempotent",
+    );
+    const producerConfig = { "enable.idempotence": false, "max.in.flight.requests.per.connection": 1 };
+    await using writer = await ChangelogWriter.open({ env, brokers: "b:1", partitions: 1, producerConfig });
+    expect(writer.partitions).toBe(1); // opened: the settings were taken
   });
 });
 

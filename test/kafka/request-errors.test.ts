@@ -151,9 +151,9 @@ describe("Kafka: request errors injected into the mock cluster", () => {
     await cluster.createTopic(topic, 3);
     // One request in flight: the mock checks the sequence numbers of transactional producers only, so with more, a
     // later batch can be stored ahead of an earlier one that is being retried, which a real broker refuses (out of
-    // order sequence). Reports of a partition could then come out of produce order, which the writer's matching
-    // relies on and librdkafka's idempotent producer guarantees with a real broker. The likely cause (not proven)
-    // of one run on a loaded machine that saw two acknowledged writes missing after the burst.
+    // order sequence): the topic would not hold the writes in the order a real broker keeps. Reports out of produce
+    // order are matched by key since (report-matching.test.ts); before, they were the likely cause (not proven) of
+    // one run on a loaded machine that saw two acknowledged writes missing after the burst.
     await using writer = await ChangelogWriter.open({
       brokers: cluster.brokers,
       topic,

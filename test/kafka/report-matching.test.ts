@@ -1,0 +1,131 @@
+/**
+ * How the changelog producer (src/kafka/producer.ts) matches librdkafka's
+ * delivery reports to the writes waiting for them, with a stand-in for
+ * the client's Producer that hands out the reports in an order the test
+ * picks: in produce order, a report goes to the oldest write of its
+ * partition; a report for another key (a broker that stored a retried
+ * request after a later one, as librdkafka's mock cluster can) goes to
+ * the oldest write with that key, success or failure.
+ */
+import { EventEmitter } from "node:events";
+import { afterEach, describe, expect, it, vi } from "vitest";
+
+/** The stand-in Producer: records what it was given, emits the reports the test asks for. */
+class FakeProducer extends EventEmitter {
+  static current: FakeProducer | undefined;
+  readonly produced: { partition: number; key: string }[] = [];
+
+  constructor(readonly conf: Record<string, unknown>) {
+    super();
+    FakeProducer.current = this;
+  }
+
+  connect(options: { topic: string }, cb: (err: unknown, data: unknown) => void): void {
+    cb(null, { topics: [{ name: options.topic, partitions: [{ id: 0 }, { id: 1 }] }] });
+  }
+
+  setPollInBackground(): void {}
+
+  produce(_topic: string, partition: number, _value: Buffer | null, key: string): void {
+    this.produced.push({ partition, key });
+  }
+
+  disconnect(cb?: () => void): void {
+    cb?.();
+  }
+
+  /** A delivery report of the record of `key` in `partition`: stored at `offset`, or failed with `code`. */
+  report(partition: number, key: string | null, outcome: { offset: number } | { code: number }): void {
+    const err = "code" in outcome ? Object.assign(new Error(`failed ${key}`), { code: outcome.code }) : null;
+    this.emit("delivery-report", err, {
+      topic: "t",
+      partition,
+      offset: "offset" in outcome ? outcome.offset : -1,
+      key: key === null ? null : Buffer.from(key, "utf8"),
+      size: 1,
+    });
+  }
+}
+
+vi.mock("@confluentinc/kafka-javascript", () => {
+  const client = { Producer: FakeProducer, KafkaConsumer: class {}, AdminClient: class {}, librdkafkaVersion: "fake" };
+  return { ...client, default: client };
+});
+
+const { ChangelogProducer } = await import("../../src/kafka/producer.js");
+const { isKafkaDeliveryError } = await import("../../src/kafka/index.js");
+
+/** A connected producer over the stand-in, and the stand-in. */
+async function open() {
+  const producer = new ChangelogProducer("localhost:1", "t", {}, undefined);
+  await producer.connect();
+  return { producer, fake: FakeProducer.current as FakeProducer };
+}
+
+/** What each promise came to: its offset, or "failed". */
+function outcomes(promises: Promise<{ offset: number }>[]): Promise<(number | "failed")[]> {
+  return Promise.all(
+    promises.map((p) =>
+      p.then(
+        (d) => d.offset,
+        (error: unknown) => {
+          expect(isKafkaDeliveryError(error), String(error)).toBe(true);
+          return "failed" as const;
+        },
+      ),
+    ),
+  );
+}
+
+afterEach(() => {
+  FakeProducer.current = undefined;
+});
+
+describe("delivery reports matched to writes", () => {
+  it("in produce order: each report goes to the oldest write of its partition", async () => {
+    const { producer, fake } = await open();
+    const writes = ["a", "b", "c"].map((key) => producer.sendOne(0, key, "v", 1));
+    const other = producer.sendOne(1, "a", "v", 1);
+    expect(fake.produced).toEqual([
+      { partition: 0, key: "a" },
+      { partition: 0, key: "b" },
+      { partition: 0, key: "c" },
+      { partition: 1, key: "a" },
+    ]);
+    fake.report(1, "a", { offset: 7 });
+    fake.report(0, "a", { offset: 10 });
+    fake.report(0, "b", { offset: 11 });
+    fake.report(0, null, { offset: 12 }); // no key: the oldest
+    expect(await outcomes([...writes, other])).toEqual([10, 11, 12, 7]);
+    expect(producer.pending).toBe(0);
+  });
+
+  it("a success for a later write goes to that write, not to the oldest", async () => {
+    const { producer, fake } = await open();
+    const keys = ["ns/item/1", "ns/item/2", "ns/ключ/3", "ns/café/4"];
+    const writes = keys.map((key) => producer.sendOne(0, key, "v", 1));
+    fake.report(0, "ns/item/2", { offset: 21 });
+    fake.report(0, "ns/café/4", { offset: 23 });
+    fake.report(0, "ns/item/1", { offset: 20 });
+    fake.report(0, "ns/ключ/3", { offset: 22 });
+    expect(await outcomes(writes)).toEqual([20, 21, 22, 23]);
+  });
+
+  it("a later write acknowledged, then the oldest failed: each write learns its own outcome", async () => {
+    const { producer, fake } = await open();
+    const writes = ["pe-1/item/31", "pe-2/item/32", "pe-3/item/33"].map((key) => producer.sendOne(0, key, "v", 1));
+    fake.report(0, "pe-2/item/32", { offset: 5 });
+    fake.report(0, "pe-1/item/31", { code: -192 }); // message timed out
+    fake.report(0, "pe-3/item/33", { offset: 6 });
+    expect(await outcomes(writes)).toEqual(["failed", 5, 6]);
+  });
+
+  it("two writes of one key: reports for it go to them oldest first", async () => {
+    const { producer, fake } = await open();
+    const writes = ["k", "j", "k"].map((key) => producer.sendOne(0, key, "v", 1));
+    fake.report(0, "j", { offset: 31 });
+    fake.report(0, "k", { offset: 30 });
+    fake.report(0, "k", { offset: 32 });
+    expect(await outcomes(writes)).toEqual([30, 31, 32]);
+  });
+});
