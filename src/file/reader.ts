@@ -180,9 +180,11 @@ export interface Scan {
   /** File offset of each chunk's first byte. */
   readonly chunkPos: number[];
   /**
-   * Per winner, its change when the scan already parsed the line in full
-   * (a line not in statelog's own shape, parsed to find its key), so that
-   * it is not parsed again; `undefined` when no line was.
+   * Per winner, its change when the scan already decoded the line (a line
+   * not in statelog's own shape, parsed to find its key; a hint's winner,
+   * decoded as it was read, its entity possibly still waiting in the
+   * decoder's batch until {@link decodeWinners} flushes it), so that it is
+   * not decoded again; `undefined` when no line was.
    */
   readonly parsed: (Change | undefined)[] | undefined;
 }
@@ -293,9 +295,11 @@ export class Scanner {
   /**
    * Scans the line `chunks[c][start, stop)` (no `\r\n`), line `index` of
    * the file, read from a hint's winners. With `parseEntity` given, also
-   * decodes it at once (parsing its entity when `true`), so that
+   * decodes it at once (parsing its entity when `true`, possibly in the
+   * decoder's batch, which {@link decodeWinners} flushes), so that
    * {@link decodeWinners} does not read `chunks[c]` for it again (the
-   * caller may reuse that buffer). With `verified`, the line's own
+   * caller may reuse that buffer: a batch holds a copy of the entity's
+   * text). With `verified`, the line's own
    * checksum is not computed: the caller checked a checksum over bytes
    * that hold it.
    * @throws CorruptionError | LineError (a line that cannot be decoded)
@@ -478,7 +482,17 @@ export async function decodeWinners(read: FileRead, first: Scan, parseEntities: 
     /** Marks the damaged line(s) of `error`, a damage of line `index` unless it names its own; throws unless skipping. */
     const damaged = (error: unknown, index: number): void => {
       const lines = error instanceof EntityBatchError ? error.lines : [index];
-      if (!(error instanceof LineError) || !ctx.skip) throw corruption(ctx, lines[0] as number, error);
+      if (!(error instanceof LineError) || !ctx.skip) {
+        if (error instanceof LineError && !(error instanceof EntityBatchError)) {
+          // Entities still waiting in a batch are of earlier lines: the first damaged line is the one named.
+          try {
+            decoder.flushEntities();
+          } catch (earlier) {
+            throw corruption(ctx, earlier instanceof EntityBatchError ? (earlier.lines[0] as number) : index, earlier);
+          }
+        }
+        throw corruption(ctx, lines[0] as number, error);
+      }
       for (const line of lines) bad.add(line);
       again = true;
     };

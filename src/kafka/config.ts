@@ -189,7 +189,8 @@ export function checkKafkaConfig<O extends object>(
  * Kafka store two writes of a partition in another order than they were
  * made: without idempotence, a retried request lands after a later one
  * when more than one is in flight, and the older value of a key would
- * then win.
+ * then win. The rule holds with retries off too (the check does not read
+ * them).
  * @throws ConfigurationError
  */
 export function checkProducerConfig<O extends object>(
@@ -198,21 +199,30 @@ export function checkProducerConfig<O extends object>(
   given: unknown,
 ): KafkaConfig {
   const config = checkKafkaConfig(check, name, given, CHANGELOG_PRODUCER_CONFIG);
-  const idempotence = config["enable.idempotence"];
-  if (idempotence === false || idempotence === "false") {
-    for (const setting of ["max.in.flight.requests.per.connection", "max.in.flight"]) {
-      const inFlight = config[setting];
-      if (inFlight !== undefined && Number(inFlight) !== 1) {
-        throw check.error(
-          name,
-          `idempotent ("enable.idempotence": true), or with one request in flight ("${setting}": 1): ` +
-            "a retry must not store a write after a later one",
-          given,
-        );
-      }
+  if (!isOff(config["enable.idempotence"])) return config;
+  // The settings given win over the defaults (librdkafka takes either name; the later one counts).
+  const own = given as KafkaConfig;
+  const names = IN_FLIGHT_SETTINGS.filter((n) => own[n] !== undefined);
+  for (const setting of names.length > 0 ? names : IN_FLIGHT_SETTINGS) {
+    const inFlight = config[setting];
+    if (inFlight !== undefined && Number(inFlight) !== 1) {
+      throw check.error(
+        name,
+        `idempotent ("enable.idempotence": true), or with one request in flight ("${setting}": 1): ` +
+          "a retry must not store a write after a later one",
+        given,
+      );
     }
   }
   return config;
+}
+
+/** librdkafka's names of the requests in flight per connection. */
+const IN_FLIGHT_SETTINGS = ["max.in.flight.requests.per.connection", "max.in.flight"] as const;
+
+/** Whether a librdkafka boolean setting is off, as librdkafka reads it (`false`, `0`, "false", "f", "0", any case). */
+function isOff(value: string | number | boolean | undefined): boolean {
+  return value === false || value === 0 || (typeof value === "string" && /^\s*(false|f|0)\s*$/i.test(value));
 }
 
 /** True for a plain object whose values have one of `types`. */

@@ -225,6 +225,19 @@ describe("corruption", () => {
     await skipping.close();
   });
 
+  it("the first damaged line is the one named, when a later one fails while the earlier one waits in a batch", async () => {
+    const { store, file } = await storeWith([Array.from({ length: 10 }, (_, i) => set(`k${i}`, { i }))]);
+    const content = lines(file);
+    content[3] = withEntityText(content[3] as string, '{"i":3,}'); // checked by its crc, parsed in a batch
+    // A line without crc (not batched) whose entity is not JSON either.
+    content[8] = (content[8] as string).replace(/,"crc":"[0-9a-f]{8}"/, "").replace('{"i":8}', '{"i":8,}');
+    writeFileSync(file, content.join("\n"));
+    const error = (await caught(store.load("ws"))) as CorruptionError;
+    expect(error).toBeInstanceOf(CorruptionError);
+    expect(error.line).toBe(4);
+    await store.close();
+  });
+
   it("an entity that is not JSON, copied by a compaction (which parses no entity) under its hint: the load names it", async () => {
     const dir = tempDir();
     const store = await FileStore.open(withInternals({ directory: dir, autoCompact: false }, { hintMinLines: 10 }));

@@ -142,15 +142,17 @@ describe("LineDecoder with batchEntities", () => {
     const { buf, bounds } = linesOf(changes);
     const { decoded, deferred } = decodeBatched(buf, bounds);
     expect(decoded).toEqual(changes);
-    // Object entities were batched; the others (arrays, strings, numbers…) parsed at once.
-    const objects = changes.filter(
+    // Object entities were batched, but one larger than a batch; the others (arrays, strings, numbers…) parsed at once.
+    const batched = changes.filter(
       (c) =>
         c.changeType === ChangeType.Set &&
         c.entity !== null &&
         typeof c.entity === "object" &&
-        !Array.isArray(c.entity),
+        !Array.isArray(c.entity) &&
+        JSON.stringify(c.entity).length <= 64 * 1024,
     ).length;
-    expect(deferred).toBe(objects);
+    expect(batched).toBeGreaterThan(500);
+    expect(deferred).toBe(batched);
     // Lines without checksums are not batched.
     const plain = linesOf(changes.slice(0, 50))
       .buf.toString()
@@ -206,5 +208,18 @@ describe("LineDecoder with batchEntities", () => {
     expect(error).toBeInstanceOf(EntityBatchError);
     expect((error as EntityBatchError).lines).toEqual([10, 11]);
     for (const i of [0, 9, 12, 19]) expect(decoded[i]).toEqual(changes[i]);
+  });
+
+  it("names every line whose entity is not valid JSON alone: as many values as texts, but not one per text", () => {
+    // Two texts make one value (swallowing the zero between them), a third makes three: 40 values for 20
+    // texts, as many as a batch expects, but not a zero at every other place.
+    const { error, decoded, changes } = flushDamaged({
+      10: '{"a":[{}',
+      11: '{"x":1}]}',
+      12: '{"c":1},{"d":2},{"e":3}',
+    });
+    expect(error).toBeInstanceOf(EntityBatchError);
+    expect((error as EntityBatchError).lines).toEqual([10, 11, 12]);
+    for (const i of [0, 9, 13, 19]) expect(decoded[i]).toEqual(changes[i]);
   });
 });

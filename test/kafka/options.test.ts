@@ -14,6 +14,7 @@ import {
   ENSURE_CHANGELOG_TOPIC_DEFAULTS,
   ensureChangelogTopic,
   KAFKA_STORE_DEFAULTS,
+  type KafkaConfig,
   KafkaStore,
 } from "../../src/kafka/index.js";
 import { expectCode } from "../../src/testing/assert.js";
@@ -41,6 +42,9 @@ describe("ChangelogWriter.open options", () => {
     [{ producerConfig: { acks: { all: true } } }, "producerConfig"],
     [{ producerConfig: { "enable.idempotence": false } }, "producerConfig"],
     [{ producerConfig: { "enable.idempotence": "false", "max.in.flight": 2 } }, "producerConfig"],
+    [{ producerConfig: { "enable.idempotence": 0 } }, "producerConfig"],
+    [{ producerConfig: { "enable.idempotence": "False" } }, "producerConfig"],
+    [{ producerConfig: { "enable.idempotence": "f", retries: 0 } }, "producerConfig"],
     [{ env: "prod" }, "env"],
   ])("refuses %j", async (options, name) => {
     await refused(() => ChangelogWriter.open({ env, ...(options as object) }), "ChangelogWriter", `option ${name}`);
@@ -74,9 +78,15 @@ describe("ChangelogWriter.open options", () => {
       () => KafkaStore.open({ env, producerConfig: { "enable.idempotence": false } }),
       "KafkaStore option producerConfig must be idempotent",
     );
-    const producerConfig = { "enable.idempotence": false, "max.in.flight.requests.per.connection": 1 };
-    await using writer = await ChangelogWriter.open({ env, brokers: "b:1", partitions: 1, producerConfig });
-    expect(writer.partitions).toBe(1); // opened: the settings were taken
+    const taken: KafkaConfig[] = [
+      { "enable.idempotence": false, "max.in.flight.requests.per.connection": 1 },
+      { "enable.idempotence": "false", "max.in.flight": 1 }, // the alias given: the default of the other name yields
+      { "enable.idempotence": "TRUE", "max.in.flight": 5 },
+    ];
+    for (const producerConfig of taken) {
+      await using writer = await ChangelogWriter.open({ env, brokers: "b:1", partitions: 1, producerConfig });
+      expect(writer.partitions).toBe(1); // opened: the settings were taken
+    }
   });
 });
 
