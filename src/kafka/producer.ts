@@ -9,9 +9,10 @@
  * to copy and mark is what limits throughput (docs/performance.md).
  * Delivery reports are matched to records per partition in produce order
  * (librdkafka reports a partition's records in the order they were
- * produced), which spares a native opaque handle per record; a report
- * whose key is not the oldest record's is matched to the oldest record
- * with its key.
+ * produced), which spares a native opaque handle per record; a failure,
+ * or a report whose key is not the oldest record's, is matched to the
+ * oldest record with its key and its value's size (else to the oldest
+ * with its key).
  */
 import { ClosedError, messageOf } from "../index.js";
 import { loadKafkaClient, type RdKafka } from "./client.js";
@@ -217,15 +218,22 @@ class RecordQueue {
 class WaiterQueue {
   readonly keys: string[] = [];
   readonly settles: Settle[] = [];
+  /**
+   * Per waiter, its record's value size in bytes (0 for a tombstone): what
+   * else a failure's report tells of it (such a report carries no
+   * timestamp, and a success's carries the broker's).
+   */
+  readonly sizes: number[] = [];
   head = 0;
 
   get length(): number {
     return this.settles.length - this.head;
   }
 
-  push(key: string, settle: Settle): void {
+  push(key: string, settle: Settle, size: number): void {
     this.keys.push(key);
     this.settles.push(settle);
+    this.sizes.push(size);
   }
 
   /**
@@ -246,12 +254,20 @@ class WaiterQueue {
     return true;
   }
 
-  /** The index of the oldest waiter with this key (a report's key), or the head when none has it. */
-  indexOfKey(key: Buffer | string | null | undefined): number {
+  /**
+   * The waiter a report out of order is about: the oldest with its key
+   * and its value's size; else the oldest with its key; else the head.
+   */
+  indexOfReport(report: RdKafka.DeliveryReport): number {
+    const { key } = report;
     if (key === null || key === undefined) return this.head;
     const text = typeof key === "string" ? key : key.toString("utf8");
-    const i = this.keys.indexOf(text, this.head);
-    return i === -1 ? this.head : i;
+    const first = this.keys.indexOf(text, this.head);
+    if (first === -1) return this.head;
+    for (let i = first; i !== -1; i = this.keys.indexOf(text, i + 1)) {
+      if (this.sizes[i] === report.size) return i;
+    }
+    return first;
   }
 
   /** Removes the waiter at `i` (the head, or one further on: a failure reported out of order). */
@@ -262,6 +278,7 @@ class WaiterQueue {
     }
     this.keys.splice(i, 1);
     this.settles.splice(i, 1);
+    this.sizes.splice(i, 1);
   }
 
   shift(): void {
@@ -271,12 +288,13 @@ class WaiterQueue {
     } else if (this.head > 4096 && this.head * 2 > this.settles.length) {
       this.keys.splice(0, this.head);
       this.settles.splice(0, this.head);
+      this.sizes.splice(0, this.head);
       this.head = 0;
     }
   }
 
   clear(): void {
-    this.keys.length = this.settles.length = 0;
+    this.keys.length = this.settles.length = this.sizes.length = 0;
     this.head = 0;
   }
 }
@@ -443,19 +461,14 @@ export class ChangelogProducer {
     }
     try {
       // librdkafka copies the bytes (RK_MSG_COPY): the Buffer is garbage once produce returns.
-      producer.produce(
-        this.topic,
-        partition,
-        typeof value === "string" ? Buffer.from(value, "utf8") : value,
-        key,
-        timestamp,
-      );
+      const bytes = typeof value === "string" ? Buffer.from(value, "utf8") : value;
+      producer.produce(this.topic, partition, bytes, key, timestamp);
       let waiting = this.#waiting[partition];
       if (!waiting) {
         waiting = new WaiterQueue();
         this.#waiting[partition] = waiting;
       }
-      waiting.push(key, settle);
+      waiting.push(key, settle, bytes === null ? 0 : bytes.length);
       this.#inFlight++;
       return true;
     } catch (error) {
@@ -496,11 +509,12 @@ export class ChangelogProducer {
     if (waiting && waiting.length > 0) {
       // Reports of a partition come in produce order, except failures: librdkafka fails records
       // whose message.timeout.ms ran out while they waited in its queue before older records in
-      // flight are answered. A failed report is matched by its key, never to the oldest waiter;
-      // so is a success whose key is not the oldest waiter's (a broker that stored a retried
-      // request after a later one, which an idempotent producer's broker refuses to do, but
-      // librdkafka's mock cluster does not), so that no write is told another one's outcome.
-      const i = err || !waiting.headHas(report.key) ? waiting.indexOfKey(report.key) : waiting.head;
+      // flight are answered. A failed report is matched by its key and its value's size (which
+      // tell two writes of one key apart unless their values are as long), never to the oldest
+      // waiter; so is a success whose key is not the oldest waiter's (a broker that stored a
+      // retried request after a later one, which an idempotent producer's broker refuses to do,
+      // but librdkafka's mock cluster does not), so that no write is told another one's outcome.
+      const i = err || !waiting.headHas(report.key) ? waiting.indexOfReport(report) : waiting.head;
       const key = waiting.keys[i]!;
       const settle = waiting.settles[i]!;
       waiting.take(i);
@@ -621,7 +635,7 @@ function keepShapes(): unknown[] {
   backlog.bytes.releaseBefore(backlog.bytes.chunk + 1); // keeps no 1 MiB chunk
   backlog.clear();
   const waiting = new WaiterQueue();
-  waiting.push("", settle);
+  waiting.push("", settle, 0);
   waiting.shift();
   return [backlog, waiting, new ChangelogProducer("", "", {}, undefined)];
 }

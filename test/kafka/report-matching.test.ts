@@ -34,15 +34,24 @@ class FakeProducer extends EventEmitter {
     cb?.();
   }
 
-  /** A delivery report of the record of `key` in `partition`: stored at `offset`, or failed with `code`. */
-  report(partition: number, key: string | null, outcome: { offset: number } | { code: number }): void {
+  /**
+   * A delivery report of the record of `key` in `partition`: stored at
+   * `offset`, or failed with `code`; with the record's timestamp and value
+   * size (those the tests write with: 1 and "v").
+   */
+  report(
+    partition: number,
+    key: string | null,
+    outcome: { offset: number } | { code: number },
+    record: { timestamp: number | undefined; size: number } = { timestamp: 1, size: 1 },
+  ): void {
     const err = "code" in outcome ? Object.assign(new Error(`failed ${key}`), { code: outcome.code }) : null;
     this.emit("delivery-report", err, {
       topic: "t",
       partition,
       offset: "offset" in outcome ? outcome.offset : -1,
       key: key === null ? null : Buffer.from(key, "utf8"),
-      size: 1,
+      ...record,
     });
   }
 }
@@ -118,6 +127,15 @@ describe("delivery reports matched to writes", () => {
     fake.report(0, "pe-1/item/31", { code: -192 }); // message timed out
     fake.report(0, "pe-3/item/33", { offset: 6 });
     expect(await outcomes(writes)).toEqual(["failed", 5, 6]);
+  });
+
+  it("two writes of one key, the newer failed first: told apart by the sizes of their values", async () => {
+    const { producer, fake } = await open();
+    const writes = [producer.sendOne(0, "k", "v1", 1000), producer.sendOne(0, "k", "v-longer", 1001)];
+    // The newer timed out in librdkafka's queue; a failure's report has no timestamp.
+    fake.report(0, "k", { code: -192 }, { timestamp: undefined, size: 8 });
+    fake.report(0, "k", { offset: 40 }, { timestamp: 1000, size: 2 });
+    expect(await outcomes(writes)).toEqual([40, "failed"]);
   });
 
   it("two writes of one key: reports for it go to them oldest first", async () => {
