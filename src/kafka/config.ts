@@ -222,7 +222,7 @@ const IN_FLIGHT_SETTINGS = ["max.in.flight.requests.per.connection", "max.in.fli
 
 /** Whether a librdkafka boolean setting is off, as librdkafka reads it (`false`, `0`, "false", "f", "0", any case). */
 function isOff(value: string | number | boolean | undefined): boolean {
-  return value === false || value === 0 || (typeof value === "string" && /^\s*(false|f|0)\s*$/i.test(value));
+  return value === false || value === 0 || (typeof value === "string" && /^(false|f|0)$/i.test(value));
 }
 
 /** True for a plain object whose values have one of `types`. */

@@ -10,7 +10,7 @@
  * Delivery reports are matched to records per partition in produce order
  * (librdkafka reports a partition's records in the order they were
  * produced), which spares a native opaque handle per record; a failure,
- * or a report whose key is not the oldest record's, is matched to the
+ * or a report whose key or size is not the oldest record's, is matched to the
  * oldest record with its key and its value's size (else to the oldest
  * with its key).
  */
@@ -221,7 +221,7 @@ class WaiterQueue {
   /**
    * Per waiter, its record's value size in bytes (0 for a tombstone): what
    * else a failure's report tells of it (such a report carries no
-   * timestamp, and a success's carries the broker's).
+   * timestamp).
    */
   readonly sizes: number[] = [];
   head = 0;
@@ -511,10 +511,13 @@ export class ChangelogProducer {
       // whose message.timeout.ms ran out while they waited in its queue before older records in
       // flight are answered. A failed report is matched by its key and its value's size (which
       // tell two writes of one key apart unless their values are as long), never to the oldest
-      // waiter; so is a success whose key is not the oldest waiter's (a broker that stored a
-      // retried request after a later one, which an idempotent producer's broker refuses to do,
-      // but librdkafka's mock cluster does not), so that no write is told another one's outcome.
-      const i = err || !waiting.headHas(report.key) ? waiting.indexOfReport(report) : waiting.head;
+      // waiter; so is a success whose key or size is not the oldest waiter's (a broker that
+      // stored a retried request after a later one, which an idempotent producer's broker refuses
+      // to do, but librdkafka's mock cluster does not), so that no write is told another's outcome.
+      const i =
+        err || !waiting.headHas(report.key) || waiting.sizes[waiting.head] !== report.size
+          ? waiting.indexOfReport(report)
+          : waiting.head;
       const key = waiting.keys[i]!;
       const settle = waiting.settles[i]!;
       waiting.take(i);

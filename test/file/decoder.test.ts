@@ -134,7 +134,17 @@ function withEntityText(line: string, text: string): string {
 describe("LineDecoder with batchEntities", () => {
   it("parses the entities of checksummed lines in batches and returns what a parse per line returns", () => {
     const big = { blob: "x".repeat(100 * 1024), nested: { list: [1, 2, { deep: "é\u2028" }] } };
-    const entities: unknown[] = [big, [1, 2], "text", 42, null, true, {}, { 'q"uote': "\\", u: "\u{1f600}" }];
+    const entities: unknown[] = [
+      big,
+      { half: "h".repeat(40 * 1024) }, // more than half a batch: parsed alone too
+      [1, 2],
+      "text",
+      42,
+      null,
+      true,
+      {},
+      { 'q"uote': "\\", u: "\u{1f600}" },
+    ];
     const changes: Change[] = Array.from({ length: 1500 }, (_, k) => {
       const c = change(`t${k % 3}`, `e${k}`, k);
       return c.changeType === ChangeType.Set && k % 97 < entities.length ? { ...c, entity: entities[k % 97] } : c;
@@ -142,14 +152,14 @@ describe("LineDecoder with batchEntities", () => {
     const { buf, bounds } = linesOf(changes);
     const { decoded, deferred } = decodeBatched(buf, bounds);
     expect(decoded).toEqual(changes);
-    // Object entities were batched, but one larger than a batch; the others (arrays, strings, numbers…) parsed at once.
+    // Object entities were batched, but those larger than half a batch; the others (arrays, strings…) parsed at once.
     const batched = changes.filter(
       (c) =>
         c.changeType === ChangeType.Set &&
         c.entity !== null &&
         typeof c.entity === "object" &&
         !Array.isArray(c.entity) &&
-        JSON.stringify(c.entity).length <= 64 * 1024,
+        JSON.stringify(c.entity).length <= 32 * 1024,
     ).length;
     expect(batched).toBeGreaterThan(500);
     expect(deferred).toBe(batched);

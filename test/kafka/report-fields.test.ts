@@ -3,8 +3,8 @@
  * (src/kafka/producer.ts, `indexOfReport`), checked on the real client
  * and the test cluster: a report carries its record's key and the size
  * of its value, for a record the broker stored and for one librdkafka
- * failed. (Not its timestamp: a failure's report has none, and a
- * success's has the broker's, so the matching does not use it.)
+ * failed. (Not its timestamp: a failure's report has none, so the
+ * matching does not use it.)
  */
 import type { DeliveryReport, LibrdKafkaError, Producer } from "@confluentinc/kafka-javascript";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -48,10 +48,13 @@ describe("delivery reports of the client", () => {
 
   it("a stored record's report: its key, its value's size", async () => {
     const { p, reports } = await producer(30_000);
-    p.produce(topic, 0, Buffer.from("value-é", "utf8"), "ns/item/1", 1_700_000_000_123);
-    p.produce(topic, 0, null, "ns/item/2", 1_700_000_000_124);
-    await until(() => reports.length === 2);
-    await new Promise<void>((resolve) => p.disconnect(() => resolve()));
+    try {
+      p.produce(topic, 0, Buffer.from("value-é", "utf8"), "ns/item/1", 1_700_000_000_123);
+      p.produce(topic, 0, null, "ns/item/2", 1_700_000_000_124);
+      await until(() => reports.length === 2);
+    } finally {
+      await new Promise<void>((resolve) => p.disconnect(() => resolve()));
+    }
     expect(reports.map((r) => r.err)).toEqual([null, null]);
     expect(reports.map(({ report }) => [String(report.key), report.size])).toEqual([
       ["ns/item/1", Buffer.byteLength("value-é")],
@@ -71,8 +74,8 @@ describe("delivery reports of the client", () => {
       await until(() => reports.length === 1);
     } finally {
       await cluster.up(-1);
+      await new Promise<void>((resolve) => p.disconnect(() => resolve()));
     }
-    await new Promise<void>((resolve) => p.disconnect(() => resolve()));
     const [{ err, report }] = reports as [(typeof reports)[number]];
     expect(err).not.toBeNull();
     expect([String(report.key), report.size]).toEqual(["ns/item/3", 12]);

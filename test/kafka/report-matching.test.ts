@@ -138,6 +138,14 @@ describe("delivery reports matched to writes", () => {
     expect(await outcomes(writes)).toEqual([40, "failed"]);
   });
 
+  it("two writes of one key, the newer stored first: its success goes to it, told apart by its size", async () => {
+    const { producer, fake } = await open();
+    const writes = [producer.sendOne(0, "k", "v1", 1000), producer.sendOne(0, "k", "v-longer", 1001)];
+    fake.report(0, "k", { offset: 41 }, { timestamp: 1001, size: 8 }); // a broker that stored the newer first
+    fake.report(0, "k", { code: -192 }, { timestamp: undefined, size: 2 });
+    expect(await outcomes(writes)).toEqual(["failed", 41]);
+  });
+
   it("two writes of one key: reports for it go to them oldest first", async () => {
     const { producer, fake } = await open();
     const writes = ["k", "j", "k"].map((key) => producer.sendOne(0, key, "v", 1));
