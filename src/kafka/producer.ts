@@ -214,10 +214,18 @@ class RecordQueue {
   }
 }
 
-/** Records handed to librdkafka of one partition, in produce order: who learns each one's fate. */
+/**
+ * Records handed to librdkafka of one partition, in produce order: who
+ * learns each one's fate. A waiter settled out of order (a failure that
+ * librdkafka reported ahead of older records) is only marked (its settle
+ * function cleared) and skipped later, so that a burst of such failures
+ * behind a record still in flight costs a step each, not a move of every
+ * younger waiter. The head is always a waiter still waiting.
+ */
 class WaiterQueue {
   readonly keys: string[] = [];
-  readonly settles: Settle[] = [];
+  /** Per waiter, who learns its fate; `undefined` once it was settled out of order. */
+  readonly settles: (Settle | undefined)[] = [];
   /**
    * Per waiter, its record's value size in bytes (0 for a tombstone): what
    * else a failure's report tells of it (such a report carries no
@@ -225,7 +233,10 @@ class WaiterQueue {
    */
   readonly sizes: number[] = [];
   head = 0;
+  /** No waiter after the head and before this index is still waiting (where a search for a report starts). */
+  #after = 1;
 
+  /** Waiters from the head on, settled ones among them: 0 when none is waiting. */
   get length(): number {
     return this.settles.length - this.head;
   }
@@ -255,40 +266,56 @@ class WaiterQueue {
   }
 
   /**
-   * The waiter a report out of order is about: the oldest with its key
-   * and its value's size; else the oldest with its key; else the head.
+   * The waiter a report out of order is about: the oldest still waiting
+   * with its key and its value's size; else the oldest with its key; else
+   * the head.
    */
   indexOfReport(report: RdKafka.DeliveryReport): number {
     const { key } = report;
     if (key === null || key === undefined) return this.head;
     const text = typeof key === "string" ? key : key.toString("utf8");
-    const first = this.keys.indexOf(text, this.head);
-    if (first === -1) return this.head;
-    for (let i = first; i !== -1; i = this.keys.indexOf(text, i + 1)) {
-      if (this.sizes[i] === report.size) return i;
+    const { keys, settles, sizes } = this;
+    let first = -1;
+    const at = (i: number): boolean => {
+      if (settles[i] === undefined) return false;
+      if (first === -1) first = i;
+      return sizes[i] === report.size;
+    };
+    if (keys[this.head] === text && at(this.head)) return this.head;
+    for (let i = keys.indexOf(text, this.#after); i !== -1; i = keys.indexOf(text, i + 1)) {
+      if (at(i)) return i;
     }
-    return first;
+    return first === -1 ? this.head : first;
   }
 
-  /** Removes the waiter at `i` (the head, or one further on: a failure reported out of order). */
+  /** Settles the waiter at `i` out of the queue (the head, or one further on: a failure reported out of order). */
   take(i: number): void {
     if (i === this.head) {
       this.shift();
       return;
     }
-    this.keys.splice(i, 1);
-    this.settles.splice(i, 1);
-    this.sizes.splice(i, 1);
+    this.settles[i] = undefined;
+    const settles = this.settles;
+    let after = this.#after;
+    while (after < settles.length && settles[after] === undefined) after++;
+    this.#after = after;
   }
 
   shift(): void {
-    this.head++;
-    if (this.head === this.settles.length) {
+    const settles = this.settles;
+    let head = this.head + 1;
+    while (head < settles.length && settles[head] === undefined) head++;
+    this.head = head;
+    if (head === settles.length) {
       this.clear();
-    } else if (this.head > 4096 && this.head * 2 > this.settles.length) {
-      this.keys.splice(0, this.head);
-      this.settles.splice(0, this.head);
-      this.sizes.splice(0, this.head);
+      return;
+    }
+    if (this.#after <= head) this.#after = head + 1;
+    if (head > 4096 && head * 2 > settles.length) {
+      this.keys.splice(0, head);
+      settles.splice(0, head);
+      this.sizes.splice(0, head);
+      this.#after -= head;
       this.head = 0;
     }
   }
@@ -296,6 +323,7 @@ class WaiterQueue {
   clear(): void {
     this.keys.length = this.settles.length = this.sizes.length = 0;
     this.head = 0;
+    this.#after = 1;
   }
 }
 
@@ -607,7 +635,7 @@ export class ChangelogProducer {
     this.#waiting.forEach((w, partition) => {
       if (!w) return;
       for (let h = w.head; h < w.settles.length; h++) {
-        w.settles[h]!(rejected(this.#error(partition, w.keys[h]!, undefined, message, undefined, true)));
+        w.settles[h]?.(rejected(this.#error(partition, w.keys[h]!, undefined, message, undefined, true)));
       }
       w.clear();
     });

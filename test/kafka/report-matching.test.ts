@@ -146,6 +146,38 @@ describe("delivery reports matched to writes", () => {
     expect(await outcomes(writes)).toEqual(["failed", 41]);
   });
 
+  it("many failures reported ahead of older writes, in bursts, then the rest: each write learns its own outcome", async () => {
+    const { producer, fake } = await open();
+    const n = 12_000;
+    const key = (i: number) => `ns/item/${i}`;
+    const writes = Array.from({ length: n }, (_, i) => producer.sendOne(0, key(i), "v", 1));
+    // Writes that are not a multiple of 7 fail, in bursts of 500 reported ahead of the older writes (every
+    // other burst newest first); the stored ones older than a burst's last write are reported after it,
+    // oldest first.
+    const failing = Array.from({ length: n }, (_, i) => i).filter((i) => i % 7 !== 0);
+    let nextStored = 0;
+    for (let b = 0; b < failing.length; b += 500) {
+      const burst = failing.slice(b, b + 500);
+      for (const i of (b / 500) % 2 === 0 ? burst : [...burst].reverse()) fake.report(0, key(i), { code: -192 });
+      const last = burst[burst.length - 1] as number;
+      for (; nextStored < last; nextStored += 7) fake.report(0, key(nextStored), { offset: nextStored });
+    }
+    for (; nextStored < n; nextStored += 7) fake.report(0, key(nextStored), { offset: nextStored });
+    const got = await outcomes(writes);
+    expect(got).toEqual(Array.from({ length: n }, (_, i) => (i % 7 === 0 ? i : "failed")));
+    expect(producer.pending).toBe(0);
+  });
+
+  it("a write failed ahead of an older one, then a newer write of its key: the newer's report goes to the newer", async () => {
+    const { producer, fake } = await open();
+    const writes = ["a", "k", "k"].map((key) => producer.sendOne(0, key, "v", 1));
+    fake.report(0, "k", { code: -192 }); // the first k, ahead of a
+    fake.report(0, "a", { offset: 50 });
+    fake.report(0, "k", { offset: 51 }); // in order: the second k is the oldest still waiting
+    expect(await outcomes(writes)).toEqual([50, "failed", 51]);
+    expect(producer.pending).toBe(0);
+  });
+
   it("two writes of one key: reports for it go to them oldest first", async () => {
     const { producer, fake } = await open();
     const writes = ["k", "j", "k"].map((key) => producer.sendOne(0, key, "v", 1));
