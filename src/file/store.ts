@@ -33,7 +33,7 @@ import { hintOf, resolveInTwoPasses, resolveWithHint } from "./hinted-read.js";
 import { KeySketch } from "./key-sketch.js";
 import { type GroupEvents, NamespaceLog, type Snapshot } from "./log.js";
 import { OpenLogs } from "./open-logs.js";
-import { type FileStoreOptions, type ResolvedOptions, resolveOptions } from "./options.js";
+import { type FileStoreOptions, FsyncOn, type ResolvedOptions, resolveOptions, SyncPolicy } from "./options.js";
 import { type Resolved, readAndResolve, type ScanContext } from "./reader.js";
 
 /**
@@ -95,6 +95,10 @@ export class FileStore extends BaseStore {
   readonly capabilities: StoreCapabilities = { compact: true, listNamespaces: true, durable: true, watch: true };
   /** The store's directory (absolute, symbolic links resolved). */
   readonly directory: string;
+  /** When a save resolves. */
+  readonly sync: SyncPolicy;
+  /** Where each group write's fsync runs. */
+  readonly fsyncOn: FsyncOn;
   readonly #options: ResolvedOptions;
   readonly #logs = new Map<string, NamespaceLog>();
   readonly #compactions = new Map<string, Promise<CompactOutcome>>();
@@ -122,6 +126,8 @@ export class FileStore extends BaseStore {
     }
     // The real path: two stores of one process on one directory share its locks.
     this.directory = realpathSync(path.resolve(resolved.directory));
+    this.sync = resolved.sync ? SyncPolicy.Fsync : SyncPolicy.None;
+    this.fsyncOn = resolved.fsyncOnEventLoop ? FsyncOn.EventLoop : FsyncOn.ThreadPool;
     this.#options = resolved;
     this.#open = new OpenLogs(resolved.maxOpenNamespaces, () => this.closed, resolved.onBackgroundError);
   }

@@ -156,8 +156,9 @@ describe("openTarget", () => {
     const error = await openTarget(`file:${join(dir, "q")}?sync=sometimes`, { create: true }).catch((e: unknown) => e);
     expect(isConfigurationError(error)).toBe(true);
     expect((error as Error).message).toMatch(/sync/);
-    await using ok = await openTarget(`file:${join(dir, "q2")}?sync=none`, { create: true });
+    await using ok = await openTarget(`file:${join(dir, "q2")}?sync=none&fsyncOn=event-loop`, { create: true });
     expect(ok.store).toBeInstanceOf(FileStore);
+    expect([(ok.store as FileStore).sync, (ok.store as FileStore).fsyncOn]).toEqual(["none", "event-loop"]);
     // fsyncOn reaches each kind of file target: a bad value is the backend's own error, a good one is kept.
     for (const kind of ["file", "file+events", "file+models"]) {
       const bad = await openTarget(`${kind}:${join(dir, `${kind}-bad`)}?fsyncOn=sometimes`, { create: true }).catch(

@@ -256,6 +256,22 @@ describe("fsyncOn values", () => {
     expect(FILE_READ_MODEL_STORE_DEFAULTS.fsyncOn).toBe("thread-pool");
   });
 
+  it("each writer says where its fsyncs run and when its writes resolve", async () => {
+    const directory = tempDir();
+    await using defaults = await FileStore.open({ directory: path.join(directory, "a") });
+    expect([defaults.sync, defaults.fsyncOn]).toEqual(["fsync", "thread-pool"]);
+    await using chosen = await FileStore.open({
+      directory: path.join(directory, "b"),
+      sync: "none",
+      fsyncOn: "event-loop",
+    });
+    expect([chosen.sync, chosen.fsyncOn]).toEqual(["none", "event-loop"]);
+    await using events = await FileEventStore.open({ directory: path.join(directory, "c"), fsyncOn: "event-loop" });
+    expect([events.sync, events.fsyncOn]).toEqual(["fsync", "event-loop"]);
+    await using models = await FileReadModelStore.open({ directory: path.join(directory, "d"), sync: "none" });
+    expect([models.sync, models.fsyncOn]).toEqual(["none", "thread-pool"]);
+  });
+
   it.each([
     ["FileStore", (directory: string) => FileStore.open({ directory, fsyncOn: "main" as FsyncOn })],
     ["FileEventStore", (directory: string) => FileEventStore.open({ directory, fsyncOn: true as unknown as FsyncOn })],
