@@ -277,6 +277,12 @@ async function scanFileEvents(dir: string, found: Findings, progress: Progress):
           `the segment's name says it starts at global position ${first}, its first event is at ${firstSeen}`,
         );
       }
+      if (firstSeen === undefined && first <= last) {
+        found.warning(
+          file,
+          `an empty segment whose name claims global position ${first}, which an earlier segment holds (left by a roll that failed; holds nothing: the next open removes it)`,
+        );
+      }
       if (torn) found.warning(file, "its last line is torn (an append interrupted by a crash: the next open drops it)");
     }
     const indexOf = numberIn(name, INDEX_PREFIX, INDEX_SUFFIX);

@@ -134,6 +134,24 @@ describe("statelog CLI on file event and read-model stores", { timeout: 120_000 
     ]);
   });
 
+  it("verify: an empty segment whose name claims events an earlier segment holds is a warning", async () => {
+    const copy = join(dir, "stray-segment");
+    await writeEvents(copy);
+    const first = readdirSync(copy).filter((n) => n.startsWith("segment-"))[0] as string;
+    const g = Number(first.slice("segment-".length, -".log".length)) + 1;
+    const stray = join(copy, `segment-${String(g).padStart(first.length - "segment-.log".length, "0")}.log`);
+    writeFileSync(stray, "");
+    const result = await outcome("verify", `file+events:${copy}`, "--json", "--no-progress");
+    expect(result.code).toBe(ExitCode.Ok);
+    expect(JSON.parse(result.stdout).problems).toEqual([
+      expect.objectContaining({
+        severity: "warning",
+        where: stray,
+        message: expect.stringContaining("an empty segment whose name claims global position"),
+      }),
+    ]);
+  });
+
   it("verify: an intact index file that no longer matches its segment (cut by hand) is a warning", async () => {
     const copy = join(dir, "edited-segment");
     await writeEvents(copy);

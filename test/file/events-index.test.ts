@@ -4,7 +4,7 @@
  * detected (checksums, a check against its segment) and rebuilt from the
  * segment at the next open.
  */
-import { readdir, readFile, stat, truncate, unlink, utimes, writeFile } from "node:fs/promises";
+import { appendFile, readdir, readFile, stat, truncate, unlink, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { createEvent, type RecordedEvent } from "../../src/events/index.js";
@@ -144,6 +144,46 @@ describe("FileEventStore index side files", () => {
       await utimes(file, atime, (mtimeMs + laterMs) / 1000);
       await expect(FileEventStore.open({ directory })).rejects.toSatisfy(isCorruptionError);
     }
+  });
+
+  it("a torn batch cut off where the index ends: the index's last block takes the segment's new time and is trusted at the next open", async () => {
+    const directory = await written();
+    const segment = join(directory, (await segmentFiles(directory)).at(-1) as string);
+    const index = join(directory, (await indexFiles(directory)).at(-1) as string);
+    const before = await contents(directory);
+    // The index covers the segment whole (a close, or a snapshot, wrote it); then a crash tore a batch after it.
+    await appendFile(segment, '{"v":2,"g":999,"s":"a","p":9');
+    expect(await contents(directory)).toEqual(before); // the open cuts the torn batch off
+    const cut = await readFile(index);
+    expect(decodeIndex(cut).blocks.at(-1)?.mtime).toBe(String((await stat(segment)).mtimeMs));
+    await expectWholeIndexes(directory);
+    // The next open uses the index as it is: no scan writes it again.
+    expect(await contents(directory)).toEqual(before);
+    expect(await readFile(index)).toEqual(cut);
+  });
+
+  it("an empty segment whose name claims events another segment holds is passed over and removed", async () => {
+    const directory = await written();
+    const before = await contents(directory);
+    const segments = await segmentFiles(directory);
+    const firstOf = (name: string) => Number(name.slice("segment-".length, -".log".length));
+    // What a roll leaves when its new segment could neither be made durable nor removed, while the appends went on
+    // in the segment before it: one inside the first segment's positions, one inside the last's (then the last file).
+    const strays = [firstOf(segments[0] as string) + 1, firstOf(segments.at(-1) as string) + 1].map(
+      (g) => `segment-${String(g).padStart(16, "0")}.log`,
+    );
+    expect(strays.some((f) => segments.includes(f))).toBe(false);
+    expect(strays[0]?.length).toBe(segments[0]?.length);
+    for (const f of strays) await writeFile(join(directory, f), "");
+    expect(await contents(directory)).toEqual(before);
+    expect(await segmentFiles(directory)).toEqual(segments);
+    // Appends go on where they belong, and a reopen finds them.
+    const store = await FileEventStore.open({ directory });
+    await store.append("a", [createEvent("t", { after: true }, { id: "after", timestamp: new Date(t0 + 500) })]);
+    await store.close();
+    const after = (await contents(directory)) as { streams: Record<string, unknown[][]> };
+    expect(after.streams.a?.at(-1)?.[3]).toBe("after");
+    await expectWholeIndexes(directory);
   });
 
   it("an index file without its segment is removed at open", async () => {

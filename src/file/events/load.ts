@@ -86,6 +86,7 @@ export async function loadDirectory(
   const loader = new Loader(directory, log, snapshot?.globalFirst ?? 0, readBytes);
   for (let i = 0; i < segs.length; i++) {
     const { name, first } = segs[i] as { name: string; first: number };
+    if (strayEmpty(directory, name, first, loader.next, i === segs.length - 1)) continue;
     const segment: Segment = { name, first, size: 0, indexed: 0, indexedEnd: first, indexWritable: true };
     segments.list.push(segment);
     await loader.segment(segment, segments, indexes.has(indexName(first)), i === segs.length - 1);
@@ -102,6 +103,28 @@ export async function loadDirectory(
     if (!log.streams.has(id)) log.restoreStream(id, first, last);
   }
   return { snapshot, legacySnapshot };
+}
+
+/**
+ * Whether the segment `name` is an empty file that must not be used (and
+ * removes it, with its index, when it can): one before the last, or a
+ * last one whose name is not the position the next event gets. A roll
+ * whose new segment could neither be made durable nor removed leaves such
+ * a file while the appends go on in the segment before it; its name would
+ * otherwise claim events that segment holds. It holds no data.
+ */
+function strayEmpty(directory: string, name: string, first: number, next: number, isLast: boolean): boolean {
+  if (isLast && (Number.isNaN(next) || first === next)) return false;
+  const file = join(directory, name);
+  if (statSync(file).size !== 0) return false;
+  for (const f of [file, join(directory, indexName(first))]) {
+    try {
+      unlinkSync(f);
+    } catch {
+      // Read-only storage, or no index: the file is passed over all the same.
+    }
+  }
+  return true;
 }
 
 class Loader {
@@ -147,15 +170,19 @@ class Loader {
     const st = statSync(file);
     segment.size = st.size;
     let blocks: IndexBlock[] = [];
+    /** Where in the index file the block before the last agreeing one ends. */
+    let beforeLast = 0;
     if (hasIndex) {
       const buf = readFileSync(indexFile);
+      const decoded = decodeIndex(buf);
       const valid = agreeingBlocks(
-        decodeIndex(buf),
+        decoded,
         { size: segment.size, mtimeMs: st.mtimeMs },
         (offset, bytes) => segments.readAt(segment, offset, bytes),
         Number.isNaN(this.next) ? undefined : this.next,
       );
       blocks = valid.blocks;
+      beforeLast = blocks.length >= 2 ? (decoded.ends[blocks.length - 2] as number) : 0;
       if (valid.bytes !== buf.length) {
         // Cut what does not agree (the blocks after it are appended again below).
         try {
@@ -184,6 +211,12 @@ class Loader {
         await fh.close();
       }
       segment.size = good;
+      const last = blocks.at(-1);
+      if (scanned.length === 0 && last !== undefined && last.to === good) {
+        // The cut changed the segment's modification time, which its index's last block records (a segment as
+        // long as its index with another time counts as edited by hand): that block is written again with it.
+        this.#restamp(indexFile, segment, last, beforeLast);
+      }
     }
     if (scanned.length === 0) return;
     let mtime: string;
@@ -193,6 +226,20 @@ class Loader {
       return;
     }
     for (const block of scanned) appendBlock(this.directory, segment, { ...block, mtime });
+  }
+
+  /** Writes the last block of `segment`'s index again (the index file cut back to `from`) with the segment's time. */
+  #restamp(indexFile: string, segment: Segment, last: IndexBlock, from: number): void {
+    if (!segment.indexWritable) return;
+    let mtime: string;
+    try {
+      mtime = mtimeOf(this.directory, segment);
+      truncateSync(indexFile, from);
+    } catch {
+      segment.indexWritable = false;
+      return;
+    }
+    appendBlock(this.directory, segment, { ...last, mtime });
   }
 
   /**
