@@ -151,6 +151,41 @@ describe("FileReadModelStore", () => {
     await again.close();
   });
 
+  it("new models alone never make a compaction (nothing is dead); deleting them does", async () => {
+    const directory = tempDir("statelog-rm-");
+    const file = join(directory, LOG);
+    const store = await FileReadModelStore.open({ directory, sync: "none", compactionMinDeadRecords: 1000 });
+    const inode = statSync(file).ino;
+    const batch = (round: number) =>
+      Array.from({ length: 2000 }, (_, i) => ({
+        type: "save" as const,
+        model: { round, i },
+        metadata: meta("T", `r${round}-${i}`),
+      }));
+    const status = (checkpoint: number) => ({
+      name: "p",
+      status: "catching_up" as const,
+      checkpoint,
+      updatedAt: new Date(),
+    });
+    // Each batch more new models than the store held (the first one, 2,000 against none, most of all).
+    for (let round = 0; round < 5; round++) await store.saveWithCheckpoint(batch(round), status(round));
+    await store.saveWithCheckpoint([], status(5)); // a queued compaction would have run before this commit
+    expect(store.count("T")).toBe(10_000);
+    expect(statSync(file).ino).toBe(inode);
+    // Deleting most of them leaves dead records: the next commit compacts.
+    const deletes = Array.from({ length: 8_000 }, (_, k) => ({
+      type: "delete" as const,
+      modelType: "T",
+      id: `r${Math.floor(k / 2000)}-${k % 2000}`,
+    }));
+    await store.saveWithCheckpoint(deletes, status(6));
+    await store.saveWithCheckpoint([], status(7));
+    expect(statSync(file).ino).not.toBe(inode);
+    expect(store.count("T")).toBe(2_000);
+    await store.close();
+  });
+
   it("compact() rewrites the log with the live records only", async () => {
     const directory = tempDir("statelog-rm-");
     const file = join(directory, LOG);

@@ -266,9 +266,11 @@ export class FileReadModelStore extends TableReadModelStore {
     status: ProjectionStatusRecord | undefined,
   ): Promise<void> {
     const parts: string[] = [];
+    let deletes = 0;
     writes.forEach((w, i) => {
       const r = revisions[i] as number;
       if (r === 0) return;
+      if (w.type !== "save") deletes++;
       parts.push(
         w.type === "save"
           ? `{"t":"s","r":${r},"m":${w.metadataJson},"v":${w.json}}`
@@ -281,11 +283,23 @@ export class FileReadModelStore extends TableReadModelStore {
     const line = encodeLine(seq, parts, status ? [statusToJson(status)] : []);
     await this.#append(Buffer.from(line, "utf8"));
     this.#records += parts.length + (status ? 1 : 0);
-    const live = this.table.count() + [...this.table.statuses()].length;
-    if (this.#records - live >= this.#minDead && this.#records - live > live) {
-      // Compacted after this commit is applied: the table must hold it first.
-      queueMicrotask(() => void this.exclusive(() => this.#compact()).catch(() => undefined));
+    // The table applies this commit after it is persisted: what is dead is known once it has. The records dead
+    // then are at most those not live now plus the models this commit deletes (a new model is live, not dead).
+    if (this.#records - this.#live() + deletes >= this.#minDead) {
+      queueMicrotask(
+        () =>
+          void this.exclusive(async () => {
+            const live = this.#live();
+            const dead = this.#records - live;
+            if (dead >= this.#minDead && dead > live) await this.#compact();
+          }).catch(() => undefined),
+      );
     }
+  }
+
+  /** Records a compacted log would hold: the live models and the statuses. */
+  #live(): number {
+    return this.table.count() + [...this.table.statuses()].length;
   }
 
   /**
@@ -384,7 +398,9 @@ export class FileReadModelStore extends TableReadModelStore {
     let bytes = 0;
     for (const d of data) bytes += d.length;
     try {
-      await writeFileAtomic(this.#file, data, this.sync);
+      // Fsynced whatever `sync` says (as the FileStore's compactions): renamed unsynced over the log, a crash of
+      // the OS could leave an empty file where the whole store was, not just lose the last writes.
+      await writeFileAtomic(this.#file, data, SyncPolicy.Fsync);
     } catch (error) {
       // Failed before the rename: the old log is intact (its size still #size). After it (the directory's
       // fsync): the new log is in place.
