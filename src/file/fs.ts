@@ -4,6 +4,8 @@
  * group write (where `fsyncOn` says), fsync of a directory, and the atomic
  * replacement of a whole file.
  */
+
+import { randomBytes } from "node:crypto";
 import {
   closeSync,
   constants,
@@ -99,8 +101,10 @@ export function fsyncDir(dir: string): void {
 }
 
 /**
- * Replaces `file` with `data` atomically: writes `<file>.<pid>.tmp`,
- * fsyncs it, renames it over `file` and fsyncs the directory. After a crash
+ * Replaces `file` with `data` atomically: writes `<file>.<pid>.<random>.tmp`
+ * (a name of its own, so that two writers of one file in a process, or
+ * in its worker threads, never share one), fsyncs it, renames it over
+ * `file` and fsyncs the directory. After a crash
  * the path holds the old content or the new one, never a mix. On failure
  * the temp file is removed (a crash may leave it: its owner removes stale
  * `*.tmp` files when it opens the directory) and a `WriteFailedError`
@@ -116,11 +120,11 @@ export async function writeFileAtomic(
   sync: SyncPolicy,
 ): Promise<number> {
   const parts = data instanceof Uint8Array ? [data] : data;
-  const temp = `${file}.${process.pid}${TEMP_SUFFIX}`;
+  const temp = `${file}.${process.pid}.${randomBytes(6).toString("hex")}${TEMP_SUFFIX}`;
   let bytes = 0;
   let operation: FileOperation = "open";
   try {
-    const handle = await open(temp, "w");
+    const handle = await open(temp, "wx");
     try {
       operation = "write";
       // writeFile writes all of a part (write(2) may write less), each after the previous one.

@@ -31,6 +31,30 @@ describeSnapshotStoreContract("FileSnapshotStore", async () => FileSnapshotStore
 });
 
 describe("FileSnapshotStore", () => {
+  it("two stores of one directory in one process saving one stream at once: every save lands whole", async () => {
+    const directory = await tempDir();
+    const [a, b] = [await FileSnapshotStore.open({ directory }), await FileSnapshotStore.open({ directory })];
+    const snapshot = (version: number, by: string) => ({
+      streamId: "order-1",
+      version,
+      snapshotVersion: 1,
+      state: { by, version, pad: by.repeat(2000) },
+      createdAt: new Date(),
+    });
+    for (let round = 1; round <= 40; round++) {
+      // Each save writes a temp file of its own and renames it over the stream's file.
+      await Promise.all([a.save(snapshot(round, "a")), b.save(snapshot(round, "b"))]);
+      const loaded = await FileSnapshotStore.open({ directory, maxCachedStreams: 0 });
+      const got = await loaded.load("order-1");
+      await loaded.close();
+      expect(got?.version).toBe(round);
+      expect(["a", "b"]).toContain((got?.state as { by: string }).by);
+    }
+    expect((await readdir(directory)).filter((n) => n.endsWith(".tmp"))).toEqual([]);
+    await a.close();
+    await b.close();
+  });
+
   it("refuses bad options with a ConfigurationError naming them, creating nothing", async () => {
     const parent = await tempDir();
     for (const [options, pattern] of [
