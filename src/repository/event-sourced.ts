@@ -40,6 +40,11 @@ import {
 } from "./event-sourced-options.js";
 import type { AggregateSnapshot } from "./snapshots.js";
 
+/** What a snapshot at `version` of a stream that does not reach it is reported as. */
+function snapshotAhead(version: number, streamId: string): NotFoundError {
+  return new NotFoundError(`version ${version} (the snapshot's) of stream`, streamId);
+}
+
 interface FoldOptions extends AggregateLoadOptions {
   /** A missing stream is the initial state at version 0 instead of a `NotFoundError`. */
   allowMissing?: boolean;
@@ -371,6 +376,8 @@ export class EventSourcedRepository<S, E extends AggregateEvent = AggregateEvent
       }
     } catch (error) {
       if (!isNotFoundError(error)) throw error;
+      // A snapshot of a stream that does not exist (an event store made anew): not used, reported.
+      if (from > 0) this.#report("load", streamId, target, snapshotAhead(from, streamId));
       if (options.allowMissing) return this.#initial(id, streamId);
       throw new NotFoundError(`${settings.aggregateType} aggregate`, id);
     }
@@ -379,6 +386,19 @@ export class EventSourcedRepository<S, E extends AggregateEvent = AggregateEvent
     const first = events[0];
     if (first !== undefined && first.position !== from + 1) {
       throw new BehindRetentionError(streamId, from, first.position);
+    }
+    if (first === undefined && from > 0) {
+      // Nothing after the snapshot: the stream must reach it. A snapshot ahead of its stream (an event store that
+      // lost its last events, or was made anew, next to a durable snapshot store) is not used: reported, and the
+      // load replays the stream from its start.
+      const info = await eventStore.getStreamInfo(streamId).catch((error: unknown) => {
+        if (isAbortError(error)) throw error;
+        return undefined;
+      });
+      if (info === undefined || info.lastPosition < from) {
+        this.#report("load", streamId, target, snapshotAhead(from, streamId));
+        return this.#fold(id, streamId, { ...options, useSnapshot: false });
+      }
     }
     if (first === undefined && from === 0) {
       const info = await eventStore.getStreamInfo(streamId).catch(() => undefined);

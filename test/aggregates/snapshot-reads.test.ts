@@ -170,6 +170,36 @@ describe("EventSourcedRepository snapshot rewrites", () => {
     });
   const added = (k: number): Added[] => Array.from({ length: k }, () => ({ type: "added", data: { n: 1 } }));
 
+  it("a snapshot ahead of its stream (an event store made anew) is reported and not used: loads replay, commands go on", async () => {
+    const snapshots = new MemorySnapshotStore();
+    const reports: unknown[] = [];
+    const repoOn = async (eventStore: MemoryEventStore) =>
+      EventSourcedRepository.open<Tally, Added>({
+        eventStore,
+        snapshots,
+        aggregateType: "tally",
+        initialState: () => ({ count: 0 }),
+        evolve: (s, e) => ({ count: s.count + e.data.n }),
+        onSnapshotError: (report) => reports.push(report),
+      });
+    const before = await repoOn(await MemoryEventStore.open());
+    await before.save("1", added(6), { createSnapshot: true });
+    await before.flushSnapshots();
+    expect((await snapshots.load("tally-1"))?.version).toBe(6);
+    await before.close();
+    // The same snapshots next to an event store that lost the stream's events (or was made anew).
+    const after = await repoOn(await MemoryEventStore.open());
+    await expect(after.load("1")).rejects.toSatisfy((e) => isStatelogError(e, ErrorCode.NotFound));
+    const handled = await after.handle("1", () => added(1));
+    expect([handled.version, handled.state]).toEqual([1, { count: 1 }]);
+    const loaded = await after.load("1");
+    expect([loaded.version, loaded.state, loaded.snapshotVersionAt]).toEqual([1, { count: 1 }, 0]);
+    expect(reports.length).toBe(3); // the load, the command's load, the last load
+    expect(reports[0]).toMatchObject({ operation: "load", streamId: "tally-1" });
+    expect(String((reports[0] as { error: unknown }).error)).toContain("version 6 (the snapshot's) of stream");
+    await after.close();
+  });
+
   it("a load with useSnapshot: false writes no snapshot", async () => {
     const counting = countingSnapshots(new MemorySnapshotStore());
     const repo = await open(counting.store);
