@@ -217,12 +217,13 @@ export function snapshotFromJson(value: unknown, streamId: string, where: string
     (s.streamId !== undefined && s.streamId !== streamId) ||
     !Number.isSafeInteger(s.version) ||
     !Number.isSafeInteger(s.snapshotVersion) ||
-    Number.isNaN(createdAt.getTime())
+    Number.isNaN(createdAt.getTime()) ||
+    !("state" in s)
   ) {
     throw new CorruptionError(
       where,
       undefined,
-      `snapshot of ${JSON.stringify(streamId)} has no valid stream id, version, snapshotVersion or createdAt`,
+      `snapshot of ${JSON.stringify(streamId)} has no valid stream id, version, snapshotVersion, createdAt or state`,
     );
   }
   return {
