@@ -164,7 +164,12 @@ export interface HandleOptions extends CallOptions {
 export interface HandleResult<S, E> {
   readonly id: string;
   readonly streamId: string;
-  /** The state after the new events (the loaded state when there were none). */
+  /**
+   * The state after the new events (the loaded state when there were
+   * none), as `evolve` made it from the events as decided; a load folds
+   * them as stored (with their ids, timestamps and merged metadata, through
+   * `upcast`), which an `evolve` that reads those sees differently.
+   */
   readonly state: S;
   /** The version after the new events. */
   readonly version: number;

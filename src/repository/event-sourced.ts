@@ -197,7 +197,9 @@ export class EventSourcedRepository<S, E extends AggregateEvent = AggregateEvent
             metadata: options.metadata,
             signal: options.signal,
           },
-          state,
+          // Not `state`: a snapshot is folded from the events as stored (their ids, timestamps, merged metadata,
+          // upcast), as a load folds them, so that it never changes what a load returns.
+          undefined,
         );
         return { id, streamId, state, version: saved.version, events, attempts: attempt };
       } catch (error) {

@@ -200,6 +200,30 @@ describe("EventSourcedRepository snapshot rewrites", () => {
     await after.close();
   });
 
+  it("a snapshot written after handle holds the state a load folds from the stored events (metadata, timestamps)", async () => {
+    type Seen = { n: number; by: string | undefined; at: number | undefined };
+    const snapshots = new MemorySnapshotStore();
+    const repo = await EventSourcedRepository.open<Seen, Added>({
+      eventStore: await MemoryEventStore.open(),
+      snapshots,
+      aggregateType: "seen",
+      initialState: () => ({ n: 0, by: undefined, at: undefined }),
+      // Reads what the store adds to an event: the merged metadata, the default timestamp.
+      evolve: (s, e) => {
+        const stored = e as Added & { metadata?: { user?: string }; timestamp?: Date };
+        return { n: s.n + e.data.n, by: stored.metadata?.user, at: stored.timestamp?.getTime() };
+      },
+    });
+    await repo.handle("1", () => added(2), { metadata: { user: "alice" }, createSnapshot: true });
+    await repo.flushSnapshots();
+    const fromSnapshot = await repo.load("1");
+    expect(fromSnapshot.snapshotVersionAt).toBe(2);
+    const folded = await repo.load("1", { useSnapshot: false });
+    expect(fromSnapshot.state).toEqual(folded.state);
+    expect(folded.state.by).toBe("alice");
+    await repo.close();
+  });
+
   it("a load with useSnapshot: false writes no snapshot", async () => {
     const counting = countingSnapshots(new MemorySnapshotStore());
     const repo = await open(counting.store);
