@@ -98,6 +98,13 @@ const OPTION_NAMES = ["client", "bucket", "replicas", "storage", "maxValueBytes"
  */
 export const READ_MODEL_ENVELOPE_BYTES = 4096;
 
+/**
+ * Bytes a conditional write (`expectedRevision`: `kv.create`, `kv.update`)
+ * adds to its message in headers (`Nats-Expected-Last-Subject-Sequence`),
+ * which `max_payload` counts too: room kept for them, rounded up.
+ */
+const CAS_HEADER_BYTES = 128;
+
 const TD = new TextDecoder();
 
 /** A key's latest value: its KV operation ("PUT", "DEL", "PURGE"), revision and text. */
@@ -190,7 +197,8 @@ export class NatsReadModelStore implements ReadModelStore {
     const what = `read model ${p.modelType}/${p.id}`;
     const value = `{"metadata":${p.metadataJson},"model":${p.json}}`;
     const size = Buffer.byteLength(value, "utf8");
-    if (size > this.#maxPayload) throw new TooLargeError(size, this.#maxPayload, `${what} with its metadata`);
+    const room = this.#maxPayload - (p.expectedRevision === undefined ? 0 : CAS_HEADER_BYTES);
+    if (size > room) throw new TooLargeError(size, room, `${what} with its metadata`);
     const key = modelKey(p.modelType, p.id);
     try {
       if (p.expectedRevision === undefined) return await this.#kv.put(key, value);

@@ -56,6 +56,21 @@ describe("NatsReadModelStore", () => {
     expect(await store.delete("ProductStats", "p1")).toBe(false);
   });
 
+  it("a conditional save whose value and headers exceed max_payload is a TooLargeError, not a server refusal", async () => {
+    const store = await NatsReadModelStore.open({ client: nc, bucket });
+    const max = nc.info?.max_payload as number;
+    // Metadata padded so that the whole value is max_payload bytes: a plain put carries no headers and fits.
+    const sized = (pad: number) => ({ ...meta("Big", "b"), metadata: { pad: "p".repeat(pad) } });
+    const model = { x: "m".repeat(store.maxValueBytes - 1024 * 8) };
+    const probe = `{"metadata":${JSON.stringify({ ...sized(0), lastUpdated: sized(0).lastUpdated.toISOString() })},"model":${JSON.stringify(model)}}`;
+    const metadata = sized(max - Buffer.byteLength(probe));
+    expect(await store.save(model, metadata)).toBeGreaterThan(0);
+    for (const expectedRevision of [0, 1]) {
+      const error = await store.save(model, metadata, { expectedRevision }).catch((e: unknown) => e);
+      expect(isStatelogError(error, ErrorCode.TooLarge), String(error)).toBe(true);
+    }
+  });
+
   it("a model's revision is its KV revision", async () => {
     const store = await NatsReadModelStore.open({ client: nc, bucket });
     const revision = await store.save({ n: 1 }, meta("Rev", "r1"));
