@@ -42,6 +42,7 @@ import {
   STORE_ENVELOPE_BYTES,
 } from "./kv-store-options.js";
 import { NatsStorage } from "./options.js";
+import { bucketValueLimit } from "./payload.js";
 import { keepLastPerKey, readFiltered } from "./reader.js";
 
 const TD = new TextDecoder();
@@ -76,8 +77,12 @@ export class NatsKvStore extends BaseStore {
   /** Namespaces whose marker this instance has written. */
   readonly #marked = new Set<string>();
 
+  /** Whether `maxValueBytes` was given (else the limit follows the server and the bucket). */
+  readonly #maxValueBytesGiven: boolean;
+
   private constructor(options: NatsKvStoreOptions, settings: KvStoreSettings) {
     super("NATS KV store", { ...options, maxValueBytes: settings.maxValueBytes }, "NatsKvStore");
+    this.#maxValueBytesGiven = options.maxValueBytes !== undefined;
     this.#settings = settings;
     this.bucket = settings.bucket;
     this.stream = `KV_${settings.bucket}`;
@@ -106,10 +111,12 @@ export class NatsKvStore extends BaseStore {
   async #connect(): Promise<void> {
     const { client, bucket, history, replicas, storage } = this.#settings;
     const nats = await loadNatsModules();
+    let maxMsgSize: number | undefined;
     try {
       const jsm = await nats.jetstream.jetstreamManager(client);
       const kv = await new nats.kv.Kvm(client).create(bucket, { history, replicas, storage });
       const status = await kv.status();
+      maxMsgSize = status.streamInfo.config.max_msg_size;
       this.#connected = {
         js: nats.jetstream.jetstream(client),
         jsm,
@@ -119,6 +126,14 @@ export class NatsKvStore extends BaseStore {
     } catch (error) {
       throw natsError(error, `opening KV bucket ${JSON.stringify(bucket)}`);
     }
+    // An existing bucket's own largest message bounds a change as the server's max_payload does.
+    (this as { maxValueBytes: number }).maxValueBytes = bucketValueLimit(
+      this.maxValueBytes,
+      this.#maxValueBytesGiven,
+      maxMsgSize,
+      STORE_ENVELOPE_BYTES,
+      `NatsKvStore bucket ${JSON.stringify(bucket)}`,
+    );
   }
 
   /** The connection to the bucket (set once `open` resolved). */

@@ -68,3 +68,35 @@ export function valueLimitFor(
   }
   return Math.min(cap, room);
 }
+
+/**
+ * The size limit in effect once the bucket (or stream) is known: its own
+ * largest message (`max_msg_size`, set with `nats kv add --max-value-size`
+ * or `Kvm.create({ maxValueSize })`; 0 or less is none) bounds a value
+ * with its envelope as `max_payload` does. A limit that followed the
+ * server is lowered to fit it; a `maxValueBytes` given that does not fit
+ * is refused.
+ * @param limit the limit in effect so far (see {@link valueLimitFor})
+ * @param given whether `maxValueBytes` was given
+ * @throws ConfigurationError
+ */
+export function bucketValueLimit(
+  limit: number,
+  given: boolean,
+  maxMsgSize: number | undefined,
+  overhead: number,
+  what: string,
+): number {
+  if (maxMsgSize === undefined || !(maxMsgSize > 0) || limit + overhead <= maxMsgSize) return limit;
+  const room = maxMsgSize - overhead;
+  if (given || room < 1) {
+    throw new ConfigurationError(
+      `${what}: its largest message (max_msg_size) is ${maxMsgSize} bytes, which cannot carry a value of ` +
+        `${given ? `maxValueBytes ${limit}` : "any size"} with up to ${overhead} bytes of envelope and headers: ` +
+        (room < 1
+          ? "raise the bucket's max_msg_size"
+          : `lower maxValueBytes to at most ${room}, leave it out (it then follows the bucket), or raise the bucket's max_msg_size`),
+    );
+  }
+  return room;
+}

@@ -55,7 +55,7 @@ import { loadNatsModules } from "./client.js";
 import { isWrongLastSequence, natsError } from "./errors.js";
 import { decodeToken, encodeToken } from "./keys.js";
 import { checkPlacement, NatsStorage } from "./options.js";
-import { serverMaxPayload } from "./payload.js";
+import { bucketValueLimit, serverMaxPayload } from "./payload.js";
 import { keepLastPerKey, readFiltered } from "./reader.js";
 
 /** Options of {@link NatsReadModelStore.open}. */
@@ -145,7 +145,7 @@ export class NatsReadModelStore implements ReadModelStore {
     client: NatsConnection,
     bucket: string,
     maxValueBytes: number,
-    opened: { kv: KV; js: JetStreamClient; jsm: JetStreamManager; replicated: boolean },
+    opened: { kv: KV; js: JetStreamClient; jsm: JetStreamManager; replicated: boolean; maxMsgSize?: number },
   ) {
     this.bucket = bucket;
     this.maxValueBytes = maxValueBytes;
@@ -153,7 +153,8 @@ export class NatsReadModelStore implements ReadModelStore {
     this.#kv = opened.kv;
     this.#jsm = opened.jsm;
     this.#js = opened.js;
-    this.#maxPayload = serverMaxPayload(client);
+    const bucketMax = opened.maxMsgSize !== undefined && opened.maxMsgSize > 0 ? opened.maxMsgSize : Infinity;
+    this.#maxPayload = Math.min(serverMaxPayload(client), bucketMax);
   }
 
   /**
@@ -175,11 +176,21 @@ export class NatsReadModelStore implements ReadModelStore {
       const jsm = await nats.jetstream.jetstreamManager(client);
       const kv = await new nats.kv.Kvm(client).create(bucket, { history: 1, replicas, storage });
       const status = await kv.status();
-      return new NatsReadModelStore(client, bucket, maxValueBytes, {
+      const maxMsgSize = status.streamInfo.config.max_msg_size;
+      // An existing bucket's own largest message bounds a model as the server's max_payload does.
+      const limit = bucketValueLimit(
+        maxValueBytes,
+        options.maxValueBytes !== undefined,
+        maxMsgSize,
+        READ_MODEL_ENVELOPE_BYTES,
+        `NatsReadModelStore bucket ${JSON.stringify(bucket)}`,
+      );
+      return new NatsReadModelStore(client, bucket, limit, {
         kv,
         jsm,
         js: nats.jetstream.jetstream(client),
         replicated: status.streamInfo.config.num_replicas !== 1,
+        maxMsgSize,
       });
     } catch (error) {
       throw natsError(error, `opening KV bucket ${JSON.stringify(bucket)}`);

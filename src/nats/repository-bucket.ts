@@ -9,6 +9,7 @@ import { checkRepositoryOptions, type RepositoryOptions } from "../repository/in
 import { loadNatsModules } from "./client.js";
 import { natsError } from "./errors.js";
 import { checkPlacement, NatsStorage } from "./options.js";
+import { bucketValueLimit } from "./payload.js";
 import { NatsFeature, requireFeature } from "./server.js";
 
 /** Options of `NatsKvRepository.open` and `NatsSimpleRepository.open`. */
@@ -83,6 +84,8 @@ export interface RepositorySettings<T> {
   readonly history: number;
   readonly ttlSeconds: number;
   readonly maxValueBytes: number;
+  /** Whether `maxValueBytes` was given (else the limit follows the server and the bucket). */
+  readonly maxValueBytesGiven: boolean;
   readonly replicas: number;
   readonly storage: NatsStorage;
   readonly perSaveTtl: boolean;
@@ -120,6 +123,7 @@ export function checkNatsRepositoryOptions<T>(
     ttlSeconds: shared.ttlSeconds,
     perSaveTtl: check.boolean("perSaveTtl"),
     maxCasAttempts: check.integer("maxCasAttempts", { min: 1 }),
+    maxValueBytesGiven: options.maxValueBytes !== undefined,
   };
   if (settings.perSaveTtl) requireFeature(place.client, NatsFeature.PerMessageTtl);
   return settings;
@@ -136,6 +140,8 @@ export interface OpenedBucket {
   direct: boolean;
   /** More than one replica: reads go to the stream leader or are checked against it (reader.ts). */
   replicated: boolean;
+  /** The size limit in effect: the settings' `maxValueBytes`, lowered to fit the bucket's own largest message. */
+  maxValueBytes: number;
 }
 
 /**
@@ -174,6 +180,14 @@ export async function openBucket<T>(settings: RepositorySettings<T>): Promise<Op
       durable: status.storage === NatsStorage.File,
       direct: config.allow_direct === true && config.num_replicas === 1,
       replicated: config.num_replicas !== 1,
+      // An existing bucket's own largest message bounds an aggregate as the server's max_payload does.
+      maxValueBytes: bucketValueLimit(
+        settings.maxValueBytes,
+        settings.maxValueBytesGiven,
+        config.max_msg_size,
+        REPOSITORY_ENVELOPE_BYTES,
+        `KV bucket ${JSON.stringify(bucket)}`,
+      ),
     };
   } catch (error) {
     throw natsError(error, `opening KV bucket ${JSON.stringify(bucket)}`);

@@ -97,7 +97,7 @@ export class NatsKvRepository<T> extends BaseRepository<T> {
     this.#bucket = bucket;
     this.#prefix = `$KV.${settings.bucket}.${encodeToken(settings.aggregateType)}.`;
     this.#idOf = settings.idOf;
-    this.maxValueBytes = settings.maxValueBytes;
+    this.maxValueBytes = bucket.maxValueBytes;
     this.#maxAttempts = settings.maxCasAttempts;
     this.capabilities = { ttl: true, perSaveTtl: settings.perSaveTtl, durable: bucket.durable };
   }

@@ -18,6 +18,7 @@ import {
   NatsReadModelStore,
   NatsSimpleRepository,
 } from "../../src/nats/index.js";
+import { STORE_ENVELOPE_BYTES } from "../../src/nats/kv-store-options.js";
 import { connectTest, deleteTestStreams, uniqueBucket } from "./env.js";
 
 let nc: NatsConnection;
@@ -88,6 +89,57 @@ describe("NatsKvStore options", () => {
     expect(info.config.num_replicas).toBe(1);
     await store.close();
     await store.close(); // idempotent
+  });
+
+  it("an existing bucket's own largest message (max_msg_size) bounds a change: the limit follows it, or a larger one is refused", async () => {
+    const limited = uniqueBucket("limited");
+    const { Kvm } = await import("@nats-io/kv");
+    await new Kvm(nc).create(limited, { maxValueSize: 1000 });
+    const store = await NatsKvStore.open({ client: nc, bucket: limited });
+    expect(store.maxValueBytes).toBe(1000 - STORE_ENVELOPE_BYTES);
+    // A save with one change too large for the bucket is refused before anything is written.
+    const ns = uniqueBucket("ns");
+    const set = (id: string, size: number) => ({
+      namespace: ns,
+      changeType: "set" as const,
+      entityType: "item",
+      entityId: id,
+      entity: { pad: "x".repeat(size) },
+    });
+    const error = await store.save([set("a", 10), set("b", 5_000), set("c", 10)]).catch((e: unknown) => e);
+    expect(isStatelogError(error, ErrorCode.TooLarge), String(error)).toBe(true);
+    expect(await store.load(ns)).toEqual([]);
+    await store.save([set("a", 10), set("c", 10)]);
+    expect((await store.load(ns)).map((c) => c.entityId)).toEqual(["a", "c"]);
+    await store.close();
+    await refused(
+      NatsKvStore.open({ client: nc, bucket: limited, maxValueBytes: 2_000 }),
+      /max_msg_size\) is 1000 bytes, which cannot carry a value of maxValueBytes 2000 .*lower maxValueBytes to at most 928/,
+    );
+  });
+
+  it("the repository and the read-model store follow an existing bucket's max_msg_size too", async () => {
+    const { Kvm } = await import("@nats-io/kv");
+    const [forRepo, forModels] = [uniqueBucket("limited-repo"), uniqueBucket("limited-rm")];
+    await new Kvm(nc).create(forRepo, { maxValueSize: 8000 });
+    await new Kvm(nc).create(forModels, { maxValueSize: 8000 });
+    const repo = await NatsKvRepository.open({
+      client: nc,
+      bucket: forRepo,
+      aggregateType: "order",
+      idOf: (o: { id: string; pad?: string }) => o.id,
+    });
+    expect(repo.maxValueBytes).toBe(8000 - 256);
+    const tooLarge = await repo.save({ id: "a", pad: "x".repeat(7800) }).catch((e: unknown) => e);
+    expect(isStatelogError(tooLarge, ErrorCode.TooLarge), String(tooLarge)).toBe(true);
+    await repo.close();
+    const models = await NatsReadModelStore.open({ client: nc, bucket: forModels });
+    expect(models.maxValueBytes).toBe(8000 - 4096);
+    await models.close();
+    await refused(
+      NatsReadModelStore.open({ client: nc, bucket: forModels, maxValueBytes: 5000 }),
+      /max_msg_size\) is 8000 bytes/,
+    );
   });
 
   it("registers entity types: under unknownEntityTypes reject only registered types are saved", async () => {
