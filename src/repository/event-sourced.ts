@@ -298,7 +298,8 @@ export class EventSourcedRepository<S, E extends AggregateEvent = AggregateEvent
    */
   #writeSnapshot(id: string, streamId: string, version: number, state: S | undefined): Promise<void> | undefined {
     const { snapshots, snapshotVersion } = this.#settings;
-    if (snapshots === undefined) return undefined;
+    // A save whose append finished after close() began writes no snapshot: its owner may have closed the store.
+    if (snapshots === undefined || this.#open.closed) return undefined;
     let copy: S | undefined;
     try {
       copy = state === undefined ? undefined : structuredClone(state);

@@ -224,6 +224,42 @@ describe("EventSourcedRepository snapshot rewrites", () => {
     await repo.close();
   });
 
+  it("a save whose append finishes after close() began writes no snapshot and reports nothing", async () => {
+    const counting = countingSnapshots(new MemorySnapshotStore());
+    const events = await MemoryEventStore.open();
+    let release: (() => void) | undefined;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    // An event store whose next append waits until released.
+    const slow = new Proxy(events, {
+      get(target, key, receiver) {
+        const value = Reflect.get(target, key, receiver);
+        if (key !== "append") return typeof value === "function" ? value.bind(target) : value;
+        return async (...args: Parameters<typeof events.append>) => {
+          await held;
+          return events.append(...args);
+        };
+      },
+    });
+    const reports: unknown[] = [];
+    const repo = await EventSourcedRepository.open<Tally, Added>({
+      eventStore: slow,
+      snapshots: counting.store,
+      aggregateType: "tally",
+      initialState: () => ({ count: 0 }),
+      evolve: (s, e) => ({ count: s.count + e.data.n }),
+      onSnapshotError: (report) => reports.push(report),
+    });
+    const saving = repo.save("1", added(3), { createSnapshot: true });
+    await repo.close();
+    release?.();
+    expect((await saving).version).toBe(3);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(counting.saves).toEqual([]);
+    expect(reports).toEqual([]);
+  });
+
   it("a load with useSnapshot: false writes no snapshot", async () => {
     const counting = countingSnapshots(new MemorySnapshotStore());
     const repo = await open(counting.store);
