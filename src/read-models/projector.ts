@@ -361,11 +361,17 @@ export class Projector implements AsyncDisposable {
     for (const w of [...this.#waiters]) w();
   }
 
-  /** Stops every projection after writing the batch in hand. Idempotent. */
+  /**
+   * Stops every projection: a write in progress finishes, a batch not yet
+   * being written is dropped (the next start folds its events again), a
+   * running rebuild rejects with a `ClosedError`. Idempotent.
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     await Promise.all([...this.#slots.values()].flatMap((s) => [s.active.stop(), s.shadow?.stop()]));
+    // Stopped runners report no progress: waiters (a rebuild among them) are told of the close now.
+    this.#wake();
     await Promise.all([...this.#slots.values()].map((s) => s.rebuild?.catch(() => undefined)));
     await Promise.all([...this.#pending]);
     this.#wake();

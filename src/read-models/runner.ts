@@ -5,7 +5,7 @@
  * model across crashes (see docs/read-models.md, "Exactly once").
  */
 import type { EventStore, EventSubscription, RecordedEvent } from "../events/index.js";
-import { ApplyError, type RetryPolicy, retrying } from "../index.js";
+import { ApplyError, isNotFoundError, isVersionConflictError, type RetryPolicy, retrying } from "../index.js";
 import { projectorLoadNow, projectorSaveBatch, TableReadModelStore } from "./base.js";
 import { ProjectedEntry } from "./prepare.js";
 import {
@@ -144,7 +144,11 @@ export class ProjectionRunner {
     this.#loop = this.#run(sub);
   }
 
-  /** Stops the subscription and waits for the batch in hand to be written. */
+  /**
+   * Stops the subscription and waits for a write in progress to finish;
+   * a batch not yet being written is dropped (the next start folds its
+   * events again from the stored checkpoint).
+   */
   async stop(): Promise<void> {
     this.#stopping = true;
     this.#sub?.close();
@@ -452,7 +456,12 @@ export class ProjectionRunner {
       await store.updateProjectionStatus(record);
       for (const w of writes)
         if (w.type === "delete")
-          await store.delete(w.modelType, w.id, { expectedRevision: w.expectedRevision }).catch(() => false);
+          await store.delete(w.modelType, w.id, { expectedRevision: w.expectedRevision }).catch((error: unknown) => {
+            // A delete made again (a replay at the checkpoint) finds the model gone or changed: nothing to do.
+            // Any other failure fails the batch (retried, then the projection fails): the model must not stay.
+            if (isVersionConflictError(error) || isNotFoundError(error)) return false;
+            throw error;
+          });
       return saved;
     });
     if (whole) this.#models = new Map(); // given up with the entries: the table may hold it now
