@@ -106,9 +106,10 @@ export function fsyncDir(dir: string): void {
  * in its worker threads, never share one), fsyncs it, renames it over
  * `file` and fsyncs the directory. After a crash
  * the path holds the old content or the new one, never a mix. On failure
- * the temp file is removed (a crash may leave it: its owner removes stale
- * `*.tmp` files when it opens the directory) and a `WriteFailedError`
- * says which step failed.
+ * the temp file is removed and a `WriteFailedError` says which step
+ * failed. A crash may leave it: the FileEventStore and the
+ * FileReadModelStore remove stale `*.tmp` files when they open their
+ * directory (which they lock); the FileSnapshotStore does not.
  *
  * With `sync: "none"` both fsyncs are skipped: still atomic for a crash of
  * the process, not for one of the machine.

@@ -395,8 +395,8 @@ export class EventSourcedRepository<S, E extends AggregateEvent = AggregateEvent
       // lost its last events, or was made anew, next to a durable snapshot store) is not used: reported, and the
       // load replays the stream from its start.
       const info = await eventStore.getStreamInfo(streamId).catch((error: unknown) => {
-        if (isAbortError(error)) throw error;
-        return undefined;
+        if (isNotFoundError(error)) return undefined;
+        throw error;
       });
       if (info === undefined || info.lastPosition < from) {
         this.#report("load", streamId, target, snapshotAhead(from, streamId));

@@ -7,8 +7,9 @@ import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import type { EventStore } from "../../src/events/index.js";
 import { FILE_SNAPSHOT_STORE_DEFAULTS, FileSnapshotStore } from "../../src/file/index.js";
-import { ErrorCode, isStatelogError } from "../../src/index.js";
+import { ErrorCode, isStatelogError, UnavailableError } from "../../src/index.js";
 import { MemoryEventStore, MemorySnapshotStore } from "../../src/memory/index.js";
 import { type AggregateSnapshot, EventSourcedRepository, type SnapshotStore } from "../../src/repository/index.js";
 
@@ -173,7 +174,7 @@ describe("EventSourcedRepository snapshot rewrites", () => {
   it("a snapshot ahead of its stream (an event store made anew) is reported and not used: loads replay, commands go on", async () => {
     const snapshots = new MemorySnapshotStore();
     const reports: unknown[] = [];
-    const repoOn = async (eventStore: MemoryEventStore) =>
+    const repoOn = async (eventStore: EventStore) =>
       EventSourcedRepository.open<Tally, Added>({
         eventStore,
         snapshots,
@@ -198,6 +199,21 @@ describe("EventSourcedRepository snapshot rewrites", () => {
     expect(reports[0]).toMatchObject({ operation: "load", streamId: "tally-1" });
     expect(String((reports[0] as { error: unknown }).error)).toContain("version 6 (the snapshot's) of stream");
     await after.close();
+    // The stream's info cannot be had (another error than a missing stream): the load fails, nothing is assumed.
+    const failing = await MemoryEventStore.open();
+    const writer = await repoOn(failing);
+    await writer.save("1", added(6), { createSnapshot: false });
+    await writer.close();
+    const unavailable = new Proxy(failing, {
+      get(target, key, receiver) {
+        if (key === "getStreamInfo") return async () => Promise.reject(new UnavailableError("event store unreachable"));
+        const value = Reflect.get(target, key, receiver);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+    const third = await repoOn(unavailable);
+    await expect(third.load("1")).rejects.toSatisfy((e) => isStatelogError(e, ErrorCode.Unavailable));
+    await third.close();
   });
 
   it("a snapshot written after handle holds the state a load folds from the stored events (metadata, timestamps)", async () => {

@@ -186,6 +186,22 @@ describe("FileEventStore index side files", () => {
     await expectWholeIndexes(directory);
   });
 
+  it("an empty last segment named past the next position stays: positions handed out before are not handed out again", async () => {
+    const directory = await written();
+    const before = (await contents(directory)) as { all: unknown[][] };
+    const next = (before.all.at(-1)?.[0] as number) + 1;
+    // A roll that worked, then a crash that cut the segment before it short (sync: "none"): its name is past the end.
+    const named = `segment-${String(next + 4).padStart(16, "0")}.log`;
+    await writeFile(join(directory, named), "");
+    const store = await FileEventStore.open({ directory });
+    const appended = await store.append("a", [
+      createEvent("t", { late: true }, { id: "late", timestamp: new Date(t0 + 600) }),
+    ]);
+    await store.close();
+    expect(appended.globalPosition).toBe(next + 4);
+    expect(await segmentFiles(directory)).toContain(named);
+  });
+
   it("an index file without its segment is removed at open", async () => {
     const directory = await written();
     const orphan = join(directory, "index-0000000000099999.idx");

@@ -108,13 +108,16 @@ export async function loadDirectory(
 /**
  * Whether the segment `name` is an empty file that must not be used (and
  * removes it, with its index, when it can): one before the last, or a
- * last one whose name is not the position the next event gets. A roll
- * whose new segment could neither be made durable nor removed leaves such
- * a file while the appends go on in the segment before it; its name would
- * otherwise claim events that segment holds. It holds no data.
+ * last one whose name claims a position the segments before it hold. A
+ * roll whose new segment could neither be made durable nor removed leaves
+ * such a file while the appends go on in the segment before it; its name
+ * would otherwise claim events that segment holds. It holds no data. A
+ * last one named past the next position stays: a roll that worked, after
+ * a crash cut the segment before it short; its name keeps the positions
+ * handed out before the crash from being handed out again.
  */
 function strayEmpty(directory: string, name: string, first: number, next: number, isLast: boolean): boolean {
-  if (isLast && (Number.isNaN(next) || first === next)) return false;
+  if (isLast && (Number.isNaN(next) || first >= next)) return false;
   const file = join(directory, name);
   if (statSync(file).size !== 0) return false;
   for (const f of [file, join(directory, indexName(first))]) {
