@@ -71,6 +71,7 @@ export interface KvStoreSettings {
   maxInFlight: number;
   history: number;
   maxValueBytes: number;
+  maxValueBytesGiven: boolean;
 }
 
 /**

@@ -77,12 +77,8 @@ export class NatsKvStore extends BaseStore {
   /** Namespaces whose marker this instance has written. */
   readonly #marked = new Set<string>();
 
-  /** Whether `maxValueBytes` was given (else the limit follows the server and the bucket). */
-  readonly #maxValueBytesGiven: boolean;
-
   private constructor(options: NatsKvStoreOptions, settings: KvStoreSettings) {
     super("NATS KV store", { ...options, maxValueBytes: settings.maxValueBytes }, "NatsKvStore");
-    this.#maxValueBytesGiven = options.maxValueBytes !== undefined;
     this.#settings = settings;
     this.bucket = settings.bucket;
     this.stream = `KV_${settings.bucket}`;
@@ -129,7 +125,7 @@ export class NatsKvStore extends BaseStore {
     // An existing bucket's own largest message bounds a change as the server's max_payload does.
     (this as { maxValueBytes: number }).maxValueBytes = bucketValueLimit(
       this.maxValueBytes,
-      this.#maxValueBytesGiven,
+      this.#settings.maxValueBytesGiven,
       maxMsgSize,
       STORE_ENVELOPE_BYTES,
       `NatsKvStore bucket ${JSON.stringify(bucket)}`,

@@ -55,6 +55,8 @@ export interface NatsPlacement {
   readonly storage: NatsStorage;
   /** The `maxValueBytes` option checked against the server, or the largest the server carries (at most the default). */
   readonly maxValueBytes: number;
+  /** Whether `maxValueBytes` was given (else the limit follows the server, and the bucket: see `bucketValueLimit`). */
+  readonly maxValueBytesGiven: boolean;
 }
 
 /**
@@ -89,5 +91,6 @@ export function checkPlacement<O extends NatsPlacementOptions>(
       envelopeBytes,
       `${c.owner} ${option} ${JSON.stringify(name)}`,
     ),
+    maxValueBytesGiven: given !== undefined,
   };
 }

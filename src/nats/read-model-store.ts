@@ -170,7 +170,7 @@ export class NatsReadModelStore implements ReadModelStore {
       bucketName: "bucket",
     });
     const place = checkPlacement(check, options, "KV bucket", READ_MODEL_ENVELOPE_BYTES);
-    const { client, name: bucket, replicas, storage, maxValueBytes } = place;
+    const { client, name: bucket, replicas, storage, maxValueBytes, maxValueBytesGiven } = place;
     const nats = await loadNatsModules();
     try {
       const jsm = await nats.jetstream.jetstreamManager(client);
@@ -180,7 +180,7 @@ export class NatsReadModelStore implements ReadModelStore {
       // An existing bucket's own largest message bounds a model as the server's max_payload does.
       const limit = bucketValueLimit(
         maxValueBytes,
-        options.maxValueBytes !== undefined,
+        maxValueBytesGiven,
         maxMsgSize,
         READ_MODEL_ENVELOPE_BYTES,
         `NatsReadModelStore bucket ${JSON.stringify(bucket)}`,

@@ -84,7 +84,6 @@ export interface RepositorySettings<T> {
   readonly history: number;
   readonly ttlSeconds: number;
   readonly maxValueBytes: number;
-  /** Whether `maxValueBytes` was given (else the limit follows the server and the bucket). */
   readonly maxValueBytesGiven: boolean;
   readonly replicas: number;
   readonly storage: NatsStorage;
@@ -123,7 +122,6 @@ export function checkNatsRepositoryOptions<T>(
     ttlSeconds: shared.ttlSeconds,
     perSaveTtl: check.boolean("perSaveTtl"),
     maxCasAttempts: check.integer("maxCasAttempts", { min: 1 }),
-    maxValueBytesGiven: options.maxValueBytes !== undefined,
   };
   if (settings.perSaveTtl) requireFeature(place.client, NatsFeature.PerMessageTtl);
   return settings;
