@@ -255,11 +255,11 @@ export class Projector implements AsyncDisposable {
       slot.active.rebuilding = true;
       if (!running) await shadow.start();
       // Caught up with the active generation: stop it there, let the shadow reach the same point, switch.
-      await this.#until(() => shadow.failed || shadow.checkpoint >= this.#host.eventStore.stats().globalPosition);
+      await this.#until(() => shadow.failed || shadow.handledPosition >= this.#host.eventStore.stats().globalPosition);
       if (shadow.failed) throw shadow.lastError;
       const old = slot.active;
       await old.stop();
-      await this.#until(() => shadow.failed || shadow.checkpoint >= old.checkpoint);
+      await this.#until(() => shadow.failed || shadow.handledPosition >= old.checkpoint);
       if (shadow.failed) throw shadow.lastError;
       await this.#setPointer(slot, { active: generation, retired: [...(slot.pointer.retired ?? []), old.generation] });
       slot.active = shadow;
@@ -332,7 +332,7 @@ export class Projector implements AsyncDisposable {
     await this.#until(() => {
       const failed = slots.find((s) => s.active.failed);
       if (failed) throw failed.active.lastError;
-      return slots.every((s) => s.active.checkpoint >= target);
+      return slots.every((s) => s.active.handledPosition >= target);
     }, signal);
   }
 

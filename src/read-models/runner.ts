@@ -83,6 +83,8 @@ export class ProjectionRunner {
   #head = 0;
   #batchPosition = 0;
   #resumedFrom = 0;
+  /** The event at the checkpoint read at start is to be handled again (no atomic checkpoint) and no batch was written since. */
+  #replayPending = false;
   /** When the last checkpoint was written (or the runner started), from `performance.now()`. */
   #checkpointedAt = 0;
   /** How long the last checkpoint took to write, in ms. */
@@ -129,6 +131,7 @@ export class ProjectionRunner {
     this.#sinceClock = 0;
     // Without an atomic write, the event AT the checkpoint is delivered again: a delete is written after its checkpoint.
     this.#resumedFrom = this.#atomic || this.checkpoint === 0 ? 0 : this.checkpoint;
+    this.#replayPending = this.#resumedFrom > 0;
     const p = this.projection;
     const prefix = p.stream ?? p.streamPrefix;
     // Without a stream filter, the types are checked here (#handle): cheaper than a filtered copy of each batch.
@@ -154,6 +157,17 @@ export class ProjectionRunner {
     this.#sub?.close();
     await this.#loop;
     await this.#queue;
+  }
+
+  /**
+   * The position up to which every event is applied and written: the
+   * checkpoint, or the one before it right after a start that delivers the
+   * event at the checkpoint again (a delete written after its checkpoint),
+   * until the first batch after it is written. What `waitForCatchUp` and
+   * the status go by.
+   */
+  get handledPosition(): number {
+    return this.#replayPending ? this.checkpoint - 1 : this.checkpoint;
   }
 
   get failed(): boolean {
@@ -348,6 +362,17 @@ export class ProjectionRunner {
   #applied(event: RecordedEvent, entry: Entry, next: unknown): boolean | Promise<boolean> {
     const deleted = next === null || next === undefined;
     const stored = entry.revision > 0;
+    if (deleted && !this.#atomic && stored && entry.dirty) {
+      // The batch changed this model before deleting it. Those changes are written first, as a batch of its
+      // own under the checkpoint before this event: a crash between the delete's checkpoint and the delete
+      // then replays the delete event on the model as the batch left it, not as an earlier batch stored it.
+      return this.#flush(this.#batchPosition).then(() => {
+        if (this.#stopping || this.failed) return false;
+        // The write settled the entry; one whose new revision is unknown left the cache and is loaded again.
+        const now = this.#models.get(entry.id);
+        return now === entry ? this.#applied(event, entry, next) : this.#handleWithId(event, entry.id);
+      });
+    }
     entry.value = deleted ? undefined : next;
     entry.lastEventPosition = event.globalPosition;
     if (!entry.dirty) {
@@ -406,6 +431,8 @@ export class ProjectionRunner {
     const record = this.#record(base, checkpoint, head);
     if (written.length === 0 && checkpoint === this.checkpoint && base === this.status && !this.rebuilding) {
       this.#settle(batch, written, undefined, false);
+      // Every flush comes after the event at a replayed checkpoint was handled (or filtered out).
+      this.#replayPending = false;
       return;
     }
     const store = this.host.store;
@@ -470,6 +497,7 @@ export class ProjectionRunner {
     this.#checkpointedAt = performance.now();
     this.#checkpointCostMs = this.#checkpointedAt - started;
     this.checkpoint = checkpoint;
+    this.#replayPending = false;
     this.status = base;
     this.host.progressed();
   }
@@ -546,10 +574,10 @@ export class ProjectionRunner {
     const head = this.host.eventStore.stats().globalPosition;
     const status = this.failed
       ? ProjectionStatus.Failed
-      : this.checkpoint >= head
+      : this.handledPosition >= head
         ? ProjectionStatus.UpToDate
         : ProjectionStatus.CatchingUp;
-    return { ...this.#record(status, this.checkpoint, head), name: this.projection.name };
+    return { ...this.#record(status, this.handledPosition, head), name: this.projection.name };
   }
 
   /** Writes what was applied before `position`, then marks the projection failed there. */
