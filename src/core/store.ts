@@ -355,8 +355,8 @@ export class EntityTypeRegistry {
  */
 export abstract class BaseStore implements Store {
   abstract readonly capabilities: StoreCapabilities;
-  /** Largest entity in bytes of UTF-8 JSON. */
-  protected readonly maxValueBytes: number;
+  /** Largest entity in bytes of UTF-8 JSON (see {@link lowerMaxValueBytes}). */
+  protected maxValueBytes: number;
   /** The clock of changes saved without a timestamp. */
   protected readonly clock: () => Date;
   /** The registered entity types. */
@@ -380,6 +380,14 @@ export abstract class BaseStore implements Store {
     check.custom("entityTypes", (v) => (v === undefined || Array.isArray(v) ? undefined : "an array of entity types"));
     this.types = new EntityTypeRegistry(options);
     this.#state = new OpenState(description);
+  }
+  /**
+   * Lowers `maxValueBytes` to `limit` (a larger `limit` changes nothing):
+   * for a backend that learns a smaller limit of its own while it opens,
+   * before any write (a NATS stream's largest message, `max_msg_size`).
+   */
+  protected lowerMaxValueBytes(limit: number): void {
+    if (limit < this.maxValueBytes) this.maxValueBytes = limit;
   }
 
   /**

@@ -75,8 +75,8 @@ export abstract class BaseEventStore implements EventStore {
   protected readonly retentionDurationMs: number;
   /** Interval of automatic snapshots, in milliseconds (0 = only on demand). */
   protected readonly snapshotIntervalMs: number;
-  /** Largest event payload, in UTF-8 bytes of JSON. */
-  protected readonly maxValueBytes: number;
+  /** Largest event payload, in UTF-8 bytes of JSON (see {@link lowerMaxValueBytes}). */
+  protected maxValueBytes: number;
   /** The clock of retention. */
   protected readonly clock: () => Date;
   protected readonly metrics: EventStoreMetrics;
@@ -124,6 +124,14 @@ export abstract class BaseEventStore implements EventStore {
     );
     this.metrics = metrics ?? {};
     this.name = options?.name === undefined ? defaultName : check.string("name");
+  }
+  /**
+   * Lowers `maxValueBytes` to `limit` (a larger `limit` changes nothing):
+   * for a backend that learns a smaller limit of its own while it opens,
+   * before any write (a NATS stream's largest message, `max_msg_size`).
+   */
+  protected lowerMaxValueBytes(limit: number): void {
+    if (limit < this.maxValueBytes) this.maxValueBytes = limit;
   }
 
   /**

@@ -77,6 +77,8 @@ export interface EventStoreSettings {
   storage: NatsStorage;
   retentionMs: number;
   maxValueBytes: number;
+  /** Whether `maxValueBytes` was given (else it follows the server and the stream). */
+  maxValueBytesGiven: boolean;
   catchUpTimeoutMs: number;
 }
 
@@ -87,6 +89,13 @@ export interface EventStoreSettings {
  * A batch still over the server's `max_payload` is a `TooLargeError`.
  */
 export const EVENT_ENVELOPE_BYTES = 4096;
+
+/**
+ * Room for the headers of an append (its expected last sequences) next to
+ * its body, in bytes: a message's size counts its headers, for the
+ * server's `max_payload` and for a stream's `max_msg_size` alike.
+ */
+export const APPEND_HEADER_BYTES = 128;
 
 /**
  * Checks the options a NATS event store adds (the common ones are checked

@@ -33,6 +33,7 @@ import { ClosedError, CorruptionError, TooLargeError, UnavailableError } from ".
 import { loadNatsModules } from "./client.js";
 import { isWrongLastSequence, natsError } from "./errors.js";
 import {
+  APPEND_HEADER_BYTES,
   checkEventStoreOptions,
   EVENT_ENVELOPE_BYTES,
   type EventStoreSettings,
@@ -41,7 +42,7 @@ import {
 } from "./event-store-options.js";
 import { decodeToken, encodeToken } from "./keys.js";
 import { NatsStorage } from "./options.js";
-import { serverMaxPayload } from "./payload.js";
+import { bucketValueLimit, serverMaxPayload } from "./payload.js";
 
 const TD = new TextDecoder();
 const UNLIMITED = { maxEventsPerStream: 0, maxStreams: 0 };
@@ -61,6 +62,13 @@ export class NatsEventStore extends BaseEventStore {
   readonly stream: string;
   /** The subject prefix. */
   readonly prefix: string;
+  /**
+   * The largest event payload, in bytes of UTF-8 JSON: the `maxValueBytes`
+   * option, or the largest the server and the stream carry (at most
+   * 1 MiB). `open` checked that the server's `max_payload` and the
+   * stream's `max_msg_size` carry it with its envelope.
+   */
+  declare readonly maxValueBytes: number;
   readonly #settings: EventStoreSettings;
   /** The JetStream client and manager, set by `open` once the stream is there. */
   #handles: { js: JetStreamClient; jsm: JetStreamManager } | undefined;
@@ -71,8 +79,12 @@ export class NatsEventStore extends BaseEventStore {
     limits: true,
     persistentSnapshots: false,
   };
-  /** The server's largest message: one append (the whole batch) must fit. */
-  readonly #maxPayload: number;
+  /**
+   * The largest body of an append (the whole batch, as one message): the
+   * server's `max_payload`, or the stream's `max_msg_size` when smaller,
+   * less the room of its headers.
+   */
+  #maxBody: number;
   /** Last stream sequence the index has ingested. */
   #ingested = 0;
   /** Last stream sequence of each event stream's subject. */
@@ -102,7 +114,7 @@ export class NatsEventStore extends BaseEventStore {
     this.#settings = settings;
     this.stream = settings.stream;
     this.prefix = settings.prefix;
-    this.#maxPayload = serverMaxPayload(settings.client);
+    this.#maxBody = serverMaxPayload(settings.client) - APPEND_HEADER_BYTES;
   }
 
   get #jet(): { js: JetStreamClient; jsm: JetStreamManager } {
@@ -152,6 +164,19 @@ export class NatsEventStore extends BaseEventStore {
         allow_direct: true,
       });
     }
+    // An existing stream's own largest message bounds an event and a batch as the server's max_payload does.
+    const maxMsgSize = info.config.max_msg_size;
+    this.lowerMaxValueBytes(
+      bucketValueLimit(
+        this.maxValueBytes,
+        this.#settings.maxValueBytesGiven,
+        maxMsgSize,
+        EVENT_ENVELOPE_BYTES,
+        `NatsEventStore stream ${JSON.stringify(stream)}`,
+        "stream",
+      ),
+    );
+    if (maxMsgSize > 0) this.#maxBody = Math.min(this.#maxBody, maxMsgSize - APPEND_HEADER_BYTES);
     this.#handles = { js: nats.jetstream.jetstream(client), jsm };
     this.#capabilities = { ...this.#capabilities, durable: info.config.storage === NatsStorage.File };
     await this.#start(info.state.messages > 0 ? info.state.last_seq : 0);
@@ -322,10 +347,10 @@ export class NatsEventStore extends BaseEventStore {
         )
         .join(",")}]}`;
       const size = Buffer.byteLength(body, "utf8");
-      if (size > this.#maxPayload) {
+      if (size > this.#maxBody) {
         throw new TooLargeError(
           size,
-          this.#maxPayload,
+          this.#maxBody,
           `a batch of ${request.events.length} event(s) as one NATS message`,
         );
       }

@@ -123,12 +123,14 @@ export class NatsKvStore extends BaseStore {
       throw natsError(error, `opening KV bucket ${JSON.stringify(bucket)}`);
     }
     // An existing bucket's own largest message bounds a change as the server's max_payload does.
-    (this as { maxValueBytes: number }).maxValueBytes = bucketValueLimit(
-      this.maxValueBytes,
-      this.#settings.maxValueBytesGiven,
-      maxMsgSize,
-      STORE_ENVELOPE_BYTES,
-      `NatsKvStore bucket ${JSON.stringify(bucket)}`,
+    this.lowerMaxValueBytes(
+      bucketValueLimit(
+        this.maxValueBytes,
+        this.#settings.maxValueBytesGiven,
+        maxMsgSize,
+        STORE_ENVELOPE_BYTES,
+        `NatsKvStore bucket ${JSON.stringify(bucket)}`,
+      ),
     );
   }
 

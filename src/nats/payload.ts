@@ -86,6 +86,7 @@ export function bucketValueLimit(
   maxMsgSize: number | undefined,
   overhead: number,
   what: string,
+  kind: "bucket" | "stream" = "bucket",
 ): number {
   if (maxMsgSize === undefined || !(maxMsgSize > 0) || limit + overhead <= maxMsgSize) return limit;
   const room = maxMsgSize - overhead;
@@ -94,8 +95,8 @@ export function bucketValueLimit(
       `${what}: its largest message (max_msg_size) is ${maxMsgSize} bytes, which cannot carry a value of ` +
         `${given ? `maxValueBytes ${limit}` : "any size"} with up to ${overhead} bytes of envelope and headers: ` +
         (room < 1
-          ? "raise the bucket's max_msg_size"
-          : `lower maxValueBytes to at most ${room}, leave it out (it then follows the bucket), or raise the bucket's max_msg_size`),
+          ? `raise the ${kind}'s max_msg_size`
+          : `lower maxValueBytes to at most ${room}, leave it out (it then follows the ${kind}), or raise the ${kind}'s max_msg_size`),
     );
   }
   return room;

@@ -7,6 +7,8 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ErrorCode, isStatelogError } from "../../src/core/errors.js";
+import { createEvent } from "../../src/events/index.js";
+import { EVENT_ENVELOPE_BYTES } from "../../src/nats/event-store-options.js";
 import {
   NATS_EVENT_STORE_DEFAULTS,
   NATS_KV_REPOSITORY_DEFAULTS,
@@ -213,6 +215,30 @@ describe("NatsKvRepository and NatsSimpleRepository options", () => {
 describe("NatsEventStore options", () => {
   const stream = uniqueBucket("OPT_EV");
   const open = (options: Record<string, unknown>) => NatsEventStore.open({ client: nc, stream, ...options } as never);
+
+  it("an existing stream's own largest message (max_msg_size) bounds an event and a batch", async () => {
+    const limited = uniqueBucket("LIMITED_EV");
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.add({ name: limited, subjects: [`statelog.events.${limited}.>`], max_msg_size: 8000 });
+    const store = await NatsEventStore.open({ client: nc, stream: limited });
+    expect(store.maxValueBytes).toBe(8000 - EVENT_ENVELOPE_BYTES);
+    const event = (size: number) => createEvent("padded", { pad: "x".repeat(size) });
+    // One event over the limit, and a batch of events within it that makes a message over max_msg_size:
+    // each is refused before anything is sent, as a TooLargeError.
+    for (const batch of [[event(5_000)], [event(3_000), event(3_000), event(3_000)]]) {
+      const error = await store.append("s", batch).catch((e: unknown) => e);
+      expect(isStatelogError(error, ErrorCode.TooLarge), String(error)).toBe(true);
+    }
+    expect(store.stats().globalPosition).toBe(0);
+    expect((await jsm.streams.info(limited)).state.messages).toBe(0);
+    await store.append("s", [event(3_000), event(3_000)]);
+    expect((await store.readStream("s")).map((e) => e.position)).toEqual([1, 2]);
+    await store.close();
+    await refused(
+      NatsEventStore.open({ client: nc, stream: limited, maxValueBytes: 5_000 }),
+      /stream "LIMITED_EV_.*max_msg_size\) is 8000 bytes, which cannot carry a value of maxValueBytes 5000 .*lower maxValueBytes to at most 3904, leave it out \(it then follows the stream\)/,
+    );
+  });
 
   it("refuses each kind of invalid option, naming the class and the option, and creates nothing", async () => {
     await refused(open({ client: 1 }), /NatsEventStore option client must be an open NATS connection .*, got 1$/);
