@@ -38,7 +38,7 @@ import type { WorkerError, WorkerInput } from "./compact-worker.js";
 import { DATA_SUFFIX, TEMP_SUFFIX } from "./encoding.js";
 import { type FileOperation, writeFailed } from "./errors.js";
 import { LineError } from "./format.js";
-import { fdatasyncAsync, writeAll } from "./fs.js";
+import { fdatasyncAsync, processAlive, writeAll } from "./fs.js";
 import { type Hint, removeHint, writeHint } from "./hint.js";
 import type { HintSpans } from "./hint-spans.js";
 import { CompactionStep, crashPoints } from "./internal.js";
@@ -322,15 +322,6 @@ function removeStaleTemps(dir: string, base: string): void {
     } catch {
       // removed by someone else
     }
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
   }
 }
 

@@ -17,7 +17,7 @@ import {
   write,
   writeSync,
 } from "node:fs";
-import { open, rename, unlink } from "node:fs/promises";
+import { open, readdir, rename, stat, unlink } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
 import { TEMP_SUFFIX } from "./encoding.js";
@@ -100,6 +100,59 @@ export function fsyncDir(dir: string): void {
   }
 }
 
+/** The temp files of this process's {@link writeFileAtomic} calls in flight. */
+const atomicTemps = new Set<string>();
+
+/** Whether process `pid` is alive (one of another user counts as alive). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/**
+ * Removes the temp files {@link writeFileAtomic} left in `dir` for the
+ * files whose names `target` accepts, from writes that are gone:
+ * of a process that is not alive, or of this process (a process started
+ * again may have the pid of the one that crashed) but no write in flight
+ * and older than `ownMinAgeMs` (a worker thread of this process writing
+ * there has a pid of ours and a set of its own). Never the temp file of a
+ * write of another live process. Names of earlier versions
+ * (`<file>.<pid>.tmp`) are removed on the same rule.
+ * @returns the number of files removed
+ */
+export async function removeStaleAtomicTemps(
+  dir: string,
+  target: (name: string) => boolean,
+  ownMinAgeMs = 60_000,
+): Promise<number> {
+  let removed = 0;
+  for (const name of await readdir(dir)) {
+    if (!name.endsWith(TEMP_SUFFIX)) continue;
+    const parts = name.slice(0, -TEMP_SUFFIX.length).split(".");
+    const random = parts.length > 2 && /^[0-9a-f]{12}$/.test(parts[parts.length - 1] as string);
+    const pid = Number(parts[parts.length - (random ? 2 : 1)]);
+    const base = parts.slice(0, parts.length - (random ? 2 : 1)).join(".");
+    if (!target(base) || !Number.isSafeInteger(pid) || pid <= 0) continue;
+    const file = path.join(dir, name);
+    if (pid === process.pid) {
+      if (atomicTemps.has(file)) continue;
+      const info = await stat(file).catch(() => undefined);
+      if (info === undefined || Date.now() - info.mtimeMs < ownMinAgeMs) continue;
+    } else if (processAlive(pid)) continue;
+    try {
+      await unlink(file);
+      removed++;
+    } catch {
+      // removed by someone else
+    }
+  }
+  return removed;
+}
+
 /**
  * Replaces `file` with `data` atomically: writes `<file>.<pid>.<random>.tmp`
  * (a name of its own, so that two writers of one file in a process, or
@@ -109,7 +162,8 @@ export function fsyncDir(dir: string): void {
  * the temp file is removed and a `WriteFailedError` says which step
  * failed. A crash may leave it: the FileEventStore and the
  * FileReadModelStore remove stale `*.tmp` files when they open their
- * directory (which they lock); the FileSnapshotStore does not.
+ * directory (which they lock); the FileSnapshotStore those of writers that
+ * are gone ({@link removeStaleAtomicTemps}: it locks nothing).
  *
  * With `sync: "none"` both fsyncs are skipped: still atomic for a crash of
  * the process, not for one of the machine.
@@ -124,6 +178,7 @@ export async function writeFileAtomic(
   const temp = `${file}.${process.pid}.${randomBytes(6).toString("hex")}${TEMP_SUFFIX}`;
   let bytes = 0;
   let operation: FileOperation = "open";
+  atomicTemps.add(temp);
   try {
     const handle = await open(temp, "wx");
     try {
@@ -143,6 +198,8 @@ export async function writeFileAtomic(
   } catch (error) {
     await unlink(temp).catch(() => {});
     throw writeFailed(operation, operation === "rename" ? file : temp, error, `${file} is unchanged`);
+  } finally {
+    atomicTemps.delete(temp);
   }
   try {
     if (sync === "fsync") fsyncDir(path.dirname(file));

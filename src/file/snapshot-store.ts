@@ -50,7 +50,7 @@ import {
   snapshotFromJson,
 } from "../repository/index.js";
 import { writeFailed } from "./errors.js";
-import { writeFileAtomic } from "./fs.js";
+import { removeStaleAtomicTemps, writeFileAtomic } from "./fs.js";
 import { SyncPolicy } from "./options.js";
 
 /** Defaults of {@link FileSnapshotStoreOptions}. */
@@ -89,6 +89,9 @@ interface SnapshotFile {
   readonly streamId: string;
   readonly snapshots: readonly SnapshotJson[];
 }
+
+/** The name of a stream's snapshot file: `snapshots-<sha256 hex>.json`. */
+const isSnapshotFileName = (name: string): boolean => /^snapshots-[0-9a-f]{64}\.json$/.test(name);
 
 /** Snapshots of aggregates in a directory. Open with {@link FileSnapshotStore.open}. */
 export class FileSnapshotStore implements SnapshotStore {
@@ -130,6 +133,8 @@ export class FileSnapshotStore implements SnapshotStore {
     await mkdir(directory, { recursive: true }).catch((error: unknown) => {
       throw writeFailed("mkdir", directory, error);
     });
+    // Saves cut off by a crash leave their temp files; those of writers that are gone are removed.
+    await removeStaleAtomicTemps(directory, isSnapshotFileName).catch(() => 0); // best effort: saves work without it
     return new FileSnapshotStore(directory, sync, maxSnapshotsPerStream, maxCachedStreams);
   }
 
