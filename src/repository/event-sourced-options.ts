@@ -32,8 +32,13 @@ export interface AggregateEvent<T extends string = string, D = unknown> {
 
 /** What {@link EventSourcedRepositoryOptions.onSnapshotError} receives. */
 export interface SnapshotErrorInfo {
-  /** `"save"`: writing a snapshot failed (the events are stored); `"load"`: reading one failed (the load folded from the first event). */
-  readonly operation: "save" | "load";
+  /**
+   * `"save"`: writing a snapshot failed (the events are stored); `"load"`:
+   * reading one failed, or the one found is ahead of its stream (the load
+   * folded from the first event); `"delete"`: removing the snapshots of a
+   * stream found behind them failed.
+   */
+  readonly operation: "save" | "load" | "delete";
   readonly aggregateType: string;
   readonly streamId: string;
   /** The version the snapshot was for (a save) or asked at or below (a load; undefined = the newest). */

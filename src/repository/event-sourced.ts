@@ -37,6 +37,7 @@ import {
   type HandleResult,
   type LoadedAggregate,
   type RepositorySettings,
+  type SnapshotErrorInfo,
 } from "./event-sourced-options.js";
 import type { AggregateSnapshot } from "./snapshots.js";
 
@@ -324,7 +325,30 @@ export class EventSourcedRepository<S, E extends AggregateEvent = AggregateEvent
     return task;
   }
 
-  #report(operation: "save" | "load", streamId: string, version: number | undefined, error: unknown): void {
+  /**
+   * A snapshot at `from` found ahead of its stream: reported, and the
+   * stream's snapshots deleted in the background (they describe events the
+   * stream no longer has; a stream that grows back past `from` with other
+   * events must not use them). A failed delete is reported.
+   */
+  #snapshotAhead(streamId: string, target: number | undefined, from: number): void {
+    this.#report("load", streamId, target, snapshotAhead(from, streamId));
+    const { snapshots } = this.#settings;
+    if (snapshots === undefined || this.#open.closed) return;
+    const task = snapshots.delete(streamId).then(
+      () => undefined,
+      (error: unknown) => this.#report("delete", streamId, from, error),
+    );
+    this.#pending.add(task);
+    void task.finally(() => this.#pending.delete(task));
+  }
+
+  #report(
+    operation: SnapshotErrorInfo["operation"],
+    streamId: string,
+    version: number | undefined,
+    error: unknown,
+  ): void {
     try {
       this.#settings.onSnapshotError({
         operation,
@@ -379,8 +403,8 @@ export class EventSourcedRepository<S, E extends AggregateEvent = AggregateEvent
       }
     } catch (error) {
       if (!isNotFoundError(error)) throw error;
-      // A snapshot of a stream that does not exist (an event store made anew): not used, reported.
-      if (from > 0) this.#report("load", streamId, target, snapshotAhead(from, streamId));
+      // A snapshot of a stream that does not exist (an event store made anew): not used, reported, removed.
+      if (from > 0) this.#snapshotAhead(streamId, target, from);
       if (options.allowMissing) return this.#initial(id, streamId);
       throw new NotFoundError(`${settings.aggregateType} aggregate`, id);
     }
@@ -392,14 +416,14 @@ export class EventSourcedRepository<S, E extends AggregateEvent = AggregateEvent
     }
     if (first === undefined && from > 0) {
       // Nothing after the snapshot: the stream must reach it. A snapshot ahead of its stream (an event store that
-      // lost its last events, or was made anew, next to a durable snapshot store) is not used: reported, and the
-      // load replays the stream from its start.
+      // lost its last events, or was made anew, next to a durable snapshot store) is not used: reported and
+      // removed, and the load replays the stream from its start.
       const info = await eventStore.getStreamInfo(streamId).catch((error: unknown) => {
         if (isNotFoundError(error)) return undefined;
         throw error;
       });
       if (info === undefined || info.lastPosition < from) {
-        this.#report("load", streamId, target, snapshotAhead(from, streamId));
+        this.#snapshotAhead(streamId, target, from);
         return this.#fold(id, streamId, { ...options, useSnapshot: false });
       }
     }

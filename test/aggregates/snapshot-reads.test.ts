@@ -195,15 +195,19 @@ describe("EventSourcedRepository snapshot rewrites", () => {
     expect([handled.version, handled.state]).toEqual([1, { count: 1 }]);
     const loaded = await after.load("1");
     expect([loaded.version, loaded.state, loaded.snapshotVersionAt]).toEqual([1, { count: 1 }, 0]);
-    expect(reports.length).toBe(3); // the load, the command's load, the last load
+    // Reported once: the first load deleted the stream's snapshots.
+    expect(reports.length).toBe(1);
     expect(reports[0]).toMatchObject({ operation: "load", streamId: "tally-1" });
     expect(String((reports[0] as { error: unknown }).error)).toContain("version 6 (the snapshot's) of stream");
     await after.close();
+    expect(await snapshots.load("tally-1")).toBeUndefined();
     // The stream's info cannot be had (another error than a missing stream): the load fails, nothing is assumed.
     const failing = await MemoryEventStore.open();
     const writer = await repoOn(failing);
     await writer.save("1", added(6), { createSnapshot: false });
     await writer.close();
+    const ahead = { streamId: "tally-1", version: 9, snapshotVersion: 1, state: { count: 9 }, createdAt: new Date() };
+    await snapshots.save(ahead);
     const unavailable = new Proxy(failing, {
       get(target, key, receiver) {
         if (key === "getStreamInfo") return async () => Promise.reject(new UnavailableError("event store unreachable"));
@@ -214,6 +218,60 @@ describe("EventSourcedRepository snapshot rewrites", () => {
     const third = await repoOn(unavailable);
     await expect(third.load("1")).rejects.toSatisfy((e) => isStatelogError(e, ErrorCode.Unavailable));
     await third.close();
+  });
+
+  it("a stream found behind its snapshot that grows back past the snapshot's version folds its own events", async () => {
+    const snapshots = new MemorySnapshotStore();
+    const reports: { operation: string }[] = [];
+    const repoOn = async (eventStore: EventStore) =>
+      EventSourcedRepository.open<Tally, Added>({
+        eventStore,
+        snapshots,
+        aggregateType: "tally",
+        initialState: () => ({ count: 0 }),
+        evolve: (s, e) => ({ count: s.count + e.data.n }),
+        onSnapshotError: (report) => reports.push(report),
+      });
+    const before = await repoOn(await MemoryEventStore.open());
+    await before.save("1", added(6), { createSnapshot: true }); // a snapshot of count 6 at version 6
+    await before.close();
+    // An event store that holds only 3 other events of the stream (it lost the rest, or was made anew).
+    const after = await repoOn(await MemoryEventStore.open());
+    const tens = (k: number): Added[] => Array.from({ length: k }, () => ({ type: "added", data: { n: 10 } }));
+    await after.save("1", tens(3), { createSnapshot: false });
+    expect((await after.load("1")).state).toEqual({ count: 30 });
+    await after.flushSnapshots();
+    expect(reports.map((r) => r.operation)).toEqual(["load"]);
+    // The stream grows past version 6 again: its own events, not the old snapshot, make the state.
+    await after.save("1", tens(4), { createSnapshot: false });
+    const loaded = await after.load("1");
+    expect([loaded.version, loaded.state, loaded.snapshotVersionAt]).toEqual([7, { count: 70 }, 0]);
+    await after.close();
+  });
+
+  it("a failed delete of snapshots found ahead is reported as such, and the load still replays", async () => {
+    const snapshots = new MemorySnapshotStore();
+    const reports: { operation: string; error: unknown }[] = [];
+    const open = async (eventStore: EventStore) =>
+      EventSourcedRepository.open<Tally, Added>({
+        eventStore,
+        snapshots,
+        aggregateType: "tally",
+        initialState: () => ({ count: 0 }),
+        evolve: (s, e) => ({ count: s.count + e.data.n }),
+        onSnapshotError: (report) => reports.push(report),
+      });
+    const before = await open(await MemoryEventStore.open());
+    await before.save("1", added(3), { createSnapshot: true });
+    await before.close();
+    snapshots.delete = async () => Promise.reject(new UnavailableError("snapshot store unreachable"));
+    const after = await open(await MemoryEventStore.open());
+    await after.save("1", added(1), { createSnapshot: false });
+    expect((await after.load("1")).state).toEqual({ count: 1 });
+    await after.flushSnapshots();
+    expect(reports.map((r) => r.operation)).toEqual(["load", "delete"]);
+    expect(String(reports[1]?.error)).toContain("snapshot store unreachable");
+    await after.close();
   });
 
   it("a snapshot written after handle holds the state a load folds from the stored events (metadata, timestamps)", async () => {
