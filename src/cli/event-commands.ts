@@ -4,8 +4,9 @@
  */
 import type { Command } from "commander";
 import type { RecordedEvent } from "../events/index.js";
-import { isNotFoundError, NotFoundError } from "../index.js";
+import { ConfigurationError, isNotFoundError, NotFoundError } from "../index.js";
 import type { ProjectionStatusRecord } from "../read-models/index.js";
+import { untilCaughtUp } from "./caught-up.js";
 import {
   type CommonFlags,
   interruptible,
@@ -100,6 +101,9 @@ export function addEventCommands(program: Command): void {
       .option("--format <format>", "jsonl or table", "jsonl"),
   ).action(
     async (url: string, stream: string, opts: CommonFlags & { from: number; limit?: number; format: string }) => {
+      if (opts.format !== "jsonl" && opts.format !== "table") {
+        throw new ConfigurationError(`--format must be "jsonl" or "table", got ${JSON.stringify(opts.format)}`);
+      }
       await using target = await openEvents(url, "read");
       const events =
         opts.limit === undefined
@@ -132,10 +136,11 @@ export function addEventCommands(program: Command): void {
       let head: number;
       if (stream === undefined) head = store.stats().globalPosition;
       else {
+        // A stream not there yet: followed, it is waited for; without --follow it is not found, as for `read`.
         head = await store.getStreamInfo(stream).then(
           (info) => info.lastPosition,
           (error: unknown) => {
-            if (isNotFoundError(error)) return 0;
+            if (isNotFoundError(error) && opts.follow) return 0;
             throw error;
           },
         );
@@ -150,11 +155,10 @@ export function addEventCommands(program: Command): void {
           if (live && !opts.json) console.error("statelog: caught up (following: Ctrl-C to stop)");
         });
       }
-      for await (const event of subscription) {
-        process.stdout.write(`${JSON.stringify(eventJson(event))}\n`);
-        const position = stream === undefined ? event.globalPosition : event.position;
-        if (!opts.follow && position >= head) break;
-      }
+      const positionOf = (event: RecordedEvent) => (stream === undefined ? event.globalPosition : event.position);
+      // Without --follow: up to the head, or to the last event still stored (retention may have removed the rest).
+      const events = opts.follow ? subscription : untilCaughtUp(subscription, (event) => positionOf(event) >= head);
+      for await (const event of events) process.stdout.write(`${JSON.stringify(eventJson(event))}\n`);
     } finally {
       run.dispose();
     }

@@ -222,8 +222,10 @@ function parseParams(
 ): Record<string, string | number> {
   const params: Record<string, string | number> = {};
   if (query === "") return params;
+  const seen = new Set<string>();
   for (const [key, value] of new URLSearchParams(query)) {
-    const spec = allowed[key];
+    // Own names only: `toString` or `constructor` is an unknown parameter, not one inherited from Object.
+    const spec = Object.hasOwn(allowed, key) ? allowed[key] : undefined;
     if (spec === undefined) {
       const names = Object.keys(allowed);
       throw bad(
@@ -231,7 +233,8 @@ function parseParams(
         `unknown parameter "${key}"; ${scheme} accepts ${names.length === 0 ? "none" : names.map((n) => `"${n}"`).join(", ")}`,
       );
     }
-    if (key in params) throw bad(url, `parameter "${key}" is given twice`);
+    if (seen.has(key)) throw bad(url, `parameter "${key}" is given twice`);
+    seen.add(key);
     if (spec.type === "number") {
       const n = Number(value);
       if (value.trim() === "" || !Number.isFinite(n))

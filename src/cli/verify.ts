@@ -54,6 +54,7 @@ import { hintFileOf, readHint } from "../file/hint.js";
 import { type HintSpans, hintSpans } from "../file/hint-spans.js";
 import { verifyLineCrc } from "../file/lines.js";
 import { isCorruptionError, messageOf, type Store } from "../index.js";
+import { untilCaughtUp } from "./caught-up.js";
 import { type CommonFlags, interruptible, namespacesOf, openKind, withJson, withProgress } from "./command.js";
 import { ExitCode, formatError } from "./errors.js";
 import { type Progress, printJson, startProgress } from "./output.js";
@@ -351,7 +352,8 @@ async function checkEventOrder(
   const streams = new Map<string, { first: number; last: number; count: number }>();
   let last = 0;
   if (head > 0) {
-    for await (const e of store.subscribeAll(0, { signal })) {
+    // Up to the head, or to the last event still stored (retention may have removed every one since).
+    for await (const e of untilCaughtUp(store.subscribeAll(0, { signal }), (event) => event.globalPosition >= head)) {
       found.count("events");
       if (e.globalPosition <= last) {
         found.error(`global position ${e.globalPosition}`, `comes after ${last}: out of order`);
@@ -370,7 +372,6 @@ async function checkEventOrder(
         s.count++;
       }
       if (found.checked.events !== undefined && found.checked.events % 1000 === 0) progress.update(e.globalPosition);
-      if (e.globalPosition >= head) break;
     }
   }
   progress.update(head);

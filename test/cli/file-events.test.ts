@@ -75,6 +75,43 @@ describe("statelog CLI on file event and read-model stores", { timeout: 120_000 
     expect(jsonLines(all.stdout).map((e) => e.globalPosition)).toEqual([1, 2, 3, 4]);
     const after = await outcome("subscribe", `file+events:${events}`, "order-1", "--from", "2", "--no-follow");
     expect(jsonLines(after.stdout).map((e) => e.type)).toEqual(["shipped"]);
+    // A stream that is not there is not found, as for `read` (followed, it would be waited for).
+    const missing = await outcome("subscribe", `file+events:${events}`, "order-9", "--no-follow");
+    expect(missing.code).toBe(ExitCode.NotFound);
+    expect(missing.stderr).toContain("[STATELOG_NOT_FOUND]");
+  });
+
+  it("read refuses an unknown --format (exit 2)", async () => {
+    const bad = await outcome("read", `file+events:${events}`, "order-1", "--format", "xml");
+    expect(bad.code).toBe(ExitCode.Usage);
+    expect(bad.stderr).toContain('--format must be "jsonl" or "table", got "xml" [STATELOG_CONFIGURATION]');
+    expect(bad.stdout).toBe("");
+  });
+
+  it("subscribe --no-follow and verify end on a store whose events all expired (retention)", async () => {
+    const expired = join(dir, "expired-events");
+    {
+      await using store = await FileEventStore.open({ directory: expired, retentionDurationMs: 60_000 });
+      const old = new Date("1970-01-02T00:00:00.000Z");
+      await store.append("s1", [createEvent("old", { n: 1 }, { timestamp: old })]);
+      await store.snapshot(); // a new segment: the old one's events can all expire
+      await store.append("s1", [createEvent("old", { n: 2 }, { timestamp: old })]);
+      await store.snapshot();
+      await store.applyRetention();
+      expect(store.stats()).toMatchObject({ globalPosition: 2 });
+      expect(await store.readStream("s1").catch(() => [])).toEqual([]);
+    }
+    for (const args of [
+      ["subscribe", `file+events:${expired}`, "--no-follow"],
+      ["subscribe", `file+events:${expired}`, "s1", "--no-follow"],
+    ]) {
+      const run = await outcome(...args);
+      expect(run.code, args.join(" ")).toBe(ExitCode.Ok);
+      expect(run.stdout).toBe("");
+    }
+    const verified = await outcome("verify", `file+events:${expired}`, "--json", "--no-progress");
+    expect(verified.code, verified.stderr).toBe(ExitCode.Ok);
+    expect(JSON.parse(verified.stdout)).toMatchObject({ ok: true, problems: [] });
   });
 
   it("verify checks segment checksums and order and the index snapshot; damage exits 7", async () => {

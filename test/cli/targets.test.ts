@@ -74,6 +74,10 @@ describe("parseTarget", () => {
       ["file:?sync=none", /no directory/],
       ["file:./x?fsync=true", /unknown parameter "fsync"; file: accepts "sync"/],
       ["memory:?x=1", /unknown parameter "x"; memory: accepts none/],
+      // Names of Object.prototype's members are parameters like any other: unknown here.
+      ["memory:?toString=1", /unknown parameter "toString"; memory: accepts none/],
+      ["file:./x?constructor=1", /unknown parameter "constructor"; file: accepts "sync"/],
+      ["file:./x?sync=none&sync=fsync", /parameter "sync" is given twice/],
       ["nats:localhost/b", /write nats:\/\/host:4222\/bucket/],
       ["nats:///b", /no host/],
       ["nats://host:port/b", /"host:port" is not host or host:port/],
