@@ -269,6 +269,51 @@ describe("UnionStore", () => {
     expect((await b.load("ws")).map((c) => c.entityId)).toEqual(["1"]);
   });
 
+  it("its feed checks each change as its loads do (unknownEntityTypes: reject)", async () => {
+    const first = new MemoryStore();
+    const union = new UnionStore({
+      stores: [first, new MemoryStore()],
+      unknownEntityTypes: "reject",
+      entityTypes: ["item"],
+    });
+    await union.save([set("1", 1)]);
+    const feed = union.watch("ws");
+    const events = feed[Symbol.asyncIterator]();
+    expect((await events.next()).value).toMatchObject({ type: "change", change: { entityId: "1" } });
+    expect((await events.next()).value?.type).toBe("caught-up");
+    // A change of an unknown type reaches the first store by another way (another writer of it).
+    const other = { namespace: "ws", changeType: "set" as const, entityType: "other", entityId: "x", entity: 1 };
+    await first.save([other]);
+    await expect(union.load("ws")).rejects.toSatisfy((e) => isStatelogError(e, ErrorCode.UnknownEntityType));
+    await expect(events.next()).rejects.toSatisfy((e) => isStatelogError(e, ErrorCode.UnknownEntityType));
+    // A feed started after it fails on it in its initial part.
+    const later = union.watch("ws")[Symbol.asyncIterator]();
+    const initial: unknown[] = [];
+    const failure = await (async () => {
+      for (;;) initial.push((await later.next()).value);
+    })().catch((e: unknown) => e);
+    expect(isStatelogError(failure, ErrorCode.UnknownEntityType)).toBe(true);
+    await union.close();
+  });
+
+  it("its feed ends when the union closes, and follows live changes in order", async () => {
+    const union = new UnionStore({ stores: [new MemoryStore(), new MemoryStore()] });
+    const feed = union.watch("ws");
+    const seen: string[] = [];
+    const reading = (async () => {
+      for await (const event of feed) {
+        seen.push(event.type === "change" ? event.change.entityId : event.type);
+        if (seen.length === 4) void union.close();
+      }
+    })();
+    await feed.caughtUp;
+    await union.save([set("1", 1), set("2", 2)]);
+    await union.save([set("3", 3)]);
+    await reading;
+    expect(seen).toEqual(["caught-up", "1", "2", "3"]);
+    expect(feed.ended).toBe(true);
+  });
+
   it("listNamespaces is an UnsupportedError when a store cannot list", async () => {
     const plain: Store = {
       capabilities: { compact: false, listNamespaces: false, durable: false },

@@ -13,6 +13,11 @@ import {
   type ChangeInput,
   ConfigurationError,
   changeKey,
+  type FeedBatch,
+  type FeedChange,
+  type FeedEvent,
+  FeedEventType,
+  type FeedSource,
   isStatelogError,
   type LoadOptions,
   messageOf,
@@ -198,6 +203,8 @@ export class UnionStore extends BaseStore {
   /**
    * The change feed of the first store (every save reaches it first), with
    * its positions (when `capabilities.watch`: the first store can watch).
+   * Each change is checked as the union's loads check it (`entityTypes`,
+   * `unknownEntityTypes`).
    * @throws UnsupportedError when the first store cannot watch
    */
   watch(namespace: string, options?: WatchOptions): ChangeFeed {
@@ -206,7 +213,12 @@ export class UnionStore extends BaseStore {
     if (!first.capabilities.watch || !first.watch) {
       throw new UnsupportedError("the first store of this union cannot watch (capabilities.watch is false)");
     }
-    return first.watch(namespace, options);
+    const watch = first.watch.bind(first);
+    return this.openFeed(
+      namespace,
+      options,
+      () => new FirstStoreFeed(watch(namespace, options), (c) => this.loaded(c)),
+    );
   }
 
   /** Compacts `namespace` in every store that can. */
@@ -238,5 +250,71 @@ export class UnionStore extends BaseStore {
     const results = await Promise.allSettled(this.#stores.map((s) => s.close()));
     const failed = results.find((r) => r.status === "rejected");
     if (failed) throw (failed as PromiseRejectedResult).reason;
+  }
+}
+
+/**
+ * The first store's feed as the source of the union's feed: its events
+ * passed on in order, each change through the union's `loaded` check. The
+ * first read takes the initial part (up to the first store's caught-up
+ * barrier); each later read one change, once `wait` has seen it come.
+ */
+class FirstStoreFeed implements FeedSource {
+  readonly #inner: ChangeFeed;
+  readonly #events: AsyncIterator<FeedEvent>;
+  readonly #loaded: (change: Change) => Change;
+  /** The inner feed's next event, asked for and not yet taken by a read. */
+  #next: Promise<IteratorResult<FeedEvent>> | undefined;
+  #caughtUp = false;
+
+  constructor(inner: ChangeFeed, loaded: (change: Change) => Change) {
+    this.#inner = inner;
+    this.#events = inner[Symbol.asyncIterator]();
+    this.#loaded = loaded;
+  }
+
+  #peek(): Promise<IteratorResult<FeedEvent>> {
+    this.#next ??= this.#events.next();
+    return this.#next;
+  }
+
+  async read(): Promise<FeedBatch> {
+    const items: FeedChange[] = [];
+    for (;;) {
+      const result = await this.#peek();
+      this.#next = undefined;
+      const cursor = this.#inner.cursor ?? { position: 0, epoch: "" };
+      // The inner feed ended (closed, or its store closed): so does the union's, which sees this store closed or ends itself.
+      if (result.done) {
+        this.#inner.close();
+        return { items, cursor, head: this.#inner.head };
+      }
+      const event = result.value;
+      if (event.type === FeedEventType.CaughtUp) {
+        this.#caughtUp = true;
+        return { items, cursor: { position: event.position, epoch: event.epoch }, head: this.#inner.head };
+      }
+      items.push({ ...event, change: this.#loaded(event.change) });
+      if (this.#caughtUp)
+        return { items, cursor: { position: event.position, epoch: event.epoch }, head: this.#inner.head };
+    }
+  }
+
+  async wait(_cursor: unknown, signal: AbortSignal): Promise<void> {
+    if (signal.aborted) return;
+    let onAbort: (() => void) | undefined;
+    const aborted = new Promise<void>((resolve) => {
+      onAbort = () => resolve();
+      signal.addEventListener("abort", onAbort, { once: true });
+    });
+    try {
+      await Promise.race([this.#peek(), aborted]);
+    } finally {
+      if (onAbort) signal.removeEventListener("abort", onAbort);
+    }
+  }
+
+  close(): void {
+    this.#inner.close();
   }
 }
