@@ -107,6 +107,14 @@ describe("QueryBuilder", () => {
     );
     expect(() => new QueryBuilder("O").offset(3).after("x").build()).toThrow(/cannot be used with after/);
     expect(() => new QueryBuilder("a/b").build()).toThrow(/must not contain/);
+    // `in` takes an array: a string is not spread into its characters, a number is no TypeError.
+    for (const values of ["open", 5, undefined])
+      expect(() => new QueryBuilder("O").in("status", values as never).build()).toThrow(
+        expect.objectContaining({
+          code: "STATELOG_VALIDATION",
+          message: expect.stringMatching(/in needs an array of JSON values/),
+        }),
+      );
   });
 });
 

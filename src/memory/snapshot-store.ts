@@ -59,7 +59,13 @@ function copyTree(value: unknown): unknown {
     return out;
   }
   const out: Record<string, unknown> = {};
-  for (const key of Object.keys(value)) out[key] = copyTree((value as Record<string, unknown>)[key]);
+  for (const key of Object.keys(value)) {
+    const copy = copyTree((value as Record<string, unknown>)[key]);
+    // An own "__proto__" key is data (JSON.parse makes one): assigned, it would set the copy's prototype instead.
+    if (key === "__proto__")
+      Object.defineProperty(out, key, { value: copy, enumerable: true, writable: true, configurable: true });
+    else out[key] = copy;
+  }
   return out;
 }
 

@@ -61,9 +61,10 @@ export class QueryBuilder {
   lte(path: string, value: number | string | boolean): this {
     return this.where(path, FilterOperator.Lte, value);
   }
-  /** Equal to one of `values`. */
+  /** Equal to one of `values` (an array; anything else is refused when the query is checked). */
   in(path: string, values: readonly unknown[]): this {
-    return this.where(path, FilterOperator.In, [...values]);
+    // A copy of an array only: spreading a string would make one value per character.
+    return this.where(path, FilterOperator.In, Array.isArray(values) ? [...values] : values);
   }
   /** A string starting with `prefix`. */
   prefix(path: string, prefix: string): this {

@@ -110,6 +110,17 @@ export function describeSnapshotStoreContract(
       expect((await store.load(s))?.state).toEqual({ items: [1] });
     });
 
+    it('keeps every key of a state, "__proto__" included (a map keyed by user input)', async () => {
+      const store = await fresh();
+      const s = uniqueName("s");
+      const state = JSON.parse('{"names":{"__proto__":{"x":1},"a":2}}') as { names: Record<string, unknown> };
+      await store.save(snap(s, 1, 1, state));
+      const loaded = (await store.load(s))?.state as { names: Record<string, unknown> };
+      expect(Object.keys(loaded.names)).toEqual(["__proto__", "a"]);
+      expect(Object.getPrototypeOf(loaded.names)).toBe(Object.prototype);
+      expect(JSON.stringify(loaded)).toBe('{"names":{"__proto__":{"x":1},"a":2}}');
+    });
+
     it("delete removes every snapshot of a stream", async () => {
       const store = await fresh();
       const s = uniqueName("s");
