@@ -5,7 +5,7 @@
  * (or build) it.
  */
 import type * as RdKafka from "@confluentinc/kafka-javascript";
-import { PeerMissingError } from "../index.js";
+import { messageOf, PeerMissingError } from "../index.js";
 
 /** The client package, an optional peer dependency of statelog. */
 const KAFKA_CLIENT_PACKAGE = "@confluentinc/kafka-javascript";
@@ -54,3 +54,33 @@ export function loadKafkaClient(): Promise<KafkaClientModule> {
 }
 
 export type { RdKafka };
+
+/** Disconnects a client if it is connected; errors are ignored (it is being given up). */
+export function disconnectQuietly(client: { isConnected(): boolean; disconnect(cb: () => void): unknown }): void {
+  try {
+    // A client whose connect failed is disconnected already: disconnect would throw "not connected".
+    if (client.isConnected()) client.disconnect(() => undefined);
+  } catch {
+    // not connected after all
+  }
+}
+
+/**
+ * Refuses settings librdkafka does not accept (an unknown name, a value
+ * out of range or of the wrong kind): it parses them when a client object
+ * is made (`make`), which connects nothing. Else the first call would fail
+ * with librdkafka's bare error.
+ * @throws ConfigurationError naming the option and librdkafka's reason
+ */
+export function checkAccepted(
+  check: { error(name: string, accepted: string, value?: unknown): Error },
+  name: string,
+  given: unknown,
+  make: () => unknown,
+): void {
+  try {
+    make();
+  } catch (error) {
+    throw check.error(name, `settings librdkafka accepts (${messageOf(error)})`, given);
+  }
+}

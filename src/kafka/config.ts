@@ -5,6 +5,7 @@
  * consumer, and the checks of these options.
  */
 import { OptionChecker } from "../index.js";
+import { KafkaTopicError } from "./errors.js";
 
 /** librdkafka settings, by their librdkafka names. */
 export type KafkaConfig = Record<string, string | number | boolean>;
@@ -199,7 +200,22 @@ export function checkProducerConfig<O extends object>(
   given: unknown,
 ): KafkaConfig {
   const config = checkKafkaConfig(check, name, given, CHANGELOG_PRODUCER_CONFIG);
-  if (!isOff(config["enable.idempotence"])) return config;
+  if (!isOff(config["enable.idempotence"])) {
+    // What librdkafka refuses with idempotence on, refused here (it would be an error of the first write).
+    for (const setting of ACKS_SETTINGS) {
+      const acks = config[setting];
+      if (acks !== undefined && !/^(all|-1)$/i.test(String(acks))) {
+        throw check.error(name, `with "enable.idempotence": true, "${setting}": "all" (-1)`, given);
+      }
+    }
+    for (const setting of IN_FLIGHT_SETTINGS) {
+      const inFlight = config[setting];
+      if (inFlight !== undefined && !(Number(inFlight) >= 1 && Number(inFlight) <= 5)) {
+        throw check.error(name, `with "enable.idempotence": true, "${setting}" from 1 to 5`, given);
+      }
+    }
+    return config;
+  }
   // The settings given win over the defaults (librdkafka takes either name; the later one counts).
   const own = given as KafkaConfig;
   const names = IN_FLIGHT_SETTINGS.filter((n) => own[n] !== undefined);
@@ -216,6 +232,9 @@ export function checkProducerConfig<O extends object>(
   }
   return config;
 }
+
+/** librdkafka's names of the acknowledgements a write waits for. */
+const ACKS_SETTINGS = ["acks", "request.required.acks"] as const;
 
 /** librdkafka's names of the requests in flight per connection. */
 const IN_FLIGHT_SETTINGS = ["max.in.flight.requests.per.connection", "max.in.flight"] as const;
@@ -256,4 +275,58 @@ function checkEnv(check: ConnectionChecker, options: KafkaConnectionOptions): En
 
 function nonEmpty(value: unknown): string | undefined {
   return typeof value === "string" && value.trim() !== "" ? value.trim() : undefined;
+}
+
+/**
+ * The producer's `message.max.bytes` unless `producerConfig` sets it: a
+ * record (key, value and framing) of a 1 MiB value fits.
+ */
+export const PRODUCER_MESSAGE_MAX_BYTES = 1_100_000;
+
+/**
+ * Room kept next to a value in one record, in bytes: the key
+ * (`namespace/entityType/entityId`, at most 3 × 255 UTF-8 bytes and two
+ * "/") and the record's framing in its batch.
+ */
+export const RECORD_OVERHEAD_BYTES = 1024;
+
+/**
+ * The largest value the producer can send with the producer settings
+ * given: `message.max.bytes` less {@link RECORD_OVERHEAD_BYTES}. A
+ * `maxValueBytes` over it is refused (else a save of several changes
+ * could be written in part before the producer refuses one).
+ * @returns the limit in effect: `maxValueBytes` when given, else the smaller of the default and the room
+ * @throws ConfigurationError
+ */
+export function checkValueRoom<O extends object>(
+  check: OptionChecker<O>,
+  producerConfig: KafkaConfig,
+  maxValueBytes: number,
+  given: boolean,
+): number {
+  const messageMax = Number(producerConfig["message.max.bytes"] ?? PRODUCER_MESSAGE_MAX_BYTES);
+  const room = messageMax - RECORD_OVERHEAD_BYTES;
+  if (maxValueBytes <= room) return maxValueBytes;
+  if (!given && room >= 1) return room;
+  throw check.error(
+    "maxValueBytes" as keyof O & string,
+    `at most ${Math.max(0, room)} with the producer's message.max.bytes of ${messageMax} ` +
+      `(${RECORD_OVERHEAD_BYTES} bytes are kept for the key and the record's framing): ` +
+      "lower maxValueBytes, or raise message.max.bytes in producerConfig (and the topic's max.message.bytes)",
+    maxValueBytes,
+  );
+}
+
+/**
+ * Throws unless an existing topic's partition count (`actual`; undefined:
+ * no such topic yet) is the `partitions` given.
+ * @throws KafkaTopicError
+ */
+export function checkPartitionCount(topic: string, given: number, actual: number | undefined): void {
+  if (actual === undefined || actual === given) return;
+  throw new KafkaTopicError(
+    topic,
+    `has ${actual} partitions, but the option partitions is ${given}: namespaces would go to other partitions ` +
+      "than other clients use (leave partitions out to follow the topic)",
+  );
 }

@@ -6,7 +6,7 @@
  * (a "simple" commit for the group id, without membership).
  */
 import { ClosedError, isAbortError, messageOf, throwIfAborted } from "../index.js";
-import { loadKafkaClient, type RdKafka } from "./client.js";
+import { disconnectQuietly, loadKafkaClient, type RdKafka } from "./client.js";
 import type { KafkaConfig } from "./config.js";
 import { KafkaCommitError, KafkaReadError, KafkaTopicError } from "./errors.js";
 
@@ -73,23 +73,14 @@ export class ChangelogConsumer {
 
   async #open(): Promise<RdKafka.KafkaConsumer> {
     const { KafkaConsumer } = await loadKafkaClient();
-    const conf = {
-      ...this.config,
-      "bootstrap.servers": this.brokers,
-      // librdkafka's consumer needs a group id; with explicit assignment it never joins the group.
-      "group.id": this.groupId,
-      // Offsets are committed only by commit(), never on their own.
-      "enable.auto.commit": false,
-      offset_commit_cb: true,
-    } as RdKafka.ConsumerGlobalConfig;
-    const consumer = new KafkaConsumer(conf, {});
+    const consumer = new KafkaConsumer(consumerConf(this.config, this.brokers, this.groupId), {});
     consumer.on("event.error", () => undefined); // transient broker errors: the read retries until stallTimeoutMs
     await new Promise<void>((resolve, reject) =>
       consumer.connect({ topic: this.topic, timeout: 15_000 } as RdKafka.MetadataOptions, (err) =>
         err ? reject(err) : resolve(),
       ),
     ).catch((error: unknown) => {
-      consumer.disconnect(() => undefined);
+      disconnectQuietly(consumer);
       throw new KafkaReadError(this.topic, `cannot connect to ${this.brokers}: ${messageOf(error)}`, { cause: error });
     });
     consumer.setDefaultConsumeTimeout(100);
@@ -106,6 +97,18 @@ export class ChangelogConsumer {
 
   /** The topic's partition count, from the broker's metadata. */
   async partitionCount(): Promise<number> {
+    const count = await this.topicPartitions();
+    if (count === undefined) {
+      throw new KafkaTopicError(
+        this.topic,
+        "does not exist (create it with ensureChangelogTopic or pass `partitions`)",
+      );
+    }
+    return count;
+  }
+
+  /** The topic's partition count from the broker's metadata; undefined when the topic does not exist. */
+  async topicPartitions(): Promise<number | undefined> {
     const consumer = await this.#client();
     const metadata = await new Promise<RdKafka.Metadata>((resolve, reject) =>
       consumer.getMetadata({ topic: this.topic, timeout: 10_000 }, (err, data) => (err ? reject(err) : resolve(data))),
@@ -113,13 +116,7 @@ export class ChangelogConsumer {
       throw new KafkaReadError(this.topic, `metadata: ${messageOf(error)}`, { cause: error });
     });
     const meta = metadata.topics.find((t) => t.name === this.topic);
-    if (!meta || meta.partitions.length === 0) {
-      throw new KafkaTopicError(
-        this.topic,
-        "does not exist (create it with ensureChangelogTopic or pass `partitions`)",
-      );
-    }
-    return meta.partitions.length;
+    return meta && meta.partitions.length > 0 ? meta.partitions.length : undefined;
   }
 
   /** Runs `task` after every earlier read, commit or offset fetch of this consumer. */
@@ -331,4 +328,17 @@ export class ChangelogConsumer {
     this.#consumer = undefined;
     if (consumer) await new Promise<void>((resolve) => consumer.disconnect(() => resolve()));
   }
+}
+
+/** What a consumer of the changelog is made with: `config` (checked) under statelog's own settings. */
+export function consumerConf(config: KafkaConfig, brokers: string, groupId: string): RdKafka.ConsumerGlobalConfig {
+  return {
+    ...config,
+    "bootstrap.servers": brokers,
+    // librdkafka's consumer needs a group id; with explicit assignment it never joins the group.
+    "group.id": groupId,
+    // Offsets are committed only by commit(), never on their own.
+    "enable.auto.commit": false,
+    offset_commit_cb: true,
+  } as RdKafka.ConsumerGlobalConfig;
 }

@@ -15,8 +15,8 @@
  * with its key).
  */
 import { ClosedError, messageOf } from "../index.js";
-import { loadKafkaClient, type RdKafka } from "./client.js";
-import type { KafkaConfig } from "./config.js";
+import { disconnectQuietly, loadKafkaClient, type RdKafka } from "./client.js";
+import { checkPartitionCount, type KafkaConfig, PRODUCER_MESSAGE_MAX_BYTES } from "./config.js";
 import { KafkaDeliveryError, KafkaTopicError } from "./errors.js";
 
 const ERR_QUEUE_FULL = -184;
@@ -396,13 +396,7 @@ export class ChangelogProducer {
           "whether the record was written is unknown; writing it again is safe",
       );
     }
-    const conf = {
-      "message.max.bytes": 1_100_000,
-      ...this.config,
-      "bootstrap.servers": this.brokers,
-      dr_cb: true,
-    } as RdKafka.ProducerGlobalConfig;
-    const producer = new Producer(conf);
+    const producer = new Producer(producerConf(this.config, this.brokers));
     producer.on("delivery-report", (err, report) => this.#onReport(err, report));
     producer.on("event.error", (err: RdKafka.LibrdKafkaError) => {
       if (err.isFatal) this.#fatal = err;
@@ -412,19 +406,24 @@ export class ChangelogProducer {
         err ? reject(err) : resolve(data),
       );
     }).catch((error: unknown) => {
-      producer.disconnect(() => undefined);
+      disconnectQuietly(producer);
       throw new KafkaTopicError(this.topic, `cannot connect to ${this.brokers}: ${messageOf(error)}`, { cause: error });
     });
-    if (this.#partitions === undefined) {
-      const meta = metadata.topics.find((t) => t.name === this.topic);
-      if (!meta || meta.partitions.length === 0) {
-        producer.disconnect(() => undefined);
-        throw new KafkaTopicError(
-          this.topic,
-          "does not exist (create it with ensureChangelogTopic or pass `partitions`)",
-        );
-      }
-      this.#partitions = meta.partitions.length;
+    const meta = metadata.topics.find((t) => t.name === this.topic);
+    const count = meta && meta.partitions.length > 0 ? meta.partitions.length : undefined;
+    try {
+      if (this.#partitions === undefined) {
+        if (count === undefined) {
+          throw new KafkaTopicError(
+            this.topic,
+            "does not exist (create it with ensureChangelogTopic or pass `partitions`)",
+          );
+        }
+        this.#partitions = count;
+      } else checkPartitionCount(this.topic, this.#partitions, count);
+    } catch (error) {
+      disconnectQuietly(producer);
+      throw error;
     }
     producer.setPollInBackground(true);
     this.#fatal = undefined;
@@ -669,4 +668,14 @@ function keepShapes(): unknown[] {
   waiting.push("", settle, 0);
   waiting.shift();
   return [backlog, waiting, new ChangelogProducer("", "", {}, undefined)];
+}
+
+/** What a producer of the changelog is made with: `config` (checked) over statelog's own settings. */
+export function producerConf(config: KafkaConfig, brokers: string): RdKafka.ProducerGlobalConfig {
+  return {
+    "message.max.bytes": PRODUCER_MESSAGE_MAX_BYTES,
+    ...config,
+    "bootstrap.servers": brokers,
+    dr_cb: true,
+  } as RdKafka.ProducerGlobalConfig;
 }

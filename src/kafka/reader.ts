@@ -6,11 +6,12 @@
  * not compacted yet are invisible.
  */
 import { ClosedError, OptionChecker } from "../index.js";
-import { loadKafkaClient, type RdKafka } from "./client.js";
+import { checkAccepted, loadKafkaClient, type RdKafka } from "./client.js";
 import {
   CHANGELOG_CONSUMER_CONFIG,
   checkKafkaConfig,
   checkKafkaOptions,
+  checkPartitionCount,
   checkPartitions,
   type KafkaConfig,
   type KafkaConnectionOptions,
@@ -18,7 +19,7 @@ import {
   resolveGroupId,
   SHARED_DEFAULTS,
 } from "./config.js";
-import { ChangelogConsumer, type PartitionOffsets, type ScanOptions } from "./consumer.js";
+import { ChangelogConsumer, consumerConf, type PartitionOffsets, type ScanOptions } from "./consumer.js";
 import { ChangelogEntry } from "./entry.js";
 import { partitionForNamespace } from "./murmur2.js";
 
@@ -154,6 +155,8 @@ export class ChangelogReader implements AsyncDisposable {
   readonly commitOffsets: boolean;
   readonly #consumer: ChangelogConsumer;
   #partitions: number | undefined;
+  /** Whether a configured partition count was checked against the topic's. */
+  #partitionsChecked = false;
   #closed = false;
 
   private constructor(settings: ReaderSettings) {
@@ -193,14 +196,30 @@ export class ChangelogReader implements AsyncDisposable {
       consumerConfig: checkKafkaConfig(check, "consumerConfig", options.consumerConfig, CHANGELOG_CONSUMER_CONFIG),
       stallTimeoutMs: check.integer("stallTimeoutMs", { min: 1 }),
     };
-    await loadKafkaClient();
+    const { KafkaConsumer } = await loadKafkaClient();
+    checkAccepted(
+      check,
+      "consumerConfig",
+      options.consumerConfig,
+      () => new KafkaConsumer(consumerConf(settings.consumerConfig, brokers, settings.groupId), {}),
+    );
     return new ChangelogReader(settings);
   }
 
-  /** The topic's partition count (configured, or from the broker's metadata). */
+  /**
+   * The topic's partition count (configured, or from the broker's
+   * metadata). A configured count is checked once against an existing
+   * topic's: with another count, namespaces would be read from partitions
+   * their records are not in.
+   * @throws KafkaTopicError when the topic does not exist (and `partitions` was not given), or has another count
+   */
   async partitions(): Promise<number> {
     this.#check();
-    this.#partitions ??= await this.#consumer.partitionCount();
+    if (this.#partitions === undefined) this.#partitions = await this.#consumer.partitionCount();
+    else if (!this.#partitionsChecked) {
+      checkPartitionCount(this.topic, this.#partitions, await this.#consumer.topicPartitions());
+      this.#partitionsChecked = true;
+    }
     return this.#partitions;
   }
 

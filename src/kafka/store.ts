@@ -25,6 +25,7 @@ import {
   type WatchOptions,
   type WriteFailure,
 } from "../index.js";
+import { checkAccepted, loadKafkaClient } from "./client.js";
 import { changeLogKey, parseChangeLogKey, recordTimestamp } from "./codec.js";
 import {
   CHANGELOG_CONSUMER_CONFIG,
@@ -33,16 +34,17 @@ import {
   checkKafkaOptions,
   checkPartitions,
   checkProducerConfig,
+  checkValueRoom,
   type KafkaConfig,
   type KafkaConnectionOptions,
   resolveGroupId,
   SHARED_DEFAULTS,
 } from "./config.js";
-import { ChangelogConsumer } from "./consumer.js";
+import { ChangelogConsumer, consumerConf } from "./consumer.js";
 import { isKafkaDeliveryError } from "./errors.js";
 import { KafkaFeedSource } from "./feed.js";
 import { partitionForNamespace } from "./murmur2.js";
-import { ChangelogProducer, type OutRecord, type RecordOutcome } from "./producer.js";
+import { ChangelogProducer, type OutRecord, producerConf, type RecordOutcome } from "./producer.js";
 import { ChangelogReader } from "./reader.js";
 
 /** Options of {@link KafkaStore.open}: those of every store, the connection's, and these. */
@@ -155,6 +157,19 @@ export class KafkaStore extends BaseStore {
     const consumerConfig = checkKafkaConfig(check, "consumerConfig", options.consumerConfig, CHANGELOG_CONSUMER_CONFIG);
     const groupId = resolveGroupId(check, options);
     const stallTimeoutMs = check.integer("stallTimeoutMs", { min: 1 });
+    const { Producer, KafkaConsumer } = await loadKafkaClient();
+    checkAccepted(
+      check,
+      "consumerConfig",
+      options.consumerConfig,
+      () => new KafkaConsumer(consumerConf(consumerConfig, brokers, groupId), {}),
+    );
+    checkAccepted(
+      check,
+      "producerConfig",
+      options.producerConfig,
+      () => new Producer(producerConf(producerConfig, brokers)),
+    );
     const reader = await ChangelogReader.open({
       brokers,
       topic,
@@ -165,12 +180,16 @@ export class KafkaStore extends BaseStore {
     });
     try {
       const producer = new ChangelogProducer(brokers, topic, producerConfig, partitions);
-      return new KafkaStore(options, topic, partitions, producer, reader, {
+      const store = new KafkaStore(options, topic, partitions, producer, reader, {
         brokers,
         groupId,
         consumerConfig,
         stallTimeoutMs,
       });
+      // A value the producer cannot send would be refused only while a save is written, after its other records.
+      const given = options.maxValueBytes !== undefined;
+      store.lowerMaxValueBytes(checkValueRoom(check, producerConfig, store.maxValueBytes, given));
+      return store;
     } catch (error) {
       await reader.close();
       throw error;
@@ -244,7 +263,9 @@ export class KafkaStore extends BaseStore {
   }
 
   async #partitionCount(): Promise<number> {
-    this.#partitions ??= await this.#reader.partitions();
+    // Asked of the reader even when `partitions` was given: it checks a given count against the topic's once.
+    const count = await this.#reader.partitions();
+    this.#partitions ??= count;
     return this.#partitions;
   }
 
@@ -325,7 +346,8 @@ function throwIfNotAllWritten(outcomes: readonly RecordOutcome[]): void {
     else failed.push({ index, error: outcome.error });
   });
   if (written.length === outcomes.length) return;
-  if (outcomes.length === 1) throw cause;
+  // Nothing written and nothing that may be: the save failed as a whole, with its first record's error.
+  if (outcomes.length === 1 || (written.length === 0 && uncertain.length === 0)) throw cause;
   throw new PartialWriteError(
     { operation: "Kafka store save", targets: "changes", written, uncertain, failed, cause },
     failed.length === 0 ? ` (${messageOf(cause)})` : "",

@@ -5,19 +5,20 @@
  * {@link KafkaDeliveryError} when it did not.
  */
 import { ClosedError, InvalidValueError, STORE_DEFAULTS, TooLargeError, ValidationError } from "../index.js";
-import { loadKafkaClient } from "./client.js";
+import { checkAccepted, loadKafkaClient } from "./client.js";
 import { type Changeloggable, keyInNamespace, recordTimestamp } from "./codec.js";
 import {
   CHANGELOG_PRODUCER_CONFIG,
   checkKafkaOptions,
   checkPartitions,
   checkProducerConfig,
+  checkValueRoom,
   type KafkaConfig,
   type KafkaConnectionOptions,
   SHARED_DEFAULTS,
 } from "./config.js";
 import { partitionForNamespace } from "./murmur2.js";
-import { ChangelogProducer, type Delivery, type Value } from "./producer.js";
+import { ChangelogProducer, type Delivery, producerConf, type Value } from "./producer.js";
 
 /** Options of {@link ChangelogWriter.open}. */
 export interface ChangelogWriterOptions extends KafkaConnectionOptions {
@@ -136,15 +137,37 @@ export class ChangelogWriter implements AsyncDisposable {
       CHANGELOG_WRITER_DEFAULTS,
       WRITER_OPTION_NAMES,
     );
+    const producerConfig = checkProducerConfig(check, "producerConfig", options.producerConfig);
     const settings: WriterSettings = {
       brokers,
       topic,
       partitions: checkPartitions(check, options),
-      producerConfig: checkProducerConfig(check, "producerConfig", options.producerConfig),
-      maxValueBytes: check.integer("maxValueBytes", { min: 1 }),
+      producerConfig,
+      // A value the producer cannot send is refused before it is written, as any value over the limit.
+      maxValueBytes: checkValueRoom(
+        check,
+        producerConfig,
+        check.integer("maxValueBytes", { min: 1 }),
+        options.maxValueBytes !== undefined,
+      ),
     };
-    await loadKafkaClient();
+    const { Producer } = await loadKafkaClient();
+    checkAccepted(
+      check,
+      "producerConfig",
+      options.producerConfig,
+      () => new Producer(producerConf(producerConfig, brokers)),
+    );
     return new ChangelogWriter(settings);
+  }
+
+  /**
+   * The largest value `set` writes, in bytes of UTF-8 JSON: `maxValueBytes`,
+   * or when not given 1 MiB or what the producer's `message.max.bytes`
+   * leaves next to the key, whichever is smaller.
+   */
+  get maxValueBytes(): number {
+    return this.#maxBytes;
   }
 
   /** Connects and learns the partition count; `set`/`delete` do this on first use. */

@@ -20,10 +20,10 @@ const PARTITIONS = 3;
 const open = (options: KafkaStoreOptions = {}): Promise<KafkaStore> =>
   KafkaStore.open({ brokers: cluster.brokers, producerConfig: { "linger.ms": 1 }, ...options });
 
-/** A store on a topic of its own (a test may delete it). */
-async function fresh(options: KafkaStoreOptions = {}): Promise<KafkaStore> {
+/** A store on a topic of its own (a test may delete it), of `partitions` partitions. */
+async function fresh(options: KafkaStoreOptions = {}, partitions = PARTITIONS): Promise<KafkaStore> {
   const topic = uniqueTopic("statelog-feed");
-  await cluster.createTopic(topic, PARTITIONS);
+  await cluster.createTopic(topic, partitions);
   return open({ topic, ...options });
 }
 
@@ -41,7 +41,7 @@ describeChangeFeedContract("KafkaStore", () => fresh(), {
 
 describe("KafkaStore change feed", () => {
   it("positions are offsets of the namespace's partition (the one after each record); tombstones are unsets", async () => {
-    await using store = await fresh({ partitions: 1 });
+    await using store = await fresh({}, 1);
     await store.save([item("ns", "a", 1), item("ns", "b", 2), item("ns", "a", 3)]);
     const feed = store.watch("ns");
     const it = feed[Symbol.asyncIterator]();

@@ -45,6 +45,15 @@ describe("ChangelogWriter.open options", () => {
     [{ producerConfig: { "enable.idempotence": 0 } }, "producerConfig"],
     [{ producerConfig: { "enable.idempotence": "False" } }, "producerConfig"],
     [{ producerConfig: { "enable.idempotence": "f", retries: 0 } }, "producerConfig"],
+    // What librdkafka refuses with idempotence on (the default), and settings it does not know.
+    [{ producerConfig: { acks: 1 } }, "producerConfig"],
+    [{ producerConfig: { "request.required.acks": "1" } }, "producerConfig"],
+    [{ producerConfig: { "max.in.flight": 10 } }, "producerConfig"],
+    [{ producerConfig: { "no.such.setting": 1 } }, "producerConfig"],
+    [{ producerConfig: { "batch.num.messages": 0 } }, "producerConfig"],
+    // A value the producer could not send (message.max.bytes, 1100000 unless set).
+    [{ maxValueBytes: 2_000_000 }, "maxValueBytes"],
+    [{ maxValueBytes: 200_000, producerConfig: { "message.max.bytes": 100_000 } }, "maxValueBytes"],
     [{ env: "prod" }, "env"],
   ])("refuses %j", async (options, name) => {
     await refused(() => ChangelogWriter.open({ env, ...(options as object) }), "ChangelogWriter", `option ${name}`);
@@ -58,6 +67,16 @@ describe("ChangelogWriter.open options", () => {
     );
     await refused(() => ChangelogWriter.open({ env, maxBytes: 10 } as object), "it is called maxValueBytes");
     await refused(() => ChangelogWriter.open("localhost:9092" as unknown as object), "options must be an object");
+  });
+
+  it("maxValueBytes follows a smaller message.max.bytes when not given (1024 bytes kept for the key and framing)", async () => {
+    await using small = await ChangelogWriter.open({ env, producerConfig: { "message.max.bytes": 100_000 } });
+    expect(small.maxValueBytes).toBe(100_000 - 1024);
+    await using plain = await ChangelogWriter.open({ env });
+    expect(plain.maxValueBytes).toBe(1024 * 1024);
+    await using fits = await ChangelogWriter.open({ env, maxValueBytes: 1_098_976 });
+    expect(fits.maxValueBytes).toBe(1_098_976);
+    await refused(() => ChangelogWriter.open({ env, maxValueBytes: 1_098_977 }), "at most 1098976");
   });
 
   it("takes valid options, and its defaults are exported", async () => {
@@ -100,6 +119,7 @@ describe("ChangelogReader.open options", () => {
     [{ stallTimeoutMs: 0 }, "stallTimeoutMs"],
     [{ stallTimeoutMs: Number.POSITIVE_INFINITY }, "stallTimeoutMs"],
     [{ brokers: [""] }, "brokers"],
+    [{ consumerConfig: { "no.such.setting": 1 } }, "consumerConfig"],
   ])("refuses %j", async (options, name) => {
     await refused(() => ChangelogReader.open({ env, ...(options as object) }), "ChangelogReader", `option ${name}`);
   });
@@ -138,6 +158,10 @@ describe("KafkaStore.open options", () => {
     [{ stallTimeoutMs: -1 }, "stallTimeoutMs"],
     [{ producerConfig: null }, "producerConfig"],
     [{ consumerConfig: 5 }, "consumerConfig"],
+    [{ consumerConfig: { "fetch.wait.max.ms": -1 } }, "consumerConfig"],
+    [{ producerConfig: { "no.such.setting": true } }, "producerConfig"],
+    [{ producerConfig: { acks: 0 } }, "producerConfig"],
+    [{ maxValueBytes: 1_099_000 }, "maxValueBytes"],
     [{ topic: "" }, "topic"],
   ])("refuses %j", async (options, name) => {
     await refused(() => KafkaStore.open({ env, ...(options as object) }), "KafkaStore", `option ${name}`);
