@@ -42,6 +42,10 @@ export interface FileFeedContext {
   readonly chunkBytes: number;
   /** Checks a change read (the store's entity type rule). */
   loaded(change: Change): Change;
+  /** `onCorruption: "skip"`: a damaged line is left out and reported through {@link onSkipped}, else it throws. */
+  readonly skip: boolean;
+  /** Told the 1-based numbers of the damaged lines left out by a read. */
+  onSkipped(lines: number[]): void;
   readonly notifier: FeedNotifier;
   readonly pollIntervalMs: number;
 }
@@ -66,26 +70,36 @@ export class FileFeedSource implements FeedSource {
   #offset = 0;
   /** The last line read: where it starts and its fingerprint (to tell a reused inode from the same file). */
   #last: { start: number; print: string } | undefined;
+  /** Lines of the file before {@link #offset} (for line numbers). */
+  #lineCount = 0;
+  /** Lines of the file before the end of the last range {@link #lines} read. */
+  #linesRead = 0;
+  /** The file's raw size and modification time at the last read (a torn last line is part of the size). */
+  #seen: { readonly size: number; readonly mtimeMs: number } | undefined;
 
   constructor(private readonly ctx: FileFeedContext) {}
 
   async read(cursor: FeedStart | FeedCursor | undefined, _signal: AbortSignal): Promise<FeedBatch> {
     const snap = await this.ctx.snapshot();
     try {
-      const epoch = snap ? epochOf(fstatSync(snap.fd)) : "";
+      const st = snap ? fstatSync(snap.fd) : undefined;
+      const epoch = epochOf(st);
       const size = snap?.size ?? 0;
       let items: FeedChange[];
+      this.#linesRead = 0;
       if (this.#epoch === undefined) {
         this.#last = undefined;
         items = cursor === undefined ? await this.#initial(snap, epoch) : await this.#resume(snap, epoch, cursor);
       } else if (snap && epoch === this.#epoch && this.#sameFile(snap)) {
-        items = this.#items(await this.#lines(snap, this.#offset, size), epoch);
+        items = this.#items(await this.#lines(snap, this.#offset, size, this.#lineCount), epoch);
       } else {
         this.#last = undefined;
         items = await this.#replaced(snap, epoch);
       }
       this.#epoch = epoch;
       this.#offset = size;
+      this.#lineCount = this.#linesRead;
+      this.#seen = st && { size: st.size, mtimeMs: st.mtimeMs };
       return { items, cursor: { position: size, epoch }, head: size };
     } finally {
       if (snap) closeSync(snap.fd);
@@ -95,7 +109,13 @@ export class FileFeedSource implements FeedSource {
   async wait(cursor: FeedCursor, signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
       const st = statSync(this.ctx.file, { throwIfNoEntry: false });
-      if (epochOf(st) !== cursor.epoch || (st !== undefined && st.size !== cursor.position)) return;
+      if (epochOf(st) !== cursor.epoch) return;
+      if (st !== undefined && st.size !== cursor.position) {
+        // A size past the cursor that the last read saw too is a torn last line (a writer died mid-write): not
+        // news. Returning at once for it would read again and again, never yielding to the event loop.
+        const seen = this.#seen;
+        if (seen === undefined || st.size !== seen.size || st.mtimeMs !== seen.mtimeMs) return;
+      }
       await this.ctx.notifier.wait(this.ctx.namespace, signal, this.ctx.pollIntervalMs);
     }
   }
@@ -115,7 +135,7 @@ export class FileFeedSource implements FeedSource {
   /** The current state: the latest line per key, in file order. */
   async #initial(snap: Snapshot | undefined, epoch: string): Promise<FeedChange[]> {
     if (!snap) return [];
-    return this.#winners(await this.#lines(snap, 0, snap.size), epoch, undefined);
+    return this.#winners(await this.#lines(snap, 0, snap.size, 0), epoch, undefined);
   }
 
   /** Continuing after `cursor`: what it held is rebuilt from the lines before it; the lines after it are delivered. */
@@ -127,15 +147,15 @@ export class FileFeedSource implements FeedSource {
     const size = snap?.size ?? 0;
     if (position > size) this.#behind(position, `the namespace file holds ${size} bytes`);
     if (!snap) return [];
-    const before = await this.#lines(snap, 0, position);
+    const before = await this.#lines(snap, 0, position, 0);
     if ((before.at(-1)?.end ?? 0) !== position) this.#behind(position, "it is not the end of a line of the file");
     for (const line of before) this.#known.set(line.key, line.print);
-    return this.#items(await this.#lines(snap, position, size), epoch);
+    return this.#items(await this.#lines(snap, position, size, this.#linesRead), epoch);
   }
 
   /** The file was replaced (compaction), created or removed: deliver what differs from what was delivered. */
   async #replaced(snap: Snapshot | undefined, epoch: string): Promise<FeedChange[]> {
-    const lines = snap ? await this.#lines(snap, 0, snap.size) : [];
+    const lines = snap ? await this.#lines(snap, 0, snap.size, 0) : [];
     const latest = new Map<string, Line>();
     for (const line of lines) latest.set(line.key, line);
     for (const [key, print] of this.#known) {
@@ -176,35 +196,51 @@ export class FileFeedSource implements FeedSource {
     return { type: FeedEventType.Change, change: this.ctx.loaded(line.change), position: line.end, epoch };
   }
 
-  /** The lines of `snap` from byte `from` to `to` (both line boundaries). */
-  async #lines(snap: Snapshot, from: number, to: number): Promise<Line[]> {
+  /**
+   * The lines of `snap` from byte `from` to `to` (both line boundaries),
+   * the first of them line `firstLine` + 1 of the file (0-based
+   * `firstLine`); sets {@link #linesRead} to the lines before `to`. A
+   * damaged line is a `CorruptionError` naming its number, or with
+   * `onCorruption: "skip"` left out and reported.
+   */
+  async #lines(snap: Snapshot, from: number, to: number, firstLine: number): Promise<Line[]> {
+    this.#linesRead = firstLine;
     if (to <= from) return [];
     const text = await readText(snap.fd, to, this.ctx.chunkBytes, from);
     const out: Line[] = [];
+    const skipped: number[] = [];
     let offset = from;
+    let line = firstLine;
     for (const chunk of text.chunks) {
       let start = 0;
       for (;;) {
         const nl = chunk.indexOf(10, start);
         if (nl < 0) break;
+        line++;
         const end = nl > start && chunk[nl - 1] === 13 ? nl - 1 : nl;
         if (end > start) {
           const bytes = chunk.subarray(start, end);
-          let parsed: { change: Change; key: string };
+          let parsed: { change: Change; key: string } | undefined;
           try {
             parsed = parseLineObject(bytes.toString("utf8"), this.ctx.namespace);
           } catch (error) {
             if (!(error instanceof LineError)) throw error;
-            throw new CorruptionError(this.ctx.file, undefined, `byte ${offset + start}: ${error.message}`);
+            if (!this.ctx.skip)
+              throw new CorruptionError(this.ctx.file, line, `byte ${offset + start}: ${error.message}`);
+            skipped.push(line);
           }
-          const print = `${parsed.change.changeType === "unset" ? "u" : "s"}${bytes.length}:${crc32(bytes)}`;
-          out.push({ ...parsed, print, end: offset + nl + 1 });
+          // The fingerprint's first letter: an unset, a set, or ("x") a damaged line left out.
+          const kind = parsed === undefined ? "x" : parsed.change.changeType === "unset" ? "u" : "s";
+          const print = `${kind}${bytes.length}:${crc32(bytes)}`;
+          if (parsed) out.push({ ...parsed, print, end: offset + nl + 1 });
           this.#last = { start: offset + start, print };
         }
         start = nl + 1;
       }
       offset += chunk.length;
     }
+    this.#linesRead = line;
+    if (skipped.length > 0) this.ctx.onSkipped(skipped);
     return out;
   }
 

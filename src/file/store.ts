@@ -252,6 +252,8 @@ export class FileStore extends BaseStore {
         file: log.file,
         chunkBytes: this.#options.internals.readChunkBytes,
         loaded: (change) => this.loaded(change),
+        skip: this.#options.skip,
+        onSkipped: (lines) => this.#reportSkipped(log, lines),
         notifier: this.feedNotifier,
         pollIntervalMs,
         snapshot: async () => {
