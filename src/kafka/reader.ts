@@ -304,9 +304,9 @@ export class ChangelogReader implements AsyncDisposable {
       RENAMED_OPTIONS,
     );
     check.custom("from", (v) =>
-      v === undefined || v === "committed" || v === "beginning" || v instanceof Map
+      v === undefined || v === "committed" || v === "beginning" || (v instanceof Map && isOffsetMap(v))
         ? undefined
-        : '"committed", "beginning" or a Map of partition → offset',
+        : '"committed", "beginning" or a Map of partition → offset (integers >= 0)',
     );
     const namespace = options.namespace === undefined ? undefined : check.string("namespace");
     const n = await this.partitions();
@@ -403,4 +403,13 @@ function live(compacted: CompactedPartitions): Map<string, ChangelogEntry> {
 
 function range(n: number): number[] {
   return Array.from({ length: n }, (_, i) => i);
+}
+
+/** True for a Map whose keys (partitions) and values (offsets) are integers >= 0. */
+function isOffsetMap(map: ReadonlyMap<unknown, unknown>): boolean {
+  for (const [partition, offset] of map) {
+    if (!Number.isSafeInteger(partition) || (partition as number) < 0) return false;
+    if (!Number.isSafeInteger(offset) || (offset as number) < 0) return false;
+  }
+  return true;
 }

@@ -143,6 +143,11 @@ describe("ChangelogReader.open options", () => {
       "ChangelogReader.loadChanges has no option workspaceId; it is called namespace",
     );
     await refused(() => reader.loadChanges({ from: "latest" as "beginning" }), "option from");
+    // An offset that is not an integer >= 0 would leave its partition unread (and commit its end).
+    for (const offset of [Number.NaN, -1, 1.5, "3"]) {
+      await refused(() => reader.loadChanges({ from: new Map([[0, offset as number]]) }), "option from");
+    }
+    await refused(() => reader.loadChanges({ from: new Map([[-1, 0]]) }), "option from");
     await refused(() => reader.loadChanges({ namespace: "" }), "option namespace");
   });
 });
