@@ -48,6 +48,7 @@ export {
   checkLimit,
   deepFreeze,
   EVENT_OVERHEAD_BYTES,
+  frozenTimestamp,
   type PreparedEvent,
   positionOf,
   prepareEvents,

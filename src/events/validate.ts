@@ -105,7 +105,7 @@ export function prepareEvents(events: readonly EventInput[], maxBytes: number): 
       id: e.id,
       type: e.type,
       data: deepFreeze(JSON.parse(json)),
-      timestamp: new Date(ts.getTime()),
+      timestamp: frozenTimestamp(ts.getTime()),
       metadata,
       json,
       metaJson,
@@ -137,4 +137,31 @@ export function checkDate(value: unknown, field: string): Date {
   if (!(value instanceof Date) || Number.isNaN(value.getTime()))
     throw new ValidationError(field, "must be a valid Date");
   return value;
+}
+
+/** The setters of `Date.prototype` (`setTime`, `setFullYear`, …): a frozen timestamp refuses each. */
+const DATE_SETTERS = Object.getOwnPropertyNames(Date.prototype).filter((name) => name.startsWith("set"));
+
+/**
+ * A `Date` whose setters throw a `TypeError`: the timestamp of a recorded
+ * event, which readers share (`Object.freeze` does not stop `setTime`). It
+ * is a `Date` in every other way (`instanceof`, JSON, `structuredClone`).
+ */
+class FrozenDate extends Date {}
+for (const name of DATE_SETTERS) {
+  Object.defineProperty(FrozenDate.prototype, name, {
+    value(): never {
+      throw new TypeError(`Cannot call ${name} on an event's timestamp: it is shared by every reader (copy it first)`);
+    },
+  });
+}
+Object.freeze(FrozenDate.prototype);
+
+/**
+ * The timestamp of a recorded event at `ms` since the epoch: a `Date`
+ * whose setters throw, so that one reader cannot change what the others
+ * read. For event-store backends building recorded events.
+ */
+export function frozenTimestamp(ms: number): Date {
+  return new FrozenDate(ms);
 }

@@ -189,6 +189,25 @@ export function describeEventStoreContract(
         }).toThrow();
         expect((await store.readStream(s))[0]?.data).toEqual({ nested: { v: 1 } });
       });
+
+      it("an event's timestamp cannot be changed either: its setters throw, every reader keeps the stored time", async () => {
+        const store = await fresh();
+        const s = uniqueName("s");
+        const at = new Date("2024-01-01T00:00:00.000Z");
+        await store.append(s, [createEvent("t", {}, { timestamp: at })]);
+        at.setTime(0); // the caller's Date is copied
+        await settled(store);
+        const [e] = await store.readStream(s);
+        expect(e?.timestamp).toBeInstanceOf(Date);
+        expect(() => e?.timestamp.setTime(Date.parse("2030-01-01T00:00:00Z"))).toThrow(TypeError);
+        expect(() => e?.timestamp.setFullYear(2031)).toThrow(TypeError);
+        const [subscribed] = await store.read(s, 0, 1).then((page) => page.events);
+        expect(() => subscribed?.timestamp.setUTCHours(5)).toThrow(TypeError);
+        expect((await store.readStream(s))[0]?.timestamp.toISOString()).toBe("2024-01-01T00:00:00.000Z");
+        const inRange = await store.readTimeRange(new Date("2023-12-31T00:00:00Z"), new Date("2024-01-02T00:00:00Z"));
+        expect(inRange.map((x) => x.streamId)).toContain(s);
+        expect(JSON.stringify({ t: e?.timestamp })).toBe('{"t":"2024-01-01T00:00:00.000Z"}');
+      });
     });
 
     describe("time ranges and replay", () => {

@@ -17,7 +17,7 @@
  * segment); a reopen drops a last batch with fewer lines than announced.
  */
 
-import { deepFreeze, EVENT_OVERHEAD_BYTES, type RecordedEvent } from "../../events/index.js";
+import { deepFreeze, EVENT_OVERHEAD_BYTES, frozenTimestamp, type RecordedEvent } from "../../events/index.js";
 import { appendLineCrc, crc32Of } from "../lines.js";
 
 export const SEGMENT_PREFIX = "segment-";
@@ -127,7 +127,7 @@ function parseCheckedLine(line: string): DecodedLine | undefined {
 function toRecord(o: LineObject, kept = true): RecordedEvent | undefined {
   if (typeof o !== "object" || o === null) return undefined;
   if (o.n !== undefined && !(Number.isSafeInteger(o.n) && o.n > 1)) return undefined;
-  const timestamp = new Date(timeOf(o.ts));
+  const timestamp = frozenTimestamp(timeOf(o.ts));
   return Object.freeze(kept ? keptRecord(o, timestamp) : passingRecord(o, timestamp));
 }
 
