@@ -5,7 +5,7 @@
  * ever joined; offsets are committed only by an explicit {@link ChangelogConsumer.commit}
  * (a "simple" commit for the group id, without membership).
  */
-import { ClosedError, isAbortError, messageOf, throwIfAborted } from "../index.js";
+import { ClosedError, isAbortError, isClosedError, messageOf, throwIfAborted } from "../index.js";
 import { disconnectQuietly, loadKafkaClient, type RdKafka } from "./client.js";
 import type { KafkaConfig } from "./config.js";
 import { KafkaCommitError, KafkaReadError, KafkaTopicError } from "./errors.js";
@@ -50,6 +50,11 @@ export class ChangelogConsumer {
   #connecting: Promise<RdKafka.KafkaConsumer> | undefined;
   #queue: Promise<unknown> = Promise.resolve();
   #closed = false;
+  #markClosed!: () => void;
+  /** Resolves when {@link close} is called. */
+  readonly #closing = new Promise<void>((resolve) => {
+    this.#markClosed = resolve;
+  });
 
   constructor(
     readonly brokers: string,
@@ -68,7 +73,8 @@ export class ChangelogConsumer {
     this.#connecting ??= this.#open().finally(() => {
       this.#connecting = undefined;
     });
-    return this.#connecting;
+    // A connect waits up to 15 s for a broker that is down: close() does not (the connect, once done, disconnects).
+    return this.#untilClosed(this.#connecting);
   }
 
   async #open(): Promise<RdKafka.KafkaConsumer> {
@@ -152,7 +158,8 @@ export class ChangelogConsumer {
     const ends = new Map<number, number>(); // partitions still to read
     const assignment: RdKafka.TopicPartitionOffset[] = [];
     let total = 0;
-    const marks = await Promise.all(partitions.map((p) => this.#watermarks(consumer, p)));
+    // Raced against close(): with the broker down each query waits up to its 10 s time-out.
+    const marks = await this.#untilClosed(Promise.all(partitions.map((p) => this.#watermarks(consumer, p))));
     partitions.forEach((partition, i) => {
       const { lowOffset, highOffset } = marks[i]!;
       const given = from?.get(partition);
@@ -190,6 +197,8 @@ export class ChangelogConsumer {
       let lastProgress = Date.now();
       while (ends.size > 0) {
         throwIfAborted(signal);
+        // close() does not wait for a read to reach its end (or its stall time-out, with the broker down).
+        if (this.#closed) throw new ClosedError("Kafka changelog reader");
         let messages: RdKafka.Message[];
         const before = ends.size;
         try {
@@ -228,7 +237,7 @@ export class ChangelogConsumer {
       progress();
       return range;
     } catch (error) {
-      if (isAbortError(error) || error instanceof KafkaReadError) throw error;
+      if (isAbortError(error) || isClosedError(error) || error instanceof KafkaReadError) throw error;
       throw new KafkaReadError(this.topic, messageOf(error), { cause: error });
     } finally {
       consumer.removeListener("partition.eof", onEof);
@@ -318,12 +327,27 @@ export class ChangelogConsumer {
     });
   }
 
-  /** Disconnects. Idempotent. */
+  /**
+   * `work`, or a `ClosedError` as soon as {@link close} is called (`work`
+   * is left to settle by itself).
+   */
+  #untilClosed<T>(work: Promise<T>): Promise<T> {
+    if (this.#closed) return Promise.reject(new ClosedError("Kafka changelog reader"));
+    return Promise.race([work, this.#closing.then(() => Promise.reject(new ClosedError("Kafka changelog reader")))]);
+  }
+
+  /**
+   * Disconnects, once a read in progress stopped: a read stops at its next
+   * batch (about 100 ms) with a `ClosedError`, and does not wait for its
+   * end offsets any longer. Idempotent.
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#markClosed();
     await this.#queue;
-    await this.#connecting?.catch(() => undefined);
+    // A connect still in progress disconnects its consumer once done (#open sees #closed): not waited for.
+    void this.#connecting?.catch(() => undefined);
     const consumer = this.#consumer;
     this.#consumer = undefined;
     if (consumer) await new Promise<void>((resolve) => consumer.disconnect(() => resolve()));

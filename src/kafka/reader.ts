@@ -215,11 +215,10 @@ export class ChangelogReader implements AsyncDisposable {
    */
   async partitions(): Promise<number> {
     this.#check();
+    if (this.#partitionsChecked) return this.#partitions as number;
     if (this.#partitions === undefined) this.#partitions = await this.#consumer.partitionCount();
-    else if (!this.#partitionsChecked) {
-      checkPartitionCount(this.topic, this.#partitions, await this.#consumer.topicPartitions());
-      this.#partitionsChecked = true;
-    }
+    else checkPartitionCount(this.topic, this.#partitions, await this.#consumer.topicPartitions());
+    this.#partitionsChecked = true;
     return this.#partitions;
   }
 
