@@ -11,7 +11,12 @@ import type { EventStore } from "../../src/events/index.js";
 import { FILE_SNAPSHOT_STORE_DEFAULTS, FileSnapshotStore } from "../../src/file/index.js";
 import { ErrorCode, isStatelogError, UnavailableError } from "../../src/index.js";
 import { MemoryEventStore, MemorySnapshotStore } from "../../src/memory/index.js";
-import { type AggregateSnapshot, EventSourcedRepository, type SnapshotStore } from "../../src/repository/index.js";
+import {
+  type AggregateSnapshot,
+  EventSourcedRepository,
+  type SnapshotErrorInfo,
+  type SnapshotStore,
+} from "../../src/repository/index.js";
 
 const dirs: string[] = [];
 async function tempDir(): Promise<string> {
@@ -170,19 +175,21 @@ describe("EventSourcedRepository snapshot rewrites", () => {
       evolve: (s, e) => ({ count: s.count + e.data.n }),
     });
   const added = (k: number): Added[] => Array.from({ length: k }, () => ({ type: "added", data: { n: 1 } }));
+  /** A tally repository on `eventStore` next to `snapshots`, its snapshot errors pushed to `reports`. */
+  const tallies = (snapshots: SnapshotStore, reports: SnapshotErrorInfo[]) => (eventStore: EventStore) =>
+    EventSourcedRepository.open<Tally, Added>({
+      eventStore,
+      snapshots,
+      aggregateType: "tally",
+      initialState: () => ({ count: 0 }),
+      evolve: (s, e) => ({ count: s.count + e.data.n }),
+      onSnapshotError: (report) => reports.push(report),
+    });
 
   it("a snapshot ahead of its stream (an event store made anew) is reported and not used: loads replay, commands go on", async () => {
     const snapshots = new MemorySnapshotStore();
-    const reports: unknown[] = [];
-    const repoOn = async (eventStore: EventStore) =>
-      EventSourcedRepository.open<Tally, Added>({
-        eventStore,
-        snapshots,
-        aggregateType: "tally",
-        initialState: () => ({ count: 0 }),
-        evolve: (s, e) => ({ count: s.count + e.data.n }),
-        onSnapshotError: (report) => reports.push(report),
-      });
+    const reports: SnapshotErrorInfo[] = [];
+    const repoOn = tallies(snapshots, reports);
     const before = await repoOn(await MemoryEventStore.open());
     await before.save("1", added(6), { createSnapshot: true });
     await before.flushSnapshots();
@@ -222,16 +229,8 @@ describe("EventSourcedRepository snapshot rewrites", () => {
 
   it("a stream found behind its snapshot that grows back past the snapshot's version folds its own events", async () => {
     const snapshots = new MemorySnapshotStore();
-    const reports: { operation: string }[] = [];
-    const repoOn = async (eventStore: EventStore) =>
-      EventSourcedRepository.open<Tally, Added>({
-        eventStore,
-        snapshots,
-        aggregateType: "tally",
-        initialState: () => ({ count: 0 }),
-        evolve: (s, e) => ({ count: s.count + e.data.n }),
-        onSnapshotError: (report) => reports.push(report),
-      });
+    const reports: SnapshotErrorInfo[] = [];
+    const repoOn = tallies(snapshots, reports);
     const before = await repoOn(await MemoryEventStore.open());
     await before.save("1", added(6), { createSnapshot: true }); // a snapshot of count 6 at version 6
     await before.close();
@@ -251,16 +250,8 @@ describe("EventSourcedRepository snapshot rewrites", () => {
 
   it("a failed delete of snapshots found ahead is reported as such, and the load still replays", async () => {
     const snapshots = new MemorySnapshotStore();
-    const reports: { operation: string; error: unknown }[] = [];
-    const open = async (eventStore: EventStore) =>
-      EventSourcedRepository.open<Tally, Added>({
-        eventStore,
-        snapshots,
-        aggregateType: "tally",
-        initialState: () => ({ count: 0 }),
-        evolve: (s, e) => ({ count: s.count + e.data.n }),
-        onSnapshotError: (report) => reports.push(report),
-      });
+    const reports: SnapshotErrorInfo[] = [];
+    const open = tallies(snapshots, reports);
     const before = await open(await MemoryEventStore.open());
     await before.save("1", added(3), { createSnapshot: true });
     await before.close();

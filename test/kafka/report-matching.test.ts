@@ -7,59 +7,12 @@
  * request after a later one, as librdkafka's mock cluster can) goes to
  * the oldest write with that key, success or failure.
  */
-import { EventEmitter } from "node:events";
 import { afterEach, describe, expect, it, vi } from "vitest";
 
-/** The stand-in Producer: records what it was given, emits the reports the test asks for. */
-class FakeProducer extends EventEmitter {
-  static current: FakeProducer | undefined;
-  readonly produced: { partition: number; key: string }[] = [];
+vi.mock("@confluentinc/kafka-javascript", async () => (await import("./fake-producer.js")).fakeKafkaClient());
 
-  constructor(readonly conf: Record<string, unknown>) {
-    super();
-    FakeProducer.current = this;
-  }
-
-  connect(options: { topic: string }, cb: (err: unknown, data: unknown) => void): void {
-    cb(null, { topics: [{ name: options.topic, partitions: [{ id: 0 }, { id: 1 }] }] });
-  }
-
-  setPollInBackground(): void {}
-
-  produce(_topic: string, partition: number, _value: Buffer | null, key: string): void {
-    this.produced.push({ partition, key });
-  }
-
-  disconnect(cb?: () => void): void {
-    cb?.();
-  }
-
-  /**
-   * A delivery report of the record of `key` in `partition`: stored at
-   * `offset`, or failed with `code`; with the record's timestamp and value
-   * size (those the tests write with: 1 and "v").
-   */
-  report(
-    partition: number,
-    key: string | null,
-    outcome: { offset: number } | { code: number },
-    record: { timestamp: number | undefined; size: number } = { timestamp: 1, size: 1 },
-  ): void {
-    const err = "code" in outcome ? Object.assign(new Error(`failed ${key}`), { code: outcome.code }) : null;
-    this.emit("delivery-report", err, {
-      topic: "t",
-      partition,
-      offset: "offset" in outcome ? outcome.offset : -1,
-      key: key === null ? null : Buffer.from(key, "utf8"),
-      ...record,
-    });
-  }
-}
-
-vi.mock("@confluentinc/kafka-javascript", () => {
-  const client = { Producer: FakeProducer, KafkaConsumer: class {}, AdminClient: class {}, librdkafkaVersion: "fake" };
-  return { ...client, default: client };
-});
+const { FakeProducer } = await import("./fake-producer.js");
+type FakeProducer = InstanceType<typeof FakeProducer>;
 
 const { ChangelogProducer } = await import("../../src/kafka/producer.js");
 const { isKafkaDeliveryError } = await import("../../src/kafka/index.js");
