@@ -159,6 +159,8 @@ export class ChangeFeed implements AsyncIterable<FeedEvent>, AsyncDisposable {
   #reading = false;
   #refreshRequested = false;
   #interruptWait: (() => void) | undefined;
+  /** Settles once the source released what it holds (after {@link close}). */
+  #released: Promise<void> = Promise.resolve();
   readonly #readListeners = new Set<(cursor: FeedCursor, reads: number) => void>();
 
   /**
@@ -234,12 +236,16 @@ export class ChangeFeed implements AsyncIterable<FeedEvent>, AsyncDisposable {
     this.#controller.abort(new AbortError("change feed closed"));
     this.#signal?.removeEventListener("abort", this.#onAbort);
     this.#resolveCaughtUp(undefined);
+    this.#released = Promise.resolve()
+      .then(() => this.#source.close?.())
+      .catch(() => undefined);
     this.#onEnd?.(this);
-    Promise.resolve(this.#source.close?.()).catch(() => undefined);
   }
 
+  /** Ends the feed ({@link close}) and waits until its source released what it holds (a consumer, a descriptor). */
   async [Symbol.asyncDispose](): Promise<void> {
     this.close();
+    await this.#released;
   }
 
   [Symbol.asyncIterator](): AsyncIterator<FeedEvent> {

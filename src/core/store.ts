@@ -365,6 +365,8 @@ export abstract class BaseStore implements Store {
   protected readonly feedNotifier = new FeedNotifier();
   readonly #state: OpenState;
   readonly #feeds = new Set<ChangeFeed>();
+  /** Feeds ended whose sources are still releasing what they hold. */
+  readonly #releasing = new Set<Promise<void>>();
 
   /**
    * @param description what the store is, for `ClosedError` messages: `"file store"`
@@ -454,7 +456,13 @@ export abstract class BaseStore implements Store {
     const source = makeSource(feedPollIntervalMs(options));
     const feed = new ChangeFeed(namespace, source, options, {
       isClosed: () => this.#state.closed,
-      onEnd: (f) => this.#feeds.delete(f),
+      onEnd: (f) => {
+        this.#feeds.delete(f);
+        // Its source may still be releasing what it holds: close() waits for that too.
+        const released = f[Symbol.asyncDispose]();
+        this.#releasing.add(released);
+        void released.finally(() => this.#releasing.delete(released));
+      },
     });
     if (!feed.ended) this.#feeds.add(feed);
     return feed;
@@ -463,10 +471,15 @@ export abstract class BaseStore implements Store {
   /** Releases the store's resources; called once, by the first `close()`. */
   protected abstract closeResources(): Promise<void>;
 
-  /** Releases resources (ending its feeds); later calls fail with a `ClosedError`. Idempotent. */
+  /**
+   * Releases resources, ending its feeds and waiting until each released
+   * what it holds (a Kafka feed its consumer); later calls fail with a
+   * `ClosedError`. Idempotent.
+   */
   async close(): Promise<void> {
     if (!this.#state.close()) return;
     for (const feed of [...this.#feeds]) feed.close();
+    await Promise.all(this.#releasing);
     await this.closeResources();
   }
 
