@@ -26,7 +26,7 @@ import {
 import {
   BaseRepository,
   checkExpectedVersion,
-  checkRepositoryLimits,
+  checkTtlSeconds,
   compareIds,
   type HistoryEntry,
   type ListOptions,
@@ -138,7 +138,7 @@ export class NatsKvRepository<T> extends BaseRepository<T> {
     );
     let ttl: string | undefined;
     if (options?.ttlSeconds !== undefined) {
-      checkRepositoryLimits(1, options.ttlSeconds);
+      checkTtlSeconds(options.ttlSeconds); // a call argument: a ValidationError
       if (!this.capabilities.perSaveTtl) {
         throw new UnsupportedError(
           `save with ttlSeconds needs a repository created with perSaveTtl: true (per-message TTL, nats-server 2.11+)`,

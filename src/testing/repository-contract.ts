@@ -154,6 +154,14 @@ export function describeRepositoryContract(
         await expectCode(repo.save(agg("a", 1), { expectedVersion: -1 }), ErrorCode.Validation);
         await expectCode(repo.save(agg("a", 1), { expectedVersion: 1.5 }), ErrorCode.Validation);
       });
+
+      it("rejects an invalid per-save ttlSeconds (a call argument: a ValidationError) and writes nothing", async () => {
+        const repo = await fresh();
+        for (const ttlSeconds of [-1, Number.NaN, Number.POSITIVE_INFINITY, "5" as unknown as number]) {
+          await expectCode(repo.save(agg("a", 1), { ttlSeconds }), ErrorCode.Validation);
+        }
+        expect(await repo.exists("a")).toBe(false);
+      });
     });
 
     describe("races", () => {
