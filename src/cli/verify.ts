@@ -97,7 +97,7 @@ class Findings {
  * last line, without its newline, is left out); returns whether the last
  * line is torn. `read.bytes` counts the bytes read, for `progress`.
  */
-async function eachLine(
+export async function eachLine(
   file: string,
   progress: Progress,
   read: { bytes: number },
@@ -113,7 +113,9 @@ async function eachLine(
     closeSync(fd);
   }
   const torn = last[0] !== 10;
-  const lines = createInterface({ input: createReadStream(file), crlfDelay: Number.POSITIVE_INFINITY });
+  // The bytes the file had when the check began, no more: a writer of a store in use may be appending a line.
+  const input = createReadStream(file, { end: size - 1 });
+  const lines = createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY });
   let n = 0;
   let pending: string | undefined;
   for await (const line of lines) {
