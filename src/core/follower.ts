@@ -4,7 +4,7 @@
  * (docs/concepts.md, "Change feeds"). Start one with `manager.follow`.
  */
 import { applyChanges, type EntityRepositoryRegistration } from "./apply.js";
-import type { Change } from "./change.js";
+import { type Change, changeKey } from "./change.js";
 import { AbortError, ClosedError, throwIfAborted, UnsupportedError, ValidationError } from "./errors.js";
 import type { ChangeFeed, FeedCursor, WatchOptions } from "./feed.js";
 import type { Store } from "./store.js";
@@ -44,14 +44,18 @@ export class Follower implements AsyncDisposable {
   #error: unknown;
   #stopped = false;
   #applyCount = 0;
+  /** The signal `follow` was given (its abort ends the feed). */
+  readonly #signal: AbortSignal | undefined;
 
   private constructor(
     readonly namespace: string,
     feed: ChangeFeed,
     registry: ReadonlyMap<string, EntityRepositoryRegistration>,
     ready: { resolve: () => void; reject: (e: unknown) => void },
+    signal: AbortSignal | undefined,
   ) {
     this.#feed = feed;
+    this.#signal = signal;
     this.#registry = registry;
     feed.onRead((cursor) => this.#advance(cursor));
     this.done = this.#run(ready);
@@ -77,7 +81,7 @@ export class Follower implements AsyncDisposable {
     const initial = new Promise<void>((resolve, reject) => {
       ready = { resolve, reject };
     });
-    const follower = new Follower(namespace, feed, registry, ready);
+    const follower = new Follower(namespace, feed, registry, ready, options?.signal);
     await initial;
     return follower;
   }
@@ -190,10 +194,26 @@ export class Follower implements AsyncDisposable {
     }
   }
 
+  /**
+   * Applies changes in feed order. Of several changes of one key (the
+   * initial part of a feed started `from` a position holds every change
+   * since), the last in the feed wins, as in `load`: the later save, never
+   * the later timestamp.
+   */
   async #apply(changes: Change[]): Promise<void> {
     if (changes.length === 0) return;
-    await applyChanges(changes, this.#registry, {});
-    this.#applyCount += changes.length;
+    let latest = changes;
+    if (changes.length > 1) {
+      const byKey = new Map<string, Change>();
+      for (const change of changes) {
+        const key = changeKey(change);
+        byKey.delete(key); // re-inserted last: the map keeps feed order of each key's last change
+        byKey.set(key, change);
+      }
+      if (byKey.size < changes.length) latest = [...byKey.values()];
+    }
+    await applyChanges(latest, this.#registry, { unique: true });
+    this.#applyCount += latest.length;
   }
 
   async #run(ready: { resolve: () => void; reject: (e: unknown) => void }): Promise<void> {
@@ -216,7 +236,10 @@ export class Follower implements AsyncDisposable {
         await this.#apply([event.change]);
         this.#advance(event);
       }
-      if (initial) throw new ClosedError("follower (closed before its initial state was applied)");
+      if (initial) {
+        if (this.#signal?.aborted) throw new AbortError(this.#signal.reason);
+        throw new ClosedError("follower (closed before its initial state was applied)");
+      }
     } catch (error) {
       this.#error = error;
       ready.reject(error);

@@ -1,5 +1,17 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { ErrorCode, isFeedBehindError, isUnsupportedError, ManagerBuilder, type Store } from "../../src/index.js";
+import { FileStore } from "../../src/file/index.js";
+import {
+  ChangeFeed,
+  ErrorCode,
+  type FeedCursor,
+  isFeedBehindError,
+  isUnsupportedError,
+  ManagerBuilder,
+  type Store,
+} from "../../src/index.js";
 import { MapEntityRepository, MemoryStore } from "../../src/memory/index.js";
 
 const item = (entityId: string, entity: unknown) => ({
@@ -60,6 +72,60 @@ describe("Follower", () => {
     store.clear("ws");
     await expect(follower.done).rejects.toSatisfy(isFeedBehindError);
     await expect(pending).rejects.toSatisfy(isFeedBehindError);
+  });
+
+  it("started from a position, of several changes of one key it keeps the later save, whatever the timestamps", async () => {
+    // A file store's feed from a position delivers every line after it (the memory store's only the latest per key).
+    const directory = await mkdtemp(path.join(tmpdir(), "statelog-follower-"));
+    try {
+      await using store = await FileStore.open({ directory });
+      await store.save([item("x", 0)]);
+      let from: FeedCursor | undefined;
+      for await (const event of store.watch("ws")) {
+        if (event.type === "caught-up") {
+          from = { position: event.position, epoch: event.epoch };
+          break;
+        }
+      }
+      await store.save([{ ...item("a", "newer timestamp, older save"), timestamp: new Date(2_000_000) }]);
+      await store.save([{ ...item("a", "older timestamp, later save"), timestamp: new Date(1_000_000) }]);
+      const items = new MapEntityRepository<string>();
+      const manager = new ManagerBuilder().withStore(store).registerRepository<string>("item", items).build();
+      const follower = await manager.follow("ws", { from });
+      expect(items.entities.get("a")).toBe("older timestamp, later save");
+      expect((await store.load("ws")).find((c) => c.entityId === "a")?.entity).toBe("older timestamp, later save");
+      expect(follower.applied).toBe(1);
+      await follower.close();
+    } finally {
+      await rm(directory, { recursive: true, force: true });
+    }
+  });
+
+  it("aborted by its signal before its initial state is applied: an AbortError", async () => {
+    const store = new MemoryStore();
+    // A feed whose first read never comes back (a backend that does not answer) until the feed ends.
+    const slow: Store = {
+      capabilities: { ...store.capabilities, watch: true },
+      save: (changes) => store.save(changes),
+      load: (namespace) => store.load(namespace),
+      close: () => store.close(),
+      [Symbol.asyncDispose]: () => store.close(),
+      watch: (namespace, options) =>
+        new ChangeFeed(
+          namespace,
+          {
+            read: (_cursor, signal) =>
+              new Promise((_resolve, reject) => signal.addEventListener("abort", () => reject(signal.reason))),
+            wait: async () => undefined,
+          },
+          options,
+        ),
+    };
+    const manager = new ManagerBuilder().withStore(slow).registerRepository("item", new MapEntityRepository()).build();
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 20);
+    const error = await manager.follow("ws", { signal: controller.signal }).catch((e: unknown) => e);
+    expect((error as { code?: string }).code, String(error)).toBe(ErrorCode.Aborted);
   });
 
   it("refuses a store that cannot watch with an UnsupportedError", async () => {
