@@ -179,6 +179,8 @@ export class NatsEventStore extends BaseEventStore {
     if (maxMsgSize > 0) this.#maxBody = Math.min(this.#maxBody, maxMsgSize - APPEND_HEADER_BYTES);
     this.#handles = { js: nats.jetstream.jetstream(client), jsm };
     this.#capabilities = { ...this.#capabilities, durable: info.config.storage === NatsStorage.File };
+    // Messages before the first one the stream holds are gone (retention, a purge): nothing to ingest there.
+    this.#advance(info.state.first_seq - 1);
     await this.#start(info.state.messages > 0 ? info.state.last_seq : 0);
   }
 
@@ -310,7 +312,24 @@ export class NatsEventStore extends BaseEventStore {
   /** Waits until the index holds everything the server has stored now. */
   async #catchUp(): Promise<void> {
     const info = await this.#jet.jsm.streams.info(this.stream);
+    // Messages before the first one the stream holds are gone (retention, a purge): nothing to wait for there.
+    this.#advance(info.state.first_seq - 1);
     if (info.state.messages > 0) await this.#waitIngested(info.state.last_seq);
+  }
+
+  /**
+   * After a lost compare-and-set on `subject`: the last sequence the
+   * server holds for it, which is not the cached one when the subject's
+   * last message is gone (retention, a purge): 0 then.
+   */
+  async #refreshLastSeq(streamId: string, subject: string): Promise<void> {
+    const last = await this.#jet.jsm.streams
+      .getMessage(this.stream, { last_by_subj: subject })
+      .catch((error: unknown) => {
+        throw natsError(error, `append to ${streamId}`);
+      });
+    if (last) this.#lastSeq.set(streamId, last.seq);
+    else this.#lastSeq.delete(streamId);
   }
 
   protected store(request: AppendRequest): Promise<PlannedAppend> {
@@ -368,6 +387,7 @@ export class NatsEventStore extends BaseEventStore {
       } catch (error) {
         if (!isWrongLastSequence(error) || attempt > 1000) throw natsError(error, `append to ${request.streamId}`);
         await this.#catchUp();
+        await this.#refreshLastSeq(request.streamId, subject);
         continue;
       }
       await this.#waitIngested(seq);

@@ -1,0 +1,53 @@
+/**
+ * NatsEventStore on a stream whose messages the server removed (max_age
+ * retention, a purge): appends go on, from a running process and from one
+ * opened afterwards (the compare-and-sets follow what the server holds,
+ * not what this process last saw).
+ */
+import { jetstreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createEvent } from "../../src/events/index.js";
+import { NatsEventStore } from "../../src/nats/index.js";
+import { connectTest, deleteTestStreams, uniqueBucket } from "./env.js";
+
+let nc: NatsConnection;
+beforeAll(async () => {
+  nc = await connectTest("event-store-expiry-test");
+});
+afterAll(async () => {
+  if (nc) await deleteTestStreams(nc);
+  await nc?.close();
+});
+
+const event = (n: number) => createEvent("counted", { n });
+
+describe("NatsEventStore after the server removed messages", () => {
+  it("a running store appends to a stream whose last message expired (max_age)", { timeout: 30_000 }, async () => {
+    await using store = await NatsEventStore.open({
+      client: nc,
+      stream: uniqueBucket("EXP"),
+      retentionDurationMs: 1000,
+    });
+    await store.append("s", [event(1), event(2)]);
+    await new Promise((r) => setTimeout(r, 2_500)); // the server expires both messages
+    const appended = await store.append("s", [event(3)]);
+    expect(appended.firstPosition).toBe(3); // positions never restart
+    await store.append("other", [event(4)]);
+  });
+
+  it("after a purge: the running store appends on, and a store opened afterwards creates new streams", async () => {
+    const stream = uniqueBucket("PURGED");
+    await using first = await NatsEventStore.open({ client: nc, stream });
+    await first.append("s", [event(1), event(2)]);
+    await (await jetstreamManager(nc)).streams.purge(stream);
+    expect((await first.append("s", [event(3)])).firstPosition).toBe(3);
+    await (await jetstreamManager(nc)).streams.purge(stream);
+    await using second = await NatsEventStore.open({ client: nc, stream });
+    // A new stream id counts against maxStreams (10000 by default): its append compares the whole stream's last sequence.
+    const created = await second.append("new-id", [event(4)]);
+    expect(created.firstPosition).toBe(1);
+    await first.sync();
+    expect((await first.readStream("new-id")).map((e) => e.data)).toEqual([{ n: 4 }]);
+  });
+});
