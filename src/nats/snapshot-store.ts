@@ -35,7 +35,7 @@ import { loadNatsModules } from "./client.js";
 import { natsError } from "./errors.js";
 import { encodeToken } from "./keys.js";
 import { checkClient, checkStreamName, MAX_REPLICAS, NatsStorage } from "./options.js";
-import { serverMaxPayload } from "./payload.js";
+import { bucketValueLimit, serverMaxPayload } from "./payload.js";
 
 /** Defaults of {@link NatsKvSnapshotStoreOptions}. */
 export const NATS_KV_SNAPSHOT_STORE_DEFAULTS = {
@@ -107,7 +107,14 @@ export class NatsKvSnapshotStore implements SnapshotStore {
           `KV bucket ${JSON.stringify(bucket)} exists with history ${status.history}, not maxSnapshotsPerStream = ${maxSnapshotsPerStream}: use another bucket or the same setting`,
         );
       }
-      const maxBytes = serverMaxPayload(client) - PUT_OVERHEAD_BYTES;
+      // The server's largest message, and an existing bucket's own (max_msg_size), bound a snapshot.
+      const maxBytes = bucketValueLimit(
+        serverMaxPayload(client) - PUT_OVERHEAD_BYTES,
+        false,
+        status.streamInfo.config.max_msg_size,
+        PUT_OVERHEAD_BYTES,
+        `NatsKvSnapshotStore bucket ${JSON.stringify(bucket)}`,
+      );
       return new NatsKvSnapshotStore(bucket, kv, status.storage === NatsStorage.File, maxBytes);
     } catch (error) {
       throw natsError(error, `opening KV bucket ${JSON.stringify(bucket)}`);
@@ -130,8 +137,17 @@ export class NatsKvSnapshotStore implements SnapshotStore {
     if (bytes.byteLength > this.#maxBytes) {
       throw new TooLargeError(bytes.byteLength, this.#maxBytes, `snapshot of stream ${JSON.stringify(s.streamId)}`);
     }
+    const key = encodeToken(s.streamId);
     try {
-      await this.#kv.put(encodeToken(s.streamId), bytes);
+      // The key's history is its snapshots in write order, and a load takes the newest written when it fits: a
+      // snapshot at or below the newest one's version (of the same snapshotVersion) is not written. The store then
+      // keeps what the others keep: the newest versions, one snapshot per version.
+      const newest = await this.#kv.get(key);
+      if (newest !== null && newest.operation === "PUT") {
+        const current = this.#decode(s.streamId, newest.value);
+        if (current.snapshotVersion === s.snapshotVersion && current.version >= s.version) return;
+      }
+      await this.#kv.put(key, bytes);
     } catch (error) {
       throw natsError(error, `snapshot save to KV bucket ${JSON.stringify(this.bucket)}`);
     }
@@ -146,11 +162,15 @@ export class NatsKvSnapshotStore implements SnapshotStore {
       const newest = await this.#kv.get(key);
       if (newest === null || newest.operation !== "PUT") return undefined;
       const first = this.#decode(streamId, newest.value);
+      // Snapshots of another snapshotVersion than the newest one's are stale: the other stores drop them on save.
+      if (options?.snapshotVersion !== undefined && options.snapshotVersion !== first.snapshotVersion) return undefined;
       if (pickSnapshot([first], options) !== undefined) return first;
       const all: AggregateSnapshot[] = [];
       const history = await this.#kv.history({ key });
       for await (const entry of history) {
-        if (entry.operation === "PUT") all.push(this.#decode(streamId, entry.value));
+        if (entry.operation !== "PUT") continue;
+        const snapshot = this.#decode(streamId, entry.value);
+        if (snapshot.snapshotVersion === first.snapshotVersion) all.push(snapshot);
       }
       return pickSnapshot(all, options);
     } catch (error) {

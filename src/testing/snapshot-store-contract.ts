@@ -91,6 +91,30 @@ export function describeSnapshotStoreContract(
       expect(await store.load(s, { maxVersion: 2 })).toBeUndefined();
     });
 
+    it("the newest by version wins, whatever the order of the saves; one snapshot per version", async () => {
+      const store = await fresh();
+      const s = uniqueName("s");
+      await store.save(snap(s, 10));
+      await store.save(snap(s, 5)); // a snapshot written late (a fold that took long)
+      expect((await store.load(s))?.version).toBe(10);
+      for (let i = 0; i < max + 2; i++) await store.save(snap(s, 10)); // the same version again and again
+      await store.save(snap(s, 12));
+      // The repeated version did not push the older ones out.
+      expect((await store.load(s, { maxVersion: 11 }))?.version).toBe(10);
+      expect((await store.load(s))?.version).toBe(12);
+    });
+
+    it("a save of another snapshotVersion makes the earlier ones stale: no load returns them", async () => {
+      const store = await fresh();
+      const s = uniqueName("s");
+      await store.save(snap(s, 10, 1));
+      await store.save(snap(s, 12, 2));
+      expect((await store.load(s))?.snapshotVersion).toBe(2);
+      expect(await store.load(s, { maxVersion: 11 })).toBeUndefined();
+      expect(await store.load(s, { snapshotVersion: 1 })).toBeUndefined();
+      expect((await store.load(s, { snapshotVersion: 2 }))?.version).toBe(12);
+    });
+
     it("streams are independent, whatever their names", async () => {
       const store = await fresh();
       const names = HOSTILE_NAMES.filter((n) => n.length < 200);

@@ -16,6 +16,7 @@ import {
   NATS_READ_MODEL_STORE_DEFAULTS,
   NatsEventStore,
   NatsKvRepository,
+  NatsKvSnapshotStore,
   NatsKvStore,
   NatsReadModelStore,
   NatsSimpleRepository,
@@ -118,6 +119,25 @@ describe("NatsKvStore options", () => {
       NatsKvStore.open({ client: nc, bucket: limited, maxValueBytes: 2_000 }),
       /max_msg_size\) is 1000 bytes, which cannot carry a value of maxValueBytes 2000 .*lower maxValueBytes to at most 928/,
     );
+  });
+
+  it("the snapshot store follows an existing bucket's max_msg_size: a larger snapshot is a TooLargeError", async () => {
+    const { Kvm } = await import("@nats-io/kv");
+    const bucket = uniqueBucket("limited-snap");
+    await new Kvm(nc).create(bucket, { maxValueSize: 1024, history: 8 });
+    const snapshots = await NatsKvSnapshotStore.open({ client: nc, bucket });
+    const snapshot = (pad: number) => ({
+      streamId: "order-1",
+      version: 1,
+      snapshotVersion: 1,
+      state: { pad: "x".repeat(pad) },
+      createdAt: new Date(),
+    });
+    const error = await snapshots.save(snapshot(4096)).catch((e: unknown) => e);
+    expect(isStatelogError(error, ErrorCode.TooLarge), String(error)).toBe(true);
+    await snapshots.save(snapshot(100));
+    expect((await snapshots.load("order-1"))?.version).toBe(1);
+    await snapshots.close();
   });
 
   it("the repository and the read-model store follow an existing bucket's max_msg_size too", async () => {
