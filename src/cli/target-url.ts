@@ -96,11 +96,21 @@ function bad(url: string, reason: string): ConfigurationError {
   return new ConfigurationError(`invalid target ${JSON.stringify(redact(url))}: ${reason}`);
 }
 
-/** `url` with a password or token replaced by `***`. */
+/**
+ * `url` with a password or token replaced by `***`. The credentials end at
+ * the authority's last `@`, as the parser reads them (a password may hold
+ * `@`).
+ */
 function redact(url: string): string {
-  return url.replace(/^([a-z+]+:\/\/)([^@/]*)@/i, (_m, scheme: string, auth: string) =>
-    auth.includes(":") ? `${scheme}${auth.slice(0, auth.indexOf(":"))}:***@` : `${scheme}***@`,
-  );
+  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(url)?.[0];
+  if (scheme === undefined) return url;
+  const slash = url.indexOf("/", scheme.length);
+  const authority = url.slice(scheme.length, slash < 0 ? url.length : slash);
+  const at = authority.lastIndexOf("@");
+  if (at < 0) return url;
+  const auth = authority.slice(0, at);
+  const shown = auth.includes(":") ? `${auth.slice(0, auth.indexOf(":"))}:***` : "***";
+  return `${scheme}${shown}${url.slice(scheme.length + at)}`;
 }
 
 /**

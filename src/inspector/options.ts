@@ -147,8 +147,20 @@ function checkTargets(value: unknown): string | undefined {
   return undefined;
 }
 
-/** Wildcard addresses: the page would be reachable under names the `Host` check cannot know. */
-const WILDCARDS = new Set(["0.0.0.0", "::", "[::]", "0:0:0:0:0:0:0:0"]);
+/**
+ * Whether `host` is a wildcard address, in any of its spellings (`::0`,
+ * `0::`, `0000::`, `::ffff:0.0.0.0`, …): the page would be reachable under
+ * names the `Host` check cannot know.
+ */
+export function isWildcardAddress(host: string): boolean {
+  const bare = host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
+  if (isIP(bare) === 4) return bare === "0.0.0.0";
+  if (isIP(bare) !== 6) return false;
+  // The URL parser writes an IPv6 address in its one canonical form.
+  const canonical = new URL(`http://[${bare}]`).hostname;
+  // An IPv4-mapped address listens on the IPv4 address it maps: ::ffff:0.0.0.0 on every interface.
+  return canonical === "[::]" || canonical === "[::ffff:0:0]";
+}
 
 /**
  * Checks the options of {@link Inspector.open}.
@@ -162,7 +174,7 @@ export function checkInspectorOptions(options: InspectorOptions): InspectorSetti
   const host = check.custom<"host", string>("host", (v) =>
     typeof v !== "string" || v.length === 0
       ? "an address of this machine"
-      : WILDCARDS.has(v)
+      : isWildcardAddress(v)
         ? "one address of this machine, not a wildcard (the Host check needs the name the page is reached by)"
         : v !== "localhost" && isIP(v) === 0
           ? "an IP address or localhost"

@@ -12,6 +12,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import {
+  ConfigurationError,
   ErrorCode,
   isStatelogError,
   messageOf,
@@ -25,7 +26,13 @@ import {
 import { type Asset, loadAssets } from "./assets.js";
 import { entities, events, history, historyFrom, namespaces, overview, streams } from "./data.js";
 import { LiveFeeds } from "./live.js";
-import { checkInspectorOptions, INSPECTOR_DEFAULTS, type InspectorOptions, type InspectorSettings } from "./options.js";
+import {
+  checkInspectorOptions,
+  INSPECTOR_DEFAULTS,
+  type InspectorOptions,
+  type InspectorSettings,
+  isWildcardAddress,
+} from "./options.js";
 import { ProjectionSampler } from "./projections.js";
 import { Guard, newToken, SECURITY_HEADERS, tokenCookie } from "./security.js";
 
@@ -129,6 +136,12 @@ export class Inspector implements AsyncDisposable {
         cause: error,
       });
     });
+    // A backstop to the check of the options: never serve on every interface, however the address was spelled.
+    const bound = (server.address() as AddressInfo).address;
+    if (isWildcardAddress(bound)) {
+      await new Promise((resolve) => server.close(resolve));
+      throw new ConfigurationError(`Inspector option host ${JSON.stringify(settings.host)} listens on every interface`);
+    }
     return new Inspector(settings, server, assets);
   }
 

@@ -42,6 +42,13 @@ describe("parseTarget", () => {
     });
     expect(auth.display).toBe("nats://me:***@host:4222/b?history=10&replicas=3&storage=memory");
     expect(parseTarget("nats://tok@host/b")).toMatchObject({ token: "tok", display: "nats://***@host/b" });
+    // A secret holding "@": the credentials end at the last "@" of the authority, for the parser and the display.
+    expect(parseTarget("nats://alice:s3cr@tPart@localhost:4222/bucket")).toMatchObject({
+      user: "alice",
+      password: "s3cr@tPart",
+      display: "nats://alice:***@localhost:4222/bucket",
+    });
+    expect(parseTarget("nats://t@k@host/b")).toMatchObject({ token: "t@k", display: "nats://***@host/b" });
     expect(parseTarget("nats+events://host:4222/EVENTS")).toMatchObject({ kind: TargetKind.Events, name: "EVENTS" });
     expect(parseTarget("nats+models://host/models")).toMatchObject({ kind: TargetKind.ReadModels, name: "models" });
   });

@@ -109,6 +109,10 @@ describe("Inspector options", () => {
     const targets = [{ name: "m", store }];
     await refused({ targets, host: "0.0.0.0" }, /option host must be one address of this machine, not a wildcard/);
     await refused({ targets, host: "::" }, /not a wildcard/);
+    // Every spelling of a wildcard: each would listen on every interface.
+    for (const host of ["::0", "0::", "0:0::0", "0000::", "0:0:0:0:0:0:0:0", "[::]", "::ffff:0.0.0.0", "::ffff:0:0"]) {
+      await refused({ targets, host }, /not a wildcard/);
+    }
     await refused({ targets, host: "example.com" }, /option host must be an IP address or localhost/);
     await refused({ targets, host: "" }, /option host must be an address of this machine/);
     await refused({ targets, port: 70000 }, /option port must be an integer >= 0 and <= 65535, got 70000/);
