@@ -3,6 +3,7 @@
  */
 import type { Change } from "./change.js";
 import { throwIfAborted, UnsupportedError } from "./errors.js";
+import { OptionChecker } from "./options.js";
 import type { CallOptions, ReadonlyStore, Store } from "./store.js";
 
 /** Progress of a copy. */
@@ -45,7 +46,7 @@ export async function copyNamespace(
   namespace: string,
   options: CopyOptions & { namespacesDone?: number; namespacesTotal?: number } = {},
 ): Promise<CopyResult> {
-  const batchSize = Math.max(1, options.batchSize ?? 1000);
+  const batchSize = checkBatchSize(options.batchSize);
   const changes: (Change | undefined)[] = await from.load(namespace, { signal: options.signal });
   const total = changes.length;
   for (let start = 0; start < total; start += batchSize) {
@@ -87,4 +88,14 @@ export async function migrate(from: ReadonlyStore, to: Store, options: CopyOptio
     changes += result.changes;
   }
   return { namespaces: namespaces.length, changes };
+}
+
+/**
+ * `batchSize` checked: an integer >= 1 (1000 when not given).
+ * @throws ConfigurationError (a NaN copied nothing and reported success)
+ */
+function checkBatchSize(batchSize: number | undefined): number {
+  return new OptionChecker<{ batchSize?: number }>("copy", { batchSize }, { batchSize: 1000 }).integer("batchSize", {
+    min: 1,
+  });
 }

@@ -18,6 +18,9 @@ export interface RetryPolicy {
   retryOn?: (error: unknown) => boolean;
 }
 
+/** The longest wait `setTimeout` takes (about 24.8 days); a longer one fires at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /**
  * Checks a retry policy given by a user over `base` (the defaults of its
  * owner) and fills in the rest. `false` is one attempt.
@@ -35,8 +38,9 @@ export function checkRetryPolicy(
   if (retryOn === undefined) throw check.error("retryOn", "a function");
   return {
     maxAttempts: check.integer("maxAttempts", { min: 1 }),
-    backoffMs: check.number("backoffMs", { min: 0 }),
-    maxBackoffMs: check.number("maxBackoffMs", { min: 0 }),
+    // setTimeout waits at most 2^31 - 1 ms: a longer wait would fire at once.
+    backoffMs: check.number("backoffMs", { min: 0, max: MAX_TIMER_MS }),
+    maxBackoffMs: check.number("maxBackoffMs", { min: 0, max: MAX_TIMER_MS }),
     retryOn,
   };
 }

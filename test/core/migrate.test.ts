@@ -46,6 +46,18 @@ describe("copyNamespace / migrate", () => {
     expect(copied.find((c) => c.entityId === "i7")?.changeType).toBe("unset");
   });
 
+  it("refuses a batchSize that is not an integer >= 1, copying nothing", async () => {
+    const source = await filled();
+    for (const batchSize of [Number.NaN, 0, 1.5, -3]) {
+      const target = new MemoryStore();
+      await expect(copyNamespace(source, target, "beta", { batchSize })).rejects.toMatchObject({
+        code: ErrorCode.Configuration,
+      });
+      await expect(migrate(source, target, { batchSize })).rejects.toMatchObject({ code: ErrorCode.Configuration });
+      expect(await target.load("beta")).toEqual([]);
+    }
+  });
+
   it("migrates every namespace", async () => {
     const from = await filled();
     const to = new MemoryStore();

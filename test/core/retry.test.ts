@@ -55,7 +55,15 @@ describe("RetryPolicy", () => {
   it("checkRetryPolicy fills in the owner's defaults, false is one attempt, and bad fields are ConfigurationErrors naming them", () => {
     expect(checkRetryPolicy({ maxAttempts: 5 }, base, "X retry")).toMatchObject({ maxAttempts: 5, backoffMs: 0 });
     expect(checkRetryPolicy(false, base, "X retry").maxAttempts).toBe(1);
-    for (const bad of [{ maxAttempts: 0 }, { backoffMs: -1 }, { attempts: 3 }, { retryOn: "yes" }]) {
+    // A wait longer than setTimeout takes (2^31 - 1 ms) would fire at once: refused too.
+    for (const bad of [
+      { maxAttempts: 0 },
+      { backoffMs: -1 },
+      { attempts: 3 },
+      { retryOn: "yes" },
+      { maxBackoffMs: 1e12 },
+      { backoffMs: 2 ** 31 },
+    ]) {
       const error = (() => {
         try {
           checkRetryPolicy(bad as never, base, "X retry");
