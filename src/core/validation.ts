@@ -148,6 +148,9 @@ function checkJson(value: unknown, walk: Walk): void {
     walk.stack.push(obj);
   }
   if (Array.isArray(obj)) {
+    if (typeof (obj as { toJSON?: unknown }).toJSON === "function") {
+      walk.fail("an array with a toJSON method does not round-trip through JSON (store a plain array)");
+    }
     for (let i = 0; i < obj.length; i++) {
       walk.keys.push(i);
       if (!(i in obj)) walk.fail("sparse array hole is not JSON");
@@ -173,6 +176,15 @@ function checkExotic(obj: object, proto: { constructor?: { name?: string } }, wa
   const name = proto.constructor?.name ?? "object";
   if (typeof (obj as { toJSON?: unknown }).toJSON === "function") {
     walk.fail(`${name} does not round-trip through JSON (store a plain value, e.g. an ISO string)`);
+  }
+  if (
+    obj instanceof Number ||
+    obj instanceof String ||
+    obj instanceof Boolean ||
+    obj instanceof BigInt ||
+    obj instanceof Symbol
+  ) {
+    walk.fail(`a boxed ${name} (new ${name}(…)) is not JSON data (store the primitive)`);
   }
   if (
     obj instanceof Map ||
@@ -273,6 +285,8 @@ function copyPlain(value: unknown, depth: number): unknown {
   }
   if (depth >= PLAIN_COPY_DEPTH) throw NOT_PLAIN;
   if (Array.isArray(value)) {
+    // An array of another prototype (or with its own toJSON) is left to the complete check.
+    if (Object.getPrototypeOf(value) !== Array.prototype || hasOwn.call(value, "toJSON")) throw NOT_PLAIN;
     const n = value.length;
     const out: unknown[] = new Array(n);
     copyBound += 2 + n;

@@ -13,6 +13,7 @@ import {
   validateEntityId,
   validateNamespace,
 } from "../../src/index.js";
+import { MemoryStore } from "../../src/memory/index.js";
 
 describe("names", () => {
   it("accepts every string of 1..255 UTF-8 bytes without control characters (ids may hold /)", () => {
@@ -66,6 +67,24 @@ describe("values", () => {
     expect(() => toJson({ when: new Date() })).toThrow(/entity\.when .*Date does not round-trip/);
     expect(() => toJson({ s: new Set() })).toThrow(/Set does not round-trip/);
     expect(() => toJson([Number.NaN])).toThrow(/NaN is not a finite number/);
+  });
+
+  it("refuses values JSON would change: boxed primitives, arrays with a toJSON; every store the same way", async () => {
+    const tagged = Object.assign(["a", "b"], { toJSON: () => "pwned" });
+    for (const [entity, message] of [
+      [{ n: Object(10n) }, /boxed BigInt/],
+      [{ n: new Number(5) }, /boxed Number/],
+      [{ s: new String("x") }, /boxed String/],
+      [{ tags: tagged }, /array with a toJSON method/],
+    ] as const) {
+      expect(() => toJson(entity), String(message)).toThrow(message);
+      const store = new MemoryStore();
+      const saved = await store
+        .save([{ namespace: "ns", changeType: "set", entityType: "t", entityId: "a", entity }])
+        .catch((e: unknown) => e);
+      expect(isStatelogError(saved, ErrorCode.InvalidValue), String(saved)).toBe(true);
+      expect(await store.load("ns")).toEqual([]);
+    }
   });
 
   it("allows the same object twice when it is not a cycle", () => {
