@@ -275,6 +275,8 @@ export class EventLog {
     set.add(wake);
     return () => {
       set.delete(wake);
+      // A stream nobody waits for any more leaves no entry (subscriptions to quiet streams would add up).
+      if (set.size === 0 && this.#waiters.get(streamId) === set) this.#waiters.delete(streamId);
     };
   }
 

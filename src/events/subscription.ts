@@ -218,6 +218,12 @@ export class Subscription implements EventSubscription {
       return;
     }
     this.#live = true;
+    // Listening before the checkpoint is reported: an append made by the observer wakes this wait, and a close or
+    // an abort from it ends the wait (both were missed when the wait began after the observer returned).
+    const woken = new Promise<void>((resolve) => {
+      this.#wake = resolve;
+      this.#cancelWait = this.#source.log.onNext(this.#source.streamId, resolve);
+    });
     if (this.#position > this.#reported) {
       this.#reported = this.#position;
       try {
@@ -227,10 +233,7 @@ export class Subscription implements EventSubscription {
       }
     }
     this.#resolveCaughtUp(true);
-    await new Promise<void>((resolve) => {
-      this.#wake = resolve;
-      this.#cancelWait = this.#source.log.onNext(this.#source.streamId, resolve);
-    });
+    await woken;
     this.#wake = undefined;
     this.#cancelWait?.();
     this.#cancelWait = undefined;
