@@ -186,7 +186,11 @@ export abstract class BaseEventStore implements EventStore {
   protected abstract store(request: AppendRequest): Promise<PlannedAppend>;
   /** Writes a snapshot; returns what it covered. */
   protected abstract takeSnapshot(): Promise<SnapshotInfo>;
-  /** Removes expired data from durable storage after the index dropped it. */
+  /**
+   * Removes expired data from durable storage after the index dropped it;
+   * called after every retention run, `removed` being what this run
+   * dropped (0 too: an earlier run's or the open's may still be there).
+   */
   protected async afterRetention(_removed: number): Promise<void> {}
   /** Releases backend resources after pending work finished. */
   protected async release(): Promise<void> {}
@@ -422,8 +426,9 @@ export abstract class BaseEventStore implements EventStore {
     if (removed > 0) {
       this.#eventsExpired += removed;
       this.notify("onRetention", { store: this.name, count: removed });
-      await this.afterRetention(removed);
     }
+    // Also when this run removed nothing: what the open or an earlier run dropped may still be in durable storage.
+    await this.afterRetention(removed);
     return removed;
   }
 

@@ -171,6 +171,46 @@ describe("FileEventStore on disk", () => {
     expect(r).toMatchObject({ firstPosition: 11, globalPosition: 12 });
     await again.close();
   });
+
+  it("two retention runs at once: both succeed, each expired segment deleted once", async () => {
+    const dir = newDir();
+    let now = Date.parse("2024-01-01T00:00:00Z");
+    const store = await openAt(dir, { retentionDurationMs: 1000, clock: () => new Date(now), segmentBytes: 500 });
+    for (let i = 0; i < 10; i++) await store.append("s", [ev(`e${i}`, now + i * 100)]);
+    now += 1_450;
+    const first = store.applyRetention();
+    now += 300;
+    const second = store.applyRetention();
+    const outcomes = await Promise.allSettled([first, second]);
+    expect(outcomes.map((o) => o.status)).toEqual(["fulfilled", "fulfilled"]);
+    await store.close();
+    const again = await openAt(dir, { retentionDurationMs: 0, segmentBytes: 500 });
+    const left = (await again.readStream("s").catch(() => [])).map((e) => e.data);
+    expect(left.length).toBeGreaterThan(0);
+    await again.close();
+  });
+
+  it("segments that expired while the store was closed are deleted by the next retention run", async () => {
+    const dir = newDir();
+    let now = Date.parse("2024-01-01T00:00:00Z");
+    const config = {
+      retentionDurationMs: 60_000,
+      clock: () => new Date(now),
+      segmentBytes: 400,
+      sync: "none" as const,
+    };
+    const store = await openAt(dir, config);
+    for (let i = 0; i < 10; i++) await store.append("old", [ev(`o${i}`, now)]);
+    await store.close();
+    expect((await segments(dir)).length).toBeGreaterThan(2);
+    now += 120_000; // every event expired while the store was closed
+    const again = await openAt(dir, config);
+    expect(again.stats().totalEvents).toBe(0); // the open dropped them from the index
+    expect(await again.applyRetention()).toBe(0);
+    expect((await segments(dir)).length).toBeLessThanOrEqual(1); // and this run deleted their segments
+    expect(await again.getStreamInfo("old")).toMatchObject({ eventCount: 0, lastPosition: 10 });
+    await again.close();
+  });
 });
 
 describe("FileEventStore background work", () => {

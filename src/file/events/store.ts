@@ -79,6 +79,8 @@ export class FileEventStore extends BaseEventStore {
   #rollWanted = false;
   #writing: Promise<void> | undefined;
   #snapshotting: Promise<SnapshotInfo> | undefined;
+  /** The last deletion of expired segments (one runs at a time). */
+  #retaining: Promise<void> | undefined;
   /**
    * Set when a failed write left lines on disk that could not be cut off:
    * every later append fails with it (a reopen drops the partial batch).
@@ -383,26 +385,43 @@ export class FileEventStore extends BaseEventStore {
     return next;
   }
 
-  /** Deletes segments whose events all expired, after a snapshot that remembers the streams' positions. */
-  protected override async afterRetention(): Promise<void> {
-    const dead = this.#segments.filter((_segment, i) => {
+  /**
+   * Deletes segments whose events all expired, after a snapshot that
+   * remembers the streams' positions. One run at a time (the timer's and
+   * an `applyRetention()` call may overlap).
+   */
+  protected override afterRetention(): Promise<void> {
+    const run = (this.#retaining ?? Promise.resolve()).catch(() => {}).then(() => this.#deleteExpired());
+    this.#retaining = run;
+    return run;
+  }
+
+  /** The segments before the first event retention keeps (never the active one). */
+  #expiredSegments(): Segment[] {
+    return this.#segments.filter((_segment, i) => {
       const next = this.#segments[i + 1];
       return next !== undefined && next.first <= this.log.globalFirst;
     });
-    if (dead.length === 0) return;
+  }
+
+  async #deleteExpired(): Promise<void> {
+    if (this.#expiredSegments().length === 0) return;
     await this.snapshot();
-    for (const s of dead) {
+    // Picked after the snapshot: it rolled the active segment, which may have expired whole too.
+    for (const s of this.#expiredSegments()) {
       this.#files.forget(s);
       // The index side file first: an index without its segment would be ignored, a segment without its index is scanned.
       await unlink(join(this.directory, indexName(s.first))).catch(() => {});
-      await unlink(join(this.directory, s.name)).catch((error) => {
+      await unlink(join(this.directory, s.name)).catch((error: NodeJS.ErrnoException) => {
+        if (error.code === "ENOENT") return; // gone already
         throw new CorruptionError(
           join(this.directory, s.name),
           undefined,
           `cannot delete expired segment: ${messageOf(error)}`,
         );
       });
-      this.#segments.splice(this.#segments.indexOf(s), 1);
+      const at = this.#segments.indexOf(s);
+      if (at >= 0) this.#segments.splice(at, 1);
     }
     if (this.#fsync) fsyncDir(this.directory);
   }
