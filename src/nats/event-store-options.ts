@@ -90,6 +90,9 @@ export interface EventStoreSettings {
  */
 export const EVENT_ENVELOPE_BYTES = 4096;
 
+/** A subject prefix: one or more non-empty tokens of printable characters but "." "*" ">", joined by ".". */
+const SUBJECT_PREFIX = /^[^\s.*>]+(\.[^\s.*>]+)*$/u;
+
 /**
  * Room for the headers of an append (its expected last sequences) next to
  * its body, in bytes: a message's size counts its headers, for the
@@ -111,7 +114,14 @@ export function checkEventStoreOptions(options: NatsEventStoreOptions): EventSto
   return {
     ...place,
     stream,
-    prefix: options.subjectPrefix === undefined ? `statelog.events.${stream}` : check.string("subjectPrefix"),
+    prefix:
+      options.subjectPrefix === undefined
+        ? `statelog.events.${stream}`
+        : check.custom<"subjectPrefix", string>("subjectPrefix", (v) =>
+            typeof v === "string" && SUBJECT_PREFIX.test(v)
+              ? undefined
+              : 'a NATS subject of dot-separated tokens without spaces, "*" or ">" (e.g. "app.events")',
+          ),
     retentionMs: options.retentionDurationMs === undefined ? 0 : check.number("retentionDurationMs", { min: 0 }),
     catchUpTimeoutMs: check.integer("catchUpTimeoutMs", { min: 1 }),
   };

@@ -264,7 +264,9 @@ describe("NatsEventStore options", () => {
     await refused(open({ client: 1 }), /NatsEventStore option client must be an open NATS connection .*, got 1$/);
     await refused(open({ stream: "a.b" }), /option stream must be a JetStream stream name/);
     await refused(open({ bucket: "b" }), /NatsEventStore has no option bucket; it is called stream/);
-    await refused(open({ subjectPrefix: "" }), /option subjectPrefix must be a non-empty string/);
+    for (const subjectPrefix of ["", "a b", "foo.", ".foo", "foo..bar", "foo.>", "foo.*", 5]) {
+      await refused(open({ subjectPrefix }), /option subjectPrefix must be a NATS subject of dot-separated tokens/);
+    }
     await refused(open({ replicas: 2.5 }), /option replicas must be an integer/);
     await refused(open({ storage: 1 }), /option storage must be one of "file", "memory", got 1/);
     await refused(open({ maxValueBytes: -5 }), /option maxValueBytes must be an integer >= 1, got -5/);
