@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -210,6 +210,34 @@ describe("FileEventStore on disk", () => {
     expect((await segments(dir)).length).toBeLessThanOrEqual(1); // and this run deleted their segments
     expect(await again.getStreamInfo("old")).toMatchObject({ eventCount: 0, lastPosition: 10 });
     await again.close();
+  });
+});
+
+describe("FileEventStore segment rolls", () => {
+  it("a roll that fails (the new segment cannot be made) fails its snapshot; appends go on in the segment", async () => {
+    const dir = newDir();
+    const store = await openAt(dir, {});
+    await store.append("s", [createEvent("t", { n: 1 }), createEvent("t", { n: 2 })]);
+    // A directory where the next segment file goes: open(2) fails with EISDIR.
+    await mkdir(join(dir, "segment-0000000000000003.log"));
+    const failed = await store.snapshot().catch((e: unknown) => e);
+    expect(isStatelogError(failed, FileErrorCode.WriteFailed), String(failed)).toBe(true);
+    // Appends go on in the segment, with a snapshot racing them (its roll names the segment after them).
+    const appends = Array.from({ length: 20 }, (_, i) => store.append("s", [createEvent("t", { n: 3 + i })]));
+    const racing = store.snapshot();
+    await Promise.all(appends);
+    await racing;
+    await rm(join(dir, "segment-0000000000000003.log"), { recursive: true });
+    await store.append("s", [createEvent("t", { n: 99 })]);
+    await store.close();
+    const reopened = await openAt(dir, {});
+    expect((await reopened.readStream("s")).map((e) => (e.data as { n: number }).n)).toEqual([
+      1,
+      2,
+      ...Array.from({ length: 20 }, (_, i) => 3 + i),
+      99,
+    ]);
+    await reopened.close();
   });
 });
 

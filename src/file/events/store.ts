@@ -77,6 +77,8 @@ export class FileEventStore extends BaseEventStore {
   #lockHandle: FileHandle | undefined;
   #queue: Waiting[] = [];
   #rollWanted = false;
+  /** Why the last roll a snapshot asked for failed (told to that snapshot). */
+  #rollFailure: unknown;
   #writing: Promise<void> | undefined;
   #snapshotting: Promise<SnapshotInfo> | undefined;
   /** The last deletion of expired segments (one runs at a time). */
@@ -285,7 +287,7 @@ export class FileEventStore extends BaseEventStore {
       this.#writing = this.#drain().finally(() => {
         this.#writing = undefined;
         // Work queued between the loop's last check and here starts a new loop.
-        if (this.#queue.length > 0 || this.#rollWanted) void this.#startWriter();
+        if (this.#queue.length > 0 || this.#rollWanted) this.#startWriter().catch(() => {}); // failures reach the appends
       });
     }
     return this.#writing;
@@ -297,7 +299,12 @@ export class FileEventStore extends BaseEventStore {
     while (this.#queue.length > 0 || this.#rollWanted) {
       if (this.#rollWanted) {
         this.#rollWanted = false;
-        if ((this.#segments.at(-1) as Segment).size > 0) await this.#roll();
+        try {
+          if ((this.#segments.at(-1) as Segment).size > 0) await this.#roll();
+        } catch (error) {
+          // Appends go on in the current segment; the snapshot that asked for the roll reports it.
+          this.#rollFailure = error;
+        }
         continue;
       }
       const group = this.#queue.splice(0);
@@ -376,7 +383,11 @@ export class FileEventStore extends BaseEventStore {
       const active = this.#segments.at(-1);
       if (active && active.size > 0) {
         this.#rollWanted = true;
-        await this.#startWriter();
+        // Until the roll ran: a writer loop that ended its last check just before may be running down.
+        while (this.#rollWanted) await this.#startWriter();
+        const failure = this.#rollFailure;
+        this.#rollFailure = undefined;
+        if (failure !== undefined) throw failure;
       }
       return { globalPosition: data.lastGlobal, events, bytes };
     };
