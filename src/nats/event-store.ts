@@ -56,6 +56,9 @@ interface Waiter {
 /** How many ingested messages' events an append can still take back after retention expired them. */
 const RECENT_MESSAGES = 1024;
 
+/** The key of the chain of appends that create stream ids (no stream id is empty). */
+const NEW_STREAMS = "";
+
 /** An event store on a JetStream stream. Create it with {@link NatsEventStore.open}. */
 export class NatsEventStore extends BaseEventStore {
   /** The JetStream stream. */
@@ -333,16 +336,20 @@ export class NatsEventStore extends BaseEventStore {
   }
 
   protected store(request: AppendRequest): Promise<PlannedAppend> {
-    const previous = this.#chains.get(request.streamId) ?? Promise.resolve();
+    // Appends that create a stream id compare the whole stream's last sequence (maxStreams): run in parallel, each
+    // would lose to the others and retry, N of them about N² publishes. They take one chain of their own.
+    const creates = this.limits.maxStreams > 0 && !this.log.streams.has(request.streamId);
+    const chain = creates ? NEW_STREAMS : request.streamId;
+    const previous = this.#chains.get(chain) ?? Promise.resolve();
     const next = previous.then(
       () => this.#append(request),
       () => this.#append(request),
     );
-    this.#chains.set(request.streamId, next);
+    this.#chains.set(chain, next);
     void next
       .catch(() => undefined)
       .finally(() => {
-        if (this.#chains.get(request.streamId) === next) this.#chains.delete(request.streamId);
+        if (this.#chains.get(chain) === next) this.#chains.delete(chain);
       });
     return next;
   }
