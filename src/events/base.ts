@@ -83,6 +83,8 @@ export abstract class BaseEventStore implements EventStore {
   /** True once `close()` started. */
   protected closed = false;
   #eventsAppended = 0;
+  /** See {@link failed}. */
+  #failure: Error | undefined;
   #eventsRead = 0;
   #eventsExpired = 0;
   /** Snapshots taken since the store was opened (for `stats()`). */
@@ -163,9 +165,26 @@ export abstract class BaseEventStore implements EventStore {
     void p.finally(() => this.#background.delete(p));
   }
 
-  /** @throws ClosedError once the store is closed (call it first in a backend's own public methods). */
+  /**
+   * @throws ClosedError once the store is closed, or the error it {@link failed} with (call it first in a
+   *   backend's own public methods)
+   */
   protected check(): void {
     if (this.closed) throw new ClosedError(`event store ${JSON.stringify(this.name)}`);
+    if (this.#failure) throw this.#failure;
+  }
+
+  /**
+   * Marks the store failed for good: its backend can no longer keep the
+   * index current (say, the reader of a shared log stopped on a message it
+   * cannot read). Every later call rejects with `error`, and every
+   * subscription ends with it at its next read, instead of serving an
+   * index that silently stopped growing. The store is to be reopened.
+   */
+  protected failed(error: Error): void {
+    if (this.#failure !== undefined || this.closed) return;
+    this.#failure = error;
+    this.log.wakeAll();
   }
 
   /** Calls a metrics hook; a hook that throws is ignored. */
@@ -322,6 +341,7 @@ export abstract class BaseEventStore implements EventStore {
       {
         streamId,
         fetch: (after, limit) => {
+          if (this.#failure) throw this.#failure;
           const s = log.streams.get(streamId);
           return s ? log.streamAfter(s, after, limit) : [];
         },
@@ -339,7 +359,10 @@ export abstract class BaseEventStore implements EventStore {
     return this.#subscribe(
       {
         streamId: undefined,
-        fetch: (after, limit) => log.globalAfter(after, limit),
+        fetch: (after, limit) => {
+          if (this.#failure) throw this.#failure;
+          return log.globalAfter(after, limit);
+        },
         positionOf: (e) => e.globalPosition,
       },
       position,

@@ -29,7 +29,7 @@ import {
   type RecordedEvent,
   type SnapshotInfo,
 } from "../events/index.js";
-import { ClosedError, CorruptionError, TooLargeError, UnavailableError } from "../index.js";
+import { ClosedError, CorruptionError, isClosedError, TooLargeError, UnavailableError } from "../index.js";
 import { loadNatsModules } from "./client.js";
 import { isWrongLastSequence, natsError } from "./errors.js";
 import {
@@ -246,6 +246,8 @@ export class NatsEventStore extends BaseEventStore {
 
   #fail(error: Error): void {
     this.#failure = error;
+    // The index stopped growing: reads and subscriptions fail too, instead of serving it as if it were current.
+    if (!isClosedError(error)) this.failed(error);
     const waiters = this.#waiters;
     this.#waiters = [];
     for (const w of waiters) w.reject(error);

@@ -50,4 +50,34 @@ describe("NatsEventStore after the server removed messages", () => {
     await first.sync();
     expect((await first.readStream("new-id")).map((e) => e.data)).toEqual([{ n: 4 }]);
   });
+
+  it("a message it cannot read stops its index: reads, appends and live subscriptions fail with that error", async () => {
+    const stream = uniqueBucket("FOREIGN");
+    await using store = await NatsEventStore.open({ client: nc, stream });
+    await store.append("s", [event(1)]);
+    const sub = store.subscribeAll(0);
+    const live = sub.nextBatch?.();
+    expect((await live)?.map((e) => e.data)).toEqual([{ n: 1 }]);
+    const waiting = sub.nextBatch?.().then(
+      () => "delivered",
+      (e: unknown) => e,
+    );
+    // Another program publishes something that is not a statelog append to the stream's subjects.
+    const js = (await import("@nats-io/jetstream")).jetstream(nc);
+    await js.publish(`${store.prefix}.s`, "not json");
+    const corrupt = (e: unknown) => (e as { code?: string }).code === "STATELOG_CORRUPTION";
+    await expect
+      .poll(
+        async () =>
+          store.readStream("s").then(
+            () => "read",
+            (e: unknown) => e,
+          ),
+        { timeout: 5_000 },
+      )
+      .toSatisfy(corrupt);
+    expect(corrupt(await waiting)).toBe(true);
+    await expect(store.append("s", [event(2)])).rejects.toSatisfy(corrupt);
+    expect(() => store.subscribeAll(0)).toThrow(/not JSON/);
+  });
 });
