@@ -6,6 +6,7 @@
  * there before it. Queries, lists and statuses go to the store.
  */
 import { AbortError, type CallOptions, OpenState, OptionChecker, UnsupportedError } from "../index.js";
+import { prepareSave, prepareWrites } from "./prepare.js";
 import { hasAtomicCheckpoint } from "./projection.js";
 import type {
   ProjectionStatusRecord,
@@ -98,6 +99,10 @@ export class CachedReadModelStore implements ReadModelStore {
     this.capabilities = { ...store.capabilities, atomicCheckpoint: atomic };
     // The contract: saveWithCheckpoint is present exactly when the capability is.
     if (!atomic) Object.defineProperty(this, "saveWithCheckpoint", { value: undefined });
+    // The statuses' list is passed through when the store behind has one.
+    if (typeof store.listProjectionStatuses !== "function") {
+      Object.defineProperty(this, "listProjectionStatuses", { value: undefined });
+    }
   }
 
   /**
@@ -140,13 +145,16 @@ export class CachedReadModelStore implements ReadModelStore {
    * for when something other than this cache wrote to the store.
    */
   invalidate(modelType?: string, id?: string): void {
+    // Loads in flight may have read the value replaced: they must not cache it either.
     if (modelType !== undefined && id !== undefined) {
-      this.#drop(keyOf(modelType, id));
+      const key = keyOf(modelType, id);
+      this.#drop(key);
+      this.#staleLoads(key);
       return;
     }
-    for (const key of [...this.#entries.keys()]) {
-      if (modelType === undefined || key.startsWith(`${modelType}\u0000`)) this.#drop(key);
-    }
+    const matches = (key: string) => modelType === undefined || key.startsWith(`${modelType}\u0000`);
+    for (const key of [...this.#entries.keys()]) if (matches(key)) this.#drop(key);
+    for (const key of this.#loading.keys()) if (matches(key)) this.#staleLoads(key);
   }
 
   async load<M>(modelType: string, id: string, options?: CallOptions): Promise<StoredReadModel<M> | undefined> {
@@ -178,11 +186,14 @@ export class CachedReadModelStore implements ReadModelStore {
 
   async save<M>(model: M, metadata: ReadModelMetadata, options?: ReadModelSaveOptions): Promise<number> {
     this.#state.check();
-    const key = keyOf(metadata.modelType, metadata.id);
+    // Checked and copied now, as the store does: the cache holds what the store stored (metadata defaults filled
+    // in), whatever the caller changes later; bad input is the store's error, before any key is touched.
+    const prepared = prepareSave(model, metadata, Number.POSITIVE_INFINITY, options?.expectedRevision);
+    const key = keyOf(prepared.modelType, prepared.id);
     let revision = 0;
     await this.#write([key], async () => {
       revision = await this.#store.save(model, metadata, options);
-      return [{ key, stored: { model, metadata, revision } }];
+      return [{ key, stored: { model: prepared.value, metadata: prepared.metadata, revision } }];
     });
     return revision;
   }
@@ -214,16 +225,15 @@ export class CachedReadModelStore implements ReadModelStore {
     if (!hasAtomicCheckpoint(store)) {
       throw new UnsupportedError("saveWithCheckpoint: the store behind this cache has no atomic checkpoint");
     }
-    const keys = writes.map((w) =>
-      w.type === "save" ? keyOf(w.metadata.modelType, w.metadata.id) : keyOf(w.modelType, w.id),
-    );
+    const prepared = prepareWrites(writes, Number.POSITIVE_INFINITY); // checked and copied now, as in save
+    const keys = prepared.map((w) => keyOf(w.modelType, w.id));
     let revisions: number[] = [];
     await this.#write(keys, async () => {
       revisions = await store.saveWithCheckpoint(writes, status, options);
-      return writes.map((w, i) => ({
+      return prepared.map((w, i) => ({
         key: keys[i] as string,
         stored:
-          w.type === "save" ? { model: w.model, metadata: w.metadata, revision: revisions[i] as number } : undefined,
+          w.type === "save" ? { model: w.value, metadata: w.metadata, revision: revisions[i] as number } : undefined,
       }));
     });
     return revisions;
@@ -316,6 +326,13 @@ export class CachedReadModelStore implements ReadModelStore {
   getProjectionStatus(name: string, options?: CallOptions): Promise<ProjectionStatusRecord | undefined> {
     this.#state.check();
     return this.#store.getProjectionStatus(name, options);
+  }
+
+  /** The store's statuses (present only when the store behind lists them). */
+  listProjectionStatuses(options?: CallOptions): Promise<ProjectionStatusRecord[]> {
+    this.#state.check();
+    const list = this.#store.listProjectionStatuses as (o?: CallOptions) => Promise<ProjectionStatusRecord[]>;
+    return list.call(this.#store, options);
   }
 
   /** Empties the cache and closes the store behind it. Idempotent; later calls fail with a `ClosedError`. */

@@ -8,7 +8,7 @@
 import { describe, expect, it } from "vitest";
 import { createEvent, type RecordedEvent } from "../../src/events/index.js";
 import { isAbortError, isClosedError, isConfigurationError, isUnsupportedError } from "../../src/index.js";
-import { MemoryEventStore } from "../../src/memory/index.js";
+import { MemoryEventStore, MemoryReadModelStore } from "../../src/memory/index.js";
 import {
   CACHED_READ_MODEL_STORE_DEFAULTS,
   CachedReadModelStore,
@@ -193,6 +193,70 @@ describe("CachedReadModelStore", () => {
     } finally {
       clearInterval(pump);
     }
+  });
+
+  it("caches what the store stored: a copy taken at the call, metadata as the store fills it in", async () => {
+    const store = new MemoryReadModelStore();
+    await using cache = await CachedReadModelStore.open({ store });
+    const model = { n: 1, z: -0 };
+    // Without schemaVersion and free metadata: the store fills them in (1, {}).
+    const metadata = { id: "a", modelType: "Doc", lastUpdated: new Date(0), lastEventPosition: 5 } as ReadModelMetadata;
+    const saving = cache.save(model, metadata);
+    model.n = 2; // changed while the write is in flight
+    (metadata as { lastEventPosition: number }).lastEventPosition = 99;
+    await saving;
+    const cached = await cache.load<{ n: number; z: number }>("Doc", "a");
+    expect(cache.stats().hits).toBe(1);
+    const inStore = await store.load<{ n: number; z: number }>("Doc", "a");
+    expect(cached?.model).toEqual(inStore?.model);
+    expect(Object.is(cached?.model.z, inStore?.model.z)).toBe(true);
+    expect(cached?.metadata).toEqual(inStore?.metadata);
+    expect(cached?.metadata).toMatchObject({ schemaVersion: 1, lastEventPosition: 5, metadata: {} });
+  });
+
+  it("invalidate() also keeps a load in flight from caching the value it read", async () => {
+    const store = new MapReadModelStore();
+    await store.save({ v: "old" }, meta("c"));
+    const gates: (() => void)[] = [];
+    const load = store.load.bind(store);
+    store.load = async <M>(modelType: string, id: string) => {
+      const read = await load<M>(modelType, id);
+      await new Promise<void>((r) => gates.push(r));
+      return read;
+    };
+    await using cache = await CachedReadModelStore.open({ store });
+    const racing = cache.load("Doc", "c");
+    await tick();
+    await store.save({ v: "new" }, meta("c"), { expectedRevision: 1 }); // another writer, not through the cache
+    cache.invalidate("Doc", "c");
+    for (const g of gates.splice(0)) g();
+    await racing;
+    const next = cache.load<{ v: string }>("Doc", "c");
+    await tick();
+    for (const g of gates.splice(0)) g();
+    expect((await next)?.model.v).toBe("new");
+  });
+
+  it("passes listProjectionStatuses through when the store has it; bad input is the store's ValidationError", async () => {
+    const store = new MapReadModelStore(true);
+    (store as unknown as { listProjectionStatuses: () => Promise<unknown[]> }).listProjectionStatuses = async () => [
+      ...store.statuses.values(),
+    ];
+    await using cache = await CachedReadModelStore.open({ store });
+    await cache.updateProjectionStatus({ name: "p", status: "up_to_date", checkpoint: 3, updatedAt: new Date() });
+    expect((await cache.listProjectionStatuses?.())?.map((r) => r.name)).toEqual(["p"]);
+    await using plain = await CachedReadModelStore.open({ store: new MapReadModelStore() });
+    expect(plain.listProjectionStatuses).toBeUndefined();
+    const validation = (e: unknown) => (e as { code?: string }).code === "STATELOG_VALIDATION";
+    await expect(cache.save({}, null as unknown as ReadModelMetadata)).rejects.toSatisfy(validation);
+    await expect(
+      cache.saveWithCheckpoint?.([null as never], {
+        name: "p",
+        status: "up_to_date",
+        checkpoint: 3,
+        updatedAt: new Date(),
+      }),
+    ).rejects.toSatisfy(validation);
   });
 
   it("passes saveWithCheckpoint through to a store that has it, and refuses it otherwise", async () => {
