@@ -67,10 +67,13 @@ export function startProgress(label: string, unit: string, options: ProgressOpti
   }
   const interval = options.lineIntervalMs ?? 1000;
   let last = 0;
+  /** What the last line printed showed (the final line is not printed twice). */
+  let printed: { done: number; total: number } | undefined;
   const line = () => {
     const r = rate();
     const eta = total > done && r > 0 ? ` ETA ${duration((total - done) / r)}` : "";
     stream.write(`${label}: ${done}/${total} ${unit} (${r.toFixed(0)}/s${eta})\n`);
+    printed = { done, total };
   };
   return {
     total: (n) => {
@@ -85,7 +88,7 @@ export function startProgress(label: string, unit: string, options: ProgressOpti
       }
     },
     stop: () => {
-      line();
+      if (printed?.done !== done || printed.total !== total) line();
     },
   };
 }

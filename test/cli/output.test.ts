@@ -41,6 +41,15 @@ describe("startProgress", () => {
     expect(out.text()).not.toContain("\x1B");
   });
 
+  it("prints the final line once when the last update printed it already", () => {
+    const out = stream(false);
+    const p = startProgress("dump", "changes", { stream: out.stream, lineIntervalMs: 60_000 });
+    p.total(2);
+    p.update(2); // printed at once (the first update): the totals
+    p.stop();
+    expect(out.text().trim().split("\n")).toHaveLength(1);
+  });
+
   it("shows nothing when quiet", () => {
     const out = stream(false);
     const p = startProgress("verify", "bytes", { stream: out.stream, quiet: true });
