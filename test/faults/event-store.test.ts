@@ -3,6 +3,7 @@
  * read-only storage (that tmpfs remounted `ro`) and I/O errors (the
  * LD_PRELOAD shim, in a child). Acknowledged appends lost must be 0.
  */
+import { readdir, rm } from "node:fs/promises";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { FileEventStore, isWriteFailedError, type WriteFailedError } from "../../src/file/index.js";
@@ -97,6 +98,23 @@ describe("FileEventStore under storage faults", () => {
       unloadableStores: 0,
       recoveryMs,
     });
+  });
+
+  it("read-only storage before the first append: the segment the open could not make is made once writable", async () => {
+    const fs = Tmpfs.mount(256 * 1024);
+    // A directory the store was opened in once, whose first segment was never made (say, the disk was full).
+    const writer = await open(fs.dir);
+    await writer.close();
+    for (const name of await readdir(fs.dir)) if (name.startsWith("segment-")) await rm(path.join(fs.dir, name));
+    fs.readOnly();
+    const store = await open(fs.dir);
+    expectWriteFailed(await store.append("s", [ev("a")]).catch((e: unknown) => e), "EROFS");
+    fs.readWrite();
+    await store.append("s", [ev("a")]);
+    await store.close();
+    const reopened = await open(fs.dir);
+    expect(await ids(reopened)).toEqual(["a"]);
+    await reopened.close();
   });
 
   // The fsync's failure in the thread pool (a rejected callback) and on the event loop (a thrown error) alike.

@@ -216,7 +216,16 @@ export class FileEventStore extends BaseEventStore {
    */
   async #reopenActive(active: Segment): Promise<FileHandle> {
     const file = join(this.directory, active.name);
-    const handle = await open(file, "r+");
+    let handle: FileHandle;
+    try {
+      handle = await open(file, "r+");
+    } catch (error) {
+      // A segment never made (the open found read-only storage before its first append): made now, empty.
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT" || active.size !== 0) throw error;
+      this.#handle = await open(file, "a");
+      if (this.#fsync) fsyncDir(this.directory);
+      return this.#handle;
+    }
     try {
       const { size } = await handle.stat();
       if (size < active.size) {
