@@ -333,8 +333,11 @@ export class NatsEventStore extends BaseEventStore {
       .catch((error: unknown) => {
         throw natsError(error, `append to ${streamId}`);
       });
-    if (last) this.#lastSeq.set(streamId, last.seq);
-    else this.#lastSeq.delete(streamId);
+    if (!last) this.#lastSeq.delete(streamId);
+    // A newer message of another process: the index must hold it before an append plans on it (ingesting it sets
+    // the subject's last sequence), or the append would pass the compare-and-set with positions planned on less.
+    else if (last.seq > this.#ingested) await this.#waitIngested(last.seq);
+    else this.#lastSeq.set(streamId, last.seq);
   }
 
   protected store(request: AppendRequest): Promise<PlannedAppend> {

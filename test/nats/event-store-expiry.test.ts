@@ -80,4 +80,35 @@ describe("NatsEventStore after the server removed messages", () => {
     await expect(store.append("s", [event(2)])).rejects.toSatisfy(corrupt);
     expect(() => store.subscribeAll(0)).toThrow(/not JSON/);
   });
+
+  it("two processes appending to one stream id at once: every append stored once, none rejected", {
+    timeout: 120_000,
+  }, async () => {
+    // A second connection: another process as far as the server is concerned.
+    const other = await connectTest("event-store-expiry-test-b");
+    try {
+      const stream = uniqueBucket("HOT");
+      await using a = await NatsEventStore.open({ client: nc, stream });
+      await using b = await NatsEventStore.open({ client: other, stream });
+      await a.append("hot", [event(0)]);
+      await b.sync();
+      const errors: unknown[] = [];
+      let stored = 0;
+      const writer = async (store: NatsEventStore, n: number) => {
+        for (let i = 0; i < n; i++) {
+          await store.append("hot", [event(i)]).then(
+            () => stored++,
+            (e: unknown) => errors.push(e),
+          );
+        }
+      };
+      // Lost compare-and-sets make each writer re-read the subject's last sequence while the other appends.
+      await Promise.all([writer(a, 300), writer(a, 300), writer(b, 300), writer(b, 300)]);
+      await a.sync();
+      expect(errors.map(String)).toEqual([]);
+      expect((await a.readStream("hot")).length - 1).toBe(stored);
+    } finally {
+      await other.close();
+    }
+  });
 });
