@@ -99,7 +99,8 @@ export class FileFeedSource implements FeedSource {
       this.#epoch = epoch;
       this.#offset = size;
       this.#lineCount = this.#linesRead;
-      this.#seen = st && { size: st.size, mtimeMs: st.mtimeMs };
+      // As the lock saw the file (its size is `size` plus a torn tail): a line appended since changes them.
+      this.#seen = snap && { size: snap.rawSize, mtimeMs: snap.mtimeMs };
       return { items, cursor: { position: size, epoch }, head: size };
     } finally {
       if (snap) closeSync(snap.fd);

@@ -119,7 +119,11 @@ function giveBackGroup(group: Group): void {
 /** A read-only descriptor on the file as it was at one moment, with its size then. */
 export interface Snapshot {
   readonly fd: number;
+  /** Bytes of whole lines (a torn last line left out). */
   readonly size: number;
+  /** The file's size and modification time under the lock, a torn last line included. */
+  readonly rawSize: number;
+  readonly mtimeMs: number;
   readonly ino: number;
   readonly dev: number;
 }
@@ -395,7 +399,7 @@ export class NamespaceLog {
     }
     const st = fstatSync(fd);
     // Up to the last `\n` only: a writer may cut a torn tail and write over its bytes after we unlock.
-    return { fd, size: completeLines(fd, st.size), ino: st.ino, dev: st.dev };
+    return { fd, size: completeLines(fd, st.size), rawSize: st.size, mtimeMs: st.mtimeMs, ino: st.ino, dev: st.dev };
   }
 
   /** After a scan of the whole file: exact counts (plus `linesSince`, written after the scan's snapshot). */

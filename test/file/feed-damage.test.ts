@@ -7,12 +7,14 @@
  * as `load` does.
  */
 import { spawn } from "node:child_process";
-import { appendFileSync, readFileSync, writeFileSync } from "node:fs";
+import { appendFileSync, fstatSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
+import { FeedNotifier } from "../../src/core/feed.js";
+import { FileFeedSource } from "../../src/file/feed.js";
 import { FileStore } from "../../src/file/index.js";
 import { type ChangeInput, ErrorCode, type FeedEvent, isStatelogError } from "../../src/index.js";
 import { childCommand } from "../helpers/child-command.js";
@@ -114,5 +116,44 @@ describe("FileStore change feed on a damaged file", () => {
     expect(skipped.at(-1)).toEqual([4]);
     feed.close();
     await lenient.close();
+  });
+
+  it("a whole line another process appends right after the feed's read is news, not a torn tail", async () => {
+    const store = await FileStore.open({ directory: await tempDir() });
+    await store.save([set("a", 1)]);
+    const file = store.fileOf("ws");
+    await store.close();
+    const line = readFileSync(file, "utf8");
+    let first = true;
+    const source = new FileFeedSource({
+      namespace: "ws",
+      file,
+      chunkBytes: 65_536,
+      loaded: (c) => c,
+      skip: false,
+      onSkipped: () => undefined,
+      notifier: new FeedNotifier(),
+      pollIntervalMs: 20,
+      snapshot: async () => {
+        const fd = openSync(file, "r");
+        const st = fstatSync(fd);
+        const snap = { fd, size: st.size, rawSize: st.size, mtimeMs: st.mtimeMs, ino: st.ino, dev: st.dev };
+        // Another process's save lands right after the shared lock is released.
+        if (first) {
+          first = false;
+          appendFileSync(file, line);
+        }
+        return snap;
+      },
+    });
+    const batch = await source.read(undefined, new AbortController().signal);
+    expect(batch.items).toHaveLength(1);
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), 3_000);
+    await source.wait(batch.cursor, abort.signal);
+    clearTimeout(timer);
+    expect(abort.signal.aborted, "wait() returned only when aborted: the appended line was taken for a torn tail").toBe(
+      false,
+    );
   });
 });
