@@ -50,11 +50,8 @@ export class ChangelogConsumer {
   #connecting: Promise<RdKafka.KafkaConsumer> | undefined;
   #queue: Promise<unknown> = Promise.resolve();
   #closed = false;
-  #markClosed!: () => void;
-  /** Resolves when {@link close} is called. */
-  readonly #closing = new Promise<void>((resolve) => {
-    this.#markClosed = resolve;
-  });
+  /** The calls waiting in {@link #untilClosed}: each is told when {@link close} is called, and leaves when done. */
+  readonly #onClose = new Set<() => void>();
 
   constructor(
     readonly brokers: string,
@@ -333,7 +330,12 @@ export class ChangelogConsumer {
    */
   #untilClosed<T>(work: Promise<T>): Promise<T> {
     if (this.#closed) return Promise.reject(new ClosedError("Kafka changelog reader"));
-    return Promise.race([work, this.#closing.then(() => Promise.reject(new ClosedError("Kafka changelog reader")))]);
+    // A listener of its own, removed when the work settles: nothing stays behind per call (reads are many).
+    return new Promise<T>((resolve, reject) => {
+      const onClose = () => reject(new ClosedError("Kafka changelog reader"));
+      this.#onClose.add(onClose);
+      work.then(resolve, reject).finally(() => this.#onClose.delete(onClose));
+    });
   }
 
   /**
@@ -344,7 +346,7 @@ export class ChangelogConsumer {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    this.#markClosed();
+    for (const onClose of [...this.#onClose]) onClose();
     await this.#queue;
     // A connect still in progress disconnects its consumer once done (#open sees #closed): not waited for.
     void this.#connecting?.catch(() => undefined);
