@@ -185,6 +185,8 @@ export abstract class BaseEventStore implements EventStore {
     if (this.#failure !== undefined || this.closed) return;
     this.#failure = error;
     this.log.wakeAll();
+    // Timed retention and snapshots would fail the same way at every tick: stopped (close() still works).
+    for (const t of this.#timers) clearInterval(t);
   }
 
   /** Calls a metrics hook; a hook that throws is ignored. */

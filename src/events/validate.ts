@@ -144,8 +144,10 @@ const DATE_SETTERS = Object.getOwnPropertyNames(Date.prototype).filter((name) =>
 
 /**
  * A `Date` whose setters throw a `TypeError`: the timestamp of a recorded
- * event, which readers share (`Object.freeze` does not stop `setTime`). It
- * is a `Date` in every other way (`instanceof`, JSON, `structuredClone`).
+ * event, which readers share (`Object.freeze` does not stop `setTime`).
+ * `instanceof Date`, its getters and JSON are a `Date`'s; its prototype is
+ * its own (a strict comparison of prototypes tells it from a plain `Date`;
+ * `structuredClone` makes a plain one).
  */
 class FrozenDate extends Date {}
 for (const name of DATE_SETTERS) {

@@ -115,19 +115,20 @@ export function processAlive(pid: number): boolean {
 
 /**
  * Removes the temp files {@link writeFileAtomic} left in `dir` for the
- * files whose names `target` accepts, from writes that are gone:
- * of a process that is not alive, or of this process (a process started
- * again may have the pid of the one that crashed) but no write in flight
- * and older than `ownMinAgeMs` (a worker thread of this process writing
- * there has a pid of ours and a set of its own). Never the temp file of a
- * write of another live process. Names of earlier versions
+ * files whose names `target` accepts, from writes that are gone: of a
+ * process that is not alive, or of this process (a process started again
+ * may have the pid of the one that crashed) but no write in flight; and,
+ * either way, not written for `minAgeMs` (a worker thread of this process
+ * has a pid of ours and a set of its own; a writer in another pid
+ * namespace, or on another host, looks dead from here). Never the temp
+ * file of a write of another live process. Names of earlier versions
  * (`<file>.<pid>.tmp`) are removed on the same rule.
  * @returns the number of files removed
  */
 export async function removeStaleAtomicTemps(
   dir: string,
   target: (name: string) => boolean,
-  ownMinAgeMs = 60_000,
+  minAgeMs = 60_000,
 ): Promise<number> {
   let removed = 0;
   for (const name of await readdir(dir)) {
@@ -138,11 +139,11 @@ export async function removeStaleAtomicTemps(
     const base = parts.slice(0, parts.length - (random ? 2 : 1)).join(".");
     if (!target(base) || !Number.isSafeInteger(pid) || pid <= 0) continue;
     const file = path.join(dir, name);
-    if (pid === process.pid) {
-      if (atomicTemps.has(file)) continue;
-      const info = await stat(file).catch(() => undefined);
-      if (info === undefined || Date.now() - info.mtimeMs < ownMinAgeMs) continue;
-    } else if (processAlive(pid)) continue;
+    if (pid === process.pid ? atomicTemps.has(file) : processAlive(pid)) continue;
+    // Also old, whoever wrote it: a process that restarted may have the crashed one's pid, and a writer in another
+    // pid namespace (a container sharing the directory) or on another host looks dead from here.
+    const info = await stat(file).catch(() => undefined);
+    if (info === undefined || Date.now() - info.mtimeMs < minAgeMs) continue;
     try {
       await unlink(file);
       removed++;

@@ -153,11 +153,17 @@ function checkTargets(value: unknown): string | undefined {
  * names the `Host` check cannot know.
  */
 export function isWildcardAddress(host: string): boolean {
-  const bare = host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
-  if (isIP(bare) === 4) return bare === "0.0.0.0";
-  if (isIP(bare) !== 6) return false;
-  // The URL parser writes an IPv6 address in its one canonical form.
-  const canonical = new URL(`http://[${bare}]`).hostname;
+  const bracketless = host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
+  if (isIP(bracketless) === 4) return bracketless === "0.0.0.0";
+  if (isIP(bracketless) !== 6) return false;
+  // The URL parser writes an IPv6 address in its one canonical form; it takes no zone (`%lo`): left out.
+  const bare = bracketless.split("%")[0] as string;
+  let canonical: string;
+  try {
+    canonical = new URL(`http://[${bare}]`).hostname;
+  } catch {
+    return false;
+  }
   // An IPv4-mapped address listens on the IPv4 address it maps: ::ffff:0.0.0.0 on every interface.
   return canonical === "[::]" || canonical === "[::ffff:0:0]";
 }

@@ -137,7 +137,7 @@ export class Inspector implements AsyncDisposable {
       });
     });
     // A backstop to the check of the options: never serve on every interface, however the address was spelled.
-    const bound = (server.address() as AddressInfo).address;
+    const bound = (server.address() as AddressInfo | null)?.address ?? "";
     if (isWildcardAddress(bound)) {
       await new Promise((resolve) => server.close(resolve));
       throw new ConfigurationError(`Inspector option host ${JSON.stringify(settings.host)} listens on every interface`);

@@ -65,13 +65,18 @@ describe("FileSnapshotStore temp files", () => {
     const left = await temps(directory);
     expect(left).toHaveLength(1);
     expect(left[0]).toMatch(new RegExp(`^snapshots-[0-9a-f]{64}\\.json\\.${child.pid}\\.[0-9a-f]{12}\\.tmp$`));
+    // Just written: kept (its writer may be alive in another pid namespace); once a minute old, removed.
+    await FileSnapshotStore.open({ directory }).then((s) => s.close());
+    expect(await temps(directory)).toEqual(left);
+    const hourAgo = new Date(Date.now() - 3_600_000);
+    await utimes(path.join(directory, left[0] as string), hourAgo, hourAgo);
     const store = await FileSnapshotStore.open({ directory });
     expect(await temps(directory)).toEqual([]);
     expect((await store.load("order-1"))?.version).toBeGreaterThanOrEqual(1);
     await store.close();
   });
 
-  it("keeps the temp files of a live process and recent ones of its own; removes old ones of its own and those of ended processes", async () => {
+  it("keeps the temp files of a live process and recent ones; removes old ones of its own and of ended processes", async () => {
     const directory = path.join(base, "rules");
     await FileSnapshotStore.open({ directory }).then((s) => s.close());
     const alive = await sleeper();
@@ -87,9 +92,12 @@ describe("FileSnapshotStore temp files", () => {
       };
       for (const name of Object.values(names)) await writeFile(path.join(directory, name), "{");
       const hourAgo = new Date(Date.now() - 3_600_000);
-      await utimes(path.join(directory, names.ownOld), hourAgo, hourAgo);
+      for (const name of Object.values(names)) await utimes(path.join(directory, name), hourAgo, hourAgo);
+      const recent = { ownRecent: names.ownRecent, deadRecent: `${FILE}.${dead}.cccccccccccc.tmp` };
+      await writeFile(path.join(directory, recent.ownRecent), "{");
+      await writeFile(path.join(directory, recent.deadRecent), "{");
       const store = await FileSnapshotStore.open({ directory });
-      expect(await temps(directory)).toEqual([names.live, names.notOurs, names.ownRecent].sort());
+      expect(await temps(directory)).toEqual([names.live, names.notOurs, recent.ownRecent, recent.deadRecent].sort());
       await store.close();
     } finally {
       alive.kill("SIGKILL");

@@ -7,6 +7,7 @@ import { createServer } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isConfigurationError, isUnavailableError } from "../../src/index.js";
 import { INSPECTOR_DEFAULTS, Inspector, type InspectorOptions } from "../../src/inspector/index.js";
+import { isWildcardAddress } from "../../src/inspector/options.js";
 import { MemoryEventStore, MemoryReadModelStore, MemoryStore } from "../../src/memory/index.js";
 
 let store: MemoryStore;
@@ -113,6 +114,9 @@ describe("Inspector options", () => {
     for (const host of ["::0", "0::", "0:0::0", "0000::", "0:0:0:0:0:0:0:0", "[::]", "::ffff:0.0.0.0", "::ffff:0:0"]) {
       await refused({ targets, host }, /not a wildcard/);
     }
+    // An address with a zone is one address (no TypeError from the canonical form); a wildcard with one is not.
+    expect(isWildcardAddress("::1%lo")).toBe(false);
+    expect(isWildcardAddress("::%lo")).toBe(true);
     await refused({ targets, host: "example.com" }, /option host must be an IP address or localhost/);
     await refused({ targets, host: "" }, /option host must be an address of this machine/);
     await refused({ targets, port: 70000 }, /option port must be an integer >= 0 and <= 65535, got 70000/);
