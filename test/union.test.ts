@@ -296,6 +296,23 @@ describe("UnionStore", () => {
     await union.close();
   });
 
+  it("its feed reads again on refresh(), as the first store's does (Follower.waitFor relies on it)", async () => {
+    const union = new UnionStore({ stores: [new MemoryStore(), new MemoryStore()] });
+    await union.save([set("1", 1)]);
+    const feed = union.watch("ws");
+    const events = feed[Symbol.asyncIterator]();
+    const pump = (async () => {
+      for (let r = await events.next(); !r.done; r = await events.next());
+    })();
+    await feed.caughtUp;
+    const target = feed.refresh();
+    const deadline = Date.now() + 2_000;
+    while (feed.reads < target && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    expect(feed.reads).toBeGreaterThanOrEqual(target); // not waiting for the next save
+    await union.close();
+    await pump;
+  });
+
   it("its feed ends when the union closes, and follows live changes in order", async () => {
     const union = new UnionStore({ stores: [new MemoryStore(), new MemoryStore()] });
     const feed = union.watch("ws");

@@ -265,6 +265,8 @@ class FirstStoreFeed implements FeedSource {
   readonly #loaded: (change: Change) => Change;
   /** The inner feed's next event, asked for and not yet taken by a read. */
   #next: Promise<IteratorResult<FeedEvent>> | undefined;
+  /** Whether {@link #next} has settled (a read takes it without waiting). */
+  #ready = false;
   #caughtUp = false;
 
   constructor(inner: ChangeFeed, loaded: (change: Change) => Change) {
@@ -274,15 +276,52 @@ class FirstStoreFeed implements FeedSource {
   }
 
   #peek(): Promise<IteratorResult<FeedEvent>> {
-    this.#next ??= this.#events.next();
+    if (this.#next === undefined) {
+      const next = this.#events.next();
+      this.#next = next;
+      this.#ready = false;
+      next.then(
+        () => {
+          if (this.#next === next) this.#ready = true;
+        },
+        () => undefined,
+      );
+    }
     return this.#next;
+  }
+
+  /**
+   * After the initial part, when no event is ready (the feed was asked to
+   * read again now, `refresh()`): the inner feed reads again too; resolves
+   * when it did, or when an event came first.
+   */
+  async #refreshed(): Promise<"read" | "event"> {
+    const next = this.#peek();
+    const target = this.#inner.refresh();
+    let off: (() => void) | undefined;
+    const read = new Promise<"read">((resolve) => {
+      off = this.#inner.onRead((_cursor, reads) => {
+        if (reads >= target) resolve("read");
+      });
+    });
+    try {
+      return await Promise.race([read, next.then(() => "event" as const)]);
+    } finally {
+      off?.();
+    }
   }
 
   async read(): Promise<FeedBatch> {
     const items: FeedChange[] = [];
+    if (this.#caughtUp && !this.#ready && (await this.#refreshed()) === "read" && !this.#ready) {
+      // Read again and nothing new: where the inner feed stands now.
+      const cursor = this.#inner.cursor ?? { position: 0, epoch: "" };
+      return { items, cursor: { position: cursor.position, epoch: cursor.epoch }, head: this.#inner.head };
+    }
     for (;;) {
       const result = await this.#peek();
       this.#next = undefined;
+      this.#ready = false;
       const cursor = this.#inner.cursor ?? { position: 0, epoch: "" };
       // The inner feed ended (closed, or its store closed): so does the union's, which sees this store closed or ends itself.
       if (result.done) {
