@@ -32,7 +32,7 @@ import {
   snapshotFromJson,
 } from "../repository/index.js";
 import { loadNatsModules } from "./client.js";
-import { natsError } from "./errors.js";
+import { isWrongLastSequence, natsError } from "./errors.js";
 import { encodeToken } from "./keys.js";
 import { checkClient, checkStreamName, MAX_REPLICAS, NatsStorage } from "./options.js";
 import { bucketValueLimit, serverMaxPayload } from "./payload.js";
@@ -141,13 +141,22 @@ export class NatsKvSnapshotStore implements SnapshotStore {
     try {
       // The key's history is its snapshots in write order, and a load takes the newest written when it fits: a
       // snapshot at or below the newest one's version (of the same snapshotVersion) is not written. The store then
-      // keeps what the others keep: the newest versions, one snapshot per version.
-      const newest = await this.#kv.get(key);
-      if (newest !== null && newest.operation === "PUT") {
-        const current = this.#decode(s.streamId, newest.value);
-        if (current.snapshotVersion === s.snapshotVersion && current.version >= s.version) return;
+      // keeps what the others keep: the newest versions, one snapshot per version. The write is a compare-and-set
+      // on the revision read, so two saves of one stream at once cannot land out of order.
+      for (let attempt = 0; ; attempt++) {
+        const newest = await this.#kv.get(key);
+        if (newest !== null && newest.operation === "PUT") {
+          const current = this.#decode(s.streamId, newest.value);
+          if (current.snapshotVersion === s.snapshotVersion && current.version >= s.version) return;
+        }
+        try {
+          if (newest === null) await this.#kv.create(key, bytes);
+          else await this.#kv.update(key, bytes, newest.revision);
+          return;
+        } catch (error) {
+          if (!isWrongLastSequence(error) || attempt >= 100) throw error;
+        }
       }
-      await this.#kv.put(key, bytes);
     } catch (error) {
       throw natsError(error, `snapshot save to KV bucket ${JSON.stringify(this.bucket)}`);
     }

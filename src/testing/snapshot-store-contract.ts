@@ -104,6 +104,14 @@ export function describeSnapshotStoreContract(
       expect((await store.load(s))?.version).toBe(12);
     });
 
+    it("saves of one stream at once: the newest version wins, whatever order they land in", async () => {
+      const store = await fresh();
+      const s = uniqueName("s");
+      const versions = [7, 3, 12, 1, 9, 20, 15, 4, 18, 11];
+      await Promise.all(versions.map((v) => store.save(snap(s, v))));
+      expect((await store.load(s))?.version).toBe(20);
+    });
+
     it("a save of another snapshotVersion makes the earlier ones stale: no load returns them", async () => {
       const store = await fresh();
       const s = uniqueName("s");
