@@ -103,27 +103,38 @@ export async function eachLine(
   read: { bytes: number },
   onLine: (line: string, n: number) => void,
 ): Promise<boolean> {
-  const size = statSync(file).size;
-  if (size === 0) return false;
-  const last = Buffer.alloc(1);
+  // One descriptor for the size, the last byte and the lines: a compaction renaming a new file in meanwhile
+  // cannot make them come from two files.
   const fd = openSync(file, "r");
+  let size: number;
+  const last = Buffer.alloc(1);
   try {
-    readSync(fd, last, 0, 1, size - 1);
-  } finally {
+    size = fstatSync(fd).size;
+    if (size > 0) readSync(fd, last, 0, 1, size - 1);
+  } catch (error) {
     closeSync(fd);
+    throw error;
+  }
+  if (size === 0) {
+    closeSync(fd);
+    return false;
   }
   const torn = last[0] !== 10;
   // The bytes the file had when the check began, no more: a writer of a store in use may be appending a line.
-  const input = createReadStream(file, { end: size - 1 });
+  const input = createReadStream("", { fd, start: 0, end: size - 1, autoClose: true });
   const lines = createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY });
   let n = 0;
   let pending: string | undefined;
-  for await (const line of lines) {
-    if (pending !== undefined) onLine(pending, n);
-    pending = line;
-    n++;
-    read.bytes += Buffer.byteLength(line) + 1;
-    if (n % 4096 === 0) progress.update(read.bytes);
+  try {
+    for await (const line of lines) {
+      if (pending !== undefined) onLine(pending, n);
+      pending = line;
+      n++;
+      read.bytes += Buffer.byteLength(line) + 1;
+      if (n % 4096 === 0) progress.update(read.bytes);
+    }
+  } finally {
+    input.destroy(); // closes the descriptor also when a check threw
   }
   if (pending !== undefined && !torn) onLine(pending, n);
   progress.update(read.bytes);
