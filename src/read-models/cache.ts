@@ -272,7 +272,8 @@ export class CachedReadModelStore implements ReadModelStore {
         }
         this.#drop(key);
       }
-      for (const { key, stored } of written) if (settled.has(key)) this.#put(key, stored);
+      // The written entries are the cache's own copies (prepareSave): kept as they are.
+      for (const { key, stored } of written) if (settled.has(key)) this.#put(key, stored, true);
     }
   }
 
@@ -280,8 +281,12 @@ export class CachedReadModelStore implements ReadModelStore {
     for (const token of this.#loading.get(key) ?? []) token.stale = true;
   }
 
-  /** Caches `stored` (a model, or its absence) as the most recently used; evicts to stay in bounds. */
-  #put(key: string, stored: StoredReadModel | undefined): void {
+  /**
+   * Caches `stored` (a model, or its absence) as the most recently used;
+   * evicts to stay in bounds. `owned`: nobody else holds `stored` (else it
+   * is copied).
+   */
+  #put(key: string, stored: StoredReadModel | undefined, owned = false): void {
     this.#drop(key);
     let bytes: number;
     try {
@@ -292,7 +297,7 @@ export class CachedReadModelStore implements ReadModelStore {
       return; // not JSON: not counted, so not cached
     }
     if (bytes > this.maxBytes) return;
-    this.#entries.set(key, { stored: stored && structuredClone(stored), bytes });
+    this.#entries.set(key, { stored: stored && (owned ? stored : structuredClone(stored)), bytes });
     this.#bytes += bytes;
     for (const [oldest] of this.#entries) {
       if (this.#entries.size <= this.maxEntries && this.#bytes <= this.maxBytes) break;
