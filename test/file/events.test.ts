@@ -172,6 +172,29 @@ describe("FileEventStore on disk", () => {
     await again.close();
   });
 
+  it("after retention deleted a stream's segments, a reopen lists the streams in creation order still", async () => {
+    const dir = newDir();
+    let now = Date.parse("2024-01-01T00:00:00Z");
+    const config = {
+      retentionDurationMs: 60_000,
+      clock: () => new Date(now),
+      segmentBytes: 400,
+      sync: "none" as const,
+    };
+    const store = await openAt(dir, config);
+    for (let i = 0; i < 3; i++) await store.append("a-old", [ev(`o${i}`, now)]);
+    await store.snapshot(); // a-old's events alone in the first segment
+    now += 120_000;
+    for (let i = 0; i < 6; i++) await store.append("b-new", [ev(`n${i}`, now)]);
+    await store.applyRetention(); // a-old's segment goes
+    const before = (await store.getStreams()).map((s) => s.streamId);
+    await store.close();
+    const again = await openAt(dir, config);
+    expect(before).toEqual(["a-old", "b-new"]);
+    expect((await again.getStreams()).map((s) => s.streamId)).toEqual(before);
+    await again.close();
+  });
+
   it("two retention runs at once: both succeed, each expired segment deleted once", async () => {
     const dir = newDir();
     let now = Date.parse("2024-01-01T00:00:00Z");

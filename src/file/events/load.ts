@@ -102,7 +102,25 @@ export async function loadDirectory(
     // Streams whose events all expired with their segments: their positions go on from the snapshot's.
     if (!log.streams.has(id)) log.restoreStream(id, first, last);
   }
+  if (snapshot && snapshot.streams.length > 0) inCreationOrder(log, snapshot.streams);
   return { snapshot, legacySnapshot };
+}
+
+/**
+ * Puts the streams back in the order they were created (what `getStreams`
+ * lists): those of the snapshot in its order (it captured them so), then
+ * the others, made after it, in the order the segments showed them. A
+ * stream whose segments retention deleted was restored last, not where it
+ * was created.
+ */
+function inCreationOrder(log: DiskEventLog, captured: readonly (readonly [string, number, number])[]): void {
+  const found = new Map(log.streams);
+  log.streams.clear();
+  for (const [id] of captured) {
+    const stream = found.get(id);
+    if (stream !== undefined) log.streams.set(id, stream);
+  }
+  for (const [id, stream] of found) if (!log.streams.has(id)) log.streams.set(id, stream);
 }
 
 /**
