@@ -43,6 +43,21 @@ describeEventStoreContract(
   },
 );
 
+/**
+ * Options of a store with 60 s of retention on a clock the test moves,
+ * small segments, no fsync; `now()` is the clock's time.
+ */
+function retentionClock() {
+  let now = Date.parse("2024-01-01T00:00:00Z");
+  return {
+    config: { retentionDurationMs: 60_000, clock: () => new Date(now), segmentBytes: 400, sync: "none" as const },
+    now: () => now,
+    advance: (ms: number) => {
+      now += ms;
+    },
+  };
+}
+
 describe("FileEventStore on disk", () => {
   const ev = (id: string, t = Date.parse("2024-01-01T00:00:00Z")) =>
     createEvent("t", { id }, { id, timestamp: new Date(t) });
@@ -149,17 +164,12 @@ describe("FileEventStore on disk", () => {
 
   it("retention deletes whole expired segments and positions survive a reopen", async () => {
     const dir = newDir();
-    let now = Date.parse("2024-01-01T00:00:00Z");
-    const config = {
-      retentionDurationMs: 60_000,
-      clock: () => new Date(now),
-      segmentBytes: 400,
-      sync: "none" as const,
-    };
+    const clock = retentionClock();
+    const { config } = clock;
     const store = await openAt(dir, config);
-    for (let i = 0; i < 10; i++) await store.append("old", [ev(`o${i}`, now)]);
-    now += 120_000;
-    await store.append("new", [ev("n0", now)]);
+    for (let i = 0; i < 10; i++) await store.append("old", [ev(`o${i}`, clock.now())]);
+    clock.advance(120_000);
+    await store.append("new", [ev("n0", clock.now())]);
     const before = (await segments(dir)).length;
     expect(await store.applyRetention()).toBe(10);
     const after = await segments(dir);
@@ -167,25 +177,20 @@ describe("FileEventStore on disk", () => {
     await store.close();
     const again = await openAt(dir, config);
     expect(await again.getStreamInfo("old")).toMatchObject({ eventCount: 0, lastPosition: 10, firstPosition: 11 });
-    const r = await again.append("old", [ev("o10", now)], { expectedVersion: 10 });
+    const r = await again.append("old", [ev("o10", clock.now())], { expectedVersion: 10 });
     expect(r).toMatchObject({ firstPosition: 11, globalPosition: 12 });
     await again.close();
   });
 
   it("after retention deleted a stream's segments, a reopen lists the streams in creation order still", async () => {
     const dir = newDir();
-    let now = Date.parse("2024-01-01T00:00:00Z");
-    const config = {
-      retentionDurationMs: 60_000,
-      clock: () => new Date(now),
-      segmentBytes: 400,
-      sync: "none" as const,
-    };
+    const clock = retentionClock();
+    const { config } = clock;
     const store = await openAt(dir, config);
-    for (let i = 0; i < 3; i++) await store.append("a-old", [ev(`o${i}`, now)]);
+    for (let i = 0; i < 3; i++) await store.append("a-old", [ev(`o${i}`, clock.now())]);
     await store.snapshot(); // a-old's events alone in the first segment
-    now += 120_000;
-    for (let i = 0; i < 6; i++) await store.append("b-new", [ev(`n${i}`, now)]);
+    clock.advance(120_000);
+    for (let i = 0; i < 6; i++) await store.append("b-new", [ev(`n${i}`, clock.now())]);
     await store.applyRetention(); // a-old's segment goes
     const before = (await store.getStreams()).map((s) => s.streamId);
     await store.close();
@@ -215,18 +220,13 @@ describe("FileEventStore on disk", () => {
 
   it("segments that expired while the store was closed are deleted by the next retention run", async () => {
     const dir = newDir();
-    let now = Date.parse("2024-01-01T00:00:00Z");
-    const config = {
-      retentionDurationMs: 60_000,
-      clock: () => new Date(now),
-      segmentBytes: 400,
-      sync: "none" as const,
-    };
+    const clock = retentionClock();
+    const { config } = clock;
     const store = await openAt(dir, config);
-    for (let i = 0; i < 10; i++) await store.append("old", [ev(`o${i}`, now)]);
+    for (let i = 0; i < 10; i++) await store.append("old", [ev(`o${i}`, clock.now())]);
     await store.close();
     expect((await segments(dir)).length).toBeGreaterThan(2);
-    now += 120_000; // every event expired while the store was closed
+    clock.advance(120_000); // every event expired while the store was closed
     const again = await openAt(dir, config);
     expect(again.stats().totalEvents).toBe(0); // the open dropped them from the index
     expect(await again.applyRetention()).toBe(0);
