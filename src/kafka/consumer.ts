@@ -365,6 +365,9 @@ export function consumerConf(config: KafkaConfig, brokers: string, groupId: stri
     "group.id": groupId,
     // Offsets are committed only by commit(), never on their own.
     "enable.auto.commit": false,
+    // A read learns it reached a partition's end from these events when the last offsets hold no record it is
+    // handed (a transaction's commit marker, records compacted away): without them it would wait for its stall time-out.
+    "enable.partition.eof": true,
     offset_commit_cb: true,
   } as RdKafka.ConsumerGlobalConfig;
 }
