@@ -107,11 +107,18 @@ const MAX_HISTORY = 1000;
  * `compact`; a NATS bucket up to its `history`; a Kafka topic until log
  * compaction).
  */
-export async function history(store: Store, namespace: string, entityType: string, entityId: string) {
+export async function history(
+  store: Store,
+  namespace: string,
+  entityType: string,
+  entityId: string,
+  signal: AbortSignal,
+) {
   if (!store.capabilities.watch || typeof store.watch !== "function") {
     return { available: false, reason: "this store has no change feed, so its history cannot be read", changes: [] };
   }
-  const feed = store.watch(namespace, { from: 0 });
+  // The signal ends the read when the browser leaves (a long history is read up to the barrier otherwise).
+  const feed = store.watch(namespace, { from: 0, signal });
   const changes: ChangeView[] = [];
   let truncated = false;
   try {

@@ -227,7 +227,7 @@ export class Inspector implements AsyncDisposable {
         validateEntityId(entityId);
         const answer = target.history
           ? await historyFrom(target.history, namespace, entityType, entityId, signal)
-          : await history(target.store as Store, namespace, entityType, entityId);
+          : await history(target.store as Store, namespace, entityType, entityId, signal);
         return sendJson(res, 200, answer);
       }
       case "/api/live": {

@@ -5,9 +5,9 @@
  * `listProjectionStatuses` of the memory and file read-model stores.
  */
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { FileReadModelStore } from "../../src/file/index.js";
-import { type Store, UnsupportedError } from "../../src/index.js";
+import { ChangeFeed, type Store, UnsupportedError } from "../../src/index.js";
 import { Inspector } from "../../src/inspector/index.js";
 import { type Fixture, openFixture } from "./fixtures.js";
 
@@ -15,6 +15,9 @@ let fx: Fixture;
 let inspector: Inspector;
 /** A store with neither a change feed nor a namespace listing. */
 let plain: Store;
+/** A store whose feeds never catch up (a history too long to read); counts the feeds that ended. */
+let endless: Store;
+let endlessFeedsEnded = 0;
 
 async function get<T = Record<string, unknown>>(path: string, expected = 200): Promise<T> {
   const r = await fetch(`http://127.0.0.1:${inspector.port}${path}`, {
@@ -39,6 +42,24 @@ beforeAll(async () => {
     save: (changes, options) => fx.memory.save(changes, options),
     close: async () => undefined,
     [Symbol.asyncDispose]: async () => undefined,
+  };
+  endless = {
+    ...plain,
+    capabilities: { ...plain.capabilities, watch: true },
+    watch: (namespace, options) =>
+      new ChangeFeed(
+        namespace,
+        {
+          // Never delivers: only the feed's end (its signal) stops the read.
+          read: (_cursor, signal) =>
+            new Promise((_resolve, reject) => signal.addEventListener("abort", () => reject(signal.reason))),
+          wait: async () => undefined,
+          close: () => {
+            endlessFeedsEnded++;
+          },
+        },
+        options,
+      ),
   };
   inspector = await Inspector.open({
     targets: [
@@ -69,6 +90,7 @@ beforeAll(async () => {
           throw new UnsupportedError("a memory store keeps only the latest change of each key");
         },
       },
+      { name: "endless history", store: endless },
     ],
     lagSampleIntervalMs: 20,
   });
@@ -89,6 +111,7 @@ describe("read API", () => {
       "plain",
       "with a history reader",
       "with a backend without history",
+      "endless history",
     ]);
     expect(o.targets[0]).toMatchObject({
       store: { listNamespaces: true, watch: true, compact: false, durable: false },
@@ -171,6 +194,19 @@ describe("read API", () => {
     const plainHistory = await get<History>("/api/history?target=2&namespace=acme&entityType=user&entityId=alice");
     expect(plainHistory.available).toBe(false);
     expect(plainHistory.reason).toMatch(/no change feed/);
+  });
+
+  it("history: the read of the feed ends when the browser leaves", async () => {
+    const abort = new AbortController();
+    const request = fetch(
+      `http://127.0.0.1:${inspector.port}/api/history?target=5&namespace=acme&entityType=user&entityId=alice`,
+      { headers: { Authorization: `Bearer ${inspector.token}` }, signal: abort.signal },
+    ).catch((error: unknown) => error);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(endlessFeedsEnded).toBe(0);
+    abort.abort();
+    expect(await request).toMatchObject({ name: "AbortError" });
+    await vi.waitFor(() => expect(endlessFeedsEnded).toBe(1), { timeout: 5_000 });
   });
 
   it("streams and their events, page by page", async () => {
