@@ -247,20 +247,23 @@ export class NatsReadModelStore implements ReadModelStore {
     this.#check(options);
     const p = prepareDelete(modelType, id, options?.expectedRevision);
     const key = modelKey(modelType, id);
-    const current = await this.#revision(key, modelType, id);
-    if (p.expectedRevision !== undefined && p.expectedRevision !== current) {
-      throw revisionConflict(modelType, id, p.expectedRevision, current);
-    }
-    if (current === 0) return false;
-    try {
-      await this.#kv.delete(key, p.expectedRevision === undefined ? undefined : { previousSeq: p.expectedRevision });
-    } catch (error) {
-      if (p.expectedRevision !== undefined && isWrongLastSequence(error)) {
-        throw await this.#conflict(modelType, id, p.expectedRevision);
+    for (;;) {
+      const current = await this.#revision(key, modelType, id);
+      if (p.expectedRevision !== undefined && p.expectedRevision !== current) {
+        throw revisionConflict(modelType, id, p.expectedRevision, current);
       }
-      throw natsError(error, `delete of read model ${modelType}/${id}`);
+      if (current === 0) return false;
+      try {
+        // Always against the revision read: of concurrent deletes, only one finds the model (the others read again).
+        await this.#kv.delete(key, { previousSeq: current });
+        return true;
+      } catch (error) {
+        if (!isWrongLastSequence(error)) throw natsError(error, `delete of read model ${modelType}/${id}`);
+        if (p.expectedRevision !== undefined) throw await this.#conflict(modelType, id, p.expectedRevision);
+        // Another write came first (each lost round means one won): read the model again.
+        this.#check(options);
+      }
     }
-    return true;
   }
 
   /** The ids of every stored read model of `modelType`, sorted. */

@@ -170,6 +170,17 @@ function describeRevisions(fresh: Factory): void {
       for (const r of results)
         if (r.status === "rejected") expect((r.reason as { code: string }).code).toBe(ErrorCode.VersionConflict);
     });
+
+    it("of concurrent deletes of one model, exactly one says it existed", async () => {
+      const store = await fresh({ indexes: [] });
+      const type = uniqueName("T");
+      for (const id of ["a", "b", "c"]) await store.save({ id }, readModelMetadata(type, id));
+      for (const id of ["a", "b", "c"]) {
+        const existed = await Promise.all([1, 2, 3, 4].map(() => store.delete(type, id)));
+        expect(existed.filter(Boolean), `deletes of ${id}`).toHaveLength(1);
+        expect(await store.load(type, id)).toBeUndefined();
+      }
+    });
   });
 }
 
