@@ -10,8 +10,11 @@
  * const store = await FileStore.open(withInternals({ directory }, { readChunkBytes: 7 }));
  */
 
-/** The key of the internal options in the options object given to `FileStore.open`. */
-export const INTERNAL: unique symbol = Symbol.for("statelog.internal");
+/**
+ * The key of the internal options in the options object given to `FileStore.open`: a symbol of this
+ * module alone (not of the global registry), so that only code that imports this module can pass them.
+ */
+export const INTERNAL: unique symbol = Symbol("statelog.internal");
 
 /** The steps of a compaction at which {@link FileStoreInternals.crashAt} can stop the process. */
 export const CompactionStep = {

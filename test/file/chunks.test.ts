@@ -64,4 +64,16 @@ describe("chunked reads", () => {
   it("the chunk size is an internal option: FileStore.open refuses a bad one", async () => {
     await expect(openChunked(tempDir(), 0)).rejects.toThrow(/readChunkBytes/);
   });
+
+  it("internal options reach the store only through the internal module's own key", async () => {
+    // The key is a symbol of that module alone: one of the same description from the global registry is
+    // an unknown (ignored) symbol key, so code outside the package cannot pass internal options.
+    const store = await FileStore.open({
+      directory: tempDir(),
+      [Symbol.for("statelog.internal")]: { readChunkBytes: 0 },
+    } as Parameters<typeof FileStore.open>[0]);
+    await store.save([set("a", 1)]);
+    expect((await store.load("ws")).map((c) => c.entityId)).toEqual(["a"]);
+    await store.close();
+  });
 });
