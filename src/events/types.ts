@@ -380,6 +380,12 @@ export interface EventStore extends AsyncDisposable {
   snapshot(options?: EventCallOptions): Promise<SnapshotInfo>;
   /** Removes events older than `retentionDurationMs` now (also runs in the background); returns how many. */
   applyRetention?(): Promise<number>;
+  /**
+   * Waits until this store's reads see every append stored so far, other
+   * processes' too. Present on backends whose reads may lag appends made
+   * elsewhere (NATS); without it, reads see every stored append at once.
+   */
+  catchUp?(): Promise<void>;
   /** Ends subscriptions, waits for background work and pending writes; later calls fail with a `ClosedError`. Idempotent. */
   close(): Promise<void>;
 }

@@ -427,8 +427,11 @@ export class NatsEventStore extends BaseEventStore {
     this.#fail(new ClosedError(`event store ${JSON.stringify(this.name)}`));
   }
 
-  /** Waits until every append the server stored so far is readable here (after other processes' appends). */
-  async sync(): Promise<void> {
+  /**
+   * Waits until every append the server stored so far is readable here
+   * (after other processes' appends), within `catchUpTimeoutMs`.
+   */
+  async catchUp(): Promise<void> {
     this.check();
     await this.#catchUp();
   }

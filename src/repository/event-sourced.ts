@@ -49,6 +49,8 @@ function snapshotAhead(version: number, streamId: string): NotFoundError {
 interface FoldOptions extends AggregateLoadOptions {
   /** A missing stream is the initial state at version 0 instead of a `NotFoundError`. */
   allowMissing?: boolean;
+  /** The event store's reads were brought up to date (`catchUp`) after a snapshot looked ahead of its stream. */
+  synced?: boolean;
 }
 
 /** Aggregates of one type, stored as the events of one stream each. Open with {@link EventSourcedRepository.open}. */
@@ -403,8 +405,12 @@ export class EventSourcedRepository<S, E extends AggregateEvent = AggregateEvent
       }
     } catch (error) {
       if (!isNotFoundError(error)) throw error;
-      // A snapshot of a stream that does not exist (an event store made anew): not used, reported, removed.
-      if (from > 0) this.#snapshotAhead(streamId, target, from);
+      if (from > 0) {
+        // Perhaps only not seen yet: another process created the stream and wrote the snapshot.
+        if (await this.#caughtUp(options)) return this.#fold(id, streamId, { ...options, synced: true });
+        // A snapshot of a stream that does not exist (an event store made anew): not used, reported, removed.
+        this.#snapshotAhead(streamId, target, from);
+      }
       if (options.allowMissing) return this.#initial(id, streamId);
       throw new NotFoundError(`${settings.aggregateType} aggregate`, id);
     }
@@ -423,6 +429,8 @@ export class EventSourcedRepository<S, E extends AggregateEvent = AggregateEvent
         throw error;
       });
       if (info === undefined || info.lastPosition < from) {
+        // Perhaps only not seen yet: another process appended the events and wrote the snapshot.
+        if (await this.#caughtUp(options)) return this.#fold(id, streamId, { ...options, synced: true });
         this.#snapshotAhead(streamId, target, from);
         return this.#fold(id, streamId, { ...options, useSnapshot: false });
       }
@@ -455,6 +463,20 @@ export class EventSourcedRepository<S, E extends AggregateEvent = AggregateEvent
       }
     }
     return { id, streamId, state, version, snapshotVersionAt: from, eventsFolded: count };
+  }
+
+  /**
+   * Before a snapshot is taken for ahead of its stream: brings the event
+   * store's reads up to every append stored so far, once per load, when its
+   * reads may lag other processes' appends (`catchUp`). True when it did (the
+   * load then starts again).
+   */
+  async #caughtUp(options: FoldOptions): Promise<boolean> {
+    const { eventStore } = this.#settings;
+    if (options.synced || eventStore.catchUp === undefined) return false;
+    await eventStore.catchUp();
+    throwIfAborted(options.signal);
+    return true;
   }
 
   #initial(id: string, streamId: string): LoadedAggregate<S> {

@@ -227,6 +227,70 @@ describe("EventSourcedRepository snapshot rewrites", () => {
     await third.close();
   });
 
+  it("an event store whose reads lag another process's appends catches up before a snapshot counts as ahead", async () => {
+    const snapshots = new MemorySnapshotStore();
+    const writerReports: SnapshotErrorInfo[] = [];
+    const readerReports: SnapshotErrorInfo[] = [];
+    const shared = await MemoryEventStore.open();
+    // The reader's view of `shared`: it sees another process's appends only after catchUp(), as the NATS store's index.
+    const view = await MemoryEventStore.open();
+    let catchUps = 0;
+    const lagging = new Proxy(view, {
+      get(target, key, receiver) {
+        if (key === "catchUp") {
+          return async () => {
+            catchUps++;
+            for (const info of await shared.getStreams()) {
+              const seen = await view.getStreamInfo(info.streamId).then(
+                (i) => i.lastPosition,
+                () => 0,
+              );
+              const missing = await shared.readStream(info.streamId, seen);
+              if (missing.length > 0)
+                await view.append(
+                  info.streamId,
+                  missing.map(({ id, type, data, timestamp }) => ({ id, type, data, timestamp })),
+                );
+            }
+          };
+        }
+        const value = Reflect.get(target, key, receiver);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+    const writer = await tallies(snapshots, writerReports)(shared);
+    const reader = await tallies(snapshots, readerReports)(lagging);
+    // A stream the reader has not seen at all, with a snapshot: not a stream "made anew".
+    await writer.save("1", added(3), { createSnapshot: true });
+    await writer.flushSnapshots();
+    const first = await reader.load("1");
+    expect([first.version, first.state, first.snapshotVersionAt]).toEqual([3, { count: 3 }, 3]);
+    // A stream the reader has seen in part: the snapshot of the events it has not seen yet is not "ahead".
+    await writer.save("1", added(2), { createSnapshot: true });
+    await writer.flushSnapshots();
+    const second = await reader.load("1");
+    await reader.flushSnapshots();
+    expect([second.version, second.state, second.snapshotVersionAt]).toEqual([5, { count: 5 }, 5]);
+    expect(catchUps).toBe(2);
+    expect(readerReports).toEqual([]);
+    expect((await snapshots.load("tally-1"))?.version).toBe(5);
+    expect((await snapshots.load("tally-1", { maxVersion: 4 }))?.version).toBe(3);
+    // A stream really behind its snapshot after catching up: reported and deleted as before, one catch-up per load.
+    await snapshots.save({
+      streamId: "tally-1",
+      version: 9,
+      snapshotVersion: 1,
+      state: { count: 9 },
+      createdAt: new Date(),
+    });
+    const third = await reader.load("1");
+    expect([third.version, third.snapshotVersionAt]).toEqual([5, 0]);
+    expect(catchUps).toBe(3);
+    expect(readerReports.map((r) => r.operation)).toEqual(["load"]);
+    await reader.close();
+    await writer.close();
+  });
+
   it("a stream found behind its snapshot that grows back past the snapshot's version folds its own events", async () => {
     const snapshots = new MemorySnapshotStore();
     const reports: SnapshotErrorInfo[] = [];

@@ -1,9 +1,11 @@
-import type { NatsConnection } from "@nats-io/transport-node";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ErrorCode, isStatelogError } from "../../src/index.js";
 import { NATS_KV_SNAPSHOT_STORE_DEFAULTS, NatsEventStore, NatsKvSnapshotStore } from "../../src/nats/index.js";
+import { EventSourcedRepository, type SnapshotErrorInfo } from "../../src/repository/index.js";
 import { describeEventSourcedRepositoryContract, describeSnapshotStoreContract } from "../../src/testing/index.js";
-import { connectTest, deleteTestStreams, uniqueBucket } from "./env.js";
+import { startDelayProxy } from "./delay-proxy.js";
+import { connectTest, deleteTestStreams, natsUrl, uniqueBucket } from "./env.js";
 
 let nc: NatsConnection;
 beforeAll(async () => {
@@ -63,5 +65,58 @@ describe("NatsKvSnapshotStore", () => {
     expect(isStatelogError(error, ErrorCode.TooLarge)).toBe(true);
     expect(await store.load("s")).toBeUndefined();
     await store.close();
+  });
+});
+
+describe("EventSourcedRepository on NATS, two processes", () => {
+  it("a process whose index lags keeps and uses the snapshot another process just wrote", async () => {
+    let delay = 0;
+    const proxy = await startDelayProxy(natsUrl(), () => delay);
+    // Process B's event store reads over a slow link; its snapshot store over another connection.
+    const slow = await connect({ servers: proxy.url });
+    const stream = uniqueBucket("LAG");
+    const bucket = uniqueBucket("lagsnap");
+    const stores: { close(): Promise<void> }[] = [];
+    const opened = async <T extends { close(): Promise<void> }>(store: Promise<T>) => {
+      const s = await store;
+      stores.unshift(s);
+      return s;
+    };
+    try {
+      const eventsA = await opened(NatsEventStore.open({ client: nc, stream }));
+      const eventsB = await opened(NatsEventStore.open({ client: slow, stream }));
+      const snapshots = await opened(NatsKvSnapshotStore.open({ client: nc, bucket }));
+      const reportsB: SnapshotErrorInfo[] = [];
+      const counter = (eventStore: NatsEventStore, reports: SnapshotErrorInfo[]) =>
+        EventSourcedRepository.open({
+          eventStore,
+          snapshots,
+          aggregateType: "c",
+          initialState: () => ({ n: 0 }),
+          evolve: (s: { n: number }) => ({ n: s.n + 1 }),
+          onSnapshotError: (report) => reports.push(report),
+        });
+      const a = await opened(counter(eventsA, []));
+      const b = await opened(counter(eventsB, reportsB));
+      for (let i = 1; i <= 5; i++) await a.save("1", [{ type: "X", data: {} }], { createSnapshot: i === 5 });
+      await a.flushSnapshots();
+      await eventsB.catchUp();
+      // B's index now learns of appends 300 ms late.
+      delay = 300;
+      await a.save("1", [{ type: "X", data: {} }], { createSnapshot: true });
+      await a.flushSnapshots();
+      expect((await snapshots.load("c-1"))?.version).toBe(6);
+      const loaded = await b.load("1");
+      await b.flushSnapshots();
+      expect([loaded.version, loaded.state, loaded.snapshotVersionAt]).toEqual([6, { n: 6 }, 6]);
+      expect(reportsB).toEqual([]);
+      expect((await snapshots.load("c-1"))?.version).toBe(6);
+      expect((await snapshots.load("c-1", { maxVersion: 5 }))?.version).toBe(5);
+    } finally {
+      delay = 0;
+      for (const s of stores) await s.close();
+      await slow.close();
+      await proxy.close();
+    }
   });
 });

@@ -47,7 +47,7 @@ describe("NatsEventStore after the server removed messages", () => {
     // A new stream id counts against maxStreams (10000 by default): its append compares the whole stream's last sequence.
     const created = await second.append("new-id", [event(4)]);
     expect(created.firstPosition).toBe(1);
-    await first.sync();
+    await first.catchUp();
     expect((await first.readStream("new-id")).map((e) => e.data)).toEqual([{ n: 4 }]);
   });
 
@@ -91,7 +91,7 @@ describe("NatsEventStore after the server removed messages", () => {
       await using a = await NatsEventStore.open({ client: nc, stream });
       await using b = await NatsEventStore.open({ client: other, stream });
       await a.append("hot", [event(0)]);
-      await b.sync();
+      await b.catchUp();
       const errors: unknown[] = [];
       let stored = 0;
       const writer = async (store: NatsEventStore, n: number) => {
@@ -104,7 +104,7 @@ describe("NatsEventStore after the server removed messages", () => {
       };
       // Lost compare-and-sets make each writer re-read the subject's last sequence while the other appends.
       await Promise.all([writer(a, 300), writer(a, 300), writer(b, 300), writer(b, 300)]);
-      await a.sync();
+      await a.catchUp();
       expect(errors.map(String)).toEqual([]);
       expect((await a.readStream("hot")).length - 1).toBe(stored);
     } finally {

@@ -26,7 +26,7 @@ describeEventStoreContract(
       return NatsEventStore.open({ client: nc, stream: nats.stream });
     },
     settle: async (store) => {
-      await (store as NatsEventStore).sync();
+      await (store as NatsEventStore).catchUp();
     },
     modelRuns: 1000,
   },
@@ -44,8 +44,8 @@ describe("NatsEventStore across processes (two connections, one stream)", () => 
         ...Array.from({ length: 10 }, (_, i) => a.append(s, sampleEvents(`a${i}`, 2))),
         ...Array.from({ length: 10 }, (_, i) => b.append(s, sampleEvents(`b${i}`, 1))),
       ]);
-      await a.sync();
-      await b.sync();
+      await a.catchUp();
+      await b.catchUp();
       const fromA = await a.readStream(s);
       const fromB = await b.readStream(s);
       expect(fromA.map((e) => e.position)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
@@ -69,7 +69,7 @@ describe("NatsEventStore across processes (two connections, one stream)", () => 
     const b = await NatsEventStore.open({ client: other, stream });
     try {
       await a.append("s", sampleEvents("x", 1));
-      await b.sync();
+      await b.catchUp();
       for (let round = 1; round <= 5; round++) {
         const results = await Promise.allSettled([
           a.append("s", sampleEvents(`a${round}`, 1), { expectedVersion: round }),
@@ -79,7 +79,7 @@ describe("NatsEventStore across processes (two connections, one stream)", () => 
         const lost = results.find((r) => r.status === "rejected") as PromiseRejectedResult;
         expect(isStatelogError(lost.reason, ErrorCode.VersionConflict), String(lost.reason)).toBe(true);
       }
-      await a.sync();
+      await a.catchUp();
       expect((await a.getStreamInfo("s")).lastPosition).toBe(6);
     } finally {
       await a.close();

@@ -170,14 +170,14 @@ describe("a NatsEventStore whose ordered consumer is deleted on the server", () 
       await using reader = await NatsEventStore.open({ client: nc, stream: eventStream });
       await using writer = await NatsEventStore.open({ client: other, stream: eventStream });
       await writer.append("s", sampleEvents("before", 2));
-      await reader.sync();
+      await reader.catchUp();
       // Delete every consumer of the stream: the reader's (and the writer's) ordered consumers.
       const names: string[] = [];
       for await (const ci of await jsm.consumers.list(eventStream)) names.push(ci.name);
       expect(names.length).toBeGreaterThan(0);
       for (const name of names) expect(await jsm.consumers.delete(eventStream, name)).toBe(true);
       await writer.append("s", sampleEvents("after", 3));
-      await reader.sync();
+      await reader.catchUp();
       const events = await reader.readStream("s");
       expect(events.map((e) => [e.id, e.position])).toEqual([
         ["before-1", 1],
@@ -195,7 +195,7 @@ describe("a NatsEventStore whose ordered consumer is deleted on the server", () 
       }
       expect(consumers).toBe(2);
       await writer.append("s", sampleEvents("later", 1));
-      await reader.sync();
+      await reader.catchUp();
       expect((await reader.readStream("s")).map((e) => e.id).at(-1)).toBe("later-1");
     } finally {
       await other.close();
