@@ -13,6 +13,7 @@ import {
   type CallOptions,
   ConfigurationError,
   CorruptionError,
+  isCorruptionError,
   OpenState,
   TooLargeError,
   throwIfAborted,
@@ -146,8 +147,9 @@ export class NatsKvSnapshotStore implements SnapshotStore {
       for (let attempt = 0; ; attempt++) {
         const newest = await this.#kv.get(key);
         if (newest !== null && newest.operation === "PUT") {
-          const current = this.#decode(s.streamId, newest.value);
-          if (current.snapshotVersion === s.snapshotVersion && current.version >= s.version) return;
+          const current = this.#decodeOrDamaged(s.streamId, newest.value);
+          // A damaged newest value is replaced (a load reports it; without this save it would stay forever).
+          if (current?.snapshotVersion === s.snapshotVersion && current.version >= s.version) return;
         }
         try {
           if (newest === null) await this.#kv.create(key, bytes);
@@ -209,6 +211,16 @@ export class NatsKvSnapshotStore implements SnapshotStore {
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
+  }
+
+  /** {@link #decode}, or `undefined` for a value it finds damaged. */
+  #decodeOrDamaged(streamId: string, value: Uint8Array): AggregateSnapshot | undefined {
+    try {
+      return this.#decode(streamId, value);
+    } catch (error) {
+      if (isCorruptionError(error)) return undefined;
+      throw error;
+    }
   }
 
   #decode(streamId: string, value: Uint8Array): AggregateSnapshot {

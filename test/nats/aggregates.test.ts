@@ -1,3 +1,4 @@
+import { Kvm } from "@nats-io/kv";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ErrorCode, isStatelogError } from "../../src/index.js";
@@ -64,6 +65,25 @@ describe("NatsKvSnapshotStore", () => {
     const error = await store.save(huge).catch((e: unknown) => e);
     expect(isStatelogError(error, ErrorCode.TooLarge)).toBe(true);
     expect(await store.load("s")).toBeUndefined();
+    await store.close();
+  });
+
+  it("a damaged newest snapshot is reported by loads and replaced by the next save", async () => {
+    const bucket = uniqueBucket("snap");
+    const store = await NatsKvSnapshotStore.open({ client: nc, bucket });
+    const at = (version: number) => ({
+      streamId: "s",
+      version,
+      snapshotVersion: 1,
+      state: { version },
+      createdAt: new Date(),
+    });
+    await store.save(at(2));
+    // A value that is not a snapshot (a foreign writer, a restore gone wrong).
+    await (await new Kvm(nc).open(bucket)).put("s", "not json");
+    expect(isStatelogError(await store.load("s").catch((e: unknown) => e), ErrorCode.Corruption)).toBe(true);
+    await store.save(at(3));
+    expect((await store.load("s"))?.state).toEqual({ version: 3 });
     await store.close();
   });
 });
