@@ -31,7 +31,14 @@ import {
   type StreamInfo,
   type SubscribeOptions,
 } from "./types.js";
-import { checkDate, checkLimit, positionOf, prepareEvents, validateStreamId } from "./validate.js";
+import {
+  checkDate,
+  checkLimit,
+  positionOf,
+  prepareEvents,
+  validateExpectedVersion,
+  validateStreamId,
+} from "./validate.js";
 
 /**
  * The base of an event store, for backend authors (the memory, file and
@@ -221,18 +228,7 @@ export abstract class BaseEventStore implements EventStore {
     throwIfAborted(options?.signal);
     validateStreamId(streamId);
     const ev = options?.expectedVersion;
-    if (ev !== undefined && typeof ev === "number" && (!Number.isSafeInteger(ev) || ev < 0)) {
-      throw new ValidationError(
-        "expectedVersion",
-        `must be an integer >= 0, "any", "no_stream" or "stream_exists", got ${ev}`,
-      );
-    }
-    if (ev !== undefined && typeof ev !== "number" && !["any", "no_stream", "stream_exists"].includes(ev)) {
-      throw new ValidationError(
-        "expectedVersion",
-        `must be an integer >= 0, "any", "no_stream" or "stream_exists", got ${JSON.stringify(ev)}`,
-      );
-    }
+    validateExpectedVersion(ev);
     const prepared = prepareEvents(events, this.maxValueBytes);
     const started = this.metrics.onAppend ? performance.now() : 0;
     const planned = await this.store({ streamId, events: prepared, expectedVersion: ev });

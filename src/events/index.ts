@@ -52,5 +52,6 @@ export {
   type PreparedEvent,
   positionOf,
   prepareEvents,
+  validateExpectedVersion,
   validateStreamId,
 } from "./validate.js";

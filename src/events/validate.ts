@@ -6,7 +6,7 @@
  * recorded events the way the base does.
  */
 import { InvalidNameError, toJsonWithin, ValidationError, validateName } from "../index.js";
-import type { EventInput, EventMetadata, From } from "./types.js";
+import { type EventInput, type EventMetadata, ExpectedVersion, type From } from "./types.js";
 
 /**
  * An event checked and copied by {@link prepareEvents}: its own deep-frozen
@@ -123,6 +123,24 @@ export function positionOf(from: From | undefined, field = "cursor"): number {
   }
   return p;
 }
+
+/**
+ * Checks an append's `expectedVersion`: an integer >= 0, `"any"`,
+ * `"no_stream"` or `"stream_exists"` (or undefined).
+ * @throws ValidationError
+ */
+export function validateExpectedVersion(ev: unknown): asserts ev is ExpectedVersion | undefined {
+  if (ev === undefined) return;
+  if (typeof ev === "number" ? Number.isSafeInteger(ev) && ev >= 0 : EXPECTED_VERSION_WORDS.includes(ev as string)) {
+    return;
+  }
+  throw new ValidationError(
+    "expectedVersion",
+    `must be an integer >= 0, "any", "no_stream" or "stream_exists", got ${typeof ev === "number" ? ev : JSON.stringify(ev)}`,
+  );
+}
+
+const EXPECTED_VERSION_WORDS: readonly unknown[] = Object.values(ExpectedVersion);
 
 /** Checks a `limit` argument (an integer >= 1). @throws ValidationError */
 export function checkLimit(limit: unknown): number {

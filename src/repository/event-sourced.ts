@@ -9,7 +9,7 @@
  * - `handle` loads, decides, appends at the loaded version and retries
  *   after a conflict.
  */
-import { BehindRetentionError, type EventInput, type RecordedEvent } from "../events/index.js";
+import { BehindRetentionError, type EventInput, type RecordedEvent, validateExpectedVersion } from "../events/index.js";
 import {
   backoffDelayMs,
   checkRetryPolicy,
@@ -149,6 +149,9 @@ export class EventSourcedRepository<S, E extends AggregateEvent = AggregateEvent
     throwIfAborted(options.signal);
     const streamId = this.streamIdOf(id);
     if (!Array.isArray(events)) throw new ValidationError("events", "must be an array of events");
+    // Checked here as the event store checks them: a save without events never reaches it.
+    validateExpectedVersion(options.expectedVersion);
+    checkMetadataOption(options.metadata);
     if (events.length === 0) return this.#saveNothing(id, streamId, options);
     return this.#append(id, streamId, events, options, undefined);
   }
@@ -168,6 +171,7 @@ export class EventSourcedRepository<S, E extends AggregateEvent = AggregateEvent
     options: HandleOptions = {},
   ): Promise<HandleResult<S, E>> {
     this.#open.check();
+    checkMetadataOption(options.metadata);
     const policy =
       options.retry === undefined
         ? this.#settings.retry
@@ -393,7 +397,21 @@ export class EventSourcedRepository<S, E extends AggregateEvent = AggregateEvent
       }
     }
     const from = snapshot?.version ?? 0;
-    if (target !== undefined && target - from > maxEvents) throw this.#tooMany(id, from, maxEvents, target - from);
+    if (target !== undefined && target - from > maxEvents) {
+      // Past the limit: unless the version does not exist (a NotFoundError, as without the limit).
+      const info = await eventStore.getStreamInfo(streamId).catch((error: unknown) => {
+        if (isNotFoundError(error)) return undefined;
+        throw error;
+      });
+      if (info === undefined) {
+        if (options.allowMissing) return this.#initial(id, streamId);
+        throw new NotFoundError(`${settings.aggregateType} aggregate`, id);
+      }
+      if (info.lastPosition < target) {
+        throw new NotFoundError(`version ${target} of ${settings.aggregateType} aggregate`, id);
+      }
+      throw this.#tooMany(id, from, maxEvents, target - from);
+    }
     let events: readonly RecordedEvent[];
     try {
       if (target !== undefined) {
@@ -488,6 +506,21 @@ export class EventSourcedRepository<S, E extends AggregateEvent = AggregateEvent
       "maxEvents",
       maxEvents,
       `loading ${this.#settings.aggregateType} ${JSON.stringify(id)} would fold ${count === undefined ? `more than ${maxEvents}` : count} events after ${from === 0 ? "the start" : `the snapshot at version ${from}`}, more than maxEvents = ${maxEvents}: nothing was returned (take snapshots, or raise maxEvents)`,
+    );
+  }
+}
+
+/**
+ * Checks the `metadata` option of a save or a command: a plain object (it
+ * is merged into each event's metadata), or undefined.
+ * @throws ValidationError
+ */
+function checkMetadataOption(metadata: unknown): void {
+  if (metadata === undefined) return;
+  if (typeof metadata !== "object" || metadata === null || Array.isArray(metadata)) {
+    throw new ValidationError(
+      "metadata",
+      `must be a plain object, got ${Array.isArray(metadata) ? "an array" : typeof metadata}`,
     );
   }
 }

@@ -87,6 +87,12 @@ export function describeAggregateLoadAndSave(fresh: FreshAggregateContext): void
       await repo.save(id, added(1, 2));
       expect(await repo.save(id, [], { expectedVersion: 2 })).toMatchObject({ version: 2, appended: 0 });
       await expectCode(repo.save(id, [], { expectedVersion: 1 }), ErrorCode.VersionConflict);
+      // A bad expectedVersion is bad input with or without events.
+      for (const bad of [-1, 1.5, "bogus"]) {
+        await expectCode(repo.save(id, [], { expectedVersion: bad as never }), ErrorCode.Validation);
+        await expectCode(repo.save(id, added(3), { expectedVersion: bad as never }), ErrorCode.Validation);
+      }
+      expect((await repo.load(id)).version).toBe(2);
     });
 
     it("metadata travels with the events (an event's own keys win) and comes back on read and to evolve", async () => {
@@ -105,6 +111,15 @@ export function describeAggregateLoadAndSave(fresh: FreshAggregateContext): void
         causationId: "evt-0",
         userId: "u-1",
       });
+      // A metadata option that is not a plain object is refused, also when the events carry metadata of their own.
+      for (const bad of ["xy", ["x"], null, 7]) {
+        await expectCode(repo.save(id, own, { metadata: bad as never }), ErrorCode.Validation);
+        await expectCode(
+          repo.handle(id, () => own, { metadata: bad as never }),
+          ErrorCode.Validation,
+        );
+      }
+      expect(await repo.readEvents(id)).toHaveLength(2);
     });
 
     it("load({ version: v }) folds exactly the first v events; a version past the end is not found", async () => {

@@ -141,6 +141,9 @@ export function describeAggregateSnapshots(fresh: FreshAggregateContext): void {
       const error = (await expectCode(repo.load(id), ErrorCode.LimitExceeded)) as LimitExceededError;
       expect([error.limit, error.max]).toEqual(["maxEvents", 5]);
       await expectCode(repo.load(id, { version: 6 }), ErrorCode.LimitExceeded);
+      // A version that does not exist is not found, as without the limit.
+      await expectCode(repo.load(id, { version: 100 }), ErrorCode.NotFound);
+      await expectCode(repo.load(uniqueName("missing"), { version: 100 }), ErrorCode.NotFound);
       expect((await repo.load(id, { version: 5 })).state.items).toEqual(range(5));
       expect((await repo.load(id, { maxEvents: 8 })).state.items).toEqual(range(8));
       await expectCode(
