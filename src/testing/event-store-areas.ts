@@ -379,6 +379,10 @@ export function describeLifecycle(fresh: Fresh, settled: Settle, reopen: Reopen 
         ["b-1", 4],
         ["b-2", 5],
       ]);
+      // Events read back from storage are as frozen as the ones appended: data and timestamps.
+      const [first] = await again.readStream(s);
+      expect(Object.isFrozen(first)).toBe(true);
+      expect(() => first?.timestamp.setTime(0)).toThrow(TypeError);
       const r = await again.append(s, sampleEvents("c", 1), { expectedVersion: 5 });
       expect(r.lastPosition).toBe(6);
     });
