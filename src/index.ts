@@ -16,6 +16,7 @@ export {
 } from "./core/apply.js";
 export {
   type Change,
+  type ChangeBase,
   type ChangeInput,
   type ChangeOptions,
   type Changes,

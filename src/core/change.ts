@@ -15,7 +15,8 @@ export const ChangeType = {
 } as const;
 export type ChangeType = (typeof ChangeType)[keyof typeof ChangeType];
 
-interface ChangeBase {
+/** The fields every change has. */
+export interface ChangeBase {
   /** The namespace (a workspace, a tenant…) the entity lives in. */
   readonly namespace: string;
   /** The entity's type name, e.g. `"deployment"`. */

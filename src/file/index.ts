@@ -12,6 +12,7 @@ export {
   LockedError,
   WriteFailedError,
 } from "./errors.js";
+export type { DiskEventLog } from "./events/disk-log.js";
 export { FILE_EVENT_STORE_DEFAULTS, type FileEventStoreOptions } from "./events/options.js";
 export { FileEventStore } from "./events/store.js";
 export {

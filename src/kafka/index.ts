@@ -13,6 +13,7 @@ export {
   parseChangeLogKey,
 } from "./codec.js";
 export type { KafkaConfig, KafkaConnectionOptions } from "./config.js";
+export type { ScanOptions } from "./consumer.js";
 export {
   isKafkaAdminUnsupportedError,
   isKafkaCommitError,

@@ -24,6 +24,7 @@ export {
   type ReadModelStoreFactoryOptions,
   readModelMetadata,
 } from "./read-model-contract.js";
+export type { ReadModelStoreFactory } from "./read-model-fixtures.js";
 export {
   type ContractAggregate,
   describeRepositoryContract,
