@@ -259,7 +259,16 @@ export function checkEventSourcedOptions<S, E extends AggregateEvent>(
       ? undefined
       : "a SnapshotStore (MemorySnapshotStore, FileSnapshotStore, NatsKvSnapshotStore…)",
   );
-  const streamIdOf = check.optionalFunction("streamIdOf") ?? ((id: string) => `${aggregateType}-${id}`);
+  const given = check.optionalFunction("streamIdOf");
+  if (given === undefined && aggregateType.includes("-")) {
+    // The default stream names are `{aggregateType}-{id}`, the type being what comes before the first "-".
+    throw new ConfigurationError(
+      `${OWNER} option aggregateType must not contain "-" with the default streamIdOf (${JSON.stringify(aggregateType)}: ` +
+        `aggregates of types "a" and "a-b" could share a stream, "a-b-1" being "a" "b-1" or "a-b" "1"); ` +
+        `pass streamIdOf for another naming, such as (id) => \`${aggregateType}-\${id}\` to keep these stream names`,
+    );
+  }
+  const streamIdOf = given ?? ((id: string) => `${aggregateType}-${id}`);
   const retryOn = (e: unknown) => isVersionConflictError(e);
   return {
     eventStore,

@@ -222,6 +222,15 @@ export function describeAggregateEdgeCases(fresh: FreshAggregateContext): void {
       await refused({ ...base, evolve: undefined }, /evolve/);
       await refused({ ...base, eventStore: {} }, /eventStore/);
       await refused({ ...base, aggregateType: "" }, /aggregateType/);
+      // With the default stream names, types "order" and "order-line" could share stream "order-line-1".
+      await refused({ ...base, aggregateType: "order-line" }, /aggregateType must not contain "-"/);
+      const named = await EventSourcedRepository.open({
+        ...base,
+        aggregateType: "order-line",
+        streamIdOf: (id: string) => `orderLine-${id}`,
+      });
+      expect(named.streamIdOf("1")).toBe("orderLine-1");
+      await named.close();
       await refused({ ...base, snapshotEvery: -1 }, /snapshotEvery/);
       await refused({ ...base, maxEvents: 0 }, /maxEvents/);
       await refused({ ...base, snapshotFrequency: 10 }, /snapshotFrequency.*snapshotEvery/);
