@@ -20,6 +20,19 @@ describe("MemoryRepository extras", () => {
     expect((await repo.save({ id: "a", name: "a", n: 2 })).version).toBe(1);
   });
 
+  it("a newest version that expires first (its own shorter TTL) takes the older versions with it", async () => {
+    let now = 1_000_000;
+    const repo = new MemoryRepository<ContractAggregate>({ ttlSeconds: 100, history: 5, clock: () => new Date(now) });
+    await repo.save({ id: "a", name: "a", n: 1 });
+    await repo.save({ id: "a", name: "a", n: 2 }, { ttlSeconds: 1 });
+    now += 1_000;
+    expect(await repo.load("a")).toBeUndefined();
+    expect(await repo.history("a")).toEqual([]);
+    expect((await repo.list()).items).toEqual([]);
+    now += 1_000;
+    expect(await repo.load("a")).toBeUndefined();
+  });
+
   it("rejects bad limits at construction", () => {
     expect(() => new MemoryRepository({ history: 0 })).toThrow(/history/);
     expect(() => new MemoryRepository({ history: 65 })).toThrow(/history/);

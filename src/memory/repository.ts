@@ -189,12 +189,16 @@ export class MemoryRepository<T> extends BaseRepository<T> {
     throwIfAborted(options?.signal);
   }
 
-  /** The unexpired entries of `id` (expired ones are dropped). */
+  /** The entries of `id` after its newest expired one (the others are dropped). */
   #live(id: string): Entry[] {
     const entries = this.#entries.get(id);
     if (!entries) return [];
     const now = this.#clock().getTime();
-    const live = entries.filter((e) => e.expiresAt > now);
+    // A version that expired takes the older ones with it (a save's own ttlSeconds can end it before them):
+    // an expired newest version never brings an older one back.
+    let first = entries.length;
+    while (first > 0 && (entries[first - 1] as Entry).expiresAt > now) first--;
+    const live = first === 0 ? entries : entries.slice(first);
     if (live.length === 0) this.#entries.delete(id);
     else if (live.length !== entries.length) this.#entries.set(id, live);
     return live;

@@ -48,8 +48,10 @@ export interface RepositorySaveOptions extends CallOptions {
   expectedVersion?: number | undefined;
   /**
    * Expiry of this one save, in seconds, overriding the repository's TTL.
-   * Needs a backend (and server) with per-message TTL; otherwise an
-   * `UnsupportedError`. @default the repository's TTL
+   * When it ends before the older versions' expiry, the aggregate is gone
+   * then all the same (no older version comes back). Needs a backend (and
+   * server) with per-message TTL; otherwise an `UnsupportedError`.
+   * @default the repository's TTL
    */
   ttlSeconds?: number | undefined;
 }
