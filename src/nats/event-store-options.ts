@@ -100,6 +100,22 @@ const SUBJECT_PREFIX = /^[^\s.*>]+(\.[^\s.*>]+)*$/u;
  */
 export const APPEND_HEADER_BYTES = 128;
 
+/** The shortest `max_age` nats-server takes, in ms. */
+const MIN_MAX_AGE_MS = 100;
+/** The longest `max_age` nats-server can hold (2^63 − 1 ns), in whole ms. */
+const MAX_MAX_AGE_MS = 9_223_372_036_854;
+
+/** `retentionDurationMs`, also the `max_age` of a stream `open` creates: 0 (none) or what the server takes. */
+function checkRetention(check: OptionChecker<NatsEventStoreOptions>): number {
+  const ms = check.number("retentionDurationMs", { min: 0 });
+  check.custom("retentionDurationMs", () =>
+    ms === 0 || (ms >= MIN_MAX_AGE_MS && ms <= MAX_MAX_AGE_MS)
+      ? undefined
+      : `0 (none) or from ${MIN_MAX_AGE_MS} to ${MAX_MAX_AGE_MS} ms (the stream's max_age)`,
+  );
+  return ms;
+}
+
 /**
  * Checks the options a NATS event store adds (the common ones are checked
  * by `BaseEventStore`), and refuses unknown ones; without I/O.
@@ -122,7 +138,7 @@ export function checkEventStoreOptions(options: NatsEventStoreOptions): EventSto
               ? undefined
               : 'a NATS subject of dot-separated tokens without spaces, "*" or ">" (e.g. "app.events")',
           ),
-    retentionMs: options.retentionDurationMs === undefined ? 0 : check.number("retentionDurationMs", { min: 0 }),
+    retentionMs: options.retentionDurationMs === undefined ? 0 : checkRetention(check),
     catchUpTimeoutMs: check.integer("catchUpTimeoutMs", { min: 1 }),
   };
 }

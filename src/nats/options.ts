@@ -27,14 +27,23 @@ export function checkClient<O extends { client: NatsConnection }>(check: OptionC
   );
 }
 
-/** A bucket or stream name option: one legal token, `[-_a-zA-Z0-9]`. */
+/** The longest JetStream stream name the server accepts. */
+const MAX_STREAM_NAME_LENGTH = 255;
+
+/**
+ * A bucket or stream name option: one legal token, `[-_a-zA-Z0-9]`, that
+ * the server accepts as a stream name (a bucket's stream is `KV_<bucket>`).
+ */
 export function checkStreamName<O extends object, K extends keyof O & string>(
   check: OptionChecker<O>,
   name: K,
   what: "KV bucket" | "JetStream stream",
 ): string {
+  const max = MAX_STREAM_NAME_LENGTH - (what === "KV bucket" ? "KV_".length : 0);
   return check.custom<K, string>(name, (v) =>
-    typeof v === "string" && /^[-\w]+$/.test(v) ? undefined : `a ${what} name of [-_a-zA-Z0-9] (one or more)`,
+    typeof v === "string" && /^[-\w]+$/.test(v) && v.length <= max
+      ? undefined
+      : `a ${what} name of [-_a-zA-Z0-9] (1 to ${max} characters)`,
   );
 }
 

@@ -91,6 +91,11 @@ export interface RepositorySettings<T> {
   readonly maxCasAttempts: number;
 }
 
+/** The shortest `max_age` nats-server takes (100 ms), in seconds. */
+const MIN_TTL_SECONDS = 0.1;
+/** The longest `max_age` nats-server can hold (2^63 − 1 ns), in whole seconds. */
+const MAX_TTL_SECONDS = 9_223_372_036;
+
 /**
  * Checks a repository's options, without I/O.
  * @param owner the class name, for messages
@@ -113,6 +118,12 @@ export function checkNatsRepositoryOptions<T>(
       return `an aggregate type name (${messageOf(error)})`;
     }
   });
+  // The bucket's max_age: the server refuses less than 100 ms, and counts nanoseconds in an int64.
+  check.custom("ttlSeconds", (v) =>
+    v === undefined || v === 0 || ((v as number) >= MIN_TTL_SECONDS && (v as number) <= MAX_TTL_SECONDS)
+      ? undefined
+      : `0 (never) or a number of seconds from ${MIN_TTL_SECONDS} to ${MAX_TTL_SECONDS} (the bucket's max_age)`,
+  );
   const settings: RepositorySettings<T> = {
     ...place,
     bucket,

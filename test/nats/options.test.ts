@@ -63,6 +63,11 @@ describe("NatsKvStore options", () => {
     await refused(open({ bukket: "b" }), /has no option bukket/);
     await refused(open({ bucket: "a.b" }), /option bucket must be a KV bucket name/);
     await refused(open({ bucket: "" }), /option bucket/);
+    // The bucket's stream is KV_<bucket>, and the server takes stream names of at most 255 characters.
+    await refused(
+      open({ bucket: "b".repeat(253) }),
+      /option bucket must be a KV bucket name of .*\(1 to 252 characters\)/,
+    );
     await refused(open({ replicas: 0 }), /option replicas must be an integer >= 1 and <= 5, got 0/);
     await refused(open({ storage: "disk" }), /option storage must be one of "file", "memory", got "disk"/);
     await refused(open({ maxInFlight: 1.5 }), /option maxInFlight must be an integer >= 1/);
@@ -195,6 +200,10 @@ describe("NatsKvRepository and NatsSimpleRepository options", () => {
     await refused(open({ idOf: "id" }), /option idOf must be a function/);
     await refused(open({ history: 0 }), /option history must be an integer >= 1 and <= 64, got 0/);
     await refused(open({ ttlSeconds: -1 }), /option ttlSeconds must be a finite number >= 0, got -1/);
+    // What the server's max_age can hold: 0.0004 s rounded to "never", 1e10 s overflowed its nanoseconds.
+    for (const ttlSeconds of [0.0004, 0.05, 1e10]) {
+      await refused(open({ ttlSeconds }), /option ttlSeconds must be 0 \(never\) or a number of seconds from 0.1 to/);
+    }
     await refused(open({ maxValueBytes: "1MB" }), /option maxValueBytes must be an integer >= 1, got "1MB"/);
     await refused(open({ replicas: 6 }), /option replicas must be an integer >= 1 and <= 5, got 6/);
     await refused(open({ storage: "ssd" }), /option storage must be one of "file", "memory"/);
@@ -263,6 +272,10 @@ describe("NatsEventStore options", () => {
   it("refuses each kind of invalid option, naming the class and the option, and creates nothing", async () => {
     await refused(open({ client: 1 }), /NatsEventStore option client must be an open NATS connection .*, got 1$/);
     await refused(open({ stream: "a.b" }), /option stream must be a JetStream stream name/);
+    await refused(
+      open({ stream: "s".repeat(256) }),
+      /option stream must be a JetStream stream name of .*255 characters/,
+    );
     await refused(open({ bucket: "b" }), /NatsEventStore has no option bucket; it is called stream/);
     for (const subjectPrefix of ["", "a b", "foo.", ".foo", "foo..bar", "foo.>", "foo.*", 5]) {
       await refused(open({ subjectPrefix }), /option subjectPrefix must be a NATS subject of dot-separated tokens/);
@@ -272,6 +285,9 @@ describe("NatsEventStore options", () => {
     await refused(open({ maxValueBytes: -5 }), /option maxValueBytes must be an integer >= 1, got -5/);
     await refused(open({ maxValueBytes: nc.info?.max_payload }), /max_payload is \d+ bytes/);
     await refused(open({ retentionDurationMs: -1 }), /option retentionDurationMs must be a finite number >= 0/);
+    for (const retentionDurationMs of [50, 1e16]) {
+      await refused(open({ retentionDurationMs }), /option retentionDurationMs must be 0 \(none\) or from 100 to/);
+    }
     await refused(open({ strem: "x" }), /NatsEventStore has no option strem/);
     // The options of every event store are reported under the class name too, with their rename hints.
     await refused(open({ maxStreams: -1 }), /NatsEventStore option maxStreams must be an integer >= 0, got -1/);
