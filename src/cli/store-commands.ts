@@ -235,8 +235,10 @@ export function addStoreCommands(program: Command): void {
           await using from = await openStore(fromUrl, "copy", skipDamaged(opts.skipDamaged));
           refuseSelfCopy(from, toSpec);
           if (toSpec.backend === Backend.File) refuseFileTarget(toSpec.path as string);
-          if (opts.namespace) await requireNamespaces(from.store, opts.namespace);
-          const namespaces = opts.namespace ?? (await namespacesOf(from.store, run.signal));
+          // A namespace named twice is copied once.
+          const named = opts.namespace && [...new Set(opts.namespace)];
+          if (named) await requireNamespaces(from.store, named);
+          const namespaces = named ?? (await namespacesOf(from.store, run.signal));
           let to: OpenedTarget | undefined;
           let created: MadeDirectory[] = [];
           try {
@@ -245,7 +247,8 @@ export function addStoreCommands(program: Command): void {
             if (to.identity !== undefined && to.identity === from.identity) {
               throw new ConfigurationError(`cannot copy a store onto itself (${to.spec.display})`);
             }
-            const perNamespace: Record<string, number> = {};
+            // No prototype: a namespace named "__proto__" is a key like any other.
+            const perNamespace: Record<string, number> = Object.create(null);
             let total = 0;
             for (const ns of namespaces) {
               const progress = startProgress(`copy ${ns}`, "changes", { quiet: opts.progress === false });

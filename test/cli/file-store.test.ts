@@ -130,6 +130,25 @@ describe("statelog CLI on file stores", { timeout: 120_000 }, () => {
     expect(self.stderr).toContain("cannot copy a store onto itself");
   });
 
+  it("copy --json: a namespace named __proto__ is counted like any other; one named twice is copied once", async () => {
+    const odd = join(dir, "odd-names");
+    {
+      await using store = await FileStore.open({ directory: odd });
+      await store.save([set("__proto__", "1", { v: 1 }), set("ws-1", "1", { v: 1 }), set("ws-1", "2", { v: 1 })]);
+    }
+    const all = await outcome("copy", odd, "memory:", "--json", "--no-progress");
+    expect(all.code, all.stderr).toBe(ExitCode.Ok);
+    const summary = JSON.parse(all.stdout);
+    expect(summary).toMatchObject({ namespaces: 2, changes: 3 });
+    expect(Object.entries(summary.perNamespace)).toEqual([
+      ["__proto__", 1],
+      ["ws-1", 2],
+    ]);
+    const twice = await outcome("copy", odd, "memory:", "-n", "ws-1", "ws-1", "--json", "--no-progress");
+    expect(twice.code, twice.stderr).toBe(ExitCode.Ok);
+    expect(JSON.parse(twice.stdout)).toEqual({ namespaces: 1, changes: 2, perNamespace: { "ws-1": 2 } });
+  });
+
   it("verify: a healthy store passes; a damaged line exits 7; a torn last line is a warning", async () => {
     const ok = await outcome("verify", data, "--json", "--no-progress");
     expect(ok.code).toBe(ExitCode.Ok);
