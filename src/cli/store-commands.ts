@@ -282,12 +282,14 @@ export function addStoreCommands(program: Command): void {
     ),
   );
 
-  withJson(
-    program
-      .command("compact")
-      .description("rewrite namespaces to their latest change per key (all namespaces when none is named)")
-      .argument("<store>", "the store URL or directory")
-      .argument("[namespaces...]", "namespaces to compact"),
+  withProgress(
+    withJson(
+      program
+        .command("compact")
+        .description("rewrite namespaces to their latest change per key (all namespaces when none is named)")
+        .argument("<store>", "the store URL or directory")
+        .argument("[namespaces...]", "namespaces to compact"),
+    ),
   ).action(
     withHint(
       "compact does not rewrite a file with damaged lines; `statelog copy --skip-damaged` copies what can be read to another store",
@@ -303,7 +305,9 @@ export function addStoreCommands(program: Command): void {
         }
         await requireNamespaces(store, namespaces);
         const todo = namespaces.length > 0 ? namespaces : await namespacesOf(store);
-        const progress = startProgress("compact", "namespaces", { quiet: opts.json === true });
+        const progress = startProgress("compact", "namespaces", {
+          quiet: opts.json === true || opts.progress === false,
+        });
         progress.total(todo.length);
         let done = 0;
         for (const ns of todo) {

@@ -231,6 +231,14 @@ describe("statelog CLI on file stores", { timeout: 120_000 }, () => {
     expect(before).toHaveLength(2);
     const compacted = await outcome("compact", target, "--json");
     expect(JSON.parse(compacted.stdout)).toEqual({ compacted: ["a", "b"] });
+    // Progress on stderr, like the other long commands, and --no-progress turns it off.
+    const shown = await outcome("compact", target, "a");
+    expect(shown.code, shown.stderr).toBe(ExitCode.Ok);
+    expect(shown.stderr).toMatch(/^compact: 1\/1 namespaces/m);
+    const quiet = await outcome("compact", target, "--no-progress");
+    expect(quiet.code, quiet.stderr).toBe(ExitCode.Ok);
+    expect(quiet.stdout).toBe("compacted 2 namespace(s)\n");
+    expect(quiet.stderr).toBe("");
     const after = JSON.parse((await outcome("history", target, "a", "t", "1", "--json")).stdout);
     expect(after.map((e: { change: { entity: unknown } }) => e.change.entity)).toEqual([{ v: 3 }]);
   });
