@@ -31,7 +31,7 @@ import {
   withJson,
   withProgress,
 } from "./command.js";
-import { ExitCode, formatError, toStatelogError, withCorruptionHint } from "./errors.js";
+import { ExitCode, formatError, interruptedError, toStatelogError, withCorruptionHint } from "./errors.js";
 import { clip, printJson, printTable, startProgress } from "./output.js";
 import { Backend, type OpenedTarget, parseTarget, type TargetSpec } from "./targets.js";
 
@@ -252,13 +252,22 @@ export function addStoreCommands(program: Command): void {
             let total = 0;
             for (const ns of namespaces) {
               const progress = startProgress(`copy ${ns}`, "changes", { quiet: opts.progress === false });
+              let copied = 0;
               const result = await copyNamespace(from.store, to.store as Store, ns, {
                 batchSize: opts.batchSize,
                 signal: run.signal,
                 onProgress: (p) => {
+                  copied = p.copied;
                   progress.total(p.total);
                   progress.update(p.copied);
                 },
+              }).catch((error: unknown) => {
+                if (!run.interrupted) throw error;
+                throw interruptedError(
+                  error,
+                  `namespace ${JSON.stringify(ns)}: ${copied} change(s) copied in whole saves`,
+                  "copying again is safe",
+                );
               });
               progress.total(result.changes);
               progress.update(result.changes);

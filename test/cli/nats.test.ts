@@ -83,6 +83,37 @@ describe("statelog CLI on NATS", { timeout: 120_000 }, () => {
     expect(self.stderr).toContain("cannot copy a store onto itself");
   });
 
+  it("copy into a bucket interrupted by Ctrl-C in the middle of a save: exit 130, saying what was written", async () => {
+    const source = join(dir, "many");
+    {
+      await using store = await FileStore.open({ directory: source });
+      const changes = Array.from({ length: 200_000 }, (_, i) => ({
+        namespace: "big",
+        changeType: "set" as const,
+        entityType: "t",
+        entityId: String(i),
+        entity: { i },
+      }));
+      await store.save(changes);
+    }
+    const target = uniqueBucket("abort");
+    // One save of every change: the interruption lands inside the bucket's save, between its publishes.
+    const copy = start("copy", source, `${natsUrl()}/${target}`, "-b", "200000", "--no-progress");
+    const jsm = await jetstreamManager(nc);
+    const stored = () =>
+      jsm.streams.info(`KV_${target}`).then(
+        (info) => info.state.messages,
+        () => 0,
+      );
+    const deadline = Date.now() + 60_000;
+    while ((await stored()) === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    expect(await copy.stop("SIGINT")).toBe(ExitCode.Interrupted);
+    expect(copy.stderr).toMatch(
+      /^statelog: operation aborted \(interrupted\): namespace "big": 0 change\(s\) copied in whole saves, and of the save under way \d+ of 200000 changes were written, .*\d+ not written; copying again is safe \[STATELOG_ABORTED\]$/m,
+    );
+    expect(copy.stderr).not.toContain("STATELOG_PARTIAL_WRITE");
+  });
+
   it("a missing bucket is not created (exit 3); an unreachable server exits 6", async () => {
     const name = uniqueBucket("none");
     const missing = await outcome("namespaces", `${natsUrl()}/${name}`);
