@@ -2,7 +2,8 @@
  * `statelog verify`: checks stored data without changing it, and exits
  * with {@link ExitCode.Damaged} when it found damage.
  *
- * - Every store: each namespace loads (every value decodes).
+ * - Every store: its namespaces list, and each namespace loads (every value
+ *   decodes).
  * - File stores, first, line by line: each line's checksum and shape,
  *   that it belongs to its file's namespace, a torn last line, and
  *   leftover temporary files of an interrupted compaction.
@@ -238,7 +239,15 @@ async function loadEveryNamespace(
   signal: AbortSignal,
   progress: Progress,
 ): Promise<void> {
-  const namespaces = await namespacesOf(store, signal);
+  let namespaces: string[];
+  try {
+    namespaces = await namespacesOf(store, signal);
+  } catch (error) {
+    if (!isCorruptionError(error)) throw error;
+    // The listing fails as a whole (a namespace marker that does not decode): the report says so, as for any damage.
+    found.error("namespaces", `${formatError(error)}; the namespaces cannot be listed, so none was loaded`);
+    return;
+  }
   found.checked.namespaces = namespaces.length;
   progress.total(namespaces.length);
   let done = 0;

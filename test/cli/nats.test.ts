@@ -3,6 +3,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ExitCode } from "../../src/cli/errors.js";
@@ -63,6 +64,36 @@ describe("statelog CLI on NATS", { timeout: 120_000 }, () => {
     expect(compacted.stdout).toContain("compacted 1 namespace(s)");
     const after = await outcome("history", url, "a", "t", "1", "--json");
     expect(JSON.parse(after.stdout).map((e: { change: { entity: unknown } }) => e.change.entity)).toEqual([{ v: 2 }]);
+  });
+
+  it("verify: a namespace marker whose key does not decode is reported as damage, with the report", async () => {
+    const name = uniqueBucket("marker");
+    {
+      await using store = await NatsKvStore.open({ client: nc, bucket: name });
+      await saveSample(store);
+    }
+    await (await new Kvm(nc).open(name)).put("bad_zz", "x");
+    const json = await outcome("verify", `${natsUrl()}/${name}`, "--json", "--no-progress");
+    expect(json.code, json.stderr).toBe(ExitCode.Damaged);
+    expect(json.stderr).toBe("");
+    expect(JSON.parse(json.stdout)).toEqual({
+      target: `${natsUrl()}/${name}`,
+      ok: false,
+      checked: {},
+      problems: [
+        {
+          severity: "error",
+          where: "namespaces",
+          message: expect.stringMatching(
+            /bad escape in key token bad_zz.*\[STATELOG_CORRUPTION\]; the namespaces cannot be listed, so none was loaded$/,
+          ),
+        },
+      ],
+    });
+    const text = await outcome("verify", `${natsUrl()}/${name}`, "--no-progress");
+    expect(text.code).toBe(ExitCode.Damaged);
+    expect(text.stdout).toMatch(/^error {3}namespaces: .*bad_zz/m);
+    expect(text.stdout).toMatch(/^DAMAGED: .*; 1 error\(s\), 0 warning\(s\)$/m);
   });
 
   it("copies NATS → file → a new NATS bucket", async () => {
