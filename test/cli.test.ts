@@ -209,6 +209,22 @@ describe("statelog CLI", { timeout: 120_000 }, () => {
     expect((await target.load("bad")).map((c) => c.entityId)).toEqual(["a", "b"]);
   });
 
+  it("a failed copy to a path through a missing folder and `..` removes only the folders it made", async () => {
+    // `backups/new/..` is `backups`, which was there before: only `new`, made by the copy, goes.
+    const backups = join(dir, "backups");
+    await mkdir(backups);
+    await writeFile(join(backups, "2025.tar"), "last year's backup");
+    const throughNew = await outcome("copy", damaged, `file:${join(backups, "new")}/..`);
+    expect(throughNew.code).toBe(ExitCode.Damaged);
+    expect(await readdir(backups)).toEqual(["2025.tar"]);
+    expect(readFileSync(join(backups, "2025.tar"), "utf8")).toBe("last year's backup");
+    // `made-a/../made-b/c`: the copy makes made-a, made-b and c; all go again.
+    const sideways = await outcome("copy", damaged, `${join(dir, "made-a")}/../made-b/c`);
+    expect(sideways.code).toBe(ExitCode.Damaged);
+    expect(await readdir(dir)).not.toContain("made-a");
+    expect(await readdir(dir)).not.toContain("made-b");
+  });
+
   it("refuses to copy a store onto itself, however the path is spelled", async () => {
     const live = join(dir, "live");
     const link = join(dir, "live-link");

@@ -4,9 +4,12 @@
  * (raw system errors are turned into typed ones first).
  */
 import {
+  AbortError,
   ConfigurationError,
   CorruptionError,
+  isAbortError,
   isCorruptionError,
+  isPartialWriteError,
   isStatelogError,
   messageOf,
   NotFoundError,
@@ -76,6 +79,26 @@ export function withCorruptionHint(error: unknown, hint: string): unknown {
     "",
   );
   return new CorruptionError(error.file, error.line, `${reason} (${hint})`, { cause: error.cause ?? error });
+}
+
+/**
+ * What a command stopped by Ctrl-C or SIGTERM reports, whatever its work
+ * failed with: an `AbortError` (exit code 130). A backend may report the
+ * abort as another failure (a NATS save stopped midway rejects with a
+ * partial write); what it says was written is kept in the message.
+ */
+export function interruptedError(error: unknown, detail: string, advice = ""): AbortError {
+  const aborted = new AbortError(error);
+  let stopped = "";
+  if (isPartialWriteError(error)) {
+    const total = error.written.length + error.uncertain.length + error.failed.length;
+    stopped =
+      `, and of the save under way ${error.written.length} of ${total} ${error.targets} were written` +
+      (error.uncertain.length > 0 ? `, ${error.uncertain.length} uncertain (sent, unanswered)` : "") +
+      `, ${error.failed.length} not written`;
+  } else if (!isAbortError(error)) stopped = `, and the work under way stopped with: ${messageOf(error)}`;
+  aborted.message = `${aborted.message} (interrupted): ${detail}${stopped}${advice === "" ? "" : `; ${advice}`}`;
+  return aborted;
 }
 
 /** The text the command prints for `error` (after `statelog: `): the message, then the code in brackets. */

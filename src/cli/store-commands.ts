@@ -2,8 +2,7 @@
  * The store commands of `statelog`: `namespaces`, `dump`, `tail`,
  * `copy`/`migrate`, `compact` and `stats`, on any store URL.
  */
-import { existsSync, realpathSync, statSync } from "node:fs";
-import { rm } from "node:fs/promises";
+import { mkdirSync, realpathSync, rmSync, statSync } from "node:fs";
 import path from "node:path";
 import type { Command } from "commander";
 import type { FileStore } from "../file/index.js";
@@ -32,7 +31,7 @@ import {
   withJson,
   withProgress,
 } from "./command.js";
-import { ExitCode, formatError, toStatelogError, withCorruptionHint } from "./errors.js";
+import { ExitCode, formatError, interruptedError, toStatelogError, withCorruptionHint } from "./errors.js";
 import { clip, printJson, printTable, startProgress } from "./output.js";
 import { Backend, type OpenedTarget, parseTarget, type TargetSpec } from "./targets.js";
 
@@ -235,26 +234,40 @@ export function addStoreCommands(program: Command): void {
         try {
           await using from = await openStore(fromUrl, "copy", skipDamaged(opts.skipDamaged));
           refuseSelfCopy(from, toSpec);
-          const created = toSpec.backend === Backend.File ? directoryToCreate(toSpec.path as string) : undefined;
-          if (opts.namespace) await requireNamespaces(from.store, opts.namespace);
-          const namespaces = opts.namespace ?? (await namespacesOf(from.store, run.signal));
+          if (toSpec.backend === Backend.File) refuseFileTarget(toSpec.path as string);
+          // A namespace named twice is copied once.
+          const named = opts.namespace && [...new Set(opts.namespace)];
+          if (named) await requireNamespaces(from.store, named);
+          const namespaces = named ?? (await namespacesOf(from.store, run.signal));
           let to: OpenedTarget | undefined;
+          let created: MadeDirectory[] = [];
           try {
+            if (toSpec.backend === Backend.File) created = makeDirectory(toSpec.path as string);
             to = await openStore(toUrl, "copy", { create: true });
             if (to.identity !== undefined && to.identity === from.identity) {
               throw new ConfigurationError(`cannot copy a store onto itself (${to.spec.display})`);
             }
-            const perNamespace: Record<string, number> = {};
+            // No prototype: a namespace named "__proto__" is a key like any other.
+            const perNamespace: Record<string, number> = Object.create(null);
             let total = 0;
             for (const ns of namespaces) {
               const progress = startProgress(`copy ${ns}`, "changes", { quiet: opts.progress === false });
+              let copied = 0;
               const result = await copyNamespace(from.store, to.store as Store, ns, {
                 batchSize: opts.batchSize,
                 signal: run.signal,
                 onProgress: (p) => {
+                  copied = p.copied;
                   progress.total(p.total);
                   progress.update(p.copied);
                 },
+              }).catch((error: unknown) => {
+                if (!run.interrupted) throw error;
+                throw interruptedError(
+                  error,
+                  `namespace ${JSON.stringify(ns)}: ${copied} change(s) copied in whole saves`,
+                  "copying again is safe",
+                );
               });
               progress.total(result.changes);
               progress.update(result.changes);
@@ -266,8 +279,7 @@ export function addStoreCommands(program: Command): void {
             else console.log(`copied ${total} change(s) in ${namespaces.length} namespace(s)`);
           } catch (error) {
             await to?.close().catch(() => undefined);
-            // Only what this command created: a directory that was there before is never removed.
-            if (created !== undefined) await rm(created, { recursive: true, force: true });
+            removeMade(created);
             throw error;
           } finally {
             await to?.close();
@@ -279,12 +291,14 @@ export function addStoreCommands(program: Command): void {
     ),
   );
 
-  withJson(
-    program
-      .command("compact")
-      .description("rewrite namespaces to their latest change per key (all namespaces when none is named)")
-      .argument("<store>", "the store URL or directory")
-      .argument("[namespaces...]", "namespaces to compact"),
+  withProgress(
+    withJson(
+      program
+        .command("compact")
+        .description("rewrite namespaces to their latest change per key (all namespaces when none is named)")
+        .argument("<store>", "the store URL or directory")
+        .argument("[namespaces...]", "namespaces to compact"),
+    ),
   ).action(
     withHint(
       "compact does not rewrite a file with damaged lines; `statelog copy --skip-damaged` copies what can be read to another store",
@@ -300,7 +314,9 @@ export function addStoreCommands(program: Command): void {
         }
         await requireNamespaces(store, namespaces);
         const todo = namespaces.length > 0 ? namespaces : await namespacesOf(store);
-        const progress = startProgress("compact", "namespaces", { quiet: opts.json === true });
+        const progress = startProgress("compact", "namespaces", {
+          quiet: opts.json === true || opts.progress === false,
+        });
         progress.total(todo.length);
         let done = 0;
         for (const ns of todo) {
@@ -348,23 +364,73 @@ function refuseSelfCopy(from: OpenedTarget, to: TargetSpec): void {
 }
 
 /**
- * What opening `dir` as a copy's target would create: undefined when it
- * exists (as a directory), else its topmost missing folder.
+ * Refuses a copy's file target that is a file, before anything is created.
  * @throws ConfigurationError when it, or a folder on its path, is a file
  */
-function directoryToCreate(dir: string): string | undefined {
+function refuseFileTarget(dir: string): void {
   let stats: ReturnType<typeof statSync> | undefined;
   try {
     stats = statSync(dir, { throwIfNoEntry: false });
   } catch (error) {
     throw toStatelogError(error, `store directory ${JSON.stringify(dir)}`);
   }
-  if (stats?.isDirectory()) return undefined;
-  if (stats) throw new ConfigurationError(`cannot copy to ${JSON.stringify(dir)}: it is a file, not a directory`);
-  let missing = path.resolve(dir);
-  for (;;) {
-    const parent = path.dirname(missing);
-    if (parent === missing || existsSync(parent)) return missing;
-    missing = parent;
+  if (stats && !stats.isDirectory()) {
+    throw new ConfigurationError(`cannot copy to ${JSON.stringify(dir)}: it is a file, not a directory`);
+  }
+}
+
+/** A directory a copy made, with its identity (so that a directory someone put in its place is not removed). */
+interface MadeDirectory {
+  readonly path: string;
+  readonly dev: number;
+  readonly ino: number;
+}
+
+/**
+ * Makes `dir` and each missing folder on its path, one component at a
+ * time, and returns those it made. The path is walked as written, not
+ * resolved: `new/..` names what the file system does (resolving it first
+ * once named a directory that was there before as one to remove), and in
+ * `a/../b` both `a` and `b` are made and returned.
+ * @throws ConfigurationError (and the directories it made are removed again)
+ */
+function makeDirectory(dir: string): MadeDirectory[] {
+  const { root } = path.parse(dir);
+  const made: MadeDirectory[] = [];
+  let at = root;
+  try {
+    for (const part of dir.slice(root.length).split(/[\\/]+/)) {
+      if (part === "") continue;
+      at = at === "" || at.endsWith(path.sep) || at.endsWith("/") ? at + part : `${at}${path.sep}${part}`;
+      try {
+        mkdirSync(at);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === "EEXIST") continue;
+        throw error;
+      }
+      const { dev, ino } = statSync(at);
+      made.push({ path: at, dev, ino });
+    }
+  } catch (error) {
+    removeMade(made);
+    throw toStatelogError(error, `store directory ${JSON.stringify(dir)}`);
+  }
+  return made;
+}
+
+/** Whether `made` is still the directory the copy made. */
+function stillMade(made: MadeDirectory): boolean {
+  const now = statSync(made.path, { throwIfNoEntry: false });
+  return now?.isDirectory() === true && now.dev === made.dev && now.ino === made.ino;
+}
+
+/** Removes the directories a failed copy made, innermost first; a directory that was there before is never one. */
+function removeMade(made: readonly MadeDirectory[]): void {
+  for (const m of [...made].reverse()) {
+    try {
+      if (stillMade(m)) rmSync(m.path, { recursive: true, force: true });
+    } catch {
+      // Best effort: the error that stopped the walk is the one to report.
+    }
   }
 }

@@ -205,7 +205,7 @@ async function openFile(spec: TargetSpec, options: CheckedOptions): Promise<Open
  * created: without creating anything.
  * @throws NotFoundError | ConfigurationError
  */
-function requireDirectory(dir: string, kind: string, create: boolean): void {
+export function requireDirectory(dir: string, kind: string, create = false): void {
   const what = `${kind} ${JSON.stringify(dir)}`;
   let stats: ReturnType<typeof statSync> | undefined;
   try {

@@ -2,16 +2,19 @@
  * `statelog verify`: checks stored data without changing it, and exits
  * with {@link ExitCode.Damaged} when it found damage.
  *
- * - Every store: each namespace loads (every value decodes).
+ * - Every store: its namespaces list, and each namespace loads (every value
+ *   decodes).
  * - File stores, first, line by line: each line's checksum and shape,
  *   that it belongs to its file's namespace, a torn last line, and
  *   leftover temporary files of an interrupted compaction.
- * - Every event store: global positions strictly increase, each stream's
- *   positions follow each other, and the streams' index (`getStreams`)
- *   agrees with the events.
- * - File event stores, first: each segment line's checksum, the segment
- *   names against their first events, the order of global positions
- *   across segments, and each index snapshot's checksum.
+ * - NATS and memory event stores: global positions strictly increase,
+ *   each stream's positions follow each other, and the streams' index
+ *   (`getStreams`) agrees with the events.
+ * - File event stores, from their files alone (an open would repair
+ *   them): each segment line's checksum, the segment names against their
+ *   first events, the order of global positions, each append whole (a
+ *   torn last one is a warning), each stream's positions, and each index
+ *   snapshot's checksum.
  * - File stores and file event stores: their side files. A hint must hold
  *   for its data file (the same checks as a load); an index file's blocks
  *   must pass their checksums, its segment must exist, and an intact index
@@ -36,6 +39,7 @@ import { createInterface } from "node:readline";
 import type { Command } from "commander";
 import type { EventStore } from "../events/index.js";
 import { DATA_SUFFIX, DIR_SUFFIX, namespaceFromPath, TEMP_SUFFIX } from "../file/encoding.js";
+import { LockedError } from "../file/errors.js";
 import {
   decodeLineAt,
   INDEX_PREFIX,
@@ -53,12 +57,13 @@ import { LineError, parseLineObject } from "../file/format.js";
 import { hintFileOf, readHint } from "../file/hint.js";
 import { type HintSpans, hintSpans } from "../file/hint-spans.js";
 import { verifyLineCrc } from "../file/lines.js";
+import { flockTry } from "../file/lock.js";
 import { isCorruptionError, messageOf, type Store } from "../index.js";
 import { untilCaughtUp } from "./caught-up.js";
 import { type CommonFlags, interruptible, namespacesOf, openKind, withJson, withProgress } from "./command.js";
-import { ExitCode, formatError } from "./errors.js";
+import { ExitCode, formatError, toStatelogError } from "./errors.js";
 import { type Progress, printJson, startProgress } from "./output.js";
-import { Backend, parseTarget, TargetKind, type TargetSpec } from "./targets.js";
+import { Backend, parseTarget, requireDirectory, TargetKind, type TargetSpec } from "./targets.js";
 
 /** One finding. Errors are damage; warnings are worth knowing but lose nothing. */
 export interface Problem {
@@ -238,7 +243,15 @@ async function loadEveryNamespace(
   signal: AbortSignal,
   progress: Progress,
 ): Promise<void> {
-  const namespaces = await namespacesOf(store, signal);
+  let namespaces: string[];
+  try {
+    namespaces = await namespacesOf(store, signal);
+  } catch (error) {
+    if (!isCorruptionError(error)) throw error;
+    // The listing fails as a whole (a namespace marker that does not decode): the report says so, as for any damage.
+    found.error("namespaces", `${formatError(error)}; the namespaces cannot be listed, so none was loaded`);
+    return;
+  }
   found.checked.namespaces = namespaces.length;
   progress.total(namespaces.length);
   let done = 0;
@@ -258,12 +271,24 @@ async function loadEveryNamespace(
   }
 }
 
-/** The line-by-line checks of a file event store: segments in order, checksums, snapshots. */
+/**
+ * The line-by-line checks of a file event store, which never opens it (an
+ * open repairs: it cuts a torn last append off and rewrites index files):
+ * checksums; global positions increasing, consecutive within a segment;
+ * each batch whole (its first line's `"n"` lines); each stream's positions
+ * following one another; snapshots. The events of a torn last append are
+ * left out of the counts and stream checks, as reads leave them out.
+ */
 async function scanFileEvents(dir: string, found: Findings, progress: Progress): Promise<void> {
   const names = readdirSync(dir).sort();
   progress.total(bytesUnder(dir));
   const base = { bytes: 0 };
   let last = 0;
+  const lastSegment = names.filter((n) => numberIn(n, SEGMENT_PREFIX, SEGMENT_SUFFIX) !== undefined).at(-1);
+  /** Each stream's last position, from the events of whole batches. */
+  const streams = new Map<string, number>();
+  /** The streams of the newest snapshot that decodes (those whose events retention deleted are only there). */
+  let snapshotStreams: readonly (readonly [string, number, number])[] = [];
   for (const name of names) {
     const file = path.join(dir, name);
     if (name.endsWith(TEMP_SUFFIX)) found.warning(file, "a temporary file left by an interrupted write");
@@ -271,6 +296,9 @@ async function scanFileEvents(dir: string, found: Findings, progress: Progress):
     if (first !== undefined) {
       found.count("segments");
       let firstSeen: number | undefined;
+      let previous: number | undefined;
+      /** The open batch: its length, its first line, the lines still to come and its events so far. */
+      let batch = { length: 0, line: 0, missing: 0, events: [] as { stream: string; position: number; n: number }[] };
       const torn = await eachLine(file, progress, base, (line, n) => {
         if (line === "") return;
         found.count("lines");
@@ -278,12 +306,32 @@ async function scanFileEvents(dir: string, found: Findings, progress: Progress):
         const decoded = decodeLineAt(bytes, 0, bytes.length);
         if (decoded === undefined) {
           found.error(`${file}:${n}`, "damaged line (checksum mismatch or not an event)");
+          // Its position and batch are unknown: the lines after it are not held against them.
+          previous = undefined;
+          batch = { length: 0, line: 0, missing: 0, events: [] };
           return;
         }
         const g = decoded.record.globalPosition;
         firstSeen ??= g;
         if (g <= last) found.error(`${file}:${n}`, `global position ${g} comes after ${last}: out of order`);
+        else if (previous !== undefined && g !== previous + 1) {
+          found.error(`${file}:${n}`, `global position ${g} follows ${previous} (expected ${previous + 1})`);
+        }
         last = Math.max(last, g);
+        previous = g;
+        if (batch.missing > 0 && decoded.batch > 1) {
+          found.error(
+            `${file}:${n}`,
+            `a batch of ${decoded.batch} events starts inside the batch of ${batch.length} events of line ${batch.line}`,
+          );
+          batch.missing = 0;
+        }
+        if (batch.missing === 0) batch = { length: decoded.batch, line: n, missing: decoded.batch, events: [] };
+        batch.events.push({ stream: decoded.record.streamId, position: decoded.record.position, n });
+        if (--batch.missing === 0) {
+          found.count("events", batch.events.length);
+          for (const e of batch.events) checkStreamPosition(streams, e.stream, e.position, `${file}:${e.n}`, found);
+        }
       });
       if (firstSeen !== undefined && firstSeen !== first) {
         found.error(
@@ -297,7 +345,7 @@ async function scanFileEvents(dir: string, found: Findings, progress: Progress):
           `an empty segment whose name claims global position ${first}, which an earlier segment holds (left by a roll that failed; holds nothing: the next open removes it)`,
         );
       }
-      if (torn) found.warning(file, "its last line is torn (an append interrupted by a crash: the next open drops it)");
+      if (batch.missing > 0 || torn) reportTornAppend(file, name === lastSegment, batch, torn, found);
     }
     const indexOf = numberIn(name, INDEX_PREFIX, INDEX_SUFFIX);
     if (indexOf !== undefined) {
@@ -331,10 +379,64 @@ async function scanFileEvents(dir: string, found: Findings, progress: Progress):
         if (data.lastGlobal !== snapshot) {
           found.error(file, `the snapshot's name says global position ${snapshot}, it covers ${data.lastGlobal}`);
         }
+        snapshotStreams = data.streams;
       } catch (error) {
         found.error(file, isCorruptionError(error) ? error.message : messageOf(error));
       }
     }
+  }
+  const all = new Set(streams.keys());
+  for (const [id] of snapshotStreams) all.add(id);
+  if (all.size > 0) found.count("streams", all.size);
+}
+
+/** A stream's position must follow its last one (the first one seen may be anything: retention deletes old segments). */
+function checkStreamPosition(
+  streams: Map<string, number>,
+  stream: string,
+  position: number,
+  where: string,
+  found: Findings,
+): void {
+  const before = streams.get(stream);
+  if (before !== undefined && position !== before + 1) {
+    found.error(
+      where,
+      `stream ${JSON.stringify(stream)}: position ${position} follows ${before} (expected ${before + 1})`,
+    );
+  }
+  streams.set(stream, position);
+}
+
+/**
+ * A segment that ends inside a batch (fewer lines than its first line
+ * announces) or inside a line. A crash can only cut the log's last append:
+ * in the last segment a warning (reads leave it out, the next open drops
+ * it); in any other an error (an open refuses the store).
+ */
+function reportTornAppend(
+  file: string,
+  isLast: boolean,
+  batch: { length: number; line: number; missing: number },
+  torn: boolean,
+  found: Findings,
+): void {
+  const cut =
+    batch.missing > 0
+      ? `the batch of ${batch.length} events of line ${batch.line} ends after ${batch.length - batch.missing} of its lines${torn ? " and a torn line" : ""}`
+      : "its last line is torn";
+  if (isLast) {
+    found.warning(
+      file,
+      batch.missing > 0
+        ? `its last append is torn: ${cut} (an append interrupted by a crash: reads leave it out, the next open drops it)`
+        : `${cut} (an append interrupted by a crash: the next open drops it)`,
+    );
+  } else {
+    found.error(
+      batch.missing > 0 ? `${file}:${batch.line}` : file,
+      `${cut}, and it is not the last segment (a crash can only cut the log's last append)`,
+    );
   }
 }
 
@@ -421,18 +523,50 @@ async function scanFileModels(dir: string, found: Findings, progress: Progress):
   if (torn) found.warning(file, "its last line is torn (a write interrupted by a crash: the next open drops it)");
 }
 
+/**
+ * Takes the lock a file event store's writer holds, without creating its
+ * `LOCK` file: a store another process has open is refused as an open
+ * would refuse it (and no writer opens it while it is checked). Without a
+ * `LOCK` file no process has the store open, and nothing is locked.
+ * @throws LockedError
+ */
+function holdEventStoreLock(dir: string): Disposable {
+  let fd: number;
+  try {
+    fd = openSync(path.join(dir, "LOCK"), "r");
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return { [Symbol.dispose]: () => undefined };
+    throw toStatelogError(error, `event store directory ${JSON.stringify(dir)}`);
+  }
+  try {
+    if (!flockTry(fd, "ex")) throw new LockedError(path.resolve(dir));
+  } catch (error) {
+    closeSync(fd);
+    throw error;
+  }
+  return { [Symbol.dispose]: () => closeSync(fd) };
+}
+
 /** Verifies what `url` names (see the module's description). */
 export async function verifyTarget(spec: TargetSpec, signal: AbortSignal, quiet: boolean): Promise<VerifyReport> {
   const found = new Findings();
   const file = spec.backend === Backend.File;
   const dir = spec.path as string;
+  if (file && spec.kind === TargetKind.Events) {
+    // Checked from its files alone: opening a file event store repairs it (verify changes nothing).
+    requireDirectory(dir, "event store directory");
+    using _lock = holdEventStoreLock(dir);
+    const progress = startProgress("verify files", "bytes", { quiet });
+    await scanFileEvents(dir, found, progress);
+    progress.stop();
+    return { target: spec.display, checked: found.checked, problems: found.problems };
+  }
   if (file) {
     // First the files themselves, without opening the store (which may refuse damaged data).
     // A missing directory is reported by openKind below, the same way every command does.
     if (existsSync(dir)) {
       const progress = startProgress("verify files", "bytes", { quiet });
       if (spec.kind === TargetKind.Store) await scanFileStore(dir, found, progress);
-      else if (spec.kind === TargetKind.Events) await scanFileEvents(dir, found, progress);
       else await scanFileModels(dir, found, progress);
       progress.stop();
     }

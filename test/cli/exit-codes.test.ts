@@ -1,6 +1,6 @@
 /** The exit code of each kind of failure (docs/cli.md, "Exit codes"). */
 import { describe, expect, it } from "vitest";
-import { ExitCode, errorJson, exitCodeOf } from "../../src/cli/errors.js";
+import { ExitCode, errorJson, exitCodeOf, interruptedError } from "../../src/cli/errors.js";
 import { LockedError } from "../../src/file/index.js";
 import {
   AbortError,
@@ -46,5 +46,22 @@ describe("exitCodeOf", () => {
       error: { code: "STATELOG_NOT_FOUND", message: 'namespace "n" not found', exitCode: 3 },
     });
     expect(JSON.parse(errorJson(new Error("boom")))).toEqual({ error: { message: "boom", exitCode: 1 } });
+  });
+
+  it("reports a failure of interrupted work as aborted (exit 130), keeping what a partial write says was written", () => {
+    const partial = new PartialWriteError({
+      operation: "save",
+      targets: "changes",
+      written: [0, 1],
+      uncertain: [2],
+      failed: [{ index: 3, error: new AbortError() }],
+    });
+    const aborted = interruptedError(partial, 'namespace "a": 10 change(s) copied', "copying again is safe");
+    expect(exitCodeOf(aborted)).toBe(ExitCode.Interrupted);
+    expect(aborted.cause).toBe(partial);
+    expect(aborted.message).toBe(
+      'operation aborted (interrupted): namespace "a": 10 change(s) copied, and of the save under way 2 of 4 changes were written, 1 uncertain (sent, unanswered), 1 not written; copying again is safe',
+    );
+    expect(interruptedError(new AbortError(), "x").message).toBe("operation aborted (interrupted): x");
   });
 });

@@ -1,11 +1,12 @@
 /** The CLI on file event stores and file read-model stores, run as a child process. */
-import { cpSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ExitCode } from "../../src/cli/errors.js";
 import { createEvent } from "../../src/events/index.js";
+import { encodeLine, segmentName } from "../../src/file/events/format.js";
 import { FileEventStore, FileReadModelStore } from "../../src/file/index.js";
 import { jsonLines, outcome } from "./run.js";
 
@@ -21,6 +22,33 @@ async function writeEvents(directory: string): Promise<void> {
   await store.snapshot();
   await store.append("order-1", [createEvent("shipped", { n: 4 })]);
 }
+
+/** Every file of `directory` with its bytes and modification time: what verify must leave as it is. */
+function filesOf(directory: string): Record<string, { bytes: string; mtimeMs: number }> {
+  const files: Record<string, { bytes: string; mtimeMs: number }> = {};
+  for (const name of readdirSync(directory).sort()) {
+    const file = join(directory, name);
+    files[name] = { bytes: readFileSync(file).toString("base64"), mtimeMs: statSync(file).mtimeMs };
+  }
+  return files;
+}
+
+/** A line of a segment, as the store writes it (`batch`: the length of the append it starts). */
+const eventLine = (g: number, stream: string, position: number, batch?: number) =>
+  encodeLine(
+    {
+      id: `e${g}`,
+      type: "t",
+      data: { g },
+      timestamp: new Date(1_700_000_000_000),
+      streamId: stream,
+      position,
+      globalPosition: g,
+    },
+    JSON.stringify({ g }),
+    undefined,
+    batch,
+  );
 
 describe("statelog CLI on file event and read-model stores", { timeout: 120_000 }, () => {
   let dir: string;
@@ -216,6 +244,88 @@ describe("statelog CLI on file event and read-model stores", { timeout: 120_000 
         message: expect.stringContaining("index file does not match its segment after byte 0"),
       }),
     ]);
+  });
+
+  it("verify changes nothing, and reports a last append cut short of its batch as a torn append", async () => {
+    const cut = join(dir, "cut-batch");
+    {
+      await using store = await FileEventStore.open({ directory: cut });
+      for (let i = 0; i < 4; i++) await store.append(`s${i % 2}`, [createEvent("one", { i })]);
+      await store.append(
+        "batch",
+        [1, 2, 3, 4, 5].map((k) => createEvent("five", { k })),
+      );
+    }
+    rmSync(join(cut, "LOCK")); // as after a crash that left no LOCK file: verify must not make one
+    const segment = join(cut, segmentName(1));
+    const lines = readFileSync(segment, "utf8").split("\n").slice(0, -1);
+    expect(lines).toHaveLength(9);
+    // Cut at a line boundary: 3 of the batch's 5 lines left.
+    writeFileSync(
+      segment,
+      lines
+        .slice(0, 7)
+        .map((l) => `${l}\n`)
+        .join(""),
+    );
+    const before = filesOf(cut);
+    const atLine = await outcome("verify", `file+events:${cut}`, "--json", "--no-progress");
+    expect(atLine.code, atLine.stderr).toBe(ExitCode.Ok);
+    expect(filesOf(cut)).toEqual(before);
+    const report = JSON.parse(atLine.stdout);
+    expect(report).toMatchObject({ ok: true, checked: { segments: 1, lines: 7, events: 4, streams: 2 } });
+    expect(report.problems).toContainEqual({
+      severity: "warning",
+      where: segment,
+      message:
+        "its last append is torn: the batch of 5 events of line 5 ends after 3 of its lines (an append interrupted by a crash: reads leave it out, the next open drops it)",
+    });
+    expect(report.problems.every((p: { severity: string }) => p.severity === "warning")).toBe(true);
+
+    // Cut inside the batch's fourth line.
+    writeFileSync(segment, `${lines.slice(0, 7).join("\n")}\n${(lines[7] as string).slice(0, 20)}`);
+    const midLine = filesOf(cut);
+    const inLine = await outcome("verify", `file+events:${cut}`, "--no-progress");
+    expect(inLine.code, inLine.stderr).toBe(ExitCode.Ok);
+    expect(filesOf(cut)).toEqual(midLine);
+    expect(inLine.stdout).toContain(
+      `warning ${segment}: its last append is torn: the batch of 5 events of line 5 ends after 3 of its lines and a torn line`,
+    );
+  });
+
+  it("verify: order and batch checks from the lines alone; a store open elsewhere is refused (exit 6)", async () => {
+    const crafted = join(dir, "crafted-events");
+    mkdirSync(crafted);
+    // Segment 1: a batch of 3 cut after 2 lines, in a segment that is not the last (error). Segment 4: a stream
+    // that jumps, and a global position that skips one.
+    writeFileSync(join(crafted, segmentName(1)), eventLine(1, "a", 1) + eventLine(2, "b", 1, 3) + eventLine(3, "b", 2));
+    writeFileSync(join(crafted, segmentName(4)), eventLine(4, "a", 3) + eventLine(6, "a", 4));
+    const result = await outcome("verify", `file+events:${crafted}`, "--json", "--no-progress");
+    expect(result.code, result.stderr).toBe(ExitCode.Damaged);
+    expect(JSON.parse(result.stdout).problems).toEqual([
+      {
+        severity: "error",
+        where: `${join(crafted, segmentName(1))}:2`,
+        message:
+          "the batch of 3 events of line 2 ends after 2 of its lines, and it is not the last segment (a crash can only cut the log's last append)",
+      },
+      {
+        severity: "error",
+        where: `${join(crafted, segmentName(4))}:1`,
+        message: 'stream "a": position 3 follows 1 (expected 2)',
+      },
+      {
+        severity: "error",
+        where: `${join(crafted, segmentName(4))}:2`,
+        message: "global position 6 follows 4 (expected 5)",
+      },
+    ]);
+    expect(readdirSync(crafted)).toEqual([segmentName(1), segmentName(4)]);
+
+    await using _open = await FileEventStore.open({ directory: join(dir, "events-in-use") });
+    const locked = await outcome("verify", `file+events:${join(dir, "events-in-use")}`, "--no-progress");
+    expect(locked.code).toBe(ExitCode.Unavailable);
+    expect(locked.stderr).toContain("[STATELOG_LOCKED]");
   });
 
   it("status shows projections by name; an unknown one exits 3", async () => {

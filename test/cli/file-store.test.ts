@@ -130,6 +130,25 @@ describe("statelog CLI on file stores", { timeout: 120_000 }, () => {
     expect(self.stderr).toContain("cannot copy a store onto itself");
   });
 
+  it("copy --json: a namespace named __proto__ is counted like any other; one named twice is copied once", async () => {
+    const odd = join(dir, "odd-names");
+    {
+      await using store = await FileStore.open({ directory: odd });
+      await store.save([set("__proto__", "1", { v: 1 }), set("ws-1", "1", { v: 1 }), set("ws-1", "2", { v: 1 })]);
+    }
+    const all = await outcome("copy", odd, "memory:", "--json", "--no-progress");
+    expect(all.code, all.stderr).toBe(ExitCode.Ok);
+    const summary = JSON.parse(all.stdout);
+    expect(summary).toMatchObject({ namespaces: 2, changes: 3 });
+    expect(Object.entries(summary.perNamespace)).toEqual([
+      ["__proto__", 1],
+      ["ws-1", 2],
+    ]);
+    const twice = await outcome("copy", odd, "memory:", "-n", "ws-1", "ws-1", "--json", "--no-progress");
+    expect(twice.code, twice.stderr).toBe(ExitCode.Ok);
+    expect(JSON.parse(twice.stdout)).toEqual({ namespaces: 1, changes: 2, perNamespace: { "ws-1": 2 } });
+  });
+
   it("verify: a healthy store passes; a damaged line exits 7; a torn last line is a warning", async () => {
     const ok = await outcome("verify", data, "--json", "--no-progress");
     expect(ok.code).toBe(ExitCode.Ok);
@@ -212,6 +231,14 @@ describe("statelog CLI on file stores", { timeout: 120_000 }, () => {
     expect(before).toHaveLength(2);
     const compacted = await outcome("compact", target, "--json");
     expect(JSON.parse(compacted.stdout)).toEqual({ compacted: ["a", "b"] });
+    // Progress on stderr, like the other long commands, and --no-progress turns it off.
+    const shown = await outcome("compact", target, "a");
+    expect(shown.code, shown.stderr).toBe(ExitCode.Ok);
+    expect(shown.stderr).toMatch(/^compact: 1\/1 namespaces/m);
+    const quiet = await outcome("compact", target, "--no-progress");
+    expect(quiet.code, quiet.stderr).toBe(ExitCode.Ok);
+    expect(quiet.stdout).toBe("compacted 2 namespace(s)\n");
+    expect(quiet.stderr).toBe("");
     const after = JSON.parse((await outcome("history", target, "a", "t", "1", "--json")).stdout);
     expect(after.map((e: { change: { entity: unknown } }) => e.change.entity)).toEqual([{ v: 3 }]);
   });

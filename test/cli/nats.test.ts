@@ -3,6 +3,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ExitCode } from "../../src/cli/errors.js";
@@ -65,6 +66,36 @@ describe("statelog CLI on NATS", { timeout: 120_000 }, () => {
     expect(JSON.parse(after.stdout).map((e: { change: { entity: unknown } }) => e.change.entity)).toEqual([{ v: 2 }]);
   });
 
+  it("verify: a namespace marker whose key does not decode is reported as damage, with the report", async () => {
+    const name = uniqueBucket("marker");
+    {
+      await using store = await NatsKvStore.open({ client: nc, bucket: name });
+      await saveSample(store);
+    }
+    await (await new Kvm(nc).open(name)).put("bad_zz", "x");
+    const json = await outcome("verify", `${natsUrl()}/${name}`, "--json", "--no-progress");
+    expect(json.code, json.stderr).toBe(ExitCode.Damaged);
+    expect(json.stderr).toBe("");
+    expect(JSON.parse(json.stdout)).toEqual({
+      target: `${natsUrl()}/${name}`,
+      ok: false,
+      checked: {},
+      problems: [
+        {
+          severity: "error",
+          where: "namespaces",
+          message: expect.stringMatching(
+            /bad escape in key token bad_zz.*\[STATELOG_CORRUPTION\]; the namespaces cannot be listed, so none was loaded$/,
+          ),
+        },
+      ],
+    });
+    const text = await outcome("verify", `${natsUrl()}/${name}`, "--no-progress");
+    expect(text.code).toBe(ExitCode.Damaged);
+    expect(text.stdout).toMatch(/^error {3}namespaces: .*bad_zz/m);
+    expect(text.stdout).toMatch(/^DAMAGED: .*; 1 error\(s\), 0 warning\(s\)$/m);
+  });
+
   it("copies NATS → file → a new NATS bucket", async () => {
     const file = join(dir, "backup");
     const toFile = await outcome("copy", url, `file:${file}`, "--json", "--no-progress");
@@ -81,6 +112,37 @@ describe("statelog CLI on NATS", { timeout: 120_000 }, () => {
     const self = await outcome("copy", url, `${natsUrl()}/${bucket}`);
     expect(self.code).toBe(ExitCode.Usage);
     expect(self.stderr).toContain("cannot copy a store onto itself");
+  });
+
+  it("copy into a bucket interrupted by Ctrl-C in the middle of a save: exit 130, saying what was written", async () => {
+    const source = join(dir, "many");
+    {
+      await using store = await FileStore.open({ directory: source });
+      const changes = Array.from({ length: 200_000 }, (_, i) => ({
+        namespace: "big",
+        changeType: "set" as const,
+        entityType: "t",
+        entityId: String(i),
+        entity: { i },
+      }));
+      await store.save(changes);
+    }
+    const target = uniqueBucket("abort");
+    // One save of every change: the interruption lands inside the bucket's save, between its publishes.
+    const copy = start("copy", source, `${natsUrl()}/${target}`, "-b", "200000", "--no-progress");
+    const jsm = await jetstreamManager(nc);
+    const stored = () =>
+      jsm.streams.info(`KV_${target}`).then(
+        (info) => info.state.messages,
+        () => 0,
+      );
+    const deadline = Date.now() + 60_000;
+    while ((await stored()) === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    expect(await copy.stop("SIGINT")).toBe(ExitCode.Interrupted);
+    expect(copy.stderr).toMatch(
+      /^statelog: operation aborted \(interrupted\): namespace "big": 0 change\(s\) copied in whole saves, and of the save under way \d+ of 200000 changes were written, .*\d+ not written; copying again is safe \[STATELOG_ABORTED\]$/m,
+    );
+    expect(copy.stderr).not.toContain("STATELOG_PARTIAL_WRITE");
   });
 
   it("a missing bucket is not created (exit 3); an unreachable server exits 6", async () => {
