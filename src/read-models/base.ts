@@ -220,13 +220,18 @@ export abstract class TableReadModelStore implements ReadModelStore {
     return this.close();
   }
 
-  /** Runs `fn` after every write (and every other `exclusive` call) before it, and before those after it. */
+  /**
+   * Runs `fn` after every write (and every other `exclusive` call) before it,
+   * and before those after it. A call made after `close()` is a
+   * `ClosedError`; one made before runs (`close()` waits for it).
+   */
   protected exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const run = async (): Promise<T> => {
+    try {
       this.#state.check();
-      return fn();
-    };
-    const result = this.#tail.then(run, run);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const result = this.#tail.then(fn, fn);
     this.#tail = result.catch(() => undefined);
     return result;
   }

@@ -349,6 +349,21 @@ function describeClose(fresh: Factory): void {
       await expectCode(store.getProjectionStatus("p"), ErrorCode.Closed);
     });
 
+    it("writes called before close() are carried out; close() resolves after them", async () => {
+      const store = await fresh({ indexes: [] });
+      const type = uniqueName("T");
+      await store.save({ n: 0 }, readModelMetadata(type, "a"));
+      const writes = [
+        store.save({ n: 1 }, readModelMetadata(type, "b")),
+        store.delete(type, "a"),
+        store.updateProjectionStatus(status("p", 1)),
+        store.save({ n: 2 }, readModelMetadata(type, "c")),
+      ];
+      await store.close();
+      const results = await Promise.allSettled(writes);
+      expect(results.map((r) => (r.status === "rejected" ? String(r.reason) : "ok"))).toEqual(["ok", "ok", "ok", "ok"]);
+    });
+
     it("an aborted signal fails a call with an AbortError and writes nothing", async () => {
       const store = await fresh({ indexes: [] });
       const type = uniqueName("T");

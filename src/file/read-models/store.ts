@@ -289,6 +289,8 @@ export class FileReadModelStore extends TableReadModelStore {
       queueMicrotask(
         () =>
           void this.exclusive(async () => {
+            // Background work: a store closing meanwhile does not wait for a compaction.
+            if (this.closed) return;
             const live = this.#live();
             const dead = this.#records - live;
             if (dead >= this.#minDead && dead > live) await this.#compact();
