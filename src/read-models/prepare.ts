@@ -131,8 +131,10 @@ class CheckedSave extends LazyTextSave implements PreparedSave {
 function checkFreeMetadata(free: Readonly<Record<string, string>> | undefined): Readonly<Record<string, string>> {
   if (free === undefined) return EMPTY_METADATA;
   if (free === lastFreeSource) return lastFree as Readonly<Record<string, string>>;
-  if (typeof free !== "object" || free === null)
-    throw new ValidationError("metadata.metadata", "must be an object of strings");
+  const proto = typeof free === "object" && free !== null ? Object.getPrototypeOf(free) : undefined;
+  // A plain object only: an array, a Map or a Date would be stored as something else than given.
+  if (proto !== Object.prototype && proto !== null)
+    throw new ValidationError("metadata.metadata", "must be a plain object of strings");
   const keys = Object.keys(free);
   const last = lastFree;
   let same = last !== undefined && keys.length === lastFreeSize;
@@ -347,6 +349,8 @@ function isPlain(value: unknown, depth: number): boolean {
   }
   if (depth >= PLAIN_DEPTH) return false;
   if (Array.isArray(value)) {
+    // An array of another class, or with a toJSON of its own, is stored as JSON makes it: copied.
+    if (Object.getPrototypeOf(value) !== Array.prototype || hasOwn.call(value, "toJSON")) return false;
     const n = value.length;
     plainBound += 2 + n;
     for (let i = 0; i < n; i++) if (!(i in value) || !isPlain(value[i], depth + 1)) return false;

@@ -331,7 +331,9 @@ export function checkQuery(query: Query): void {
   validateEntityType(query.modelType);
   if (!Array.isArray(query.filters)) throw new ValidationError("query.filters", "must be an array");
   if (!Array.isArray(query.sort)) throw new ValidationError("query.sort", "must be an array");
-  query.filters.forEach((f: QueryFilter, i) => {
+  // Indexed loops, not forEach: a hole in either array is checked (and refused) as the query runs would read it.
+  for (let i = 0; i < query.filters.length; i++) {
+    const f = query.filters[i] as QueryFilter;
     const where = `query.filters[${i}]`;
     checkPath(f?.path, `${where}.path`);
     if (!OPERATORS.has(f.op)) {
@@ -352,13 +354,14 @@ export function checkQuery(query: Query): void {
     } else if (v === undefined || !isJson(v)) {
       throw fail("a JSON value");
     }
-  });
-  query.sort.forEach((s: QuerySort, i) => {
+  }
+  for (let i = 0; i < query.sort.length; i++) {
+    const s = query.sort[i] as QuerySort;
     checkPath(s?.path, `query.sort[${i}].path`);
     if (!DIRECTIONS.has(s.direction)) {
       throw new ValidationError(`query.sort[${i}].direction`, `must be "asc" or "desc", got ${String(s.direction)}`);
     }
-  });
+  }
   checkCount(query.limit, "query.limit");
   checkCount(query.offset, "query.offset");
   if (query.after !== undefined) {

@@ -102,6 +102,23 @@ function describeBasics(fresh: Factory): void {
       await expectCode(store.save({ big: "x".repeat(2_000_000) }, readModelMetadata(type, "k")), ErrorCode.TooLarge);
       await expectCode(store.load("a/b", "k"), ErrorCode.InvalidName);
       await expectCode(store.save({}, readModelMetadata(type, "k"), { expectedRevision: -1 }), ErrorCode.Validation);
+      // Free-form metadata is a plain object of strings: an array or a Map would be stored as something else.
+      for (const free of [["x", "y"], new Map([["a", "b"]])]) {
+        await expectCode(
+          store.save({}, { ...readModelMetadata(type, "k"), metadata: free as never }),
+          ErrorCode.Validation,
+        );
+      }
+      // A query whose filters or sort have holes is bad input like any other malformed query.
+      const holes = (item: object) => Object.assign(new Array(2), { 1: item });
+      await expectCode(
+        store.query({ modelType: type, filters: holes({ path: "keep", op: "eq", value: true }), sort: [] }),
+        ErrorCode.Validation,
+      );
+      await expectCode(
+        store.query({ modelType: type, filters: [], sort: holes({ path: "keep", direction: "asc" }) }),
+        ErrorCode.Validation,
+      );
       expect((await store.load(type, "k"))?.model).toEqual({ keep: true });
     });
   });

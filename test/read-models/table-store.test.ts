@@ -196,6 +196,8 @@ describe("TableReadModelStore batches", () => {
       ["a __proto__ key", JSON.parse('{"__proto__": 1}')],
       ["a hole", sparse],
       ["a class instance", new (class Point {})()],
+      ["an array with its own toJSON", Object.assign([1, 2], { toJSON: () => "x" })],
+      ["an array of another class", new (class Row extends Array<number> {})()],
       ["a bigint", 1n],
       ["too deep", deep],
     ];
