@@ -157,7 +157,7 @@ export class NatsKvRepository<T> extends BaseRepository<T> {
     validateEntityId(id);
     const cur = await this.#current(id);
     if (cur.json === undefined || !cur.savedAt) return undefined;
-    return { id, version: cur.version, savedAt: cur.savedAt, aggregate: JSON.parse(cur.json) as T };
+    return { id, version: cur.version, savedAt: cur.savedAt, aggregate: this.#aggregate(cur.json, cur.rev, id) };
   }
 
   async delete(id: string, options?: RepositoryDeleteOptions): Promise<boolean> {
@@ -192,7 +192,7 @@ export class NatsKvRepository<T> extends BaseRepository<T> {
           version: cur.version,
           savedAt: cur.savedAt ?? sm.time,
           deleted: cur.json === undefined,
-          aggregate: cur.json === undefined ? undefined : (JSON.parse(cur.json) as T),
+          aggregate: cur.json === undefined ? undefined : this.#aggregate(cur.json, sm.seq, id),
         });
         seq = sm.seq + 1;
       }
@@ -205,7 +205,7 @@ export class NatsKvRepository<T> extends BaseRepository<T> {
   async list(options?: ListOptions): Promise<Page<T>> {
     this.#check(options);
     paginate([], options); // validates offset and limit before any I/O
-    let latest: [string, string | undefined][] = [];
+    let latest: [string, string | undefined, number][] = [];
     try {
       const read = await readFiltered(
         this.#bucket.js,
@@ -214,7 +214,7 @@ export class NatsKvRepository<T> extends BaseRepository<T> {
         `${this.#prefix}*`,
         (m) => {
           const id = decodeToken(m.subject.slice(this.#prefix.length), this.#where(m.seq));
-          latest.push([id, this.#parse(m.seq, m.data, m.headers?.get(KV_OPERATION) ?? "", m.time, id).json]);
+          latest.push([id, this.#parse(m.seq, m.data, m.headers?.get(KV_OPERATION) ?? "", m.time, id).json, m.seq]);
         },
         { signal: options?.signal, replicated: this.#bucket.replicated },
       );
@@ -223,10 +223,10 @@ export class NatsKvRepository<T> extends BaseRepository<T> {
     } catch (error) {
       throw natsError(error, `list of ${this.aggregateType}`);
     }
-    const live = latest.filter((e): e is [string, string] => e[1] !== undefined);
+    const live = latest.filter((e): e is [string, string, number] => e[1] !== undefined);
     live.sort((a, b) => compareIds(a[0], b[0]));
     const page = paginate(live, options);
-    return { ...page, items: page.items.map(([, json]) => JSON.parse(json) as T) };
+    return { ...page, items: page.items.map(([id, json, seq]) => this.#aggregate(json, seq, id)) };
   }
 
   /** Closes the repository (not the NATS connection). Idempotent. */
@@ -316,7 +316,7 @@ export class NatsKvRepository<T> extends BaseRepository<T> {
       if (deleted) return { rev: seq, version, json: undefined, savedAt: time };
       if (text.startsWith(',"aggregate":', head[0].length) && text.endsWith("}")) {
         const json = text.slice(head[0].length + 13, -1);
-        return { rev: seq, version, json, savedAt: new Date(head[2] as string) };
+        return { rev: seq, version, json, savedAt: this.#savedAt(head[2] as string, seq, id) };
       }
     }
     let record: Record | undefined;
@@ -345,8 +345,36 @@ export class NatsKvRepository<T> extends BaseRepository<T> {
       rev: seq,
       version: record.version,
       json: JSON.stringify(record.aggregate),
-      savedAt: new Date(record.savedAt),
+      savedAt: this.#savedAt(record.savedAt, seq, id),
     };
+  }
+
+  /**
+   * The aggregate of a record's text (the fast path of {@link #parse} leaves
+   * it unparsed). @throws CorruptionError when it is not one JSON value
+   */
+  #aggregate(json: string, seq: number, id: string): T {
+    try {
+      return JSON.parse(json) as T;
+    } catch (error) {
+      throw new CorruptionError(
+        this.#where(seq),
+        undefined,
+        `${JSON.stringify(id)} is not a statelog aggregate record`,
+        {
+          cause: error,
+        },
+      );
+    }
+  }
+
+  /** A record's `savedAt`. @throws CorruptionError when it is not a date */
+  #savedAt(text: string, seq: number, id: string): Date {
+    const at = new Date(text);
+    if (Number.isNaN(at.getTime())) {
+      throw new CorruptionError(this.#where(seq), undefined, `${JSON.stringify(id)} has no valid savedAt`);
+    }
+    return at;
   }
 
   #where(seq: number): string {

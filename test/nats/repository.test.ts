@@ -1,4 +1,5 @@
 import { jetstreamManager } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ErrorCode } from "../../src/core/errors.js";
@@ -173,5 +174,29 @@ describe("NATS repositories: configuration and server features", () => {
       while ((await repo.exists("a")) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
       expect(await repo.exists("a")).toBe(false);
     }
+  });
+});
+
+describe("NATS repositories: damaged records", () => {
+  it("a record that is not one statelog wrote is a CorruptionError from load, history and list", async () => {
+    const bucket = uniqueBucket("damaged");
+    const repo = await NatsKvRepository.open<{ id: string }>({ client: nc, bucket, aggregateType: "A", history: 5 });
+    const kv = await new Kvm(nc).open(bucket);
+    const damaged: Record<string, string> = {
+      // The head of a record as the repository writes it, then an aggregate that is not JSON.
+      badjson: '{"version":1,"savedAt":"2020-01-01T00:00:00.000Z","aggregate":oops}',
+      extra: '{"version":1,"savedAt":"2020-01-01T00:00:00.000Z","aggregate":{"id":"extra"},"x":1}',
+      badtime: '{"version":1,"savedAt":"nope","aggregate":{"id":"badtime"}}',
+    };
+    for (const [id, value] of Object.entries(damaged)) {
+      await kv.put(`A.${id}`, value);
+      await expectCode(repo.loadVersioned(id), ErrorCode.Corruption);
+      await expectCode(repo.history(id), ErrorCode.Corruption);
+      await expectCode(repo.list(), ErrorCode.Corruption);
+      await kv.purge(`A.${id}`);
+    }
+    await repo.save({ id: "fine" });
+    expect((await repo.list()).items).toEqual([{ id: "fine" }]);
+    await repo.close();
   });
 });
