@@ -31,9 +31,10 @@ import {
   FeedEventType,
   type FeedSource,
   type FeedStart,
+  retrying,
 } from "../index.js";
 import { natsError } from "./errors.js";
-import { ReadMode, readFiltered } from "./reader.js";
+import { READ_ATTEMPTS, ReadMode, readFiltered, readRetryPolicy } from "./reader.js";
 
 /** How often a waiting feed checks the stream for a change it was not notified of, in ms. */
 export const NATS_FEED_CHECK_MS = 1_000;
@@ -72,7 +73,8 @@ export class KvFeedSource implements FeedSource {
         await ctx.client.flush();
       }
       this.#dirty = false;
-      const info = await ctx.jsm.streams.info(ctx.stream);
+      // Retried as the read's own requests are: a server that restarts answers again after a while.
+      const info = await retrying(readRetryPolicy(READ_ATTEMPTS), () => ctx.jsm.streams.info(ctx.stream), { signal });
       const epoch = info.created;
       if (cursor !== undefined) this.#check(cursor, info, this.#epoch === undefined);
       this.#epoch = epoch;
@@ -116,7 +118,11 @@ export class KvFeedSource implements FeedSource {
         this.#wake = () => done(true);
         signal.addEventListener("abort", onAbort, { once: true });
       });
-      if (woken || (await this.#lastUnderFilter()) > cursor.position) return;
+      if (woken) return;
+      const last = await this.#lastUnderFilter();
+      // Unknown (the server does not answer): while the connection is being re-established, keep waiting; once
+      // it is closed, the next read reports it.
+      if (last === undefined ? this.ctx.client.isClosed() : last > cursor.position) return;
     }
   }
 
@@ -130,13 +136,13 @@ export class KvFeedSource implements FeedSource {
     this.#wake?.();
   }
 
-  /** The stream's last sequence under the filter (0 when none, or when the check fails: the next read reports it). */
-  async #lastUnderFilter(): Promise<number> {
+  /** The stream's last sequence under the filter (0 when none; `undefined` when the server did not answer). */
+  async #lastUnderFilter(): Promise<number | undefined> {
     try {
       const last = await this.ctx.jsm.streams.getMessage(this.ctx.stream, { last_by_subj: this.ctx.filter });
       return last?.seq ?? 0;
     } catch {
-      return Number.POSITIVE_INFINITY;
+      return undefined;
     }
   }
 

@@ -448,7 +448,7 @@ function tokenNumber(subject: string, index: number, dots: number): number {
 }
 
 /** The default of {@link ReadFilteredOptions.attempts}. */
-const READ_ATTEMPTS = 12;
+export const READ_ATTEMPTS = 12;
 
 /**
  * The retry policy of a read's requests: `attempts` in all, while the

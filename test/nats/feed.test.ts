@@ -1,13 +1,21 @@
 import { jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
-import type { NatsConnection } from "@nats-io/transport-node";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type FeedEvent, isFeedBehindError, isUnavailableError, ManagerBuilder, type Store } from "../../src/index.js";
+import {
+  type FeedEvent,
+  isFeedBehindError,
+  isUnavailableError,
+  ManagerBuilder,
+  type Store,
+  sleep,
+} from "../../src/index.js";
 import { MapEntityRepository } from "../../src/memory/index.js";
 import { NatsKvStore } from "../../src/nats/index.js";
 import { describeChangeFeedContract } from "../../src/testing/index.js";
 import { barrierOf, item, untilBarrier } from "../helpers/feed.js";
 import { connectTest, deleteTestStreams, uniqueBucket } from "./env.js";
+import { startNatsServer } from "./nats-server.js";
 
 let nc: NatsConnection;
 /** A second connection: what another process sees and writes. */
@@ -139,6 +147,42 @@ describe("NatsKvStore change feed", () => {
     } finally {
       await writer.close();
       await reader.close();
+    }
+  });
+
+  it("a feed waits through a server restart longer than a request's time-out while its connection reconnects", {
+    timeout: 60_000,
+  }, async () => {
+    let server = await startNatsServer({ name: "statelog-feed-restart" });
+    const { port, storeDir } = server;
+    const conn = await connect({ servers: server.url, maxReconnectAttempts: -1, reconnectTimeWait: 200 });
+    try {
+      const store = await NatsKvStore.open({ client: conn, bucket: "restart" });
+      await store.save([item("ns", "a", 1)]);
+      const feed = store.watch("ns");
+      const it = feed[Symbol.asyncIterator]();
+      await untilBarrier(it);
+      const next = it.next();
+      await server.kill("SIGTERM");
+      // Down for longer than the client's request time-out (5 s): the feed's checks fail meanwhile.
+      await sleep(7_000);
+      server = await startNatsServer({ name: "statelog-feed-restart", port, storeDir });
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await store.save([item("ns", "b", 2)]);
+          break;
+        } catch (error) {
+          if (attempt >= 50) throw error;
+          await sleep(200);
+        }
+      }
+      const event = (await next).value as FeedEvent;
+      expect(event.type === "change" && event.change.entityId).toBe("b");
+      feed.close();
+      await store.close();
+    } finally {
+      await conn.close();
+      await server.stop();
     }
   });
 
