@@ -5,8 +5,8 @@ import { ErrorCode, isStatelogError } from "../../src/index.js";
 import { NATS_KV_SNAPSHOT_STORE_DEFAULTS, NatsEventStore, NatsKvSnapshotStore } from "../../src/nats/index.js";
 import { EventSourcedRepository, type SnapshotErrorInfo } from "../../src/repository/index.js";
 import { describeEventSourcedRepositoryContract, describeSnapshotStoreContract } from "../../src/testing/index.js";
-import { startDelayProxy } from "./delay-proxy.js";
 import { connectTest, deleteTestStreams, natsUrl, uniqueBucket } from "./env.js";
+import { startDelayProxy } from "./proxy.js";
 
 let nc: NatsConnection;
 beforeAll(async () => {

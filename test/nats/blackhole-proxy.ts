@@ -5,7 +5,7 @@
  * learns nothing), forwards the next JetStream publish acknowledgement of a
  * stream, and from then on forwards nothing the server sends.
  */
-import { createServer, type Server, type Socket, connect as tcpConnect } from "node:net";
+import { startProxy } from "./proxy.js";
 
 export interface BlackholeProxy {
   /** `nats://127.0.0.1:<port>` */
@@ -18,16 +18,11 @@ export interface BlackholeProxy {
 }
 
 export async function startBlackholeProxy(target: string): Promise<BlackholeProxy> {
-  const { hostname, port } = new URL(target);
-  const sockets = new Set<Socket>();
   let armed: { prefix: string; ack: string } | undefined;
   let silent = false;
-  const server: Server = createServer((client) => {
-    const upstream = tcpConnect(Number(port), hostname);
-    sockets.add(client).add(upstream);
-    client.pipe(upstream);
+  const proxy = await startProxy(target, (client) => {
     let pending = Buffer.alloc(0);
-    upstream.on("data", (chunk: Buffer) => {
+    return (chunk) => {
       pending = Buffer.concat([pending, chunk]);
       for (;;) {
         const eol = pending.indexOf("\r\n");
@@ -53,27 +48,16 @@ export async function startBlackholeProxy(target: string): Promise<BlackholeProx
         }
         client.write(frame);
       }
-    });
-    const end = () => {
-      client.destroy();
-      upstream.destroy();
     };
-    client.on("error", end).on("close", end);
-    upstream.on("error", end).on("close", end);
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const address = server.address() as { port: number };
   return {
-    url: `nats://127.0.0.1:${address.port}`,
+    url: proxy.url,
     arm(prefix, stream) {
       armed = { prefix, ack: `{"stream":${JSON.stringify(stream)},` };
     },
     get silent() {
       return silent;
     },
-    async close() {
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
+    close: () => proxy.close(),
   };
 }
