@@ -34,7 +34,7 @@ import {
   retrying,
 } from "../index.js";
 import { natsError } from "./errors.js";
-import { READ_ATTEMPTS, ReadMode, readFiltered, readRetryPolicy } from "./reader.js";
+import { isRetryable, READ_ATTEMPTS, ReadMode, readFiltered, readRetryPolicy } from "./reader.js";
 
 /** How often a waiting feed checks the stream for a change it was not notified of, in ms. */
 export const NATS_FEED_CHECK_MS = 1_000;
@@ -136,13 +136,17 @@ export class KvFeedSource implements FeedSource {
     this.#wake?.();
   }
 
-  /** The stream's last sequence under the filter (0 when none; `undefined` when the server did not answer). */
+  /**
+   * The stream's last sequence under the filter (0 when none); `undefined`
+   * when the server did not answer (a time-out while it is away), and
+   * infinity for any other error (a deleted bucket): the next read reports it.
+   */
   async #lastUnderFilter(): Promise<number | undefined> {
     try {
       const last = await this.ctx.jsm.streams.getMessage(this.ctx.stream, { last_by_subj: this.ctx.filter });
       return last?.seq ?? 0;
-    } catch {
-      return undefined;
+    } catch (error) {
+      return isRetryable(error) ? undefined : Number.POSITIVE_INFINITY;
     }
   }
 

@@ -491,7 +491,7 @@ function isConsumerGone(error: unknown): boolean {
 /** JetStream's API error code for "consumer not found". */
 const CONSUMER_NOT_FOUND = 10014;
 
-function isRetryable(error: unknown): boolean {
+export function isRetryable(error: unknown): boolean {
   // The client's TimeoutError says "timeout"; the others come as JetStream API errors (10008: "JetStream
   // system temporarily unavailable", while a restarted node rejoins).
   return /timeout|no responders|leader|temporarily unavailable/i.test(`${(error as Error)?.name} ${String(error)}`);

@@ -186,6 +186,23 @@ describe("NatsKvStore change feed", () => {
     }
   });
 
+  it("a feed whose bucket is deleted under it ends with an error (it does not wait for the server)", async () => {
+    const store = await NatsKvStore.open({ client: nc, bucket: uniqueBucket("feed_deleted") });
+    await store.save([item("ns", "a", 1)]);
+    const feed = store.watch("ns");
+    const it = feed[Symbol.asyncIterator]();
+    await untilBarrier(it);
+    const next = it.next().then(
+      () => "delivered",
+      (error: unknown) => error,
+    );
+    await (await jetstreamManager(nc)).streams.delete(store.stream);
+    const outcome = await Promise.race([next, sleep(8_000).then(() => "still waiting after 8 s")]);
+    expect(isUnavailableError(outcome), String(outcome)).toBe(true);
+    feed.close();
+    await store.close();
+  });
+
   it("a feed whose connection closes fails with UnavailableError", async () => {
     const conn = await connectTest("feed-test-closing");
     await using store = await NatsKvStore.open({ client: conn, bucket: uniqueBucket("feed_closed") });
