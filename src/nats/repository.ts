@@ -157,7 +157,12 @@ export class NatsKvRepository<T> extends BaseRepository<T> {
     validateEntityId(id);
     const cur = await this.#current(id);
     if (cur.json === undefined || !cur.savedAt) return undefined;
-    return { id, version: cur.version, savedAt: cur.savedAt, aggregate: this.#aggregate(cur.json, cur.rev, id) };
+    return {
+      id,
+      version: cur.version,
+      savedAt: this.#savedAt(cur.savedAt, cur.rev, id),
+      aggregate: this.#aggregate(cur.json, cur.rev, id),
+    };
   }
 
   async delete(id: string, options?: RepositoryDeleteOptions): Promise<boolean> {
@@ -190,7 +195,7 @@ export class NatsKvRepository<T> extends BaseRepository<T> {
         out.push({
           id,
           version: cur.version,
-          savedAt: cur.savedAt ?? sm.time,
+          savedAt: this.#savedAt(cur.savedAt ?? sm.time, sm.seq, id),
           deleted: cur.json === undefined,
           aggregate: cur.json === undefined ? undefined : this.#aggregate(cur.json, sm.seq, id),
         });
@@ -316,7 +321,7 @@ export class NatsKvRepository<T> extends BaseRepository<T> {
       if (deleted) return { rev: seq, version, json: undefined, savedAt: time };
       if (text.startsWith(',"aggregate":', head[0].length) && text.endsWith("}")) {
         const json = text.slice(head[0].length + 13, -1);
-        return { rev: seq, version, json, savedAt: this.#savedAt(head[2] as string, seq, id) };
+        return { rev: seq, version, json, savedAt: new Date(head[2] as string) };
       }
     }
     let record: Record | undefined;
@@ -345,7 +350,7 @@ export class NatsKvRepository<T> extends BaseRepository<T> {
       rev: seq,
       version: record.version,
       json: JSON.stringify(record.aggregate),
-      savedAt: this.#savedAt(record.savedAt, seq, id),
+      savedAt: new Date(record.savedAt),
     };
   }
 
@@ -368,9 +373,11 @@ export class NatsKvRepository<T> extends BaseRepository<T> {
     }
   }
 
-  /** A record's `savedAt`. @throws CorruptionError when it is not a date */
-  #savedAt(text: string, seq: number, id: string): Date {
-    const at = new Date(text);
+  /**
+   * A record's `savedAt`, as a read returns it (a write over a damaged
+   * record needs only its version). @throws CorruptionError when it is not a date
+   */
+  #savedAt(at: Date, seq: number, id: string): Date {
     if (Number.isNaN(at.getTime())) {
       throw new CorruptionError(this.#where(seq), undefined, `${JSON.stringify(id)} has no valid savedAt`);
     }
