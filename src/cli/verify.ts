@@ -12,7 +12,8 @@
  *   (`getStreams`) agrees with the events.
  * - File event stores, from their files alone (an open would repair
  *   them): each segment line's checksum, the segment names against their
- *   first events, the order of global positions, each append whole (a
+ *   first events, global positions following one another across
+ *   segments (as an open requires), each append whole (a
  *   torn last one is a warning), each stream's positions, and each index
  *   snapshot's checksum.
  * - File stores and file event stores: their side files. A hint must hold
@@ -274,7 +275,7 @@ async function loadEveryNamespace(
 /**
  * The line-by-line checks of a file event store, which never opens it (an
  * open repairs: it cuts a torn last append off and rewrites index files):
- * checksums; global positions increasing, consecutive within a segment;
+ * checksums; global positions following one another across segments;
  * each batch whole (its first line's `"n"` lines); each stream's positions
  * following one another; snapshots. The events of a torn last append are
  * left out of the counts and stream checks, as reads leave them out.
@@ -283,7 +284,15 @@ async function scanFileEvents(dir: string, found: Findings, progress: Progress):
   const names = readdirSync(dir).sort();
   progress.total(bytesUnder(dir));
   const base = { bytes: 0 };
+  /** The highest global position seen. */
   let last = 0;
+  /**
+   * The global position the next event must have, across segments as an
+   * open requires (a missing segment in the middle is a gap): unknown
+   * before the first event (retention deletes leading segments) and after
+   * a damaged line (its position is unknown). Empty segments leave it.
+   */
+  let next = Number.NaN;
   const lastSegment = names.filter((n) => numberIn(n, SEGMENT_PREFIX, SEGMENT_SUFFIX) !== undefined).at(-1);
   /** Each stream's last position, from the events of whole batches. */
   const streams = new Map<string, number>();
@@ -296,7 +305,6 @@ async function scanFileEvents(dir: string, found: Findings, progress: Progress):
     if (first !== undefined) {
       found.count("segments");
       let firstSeen: number | undefined;
-      let previous: number | undefined;
       /** The open batch: its length, its first line, the lines still to come and its events so far. */
       let batch = { length: 0, line: 0, missing: 0, events: [] as { stream: string; position: number; n: number }[] };
       const torn = await eachLine(file, progress, base, (line, n) => {
@@ -307,18 +315,22 @@ async function scanFileEvents(dir: string, found: Findings, progress: Progress):
         if (decoded === undefined) {
           found.error(`${file}:${n}`, "damaged line (checksum mismatch or not an event)");
           // Its position and batch are unknown: the lines after it are not held against them.
-          previous = undefined;
+          next = Number.NaN;
           batch = { length: 0, line: 0, missing: 0, events: [] };
           return;
         }
         const g = decoded.record.globalPosition;
+        const segmentStart = firstSeen === undefined;
         firstSeen ??= g;
         if (g <= last) found.error(`${file}:${n}`, `global position ${g} comes after ${last}: out of order`);
-        else if (previous !== undefined && g !== previous + 1) {
-          found.error(`${file}:${n}`, `global position ${g} follows ${previous} (expected ${previous + 1})`);
+        else if (!Number.isNaN(next) && g !== next) {
+          found.error(
+            `${file}:${n}`,
+            `global position ${g} follows ${next - 1} (expected ${next})${segmentStart ? `: events ${next} to ${g - 1} are missing (a segment deleted or lost?)` : ""}`,
+          );
         }
         last = Math.max(last, g);
-        previous = g;
+        next = g + 1;
         if (batch.missing > 0 && decoded.batch > 1) {
           found.error(
             `${file}:${n}`,

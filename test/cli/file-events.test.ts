@@ -199,6 +199,66 @@ describe("statelog CLI on file event and read-model stores", { timeout: 120_000 
     ]);
   });
 
+  it("verify: a segment missing in the middle is damage; many segments, retention and snapshots are not", async () => {
+    // Healthy: many small segments, each append to its own stream.
+    const many = join(dir, "many-segments");
+    {
+      await using store = await FileEventStore.open({ directory: many, segmentBytes: 400 });
+      for (let i = 1; i <= 30; i++) await store.append(`s${i}`, [createEvent("e", { i })]);
+    }
+    const segments = readdirSync(many).filter((n) => n.startsWith("segment-"));
+    expect(segments.length).toBeGreaterThan(5);
+    const healthy = await outcome("verify", `file+events:${many}`, "--json", "--no-progress");
+    expect(healthy.code, healthy.stdout).toBe(ExitCode.Ok);
+    expect(JSON.parse(healthy.stdout)).toMatchObject({ ok: true, problems: [], checked: { events: 30 } });
+
+    // A segment in the middle deleted (with its index): the events it held are missing, as an open says.
+    const middle = segments[Math.floor(segments.length / 2)] as string;
+    const first = Number(middle.slice("segment-".length, -".log".length));
+    const after = segments[segments.indexOf(middle) + 1] as string;
+    const firstAfter = Number(after.slice("segment-".length, -".log".length));
+    rmSync(join(many, middle));
+    rmSync(join(many, middle.replace("segment-", "index-").replace(/\.log$/, ".idx")));
+    const gap = await outcome("verify", `file+events:${many}`, "--json", "--no-progress");
+    expect(gap.code, gap.stdout).toBe(ExitCode.Damaged);
+    expect(JSON.parse(gap.stdout).problems).toEqual([
+      {
+        severity: "error",
+        where: `${join(many, after)}:1`,
+        message: `global position ${firstAfter} follows ${first - 1} (expected ${first}): events ${first} to ${firstAfter - 1} are missing (a segment deleted or lost?)`,
+      },
+    ]);
+
+    // Healthy: retention deleted the leading segments (after a snapshot), and the last segment is the empty one
+    // a snapshot rolled to.
+    const retained = join(dir, "retained-segments");
+    {
+      await using store = await FileEventStore.open({
+        directory: retained,
+        segmentBytes: 400,
+        retentionDurationMs: 60_000,
+      });
+      const old = new Date("1970-01-02T00:00:00.000Z");
+      for (let i = 1; i <= 12; i++) await store.append(`s${i % 4}`, [createEvent("old", { i }, { timestamp: old })]);
+      for (let i = 1; i <= 12; i++) await store.append(`s${i % 4}`, [createEvent("new", { i })]);
+      await store.applyRetention();
+      await store.snapshot();
+    }
+    const kept = readdirSync(retained);
+    expect(kept).not.toContain(segmentName(1));
+    expect(kept.filter((n) => n.startsWith("snapshot-"))).toHaveLength(1);
+    expect(readFileSync(join(retained, kept.filter((n) => n.startsWith("segment-")).at(-1) as string))).toHaveLength(0);
+    const afterRetention = await outcome("verify", `file+events:${retained}`, "--json", "--no-progress");
+    expect(afterRetention.code, afterRetention.stdout).toBe(ExitCode.Ok);
+    expect(JSON.parse(afterRetention.stdout)).toMatchObject({ ok: true, problems: [] });
+
+    // Healthy: a store written by the earlier version (its snapshot holds the events).
+    const v1 = join(import.meta.dirname, "..", "file", "fixtures", "events-v1");
+    const older = await outcome("verify", `file+events:${v1}`, "--json", "--no-progress");
+    expect(older.code, older.stdout).toBe(ExitCode.Ok);
+    expect(JSON.parse(older.stdout)).toMatchObject({ ok: true, problems: [] });
+  });
+
   it("verify: an empty segment whose name claims events an earlier segment holds is a warning", async () => {
     const copy = join(dir, "stray-segment");
     await writeEvents(copy);
