@@ -294,8 +294,8 @@ async function scanFileEvents(dir: string, found: Findings, progress: Progress):
    */
   let next = Number.NaN;
   const lastSegment = names.filter((n) => numberIn(n, SEGMENT_PREFIX, SEGMENT_SUFFIX) !== undefined).at(-1);
-  /** Each stream's last position, from the events of whole batches. */
-  const streams = new Map<string, number>();
+  /** Each stream's last position, from the events of whole batches (undefined: unknown, after a damaged line). */
+  const streams = new Map<string, number | undefined>();
   /** The streams of the newest snapshot that decodes (those whose events retention deleted are only there). */
   let snapshotStreams: readonly (readonly [string, number, number])[] = [];
   for (const name of names) {
@@ -317,6 +317,8 @@ async function scanFileEvents(dir: string, found: Findings, progress: Progress):
           // Its position and batch are unknown: the lines after it are not held against them.
           next = Number.NaN;
           batch = { length: 0, line: 0, missing: 0, events: [] };
+          // Its stream is unknown too: any stream's next position may follow the lost event's.
+          for (const id of streams.keys()) streams.set(id, undefined);
           return;
         }
         const g = decoded.record.globalPosition;
@@ -404,7 +406,7 @@ async function scanFileEvents(dir: string, found: Findings, progress: Progress):
 
 /** A stream's position must follow its last one (the first one seen may be anything: retention deletes old segments). */
 function checkStreamPosition(
-  streams: Map<string, number>,
+  streams: Map<string, number | undefined>,
   stream: string,
   position: number,
   where: string,

@@ -259,6 +259,25 @@ describe("statelog CLI on file event and read-model stores", { timeout: 120_000 
     expect(JSON.parse(older.stdout)).toMatchObject({ ok: true, problems: [] });
   });
 
+  it("verify: a damaged line is one error, not also one for the next event of its stream", async () => {
+    const copy = join(dir, "damaged-repeated-streams");
+    {
+      await using store = await FileEventStore.open({ directory: copy });
+      for (let i = 1; i <= 6; i++) await store.append(`s${i % 2}`, [createEvent("e", { i })]);
+    }
+    const segment = join(copy, segmentName(1));
+    const text = readFileSync(segment, "utf8");
+    expect(text).toContain('"data":{"i":3}');
+    writeFileSync(segment, text.replace('"data":{"i":3}', '"data":{"i":4}'));
+    const result = await outcome("verify", `file+events:${copy}`, "--json", "--no-progress");
+    expect(result.code, result.stdout).toBe(ExitCode.Damaged);
+    // (Its index file no longer matches the edited segment: a warning.)
+    const errors = JSON.parse(result.stdout).problems.filter((p: { severity: string }) => p.severity === "error");
+    expect(errors).toEqual([
+      { severity: "error", where: `${segment}:3`, message: "damaged line (checksum mismatch or not an event)" },
+    ]);
+  });
+
   it("verify: an empty segment whose name claims events an earlier segment holds is a warning", async () => {
     const copy = join(dir, "stray-segment");
     await writeEvents(copy);
