@@ -51,9 +51,10 @@ import {
   SNAPSHOT_PREFIX,
   SNAPSHOT_SUFFIX,
   segmentName,
+  snapshotName,
 } from "../file/events/format.js";
 import { agreeingBlocks, decodeIndex } from "../file/events/index-file.js";
-import { decodeSnapshot } from "../file/events/snapshot.js";
+import { decodeSnapshot, type SnapshotData } from "../file/events/snapshot.js";
 import { LineError, parseLineObject } from "../file/format.js";
 import { hintFileOf, readHint } from "../file/hint.js";
 import { type HintSpans, hintSpans } from "../file/hint-spans.js";
@@ -296,8 +297,14 @@ async function scanFileEvents(dir: string, found: Findings, progress: Progress):
   const lastSegment = names.filter((n) => numberIn(n, SEGMENT_PREFIX, SEGMENT_SUFFIX) !== undefined).at(-1);
   /** Each stream's last position, from the events of whole batches (undefined: unknown, after a damaged line). */
   const streams = new Map<string, number | undefined>();
-  /** The streams of the newest snapshot that decodes (those whose events retention deleted are only there). */
-  let snapshotStreams: readonly (readonly [string, number, number])[] = [];
+  /**
+   * The newest snapshot that decodes, as an open picks it: its streams
+   * (those whose events retention deleted are only there), and its first
+   * stored position (the lines before it in a kept segment expired: not
+   * counted as events, as the store's stats leave them out).
+   */
+  const snapshot = newestSnapshot(dir, names);
+  const expiredBefore = snapshot?.globalFirst ?? 0;
   for (const name of names) {
     const file = path.join(dir, name);
     if (name.endsWith(TEMP_SUFFIX)) found.warning(file, "a temporary file left by an interrupted write");
@@ -306,7 +313,12 @@ async function scanFileEvents(dir: string, found: Findings, progress: Progress):
       found.count("segments");
       let firstSeen: number | undefined;
       /** The open batch: its length, its first line, the lines still to come and its events so far. */
-      let batch = { length: 0, line: 0, missing: 0, events: [] as { stream: string; position: number; n: number }[] };
+      let batch = {
+        length: 0,
+        line: 0,
+        missing: 0,
+        events: [] as { stream: string; position: number; g: number; n: number }[],
+      };
       const torn = await eachLine(file, progress, base, (line, n) => {
         if (line === "") return;
         found.count("lines");
@@ -341,9 +353,9 @@ async function scanFileEvents(dir: string, found: Findings, progress: Progress):
           batch.missing = 0;
         }
         if (batch.missing === 0) batch = { length: decoded.batch, line: n, missing: decoded.batch, events: [] };
-        batch.events.push({ stream: decoded.record.streamId, position: decoded.record.position, n });
+        batch.events.push({ stream: decoded.record.streamId, position: decoded.record.position, g, n });
         if (--batch.missing === 0) {
-          found.count("events", batch.events.length);
+          found.count("events", batch.events.filter((e) => e.g >= expiredBefore).length);
           for (const e of batch.events) checkStreamPosition(streams, e.stream, e.position, `${file}:${e.n}`, found);
         }
       });
@@ -385,23 +397,39 @@ async function scanFileEvents(dir: string, found: Findings, progress: Progress):
         }
       }
     }
-    const snapshot = numberIn(name, SNAPSHOT_PREFIX, SNAPSHOT_SUFFIX);
-    if (snapshot !== undefined) {
+    const snapshotOf = numberIn(name, SNAPSHOT_PREFIX, SNAPSHOT_SUFFIX);
+    if (snapshotOf !== undefined) {
       found.count("snapshots");
       try {
         const { data } = decodeSnapshot(file, readFileSync(file));
-        if (data.lastGlobal !== snapshot) {
-          found.error(file, `the snapshot's name says global position ${snapshot}, it covers ${data.lastGlobal}`);
+        if (data.lastGlobal !== snapshotOf) {
+          found.error(file, `the snapshot's name says global position ${snapshotOf}, it covers ${data.lastGlobal}`);
         }
-        snapshotStreams = data.streams;
       } catch (error) {
         found.error(file, isCorruptionError(error) ? error.message : messageOf(error));
       }
     }
   }
   const all = new Set(streams.keys());
-  for (const [id] of snapshotStreams) all.add(id);
+  for (const [id] of snapshot?.streams ?? []) all.add(id);
   if (all.size > 0) found.count("streams", all.size);
+}
+
+/** The newest snapshot of `dir` that decodes (the one an open uses), if any. */
+function newestSnapshot(dir: string, names: readonly string[]): SnapshotData | undefined {
+  const numbers = names
+    .map((n) => numberIn(n, SNAPSHOT_PREFIX, SNAPSHOT_SUFFIX))
+    .filter((g): g is number => g !== undefined)
+    .sort((a, b) => b - a);
+  for (const g of numbers) {
+    const file = path.join(dir, snapshotName(g));
+    try {
+      return decodeSnapshot(file, readFileSync(file)).data;
+    } catch {
+      // Damaged: reported where the snapshots are checked; an open falls back to an older one.
+    }
+  }
+  return undefined;
 }
 
 /** A stream's position must follow its last one (the first one seen may be anything: retention deletes old segments). */
