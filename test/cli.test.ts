@@ -225,6 +225,30 @@ describe("statelog CLI", { timeout: 120_000 }, () => {
     expect(await readdir(dir)).not.toContain("made-b");
   });
 
+  it("copy to a path through a symbolic link and `..` makes, fills and removes the folders the file system names", async () => {
+    // `w/link/..` is `elsewhere` (the parent of the link's target), not `w`.
+    const w = join(dir, "w");
+    const elsewhere = join(dir, "elsewhere");
+    await mkdir(join(elsewhere, "deep"), { recursive: true });
+    await mkdir(w);
+    await symlink(join(elsewhere, "deep"), join(w, "link"));
+    const copied = await outcome("copy", join(dir, "live"), `file:${w}/link/../out`, "--no-progress");
+    expect(copied.code, copied.stderr).toBe(ExitCode.Ok);
+    expect(copied.stdout).toContain("copied 3 change(s) in 2 namespace(s)");
+    expect(await readdir(w)).toEqual(["link"]);
+    await using out = await FileStore.open({ directory: join(elsewhere, "out") });
+    expect((await out.load("ws-1")).map((c) => c.changeType)).toEqual(["set", "unset"]);
+    // The same path is the store just written: a copy onto it is refused.
+    const self = await outcome("copy", join(elsewhere, "out"), `file:${w}/link/../out`);
+    expect(self.code).toBe(ExitCode.Usage);
+    expect(self.stderr).toContain("cannot copy a store onto itself");
+    // A failed copy removes the folders it made there, and only those.
+    const failed = await outcome("copy", damaged, `file:${w}/link/../made/x`, "--no-progress");
+    expect(failed.code).toBe(ExitCode.Damaged);
+    expect((await readdir(elsewhere)).sort()).toEqual(["deep", "out"]);
+    expect(await readdir(w)).toEqual(["link"]);
+  });
+
   it("refuses to copy a store onto itself, however the path is spelled", async () => {
     const live = join(dir, "live");
     const link = join(dir, "live-link");

@@ -15,7 +15,14 @@ import {
   validateNamespace,
 } from "../index.js";
 import type { ReadModelStore } from "../read-models/index.js";
-import { type OpenedTarget, type OpenTargetOptions, openTarget, parseTarget, TargetKind } from "./targets.js";
+import {
+  type OpenedTarget,
+  type OpenTargetOptions,
+  openTarget,
+  parseTarget,
+  TargetKind,
+  type TargetSpec,
+} from "./targets.js";
 
 /** Flags every command takes. */
 export interface CommonFlags {
@@ -46,12 +53,12 @@ const KIND_HINT: Record<TargetKind, string> = {
  * @throws ConfigurationError when it names another kind of target
  */
 export async function openKind(
-  url: string,
+  url: string | TargetSpec,
   kinds: readonly TargetKind[],
   command: string,
   options?: OpenTargetOptions,
 ): Promise<OpenedTarget> {
-  const spec = parseTarget(url);
+  const spec = typeof url === "string" ? parseTarget(url) : url;
   if (!kinds.includes(spec.kind)) {
     throw new ConfigurationError(
       `${command} needs ${kinds.map((k) => KIND_HINT[k]).join(" or ")}; ${JSON.stringify(spec.display)} names ${
@@ -68,7 +75,7 @@ export async function openKind(
 
 /** Opens a store URL. */
 export async function openStore(
-  url: string,
+  url: string | TargetSpec,
   command: string,
   options?: OpenTargetOptions,
 ): Promise<OpenedTarget & { store: Store }> {

@@ -242,8 +242,14 @@ export function addStoreCommands(program: Command): void {
           let to: OpenedTarget | undefined;
           let created: MadeDirectory[] = [];
           try {
-            if (toSpec.backend === Backend.File) created = makeDirectory(toSpec.path as string);
-            to = await openStore(toUrl, "copy", { create: true });
+            let toTarget: TargetSpec = toSpec;
+            if (toSpec.backend === Backend.File) {
+              created = makeDirectory(toSpec.path as string);
+              // Opened by its real path, the folder the walk made (`link/..` is the link's target's parent):
+              // the store would fold `..` by text first and open another folder.
+              toTarget = { ...toSpec, path: realPath(toSpec.path as string) };
+            }
+            to = await openStore(toTarget, "copy", { create: true });
             if (to.identity !== undefined && to.identity === from.identity) {
               throw new ConfigurationError(`cannot copy a store onto itself (${to.spec.display})`);
             }
@@ -354,7 +360,7 @@ function refuseSelfCopy(from: OpenedTarget, to: TargetSpec): void {
   const dir = to.path as string;
   let real: string | undefined;
   try {
-    real = realpathSync(dir);
+    real = realpathSync.native(dir);
   } catch {
     return;
   }
@@ -416,6 +422,19 @@ function makeDirectory(dir: string): MadeDirectory[] {
     throw toStatelogError(error, `store directory ${JSON.stringify(dir)}`);
   }
   return made;
+}
+
+/**
+ * `dir` with `..` and symbolic links resolved as the file system does
+ * (the native call: `realpathSync` folds `..` by text first, as
+ * `path.resolve` does).
+ */
+function realPath(dir: string): string {
+  try {
+    return realpathSync.native(dir);
+  } catch (error) {
+    throw toStatelogError(error, `store directory ${JSON.stringify(dir)}`);
+  }
 }
 
 /** Whether `made` is still the directory the copy made. */
