@@ -2,7 +2,7 @@
  * The store commands of `statelog`: `namespaces`, `dump`, `tail`,
  * `copy`/`migrate`, `compact` and `stats`, on any store URL.
  */
-import { mkdirSync, realpathSync, rmSync, statSync } from "node:fs";
+import { mkdirSync, realpathSync, rmdirSync, rmSync, statSync } from "node:fs";
 import path from "node:path";
 import type { Command } from "commander";
 import type { FileStore } from "../file/index.js";
@@ -386,10 +386,12 @@ function refuseFileTarget(dir: string): void {
 }
 
 /** A directory a copy made, with its identity (so that a directory someone put in its place is not removed). */
-interface MadeDirectory {
+export interface MadeDirectory {
   readonly path: string;
   readonly dev: number;
   readonly ino: number;
+  /** Whether it is the target directory itself (else a folder on its path, which others may use meanwhile). */
+  readonly target: boolean;
 }
 
 /**
@@ -400,7 +402,7 @@ interface MadeDirectory {
  * `a/../b` both `a` and `b` are made and returned.
  * @throws ConfigurationError (and the directories it made are removed again)
  */
-function makeDirectory(dir: string): MadeDirectory[] {
+export function makeDirectory(dir: string): MadeDirectory[] {
   const { root } = path.parse(dir);
   const made: MadeDirectory[] = [];
   let at = root;
@@ -415,13 +417,15 @@ function makeDirectory(dir: string): MadeDirectory[] {
         throw error;
       }
       const { dev, ino } = statSync(at);
-      made.push({ path: at, dev, ino });
+      made.push({ path: at, dev, ino, target: false });
     }
+    // The target is the one the whole path names (by identity: `out/.` is `out`, `new/..` none made).
+    const target = statSync(dir);
+    return made.map((m) => ({ ...m, target: m.dev === target.dev && m.ino === target.ino }));
   } catch (error) {
     removeMade(made);
     throw toStatelogError(error, `store directory ${JSON.stringify(dir)}`);
   }
-  return made;
 }
 
 /**
@@ -443,13 +447,21 @@ function stillMade(made: MadeDirectory): boolean {
   return now?.isDirectory() === true && now.dev === made.dev && now.ino === made.ino;
 }
 
-/** Removes the directories a failed copy made, innermost first; a directory that was there before is never one. */
-function removeMade(made: readonly MadeDirectory[]): void {
+/**
+ * Removes the directories a failed copy made, innermost first; a directory
+ * that was there before is never one. Only the target goes with what is in
+ * it: a folder on its path goes only while empty, as another process may
+ * have put its own data there meanwhile (another copy's target beside this
+ * one).
+ */
+export function removeMade(made: readonly MadeDirectory[]): void {
   for (const m of [...made].reverse()) {
     try {
-      if (stillMade(m)) rmSync(m.path, { recursive: true, force: true });
+      if (!stillMade(m)) continue;
+      if (m.target) rmSync(m.path, { recursive: true, force: true });
+      else rmdirSync(m.path);
     } catch {
-      // Best effort: the error that stopped the walk is the one to report.
+      // Best effort (a folder that is not empty stays): the error that stopped the copy is the one to report.
     }
   }
 }
