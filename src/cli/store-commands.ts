@@ -256,6 +256,7 @@ export function addStoreCommands(program: Command): void {
             // No prototype: a namespace named "__proto__" is a key like any other.
             const perNamespace: Record<string, number> = Object.create(null);
             let total = 0;
+            let finished = 0;
             for (const ns of namespaces) {
               const progress = startProgress(`copy ${ns}`, "changes", { quiet: opts.progress === false });
               let copied = 0;
@@ -269,9 +270,10 @@ export function addStoreCommands(program: Command): void {
                 },
               }).catch((error: unknown) => {
                 if (!run.interrupted) throw error;
+                // What was copied in all: the namespaces done before this one count too.
                 throw interruptedError(
                   error,
-                  `namespace ${JSON.stringify(ns)}: ${copied} change(s) copied in whole saves`,
+                  `${total + copied} change(s) copied in whole saves: ${finished} of ${namespaces.length} namespace(s) in full, ${copied} change(s) of namespace ${JSON.stringify(ns)}`,
                   "copying again is safe",
                 );
               });
@@ -280,6 +282,7 @@ export function addStoreCommands(program: Command): void {
               progress.stop();
               perNamespace[ns] = result.changes;
               total += result.changes;
+              finished++;
             }
             if (opts.json) printJson({ namespaces: namespaces.length, changes: total, perNamespace });
             else console.log(`copied ${total} change(s) in ${namespaces.length} namespace(s)`);

@@ -130,6 +130,27 @@ describe("statelog CLI on file stores", { timeout: 120_000 }, () => {
     expect(self.stderr).toContain("cannot copy a store onto itself");
   });
 
+  it("copy interrupted by Ctrl-C says how many changes it copied in all, the namespaces done before too", async () => {
+    const source = join(dir, "two-namespaces");
+    {
+      await using store = await FileStore.open({ directory: source });
+      await store.save([set("a", "1", { v: 1 }), set("a", "2", { v: 2 }), set("a", "3", { v: 3 })]);
+      await store.save(Array.from({ length: 200_000 }, (_, i) => set("b", String(i), { i })));
+    }
+    // Small saves of "b": it is still under way when the signal comes, right after "a" is done.
+    const copy = start("copy", source, join(dir, "two-namespaces-copy"), "-b", "50");
+    await copy.until((_, stderr) => /^copy a: 3\/3 changes/m.test(stderr), 60_000);
+    expect(await copy.stop("SIGINT")).toBe(ExitCode.Interrupted);
+    expect(copy.stderr).toMatch(
+      /^statelog: operation aborted \(interrupted\): (\d+) change\(s\) copied in whole saves: 1 of 2 namespace\(s\) in full, (\d+) change\(s\) of namespace "b"; copying again is safe \[STATELOG_ABORTED\]$/m,
+    );
+    const [, all, ofB] = /(\d+) change\(s\) copied in whole saves: .*, (\d+) change\(s\) of namespace "b"/.exec(
+      copy.stderr,
+    ) as RegExpExecArray;
+    expect(Number(all)).toBe(3 + Number(ofB));
+    expect(Number(ofB)).toBeLessThan(200_000);
+  });
+
   it("copy --json: a namespace named __proto__ is counted like any other; one named twice is copied once", async () => {
     const odd = join(dir, "odd-names");
     {
