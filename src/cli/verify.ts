@@ -569,24 +569,50 @@ async function scanFileModels(dir: string, found: Findings, progress: Progress):
  * Takes the lock a file event store's writer holds, without creating its
  * `LOCK` file: a store another process has open is refused as an open
  * would refuse it (and no writer opens it while it is checked). Without a
- * `LOCK` file no process has the store open, and nothing is locked.
+ * `LOCK` file no process has the store open, and nothing is locked:
+ * `held` is false (see {@link refuseOpenedMeanwhile}).
  * @throws LockedError
  */
-function holdEventStoreLock(dir: string): Disposable {
-  let fd: number;
-  try {
-    fd = openSync(path.join(dir, "LOCK"), "r");
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return { [Symbol.dispose]: () => undefined };
-    throw toStatelogError(error, `event store directory ${JSON.stringify(dir)}`);
-  }
+function holdEventStoreLock(dir: string): Disposable & { readonly held: boolean } {
+  const fd = openLockFile(dir);
+  if (fd === undefined) return { held: false, [Symbol.dispose]: () => undefined };
   try {
     if (!flockTry(fd, "ex")) throw new LockedError(path.resolve(dir));
   } catch (error) {
     closeSync(fd);
     throw error;
   }
-  return { [Symbol.dispose]: () => closeSync(fd) };
+  return { held: true, [Symbol.dispose]: () => closeSync(fd) };
+}
+
+/** A descriptor of the store's `LOCK` file, undefined when there is none. */
+function openLockFile(dir: string): number | undefined {
+  try {
+    return openSync(path.join(dir, "LOCK"), "r");
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw toStatelogError(error, `event store directory ${JSON.stringify(dir)}`);
+  }
+}
+
+/**
+ * After a check that held no lock (there was no `LOCK` file): a writer
+ * that opened the store meanwhile may have changed what was read (an open
+ * cuts and rewrites files), so a store open now is refused as one open
+ * before the check is.
+ * @throws LockedError
+ */
+function refuseOpenedMeanwhile(dir: string): void {
+  const fd = openLockFile(dir);
+  if (fd === undefined) return;
+  try {
+    if (flockTry(fd, "ex")) return;
+  } finally {
+    closeSync(fd);
+  }
+  const locked = new LockedError(path.resolve(dir));
+  locked.message = `event store directory ${path.resolve(dir)} was opened by another process while verify checked it (what it read may have changed); verify it again once it is closed`;
+  throw locked;
 }
 
 /** Verifies what `url` names (see the module's description). */
@@ -597,10 +623,11 @@ export async function verifyTarget(spec: TargetSpec, signal: AbortSignal, quiet:
   if (file && spec.kind === TargetKind.Events) {
     // Checked from its files alone: opening a file event store repairs it (verify changes nothing).
     requireDirectory(dir, "event store directory");
-    using _lock = holdEventStoreLock(dir);
+    using lock = holdEventStoreLock(dir);
     const progress = startProgress("verify files", "bytes", { quiet });
     await scanFileEvents(dir, found, progress);
     progress.stop();
+    if (!lock.held) refuseOpenedMeanwhile(dir);
     return { target: spec.display, checked: found.checked, problems: found.problems };
   }
   if (file) {
