@@ -492,8 +492,7 @@ export class EventSourcedRepository<S, E extends AggregateEvent = AggregateEvent
   async #caughtUp(options: FoldOptions): Promise<boolean> {
     const { eventStore } = this.#settings;
     if (options.synced || eventStore.catchUp === undefined) return false;
-    await eventStore.catchUp();
-    throwIfAborted(options.signal);
+    await eventStore.catchUp({ signal: options.signal });
     return true;
   }
 
