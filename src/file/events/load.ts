@@ -92,11 +92,12 @@ export async function loadDirectory(
     await loader.segment(segment, segments, indexes.has(indexName(first)), i === segs.length - 1);
   }
   const lastSegment = segments.list.at(-1);
-  log.lastGlobal = Math.max(
-    Number.isNaN(loader.next) ? 0 : loader.next - 1,
-    snapshot?.lastGlobal ?? 0,
-    lastSegment ? lastSegment.first - 1 : 0,
-  );
+  // The next append follows the last event on disk: the index has no room for a gap. Only without one (retention
+  // deleted them all) do the snapshot and the last segment's name say where the positions stopped. A snapshot
+  // past the events is what an OS crash with sync "none" leaves (it lost the appends after them).
+  log.lastGlobal = Number.isNaN(loader.next)
+    ? Math.max(snapshot?.lastGlobal ?? 0, lastSegment ? lastSegment.first - 1 : 0)
+    : loader.next - 1;
   log.globalFirst = log.indexedEnd > log.indexedFrom ? log.indexedFrom : log.lastGlobal + 1;
   for (const [id, first, last] of snapshot?.streams ?? []) {
     // Streams whose events all expired with their segments: their positions go on from the snapshot's.
@@ -126,16 +127,16 @@ function inCreationOrder(log: DiskEventLog, captured: readonly (readonly [string
 /**
  * Whether the segment `name` is an empty file that must not be used (and
  * removes it, with its index, when it can): one before the last, or a
- * last one whose name claims a position the segments before it hold. A
- * roll whose new segment could neither be made durable nor removed leaves
- * such a file while the appends go on in the segment before it; its name
- * would otherwise claim events that segment holds. It holds no data. A
- * last one named past the next position stays: a roll that worked, after
- * a crash cut the segment before it short; its name keeps the positions
- * handed out before the crash from being handed out again.
+ * last one not named by the next position. A roll whose new segment could
+ * neither be made durable nor removed leaves one named inside the segment
+ * before it, while the appends go on there: its name would claim events
+ * that segment holds. A roll that worked, then an OS crash with sync
+ * "none" that lost the last appends to the segment before it, leaves one
+ * named past the next position: appends to it would follow a gap the
+ * segments before it fail to load across. It holds no data.
  */
 function strayEmpty(directory: string, name: string, first: number, next: number, isLast: boolean): boolean {
-  if (isLast && (Number.isNaN(next) || first >= next)) return false;
+  if (isLast && (Number.isNaN(next) || first === next)) return false;
   const file = join(directory, name);
   if (statSync(file).size !== 0) return false;
   for (const f of [file, join(directory, indexName(first))]) {
