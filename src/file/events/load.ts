@@ -84,12 +84,18 @@ export async function loadDirectory(
   for (const n of indexes) indexBytes += statSync(join(directory, n)).size;
   log.reserve(Math.ceil(indexBytes / 24));
   const loader = new Loader(directory, log, snapshot?.globalFirst ?? 0, readBytes);
+  // The last segment that holds bytes may end in a torn batch (an OS crash with sync "none" after a roll tears
+  // the segment the log rolled away from): only empty segments, passed over or removed below, follow it.
+  let lastWithData = segs.length - 1;
+  while (lastWithData > 0 && statSync(join(directory, (segs[lastWithData] as { name: string }).name)).size === 0) {
+    lastWithData--;
+  }
   for (let i = 0; i < segs.length; i++) {
     const { name, first } = segs[i] as { name: string; first: number };
     if (strayEmpty(directory, name, first, loader.next, i === segs.length - 1)) continue;
     const segment: Segment = { name, first, size: 0, indexed: 0, indexedEnd: first, indexWritable: true };
     segments.list.push(segment);
-    await loader.segment(segment, segments, indexes.has(indexName(first)), i === segs.length - 1);
+    await loader.segment(segment, segments, indexes.has(indexName(first)), i >= lastWithData);
   }
   const lastSegment = segments.list.at(-1);
   // The next append follows the last event on disk: the index has no room for a gap. Only without one (retention
