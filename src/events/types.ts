@@ -382,10 +382,11 @@ export interface EventStore extends AsyncDisposable {
   applyRetention?(): Promise<number>;
   /**
    * Waits until this store's reads see every append stored so far, other
-   * processes' too. Present on backends whose reads may lag appends made
-   * elsewhere (NATS); without it, reads see every stored append at once.
+   * processes' too (its `signal` ends the wait with an `AbortError`).
+   * Present on backends whose reads may lag appends made elsewhere (NATS);
+   * without it, reads see every stored append at once.
    */
-  catchUp?(): Promise<void>;
+  catchUp?(options?: EventCallOptions): Promise<void>;
   /** Ends subscriptions, waits for background work and pending writes; later calls fail with a `ClosedError`. Idempotent. */
   close(): Promise<void>;
 }

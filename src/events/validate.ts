@@ -136,7 +136,7 @@ export function validateExpectedVersion(ev: unknown): asserts ev is ExpectedVers
   }
   throw new ValidationError(
     "expectedVersion",
-    `must be an integer >= 0, "any", "no_stream" or "stream_exists", got ${typeof ev === "number" ? ev : JSON.stringify(ev)}`,
+    `must be an integer >= 0, "any", "no_stream" or "stream_exists", got ${typeof ev === "string" ? JSON.stringify(ev) : String(ev)}`,
   );
 }
 

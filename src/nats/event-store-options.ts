@@ -32,7 +32,7 @@ export interface NatsEventStoreOptions extends EventStoreOptions {
    */
   maxValueBytes?: number;
   /**
-   * How long `open`, an `append` and `sync` wait for this store's index to
+   * How long `open`, an `append` and `catchUp()` wait for this store's index to
    * hold what the server stored (up to the append's acknowledged
    * sequence) before they fail with `UnavailableError`, in milliseconds:
    * the bound when the server (or the whole cluster) stops answering after

@@ -22,6 +22,7 @@ import type { ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg } from 
 import {
   type AppendRequest,
   BaseEventStore,
+  type EventCallOptions,
   type EventInput,
   type EventStoreCapabilities,
   type PlannedAppend,
@@ -29,7 +30,15 @@ import {
   type RecordedEvent,
   type SnapshotInfo,
 } from "../events/index.js";
-import { ClosedError, CorruptionError, isClosedError, TooLargeError, UnavailableError } from "../index.js";
+import {
+  AbortError,
+  ClosedError,
+  CorruptionError,
+  isClosedError,
+  TooLargeError,
+  throwIfAborted,
+  UnavailableError,
+} from "../index.js";
 import { loadNatsModules } from "./client.js";
 import { isWrongLastSequence, natsError } from "./errors.js";
 import {
@@ -431,9 +440,22 @@ export class NatsEventStore extends BaseEventStore {
    * Waits until every append the server stored so far is readable here
    * (after other processes' appends), within `catchUpTimeoutMs`.
    */
-  async catchUp(): Promise<void> {
+  async catchUp(options?: EventCallOptions): Promise<void> {
     this.check();
-    await this.#catchUp();
+    const signal = options?.signal;
+    throwIfAborted(signal);
+    if (signal === undefined) return this.#catchUp();
+    // An abort ends the call, not the index's ingest (which goes on for every later read).
+    let onAbort: () => void = () => undefined;
+    const aborted = new Promise<never>((_resolve, reject) => {
+      onAbort = () => reject(new AbortError(signal.reason));
+      signal.addEventListener("abort", onAbort, { once: true });
+    });
+    try {
+      await Promise.race([this.#catchUp(), aborted]);
+    } finally {
+      signal.removeEventListener("abort", onAbort);
+    }
   }
 
   /** Deletes the JetStream stream and closes the store. */

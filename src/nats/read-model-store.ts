@@ -141,6 +141,8 @@ export class NatsReadModelStore implements ReadModelStore {
    */
   readonly #replicated: boolean;
   readonly #state = new OpenState("read-model store");
+  /** Writes in flight: `close()` waits for them. */
+  readonly #writes = new Set<Promise<unknown>>();
   private constructor(
     client: NatsConnection,
     bucket: string,
@@ -202,8 +204,11 @@ export class NatsReadModelStore implements ReadModelStore {
    * `modelType` say where); returns its new revision (the KV revision).
    * @throws VersionConflictError when `expectedRevision` does not match
    */
-  async save<M>(model: M, metadata: ReadModelMetadata, options?: ReadModelSaveOptions): Promise<number> {
-    this.#check(options);
+  save<M>(model: M, metadata: ReadModelMetadata, options?: ReadModelSaveOptions): Promise<number> {
+    return this.#write(options, () => this.#save(model, metadata, options));
+  }
+
+  async #save<M>(model: M, metadata: ReadModelMetadata, options?: ReadModelSaveOptions): Promise<number> {
     const p = prepareSave(model, metadata, this.maxValueBytes, options?.expectedRevision);
     const what = `read model ${p.modelType}/${p.id}`;
     const value = `{"metadata":${p.metadataJson},"model":${p.json}}`;
@@ -243,8 +248,11 @@ export class NatsReadModelStore implements ReadModelStore {
    * Deletes a read model; true when it existed.
    * @throws VersionConflictError when `expectedRevision` does not match
    */
-  async delete(modelType: string, id: string, options?: ReadModelDeleteOptions): Promise<boolean> {
-    this.#check(options);
+  delete(modelType: string, id: string, options?: ReadModelDeleteOptions): Promise<boolean> {
+    return this.#write(options, () => this.#delete(modelType, id, options));
+  }
+
+  async #delete(modelType: string, id: string, options?: ReadModelDeleteOptions): Promise<boolean> {
     const p = prepareDelete(modelType, id, options?.expectedRevision);
     const key = modelKey(modelType, id);
     for (;;) {
@@ -261,7 +269,7 @@ export class NatsReadModelStore implements ReadModelStore {
         if (!isWrongLastSequence(error)) throw natsError(error, `delete of read model ${modelType}/${id}`);
         if (p.expectedRevision !== undefined) throw await this.#conflict(modelType, id, p.expectedRevision);
         // Another write came first (each lost round means one won): read the model again.
-        this.#check(options);
+        throwIfAborted(options?.signal);
       }
     }
   }
@@ -297,8 +305,11 @@ export class NatsReadModelStore implements ReadModelStore {
   }
 
   /** Writes a projection's status (under `s.<name>`, apart from every model). */
-  async updateProjectionStatus(record: ProjectionStatusRecord, options?: CallOptions): Promise<void> {
-    this.#check(options);
+  updateProjectionStatus(record: ProjectionStatusRecord, options?: CallOptions): Promise<void> {
+    return this.#write(options, () => this.#updateProjectionStatus(record));
+  }
+
+  async #updateProjectionStatus(record: ProjectionStatusRecord): Promise<void> {
     const r = prepareStatus(record);
     try {
       await this.#kv.put(statusKey(r.name), statusToJson(r));
@@ -332,9 +343,29 @@ export class NatsReadModelStore implements ReadModelStore {
       .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
-  /** Closes the store (not the connection). Idempotent. */
+  /** Closes the store (not the connection), once the writes called before it finished. Idempotent. */
   async close(): Promise<void> {
     this.#state.close();
+    await Promise.allSettled([...this.#writes]);
+  }
+
+  /**
+   * Runs a write after the checks every call makes; `close()` waits for
+   * the writes called before it (later calls fail with a `ClosedError`).
+   */
+  #write<T>(options: CallOptions | undefined, run: () => Promise<T>): Promise<T> {
+    try {
+      this.#check(options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const write = run();
+    this.#writes.add(write);
+    const forget = () => {
+      this.#writes.delete(write);
+    };
+    write.then(forget, forget);
+    return write;
   }
 
   [Symbol.asyncDispose](): Promise<void> {

@@ -94,7 +94,7 @@ export interface RepositorySettings<T> {
 /** The shortest `max_age` nats-server takes (100 ms), in seconds. */
 const MIN_TTL_SECONDS = 0.1;
 /** The longest `max_age` nats-server can hold (2^63 − 1 ns), in whole seconds. */
-const MAX_TTL_SECONDS = 9_223_372_036;
+export const MAX_TTL_SECONDS = 9_223_372_036;
 
 /**
  * Checks a repository's options, without I/O.

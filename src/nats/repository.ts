@@ -20,6 +20,7 @@ import {
   toJsonWithin,
   UnavailableError,
   UnsupportedError,
+  ValidationError,
   VersionConflictError,
   validateEntityId,
 } from "../index.js";
@@ -43,6 +44,7 @@ import { decodeToken, encodeToken } from "./keys.js";
 import { keepLastPerKey, readFiltered } from "./reader.js";
 import {
   checkNatsRepositoryOptions,
+  MAX_TTL_SECONDS,
   type NatsKvRepositoryOptions,
   type OpenedBucket,
   openBucket,
@@ -139,6 +141,9 @@ export class NatsKvRepository<T> extends BaseRepository<T> {
     let ttl: string | undefined;
     if (options?.ttlSeconds !== undefined) {
       checkTtlSeconds(options.ttlSeconds); // a call argument: a ValidationError
+      if (options.ttlSeconds > MAX_TTL_SECONDS) {
+        throw new ValidationError("ttlSeconds", `must be at most ${MAX_TTL_SECONDS} (what the server's TTL holds)`);
+      }
       if (!this.capabilities.perSaveTtl) {
         throw new UnsupportedError(
           `save with ttlSeconds needs a repository created with perSaveTtl: true (per-message TTL, nats-server 2.11+)`,

@@ -180,8 +180,9 @@ export class NatsKvSnapshotStore implements SnapshotStore {
       const history = await this.#kv.history({ key });
       for await (const entry of history) {
         if (entry.operation !== "PUT") continue;
-        const snapshot = this.#decode(streamId, entry.value);
-        if (snapshot.snapshotVersion === first.snapshotVersion) all.push(snapshot);
+        // An older value found damaged is left out (the newest one, read above, is reported when damaged).
+        const snapshot = this.#decodeOrDamaged(streamId, entry.value);
+        if (snapshot?.snapshotVersion === first.snapshotVersion) all.push(snapshot);
       }
       return pickSnapshot(all, options);
     } catch (error) {

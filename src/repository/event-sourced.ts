@@ -492,8 +492,7 @@ export class EventSourcedRepository<S, E extends AggregateEvent = AggregateEvent
   async #caughtUp(options: FoldOptions): Promise<boolean> {
     const { eventStore } = this.#settings;
     if (options.synced || eventStore.catchUp === undefined) return false;
-    await eventStore.catchUp();
-    throwIfAborted(options.signal);
+    await eventStore.catchUp({ signal: options.signal });
     return true;
   }
 
@@ -517,10 +516,9 @@ export class EventSourcedRepository<S, E extends AggregateEvent = AggregateEvent
  */
 function checkMetadataOption(metadata: unknown): void {
   if (metadata === undefined) return;
-  if (typeof metadata !== "object" || metadata === null || Array.isArray(metadata)) {
-    throw new ValidationError(
-      "metadata",
-      `must be a plain object, got ${Array.isArray(metadata) ? "an array" : typeof metadata}`,
-    );
+  const proto = typeof metadata === "object" && metadata !== null ? Object.getPrototypeOf(metadata) : undefined;
+  if (proto !== Object.prototype && proto !== null) {
+    const got = Array.isArray(metadata) ? "an array" : proto === undefined ? typeof metadata : "an object of a class";
+    throw new ValidationError("metadata", `must be a plain object, got ${got}`);
   }
 }

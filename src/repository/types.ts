@@ -48,9 +48,10 @@ export interface RepositorySaveOptions extends CallOptions {
   expectedVersion?: number | undefined;
   /**
    * Expiry of this one save, in seconds, overriding the repository's TTL.
-   * When it ends before the older versions' expiry, the aggregate is gone
-   * then all the same (no older version comes back). Needs a backend (and
-   * server) with per-message TTL; otherwise an `UnsupportedError`.
+   * When it ends before the older versions' expiry, `MemoryRepository`
+   * drops them with it; a NATS bucket (per-message TTL) expires that
+   * version only, and the previous one is the newest again. Needs a
+   * backend (and server) with per-message TTL; otherwise an `UnsupportedError`.
    * @default the repository's TTL
    */
   ttlSeconds?: number | undefined;

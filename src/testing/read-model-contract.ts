@@ -370,13 +370,19 @@ function describeClose(fresh: Factory): void {
       const store = await fresh({ indexes: [] });
       const type = uniqueName("T");
       await store.save({ n: 0 }, readModelMetadata(type, "a"));
+      let settled = 0;
       const writes = [
         store.save({ n: 1 }, readModelMetadata(type, "b")),
         store.delete(type, "a"),
         store.updateProjectionStatus(status("p", 1)),
         store.save({ n: 2 }, readModelMetadata(type, "c")),
-      ];
+      ].map((write) =>
+        Promise.resolve(write).finally(() => {
+          settled++;
+        }),
+      );
       await store.close();
+      expect(settled, "writes settled when close() resolved").toBe(writes.length);
       const results = await Promise.allSettled(writes);
       expect(results.map((r) => (r.status === "rejected" ? String(r.reason) : "ok"))).toEqual(["ok", "ok", "ok", "ok"]);
     });

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import type { EventStore } from "../../src/events/index.js";
 import { FILE_SNAPSHOT_STORE_DEFAULTS, FileSnapshotStore } from "../../src/file/index.js";
-import { ErrorCode, isStatelogError, UnavailableError } from "../../src/index.js";
+import { AbortError, ErrorCode, isStatelogError, sleep, UnavailableError } from "../../src/index.js";
 import { MemoryEventStore, MemorySnapshotStore } from "../../src/memory/index.js";
 import {
   type AggregateSnapshot,
@@ -289,6 +289,37 @@ describe("EventSourcedRepository snapshot rewrites", () => {
     expect(readerReports.map((r) => r.operation)).toEqual(["load"]);
     await reader.close();
     await writer.close();
+  });
+
+  it("a load's signal ends the event store's catch-up (an AbortError, not a wait for the store)", async () => {
+    const snapshots = new MemorySnapshotStore();
+    await snapshots.save({
+      streamId: "tally-1",
+      version: 3,
+      snapshotVersion: 1,
+      state: { count: 3 },
+      createdAt: new Date(),
+    });
+    // An event store that never catches up unless the call's signal ends the wait.
+    const stuck = new Proxy(await MemoryEventStore.open(), {
+      get(target, key, receiver) {
+        if (key === "catchUp") {
+          return (options?: { signal?: AbortSignal }) =>
+            new Promise<void>((_resolve, reject) =>
+              options?.signal?.addEventListener("abort", () => reject(new AbortError(options.signal?.reason))),
+            );
+        }
+        const value = Reflect.get(target, key, receiver);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+    const repo = await tallies(snapshots, [])(stuck);
+    const abort = new AbortController();
+    const load = repo.load("1", { signal: abort.signal }).catch((error: unknown) => error);
+    setTimeout(() => abort.abort(), 50);
+    const outcome = await Promise.race([load, sleep(5_000).then(() => "still waiting")]);
+    expect(isStatelogError(outcome, ErrorCode.Aborted), String(outcome)).toBe(true);
+    await repo.close();
   });
 
   it("a stream found behind its snapshot that grows back past the snapshot's version folds its own events", async () => {

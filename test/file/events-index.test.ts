@@ -186,11 +186,11 @@ describe("FileEventStore index side files", () => {
     await expectWholeIndexes(directory);
   });
 
-  it("an empty last segment named past the next position stays: positions handed out before are not handed out again", async () => {
+  it("an empty last segment named past the next position is removed: the next append follows the last event", async () => {
     const directory = await written();
     const before = (await contents(directory)) as { all: unknown[][] };
     const next = (before.all.at(-1)?.[0] as number) + 1;
-    // A roll that worked, then a crash that cut the segment before it short (sync: "none"): its name is past the end.
+    // A roll that worked, then an OS crash that cut the segment before it short (sync: "none"): its name is past the end.
     const named = `segment-${String(next + 4).padStart(16, "0")}.log`;
     await writeFile(join(directory, named), "");
     const store = await FileEventStore.open({ directory });
@@ -198,8 +198,12 @@ describe("FileEventStore index side files", () => {
       createEvent("t", { late: true }, { id: "late", timestamp: new Date(t0 + 600) }),
     ]);
     await store.close();
-    expect(appended.globalPosition).toBe(next + 4);
-    expect(await segmentFiles(directory)).toContain(named);
+    expect(appended.globalPosition).toBe(next);
+    expect(await segmentFiles(directory)).not.toContain(named);
+    // An append into that file would have followed a gap no later open loads across.
+    const after = (await contents(directory)) as { all: unknown[][] };
+    expect(after.all).toEqual([...before.all, [next, "a", expect.any(Number), "late", { late: true }, t0 + 600]]);
+    await expectWholeIndexes(directory);
   });
 
   it("an index file without its segment is removed at open", async () => {

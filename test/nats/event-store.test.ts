@@ -33,7 +33,7 @@ describeEventStoreContract(
 );
 
 describe("NatsEventStore across processes (two connections, one stream)", () => {
-  it("both writers append with gap-free positions; each reads the other's events after sync", async () => {
+  it("both writers append with gap-free positions; each reads the other's events after catchUp", async () => {
     const stream = uniqueBucket("EVX");
     const other = await connectTest("event-store-other");
     const a = await NatsEventStore.open({ client: nc, stream });

@@ -206,3 +206,16 @@ describe("NATS repositories: damaged records", () => {
     await repo.close();
   });
 });
+
+describe("NATS repositories: per-save TTL bounds", () => {
+  it("a per-save ttlSeconds beyond what the server's TTL holds is a ValidationError, nothing written", async () => {
+    const repo = await NatsKvRepository.open<{ id: string }>({
+      client: nc,
+      bucket: uniqueBucket("ttl_bound"),
+      aggregateType: "A",
+    });
+    await expectCode(repo.save({ id: "a" }, { ttlSeconds: 1e10 }), ErrorCode.Validation);
+    expect(await repo.exists("a")).toBe(false);
+    await repo.close();
+  });
+});

@@ -84,19 +84,26 @@ export async function loadDirectory(
   for (const n of indexes) indexBytes += statSync(join(directory, n)).size;
   log.reserve(Math.ceil(indexBytes / 24));
   const loader = new Loader(directory, log, snapshot?.globalFirst ?? 0, readBytes);
+  // The last segment that holds bytes may end in a torn batch (an OS crash with sync "none" after a roll tears
+  // the segment the log rolled away from): only empty segments, passed over or removed below, follow it.
+  let lastWithData = segs.length - 1;
+  while (lastWithData > 0 && statSync(join(directory, (segs[lastWithData] as { name: string }).name)).size === 0) {
+    lastWithData--;
+  }
   for (let i = 0; i < segs.length; i++) {
     const { name, first } = segs[i] as { name: string; first: number };
     if (strayEmpty(directory, name, first, loader.next, i === segs.length - 1)) continue;
     const segment: Segment = { name, first, size: 0, indexed: 0, indexedEnd: first, indexWritable: true };
     segments.list.push(segment);
-    await loader.segment(segment, segments, indexes.has(indexName(first)), i === segs.length - 1);
+    await loader.segment(segment, segments, indexes.has(indexName(first)), i >= lastWithData);
   }
   const lastSegment = segments.list.at(-1);
-  log.lastGlobal = Math.max(
-    Number.isNaN(loader.next) ? 0 : loader.next - 1,
-    snapshot?.lastGlobal ?? 0,
-    lastSegment ? lastSegment.first - 1 : 0,
-  );
+  // The next append follows the last event on disk: the index has no room for a gap. Only without one (retention
+  // deleted them all) do the snapshot and the last segment's name say where the positions stopped. A snapshot
+  // past the events is what an OS crash with sync "none" leaves (it lost the appends after them).
+  log.lastGlobal = Number.isNaN(loader.next)
+    ? Math.max(snapshot?.lastGlobal ?? 0, lastSegment ? lastSegment.first - 1 : 0)
+    : loader.next - 1;
   log.globalFirst = log.indexedEnd > log.indexedFrom ? log.indexedFrom : log.lastGlobal + 1;
   for (const [id, first, last] of snapshot?.streams ?? []) {
     // Streams whose events all expired with their segments: their positions go on from the snapshot's.
@@ -126,16 +133,16 @@ function inCreationOrder(log: DiskEventLog, captured: readonly (readonly [string
 /**
  * Whether the segment `name` is an empty file that must not be used (and
  * removes it, with its index, when it can): one before the last, or a
- * last one whose name claims a position the segments before it hold. A
- * roll whose new segment could neither be made durable nor removed leaves
- * such a file while the appends go on in the segment before it; its name
- * would otherwise claim events that segment holds. It holds no data. A
- * last one named past the next position stays: a roll that worked, after
- * a crash cut the segment before it short; its name keeps the positions
- * handed out before the crash from being handed out again.
+ * last one not named by the next position. A roll whose new segment could
+ * neither be made durable nor removed leaves one named inside the segment
+ * before it, while the appends go on there: its name would claim events
+ * that segment holds. A roll that worked, then an OS crash with sync
+ * "none" that lost the last appends to the segment before it, leaves one
+ * named past the next position: appends to it would follow a gap the
+ * segments before it fail to load across. It holds no data.
  */
 function strayEmpty(directory: string, name: string, first: number, next: number, isLast: boolean): boolean {
-  if (isLast && (Number.isNaN(next) || first >= next)) return false;
+  if (isLast && (Number.isNaN(next) || first === next)) return false;
   const file = join(directory, name);
   if (statSync(file).size !== 0) return false;
   for (const f of [file, join(directory, indexName(first))]) {
