@@ -294,7 +294,14 @@ async function scanFileEvents(dir: string, found: Findings, progress: Progress):
    * a damaged line (its position is unknown). Empty segments leave it.
    */
   let next = Number.NaN;
-  const lastSegment = names.filter((n) => numberIn(n, SEGMENT_PREFIX, SEGMENT_SUFFIX) !== undefined).at(-1);
+  /** The position after the last whole batch (what an open's next append follows; a torn one is dropped). */
+  let nextWhole = Number.NaN;
+  const segmentNames = names.filter((n) => numberIn(n, SEGMENT_PREFIX, SEGMENT_SUFFIX) !== undefined);
+  const lastSegment = segmentNames.at(-1);
+  // As an open: the last segment that holds bytes may end in a torn append, when only empty segments follow it
+  // (an OS crash with sync "none" after a roll tears the segment the log rolled away from).
+  let lastWithData = segmentNames.length - 1;
+  while (lastWithData > 0 && statSync(path.join(dir, segmentNames[lastWithData] as string)).size === 0) lastWithData--;
   /** Each stream's last position, from the events of whole batches (undefined: unknown, after a damaged line). */
   const streams = new Map<string, number | undefined>();
   /**
@@ -328,6 +335,7 @@ async function scanFileEvents(dir: string, found: Findings, progress: Progress):
           found.error(`${file}:${n}`, "damaged line (checksum mismatch or not an event)");
           // Its position and batch are unknown: the lines after it are not held against them.
           next = Number.NaN;
+          nextWhole = Number.NaN;
           batch = { length: 0, line: 0, missing: 0, events: [] };
           // Its stream is unknown too: any stream's next position may follow the lost event's.
           for (const id of streams.keys()) streams.set(id, undefined);
@@ -355,6 +363,7 @@ async function scanFileEvents(dir: string, found: Findings, progress: Progress):
         if (batch.missing === 0) batch = { length: decoded.batch, line: n, missing: decoded.batch, events: [] };
         batch.events.push({ stream: decoded.record.streamId, position: decoded.record.position, g, n });
         if (--batch.missing === 0) {
+          nextWhole = g + 1;
           found.count("events", batch.events.filter((e) => e.g >= expiredBefore).length);
           for (const e of batch.events) checkStreamPosition(streams, e.stream, e.position, `${file}:${e.n}`, found);
         }
@@ -370,8 +379,15 @@ async function scanFileEvents(dir: string, found: Findings, progress: Progress):
           file,
           `an empty segment whose name claims global position ${first}, which an earlier segment holds (left by a roll that failed; holds nothing: the next open removes it)`,
         );
+      } else if (firstSeen === undefined && !torn && name === lastSegment && first > nextWhole) {
+        found.warning(
+          file,
+          `an empty last segment named past the events (global position ${first}, the next is ${nextWhole}): left by a roll before a crash lost the last appends; holds nothing: the next open removes it`,
+        );
       }
-      if (batch.missing > 0 || torn) reportTornAppend(file, name === lastSegment, batch, torn, found);
+      if (batch.missing > 0 || torn) {
+        reportTornAppend(file, segmentNames.indexOf(name) >= lastWithData, batch, torn, found);
+      }
     }
     const indexOf = numberIn(name, INDEX_PREFIX, INDEX_SUFFIX);
     if (indexOf !== undefined) {
@@ -453,8 +469,9 @@ function checkStreamPosition(
 /**
  * A segment that ends inside a batch (fewer lines than its first line
  * announces) or inside a line. A crash can only cut the log's last append:
- * in the last segment a warning (reads leave it out, the next open drops
- * it); in any other an error (an open refuses the store).
+ * in the last segment that holds events (only empty ones after it) a
+ * warning (reads leave it out, the next open drops it); in any other an
+ * error (an open refuses the store).
  */
 function reportTornAppend(
   file: string,

@@ -414,6 +414,35 @@ describe("statelog CLI on file event and read-model stores", { timeout: 120_000 
     expect(locked.stderr).toContain("[STATELOG_LOCKED]");
   });
 
+  it("verify: a torn append in the last segment that holds events, before an empty one, is a warning as for the last", async () => {
+    // What an OS crash with sync "none" after a roll leaves: the segment rolled away from lost the end of its
+    // last append (2 of its 4 lines kept); the new segment, named after that append, is empty. An open accepts it.
+    const crashed = join(dir, "lost-tail");
+    mkdirSync(crashed);
+    const lines = [1, 2, 3, 4, 5].map((g) => eventLine(g, "a", g)).join("");
+    writeFileSync(join(crashed, segmentName(1)), lines + eventLine(6, "a", 6, 4) + eventLine(7, "a", 7));
+    writeFileSync(join(crashed, segmentName(10)), "");
+    const result = await outcome("verify", `file+events:${crashed}`, "--json", "--no-progress");
+    expect(result.code, result.stdout).toBe(ExitCode.Ok);
+    const report = JSON.parse(result.stdout);
+    expect(report.checked).toMatchObject({ segments: 2, lines: 7, events: 5 });
+    expect(report.problems).toEqual([
+      {
+        severity: "warning",
+        where: join(crashed, segmentName(1)),
+        message: expect.stringContaining("its last append is torn: the batch of 4 events of line 6 ends after 2"),
+      },
+      {
+        severity: "warning",
+        where: join(crashed, segmentName(10)),
+        message:
+          "an empty last segment named past the events (global position 10, the next is 6): left by a roll before a crash lost the last appends; holds nothing: the next open removes it",
+      },
+    ]);
+    await using store = await FileEventStore.open({ directory: crashed });
+    expect(store.stats().globalPosition).toBe(5);
+  });
+
   it("status shows projections by name; an unknown one exits 3", async () => {
     const status = await outcome("status", `file+models:${models}`, "orders", "--json");
     expect(status.code).toBe(ExitCode.Ok);
