@@ -26,6 +26,17 @@ async function tempDir(): Promise<string> {
 }
 afterAll(() => Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))));
 
+/** `store` with one method replaced (the others bound to the store). */
+function withMethod<S extends object>(store: S, key: string, method: (...args: never[]) => unknown): S {
+  return new Proxy(store, {
+    get(target, k, receiver) {
+      if (k === key) return method;
+      const value = Reflect.get(target, k, receiver);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+}
+
 const snap = (version: number, state: unknown): AggregateSnapshot => ({
   streamId: "order-1",
   version,
@@ -215,13 +226,9 @@ describe("EventSourcedRepository snapshot rewrites", () => {
     await writer.close();
     const ahead = { streamId: "tally-1", version: 9, snapshotVersion: 1, state: { count: 9 }, createdAt: new Date() };
     await snapshots.save(ahead);
-    const unavailable = new Proxy(failing, {
-      get(target, key, receiver) {
-        if (key === "getStreamInfo") return async () => Promise.reject(new UnavailableError("event store unreachable"));
-        const value = Reflect.get(target, key, receiver);
-        return typeof value === "function" ? value.bind(target) : value;
-      },
-    });
+    const unavailable = withMethod(failing, "getStreamInfo", async () =>
+      Promise.reject(new UnavailableError("event store unreachable")),
+    );
     const third = await repoOn(unavailable);
     await expect(third.load("1")).rejects.toSatisfy((e) => isStatelogError(e, ErrorCode.Unavailable));
     await third.close();
@@ -235,28 +242,20 @@ describe("EventSourcedRepository snapshot rewrites", () => {
     // The reader's view of `shared`: it sees another process's appends only after catchUp(), as the NATS store's index.
     const view = await MemoryEventStore.open();
     let catchUps = 0;
-    const lagging = new Proxy(view, {
-      get(target, key, receiver) {
-        if (key === "catchUp") {
-          return async () => {
-            catchUps++;
-            for (const info of await shared.getStreams()) {
-              const seen = await view.getStreamInfo(info.streamId).then(
-                (i) => i.lastPosition,
-                () => 0,
-              );
-              const missing = await shared.readStream(info.streamId, seen);
-              if (missing.length > 0)
-                await view.append(
-                  info.streamId,
-                  missing.map(({ id, type, data, timestamp }) => ({ id, type, data, timestamp })),
-                );
-            }
-          };
-        }
-        const value = Reflect.get(target, key, receiver);
-        return typeof value === "function" ? value.bind(target) : value;
-      },
+    const lagging = withMethod(view, "catchUp", async () => {
+      catchUps++;
+      for (const info of await shared.getStreams()) {
+        const seen = await view.getStreamInfo(info.streamId).then(
+          (i) => i.lastPosition,
+          () => 0,
+        );
+        const missing = await shared.readStream(info.streamId, seen);
+        if (missing.length > 0)
+          await view.append(
+            info.streamId,
+            missing.map(({ id, type, data, timestamp }) => ({ id, type, data, timestamp })),
+          );
+      }
     });
     const writer = await tallies(snapshots, writerReports)(shared);
     const reader = await tallies(snapshots, readerReports)(lagging);
@@ -301,18 +300,14 @@ describe("EventSourcedRepository snapshot rewrites", () => {
       createdAt: new Date(),
     });
     // An event store that never catches up unless the call's signal ends the wait.
-    const stuck = new Proxy(await MemoryEventStore.open(), {
-      get(target, key, receiver) {
-        if (key === "catchUp") {
-          return (options?: { signal?: AbortSignal }) =>
-            new Promise<void>((_resolve, reject) =>
-              options?.signal?.addEventListener("abort", () => reject(new AbortError(options.signal?.reason))),
-            );
-        }
-        const value = Reflect.get(target, key, receiver);
-        return typeof value === "function" ? value.bind(target) : value;
-      },
-    });
+    const stuck = withMethod(
+      await MemoryEventStore.open(),
+      "catchUp",
+      (options?: { signal?: AbortSignal }) =>
+        new Promise<void>((_resolve, reject) =>
+          options?.signal?.addEventListener("abort", () => reject(new AbortError(options.signal?.reason))),
+        ),
+    );
     const repo = await tallies(snapshots, [])(stuck);
     const abort = new AbortController();
     const load = repo.load("1", { signal: abort.signal }).catch((error: unknown) => error);
