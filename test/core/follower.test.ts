@@ -13,6 +13,7 @@ import {
   type Store,
 } from "../../src/index.js";
 import { MapEntityRepository, MemoryStore } from "../../src/memory/index.js";
+import { silentSource } from "../helpers/feed.js";
 
 const item = (entityId: string, entity: unknown) => ({
   namespace: "ws",
@@ -110,16 +111,7 @@ describe("Follower", () => {
       load: (namespace) => store.load(namespace),
       close: () => store.close(),
       [Symbol.asyncDispose]: () => store.close(),
-      watch: (namespace, options) =>
-        new ChangeFeed(
-          namespace,
-          {
-            read: (_cursor, signal) =>
-              new Promise((_resolve, reject) => signal.addEventListener("abort", () => reject(signal.reason))),
-            wait: async () => undefined,
-          },
-          options,
-        ),
+      watch: (namespace, options) => new ChangeFeed(namespace, silentSource(), options),
     };
     const manager = new ManagerBuilder().withStore(slow).registerRepository("item", new MapEntityRepository()).build();
     const controller = new AbortController();

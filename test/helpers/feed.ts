@@ -1,5 +1,18 @@
 /** Helpers of the change-feed tests of the backends (beyond the contract suite). */
-import type { FeedCursor, FeedEvent, Store } from "../../src/index.js";
+import type { FeedCursor, FeedEvent, FeedSource, Store } from "../../src/index.js";
+
+/**
+ * A feed source whose reads never come back (a backend that does not
+ * answer) until the feed ends; `onClose` is told when the feed released it.
+ */
+export function silentSource(onClose?: () => void): FeedSource {
+  return {
+    read: (_cursor, signal) =>
+      new Promise((_resolve, reject) => signal.addEventListener("abort", () => reject(signal.reason))),
+    wait: async () => undefined,
+    close: onClose,
+  };
+}
 
 /** The events of a feed up to and including its barrier. */
 export async function untilBarrier(iterator: AsyncIterator<FeedEvent>): Promise<FeedEvent[]> {

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { FileReadModelStore } from "../../src/file/index.js";
 import { ChangeFeed, type Store, UnsupportedError } from "../../src/index.js";
 import { Inspector } from "../../src/inspector/index.js";
+import { silentSource } from "../helpers/feed.js";
 import { type Fixture, openFixture } from "./fixtures.js";
 
 let fx: Fixture;
@@ -46,18 +47,13 @@ beforeAll(async () => {
   endless = {
     ...plain,
     capabilities: { ...plain.capabilities, watch: true },
+    // Never delivers: only the feed's end (its signal) stops the read.
     watch: (namespace, options) =>
       new ChangeFeed(
         namespace,
-        {
-          // Never delivers: only the feed's end (its signal) stops the read.
-          read: (_cursor, signal) =>
-            new Promise((_resolve, reject) => signal.addEventListener("abort", () => reject(signal.reason))),
-          wait: async () => undefined,
-          close: () => {
-            endlessFeedsEnded++;
-          },
-        },
+        silentSource(() => {
+          endlessFeedsEnded++;
+        }),
         options,
       ),
   };
