@@ -37,6 +37,15 @@ function withMethod<S extends object>(store: S, key: string, method: (...args: n
   });
 }
 
+/** A snapshot of the tally aggregate "1" at `version`, counting `version`. */
+const tallyAt = (version: number): AggregateSnapshot => ({
+  streamId: "tally-1",
+  version,
+  snapshotVersion: 1,
+  state: { count: version },
+  createdAt: new Date(),
+});
+
 const snap = (version: number, state: unknown): AggregateSnapshot => ({
   streamId: "order-1",
   version,
@@ -224,8 +233,7 @@ describe("EventSourcedRepository snapshot rewrites", () => {
     const writer = await repoOn(failing);
     await writer.save("1", added(6), { createSnapshot: false });
     await writer.close();
-    const ahead = { streamId: "tally-1", version: 9, snapshotVersion: 1, state: { count: 9 }, createdAt: new Date() };
-    await snapshots.save(ahead);
+    await snapshots.save(tallyAt(9));
     const unavailable = withMethod(failing, "getStreamInfo", async () =>
       Promise.reject(new UnavailableError("event store unreachable")),
     );
@@ -275,13 +283,7 @@ describe("EventSourcedRepository snapshot rewrites", () => {
     expect((await snapshots.load("tally-1"))?.version).toBe(5);
     expect((await snapshots.load("tally-1", { maxVersion: 4 }))?.version).toBe(3);
     // A stream really behind its snapshot after catching up: reported and deleted as before, one catch-up per load.
-    await snapshots.save({
-      streamId: "tally-1",
-      version: 9,
-      snapshotVersion: 1,
-      state: { count: 9 },
-      createdAt: new Date(),
-    });
+    await snapshots.save(tallyAt(9));
     const third = await reader.load("1");
     expect([third.version, third.snapshotVersionAt]).toEqual([5, 0]);
     expect(catchUps).toBe(3);
@@ -292,13 +294,7 @@ describe("EventSourcedRepository snapshot rewrites", () => {
 
   it("a load's signal ends the event store's catch-up (an AbortError, not a wait for the store)", async () => {
     const snapshots = new MemorySnapshotStore();
-    await snapshots.save({
-      streamId: "tally-1",
-      version: 3,
-      snapshotVersion: 1,
-      state: { count: 3 },
-      createdAt: new Date(),
-    });
+    await snapshots.save(tallyAt(3));
     // An event store that never catches up unless the call's signal ends the wait.
     const stuck = withMethod(
       await MemoryEventStore.open(),
