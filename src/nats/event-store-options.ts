@@ -7,7 +7,7 @@ import {
   type EventStoreOptions,
 } from "../events/index.js";
 import { OptionChecker } from "../index.js";
-import { checkPlacement, NatsStorage } from "./options.js";
+import { checkPlacement, MAX_MAX_AGE_MS, MIN_MAX_AGE_MS, NatsStorage } from "./options.js";
 
 /** Options of `NatsEventStore.open`: those of every event store, and where the events live. */
 export interface NatsEventStoreOptions extends EventStoreOptions {
@@ -99,11 +99,6 @@ const SUBJECT_PREFIX = /^[^\s.*>]+(\.[^\s.*>]+)*$/u;
  * server's `max_payload` and for a stream's `max_msg_size` alike.
  */
 export const APPEND_HEADER_BYTES = 128;
-
-/** The shortest `max_age` nats-server takes, in ms. */
-const MIN_MAX_AGE_MS = 100;
-/** The longest `max_age` nats-server can hold (2^63 − 1 ns), in whole ms. */
-const MAX_MAX_AGE_MS = 9_223_372_036_854;
 
 /** `retentionDurationMs`, also the `max_age` of a stream `open` creates: 0 (none) or what the server takes. */
 function checkRetention(check: OptionChecker<NatsEventStoreOptions>): number {

@@ -27,6 +27,11 @@ export function checkClient<O extends { client: NatsConnection }>(check: OptionC
   );
 }
 
+/** The shortest `max_age` of a stream or bucket nats-server takes, in ms. */
+export const MIN_MAX_AGE_MS = 100;
+/** The longest `max_age` nats-server can hold (2^63 − 1 ns), in whole ms. */
+export const MAX_MAX_AGE_MS = 9_223_372_036_854;
+
 /** The longest JetStream stream name the server accepts. */
 const MAX_STREAM_NAME_LENGTH = 255;
 

@@ -8,7 +8,7 @@ import { ConfigurationError, messageOf, OptionChecker, STORE_DEFAULTS, validateE
 import { checkRepositoryOptions, type RepositoryOptions } from "../repository/index.js";
 import { loadNatsModules } from "./client.js";
 import { natsError } from "./errors.js";
-import { checkPlacement, NatsStorage } from "./options.js";
+import { checkPlacement, MAX_MAX_AGE_MS, MIN_MAX_AGE_MS, NatsStorage } from "./options.js";
 import { bucketValueLimit } from "./payload.js";
 import { NatsFeature, requireFeature } from "./server.js";
 
@@ -91,10 +91,10 @@ export interface RepositorySettings<T> {
   readonly maxCasAttempts: number;
 }
 
-/** The shortest `max_age` nats-server takes (100 ms), in seconds. */
-const MIN_TTL_SECONDS = 0.1;
-/** The longest `max_age` nats-server can hold (2^63 − 1 ns), in whole seconds. */
-export const MAX_TTL_SECONDS = 9_223_372_036;
+/** The shortest TTL nats-server takes (its shortest `max_age`), in seconds. */
+const MIN_TTL_SECONDS = MIN_MAX_AGE_MS / 1000;
+/** The longest TTL nats-server can hold (its longest `max_age`), in whole seconds. */
+export const MAX_TTL_SECONDS = Math.floor(MAX_MAX_AGE_MS / 1000);
 
 /**
  * Checks a repository's options, without I/O.
