@@ -11,11 +11,13 @@
  *   each stream's positions follow each other, and the streams' index
  *   (`getStreams`) agrees with the events.
  * - File event stores, from their files alone (an open would repair
- *   them): each segment line's checksum, the segment names against their
- *   first events, global positions following one another across
- *   segments (as an open requires), each append whole (a
- *   torn last one is a warning), each stream's positions, and each index
- *   snapshot's checksum.
+ *   them), through the open's own read-only scan (`scanDirectory`): what
+ *   it finds the open would refuse is an error, what the open would cut
+ *   off or remove a warning. Every segment line is read (its checksum, that
+ *   it decodes as an event), global positions follow one another across
+ *   segments, each append is whole, each stream's positions follow one
+ *   another; besides, the segment names against their first events and
+ *   each snapshot's checksum and name.
  * - File stores and file event stores: their side files. A hint must hold
  *   for its data file (the same checks as a load); an index file's blocks
  *   must pass their checksums, its segment must exist, and an intact index
@@ -41,20 +43,18 @@ import type { Command } from "commander";
 import type { EventStore } from "../events/index.js";
 import { DATA_SUFFIX, DIR_SUFFIX, namespaceFromPath, TEMP_SUFFIX } from "../file/encoding.js";
 import { LockedError } from "../file/errors.js";
+import { INDEX_PREFIX, INDEX_SUFFIX, numberIn, SNAPSHOT_PREFIX, SNAPSHOT_SUFFIX } from "../file/events/format.js";
+import { decodeIndex } from "../file/events/index-file.js";
 import {
-  decodeLineAt,
-  INDEX_PREFIX,
-  INDEX_SUFFIX,
-  numberIn,
-  SEGMENT_PREFIX,
-  SEGMENT_SUFFIX,
-  SNAPSHOT_PREFIX,
-  SNAPSHOT_SUFFIX,
-  segmentName,
-  snapshotName,
-} from "../file/events/format.js";
-import { agreeingBlocks, decodeIndex } from "../file/events/index-file.js";
-import { decodeSnapshot, type SnapshotData } from "../file/events/snapshot.js";
+  type Batch,
+  type Fault,
+  FaultKind,
+  RemovedSegment,
+  type SegmentScan,
+  scanDirectory,
+  type TornTail,
+} from "../file/events/scan.js";
+import { decodeSnapshot } from "../file/events/snapshot.js";
 import { LineError, parseLineObject } from "../file/format.js";
 import { hintFileOf, readHint } from "../file/hint.js";
 import { type HintSpans, hintSpans } from "../file/hint-spans.js";
@@ -274,143 +274,60 @@ async function loadEveryNamespace(
 }
 
 /**
- * The line-by-line checks of a file event store, which never opens it (an
- * open repairs: it cuts a torn last append off and rewrites index files):
- * checksums; global positions following one another across segments;
- * each batch whole (its first line's `"n"` lines); each stream's positions
- * following one another; snapshots. The events of a torn last append are
- * left out of the counts and stream checks, as reads leave them out.
+ * The checks of a file event store, which never opens it (an open repairs:
+ * it cuts a torn last append off and rewrites index files): the open's
+ * read-only scan (`scanDirectory`) decides, reading every line and going on
+ * after damage, and its findings are reported here. Besides, each segment's
+ * name against its first event, each snapshot's checksum and name, each
+ * index file's blocks, and leftover temporary files.
  */
 async function scanFileEvents(dir: string, found: Findings, progress: Progress): Promise<void> {
   const names = readdirSync(dir).sort();
   progress.total(bytesUnder(dir));
-  const base = { bytes: 0 };
-  /** The highest global position seen. */
-  let last = 0;
-  /**
-   * The global position the next event must have, across segments as an
-   * open requires (a missing segment in the middle is a gap): unknown
-   * before the first event (retention deletes leading segments) and after
-   * a damaged line (its position is unknown). Empty segments leave it.
-   */
-  let next = Number.NaN;
-  /** The position after the last whole batch (what an open's next append follows; a torn one is dropped). */
-  let nextWhole = Number.NaN;
-  const segmentNames = names.filter((n) => numberIn(n, SEGMENT_PREFIX, SEGMENT_SUFFIX) !== undefined);
-  const lastSegment = segmentNames.at(-1);
-  // As an open: the last segment that holds bytes may end in a torn append, when only empty segments follow it
-  // (an OS crash with sync "none" after a roll tears the segment the log rolled away from).
-  let lastWithData = segmentNames.length - 1;
-  while (lastWithData > 0 && statSync(path.join(dir, segmentNames[lastWithData] as string)).size === 0) lastWithData--;
-  /** Each stream's last position, from the events of whole batches (undefined: unknown, after a damaged line). */
-  const streams = new Map<string, number | undefined>();
-  /**
-   * The newest snapshot that decodes, as an open picks it: its streams
-   * (those whose events retention deleted are only there), and its first
-   * stored position (the lines before it in a kept segment expired: not
-   * counted as events, as the store's stats leave them out).
-   */
-  const snapshot = newestSnapshot(dir, names);
-  const expiredBefore = snapshot?.globalFirst ?? 0;
+  let read = 0;
+  const scan = await scanDirectory(dir, names, {
+    everyLine: true,
+    allFaults: true,
+    sink: {
+      read: async (bytes) => {
+        read += bytes;
+        progress.update(read);
+        // A turn of the event loop per read: a check of a large store does not hold it up.
+        await new Promise((resolve) => setImmediate(resolve));
+      },
+    },
+  });
+  const segments = new Map(scan.segments.map((s) => [s.name, s]));
+  const byFirst = new Map(scan.segments.map((s) => [s.first, s]));
+  const orphans = new Set(scan.orphanIndexes);
+  const faults = new Map<string, Fault[]>();
+  for (const f of scan.faults) {
+    const list = faults.get(f.file);
+    if (list === undefined) faults.set(f.file, [f]);
+    else list.push(f);
+  }
   for (const name of names) {
     const file = path.join(dir, name);
     if (name.endsWith(TEMP_SUFFIX)) found.warning(file, "a temporary file left by an interrupted write");
-    const first = numberIn(name, SEGMENT_PREFIX, SEGMENT_SUFFIX);
-    if (first !== undefined) {
-      found.count("segments");
-      let firstSeen: number | undefined;
-      /** The open batch: its length, its first line, the lines still to come and its events so far. */
-      let batch = {
-        length: 0,
-        line: 0,
-        missing: 0,
-        events: [] as { stream: string; position: number; g: number; n: number }[],
-      };
-      const torn = await eachLine(file, progress, base, (line, n) => {
-        if (line === "") return;
-        found.count("lines");
-        const bytes = Buffer.from(line, "utf8");
-        const decoded = decodeLineAt(bytes, 0, bytes.length);
-        if (decoded === undefined) {
-          found.error(`${file}:${n}`, "damaged line (checksum mismatch or not an event)");
-          // Its position and batch are unknown: the lines after it are not held against them.
-          next = Number.NaN;
-          nextWhole = Number.NaN;
-          batch = { length: 0, line: 0, missing: 0, events: [] };
-          // Its stream is unknown too: any stream's next position may follow the lost event's.
-          for (const id of streams.keys()) streams.set(id, undefined);
-          return;
-        }
-        const g = decoded.record.globalPosition;
-        const segmentStart = firstSeen === undefined;
-        firstSeen ??= g;
-        if (g <= last) found.error(`${file}:${n}`, `global position ${g} comes after ${last}: out of order`);
-        else if (!Number.isNaN(next) && g !== next) {
-          found.error(
-            `${file}:${n}`,
-            `global position ${g} follows ${next - 1} (expected ${next})${segmentStart ? `: events ${next} to ${g - 1} are missing (a segment deleted or lost?)` : ""}`,
-          );
-        }
-        last = Math.max(last, g);
-        next = g + 1;
-        if (batch.missing > 0 && decoded.batch > 1) {
-          found.error(
-            `${file}:${n}`,
-            `a batch of ${decoded.batch} events starts inside the batch of ${batch.length} events of line ${batch.line}`,
-          );
-          batch.missing = 0;
-        }
-        if (batch.missing === 0) batch = { length: decoded.batch, line: n, missing: decoded.batch, events: [] };
-        batch.events.push({ stream: decoded.record.streamId, position: decoded.record.position, g, n });
-        if (--batch.missing === 0) {
-          nextWhole = g + 1;
-          found.count("events", batch.events.filter((e) => e.g >= expiredBefore).length);
-          for (const e of batch.events) checkStreamPosition(streams, e.stream, e.position, `${file}:${e.n}`, found);
-        }
-      });
-      if (firstSeen !== undefined && firstSeen !== first) {
-        found.error(
-          file,
-          `the segment's name says it starts at global position ${first}, its first event is at ${firstSeen}`,
-        );
-      }
-      if (firstSeen === undefined && first <= last) {
-        found.warning(
-          file,
-          `an empty segment whose name claims global position ${first}, which an earlier segment holds (left by a roll that failed; holds nothing: the next open removes it)`,
-        );
-      } else if (firstSeen === undefined && !torn && name === lastSegment && first > nextWhole) {
-        found.warning(
-          file,
-          `an empty last segment named past the events (global position ${first}, the next is ${nextWhole}): left by a roll before a crash lost the last appends; holds nothing: the next open removes it`,
-        );
-      }
-      if (batch.missing > 0 || torn) {
-        reportTornAppend(file, segmentNames.indexOf(name) >= lastWithData, batch, torn, found);
-      }
-    }
+    const segment = segments.get(name);
+    if (segment !== undefined) reportSegment(segment, segment === scan.segments.at(-1), faults.get(file) ?? [], found);
     const indexOf = numberIn(name, INDEX_PREFIX, INDEX_SUFFIX);
     if (indexOf !== undefined) {
       found.count("index files");
-      if (!names.includes(segmentName(indexOf))) {
+      if (orphans.has(name)) {
         found.warning(file, "index file without its segment (derived data: the next open removes it)");
       }
-      const buffer = readFileSync(file);
-      const decoded = decodeIndex(buffer);
-      const segmentFile = path.join(dir, segmentName(indexOf));
-      if (decoded.valid < buffer.length) {
+      const index = byFirst.get(indexOf)?.index ?? ownIndex(file);
+      if (index.valid < index.bytes) {
         found.warning(
           file,
-          `index file damaged or cut short after byte ${decoded.valid} (derived data: the next open rebuilds it from its segment)`,
+          `index file damaged or cut short after byte ${index.valid} (derived data: the next open rebuilds it from its segment)`,
         );
-      } else if (existsSync(segmentFile)) {
-        const agreeing = indexAgreeingBytes(decoded, segmentFile, indexOf);
-        if (agreeing < decoded.valid) {
-          found.warning(
-            file,
-            `index file does not match its segment after byte ${agreeing} (the segment was modified after it was indexed, or copied without its times; derived data: the next open rebuilds it from its segment)`,
-          );
-        }
+      } else if (index.agreeing < index.valid) {
+        found.warning(
+          file,
+          `index file does not match its segment after byte ${index.agreeing} (the segment was modified after it was indexed, or copied without its times; derived data: the next open rebuilds it from its segment)`,
+        );
       }
     }
     const snapshotOf = numberIn(name, SNAPSHOT_PREFIX, SNAPSHOT_SUFFIX);
@@ -426,91 +343,116 @@ async function scanFileEvents(dir: string, found: Findings, progress: Progress):
       }
     }
   }
-  const all = new Set(streams.keys());
-  for (const [id] of snapshot?.streams ?? []) all.add(id);
-  if (all.size > 0) found.count("streams", all.size);
-}
-
-/** The newest snapshot of `dir` that decodes (the one an open uses), if any. */
-function newestSnapshot(dir: string, names: readonly string[]): SnapshotData | undefined {
-  const numbers = names
-    .map((n) => numberIn(n, SNAPSHOT_PREFIX, SNAPSHOT_SUFFIX))
-    .filter((g): g is number => g !== undefined)
-    .sort((a, b) => b - a);
-  for (const g of numbers) {
-    const file = path.join(dir, snapshotName(g));
-    try {
-      return decodeSnapshot(file, readFileSync(file)).data;
-    } catch {
-      // Damaged: reported where the snapshots are checked; an open falls back to an older one.
-    }
-  }
-  return undefined;
-}
-
-/** A stream's position must follow its last one (the first one seen may be anything: retention deletes old segments). */
-function checkStreamPosition(
-  streams: Map<string, number | undefined>,
-  stream: string,
-  position: number,
-  where: string,
-  found: Findings,
-): void {
-  const before = streams.get(stream);
-  if (before !== undefined && position !== before + 1) {
-    found.error(
-      where,
-      `stream ${JSON.stringify(stream)}: position ${position} follows ${before} (expected ${before + 1})`,
-    );
-  }
-  streams.set(stream, position);
+  if (scan.streams.size > 0) found.count("streams", scan.streams.size);
 }
 
 /**
- * A segment that ends inside a batch (fewer lines than its first line
- * announces) or inside a line. A crash can only cut the log's last append:
- * in the last segment that holds events (only empty ones after it) a
- * warning (reads leave it out, the next open drops it); in any other an
- * error (an open refuses the store).
+ * An index file the scan did not read (its segment is gone, or the open
+ * removes it): its blocks' checksums only (`agreeing`: as far as they go).
  */
-function reportTornAppend(
-  file: string,
-  isLast: boolean,
-  batch: { length: number; line: number; missing: number },
-  torn: boolean,
-  found: Findings,
-): void {
-  const cut =
-    batch.missing > 0
-      ? `the batch of ${batch.length} events of line ${batch.line} ends after ${batch.length - batch.missing} of its lines${torn ? " and a torn line" : ""}`
-      : "its last line is torn";
-  if (isLast) {
+function ownIndex(file: string): { bytes: number; valid: number; agreeing: number } {
+  const buffer = readFileSync(file);
+  const { valid } = decodeIndex(buffer);
+  return { bytes: buffer.length, valid, agreeing: valid };
+}
+
+/** What the scan found in one segment: its faults, its name, and what the next open does with it. */
+function reportSegment(segment: SegmentScan, isLast: boolean, faults: readonly Fault[], found: Findings): void {
+  const { file, first } = segment;
+  found.count("segments");
+  if (segment.lines > 0) {
+    found.count("lines", segment.lines);
+    found.count("events", segment.events);
+  }
+  for (const f of faults) if (f.kind !== FaultKind.CutAppend) reportFault(f, found);
+  if (segment.firstEvent !== undefined && segment.firstEvent !== first) {
+    found.error(
+      file,
+      `the segment's name says it starts at global position ${first}, its first event is at ${segment.firstEvent}`,
+    );
+  }
+  if (segment.removed === RemovedSegment.Held) {
     found.warning(
       file,
-      batch.missing > 0
-        ? `its last append is torn: ${cut} (an append interrupted by a crash: reads leave it out, the next open drops it)`
-        : `${cut} (an append interrupted by a crash: the next open drops it)`,
+      `an empty segment whose name claims global position ${first}, which an earlier segment holds (left by a roll that failed; holds nothing: the next open removes it)`,
     );
-  } else {
-    found.error(
-      batch.missing > 0 ? `${file}:${batch.line}` : file,
-      `${cut}, and it is not the last segment (a crash can only cut the log's last append)`,
+  } else if (segment.removed === RemovedSegment.Past && isLast) {
+    found.warning(
+      file,
+      `an empty last segment named past the events (global position ${first}, the next is ${segment.nextBefore}): left by a roll before a crash lost the last appends; holds nothing: the next open removes it`,
     );
+  } else if (segment.removed === RemovedSegment.Past) {
+    const next = Number.isNaN(segment.nextBefore) ? "" : `, the next is ${segment.nextBefore}`;
+    found.warning(
+      file,
+      `an empty segment before the last one, named past the events (global position ${first}${next}): holds nothing: the next open removes it`,
+    );
+  }
+  for (const f of faults) if (f.kind === FaultKind.CutAppend) reportCut(f, found);
+  if (segment.torn !== undefined) reportTornTail(file, segment.torn, found);
+}
+
+/** A fault the scan found at a line. */
+function reportFault(f: Exclude<Fault, { kind: typeof FaultKind.CutAppend }>, found: Findings): void {
+  const where = `${f.file}:${f.line}`;
+  switch (f.kind) {
+    case FaultKind.Damaged:
+    case FaultKind.NotAnEvent:
+      found.error(where, "damaged line (checksum mismatch or not an event)");
+      return;
+    case FaultKind.Position:
+      if (f.g <= f.after) found.error(where, `global position ${f.g} comes after ${f.after}: out of order`);
+      else {
+        const missing = f.segmentStart
+          ? `: events ${f.expected} to ${f.g - 1} are missing (a segment deleted or lost?)`
+          : "";
+        found.error(where, `global position ${f.g} follows ${f.expected - 1} (expected ${f.expected})${missing}`);
+      }
+      return;
+    case FaultKind.NestedBatch:
+      found.error(
+        where,
+        `a batch of ${f.length} events starts inside the batch of ${f.outer.length} events of line ${f.outer.line}`,
+      );
+      return;
+    case FaultKind.StreamJump:
+      found.error(
+        where,
+        `stream ${JSON.stringify(f.stream)}: position ${f.position} follows ${f.after} (expected ${f.after + 1})`,
+      );
+      return;
   }
 }
 
-/** How much of an intact index file agrees with its segment (see `agreeingBlocks`). */
-function indexAgreeingBytes(decoded: ReturnType<typeof decodeIndex>, segmentFile: string, first: number): number {
-  const fd = openSync(segmentFile, "r");
-  try {
-    const { size, mtimeMs } = fstatSync(fd);
-    const readAt = (offset: number, bytes: number): Buffer => {
-      const buf = Buffer.alloc(bytes);
-      return buf.subarray(0, readSync(fd, buf, 0, bytes, offset));
-    };
-    return agreeingBlocks(decoded, { size, mtimeMs }, readAt, first).bytes;
-  } finally {
-    closeSync(fd);
+/** How an append the scan found cut short ends. */
+function cutShort(batch: Batch, damagedLine: number | undefined, tornLine: number | undefined): string {
+  const end = `${damagedLine === undefined ? "" : " and a damaged line"}${tornLine === undefined ? "" : " and a torn line"}`;
+  return `the batch of ${batch.length} events of line ${batch.line} ends after ${batch.whole} of its lines${end}`;
+}
+
+/** A segment before the last one that holds bytes ends inside an append: an error (the open refuses the store). */
+function reportCut(f: Extract<Fault, { kind: typeof FaultKind.CutAppend }>, found: Findings): void {
+  const rest = ", and it is not the last segment (a crash can only cut the log's last append)";
+  if (f.batch !== undefined)
+    found.error(`${f.file}:${f.batch.line}`, `${cutShort(f.batch, undefined, f.tornLine)}${rest}`);
+  else found.error(f.file, `its last line is torn${rest}`);
+}
+
+/** The torn tail of the last segment that holds bytes: a warning (reads leave it out, the next open drops it). */
+function reportTornTail(file: string, torn: TornTail, found: Findings): void {
+  const { batch, damagedLine, tornLine } = torn;
+  if (batch !== undefined) {
+    found.warning(
+      file,
+      `its last append is torn: ${cutShort(batch, damagedLine, tornLine)} (an append interrupted by a crash: reads leave it out, the next open drops it)`,
+    );
+  } else if (damagedLine !== undefined) {
+    found.warning(
+      file,
+      `its last line is damaged${tornLine === undefined ? "" : ", and a torn line follows it"} (checksum or JSON: the next open takes it for an append a crash interrupted and drops it)`,
+    );
+  } else {
+    found.warning(file, "its last line is torn (an append interrupted by a crash: the next open drops it)");
   }
 }
 
