@@ -1,14 +1,14 @@
 /**
  * The segments of the file event store on disk: reading events back from
- * them (positioned reads on descriptors opened on first use), and scanning
- * lines into index entries (at open, where no index side file covers them).
+ * them (positioned reads on descriptors opened on first use). The open's
+ * scan of their lines is in `./scan.ts`.
  */
 import { closeSync, openSync } from "node:fs";
 import { join } from "node:path";
 import type { RecordedEvent } from "../../events/index.js";
 import { CorruptionError } from "../../index.js";
 import { readUpTo } from "../fs.js";
-import { decodeLinesAt, lineCrcMatches } from "./format.js";
+import { decodeLinesAt } from "./format.js";
 
 /** One segment file: its name, the global position of its first event, and its valid size in bytes. */
 export interface Segment {
@@ -189,103 +189,4 @@ export interface ScannedLines {
   readonly positions: number[];
   /** Absolute byte offset just past the last whole batch. */
   good: number;
-}
-
-/**
- * Scans the lines of `buf`, which starts at byte `base` of segment `file`
- * (`linesBefore()`: how many lines precede it, for error messages),
- * checking every checksum, that global positions follow `expected` (NaN:
- * any start), and that batches are whole. The last segment may end in the
- * batch a crash interrupted (a torn line, or fewer lines than its first one
- * announces): that batch is left out (`good` ends before it).
- * @throws CorruptionError naming the file and the line
- */
-export function scanLines(
-  file: string,
-  buf: Buffer,
-  base: number,
-  linesBefore: () => number,
-  expected: number,
-  isLast: boolean,
-): ScannedLines {
-  const out: ScannedLines = { g: Number.NaN, lengths: [], times: [], streams: [], positions: [], good: base };
-  const lineNo = (k: number) => linesBefore() + k;
-  /** Lines still expected in the open batch, which starts on line `batchLine` (of `buf`). */
-  let missing = 0;
-  let batchLine = 0;
-  let batchLength = 0;
-  let pos = 0;
-  let line = 0;
-  let next = expected;
-  while (pos < buf.length) {
-    line++;
-    const nl = buf.indexOf(10, pos);
-    const end = nl < 0 ? buf.length : nl;
-    const parsed = nl < 0 ? undefined : parseLine(buf, pos, end);
-    if (!parsed) {
-      if (isLast && (nl < 0 || buf.indexOf(10, end + 1) < 0)) break; // a crash tore the last line: drop its batch
-      throw new CorruptionError(
-        file,
-        lineNo(line),
-        "damaged event line (checksum or JSON); restore from a backup or remove the line",
-      );
-    }
-    if (missing > 0 && parsed.n > 1) {
-      throw new CorruptionError(
-        file,
-        lineNo(line),
-        `a batch of ${parsed.n} events starts inside the batch of ${batchLength} events of line ${lineNo(batchLine)}`,
-      );
-    }
-    if (missing === 0) {
-      missing = parsed.n;
-      batchLength = parsed.n;
-      batchLine = line;
-    }
-    if (!Number.isNaN(next) && parsed.g !== next) {
-      throw new CorruptionError(file, lineNo(line), `global position ${parsed.g}, expected ${next}`);
-    }
-    if (Number.isNaN(out.g)) out.g = parsed.g;
-    next = parsed.g + 1;
-    out.lengths.push(nl + 1 - pos);
-    out.times.push(parsed.ts);
-    out.streams.push(parsed.s);
-    out.positions.push(parsed.p);
-    pos = nl + 1;
-    if (--missing === 0) out.good = base + pos;
-  }
-  if (missing > 0) {
-    // The batch that starts at `good` has fewer lines than announced.
-    if (!isLast) {
-      throw new CorruptionError(
-        file,
-        lineNo(batchLine),
-        `the batch of ${batchLength} events of this line ends after ${batchLength - missing} lines`,
-      );
-    }
-    const whole = out.lengths.length - (batchLength - missing);
-    out.lengths.length = whole;
-    out.times.length = whole;
-    out.streams.length = whole;
-    out.positions.length = whole;
-  }
-  if (out.lengths.length === 0) out.g = Number.NaN;
-  return out;
-}
-
-/** The index fields of one line, undefined when it is damaged. */
-function parseLine(
-  buf: Buffer,
-  start: number,
-  end: number,
-): { g: number; n: number; s: string; p: number; ts: number } | undefined {
-  if (!lineCrcMatches(buf, start, end)) return undefined;
-  let o: { g: number; n?: number; s: string; p: number; ts: string };
-  try {
-    o = JSON.parse(buf.toString("utf8", start, end));
-  } catch {
-    return undefined;
-  }
-  if (o.n !== undefined && !(Number.isSafeInteger(o.n) && o.n > 1)) return undefined;
-  return { g: o.g, n: o.n ?? 1, s: o.s, p: o.p, ts: Date.parse(o.ts) };
 }
