@@ -33,6 +33,7 @@ import {
 import {
   AbortError,
   ClosedError,
+  ConfigurationError,
   CorruptionError,
   isClosedError,
   TooLargeError,
@@ -67,6 +68,26 @@ const RECENT_MESSAGES = 1024;
 
 /** The key of the chain of appends that create stream ids (no stream id is empty). */
 const NEW_STREAMS = "";
+
+/**
+ * Refuses a stream whose subjects are not `<prefix>.>` alone: the store
+ * reads the whole stream (a filter list needs nats-server 2.10), so its
+ * appends must land in it and every message in it must be one of them.
+ * @throws ConfigurationError naming the stream's subjects and the prefix
+ */
+function checkSubjects(stream: string, prefix: string, subjects: readonly string[] | undefined): void {
+  const own = `${prefix}.>`;
+  const [only, ...more] = subjects ?? [];
+  if (only === own && more.length === 0) return;
+  const hint =
+    only !== undefined && more.length === 0 && /^[^\s*>]+\.>$/u.test(only)
+      ? `open it with subjectPrefix ${JSON.stringify(only.slice(0, -2))}, the one it was created with, or use another stream`
+      : "it was not created by a NatsEventStore: use another stream";
+  throw new ConfigurationError(
+    `NatsEventStore: stream ${JSON.stringify(stream)} has the subjects ${JSON.stringify(subjects ?? [])}, ` +
+      `not ${JSON.stringify([own])} as subjectPrefix ${JSON.stringify(prefix)} needs; ${hint}`,
+  );
+}
 
 /** An event store on a JetStream stream. Create it with {@link NatsEventStore.open}. */
 export class NatsEventStore extends BaseEventStore {
@@ -144,6 +165,10 @@ export class NatsEventStore extends BaseEventStore {
    * @throws ConfigurationError for an invalid or unknown option, or when the
    *   server's `max_payload` cannot carry an event of `maxValueBytes` plus
    *   {@link EVENT_ENVELOPE_BYTES}
+   * @throws ConfigurationError for an existing stream whose subjects are not
+   *   `<subjectPrefix>.>` alone (created with another `subjectPrefix`, or
+   *   by something else)
+   * @throws CorruptionError when the stream holds a message the index cannot read
    * @throws PeerMissingError when the NATS client packages are not installed
    * @throws UnavailableError when the server cannot be reached
    */
@@ -176,6 +201,7 @@ export class NatsEventStore extends BaseEventStore {
         allow_direct: true,
       });
     }
+    checkSubjects(stream, prefix, info.config.subjects);
     // An existing stream's own largest message bounds an event and a batch as the server's max_payload does.
     const maxMsgSize = info.config.max_msg_size;
     this.lowerMaxValueBytes(
@@ -197,7 +223,7 @@ export class NatsEventStore extends BaseEventStore {
   }
 
   async #start(until: number): Promise<void> {
-    // The stream holds only `<prefix>.>` (a filter list needs nats-server 2.10).
+    // The stream holds only `<prefix>.>` (checked by `open`; a filter list needs nats-server 2.10).
     const consumer = await this.#jet.js.consumers.get(this.stream, { deliver_policy: "all" });
     // Short pulls and heartbeats: after a leader change the ordered consumer notices within seconds.
     const messages = await consumer.consume({ expires: 2_000, idle_heartbeat: 1_000 });
@@ -214,15 +240,19 @@ export class NatsEventStore extends BaseEventStore {
 
   #ingest(m: Pick<JsMsg, "seq" | "subject" | "data">): void {
     if (m.seq <= this.#ingested) return;
-    const streamId = decodeToken(m.subject.slice(this.prefix.length + 1), `NATS stream ${this.stream}`);
+    const where = `NATS stream ${this.stream}`;
+    if (!m.subject.startsWith(`${this.prefix}.`)) {
+      throw new CorruptionError(where, m.seq, `subject ${m.subject} is not under the store's prefix ${this.prefix}`);
+    }
+    const streamId = decodeToken(m.subject.slice(this.prefix.length + 1), where);
     let body: { first?: unknown; events?: unknown };
     try {
       body = JSON.parse(TD.decode(m.data));
     } catch (error) {
-      throw new CorruptionError(`NATS stream ${this.stream}`, m.seq, "message is not JSON", { cause: error });
+      throw new CorruptionError(where, m.seq, "message is not JSON", { cause: error });
     }
     if (!Array.isArray(body.events) || typeof body.first !== "number") {
-      throw new CorruptionError(`NATS stream ${this.stream}`, m.seq, "message is not a statelog append");
+      throw new CorruptionError(where, m.seq, "message is not a statelog append");
     }
     const inputs = (body.events as { timestamp: string }[]).map((e) => ({ ...e, timestamp: new Date(e.timestamp) }));
     const events = prepareEvents(inputs as unknown as EventInput[], Number.MAX_SAFE_INTEGER);
