@@ -34,7 +34,8 @@ export interface NatsEventStoreOptions extends EventStoreOptions {
   /**
    * How long `open`, an `append` and `catchUp()` wait for this store's index to
    * hold what the server stored (up to the append's acknowledged
-   * sequence) before they fail with `UnavailableError`, in milliseconds:
+   * sequence), or for the server to answer the stream info request
+   * `catchUp()` starts with, before they fail with `UnavailableError`, in milliseconds:
    * the bound when the server (or the whole cluster) stops answering after
    * it acknowledged an append. The append may be stored then. An integer >= 1.
    * @default 30000

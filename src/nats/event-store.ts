@@ -18,7 +18,7 @@
  * acknowledged it AND the index has ingested it.
  */
 
-import type { ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
+import type { ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg, StreamInfo } from "@nats-io/jetstream";
 import {
   type AppendRequest,
   BaseEventStore,
@@ -36,12 +36,14 @@ import {
   ConfigurationError,
   CorruptionError,
   isClosedError,
+  messageOf,
+  sleep,
   TooLargeError,
   throwIfAborted,
   UnavailableError,
 } from "../index.js";
 import { loadNatsModules } from "./client.js";
-import { isWrongLastSequence, natsError } from "./errors.js";
+import { isJetStreamApiError, isWrongLastSequence, natsError } from "./errors.js";
 import {
   APPEND_HEADER_BYTES,
   checkEventStoreOptions,
@@ -355,10 +357,47 @@ export class NatsEventStore extends BaseEventStore {
 
   /** Waits until the index holds everything the server has stored now. */
   async #catchUp(): Promise<void> {
-    const info = await this.#jet.jsm.streams.info(this.stream);
+    const info = await this.#info();
     // Messages before the first one the stream holds are gone (retention, a purge): nothing to wait for there.
     this.#advance(info.state.first_seq - 1);
     if (info.state.messages > 0) await this.#waitIngested(info.state.last_seq);
+  }
+
+  /**
+   * The stream's info, asked again while the server does not answer, for
+   * up to `catchUpTimeoutMs`.
+   * @throws UnavailableError when the server did not answer in time, or answered with an error (no such stream…)
+   */
+  async #info(): Promise<StreamInfo> {
+    const limit = this.#settings.catchUpTimeoutMs;
+    const deadline = Date.now() + limit;
+    for (;;) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const late = new Promise<undefined>((resolve) => {
+        timer = setTimeout(() => resolve(undefined), Math.max(0, deadline - Date.now()));
+      });
+      let failure: unknown;
+      try {
+        const info = await Promise.race([this.#jet.jsm.streams.info(this.stream), late]);
+        if (info) return info;
+      } catch (error) {
+        // The server answered (the stream is gone…), or the connection is closed: asking again would not help.
+        if (isJetStreamApiError(error) || this.#settings.client.isClosed()) {
+          throw natsError(error, `reading the state of stream ${this.stream}`);
+        }
+        failure = error;
+      } finally {
+        clearTimeout(timer);
+      }
+      if (failure === undefined || Date.now() >= deadline) {
+        throw new UnavailableError(
+          `NATS event stream ${this.stream}: the server did not answer within ${limit} ms (catchUpTimeoutMs)` +
+            (failure === undefined ? "" : `: ${messageOf(failure)}`),
+          failure === undefined ? undefined : { cause: failure },
+        );
+      }
+      await sleep(Math.min(250, deadline - Date.now()));
+    }
   }
 
   /**

@@ -5,6 +5,7 @@ import { ErrorCode, isUnavailableError } from "../../src/index.js";
 import { NatsEventStore } from "../../src/nats/index.js";
 import { startBlackholeProxy } from "./blackhole-proxy.js";
 import { connectTest, deleteTestStreams, natsUrl, uniqueBucket } from "./env.js";
+import { startProxy } from "./proxy.js";
 
 let nc: NatsConnection;
 beforeAll(async () => {
@@ -42,6 +43,34 @@ describe("NatsEventStore when the server goes silent after acknowledging an appe
       await proxy.close();
       await store.close();
       await client.close().catch(() => undefined);
+    }
+  });
+
+  it("catchUp() and an append that must catch up fail with UnavailableError when the server stops answering", async () => {
+    let silent = false;
+    const proxy = await startProxy(natsUrl(), (client) => (chunk) => {
+      if (!silent) client.write(chunk);
+    });
+    const client = await connect({ servers: proxy.url, name: "deadline-silent", reconnect: false });
+    try {
+      await using store = await NatsEventStore.open({ client, stream: uniqueBucket("EVD"), catchUpTimeoutMs: 1_000 });
+      await store.append("s", [event("first")]);
+      silent = true;
+      const [caughtUp, appended] = await Promise.all(
+        [store.catchUp(), store.append("s", [event("second")], { expectedVersion: 5 })].map((p) =>
+          p.then(
+            () => undefined,
+            (e: unknown) => e,
+          ),
+        ),
+      );
+      expect(isUnavailableError(caughtUp), String(caughtUp)).toBe(true);
+      expect(String(caughtUp)).toContain("within 1000 ms (catchUpTimeoutMs)");
+      // The conflict is seen on the index first: confirming it needs the server, which does not answer.
+      expect(isUnavailableError(appended), String(appended)).toBe(true);
+    } finally {
+      await client.close().catch(() => undefined);
+      await proxy.close();
     }
   });
 
