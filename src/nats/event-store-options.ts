@@ -32,12 +32,15 @@ export interface NatsEventStoreOptions extends EventStoreOptions {
    */
   maxValueBytes?: number;
   /**
-   * How long `open`, an `append` and `catchUp()` wait for this store's index to
-   * hold what the server stored (up to the append's acknowledged
-   * sequence), or for the server to answer the stream info request
-   * `catchUp()` starts with, before they fail with `UnavailableError`, in milliseconds:
-   * the bound when the server (or the whole cluster) stops answering after
-   * it acknowledged an append. The append may be stored then. An integer >= 1.
+   * How long `open`, an `append` and `catchUp()` wait without progress for
+   * this store's index to hold what the server stored (up to the append's
+   * acknowledged sequence), or for the server to answer the stream info
+   * request `catchUp()` starts with, before they fail with
+   * `UnavailableError`, in milliseconds: the bound when the server (or the
+   * whole cluster) stops answering, after it acknowledged an append too (the
+   * append may be stored then). Time without progress, not in all: every
+   * message read starts it again, so a large stream takes as long to read
+   * as it needs. An integer >= 1.
    * @default 30000
    */
   catchUpTimeoutMs?: number;

@@ -122,6 +122,8 @@ export class NatsEventStore extends BaseEventStore {
   #maxBody: number;
   /** Last stream sequence the index has ingested. */
   #ingested = 0;
+  /** When `#ingested` last moved (Date.now()): deadlines count time without progress. */
+  #progressAt = 0;
   /** Last stream sequence of each event stream's subject. */
   readonly #lastSeq = new Map<string, number>();
   /**
@@ -230,6 +232,7 @@ export class NatsEventStore extends BaseEventStore {
     // Short pulls and heartbeats: after a leader change the ordered consumer notices within seconds.
     const messages = await consumer.consume({ expires: 2_000, idle_heartbeat: 1_000 });
     this.#messages = messages;
+    this.#progressAt = Date.now();
     void (async () => {
       try {
         for await (const m of messages) this.#ingest(m);
@@ -278,6 +281,7 @@ export class NatsEventStore extends BaseEventStore {
   #advance(seq: number): void {
     if (seq <= this.#ingested) return;
     this.#ingested = seq;
+    this.#progressAt = Date.now();
     if (this.#waiters.length > 0) {
       const ready = this.#waiters.filter((w) => w.seq <= seq);
       this.#waiters = this.#waiters.filter((w) => w.seq > seq);
@@ -296,7 +300,7 @@ export class NatsEventStore extends BaseEventStore {
 
   /**
    * Resolves once the index holds stream sequence `seq`.
-   * @throws UnavailableError after `catchUpTimeoutMs` (the server stopped answering)
+   * @throws UnavailableError when nothing was read for `catchUpTimeoutMs` meanwhile (the server stopped answering)
    */
   #waitIngested(seq: number): Promise<void> {
     if (this.#ingested >= seq) return Promise.resolve();
@@ -308,16 +312,25 @@ export class NatsEventStore extends BaseEventStore {
     });
     // If the consumer stalls (a leader change), read the missing messages directly after a moment.
     const timer = setTimeout(() => this.#fill(seq), 500);
+    // Time without progress, not in all: a long stream takes as long as it takes while its messages keep coming.
     const limit = this.#settings.catchUpTimeoutMs;
-    const deadline = setTimeout(() => {
+    const started = Date.now();
+    const expire = () => {
+      const idle = Date.now() - Math.max(started, this.#progressAt);
+      if (idle < limit) {
+        deadline = setTimeout(expire, limit - idle);
+        return;
+      }
       this.#waiters = this.#waiters.filter((w) => w !== waiter);
       waiter.reject(
         new UnavailableError(
-          `NATS event stream ${this.stream}: sequence ${seq} was not readable within ${limit} ms (catchUpTimeoutMs); ` +
-            `the server stopped answering (what it acknowledged is stored; this store could not read it)`,
+          `NATS event stream ${this.stream}: nothing was read for ${limit} ms (catchUpTimeoutMs) while waiting ` +
+            `for sequence ${seq} (read up to ${this.#ingested}); the server stopped answering (what it ` +
+            `acknowledged is stored; this store could not read it)`,
         ),
       );
-    }, limit);
+    };
+    let deadline = setTimeout(expire, limit);
     return waiting.finally(() => {
       clearTimeout(timer);
       clearTimeout(deadline);

@@ -5,7 +5,7 @@ import { ErrorCode, isUnavailableError } from "../../src/index.js";
 import { NatsEventStore } from "../../src/nats/index.js";
 import { startBlackholeProxy } from "./blackhole-proxy.js";
 import { connectTest, deleteTestStreams, natsUrl, uniqueBucket } from "./env.js";
-import { startProxy } from "./proxy.js";
+import { startProxy, startThrottleProxy } from "./proxy.js";
 
 let nc: NatsConnection;
 beforeAll(async () => {
@@ -81,6 +81,26 @@ describe("NatsEventStore when the server goes silent after acknowledging an appe
         code: ErrorCode.Configuration,
         message: expect.stringContaining("catchUpTimeoutMs"),
       });
+    }
+  });
+});
+
+describe("NatsEventStore reading a stream for longer than catchUpTimeoutMs", () => {
+  it("open reads a stream for longer than catchUpTimeoutMs while its messages keep coming", async () => {
+    const stream = uniqueBucket("EVD");
+    const writer = await NatsEventStore.open({ client: nc, stream });
+    const padding = "x".repeat(24 * 1024);
+    for (let i = 0; i < 40; i++) await writer.append(`s${i % 4}`, [createEvent("padded", { i, padding })]);
+    await writer.close();
+    // About 1 MB at 16 KiB per 50 ms: some 3 s to read, a message every 100 ms or so.
+    const proxy = await startThrottleProxy(natsUrl(), 16 * 1024, 50);
+    const client = await connect({ servers: proxy.url, name: "deadline-slow" });
+    try {
+      await using store = await NatsEventStore.open({ client, stream, catchUpTimeoutMs: 600 });
+      expect(store.stats().totalEvents).toBe(40);
+    } finally {
+      await client.close().catch(() => undefined);
+      await proxy.close();
     }
   });
 });

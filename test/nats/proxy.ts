@@ -67,3 +67,28 @@ export function startDelayProxy(target: string, delayMs: () => number): Promise<
     };
   });
 }
+
+/**
+ * Passes on at most `bytes` of what the server sends every `everyMs`, in
+ * order: a link slow enough that reading a stream takes seconds while
+ * every message still arrives soon after the previous one.
+ */
+export function startThrottleProxy(target: string, bytes: number, everyMs: number): Promise<Proxy> {
+  return startProxy(target, (client) => {
+    let queue = Buffer.alloc(0);
+    let timer: ReturnType<typeof setInterval> | undefined;
+    const tick = () => {
+      if (client.destroyed || queue.length === 0) {
+        clearInterval(timer);
+        timer = undefined;
+        return;
+      }
+      client.write(queue.subarray(0, bytes));
+      queue = queue.subarray(bytes);
+    };
+    return (chunk) => {
+      queue = Buffer.concat([queue, chunk]);
+      timer ??= setInterval(tick, everyMs);
+    };
+  });
+}
