@@ -29,6 +29,7 @@ import {
   prepareEvents,
   type RecordedEvent,
   type SnapshotInfo,
+  type StreamState,
 } from "../events/index.js";
 import {
   AbortError,
@@ -172,7 +173,9 @@ export class NatsEventStore extends BaseEventStore {
    * @throws ConfigurationError for an existing stream whose subjects are not
    *   `<subjectPrefix>.>` alone (created with another `subjectPrefix`, or
    *   by something else)
-   * @throws CorruptionError when the stream holds a message the index cannot read
+   * @throws CorruptionError when the stream holds a message the index cannot
+   *   read, or a stream id whose positions skip some (a message deleted from
+   *   the middle)
    * @throws PeerMissingError when the NATS client packages are not installed
    * @throws UnavailableError when the server cannot be reached
    */
@@ -263,8 +266,11 @@ export class NatsEventStore extends BaseEventStore {
     const events = prepareEvents(inputs as unknown as EventInput[], Number.MAX_SAFE_INTEGER);
     // Positions never restart: a stream whose first events are gone (retention) resumes at `first`.
     const known = this.log.streams.get(streamId);
+    if (known && known.events.length > 0 && known.last < body.first - 1) {
+      this.#skipped(known, body.first, m.subject, m.seq);
+    }
     if ((!known && body.first > 1) || (known && known.last < body.first - 1)) {
-      this.log.restoreStream(streamId, known?.events.length ? known.first : body.first, body.first - 1);
+      this.log.restoreStream(streamId, body.first, body.first - 1);
     }
     const request = { streamId, events, expectedVersion: undefined };
     const planned = this.log.plan([request], UNLIMITED)[0] as PlannedAppend;
@@ -275,6 +281,28 @@ export class NatsEventStore extends BaseEventStore {
     }
     this.#lastSeq.set(streamId, m.seq);
     this.#advance(m.seq);
+  }
+
+  /**
+   * A message of `known`'s stream id whose first position skips some while
+   * the index still holds older events of it. Retention removes the oldest
+   * messages first: when the server expired the skipped ones before this
+   * store read them, the events before them are older still, and the index
+   * expires them too (synchronously: `applyRetention` expires before its
+   * first `await`). Anything else is a message deleted from the middle of
+   * the stream, and reads and subscriptions would skip its events.
+   * @throws CorruptionError when events of the stream id before the skipped positions are still indexed
+   */
+  #skipped(known: StreamState, first: number, subject: string, seq: number): void {
+    if (this.retentionDurationMs > 0) void this.applyRetention().catch(() => undefined);
+    if (known.events.length === 0) return;
+    throw new CorruptionError(
+      `NATS stream ${this.stream}`,
+      seq,
+      `stream id ${JSON.stringify(known.id)} goes from position ${known.last} to ${first}: the messages holding ` +
+        `positions ${known.last + 1} to ${first - 1} were deleted from the middle of the stream; remove its older ` +
+        `messages too (purge subject ${subject} below sequence ${seq}), then reopen the store`,
+    );
   }
 
   /** Marks everything up to `seq` as ingested and wakes the appends waiting for it. */

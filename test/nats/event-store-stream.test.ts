@@ -1,7 +1,8 @@
 /**
  * NatsEventStore on a stream that is not what its index was read from: a
- * stream of another subject prefix. The store refuses or fails loudly
- * (typed), never serves an index that skips or misplaces events.
+ * message deleted from the middle, a stream of another subject prefix. The
+ * store refuses or fails loudly (typed), never serves an index that skips
+ * or misplaces events.
  */
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -37,6 +38,51 @@ async function publishAppend(subject: string, first: number, n: number, at = new
   }));
   await jetstream(nc).publish(subject, JSON.stringify({ first, events }));
 }
+
+describe("NatsEventStore on a stream id with positions missing in the middle", () => {
+  it("open refuses a stream id one of whose middle messages was deleted, naming it and the positions", async () => {
+    const stream = uniqueBucket("HOLE");
+    const a = await NatsEventStore.open({ client: nc, stream });
+    for (let n = 1; n <= 5; n++) await a.append("s", [event(n)]);
+    await a.close();
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.deleteMessage(stream, 4); // the message holding position 4
+    const error = await settle(NatsEventStore.open({ client: nc, stream }));
+    expect(isCorruptionError(error), String(error)).toBe(true);
+    expect(String(error)).toContain('stream id "s" goes from position 3 to 5');
+    // The way out the error names: remove the stream id's messages before the one after the gap.
+    expect(String(error)).toContain(`purge subject ${a.prefix}.s below sequence 5`);
+    await jsm.streams.purge(stream, { filter: `${a.prefix}.s`, seq: 5 });
+    await using reopened = await NatsEventStore.open({ client: nc, stream });
+    expect((await reopened.readStream("s")).map((e) => e.position)).toEqual([5]);
+  });
+
+  it("a running store that reads such a message fails instead of skipping positions", async () => {
+    const stream = uniqueBucket("HOLE");
+    await using a = await NatsEventStore.open({ client: nc, stream });
+    await a.append("s", [event(1), event(2)]);
+    await publishAppend(`${a.prefix}.s`, 5, 1);
+    const error = await settle(a.catchUp());
+    expect(isCorruptionError(error), String(error)).toBe(true);
+    expect(String(error)).toContain("positions 3 to 4 were deleted");
+    expect(await settle(a.readStream("s", 2))).toBe(error);
+  });
+
+  it("positions the server expired before the store read them: the older events expire from the index too", async () => {
+    const stream = uniqueBucket("HOLE");
+    let offset = 0;
+    const clock = () => new Date(Date.now() + offset);
+    await using a = await NatsEventStore.open({ client: nc, stream, retentionDurationMs: 3_600_000, clock });
+    await a.append("s", [event(1), event(2), event(3)]);
+    // Two hours later, by the store's clock: the server expired position 4 before this store read it.
+    offset = 2 * 3_600_000;
+    await publishAppend(`${a.prefix}.s`, 5, 1, clock());
+    await a.catchUp();
+    expect((await a.readStream("s")).map((e) => e.position)).toEqual([5]);
+    expect((await a.readStream("s", 4)).map((e) => e.position)).toEqual([5]);
+    expect((await a.getStreamInfo("s")).firstPosition).toBe(5);
+  });
+});
 
 describe("NatsEventStore on a stream of other subjects", () => {
   it("open refuses a stream created with another subjectPrefix, naming both", async () => {
