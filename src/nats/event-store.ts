@@ -15,7 +15,12 @@
  * stream, in stream order: every process sees the same positions, and the
  * subscription machinery of the memory store gives the same no-gap /
  * no-duplicate / caught-up guarantees. An append resolves once the server
- * acknowledged it AND the index has ingested it.
+ * acknowledged it AND the index has ingested it. The index holds the
+ * stream it was read from: a message it cannot place (not an append, a
+ * stream id whose positions skip some) or a stream whose sequences started
+ * again (deleted and created again, emptied by a restart) fails the store
+ * for good with a `CorruptionError`, instead of serving the index as if it
+ * matched the server.
  */
 
 import type { ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg, StreamInfo } from "@nats-io/jetstream";
@@ -73,6 +78,15 @@ const RECENT_MESSAGES = 1024;
 const NEW_STREAMS = "";
 
 /**
+ * How often, and how far apart, a stream info that reports a last sequence
+ * below what the index read is asked again before the store concludes the
+ * stream lost its messages: a newly elected stream leader can answer
+ * before it applied everything its predecessor committed.
+ */
+const LOW_LAST_SEQUENCE_CHECKS = 4;
+const LOW_LAST_SEQUENCE_PAUSE_MS = 500;
+
+/**
  * Refuses a stream whose subjects are not `<prefix>.>` alone: the store
  * reads the whole stream (a filter list needs nats-server 2.10), so its
  * appends must land in it and every message in it must be one of them.
@@ -125,6 +139,15 @@ export class NatsEventStore extends BaseEventStore {
   #ingested = 0;
   /** When `#ingested` last moved (Date.now()): deadlines count time without progress. */
   #progressAt = 0;
+  /** Stream sequence of the last message the index ingested (0: none); what a check compares with the server. */
+  #lastMessage = 0;
+  /** Whether the ordered consumer delivered a message yet (its first delivery after a recreation is checked). */
+  #delivered = false;
+  /**
+   * The stream's creation time as `open` read it: a stream deleted and
+   * created again (its sequences start again at 1) has another one.
+   */
+  #created = "";
   /** Last stream sequence of each event stream's subject. */
   readonly #lastSeq = new Map<string, number>();
   /**
@@ -209,6 +232,7 @@ export class NatsEventStore extends BaseEventStore {
       });
     }
     checkSubjects(stream, prefix, info.config.subjects);
+    this.#created = info.created;
     // An existing stream's own largest message bounds an event and a batch as the server's max_payload does.
     const maxMsgSize = info.config.max_msg_size;
     this.lowerMaxValueBytes(
@@ -238,7 +262,16 @@ export class NatsEventStore extends BaseEventStore {
     this.#progressAt = Date.now();
     void (async () => {
       try {
-        for await (const m of messages) this.#ingest(m);
+        for await (const m of messages) {
+          // A recreated consumer (a lost connection, the stream deleted meanwhile) resumes after the last sequence
+          // this store read: before its first message is indexed, check that the stream is still the one read.
+          if (m.info.deliverySequence === 1 && this.#delivered) {
+            await this.#verify();
+            if (this.#failure) return;
+          }
+          this.#delivered = true;
+          this.#ingest(m);
+        }
       } catch (error) {
         this.#fail(natsError(error, `reading event stream ${this.stream}`));
       }
@@ -278,6 +311,7 @@ export class NatsEventStore extends BaseEventStore {
       this.log.commit(planned.records, planned.sizes);
       this.#recent.set(m.seq, planned.records);
       if (this.#recent.size > RECENT_MESSAGES) this.#recent.delete(this.#recent.keys().next().value as number);
+      this.#lastMessage = m.seq;
     }
     this.#lastSeq.set(streamId, m.seq);
     this.#advance(m.seq);
@@ -321,9 +355,27 @@ export class NatsEventStore extends BaseEventStore {
     this.#failure = error;
     // The index stopped growing: reads and subscriptions fail too, instead of serving it as if it were current.
     if (!isClosedError(error)) this.failed(error);
+    this.#messages?.stop();
+    clearTimeout(this.#refill);
+    this.#refill = undefined;
     const waiters = this.#waiters;
     this.#waiters = [];
     for (const w of waiters) w.reject(error);
+  }
+
+  /**
+   * Fails the store for good: the stream no longer holds what the index
+   * was read from. The first failure stays.
+   */
+  #reset(why: string): Error {
+    if (this.#failure) return this.#failure;
+    const error = new CorruptionError(
+      `NATS stream ${this.stream}`,
+      undefined,
+      `${why}; this store's index no longer matches it: reopen the store`,
+    );
+    this.#fail(error);
+    return error;
   }
 
   /**
@@ -373,13 +425,18 @@ export class NatsEventStore extends BaseEventStore {
     if (this.#filling || this.closed) return;
     this.#filling = (async () => {
       try {
+        // What follows the last message read is this index's only if the stream is still the one it read.
+        if (this.#ingested < seq && !(await this.#checkLastMessage())) return;
         while (this.#ingested < seq && !this.closed) {
           const next = this.#ingested + 1;
           const sm = await this.#jet.jsm.streams.getMessage(this.stream, { seq: next }).catch(() => undefined);
           if (sm === undefined) break; // the server is not answering: the waiter's own path will retry
           if (sm === null) {
-            // Removed (retention): nothing to index at this sequence.
-            this.#advance(next);
+            // Nothing there: removed (retention, a purge, a deletion), or not applied yet by a newly elected stream
+            // leader. Only what was removed is to pass over, or a later append would find its sequence read already.
+            const info = await this.#jet.jsm.streams.info(this.stream).catch(() => undefined);
+            if (info === undefined || next > info.state.last_seq) break;
+            this.#advance(Math.max(next, info.state.first_seq - 1));
             continue;
           }
           this.#ingest(sm);
@@ -388,7 +445,7 @@ export class NatsEventStore extends BaseEventStore {
         this.#fail(natsError(error, `reading event stream ${this.stream}`));
       } finally {
         this.#filling = undefined;
-        if (this.#ingested < seq && !this.closed && this.#waiters.some((w) => w.seq <= seq)) {
+        if (this.#ingested < seq && !this.closed && !this.#failure && this.#waiters.some((w) => w.seq <= seq)) {
           clearTimeout(this.#refill);
           this.#refill = setTimeout(() => this.#fill(seq), 500);
         }
@@ -398,7 +455,9 @@ export class NatsEventStore extends BaseEventStore {
 
   /** Waits until the index holds everything the server has stored now. */
   async #catchUp(): Promise<void> {
-    const info = await this.#info();
+    const before = this.#ingested;
+    const info = await this.#checkStream(await this.#info(), before);
+    if (this.#failure) throw this.#failure;
     // Messages before the first one the stream holds are gone (retention, a purge): nothing to wait for there.
     this.#advance(info.state.first_seq - 1);
     if (info.state.messages > 0) await this.#waitIngested(info.state.last_seq);
@@ -439,6 +498,87 @@ export class NatsEventStore extends BaseEventStore {
       }
       await sleep(Math.min(250, deadline - Date.now()));
     }
+  }
+
+  /**
+   * Fails the store (and returns `info` otherwise) when the stream is not
+   * the one the index was read from: created again since `open`, or ending
+   * below `before`, what the index had read when `info` was asked for. A
+   * low last sequence is asked again a few times first (a new stream leader
+   * may not have applied all its predecessor committed).
+   * @throws UnavailableError when the server stops answering meanwhile
+   */
+  async #checkStream(info: StreamInfo, before: number): Promise<StreamInfo> {
+    let current = info;
+    for (let check = 1; ; check++) {
+      if (current.created !== this.#created) {
+        // Nothing read yet: the index matches the new stream as well.
+        if (this.#ingested === 0) this.#created = current.created;
+        else
+          this.#reset(
+            `it was deleted and created again (created at ${current.created}; this store read the one created at ${this.#created})`,
+          );
+        return current;
+      }
+      if (current.state.last_seq >= before) return current;
+      if (check === LOW_LAST_SEQUENCE_CHECKS) {
+        this.#reset(
+          `its last sequence is ${current.state.last_seq}, below the ${before} this store had read: it lost ` +
+            `messages (a memory stream emptied by a restart, writes lost in a crash)`,
+        );
+        return current;
+      }
+      await sleep(LOW_LAST_SEQUENCE_PAUSE_MS);
+      current = await this.#info();
+    }
+  }
+
+  /**
+   * Whether the server still holds, at the sequence of the last message
+   * the index read, that message (or none: removed since). Another message
+   * there means the stream's sequences started again: the store fails.
+   * True as well when the server does not answer (the caller's own reads
+   * retry or fail then).
+   */
+  async #checkLastMessage(): Promise<boolean> {
+    const seq = this.#lastMessage;
+    const records = this.#recent.get(seq);
+    const first = records?.[0];
+    if (!records || !first) return true;
+    const sm = await this.#jet.jsm.streams.getMessage(this.stream, { seq }).catch(() => null);
+    if (!sm) return true;
+    let ids: unknown[] | undefined;
+    try {
+      const events = (JSON.parse(TD.decode(sm.data)) as { events?: unknown }).events;
+      if (Array.isArray(events)) ids = events.map((e) => (e as { id?: unknown } | null)?.id);
+    } catch {
+      // not an append: another message
+    }
+    const same =
+      sm.subject === `${this.prefix}.${encodeToken(first.streamId)}` &&
+      ids?.length === records.length &&
+      ids.every((id, i) => id === records[i]?.id);
+    if (same) return true;
+    this.#reset(
+      `it holds another message at sequence ${seq} than the one this store read there: its sequences started ` +
+        `again (emptied by a restart, or deleted and created again)`,
+    );
+    return false;
+  }
+
+  /**
+   * After the ordered consumer was recreated: checks the stream (as
+   * `catchUp` does) and the last message read. Quiet when the server does
+   * not answer: the next `catchUp` or append checks again.
+   */
+  async #verify(): Promise<void> {
+    const before = this.#ingested;
+    try {
+      await this.#checkStream(await this.#info(), before);
+    } catch {
+      return;
+    }
+    if (!this.#failure) await this.#checkLastMessage();
   }
 
   /**
@@ -505,6 +645,7 @@ export class NatsEventStore extends BaseEventStore {
         );
       }
       const isNew = !this.log.streams.has(request.streamId);
+      const before = this.#ingested;
       let seq: number;
       try {
         const ack = await this.#jet.js.publish(subject, body, {
@@ -521,17 +662,42 @@ export class NatsEventStore extends BaseEventStore {
         await this.#refreshLastSeq(request.streamId, subject);
         continue;
       }
+      // A new message takes a sequence after every one the index read: one it read already means the stream
+      // started its sequences again.
+      if (seq <= before) {
+        throw this.#stored(
+          request.streamId,
+          seq,
+          this.#reset(
+            `it stored an append at sequence ${seq}, which this store had already read: its sequences started ` +
+              `again (emptied by a restart, or deleted and created again)`,
+          ),
+        );
+      }
       await this.#waitIngested(seq);
-      // The compare-and-set held, so the index gave this message exactly the planned positions.
       const first = (planned.records[0] as { position: number }).position;
-      const stream = this.log.streams.get(request.streamId);
-      const records =
-        this.#recent.get(seq) ?? (stream ? this.log.streamAfter(stream, first - 1, request.events.length) : []);
+      const records = this.#recent.get(seq);
+      // Read and gone again (expired before this store read it): the compare-and-set held, so the stream has
+      // exactly the planned positions.
+      if (records === undefined) return planned;
       if (records.length !== request.events.length || records[0]?.position !== first) {
-        throw new ClosedError(`event store ${JSON.stringify(this.name)}`);
+        const failure = this.#reset(
+          `the index gave the append at sequence ${seq} position ${records[0]?.position} instead of ${first}, which its compare-and-set held`,
+        );
+        throw this.#stored(request.streamId, seq, failure);
       }
       return { ok: true, records, sizes: request.events.map((e) => e.size), request };
     }
+  }
+
+  /** The error of an append the server stored while the store failed: appending it again would store it twice. */
+  #stored(streamId: string, seq: number, failure: Error): Error {
+    return new CorruptionError(
+      `NATS stream ${this.stream}`,
+      seq,
+      `the append to ${JSON.stringify(streamId)} is stored (at this sequence), but the store failed: ${failure.message}`,
+      { cause: failure },
+    );
   }
 
   /** The index is in memory: a snapshot records the point it covers; JetStream holds the data. */
@@ -540,9 +706,6 @@ export class NatsEventStore extends BaseEventStore {
   }
 
   protected override async release(): Promise<void> {
-    clearTimeout(this.#refill);
-    this.#refill = undefined;
-    this.#messages?.stop();
     this.#fail(new ClosedError(`event store ${JSON.stringify(this.name)}`));
   }
 

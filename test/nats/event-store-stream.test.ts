@@ -1,16 +1,19 @@
 /**
- * NatsEventStore on a stream that is not what its index was read from: a
- * message deleted from the middle, a stream of another subject prefix. The
- * store refuses or fails loudly (typed), never serves an index that skips
- * or misplaces events.
+ * NatsEventStore on a stream that is not what its index was read from:
+ * deleted and created again under a running store (or lost with a
+ * memory-stored server's restart), a message deleted from the middle, a
+ * stream of another subject prefix. The store refuses or fails loudly
+ * (typed), never serves an index that skips or misplaces events.
  */
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import type { NatsConnection } from "@nats-io/transport-node";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createEvent } from "../../src/events/index.js";
 import { isConfigurationError, isCorruptionError } from "../../src/index.js";
 import { NatsEventStore } from "../../src/nats/index.js";
-import { connectTest, deleteTestStreams, uniqueBucket } from "./env.js";
+import { connectTest, deleteTestStreams, natsUrl, uniqueBucket } from "./env.js";
+import { startNatsServer } from "./nats-server.js";
+import { startRewriteProxy } from "./proxy.js";
 
 let nc: NatsConnection;
 beforeAll(async () => {
@@ -38,6 +41,125 @@ async function publishAppend(subject: string, first: number, n: number, at = new
   }));
   await jetstream(nc).publish(subject, JSON.stringify({ first, events }));
 }
+
+describe("NatsEventStore when the stream's sequences start again under it", () => {
+  it("deleted and created again: catchUp, appends and live subscriptions fail with CorruptionError", async () => {
+    const stream = uniqueBucket("RESET");
+    await using a = await NatsEventStore.open({ client: nc, stream });
+    for (let n = 1; n <= 4; n++) await a.append("x", [event(n)]);
+    const sub = a.subscribe("y");
+    const ended = settle(
+      (async () => {
+        for await (const _ of sub);
+      })(),
+    );
+    await (await jetstreamManager(nc)).streams.delete(stream);
+    await using b = await NatsEventStore.open({ client: nc, stream }); // another process creates it again
+    await b.append("y", [event(1)]);
+    await b.append("y", [event(2)]);
+
+    const error = await settle(a.catchUp());
+    expect(isCorruptionError(error), String(error)).toBe(true);
+    expect(String(error)).toMatch(/deleted and created again.*reopen the store/);
+    // The same failure for every later call and the waiting subscription, not a stale index.
+    expect(await settle(a.append("x", [event(5)]))).toBe(error);
+    expect(await settle(a.readStream("x"))).toBe(error);
+    expect(await ended).toBe(error);
+    await b.catchUp();
+    expect((await b.getStreams()).map((s) => s.streamId)).toEqual(["y"]);
+  });
+
+  it("an append the new stream took at a sequence the store had read is reported stored, not closed", async () => {
+    const stream = uniqueBucket("RESET");
+    // maxStreams 0: a new stream id's append compares its subject only, so the new stream takes it.
+    await using a = await NatsEventStore.open({ client: nc, stream, maxStreams: 0 });
+    for (let n = 1; n <= 4; n++) await a.append("x", [event(n)]);
+    await (await jetstreamManager(nc)).streams.delete(stream);
+    await using b = await NatsEventStore.open({ client: nc, stream, maxStreams: 0 });
+    await b.append("y", [event(1)]);
+
+    const error = await settle(a.append("z", [event(2)]));
+    expect(isCorruptionError(error), String(error)).toBe(true);
+    expect(String(error)).toMatch(/the append to "z" is stored/);
+    await b.catchUp();
+    expect((await b.readStream("z")).map((e) => e.data)).toEqual([{ n: 2 }]);
+    await expect(a.readStream("x")).rejects.toSatisfy(isCorruptionError);
+  });
+
+  it("an append creating a stream id (maxStreams) fails with CorruptionError, not after a storm of retries", async () => {
+    const stream = uniqueBucket("RESET");
+    await using a = await NatsEventStore.open({ client: nc, stream });
+    for (let n = 1; n <= 4; n++) await a.append("x", [event(n)]);
+    await (await jetstreamManager(nc)).streams.delete(stream);
+    await using b = await NatsEventStore.open({ client: nc, stream });
+    await b.append("y", [event(1)]);
+
+    const error = await settle(a.append("z", [event(2)]));
+    expect(isCorruptionError(error), String(error)).toBe(true);
+    expect(String(error)).toMatch(/created again/);
+    await b.catchUp();
+    expect((await b.getStreams()).map((s) => s.streamId)).toEqual(["y"]);
+  });
+
+  it("emptied with its creation time kept (a memory stream after a cluster restart): the last message read differs", async () => {
+    // Every stream info this store reads shows one creation time, as a cluster reports for a memory stream
+    // that its restart emptied: only the messages tell the new stream from the old.
+    const proxy = await startRewriteProxy(natsUrl(), (payload) =>
+      Buffer.from(
+        payload.toString("latin1").replace(/"created":"[^"]*"/g, '"created":"2000-01-01T00:00:00Z"'),
+        "latin1",
+      ),
+    );
+    const client = await connect({ servers: proxy.url, name: "event-store-stream-same-created" });
+    try {
+      const stream = uniqueBucket("RESET");
+      await using a = await NatsEventStore.open({ client, stream });
+      for (let n = 1; n <= 3; n++) await a.append("x", [event(n)]);
+      await (await jetstreamManager(nc)).streams.delete(stream);
+      await using b = await NatsEventStore.open({ client: nc, stream });
+      for (let n = 1; n <= 5; n++) await b.append("y", [event(n)]); // more messages than `a` read
+
+      const error = await settle(a.catchUp());
+      expect(isCorruptionError(error), String(error)).toBe(true);
+      expect(String(error)).toMatch(/another message at sequence 3/);
+      // Nothing of the new stream was served as if it continued the old one.
+      expect(await settle(a.readStream("y"))).toBe(error);
+    } finally {
+      await client.close();
+      await proxy.close();
+    }
+  });
+
+  it("a memory stream lost in a server restart and created again by another process", { timeout: 60_000 }, async () => {
+    let server = await startNatsServer({ name: "event-store-reset" });
+    const { port, storeDir } = server;
+    const options = { servers: server.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 };
+    const ca = await connect({ ...options, name: "reset-a" });
+    const cb = await connect({ ...options, name: "reset-b" });
+    try {
+      await using a = await NatsEventStore.open({ client: ca, stream: "RESTARTED", storage: "memory" });
+      for (let n = 1; n <= 5; n++) await a.append("x", [event(n)]);
+      // A request sent before the client reconnected would time out: the append waits for the reconnection.
+      const reconnected = (async () => {
+        for await (const s of ca.status()) if (s.type === "reconnect") return;
+      })();
+      await server.stop({ keepStore: true });
+      server = await startNatsServer({ name: "event-store-reset", port, storeDir });
+      await reconnected;
+      await using b = await NatsEventStore.open({ client: cb, stream: "RESTARTED", storage: "memory" });
+      await b.append("y", [event(1)]);
+
+      const error = await settle(a.append("x", [event(6)]));
+      expect(isCorruptionError(error), String(error)).toBe(true);
+      expect(await settle(a.catchUp())).toBe(error);
+      expect((await b.readStream("y")).map((e) => e.position)).toEqual([1]);
+    } finally {
+      await ca.close();
+      await cb.close();
+      await server.stop();
+    }
+  });
+});
 
 describe("NatsEventStore on a stream id with positions missing in the middle", () => {
   it("open refuses a stream id one of whose middle messages was deleted, naming it and the positions", async () => {

@@ -69,6 +69,36 @@ export function startDelayProxy(target: string, delayMs: () => number): Promise<
 }
 
 /**
+ * Passes the payload of every message the server sends (`MSG`, and
+ * `HMSG` headers and body together) through `rewrite`; the frame's sizes
+ * follow the new payload. A rewrite of an `HMSG` must keep its headers.
+ */
+export function startRewriteProxy(target: string, rewrite: (payload: Buffer) => Buffer): Promise<Proxy> {
+  return startProxy(target, (client) => {
+    let pending = Buffer.alloc(0);
+    return (chunk) => {
+      pending = Buffer.concat([pending, chunk]);
+      for (;;) {
+        const eol = pending.indexOf("\r\n");
+        if (eol < 0) return;
+        const fields = pending.subarray(0, eol).toString("latin1").split(" ");
+        if (fields[0] !== "MSG" && fields[0] !== "HMSG") {
+          client.write(pending.subarray(0, eol + 2));
+          pending = pending.subarray(eol + 2);
+          continue;
+        }
+        const size = Number(fields.at(-1));
+        if (pending.length < eol + 2 + size + 2) return;
+        const payload = rewrite(pending.subarray(eol + 2, eol + 2 + size));
+        fields[fields.length - 1] = String(payload.length);
+        client.write(Buffer.concat([Buffer.from(`${fields.join(" ")}\r\n`, "latin1"), payload, Buffer.from("\r\n")]));
+        pending = pending.subarray(eol + 2 + size + 2);
+      }
+    };
+  });
+}
+
+/**
  * Passes on at most `bytes` of what the server sends every `everyMs`, in
  * order: a link slow enough that reading a stream takes seconds while
  * every message still arrives soon after the previous one.
