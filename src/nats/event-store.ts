@@ -676,10 +676,18 @@ export class NatsEventStore extends BaseEventStore {
       }
       await this.#waitIngested(seq);
       const first = (planned.records[0] as { position: number }).position;
-      const records = this.#recent.get(seq);
-      // Read and gone again (expired before this store read it): the compare-and-set held, so the stream has
-      // exactly the planned positions.
-      if (records === undefined) return planned;
+      let records = this.#recent.get(seq);
+      if (records === undefined) {
+        // Ingested longer ago than the recent messages reach (many others came meanwhile): the index holds them,
+        // with the global positions the other messages gave them, unless retention expired them already.
+        const stream = this.log.streams.get(request.streamId);
+        const stored =
+          stream && first > stream.first - 1 ? this.log.streamAfter(stream, first - 1, request.events.length) : [];
+        // Read and gone again (expired before this store read it): the compare-and-set held, so the stream has
+        // exactly the planned positions.
+        if (stored.length === 0) return planned;
+        records = stored;
+      }
       if (records.length !== request.events.length || records[0]?.position !== first) {
         const failure = this.#reset(
           `the index gave the append at sequence ${seq} position ${records[0]?.position} instead of ${first}, which its compare-and-set held`,
