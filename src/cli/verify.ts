@@ -383,9 +383,11 @@ function reportSegment(segment: SegmentScan, isLast: boolean, faults: readonly F
     );
   } else if (segment.removed === RemovedSegment.Past) {
     const next = Number.isNaN(segment.nextBefore) ? "" : `, the next is ${segment.nextBefore}`;
+    // Named at the next position or past it: either way a later segment holds what would follow.
+    const named = first === segment.nextBefore ? "named at the next position" : "named past the events";
     found.warning(
       file,
-      `an empty segment before the last one, named past the events (global position ${first}${next}): holds nothing: the next open removes it`,
+      `an empty segment before the last one, ${named} (global position ${first}${next}): holds nothing: the next open removes it`,
     );
   }
   for (const f of faults) if (f.kind === FaultKind.CutAppend) reportCut(f, found);

@@ -1,8 +1,11 @@
 /**
  * `statelog verify` of a file event store reports what an open decides,
- * from the open's own read-only scan: an error exactly when the open
- * refuses the store, and a warning on each segment the open cuts or
- * removes, none on the others. The cases where the two used to disagree
+ * from the open's own read-only scan: on these stores, an error exactly
+ * when the open refuses the store, and a warning on each segment the open
+ * cuts or removes, none on the others. (Verify checks more than an open
+ * reads: every line under the index files, snapshot files, segment names;
+ * damage there is an error although an open, which trusts the index, may
+ * succeed and fail later at the read.) The cases where the two used to disagree
  * are pinned by their messages: a damaged last line (the open drops it as
  * a torn write; verify called it damage), an empty line (the open refuses
  * it; verify passed over it), an empty segment before the last one named
@@ -148,6 +151,26 @@ describe("verify of a file event store agrees with the open", { timeout: 60_000 
         message: "damaged line (checksum mismatch or not an event)",
       },
     ]);
+  });
+
+  it("an empty segment before the last one named at the next position is removed by the open: a warning that says so", async () => {
+    const dir = store({ 1: ones(5), 6: "", 9: "" });
+    const { report, refused, changed } = await verifyThenOpen(dir);
+    expect(refused).toBe(false);
+    expect(report.problems).toEqual([
+      {
+        severity: "warning",
+        where: path.join(dir, segmentName(6)),
+        message:
+          "an empty segment before the last one, named at the next position (global position 6, the next is 6): holds nothing: the next open removes it",
+      },
+      expect.objectContaining({
+        severity: "warning",
+        where: path.join(dir, segmentName(9)),
+        message: expect.stringContaining("an empty last segment named past the events"),
+      }),
+    ]);
+    expect(changed).toEqual([segmentName(6), segmentName(9)].sort());
   });
 
   it("an empty segment before the last one, named past the events, is removed by the open: a warning", async () => {
