@@ -4,7 +4,12 @@
  * with its checkpoint so that every event takes effect exactly once per
  * model across crashes (see docs/read-models.md, "Exactly once").
  */
-import type { EventStore, EventSubscription, RecordedEvent } from "../events/index.js";
+import {
+  type EventStore,
+  type EventSubscription,
+  isBehindRetentionError,
+  type RecordedEvent,
+} from "../events/index.js";
 import { ApplyError, isNotFoundError, isVersionConflictError, type RetryPolicy, retrying } from "../index.js";
 import { projectorLoadNow, projectorSaveBatch, TableReadModelStore } from "./base.js";
 import { ProjectedEntry } from "./prepare.js";
@@ -132,10 +137,15 @@ export class ProjectionRunner {
     // Without an atomic write, the event AT the checkpoint is delivered again: a delete is written after its checkpoint.
     this.#resumedFrom = this.#atomic || this.checkpoint === 0 ? 0 : this.checkpoint;
     this.#replayPending = this.#resumedFrom > 0;
+    this.#loop = this.#run(this.#subscribe(this.#resumedFrom ? this.checkpoint - 1 : this.checkpoint));
+  }
+
+  /** The projection's global subscription after `from`, checkpointed as it passes filtered-out events. */
+  #subscribe(from: number): EventSubscription {
     const p = this.projection;
     const prefix = p.stream ?? p.streamPrefix;
     // Without a stream filter, the types are checked here (#handle): cheaper than a filtered copy of each batch.
-    const sub = this.host.eventStore.subscribeAll(this.#resumedFrom ? this.checkpoint - 1 : this.checkpoint, {
+    const sub = this.host.eventStore.subscribeAll(from, {
       ...(prefix === undefined ? {} : { types: p.handles, streamPrefix: prefix }),
       bufferSize: SUBSCRIPTION_BUFFER,
       onCheckpoint: (position) => this.#enqueue(() => this.#flush(position)),
@@ -144,7 +154,7 @@ export class ProjectionRunner {
     void sub.caughtUp.then((caught) => {
       if (caught) this.#enqueue(() => this.#flush(this.#batchPosition));
     });
-    this.#loop = this.#run(sub);
+    return sub;
   }
 
   /**
@@ -164,7 +174,7 @@ export class ProjectionRunner {
    * checkpoint, or the one before it right after a start that delivers the
    * event at the checkpoint again (a delete written after its checkpoint),
    * until the first batch after it is written. What `waitForCatchUp` and
-   * the status go by.
+   * the status of a running projection go by.
    */
   get handledPosition(): number {
     return this.#replayPending ? this.checkpoint - 1 : this.checkpoint;
@@ -196,6 +206,7 @@ export class ProjectionRunner {
   }
 
   async #run(sub: EventSubscription): Promise<void> {
+    let replayGone = false;
     try {
       if (sub.nextBatch === undefined) {
         for await (const event of sub) if (!(await this.#deliver(event))) break;
@@ -211,10 +222,35 @@ export class ProjectionRunner {
         }
       }
     } catch (error) {
-      if (!this.#stopping) await this.#exclusive(() => this.#fail(error, this.#batchPosition + 1, false));
+      replayGone = this.#replayGone(error);
+      if (!this.#stopping && !replayGone)
+        await this.#exclusive(() => this.#fail(error, this.#batchPosition + 1, false));
     } finally {
       sub.close();
     }
+    // Nothing was delivered: the run goes on after the checkpoint (checked here, synchronously with the new
+    // subscription, so that a stop() either came before or closes it).
+    if (replayGone && !this.#stopping) {
+      this.#resumedFrom = 0;
+      this.#replayPending = false;
+      this.host.progressed();
+      await this.#run(this.#subscribe(this.checkpoint));
+    }
+  }
+
+  /**
+   * Whether `error` says that retention removed the event at the
+   * checkpoint, which a start without an atomic checkpoint delivers again
+   * (a delete written after its checkpoint), and nothing after it: the
+   * redelivery cannot be made, and nothing is missing after the checkpoint.
+   */
+  #replayGone(error: unknown): boolean {
+    return (
+      this.#replayPending &&
+      isBehindRetentionError(error) &&
+      error.streamId === undefined &&
+      error.position === this.checkpoint - 1
+    );
   }
 
   /**
@@ -572,11 +608,10 @@ export class ProjectionRunner {
   /** The status as the projector reports it now (from memory). */
   snapshot(): ProjectionStatusRecord {
     const head = this.host.eventStore.stats().globalPosition;
-    const status = this.failed
-      ? ProjectionStatus.Failed
-      : this.handledPosition >= head
-        ? ProjectionStatus.UpToDate
-        : ProjectionStatus.CatchingUp;
+    // A failed projection shows the stored checkpoint, where a resume starts (and what #fail wrote).
+    if (this.failed)
+      return { ...this.#record(ProjectionStatus.Failed, this.checkpoint, head), name: this.projection.name };
+    const status = this.handledPosition >= head ? ProjectionStatus.UpToDate : ProjectionStatus.CatchingUp;
     return { ...this.#record(status, this.handledPosition, head), name: this.projection.name };
   }
 
