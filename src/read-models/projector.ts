@@ -23,7 +23,7 @@ import {
   type Projection,
 } from "./projection.js";
 import { ReadModels } from "./read-models.js";
-import { ProjectionRunner, type RunnerHost } from "./runner.js";
+import { EventLoopTurns, ProjectionRunner, type RunnerHost } from "./runner.js";
 import type { ProjectionStatusRecord, ReadModelStore } from "./types.js";
 
 /** Options of {@link Projector.open}. */
@@ -286,11 +286,13 @@ export class Projector implements AsyncDisposable {
   /** Removes the models of retired generations, then forgets them; stops early on close (the next open resumes). */
   async #retire(slot: Slot): Promise<void> {
     const store = this.#host.store;
+    const turns = new EventLoopTurns();
     for (const generation of slot.pointer.retired ?? []) {
       const type = generationModelType(slot.projection.modelType, generation);
       for (const id of await store.list(type)) {
         if (this.#closed) return;
         await store.delete(type, id);
+        await turns.take();
       }
     }
     if (!this.#closed)

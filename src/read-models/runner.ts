@@ -34,6 +34,28 @@ const SUBSCRIPTION_BUFFER = 4096;
 const CLOCK_EVERY = 256;
 /** During catch-up, the time between two checkpoints is at least this many times the last one's writing time. */
 const CHECKPOINT_SHARE = 10;
+/** The clock is read for {@link EventLoopTurns} once per this many events + 1 (and at the end of each batch). */
+const TURN_CHECK_MASK = 255;
+
+/**
+ * Gives the event loop a turn (a macrotask) after {@link EventLoopTurns.afterMs}
+ * without one: a catch-up, a rebuild or the clean-up of a retired
+ * generation in a store that keeps its models in memory never waits for
+ * I/O, and would hold timers, I/O and reads (of the generation serving
+ * them during a rebuild) until it is done.
+ */
+export class EventLoopTurns {
+  /** In ms: often enough for timers and reads, rare enough to cost a catch-up nothing measurable. */
+  static readonly afterMs = 10;
+  #at = performance.now();
+
+  /** Resolves at once, or after a turn of the event loop when the last one is `afterMs` ago. */
+  async take(): Promise<void> {
+    if (performance.now() - this.#at < EventLoopTurns.afterMs) return;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    this.#at = performance.now();
+  }
+}
 
 /** What a runner needs from its projector. */
 export interface RunnerHost {
@@ -96,6 +118,7 @@ export class ProjectionRunner {
   #checkpointCostMs = 0;
   /** Events handled since the clock was last read for {@link #due}. */
   #sinceClock = 0;
+  readonly #turns = new EventLoopTurns();
   #stopping = false;
   readonly #atomic: boolean;
   /** The store, when it keeps its models in memory: loads without a promise, batches without write objects. */
@@ -209,16 +232,22 @@ export class ProjectionRunner {
     let replayGone = false;
     try {
       if (sub.nextBatch === undefined) {
-        for await (const event of sub) if (!(await this.#deliver(event))) break;
+        let n = 0;
+        for await (const event of sub) {
+          if (!(await this.#deliver(event))) break;
+          if ((++n & TURN_CHECK_MASK) === 0) await this.#turns.take();
+        }
         return;
       }
       // Events come a batch at a time: each is handled synchronously unless it must wait.
       for (let events = await sub.nextBatch(); events.length > 0; events = await sub.nextBatch()) {
         // An index, not for…of: in an async function, for…of allocates an iterator result per event.
-        for (let i = 0; i < events.length; i++) {
+        const last = events.length - 1;
+        for (let i = 0; i <= last; i++) {
           const event = events[i] as RecordedEvent;
           const go = this.#busy === 0 ? this.#step(event) : await this.#stepQueued(event);
           if (go === false || (go !== true && !(await this.#hold(go)))) return;
+          if ((i & TURN_CHECK_MASK) === TURN_CHECK_MASK || i === last) await this.#turns.take();
         }
       }
     } catch (error) {
