@@ -319,7 +319,9 @@ export class Projector implements AsyncDisposable {
   /**
    * Resolves once every projection (or those named) has handled every
    * event stored when it was called: read-your-writes after an append.
-   * @throws ApplyError (the projection's last error) when one of them is or becomes `failed`
+   * @throws the error that failed a projection when one of them is or becomes `failed`: an `ApplyError`
+   *   when it could not apply an event (its `id`, `evolve` or the model's load threw: the cause), else
+   *   what stopped it as it was (a write the store kept refusing, a `BehindRetentionError`)
    * @throws AbortError on `signal` or after `timeoutMs`
    */
   async waitForCatchUp(options: WaitForCatchUpOptions = {}): Promise<void> {
