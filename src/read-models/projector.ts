@@ -20,6 +20,7 @@ import {
   GENERATION_SEPARATOR,
   type GenerationPointer,
   generationModelType,
+  generationStatusName,
   type Projection,
 } from "./projection.js";
 import { ReadModels } from "./read-models.js";
@@ -245,7 +246,6 @@ export class Projector implements AsyncDisposable {
 
   async #rebuilding(slot: Slot, generation: number): Promise<void> {
     try {
-      const store = this.#host.store;
       if (slot.pointer.rebuilding !== generation)
         await this.#setPointer(slot, { ...slot.pointer, rebuilding: generation });
       const running = slot.shadow;
@@ -266,7 +266,7 @@ export class Projector implements AsyncDisposable {
       slot.shadow = undefined;
       shadow.rebuilding = false;
       shadow.mirror = true;
-      await store.updateProjectionStatus({ ...shadow.snapshot(), name: slot.projection.name });
+      await shadow.writeStatus();
       this.#background(this.#retire(slot));
     } finally {
       slot.rebuild = undefined;
@@ -283,7 +283,11 @@ export class Projector implements AsyncDisposable {
     this.#pending.add(tracked);
   }
 
-  /** Removes the models of retired generations, then forgets them; stops early on close (the next open resumes). */
+  /**
+   * Removes the models of retired generations and their statuses (where
+   * the store can), then forgets them; stops early on close (the next open
+   * resumes: the pointer names them until all of it is done).
+   */
   async #retire(slot: Slot): Promise<void> {
     const store = this.#host.store;
     const turns = new EventLoopTurns();
@@ -294,6 +298,9 @@ export class Projector implements AsyncDisposable {
         await store.delete(type, id);
         await turns.take();
       }
+      // Generation 0's status is the projection's own record, which the active generation writes.
+      if (generation > 0 && !this.#closed)
+        await store.deleteProjectionStatus?.(generationStatusName(slot.projection.name, generation));
     }
     if (!this.#closed)
       await this.#setPointer(slot, { active: slot.pointer.active, rebuilding: slot.pointer.rebuilding });

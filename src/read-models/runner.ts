@@ -634,6 +634,26 @@ export class ProjectionRunner {
     };
   }
 
+  /**
+   * Writes the status as it is now under the generation's name, and under
+   * the projection's when mirrored: after a switch of generations, which
+   * changes it (no longer `rebuilding`) without a checkpoint. Queued after
+   * any write in progress, so that it never overwrites a later checkpoint.
+   */
+  writeStatus(): Promise<void> {
+    return this.#exclusive(async () => {
+      const head = this.host.eventStore.stats().globalPosition;
+      const status = this.failed
+        ? ProjectionStatus.Failed
+        : this.checkpoint >= head
+          ? ProjectionStatus.UpToDate
+          : ProjectionStatus.CatchingUp;
+      const record = this.#record(status, this.checkpoint, head);
+      await this.host.store.updateProjectionStatus(record);
+      if (this.mirror) await this.host.store.updateProjectionStatus({ ...record, name: this.projection.name });
+    });
+  }
+
   /** The status as the projector reports it now (from memory). */
   snapshot(): ProjectionStatusRecord {
     const head = this.host.eventStore.stats().globalPosition;
