@@ -113,6 +113,8 @@ export class Projector implements AsyncDisposable {
   #closed = false;
   /** Background work close() waits for. */
   readonly #pending = new Set<Promise<void>>();
+  /** Gives the projections' names and model types back to the store's registry (once closed). */
+  #claimed: () => void = () => undefined;
 
   private constructor(host: Omit<RunnerHost, "progressed">) {
     this.#host = { ...host, progressed: () => this.#wake() };
@@ -158,6 +160,7 @@ export class Projector implements AsyncDisposable {
       "Projector retry",
     );
     checkProjections(projections);
+    const claimed = claimProjections(store, projections);
     const projector = new Projector({
       eventStore,
       store,
@@ -166,6 +169,7 @@ export class Projector implements AsyncDisposable {
       maxCachedModels,
       checkpointIntervalMs,
     });
+    projector.#claimed = claimed;
     try {
       for (const p of projections) await projector.#startSlot(p);
     } catch (error) {
@@ -386,11 +390,46 @@ export class Projector implements AsyncDisposable {
     await Promise.all([...this.#slots.values()].map((s) => s.rebuild?.catch(() => undefined)));
     await Promise.all([...this.#pending]);
     this.#wake();
+    this.#claimed();
   }
 
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
+}
+
+/**
+ * The projection names and model types that open projectors run, per
+ * read-model store object: two projectors running one projection into one
+ * store would each write its models (the second one's writes conflict
+ * with the first one's, and it fails).
+ */
+const claims = new WeakMap<ReadModelStore, Set<string>>();
+
+/**
+ * Records that `projections` run into `store`; returns what gives them back.
+ * @throws ConfigurationError for a projection name or model type an open projector runs into the same store
+ */
+function claimProjections(store: ReadModelStore, projections: readonly Projection[]): () => void {
+  let held = claims.get(store);
+  if (!held) {
+    held = new Set();
+    claims.set(store, held);
+  }
+  const keys = projections.flatMap((p) => [
+    `name ${JSON.stringify(p.name)}`,
+    `modelType ${JSON.stringify(p.modelType)}`,
+  ]);
+  const taken = keys.find((k) => held.has(k));
+  if (taken !== undefined) {
+    throw new ConfigurationError(
+      `Projector option projections: the projection with ${taken} already runs into this read-model store in another open Projector (one projector per projection and store: close the other one first)`,
+    );
+  }
+  for (const k of keys) held.add(k);
+  return () => {
+    for (const k of keys) held.delete(k);
+  };
 }
 
 function checkProjections(projections: readonly Projection[]): void {

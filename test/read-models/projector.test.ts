@@ -313,6 +313,39 @@ export function describeProjector(name: string, makeStore: () => ReadModelStore)
       expect((await again.models.list("Summary")).length).toBe(10);
     });
 
+    it("refuses a second open projector running one of its projections into the same store object", async () => {
+      const events = new MemoryEventStore();
+      const readModels = makeStore();
+      const first = await Projector.open({ eventStore: events, readModels, projections: [summaries()] });
+      for (const again of [summaries(), summaries({ name: "renamed" }), summaries({ modelType: "Retyped" })]) {
+        const error = await Projector.open({ eventStore: events, readModels, projections: [again] }).catch(
+          (e: unknown) => e,
+        );
+        expect(isConfigurationError(error), String(error)).toBe(true);
+        expect(String(error)).toMatch(/already runs into this read-model store in another open Projector/);
+      }
+      // Another projection into the same store runs; so does the same one into another store.
+      await using other = await Projector.open({
+        eventStore: events,
+        readModels,
+        projections: [summaries({ name: "other", modelType: "Other" })],
+      });
+      await using elsewhere = await Projector.open({
+        eventStore: events,
+        readModels: makeStore(),
+        projections: [summaries()],
+      });
+      await events.append("order-1", [place("ann", 3)]);
+      await first.waitForCatchUp({ timeoutMs: 5000 });
+      await other.waitForCatchUp({ timeoutMs: 5000 });
+      await elsewhere.waitForCatchUp({ timeoutMs: 5000 });
+      // Once the first one is closed, its projections may run again.
+      await first.close();
+      await using next = await Projector.open({ eventStore: events, readModels, projections: [summaries()] });
+      await next.waitForCatchUp({ timeoutMs: 5000 });
+      await expectFolded(next, events);
+    });
+
     it("refuses bad options with a ConfigurationError", async () => {
       const eventStore = new MemoryEventStore();
       const readModels = makeStore();
