@@ -305,6 +305,17 @@ export class EventLog {
     return stream.events.slice(idx, Math.min(stream.events.length, idx + limit));
   }
 
+  /**
+   * Where a reader from position 0 of `streamId` (of the global sequence
+   * when undefined) starts: the position just before the oldest stored
+   * event, the last position ever assigned when retention removed them all.
+   */
+  startOf(streamId: string | undefined): number {
+    if (streamId === undefined) return this.globalFirst - 1;
+    const s = this.streams.get(streamId);
+    return s === undefined ? 0 : s.first - 1;
+  }
+
   /** Like {@link streamAfter} for the global sequence. @throws BehindRetentionError */
   globalAfter(after: number, limit: number): RecordedEvent[] {
     let start = after;

@@ -217,6 +217,10 @@ export class Subscription implements EventSubscription {
       this.#live = false;
       return;
     }
+    // From 0, a reader starts at the oldest stored event: with none left (retention), it is at the head, and
+    // that is its position and checkpoint (nothing it could still deliver lies before it).
+    const start = this.#source.log.startOf(this.#source.streamId);
+    if (this.#position < start) this.#position = start;
     this.#live = true;
     // Listening before the checkpoint is reported: an append made by the observer wakes this wait, and a close or
     // an abort from it ends the wait (both were missed when the wait began after the observer returned).

@@ -82,11 +82,15 @@ export abstract class TableReadModelStore implements ReadModelStore {
    * Makes `writes` (with the revisions they get) and `status` durable, as
    * one step when the store declares `atomicCheckpoint`; the table is
    * updated after it resolves. A rejection leaves the table unchanged.
+   * `removedStatus`: the name of a status `deleteProjectionStatus` removes
+   * (then nothing else is written); a store that keeps statuses across a
+   * restart makes its removal durable too.
    */
   protected abstract persist(
     writes: readonly PreparedWrite[],
     revisions: readonly number[],
     status: ProjectionStatusRecord | undefined,
+    removedStatus?: string,
   ): Promise<void>;
 
   /** Releases what the store holds; called once, by the first `close()`. */
@@ -151,6 +155,16 @@ export abstract class TableReadModelStore implements ReadModelStore {
   async listProjectionStatuses(options?: CallOptions): Promise<ProjectionStatusRecord[]> {
     this.checkOpen(options);
     return [...this.table.statuses()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)).map(copyStatus);
+  }
+
+  async deleteProjectionStatus(name: string, options?: CallOptions): Promise<boolean> {
+    this.checkOpen(options);
+    validateName("projection", name, true);
+    return this.exclusive(async () => {
+      if (this.table.getStatus(name) === undefined) return false;
+      await this.persist([], [], undefined, name);
+      return this.table.deleteStatus(name);
+    });
   }
 
   async saveWithCheckpoint(

@@ -103,6 +103,9 @@ export class CachedReadModelStore implements ReadModelStore {
     if (typeof store.listProjectionStatuses !== "function") {
       Object.defineProperty(this, "listProjectionStatuses", { value: undefined });
     }
+    if (typeof store.deleteProjectionStatus !== "function") {
+      Object.defineProperty(this, "deleteProjectionStatus", { value: undefined });
+    }
   }
 
   /**
@@ -338,6 +341,13 @@ export class CachedReadModelStore implements ReadModelStore {
     this.#state.check();
     const list = this.#store.listProjectionStatuses as (o?: CallOptions) => Promise<ProjectionStatusRecord[]>;
     return list.call(this.#store, options);
+  }
+
+  /** Removes a status from the store (present only when the store behind can). */
+  deleteProjectionStatus(name: string, options?: CallOptions): Promise<boolean> {
+    this.#state.check();
+    const remove = this.#store.deleteProjectionStatus as (n: string, o?: CallOptions) => Promise<boolean>;
+    return remove.call(this.#store, name, options);
   }
 
   /** Empties the cache and closes the store behind it. Idempotent; later calls fail with a `ClosedError`. */

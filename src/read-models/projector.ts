@@ -20,10 +20,11 @@ import {
   GENERATION_SEPARATOR,
   type GenerationPointer,
   generationModelType,
+  generationStatusName,
   type Projection,
 } from "./projection.js";
 import { ReadModels } from "./read-models.js";
-import { ProjectionRunner, type RunnerHost } from "./runner.js";
+import { EventLoopTurns, ProjectionRunner, type RunnerHost } from "./runner.js";
 import type { ProjectionStatusRecord, ReadModelStore } from "./types.js";
 
 /** Options of {@link Projector.open}. */
@@ -112,6 +113,8 @@ export class Projector implements AsyncDisposable {
   #closed = false;
   /** Background work close() waits for. */
   readonly #pending = new Set<Promise<void>>();
+  /** Gives the projections' names and model types back to the store's registry (once closed). */
+  #claimed: () => void = () => undefined;
 
   private constructor(host: Omit<RunnerHost, "progressed">) {
     this.#host = { ...host, progressed: () => this.#wake() };
@@ -157,6 +160,7 @@ export class Projector implements AsyncDisposable {
       "Projector retry",
     );
     checkProjections(projections);
+    const claimed = claimProjections(store, projections);
     const projector = new Projector({
       eventStore,
       store,
@@ -165,6 +169,7 @@ export class Projector implements AsyncDisposable {
       maxCachedModels,
       checkpointIntervalMs,
     });
+    projector.#claimed = claimed;
     try {
       for (const p of projections) await projector.#startSlot(p);
     } catch (error) {
@@ -245,7 +250,6 @@ export class Projector implements AsyncDisposable {
 
   async #rebuilding(slot: Slot, generation: number): Promise<void> {
     try {
-      const store = this.#host.store;
       if (slot.pointer.rebuilding !== generation)
         await this.#setPointer(slot, { ...slot.pointer, rebuilding: generation });
       const running = slot.shadow;
@@ -266,7 +270,7 @@ export class Projector implements AsyncDisposable {
       slot.shadow = undefined;
       shadow.rebuilding = false;
       shadow.mirror = true;
-      await store.updateProjectionStatus({ ...shadow.snapshot(), name: slot.projection.name });
+      await shadow.writeStatus();
       this.#background(this.#retire(slot));
     } finally {
       slot.rebuild = undefined;
@@ -283,15 +287,24 @@ export class Projector implements AsyncDisposable {
     this.#pending.add(tracked);
   }
 
-  /** Removes the models of retired generations, then forgets them; stops early on close (the next open resumes). */
+  /**
+   * Removes the models of retired generations and their statuses (where
+   * the store can), then forgets them; stops early on close (the next open
+   * resumes: the pointer names them until all of it is done).
+   */
   async #retire(slot: Slot): Promise<void> {
     const store = this.#host.store;
+    const turns = new EventLoopTurns();
     for (const generation of slot.pointer.retired ?? []) {
       const type = generationModelType(slot.projection.modelType, generation);
       for (const id of await store.list(type)) {
         if (this.#closed) return;
         await store.delete(type, id);
+        await turns.take();
       }
+      // Generation 0's status is the projection's own record, which the active generation writes.
+      if (generation > 0 && !this.#closed)
+        await store.deleteProjectionStatus?.(generationStatusName(slot.projection.name, generation));
     }
     if (!this.#closed)
       await this.#setPointer(slot, { active: slot.pointer.active, rebuilding: slot.pointer.rebuilding });
@@ -317,7 +330,9 @@ export class Projector implements AsyncDisposable {
   /**
    * Resolves once every projection (or those named) has handled every
    * event stored when it was called: read-your-writes after an append.
-   * @throws ApplyError (the projection's last error) when one of them is or becomes `failed`
+   * @throws the error that failed a projection when one of them is or becomes `failed`: an `ApplyError`
+   *   when it could not apply an event (its `id`, `evolve` or the model's load threw: the cause), else
+   *   what stopped it as it was (a write the store kept refusing, a `BehindRetentionError`)
    * @throws AbortError on `signal` or after `timeoutMs`
    */
   async waitForCatchUp(options: WaitForCatchUpOptions = {}): Promise<void> {
@@ -375,11 +390,46 @@ export class Projector implements AsyncDisposable {
     await Promise.all([...this.#slots.values()].map((s) => s.rebuild?.catch(() => undefined)));
     await Promise.all([...this.#pending]);
     this.#wake();
+    this.#claimed();
   }
 
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
+}
+
+/**
+ * The projection names and model types that open projectors run, per
+ * read-model store object: two projectors running one projection into one
+ * store would each write its models (the second one's writes conflict
+ * with the first one's, and it fails).
+ */
+const claims = new WeakMap<ReadModelStore, Set<string>>();
+
+/**
+ * Records that `projections` run into `store`; returns what gives them back.
+ * @throws ConfigurationError for a projection name or model type an open projector runs into the same store
+ */
+function claimProjections(store: ReadModelStore, projections: readonly Projection[]): () => void {
+  let held = claims.get(store);
+  if (!held) {
+    held = new Set();
+    claims.set(store, held);
+  }
+  const keys = projections.flatMap((p) => [
+    `name ${JSON.stringify(p.name)}`,
+    `modelType ${JSON.stringify(p.modelType)}`,
+  ]);
+  const taken = keys.find((k) => held.has(k));
+  if (taken !== undefined) {
+    throw new ConfigurationError(
+      `Projector option projections: the projection with ${taken} already runs into this read-model store in another open Projector (one projector per projection and store: close the other one first)`,
+    );
+  }
+  for (const k of keys) held.add(k);
+  return () => {
+    for (const k of keys) held.delete(k);
+  };
 }
 
 function checkProjections(projections: readonly Projection[]): void {

@@ -4,7 +4,12 @@
  * with its checkpoint so that every event takes effect exactly once per
  * model across crashes (see docs/read-models.md, "Exactly once").
  */
-import type { EventStore, EventSubscription, RecordedEvent } from "../events/index.js";
+import {
+  type EventStore,
+  type EventSubscription,
+  isBehindRetentionError,
+  type RecordedEvent,
+} from "../events/index.js";
 import { ApplyError, isNotFoundError, isVersionConflictError, type RetryPolicy, retrying } from "../index.js";
 import { projectorLoadNow, projectorSaveBatch, TableReadModelStore } from "./base.js";
 import { ProjectedEntry } from "./prepare.js";
@@ -29,6 +34,28 @@ const SUBSCRIPTION_BUFFER = 4096;
 const CLOCK_EVERY = 256;
 /** During catch-up, the time between two checkpoints is at least this many times the last one's writing time. */
 const CHECKPOINT_SHARE = 10;
+/** The clock is read for {@link EventLoopTurns} once per this many events + 1 (and at the end of each batch). */
+const TURN_CHECK_MASK = 255;
+
+/**
+ * Gives the event loop a turn (a macrotask) after {@link EventLoopTurns.afterMs}
+ * without one: a catch-up, a rebuild or the clean-up of a retired
+ * generation in a store that keeps its models in memory never waits for
+ * I/O, and would hold timers, I/O and reads (of the generation serving
+ * them during a rebuild) until it is done.
+ */
+export class EventLoopTurns {
+  /** In ms: often enough for timers and reads, rare enough to cost a catch-up nothing measurable. */
+  static readonly afterMs = 10;
+  #at = performance.now();
+
+  /** Resolves at once, or after a turn of the event loop when the last one is `afterMs` ago. */
+  async take(): Promise<void> {
+    if (performance.now() - this.#at < EventLoopTurns.afterMs) return;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    this.#at = performance.now();
+  }
+}
 
 /** What a runner needs from its projector. */
 export interface RunnerHost {
@@ -91,6 +118,7 @@ export class ProjectionRunner {
   #checkpointCostMs = 0;
   /** Events handled since the clock was last read for {@link #due}. */
   #sinceClock = 0;
+  readonly #turns = new EventLoopTurns();
   #stopping = false;
   readonly #atomic: boolean;
   /** The store, when it keeps its models in memory: loads without a promise, batches without write objects. */
@@ -132,10 +160,15 @@ export class ProjectionRunner {
     // Without an atomic write, the event AT the checkpoint is delivered again: a delete is written after its checkpoint.
     this.#resumedFrom = this.#atomic || this.checkpoint === 0 ? 0 : this.checkpoint;
     this.#replayPending = this.#resumedFrom > 0;
+    this.#loop = this.#run(this.#subscribe(this.#resumedFrom ? this.checkpoint - 1 : this.checkpoint));
+  }
+
+  /** The projection's global subscription after `from`, checkpointed as it passes filtered-out events. */
+  #subscribe(from: number): EventSubscription {
     const p = this.projection;
     const prefix = p.stream ?? p.streamPrefix;
     // Without a stream filter, the types are checked here (#handle): cheaper than a filtered copy of each batch.
-    const sub = this.host.eventStore.subscribeAll(this.#resumedFrom ? this.checkpoint - 1 : this.checkpoint, {
+    const sub = this.host.eventStore.subscribeAll(from, {
       ...(prefix === undefined ? {} : { types: p.handles, streamPrefix: prefix }),
       bufferSize: SUBSCRIPTION_BUFFER,
       onCheckpoint: (position) => this.#enqueue(() => this.#flush(position)),
@@ -144,7 +177,7 @@ export class ProjectionRunner {
     void sub.caughtUp.then((caught) => {
       if (caught) this.#enqueue(() => this.#flush(this.#batchPosition));
     });
-    this.#loop = this.#run(sub);
+    return sub;
   }
 
   /**
@@ -164,7 +197,7 @@ export class ProjectionRunner {
    * checkpoint, or the one before it right after a start that delivers the
    * event at the checkpoint again (a delete written after its checkpoint),
    * until the first batch after it is written. What `waitForCatchUp` and
-   * the status go by.
+   * the status of a running projection go by.
    */
   get handledPosition(): number {
     return this.#replayPending ? this.checkpoint - 1 : this.checkpoint;
@@ -196,25 +229,57 @@ export class ProjectionRunner {
   }
 
   async #run(sub: EventSubscription): Promise<void> {
+    let replayGone = false;
     try {
       if (sub.nextBatch === undefined) {
-        for await (const event of sub) if (!(await this.#deliver(event))) break;
+        let n = 0;
+        for await (const event of sub) {
+          if (!(await this.#deliver(event))) break;
+          if ((++n & TURN_CHECK_MASK) === 0) await this.#turns.take();
+        }
         return;
       }
       // Events come a batch at a time: each is handled synchronously unless it must wait.
       for (let events = await sub.nextBatch(); events.length > 0; events = await sub.nextBatch()) {
         // An index, not for…of: in an async function, for…of allocates an iterator result per event.
-        for (let i = 0; i < events.length; i++) {
+        const last = events.length - 1;
+        for (let i = 0; i <= last; i++) {
           const event = events[i] as RecordedEvent;
           const go = this.#busy === 0 ? this.#step(event) : await this.#stepQueued(event);
           if (go === false || (go !== true && !(await this.#hold(go)))) return;
+          if ((i & TURN_CHECK_MASK) === TURN_CHECK_MASK || i === last) await this.#turns.take();
         }
       }
     } catch (error) {
-      if (!this.#stopping) await this.#exclusive(() => this.#fail(error, this.#batchPosition + 1, false));
+      replayGone = this.#replayGone(error);
+      if (!this.#stopping && !replayGone)
+        await this.#exclusive(() => this.#fail(error, this.#batchPosition + 1, false));
     } finally {
       sub.close();
     }
+    // Nothing was delivered: the run goes on after the checkpoint (checked here, synchronously with the new
+    // subscription, so that a stop() either came before or closes it).
+    if (replayGone && !this.#stopping) {
+      this.#resumedFrom = 0;
+      this.#replayPending = false;
+      this.host.progressed();
+      await this.#run(this.#subscribe(this.checkpoint));
+    }
+  }
+
+  /**
+   * Whether `error` says that retention removed the event at the
+   * checkpoint, which a start without an atomic checkpoint delivers again
+   * (a delete written after its checkpoint), and nothing after it: the
+   * redelivery cannot be made, and nothing is missing after the checkpoint.
+   */
+  #replayGone(error: unknown): boolean {
+    return (
+      this.#replayPending &&
+      isBehindRetentionError(error) &&
+      error.streamId === undefined &&
+      error.position === this.checkpoint - 1
+    );
   }
 
   /**
@@ -569,14 +634,33 @@ export class ProjectionRunner {
     };
   }
 
+  /**
+   * Writes the status as it is now under the generation's name, and under
+   * the projection's when mirrored: after a switch of generations, which
+   * changes it (no longer `rebuilding`) without a checkpoint. Queued after
+   * any write in progress, so that it never overwrites a later checkpoint.
+   */
+  writeStatus(): Promise<void> {
+    return this.#exclusive(async () => {
+      const head = this.host.eventStore.stats().globalPosition;
+      const status = this.failed
+        ? ProjectionStatus.Failed
+        : this.checkpoint >= head
+          ? ProjectionStatus.UpToDate
+          : ProjectionStatus.CatchingUp;
+      const record = this.#record(status, this.checkpoint, head);
+      await this.host.store.updateProjectionStatus(record);
+      if (this.mirror) await this.host.store.updateProjectionStatus({ ...record, name: this.projection.name });
+    });
+  }
+
   /** The status as the projector reports it now (from memory). */
   snapshot(): ProjectionStatusRecord {
     const head = this.host.eventStore.stats().globalPosition;
-    const status = this.failed
-      ? ProjectionStatus.Failed
-      : this.handledPosition >= head
-        ? ProjectionStatus.UpToDate
-        : ProjectionStatus.CatchingUp;
+    // A failed projection shows the stored checkpoint, where a resume starts (and what #fail wrote).
+    if (this.failed)
+      return { ...this.#record(ProjectionStatus.Failed, this.checkpoint, head), name: this.projection.name };
+    const status = this.handledPosition >= head ? ProjectionStatus.UpToDate : ProjectionStatus.CatchingUp;
     return { ...this.#record(status, this.handledPosition, head), name: this.projection.name };
   }
 

@@ -431,6 +431,11 @@ export class ReadModelTable {
     this.#statuses.set(record.name, record);
   }
 
+  /** Removes a projection's status; whether there was one. */
+  deleteStatus(name: string): boolean {
+    return this.#statuses.delete(name);
+  }
+
   /** Every projection status. */
   statuses(): IterableIterator<ProjectionStatusRecord> {
     return this.#statuses.values();

@@ -205,6 +205,12 @@ export interface ReadModelStore extends AsyncDisposable {
    */
   listProjectionStatuses?(options?: CallOptions): Promise<ProjectionStatusRecord[]>;
   /**
+   * Removes a projection's status; returns whether there was one
+   * (optional: the projector removes the statuses of the generations a
+   * rebuild retired with it, where the store has it).
+   */
+  deleteProjectionStatus?(name: string, options?: CallOptions): Promise<boolean>;
+  /**
    * Present exactly when `capabilities.atomicCheckpoint` is true: applies
    * `writes` (saves and deletes, in order) and writes `status` (the
    * projection's new checkpoint) as ONE atomic step: after a crash either

@@ -312,6 +312,38 @@ export function describeRetention(fresh: Fresh, settled: Settle, fakeClock: bool
       });
       expect(r.firstPosition).toBe(2);
     });
+
+    it("a subscription from 0 finding every event removed is caught up at the head and reports it", async (ctx) => {
+      let now = Date.parse("2024-06-01T00:00:00Z");
+      const store = await fresh({ retentionDurationMs: 1000, clock: () => new Date(now) });
+      if (!store.capabilities.retention || !store.capabilities.applyRetention || !fakeClock) ctx.skip();
+      const s = uniqueName("s");
+      const at = (id: string) => createEvent("t", id, { id, timestamp: new Date(now) });
+      await store.append(s, [at("a"), at("b")]);
+      await store.append(uniqueName("other"), [at("c")]);
+      now += 5000;
+      expect(await store.applyRetention?.()).toBe(3);
+      const head = store.stats().globalPosition;
+      /** Subscribes from 0: caught up at `end`, which onCheckpoint reports. */
+      const caughtUpAtHead = async (stream: string | undefined, end: number) => {
+        const reported: number[] = [];
+        const onCheckpoint = (position: number) => reported.push(position);
+        const sub =
+          stream === undefined ? store.subscribeAll(0, { onCheckpoint }) : store.subscribe(stream, 0, { onCheckpoint });
+        const next = sub[Symbol.asyncIterator]().next();
+        expect(await sub.caughtUp).toBe(true);
+        expect(sub.position).toBe(end);
+        expect(reported).toEqual([end]);
+        return { sub, next };
+      };
+      const all = await caughtUpAtHead(undefined, head);
+      const one = await caughtUpAtHead(s, 2);
+      await store.append(s, [at("d")]);
+      expect((await all.next).value?.globalPosition).toBe(head + 1);
+      expect((await one.next).value?.position).toBe(3);
+      all.sub.close();
+      one.sub.close();
+    });
   });
 }
 

@@ -273,6 +273,27 @@ function describeStatus(fresh: Factory): void {
       expect(all).toEqual([...all].sort());
     });
 
+    it("deleteProjectionStatus (where the store has it): removes one status, says whether there was one", async (ctx) => {
+      const store = await fresh({ indexes: [] });
+      if (typeof store.deleteProjectionStatus !== "function") ctx.skip();
+      const remove = (name: string) => store.deleteProjectionStatus?.(name) ?? Promise.resolve(false);
+      const prefix = uniqueName("removed");
+      const [a, b] = [`${prefix}-a`, `${prefix}-b`];
+      await store.updateProjectionStatus(status(a, 1));
+      await store.updateProjectionStatus(status(b, 2));
+      await store.save({ id: "m" }, readModelMetadata(a, "m"));
+      expect(await remove(a)).toBe(true);
+      expect(await remove(a)).toBe(false);
+      expect(await remove(uniqueName("never"))).toBe(false);
+      expect(await store.getProjectionStatus(a)).toBeUndefined();
+      expect(await store.getProjectionStatus(b)).toEqual(status(b, 2));
+      expect((await store.load(a, "m"))?.model).toEqual({ id: "m" });
+      const listed = (await store.listProjectionStatuses?.()) ?? [];
+      expect(listed.some((r) => r.name === a)).toBe(false);
+      await store.updateProjectionStatus(status(a, 3));
+      expect(await store.getProjectionStatus(a)).toEqual(status(a, 3));
+    });
+
     it("refuses an invalid record with a ValidationError", async () => {
       const store = await fresh({ indexes: [] });
       const name = uniqueName("proj");

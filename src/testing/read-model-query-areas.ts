@@ -141,11 +141,17 @@ export function describeDurability(fresh: Factory, reopen: NonNullable<ReadModel
       const last = await store.save({ id: "o9", total: 5 }, readModelMetadata(type, "o9"));
       await store.delete(type, "o9");
       await store.updateProjectionStatus(status(name, 9));
+      const removed = uniqueName("removed");
+      if (store.deleteProjectionStatus) {
+        await store.updateProjectionStatus(status(removed, 1));
+        await store.deleteProjectionStatus(removed);
+      }
       const before = await store.query(new QueryBuilder(type).sortBy("total").build());
       const again = await reopen(store, config);
       try {
         expect(await again.query(new QueryBuilder(type).sortBy("total").build())).toEqual(before);
         expect(await again.getProjectionStatus(name)).toEqual(status(name, 9));
+        expect(await again.getProjectionStatus(removed)).toBeUndefined();
         expect(await again.save({ id: "o9" }, readModelMetadata(type, "o9"))).toBeGreaterThan(last);
       } finally {
         await again.close();

@@ -237,7 +237,7 @@ describe("CachedReadModelStore", () => {
     expect((await next)?.model.v).toBe("new");
   });
 
-  it("passes listProjectionStatuses through when the store has it; bad input is the store's ValidationError", async () => {
+  it("passes listProjectionStatuses and deleteProjectionStatus through when the store has them; bad input is the store's ValidationError", async () => {
     const store = new MapReadModelStore(true);
     (store as unknown as { listProjectionStatuses: () => Promise<unknown[]> }).listProjectionStatuses = async () => [
       ...store.statuses.values(),
@@ -245,8 +245,13 @@ describe("CachedReadModelStore", () => {
     await using cache = await CachedReadModelStore.open({ store });
     await cache.updateProjectionStatus({ name: "p", status: "up_to_date", checkpoint: 3, updatedAt: new Date() });
     expect((await cache.listProjectionStatuses?.())?.map((r) => r.name)).toEqual(["p"]);
-    await using plain = await CachedReadModelStore.open({ store: new MapReadModelStore() });
+    expect(await cache.deleteProjectionStatus?.("p")).toBe(true);
+    expect(store.statuses.has("p")).toBe(false);
+    const without = new MapReadModelStore();
+    Object.defineProperty(without, "deleteProjectionStatus", { value: undefined });
+    await using plain = await CachedReadModelStore.open({ store: without });
     expect(plain.listProjectionStatuses).toBeUndefined();
+    expect(plain.deleteProjectionStatus).toBeUndefined();
     const validation = (e: unknown) => (e as { code?: string }).code === "STATELOG_VALIDATION";
     await expect(cache.save({}, null as unknown as ReadModelMetadata)).rejects.toSatisfy(validation);
     await expect(

@@ -4,7 +4,7 @@
  * between a delete's checkpoint and the delete.
  */
 import { describe, expect, it } from "vitest";
-import { createEvent } from "../../src/events/index.js";
+import { createEvent, type RecordedEvent } from "../../src/events/index.js";
 import { MemoryEventStore, MemoryReadModelStore } from "../../src/memory/index.js";
 import { type Projection, Projector } from "../../src/read-models/index.js";
 import { MapReadModelStore } from "./test-stores.js";
@@ -152,6 +152,28 @@ describe("Projector faults", () => {
     await again.waitForCatchUp();
     expect(readModels.models.size).toBe(0); // the model is deleted once the barrier resolves
     expect(again.status("counter")).toMatchObject({ status: "up_to_date", checkpoint: 2 });
+    await again.close();
+  });
+
+  it("a projection failed on the replayed delete shows the stored checkpoint, where resume() starts", async () => {
+    const { events, readModels, counter, retry, checkpoint } = await crashAtDelete(["in"], ["out"]);
+    expect(checkpoint).toBe(2);
+    let broken = true;
+    const fragile = {
+      ...counter,
+      evolve: (m: { n: number } | undefined, e: RecordedEvent<{ id: string }>) => {
+        if (broken) throw new Error("evolve is broken");
+        return counter.evolve(m, e);
+      },
+    };
+    const again = await Projector.open({ eventStore: events, readModels, projections: [fragile], retry });
+    await expect(again.waitForCatchUp()).rejects.toThrow();
+    expect(again.status("counter")).toMatchObject({ status: "failed", checkpoint: 2, failedPosition: 2 });
+    expect(await readModels.getProjectionStatus("counter")).toMatchObject({ status: "failed", checkpoint: 2 });
+    broken = false;
+    await again.resume("counter");
+    await again.waitForCatchUp();
+    expect(readModels.models.size).toBe(0);
     await again.close();
   });
 });

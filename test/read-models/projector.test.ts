@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { createEvent, type RecordedEvent } from "../../src/events/index.js";
-import { isConfigurationError } from "../../src/index.js";
+import { isApplyError, isConfigurationError } from "../../src/index.js";
 import { MemoryEventStore } from "../../src/memory/index.js";
 import { type Projection, Projector, type ReadModelStore } from "../../src/read-models/index.js";
 import { MapReadModelStore } from "./test-stores.js";
@@ -142,7 +142,9 @@ export function describeProjector(name: string, makeStore: () => ReadModelStore)
         projections: [summaries(), fragile],
         retry: { maxAttempts: 3, backoffMs: 1, maxBackoffMs: 2 },
       });
-      await expect(projector.waitForCatchUp({ timeoutMs: 5000 })).rejects.toThrow(/unlucky amount/);
+      const error = await projector.waitForCatchUp({ timeoutMs: 5000 }).catch((e: unknown) => e);
+      expect(isApplyError(error), String(error)).toBe(true);
+      expect(error).toMatchObject({ entityType: "Fragile", entityId: "ann", message: /unlucky amount/ });
       await projector.waitForCatchUp({ projections: ["summaries"], timeoutMs: 5000 });
       expect(calls).toBe(3);
       const failed = projector.status("fragile");
@@ -180,6 +182,29 @@ export function describeProjector(name: string, makeStore: () => ReadModelStore)
       await expect(projector.waitForCatchUp({ timeoutMs: 5000 })).rejects.toThrow(/always/);
       expect(calls).toBe(1);
       expect(projector.status("fragile").status).toBe("failed");
+    });
+
+    it("a write the store keeps refusing fails the projection: waitForCatchUp rejects with the store's error", async () => {
+      const events = new MemoryEventStore();
+      const readModels = makeStore();
+      await using projector = await Projector.open({
+        eventStore: events,
+        readModels,
+        projections: [summaries()],
+        retry: { maxAttempts: 2, backoffMs: 1, maxBackoffMs: 1 },
+      });
+      await projector.waitForCatchUp({ timeoutMs: 5000 });
+      const full = new Error("disk full");
+      const refuse = async (): Promise<never> => {
+        throw full;
+      };
+      readModels.save = refuse;
+      readModels.updateProjectionStatus = refuse;
+      if (readModels.saveWithCheckpoint) readModels.saveWithCheckpoint = refuse;
+      await events.append("order-1", [place("ann", 1)]);
+      // Not an ApplyError: the event was applied; the store refused what came of it.
+      await expect(projector.waitForCatchUp({ timeoutMs: 5000 })).rejects.toBe(full);
+      expect(projector.status("summaries")).toMatchObject({ status: "failed", checkpoint: 0, lastError: "disk full" });
     });
 
     it("reports catching_up with its lag while behind", async () => {
@@ -286,6 +311,39 @@ export function describeProjector(name: string, makeStore: () => ReadModelStore)
       await using again = await Projector.open({ eventStore: events, readModels, projections: [versioned] });
       await again.waitForCatchUp({ timeoutMs: 5000 });
       expect((await again.models.list("Summary")).length).toBe(10);
+    });
+
+    it("refuses a second open projector running one of its projections into the same store object", async () => {
+      const events = new MemoryEventStore();
+      const readModels = makeStore();
+      const first = await Projector.open({ eventStore: events, readModels, projections: [summaries()] });
+      for (const again of [summaries(), summaries({ name: "renamed" }), summaries({ modelType: "Retyped" })]) {
+        const error = await Projector.open({ eventStore: events, readModels, projections: [again] }).catch(
+          (e: unknown) => e,
+        );
+        expect(isConfigurationError(error), String(error)).toBe(true);
+        expect(String(error)).toMatch(/already runs into this read-model store in another open Projector/);
+      }
+      // Another projection into the same store runs; so does the same one into another store.
+      await using other = await Projector.open({
+        eventStore: events,
+        readModels,
+        projections: [summaries({ name: "other", modelType: "Other" })],
+      });
+      await using elsewhere = await Projector.open({
+        eventStore: events,
+        readModels: makeStore(),
+        projections: [summaries()],
+      });
+      await events.append("order-1", [place("ann", 3)]);
+      await first.waitForCatchUp({ timeoutMs: 5000 });
+      await other.waitForCatchUp({ timeoutMs: 5000 });
+      await elsewhere.waitForCatchUp({ timeoutMs: 5000 });
+      // Once the first one is closed, its projections may run again.
+      await first.close();
+      await using next = await Projector.open({ eventStore: events, readModels, projections: [summaries()] });
+      await next.waitForCatchUp({ timeoutMs: 5000 });
+      await expectFolded(next, events);
     });
 
     it("refuses bad options with a ConfigurationError", async () => {

@@ -126,6 +126,11 @@ export class MapReadModelStore implements ReadModelStore {
     return this.statuses.get(name);
   }
 
+  async deleteProjectionStatus(name: string): Promise<boolean> {
+    this.#check();
+    return this.statuses.delete(name);
+  }
+
   async saveWithCheckpoint(writes: readonly ReadModelWrite[], status: ProjectionStatusRecord): Promise<number[]> {
     this.#check();
     const keyOf = (w: ReadModelWrite) =>

@@ -123,6 +123,8 @@ interface Line {
   seq: number;
   w: (SaveRecord | DeleteRecord)[];
   st: unknown[];
+  /** Names of the statuses removed (only on a line that removes one). */
+  sx?: string[];
 }
 
 /** Read models in a directory. Open it with {@link FileReadModelStore.open}. */
@@ -245,6 +247,10 @@ export class FileReadModelStore extends TableReadModelStore {
       this.#records++;
       this.table.setStatus(statusFromJson(s));
     }
+    for (const name of line.sx ?? []) {
+      this.#records++;
+      this.table.deleteStatus(name);
+    }
     if (line.seq > this.table.sequence) this.table.sequence = line.seq;
   }
 
@@ -264,7 +270,13 @@ export class FileReadModelStore extends TableReadModelStore {
     writes: readonly PreparedWrite[],
     revisions: readonly number[],
     status: ProjectionStatusRecord | undefined,
+    removedStatus?: string,
   ): Promise<void> {
+    if (removedStatus !== undefined) {
+      await this.#append(Buffer.from(encodeLine(this.table.sequence, [], [], [removedStatus]), "utf8"));
+      this.#records++;
+      return;
+    }
     const parts: string[] = [];
     let deletes = 0;
     writes.forEach((w, i) => {
@@ -447,6 +459,12 @@ async function openLock(directory: string): Promise<FileHandle> {
   }
 }
 
-function encodeLine(seq: number, writes: readonly string[], statuses: readonly string[]): string {
-  return `${appendLineCrc(`{"seq":${seq},"w":[${writes.join(",")}],"st":[${statuses.join(",")}]`)}\n`;
+function encodeLine(
+  seq: number,
+  writes: readonly string[],
+  statuses: readonly string[],
+  removed: readonly string[] = [],
+): string {
+  const sx = removed.length === 0 ? "" : `,"sx":${JSON.stringify(removed)}`;
+  return `${appendLineCrc(`{"seq":${seq},"w":[${writes.join(",")}],"st":[${statuses.join(",")}]${sx}`)}\n`;
 }
