@@ -263,7 +263,10 @@ export class Projector implements AsyncDisposable {
       if (shadow.failed) throw shadow.lastError;
       const old = slot.active;
       await old.stop();
-      await this.#until(() => shadow.failed || shadow.handledPosition >= old.checkpoint);
+      // Not past the store's last position: an old checkpoint past it (the store was emptied, replaced, or numbers
+      // its global positions anew) is one no event will reach.
+      const reach = () => Math.min(old.checkpoint, this.#host.eventStore.stats().globalPosition);
+      await this.#until(() => shadow.failed || shadow.handledPosition >= reach());
       if (shadow.failed) throw shadow.lastError;
       await this.#setPointer(slot, { active: generation, retired: [...(slot.pointer.retired ?? []), old.generation] });
       slot.active = shadow;

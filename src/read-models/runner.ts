@@ -5,12 +5,20 @@
  * model across crashes (see docs/read-models.md, "Exactly once").
  */
 import {
+  BehindRetentionError,
   type EventStore,
   type EventSubscription,
   isBehindRetentionError,
   type RecordedEvent,
 } from "../events/index.js";
-import { ApplyError, isNotFoundError, isVersionConflictError, type RetryPolicy, retrying } from "../index.js";
+import {
+  ApplyError,
+  CorruptionError,
+  isNotFoundError,
+  isVersionConflictError,
+  type RetryPolicy,
+  retrying,
+} from "../index.js";
 import { projectorLoadNow, projectorSaveBatch, TableReadModelStore } from "./base.js";
 import { ProjectedEntry } from "./prepare.js";
 import {
@@ -160,7 +168,58 @@ export class ProjectionRunner {
     // Without an atomic write, the event AT the checkpoint is delivered again: a delete is written after its checkpoint.
     this.#resumedFrom = this.#atomic || this.checkpoint === 0 ? 0 : this.checkpoint;
     this.#replayPending = this.#resumedFrom > 0;
+    const ahead = await this.#aheadOfEvents();
+    if (ahead !== undefined) {
+      this.#replayPending = false;
+      this.#loop = this.#exclusive(() => this.#fail(ahead, this.checkpoint + 1, false));
+      return;
+    }
     this.#loop = this.#run(this.#subscribe(this.#resumedFrom ? this.checkpoint - 1 : this.checkpoint));
+  }
+
+  /**
+   * The error when the checkpoint is past the event store's last global
+   * position: the store holds fewer events than the projection applied (it
+   * was emptied or replaced, or numbers its global positions anew, as a
+   * NATS event store does after `max_age` removed messages). Subscribing
+   * after the checkpoint would pass over the events that come next until
+   * they reach it, silently. A store that can catch up with other
+   * processes does so first (its head may lag theirs); when it cannot
+   * answer, the subscription's own failure says so.
+   */
+  async #aheadOfEvents(): Promise<Error | undefined> {
+    if (this.checkpoint === 0) return undefined;
+    const events = this.host.eventStore;
+    try {
+      await events.catchUp?.();
+    } catch {
+      return undefined;
+    }
+    const head = events.stats().globalPosition;
+    if (this.checkpoint <= head) return undefined;
+    return new CorruptionError(
+      `projection ${JSON.stringify(this.projection.name)}`,
+      undefined,
+      `its checkpoint is global position ${this.checkpoint}, past the event store's last one (${head}): the store ` +
+        "holds fewer events than the projection applied (emptied or replaced, or its global positions numbered anew); " +
+        "rebuild the projection",
+    );
+  }
+
+  /**
+   * A start without an atomic checkpoint at checkpoint 1 subscribes from 0,
+   * which starts at the oldest stored event (never a `BehindRetentionError`):
+   * its first event must be the one at the checkpoint or the next, else
+   * retention removed events after the checkpoint. Told only by a
+   * subscription to every event (one filtered by stream passes over others).
+   * @throws BehindRetentionError
+   */
+  #checkReplayStart(first: RecordedEvent): void {
+    const p = this.projection;
+    const unfiltered = p.stream === undefined && p.streamPrefix === undefined;
+    if (this.#replayPending && this.checkpoint === 1 && unfiltered && first.globalPosition > 2) {
+      throw new BehindRetentionError(undefined, this.checkpoint, first.globalPosition);
+    }
   }
 
   /** The projection's global subscription after `from`, checkpointed as it passes filtered-out events. */
@@ -234,13 +293,16 @@ export class ProjectionRunner {
       if (sub.nextBatch === undefined) {
         let n = 0;
         for await (const event of sub) {
+          if (n === 0) this.#checkReplayStart(event);
           if (!(await this.#deliver(event))) break;
           if ((++n & TURN_CHECK_MASK) === 0) await this.#turns.take();
         }
         return;
       }
       // Events come a batch at a time: each is handled synchronously unless it must wait.
-      for (let events = await sub.nextBatch(); events.length > 0; events = await sub.nextBatch()) {
+      let events = await sub.nextBatch();
+      if (events.length > 0) this.#checkReplayStart(events[0] as RecordedEvent);
+      for (; events.length > 0; events = await sub.nextBatch()) {
         // An index, not for…of: in an async function, for…of allocates an iterator result per event.
         const last = events.length - 1;
         for (let i = 0; i <= last; i++) {

@@ -12,6 +12,7 @@ import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { createEvent, type EventStore, isBehindRetentionError } from "../../src/events/index.js";
 import { FileEventStore, FileReadModelStore } from "../../src/file/index.js";
+import { isCorruptionError } from "../../src/index.js";
 import { MemoryEventStore, MemoryReadModelStore } from "../../src/memory/index.js";
 import { type Projection, Projector, type ReadModelStore } from "../../src/read-models/index.js";
 import { MapReadModelStore } from "./test-stores.js";
@@ -200,3 +201,49 @@ for (const atomic of [false, true]) {
     });
   });
 }
+
+describe("Projector whose checkpoint is past the event store's last position", () => {
+  it("fails with a CorruptionError naming both instead of waiting for the events to reach it; a rebuild starts over", async () => {
+    const readModels = new MapReadModelStore(true);
+    const before = await MemoryEventStore.open();
+    const first = await Projector.open({ eventStore: before, readModels, projections: [counter] });
+    for (let i = 0; i < 5; i++) await before.append("s", [createEvent("hit", { k: "a" })]);
+    await first.waitForCatchUp({ timeoutMs: 5000 });
+    await first.close();
+    // The events are gone (another, empty store: lost, replaced, or numbered anew); three new ones come.
+    const events = await MemoryEventStore.open();
+    for (let i = 0; i < 3; i++) await events.append("s", [createEvent("hit", { k: "b" })]);
+    await using projector = await Projector.open({ eventStore: events, readModels, projections: [counter] });
+    const error = await projector.waitForCatchUp({ timeoutMs: 5000 }).catch((e: unknown) => e);
+    expect(isCorruptionError(error)).toBe(true);
+    expect(String(error)).toContain("checkpoint is global position 5, past the event store's last one (3)");
+    expect(projector.status("counter")).toMatchObject({ status: "failed", checkpoint: 5 });
+    await projector.rebuild("counter");
+    await projector.waitForCatchUp({ timeoutMs: 5000 });
+    expect(await projector.models.list("Counter")).toEqual(["b"]);
+    expect((await projector.models.load<{ n: number }>("Counter", "b"))?.model).toEqual({ n: 3 });
+  });
+});
+
+describe("Projector without atomic checkpoint restarted at checkpoint 1 after retention", () => {
+  it("fails with a BehindRetentionError when events after the checkpoint were removed too (a start from 0 would pass over them)", async () => {
+    let now = Date.parse("2026-01-01T00:00:00Z");
+    const events = await MemoryEventStore.open({ retentionDurationMs: 1000, clock: () => new Date(now) });
+    const readModels = new MapReadModelStore(false);
+    const hit = async (k: string, at: number) =>
+      void (await events.append("s", [createEvent("hit", { k }, { timestamp: new Date(at) })]));
+    const first = await Projector.open({ eventStore: events, readModels, projections: [counter] });
+    await hit("a", now);
+    await first.waitForCatchUp({ timeoutMs: 5000 });
+    await first.close();
+    await hit("a", now); // 2: expires with 1, never projected
+    await hit("b", now + 5000); // 3: stays
+    now += 2000;
+    expect(await events.applyRetention()).toBe(2);
+    await using projector = await Projector.open({ eventStore: events, readModels, projections: [counter] });
+    const error = await projector.waitForCatchUp({ timeoutMs: 5000 }).catch((e: unknown) => e);
+    expect(isBehindRetentionError(error)).toBe(true);
+    expect(error).toMatchObject({ position: 1, firstAvailable: 3 });
+    expect(projector.status("counter")).toMatchObject({ status: "failed", checkpoint: 1 });
+  });
+});
