@@ -141,12 +141,12 @@ export interface SubscribeOptions extends EventCallOptions {
   /** Only events of streams whose id starts with this are delivered (others are skipped, the position still advances). @default every stream */
   streamPrefix?: string | undefined;
   /**
-   * Called with the subscription's position when it moved past events the
-   * filter (`types`, `streamPrefix`) left out and no delivered event
-   * carries that position, just before the subscription waits for new
-   * events: the position to resume from, for a checkpoint that advances
-   * even when every event is filtered out. Must not throw (errors are
-   * ignored). @default none
+   * Called with the subscription's position when no delivered event
+   * carries it, just before the subscription waits for new events: when it
+   * moved past events the filter (`types`, `streamPrefix`) left out, or,
+   * from 0, to the head of a store whose every event retention removed.
+   * The position to resume from, for a checkpoint that advances even when
+   * no event is delivered. Must not throw (errors are ignored). @default none
    */
   onCheckpoint?: ((position: number) => void) | undefined;
 }

@@ -343,6 +343,36 @@ export class NatsReadModelStore implements ReadModelStore {
       .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
+  /**
+   * Removes a projection's status (the projector does, for the generations
+   * a rebuild retired); true when there was one.
+   */
+  deleteProjectionStatus(name: string, options?: CallOptions): Promise<boolean> {
+    return this.#write(options, () => this.#deleteProjectionStatus(name, options));
+  }
+
+  async #deleteProjectionStatus(name: string, options: CallOptions | undefined): Promise<boolean> {
+    validateName("projection", name, true);
+    const key = statusKey(name);
+    for (;;) {
+      let entry: Latest | undefined;
+      try {
+        entry = await this.#get(key);
+      } catch (error) {
+        throw natsError(error, `read of the status of projection ${name}`);
+      }
+      if (entry?.operation !== "PUT") return false;
+      try {
+        // Against the revision read: of concurrent removals (or a removal racing a write), only one finds it.
+        await this.#kv.delete(key, { previousSeq: entry.revision });
+        return true;
+      } catch (error) {
+        if (!isWrongLastSequence(error)) throw natsError(error, `removal of the status of projection ${name}`);
+        throwIfAborted(options?.signal);
+      }
+    }
+  }
+
   /** Closes the store (not the connection), once the writes called before it finished. Idempotent. */
   async close(): Promise<void> {
     this.#state.close();
