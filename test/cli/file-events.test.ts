@@ -1,13 +1,14 @@
 /** The CLI on file event stores and file read-model stores, run as a child process. */
-import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ExitCode } from "../../src/cli/errors.js";
 import { createEvent } from "../../src/events/index.js";
-import { encodeLine, segmentName } from "../../src/file/events/format.js";
+import { segmentName } from "../../src/file/events/format.js";
 import { FileEventStore, FileReadModelStore } from "../../src/file/index.js";
+import { eventLine, filesOf } from "../helpers/event-files.js";
 import { jsonLines, outcome } from "./run.js";
 
 /**
@@ -22,33 +23,6 @@ async function writeEvents(directory: string): Promise<void> {
   await store.snapshot();
   await store.append("order-1", [createEvent("shipped", { n: 4 })]);
 }
-
-/** Every file of `directory` with its bytes and modification time: what verify must leave as it is. */
-function filesOf(directory: string): Record<string, { bytes: string; mtimeMs: number }> {
-  const files: Record<string, { bytes: string; mtimeMs: number }> = {};
-  for (const name of readdirSync(directory).sort()) {
-    const file = join(directory, name);
-    files[name] = { bytes: readFileSync(file).toString("base64"), mtimeMs: statSync(file).mtimeMs };
-  }
-  return files;
-}
-
-/** A line of a segment, as the store writes it (`batch`: the length of the append it starts). */
-const eventLine = (g: number, stream: string, position: number, batch?: number) =>
-  encodeLine(
-    {
-      id: `e${g}`,
-      type: "t",
-      data: { g },
-      timestamp: new Date(1_700_000_000_000),
-      streamId: stream,
-      position,
-      globalPosition: g,
-    },
-    JSON.stringify({ g }),
-    undefined,
-    batch,
-  );
 
 describe("statelog CLI on file event and read-model stores", { timeout: 120_000 }, () => {
   let dir: string;

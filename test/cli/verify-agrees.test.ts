@@ -18,29 +18,16 @@ import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { parseTarget } from "../../src/cli/targets.js";
 import { type VerifyReport, verifyTarget } from "../../src/cli/verify.js";
-import { encodeLine, segmentName } from "../../src/file/events/format.js";
+import { segmentName } from "../../src/file/events/format.js";
 import { FileEventStore } from "../../src/file/index.js";
 import { isCorruptionError } from "../../src/index.js";
+import { eventLine } from "../helpers/event-files.js";
 
 const dirs: string[] = [];
 afterAll(() => Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))));
 
 /** A line of a segment, as the store writes it (`batch`: the length of the append it starts). */
-const line = (g: number, stream: string, position: number, batch?: number) =>
-  encodeLine(
-    {
-      id: `e${g}`,
-      type: "t",
-      data: { g },
-      timestamp: new Date(1_700_000_000_000),
-      streamId: stream,
-      position,
-      globalPosition: g,
-    },
-    JSON.stringify({ g }),
-    undefined,
-    batch,
-  );
+const line = eventLine;
 
 /** `line` with a changed byte in its data: its checksum fails. */
 const damaged = (g: number, stream: string, position: number) =>

@@ -9,40 +9,14 @@ import { appendFileSync, readdirSync, readFileSync, rmSync, statSync, writeFileS
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { createEvent } from "../../src/events/index.js";
-import { encodeLine, segmentName } from "../../src/file/events/format.js";
+import { segmentName } from "../../src/file/events/format.js";
 import { decodeIndex } from "../../src/file/events/index-file.js";
 import { type DirectoryScan, FaultKind, RemovedSegment, scanDirectory } from "../../src/file/events/scan.js";
 import { FileEventStore } from "../../src/file/index.js";
+import { eventLine, filesOf } from "../helpers/event-files.js";
 import { tempDir } from "./helpers.js";
 
 const t0 = Date.parse("2024-01-01T00:00:00Z");
-
-/** Every file of `directory` with its bytes and modification time. */
-function filesOf(directory: string): Record<string, { bytes: string; mtimeMs: number }> {
-  const files: Record<string, { bytes: string; mtimeMs: number }> = {};
-  for (const name of readdirSync(directory).sort()) {
-    const file = join(directory, name);
-    files[name] = { bytes: readFileSync(file).toString("base64"), mtimeMs: statSync(file).mtimeMs };
-  }
-  return files;
-}
-
-/** A line of a segment, as the store writes it (`batch`: the length of the append it starts). */
-const eventLine = (g: number, stream: string, position: number, batch?: number) =>
-  encodeLine(
-    {
-      id: `e${g}`,
-      type: "t",
-      data: { g },
-      timestamp: new Date(t0),
-      streamId: stream,
-      position,
-      globalPosition: g,
-    },
-    JSON.stringify({ g }),
-    undefined,
-    batch,
-  );
 
 /** What an open decides, without what only the way of reading differs in (lines read, the index files' own figures). */
 function decisions(scan: DirectoryScan): unknown {
