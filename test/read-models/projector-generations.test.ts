@@ -12,20 +12,12 @@ import { afterAll, describe, expect, it } from "vitest";
 import { createEvent } from "../../src/events/index.js";
 import { FileReadModelStore } from "../../src/file/index.js";
 import { MemoryEventStore, MemoryReadModelStore } from "../../src/memory/index.js";
-import { type Projection, Projector, type ReadModelStore } from "../../src/read-models/index.js";
-import { MapReadModelStore } from "./test-stores.js";
+import { Projector, type ReadModelStore } from "../../src/read-models/index.js";
+import { counter, MapReadModelStore } from "./test-stores.js";
 
 const base = await mkdtemp(path.join(os.tmpdir(), "statelog-generations-"));
 let dirs = 0;
 afterAll(() => rm(base, { recursive: true, force: true }));
-
-const counter: Projection<{ n: number }, { k: string }> = {
-  name: "counter",
-  modelType: "Counter",
-  handles: ["hit"],
-  id: (e) => e.data.k,
-  evolve: (m) => ({ n: (m?.n ?? 0) + 1 }),
-};
 
 /** Opens a store; `reopen` closes it and opens it again on the same data. */
 interface StoreKind {

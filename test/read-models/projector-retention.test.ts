@@ -15,19 +15,11 @@ import { FileEventStore, FileReadModelStore } from "../../src/file/index.js";
 import { isCorruptionError } from "../../src/index.js";
 import { MemoryEventStore, MemoryReadModelStore } from "../../src/memory/index.js";
 import { type Projection, Projector, type ReadModelStore } from "../../src/read-models/index.js";
-import { MapReadModelStore } from "./test-stores.js";
+import { counter, MapReadModelStore } from "./test-stores.js";
 
 const base = await mkdtemp(path.join(os.tmpdir(), "statelog-projector-retention-"));
 let dirs = 0;
 afterAll(() => rm(base, { recursive: true, force: true }));
-
-const counter: Projection<{ n: number }, { k: string }> = {
-  name: "counter",
-  modelType: "Counter",
-  handles: ["hit"],
-  id: (e) => e.data.k,
-  evolve: (m) => ({ n: (m?.n ?? 0) + 1 }),
-};
 
 /** An event store with a retention of one second on a clock the test moves. */
 interface Expiring {

@@ -7,6 +7,7 @@ import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync
 import path from "node:path";
 import { VersionConflictError } from "../../src/index.js";
 import type {
+  Projection,
   ProjectionStatusRecord,
   Query,
   QueryResult,
@@ -38,6 +39,15 @@ function runQuery<M>(all: StoredReadModel[], q: Query): QueryResult<M> {
     total: hits.length,
   };
 }
+
+/** A projection counting the `hit` events of each key `k` (model type `Counter`). */
+export const counter: Projection<{ n: number }, { k: string }> = {
+  name: "counter",
+  modelType: "Counter",
+  handles: ["hit"],
+  id: (e) => e.data.k,
+  evolve: (m) => ({ n: (m?.n ?? 0) + 1 }),
+};
 
 /** Counts calls, so tests can see what the projector (or the cache) asked the store. */
 export interface CallCounts {
