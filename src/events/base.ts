@@ -453,6 +453,22 @@ export abstract class BaseEventStore implements EventStore {
     return removed;
   }
 
+  /**
+   * For a backend whose storage removed the oldest events before the index
+   * read what follows them (a server's own age limit seen late): removes
+   * them from the index up to and including `globalPosition`, counted and
+   * reported as retention, whatever the store's clock says.
+   * @returns how many were removed
+   */
+  protected expireThrough(globalPosition: number): number {
+    const removed = this.log.expireThrough(globalPosition);
+    if (removed > 0) {
+      this.#eventsExpired += removed;
+      this.notify("onRetention", { store: this.name, count: removed });
+    }
+    return removed;
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;

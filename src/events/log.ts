@@ -348,10 +348,24 @@ export class EventLog {
    * @returns how many were removed
    */
   expire(cutoff: number): number {
+    return this.#expireWhile((r) => r.timestamp.getTime() < cutoff);
+  }
+
+  /**
+   * Removes the oldest events, in global order, up to and including global
+   * position `through`, as retention does: for a store whose storage
+   * removed them already, whatever their timestamps say.
+   * @returns how many were removed
+   */
+  expireThrough(through: number): number {
+    return this.#expireWhile((r) => r.globalPosition <= through);
+  }
+
+  #expireWhile(old: (r: RecordedEvent) => boolean): number {
     let n = 0;
     while (this.global.length > n) {
       const r = this.global.at(n) as RecordedEvent;
-      if (r.timestamp.getTime() >= cutoff) break;
+      if (!old(r)) break;
       const s = this.streams.get(r.streamId) as StreamState;
       s.events.dropFront(1);
       s.first = r.position + 1;

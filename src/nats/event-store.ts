@@ -87,6 +87,17 @@ const LOW_LAST_SEQUENCE_CHECKS = 4;
 const LOW_LAST_SEQUENCE_PAUSE_MS = 500;
 
 /**
+ * How much younger than the stream's age limit the last indexed event of a
+ * stream id may look when the server's expiry explains a skip of its
+ * positions: the difference between the clocks of the writer (the event's
+ * timestamp), the server (which expires by the time it received the
+ * message) and this store, plus the time between a write and its receipt.
+ */
+function expirySkewMs(maxAgeMs: number): number {
+  return 2_000 + Math.min(60_000, maxAgeMs / 10);
+}
+
+/**
  * Refuses a stream whose subjects are not `<prefix>.>` alone: the store
  * reads the whole stream (a filter list needs nats-server 2.10), so its
  * appends must land in it and every message in it must be one of them.
@@ -141,6 +152,10 @@ export class NatsEventStore extends BaseEventStore {
   #progressAt = 0;
   /** Stream sequence of the last message the index ingested (0: none); what a check compares with the server. */
   #lastMessage = 0;
+  /** That message's subject, as the server gave it. */
+  #lastSubject = "";
+  /** The stream's age limit (`max_age`), in ms; 0 when none. */
+  #maxAgeMs = 0;
   /** Whether the ordered consumer delivered a message yet (its first delivery after a recreation is checked). */
   #delivered = false;
   /**
@@ -233,6 +248,7 @@ export class NatsEventStore extends BaseEventStore {
     }
     checkSubjects(stream, prefix, info.config.subjects);
     this.#created = info.created;
+    this.#maxAgeMs = info.config.max_age > 0 ? info.config.max_age / 1_000_000 : 0; // nanoseconds
     // An existing stream's own largest message bounds an event and a batch as the server's max_payload does.
     const maxMsgSize = info.config.max_msg_size;
     this.lowerMaxValueBytes(
@@ -267,7 +283,7 @@ export class NatsEventStore extends BaseEventStore {
           // this store read: before its first message is indexed, check that the stream is still the one read.
           if (m.info.deliverySequence === 1 && this.#delivered) {
             await this.#verify();
-            if (this.#failure) return;
+            if (this.#failure || this.closed) return;
           }
           this.#delivered = true;
           this.#ingest(m);
@@ -312,6 +328,7 @@ export class NatsEventStore extends BaseEventStore {
       this.#recent.set(m.seq, planned.records);
       if (this.#recent.size > RECENT_MESSAGES) this.#recent.delete(this.#recent.keys().next().value as number);
       this.#lastMessage = m.seq;
+      this.#lastSubject = m.subject;
     }
     this.#lastSeq.set(streamId, m.seq);
     this.#advance(m.seq);
@@ -319,16 +336,24 @@ export class NatsEventStore extends BaseEventStore {
 
   /**
    * A message of `known`'s stream id whose first position skips some while
-   * the index still holds older events of it. Retention removes the oldest
-   * messages first: when the server expired the skipped ones before this
-   * store read them, the events before them are older still, and the index
-   * expires them too (synchronously: `applyRetention` expires before its
-   * first `await`). Anything else is a message deleted from the middle of
-   * the stream, and reads and subscriptions would skip its events.
+   * the index still holds older events of it. The server removes a
+   * stream's oldest messages first (`max_age`): when it expired the skipped
+   * ones before this store read them, it removed every older message too,
+   * those holding this stream id's indexed events among them, and the
+   * index removes them as well, by position (by the store's clock and the
+   * events' own timestamps they may not be old enough yet: clocks differ).
+   * That is taken for the cause when the stream has an age limit and the
+   * last of those events is about as old as it (within
+   * {@link expirySkewMs}). Anything else is a message deleted from the
+   * middle of the stream, and reads and subscriptions would skip its events.
    * @throws CorruptionError when events of the stream id before the skipped positions are still indexed
    */
   #skipped(known: StreamState, first: number, subject: string, seq: number): void {
-    if (this.retentionDurationMs > 0) void this.applyRetention().catch(() => undefined);
+    const last = known.events.at(known.events.length - 1);
+    const maxAge = this.#maxAgeMs;
+    if (last && maxAge > 0 && last.timestamp.getTime() + maxAge <= this.clock().getTime() + expirySkewMs(maxAge)) {
+      this.expireThrough(last.globalPosition);
+    }
     if (known.events.length === 0) return;
     throw new CorruptionError(
       `NATS stream ${this.stream}`,
@@ -502,25 +527,36 @@ export class NatsEventStore extends BaseEventStore {
 
   /**
    * Fails the store (and returns `info` otherwise) when the stream is not
-   * the one the index was read from: created again since `open`, or ending
-   * below `before`, what the index had read when `info` was asked for. A
-   * low last sequence is asked again a few times first (a new stream leader
-   * may not have applied all its predecessor committed).
+   * the one the index was read from: ending below `before`, what the index
+   * had read when `info` was asked for, or holding another message at the
+   * last sequence it read. A low last sequence is asked again a few times
+   * first (a new stream leader may not have applied all its predecessor
+   * committed), unless the stream's creation time changed too. A changed
+   * creation time alone proves nothing (nats-server gives a stream a new
+   * one without recreating it, e.g. a restart after a configuration
+   * update): the message at the last sequence read decides.
    * @throws UnavailableError when the server stops answering meanwhile
    */
   async #checkStream(info: StreamInfo, before: number): Promise<StreamInfo> {
     let current = info;
     for (let check = 1; ; check++) {
-      if (current.created !== this.#created) {
+      const created = current.created !== this.#created;
+      if (created && this.#ingested === 0) {
         // Nothing read yet: the index matches the new stream as well.
-        if (this.#ingested === 0) this.#created = current.created;
-        else
-          this.#reset(
-            `it was deleted and created again (created at ${current.created}; this store read the one created at ${this.#created})`,
-          );
+        this.#created = current.created;
         return current;
       }
-      if (current.state.last_seq >= before) return current;
+      if (current.state.last_seq >= before) {
+        if (created && (await this.#checkLastMessage())) this.#created = current.created;
+        return current;
+      }
+      if (created) {
+        this.#reset(
+          `it was deleted and created again (created at ${current.created}, this store read the one created at ` +
+            `${this.#created}; its last sequence is ${current.state.last_seq}, below the ${before} this store had read)`,
+        );
+        return current;
+      }
       if (check === LOW_LAST_SEQUENCE_CHECKS) {
         this.#reset(
           `its last sequence is ${current.state.last_seq}, below the ${before} this store had read: it lost ` +
@@ -555,9 +591,7 @@ export class NatsEventStore extends BaseEventStore {
       // not an append: another message
     }
     const same =
-      sm.subject === `${this.prefix}.${encodeToken(first.streamId)}` &&
-      ids?.length === records.length &&
-      ids.every((id, i) => id === records[i]?.id);
+      sm.subject === this.#lastSubject && ids?.length === records.length && ids.every((id, i) => id === records[i]?.id);
     if (same) return true;
     this.#reset(
       `it holds another message at sequence ${seq} than the one this store read there: its sequences started ` +
@@ -567,16 +601,23 @@ export class NatsEventStore extends BaseEventStore {
   }
 
   /**
-   * After the ordered consumer was recreated: checks the stream (as
-   * `catchUp` does) and the last message read. Quiet when the server does
-   * not answer: the next `catchUp` or append checks again.
+   * After the ordered consumer was recreated, before its first message is
+   * indexed: checks the stream (as `catchUp` does). Nothing is indexed
+   * until it could: a message of a stream made anew would get positions
+   * planned on the old index and reach subscribers. While the server does
+   * not answer (or says the stream is gone), it asks again, until the
+   * store closes.
    */
   async #verify(): Promise<void> {
     const before = this.#ingested;
-    try {
-      await this.#checkStream(await this.#info(), before);
-    } catch {
-      return;
+    for (;;) {
+      try {
+        await this.#checkStream(await this.#info(), before);
+        break;
+      } catch {
+        if (this.closed || this.#failure) return;
+        await sleep(LOW_LAST_SEQUENCE_PAUSE_MS);
+      }
     }
     if (!this.#failure) await this.#checkLastMessage();
   }

@@ -130,6 +130,35 @@ describe("NatsEventStore when the stream's sequences start again under it", () =
     }
   });
 
+  it("a new creation time alone (nats-server gives one without recreating the stream) does not fail the store", async () => {
+    // After some point every stream info shows another creation time, as nats-server reports after a restart
+    // that follows a configuration update: the messages are the same, and the store goes on.
+    let rewrite = false;
+    const proxy = await startRewriteProxy(natsUrl(), (payload) =>
+      rewrite
+        ? Buffer.from(
+            payload.toString("latin1").replace(/"created":"[^"]*"/g, '"created":"2030-01-01T00:00:00Z"'),
+            "latin1",
+          )
+        : payload,
+    );
+    const client = await connect({ servers: proxy.url, name: "event-store-stream-new-created" });
+    try {
+      const stream = uniqueBucket("CREATED");
+      await using a = await NatsEventStore.open({ client, stream });
+      for (let n = 1; n <= 3; n++) await a.append("x", [event(n)]);
+      rewrite = true;
+      await a.catchUp();
+      await a.append("x", [event(4)]);
+      await a.append("z", [event(1)]); // a new stream id: its append checks the whole stream
+      await a.catchUp();
+      expect((await a.readStream("x")).map((e) => e.position)).toEqual([1, 2, 3, 4]);
+    } finally {
+      await client.close();
+      await proxy.close();
+    }
+  });
+
   it("a memory stream lost in a server restart and created again by another process", { timeout: 60_000 }, async () => {
     let server = await startNatsServer({ name: "event-store-reset" });
     const { port, storeDir } = server;
@@ -140,9 +169,11 @@ describe("NatsEventStore when the stream's sequences start again under it", () =
       await using a = await NatsEventStore.open({ client: ca, stream: "RESTARTED", storage: "memory" });
       for (let n = 1; n <= 5; n++) await a.append("x", [event(n)]);
       // A request sent before the client reconnected would time out: the append waits for the reconnection.
-      const reconnected = (async () => {
-        for await (const s of ca.status()) if (s.type === "reconnect") return;
-      })();
+      const reconnect = (client: NatsConnection) =>
+        (async () => {
+          for await (const s of client.status()) if (s.type === "reconnect") return;
+        })();
+      const reconnected = Promise.all([reconnect(ca), reconnect(cb)]);
       await server.stop({ keepStore: true });
       server = await startNatsServer({ name: "event-store-reset", port, storeDir });
       await reconnected;
@@ -203,6 +234,33 @@ describe("NatsEventStore on a stream id with positions missing in the middle", (
     expect((await a.readStream("s")).map((e) => e.position)).toEqual([5]);
     expect((await a.readStream("s", 4)).map((e) => e.position)).toEqual([5]);
     expect((await a.getStreamInfo("s")).firstPosition).toBe(5);
+  });
+});
+
+describe("NatsEventStore when the server expired messages a lagging store had not read", () => {
+  it("clocks that differ by seconds: events about as old as max_age expire from the index, not a CorruptionError", async () => {
+    const stream = uniqueBucket("HOLE");
+    let offset = 0;
+    const clock = () => new Date(Date.now() + offset);
+    await using a = await NatsEventStore.open({ client: nc, stream, retentionDurationMs: 3_600_000, clock });
+    await a.append("s", [event(1), event(2), event(3)]);
+    // The server expired position 4 (it expires by the time it received the message): by this store's clock,
+    // 10 s slow against the server's, the events before it are not yet an hour old.
+    offset = 3_600_000 - 10_000;
+    await publishAppend(`${a.prefix}.s`, 5, 1, clock());
+    await a.catchUp();
+    expect((await a.readStream("s")).map((e) => e.position)).toEqual([5]);
+    expect(a.stats().eventsExpired).toBe(3);
+  });
+
+  it("a skip of positions whose events are far younger than max_age is still a deletion from the middle", async () => {
+    const stream = uniqueBucket("HOLE");
+    await using a = await NatsEventStore.open({ client: nc, stream, retentionDurationMs: 3_600_000 });
+    await a.append("s", [event(1), event(2)]);
+    await publishAppend(`${a.prefix}.s`, 5, 1);
+    const error = await settle(a.catchUp());
+    expect(isCorruptionError(error), String(error)).toBe(true);
+    expect(String(error)).toContain("positions 3 to 4 were deleted");
   });
 });
 
