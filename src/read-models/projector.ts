@@ -259,14 +259,14 @@ export class Projector implements AsyncDisposable {
       slot.active.rebuilding = true;
       if (!running) await shadow.start();
       // Caught up with the active generation: stop it there, let the shadow reach the same point, switch.
-      await this.#until(() => shadow.failed || shadow.handledPosition >= this.#host.eventStore.stats().globalPosition);
+      await this.#until(() => shadow.failed || shadow.handledUpTo(this.#host.eventStore.stats().globalPosition));
       if (shadow.failed) throw shadow.lastError;
       const old = slot.active;
       await old.stop();
       // Not past the store's last position: an old checkpoint past it (the store was emptied, replaced, or numbers
       // its global positions anew) is one no event will reach.
       const reach = () => Math.min(old.checkpoint, this.#host.eventStore.stats().globalPosition);
-      await this.#until(() => shadow.failed || shadow.handledPosition >= reach());
+      await this.#until(() => shadow.failed || shadow.handledUpTo(reach()));
       if (shadow.failed) throw shadow.lastError;
       await this.#setPointer(slot, { active: generation, retired: [...(slot.pointer.retired ?? []), old.generation] });
       slot.active = shadow;
@@ -350,7 +350,7 @@ export class Projector implements AsyncDisposable {
     await this.#until(() => {
       const failed = slots.find((s) => s.active.failed);
       if (failed) throw failed.active.lastError;
-      return slots.every((s) => s.active.handledPosition >= target);
+      return slots.every((s) => s.active.handledUpTo(target));
     }, signal);
   }
 

@@ -5,7 +5,6 @@
  * model across crashes (see docs/read-models.md, "Exactly once").
  */
 import {
-  BehindRetentionError,
   type EventStore,
   type EventSubscription,
   isBehindRetentionError,
@@ -128,6 +127,10 @@ export class ProjectionRunner {
   #sinceClock = 0;
   readonly #turns = new EventLoopTurns();
   #stopping = false;
+  /** Aborts the checks of a start still under way (`stop()`). */
+  #starting: AbortController | undefined;
+  /** A start's check of the checkpoint is under way: not caught up yet, whatever the positions say. */
+  #checking = false;
   readonly #atomic: boolean;
   /** The store, when it keeps its models in memory: loads without a promise, batches without write objects. */
   readonly #table: TableReadModelStore | undefined;
@@ -166,15 +169,35 @@ export class ProjectionRunner {
     this.#checkpointCostMs = 0;
     this.#sinceClock = 0;
     // Without an atomic write, the event AT the checkpoint is delivered again: a delete is written after its checkpoint.
-    this.#resumedFrom = this.#atomic || this.checkpoint === 0 ? 0 : this.checkpoint;
+    // Not at checkpoint 1: the first event of the store has no model before it to delete (and a subscription from 0
+    // would start at the oldest event stored, passing over events retention removed after the checkpoint).
+    this.#resumedFrom = this.#atomic || this.checkpoint <= 1 ? 0 : this.checkpoint;
     this.#replayPending = this.#resumedFrom > 0;
-    const ahead = await this.#aheadOfEvents();
+    this.#starting = new AbortController();
+    this.#checking = true;
+    this.#loop = this.#begin(this.#resumedFrom ? this.checkpoint - 1 : this.checkpoint, this.#starting.signal);
+  }
+
+  /**
+   * Checks the checkpoint against the event store (see
+   * {@link #aheadOfEvents}), then runs the subscription from `from`; a
+   * `stop()` meanwhile aborts the check and nothing is subscribed.
+   */
+  async #begin(from: number, signal: AbortSignal): Promise<void> {
+    let ahead: Error | undefined;
+    try {
+      ahead = await this.#aheadOfEvents(signal);
+    } finally {
+      this.#checking = false;
+    }
+    if (this.#stopping) return;
+    if (ahead === undefined) this.host.progressed();
     if (ahead !== undefined) {
       this.#replayPending = false;
-      this.#loop = this.#exclusive(() => this.#fail(ahead, this.checkpoint + 1, false));
+      await this.#exclusive(() => this.#fail(ahead, this.checkpoint + 1, false));
       return;
     }
-    this.#loop = this.#run(this.#subscribe(this.#resumedFrom ? this.checkpoint - 1 : this.checkpoint));
+    await this.#run(this.#subscribe(from));
   }
 
   /**
@@ -187,11 +210,11 @@ export class ProjectionRunner {
    * processes does so first (its head may lag theirs); when it cannot
    * answer, the subscription's own failure says so.
    */
-  async #aheadOfEvents(): Promise<Error | undefined> {
+  async #aheadOfEvents(signal: AbortSignal): Promise<Error | undefined> {
     if (this.checkpoint === 0) return undefined;
     const events = this.host.eventStore;
     try {
-      await events.catchUp?.();
+      await events.catchUp?.({ signal });
     } catch {
       return undefined;
     }
@@ -204,22 +227,6 @@ export class ProjectionRunner {
         "holds fewer events than the projection applied (emptied or replaced, or its global positions numbered anew); " +
         "rebuild the projection",
     );
-  }
-
-  /**
-   * A start without an atomic checkpoint at checkpoint 1 subscribes from 0,
-   * which starts at the oldest stored event (never a `BehindRetentionError`):
-   * its first event must be the one at the checkpoint or the next, else
-   * retention removed events after the checkpoint. Told only by a
-   * subscription to every event (one filtered by stream passes over others).
-   * @throws BehindRetentionError
-   */
-  #checkReplayStart(first: RecordedEvent): void {
-    const p = this.projection;
-    const unfiltered = p.stream === undefined && p.streamPrefix === undefined;
-    if (this.#replayPending && this.checkpoint === 1 && unfiltered && first.globalPosition > 2) {
-      throw new BehindRetentionError(undefined, this.checkpoint, first.globalPosition);
-    }
   }
 
   /** The projection's global subscription after `from`, checkpointed as it passes filtered-out events. */
@@ -246,6 +253,7 @@ export class ProjectionRunner {
    */
   async stop(): Promise<void> {
     this.#stopping = true;
+    this.#starting?.abort();
     this.#sub?.close();
     await this.#loop;
     await this.#queue;
@@ -260,6 +268,15 @@ export class ProjectionRunner {
    */
   get handledPosition(): number {
     return this.#replayPending ? this.checkpoint - 1 : this.checkpoint;
+  }
+
+  /**
+   * Whether every event up to `position` is applied and written: what the
+   * caught-up barriers wait for. Never while a start still checks its
+   * checkpoint against the event store (it may fail the projection).
+   */
+  handledUpTo(position: number): boolean {
+    return !this.#checking && this.handledPosition >= position;
   }
 
   get failed(): boolean {
@@ -293,16 +310,13 @@ export class ProjectionRunner {
       if (sub.nextBatch === undefined) {
         let n = 0;
         for await (const event of sub) {
-          if (n === 0) this.#checkReplayStart(event);
           if (!(await this.#deliver(event))) break;
           if ((++n & TURN_CHECK_MASK) === 0) await this.#turns.take();
         }
         return;
       }
       // Events come a batch at a time: each is handled synchronously unless it must wait.
-      let events = await sub.nextBatch();
-      if (events.length > 0) this.#checkReplayStart(events[0] as RecordedEvent);
-      for (; events.length > 0; events = await sub.nextBatch()) {
+      for (let events = await sub.nextBatch(); events.length > 0; events = await sub.nextBatch()) {
         // An index, not for…of: in an async function, for…of allocates an iterator result per event.
         const last = events.length - 1;
         for (let i = 0; i <= last; i++) {
@@ -722,7 +736,7 @@ export class ProjectionRunner {
     // A failed projection shows the stored checkpoint, where a resume starts (and what #fail wrote).
     if (this.failed)
       return { ...this.#record(ProjectionStatus.Failed, this.checkpoint, head), name: this.projection.name };
-    const status = this.handledPosition >= head ? ProjectionStatus.UpToDate : ProjectionStatus.CatchingUp;
+    const status = this.handledUpTo(head) ? ProjectionStatus.UpToDate : ProjectionStatus.CatchingUp;
     return { ...this.#record(status, this.handledPosition, head), name: this.projection.name };
   }
 

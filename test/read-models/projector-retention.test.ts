@@ -239,3 +239,54 @@ describe("Projector without atomic checkpoint restarted at checkpoint 1 after re
     expect(projector.status("counter")).toMatchObject({ status: "failed", checkpoint: 1 });
   });
 });
+
+describe("Projector without atomic checkpoint restarted at checkpoint 1 after retention removed every event", () => {
+  it("fails with a BehindRetentionError instead of taking the head for its checkpoint", async () => {
+    let now = Date.parse("2026-01-01T00:00:00Z");
+    const events = await MemoryEventStore.open({ retentionDurationMs: 1000, clock: () => new Date(now) });
+    const readModels = new MapReadModelStore(false);
+    const hit = async (k: string) =>
+      void (await events.append("s", [createEvent("hit", { k }, { timestamp: new Date(now) })]));
+    const first = await Projector.open({ eventStore: events, readModels, projections: [counter] });
+    await hit("a");
+    await first.waitForCatchUp({ timeoutMs: 5000 });
+    await first.close();
+    await hit("b"); // 2 and 3: never projected, then removed with 1
+    await hit("c");
+    now += 2000;
+    expect(await events.applyRetention()).toBe(3);
+    await using projector = await Projector.open({ eventStore: events, readModels, projections: [counter] });
+    const error = await projector.waitForCatchUp({ timeoutMs: 5000 }).catch((e: unknown) => e);
+    expect(isBehindRetentionError(error), String(error)).toBe(true);
+    expect(error).toMatchObject({ position: 1, firstAvailable: 4 });
+    expect(projector.status("counter")).toMatchObject({ status: "failed", checkpoint: 1 });
+  });
+});
+
+describe("Projector over an event store whose catchUp() does not answer (a server away)", () => {
+  it("open and close do not wait for it: the check of a checkpoint is aborted by close", async () => {
+    let aborted = 0;
+    /** A memory store whose catchUp() waits until its signal aborts, as a NATS store's does while its server is away. */
+    class SilentCatchUp extends MemoryEventStore {
+      catchUp(options?: { signal?: AbortSignal }): Promise<void> {
+        return new Promise<void>((_, reject) =>
+          options?.signal?.addEventListener("abort", () => {
+            aborted++;
+            reject(options.signal?.reason);
+          }),
+        );
+      }
+    }
+    const events = new SilentCatchUp();
+    const readModels = new MapReadModelStore(true);
+    const first = await Projector.open({ eventStore: events, readModels, projections: [counter] });
+    await events.append("s", [createEvent("hit", { k: "a" })]);
+    await first.waitForCatchUp({ timeoutMs: 5000 });
+    await first.close();
+    expect(aborted).toBe(0); // a new projection (checkpoint 0) has nothing to check
+    const projector = await Projector.open({ eventStore: events, readModels, projections: [counter] });
+    expect(projector.status("counter")).toMatchObject({ checkpoint: 1 });
+    await projector.close();
+    expect(aborted).toBe(1);
+  });
+});
