@@ -101,6 +101,8 @@ interface Slot {
   shadow: ProjectionRunner | undefined;
   rebuild: Promise<void> | undefined;
   pointer: GenerationPointer;
+  /** The pointer writes under way, one after another (see `#updatePointer`). */
+  pointerWrites: Promise<void>;
 }
 
 /** Runs projections into a read-model store. Create it with {@link Projector.open}. */
@@ -184,7 +186,14 @@ export class Projector implements AsyncDisposable {
     const pointer: GenerationPointer = stored?.model ?? { active: 0 };
     const active = new ProjectionRunner(this.#host, projection, pointer.active);
     active.mirror = pointer.active > 0;
-    const slot: Slot = { projection, active, shadow: undefined, rebuild: undefined, pointer };
+    const slot: Slot = {
+      projection,
+      active,
+      shadow: undefined,
+      rebuild: undefined,
+      pointer,
+      pointerWrites: Promise.resolve(),
+    };
     this.#slots.set(projection.name, slot);
     await active.start();
     if (pointer.retired?.length) this.#background(this.#retire(slot));
@@ -251,7 +260,7 @@ export class Projector implements AsyncDisposable {
   async #rebuilding(slot: Slot, generation: number): Promise<void> {
     try {
       if (slot.pointer.rebuilding !== generation)
-        await this.#setPointer(slot, { ...slot.pointer, rebuilding: generation });
+        await this.#updatePointer(slot, (p) => ({ ...p, rebuilding: generation }));
       const running = slot.shadow;
       const shadow = running ?? new ProjectionRunner(this.#host, slot.projection, generation);
       slot.shadow = shadow;
@@ -268,7 +277,7 @@ export class Projector implements AsyncDisposable {
       const reach = () => Math.min(old.checkpoint, this.#host.eventStore.stats().globalPosition);
       await this.#until(() => shadow.failed || shadow.handledUpTo(reach()));
       if (shadow.failed) throw shadow.lastError;
-      await this.#setPointer(slot, { active: generation, retired: [...(slot.pointer.retired ?? []), old.generation] });
+      await this.#updatePointer(slot, (p) => ({ active: generation, retired: [...(p.retired ?? []), old.generation] }));
       slot.active = shadow;
       slot.shadow = undefined;
       shadow.rebuilding = false;
@@ -298,7 +307,8 @@ export class Projector implements AsyncDisposable {
   async #retire(slot: Slot): Promise<void> {
     const store = this.#host.store;
     const turns = new EventLoopTurns();
-    for (const generation of slot.pointer.retired ?? []) {
+    const retiring = [...(slot.pointer.retired ?? [])];
+    for (const generation of retiring) {
       const type = generationModelType(slot.projection.modelType, generation);
       for (const id of await store.list(type)) {
         if (this.#closed) return;
@@ -309,8 +319,21 @@ export class Projector implements AsyncDisposable {
       if (generation > 0 && !this.#closed)
         await store.deleteProjectionStatus?.(generationStatusName(slot.projection.name, generation));
     }
+    // Only the generations cleaned here leave the pointer: a rebuild that switched meanwhile retired another.
     if (!this.#closed)
-      await this.#setPointer(slot, { active: slot.pointer.active, rebuilding: slot.pointer.rebuilding });
+      await this.#updatePointer(slot, (p) => ({ ...p, retired: p.retired?.filter((g) => !retiring.includes(g)) }));
+  }
+
+  /**
+   * Writes the pointer `update` makes of the current one, after the
+   * writes of the projection's pointer under way: each sees the one
+   * before (a clean-up ending while a rebuild starts or switches would
+   * otherwise write over it).
+   */
+  #updatePointer(slot: Slot, update: (current: GenerationPointer) => GenerationPointer): Promise<void> {
+    const write = slot.pointerWrites.then(() => this.#setPointer(slot, update(slot.pointer)));
+    slot.pointerWrites = write.catch(() => undefined);
+    return write;
   }
 
   async #setPointer(slot: Slot, pointer: GenerationPointer): Promise<void> {

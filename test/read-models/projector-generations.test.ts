@@ -121,3 +121,50 @@ for (const [name, kind] of Object.entries(STORES)) {
     });
   });
 }
+
+describe("Projector generations: a clean-up ending while a second rebuild switched", () => {
+  it("keeps the generation the second rebuild retired in the pointer until its own clean-up removed it", async () => {
+    const events = new MemoryEventStore();
+    const readModels = new MapReadModelStore(true);
+    const projector = await Projector.open({ eventStore: events, readModels, projections: [counter] });
+    await events.append("s", [createEvent("hit", { k: "a" })]);
+    await projector.waitForCatchUp({ timeoutMs: 5000 });
+    // Removals of a generation's models wait until it is released: both clean-ups are under way at once.
+    const gates = new Map<string, { open: Promise<void>; release: () => void }>();
+    for (const type of ["Counter", "Counter~1"]) {
+      let release!: () => void;
+      const open = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      gates.set(type, { open, release });
+    }
+    const remove = readModels.delete.bind(readModels);
+    readModels.delete = async (type, id, options) => {
+      await gates.get(type)?.open;
+      return remove(type, id, options);
+    };
+    try {
+      await projector.rebuild("counter"); // generation 1; generation 0's clean-up waits
+      await projector.rebuild("counter"); // generation 2; generations 0 and 1 retired
+      const pointer = async () =>
+        (await readModels.load<{ active: number; retired?: number[] }>("statelog.projection", "counter"))?.model;
+      expect(await pointer()).toEqual({ active: 2, retired: [0, 1] });
+      gates.get("Counter")?.release();
+      for (let i = 0; i < 10_000 && (await pointer())?.retired?.includes(0); i++) {
+        await new Promise((r) => setImmediate(r));
+      }
+      // Generation 0 is gone; generation 1's models are not: the pointer still names it (a crash now leaves it to the next open).
+      expect(await pointer()).toEqual({ active: 2, retired: [1] });
+      expect(await readModels.list("Counter~1")).toEqual(["a"]);
+      gates.get("Counter~1")?.release();
+      await retired(readModels);
+      expect(await pointer()).toEqual({ active: 2 });
+      expect(await readModels.list("Counter~1")).toEqual([]);
+      expect(await projector.models.list("Counter")).toEqual(["a"]);
+    } finally {
+      // A failed expectation must not leave a clean-up waiting: close() waits for it.
+      for (const gate of gates.values()) gate.release();
+      await projector.close();
+    }
+  });
+});
