@@ -92,11 +92,12 @@ describe("NatsEventStore reading a stream for longer than catchUpTimeoutMs", () 
     const padding = "x".repeat(24 * 1024);
     for (let i = 0; i < 40; i++) await writer.append(`s${i % 4}`, [createEvent("padded", { i, padding })]);
     await writer.close();
-    // About 1 MB at 16 KiB per 50 ms: some 3 s to read, a message every 100 ms or so.
+    // About 1 MB at 16 KiB per 50 ms: some 3 s to read, twice the limit, a message every 100 ms or so (the limit
+    // leaves room for a pause of the loaded test machine).
     const proxy = await startThrottleProxy(natsUrl(), 16 * 1024, 50);
     const client = await connect({ servers: proxy.url, name: "deadline-slow" });
     try {
-      await using store = await NatsEventStore.open({ client, stream, catchUpTimeoutMs: 600 });
+      await using store = await NatsEventStore.open({ client, stream, catchUpTimeoutMs: 1500 });
       expect(store.stats().totalEvents).toBe(40);
     } finally {
       await client.close().catch(() => undefined);

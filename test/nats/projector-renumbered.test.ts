@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { afterAll, beforeAll, expect, it } from "vitest";
+import { afterAll, beforeAll, expect, it, vi } from "vitest";
 import { createEvent } from "../../src/events/index.js";
 import { FileReadModelStore } from "../../src/file/index.js";
 import { isCorruptionError } from "../../src/index.js";
@@ -51,10 +51,10 @@ it("a projection whose checkpoint is past the renumbered events fails loudly; a 
   }
   // The server removes the five messages (max_age) while no store is open.
   const jsm = await jetstreamManager(nc);
-  for (let i = 0; (await jsm.streams.info(stream)).state.messages > 0; i++) {
-    expect(i).toBeLessThan(100);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+  await vi.waitFor(async () => expect((await jsm.streams.info(stream)).state.messages).toBe(0), {
+    timeout: 20_000,
+    interval: 100,
+  });
   await using events = await NatsEventStore.open({ client: nc, stream, retentionDurationMs: 1000 });
   for (let n = 6; n <= 8; n++) await events.append("s", [createEvent("hit", { n })]);
   expect(events.stats().globalPosition).toBe(3);
