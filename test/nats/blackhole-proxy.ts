@@ -5,7 +5,7 @@
  * learns nothing), forwards the next JetStream publish acknowledgement of a
  * stream, and from then on forwards nothing the server sends.
  */
-import { startProxy } from "./proxy.js";
+import { serverFrames, startProxy } from "./proxy.js";
 
 export interface BlackholeProxy {
   /** `nats://127.0.0.1:<port>` */
@@ -20,36 +20,20 @@ export interface BlackholeProxy {
 export async function startBlackholeProxy(target: string): Promise<BlackholeProxy> {
   let armed: { prefix: string; ack: string } | undefined;
   let silent = false;
-  const proxy = await startProxy(target, (client) => {
-    let pending = Buffer.alloc(0);
-    return (chunk) => {
-      pending = Buffer.concat([pending, chunk]);
-      for (;;) {
-        const eol = pending.indexOf("\r\n");
-        if (eol < 0) return;
-        const line = pending.subarray(0, eol).toString("latin1");
-        const [op, subject] = line.split(" ");
-        let size = eol + 2;
-        if (op === "MSG" || op === "HMSG") {
-          const payload = Number(line.split(" ").at(-1));
-          size = eol + 2 + payload + 2;
-          if (pending.length < size) return;
+  const proxy = await startProxy(target, (client) =>
+    serverFrames(({ fields, payload, bytes }) => {
+      if (silent) return;
+      if (armed && payload !== undefined) {
+        if (fields[1]?.startsWith(armed.prefix)) return;
+        if (bytes.includes(armed.ack)) {
+          client.write(bytes);
+          silent = true;
+          return;
         }
-        const frame = pending.subarray(0, size);
-        pending = pending.subarray(size);
-        if (silent) continue;
-        if (armed && (op === "MSG" || op === "HMSG")) {
-          if (subject?.startsWith(armed.prefix)) continue;
-          if (frame.includes(armed.ack)) {
-            client.write(frame);
-            silent = true;
-            continue;
-          }
-        }
-        client.write(frame);
       }
-    };
-  });
+      client.write(bytes);
+    }),
+  );
   return {
     url: proxy.url,
     arm(prefix, stream) {

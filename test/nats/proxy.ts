@@ -68,34 +68,53 @@ export function startDelayProxy(target: string, delayMs: () => number): Promise<
   });
 }
 
+/** One frame the server sent: a protocol line, with its payload for a message (`MSG`, `HMSG`). */
+export interface ServerFrame {
+  /** The line's fields (`MSG <subject> <sid> [reply] <size>`…). */
+  readonly fields: string[];
+  /** The payload of a message (`HMSG`: headers and body together); undefined for other lines. */
+  readonly payload: Buffer | undefined;
+  /** The frame's bytes as the server sent them. */
+  readonly bytes: Buffer;
+}
+
+/** Splits what the server sends into whole frames, in order, however the chunks cut them. */
+export function serverFrames(onFrame: (frame: ServerFrame) => void): (chunk: Buffer) => void {
+  let pending = Buffer.alloc(0);
+  return (chunk) => {
+    pending = Buffer.concat([pending, chunk]);
+    for (;;) {
+      const eol = pending.indexOf("\r\n");
+      if (eol < 0) return;
+      const fields = pending.subarray(0, eol).toString("latin1").split(" ");
+      const message = fields[0] === "MSG" || fields[0] === "HMSG";
+      const size = message ? Number(fields.at(-1)) : 0;
+      const end = message ? eol + 2 + size + 2 : eol + 2;
+      if (pending.length < end) return;
+      const bytes = pending.subarray(0, end);
+      pending = pending.subarray(end);
+      onFrame({ fields, payload: message ? bytes.subarray(eol + 2, eol + 2 + size) : undefined, bytes });
+    }
+  };
+}
+
 /**
  * Passes the payload of every message the server sends (`MSG`, and
  * `HMSG` headers and body together) through `rewrite`; the frame's sizes
  * follow the new payload. A rewrite of an `HMSG` must keep its headers.
  */
 export function startRewriteProxy(target: string, rewrite: (payload: Buffer) => Buffer): Promise<Proxy> {
-  return startProxy(target, (client) => {
-    let pending = Buffer.alloc(0);
-    return (chunk) => {
-      pending = Buffer.concat([pending, chunk]);
-      for (;;) {
-        const eol = pending.indexOf("\r\n");
-        if (eol < 0) return;
-        const fields = pending.subarray(0, eol).toString("latin1").split(" ");
-        if (fields[0] !== "MSG" && fields[0] !== "HMSG") {
-          client.write(pending.subarray(0, eol + 2));
-          pending = pending.subarray(eol + 2);
-          continue;
-        }
-        const size = Number(fields.at(-1));
-        if (pending.length < eol + 2 + size + 2) return;
-        const payload = rewrite(pending.subarray(eol + 2, eol + 2 + size));
-        fields[fields.length - 1] = String(payload.length);
-        client.write(Buffer.concat([Buffer.from(`${fields.join(" ")}\r\n`, "latin1"), payload, Buffer.from("\r\n")]));
-        pending = pending.subarray(eol + 2 + size + 2);
+  return startProxy(target, (client) =>
+    serverFrames(({ fields, payload, bytes }) => {
+      if (payload === undefined) {
+        client.write(bytes);
+        return;
       }
-    };
-  });
+      const rewritten = rewrite(payload);
+      const line = [...fields.slice(0, -1), String(rewritten.length)].join(" ");
+      client.write(Buffer.concat([Buffer.from(`${line}\r\n`, "latin1"), rewritten, Buffer.from("\r\n")]));
+    }),
+  );
 }
 
 /**
