@@ -71,6 +71,10 @@ interface Waiter {
   reject: (error: Error) => void;
 }
 
+/** What the server holds at the sequence of the last message a store read (see `#atLastMessage`). */
+const LastMessage = { Same: "same", Other: "other", Unknown: "unknown" } as const;
+type LastMessage = (typeof LastMessage)[keyof typeof LastMessage];
+
 /** How many ingested messages' events an append can still take back after retention expired them. */
 const RECENT_MESSAGES = 1024;
 
@@ -547,7 +551,8 @@ export class NatsEventStore extends BaseEventStore {
         return current;
       }
       if (current.state.last_seq >= before) {
-        if (created && (await this.#checkLastMessage())) this.#created = current.created;
+        // Taken for this stream's only once the message is known to be the same (else compared again next time).
+        if (created && (await this.#atLastMessage()) === LastMessage.Same) this.#created = current.created;
         return current;
       }
       if (created) {
@@ -577,12 +582,21 @@ export class NatsEventStore extends BaseEventStore {
    * retry or fail then).
    */
   async #checkLastMessage(): Promise<boolean> {
+    return (await this.#atLastMessage()) !== LastMessage.Other;
+  }
+
+  /**
+   * What the server holds at the sequence of the last message the index
+   * read: that message, another one (the stream's sequences started
+   * again: the store fails), or nothing known (removed since, nothing read
+   * yet, or no answer).
+   */
+  async #atLastMessage(): Promise<LastMessage> {
     const seq = this.#lastMessage;
     const records = this.#recent.get(seq);
-    const first = records?.[0];
-    if (!records || !first) return true;
+    if (!records || records.length === 0) return LastMessage.Unknown;
     const sm = await this.#jet.jsm.streams.getMessage(this.stream, { seq }).catch(() => null);
-    if (!sm) return true;
+    if (!sm) return LastMessage.Unknown;
     let ids: unknown[] | undefined;
     try {
       const events = (JSON.parse(TD.decode(sm.data)) as { events?: unknown }).events;
@@ -592,12 +606,12 @@ export class NatsEventStore extends BaseEventStore {
     }
     const same =
       sm.subject === this.#lastSubject && ids?.length === records.length && ids.every((id, i) => id === records[i]?.id);
-    if (same) return true;
+    if (same) return LastMessage.Same;
     this.#reset(
       `it holds another message at sequence ${seq} than the one this store read there: its sequences started ` +
         `again (emptied by a restart, or deleted and created again)`,
     );
-    return false;
+    return LastMessage.Other;
   }
 
   /**

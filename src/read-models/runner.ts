@@ -156,13 +156,15 @@ export class ProjectionRunner {
 
   /** Reads the checkpoint and starts the subscription from it. */
   async start(): Promise<void> {
+    // Cleared before the read: a stop() while it is under way must keep the start from subscribing.
+    this.#stopping = false;
     const stored = await this.host.store.getProjectionStatus(this.statusName);
+    if (this.#stopping) return;
     this.checkpoint = stored?.checkpoint ?? 0;
     this.#batchPosition = this.checkpoint;
     this.status = ProjectionStatus.CatchingUp;
     this.lastError = undefined;
     this.failedPosition = undefined;
-    this.#stopping = false;
     this.#batch = [];
     this.#models = new Map();
     this.#checkpointedAt = performance.now();
@@ -184,20 +186,22 @@ export class ProjectionRunner {
    * `stop()` meanwhile aborts the check and nothing is subscribed.
    */
   async #begin(from: number, signal: AbortSignal): Promise<void> {
-    let ahead: Error | undefined;
+    let failure: unknown;
     try {
-      ahead = await this.#aheadOfEvents(signal);
+      failure = await this.#aheadOfEvents(signal);
+    } catch (error) {
+      failure = error; // the event store's own (closed…): subscribing would fail with it too
     } finally {
       this.#checking = false;
     }
     if (this.#stopping) return;
-    if (ahead === undefined) this.host.progressed();
-    if (ahead !== undefined) {
+    if (failure !== undefined) {
       this.#replayPending = false;
-      await this.#exclusive(() => this.#fail(ahead, this.checkpoint + 1, false));
+      await this.#exclusive(() => this.#fail(failure, this.checkpoint + 1, false));
       return;
     }
-    await this.#run(this.#subscribe(from));
+    this.host.progressed();
+    await this.#follow(from);
   }
 
   /**
@@ -339,8 +343,21 @@ export class ProjectionRunner {
       this.#resumedFrom = 0;
       this.#replayPending = false;
       this.host.progressed();
-      await this.#run(this.#subscribe(this.checkpoint));
+      await this.#follow(this.checkpoint);
     }
+  }
+
+  /** Subscribes after `from` and runs the subscription; a subscription that cannot be made fails the projection. */
+  async #follow(from: number): Promise<void> {
+    let sub: EventSubscription;
+    try {
+      sub = this.#subscribe(from);
+    } catch (error) {
+      // Nobody awaits this loop until stop(): a throw here would be an unhandled rejection.
+      await this.#exclusive(() => this.#fail(error, this.checkpoint + 1, false));
+      return;
+    }
+    await this.#run(sub);
   }
 
   /**

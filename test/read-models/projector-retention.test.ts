@@ -12,7 +12,7 @@ import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { createEvent, type EventStore, isBehindRetentionError } from "../../src/events/index.js";
 import { FileEventStore, FileReadModelStore } from "../../src/file/index.js";
-import { isCorruptionError } from "../../src/index.js";
+import { isClosedError, isCorruptionError } from "../../src/index.js";
 import { MemoryEventStore, MemoryReadModelStore } from "../../src/memory/index.js";
 import { type Projection, Projector, type ReadModelStore } from "../../src/read-models/index.js";
 import { counter, MapReadModelStore } from "./test-stores.js";
@@ -288,5 +288,58 @@ describe("Projector over an event store whose catchUp() does not answer (a serve
     expect(projector.status("counter")).toMatchObject({ checkpoint: 1 });
     await projector.close();
     expect(aborted).toBe(1);
+  });
+});
+
+describe("Projector start and stop racing, and a subscription that cannot be made", () => {
+  it("a close while a rebuild's shadow reads its checkpoint leaves nothing projecting after it", async () => {
+    const events = await MemoryEventStore.open();
+    let release: (() => void) | undefined;
+    let reached!: () => void;
+    const atGate = new Promise<void>((resolve) => {
+      reached = resolve;
+    });
+    /** A store whose read of the shadow generation's status waits until released. */
+    class SlowShadowStatus extends MapReadModelStore {
+      override async getProjectionStatus(name: string) {
+        if (name !== "counter") {
+          reached();
+          await new Promise<void>((resolve) => {
+            release = resolve;
+          });
+        }
+        return super.getProjectionStatus(name);
+      }
+    }
+    const readModels = new SlowShadowStatus(true);
+    const projector = await Projector.open({ eventStore: events, readModels, projections: [counter] });
+    await events.append("s", [createEvent("hit", { k: "a" })]);
+    await projector.waitForCatchUp({ timeoutMs: 5000 });
+    const rebuild = projector.rebuild("counter").catch((e: unknown) => e);
+    await atGate;
+    const closing = projector.close();
+    release?.();
+    await closing;
+    await rebuild;
+    expect(events.stats().subscriptionsActive).toBe(0);
+    const before = [...readModels.models.keys()];
+    await events.append("s", [createEvent("hit", { k: "b" })]);
+    for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
+    expect([...readModels.models.keys()]).toEqual(before);
+  });
+
+  it("an event store that refuses the subscription (closed) fails the projection; close() still resolves", async () => {
+    const events = await MemoryEventStore.open();
+    const readModels = new MapReadModelStore(true);
+    const first = await Projector.open({ eventStore: events, readModels, projections: [counter] });
+    await events.append("s", [createEvent("hit", { k: "a" })]);
+    await first.waitForCatchUp({ timeoutMs: 5000 });
+    await first.close();
+    await events.close();
+    const projector = await Projector.open({ eventStore: events, readModels, projections: [counter] });
+    const error = await projector.waitForCatchUp({ timeoutMs: 5000 }).catch((e: unknown) => e);
+    expect(isClosedError(error), String(error)).toBe(true);
+    expect(projector.status("counter")).toMatchObject({ status: "failed", checkpoint: 1 });
+    await projector.close();
   });
 });
