@@ -132,6 +132,17 @@ interface Goal {
 const LAG_GRACE_MS = 500;
 
 /**
+ * How often a read checks that its consumer delivered something, in ms.
+ * One that delivered nothing for a whole period while it still reported
+ * messages pending makes the read ask the stream leader whether it is
+ * complete: nats-server's count can stay above 0 for good (a
+ * last-per-subject consumer created on a peer that had not applied the
+ * latest writes yet counts the revisions those writes replace, then
+ * delivers the new ones and never reports nothing pending).
+ */
+const STALL_CHECK_MS = 1_000;
+
+/**
  * The idle heartbeat a read's pull requests ask for, in ms: with two
  * missed, the client checks that the consumer still exists, so a deleted
  * one is noticed within about three of these. The server sends them only
@@ -289,34 +300,55 @@ async function consume(
   const wait = () => {
     timer ??= setTimeout(() => finish({ outcome: "behind" }), LAG_GRACE_MS);
   };
-  /** Asking the leader for its last message (once, see below): until it answers, the read does not end. */
+  /** Asking the leader for its last message: until it answers, the read does not end. */
   let verifying = false;
+  /**
+   * Reads on to the leader's last message under the filter now. Not
+   * delivered yet: with `graceIfBehind` the consumer gets the lag grace,
+   * otherwise it goes on as it is (a consumer deleted on the server is
+   * then noticed by its missing heartbeats).
+   */
+  const askLeader = (graceIfBehind: boolean) => {
+    verifying = true;
+    goal.last().then(
+      (last) => {
+        if (end !== undefined) return; // the read ended meanwhile (aborted, failed): leave the goal as it is
+        verifying = false;
+        goal.target = Math.max(goal.target, last);
+        if (reached()) finish({ outcome: "caughtUp" });
+        else if (graceIfBehind) wait();
+      },
+      (error: unknown) => finish({ outcome: "failed", error }),
+    );
+  };
   const ranDry = () => {
     if (reached() && !goal.verified) {
       // nats-server (2.9) can report nothing pending on a last-per-subject consumer while a key
       // it was to deliver was replaced by a newer revision during the read: the old one is skipped,
       // the new one comes later. Once, read on to the last message under the filter now.
       goal.verified = true;
-      verifying = true;
-      goal.last().then(
-        (last) => {
-          if (end !== undefined) return; // the read ended meanwhile (aborted, failed): leave the goal as it is
-          verifying = false;
-          goal.target = Math.max(goal.target, last);
-          if (reached()) finish({ outcome: "caughtUp" });
-          else wait();
-        },
-        (error: unknown) => finish({ outcome: "failed", error }),
-      );
+      askLeader(true);
       return;
     }
     if (reached()) finish({ outcome: "caughtUp" });
     else wait();
   };
+  /** Messages delivered by this consumer, and as many when the stall check last looked. */
+  let deliveries = 0;
+  let seen = 0;
+  let stall: ReturnType<typeof setInterval> | undefined;
+  /** Every {@link STALL_CHECK_MS}: nothing delivered meanwhile, and no check or lag grace under way, asks the leader. */
+  const watchStall = () => {
+    stall = setInterval(() => {
+      if (deliveries === seen && end === undefined && !verifying && timer === undefined) askLeader(false);
+      seen = deliveries;
+    }, STALL_CHECK_MS);
+  };
   const { subjects, fresh } = goal;
   const delivery: Delivery = { seq: 0, pending: 0 };
   const onMessageOf = (m: JsMsg) => {
     if (end !== undefined) return;
+    deliveries++;
     try {
       readDelivery(m, delivery);
       if (delivery.seq > result.lastSequence) {
@@ -361,12 +393,17 @@ async function consume(
     if (end !== undefined) messages.stop();
     // The lag grace starts once the consumer is pulling: setting it up can take longer than the grace
     // (a busy cluster), which must not count as its peer staying behind.
-    else if (ci.num_pending === 0 || untilLast) wait();
+    else {
+      if (ci.num_pending === 0 || untilLast) wait();
+      // Only a read to the end of the consumer trusts its pending count (one `untilLast` ends by the leader's last).
+      if (!untilLast) watchStall();
+    }
     closed = (await messages.closed()) ?? undefined;
   } catch (error) {
     end ??= { outcome: "failed", error };
   } finally {
     clearTimeout(timer);
+    clearInterval(stall);
     signal?.removeEventListener("abort", onAbort);
     messages?.stop();
     remove();
