@@ -79,6 +79,8 @@ export class CachedReadModelStore implements ReadModelStore {
   readonly capabilities: ReadModelStoreCapabilities;
   readonly maxEntries: number;
   readonly maxBytes: number;
+  /** The store behind the cache (every write goes through to it). */
+  readonly wrapped: ReadModelStore;
   readonly #store: ReadModelStore;
   /** In LRU order: the first key is the least recently used. */
   readonly #entries = new Map<string, Entry>();
@@ -93,6 +95,7 @@ export class CachedReadModelStore implements ReadModelStore {
 
   private constructor(store: ReadModelStore, maxEntries: number, maxBytes: number) {
     this.#store = store;
+    this.wrapped = store;
     this.maxEntries = maxEntries;
     this.maxBytes = maxBytes;
     const atomic = hasAtomicCheckpoint(store);

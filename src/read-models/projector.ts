@@ -426,17 +426,32 @@ export class Projector implements AsyncDisposable {
 
 /**
  * The projection names and model types that open projectors run, per
- * read-model store object: two projectors running one projection into one
- * store would each write its models (the second one's writes conflict
- * with the first one's, and it fails).
+ * read-model store object (the innermost one behind any wrappers): two
+ * projectors running one projection into one store would each write its
+ * models (the second one's writes conflict with the first one's, and it
+ * fails).
  */
 const claims = new WeakMap<ReadModelStore, Set<string>>();
+
+/** The store behind `store`'s wrappers (`wrapped`, followed until a store has none or one is seen again). */
+function innermostStore(store: ReadModelStore): ReadModelStore {
+  const seen = new Set<ReadModelStore>([store]);
+  let inner = store;
+  for (;;) {
+    const next: unknown = inner.wrapped;
+    if (typeof next !== "object" || next === null || seen.has(next as ReadModelStore)) return inner;
+    inner = next as ReadModelStore;
+    seen.add(inner);
+  }
+}
 
 /**
  * Records that `projections` run into `store`; returns what gives them back.
  * @throws ConfigurationError for a projection name or model type an open projector runs into the same store
  */
-function claimProjections(store: ReadModelStore, projections: readonly Projection[]): () => void {
+function claimProjections(outer: ReadModelStore, projections: readonly Projection[]): () => void {
+  // A cache over S and S itself are two objects writing the same models: the claim is on S.
+  const store = innermostStore(outer);
   let held = claims.get(store);
   if (!held) {
     held = new Set();
@@ -449,7 +464,7 @@ function claimProjections(store: ReadModelStore, projections: readonly Projectio
   const taken = keys.find((k) => held.has(k));
   if (taken !== undefined) {
     throw new ConfigurationError(
-      `Projector option projections: the projection with ${taken} already runs into this read-model store in another open Projector (one projector per projection and store: close the other one first)`,
+      `Projector option projections: the projection with ${taken} already runs into this read-model store in another open Projector, directly or through a wrapper such as a CachedReadModelStore (one projector per projection and store: close the other one first)`,
     );
   }
   for (const k of keys) held.add(k);

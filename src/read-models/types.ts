@@ -180,6 +180,15 @@ export interface ReadModelStoreCapabilities {
 export interface ReadModelStore extends AsyncDisposable {
   readonly capabilities: ReadModelStoreCapabilities;
   /**
+   * The store this one writes through to, for a wrapper (a cache, a
+   * metrics or logging layer) whose models are the ones of the store
+   * behind it, under the same model types and projection names. The
+   * projector follows it, through any number of wrappers, to refuse two
+   * projectors writing one projection's models into one store. Leave it
+   * out for a store that keeps its own models.
+   */
+  readonly wrapped?: ReadModelStore;
+  /**
    * Saves `model` with its metadata; returns the new revision.
    * @throws VersionConflictError when `expectedRevision` does not match
    */

@@ -8,7 +8,7 @@ import { describe, expect, it } from "vitest";
 import { createEvent, type RecordedEvent } from "../../src/events/index.js";
 import { isApplyError, isConfigurationError } from "../../src/index.js";
 import { MemoryEventStore } from "../../src/memory/index.js";
-import { type Projection, Projector, type ReadModelStore } from "../../src/read-models/index.js";
+import { CachedReadModelStore, type Projection, Projector, type ReadModelStore } from "../../src/read-models/index.js";
 import { MapReadModelStore } from "./test-stores.js";
 
 interface Summary {
@@ -71,6 +71,20 @@ async function expectFolded(projector: Projector, events: MemoryEventStore): Pro
   const expected = fold(await all(events));
   expect((await projector.models.list("Summary")).sort()).toEqual([...expected.keys()].sort());
   for (const [id, m] of expected) expect((await projector.models.load<Summary>("Summary", id))?.model).toEqual(m);
+}
+
+/** A third-party wrapper: every call goes to `store`, which it names as `wrapped`. */
+function passThrough(store: ReadModelStore): ReadModelStore {
+  const methods = ["save", "load", "delete", "list", "query", "updateProjectionStatus", "getProjectionStatus"] as const;
+  const optional = ["listProjectionStatuses", "deleteProjectionStatus", "saveWithCheckpoint"] as const;
+  const out: Record<string | symbol, unknown> = { capabilities: store.capabilities, wrapped: store };
+  for (const m of [...methods, ...optional]) {
+    const f = store[m] as ((...args: unknown[]) => unknown) | undefined;
+    if (typeof f === "function") out[m] = f.bind(store);
+  }
+  out.close = () => store.close();
+  out[Symbol.asyncDispose] = () => store.close();
+  return out as unknown as ReadModelStore;
 }
 
 export function describeProjector(name: string, makeStore: () => ReadModelStore): void {
@@ -344,6 +358,45 @@ export function describeProjector(name: string, makeStore: () => ReadModelStore)
       await using next = await Projector.open({ eventStore: events, readModels, projections: [summaries()] });
       await next.waitForCatchUp({ timeoutMs: 5000 });
       await expectFolded(next, events);
+    });
+
+    it("refuses a second projector into the store behind a cache, at any depth, and into a wrapper that names it", async () => {
+      const events = new MemoryEventStore();
+      const readModels = makeStore();
+      const cache = await CachedReadModelStore.open({ store: readModels });
+      const deeper = await CachedReadModelStore.open({ store: await CachedReadModelStore.open({ store: readModels }) });
+      // A third-party wrapper declares the store it writes through to the same way.
+      const wrapper = passThrough(cache);
+      const refused = (into: ReadModelStore) =>
+        Projector.open({ eventStore: events, readModels: into, projections: [summaries()] }).then(
+          async (p) => {
+            await p.close();
+            return "opened";
+          },
+          (e: unknown) => (isConfigurationError(e) ? String(e) : `not a ConfigurationError: ${String(e)}`),
+        );
+      for (const [first, second] of [
+        [cache, readModels],
+        [readModels, cache],
+        [cache, deeper],
+        [deeper, readModels],
+        [wrapper, readModels],
+        [readModels, wrapper],
+      ] as const) {
+        const running = await Projector.open({ eventStore: events, readModels: first, projections: [summaries()] });
+        expect(await refused(second)).toMatch(/already runs into this read-model store in another open Projector/);
+        await running.close();
+        expect(await refused(second)).toBe("opened");
+      }
+      // Through the cache, the projection runs as into the store.
+      await using projector = await Projector.open({
+        eventStore: events,
+        readModels: deeper,
+        projections: [summaries()],
+      });
+      await events.append("order-1", [place("ann", 3), place("bob", 4)]);
+      await projector.waitForCatchUp({ timeoutMs: 5000 });
+      await expectFolded(projector, events);
     });
 
     it("refuses bad options with a ConfigurationError", async () => {
