@@ -14,10 +14,10 @@
  *   them), through the open's own read-only scan (`scanDirectory`): what
  *   it finds the open would refuse is an error, what the open would cut
  *   off or remove a warning. Every segment line is read (its checksum, that
- *   it decodes as an event), global positions follow one another across
+ *   it decodes as an event), each segment's first event is at the
+ *   position its name says, global positions follow one another across
  *   segments, each append is whole, each stream's positions follow one
- *   another; besides, the segment names against their first events and
- *   each snapshot's checksum and name.
+ *   another; besides, each snapshot's checksum and name.
  * - File stores and file event stores: their side files. A hint must hold
  *   for its data file (the same checks as a load); an index file's blocks
  *   must pass their checksums, its segment must exist, and an intact index
@@ -45,6 +45,7 @@ import { DATA_SUFFIX, DIR_SUFFIX, namespaceFromPath, TEMP_SUFFIX } from "../file
 import { LockedError } from "../file/errors.js";
 import { INDEX_PREFIX, INDEX_SUFFIX, numberIn, SNAPSHOT_PREFIX, SNAPSHOT_SUFFIX } from "../file/events/format.js";
 import { decodeIndex } from "../file/events/index-file.js";
+import { misnamedSegment } from "../file/events/load.js";
 import {
   type Batch,
   type Fault,
@@ -277,9 +278,9 @@ async function loadEveryNamespace(
  * The checks of a file event store, which never opens it (an open repairs:
  * it cuts a torn last append off and rewrites index files): the open's
  * read-only scan (`scanDirectory`) decides, reading every line and going on
- * after damage, and its findings are reported here. Besides, each segment's
- * name against its first event, each snapshot's checksum and name, each
- * index file's blocks, and leftover temporary files.
+ * after damage, and its findings are reported here. Besides, each
+ * snapshot's checksum and name, each index file's blocks, and leftover
+ * temporary files.
  */
 async function scanFileEvents(dir: string, found: Findings, progress: Progress): Promise<void> {
   const names = readdirSync(dir).sort();
@@ -365,12 +366,6 @@ function reportSegment(segment: SegmentScan, isLast: boolean, faults: readonly F
     found.count("events", segment.events);
   }
   for (const f of faults) if (f.kind !== FaultKind.CutAppend) reportFault(f, found);
-  if (segment.firstEvent !== undefined && segment.firstEvent !== first) {
-    found.error(
-      file,
-      `the segment's name says it starts at global position ${first}, its first event is at ${segment.firstEvent}`,
-    );
-  }
   if (segment.removed === RemovedSegment.Held) {
     found.warning(
       file,
@@ -398,6 +393,9 @@ function reportSegment(segment: SegmentScan, isLast: boolean, faults: readonly F
 function reportFault(f: Exclude<Fault, { kind: typeof FaultKind.CutAppend }>, found: Findings): void {
   const where = `${f.file}:${f.line}`;
   switch (f.kind) {
+    case FaultKind.Misnamed:
+      found.error(f.file, misnamedSegment(f));
+      return;
     case FaultKind.Damaged:
     case FaultKind.NotAnEvent:
       found.error(where, "damaged line (checksum mismatch or not an event)");

@@ -3,15 +3,17 @@
  * from the open's own read-only scan: on these stores, an error exactly
  * when the open refuses the store, and a warning on each segment the open
  * cuts or removes, none on the others. (Verify checks more than an open
- * reads: every line under the index files, snapshot files, segment names;
+ * reads: every line under the index files, snapshot files;
  * damage there is an error although an open, which trusts the index, may
  * succeed and fail later at the read.) The cases where the two used to disagree
  * are pinned by their messages: a damaged last line (the open drops it as
  * a torn write; verify called it damage), an empty line (the open refuses
  * it; verify passed over it), an empty segment before the last one named
- * past the events (the open removes it; verify said nothing).
+ * past the events (the open removes it; verify said nothing), a segment
+ * whose name is not its first event's position (the open used it, and
+ * reads failed later; verify called it an error).
  */
-import { mkdtempSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -86,6 +88,11 @@ const cases: Record<string, Record<number, string>> = {
   "a segment missing in the middle": { 1: ones(3), 6: ones(2, 6) },
   "a stream that jumps": { 1: ones(2) + line(3, "a", 5) },
   "an append that starts inside another one": { 1: line(1, "a", 1, 3) + line(2, "a", 2) + line(3, "a", 3, 2) },
+  "a segment named past its first event": { 1: ones(3), 6: ones(2, 4) },
+  "a segment named before its first event": { 1: ones(3), 3: ones(2, 4) },
+  "the only segment, named past its first event": { 5: ones(3) },
+  "a segment named after another one's position": { 1: ones(2), 2: ones(2, 5), 3: ones(2, 3) },
+  "a copy of a segment under another segment's name": { 1: ones(3), 4: ones(3) },
 };
 
 describe("verify of a file event store agrees with the open", { timeout: 60_000 }, () => {
@@ -138,6 +145,36 @@ describe("verify of a file event store agrees with the open", { timeout: 60_000 
         message: "damaged line (checksum mismatch or not an event)",
       },
     ]);
+  });
+
+  it("a segment whose name is not its first event's position: the same error from verify and the open, which says how to repair it", async () => {
+    const rename = (g: number) => `; rename the file to ${segmentName(g)}`;
+    const copied = `; ${segmentName(1)} exists too, so one of them is probably a copy: each event must be in one segment only, so remove the copy, and restore from a backup any segment it was copied over`;
+    for (const { segments, named, g, repair, events } of [
+      { segments: { 1: ones(3), 6: ones(2, 4) }, named: 6, g: 4, repair: rename(4), events: 5 },
+      { segments: { 5: ones(3) }, named: 5, g: 1, repair: rename(1), events: 3 },
+      { segments: { 1: ones(3), 4: ones(3) }, named: 4, g: 1, repair: copied, events: undefined },
+    ]) {
+      const dir = store(segments);
+      const file = path.join(dir, segmentName(named));
+      const reason = `its name says its first event is at global position ${named}, it is at ${g} (a segment is named after the global position of its first event: reads find events by these names)${repair}`;
+      const report = await verifyTarget(parseTarget(`file+events:${dir}`), new AbortController().signal, true);
+      expect(report.problems[0]).toEqual({ severity: "error", where: file, message: reason });
+      const error = await FileEventStore.open({ directory: dir }).catch((e: unknown) => e);
+      expect(isCorruptionError(error), String(error)).toBe(true);
+      expect((error as Error).message).toBe(`${file}: ${reason}`);
+      if (events === undefined) continue;
+      // Repaired as told: verify finds nothing, and every event reads back.
+      renameSync(file, path.join(dir, segmentName(g)));
+      expect((await verifyThenOpen(dir)).report.problems).toEqual([]);
+      const reopened = await FileEventStore.open({ directory: dir });
+      try {
+        const read = (await reopened.readStream("a")).map((e) => e.globalPosition);
+        expect(read).toEqual(Array.from({ length: events }, (_, i) => i + 1));
+      } finally {
+        await reopened.close();
+      }
+    }
   });
 
   it("an empty segment before the last one named at the next position is removed by the open: a warning that says so", async () => {

@@ -5,14 +5,15 @@
  * does what it decided. Reading every line (what `statelog verify` does)
  * decides the same as reading the index files (what the open does).
  */
-import { appendFileSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { appendFileSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { createEvent } from "../../src/events/index.js";
-import { segmentName } from "../../src/file/events/format.js";
+import { indexName, segmentName } from "../../src/file/events/format.js";
 import { decodeIndex } from "../../src/file/events/index-file.js";
 import { type DirectoryScan, FaultKind, RemovedSegment, scanDirectory } from "../../src/file/events/scan.js";
 import { FileEventStore } from "../../src/file/index.js";
+import { isCorruptionError } from "../../src/index.js";
 import { eventLine, filesOf } from "../helpers/event-files.js";
 import { tempDir } from "./helpers.js";
 
@@ -122,6 +123,75 @@ describe("scanDirectory", () => {
       expect(decodeIndex(index).valid, name).toBe(index.length);
       expect(decodeIndex(index).blocks.at(-1)?.to, name).toBe(statSync(join(directory, name)).size);
     }
+  });
+
+  it("a segment whose first event is not at the position its name says: a fault at its first line, from its index file or its lines; the open refuses the store until the file is renamed", async () => {
+    const directory = tempDir("statelog-events-scan-");
+    {
+      await using store = await FileEventStore.open({ directory, segmentBytes: 1_000, sync: "none" });
+      for (let i = 0; i < 30; i++) await store.append(["a", "b"][i % 2] as string, [createEvent("t", { i })]);
+    }
+    const firstOf = (name: string) => Number(name.slice("segment-".length, -".log".length));
+    const segments = readdirSync(directory)
+      .filter((n) => n.startsWith("segment-") && statSync(join(directory, n)).size > 0)
+      .sort();
+    expect(segments.length).toBeGreaterThan(3);
+    const [, second, third] = segments as [string, string, string];
+    const F = firstOf(second);
+    expect(firstOf(third)).toBeGreaterThan(F + 1); // F + 1 names no segment
+    const readAll = async () => {
+      await using store = await FileEventStore.open({ directory });
+      return (await store.readTimeRange(new Date(0), new Date(Date.now() + 60_000))).map((e) => e.globalPosition);
+    };
+    const all = await readAll();
+    expect(all).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
+    const refusal = () =>
+      FileEventStore.open({ directory }).then(
+        async (store) => {
+          await store.close();
+          return "opened";
+        },
+        (error: unknown) => (isCorruptionError(error) ? error.message : `not a CorruptionError: ${String(error)}`),
+      );
+
+    // Renamed with its index file: the open reads the index (it agrees with the segment), not the lines.
+    renameSync(join(directory, second), join(directory, segmentName(F + 1)));
+    renameSync(join(directory, indexName(F)), join(directory, indexName(F + 1)));
+    const misnamed = {
+      kind: FaultKind.Misnamed,
+      file: join(directory, segmentName(F + 1)),
+      line: 1,
+      named: F + 1,
+      g: F,
+      taken: false,
+    };
+    const before = filesOf(directory);
+    expect((await scanDirectory(directory, readdirSync(directory))).faults).toEqual([misnamed]);
+    // Reading every line (what verify does) finds the same.
+    const verifying = await scanDirectory(directory, readdirSync(directory), { everyLine: true, allFaults: true });
+    expect(verifying.faults).toEqual([misnamed]);
+    expect(filesOf(directory)).toEqual(before);
+    const message = await refusal();
+    expect(message).toContain(
+      `${join(directory, segmentName(F + 1))}: its name says its first event is at global position ${F + 1}, it is at ${F}`,
+    );
+    expect(message).toContain(`rename the file to ${segmentName(F)}`);
+    expect(message).not.toMatch(/index-/);
+
+    // Renamed back as told (its index file left under the wrong name): the store opens and reads every event.
+    renameSync(join(directory, segmentName(F + 1)), join(directory, second));
+    expect(await readAll()).toEqual(all);
+    expect(readdirSync(directory)).not.toContain(indexName(F + 1));
+
+    // Named before its first event, without an index file: found in its lines, before the open reads on.
+    const G = firstOf(third);
+    rmSync(join(directory, indexName(G)));
+    renameSync(join(directory, third), join(directory, segmentName(G - 1)));
+    const early = { ...misnamed, file: join(directory, segmentName(G - 1)), named: G - 1, g: G };
+    expect((await scanDirectory(directory, readdirSync(directory))).faults).toEqual([early]);
+    expect(await refusal()).toContain(`rename the file to ${third}`);
+    renameSync(join(directory, segmentName(G - 1)), join(directory, third));
+    expect(await readAll()).toEqual(all);
   });
 
   it("stops at the first fault, or with allFaults reports them all in line order; no sink hears of events after one", async () => {

@@ -14,7 +14,7 @@ import { open } from "node:fs/promises";
 import { join } from "node:path";
 import { CorruptionError } from "../../index.js";
 import type { DiskEventLog } from "./disk-log.js";
-import { indexName } from "./format.js";
+import { indexName, segmentName } from "./format.js";
 import { decodeIndex, type IndexBlock } from "./index-file.js";
 import { appendBlock, mtimeOf } from "./index-writer.js";
 import { type Fault, FaultKind, REBUILD_READ_BYTES, type SegmentScan, scanDirectory } from "./scan.js";
@@ -120,6 +120,8 @@ export function corruptionOf(fault: Fault): CorruptionError {
         undefined,
         `stream ${JSON.stringify(fault.stream)} jumps from ${fault.after} to ${fault.position}`,
       );
+    case FaultKind.Misnamed:
+      return new CorruptionError(fault.file, undefined, misnamedSegment(fault));
     case FaultKind.CutAppend: {
       const { batch, tornLine } = fault;
       if (tornLine !== undefined || batch === undefined) return new CorruptionError(fault.file, tornLine, damaged);
@@ -130,6 +132,14 @@ export function corruptionOf(fault: Fault): CorruptionError {
       );
     }
   }
+}
+
+/** What is wrong with a segment whose name disagrees with its first event, and how to repair it (the open's and verify's words). */
+export function misnamedSegment(fault: Extract<Fault, { kind: typeof FaultKind.Misnamed }>): string {
+  const right = segmentName(fault.g);
+  const said = `its name says its first event is at global position ${fault.named}, it is at ${fault.g} (a segment is named after the global position of its first event: reads find events by these names)`;
+  if (!fault.taken) return `${said}; rename the file to ${right}`;
+  return `${said}; ${right} exists too, so one of them is probably a copy: each event must be in one segment only, so remove the copy, and restore from a backup any segment it was copied over`;
 }
 
 /**

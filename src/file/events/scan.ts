@@ -9,6 +9,7 @@
  * whose segment is gone; per segment, whether it is an empty file the open
  * must not use, how much of its index file agrees with it and with the
  * segments before it (the open trusts that part and cuts the rest off),
+ * whether its first event is at the position its name says,
  * where its last whole append ends and the torn tail after it (allowed in
  * the last segment that holds bytes only: the empty segments after it are
  * what a roll left before an OS crash with sync "none"); the global
@@ -59,6 +60,12 @@ export const FaultKind = {
   StreamJump: "stream jump",
   /** A segment before the last one that holds bytes ends inside an append (a crash cuts only the log's last). */
   CutAppend: "cut append",
+  /**
+   * A segment whose first event is not at the global position its name
+   * says (renamed by hand, or a copy gone wrong): reads find an event by
+   * the names, so they would read another segment's lines.
+   */
+  Misnamed: "misnamed segment",
 } as const;
 export type FaultKind = (typeof FaultKind)[keyof typeof FaultKind];
 
@@ -99,6 +106,18 @@ export type Fault =
       readonly stream: string;
       readonly position: number;
       readonly after: number;
+    }
+  | {
+      readonly kind: typeof FaultKind.Misnamed;
+      readonly file: string;
+      /** Always 1: the segment's first line. */
+      readonly line: number;
+      /** The global position its name says. */
+      readonly named: number;
+      /** The global position of its first event. */
+      readonly g: number;
+      /** Whether another segment of the directory is named after `g`. */
+      readonly taken: boolean;
     }
   | {
       readonly kind: typeof FaultKind.CutAppend;
@@ -334,6 +353,8 @@ class DirectoryScanner {
   /** The faults of the segment being scanned (in line order once it ends). */
   #segmentFaults: Fault[] = [];
   readonly #streams = new Map<string, StreamPositions>();
+  /** The global positions the segments' names say. */
+  #named = new Set<number>();
   #expiredBefore = 0;
   /** The global position the next event must have (NaN before the first one, and after damage). */
   #next = Number.NaN;
@@ -365,6 +386,7 @@ class DirectoryScanner {
       .filter((s): s is { name: string; first: number } => s.first !== undefined)
       .sort((a, b) => a.first - b.first);
     const firsts = new Set(segs.map((s) => s.first));
+    this.#named = firsts;
     const indexes = new Set<number>();
     const orphanIndexes: string[] = [];
     let indexBytes = 0;
@@ -427,6 +449,12 @@ class DirectoryScanner {
       lines: this.#lineCount,
       faults: this.#faults,
     };
+  }
+
+  /** A segment named `named` whose first line holds global position `g`: a fault unless they are the same. */
+  #checkName(file: string, named: number, g: number): void {
+    if (g === named) return;
+    this.#fault({ kind: FaultKind.Misnamed, file, line: 1, named, g, taken: this.#named.has(g) });
   }
 
   /** Records a fault; without `allFaults` the scan stops there. */
@@ -524,6 +552,7 @@ class DirectoryScanner {
       const last = blocks.at(-1);
       let line = 0;
       if (!this.#everyLine) {
+        if (blocks[0] !== undefined) this.#checkName(file, first, blocks[0].g);
         for (const b of blocks) {
           this.#followBlock(b, file, line);
           line += b.lengths.length;
@@ -534,7 +563,13 @@ class DirectoryScanner {
       }
       const from = this.#everyLine ? 0 : (last?.to ?? 0);
       const firstEvent = this.#everyLine ? undefined : blocks[0]?.g;
-      const scanned = await this.#scanLines(name, file, fd, { size: st.size, from, line, firstEvent }, mayEndTorn);
+      const scanned = await this.#scanLines(
+        name,
+        file,
+        fd,
+        { first, size: st.size, from, line, firstEvent },
+        mayEndTorn,
+      );
       // In line order (a stream's jump is found once its append is whole), then the end of the segment.
       this.#segmentFaults.sort((a, b) => ("line" in a ? a.line : 0) - ("line" in b ? b.line : 0));
       if (scanned.cut) this.#segmentFaults.push(scanned.cut);
@@ -615,7 +650,7 @@ class DirectoryScanner {
     name: string,
     file: string,
     fd: number,
-    at: { size: number; from: number; line: number; firstEvent: number | undefined },
+    at: { first: number; size: number; from: number; line: number; firstEvent: number | undefined },
     mayEndTorn: boolean,
   ): Promise<{ good: number; torn: TornTail | undefined; cut: Fault | undefined; firstEvent: number | undefined }> {
     const { size, from } = at;
@@ -694,6 +729,8 @@ class DirectoryScanner {
           batchAt = pending.length;
         }
         const g = parsed.g;
+        // Before its position is held against the segments before: a misnamed segment may also be out of their order.
+        if (line === 1) this.#checkName(file, at.first, g);
         if ((!Number.isNaN(this.#next) && g !== this.#next) || g <= this.#highest) {
           this.#fault({
             kind: FaultKind.Position,
