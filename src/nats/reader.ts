@@ -71,8 +71,10 @@ export interface ReadFilteredOptions {
   replicated?: boolean;
   /**
    * How long a replicated read waits for lagging peers before it fails
-   * with `UnavailableError`, in ms (time spent on the stale consumers and
-   * between them; a caught-up read never waits). @default 30000
+   * with `UnavailableError`, in ms, counted from the first consumer found
+   * behind (its lag grace included): time spent on stale consumers and
+   * between them, not the time a large read takes. A caught-up read never
+   * waits. @default 30000
    */
   catchUpTimeoutMs?: number;
   /**
@@ -219,7 +221,8 @@ export async function readFiltered(
     const last = asked.value;
     goal.target = last && last.seq >= (start ?? 0) ? last.seq : 0;
   }
-  const deadline = Date.now() + (options.catchUpTimeoutMs ?? 30_000);
+  /** When the read gives up on lagging peers: counted from the first consumer that stayed behind (delivering a large slice is no lag). */
+  let deadline: number | undefined;
   for (let info = ci; ; ) {
     const outcome = await consume(js, jsm, stream, info, goal, result, onMessage, options);
     if (outcome === "caughtUp") return result;
@@ -241,6 +244,7 @@ export async function readFiltered(
       goal.target = now;
       // Its peer lags: try a new consumer (the server places it anew).
       result.lagged = true;
+      deadline ??= Date.now() - LAG_GRACE_MS + (options.catchUpTimeoutMs ?? 30_000);
       if (Date.now() >= deadline) {
         throw new UnavailableError(
           `reading ${filter} from stream ${stream}: no up-to-date replica served it within ` +
@@ -289,7 +293,7 @@ async function consume(
   }
   const signal = options.signal;
   /** How the read of this consumer ended: set once, by whatever ends it first. */
-  let end: { outcome: "caughtUp" | "behind" | "aborted" } | { outcome: "failed"; error: unknown } | undefined;
+  let end: { outcome: "caughtUp" | "behind" | "lost" | "aborted" } | { outcome: "failed"; error: unknown } | undefined;
   let messages: ConsumerMessages | undefined;
   const finish = (how: NonNullable<typeof end>) => {
     end ??= how;
@@ -303,22 +307,43 @@ async function consume(
   /** Asking the leader for its last message: until it answers, the read does not end. */
   let verifying = false;
   /**
-   * Reads on to the leader's last message under the filter now. Not
-   * delivered yet: with `graceIfBehind` the consumer gets the lag grace,
-   * otherwise it goes on as it is (a consumer deleted on the server is
-   * then noticed by its missing heartbeats).
+   * Asks the leader for its last message under the filter. The read is
+   * complete when what was delivered before the question reaches it: a
+   * revision the consumer had not reached when the leader answered may be
+   * replaced (and removed) afterwards, its replacement after that last
+   * message, so deliveries during the question prove nothing. Short of it,
+   * `then` decides (only once nothing reached it during the question: the
+   * next check does then).
    */
-  const askLeader = (graceIfBehind: boolean) => {
+  const askLeader = (then: () => void) => {
     verifying = true;
+    const asked = result.lastSequence;
     goal.last().then(
       (last) => {
         if (end !== undefined) return; // the read ended meanwhile (aborted, failed): leave the goal as it is
         verifying = false;
         goal.target = Math.max(goal.target, last);
-        if (reached()) finish({ outcome: "caughtUp" });
-        else if (graceIfBehind) wait();
+        if (asked >= goal.target) finish({ outcome: "caughtUp" });
+        else if (!reached()) then();
       },
       (error: unknown) => finish({ outcome: "failed", error }),
+    );
+  };
+  /**
+   * A consumer that delivered nothing for a while, short of the leader's
+   * last message: gone from the server ("lost", noticed here sooner than by
+   * its heartbeats), or on a peer that lags or is down (the lag grace, then
+   * "behind"; nats.js asks a dead peer for the consumer's info forever).
+   */
+  const stalled = () => {
+    jsm.consumers.info(stream, ci.name).then(
+      () => {
+        if (end === undefined) wait();
+      },
+      (error: unknown) => {
+        if (isConsumerGone(error)) finish({ outcome: "lost" });
+        else if (end === undefined) wait();
+      },
     );
   };
   const ranDry = () => {
@@ -327,7 +352,7 @@ async function consume(
       // it was to deliver was replaced by a newer revision during the read: the old one is skipped,
       // the new one comes later. Once, read on to the last message under the filter now.
       goal.verified = true;
-      askLeader(true);
+      askLeader(wait);
       return;
     }
     if (reached()) finish({ outcome: "caughtUp" });
@@ -340,7 +365,7 @@ async function consume(
   /** Every {@link STALL_CHECK_MS}: nothing delivered meanwhile, and no check or lag grace under way, asks the leader. */
   const watchStall = () => {
     stall = setInterval(() => {
-      if (deliveries === seen && end === undefined && !verifying && timer === undefined) askLeader(false);
+      if (deliveries === seen && end === undefined && !verifying && timer === undefined) askLeader(stalled);
       seen = deliveries;
     }, STALL_CHECK_MS);
   };
@@ -415,6 +440,7 @@ async function consume(
       throw new AbortError(signal?.reason);
     case "caughtUp":
     case "behind":
+    case "lost":
       return end.outcome;
     default:
       // The consumer stopped by itself: it was deleted (the client's reason says so), or something else ended it.

@@ -141,3 +141,95 @@ export function startThrottleProxy(target: string, bytes: number, everyMs: numbe
     };
   });
 }
+
+/** A frame the server sent, as {@link startHoldProxy} sorts it. */
+export interface ClassifiedFrame {
+  /** A JetStream delivery (reply subject `$JS.ACK.…`), a reply to a message get, or anything else. */
+  readonly kind: "delivery" | "get" | "other";
+  /** A delivery's stream sequence (0 otherwise). */
+  readonly seq: number;
+  /** A delivery's consumer (empty otherwise). */
+  readonly consumer: string;
+  readonly frame: ServerFrame;
+}
+
+function classify(frame: ServerFrame): ClassifiedFrame {
+  const { fields, payload } = frame;
+  const reply = fields.length === (fields[0] === "HMSG" ? 6 : 5) ? fields[3] : undefined;
+  if (payload !== undefined && reply?.startsWith("$JS.ACK.")) {
+    // $JS.ACK.<stream>.<consumer>.<delivered>.<streamSeq>.<consumerSeq>.<timestamp>.<pending> (+2 tokens with a domain)
+    const t = reply.split(".");
+    const shift = t.length >= 11 ? 2 : 0;
+    return { kind: "delivery", seq: Number(t[5 + shift]), consumer: t[3 + shift] as string, frame };
+  }
+  if (payload?.includes("stream_msg_get_response")) return { kind: "get", seq: 0, consumer: "", frame };
+  return { kind: "other", seq: 0, consumer: "", frame };
+}
+
+/** A proxy whose test decides, frame by frame, what the server's replies and deliveries do. */
+export interface HoldProxy extends Proxy {
+  /** True holds a frame back (until {@link flush} finds it false); read for every frame. @default none held */
+  hold: (f: ClassifiedFrame) => boolean;
+  /** Passes a frame on this many ms late (frames may then overtake each other). @default 0 */
+  delay: (f: ClassifiedFrame) => number;
+  /** What is passed on for a frame. @default its bytes */
+  rewrite: (f: ClassifiedFrame) => Buffer;
+  /** Passes on, in order, the held frames `hold` now lets through. */
+  flush(): void;
+  /** The frames held back now. */
+  readonly held: readonly ClassifiedFrame[];
+  /** The frames passed on so far. */
+  readonly passed: readonly ClassifiedFrame[];
+}
+
+export async function startHoldProxy(target: string): Promise<HoldProxy> {
+  const queues = new Map<Socket, ClassifiedFrame[]>();
+  const held: ClassifiedFrame[] = [];
+  const passed: ClassifiedFrame[] = [];
+  const send = (client: Socket, f: ClassifiedFrame) => {
+    const write = () => {
+      passed.push(f);
+      if (!client.destroyed) client.write(self.rewrite(f));
+    };
+    const ms = self.delay(f);
+    if (ms > 0) setTimeout(write, ms);
+    else write();
+  };
+  const self = {
+    hold: (_f: ClassifiedFrame) => false,
+    delay: (_f: ClassifiedFrame) => 0,
+    rewrite: (f: ClassifiedFrame) => f.frame.bytes,
+    held,
+    passed,
+    flush() {
+      held.length = 0;
+      for (const [client, queue] of queues) {
+        const keep = queue.filter((f) => self.hold(f));
+        for (const f of queue) if (!keep.includes(f)) send(client, f);
+        queues.set(client, keep);
+        held.push(...keep);
+      }
+    },
+  };
+  const proxy = await startProxy(target, (client) => {
+    queues.set(client, []);
+    return serverFrames((frame) => {
+      const f = classify(frame);
+      if (self.hold(f)) {
+        queues.get(client)?.push(f);
+        held.push(f);
+      } else send(client, f);
+    });
+  });
+  return Object.assign(self, { url: proxy.url, close: () => proxy.close() });
+}
+
+/** `f` with its delivery's pending count raised by `more` (as nats-server miscounts it). */
+export function withPending(f: ClassifiedFrame, more: number): Buffer {
+  if (f.kind !== "delivery" || f.frame.payload === undefined) return f.frame.bytes;
+  const { fields, payload } = f.frame;
+  const tokens = (fields[3] as string).split(".");
+  tokens[tokens.length - 1] = String(Number(tokens.at(-1)) + more);
+  const line = [fields[0], fields[1], fields[2], tokens.join("."), ...fields.slice(4)].join(" ");
+  return Buffer.concat([Buffer.from(`${line}\r\n`, "latin1"), payload, Buffer.from("\r\n")]);
+}
