@@ -1,3 +1,5 @@
+import { spawn } from "node:child_process";
+import path from "node:path";
 import { describe, expect, it } from "vitest";
 import type { Change, ChangeInput } from "../src/core/change.js";
 import {
@@ -20,6 +22,7 @@ import {
   UnionStore,
 } from "../src/union/index.js";
 import { tempDir } from "./file/helpers.js";
+import { childCommand } from "./helpers/child-command.js";
 
 /** A store that fails on demand, around a memory store. */
 class FlakyStore implements Store {
@@ -351,4 +354,32 @@ describe("UnionStore", () => {
     await expect(a.load("ws")).rejects.toMatchObject({ code: ErrorCode.Closed });
     await expect(b.load("ws")).rejects.toMatchObject({ code: ErrorCode.Closed });
   });
+});
+
+describe("UnionStore feed whose first store is closed under the open union", () => {
+  /** Runs test/fixtures/union-first-closed.ts; a child that does not end within `limitMs` is killed (a spinning feed). */
+  async function runFixture(mode: "live" | "initial", limitMs = 20_000) {
+    const dir = tempDir("statelog-union-feed-");
+    const argv = await childCommand(path.join(import.meta.dirname, "fixtures", "union-first-closed.ts"), dir);
+    const child = spawn(process.execPath, [...argv, mode], { stdio: ["ignore", "pipe", "inherit"] });
+    let out = "";
+    child.stdout.on("data", (d: Buffer) => {
+      out += d.toString();
+    });
+    const guard = setTimeout(() => child.kill("SIGKILL"), limitMs);
+    const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+    clearTimeout(guard);
+    return { code, result: out.trim() === "" ? undefined : JSON.parse(out.trim().split("\n").at(-1) as string) };
+  }
+
+  for (const mode of ["live", "initial"] as const) {
+    it(`fails the feed with ClosedError and leaves the event loop free (${mode})`, { timeout: 40_000 }, async () => {
+      const { code, result } = await runFixture(mode);
+      expect(code, "the child was killed: its feed kept the event loop busy").toBe(0);
+      expect(result.seen).toEqual(mode === "live" ? ["change", "caught-up"] : []);
+      expect(result.ended).toMatchObject({ outcome: "rejected", name: "ClosedError", code: ErrorCode.Closed });
+      expect(result.ended.message).toMatch(/first store is closed/);
+      expect(result.timerRan).toBe(true);
+    });
+  }
 });

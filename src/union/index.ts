@@ -11,6 +11,7 @@ import {
   type Change,
   type ChangeFeed,
   type ChangeInput,
+  ClosedError,
   ConfigurationError,
   changeKey,
   type FeedBatch,
@@ -322,11 +323,12 @@ class FirstStoreFeed implements FeedSource {
       const result = await this.#peek();
       this.#next = undefined;
       this.#ready = false;
-      const cursor = this.#inner.cursor ?? { position: 0, epoch: "" };
-      // The inner feed ended (closed, or its store closed): so does the union's, which sees this store closed or ends itself.
+      // The inner feed ended: its store was closed under the open union. A batch returned here would be read
+      // again at once, forever (the inner iterator stays done), and before the barrier pass a partial state for
+      // the whole one: the union's feed fails instead.
       if (result.done) {
         this.#inner.close();
-        return { items, cursor, head: this.#inner.head };
+        throw new ClosedError("the union store's first store");
       }
       const event = result.value;
       if (event.type === FeedEventType.CaughtUp) {
