@@ -61,6 +61,7 @@ import {
 import { decodeToken, encodeToken } from "./keys.js";
 import { NatsStorage } from "./options.js";
 import { bucketValueLimit, serverMaxPayload } from "./payload.js";
+import { LastMessage, LOW_LAST_SEQUENCE_CHECKS, LOW_LAST_SEQUENCE_PAUSE_MS } from "./stream-checks.js";
 
 const TD = new TextDecoder();
 const UNLIMITED = { maxEventsPerStream: 0, maxStreams: 0 };
@@ -71,24 +72,11 @@ interface Waiter {
   reject: (error: Error) => void;
 }
 
-/** What the server holds at the sequence of the last message a store read (see `#atLastMessage`). */
-const LastMessage = { Same: "same", Other: "other", Unknown: "unknown" } as const;
-type LastMessage = (typeof LastMessage)[keyof typeof LastMessage];
-
 /** How many ingested messages' events an append can still take back after retention expired them. */
 const RECENT_MESSAGES = 1024;
 
 /** The key of the chain of appends that create stream ids (no stream id is empty). */
 const NEW_STREAMS = "";
-
-/**
- * How often, and how far apart, a stream info that reports a last sequence
- * below what the index read is asked again before the store concludes the
- * stream lost its messages: a newly elected stream leader can answer
- * before it applied everything its predecessor committed.
- */
-const LOW_LAST_SEQUENCE_CHECKS = 4;
-const LOW_LAST_SEQUENCE_PAUSE_MS = 500;
 
 /**
  * How much younger than the stream's age limit the last indexed event of a

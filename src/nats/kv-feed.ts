@@ -20,7 +20,7 @@
  * - KV delete and purge markers (e.g. `nats kv del`) are delivered as
  *   `unset` changes.
  */
-import type { JetStreamClient, JetStreamManager, JsMsg, StreamInfo } from "@nats-io/jetstream";
+import type { JetStreamClient, JetStreamManager, JsMsg, StoredMsg, StreamInfo } from "@nats-io/jetstream";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import {
   type Change,
@@ -32,12 +32,29 @@ import {
   type FeedSource,
   type FeedStart,
   retrying,
+  sleep,
 } from "../index.js";
 import { natsError } from "./errors.js";
 import { isRetryable, READ_ATTEMPTS, ReadMode, readFiltered, readRetryPolicy } from "./reader.js";
+import { LastMessage, LOW_LAST_SEQUENCE_CHECKS, LOW_LAST_SEQUENCE_PAUSE_MS } from "./stream-checks.js";
 
 /** How often a waiting feed checks the stream for a change it was not notified of, in ms. */
 export const NATS_FEED_CHECK_MS = 1_000;
+
+/**
+ * How many of the messages it delivered last (the newest of each key) a
+ * feed remembers, to know its stream again after the stream's creation
+ * time changed (see `KvFeedSource.#check`).
+ */
+const REMEMBERED_MESSAGES = 8;
+
+/** A message the feed delivered: its sequence, and what tells it from another message there. */
+interface Delivered {
+  readonly seq: number;
+  readonly subject: string;
+  /** The time the stream received it, in ns since 1970. */
+  readonly time: bigint;
+}
 
 /** What the feed needs from its store. */
 export interface KvFeedContext {
@@ -61,6 +78,8 @@ export class KvFeedSource implements FeedSource {
   #dirty = false;
   #wake: (() => void) | undefined;
   #epoch: string | undefined;
+  /** The last messages delivered, one per subject, by sequence (at most {@link REMEMBERED_MESSAGES}). */
+  #delivered: Delivered[] = [];
 
   constructor(private readonly ctx: KvFeedContext) {}
 
@@ -73,10 +92,9 @@ export class KvFeedSource implements FeedSource {
         await ctx.client.flush();
       }
       this.#dirty = false;
-      // Retried as the read's own requests are: a server that restarts answers again after a while.
-      const info = await retrying(readRetryPolicy(READ_ATTEMPTS), () => ctx.jsm.streams.info(ctx.stream), { signal });
+      const asked = await this.#info(signal);
+      const info = cursor === undefined ? asked : await this.#check(cursor, asked, signal);
       const epoch = info.created;
-      if (cursor !== undefined) this.#check(cursor, info, this.#epoch === undefined);
       this.#epoch = epoch;
       const items: FeedChange[] = [];
       const result = await readFiltered(
@@ -86,6 +104,7 @@ export class KvFeedSource implements FeedSource {
         ctx.filter,
         (m) => {
           items.push({ type: FeedEventType.Change, change: ctx.decode(m), position: m.seq, epoch });
+          this.#remember({ seq: m.seq, subject: m.subject, time: m.timestampNanos });
         },
         cursor === undefined
           ? { untilLast: true, signal, replicated: ctx.replicated }
@@ -150,30 +169,110 @@ export class KvFeedSource implements FeedSource {
     }
   }
 
+  /** The bucket stream's info, retried as the read's own requests are: a server that restarts answers again after a while. */
+  #info(signal: AbortSignal): Promise<StreamInfo> {
+    return retrying(readRetryPolicy(READ_ATTEMPTS), () => this.ctx.jsm.streams.info(this.ctx.stream), { signal });
+  }
+
   /**
-   * Whether the bucket still holds what follows `cursor`.
-   * - Another epoch, or a position past the stream's last sequence: the
-   *   bucket was deleted and created again.
-   * - When resuming (`resume`) from a position > 0: the stream's first
-   *   sequence past it means every revision up to it is gone (a purge of
-   *   the stream, an age or size limit), so the state the position stands
-   *   for may have lost entities without a delete marker. NATS cannot tell
-   *   this from revisions all replaced by newer ones (the bucket's
-   *   `history`): that case is reported too, and starting from the current
-   *   state is then always right.
+   * Checks that the bucket still holds what follows `cursor`, and returns
+   * the stream info to read with (`info`, or a later one).
+   * - Another creation time than the cursor's epoch: in a new feed
+   *   (resuming `from` a cursor), the bucket was deleted and created again.
+   *   A running feed does not take it as proof (nats-server gives a stream
+   *   a new creation time without creating it again, e.g. at a restart
+   *   after a configuration update): the messages it delivered last decide
+   *   (`#sameStream`), and it goes on with the new epoch when they are still
+   *   there. At position 0 it goes on in any case: it delivered nothing a
+   *   renumbering could make wrong, and every change after 0 is every
+   *   change of the bucket, old or new.
+   * - A position past the stream's last sequence: asked again a few times
+   *   first (a newly elected stream leader may answer before it applied
+   *   all that its predecessor committed), then the bucket was deleted and
+   *   created again; at once with another creation time as well.
+   * - When resuming from a position > 0: the stream's first sequence past
+   *   it means every revision up to it is gone (a purge of the stream, an
+   *   age or size limit), so the state the position stands for may have
+   *   lost entities without a delete marker. NATS cannot tell this from
+   *   revisions all replaced by newer ones (the bucket's `history`): that
+   *   case is reported too, and starting from the current state is then
+   *   always right.
    */
-  #check(cursor: FeedStart | FeedCursor, info: StreamInfo, resume: boolean): void {
+  async #check(cursor: FeedStart | FeedCursor, info: StreamInfo, signal: AbortSignal): Promise<StreamInfo> {
     const { position, epoch } = cursor;
-    const { first_seq: first, last_seq: last } = info.state;
+    const running = this.#epoch !== undefined;
     const behind = (reason: string): never => {
       throw new FeedBehindError(this.ctx.namespace, position, reason);
     };
-    if (epoch !== undefined && epoch !== info.created && !(epoch === "" && position === 0)) {
-      behind(`the bucket's stream ${this.ctx.stream} was created again since (its sequences are renumbered)`);
+    const recreated = `the bucket's stream ${this.ctx.stream} was created again since (its sequences are renumbered)`;
+    let current = info;
+    let created = false;
+    for (let check = 1; ; check++) {
+      created = epoch !== undefined && epoch !== current.created && !(epoch === "" && position === 0);
+      const last = current.state.last_seq;
+      if (created && (!running || position > last)) behind(recreated);
+      if (position <= last) break;
+      if (check === LOW_LAST_SEQUENCE_CHECKS) {
+        behind(`the bucket's stream ends at sequence ${last} (was the bucket created again?)`);
+      }
+      await sleep(LOW_LAST_SEQUENCE_PAUSE_MS, signal);
+      current = await this.#info(signal);
     }
-    if (position > last) behind(`the bucket's stream ends at sequence ${last} (was the bucket created again?)`);
-    if (resume && position > 0 && first > position) {
+    if (created && position > 0 && (await this.#sameStream(signal)) !== LastMessage.Same) behind(recreated);
+    const first = current.state.first_seq;
+    if (!running && position > 0 && first > position) {
       behind(`the bucket's stream no longer holds sequences before ${first} (purged, expired or replaced)`);
     }
+    if (!running && position > 0) await this.#rememberAt(position, signal);
+    return current;
   }
+
+  /**
+   * Whether the stream holds the messages this feed delivered last: the
+   * newest of them it still holds decides (the same subject and time: the
+   * same message at the same sequence; another message there: the stream
+   * was created again). None held (each key written again since, or a
+   * stream created again) is `Unknown`.
+   */
+  async #sameStream(signal: AbortSignal): Promise<LastMessage> {
+    for (const delivered of [...this.#delivered].reverse()) {
+      const held = await retrying(
+        readRetryPolicy(READ_ATTEMPTS),
+        () => this.ctx.jsm.streams.getMessage(this.ctx.stream, { seq: delivered.seq }),
+        { signal },
+      );
+      if (!held) continue;
+      return held.subject === delivered.subject && nanosOf(held) === delivered.time
+        ? LastMessage.Same
+        : LastMessage.Other;
+    }
+    return LastMessage.Unknown;
+  }
+
+  #remember(message: Delivered): void {
+    const kept = this.#delivered.filter((d) => d.subject !== message.subject);
+    kept.push(message);
+    this.#delivered = kept.slice(-REMEMBERED_MESSAGES);
+  }
+
+  /**
+   * A feed resumed from a position remembers the message there (if the
+   * stream still holds it), to know its stream again by it before it
+   * delivered any; without an answer it remembers none.
+   */
+  async #rememberAt(position: number, signal: AbortSignal): Promise<void> {
+    const held = await this.ctx.jsm.streams.getMessage(this.ctx.stream, { seq: position }).catch(() => null);
+    const time = held ? nanosOf(held) : undefined;
+    if (held && time !== undefined && !signal.aborted) this.#remember({ seq: position, subject: held.subject, time });
+  }
+}
+
+/** The time a stored message was received, in ns since 1970 (`undefined` when its timestamp does not parse). */
+function nanosOf(message: StoredMsg): bigint | undefined {
+  // RFC 3339 with up to 9 decimals (nats-server's form): the decimals past ms do not fit a Date.
+  const parts = /^(.+T\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)$/.exec(message.timestamp);
+  if (!parts) return undefined;
+  const seconds = Date.parse(`${parts[1]}${parts[3]}`);
+  if (Number.isNaN(seconds)) return undefined;
+  return BigInt(seconds) * 1_000_000n + BigInt((parts[2] ?? "").padEnd(9, "0"));
 }
