@@ -3,7 +3,10 @@
  * feeds"). A position is the bucket stream's sequence (the KV revision) of
  * the namespace's last change delivered (0 before any); the epoch is the
  * stream's creation time, so a bucket deleted and created again (which
- * numbers from 1 anew) is told apart.
+ * numbers from 1 anew) is told apart. A running feed that sees the creation
+ * time change checks the messages it delivered last before it believes it
+ * (nats-server gives a stream a new creation time without creating it
+ * again).
  *
  * - The initial part is a "last value per key" read of the namespace's
  *   subjects (as `load` does), complete once it reached the stream's last
@@ -52,8 +55,8 @@ const REMEMBERED_MESSAGES = 8;
 interface Delivered {
   readonly seq: number;
   readonly subject: string;
-  /** The time the stream received it, in ns since 1970. */
-  readonly time: bigint;
+  /** The time the stream received it, in ns since 1970 (read when needed: parsing it costs a split per message). */
+  readonly time: () => bigint | undefined;
 }
 
 /** What the feed needs from its store. */
@@ -78,8 +81,8 @@ export class KvFeedSource implements FeedSource {
   #dirty = false;
   #wake: (() => void) | undefined;
   #epoch: string | undefined;
-  /** The last messages delivered, one per subject, by sequence (at most {@link REMEMBERED_MESSAGES}). */
-  #delivered: Delivered[] = [];
+  /** The last messages delivered, the newest of each subject, oldest first (at most {@link REMEMBERED_MESSAGES}). */
+  readonly #delivered = new Map<string, Delivered>();
 
   constructor(private readonly ctx: KvFeedContext) {}
 
@@ -102,9 +105,9 @@ export class KvFeedSource implements FeedSource {
         ctx.jsm,
         ctx.stream,
         ctx.filter,
-        (m) => {
-          items.push({ type: FeedEventType.Change, change: ctx.decode(m), position: m.seq, epoch });
-          this.#remember({ seq: m.seq, subject: m.subject, time: m.timestampNanos });
+        (m, seq) => {
+          items.push({ type: FeedEventType.Change, change: ctx.decode(m), position: seq, epoch });
+          this.#remember({ seq, subject: m.subject, time: () => m.timestampNanos });
         },
         cursor === undefined
           ? { untilLast: true, signal, replicated: ctx.replicated }
@@ -235,24 +238,27 @@ export class KvFeedSource implements FeedSource {
    * stream created again) is `Unknown`.
    */
   async #sameStream(signal: AbortSignal): Promise<LastMessage> {
-    for (const delivered of [...this.#delivered].reverse()) {
+    for (const delivered of [...this.#delivered.values()].reverse()) {
       const held = await retrying(
         readRetryPolicy(READ_ATTEMPTS),
         () => this.ctx.jsm.streams.getMessage(this.ctx.stream, { seq: delivered.seq }),
         { signal },
       );
       if (!held) continue;
-      return held.subject === delivered.subject && nanosOf(held) === delivered.time
+      const time = nanosOf(held);
+      return held.subject === delivered.subject && time !== undefined && time === delivered.time()
         ? LastMessage.Same
         : LastMessage.Other;
     }
     return LastMessage.Unknown;
   }
 
+  /** Called for every message delivered (a large initial read too): a few map operations. */
   #remember(message: Delivered): void {
-    const kept = this.#delivered.filter((d) => d.subject !== message.subject);
-    kept.push(message);
-    this.#delivered = kept.slice(-REMEMBERED_MESSAGES);
+    const delivered = this.#delivered;
+    delivered.delete(message.subject);
+    delivered.set(message.subject, message);
+    if (delivered.size > REMEMBERED_MESSAGES) delivered.delete(delivered.keys().next().value as string);
   }
 
   /**
@@ -263,7 +269,9 @@ export class KvFeedSource implements FeedSource {
   async #rememberAt(position: number, signal: AbortSignal): Promise<void> {
     const held = await this.ctx.jsm.streams.getMessage(this.ctx.stream, { seq: position }).catch(() => null);
     const time = held ? nanosOf(held) : undefined;
-    if (held && time !== undefined && !signal.aborted) this.#remember({ seq: position, subject: held.subject, time });
+    if (held && time !== undefined && !signal.aborted) {
+      this.#remember({ seq: position, subject: held.subject, time: () => time });
+    }
   }
 }
 
