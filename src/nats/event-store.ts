@@ -177,6 +177,8 @@ export class NatsEventStore extends BaseEventStore {
   readonly #recent = new Map<number, RecordedEvent[]>();
   #waiters: Waiter[] = [];
   #filling: Promise<void> | undefined;
+  /** The highest sequence a fill was asked for: the fill under way reads on to it (one fill at a time). */
+  #fillTo = 0;
   /** The next fill, while the server does not answer (cleared on close). */
   #refill: ReturnType<typeof setTimeout> | undefined;
   #messages: ConsumerMessages | undefined;
@@ -448,18 +450,20 @@ export class NatsEventStore extends BaseEventStore {
 
   /**
    * Reads messages up to `seq` with leader-served gets and ingests them
-   * (the ordered consumer skips what was ingested meanwhile). One fill at a time.
+   * (the ordered consumer skips what was ingested meanwhile). One fill at
+   * a time: asked while one runs, that one reads on to `seq` too.
    */
   #fill(seq: number): void {
-    if (this.#filling || this.closed) return;
+    this.#fillTo = Math.max(this.#fillTo, seq);
+    if (this.#filling || this.closed || this.#failure) return;
     this.#filling = (async () => {
       try {
         // What follows the last message read is this index's only if the stream is still the one it read.
-        if (this.#ingested < seq && !(await this.#checkLastMessage())) return;
-        while (this.#ingested < seq && !this.closed) {
+        if (this.#ingested < this.#fillTo && !(await this.#checkLastMessage())) return;
+        while (this.#ingested < this.#fillTo && !this.closed && !this.#failure) {
           const next = this.#ingested + 1;
           const sm = await this.#jet.jsm.streams.getMessage(this.stream, { seq: next }).catch(() => undefined);
-          if (sm === undefined) break; // the server is not answering: the waiter's own path will retry
+          if (sm === undefined) break; // the server is not answering: read again in a moment (below)
           if (sm === null) {
             // Nothing there: removed (retention, a purge, a deletion), or not applied yet by a newly elected stream
             // leader. Only what was removed is to pass over, or a later append would find its sequence read already.
@@ -474,9 +478,11 @@ export class NatsEventStore extends BaseEventStore {
         this.#fail(natsError(error, `reading event stream ${this.stream}`));
       } finally {
         this.#filling = undefined;
-        if (this.#ingested < seq && !this.closed && !this.#failure && this.#waiters.some((w) => w.seq <= seq)) {
+        // Stopped short (no answer): again in a moment while a waiter that asked for a fill still waits.
+        const to = this.#fillTo;
+        if (this.#ingested < to && !this.closed && !this.#failure && this.#waiters.some((w) => w.seq <= to)) {
           clearTimeout(this.#refill);
-          this.#refill = setTimeout(() => this.#fill(seq), 500);
+          this.#refill = setTimeout(() => this.#fill(to), 500);
         }
       }
     })();
