@@ -455,11 +455,13 @@ export class NatsEventStore extends BaseEventStore {
    */
   #fill(seq: number): void {
     this.#fillTo = Math.max(this.#fillTo, seq);
-    if (this.#filling || this.closed || this.#failure) return;
+    // Nothing to read (a refill after the consumer delivered): the fill would end within this call, before
+    // `#filling` is set to it, which would then stay set and keep every later fill from starting.
+    if (this.#filling || this.closed || this.#failure || this.#ingested >= this.#fillTo) return;
     this.#filling = (async () => {
       try {
         // What follows the last message read is this index's only if the stream is still the one it read.
-        if (this.#ingested < this.#fillTo && !(await this.#checkLastMessage())) return;
+        if (!(await this.#checkLastMessage())) return;
         while (this.#ingested < this.#fillTo && !this.closed && !this.#failure) {
           const next = this.#ingested + 1;
           const sm = await this.#jet.jsm.streams.getMessage(this.stream, { seq: next }).catch(() => undefined);

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vites
 import { createEvent } from "../../src/events/index.js";
 import { NatsEventStore } from "../../src/nats/index.js";
 import { connectTest, deleteTestStreams, natsUrl, uniqueBucket } from "./env.js";
-import { type HoldProxy, startHoldProxy } from "./proxy.js";
+import { type ClassifiedFrame, type HoldProxy, startHoldProxy } from "./proxy.js";
 
 let nc: NatsConnection;
 let proxy: HoldProxy;
@@ -30,6 +30,16 @@ afterAll(async () => {
   if (nc) await deleteTestStreams(nc);
   await nc?.close();
 });
+
+/** A get reply turned into a JetStream API error other than "no message found" (the server failing to answer). */
+function getFailed(f: ClassifiedFrame): Buffer {
+  const body = JSON.stringify({
+    type: "io.nats.jetstream.api.v1.stream_msg_get_response",
+    error: { code: 503, err_code: 10008, description: "JetStream system temporarily unavailable" },
+  });
+  const [, subject, sid] = f.frame.fields;
+  return Buffer.from(`MSG ${subject} ${sid} ${Buffer.byteLength(body)}\r\n${body}\r\n`, "latin1");
+}
 
 describe("NatsEventStore whose ordered consumer delivers nothing", () => {
   it("an append that waits while another's fill runs is read by that fill", { timeout: 30_000 }, async () => {
@@ -52,5 +62,29 @@ describe("NatsEventStore whose ordered consumer delivers nothing", () => {
     expect(a).toMatchObject({ streamId: "a", firstPosition: 2 });
     expect(b).toMatchObject({ streamId: "b", firstPosition: 2 });
     expect((await store.readStream("b")).map((e) => e.data)).toEqual([{ id: "b" }, { n: 2 }]);
+  });
+
+  it("fills again after a fill that ended when the consumer had caught up meanwhile", { timeout: 30_000 }, async () => {
+    await using store = await NatsEventStore.open({ client, stream: uniqueBucket("REFILL"), catchUpTimeoutMs: 4_000 });
+    await store.append("a", [createEvent("e", {})]);
+    // The server fails every get: each fill stops at its first one and another is due 500 ms later.
+    let failed = 0;
+    proxy.hold = (f) => f.kind === "delivery";
+    proxy.rewrite = (f) => {
+      if (f.kind !== "get") return f.frame.bytes;
+      failed++;
+      return getFailed(f);
+    };
+    const first = store.append("a", [createEvent("e", { n: 1 })]);
+    // Two fills failed (each: the check of the last message read, then the first get); the next is due.
+    await vi.waitFor(() => expect(failed >= 4 && failed % 2 === 0).toBe(true), { timeout: 10_000 });
+    // The consumer delivers before it: that fill has nothing to read.
+    proxy.hold = () => false;
+    proxy.rewrite = (f) => f.frame.bytes;
+    proxy.flush();
+    await first;
+    // The consumer stalls again (the due fill comes first, with nothing to read): the next append is read with gets.
+    proxy.hold = (f) => f.kind === "delivery";
+    expect(await store.append("a", [createEvent("e", { n: 2 })])).toMatchObject({ streamId: "a", firstPosition: 3 });
   });
 });
