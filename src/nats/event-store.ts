@@ -707,7 +707,9 @@ export class NatsEventStore extends BaseEventStore {
    * yet, or no answer).
    */
   async #atLastMessage(): Promise<LastMessage> {
+    // Taken before the question: the consumer may index further messages while it is asked.
     const seq = this.#lastMessage;
+    const subject = this.#lastSubject;
     const records = this.#recent.get(seq);
     if (!records || records.length === 0) return LastMessage.Unknown;
     const sm = await this.#jet.jsm.streams.getMessage(this.stream, { seq }).catch(() => null);
@@ -720,7 +722,7 @@ export class NatsEventStore extends BaseEventStore {
       // not an append: another message
     }
     const same =
-      sm.subject === this.#lastSubject && ids?.length === records.length && ids.every((id, i) => id === records[i]?.id);
+      sm.subject === subject && ids?.length === records.length && ids.every((id, i) => id === records[i]?.id);
     if (same) return LastMessage.Same;
     this.#reset(
       `it holds another message at sequence ${seq} than the one this store read there: its sequences started ` +

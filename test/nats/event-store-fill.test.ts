@@ -87,4 +87,31 @@ describe("NatsEventStore whose ordered consumer delivers nothing", () => {
     proxy.hold = (f) => f.kind === "delivery";
     expect(await store.append("a", [createEvent("e", { n: 2 })])).toMatchObject({ streamId: "a", firstPosition: 3 });
   });
+
+  it("a fill's check of the last message read holds while the consumer reads on", { timeout: 30_000 }, async () => {
+    const stream = uniqueBucket("CHECK");
+    {
+      await using writer = await NatsEventStore.open({ client: nc, stream });
+      for (const id of ["a", "b", "a", "b"]) await writer.append(id, [createEvent("e", { id })]);
+    }
+    // The consumer delivers sequence 1 ("a"), then nothing until the server answered the fill's check of it: the
+    // answer reaches the store 500 ms later, after sequences 2 to 4 (the last one "b").
+    const passed = proxy.passed.length;
+    proxy.hold = (f) => f.kind === "delivery" && f.seq >= 2;
+    proxy.delay = (f) => {
+      if (f.kind !== "get") return 0;
+      setImmediate(() => {
+        proxy.hold = () => false;
+        proxy.flush();
+      });
+      return 500;
+    };
+    await using store = await NatsEventStore.open({ client, stream, catchUpTimeoutMs: 4_000 });
+    await vi.waitFor(() => expect(proxy.passed.slice(passed).some((f) => f.kind === "get")).toBe(true), {
+      timeout: 10_000,
+    });
+    await client.flush(); // the answer is handled
+    await store.catchUp();
+    expect((await store.readStream("b")).map((e) => e.data)).toEqual([{ id: "b" }, { id: "b" }]);
+  });
 });
