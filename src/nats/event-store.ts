@@ -23,7 +23,15 @@
  * matched the server.
  */
 
-import type { ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg, StreamInfo } from "@nats-io/jetstream";
+import type {
+  Consumer,
+  ConsumerMessages,
+  ConsumerNotification,
+  JetStreamClient,
+  JetStreamManager,
+  JsMsg,
+  StreamInfo,
+} from "@nats-io/jetstream";
 import {
   type AppendRequest,
   BaseEventStore,
@@ -77,6 +85,32 @@ const RECENT_MESSAGES = 1024;
 
 /** The key of the chain of appends that create stream ids (no stream id is empty). */
 const NEW_STREAMS = "";
+
+/**
+ * How long the ordered consumer may stay silent (no delivery, and none of
+ * the heartbeats and pull time-outs that come each second while it waits)
+ * before the store replaces it with a new one from the sequence after the
+ * last one indexed, and how often that is checked.
+ * Its node may be down for good: the NATS client then asks for the
+ * consumer's info again and again, neither delivering nor pulling, and
+ * nothing else would read another process's appends for live subscriptions
+ * (fills read only what an append or `catchUp` waits for). The server
+ * places the new consumer on a node that is up.
+ */
+const CONSUMER_SILENCE_MS = 5_000;
+const SILENCE_CHECK_MS = 1_000;
+
+/**
+ * The notifications of a consumer that come from the server delivering it
+ * (not the client's own pulls, which go on while the consumer's info is
+ * answered but nothing it sends arrives).
+ */
+const SIGNS_OF_LIFE: ReadonlySet<ConsumerNotification["type"]> = new Set([
+  "heartbeat",
+  "debug",
+  "discard",
+  "ordered_consumer_recreated",
+]);
 
 /**
  * How much younger than the stream's age limit the last indexed event of a
@@ -165,9 +199,21 @@ export class NatsEventStore extends BaseEventStore {
   readonly #recent = new Map<number, RecordedEvent[]>();
   #waiters: Waiter[] = [];
   #filling: Promise<void> | undefined;
+  /** The highest sequence a fill was asked for: the fill under way reads on to it (one fill at a time). */
+  #fillTo = 0;
   /** The next fill, while the server does not answer (cleared on close). */
   #refill: ReturnType<typeof setTimeout> | undefined;
   #messages: ConsumerMessages | undefined;
+  /** The ordered consumer feeding the index. */
+  #consumer: Consumer | undefined;
+  /** Whether the ordered consumer gave a sign of life since the silence check last looked. */
+  #heard = true;
+  /** When the silence check last found it had (Date.now()). */
+  #heardAt = 0;
+  /** The silence check (cleared on close and failure). */
+  #watchdog: ReturnType<typeof setInterval> | undefined;
+  /** Whether a replacement of the ordered consumer is under way. */
+  #replacing = false;
   #failure: Error | undefined;
   /** Appends of this process, one at a time per stream (fewer lost compare-and-sets). */
   readonly #chains = new Map<string, Promise<unknown>>();
@@ -263,28 +309,90 @@ export class NatsEventStore extends BaseEventStore {
 
   async #start(until: number): Promise<void> {
     // The stream holds only `<prefix>.>` (checked by `open`; a filter list needs nats-server 2.10).
-    const consumer = await this.#jet.js.consumers.get(this.stream, { deliver_policy: "all" });
+    await this.#consume(await this.#jet.js.consumers.get(this.stream, { deliver_policy: "all" }));
+    this.#progressAt = Date.now();
+    this.#heardAt = Date.now();
+    this.#watchdog = setInterval(() => this.#checkSilence(), SILENCE_CHECK_MS);
+    this.#watchdog.unref?.();
+    if (until > 0) await this.#waitIngested(until);
+  }
+
+  /** Makes `consumer` the one feeding the index; a consumer it replaces stops ingesting at once. */
+  async #consume(consumer: Consumer): Promise<void> {
     // Short pulls and heartbeats: after a leader change the ordered consumer notices within seconds.
     const messages = await consumer.consume({ expires: 2_000, idle_heartbeat: 1_000 });
+    this.#consumer = consumer;
     this.#messages = messages;
-    this.#progressAt = Date.now();
+    this.#heard = true;
+    void (async () => {
+      for await (const s of messages.status()) if (SIGNS_OF_LIFE.has(s.type)) this.#heard = true;
+    })().catch(() => undefined);
     void (async () => {
       try {
         for await (const m of messages) {
-          // A recreated consumer (a lost connection, the stream deleted meanwhile) resumes after the last sequence
-          // this store read: before its first message is indexed, check that the stream is still the one read.
+          // Replaced (see #checkSilence): the new consumer reads on from what this one's ingested.
+          if (this.#messages !== messages) return;
+          this.#heard = true;
+          // A recreated consumer (a lost connection, the stream deleted meanwhile, replaced) resumes after the last
+          // sequence this store read: before its first message is indexed, check that the stream is still the one read.
           if (m.info.deliverySequence === 1 && this.#delivered) {
             await this.#verify();
-            if (this.#failure || this.closed) return;
+            if (this.#failure || this.closed || this.#messages !== messages) return;
           }
           this.#delivered = true;
           this.#ingest(m);
         }
       } catch (error) {
-        this.#fail(natsError(error, `reading event stream ${this.stream}`));
+        if (this.#messages === messages) this.#fail(natsError(error, `reading event stream ${this.stream}`));
       }
     })();
-    if (until > 0) await this.#waitIngested(until);
+  }
+
+  /**
+   * Every {@link SILENCE_CHECK_MS}: replaces the ordered consumer once it
+   * gave no sign of life for {@link CONSUMER_SILENCE_MS}. A healthy one
+   * delivers, or sends a heartbeat or a pull time-out each second while it
+   * waits.
+   */
+  #checkSilence(): void {
+    if (this.#heard) {
+      this.#heard = false;
+      this.#heardAt = Date.now();
+      return;
+    }
+    if (this.#replacing || this.closed || this.#failure || this.#settings.client.isClosed()) return;
+    if (Date.now() - this.#heardAt < CONSUMER_SILENCE_MS) return;
+    this.#replacing = true;
+    void this.#replace()
+      .catch(() => undefined) // tried again at the next check
+      .finally(() => {
+        this.#replacing = false;
+      });
+  }
+
+  /**
+   * A new ordered consumer from the sequence after the last one indexed,
+   * in place of the silent one. When the server does not answer, the next
+   * silence check tries again.
+   */
+  async #replace(): Promise<void> {
+    const old = { consumer: this.#consumer, messages: this.#messages };
+    let consumer: Consumer;
+    try {
+      consumer = await this.#jet.js.consumers.get(this.stream, { opt_start_seq: this.#ingested + 1 });
+    } catch {
+      return;
+    }
+    if (this.closed || this.#failure) {
+      await consumer.delete().catch(() => undefined);
+      return;
+    }
+    await this.#consume(consumer);
+    old.messages?.stop();
+    // Its node may come back: it would keep the consumer until its inactivity threshold otherwise.
+    void old.consumer?.delete().catch(() => undefined);
+    // Closed meanwhile: #fail stopped the old one.
+    if (this.closed || this.#failure) this.#messages?.stop();
   }
 
   #ingest(m: Pick<JsMsg, "seq" | "subject" | "data">): void {
@@ -373,6 +481,7 @@ export class NatsEventStore extends BaseEventStore {
     // The index stopped growing: reads and subscriptions fail too, instead of serving it as if it were current.
     if (!isClosedError(error)) this.failed(error);
     this.#messages?.stop();
+    clearInterval(this.#watchdog);
     clearTimeout(this.#refill);
     this.#refill = undefined;
     const waiters = this.#waiters;
@@ -436,18 +545,22 @@ export class NatsEventStore extends BaseEventStore {
 
   /**
    * Reads messages up to `seq` with leader-served gets and ingests them
-   * (the ordered consumer skips what was ingested meanwhile). One fill at a time.
+   * (the ordered consumer skips what was ingested meanwhile). One fill at
+   * a time: asked while one runs, that one reads on to `seq` too.
    */
   #fill(seq: number): void {
-    if (this.#filling || this.closed) return;
+    this.#fillTo = Math.max(this.#fillTo, seq);
+    // Nothing to read (a refill after the consumer delivered): the fill would end within this call, before
+    // `#filling` is set to it, which would then stay set and keep every later fill from starting.
+    if (this.#filling || this.closed || this.#failure || this.#ingested >= this.#fillTo) return;
     this.#filling = (async () => {
       try {
         // What follows the last message read is this index's only if the stream is still the one it read.
-        if (this.#ingested < seq && !(await this.#checkLastMessage())) return;
-        while (this.#ingested < seq && !this.closed) {
+        if (!(await this.#checkLastMessage())) return;
+        while (this.#ingested < this.#fillTo && !this.closed && !this.#failure) {
           const next = this.#ingested + 1;
           const sm = await this.#jet.jsm.streams.getMessage(this.stream, { seq: next }).catch(() => undefined);
-          if (sm === undefined) break; // the server is not answering: the waiter's own path will retry
+          if (sm === undefined) break; // the server is not answering: read again in a moment (below)
           if (sm === null) {
             // Nothing there: removed (retention, a purge, a deletion), or not applied yet by a newly elected stream
             // leader. Only what was removed is to pass over, or a later append would find its sequence read already.
@@ -462,9 +575,11 @@ export class NatsEventStore extends BaseEventStore {
         this.#fail(natsError(error, `reading event stream ${this.stream}`));
       } finally {
         this.#filling = undefined;
-        if (this.#ingested < seq && !this.closed && !this.#failure && this.#waiters.some((w) => w.seq <= seq)) {
+        // Stopped short (no answer): again in a moment while a waiter that asked for a fill still waits.
+        const to = this.#fillTo;
+        if (this.#ingested < to && !this.closed && !this.#failure && this.#waiters.some((w) => w.seq <= to)) {
           clearTimeout(this.#refill);
-          this.#refill = setTimeout(() => this.#fill(seq), 500);
+          this.#refill = setTimeout(() => this.#fill(to), 500);
         }
       }
     })();
@@ -580,7 +695,9 @@ export class NatsEventStore extends BaseEventStore {
    * yet, or no answer).
    */
   async #atLastMessage(): Promise<LastMessage> {
+    // Taken before the question: the consumer may index further messages while it is asked.
     const seq = this.#lastMessage;
+    const subject = this.#lastSubject;
     const records = this.#recent.get(seq);
     if (!records || records.length === 0) return LastMessage.Unknown;
     const sm = await this.#jet.jsm.streams.getMessage(this.stream, { seq }).catch(() => null);
@@ -593,7 +710,7 @@ export class NatsEventStore extends BaseEventStore {
       // not an append: another message
     }
     const same =
-      sm.subject === this.#lastSubject && ids?.length === records.length && ids.every((id, i) => id === records[i]?.id);
+      sm.subject === subject && ids?.length === records.length && ids.every((id, i) => id === records[i]?.id);
     if (same) return LastMessage.Same;
     this.#reset(
       `it holds another message at sequence ${seq} than the one this store read there: its sequences started ` +

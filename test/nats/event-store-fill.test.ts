@@ -1,0 +1,117 @@
+/**
+ * NatsEventStore while its ordered consumer delivers nothing (a stalled
+ * peer): a waiting append reads its message with leader-served gets after
+ * 500 ms, one fill at a time. A proxy between client and server holds the
+ * consumer's deliveries and delays or rewrites the replies to those gets.
+ */
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
+import { createEvent } from "../../src/events/index.js";
+import { NatsEventStore } from "../../src/nats/index.js";
+import { connectTest, deleteTestStreams, natsUrl, uniqueBucket } from "./env.js";
+import { type ClassifiedFrame, type HoldProxy, startHoldProxy } from "./proxy.js";
+
+let nc: NatsConnection;
+let proxy: HoldProxy;
+let client: NatsConnection;
+beforeAll(async () => {
+  nc = await connectTest("event-store-fill-test");
+  proxy = await startHoldProxy(natsUrl());
+  client = await connect({ servers: proxy.url, name: "event-store-fill-proxied" });
+});
+beforeEach(() => {
+  proxy.hold = () => false;
+  proxy.delay = () => 0;
+  proxy.rewrite = (f) => f.frame.bytes;
+});
+afterAll(async () => {
+  await client?.close();
+  await proxy?.close();
+  if (nc) await deleteTestStreams(nc);
+  await nc?.close();
+});
+
+/** A get reply turned into a JetStream API error other than "no message found" (the server failing to answer). */
+function getFailed(f: ClassifiedFrame): Buffer {
+  const body = JSON.stringify({
+    type: "io.nats.jetstream.api.v1.stream_msg_get_response",
+    error: { code: 503, err_code: 10008, description: "JetStream system temporarily unavailable" },
+  });
+  const [, subject, sid] = f.frame.fields;
+  return Buffer.from(`MSG ${subject} ${sid} ${Buffer.byteLength(body)}\r\n${body}\r\n`, "latin1");
+}
+
+describe("NatsEventStore whose ordered consumer delivers nothing", () => {
+  it("an append that waits while another's fill runs is read by that fill", { timeout: 30_000 }, async () => {
+    await using store = await NatsEventStore.open({ client, stream: uniqueBucket("FILL"), catchUpTimeoutMs: 4_000 });
+    // Both stream ids exist: their appends run side by side (appends that create one take a chain of their own).
+    for (const id of ["a", "b"]) await store.append(id, [createEvent("e", { id })]);
+    let gets = 0;
+    proxy.hold = (f) => f.kind === "delivery";
+    proxy.delay = (f) => {
+      if (f.kind !== "get") return 0;
+      gets++;
+      return 1_000;
+    };
+    const first = store.append("a", [createEvent("e", { n: 1 })]);
+    // The first append's fill runs (its first get is answered, and passed on a second later)…
+    await vi.waitFor(() => expect(gets).toBeGreaterThan(0), { timeout: 10_000 });
+    // …when the second append's 500 ms end: its fill is the running one's, which must read on to it.
+    const second = store.append("b", [createEvent("e", { n: 2 })]);
+    const [a, b] = await Promise.all([first, second]);
+    expect(a).toMatchObject({ streamId: "a", firstPosition: 2 });
+    expect(b).toMatchObject({ streamId: "b", firstPosition: 2 });
+    expect((await store.readStream("b")).map((e) => e.data)).toEqual([{ id: "b" }, { n: 2 }]);
+  });
+
+  it("fills again after a fill that ended when the consumer had caught up meanwhile", { timeout: 30_000 }, async () => {
+    await using store = await NatsEventStore.open({ client, stream: uniqueBucket("REFILL"), catchUpTimeoutMs: 4_000 });
+    await store.append("a", [createEvent("e", {})]);
+    // The server fails every get: each fill stops at its first one and another is due 500 ms later.
+    let failed = 0;
+    proxy.hold = (f) => f.kind === "delivery";
+    proxy.rewrite = (f) => {
+      if (f.kind !== "get") return f.frame.bytes;
+      failed++;
+      return getFailed(f);
+    };
+    const first = store.append("a", [createEvent("e", { n: 1 })]);
+    // Two fills failed (each: the check of the last message read, then the first get); the next is due.
+    await vi.waitFor(() => expect(failed >= 4 && failed % 2 === 0).toBe(true), { timeout: 10_000 });
+    // The consumer delivers before it: that fill has nothing to read.
+    proxy.hold = () => false;
+    proxy.rewrite = (f) => f.frame.bytes;
+    proxy.flush();
+    await first;
+    // The consumer stalls again (the due fill comes first, with nothing to read): the next append is read with gets.
+    proxy.hold = (f) => f.kind === "delivery";
+    expect(await store.append("a", [createEvent("e", { n: 2 })])).toMatchObject({ streamId: "a", firstPosition: 3 });
+  });
+
+  it("a fill's check of the last message read holds while the consumer reads on", { timeout: 30_000 }, async () => {
+    const stream = uniqueBucket("CHECK");
+    {
+      await using writer = await NatsEventStore.open({ client: nc, stream });
+      for (const id of ["a", "b", "a", "b"]) await writer.append(id, [createEvent("e", { id })]);
+    }
+    // The consumer delivers sequence 1 ("a"), then nothing until the server answered the fill's check of it: the
+    // answer reaches the store 500 ms later, after sequences 2 to 4 (the last one "b").
+    const passed = proxy.passed.length;
+    proxy.hold = (f) => f.kind === "delivery" && f.seq >= 2;
+    proxy.delay = (f) => {
+      if (f.kind !== "get") return 0;
+      setImmediate(() => {
+        proxy.hold = () => false;
+        proxy.flush();
+      });
+      return 500;
+    };
+    await using store = await NatsEventStore.open({ client, stream, catchUpTimeoutMs: 4_000 });
+    await vi.waitFor(() => expect(proxy.passed.slice(passed).some((f) => f.kind === "get")).toBe(true), {
+      timeout: 10_000,
+    });
+    await client.flush(); // the answer is handled
+    await store.catchUp();
+    expect((await store.readStream("b")).map((e) => e.data)).toEqual([{ id: "b" }, { id: "b" }]);
+  });
+});
