@@ -87,6 +87,23 @@ export interface ReadFilteredOptions {
    * @default false
    */
   untilLast?: boolean;
+  /**
+   * With `untilLast`: how many more times a read that delivered the
+   * leader's last message asks the leader for it again. The read ends once
+   * what it delivered before a question reaches the answer, or once it
+   * delivered the answer to its last question. In mode "last_per_subject"
+   * the consumer passes over a revision written over (and, on a stream
+   * keeping one message per subject, removed) before it reached it, and
+   * delivers the newer one later: each question reads on to what the round
+   * before may have passed over, so a subject that had a message when the
+   * read began is left out only if, after each answer, it was written
+   * again before the consumer reached its previous message (its last write
+   * is then past the read's end). Ends under continuous writes, after at
+   * most `rechecks` more answers. A consumer created anew during the read
+   * takes at least one more question (it takes each subject's last message
+   * at its creation, maybe past the target). @default 0
+   */
+  rechecks?: number;
   /** Aborts the read. */
   signal?: AbortSignal | undefined;
 }
@@ -114,6 +131,8 @@ interface Goal {
   target: number;
   /** Whether {@link last} was asked once the consumer reported nothing pending. */
   verified: boolean;
+  /** With `untilLast`: questions to the leader left once the target is reached ({@link ReadFilteredOptions.rechecks}). */
+  rechecks: number;
   /** The sequence of the stream's last message under the filter (0 when none), from the leader. */
   last: () => Promise<number>;
   /** In mode "last_per_subject": the subjects delivered so far (a second delivery sets `lagged`). */
@@ -192,6 +211,7 @@ export async function readFiltered(
   const goal: Goal = {
     target: 0,
     verified: false,
+    rechecks: options.untilLast ? (options.rechecks ?? 0) : 0,
     subjects: mode === ReadMode.LastPerSubject ? new Set() : undefined,
     fresh: Number.POSITIVE_INFINITY,
     last: async () => {
@@ -261,14 +281,19 @@ export async function readFiltered(
     }
     // "all" resumes after what was delivered; "last_per_subject" reads the last values again.
     const from = mode === ReadMode.All || start !== undefined ? result.lastSequence + 1 : undefined;
+    // A new last-value consumer takes its keys' last revisions when it is created, maybe past the target
+    // (see ReadFilteredOptions.rechecks): one more question to the leader once it reached the target.
+    if (from === undefined && (options.rechecks ?? 0) > 0) goal.rechecks = Math.max(goal.rechecks, 1);
     info = await create(from !== undefined && start !== undefined ? Math.max(from, start) : from);
   }
 }
 
 /**
  * Delivers the consumer's messages newer than `result.lastSequence`:
- * "caughtUp" once it is caught up and reached `goal.target`; "lost" when
- * the consumer disappeared from the server. On a replicated stream, a
+ * "caughtUp" once it is caught up and reached `goal.target` (with
+ * `untilLast`: once it reached it and the leader's answers to the
+ * rechecks, {@link ReadFilteredOptions.rechecks}); "lost" when the
+ * consumer disappeared from the server. On a replicated stream, a
  * consumer behind the target gets the lag grace ({@link LAG_GRACE_MS}),
  * then is given up: "behind" when it reported nothing pending (its peer
  * lags), "stalled" when it delivered nothing for {@link STALL_CHECK_MS}
@@ -299,7 +324,9 @@ async function consume(
   const reached = () => result.lastSequence >= goal.target;
   const untilLast = options.untilLast === true;
   const replicated = options.replicated !== false;
-  if ((ci.num_pending === 0 || untilLast) && reached()) {
+  // Done before delivering: a read to the end of a consumer with nothing pending, or a read to the leader's last
+  // with no question left, or whose leader had nothing under the filter (no key to miss, no message to wait for).
+  if (reached() && (untilLast ? goal.rechecks === 0 || goal.target === 0 : ci.num_pending === 0)) {
     remove();
     return "caughtUp";
   }
@@ -334,7 +361,7 @@ async function consume(
    * replaced (and removed) afterwards, its replacement after that last
    * message, so deliveries during the question prove nothing. Short of it,
    * `then` decides (only once nothing reached it during the question: the
-   * next check does then).
+   * next check does then, or, with `untilLast`, the next recheck).
    */
   const askLeader = (then: () => void) => {
     verifying = true;
@@ -352,8 +379,14 @@ async function consume(
       (error: unknown) => finish({ outcome: "failed", error }),
     );
   };
-  /** With `untilLast`: the target is reached. */
-  const atTarget = () => finish({ outcome: "caughtUp" });
+  /** With `untilLast`: the target is reached; the read ends, or asks the leader again and reads on to its answer. */
+  const atTarget = () => {
+    if (goal.rechecks === 0) finish({ outcome: "caughtUp" });
+    else if (!verifying) {
+      goal.rechecks--;
+      askLeader(() => undefined);
+    }
+  };
   /**
    * A consumer that delivered nothing for a while, short of the leader's
    * last message: gone from the server ("lost", noticed here sooner than by
@@ -378,7 +411,7 @@ async function consume(
       else askLeader(() => undefined);
       return;
     }
-    if (untilLast) return; // each delivery checks the target
+    if (untilLast) return; // atTarget decides
     if (!goal.verified) {
       // nats-server (2.9) can report nothing pending on a last-per-subject consumer while a key
       // it was to deliver was replaced by a newer revision during the read: the old one is skipped,
@@ -451,7 +484,11 @@ async function consume(
     // counting messages pending lag: its deliveries may take long (a slow link, a busy server or
     // client); the stall check notices one that delivers nothing.
     else {
-      if (ci.num_pending === 0) ranDry();
+      if (untilLast && reached()) {
+        atTarget(); // a new consumer of a read that had reached the target
+      } else if (ci.num_pending === 0) {
+        ranDry();
+      }
       watchStall();
     }
     closed = (await messages.closed()) ?? undefined;
