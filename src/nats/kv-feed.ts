@@ -10,8 +10,10 @@
  *
  * - The initial part is a "last value per key" read of the namespace's
  *   subjects (as `load` does), complete once it reached the stream's last
- *   message under them: the barrier does not depend on the consumer's
- *   "nothing pending" report, so it comes for an empty namespace too.
+ *   message under them and the leader's answers to the rechecks
+ *   ({@link INITIAL_RECHECKS}): the barrier does not depend on the
+ *   consumer's "nothing pending" report, so it comes for an empty
+ *   namespace too.
  * - Each later read is a read of every message under the namespace's
  *   subjects after the cursor, again up to the last one the stream holds
  *   when the read begins. Reads never overlap and each starts after the
@@ -38,7 +40,15 @@ import {
   sleep,
 } from "../index.js";
 import { natsError } from "./errors.js";
-import { isRetryable, READ_ATTEMPTS, ReadMode, readFiltered, readRetryPolicy } from "./reader.js";
+import {
+  isRetryable,
+  keepLastPerKey,
+  READ_ATTEMPTS,
+  type ReadFilteredOptions,
+  ReadMode,
+  readFiltered,
+  readRetryPolicy,
+} from "./reader.js";
 import { LastMessage, LOW_LAST_SEQUENCE_CHECKS, LOW_LAST_SEQUENCE_PAUSE_MS } from "./stream-checks.js";
 
 /** How often a waiting feed checks the stream for a change it was not notified of, in ms. */
@@ -59,6 +69,47 @@ interface Delivered {
   readonly time: () => bigint | undefined;
 }
 
+/**
+ * How many times the initial read, once it delivered the leader's last
+ * message under the namespace, asks the leader again
+ * ({@link ReadFilteredOptions.rechecks}). Why one is not enough, and what
+ * the initial part then holds:
+ *
+ * A "last per subject" consumer delivers, in stream order, the last
+ * revision each key had on its peer when it was created, then every later
+ * message. A revision written over (and removed, on a bucket keeping one
+ * per key) before the consumer reached it is passed over; the newer one
+ * comes later in the same read, unless the read ended before it. So the
+ * first target, L0 (the leader's last when the read began, asked while
+ * the consumer is created), is not an end: a key written again between
+ * that answer and the consumer's creation has only its new revision, past
+ * L0, in the consumer; a key written again during the read has its old
+ * revision removed and its new one past L0.
+ *
+ * Once the read delivered d ≥ L0, it asks the leader again (answer L at
+ * time t). If L ≤ d, no message under the namespace at t is after d: the
+ * last revision of every key existing at t is at or before d, was still
+ * stored when the consumer passed it (it is replaced after t only, and the
+ * consumer passed it before the question) and so was delivered; the
+ * initial part is the state at t. Otherwise the read reads on to L and, if
+ * questions are left, asks again. When the last answer L is reached
+ * (delivered d' ≥ L, the barrier's position), a key that existed before
+ * the feed started is delivered unless, after each of the leader's
+ * answers, it was written again before the consumer reached its previous
+ * revision (removing it unseen): a revision the consumer passed over
+ * before a question was removed by a write made before that question, so
+ * at or before its answer, which the read reads on to. Then the write
+ * that removed the key's last revision up to d' is after the last answer
+ * and past the barrier: it comes in the live part.
+ * A key not written during the read always comes; under continuous writes
+ * the read still ends, after at most 1 + {@link INITIAL_RECHECKS} answers.
+ * The consumer's peer may lag (a cluster): this holds all the same, as it
+ * delivers in stream order a prefix of the leader's stream, and a consumer
+ * created anew during the read takes one more question (its keys' last
+ * revisions are taken at its creation, maybe past the target).
+ */
+export const INITIAL_RECHECKS = 2;
+
 /** What the feed needs from its store. */
 export interface KvFeedContext {
   readonly namespace: string;
@@ -73,6 +124,8 @@ export interface KvFeedContext {
   /** Decodes a message of the namespace (and checks it as `load` does). */
   decode(m: JsMsg): Change;
 }
+
+const changeKey = (item: FeedChange): string => `${item.change.entityType}\u0000${item.change.entityId}`;
 
 /** The feed source of one namespace of a NATS KV store. */
 export class KvFeedSource implements FeedSource {
@@ -110,7 +163,7 @@ export class KvFeedSource implements FeedSource {
           this.#remember({ seq, subject: m.subject, time: () => m.timestampNanos });
         },
         cursor === undefined
-          ? { untilLast: true, signal, replicated: ctx.replicated }
+          ? { untilLast: true, rechecks: INITIAL_RECHECKS, signal, replicated: ctx.replicated }
           : {
               untilLast: true,
               mode: ReadMode.All,
@@ -120,7 +173,9 @@ export class KvFeedSource implements FeedSource {
             },
       );
       const position = Math.max(cursor?.position ?? 0, result.lastSequence);
-      return { items, cursor: { position, epoch } };
+      // A key written again during the initial read may come twice (its older revision first): its last one wins.
+      const state = cursor === undefined && result.lagged ? keepLastPerKey(items, changeKey) : items;
+      return { items: state, cursor: { position, epoch } };
     } catch (error) {
       throw natsError(error, `change feed of namespace ${JSON.stringify(ctx.namespace)}`);
     }

@@ -87,6 +87,23 @@ export interface ReadFilteredOptions {
    * @default false
    */
   untilLast?: boolean;
+  /**
+   * With `untilLast`: how many more times a read that delivered the
+   * leader's last message asks the leader for it again. The read ends once
+   * what it delivered before a question reaches the answer, or once it
+   * delivered the answer to its last question. In mode "last_per_subject"
+   * the consumer passes over a revision written over (and, on a stream
+   * keeping one message per subject, removed) before it reached it, and
+   * delivers the newer one later: each question reads on to what the round
+   * before may have passed over, so a subject that had a message when the
+   * read began is left out only if, after each answer, it was written
+   * again before the consumer reached its previous message (its last write
+   * is then past the read's end). Ends under continuous writes, after at
+   * most `rechecks` more answers. A consumer created anew during the read
+   * takes at least one more question (it takes each subject's last message
+   * at its creation, maybe past the target). @default 0
+   */
+  rechecks?: number;
   /** Aborts the read. */
   signal?: AbortSignal | undefined;
 }
@@ -114,6 +131,8 @@ interface Goal {
   target: number;
   /** Whether {@link last} was asked once the consumer reported nothing pending. */
   verified: boolean;
+  /** With `untilLast`: questions to the leader left once the target is reached ({@link ReadFilteredOptions.rechecks}). */
+  rechecks: number;
   /** The sequence of the stream's last message under the filter (0 when none), from the leader. */
   last: () => Promise<number>;
   /** In mode "last_per_subject": the subjects delivered so far (a second delivery sets `lagged`). */
@@ -192,6 +211,7 @@ export async function readFiltered(
   const goal: Goal = {
     target: 0,
     verified: false,
+    rechecks: options.untilLast ? (options.rechecks ?? 0) : 0,
     subjects: mode === ReadMode.LastPerSubject ? new Set() : undefined,
     fresh: Number.POSITIVE_INFINITY,
     last: async () => {
@@ -244,11 +264,15 @@ export async function readFiltered(
       goal.target = now;
       // Its peer lags: try a new consumer (the server places it anew).
       result.lagged = true;
-      deadline ??= Date.now() - LAG_GRACE_MS + (options.catchUpTimeoutMs ?? 30_000);
+      const timeout = options.catchUpTimeoutMs ?? 30_000;
+      deadline ??= Date.now() - LAG_GRACE_MS + timeout;
       if (Date.now() >= deadline) {
+        const reached = `reached sequence ${result.lastSequence}, the leader has ${goal.target}`;
         throw new UnavailableError(
-          `reading ${filter} from stream ${stream}: no up-to-date replica served it within ` +
-            `${options.catchUpTimeoutMs ?? 30_000} ms (reached sequence ${result.lastSequence}, the leader has ${goal.target})`,
+          outcome === "behind"
+            ? `reading ${filter} from stream ${stream}: no up-to-date replica served it within ${timeout} ms (${reached})`
+            : `reading ${filter} from stream ${stream}: its consumers delivered nothing short of the stream leader's ` +
+                `last message for ${timeout} ms (${reached}; a replica down or far behind, or a stalled server or link)`,
         );
       }
       result.restarts++;
@@ -257,16 +281,28 @@ export async function readFiltered(
     }
     // "all" resumes after what was delivered; "last_per_subject" reads the last values again.
     const from = mode === ReadMode.All || start !== undefined ? result.lastSequence + 1 : undefined;
+    // A new last-value consumer takes its keys' last revisions when it is created, maybe past the target
+    // (see ReadFilteredOptions.rechecks): one more question to the leader once it reached the target.
+    if (from === undefined && (options.rechecks ?? 0) > 0) goal.rechecks = Math.max(goal.rechecks, 1);
     info = await create(from !== undefined && start !== undefined ? Math.max(from, start) : from);
   }
 }
 
 /**
  * Delivers the consumer's messages newer than `result.lastSequence`:
- * "caughtUp" once it is caught up and reached `goal.target`; "behind" when
- * its peer stayed behind it for {@link LAG_GRACE_MS} after running dry;
- * "lost" when the consumer disappeared from the server. Deletes the
- * consumer in every case.
+ * "caughtUp" once it is caught up and reached `goal.target` (with
+ * `untilLast`: once it reached it and the leader's answers to the
+ * rechecks, {@link ReadFilteredOptions.rechecks}); "lost" when the
+ * consumer disappeared from the server. On a replicated stream, a
+ * consumer behind the target gets the lag grace ({@link LAG_GRACE_MS}),
+ * then is given up: "behind" when it reported nothing pending (its peer
+ * lags), "stalled" when it delivered nothing for {@link STALL_CHECK_MS}
+ * (its peer is down or far behind, or the server or the link does not
+ * deliver). A consumer is never given up for being slow while it still
+ * reports messages pending and delivers, nor ever on a one-replica stream,
+ * whose only peer is the leader: a slow link or a busy server delays it,
+ * and another consumer would not be ahead. Deletes the consumer in every
+ * case.
  *
  * The messages come to a callback, straight from the connection's parser
  * (no async iterator step per message); they are handled one at a time, in
@@ -281,28 +317,40 @@ async function consume(
   result: ReadFilteredResult,
   onMessage: OnMessage,
   options: ReadFilteredOptions,
-): Promise<"caughtUp" | "behind" | "lost"> {
+): Promise<"caughtUp" | "behind" | "stalled" | "lost"> {
   const remove = () => {
     jsm.consumers.delete(stream, ci.name).catch(() => undefined);
   };
   const reached = () => result.lastSequence >= goal.target;
   const untilLast = options.untilLast === true;
-  if ((ci.num_pending === 0 || untilLast) && reached()) {
+  const replicated = options.replicated !== false;
+  // Done before delivering: a read to the end of a consumer with nothing pending, or a read to the leader's last
+  // with no question left, or whose leader had nothing under the filter (no key to miss, no message to wait for).
+  if (reached() && (untilLast ? goal.rechecks === 0 || goal.target === 0 : ci.num_pending === 0)) {
     remove();
     return "caughtUp";
   }
   const signal = options.signal;
   /** How the read of this consumer ended: set once, by whatever ends it first. */
-  let end: { outcome: "caughtUp" | "behind" | "lost" | "aborted" } | { outcome: "failed"; error: unknown } | undefined;
+  let end:
+    | { outcome: "caughtUp" | "behind" | "stalled" | "lost" | "aborted" }
+    | { outcome: "failed"; error: unknown }
+    | undefined;
   let messages: ConsumerMessages | undefined;
   const finish = (how: NonNullable<typeof end>) => {
     end ??= how;
     messages?.stop();
   };
   let timer: ReturnType<typeof setTimeout> | undefined;
-  // Nothing pending but the leader has more: the peer may still be applying it; give it a moment.
-  const wait = () => {
-    timer ??= setTimeout(() => finish({ outcome: "behind" }), LAG_GRACE_MS);
+  /**
+   * The consumer is behind the target: it reported nothing pending, or
+   * delivered nothing for a while. On a replicated stream its peer may
+   * still be applying the rest: it gets the lag grace (any delivery ends
+   * it), then is given up. One replica has no other peer: it is kept (the
+   * stall check asks the leader again).
+   */
+  const lagging = (outcome: "behind" | "stalled") => {
+    if (replicated) timer ??= setTimeout(() => finish({ outcome }), LAG_GRACE_MS);
   };
   /** Asking the leader for its last message: until it answers, the read does not end. */
   let verifying = false;
@@ -313,7 +361,7 @@ async function consume(
    * replaced (and removed) afterwards, its replacement after that last
    * message, so deliveries during the question prove nothing. Short of it,
    * `then` decides (only once nothing reached it during the question: the
-   * next check does then).
+   * next check does then, or, with `untilLast`, the next recheck).
    */
   const askLeader = (then: () => void) => {
     verifying = true;
@@ -322,41 +370,57 @@ async function consume(
       (last) => {
         if (end !== undefined) return; // the read ended meanwhile (aborted, failed): leave the goal as it is
         verifying = false;
-        goal.target = Math.max(goal.target, last);
-        if (asked >= goal.target) finish({ outcome: "caughtUp" });
+        // The leader's last now: below the target when the target message is gone (expired, purged, replaced).
+        goal.target = last;
+        if (asked >= last) finish({ outcome: "caughtUp" });
         else if (!reached()) then();
+        else if (untilLast) atTarget();
       },
       (error: unknown) => finish({ outcome: "failed", error }),
     );
+  };
+  /** With `untilLast`: the target is reached; the read ends, or asks the leader again and reads on to its answer. */
+  const atTarget = () => {
+    if (goal.rechecks === 0) finish({ outcome: "caughtUp" });
+    else if (!verifying) {
+      goal.rechecks--;
+      askLeader(() => undefined);
+    }
   };
   /**
    * A consumer that delivered nothing for a while, short of the leader's
    * last message: gone from the server ("lost", noticed here sooner than by
    * its heartbeats), or on a peer that lags or is down (the lag grace, then
-   * "behind"; nats.js asks a dead peer for the consumer's info forever).
+   * "stalled"; nats.js asks a dead peer for the consumer's info forever).
    */
   const stalled = () => {
     jsm.consumers.info(stream, ci.name).then(
       () => {
-        if (end === undefined) wait();
+        if (end === undefined) lagging("stalled");
       },
       (error: unknown) => {
         if (isConsumerGone(error)) finish({ outcome: "lost" });
-        else if (end === undefined) wait();
+        else if (end === undefined) lagging("stalled");
       },
     );
   };
   const ranDry = () => {
-    if (reached() && !goal.verified) {
+    if (!reached()) {
+      // One replica is the leader: the target message is gone (expired, purged, replaced) unless more is coming.
+      if (replicated) lagging("behind");
+      else askLeader(() => undefined);
+      return;
+    }
+    if (untilLast) return; // atTarget decides
+    if (!goal.verified) {
       // nats-server (2.9) can report nothing pending on a last-per-subject consumer while a key
       // it was to deliver was replaced by a newer revision during the read: the old one is skipped,
       // the new one comes later. Once, read on to the last message under the filter now.
       goal.verified = true;
-      askLeader(wait);
+      askLeader(() => lagging("behind"));
       return;
     }
-    if (reached()) finish({ outcome: "caughtUp" });
-    else wait();
+    finish({ outcome: "caughtUp" });
   };
   /** Messages delivered by this consumer, and as many when the stall check last looked. */
   let deliveries = 0;
@@ -381,7 +445,7 @@ async function consume(
           // Progress after running dry: the peer is catching up; give it the full grace again.
           clearTimeout(timer);
           timer = undefined;
-          if (!untilLast) result.lagged = true;
+          result.lagged = true;
         }
         // A subject delivered again (a newer revision written during the read, or after a restart).
         if (subjects !== undefined) {
@@ -391,9 +455,8 @@ async function consume(
         }
         result.lastSequence = delivery.seq;
         onMessage(m, delivery.seq);
-        if (untilLast) {
-          if (reached()) finish({ outcome: "caughtUp" });
-          else wait(); // the target may have been removed meanwhile: then this consumer never delivers it
+        if (untilLast && reached()) {
+          atTarget();
           return;
         }
       }
@@ -417,11 +480,16 @@ async function consume(
     });
     if (end !== undefined) messages.stop();
     // The lag grace starts once the consumer is pulling: setting it up can take longer than the grace
-    // (a busy cluster), which must not count as its peer staying behind.
+    // (a busy cluster), which must not count as its peer staying behind. Nor does a consumer still
+    // counting messages pending lag: its deliveries may take long (a slow link, a busy server or
+    // client); the stall check notices one that delivers nothing.
     else {
-      if (ci.num_pending === 0 || untilLast) wait();
-      // Only a read to the end of the consumer trusts its pending count (one `untilLast` ends by the leader's last).
-      if (!untilLast) watchStall();
+      if (untilLast && reached()) {
+        atTarget(); // a new consumer of a read that had reached the target
+      } else if (ci.num_pending === 0) {
+        ranDry();
+      }
+      watchStall();
     }
     closed = (await messages.closed()) ?? undefined;
   } catch (error) {
@@ -440,6 +508,7 @@ async function consume(
       throw new AbortError(signal?.reason);
     case "caughtUp":
     case "behind":
+    case "stalled":
     case "lost":
       return end.outcome;
     default:

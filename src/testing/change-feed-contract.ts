@@ -4,7 +4,7 @@
  * the initial state and the barrier (also for an empty namespace), live
  * changes, resuming `from` a cursor, ending, the behind error, and a
  * model-based test of no gap, no duplicate and barrier correctness under
- * concurrent writers.
+ * concurrent writers (also for a feed started while they write).
  */
 import {
   type Change,
@@ -256,6 +256,54 @@ export function describeChangeFeedContract(
       await expect(resumed.next()).rejects.toSatisfy(isFeedBehindError);
     });
 
+    /**
+     * A feed started while this store and its peer keep saving the keys
+     * `initial` holds again: before its barrier it delivers every key set
+     * in `initial` (none is deleted meanwhile), each once. A read of the
+     * current state that passes over a key written again during it (its old
+     * revision replaced, the new one later) must not end before the new one.
+     */
+    async function startedWhileWriting(store: Store, peer: Store, ns: string, initial: readonly FeedEvent[]) {
+      const ids = initial.flatMap((e) =>
+        e.type === "change" && e.change.changeType === "set" ? [e.change.entityId] : [],
+      );
+      if (ids.length === 0) return;
+      let writing = true;
+      let saves = 0;
+      let firstSaves!: () => void;
+      const started = new Promise<void>((resolve) => {
+        firstSaves = resolve;
+      });
+      const rewrite = async (target: Store, from: number) => {
+        for (let n = from; writing; n += 2) {
+          await target.save([set(ns, "t", ids[n % ids.length] as string, { v: 100 + n })]);
+          if (++saves === 2) firstSaves();
+          // Lets the feed's read run between saves (a store that saves without I/O would starve it).
+          await new Promise((resolve) => setTimeout(resolve, 1));
+        }
+      };
+      const writers = [rewrite(store, 0), rewrite(peer, 1)];
+      try {
+        await Promise.race([started, ...writers]);
+        const reader = watch(store, ns);
+        const { changes } = await reader.untilBarrier();
+        reader.feed.close();
+        const keys = changes.flatMap((e) => (e.type === "change" ? [keyOf(e.change)] : []));
+        checkPositions(changes);
+        expect(
+          keys.filter((k, i) => keys.indexOf(k) !== i),
+          "keys delivered twice",
+        ).toEqual([]);
+        expect(
+          ids.filter((id) => !keys.includes(`t/${id}`)),
+          "keys missing",
+        ).toEqual([]);
+      } finally {
+        writing = false;
+        await Promise.all(writers);
+      }
+    }
+
     it("model: no gap, no duplicate and a correct barrier under concurrent writers, across resumes", async (ctx) => {
       const store = await fresh(ctx);
       const peer = options.peer ? await options.peer(store) : store;
@@ -283,6 +331,7 @@ export function describeChangeFeedContract(
             let last = checkPositions(changes);
             const state = stateOf(changes.map((e) => (e as { change: Change }).change));
             expect(sorted(state)).toEqual(sorted(stateOf(await store.load(ns))));
+            await startedWhileWriting(store, peer, ns, changes);
             let cursor: FeedCursor = barrier;
             let delivered = 0;
             // Concurrent writers (this store and its peer), while the feed is read.
