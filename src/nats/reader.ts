@@ -72,8 +72,9 @@ export interface ReadFilteredOptions {
   /**
    * How long a replicated read waits for lagging peers before it fails
    * with `UnavailableError`, in ms, counted from the first consumer found
-   * behind (its lag grace included): time spent on stale consumers and
-   * between them, not the time a large read takes. A caught-up read never
+   * behind (its lag grace included), and anew from a consumer given up
+   * after it delivered more than the one before it: time spent on stale
+   * consumers and between them, not the time a large read takes. A caught-up read never
    * waits. @default 30000
    */
   catchUpTimeoutMs?: number;
@@ -242,7 +243,9 @@ export async function readFiltered(
     goal.target = last && last.seq >= (start ?? 0) ? last.seq : 0;
   }
   /** When the read gives up on lagging peers: counted from the first consumer that stayed behind (delivering a large slice is no lag). */
-  let deadline: number | undefined;
+  let deadline = 0;
+  /** What was delivered when the last consumer was given up: a consumer that delivered more starts the time anew. */
+  let givenUpAt = -1;
   for (let info = ci; ; ) {
     const outcome = await consume(js, jsm, stream, info, goal, result, onMessage, options);
     if (outcome === "caughtUp") return result;
@@ -265,7 +268,8 @@ export async function readFiltered(
       // Its peer lags: try a new consumer (the server places it anew).
       result.lagged = true;
       const timeout = options.catchUpTimeoutMs ?? 30_000;
-      deadline ??= Date.now() - LAG_GRACE_MS + timeout;
+      if (result.lastSequence > givenUpAt) deadline = Date.now() - LAG_GRACE_MS + timeout;
+      givenUpAt = result.lastSequence;
       if (Date.now() >= deadline) {
         const reached = `reached sequence ${result.lastSequence}, the leader has ${goal.target}`;
         throw new UnavailableError(
@@ -342,6 +346,10 @@ async function consume(
     messages?.stop();
   };
   let timer: ReturnType<typeof setTimeout> | undefined;
+  /** Set once this consumer's read is over (its `finally` ran): callbacks still in flight change nothing then. */
+  let over = false;
+  /** A consumer info request of {@link stalled} is under way. */
+  let inquiring = false;
   /**
    * The consumer is behind the target: it reported nothing pending, or
    * delivered nothing for a while. On a replicated stream its peer may
@@ -368,13 +376,16 @@ async function consume(
     const asked = result.lastSequence;
     goal.last().then(
       (last) => {
-        if (end !== undefined) return; // the read ended meanwhile (aborted, failed): leave the goal as it is
+        // The read of this consumer ended meanwhile (aborted, failed, or the consumer gone): the goal is the next
+        // consumer's now, and an older answer must not lower its target.
+        if (end !== undefined || over) return;
         verifying = false;
         // The leader's last now: below the target when the target message is gone (expired, purged, replaced).
         goal.target = last;
         if (asked >= last) finish({ outcome: "caughtUp" });
         else if (!reached()) then();
         else if (untilLast) atTarget();
+        else if (dry) ranDry(); // its last delivery reported nothing pending during the question
       },
       (error: unknown) => finish({ outcome: "failed", error }),
     );
@@ -394,13 +405,17 @@ async function consume(
    * "stalled"; nats.js asks a dead peer for the consumer's info forever).
    */
   const stalled = () => {
+    if (inquiring) return; // one at a time: on a dead node each waits for its time-out
+    inquiring = true;
     jsm.consumers.info(stream, ci.name).then(
       () => {
-        if (end === undefined) lagging("stalled");
+        inquiring = false;
+        if (end === undefined && !over) lagging("stalled");
       },
       (error: unknown) => {
+        inquiring = false;
         if (isConsumerGone(error)) finish({ outcome: "lost" });
-        else if (end === undefined) lagging("stalled");
+        else if (end === undefined && !over) lagging("stalled");
       },
     );
   };
@@ -425,6 +440,8 @@ async function consume(
   /** Messages delivered by this consumer, and as many when the stall check last looked. */
   let deliveries = 0;
   let seen = 0;
+  /** Whether the last delivery reported nothing pending. */
+  let dry = false;
   let stall: ReturnType<typeof setInterval> | undefined;
   /** Every {@link STALL_CHECK_MS}: nothing delivered meanwhile, and no check or lag grace under way, asks the leader. */
   const watchStall = () => {
@@ -440,6 +457,7 @@ async function consume(
     deliveries++;
     try {
       readDelivery(m, delivery);
+      dry = delivery.pending === 0;
       if (delivery.seq > result.lastSequence) {
         if (timer !== undefined) {
           // Progress after running dry: the peer is catching up; give it the full grace again.
@@ -495,6 +513,7 @@ async function consume(
   } catch (error) {
     end ??= { outcome: "failed", error };
   } finally {
+    over = true;
     clearTimeout(timer);
     clearInterval(stall);
     signal?.removeEventListener("abort", onAbort);

@@ -161,7 +161,9 @@ describe("NATS reads: the stream leader's answer to a stalled read", () => {
       }),
       20_000,
     );
-    expect(outcome).toMatchObject({ lastSequence: 100, restarts: 1 });
+    // One consumer given up at least (a starved machine may give up a second one); never the time-out.
+    expect(outcome).toMatchObject({ lastSequence: 100 });
+    expect((outcome as { restarts: number }).restarts).toBeGreaterThanOrEqual(1);
     expect(seqs).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
   });
 });
