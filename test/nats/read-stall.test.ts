@@ -166,4 +166,28 @@ describe("NATS reads: the stream leader's answer to a stalled read", () => {
     expect((outcome as { restarts: number }).restarts).toBeGreaterThanOrEqual(1);
     expect(seqs).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
   });
+
+  it("catchUpTimeoutMs starts anew after a consumer that delivered: two short lags apart do not add up", async () => {
+    const stream = await streamOf(400);
+    // Each delivery 20 ms late; consumer 1 lags at 10, consumer 2 (about 8 s of deliveries) lags at 400.
+    const consumers: string[] = [];
+    proxy.delay = (f) => (f.kind === "delivery" ? 20 : 0);
+    proxy.hold = (f) => {
+      if (f.kind !== "delivery") return false;
+      if (!consumers.includes(f.consumer)) consumers.push(f.consumer);
+      const i = consumers.indexOf(f.consumer);
+      return (i === 0 && f.seq === 10) || (i === 1 && f.seq === 400);
+    };
+    const outcome = await within(
+      readFiltered(js, jsm, stream, `${stream}.>`, () => undefined, {
+        mode: ReadMode.All,
+        replicated: true,
+        batch: 1,
+        catchUpTimeoutMs: 6_000,
+      }),
+      50_000,
+    );
+    expect(outcome).toMatchObject({ lastSequence: 400 });
+    expect((outcome as { restarts: number }).restarts).toBeGreaterThanOrEqual(2);
+  }, 60_000);
 });
