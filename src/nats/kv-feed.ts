@@ -276,7 +276,16 @@ export class KvFeedSource implements FeedSource {
       await sleep(LOW_LAST_SEQUENCE_PAUSE_MS, signal);
       current = await this.#info(signal);
     }
-    if (created && position > 0 && (await this.#sameStream(signal)) !== LastMessage.Same) behind(recreated);
+    // A stream holding a message older than its creation time was not created again (a restored backup aside):
+    // decided without the remembered messages, which a key written again since may all have replaced.
+    if (
+      created &&
+      position > 0 &&
+      !olderThanCreated(current) &&
+      (await this.#sameStream(signal)) !== LastMessage.Same
+    ) {
+      behind(recreated);
+    }
     const first = current.state.first_seq;
     if (!running && position > 0 && first > position) {
       behind(`the bucket's stream no longer holds sequences before ${first} (purged, expired or replaced)`);
@@ -328,6 +337,12 @@ export class KvFeedSource implements FeedSource {
       this.#remember({ seq: position, subject: held.subject, time: () => time });
     }
   }
+}
+
+/** Whether the stream holds a message received before the stream's creation time, as it reports it. */
+function olderThanCreated(info: StreamInfo): boolean {
+  const first = Date.parse(info.state.first_ts);
+  return info.state.messages > 0 && !Number.isNaN(first) && first < Date.parse(info.created);
 }
 
 /** The time a stored message was received, in ns since 1970 (`undefined` when its timestamp does not parse). */

@@ -73,7 +73,7 @@ describe("NatsKvStore change feed: the stream only looks created again", () => {
     const feed = store.watch("ns");
     const it = feed[Symbol.asyncIterator]();
     expect((await untilBarrier(it)).at(-1)).toMatchObject({ position: 3 });
-    created = "2030-01-01T00:00:00Z";
+    created = "2000-01-01T00:00:00Z"; // before every message: the remembered messages decide
     // b written again: with history 1 its message at the cursor's position (3) is gone; a's (2) tells the stream.
     await store.save([item("ns", "b", 3)]);
     expect(await next(it)).toEqual(change("b", 3, 4, created));
@@ -96,6 +96,27 @@ describe("NatsKvStore change feed: the stream only looks created again", () => {
     await follower.close();
   });
 
+  it("one key written again after a new creation time: the stream's older messages tell it was not created again", async () => {
+    let created: string | undefined;
+    const proxy = await startRewriteProxy(natsUrl(), (payload) =>
+      created === undefined
+        ? payload
+        : Buffer.from(payload.toString("latin1").replace(/"created":"[^"]*"/g, `"created":"${created}"`), "latin1"),
+    );
+    await using client = await through(proxy);
+    await using store = await NatsKvStore.open({ client, bucket: uniqueBucket("epoch1"), history: 1 });
+    // The marker is sequence 1, a is 2: the only message the feed delivers, and so remembers.
+    await store.save([item("ns", "a", 1)]);
+    const feed = store.watch("ns");
+    const it = feed[Symbol.asyncIterator]();
+    expect((await untilBarrier(it)).at(-1)).toMatchObject({ position: 2 });
+    // After every message of the stream; a written again removes the one message the feed remembers.
+    created = "2030-01-01T00:00:00Z";
+    await store.save([item("ns", "a", 2)]);
+    expect(await next(it)).toEqual(change("a", 2, 3, created));
+    feed.close();
+  });
+
   it("a feed resumed from a cursor knows its stream by the message there, before it delivered any", async () => {
     let created: string | undefined;
     const proxy = await startRewriteProxy(natsUrl(), (payload) =>
@@ -112,7 +133,7 @@ describe("NatsKvStore change feed: the stream only looks created again", () => {
     const feed = store.watch("ns", { from: barrier });
     const it = feed[Symbol.asyncIterator]();
     expect(await untilBarrier(it)).toEqual([{ type: "caught-up", position: 3, epoch: barrier.epoch }]);
-    created = "2030-01-01T00:00:00Z";
+    created = "2000-01-01T00:00:00Z"; // before every message: the remembered messages decide
     await store.save([item("ns", "c", 3)]);
     expect(await next(it)).toEqual(change("c", 3, 4, created));
     feed.close();
