@@ -107,8 +107,10 @@ interface Delivered {
  * delivers in stream order a prefix of the leader's stream, and a consumer
  * created anew during the read takes one more question (its keys' last
  * revisions are taken at its creation, maybe past the target).
+ * Each question more makes a miss rarer (the key must be written again in
+ * every round); they cost a round trip each, and only while keys are saved.
  */
-export const INITIAL_RECHECKS = 2;
+export const INITIAL_RECHECKS = 8;
 
 /** What the feed needs from its store. */
 export interface KvFeedContext {

@@ -92,7 +92,7 @@ describe("NatsEventStore's ordered consumer", () => {
       expect(names).not.toContain(old);
     });
 
-    // What the old consumer had sent comes late: store A no longer reads it.
+    // What the old consumer had sent comes late (its subscription is gone: the client drops it), then a third append.
     expect(proxy.held.some((f) => f.kind === "delivery")).toBe(true);
     proxy.hold = () => false;
     proxy.flush();
