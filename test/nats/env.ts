@@ -2,6 +2,7 @@
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { inject } from "vitest";
+import { type HoldProxy, startHoldProxy } from "./proxy.js";
 
 /** The server URL; throws (fails the test, never skips it) when there is none. */
 export function natsUrl(): string {
@@ -29,4 +30,33 @@ export async function deleteTestStreams(nc: NatsConnection): Promise<void> {
   const names: string[] = [];
   for await (const name of jsm.streams.names()) if (name.includes(`_${RUN}_`)) names.push(name);
   await Promise.all(names.map((n) => jsm.streams.delete(n).catch(() => false)));
+}
+
+/** A test file's connections for fault tests through a {@link HoldProxy}. */
+export interface ProxiedTest {
+  /** Straight to the server (set-up, other processes' writes, clean-up). */
+  readonly nc: NatsConnection;
+  readonly proxy: HoldProxy;
+  /** Through the proxy. */
+  readonly client: NatsConnection;
+  /** Closes both connections and the proxy, after deleting the streams the file created. */
+  close(): Promise<void>;
+}
+
+/** A direct connection, a hold proxy to the test server and a connection through it, named after `name`. */
+export async function proxiedTest(name: string): Promise<ProxiedTest> {
+  const nc = await connectTest(`${name}-test`);
+  const proxy = await startHoldProxy(natsUrl());
+  const client = await connect({ servers: proxy.url, name: `${name}-proxied` });
+  return {
+    nc,
+    proxy,
+    client,
+    async close() {
+      await client.close();
+      await proxy.close();
+      await deleteTestStreams(nc);
+      await nc.close();
+    },
+  };
 }

@@ -4,31 +4,24 @@
  * 500 ms, one fill at a time. A proxy between client and server holds the
  * consumer's deliveries and delays or rewrites the replies to those gets.
  */
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { createEvent } from "../../src/events/index.js";
 import { NatsEventStore } from "../../src/nats/index.js";
-import { connectTest, deleteTestStreams, natsUrl, uniqueBucket } from "./env.js";
-import { type ClassifiedFrame, type HoldProxy, startHoldProxy } from "./proxy.js";
+import { type ProxiedTest, proxiedTest, uniqueBucket } from "./env.js";
+import type { ClassifiedFrame, HoldProxy } from "./proxy.js";
 
+let setup: ProxiedTest;
 let nc: NatsConnection;
 let proxy: HoldProxy;
 let client: NatsConnection;
 beforeAll(async () => {
-  nc = await connectTest("event-store-fill-test");
-  proxy = await startHoldProxy(natsUrl());
-  client = await connect({ servers: proxy.url, name: "event-store-fill-proxied" });
+  setup = await proxiedTest("event-store-fill");
+  ({ nc, proxy, client } = setup);
 });
-beforeEach(() => {
-  proxy.hold = () => false;
-  proxy.delay = () => 0;
-  proxy.rewrite = (f) => f.frame.bytes;
-});
+beforeEach(() => proxy.reset());
 afterAll(async () => {
-  await client?.close();
-  await proxy?.close();
-  if (nc) await deleteTestStreams(nc);
-  await nc?.close();
+  await setup?.close();
 });
 
 /** A get reply turned into a JetStream API error other than "no message found" (the server failing to answer). */

@@ -7,31 +7,24 @@
  * consumer's subscription, as a node that went down does.
  */
 import { jetstreamManager } from "@nats-io/jetstream";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { createEvent } from "../../src/events/index.js";
 import { NatsEventStore } from "../../src/nats/index.js";
-import { connectTest, deleteTestStreams, natsUrl, uniqueBucket } from "./env.js";
-import { type ClassifiedFrame, type HoldProxy, startHoldProxy } from "./proxy.js";
+import { type ProxiedTest, proxiedTest, uniqueBucket } from "./env.js";
+import type { ClassifiedFrame, HoldProxy } from "./proxy.js";
 
+let setup: ProxiedTest;
 let nc: NatsConnection;
 let proxy: HoldProxy;
 let client: NatsConnection;
 beforeAll(async () => {
-  nc = await connectTest("event-store-silence-test");
-  proxy = await startHoldProxy(natsUrl());
-  client = await connect({ servers: proxy.url, name: "event-store-silence-proxied" });
+  setup = await proxiedTest("event-store-silence");
+  ({ nc, proxy, client } = setup);
 });
-beforeEach(() => {
-  proxy.hold = () => false;
-  proxy.delay = () => 0;
-  proxy.rewrite = (f) => f.frame.bytes;
-});
+beforeEach(() => proxy.reset());
 afterAll(async () => {
-  await client?.close();
-  await proxy?.close();
-  if (nc) await deleteTestStreams(nc);
-  await nc?.close();
+  await setup?.close();
 });
 
 /** The names of the stream's consumers on the server. */

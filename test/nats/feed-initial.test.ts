@@ -6,14 +6,15 @@
  * start. The read reads on to the leader's later answers, so every key
  * that existed before the feed started is in its initial part, each once.
  */
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import type { FeedEvent } from "../../src/index.js";
 import { NatsKvStore } from "../../src/nats/index.js";
 import { item, untilBarrier } from "../helpers/feed.js";
-import { connectTest, deleteTestStreams, natsUrl, uniqueBucket } from "./env.js";
-import { type ClassifiedFrame, type HoldProxy, startHoldProxy } from "./proxy.js";
+import { connectTest, type ProxiedTest, proxiedTest, uniqueBucket } from "./env.js";
+import type { ClassifiedFrame, HoldProxy } from "./proxy.js";
 
+let setup: ProxiedTest;
 let nc: NatsConnection;
 /** A second client, as another process writing the bucket. */
 let other: NatsConnection;
@@ -21,20 +22,14 @@ let proxy: HoldProxy;
 /** The feeds' client, behind the proxy. */
 let client: NatsConnection;
 beforeAll(async () => {
-  nc = await connectTest("feed-initial-test");
+  setup = await proxiedTest("feed-initial");
+  ({ nc, proxy, client } = setup);
   other = await connectTest("feed-initial-writer");
-  proxy = await startHoldProxy(natsUrl());
-  client = await connect({ servers: proxy.url, name: "feed-initial-proxied" });
 });
-beforeEach(() => {
-  proxy.hold = () => false;
-});
+beforeEach(() => proxy.reset());
 afterAll(async () => {
-  await client?.close();
-  await proxy?.close();
-  if (nc) await deleteTestStreams(nc);
   await other?.close();
-  await nc?.close();
+  await setup?.close();
 });
 
 /** The server's reply to a consumer's creation. */

@@ -176,6 +176,8 @@ export interface HoldProxy extends Proxy {
   rewrite: (f: ClassifiedFrame) => Buffer;
   /** Passes on, in order, the held frames `hold` now lets through. */
   flush(): void;
+  /** Holds, delays and rewrites nothing from now on (the defaults). */
+  reset(): void;
   /** The frames held back now. */
   readonly held: readonly ClassifiedFrame[];
   /** The frames passed on so far. */
@@ -201,6 +203,11 @@ export async function startHoldProxy(target: string): Promise<HoldProxy> {
     rewrite: (f: ClassifiedFrame) => f.frame.bytes,
     held,
     passed,
+    reset() {
+      self.hold = () => false;
+      self.delay = () => 0;
+      self.rewrite = (f: ClassifiedFrame) => f.frame.bytes;
+    },
     flush() {
       held.length = 0;
       for (const [client, queue] of queues) {

@@ -6,33 +6,28 @@
  * server's deliveries back.
  */
 import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, beforeEach, expect, it, vi } from "vitest";
 import { isUnavailableError } from "../../src/index.js";
 import { readFiltered } from "../../src/nats/reader.js";
-import { connectTest, deleteTestStreams, natsUrl, uniqueBucket } from "./env.js";
-import { type HoldProxy, startHoldProxy } from "./proxy.js";
+import { type ProxiedTest, proxiedTest, uniqueBucket } from "./env.js";
+import type { HoldProxy } from "./proxy.js";
 
+let setup: ProxiedTest;
 let nc: NatsConnection;
 let proxy: HoldProxy;
 let client: NatsConnection;
 let js: JetStreamClient;
 let jsm: JetStreamManager;
 beforeAll(async () => {
-  nc = await connectTest("read-slow-test");
-  proxy = await startHoldProxy(natsUrl());
-  client = await connect({ servers: proxy.url, name: "read-slow-proxied" });
+  setup = await proxiedTest("read-slow");
+  ({ nc, proxy, client } = setup);
   js = jetstream(client);
   jsm = await jetstreamManager(client);
 });
-beforeEach(() => {
-  proxy.hold = () => false;
-});
+beforeEach(() => proxy.reset());
 afterAll(async () => {
-  await client?.close();
-  await proxy?.close();
-  if (nc) await deleteTestStreams(nc);
-  await nc?.close();
+  await setup?.close();
 });
 
 /** A stream of 5 subjects `<name>.k0`…, one message each (sequences 1…5). */

@@ -11,15 +11,15 @@
  */
 import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { isUnavailableError, sleep } from "../../src/index.js";
 import { NatsKvStore } from "../../src/nats/index.js";
 import { entityKey } from "../../src/nats/keys.js";
 import { ReadMode, readFiltered } from "../../src/nats/reader.js";
 import { set, unset } from "../../src/testing/fixtures.js";
-import { connectTest, deleteTestStreams, natsUrl, uniqueBucket } from "./env.js";
-import { type HoldProxy, startHoldProxy, withPending } from "./proxy.js";
+import { type ProxiedTest, proxiedTest, uniqueBucket } from "./env.js";
+import { type HoldProxy, withPending } from "./proxy.js";
 
 /** `p`'s outcome (its value or its error), or "hung" when it did not settle within `ms`. */
 const within = <T>(p: Promise<T>, ms: number) =>
@@ -31,28 +31,21 @@ const within = <T>(p: Promise<T>, ms: number) =>
     sleep(ms).then(() => "hung" as const),
   ]);
 
+let setup: ProxiedTest;
 let nc: NatsConnection;
 let proxy: HoldProxy;
 let client: NatsConnection;
 let js: JetStreamClient;
 let jsm: JetStreamManager;
 beforeAll(async () => {
-  nc = await connectTest("read-stall-test");
-  proxy = await startHoldProxy(natsUrl());
-  client = await connect({ servers: proxy.url, name: "read-stall-proxied" });
+  setup = await proxiedTest("read-stall");
+  ({ nc, proxy, client } = setup);
   js = jetstream(client);
   jsm = await jetstreamManager(client);
 });
-beforeEach(() => {
-  proxy.hold = () => false;
-  proxy.delay = () => 0;
-  proxy.rewrite = (f) => f.frame.bytes;
-});
+beforeEach(() => proxy.reset());
 afterAll(async () => {
-  await client?.close();
-  await proxy?.close();
-  if (nc) await deleteTestStreams(nc);
-  await nc?.close();
+  await setup?.close();
 });
 
 /** A stream of `count` subjects `<name>.k00`…, one message each (sequences 1…count), keeping `perSubject` per subject. */
