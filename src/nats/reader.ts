@@ -242,7 +242,10 @@ export async function readFiltered(
     const last = asked.value;
     goal.target = last && last.seq >= (start ?? 0) ? last.seq : 0;
   }
-  /** When the read gives up on lagging peers: counted from the first consumer that stayed behind (delivering a large slice is no lag). */
+  /**
+   * When the read gives up on lagging peers: counted from the first consumer that stayed behind, and anew from one
+   * that delivered more than the one before it (delivering a large slice is no lag).
+   */
   let deadline = 0;
   /** What was delivered when the last consumer was given up: a consumer that delivered more starts the time anew. */
   let givenUpAt = -1;

@@ -293,7 +293,13 @@ describe("NATS cluster: SIGKILL of all three nodes at once during writes", () =>
             casSaves: lostCas.map((a) => `${a.id} v${a.version}`),
             eventAppends: lostEvents.map((e) => e.position),
           },
-          "acknowledged writes lost",
+          // For an event: what the restarted stream holds at its position, and where the stream ends.
+          `acknowledged writes lost${lostEvents
+            .map(
+              (e) =>
+                `; event ${e.id} at ${e.position}: stored ${stored?.get(e.position) ?? "nothing"} there, the stream ends at ${stored?.size ?? "?"}`,
+            )
+            .join("")}`,
         ).toEqual({ kvSaves: [], casSaves: [], eventAppends: [] });
       }
     });
