@@ -23,6 +23,15 @@ afterAll(async () => {
   await nc.close();
 });
 
+/** A proxy whose stream info replies report `created()` as the creation time, once it is defined. */
+function createdProxy(created: () => string | undefined): Promise<TcpProxy> {
+  return startRewriteProxy(natsUrl(), (payload) => {
+    const time = created();
+    if (time === undefined) return payload;
+    return Buffer.from(payload.toString("latin1").replace(/"created":"[^"]*"/g, `"created":"${time}"`), "latin1");
+  });
+}
+
 /** A client behind `proxy`, closed with it. */
 async function through(proxy: TcpProxy): Promise<NatsConnection & AsyncDisposable> {
   const client = await connect({ servers: proxy.url, name: "feed-epoch-proxied" });
@@ -60,12 +69,7 @@ describe("NatsKvStore change feed: the stream only looks created again", () => {
   it("a new creation time of the same stream: the feed and a follower go on, with it as the epoch", async () => {
     let created: string | undefined;
     // Stream info replies are JSON payloads: from now on they report another creation time.
-    const proxy = await startRewriteProxy(natsUrl(), (payload) =>
-      created === undefined
-        ? payload
-        : Buffer.from(payload.toString("latin1").replace(/"created":"[^"]*"/g, `"created":"${created}"`), "latin1"),
-    );
-    await using client = await through(proxy);
+    await using client = await through(await createdProxy(() => created));
     await using store = await NatsKvStore.open({ client, bucket: uniqueBucket("epoch"), history: 1 });
     // The namespace's marker is sequence 1, then a (2) and b (3).
     await store.save([item("ns", "a", 1), item("ns", "b", 2)]);
@@ -98,12 +102,7 @@ describe("NatsKvStore change feed: the stream only looks created again", () => {
 
   it("one key written again after a new creation time: the stream's older messages tell it was not created again", async () => {
     let created: string | undefined;
-    const proxy = await startRewriteProxy(natsUrl(), (payload) =>
-      created === undefined
-        ? payload
-        : Buffer.from(payload.toString("latin1").replace(/"created":"[^"]*"/g, `"created":"${created}"`), "latin1"),
-    );
-    await using client = await through(proxy);
+    await using client = await through(await createdProxy(() => created));
     await using store = await NatsKvStore.open({ client, bucket: uniqueBucket("epoch1"), history: 1 });
     // The marker is sequence 1, a is 2: the only message the feed delivers, and so remembers.
     await store.save([item("ns", "a", 1)]);
@@ -119,12 +118,7 @@ describe("NatsKvStore change feed: the stream only looks created again", () => {
 
   it("a feed resumed from a cursor knows its stream by the message there, before it delivered any", async () => {
     let created: string | undefined;
-    const proxy = await startRewriteProxy(natsUrl(), (payload) =>
-      created === undefined
-        ? payload
-        : Buffer.from(payload.toString("latin1").replace(/"created":"[^"]*"/g, `"created":"${created}"`), "latin1"),
-    );
-    await using client = await through(proxy);
+    await using client = await through(await createdProxy(() => created));
     await using store = await NatsKvStore.open({ client, bucket: uniqueBucket("epoch_from"), history: 1 });
     await store.save([item("ns", "a", 1), item("ns", "b", 2)]);
     const first = store.watch("ns");
