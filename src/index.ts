@@ -91,6 +91,7 @@ export {
   FeedNotifier,
   type FeedSource,
   type FeedStart,
+  feedBatchSize,
   feedPollIntervalMs,
   feedStart,
   type WatchOptions,

@@ -66,12 +66,24 @@ export interface WatchOptions extends CallOptions {
    * @default 100
    */
   pollIntervalMs?: number | undefined;
+  /**
+   * The most changes one read of the backend takes, past the current
+   * state: a feed resuming `from` a cursor, or following writers faster
+   * than its consumer, reads on in pieces of this many, so it holds at
+   * most this many changes read and not yet taken (the initial part of a
+   * feed without `from`, the current state, is read whole, as `load` reads
+   * it). Fewer, larger reads cost less per change.
+   * @default 10000
+   */
+  batchSize?: number | undefined;
 }
 
 /** Defaults of {@link WatchOptions}. */
 export const CHANGE_FEED_DEFAULTS = {
   /** @default 100 */
   pollIntervalMs: 100,
+  /** @default 10000 */
+  batchSize: 10_000,
 } as const;
 
 /** The cursor a feed continues after: the normalised `from`. */
@@ -89,12 +101,20 @@ export interface FeedBatch {
   readonly cursor: FeedCursor;
   /** The backend's latest position when it was read (for lag). @default cursor.position */
   readonly head?: number | undefined;
+  /**
+   * The read stopped short of what the backend holds (it took
+   * `batchSize` changes): the feed reads on from `cursor` at once, and the
+   * pieces count as one read (the initial part's barrier comes after the
+   * last of them). @default false
+   */
+  readonly more?: boolean | undefined;
 }
 
 /** What a backend gives {@link ChangeFeed}. */
 export interface FeedSource {
   /**
-   * The changes after `cursor`, up to what the backend holds now; with no
+   * The changes after `cursor`, up to what the backend holds now (or the
+   * first `batchSize` of them, with {@link FeedBatch.more}); with no
    * cursor, the current state (the latest change of every key, as `load`
    * returns it, tombstones included). A read and the next read must
    * together leave no change out and deliver none twice.
@@ -123,6 +143,15 @@ export function feedStart(options: WatchOptions | undefined): FeedStart | undefi
     throw new ValidationError("from.epoch", `must be a string, got ${typeof epoch}`);
   }
   return { position, epoch };
+}
+
+/** Checks `options.batchSize`. @throws ValidationError */
+export function feedBatchSize(options: WatchOptions | undefined): number {
+  const size = options?.batchSize ?? CHANGE_FEED_DEFAULTS.batchSize;
+  if (typeof size !== "number" || !Number.isSafeInteger(size) || size < 1) {
+    throw new ValidationError("batchSize", `must be an integer >= 1, got ${String(size)}`);
+  }
+  return size;
 }
 
 /** Checks `options.pollIntervalMs`. @throws ValidationError */
@@ -284,10 +313,12 @@ export class ChangeFeed implements AsyncIterable<FeedEvent>, AsyncDisposable {
     const signal = this.#controller.signal;
     let read: FeedStart | FeedCursor | undefined = this.#start;
     let first = true;
+    /** The last read was a piece ({@link FeedBatch.more}): read on without waiting. */
+    let more = false;
     try {
       for (;;) {
         if (this.#stopped()) return;
-        if (!first) {
+        if (!first && !more) {
           if (!this.#refreshRequested) await this.#wait(read as FeedCursor, signal);
           this.#refreshRequested = false;
           if (this.#stopped()) return;
@@ -308,6 +339,9 @@ export class ChangeFeed implements AsyncIterable<FeedEvent>, AsyncDisposable {
         }
         this.#cursor = batch.cursor;
         read = batch.cursor;
+        // A piece of a read: the rest follows at once, and the read counts once it is all delivered.
+        more = batch.more === true;
+        if (more) continue;
         if (first) {
           first = false;
           if (this.#stopped()) return;

@@ -8,7 +8,15 @@
  */
 import { type Change, type ChangeInput, ChangeType, type EntityType, validateWithSchema } from "./change.js";
 import { ClosedError, throwIfAborted, UnknownEntityTypeError, ValidationError } from "./errors.js";
-import { ChangeFeed, FeedNotifier, type FeedSource, feedPollIntervalMs, feedStart, type WatchOptions } from "./feed.js";
+import {
+  ChangeFeed,
+  FeedNotifier,
+  type FeedSource,
+  feedBatchSize,
+  feedPollIntervalMs,
+  feedStart,
+  type WatchOptions,
+} from "./feed.js";
 import { OptionChecker } from "./options.js";
 import { toJsonWithin, validateEntityId, validateEntityType, validateNamespace } from "./validation.js";
 
@@ -442,18 +450,20 @@ export abstract class BaseStore implements Store {
   /**
    * The start of a `watch`: {@link checkOpen}, the options checked, then a
    * {@link ChangeFeed} over `makeSource`'s source that ends when the store
-   * closes. `makeSource` gets the checked poll interval.
+   * closes. `makeSource` gets the checked poll interval and batch size
+   * (the most changes one read after the initial state may take; a source
+   * that stops there says so with `FeedBatch.more`).
    * @throws ClosedError | InvalidNameError | ValidationError
    */
   protected openFeed(
     namespace: string,
     options: WatchOptions | undefined,
-    makeSource: (pollIntervalMs: number) => FeedSource,
+    makeSource: (pollIntervalMs: number, batchSize: number) => FeedSource,
   ): ChangeFeed {
     this.#state.check();
     validateNamespace(namespace);
     feedStart(options);
-    const source = makeSource(feedPollIntervalMs(options));
+    const source = makeSource(feedPollIntervalMs(options), feedBatchSize(options));
     const feed = new ChangeFeed(namespace, source, options, {
       isClosed: () => this.#state.closed,
       onEnd: (f) => {

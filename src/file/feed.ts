@@ -48,7 +48,12 @@ export interface FileFeedContext {
   onSkipped(lines: number[]): void;
   readonly notifier: FeedNotifier;
   readonly pollIntervalMs: number;
+  /** The most changes a read after the current state delivers (`WatchOptions.batchSize`). */
+  readonly batchSize: number;
 }
+
+/** Bytes of the file a bounded read parses at a time (a longer line: the window grows to hold it). */
+const WINDOW_BYTES = 1024 * 1024;
 
 /** A line read: its change, key, fingerprint and end offset. */
 interface Line {
@@ -74,6 +79,8 @@ export class FileFeedSource implements FeedSource {
   #lineCount = 0;
   /** Lines of the file before the end of the last range {@link #lines} read. */
   #linesRead = 0;
+  /** Byte offset just past the last line {@link #lines} read (its range's end unless it stopped early). */
+  #linesEnd = 0;
   /** The file's raw size and modification time at the last read (a torn last line is part of the size). */
   #seen: { readonly size: number; readonly mtimeMs: number } | undefined;
 
@@ -87,21 +94,28 @@ export class FileFeedSource implements FeedSource {
       const size = snap?.size ?? 0;
       let items: FeedChange[];
       this.#linesRead = 0;
+      /** Where this read ends: `size`, or before it when it took `batchSize` changes. */
+      let end = size;
       if (this.#epoch === undefined) {
         this.#last = undefined;
-        items = cursor === undefined ? await this.#initial(snap, epoch) : await this.#resume(snap, epoch, cursor);
+        if (cursor === undefined) items = await this.#initial(snap, epoch);
+        else {
+          items = await this.#resume(snap, epoch, cursor);
+          end = this.#linesEnd;
+        }
       } else if (snap && epoch === this.#epoch && this.#sameFile(snap)) {
-        items = this.#items(await this.#lines(snap, this.#offset, size, this.#lineCount), epoch);
+        items = this.#items(await this.#linesUpTo(snap, this.#offset, size, this.#lineCount), epoch);
+        end = this.#linesEnd;
       } else {
         this.#last = undefined;
         items = await this.#replaced(snap, epoch);
       }
       this.#epoch = epoch;
-      this.#offset = size;
+      this.#offset = end;
       this.#lineCount = this.#linesRead;
       // As the lock saw the file (its size is `size` plus a torn tail): a line appended since changes them.
       this.#seen = snap && { size: snap.rawSize, mtimeMs: snap.mtimeMs };
-      return { items, cursor: { position: size, epoch }, head: size };
+      return { items, cursor: { position: end, epoch }, head: size, more: end < size };
     } finally {
       if (snap) closeSync(snap.fd);
     }
@@ -147,11 +161,16 @@ export class FileFeedSource implements FeedSource {
     }
     const size = snap?.size ?? 0;
     if (position > size) this.#behind(position, `the namespace file holds ${size} bytes`);
+    this.#linesEnd = position;
     if (!snap) return [];
-    const before = await this.#lines(snap, 0, position, 0);
-    if ((before.at(-1)?.end ?? 0) !== position) this.#behind(position, "it is not the end of a line of the file");
-    for (const line of before) this.#known.set(line.key, line.print);
-    return this.#items(await this.#lines(snap, position, size, this.#linesRead), epoch);
+    // What the consumer holds: the fingerprint of each key's last line before the cursor, a window at a time.
+    let lastEnd = 0;
+    await this.#windows(snap, 0, position, 0, Number.POSITIVE_INFINITY, (lines) => {
+      for (const line of lines) this.#known.set(line.key, line.print);
+      lastEnd = lines.at(-1)?.end ?? lastEnd;
+    });
+    if (lastEnd !== position) this.#behind(position, "it is not the end of a line of the file");
+    return this.#items(await this.#linesUpTo(snap, position, size, this.#linesRead), epoch);
   }
 
   /** The file was replaced (compaction), created or removed: deliver what differs from what was delivered. */
@@ -197,26 +216,81 @@ export class FileFeedSource implements FeedSource {
     return { type: FeedEventType.Change, change: this.ctx.loaded(line.change), position: line.end, epoch };
   }
 
+  /** Up to `batchSize` lines of `snap` from byte `from` (a line boundary) towards `to`, a window at a time. */
+  async #linesUpTo(snap: Snapshot, from: number, to: number, firstLine: number): Promise<Line[]> {
+    const out: Line[] = [];
+    await this.#windows(snap, from, to, firstLine, this.ctx.batchSize, (lines) => {
+      for (const line of lines) out.push(line);
+    });
+    return out;
+  }
+
   /**
-   * The lines of `snap` from byte `from` to `to` (both line boundaries),
-   * the first of them line `firstLine` + 1 of the file (0-based
-   * `firstLine`); sets {@link #linesRead} to the lines before `to`. A
-   * damaged line is a `CorruptionError` naming its number, or with
-   * `onCorruption: "skip"` left out and reported.
+   * Reads the lines of `snap` from byte `from` (a line boundary) towards
+   * `to`, {@link WINDOW_BYTES} at a time (more for a longer line), handing
+   * each window's lines to `onLines`, until `max` changes were read or
+   * `to` is reached; sets {@link #linesEnd} and {@link #linesRead} to
+   * where it stopped.
    */
-  async #lines(snap: Snapshot, from: number, to: number, firstLine: number): Promise<Line[]> {
+  async #windows(
+    snap: Snapshot,
+    from: number,
+    to: number,
+    firstLine: number,
+    max: number,
+    onLines: (lines: Line[]) => void,
+  ): Promise<void> {
+    let pos = from;
+    let line = firstLine;
+    let read = 0;
+    let window = WINDOW_BYTES;
+    while (pos < to && read < max) {
+      const lines = await this.#lines(snap, pos, Math.min(to, pos + window), line, max - read);
+      if (this.#linesEnd === pos) {
+        // No whole line in the window: one longer than it (or the file ended early, under the lock: never).
+        if (pos + window >= to) break;
+        window *= 2;
+        continue;
+      }
+      onLines(lines);
+      read += lines.length;
+      pos = this.#linesEnd;
+      line = this.#linesRead;
+    }
+    this.#linesEnd = pos;
+    this.#linesRead = line;
+  }
+
+  /**
+   * The lines of `snap` from byte `from` to `to` (`from` a line boundary;
+   * a line `to` cuts is left out), the first of them line `firstLine` + 1
+   * of the file (0-based `firstLine`), at most `max` changes; sets
+   * {@link #linesEnd} just past the last line taken and {@link #linesRead}
+   * to the lines before it. A damaged line is a `CorruptionError` naming
+   * its number, or with `onCorruption: "skip"` left out and reported.
+   */
+  async #lines(
+    snap: Snapshot,
+    from: number,
+    to: number,
+    firstLine: number,
+    max = Number.POSITIVE_INFINITY,
+  ): Promise<Line[]> {
     this.#linesRead = firstLine;
+    this.#linesEnd = from;
     if (to <= from) return [];
     const text = await readText(snap.fd, to, this.ctx.chunkBytes, from);
     const out: Line[] = [];
     const skipped: number[] = [];
     let offset = from;
     let line = firstLine;
-    for (const chunk of text.chunks) {
+    let taken = from;
+    chunks: for (const chunk of text.chunks) {
       let start = 0;
       for (;;) {
         const nl = chunk.indexOf(10, start);
         if (nl < 0) break;
+        if (out.length === max) break chunks;
         line++;
         const end = nl > start && chunk[nl - 1] === 13 ? nl - 1 : nl;
         if (end > start) {
@@ -237,10 +311,12 @@ export class FileFeedSource implements FeedSource {
           this.#last = { start: offset + start, print };
         }
         start = nl + 1;
+        taken = offset + start;
       }
       offset += chunk.length;
     }
     this.#linesRead = line;
+    this.#linesEnd = taken;
     if (skipped.length > 0) this.ctx.onSkipped(skipped);
     return out;
   }

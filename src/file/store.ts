@@ -245,9 +245,10 @@ export class FileStore extends BaseStore {
    * a compaction replaces it (see docs/concepts.md, "Change feeds").
    */
   watch(namespace: string, options?: WatchOptions): ChangeFeed {
-    return this.openFeed(namespace, options, (pollIntervalMs) => {
+    return this.openFeed(namespace, options, (pollIntervalMs, batchSize) => {
       const log = this.#log(namespace);
       return new FileFeedSource({
+        batchSize,
         namespace,
         file: log.file,
         chunkBytes: this.#options.internals.readChunkBytes,

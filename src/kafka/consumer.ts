@@ -37,8 +37,10 @@ export type PartitionOffsets = ReadonlyMap<number, number>;
 export interface ReadRange {
   /** Where the read began: the given offset, else the partition's first offset. */
   readonly starts: Map<number, number>;
-  /** The end offset captured when the read began (exclusive: the next offset to read). */
+  /** The end offset captured when the read began, or the `until` given below it (exclusive: the next offset to read). */
   readonly ends: Map<number, number>;
+  /** The partitions whose `until` was below their end offset: they hold more. */
+  readonly limited: Set<number>;
 }
 
 /** Called with every record in offset order per partition; `key` is the UTF-8 key. */
@@ -131,15 +133,17 @@ export class ChangelogConsumer {
 
   /**
    * Reads `partitions` from `from` (per partition; else from its first
-   * offset) to the end offsets captured now; one read at a time per consumer.
+   * offset) to the end offsets captured now, or to `until` (per partition)
+   * where it is lower; one read at a time per consumer.
    */
   read(
     partitions: readonly number[],
     sink: RecordSink,
     options: ScanOptions = {},
     from?: PartitionOffsets,
+    until?: PartitionOffsets,
   ): Promise<ReadRange> {
-    return this.#serial(() => this.#read(partitions, sink, options, from));
+    return this.#serial(() => this.#read(partitions, sink, options, from, until));
   }
 
   async #read(
@@ -147,11 +151,12 @@ export class ChangelogConsumer {
     sink: RecordSink,
     options: ScanOptions,
     from: PartitionOffsets | undefined,
+    until: PartitionOffsets | undefined,
   ): Promise<ReadRange> {
     const { signal, onProgress } = options;
     throwIfAborted(signal);
     const consumer = await this.#client();
-    const range: ReadRange = { starts: new Map(), ends: new Map() };
+    const range: ReadRange = { starts: new Map(), ends: new Map(), limited: new Set() };
     const ends = new Map<number, number>(); // partitions still to read
     const assignment: RdKafka.TopicPartitionOffset[] = [];
     let total = 0;
@@ -167,12 +172,15 @@ export class ChangelogConsumer {
         );
       }
       const start = Math.max(given ?? lowOffset, lowOffset);
+      const cap = until?.get(partition) ?? highOffset;
+      const end = Math.max(start, Math.min(highOffset, cap));
+      if (end < highOffset) range.limited.add(partition);
       range.starts.set(partition, start);
-      range.ends.set(partition, highOffset);
-      if (highOffset > start) {
-        ends.set(partition, highOffset);
+      range.ends.set(partition, end);
+      if (end > start) {
+        ends.set(partition, end);
         assignment.push({ topic: this.topic, partition, offset: start });
-        total += highOffset - start;
+        total += end - start;
       }
     });
     let read = 0;
@@ -214,7 +222,12 @@ export class ChangelogConsumer {
         }
         for (const m of messages) {
           const end = ends.get(m.partition);
-          if (end === undefined || m.offset >= end) continue; // written after the read began, or partition done
+          if (end === undefined) continue; // partition done
+          if (m.offset >= end) {
+            // Past the end (written after the read began, or past `until`): every offset before it came.
+            ends.delete(m.partition);
+            continue;
+          }
           read++;
           if (m.key !== null && m.key !== undefined)
             sink(typeof m.key === "string" ? m.key : m.key.toString("utf8"), m);

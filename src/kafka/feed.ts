@@ -44,6 +44,12 @@ export interface KafkaFeedContext {
   decode(key: string, message: RdKafka.Message): Change;
   readonly notifier: FeedNotifier;
   readonly pollIntervalMs: number;
+  /**
+   * The most records of the partition a read after the current state
+   * takes (`WatchOptions.batchSize`; records of other namespaces count
+   * too, so a read delivers at most this many changes).
+   */
+  readonly batchSize: number;
 }
 
 /** The feed source of one namespace of a Kafka store. */
@@ -69,6 +75,7 @@ export class KafkaFeedSource implements FeedSource {
       },
       { signal },
       cursor === undefined ? undefined : new Map([[partition, cursor.position]]),
+      cursor === undefined ? undefined : new Map([[partition, cursor.position + ctx.batchSize]]),
     );
     if (cursor !== undefined && (range.starts.get(partition) ?? 0) > cursor.position) {
       this.#behind(cursor.position, `the records from offset ${cursor.position} were removed (retention) meanwhile`);
@@ -82,7 +89,11 @@ export class KafkaFeedSource implements FeedSource {
       epoch: "",
     }));
     const end = range.ends.get(partition) ?? cursor?.position ?? 0;
-    return { items, cursor: { position: Math.max(end, cursor?.position ?? 0), epoch: "" } };
+    return {
+      items,
+      cursor: { position: Math.max(end, cursor?.position ?? 0), epoch: "" },
+      more: range.limited.has(partition),
+    };
   }
 
   async wait(cursor: FeedCursor, signal: AbortSignal): Promise<void> {

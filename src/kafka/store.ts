@@ -232,10 +232,11 @@ export class KafkaStore extends BaseStore {
    * behind (`FeedBehindError`).
    */
   watch(namespace: string, options?: WatchOptions): ChangeFeed {
-    return this.openFeed(namespace, options, (pollIntervalMs) => {
+    return this.openFeed(namespace, options, (pollIntervalMs, batchSize) => {
       const { brokers, groupId, consumerConfig, stallTimeoutMs } = this.#consumerSettings;
       return new KafkaFeedSource({
         namespace,
+        batchSize,
         consumer: new ChangelogConsumer(brokers, this.topic, groupId, consumerConfig, stallTimeoutMs),
         partition: async () => partitionForNamespace(namespace, await this.#partitionCount()),
         decode: (key, message) => this.loaded(this.#decode(namespace, key, message)),

@@ -90,10 +90,10 @@ export class MemoryStore extends BaseStore {
    * `clear(namespace)`, a feed from before the clear is behind.
    */
   watch(namespace: string, options?: WatchOptions): ChangeFeed {
-    return this.openFeed(namespace, options, () => this.#feedSource(namespace));
+    return this.openFeed(namespace, options, (_pollIntervalMs, batchSize) => this.#feedSource(namespace, batchSize));
   }
 
-  #feedSource(namespace: string): FeedSource {
+  #feedSource(namespace: string, batchSize: number): FeedSource {
     return {
       read: async (cursor): Promise<FeedBatch> => {
         this.checkOpen(namespace);
@@ -115,8 +115,12 @@ export class MemoryStore extends BaseStore {
         const items: FeedChange[] = [];
         const entries = this.#data.get(namespace);
         if (entries) {
-          // Entries are in position order: the tail after `after`.
+          // Entries are in position order: the tail after `after` (the whole state for a new feed).
           for (let e = entries.after(after); e !== undefined; e = e.next) {
+            if (cursor !== undefined && items.length === batchSize) {
+              const position = (items[batchSize - 1] as FeedChange).position;
+              return { items, cursor: { position, epoch: "" }, head, more: true };
+            }
             items.push({
               type: FeedEventType.Change,
               change: this.loaded(e.toChange(namespace)),

@@ -123,6 +123,8 @@ export interface KvFeedContext {
   /** The subjects of the namespace's entities (`$KV.<bucket>.<namespace>.>`). */
   readonly filter: string;
   readonly replicated: boolean;
+  /** The most changes a read after the current state delivers (`WatchOptions.batchSize`). */
+  readonly batchSize: number;
   /** Decodes a message of the namespace (and checks it as `load` does). */
   decode(m: JsMsg): Change;
 }
@@ -170,6 +172,7 @@ export class KvFeedSource implements FeedSource {
               untilLast: true,
               mode: ReadMode.All,
               startSequence: cursor.position + 1,
+              maxMessages: ctx.batchSize,
               signal,
               replicated: ctx.replicated,
             },
@@ -177,7 +180,7 @@ export class KvFeedSource implements FeedSource {
       const position = Math.max(cursor?.position ?? 0, result.lastSequence);
       // A key written again during the initial read may come twice (its older revision first): its last one wins.
       const state = cursor === undefined && result.lagged ? keepLastPerKey(items, changeKey) : items;
-      return { items: state, cursor: { position, epoch } };
+      return { items: state, cursor: { position, epoch }, more: result.limited };
     } catch (error) {
       throw natsError(error, `change feed of namespace ${JSON.stringify(ctx.namespace)}`);
     }

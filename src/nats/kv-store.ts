@@ -270,11 +270,12 @@ export class NatsKvStore extends BaseStore {
    * "Change feeds", for when a position is behind (`FeedBehindError`).
    */
   watch(namespace: string, options?: WatchOptions): ChangeFeed {
-    return this.openFeed(namespace, options, () => {
+    return this.openFeed(namespace, options, (_pollIntervalMs, batchSize) => {
       const { js, jsm, replicated } = this.#bucket;
       const decoder = new EntityDecoder(namespace);
       return new KvFeedSource({
         namespace,
+        batchSize,
         client: this.#settings.client,
         js,
         jsm,

@@ -105,6 +105,12 @@ export interface ReadFilteredOptions {
    * at its creation, maybe past the target). @default 0
    */
   rechecks?: number;
+  /**
+   * In mode "all": end the read once it delivered this many messages
+   * (`limited` is then true in the result); the next read starts after
+   * its `lastSequence`. @default no limit
+   */
+  maxMessages?: number;
   /** Aborts the read. */
   signal?: AbortSignal | undefined;
 }
@@ -124,6 +130,8 @@ export interface ReadFilteredResult {
   lagged: boolean;
   /** Consumers given up because their peer stayed behind (each followed by a new one). */
   restarts: number;
+  /** The read ended at {@link ReadFilteredOptions.maxMessages}: the stream may hold more. */
+  limited: boolean;
 }
 
 /** What a read must deliver to be complete. */
@@ -148,6 +156,8 @@ interface Goal {
    * only costs the caller a pass of {@link keepLastPerKey}).
    */
   fresh: number;
+  /** Messages the read may still deliver ({@link ReadFilteredOptions.maxMessages}). */
+  remaining: number;
 }
 
 /** How long a consumer whose peer is behind may take to deliver the leader's last message, in ms. */
@@ -192,7 +202,7 @@ export async function readFiltered(
   const start = options.startSequence;
   const attempts = options.attempts ?? READ_ATTEMPTS;
   const retry = readRetryPolicy(attempts);
-  const result: ReadFilteredResult = { lastSequence: 0, lagged: false, restarts: 0 };
+  const result: ReadFilteredResult = { lastSequence: 0, lagged: false, restarts: 0, limited: false };
   /** Consumers that disappeared from the server during the read (deleted, dropped by a restart). */
   let lost = 0;
   const config = (from: number | undefined): Partial<ConsumerConfig> => ({
@@ -215,6 +225,7 @@ export async function readFiltered(
     rechecks: options.untilLast ? (options.rechecks ?? 0) : 0,
     subjects: mode === ReadMode.LastPerSubject ? new Set() : undefined,
     fresh: Number.POSITIVE_INFINITY,
+    remaining: mode === ReadMode.All ? (options.maxMessages ?? Number.POSITIVE_INFINITY) : Number.POSITIVE_INFINITY,
     last: async () => {
       const last = await lastUnderFilter();
       return last && last.seq >= (start ?? 0) ? last.seq : 0;
@@ -476,6 +487,11 @@ async function consume(
         }
         result.lastSequence = delivery.seq;
         onMessage(m, delivery.seq);
+        if (--goal.remaining === 0) {
+          result.limited = true;
+          finish({ outcome: "caughtUp" });
+          return;
+        }
         if (untilLast && reached()) {
           atTarget();
           return;
@@ -492,7 +508,7 @@ async function consume(
   try {
     if (signal?.aborted) onAbort();
     messages = await js.consumers.getConsumerFromInfo(ci).consume({
-      max_messages: options.batch ?? 1000,
+      max_messages: Math.min(options.batch ?? 1000, goal.remaining),
       callback: onMessageOf,
       // Without these, a deleted consumer leaves the read waiting forever: the client notices it only
       // after two missed heartbeats (15 s each by default), then retries its consumer info endlessly.

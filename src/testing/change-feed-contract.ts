@@ -2,7 +2,8 @@
  * The change feed conformance suite: `store.watch(namespace)` on every
  * store that declares `capabilities.watch` (shown as skipped otherwise):
  * the initial state and the barrier (also for an empty namespace), live
- * changes, resuming `from` a cursor, ending, the behind error, and a
+ * changes, resuming `from` a cursor, reads in pieces (`batchSize`),
+ * ending, the behind error, and a
  * model-based test of no gap, no duplicate and barrier correctness under
  * concurrent writers (also for a feed started while they write).
  */
@@ -137,12 +138,11 @@ export function describeChangeFeedContract(
     if (!store.capabilities.watch || !store.watch) ctx.skip(`${name} does not declare watch`);
     return store;
   }
-  function watch(store: Store, namespace: string, from?: FeedCursor | number): FeedReader {
-    const feed = (store.watch as NonNullable<Store["watch"]>).call(
-      store,
-      namespace,
-      from === undefined ? {} : { from },
-    );
+  function watch(store: Store, namespace: string, from?: FeedCursor | number, batchSize?: number): FeedReader {
+    const feed = (store.watch as NonNullable<Store["watch"]>).call(store, namespace, {
+      ...(from === undefined ? {} : { from }),
+      ...(batchSize === undefined ? {} : { batchSize }),
+    });
     feeds.push(feed);
     return new FeedReader(feed, eventTimeout);
   }
@@ -201,6 +201,47 @@ export function describeChangeFeedContract(
       ]);
       const atEnd = watch(store, ns, resumed.feed.cursor);
       expect((await atEnd.next())?.type).toBe("caught-up");
+    });
+
+    it("reads in pieces of batchSize: every change once, in order, the barrier after the last piece", async (ctx) => {
+      const store = await fresh(ctx);
+      const ns = uniqueName("feed-batch");
+      await store.save([set(ns, "t", "a", { v: 0 })]);
+      const first = watch(store, ns);
+      const { barrier } = await first.untilBarrier();
+      first.feed.close();
+      const keys = Array.from({ length: 20 }, (_, i) => `k${i}`);
+      for (const k of keys) await store.save([set(ns, "t", k, { v: 1 })]);
+      const ids = (events: readonly FeedEvent[]) =>
+        events.map((e) => (e.type === "change" ? e.change.entityId : e.type));
+      // Resumed: twenty changes after the cursor, read three at a time, then the barrier.
+      const resumed = watch(store, ns, barrier, 3);
+      const { changes, barrier: caughtUp } = await resumed.untilBarrier();
+      expect(ids(changes)).toEqual(keys);
+      const last = checkPositions(changes, barrier);
+      expect(await resumed.feed.caughtUp).toEqual({ position: caughtUp.position, epoch: caughtUp.epoch });
+      // Live: twenty saves while the consumer takes nothing, then all of them, once each, in order.
+      const live = keys.map((k) => `${k}-live`);
+      for (const k of live) await store.save([set(ns, "t", k, { v: 2 })]);
+      const more: FeedEvent[] = [];
+      while (more.length < live.length) {
+        const event = await resumed.next();
+        if (!event) throw new Error("the feed ended");
+        more.push(event);
+      }
+      expect(ids(more)).toEqual(live);
+      checkPositions(more, last);
+      // A bad batch size is refused when the feed is opened.
+      const w = store.watch as NonNullable<Store["watch"]>;
+      for (const batchSize of [0, 1.5, -1, "3" as unknown as number]) {
+        let error: unknown;
+        try {
+          w.call(store, ns, { batchSize });
+        } catch (e) {
+          error = e;
+        }
+        expect(isValidationError(error), String(batchSize)).toBe(true);
+      }
     });
 
     it("ends when closed, when its signal aborts, and when the store closes", async (ctx) => {
@@ -320,13 +361,15 @@ export function describeChangeFeedContract(
           fc.array(batch, { maxLength: 4 }),
           fc.array(fc.array(batch, { minLength: 1, maxLength: 3 }), { maxLength: 4 }),
           fc.integer({ min: 0, max: 6 }),
-          async (before, rounds, resumeAfter) => {
+          // Reads of every size, down to one change at a time (the default: all at once).
+          fc.constantFrom(undefined, 1, 2, 3),
+          async (before, rounds, resumeAfter, batchSize) => {
             const ns = uniqueName("feed-model");
             const toChanges = (b: (typeof before)[number]) =>
               b.map((o) => (o.unset ? unset(ns, "t", o.id) : set(ns, "t", o.id, { v: o.v })));
             for (const b of before) await store.save(toChanges(b));
             // Barrier: the initial part is exactly the state when nobody writes.
-            let reader = watch(store, ns);
+            let reader = watch(store, ns, undefined, batchSize);
             const { changes, barrier } = await reader.untilBarrier();
             let last = checkPositions(changes);
             const state = stateOf(changes.map((e) => (e as { change: Change }).change));
@@ -351,7 +394,7 @@ export function describeChangeFeedContract(
                 if (delivered === resumeAfter) {
                   // Resume from the cursor, in a new feed: no gap, no repeat.
                   reader.feed.close();
-                  reader = watch(store, ns, cursor);
+                  reader = watch(store, ns, cursor, batchSize);
                   try {
                     const resumed = await reader.untilBarrier();
                     last = checkPositions(resumed.changes, last);

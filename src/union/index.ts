@@ -218,7 +218,7 @@ export class UnionStore extends BaseStore {
     return this.openFeed(
       namespace,
       options,
-      () => new FirstStoreFeed(watch(namespace, options), (c) => this.loaded(c)),
+      (_pollIntervalMs, batchSize) => new FirstStoreFeed(watch(namespace, options), (c) => this.loaded(c), batchSize),
     );
   }
 
@@ -258,22 +258,25 @@ export class UnionStore extends BaseStore {
  * The first store's feed as the source of the union's feed: its events
  * passed on in order, each change through the union's `loaded` check. The
  * first read takes the initial part (up to the first store's caught-up
- * barrier); each later read one change, once `wait` has seen it come.
+ * barrier, in pieces of at most `batchSize` changes); each later read one
+ * change, once `wait` has seen it come.
  */
 class FirstStoreFeed implements FeedSource {
   readonly #inner: ChangeFeed;
   readonly #events: AsyncIterator<FeedEvent>;
   readonly #loaded: (change: Change) => Change;
+  readonly #batchSize: number;
   /** The inner feed's next event, asked for and not yet taken by a read. */
   #next: Promise<IteratorResult<FeedEvent>> | undefined;
   /** Whether {@link #next} has settled (a read takes it without waiting). */
   #ready = false;
   #caughtUp = false;
 
-  constructor(inner: ChangeFeed, loaded: (change: Change) => Change) {
+  constructor(inner: ChangeFeed, loaded: (change: Change) => Change, batchSize: number) {
     this.#inner = inner;
     this.#events = inner[Symbol.asyncIterator]();
     this.#loaded = loaded;
+    this.#batchSize = batchSize;
   }
 
   #peek(): Promise<IteratorResult<FeedEvent>> {
@@ -338,6 +341,11 @@ class FirstStoreFeed implements FeedSource {
       items.push({ ...event, change: this.#loaded(event.change) });
       if (this.#caughtUp)
         return { items, cursor: { position: event.position, epoch: event.epoch }, head: this.#inner.head };
+      if (items.length === this.#batchSize) {
+        // A piece of the initial part: the feed reads on at once, and the barrier comes after the last piece.
+        const cursor = { position: event.position, epoch: event.epoch };
+        return { items, cursor, head: this.#inner.head, more: true };
+      }
     }
   }
 

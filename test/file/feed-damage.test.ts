@@ -129,6 +129,7 @@ describe("FileStore change feed on a damaged file", () => {
       namespace: "ws",
       file,
       chunkBytes: 65_536,
+      batchSize: 10_000,
       loaded: (c) => c,
       skip: false,
       onSkipped: () => undefined,

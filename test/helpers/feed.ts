@@ -44,3 +44,65 @@ export const item = (namespace: string, entityId: string, entity: unknown) => ({
   entityId,
   entity,
 });
+
+/** What one read of a feed source returned: how many changes, and whether it said there was more. */
+export interface SourceRead {
+  readonly items: number;
+  readonly more: boolean;
+}
+
+/**
+ * Records every read of the feed sources `store` makes from now on (a
+ * store built on `BaseStore`: its `watch` goes through `openFeed`).
+ */
+export function recordSourceReads(store: Store): SourceRead[] {
+  const reads: SourceRead[] = [];
+  type MakeSource = (pollIntervalMs: number, batchSize: number) => FeedSource;
+  const target = store as unknown as { openFeed: (ns: string, options: unknown, make: MakeSource) => unknown };
+  const openFeed = target.openFeed;
+  target.openFeed = function (namespace, options, make) {
+    return openFeed.call(this, namespace, options, (pollIntervalMs, batchSize) => {
+      const source = make(pollIntervalMs, batchSize);
+      const read = source.read.bind(source);
+      source.read = async (cursor, signal) => {
+        const batch = await read(cursor, signal);
+        reads.push({ items: batch.items.length, more: batch.more === true });
+        return batch;
+      };
+      return source;
+    });
+  };
+  return reads;
+}
+
+/**
+ * Checks that a feed of `store` reads at most `batchSize` changes at a
+ * time past the current state: 20 changes after a cursor (a resumed feed),
+ * then 20 saved while its consumer takes nothing (a live feed). Returns
+ * the reads the feed made.
+ */
+export async function piecesOf(store: Store, namespace: string, batchSize: number): Promise<SourceRead[]> {
+  await store.save([item(namespace, "a", 0)]);
+  const from = await barrierOf(store, namespace);
+  for (let i = 0; i < 20; i++) await store.save([item(namespace, `k${i}`, i)]);
+  const reads = recordSourceReads(store);
+  const feed = (store.watch as NonNullable<Store["watch"]>).call(store, namespace, { from, batchSize });
+  try {
+    const iterator = feed[Symbol.asyncIterator]();
+    const resumed = await untilBarrier(iterator);
+    const live: FeedEvent[] = [];
+    for (let i = 0; i < 20; i++) await store.save([item(namespace, `l${i}`, i)]);
+    while (live.length < 20) {
+      const r = await iterator.next();
+      if (r.done) throw new Error("the feed ended");
+      live.push(r.value);
+    }
+    const ids = [...resumed, ...live].map((e) => (e.type === "change" ? e.change.entityId : e.type));
+    const expected = [...Array.from({ length: 20 }, (_, i) => `k${i}`), "caught-up"];
+    expected.push(...Array.from({ length: 20 }, (_, i) => `l${i}`));
+    if (JSON.stringify(ids) !== JSON.stringify(expected)) throw new Error(`delivered ${JSON.stringify(ids)}`);
+    return reads;
+  } finally {
+    feed.close();
+  }
+}

@@ -5,7 +5,7 @@ import { KafkaFeedSource } from "../../src/kafka/feed.js";
 import { KafkaStore, type KafkaStoreOptions } from "../../src/kafka/index.js";
 import { MapEntityRepository } from "../../src/memory/index.js";
 import { describeChangeFeedContract } from "../../src/testing/index.js";
-import { barrierOf, item, untilBarrier } from "../helpers/feed.js";
+import { barrierOf, item, piecesOf, untilBarrier } from "../helpers/feed.js";
 import { startCluster, type TestCluster, uniqueTopic } from "./cluster.js";
 
 let cluster: TestCluster;
@@ -40,6 +40,18 @@ describeChangeFeedContract("KafkaStore", () => fresh(), {
 });
 
 describe("KafkaStore change feed", () => {
+  it("reads at most batchSize records at a time past the current state (resumed, and behind its consumer)", async () => {
+    const store = await fresh({}, 1);
+    try {
+      const reads = await piecesOf(store, "ns", 3);
+      expect(reads.every((r) => r.items <= 3)).toBe(true);
+      // Twenty records after the cursor: six full pieces that say there is more, then the last two.
+      expect(reads.slice(0, 7)).toEqual([...Array(6).fill({ items: 3, more: true }), { items: 2, more: false }]);
+    } finally {
+      await store.close();
+    }
+  });
+
   it("positions are offsets of the namespace's partition (the one after each record); tombstones are unsets", async () => {
     await using store = await fresh({}, 1);
     await store.save([item("ns", "a", 1), item("ns", "b", 2), item("ns", "a", 3)]);
@@ -91,6 +103,7 @@ describe("KafkaStore change feed", () => {
         ({
           starts: new Map([[0, Math.max(from?.get(0) ?? 0, start)]]),
           ends: new Map([[0, 20]]),
+          limited: new Set<number>(),
         }) satisfies ReadRange,
       close: async () => undefined,
     } as unknown as ChangelogConsumer;
@@ -103,6 +116,7 @@ describe("KafkaStore change feed", () => {
       },
       notifier: new FeedNotifier(),
       pollIntervalMs: 10,
+      batchSize: 10_000,
     });
     const signal = new AbortController().signal;
     await expect(source.read({ position: 9, epoch: "" }, signal)).rejects.toSatisfy(isFeedBehindError);

@@ -13,7 +13,7 @@ import {
 import { MapEntityRepository } from "../../src/memory/index.js";
 import { NatsKvStore } from "../../src/nats/index.js";
 import { describeChangeFeedContract } from "../../src/testing/index.js";
-import { barrierOf, item, untilBarrier } from "../helpers/feed.js";
+import { barrierOf, item, piecesOf, untilBarrier } from "../helpers/feed.js";
 import { connectTest, deleteTestStreams, uniqueBucket } from "./env.js";
 import { startNatsServer } from "./nats-server.js";
 
@@ -55,6 +55,14 @@ describeChangeFeedContract(
 );
 
 describe("NatsKvStore change feed", () => {
+  it("reads at most batchSize changes at a time past the current state (resumed, and behind its consumer)", async () => {
+    await using store = await fresh();
+    const reads = await piecesOf(store, "ns", 3);
+    expect(reads.every((r) => r.items <= 3)).toBe(true);
+    // Twenty changes after the cursor: six full pieces that say there is more, then the last two.
+    expect(reads.slice(0, 7)).toEqual([...Array(6).fill({ items: 3, more: true }), { items: 2, more: false }]);
+  });
+
   it("the barrier of an empty namespace comes in a bucket full of other namespaces, with position 0", async () => {
     await using store = await fresh();
     await store.save([item("busy", "a", 1), item("busy", "b", 2)]);

@@ -1,0 +1,138 @@
+/**
+ * Change feeds read in pieces of `batchSize` changes past the current
+ * state (a resumed feed, a live feed behind its consumer): the pieces a
+ * source returns, and what `ChangeFeed` makes of them (one read, the
+ * barrier after the last piece, no wait between pieces).
+ */
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { FileStore } from "../../src/file/index.js";
+import {
+  ChangeFeed,
+  type FeedBatch,
+  type FeedCursor,
+  type FeedEvent,
+  type FeedSource,
+  type Store,
+} from "../../src/index.js";
+import { MemoryStore } from "../../src/memory/index.js";
+import { UnionStore } from "../../src/union/index.js";
+import { barrierOf, item, piecesOf, recordSourceReads, untilBarrier } from "../helpers/feed.js";
+
+const stores: Store[] = [];
+afterEach(async () => {
+  await Promise.all(stores.splice(0).map((s) => s.close()));
+});
+const tempDir = () => mkdtempSync(join(tmpdir(), "statelog-feed-batch-"));
+async function kept<S extends Store>(store: S | Promise<S>): Promise<S> {
+  const s = await store;
+  stores.push(s);
+  return s;
+}
+
+describe("a store's feed reads at most batchSize changes at a time past the current state", () => {
+  const backends: [string, () => Promise<Store>][] = [
+    ["MemoryStore", () => kept(MemoryStore.open())],
+    ["FileStore", () => kept(FileStore.open({ directory: tempDir() }))],
+    [
+      "UnionStore (memory, file)",
+      async () =>
+        kept(UnionStore.open({ stores: [await MemoryStore.open(), await FileStore.open({ directory: tempDir() })] })),
+    ],
+  ];
+  for (const [name, open] of backends) {
+    it(name, async () => {
+      const reads = await piecesOf(await open(), "ns", 3);
+      // The first read is the resumed part's first piece; every read past the state holds at most 3.
+      expect(reads.every((r) => r.items <= 3)).toBe(true);
+      // Twenty changes after the cursor: six full pieces that say there is more, then the last two.
+      expect(reads.slice(0, 7)).toEqual([...Array(6).fill({ items: 3, more: true }), { items: 2, more: false }]);
+    });
+  }
+
+  it("FileStore: lines longer than a read window (1 MiB) come whole, in order, with the short ones around them", async () => {
+    const store = await kept(FileStore.open({ directory: tempDir(), maxValueBytes: 8 * 1024 * 1024 }));
+    await store.save([item("ns", "a", 0)]);
+    const from = await barrierOf(store, "ns");
+    const big = (n: number) => "x".repeat(n * 1024 * 1024);
+    const saved = [
+      item("ns", "b", big(3)),
+      item("ns", "c", 1),
+      item("ns", "d", 2),
+      item("ns", "e", big(1)),
+      item("ns", "f", big(5)),
+    ];
+    for (const change of saved) await store.save([change]);
+    const reads = recordSourceReads(store);
+    const feed = store.watch("ns", { from, batchSize: 2 });
+    const events = await untilBarrier(feed[Symbol.asyncIterator]());
+    feed.close();
+    const changes = events.flatMap((e) => (e.type === "change" ? [e.change] : []));
+    expect(changes.map((c) => [c.entityId, c.entity])).toEqual(saved.map((c) => [c.entityId, c.entity]));
+    expect(reads).toEqual([
+      { items: 2, more: true },
+      { items: 2, more: true },
+      { items: 1, more: false },
+    ]);
+  });
+});
+
+/** A source of `total` changes, read `batchSize` at a time; `waits` counts the feed's waits. */
+class PiecesSource implements FeedSource {
+  waits = 0;
+  constructor(
+    readonly total: number,
+    readonly batchSize: number,
+  ) {}
+
+  async read(cursor: FeedCursor | undefined): Promise<FeedBatch> {
+    const after = cursor?.position ?? 0;
+    const end = Math.min(this.total, after + this.batchSize);
+    const items = Array.from({ length: end - after }, (_, i) => ({
+      type: "change" as const,
+      change: {
+        namespace: "ns",
+        changeType: "set" as const,
+        entityType: "t",
+        entityId: `k${after + i + 1}`,
+        entity: {},
+        timestamp: new Date(0),
+      },
+      position: after + i + 1,
+      epoch: "",
+    }));
+    return { items, cursor: { position: end, epoch: "" }, head: this.total, more: end < this.total };
+  }
+
+  async wait(_cursor: FeedCursor, signal: AbortSignal): Promise<void> {
+    this.waits++;
+    await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
+  }
+}
+
+describe("ChangeFeed with a source that reads in pieces", () => {
+  it("delivers every piece before the barrier, counts them as one read and does not wait between them", async () => {
+    const source = new PiecesSource(10, 3);
+    const feed = new ChangeFeed("ns", source, undefined);
+    const reads: number[] = [];
+    feed.onRead((_cursor, n) => reads.push(n));
+    const iterator = feed[Symbol.asyncIterator]();
+    const events: FeedEvent[] = await untilBarrier(iterator);
+    expect(events.map((e) => (e.type === "change" ? e.change.entityId : e.type))).toEqual([
+      ...Array.from({ length: 10 }, (_, i) => `k${i + 1}`),
+      "caught-up",
+    ]);
+    expect(await feed.caughtUp).toEqual({ position: 10, epoch: "" });
+    expect(source.waits).toBe(0);
+    // The read counts once all four pieces were taken: when the consumer asks for what follows the barrier.
+    const next = iterator.next();
+    await new Promise((r) => setTimeout(r, 10));
+    expect(reads).toEqual([1]);
+    expect(feed.reads).toBe(1);
+    expect(source.waits).toBe(1);
+    feed.close();
+    expect((await next).done).toBe(true);
+  });
+});
