@@ -69,6 +69,7 @@ import {
 import { decodeToken, encodeToken } from "./keys.js";
 import { NatsStorage } from "./options.js";
 import { bucketValueLimit, serverMaxPayload } from "./payload.js";
+import { retryingRead } from "./reader.js";
 import { LastMessage, LOW_LAST_SEQUENCE_CHECKS, LOW_LAST_SEQUENCE_PAUSE_MS } from "./stream-checks.js";
 
 const TD = new TextDecoder();
@@ -744,14 +745,15 @@ export class NatsEventStore extends BaseEventStore {
   /**
    * After a lost compare-and-set on `subject`: the last sequence the
    * server holds for it, which is not the cached one when the subject's
-   * last message is gone (retention, a purge): 0 then.
+   * last message is gone (retention, a purge): 0 then. Asked again while
+   * the cluster cannot answer (a leader election): {@link retryingRead}.
    */
   async #refreshLastSeq(streamId: string, subject: string): Promise<void> {
-    const last = await this.#jet.jsm.streams
-      .getMessage(this.stream, { last_by_subj: subject })
-      .catch((error: unknown) => {
-        throw natsError(error, `append to ${streamId}`);
-      });
+    const last = await retryingRead(() =>
+      this.#jet.jsm.streams.getMessage(this.stream, { last_by_subj: subject }),
+    ).catch((error: unknown) => {
+      throw natsError(error, `append to ${streamId}`);
+    });
     if (!last) this.#lastSeq.delete(streamId);
     // A newer message of another process: the index must hold it before an append plans on it (ingesting it sets
     // the subject's last sequence), or the append would pass the compare-and-set with positions planned on less.

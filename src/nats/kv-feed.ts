@@ -36,18 +36,16 @@ import {
   FeedEventType,
   type FeedSource,
   type FeedStart,
-  retrying,
   sleep,
 } from "../index.js";
 import { natsError } from "./errors.js";
 import {
   isRetryable,
   keepLastPerKey,
-  READ_ATTEMPTS,
   type ReadFilteredOptions,
   ReadMode,
   readFiltered,
-  readRetryPolicy,
+  retryingRead,
 } from "./reader.js";
 import { LastMessage, LOW_LAST_SEQUENCE_CHECKS, LOW_LAST_SEQUENCE_PAUSE_MS } from "./stream-checks.js";
 
@@ -234,7 +232,7 @@ export class KvFeedSource implements FeedSource {
 
   /** The bucket stream's info, retried as the read's own requests are: a server that restarts answers again after a while. */
   #info(signal: AbortSignal): Promise<StreamInfo> {
-    return retrying(readRetryPolicy(READ_ATTEMPTS), () => this.ctx.jsm.streams.info(this.ctx.stream), { signal });
+    return retryingRead(() => this.ctx.jsm.streams.info(this.ctx.stream), signal);
   }
 
   /**
@@ -308,10 +306,9 @@ export class KvFeedSource implements FeedSource {
    */
   async #sameStream(signal: AbortSignal): Promise<LastMessage> {
     for (const delivered of [...this.#delivered.values()].reverse()) {
-      const held = await retrying(
-        readRetryPolicy(READ_ATTEMPTS),
+      const held = await retryingRead(
         () => this.ctx.jsm.streams.getMessage(this.ctx.stream, { seq: delivered.seq }),
-        { signal },
+        signal,
       );
       if (!held) continue;
       const time = nanosOf(held);

@@ -56,7 +56,7 @@ import { isWrongLastSequence, natsError } from "./errors.js";
 import { decodeToken, encodeToken } from "./keys.js";
 import { checkPlacement, NatsStorage } from "./options.js";
 import { bucketValueLimit, serverMaxPayload } from "./payload.js";
-import { keepLastPerKey, readFiltered } from "./reader.js";
+import { keepLastPerKey, readFiltered, retryingRead } from "./reader.js";
 
 /** Options of {@link NatsReadModelStore.open}. */
 export interface NatsReadModelStoreOptions {
@@ -222,7 +222,7 @@ export class NatsReadModelStore implements ReadModelStore {
       return await this.#kv.update(key, value, p.expectedRevision);
     } catch (error) {
       if (p.expectedRevision !== undefined && isWrongLastSequence(error)) {
-        throw await this.#conflict(p.modelType, p.id, p.expectedRevision);
+        throw await this.#conflict(p.modelType, p.id, p.expectedRevision, options?.signal);
       }
       throw natsError(error, `save of ${what}`);
     }
@@ -236,7 +236,7 @@ export class NatsReadModelStore implements ReadModelStore {
     const key = modelKey(modelType, id);
     let entry: Latest | undefined;
     try {
-      entry = await this.#get(key);
+      entry = await this.#get(key, options?.signal);
     } catch (error) {
       throw natsError(error, `load of read model ${modelType}/${id}`);
     }
@@ -256,7 +256,7 @@ export class NatsReadModelStore implements ReadModelStore {
     const p = prepareDelete(modelType, id, options?.expectedRevision);
     const key = modelKey(modelType, id);
     for (;;) {
-      const current = await this.#revision(key, modelType, id);
+      const current = await this.#revision(key, modelType, id, options?.signal);
       if (p.expectedRevision !== undefined && p.expectedRevision !== current) {
         throw revisionConflict(modelType, id, p.expectedRevision, current);
       }
@@ -267,7 +267,9 @@ export class NatsReadModelStore implements ReadModelStore {
         return true;
       } catch (error) {
         if (!isWrongLastSequence(error)) throw natsError(error, `delete of read model ${modelType}/${id}`);
-        if (p.expectedRevision !== undefined) throw await this.#conflict(modelType, id, p.expectedRevision);
+        if (p.expectedRevision !== undefined) {
+          throw await this.#conflict(modelType, id, p.expectedRevision, options?.signal);
+        }
         // Another write came first (each lost round means one won): read the model again.
         throwIfAborted(options?.signal);
       }
@@ -325,7 +327,7 @@ export class NatsReadModelStore implements ReadModelStore {
     const key = statusKey(name);
     let entry: Latest | undefined;
     try {
-      entry = await this.#get(key);
+      entry = await this.#get(key, options?.signal);
     } catch (error) {
       throw natsError(error, `read of the status of projection ${name}`);
     }
@@ -357,7 +359,7 @@ export class NatsReadModelStore implements ReadModelStore {
     for (;;) {
       let entry: Latest | undefined;
       try {
-        entry = await this.#get(key);
+        entry = await this.#get(key, options?.signal);
       } catch (error) {
         throw natsError(error, `read of the status of projection ${name}`);
       }
@@ -458,30 +460,36 @@ export class NatsReadModelStore implements ReadModelStore {
   }
 
   /** The current revision of a model (0 when it does not exist). */
-  async #revision(key: string, modelType: string, id: string): Promise<number> {
+  async #revision(key: string, modelType: string, id: string, signal: AbortSignal | undefined): Promise<number> {
     try {
-      const entry = await this.#get(key);
+      const entry = await this.#get(key, signal);
       return entry?.operation === "PUT" ? entry.revision : 0;
     } catch (error) {
       throw natsError(error, `read of read model ${modelType}/${id}`);
     }
   }
 
-  async #conflict(modelType: string, id: string, expected: number) {
-    return revisionConflict(modelType, id, expected, await this.#revision(modelKey(modelType, id), modelType, id));
+  async #conflict(modelType: string, id: string, expected: number, signal: AbortSignal | undefined) {
+    const current = await this.#revision(modelKey(modelType, id), modelType, id, signal);
+    return revisionConflict(modelType, id, expected, current);
   }
 
   /**
    * A key's latest value: a direct get on an R1 bucket (the KV client),
    * otherwise a get the stream leader answers, so an acknowledged write is
-   * always seen.
+   * always seen. Asked again while the cluster cannot answer (a leader
+   * election): {@link retryingRead}.
    */
-  async #get(key: string): Promise<Latest | undefined> {
+  async #get(key: string, signal: AbortSignal | undefined): Promise<Latest | undefined> {
     if (!this.#replicated) {
-      const entry = await this.#kv.get(key);
+      const entry = await retryingRead(() => this.#kv.get(key), signal);
       return entry ? { operation: entry.operation, revision: entry.revision, text: entry.string() } : undefined;
     }
-    const sm = await this.#jsm.streams.getMessage(`KV_${this.bucket}`, { last_by_subj: `$KV.${this.bucket}.${key}` });
+    const subject = `$KV.${this.bucket}.${key}`;
+    const sm = await retryingRead(
+      () => this.#jsm.streams.getMessage(`KV_${this.bucket}`, { last_by_subj: subject }),
+      signal,
+    );
     if (!sm) return undefined;
     return { operation: sm.header?.get("KV-Operation") || "PUT", revision: sm.seq, text: TD.decode(sm.data) };
   }

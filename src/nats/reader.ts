@@ -218,7 +218,7 @@ export async function readFiltered(
   const create = (from: number | undefined) =>
     retrying(retry, () => jsm.consumers.add(stream, config(from)), { signal });
   const lastUnderFilter = () =>
-    retrying(retry, () => jsm.streams.getMessage(stream, { last_by_subj: filter }), { signal });
+    retryingRead(() => jsm.streams.getMessage(stream, { last_by_subj: filter }), signal, attempts);
   const goal: Goal = {
     target: 0,
     verified: false,
@@ -627,6 +627,44 @@ export const READ_ATTEMPTS = 12;
  */
 export function readRetryPolicy(attempts: number): Required<RetryPolicy> {
   return { maxAttempts: attempts, backoffMs: 250, maxBackoffMs: 1_000, retryOn: isRetryable };
+}
+
+/**
+ * One read request (a get, a stream info) under {@link readRetryPolicy}:
+ * asked again while the cluster cannot answer ({@link isRetryable}: an
+ * election of the stream leader, a restarted node rejoining), as
+ * {@link readFiltered}'s own requests are. A get of a missing message
+ * answers `null` (the client's "no message found"): an answer, never
+ * retried. `signal` ends the call at once with an `AbortError`, also while
+ * a request is under way (a read changes nothing on the server).
+ * @throws the client's last error (callers wrap it with `natsError`), or `AbortError`
+ */
+export function retryingRead<T>(
+  request: () => Promise<T>,
+  signal?: AbortSignal,
+  attempts: number = READ_ATTEMPTS,
+): Promise<T> {
+  return retrying(readRetryPolicy(attempts), () => untilAborted(request, signal), { signal });
+}
+
+/** `request()`, or an `AbortError` as soon as `signal` aborts (none sent once it has). */
+function untilAborted<T>(request: () => Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return request();
+  if (signal.aborted) return Promise.reject(new AbortError(signal.reason));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new AbortError(signal.reason));
+    signal.addEventListener("abort", onAbort, { once: true });
+    request().then(
+      (value) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(error);
+      },
+    );
+  });
 }
 
 /**

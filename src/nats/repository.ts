@@ -41,7 +41,7 @@ import {
 } from "../repository/index.js";
 import { isWrongLastSequence, natsError } from "./errors.js";
 import { decodeToken, encodeToken } from "./keys.js";
-import { keepLastPerKey, readFiltered } from "./reader.js";
+import { keepLastPerKey, readFiltered, retryingRead } from "./reader.js";
 import {
   checkNatsRepositoryOptions,
   MAX_TTL_SECONDS,
@@ -160,7 +160,7 @@ export class NatsKvRepository<T> extends BaseRepository<T> {
   async loadVersioned(id: string, options?: CallOptions): Promise<Versioned<T> | undefined> {
     this.#check(options);
     validateEntityId(id);
-    const cur = await this.#current(id);
+    const cur = await this.#current(id, options?.signal);
     if (cur.json === undefined || !cur.savedAt) return undefined;
     return {
       id,
@@ -194,7 +194,7 @@ export class NatsKvRepository<T> extends BaseRepository<T> {
     try {
       for (let seq = 1; ; ) {
         throwIfAborted(options?.signal);
-        const sm = await this.#get({ next_by_subj: subject, seq });
+        const sm = await this.#get({ next_by_subj: subject, seq }, options?.signal);
         if (!sm) break;
         const cur = this.#parse(sm.seq, sm.data, sm.header?.get(KV_OPERATION) ?? "", sm.time, id);
         out.push({
@@ -263,7 +263,7 @@ export class NatsKvRepository<T> extends BaseRepository<T> {
     const what = `${this.aggregateType} ${JSON.stringify(id)} version`;
     for (let attempt = 0; attempt < this.#maxAttempts; attempt++) {
       throwIfAborted(signal);
-      const cur = await this.#current(id);
+      const cur = await this.#current(id, signal);
       if (expected !== undefined && expected !== cur.version)
         throw new VersionConflictError(expected, cur.version, what);
       const version = cur.version + 1;
@@ -283,7 +283,7 @@ export class NatsKvRepository<T> extends BaseRepository<T> {
       } catch (error) {
         if (!isWrongLastSequence(error)) throw natsError(error, `write of ${this.aggregateType} ${JSON.stringify(id)}`);
         if (expected !== undefined) {
-          const now = await this.#current(id);
+          const now = await this.#current(id, signal);
           if (now.version !== expected) throw new VersionConflictError(expected, now.version, what, { cause: error });
         }
         // Lost the race: back off a little (jittered) and try again on the new revision.
@@ -297,18 +297,25 @@ export class NatsKvRepository<T> extends BaseRepository<T> {
    * One stored message: a direct get on an R1 bucket (fastest), otherwise
    * a get from the stream leader (a replica could answer stale).
    * STREAM.MSG.GET accepts next_by_subj since nats-server 2.9; the client's
-   * type lists only seq and last_by_subj.
+   * type lists only seq and last_by_subj. Asked again while the cluster
+   * cannot answer (a leader election): {@link retryingRead}.
    */
-  #get(query: LastForMsgRequest | NextMsgRequest): Promise<StoredMsg | null> {
-    if (this.#bucket.direct) return this.#bucket.jsm.direct.getMessage(this.stream, query);
-    return this.#bucket.jsm.streams.getMessage(this.stream, query as unknown as MsgRequest);
+  #get(query: LastForMsgRequest | NextMsgRequest, signal: AbortSignal | undefined): Promise<StoredMsg | null> {
+    const { jsm, direct } = this.#bucket;
+    return retryingRead(
+      () =>
+        direct
+          ? jsm.direct.getMessage(this.stream, query)
+          : jsm.streams.getMessage(this.stream, query as unknown as MsgRequest),
+      signal,
+    );
   }
 
   /** The key's last revision (never from a stale replica). */
-  async #current(id: string): Promise<Current> {
+  async #current(id: string, signal: AbortSignal | undefined): Promise<Current> {
     let sm: StoredMsg | null;
     try {
-      sm = await this.#get({ last_by_subj: this.#prefix + encodeToken(id) });
+      sm = await this.#get({ last_by_subj: this.#prefix + encodeToken(id) }, signal);
     } catch (error) {
       throw natsError(error, `read of ${this.aggregateType} ${JSON.stringify(id)}`);
     }

@@ -7,6 +7,7 @@
  * snapshots are the newest by write order (which is by version for one
  * writer per stream).
  */
+import type { JetStreamManager } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import {
@@ -37,6 +38,7 @@ import { isWrongLastSequence, natsError } from "./errors.js";
 import { encodeToken } from "./keys.js";
 import { checkClient, checkStreamName, MAX_REPLICAS, NatsStorage } from "./options.js";
 import { bucketValueLimit, serverMaxPayload } from "./payload.js";
+import { retryingRead } from "./reader.js";
 
 /** Defaults of {@link NatsKvSnapshotStoreOptions}. */
 export const NATS_KV_SNAPSHOT_STORE_DEFAULTS = {
@@ -67,18 +69,34 @@ const TD = new TextDecoder();
 /** Room for the KV put's subject and headers within the server's `max_payload`. */
 const PUT_OVERHEAD_BYTES = 512;
 
+/** A key's newest value: its KV operation ("PUT", "DEL", "PURGE"), revision and bytes. */
+interface Newest {
+  operation: string;
+  revision: number;
+  value: Uint8Array;
+}
+
 /** Snapshots of aggregates in a NATS KV bucket. Open with {@link NatsKvSnapshotStore.open}. */
 export class NatsKvSnapshotStore implements SnapshotStore {
   readonly capabilities: SnapshotStoreCapabilities;
   /** The KV bucket. */
   readonly bucket: string;
   readonly #kv: KV;
+  /** Set on a bucket of more than one replica: its gets go to the stream leader (see {@link #newest}). */
+  readonly #leader: JetStreamManager | undefined;
   readonly #maxBytes: number;
   readonly #open = new OpenState("snapshot store");
 
-  private constructor(bucket: string, kv: KV, durable: boolean, maxBytes: number) {
+  private constructor(
+    bucket: string,
+    kv: KV,
+    leader: JetStreamManager | undefined,
+    durable: boolean,
+    maxBytes: number,
+  ) {
     this.bucket = bucket;
     this.#kv = kv;
+    this.#leader = leader;
     this.#maxBytes = maxBytes;
     this.capabilities = { durable };
   }
@@ -116,7 +134,9 @@ export class NatsKvSnapshotStore implements SnapshotStore {
         PUT_OVERHEAD_BYTES,
         `NatsKvSnapshotStore bucket ${JSON.stringify(bucket)}`,
       );
-      return new NatsKvSnapshotStore(bucket, kv, status.storage === NatsStorage.File, maxBytes);
+      const leader =
+        status.streamInfo.config.num_replicas !== 1 ? await nats.jetstream.jetstreamManager(client) : undefined;
+      return new NatsKvSnapshotStore(bucket, kv, leader, status.storage === NatsStorage.File, maxBytes);
     } catch (error) {
       throw natsError(error, `opening KV bucket ${JSON.stringify(bucket)}`);
     }
@@ -145,7 +165,7 @@ export class NatsKvSnapshotStore implements SnapshotStore {
       // keeps what the others keep: the newest versions, one snapshot per version. The write is a compare-and-set
       // on the revision read, so two saves of one stream at once cannot land out of order.
       for (let attempt = 0; ; attempt++) {
-        const newest = await this.#kv.get(key);
+        const newest = await this.#newest(key, options?.signal);
         if (newest !== null && newest.operation === "PUT") {
           const current = this.#decodeOrDamaged(s.streamId, newest.value);
           // A damaged newest value is replaced (a load reports it; without this save it would stay forever).
@@ -170,7 +190,7 @@ export class NatsKvSnapshotStore implements SnapshotStore {
     checkSnapshotLoad(streamId, options);
     const key = encodeToken(streamId);
     try {
-      const newest = await this.#kv.get(key);
+      const newest = await this.#newest(key, options?.signal);
       if (newest === null || newest.operation !== "PUT") return undefined;
       const first = this.#decode(streamId, newest.value);
       // Snapshots of another snapshotVersion than the newest one's are stale: the other stores drop them on save.
@@ -196,7 +216,7 @@ export class NatsKvSnapshotStore implements SnapshotStore {
     checkSnapshotLoad(streamId, undefined);
     const key = encodeToken(streamId);
     try {
-      const newest = await this.#kv.get(key);
+      const newest = await this.#newest(key, options?.signal);
       if (newest === null || newest.operation !== "PUT") return false;
       await this.#kv.purge(key);
       return true;
@@ -212,6 +232,24 @@ export class NatsKvSnapshotStore implements SnapshotStore {
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
+  }
+
+  /**
+   * A key's newest value, or `null`: the KV client's direct get on an R1
+   * bucket, otherwise a get the stream leader answers (a direct get may be
+   * answered by a follower that is behind), so an acknowledged save is
+   * always seen. Asked again while the cluster cannot answer (a leader
+   * election): {@link retryingRead}.
+   */
+  async #newest(key: string, signal: AbortSignal | undefined): Promise<Newest | null> {
+    const leader = this.#leader;
+    if (leader === undefined) return retryingRead(() => this.#kv.get(key), signal);
+    const sm = await retryingRead(
+      () => leader.streams.getMessage(`KV_${this.bucket}`, { last_by_subj: `$KV.${this.bucket}.${key}` }),
+      signal,
+    );
+    if (!sm) return null;
+    return { operation: sm.header?.get("KV-Operation") || "PUT", revision: sm.seq, value: sm.data };
   }
 
   /** {@link #decode}, or `undefined` for a value it finds damaged. */

@@ -4,8 +4,8 @@
  * how long between them.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { retrying } from "../../src/index.js";
-import { readRetryPolicy } from "../../src/nats/reader.js";
+import { isAbortError, retrying } from "../../src/index.js";
+import { READ_ATTEMPTS, readRetryPolicy, retryingRead } from "../../src/nats/reader.js";
 
 /** A JetStream API error as the client raises it while a restarted node rejoins. */
 const unavailable = () =>
@@ -63,5 +63,70 @@ describe("a NATS read's retries", () => {
     const { fn, calls } = failing(1, () => new Error("stream not found"));
     await expect(retrying(readRetryPolicy(12), fn)).rejects.toThrow("stream not found");
     expect(calls).toHaveLength(1);
+  });
+});
+
+describe("a single NATS read request (retryingRead)", () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it("is asked again after a time-out, and resolves with the answer", async () => {
+    const { fn, calls } = failing(2, () => Object.assign(new Error("TIMEOUT"), { name: "TimeoutError" }));
+    const result = retryingRead(fn);
+    await vi.runAllTimersAsync();
+    await expect(result).resolves.toBe(3);
+    expect(calls).toHaveLength(3);
+  });
+
+  it("takes a missing message as an answer: never asked again", async () => {
+    let calls = 0;
+    const missing = async () => {
+      calls++;
+      return null;
+    };
+    await expect(retryingRead(missing)).resolves.toBeNull();
+    expect(calls).toBe(1);
+    const notFound = () => Object.assign(new Error("no message found"), { name: "JetStreamApiError", code: 10037 });
+    const { fn, calls: asked } = failing(1, notFound);
+    await expect(retryingRead(fn)).rejects.toThrow("no message found");
+    expect(asked).toHaveLength(1);
+  });
+
+  it("gives up after READ_ATTEMPTS with the client's last error", async () => {
+    const errors: Error[] = [];
+    const { fn, calls } = failing(100, () => {
+      errors.push(unavailable());
+      return errors.at(-1) as Error;
+    });
+    const settled = retryingRead(fn).catch((error: unknown) => error);
+    await vi.runAllTimersAsync();
+    expect(await settled).toBe(errors.at(-1));
+    expect(calls).toHaveLength(READ_ATTEMPTS);
+  });
+
+  it("ends with an AbortError when the signal aborts, during a request or a wait", async () => {
+    const during = new AbortController();
+    const pending = retryingRead(() => new Promise<never>(() => undefined), during.signal).catch((e: unknown) => e);
+    during.abort();
+    expect(isAbortError(await pending)).toBe(true);
+
+    const between = new AbortController();
+    const { fn, calls } = failing(100, unavailable);
+    const waiting = retryingRead(fn, between.signal).catch((e: unknown) => e);
+    await vi.advanceTimersByTimeAsync(0); // the first request failed: the wait before the second runs
+    between.abort();
+    expect(isAbortError(await waiting)).toBe(true);
+    await vi.runAllTimersAsync();
+    expect(calls).toHaveLength(1);
+
+    const before = new AbortController();
+    before.abort();
+    const asked = failing(0, unavailable);
+    expect(isAbortError(await retryingRead(asked.fn, before.signal).catch((e: unknown) => e))).toBe(true);
+    expect(asked.calls).toHaveLength(0);
   });
 });
