@@ -71,8 +71,9 @@ async function fileHistory(
   const store = target.store;
   if (!store?.watch) throw new UnsupportedError(`${target.spec.display}: this store has no change feed`);
   const entries: HistoryEntry[] = [];
-  // From position 0 the file feed delivers every line of the file, then the barrier.
-  for await (const event of store.watch(namespace, { from: 0, signal })) {
+  // From position 0 the file feed delivers every line of the file, then the barrier: in one read, under the
+  // file's lock (read in pieces, a compaction between two would leave only the new file's latest lines).
+  for await (const event of store.watch(namespace, { from: 0, signal, batchSize: Number.MAX_SAFE_INTEGER })) {
     if (event.type === "caught-up") break;
     const c = event.change;
     if (c.entityType === entityType && c.entityId === entityId) entries.push({ position: event.position, change: c });

@@ -52,8 +52,14 @@ export interface FileFeedContext {
   readonly batchSize: number;
 }
 
-/** Bytes of the file a bounded read parses at a time (a longer line: the window grows to hold it). */
+/**
+ * Bytes of the file a bounded read parses at a time, at most (a longer
+ * line: the window grows to hold it); less for a small `batchSize` (about
+ * 512 bytes per change, at least {@link MIN_WINDOW_BYTES}), whose pieces
+ * would otherwise each read a whole window for a few lines.
+ */
 const WINDOW_BYTES = 1024 * 1024;
+const MIN_WINDOW_BYTES = 64 * 1024;
 
 /** A line read: its change, key, fingerprint and end offset. */
 interface Line {
@@ -227,7 +233,7 @@ export class FileFeedSource implements FeedSource {
 
   /**
    * Reads the lines of `snap` from byte `from` (a line boundary) towards
-   * `to`, {@link WINDOW_BYTES} at a time (more for a longer line), handing
+   * `to`, up to {@link WINDOW_BYTES} at a time (more for a longer line), handing
    * each window's lines to `onLines`, until `max` changes were read or
    * `to` is reached; sets {@link #linesEnd} and {@link #linesRead} to
    * where it stopped.
@@ -243,7 +249,7 @@ export class FileFeedSource implements FeedSource {
     let pos = from;
     let line = firstLine;
     let read = 0;
-    let window = WINDOW_BYTES;
+    let window = Math.min(WINDOW_BYTES, Math.max(MIN_WINDOW_BYTES, max * 512));
     while (pos < to && read < max) {
       const lines = await this.#lines(snap, pos, Math.min(to, pos + window), line, max - read);
       if (this.#linesEnd === pos) {

@@ -117,8 +117,9 @@ export async function history(
   if (!store.capabilities.watch || typeof store.watch !== "function") {
     return { available: false, reason: "this store has no change feed, so its history cannot be read", changes: [] };
   }
-  // The signal ends the read when the browser leaves (a long history is read up to the barrier otherwise).
-  const feed = store.watch(namespace, { from: 0, signal });
+  // The signal ends the read when the browser leaves (a long history is read up to the barrier otherwise). One
+  // read of the whole log: read in pieces, a file compaction between two would leave only the new file's latest lines.
+  const feed = store.watch(namespace, { from: 0, signal, batchSize: Number.MAX_SAFE_INTEGER });
   const changes: ChangeView[] = [];
   let truncated = false;
   try {

@@ -41,6 +41,8 @@ export interface ReadRange {
   readonly ends: Map<number, number>;
   /** The partitions whose `until` was below their end offset: they hold more. */
   readonly limited: Set<number>;
+  /** The end offset of each partition captured when the read began (whatever `until` was). */
+  readonly highs: Map<number, number>;
 }
 
 /** Called with every record in offset order per partition; `key` is the UTF-8 key. */
@@ -156,7 +158,7 @@ export class ChangelogConsumer {
     const { signal, onProgress } = options;
     throwIfAborted(signal);
     const consumer = await this.#client();
-    const range: ReadRange = { starts: new Map(), ends: new Map(), limited: new Set() };
+    const range: ReadRange = { starts: new Map(), ends: new Map(), limited: new Set(), highs: new Map() };
     const ends = new Map<number, number>(); // partitions still to read
     const assignment: RdKafka.TopicPartitionOffset[] = [];
     let total = 0;
@@ -177,6 +179,7 @@ export class ChangelogConsumer {
       if (end < highOffset) range.limited.add(partition);
       range.starts.set(partition, start);
       range.ends.set(partition, end);
+      range.highs.set(partition, highOffset);
       if (end > start) {
         ends.set(partition, end);
         assignment.push({ topic: this.topic, partition, offset: start });

@@ -89,11 +89,10 @@ export class KafkaFeedSource implements FeedSource {
       epoch: "",
     }));
     const end = range.ends.get(partition) ?? cursor?.position ?? 0;
-    return {
-      items,
-      cursor: { position: Math.max(end, cursor?.position ?? 0), epoch: "" },
-      more: range.limited.has(partition),
-    };
+    const position = Math.max(end, cursor?.position ?? 0);
+    // The partition's end offset when the read began: past the cursor when the read stopped at `batchSize`.
+    const head = Math.max(position, range.highs.get(partition) ?? position);
+    return { items, cursor: { position, epoch: "" }, head, more: range.limited.has(partition) };
   }
 
   async wait(cursor: FeedCursor, signal: AbortSignal): Promise<void> {

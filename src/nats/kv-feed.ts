@@ -178,7 +178,9 @@ export class KvFeedSource implements FeedSource {
       const position = Math.max(cursor?.position ?? 0, result.lastSequence);
       // A key written again during the initial read may come twice (its older revision first): its last one wins.
       const state = cursor === undefined && result.lagged ? keepLastPerKey(items, changeKey) : items;
-      return { items: state, cursor: { position, epoch }, more: result.limited };
+      // A piece of a read: the namespace's last revision, as the leader gave it, is where the backend stands.
+      const head = result.limited ? Math.max(position, result.target) : position;
+      return { items: state, cursor: { position, epoch }, head, more: result.limited };
     } catch (error) {
       throw natsError(error, `change feed of namespace ${JSON.stringify(ctx.namespace)}`);
     }

@@ -132,6 +132,8 @@ export interface ReadFilteredResult {
   restarts: number;
   /** The read ended at {@link ReadFilteredOptions.maxMessages}: the stream may hold more. */
   limited: boolean;
+  /** The stream leader's last sequence under the filter, as last asked (0 when the read did not ask). */
+  target: number;
 }
 
 /** What a read must deliver to be complete. */
@@ -202,7 +204,7 @@ export async function readFiltered(
   const start = options.startSequence;
   const attempts = options.attempts ?? READ_ATTEMPTS;
   const retry = readRetryPolicy(attempts);
-  const result: ReadFilteredResult = { lastSequence: 0, lagged: false, restarts: 0, limited: false };
+  const result: ReadFilteredResult = { lastSequence: 0, lagged: false, restarts: 0, limited: false, target: 0 };
   /** Consumers that disappeared from the server during the read (deleted, dropped by a restart). */
   let lost = 0;
   const config = (from: number | undefined): Partial<ConsumerConfig> => ({
@@ -262,6 +264,7 @@ export async function readFiltered(
   let givenUpAt = -1;
   for (let info = ci; ; ) {
     const outcome = await consume(js, jsm, stream, info, goal, result, onMessage, options);
+    result.target = goal.target;
     if (outcome === "caughtUp") return result;
     if (outcome === "lost") {
       // The consumer was deleted on the server: go on with a new one (below), a bounded number of times.
@@ -277,6 +280,7 @@ export async function readFiltered(
       // This consumer stayed behind the target. If the target message is gone meanwhile (expired by a
       // TTL, purged, deleted), the leader's last is lower now: what was delivered is complete.
       const now = await goal.last();
+      result.target = now;
       if (now <= result.lastSequence) return result;
       goal.target = now;
       // Its peer lags: try a new consumer (the server places it anew).

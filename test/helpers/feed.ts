@@ -1,5 +1,5 @@
 /** Helpers of the change-feed tests of the backends (beyond the contract suite). */
-import type { FeedCursor, FeedEvent, FeedSource, Store } from "../../src/index.js";
+import type { FeedBatch, FeedCursor, FeedEvent, FeedSource, Store } from "../../src/index.js";
 
 /**
  * A feed source whose reads never come back (a backend that does not
@@ -52,11 +52,11 @@ export interface SourceRead {
 }
 
 /**
- * Records every read of the feed sources `store` makes from now on (a
- * store built on `BaseStore`: its `watch` goes through `openFeed`).
+ * Calls `after` with each batch the feed sources of `store` read from now
+ * on (a store built on `BaseStore`: its `watch` goes through `openFeed`),
+ * and the read's number (0 for a feed's first), before the feed gets it.
  */
-export function recordSourceReads(store: Store): SourceRead[] {
-  const reads: SourceRead[] = [];
+export function afterSourceReads(store: Store, after: (batch: FeedBatch, n: number) => void | Promise<void>): void {
   type MakeSource = (pollIntervalMs: number, batchSize: number) => FeedSource;
   const target = store as unknown as { openFeed: (ns: string, options: unknown, make: MakeSource) => unknown };
   const openFeed = target.openFeed;
@@ -64,32 +64,46 @@ export function recordSourceReads(store: Store): SourceRead[] {
     return openFeed.call(this, namespace, options, (pollIntervalMs, batchSize) => {
       const source = make(pollIntervalMs, batchSize);
       const read = source.read.bind(source);
+      let n = 0;
       source.read = async (cursor, signal) => {
         const batch = await read(cursor, signal);
-        reads.push({ items: batch.items.length, more: batch.more === true });
+        await after(batch, n++);
         return batch;
       };
       return source;
     });
   };
+}
+
+/** Records every read of the feed sources `store` makes from now on ({@link afterSourceReads}). */
+export function recordSourceReads(store: Store): SourceRead[] {
+  const reads: SourceRead[] = [];
+  afterSourceReads(store, (batch) => {
+    reads.push({ items: batch.items.length, more: batch.more === true });
+  });
   return reads;
 }
 
 /**
  * Checks that a feed of `store` reads at most `batchSize` changes at a
- * time past the current state: 20 changes after a cursor (a resumed feed),
- * then 20 saved while its consumer takes nothing (a live feed). Returns
- * the reads the feed made.
+ * time past the current state: 20 changes after a cursor (a resumed feed;
+ * its `head` during the first piece must be the backend's position), then
+ * 20 saved while its consumer takes nothing (a live feed). Returns the
+ * reads the feed made.
  */
 export async function piecesOf(store: Store, namespace: string, batchSize: number): Promise<SourceRead[]> {
   await store.save([item(namespace, "a", 0)]);
   const from = await barrierOf(store, namespace);
   for (let i = 0; i < 20; i++) await store.save([item(namespace, `k${i}`, i)]);
+  const last = (await barrierOf(store, namespace)).position;
   const reads = recordSourceReads(store);
   const feed = (store.watch as NonNullable<Store["watch"]>).call(store, namespace, { from, batchSize });
   try {
     const iterator = feed[Symbol.asyncIterator]();
-    const resumed = await untilBarrier(iterator);
+    const first = await iterator.next();
+    // While it reads the first piece, the feed knows where the backend stands (its lag), not just the piece's end.
+    if (feed.head !== last) throw new Error(`feed.head ${feed.head} after the first piece, the backend is at ${last}`);
+    const resumed = [first.value as FeedEvent, ...(await untilBarrier(iterator))];
     const live: FeedEvent[] = [];
     for (let i = 0; i < 20; i++) await store.save([item(namespace, `l${i}`, i)]);
     while (live.length < 20) {

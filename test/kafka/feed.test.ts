@@ -104,6 +104,7 @@ describe("KafkaStore change feed", () => {
           starts: new Map([[0, Math.max(from?.get(0) ?? 0, start)]]),
           ends: new Map([[0, 20]]),
           limited: new Set<number>(),
+          highs: new Map([[0, 20]]),
         }) satisfies ReadRange,
       close: async () => undefined,
     } as unknown as ChangelogConsumer;

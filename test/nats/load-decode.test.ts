@@ -234,7 +234,13 @@ describe("readFiltered on a real server", () => {
       const result = await readFiltered(js, jsm, store.stream, `$KV.${bucket}.${ns}.>`, onMessage, { replicated });
       expect(seen).toHaveLength(2_500);
       for (let i = 1; i < seen.length; i++) expect(seen[i]).toBeGreaterThan(seen[i - 1] as number);
-      expect(result).toEqual({ lastSequence: seen.at(-1), lagged: false, restarts: 0, limited: false });
+      expect(result).toEqual({
+        lastSequence: seen.at(-1),
+        lagged: false,
+        restarts: 0,
+        limited: false,
+        target: seen.at(-1),
+      });
       expect(await consumerCount(store.stream)).toBe(0);
       await store.close();
     });

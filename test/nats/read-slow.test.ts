@@ -53,7 +53,7 @@ it("a one-replica read keeps its consumer while its deliveries are late, however
   await vi.waitFor(() => expect(gets() - before).toBeGreaterThanOrEqual(3), { timeout: 10_000 });
   proxy.hold = () => false;
   proxy.flush();
-  expect(await read).toEqual({ lastSequence: 5, lagged: false, restarts: 0, limited: false });
+  expect(await read).toEqual({ lastSequence: 5, lagged: false, restarts: 0, limited: false, target: 5 });
   expect(subjects).toEqual([0, 1, 2, 3, 4].map((i) => `${stream}.k${i}`));
 });
 
