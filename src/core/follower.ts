@@ -6,7 +6,7 @@
 import { applyChanges, type EntityRepositoryRegistration } from "./apply.js";
 import { type Change, changeKey } from "./change.js";
 import { AbortError, ClosedError, throwIfAborted, UnsupportedError, ValidationError } from "./errors.js";
-import type { ChangeFeed, FeedCursor, WatchOptions } from "./feed.js";
+import { type ChangeFeed, type FeedCursor, feedBatchSize, type WatchOptions } from "./feed.js";
 import type { Store } from "./store.js";
 
 /** Options of `Manager.follow`. */
@@ -28,8 +28,9 @@ interface Waiter {
 
 /**
  * Keeps the repositories of a {@link Manager} current with one namespace:
- * the feed's initial state is applied first (`Manager.follow` resolves
- * then), every later change as it arrives. `position` is what has been
+ * the feed's initial part is applied first (`Manager.follow` resolves
+ * then: the current state at once; following `from` a cursor, the changes
+ * after it `batchSize` at a time), every later change as it arrives. `position` is what has been
  * applied, `lag` how far the store was ahead at the last read, and
  * `waitFor(position)` gives read-your-writes.
  */
@@ -46,6 +47,8 @@ export class Follower implements AsyncDisposable {
   #applyCount = 0;
   /** The signal `follow` was given (its abort ends the feed). */
   readonly #signal: AbortSignal | undefined;
+  /** Changes of the initial part applied together, at most (all of a current state; `batchSize` after a cursor). */
+  readonly #initialBatch: number;
 
   private constructor(
     readonly namespace: string,
@@ -53,9 +56,11 @@ export class Follower implements AsyncDisposable {
     registry: ReadonlyMap<string, EntityRepositoryRegistration>,
     ready: { resolve: () => void; reject: (e: unknown) => void },
     signal: AbortSignal | undefined,
+    initialBatch: number,
   ) {
     this.#feed = feed;
     this.#signal = signal;
+    this.#initialBatch = initialBatch;
     this.#registry = registry;
     feed.onRead((cursor) => this.#advance(cursor));
     this.done = this.#run(ready);
@@ -81,7 +86,10 @@ export class Follower implements AsyncDisposable {
     const initial = new Promise<void>((resolve, reject) => {
       ready = { resolve, reject };
     });
-    const follower = new Follower(namespace, feed, registry, ready, options?.signal);
+    // After a cursor the initial part is a backlog of any length: applied as the feed reads it, it is never held
+    // whole. A current state is applied at once (it is the state the repositories take).
+    const initialBatch = options?.from === undefined ? Number.POSITIVE_INFINITY : feedBatchSize(options);
+    const follower = new Follower(namespace, feed, registry, ready, options?.signal, initialBatch);
     await initial;
     return follower;
   }
@@ -231,6 +239,11 @@ export class Follower implements AsyncDisposable {
         }
         if (initial) {
           initial.push(event.change);
+          if (initial.length >= this.#initialBatch) {
+            await this.#apply(initial);
+            initial = [];
+            this.#advance(event);
+          }
           continue;
         }
         await this.#apply([event.change]);

@@ -13,7 +13,7 @@ import {
   type Store,
 } from "../../src/index.js";
 import { MapEntityRepository, MemoryStore } from "../../src/memory/index.js";
-import { silentSource } from "../helpers/feed.js";
+import { barrierOf, recordSourceReads, silentSource } from "../helpers/feed.js";
 
 const item = (entityId: string, entity: unknown) => ({
   namespace: "ws",
@@ -100,6 +100,34 @@ describe("Follower", () => {
     } finally {
       await rm(directory, { recursive: true, force: true });
     }
+  });
+
+  it("started from a position, applies the changes after it as the feed reads them, batchSize at a time", async () => {
+    const store = new MemoryStore();
+    await store.save([item("a", 0)]);
+    const from = await barrierOf(store, "ws");
+    for (let i = 0; i < 20; i++) await store.save([item(`k${i}`, i)]);
+    const end = await barrierOf(store, "ws");
+    const reads = recordSourceReads(store);
+    // Each entity set: how many pieces the feed had read by then.
+    const readsAtSet = new Map<string, number>();
+    const items = new MapEntityRepository<number>();
+    const set = items.set.bind(items);
+    items.set = (entity, change) => {
+      readsAtSet.set(change.entityId, reads.length);
+      return set(entity, change);
+    };
+    const manager = new ManagerBuilder().withStore(store).registerRepository<number>("item", items).build();
+    const follower = await manager.follow("ws", { from, batchSize: 3 });
+    // Seven pieces (3 × 6 + 2); the first three changes were applied after the first piece, not after the seventh.
+    expect(reads.slice(0, 7).map((r) => r.items)).toEqual([3, 3, 3, 3, 3, 3, 2]);
+    expect([readsAtSet.get("k0"), readsAtSet.get("k2"), readsAtSet.get("k3"), readsAtSet.get("k19")]).toEqual([
+      1, 1, 2, 7,
+    ]);
+    expect([...items.entities.keys()].sort()).toEqual(Array.from({ length: 20 }, (_, i) => `k${i}`).sort());
+    expect(follower.applied).toBe(20);
+    expect(follower.position).toEqual(end);
+    await follower.close();
   });
 
   it("aborted by its signal before its initial state is applied: an AbortError", async () => {
