@@ -563,11 +563,17 @@ export class NatsEventStore extends BaseEventStore {
           const sm = await this.#jet.jsm.streams.getMessage(this.stream, { seq: next }).catch(() => undefined);
           if (sm === undefined) break; // the server is not answering: read again in a moment (below)
           if (sm === null) {
-            // Nothing there: removed (retention, a purge, a deletion), or not applied yet by a newly elected stream
-            // leader. Only what was removed is to pass over, or a later append would find its sequence read already.
-            const info = await this.#jet.jsm.streams.info(this.stream).catch(() => undefined);
-            if (info === undefined || next > info.state.last_seq) break;
-            this.#advance(Math.max(next, info.state.first_seq - 1));
+            // Nothing there: removed (retention or a purge, from the start; a deleted message), or not applied yet
+            // by the peer that answered (a newly elected leader). Only what the stream says was removed is passed
+            // over: a message passed over that is there would be missing from this index for good. The info comes
+            // after the get, so a stream that holds `next` by then does not prove it removed: read again instead.
+            const info = await this.#jet.jsm.streams
+              .info(this.stream, { deleted_details: true })
+              .catch(() => undefined);
+            if (info === undefined) break;
+            if (next < info.state.first_seq) this.#advance(info.state.first_seq - 1);
+            else if (info.state.deleted?.includes(next)) this.#advance(next);
+            else break; // not there yet where the get was answered: again in a moment (below)
             continue;
           }
           this.#ingest(sm);

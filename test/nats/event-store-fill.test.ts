@@ -1,12 +1,15 @@
 /**
  * NatsEventStore while its ordered consumer delivers nothing (a stalled
  * peer): a waiting append reads its message with leader-served gets after
- * 500 ms, one fill at a time. A proxy between client and server holds the
+ * 500 ms, one fill at a time, and passes over only messages the stream
+ * says were removed. A proxy between client and server holds the
  * consumer's deliveries and delays or rewrites the replies to those gets.
  */
+import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { createEvent } from "../../src/events/index.js";
+import { isNotFoundError } from "../../src/index.js";
 import { NatsEventStore } from "../../src/nats/index.js";
 import { type ProxiedTest, proxiedTest, uniqueBucket } from "./env.js";
 import type { ClassifiedFrame, HoldProxy } from "./proxy.js";
@@ -34,7 +37,50 @@ function getFailed(f: ClassifiedFrame): Buffer {
   return Buffer.from(`MSG ${subject} ${sid} ${Buffer.byteLength(body)}\r\n${body}\r\n`, "latin1");
 }
 
+/** A get reply turned into "no message found" (what a peer that has not applied the message yet answers). */
+function getNotFound(f: ClassifiedFrame): Buffer {
+  const body = JSON.stringify({
+    type: "io.nats.jetstream.api.v1.stream_msg_get_response",
+    error: { code: 404, err_code: 10037, description: "no message found" },
+  });
+  const [, subject, sid] = f.frame.fields;
+  return Buffer.from(`MSG ${subject} ${sid} ${Buffer.byteLength(body)}\r\n${body}\r\n`, "latin1");
+}
+
 describe("NatsEventStore whose ordered consumer delivers nothing", () => {
+  it("a get that finds nothing where the stream says a message is, is read again, never passed over", {
+    timeout: 30_000,
+  }, async () => {
+    await using store = await NatsEventStore.open({ client, stream: uniqueBucket("NOTYET"), catchUpTimeoutMs: 6_000 });
+    await store.append("a", [createEvent("e", { n: 0 })]);
+    // The fill's first get of the new message (after its check of the last message read) answers "no message
+    // found", as a newly elected leader that has not applied it yet does; the stream's info, asked next, holds it.
+    let gets = 0;
+    proxy.hold = (f) => f.kind === "delivery";
+    proxy.rewrite = (f) => (f.kind === "get" && ++gets === 2 ? getNotFound(f) : f.frame.bytes);
+    const appended = await store.append("a", [createEvent("e", { n: 1 })]);
+    expect(appended).toMatchObject({ streamId: "a", firstPosition: 2 });
+    expect((await store.readStream("a")).map((e) => e.data)).toEqual([{ n: 0 }, { n: 1 }]);
+    expect(gets).toBeGreaterThan(2); // read again
+  });
+
+  it("a message deleted from the middle of the stream is passed over by a fill", { timeout: 30_000 }, async () => {
+    const stream = uniqueBucket("DELETED");
+    await using store = await NatsEventStore.open({ client, stream, catchUpTimeoutMs: 6_000 });
+    await store.append("a", [createEvent("e", { n: 0 })]);
+    proxy.hold = (f) => f.kind === "delivery";
+    // Another process appends two events; the first one's message is deleted (an administrator's `nats stream rmm`).
+    {
+      await using writer = await NatsEventStore.open({ client: nc, stream });
+      await writer.append("x", [createEvent("e", { n: 1 })]);
+      await writer.append("y", [createEvent("e", { n: 2 })]);
+    }
+    expect(await (await jetstreamManager(nc)).streams.deleteMessage(stream, 2)).toBe(true);
+    expect(await store.append("a", [createEvent("e", { n: 3 })])).toMatchObject({ streamId: "a", firstPosition: 2 });
+    expect((await store.readStream("y")).map((e) => e.data)).toEqual([{ n: 2 }]);
+    await expect(store.readStream("x")).rejects.toSatisfy(isNotFoundError); // its only event is gone
+  });
+
   it("an append that waits while another's fill runs is read by that fill", { timeout: 30_000 }, async () => {
     await using store = await NatsEventStore.open({ client, stream: uniqueBucket("FILL"), catchUpTimeoutMs: 4_000 });
     // Both stream ids exist: their appends run side by side (appends that create one take a chain of their own).
