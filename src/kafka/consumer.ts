@@ -37,16 +37,21 @@ export type PartitionOffsets = ReadonlyMap<number, number>;
 export interface ReadRange {
   /** Where the read began: the given offset, else the partition's first offset. */
   readonly starts: Map<number, number>;
-  /** The end offset captured when the read began, or the `until` given below it (exclusive: the next offset to read). */
+  /** The end offset captured when the read began, or where the sink ended the read (exclusive: the next offset to read). */
   readonly ends: Map<number, number>;
-  /** The partitions whose `until` was below their end offset: they hold more. */
+  /** The partitions whose sink ended the read before their end offset: they hold more. */
   readonly limited: Set<number>;
-  /** The end offset of each partition captured when the read began (whatever `until` was). */
+  /** The end offset of each partition captured when the read began. */
   readonly highs: Map<number, number>;
 }
 
-/** Called with every record in offset order per partition; `key` is the UTF-8 key. */
-export type RecordSink = (key: string, message: RdKafka.Message) => void;
+/**
+ * Called with every record in offset order per partition; `key` is the
+ * UTF-8 key. Returning `false` ends the read of the record's partition
+ * after it (the range's end is then the next offset, and the partition
+ * `limited`).
+ */
+export type RecordSink = (key: string, message: RdKafka.Message) => unknown;
 
 /** The changelog's consumer: reads ranges of partitions, commits and fetches a group's offsets, one call at a time. */
 export class ChangelogConsumer {
@@ -135,17 +140,16 @@ export class ChangelogConsumer {
 
   /**
    * Reads `partitions` from `from` (per partition; else from its first
-   * offset) to the end offsets captured now, or to `until` (per partition)
-   * where it is lower; one read at a time per consumer.
+   * offset) to the end offsets captured now, or until the sink ends a
+   * partition ({@link RecordSink}); one read at a time per consumer.
    */
   read(
     partitions: readonly number[],
     sink: RecordSink,
     options: ScanOptions = {},
     from?: PartitionOffsets,
-    until?: PartitionOffsets,
   ): Promise<ReadRange> {
-    return this.#serial(() => this.#read(partitions, sink, options, from, until));
+    return this.#serial(() => this.#read(partitions, sink, options, from));
   }
 
   async #read(
@@ -153,7 +157,6 @@ export class ChangelogConsumer {
     sink: RecordSink,
     options: ScanOptions,
     from: PartitionOffsets | undefined,
-    until: PartitionOffsets | undefined,
   ): Promise<ReadRange> {
     const { signal, onProgress } = options;
     throwIfAborted(signal);
@@ -174,16 +177,13 @@ export class ChangelogConsumer {
         );
       }
       const start = Math.max(given ?? lowOffset, lowOffset);
-      const cap = until?.get(partition) ?? highOffset;
-      const end = Math.max(start, Math.min(highOffset, cap));
-      if (end < highOffset) range.limited.add(partition);
       range.starts.set(partition, start);
-      range.ends.set(partition, end);
+      range.ends.set(partition, highOffset);
       range.highs.set(partition, highOffset);
-      if (end > start) {
-        ends.set(partition, end);
+      if (highOffset > start) {
+        ends.set(partition, highOffset);
         assignment.push({ topic: this.topic, partition, offset: start });
-        total += end - start;
+        total += highOffset - start;
       }
     });
     let read = 0;
@@ -227,13 +227,23 @@ export class ChangelogConsumer {
           const end = ends.get(m.partition);
           if (end === undefined) continue; // partition done
           if (m.offset >= end) {
-            // Past the end (written after the read began, or past `until`): every offset before it came.
+            // Past the end (written after the read began): every offset before it came.
             ends.delete(m.partition);
             continue;
           }
           read++;
-          if (m.key !== null && m.key !== undefined)
-            sink(typeof m.key === "string" ? m.key : m.key.toString("utf8"), m);
+          if (
+            m.key !== null &&
+            m.key !== undefined &&
+            sink(typeof m.key === "string" ? m.key : m.key.toString("utf8"), m) === false &&
+            m.offset < end - 1
+          ) {
+            // The sink has what it wanted: this partition's read ends after this record.
+            range.ends.set(m.partition, m.offset + 1);
+            range.limited.add(m.partition);
+            ends.delete(m.partition);
+            continue;
+          }
           if (m.offset >= end - 1) ends.delete(m.partition);
         }
         for (const e of eofs.splice(0)) {

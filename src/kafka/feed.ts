@@ -44,11 +44,7 @@ export interface KafkaFeedContext {
   decode(key: string, message: RdKafka.Message): Change;
   readonly notifier: FeedNotifier;
   readonly pollIntervalMs: number;
-  /**
-   * The most records of the partition a read after the current state
-   * takes (`WatchOptions.batchSize`; records of other namespaces count
-   * too, so a read delivers at most this many changes).
-   */
+  /** The most records of the namespace a read after the current state takes (`WatchOptions.batchSize`). */
   readonly batchSize: number;
 }
 
@@ -71,11 +67,11 @@ export class KafkaFeedSource implements FeedSource {
       (key, message) => {
         if (!key.startsWith(this.#prefix)) return;
         if (cursor === undefined) latest.set(key, message);
-        else records.push([key, message]);
+        // Past the current state: `batchSize` records of the namespace, then the read ends.
+        else return records.push([key, message]) < ctx.batchSize;
       },
       { signal },
       cursor === undefined ? undefined : new Map([[partition, cursor.position]]),
-      cursor === undefined ? undefined : new Map([[partition, cursor.position + ctx.batchSize]]),
     );
     if (cursor !== undefined && (range.starts.get(partition) ?? 0) > cursor.position) {
       this.#behind(cursor.position, `the records from offset ${cursor.position} were removed (retention) meanwhile`);

@@ -91,10 +91,19 @@ export function recordSourceReads(store: Store): SourceRead[] {
  * 20 saved while its consumer takes nothing (a live feed). Returns the
  * reads the feed made.
  */
-export async function piecesOf(store: Store, namespace: string, batchSize: number): Promise<SourceRead[]> {
+export async function piecesOf(
+  store: Store,
+  namespace: string,
+  batchSize: number,
+  /** Another namespace, one change of which is saved after each of `namespace`'s (they may share a partition). */
+  other?: string,
+): Promise<SourceRead[]> {
   await store.save([item(namespace, "a", 0)]);
   const from = await barrierOf(store, namespace);
-  for (let i = 0; i < 20; i++) await store.save([item(namespace, `k${i}`, i)]);
+  for (let i = 0; i < 20; i++) {
+    await store.save([item(namespace, `k${i}`, i)]);
+    if (other !== undefined) await store.save([item(other, `o${i}`, i)]);
+  }
   const last = (await barrierOf(store, namespace)).position;
   const reads = recordSourceReads(store);
   const feed = (store.watch as NonNullable<Store["watch"]>).call(store, namespace, { from, batchSize });

@@ -40,12 +40,13 @@ describeChangeFeedContract("KafkaStore", () => fresh(), {
 });
 
 describe("KafkaStore change feed", () => {
-  it("reads at most batchSize records at a time past the current state (resumed, and behind its consumer)", async () => {
+  it("reads at most batchSize changes at a time past the current state (resumed, and behind its consumer)", async () => {
     const store = await fresh({}, 1);
     try {
-      const reads = await piecesOf(store, "ns", 3);
+      // One partition: another namespace's records lie between this one's; a piece counts this namespace's only.
+      const reads = await piecesOf(store, "ns", 3, "other");
       expect(reads.every((r) => r.items <= 3)).toBe(true);
-      // Twenty records after the cursor: six full pieces that say there is more, then the last two.
+      // Twenty changes after the cursor: six full pieces that say there is more, then the last two.
       expect(reads.slice(0, 7)).toEqual([...Array(6).fill({ items: 3, more: true }), { items: 2, more: false }]);
     } finally {
       await store.close();
