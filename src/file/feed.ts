@@ -8,11 +8,16 @@
  * saves at once).
  *
  * A compaction (in any process) replaces the file: offsets are renumbered
- * and the epoch changes. A running feed reads the new file and delivers
+ * and the epoch changes. A running feed scans the new file and delivers
  * the keys whose winning line differs from the last line it delivered for
  * them (compaction copies lines verbatim), so it neither misses nor
  * repeats a change; `from` a cursor of a replaced file is a
  * `FeedBehindError` (its numbering is gone: start from the current state).
+ *
+ * Past the current state a read delivers at most `batchSize` changes
+ * (`FeedBatch.more` when it stopped there): lines after the feed's offset
+ * are parsed a window at a time, and a replaced file's winners are kept as
+ * offsets and read a piece at a time.
  */
 import { closeSync, fstatSync, readSync, statSync } from "node:fs";
 import { crc32 } from "node:zlib";
@@ -61,12 +66,18 @@ export interface FileFeedContext {
 const WINDOW_BYTES = 1024 * 1024;
 const MIN_WINDOW_BYTES = 64 * 1024;
 
-/** A line read: its change, key, fingerprint and end offset. */
-interface Line {
-  readonly change: Change;
+/** Where a line of the file is: its key, fingerprint, offsets (end: just past its newline) and 1-based number. */
+interface LineAt {
   readonly key: string;
   readonly print: string;
+  readonly start: number;
   readonly end: number;
+  readonly line: number;
+}
+
+/** A line read: where it is, and its change. */
+interface Line extends LineAt {
+  readonly change: Change;
 }
 
 /** The file's identity: device, inode and (where the file system keeps it) birth time, since inode numbers are reused. */
@@ -89,6 +100,14 @@ export class FileFeedSource implements FeedSource {
   #linesEnd = 0;
   /** The file's raw size and modification time at the last read (a torn last line is part of the size). */
   #seen: { readonly size: number; readonly mtimeMs: number } | undefined;
+  /**
+   * After the file was replaced: the latest lines of the keys whose change
+   * the consumer does not hold, in file order, delivered `batchSize` at a
+   * time from {@link #pendingAt} on (the feed stands at {@link #offset},
+   * the end of the file it scanned, meanwhile).
+   */
+  #pending: LineAt[] = [];
+  #pendingAt = 0;
 
   constructor(private readonly ctx: FileFeedContext) {}
 
@@ -110,14 +129,21 @@ export class FileFeedSource implements FeedSource {
           end = this.#linesEnd;
         }
       } else if (snap && epoch === this.#epoch && this.#sameFile(snap)) {
-        items = this.#items(await this.#linesUpTo(snap, this.#offset, size, this.#lineCount), epoch);
-        end = this.#linesEnd;
+        if (this.#pendingAt < this.#pending.length) {
+          // The rest of a replaced file's changes first; the feed stays at the end of the file it scanned.
+          ({ items, end } = this.#pendingPiece(snap, epoch));
+          this.#linesRead = this.#lineCount;
+        } else {
+          items = this.#items(await this.#linesUpTo(snap, this.#offset, size, this.#lineCount), epoch);
+          end = this.#linesEnd;
+        }
       } else {
         this.#last = undefined;
-        items = await this.#replaced(snap, epoch);
+        await this.#replaced(snap);
+        ({ items, end } = this.#pendingPiece(snap, epoch));
       }
       this.#epoch = epoch;
-      this.#offset = end;
+      if (this.#pending.length === 0) this.#offset = end;
       this.#lineCount = this.#linesRead;
       // As the lock saw the file (its size is `size` plus a torn tail): a line appended since changes them.
       this.#seen = snap && { size: snap.rawSize, mtimeMs: snap.mtimeMs };
@@ -179,20 +205,80 @@ export class FileFeedSource implements FeedSource {
     return this.#items(await this.#linesUpTo(snap, position, size, this.#linesRead), epoch);
   }
 
-  /** The file was replaced (compaction), created or removed: deliver what differs from what was delivered. */
-  async #replaced(snap: Snapshot | undefined, epoch: string): Promise<FeedChange[]> {
-    const lines = snap ? await this.#lines(snap, 0, snap.size, 0) : [];
-    const latest = new Map<string, Line>();
-    for (const line of lines) latest.set(line.key, line);
+  /**
+   * The file was replaced (compaction), created or removed: finds, a
+   * window at a time, the latest line of each key, and makes those whose
+   * fingerprint differs from what the consumer holds {@link #pending};
+   * sets {@link #offset} to the end of the file.
+   */
+  async #replaced(snap: Snapshot | undefined): Promise<void> {
+    const latest = new Map<string, LineAt>();
+    if (snap) {
+      await this.#windows(snap, 0, snap.size, 0, Number.POSITIVE_INFINITY, (lines) => {
+        for (const { key, print, start, end, line } of lines) {
+          latest.delete(key); // re-inserted last: the map keeps the file order of each key's latest line
+          latest.set(key, { key, print, start, end, line });
+        }
+      });
+    }
     for (const [key, print] of this.#known) {
       // A key gone from the new file must have ended as a tombstone the consumer already has.
       if (!latest.has(key) && !print.startsWith("u")) {
         this.#behind(this.#offset, "the namespace file was replaced and a change of an entity it held is gone");
       }
     }
+    // What the consumer holds: the same lines, and for the keys still to deliver what it held before.
     const previous = this.#known;
-    this.#known = new Map();
-    return this.#winners(lines, epoch, previous);
+    const known = new Map<string, string>();
+    const pending: LineAt[] = [];
+    for (const at of latest.values()) {
+      const held = previous.get(at.key);
+      if (held === at.print) known.set(at.key, held);
+      else {
+        pending.push(at);
+        if (held !== undefined) known.set(at.key, held);
+      }
+    }
+    this.#known = known;
+    this.#pending = pending;
+    this.#pendingAt = 0;
+    this.#offset = snap?.size ?? 0;
+  }
+
+  /**
+   * The next `batchSize` {@link #pending} changes, read from their lines;
+   * `end` is the last one's position, or {@link #offset} once none is left.
+   */
+  #pendingPiece(snap: Snapshot | undefined, epoch: string): { items: FeedChange[]; end: number } {
+    const from = this.#pendingAt;
+    const to = Math.min(this.#pending.length, from + this.ctx.batchSize);
+    const items: FeedChange[] = [];
+    for (let i = from; i < to; i++) {
+      const at = this.#pending[i] as LineAt;
+      items.push(this.#item({ ...at, change: this.#lineAt(snap as Snapshot, at) }, epoch));
+      this.#known.set(at.key, at.print);
+    }
+    this.#pendingAt = to;
+    if (to < this.#pending.length) return { items, end: (this.#pending[to - 1] as LineAt).end };
+    this.#pending = [];
+    this.#pendingAt = 0;
+    return { items, end: this.#offset };
+  }
+
+  /** The change of the line `at` (read when the file was scanned: it must be there unchanged). */
+  #lineAt(snap: Snapshot, at: LineAt): Change {
+    const buf = Buffer.allocUnsafe(at.end - at.start);
+    const read = readSync(snap.fd, buf, 0, buf.length, at.start);
+    const stop = read > 1 && buf[read - 2] === 13 ? read - 2 : read - 1;
+    const bytes = buf.subarray(0, Math.max(0, stop));
+    if (read !== buf.length || at.print.slice(1) !== `${bytes.length}:${crc32(bytes)}`) {
+      throw new CorruptionError(
+        this.ctx.file,
+        at.line,
+        `byte ${at.start}: the line changed while the feed read the file`,
+      );
+    }
+    return parseLineObject(bytes.toString("utf8"), this.ctx.namespace).change;
   }
 
   /** The latest line per key, in file order, left out when `skip` already has it. */
@@ -313,7 +399,7 @@ export class FileFeedSource implements FeedSource {
           // The fingerprint's first letter: an unset, a set, or ("x") a damaged line left out.
           const kind = parsed === undefined ? "x" : parsed.change.changeType === "unset" ? "u" : "s";
           const print = `${kind}${bytes.length}:${crc32(bytes)}`;
-          if (parsed) out.push({ ...parsed, print, end: offset + nl + 1 });
+          if (parsed) out.push({ ...parsed, print, start: offset + start, end: offset + nl + 1, line });
           this.#last = { start: offset + start, print };
         }
         start = nl + 1;

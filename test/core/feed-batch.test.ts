@@ -79,6 +79,74 @@ describe("a store's feed reads at most batchSize changes at a time past the curr
   });
 });
 
+describe("a FileStore feed across file replacements, in pieces", () => {
+  const ids = (events: readonly FeedEvent[]) =>
+    events.map((e) =>
+      e.type === "change" ? `${e.change.entityId}=${(e.change as { entity: unknown }).entity}` : e.type,
+    );
+  /** The next `n` events of `iterator`. */
+  async function take(iterator: AsyncIterator<FeedEvent>, n: number): Promise<FeedEvent[]> {
+    const out: FeedEvent[] = [];
+    while (out.length < n) {
+      const r = await iterator.next();
+      if (r.done) throw new Error("the feed ended");
+      out.push(r.value);
+    }
+    return out;
+  }
+
+  it("compacted twice while a resumed feed reads: every change once, the newest last, batchSize at a time", async () => {
+    const store = await kept(FileStore.open({ directory: tempDir(), autoCompact: false }));
+    await store.save([item("ns", "a", 0)]);
+    const from = await barrierOf(store, "ns");
+    for (let i = 0; i < 20; i++) await store.save([item("ns", `k${i}`, i)]);
+    const reads = recordSourceReads(store);
+    const feed = store.watch("ns", { from, batchSize: 3 });
+    const iterator = feed[Symbol.asyncIterator]();
+    const first = await take(iterator, 3); // the first piece: k0..k2
+    await store.compact("ns"); // every line copied as it is: k3.. still to deliver
+    const second = await take(iterator, 3); // k3..k5, from the new file
+    await store.save([item("ns", "k4", 40)]);
+    await store.save([item("ns", "k10", 100)]);
+    await store.compact("ns"); // again: k6.. still to deliver, k4 and k10 changed
+    const rest = await untilBarrier(iterator);
+    feed.close();
+    const k = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => `k${from + i}=${from + i}`);
+    expect(ids([...first, ...second, ...rest])).toEqual([
+      ...k(0, 6),
+      ...k(6, 10),
+      ...k(11, 20),
+      "k4=40",
+      "k10=100",
+      "caught-up",
+    ]);
+    expect(reads.every((r) => r.items <= 3)).toBe(true);
+    // Three epochs (the file, then two compacted ones), positions growing within each.
+    const changes = [...first, ...second, ...rest].filter((e) => e.type === "change");
+    expect(new Set(changes.map((e) => e.epoch)).size).toBe(3);
+    for (let i = 1; i < changes.length; i++) {
+      const [a, b] = [changes[i - 1] as FeedEvent, changes[i] as FeedEvent];
+      if (a.epoch === b.epoch) expect(b.position).toBeGreaterThan(a.position);
+    }
+  });
+
+  it("the namespace's file created under a running feed: its changes come batchSize at a time", async () => {
+    const store = await kept(FileStore.open({ directory: tempDir(), autoCompact: false }));
+    const reads = recordSourceReads(store);
+    const feed = store.watch("ns", { batchSize: 2 });
+    const iterator = feed[Symbol.asyncIterator]();
+    expect(ids(await untilBarrier(iterator))).toEqual(["caught-up"]);
+    await store.save(Array.from({ length: 10 }, (_, i) => item("ns", `k${i}`, i)));
+    expect(ids(await take(iterator, 10))).toEqual(Array.from({ length: 10 }, (_, i) => `k${i}=${i}`));
+    feed.close();
+    expect(reads).toEqual([
+      { items: 0, more: false },
+      ...Array(4).fill({ items: 2, more: true }),
+      { items: 2, more: false },
+    ]);
+  });
+});
+
 /** A source of `total` changes, read `batchSize` at a time; `waits` counts the feed's waits. */
 class PiecesSource implements FeedSource {
   waits = 0;
