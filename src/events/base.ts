@@ -231,7 +231,7 @@ export abstract class BaseEventStore implements EventStore {
     validateExpectedVersion(ev);
     const prepared = prepareEvents(events, this.maxValueBytes);
     const started = this.metrics.onAppend ? performance.now() : 0;
-    const planned = await this.store({ streamId, events: prepared, expectedVersion: ev });
+    const planned = await this.store({ streamId, events: prepared, expectedVersion: ev, signal: options?.signal });
     if (!planned.ok) throw planned.error;
     const { records } = planned;
     this.#eventsAppended += records.length;

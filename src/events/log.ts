@@ -63,6 +63,12 @@ export interface AppendRequest {
   readonly streamId: string;
   readonly events: readonly PreparedEvent[];
   readonly expectedVersion: ExpectedVersion | undefined;
+  /**
+   * The append's `signal`: a backend may end with it what stores nothing
+   * (a read before a write, a wait before a retry); a write it has sent
+   * must still settle whatever the signal.
+   */
+  readonly signal?: AbortSignal | undefined;
 }
 
 /**

@@ -69,7 +69,7 @@ import {
 import { decodeToken, encodeToken } from "./keys.js";
 import { NatsStorage } from "./options.js";
 import { bucketValueLimit, serverMaxPayload } from "./payload.js";
-import { retryingRead } from "./reader.js";
+import { retryingGet } from "./reader.js";
 import { LastMessage, LOW_LAST_SEQUENCE_CHECKS, LOW_LAST_SEQUENCE_PAUSE_MS } from "./stream-checks.js";
 
 const TD = new TextDecoder();
@@ -571,9 +571,16 @@ export class NatsEventStore extends BaseEventStore {
               .info(this.stream, { deleted_details: true })
               .catch(() => undefined);
             if (info === undefined) break;
-            if (next < info.state.first_seq) this.#advance(info.state.first_seq - 1);
-            else if (info.state.deleted?.includes(next)) this.#advance(next);
-            else break; // not there yet where the get was answered: again in a moment (below)
+            if (next < info.state.first_seq) {
+              this.#advance(info.state.first_seq - 1);
+              continue;
+            }
+            // Passed over with every deleted message right after it: one info per run of them, not per message.
+            const deleted = new Set(info.state.deleted ?? []);
+            if (!deleted.has(next)) break; // not there yet where the get was answered: again in a moment (below)
+            let last = next;
+            while (deleted.has(last + 1)) last++;
+            this.#advance(last);
             continue;
           }
           this.#ingest(sm);
@@ -752,11 +759,12 @@ export class NatsEventStore extends BaseEventStore {
    * After a lost compare-and-set on `subject`: the last sequence the
    * server holds for it, which is not the cached one when the subject's
    * last message is gone (retention, a purge): 0 then. Asked again while
-   * the cluster cannot answer (a leader election): {@link retryingRead}.
+   * the cluster cannot answer (a leader election): {@link retryingGet}.
    */
-  async #refreshLastSeq(streamId: string, subject: string): Promise<void> {
-    const last = await retryingRead(() =>
-      this.#jet.jsm.streams.getMessage(this.stream, { last_by_subj: subject }),
+  async #refreshLastSeq(streamId: string, subject: string, signal: AbortSignal | undefined): Promise<void> {
+    const last = await retryingGet(
+      () => this.#jet.jsm.streams.getMessage(this.stream, { last_by_subj: subject }),
+      signal,
     ).catch((error: unknown) => {
       throw natsError(error, `append to ${streamId}`);
     });
@@ -827,7 +835,7 @@ export class NatsEventStore extends BaseEventStore {
       } catch (error) {
         if (!isWrongLastSequence(error) || attempt > 1000) throw natsError(error, `append to ${request.streamId}`);
         await this.#catchUp();
-        await this.#refreshLastSeq(request.streamId, subject);
+        await this.#refreshLastSeq(request.streamId, subject, request.signal);
         continue;
       }
       // A new message takes a sequence after every one the index read: one it read already means the stream

@@ -43,7 +43,7 @@ import {
 } from "./kv-store-options.js";
 import { NatsStorage } from "./options.js";
 import { bucketValueLimit } from "./payload.js";
-import { keepLastPerKey, readFiltered, retryingRead } from "./reader.js";
+import { keepLastPerKey, readFiltered, retryingGet } from "./reader.js";
 
 const TD = new TextDecoder();
 const KV_OPERATION = "KV-Operation";
@@ -296,7 +296,7 @@ export class NatsKvStore extends BaseStore {
     this.checkOpen(namespace, options);
     const { js, jsm, replicated } = this.#bucket;
     try {
-      const info = await retryingRead(() => jsm.streams.info(this.stream), options?.signal);
+      const info = await retryingGet(() => jsm.streams.info(this.stream), options?.signal);
       if (info.config.max_msgs_per_subject === 1) return;
       const subjects: string[] = [];
       await readFiltered(

@@ -56,7 +56,7 @@ import { isWrongLastSequence, natsError } from "./errors.js";
 import { decodeToken, encodeToken } from "./keys.js";
 import { checkPlacement, NatsStorage } from "./options.js";
 import { bucketValueLimit, serverMaxPayload } from "./payload.js";
-import { keepLastPerKey, readFiltered, retryingRead } from "./reader.js";
+import { keepLastPerKey, readFiltered, retryingGet } from "./reader.js";
 
 /** Options of {@link NatsReadModelStore.open}. */
 export interface NatsReadModelStoreOptions {
@@ -478,15 +478,15 @@ export class NatsReadModelStore implements ReadModelStore {
    * A key's latest value: a direct get on an R1 bucket (the KV client),
    * otherwise a get the stream leader answers, so an acknowledged write is
    * always seen. Asked again while the cluster cannot answer (a leader
-   * election): {@link retryingRead}.
+   * election): {@link retryingGet}.
    */
   async #get(key: string, signal: AbortSignal | undefined): Promise<Latest | undefined> {
     if (!this.#replicated) {
-      const entry = await retryingRead(() => this.#kv.get(key), signal);
+      const entry = await retryingGet(() => this.#kv.get(key), signal);
       return entry ? { operation: entry.operation, revision: entry.revision, text: entry.string() } : undefined;
     }
     const subject = `$KV.${this.bucket}.${key}`;
-    const sm = await retryingRead(
+    const sm = await retryingGet(
       () => this.#jsm.streams.getMessage(`KV_${this.bucket}`, { last_by_subj: subject }),
       signal,
     );

@@ -651,6 +651,31 @@ export function retryingRead<T>(
   return retrying(readRetryPolicy(attempts), () => untilAborted(request, signal), { signal });
 }
 
+/**
+ * How long a user's single read ({@link retryingGet}) keeps asking, in ms:
+ * an election takes a few seconds, and a request the server leaves
+ * unanswered takes the client's 5 s time-out, so a read asks up to about
+ * three times in a row that time out. (A bucket deleted under a one-replica
+ * store answers its direct gets with nothing at all: the read fails after
+ * this long, not after twelve time-outs.)
+ */
+export const GET_RETRY_WINDOW_MS = 15_000;
+
+/**
+ * A read a user's call waits on (a get of one key, a stream info), under
+ * {@link retryingRead}'s rule for up to {@link GET_RETRY_WINDOW_MS}: no new
+ * attempt starts after that.
+ * @throws the client's last error (callers wrap it with `natsError`), or `AbortError`
+ */
+export function retryingGet<T>(request: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+  const deadline = Date.now() + GET_RETRY_WINDOW_MS;
+  const policy = {
+    ...readRetryPolicy(READ_ATTEMPTS),
+    retryOn: (e: unknown) => isRetryable(e) && Date.now() < deadline,
+  };
+  return retrying(policy, () => untilAborted(request, signal), { signal });
+}
+
 /** `request()`, or an `AbortError` as soon as `signal` aborts (none sent once it has). */
 function untilAborted<T>(request: () => Promise<T>, signal: AbortSignal | undefined): Promise<T> {
   if (signal === undefined) return request();

@@ -41,7 +41,7 @@ import {
 } from "../repository/index.js";
 import { isWrongLastSequence, natsError } from "./errors.js";
 import { decodeToken, encodeToken } from "./keys.js";
-import { keepLastPerKey, readFiltered, retryingRead } from "./reader.js";
+import { keepLastPerKey, readFiltered, retryingGet } from "./reader.js";
 import {
   checkNatsRepositoryOptions,
   MAX_TTL_SECONDS,
@@ -298,11 +298,11 @@ export class NatsKvRepository<T> extends BaseRepository<T> {
    * a get from the stream leader (a replica could answer stale).
    * STREAM.MSG.GET accepts next_by_subj since nats-server 2.9; the client's
    * type lists only seq and last_by_subj. Asked again while the cluster
-   * cannot answer (a leader election): {@link retryingRead}.
+   * cannot answer (a leader election): {@link retryingGet}.
    */
   #get(query: LastForMsgRequest | NextMsgRequest, signal: AbortSignal | undefined): Promise<StoredMsg | null> {
     const { jsm, direct } = this.#bucket;
-    return retryingRead(
+    return retryingGet(
       () =>
         direct
           ? jsm.direct.getMessage(this.stream, query)

@@ -38,7 +38,7 @@ import { isWrongLastSequence, natsError } from "./errors.js";
 import { encodeToken } from "./keys.js";
 import { checkClient, checkStreamName, MAX_REPLICAS, NatsStorage } from "./options.js";
 import { bucketValueLimit, serverMaxPayload } from "./payload.js";
-import { retryingRead } from "./reader.js";
+import { retryingGet } from "./reader.js";
 
 /** Defaults of {@link NatsKvSnapshotStoreOptions}. */
 export const NATS_KV_SNAPSHOT_STORE_DEFAULTS = {
@@ -239,12 +239,12 @@ export class NatsKvSnapshotStore implements SnapshotStore {
    * bucket, otherwise a get the stream leader answers (a direct get may be
    * answered by a follower that is behind), so an acknowledged save is
    * always seen. Asked again while the cluster cannot answer (a leader
-   * election): {@link retryingRead}.
+   * election): {@link retryingGet}.
    */
   async #newest(key: string, signal: AbortSignal | undefined): Promise<Newest | null> {
     const leader = this.#leader;
-    if (leader === undefined) return retryingRead(() => this.#kv.get(key), signal);
-    const sm = await retryingRead(
+    if (leader === undefined) return retryingGet(() => this.#kv.get(key), signal);
+    const sm = await retryingGet(
       () => leader.streams.getMessage(`KV_${this.bucket}`, { last_by_subj: `$KV.${this.bucket}.${key}` }),
       signal,
     );

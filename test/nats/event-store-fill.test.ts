@@ -9,7 +9,7 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { createEvent } from "../../src/events/index.js";
-import { isNotFoundError } from "../../src/index.js";
+import { isAbortError, isNotFoundError } from "../../src/index.js";
 import { NatsEventStore } from "../../src/nats/index.js";
 import { type ProxiedTest, proxiedTest, uniqueBucket } from "./env.js";
 import type { ClassifiedFrame, HoldProxy } from "./proxy.js";
@@ -79,6 +79,58 @@ describe("NatsEventStore whose ordered consumer delivers nothing", () => {
     expect(await store.append("a", [createEvent("e", { n: 3 })])).toMatchObject({ streamId: "a", firstPosition: 2 });
     expect((await store.readStream("y")).map((e) => e.data)).toEqual([{ n: 2 }]);
     await expect(store.readStream("x")).rejects.toSatisfy(isNotFoundError); // its only event is gone
+  });
+
+  it("a fill passes over a run of deleted messages with one stream info", { timeout: 60_000 }, async () => {
+    const stream = uniqueBucket("MANYDEL");
+    await using store = await NatsEventStore.open({ client, stream, catchUpTimeoutMs: 20_000 });
+    await store.append("a", [createEvent("e", { n: 0 })]);
+    proxy.hold = (f) => f.kind === "delivery";
+    // Another process appends 300 events to "x" and one to "y"; "x" is purged (300 deleted sequences in a row).
+    {
+      await using writer = await NatsEventStore.open({ client: nc, stream });
+      for (let i = 0; i < 300; i++) await writer.append("x", [createEvent("e", { i })]);
+      await writer.append("y", [createEvent("e", { n: 2 })]);
+    }
+    const jsm = await jetstreamManager(nc);
+    const filter = ((await jsm.streams.info(stream)).config.subjects[0] as string).replace(">", "x");
+    expect((await jsm.streams.purge(stream, { filter })).purged).toBe(300);
+    let infos = 0;
+    proxy.rewrite = (f) => {
+      if (f.frame.payload?.includes("stream_info_response")) infos++;
+      return f.frame.bytes;
+    };
+    expect(await store.append("a", [createEvent("e", { n: 3 })])).toMatchObject({ streamId: "a", firstPosition: 2 });
+    expect((await store.readStream("y")).map((e) => e.data)).toEqual([{ n: 2 }]);
+    expect(infos).toBeLessThan(10);
+  });
+
+  it("an append whose compare-and-set was lost ends at its signal while it reads the subject's last message", {
+    timeout: 30_000,
+  }, async () => {
+    const stream = uniqueBucket("SIGNAL");
+    await using store = await NatsEventStore.open({ client, stream });
+    await store.append("z", [createEvent("e", { n: 0 })]);
+    await store.append("a", [createEvent("e", { n: 1 })]);
+    // An administrator purges the subject of "a": the store's last sequence of "a" no longer holds.
+    const jsm = await jetstreamManager(nc);
+    const filter = ((await jsm.streams.info(stream)).config.subjects[0] as string).replace(">", "a");
+    expect((await jsm.streams.purge(stream, { filter })).purged).toBe(1);
+    // The server then fails every get (as during an election): the read of the last message asks again and again.
+    let gets = 0;
+    proxy.rewrite = (f) => {
+      if (f.kind !== "get") return f.frame.bytes;
+      gets++;
+      return getFailed(f);
+    };
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 300);
+    const outcome = await store.append("a", [createEvent("e", { n: 2 })], { signal: controller.signal }).then(
+      () => "resolved",
+      (error: unknown) => error,
+    );
+    expect(gets).toBeGreaterThan(0);
+    expect(isAbortError(outcome), String(outcome)).toBe(true);
   });
 
   it("an append that waits while another's fill runs is read by that fill", { timeout: 30_000 }, async () => {

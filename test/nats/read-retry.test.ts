@@ -5,7 +5,13 @@
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { isAbortError, retrying } from "../../src/index.js";
-import { READ_ATTEMPTS, readRetryPolicy, retryingRead } from "../../src/nats/reader.js";
+import {
+  GET_RETRY_WINDOW_MS,
+  READ_ATTEMPTS,
+  readRetryPolicy,
+  retryingGet,
+  retryingRead,
+} from "../../src/nats/reader.js";
 
 /** A JetStream API error as the client raises it while a restarted node rejoins. */
 const unavailable = () =>
@@ -128,5 +134,41 @@ describe("a single NATS read request (retryingRead)", () => {
     const asked = failing(0, unavailable);
     expect(isAbortError(await retryingRead(asked.fn, before.signal).catch((e: unknown) => e))).toBe(true);
     expect(asked.calls).toHaveLength(0);
+  });
+});
+
+describe("a user's single NATS read (retryingGet)", () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it("stops asking after GET_RETRY_WINDOW_MS of requests that time out (a deleted one-replica bucket never answers)", async () => {
+    const calls: number[] = [];
+    // Each request is left unanswered and times out after the client's 5 s.
+    const fn = () => {
+      calls.push(Date.now());
+      return new Promise<never>((_, reject) =>
+        setTimeout(() => reject(Object.assign(new Error("TIMEOUT"), { name: "TimeoutError" })), 5_000),
+      );
+    };
+    const start = Date.now();
+    const settled = retryingGet(fn).catch((error: unknown) => error);
+    await vi.runAllTimersAsync();
+    expect(String(await settled)).toMatch(/TIMEOUT/);
+    // Every request began within the window; twelve time-outs would have taken a minute.
+    expect(calls.every((t) => t - start < GET_RETRY_WINDOW_MS)).toBe(true);
+    expect(calls.length).toBeGreaterThanOrEqual(2);
+    expect(calls.length).toBeLessThanOrEqual(4);
+  });
+
+  it("rides out quick failures up to READ_ATTEMPTS, as a read does", async () => {
+    const { fn, calls } = failing(READ_ATTEMPTS - 1, unavailable);
+    const result = retryingGet(fn);
+    await vi.runAllTimersAsync();
+    await expect(result).resolves.toBe(READ_ATTEMPTS);
+    expect(calls).toHaveLength(READ_ATTEMPTS);
   });
 });
