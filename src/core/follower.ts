@@ -30,9 +30,9 @@ interface Waiter {
  * Keeps the repositories of a {@link Manager} current with one namespace:
  * the feed's initial part is applied first (`Manager.follow` resolves
  * then: the current state at once; following `from` a cursor, the changes
- * after it `batchSize` at a time), every later change as it arrives. `position` is what has been
- * applied, `lag` how far the store was ahead at the last read, and
- * `waitFor(position)` gives read-your-writes.
+ * after it `batchSize` at a time), every later change as it arrives.
+ * `position` is what has been applied, `lag` how far the store was ahead
+ * at the last read, and `waitFor(position)` gives read-your-writes.
  */
 export class Follower implements AsyncDisposable {
   /** Settles when the follower stops: resolves on `close()`, rejects with the error that stopped it (e.g. `FeedBehindError`, `ApplyError`). */

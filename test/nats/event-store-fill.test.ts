@@ -47,6 +47,23 @@ function getNotFound(f: ClassifiedFrame): Buffer {
   return Buffer.from(`MSG ${subject} ${sid} ${Buffer.byteLength(body)}\r\n${body}\r\n`, "latin1");
 }
 
+/**
+ * A store through the proxy whose consumer delivers nothing (after its own first append to "a"), once another
+ * process appended `xs` events to "x", then one to "y".
+ */
+async function stalledAfterOthers(name: string, xs: number, catchUpTimeoutMs: number) {
+  const stream = uniqueBucket(name);
+  const store = await NatsEventStore.open({ client, stream, catchUpTimeoutMs });
+  await store.append("a", [createEvent("e", { n: 0 })]);
+  proxy.hold = (f) => f.kind === "delivery";
+  {
+    await using writer = await NatsEventStore.open({ client: nc, stream });
+    for (let i = 0; i < xs; i++) await writer.append("x", [createEvent("e", { i })]);
+    await writer.append("y", [createEvent("e", { n: 2 })]);
+  }
+  return { stream, store };
+}
+
 describe("NatsEventStore whose ordered consumer delivers nothing", () => {
   it("a get that finds nothing where the stream says a message is, is read again, never passed over", {
     timeout: 30_000,
@@ -65,33 +82,20 @@ describe("NatsEventStore whose ordered consumer delivers nothing", () => {
   });
 
   it("a message deleted from the middle of the stream is passed over by a fill", { timeout: 30_000 }, async () => {
-    const stream = uniqueBucket("DELETED");
-    await using store = await NatsEventStore.open({ client, stream, catchUpTimeoutMs: 6_000 });
-    await store.append("a", [createEvent("e", { n: 0 })]);
-    proxy.hold = (f) => f.kind === "delivery";
-    // Another process appends two events; the first one's message is deleted (an administrator's `nats stream rmm`).
-    {
-      await using writer = await NatsEventStore.open({ client: nc, stream });
-      await writer.append("x", [createEvent("e", { n: 1 })]);
-      await writer.append("y", [createEvent("e", { n: 2 })]);
-    }
-    expect(await (await jetstreamManager(nc)).streams.deleteMessage(stream, 2)).toBe(true);
+    const stalled = await stalledAfterOthers("DELETED", 1, 6_000);
+    await using store = stalled.store;
+    // The message of "x" is deleted (an administrator's `nats stream rmm`).
+    expect(await (await jetstreamManager(nc)).streams.deleteMessage(stalled.stream, 2)).toBe(true);
     expect(await store.append("a", [createEvent("e", { n: 3 })])).toMatchObject({ streamId: "a", firstPosition: 2 });
     expect((await store.readStream("y")).map((e) => e.data)).toEqual([{ n: 2 }]);
     await expect(store.readStream("x")).rejects.toSatisfy(isNotFoundError); // its only event is gone
   });
 
   it("a fill passes over a run of deleted messages with one stream info", { timeout: 60_000 }, async () => {
-    const stream = uniqueBucket("MANYDEL");
-    await using store = await NatsEventStore.open({ client, stream, catchUpTimeoutMs: 20_000 });
-    await store.append("a", [createEvent("e", { n: 0 })]);
-    proxy.hold = (f) => f.kind === "delivery";
-    // Another process appends 300 events to "x" and one to "y"; "x" is purged (300 deleted sequences in a row).
-    {
-      await using writer = await NatsEventStore.open({ client: nc, stream });
-      for (let i = 0; i < 300; i++) await writer.append("x", [createEvent("e", { i })]);
-      await writer.append("y", [createEvent("e", { n: 2 })]);
-    }
+    const stalled = await stalledAfterOthers("MANYDEL", 300, 20_000);
+    const { stream } = stalled;
+    await using store = stalled.store;
+    // "x" is purged: 300 deleted sequences in a row.
     const jsm = await jetstreamManager(nc);
     const filter = ((await jsm.streams.info(stream)).config.subjects[0] as string).replace(">", "x");
     expect((await jsm.streams.purge(stream, { filter })).purged).toBe(300);
