@@ -19,7 +19,8 @@
  * are parsed a window at a time, and a replaced file's winners are kept as
  * offsets and read a piece at a time.
  */
-import { closeSync, fstatSync, readSync, statSync } from "node:fs";
+import { closeSync, fstatSync, read, readSync, statSync } from "node:fs";
+import { promisify } from "node:util";
 import { crc32 } from "node:zlib";
 import {
   type Change,
@@ -65,6 +66,8 @@ export interface FileFeedContext {
  */
 const WINDOW_BYTES = 1024 * 1024;
 const MIN_WINDOW_BYTES = 64 * 1024;
+/** Bytes read at once for the lines of a replaced file still to deliver (a longer line is read alone). */
+const SPAN_BYTES = 256 * 1024;
 
 /** Where a line of the file is: its key, fingerprint, offsets (end: just past its newline) and 1-based number. */
 interface LineAt {
@@ -79,6 +82,8 @@ interface LineAt {
 interface Line extends LineAt {
   readonly change: Change;
 }
+
+const readAsync = promisify(read);
 
 /** The file's identity: device, inode and (where the file system keeps it) birth time, since inode numbers are reused. */
 const epochOf = (st: { dev: number; ino: number; birthtimeMs: number } | undefined): string =>
@@ -108,6 +113,8 @@ export class FileFeedSource implements FeedSource {
    */
   #pending: LineAt[] = [];
   #pendingAt = 0;
+  /** The cursor position the last read returned: where the consumer stands (for `FeedBehindError`). */
+  #position = 0;
 
   constructor(private readonly ctx: FileFeedContext) {}
 
@@ -131,7 +138,7 @@ export class FileFeedSource implements FeedSource {
       } else if (snap && epoch === this.#epoch && this.#sameFile(snap)) {
         if (this.#pendingAt < this.#pending.length) {
           // The rest of a replaced file's changes first; the feed stays at the end of the file it scanned.
-          ({ items, end } = this.#pendingPiece(snap, epoch));
+          ({ items, end } = await this.#pendingPiece(snap, epoch));
           this.#linesRead = this.#lineCount;
         } else {
           items = this.#items(await this.#linesUpTo(snap, this.#offset, size, this.#lineCount), epoch);
@@ -140,13 +147,14 @@ export class FileFeedSource implements FeedSource {
       } else {
         this.#last = undefined;
         await this.#replaced(snap);
-        ({ items, end } = this.#pendingPiece(snap, epoch));
+        ({ items, end } = await this.#pendingPiece(snap, epoch));
       }
       this.#epoch = epoch;
       if (this.#pending.length === 0) this.#offset = end;
       this.#lineCount = this.#linesRead;
       // As the lock saw the file (its size is `size` plus a torn tail): a line appended since changes them.
       this.#seen = snap && { size: snap.rawSize, mtimeMs: snap.mtimeMs };
+      this.#position = end;
       return { items, cursor: { position: end, epoch }, head: size, more: end < size };
     } finally {
       if (snap) closeSync(snap.fd);
@@ -224,7 +232,7 @@ export class FileFeedSource implements FeedSource {
     for (const [key, print] of this.#known) {
       // A key gone from the new file must have ended as a tombstone the consumer already has.
       if (!latest.has(key) && !print.startsWith("u")) {
-        this.#behind(this.#offset, "the namespace file was replaced and a change of an entity it held is gone");
+        this.#behind(this.#position, "the namespace file was replaced and a change of an entity it held is gone");
       }
     }
     // What the consumer holds: the same lines, and for the keys still to deliver what it held before.
@@ -246,17 +254,39 @@ export class FileFeedSource implements FeedSource {
   }
 
   /**
-   * The next `batchSize` {@link #pending} changes, read from their lines;
+   * The next `batchSize` {@link #pending} changes, read from their lines
+   * (lines close to each other in one read, {@link SPAN_BYTES} at most);
    * `end` is the last one's position, or {@link #offset} once none is left.
    */
-  #pendingPiece(snap: Snapshot | undefined, epoch: string): { items: FeedChange[]; end: number } {
+  async #pendingPiece(snap: Snapshot | undefined, epoch: string): Promise<{ items: FeedChange[]; end: number }> {
+    const pending = this.#pending;
     const from = this.#pendingAt;
-    const to = Math.min(this.#pending.length, from + this.ctx.batchSize);
+    const to = Math.min(pending.length, from + this.ctx.batchSize);
     const items: FeedChange[] = [];
-    for (let i = from; i < to; i++) {
-      const at = this.#pending[i] as LineAt;
-      items.push(this.#item({ ...at, change: this.#lineAt(snap as Snapshot, at) }, epoch));
-      this.#known.set(at.key, at.print);
+    for (let i = from; i < to; ) {
+      const first = pending[i] as LineAt;
+      let j = i + 1;
+      while (j < to && (pending[j] as LineAt).end - first.start <= SPAN_BYTES) j++;
+      const span = Buffer.allocUnsafe((pending[j - 1] as LineAt).end - first.start);
+      let filled = 0;
+      while (filled < span.length) {
+        const { bytesRead } = await readAsync(
+          (snap as Snapshot).fd,
+          span,
+          filled,
+          span.length - filled,
+          first.start + filled,
+        );
+        if (bytesRead === 0) break;
+        filled += bytesRead;
+      }
+      for (let k = i; k < j; k++) {
+        const at = pending[k] as LineAt;
+        const bytes = span.subarray(at.start - first.start, Math.min(filled, at.end - first.start));
+        items.push(this.#item({ ...at, change: this.#lineAt(bytes, at) }, epoch));
+        this.#known.set(at.key, at.print);
+      }
+      i = j;
     }
     this.#pendingAt = to;
     if (to < this.#pending.length) return { items, end: (this.#pending[to - 1] as LineAt).end };
@@ -265,13 +295,12 @@ export class FileFeedSource implements FeedSource {
     return { items, end: this.#offset };
   }
 
-  /** The change of the line `at` (read when the file was scanned: it must be there unchanged). */
-  #lineAt(snap: Snapshot, at: LineAt): Change {
-    const buf = Buffer.allocUnsafe(at.end - at.start);
-    const read = readSync(snap.fd, buf, 0, buf.length, at.start);
-    const stop = read > 1 && buf[read - 2] === 13 ? read - 2 : read - 1;
+  /** The change of the line `at`, from its bytes `buf` (read when the file was scanned: it must be unchanged). */
+  #lineAt(buf: Buffer, at: LineAt): Change {
+    const length = buf.length;
+    const stop = length > 1 && buf[length - 2] === 13 ? length - 2 : length - 1;
     const bytes = buf.subarray(0, Math.max(0, stop));
-    if (read !== buf.length || at.print.slice(1) !== `${bytes.length}:${crc32(bytes)}`) {
+    if (length !== at.end - at.start || at.print.slice(1) !== `${bytes.length}:${crc32(bytes)}`) {
       throw new CorruptionError(
         this.ctx.file,
         at.line,

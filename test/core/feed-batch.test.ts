@@ -4,7 +4,7 @@
  * source returns, and what `ChangeFeed` makes of them (one read, the
  * barrier after the last piece, no wait between pieces).
  */
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, unlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -15,6 +15,7 @@ import {
   type FeedCursor,
   type FeedEvent,
   type FeedSource,
+  isFeedBehindError,
   type Store,
 } from "../../src/index.js";
 import { MemoryStore } from "../../src/memory/index.js";
@@ -128,6 +129,20 @@ describe("a FileStore feed across file replacements, in pieces", () => {
       const [a, b] = [changes[i - 1] as FeedEvent, changes[i] as FeedEvent];
       if (a.epoch === b.epoch) expect(b.position).toBeGreaterThan(a.position);
     }
+  });
+
+  it("the file removed while pieces of it are still to deliver: FeedBehindError at the feed's own position", async () => {
+    const store = await kept(FileStore.open({ directory: tempDir(), autoCompact: false }));
+    const feed = store.watch("ns", { batchSize: 2 });
+    const iterator = feed[Symbol.asyncIterator]();
+    await untilBarrier(iterator);
+    await store.save(Array.from({ length: 6 }, (_, i) => item("ns", `k${i}`, i))); // the file is created
+    const first = await take(iterator, 2);
+    unlinkSync(store.fileOf("ns")); // k0 and k1 were delivered: the feed stands at k1
+    const error = await take(iterator, 1).catch((e: unknown) => e);
+    feed.close();
+    expect(isFeedBehindError(error)).toBe(true);
+    expect((error as { position: number }).position).toBe(first.at(-1)?.position);
   });
 
   it("the namespace's file created under a running feed: its changes come batchSize at a time", async () => {
