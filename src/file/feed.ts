@@ -115,6 +115,21 @@ export class FileFeedSource implements FeedSource {
   #pendingAt = 0;
   /** The cursor position the last read returned: where the consumer stands (for `FeedBehindError`). */
   #position = 0;
+  /**
+   * A feed resumed `from` a cursor takes the lines before it for what the
+   * consumer holds. A cursor handed out while a replaced file was
+   * delivered in pieces stands before later lines of keys whose older
+   * lines (before the cursor) the consumer never got. The keys taken from
+   * before the cursor that have lines after it, until one is delivered: if
+   * the file is replaced again before the feed read that far, they are
+   * delivered anew rather than trusted (a key without later lines is what
+   * the consumer holds either way).
+   */
+  #inferred = new Set<string>();
+  /** Damaged lines are not reported (a scan ahead of the delivery, which reports them). */
+  #quiet = false;
+  /** Whether the last read ended short of the file's end (`FeedBatch.more`). */
+  #short = false;
 
   constructor(private readonly ctx: FileFeedContext) {}
 
@@ -155,6 +170,8 @@ export class FileFeedSource implements FeedSource {
       // As the lock saw the file (its size is `size` plus a torn tail): a line appended since changes them.
       this.#seen = snap && { size: snap.rawSize, mtimeMs: snap.mtimeMs };
       this.#position = end;
+      this.#short = end < size;
+      if (!this.#short) this.#inferred.clear(); // the file read to its end: what it held before the cursor stands
       return { items, cursor: { position: end, epoch }, head: size, more: end < size };
     } finally {
       if (snap) closeSync(snap.fd);
@@ -210,7 +227,17 @@ export class FileFeedSource implements FeedSource {
       lastEnd = lines.at(-1)?.end ?? lastEnd;
     });
     if (lastEnd !== position) this.#behind(position, "it is not the end of a line of the file");
-    return this.#items(await this.#linesUpTo(snap, position, size, this.#linesRead), epoch);
+    const before = this.#linesRead;
+    // The keys known from before the cursor that have lines after it (see #inferred).
+    this.#quiet = true;
+    try {
+      await this.#windows(snap, position, size, before, Number.POSITIVE_INFINITY, (lines) => {
+        for (const line of lines) if (this.#known.has(line.key)) this.#inferred.add(line.key);
+      });
+    } finally {
+      this.#quiet = false;
+    }
+    return this.#items(await this.#linesUpTo(snap, position, size, before), epoch);
   }
 
   /**
@@ -235,8 +262,11 @@ export class FileFeedSource implements FeedSource {
         this.#behind(this.#position, "the namespace file was replaced and a change of an entity it held is gone");
       }
     }
-    // What the consumer holds: the same lines, and for the keys still to deliver what it held before.
+    // What the consumer holds: the same lines, and for the keys still to deliver what it held before. A key known
+    // only from a resumed feed's lines before its cursor may have changed in the part of the old file not read.
     const previous = this.#known;
+    if (this.#short) for (const key of this.#inferred) previous.delete(key);
+    this.#inferred.clear();
     const known = new Map<string, string>();
     const pending: LineAt[] = [];
     for (const at of latest.values()) {
@@ -329,6 +359,7 @@ export class FileFeedSource implements FeedSource {
   #items(lines: readonly Line[], epoch: string): FeedChange[] {
     return lines.map((line) => {
       this.#known.set(line.key, line.print);
+      this.#inferred.delete(line.key);
       return this.#item(line, epoch);
     });
   }
@@ -438,7 +469,7 @@ export class FileFeedSource implements FeedSource {
     }
     this.#linesRead = line;
     this.#linesEnd = taken;
-    if (skipped.length > 0) this.ctx.onSkipped(skipped);
+    if (skipped.length > 0 && !this.#quiet) this.ctx.onSkipped(skipped);
     return out;
   }
 
