@@ -27,25 +27,21 @@ afterAll(async () => {
   await setup?.close();
 });
 
-/** A get reply turned into a JetStream API error other than "no message found" (the server failing to answer). */
-function getFailed(f: ClassifiedFrame): Buffer {
+/** A get reply turned into a JetStream API error. */
+function getAnswered(f: ClassifiedFrame, code: number, errCode: number, description: string): Buffer {
   const body = JSON.stringify({
     type: "io.nats.jetstream.api.v1.stream_msg_get_response",
-    error: { code: 503, err_code: 10008, description: "JetStream system temporarily unavailable" },
+    error: { code, err_code: errCode, description },
   });
   const [, subject, sid] = f.frame.fields;
   return Buffer.from(`MSG ${subject} ${sid} ${Buffer.byteLength(body)}\r\n${body}\r\n`, "latin1");
 }
 
+/** A get reply turned into an error other than "no message found" (the server failing to answer). */
+const getFailed = (f: ClassifiedFrame) => getAnswered(f, 503, 10008, "JetStream system temporarily unavailable");
+
 /** A get reply turned into "no message found" (what a peer that has not applied the message yet answers). */
-function getNotFound(f: ClassifiedFrame): Buffer {
-  const body = JSON.stringify({
-    type: "io.nats.jetstream.api.v1.stream_msg_get_response",
-    error: { code: 404, err_code: 10037, description: "no message found" },
-  });
-  const [, subject, sid] = f.frame.fields;
-  return Buffer.from(`MSG ${subject} ${sid} ${Buffer.byteLength(body)}\r\n${body}\r\n`, "latin1");
-}
+const getNotFound = (f: ClassifiedFrame) => getAnswered(f, 404, 10037, "no message found");
 
 /**
  * A store through the proxy whose consumer delivers nothing (after its own first append to "a"), once another
