@@ -1,5 +1,5 @@
 /** The NATS server of the test run (see `./global-setup.ts`). */
-import { jetstreamManager } from "@nats-io/jetstream";
+import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { inject } from "vitest";
 import { type HoldProxy, startHoldProxy } from "./proxy.js";
@@ -39,6 +39,9 @@ export interface ProxiedTest {
   readonly proxy: HoldProxy;
   /** Through the proxy. */
   readonly client: NatsConnection;
+  /** JetStream and its manager on {@link client}. */
+  readonly js: JetStreamClient;
+  readonly jsm: JetStreamManager;
   /** Closes both connections and the proxy, after deleting the streams the file created. */
   close(): Promise<void>;
 }
@@ -52,6 +55,8 @@ export async function proxiedTest(name: string): Promise<ProxiedTest> {
     nc,
     proxy,
     client,
+    js: jetstream(client),
+    jsm: await jetstreamManager(client),
     async close() {
       await client.close();
       await proxy.close();

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { createEvent } from "../../src/events/index.js";
 import { sleep } from "../../src/index.js";
 import { NatsEventStore } from "../../src/nats/index.js";
+import { collectTypes } from "../helpers/subscription.js";
 import { startCluster, type TestNatsCluster } from "./cluster.js";
 
 let cluster: TestNatsCluster;
@@ -64,11 +65,8 @@ describe("NatsEventStore whose ordered consumer's node is killed", () => {
     const node = Number(host.slice(-1));
     expect(host).toMatch(/-n[012]$/u);
 
-    const got: string[] = [];
-    const controller = new AbortController();
-    const subscription = (async () => {
-      for await (const e of storeA.subscribe("s", 0, { signal: controller.signal })) got.push(e.type);
-    })().catch(() => undefined);
+    const subscription = collectTypes(storeA, "s");
+    const got = subscription.types;
     await vi.waitFor(() => expect(got).toEqual(["first"]), { timeout: 10_000 });
 
     await cluster.nodes[node]?.kill("SIGKILL");
@@ -84,7 +82,6 @@ describe("NatsEventStore whose ordered consumer's node is killed", () => {
     await storeA.catchUp();
     expect((await storeA.readStream("s")).map((e) => e.type)).toEqual(["first", "second", "third"]);
     expect(got).toEqual(["first", "second", "third"]);
-    controller.abort();
-    await subscription;
+    await subscription.stop();
   });
 });

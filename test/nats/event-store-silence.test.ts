@@ -11,6 +11,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { createEvent } from "../../src/events/index.js";
 import { NatsEventStore } from "../../src/nats/index.js";
+import { collectTypes } from "../helpers/subscription.js";
 import { type ProxiedTest, proxiedTest, uniqueBucket } from "./env.js";
 import type { ClassifiedFrame, HoldProxy } from "./proxy.js";
 
@@ -65,11 +66,8 @@ describe("NatsEventStore's ordered consumer", () => {
     const [old] = await consumerNames(stream);
     expect(old).toBe(delivery?.consumer);
 
-    const got: string[] = [];
-    const controller = new AbortController();
-    const subscription = (async () => {
-      for await (const e of storeA.subscribe("s", 0, { signal: controller.signal })) got.push(e.type);
-    })().catch(() => undefined);
+    const subscription = collectTypes(storeA, "s");
+    const got = subscription.types;
     await vi.waitFor(() => expect(got).toEqual(["first"]), { timeout: 10_000 });
 
     // Nothing of the consumer reaches store A any more: no delivery, no heartbeat, no reply to its pulls.
@@ -94,7 +92,6 @@ describe("NatsEventStore's ordered consumer", () => {
     await storeA.catchUp();
     expect((await storeA.readStream("s")).map((e) => e.type)).toEqual(["first", "second", "third"]);
     expect(got).toEqual(["first", "second", "third"]);
-    controller.abort();
-    await subscription;
+    await subscription.stop();
   });
 });

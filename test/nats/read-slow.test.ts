@@ -16,14 +16,11 @@ import type { HoldProxy } from "./proxy.js";
 let setup: ProxiedTest;
 let nc: NatsConnection;
 let proxy: HoldProxy;
-let client: NatsConnection;
 let js: JetStreamClient;
 let jsm: JetStreamManager;
 beforeAll(async () => {
   setup = await proxiedTest("read-slow");
-  ({ nc, proxy, client } = setup);
-  js = jetstream(client);
-  jsm = await jetstreamManager(client);
+  ({ nc, proxy, js, jsm } = setup);
 });
 beforeEach(() => proxy.reset());
 afterAll(async () => {

@@ -39,9 +39,7 @@ let js: JetStreamClient;
 let jsm: JetStreamManager;
 beforeAll(async () => {
   setup = await proxiedTest("read-stall");
-  ({ nc, proxy, client } = setup);
-  js = jetstream(client);
-  jsm = await jetstreamManager(client);
+  ({ nc, proxy, client, js, jsm } = setup);
 });
 beforeEach(() => proxy.reset());
 afterAll(async () => {
