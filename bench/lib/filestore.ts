@@ -2,7 +2,7 @@
  * How the benchmarks drive statelog's `FileStore` (`src/file/`), and the
  * timed runs shared by the write and restore measurements.
  */
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -30,7 +30,9 @@ let compactionWorker: Promise<URL> | undefined;
  */
 function compactionWorkerUrl(): Promise<URL> {
   compactionWorker ??= (async () => {
-    const out = path.join(mkdtempSync(path.join(os.tmpdir(), "statelog-bench-worker-")), "compact-worker.mjs");
+    const dir = mkdtempSync(path.join(os.tmpdir(), "statelog-bench-worker-"));
+    process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
+    const out = path.join(dir, "compact-worker.mjs");
     const esbuild = await import("esbuild");
     await esbuild.build({
       entryPoints: [fileURLToPath(new URL("../../src/file/compact-worker.ts", import.meta.url))],

@@ -4,9 +4,6 @@
  * its lock: a compaction during the read (by any writer) cannot cut it
  * short or mix two numberings of positions, however long the history.
  */
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterEach, expect, it } from "vitest";
 import { keyHistory } from "../../src/cli/history.js";
 import { Backend, type OpenedTarget } from "../../src/cli/targets.js";
@@ -14,6 +11,7 @@ import { FileStore } from "../../src/file/index.js";
 import { CHANGE_FEED_DEFAULTS } from "../../src/index.js";
 import { history } from "../../src/inspector/data.js";
 import { afterSourceReads, item } from "../helpers/feed.js";
+import { tempDir } from "../helpers/temp.js";
 
 /** More changes of one key than a feed reads at once by default. */
 const CHANGES = CHANGE_FEED_DEFAULTS.batchSize + 2_000;
@@ -25,7 +23,7 @@ afterEach(async () => {
 /** A file store whose namespace "ns" holds CHANGES changes of key k, compacted right after each feed's first read. */
 async function compactedDuringRead(): Promise<FileStore> {
   const store = await FileStore.open({
-    directory: mkdtempSync(join(tmpdir(), "statelog-history-")),
+    directory: tempDir("statelog-history-"),
     autoCompact: false,
   });
   stores.push(store);

@@ -4,9 +4,7 @@
  * source returns, and what `ChangeFeed` makes of them (one read, the
  * barrier after the last piece, no wait between pieces).
  */
-import { mkdtempSync, unlinkSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { unlinkSync } from "node:fs";
 import { afterEach, describe, expect, it } from "vitest";
 import { FileStore } from "../../src/file/index.js";
 import {
@@ -21,12 +19,13 @@ import {
 import { MemoryStore } from "../../src/memory/index.js";
 import { UnionStore } from "../../src/union/index.js";
 import { barrierOf, item, piecesOf, recordSourceReads, untilBarrier } from "../helpers/feed.js";
+import { tempDir } from "../helpers/temp.js";
 
 const stores: Store[] = [];
 afterEach(async () => {
   await Promise.all(stores.splice(0).map((s) => s.close()));
 });
-const tempDir = () => mkdtempSync(join(tmpdir(), "statelog-feed-batch-"));
+const directory = () => tempDir("statelog-feed-batch-");
 async function kept<S extends Store>(store: S | Promise<S>): Promise<S> {
   const s = await store;
   stores.push(s);
@@ -36,11 +35,11 @@ async function kept<S extends Store>(store: S | Promise<S>): Promise<S> {
 describe("a store's feed reads at most batchSize changes at a time past the current state", () => {
   const backends: [string, () => Promise<Store>][] = [
     ["MemoryStore", () => kept(MemoryStore.open())],
-    ["FileStore", () => kept(FileStore.open({ directory: tempDir() }))],
+    ["FileStore", () => kept(FileStore.open({ directory: directory() }))],
     [
       "UnionStore (memory, file)",
       async () =>
-        kept(UnionStore.open({ stores: [await MemoryStore.open(), await FileStore.open({ directory: tempDir() })] })),
+        kept(UnionStore.open({ stores: [await MemoryStore.open(), await FileStore.open({ directory: directory() })] })),
     ],
   ];
   for (const [name, open] of backends) {
@@ -54,7 +53,7 @@ describe("a store's feed reads at most batchSize changes at a time past the curr
   }
 
   it("FileStore: lines longer than a read window (1 MiB) come whole, in order, with the short ones around them", async () => {
-    const store = await kept(FileStore.open({ directory: tempDir(), maxValueBytes: 8 * 1024 * 1024 }));
+    const store = await kept(FileStore.open({ directory: directory(), maxValueBytes: 8 * 1024 * 1024 }));
     await store.save([item("ns", "a", 0)]);
     const from = await barrierOf(store, "ns");
     const big = (n: number) => "x".repeat(n * 1024 * 1024);
@@ -97,7 +96,7 @@ describe("a FileStore feed across file replacements, in pieces", () => {
   }
 
   it("compacted twice while a resumed feed reads: every change once, the newest last, batchSize at a time", async () => {
-    const store = await kept(FileStore.open({ directory: tempDir(), autoCompact: false }));
+    const store = await kept(FileStore.open({ directory: directory(), autoCompact: false }));
     await store.save([item("ns", "a", 0)]);
     const from = await barrierOf(store, "ns");
     for (let i = 0; i < 20; i++) await store.save([item("ns", `k${i}`, i)]);
@@ -132,7 +131,7 @@ describe("a FileStore feed across file replacements, in pieces", () => {
   });
 
   it("resumed from a cursor given while a replaced file came in pieces, then compacted: a key deleted after the cursor still comes", async () => {
-    const store = await kept(FileStore.open({ directory: tempDir(), autoCompact: false }));
+    const store = await kept(FileStore.open({ directory: directory(), autoCompact: false }));
     const at = new Date(1_000_000);
     const unsetX = { namespace: "ns", changeType: "unset" as const, entityType: "item", entityId: "x", timestamp: at };
     await store.save([item("ns", "a", 0)]);
@@ -161,7 +160,7 @@ describe("a FileStore feed across file replacements, in pieces", () => {
   });
 
   it("the file removed while pieces of it are still to deliver: FeedBehindError at the feed's own position", async () => {
-    const store = await kept(FileStore.open({ directory: tempDir(), autoCompact: false }));
+    const store = await kept(FileStore.open({ directory: directory(), autoCompact: false }));
     const feed = store.watch("ns", { batchSize: 2 });
     const iterator = feed[Symbol.asyncIterator]();
     await untilBarrier(iterator);
@@ -175,7 +174,7 @@ describe("a FileStore feed across file replacements, in pieces", () => {
   });
 
   it("the namespace's file created under a running feed: its changes come batchSize at a time", async () => {
-    const store = await kept(FileStore.open({ directory: tempDir(), autoCompact: false }));
+    const store = await kept(FileStore.open({ directory: directory(), autoCompact: false }));
     const reads = recordSourceReads(store);
     const feed = store.watch("ns", { batchSize: 2 });
     const iterator = feed[Symbol.asyncIterator]();

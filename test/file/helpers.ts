@@ -1,26 +1,15 @@
 /** Temp directories for the file store tests, removed after the run; the compaction worker as tests run it; changes they save. */
-import { mkdtempSync, rmSync } from "node:fs";
-import os from "node:os";
-import path from "node:path";
-import { afterAll } from "vitest";
 import type { ChangeInput } from "../../src/core/change.js";
 import type { PreparedChange } from "../../src/core/store.js";
 import { ByteSink, encodeLinesInto, type NameJsonCache } from "../../src/file/encode.js";
 import type { FileStoreOptions } from "../../src/file/index.js";
 import { withInternals } from "../../src/file/internal.js";
-
-const made: string[] = [];
+import { tempDir as tempDirOf } from "../helpers/temp.js";
 
 /** A fresh temp directory, removed when the test file ends. */
 export function tempDir(prefix = "statelog-file-"): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
-  made.push(dir);
-  return dir;
+  return tempDirOf(prefix);
 }
-
-afterAll(() => {
-  for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
 
 /** A module that runs the compaction worker from the TypeScript sources (fixtures/compact-worker.mjs). */
 export const SOURCE_COMPACTION_WORKER = new URL("./fixtures/compact-worker.mjs", import.meta.url);

@@ -6,14 +6,17 @@
 import { rmSync } from "node:fs";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
-import { freePort, type NatsServerProcess, startNatsServer } from "./nats-server.js";
+import { freePort, type NatsServerProcess, type StartNatsServerOptions, startNatsServer } from "./nats-server.js";
 
 /** A running cluster: its nodes, client URLs, and how to (re)start node `i` on its own store. */
 export interface TestNatsCluster {
   readonly urls: string[];
   readonly nodes: NatsServerProcess[];
-  /** Starts node `i` (again) on its store directory; replaces `nodes[i]`. */
-  start(i: number): Promise<NatsServerProcess>;
+  /**
+   * Starts node `i` (again) on its store directory; replaces `nodes[i]`.
+   * `ready` as in {@link StartNatsServerOptions} (default `"healthz"`).
+   */
+  start(i: number, ready?: StartNatsServerOptions["ready"]): Promise<NatsServerProcess>;
   /** Stops every node and removes the store directories. */
   stop(): Promise<void>;
 }
@@ -33,7 +36,7 @@ export async function startCluster(options: TestNatsClusterOptions): Promise<Tes
   const dirs: (string | undefined)[] = [undefined, undefined, undefined];
   const all: NatsServerProcess[] = [];
   const nodes: NatsServerProcess[] = [];
-  const start = async (i: number) => {
+  const start = async (i: number, ready?: StartNatsServerOptions["ready"]) => {
     const node = await startNatsServer({
       name: `${options.name}-n${i}`,
       port: ports[i] as number,
@@ -41,6 +44,7 @@ export async function startCluster(options: TestNatsClusterOptions): Promise<Tes
       storeDir: dirs[i],
       cluster: { name: options.name, port: routes[i] as number, routes: routes.filter((_, j) => j !== i) },
       readyTimeoutMs: 30_000,
+      ...(ready === undefined ? {} : { ready }),
       ...(options.syncInterval === undefined ? {} : { syncInterval: options.syncInterval }),
     });
     dirs[i] ??= node.storeDir;
@@ -49,7 +53,7 @@ export async function startCluster(options: TestNatsClusterOptions): Promise<Tes
     return node;
   };
   const urls = ports.map((p) => `nats://127.0.0.1:${p}`);
-  await Promise.all([0, 1, 2].map(start));
+  await Promise.all([0, 1, 2].map((i) => start(i)));
   await waitForPlacement(urls);
   return {
     urls,

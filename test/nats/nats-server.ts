@@ -50,6 +50,16 @@ export interface StartNatsServerOptions {
   /** Readiness time-out in ms. @default 15000 */
   readyTimeoutMs?: number;
   /**
+   * When the server counts as started: `"healthz"` waits until `/healthz`
+   * answers ok (in a cluster: a meta leader, and every stream and consumer
+   * this node holds a replica of is current); `"meta-leader"` only until
+   * `/jsz` names the JetStream meta leader (a node restarted after a crash
+   * of the whole cluster may take long to bring each replica up to date,
+   * which is what a crash test measures itself).
+   * @default "healthz"
+   */
+  ready?: "healthz" | "meta-leader";
+  /**
    * JetStream's `sync_interval` (config file `jetstream { sync_interval: … }`):
    * `"always"` (fsync on every write) or a duration such as `"10s"`. Only
    * nats-server 2.10 and later know it ({@link natsServerSyncSettings}).
@@ -180,19 +190,27 @@ export async function startNatsServer(options: StartNatsServerOptions = {}): Pro
   const pid = child.pid;
   if (pid === undefined) throw new Error(`nats-server did not start: ${out}`);
 
-  const deadline = Date.now() + (options.readyTimeoutMs ?? 15_000);
+  const readyTimeoutMs = options.readyTimeoutMs ?? 15_000;
+  const deadline = Date.now() + readyTimeoutMs;
+  const ready = options.ready ?? "healthz";
   // In a cluster /healthz waits for the meta leader; a single server is ready at once.
   for (;;) {
     if (child.exitCode !== null) throw new Error(`nats-server exited with ${child.exitCode}:\n${out}`);
     try {
-      const res = await fetch(`http://127.0.0.1:${monitorPort}/healthz`);
-      if (res.ok) break;
+      if (ready === "healthz") {
+        const res = await fetch(`http://127.0.0.1:${monitorPort}/healthz`);
+        if (res.ok) break;
+      } else {
+        const res = await fetch(`http://127.0.0.1:${monitorPort}/jsz`);
+        const jsz = res.ok ? ((await res.json()) as { meta_cluster?: { leader?: string } }) : undefined;
+        if (jsz?.meta_cluster?.leader) break;
+      }
     } catch {
       // not listening yet
     }
     if (Date.now() > deadline) {
       process.kill(pid, "SIGKILL");
-      throw new Error(`nats-server on port ${port} was not healthy in time:\n${out}`);
+      throw new Error(`nats-server on port ${port} was not ready (${ready}) within ${readyTimeoutMs} ms:\n${out}`);
     }
     await new Promise((r) => setTimeout(r, 50));
   }

@@ -1,12 +1,12 @@
 import { execFile } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { ErrorCode, isPeerMissingError } from "../../src/index.js";
 import { importPeer, isModuleNotFound, missingPeerError } from "../../src/testing/peers.js";
+import { tempDir } from "../helpers/temp.js";
 
 const run = promisify(execFile);
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -36,7 +36,7 @@ function hidingHook(dir: string, name: string): string {
 
 /** Runs `code` (an ES module) in a child node with tsx and `hide`'s package hidden; returns its exit code and output. */
 async function runWithout(hide: string, code: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  const dir = mkdtempSync(path.join(tmpdir(), "statelog-peers-"));
+  const dir = tempDir("statelog-peers-");
   const script = path.join(dir, "main.mts");
   writeFileSync(script, code);
   try {
