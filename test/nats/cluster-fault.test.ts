@@ -22,50 +22,29 @@ import { createEvent } from "../../src/events/types.js";
 import { NatsEventStore, NatsKvRepository, NatsKvStore, NatsReadModelStore } from "../../src/nats/index.js";
 import { ReadMode, readFiltered } from "../../src/nats/reader.js";
 import type { ContractAggregate } from "../../src/testing/index.js";
-import { waitForPlacement } from "./cluster.js";
-import { freePort, type NatsServerProcess, startNatsServer } from "./nats-server.js";
+import { startCluster, type TestNatsCluster } from "./cluster.js";
+import type { NatsServerProcess } from "./nats-server.js";
 
-const servers: NatsServerProcess[] = [];
+const clusters: TestNatsCluster[] = [];
 const conns: NatsConnection[] = [];
 
 afterAll(async () => {
   await Promise.all(conns.map((c) => c.close().catch(() => undefined)));
-  await Promise.all(servers.map((s) => s.stop().catch(() => undefined)));
+  await Promise.all(clusters.map((c) => c.stop()));
 });
 
-async function startCluster(): Promise<{
-  ports: number[];
-  nodes: NatsServerProcess[];
-  start: (i: number) => Promise<NatsServerProcess>;
-}> {
-  const ports = await Promise.all([0, 1, 2].map(() => freePort()));
-  const monitors = await Promise.all([0, 1, 2].map(() => freePort()));
-  const routes = await Promise.all([0, 1, 2].map(() => freePort()));
-  const dirs: (string | undefined)[] = [undefined, undefined, undefined];
-  const start = async (i: number) => {
-    const node = await startNatsServer({
-      name: `n${i}`,
-      port: ports[i] as number,
-      monitorPort: monitors[i] as number,
-      storeDir: dirs[i],
-      cluster: { name: "statelog-fault", port: routes[i] as number, routes: routes.filter((_, j) => j !== i) },
-      readyTimeoutMs: 30_000,
-    });
-    dirs[i] ??= node.storeDir;
-    servers.push(node);
-    return node;
-  };
-  const nodes = await Promise.all([0, 1, 2].map(start));
-  await waitForPlacement(ports.map((p) => `nats://127.0.0.1:${p}`));
-  return { ports, nodes, start };
+/** A 3-node cluster, stopped after the file's tests. */
+async function cluster(): Promise<TestNatsCluster> {
+  const started = await startCluster({ name: "statelog-fault" });
+  clusters.push(started);
+  return started;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe("NATS cluster: SIGKILL of the leader during writes", () => {
   it("loses no acknowledged write; versions and sequences strictly increase", { timeout: 90_000 }, async () => {
-    const { ports, nodes, start } = await startCluster();
-    const urls = ports.map((p) => `nats://127.0.0.1:${p}`);
+    const { urls, nodes, start } = await cluster();
     const opts = { servers: urls, reconnectTimeWait: 100, maxReconnectAttempts: -1, timeout: 5_000 };
     const nc = await connect({ ...opts, name: "fault-writer" });
     conns.push(nc);
@@ -250,8 +229,7 @@ describe("NATS cluster: SIGKILL of the leader during writes", () => {
 
 describe("NATS cluster: reads while a restarted node catches up", () => {
   it("every read during and right after a restart sees every acknowledged write", { timeout: 150_000 }, async () => {
-    const { ports, nodes, start } = await startCluster();
-    const urls = ports.map((p) => `nats://127.0.0.1:${p}`);
+    const { urls, nodes, start } = await cluster();
     const nc = await connect({ servers: urls, reconnectTimeWait: 100, maxReconnectAttempts: -1, timeout: 5_000 });
     conns.push(nc);
     const store = await NatsKvStore.open({ client: nc, bucket: "lag_store", replicas: 3 });
@@ -314,8 +292,7 @@ describe("NATS cluster: reads while a restarted node catches up", () => {
       const filter = `$KV.lag_store.${ns}.e.>`;
       // Read continuously from the restart until 2 s after the node reports healthy.
       let upAt = 0;
-      const restarted = start(victim).then((node) => {
-        nodes[victim] = node;
+      const restarted = start(victim).then(() => {
         upAt = Date.now();
       });
       while (upAt === 0 || Date.now() - upAt < 2_000) {
