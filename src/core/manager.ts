@@ -76,8 +76,13 @@ export class ManagerBuilder {
   #store: Store | undefined;
   readonly #registry = new Map<string, EntityRepositoryRegistration>();
 
-  /** The store to load from and save to. Required. */
+  /**
+   * The store to load from and save to. Required.
+   * @throws ConfigurationError for a value that is not a store
+   */
   withStore(store: Store): this {
+    const missing = missingMethods(store, ["load", "save"]);
+    if (missing !== undefined) throw new ConfigurationError(`ManagerBuilder.withStore(): not a store (${missing})`);
     this.#store = store;
     return this;
   }
@@ -86,10 +91,28 @@ export class ManagerBuilder {
    * Registers the repository of an entity type. With an {@link EntityType}
    * that has a schema, restored entities are validated (and transformed)
    * by it before anything is applied.
+   * @throws ConfigurationError for a type registered twice, a repository
+   * without `set` and `unset` methods or a schema that is not a Standard
+   * Schema; InvalidNameError for a bad type name
    */
   registerRepository<T>(type: EntityType<T> | string, repository: EntityRepository<NoInfer<T>>): this {
     const entityType = typeof type === "string" ? { name: type, schema: undefined } : type;
-    validateEntityType(entityType.name);
+    validateEntityType(entityType?.name);
+    const missing = missingMethods(repository, ["set", "unset"]);
+    if (missing !== undefined) {
+      throw new ConfigurationError(
+        `the repository registered for entity type ${JSON.stringify(entityType.name)} is not one (${missing})`,
+      );
+    }
+    const schema: unknown = entityType.schema;
+    if (
+      schema !== undefined &&
+      typeof (schema as { "~standard"?: { validate?: unknown } })["~standard"]?.validate !== "function"
+    ) {
+      throw new ConfigurationError(
+        `the schema of entity type ${JSON.stringify(entityType.name)} is not a Standard Schema (no ~standard.validate)`,
+      );
+    }
     if (this.#registry.has(entityType.name)) {
       throw new ConfigurationError(
         `a repository for entity type ${JSON.stringify(entityType.name)} is already registered`,
@@ -104,4 +127,11 @@ export class ManagerBuilder {
     if (!this.#store) throw new ConfigurationError("ManagerBuilder.build(): no store; call withStore(store) first");
     return new Manager(this.#store, new Map(this.#registry));
   }
+}
+
+/** What of `methods` `value` lacks, said for an error message; undefined if it has them all. */
+function missingMethods(value: unknown, methods: readonly string[]): string | undefined {
+  if (typeof value !== "object" || value === null) return `got ${value === null ? "null" : typeof value}`;
+  const missing = methods.filter((m) => typeof (value as Record<string, unknown>)[m] !== "function");
+  return missing.length === 0 ? undefined : `no ${missing.join(" or ")} method`;
 }

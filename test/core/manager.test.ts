@@ -5,13 +5,16 @@ import {
   type Change,
   type ChangeInput,
   ChangesBuilder,
+  ConfigurationError,
   dedupeChanges,
   defineEntityType,
   type EntityRepository,
+  type EntityType,
   ErrorCode,
   isApplyError,
   isStatelogError,
   ManagerBuilder,
+  type Store,
 } from "../../src/index.js";
 import { MapEntityRepository, MemoryStore } from "../../src/memory/index.js";
 
@@ -77,7 +80,7 @@ describe("Manager", () => {
     const items = new MapEntityRepository();
     // A store that breaks the one-change-per-key promise shows that restore does not de-duplicate again.
     const loaded = [change("a", 1, t(5)), change("a", 2, t(3)), change("b", null, t(1))];
-    const store = { load: async () => loaded } as never;
+    const store = { load: async () => loaded, save: async () => [] } as never;
     const manager = new ManagerBuilder().withStore(store).registerRepository("item", items).build();
     const result = await manager.restore("ws");
     expect(result).toMatchObject({ namespace: "ws", loaded: 3, applied: 3, set: 2, unset: 1 });
@@ -122,6 +125,37 @@ describe("Manager", () => {
         .registerRepository("a", new MapEntityRepository())
         .registerRepository("a", new MapEntityRepository()),
     ).toThrow(/already registered/);
+  });
+
+  it("refuses at registration what is not a store, a repository or a schema, so that a restore never applies part of a state", async () => {
+    const refused = (f: () => unknown, message: RegExp) => {
+      expect(f).toThrow(ConfigurationError);
+      expect(f).toThrow(message);
+    };
+    refused(() => new ManagerBuilder().withStore({} as Store), /not a store \(no load or save method\)/);
+    refused(() => new ManagerBuilder().withStore(undefined as unknown as Store), /not a store \(got undefined\)/);
+    refused(
+      () => new ManagerBuilder().registerRepository("b", {} as EntityRepository),
+      /entity type "b" is not one \(no set or unset method\)/,
+    );
+    refused(
+      () => new ManagerBuilder().registerRepository("b", { set: () => undefined } as unknown as EntityRepository),
+      /no unset method/,
+    );
+    const notASchema = { name: "c", id: () => "", schema: { parse: () => 1 } } as unknown as EntityType<unknown>;
+    refused(
+      () => new ManagerBuilder().registerRepository(notASchema, new MapEntityRepository()),
+      /not a Standard Schema/,
+    );
+
+    // The builder is left as it was: the good registration restores alone.
+    const store = new MemoryStore();
+    await store.save([{ namespace: "ws", changeType: "set", entityType: "a", entityId: "1", entity: 1 }]);
+    const a = new MapEntityRepository();
+    const builder = new ManagerBuilder().withStore(store).registerRepository("a", a);
+    refused(() => builder.registerRepository("b", {} as EntityRepository), /not one/);
+    await builder.build().restore("ws");
+    expect(a.size).toBe(1);
   });
 
   it("checks every entity type before applying anything", async () => {
