@@ -282,11 +282,14 @@ export class Projector implements AsyncDisposable {
       slot.shadow = undefined;
       shadow.rebuilding = false;
       shadow.mirror = true;
+      // The waiters went by the stopped generation: the new one may have handled what they wait for already.
+      this.#wake();
       await shadow.writeStatus();
       this.#background(this.#retire(slot));
     } finally {
       slot.rebuild = undefined;
       if (!slot.shadow) slot.active.rebuilding = false;
+      this.#wake();
     }
   }
 
