@@ -14,6 +14,7 @@ import {
   NotFoundError,
   OptionChecker,
   type RetryPolicy,
+  retrying,
 } from "../index.js";
 import {
   GENERATION_MODEL_TYPE,
@@ -242,6 +243,8 @@ export class Projector implements AsyncDisposable {
    * switches reads to it in one step once it has caught up, and removes
    * the old generation's models. Resolves after the switch; a rebuild
    * interrupted by a crash or `close()` goes on at the next `open`.
+   * @throws the store's error for a switch it kept refusing (under `retry`), or the error that failed the new
+   *   generation: the current one serves on (docs/read-models.md, "Rebuilds")
    */
   rebuild(name: string): Promise<void> {
     const slot = this.#slot(name);
@@ -272,12 +275,22 @@ export class Projector implements AsyncDisposable {
       if (shadow.failed) throw shadow.lastError;
       const old = slot.active;
       await old.stop();
-      // Not past the store's last position: an old checkpoint past it (the store was emptied, replaced, or numbers
-      // its global positions anew) is one no event will reach.
-      const reach = () => Math.min(old.checkpoint, this.#host.eventStore.stats().globalPosition);
-      await this.#until(() => shadow.failed || shadow.handledUpTo(reach()));
-      if (shadow.failed) throw shadow.lastError;
-      await this.#updatePointer(slot, (p) => ({ active: generation, retired: [...(p.retired ?? []), old.generation] }));
+      try {
+        // Not past the store's last position: an old checkpoint past it (the store was emptied, replaced, or numbers
+        // its global positions anew) is one no event will reach.
+        const reach = () => Math.min(old.checkpoint, this.#host.eventStore.stats().globalPosition);
+        await this.#until(() => shadow.failed || shadow.handledUpTo(reach()));
+        if (shadow.failed) throw shadow.lastError;
+        await this.#updatePointer(slot, (p) => ({
+          active: generation,
+          retired: [...(p.retired ?? []), old.generation],
+        }));
+      } catch (error) {
+        // No switch: the old generation goes on serving and following events (the shadow keeps running too, and the
+        // next rebuild() or resume() tries the switch again).
+        await this.#restart(old);
+        throw error;
+      }
       slot.active = shadow;
       slot.shadow = undefined;
       shadow.rebuilding = false;
@@ -291,6 +304,25 @@ export class Projector implements AsyncDisposable {
       if (!slot.shadow) slot.active.rebuilding = false;
       this.#wake();
     }
+  }
+
+  /**
+   * Starts again the active generation a rebuild stopped for a switch that
+   * did not happen, under the retry policy; when the store keeps refusing,
+   * the generation is `failed` with its error (waiters reject with it,
+   * `resume()` starts it). Not once closed.
+   */
+  async #restart(runner: ProjectionRunner): Promise<void> {
+    if (this.#closed) return;
+    try {
+      await retrying(this.#host.retry, () => {
+        if (this.#closed) throw new ClosedError("projector");
+        return runner.start();
+      });
+    } catch (error) {
+      if (!this.#closed) runner.failStopped(error);
+    }
+    this.#wake();
   }
 
   /**
@@ -345,14 +377,17 @@ export class Projector implements AsyncDisposable {
       ...(pointer.rebuilding === undefined ? {} : { rebuilding: pointer.rebuilding }),
       ...(pointer.retired?.length ? { retired: pointer.retired } : {}),
     };
-    await this.#host.store.save(clean, {
-      id: slot.projection.name,
-      modelType: GENERATION_MODEL_TYPE,
-      schemaVersion: 1,
-      lastUpdated: new Date(),
-      lastEventPosition: 0,
-      metadata: {},
-    });
+    // A write like the models': under the retry policy (a failed switch leaves the old generation serving).
+    await retrying(this.#host.retry, () =>
+      this.#host.store.save(clean, {
+        id: slot.projection.name,
+        modelType: GENERATION_MODEL_TYPE,
+        schemaVersion: 1,
+        lastUpdated: new Date(),
+        lastEventPosition: 0,
+        metadata: {},
+      }),
+    );
     slot.pointer = clean;
   }
 

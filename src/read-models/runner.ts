@@ -757,6 +757,18 @@ export class ProjectionRunner {
     return { ...this.#record(status, this.handledPosition, head), name: this.projection.name };
   }
 
+  /**
+   * Marks a stopped runner `failed` with `error`, in memory (the store
+   * refused to start it again, see `Projector`'s switch of generations):
+   * the caught-up barrier rejects with it, and a resume starts it again.
+   */
+  failStopped(error: unknown): void {
+    this.lastError = error;
+    this.failedPosition = this.checkpoint + 1;
+    this.status = ProjectionStatus.Failed;
+    this.host.progressed();
+  }
+
   /** Writes what was applied before `position`, then marks the projection failed there. */
   async #fail(error: unknown, position: number, flush: boolean): Promise<void> {
     if (this.failed || this.#stopping) return;
