@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { createEvent, type RecordedEvent } from "../../src/events/index.js";
-import { isApplyError, isConfigurationError } from "../../src/index.js";
+import { isApplyError, isConfigurationError, isValidationError } from "../../src/index.js";
 import { MemoryEventStore } from "../../src/memory/index.js";
 import { CachedReadModelStore, type Projection, Projector, type ReadModelStore } from "../../src/read-models/index.js";
 import { MapReadModelStore } from "./test-stores.js";
@@ -172,6 +172,39 @@ export function describeProjector(name: string, makeStore: () => ReadModelStore)
       await projector.waitForCatchUp({ timeoutMs: 5000 });
       expect((await readModels.load<Summary>("Fragile", "ann"))?.model).toMatchObject({ orders: 3, total: 16 });
       expect(projector.status("fragile")).toMatchObject({ status: "up_to_date", checkpoint: 3 });
+    });
+
+    it("an evolve that returns undefined fails its projection at that event (only null deletes)", async () => {
+      const events = new MemoryEventStore();
+      const readModels = makeStore();
+      let calls = 0;
+      // Forgot the customer.removed case: returns undefined for it.
+      const forgetful = summaries({
+        evolve: ((m: Summary | undefined, e: RecordedEvent<Placed>) => {
+          if (e.type === "customer.removed") {
+            calls++;
+            return undefined;
+          }
+          return summaries().evolve(m, e);
+        }) as Projection<Summary, Placed>["evolve"],
+      });
+      await events.append("order-1", [place("ann", 1), place("ann", 2)]);
+      await events.append("order-1", [createEvent("customer.removed", { customer: "ann", amount: 0 })]);
+      await events.append("order-1", [place("ann", 4)]);
+      await using projector = await Projector.open({ eventStore: events, readModels, projections: [forgetful] });
+      const error = await projector.waitForCatchUp({ timeoutMs: 5000 }).catch((e: unknown) => e);
+      expect(isApplyError(error), String(error)).toBe(true);
+      expect(error).toMatchObject({ entityType: "Summary", entityId: "ann" });
+      const cause = (error as Error).cause;
+      expect(isValidationError(cause), String(cause)).toBe(true);
+      expect(cause).toMatchObject({ field: "evolve" });
+      expect((cause as Error).message).toContain(
+        'returned undefined for the event "customer.removed" at global position 3',
+      );
+      expect(calls).toBe(1); // not retried: it would return undefined again
+      expect(projector.status("summaries")).toMatchObject({ status: "failed", failedPosition: 3, checkpoint: 2 });
+      // The model is not deleted: it holds the two orders before.
+      expect((await readModels.load<Summary>("Summary", "ann"))?.model).toMatchObject({ orders: 2, total: 3 });
     });
 
     it("retry: false is one attempt: a failing evolve fails its projection at once", async () => {
