@@ -11,10 +11,14 @@ import {
   ClosedError,
   ConfigurationError,
   checkRetryPolicy,
+  isInvalidNameError,
   NotFoundError,
   OptionChecker,
   type RetryPolicy,
   retrying,
+  validateEntityId,
+  validateEntityType,
+  validateName,
 } from "../index.js";
 import {
   GENERATION_MODEL_TYPE,
@@ -511,6 +515,26 @@ function claimProjections(outer: ReadModelStore, projections: readonly Projectio
   };
 }
 
+/** A stream id as the event stores check it. */
+const validateStreamId = (value: unknown): void => validateName("streamId", value, true);
+
+/** `value` for an error message. */
+const describeValue = (value: unknown): string =>
+  typeof value === "string" ? JSON.stringify(value) : typeof value === "function" ? "a function" : String(value);
+
+/**
+ * Checks a projection's field (`what` names it) with `validate`, a validator of core/validation.
+ * @throws ConfigurationError naming the projection and the field, with the `InvalidNameError` as its cause
+ */
+function checkProjectionName(what: string, value: unknown, validate: (v: unknown) => void): void {
+  try {
+    validate(value);
+  } catch (error) {
+    if (!isInvalidNameError(error)) throw error;
+    throw new ConfigurationError(`${what} ${describeValue(value)} is not valid: ${error.reason}`, { cause: error });
+  }
+}
+
 function checkProjections(projections: readonly Projection[]): void {
   const names = new Set<string>();
   const types = new Set<string>();
@@ -525,8 +549,24 @@ function checkProjections(projections: readonly Projection[]): void {
         );
       }
     }
+    // The name is a status record's name and the id of the generation pointer; the model type, a stored model
+    // type: both checked as the store checks them, so that a bad one is refused here, not when it is first written.
+    checkProjectionName(`${where}.name`, p.name, validateEntityId);
+    /** The field `key` of this projection, for a message. */
+    const at = (key: string) => `${where}.${key} (projection ${JSON.stringify(p.name)})`;
+    checkProjectionName(at("modelType"), p.modelType, validateEntityType);
     if (p.modelType === GENERATION_MODEL_TYPE)
-      throw new ConfigurationError(`${where}.modelType ${GENERATION_MODEL_TYPE} is the projector's own`);
+      throw new ConfigurationError(`${at("modelType")} ${GENERATION_MODEL_TYPE} is the projector's own`);
+    const { schemaVersion, stream, streamPrefix } = p;
+    if (schemaVersion !== undefined && (!Number.isSafeInteger(schemaVersion) || schemaVersion < 0)) {
+      throw new ConfigurationError(
+        `${at("schemaVersion")} must be an integer >= 0 (or left out: 1), got ${describeValue(schemaVersion)}`,
+      );
+    }
+    if (stream !== undefined) checkProjectionName(at("stream"), stream, validateStreamId);
+    if (streamPrefix !== undefined && typeof streamPrefix !== "string") {
+      throw new ConfigurationError(`${at("streamPrefix")} must be a string, got ${describeValue(streamPrefix)}`);
+    }
     if (!Array.isArray(p.handles) || p.handles.some((t) => typeof t !== "string" || t === "")) {
       throw new ConfigurationError(`${where}.handles must be an array of event types`);
     }

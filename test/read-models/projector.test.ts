@@ -449,6 +449,40 @@ export function describeProjector(name: string, makeStore: () => ReadModelStore)
         expect(isConfigurationError(error), String(error)).toBe(true);
       }
     });
+
+    it("refuses at open, naming the projection and the field, a definition a store or event store would refuse later", async () => {
+      const events = new MemoryEventStore();
+      await events.append("order-1", [place("ann", 1)]);
+      const readModels = makeStore();
+      const bad: [Partial<Projection<Summary, Placed>>, RegExp][] = [
+        [
+          { modelType: "orders/summary" },
+          /projections\[0\]\.modelType \(projection "summaries"\) "orders\/summary".*"\/"/,
+        ],
+        [{ schemaVersion: 1.5 }, /projections\[0\]\.schemaVersion \(projection "summaries"\).*1\.5/],
+        [{ schemaVersion: -1 }, /projections\[0\]\.schemaVersion \(projection "summaries"\)/],
+        [{ stream: 42 as unknown as string }, /projections\[0\]\.stream \(projection "summaries"\) 42.*string/],
+        [{ stream: "order-\u0001" }, /projections\[0\]\.stream \(projection "summaries"\).*control/],
+        [{ streamPrefix: 7 as unknown as string }, /projections\[0\]\.streamPrefix \(projection "summaries"\).*7/],
+        [{ name: "a\u0001b" }, /projections\[0\]\.name "a\\u0001b".*control/],
+      ];
+      for (const [override, message] of bad) {
+        const error = await Projector.open({
+          eventStore: events,
+          readModels,
+          projections: [summaries(override)],
+        }).catch((e: unknown) => e);
+        expect(isConfigurationError(error), `${JSON.stringify(override)}: ${String(error)}`).toBe(true);
+        expect((error as Error).message).toMatch(message);
+      }
+      // Valid ones still open: a stream id with "/", schemaVersion 0.
+      await using projector = await Projector.open({
+        eventStore: events,
+        readModels,
+        projections: [summaries({ stream: "order-1/x", schemaVersion: 0 })],
+      });
+      await projector.waitForCatchUp({ timeoutMs: 5000 });
+    });
   });
 }
 
