@@ -16,6 +16,7 @@ import {
   OptionChecker,
   type RetryPolicy,
   retrying,
+  ValidationError,
   validateEntityId,
   validateEntityType,
   validateName,
@@ -90,11 +91,18 @@ export const PROJECTOR_DEFAULTS = {
   },
 } as const;
 
+/** The longest wait `setTimeout` takes (about 24.8 days); a `timeoutMs` past it is no limit. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** Options of {@link Projector.waitForCatchUp}. */
 export interface WaitForCatchUpOptions {
   /** Aborts the wait (an `AbortError`). */
   signal?: AbortSignal | undefined;
-  /** Gives up after this many ms (an `AbortError` whose cause is a `TimeoutError`). @default no limit */
+  /**
+   * Gives up after this many ms (an `AbortError` whose cause is a `TimeoutError`): a number >= 0, `Infinity`
+   * (or anything past about 24.8 days) for no limit; the timer keeps the process alive until the wait ends.
+   * @default no limit
+   */
   timeoutMs?: number | undefined;
   /** Only these projections. @default all */
   projections?: readonly string[] | undefined;
@@ -402,21 +410,37 @@ export class Projector implements AsyncDisposable {
    *   when it could not apply an event (its `id`, `evolve` or the model's load threw: the cause), else
    *   what stopped it as it was (a write the store kept refusing, a `BehindRetentionError`)
    * @throws AbortError on `signal` or after `timeoutMs`
+   * @throws ValidationError for a `timeoutMs` that is not a number >= 0
    */
   async waitForCatchUp(options: WaitForCatchUpOptions = {}): Promise<void> {
+    const { timeoutMs } = options;
+    if (timeoutMs !== undefined && (typeof timeoutMs !== "number" || Number.isNaN(timeoutMs) || timeoutMs < 0)) {
+      const got = typeof timeoutMs === "string" ? JSON.stringify(timeoutMs) : String(timeoutMs);
+      throw new ValidationError("timeoutMs", `must be a number >= 0 (ms; Infinity: no limit), got ${got}`);
+    }
     const names = options.projections ?? [...this.#slots.keys()];
     const slots = names.map((n) => this.#slot(n));
     const target = this.#host.eventStore.stats().globalPosition;
-    const signals = [
-      options.signal,
-      options.timeoutMs === undefined ? undefined : AbortSignal.timeout(options.timeoutMs),
-    ];
+    // A timer that keeps the process alive (AbortSignal.timeout's does not: a script waiting on a stalled
+    // projection would exit before its time-out), cleared when the wait ends. Past what setTimeout takes: no limit.
+    const timeout = timeoutMs === undefined || timeoutMs > MAX_TIMER_MS ? undefined : new AbortController();
+    const timer =
+      timeout &&
+      setTimeout(
+        () => timeout.abort(new DOMException("The operation was aborted due to timeout", "TimeoutError")),
+        timeoutMs,
+      );
+    const signals = [options.signal, timeout?.signal];
     const signal = AbortSignal.any(signals.filter((s): s is AbortSignal => s !== undefined));
-    await this.#until(() => {
-      const failed = slots.find((s) => s.active.failed);
-      if (failed) throw failed.active.lastError;
-      return slots.every((s) => s.active.handledUpTo(target));
-    }, signal);
+    try {
+      await this.#until(() => {
+        const failed = slots.find((s) => s.active.failed);
+        if (failed) throw failed.active.lastError;
+        return slots.every((s) => s.active.handledUpTo(target));
+      }, signal);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Waits until `done()` (re-checked after every checkpoint); rejects with what it throws. */

@@ -288,6 +288,26 @@ export function describeProjector(name: string, makeStore: () => ReadModelStore)
       const waiting = projector.waitForCatchUp({ signal: ac.signal });
       ac.abort();
       await expect(waiting).rejects.toMatchObject({ code: "STATELOG_ABORTED" });
+      const timedOut = await projector.waitForCatchUp({ timeoutMs: 0 }).catch((e: unknown) => e);
+      expect(timedOut).toMatchObject({ code: "STATELOG_ABORTED", cause: { name: "TimeoutError" } });
+    });
+
+    it("waitForCatchUp refuses a timeoutMs that is not a number >= 0 with a ValidationError", async () => {
+      const events = new MemoryEventStore();
+      await using projector = await Projector.open({
+        eventStore: events,
+        readModels: makeStore(),
+        projections: [summaries()],
+      });
+      for (const timeoutMs of [-1, Number.NaN, "5", null, -Infinity]) {
+        const error = await projector.waitForCatchUp({ timeoutMs: timeoutMs as number }).catch((e: unknown) => e);
+        expect(isValidationError(error), `${String(timeoutMs)}: ${String(error)}`).toBe(true);
+        expect(error).toMatchObject({ field: "timeoutMs" });
+      }
+      // Infinity, or more than a timer takes, is no limit (not a time-out at once).
+      await events.append("order-1", [place("ann", 1)]);
+      await projector.waitForCatchUp({ timeoutMs: Number.POSITIVE_INFINITY });
+      await projector.waitForCatchUp({ timeoutMs: 2 ** 40 });
     });
 
     it("a rebuild under load: reads see the old models until the switch, then the new ones, never a mix", async () => {
