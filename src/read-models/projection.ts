@@ -25,7 +25,8 @@ export interface Projection<M = unknown, D = unknown> {
   id(event: RecordedEvent<D>): string;
   /**
    * The model after `event` (`model` is `undefined` when there is none
-   * yet); `null` deletes it. Must not mutate `model` (return a new one):
+   * yet); `null` deletes it (`undefined` fails the projection at that
+   * event: an `ApplyError` whose cause is a `ValidationError`). Must not mutate `model` (return a new one):
    * a failed call is retried on the same input. What it returns must not
    * change after it returns: a store that keeps its models in memory may
    * keep that object as the stored model.

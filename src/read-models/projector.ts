@@ -11,9 +11,15 @@ import {
   ClosedError,
   ConfigurationError,
   checkRetryPolicy,
+  isInvalidNameError,
   NotFoundError,
   OptionChecker,
   type RetryPolicy,
+  retrying,
+  ValidationError,
+  validateEntityId,
+  validateEntityType,
+  validateName,
 } from "../index.js";
 import {
   GENERATION_MODEL_TYPE,
@@ -85,11 +91,18 @@ export const PROJECTOR_DEFAULTS = {
   },
 } as const;
 
+/** The longest wait `setTimeout` takes (about 24.8 days); a `timeoutMs` past it is no limit. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** Options of {@link Projector.waitForCatchUp}. */
 export interface WaitForCatchUpOptions {
   /** Aborts the wait (an `AbortError`). */
   signal?: AbortSignal | undefined;
-  /** Gives up after this many ms (an `AbortError` whose cause is a `TimeoutError`). @default no limit */
+  /**
+   * Gives up after this many ms (an `AbortError` whose cause is a `TimeoutError`): a number >= 0, `Infinity`
+   * (or anything past about 24.8 days) for no limit; the timer keeps the process alive until the wait ends.
+   * @default no limit
+   */
   timeoutMs?: number | undefined;
   /** Only these projections. @default all */
   projections?: readonly string[] | undefined;
@@ -242,6 +255,8 @@ export class Projector implements AsyncDisposable {
    * switches reads to it in one step once it has caught up, and removes
    * the old generation's models. Resolves after the switch; a rebuild
    * interrupted by a crash or `close()` goes on at the next `open`.
+   * @throws the store's error for a switch it kept refusing (under `retry`), or the error that failed the new
+   *   generation: the current one serves on (docs/read-models.md, "Rebuilds")
    */
   rebuild(name: string): Promise<void> {
     const slot = this.#slot(name);
@@ -272,22 +287,54 @@ export class Projector implements AsyncDisposable {
       if (shadow.failed) throw shadow.lastError;
       const old = slot.active;
       await old.stop();
-      // Not past the store's last position: an old checkpoint past it (the store was emptied, replaced, or numbers
-      // its global positions anew) is one no event will reach.
-      const reach = () => Math.min(old.checkpoint, this.#host.eventStore.stats().globalPosition);
-      await this.#until(() => shadow.failed || shadow.handledUpTo(reach()));
-      if (shadow.failed) throw shadow.lastError;
-      await this.#updatePointer(slot, (p) => ({ active: generation, retired: [...(p.retired ?? []), old.generation] }));
+      try {
+        // Not past the store's last position: an old checkpoint past it (the store was emptied, replaced, or numbers
+        // its global positions anew) is one no event will reach.
+        const reach = () => Math.min(old.checkpoint, this.#host.eventStore.stats().globalPosition);
+        await this.#until(() => shadow.failed || shadow.handledUpTo(reach()));
+        if (shadow.failed) throw shadow.lastError;
+        await this.#updatePointer(slot, (p) => ({
+          active: generation,
+          retired: [...(p.retired ?? []), old.generation],
+        }));
+      } catch (error) {
+        // No switch: the old generation goes on serving and following events (the shadow keeps running too, and the
+        // next rebuild() or resume() tries the switch again).
+        await this.#restart(old);
+        throw error;
+      }
       slot.active = shadow;
       slot.shadow = undefined;
       shadow.rebuilding = false;
       shadow.mirror = true;
+      // The waiters went by the stopped generation: the new one may have handled what they wait for already.
+      this.#wake();
       await shadow.writeStatus();
       this.#background(this.#retire(slot));
     } finally {
       slot.rebuild = undefined;
       if (!slot.shadow) slot.active.rebuilding = false;
+      this.#wake();
     }
+  }
+
+  /**
+   * Starts again the active generation a rebuild stopped for a switch that
+   * did not happen, under the retry policy; when the store keeps refusing,
+   * the generation is `failed` with its error (waiters reject with it,
+   * `resume()` starts it). Not once closed.
+   */
+  async #restart(runner: ProjectionRunner): Promise<void> {
+    if (this.#closed) return;
+    try {
+      await retrying(this.#host.retry, () => {
+        if (this.#closed) throw new ClosedError("projector");
+        return runner.start();
+      });
+    } catch (error) {
+      if (!this.#closed) runner.failStopped(error);
+    }
+    this.#wake();
   }
 
   /**
@@ -342,14 +389,17 @@ export class Projector implements AsyncDisposable {
       ...(pointer.rebuilding === undefined ? {} : { rebuilding: pointer.rebuilding }),
       ...(pointer.retired?.length ? { retired: pointer.retired } : {}),
     };
-    await this.#host.store.save(clean, {
-      id: slot.projection.name,
-      modelType: GENERATION_MODEL_TYPE,
-      schemaVersion: 1,
-      lastUpdated: new Date(),
-      lastEventPosition: 0,
-      metadata: {},
-    });
+    // A write like the models': under the retry policy (a failed switch leaves the old generation serving).
+    await retrying(this.#host.retry, () =>
+      this.#host.store.save(clean, {
+        id: slot.projection.name,
+        modelType: GENERATION_MODEL_TYPE,
+        schemaVersion: 1,
+        lastUpdated: new Date(),
+        lastEventPosition: 0,
+        metadata: {},
+      }),
+    );
     slot.pointer = clean;
   }
 
@@ -360,21 +410,37 @@ export class Projector implements AsyncDisposable {
    *   when it could not apply an event (its `id`, `evolve` or the model's load threw: the cause), else
    *   what stopped it as it was (a write the store kept refusing, a `BehindRetentionError`)
    * @throws AbortError on `signal` or after `timeoutMs`
+   * @throws ValidationError for a `timeoutMs` that is not a number >= 0
    */
   async waitForCatchUp(options: WaitForCatchUpOptions = {}): Promise<void> {
+    const { timeoutMs } = options;
+    if (timeoutMs !== undefined && (typeof timeoutMs !== "number" || Number.isNaN(timeoutMs) || timeoutMs < 0)) {
+      const got = typeof timeoutMs === "string" ? JSON.stringify(timeoutMs) : String(timeoutMs);
+      throw new ValidationError("timeoutMs", `must be a number >= 0 (ms; Infinity: no limit), got ${got}`);
+    }
     const names = options.projections ?? [...this.#slots.keys()];
     const slots = names.map((n) => this.#slot(n));
     const target = this.#host.eventStore.stats().globalPosition;
-    const signals = [
-      options.signal,
-      options.timeoutMs === undefined ? undefined : AbortSignal.timeout(options.timeoutMs),
-    ];
+    // A timer that keeps the process alive (AbortSignal.timeout's does not: a script waiting on a stalled
+    // projection would exit before its time-out), cleared when the wait ends. Past what setTimeout takes: no limit.
+    const timeout = timeoutMs === undefined || timeoutMs > MAX_TIMER_MS ? undefined : new AbortController();
+    const timer =
+      timeout &&
+      setTimeout(
+        () => timeout.abort(new DOMException("The operation was aborted due to timeout", "TimeoutError")),
+        timeoutMs,
+      );
+    const signals = [options.signal, timeout?.signal];
     const signal = AbortSignal.any(signals.filter((s): s is AbortSignal => s !== undefined));
-    await this.#until(() => {
-      const failed = slots.find((s) => s.active.failed);
-      if (failed) throw failed.active.lastError;
-      return slots.every((s) => s.active.handledUpTo(target));
-    }, signal);
+    try {
+      await this.#until(() => {
+        const failed = slots.find((s) => s.active.failed);
+        if (failed) throw failed.active.lastError;
+        return slots.every((s) => s.active.handledUpTo(target));
+      }, signal);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Waits until `done()` (re-checked after every checkpoint); rejects with what it throws. */
@@ -473,6 +539,26 @@ function claimProjections(outer: ReadModelStore, projections: readonly Projectio
   };
 }
 
+/** A stream id as the event stores check it. */
+const validateStreamId = (value: unknown): void => validateName("streamId", value, true);
+
+/** `value` for an error message. */
+const describeValue = (value: unknown): string =>
+  typeof value === "string" ? JSON.stringify(value) : typeof value === "function" ? "a function" : String(value);
+
+/**
+ * Checks a projection's field (`what` names it) with `validate`, a validator of core/validation.
+ * @throws ConfigurationError naming the projection and the field, with the `InvalidNameError` as its cause
+ */
+function checkProjectionName(what: string, value: unknown, validate: (v: unknown) => void): void {
+  try {
+    validate(value);
+  } catch (error) {
+    if (!isInvalidNameError(error)) throw error;
+    throw new ConfigurationError(`${what} ${describeValue(value)} is not valid: ${error.reason}`, { cause: error });
+  }
+}
+
 function checkProjections(projections: readonly Projection[]): void {
   const names = new Set<string>();
   const types = new Set<string>();
@@ -487,8 +573,24 @@ function checkProjections(projections: readonly Projection[]): void {
         );
       }
     }
+    // The name is a status record's name and the id of the generation pointer; the model type, a stored model
+    // type: both checked as the store checks them, so that a bad one is refused here, not when it is first written.
+    checkProjectionName(`${where}.name`, p.name, validateEntityId);
+    /** The field `key` of this projection, for a message. */
+    const at = (key: string) => `${where}.${key} (projection ${JSON.stringify(p.name)})`;
+    checkProjectionName(at("modelType"), p.modelType, validateEntityType);
     if (p.modelType === GENERATION_MODEL_TYPE)
-      throw new ConfigurationError(`${where}.modelType ${GENERATION_MODEL_TYPE} is the projector's own`);
+      throw new ConfigurationError(`${at("modelType")} ${GENERATION_MODEL_TYPE} is the projector's own`);
+    const { schemaVersion, stream, streamPrefix } = p;
+    if (schemaVersion !== undefined && (!Number.isSafeInteger(schemaVersion) || schemaVersion < 0)) {
+      throw new ConfigurationError(
+        `${at("schemaVersion")} must be an integer >= 0 (or left out: 1), got ${describeValue(schemaVersion)}`,
+      );
+    }
+    if (stream !== undefined) checkProjectionName(at("stream"), stream, validateStreamId);
+    if (streamPrefix !== undefined && typeof streamPrefix !== "string") {
+      throw new ConfigurationError(`${at("streamPrefix")} must be a string, got ${describeValue(streamPrefix)}`);
+    }
     if (!Array.isArray(p.handles) || p.handles.some((t) => typeof t !== "string" || t === "")) {
       throw new ConfigurationError(`${where}.handles must be an array of event types`);
     }

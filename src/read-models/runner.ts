@@ -17,6 +17,7 @@ import {
   isVersionConflictError,
   type RetryPolicy,
   retrying,
+  ValidationError,
 } from "../index.js";
 import { projectorLoadNow, projectorSaveBatch, TableReadModelStore } from "./base.js";
 import { ProjectedEntry } from "./prepare.js";
@@ -62,6 +63,15 @@ export class EventLoopTurns {
     await new Promise<void>((resolve) => setImmediate(resolve));
     this.#at = performance.now();
   }
+}
+
+/** The error of an `evolve` that returned `undefined` for `event` (`null` deletes a model; `undefined` is refused). */
+function evolveReturnedUndefined(event: RecordedEvent): ValidationError {
+  return new ValidationError(
+    "evolve",
+    `returned undefined for the event ${JSON.stringify(event.type)} at global position ${event.globalPosition} ` +
+      `(stream ${JSON.stringify(event.streamId)}): return the model, or null to delete it`,
+  );
 }
 
 /** What a runner needs from its projector. */
@@ -518,7 +528,9 @@ export class ProjectionRunner {
   }
 
   #applied(event: RecordedEvent, entry: Entry, next: unknown): boolean | Promise<boolean> {
-    const deleted = next === null || next === undefined;
+    // Only null deletes: undefined is an evolve that handles no case for this event (not retried: it would again).
+    if (next === undefined) return this.#failOn(event, entry.id, evolveReturnedUndefined(event));
+    const deleted = next === null;
     const stored = entry.revision > 0;
     if (deleted && !this.#atomic && stored && entry.dirty) {
       // The batch changed this model before deleting it. Those changes are written first, as a batch of its
@@ -755,6 +767,18 @@ export class ProjectionRunner {
       return { ...this.#record(ProjectionStatus.Failed, this.checkpoint, head), name: this.projection.name };
     const status = this.handledUpTo(head) ? ProjectionStatus.UpToDate : ProjectionStatus.CatchingUp;
     return { ...this.#record(status, this.handledPosition, head), name: this.projection.name };
+  }
+
+  /**
+   * Marks a stopped runner `failed` with `error`, in memory (the store
+   * refused to start it again, see `Projector`'s switch of generations):
+   * the caught-up barrier rejects with it, and a resume starts it again.
+   */
+  failStopped(error: unknown): void {
+    this.lastError = error;
+    this.failedPosition = this.checkpoint + 1;
+    this.status = ProjectionStatus.Failed;
+    this.host.progressed();
   }
 
   /** Writes what was applied before `position`, then marks the projection failed there. */

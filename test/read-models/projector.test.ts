@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { createEvent, type RecordedEvent } from "../../src/events/index.js";
-import { isApplyError, isConfigurationError } from "../../src/index.js";
+import { isApplyError, isConfigurationError, isValidationError } from "../../src/index.js";
 import { MemoryEventStore } from "../../src/memory/index.js";
 import { CachedReadModelStore, type Projection, Projector, type ReadModelStore } from "../../src/read-models/index.js";
 import { MapReadModelStore } from "./test-stores.js";
@@ -174,6 +174,39 @@ export function describeProjector(name: string, makeStore: () => ReadModelStore)
       expect(projector.status("fragile")).toMatchObject({ status: "up_to_date", checkpoint: 3 });
     });
 
+    it("an evolve that returns undefined fails its projection at that event (only null deletes)", async () => {
+      const events = new MemoryEventStore();
+      const readModels = makeStore();
+      let calls = 0;
+      // Forgot the customer.removed case: returns undefined for it.
+      const forgetful = summaries({
+        evolve: ((m: Summary | undefined, e: RecordedEvent<Placed>) => {
+          if (e.type === "customer.removed") {
+            calls++;
+            return undefined;
+          }
+          return summaries().evolve(m, e);
+        }) as Projection<Summary, Placed>["evolve"],
+      });
+      await events.append("order-1", [place("ann", 1), place("ann", 2)]);
+      await events.append("order-1", [createEvent("customer.removed", { customer: "ann", amount: 0 })]);
+      await events.append("order-1", [place("ann", 4)]);
+      await using projector = await Projector.open({ eventStore: events, readModels, projections: [forgetful] });
+      const error = await projector.waitForCatchUp({ timeoutMs: 5000 }).catch((e: unknown) => e);
+      expect(isApplyError(error), String(error)).toBe(true);
+      expect(error).toMatchObject({ entityType: "Summary", entityId: "ann" });
+      const cause = (error as Error).cause;
+      expect(isValidationError(cause), String(cause)).toBe(true);
+      expect(cause).toMatchObject({ field: "evolve" });
+      expect((cause as Error).message).toContain(
+        'returned undefined for the event "customer.removed" at global position 3',
+      );
+      expect(calls).toBe(1); // not retried: it would return undefined again
+      expect(projector.status("summaries")).toMatchObject({ status: "failed", failedPosition: 3, checkpoint: 2 });
+      // The model is not deleted: it holds the two orders before.
+      expect((await readModels.load<Summary>("Summary", "ann"))?.model).toMatchObject({ orders: 2, total: 3 });
+    });
+
     it("retry: false is one attempt: a failing evolve fails its projection at once", async () => {
       const events = new MemoryEventStore();
       const readModels = makeStore();
@@ -255,6 +288,26 @@ export function describeProjector(name: string, makeStore: () => ReadModelStore)
       const waiting = projector.waitForCatchUp({ signal: ac.signal });
       ac.abort();
       await expect(waiting).rejects.toMatchObject({ code: "STATELOG_ABORTED" });
+      const timedOut = await projector.waitForCatchUp({ timeoutMs: 0 }).catch((e: unknown) => e);
+      expect(timedOut).toMatchObject({ code: "STATELOG_ABORTED", cause: { name: "TimeoutError" } });
+    });
+
+    it("waitForCatchUp refuses a timeoutMs that is not a number >= 0 with a ValidationError", async () => {
+      const events = new MemoryEventStore();
+      await using projector = await Projector.open({
+        eventStore: events,
+        readModels: makeStore(),
+        projections: [summaries()],
+      });
+      for (const timeoutMs of [-1, Number.NaN, "5", null, -Infinity]) {
+        const error = await projector.waitForCatchUp({ timeoutMs: timeoutMs as number }).catch((e: unknown) => e);
+        expect(isValidationError(error), `${String(timeoutMs)}: ${String(error)}`).toBe(true);
+        expect(error).toMatchObject({ field: "timeoutMs" });
+      }
+      // Infinity, or more than a timer takes, is no limit (not a time-out at once).
+      await events.append("order-1", [place("ann", 1)]);
+      await projector.waitForCatchUp({ timeoutMs: Number.POSITIVE_INFINITY });
+      await projector.waitForCatchUp({ timeoutMs: 2 ** 40 });
     });
 
     it("a rebuild under load: reads see the old models until the switch, then the new ones, never a mix", async () => {
@@ -415,6 +468,40 @@ export function describeProjector(name: string, makeStore: () => ReadModelStore)
         const error = await Projector.open(options as never).catch((e: unknown) => e);
         expect(isConfigurationError(error), String(error)).toBe(true);
       }
+    });
+
+    it("refuses at open, naming the projection and the field, a definition a store or event store would refuse later", async () => {
+      const events = new MemoryEventStore();
+      await events.append("order-1", [place("ann", 1)]);
+      const readModels = makeStore();
+      const bad: [Partial<Projection<Summary, Placed>>, RegExp][] = [
+        [
+          { modelType: "orders/summary" },
+          /projections\[0\]\.modelType \(projection "summaries"\) "orders\/summary".*"\/"/,
+        ],
+        [{ schemaVersion: 1.5 }, /projections\[0\]\.schemaVersion \(projection "summaries"\).*1\.5/],
+        [{ schemaVersion: -1 }, /projections\[0\]\.schemaVersion \(projection "summaries"\)/],
+        [{ stream: 42 as unknown as string }, /projections\[0\]\.stream \(projection "summaries"\) 42.*string/],
+        [{ stream: "order-\u0001" }, /projections\[0\]\.stream \(projection "summaries"\).*control/],
+        [{ streamPrefix: 7 as unknown as string }, /projections\[0\]\.streamPrefix \(projection "summaries"\).*7/],
+        [{ name: "a\u0001b" }, /projections\[0\]\.name "a\\u0001b".*control/],
+      ];
+      for (const [override, message] of bad) {
+        const error = await Projector.open({
+          eventStore: events,
+          readModels,
+          projections: [summaries(override)],
+        }).catch((e: unknown) => e);
+        expect(isConfigurationError(error), `${JSON.stringify(override)}: ${String(error)}`).toBe(true);
+        expect((error as Error).message).toMatch(message);
+      }
+      // Valid ones still open: a stream id with "/", schemaVersion 0.
+      await using projector = await Projector.open({
+        eventStore: events,
+        readModels,
+        projections: [summaries({ stream: "order-1/x", schemaVersion: 0 })],
+      });
+      await projector.waitForCatchUp({ timeoutMs: 5000 });
     });
   });
 }
