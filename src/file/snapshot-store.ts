@@ -40,14 +40,7 @@
 import { createHash } from "node:crypto";
 import { mkdir, readFile, unlink } from "node:fs/promises";
 import path from "node:path";
-import {
-  type CallOptions,
-  CorruptionError,
-  copyJsonWithin,
-  isCorruptionError,
-  OpenState,
-  throwIfAborted,
-} from "../index.js";
+import { type CallOptions, CorruptionError, isCorruptionError, OpenState, throwIfAborted } from "../index.js";
 import {
   type AggregateSnapshot,
   checkSnapshot,
@@ -61,6 +54,7 @@ import {
   type SnapshotStoreCapabilities,
   type SnapshotStoreOptions,
   snapshotFromJson,
+  snapshotStateJson,
 } from "../repository/index.js";
 import { writeFailed } from "./errors.js";
 import { removeStaleAtomicTemps, writeFileAtomic } from "./fs.js";
@@ -101,48 +95,6 @@ interface CachedSnapshot {
 interface SnapshotFile {
   readonly streamId: string;
   readonly snapshots: readonly SnapshotJson[];
-}
-
-/**
- * `value` without the properties whose value is `undefined`, in its plain
- * objects and arrays (the same value when it has none; anything else is
- * left as it is, for the JSON check). `path`: the objects above, so that a
- * cycle is left for the check to report.
- */
-function withoutUndefinedProperties(value: unknown, path: object[]): unknown {
-  if (typeof value !== "object" || value === null || path.includes(value)) return value;
-  if (Array.isArray(value)) {
-    if (Object.getPrototypeOf(value) !== Array.prototype) return value;
-    path.push(value);
-    let copy: unknown[] | undefined;
-    for (let i = 0; i < value.length; i++) {
-      const v: unknown = value[i];
-      const w = withoutUndefinedProperties(v, path);
-      if (w !== v) {
-        copy ??= value.slice();
-        copy[i] = w;
-      }
-    }
-    path.pop();
-    return copy ?? value;
-  }
-  const proto = Object.getPrototypeOf(value);
-  if (proto !== Object.prototype && proto !== null) return value;
-  path.push(value);
-  const entries = Object.entries(value);
-  /** The entries kept, once one differs (those before it as they are, in their order). */
-  let kept: [string, unknown][] | undefined;
-  for (const [i, [key, v]] of entries.entries()) {
-    const w = v === undefined ? undefined : withoutUndefinedProperties(v, path);
-    if (kept === undefined) {
-      if (w === v && v !== undefined) continue;
-      kept = entries.slice(0, i);
-    }
-    if (w !== undefined) kept.push([key, w]);
-  }
-  path.pop();
-  // fromEntries defines each key, "__proto__" included, as its own property.
-  return kept === undefined ? value : Object.fromEntries(kept);
 }
 
 /** The name of a stream's snapshot file: `snapshots-<sha256 hex>.json`. */
@@ -197,16 +149,8 @@ export class FileSnapshotStore implements SnapshotStore {
     this.#open.check();
     throwIfAborted(options?.signal);
     const s = checkSnapshot(snapshot);
-    // Copied now: later changes of the caller's state cannot reach the file. Checked as JSON data: what JSON would
-    // change (a Date into a string) would make a load through this snapshot return another state than the fold.
-    // A property whose value is undefined is left out, as JSON does (a state type's optional field).
-    const state = copyJsonWithin(
-      withoutUndefinedProperties(s.state ?? null, []),
-      Number.POSITIVE_INFINITY,
-      () => `snapshot of stream ${JSON.stringify(s.streamId)}`,
-      "snapshot.state",
-    );
-    const added = { ...s, state };
+    // Copied now: later changes of the caller's state cannot reach the file; checked as JSON data.
+    const added = { ...s, state: snapshotStateJson(s) };
     this.#invalidate(s.streamId);
     await this.#serial(s.streamId, async () => {
       const existing = await this.#read(s.streamId).catch((error: unknown) => {

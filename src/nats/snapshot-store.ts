@@ -32,6 +32,7 @@ import {
   type SnapshotStoreCapabilities,
   type SnapshotStoreOptions,
   snapshotFromJson,
+  snapshotStateJson,
 } from "../repository/index.js";
 import { loadNatsModules } from "./client.js";
 import { isWrongLastSequence, natsError } from "./errors.js";
@@ -152,7 +153,8 @@ export class NatsKvSnapshotStore implements SnapshotStore {
       version: s.version,
       snapshotVersion: s.snapshotVersion,
       createdAt: s.createdAt.toISOString(),
-      state: s.state ?? null,
+      // JSON data only: what JSON would change would make a load through the snapshot return another state.
+      state: snapshotStateJson(s),
     };
     const bytes = Buffer.from(JSON.stringify(stored));
     if (bytes.byteLength > this.#maxBytes) {

@@ -44,6 +44,7 @@ export {
   type SnapshotStoreCapabilities,
   type SnapshotStoreOptions,
   snapshotFromJson,
+  snapshotStateJson,
 } from "./snapshots.js";
 export {
   type CheckedRepositoryOptions,

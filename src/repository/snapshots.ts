@@ -11,7 +11,14 @@
  * damaged file, a bumped `snapshotVersion`) never changes what a load
  * returns, only how many events it folds.
  */
-import { type CallOptions, CorruptionError, OptionChecker, ValidationError, validateName } from "../index.js";
+import {
+  type CallOptions,
+  CorruptionError,
+  copyJsonWithin,
+  OptionChecker,
+  ValidationError,
+  validateName,
+} from "../index.js";
 
 /** The state of one aggregate at one version of its stream. */
 export interface AggregateSnapshot<S = unknown> {
@@ -130,6 +137,68 @@ export function checkSnapshot<S>(snapshot: AggregateSnapshot<S>): AggregateSnaps
   }
   const { streamId, version, snapshotVersion, state, createdAt } = snapshot;
   return { streamId, version, snapshotVersion, state, createdAt };
+}
+
+/**
+ * `value` without the properties whose value is `undefined`, in its plain
+ * objects and arrays (the same value when it has none; anything else is
+ * left as it is, for the JSON check). `path`: the objects above, so that a
+ * cycle is left for the check to report.
+ */
+function withoutUndefinedProperties(value: unknown, path: object[]): unknown {
+  if (typeof value !== "object" || value === null || path.includes(value)) return value;
+  if (Array.isArray(value)) {
+    if (Object.getPrototypeOf(value) !== Array.prototype) return value;
+    path.push(value);
+    let copy: unknown[] | undefined;
+    for (let i = 0; i < value.length; i++) {
+      const v: unknown = value[i];
+      const w = withoutUndefinedProperties(v, path);
+      if (w !== v) {
+        copy ??= value.slice();
+        copy[i] = w;
+      }
+    }
+    path.pop();
+    return copy ?? value;
+  }
+  const proto = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) return value;
+  path.push(value);
+  const entries = Object.entries(value);
+  /** The entries kept, once one differs (those before it as they are, in their order). */
+  let kept: [string, unknown][] | undefined;
+  for (const [i, [key, v]] of entries.entries()) {
+    const w = v === undefined ? undefined : withoutUndefinedProperties(v, path);
+    if (kept === undefined) {
+      if (w === v && v !== undefined) continue;
+      kept = entries.slice(0, i);
+    }
+    if (w !== undefined) kept.push([key, w]);
+  }
+  path.pop();
+  // fromEntries defines each key, "__proto__" included, as its own property.
+  return kept === undefined ? value : Object.fromEntries(kept);
+}
+
+/**
+ * The state of a checked snapshot (from {@link checkSnapshot}) as a store
+ * that writes JSON keeps it: a copy (later changes of the caller's object
+ * cannot reach the store) that is JSON data, properties whose value is
+ * `undefined` left out as `JSON.stringify` leaves them (a state type's
+ * optional fields). What JSON would change otherwise (a `Date` into a
+ * string, a `Map` into `{}`, `NaN` into `null`) is refused, so that a load
+ * through the snapshot never returns another state than the fold of the
+ * events. For backend authors of JSON snapshot stores.
+ * @throws InvalidValueError naming where in `snapshot.state`
+ */
+export function snapshotStateJson(snapshot: AggregateSnapshot): unknown {
+  return copyJsonWithin(
+    withoutUndefinedProperties(snapshot.state ?? null, []),
+    Number.POSITIVE_INFINITY,
+    () => `snapshot of stream ${JSON.stringify(snapshot.streamId)}`,
+    "snapshot.state",
+  );
 }
 
 /** Checks a `snapshotVersion`: an integer >= 0. @throws ValidationError */

@@ -1,35 +1,66 @@
 /**
- * The state a FileSnapshotStore keeps: JSON data only. A state JSON would
- * change (a Date into a string) is refused, so that a load through a
- * snapshot never returns another state than the fold of the events; a
- * property whose value is undefined is left out, as JSON does.
+ * The state a JSON snapshot store (FileSnapshotStore, NatsKvSnapshotStore)
+ * keeps: JSON data only. A state JSON would change (a Date into a string)
+ * is refused, so that a load through a snapshot never returns another
+ * state than the fold of the events; a property whose value is undefined
+ * is left out, as JSON does.
  */
-import { mkdtemp, readdir, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { readdir } from "node:fs/promises";
+import { jetstreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FileSnapshotStore } from "../../src/file/index.js";
 import { isInvalidValueError } from "../../src/index.js";
 import { MemoryEventStore } from "../../src/memory/index.js";
-import { EventSourcedRepository, type SnapshotErrorInfo } from "../../src/repository/index.js";
+import { NatsKvSnapshotStore } from "../../src/nats/index.js";
+import { EventSourcedRepository, type SnapshotErrorInfo, type SnapshotStore } from "../../src/repository/index.js";
+import { tempDir } from "../helpers/temp.js";
+import { connectTest, deleteTestStreams, uniqueBucket } from "../nats/env.js";
 
-const dirs: string[] = [];
-async function tempDir(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), "statelog-snapshot-state-"));
-  dirs.push(dir);
-  return dir;
-}
-afterAll(() => Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))));
+let nc: NatsConnection;
+beforeAll(async () => {
+  nc = await connectTest("snapshot-state-test");
+});
+afterAll(async () => {
+  if (nc) await deleteTestStreams(nc);
+  await nc?.close();
+});
+
+/** Each JSON snapshot store, and what it wrote (a file store: its directory's files). */
+const stores: [string, () => Promise<{ store: SnapshotStore & AsyncDisposable; written: () => Promise<unknown[]> }>][] =
+  [
+    [
+      "FileSnapshotStore",
+      async () => {
+        const directory = tempDir("statelog-snapshot-state-");
+        const store = await FileSnapshotStore.open({ directory, sync: "none" });
+        return { store, written: () => readdir(directory) };
+      },
+    ],
+    [
+      "NatsKvSnapshotStore",
+      async () => {
+        const bucket = uniqueBucket("snapstate");
+        const store = await NatsKvSnapshotStore.open({ client: nc, bucket, storage: "memory" });
+        // The bucket's messages: a refused save writes none.
+        const written = async () => {
+          const { state } = await (await jetstreamManager(nc)).streams.info(`KV_${bucket}`);
+          return Array.from({ length: state.messages });
+        };
+        return { store, written };
+      },
+    ],
+  ];
 
 interface Tally {
   count: number;
   at?: Date | string;
 }
 
-describe("FileSnapshotStore state", () => {
+describe.each(stores)("%s state", (_name, open) => {
   it("refuses a state that is not JSON data with an InvalidValueError naming where, and writes nothing", async () => {
-    const directory = await tempDir();
-    await using store = await FileSnapshotStore.open({ directory, sync: "none" });
+    const { store, written } = await open();
+    await using _ = store;
     const snapshot = { streamId: "tally-1", version: 2, snapshotVersion: 1, createdAt: new Date() };
     for (const [state, path] of [
       [{ count: 2, at: new Date(0) }, "snapshot.state.at"],
@@ -43,7 +74,7 @@ describe("FileSnapshotStore state", () => {
       expect(error).toMatchObject({ path });
     }
     expect(await store.load("tally-1")).toBeUndefined();
-    expect(await readdir(directory)).toEqual([]);
+    expect(await written()).toEqual([]);
     // JSON data is kept as it was given; a property whose value is undefined is left out, as JSON does.
     const state = { count: 2, at: "1970-01-01T00:00:00.000Z", left: undefined, tags: [{ a: 1, b: undefined }] };
     await store.save({ ...snapshot, state });
@@ -51,10 +82,15 @@ describe("FileSnapshotStore state", () => {
     expect(loaded).toStrictEqual({ count: 2, at: "1970-01-01T00:00:00.000Z", tags: [{ a: 1 }] });
     expect(state).toHaveProperty("left"); // the caller's state is not changed
   });
+});
 
+describe("FileSnapshotStore state", () => {
   it("through a repository: a state with a Date is reported to onSnapshotError, and loads with and without snapshots agree", async () => {
     const eventStore = await MemoryEventStore.open();
-    await using snapshots = await FileSnapshotStore.open({ directory: await tempDir(), sync: "none" });
+    await using snapshots = await FileSnapshotStore.open({
+      directory: tempDir("statelog-snapshot-state-"),
+      sync: "none",
+    });
     const errors: SnapshotErrorInfo[] = [];
     const dated = await EventSourcedRepository.open({
       eventStore,
