@@ -131,7 +131,8 @@ export function addStoreCommands(program: Command): void {
         try {
           await using target = await openStore(url, "dump", skipDamaged(opts.skipDamaged));
           await requireNamespaces(target.store, named);
-          const namespaces = named.length > 0 ? named : await namespacesOf(target.store, run.signal);
+          // A namespace named twice is printed once (as copy copies it once), first-seen order.
+          const namespaces = named.length > 0 ? [...new Set(named)] : await namespacesOf(target.store, run.signal);
           const progress = startProgress("dump", "changes", { quiet: opts.progress === false });
           const all: Change[] = [];
           let total = 0;

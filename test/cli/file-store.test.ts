@@ -49,6 +49,14 @@ describe("statelog CLI on file stores", { timeout: 120_000 }, () => {
     expect(table.stdout.split("\n")[0]).toMatch(/^entityType\s+entityId\s+change\s+timestamp\s+entity$/);
     expect(table.stdout).toMatch(/^t\s+1\s+set\s+\S+Z\s+\{"v":2\}$/m);
     expect(table.stderr).toBe("");
+    // A namespace named twice is printed once.
+    const twice = await outcome("dump", data, "b", "b", "a", "b", "--no-progress");
+    expect(twice.code, twice.stderr).toBe(ExitCode.Ok);
+    expect(jsonLines(twice.stdout).map((c) => [c.namespace, c.entityID])).toEqual([
+      ["b", "1"],
+      ["a", "1"],
+      ["a", "2"],
+    ]);
     const json = await outcome("dump", data, "b", "--json", "--no-progress");
     expect(JSON.parse(json.stdout)).toEqual([
       expect.objectContaining({ namespace: "b", entityID: "1", entity: { w: true }, changeType: "set" }),
