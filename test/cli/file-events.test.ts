@@ -1,5 +1,5 @@
 /** The CLI on file event stores and file read-model stores, run as a child process. */
-import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -114,6 +114,17 @@ describe("statelog CLI on file event and read-model stores", { timeout: 120_000 
     const verified = await outcome("verify", `file+events:${expired}`, "--json", "--no-progress");
     expect(verified.code, verified.stderr).toBe(ExitCode.Ok);
     expect(JSON.parse(verified.stdout)).toMatchObject({ ok: true, problems: [] });
+  });
+
+  it("verify's progress on a file event store counts the segments' bytes: it ends at its total", async () => {
+    const run = await outcome("verify", `file+events:${events}`);
+    expect(run.code, run.stderr).toBe(ExitCode.Ok);
+    const segments = readdirSync(events).filter((n) => n.startsWith("segment-"));
+    const bytes = segments.reduce((n, name) => n + statSync(join(events, name)).size, 0);
+    // The directory holds more (LOCK, index files, a snapshot): the total counted them, the reads never reached it.
+    expect(readdirSync(events).length).toBeGreaterThan(segments.length);
+    const lines = run.stderr.split("\n").filter((l) => l.startsWith("verify files: "));
+    expect(lines.at(-1)).toMatch(new RegExp(`^verify files: ${bytes}/${bytes} bytes `));
   });
 
   it("verify checks segment checksums and order and the index snapshot; damage exits 7", async () => {
