@@ -74,7 +74,7 @@ import { untilCaughtUp } from "./caught-up.js";
 import { type CommonFlags, interruptible, namespacesOf, openKind, withJson, withProgress } from "./command.js";
 import { ExitCode, formatError, toStatelogError } from "./errors.js";
 import { type Progress, printJson, startProgress } from "./output.js";
-import { Backend, parseTarget, requireDirectory, TargetKind, type TargetSpec } from "./targets.js";
+import { Backend, parseTarget, requireDirectory, requireStoreFiles, TargetKind, type TargetSpec } from "./targets.js";
 
 /** One finding. Errors are damage; warnings are worth knowing but lose nothing. */
 export interface Problem {
@@ -606,6 +606,7 @@ export async function verifyTarget(spec: TargetSpec, signal: AbortSignal, quiet:
   if (file && spec.kind === TargetKind.Events) {
     // Checked from its files alone: opening a file event store repairs it (verify changes nothing).
     requireDirectory(dir, "event store directory");
+    requireStoreFiles(dir, TargetKind.Events);
     using lock = holdEventStoreLock(dir);
     const progress = startProgress("verify files", "bytes", { quiet });
     await scanFileEvents(dir, found, progress);
@@ -615,8 +616,11 @@ export async function verifyTarget(spec: TargetSpec, signal: AbortSignal, quiet:
   }
   if (file) {
     // First the files themselves, without opening the store (which may refuse damaged data).
-    // A missing directory is reported by openKind below, the same way every command does.
+    // A missing directory is reported by openKind below, the same way every command does; a read-model store is not
+    // opened: reported here.
+    if (spec.kind === TargetKind.ReadModels) requireDirectory(dir, "read-model store directory");
     if (existsSync(dir)) {
+      requireStoreFiles(dir, spec.kind);
       const progress = startProgress("verify files", "bytes", { quiet });
       if (spec.kind === TargetKind.Store) await scanFileStore(dir, found, progress);
       else await scanFileModels(dir, found, progress);
