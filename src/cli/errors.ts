@@ -163,14 +163,26 @@ export function exitCodeOf(error: unknown): ExitCode {
   return isStatelogError(typed) ? (EXIT_BY_CODE[typed.code] ?? ExitCode.Failure) : ExitCode.Failure;
 }
 
+/** What `--json` says of an error: its code (a statelog error's), its message and the exit code it gives. */
+export function errorFields(error: unknown): { code: string | undefined; message: string; exitCode: ExitCode } {
+  const typed = toStatelogError(error);
+  return {
+    code: isStatelogError(typed) ? typed.code : undefined,
+    message: isStatelogError(typed) ? typed.message : messageOf(typed),
+    exitCode: exitCodeOf(error),
+  };
+}
+
 /** An error as `--json` prints it on stderr: `{"error":{"code","message","exitCode"}}`. */
 export function errorJson(error: unknown): string {
-  const typed = toStatelogError(error);
-  return JSON.stringify({
-    error: {
-      code: isStatelogError(typed) ? typed.code : undefined,
-      message: isStatelogError(typed) ? typed.message : messageOf(typed),
-      exitCode: exitCodeOf(error),
-    },
-  });
+  return JSON.stringify({ error: errorFields(error) });
+}
+
+/**
+ * The `--json` error line of a failure found rather than thrown (damaged
+ * namespaces that `namespaces` listed): the shape of {@link errorJson},
+ * with the exit code of `code`.
+ */
+export function failureJson(code: string, message: string): string {
+  return JSON.stringify({ error: { code, message, exitCode: EXIT_BY_CODE[code] ?? ExitCode.Failure } });
 }

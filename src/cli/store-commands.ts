@@ -10,6 +10,7 @@ import {
   type Change,
   ConfigurationError,
   copyNamespace,
+  ErrorCode,
   type FeedEvent,
   isCorruptionError,
   type Store,
@@ -31,7 +32,15 @@ import {
   withJson,
   withProgress,
 } from "./command.js";
-import { ExitCode, formatError, interruptedError, toStatelogError, withCorruptionHint } from "./errors.js";
+import {
+  ExitCode,
+  errorFields,
+  failureJson,
+  formatError,
+  interruptedError,
+  toStatelogError,
+  withCorruptionHint,
+} from "./errors.js";
 import { clip, printJson, printTable, startProgress } from "./output.js";
 import { Backend, type OpenedTarget, parseTarget, type TargetSpec } from "./targets.js";
 
@@ -72,7 +81,22 @@ async function countNamespaces(
   return { rows, damaged };
 }
 
-function reportDamaged(damaged: readonly { namespace: string; error: unknown }[], total: number): void {
+/**
+ * Reports the damaged namespaces on stderr (exit code 7). With `--json`
+ * one JSON error line names them (each one's damage is in the listing).
+ */
+function reportDamaged(damaged: readonly { namespace: string; error: unknown }[], total: number, json: boolean): void {
+  if (damaged.length > 0 && json) {
+    const names = damaged.map((d) => JSON.stringify(d.namespace)).join(", ");
+    console.error(
+      failureJson(
+        ErrorCode.Corruption,
+        `${damaged.length} of ${total} namespace(s) are damaged: ${names} (each one's "damaged" in the listing says where; ${RUN_WITH_SKIP})`,
+      ),
+    );
+    process.exitCode = ExitCode.Damaged;
+    return;
+  }
   for (const { namespace, error } of damaged) {
     console.error(`statelog: namespace ${JSON.stringify(namespace)} is damaged: ${formatError(error)}`);
   }
@@ -96,13 +120,20 @@ export function addStoreCommands(program: Command): void {
     await using target = await openStore(url, "namespaces", skipDamaged(opts.skipDamaged));
     const all = await namespacesOf(target.store);
     const { rows, damaged } = await countNamespaces(target.store, all);
-    if (opts.json) printJson(rows);
-    else
+    if (opts.json) {
+      // A damaged namespace is listed too, in its place, with its damage instead of its counts.
+      const byName = new Map<string, unknown>(rows.map((r) => [r.namespace, r]));
+      for (const { namespace, error } of damaged) {
+        const { code, message } = errorFields(error);
+        byName.set(namespace, { namespace, damaged: { code, message } });
+      }
+      printJson(all.map((ns) => byName.get(ns)));
+    } else
       printTable(
         ["namespace", "live", "deleted"],
         rows.map((r) => [r.namespace, r.live, r.deleted]),
       );
-    reportDamaged(damaged, all.length);
+    reportDamaged(damaged, all.length, opts.json === true);
   });
 
   withProgress(
