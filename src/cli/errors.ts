@@ -72,7 +72,8 @@ export function toStatelogError(error: unknown, what?: string): unknown {
  * returned as they are.
  */
 export function withCorruptionHint(error: unknown, hint: string): unknown {
-  if (!isCorruptionError(error)) return error;
+  // Once is enough: a command may add it where it adds more to the message, and again where it ends.
+  if (!isCorruptionError(error) || error.message.includes(`(${hint})`)) return error;
   const where = `${error.file}${error.line === undefined ? "" : `:${error.line}`}: `;
   const reason = (error.message.startsWith(where) ? error.message.slice(where.length) : error.message).replace(
     /\s*\([^()]*onCorruption[^()]*\)\s*$/,
@@ -99,6 +100,20 @@ export function interruptedError(error: unknown, detail: string, advice = ""): A
   } else if (!isAbortError(error)) stopped = `, and the work under way stopped with: ${messageOf(error)}`;
   aborted.message = `${aborted.message} (interrupted): ${detail}${stopped}${advice === "" ? "" : `; ${advice}`}`;
   return aborted;
+}
+
+/**
+ * What a command that stopped with a failure (not an interruption) reports:
+ * the failure, typed (its code decides the exit code), with `detail` after
+ * its message (what the command had done, what is left on disk).
+ */
+export function failedWith(error: unknown, detail: string): unknown {
+  const typed = toStatelogError(error);
+  if (typed instanceof Error) {
+    typed.message = `${typed.message}; ${detail}`;
+    return typed;
+  }
+  return new Error(`${messageOf(typed)}; ${detail}`, { cause: typed });
 }
 
 /** The text the command prints for `error` (after `statelog: `): the message, then the code in brackets. */
