@@ -72,7 +72,8 @@ export function toStatelogError(error: unknown, what?: string): unknown {
  * returned as they are.
  */
 export function withCorruptionHint(error: unknown, hint: string): unknown {
-  if (!isCorruptionError(error)) return error;
+  // Once is enough: a command may add it where it adds more to the message, and again where it ends.
+  if (!isCorruptionError(error) || error.message.includes(`(${hint})`)) return error;
   const where = `${error.file}${error.line === undefined ? "" : `:${error.line}`}: `;
   const reason = (error.message.startsWith(where) ? error.message.slice(where.length) : error.message).replace(
     /\s*\([^()]*onCorruption[^()]*\)\s*$/,
@@ -99,6 +100,20 @@ export function interruptedError(error: unknown, detail: string, advice = ""): A
   } else if (!isAbortError(error)) stopped = `, and the work under way stopped with: ${messageOf(error)}`;
   aborted.message = `${aborted.message} (interrupted): ${detail}${stopped}${advice === "" ? "" : `; ${advice}`}`;
   return aborted;
+}
+
+/**
+ * What a command that stopped with a failure (not an interruption) reports:
+ * the failure, typed (its code decides the exit code), with `detail` after
+ * its message (what the command had done, what is left on disk).
+ */
+export function failedWith(error: unknown, detail: string): unknown {
+  const typed = toStatelogError(error);
+  if (typed instanceof Error) {
+    typed.message = `${typed.message}; ${detail}`;
+    return typed;
+  }
+  return new Error(`${messageOf(typed)}; ${detail}`, { cause: typed });
 }
 
 /** The text the command prints for `error` (after `statelog: `): the message, then the code in brackets. */
@@ -163,14 +178,26 @@ export function exitCodeOf(error: unknown): ExitCode {
   return isStatelogError(typed) ? (EXIT_BY_CODE[typed.code] ?? ExitCode.Failure) : ExitCode.Failure;
 }
 
+/** What `--json` says of an error: its code (a statelog error's), its message and the exit code it gives. */
+export function errorFields(error: unknown): { code: string | undefined; message: string; exitCode: ExitCode } {
+  const typed = toStatelogError(error);
+  return {
+    code: isStatelogError(typed) ? typed.code : undefined,
+    message: isStatelogError(typed) ? typed.message : messageOf(typed),
+    exitCode: exitCodeOf(error),
+  };
+}
+
 /** An error as `--json` prints it on stderr: `{"error":{"code","message","exitCode"}}`. */
 export function errorJson(error: unknown): string {
-  const typed = toStatelogError(error);
-  return JSON.stringify({
-    error: {
-      code: isStatelogError(typed) ? typed.code : undefined,
-      message: isStatelogError(typed) ? typed.message : messageOf(typed),
-      exitCode: exitCodeOf(error),
-    },
-  });
+  return JSON.stringify({ error: errorFields(error) });
+}
+
+/**
+ * The `--json` error line of a failure found rather than thrown (damaged
+ * namespaces that `namespaces` listed): the shape of {@link errorJson},
+ * with the exit code of `code`.
+ */
+export function failureJson(code: string, message: string): string {
+  return JSON.stringify({ error: { code, message, exitCode: EXIT_BY_CODE[code] ?? ExitCode.Failure } });
 }

@@ -16,7 +16,7 @@ import {
   positiveInt,
   withJson,
 } from "./command.js";
-import { ExitCode } from "./errors.js";
+import { ExitCode, errorJson, formatError } from "./errors.js";
 import { clip, printJson, printTable } from "./output.js";
 
 /** An event as the command prints it (one JSON line). */
@@ -195,7 +195,8 @@ export function addEventCommands(program: Command): void {
       );
     if (missing.length > 0) {
       for (const name of missing) {
-        console.error(`statelog: ${new NotFoundError("projection", name).message} [STATELOG_NOT_FOUND]`);
+        const error = new NotFoundError("projection", name);
+        console.error(opts.json ? errorJson(error) : `statelog: ${formatError(error)}`);
       }
       process.exitCode = ExitCode.NotFound;
     }

@@ -37,7 +37,18 @@ function versionOrUnknown(): string {
   }
 }
 
-export function buildProgram(): Command {
+/** Options of {@link buildProgram}. */
+export interface ProgramOptions {
+  /**
+   * Commander prints nothing for a usage error (an unknown option, a bad
+   * option value, a missing argument), nor the help after it: the caller
+   * prints the error as JSON (`--json` is among the arguments).
+   * @default false
+   */
+  quietUsageErrors?: boolean;
+}
+
+export function buildProgram(options: ProgramOptions = {}): Command {
   // `statelog dump … | head` closes the pipe early: that is not an error.
   process.stdout.on("error", (error: NodeJS.ErrnoException) => {
     if (error.code === "EPIPE") process.exit(0);
@@ -53,6 +64,8 @@ export function buildProgram(): Command {
     .version(versionOrUnknown(), "-V, --version", "print the version of statelog")
     .exitOverride()
     .showHelpAfterError();
+  // Before the commands are added: each takes its parent's output settings.
+  if (options.quietUsageErrors) program.configureOutput({ outputError: () => undefined, writeErr: () => undefined });
   addStoreCommands(program);
   addHistoryCommand(program);
   addVerifyCommand(program);

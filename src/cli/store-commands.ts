@@ -10,6 +10,7 @@ import {
   type Change,
   ConfigurationError,
   copyNamespace,
+  ErrorCode,
   type FeedEvent,
   isCorruptionError,
   type Store,
@@ -31,7 +32,16 @@ import {
   withJson,
   withProgress,
 } from "./command.js";
-import { ExitCode, formatError, interruptedError, toStatelogError, withCorruptionHint } from "./errors.js";
+import {
+  ExitCode,
+  errorFields,
+  failedWith,
+  failureJson,
+  formatError,
+  interruptedError,
+  toStatelogError,
+  withCorruptionHint,
+} from "./errors.js";
 import { clip, printJson, printTable, startProgress } from "./output.js";
 import { Backend, type OpenedTarget, parseTarget, type TargetSpec } from "./targets.js";
 
@@ -72,7 +82,22 @@ async function countNamespaces(
   return { rows, damaged };
 }
 
-function reportDamaged(damaged: readonly { namespace: string; error: unknown }[], total: number): void {
+/**
+ * Reports the damaged namespaces on stderr (exit code 7). With `--json`
+ * one JSON error line names them (each one's damage is in the listing).
+ */
+function reportDamaged(damaged: readonly { namespace: string; error: unknown }[], total: number, json: boolean): void {
+  if (damaged.length > 0 && json) {
+    const names = damaged.map((d) => JSON.stringify(d.namespace)).join(", ");
+    console.error(
+      failureJson(
+        ErrorCode.Corruption,
+        `${damaged.length} of ${total} namespace(s) are damaged: ${names} (each one's "damaged" in the listing says where; ${RUN_WITH_SKIP})`,
+      ),
+    );
+    process.exitCode = ExitCode.Damaged;
+    return;
+  }
   for (const { namespace, error } of damaged) {
     console.error(`statelog: namespace ${JSON.stringify(namespace)} is damaged: ${formatError(error)}`);
   }
@@ -96,13 +121,20 @@ export function addStoreCommands(program: Command): void {
     await using target = await openStore(url, "namespaces", skipDamaged(opts.skipDamaged));
     const all = await namespacesOf(target.store);
     const { rows, damaged } = await countNamespaces(target.store, all);
-    if (opts.json) printJson(rows);
-    else
+    if (opts.json) {
+      // A damaged namespace is listed too, in its place, with its damage instead of its counts.
+      const byName = new Map<string, unknown>(rows.map((r) => [r.namespace, r]));
+      for (const { namespace, error } of damaged) {
+        const { code, message } = errorFields(error);
+        byName.set(namespace, { namespace, damaged: { code, message } });
+      }
+      printJson(all.map((ns) => byName.get(ns)));
+    } else
       printTable(
         ["namespace", "live", "deleted"],
         rows.map((r) => [r.namespace, r.live, r.deleted]),
       );
-    reportDamaged(damaged, all.length);
+    reportDamaged(damaged, all.length, opts.json === true);
   });
 
   withProgress(
@@ -131,7 +163,8 @@ export function addStoreCommands(program: Command): void {
         try {
           await using target = await openStore(url, "dump", skipDamaged(opts.skipDamaged));
           await requireNamespaces(target.store, named);
-          const namespaces = named.length > 0 ? named : await namespacesOf(target.store, run.signal);
+          // A namespace named twice is printed once (as copy copies it once), first-seen order.
+          const namespaces = named.length > 0 ? [...new Set(named)] : await namespacesOf(target.store, run.signal);
           const progress = startProgress("dump", "changes", { quiet: opts.progress === false });
           const all: Change[] = [];
           let total = 0;
@@ -241,6 +274,9 @@ export function addStoreCommands(program: Command): void {
           const namespaces = named ?? (await namespacesOf(from.store, run.signal));
           let to: OpenedTarget | undefined;
           let created: MadeDirectory[] = [];
+          /** What was copied: the namespaces copied in full and their changes; the namespace under way. */
+          const done = { namespaces: 0, changes: 0 };
+          let under: { namespace: string; copied: number } | undefined;
           try {
             let toTarget: TargetSpec = toSpec;
             if (toSpec.backend === Backend.File) {
@@ -256,40 +292,44 @@ export function addStoreCommands(program: Command): void {
             // No prototype: a namespace named "__proto__" is a key like any other.
             const perNamespace: Record<string, number> = Object.create(null);
             let total = 0;
-            let finished = 0;
             for (const ns of namespaces) {
               const progress = startProgress(`copy ${ns}`, "changes", { quiet: opts.progress === false });
-              let copied = 0;
+              const current = { namespace: ns, copied: 0 };
+              under = current;
               const result = await copyNamespace(from.store, to.store as Store, ns, {
                 batchSize: opts.batchSize,
                 signal: run.signal,
                 onProgress: (p) => {
-                  copied = p.copied;
+                  current.copied = p.copied;
                   progress.total(p.total);
                   progress.update(p.copied);
                 },
-              }).catch((error: unknown) => {
-                if (!run.interrupted) throw error;
-                // What was copied in all: the namespaces done before this one count too.
-                throw interruptedError(
-                  error,
-                  `${total + copied} change(s) copied in whole saves: ${finished} of ${namespaces.length} namespace(s) in full, ${copied} change(s) of namespace ${JSON.stringify(ns)}`,
-                  "copying again is safe",
-                );
               });
               progress.total(result.changes);
               progress.update(result.changes);
               progress.stop();
               perNamespace[ns] = result.changes;
               total += result.changes;
-              finished++;
+              done.changes = total;
+              done.namespaces++;
+              under = undefined;
             }
             if (opts.json) printJson({ namespaces: namespaces.length, changes: total, perNamespace });
             else console.log(`copied ${total} change(s) in ${namespaces.length} namespace(s)`);
           } catch (error) {
             await to?.close().catch(() => undefined);
-            removeMade(created);
-            throw error;
+            const removed = removeMade(created);
+            if (under === undefined && done.namespaces === 0) throw error;
+            // The copy had begun: say what it had copied, and what of it is on disk now.
+            const copied = under?.copied ?? 0;
+            const detail =
+              `${done.changes + copied} change(s) copied in whole saves: ${done.namespaces} of ${namespaces.length} namespace(s) in full` +
+              (under === undefined ? "" : `, ${copied} change(s) of namespace ${JSON.stringify(under.namespace)}`);
+            const onDisk = removed
+              ? `the target directory ${JSON.stringify(toSpec.path)}, which this copy created, was removed: nothing copied is kept; copying again is safe`
+              : `the target keeps what was copied (${toSpec.display}); copying again is safe`;
+            if (run.interrupted) throw interruptedError(error, detail, onDisk);
+            throw failedWith(withCorruptionHint(error, RUN_WITH_SKIP), `the copy stopped after ${detail}; ${onDisk}`);
           } finally {
             await to?.close();
           }
@@ -455,16 +495,20 @@ function stillMade(made: MadeDirectory): boolean {
  * that was there before is never one. Only the target goes with what is in
  * it: a folder on its path goes only while empty, as another process may
  * have put its own data there meanwhile (another copy's target beside this
- * one).
+ * one). Returns whether the target directory was removed.
  */
-export function removeMade(made: readonly MadeDirectory[]): void {
+export function removeMade(made: readonly MadeDirectory[]): boolean {
+  let removedTarget = false;
   for (const m of [...made].reverse()) {
     try {
       if (!stillMade(m)) continue;
-      if (m.target) rmSync(m.path, { recursive: true, force: true });
-      else rmdirSync(m.path);
+      if (m.target) {
+        rmSync(m.path, { recursive: true, force: true });
+        removedTarget = true;
+      } else rmdirSync(m.path);
     } catch {
       // Best effort (a folder that is not empty stays): the error that stopped the copy is the one to report.
     }
   }
+  return removedTarget;
 }

@@ -8,10 +8,11 @@
  * await using target = await openTarget("nats://localhost:4222/statelog");
  * const namespaces = await target.store?.listNamespaces?.();
  */
-import { statSync } from "node:fs";
+import { readdirSync, statSync } from "node:fs";
 import path from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { EventStore } from "../events/index.js";
+import { numberIn, SEGMENT_PREFIX, SEGMENT_SUFFIX } from "../file/events/format.js";
 import {
   FileEventStore,
   FileReadModelStore,
@@ -171,6 +172,7 @@ async function openFile(spec: TargetSpec, options: CheckedOptions): Promise<Open
   const dir = spec.path as string;
   const what = `${FILE_WHAT[spec.kind]} ${JSON.stringify(dir)}`;
   requireDirectory(dir, FILE_WHAT[spec.kind], options.create);
+  if (!options.create) requireStoreFiles(dir, spec.kind);
   const sync = spec.params.sync as SyncPolicy | undefined;
   const fsyncOn = spec.params.fsyncOn as FsyncOn | undefined;
   const common = { ...(sync === undefined ? {} : { sync }), ...(fsyncOn === undefined ? {} : { fsyncOn }) };
@@ -218,6 +220,39 @@ export function requireDirectory(dir: string, kind: string, create = false): voi
     throw new NotFoundError(kind, dir);
   }
   if (!stats.isDirectory()) throw new ConfigurationError(`${what} is not a directory`);
+}
+
+/** The file of a file read-model store's log (`FileReadModelStore`), which its first open creates. */
+const READ_MODEL_LOG = "read-models.jsonl";
+
+/**
+ * Checks that an existing directory holds what a file event store
+ * (a `segment-*.log` file, which its first open creates) or a file
+ * read-model store (its log, `read-models.jsonl`) leaves: opening either
+ * creates its files (a `LOCK`, a segment, the log) in any directory, which
+ * a command that reads must not do (a mistyped path, a file store's
+ * directory). A file store's directory needs nothing: its open creates no
+ * file until a save.
+ * @throws NotFoundError
+ */
+export function requireStoreFiles(dir: string, kind: TargetKind): void {
+  if (kind === "store") return;
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch (error) {
+    throw toStatelogError(error, `${FILE_WHAT[kind]} ${JSON.stringify(dir)}`);
+  }
+  const events = kind === "events";
+  const holds = events
+    ? names.some((n) => numberIn(n, SEGMENT_PREFIX, SEGMENT_SUFFIX) !== undefined)
+    : names.includes(READ_MODEL_LOG);
+  if (holds) return;
+  const missing = new NotFoundError(events ? "event store" : "read-model store", dir);
+  missing.message = `${events ? "event store" : "read-model store"} not found in directory ${JSON.stringify(dir)}: it holds no ${
+    events ? `${SEGMENT_PREFIX}*${SEGMENT_SUFFIX} file` : `${READ_MODEL_LOG} file`
+  } (a command that reads creates none)`;
+  throw missing;
 }
 
 function openMemory(spec: TargetSpec): OpenedTarget {

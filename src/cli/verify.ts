@@ -43,7 +43,15 @@ import type { Command } from "commander";
 import type { EventStore } from "../events/index.js";
 import { DATA_SUFFIX, DIR_SUFFIX, namespaceFromPath, TEMP_SUFFIX } from "../file/encoding.js";
 import { LockedError } from "../file/errors.js";
-import { INDEX_PREFIX, INDEX_SUFFIX, numberIn, SNAPSHOT_PREFIX, SNAPSHOT_SUFFIX } from "../file/events/format.js";
+import {
+  INDEX_PREFIX,
+  INDEX_SUFFIX,
+  numberIn,
+  SEGMENT_PREFIX,
+  SEGMENT_SUFFIX,
+  SNAPSHOT_PREFIX,
+  SNAPSHOT_SUFFIX,
+} from "../file/events/format.js";
 import { decodeIndex } from "../file/events/index-file.js";
 import { misnamedSegment } from "../file/events/load.js";
 import {
@@ -66,7 +74,7 @@ import { untilCaughtUp } from "./caught-up.js";
 import { type CommonFlags, interruptible, namespacesOf, openKind, withJson, withProgress } from "./command.js";
 import { ExitCode, formatError, toStatelogError } from "./errors.js";
 import { type Progress, printJson, startProgress } from "./output.js";
-import { Backend, parseTarget, requireDirectory, TargetKind, type TargetSpec } from "./targets.js";
+import { Backend, parseTarget, requireDirectory, requireStoreFiles, TargetKind, type TargetSpec } from "./targets.js";
 
 /** One finding. Errors are damage; warnings are worth knowing but lose nothing. */
 export interface Problem {
@@ -284,15 +292,31 @@ async function loadEveryNamespace(
  */
 async function scanFileEvents(dir: string, found: Findings, progress: Progress): Promise<void> {
   const names = readdirSync(dir).sort();
-  progress.total(bytesUnder(dir));
-  let read = 0;
+  // Progress counts the segments' bytes, which the scan reads (its total once counted every file: LOCK, index files,
+  // snapshots, and the last line stopped short of it). A read may take the end of a line again with the next one:
+  // a segment counts its reads up to its size, and its size once it is done. The scan takes them in this order.
+  const sizes = names
+    .map((n) => ({ name: n, first: numberIn(n, SEGMENT_PREFIX, SEGMENT_SUFFIX) }))
+    .filter((s): s is { name: string; first: number } => s.first !== undefined)
+    .sort((a, b) => a.first - b.first)
+    .map((s) => statSync(path.join(dir, s.name)).size);
+  progress.total(sizes.reduce((n, size) => n + size, 0));
+  let done = 0;
+  let at = 0;
+  let inSegment = 0;
   const scan = await scanDirectory(dir, names, {
     everyLine: true,
     allFaults: true,
     sink: {
+      segment: (segment) => {
+        done += segment.size;
+        at++;
+        inSegment = 0;
+        progress.update(done);
+      },
       read: async (bytes) => {
-        read += bytes;
-        progress.update(read);
+        inSegment += bytes;
+        progress.update(done + Math.min(inSegment, sizes[at] ?? 0));
         // A turn of the event loop per read: a check of a large store does not hold it up.
         await new Promise((resolve) => setImmediate(resolve));
       },
@@ -582,6 +606,7 @@ export async function verifyTarget(spec: TargetSpec, signal: AbortSignal, quiet:
   if (file && spec.kind === TargetKind.Events) {
     // Checked from its files alone: opening a file event store repairs it (verify changes nothing).
     requireDirectory(dir, "event store directory");
+    requireStoreFiles(dir, TargetKind.Events);
     using lock = holdEventStoreLock(dir);
     const progress = startProgress("verify files", "bytes", { quiet });
     await scanFileEvents(dir, found, progress);
@@ -591,8 +616,11 @@ export async function verifyTarget(spec: TargetSpec, signal: AbortSignal, quiet:
   }
   if (file) {
     // First the files themselves, without opening the store (which may refuse damaged data).
-    // A missing directory is reported by openKind below, the same way every command does.
+    // A missing directory is reported by openKind below, the same way every command does; a read-model store is not
+    // opened: reported here.
+    if (spec.kind === TargetKind.ReadModels) requireDirectory(dir, "read-model store directory");
     if (existsSync(dir)) {
+      requireStoreFiles(dir, spec.kind);
       const progress = startProgress("verify files", "bytes", { quiet });
       if (spec.kind === TargetKind.Store) await scanFileStore(dir, found, progress);
       else await scanFileModels(dir, found, progress);

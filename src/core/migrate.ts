@@ -2,7 +2,7 @@
  * Copying namespaces between stores: backups, restores, migrations.
  */
 import type { Change } from "./change.js";
-import { throwIfAborted, UnsupportedError } from "./errors.js";
+import { isPartialWriteError, PartialWriteError, throwIfAborted, UnsupportedError } from "./errors.js";
 import { OptionChecker } from "./options.js";
 import type { CallOptions, ReadonlyStore, Store } from "./store.js";
 
@@ -68,8 +68,65 @@ export async function copyNamespace(
 }
 
 /**
+ * A {@link migrate} that failed after it had saved changes to the target:
+ * a {@link PartialWriteError} over the namespaces (`targets:
+ * "namespaces"`, indexes into {@link namespaces}) that also says how many
+ * changes were saved. `written` holds the namespaces copied in full;
+ * `failed` the one under way (the first {@link copied} of its changes were
+ * saved) and those not begun, each with the error that stopped the copy
+ * (also its `cause`). The target keeps what was saved; migrating again is
+ * safe (a later save of a key wins).
+ */
+export class MigrateError extends PartialWriteError {
+  /** The namespaces to copy, in the order they were copied. */
+  readonly namespaces: readonly string[];
+  /** Changes saved to the target in all (those of the namespace under way included). */
+  readonly changes: number;
+  /** The namespace under way when the copy stopped. */
+  readonly namespace: string;
+  /** Changes of {@link namespace} saved before it stopped (in whole saves of `batchSize`). */
+  readonly copied: number;
+
+  constructor(report: {
+    namespaces: readonly string[];
+    done: number;
+    changes: number;
+    copied: number;
+    error: unknown;
+  }) {
+    const { namespaces, done, changes, copied, error } = report;
+    const namespace = namespaces[done] as string;
+    super(
+      {
+        operation: "migrate",
+        targets: "namespaces",
+        written: namespaces.slice(0, done).map((_, i) => i),
+        failed: namespaces.slice(done).map((_, i) => ({ index: done + i, error })),
+        cause: error,
+      },
+      `; ${changes} change(s) saved in all: ${done} of ${namespaces.length} namespace(s) in full, ${copied} change(s) of namespace ${JSON.stringify(namespace)}`,
+    );
+    this.name = "MigrateError";
+    this.namespaces = namespaces;
+    this.changes = changes;
+    this.namespace = namespace;
+    this.copied = copied;
+  }
+}
+
+/** True for a {@link MigrateError}: a partial write of {@link migrate}, with the namespaces and changes it saved. */
+export const isMigrateError = (e: unknown): e is MigrateError =>
+  isPartialWriteError(e) &&
+  e.operation === "migrate" &&
+  Array.isArray((e as { namespaces?: unknown }).namespaces) &&
+  typeof (e as { changes?: unknown }).changes === "number";
+
+/**
  * Copies every namespace of `from` (which must be able to list them) to `to`.
  * @throws UnsupportedError when `from` cannot list namespaces
+ * @throws MigrateError when it fails after saving changes to `to` (what it
+ *   saved, and the error that stopped it as `cause`); a failure before the
+ *   first save is thrown as it is (an abort then is an `AbortError`)
  */
 export async function migrate(from: ReadonlyStore, to: Store, options: CopyOptions = {}): Promise<CopyResult> {
   if (!from.capabilities.listNamespaces || !from.listNamespaces) {
@@ -80,12 +137,23 @@ export async function migrate(from: ReadonlyStore, to: Store, options: CopyOptio
   const namespaces = await from.listNamespaces({ signal: options.signal });
   let changes = 0;
   for (let i = 0; i < namespaces.length; i++) {
-    const result = await copyNamespace(from, to, namespaces[i] as string, {
-      ...options,
-      namespacesDone: i,
-      namespacesTotal: namespaces.length,
-    });
-    changes += result.changes;
+    let copied = 0;
+    try {
+      const result = await copyNamespace(from, to, namespaces[i] as string, {
+        ...options,
+        namespacesDone: i,
+        namespacesTotal: namespaces.length,
+        onProgress: (p) => {
+          copied = p.copied;
+          options.onProgress?.(p);
+        },
+      });
+      changes += result.changes;
+    } catch (error) {
+      // Nothing saved yet: the failure as it is (an invalid option, an abort, a damaged first namespace).
+      if (changes + copied === 0) throw error;
+      throw new MigrateError({ namespaces, done: i, changes: changes + copied, copied, error });
+    }
   }
   return { namespaces: namespaces.length, changes };
 }

@@ -1,5 +1,5 @@
 /** The CLI on file event stores and file read-model stores, run as a child process. */
-import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -114,6 +114,17 @@ describe("statelog CLI on file event and read-model stores", { timeout: 120_000 
     const verified = await outcome("verify", `file+events:${expired}`, "--json", "--no-progress");
     expect(verified.code, verified.stderr).toBe(ExitCode.Ok);
     expect(JSON.parse(verified.stdout)).toMatchObject({ ok: true, problems: [] });
+  });
+
+  it("verify's progress on a file event store counts the segments' bytes: it ends at its total", async () => {
+    const run = await outcome("verify", `file+events:${events}`);
+    expect(run.code, run.stderr).toBe(ExitCode.Ok);
+    const segments = readdirSync(events).filter((n) => n.startsWith("segment-"));
+    const bytes = segments.reduce((n, name) => n + statSync(join(events, name)).size, 0);
+    // The directory holds more (LOCK, index files, a snapshot): the total counted them, the reads never reached it.
+    expect(readdirSync(events).length).toBeGreaterThan(segments.length);
+    const lines = run.stderr.split("\n").filter((l) => l.startsWith("verify files: "));
+    expect(lines.at(-1)).toMatch(new RegExp(`^verify files: ${bytes}/${bytes} bytes `));
   });
 
   it("verify checks segment checksums and order and the index snapshot; damage exits 7", async () => {
@@ -415,6 +426,44 @@ describe("statelog CLI on file event and read-model stores", { timeout: 120_000 
     ]);
     await using store = await FileEventStore.open({ directory: crashed });
     expect(store.stats().globalPosition).toBe(5);
+  });
+
+  it("commands that read refuse a directory that holds no event store or read-model store (exit 3), creating nothing", async () => {
+    const empty = join(dir, "mistyped");
+    mkdirSync(empty);
+    // A file store's directory: a line per change, no segment, no read-model log.
+    const fileStore = join(dir, "a-file-store");
+    mkdirSync(fileStore);
+    writeFileSync(join(fileStore, "ws-1.jsonl"), "");
+    for (const where of [empty, fileStore]) {
+      const before = readdirSync(where).sort();
+      for (const args of [
+        ["streams", `file+events:${where}`],
+        ["stats", `file+events:${where}`],
+        ["read", `file+events:${where}`, "order-1"],
+        ["subscribe", `file+events:${where}`, "--no-follow"],
+        ["verify", `file+events:${where}`, "--no-progress"],
+        ["status", `file+models:${where}`, "orders"],
+        ["verify", `file+models:${where}`, "--no-progress"],
+      ]) {
+        const run = await outcome(...args);
+        expect(run.code, `${args.join(" ")}: ${run.stderr}`).toBe(ExitCode.NotFound);
+        expect(run.stdout, args.join(" ")).toBe("");
+        const events = args[1]!.startsWith("file+events:");
+        expect(run.stderr, args.join(" ")).toBe(
+          `statelog: ${events ? "event store" : "read-model store"} not found in directory ${JSON.stringify(where)}: it holds no ${
+            events ? "segment-*.log" : "read-models.jsonl"
+          } file (a command that reads creates none) [STATELOG_NOT_FOUND]\n`,
+        );
+        expect(readdirSync(where).sort(), args.join(" ")).toEqual(before);
+      }
+    }
+    const json = await outcome("streams", `file+events:${empty}`, "--json");
+    expect(JSON.parse(json.stderr)).toMatchObject({ error: { code: "STATELOG_NOT_FOUND", exitCode: 3 } });
+    // A missing read-model store directory is not found by verify either (it reported "ok: checked nothing").
+    const missing = await outcome("verify", `file+models:${join(dir, "no-such-models")}`, "--no-progress");
+    expect(missing.code).toBe(ExitCode.NotFound);
+    expect(missing.stderr).toContain("read-model store directory");
   });
 
   it("status shows projections by name; an unknown one exits 3", async () => {

@@ -1,5 +1,5 @@
 /** The CLI on file and memory stores, run as a child process: every store command, its --json, its exit codes. */
-import { appendFileSync, closeSync, fstatSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import { appendFileSync, closeSync, existsSync, fstatSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -49,6 +49,14 @@ describe("statelog CLI on file stores", { timeout: 120_000 }, () => {
     expect(table.stdout.split("\n")[0]).toMatch(/^entityType\s+entityId\s+change\s+timestamp\s+entity$/);
     expect(table.stdout).toMatch(/^t\s+1\s+set\s+\S+Z\s+\{"v":2\}$/m);
     expect(table.stderr).toBe("");
+    // A namespace named twice is printed once.
+    const twice = await outcome("dump", data, "b", "b", "a", "b", "--no-progress");
+    expect(twice.code, twice.stderr).toBe(ExitCode.Ok);
+    expect(jsonLines(twice.stdout).map((c) => [c.namespace, c.entityID])).toEqual([
+      ["b", "1"],
+      ["a", "1"],
+      ["a", "2"],
+    ]);
     const json = await outcome("dump", data, "b", "--json", "--no-progress");
     expect(JSON.parse(json.stdout)).toEqual([
       expect.objectContaining({ namespace: "b", entityID: "1", entity: { w: true }, changeType: "set" }),
@@ -130,7 +138,7 @@ describe("statelog CLI on file stores", { timeout: 120_000 }, () => {
     expect(self.stderr).toContain("cannot copy a store onto itself");
   });
 
-  it("copy interrupted by Ctrl-C says how many changes it copied in all, the namespaces done before too", async () => {
+  it("copy interrupted by Ctrl-C says how many changes it copied in all, the namespaces done before too, and that the directory it created was removed", async () => {
     const source = join(dir, "two-namespaces");
     {
       await using store = await FileStore.open({ directory: source });
@@ -138,12 +146,15 @@ describe("statelog CLI on file stores", { timeout: 120_000 }, () => {
       await store.save(Array.from({ length: 200_000 }, (_, i) => set("b", String(i), { i })));
     }
     // Small saves of "b": it is still under way when the signal comes, right after "a" is done.
-    const copy = start("copy", source, join(dir, "two-namespaces-copy"), "-b", "50");
+    const target = join(dir, "two-namespaces-copy");
+    const copy = start("copy", source, target, "-b", "50");
     await copy.until((_, stderr) => /^copy a: 3\/3 changes/m.test(stderr), 60_000);
     expect(await copy.stop("SIGINT")).toBe(ExitCode.Interrupted);
+    // The directory it created is removed (as after any failure): the message says so, not that the changes are kept.
     expect(copy.stderr).toMatch(
-      /^statelog: operation aborted \(interrupted\): (\d+) change\(s\) copied in whole saves: 1 of 2 namespace\(s\) in full, (\d+) change\(s\) of namespace "b"; copying again is safe \[STATELOG_ABORTED\]$/m,
+      /^statelog: operation aborted \(interrupted\): (\d+) change\(s\) copied in whole saves: 1 of 2 namespace\(s\) in full, (\d+) change\(s\) of namespace "b"; the target directory ".*two-namespaces-copy", which this copy created, was removed: nothing copied is kept; copying again is safe \[STATELOG_ABORTED\]$/m,
     );
+    expect(existsSync(target)).toBe(false);
     const [, all, ofB] = /(\d+) change\(s\) copied in whole saves: .*, (\d+) change\(s\) of namespace "b"/.exec(
       copy.stderr,
     ) as RegExpExecArray;

@@ -140,7 +140,7 @@ describe("statelog CLI on NATS", { timeout: 120_000 }, () => {
     while ((await stored()) === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     expect(await copy.stop("SIGINT")).toBe(ExitCode.Interrupted);
     expect(copy.stderr).toMatch(
-      /^statelog: operation aborted \(interrupted\): 0 change\(s\) copied in whole saves: 0 of 1 namespace\(s\) in full, 0 change\(s\) of namespace "big", and of the save under way \d+ of 200000 changes were written, .*\d+ not written; copying again is safe \[STATELOG_ABORTED\]$/m,
+      /^statelog: operation aborted \(interrupted\): 0 change\(s\) copied in whole saves: 0 of 1 namespace\(s\) in full, 0 change\(s\) of namespace "big", and of the save under way \d+ of 200000 changes were written, .*\d+ not written; the target keeps what was copied \(nats:\/\/[^)]+\); copying again is safe \[STATELOG_ABORTED\]$/m,
     );
     expect(copy.stderr).not.toContain("STATELOG_PARTIAL_WRITE");
   });
