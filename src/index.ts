@@ -98,7 +98,15 @@ export {
 } from "./core/feed.js";
 export { Follower, type FollowOptions, type WaitForOptions } from "./core/follower.js";
 export { Manager, ManagerBuilder, type RestoreResult } from "./core/manager.js";
-export { type CopyOptions, type CopyProgress, type CopyResult, copyNamespace, migrate } from "./core/migrate.js";
+export {
+  type CopyOptions,
+  type CopyProgress,
+  type CopyResult,
+  copyNamespace,
+  isMigrateError,
+  MigrateError,
+  migrate,
+} from "./core/migrate.js";
 export { type NumberBounds, OptionChecker } from "./core/options.js";
 export { backoffDelayMs, checkRetryPolicy, type RetryPolicy, retrying, sleep } from "./core/retry.js";
 export {

@@ -141,14 +141,19 @@ describe("statelog CLI", { timeout: 120_000 }, () => {
   it("namespaces lists the healthy namespaces, reports the damaged ones and exits non-zero", async () => {
     const result = await outcome("namespaces", damaged, "--json");
     expect(result.code).toBe(ExitCode.Damaged);
-    expect(JSON.parse(result.stdout)).toEqual([{ namespace: "good", live: 1, deleted: 0 }]);
-    expect(result.stderr).toContain('namespace "bad" is damaged: ');
-    expect(result.stderr).toContain("bad.jsonl:2: not a JSON line");
-    expect(result.stderr).toContain("--skip-damaged");
-    expect(result.stderr).toContain("[STATELOG_CORRUPTION]");
-    expect(result.stderr).not.toContain("onCorruption");
+    // --json lists the damaged namespace with its damage; stderr holds one JSON error (test/cli/json-errors.test.ts).
+    expect(JSON.parse(result.stdout)).toEqual([
+      { namespace: "bad", damaged: { code: "STATELOG_CORRUPTION", message: expect.stringContaining("bad.jsonl:2") } },
+      { namespace: "good", live: 1, deleted: 0 },
+    ]);
+    expect(JSON.parse(result.stderr)).toMatchObject({ error: { code: "STATELOG_CORRUPTION", exitCode: 7 } });
     const table = await outcome("namespaces", damaged);
     expect(table.code).toBe(ExitCode.Damaged);
+    expect(table.stderr).toContain('namespace "bad" is damaged: ');
+    expect(table.stderr).toContain("bad.jsonl:2: not a JSON line");
+    expect(table.stderr).toContain("--skip-damaged");
+    expect(table.stderr).toContain("[STATELOG_CORRUPTION]");
+    expect(table.stderr).not.toContain("onCorruption");
     expect(table.stdout).toMatch(/^good\s+1\s+0$/m);
     expect(table.stdout).not.toContain("bad");
     const skipping = await outcome("namespaces", damaged, "--json", "--skip-damaged");

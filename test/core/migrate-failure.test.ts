@@ -1,21 +1,22 @@
 /**
  * `migrate()` that fails after its first save throws a `MigrateError` (a
  * partial write over the namespaces) saying how far it got: what
- * `statelog copy` says when it fails part-way (copy-failure.test.ts).
+ * `statelog copy` says when it fails part-way (test/cli/copy-failure.test.ts).
  */
 import { describe, expect, it } from "vitest";
-import { isMigrateError, MigrateError } from "../../src/core/migrate.js";
 import {
   CorruptionError,
   ErrorCode,
   isAbortError,
   isCorruptionError,
+  isMigrateError,
   isPartialWriteError,
+  MigrateError,
   migrate,
   type ReadonlyStore,
 } from "../../src/index.js";
 import { MemoryStore } from "../../src/memory/index.js";
-import { set } from "./sample.js";
+import { set } from "../cli/sample.js";
 
 const thirty = (namespace: string) => Array.from({ length: 30 }, (_, i) => set(namespace, String(i), { i }));
 
