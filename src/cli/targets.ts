@@ -21,6 +21,7 @@ import {
   type SkippedLinesReport,
   type SyncPolicy,
 } from "../file/index.js";
+import { READ_MODEL_LOG } from "../file/read-models/store.js";
 import {
   ConfigurationError,
   isStatelogError,
@@ -221,9 +222,6 @@ export function requireDirectory(dir: string, kind: string, create = false): voi
   }
   if (!stats.isDirectory()) throw new ConfigurationError(`${what} is not a directory`);
 }
-
-/** The file of a file read-model store's log (`FileReadModelStore`), which its first open creates. */
-const READ_MODEL_LOG = "read-models.jsonl";
 
 /**
  * Checks that an existing directory holds what a file event store

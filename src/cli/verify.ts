@@ -69,6 +69,7 @@ import { hintFileOf, readHint } from "../file/hint.js";
 import { type HintSpans, hintSpans } from "../file/hint-spans.js";
 import { verifyLineCrc } from "../file/lines.js";
 import { flockTry } from "../file/lock.js";
+import { READ_MODEL_LOG } from "../file/read-models/store.js";
 import { isCorruptionError, messageOf, type Store } from "../index.js";
 import { untilCaughtUp } from "./caught-up.js";
 import { type CommonFlags, interruptible, namespacesOf, openKind, withJson, withProgress } from "./command.js";
@@ -537,7 +538,7 @@ async function checkEventOrder(
 
 /** Each line of a file read-model store's log. */
 async function scanFileModels(dir: string, found: Findings, progress: Progress): Promise<void> {
-  const file = path.join(dir, "read-models.jsonl");
+  const file = path.join(dir, READ_MODEL_LOG);
   if (!existsSync(file)) return;
   progress.total(statSync(file).size);
   const torn = await eachLine(file, progress, { bytes: 0 }, (line, n) => {

@@ -103,8 +103,9 @@ export const FILE_READ_MODEL_STORE_DEFAULTS = {
 } as const;
 
 const OPTION_NAMES = ["directory", "sync", "fsyncOn", "indexes", "maxValueBytes", "compactionMinDeadRecords"];
-/** The log's file name in the directory. */
-const LOG = "read-models.jsonl";
+/** The log's file name in the directory (internal: not exported by the package). */
+export const READ_MODEL_LOG = "read-models.jsonl";
+const LOG = READ_MODEL_LOG;
 const NL = 0x0a;
 
 interface SaveRecord {
