@@ -37,14 +37,25 @@ function onSwitch(store: ReadModelStore, around: () => Promise<void>): void {
 const pointer = async (store: ReadModelStore) =>
   (await store.load<{ active: number; rebuilding?: number }>(POINTER, "counter"))?.model;
 
+/** A projector of `counter` over two "hit" events of key a, caught up (its event store and read models with it). */
+async function caughtUp(readModels: ReadModelStore, withRetry: boolean) {
+  const events = new MemoryEventStore();
+  await events.append("s", [createEvent("hit", { k: "a" }), createEvent("hit", { k: "a" })]);
+  const projector = await Projector.open({
+    eventStore: events,
+    readModels,
+    projections: [counter],
+    ...(withRetry ? { retry } : {}),
+  });
+  await projector.waitForCatchUp({ timeoutMs: 5000 });
+  return { events, readModels, projector };
+}
+
 for (const [name, makeStore] of Object.entries(STORES)) {
   describe(`Projector rebuild switch on ${name}`, () => {
     it("waitForCatchUp called while the switch is written resolves at the switch", async () => {
-      const events = new MemoryEventStore();
-      const readModels = makeStore();
-      await events.append("s", [createEvent("hit", { k: "a" }), createEvent("hit", { k: "a" })]);
-      await using projector = await Projector.open({ eventStore: events, readModels, projections: [counter] });
-      await projector.waitForCatchUp({ timeoutMs: 5000 });
+      const { events, readModels, projector } = await caughtUp(makeStore(), false);
+      await using _ = projector;
       let reached!: () => void;
       const switching = new Promise<void>((resolve) => {
         reached = resolve;
@@ -73,11 +84,8 @@ for (const [name, makeStore] of Object.entries(STORES)) {
     });
 
     it("a switch write that fails once is retried: the rebuild switches", async () => {
-      const events = new MemoryEventStore();
-      const readModels = makeStore();
-      await events.append("s", [createEvent("hit", { k: "a" }), createEvent("hit", { k: "a" })]);
-      await using projector = await Projector.open({ eventStore: events, readModels, projections: [counter], retry });
-      await projector.waitForCatchUp({ timeoutMs: 5000 });
+      const { events, readModels, projector } = await caughtUp(makeStore(), true);
+      await using _ = projector;
       let failures = 1;
       onSwitch(readModels, async () => {
         if (failures-- > 0) throw new Error("transient store error");
@@ -93,11 +101,8 @@ for (const [name, makeStore] of Object.entries(STORES)) {
     });
 
     it("a switch write the store keeps refusing rejects the rebuild; the old generation serves on, and a later rebuild switches", async () => {
-      const events = new MemoryEventStore();
-      const readModels = makeStore();
-      await events.append("s", [createEvent("hit", { k: "a" }), createEvent("hit", { k: "a" })]);
-      await using projector = await Projector.open({ eventStore: events, readModels, projections: [counter], retry });
-      await projector.waitForCatchUp({ timeoutMs: 5000 });
+      const { events, readModels, projector } = await caughtUp(makeStore(), true);
+      await using _ = projector;
       let broken = true;
       let attempts = 0;
       onSwitch(readModels, async () => {
@@ -124,11 +129,8 @@ for (const [name, makeStore] of Object.entries(STORES)) {
     });
 
     it("when the store refuses to start the old generation again too, it is failed: the barrier rejects, resume() goes on", async () => {
-      const events = new MemoryEventStore();
-      const readModels = makeStore();
-      await events.append("s", [createEvent("hit", { k: "a" }), createEvent("hit", { k: "a" })]);
-      await using projector = await Projector.open({ eventStore: events, readModels, projections: [counter], retry });
-      await projector.waitForCatchUp({ timeoutMs: 5000 });
+      const { events, readModels, projector } = await caughtUp(makeStore(), true);
+      await using _ = projector;
       let broken = true;
       const readStatus = readModels.getProjectionStatus.bind(readModels);
       readModels.getProjectionStatus = async (name) => {
