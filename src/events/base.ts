@@ -99,6 +99,8 @@ export abstract class BaseEventStore implements EventStore {
   readonly #subscriptions = new Set<Subscription>();
   readonly #timers: NodeJS.Timeout[] = [];
   readonly #background = new Set<Promise<unknown>>();
+  /** The timed snapshot running, if any: a tick meanwhile takes none (see {@link startTimers}). */
+  #timedSnapshot: Promise<unknown> | undefined;
 
   /**
    * Checks the options of {@link EventStoreOptions}.
@@ -146,6 +148,8 @@ export abstract class BaseEventStore implements EventStore {
   /**
    * Starts the retention timer, and the snapshot timer when `snapshots`
    * (a store with persistent snapshots). Call it once the store is open.
+   * A snapshot tick while the previous timed snapshot still runs takes
+   * none: snapshots slower than `snapshotIntervalMs` do not pile up.
    */
   protected startTimers(snapshots: boolean): void {
     if (this.retentionDurationMs > 0) {
@@ -157,7 +161,16 @@ export abstract class BaseEventStore implements EventStore {
     }
     if (snapshots && this.snapshotIntervalMs > 0) {
       this.#timers.push(
-        setInterval(() => this.runInBackground("snapshot", () => this.snapshot()), this.snapshotIntervalMs).unref(),
+        setInterval(() => {
+          if (this.#timedSnapshot !== undefined) return;
+          this.runInBackground("snapshot", () => {
+            const run = this.snapshot().finally(() => {
+              this.#timedSnapshot = undefined;
+            });
+            this.#timedSnapshot = run;
+            return run;
+          });
+        }, this.snapshotIntervalMs).unref(),
       );
     }
   }

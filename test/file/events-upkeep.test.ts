@@ -1,13 +1,29 @@
 /**
  * The file event store's upkeep: what its index holds per event once
- * retention removed it.
+ * retention removed it, and timed snapshots slower than their interval.
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, describe, expect, it, vi } from "vitest";
+import { ErrorCode, isStatelogError } from "../../src/core/errors.js";
 import { createEvent, type EventLog } from "../../src/events/index.js";
 import { FileEventStore } from "../../src/file/index.js";
+
+/** Writes of snapshot files, and a gate the next one waits at (when set). */
+const writes = vi.hoisted(() => ({ count: 0, gate: undefined as Promise<void> | undefined }));
+
+vi.mock("../../src/file/events/snapshot.js", async (importOriginal) => {
+  const original = await importOriginal<typeof import("../../src/file/events/snapshot.js")>();
+  return {
+    ...original,
+    writeSnapshot: async (...args: Parameters<typeof original.writeSnapshot>) => {
+      writes.count++;
+      await writes.gate;
+      return original.writeSnapshot(...args);
+    },
+  };
+});
 
 const base = await mkdtemp(join(tmpdir(), "statelog-events-upkeep-"));
 let n = 0;
@@ -17,7 +33,22 @@ afterAll(async () => {
   await rm(base, { recursive: true, force: true });
 });
 
+afterEach(() => {
+  vi.useRealTimers();
+  writes.count = 0;
+  writes.gate = undefined;
+});
+
 const logOf = (store: FileEventStore) => (store as unknown as { log: EventLog }).log;
+
+/** A gate: `open()` lets what waits at it go on. */
+function gate(): { promise: Promise<void>; open: () => void } {
+  let open = () => {};
+  const promise = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  return { promise, open };
+}
 
 describe("FileEventStore index memory", () => {
   it("holds nothing per event in the base's sizes: appended and expired events leave no entry behind", async () => {
@@ -42,5 +73,65 @@ describe("FileEventStore index memory", () => {
     expect(logOf(store).sizeAt(0)).toBeGreaterThan(0);
     expect(store.stats().memoryUsageBytes).toBe(logOf(store).sizeAt(0));
     await store.close();
+  });
+});
+
+describe("FileEventStore timed snapshots", () => {
+  it("a tick while a timed snapshot runs starts none: slow snapshots do not pile up", async () => {
+    vi.useFakeTimers({ toFake: ["setInterval", "clearInterval"] });
+    const store = await FileEventStore.open({ directory: newDir(), sync: "none", snapshotIntervalMs: 1 });
+    await store.append("s", [createEvent("t", 1)]);
+    let started = 0;
+    let last: Promise<unknown> = Promise.resolve();
+    const target = store as unknown as { takeSnapshot: () => Promise<unknown> };
+    const take = target.takeSnapshot.bind(store);
+    target.takeSnapshot = () => {
+      started++;
+      last = take();
+      return last;
+    };
+    const held = gate();
+    writes.gate = held.promise;
+    vi.advanceTimersByTime(1);
+    for (let i = 0; i < 10 && writes.count === 0; i++) await new Promise((r) => setImmediate(r));
+    expect([started, writes.count]).toEqual([1, 1]);
+    // A hundred ticks while that snapshot is held at its write.
+    vi.advanceTimersByTime(100);
+    expect(started).toBe(1);
+    writes.gate = undefined;
+    held.open();
+    await last;
+    for (let i = 0; i < 100 && store.stats().snapshotsCreated === 0; i++) await new Promise((r) => setTimeout(r, 1));
+    expect(store.stats().snapshotsCreated).toBe(1);
+    // Once it settled, the next tick takes the next one.
+    await new Promise((r) => setTimeout(r, 1));
+    vi.advanceTimersByTime(1);
+    expect(started).toBe(2);
+    await store.close();
+  });
+
+  it("close() waits for the snapshot running only: the ones queued behind it fail with a ClosedError, unwritten", async () => {
+    const store = await FileEventStore.open({ directory: newDir(), sync: "none", snapshotIntervalMs: 0 });
+    await store.append("s", [createEvent("t", 1)]);
+    const held = gate();
+    writes.gate = held.promise;
+    const first = store.snapshot();
+    const queued = [store.snapshot(), store.snapshot(), store.snapshot()];
+    const settled = queued.map((p) =>
+      p.then(
+        () => "written",
+        (error: unknown) => error,
+      ),
+    );
+    for (let i = 0; i < 10 && writes.count === 0; i++) await new Promise((r) => setImmediate(r));
+    expect(writes.count).toBe(1);
+    const closing = store.close();
+    held.open();
+    await closing;
+    expect((await first).globalPosition).toBe(1);
+    for (const outcome of await Promise.all(settled)) {
+      expect(isStatelogError(outcome, ErrorCode.Closed), String(outcome)).toBe(true);
+    }
+    expect(writes.count).toBe(1);
   });
 });
