@@ -6,7 +6,14 @@
  * taken (`takeSnapshot`); everything else works from the in-memory
  * {@link EventLog} the base keeps in `this.log`. See docs/backends.md.
  */
-import { ClosedError, NotFoundError, OptionChecker, throwIfAborted, ValidationError } from "../index.js";
+import {
+  ClosedError,
+  ConfigurationError,
+  NotFoundError,
+  OptionChecker,
+  throwIfAborted,
+  ValidationError,
+} from "../index.js";
 import { type AppendRequest, EventLog, type Limits, type PlannedAppend, type StreamState } from "./log.js";
 import { Subscription, type SubscriptionSource } from "./subscription.js";
 import {
@@ -99,6 +106,8 @@ export abstract class BaseEventStore implements EventStore {
   readonly #subscriptions = new Set<Subscription>();
   readonly #timers: NodeJS.Timeout[] = [];
   readonly #background = new Set<Promise<unknown>>();
+  /** The class name, for `ConfigurationError` messages. */
+  readonly #owner: string;
   /** The timed snapshot running, if any: a tick meanwhile takes none (see {@link startTimers}). */
   #timedSnapshot: Promise<unknown> | undefined;
 
@@ -118,6 +127,7 @@ export abstract class BaseEventStore implements EventStore {
     owner = "EventStore",
     ownOptionNames?: readonly string[],
   ) {
+    this.#owner = owner;
     const check = new OptionChecker<EventStoreOptions>(owner, options, EVENT_STORE_DEFAULTS);
     if (ownOptionNames) check.known([...EVENT_STORE_OPTION_NAMES, ...ownOptionNames], EVENT_STORE_RENAMED_OPTIONS);
     const count = { min: 0 };
@@ -453,10 +463,26 @@ export abstract class BaseEventStore implements EventStore {
     return info;
   }
 
+  /**
+   * The time of the `clock` option, in ms.
+   * @throws ConfigurationError naming the option when the clock returns anything but a valid Date
+   */
+  protected now(): number {
+    const value: unknown = this.clock();
+    const ms = value instanceof Date ? value.getTime() : Number.NaN;
+    if (Number.isNaN(ms)) {
+      const got =
+        value instanceof Date ? "an invalid Date" : typeof value === "string" ? JSON.stringify(value) : String(value);
+      throw new ConfigurationError(`${this.#owner} option clock must return a valid Date, got ${got}`);
+    }
+    return ms;
+  }
+
+  /** @throws ConfigurationError when the `clock` option returns anything but a valid Date */
   async applyRetention(): Promise<number> {
     this.check();
     if (this.retentionDurationMs <= 0) return 0;
-    const removed = this.log.expire(this.clock().getTime() - this.retentionDurationMs);
+    const removed = this.log.expire(this.now() - this.retentionDurationMs);
     if (removed > 0) {
       this.#eventsExpired += removed;
       this.notify("onRetention", { store: this.name, count: removed });

@@ -1,6 +1,7 @@
 /**
  * The file event store's upkeep: what its index holds per event once
- * retention removed it, and timed snapshots slower than their interval.
+ * retention removed it, timed snapshots slower than their interval, and a
+ * `clock` option that returns no valid Date.
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -134,4 +135,24 @@ describe("FileEventStore timed snapshots", () => {
     }
     expect(writes.count).toBe(1);
   });
+});
+
+describe("FileEventStore clock option", () => {
+  const bad: [string, () => unknown, RegExp][] = [
+    ["a number", () => Date.now(), /clock must return a valid Date, got \d+/],
+    ["a string", () => "2024-01-01", /clock must return a valid Date, got "2024-01-01"/],
+    ["an Invalid Date", () => new Date(Number.NaN), /clock must return a valid Date, got an invalid Date/],
+  ];
+  for (const [what, clock, message] of bad) {
+    it(`a clock returning ${what} fails the open with retention as a ConfigurationError naming the option`, async () => {
+      const directory = newDir();
+      const opening = FileEventStore.open({ directory, retentionDurationMs: 1000, clock: clock as () => Date });
+      await expect(opening).rejects.toSatisfy((e) => isStatelogError(e, ErrorCode.Configuration));
+      await expect(opening).rejects.toThrow(message);
+      await expect(opening).rejects.toThrow(/FileEventStore option clock/);
+      // Nothing is held: the directory opens again.
+      const again = await FileEventStore.open({ directory });
+      await again.close();
+    });
+  }
 });

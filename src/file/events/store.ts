@@ -157,7 +157,7 @@ export class FileEventStore extends BaseEventStore {
       // The earlier version's snapshot held every event: rewritten (atomically, same name) as the streams' positions only.
       await writeSnapshot(dir, snapshot, this.sync).catch(() => {});
     }
-    if (this.retentionDurationMs > 0) this.log.expire(this.clock().getTime() - this.retentionDurationMs);
+    if (this.retentionDurationMs > 0) this.log.expire(this.now() - this.retentionDurationMs);
     await this.#openActive();
     this.log.keepFrom = (this.#segments.at(-1) as Segment).indexedEnd;
   }
