@@ -3,7 +3,7 @@
  * retention removed it, timed snapshots slower than their interval, and a
  * `clock` option that returns no valid Date.
  */
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, it, vi } from "vitest";
@@ -155,4 +155,62 @@ describe("FileEventStore clock option", () => {
       await again.close();
     });
   }
+});
+
+describe("FileEventStore without its snapshot (docs/events.md, A deleted snapshot)", () => {
+  it("brings back the expired events of a partly expired segment, until retention expires them again, and forgets emptied streams", async () => {
+    const directory = newDir();
+    let now = Date.parse("2024-01-01T00:00:00Z");
+    const options = (retentionDurationMs: number) => ({
+      directory,
+      sync: "none" as const,
+      segmentBytes: 3000,
+      snapshotIntervalMs: 0,
+      retentionDurationMs,
+      clock: () => new Date(now),
+    });
+    const store = await FileEventStore.open(options(100_000));
+    for (let i = 0; i < 80; i++) {
+      const streamId = i < 40 ? `old-${i % 3}` : `new-${i % 5}`;
+      await store.append(streamId, [createEvent("t", { i, pad: "x".repeat(60) }, { timestamp: new Date(now) })]);
+      now += 1000;
+    }
+    now += 100_000 - 80_000 + 50_000; // the first 50 expired
+    expect(await store.applyRetention()).toBe(50);
+    const kept = await store.readTimeRange(new Date(0), new Date(now));
+    expect(kept.map((e) => e.globalPosition)).toEqual(Array.from({ length: 30 }, (_, i) => 51 + i));
+    await store.close();
+    const names = await readdir(directory);
+    const firstSegment = Number(
+      names
+        .filter((f) => f.startsWith("segment-"))
+        .sort()[0]
+        ?.slice(8, -4),
+    );
+    // The oldest segment left was expired in part only.
+    expect(firstSegment).toBeGreaterThan(1);
+    expect(firstSegment).toBeLessThan(51);
+    for (const f of names) if (f.startsWith("snapshot-")) await rm(join(directory, f));
+
+    // Retention off: the expired events of that segment are back; the emptied streams are gone.
+    const off = await FileEventStore.open(options(0));
+    const all = await off.readTimeRange(new Date(0), new Date(now));
+    expect(all[0]?.globalPosition).toBe(firstSegment);
+    expect(all.length).toBe(80 - firstSegment + 1);
+    expect((await off.getStreams()).map((s) => s.streamId).sort()).toEqual([
+      "new-0",
+      "new-1",
+      "new-2",
+      "new-3",
+      "new-4",
+    ]);
+    await off.close();
+
+    // Retention still in force: the open expires them again.
+    const on = await FileEventStore.open(options(100_000));
+    expect((await on.readTimeRange(new Date(0), new Date(now))).map((e) => e.globalPosition)).toEqual(
+      kept.map((e) => e.globalPosition),
+    );
+    await on.close();
+  });
 });
