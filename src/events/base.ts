@@ -43,6 +43,7 @@ import {
   checkLimit,
   positionOf,
   prepareEvents,
+  streamPositionOf,
   validateExpectedVersion,
   validateStreamId,
 } from "./validate.js";
@@ -303,7 +304,7 @@ export abstract class BaseEventStore implements EventStore {
   async read(streamId: string, cursor: From, limit: number, options?: EventCallOptions): Promise<ReadResult> {
     this.check();
     throwIfAborted(options?.signal);
-    const after = positionOf(cursor);
+    const after = streamPositionOf(cursor, streamId);
     checkLimit(limit);
     const s = this.#streamOrThrow(streamId);
     const events = this.#counted(this.log.streamAfter(s, after, limit));
@@ -321,7 +322,7 @@ export abstract class BaseEventStore implements EventStore {
   async readStream(streamId: string, fromPosition = 0, options?: EventCallOptions): Promise<RecordedEvent[]> {
     this.check();
     throwIfAborted(options?.signal);
-    const after = positionOf(fromPosition, "fromPosition");
+    const after = streamPositionOf(fromPosition, streamId, "fromPosition");
     const s = this.#streamOrThrow(streamId);
     return this.#counted(this.log.streamAfter(s, after, Number.MAX_SAFE_INTEGER));
   }
@@ -356,7 +357,7 @@ export abstract class BaseEventStore implements EventStore {
   subscribe(streamId: string, cursor: From = 0, options?: SubscribeOptions): EventSubscription {
     this.check();
     validateStreamId(streamId);
-    const from = positionOf(cursor);
+    const from = streamPositionOf(cursor, streamId);
     const log = this.log;
     return this.#subscribe(
       {
