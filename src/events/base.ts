@@ -6,7 +6,14 @@
  * taken (`takeSnapshot`); everything else works from the in-memory
  * {@link EventLog} the base keeps in `this.log`. See docs/backends.md.
  */
-import { ClosedError, NotFoundError, OptionChecker, throwIfAborted, ValidationError } from "../index.js";
+import {
+  ClosedError,
+  ConfigurationError,
+  NotFoundError,
+  OptionChecker,
+  throwIfAborted,
+  ValidationError,
+} from "../index.js";
 import { type AppendRequest, EventLog, type Limits, type PlannedAppend, type StreamState } from "./log.js";
 import { Subscription, type SubscriptionSource } from "./subscription.js";
 import {
@@ -36,6 +43,7 @@ import {
   checkLimit,
   positionOf,
   prepareEvents,
+  streamPositionOf,
   validateExpectedVersion,
   validateStreamId,
 } from "./validate.js";
@@ -99,6 +107,10 @@ export abstract class BaseEventStore implements EventStore {
   readonly #subscriptions = new Set<Subscription>();
   readonly #timers: NodeJS.Timeout[] = [];
   readonly #background = new Set<Promise<unknown>>();
+  /** The class name, for `ConfigurationError` messages. */
+  readonly #owner: string;
+  /** The timed snapshot running, if any: a tick meanwhile takes none (see {@link startTimers}). */
+  #timedSnapshot: Promise<unknown> | undefined;
 
   /**
    * Checks the options of {@link EventStoreOptions}.
@@ -116,6 +128,7 @@ export abstract class BaseEventStore implements EventStore {
     owner = "EventStore",
     ownOptionNames?: readonly string[],
   ) {
+    this.#owner = owner;
     const check = new OptionChecker<EventStoreOptions>(owner, options, EVENT_STORE_DEFAULTS);
     if (ownOptionNames) check.known([...EVENT_STORE_OPTION_NAMES, ...ownOptionNames], EVENT_STORE_RENAMED_OPTIONS);
     const count = { min: 0 };
@@ -146,6 +159,8 @@ export abstract class BaseEventStore implements EventStore {
   /**
    * Starts the retention timer, and the snapshot timer when `snapshots`
    * (a store with persistent snapshots). Call it once the store is open.
+   * A snapshot tick while the previous timed snapshot still runs takes
+   * none: snapshots slower than `snapshotIntervalMs` do not pile up.
    */
   protected startTimers(snapshots: boolean): void {
     if (this.retentionDurationMs > 0) {
@@ -157,7 +172,16 @@ export abstract class BaseEventStore implements EventStore {
     }
     if (snapshots && this.snapshotIntervalMs > 0) {
       this.#timers.push(
-        setInterval(() => this.runInBackground("snapshot", () => this.snapshot()), this.snapshotIntervalMs).unref(),
+        setInterval(() => {
+          if (this.#timedSnapshot !== undefined) return;
+          this.runInBackground("snapshot", () => {
+            const run = this.snapshot().finally(() => {
+              this.#timedSnapshot = undefined;
+            });
+            this.#timedSnapshot = run;
+            return run;
+          });
+        }, this.snapshotIntervalMs).unref(),
       );
     }
   }
@@ -280,7 +304,7 @@ export abstract class BaseEventStore implements EventStore {
   async read(streamId: string, cursor: From, limit: number, options?: EventCallOptions): Promise<ReadResult> {
     this.check();
     throwIfAborted(options?.signal);
-    const after = positionOf(cursor);
+    const after = streamPositionOf(cursor, streamId);
     checkLimit(limit);
     const s = this.#streamOrThrow(streamId);
     const events = this.#counted(this.log.streamAfter(s, after, limit));
@@ -298,7 +322,7 @@ export abstract class BaseEventStore implements EventStore {
   async readStream(streamId: string, fromPosition = 0, options?: EventCallOptions): Promise<RecordedEvent[]> {
     this.check();
     throwIfAborted(options?.signal);
-    const after = positionOf(fromPosition, "fromPosition");
+    const after = streamPositionOf(fromPosition, streamId, "fromPosition");
     const s = this.#streamOrThrow(streamId);
     return this.#counted(this.log.streamAfter(s, after, Number.MAX_SAFE_INTEGER));
   }
@@ -333,7 +357,7 @@ export abstract class BaseEventStore implements EventStore {
   subscribe(streamId: string, cursor: From = 0, options?: SubscribeOptions): EventSubscription {
     this.check();
     validateStreamId(streamId);
-    const from = positionOf(cursor);
+    const from = streamPositionOf(cursor, streamId);
     const log = this.log;
     return this.#subscribe(
       {
@@ -440,10 +464,26 @@ export abstract class BaseEventStore implements EventStore {
     return info;
   }
 
+  /**
+   * The time of the `clock` option, in ms.
+   * @throws ConfigurationError naming the option when the clock returns anything but a valid Date
+   */
+  protected now(): number {
+    const value: unknown = this.clock();
+    const ms = value instanceof Date ? value.getTime() : Number.NaN;
+    if (Number.isNaN(ms)) {
+      const got =
+        value instanceof Date ? "an invalid Date" : typeof value === "string" ? JSON.stringify(value) : String(value);
+      throw new ConfigurationError(`${this.#owner} option clock must return a valid Date, got ${got}`);
+    }
+    return ms;
+  }
+
+  /** @throws ConfigurationError when the `clock` option returns anything but a valid Date */
   async applyRetention(): Promise<number> {
     this.check();
     if (this.retentionDurationMs <= 0) return 0;
-    const removed = this.log.expire(this.clock().getTime() - this.retentionDurationMs);
+    const removed = this.log.expire(this.now() - this.retentionDurationMs);
     if (removed > 0) {
       this.#eventsExpired += removed;
       this.notify("onRetention", { store: this.name, count: removed });

@@ -28,9 +28,9 @@ export class Deque<T> {
   slice(from: number, to: number): T[] {
     return this.#items.slice(this.#head + from, this.#head + to);
   }
-  /** Removes the first `n` items. */
+  /** Removes the first `n` items (all of them when `n` is more). */
   dropFront(n: number): void {
-    this.#head += n;
+    this.#head += Math.min(n, this.length);
     if (this.#head === this.#items.length) {
       this.#items = [];
       this.#head = 0;
@@ -211,8 +211,19 @@ export class EventLog {
     return this.#sizes.at(i) ?? 0;
   }
 
-  /** Stores planned records (in global order) and wakes subscribers. */
-  commit(records: readonly RecordedEvent[], sizes: readonly number[]): void {
+  /** @internal Sizes held for {@link sizeAt} (one per stored event committed with sizes). */
+  get sizesHeld(): number {
+    return this.#sizes.length;
+  }
+
+  /**
+   * Stores planned records (in global order) and wakes subscribers.
+   * `sizes` (a `PlannedAppend`'s) are what `bytes` and {@link sizeAt}
+   * count; a backend that keeps the sizes of its events itself (it
+   * overrides `sizeAt` and keeps `bytes`) passes none, and the index then
+   * holds nothing per event for them.
+   */
+  commit(records: readonly RecordedEvent[], sizes?: readonly number[]): void {
     if (records.length === 0) return;
     const streamId = (records[0] as RecordedEvent).streamId;
     let stream = this.streams.get(streamId);
@@ -222,9 +233,11 @@ export class EventLog {
       stream.events.push(r);
       stream.last = r.position;
       this.global.push(r);
-      const size = sizes[i] ?? 0;
-      this.#sizes.push(size);
-      this.bytes += size;
+      if (sizes !== undefined) {
+        const size = sizes[i] ?? 0;
+        this.#sizes.push(size);
+        this.bytes += size;
+      }
       const ts = r.timestamp.getTime();
       if (ts < this.#maxTs) this.monotonic = false;
       else this.#maxTs = ts;

@@ -125,6 +125,25 @@ export function positionOf(from: From | undefined, field = "cursor"): number {
 }
 
 /**
+ * The position in a {@link From} given for stream `streamId`, checked: a
+ * cursor of another stream (an object whose `streamId` is another string,
+ * as a {@link Cursor} of another stream) is refused, its position being
+ * one of that stream.
+ * @throws ValidationError
+ */
+export function streamPositionOf(from: From | undefined, streamId: string, field = "cursor"): number {
+  const position = positionOf(from, field);
+  const owner = typeof from === "object" && from !== null ? (from as { streamId?: unknown }).streamId : undefined;
+  if (typeof owner === "string" && owner !== streamId) {
+    throw new ValidationError(
+      field,
+      `is a cursor of stream ${JSON.stringify(owner)}, not of ${JSON.stringify(streamId)}: its position ${position} is one of that stream`,
+    );
+  }
+  return position;
+}
+
+/**
  * Checks an append's `expectedVersion`: an integer >= 0, `"any"`,
  * `"no_stream"` or `"stream_exists"` (or undefined).
  * @throws ValidationError

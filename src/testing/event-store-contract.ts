@@ -143,6 +143,21 @@ export function describeEventStoreContract(
         await expectCode(store.read(s, -1, 1), ErrorCode.Validation);
       });
 
+      it("a cursor of another stream is a validation error in read, readStream and subscribe", async () => {
+        const store = await fresh();
+        const a = uniqueName("a");
+        const b = uniqueName("b");
+        await store.append(a, sampleEvents("a", 3));
+        await store.append(b, sampleEvents("b", 1));
+        await settled(store);
+        const { cursor } = await store.read(a, 0, 2);
+        await expectCode(store.read(b, cursor, 10), ErrorCode.Validation);
+        await expectCode(store.readStream(b, cursor as unknown as number), ErrorCode.Validation);
+        await expectCode(() => store.subscribe(b, cursor), ErrorCode.Validation);
+        expect((await store.read(a, cursor, 10)).events.map((e) => e.position)).toEqual([3]);
+        expect((await store.read(b, { position: 0 }, 10)).events.map((e) => e.position)).toEqual([1]);
+      });
+
       it("reading a missing stream is a not-found error", async () => {
         const store = await fresh();
         const s = uniqueName("missing");

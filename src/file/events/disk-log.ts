@@ -320,8 +320,9 @@ export class DiskEventLog extends EventLog {
     this.#placed = 0;
     for (const r of records) this.stream(r.streamId);
     // The base's commit pushes each record to its stream (StreamEvents.push) and to `global` (GlobalEvents.push → committed).
-    // No sizes: `bytes` counts the lines' estimated sizes (`index`), not the prepared ones.
-    this.commit(records, []);
+    // No sizes: `bytes` counts the lines' estimated sizes (`index`), not the prepared ones, and `sizeAt` reads the
+    // columns (the base would hold one size per event ever appended: retention here never drops them).
+    this.commit(records);
     this.#placing = [];
   }
 

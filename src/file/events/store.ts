@@ -157,7 +157,7 @@ export class FileEventStore extends BaseEventStore {
       // The earlier version's snapshot held every event: rewritten (atomically, same name) as the streams' positions only.
       await writeSnapshot(dir, snapshot, this.sync).catch(() => {});
     }
-    if (this.retentionDurationMs > 0) this.log.expire(this.clock().getTime() - this.retentionDurationMs);
+    if (this.retentionDurationMs > 0) this.log.expire(this.now() - this.retentionDurationMs);
     await this.#openActive();
     this.log.keepFrom = (this.#segments.at(-1) as Segment).indexedEnd;
   }
@@ -375,8 +375,14 @@ export class FileEventStore extends BaseEventStore {
     }
   }
 
+  /**
+   * Snapshots run one at a time, each after the previous one. One still
+   * queued when the store closes writes nothing: it fails with a
+   * `ClosedError` at once, so that `close()` waits for the one running only.
+   */
   protected takeSnapshot(): Promise<SnapshotInfo> {
     const run = async (): Promise<SnapshotInfo> => {
+      if (this.closed) throw new ClosedError(`event store ${JSON.stringify(this.name)}`);
       // The index side file of the active segment first, so that the next open scans nothing.
       this.#indexActive();
       // Committed events are on disk already (a group is committed after its fsync): the capture is covered by the log.
