@@ -452,7 +452,7 @@ export class NatsEventStore extends BaseEventStore {
   #skipped(known: StreamState, first: number, subject: string, seq: number): void {
     const last = known.events.at(known.events.length - 1);
     const maxAge = this.#maxAgeMs;
-    if (last && maxAge > 0 && last.timestamp.getTime() + maxAge <= this.clock().getTime() + expirySkewMs(maxAge)) {
+    if (last && maxAge > 0 && last.timestamp.getTime() + maxAge <= this.now() + expirySkewMs(maxAge)) {
       this.expireThrough(last.globalPosition);
     }
     if (known.events.length === 0) return;
