@@ -41,7 +41,7 @@ import {
 import {
   checkDate,
   checkLimit,
-  positionOf,
+  globalPositionOf,
   prepareEvents,
   streamPositionOf,
   validateExpectedVersion,
@@ -376,7 +376,7 @@ export abstract class BaseEventStore implements EventStore {
 
   subscribeAll(from: From = 0, options?: SubscribeOptions): EventSubscription {
     this.check();
-    const position = positionOf(from, "from");
+    const position = globalPositionOf(from);
     const log = this.log;
     return this.#subscribe(
       {

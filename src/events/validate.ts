@@ -144,6 +144,24 @@ export function streamPositionOf(from: From | undefined, streamId: string, field
 }
 
 /**
+ * The global position in a {@link From} given to `subscribeAll`, checked:
+ * a stream's cursor (an object with a `streamId` string, as a
+ * {@link Cursor}) is refused, its position being one of that stream.
+ * @throws ValidationError
+ */
+export function globalPositionOf(from: From | undefined, field = "from"): number {
+  const position = positionOf(from, field);
+  const owner = typeof from === "object" && from !== null ? (from as { streamId?: unknown }).streamId : undefined;
+  if (typeof owner === "string") {
+    throw new ValidationError(
+      field,
+      `is a cursor of stream ${JSON.stringify(owner)}: its position ${position} is one of that stream, not a global position`,
+    );
+  }
+  return position;
+}
+
+/**
  * Checks an append's `expectedVersion`: an integer >= 0, `"any"`,
  * `"no_stream"` or `"stream_exists"` (or undefined).
  * @throws ValidationError

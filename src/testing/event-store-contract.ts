@@ -143,7 +143,7 @@ export function describeEventStoreContract(
         await expectCode(store.read(s, -1, 1), ErrorCode.Validation);
       });
 
-      it("a cursor of another stream is a validation error in read, readStream and subscribe", async () => {
+      it("a cursor of another stream is a validation error in read, readStream and subscribe, any stream's in subscribeAll", async () => {
         const store = await fresh();
         const a = uniqueName("a");
         const b = uniqueName("b");
@@ -154,6 +154,8 @@ export function describeEventStoreContract(
         await expectCode(store.read(b, cursor, 10), ErrorCode.Validation);
         await expectCode(store.readStream(b, cursor as unknown as number), ErrorCode.Validation);
         await expectCode(() => store.subscribe(b, cursor), ErrorCode.Validation);
+        // subscribeAll takes a global position: a stream's cursor holds a position of its stream.
+        await expectCode(() => store.subscribeAll(cursor), ErrorCode.Validation);
         expect((await store.read(a, cursor, 10)).events.map((e) => e.position)).toEqual([3]);
         expect((await store.read(b, { position: 0 }, 10)).events.map((e) => e.position)).toEqual([1]);
       });
