@@ -412,15 +412,11 @@ export class ChangelogProducer {
     const meta = metadata.topics.find((t) => t.name === this.topic);
     const count = meta && meta.partitions.length > 0 ? meta.partitions.length : undefined;
     try {
-      if (this.#partitions === undefined) {
-        if (count === undefined) {
-          throw new KafkaTopicError(
-            this.topic,
-            "does not exist (create it with ensureChangelogTopic or pass `partitions`)",
-          );
-        }
-        this.#partitions = count;
-      } else checkPartitionCount(this.topic, this.#partitions, count);
+      // Also with `partitions` given: the producer does not create it (allow.auto.create.topics is off).
+      if (count === undefined)
+        throw new KafkaTopicError(this.topic, "does not exist (create it with ensureChangelogTopic)");
+      if (this.#partitions === undefined) this.#partitions = count;
+      else checkPartitionCount(this.topic, this.#partitions, count);
     } catch (error) {
       disconnectQuietly(producer);
       throw error;
@@ -676,6 +672,9 @@ export function producerConf(config: KafkaConfig, brokers: string): RdKafka.Prod
     "message.max.bytes": PRODUCER_MESSAGE_MAX_BYTES,
     ...config,
     "bootstrap.servers": brokers,
+    // A write to a missing topic must not create it: a broker's auto-created topic has its default
+    // cleanup.policy (delete) and partition count, and would drop entities that did not change for retention.ms.
+    "allow.auto.create.topics": false,
     dr_cb: true,
   } as RdKafka.ProducerGlobalConfig;
 }

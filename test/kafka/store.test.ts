@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { type ChangeInput, defineEntityType, ErrorCode, type Store } from "../../src/index.js";
-import { KafkaErrorCode, KafkaStore, type KafkaStoreOptions } from "../../src/kafka/index.js";
+import { ChangelogWriter, KafkaErrorCode, KafkaStore, type KafkaStoreOptions } from "../../src/kafka/index.js";
 import { expectCode } from "../../src/testing/assert.js";
 import { describeStoreContract } from "../../src/testing/index.js";
 import { startCluster, type TestCluster, uniqueTopic } from "./cluster.js";
@@ -115,6 +115,25 @@ describe("KafkaStore: connecting", () => {
     const error = await expectCode(() => store.save([set("conn", "item", "a", { id: "a" })]), KafkaErrorCode.Topic);
     expect((error as Error).message).toMatch(/cannot connect to .*GSSAPI/);
     expect((error as Error).cause).toBeDefined();
+  });
+
+  it("a save to a topic that does not exist is a KafkaTopicError and does not create the topic", async () => {
+    // A broker's auto-created topic would have its default cleanup.policy (delete) and partition count.
+    const missing = uniqueTopic("statelog-store-missing");
+    for (const partitions of [undefined, 6]) {
+      await using store = await open({ topic: missing, ...(partitions === undefined ? {} : { partitions }) });
+      const error = await expectCode(
+        () => store.save([set("missing", "item", "a", { id: "a" })]),
+        KafkaErrorCode.Topic,
+      );
+      expect((error as Error).message).toContain("does not exist");
+    }
+    await using writer = await ChangelogWriter.open({ brokers: cluster.brokers, topic: missing });
+    await expectCode(() => writer.set("missing", { changeLogId: () => "/item/a" }), KafkaErrorCode.Topic);
+    // Still missing: a store that follows the topic's partition count finds none.
+    await using reader = await open({ topic: missing });
+    const load = await expectCode(() => reader.load("missing"), KafkaErrorCode.Topic);
+    expect((load as Error).message).toContain("does not exist");
   });
 
   it("a partitions option other than the topic's count is refused by the first save and the first load", async () => {
