@@ -111,10 +111,7 @@ export class ChangelogConsumer {
   async partitionCount(): Promise<number> {
     const count = await this.topicPartitions();
     if (count === undefined) {
-      throw new KafkaTopicError(
-        this.topic,
-        "does not exist (create it with ensureChangelogTopic or pass `partitions`)",
-      );
+      throw new KafkaTopicError(this.topic, "does not exist (create it with ensureChangelogTopic)");
     }
     return count;
   }

@@ -211,13 +211,15 @@ export class ChangelogReader implements AsyncDisposable {
    * metadata). A configured count is checked once against an existing
    * topic's: with another count, namespaces would be read from partitions
    * their records are not in.
-   * @throws KafkaTopicError when the topic does not exist (and `partitions` was not given), or has another count
+   * @throws KafkaTopicError when the topic does not exist, or has another count than `partitions`
    */
   async partitions(): Promise<number> {
     this.#check();
     if (this.#partitionsChecked) return this.#partitions as number;
-    if (this.#partitions === undefined) this.#partitions = await this.#consumer.partitionCount();
-    else checkPartitionCount(this.topic, this.#partitions, await this.#consumer.topicPartitions());
+    // A missing topic is a KafkaTopicError also with `partitions` given (its partitions cannot be read).
+    const count = await this.#consumer.partitionCount();
+    if (this.#partitions === undefined) this.#partitions = count;
+    else checkPartitionCount(this.topic, this.#partitions, count);
     this.#partitionsChecked = true;
     return this.#partitions;
   }

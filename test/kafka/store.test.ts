@@ -136,6 +136,21 @@ describe("KafkaStore: connecting", () => {
     expect((load as Error).message).toContain("does not exist");
   });
 
+  it("a read of a topic that does not exist is a KafkaTopicError, also with partitions given", async () => {
+    const missing = uniqueTopic("statelog-store-missing");
+    for (const partitions of [undefined, 6]) {
+      await using store = await open({ topic: missing, ...(partitions === undefined ? {} : { partitions }) });
+      for (const read of [
+        () => store.load("missing"),
+        () => store.listNamespaces(),
+        () => store.watch("missing")[Symbol.asyncIterator]().next(),
+      ]) {
+        const error = await expectCode(read, KafkaErrorCode.Topic);
+        expect((error as Error).message, `partitions ${partitions}`).toContain("does not exist");
+      }
+    }
+  });
+
   it("a partitions option other than the topic's count is refused by the first save and the first load", async () => {
     await using store = await open({ partitions: 3 }); // the topic has 6
     const save = await expectCode(() => store.save([set("parts", "item", "a", { id: "a" })]), KafkaErrorCode.Topic);
