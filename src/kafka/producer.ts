@@ -611,6 +611,7 @@ export class ChangelogProducer {
   async close(timeoutMs = 10_000): Promise<void> {
     if (this.#closed) return;
     await this.#connecting?.catch(() => undefined);
+    const started = Date.now();
     await this.flush(timeoutMs);
     this.#closed = true;
     const b = this.#backlog;
@@ -620,7 +621,9 @@ export class ChangelogProducer {
     b.clear();
     const producer = this.#producer;
     this.#producer = undefined;
-    if (producer) await new Promise<void>((resolve) => producer.disconnect(() => resolve()));
+    // librdkafka's disconnect flushes again (5 s unless told): only for what is left of `timeoutMs`.
+    const left = Math.max(0, timeoutMs - (Date.now() - started));
+    if (producer) await new Promise<void>((resolve) => producer.disconnect(left, () => resolve()));
     // Records the broker never answered within the flush: their reports will not come any more.
     this.#failWaiting("the writer was closed before the broker answered: whether the record was written is unknown");
   }

@@ -29,8 +29,9 @@ export class FakeProducer extends EventEmitter {
     this.produced.push({ partition, key });
   }
 
-  disconnect(cb?: () => void): void {
-    cb?.();
+  /** As librdkafka's: `disconnect(cb)` or `disconnect(flushTimeoutMs, cb)`. */
+  disconnect(timeoutOrCb?: number | (() => void), cb?: () => void): void {
+    (typeof timeoutOrCb === "function" ? timeoutOrCb : cb)?.();
   }
 
   /**

@@ -144,7 +144,10 @@ describe("broker down and up during writes", () => {
       const writes = Array.from({ length: 20 }, (_, i) =>
         writer.set(`fc-${i % 3}`, { changeLogId: () => `fc-${i % 3}/item/${i}`, v: i }),
       );
+      const closing = performance.now();
       await writer.close();
+      // close() flushes for at most 10 s in all (librdkafka's disconnect would flush 5 s more).
+      expect(performance.now() - closing).toBeLessThan(12_000);
       const settled = await Promise.race([
         Promise.allSettled(writes),
         sleep(5_000).then(() => "still pending" as const),
