@@ -146,8 +146,9 @@ describe("broker down and up during writes", () => {
       );
       const closing = performance.now();
       await writer.close();
-      // close() flushes for at most 10 s in all (librdkafka's disconnect would flush 5 s more).
-      expect(performance.now() - closing).toBeLessThan(12_000);
+      // close() flushes for at most 10 s in all (librdkafka's disconnect would flush 5 s more: 15 s without the
+      // bound); the margin is for a loaded machine.
+      expect(performance.now() - closing).toBeLessThan(13_000);
       const settled = await Promise.race([
         Promise.allSettled(writes),
         sleep(5_000).then(() => "still pending" as const),
