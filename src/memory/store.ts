@@ -20,6 +20,7 @@ import {
   type PreparedChange,
   type SaveOptions,
   type StoreCapabilities,
+  validateNamespace,
   type WatchOptions,
 } from "../index.js";
 import { Entries, prepareCopies } from "./entries.js";
@@ -140,6 +141,8 @@ export class MemoryStore extends BaseStore {
 
   async load(namespace: string, options?: LoadOptions): Promise<Change[]> {
     this.checkOpen(namespace, options);
+    // checkOpen leaves out an undefined namespace (a call about no namespace): here it is a bad name.
+    validateNamespace(namespace);
     const entries = this.#data.get(namespace);
     if (!entries) return [];
     // Fresh copies: callers may mutate what they load.
@@ -156,6 +159,7 @@ export class MemoryStore extends BaseStore {
   /** Nothing to do: a memory store is always compacted. */
   async compact(namespace: string, options?: CallOptions): Promise<void> {
     this.checkOpen(namespace, options);
+    validateNamespace(namespace);
   }
 
   async listNamespaces(options?: CallOptions): Promise<string[]> {
