@@ -18,6 +18,7 @@ import {
   type FeedSource,
   type LoadOptions,
   type PreparedChange,
+  prepareChanges,
   type SaveOptions,
   type StoreCapabilities,
   validateNamespace,
@@ -50,11 +51,7 @@ export class MemoryStore extends BaseStore {
   async save(changes: readonly ChangeInput[], options?: SaveOptions): Promise<void> {
     this.checkOpen(undefined, options);
     // Every change is checked (and its entity copied) before anything is written.
-    const { namespaces, entityTypes, entityIds, changeTypes, times, entities } = prepareCopies(
-      changes,
-      this.maxValueBytes,
-      this.clock,
-    );
+    const { namespaces, entityTypes, entityIds, changeTypes, times, entities } = this.#prepare(changes);
     // The registry reads each change's entityType and changeType (and the inputs' entities for schemas).
     this.types.checkSave(changes as readonly ChangeInput[] as readonly PreparedChange[], changes);
     const touched = new Set<string>();
@@ -81,6 +78,19 @@ export class MemoryStore extends BaseStore {
     }
     if (entries !== undefined) this.#positions.set(entries.namespace, entries.position);
     for (const n of touched) this.feedNotifier.notify(n);
+  }
+
+  /** {@link prepareCopies}, with the errors of `BaseStore.prepare`. */
+  #prepare(changes: readonly ChangeInput[]): ReturnType<typeof prepareCopies> {
+    try {
+      return prepareCopies(changes, this.maxValueBytes, this.clock);
+    } catch (error) {
+      // An entity nested too deeply for the copy's walk or JSON.stringify (the stack ran out): prepareChanges
+      // checks the same changes again and names the change in an InvalidValueError.
+      if (error instanceof RangeError)
+        prepareChanges(changes, { maxValueBytes: this.maxValueBytes, clock: this.clock });
+      throw error;
+    }
   }
 
   /**
