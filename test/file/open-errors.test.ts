@@ -42,7 +42,7 @@ describe("opening a file backend under a regular file", () => {
 });
 
 describe("a FileStore whose directory was removed under it", () => {
-  it("fails a save with a WriteFailedError for open with the lock file's path and ENOENT, and saves again once it is back", async () => {
+  it("fails a save with a WriteFailedError for open with the lock file's path and ENOENT, lists and loads nothing, and saves again once it is back", async () => {
     const directory = join(tempDir(), "store");
     await using store = await FileStore.open({ directory });
     rmSync(directory, { recursive: true });
@@ -51,6 +51,8 @@ describe("a FileStore whose directory was removed under it", () => {
     expect(isWriteFailedError(error), String(error)).toBe(true);
     expect(error).toMatchObject({ operation: "open", errno: "ENOENT" });
     expect((error as WriteFailedError).path).toBe(join(store.directory, "ns.lock"));
+    expect(await store.listNamespaces()).toEqual([]);
+    expect(await store.load("ns")).toEqual([]);
     await FileStore.open({ directory }).then((s) => s.close());
     await store.save([change]);
     expect(await store.load("ns")).toHaveLength(1);
