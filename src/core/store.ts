@@ -230,6 +230,15 @@ export function prepareChanges(
   changes: readonly ChangeInput[],
   options: { maxValueBytes?: number | undefined; clock?: (() => Date) | undefined } = {},
 ): PreparedChange[] {
+  return prepareAll(changes, options, undefined);
+}
+
+/** {@link prepareChanges}, also keeping in `entities` (when given) each `set` change's entity as it was read. */
+function prepareAll(
+  changes: readonly ChangeInput[],
+  options: { maxValueBytes?: number | undefined; clock?: (() => Date) | undefined },
+  entities: { entity: unknown }[] | undefined,
+): PreparedChange[] {
   if (!Array.isArray(changes)) throw new ValidationError("changes", "must be an array of changes");
   const maxBytes = options.maxValueBytes ?? STORE_DEFAULTS.maxValueBytes;
   const now = (options.clock ?? (() => new Date()))();
@@ -242,10 +251,12 @@ export function prepareChanges(
     const time = checkChangeFields(i, namespace, entityType, entityId, changeType, input.timestamp, now);
     let json: string | undefined;
     if (changeType === ChangeType.Set) {
+      const entity = input.entity;
+      if (entities) entities[i] = { entity };
       try {
         // The messages are built only on error (arrow functions passed inline: nothing is made per change but them).
         json = toJsonWithin(
-          input.entity,
+          entity,
           maxBytes,
           () => `${entityType} ${JSON.stringify(entityId)}`,
           () => `changes[${i}].entity`,
@@ -450,8 +461,17 @@ export abstract class BaseStore implements Store {
    */
   protected prepare(changes: readonly ChangeInput[], options?: SaveOptions): PreparedChange[] {
     this.checkOpen(undefined, options);
-    const prepared = prepareChanges(changes, { maxValueBytes: this.maxValueBytes, clock: this.clock });
-    this.types.checkSave(prepared, changes);
+    const limits = { maxValueBytes: this.maxValueBytes, clock: this.clock };
+    // Without registered types no entity is looked at again (a save is refused, or not checked further).
+    if (this.types.names.length === 0) {
+      const prepared = prepareChanges(changes, limits);
+      this.types.checkSave(prepared, changes);
+      return prepared;
+    }
+    // Schemas check the entities as they were read for the JSON stored, not as a getter answers a second time.
+    const entities: { entity: unknown }[] = new Array(changes.length);
+    const prepared = prepareAll(changes, limits, entities);
+    this.types.checkSave(prepared, entities as readonly { entity: unknown }[] as readonly ChangeInput[]);
     return prepared;
   }
 

@@ -52,8 +52,7 @@ export class MemoryStore extends BaseStore {
     this.checkOpen(undefined, options);
     // Every change is checked (and its entity copied) before anything is written.
     const { namespaces, entityTypes, entityIds, changeTypes, times, entities } = this.#prepare(changes);
-    // The registry reads each change's entityType and changeType (and the inputs' entities for schemas).
-    this.types.checkSave(changes as readonly ChangeInput[] as readonly PreparedChange[], changes);
+    this.#checkTypes(changes, entityTypes, changeTypes, entities);
     const touched = new Set<string>();
     // The namespace of the previous change and its entries.
     let entries: Entries | undefined;
@@ -78,6 +77,34 @@ export class MemoryStore extends BaseStore {
     }
     if (entries !== undefined) this.#positions.set(entries.namespace, entries.position);
     for (const n of touched) this.feedNotifier.notify(n);
+  }
+
+  /**
+   * The registered types' checks, on what is stored: the entity types and
+   * change types as they were read once, and the copies of the entities
+   * (an input's getter answering another time cannot get an unregistered
+   * type or an entity its schema refuses past them).
+   */
+  #checkTypes(
+    changes: readonly ChangeInput[],
+    entityTypes: readonly string[],
+    changeTypes: readonly ChangeType[],
+    entities: readonly unknown[],
+  ): void {
+    // Without registered types no change is looked at further (a save is refused, or not checked).
+    if (this.types.names.length === 0) {
+      this.types.checkSave(changes as readonly ChangeInput[] as readonly PreparedChange[], changes);
+      return;
+    }
+    const checked = entityTypes.map((entityType, i) => ({
+      entityType,
+      changeType: changeTypes[i],
+      entity: entities[i],
+    }));
+    this.types.checkSave(
+      checked as readonly object[] as readonly PreparedChange[],
+      checked as readonly object[] as readonly ChangeInput[],
+    );
   }
 
   /** {@link prepareCopies}, with the errors of `BaseStore.prepare`. */
