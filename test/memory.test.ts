@@ -15,6 +15,13 @@ describeStoreContract("MemoryStore (small size limit)", () => new MemoryStore({ 
 });
 
 describe("MemoryStore extras", () => {
+  it("refuses a missing namespace in load and compact with an InvalidNameError, as every store does", async () => {
+    await using store = new MemoryStore();
+    const bad = undefined as unknown as string;
+    await expect(store.load(bad)).rejects.toMatchObject({ code: "STATELOG_INVALID_NAME", kind: "namespace" });
+    await expect(store.compact(bad)).rejects.toMatchObject({ code: "STATELOG_INVALID_NAME", kind: "namespace" });
+  });
+
   it("counts namespaces and entities and clears them", async () => {
     const store = new MemoryStore();
     await store.save([

@@ -62,7 +62,8 @@ export interface WatchOptions extends CallOptions {
   from?: number | { readonly position: number; readonly epoch?: string | undefined } | undefined;
   /**
    * How often a backend without push notifications (the file store, for
-   * saves of other processes) checks for changes, in milliseconds.
+   * saves of other processes) checks for changes, in milliseconds: from
+   * 1 to 2147483647 (what a timer can wait).
    * @default 100
    */
   pollIntervalMs?: number | undefined;
@@ -154,11 +155,20 @@ export function feedBatchSize(options: WatchOptions | undefined): number {
   return size;
 }
 
+/**
+ * The longest poll interval: what a timer can wait (a longer delay makes
+ * Node's `setTimeout` fire after 1 ms, which would poll without pause).
+ */
+const MAX_POLL_INTERVAL_MS = 2 ** 31 - 1;
+
 /** Checks `options.pollIntervalMs`. @throws ValidationError */
 export function feedPollIntervalMs(options: WatchOptions | undefined): number {
   const ms = options?.pollIntervalMs ?? CHANGE_FEED_DEFAULTS.pollIntervalMs;
-  if (typeof ms !== "number" || !Number.isFinite(ms) || ms < 1) {
-    throw new ValidationError("pollIntervalMs", `must be a number of milliseconds >= 1, got ${String(ms)}`);
+  if (typeof ms !== "number" || !Number.isFinite(ms) || ms < 1 || ms > MAX_POLL_INTERVAL_MS) {
+    throw new ValidationError(
+      "pollIntervalMs",
+      `must be a number of milliseconds from 1 to ${MAX_POLL_INTERVAL_MS}, got ${String(ms)}`,
+    );
   }
   return ms;
 }

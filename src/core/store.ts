@@ -7,7 +7,7 @@
  * store does.
  */
 import { type Change, type ChangeInput, ChangeType, type EntityType, validateWithSchema } from "./change.js";
-import { ClosedError, throwIfAborted, UnknownEntityTypeError, ValidationError } from "./errors.js";
+import { ClosedError, InvalidValueError, throwIfAborted, UnknownEntityTypeError, ValidationError } from "./errors.js";
 import {
   ChangeFeed,
   FeedNotifier,
@@ -194,6 +194,25 @@ export function checkChangeFields(
   return time;
 }
 
+/**
+ * What to throw for `error`, thrown while the entity of change number
+ * `index` of a save was checked and serialized: a `RangeError` (an entity
+ * nested so deeply that the check or `JSON.stringify` ran out of stack)
+ * becomes an `InvalidValueError` naming the change; anything else is
+ * thrown as it is.
+ */
+function entityError(index: number, error: unknown): unknown {
+  return error instanceof RangeError
+    ? new InvalidValueError(
+        `changes[${index}].entity`,
+        `it is nested too deeply (or too large) to be serialized as JSON: ${error.message}`,
+        {
+          cause: error,
+        },
+      )
+    : error;
+}
+
 /** Throws unless `input` (change number `index` of a save) is an object. */
 export function checkChangeObject(input: unknown, index: number): asserts input is ChangeInput {
   if (typeof input !== "object" || input === null) {
@@ -211,6 +230,15 @@ export function prepareChanges(
   changes: readonly ChangeInput[],
   options: { maxValueBytes?: number | undefined; clock?: (() => Date) | undefined } = {},
 ): PreparedChange[] {
+  return prepareAll(changes, options, undefined);
+}
+
+/** {@link prepareChanges}, also keeping in `entities` (when given) each `set` change's entity as it was read. */
+function prepareAll(
+  changes: readonly ChangeInput[],
+  options: { maxValueBytes?: number | undefined; clock?: (() => Date) | undefined },
+  entities: { entity: unknown }[] | undefined,
+): PreparedChange[] {
   if (!Array.isArray(changes)) throw new ValidationError("changes", "must be an array of changes");
   const maxBytes = options.maxValueBytes ?? STORE_DEFAULTS.maxValueBytes;
   const now = (options.clock ?? (() => new Date()))();
@@ -221,23 +249,23 @@ export function prepareChanges(
     // Each field read once: what is checked is what is stored.
     const { namespace, entityType, entityId, changeType } = input;
     const time = checkChangeFields(i, namespace, entityType, entityId, changeType, input.timestamp, now);
-    out[i] = {
-      namespace,
-      changeType,
-      entityType,
-      entityId,
-      timestamp: new Date(time),
-      // The messages are built only on error (arrow functions passed inline: nothing is made per change but them).
-      json:
-        changeType === ChangeType.Set
-          ? toJsonWithin(
-              input.entity,
-              maxBytes,
-              () => `${entityType} ${JSON.stringify(entityId)}`,
-              () => `changes[${i}].entity`,
-            )
-          : undefined,
-    };
+    let json: string | undefined;
+    if (changeType === ChangeType.Set) {
+      const entity = input.entity;
+      if (entities) entities[i] = { entity };
+      try {
+        // The messages are built only on error (arrow functions passed inline: nothing is made per change but them).
+        json = toJsonWithin(
+          entity,
+          maxBytes,
+          () => `${entityType} ${JSON.stringify(entityId)}`,
+          () => `changes[${i}].entity`,
+        );
+      } catch (error) {
+        throw entityError(i, error);
+      }
+    }
+    out[i] = { namespace, changeType, entityType, entityId, timestamp: new Date(time), json };
   }
   return out;
 }
@@ -433,8 +461,17 @@ export abstract class BaseStore implements Store {
    */
   protected prepare(changes: readonly ChangeInput[], options?: SaveOptions): PreparedChange[] {
     this.checkOpen(undefined, options);
-    const prepared = prepareChanges(changes, { maxValueBytes: this.maxValueBytes, clock: this.clock });
-    this.types.checkSave(prepared, changes);
+    const limits = { maxValueBytes: this.maxValueBytes, clock: this.clock };
+    // Without registered types no entity is looked at again (a save is refused, or not checked further).
+    if (this.types.names.length === 0) {
+      const prepared = prepareChanges(changes, limits);
+      this.types.checkSave(prepared, changes);
+      return prepared;
+    }
+    // Schemas check the entities as they were read for the JSON stored, not as a getter answers a second time.
+    const entities: { entity: unknown }[] = new Array(changes.length);
+    const prepared = prepareAll(changes, limits, entities);
+    this.types.checkSave(prepared, entities as readonly { entity: unknown }[] as readonly ChangeInput[]);
     return prepared;
   }
 

@@ -25,6 +25,8 @@
  * 255 bytes and the name still decodes from the path alone.
  */
 
+import { validateNamespace } from "../index.js";
+
 /** Suffix of a namespace's data file. */
 export const DATA_SUFFIX = ".jsonl";
 /** Suffix of a namespace's lock file (never deleted; see docs/file-store.md). */
@@ -104,7 +106,9 @@ export function namespacePath(name: string): string[] {
 
 /**
  * The namespace whose data file is at `parts` (relative components), or
- * `undefined` when that path is not one {@link namespacePath} makes.
+ * `undefined` when that path is not one {@link namespacePath} makes for
+ * a valid namespace (a file named after `a/b` or a control character is
+ * not a store's: no save can have written it, and no load can read it).
  */
 export function namespaceFromPath(parts: readonly string[]): string | undefined {
   const last = parts.at(-1);
@@ -117,7 +121,16 @@ export function namespaceFromPath(parts: readonly string[]): string | undefined 
   }
   encoded += last.slice(0, -DATA_SUFFIX.length);
   const name = decodeName(encoded);
-  if (name === undefined) return undefined;
+  if (name === undefined || !isValidName(name)) return undefined;
   const canonical = namespacePath(name);
   return canonical.length === parts.length && canonical.every((p, i) => p === parts[i]) ? name : undefined;
+}
+
+function isValidName(name: string): boolean {
+  try {
+    validateNamespace(name);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -494,7 +494,7 @@ function openLockFile(root: string, file: string, lockFile: string): number {
     return openSync(lockFile, constants.O_RDWR | constants.O_CREAT, 0o644);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code !== "EROFS" && code !== "EACCES") throw error;
+    if (code !== "EROFS" && code !== "EACCES") throw writeFailed("open", lockFile, error);
     try {
       return openSync(lockFile, constants.O_RDONLY);
     } catch {

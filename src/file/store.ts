@@ -2,7 +2,7 @@
  * `FileStore`: the embedded, durable store: one JSON Lines file per
  * namespace in a directory (docs/file-store.md).
  */
-import { closeSync, mkdirSync, realpathSync, statSync } from "node:fs";
+import { closeSync, type Dirent, mkdirSync, realpathSync, statSync } from "node:fs";
 import { readdir, stat } from "node:fs/promises";
 import path from "node:path";
 import {
@@ -492,7 +492,14 @@ export class FileStore extends BaseStore {
   }
 
   async #listDir(dir: string, parts: string[], found: string[]): Promise<void> {
-    const entries = await readdir(dir, { withFileTypes: true });
+    let entries: Dirent[];
+    try {
+      entries = await readdir(dir, { withFileTypes: true });
+    } catch (error) {
+      // A directory that is gone (the store's own, removed under it) holds no namespace, as load finds none there.
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return;
+      throw error;
+    }
     await Promise.all(
       entries.map(async (entry) => {
         if (entry.isDirectory() && entry.name.endsWith(DIR_SUFFIX)) {

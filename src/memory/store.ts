@@ -18,8 +18,10 @@ import {
   type FeedSource,
   type LoadOptions,
   type PreparedChange,
+  prepareChanges,
   type SaveOptions,
   type StoreCapabilities,
+  validateNamespace,
   type WatchOptions,
 } from "../index.js";
 import { Entries, prepareCopies } from "./entries.js";
@@ -49,13 +51,8 @@ export class MemoryStore extends BaseStore {
   async save(changes: readonly ChangeInput[], options?: SaveOptions): Promise<void> {
     this.checkOpen(undefined, options);
     // Every change is checked (and its entity copied) before anything is written.
-    const { namespaces, entityTypes, entityIds, changeTypes, times, entities } = prepareCopies(
-      changes,
-      this.maxValueBytes,
-      this.clock,
-    );
-    // The registry reads each change's entityType and changeType (and the inputs' entities for schemas).
-    this.types.checkSave(changes as readonly ChangeInput[] as readonly PreparedChange[], changes);
+    const { namespaces, entityTypes, entityIds, changeTypes, times, entities } = this.#prepare(changes);
+    this.#checkTypes(changes, entityTypes, changeTypes, entities);
     const touched = new Set<string>();
     // The namespace of the previous change and its entries.
     let entries: Entries | undefined;
@@ -80,6 +77,47 @@ export class MemoryStore extends BaseStore {
     }
     if (entries !== undefined) this.#positions.set(entries.namespace, entries.position);
     for (const n of touched) this.feedNotifier.notify(n);
+  }
+
+  /**
+   * The registered types' checks, on what is stored: the entity types and
+   * change types as they were read once, and the copies of the entities
+   * (an input's getter answering another time cannot get an unregistered
+   * type or an entity its schema refuses past them).
+   */
+  #checkTypes(
+    changes: readonly ChangeInput[],
+    entityTypes: readonly string[],
+    changeTypes: readonly ChangeType[],
+    entities: readonly unknown[],
+  ): void {
+    // Without registered types no change is looked at further (a save is refused, or not checked).
+    if (this.types.names.length === 0) {
+      this.types.checkSave(changes as readonly ChangeInput[] as readonly PreparedChange[], changes);
+      return;
+    }
+    const checked = entityTypes.map((entityType, i) => ({
+      entityType,
+      changeType: changeTypes[i],
+      entity: entities[i],
+    }));
+    this.types.checkSave(
+      checked as readonly object[] as readonly PreparedChange[],
+      checked as readonly object[] as readonly ChangeInput[],
+    );
+  }
+
+  /** {@link prepareCopies}, with the errors of `BaseStore.prepare`. */
+  #prepare(changes: readonly ChangeInput[]): ReturnType<typeof prepareCopies> {
+    try {
+      return prepareCopies(changes, this.maxValueBytes, this.clock);
+    } catch (error) {
+      // An entity nested too deeply for the copy's walk or JSON.stringify (the stack ran out): prepareChanges
+      // checks the same changes again and names the change in an InvalidValueError.
+      if (error instanceof RangeError)
+        prepareChanges(changes, { maxValueBytes: this.maxValueBytes, clock: this.clock });
+      throw error;
+    }
   }
 
   /**
@@ -140,6 +178,8 @@ export class MemoryStore extends BaseStore {
 
   async load(namespace: string, options?: LoadOptions): Promise<Change[]> {
     this.checkOpen(namespace, options);
+    // checkOpen leaves out an undefined namespace (a call about no namespace): here it is a bad name.
+    validateNamespace(namespace);
     const entries = this.#data.get(namespace);
     if (!entries) return [];
     // Fresh copies: callers may mutate what they load.
@@ -156,6 +196,7 @@ export class MemoryStore extends BaseStore {
   /** Nothing to do: a memory store is always compacted. */
   async compact(namespace: string, options?: CallOptions): Promise<void> {
     this.checkOpen(namespace, options);
+    validateNamespace(namespace);
   }
 
   async listNamespaces(options?: CallOptions): Promise<string[]> {

@@ -247,3 +247,18 @@ describe("ChangeFeed with a source that reads in pieces", () => {
     expect((await next).done).toBe(true);
   });
 });
+
+describe("watch options", () => {
+  it("refuses a pollIntervalMs longer than a timer can wait (it would poll every millisecond)", async () => {
+    for (const store of [await kept(MemoryStore.open()), await kept(FileStore.open({ directory: directory() }))]) {
+      for (const pollIntervalMs of [2 ** 31, 1e12]) {
+        expect(() => store.watch?.("ns", { pollIntervalMs })).toThrow(
+          /pollIntervalMs: must be a number of milliseconds from 1 to 2147483647/,
+        );
+      }
+      const feed = store.watch?.("ns", { pollIntervalMs: 2 ** 31 - 1 });
+      expect(feed?.ended).toBe(false);
+      feed?.close();
+    }
+  });
+});

@@ -1,3 +1,5 @@
+import { writeFileSync } from "node:fs";
+import path from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { MAX_NAME_BYTES, validateNamespace } from "../../src/core/validation.js";
@@ -93,6 +95,11 @@ describe("namespace encoding", () => {
     expect(namespaceFromPath(["abc.lock"])).toBeUndefined();
     expect(namespaceFromPath(["a.d", "b.jsonl"])).toBeUndefined(); // short names are never split
     expect(namespaceFromPath(["%ff.jsonl"])).toBeUndefined(); // not UTF-8
+    // Canonical spellings of names no namespace may have: "/", a control character, over 255 bytes.
+    expect(namespaceFromPath(["a%2fb.jsonl"])).toBeUndefined();
+    expect(namespaceFromPath(["%00.jsonl"])).toBeUndefined();
+    expect(namespaceFromPath(["x%7f.jsonl"])).toBeUndefined();
+    expect(namespaceFromPath(namespacePath("a".repeat(256)))).toBeUndefined();
     expect(decodeName("")).toBeUndefined();
   });
 
@@ -113,6 +120,17 @@ describe("namespace encoding", () => {
       expect((await reopened.load(ns)).map((c) => c.entity)).toEqual([{ i }]);
     }
     await reopened.close();
+  });
+
+  it("listNamespaces leaves out files named after names no namespace may have, so every name it lists loads", async () => {
+    const dir = tempDir();
+    const line = `{"namespace":"x","changeType":"set","entityType":"t","entityID":"a","entity":1,"timestamp":"2025-01-01T00:00:00.000Z"}\n`;
+    for (const file of ["a%2fb.jsonl", "%00.jsonl", "x%7f.jsonl"]) writeFileSync(path.join(dir, file), line);
+    await using store = await FileStore.open({ directory: dir });
+    await store.save([{ namespace: "ok", changeType: "set", entityType: "t", entityId: "a", entity: 1 }]);
+    const listed = await store.listNamespaces();
+    expect(listed).toEqual(["ok"]);
+    for (const ns of listed) expect(await store.load(ns)).toHaveLength(1);
   });
 });
 

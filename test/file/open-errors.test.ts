@@ -3,7 +3,7 @@
  * error naming the operation, the path and the system error — never a raw
  * `ENOTDIR` from deep inside.
  */
-import { writeFileSync } from "node:fs";
+import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import {
@@ -39,4 +39,22 @@ describe("opening a file backend under a regular file", () => {
       expect((error as WriteFailedError).path).toBe(directory);
     });
   }
+});
+
+describe("a FileStore whose directory was removed under it", () => {
+  it("fails a save with a WriteFailedError for open with the lock file's path and ENOENT, lists and loads nothing, and saves again once it is back", async () => {
+    const directory = join(tempDir(), "store");
+    await using store = await FileStore.open({ directory });
+    rmSync(directory, { recursive: true });
+    const change = { namespace: "ns", changeType: "set", entityType: "t", entityId: "a", entity: 1 } as const;
+    const error = await store.save([change]).catch((e: unknown) => e);
+    expect(isWriteFailedError(error), String(error)).toBe(true);
+    expect(error).toMatchObject({ operation: "open", errno: "ENOENT" });
+    expect((error as WriteFailedError).path).toBe(join(store.directory, "ns.lock"));
+    expect(await store.listNamespaces()).toEqual([]);
+    expect(await store.load("ns")).toEqual([]);
+    await FileStore.open({ directory }).then((s) => s.close());
+    await store.save([change]);
+    expect(await store.load("ns")).toHaveLength(1);
+  });
 });
