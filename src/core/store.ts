@@ -7,7 +7,7 @@
  * store does.
  */
 import { type Change, type ChangeInput, ChangeType, type EntityType, validateWithSchema } from "./change.js";
-import { ClosedError, InvalidValueError, throwIfAborted, UnknownEntityTypeError, ValidationError } from "./errors.js";
+import { ClosedError, throwIfAborted, UnknownEntityTypeError, ValidationError } from "./errors.js";
 import {
   ChangeFeed,
   FeedNotifier,
@@ -194,25 +194,6 @@ export function checkChangeFields(
   return time;
 }
 
-/**
- * What to throw for `error`, thrown while the entity of change number
- * `index` of a save was checked and serialized: a `RangeError` (an entity
- * nested so deeply that the check or `JSON.stringify` ran out of stack)
- * becomes an `InvalidValueError` naming the change; anything else is
- * thrown as it is.
- */
-function entityError(index: number, error: unknown): unknown {
-  return error instanceof RangeError
-    ? new InvalidValueError(
-        `changes[${index}].entity`,
-        `it is nested too deeply (or too large) to be serialized as JSON: ${error.message}`,
-        {
-          cause: error,
-        },
-      )
-    : error;
-}
-
 /** Throws unless `input` (change number `index` of a save) is an object. */
 export function checkChangeObject(input: unknown, index: number): asserts input is ChangeInput {
   if (typeof input !== "object" || input === null) {
@@ -253,17 +234,13 @@ function prepareAll(
     if (changeType === ChangeType.Set) {
       const entity = input.entity;
       if (entities) entities[i] = { entity };
-      try {
-        // The messages are built only on error (arrow functions passed inline: nothing is made per change but them).
-        json = toJsonWithin(
-          entity,
-          maxBytes,
-          () => `${entityType} ${JSON.stringify(entityId)}`,
-          () => `changes[${i}].entity`,
-        );
-      } catch (error) {
-        throw entityError(i, error);
-      }
+      // The messages are built only on error (arrow functions passed inline: nothing is made per change but them).
+      json = toJsonWithin(
+        entity,
+        maxBytes,
+        () => `${entityType} ${JSON.stringify(entityId)}`,
+        () => `changes[${i}].entity`,
+      );
     }
     out[i] = { namespace, changeType, entityType, entityId, timestamp: new Date(time), json };
   }

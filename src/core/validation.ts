@@ -60,8 +60,26 @@ export type JsonValue = string | number | boolean | null | JsonValue[] | { [key:
  * @throws InvalidValueError
  */
 export function toJson(value: unknown, path: string | (() => string) = "entity"): string {
-  checkJson(value, new Walk(path));
-  return JSON.stringify(value);
+  try {
+    checkJson(value, new Walk(path));
+    return JSON.stringify(value);
+  } catch (error) {
+    throw tooDeep(error, path);
+  }
+}
+
+/**
+ * `error` as thrown by a walk over a value: a `RangeError` (a value nested
+ * so deeply that the walk or `JSON.stringify` ran out of stack) becomes an
+ * `InvalidValueError` at `path`; anything else is returned as it is.
+ */
+function tooDeep(error: unknown, path: string | (() => string)): unknown {
+  if (!(error instanceof RangeError)) return error;
+  return new InvalidValueError(
+    typeof path === "function" ? path() : path,
+    `it is nested too deeply to be serialized as JSON (${error.message})`,
+    { cause: error },
+  );
 }
 
 /**
@@ -223,7 +241,7 @@ export function copyJsonWithin(
   try {
     copy = copyPlain(value, 0);
   } catch (error) {
-    if (error !== NOT_PLAIN) throw error;
+    if (error !== NOT_PLAIN) throw tooDeep(error, path);
     return JSON.parse(toJsonWithin(value, maxBytes, what, path));
   }
   if (copyBound > maxBytes) {

@@ -18,7 +18,6 @@ import {
   type FeedSource,
   type LoadOptions,
   type PreparedChange,
-  prepareChanges,
   type SaveOptions,
   type StoreCapabilities,
   validateNamespace,
@@ -51,7 +50,11 @@ export class MemoryStore extends BaseStore {
   async save(changes: readonly ChangeInput[], options?: SaveOptions): Promise<void> {
     this.checkOpen(undefined, options);
     // Every change is checked (and its entity copied) before anything is written.
-    const { namespaces, entityTypes, entityIds, changeTypes, times, entities } = this.#prepare(changes);
+    const { namespaces, entityTypes, entityIds, changeTypes, times, entities } = prepareCopies(
+      changes,
+      this.maxValueBytes,
+      this.clock,
+    );
     this.#checkTypes(changes, entityTypes, changeTypes, entities);
     const touched = new Set<string>();
     // The namespace of the previous change and its entries.
@@ -105,19 +108,6 @@ export class MemoryStore extends BaseStore {
       checked as readonly object[] as readonly PreparedChange[],
       checked as readonly object[] as readonly ChangeInput[],
     );
-  }
-
-  /** {@link prepareCopies}, with the errors of `BaseStore.prepare`. */
-  #prepare(changes: readonly ChangeInput[]): ReturnType<typeof prepareCopies> {
-    try {
-      return prepareCopies(changes, this.maxValueBytes, this.clock);
-    } catch (error) {
-      // An entity nested too deeply for the copy's walk or JSON.stringify (the stack ran out): prepareChanges
-      // checks the same changes again and names the change in an InvalidValueError.
-      if (error instanceof RangeError)
-        prepareChanges(changes, { maxValueBytes: this.maxValueBytes, clock: this.clock });
-      throw error;
-    }
   }
 
   /**
