@@ -87,6 +87,16 @@ export function describeEventStoreContract(
     await options.settle?.(store);
     return store;
   }
+  /** A fresh store with stream a (3 events) created before stream b (1 event), settled. */
+  async function twoStreams(): Promise<{ store: EventStore; a: string; b: string }> {
+    const store = await fresh();
+    const a = uniqueName("a");
+    const b = uniqueName("b");
+    await store.append(a, sampleEvents("a", 3));
+    await store.append(b, sampleEvents("b", 1));
+    await settled(store);
+    return { store, a, b };
+  }
 
   describe(`EventStore contract: ${name}`, { timeout }, () => {
     afterEach(async () => {
@@ -144,12 +154,7 @@ export function describeEventStoreContract(
       });
 
       it("a cursor of another stream is a validation error in read, readStream and subscribe, any stream's in subscribeAll", async () => {
-        const store = await fresh();
-        const a = uniqueName("a");
-        const b = uniqueName("b");
-        await store.append(a, sampleEvents("a", 3));
-        await store.append(b, sampleEvents("b", 1));
-        await settled(store);
+        const { store, a, b } = await twoStreams();
         const { cursor } = await store.read(a, 0, 2);
         await expectCode(store.read(b, cursor, 10), ErrorCode.Validation);
         await expectCode(store.readStream(b, cursor as unknown as number), ErrorCode.Validation);
@@ -177,12 +182,7 @@ export function describeEventStoreContract(
       });
 
       it("reports stream info and lists streams in creation order", async () => {
-        const store = await fresh();
-        const a = uniqueName("a");
-        const b = uniqueName("b");
-        await store.append(a, sampleEvents("a", 3));
-        await store.append(b, sampleEvents("b", 1));
-        await settled(store);
+        const { store, a, b } = await twoStreams();
         const info = await store.getStreamInfo(a);
         expect(info).toMatchObject({ streamId: a, eventCount: 3, firstPosition: 1, lastPosition: 3 });
         expect(info.firstEvent?.toISOString()).toBe("2024-01-01T00:00:00.000Z");
