@@ -89,7 +89,22 @@ export interface Limits {
 }
 
 /** The index of committed events (`BaseEventStore.log`). */
+/** How many sizes `log` holds (see {@link sizesHeld}); set by {@link EventLog}'s static block. */
+let countSizes: (log: EventLog) => number;
+
+/**
+ * How many sizes `log` holds for `sizeAt`: one per stored event committed
+ * with sizes, none for a backend that keeps its own. Internal (not
+ * exported by the package): for tests of backends.
+ */
+export function sizesHeld(log: EventLog): number {
+  return countSizes(log);
+}
+
 export class EventLog {
+  static {
+    countSizes = (log) => log.#sizes.length;
+  }
   readonly streams = new Map<string, StreamState>();
   readonly global = new Deque<RecordedEvent>();
   readonly #sizes = new Deque<number>();
@@ -209,11 +224,6 @@ export class EventLog {
   /** Estimated size of the `i`-th stored event (0 = oldest). */
   sizeAt(i: number): number {
     return this.#sizes.at(i) ?? 0;
-  }
-
-  /** @internal Sizes held for {@link sizeAt} (one per stored event committed with sizes). */
-  get sizesHeld(): number {
-    return this.#sizes.length;
   }
 
   /**

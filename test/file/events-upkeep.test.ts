@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, it, vi } from "vitest";
 import { ErrorCode, isStatelogError } from "../../src/core/errors.js";
 import { createEvent, type EventLog } from "../../src/events/index.js";
+import { sizesHeld } from "../../src/events/log.js";
 import { FileEventStore } from "../../src/file/index.js";
 
 /** Writes of snapshot files, and a gate the next one waits at (when set). */
@@ -65,10 +66,10 @@ describe("FileEventStore index memory", () => {
       await store.append("s", [createEvent("t", { i }, { timestamp: new Date(now) })]);
       now += 100;
     }
-    expect(logOf(store).sizesHeld).toBe(0);
+    expect(sizesHeld(logOf(store))).toBe(0);
     now += 10_000;
     expect(await store.applyRetention()).toBe(50);
-    expect(logOf(store).sizesHeld).toBe(0);
+    expect(sizesHeld(logOf(store))).toBe(0);
     expect(store.stats().memoryUsageBytes).toBe(0);
     await store.append("s", [createEvent("t", { i: 50 }, { timestamp: new Date(now) })]);
     expect(logOf(store).sizeAt(0)).toBeGreaterThan(0);
