@@ -28,12 +28,16 @@ function failing(failures: number, error: () => Error) {
   return { fn, calls };
 }
 
+// Every test here runs on fake timers: the retries' waits are stepped, not waited for.
+beforeEach(() => {
+  vi.useFakeTimers();
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
+
 describe("a NATS read's retries", () => {
-  beforeEach(() => {
-    vi.useFakeTimers();
-  });
   afterEach(() => {
-    vi.useRealTimers();
     vi.restoreAllMocks();
   });
 
@@ -73,13 +77,6 @@ describe("a NATS read's retries", () => {
 });
 
 describe("a single NATS read request (retryingRead)", () => {
-  beforeEach(() => {
-    vi.useFakeTimers();
-  });
-  afterEach(() => {
-    vi.useRealTimers();
-  });
-
   it("is asked again after a time-out, and resolves with the answer", async () => {
     const { fn, calls } = failing(2, () => Object.assign(new Error("TIMEOUT"), { name: "TimeoutError" }));
     const result = retryingRead(fn);
@@ -138,13 +135,6 @@ describe("a single NATS read request (retryingRead)", () => {
 });
 
 describe("a user's single NATS read (retryingGet)", () => {
-  beforeEach(() => {
-    vi.useFakeTimers();
-  });
-  afterEach(() => {
-    vi.useRealTimers();
-  });
-
   it("stops asking after GET_RETRY_WINDOW_MS of requests that time out (a deleted one-replica bucket never answers)", async () => {
     const calls: number[] = [];
     // Each request is left unanswered and times out after the client's 5 s.
