@@ -92,19 +92,24 @@ describe("FileSnapshotStore state", () => {
       sync: "none",
     });
     const errors: SnapshotErrorInfo[] = [];
-    const dated = await EventSourcedRepository.open({
-      eventStore,
-      aggregateType: "tally",
-      initialState: (): Tally => ({ count: 0 }),
-      evolve: (s: Tally): Tally => ({ count: s.count + 1, at: new Date(0) }),
-      snapshots,
-      snapshotEvery: 2,
-      onSnapshotError: (info) => errors.push(info),
-    });
-    await dated.save("1", [
-      { type: "hit", data: {} },
-      { type: "hit", data: {} },
-    ]);
+    /** A repository of tallies whose `at` is `at`, snapshotted every 2 events, with stream 1 of 2 events saved. */
+    const tallies = async (aggregateType: string, at: Date | string) => {
+      const repository = await EventSourcedRepository.open({
+        eventStore,
+        aggregateType,
+        initialState: (): Tally => ({ count: 0 }),
+        evolve: (s: Tally): Tally => ({ count: s.count + 1, at }),
+        snapshots,
+        snapshotEvery: 2,
+        onSnapshotError: (info) => errors.push(info),
+      });
+      await repository.save("1", [
+        { type: "hit", data: {} },
+        { type: "hit", data: {} },
+      ]);
+      return repository;
+    };
+    const dated = await tallies("tally", new Date(0));
     await dated.flushSnapshots();
     expect(errors).toHaveLength(1);
     expect(errors[0]).toMatchObject({ operation: "save", streamId: "tally-1", version: 2 });
@@ -121,19 +126,7 @@ describe("FileSnapshotStore state", () => {
     errors.length = 0;
 
     // The same aggregate with JSON data (an ISO string) is snapshotted, and the loads agree too.
-    const plain = await EventSourcedRepository.open({
-      eventStore,
-      aggregateType: "plain",
-      initialState: (): Tally => ({ count: 0 }),
-      evolve: (s: Tally): Tally => ({ count: s.count + 1, at: new Date(0).toISOString() }),
-      snapshots,
-      snapshotEvery: 2,
-      onSnapshotError: (info) => errors.push(info),
-    });
-    await plain.save("1", [
-      { type: "hit", data: {} },
-      { type: "hit", data: {} },
-    ]);
+    const plain = await tallies("plain", new Date(0).toISOString());
     await plain.flushSnapshots();
     expect(errors).toEqual([]);
     const viaSnapshot = await plain.load("1");
