@@ -7,9 +7,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ExitCode } from "../../src/cli/errors.js";
 import { createEvent } from "../../src/events/index.js";
 import { segmentName } from "../../src/file/events/format.js";
-import { FileEventStore, FileReadModelStore } from "../../src/file/index.js";
+import { FileEventStore } from "../../src/file/index.js";
 import { eventLine, filesOf } from "../helpers/event-files.js";
 import { jsonLines, outcome } from "./run.js";
+import { writeOrdersStatus } from "./sample.js";
 
 /**
  * The sample event store: two segments (a snapshot between them), four
@@ -33,14 +34,7 @@ describe("statelog CLI on file event and read-model stores", { timeout: 120_000 
     events = join(dir, "events");
     await writeEvents(events);
     models = join(dir, "models");
-    await using readModels = await FileReadModelStore.open({ directory: models });
-    await readModels.updateProjectionStatus({
-      name: "orders",
-      status: "up_to_date",
-      checkpoint: 4,
-      updatedAt: new Date("2026-01-02T03:04:05.000Z"),
-      lagEvents: 0,
-    });
+    await writeOrdersStatus(models);
   });
   afterAll(() => rm(dir, { recursive: true, force: true }));
 

@@ -10,9 +10,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ExitCode } from "../../src/cli/errors.js";
-import { FileReadModelStore, FileStore } from "../../src/file/index.js";
+import { FileStore } from "../../src/file/index.js";
 import { outcome } from "./run.js";
-import { set } from "./sample.js";
+import { set, writeOrdersStatus } from "./sample.js";
 
 /** The JSON error lines of a run's stderr (every line must be one). */
 function errorLines(stderr: string): { error: { code?: string; message: string; exitCode: number } }[] {
@@ -41,13 +41,7 @@ describe("statelog --json errors", { timeout: 120_000 }, () => {
     }
     appendFileSync(join(damaged, "bad.jsonl"), "not json\n{}\n");
     models = join(dir, "models");
-    await using readModels = await FileReadModelStore.open({ directory: models });
-    await readModels.updateProjectionStatus({
-      name: "orders",
-      status: "up_to_date",
-      checkpoint: 4,
-      updatedAt: new Date("2026-01-02T03:04:05.000Z"),
-    });
+    await writeOrdersStatus(models);
   });
   afterAll(() => rm(dir, { recursive: true, force: true }));
 

@@ -1,10 +1,11 @@
 /**
- * What the CLI tests of the remote stores (NATS, Kafka) share: the sample
- * data they write, the namespaces it gives, and `tail -f` following a live
- * save.
+ * What the CLI tests share: the sample data they write, the namespaces it
+ * gives, a file read-model store with one projection status, and `tail -f`
+ * following a live save.
  */
 import { expect } from "vitest";
 import { ExitCode } from "../../src/cli/errors.js";
+import { FileReadModelStore } from "../../src/file/index.js";
 import type { Store } from "../../src/index.js";
 import { jsonLines, outcome, start } from "./run.js";
 
@@ -16,6 +17,18 @@ export const set = (namespace: string, entityId: string, entity: unknown, entity
   entityId,
   entity,
 });
+
+/** A file read-model store in `directory` holding one status: projection "orders", up to date at checkpoint 4. */
+export async function writeOrdersStatus(directory: string): Promise<void> {
+  await using readModels = await FileReadModelStore.open({ directory });
+  await readModels.updateProjectionStatus({
+    name: "orders",
+    status: "up_to_date",
+    checkpoint: 4,
+    updatedAt: new Date("2026-01-02T03:04:05.000Z"),
+    lagEvents: 0,
+  });
+}
 
 /** Three saves: a/t/1 set twice ({v: 2} last), a/t/2 set then unset, b/t/1 set ({w: 1}). */
 export async function saveSample(store: Store): Promise<void> {
