@@ -108,7 +108,14 @@ export {
   migrate,
 } from "./core/migrate.js";
 export { type NumberBounds, OptionChecker } from "./core/options.js";
-export { backoffDelayMs, checkRetryPolicy, type RetryPolicy, retrying, sleep } from "./core/retry.js";
+export {
+  backoffDelayMs,
+  checkRetryPolicy,
+  MAX_TIMER_MS,
+  type RetryPolicy,
+  retrying,
+  sleep,
+} from "./core/retry.js";
 export {
   applyLoadOptions,
   BASE_STORE_OPTION_NAMES,

@@ -8,6 +8,7 @@
  */
 import type { Change } from "./change.js";
 import { AbortError, ValidationError } from "./errors.js";
+import { MAX_TIMER_MS } from "./retry.js";
 import type { CallOptions } from "./store.js";
 
 /** The kinds of {@link FeedEvent}. */
@@ -155,19 +156,13 @@ export function feedBatchSize(options: WatchOptions | undefined): number {
   return size;
 }
 
-/**
- * The longest poll interval: what a timer can wait (a longer delay makes
- * Node's `setTimeout` fire after 1 ms, which would poll without pause).
- */
-const MAX_POLL_INTERVAL_MS = 2 ** 31 - 1;
-
 /** Checks `options.pollIntervalMs`. @throws ValidationError */
 export function feedPollIntervalMs(options: WatchOptions | undefined): number {
   const ms = options?.pollIntervalMs ?? CHANGE_FEED_DEFAULTS.pollIntervalMs;
-  if (typeof ms !== "number" || !Number.isFinite(ms) || ms < 1 || ms > MAX_POLL_INTERVAL_MS) {
+  if (typeof ms !== "number" || !Number.isFinite(ms) || ms < 1 || ms > MAX_TIMER_MS) {
     throw new ValidationError(
       "pollIntervalMs",
-      `must be a number of milliseconds from 1 to ${MAX_POLL_INTERVAL_MS}, got ${String(ms)}`,
+      `must be a number of milliseconds from 1 to ${MAX_TIMER_MS}, got ${String(ms)}`,
     );
   }
   return ms;

@@ -18,8 +18,8 @@ export interface RetryPolicy {
   retryOn?: (error: unknown) => boolean;
 }
 
-/** The longest wait `setTimeout` takes (about 24.8 days); a longer one fires at once. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
+/** The longest wait `setTimeout` takes, in ms (about 24.8 days); a longer one fires at once. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * Checks a retry policy given by a user over `base` (the defaults of its

@@ -9,6 +9,7 @@
 import {
   ClosedError,
   ConfigurationError,
+  MAX_TIMER_MS,
   NotFoundError,
   OptionChecker,
   throwIfAborted,
@@ -138,7 +139,7 @@ export abstract class BaseEventStore implements EventStore {
     };
     this.retentionDurationMs = check.number("retentionDurationMs", { min: 0 });
     // setInterval takes at most 2^31 - 1 ms (about 24.8 days); a longer delay would fire at once.
-    this.snapshotIntervalMs = check.number("snapshotIntervalMs", { min: 0, max: 2 ** 31 - 1 });
+    this.snapshotIntervalMs = check.number("snapshotIntervalMs", { min: 0, max: MAX_TIMER_MS });
     this.maxValueBytes = check.integer("maxValueBytes", { min: 1 });
     this.clock = check.optionalFunction("clock") ?? (() => new Date());
     const metrics = check.custom<"metrics", EventStoreMetrics | undefined>("metrics", (v) =>

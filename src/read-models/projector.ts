@@ -12,6 +12,7 @@ import {
   ConfigurationError,
   checkRetryPolicy,
   isInvalidNameError,
+  MAX_TIMER_MS,
   NotFoundError,
   OptionChecker,
   type RetryPolicy,
@@ -90,9 +91,6 @@ export const PROJECTOR_DEFAULTS = {
     retryOn: (_error: unknown): boolean => true,
   },
 } as const;
-
-/** The longest wait `setTimeout` takes (about 24.8 days); a `timeoutMs` past it is no limit. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** Options of {@link Projector.waitForCatchUp}. */
 export interface WaitForCatchUpOptions {
