@@ -37,6 +37,7 @@ export {
   ClosedError,
   ConfigurationError,
   CorruptionError,
+  checkSignal,
   ErrorCode,
   FeedBehindError,
   InvalidNameError,

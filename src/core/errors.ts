@@ -414,9 +414,20 @@ export const isPartialWriteError = (e: unknown): e is PartialWriteError => isSta
 /** True for a {@link PeerMissingError} (`ErrorCode.PeerMissing`). */
 export const isPeerMissingError = (e: unknown): e is PeerMissingError => isStatelogError(e, ErrorCode.PeerMissing);
 
-/** Throws an {@link AbortError} when the signal is aborted. */
+/**
+ * Throws an {@link AbortError} when the signal is aborted, and a
+ * {@link ValidationError} (field `signal`) when a `signal` was given that is
+ * not an `AbortSignal`.
+ */
 export function throwIfAborted(signal: AbortSignal | undefined): void {
+  checkSignal(signal);
   if (signal?.aborted) throw new AbortError(signal.reason);
+}
+
+/** Throws a {@link ValidationError} (field `signal`) unless `signal` is `undefined` or an `AbortSignal`. */
+export function checkSignal(signal: unknown): asserts signal is AbortSignal | undefined {
+  if (signal === undefined || signal instanceof AbortSignal) return;
+  throw new ValidationError("signal", `must be an AbortSignal, got ${describe(signal)}`);
 }
 
 /** The message of an unknown thrown value. */
@@ -425,6 +436,7 @@ export function messageOf(error: unknown): string {
 }
 
 function describe(value: unknown): string {
+  if (value === null) return "null";
   if (typeof value === "string") {
     return value.length > 80 ? `${JSON.stringify(value.slice(0, 80))}…` : JSON.stringify(value);
   }

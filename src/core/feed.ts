@@ -7,7 +7,7 @@
  * same guarantees as every built-in store.
  */
 import type { Change } from "./change.js";
-import { AbortError, ValidationError } from "./errors.js";
+import { AbortError, checkSignal, ValidationError } from "./errors.js";
 import { MAX_TIMER_MS } from "./retry.js";
 import type { CallOptions } from "./store.js";
 
@@ -209,6 +209,7 @@ export class ChangeFeed implements AsyncIterable<FeedEvent>, AsyncDisposable {
     options: WatchOptions | undefined,
     hooks: { isClosed?: () => boolean; onEnd?: (feed: ChangeFeed) => void } = {},
   ) {
+    checkSignal(options?.signal);
     this.#source = source;
     this.#start = feedStart(options);
     this.#isClosed = hooks.isClosed ?? (() => false);

@@ -4,7 +4,7 @@
  * them, so it can never skip an event, receive one twice, or make the store
  * buffer for it. When nothing is left it waits for the next commit.
  */
-import { ValidationError } from "../index.js";
+import { checkSignal, ValidationError } from "../index.js";
 import { isBehindRetentionError } from "./errors.js";
 import type { EventLog } from "./log.js";
 import type { EventSubscription, RecordedEvent, SubscribeOptions } from "./types.js";
@@ -58,6 +58,7 @@ export class Subscription implements EventSubscription {
   constructor(source: SubscriptionSource, from: number, options: SubscribeOptions | undefined) {
     const bufferSize = options?.bufferSize;
     const signal = options?.signal;
+    checkSignal(signal);
     const size = bufferSize ?? SUBSCRIPTION_BUFFER;
     if (!Number.isSafeInteger(size) || size < 1) {
       throw new ValidationError("bufferSize", `must be an integer >= 1, got ${String(bufferSize)}`);

@@ -5,7 +5,7 @@
  * model, so a load that starts after a write resolved never sees what was
  * there before it. Queries, lists and statuses go to the store.
  */
-import { AbortError, type CallOptions, OpenState, OptionChecker, UnsupportedError } from "../index.js";
+import { type CallOptions, OpenState, OptionChecker, throwIfAborted, UnsupportedError } from "../index.js";
 import { prepareSave, prepareWrites } from "./prepare.js";
 import { hasAtomicCheckpoint } from "./projection.js";
 import type {
@@ -165,7 +165,7 @@ export class CachedReadModelStore implements ReadModelStore {
 
   async load<M>(modelType: string, id: string, options?: CallOptions): Promise<StoredReadModel<M> | undefined> {
     this.#state.check();
-    if (options?.signal?.aborted) throw new AbortError(options.signal.reason);
+    throwIfAborted(options?.signal);
     const key = keyOf(modelType, id);
     const entry = this.#entries.get(key);
     if (entry) {

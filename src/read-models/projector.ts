@@ -11,6 +11,7 @@ import {
   ClosedError,
   ConfigurationError,
   checkRetryPolicy,
+  checkSignal,
   isInvalidNameError,
   MAX_TIMER_MS,
   NotFoundError,
@@ -416,6 +417,7 @@ export class Projector implements AsyncDisposable {
       const got = typeof timeoutMs === "string" ? JSON.stringify(timeoutMs) : String(timeoutMs);
       throw new ValidationError("timeoutMs", `must be a number >= 0 (ms; Infinity: no limit), got ${got}`);
     }
+    checkSignal(options.signal);
     const names = options.projections ?? [...this.#slots.keys()];
     const slots = names.map((n) => this.#slot(n));
     const target = this.#host.eventStore.stats().globalPosition;

@@ -259,11 +259,16 @@ export function describeChangeFeedContract(
       expect(await last).toBeUndefined();
     });
 
-    it("refuses an invalid from or batchSize with a ValidationError", async (ctx) => {
+    it("refuses an invalid from, batchSize or signal with a ValidationError", async (ctx) => {
       const store = await fresh(ctx);
       const w = store.watch as NonNullable<Store["watch"]>;
       const bad = [-1, 1.5, Number.NaN, "3" as unknown as number];
-      for (const options of [...bad.map((from) => ({ from })), ...[0, ...bad].map((batchSize) => ({ batchSize }))]) {
+      const notSignals = [{ aborted: true }, "stop", null] as unknown as AbortSignal[];
+      for (const options of [
+        ...bad.map((from) => ({ from })),
+        ...[0, ...bad].map((batchSize) => ({ batchSize })),
+        ...notSignals.map((signal) => ({ signal })),
+      ]) {
         let error: unknown;
         try {
           w.call(store, uniqueName("feed-bad"), options);

@@ -62,6 +62,12 @@ export function describeValidation(fresh: Fresh, settled: Settle): void {
       await expectCode(store.append("a\u0000b", [good]), ErrorCode.InvalidName);
       await expectCode(store.append(s, [{ ...good, data: "x".repeat(2 * 1024 * 1024) }]), ErrorCode.TooLarge);
       await expectCode(store.append(s, [good], { expectedVersion: -1 }), ErrorCode.Validation);
+      const notSignal = { aborted: true } as unknown as AbortSignal;
+      await expectCode(store.append(s, [good], { signal: notSignal }), ErrorCode.Validation);
+      await expectCode(store.read(s, 1, 10, { signal: notSignal }), ErrorCode.Validation);
+      await expectCode(store.readStream(s, 1, { signal: notSignal }), ErrorCode.Validation);
+      await expectCode(() => store.subscribe(s, 0, { signal: notSignal }), ErrorCode.Validation);
+      await expectCode(() => store.subscribeAll(0, { signal: notSignal }), ErrorCode.Validation);
       await settled(store);
       expect((await store.readStream(s)).map((e) => e.id)).toEqual(["ok-1"]);
     });

@@ -418,6 +418,16 @@ function describeClose(fresh: Factory): void {
       expect(await store.load(type, "a")).toBeUndefined();
     });
 
+    it("a signal that is not an AbortSignal is a ValidationError and writes nothing", async () => {
+      const store = await fresh({ indexes: [] });
+      const type = uniqueName("T");
+      const signal = { aborted: true } as unknown as AbortSignal;
+      await expectCode(store.save({}, readModelMetadata(type, "a"), { signal }), ErrorCode.Validation);
+      await expectCode(store.load(type, "a", { signal }), ErrorCode.Validation);
+      await expectCode(store.query({ modelType: type, filters: [], sort: [] }, { signal }), ErrorCode.Validation);
+      expect(await store.load(type, "a")).toBeUndefined();
+    });
+
     it("closes through await using (Symbol.asyncDispose)", async () => {
       const store = await fresh({ indexes: [] });
       await store[Symbol.asyncDispose]();

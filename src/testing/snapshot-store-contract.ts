@@ -182,6 +182,10 @@ export function describeSnapshotStoreContract(
       const aborted = AbortSignal.abort();
       await expectCode(store.save(snap(s, 1), { signal: aborted }), ErrorCode.Aborted);
       await expectCode(store.load(s, { signal: aborted }), ErrorCode.Aborted);
+      const notSignal = "stop" as unknown as AbortSignal;
+      await expectCode(store.save(snap(s, 1), { signal: notSignal }), ErrorCode.Validation);
+      await expectCode(store.load(s, { signal: notSignal }), ErrorCode.Validation);
+      expect(await store.load(s)).toBeUndefined();
       await store.close();
       await store.close();
       await expectCode(store.save(snap(s, 1)), ErrorCode.Closed);

@@ -26,6 +26,17 @@ export function describeConcurrency(suite: StoreSuite): void {
       expect(changes).toEqual([]);
     });
 
+    it("a signal that is not an AbortSignal is a ValidationError and writes nothing", async () => {
+      const store = await fresh();
+      const ns = uniqueName();
+      for (const signal of [{ aborted: true }, "stop", null] as unknown as AbortSignal[]) {
+        await expectCode(store.save([set(ns, "item", "a", 1)], { signal }), ErrorCode.Validation);
+        await expectCode(store.load(ns, { signal }), ErrorCode.Validation);
+      }
+      const { changes } = await loadAfter(store, ns);
+      expect(changes).toEqual([]);
+    });
+
     it("concurrent saves all land, each save's changes in its order", async () => {
       const store = await fresh();
       const ns = uniqueName();

@@ -292,7 +292,7 @@ export function describeProjector(name: string, makeStore: () => ReadModelStore)
       expect(timedOut).toMatchObject({ code: "STATELOG_ABORTED", cause: { name: "TimeoutError" } });
     });
 
-    it("waitForCatchUp refuses a timeoutMs that is not a number >= 0 with a ValidationError", async () => {
+    it("waitForCatchUp refuses a timeoutMs that is not a number >= 0, or a signal that is not a signal, with a ValidationError", async () => {
       const events = new MemoryEventStore();
       await using projector = await Projector.open({
         eventStore: events,
@@ -304,6 +304,10 @@ export function describeProjector(name: string, makeStore: () => ReadModelStore)
         expect(isValidationError(error), `${String(timeoutMs)}: ${String(error)}`).toBe(true);
         expect(error).toMatchObject({ field: "timeoutMs" });
       }
+      const notSignal = await projector
+        .waitForCatchUp({ signal: { aborted: false } as unknown as AbortSignal })
+        .catch((e: unknown) => e);
+      expect(notSignal).toMatchObject({ code: "STATELOG_VALIDATION", field: "signal" });
       // Infinity, or more than a timer takes, is no limit (not a time-out at once).
       await events.append("order-1", [place("ann", 1)]);
       await projector.waitForCatchUp({ timeoutMs: Number.POSITIVE_INFINITY });
