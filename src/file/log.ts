@@ -26,6 +26,7 @@
  */
 import { closeSync, constants, fstatSync, ftruncateSync, mkdirSync, openSync, readSync, statSync } from "node:fs";
 import path from "node:path";
+import { CorruptionError, messageOf, UnavailableError } from "../index.js";
 import { ByteSink } from "./encode.js";
 import { DATA_SUFFIX, LOCK_SUFFIX } from "./encoding.js";
 import { writeFailed } from "./errors.js";
@@ -394,10 +395,16 @@ export class NamespaceLog {
     try {
       fd = openSync(this.file, constants.O_RDONLY);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-      throw error;
+      const { code } = error as NodeJS.ErrnoException;
+      if (code === "ENOENT") return undefined;
+      throw new UnavailableError(`cannot read ${this.file} (${code ?? messageOf(error)})`, { cause: error });
     }
     const st = fstatSync(fd);
+    if (!st.isFile()) {
+      closeSync(fd);
+      const what = st.isDirectory() ? "a directory" : "not a regular file";
+      throw new CorruptionError(this.file, undefined, `${what} where the namespace's file belongs: move it away`);
+    }
     // Up to the last `\n` only: a writer may cut a torn tail and write over its bytes after we unlock.
     return { fd, size: completeLines(fd, st.size), rawSize: st.size, mtimeMs: st.mtimeMs, ino: st.ino, dev: st.dev };
   }

@@ -1,9 +1,10 @@
 /**
- * Opening a file backend where its directory cannot be created is a typed
- * error naming the operation, the path and the system error — never a raw
- * `ENOTDIR` from deep inside.
+ * Opening a file backend where its directory cannot be created, using a
+ * store whose directory was removed, or one with a directory in a
+ * namespace file's place, is a typed error naming the path and the system
+ * error — never a raw `ENOTDIR`/`EISDIR` from deep inside.
  */
-import { rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import {
@@ -13,6 +14,7 @@ import {
   isWriteFailedError,
   type WriteFailedError,
 } from "../../src/file/index.js";
+import { isCorruptionError } from "../../src/index.js";
 import { tempDir } from "./helpers.js";
 
 describe("opening a file backend under a regular file", () => {
@@ -56,5 +58,32 @@ describe("a FileStore whose directory was removed under it", () => {
     await FileStore.open({ directory }).then((s) => s.close());
     await store.save([change]);
     expect(await store.load("ns")).toHaveLength(1);
+  });
+});
+
+describe("a FileStore with a directory where a namespace's file belongs", () => {
+  it("fails load, compact and watch with a CorruptionError naming the path, a save with a WriteFailedError, and serves other namespaces", async () => {
+    const directory = join(tempDir(), "store");
+    await using store = await FileStore.open({ directory });
+    const change = (namespace: string) =>
+      ({ namespace, changeType: "set", entityType: "t", entityId: "a", entity: 1 }) as const;
+    await store.save([change("good")]);
+    const file = join(store.directory, "bad.jsonl");
+    mkdirSync(file);
+    for (const call of [() => store.load("bad"), () => store.compact("bad")]) {
+      const error = await call().catch((e: unknown) => e);
+      expect(isCorruptionError(error), String(error)).toBe(true);
+      expect(error).toMatchObject({ file, message: expect.stringContaining("a directory") });
+    }
+    const feed = store.watch("bad");
+    const fed = await feed[Symbol.asyncIterator]()
+      .next()
+      .catch((e: unknown) => e);
+    expect(isCorruptionError(fed), String(fed)).toBe(true);
+    const saved = await store.save([change("bad")]).catch((e: unknown) => e);
+    expect(saved).toMatchObject({ errno: "EISDIR", path: file });
+    expect(isWriteFailedError(saved), String(saved)).toBe(true);
+    expect(await store.listNamespaces()).toEqual(["good"]);
+    expect(await store.load("good")).toHaveLength(1);
   });
 });
