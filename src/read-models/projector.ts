@@ -13,6 +13,7 @@ import {
   checkRetryPolicy,
   checkSignal,
   isInvalidNameError,
+  MAX_NAME_BYTES,
   MAX_TIMER_MS,
   NotFoundError,
   OptionChecker,
@@ -546,6 +547,19 @@ const validateStreamId = (value: unknown): void => validateName("streamId", valu
 const describeValue = (value: unknown): string =>
   typeof value === "string" ? JSON.stringify(value) : typeof value === "function" ? "a function" : String(value);
 
+/** The longest generation suffix a rebuild appends to a projection's name and model type. */
+const MAX_SUFFIX_BYTES = Buffer.byteLength(generationModelType("", Number.MAX_SAFE_INTEGER));
+
+/** Checks that `value` (a valid name) stays within the name limit with a rebuild's generation suffix. */
+function checkSuffixRoom(what: string, value: string): void {
+  const bytes = Buffer.byteLength(value, "utf8");
+  if (bytes + MAX_SUFFIX_BYTES <= MAX_NAME_BYTES) return;
+  throw new ConfigurationError(
+    `${what} is ${bytes} UTF-8 bytes: at most ${MAX_NAME_BYTES - MAX_SUFFIX_BYTES}, so that a rebuild's generation ` +
+      `(written under the name with "${GENERATION_SEPARATOR}" and its number appended) stays within the limit of ${MAX_NAME_BYTES}`,
+  );
+}
+
 /**
  * Checks a projection's field (`what` names it) with `validate`, a validator of core/validation.
  * @throws ConfigurationError naming the projection and the field, with the `InvalidNameError` as its cause
@@ -579,6 +593,9 @@ function checkProjections(projections: readonly Projection[]): void {
     /** The field `key` of this projection, for a message. */
     const at = (key: string) => `${where}.${key} (projection ${JSON.stringify(p.name)})`;
     checkProjectionName(at("modelType"), p.modelType, validateEntityType);
+    // A rebuild writes generation N under `name~N` and `modelType~N`: leave room for the longest suffix.
+    checkSuffixRoom(`${where}.name`, p.name);
+    checkSuffixRoom(at("modelType"), p.modelType);
     if (p.modelType === GENERATION_MODEL_TYPE)
       throw new ConfigurationError(`${at("modelType")} ${GENERATION_MODEL_TYPE} is the projector's own`);
     const { schemaVersion, stream, streamPrefix } = p;

@@ -489,6 +489,9 @@ export function describeProjector(name: string, makeStore: () => ReadModelStore)
         [{ stream: "order-\u0001" }, /projections\[0\]\.stream \(projection "summaries"\).*control/],
         [{ streamPrefix: 7 as unknown as string }, /projections\[0\]\.streamPrefix \(projection "summaries"\).*7/],
         [{ name: "a\u0001b" }, /projections\[0\]\.name "a\\u0001b".*control/],
+        // No room left for a rebuild's "~N": the store would refuse generation 1's name or model type.
+        [{ modelType: "m".repeat(239) }, /projections\[0\]\.modelType \(projection "summaries"\) is 239 UTF-8 bytes: at most 238/],
+        [{ name: "n".repeat(239) }, /projections\[0\]\.name is 239 UTF-8 bytes: at most 238/],
       ];
       for (const [override, message] of bad) {
         const error = await Projector.open({
@@ -506,6 +509,23 @@ export function describeProjector(name: string, makeStore: () => ReadModelStore)
         projections: [summaries({ stream: "order-1/x", schemaVersion: 0 })],
       });
       await projector.waitForCatchUp({ timeoutMs: 5000 });
+    });
+
+    it("a projection with the longest name and model type it accepts rebuilds", async () => {
+      const events = new MemoryEventStore();
+      await events.append("order-1", [place("ann", 1)]);
+      const readModels = makeStore();
+      const name = "n".repeat(238);
+      const modelType = "m".repeat(238);
+      await using projector = await Projector.open({
+        eventStore: events,
+        readModels,
+        projections: [summaries({ name, modelType })],
+      });
+      await projector.rebuild(name);
+      await projector.waitForCatchUp({ timeoutMs: 5000 });
+      expect(projector.status(name)).toMatchObject({ status: "up_to_date", checkpoint: 1 });
+      expect(await readModels.load(`${modelType}~1`, "ann")).toBeDefined();
     });
   });
 }
