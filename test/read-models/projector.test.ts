@@ -490,7 +490,10 @@ export function describeProjector(name: string, makeStore: () => ReadModelStore)
         [{ streamPrefix: 7 as unknown as string }, /projections\[0\]\.streamPrefix \(projection "summaries"\).*7/],
         [{ name: "a\u0001b" }, /projections\[0\]\.name "a\\u0001b".*control/],
         // No room left for a rebuild's "~N": the store would refuse generation 1's name or model type.
-        [{ modelType: "m".repeat(239) }, /projections\[0\]\.modelType \(projection "summaries"\) is 239 UTF-8 bytes: at most 238/],
+        [
+          { modelType: "m".repeat(239) },
+          /projections\[0\]\.modelType \(projection "summaries"\) is 239 UTF-8 bytes: at most 238/,
+        ],
         [{ name: "n".repeat(239) }, /projections\[0\]\.name is 239 UTF-8 bytes: at most 238/],
       ];
       for (const [override, message] of bad) {
