@@ -136,6 +136,7 @@ export {
   type Store,
   type StoreCapabilities,
   type StoreEntityType,
+  type TypeCheck,
   toChange,
   UnknownEntityTypes,
 } from "./core/store.js";

@@ -144,6 +144,18 @@ export interface PreparedChange {
   readonly json: string | undefined;
 }
 
+/**
+ * What {@link EntityTypeRegistry.checkSave} checks of a change about to be
+ * saved: its entity type and change type as they are stored, and (for a
+ * `set` of a type with a schema) the entity as it was read for the JSON
+ * stored. A {@link PreparedChange} is one without its entity.
+ */
+export interface TypeCheck {
+  readonly entityType: string;
+  readonly changeType: ChangeType;
+  readonly entity?: unknown;
+}
+
 /** A prepared change as a {@link Change} with its own copy of the entity. */
 export function toChange(prepared: PreparedChange): Change {
   const { namespace, entityType, entityId } = prepared;
@@ -218,7 +230,7 @@ export function prepareChanges(
 function prepareAll(
   changes: readonly ChangeInput[],
   options: { maxValueBytes?: number | undefined; clock?: (() => Date) | undefined },
-  entities: { entity: unknown }[] | undefined,
+  entities: unknown[] | undefined,
 ): PreparedChange[] {
   if (!Array.isArray(changes)) throw new ValidationError("changes", "must be an array of changes");
   const maxBytes = options.maxValueBytes ?? STORE_DEFAULTS.maxValueBytes;
@@ -233,7 +245,7 @@ function prepareAll(
     let json: string | undefined;
     if (changeType === ChangeType.Set) {
       const entity = input.entity;
-      if (entities) entities[i] = { entity };
+      if (entities) entities[i] = entity;
       // The messages are built only on error (arrow functions passed inline: nothing is made per change but them).
       json = toJsonWithin(
         entity,
@@ -300,22 +312,32 @@ export class EntityTypeRegistry {
     return [...this.#types.keys()];
   }
 
+  /** True when {@link checkSave} checks anything: types are registered, or unknown ones refused. */
+  get checksSaves(): boolean {
+    return this.#types.size > 0 || this.#reject;
+  }
+
+  /** True when {@link checkSave} looks at entities: a registered type may have a schema. */
+  get checksEntities(): boolean {
+    return this.#types.size > 0;
+  }
+
   /**
-   * Checks changes about to be saved: a registered type's schema validates
-   * each `set` entity, and unknown types are refused under `"reject"`.
+   * Checks changes about to be saved, as they are stored: a registered
+   * type's schema validates each `set` entity, and unknown types are refused
+   * under `"reject"`. Pass the entities (`entity`) when
+   * {@link checksEntities}; otherwise the prepared changes will do.
    * @throws ValidationError | UnknownEntityTypeError (nothing may be written then)
    */
-  checkSave(prepared: readonly PreparedChange[], inputs: readonly ChangeInput[]): void {
+  checkSave(changes: readonly TypeCheck[]): void {
     if (this.#types.size === 0 && !this.#reject) return;
-    for (let i = 0; i < prepared.length; i++) {
-      const p = prepared[i] as PreparedChange;
-      const type = this.#types.get(p.entityType);
+    for (const change of changes) {
+      const type = this.#types.get(change.entityType);
       if (!type) {
-        if (this.#reject) throw this.#unknown(p.entityType, "nothing was saved");
+        if (this.#reject) throw this.#unknown(change.entityType, "nothing was saved");
         continue;
       }
-      if (type.schema && p.changeType === ChangeType.Set)
-        validateWithSchema(type, (inputs[i] as { entity: unknown }).entity);
+      if (type.schema && change.changeType === ChangeType.Set) validateWithSchema(type, change.entity);
     }
   }
 
@@ -440,15 +462,17 @@ export abstract class BaseStore implements Store {
     this.checkOpen(undefined, options);
     const limits = { maxValueBytes: this.maxValueBytes, clock: this.clock };
     // Without registered types no entity is looked at again (a save is refused, or not checked further).
-    if (this.types.names.length === 0) {
+    if (!this.types.checksEntities) {
       const prepared = prepareChanges(changes, limits);
-      this.types.checkSave(prepared, changes);
+      this.types.checkSave(prepared);
       return prepared;
     }
     // Schemas check the entities as they were read for the JSON stored, not as a getter answers a second time.
-    const entities: { entity: unknown }[] = new Array(changes.length);
+    const entities: unknown[] = new Array(changes.length);
     const prepared = prepareAll(changes, limits, entities);
-    this.types.checkSave(prepared, entities as readonly { entity: unknown }[] as readonly ChangeInput[]);
+    this.types.checkSave(
+      prepared.map((p, i) => ({ entityType: p.entityType, changeType: p.changeType, entity: entities[i] })),
+    );
     return prepared;
   }
 

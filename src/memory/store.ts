@@ -17,7 +17,6 @@ import {
   FeedEventType,
   type FeedSource,
   type LoadOptions,
-  type PreparedChange,
   type SaveOptions,
   type StoreCapabilities,
   validateNamespace,
@@ -55,7 +54,7 @@ export class MemoryStore extends BaseStore {
       this.maxValueBytes,
       this.clock,
     );
-    this.#checkTypes(changes, entityTypes, changeTypes, entities);
+    this.#checkTypes(entityTypes, changeTypes, entities);
     const touched = new Set<string>();
     // The namespace of the previous change and its entries.
     let entries: Entries | undefined;
@@ -88,25 +87,14 @@ export class MemoryStore extends BaseStore {
    * (an input's getter answering another time cannot get an unregistered
    * type or an entity its schema refuses past them).
    */
-  #checkTypes(
-    changes: readonly ChangeInput[],
-    entityTypes: readonly string[],
-    changeTypes: readonly ChangeType[],
-    entities: readonly unknown[],
-  ): void {
-    // Without registered types no change is looked at further (a save is refused, or not checked).
-    if (this.types.names.length === 0) {
-      this.types.checkSave(changes as readonly ChangeInput[] as readonly PreparedChange[], changes);
-      return;
-    }
-    const checked = entityTypes.map((entityType, i) => ({
-      entityType,
-      changeType: changeTypes[i],
-      entity: entities[i],
-    }));
+  #checkTypes(entityTypes: readonly string[], changeTypes: readonly ChangeType[], entities: readonly unknown[]): void {
+    if (!this.types.checksSaves) return;
     this.types.checkSave(
-      checked as readonly object[] as readonly PreparedChange[],
-      checked as readonly object[] as readonly ChangeInput[],
+      entityTypes.map((entityType, i) => ({
+        entityType,
+        changeType: changeTypes[i] as ChangeType,
+        entity: this.types.checksEntities ? entities[i] : undefined,
+      })),
     );
   }
 
