@@ -309,7 +309,9 @@ export class Projector implements AsyncDisposable {
       shadow.mirror = true;
       // The waiters went by the stopped generation: the new one may have handled what they wait for already.
       this.#wake();
-      await shadow.writeStatus();
+      // The switch is done and stays done: a status write the store keeps refusing (under the retry policy) is left
+      // to the new generation's next checkpoint, which writes it again.
+      await retrying(this.#host.retry, () => shadow.writeStatus()).catch(() => undefined);
       this.#background(this.#retire(slot));
     } finally {
       slot.rebuild = undefined;

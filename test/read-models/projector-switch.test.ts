@@ -100,6 +100,32 @@ for (const [name, makeStore] of Object.entries(STORES)) {
       expect(await readModels.load("Counter~1", "a")).toBeDefined();
     });
 
+    it("the status written after the switch is retried; one the store keeps refusing does not undo the switch", async () => {
+      for (const refusals of [1, Number.POSITIVE_INFINITY]) {
+        const { readModels, projector } = await caughtUp(makeStore(), true);
+        await using _ = projector;
+        let switched = false;
+        let refused = 0;
+        onSwitch(readModels, async () => {
+          switched = true;
+        });
+        const update = readModels.updateProjectionStatus.bind(readModels);
+        readModels.updateProjectionStatus = async (record) => {
+          if (switched && record.name === "counter" && refused < refusals) {
+            refused++;
+            throw new Error("status write refused");
+          }
+          return update(record);
+        };
+        await projector.rebuild("counter");
+        expect(await pointer(readModels)).toMatchObject({ active: 1 });
+        expect((await projector.models.load<{ n: number }>("Counter", "a"))?.model).toEqual({ n: 2 });
+        const stored = await readModels.getProjectionStatus("counter");
+        if (refusals === 1) expect(stored).toMatchObject({ status: "up_to_date", checkpoint: 2 });
+        else expect(refused).toBe(retry.maxAttempts); // tried under the retry policy, then left to the next checkpoint
+      }
+    });
+
     it("a switch write the store keeps refusing rejects the rebuild; the old generation serves on, and a later rebuild switches", async () => {
       const { events, readModels, projector } = await caughtUp(makeStore(), true);
       await using _ = projector;
