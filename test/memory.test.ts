@@ -15,6 +15,24 @@ describeStoreContract("MemoryStore (small size limit)", () => new MemoryStore({ 
 });
 
 describe("MemoryStore extras", () => {
+  it("refuses invalid and unknown options with a ConfigurationError naming the option", async () => {
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [{ maxValueByte: 10 }, /MemoryStore has no option maxValueByte \(its options: clock, entityTypes, maxValueBytes/],
+      [{ bucket: "x" }, /MemoryStore has no option bucket/],
+      [{ maxValueBytes: 0 }, /MemoryStore option maxValueBytes must be an integer >= 1, got 0/],
+    ];
+    for (const [options, message] of cases) {
+      expect(() => new MemoryStore(options)).toThrow(message);
+      await expect(MemoryStore.open(options)).rejects.toMatchObject({ code: "STATELOG_CONFIGURATION" });
+    }
+    await MemoryStore.open({
+      maxValueBytes: 10,
+      unknownEntityTypes: "reject",
+      entityTypes: [],
+      clock: () => new Date(),
+    });
+  });
+
   it("refuses a missing namespace in load and compact with an InvalidNameError, as every store does", async () => {
     await using store = new MemoryStore();
     const bad = undefined as unknown as string;

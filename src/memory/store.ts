@@ -4,6 +4,7 @@
  * caches in front of a durable store.
  */
 import {
+  BASE_STORE_OPTION_NAMES,
   BaseStore,
   type BaseStoreOptions,
   type CallOptions,
@@ -17,6 +18,7 @@ import {
   FeedEventType,
   type FeedSource,
   type LoadOptions,
+  OptionChecker,
   type SaveOptions,
   type StoreCapabilities,
   validateNamespace,
@@ -39,6 +41,7 @@ export class MemoryStore extends BaseStore {
 
   constructor(options: MemoryStoreOptions = {}) {
     super("memory store", options, "MemoryStore");
+    new OptionChecker<MemoryStoreOptions>("MemoryStore", options, {}).known(BASE_STORE_OPTION_NAMES);
   }
 
   /** A new, empty store (the same as `new MemoryStore(options)`: nothing to connect to). */
