@@ -58,15 +58,44 @@ const testingIndex = pathToFileURL(path.join(root, "src/testing/index.ts")).href
 const peersModule = pathToFileURL(path.join(root, "src/testing/peers.ts")).href;
 
 describe("statelog/testing without its optional peers", () => {
-  it("importing it without vitest fails with an error that says to install vitest", async () => {
+  it("imports without vitest: deciderSpec works, and registering a suite fails with an error that says to install vitest", async () => {
     const result = await runWithout(
       "vitest",
-      `await import(${JSON.stringify(testingIndex)});\nconsole.log("imported");\n`,
+      `const testing = await import(${JSON.stringify(testingIndex)});
+console.log("imported");
+const spec = testing.deciderSpec({
+  initialState: () => ({ n: 0 }),
+  evolve: (s, e) => ({ n: s.n + e.data.by }),
+  decide: (c, s) => {
+    if (s.n + c.by > 2) throw new Error("over 2");
+    return [{ type: "Added", data: { by: c.by } }];
+  },
+});
+spec.given([]).when({ by: 1 }).thenEvents([{ type: "Added", data: { by: 1 } }]);
+spec.given([{ type: "Added", data: { by: 2 } }]).when({ by: 1 }).thenThrows(/over 2/);
+try {
+  spec.given([]).when({ by: 1 }).thenEvents([{ type: "Added", data: { by: 5 } }]);
+  console.log("wrong events passed");
+} catch (error) {
+  console.log("assertion: " + error.name);
+}
+console.log("decider specs ran");
+try {
+  testing.describeStoreContract("x", () => undefined);
+  console.log("registered");
+} catch (error) {
+  console.log("error: " + error.message);
+}
+`,
     );
-    expect(result.code).not.toBe(0);
-    expect(result.stdout).not.toContain("imported");
-    expect(result.stderr).toContain('statelog/testing needs the package "vitest"');
-    expect(result.stderr).toContain("npm install --save-dev vitest");
+    expect(result.stderr).toBe("");
+    expect(result.stdout).toContain("imported");
+    expect(result.stdout).toContain("assertion: AssertionError");
+    expect(result.stdout).not.toContain("wrong events passed");
+    expect(result.stdout).toContain("decider specs ran");
+    expect(result.stdout.split("\n")).not.toContain("registered");
+    expect(result.stdout).toContain('error: statelog/testing needs the package "vitest"');
+    expect(result.stdout).toContain("npm install --save-dev vitest");
   }, 60_000);
 
   it("imports without fast-check; the property tests then fail with an error that says to install fast-check", async () => {
