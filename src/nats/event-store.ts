@@ -553,12 +553,14 @@ export class NatsEventStore extends BaseEventStore {
     this.#fillTo = Math.max(this.#fillTo, seq);
     // Nothing to read (a refill after the consumer delivered): the fill would end within this call, before
     // `#filling` is set to it, which would then stay set and keep every later fill from starting.
-    if (this.#filling || this.closed || this.#failure || this.#ingested >= this.#fillTo) return;
+    // Not `closed`: while the store closes, the appends close() waits for may need a fill (release() then fails the
+    // store, which stops fills).
+    if (this.#filling || this.#failure || this.#ingested >= this.#fillTo) return;
     this.#filling = (async () => {
       try {
         // What follows the last message read is this index's only if the stream is still the one it read.
         if (!(await this.#checkLastMessage())) return;
-        while (this.#ingested < this.#fillTo && !this.closed && !this.#failure) {
+        while (this.#ingested < this.#fillTo && !this.#failure) {
           const next = this.#ingested + 1;
           const sm = await this.#jet.jsm.streams.getMessage(this.stream, { seq: next }).catch(() => undefined);
           if (sm === undefined) break; // the server is not answering: read again in a moment (below)
@@ -591,7 +593,7 @@ export class NatsEventStore extends BaseEventStore {
         this.#filling = undefined;
         // Stopped short (no answer): again in a moment while a waiter that asked for a fill still waits.
         const to = this.#fillTo;
-        if (this.#ingested < to && !this.closed && !this.#failure && this.#waiters.some((w) => w.seq <= to)) {
+        if (this.#ingested < to && !this.#failure && this.#waiters.some((w) => w.seq <= to)) {
           clearTimeout(this.#refill);
           this.#refill = setTimeout(() => this.#fill(to), 500);
         }
@@ -889,7 +891,19 @@ export class NatsEventStore extends BaseEventStore {
     return { globalPosition: this.log.lastGlobal, events: this.log.global.length, bytes: 0 };
   }
 
+  /**
+   * Waits for the appends under way, as the file event store's close waits
+   * for its writes: one the server acknowledged resolves once the index
+   * ingested it (or fails with an `UnavailableError` after
+   * `catchUpTimeoutMs` without progress: it is stored then), one not
+   * published yet fails with a `ClosedError` without publishing (each
+   * attempt checks). Rejecting an acknowledged append would tell its caller
+   * it failed while it is stored: appended again, it would be there twice.
+   * No append starts meanwhile (`append` checks first, synchronously), so
+   * the chains' last appends are the last ones.
+   */
   protected override async release(): Promise<void> {
+    await Promise.allSettled([...this.#chains.values()]);
     this.#fail(new ClosedError(`event store ${JSON.stringify(this.name)}`));
   }
 
