@@ -392,8 +392,14 @@ export class NatsEventStore extends BaseEventStore {
     old.messages?.stop();
     // Its node may come back: it would keep the consumer until its inactivity threshold otherwise.
     void old.consumer?.delete().catch(() => undefined);
-    // Closed meanwhile: #fail stopped the old one.
-    if (this.closed || this.#failure) this.#messages?.stop();
+    // Closed meanwhile: #fail stopped the old one (and close() deleted it); the new one goes too.
+    if (this.closed || this.#failure) {
+      this.#messages?.stop();
+      if (this.closed && this.#consumer === consumer) {
+        this.#consumer = undefined;
+        await consumer.delete().catch(() => undefined);
+      }
+    }
   }
 
   #ingest(m: Pick<JsMsg, "seq" | "subject" | "data">): void {
@@ -900,11 +906,16 @@ export class NatsEventStore extends BaseEventStore {
    * attempt checks). Rejecting an acknowledged append would tell its caller
    * it failed while it is stored: appended again, it would be there twice.
    * No append starts meanwhile (`append` checks first, synchronously), so
-   * the chains' last appends are the last ones.
+   * the chains' last appends are the last ones. Then stops the ordered
+   * consumer and deletes it on the server, where it would stay, inactive,
+   * for five minutes (errors ignored: a closed connection, a server gone).
    */
   protected override async release(): Promise<void> {
     await Promise.allSettled([...this.#chains.values()]);
     this.#fail(new ClosedError(`event store ${JSON.stringify(this.name)}`));
+    const consumer = this.#consumer;
+    this.#consumer = undefined;
+    if (consumer !== undefined && !this.#settings.client.isClosed()) await consumer.delete().catch(() => undefined);
   }
 
   /**
