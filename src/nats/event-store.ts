@@ -409,24 +409,55 @@ export class NatsEventStore extends BaseEventStore {
       throw new CorruptionError(where, m.seq, `subject ${m.subject} is not under the store's prefix ${this.prefix}`);
     }
     const streamId = decodeToken(m.subject.slice(this.prefix.length + 1), where);
-    let body: { first?: unknown; events?: unknown };
+    let parsed: unknown;
     try {
-      body = JSON.parse(TD.decode(m.data));
+      parsed = JSON.parse(TD.decode(m.data));
     } catch (error) {
       throw new CorruptionError(where, m.seq, "message is not JSON", { cause: error });
     }
-    if (!Array.isArray(body.events) || typeof body.first !== "number") {
-      throw new CorruptionError(where, m.seq, "message is not a statelog append");
+    const body = parsed as { first?: unknown; events?: unknown } | null;
+    if (
+      typeof body !== "object" ||
+      body === null ||
+      !Array.isArray(body.events) ||
+      body.events.length === 0 ||
+      !Number.isSafeInteger(body.first) ||
+      (body.first as number) < 1
+    ) {
+      throw new CorruptionError(
+        where,
+        m.seq,
+        'message is not a statelog append ({"first":<position>,"events":[…]}, at least one event)',
+      );
     }
-    const inputs = (body.events as { timestamp: string }[]).map((e) => ({ ...e, timestamp: new Date(e.timestamp) }));
-    const events = prepareEvents(inputs as unknown as EventInput[], Number.MAX_SAFE_INTEGER);
+    const first = body.first as number;
+    const inputs = body.events.map((e: unknown, i) => {
+      const stored = e as { timestamp?: unknown } | null;
+      if (
+        typeof stored !== "object" ||
+        stored === null ||
+        Array.isArray(stored) ||
+        typeof stored.timestamp !== "string"
+      ) {
+        throw new CorruptionError(where, m.seq, `events[${i}] is not a stored event (an object with a timestamp)`);
+      }
+      return { ...stored, timestamp: new Date(stored.timestamp) };
+    });
+    let events: ReturnType<typeof prepareEvents>;
+    try {
+      events = prepareEvents(inputs as unknown as EventInput[], Number.MAX_SAFE_INTEGER);
+    } catch (error) {
+      throw new CorruptionError(where, m.seq, `message holds an event that is not valid: ${messageOf(error)}`, {
+        cause: error,
+      });
+    }
     // Positions never restart: a stream whose first events are gone (retention) resumes at `first`.
     const known = this.log.streams.get(streamId);
-    if (known && known.events.length > 0 && known.last < body.first - 1) {
-      this.#skipped(known, body.first, m.subject, m.seq);
+    if (known && known.events.length > 0 && known.last < first - 1) {
+      this.#skipped(known, first, m.subject, m.seq);
     }
-    if ((!known && body.first > 1) || (known && known.last < body.first - 1)) {
-      this.log.restoreStream(streamId, body.first, body.first - 1);
+    if ((!known && first > 1) || (known && known.last < first - 1)) {
+      this.log.restoreStream(streamId, first, first - 1);
     }
     const request = { streamId, events, expectedVersion: undefined };
     const planned = this.log.plan([request], UNLIMITED)[0] as PlannedAppend;

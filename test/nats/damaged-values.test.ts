@@ -1,15 +1,17 @@
 /**
- * Values the stores never write, put there by hand with the plain KV
- * client: reads fail with a `CorruptionError` naming the bucket and the
- * key, never a `TypeError`, an
+ * Values the stores never write, put there by hand with the plain KV or
+ * JetStream client: reads fail with a `CorruptionError` naming the bucket
+ * (or stream) and the key (or sequence), never a `TypeError`, an
  * `UnavailableError` (a retry never helps) or a `ValidationError`, and
  * never hand out a model with invalid metadata.
  */
+import { jetstream } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type CorruptionError, isCorruptionError } from "../../src/core/errors.js";
-import { NatsReadModelStore } from "../../src/nats/index.js";
+import { createEvent } from "../../src/events/index.js";
+import { NatsEventStore, NatsReadModelStore } from "../../src/nats/index.js";
 import { connectTest, deleteTestStreams, uniqueBucket } from "./env.js";
 
 let nc: NatsConnection;
@@ -126,6 +128,42 @@ describe("NatsReadModelStore: damaged values", () => {
       await kv.put("s.p1", JSON.stringify(status()));
       expect(await store.getProjectionStatus("p1")).toEqual({ ...status(), updatedAt: new Date(status().updatedAt) });
       await store.close();
+    },
+  );
+});
+
+describe("NatsEventStore: damaged messages", () => {
+  const event = { id: "e1", type: "t", timestamp: "2024-05-01T10:00:00.000Z", data: {} };
+  const damaged: [string, string][] = [
+    ["null", "null"],
+    ["a number", "42"],
+    ["an array", "[]"],
+    ["no events", '{"first":1}'],
+    ["no event at all", '{"first":1,"events":[]}'],
+    ["a first position that is a string", JSON.stringify({ first: "1", events: [event] })],
+    ["a first position of 0", JSON.stringify({ first: 0, events: [event] })],
+    ["an event that is null", '{"first":1,"events":[null]}'],
+    ["an event with an id only", '{"first":1,"events":[{"id":"x"}]}'],
+    ["an event without a type", JSON.stringify({ first: 1, events: [{ ...event, type: undefined }] })],
+    ["an event with an invalid timestamp", JSON.stringify({ first: 1, events: [{ ...event, timestamp: "later" }] })],
+    ["an event with metadata that is not an object", JSON.stringify({ first: 1, events: [{ ...event, metadata: 7 }] })],
+  ];
+
+  it.each(damaged)(
+    "a message with %s: catchUp and open fail with a CorruptionError naming stream and sequence",
+    async (_what, body) => {
+      const stream = uniqueBucket("EVD");
+      const store = await NatsEventStore.open({ client: nc, stream });
+      await store.append("ok", [createEvent("t", {})]);
+      const { seq } = await jetstream(nc).publish(`${store.prefix}.bad`, body);
+      const errors = [await failure(store.catchUp())];
+      await store.close();
+      errors.push(await failure(NatsEventStore.open({ client: nc, stream })));
+      for (const error of errors) {
+        expect(isCorruptionError(error), String(error)).toBe(true);
+        expect((error as CorruptionError).file).toBe(`NATS stream ${stream}`);
+        expect((error as CorruptionError).line).toBe(seq);
+      }
     },
   );
 });
