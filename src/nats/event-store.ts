@@ -392,8 +392,14 @@ export class NatsEventStore extends BaseEventStore {
     old.messages?.stop();
     // Its node may come back: it would keep the consumer until its inactivity threshold otherwise.
     void old.consumer?.delete().catch(() => undefined);
-    // Closed meanwhile: #fail stopped the old one.
-    if (this.closed || this.#failure) this.#messages?.stop();
+    // Closed meanwhile: #fail stopped the old one (and close() deleted it); the new one goes too.
+    if (this.closed || this.#failure) {
+      this.#messages?.stop();
+      if (this.closed && this.#consumer === consumer) {
+        this.#consumer = undefined;
+        await consumer.delete().catch(() => undefined);
+      }
+    }
   }
 
   #ingest(m: Pick<JsMsg, "seq" | "subject" | "data">): void {
@@ -403,24 +409,55 @@ export class NatsEventStore extends BaseEventStore {
       throw new CorruptionError(where, m.seq, `subject ${m.subject} is not under the store's prefix ${this.prefix}`);
     }
     const streamId = decodeToken(m.subject.slice(this.prefix.length + 1), where);
-    let body: { first?: unknown; events?: unknown };
+    let parsed: unknown;
     try {
-      body = JSON.parse(TD.decode(m.data));
+      parsed = JSON.parse(TD.decode(m.data));
     } catch (error) {
       throw new CorruptionError(where, m.seq, "message is not JSON", { cause: error });
     }
-    if (!Array.isArray(body.events) || typeof body.first !== "number") {
-      throw new CorruptionError(where, m.seq, "message is not a statelog append");
+    const body = parsed as { first?: unknown; events?: unknown } | null;
+    if (
+      typeof body !== "object" ||
+      body === null ||
+      !Array.isArray(body.events) ||
+      body.events.length === 0 ||
+      !Number.isSafeInteger(body.first) ||
+      (body.first as number) < 1
+    ) {
+      throw new CorruptionError(
+        where,
+        m.seq,
+        'message is not a statelog append ({"first":<position>,"events":[…]}, at least one event)',
+      );
     }
-    const inputs = (body.events as { timestamp: string }[]).map((e) => ({ ...e, timestamp: new Date(e.timestamp) }));
-    const events = prepareEvents(inputs as unknown as EventInput[], Number.MAX_SAFE_INTEGER);
+    const first = body.first as number;
+    const inputs = body.events.map((e: unknown, i) => {
+      const stored = e as { timestamp?: unknown } | null;
+      if (
+        typeof stored !== "object" ||
+        stored === null ||
+        Array.isArray(stored) ||
+        typeof stored.timestamp !== "string"
+      ) {
+        throw new CorruptionError(where, m.seq, `events[${i}] is not a stored event (an object with a timestamp)`);
+      }
+      return { ...stored, timestamp: new Date(stored.timestamp) };
+    });
+    let events: ReturnType<typeof prepareEvents>;
+    try {
+      events = prepareEvents(inputs as unknown as EventInput[], Number.MAX_SAFE_INTEGER);
+    } catch (error) {
+      throw new CorruptionError(where, m.seq, `message holds an event that is not valid: ${messageOf(error)}`, {
+        cause: error,
+      });
+    }
     // Positions never restart: a stream whose first events are gone (retention) resumes at `first`.
     const known = this.log.streams.get(streamId);
-    if (known && known.events.length > 0 && known.last < body.first - 1) {
-      this.#skipped(known, body.first, m.subject, m.seq);
+    if (known && known.events.length > 0 && known.last < first - 1) {
+      this.#skipped(known, first, m.subject, m.seq);
     }
-    if ((!known && body.first > 1) || (known && known.last < body.first - 1)) {
-      this.log.restoreStream(streamId, body.first, body.first - 1);
+    if ((!known && first > 1) || (known && known.last < first - 1)) {
+      this.log.restoreStream(streamId, first, first - 1);
     }
     const request = { streamId, events, expectedVersion: undefined };
     const planned = this.log.plan([request], UNLIMITED)[0] as PlannedAppend;
@@ -553,12 +590,14 @@ export class NatsEventStore extends BaseEventStore {
     this.#fillTo = Math.max(this.#fillTo, seq);
     // Nothing to read (a refill after the consumer delivered): the fill would end within this call, before
     // `#filling` is set to it, which would then stay set and keep every later fill from starting.
-    if (this.#filling || this.closed || this.#failure || this.#ingested >= this.#fillTo) return;
+    // Not `closed`: while the store closes, the appends close() waits for may need a fill (release() then fails the
+    // store, which stops fills).
+    if (this.#filling || this.#failure || this.#ingested >= this.#fillTo) return;
     this.#filling = (async () => {
       try {
         // What follows the last message read is this index's only if the stream is still the one it read.
         if (!(await this.#checkLastMessage())) return;
-        while (this.#ingested < this.#fillTo && !this.closed && !this.#failure) {
+        while (this.#ingested < this.#fillTo && !this.#failure) {
           const next = this.#ingested + 1;
           const sm = await this.#jet.jsm.streams.getMessage(this.stream, { seq: next }).catch(() => undefined);
           if (sm === undefined) break; // the server is not answering: read again in a moment (below)
@@ -591,7 +630,7 @@ export class NatsEventStore extends BaseEventStore {
         this.#filling = undefined;
         // Stopped short (no answer): again in a moment while a waiter that asked for a fill still waits.
         const to = this.#fillTo;
-        if (this.#ingested < to && !this.closed && !this.#failure && this.#waiters.some((w) => w.seq <= to)) {
+        if (this.#ingested < to && !this.#failure && this.#waiters.some((w) => w.seq <= to)) {
           clearTimeout(this.#refill);
           this.#refill = setTimeout(() => this.#fill(to), 500);
         }
@@ -889,8 +928,25 @@ export class NatsEventStore extends BaseEventStore {
     return { globalPosition: this.log.lastGlobal, events: this.log.global.length, bytes: 0 };
   }
 
+  /**
+   * Waits for the appends under way, as the file event store's close waits
+   * for its writes: one the server acknowledged resolves once the index
+   * ingested it (or fails with an `UnavailableError` after
+   * `catchUpTimeoutMs` without progress: it is stored then), one not
+   * published yet fails with a `ClosedError` without publishing (each
+   * attempt checks). Rejecting an acknowledged append would tell its caller
+   * it failed while it is stored: appended again, it would be there twice.
+   * No append starts meanwhile (`append` checks first, synchronously), so
+   * the chains' last appends are the last ones. Then stops the ordered
+   * consumer and deletes it on the server, where it would stay, inactive,
+   * for five minutes (errors ignored: a closed connection, a server gone).
+   */
   protected override async release(): Promise<void> {
+    await Promise.allSettled([...this.#chains.values()]);
     this.#fail(new ClosedError(`event store ${JSON.stringify(this.name)}`));
+    const consumer = this.#consumer;
+    this.#consumer = undefined;
+    if (consumer !== undefined && !this.#settings.client.isClosed()) await consumer.delete().catch(() => undefined);
   }
 
   /**

@@ -114,12 +114,6 @@ interface Latest {
   text: string;
 }
 
-/** The stored form of a model: `{"metadata":{…},"model":…}`. */
-interface StoredValue {
-  metadata: unknown;
-  model: unknown;
-}
-
 /** Read models and projection statuses in a NATS KV bucket. Open it with {@link NatsReadModelStore.open}. */
 export class NatsReadModelStore implements ReadModelStore {
   readonly capabilities: ReadModelStoreCapabilities = { atomicCheckpoint: false, indexes: false, durable: true };
@@ -241,7 +235,8 @@ export class NatsReadModelStore implements ReadModelStore {
       throw natsError(error, `load of read model ${modelType}/${id}`);
     }
     if (entry?.operation !== "PUT") return undefined;
-    return stored<M>(parse<StoredValue>(entry.text, key), entry.revision);
+    const where = this.#where(key, entry.revision);
+    return stored<M>(envelope(entry.text, where, modelType, id), entry.revision);
   }
 
   /**
@@ -299,7 +294,8 @@ export class NatsReadModelStore implements ReadModelStore {
     const entries: { id: string; value: unknown; stored: StoredValue; revision: number }[] = [];
     for (const k of keys) {
       if (k.deleted) continue;
-      const value = parse<StoredValue>(k.text, modelKey(query.modelType, k.id));
+      const where = this.#where(modelKey(query.modelType, k.id), k.revision);
+      const value = envelope(k.text, where, query.modelType, k.id);
       entries.push({ id: k.id, value: value.model, stored: value, revision: k.revision });
     }
     const page = runQuery(entries, query);
@@ -332,16 +328,17 @@ export class NatsReadModelStore implements ReadModelStore {
       throw natsError(error, `read of the status of projection ${name}`);
     }
     if (entry?.operation !== "PUT") return undefined;
-    return { ...statusFromJson(parse(entry.text, key)) };
+    return storedStatus(entry.text, this.#where(key, entry.revision), name);
   }
 
   /** Every projection status in the bucket (the keys `s.*`), sorted by name. */
   async listProjectionStatuses(options?: CallOptions): Promise<ProjectionStatusRecord[]> {
     this.#check(options);
     const found = await this.#readKeys("s.", (token) => token, false, options, "read of the projection statuses");
+    const where = (f: { key: string; revision: number }) => this.#where(`s.${f.key}`, f.revision);
     return found
       .filter((f) => !f.deleted)
-      .map((f) => ({ ...statusFromJson(parse(f.text, `s.${f.key}`)) }))
+      .map((f) => storedStatus(f.text, where(f), decodeToken(f.key, where(f))))
       .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
@@ -498,10 +495,54 @@ export class NatsReadModelStore implements ReadModelStore {
     this.#state.check();
     throwIfAborted(options?.signal);
   }
+
+  /** Where a stored value is, for a `CorruptionError`: the bucket, the key and its revision. */
+  #where(key: string, revision: number): string {
+    return `NATS KV ${this.bucket} key ${key} revision ${revision}`;
+  }
+}
+
+/** The stored form of a model, checked: an object with a model and metadata (frozen) of the model at its key. */
+interface StoredValue {
+  model: unknown;
+  metadata: ReadModelMetadata;
 }
 
 function stored<M>(value: StoredValue, revision: number): StoredReadModel<M> {
-  return { model: value.model as M, metadata: copyMetadata(metadataFromJson(value.metadata)), revision };
+  return { model: value.model as M, metadata: copyMetadata(value.metadata), revision };
+}
+
+/**
+ * The stored form of the model `modelType`/`id`: `{"metadata":{…},"model":…}`
+ * with valid metadata of that model.
+ * @throws CorruptionError naming `where` for anything else
+ */
+function envelope(text: string, where: string, modelType: string, id: string): StoredValue {
+  const value = parse(text, where);
+  if (typeof value !== "object" || value === null || Array.isArray(value) || !("model" in value)) {
+    throw new CorruptionError(where, undefined, 'value is not a stored read model ({"metadata":…,"model":…})');
+  }
+  const metadata = metadataFromJson((value as { metadata?: unknown }).metadata, where);
+  if (metadata.modelType !== modelType || metadata.id !== id) {
+    throw new CorruptionError(
+      where,
+      undefined,
+      `value holds the metadata of read model ${metadata.modelType}/${metadata.id}, not of ${modelType}/${id}`,
+    );
+  }
+  return { model: (value as { model: unknown }).model, metadata };
+}
+
+/**
+ * The stored status of projection `name`, checked (a fresh copy).
+ * @throws CorruptionError naming `where` when it is not a valid status record of that projection
+ */
+function storedStatus(text: string, where: string, name: string): ProjectionStatusRecord {
+  const status = statusFromJson(parse(text, where), where);
+  if (status.name !== name) {
+    throw new CorruptionError(where, undefined, `value holds the status of projection ${JSON.stringify(status.name)}`);
+  }
+  return { ...status };
 }
 
 function modelKey(modelType: string, id: string): string {
@@ -512,10 +553,10 @@ function statusKey(name: string): string {
   return `s.${encodeToken(name)}`;
 }
 
-function parse<T>(text: string, key: string): T {
+function parse(text: string, where: string): unknown {
   try {
-    return JSON.parse(text) as T;
+    return JSON.parse(text);
   } catch (error) {
-    throw new CorruptionError(`NATS KV key ${key}`, undefined, "value is not JSON", { cause: error });
+    throw new CorruptionError(where, undefined, "value is not JSON", { cause: error });
   }
 }

@@ -7,7 +7,7 @@
  * snapshots are the newest by write order (which is by version for one
  * writer per stream).
  */
-import type { JetStreamManager } from "@nats-io/jetstream";
+import type { JetStreamManager, MsgRequest, NextMsgRequest, StoredMsg } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import {
@@ -83,6 +83,10 @@ export class NatsKvSnapshotStore implements SnapshotStore {
   /** The KV bucket. */
   readonly bucket: string;
   readonly #kv: KV;
+  /** The bucket's stream manager: the gets of a key's history (see {@link #history}). */
+  readonly #jsm: JetStreamManager;
+  /** Whether the bucket answers direct gets that are never stale (one replica, `allow_direct`). */
+  readonly #direct: boolean;
   /** Set on a bucket of more than one replica: its gets go to the stream leader (see {@link #newest}). */
   readonly #leader: JetStreamManager | undefined;
   readonly #maxBytes: number;
@@ -91,13 +95,17 @@ export class NatsKvSnapshotStore implements SnapshotStore {
   private constructor(
     bucket: string,
     kv: KV,
-    leader: JetStreamManager | undefined,
+    jsm: JetStreamManager,
+    replicated: boolean,
+    direct: boolean,
     durable: boolean,
     maxBytes: number,
   ) {
     this.bucket = bucket;
     this.#kv = kv;
-    this.#leader = leader;
+    this.#jsm = jsm;
+    this.#direct = direct && !replicated;
+    this.#leader = replicated ? jsm : undefined;
     this.#maxBytes = maxBytes;
     this.capabilities = { durable };
   }
@@ -135,9 +143,16 @@ export class NatsKvSnapshotStore implements SnapshotStore {
         PUT_OVERHEAD_BYTES,
         `NatsKvSnapshotStore bucket ${JSON.stringify(bucket)}`,
       );
-      const leader =
-        status.streamInfo.config.num_replicas !== 1 ? await nats.jetstream.jetstreamManager(client) : undefined;
-      return new NatsKvSnapshotStore(bucket, kv, leader, status.storage === NatsStorage.File, maxBytes);
+      const { num_replicas: replicaCount, allow_direct: direct } = status.streamInfo.config;
+      return new NatsKvSnapshotStore(
+        bucket,
+        kv,
+        await nats.jetstream.jetstreamManager(client),
+        replicaCount !== 1,
+        direct === true,
+        status.storage === NatsStorage.File,
+        maxBytes,
+      );
     } catch (error) {
       throw natsError(error, `opening KV bucket ${JSON.stringify(bucket)}`);
     }
@@ -199,8 +214,7 @@ export class NatsKvSnapshotStore implements SnapshotStore {
       if (options?.snapshotVersion !== undefined && options.snapshotVersion !== first.snapshotVersion) return undefined;
       if (pickSnapshot([first], options) !== undefined) return first;
       const all: AggregateSnapshot[] = [];
-      const history = await this.#kv.history({ key });
-      for await (const entry of history) {
+      for (const entry of await this.#history(key, options?.signal)) {
         if (entry.operation !== "PUT") continue;
         // An older value found damaged is left out (the newest one, read above, is reported when damaged).
         const snapshot = this.#decodeOrDamaged(streamId, entry.value);
@@ -252,6 +266,34 @@ export class NatsKvSnapshotStore implements SnapshotStore {
     );
     if (!sm) return null;
     return { operation: sm.header?.get("KV-Operation") || "PUT", revision: sm.seq, value: sm.data };
+  }
+
+  /**
+   * A key's values, oldest first: gets by subject (`next_by_subj`), one per
+   * value (at most `maxSnapshotsPerStream`), direct ones on a bucket of one
+   * replica, otherwise answered by the stream leader. Not the KV client's
+   * history, whose ordered consumer stays on the server for five minutes
+   * after each read.
+   */
+  async #history(key: string, signal: AbortSignal | undefined): Promise<Newest[]> {
+    const stream = `KV_${this.bucket}`;
+    const subject = `$KV.${this.bucket}.${key}`;
+    const out: Newest[] = [];
+    for (let seq = 1; ; ) {
+      throwIfAborted(signal);
+      // STREAM.MSG.GET accepts next_by_subj since nats-server 2.9; the client's type lists only seq and last_by_subj.
+      const query: NextMsgRequest = { next_by_subj: subject, seq };
+      const sm: StoredMsg | null = await retryingGet(
+        () =>
+          this.#direct
+            ? this.#jsm.direct.getMessage(stream, query)
+            : this.#jsm.streams.getMessage(stream, query as unknown as MsgRequest),
+        signal,
+      );
+      if (!sm) return out;
+      out.push({ operation: sm.header?.get("KV-Operation") || "PUT", revision: sm.seq, value: sm.data });
+      seq = sm.seq + 1;
+    }
   }
 
   /** {@link #decode}, or `undefined` for a value it finds damaged. */

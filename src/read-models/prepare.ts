@@ -4,7 +4,10 @@
  * status records, expected revisions.
  */
 import {
+  CorruptionError,
   copyJsonWithin,
+  isInvalidNameError,
+  isValidationError,
   type OptionChecker,
   ValidationError,
   VersionConflictError,
@@ -453,17 +456,71 @@ export function metadataToJson(metadata: ReadModelMetadata): string {
   return JSON.stringify({ ...metadata, lastUpdated: metadata.lastUpdated.toISOString() });
 }
 
-/** Metadata from its JSON form (a parsed object). */
-export function metadataFromJson(value: unknown): ReadModelMetadata {
-  const m = value as ReadModelMetadata & { lastUpdated: string };
-  return Object.freeze({
-    id: m.id,
-    modelType: m.modelType,
-    schemaVersion: m.schemaVersion,
-    lastUpdated: new Date(m.lastUpdated),
-    lastEventPosition: m.lastEventPosition,
-    metadata: Object.freeze({ ...m.metadata }),
-  });
+/**
+ * Runs `check`; a `ValidationError` or `InvalidNameError` it throws (what
+ * a write of the value would have been refused with) becomes a
+ * `CorruptionError` at `where` (and `line`): the value was stored.
+ */
+function storedValue<T>(check: () => T, what: string, where: string, line: number | undefined): T {
+  try {
+    return check();
+  } catch (error) {
+    if (!isValidationError(error) && !isInvalidNameError(error)) throw error;
+    throw new CorruptionError(where, line, `${what} is not valid: ${error.message}`, { cause: error });
+  }
+}
+
+/** True for a non-null object that is not an array (what a parsed JSON object is). */
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Metadata from its stored JSON form (a parsed object), checked as a save
+ * checks it: a model type and an id, `schemaVersion` and
+ * `lastEventPosition` integers >= 0, `lastUpdated` a valid date (an ISO
+ * string), free-form `metadata` an object of strings (none: `{}`).
+ * @param where what the stored data is, for the error (a file, a bucket and key)
+ * @param line where in it, when it has lines
+ * @throws CorruptionError naming `where` (and `line`) for anything else
+ */
+export function metadataFromJson(value: unknown, where: string, line?: number): ReadModelMetadata {
+  return storedValue(
+    () => {
+      if (!isRecord(value)) throw new ValidationError("metadata", "must be an object");
+      validateEntityType(value.modelType);
+      validateEntityId(value.id);
+      const { schemaVersion, lastEventPosition, lastUpdated, metadata } = value;
+      if (!Number.isSafeInteger(schemaVersion) || (schemaVersion as number) < 0) {
+        throw new ValidationError("metadata.schemaVersion", `must be an integer >= 0, got ${String(schemaVersion)}`);
+      }
+      if (!Number.isSafeInteger(lastEventPosition) || (lastEventPosition as number) < 0) {
+        throw new ValidationError(
+          "metadata.lastEventPosition",
+          `must be an integer >= 0, got ${String(lastEventPosition)}`,
+        );
+      }
+      const updated = new Date(typeof lastUpdated === "string" ? lastUpdated : Number.NaN);
+      if (Number.isNaN(updated.getTime())) {
+        throw new ValidationError("metadata.lastUpdated", `must be a date, got ${JSON.stringify(lastUpdated)}`);
+      }
+      const free = metadata === undefined ? {} : metadata;
+      if (!isRecord(free) || !Object.values(free).every((v) => typeof v === "string")) {
+        throw new ValidationError("metadata.metadata", "must be an object of strings");
+      }
+      return Object.freeze({
+        id: value.id as string,
+        modelType: value.modelType as string,
+        schemaVersion: schemaVersion as number,
+        lastUpdated: updated,
+        lastEventPosition: lastEventPosition as number,
+        metadata: Object.freeze({ ...(free as Record<string, string>) }),
+      });
+    },
+    "stored read-model metadata",
+    where,
+    line,
+  );
 }
 
 /** A fresh, unfrozen copy of stored metadata (what callers receive). */
@@ -520,10 +577,28 @@ export function statusToJson(record: ProjectionStatusRecord): string {
   return JSON.stringify({ ...record, updatedAt: record.updatedAt.toISOString() });
 }
 
-/** A status record from its JSON form (a parsed object). */
-export function statusFromJson(value: unknown): ProjectionStatusRecord {
-  const r = value as ProjectionStatusRecord & { updatedAt: string };
-  return Object.freeze({ ...r, updatedAt: new Date(r.updatedAt) });
+/**
+ * A status record from its stored JSON form (a parsed object), checked as
+ * {@link prepareStatus} checks a write (`updatedAt` an ISO string).
+ * @param where what the stored data is, for the error (a file, a bucket and key)
+ * @param line where in it, when it has lines
+ * @throws CorruptionError naming `where` (and `line`) for anything else
+ */
+export function statusFromJson(value: unknown, where: string, line?: number): ProjectionStatusRecord {
+  return storedValue(
+    () => {
+      if (!isRecord(value)) throw new ValidationError("status", "must be an object");
+      const { updatedAt } = value;
+      const updated = new Date(typeof updatedAt === "string" ? updatedAt : Number.NaN);
+      if (Number.isNaN(updated.getTime())) {
+        throw new ValidationError("status.updatedAt", `must be a date, got ${JSON.stringify(updatedAt)}`);
+      }
+      return prepareStatus({ ...(value as unknown as ProjectionStatusRecord), updatedAt: updated });
+    },
+    "stored projection status",
+    where,
+    line,
+  );
 }
 
 /** A fresh copy of a stored status record (what callers receive). */

@@ -213,7 +213,7 @@ export class FileReadModelStore extends TableReadModelStore {
         if (nl < 0 || buf.indexOf(NL, nl + 1) < 0) break; // the torn last line of a crash: dropped
         throw new CorruptionError(this.#file, lineNo, "damaged read-model line (checksum); restore from a backup");
       }
-      this.#replay(JSON.parse(text) as Line);
+      this.#replay(parseLine(text, this.#file, lineNo), lineNo);
       pos = nl + 1;
     }
     this.#size = pos;
@@ -227,11 +227,12 @@ export class FileReadModelStore extends TableReadModelStore {
     }
   }
 
-  #replay(line: Line): void {
+  /** Applies one commit of the log (line `lineNo`) to the table. @throws CorruptionError for a write or status a store never writes */
+  #replay(line: Line, lineNo: number): void {
     for (const w of line.w) {
       this.#records++;
       if (w.t === "s") {
-        const metadata = metadataFromJson(w.m);
+        const metadata = metadataFromJson(w.m, this.#file, lineNo);
         this.table.put({
           id: metadata.id,
           value: w.v,
@@ -246,7 +247,7 @@ export class FileReadModelStore extends TableReadModelStore {
     }
     for (const s of line.st) {
       this.#records++;
-      this.table.setStatus(statusFromJson(s));
+      this.table.setStatus(statusFromJson(s, this.#file, lineNo));
     }
     for (const name of line.sx ?? []) {
       this.#records++;
@@ -458,6 +459,43 @@ async function openLock(directory: string): Promise<FileHandle> {
       }),
     );
   }
+}
+
+/**
+ * A line of the log (its checksum checked) as a commit: `seq`, writes `w`
+ * (saves `{t:"s",r,m,v}`, deletes `{t:"d",r,y,i}`), statuses `st` and
+ * removed status names `sx`. The metadata and statuses are checked when
+ * applied (`metadataFromJson`, `statusFromJson`).
+ * @throws CorruptionError at `file`:`lineNo` for anything else (a line edited by hand, its checksum made anew)
+ */
+function parseLine(text: string, file: string, lineNo: number): Line {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new CorruptionError(file, lineNo, "read-model line is not JSON", { cause: error });
+  }
+  const bad = (what: string) => new CorruptionError(file, lineNo, `not a read-model commit: ${what}`);
+  if (typeof value !== "object" || value === null || Array.isArray(value)) throw bad("not an object");
+  const line = value as Partial<Record<keyof Line, unknown>>;
+  if (!Number.isSafeInteger(line.seq) || (line.seq as number) < 0) throw bad("seq is not an integer >= 0");
+  if (!Array.isArray(line.w)) throw bad("w is not an array of writes");
+  if (!Array.isArray(line.st)) throw bad("st is not an array of statuses");
+  if (line.sx !== undefined && !(Array.isArray(line.sx) && line.sx.every((n) => typeof n === "string"))) {
+    throw bad("sx is not an array of projection names");
+  }
+  line.w.forEach((w: unknown, i) => {
+    const write = w as { t?: unknown; r?: unknown; y?: unknown; i?: unknown } | null;
+    if (typeof write !== "object" || write === null || !Number.isSafeInteger(write.r) || (write.r as number) < 1) {
+      throw bad(`w[${i}] is not a write with a revision`);
+    }
+    if (
+      write.t === "s" ? !("v" in write) : write.t !== "d" || typeof write.y !== "string" || typeof write.i !== "string"
+    ) {
+      throw bad(`w[${i}] is neither a save {t:"s",r,m,v} nor a delete {t:"d",r,y,i}`);
+    }
+  });
+  return line as Line;
 }
 
 function encodeLine(
