@@ -83,7 +83,12 @@ export class Mutex {
 
 /** One lock file's descriptor and mutex, shared by every store of this process that uses it. */
 export interface SharedLock {
-  readonly fd: number;
+  /**
+   * The lock file's descriptor; -1 while it has none (read-only storage
+   * without the lock file): whoever holds the mutex opens it before it
+   * takes the OS lock.
+   */
+  fd: number;
   readonly mutex: Mutex;
   refs: number;
 }
@@ -91,14 +96,14 @@ export interface SharedLock {
 const sharedLocks = new Map<string, SharedLock>();
 
 /**
- * The process-wide descriptor and mutex of the lock file at `file`
- * (created if missing): two stores of one process on the same directory
- * wait for each other on the mutex, never inside `flock`.
+ * The process-wide mutex of the lock file at `file`, and its descriptor
+ * once opened (under the mutex): two stores of one process on the same
+ * directory wait for each other on the mutex, never inside `flock`.
  */
-export function openSharedLock(file: string, open: () => number): SharedLock {
+export function openSharedLock(file: string): SharedLock {
   let lock = sharedLocks.get(file);
   if (!lock) {
-    lock = { fd: open(), mutex: new Mutex(), refs: 0 };
+    lock = { fd: -1, mutex: new Mutex(), refs: 0 };
     sharedLocks.set(file, lock);
   }
   lock.refs++;
@@ -110,7 +115,8 @@ export function closeSharedLock(file: string, lock: SharedLock, close: (fd: numb
   lock.refs--;
   if (lock.refs === 0 && sharedLocks.get(file) === lock) {
     sharedLocks.delete(file);
-    close(lock.fd);
+    if (lock.fd >= 0) close(lock.fd);
+    lock.fd = -1;
   }
 }
 
