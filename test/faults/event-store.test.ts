@@ -3,6 +3,7 @@
  * read-only storage (that tmpfs remounted `ro`) and I/O errors (the
  * LD_PRELOAD shim, in a child). Acknowledged appends lost must be 0.
  */
+import { appendFileSync, readFileSync, statSync } from "node:fs";
 import { readdir, rm } from "node:fs/promises";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
@@ -114,6 +115,31 @@ describe("FileEventStore under storage faults", () => {
     await store.close();
     const reopened = await open(fs.dir);
     expect(await ids(reopened)).toEqual(["a"]);
+    await reopened.close();
+  });
+
+  it("read-only storage with a torn last append: the store opens and reads what precedes it; writable again, the first append cuts the torn bytes before it writes", async () => {
+    const fs = Tmpfs.mount(256 * 1024);
+    const writer = await open(fs.dir);
+    await writer.append("s", [ev("a")]);
+    await writer.append("s", [ev("b")]);
+    await writer.close();
+    const segment = path.join(fs.dir, (await readdir(fs.dir)).find((n) => n.startsWith("segment-")) as string);
+    const whole = statSync(segment).size;
+    // What a crash in the middle of an append's write leaves.
+    appendFileSync(segment, '{"g":3,"s":"s","p":3,"id":"torn","ty');
+    fs.readOnly();
+    const store = await open(fs.dir);
+    expect(await ids(store)).toEqual(["a", "b"]);
+    expectWriteFailed(await store.append("s", [ev("c")]).catch((e: unknown) => e), "EROFS");
+    fs.readWrite();
+    await store.append("s", [ev("c")]);
+    expect(await ids(store)).toEqual(["a", "b", "c"]);
+    await store.close();
+    expect(readFileSync(segment, "utf8").slice(whole)).toMatch(/^\{"g":3,.*"id":"c"/);
+    expect(readFileSync(segment, "utf8")).not.toContain("torn");
+    const reopened = await open(fs.dir);
+    expect(await ids(reopened)).toEqual(["a", "b", "c"]);
     await reopened.close();
   });
 

@@ -174,8 +174,9 @@ export class FileEventStore extends BaseEventStore {
       this.#handle = await open(join(this.directory, active.name), "a");
     } catch (error) {
       // Read-only storage: the store opens for reading; each append fails with a WriteFailedError (it retries the open).
-      if ((error as NodeJS.ErrnoException).code === "EROFS") return;
-      throw error;
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === "EROFS" || code === "EACCES") return;
+      throw writeFailed("open", join(this.directory, active.name), error);
     }
     // A new segment's name made durable before anything is appended to it. An existing segment's name is durable
     // already: #roll and this method fsync the directory before the first append to a segment they create.
