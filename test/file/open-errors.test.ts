@@ -1,10 +1,11 @@
 /**
  * Opening a file backend where its directory cannot be created, using a
  * store whose directory was removed, or one with a directory in a
- * namespace file's place, is a typed error naming the path and the system
- * error — never a raw `ENOTDIR`/`EISDIR` from deep inside.
+ * namespace file's place (or an event store's segment or index file), is
+ * a typed error naming the path and the system error — never a raw
+ * `ENOTDIR`/`EISDIR` from deep inside.
  */
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, renameSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import {
@@ -86,4 +87,29 @@ describe("a FileStore with a directory where a namespace's file belongs", () => 
     expect(await store.listNamespaces()).toEqual(["good"]);
     expect(await store.load("good")).toHaveLength(1);
   });
+});
+
+describe("a FileEventStore with a directory where a segment or its index file belongs", () => {
+  for (const [what, name] of [
+    ["a segment", "segment-0000000000000001.log"],
+    ["an index file", "index-0000000000000001.idx"],
+  ] as const) {
+    it(`${what}: the open fails with a CorruptionError naming the path, and opens once it is moved away`, async () => {
+      const directory = join(tempDir(), "events");
+      const writer = await FileEventStore.open({ directory });
+      await writer.append("s", [{ id: "a", type: "t", data: {}, timestamp: new Date(0) }]);
+      await writer.close();
+      const file = join(directory, name);
+      const kept = join(directory, "..", "kept");
+      renameSync(file, kept);
+      mkdirSync(file);
+      const error = await FileEventStore.open({ directory }).catch((e: unknown) => e);
+      expect(isCorruptionError(error), String(error)).toBe(true);
+      expect(error).toMatchObject({ file, message: expect.stringContaining(`a directory where ${what} belongs`) });
+      rmdirSync(file);
+      renameSync(kept, file);
+      await using store = await FileEventStore.open({ directory });
+      expect((await store.readStream("s")).map((e) => e.id)).toEqual(["a"]);
+    });
+  }
 });
