@@ -10,8 +10,10 @@
  * so the OS lock never waits for the same process (a wait that could tie
  * up libuv's thread pool, which the holder needs to finish its write).
  */
+import { closeSync, constants, openSync } from "node:fs";
 import { createRequire } from "node:module";
 import { UnsupportedError } from "../index.js";
+import { LockedError, NOT_OPENED, writeFailed } from "./errors.js";
 
 interface FsExt {
   flock(fd: number, flags: string, callback: (error: NodeJS.ErrnoException | null) => void): void;
@@ -133,4 +135,38 @@ export function flockTry(fd: number, mode: LockMode): boolean {
     if (code === "EAGAIN" || code === "EWOULDBLOCK") return false;
     throw error;
   }
+}
+
+/**
+ * The `LOCK` file (`file`) of a store one process at a time opens (an
+ * event store, a read-model store): opened, created if missing, and held
+ * with an exclusive `flock` (refused with a `LockedError` when another
+ * open store holds it). When the open finds storage it cannot write
+ * (`readOnly`: the error codes it accepts as that), an existing `LOCK` is
+ * opened for reading (`flock` needs no write access), and a missing one
+ * is -1: the store opens for reading without the lock, and takes it (with
+ * `atOpen` false) before it writes anything.
+ * @throws WriteFailedError (`open`) | LockedError
+ */
+export function lockStore(directory: string, file: string, atOpen: boolean, readOnly: readonly string[]): number {
+  const failed = (error: unknown) => writeFailed("open", file, error, undefined, atOpen ? NOT_OPENED : undefined);
+  let fd: number;
+  try {
+    fd = openSync(file, constants.O_RDWR | constants.O_CREAT, 0o644);
+  } catch (error) {
+    if (!atOpen || !readOnly.includes((error as NodeJS.ErrnoException).code ?? "")) throw failed(error);
+    try {
+      fd = openSync(file, constants.O_RDONLY);
+    } catch (readError) {
+      if ((readError as NodeJS.ErrnoException).code === "ENOENT") return -1;
+      throw failed(readError);
+    }
+  }
+  try {
+    if (!flockTry(fd, "ex")) throw new LockedError(directory);
+  } catch (error) {
+    closeSync(fd);
+    throw error;
+  }
+  return fd;
 }

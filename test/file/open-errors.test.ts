@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import {
   FileEventStore,
+  FileReadModelStore,
   FileSnapshotStore,
   FileStore,
   isWriteFailedError,
@@ -110,6 +111,27 @@ describe("a FileEventStore with a directory where a segment or its index file be
       renameSync(kept, file);
       await using store = await FileEventStore.open({ directory });
       expect((await store.readStream("s")).map((e) => e.id)).toEqual(["a"]);
+    });
+  }
+});
+
+describe("a store with a directory where its LOCK file belongs", () => {
+  const opens: [string, (directory: string) => Promise<{ close(): Promise<void> }>][] = [
+    ["FileEventStore", (directory) => FileEventStore.open({ directory })],
+    ["FileReadModelStore", (directory) => FileReadModelStore.open({ directory })],
+  ];
+  for (const [name, openStore] of opens) {
+    it(`${name}: the open fails with a WriteFailedError for open with the path, saying the store was not opened`, async () => {
+      const directory = join(tempDir(), "store");
+      const lock = join(directory, "LOCK");
+      mkdirSync(lock, { recursive: true });
+      const error = await openStore(directory).catch((e: unknown) => e);
+      expect(isWriteFailedError(error), String(error)).toBe(true);
+      expect(error).toMatchObject({ operation: "open", path: lock, errno: "EISDIR" });
+      expect((error as Error).message).toMatch(/the store was not opened$/);
+      rmdirSync(lock);
+      const store = await openStore(directory);
+      await store.close();
     });
   }
 });
