@@ -498,10 +498,10 @@ export class NamespaceLog {
 /**
  * The descriptor of a namespace's lock file, created if missing. On
  * read-only storage (`EROFS`, or no write permission) an existing lock
- * file is opened read-only (`flock` needs no write access); a missing one
- * is -1 for a reader (nobody can write there: it reads without the OS
- * lock) and a `WriteFailedError` for a writer, which never writes without
- * the lock every other process takes.
+ * file is opened read-only (`flock` needs no write access); a missing (or
+ * unreadable) one is -1 for a reader (nobody can write there: it reads
+ * without the OS lock) and a `WriteFailedError` for a writer, which never
+ * writes without the lock every other process takes.
  */
 function openLockFile(root: string, file: string, lockFile: string, mode: LockMode): number {
   try {
@@ -512,8 +512,8 @@ function openLockFile(root: string, file: string, lockFile: string, mode: LockMo
     if (code !== "EROFS" && code !== "EACCES") throw writeFailed("open", lockFile, error);
     try {
       return openSync(lockFile, constants.O_RDONLY);
-    } catch (readError) {
-      if (mode === "sh" && (readError as NodeJS.ErrnoException).code === "ENOENT") return -1;
+    } catch {
+      if (mode === "sh") return -1;
       throw writeFailed("open", lockFile, error);
     }
   }
