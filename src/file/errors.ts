@@ -60,12 +60,14 @@ export class WriteFailedError extends StatelogError {
     readonly path: string,
     cause: unknown,
     detail?: string,
+    /** What it means for the caller (by default that the write was not acknowledged). */
+    outcome = "nothing of this write was acknowledged",
   ) {
     const errno = (cause as NodeJS.ErrnoException | undefined)?.code ?? "UNKNOWN";
     super(
       FileErrorCode.WriteFailed,
       `${operation} failed on ${path} (${errno}${errno === "ENOSPC" ? ": disk full" : errno === "EROFS" ? ": read-only storage" : ""})` +
-        `: nothing of this write was acknowledged${detail ? `; ${detail}` : ""}`,
+        `: ${outcome}${detail ? `; ${detail}` : ""}`,
       { cause },
     );
     this.name = "WriteFailedError";
@@ -80,7 +82,16 @@ export const isWriteFailedError = (e: unknown): e is WriteFailedError => isState
  * `error` as thrown by a file operation: statelog errors pass through,
  * system errors become a {@link WriteFailedError} of `operation` on `path`.
  */
-export function writeFailed(operation: FileOperation, path: string, error: unknown, detail?: string): Error {
+export function writeFailed(
+  operation: FileOperation,
+  path: string,
+  error: unknown,
+  detail?: string,
+  outcome?: string,
+): Error {
   if (isStatelogError(error)) return error as Error;
-  return new WriteFailedError(operation, path, error, detail);
+  return new WriteFailedError(operation, path, error, detail, outcome);
 }
+
+/** What a {@link WriteFailedError} of a store's open says instead of a write's outcome. */
+export const NOT_OPENED = "the store was not opened";

@@ -10,8 +10,10 @@
  * so the OS lock never waits for the same process (a wait that could tie
  * up libuv's thread pool, which the holder needs to finish its write).
  */
+import { closeSync, constants, openSync } from "node:fs";
 import { createRequire } from "node:module";
 import { UnsupportedError } from "../index.js";
+import { LockedError, NOT_OPENED, writeFailed } from "./errors.js";
 
 interface FsExt {
   flock(fd: number, flags: string, callback: (error: NodeJS.ErrnoException | null) => void): void;
@@ -83,7 +85,12 @@ export class Mutex {
 
 /** One lock file's descriptor and mutex, shared by every store of this process that uses it. */
 export interface SharedLock {
-  readonly fd: number;
+  /**
+   * The lock file's descriptor; -1 while it has none (read-only storage
+   * without the lock file): whoever holds the mutex opens it before it
+   * takes the OS lock.
+   */
+  fd: number;
   readonly mutex: Mutex;
   refs: number;
 }
@@ -91,14 +98,14 @@ export interface SharedLock {
 const sharedLocks = new Map<string, SharedLock>();
 
 /**
- * The process-wide descriptor and mutex of the lock file at `file`
- * (created if missing): two stores of one process on the same directory
- * wait for each other on the mutex, never inside `flock`.
+ * The process-wide mutex of the lock file at `file`, and its descriptor
+ * once opened (under the mutex): two stores of one process on the same
+ * directory wait for each other on the mutex, never inside `flock`.
  */
-export function openSharedLock(file: string, open: () => number): SharedLock {
+export function openSharedLock(file: string): SharedLock {
   let lock = sharedLocks.get(file);
   if (!lock) {
-    lock = { fd: open(), mutex: new Mutex(), refs: 0 };
+    lock = { fd: -1, mutex: new Mutex(), refs: 0 };
     sharedLocks.set(file, lock);
   }
   lock.refs++;
@@ -110,7 +117,8 @@ export function closeSharedLock(file: string, lock: SharedLock, close: (fd: numb
   lock.refs--;
   if (lock.refs === 0 && sharedLocks.get(file) === lock) {
     sharedLocks.delete(file);
-    close(lock.fd);
+    if (lock.fd >= 0) close(lock.fd);
+    lock.fd = -1;
   }
 }
 
@@ -127,4 +135,38 @@ export function flockTry(fd: number, mode: LockMode): boolean {
     if (code === "EAGAIN" || code === "EWOULDBLOCK") return false;
     throw error;
   }
+}
+
+/**
+ * The `LOCK` file (`file`) of a store one process at a time opens (an
+ * event store, a read-model store): opened, created if missing, and held
+ * with an exclusive `flock` (refused with a `LockedError` when another
+ * open store holds it). When the open finds storage it cannot write
+ * (`readOnly`: the error codes it accepts as that), an existing `LOCK` is
+ * opened for reading (`flock` needs no write access), and a missing one
+ * is -1: the store opens for reading without the lock, and takes it (with
+ * `atOpen` false) before it writes anything.
+ * @throws WriteFailedError (`open`) | LockedError
+ */
+export function lockStore(directory: string, file: string, atOpen: boolean, readOnly: readonly string[]): number {
+  const failed = (error: unknown) => writeFailed("open", file, error, undefined, atOpen ? NOT_OPENED : undefined);
+  let fd: number;
+  try {
+    fd = openSync(file, constants.O_RDWR | constants.O_CREAT, 0o644);
+  } catch (error) {
+    if (!atOpen || !readOnly.includes((error as NodeJS.ErrnoException).code ?? "")) throw failed(error);
+    try {
+      fd = openSync(file, constants.O_RDONLY);
+    } catch (readError) {
+      if ((readError as NodeJS.ErrnoException).code === "ENOENT") return -1;
+      throw failed(readError);
+    }
+  }
+  try {
+    if (!flockTry(fd, "ex")) throw new LockedError(directory);
+  } catch (error) {
+    closeSync(fd);
+    throw error;
+  }
+  return fd;
 }

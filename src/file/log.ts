@@ -265,14 +265,21 @@ export class NamespaceLog {
     }
   }
 
-  /** Runs `fn` holding this process's mutex and the OS lock (`ex` for writers, `sh` for readers). */
+  /**
+   * Runs `fn` holding this process's mutex and the OS lock (`ex` for
+   * writers, `sh` for readers) on the lock file, opened (created if
+   * missing) the first time. On read-only storage without the lock file a
+   * reader runs without the OS lock (nobody can write there), and the
+   * next use tries to open the lock file again; a writer never goes on
+   * without it.
+   */
   withLock<T>(mode: LockMode, fn: () => Promise<T>): Promise<T> {
     return this.mutex.run(() => {
-      if (!this.#lock) {
-        this.#lock = openSharedLock(this.lockFile, () => openLockFile(this.root, this.file, this.lockFile));
-      }
+      this.#lock ??= openSharedLock(this.lockFile);
       const lock = this.#lock;
       return lock.mutex.run(async () => {
+        if (lock.fd < 0) lock.fd = openLockFile(this.root, this.file, this.lockFile, mode);
+        if (lock.fd < 0) return await fn();
         await flockAcquire(lock.fd, mode);
         try {
           return await fn();
@@ -491,11 +498,12 @@ export class NamespaceLog {
 /**
  * The descriptor of a namespace's lock file, created if missing. On
  * read-only storage (`EROFS`, or no write permission) an existing lock
- * file is opened read-only (`flock` needs no write access), and a missing
- * one is replaced by the data file's directory: nobody can write there
- * anyway, and loads still work.
+ * file is opened read-only (`flock` needs no write access); a missing (or
+ * unreadable) one is -1 for a reader (nobody can write there: it reads
+ * without the OS lock) and a `WriteFailedError` for a writer, which never
+ * writes without the lock every other process takes.
  */
-function openLockFile(root: string, file: string, lockFile: string): number {
+function openLockFile(root: string, file: string, lockFile: string, mode: LockMode): number {
   try {
     ensureDir(root, path.dirname(file));
     return openSync(lockFile, constants.O_RDWR | constants.O_CREAT, 0o644);
@@ -505,11 +513,8 @@ function openLockFile(root: string, file: string, lockFile: string): number {
     try {
       return openSync(lockFile, constants.O_RDONLY);
     } catch {
-      try {
-        return openSync(path.dirname(file), constants.O_RDONLY);
-      } catch {
-        throw writeFailed("open", lockFile, error);
-      }
+      if (mode === "sh") return -1;
+      throw writeFailed("open", lockFile, error);
     }
   }
 }

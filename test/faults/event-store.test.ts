@@ -3,10 +3,12 @@
  * read-only storage (that tmpfs remounted `ro`) and I/O errors (the
  * LD_PRELOAD shim, in a child). Acknowledged appends lost must be 0.
  */
+import { appendFileSync, readFileSync, rmSync, statSync } from "node:fs";
 import { readdir, rm } from "node:fs/promises";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { FileEventStore, isWriteFailedError, type WriteFailedError } from "../../src/file/index.js";
+import { FileEventStore, isLockedError, isWriteFailedError, type WriteFailedError } from "../../src/file/index.js";
+import { isUnavailableError } from "../../src/index.js";
 import { tempDir } from "../file/helpers.js";
 import { figures } from "./figures.js";
 import { expectOneFailedCall, runUnderShim } from "./harness.js";
@@ -115,6 +117,68 @@ describe("FileEventStore under storage faults", () => {
     const reopened = await open(fs.dir);
     expect(await ids(reopened)).toEqual(["a"]);
     await reopened.close();
+  });
+
+  it("read-only storage with a torn last append: the store opens and reads what precedes it; writable again, the first append cuts the torn bytes before it writes", async () => {
+    const fs = Tmpfs.mount(256 * 1024);
+    const writer = await open(fs.dir);
+    await writer.append("s", [ev("a")]);
+    await writer.append("s", [ev("b")]);
+    await writer.close();
+    const segment = path.join(fs.dir, (await readdir(fs.dir)).find((n) => n.startsWith("segment-")) as string);
+    const whole = statSync(segment).size;
+    // What a crash in the middle of an append's write leaves.
+    appendFileSync(segment, '{"g":3,"s":"s","p":3,"id":"torn","ty');
+    fs.readOnly();
+    const store = await open(fs.dir);
+    expect(await ids(store)).toEqual(["a", "b"]);
+    expectWriteFailed(await store.append("s", [ev("c")]).catch((e: unknown) => e), "EROFS");
+    fs.readWrite();
+    await store.append("s", [ev("c")]);
+    expect(await ids(store)).toEqual(["a", "b", "c"]);
+    await store.close();
+    expect(readFileSync(segment, "utf8").slice(whole)).toMatch(/^\{"g":3,.*"id":"c"/);
+    expect(readFileSync(segment, "utf8")).not.toContain("torn");
+    const reopened = await open(fs.dir);
+    expect(await ids(reopened)).toEqual(["a", "b", "c"]);
+    await reopened.close();
+  });
+
+  it("read-only storage without a LOCK file: the store opens and reads unlocked; writable again, it writes only under LOCK, never beside a store holding it", async () => {
+    const fs = Tmpfs.mount(256 * 1024);
+    const writer = await open(fs.dir);
+    await writer.append("s", [ev("a")]);
+    await writer.close();
+    rmSync(path.join(fs.dir, "LOCK"));
+    fs.readOnly();
+    const early = await open(fs.dir);
+    expect(await ids(early)).toEqual(["a"]);
+    expectWriteFailed(await early.append("s", [ev("b")]).catch((e: unknown) => e), "EROFS");
+    fs.readWrite();
+    // A store opened now creates LOCK and holds it: the early one's appends and snapshots are refused, not made beside its.
+    const later = await open(fs.dir);
+    expect(isLockedError(await early.append("s", [ev("b")]).catch((e: unknown) => e))).toBe(true);
+    expect(isLockedError(await early.snapshot().catch((e: unknown) => e))).toBe(true);
+    await later.append("s", [ev("c")]);
+    await later.close();
+    // The segments changed under the early store: it must be reopened to append (its positions are stale).
+    expect(isUnavailableError(await early.append("s", [ev("b")]).catch((e: unknown) => e))).toBe(true);
+    await early.close();
+    const reopened = await open(fs.dir);
+    expect(await ids(reopened)).toEqual(["a", "c"]);
+    await reopened.close();
+    // Unchanged meanwhile: the first append once writable takes LOCK (created) and works.
+    rmSync(path.join(fs.dir, "LOCK"));
+    fs.readOnly();
+    const alone = await open(fs.dir);
+    fs.readWrite();
+    await alone.append("s", [ev("d")]);
+    expect(await readdir(fs.dir)).toContain("LOCK");
+    expect(isLockedError(await open(fs.dir).catch((e: unknown) => e))).toBe(true);
+    await alone.close();
+    const last = await open(fs.dir);
+    expect(await ids(last)).toEqual(["a", "c", "d"]);
+    await last.close();
   });
 
   // The fsync's failure in the thread pool (a rejected callback) and on the event loop (a thrown error) alike.

@@ -5,17 +5,37 @@
  * a child process. Each test counts acknowledged writes lost (must be 0)
  * and records its figures (figures.ts).
  */
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import {
+  closeSync,
+  constants,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import type { Change, ChangeInput } from "../../src/core/change.js";
 import { FileStore, isWriteFailedError, type WriteFailedError } from "../../src/file/index.js";
+import { flockTry } from "../../src/file/lock.js";
 import { tempDir } from "../file/helpers.js";
+import { spawnChild } from "../file/spawn.js";
 import { figures } from "./figures.js";
 import { expectOneFailedCall, runUnderShim } from "./harness.js";
 import { Tmpfs } from "./tmpfs.js";
 
 const record = figures("file-store");
+const faultChild = path.join(path.dirname(fileURLToPath(import.meta.url)), "fixtures", "fault-child.ts");
+
+/** Whether a process waits in `flock` for the file of inode `ino` (a `->` line of /proc/locks). */
+const waitsForFlock = (ino: number): boolean =>
+  readFileSync("/proc/locks", "utf8")
+    .split("\n")
+    .some((l) => new RegExp(`^\\d+: -> FLOCK .*:${ino} `).test(l));
 
 const set = (namespace: string, entityId: string, entity: unknown): ChangeInput => ({
   namespace,
@@ -173,6 +193,44 @@ describe("FileStore under storage faults", () => {
       unloadableStores: 0,
       recoveryMs,
     });
+  });
+
+  it("read-only storage without a lock file, writable again: a store that loaded meanwhile saves under the lock file, so another process's compaction keeps what it acknowledged", async () => {
+    const fs = Tmpfs.mount(256 * 1024);
+    const writer = await open(fs.dir);
+    await writer.save([set("ws", "a", { v: 1 })]);
+    const file = writer.fileOf("ws");
+    await writer.close();
+    const lockFile = `${file.slice(0, -".jsonl".length)}.lock`;
+    rmSync(lockFile);
+    fs.readOnly();
+    // Another process loads while there is no lock file and nothing can create one.
+    const child = await spawnChild("store-load-save", { dir: fs.dir, namespace: "ws" }, {}, faultChild);
+    await child.waitFor((l) => l === "pause loaded");
+    expect(child.lines).toContain("loaded 1");
+    fs.readWrite();
+    // This process compacts: under the exclusive lock on the lock file, a new file with what the old one holds now is
+    // renamed in once the child's save waits for that lock, or (were it not excluded) was acknowledged.
+    const fd = openSync(lockFile, constants.O_RDWR | constants.O_CREAT, 0o644);
+    try {
+      expect(flockTry(fd, "ex")).toBe(true);
+      const compacted = readFileSync(file);
+      child.process.stdin?.write("\n");
+      const ino = statSync(lockFile).ino;
+      while (!child.lines.some((l) => /^(ack|fail) 0/.test(l)) && !waitsForFlock(ino)) {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      writeFileSync(`${file}.tmp`, compacted);
+      renameSync(`${file}.tmp`, file);
+    } finally {
+      closeSync(fd);
+    }
+    await child.waitFor((l) => l === "done");
+    expect((await child.exited).code).toBe(0);
+    expect(child.lines.filter((l) => /^(ack|fail) /.test(l))).toEqual(["ack 0"]);
+    const reopened = await open(fs.dir);
+    expect(ids(await reopened.load("ws"))).toEqual(new Set(["a", "k0"]));
+    await reopened.close();
   });
 
   // The fsync's failure in the thread pool (a rejected callback) and on the event loop (a thrown error) alike.

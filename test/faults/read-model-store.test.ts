@@ -5,10 +5,11 @@
  * storage, and I/O errors on write and fsync injected by the LD_PRELOAD
  * shim in a child. Acknowledged writes lost must be 0.
  */
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { FileReadModelStore, isWriteFailedError, type WriteFailedError } from "../../src/file/index.js";
+import { FileReadModelStore, isLockedError, isWriteFailedError, type WriteFailedError } from "../../src/file/index.js";
+import { isUnavailableError } from "../../src/index.js";
 import type { ReadModelMetadata } from "../../src/read-models/index.js";
 import { tempDir } from "../file/helpers.js";
 import { figures } from "./figures.js";
@@ -195,6 +196,48 @@ describe("FileReadModelStore under storage faults", () => {
       unloadableStores: 0,
       recoveryMs,
     });
+  });
+
+  it("read-only storage without a LOCK file: the store opens and loads unlocked; writable again, it writes only under LOCK, never beside a store holding it", async () => {
+    const fs = Tmpfs.mount(256 * 1024);
+    const writer = await open(fs.dir);
+    await writer.save({ i: 1 }, meta("a"));
+    await writer.close();
+    rmSync(path.join(fs.dir, "LOCK"));
+    fs.readOnly();
+    const early = await open(fs.dir);
+    expect(await models(early)).toEqual(new Map([["a", 1]]));
+    expectWriteFailed(await early.save({ i: 2 }, meta("b")).catch((e: unknown) => e), "EROFS");
+    fs.readWrite();
+    // A store opened now creates LOCK and holds it: the early one's writes are refused, not made beside its.
+    const later = await open(fs.dir);
+    expect(isLockedError(await early.save({ i: 2 }, meta("b")).catch((e: unknown) => e))).toBe(true);
+    expect(isLockedError(await early.compact().catch((e: unknown) => e))).toBe(true);
+    await later.save({ i: 3 }, meta("c"));
+    await later.close();
+    // The log changed under the early store: it must be reopened to write (what it would write is stale).
+    expect(isUnavailableError(await early.save({ i: 2 }, meta("b")).catch((e: unknown) => e))).toBe(true);
+    await early.close();
+    const reopened = await open(fs.dir);
+    expect(await models(reopened)).toEqual(
+      new Map([
+        ["a", 1],
+        ["c", 3],
+      ]),
+    );
+    await reopened.close();
+    // Unchanged meanwhile: the first write once writable takes LOCK (created) and works.
+    rmSync(path.join(fs.dir, "LOCK"));
+    fs.readOnly();
+    const alone = await open(fs.dir);
+    fs.readWrite();
+    await alone.save({ i: 4 }, meta("d"));
+    expect(readdirSync(fs.dir)).toContain("LOCK");
+    expect(isLockedError(await open(fs.dir).catch((e: unknown) => e))).toBe(true);
+    await alone.close();
+    const last = await open(fs.dir);
+    expect([...(await models(last)).keys()]).toEqual(["a", "c", "d"]);
+    await last.close();
   });
 
   // The fsync's failure in the thread pool (a rejected callback) and on the event loop (a thrown error) alike.

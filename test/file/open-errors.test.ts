@@ -1,14 +1,16 @@
 /**
  * Opening a file backend where its directory cannot be created, using a
  * store whose directory was removed, or one with a directory in a
- * namespace file's place, is a typed error naming the path and the system
- * error — never a raw `ENOTDIR`/`EISDIR` from deep inside.
+ * namespace file's place (or an event store's segment or index file), is
+ * a typed error naming the path and the system error — never a raw
+ * `ENOTDIR`/`EISDIR` from deep inside.
  */
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, renameSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import {
   FileEventStore,
+  FileReadModelStore,
   FileSnapshotStore,
   FileStore,
   isWriteFailedError,
@@ -86,4 +88,50 @@ describe("a FileStore with a directory where a namespace's file belongs", () => 
     expect(await store.listNamespaces()).toEqual(["good"]);
     expect(await store.load("good")).toHaveLength(1);
   });
+});
+
+describe("a FileEventStore with a directory where a segment or its index file belongs", () => {
+  for (const [what, name] of [
+    ["a segment", "segment-0000000000000001.log"],
+    ["an index file", "index-0000000000000001.idx"],
+  ] as const) {
+    it(`${what}: the open fails with a CorruptionError naming the path, and opens once it is moved away`, async () => {
+      const directory = join(tempDir(), "events");
+      const writer = await FileEventStore.open({ directory });
+      await writer.append("s", [{ id: "a", type: "t", data: {}, timestamp: new Date(0) }]);
+      await writer.close();
+      const file = join(directory, name);
+      const kept = join(directory, "..", "kept");
+      renameSync(file, kept);
+      mkdirSync(file);
+      const error = await FileEventStore.open({ directory }).catch((e: unknown) => e);
+      expect(isCorruptionError(error), String(error)).toBe(true);
+      expect(error).toMatchObject({ file, message: expect.stringContaining(`a directory where ${what} belongs`) });
+      rmdirSync(file);
+      renameSync(kept, file);
+      await using store = await FileEventStore.open({ directory });
+      expect((await store.readStream("s")).map((e) => e.id)).toEqual(["a"]);
+    });
+  }
+});
+
+describe("a store with a directory where its LOCK file belongs", () => {
+  const opens: [string, (directory: string) => Promise<{ close(): Promise<void> }>][] = [
+    ["FileEventStore", (directory) => FileEventStore.open({ directory })],
+    ["FileReadModelStore", (directory) => FileReadModelStore.open({ directory })],
+  ];
+  for (const [name, openStore] of opens) {
+    it(`${name}: the open fails with a WriteFailedError for open with the path, saying the store was not opened`, async () => {
+      const directory = join(tempDir(), "store");
+      const lock = join(directory, "LOCK");
+      mkdirSync(lock, { recursive: true });
+      const error = await openStore(directory).catch((e: unknown) => e);
+      expect(isWriteFailedError(error), String(error)).toBe(true);
+      expect(error).toMatchObject({ operation: "open", path: lock, errno: "EISDIR" });
+      expect((error as Error).message).toMatch(/the store was not opened$/);
+      rmdirSync(lock);
+      const store = await openStore(directory);
+      await store.close();
+    });
+  }
 });

@@ -13,6 +13,7 @@ import { readFileSync, truncateSync, unlinkSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { join } from "node:path";
 import { CorruptionError } from "../../index.js";
+import { writeFailed } from "../errors.js";
 import type { DiskEventLog } from "./disk-log.js";
 import { indexName, segmentName } from "./format.js";
 import { decodeIndex, type IndexBlock } from "./index-file.js";
@@ -182,16 +183,11 @@ async function apply(directory: string, decided: SegmentScan, scanned: IndexBloc
     }
   }
   if (decided.torn !== undefined) {
-    // The append a crash interrupted: cut from the file, so that later appends follow a whole one.
-    const fh = await open(file, "r+");
-    try {
-      await fh.truncate(decided.good);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
+    // The append a crash interrupted: cut from the file, so that later appends follow a whole one. On read-only
+    // storage it stays on disk: reads stop before it, and the first append (reopening the segment) cuts it off.
     segment.size = decided.good;
-    if (scanned.length === 0 && index !== undefined && index.blocks > 0 && decided.indexed === decided.good) {
+    const cut = await cutTorn(file, decided.good);
+    if (cut && scanned.length === 0 && index !== undefined && index.blocks > 0 && decided.indexed === decided.good) {
       // The cut changed the segment's modification time, which its index's last block records (a segment as long
       // as its index with another time counts as edited by hand): that block is written again with it.
       restamp(directory, indexFile, segment, index.blocks);
@@ -205,6 +201,31 @@ async function apply(directory: string, decided: SegmentScan, scanned: IndexBloc
     return;
   }
   for (const block of scanned) appendBlock(directory, segment, { ...block, mtime });
+}
+
+/**
+ * Cuts `file` to `size` bytes and fsyncs it: false on read-only storage
+ * (`EROFS`, or no write permission), where it is left as it is.
+ * @throws WriteFailedError
+ */
+async function cutTorn(file: string, size: number): Promise<boolean> {
+  let operation: "open" | "truncate" | "fsync" = "open";
+  try {
+    const fh = await open(file, "r+");
+    try {
+      operation = "truncate";
+      await fh.truncate(size);
+      operation = "fsync";
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (operation === "open" && (code === "EROFS" || code === "EACCES")) return false;
+    throw writeFailed(operation, file, error);
+  }
+  return true;
 }
 
 /** Writes the last of the `blocks` blocks of `segment`'s index again with the segment's time. */

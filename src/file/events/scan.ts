@@ -23,8 +23,9 @@
  * `allFaults` (verify) goes on after a fault instead of stopping at the
  * first one.
  */
-import { closeSync, fstatSync, openSync, readFileSync, statSync } from "node:fs";
+import { closeSync, fstatSync, openSync, readFileSync, type Stats, statSync } from "node:fs";
 import { join } from "node:path";
+import { CorruptionError } from "../../index.js";
 import { readUpTo } from "../fs.js";
 import {
   decodeLineAt,
@@ -260,6 +261,17 @@ export async function scanDirectory(
   return new DirectoryScanner(directory, names, options).scan();
 }
 
+/**
+ * `file`'s status: a file, named as `what` (`a segment`…), is expected there.
+ * @throws CorruptionError (a directory or something else in its place)
+ */
+function regularFile(file: string, what: string): Stats {
+  const st = statSync(file);
+  if (st.isFile()) return st;
+  const found = st.isDirectory() ? "a directory" : "not a regular file";
+  throw new CorruptionError(file, undefined, `${found} where ${what} belongs: move it away`);
+}
+
 /** The index fields of one line, undefined when it is damaged (its checksum, its JSON, or its `"n"`). */
 function parseLine(
   buf: Buffer,
@@ -399,12 +411,12 @@ class DirectoryScanner {
         continue;
       }
       indexes.add(first);
-      indexBytes += statSync(join(directory, n)).size;
+      indexBytes += regularFile(join(directory, n), "an index file").size;
     }
     this.#sink.begin?.({ expiredBefore: this.#expiredBefore, indexBytes });
     // The last segment that holds bytes may end in a torn append (an OS crash with sync "none" after a roll tears
     // the segment the log rolled away from): only empty segments, passed over or removed, follow it.
-    const sizes = segs.map((s) => statSync(join(directory, s.name)).size);
+    const sizes = segs.map((s) => regularFile(join(directory, s.name), "a segment").size);
     let lastWithData = segs.length - 1;
     while (lastWithData > 0 && sizes[lastWithData] === 0) lastWithData--;
     const segments: SegmentScan[] = [];

@@ -12,6 +12,7 @@
  * positioned reads. Retention deletes whole segments.
  */
 
+import { closeSync, readdirSync, statSync } from "node:fs";
 import type { FileHandle } from "node:fs/promises";
 import { mkdir, open, readdir, unlink } from "node:fs/promises";
 import { join, resolve } from "node:path";
@@ -25,10 +26,10 @@ import {
 } from "../../events/index.js";
 import { ClosedError, ConfigurationError, CorruptionError, messageOf, UnavailableError } from "../../index.js";
 import { TEMP_SUFFIX } from "../encoding.js";
-import { LockedError, writeFailed } from "../errors.js";
+import { NOT_OPENED, writeFailed } from "../errors.js";
 import { afterGroupWrite, fsyncDir, writeAllSync } from "../fs.js";
 import { internalsOf } from "../internal.js";
-import { flockTry } from "../lock.js";
+import { lockStore } from "../lock.js";
 import { FsyncOn, SyncPolicy } from "../options.js";
 import { DiskEventLog } from "./disk-log.js";
 import { encodeLine, indexName, segmentName, snapshotName } from "./format.js";
@@ -74,7 +75,13 @@ export class FileEventStore extends BaseEventStore {
   protected override readonly log: DiskEventLog;
   readonly #files: Segments;
   #handle: FileHandle | undefined;
-  #lockHandle: FileHandle | undefined;
+  /** The `LOCK` file's descriptor (locked); -1 while the store has none (see {@link #lockForWrite}). */
+  #lockFd = -1;
+  /**
+   * Set when the open found read-only storage without a `LOCK` file and
+   * opened unlocked: what the segments were then ({@link segmentsState}).
+   */
+  #unlockedAt: string | undefined;
   #queue: Waiting[] = [];
   #rollWanted = false;
   /** Why the last roll a snapshot asked for failed (told to that snapshot). */
@@ -133,7 +140,7 @@ export class FileEventStore extends BaseEventStore {
       await store.#open();
     } catch (error) {
       store.#files.closeAll();
-      await store.#lockHandle?.close().catch(() => {});
+      store.#unlock();
       await store.#handle?.close().catch(() => {});
       throw error;
     }
@@ -144,10 +151,11 @@ export class FileEventStore extends BaseEventStore {
   async #open(): Promise<void> {
     const dir = this.directory;
     await mkdir(dir, { recursive: true }).catch((error: unknown) => {
-      throw writeFailed("mkdir", dir, error);
+      throw writeFailed("mkdir", dir, error, undefined, NOT_OPENED);
     });
-    this.#lockHandle = await openLock(join(dir, "LOCK"));
-    if (!flockTry(this.#lockHandle.fd, "ex")) throw new LockedError(dir);
+    this.#lockFd = lockStore(dir, join(dir, "LOCK"), true, ["EROFS"]);
+    // Before anything is read: a change after this makes the first write refuse (see #lockForWrite).
+    if (this.#lockFd < 0) this.#unlockedAt = segmentsState(dir);
     const names = await readdir(dir);
     // Temp files of snapshots a crash interrupted (this store holds the lock: nobody else writes any).
     for (const n of names) if (n.endsWith(TEMP_SUFFIX)) await unlink(join(dir, n)).catch(() => {});
@@ -170,12 +178,15 @@ export class FileEventStore extends BaseEventStore {
       active = { name: segmentName(first), first, size: 0, indexed: 0, indexedEnd: first, indexWritable: true };
       this.#segments.push(active);
     }
+    // Without the lock nothing is opened for writing: the first append opens the segment (#reopenActive).
+    if (this.#lockFd < 0) return;
     try {
       this.#handle = await open(join(this.directory, active.name), "a");
     } catch (error) {
       // Read-only storage: the store opens for reading; each append fails with a WriteFailedError (it retries the open).
-      if ((error as NodeJS.ErrnoException).code === "EROFS") return;
-      throw error;
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === "EROFS" || code === "EACCES") return;
+      throw writeFailed("open", join(this.directory, active.name), error);
     }
     // A new segment's name made durable before anything is appended to it. An existing segment's name is durable
     // already: #roll and this method fsync the directory before the first append to a segment they create.
@@ -203,6 +214,34 @@ export class FileEventStore extends BaseEventStore {
       );
     });
     await handle.close().catch(() => {});
+  }
+
+  /**
+   * Before anything is written: a store the open left without the lock
+   * (read-only storage without a `LOCK` file) creates and locks `LOCK`
+   * now, if the storage is writable again and no other store holds it,
+   * and only when the segments are still as the open read them (another
+   * store that appended or cut meanwhile made what this one holds stale).
+   * @throws WriteFailedError | LockedError | UnavailableError (reopen the store)
+   */
+  #lockForWrite(): void {
+    if (this.#lockFd >= 0) return;
+    const fd = lockStore(this.directory, join(this.directory, "LOCK"), false, []);
+    if (segmentsState(this.directory) !== this.#unlockedAt) {
+      closeSync(fd);
+      throw new UnavailableError(
+        `event store ${JSON.stringify(this.name)}: another store changed ${this.directory} after this one opened it without its LOCK file (read-only storage); reopen the store to write`,
+      );
+    }
+    this.#lockFd = fd;
+    this.#unlockedAt = undefined;
+  }
+
+  /** Closes the `LOCK` file's descriptor (which releases the lock). */
+  #unlock(): void {
+    const fd = this.#lockFd;
+    this.#lockFd = -1;
+    if (fd >= 0) closeSync(fd);
   }
 
   /**
@@ -254,6 +293,7 @@ export class FileEventStore extends BaseEventStore {
   }
 
   async #roll(): Promise<void> {
+    this.#lockForWrite();
     const first = this.log.lastGlobal + 1;
     const segment: Segment = {
       name: segmentName(first),
@@ -346,6 +386,7 @@ export class FileEventStore extends BaseEventStore {
         const buf = Buffer.from(lines.join(""), "utf8");
         let operation: "open" | "write" | "fsync" = "open";
         try {
+          this.#lockForWrite();
           // A failed write closed the handle: open the segment anew (see #reopenActive).
           const handle = this.#handle ?? (await this.#reopenActive(active));
           operation = "write";
@@ -383,6 +424,7 @@ export class FileEventStore extends BaseEventStore {
   protected takeSnapshot(): Promise<SnapshotInfo> {
     const run = async (): Promise<SnapshotInfo> => {
       if (this.closed) throw new ClosedError(`event store ${JSON.stringify(this.name)}`);
+      this.#lockForWrite();
       // The index side file of the active segment first, so that the next open scans nothing.
       this.#indexActive();
       // Committed events are on disk already (a group is committed after its fsync): the capture is covered by the log.
@@ -456,30 +498,27 @@ export class FileEventStore extends BaseEventStore {
     while (this.#writing) await this.#writing;
     await this.#snapshotting?.catch(() => {});
     for (const w of this.#queue.splice(0)) w.reject(new ClosedError(`event store ${JSON.stringify(this.name)}`));
-    // The rest of the active segment's index: the next open scans nothing.
-    this.#indexActive();
+    // The rest of the active segment's index: the next open scans nothing (a store without the lock writes nothing).
+    if (this.#lockFd >= 0) this.#indexActive();
     this.#files.closeAll();
     await this.#handle?.close();
     this.#handle = undefined;
-    await this.#lockHandle?.close();
-    this.#lockHandle = undefined;
+    this.#unlock();
   }
 }
 
 /**
- * The directory's `LOCK` file; on read-only storage opened for reading
- * (`flock` needs no write access).
- * @throws WriteFailedError (`open`) when it cannot be opened (no descriptors left, permissions…)
+ * What the segments of `directory` are: their names, and the last one's
+ * inode, size and modification time. Equal before and after, no other
+ * store appended, rolled, cut or deleted a segment in between.
  */
-async function openLock(file: string): Promise<FileHandle> {
-  try {
-    return await open(file, "a");
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "EROFS") throw writeFailed("open", file, error);
-    return await open(file, "r").catch((e: unknown) => {
-      throw writeFailed("open", file, e);
-    });
-  }
+function segmentsState(directory: string): string {
+  const names = readdirSync(directory)
+    .filter((n) => n.startsWith("segment-"))
+    .sort();
+  const last = names.at(-1);
+  const st = last === undefined ? undefined : statSync(join(directory, last), { throwIfNoEntry: false });
+  return JSON.stringify([names, st?.ino, st?.size, st?.mtimeMs]);
 }
 
 /**

@@ -22,11 +22,11 @@
  * the last acknowledged write are cut off (and that cut fsynced) before
  * anything is appended. On read-only storage the store opens and serves
  * reads; every write fails with a `WriteFailedError` until the storage
- * is writable again.
+ * is writable again. Without a `LOCK` file there it opens unlocked, and
+ * its first write creates and locks one (see `#lockForWrite`).
  */
 import { closeSync, constants, fstatSync, fsyncSync, ftruncateSync, openSync, statSync } from "node:fs";
-import type { FileHandle } from "node:fs/promises";
-import { mkdir, open, readdir, readFile, unlink } from "node:fs/promises";
+import { mkdir, readdir, readFile, unlink } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { CorruptionError, OptionChecker, STORE_DEFAULTS, UnavailableError } from "../../index.js";
 import {
@@ -42,10 +42,10 @@ import {
   TableReadModelStore,
 } from "../../read-models/index.js";
 import { TEMP_SUFFIX } from "../encoding.js";
-import { isWriteFailedError, LockedError, writeFailed } from "../errors.js";
+import { isWriteFailedError, NOT_OPENED, writeFailed } from "../errors.js";
 import { afterGroupWrite, fsyncDir, writeAllSync, writeFileAtomic } from "../fs.js";
 import { appendLineCrc, verifyLineCrc } from "../lines.js";
-import { flockTry } from "../lock.js";
+import { lockStore } from "../lock.js";
 import { FsyncOn, SyncPolicy } from "../options.js";
 
 /** Options of {@link FileReadModelStore.open}. */
@@ -141,7 +141,13 @@ export class FileReadModelStore extends TableReadModelStore {
   readonly indexes: readonly string[];
   readonly #minDead: number;
   readonly #file: string;
-  #lock: FileHandle | undefined;
+  /** The `LOCK` file's descriptor (locked); -1 while the store has none (see {@link #lockForWrite}). */
+  #lockFd = -1;
+  /**
+   * Set when the open found read-only storage without a `LOCK` file and
+   * opened unlocked: what the log was then ({@link logState}).
+   */
+  #unlockedAt: string | undefined;
   /** The log's descriptor (appending); -1 while closed: after a failed write, during a compaction, on read-only storage. */
   #fd = -1;
   /** Bytes of acknowledged lines in the log (what a reopened descriptor must find). */
@@ -180,7 +186,7 @@ export class FileReadModelStore extends TableReadModelStore {
     try {
       await store.#open();
     } catch (error) {
-      await store.#lock?.close().catch(() => {});
+      store.#unlock();
       store.#closeLog();
       throw error;
     }
@@ -189,10 +195,11 @@ export class FileReadModelStore extends TableReadModelStore {
 
   async #open(): Promise<void> {
     await mkdir(this.directory, { recursive: true }).catch((error: unknown) => {
-      throw writeFailed("mkdir", this.directory, error);
+      throw writeFailed("mkdir", this.directory, error, undefined, NOT_OPENED);
     });
-    this.#lock = await openLock(this.directory);
-    if (!flockTry(this.#lock.fd, "ex")) throw new LockedError(this.directory);
+    this.#lockFd = lockStore(this.directory, join(this.directory, "LOCK"), true, ["EROFS", "EACCES"]);
+    // Before the log is read: a change after this makes the first write refuse (see #lockForWrite).
+    if (this.#lockFd < 0) this.#unlockedAt = logState(this.#file);
     for (const name of await readdir(this.directory)) {
       if (name.endsWith(TEMP_SUFFIX)) await unlink(join(this.directory, name)).catch(() => {});
     }
@@ -217,6 +224,8 @@ export class FileReadModelStore extends TableReadModelStore {
       pos = nl + 1;
     }
     this.#size = pos;
+    // Without the lock nothing is written: the first write opens the log (and cuts a torn last line off).
+    if (this.#lockFd < 0) return;
     try {
       // Creates the log, and cuts a torn last line off.
       this.#openLog();
@@ -356,6 +365,7 @@ export class FileReadModelStore extends TableReadModelStore {
    */
   #openLog(): number {
     if (this.#fd >= 0) return this.#fd;
+    this.#lockForWrite();
     const created = statSync(this.#file, { throwIfNoEntry: false }) === undefined;
     let fd: number;
     try {
@@ -386,6 +396,34 @@ export class FileReadModelStore extends TableReadModelStore {
     return fd;
   }
 
+  /**
+   * Before anything is written: a store the open left without the lock
+   * (read-only storage without a `LOCK` file) creates and locks `LOCK`
+   * now, if the storage is writable again and no other store holds it,
+   * and only when the log is still as the open read it (another store
+   * that wrote meanwhile made what this one holds stale).
+   * @throws WriteFailedError | LockedError | UnavailableError (reopen the store)
+   */
+  #lockForWrite(): void {
+    if (this.#lockFd >= 0) return;
+    const fd = lockStore(this.directory, join(this.directory, "LOCK"), false, []);
+    if (logState(this.#file) !== this.#unlockedAt) {
+      closeSync(fd);
+      throw new UnavailableError(
+        `another store changed ${this.#file} after this one opened ${this.directory} without its LOCK file (read-only storage); reopen the store to write`,
+      );
+    }
+    this.#lockFd = fd;
+    this.#unlockedAt = undefined;
+  }
+
+  /** Closes the `LOCK` file's descriptor (which releases the lock). */
+  #unlock(): void {
+    const fd = this.#lockFd;
+    this.#lockFd = -1;
+    if (fd >= 0) closeSync(fd);
+  }
+
   #closeLog(): void {
     const fd = this.#fd;
     this.#fd = -1;
@@ -409,6 +447,7 @@ export class FileReadModelStore extends TableReadModelStore {
     records += statuses.length;
     lines.push(encodeLine(this.table.sequence, [], statuses));
     const data = lines.map((l) => Buffer.from(l, "utf8"));
+    this.#lockForWrite();
     const before = statSync(this.#file, { throwIfNoEntry: false });
     this.#closeLog();
     let bytes = 0;
@@ -434,31 +473,15 @@ export class FileReadModelStore extends TableReadModelStore {
 
   protected async closeResources(): Promise<void> {
     this.#closeLog();
-    await this.#lock?.close().catch(() => {});
-    this.#lock = undefined;
+    this.#unlock();
     this.table.clear();
   }
 }
 
-/**
- * The directory's `LOCK` file, created when missing. On read-only storage
- * an existing one is opened for reading (`flock` needs no write access),
- * and a missing one is replaced by the directory itself: nobody can write
- * there anyway, and reads still work.
- */
-async function openLock(directory: string): Promise<FileHandle> {
-  const file = join(directory, "LOCK");
-  try {
-    return await open(file, "a");
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code !== "EROFS" && code !== "EACCES") throw writeFailed("open", file, error);
-    return await open(file, "r").catch(() =>
-      open(directory, "r").catch(() => {
-        throw writeFailed("open", file, error);
-      }),
-    );
-  }
+/** What the log at `file` is: its inode, size and modification time (equal before and after: nobody wrote it in between). */
+function logState(file: string): string {
+  const st = statSync(file, { throwIfNoEntry: false });
+  return JSON.stringify([st?.ino, st?.size, st?.mtimeMs]);
 }
 
 /**
