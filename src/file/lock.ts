@@ -12,7 +12,8 @@
  */
 import { closeSync, constants, openSync } from "node:fs";
 import { createRequire } from "node:module";
-import { UnsupportedError } from "../index.js";
+import { join } from "node:path";
+import { UnavailableError, UnsupportedError } from "../index.js";
 import { LockedError, NOT_OPENED, writeFailed } from "./errors.js";
 
 interface FsExt {
@@ -169,4 +170,69 @@ export function lockStore(directory: string, file: string, atOpen: boolean, read
     throw error;
   }
   return fd;
+}
+
+/**
+ * The `LOCK` file of a store one process at a time opens (an event store,
+ * a read-model store), from its open to its close. An open on read-only
+ * storage without `LOCK` (`readOnly`: the error codes taken as that)
+ * reads unlocked and records what its files were (`state()`); before its
+ * first write ({@link StoreLock.forWrite}) it creates and locks `LOCK`,
+ * and refuses to write when another store changed the files meanwhile.
+ */
+export class StoreLock {
+  #fd: number;
+  /** What `state()` gave at an open without the lock; `undefined` once locked. */
+  #unlockedAt: string | undefined;
+
+  private constructor(
+    readonly directory: string,
+    /** The store, for messages: `event store "orders"`. */
+    readonly what: string,
+    readonly state: () => string,
+    fd: number,
+    unlockedAt: string | undefined,
+  ) {
+    this.#fd = fd;
+    this.#unlockedAt = unlockedAt;
+  }
+
+  /**
+   * Locks `directory`'s `LOCK` at a store's open (see {@link lockStore}).
+   * @throws WriteFailedError (`open`, the store was not opened) | LockedError
+   */
+  static open(directory: string, what: string, readOnly: readonly string[], state: () => string): StoreLock {
+    const fd = lockStore(directory, join(directory, "LOCK"), true, readOnly);
+    // Before anything is read: a change after this makes the first write refuse.
+    return new StoreLock(directory, what, state, fd, fd < 0 ? state() : undefined);
+  }
+
+  /** True while the store holds `LOCK`. */
+  get held(): boolean {
+    return this.#fd >= 0;
+  }
+
+  /**
+   * Before a write: locks `LOCK` if the store opened without it.
+   * @throws WriteFailedError | LockedError | UnavailableError (another store changed the files: reopen the store)
+   */
+  forWrite(): void {
+    if (this.#fd >= 0) return;
+    const fd = lockStore(this.directory, join(this.directory, "LOCK"), false, []);
+    if (this.state() !== this.#unlockedAt) {
+      closeSync(fd);
+      throw new UnavailableError(
+        `${this.what}: another store changed the files in ${this.directory} after this one opened them without its LOCK file (read-only storage); reopen the store to write`,
+      );
+    }
+    this.#fd = fd;
+    this.#unlockedAt = undefined;
+  }
+
+  /** Closes `LOCK`'s descriptor, which releases the lock. */
+  release(): void {
+    const fd = this.#fd;
+    this.#fd = -1;
+    if (fd >= 0) closeSync(fd);
+  }
 }

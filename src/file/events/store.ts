@@ -12,7 +12,7 @@
  * positioned reads. Retention deletes whole segments.
  */
 
-import { closeSync, readdirSync, statSync } from "node:fs";
+import { readdirSync, statSync } from "node:fs";
 import type { FileHandle } from "node:fs/promises";
 import { mkdir, open, readdir, unlink } from "node:fs/promises";
 import { join, resolve } from "node:path";
@@ -29,7 +29,7 @@ import { TEMP_SUFFIX } from "../encoding.js";
 import { NOT_OPENED, writeFailed } from "../errors.js";
 import { afterGroupWrite, fsyncDir, writeAllSync } from "../fs.js";
 import { internalsOf } from "../internal.js";
-import { lockStore } from "../lock.js";
+import { StoreLock } from "../lock.js";
 import { FsyncOn, SyncPolicy } from "../options.js";
 import { DiskEventLog } from "./disk-log.js";
 import { encodeLine, indexName, segmentName, snapshotName } from "./format.js";
@@ -75,13 +75,11 @@ export class FileEventStore extends BaseEventStore {
   protected override readonly log: DiskEventLog;
   readonly #files: Segments;
   #handle: FileHandle | undefined;
-  /** The `LOCK` file's descriptor (locked); -1 while the store has none (see {@link #lockForWrite}). */
-  #lockFd = -1;
   /**
-   * Set when the open found read-only storage without a `LOCK` file and
-   * opened unlocked: what the segments were then ({@link segmentsState}).
+   * The `LOCK` file, from the open on (on read-only storage without it,
+   * taken before the first write; see {@link StoreLock}).
    */
-  #unlockedAt: string | undefined;
+  #lock!: StoreLock;
   #queue: Waiting[] = [];
   #rollWanted = false;
   /** Why the last roll a snapshot asked for failed (told to that snapshot). */
@@ -140,7 +138,7 @@ export class FileEventStore extends BaseEventStore {
       await store.#open();
     } catch (error) {
       store.#files.closeAll();
-      store.#unlock();
+      store.#lock?.release();
       await store.#handle?.close().catch(() => {});
       throw error;
     }
@@ -153,9 +151,7 @@ export class FileEventStore extends BaseEventStore {
     await mkdir(dir, { recursive: true }).catch((error: unknown) => {
       throw writeFailed("mkdir", dir, error, undefined, NOT_OPENED);
     });
-    this.#lockFd = lockStore(dir, join(dir, "LOCK"), true, ["EROFS"]);
-    // Before anything is read: a change after this makes the first write refuse (see #lockForWrite).
-    if (this.#lockFd < 0) this.#unlockedAt = segmentsState(dir);
+    this.#lock = StoreLock.open(dir, `event store ${JSON.stringify(this.name)}`, ["EROFS"], () => segmentsState(dir));
     const names = await readdir(dir);
     // Temp files of snapshots a crash interrupted (this store holds the lock: nobody else writes any).
     for (const n of names) if (n.endsWith(TEMP_SUFFIX)) await unlink(join(dir, n)).catch(() => {});
@@ -179,7 +175,7 @@ export class FileEventStore extends BaseEventStore {
       this.#segments.push(active);
     }
     // Without the lock nothing is opened for writing: the first append opens the segment (#reopenActive).
-    if (this.#lockFd < 0) return;
+    if (!this.#lock.held) return;
     try {
       this.#handle = await open(join(this.directory, active.name), "a");
     } catch (error) {
@@ -214,34 +210,6 @@ export class FileEventStore extends BaseEventStore {
       );
     });
     await handle.close().catch(() => {});
-  }
-
-  /**
-   * Before anything is written: a store the open left without the lock
-   * (read-only storage without a `LOCK` file) creates and locks `LOCK`
-   * now, if the storage is writable again and no other store holds it,
-   * and only when the segments are still as the open read them (another
-   * store that appended or cut meanwhile made what this one holds stale).
-   * @throws WriteFailedError | LockedError | UnavailableError (reopen the store)
-   */
-  #lockForWrite(): void {
-    if (this.#lockFd >= 0) return;
-    const fd = lockStore(this.directory, join(this.directory, "LOCK"), false, []);
-    if (segmentsState(this.directory) !== this.#unlockedAt) {
-      closeSync(fd);
-      throw new UnavailableError(
-        `event store ${JSON.stringify(this.name)}: another store changed ${this.directory} after this one opened it without its LOCK file (read-only storage); reopen the store to write`,
-      );
-    }
-    this.#lockFd = fd;
-    this.#unlockedAt = undefined;
-  }
-
-  /** Closes the `LOCK` file's descriptor (which releases the lock). */
-  #unlock(): void {
-    const fd = this.#lockFd;
-    this.#lockFd = -1;
-    if (fd >= 0) closeSync(fd);
   }
 
   /**
@@ -293,7 +261,7 @@ export class FileEventStore extends BaseEventStore {
   }
 
   async #roll(): Promise<void> {
-    this.#lockForWrite();
+    this.#lock.forWrite();
     const first = this.log.lastGlobal + 1;
     const segment: Segment = {
       name: segmentName(first),
@@ -386,7 +354,7 @@ export class FileEventStore extends BaseEventStore {
         const buf = Buffer.from(lines.join(""), "utf8");
         let operation: "open" | "write" | "fsync" = "open";
         try {
-          this.#lockForWrite();
+          this.#lock.forWrite();
           // A failed write closed the handle: open the segment anew (see #reopenActive).
           const handle = this.#handle ?? (await this.#reopenActive(active));
           operation = "write";
@@ -424,7 +392,7 @@ export class FileEventStore extends BaseEventStore {
   protected takeSnapshot(): Promise<SnapshotInfo> {
     const run = async (): Promise<SnapshotInfo> => {
       if (this.closed) throw new ClosedError(`event store ${JSON.stringify(this.name)}`);
-      this.#lockForWrite();
+      this.#lock.forWrite();
       // The index side file of the active segment first, so that the next open scans nothing.
       this.#indexActive();
       // Committed events are on disk already (a group is committed after its fsync): the capture is covered by the log.
@@ -499,11 +467,11 @@ export class FileEventStore extends BaseEventStore {
     await this.#snapshotting?.catch(() => {});
     for (const w of this.#queue.splice(0)) w.reject(new ClosedError(`event store ${JSON.stringify(this.name)}`));
     // The rest of the active segment's index: the next open scans nothing (a store without the lock writes nothing).
-    if (this.#lockFd >= 0) this.#indexActive();
+    if (this.#lock.held) this.#indexActive();
     this.#files.closeAll();
     await this.#handle?.close();
     this.#handle = undefined;
-    this.#unlock();
+    this.#lock.release();
   }
 }
 

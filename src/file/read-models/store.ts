@@ -45,7 +45,7 @@ import { TEMP_SUFFIX } from "../encoding.js";
 import { isWriteFailedError, NOT_OPENED, writeFailed } from "../errors.js";
 import { afterGroupWrite, fsyncDir, writeAllSync, writeFileAtomic } from "../fs.js";
 import { appendLineCrc, verifyLineCrc } from "../lines.js";
-import { lockStore } from "../lock.js";
+import { StoreLock } from "../lock.js";
 import { FsyncOn, SyncPolicy } from "../options.js";
 
 /** Options of {@link FileReadModelStore.open}. */
@@ -141,13 +141,11 @@ export class FileReadModelStore extends TableReadModelStore {
   readonly indexes: readonly string[];
   readonly #minDead: number;
   readonly #file: string;
-  /** The `LOCK` file's descriptor (locked); -1 while the store has none (see {@link #lockForWrite}). */
-  #lockFd = -1;
   /**
-   * Set when the open found read-only storage without a `LOCK` file and
-   * opened unlocked: what the log was then ({@link logState}).
+   * The `LOCK` file, from the open on (on read-only storage without it,
+   * taken before the first write; see {@link StoreLock}).
    */
-  #unlockedAt: string | undefined;
+  #lock!: StoreLock;
   /** The log's descriptor (appending); -1 while closed: after a failed write, during a compaction, on read-only storage. */
   #fd = -1;
   /** Bytes of acknowledged lines in the log (what a reopened descriptor must find). */
@@ -186,7 +184,7 @@ export class FileReadModelStore extends TableReadModelStore {
     try {
       await store.#open();
     } catch (error) {
-      store.#unlock();
+      store.#lock?.release();
       store.#closeLog();
       throw error;
     }
@@ -197,9 +195,8 @@ export class FileReadModelStore extends TableReadModelStore {
     await mkdir(this.directory, { recursive: true }).catch((error: unknown) => {
       throw writeFailed("mkdir", this.directory, error, undefined, NOT_OPENED);
     });
-    this.#lockFd = lockStore(this.directory, join(this.directory, "LOCK"), true, ["EROFS", "EACCES"]);
-    // Before the log is read: a change after this makes the first write refuse (see #lockForWrite).
-    if (this.#lockFd < 0) this.#unlockedAt = logState(this.#file);
+    const file = this.#file;
+    this.#lock = StoreLock.open(this.directory, "read-model store", ["EROFS", "EACCES"], () => logState(file));
     for (const name of await readdir(this.directory)) {
       if (name.endsWith(TEMP_SUFFIX)) await unlink(join(this.directory, name)).catch(() => {});
     }
@@ -225,7 +222,7 @@ export class FileReadModelStore extends TableReadModelStore {
     }
     this.#size = pos;
     // Without the lock nothing is written: the first write opens the log (and cuts a torn last line off).
-    if (this.#lockFd < 0) return;
+    if (!this.#lock.held) return;
     try {
       // Creates the log, and cuts a torn last line off.
       this.#openLog();
@@ -365,7 +362,7 @@ export class FileReadModelStore extends TableReadModelStore {
    */
   #openLog(): number {
     if (this.#fd >= 0) return this.#fd;
-    this.#lockForWrite();
+    this.#lock.forWrite();
     const created = statSync(this.#file, { throwIfNoEntry: false }) === undefined;
     let fd: number;
     try {
@@ -396,34 +393,6 @@ export class FileReadModelStore extends TableReadModelStore {
     return fd;
   }
 
-  /**
-   * Before anything is written: a store the open left without the lock
-   * (read-only storage without a `LOCK` file) creates and locks `LOCK`
-   * now, if the storage is writable again and no other store holds it,
-   * and only when the log is still as the open read it (another store
-   * that wrote meanwhile made what this one holds stale).
-   * @throws WriteFailedError | LockedError | UnavailableError (reopen the store)
-   */
-  #lockForWrite(): void {
-    if (this.#lockFd >= 0) return;
-    const fd = lockStore(this.directory, join(this.directory, "LOCK"), false, []);
-    if (logState(this.#file) !== this.#unlockedAt) {
-      closeSync(fd);
-      throw new UnavailableError(
-        `another store changed ${this.#file} after this one opened ${this.directory} without its LOCK file (read-only storage); reopen the store to write`,
-      );
-    }
-    this.#lockFd = fd;
-    this.#unlockedAt = undefined;
-  }
-
-  /** Closes the `LOCK` file's descriptor (which releases the lock). */
-  #unlock(): void {
-    const fd = this.#lockFd;
-    this.#lockFd = -1;
-    if (fd >= 0) closeSync(fd);
-  }
-
   #closeLog(): void {
     const fd = this.#fd;
     this.#fd = -1;
@@ -447,7 +416,7 @@ export class FileReadModelStore extends TableReadModelStore {
     records += statuses.length;
     lines.push(encodeLine(this.table.sequence, [], statuses));
     const data = lines.map((l) => Buffer.from(l, "utf8"));
-    this.#lockForWrite();
+    this.#lock.forWrite();
     const before = statSync(this.#file, { throwIfNoEntry: false });
     this.#closeLog();
     let bytes = 0;
@@ -473,7 +442,7 @@ export class FileReadModelStore extends TableReadModelStore {
 
   protected async closeResources(): Promise<void> {
     this.#closeLog();
-    this.#unlock();
+    this.#lock.release();
     this.table.clear();
   }
 }
