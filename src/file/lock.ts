@@ -149,7 +149,7 @@ export function flockTry(fd: number, mode: LockMode): boolean {
  * `atOpen` false) before it writes anything.
  * @throws WriteFailedError (`open`) | LockedError
  */
-export function lockStore(directory: string, file: string, atOpen: boolean, readOnly: readonly string[]): number {
+function lockStore(directory: string, file: string, atOpen: boolean, readOnly: readonly string[]): number {
   const failed = (error: unknown) => writeFailed("open", file, error, undefined, atOpen ? NOT_OPENED : undefined);
   let fd: number;
   try {
