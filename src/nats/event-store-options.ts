@@ -7,7 +7,9 @@ import {
   type EventStoreOptions,
 } from "../events/index.js";
 import { OptionChecker } from "../index.js";
+import { natsInternalsOf } from "./internal.js";
 import { checkPlacement, MAX_MAX_AGE_MS, MIN_MAX_AGE_MS, NatsStorage } from "./options.js";
+import { requireReplicatedCompareAndSet } from "./server.js";
 
 /** Options of `NatsEventStore.open`: those of every event store, and where the events live. */
 export interface NatsEventStoreOptions extends EventStoreOptions {
@@ -84,6 +86,8 @@ export interface EventStoreSettings {
   /** Whether `maxValueBytes` was given (else it follows the server and the stream). */
   maxValueBytesGiven: boolean;
   catchUpTimeoutMs: number;
+  /** The internal opt-in of statelog's tests: a replicated stream on any server (see internal.ts). */
+  replicatedCasOnAnyServer: boolean;
 }
 
 /**
@@ -119,6 +123,8 @@ function checkRetention(check: OptionChecker<NatsEventStoreOptions>): number {
  * Checks the options a NATS event store adds (the common ones are checked
  * by `BaseEventStore`), and refuses unknown ones; without I/O.
  * @throws ConfigurationError naming the option, what it accepts and what it got
+ * @throws UnsupportedError for `replicas` > 1 on a server whose compare-and-set does not hold on replicated
+ *   streams (`NatsFeature.ReplicatedCompareAndSet`): every append is one
  */
 export function checkEventStoreOptions(options: NatsEventStoreOptions): EventStoreSettings {
   const check = new OptionChecker("NatsEventStore", options, NATS_EVENT_STORE_DEFAULTS).known(
@@ -126,7 +132,7 @@ export function checkEventStoreOptions(options: NatsEventStoreOptions): EventSto
     RENAMED_OPTIONS,
   );
   const { name: stream, ...place } = checkPlacement(check, options, "JetStream stream", EVENT_ENVELOPE_BYTES);
-  return {
+  const settings: EventStoreSettings = {
     ...place,
     stream,
     prefix:
@@ -139,5 +145,19 @@ export function checkEventStoreOptions(options: NatsEventStoreOptions): EventSto
           ),
     retentionMs: options.retentionDurationMs === undefined ? 0 : checkRetention(check),
     catchUpTimeoutMs: check.integer("catchUpTimeoutMs", { min: 1 }),
+    replicatedCasOnAnyServer: natsInternalsOf(options).replicatedCasOnAnyServer === true,
+  };
+  requireReplicatedCompareAndSet(settings.client, eventStreamPlacement(settings, settings.replicas, false));
+  return settings;
+}
+
+/** The stream of `settings` as `requireReplicatedCompareAndSet` takes it. */
+export function eventStreamPlacement(settings: EventStoreSettings, replicas: number, found: boolean) {
+  return {
+    owner: "NatsEventStore",
+    where: `JetStream stream ${JSON.stringify(settings.stream)}`,
+    replicas,
+    found,
+    allowed: settings.replicatedCasOnAnyServer,
   };
 }
