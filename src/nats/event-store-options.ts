@@ -18,7 +18,9 @@ export interface NatsEventStoreOptions extends EventStoreOptions {
   /** JetStream stream name (`[-_a-zA-Z0-9]`), created if missing. @default "STATELOG_EVENTS" */
   stream?: string;
   /**
-   * Subject prefix of the stream's subjects (`<prefix>.<stream id>`).
+   * Subject prefix of the stream's subjects (`<prefix>.<stream id>`): not
+   * under `$` (the server's own subjects: `$JS`, `$KV`, `$SYS`…), and no
+   * other stream's subjects may overlap `<prefix>.>`.
    * @default "statelog.events.<stream>"
    */
   subjectPrefix?: string;
@@ -98,8 +100,11 @@ export interface EventStoreSettings {
  */
 export const EVENT_ENVELOPE_BYTES = 4096;
 
-/** A subject prefix: one or more non-empty tokens of printable characters but "." "*" ">", joined by ".". */
-const SUBJECT_PREFIX = /^[^\s.*>]+(\.[^\s.*>]+)*$/u;
+/**
+ * A subject prefix: one or more non-empty tokens of printable characters but "." "*" ">", joined by ".", not
+ * starting with "$" (the server's own subjects: `$JS.API`, `$KV.<bucket>`, `$SYS`…).
+ */
+const SUBJECT_PREFIX = /^[^\s.*>$][^\s.*>]*(\.[^\s.*>]+)*$/u;
 
 /**
  * Room for the headers of an append (its expected last sequences) next to
@@ -141,7 +146,8 @@ export function checkEventStoreOptions(options: NatsEventStoreOptions): EventSto
         : check.custom<"subjectPrefix", string>("subjectPrefix", (v) =>
             typeof v === "string" && SUBJECT_PREFIX.test(v)
               ? undefined
-              : 'a NATS subject of dot-separated tokens without spaces, "*" or ">" (e.g. "app.events")',
+              : 'a NATS subject of dot-separated tokens without spaces, "*" or ">", not starting with "$" ' +
+                '(e.g. "app.events"; subjects under "$" are the server\'s own)',
           ),
     retentionMs: options.retentionDurationMs === undefined ? 0 : checkRetention(check),
     catchUpTimeoutMs: check.integer("catchUpTimeoutMs", { min: 1 }),

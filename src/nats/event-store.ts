@@ -57,7 +57,7 @@ import {
   UnavailableError,
 } from "../index.js";
 import { loadNatsModules } from "./client.js";
-import { isJetStreamApiError, isWrongLastSequence, natsError } from "./errors.js";
+import { creationRefusal, isJetStreamApiError, isWrongLastSequence, natsError } from "./errors.js";
 import {
   APPEND_HEADER_BYTES,
   checkEventStoreOptions,
@@ -252,6 +252,10 @@ export class NatsEventStore extends BaseEventStore {
    * @throws ConfigurationError for an existing stream whose subjects are not
    *   `<subjectPrefix>.>` alone (created with another `subjectPrefix`, or
    *   by something else)
+   * @throws ConfigurationError when the server refuses to create the stream
+   *   for the options: `<subjectPrefix>.>` overlaps another stream's subjects
+   *   (option `subjectPrefix`), or `replicas` > 1 on a server that is not
+   *   clustered; the server's error is the `cause`
    * @throws UnsupportedError for a replicated stream (`replicas` > 1, or an existing one) on a server whose
    *   compare-and-set does not hold there (`NatsFeature.ReplicatedCompareAndSet`): every append is one
    * @throws CorruptionError when the stream holds a message the index cannot
@@ -279,15 +283,26 @@ export class NatsEventStore extends BaseEventStore {
     const jsm = await nats.jetstream.jetstreamManager(client);
     let info = await jsm.streams.info(stream).catch(() => undefined);
     if (!info) {
-      info = await jsm.streams.add({
-        name: stream,
-        subjects: [`${prefix}.>`],
-        retention: "limits",
-        storage,
-        num_replicas: replicas,
-        max_age: retentionMs > 0 ? Math.round(retentionMs * 1_000_000) : 0, // nanoseconds
-        allow_direct: true,
-      });
+      info = await jsm.streams
+        .add({
+          name: stream,
+          subjects: [`${prefix}.>`],
+          retention: "limits",
+          storage,
+          num_replicas: replicas,
+          max_age: retentionMs > 0 ? Math.round(retentionMs * 1_000_000) : 0, // nanoseconds
+          allow_direct: true,
+        })
+        .catch((error: unknown) => {
+          throw creationRefusal(error, {
+            owner: "NatsEventStore",
+            what: `JetStream stream ${JSON.stringify(stream)}`,
+            subjects: `${prefix}.>`,
+            subjectsOption: "subjectPrefix",
+            subjectsValue: prefix,
+            replicas,
+          });
+        });
     }
     checkSubjects(stream, prefix, info.config.subjects);
     // Every append is a compare-and-set: an existing replicated stream needs a server on which it holds.

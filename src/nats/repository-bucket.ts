@@ -7,7 +7,7 @@ import type { MsgHdrs, NatsConnection } from "@nats-io/transport-node";
 import { ConfigurationError, messageOf, OptionChecker, STORE_DEFAULTS, validateEntityType } from "../index.js";
 import { checkRepositoryOptions, type RepositoryOptions } from "../repository/index.js";
 import { loadNatsModules } from "./client.js";
-import { natsError } from "./errors.js";
+import { bucketCreation, creationRefusal, natsError } from "./errors.js";
 import { natsInternalsOf } from "./internal.js";
 import { checkPlacement, MAX_MAX_AGE_MS, MIN_MAX_AGE_MS, NatsStorage } from "./options.js";
 import { bucketValueLimit } from "./payload.js";
@@ -186,12 +186,11 @@ export async function openBucket<T>(settings: RepositorySettings<T>): Promise<Op
   const ttlMs = Math.round(ttlSeconds * 1000);
   try {
     const jsm = await nats.jetstream.jetstreamManager(client);
-    const kv = await new nats.kv.Kvm(client).create(bucket, {
-      history,
-      ttl: ttlMs,
-      replicas: settings.replicas,
-      storage: settings.storage,
-    });
+    const kv = await new nats.kv.Kvm(client)
+      .create(bucket, { history, ttl: ttlMs, replicas: settings.replicas, storage: settings.storage })
+      .catch((error: unknown) => {
+        throw creationRefusal(error, bucketCreation(settings.owner, bucket, settings.replicas));
+      });
     const status = await kv.status();
     // An existing bucket's replicas, before anything is changed in it.
     requireReplicatedCompareAndSet(client, casPlacement(settings, status.streamInfo.config.num_replicas, true));

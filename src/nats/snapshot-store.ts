@@ -35,7 +35,7 @@ import {
   snapshotStateJson,
 } from "../repository/index.js";
 import { loadNatsModules } from "./client.js";
-import { isWrongLastSequence, natsError } from "./errors.js";
+import { bucketCreation, creationRefusal, isWrongLastSequence, natsError } from "./errors.js";
 import { natsInternalsOf } from "./internal.js";
 import { encodeToken } from "./keys.js";
 import { checkClient, checkStreamName, MAX_REPLICAS, NatsStorage } from "./options.js";
@@ -115,6 +115,9 @@ export class NatsKvSnapshotStore implements SnapshotStore {
   /**
    * Opens the bucket, creating it when missing.
    * @throws ConfigurationError for an invalid or unknown option, or a bucket whose history is not `maxSnapshotsPerStream`
+   * @throws ConfigurationError when the server refuses to create the bucket for the options: its subjects
+   *   (`$KV.<bucket>.>`) overlap another stream's (option `bucket`), or `replicas` > 1 on a server that is not
+   *   clustered; the server's error is the `cause`
    * @throws UnsupportedError for a replicated bucket (`replicas` > 1, or an existing one) on a server whose
    *   compare-and-set does not hold there (`NatsFeature.ReplicatedCompareAndSet`)
    * @throws PeerMissingError | UnavailableError
@@ -142,7 +145,11 @@ export class NatsKvSnapshotStore implements SnapshotStore {
     requireReplicatedCompareAndSet(client, cas(replicas, false));
     const nats = await loadNatsModules();
     try {
-      const kv = await new nats.kv.Kvm(client).create(bucket, { history: maxSnapshotsPerStream, replicas, storage });
+      const kv = await new nats.kv.Kvm(client)
+        .create(bucket, { history: maxSnapshotsPerStream, replicas, storage })
+        .catch((error: unknown) => {
+          throw creationRefusal(error, bucketCreation("NatsKvSnapshotStore", bucket, replicas));
+        });
       const status = await kv.status();
       requireReplicatedCompareAndSet(client, cas(status.streamInfo.config.num_replicas, true));
       if (status.history !== maxSnapshotsPerStream) {
