@@ -162,6 +162,7 @@ export function eventStreamPlacement(settings: EventStoreSettings, replicas: num
   return {
     owner: "NatsEventStore",
     where: `JetStream stream ${JSON.stringify(settings.stream)}`,
+    stream: settings.stream,
     replicas,
     found,
     allowed: settings.replicatedCasOnAnyServer,

@@ -179,6 +179,7 @@ export class NatsReadModelStore implements ReadModelStore {
     const cas = (count: number, found: boolean) => ({
       owner: "NatsReadModelStore",
       where: `KV bucket ${JSON.stringify(bucket)}`,
+      stream: `KV_${bucket}`,
       replicas: count,
       found,
       allowed: natsInternalsOf(options).replicatedCasOnAnyServer === true,

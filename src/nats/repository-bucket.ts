@@ -153,6 +153,7 @@ function casPlacement<T>(settings: RepositorySettings<T>, replicas: number, foun
   return {
     owner: settings.owner,
     where: `KV bucket ${JSON.stringify(settings.bucket)}`,
+    stream: `KV_${settings.bucket}`,
     replicas,
     found,
     allowed: settings.replicatedCasOnAnyServer,

@@ -21,8 +21,9 @@ export const NatsFeature = {
    * to the replicas, so two writes expecting the same sequence could both
    * be stored; before 2.10.19 it did not check an expected sequence of 0
    * (create if absent) at all before proposing it, and a replica could store
-   * a write the leader refused. The repository, the event store, the
-   * read-model store and the snapshot store write only so.
+   * a write the leader refused. The repository, the event store and the
+   * snapshot store write only so, the read-model store with an
+   * `expectedRevision` (a projection's writes).
    */
   ReplicatedCompareAndSet: "compare-and-set on a replicated stream",
 } as const;
@@ -82,6 +83,8 @@ export interface CompareAndSetPlacement {
   readonly owner: string;
   /** The bucket or stream, for the message: `KV bucket "orders"`. */
   readonly where: string;
+  /** Its JetStream stream: `KV_orders`. */
+  readonly stream: string;
   /** Its replicas: the `replicas` option (`found` false) or those of the existing bucket or stream (`found` true). */
   readonly replicas: number;
   readonly found: boolean;
@@ -101,8 +104,8 @@ export function requireReplicatedCompareAndSet(nc: NatsConnection, at: CompareAn
   throw new UnsupportedError(
     `${at.owner}: ${at.where} ${at.found ? "has" : "would have"} ${at.replicas} replicas, and on the connected ` +
       `nats-server ${nc.info?.version ?? "of unknown version"} two concurrent writers could both win a compare-and-set ` +
-      `on a replicated stream (a nats-server bug, fixed in ${fixed}): its expected-version checks would not hold. ` +
-      `Upgrade the server to ${fixed} or newer, or use replicas 1` +
-      (at.found ? " (nats stream edit <stream> --replicas 1 brings an existing one down to one replica)" : ""),
+      `on a replicated stream (a nats-server bug, fixed in ${fixed}): its conditional writes (expected versions, ` +
+      `expected revisions) would not hold. Upgrade the server to ${fixed} or newer, or use replicas 1` +
+      (at.found ? ` (nats stream edit ${at.stream} --replicas 1 brings it down to one replica)` : ""),
   );
 }

@@ -138,6 +138,7 @@ export class NatsKvSnapshotStore implements SnapshotStore {
     const cas = (count: number, found: boolean) => ({
       owner: "NatsKvSnapshotStore",
       where: `KV bucket ${JSON.stringify(bucket)}`,
+      stream: `KV_${bucket}`,
       replicas: count,
       found,
       allowed: natsInternalsOf(options).replicatedCasOnAnyServer === true,

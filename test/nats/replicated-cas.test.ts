@@ -37,7 +37,13 @@ const FIXED = minimumVersion(NatsFeature.ReplicatedCompareAndSet);
 /** A connection that reports `version` in its INFO: all `requireReplicatedCompareAndSet` reads of it. */
 const serverOf = (version: string) => ({ info: { version } }) as unknown as NatsConnection;
 
-const placement = { owner: "NatsKvRepository", where: 'KV bucket "orders"', found: false, allowed: false };
+const placement = {
+  owner: "NatsKvRepository",
+  where: 'KV bucket "orders"',
+  stream: "KV_orders",
+  found: false,
+  allowed: false,
+};
 
 /** The refusal of `attempt`, which must be an UnsupportedError that says why and what to do. */
 function refusal(attempt: () => unknown, version: string): Error {
@@ -92,7 +98,7 @@ describe("the minimum version of compare-and-set on replicated streams", () => {
       "2.9.21",
     );
     expect(found.message).toMatch(/^NatsKvRepository: KV bucket "orders" has 3 replicas/);
-    expect(found.message).toContain("nats stream edit <stream> --replicas 1");
+    expect(found.message).toContain("nats stream edit KV_orders --replicas 1 brings it down to one replica");
   });
 
   it("accepts one replica on any server, more on a server new enough, and anything with the internal opt-in", () => {
@@ -154,6 +160,7 @@ describe("on a 3-node cluster", () => {
     expect(message).toContain(`fixed in ${FIXED.join(".")}`);
     expect(message).toMatch(/could both win a compare-and-set/);
     expect(message).toMatch(/or use replicas 1/);
+    if (created) expect(message).toContain(`nats stream edit ${stream} --replicas 1`);
     // Asked for: refused before anything was created; found: left as it was.
     expect((await streamNames()).includes(stream)).toBe(created);
   }
