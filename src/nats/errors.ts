@@ -5,6 +5,7 @@
  * statelog.
  */
 import {
+  ConfigurationError,
   isPartialWriteError,
   isStatelogError,
   messageOf,
@@ -87,6 +88,79 @@ export function isJetStreamApiError(error: unknown): error is Error & { code: nu
 export function isWrongLastSequence(error: unknown): boolean {
   if (isJetStreamApiError(error)) return error.code === WRONG_LAST_SEQUENCE;
   return /wrong last sequence/i.test(messageOf(error));
+}
+
+/** JetStream's codes for a stream create that the stream's configuration made the server refuse. */
+export const JetStreamRefusal = {
+  /** "subjects overlap with an existing stream". */
+  SubjectsOverlap: 10065,
+  /** "replicas > 1 not supported in non-clustered mode". */
+  ReplicasNotClustered: 10074,
+  /** A configuration the server finds invalid ("subjects overlap with jetstream api", "invalid subject", …). */
+  InvalidConfig: 10052,
+} as const;
+
+/** A bucket or stream an `open` creates, and the options its configuration comes from. */
+export interface CreatedFrom {
+  /** The class, for the message: `"NatsEventStore"`. */
+  readonly owner: string;
+  /** The bucket or stream: `JetStream stream "ORDERS"`, `KV bucket "orders"`. */
+  readonly what: string;
+  /** Its subjects: `app.events.>`, `$KV.orders.>`. */
+  readonly subjects: string;
+  /** The option they come from (`subjectPrefix`, `bucket`) and its value (the default when not given). */
+  readonly subjectsOption: string;
+  readonly subjectsValue: string;
+  /** The `replicas` option. */
+  readonly replicas: number;
+}
+
+/** A KV bucket an `open` creates ({@link CreatedFrom}): its subjects come from the `bucket` option. */
+export function bucketCreation(owner: string, bucket: string, replicas: number): CreatedFrom {
+  return {
+    owner,
+    what: `KV bucket ${JSON.stringify(bucket)}`,
+    subjects: `$KV.${bucket}.>`,
+    subjectsOption: "bucket",
+    subjectsValue: bucket,
+    replicas,
+  };
+}
+
+/**
+ * The server's refusal to create a bucket or stream when the options made
+ * it refuse (its subjects overlap another stream's or the JetStream API,
+ * more than one replica on a server that is not clustered, another
+ * configuration it finds invalid): a `ConfigurationError` naming the option,
+ * with the server's text and the original error as `cause`. Any other error
+ * is returned as it is.
+ */
+export function creationRefusal(error: unknown, from: CreatedFrom): unknown {
+  if (!isJetStreamApiError(error)) return error;
+  const text = messageOf(error);
+  let option: string;
+  let remedy: string;
+  if (error.code === JetStreamRefusal.ReplicasNotClustered) {
+    option = `option replicas (${from.replicas})`;
+    remedy = "use replicas 1 on a server that is not clustered";
+  } else if (
+    error.code === JetStreamRefusal.SubjectsOverlap ||
+    (error.code === JetStreamRefusal.InvalidConfig && /subject/i.test(text))
+  ) {
+    option = `option ${from.subjectsOption} ${JSON.stringify(from.subjectsValue)}`;
+    remedy =
+      `its subjects ${from.subjects} must not overlap those of another stream or the server's own: ` +
+      `use another ${from.subjectsOption}`;
+  } else if (error.code === JetStreamRefusal.InvalidConfig) {
+    option = "its options";
+    remedy = "the server finds its configuration invalid";
+  } else {
+    return error;
+  }
+  return new ConfigurationError(
+    `${from.owner}: the server refused to create ${from.what} for ${option}: "${text}" (${remedy})`,
+    { cause: error },
+  );
 }
 
 /**

@@ -7,7 +7,9 @@ import {
   type EventStoreOptions,
 } from "../events/index.js";
 import { OptionChecker } from "../index.js";
+import { natsInternalsOf } from "./internal.js";
 import { checkPlacement, MAX_MAX_AGE_MS, MIN_MAX_AGE_MS, NatsStorage } from "./options.js";
+import { requireReplicatedCompareAndSet } from "./server.js";
 
 /** Options of `NatsEventStore.open`: those of every event store, and where the events live. */
 export interface NatsEventStoreOptions extends EventStoreOptions {
@@ -16,7 +18,9 @@ export interface NatsEventStoreOptions extends EventStoreOptions {
   /** JetStream stream name (`[-_a-zA-Z0-9]`), created if missing. @default "STATELOG_EVENTS" */
   stream?: string;
   /**
-   * Subject prefix of the stream's subjects (`<prefix>.<stream id>`).
+   * Subject prefix of the stream's subjects (`<prefix>.<stream id>`): not
+   * under `$` (the server's own subjects: `$JS`, `$KV`, `$SYS`…), and no
+   * other stream's subjects may overlap `<prefix>.>`.
    * @default "statelog.events.<stream>"
    */
   subjectPrefix?: string;
@@ -84,6 +88,8 @@ export interface EventStoreSettings {
   /** Whether `maxValueBytes` was given (else it follows the server and the stream). */
   maxValueBytesGiven: boolean;
   catchUpTimeoutMs: number;
+  /** The internal opt-in of statelog's tests: a replicated stream on any server (see internal.ts). */
+  replicatedCasOnAnyServer: boolean;
 }
 
 /**
@@ -94,8 +100,11 @@ export interface EventStoreSettings {
  */
 export const EVENT_ENVELOPE_BYTES = 4096;
 
-/** A subject prefix: one or more non-empty tokens of printable characters but "." "*" ">", joined by ".". */
-const SUBJECT_PREFIX = /^[^\s.*>]+(\.[^\s.*>]+)*$/u;
+/**
+ * A subject prefix: one or more non-empty tokens of printable characters but "." "*" ">", joined by ".", not
+ * starting with "$" (the server's own subjects: `$JS.API`, `$KV.<bucket>`, `$SYS`…).
+ */
+const SUBJECT_PREFIX = /^[^\s.*>$][^\s.*>]*(\.[^\s.*>]+)*$/u;
 
 /**
  * Room for the headers of an append (its expected last sequences) next to
@@ -119,6 +128,8 @@ function checkRetention(check: OptionChecker<NatsEventStoreOptions>): number {
  * Checks the options a NATS event store adds (the common ones are checked
  * by `BaseEventStore`), and refuses unknown ones; without I/O.
  * @throws ConfigurationError naming the option, what it accepts and what it got
+ * @throws UnsupportedError for `replicas` > 1 on a server whose compare-and-set does not hold on replicated
+ *   streams (`NatsFeature.ReplicatedCompareAndSet`): every append is one
  */
 export function checkEventStoreOptions(options: NatsEventStoreOptions): EventStoreSettings {
   const check = new OptionChecker("NatsEventStore", options, NATS_EVENT_STORE_DEFAULTS).known(
@@ -126,7 +137,7 @@ export function checkEventStoreOptions(options: NatsEventStoreOptions): EventSto
     RENAMED_OPTIONS,
   );
   const { name: stream, ...place } = checkPlacement(check, options, "JetStream stream", EVENT_ENVELOPE_BYTES);
-  return {
+  const settings: EventStoreSettings = {
     ...place,
     stream,
     prefix:
@@ -135,9 +146,25 @@ export function checkEventStoreOptions(options: NatsEventStoreOptions): EventSto
         : check.custom<"subjectPrefix", string>("subjectPrefix", (v) =>
             typeof v === "string" && SUBJECT_PREFIX.test(v)
               ? undefined
-              : 'a NATS subject of dot-separated tokens without spaces, "*" or ">" (e.g. "app.events")',
+              : 'a NATS subject of dot-separated tokens without spaces, "*" or ">", not starting with "$" ' +
+                '(e.g. "app.events"; subjects under "$" are the server\'s own)',
           ),
     retentionMs: options.retentionDurationMs === undefined ? 0 : checkRetention(check),
     catchUpTimeoutMs: check.integer("catchUpTimeoutMs", { min: 1 }),
+    replicatedCasOnAnyServer: natsInternalsOf(options).replicatedCasOnAnyServer === true,
+  };
+  requireReplicatedCompareAndSet(settings.client, eventStreamPlacement(settings, settings.replicas, false));
+  return settings;
+}
+
+/** The stream of `settings` as `requireReplicatedCompareAndSet` takes it. */
+export function eventStreamPlacement(settings: EventStoreSettings, replicas: number, found: boolean) {
+  return {
+    owner: "NatsEventStore",
+    where: `JetStream stream ${JSON.stringify(settings.stream)}`,
+    stream: settings.stream,
+    replicas,
+    found,
+    allowed: settings.replicatedCasOnAnyServer,
   };
 }

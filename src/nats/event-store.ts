@@ -57,12 +57,13 @@ import {
   UnavailableError,
 } from "../index.js";
 import { loadNatsModules } from "./client.js";
-import { isJetStreamApiError, isWrongLastSequence, natsError } from "./errors.js";
+import { creationRefusal, isJetStreamApiError, isWrongLastSequence, natsError } from "./errors.js";
 import {
   APPEND_HEADER_BYTES,
   checkEventStoreOptions,
   EVENT_ENVELOPE_BYTES,
   type EventStoreSettings,
+  eventStreamPlacement,
   NATS_EVENT_STORE_OWN_OPTION_NAMES,
   type NatsEventStoreOptions,
 } from "./event-store-options.js";
@@ -70,6 +71,7 @@ import { decodeToken, encodeToken } from "./keys.js";
 import { NatsStorage } from "./options.js";
 import { bucketValueLimit, serverMaxPayload } from "./payload.js";
 import { retryingGet } from "./reader.js";
+import { requireReplicatedCompareAndSet } from "./server.js";
 import { LastMessage, LOW_LAST_SEQUENCE_CHECKS, LOW_LAST_SEQUENCE_PAUSE_MS } from "./stream-checks.js";
 
 const TD = new TextDecoder();
@@ -250,6 +252,12 @@ export class NatsEventStore extends BaseEventStore {
    * @throws ConfigurationError for an existing stream whose subjects are not
    *   `<subjectPrefix>.>` alone (created with another `subjectPrefix`, or
    *   by something else)
+   * @throws ConfigurationError when the server refuses to create the stream
+   *   for the options: `<subjectPrefix>.>` overlaps another stream's subjects
+   *   (option `subjectPrefix`), or `replicas` > 1 on a server that is not
+   *   clustered; the server's error is the `cause`
+   * @throws UnsupportedError for a replicated stream (`replicas` > 1, or an existing one) on a server whose
+   *   compare-and-set does not hold there (`NatsFeature.ReplicatedCompareAndSet`): every append is one
    * @throws CorruptionError when the stream holds a message the index cannot
    *   read, or a stream id whose positions skip some (a message deleted from
    *   the middle)
@@ -275,17 +283,30 @@ export class NatsEventStore extends BaseEventStore {
     const jsm = await nats.jetstream.jetstreamManager(client);
     let info = await jsm.streams.info(stream).catch(() => undefined);
     if (!info) {
-      info = await jsm.streams.add({
-        name: stream,
-        subjects: [`${prefix}.>`],
-        retention: "limits",
-        storage,
-        num_replicas: replicas,
-        max_age: retentionMs > 0 ? Math.round(retentionMs * 1_000_000) : 0, // nanoseconds
-        allow_direct: true,
-      });
+      info = await jsm.streams
+        .add({
+          name: stream,
+          subjects: [`${prefix}.>`],
+          retention: "limits",
+          storage,
+          num_replicas: replicas,
+          max_age: retentionMs > 0 ? Math.round(retentionMs * 1_000_000) : 0, // nanoseconds
+          allow_direct: true,
+        })
+        .catch((error: unknown) => {
+          throw creationRefusal(error, {
+            owner: "NatsEventStore",
+            what: `JetStream stream ${JSON.stringify(stream)}`,
+            subjects: `${prefix}.>`,
+            subjectsOption: "subjectPrefix",
+            subjectsValue: prefix,
+            replicas,
+          });
+        });
     }
     checkSubjects(stream, prefix, info.config.subjects);
+    // Every append is a compare-and-set: an existing replicated stream needs a server on which it holds.
+    requireReplicatedCompareAndSet(client, eventStreamPlacement(this.#settings, info.config.num_replicas, true));
     this.#created = info.created;
     this.#maxAgeMs = info.config.max_age > 0 ? info.config.max_age / 1_000_000 : 0; // nanoseconds
     // An existing stream's own largest message bounds an event and a batch as the server's max_payload does.

@@ -32,7 +32,7 @@ import {
   type WatchOptions,
 } from "../index.js";
 import { loadNatsModules } from "./client.js";
-import { isJetStreamApiError, NatsSaveError, natsError } from "./errors.js";
+import { bucketCreation, creationRefusal, isJetStreamApiError, NatsSaveError, natsError } from "./errors.js";
 import { decodeToken, encodeToken, parseEntityKey } from "./keys.js";
 import { KvFeedSource } from "./kv-feed.js";
 import {
@@ -95,6 +95,9 @@ export class NatsKvStore extends BaseStore {
    * @throws ConfigurationError for an invalid or unknown option, or when the
    *   server's `max_payload` cannot carry a change of `maxValueBytes` plus
    *   its envelope ({@link STORE_ENVELOPE_BYTES})
+   * @throws ConfigurationError when the server refuses to create the bucket for the options: its subjects
+   *   (`$KV.<bucket>.>`) overlap another stream's (option `bucket`), or `replicas` > 1 on a server that is not
+   *   clustered; the server's error is the `cause`
    * @throws PeerMissingError when the NATS client packages are not installed
    * @throws UnavailableError when the server cannot be reached or has no JetStream
    */
@@ -110,7 +113,11 @@ export class NatsKvStore extends BaseStore {
     let maxMsgSize: number | undefined;
     try {
       const jsm = await nats.jetstream.jetstreamManager(client);
-      const kv = await new nats.kv.Kvm(client).create(bucket, { history, replicas, storage });
+      const kv = await new nats.kv.Kvm(client)
+        .create(bucket, { history, replicas, storage })
+        .catch((error: unknown) => {
+          throw creationRefusal(error, bucketCreation("NatsKvStore", bucket, replicas));
+        });
       const status = await kv.status();
       maxMsgSize = status.streamInfo.config.max_msg_size;
       this.#connected = {

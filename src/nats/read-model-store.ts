@@ -52,11 +52,13 @@ import {
   statusToJson,
 } from "../read-models/index.js";
 import { loadNatsModules } from "./client.js";
-import { isWrongLastSequence, natsError } from "./errors.js";
+import { bucketCreation, creationRefusal, isWrongLastSequence, natsError } from "./errors.js";
+import { natsInternalsOf } from "./internal.js";
 import { decodeToken, encodeToken } from "./keys.js";
 import { checkPlacement, NatsStorage } from "./options.js";
 import { bucketValueLimit, serverMaxPayload } from "./payload.js";
 import { keepLastPerKey, readFiltered, retryingGet } from "./reader.js";
+import { requireReplicatedCompareAndSet } from "./server.js";
 
 /** Options of {@link NatsReadModelStore.open}. */
 export interface NatsReadModelStoreOptions {
@@ -158,6 +160,11 @@ export class NatsReadModelStore implements ReadModelStore {
    * before anything is created.
    * @throws ConfigurationError for an invalid or unknown option, or when the
    *   server's `max_payload` cannot carry `maxValueBytes` plus {@link READ_MODEL_ENVELOPE_BYTES}
+   * @throws ConfigurationError when the server refuses to create the bucket for the options: its subjects
+   *   (`$KV.<bucket>.>`) overlap another stream's (option `bucket`), or `replicas` > 1 on a server that is not
+   *   clustered; the server's error is the `cause`
+   * @throws UnsupportedError for a replicated bucket (`replicas` > 1, or an existing one) on a server whose
+   *   compare-and-set does not hold there (`NatsFeature.ReplicatedCompareAndSet`)
    * @throws PeerMissingError when the NATS client packages are not installed
    * @throws UnavailableError when the server cannot be reached
    */
@@ -167,11 +174,27 @@ export class NatsReadModelStore implements ReadModelStore {
     });
     const place = checkPlacement(check, options, "KV bucket", READ_MODEL_ENVELOPE_BYTES);
     const { client, name: bucket, replicas, storage, maxValueBytes, maxValueBytesGiven } = place;
+    // Writes with an expectedRevision (a projection's, for one) are compare-and-sets: refused before anything is
+    // created on a server where they do not hold on a replicated bucket.
+    const cas = (count: number, found: boolean) => ({
+      owner: "NatsReadModelStore",
+      where: `KV bucket ${JSON.stringify(bucket)}`,
+      stream: `KV_${bucket}`,
+      replicas: count,
+      found,
+      allowed: natsInternalsOf(options).replicatedCasOnAnyServer === true,
+    });
+    requireReplicatedCompareAndSet(client, cas(replicas, false));
     const nats = await loadNatsModules();
     try {
       const jsm = await nats.jetstream.jetstreamManager(client);
-      const kv = await new nats.kv.Kvm(client).create(bucket, { history: 1, replicas, storage });
+      const kv = await new nats.kv.Kvm(client)
+        .create(bucket, { history: 1, replicas, storage })
+        .catch((error: unknown) => {
+          throw creationRefusal(error, bucketCreation("NatsReadModelStore", bucket, replicas));
+        });
       const status = await kv.status();
+      requireReplicatedCompareAndSet(client, cas(status.streamInfo.config.num_replicas, true));
       const maxMsgSize = status.streamInfo.config.max_msg_size;
       // An existing bucket's own largest message bounds a model as the server's max_payload does.
       const limit = bucketValueLimit(

@@ -7,10 +7,11 @@ import type { MsgHdrs, NatsConnection } from "@nats-io/transport-node";
 import { ConfigurationError, messageOf, OptionChecker, STORE_DEFAULTS, validateEntityType } from "../index.js";
 import { checkRepositoryOptions, type RepositoryOptions } from "../repository/index.js";
 import { loadNatsModules } from "./client.js";
-import { natsError } from "./errors.js";
+import { bucketCreation, creationRefusal, natsError } from "./errors.js";
+import { natsInternalsOf } from "./internal.js";
 import { checkPlacement, MAX_MAX_AGE_MS, MIN_MAX_AGE_MS, NatsStorage } from "./options.js";
 import { bucketValueLimit } from "./payload.js";
-import { NatsFeature, requireFeature } from "./server.js";
+import { NatsFeature, requireFeature, requireReplicatedCompareAndSet } from "./server.js";
 
 /** Options of `NatsKvRepository.open` and `NatsSimpleRepository.open`. */
 export interface NatsKvRepositoryOptions<T> extends RepositoryOptions<T> {
@@ -89,6 +90,10 @@ export interface RepositorySettings<T> {
   readonly storage: NatsStorage;
   readonly perSaveTtl: boolean;
   readonly maxCasAttempts: number;
+  /** The class, for messages. */
+  readonly owner: string;
+  /** The internal opt-in of statelog's tests: a replicated bucket on any server (see internal.ts). */
+  readonly replicatedCasOnAnyServer: boolean;
 }
 
 /** The shortest TTL nats-server takes (its shortest `max_age`), in seconds. */
@@ -100,7 +105,8 @@ export const MAX_TTL_SECONDS = Math.floor(MAX_MAX_AGE_MS / 1000);
  * Checks a repository's options, without I/O.
  * @param owner the class name, for messages
  * @throws ConfigurationError naming the option, what it accepts and what it got
- * @throws UnsupportedError when `perSaveTtl` needs a newer server
+ * @throws UnsupportedError when `perSaveTtl` needs a newer server, or `replicas` > 1 one whose compare-and-set holds
+ *   on replicated streams (`NatsFeature.ReplicatedCompareAndSet`)
  */
 export function checkNatsRepositoryOptions<T>(
   options: NatsKvRepositoryOptions<T>,
@@ -133,9 +139,25 @@ export function checkNatsRepositoryOptions<T>(
     ttlSeconds: shared.ttlSeconds,
     perSaveTtl: check.boolean("perSaveTtl"),
     maxCasAttempts: check.integer("maxCasAttempts", { min: 1 }),
+    owner,
+    replicatedCasOnAnyServer: natsInternalsOf(options).replicatedCasOnAnyServer === true,
   };
   if (settings.perSaveTtl) requireFeature(place.client, NatsFeature.PerMessageTtl);
+  // Every write is a compare-and-set: refused before anything is created on a server where it does not hold.
+  requireReplicatedCompareAndSet(place.client, casPlacement(settings, settings.replicas, false));
   return settings;
+}
+
+/** The bucket of `settings` as {@link requireReplicatedCompareAndSet} takes it. */
+function casPlacement<T>(settings: RepositorySettings<T>, replicas: number, found: boolean) {
+  return {
+    owner: settings.owner,
+    where: `KV bucket ${JSON.stringify(settings.bucket)}`,
+    stream: `KV_${settings.bucket}`,
+    replicas,
+    found,
+    allowed: settings.replicatedCasOnAnyServer,
+  };
 }
 
 /** What {@link openBucket} found. */
@@ -156,6 +178,7 @@ export interface OpenedBucket {
 /**
  * Creates the bucket if missing, or checks that the existing one has the
  * requested history and TTL.
+ * @throws UnsupportedError for an existing replicated bucket on a server whose compare-and-set does not hold there
  * @throws ConfigurationError | PeerMissingError | UnavailableError
  */
 export async function openBucket<T>(settings: RepositorySettings<T>): Promise<OpenedBucket> {
@@ -164,13 +187,14 @@ export async function openBucket<T>(settings: RepositorySettings<T>): Promise<Op
   const ttlMs = Math.round(ttlSeconds * 1000);
   try {
     const jsm = await nats.jetstream.jetstreamManager(client);
-    const kv = await new nats.kv.Kvm(client).create(bucket, {
-      history,
-      ttl: ttlMs,
-      replicas: settings.replicas,
-      storage: settings.storage,
-    });
+    const kv = await new nats.kv.Kvm(client)
+      .create(bucket, { history, ttl: ttlMs, replicas: settings.replicas, storage: settings.storage })
+      .catch((error: unknown) => {
+        throw creationRefusal(error, bucketCreation(settings.owner, bucket, settings.replicas));
+      });
     const status = await kv.status();
+    // An existing bucket's replicas, before anything is changed in it.
+    requireReplicatedCompareAndSet(client, casPlacement(settings, status.streamInfo.config.num_replicas, true));
     if (status.history !== history || status.ttl !== ttlMs) {
       throw new ConfigurationError(
         `KV bucket ${JSON.stringify(bucket)} exists with history ${status.history} and TTL ${status.ttl / 1000}s, ` +

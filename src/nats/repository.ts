@@ -110,7 +110,11 @@ export class NatsKvRepository<T> extends BaseRepository<T> {
    * @throws ConfigurationError for an invalid, missing or unknown option, when
    *   the server's `max_payload` cannot carry `maxValueBytes` plus the
    *   envelope, or when the existing bucket's history or TTL differ from the options
-   * @throws UnsupportedError when `perSaveTtl` needs a newer server
+   * @throws ConfigurationError when the server refuses to create the bucket for the options: its subjects
+   *   (`$KV.<bucket>.>`) overlap another stream's (option `bucket`), or `replicas` > 1 on a server that is not
+   *   clustered; the server's error is the `cause`
+   * @throws UnsupportedError when `perSaveTtl` needs a newer server, or for a replicated bucket (`replicas` > 1,
+   *   or an existing one) on a server whose compare-and-set does not hold there (`NatsFeature.ReplicatedCompareAndSet`)
    * @throws PeerMissingError when the NATS client packages are not installed
    * @throws UnavailableError when the server cannot be reached
    */

@@ -35,11 +35,13 @@ import {
   snapshotStateJson,
 } from "../repository/index.js";
 import { loadNatsModules } from "./client.js";
-import { isWrongLastSequence, natsError } from "./errors.js";
+import { bucketCreation, creationRefusal, isWrongLastSequence, natsError } from "./errors.js";
+import { natsInternalsOf } from "./internal.js";
 import { encodeToken } from "./keys.js";
 import { checkClient, checkStreamName, MAX_REPLICAS, NatsStorage } from "./options.js";
 import { bucketValueLimit, serverMaxPayload } from "./payload.js";
 import { retryingGet } from "./reader.js";
+import { requireReplicatedCompareAndSet } from "./server.js";
 
 /** Defaults of {@link NatsKvSnapshotStoreOptions}. */
 export const NATS_KV_SNAPSHOT_STORE_DEFAULTS = {
@@ -113,6 +115,11 @@ export class NatsKvSnapshotStore implements SnapshotStore {
   /**
    * Opens the bucket, creating it when missing.
    * @throws ConfigurationError for an invalid or unknown option, or a bucket whose history is not `maxSnapshotsPerStream`
+   * @throws ConfigurationError when the server refuses to create the bucket for the options: its subjects
+   *   (`$KV.<bucket>.>`) overlap another stream's (option `bucket`), or `replicas` > 1 on a server that is not
+   *   clustered; the server's error is the `cause`
+   * @throws UnsupportedError for a replicated bucket (`replicas` > 1, or an existing one) on a server whose
+   *   compare-and-set does not hold there (`NatsFeature.ReplicatedCompareAndSet`)
    * @throws PeerMissingError | UnavailableError
    */
   static async open(options: NatsKvSnapshotStoreOptions): Promise<NatsKvSnapshotStore> {
@@ -126,10 +133,26 @@ export class NatsKvSnapshotStore implements SnapshotStore {
     const bucket = checkStreamName(check, "bucket", "KV bucket");
     const replicas = check.integer("replicas", { min: 1, max: MAX_REPLICAS });
     const storage = check.oneOf("storage", NatsStorage);
+    // Every save is a compare-and-set (so that two saves of one stream cannot land out of order): refused before
+    // anything is created on a server where it does not hold on a replicated bucket.
+    const cas = (count: number, found: boolean) => ({
+      owner: "NatsKvSnapshotStore",
+      where: `KV bucket ${JSON.stringify(bucket)}`,
+      stream: `KV_${bucket}`,
+      replicas: count,
+      found,
+      allowed: natsInternalsOf(options).replicatedCasOnAnyServer === true,
+    });
+    requireReplicatedCompareAndSet(client, cas(replicas, false));
     const nats = await loadNatsModules();
     try {
-      const kv = await new nats.kv.Kvm(client).create(bucket, { history: maxSnapshotsPerStream, replicas, storage });
+      const kv = await new nats.kv.Kvm(client)
+        .create(bucket, { history: maxSnapshotsPerStream, replicas, storage })
+        .catch((error: unknown) => {
+          throw creationRefusal(error, bucketCreation("NatsKvSnapshotStore", bucket, replicas));
+        });
       const status = await kv.status();
+      requireReplicatedCompareAndSet(client, cas(status.streamInfo.config.num_replicas, true));
       if (status.history !== maxSnapshotsPerStream) {
         throw new ConfigurationError(
           `KV bucket ${JSON.stringify(bucket)} exists with history ${status.history}, not maxSnapshotsPerStream = ${maxSnapshotsPerStream}: use another bucket or the same setting`,

@@ -21,7 +21,7 @@ import { ErrorCode, isStatelogError } from "../../src/core/errors.js";
 import { createEvent } from "../../src/events/types.js";
 import { NatsEventStore, NatsKvRepository, NatsKvStore } from "../../src/nats/index.js";
 import type { ContractAggregate } from "../../src/testing/index.js";
-import { startCluster, type TestNatsCluster } from "./cluster.js";
+import { replicatedOnAnyServer, startCluster, type TestNatsCluster } from "./cluster.js";
 import { natsServerSyncSettings } from "./nats-server.js";
 import { type ReliabilityRow, writeReliabilityFigures } from "./reliability-report.js";
 
@@ -167,16 +167,21 @@ describe("NATS cluster: SIGKILL of all three nodes at once during writes", () =>
           store: await retry(() => NatsKvStore.open({ client: nc, bucket: "crash_store", replicas: 3 }), 60_000),
           repo: await retry(
             () =>
-              NatsKvRepository.open<ContractAggregate>({
-                client: nc,
-                bucket: "crash_repo",
-                aggregateType: "acct",
-                history: 64,
-                replicas: 3,
-              }),
+              NatsKvRepository.open<ContractAggregate>(
+                replicatedOnAnyServer({
+                  client: nc,
+                  bucket: "crash_repo",
+                  aggregateType: "acct",
+                  history: 64,
+                  replicas: 3,
+                }),
+              ),
             60_000,
           ),
-          events: await retry(() => NatsEventStore.open({ client: nc, stream: "CRASH_ES", replicas: 3 }), 60_000),
+          events: await retry(
+            () => NatsEventStore.open(replicatedOnAnyServer({ client: nc, stream: "CRASH_ES", replicas: 3 })),
+            60_000,
+          ),
         };
         stop = false;
         const writers = [saver(c, 0), saver(c, 1), casWriter(c, 0), casWriter(c, 1), appender(c)];
@@ -234,13 +239,15 @@ describe("NATS cluster: SIGKILL of all three nodes at once during writes", () =>
         ? saveAcked.filter((s) => (loaded.get(s.id) as { n: number } | undefined)?.n !== s.n)
         : saveAcked;
       const histories = await load(async () => {
-        const repo2 = await NatsKvRepository.open<ContractAggregate>({
-          client: check,
-          bucket: "crash_repo",
-          aggregateType: "acct",
-          history: 64,
-          replicas: 3,
-        });
+        const repo2 = await NatsKvRepository.open<ContractAggregate>(
+          replicatedOnAnyServer({
+            client: check,
+            bucket: "crash_repo",
+            aggregateType: "acct",
+            history: 64,
+            replicas: 3,
+          }),
+        );
         const ids = [...new Set(casAcked.map((a) => a.id))];
         return new Map(await Promise.all(ids.map(async (id) => [id, await repo2.history(id)] as const)));
       });
@@ -248,7 +255,9 @@ describe("NATS cluster: SIGKILL of all three nodes at once during writes", () =>
         ? casAcked.filter((a) => histories.get(a.id)?.find((h) => h.version === a.version)?.aggregate?.n !== a.n)
         : casAcked;
       const stored = await load(async () => {
-        const events2 = await NatsEventStore.open({ client: check, stream: "CRASH_ES", replicas: 3 });
+        const events2 = await NatsEventStore.open(
+          replicatedOnAnyServer({ client: check, stream: "CRASH_ES", replicas: 3 }),
+        );
         try {
           return new Map((await events2.readStream("orders")).map((e) => [e.position, e.id]));
         } finally {

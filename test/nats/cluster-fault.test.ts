@@ -22,7 +22,7 @@ import { createEvent } from "../../src/events/types.js";
 import { NatsEventStore, NatsKvRepository, NatsKvStore, NatsReadModelStore } from "../../src/nats/index.js";
 import { ReadMode, readFiltered } from "../../src/nats/reader.js";
 import type { ContractAggregate } from "../../src/testing/index.js";
-import { startCluster, type TestNatsCluster } from "./cluster.js";
+import { replicatedOnAnyServer, startCluster, type TestNatsCluster } from "./cluster.js";
 import type { NatsServerProcess } from "./nats-server.js";
 
 const clusters: TestNatsCluster[] = [];
@@ -49,13 +49,15 @@ describe("NATS cluster: SIGKILL of the leader during writes", () => {
     const nc = await connect({ ...opts, name: "fault-writer" });
     conns.push(nc);
 
-    const repo = await NatsKvRepository.open<ContractAggregate>({
-      client: nc,
-      bucket: "fault_repo",
-      aggregateType: "acct",
-      history: 64,
-      replicas: 3,
-    });
+    const repo = await NatsKvRepository.open<ContractAggregate>(
+      replicatedOnAnyServer({
+        client: nc,
+        bucket: "fault_repo",
+        aggregateType: "acct",
+        history: 64,
+        replicas: 3,
+      }),
+    );
     const store = await NatsKvStore.open({ client: nc, bucket: "fault_store", replicas: 3 });
     const jsm = await jetstreamManager(nc);
     await jsm.streams.add({
@@ -65,7 +67,9 @@ describe("NATS cluster: SIGKILL of the leader during writes", () => {
       retention: RetentionPolicy.Limits,
     });
     const js = jetstream(nc, { timeout: 3_000 });
-    const eventStore = await NatsEventStore.open({ client: nc, stream: "FAULT_ES", replicas: 3 });
+    const eventStore = await NatsEventStore.open(
+      replicatedOnAnyServer({ client: nc, stream: "FAULT_ES", replicas: 3 }),
+    );
 
     let stop = false;
     const casAcked: { id: string; version: number; n: number }[] = [];
@@ -181,13 +185,15 @@ describe("NATS cluster: SIGKILL of the leader during writes", () => {
     const store2 = await NatsKvStore.open({ client: check, bucket: "fault_store", replicas: 3 });
     const loaded = new Map((await store2.load("fault")).map((c) => [c.entityId, c.entity]));
     for (const s of saveAcked) expect(loaded.get(s.id), s.id).toEqual({ n: s.n });
-    const repo2 = await NatsKvRepository.open<ContractAggregate>({
-      client: check,
-      bucket: "fault_repo",
-      aggregateType: "acct",
-      history: 64,
-      replicas: 3,
-    });
+    const repo2 = await NatsKvRepository.open<ContractAggregate>(
+      replicatedOnAnyServer({
+        client: check,
+        bucket: "fault_repo",
+        aggregateType: "acct",
+        history: 64,
+        replicas: 3,
+      }),
+    );
     const byId = new Map<string, { version: number; n: number }[]>();
     for (const a of casAcked) byId.set(a.id, [...(byId.get(a.id) ?? []), a]);
     for (const [id, acks] of byId) {
@@ -209,7 +215,9 @@ describe("NATS cluster: SIGKILL of the leader during writes", () => {
     );
     for (const a of appendAcked)
       expect(events.get(a.seq), `append seq ${a.seq}`).toEqual({ subject: a.subject, n: a.n });
-    const events2 = await NatsEventStore.open({ client: check, stream: "FAULT_ES", replicas: 3 });
+    const events2 = await NatsEventStore.open(
+      replicatedOnAnyServer({ client: check, stream: "FAULT_ES", replicas: 3 }),
+    );
     const stored = new Map((await events2.readStream("orders")).map((e) => [e.position, e.id]));
     for (const a of esAcked) expect(stored.get(a.position), `event position ${a.position}`).toBe(a.id);
     expect([...stored.keys()]).toEqual(Array.from({ length: stored.size }, (_, i) => i + 1));
@@ -233,13 +241,17 @@ describe("NATS cluster: reads while a restarted node catches up", () => {
     const nc = await connect({ servers: urls, reconnectTimeWait: 100, maxReconnectAttempts: -1, timeout: 5_000 });
     conns.push(nc);
     const store = await NatsKvStore.open({ client: nc, bucket: "lag_store", replicas: 3 });
-    const repo = await NatsKvRepository.open<ContractAggregate>({
-      client: nc,
-      bucket: "lag_repo",
-      aggregateType: "acct",
-      replicas: 3,
-    });
-    const models = await NatsReadModelStore.open({ client: nc, bucket: "lag_models", replicas: 3 });
+    const repo = await NatsKvRepository.open<ContractAggregate>(
+      replicatedOnAnyServer({
+        client: nc,
+        bucket: "lag_repo",
+        aggregateType: "acct",
+        replicas: 3,
+      }),
+    );
+    const models = await NatsReadModelStore.open(
+      replicatedOnAnyServer({ client: nc, bucket: "lag_models", replicas: 3 }),
+    );
     const js = jetstream(nc);
     const jsm = await jetstreamManager(nc);
     /** Retries a write while the cluster elects a leader (a rejected write is simply not acknowledged). */

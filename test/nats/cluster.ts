@@ -6,6 +6,7 @@
 import { rmSync } from "node:fs";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
+import { withNatsInternals } from "../../src/nats/internal.js";
 import { freePort, type NatsServerProcess, type StartNatsServerOptions, startNatsServer } from "./nats-server.js";
 
 /** A running cluster: its nodes, client URLs, and how to (re)start node `i` on its own store. */
@@ -90,4 +91,16 @@ export async function waitForPlacement(servers: string[], timeoutMs = 30_000): P
   } finally {
     await nc.close();
   }
+}
+
+/**
+ * `options` of a repository, event store, read-model store or snapshot store
+ * that opens on a replicated bucket or stream whatever the server's version.
+ * Without it, `open` refuses one on a server older than compare-and-set on
+ * replicated streams needs (`NatsFeature.ReplicatedCompareAndSet`), as the
+ * nats-server these tests may run on (Debian's 2.9.10) is: the tests that use
+ * it test what does not rest on two writers' compare-and-sets to one key.
+ */
+export function replicatedOnAnyServer<T extends object>(options: T): T {
+  return withNatsInternals(options, { replicatedCasOnAnyServer: true });
 }

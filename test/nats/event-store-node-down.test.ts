@@ -13,7 +13,7 @@ import { createEvent } from "../../src/events/index.js";
 import { sleep } from "../../src/index.js";
 import { NatsEventStore } from "../../src/nats/index.js";
 import { collectTypes } from "../helpers/subscription.js";
-import { startCluster, type TestNatsCluster } from "./cluster.js";
+import { replicatedOnAnyServer, startCluster, type TestNatsCluster } from "./cluster.js";
 
 let cluster: TestNatsCluster;
 const connections: NatsConnection[] = [];
@@ -56,7 +56,7 @@ describe("NatsEventStore whose ordered consumer's node is killed", () => {
     const b = await connect({ ...options, name: "es-down-b" });
     connections.push(a, b);
     const stream = "ESDOWN";
-    await using storeA = await NatsEventStore.open({ client: a, stream, replicas: 3 });
+    await using storeA = await NatsEventStore.open(replicatedOnAnyServer({ client: a, stream, replicas: 3 }));
     await storeA.append("s", [createEvent("first", {})]);
     // Store A's ordered consumer is the stream's only one; nodes are named <cluster>-n<i>.
     const consumers = await (await jetstreamManager(b)).consumers.list(stream).next();
@@ -71,7 +71,9 @@ describe("NatsEventStore whose ordered consumer's node is killed", () => {
 
     await cluster.nodes[node]?.kill("SIGKILL");
     // Another process appends, through the two nodes left.
-    await using storeB = await retried(() => NatsEventStore.open({ client: b, stream, replicas: 3 }));
+    await using storeB = await retried(() =>
+      NatsEventStore.open(replicatedOnAnyServer({ client: b, stream, replicas: 3 })),
+    );
     await appendOnce(storeB, "second", 1);
     await vi.waitFor(() => expect(got).toEqual(["first", "second"]), { timeout: 60_000, interval: 100 });
 

@@ -11,7 +11,7 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { NatsKvRepository, NatsKvSnapshotStore, NatsReadModelStore } from "../../src/nats/index.js";
-import { startCluster, type TestNatsCluster } from "./cluster.js";
+import { replicatedOnAnyServer, startCluster, type TestNatsCluster } from "./cluster.js";
 
 let cluster: TestNatsCluster;
 const connections: NatsConnection[] = [];
@@ -27,9 +27,13 @@ beforeAll(async () => {
   admin = await connect({ ...options, name: "read-election-admin" });
   connections.push(client, admin);
   // Created while all three nodes are up (an R3 bucket needs three peers).
-  repo = await NatsKvRepository.open({ client, bucket: "election_repo", aggregateType: "acct", replicas: 3 });
-  models = await NatsReadModelStore.open({ client, bucket: "election_models", replicas: 3 });
-  snapshots = await NatsKvSnapshotStore.open({ client, bucket: "election_snapshots", replicas: 3 });
+  repo = await NatsKvRepository.open(
+    replicatedOnAnyServer({ client, bucket: "election_repo", aggregateType: "acct", replicas: 3 }),
+  );
+  models = await NatsReadModelStore.open(replicatedOnAnyServer({ client, bucket: "election_models", replicas: 3 }));
+  snapshots = await NatsKvSnapshotStore.open(
+    replicatedOnAnyServer({ client, bucket: "election_snapshots", replicas: 3 }),
+  );
 }, 120_000);
 afterAll(async () => {
   await Promise.all(connections.map((c) => c.close().catch(() => undefined)));
