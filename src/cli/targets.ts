@@ -33,6 +33,7 @@ import {
 } from "../index.js";
 import { MemoryEventStore, MemoryReadModelStore, MemoryStore } from "../memory/index.js";
 import { loadNatsModules } from "../nats/client.js";
+import { withNatsInternals } from "../nats/internal.js";
 import type { ReadModelStore } from "../read-models/index.js";
 import { toStatelogError } from "./errors.js";
 import { Backend, parseTarget, type TargetKind, type TargetSpec, targetIdentity } from "./target-url.js";
@@ -315,16 +316,21 @@ async function openNats(spec: TargetSpec, options: CheckedOptions): Promise<Open
     const params = spec.params as Record<string, never>;
     let what: Opened;
     let release: () => Promise<void>;
+    // The command line and the inspector only read event stores and read-model stores: none of the compare-and-set
+    // writes that a replicated stream on an older server cannot keep exclusive (the stores refuse them otherwise).
+    const readOnly = { replicatedCasOnAnyServer: true };
     if (spec.kind === "store") {
       const store = await NatsKvStore.open({ ...params, client, bucket: name });
       what = { store };
       release = () => store.close();
     } else if (spec.kind === "events") {
-      const eventStore = await NatsEventStore.open({ ...params, client, stream: name });
+      const eventStore = await NatsEventStore.open(withNatsInternals({ ...params, client, stream: name }, readOnly));
       what = { eventStore };
       release = () => eventStore.close();
     } else {
-      const readModels = await NatsReadModelStore.open({ ...params, client, bucket: name });
+      const readModels = await NatsReadModelStore.open(
+        withNatsInternals({ ...params, client, bucket: name }, readOnly),
+      );
       what = { readModels };
       release = () => readModels.close();
     }

@@ -12,6 +12,7 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { openTarget } from "../../src/cli/targets.js";
 import { ErrorCode, isStatelogError } from "../../src/core/errors.js";
 import {
   NatsEventStore,
@@ -242,6 +243,20 @@ describe("on a 3-node cluster", () => {
       await opened.close();
       expect((await (await jetstreamManager(nc)).streams.info(c.stream(name))).config.num_replicas).toBe(3);
     }
+  });
+
+  it("the command line opens an R3 event stream and read-model bucket on any server (it only reads them)", {
+    timeout: 60_000,
+  }, async () => {
+    const events = await NatsEventStore.open(replicatedOnAnyServer({ client: nc, replicas: 3, stream: "cli_events" }));
+    await events.append("order-1", [{ id: "e1", type: "placed", data: { n: 1 }, timestamp: new Date() }]);
+    await events.close();
+    await (await openWithOptIn("NatsReadModelStore", "cli_models")).close();
+    const hosts = cluster.urls.map((u) => u.slice("nats://".length)).join(",");
+    await using eventsTarget = await openTarget(`nats+events://${hosts}/cli_events`);
+    expect((await eventsTarget.eventStore?.readStream("order-1"))?.map((e) => e.id)).toEqual(["e1"]);
+    await using modelsTarget = await openTarget(`nats+models://${hosts}/cli_models`);
+    expect(await modelsTarget.readModels?.list("Order")).toEqual([]);
   });
 
   it("NatsKvStore (puts only) opens on R3 buckets, asked or found, on any server", { timeout: 60_000 }, async () => {
