@@ -127,6 +127,20 @@ describe("Host check (DNS rebinding)", () => {
   });
 });
 
+describe("printed URL", () => {
+  it("names the address bound, not localhost (which binds one loopback family: another program could take the other)", async () => {
+    const i = await Inspector.open({ targets: fx.targets, host: "localhost" });
+    opened.push(i);
+    const { hostname, port } = new URL(i.url);
+    expect(["127.0.0.1", "[::1]"]).toContain(hostname);
+    expect(Number(port)).toBe(i.port);
+    // The printed URL reaches this inspector: the token is taken into a cookie.
+    const r = await fetch(i.url, { redirect: "manual" });
+    expect(r.status).toBe(303);
+    expect(r.headers.get("set-cookie")).toContain(i.token);
+  });
+});
+
 describe("no CORS", () => {
   it("never sends an Access-Control header, and refuses preflights", async () => {
     const i = await open({ allowWrites: true });
