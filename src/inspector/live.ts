@@ -12,6 +12,12 @@ import { SECURITY_HEADERS } from "./security.js";
 /** A comment line sent this often keeps proxies and the browser from closing an idle stream. */
 const KEEPALIVE_MS = 15_000;
 
+/**
+ * The most changes the feed reads from the store at a time: while a slow client's response is full,
+ * the feed holds at most this many changes read and not yet sent.
+ */
+const LIVE_BATCH_SIZE = 100;
+
 /** The open live feeds of an inspector, ended together on close. */
 export class LiveFeeds {
   readonly #open = new Set<() => void>();
@@ -32,7 +38,7 @@ export class LiveFeeds {
   async stream(store: Store, namespace: string, res: ServerResponse): Promise<void> {
     const watch = store.watch;
     if (!store.capabilities.watch || typeof watch !== "function") return;
-    const feed = watch.call(store, namespace);
+    const feed = watch.call(store, namespace, { batchSize: LIVE_BATCH_SIZE });
     const end = () => feed.close();
     this.#open.add(end);
     res.on("close", end);
@@ -42,21 +48,38 @@ export class LiveFeeds {
       Connection: "keep-alive",
     });
     res.write(": statelog live feed\n\n");
-    const send = (event: string, data: unknown) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
-    const keepalive = setInterval(() => res.write(": keepalive\n\n"), KEEPALIVE_MS);
+    // Backpressure: once the response buffers past its high-water mark (a client that reads slowly or
+    // not at all), stop taking events from the feed until it drains or the client leaves.
+    const write = (event: string, data: unknown): boolean =>
+      res.destroyed || res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+    const send = async (event: string, data: unknown): Promise<void> => {
+      if (write(event, data)) return;
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          res.off("drain", done);
+          res.off("close", done);
+          resolve();
+        };
+        res.on("drain", done);
+        res.on("close", done);
+      });
+    };
+    const keepalive = setInterval(() => {
+      if (res.writableLength === 0) res.write(": keepalive\n\n");
+    }, KEEPALIVE_MS);
     keepalive.unref();
     let live = false;
     try {
       for await (const event of feed) {
         if (event.type === "caught-up") {
           live = true;
-          send("caught-up", { position: event.position, epoch: event.epoch });
+          await send("caught-up", { position: event.position, epoch: event.epoch });
         } else if (live) {
-          send("change", changeView(event.change, event.position));
+          await send("change", changeView(event.change, event.position));
         }
       }
     } catch (error) {
-      send("feed-error", { code: isStatelogError(error) ? error.code : undefined, message: messageOf(error) });
+      write("feed-error", { code: isStatelogError(error) ? error.code : undefined, message: messageOf(error) });
     } finally {
       clearInterval(keepalive);
       this.#open.delete(end);

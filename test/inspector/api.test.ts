@@ -4,11 +4,13 @@
  * live feed (Server-Sent Events), and the errors of bad requests. Also
  * `listProjectionStatuses` of the memory and file read-model stores.
  */
+import { request, ServerResponse } from "node:http";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { FileReadModelStore } from "../../src/file/index.js";
 import { ChangeFeed, type Store, UnsupportedError } from "../../src/index.js";
 import { Inspector } from "../../src/inspector/index.js";
+import { MemoryStore } from "../../src/memory/index.js";
 import { silentSource } from "../helpers/feed.js";
 import { type Fixture, openFixture } from "./fixtures.js";
 
@@ -286,6 +288,66 @@ describe("read API", () => {
       entity: { name: "Gail" },
     });
     abort.abort();
+  });
+
+  it("the live feed stops taking changes while a client does not read: the server buffers at most about one", async () => {
+    const store = await MemoryStore.open();
+    await store.save([{ namespace: "ns", changeType: "set", entityType: "t", entityId: "a", entity: {} }]);
+    const live = await Inspector.open({ targets: [{ name: "m", store }] });
+    // What the server holds for the event stream, measured at each write, and whether a write found it full.
+    let largest = 0;
+    let full = false;
+    let stream: ServerResponse | undefined;
+    const write = ServerResponse.prototype.write;
+    const spy = vi.spyOn(ServerResponse.prototype, "write").mockImplementation(function (
+      this: ServerResponse,
+      ...args: unknown[]
+    ) {
+      const accepted = (write as (...a: unknown[]) => boolean).apply(this, args);
+      if (`${args[0]}`.startsWith(": statelog live feed")) stream = this;
+      if (this === stream) {
+        largest = Math.max(largest, this.writableLength);
+        if (!accepted) full = true;
+      }
+      return accepted;
+    });
+    const client = request({
+      host: "127.0.0.1",
+      port: live.port,
+      path: "/api/live?target=0&namespace=ns",
+      headers: { Authorization: `Bearer ${live.token}` },
+    });
+    try {
+      // The client reads up to the barrier, then stops reading.
+      await new Promise<void>((resolve, reject) => {
+        client.on("error", reject);
+        client.on("response", (res) => {
+          let text = "";
+          res.on("data", (chunk: Buffer) => {
+            text += chunk.toString("utf8");
+            if (text.includes("event: caught-up")) {
+              res.pause();
+              client.socket?.pause();
+              resolve();
+            }
+          });
+        });
+        client.end();
+      });
+      const big = "x".repeat(100_000);
+      // 40 MB: far more than the sockets' buffers hold.
+      for (let i = 0; i < 400; i++) {
+        await store.save([{ namespace: "ns", changeType: "set", entityType: "t", entityId: `k${i}`, entity: { big } }]);
+      }
+      await vi.waitFor(() => expect(full).toBe(true), { timeout: 20_000 });
+      for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+      expect(largest).toBeLessThan(1_000_000);
+    } finally {
+      spy.mockRestore();
+      client.destroy();
+      await live.close();
+      await store.close();
+    }
   });
 
   it("bad requests get clear errors", async () => {
