@@ -129,7 +129,8 @@ describe("read API", () => {
   it("entities with search, type filter, tombstones and pages", async () => {
     const all = await get<EntityPage>("/api/entities?target=0&namespace=acme");
     expect(all.total).toBe(3);
-    expect(all.items.map((i) => i.entityId)).toEqual(["alice", "bob", "o-1"]);
+    // Sorted by entity type, then id.
+    expect(all.items.map((i) => i.entityId)).toEqual(["o-1", "alice", "bob"]);
     expect(all.types).toEqual([
       { name: "order", count: 1 },
       { name: "user", count: 2 },
@@ -141,13 +142,39 @@ describe("read API", () => {
     expect(await search("q=ORDER")).toEqual(["o-1"]);
     expect(await search("type=user")).toEqual(["alice", "bob"]);
     expect(await search("type=user&q=dev")).toEqual(["bob"]);
-    expect(await search("deleted=1")).toEqual(["alice", "bob", "o-1", "carol"]);
-    expect(await search("offset=1&limit=1")).toEqual(["bob"]);
+    expect(await search("deleted=1")).toEqual(["o-1", "alice", "bob", "carol"]);
+    expect(await search("offset=1&limit=1")).toEqual(["alice"]);
     expect(await search("q=nothing-matches")).toEqual([]);
     // The plain store is read the same way (its namespace is named, not listed).
     expect((await get<EntityPage>("/api/entities?target=2&namespace=globex")).items.map((i) => i.entityId)).toEqual([
       "dave",
     ]);
+  });
+
+  it("entity pages keep their order when an entity changes between two requests: none repeats, none is missed", async () => {
+    const store = await MemoryStore.open();
+    const ids = Array.from({ length: 400 }, (_, i) => `k${String(i).padStart(3, "0")}`);
+    const set = (entityId: string, entity: unknown) =>
+      ({ namespace: "ns", changeType: "set", entityType: "t", entityId, entity }) as const;
+    await store.save(ids.map((id, i) => set(id, { i })));
+    // The store's own order (of last change) is rotated, too: its first entity changed last.
+    await store.save([set("k000", { i: 0 })]);
+    const paging = await Inspector.open({ targets: [{ name: "m", store }] });
+    try {
+      const page = async (offset: number) => {
+        const r = await fetch(`http://127.0.0.1:${paging.port}/api/entities?target=0&namespace=ns&offset=${offset}`, {
+          headers: { Authorization: `Bearer ${paging.token}` },
+        });
+        return ((await r.json()) as EntityPage).items.map((i) => i.entityId);
+      };
+      const first = await page(0);
+      await store.save([set("k001", { i: -1 })]);
+      const second = await page(200);
+      expect([...first, ...second]).toEqual(ids);
+    } finally {
+      await paging.close();
+      await store.close();
+    }
   });
 
   it("history: every change a file store holds, the latest one of a memory store, none without a feed", async () => {
