@@ -37,14 +37,19 @@ export function tokenCookie(port: number, token: string): string {
   return `${cookieName(port)}=${token}; HttpOnly; SameSite=Strict; Path=/`;
 }
 
-/** The value of cookie `name` in a `Cookie` header. */
-function cookie(header: string | undefined, name: string): string | undefined {
-  if (!header) return undefined;
+/**
+ * Every value of cookie `name` in a `Cookie` header. A browser sends one per path and domain it
+ * keeps under that name, and another local page (cookies do not tell ports apart) can plant one
+ * with a longer path, which the browser then sends first.
+ */
+function cookies(header: string | undefined, name: string): string[] {
+  const values: string[] = [];
+  if (!header) return values;
   for (const part of header.split(";")) {
     const eq = part.indexOf("=");
-    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+    if (eq > 0 && part.slice(0, eq).trim() === name) values.push(part.slice(eq + 1).trim());
   }
-  return undefined;
+  return values;
 }
 
 /** Headers of every response: no CORS header is ever among them. */
@@ -89,11 +94,12 @@ export class Guard {
     return typeof host === "string" && this.#hosts.has(host.toLowerCase());
   }
 
-  /** The request carries the token: in its cookie, or as `Authorization: Bearer <token>`. */
+  /** The request carries the token: in its cookie (any of that name), or as `Authorization: Bearer <token>`. */
   authorized(req: IncomingMessage): boolean {
     const auth = req.headers.authorization;
     const bearer = typeof auth === "string" && auth.startsWith("Bearer ") ? auth.slice(7).trim() : undefined;
-    return sameToken(cookie(req.headers.cookie, cookieName(this.#port)), this.#token) || sameToken(bearer, this.#token);
+    const inCookie = cookies(req.headers.cookie, cookieName(this.#port)).some((v) => sameToken(v, this.#token));
+    return inCookie || sameToken(bearer, this.#token);
   }
 
   /** `token` (from the URL) is the access token. */

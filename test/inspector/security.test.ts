@@ -98,6 +98,18 @@ describe("access token", () => {
       expect(await r.json()).toEqual({ namespaces: ["acme", "globex"] });
     }
   });
+
+  it("a cookie of the same name planted by another local page (sent first: a longer path) locks nobody out", async () => {
+    const i = await open();
+    const name = `statelog_inspector_${i.port}`;
+    const r = await fetch(`${base(i)}/api/namespaces?target=0`, {
+      headers: { Cookie: `${name}=planted; ${name}=${i.token}` },
+    });
+    expect(r.status).toBe(200);
+    // Without the right token among them, still refused.
+    const wrong = await fetch(`${base(i)}/api/namespaces?target=0`, { headers: { Cookie: `${name}=a; ${name}=b` } });
+    expect(wrong.status).toBe(401);
+  });
 });
 
 describe("Host check (DNS rebinding)", () => {
