@@ -52,6 +52,21 @@ function cookies(header: string | undefined, name: string): string[] {
   return values;
 }
 
+/**
+ * An address as the host of a URL, in the form a browser sends back in `Host`: an IPv6 address in
+ * brackets and in its one canonical form (`::ffff:127.0.0.1` is `[::ffff:7f00:1]`, `0:0:0:0:0:0:0:1`
+ * is `[::1]`); any other name as given.
+ */
+export function urlHost(address: string): string {
+  const bare = address.startsWith("[") && address.endsWith("]") ? address.slice(1, -1) : address;
+  if (!bare.includes(":")) return address;
+  try {
+    return new URL(`http://[${bare}]`).hostname;
+  } catch {
+    return `[${bare}]`;
+  }
+}
+
 /** Headers of every response: no CORS header is ever among them. */
 export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
   "Content-Security-Policy":
@@ -73,13 +88,18 @@ export class Guard {
 
   /**
    * @param token the access token
-   * @param host the address the server is bound to
+   * @param addresses the address the server was asked to bind and the one it bound, in any spelling
    * @param port the port it listens on
    */
-  constructor(token: string, host: string, port: number) {
+  constructor(token: string, addresses: readonly string[], port: number) {
     this.#token = token;
     this.#port = port;
-    const names = new Set(["127.0.0.1", "localhost", "[::1]", host.includes(":") ? `[${host}]` : host]);
+    const names = new Set(["127.0.0.1", "localhost", "[::1]"]);
+    for (const address of addresses) {
+      // The canonical form (what a browser sends) and the one given (what a tool may send as typed).
+      names.add(urlHost(address));
+      names.add(address.includes(":") && !address.startsWith("[") ? `[${address}]` : address);
+    }
     const hosts = new Set<string>();
     for (const name of names) {
       hosts.add(`${name}:${port}`.toLowerCase());

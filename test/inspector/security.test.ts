@@ -153,6 +153,28 @@ describe("printed URL", () => {
   });
 });
 
+describe("printed URL of an IPv6 address", () => {
+  it("is in the canonical form a browser sends back in Host, which the Host check accepts", async () => {
+    for (const [host, printed] of [
+      ["::ffff:127.0.0.1", "[::ffff:7f00:1]"],
+      ["0:0:0:0:0:0:0:1", "[::1]"],
+    ] as const) {
+      const i = await Inspector.open({ targets: fx.targets, host });
+      opened.push(i);
+      // fetch, like a browser, sends the URL's host in canonical form.
+      const r = await fetch(i.url, { redirect: "manual" });
+      expect(r.status, host).toBe(303);
+      expect(i.url, host).toContain(`//${printed}:${i.port}/`);
+    }
+    // The address as given is accepted too (a tool may send it as typed).
+    const mapped = opened[0] as Inspector;
+    const typed = await raw(mapped.port, "/api/overview", {
+      headers: { Host: `[::ffff:127.0.0.1]:${mapped.port}`, ...bearer(mapped) },
+    });
+    expect(typed.status).toBe(200);
+  });
+});
+
 describe("no CORS", () => {
   it("never sends an Access-Control header, and refuses preflights", async () => {
     const i = await open({ allowWrites: true });
