@@ -10,7 +10,8 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { FileReadModelStore } from "../../src/file/index.js";
 import { ChangeFeed, type Store, UnsupportedError } from "../../src/index.js";
 import { Inspector } from "../../src/inspector/index.js";
-import { MemoryStore } from "../../src/memory/index.js";
+import { MemoryReadModelStore, MemoryStore } from "../../src/memory/index.js";
+import type { ReadModelStore } from "../../src/read-models/index.js";
 import { silentSource } from "../helpers/feed.js";
 import { type Fixture, openFixture } from "./fixtures.js";
 
@@ -279,6 +280,45 @@ describe("read API", () => {
         timeout: 10_000,
       })
       .toBeGreaterThan(3);
+  });
+
+  it("projections: a target whose read-model store fails neither stops the sampling of the others nor shows on their page", async () => {
+    let brokenReads = 0;
+    const broken = {
+      getProjectionStatus: () => Promise.reject(new Error("the broken store failed")),
+      listProjectionStatuses: () => {
+        brokenReads++;
+        return Promise.reject(new Error("the broken store failed"));
+      },
+    } as unknown as ReadModelStore;
+    const healthy = await MemoryReadModelStore.open();
+    await healthy.updateProjectionStatus({ name: "ok", status: "up_to_date", checkpoint: 5, updatedAt: new Date() });
+    const sampling = await Inspector.open({
+      targets: [
+        { name: "broken", readModels: broken },
+        { name: "healthy", readModels: healthy },
+      ],
+      lagSampleIntervalMs: 10,
+    });
+    try {
+      // Samples are taken a target after another: once the broken one is read a second time, one
+      // round over both targets has ended.
+      await vi.waitFor(() => expect(brokenReads).toBeGreaterThanOrEqual(2), { timeout: 10_000 });
+      const r = await fetch(`http://127.0.0.1:${sampling.port}/api/projections?target=1`, {
+        headers: { Authorization: `Bearer ${sampling.token}` },
+      });
+      const answer = (await r.json()) as {
+        samplingError?: string;
+        projections: { name: string; samples: unknown[] }[];
+      };
+      expect(answer.samplingError).toBeUndefined();
+      expect(answer.projections[0]?.name).toBe("ok");
+      // The round's sample, and this read's.
+      expect(answer.projections[0]?.samples.length).toBeGreaterThanOrEqual(2);
+    } finally {
+      await sampling.close();
+      await healthy.close();
+    }
   });
 
   it("the live feed streams changes after the barrier as Server-Sent Events", async () => {
