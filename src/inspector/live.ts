@@ -2,10 +2,11 @@
  * The live feed of a namespace, streamed to the page with Server-Sent
  * Events: `store.watch(namespace)` from the current state; the page gets
  * a `caught-up` event at the barrier (it then reloads the namespace), then
- * a `change` event per later change, and `feed-error` if the feed fails.
+ * a `change` event per later change, and `feed-error` if the feed fails
+ * or ends (its store closed).
  */
 import type { ServerResponse } from "node:http";
-import { isStatelogError, messageOf, type Store } from "../index.js";
+import { ErrorCode, isStatelogError, messageOf, type Store } from "../index.js";
 import { changeView } from "./data.js";
 import { SECURITY_HEADERS } from "./security.js";
 
@@ -39,7 +40,12 @@ export class LiveFeeds {
     const watch = store.watch;
     if (!store.capabilities.watch || typeof watch !== "function") return;
     const feed = watch.call(store, namespace, { batchSize: LIVE_BATCH_SIZE });
-    const end = () => feed.close();
+    // Set when the feed is ended here (the client left, or closeAll): any other end is the store's.
+    let stopped = false;
+    const end = () => {
+      stopped = true;
+      feed.close();
+    };
     this.#open.add(end);
     res.on("close", end);
     res.writeHead(200, {
@@ -78,6 +84,9 @@ export class LiveFeeds {
           await send("change", changeView(event.change, event.position));
         }
       }
+      // A feed ends by itself when its store closes: tell the page, which would otherwise reconnect in vain.
+      if (!stopped)
+        write("feed-error", { code: ErrorCode.Closed, message: "the store was closed: the live feed ended" });
     } catch (error) {
       write("feed-error", { code: isStatelogError(error) ? error.code : undefined, message: messageOf(error) });
     } finally {

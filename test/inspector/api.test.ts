@@ -417,6 +417,37 @@ describe("read API", () => {
     }
   });
 
+  it("the live feed tells the page when it ends because its store closed", async () => {
+    const store = await MemoryStore.open();
+    await store.save([{ namespace: "ns", changeType: "set", entityType: "t", entityId: "a", entity: {} }]);
+    const live = await Inspector.open({ targets: [{ name: "m", store }] });
+    try {
+      const r = await fetch(`http://127.0.0.1:${live.port}/api/live?target=0&namespace=ns`, {
+        headers: { Authorization: `Bearer ${live.token}` },
+      });
+      const reader = (r.body as ReadableStream<Uint8Array>).getReader();
+      const decoder = new TextDecoder();
+      let text = "";
+      let done = false;
+      while (!text.includes("event: caught-up")) {
+        const chunk = await reader.read();
+        if (chunk.done) throw new Error(`ended before the barrier: ${text}`);
+        text += decoder.decode(chunk.value);
+      }
+      await store.close();
+      while (!done) {
+        const chunk = await reader.read();
+        done = chunk.done;
+        if (chunk.value) text += decoder.decode(chunk.value);
+      }
+      const last = text.trim().split("\n\n").at(-1) as string;
+      expect(last).toMatch(/^event: feed-error\ndata: /);
+      expect(JSON.parse(last.split("data: ")[1] as string)).toMatchObject({ code: "STATELOG_CLOSED" });
+    } finally {
+      await live.close();
+    }
+  });
+
   it("bad requests get clear errors", async () => {
     const e = (body: { error: { code?: string; message: string } }) => body.error;
     expect(e(await get("/api/entities?target=0&namespace=a%2Fb", 400)).code).toBe("STATELOG_INVALID_NAME");

@@ -199,6 +199,29 @@ function startLive() {
     source.close();
   });
   source.addEventListener("error", () => {
-    if (source.readyState !== EventSource.CLOSED) setLiveState("reconnecting");
+    if (source.readyState !== EventSource.CLOSED) {
+      setLiveState("reconnecting");
+      return;
+    }
+    // The server refused the feed (too many open, the store closed…): the browser does not retry; say why.
+    setLiveState("not available");
+    liveRefusal(url)
+      .then((reason) => {
+        if (state.live === source) showError(new Error(`live feed not available: ${reason}`));
+      })
+      .catch(showError);
   });
+}
+
+/** Why the server refuses the live feed at `url` (asked once more, since an EventSource does not tell). */
+async function liveRefusal(url) {
+  const abort = new AbortController();
+  try {
+    const response = await fetch(url, { credentials: "same-origin", signal: abort.signal });
+    if (response.ok) return "the server ended it; open the namespace again to follow it";
+    const body = await response.json().catch(() => ({}));
+    return body.error?.message ?? `${response.status} ${response.statusText}`;
+  } finally {
+    abort.abort();
+  }
 }
