@@ -213,6 +213,29 @@ describe("inspector in chromium", { timeout: 120_000 }, () => {
     }
   });
 
+  it("keeps the entity on show current: a live change or deletion of it updates its value and history", async () => {
+    const store = await MemoryStore.open();
+    const alice = { namespace: "ns", entityType: "user", entityId: "alice" } as const;
+    await store.save([{ ...alice, changeType: "set", entity: { role: "admin" } }]);
+    const other = await Inspector.open({ targets: [{ name: "m", store }] });
+    try {
+      const page = await newPage();
+      await page.goto(other.url);
+      await poll(() => page.getByTestId("live-state").textContent()).toBe("live");
+      await rows(page).filter({ hasText: "alice" }).click();
+      await poll(() => page.getByTestId("detail-value").textContent()).toContain('"admin"');
+      await store.save([{ ...alice, changeType: "set", entity: { role: "guest" } }]);
+      await poll(() => page.getByTestId("detail-value").textContent()).toContain('"guest"');
+      await poll(() => page.getByTestId("history").textContent()).toContain('"guest"');
+      await store.save([{ ...alice, changeType: "unset" }]);
+      await poll(() => page.getByTestId("detail-value").textContent()).toBe("(deleted)");
+      await poll(() => page.getByTestId("history").locator("li .op").allTextContents()).toEqual(["unset"]);
+    } finally {
+      await other.close();
+      await store.close();
+    }
+  });
+
   it("shows event streams with their events and a timeline", async () => {
     const page = await openInspector();
     await page.getByTestId("tab-streams").click();

@@ -192,6 +192,9 @@ function startLive() {
     );
     while (list.children.length > 100) list.lastElementChild.remove();
     refresh();
+    // The entity on show changed (or was deleted): show its new value and history.
+    const shown = state.selected;
+    if (shown && shown.entityType === c.entityType && shown.entityId === c.entityId) guarded(showEntity)(c);
   });
   source.addEventListener("feed-error", (e) => {
     setLiveState("stopped");
