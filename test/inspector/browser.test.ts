@@ -236,6 +236,35 @@ describe("inspector in chromium", { timeout: 120_000 }, () => {
     }
   });
 
+  it("shows bidi controls and invisible characters in names as escapes: no name passes for another", async () => {
+    const store = await MemoryStore.open();
+    await store.save(
+      ["\u202Efdp.exe", "exe.pdf", "ad\u200Bmin"].map((entityId) => ({
+        namespace: "ns",
+        changeType: "set" as const,
+        entityType: "file",
+        entityId,
+        entity: { name: entityId },
+      })),
+    );
+    const other = await Inspector.open({ targets: [{ name: "m", store }] });
+    try {
+      const page = await newPage();
+      await page.goto(other.url);
+      await poll(() => rows(page).locator("td:nth-child(2)").allTextContents()).toEqual([
+        "ad\\u200Bmin",
+        "exe.pdf",
+        "\\u202Efdp.exe",
+      ]);
+      await rows(page).filter({ hasText: "fdp.exe" }).click();
+      await poll(() => page.getByTestId("detail-title").textContent()).toBe("file / \\u202Efdp.exe");
+      expect(await page.getByTestId("detail-value").textContent()).toContain('"\\u202Efdp.exe"');
+    } finally {
+      await other.close();
+      await store.close();
+    }
+  });
+
   it("shows event streams with their events and a timeline", async () => {
     const page = await openInspector();
     await page.getByTestId("tab-streams").click();
