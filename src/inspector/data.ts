@@ -72,12 +72,17 @@ export interface EntitySearch {
   readonly limit: number;
 }
 
-/** A page of the entities of `namespace` that match `search`, with the entity types and their counts. */
+/** Code-unit order of two strings. */
+const compare = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+/** A page of the entities of `namespace` that match `search` (sorted by type, then id), with the entity types and their counts. */
 export async function entities(store: Store, namespace: string, search: EntitySearch, signal: AbortSignal) {
   const all = await store.load(namespace, { signal });
   const types = new Map<string, number>();
   for (const c of all) if (c.changeType === ChangeType.Set) types.set(c.entityType, (types.get(c.entityType) ?? 0) + 1);
   const q = search.q.toLowerCase();
+  // Pages slice a stable order, by entity type then id (code-unit order), not the store's order of
+  // last change: an entity changed between two page requests neither repeats nor hides another.
   const matches = all.filter(
     (c) =>
       (search.deleted || c.changeType === ChangeType.Set) &&
@@ -87,12 +92,13 @@ export async function entities(store: Store, namespace: string, search: EntitySe
         c.entityId.toLowerCase().includes(q) ||
         (c.changeType === ChangeType.Set && JSON.stringify(c.entity).toLowerCase().includes(q))),
   );
+  matches.sort((a, b) => compare(a.entityType, b.entityType) || compare(a.entityId, b.entityId));
   return {
     namespace,
     total: matches.length,
     offset: search.offset,
     items: matches.slice(search.offset, search.offset + search.limit).map((c) => changeView(c)),
-    types: [...types].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([name, count]) => ({ name, count })),
+    types: [...types].sort(([a], [b]) => compare(a, b)).map(([name, count]) => ({ name, count })),
   };
 }
 

@@ -24,7 +24,8 @@ export class ProjectionSampler {
   readonly #samples = new Map<string, LagSample[]>();
   readonly #timer: NodeJS.Timeout | undefined;
   #running = false;
-  #lastError: string | undefined;
+  /** Target index → why its last sampling failed (a target's failure is its own). */
+  readonly #errors = new Map<number, string>();
 
   constructor(
     private readonly targets: readonly InspectorTarget[],
@@ -49,7 +50,7 @@ export class ProjectionSampler {
     const target = this.targets[index] as InspectorTarget;
     const found = await this.#read(index, target);
     return {
-      samplingError: this.#lastError,
+      samplingError: this.#errors.get(index),
       projections: found.map(({ name, record, lagEvents }) => ({
         name,
         status: record ? statusView(record, lagEvents) : undefined,
@@ -102,16 +103,18 @@ export class ProjectionSampler {
     if (this.#running) return;
     this.#running = true;
     (async () => {
+      // Each target on its own: one that fails leaves the others sampled, and its error on its own page.
       for (const [index, target] of this.targets.entries()) {
-        if (target.readModels) await this.#read(index, target);
+        if (!target.readModels) continue;
+        try {
+          await this.#read(index, target);
+          this.#errors.delete(index);
+        } catch (error) {
+          this.#errors.set(index, messageOf(error));
+        }
       }
-      this.#lastError = undefined;
-    })()
-      .catch((error: unknown) => {
-        this.#lastError = messageOf(error);
-      })
-      .finally(() => {
-        this.#running = false;
-      });
+    })().finally(() => {
+      this.#running = false;
+    });
   }
 }

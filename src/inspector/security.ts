@@ -37,14 +37,34 @@ export function tokenCookie(port: number, token: string): string {
   return `${cookieName(port)}=${token}; HttpOnly; SameSite=Strict; Path=/`;
 }
 
-/** The value of cookie `name` in a `Cookie` header. */
-function cookie(header: string | undefined, name: string): string | undefined {
-  if (!header) return undefined;
+/**
+ * Every value of cookie `name` in a `Cookie` header. A browser sends one per path and domain it
+ * keeps under that name, and another local page (cookies do not tell ports apart) can plant one
+ * with a longer path, which the browser then sends first.
+ */
+function cookies(header: string | undefined, name: string): string[] {
+  const values: string[] = [];
+  if (!header) return values;
   for (const part of header.split(";")) {
     const eq = part.indexOf("=");
-    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+    if (eq > 0 && part.slice(0, eq).trim() === name) values.push(part.slice(eq + 1).trim());
   }
-  return undefined;
+  return values;
+}
+
+/**
+ * An address as the host of a URL, in the form a browser sends back in `Host`: an IPv6 address in
+ * brackets and in its one canonical form (`::ffff:127.0.0.1` is `[::ffff:7f00:1]`, `0:0:0:0:0:0:0:1`
+ * is `[::1]`); any other name as given.
+ */
+export function urlHost(address: string): string {
+  const bare = address.startsWith("[") && address.endsWith("]") ? address.slice(1, -1) : address;
+  if (!bare.includes(":")) return address;
+  try {
+    return new URL(`http://[${bare}]`).hostname;
+  } catch {
+    return `[${bare}]`;
+  }
 }
 
 /** Headers of every response: no CORS header is ever among them. */
@@ -68,13 +88,18 @@ export class Guard {
 
   /**
    * @param token the access token
-   * @param host the address the server is bound to
+   * @param addresses the address the server was asked to bind and the one it bound, in any spelling
    * @param port the port it listens on
    */
-  constructor(token: string, host: string, port: number) {
+  constructor(token: string, addresses: readonly string[], port: number) {
     this.#token = token;
     this.#port = port;
-    const names = new Set(["127.0.0.1", "localhost", "[::1]", host.includes(":") ? `[${host}]` : host]);
+    const names = new Set(["127.0.0.1", "localhost", "[::1]"]);
+    for (const address of addresses) {
+      // The canonical form (what a browser sends) and the one given (what a tool may send as typed).
+      names.add(urlHost(address));
+      names.add(address.includes(":") && !address.startsWith("[") ? `[${address}]` : address);
+    }
     const hosts = new Set<string>();
     for (const name of names) {
       hosts.add(`${name}:${port}`.toLowerCase());
@@ -89,11 +114,12 @@ export class Guard {
     return typeof host === "string" && this.#hosts.has(host.toLowerCase());
   }
 
-  /** The request carries the token: in its cookie, or as `Authorization: Bearer <token>`. */
+  /** The request carries the token: in its cookie (any of that name), or as `Authorization: Bearer <token>`. */
   authorized(req: IncomingMessage): boolean {
     const auth = req.headers.authorization;
     const bearer = typeof auth === "string" && auth.startsWith("Bearer ") ? auth.slice(7).trim() : undefined;
-    return sameToken(cookie(req.headers.cookie, cookieName(this.#port)), this.#token) || sameToken(bearer, this.#token);
+    const inCookie = cookies(req.headers.cookie, cookieName(this.#port)).some((v) => sameToken(v, this.#token));
+    return inCookie || sameToken(bearer, this.#token);
   }
 
   /** `token` (from the URL) is the access token. */

@@ -34,7 +34,7 @@ import {
   isWildcardAddress,
 } from "./options.js";
 import { ProjectionSampler } from "./projections.js";
-import { Guard, newToken, SECURITY_HEADERS, tokenCookie } from "./security.js";
+import { Guard, newToken, SECURITY_HEADERS, tokenCookie, urlHost } from "./security.js";
 
 /** Largest body of a write request, in bytes. */
 const MAX_BODY_BYTES = 4096;
@@ -82,7 +82,10 @@ const TOKEN_REQUIRED =
 
 /** A local web page over opened stores. Open it with {@link Inspector.open}. */
 export class Inspector implements AsyncDisposable {
-  /** The page's address, with its access token: `http://127.0.0.1:<port>/?token=…`. */
+  /**
+   * The page's address, with its access token: `http://127.0.0.1:<port>/?token=…`. Its host is the
+   * address the server is bound to (`localhost` is printed as the one address it resolved to).
+   */
   readonly url: string;
   /** The access token. */
   readonly token: string;
@@ -102,9 +105,12 @@ export class Inspector implements AsyncDisposable {
     this.#assets = assets;
     this.port = (server.address() as AddressInfo).port;
     this.token = settings.token ?? newToken();
-    this.#guard = new Guard(this.token, settings.host, this.port);
-    const urlHost = settings.host.includes(":") ? `[${settings.host}]` : settings.host;
-    this.url = `http://${urlHost}:${this.port}/?token=${this.token}`;
+    // The address actually bound, not the name given: `localhost` binds one loopback family only, and a
+    // browser may try the other first, where another local program could listen on the same port. An IPv6
+    // address is written in the canonical form the browser sends back in `Host`.
+    const bound = (server.address() as AddressInfo).address;
+    this.#guard = new Guard(this.token, [settings.host, bound], this.port);
+    this.url = `http://${urlHost(bound)}:${this.port}/?token=${this.token}`;
     this.#sampler = new ProjectionSampler(settings.targets, settings.lagSampleIntervalMs);
     server.on("request", (req: IncomingMessage, res: ServerResponse) => {
       this.#handle(req, res).catch((error: unknown) => {

@@ -4,11 +4,14 @@
  * live feed (Server-Sent Events), and the errors of bad requests. Also
  * `listProjectionStatuses` of the memory and file read-model stores.
  */
+import { request, ServerResponse } from "node:http";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { FileReadModelStore } from "../../src/file/index.js";
 import { ChangeFeed, type Store, UnsupportedError } from "../../src/index.js";
 import { Inspector } from "../../src/inspector/index.js";
+import { MemoryReadModelStore, MemoryStore } from "../../src/memory/index.js";
+import type { ReadModelStore } from "../../src/read-models/index.js";
 import { silentSource } from "../helpers/feed.js";
 import { type Fixture, openFixture } from "./fixtures.js";
 
@@ -127,7 +130,8 @@ describe("read API", () => {
   it("entities with search, type filter, tombstones and pages", async () => {
     const all = await get<EntityPage>("/api/entities?target=0&namespace=acme");
     expect(all.total).toBe(3);
-    expect(all.items.map((i) => i.entityId)).toEqual(["alice", "bob", "o-1"]);
+    // Sorted by entity type, then id.
+    expect(all.items.map((i) => i.entityId)).toEqual(["o-1", "alice", "bob"]);
     expect(all.types).toEqual([
       { name: "order", count: 1 },
       { name: "user", count: 2 },
@@ -139,13 +143,39 @@ describe("read API", () => {
     expect(await search("q=ORDER")).toEqual(["o-1"]);
     expect(await search("type=user")).toEqual(["alice", "bob"]);
     expect(await search("type=user&q=dev")).toEqual(["bob"]);
-    expect(await search("deleted=1")).toEqual(["alice", "bob", "o-1", "carol"]);
-    expect(await search("offset=1&limit=1")).toEqual(["bob"]);
+    expect(await search("deleted=1")).toEqual(["o-1", "alice", "bob", "carol"]);
+    expect(await search("offset=1&limit=1")).toEqual(["alice"]);
     expect(await search("q=nothing-matches")).toEqual([]);
     // The plain store is read the same way (its namespace is named, not listed).
     expect((await get<EntityPage>("/api/entities?target=2&namespace=globex")).items.map((i) => i.entityId)).toEqual([
       "dave",
     ]);
+  });
+
+  it("entity pages keep their order when an entity changes between two requests: none repeats, none is missed", async () => {
+    const store = await MemoryStore.open();
+    const ids = Array.from({ length: 400 }, (_, i) => `k${String(i).padStart(3, "0")}`);
+    const set = (entityId: string, entity: unknown) =>
+      ({ namespace: "ns", changeType: "set", entityType: "t", entityId, entity }) as const;
+    await store.save(ids.map((id, i) => set(id, { i })));
+    // The store's own order (of last change) is rotated, too: its first entity changed last.
+    await store.save([set("k000", { i: 0 })]);
+    const paging = await Inspector.open({ targets: [{ name: "m", store }] });
+    try {
+      const page = async (offset: number) => {
+        const r = await fetch(`http://127.0.0.1:${paging.port}/api/entities?target=0&namespace=ns&offset=${offset}`, {
+          headers: { Authorization: `Bearer ${paging.token}` },
+        });
+        return ((await r.json()) as EntityPage).items.map((i) => i.entityId);
+      };
+      const first = await page(0);
+      await store.save([set("k001", { i: -1 })]);
+      const second = await page(200);
+      expect([...first, ...second]).toEqual(ids);
+    } finally {
+      await paging.close();
+      await store.close();
+    }
   });
 
   it("history: every change a file store holds, the latest one of a memory store, none without a feed", async () => {
@@ -252,6 +282,45 @@ describe("read API", () => {
       .toBeGreaterThan(3);
   });
 
+  it("projections: a target whose read-model store fails neither stops the sampling of the others nor shows on their page", async () => {
+    let brokenReads = 0;
+    const broken = {
+      getProjectionStatus: () => Promise.reject(new Error("the broken store failed")),
+      listProjectionStatuses: () => {
+        brokenReads++;
+        return Promise.reject(new Error("the broken store failed"));
+      },
+    } as unknown as ReadModelStore;
+    const healthy = await MemoryReadModelStore.open();
+    await healthy.updateProjectionStatus({ name: "ok", status: "up_to_date", checkpoint: 5, updatedAt: new Date() });
+    const sampling = await Inspector.open({
+      targets: [
+        { name: "broken", readModels: broken },
+        { name: "healthy", readModels: healthy },
+      ],
+      lagSampleIntervalMs: 10,
+    });
+    try {
+      // Samples are taken a target after another: once the broken one is read a second time, one
+      // round over both targets has ended.
+      await vi.waitFor(() => expect(brokenReads).toBeGreaterThanOrEqual(2), { timeout: 10_000 });
+      const r = await fetch(`http://127.0.0.1:${sampling.port}/api/projections?target=1`, {
+        headers: { Authorization: `Bearer ${sampling.token}` },
+      });
+      const answer = (await r.json()) as {
+        samplingError?: string;
+        projections: { name: string; samples: unknown[] }[];
+      };
+      expect(answer.samplingError).toBeUndefined();
+      expect(answer.projections[0]?.name).toBe("ok");
+      // The round's sample, and this read's.
+      expect(answer.projections[0]?.samples.length).toBeGreaterThanOrEqual(2);
+    } finally {
+      await sampling.close();
+      await healthy.close();
+    }
+  });
+
   it("the live feed streams changes after the barrier as Server-Sent Events", async () => {
     const abort = new AbortController();
     const r = await fetch(`http://127.0.0.1:${inspector.port}/api/live?target=0&namespace=globex`, {
@@ -286,6 +355,97 @@ describe("read API", () => {
       entity: { name: "Gail" },
     });
     abort.abort();
+  });
+
+  it("the live feed stops taking changes while a client does not read: the server buffers at most about one", async () => {
+    const store = await MemoryStore.open();
+    await store.save([{ namespace: "ns", changeType: "set", entityType: "t", entityId: "a", entity: {} }]);
+    const live = await Inspector.open({ targets: [{ name: "m", store }] });
+    // What the server holds for the event stream, measured at each write, and whether a write found it full.
+    let largest = 0;
+    let full = false;
+    let stream: ServerResponse | undefined;
+    const write = ServerResponse.prototype.write;
+    const spy = vi.spyOn(ServerResponse.prototype, "write").mockImplementation(function (
+      this: ServerResponse,
+      ...args: unknown[]
+    ) {
+      const accepted = (write as (...a: unknown[]) => boolean).apply(this, args);
+      if (`${args[0]}`.startsWith(": statelog live feed")) stream = this;
+      if (this === stream) {
+        largest = Math.max(largest, this.writableLength);
+        if (!accepted) full = true;
+      }
+      return accepted;
+    });
+    const client = request({
+      host: "127.0.0.1",
+      port: live.port,
+      path: "/api/live?target=0&namespace=ns",
+      headers: { Authorization: `Bearer ${live.token}` },
+    });
+    try {
+      // The client reads up to the barrier, then stops reading.
+      await new Promise<void>((resolve, reject) => {
+        client.on("error", reject);
+        client.on("response", (res) => {
+          let text = "";
+          res.on("data", (chunk: Buffer) => {
+            text += chunk.toString("utf8");
+            if (text.includes("event: caught-up")) {
+              res.pause();
+              client.socket?.pause();
+              resolve();
+            }
+          });
+        });
+        client.end();
+      });
+      const big = "x".repeat(100_000);
+      // 40 MB: far more than the sockets' buffers hold.
+      for (let i = 0; i < 400; i++) {
+        await store.save([{ namespace: "ns", changeType: "set", entityType: "t", entityId: `k${i}`, entity: { big } }]);
+      }
+      await vi.waitFor(() => expect(full).toBe(true), { timeout: 20_000 });
+      for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+      expect(largest).toBeLessThan(1_000_000);
+    } finally {
+      spy.mockRestore();
+      client.destroy();
+      await live.close();
+      await store.close();
+    }
+  });
+
+  it("the live feed tells the page when it ends because its store closed", async () => {
+    const store = await MemoryStore.open();
+    await store.save([{ namespace: "ns", changeType: "set", entityType: "t", entityId: "a", entity: {} }]);
+    const live = await Inspector.open({ targets: [{ name: "m", store }] });
+    try {
+      const r = await fetch(`http://127.0.0.1:${live.port}/api/live?target=0&namespace=ns`, {
+        headers: { Authorization: `Bearer ${live.token}` },
+      });
+      const reader = (r.body as ReadableStream<Uint8Array>).getReader();
+      const decoder = new TextDecoder();
+      let text = "";
+      let done = false;
+      while (!text.includes("event: caught-up")) {
+        const chunk = await reader.read();
+        if (chunk.done) throw new Error(`ended before the barrier: ${text}`);
+        text += decoder.decode(chunk.value);
+      }
+      await store.close();
+      while (!done) {
+        const chunk = await reader.read();
+        done = chunk.done;
+        if (chunk.value) text += decoder.decode(chunk.value);
+      }
+      const last = text.trim().split("\n\n").at(-1) as string;
+      expect(last).toMatch(/^event: feed-error\ndata: /);
+      expect(JSON.parse(last.split("data: ")[1] as string)).toMatchObject({ code: "STATELOG_CLOSED" });
+    } finally {
+      await live.close();
+    }
   });
 
   it("bad requests get clear errors", async () => {

@@ -10,10 +10,12 @@
  * With STATELOG_UPDATE_SCREENSHOT=1 it writes docs/images/inspector.png.
  */
 import { mkdir, writeFile } from "node:fs/promises";
+import { type ClientRequest, request } from "node:http";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { Store } from "../../src/index.js";
-import { Inspector } from "../../src/inspector/index.js";
+import { INSPECTOR_DEFAULTS, Inspector } from "../../src/inspector/index.js";
+import { MemoryStore } from "../../src/memory/index.js";
 import { type Fixture, openFixture } from "./fixtures.js";
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -165,6 +167,102 @@ describe("inspector in chromium", { timeout: 120_000 }, () => {
       { namespace: "shop", changeType: "set", entityType: "customer", entityId: "c-1", entity: { name: "Zoe" } },
     ]);
     await poll(() => rows(page).filter({ hasText: "c-1" }).count()).toBe(1);
+  });
+
+  it("says why the live feed is not available: refused (too many open) or ended (the store closed)", async () => {
+    const store = await MemoryStore.open();
+    await store.save([{ namespace: "ns", changeType: "set", entityType: "t", entityId: "a", entity: {} }]);
+    const other = await Inspector.open({ targets: [{ name: "m", store }] });
+    // Every live feed the inspector allows, held open by another client.
+    const held: ClientRequest[] = [];
+    try {
+      for (let i = 0; i < INSPECTOR_DEFAULTS.maxLiveFeeds; i++) {
+        await new Promise<void>((resolve, reject) => {
+          const req = request(
+            {
+              host: "127.0.0.1",
+              port: other.port,
+              path: "/api/live?target=0&namespace=ns",
+              headers: { Authorization: `Bearer ${other.token}` },
+            },
+            (res) => res.once("data", () => resolve()),
+          );
+          req.on("error", reject);
+          held.push(req);
+          req.end();
+        });
+      }
+      const page = await newPage();
+      await page.goto(other.url);
+      await poll(() => rows(page).locator("td:nth-child(2)").allTextContents()).toEqual(["a"]);
+      await poll(() => page.getByTestId("live-state").textContent()).toBe("not available");
+      await poll(() => page.getByTestId("error").textContent()).toContain("too many live feeds are open");
+      for (const req of held.splice(0)) req.destroy();
+
+      // Open the namespace again (the feeds are free now), then close its store.
+      await page.getByTestId("namespaces").getByRole("button", { name: "ns" }).click();
+      await poll(() => page.getByTestId("live-state").textContent()).toBe("live");
+      await store.close();
+      await poll(() => page.getByTestId("live-state").textContent()).not.toBe("live");
+      expect(["stopped", "not available"]).toContain(await page.getByTestId("live-state").textContent());
+      await poll(() => page.getByTestId("error").textContent()).toMatch(/closed/);
+    } finally {
+      for (const req of held) req.destroy();
+      await other.close();
+      await store.close();
+    }
+  });
+
+  it("keeps the entity on show current: a live change or deletion of it updates its value and history", async () => {
+    const store = await MemoryStore.open();
+    const alice = { namespace: "ns", entityType: "user", entityId: "alice" } as const;
+    await store.save([{ ...alice, changeType: "set", entity: { role: "admin" } }]);
+    const other = await Inspector.open({ targets: [{ name: "m", store }] });
+    try {
+      const page = await newPage();
+      await page.goto(other.url);
+      await poll(() => page.getByTestId("live-state").textContent()).toBe("live");
+      await rows(page).filter({ hasText: "alice" }).click();
+      await poll(() => page.getByTestId("detail-value").textContent()).toContain('"admin"');
+      await store.save([{ ...alice, changeType: "set", entity: { role: "guest" } }]);
+      await poll(() => page.getByTestId("detail-value").textContent()).toContain('"guest"');
+      await poll(() => page.getByTestId("history").textContent()).toContain('"guest"');
+      await store.save([{ ...alice, changeType: "unset" }]);
+      await poll(() => page.getByTestId("detail-value").textContent()).toBe("(deleted)");
+      await poll(() => page.getByTestId("history").locator("li .op").allTextContents()).toEqual(["unset"]);
+    } finally {
+      await other.close();
+      await store.close();
+    }
+  });
+
+  it("shows bidi controls and invisible characters in names as escapes: no name passes for another", async () => {
+    const store = await MemoryStore.open();
+    await store.save(
+      ["\u202Efdp.exe", "exe.pdf", "ad\u200Bmin"].map((entityId) => ({
+        namespace: "ns",
+        changeType: "set" as const,
+        entityType: "file",
+        entityId,
+        entity: { name: entityId },
+      })),
+    );
+    const other = await Inspector.open({ targets: [{ name: "m", store }] });
+    try {
+      const page = await newPage();
+      await page.goto(other.url);
+      await poll(() => rows(page).locator("td:nth-child(2)").allTextContents()).toEqual([
+        "ad\\u200Bmin",
+        "exe.pdf",
+        "\\u202Efdp.exe",
+      ]);
+      await rows(page).filter({ hasText: "fdp.exe" }).click();
+      await poll(() => page.getByTestId("detail-title").textContent()).toBe("file / \\u202Efdp.exe");
+      expect(await page.getByTestId("detail-value").textContent()).toContain('"\\u202Efdp.exe"');
+    } finally {
+      await other.close();
+      await store.close();
+    }
   });
 
   it("shows event streams with their events and a timeline", async () => {

@@ -98,6 +98,18 @@ describe("access token", () => {
       expect(await r.json()).toEqual({ namespaces: ["acme", "globex"] });
     }
   });
+
+  it("a cookie of the same name planted by another local page (sent first: a longer path) locks nobody out", async () => {
+    const i = await open();
+    const name = `statelog_inspector_${i.port}`;
+    const r = await fetch(`${base(i)}/api/namespaces?target=0`, {
+      headers: { Cookie: `${name}=planted; ${name}=${i.token}` },
+    });
+    expect(r.status).toBe(200);
+    // Without the right token among them, still refused.
+    const wrong = await fetch(`${base(i)}/api/namespaces?target=0`, { headers: { Cookie: `${name}=a; ${name}=b` } });
+    expect(wrong.status).toBe(401);
+  });
 });
 
 describe("Host check (DNS rebinding)", () => {
@@ -124,6 +136,42 @@ describe("Host check (DNS rebinding)", () => {
       const r = await raw(i.port, "/api/overview", { headers: { Host: host, ...bearer(i) } });
       expect(r.status, host).toBe(200);
     }
+  });
+});
+
+describe("printed URL", () => {
+  it("names the address bound, not localhost (which binds one loopback family: another program could take the other)", async () => {
+    const i = await Inspector.open({ targets: fx.targets, host: "localhost" });
+    opened.push(i);
+    const { hostname, port } = new URL(i.url);
+    expect(["127.0.0.1", "[::1]"]).toContain(hostname);
+    expect(Number(port)).toBe(i.port);
+    // The printed URL reaches this inspector: the token is taken into a cookie.
+    const r = await fetch(i.url, { redirect: "manual" });
+    expect(r.status).toBe(303);
+    expect(r.headers.get("set-cookie")).toContain(i.token);
+  });
+});
+
+describe("printed URL of an IPv6 address", () => {
+  it("is in the canonical form a browser sends back in Host, which the Host check accepts", async () => {
+    for (const [host, printed] of [
+      ["::ffff:127.0.0.1", "[::ffff:7f00:1]"],
+      ["0:0:0:0:0:0:0:1", "[::1]"],
+    ] as const) {
+      const i = await Inspector.open({ targets: fx.targets, host });
+      opened.push(i);
+      // fetch, like a browser, sends the URL's host in canonical form.
+      const r = await fetch(i.url, { redirect: "manual" });
+      expect(r.status, host).toBe(303);
+      expect(i.url, host).toContain(`//${printed}:${i.port}/`);
+    }
+    // The address as given is accepted too (a tool may send it as typed).
+    const mapped = opened[0] as Inspector;
+    const typed = await raw(mapped.port, "/api/overview", {
+      headers: { Host: `[::ffff:127.0.0.1]:${mapped.port}`, ...bearer(mapped) },
+    });
+    expect(typed.status).toBe(200);
   });
 });
 

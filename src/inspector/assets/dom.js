@@ -4,19 +4,30 @@
 // markup.
 
 const SVG = "http://www.w3.org/2000/svg";
+
+/**
+ * Invisible format characters: bidi controls (U+202E makes "\u202Efdp.exe" look like "exe.pdf"),
+ * zero-width characters and the like. A name or value holding one could pass for another.
+ */
+const INVISIBLE = /[\u00AD\u061C\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF]/g;
+
+/** `text` with every invisible format character shown as its escape (`\u202E`). */
+export const visible = (text) =>
+  String(text).replace(INVISIBLE, (c) => `\\u${c.charCodeAt(0).toString(16).toUpperCase().padStart(4, "0")}`);
+
 export const $ = (id) => document.getElementById(id);
 
-/** An element with attributes (`text` sets its text) and children (strings become text). */
+/** An element with attributes (`text` sets its text) and children (strings become text), its text {@link visible}. */
 export function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
     if (v === undefined || v === null || v === false) continue;
-    if (k === "text") node.textContent = String(v);
+    if (k === "text") node.textContent = visible(v);
     else if (k === "className") node.className = v;
     else if (k === "testid") node.dataset.testid = v;
     else node.setAttribute(k, String(v));
   }
-  for (const child of children) node.append(child);
+  for (const child of children) node.append(typeof child === "string" ? visible(child) : child);
   return node;
 }
 
@@ -49,7 +60,7 @@ export async function post(path, body) {
 }
 
 export function showError(error) {
-  $("error").textContent = error ? String(error.message ?? error) : "";
+  $("error").textContent = error ? visible(error.message ?? error) : "";
 }
 
 /** Runs `fn`, showing its error in the header. */

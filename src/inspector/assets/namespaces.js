@@ -1,7 +1,7 @@
 // The namespaces view: namespaces, entities with search, an entity's history,
 // compact, and the live feed of the open namespace (Server-Sent Events).
 
-import { $, api, clip, el, guarded, json, post, pretty, shortTime, showError } from "./dom.js";
+import { $, api, clip, el, guarded, json, post, pretty, shortTime, showError, visible } from "./dom.js";
 import { latest, state, target } from "./state.js";
 
 export async function loadNamespaces() {
@@ -36,7 +36,7 @@ export async function openNamespace(ns) {
   state.offset = 0;
   state.selected = undefined;
   $("detail").hidden = true;
-  $("ns-title").textContent = ns;
+  $("ns-title").textContent = visible(ns);
   $("notice").textContent = "";
   $("search").disabled = false;
   $("type-filter").disabled = false;
@@ -96,8 +96,8 @@ export async function loadEntities() {
 async function showEntity(item) {
   state.selected = item;
   $("detail").hidden = false;
-  $("detail-title").textContent = `${item.entityType} / ${item.entityId}`;
-  $("detail-value").textContent = item.changeType === "unset" ? "(deleted)" : pretty(item.entity);
+  $("detail-title").textContent = visible(`${item.entityType} / ${item.entityId}`);
+  $("detail-value").textContent = item.changeType === "unset" ? "(deleted)" : visible(pretty(item.entity));
   $("history").replaceChildren();
   $("history-note").textContent = "Reading…";
   const seq = ++latest.history;
@@ -135,9 +135,9 @@ export async function compact() {
   const ns = state.namespace;
   const question = `Compact namespace ${ns}? The superseded changes of its entities (their history) are removed.`;
   if (!confirm(question)) return;
-  $("notice").textContent = `Compacting ${ns}…`;
+  $("notice").textContent = visible(`Compacting ${ns}…`);
   await post("/api/compact", { target: target().index, namespace: ns });
-  $("notice").textContent = `Compacted ${ns}.`;
+  $("notice").textContent = visible(`Compacted ${ns}.`);
   await loadEntities();
   if (state.selected) await showEntity(state.selected);
 }
@@ -192,6 +192,9 @@ function startLive() {
     );
     while (list.children.length > 100) list.lastElementChild.remove();
     refresh();
+    // The entity on show changed (or was deleted): show its new value and history.
+    const shown = state.selected;
+    if (shown && shown.entityType === c.entityType && shown.entityId === c.entityId) guarded(showEntity)(c);
   });
   source.addEventListener("feed-error", (e) => {
     setLiveState("stopped");
@@ -199,6 +202,29 @@ function startLive() {
     source.close();
   });
   source.addEventListener("error", () => {
-    if (source.readyState !== EventSource.CLOSED) setLiveState("reconnecting");
+    if (source.readyState !== EventSource.CLOSED) {
+      setLiveState("reconnecting");
+      return;
+    }
+    // The server refused the feed (too many open, the store closed…): the browser does not retry; say why.
+    setLiveState("not available");
+    liveRefusal(url)
+      .then((reason) => {
+        if (state.live === source) showError(new Error(`live feed not available: ${reason}`));
+      })
+      .catch(showError);
   });
+}
+
+/** Why the server refuses the live feed at `url` (asked once more, since an EventSource does not tell). */
+async function liveRefusal(url) {
+  const abort = new AbortController();
+  try {
+    const response = await fetch(url, { credentials: "same-origin", signal: abort.signal });
+    if (response.ok) return "the server ended it; open the namespace again to follow it";
+    const body = await response.json().catch(() => ({}));
+    return body.error?.message ?? `${response.status} ${response.statusText}`;
+  } finally {
+    abort.abort();
+  }
 }

@@ -1,6 +1,6 @@
 // The event streams view: streams, their events and a timeline.
 
-import { $, api, clip, el, guarded, json, shortTime, svg } from "./dom.js";
+import { $, api, clip, el, guarded, json, shortTime, svg, visible } from "./dom.js";
 import { latest, state, target } from "./state.js";
 
 export async function loadStreams() {
@@ -31,7 +31,7 @@ export async function openStream(streamId) {
   state.eventsNext = undefined;
   state.events = [];
   for (const b of $("stream-list").querySelectorAll("button")) {
-    b.classList.toggle("active", b.firstChild.textContent === streamId);
+    b.classList.toggle("active", b.firstChild.textContent === visible(streamId));
   }
   $("events").tBodies[0].replaceChildren();
   await loadEvents(false);
@@ -46,8 +46,9 @@ export async function loadEvents(more) {
   });
   if (seq !== latest.events) return;
   const s = answer.stream;
-  $("stream-title").textContent =
-    `${s.streamId}: ${s.eventCount} events (positions ${s.firstPosition}–${s.lastPosition})`;
+  $("stream-title").textContent = visible(
+    `${s.streamId}: ${s.eventCount} events (positions ${s.firstPosition}–${s.lastPosition})`,
+  );
   state.events.push(...answer.events);
   state.eventsNext = answer.next;
   $("more-events").hidden = answer.next === undefined;
@@ -87,7 +88,7 @@ function drawTimeline(events) {
     const x = pad + ((times[i] - min) / span) * (width - 2 * pad);
     const mark = svg("circle", { cx: x.toFixed(1), cy: 50, r: 5, class: `mark c${types.indexOf(e.type) % 8}` });
     const title = svg("title");
-    title.textContent = `#${e.position} ${e.type} at ${e.timestamp}`;
+    title.textContent = visible(`#${e.position} ${e.type} at ${e.timestamp}`);
     mark.append(title);
     chart.append(mark);
   });
@@ -101,7 +102,7 @@ function drawTimeline(events) {
   }
   types.forEach((type, i) => {
     const label = svg("text", { x: pad + i * 130, y: 20, class: `label legend c${i % 8}` });
-    label.textContent = `● ${clip(type, 18)}`;
+    label.textContent = visible(`● ${clip(type, 18)}`);
     chart.append(label);
   });
   box.append(chart);
