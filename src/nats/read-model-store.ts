@@ -58,7 +58,7 @@ import { decodeToken, encodeToken } from "./keys.js";
 import { checkPlacement, NatsStorage } from "./options.js";
 import { bucketValueLimit, serverMaxPayload } from "./payload.js";
 import { keepLastPerKey, readFiltered, retryingGet } from "./reader.js";
-import { requireReplicatedCompareAndSet } from "./server.js";
+import { kvBucketPlacement, requireReplicatedCompareAndSet } from "./server.js";
 
 /** Options of {@link NatsReadModelStore.open}. */
 export interface NatsReadModelStoreOptions {
@@ -176,14 +176,9 @@ export class NatsReadModelStore implements ReadModelStore {
     const { client, name: bucket, replicas, storage, maxValueBytes, maxValueBytesGiven } = place;
     // Writes with an expectedRevision (a projection's, for one) are compare-and-sets: refused before anything is
     // created on a server where they do not hold on a replicated bucket.
-    const cas = (count: number, found: boolean) => ({
-      owner: "NatsReadModelStore",
-      where: `KV bucket ${JSON.stringify(bucket)}`,
-      stream: `KV_${bucket}`,
-      replicas: count,
-      found,
-      allowed: natsInternalsOf(options).replicatedCasOnAnyServer === true,
-    });
+    const allowed = natsInternalsOf(options).replicatedCasOnAnyServer === true;
+    const cas = (count: number, found: boolean) =>
+      kvBucketPlacement("NatsReadModelStore", bucket, allowed, count, found);
     requireReplicatedCompareAndSet(client, cas(replicas, false));
     const nats = await loadNatsModules();
     try {

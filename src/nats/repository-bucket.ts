@@ -11,7 +11,7 @@ import { bucketCreation, creationRefusal, natsError } from "./errors.js";
 import { natsInternalsOf } from "./internal.js";
 import { checkPlacement, MAX_MAX_AGE_MS, MIN_MAX_AGE_MS, NatsStorage } from "./options.js";
 import { bucketValueLimit } from "./payload.js";
-import { NatsFeature, requireFeature, requireReplicatedCompareAndSet } from "./server.js";
+import { kvBucketPlacement, NatsFeature, requireFeature, requireReplicatedCompareAndSet } from "./server.js";
 
 /** Options of `NatsKvRepository.open` and `NatsSimpleRepository.open`. */
 export interface NatsKvRepositoryOptions<T> extends RepositoryOptions<T> {
@@ -150,14 +150,7 @@ export function checkNatsRepositoryOptions<T>(
 
 /** The bucket of `settings` as {@link requireReplicatedCompareAndSet} takes it. */
 function casPlacement<T>(settings: RepositorySettings<T>, replicas: number, found: boolean) {
-  return {
-    owner: settings.owner,
-    where: `KV bucket ${JSON.stringify(settings.bucket)}`,
-    stream: `KV_${settings.bucket}`,
-    replicas,
-    found,
-    allowed: settings.replicatedCasOnAnyServer,
-  };
+  return kvBucketPlacement(settings.owner, settings.bucket, settings.replicatedCasOnAnyServer, replicas, found);
 }
 
 /** What {@link openBucket} found. */

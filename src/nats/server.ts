@@ -93,6 +93,20 @@ export interface CompareAndSetPlacement {
 }
 
 /**
+ * The placement of the KV bucket `bucket` of `owner`, with `replicas` (asked, or `found` on the bucket);
+ * `allowed`: the internal opt-in.
+ */
+export function kvBucketPlacement(
+  owner: string,
+  bucket: string,
+  allowed: boolean,
+  replicas: number,
+  found: boolean,
+): CompareAndSetPlacement {
+  return { owner, where: `KV bucket ${JSON.stringify(bucket)}`, stream: `KV_${bucket}`, replicas, found, allowed };
+}
+
+/**
  * Refuses a bucket or stream of more than one replica when the connected
  * server is older than {@link NatsFeature.ReplicatedCompareAndSet} needs:
  * there, two writers could both win a compare-and-set.

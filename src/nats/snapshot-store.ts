@@ -41,7 +41,7 @@ import { encodeToken } from "./keys.js";
 import { checkClient, checkStreamName, MAX_REPLICAS, NatsStorage } from "./options.js";
 import { bucketValueLimit, serverMaxPayload } from "./payload.js";
 import { retryingGet } from "./reader.js";
-import { requireReplicatedCompareAndSet } from "./server.js";
+import { kvBucketPlacement, requireReplicatedCompareAndSet } from "./server.js";
 
 /** Defaults of {@link NatsKvSnapshotStoreOptions}. */
 export const NATS_KV_SNAPSHOT_STORE_DEFAULTS = {
@@ -135,14 +135,9 @@ export class NatsKvSnapshotStore implements SnapshotStore {
     const storage = check.oneOf("storage", NatsStorage);
     // Every save is a compare-and-set (so that two saves of one stream cannot land out of order): refused before
     // anything is created on a server where it does not hold on a replicated bucket.
-    const cas = (count: number, found: boolean) => ({
-      owner: "NatsKvSnapshotStore",
-      where: `KV bucket ${JSON.stringify(bucket)}`,
-      stream: `KV_${bucket}`,
-      replicas: count,
-      found,
-      allowed: natsInternalsOf(options).replicatedCasOnAnyServer === true,
-    });
+    const allowed = natsInternalsOf(options).replicatedCasOnAnyServer === true;
+    const cas = (count: number, found: boolean) =>
+      kvBucketPlacement("NatsKvSnapshotStore", bucket, allowed, count, found);
     requireReplicatedCompareAndSet(client, cas(replicas, false));
     const nats = await loadNatsModules();
     try {
