@@ -56,7 +56,7 @@ import {
   snapshotFromJson,
   snapshotStateJson,
 } from "../repository/index.js";
-import { writeFailed } from "./errors.js";
+import { NOT_OPENED, writeFailed } from "./errors.js";
 import { removeStaleAtomicTemps, writeFileAtomic } from "./fs.js";
 import { SyncPolicy } from "./options.js";
 
@@ -138,7 +138,7 @@ export class FileSnapshotStore implements SnapshotStore {
     const sync = check.oneOf("sync", SyncPolicy);
     const maxCachedStreams = check.integer("maxCachedStreams", { min: 0 });
     await mkdir(directory, { recursive: true }).catch((error: unknown) => {
-      throw writeFailed("mkdir", directory, error);
+      throw writeFailed("mkdir", directory, error, undefined, NOT_OPENED);
     });
     // Saves cut off by a crash leave their temp files; those of writers that are gone are removed.
     await removeStaleAtomicTemps(directory, isSnapshotFileName).catch(() => 0); // best effort: saves work without it

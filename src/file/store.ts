@@ -25,7 +25,7 @@ import {
 import { autoCompactionDue, type CompactOutcome, compactLog } from "./compaction.js";
 import { encodeLinesInto, NameJsonCache } from "./encode.js";
 import { DATA_SUFFIX, DIR_SUFFIX, namespaceFromPath, namespacePath } from "./encoding.js";
-import { writeFailed } from "./errors.js";
+import { NOT_OPENED, writeFailed } from "./errors.js";
 import { FileFeedSource } from "./feed.js";
 import { linePrefix } from "./format.js";
 import { readHint, writeHint } from "./hint.js";
@@ -122,7 +122,7 @@ export class FileStore extends BaseStore {
     try {
       mkdirSync(resolved.directory, { recursive: true });
     } catch (error) {
-      throw writeFailed("mkdir", resolved.directory, error);
+      throw writeFailed("mkdir", resolved.directory, error, undefined, NOT_OPENED);
     }
     // The real path: two stores of one process on one directory share its locks.
     this.directory = realpathSync(path.resolve(resolved.directory));

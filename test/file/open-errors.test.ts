@@ -29,9 +29,10 @@ describe("opening a file backend under a regular file", () => {
     ["FileStore", (directory) => FileStore.open({ directory })],
     ["FileEventStore", (directory) => FileEventStore.open({ directory })],
     ["FileSnapshotStore", (directory) => FileSnapshotStore.open({ directory })],
+    ["FileReadModelStore", (directory) => FileReadModelStore.open({ directory })],
   ];
   for (const [name, open] of opens) {
-    it(`${name}: a WriteFailedError for mkdir with the path and ENOTDIR`, async () => {
+    it(`${name}: a WriteFailedError for mkdir with the path and ENOTDIR, saying the store was not opened`, async () => {
       const directory = blocked();
       const error = await open(directory).then(
         (store) => store.close(),
@@ -41,6 +42,8 @@ describe("opening a file backend under a regular file", () => {
       expect((error as WriteFailedError).operation).toBe("mkdir");
       expect((error as WriteFailedError).errno).toBe("ENOTDIR");
       expect((error as WriteFailedError).path).toBe(directory);
+      expect((error as Error).message).toMatch(/the store was not opened$/);
+      expect((error as Error).message).not.toContain("acknowledged");
     });
   }
 });
