@@ -28,6 +28,10 @@ import type {
   JetStreamClient,
   JetStreamManager,
   JsMsg,
+  LastForMsgRequest,
+  MsgRequest,
+  NextMsgRequest,
+  StoredMsg,
 } from "@nats-io/jetstream";
 import { AbortError, type RetryPolicy, retrying, sleep, throwIfAborted, UnavailableError } from "../index.js";
 
@@ -732,4 +736,27 @@ export function isRetryable(error: unknown): boolean {
   // The client's TimeoutError says "timeout"; the others come as JetStream API errors (10008: "JetStream
   // system temporarily unavailable", while a restarted node rejoins).
   return /timeout|no responders|leader|temporarily unavailable/i.test(`${(error as Error)?.name} ${String(error)}`);
+}
+
+/**
+ * One stored message of `stream` (a key's last: `last_by_subj`; the next
+ * after a sequence: `next_by_subj`, `seq`): a direct get when `direct` (a
+ * bucket of one replica that allows them: fastest), otherwise a get the
+ * stream leader answers (a replica could answer stale). STREAM.MSG.GET
+ * accepts `next_by_subj` since nats-server 2.9; the client's type lists only
+ * `seq` and `last_by_subj`. Asked again while the cluster cannot answer (a
+ * leader election): {@link retryingGet}.
+ */
+export function getStored(
+  jsm: JetStreamManager,
+  stream: string,
+  direct: boolean,
+  query: LastForMsgRequest | NextMsgRequest,
+  signal: AbortSignal | undefined,
+): Promise<StoredMsg | null> {
+  return retryingGet(
+    () =>
+      direct ? jsm.direct.getMessage(stream, query) : jsm.streams.getMessage(stream, query as unknown as MsgRequest),
+    signal,
+  );
 }

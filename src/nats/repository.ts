@@ -10,7 +10,7 @@
  * (`Nats-Expected-Last-Subject-Sequence`), so two writers can never both
  * win, and versions strictly increase per aggregate.
  */
-import type { LastForMsgRequest, MsgRequest, NextMsgRequest, StoredMsg } from "@nats-io/jetstream";
+import type { LastForMsgRequest, NextMsgRequest, StoredMsg } from "@nats-io/jetstream";
 import {
   type CallOptions,
   ClosedError,
@@ -41,7 +41,7 @@ import {
 } from "../repository/index.js";
 import { isWrongLastSequence, natsError } from "./errors.js";
 import { decodeToken, encodeToken } from "./keys.js";
-import { keepLastPerKey, readFiltered, retryingGet } from "./reader.js";
+import { getStored, keepLastPerKey, readFiltered } from "./reader.js";
 import {
   checkNatsRepositoryOptions,
   MAX_TTL_SECONDS,
@@ -297,22 +297,9 @@ export class NatsKvRepository<T> extends BaseRepository<T> {
     throw new UnavailableError(`${what}: gave up after ${this.#maxAttempts} compare-and-set attempts under contention`);
   }
 
-  /**
-   * One stored message: a direct get on an R1 bucket (fastest), otherwise
-   * a get from the stream leader (a replica could answer stale).
-   * STREAM.MSG.GET accepts next_by_subj since nats-server 2.9; the client's
-   * type lists only seq and last_by_subj. Asked again while the cluster
-   * cannot answer (a leader election): {@link retryingGet}.
-   */
+  /** One stored message of the bucket ({@link getStored}). */
   #get(query: LastForMsgRequest | NextMsgRequest, signal: AbortSignal | undefined): Promise<StoredMsg | null> {
-    const { jsm, direct } = this.#bucket;
-    return retryingGet(
-      () =>
-        direct
-          ? jsm.direct.getMessage(this.stream, query)
-          : jsm.streams.getMessage(this.stream, query as unknown as MsgRequest),
-      signal,
-    );
+    return getStored(this.#bucket.jsm, this.stream, this.#bucket.direct, query, signal);
   }
 
   /** The key's last revision (never from a stale replica). */

@@ -7,7 +7,7 @@
  * snapshots are the newest by write order (which is by version for one
  * writer per stream).
  */
-import type { JetStreamManager, MsgRequest, NextMsgRequest, StoredMsg } from "@nats-io/jetstream";
+import type { JetStreamManager, StoredMsg } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import {
@@ -40,7 +40,7 @@ import { natsInternalsOf } from "./internal.js";
 import { encodeToken } from "./keys.js";
 import { checkClient, checkStreamName, MAX_REPLICAS, NatsStorage } from "./options.js";
 import { bucketValueLimit, serverMaxPayload } from "./payload.js";
-import { retryingGet } from "./reader.js";
+import { getStored } from "./reader.js";
 import { kvBucketPlacement, requireReplicatedCompareAndSet } from "./server.js";
 
 /** Defaults of {@link NatsKvSnapshotStoreOptions}. */
@@ -85,12 +85,10 @@ export class NatsKvSnapshotStore implements SnapshotStore {
   /** The KV bucket. */
   readonly bucket: string;
   readonly #kv: KV;
-  /** The bucket's stream manager: the gets of a key's history (see {@link #history}). */
+  /** The bucket's stream manager: its gets (see {@link getStored}). */
   readonly #jsm: JetStreamManager;
-  /** Whether the bucket answers direct gets that are never stale (one replica, `allow_direct`). */
+  /** Whether the bucket answers direct gets that are never stale (one replica, `allow_direct`); else the leader answers. */
   readonly #direct: boolean;
-  /** Set on a bucket of more than one replica: its gets go to the stream leader (see {@link #newest}). */
-  readonly #leader: JetStreamManager | undefined;
   readonly #maxBytes: number;
   readonly #open = new OpenState("snapshot store");
 
@@ -107,7 +105,6 @@ export class NatsKvSnapshotStore implements SnapshotStore {
     this.#kv = kv;
     this.#jsm = jsm;
     this.#direct = direct && !replicated;
-    this.#leader = replicated ? jsm : undefined;
     this.#maxBytes = maxBytes;
     this.capabilities = { durable };
   }
@@ -268,50 +265,38 @@ export class NatsKvSnapshotStore implements SnapshotStore {
     await this.close();
   }
 
-  /**
-   * A key's newest value, or `null`: the KV client's direct get on an R1
-   * bucket, otherwise a get the stream leader answers (a direct get may be
-   * answered by a follower that is behind), so an acknowledged save is
-   * always seen. Asked again while the cluster cannot answer (a leader
-   * election): {@link retryingGet}.
-   */
+  /** A key's newest value, or `null`: never from a replica that is behind (so an acknowledged save is always seen). */
   async #newest(key: string, signal: AbortSignal | undefined): Promise<Newest | null> {
-    const leader = this.#leader;
-    if (leader === undefined) return retryingGet(() => this.#kv.get(key), signal);
-    const sm = await retryingGet(
-      () => leader.streams.getMessage(`KV_${this.bucket}`, { last_by_subj: `$KV.${this.bucket}.${key}` }),
-      signal,
-    );
-    if (!sm) return null;
-    return { operation: sm.header?.get("KV-Operation") || "PUT", revision: sm.seq, value: sm.data };
+    const sm = await getStored(this.#jsm, this.#stream, this.#direct, { last_by_subj: this.#subject(key) }, signal);
+    return sm && stored(sm);
   }
 
   /**
    * A key's values, oldest first: gets by subject (`next_by_subj`), one per
-   * value (at most `maxSnapshotsPerStream`), direct ones on a bucket of one
-   * replica, otherwise answered by the stream leader. Not the KV client's
-   * history, whose ordered consumer stays on the server for five minutes
-   * after each read.
+   * value (at most `maxSnapshotsPerStream`). Not the KV client's history,
+   * whose ordered consumer stays on the server for five minutes after each
+   * read.
    */
   async #history(key: string, signal: AbortSignal | undefined): Promise<Newest[]> {
-    const stream = `KV_${this.bucket}`;
-    const subject = `$KV.${this.bucket}.${key}`;
     const out: Newest[] = [];
     for (let seq = 1; ; ) {
       throwIfAborted(signal);
-      // STREAM.MSG.GET accepts next_by_subj since nats-server 2.9; the client's type lists only seq and last_by_subj.
-      const query: NextMsgRequest = { next_by_subj: subject, seq };
-      const sm: StoredMsg | null = await retryingGet(
-        () =>
-          this.#direct
-            ? this.#jsm.direct.getMessage(stream, query)
-            : this.#jsm.streams.getMessage(stream, query as unknown as MsgRequest),
-        signal,
-      );
+      const query = { next_by_subj: this.#subject(key), seq };
+      const sm = await getStored(this.#jsm, this.#stream, this.#direct, query, signal);
       if (!sm) return out;
-      out.push({ operation: sm.header?.get("KV-Operation") || "PUT", revision: sm.seq, value: sm.data });
+      out.push(stored(sm));
       seq = sm.seq + 1;
     }
+  }
+
+  /** The bucket's stream. */
+  get #stream(): string {
+    return `KV_${this.bucket}`;
+  }
+
+  /** The subject of `key`. */
+  #subject(key: string): string {
+    return `$KV.${this.bucket}.${key}`;
   }
 
   /** {@link #decode}, or `undefined` for a value it finds damaged. */
@@ -345,4 +330,9 @@ export class NatsKvSnapshotStore implements SnapshotStore {
     }
     return snapshotFromJson(s, streamId, where);
   }
+}
+
+/** A stored message of the bucket as a value with its operation and revision. */
+function stored(sm: StoredMsg): Newest {
+  return { operation: sm.header?.get("KV-Operation") || "PUT", revision: sm.seq, value: sm.data };
 }
